@@ -1,0 +1,3 @@
+from mlapp.cli import main
+
+main()

@@ -1,0 +1,111 @@
+"""Typed view of ``params.yaml``: the only place paths and tunables are written.
+
+Every section is a frozen pydantic model with ``extra="forbid"`` so a typo in
+params.yaml fails loudly instead of silently falling back to something else.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from mlapp.errors import ParamsError
+
+DEFAULT_PARAMS = Path("params.yaml")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataParams(Section):
+    raw: Path
+    id_column: str
+    time_column: str | None  # null when the table has no event time
+    label: str
+
+
+class SampleDataParams(Section):
+    rows: int = Field(gt=0)
+    seed: int
+
+
+class ValidateParams(Section):
+    output: Path
+    report: Path
+    min_rows: int = Field(ge=1)
+    max_failure_examples: int = Field(ge=1)
+
+
+class SplitParams(Section):
+    method: Literal["stratified", "time"]
+    test_size: float = Field(gt=0, lt=1)
+    seed: int
+    train: Path
+    test: Path
+
+
+class XGBoostParams(Section):
+    n_estimators: int = Field(gt=0)
+    max_depth: int = Field(ge=1)
+    learning_rate: float = Field(gt=0)
+    subsample: float = Field(gt=0, le=1)
+    colsample_bytree: float = Field(gt=0, le=1)
+    min_child_weight: float = Field(ge=0)
+    reg_lambda: float = Field(ge=0)
+    max_cat_to_onehot: int = Field(ge=1)
+    tree_method: Literal["hist", "approx", "exact"]
+    device: str
+    n_jobs: int = Field(ge=1)
+
+
+class TrainParams(Section):
+    model_dir: Path
+    seed: int
+    valid_size: float = Field(gt=0, lt=1)
+    early_stopping_rounds: int = Field(ge=1)
+    threshold_metric: Literal["f1", "fixed"]
+    fixed_threshold: float = Field(gt=0, lt=1)
+    xgboost: XGBoostParams
+
+
+class EvaluateParams(Section):
+    metrics: Path
+    plots_dir: Path
+    curve_points: int = Field(ge=2)
+    calibration_bins: int = Field(ge=2)
+
+
+class MlflowParams(Section):
+    tracking_uri: str
+    experiment: str
+    model_name: str
+
+    def resolved_tracking_uri(self) -> str:
+        """The environment wins so CI and teams point at a server without editing the file."""
+        return os.environ.get("MLFLOW_TRACKING_URI") or self.tracking_uri
+
+
+class Params(Section):
+    data: DataParams
+    sample_data: SampleDataParams
+    validate_: ValidateParams = Field(alias="validate")
+    split: SplitParams
+    train: TrainParams
+    evaluate: EvaluateParams
+    mlflow: MlflowParams
+
+
+def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"{path} not found: run from the repository root or pass --params")
+    raw = yaml.safe_load(path.read_text())
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        raise ParamsError(f"{path} is invalid:\n{exc}") from exc

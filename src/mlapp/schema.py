@@ -1,0 +1,79 @@
+"""The table's contract: the one module to edit (with params.yaml) for your own data.
+
+``FEATURES`` is the truth for every model input: type, range, allowed categories and
+nullability. The id, event-time and label columns are named in params.yaml (``data:``)
+and added by ``raw_schema``. Training validates the raw table with ``raw_schema``;
+the service validates requests with ``feature_schema``: both come from ``FEATURES``,
+so training and serving cannot disagree.
+
+A ``str`` feature must carry a ``Check.isin([...])``: its values become the model's
+categories (XGBoost's native categorical support), fixed here rather than learnt
+from whatever the training rows happen to contain.
+"""
+
+from __future__ import annotations
+
+import pandera.pandas as pa
+
+from mlapp.params import DataParams
+
+
+def _category(values: list[str], *, nullable: bool = False) -> pa.Column:
+    return pa.Column(str, pa.Check.isin(values), nullable=nullable)
+
+
+def _number(dtype: type, low: float, high: float, *, nullable: bool = False) -> pa.Column:
+    return pa.Column(dtype, pa.Check.in_range(low, high), nullable=nullable)
+
+
+FEATURES: dict[str, pa.Column] = {
+    "tenure_months": _number(int, 0, 120),
+    "monthly_charges": _number(float, 0.0, 1_000.0),
+    "total_charges": _number(float, 0.0, 200_000.0, nullable=True),
+    "contract": _category(["month-to-month", "one-year", "two-year"]),
+    "payment_method": _category(
+        ["electronic-check", "mailed-check", "bank-transfer", "credit-card"], nullable=True
+    ),
+    "internet_service": _category(["dsl", "fiber", "none"]),
+    "region": _category(["north", "south", "east", "west"]),
+    "plan_tier": _category(["basic", "standard", "premium"]),
+    "paperless_billing": pa.Column(bool),
+    "age": _number(int, 18, 110),
+    "num_products": _number(int, 1, 20),
+    "support_tickets_90d": _number(int, 0, 100),
+    "logins_30d": _number(int, 0, 1_000),
+    "avg_session_minutes": _number(float, 0.0, 1_440.0, nullable=True),
+    "late_payments_12m": _number(int, 0, 12),
+    "discount_pct": _number(float, 0.0, 100.0),
+    "satisfaction_score": _number(float, 1.0, 10.0, nullable=True),
+}
+
+
+def raw_schema(data: DataParams) -> pa.DataFrameSchema:
+    """The whole raw table: id, optional event time, features and the binary label."""
+    columns: dict[str, pa.Column] = {data.id_column: pa.Column(str, unique=True)}
+    if data.time_column:
+        columns[data.time_column] = pa.Column("datetime64[ns]")
+    columns.update(FEATURES)
+    columns[data.label] = pa.Column(int, pa.Check.isin([0, 1]))
+    return pa.DataFrameSchema(
+        columns,
+        strict=True,  # an unexpected column is usually a typo or an upstream change: say so
+        coerce=True,  # CSV carries no types; a value that cannot be coerced is reported
+        name="raw_table",
+    )
+
+
+def feature_schema() -> pa.DataFrameSchema:
+    """Model inputs only: what the service accepts and the model is trained on."""
+    return pa.DataFrameSchema(FEATURES, strict=True, coerce=True, name="features")
+
+
+def categories(schema: pa.DataFrameSchema) -> dict[str, list[str]]:
+    """Allowed values of each categorical (``isin``-checked) column, in declared order."""
+    levels: dict[str, list[str]] = {}
+    for name, column in schema.columns.items():
+        allowed = [c.statistics["allowed_values"] for c in column.checks if c.name == "isin"]
+        if allowed:
+            levels[name] = [str(v) for v in allowed[0]]
+    return levels

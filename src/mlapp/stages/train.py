@@ -1,0 +1,81 @@
+"""Stage 3: fit an XGBoost classifier (scikit-learn API) and save it without pickle.
+
+A seeded, stratified part of the training rows is held out for early stopping and
+for choosing the decision threshold, so the test set stays untouched until evaluate.
+The thread count is a parameter: it fixes floating-point summation order, which is
+what makes the model bytes identical from run to run.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+from sklearn.metrics import precision_recall_curve
+from sklearn.model_selection import train_test_split
+
+from mlapp.model import ModelSpec, save
+from mlapp.params import Params, TrainParams, load_params
+from mlapp.schema import FEATURES, categories, feature_schema
+from mlapp.tables import read_frame
+
+
+def choose_threshold(y_true: np.ndarray, scores: np.ndarray, params: TrainParams) -> float:
+    if params.threshold_metric == "fixed":
+        return params.fixed_threshold
+    precision, recall, thresholds = precision_recall_curve(y_true, scores)
+    f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
+    return round(float(thresholds[int(np.argmax(f1[:-1]))]), 6)
+
+
+def train(frame: pd.DataFrame, label: str, params: TrainParams) -> tuple[xgb.Booster, ModelSpec]:
+    spec = ModelSpec(
+        features=list(FEATURES),
+        categories=categories(feature_schema()),
+        label=label,
+        threshold=0.5,
+        best_iteration=0,
+    )
+    fit_rows, valid_rows = train_test_split(
+        frame, test_size=params.valid_size, random_state=params.seed, stratify=frame[label]
+    )
+    classifier = xgb.XGBClassifier(
+        **params.xgboost.model_dump(),
+        objective="binary:logistic",
+        eval_metric="logloss",
+        enable_categorical=True,
+        early_stopping_rounds=params.early_stopping_rounds,
+        random_state=params.seed,
+    )
+    classifier.fit(
+        spec.to_matrix(fit_rows),
+        fit_rows[label],
+        eval_set=[(spec.to_matrix(valid_rows), valid_rows[label])],
+        verbose=False,
+    )
+    best = int(classifier.best_iteration)
+    booster = classifier.get_booster()[: best + 1]  # keep only the trees that helped
+    scores = booster.predict(xgb.DMatrix(spec.to_matrix(valid_rows), enable_categorical=True))
+    threshold = choose_threshold(valid_rows[label].to_numpy(), scores, params)
+    return booster, ModelSpec(spec.features, spec.categories, label, threshold, best)
+
+
+def run(params: Params, source: Path, model_dir: Path) -> int:
+    booster, spec = train(read_frame(source), params.data.label, params.train)
+    save(booster, spec, model_dir)
+    print(f"trained: {spec.best_iteration + 1} trees, threshold {spec.threshold} -> {model_dir}")
+    return 0
+
+
+def main(
+    params_path: Path | str = "params.yaml", source: Path | None = None, model_dir: Path | None = None
+) -> int:
+    params = load_params(params_path)
+    return run(params, source or params.split.train, model_dir or params.train.model_dir)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""MLflow: one run per evaluated model with lineage tags, and registry versions.
+
+Tracking defaults to a local sqlite file (params.yaml ``mlflow.tracking_uri``);
+``MLFLOW_TRACKING_URI`` points at a server. A server that does not answer is an
+error before any work is done, never a silently dropped run.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import requests
+import yaml
+from mlflow.tracking import MlflowClient
+
+from mlapp import plots as plot_png
+from mlapp.errors import TrackingUnavailable
+from mlapp.model import MODEL_FILE, file_sha256, load
+from mlapp.params import MlflowParams, Params
+from mlapp.tables import read_json
+
+PYFUNC_FILE = Path(__file__).with_name("mlflow_pyfunc.py")
+PACKAGE_DIR = Path(__file__).parent
+SERVING_REQUIREMENTS = ("xgboost-cpu", "pandas", "numpy", "pyarrow", "mlflow")
+
+
+def connect(params: MlflowParams) -> str:
+    uri = params.resolved_tracking_uri()
+    if uri.startswith(("http://", "https://")):
+        try:
+            requests.get(f"{uri.rstrip('/')}/health", timeout=10).raise_for_status()
+        except requests.RequestException as exc:
+            raise TrackingUnavailable(
+                f"MLflow tracking server {uri} is not reachable ({exc.__class__.__name__}). "
+                "Start it, fix MLFLOW_TRACKING_URI, or unset it to use the local sqlite default."
+            ) from exc
+    # Models are loaded from our own files; never let MLflow fall back to unpickling.
+    os.environ.setdefault("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return uri
+
+
+def _git(*args: str) -> str:
+    try:
+        return subprocess.run(["git", *args], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+def lineage_tags(model_dir: Path) -> dict[str, str]:
+    """Where this model came from: code, data, pipeline state and package versions."""
+    tags = {
+        "git.commit": _git("rev-parse", "HEAD") or "unknown",
+        "git.dirty": str(bool(_git("status", "--porcelain", "--untracked-files=no"))).lower(),
+        "model.sha256": file_sha256(model_dir / MODEL_FILE),
+        "package.version": importlib.metadata.version("mlapp"),
+        "xgboost.version": importlib.metadata.version("xgboost-cpu"),
+    }
+    data_dvc = Path("data.dvc")
+    if data_dvc.is_file():
+        out = yaml.safe_load(data_dvc.read_text())["outs"][0]
+        tags["data.md5"] = str(out.get("md5", ""))
+        tags["data.path"] = str(out.get("path", ""))
+    lock = Path("dvc.lock")
+    if lock.is_file():
+        for stage, entry in (yaml.safe_load(lock.read_text()) or {}).get("stages", {}).items():
+            hashes = sorted(str(o.get("md5", "")) for o in entry.get("outs", []))
+            tags[f"dvc.lock.{stage}"] = ",".join(hashes)[:5000]
+    return tags
+
+
+def _flat_params(params: Params) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for section in ("data", "split", "train"):
+        for key, value in getattr(params, section).model_dump().items():
+            if isinstance(value, dict):
+                flat.update({f"{section}.{key}.{k}": v for k, v in value.items()})
+            else:
+                flat[f"{section}.{key}"] = value
+    return flat
+
+
+def _requirements() -> list[str]:
+    return [f"{name}=={importlib.metadata.version(name)}" for name in SERVING_REQUIREMENTS]
+
+
+def log_run(
+    params: Params, model_dir: Path, scores: dict[str, float], plots: dict[str, Any], plots_dir: Path
+) -> str:
+    """Log params, metrics, plots, the model (as code + native files) and lineage tags."""
+    mlflow.set_experiment(params.mlflow.experiment)
+    model = load(model_dir)
+    with mlflow.start_run(tags=lineage_tags(model_dir)) as run:
+        mlflow.log_params(_flat_params(params))
+        mlflow.log_metrics(scores)
+        if plots_dir.is_dir():
+            mlflow.log_artifacts(str(plots_dir), artifact_path="plots")
+        with tempfile.TemporaryDirectory() as tmp:
+            plot_png.render_all({"model": plots}, Path(tmp))
+            plot_png.importance(plots["importance"], Path(tmp) / "importance.png")
+            mlflow.log_artifacts(tmp, artifact_path="plots")
+        sample = model.spec.to_matrix(read_sample(params)).head(5)
+        mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(PYFUNC_FILE),
+            artifacts={"model_dir": str(model_dir)},
+            code_paths=[str(PACKAGE_DIR)],
+            pip_requirements=_requirements(),
+            input_example=_as_plain(sample),
+        )
+        return str(run.info.run_id)
+
+
+def read_sample(params: Params) -> Any:
+    from mlapp.tables import read_frame
+
+    return read_frame(params.split.test).head(5)
+
+
+def _as_plain(frame: Any) -> Any:
+    """Categoricals back to strings so the logged example/signature is plain JSON types."""
+    return frame.astype({c: "object" for c in frame.select_dtypes("category").columns})
+
+
+def find_run(params: Params, model_sha256: str) -> str | None:
+    experiment = mlflow.get_experiment_by_name(params.mlflow.experiment)
+    if experiment is None:
+        return None
+    runs = MlflowClient().search_runs(
+        [experiment.experiment_id],
+        f"tags.`model.sha256` = '{model_sha256}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return runs[0].info.run_id if runs else None
+
+
+def register(params: Params, model_dir: Path, aliases: list[str], extra_tags: dict[str, str]) -> str:
+    """Create a registry version for the current model; reuse its run if one was logged."""
+    connect(params.mlflow)
+    sha = file_sha256(model_dir / MODEL_FILE)
+    run_id = find_run(params, sha)
+    if run_id is None:  # e.g. outputs pulled from the DVC cache instead of reproduced here
+        scores = read_json(params.evaluate.metrics)
+        plots = {p.stem: read_json(p) for p in params.evaluate.plots_dir.glob("*.json")}
+        run_id = log_run(params, model_dir, scores, plots, params.evaluate.plots_dir)
+    client = MlflowClient()
+    outputs = mlflow.get_run(run_id).outputs
+    logged = outputs.model_outputs if outputs else []
+    source = f"models:/{logged[0].model_id}" if logged else f"runs:/{run_id}/model"
+    tags = {**lineage_tags(model_dir), **extra_tags, "run_id": run_id}
+    version = mlflow.register_model(source, params.mlflow.model_name, tags=tags)
+    for alias in aliases:
+        client.set_registered_model_alias(params.mlflow.model_name, alias, version.version)
+    return str(version.version)
