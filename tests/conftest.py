@@ -1,0 +1,91 @@
+"""Shared fixtures: a throw-away copy of the project with small data and its own MLflow.
+
+Tests never touch the working tree's data, models or mlflow.db; each copy is a real git
+repository with DVC, so commands run exactly as a user (or CI) would run them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+SMALL_ROWS = 3000
+
+
+def project_files() -> list[Path]:
+    """Tracked + untracked-but-not-ignored files: what a commit of this tree would hold."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO, capture_output=True, check=True,
+    ).stdout.decode().split("\0")
+    return [Path(p) for p in listed if p and (REPO / p).is_file()]
+
+
+def sh(*args: str | Path, cwd: Path, check: bool = True, env: dict[str, str] | None = None
+       ) -> subprocess.CompletedProcess[str]:
+    """Run a command the way a user would, with the project's environment on PATH."""
+    full_env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **(env or {})}
+    result = subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True,
+                            env=full_env, check=False)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{args} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def make_project(dest: Path, rows: int = SMALL_ROWS) -> Path:
+    """Copy the project into ``dest`` as a fresh git repo whose data has ``rows`` rows."""
+    for rel in project_files():
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / rel, target)
+    sh("git", "init", "-q", "-b", "main", cwd=dest)
+    sh("git", "config", "user.email", "test@example.com", cwd=dest)
+    sh("git", "config", "user.name", "test", cwd=dest)
+    sh("mlapp", "generate", "--rows", str(rows), cwd=dest)
+    sh("dvc", "add", "-q", "data", cwd=dest)
+    sh("git", "add", "-A", cwd=dest)
+    sh("git", "commit", "-qm", "init", cwd=dest)
+    return dest
+
+
+@pytest.fixture(autouse=True)
+def _isolated_mlflow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test gets its own sqlite tracking store; never the developer's mlflow.db."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh small project (not yet reproduced); the test runs inside it."""
+    root = make_project(tmp_path / "project")
+    monkeypatch.chdir(root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A small project after one full `dvc repro`, shared read-only by a test session.
+
+    Tests that change files must copy it (``copy_project``) instead of editing it.
+    """
+    root = make_project(tmp_path_factory.mktemp("trained") / "project")
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}"}
+    sh("dvc", "repro", cwd=root, env=env)
+    sh("git", "add", "-A", cwd=root)
+    sh("git", "commit", "-qm", "trained", cwd=root)
+    yield root
+
+
+def copy_project(source: Path, dest: Path) -> Path:
+    """A writable copy of a project, DVC cache and git history included."""
+    shutil.copytree(source, dest, symlinks=True)
+    return dest
