@@ -134,6 +134,246 @@ def register(
     )
 
 
+# --- delivery (issue 5): build once, deploy by digest, promote, roll back --------------------
+# Bookkeeping lives on the deploy branch (mlapp/delivery/state.py); --push syncs it with the
+# remote, --apply also runs `kubectl apply` + rollout status. See infra/README.md.
+
+EnvOption = click.option("--env", "env", required=True, help="Environment [params: delivery.environments].")
+PushOption = click.option("--push", is_flag=True, help="Fetch the deploy branch first, push the new state.")
+ApplyOption = click.option("--apply", "do_apply", is_flag=True, help="Also kubectl apply + rollout status.")
+VerifyOption = click.option(
+    "--verify-attestation", "verify", is_flag=True, help="Refuse an image without attestation (gh)."
+)
+
+
+@cli.command()
+@EnvOption
+@click.option("--image", required=True, envvar="IMAGE_REF", help="name@sha256:... to run [env: IMAGE_REF].")
+@click.option("--source-commit", help="Commit the image was built from [default: GITHUB_SHA or HEAD].")
+@click.option("--model-dir", type=PathOption, help="The image's model [params: train.model_dir].")
+@PushOption
+@ApplyOption
+@VerifyOption
+@click.pass_obj
+def deploy(
+    params_path: Path, env: str, image: str, source_commit: str | None, model_dir: Path | None,
+    push: bool, do_apply: bool, verify: bool,
+) -> None:  # fmt: skip
+    """Record that ENV runs IMAGE (manifests of HEAD, digest-pinned) on the deploy branch."""
+    from mlapp.delivery import commands
+
+    params = load_params(params_path)
+    commands.deploy(params, env, image, source_commit, model_dir, push, do_apply, verify)
+
+
+@cli.command()
+@click.option("--to", "target", default=None, help="Target environment [default: the last one].")
+@click.option("--from", "source", default=None, help="Source environment [default: the one before --to].")
+@click.option(
+    "--digest", envvar="PROMOTE_DIGEST", default=None,
+    help="sha256:... that passed the source env, or 'current' for its latest verified [env: PROMOTE_DIGEST].",
+)  # fmt: skip
+@PushOption
+@ApplyOption
+@VerifyOption
+@click.pass_obj
+def promote(
+    params_path: Path, target: str | None, source: str | None, digest: str | None,
+    push: bool, do_apply: bool, verify: bool,
+) -> None:  # fmt: skip
+    """Deploy to the next environment the exact image that passed the previous one."""
+    from mlapp.delivery import commands
+
+    params = load_params(params_path)
+    target = target or params.delivery.environments[-1]
+    commands.promote(params, target, source, digest, push, do_apply, verify)
+
+
+@cli.command()
+@EnvOption
+@click.option("--to-digest", envvar="ROLLBACK_DIGEST", default=None,
+              help="Go back to this verified digest [default: the previous one; env: ROLLBACK_DIGEST].")
+@PushOption
+@ApplyOption
+@VerifyOption
+@click.pass_obj
+def rollback(
+    params_path: Path, env: str, to_digest: str | None, push: bool, do_apply: bool, verify: bool
+) -> None:
+    """Restore ENV's previous verified release (image and manifests) from the deploy branch."""
+    from mlapp.delivery import commands
+
+    commands.rollback(load_params(params_path), env, to_digest or None, push, do_apply, verify)
+
+
+@cli.command()
+@EnvOption
+@click.option("--digest", envvar="IMAGE_DIGEST", default=None,
+              help="The digest that passed the smoke test [env: IMAGE_DIGEST; default: what ENV runs].")
+@PushOption
+@click.option("--no-registry", is_flag=True, help="Do not move the MLflow alias (bookkeeping only).")
+@click.pass_obj
+def accept(params_path: Path, env: str, digest: str | None, push: bool, no_registry: bool) -> None:
+    """After a passed smoke test: mark ENV's release verified and move the MLflow alias ENV."""
+    from mlapp.delivery import commands
+
+    commands.accept(load_params(params_path), env, digest or None, push, not no_registry)
+
+
+@cli.command("deploy-status")
+@click.option("--fetch", is_flag=True, help="Fetch the deploy branch from the remote first.")
+@click.pass_obj
+def deploy_status(params_path: Path, fetch: bool) -> None:
+    """What each environment runs: digest, model, source commit, who deployed it."""
+    from mlapp.delivery import commands
+
+    commands.status(load_params(params_path), fetch)
+
+
+@cli.command("smoke-env")
+@EnvOption
+@click.option("--url", envvar="SERVICE_URL", default=None,
+              help="Service URL [env: SERVICE_URL; default: kubectl port-forward to the Service].")
+@click.option("--fetch", is_flag=True, help="Fetch the deploy branch from the remote first.")
+@click.pass_obj
+def smoke_env(params_path: Path, env: str, url: str | None, fetch: bool) -> None:
+    """`mlapp smoke` against ENV, expecting the model version its release record names."""
+    from mlapp.delivery import commands
+
+    commands.smoke_env(load_params(params_path), params_path, env, url or None, fetch)
+
+
+@cli.command("image-metadata")
+@click.option("--repository", help="OWNER/NAME [default: GITHUB_REPOSITORY].")
+@click.option("--github-output", type=PathOption, envvar="GITHUB_OUTPUT",
+              help="Append image, tags, labels as step outputs [env: GITHUB_OUTPUT].")
+@click.pass_obj
+def image_metadata(params_path: Path, repository: str | None, github_output: Path | None) -> None:
+    """Image name, tags (git SHA, model version) and lineage labels for the image build."""
+    from mlapp.delivery import commands
+
+    commands.image_metadata(load_params(params_path), repository, github_output)
+
+
+@cli.command("release-notes")
+@EnvOption
+@click.option("--out", type=PathOption, help="Write the model card here (default: print it).")
+@click.option("--publish", is_flag=True, help="Record it as a GitHub release (gh release create).")
+@click.option("--fetch", is_flag=True, help="Fetch the deploy branch from the remote first.")
+@click.pass_obj
+def release_notes(params_path: Path, env: str, out: Path | None, publish: bool, fetch: bool) -> None:
+    """The model card of ENV's release: metrics, lineage, the PR it came from."""
+    from mlapp.delivery import commands
+
+    commands.release_notes(load_params(params_path), env, out, publish, fetch)
+
+
+@cli.command("check-workflows")
+@click.option("--dir", "workflows_dir", type=PathOption, default=Path(".github/workflows"), show_default=True)
+@click.option("--makefile", type=PathOption, default=Path("Makefile"), show_default=True)
+def check_workflows(workflows_dir: Path, makefile: Path) -> None:
+    """The repository's workflow rules (pins, permissions, thin steps that exist, deploy concurrency)."""
+    from mlapp.delivery.workflows import check_all
+
+    commands = {n: (set(c.commands) if isinstance(c, click.Group) else None) for n, c in cli.commands.items()}
+    findings = check_all(workflows_dir, makefile, commands)
+    for finding in findings:
+        click.echo(str(finding), err=True)
+    if findings:
+        sys.exit(1)
+    click.echo(f"{workflows_dir}: workflow rules OK")
+
+
+@cli.command("check-manifests")
+@click.argument("overlays", nargs=-1, type=PathOption)
+@click.pass_obj
+def check_manifests(params_path: Path, overlays: tuple[Path, ...]) -> None:
+    """Render each overlay (default: every environment) and validate it offline."""
+    from mlapp.delivery import commands
+
+    commands.check_manifests(load_params(params_path), overlays)
+
+
+@cli.command("github-setup")
+@click.option("--repo", help="OWNER/NAME [default: GITHUB_REPOSITORY or the origin remote].")
+@click.option("--reviewer", "reviewers", multiple=True, metavar="user:LOGIN|team:ORG/SLUG",
+              help="Required reviewer for production (repeatable).")
+@click.option("--check", "checks", multiple=True, help="Required status check [default: ci.yml job names].")
+@click.option("--apply", "do_apply", is_flag=True, help="Send the requests with `gh api` [default: print].")
+@click.pass_obj
+def github_setup(
+    params_path: Path, repo: str | None, reviewers: tuple[str, ...], checks: tuple[str, ...], do_apply: bool
+) -> None:
+    """Environments, protection rules and rulesets of docs/github-setup.md, via `gh api`."""
+    from mlapp.delivery import setup
+
+    setup.main(load_params(params_path), repo, reviewers, checks, do_apply)
+
+
+@cli.command()
+@click.option("--base", help="Champion's git ref [default: merge base of HEAD and params report.default_base].")
+@click.option("--out", "out_dir", type=PathOption, help="Report folder [params: report.out_dir].")
+@click.option("--no-gate", is_flag=True, help="Write the report and exit 0 whatever the gate says (CI: `mlapp gate`).")
+@click.option(
+    "--summary",
+    type=PathOption,
+    envvar="GITHUB_STEP_SUMMARY",
+    help="Also append the Markdown to this file [env: GITHUB_STEP_SUMMARY].",
+)
+@click.pass_obj
+def report(params_path: Path, base: str | None, out_dir: Path | None, no_gate: bool, summary: Path | None) -> None:
+    """PR report: the base ref's model vs this tree's, on the same test rows; exit 1 if the gate fails."""
+    from mlapp.report import run
+
+    _exit(run.main(params_path, base, out_dir, not no_gate, summary))
+
+
+@cli.command()
+@click.argument("report_json", type=PathOption, required=False)
+@click.pass_obj
+def gate(params_path: Path, report_json: Path | None) -> None:
+    """Quality gate of a written report: exit 1 when it failed [default: report.out_dir/report.json]."""
+    from mlapp.report import run
+
+    _exit(run.check_gate(report_json or load_params(params_path).report.out_dir / run.REPORT_JSON))
+
+
+@cli.command("pr-number")
+@click.option("--repo", envvar="GITHUB_REPOSITORY", required=True, help="OWNER/NAME [env: GITHUB_REPOSITORY].")
+@click.option("--run-id", required=True, type=int, help="The workflow run that built the report.")
+@click.option(
+    "--output",
+    type=PathOption,
+    envvar="GITHUB_OUTPUT",
+    help="Append number=<n> to this file [env: GITHUB_OUTPUT].",
+)
+def pr_number(repo: str, run_id: int, output: Path | None) -> None:
+    """The open PR whose head is the run's commit (fork PRs too); prints nothing if there is none."""
+    from mlapp.report import github
+
+    number = github.pr_for_run(repo, run_id)
+    if number is None:
+        click.echo("no open pull request has this run's commit as its head: nothing to comment on", err=True)
+        return
+    click.echo(number)
+    if output:
+        with output.open("a") as handle:
+            handle.write(f"number={number}\n")
+
+
+@cli.command("comment-body")
+@click.argument("report_md", type=PathOption)
+@click.option("--out", type=PathOption, required=True, help="Markdown file to write.")
+@click.option("--run-url", required=True, help="The report's workflow run (linked for the PNGs).")
+@click.pass_obj
+def comment_body(params_path: Path, report_md: Path, out: Path, run_url: str) -> None:
+    """Treat a downloaded report as data: no local links, bounded size [params: report.max_chars]."""
+    from mlapp.report import github
+
+    limit = load_params(params_path).report.max_chars
+    out.write_text(github.comment_body(report_md.read_bytes(), run_url, limit))
+
+
 def main() -> None:
     try:
         cli()

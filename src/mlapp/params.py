@@ -90,6 +90,17 @@ class MlflowParams(Section):
         return os.environ.get("MLFLOW_TRACKING_URI") or self.tracking_uri
 
 
+class DeliveryParams(Section):
+    registry: str
+    infra_dir: Path
+    environments: list[str] = Field(min_length=1)
+    state_branch: str
+    remote: str
+    app: str
+    rollout_timeout_s: int = Field(gt=0)
+    kubernetes_version: str = Field(pattern=r"^\d+\.\d+$")
+
+
 class Params(Section):
     data: DataParams
     sample_data: SampleDataParams
@@ -98,6 +109,7 @@ class Params(Section):
     train: TrainParams
     evaluate: EvaluateParams
     mlflow: MlflowParams
+    delivery: DeliveryParams
 
 
 def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:

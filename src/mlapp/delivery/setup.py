@@ -1,0 +1,71 @@
+"""``mlapp github-setup``: print (default) or send the repository settings delivery relies on."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import click
+import yaml
+
+from mlapp.delivery import github
+from mlapp.delivery.git import Git
+from mlapp.params import Params
+
+CI_WORKFLOW = Path(".github/workflows/ci.yml")
+
+
+def repo_from_remote(url: str | None) -> str | None:
+    match = re.search(r"github\.com[:/]([\w.-]+/[\w.-]+?)(?:\.git)?/?$", url or "")
+    return match.group(1) if match else None
+
+
+def ci_checks(path: Path = CI_WORKFLOW) -> tuple[str, ...]:
+    """Status check names GitHub reports for the ci workflow: each job's name (or id)."""
+    if not path.is_file():
+        return ()
+    jobs = (yaml.safe_load(path.read_text()) or {}).get("jobs") or {}
+    return tuple(str(job.get("name") or job_id) for job_id, job in jobs.items())
+
+
+def options(
+    params: Params, repo: str | None, reviewers: tuple[str, ...], checks: tuple[str, ...]
+) -> github.SetupOptions:
+    name = (
+        repo
+        or github.repository_or_none()
+        or repo_from_remote(Git(Path()).remote_url(params.delivery.remote))
+    )
+    if not name:
+        raise github.GitHubError("which repository? pass --repo OWNER/NAME")
+    return github.SetupOptions(
+        repo=name,
+        reviewers=tuple(github.Reviewer.parse(r) for r in reviewers),
+        required_checks=checks or ci_checks(),
+        state_branch=params.delivery.state_branch,
+    )
+
+
+def main(
+    params: Params, repo: str | None, reviewers: tuple[str, ...], checks: tuple[str, ...], apply: bool
+) -> None:
+    opts = options(params, repo, reviewers, checks)
+    if not opts.reviewers:
+        message = "production has no required reviewer: pass --reviewer user:LOGIN or team:ORG/SLUG"
+        if apply:
+            raise github.GitHubError(message)
+        click.echo(f"# warning: {message}", err=True)
+    if apply:
+        ids = github.resolve_reviewers(opts.reviewers)
+        opts = github.SetupOptions(**{**opts.__dict__, "reviewer_ids": ids})
+        calls = github.plan(opts, github.existing_rulesets(opts.repo))
+        github.execute(calls)
+        for call in calls:
+            click.echo(f"done: {call.method} {call.path}  # {call.why}")
+        return
+    click.echo("# dry run: the requests `mlapp github-setup --apply` sends (reviewer ids resolved then)")
+    for call in github.plan(opts, {}):
+        click.echo(f"\n# {call.why}\ngh api --method {call.method} {call.path} --input - <<'JSON'")
+        click.echo(json.dumps(call.body, indent=2) if call.body is not None else "")
+        click.echo("JSON")
