@@ -6,6 +6,7 @@ command names exactly its deps and outs.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -372,6 +373,59 @@ def comment_body(params_path: Path, report_md: Path, out: Path, run_url: str) ->
 
     limit = load_params(params_path).report.max_chars
     out.write_text(github.comment_body(report_md.read_bytes(), run_url, limit))
+
+
+@cli.command()
+@click.option("--port", type=int, help="Port [params: serving.port; `make serve PORT=...`].")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface (0.0.0.0 to expose it).")
+@click.option("--model-dir", type=PathOption, help="Model folder [params: train.model_dir].")
+@click.pass_obj
+def serve(params_path: Path, port: int | None, host: str, model_dir: Path | None) -> None:
+    """Serve the current model with BentoML (`bentoml serve`), from the source tree."""
+    from mlapp.serving import service_command
+
+    params = load_params(params_path)
+    argv, env = service_command(params_path, port or params.serving.port, host, model_dir)
+    where = f"http://{host}:{port or params.serving.port}"
+    click.echo(f"serving {model_dir or params.train.model_dir}/ on {where}", err=True)
+    os.execvpe(argv[0], argv, env)  # noqa: S606 - fixed argv: bentoml takes over this process
+
+
+@cli.command()
+@click.option("--docker-context", type=PathOption, help="Also export a docker build context here.")
+@click.option("--print-path", is_flag=True, help="Print only the bento's path (default: KEY=VALUE lines).")
+@click.pass_obj
+def bento(params_path: Path, docker_context: Path | None, print_path: bool) -> None:
+    """Build the bento from models/ with lineage labels; print tag, path, versions (>> $GITHUB_OUTPUT)."""
+    from mlapp.serving import bento as builder
+
+    built = builder.build(load_params(params_path), docker_context=docker_context)
+    if print_path:
+        click.echo(built.path)
+    else:
+        click.echo("\n".join(f"{key}={value}" for key, value in built.outputs().items()))
+
+
+@cli.command()
+@click.option("--url", required=True, envvar="SMOKE_URL", help="Service base URL [env: SMOKE_URL].")
+@click.option("--expect-version", help="Model version the service must report [default: the local model's].")
+@click.option("--model-dir", type=PathOption, help="Local model to compare with [params: train.model_dir].")
+@click.option("--timeout", type=float, default=120.0, show_default=True, help="Seconds to wait for /readyz.")
+@click.pass_obj
+def smoke(
+    params_path: Path, url: str, expect_version: str | None, model_dir: Path | None, timeout: float
+) -> None:
+    """After a deploy: health, predictions equal to the local model's, and the model version."""
+    from mlapp.serving import smoke as check
+
+    params = load_params(params_path)
+    try:
+        check.run(url, model_dir or params.train.model_dir, expect_version, timeout_s=timeout,
+                  echo=click.echo)
+    except check.SmokeFailure as exc:
+        click.echo(f"FAIL {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"smoke test passed: {url}")
 
 
 def main() -> None:

@@ -101,6 +101,19 @@ class DeliveryParams(Section):
     kubernetes_version: str = Field(pattern=r"^\d+\.\d+$")
 
 
+class ServingParams(Section):
+    max_rows: int = Field(ge=1)  # largest request accepted (rows); larger is a 400
+    batch_max_rows: int = Field(ge=2)  # rows BentoML's batcher may merge into one predict call
+    batch_max_latency_ms: int = Field(ge=1)  # BentoML's deadline in the batch queue (503 past it)
+    timeout_s: float = Field(gt=0)  # whole request, BentoML traffic.timeout
+    max_concurrency: int = Field(ge=1)  # requests in flight per service; more get 503
+    workers: int = Field(ge=1)  # server processes
+    predict_threads: int = Field(ge=1)  # XGBoost threads per predict call
+    port: int = Field(ge=1, le=65535)  # `mlapp serve` default; `make serve PORT=...` overrides
+    lineage: Path  # JSON written by `mlapp bento` and baked into the bento
+    bento_name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
+
+
 class Params(Section):
     data: DataParams
     sample_data: SampleDataParams
@@ -110,6 +123,7 @@ class Params(Section):
     evaluate: EvaluateParams
     mlflow: MlflowParams
     delivery: DeliveryParams
+    serving: ServingParams
 
 
 def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:

@@ -1,0 +1,25 @@
+"""Serving: the BentoML service, its request model, bento build and smoke test.
+
+This module stays import-light (the CLI imports it); bentoml loads in ``service``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+SERVICE = "mlapp.serving.service:ChurnService"
+PARAMS_ENV = "MLAPP_PARAMS"  # params.yaml the service reads (default: ./params.yaml)
+MODEL_DIR_ENV = "MLAPP_MODEL_DIR"  # model folder (default: params train.model_dir)
+
+
+def service_command(
+    params_path: Path, port: int, host: str, model_dir: Path | None = None
+) -> tuple[list[str], dict[str, str]]:
+    """`bentoml serve` for the source tree, and the environment that points it at params + model."""
+    env = {**os.environ, PARAMS_ENV: str(params_path.resolve())}
+    if model_dir is not None:
+        env[MODEL_DIR_ENV] = str(model_dir.resolve())
+    argv = [sys.executable, "-m", "bentoml", "serve", SERVICE, "--port", str(port), "--host", host]
+    return argv, env

@@ -1,0 +1,129 @@
+"""Build the bento from the current ``models/`` with lineage baked in (``mlapp bento``).
+
+Steps: write ``serving.lineage`` (git commit, data hash, model version), export the
+locked ``serving`` dependency group from ``uv.lock`` as the bento's requirements, check
+that ``bentofile.yaml`` includes every file the service will read, build with lineage
+labels, and optionally export a Docker build context (bento + generated Dockerfile) for
+CI, where ``docker/build-push-action`` turns it into an image.
+
+The bento version is ``<model version>-<git commit[:8]>`` (``-dirty`` when tracked files
+have uncommitted changes), so the same model and code give the same tag; rebuilding an
+existing tag replaces it in the local store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pathspec import PathSpec
+
+from mlapp.errors import UserError
+from mlapp.model import MODEL_FILE, SPEC_FILE
+from mlapp.params import Params
+from mlapp.serving import lineage
+
+BENTOFILE = Path("bentofile.yaml")
+DOCKERFILE = Path("env/docker/Dockerfile")  # inside a bento and inside the exported context
+
+
+@dataclass(frozen=True)
+class BuiltBento:
+    tag: str
+    path: Path
+    lineage: lineage.Lineage
+    docker_context: Path | None
+
+    def outputs(self) -> dict[str, str]:
+        """KEY=VALUE facts for CI (``>> "$GITHUB_OUTPUT"``)."""
+        facts = {
+            "tag": self.tag,
+            "version": self.tag.split(":", 1)[1],
+            "path": str(self.path),
+            "model_version": self.lineage.model_version,
+            "git_commit": self.lineage.git_commit,
+            "data_hash": self.lineage.data_hash,
+        }
+        if self.docker_context is not None:
+            facts["docker_context"] = str(self.docker_context)
+            facts["dockerfile"] = str(self.docker_context / DOCKERFILE)
+        return facts
+
+
+def required_files(params: Params) -> list[Path]:
+    """What the service reads at start-up; the bento must carry each of them."""
+    model_dir = params.train.model_dir
+    return [
+        Path("params.yaml"),
+        model_dir / MODEL_FILE,
+        model_dir / SPEC_FILE,
+        params.evaluate.metrics,
+        params.serving.lineage,
+    ]
+
+
+def check_includes(bentofile: Path, files: list[Path]) -> None:
+    config = yaml.safe_load(bentofile.read_text())
+    spec = PathSpec.from_lines("gitwildmatch", config.get("include") or ["*"])
+    missing = [str(f) for f in files if not spec.match_file(f.as_posix())]
+    if missing:
+        raise UserError(f"{bentofile} `include` does not cover {missing}: add them so the bento can serve")
+
+
+def export_requirements(dest: Path) -> Path:
+    """The locked closure of the `serving` dependency group: same versions as uv.lock, no dev tools."""
+    uv = shutil.which("uv")
+    if uv is None:
+        raise UserError("`uv` is not on PATH (bentoml build needs it too): run `make setup`")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    args = ["export", "--frozen", "--only-group", "serving", "--no-emit-project", "--no-hashes"]
+    subprocess.run([uv, *args, "--no-header", "--no-annotate", "--quiet", "-o", str(dest)], check=True)
+    return dest
+
+
+def bento_version(facts: lineage.Lineage) -> str:
+    version = f"{facts.model_version}-{facts.git_commit[:8]}"
+    return f"{version}-dirty" if facts.git_dirty else version
+
+
+def export_docker_context(bento_tag: str, dest: Path) -> Path:
+    """The bento plus BentoML's generated Dockerfile: a plain `docker build` context."""
+    import bentoml
+    from bentoml._internal.container import construct_containerfile  # no public API for this step
+
+    bento = bentoml.get(bento_tag)
+    if dest.exists():
+        shutil.rmtree(dest)
+    with construct_containerfile(bento, enable_buildkit=True) as (context, _dockerfile):
+        shutil.copytree(context, dest)
+    return dest
+
+
+def build(params: Params, bentofile: Path = BENTOFILE, docker_context: Path | None = None) -> BuiltBento:
+    import bentoml
+    from bentoml.exceptions import NotFound
+
+    model_dir = params.train.model_dir
+    if not (model_dir / MODEL_FILE).is_file():
+        raise UserError(f"no model in {model_dir}/: run the pipeline first (`make run`)")
+    if not bentofile.is_file():
+        raise UserError(f"{bentofile} not found: run from the repository root")
+    facts = lineage.from_repo(model_dir, source="bento")
+    lineage.write(facts, params.serving.lineage)
+    check_includes(bentofile, required_files(params))
+    requirements = yaml.safe_load(bentofile.read_text())["python"]["requirements_txt"]
+    export_requirements(Path(requirements))
+
+    tag = f"{params.serving.bento_name}:{bento_version(facts)}"
+    with contextlib.suppress(NotFound):
+        bentoml.delete(tag)  # same model + commit: replace, so the tag always means these files
+    labels = {key: str(value).lower() for key, value in facts.model_dump().items() if key != "source"}
+    bento = bentoml.bentos.build_bentofile(
+        str(bentofile), name=params.serving.bento_name, version=tag.split(":")[1], labels=labels
+    )
+    context = export_docker_context(str(bento.tag), docker_context) if docker_context else None
+    return BuiltBento(str(bento.tag), Path(bento.path), facts, context)

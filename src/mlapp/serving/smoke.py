@@ -1,0 +1,120 @@
+"""Post-deploy smoke test (``mlapp smoke --url URL``): is the right model up and correct?
+
+Checks, in order, each printed as it passes:
+1. ``/livez`` and ``/readyz`` answer 200 (the service may still be starting: connection
+   errors are retried by httpx's transport with exponential backoff, and ``/readyz`` is
+   polled until ``--timeout``);
+2. ``/predict`` on fixed committed records (``smoke_records.json``) returns, for each,
+   the probability the local ``models/`` artifact gives (``Model.predict_proba``, the
+   pandas path: an independent check of the service's own encoding) within ``1e-6``,
+   and the same label;
+3. the model version in the response header and in ``/metadata`` is the expected one
+   (``--expect-version``, else the local model's version).
+
+Any failure raises ``SmokeFailure`` with what was expected and what came back.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+
+from mlapp.model import load
+
+RECORDS = Path(__file__).with_name("smoke_records.json")
+TOLERANCE = 1e-6
+CONNECT_RETRIES = 6  # httpcore backs off 0, 0.5, 1, 2, 4, 8 s: ~15 s for a port to open
+
+
+class SmokeFailure(Exception):
+    """The deployed service is not healthy or does not serve the expected model."""
+
+
+def client(url: str, timeout_s: float) -> httpx.Client:
+    transport = httpx.HTTPTransport(retries=CONNECT_RETRIES)
+    return httpx.Client(base_url=url.rstrip("/"), transport=transport, timeout=timeout_s)
+
+
+def wait_ready(http: httpx.Client, timeout_s: float, poll_s: float = 1.0) -> None:
+    """/livez then /readyz must answer 200 before the deadline."""
+    deadline = time.monotonic() + timeout_s
+    for path in ("/livez", "/readyz"):
+        while True:
+            try:
+                status = http.get(path).status_code
+            except httpx.TransportError as exc:
+                status, detail = 0, f"{type(exc).__name__}: {exc}"
+            else:
+                detail = f"HTTP {status}"
+            if status == 200:
+                break
+            if time.monotonic() >= deadline:
+                raise SmokeFailure(f"{http.base_url}{path} not healthy after {timeout_s:.0f} s ({detail})")
+            time.sleep(poll_s)
+
+
+def expected(model_dir: Path, records: list[dict[str, Any]]) -> tuple[str, np.ndarray, np.ndarray]:
+    model = load(model_dir)
+    frame = pd.DataFrame.from_records(records)
+    proba = model.predict_proba(frame)
+    return model.version, proba, (proba >= model.spec.threshold).astype(np.int64)
+
+
+def compare(got: list[dict[str, Any]], proba: np.ndarray, labels: np.ndarray) -> list[str]:
+    if len(got) != len(proba):
+        return [f"{len(got)} predictions for {len(proba)} records"]
+    problems = []
+    for i, (row, p, y) in enumerate(zip(got, proba, labels, strict=True)):
+        if abs(float(row["probability"]) - float(p)) > TOLERANCE:
+            problems.append(f"record {i}: probability {row['probability']} != expected {p:.9f}")
+        if int(row["label"]) != int(y):
+            problems.append(f"record {i}: label {row['label']} != expected {y}")
+    return problems
+
+
+def run(
+    url: str,
+    model_dir: Path,
+    expect_version: str | None = None,
+    records_path: Path = RECORDS,
+    timeout_s: float = 60.0,
+    echo: Callable[[str], None] = print,
+) -> None:
+    records = json.loads(records_path.read_text())
+    local_version, proba, labels = expected(model_dir, records)
+    version = expect_version or local_version
+    with client(url, timeout_s=min(timeout_s, 30.0)) as http:
+        wait_ready(http, timeout_s)
+        echo(f"ok   {url}: /livez and /readyz answer 200")
+
+        response = http.post("/predict", json={"records": records})
+        if response.status_code != 200:
+            hint = (
+                f" (do {records_path} still match src/mlapp/schema.py?)"
+                if response.status_code == 400
+                else ""
+            )
+            raise SmokeFailure(f"/predict answered HTTP {response.status_code}{hint}: {response.text[:2000]}")
+        problems = compare(response.json(), proba, labels)
+        if problems:
+            raise SmokeFailure(
+                f"predictions differ from the local model {local_version} in {model_dir}/:\n  "
+                + "\n  ".join(problems)
+            )
+        echo(f"ok   /predict: {len(records)} records match the local model within {TOLERANCE:g}")
+
+        served = {
+            "X-Model-Version header": response.headers.get("x-model-version"),
+            "/metadata": http.post("/metadata", json={}).json().get("model_version"),
+        }
+        wrong = {where: got for where, got in served.items() if got != version}
+        if wrong:
+            raise SmokeFailure(f"expected model version {version}, the service reports {wrong}")
+        echo(f"ok   model version {version} (git {response.headers.get('x-git-commit', '?')[:12]})")
