@@ -84,3 +84,10 @@ def bin_dir(tmp_path: Path, name: str, script: str) -> Path:
 
 def path_with(folder: Path) -> str:
     return f"{folder}{os.pathsep}{os.environ['PATH']}"
+
+
+@pytest.fixture
+def mlapp_in_repo(mlapp, monkeypatch: pytest.MonkeyPatch) -> Callable[..., tuple[int, str]]:
+    """``mlapp`` run from the repository itself, for read-only commands (checks, dry runs)."""
+    monkeypatch.chdir(REPO)
+    return mlapp

