@@ -312,9 +312,9 @@ def github_setup(
 
 
 @cli.command()
-@click.option("--base", help="Champion's git ref [default: merge base of HEAD and params report.default_base].")
+@click.option("--base", help="Champion's git ref [default: merge base of HEAD and report.default_base].")
 @click.option("--out", "out_dir", type=PathOption, help="Report folder [params: report.out_dir].")
-@click.option("--no-gate", is_flag=True, help="Write the report and exit 0 whatever the gate says (CI: `mlapp gate`).")
+@click.option("--no-gate", is_flag=True, help="Exit 0 whatever the gate says (CI runs `mlapp gate` next).")
 @click.option(
     "--summary",
     type=PathOption,
@@ -322,7 +322,9 @@ def github_setup(
     help="Also append the Markdown to this file [env: GITHUB_STEP_SUMMARY].",
 )
 @click.pass_obj
-def report(params_path: Path, base: str | None, out_dir: Path | None, no_gate: bool, summary: Path | None) -> None:
+def report(
+    params_path: Path, base: str | None, out_dir: Path | None, no_gate: bool, summary: Path | None
+) -> None:
     """PR report: the base ref's model vs this tree's, on the same test rows; exit 1 if the gate fails."""
     from mlapp.report import run
 
@@ -340,7 +342,7 @@ def gate(params_path: Path, report_json: Path | None) -> None:
 
 
 @cli.command("pr-number")
-@click.option("--repo", envvar="GITHUB_REPOSITORY", required=True, help="OWNER/NAME [env: GITHUB_REPOSITORY].")
+@click.option("--repo", envvar="GITHUB_REPOSITORY", required=True, help="OWNER/NAME [env: GITHUB_REPOSITORY]")
 @click.option("--run-id", required=True, type=int, help="The workflow run that built the report.")
 @click.option(
     "--output",

@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 
 from mlapp.delivery import images, kube, ops
-from mlapp.delivery.state import Release, StateError
+from mlapp.delivery.state import Release, StateError, overlay_path
 from mlapp.params import Params
 
 
@@ -119,18 +119,16 @@ def status(params: Params, fetch: bool) -> None:
 
 
 @contextmanager
-def _service_url(params: Params, namespace_env: str, url: str | None) -> Iterator[str]:
+def _service_url(ctx: ops.Context, env: str, url: str | None) -> Iterator[str]:
+    """``url`` if given, else a ``kubectl port-forward`` to the env's Service for the duration."""
     if url:
         yield url
         return
-    ctx = context(params, False)
-    commit, _release = ops.current_release(ctx, namespace_env)
+    commit, _release = ops.current_release(ctx, env)
     with tempfile.TemporaryDirectory(prefix="mlapp-smoke-") as tmp:
-        folder = ctx.store.export(commit, namespace_env, Path(tmp))
-        from mlapp.delivery.state import overlay_path
-
-        objects = kube.render(folder / overlay_path(str(params.delivery.infra_dir), namespace_env))
-    namespace, name = kube.deployment_of(objects, params.delivery.app)
+        folder = ctx.store.export(commit, env, Path(tmp))
+        objects = kube.render(folder / overlay_path(str(ctx.delivery.infra_dir), env))
+    namespace, name = kube.deployment_of(objects, ctx.delivery.app)
     port = kube.service_port(objects, name)
     with kube.cluster_env() as env_vars, kube.port_forward(namespace, name, port, env_vars) as local:
         yield local
@@ -150,7 +148,7 @@ def smoke_env(params: Params, params_path: Path, env: str, url: str | None, fetc
 
             model_dir = fetch_model(params.mlflow, release.digest, Path(tmp) / "model")
             click.echo(f"fetched model {release.model_version} of {release.digest[:19]} from the registry")
-        with _service_url(params, env, url) as base:
+        with _service_url(ctx, env, url) as base:
             argv = [
                 sys.executable, "-m", "mlapp", "--params", str(params_path), "smoke",
                 "--url", base, "--expect-version", release.model_version, "--model-dir", str(model_dir),
