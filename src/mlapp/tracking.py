@@ -23,7 +23,7 @@ from mlapp import plots as plot_png
 from mlapp.errors import TrackingUnavailable
 from mlapp.model import MODEL_FILE, file_sha256, load
 from mlapp.params import MlflowParams, Params
-from mlapp.tables import read_json
+from mlapp.tables import read_frame, read_json
 
 PYFUNC_FILE = Path(__file__).with_name("mlflow_pyfunc.py")
 PACKAGE_DIR = Path(__file__).parent
@@ -106,27 +106,17 @@ def log_run(
             plot_png.render_all({"model": plots}, Path(tmp))
             plot_png.importance(plots["importance"], Path(tmp) / "importance.png")
             mlflow.log_artifacts(tmp, artifact_path="plots")
-        sample = model.spec.to_matrix(read_sample(params)).head(5)
+        # Raw feature columns (not the model matrix) so the signature matches what callers send.
+        sample = read_frame(params.split.test).loc[:, model.spec.features].head(5)
         mlflow.pyfunc.log_model(
             name="model",
             python_model=str(PYFUNC_FILE),
             artifacts={"model_dir": str(model_dir)},
             code_paths=[str(PACKAGE_DIR)],
             pip_requirements=_requirements(),
-            input_example=_as_plain(sample),
+            input_example=sample,
         )
         return str(run.info.run_id)
-
-
-def read_sample(params: Params) -> Any:
-    from mlapp.tables import read_frame
-
-    return read_frame(params.split.test).head(5)
-
-
-def _as_plain(frame: Any) -> Any:
-    """Categoricals back to strings so the logged example/signature is plain JSON types."""
-    return frame.astype({c: "object" for c in frame.select_dtypes("category").columns})
 
 
 def find_run(params: Params, model_sha256: str) -> str | None:

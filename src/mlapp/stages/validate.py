@@ -82,7 +82,9 @@ def _parse(series: pd.Series, dtype: str) -> tuple[pd.Series, pd.Series]:
 
 
 def _examples(values: pd.Series, limit: int) -> list[Any]:
-    return [v.item() if hasattr(v, "item") else v for v in values.head(limit).tolist()]
+    """JSON-safe sample of failing values (a missing value is shown as null)."""
+    head = values.head(limit)
+    return [None if pd.isna(v) else v.item() if hasattr(v, "item") else v for v in head.tolist()]
 
 
 def parse_table(

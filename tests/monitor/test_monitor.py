@@ -1,0 +1,199 @@
+"""`mlapp monitor` on the small trained project: drifted vs fresh batches, decay, logs, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlapp.model import load
+from mlapp.monitor import run
+from mlapp.monitor.batch import InvalidBatch, MonitorError
+from tests.conftest import sh
+from tests.monitor.helpers import DRIFTED, LABEL, drifted, flipped, fresh, write_csv, write_log
+
+
+def _monitor(project: Path, source: Path, out: Path, **options: Any) -> tuple[int, dict[str, Any]]:
+    """In-process run (the CLI is exercised separately): exit code and JSON report."""
+    json_path, md_path = out / f"{source.stem}.json", out / f"{source.stem}.md"
+    code = run.main(project / "params.yaml", str(source), json_path, md_path, **options)
+    return code, json.loads(json_path.read_text())
+
+
+@pytest.fixture
+def in_project(trained_project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(trained_project)  # params paths are relative to the repository root
+    return trained_project
+
+
+def test_fresh_batch_from_the_same_process_is_not_flagged(in_project: Path, tmp_path: Path) -> None:
+    code, report = _monitor(in_project, write_csv(fresh(101), tmp_path / "fresh.csv"), tmp_path)
+    assert code == run.NO_ACTION
+    assert report["retrain"] is False and report["reasons"] == []
+    assert report["drifted_features"] == []
+    assert max(f["psi"] for f in report["features"]) < 0.05
+    assert report["prediction"]["shifted"] is False
+    assert report["decay"]["status"] == "skipped"  # no labels in this batch
+
+
+def test_drifted_batch_is_flagged_on_exactly_the_moved_features(in_project: Path, tmp_path: Path) -> None:
+    code, report = _monitor(in_project, write_csv(drifted(102), tmp_path / "drifted.csv"), tmp_path)
+    assert code == run.RETRAIN
+    assert report["drifted_features"] == DRIFTED
+    by_name = {f["feature"]: f for f in report["features"]}
+    assert by_name["monthly_charges"]["psi"] > 0.5 and by_name["monthly_charges"]["ks_statistic"] > 0.2
+    assert by_name["contract"]["psi"] > 0.2 and by_name["contract"]["ks_statistic"] is None
+    assert by_name["contract"]["largest_change"].startswith("month-to-month")
+    assert report["prediction"]["mean_batch"] > report["prediction"]["mean_reference"]
+    assert any("monthly_charges, contract" in r for r in report["reasons"])
+
+
+def test_markdown_names_the_verdict_and_the_drifted_features(in_project: Path, tmp_path: Path) -> None:
+    _monitor(in_project, write_csv(drifted(102), tmp_path / "drifted.csv"), tmp_path)
+    text = (tmp_path / "drifted.md").read_text()
+    assert text.startswith("## Drift and decay report: RETRAIN recommended")
+    assert "| **monthly_charges** | numeric |" in text and "| **contract** | categorical |" in text
+    assert "| region | categorical |" in text  # undrifted features are listed, not bold
+
+
+def test_same_inputs_give_byte_identical_reports(in_project: Path, tmp_path: Path) -> None:
+    source = write_csv(drifted(102), tmp_path / "drifted.csv")
+    _monitor(in_project, source, tmp_path / "a")
+    _monitor(in_project, source, tmp_path / "b")
+    for name in ("drifted.json", "drifted.md"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_labels_unchanged_show_no_decay(in_project: Path, tmp_path: Path) -> None:
+    code, report = _monitor(in_project, write_csv(fresh(103), tmp_path / "labeled.csv", labels=True), tmp_path)
+    assert code == run.NO_ACTION
+    assert report["decay"]["status"] == "checked" and report["labeled_rows"] == 1500
+    assert {m["metric"] for m in report["decay"]["metrics"]} == {"roc_auc", "pr_auc"}
+    assert not any(m["decayed"] for m in report["decay"]["metrics"])
+
+
+def test_flipped_labels_are_metric_decay_without_feature_drift(in_project: Path, tmp_path: Path) -> None:
+    source = write_csv(flipped(fresh(103), 0.4, seed=1), tmp_path / "flipped.csv", labels=True)
+    code, report = _monitor(in_project, source, tmp_path)
+    assert code == run.RETRAIN
+    assert report["drifted_features"] == [] and report["prediction"]["shifted"] is False
+    decayed = {m["metric"]: m for m in report["decay"]["metrics"] if m["decayed"]}
+    assert "roc_auc" in decayed and decayed["roc_auc"]["change"] < -0.05
+    assert any(r.startswith("roc_auc decayed") for r in report["reasons"])
+
+
+def test_prediction_log_gives_the_same_drift_as_the_table(in_project: Path, tmp_path: Path) -> None:
+    batch = drifted(102)
+    model = load(in_project / "models")
+    log = write_log(batch, tmp_path / "predictions.jsonl", model_version=model.version,
+                    scores=model.predict_proba(batch), labels=True)
+    code, from_log = _monitor(in_project, log, tmp_path)
+    _, from_table = _monitor(in_project, write_csv(batch, tmp_path / "table.csv", labels=True), tmp_path)
+    assert code == run.RETRAIN and from_log["format"] == "jsonl"
+    assert from_log["features"] == from_table["features"]
+    assert from_log["labeled_rows"] == 1500  # ground truth joined in under "churned"
+    served = from_log["served"]
+    assert served["model_versions"] == {model.version: 1500}
+    assert served["max_score_difference"] < 1e-6  # the service's scores are this model's
+
+
+def test_log_rows_without_ground_truth_are_unlabeled(in_project: Path, tmp_path: Path) -> None:
+    log = write_log(fresh(104), tmp_path / "unlabeled.jsonl", model_version="other")
+    code, report = _monitor(in_project, log, tmp_path)
+    assert code == run.NO_ACTION and report["labeled_rows"] == 0
+    assert report["served"]["max_score_difference"] is None  # served by another model
+
+
+def test_broken_batch_names_column_and_rule(in_project: Path, tmp_path: Path) -> None:
+    batch = fresh(105)
+    batch.loc[[3, 7], "contract"] = "weekly"
+    batch["tenure_months"] = batch["tenure_months"].astype(object)
+    batch.loc[5, "tenure_months"] = "lots"
+    source = write_csv(batch.drop(columns=["age"]), tmp_path / "broken.csv")
+    with pytest.raises(InvalidBatch) as caught:
+        _monitor(in_project, source, tmp_path)
+    message = str(caught.value)
+    assert "column 'contract' failed isin" in message and "['weekly', 'weekly'] at rows [3, 7]" in message
+    assert "column 'tenure_months' failed parse as int64" in message
+    assert "'<table>' failed required column is present" in message and "age" in message
+    report = json.loads((tmp_path / "broken.json").read_text())
+    assert report["status"] == "invalid" and report["retrain"] is False
+    assert {p["column"] for p in report["problems"]} >= {"contract", "tenure_months", "<table>"}
+
+
+def test_bad_log_line_is_named(in_project: Path, tmp_path: Path) -> None:
+    log = write_log(fresh(106), tmp_path / "log.jsonl", model_version="x")
+    lines = log.read_text().splitlines()
+    log.write_text("\n".join([*lines[:9], "{not json", '{"features": 3}', *lines[9:]]) + "\n")
+    with pytest.raises(InvalidBatch, match=r"<line 10>' failed valid JSON.*\n.*<line 11>' failed an object"):
+        _monitor(in_project, log, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "match"),
+    [
+        ("missing.csv", None, "not found"),
+        ("batch.xlsx", "a,b\n", "cannot tell the format"),
+        ("tiny.csv", "", "at least 200 rows"),
+        ("garbage.parquet", "not parquet", "cannot read"),
+    ],
+)
+def test_unusable_sources_are_errors(
+    in_project: Path, tmp_path: Path, name: str, content: str | None, match: str
+) -> None:
+    source = tmp_path / name
+    if name == "tiny.csv":
+        write_csv(fresh(107, rows=50), source)
+    elif content is not None:
+        source.write_text(content)
+    with pytest.raises(MonitorError, match=match):
+        _monitor(in_project, source, tmp_path)
+
+
+def test_cli_exit_codes_and_github_output(trained_project: Path, tmp_path: Path) -> None:
+    """The documented contract: 0 no action, 1 retrain, 2 error; --exit-zero for workflows."""
+    out = ["--json", tmp_path / "r.json", "--markdown", tmp_path / "r.md"]
+    fresh_csv = write_csv(fresh(101), tmp_path / "fresh.csv")
+    drifted_csv = write_csv(drifted(102), tmp_path / "drifted.csv")
+    assert sh("mlapp", "monitor", "--source", fresh_csv, *out, cwd=trained_project).returncode == 0
+    result = sh("mlapp", "monitor", "--source", drifted_csv, *out, cwd=trained_project, check=False)
+    assert result.returncode == 1 and "RETRAIN recommended" in result.stdout
+    outputs = tmp_path / "github_output"
+    result = sh("mlapp", "monitor", "--exit-zero", "--github-output", outputs, *out, cwd=trained_project,
+                env={"MONITOR_SOURCE": str(drifted_csv)})
+    assert outputs.read_text() == "retrain=true\nstatus=retrain\n"
+    result = sh("mlapp", "monitor", "--exit-zero", *out, cwd=trained_project, check=False)
+    assert result.returncode == 2 and "pass --source PATH or set monitor.source" in result.stderr
+    broken = tmp_path / "broken.csv"
+    broken.write_text("tenure_months\nabc\n")
+    result = sh("mlapp", "monitor", "--source", broken, "--exit-zero", *out, cwd=trained_project, check=False)
+    assert result.returncode == 2 and "column 'tenure_months' failed parse as int64" in result.stderr
+
+
+def test_missing_reference_is_an_error(project: Path, tmp_path: Path) -> None:
+    """A project whose pipeline has not run has no reference to compare with."""
+    with pytest.raises(MonitorError, match=r"split\.train.*run the pipeline first"):
+        _monitor(project, write_csv(fresh(101), tmp_path / "fresh.csv"), tmp_path, model_dir=Path("models"))
+
+
+def test_unknown_feature_in_psi_overrides_is_an_error(in_project: Path, tmp_path: Path) -> None:
+    params = (in_project / "params.yaml").read_text().replace(
+        "psi_by_feature: {}", "psi_by_feature: {monthly_charge: 0.3}"
+    )
+    (tmp_path / "params.yaml").write_text(params)
+    with pytest.raises(MonitorError, match="monthly_charge"):
+        run.main(tmp_path / "params.yaml", str(write_csv(fresh(101), tmp_path / "f.csv")),
+                 tmp_path / "r.json", tmp_path / "r.md")
+
+
+def test_psi_override_can_silence_a_feature(in_project: Path, tmp_path: Path) -> None:
+    params = (in_project / "params.yaml").read_text().replace(
+        "psi_by_feature: {}", "psi_by_feature: {contract: 5.0}"
+    )
+    (tmp_path / "params.yaml").write_text(params)
+    run.main(tmp_path / "params.yaml", str(write_csv(drifted(102), tmp_path / "d.csv")),
+             tmp_path / "r.json", tmp_path / "r.md")
+    assert json.loads((tmp_path / "r.json").read_text())["drifted_features"] == ["monthly_charges"]
+

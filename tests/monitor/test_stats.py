@@ -1,0 +1,54 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlapp.monitor import stats
+
+RNG = np.random.default_rng(0)
+
+
+def test_psi_is_zero_for_the_same_shares_and_grows_with_the_shift() -> None:
+    ref = RNG.normal(0, 1, 5000)
+    same = stats.bin_numeric(ref, ref, 10)
+    assert stats.psi(same.reference, same.batch) == 0
+    small = stats.bin_numeric(ref, ref + 0.1, 10)
+    large = stats.bin_numeric(ref, ref + 1.0, 10)
+    assert 0 < stats.psi(small.reference, small.batch) < 0.1 < 0.5 < stats.psi(large.reference, large.batch)
+
+
+def test_quantile_bins_hold_equal_reference_shares_and_open_outer_bins() -> None:
+    ref = np.arange(1000, dtype=float)
+    binned = stats.bin_numeric(ref, np.array([-1e9, 1e9]), 4)
+    assert binned.reference.tolist() == [0.25, 0.25, 0.25, 0.25, 0.0]  # last bin: missing
+    assert binned.batch.tolist() == [0.5, 0, 0, 0.5, 0]  # out-of-range values land at the ends
+    assert binned.labels[0].startswith("(-inf") and binned.labels[-1] == "missing"
+
+
+def test_ties_merge_bins_for_integer_features() -> None:
+    ref = np.array([0.0] * 700 + [1.0] * 200 + [2.0] * 100)
+    assert stats.quantile_edges(ref, 10).tolist() == [1.0]
+
+
+def test_missing_values_are_a_bin_of_their_own() -> None:
+    ref = RNG.normal(0, 1, 2000)
+    batch = ref.copy()
+    batch[:200] = np.nan  # same present values, 10% now missing
+    binned = stats.bin_numeric(ref, batch, 10)
+    assert binned.batch[-1] == pytest.approx(0.1)
+    assert stats.psi(binned.reference, binned.batch) > 0.2
+
+
+def test_categorical_shares_follow_declared_levels_and_count_missing() -> None:
+    ref = pd.Series(["a"] * 50 + ["b"] * 50)
+    batch = pd.Series(["a"] * 80 + [None] * 20)
+    binned = stats.bin_categorical(ref, batch, ["a", "b", "c"])
+    assert binned.labels == ["a", "b", "c", "other", "missing"]
+    assert binned.batch.tolist() == [0.8, 0.0, 0.0, 0.0, 0.2]
+    assert stats.psi(binned.reference, binned.batch) > 1  # "b" vanished, missing appeared
+
+
+def test_ks_ignores_missing_values_and_needs_both_sides() -> None:
+    ref = RNG.normal(0, 1, 500)
+    with_gaps = np.append(ref, [np.nan] * 50)
+    assert stats.ks(ref, with_gaps) == (0.0, 1.0)
+    assert stats.ks(ref, np.array([np.nan])) is None

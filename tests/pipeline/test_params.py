@@ -1,0 +1,45 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlapp.errors import ParamsError
+from mlapp.params import load_params
+from tests.conftest import REPO
+
+
+def _write(tmp_path: Path, mutate) -> Path:
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    mutate(raw)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_shipped_params_load() -> None:
+    params = load_params(REPO / "params.yaml")
+    assert params.split.method in {"stratified", "time"}
+    assert params.train.xgboost.tree_method == "hist"
+
+
+def test_unknown_key_is_rejected(tmp_path: Path) -> None:
+    path = _write(tmp_path, lambda p: p["train"]["xgboost"].update(max_dept=3))
+    with pytest.raises(ParamsError, match="max_dept"):
+        load_params(path)
+
+
+def test_wrong_type_is_rejected(tmp_path: Path) -> None:
+    path = _write(tmp_path, lambda p: p["split"].update(test_size="a lot"))
+    with pytest.raises(ParamsError, match="test_size"):
+        load_params(path)
+
+
+def test_out_of_range_is_rejected(tmp_path: Path) -> None:
+    path = _write(tmp_path, lambda p: p["split"].update(test_size=1.5))
+    with pytest.raises(ParamsError, match="test_size"):
+        load_params(path)
+
+
+def test_missing_file_says_where(tmp_path: Path) -> None:
+    with pytest.raises(ParamsError, match="not found"):
+        load_params(tmp_path / "nope.yaml")

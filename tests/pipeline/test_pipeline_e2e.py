@@ -1,0 +1,63 @@
+"""End to end through DVC, as a user runs it: `dvc repro` in a fresh copy of the repo."""
+
+import json
+from pathlib import Path
+
+import mlflow
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import copy_project, sh
+
+pytestmark = pytest.mark.slow
+
+
+def test_repro_produces_every_output_and_leaves_status_clean(trained_project: Path) -> None:
+    root = trained_project
+    for rel in ("models/model.ubj", "models/model_spec.json", "metrics/metrics.json",
+                "reports/validation.json", "artifacts/split/test.parquet"):
+        assert (root / rel).is_file(), rel
+    for plot in ("roc", "pr", "confusion", "calibration", "importance"):
+        assert json.loads((root / "metrics" / "plots" / f"{plot}.json").read_text())
+    metrics = json.loads((root / "metrics" / "metrics.json").read_text())
+    assert 0.6 < metrics["roc_auc"] <= 1
+    assert "Data and pipelines are up to date" in sh("dvc", "status", cwd=root).stdout
+    assert sh("git", "status", "--porcelain", cwd=root).stdout == ""  # outputs committed or ignored
+
+
+def test_evaluate_logged_one_mlflow_run_with_lineage(trained_project: Path) -> None:
+    mlflow.set_tracking_uri(f"sqlite:///{trained_project / 'mlflow.db'}")
+    runs = MlflowClient().search_runs([mlflow.get_experiment_by_name("mlapp").experiment_id])
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.data.metrics["roc_auc"] == json.loads((trained_project / "metrics/metrics.json").read_text())[
+        "roc_auc"]
+    assert {"git.commit", "git.dirty", "data.md5", "model.sha256", "package.version"} <= set(run.data.tags)
+    artifacts = {a.path for a in MlflowClient().list_artifacts(run.info.run_id, "plots")}
+    assert {"plots/roc.png", "plots/roc.json", "plots/confusion.png"} <= artifacts
+
+
+def test_forced_repro_gives_identical_model_bytes(trained_project: Path, tmp_path: Path) -> None:
+    root = copy_project(trained_project, tmp_path / "p")
+    before = {p.name: p.read_bytes() for p in (root / "models").iterdir()}
+    metrics_before = (root / "metrics" / "metrics.json").read_bytes()
+    sh("dvc", "repro", "-f", cwd=root, env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'm.db'}"})
+    assert {p.name: p.read_bytes() for p in (root / "models").iterdir()} == before
+    assert (root / "metrics" / "metrics.json").read_bytes() == metrics_before
+    assert sh("git", "status", "--porcelain", cwd=root).stdout == ""
+
+
+def test_changing_a_param_retrains_and_reverting_restores_from_run_cache(trained_project: Path,
+                                                                          tmp_path: Path) -> None:
+    root = copy_project(trained_project, tmp_path / "p")
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'm.db'}"}
+    original = (root / "models" / "model.ubj").read_bytes()
+    params = (root / "params.yaml").read_text()
+    (root / "params.yaml").write_text(params.replace("max_depth: 5", "max_depth: 2"))
+    out = sh("dvc", "repro", cwd=root, env=env).stdout
+    assert "Running stage 'train'" in out and "Running stage 'split'" not in out
+    assert (root / "models" / "model.ubj").read_bytes() != original
+    (root / "params.yaml").write_text(params)
+    out = sh("dvc", "repro", cwd=root, env=env).stdout
+    assert "Stage 'train' is cached - skipping run, checking out outputs" in out
+    assert (root / "models" / "model.ubj").read_bytes() == original

@@ -1,0 +1,35 @@
+import pandas as pd
+import pytest
+
+from mlapp.params import load_params
+from mlapp.sample_data import generate
+from mlapp.stages.split import split
+from tests.conftest import REPO
+
+PARAMS = load_params(REPO / "params.yaml")
+
+
+def test_stratified_split_is_disjoint_seeded_and_balanced() -> None:
+    frame = generate(4_000, 1)
+    train, test = split(frame, PARAMS.data, PARAMS.split)
+    assert set(train.customer_id).isdisjoint(test.customer_id)
+    assert len(train) + len(test) == len(frame)
+    assert abs(len(test) / len(frame) - PARAMS.split.test_size) < 0.01
+    assert abs(train.churned.mean() - test.churned.mean()) < 0.01
+    # Row order of the input must not change the result.
+    shuffled = frame.sample(frac=1, random_state=0)
+    train2, test2 = split(shuffled, PARAMS.data, PARAMS.split)
+    pd.testing.assert_frame_equal(test.reset_index(drop=True), test2.reset_index(drop=True))
+
+
+def test_time_split_puts_latest_events_in_test() -> None:
+    params = PARAMS.split.model_copy(update={"method": "time"})
+    train, test = split(generate(4_000, 2), PARAMS.data, params)
+    assert train.event_time.max() <= test.event_time.min()
+
+
+def test_time_split_without_time_column_is_a_clear_error() -> None:
+    data = PARAMS.data.model_copy(update={"time_column": None})
+    params = PARAMS.split.model_copy(update={"method": "time"})
+    with pytest.raises(ValueError, match="time_column"):
+        split(generate(500, 2), data, params)

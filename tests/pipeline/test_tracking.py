@@ -1,0 +1,65 @@
+import socket
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from mlapp import tracking
+from mlapp.errors import TrackingUnavailable
+from mlapp.model import load
+from mlapp.params import load_params
+from tests.conftest import copy_project
+
+
+@pytest.fixture
+def project(trained_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = copy_project(trained_project, tmp_path / "p")
+    monkeypatch.chdir(root)
+    return root
+
+
+def test_unreachable_server_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
+    params = load_params(Path(__file__).parents[2] / "params.yaml")
+    with pytest.raises(TrackingUnavailable, match=f"127.0.0.1:{port}.*not reachable"):
+        tracking.connect(params.mlflow)
+
+
+@pytest.mark.slow
+def test_register_logs_lineage_and_moves_aliases(project: Path) -> None:
+    params = load_params()
+    first = tracking.register(params, Path("models"), ["staging"], {"image.digest": "sha256:abc"})
+    second = tracking.register(params, Path("models"), ["production"], {})
+    client = MlflowClient()
+    version = client.get_model_version_by_alias(params.mlflow.model_name, "staging")
+    assert str(version.version) == first
+    assert str(client.get_model_version_by_alias(params.mlflow.model_name, "production").version) == second
+    tags = version.tags
+    assert tags["image.digest"] == "sha256:abc"
+    assert tags["model.sha256"] == load(Path("models")).sha256
+    assert len(tags["git.commit"]) == 40 and tags["git.dirty"] in {"true", "false"}
+    assert tags["data.md5"].endswith(".dir")
+    assert {"dvc.lock.train", "dvc.lock.validate"} <= set(tags)
+    # Both versions come from the same run: the model was logged once.
+    run = client.get_run(tags["run_id"])
+    assert run.data.metrics["roc_auc"] > 0.5
+    assert run.data.params["train.xgboost.tree_method"] == "hist"
+
+
+@pytest.mark.slow
+def test_logged_pyfunc_predicts_like_the_model_without_pickle(project: Path) -> None:
+    params = load_params()
+    tracking.register(params, Path("models"), ["staging"], {})
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{params.mlflow.model_name}@staging")
+    test = pd.read_parquet(params.split.test).head(50)
+    features = test.drop(columns=["customer_id", "event_time", "churned"])
+    got = pyfunc.predict(features)["probability"].to_numpy()
+    np.testing.assert_allclose(got, load(Path("models")).predict_proba(test), rtol=1e-6)
+    artifacts = {p.name for p in Path(pyfunc.metadata.artifact_path or ".").glob("**/*")}
+    assert not any(name.endswith((".pkl", ".pickle")) for name in artifacts)

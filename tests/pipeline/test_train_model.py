@@ -1,0 +1,63 @@
+import numpy as np
+import pytest
+
+from mlapp import model as model_io
+from mlapp.params import load_params
+from mlapp.sample_data import generate
+from mlapp.stages.train import train
+from tests.conftest import REPO
+
+PARAMS = load_params(REPO / "params.yaml")
+
+
+@pytest.fixture(scope="module")
+def frame():
+    return generate(3_000, 9)
+
+
+def test_training_is_byte_deterministic(frame, tmp_path) -> None:
+    for name in ("a", "b"):
+        booster, spec = train(frame, "churned", PARAMS.train)
+        model_io.save(booster, spec, tmp_path / name)
+    for file in (model_io.MODEL_FILE, model_io.SPEC_FILE):
+        assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "b" / file).read_bytes()
+
+
+def test_saved_model_round_trips_without_pickle(frame, tmp_path) -> None:
+    booster, spec = train(frame, "churned", PARAMS.train)
+    model_io.save(booster, spec, tmp_path)
+    loaded = model_io.load(tmp_path)
+    proba = loaded.predict_proba(frame)
+    assert proba.shape == (len(frame),)
+    assert np.all((proba >= 0) & (proba <= 1))
+    assert 0 < loaded.spec.threshold < 1
+    assert loaded.version == model_io.file_sha256(tmp_path / model_io.MODEL_FILE)[:12]
+    # The artifact folder holds only XGBoost's native file and JSON: nothing to unpickle.
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([model_io.MODEL_FILE, model_io.SPEC_FILE])
+
+
+def test_unknown_category_at_predict_time_is_treated_as_missing(frame, tmp_path) -> None:
+    booster, spec = train(frame, "churned", PARAMS.train)
+    model = model_io.Model(booster, spec, "0" * 64)
+    odd = frame.head(5).assign(contract="lifetime")
+    assert np.isfinite(model.predict_proba(odd)).all()
+
+
+def test_fixed_threshold_is_used(frame) -> None:
+    params = PARAMS.train.model_copy(update={"threshold_metric": "fixed", "fixed_threshold": 0.37})
+    _, spec = train(frame, "churned", params)
+    assert spec.threshold == 0.37
+
+
+def test_model_learns_signal(frame) -> None:
+    from sklearn.metrics import roc_auc_score
+
+    booster, spec = train(frame, "churned", PARAMS.train)
+    holdout = generate(2_000, 10)
+    proba = model_io.Model(booster, spec, "").predict_proba(holdout)
+    assert roc_auc_score(holdout["churned"], proba) > 0.7
+
+
+def test_missing_model_is_a_clear_error(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="make run"):
+        model_io.load(tmp_path)

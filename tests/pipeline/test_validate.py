@@ -1,0 +1,72 @@
+"""The bad-data corpus: every case stops `dvc repro` at validate, says why, and keeps the model."""
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mlapp.stages.validate import Problem, parse_table
+from mlapp.schema import feature_schema
+from tests.conftest import copy_project, sh
+
+Edit = Callable[[pd.DataFrame], pd.DataFrame]
+
+
+def _set(column: str, row: int, value: object) -> Edit:
+    def edit(frame: pd.DataFrame) -> pd.DataFrame:
+        frame = frame.astype({column: object})
+        frame.loc[row, column] = value
+        return frame
+
+    return edit
+
+
+CASES: dict[str, tuple[Edit | str, list[str]]] = {
+    "missing column": (lambda f: f.drop(columns=["tenure_months"]), ["required column", "tenure_months"]),
+    "extra column": (lambda f: f.assign(favourite_colour="blue"), ["favourite_colour"]),
+    "wrong dtype": (_set("age", 7, "forty"), ["'age'", "parse as int64", "forty", "[7]"]),
+    "fractional int": (_set("num_products", 3, 2.5), ["'num_products'", "parse as int64", "2.5"]),
+    "out of range": (_set("age", 4, 150), ["'age'", "in_range(18, 110)", "150"]),
+    "null not allowed": (_set("contract", 2, None), ["'contract'", "no missing values"]),
+    "duplicate ids": (_set("customer_id", 5, "C0000000"), ["'customer_id'", "unique"]),
+    "non-binary label": (_set("churned", 1, 2), ["'churned'", "isin([0, 1])", "2"]),
+    "unknown category": (_set("region", 3, "mars"), ["'region'", "isin", "mars"]),
+    "bad boolean": (_set("paperless_billing", 0, "maybe"), ["'paperless_billing'", "parse as bool", "maybe"]),
+    "bad timestamp": (_set("event_time", 0, "yesterday"), ["'event_time'", "parse as datetime", "yesterday"]),
+    "empty file": ("", ["readable table"]),
+    "header only": ("HEADER", ["at least 100 rows (found 0)"]),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_data_stops_the_pipeline_and_keeps_the_model(case: str, trained_project: Path, tmp_path: Path
+                                                         ) -> None:
+    root = copy_project(trained_project, tmp_path / "p")
+    raw = root / "data" / "churn.csv"
+    before = {p.name: p.read_bytes() for p in [*(root / "models").iterdir(), root / "metrics" / "metrics.json"]}
+    edit, expected = CASES[case]
+    if isinstance(edit, str):
+        raw.write_text(raw.read_text().splitlines()[0] + "\n" if edit == "HEADER" else edit)
+    else:
+        edit(pd.read_csv(raw, dtype=str)).to_csv(raw, index=False)
+
+    result = sh("dvc", "repro", cwd=root, check=False)
+
+    assert result.returncode != 0
+    assert "validation FAILED" in result.stderr
+    for fragment in expected:
+        assert fragment in result.stderr, f"{fragment!r} not in:\n{result.stderr}"
+    assert "Running stage 'train'" not in result.stdout
+    after = {p.name: p.read_bytes() for p in [*(root / "models").iterdir(), root / "metrics" / "metrics.json"]}
+    assert after == before
+    assert '"status": "failed"' in (root / "reports" / "validation.json").read_text()
+
+
+def test_parse_reports_every_bad_value_with_rows() -> None:
+    frame = pd.DataFrame({"age": ["31", "x", None, "4.5"], "monthly_charges": ["1.5", "inf", "2", "3"]})
+    _, problems = parse_table(frame, feature_schema(), limit=5)
+    by_column = {p.column: p for p in problems}
+    assert by_column["age"] == Problem("age", "parse as int64", 2, ["x", "4.5"], [1, 3])
+    assert by_column["monthly_charges"].values == ["inf"]
