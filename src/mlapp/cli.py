@@ -135,6 +135,88 @@ def register(
     )
 
 
+@cli.command()
+@click.option(
+    "--source",
+    envvar="MONITOR_SOURCE",
+    help="Batch to check: CSV, Parquet or JSONL prediction log; path or URL "
+    "[env: MONITOR_SOURCE; params: monitor.source].",
+)
+@click.option("--json", "json_path", type=PathOption, help="JSON report [params: monitor.report_json].")
+@click.option(
+    "--markdown", "markdown_path", type=PathOption, help="Markdown report [params: monitor.report_markdown]."
+)
+@click.option("--model-dir", type=PathOption, help="Model folder [params: train.model_dir].")
+@click.option("--exit-zero", is_flag=True, help="Exit 0 also when retraining is recommended; errors stay 2.")
+@click.option(
+    "--github-output",
+    type=PathOption,
+    help="Append retrain=true|false and status=... to this file (the workflow's $GITHUB_OUTPUT).",
+)
+@click.pass_obj
+def monitor(
+    params_path: Path,
+    source: str | None,
+    json_path: Path | None,
+    markdown_path: Path | None,
+    model_dir: Path | None,
+    exit_zero: bool,
+    github_output: Path | None,
+) -> None:
+    """Drift and decay of a batch vs the training reference. Exit 0 no action, 1 retrain, 2 error."""
+    from mlapp.monitor import run
+
+    _exit(run.main(params_path, source, json_path, markdown_path, model_dir, exit_zero, github_output))
+
+
+@cli.group()
+def retrain() -> None:
+    """The retraining pull request: prepare the branch, publish it, open or update the PR."""
+
+
+@retrain.command("prepare")
+@click.option(
+    "--source",
+    envvar="MONITOR_SOURCE",
+    help="Batch with the fresh data [env: MONITOR_SOURCE; params: monitor.source].",
+)
+@click.option("--no-repro", is_flag=True, help="Only move the data pointer; leave retraining to the PR's CI.")
+@click.option("--github-output", type=PathOption, help="Append changed=true|false to this file.")
+@click.pass_obj
+def retrain_prepare(
+    params_path: Path, source: str | None, no_repro: bool, github_output: Path | None
+) -> None:
+    """Re-create the branch from the base, refresh the data (dvc add/update), retrain, commit."""
+    from mlapp.monitor import retrain as ct
+    from mlapp.monitor.batch import MonitorError
+
+    params = load_params(params_path)
+    source = source or params.monitor.source
+    if not source and params.monitor.retrain.refresh != "import":
+        raise MonitorError("no fresh data: pass --source PATH or set monitor.source in params.yaml")
+    ct.prepare(params, source or "", not no_repro, github_output)
+
+
+@retrain.command("publish")
+@click.pass_obj
+def retrain_publish(params_path: Path) -> None:
+    """Force-push the retraining branch (skipped when the remote already holds the same files)."""
+    from mlapp.monitor import retrain as ct
+
+    ct.publish(load_params(params_path))
+
+
+@retrain.command("open-pr")
+@click.option("--body", type=PathOption, help="PR body (Markdown) [params: monitor.report_markdown].")
+@click.pass_obj
+def retrain_open_pr(params_path: Path, body: Path | None) -> None:
+    """Open the retraining pull request with `gh`, or update the open one."""
+    from mlapp.monitor import retrain as ct
+
+    params = load_params(params_path)
+    ct.open_pr(params, body or params.monitor.report_markdown)
+
+
 # --- delivery (issue 5): build once, deploy by digest, promote, roll back --------------------
 # Bookkeeping lives on the deploy branch (mlapp/delivery/state.py); --push syncs it with the
 # remote, --apply also runs `kubectl apply` + rollout status. See infra/README.md.

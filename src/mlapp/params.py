@@ -101,6 +101,31 @@ class DeliveryParams(Section):
     kubernetes_version: str = Field(pattern=r"^\d+\.\d+$")
 
 
+MetricName = Literal["roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "log_loss", "brier"]
+
+
+class RetrainParams(Section):
+    branch: str = Field(min_length=1)  # the one pull request's head branch, force-updated
+    base: str = Field(min_length=1)
+    refresh: Literal["append", "replace", "import"]
+
+
+class MonitorParams(Section):
+    source: str | None  # path or URL of recent data; null until a team points it at production
+    min_rows: int = Field(ge=1)
+    bins: int = Field(ge=2)
+    psi: float = Field(gt=0)
+    psi_by_feature: dict[str, float]
+    ks_pvalue: float = Field(gt=0, lt=1)
+    ks_statistic: float = Field(ge=0, le=1)
+    drifted_share: float = Field(gt=0, le=1)
+    prediction_psi: float = Field(gt=0)
+    decay_tolerance: dict[MetricName, float]
+    report_json: Path
+    report_markdown: Path
+    retrain: RetrainParams
+
+
 class ServingParams(Section):
     max_rows: int = Field(ge=1)  # largest request accepted (rows); larger is a 400
     batch_max_rows: int = Field(ge=2)  # rows BentoML's batcher may merge into one predict call
@@ -122,6 +147,7 @@ class Params(Section):
     train: TrainParams
     evaluate: EvaluateParams
     mlflow: MlflowParams
+    monitor: MonitorParams
     delivery: DeliveryParams
     serving: ServingParams
 

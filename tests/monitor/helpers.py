@@ -62,8 +62,9 @@ def write_log(
             record = {
                 "id": frame["customer_id"].iloc[i],
                 "ts": frame["event_time"].iloc[i].strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "features": {k: (None if pd.isna(v) else v.item() if hasattr(v, "item") else v)
-                             for k, v in row.items()},
+                "features": {
+                    k: (None if pd.isna(v) else v.item() if hasattr(v, "item") else v) for k, v in row.items()
+                },
                 "probability": None if scores is None else float(scores[i]),
                 "label": None if scores is None else int(scores[i] >= 0.5),
                 "model_version": model_version,

@@ -12,7 +12,7 @@ from mlapp.model import load
 from mlapp.monitor import run
 from mlapp.monitor.batch import InvalidBatch, MonitorError
 from tests.conftest import sh
-from tests.monitor.helpers import DRIFTED, LABEL, drifted, flipped, fresh, write_csv, write_log
+from tests.monitor.helpers import DRIFTED, drifted, flipped, fresh, write_csv, write_log
 
 
 def _monitor(project: Path, source: Path, out: Path, **options: Any) -> tuple[int, dict[str, Any]]:
@@ -67,7 +67,9 @@ def test_same_inputs_give_byte_identical_reports(in_project: Path, tmp_path: Pat
 
 
 def test_labels_unchanged_show_no_decay(in_project: Path, tmp_path: Path) -> None:
-    code, report = _monitor(in_project, write_csv(fresh(103), tmp_path / "labeled.csv", labels=True), tmp_path)
+    code, report = _monitor(
+        in_project, write_csv(fresh(103), tmp_path / "labeled.csv", labels=True), tmp_path
+    )
     assert code == run.NO_ACTION
     assert report["decay"]["status"] == "checked" and report["labeled_rows"] == 1500
     assert {m["metric"] for m in report["decay"]["metrics"]} == {"roc_auc", "pr_auc"}
@@ -87,8 +89,13 @@ def test_flipped_labels_are_metric_decay_without_feature_drift(in_project: Path,
 def test_prediction_log_gives_the_same_drift_as_the_table(in_project: Path, tmp_path: Path) -> None:
     batch = drifted(102)
     model = load(in_project / "models")
-    log = write_log(batch, tmp_path / "predictions.jsonl", model_version=model.version,
-                    scores=model.predict_proba(batch), labels=True)
+    log = write_log(
+        batch,
+        tmp_path / "predictions.jsonl",
+        model_version=model.version,
+        scores=model.predict_proba(batch),
+        labels=True,
+    )
     code, from_log = _monitor(in_project, log, tmp_path)
     _, from_table = _monitor(in_project, write_csv(batch, tmp_path / "table.csv", labels=True), tmp_path)
     assert code == run.RETRAIN and from_log["format"] == "jsonl"
@@ -161,8 +168,16 @@ def test_cli_exit_codes_and_github_output(trained_project: Path, tmp_path: Path)
     result = sh("mlapp", "monitor", "--source", drifted_csv, *out, cwd=trained_project, check=False)
     assert result.returncode == 1 and "RETRAIN recommended" in result.stdout
     outputs = tmp_path / "github_output"
-    result = sh("mlapp", "monitor", "--exit-zero", "--github-output", outputs, *out, cwd=trained_project,
-                env={"MONITOR_SOURCE": str(drifted_csv)})
+    result = sh(
+        "mlapp",
+        "monitor",
+        "--exit-zero",
+        "--github-output",
+        outputs,
+        *out,
+        cwd=trained_project,
+        env={"MONITOR_SOURCE": str(drifted_csv)},
+    )
     assert outputs.read_text() == "retrain=true\nstatus=retrain\n"
     result = sh("mlapp", "monitor", "--exit-zero", *out, cwd=trained_project, check=False)
     assert result.returncode == 2 and "pass --source PATH or set monitor.source" in result.stderr
@@ -179,21 +194,32 @@ def test_missing_reference_is_an_error(project: Path, tmp_path: Path) -> None:
 
 
 def test_unknown_feature_in_psi_overrides_is_an_error(in_project: Path, tmp_path: Path) -> None:
-    params = (in_project / "params.yaml").read_text().replace(
-        "psi_by_feature: {}", "psi_by_feature: {monthly_charge: 0.3}"
+    params = (
+        (in_project / "params.yaml")
+        .read_text()
+        .replace("psi_by_feature: {}", "psi_by_feature: {monthly_charge: 0.3}")
     )
     (tmp_path / "params.yaml").write_text(params)
     with pytest.raises(MonitorError, match="monthly_charge"):
-        run.main(tmp_path / "params.yaml", str(write_csv(fresh(101), tmp_path / "f.csv")),
-                 tmp_path / "r.json", tmp_path / "r.md")
+        run.main(
+            tmp_path / "params.yaml",
+            str(write_csv(fresh(101), tmp_path / "f.csv")),
+            tmp_path / "r.json",
+            tmp_path / "r.md",
+        )
 
 
 def test_psi_override_can_silence_a_feature(in_project: Path, tmp_path: Path) -> None:
-    params = (in_project / "params.yaml").read_text().replace(
-        "psi_by_feature: {}", "psi_by_feature: {contract: 5.0}"
+    params = (
+        (in_project / "params.yaml")
+        .read_text()
+        .replace("psi_by_feature: {}", "psi_by_feature: {contract: 5.0}")
     )
     (tmp_path / "params.yaml").write_text(params)
-    run.main(tmp_path / "params.yaml", str(write_csv(drifted(102), tmp_path / "d.csv")),
-             tmp_path / "r.json", tmp_path / "r.md")
+    run.main(
+        tmp_path / "params.yaml",
+        str(write_csv(drifted(102), tmp_path / "d.csv")),
+        tmp_path / "r.json",
+        tmp_path / "r.md",
+    )
     assert json.loads((tmp_path / "r.json").read_text())["drifted_features"] == ["monthly_charges"]
-

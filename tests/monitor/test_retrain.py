@@ -121,8 +121,10 @@ def test_import_mode_needs_an_import(project: Path) -> None:
 
 @pytest.mark.parametrize(
     ("drop", "match"),
-    [("churned", "has no 'churned' column: retraining needs labeled rows"),
-     ("customer_id", "column '<table>' failed required column is present")],
+    [
+        ("churned", "has no 'churned' column: retraining needs labeled rows"),
+        ("customer_id", "column '<table>' failed required column is present"),
+    ],
 )
 def test_batches_that_cannot_be_training_data_are_refused(
     project: Path, tmp_path: Path, drop: str, match: str
@@ -177,8 +179,9 @@ def test_prepare_with_nothing_new_commits_nothing(project: Path, tmp_path: Path)
     outputs = tmp_path / "github_output"
     known = pd.read_csv(project / "data" / "churn.csv", dtype=str).head(250)
     known.to_csv(tmp_path / "known.csv", index=False)
-    assert not retrain.prepare(load_params(), str(tmp_path / "known.csv"), reproduce=False,
-                               github_output=outputs)
+    assert not retrain.prepare(
+        load_params(), str(tmp_path / "known.csv"), reproduce=False, github_output=outputs
+    )
     assert outputs.read_text() == "changed=false\n"
     assert _git("rev-parse", "HEAD", cwd=project) == _git("rev-parse", "main", cwd=project)
 
@@ -205,8 +208,10 @@ def test_drifted_batch_opens_the_retraining_pr_path(
     sh("git", "init", "-q", "--bare", "-b", "main", bare, cwd=tmp_path)
     sh("git", "remote", "add", "origin", bare, cwd=root)
     sh("git", "push", "-q", "origin", "main", cwd=root)
-    env = {"MONITOR_SOURCE": str(write_csv(drifted(206, rows=600), tmp_path / "batch.csv", labels=True)),
-           "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    env = {
+        "MONITOR_SOURCE": str(write_csv(drifted(206, rows=600), tmp_path / "batch.csv", labels=True)),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+    }
     outputs = tmp_path / "github_output"
 
     sh("mlapp", "monitor", "--exit-zero", "--github-output", outputs, cwd=root, env=env)

@@ -1,0 +1,186 @@
+"""A batch of recent data: read it (table or prediction log) and validate it like training data.
+
+Accepted sources, by file name: ``.csv`` / ``.parquet`` tables with the feature columns
+(id, event-time and label columns optional), or a ``.jsonl`` / ``.ndjson`` prediction log,
+one JSON object per line::
+
+    {"id": "...", "ts": "2026-11-23T10:00:00Z", "features": {...}, "probability": 0.31,
+     "label": 1, "model_version": "3f2a..."}
+
+In a log, ``label`` is the service's decision; the ground truth, once known, is joined in
+under the label column's name from params.yaml (``data.label``, e.g. ``"churned": 0``).
+``id`` and ``ts`` fill the id and event-time columns. A path or any URL fsspec can open
+(``s3://...`` with ``dvc[s3]`` installed) works.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pandera.pandas as pa
+
+from mlapp.errors import UserError
+from mlapp.params import Params
+from mlapp.schema import raw_schema
+from mlapp.stages.validate import Problem, _schema_problems, parse_table
+
+TABLE_SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+
+class MonitorError(UserError):
+    """Bad input to monitoring or retraining: the CLI exits 2 with this message."""
+
+
+class InvalidBatch(MonitorError):
+    def __init__(self, source: str, problems: list[Problem], rows: int) -> None:
+        lines = "\n".join(f"  - {p.line()}" for p in problems)
+        super().__init__(f"batch {source} ({rows} rows) is invalid: {len(problems)} problem(s)\n{lines}")
+        self.source = source
+        self.problems = problems
+        self.rows = rows
+
+
+@dataclass(frozen=True)
+class Served:
+    """What the prediction log says the service did, to compare with the model here."""
+
+    probability: pd.Series  # logged score per row (NaN where absent)
+    model_versions: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Batch:
+    source: str
+    format: str
+    frame: pd.DataFrame  # typed features, plus id / event time / label (float, NaN = unknown)
+    served: Served | None
+
+    def labeled(self, label: str) -> pd.DataFrame:
+        if label not in self.frame.columns:
+            return self.frame.iloc[0:0]
+        return self.frame[self.frame[label].notna()]
+
+
+def is_url(source: str) -> bool:
+    return "://" in source
+
+
+def source_format(source: str) -> str:
+    name = source.split("?", 1)[0].removesuffix(".gz")
+    suffix = Path(name).suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        raise MonitorError(
+            f"cannot tell the format of {source}: expected a name ending in {', '.join(TABLE_SUFFIXES)}"
+        )
+    return TABLE_SUFFIXES[suffix]
+
+
+def _read_text(source: str) -> str:
+    if is_url(source):
+        import fsspec  # comes with DVC; cloud protocols need its extras (dvc[s3], ...)
+
+        with fsspec.open(source, "rt", compression="infer", encoding="utf-8") as handle:
+            return str(handle.read())
+    return Path(source).read_text(encoding="utf-8")
+
+
+def batch_schema(params: Params) -> pa.DataFrameSchema:
+    """The raw table's schema with id, event time and label optional; unknown labels allowed.
+
+    The label is float so that rows whose outcome is not known yet (NaN) can sit next to
+    labeled ones: a prediction log gets its ground truth joined in late.
+    """
+    data = params.data
+    optional: dict[str, dict[str, Any]] = {data.id_column: {"required": False}}
+    if data.time_column:
+        optional[data.time_column] = {"required": False}
+    optional[data.label] = {"required": False, "nullable": True, "dtype": "float64"}
+    return raw_schema(data).update_columns(optional)
+
+
+def validate_batch(frame: pd.DataFrame, params: Params, source: str) -> pd.DataFrame:
+    """The typed batch, or ``InvalidBatch`` naming column, rule, values and rows (0-based)."""
+    schema = batch_schema(params)
+    limit = params.validate_.max_failure_examples
+    parsed, problems = parse_table(frame, schema, limit)
+    validated = parsed
+    try:
+        validated = schema.validate(parsed, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        problems += _schema_problems(exc, {p.column for p in problems}, limit)
+    if len(frame) < params.monitor.min_rows:
+        found = f"at least {params.monitor.min_rows} rows (monitor.min_rows; found {len(frame)})"
+        problems.append(Problem("<table>", found, 1))
+    if problems:
+        raise InvalidBatch(source, problems, len(frame))
+    return validated
+
+
+def _log_rows(text: str, params: Params, source: str) -> tuple[pd.DataFrame, Served]:
+    data = params.data
+    rows: list[dict[str, Any]] = []
+    scores: list[float] = []
+    versions: Counter[str] = Counter()
+    problems: list[Problem] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            problems.append(Problem(f"<line {number}>", f"valid JSON ({exc.msg})", 1))
+            continue
+        if not isinstance(record, dict) or not isinstance(record.get("features"), dict):
+            problems.append(Problem(f"<line {number}>", "an object with a 'features' object", 1))
+            continue
+        row = dict(record["features"])
+        if "id" in record:
+            row[data.id_column] = record["id"]
+        if data.time_column and "ts" in record:
+            row[data.time_column] = _naive_utc(record["ts"])
+        if data.label in record:
+            row[data.label] = record[data.label]
+        rows.append(row)
+        score = record.get("probability")
+        scores.append(float(score) if isinstance(score, int | float) else float("nan"))
+        versions[str(record.get("model_version", "unknown"))] += 1
+    if problems:
+        raise InvalidBatch(source, problems[: params.validate_.max_failure_examples], len(rows))
+    frame = pd.DataFrame(rows)
+    return frame, Served(
+        pd.Series(scores, index=frame.index, dtype="float64"), dict(sorted(versions.items()))
+    )
+
+
+def _naive_utc(stamp: Any) -> Any:
+    """Log stamps carry a zone ("...Z"); the raw table's event time is naive UTC."""
+    parsed = pd.to_datetime(stamp, utc=True, errors="coerce", format="ISO8601")
+    return stamp if pd.isna(parsed) else parsed.tz_convert(None).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def read_source(source: str, params: Params) -> tuple[str, pd.DataFrame, Served | None]:
+    """The batch as read (untyped for CSV), its format, and the served scores of a log."""
+    fmt = source_format(source)
+    if not is_url(source) and not Path(source).is_file():
+        raise MonitorError(f"source {source} not found (pass --source or set monitor.source)")
+    try:
+        if fmt == "jsonl":
+            frame, served = _log_rows(_read_text(source), params, source)
+            return fmt, frame, served
+        if fmt == "parquet":
+            return fmt, pd.read_parquet(source), None
+        return fmt, pd.read_csv(source, dtype=str, keep_default_na=True), None
+    except FileNotFoundError:
+        raise
+    except (ValueError, OSError) as exc:  # pandas/pyarrow parse errors are ValueErrors
+        raise MonitorError(f"cannot read {source} as {fmt}: {exc}") from exc
+
+
+def read_batch(source: str, params: Params) -> Batch:
+    fmt, frame, served = read_source(source, params)
+    return Batch(source, fmt, validate_batch(frame, params, source), served)

@@ -1,0 +1,195 @@
+"""The comparison: per-feature drift, prediction shift, metric decay, and the decision.
+
+Pure functions of tables, scores and ``MonitorParams``; reading files is ``run``'s job.
+Every number is rounded (``round6``) so the same inputs give byte-identical reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from mlapp.metrics import classification_metrics, round6
+from mlapp.monitor import stats
+from mlapp.params import MetricName, MonitorParams
+from mlapp.schema import categories
+
+LOWER_IS_BETTER = {"log_loss", "brier"}
+
+
+def significant(value: float) -> float:
+    """p-values span many orders of magnitude: keep 4 significant digits, not 6 decimals."""
+    return float(f"{value:.4g}")
+
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    feature: str
+    kind: str  # "numeric" | "categorical"
+    psi: float
+    psi_threshold: float
+    ks_statistic: float | None  # numerics only
+    ks_pvalue: float | None
+    missing_reference: float
+    missing_batch: float
+    largest_change: str  # the bin whose share moved most, for a reader
+    drifted: bool
+    why: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PredictionShift:
+    psi: float
+    threshold: float
+    ks_statistic: float
+    ks_pvalue: float
+    mean_reference: float
+    mean_batch: float
+    positive_rate_reference: float  # share at or above the model's decision threshold
+    positive_rate_batch: float
+    shifted: bool
+
+
+@dataclass(frozen=True)
+class MetricDecay:
+    metric: str
+    reference: float
+    batch: float
+    change: float
+    tolerance: float
+    decayed: bool
+
+
+@dataclass(frozen=True)
+class Decision:
+    retrain: bool
+    reasons: list[str]
+
+
+def feature_levels(schema: pa.DataFrameSchema) -> dict[str, list[object] | None]:
+    """Each feature's category levels (``isin`` columns, booleans) or None for a numeric."""
+    declared = categories(schema)
+    levels: dict[str, list[object] | None] = {}
+    for name, column in schema.columns.items():
+        if name in declared:
+            levels[name] = list(declared[name])
+        elif str(column.dtype) == "bool":
+            levels[name] = [False, True]
+        else:
+            levels[name] = None
+    return levels
+
+
+def _largest_change(binned: stats.Binned) -> str:
+    i = int(np.argmax(np.abs(binned.batch - binned.reference)))
+    return f"{binned.labels[i]}: {binned.reference[i]:.1%} -> {binned.batch[i]:.1%}"
+
+
+def _numbers(series: pd.Series) -> np.ndarray:
+    return series.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def one_feature(
+    name: str, levels: list[object] | None, reference: pd.Series, batch: pd.Series, monitor: MonitorParams
+) -> FeatureDrift:
+    threshold = monitor.psi_by_feature.get(name, monitor.psi)
+    if levels is None:
+        binned = stats.bin_numeric(_numbers(reference), _numbers(batch), monitor.bins)
+        ks = stats.ks(_numbers(reference), _numbers(batch))
+    else:
+        binned = stats.bin_categorical(reference, batch, levels)
+        ks = None
+    psi = round6(stats.psi(binned.reference, binned.batch))
+    why = []
+    if psi >= threshold:
+        why.append(f"PSI {psi:.3f} >= {threshold}")
+    if ks and ks[1] < monitor.ks_pvalue and ks[0] >= monitor.ks_statistic:
+        why.append(f"KS {ks[0]:.3f} (p {ks[1]:.1e})")
+    return FeatureDrift(
+        feature=name,
+        kind="numeric" if levels is None else "categorical",
+        psi=psi,
+        psi_threshold=threshold,
+        ks_statistic=round6(ks[0]) if ks else None,
+        ks_pvalue=significant(ks[1]) if ks else None,
+        missing_reference=round6(reference.isna().mean()),
+        missing_batch=round6(batch.isna().mean()),
+        largest_change=_largest_change(binned),
+        drifted=bool(why),
+        why=why,
+    )
+
+
+def feature_drift(
+    reference: pd.DataFrame, batch: pd.DataFrame, schema: pa.DataFrameSchema, monitor: MonitorParams
+) -> list[FeatureDrift]:
+    return [
+        one_feature(name, levels, reference[name], batch[name], monitor)
+        for name, levels in feature_levels(schema).items()
+    ]
+
+
+def prediction_shift(
+    reference: np.ndarray, batch: np.ndarray, decision_threshold: float, monitor: MonitorParams
+) -> PredictionShift:
+    binned = stats.bin_numeric(reference, batch, monitor.bins)
+    psi = round6(stats.psi(binned.reference, binned.batch))
+    ks = stats.ks(reference, batch) or (0.0, 1.0)
+    return PredictionShift(
+        psi=psi,
+        threshold=monitor.prediction_psi,
+        ks_statistic=round6(ks[0]),
+        ks_pvalue=significant(ks[1]),
+        mean_reference=round6(reference.mean()),
+        mean_batch=round6(batch.mean()),
+        positive_rate_reference=round6((reference >= decision_threshold).mean()),
+        positive_rate_batch=round6((batch >= decision_threshold).mean()),
+        shifted=psi >= monitor.prediction_psi,
+    )
+
+
+def metric_decay(
+    y_true: np.ndarray,
+    proba: np.ndarray,
+    decision_threshold: float,
+    reference_metrics: dict[str, float],
+    tolerances: Mapping[MetricName, float],
+) -> list[MetricDecay]:
+    """Each watched metric on the labeled rows against the same metric in metrics.json."""
+    now = classification_metrics(y_true, proba, decision_threshold)
+    rows = []
+    for metric, tolerance in sorted(tolerances.items()):
+        before, after = float(reference_metrics[metric]), now[metric]
+        loss = after - before if metric in LOWER_IS_BETTER else before - after
+        rows.append(
+            MetricDecay(metric, round6(before), after, round6(after - before), tolerance, loss > tolerance)
+        )
+    return rows
+
+
+def decide(
+    features: list[FeatureDrift],
+    prediction: PredictionShift,
+    decay: list[MetricDecay],
+    monitor: MonitorParams,
+) -> Decision:
+    reasons = []
+    drifted = [f.feature for f in features if f.drifted]
+    share = len(drifted) / len(features)
+    if drifted and share >= monitor.drifted_share:
+        reasons.append(
+            f"{len(drifted)} of {len(features)} features drifted ({share:.0%} >= "
+            f"{monitor.drifted_share:.0%}): {', '.join(drifted)}"
+        )
+    if prediction.shifted:
+        reasons.append(f"prediction PSI {prediction.psi:.3f} >= {prediction.threshold}")
+    for row in decay:
+        if row.decayed:
+            reasons.append(
+                f"{row.metric} decayed {row.reference:.3f} -> {row.batch:.3f} (tolerance {row.tolerance})"
+            )
+    return Decision(bool(reasons), reasons)

@@ -1,0 +1,121 @@
+"""Refresh the training data from a batch and move its DVC pointer.
+
+``monitor.retrain.refresh`` says how, depending on where the team's data comes from:
+
+- ``append``: the batch's labeled rows are added to ``data.raw`` (a row whose id already
+  exists replaces the old one), then ``dvc add`` records the new version;
+- ``replace``: the batch is a full, labeled snapshot and becomes ``data.raw``;
+- ``import``: ``data.raw`` is a ``dvc import-url``/``dvc import`` of the source; ``dvc update``
+  fetches its latest version (the batch served only for the drift check).
+
+Rows are validated against the full raw schema before anything is written, so a batch
+that the pipeline would reject never reaches the data pointer.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from mlapp.monitor.batch import MonitorError, read_source
+from mlapp.params import Params
+from mlapp.stages.validate import ValidationFailed, validate_table
+from mlapp.tables import read_raw
+
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"  # the raw table's event-time text (see sample_data.write)
+
+
+def dvc(*args: str | Path) -> None:
+    """DVC from this very environment (``python -m dvc``), failing with its own message."""
+    result = subprocess.run([sys.executable, "-m", "dvc", *map(str, args)], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise MonitorError(f"dvc {' '.join(map(str, args))} failed:\n{result.stdout}{result.stderr}")
+
+
+def tracking_file(raw: Path) -> Path:
+    """The ``.dvc`` file that tracks ``raw``: its own, or one of a folder holding it."""
+    for path in (raw, *raw.parents):
+        candidate = Path(f"{path}.dvc")
+        if path != Path() and candidate.is_file():
+            return candidate
+    raise MonitorError(f"no .dvc file tracks {raw} (expected e.g. data.dvc from `dvc add data`)")
+
+
+def _tracked_out(tracking: Path) -> tuple[Path, bool]:
+    """The path a .dvc file tracks, and whether it is an import (has a source to update from)."""
+    spec = yaml.safe_load(tracking.read_text()) or {}
+    outs = spec.get("outs") or [{}]
+    return tracking.parent / outs[0].get("path", tracking.stem), bool(spec.get("deps"))
+
+
+def labeled_rows(source: str, params: Params) -> pd.DataFrame:
+    """The batch's rows whose label is known, typed and checked against the raw schema."""
+    _, frame, _ = read_source(source, params)
+    label = params.data.label
+    if label not in frame.columns:
+        raise MonitorError(f"{source} has no '{label}' column: retraining needs labeled rows")
+    frame = frame[frame[label].notna()].reset_index(drop=True)
+    try:
+        return validate_table(frame, params)
+    except ValidationFailed as exc:
+        lines = "\n".join(f"  - {p.line()}" for p in exc.problems)
+        raise MonitorError(f"labeled rows of {source} cannot become training data:\n{lines}") from exc
+
+
+def _as_raw_text(frame: pd.DataFrame, params: Params) -> pd.DataFrame:
+    """Typed rows written the way the raw CSV writes them, so old rows stay byte-identical."""
+    out = frame.copy()
+    if params.data.time_column:
+        out[params.data.time_column] = out[params.data.time_column].dt.strftime(TIME_FORMAT)
+    # str(True) == "True", str(84.98) == "84.98": the same text pandas writes for typed columns.
+    return out.astype(object).map(lambda v: None if pd.isna(v) else str(v))
+
+
+def merged_table(params: Params, new: pd.DataFrame, mode: str) -> pd.DataFrame:
+    raw = params.data.raw
+    if raw.suffix != ".parquet":
+        new = _as_raw_text(new, params)
+    if mode == "replace":
+        return new
+    old = read_raw(raw)
+    key = params.data.id_column
+    # Same id again: the newer record replaces the older one in place, so a batch the
+    # table already holds leaves the file (and its DVC hash) unchanged.
+    known = new[key].isin(old[key])
+    updated = old.set_index(key)
+    updated.loc[new.loc[known, key], :] = new[known].set_index(key)[updated.columns].to_numpy()
+    return pd.concat([updated.reset_index(), new[~known]], ignore_index=True)[list(old.columns)]
+
+
+def _write(table: pd.DataFrame, raw: Path) -> None:
+    if raw.suffix == ".parquet":
+        table.to_parquet(raw, index=False)
+    else:
+        table.to_csv(raw, index=False)
+
+
+def refresh(params: Params, source: str) -> Path:
+    """Bring ``data.raw`` up to date from ``source``; returns the .dvc file that changed."""
+    mode = params.monitor.retrain.refresh
+    raw = params.data.raw
+    tracking = tracking_file(raw)
+    out, is_import = _tracked_out(tracking)
+    if mode == "import":
+        if not is_import:
+            raise MonitorError(
+                f"monitor.retrain.refresh is 'import' but {tracking} is not a `dvc import-url`/`dvc import`"
+            )
+        dvc("update", tracking)
+        return tracking
+    if is_import:
+        raise MonitorError(f"{tracking} is a DVC import: set monitor.retrain.refresh to 'import'")
+    new = labeled_rows(source, params)
+    if mode == "append" and not raw.is_file():
+        dvc("pull", tracking)  # a fresh CI checkout has the pointer, not the data
+    _write(merged_table(params, new, mode), raw)
+    dvc("add", out)
+    return tracking

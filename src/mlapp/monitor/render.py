@@ -1,0 +1,128 @@
+"""The Markdown view of a monitor report: the retraining PR's body and the job summary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+HEADLINE = {"retrain": "RETRAIN recommended", "ok": "no action", "invalid": "invalid batch"}
+
+
+def _pct(value: float) -> str:
+    return f"{value:.1%}"
+
+
+def _num(value: float | None, spec: str = ".3f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _invalid(report: dict[str, Any]) -> list[str]:
+    lines = [
+        f"Batch `{report['source']}` ({report['rows']} rows) does not match the schema; "
+        "nothing was compared. Fix the source or the schema (`src/mlapp/schema.py`).",
+        "",
+        "| column | rule | failing | examples | rows (0-based) |",
+        "|---|---|---:|---|---|",
+    ]
+    for p in report["problems"]:
+        lines.append(f"| {p['column']} | {p['check']} | {p['count']} | {p['values']} | {p['rows']} |")
+    return lines
+
+
+def _features(report: dict[str, Any]) -> list[str]:
+    thresholds = report["thresholds"]
+    drifted = report["drifted_features"]
+    lines = [
+        f"### Features: {len(drifted)} of {len(report['features'])} drifted "
+        f"({_pct(report['drifted_share'])}; retrain at {_pct(thresholds['drifted_share'])})",
+        "",
+        "| feature | kind | PSI | KS D | KS p | missing (ref → batch) | largest change | drifted |",
+        "|---|---|---:|---:|---:|---|---|---|",
+    ]
+    for f in sorted(report["features"], key=lambda f: (-f["psi"], f["feature"])):
+        name = f"**{f['feature']}**" if f["drifted"] else f["feature"]
+        verdict = "yes: " + ", ".join(f["why"]) if f["drifted"] else "no"
+        lines.append(
+            f"| {name} | {f['kind']} | {f['psi']:.3f} | {_num(f['ks_statistic'])} | "
+            f"{_num(f['ks_pvalue'], '.1e')} | {_pct(f['missing_reference'])} → {_pct(f['missing_batch'])} | "
+            f"{f['largest_change']} | {verdict} |"
+        )
+    return lines
+
+
+def _prediction(report: dict[str, Any]) -> list[str]:
+    p = report["prediction"]
+    return [
+        f"### Prediction distribution: PSI {p['psi']:.3f} (retrain at {p['threshold']}), "
+        f"KS D {p['ks_statistic']:.3f}",
+        "",
+        "| | reference (test table) | batch |",
+        "|---|---:|---:|",
+        f"| mean score | {p['mean_reference']:.3f} | {p['mean_batch']:.3f} |",
+        f"| share at or above the decision threshold | {_pct(p['positive_rate_reference'])} | "
+        f"{_pct(p['positive_rate_batch'])} |",
+    ]
+
+
+def _decay(report: dict[str, Any]) -> list[str]:
+    decay = report["decay"]
+    title = f"### Metric decay ({report['labeled_rows']} labeled rows)"
+    if decay["status"] != "checked":
+        return [title, "", f"Not checked: {decay['why']}."]
+    lines = [
+        title,
+        "",
+        "| metric | metrics.json | batch | change | tolerance | decayed |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for m in decay["metrics"]:
+        lines.append(
+            f"| {m['metric']} | {m['reference']:.3f} | {m['batch']:.3f} | {m['change']:+.3f} | "
+            f"{m['tolerance']} | {'**yes**' if m['decayed'] else 'no'} |"
+        )
+    return lines
+
+
+def _served(report: dict[str, Any]) -> list[str]:
+    served = report["served"]
+    if not served:
+        return []
+    versions = ", ".join(f"`{v}` ({n} rows)" for v, n in served["model_versions"].items())
+    lines = [
+        "### Served (prediction log)",
+        "",
+        f"Models that served: {versions}; current model `{served['current_model_version']}`.",
+    ]
+    if served["max_score_difference"] is not None:
+        lines.append(
+            f"Largest difference between logged and recomputed scores: {served['max_score_difference']:.2e} "
+            "(above ~1e-6 means the service and the pipeline score the same rows differently)."
+        )
+    return lines
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = [f"## Drift and decay report: {HEADLINE[report['status']]}", ""]
+    if report["status"] == "invalid":
+        return "\n".join([*lines, *_invalid(report)]) + "\n"
+    ref = report["reference"]
+    lines += [
+        f"Batch `{report['source']}` ({report['rows']} rows, {report['format']}) against the training "
+        f"reference `{ref['features']}` ({ref['feature_rows']} rows) and model `{ref['model_version']}`.",
+        "",
+    ]
+    if report["retrain"]:
+        lines += ["Retraining is recommended because:", *(f"- {r}" for r in report["reasons"]), ""]
+    else:
+        lines += ["No threshold was crossed.", ""]
+    for section in (_features, _prediction, _decay, _served):
+        part = section(report)
+        if part:
+            lines += [*part, ""]
+    lines += [
+        "<details><summary>Thresholds (params.yaml <code>monitor:</code>)</summary>",
+        "",
+        *(f"- `{k}`: {v}" for k, v in sorted(report["thresholds"].items())),
+        "",
+        "</details>",
+    ]
+    return "\n".join(lines) + "\n"

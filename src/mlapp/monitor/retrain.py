@@ -1,0 +1,133 @@
+"""The retraining pull request: prepare the branch, publish it, open or update the one PR.
+
+Three commands, one workflow step each (.github/workflows/retrain.yml), all runnable and
+tested locally. The branch (``monitor.retrain.branch``) is re-created from the base on every
+run and force-pushed: it only ever holds "base + refreshed data + retrained outputs", so
+there is exactly one retraining PR and never a push to the base branch.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from mlapp.monitor.batch import MonitorError
+from mlapp.monitor.refresh import dvc, refresh
+from mlapp.params import Params
+from mlapp.tables import read_json
+
+REMOTE = "origin"
+PR_TITLE = "Retrain on fresh data (continuous training)"
+PR_INTRO = (
+    "Opened by the continuous-training workflow (`.github/workflows/retrain.yml`) because "
+    "`mlapp monitor` recommended retraining. This branch refreshes the data pointer and "
+    "retrains; the PR report and quality gate decide whether the new model is better. "
+    "Each scheduled run re-creates the branch from the base and updates this PR.\n\n"
+)
+
+
+def run(*args: str | Path, check: bool = True) -> str:
+    result = subprocess.run([str(a) for a in args], capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise MonitorError(f"{' '.join(map(str, args))} failed:\n{result.stdout}{result.stderr}")
+    return result.stdout.strip()
+
+
+def git(*args: str | Path, check: bool = True) -> str:
+    return run("git", *args, check=check)
+
+
+def _guard(params: Params) -> tuple[str, str]:
+    branch, base = params.monitor.retrain.branch, params.monitor.retrain.base
+    if branch == base:
+        raise MonitorError(f"monitor.retrain.branch must differ from the base branch '{base}'")
+    return branch, base
+
+
+def _reasons(params: Params) -> list[str]:
+    report = params.monitor.report_json
+    return list(read_json(report).get("reasons", [])) if report.is_file() else []
+
+
+def _in_repo_remote() -> Path | None:
+    """The default DVC remote when it is a folder inside this repository (the bundled sample).
+
+    Such a remote travels with the commit; any other remote receives ``dvc push``.
+    """
+    name = run(sys.executable, "-m", "dvc", "config", "core.remote", check=False)
+    url = run(sys.executable, "-m", "dvc", "config", f"remote.{name}.url", check=False) if name else ""
+    if not url or "://" in url:
+        return None
+    path, root = Path(url).resolve(), Path.cwd().resolve()  # DVC prints local remotes absolute
+    return path.relative_to(root) if path.is_relative_to(root) else None
+
+
+def _write_output(path: Path | None, key: str, value: str) -> None:
+    if path is not None:
+        with path.open("a") as handle:  # GitHub Actions step outputs
+            handle.write(f"{key}={value}\n")
+
+
+def prepare(params: Params, source: str, reproduce: bool = True, github_output: Path | None = None) -> bool:
+    """Re-create the branch from the base, refresh the data, retrain, commit.
+
+    Returns False (and commits nothing) when the refreshed data equals the base's data.
+    """
+    branch, base = _guard(params)
+    if git("status", "--porcelain", "--untracked-files=no"):
+        raise MonitorError("the working tree has uncommitted changes: commit or stash them first")
+    git("switch", "--quiet", "-C", branch, base)
+    tracking = refresh(params, source)
+    if not git("status", "--porcelain", "--", tracking):
+        print(f"{tracking} unchanged: the data already holds this batch; nothing to retrain on")
+        _write_output(github_output, "changed", "false")
+        return False
+    if reproduce:
+        dvc("repro")
+    dvc("push", tracking)  # the PR's CI must be able to `dvc pull` the new data
+    remote = _in_repo_remote()
+    git("add", "--update")  # pointer, dvc.lock, metrics, plots: tracked files this run changed
+    git("add", tracking, *([remote] if remote else []))
+    reasons = _reasons(params)
+    message = f"Retrain on fresh data from {source}\n\n" + "".join(f"- {r}\n" for r in reasons)
+    git("commit", "--quiet", "-m", message)
+    print(f"prepared {branch}: {git('log', '-1', '--format=%h %s')}")
+    _write_output(github_output, "changed", "true")
+    return True
+
+
+def publish(params: Params) -> bool:
+    """Force-push the branch, unless the remote branch already holds the same tree."""
+    branch, _ = _guard(params)
+    if git("branch", "--show-current") != branch:
+        raise MonitorError(f"not on {branch}: run `mlapp retrain prepare` first")
+    if git("ls-remote", "--heads", REMOTE, branch):
+        git("fetch", "--quiet", "--depth=1", REMOTE, f"refs/heads/{branch}")
+        if git("rev-parse", "FETCH_HEAD^{tree}") == git("rev-parse", "HEAD^{tree}"):
+            print(f"{REMOTE}/{branch} already holds these files: not pushed")
+            return False
+    git("push", "--quiet", "--force", REMOTE, f"HEAD:refs/heads/{branch}")
+    print(f"pushed {branch} to {REMOTE}")
+    return True
+
+
+def open_pr(params: Params, body: Path) -> str:
+    """Create the PR, or update the open one from the same branch (title and body)."""
+    branch, base = _guard(params)
+    text = PR_INTRO + (body.read_text() if body.is_file() else "(no monitor report found)\n")
+    body_file = body.with_name("pr-body.md")
+    body_file.write_text(text)
+    listed = run("gh", "pr", "list", "--head", branch, "--base", base, "--state", "open",
+                 "--json", "number,url", "--limit", "1")  # fmt: skip
+    existing = json.loads(listed or "[]")
+    if existing:
+        number = str(existing[0]["number"])
+        run("gh", "pr", "edit", number, "--title", PR_TITLE, "--body-file", body_file)
+        print(f"updated pull request {existing[0]['url']}")
+        return number
+    url = run("gh", "pr", "create", "--head", branch, "--base", base, "--title", PR_TITLE,
+              "--body-file", body_file)  # fmt: skip
+    print(f"opened pull request {url}")
+    return url

@@ -1,0 +1,180 @@
+"""``mlapp monitor``: compare a batch with the training reference; write JSON + Markdown.
+
+The reference is what the current model was built from, all named in params.yaml: the
+split stage's train table (``split.train``) for features, the model's scores on the
+held-out test table (``split.test``; scores on training rows are overconfident) for the
+prediction distribution, and ``evaluate.metrics`` for metric decay.
+
+Exit codes: 0 no action, 1 retraining recommended, 2 error (bad input or missing reference).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlapp.metrics import round6
+from mlapp.model import Model, load
+from mlapp.monitor import drift
+from mlapp.monitor.batch import Batch, InvalidBatch, MonitorError, read_batch
+from mlapp.monitor.render import markdown
+from mlapp.params import Params, load_params
+from mlapp.schema import FEATURES, feature_schema
+from mlapp.tables import read_frame, read_json, write_json
+
+NO_ACTION, RETRAIN, ERROR = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Reference:
+    features: pd.DataFrame
+    scores: np.ndarray
+    metrics: dict[str, float] | None
+    model: Model
+
+
+def _need(path: Path, what: str) -> Path:
+    if not path.is_file():
+        raise MonitorError(f"{what} {path} is missing: run the pipeline first (`make run` or `dvc repro`)")
+    return path
+
+
+def load_reference(params: Params, model_dir: Path) -> Reference:
+    train = read_frame(_need(params.split.train, "reference table (split.train)"))
+    test = read_frame(_need(params.split.test, "score reference (split.test)"))
+    model = load(model_dir)
+    metrics_path = params.evaluate.metrics
+    metrics = read_json(metrics_path) if metrics_path.is_file() else None
+    return Reference(train, model.predict_proba(test), metrics, model)
+
+
+def _decay(batch: Batch, reference: Reference, params: Params) -> dict[str, Any]:
+    labeled = batch.labeled(params.data.label)
+    y_true = labeled[params.data.label].to_numpy(dtype=np.int64) if len(labeled) else np.array([])
+    if len(labeled) < params.monitor.min_rows:
+        return {"status": "skipped", "why": f"{len(labeled)} labeled rows < monitor.min_rows", "metrics": []}
+    if len(np.unique(y_true)) < 2:
+        return {"status": "skipped", "why": "labeled rows hold only one class", "metrics": []}
+    if reference.metrics is None:
+        raise MonitorError(f"{params.evaluate.metrics} is missing: run the pipeline first (`make run`)")
+    rows = drift.metric_decay(
+        y_true,
+        reference.model.predict_proba(labeled),
+        reference.model.spec.threshold,
+        reference.metrics,
+        params.monitor.decay_tolerance,
+    )
+    return {"status": "checked", "why": "", "metrics": [asdict(r) for r in rows]}
+
+
+def _served(batch: Batch, scores: np.ndarray, model: Model) -> dict[str, Any] | None:
+    """For a log: which models served, and whether this model reproduces the logged scores.
+
+    Compared only when every row was served by this very model (same content hash):
+    a difference then means training/serving skew, not a model change.
+    """
+    if batch.served is None:
+        return None
+    logged = batch.served.probability.to_numpy(dtype=np.float64)
+    present = ~np.isnan(logged)
+    comparable = list(batch.served.model_versions) == [model.version] and bool(present.any())
+    return {
+        "model_versions": batch.served.model_versions,
+        "current_model_version": model.version,
+        "max_score_difference": (
+            round6(np.max(np.abs(logged[present] - scores[present]))) if comparable else None
+        ),
+    }
+
+
+def compare(batch: Batch, reference: Reference, params: Params) -> dict[str, Any]:
+    monitor = params.monitor
+    unknown = sorted(set(monitor.psi_by_feature) - set(FEATURES))
+    if unknown:
+        raise MonitorError(f"monitor.psi_by_feature names unknown features: {unknown}")
+    features = drift.feature_drift(reference.features, batch.frame, feature_schema(), monitor)
+    scores = reference.model.predict_proba(batch.frame)
+    prediction = drift.prediction_shift(reference.scores, scores, reference.model.spec.threshold, monitor)
+    decay = _decay(batch, reference, params)
+    decision = drift.decide(
+        features, prediction, [drift.MetricDecay(**row) for row in decay["metrics"]], monitor
+    )
+    drifted = [f.feature for f in features if f.drifted]
+    return {
+        "status": "retrain" if decision.retrain else "ok",
+        "retrain": decision.retrain,
+        "reasons": decision.reasons,
+        "source": batch.source,
+        "format": batch.format,
+        "rows": len(batch.frame),
+        "labeled_rows": len(batch.labeled(params.data.label)),
+        "reference": {
+            "features": str(params.split.train),
+            "feature_rows": len(reference.features),
+            "scores": str(params.split.test),
+            "metrics": str(params.evaluate.metrics),
+            "model_version": reference.model.version,
+        },
+        "thresholds": monitor.model_dump(
+            mode="json", exclude={"source", "report_json", "report_markdown", "retrain"}
+        ),
+        "features": [asdict(f) for f in features],
+        "drifted_features": drifted,
+        "drifted_share": round6(len(drifted) / len(features)),
+        "prediction": asdict(prediction),
+        "decay": decay,
+        "served": _served(batch, scores, reference.model),
+    }
+
+
+def _write(report: dict[str, Any], json_path: Path, markdown_path: Path) -> None:
+    write_json(report, json_path)
+    markdown_path.parent.mkdir(parents=True, exist_ok=True)
+    markdown_path.write_text(markdown(report))
+
+
+def _github_output(path: Path | None, report: dict[str, Any]) -> None:
+    if path is None:
+        return
+    with path.open("a") as handle:  # the file GitHub Actions reads step outputs from
+        handle.write(f"retrain={str(report['retrain']).lower()}\nstatus={report['status']}\n")
+
+
+def main(
+    params_path: Path | str = "params.yaml",
+    source: str | None = None,
+    json_path: Path | None = None,
+    markdown_path: Path | None = None,
+    model_dir: Path | None = None,
+    exit_zero: bool = False,
+    github_output: Path | None = None,
+) -> int:
+    params = load_params(params_path)
+    source = source or params.monitor.source
+    if not source:
+        raise MonitorError("no batch to check: pass --source PATH or set monitor.source in params.yaml")
+    json_path = json_path or params.monitor.report_json
+    markdown_path = markdown_path or params.monitor.report_markdown
+    try:
+        batch = read_batch(source, params)
+    except InvalidBatch as exc:
+        invalid = {
+            "status": "invalid",
+            "retrain": False,
+            "source": source,
+            "rows": exc.rows,
+            "problems": [p.__dict__ for p in exc.problems],
+        }
+        _write(invalid, json_path, markdown_path)
+        _github_output(github_output, invalid)
+        raise
+    report = compare(batch, load_reference(params, model_dir or params.train.model_dir), params)
+    _write(report, json_path, markdown_path)
+    _github_output(github_output, report)
+    verdict = "RETRAIN recommended: " + "; ".join(report["reasons"]) if report["retrain"] else "no action"
+    print(f"monitor: {report['rows']} rows from {source}: {verdict} (report {markdown_path})")
+    return RETRAIN if report["retrain"] and not exit_zero else NO_ACTION
