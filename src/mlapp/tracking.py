@@ -11,6 +11,7 @@ import importlib.metadata
 import os
 import subprocess
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ def connect(params: MlflowParams) -> str:
             ) from exc
     # Models are loaded from our own files; never let MLflow fall back to unpickling.
     os.environ.setdefault("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # clean CI logs
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return uri
@@ -108,14 +110,17 @@ def log_run(
             mlflow.log_artifacts(tmp, artifact_path="plots")
         # Raw feature columns (not the model matrix) so the signature matches what callers send.
         sample = read_frame(params.split.test).loc[:, model.spec.features].head(5)
-        mlflow.pyfunc.log_model(
-            name="model",
-            python_model=str(PYFUNC_FILE),
-            artifacts={"model_dir": str(model_dir)},
-            code_paths=[str(PACKAGE_DIR)],
-            pip_requirements=_requirements(),
-            input_example=sample,
-        )
+        with warnings.catch_warnings():
+            # MLflow hints that int columns cannot hold NaN; ours are declared non-null.
+            warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+            mlflow.pyfunc.log_model(
+                name="model",
+                python_model=str(PYFUNC_FILE),
+                artifacts={"model_dir": str(model_dir)},
+                code_paths=[str(PACKAGE_DIR)],
+                pip_requirements=_requirements(),
+                input_example=sample,
+            )
         return str(run.info.run_id)
 
 

@@ -1,0 +1,44 @@
+"""The committed dvc.lock must belong to the committed code, params and data.
+
+A fresh clone that runs `make run` ends with a clean `git status` only if whoever changed
+a stage's code or params also re-ran the pipeline and committed dvc.lock.
+"""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, project_files, sh
+
+pytestmark = pytest.mark.slow
+
+
+def stale_entries(status: dict) -> dict[str, list]:
+    """Changes other than "not produced yet" (outputs absent in a fresh clone)."""
+    stale: dict[str, list] = {}
+    for stage, changes in status.items():
+        for change in changes:
+            if not isinstance(change, dict):
+                stale.setdefault(stage, []).append(change)  # e.g. "changed command"
+                continue
+            for kind, detail in change.items():
+                if kind == "changed outs":
+                    continue
+                if kind == "changed deps" and all(v == "deleted" for v in detail.values()):
+                    continue
+                stale.setdefault(stage, []).append({kind: detail})
+    return stale
+
+
+def test_committed_pipeline_state_is_up_to_date(tmp_path: Path) -> None:
+    root = tmp_path / "clone"
+    for rel in project_files():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / rel, root / rel)
+    sh("git", "init", "-q", cwd=root)
+    sh("dvc", "pull", "-q", "data.dvc", cwd=root)
+    status = json.loads(sh("dvc", "status", "--json", cwd=root).stdout or "{}")
+    stale = stale_entries(status)
+    assert not stale, f"dvc.lock is stale: run `uv run dvc repro` and commit dvc.lock and metrics/: {stale}"
