@@ -83,3 +83,11 @@ check-clean: ## fail when tracked files changed (generated files must be committ
 
 deploy-status: ## what each environment runs, from the deploy branch (fetched from origin)
 	$(RUN) mlapp deploy-status --fetch
+
+# --- monitoring and continuous training (issue 6): docs/monitoring.md ---------------------------
+.PHONY: monitor retrain-branch
+monitor: ## drift + decay of SOURCE=<csv|parquet|jsonl> vs the training reference; exit 1 = retrain
+	$(RUN) mlapp monitor $(if $(SOURCE),--source $(SOURCE))
+
+retrain-branch: ## the retrain workflow up to the push: branch ct/retrain, data from SOURCE, retrain, commit
+	$(RUN) mlapp retrain prepare $(if $(SOURCE),--source $(SOURCE))

@@ -153,6 +153,9 @@ def register(
     type=PathOption,
     help="Append retrain=true|false and status=... to this file (the workflow's $GITHUB_OUTPUT).",
 )
+@click.option(
+    "--summary", type=PathOption, help="Also append the Markdown here (the workflow's $GITHUB_STEP_SUMMARY)."
+)
 @click.pass_obj
 def monitor(
     params_path: Path,
@@ -162,11 +165,14 @@ def monitor(
     model_dir: Path | None,
     exit_zero: bool,
     github_output: Path | None,
+    summary: Path | None,
 ) -> None:
     """Drift and decay of a batch vs the training reference. Exit 0 no action, 1 retrain, 2 error."""
     from mlapp.monitor import run
 
-    _exit(run.main(params_path, source, json_path, markdown_path, model_dir, exit_zero, github_output))
+    _exit(
+        run.main(params_path, source, json_path, markdown_path, model_dir, exit_zero, github_output, summary)
+    )
 
 
 @cli.group()

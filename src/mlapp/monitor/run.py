@@ -131,10 +131,14 @@ def compare(batch: Batch, reference: Reference, params: Params) -> dict[str, Any
     }
 
 
-def _write(report: dict[str, Any], json_path: Path, markdown_path: Path) -> None:
+def _write(report: dict[str, Any], json_path: Path, markdown_path: Path, summary: Path | None) -> None:
     write_json(report, json_path)
     markdown_path.parent.mkdir(parents=True, exist_ok=True)
-    markdown_path.write_text(markdown(report))
+    text = markdown(report)
+    markdown_path.write_text(text)
+    if summary is not None:
+        with summary.open("a") as handle:  # the workflow run's summary page
+            handle.write(text)
 
 
 def _github_output(path: Path | None, report: dict[str, Any]) -> None:
@@ -152,6 +156,7 @@ def main(
     model_dir: Path | None = None,
     exit_zero: bool = False,
     github_output: Path | None = None,
+    summary: Path | None = None,
 ) -> int:
     params = load_params(params_path)
     source = source or params.monitor.source
@@ -169,11 +174,11 @@ def main(
             "rows": exc.rows,
             "problems": [p.__dict__ for p in exc.problems],
         }
-        _write(invalid, json_path, markdown_path)
+        _write(invalid, json_path, markdown_path, summary)
         _github_output(github_output, invalid)
         raise
     report = compare(batch, load_reference(params, model_dir or params.train.model_dir), params)
-    _write(report, json_path, markdown_path)
+    _write(report, json_path, markdown_path, summary)
     _github_output(github_output, report)
     verdict = "RETRAIN recommended: " + "; ".join(report["reasons"]) if report["retrain"] else "no action"
     print(f"monitor: {report['rows']} rows from {source}: {verdict} (report {markdown_path})")

@@ -1,0 +1,58 @@
+"""retrain.yml calls the commands the other tests exercise, and wires their outputs correctly."""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+import yaml
+
+from tests.conftest import REPO
+
+WORKFLOW = REPO / ".github" / "workflows" / "retrain.yml"
+
+
+def _workflow() -> dict[str, Any]:
+    return yaml.safe_load(WORKFLOW.read_text())
+
+
+def _runs(job: dict[str, Any]) -> list[list[str]]:
+    return [shlex.split(step["run"]) for step in job["steps"] if "run" in step]
+
+
+def test_triggers_are_a_schedule_and_manual_runs_only() -> None:
+    triggers = _workflow()[True]  # YAML 1.1 reads the key `on` as True
+    assert set(triggers) == {"schedule", "workflow_dispatch"}
+
+
+def test_monitor_job_is_read_only_and_exports_the_decision() -> None:
+    job = _workflow()["jobs"]["monitor"]
+    assert job["permissions"] == {"contents": "read"}
+    step = next(s for s in job["steps"] if s.get("id") == "monitor")
+    words = shlex.split(step["run"])
+    assert words[:5] == ["uv", "run", "--frozen", "mlapp", "monitor"]
+    assert "--exit-zero" in words and "--github-output" in words  # exit 2 still fails the job
+    assert job["outputs"]["retrain"] == "${{ steps.monitor.outputs.retrain }}"  # key written by monitor
+
+
+def test_pull_request_job_runs_the_tested_commands_in_order() -> None:
+    job = _workflow()["jobs"]["pull-request"]
+    assert "needs.monitor.outputs.retrain == 'true'" in job["if"]
+    assert set(job["permissions"]) == {"contents", "pull-requests"}
+    commands = [w[3:6] for w in _runs(job) if w[:2] == ["uv", "run"]]
+    assert commands == [
+        ["mlapp", "retrain", "prepare"],
+        ["mlapp", "retrain", "publish"],
+        ["mlapp", "retrain", "open-pr"],
+    ]
+    later = [s for s in job["steps"] if s.get("run", "").endswith(("publish", "open-pr"))]
+    assert all(s["if"] == "steps.prepare.outputs.changed == 'true'" for s in later)
+
+
+def test_no_caches_and_no_expressions_in_run_steps() -> None:
+    for job in _workflow()["jobs"].values():
+        for step in job["steps"]:
+            assert "${{" not in step.get("run", "")
+            if step.get("uses", "").startswith("astral-sh/setup-uv@"):
+                assert step["with"]["enable-cache"] is False
+            assert not step.get("uses", "").startswith("actions/cache@")
