@@ -171,7 +171,7 @@ def cluster_env(environ: Mapping[str, str] | None = None) -> Iterator[dict[str, 
     with tempfile.TemporaryDirectory(prefix="mlapp-kube-") as tmp:
         path = Path(tmp) / "config"
         path.touch(mode=0o600)
-        path.write_text(content)
+        path.write_text(content if content.endswith("\n") else content + "\n")
         yield {"KUBECONFIG": str(path)}
 
 

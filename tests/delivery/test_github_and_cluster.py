@@ -1,0 +1,301 @@
+"""What would be sent to GitHub (gh) and to the cluster (kubectl), checked without either.
+
+Fake ``gh``/``kubectl`` executables first on PATH record their arguments (and stdin); the
+fake kubectl hands ``kustomize`` to the real one so rendering stays real.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from tests.conftest import REPO, sh
+from tests.delivery.conftest import bin_dir, digest, image, path_with
+
+from mlapp.delivery import github, images
+from mlapp.delivery.setup import ci_checks, repo_from_remote
+
+KUBECTL = shutil.which("kubectl")
+RECORD_ARGS = 'printf "%s\\n" "$*" >> "$FAKE_LOG"\n'
+
+
+def fake_gh(tmp_path: Path, body: str) -> Path:
+    script = f'#!/bin/sh\n{RECORD_ARGS}cat > "$FAKE_LOG.stdin.$$" 2>/dev/null || true\n{body}\n'
+    return bin_dir(tmp_path, "gh", script)
+
+
+def fake_kubectl(tmp_path: Path, extra: str = "") -> Path:
+    script = f"""#!/bin/sh
+{RECORD_ARGS}if [ "$1" = kustomize ]; then exec {KUBECTL} "$@"; fi
+echo "KUBECONFIG=$KUBECONFIG" >> "$FAKE_LOG"
+[ -n "$KUBECONFIG" ] && cat "$KUBECONFIG" >> "$FAKE_LOG"
+{extra}
+exit 0
+"""
+    return bin_dir(tmp_path, "kubectl", script)
+
+
+# --- GitHub setup -------------------------------------------------------------------------------
+
+
+def options(**overrides) -> github.SetupOptions:
+    values = {
+        "repo": "acme/churn",
+        "reviewers": (github.Reviewer("User", "alice"), github.Reviewer("Team", "acme/ml-leads")),
+        "required_checks": ("lint", "test"),
+        "state_branch": "deploy",
+        "reviewer_ids": {github.Reviewer("User", "alice"): 11, github.Reviewer("Team", "acme/ml-leads"): 22},
+    }
+    values.update(overrides)
+    return github.SetupOptions(**values)
+
+
+def test_production_environment_payload() -> None:
+    calls = {(c.method, c.path): c.body for c in github.environment_calls(options())}
+    prod = calls[("PUT", "repos/acme/churn/environments/production")]
+    assert prod["prevent_self_review"] is True and prod["can_admins_bypass"] is False
+    assert prod["reviewers"] == [{"type": "User", "id": 11}, {"type": "Team", "id": 22}]
+    assert prod["deployment_branch_policy"] == {"protected_branches": False, "custom_branch_policies": True}
+    staging = calls[("PUT", "repos/acme/churn/environments/staging")]
+    assert "reviewers" not in staging
+    for env in ("staging", "production"):
+        assert calls[("POST", f"repos/acme/churn/environments/{env}/deployment-branch-policies")] == {
+            "name": "main",
+            "type": "branch",
+        }
+
+
+def test_rulesets_protect_main_and_make_the_deploy_branch_append_only() -> None:
+    main, deploy = github.ruleset_bodies(options())
+    main_rules = {r["type"]: r.get("parameters") for r in main["rules"]}
+    assert main["conditions"]["ref_name"]["include"] == ["~DEFAULT_BRANCH"] and main["bypass_actors"] == []
+    assert main_rules["pull_request"]["required_approving_review_count"] == 1
+    assert main_rules["pull_request"]["dismiss_stale_reviews_on_push"] is True
+    checks = main_rules["required_status_checks"]["required_status_checks"]
+    assert [c["context"] for c in checks] == ["lint", "test"]
+    assert {"non_fast_forward", "deletion"} <= set(main_rules)
+    deploy_rules = {r["type"] for r in deploy["rules"]}
+    assert deploy["conditions"]["ref_name"]["include"] == ["refs/heads/deploy"]
+    assert deploy_rules == {"deletion", "non_fast_forward", "update"}
+    assert deploy["bypass_actors"] == [
+        {"actor_id": 15368, "actor_type": "Integration", "bypass_mode": "always"}
+    ]
+
+
+def test_rulesets_are_updated_in_place_when_they_exist() -> None:
+    calls = github.ruleset_calls(options(), {"protect main": 7})
+    assert [(c.method, c.path) for c in calls] == [
+        ("PUT", "repos/acme/churn/rulesets/7"),
+        ("POST", "repos/acme/churn/rulesets"),
+    ]
+
+
+def test_token_defaults_are_read_only() -> None:
+    (call,) = github.actions_calls(options())
+    assert call.body == {"default_workflow_permissions": "read", "can_approve_pull_request_reviews": False}
+
+
+def test_required_checks_default_to_the_ci_job_names() -> None:
+    assert ci_checks(REPO / ".github/workflows/ci.yml") == ("lint", "actionlint", "test")
+    assert repo_from_remote("git@github.com:acme/churn.git") == "acme/churn"
+    assert repo_from_remote("https://github.com/acme/churn") == "acme/churn"
+    assert repo_from_remote("/tmp/origin.git") is None
+
+
+def test_reviewer_syntax() -> None:
+    assert github.Reviewer.parse("team:acme/leads") == github.Reviewer("Team", "acme/leads")
+    for bad in ("alice", "team:leads", "group:x"):
+        with pytest.raises(github.GitHubError):
+            github.Reviewer.parse(bad)
+
+
+def test_github_setup_dry_run_prints_every_request(mlapp_in_repo) -> None:
+    code, out = mlapp_in_repo("github-setup", "--repo", "acme/churn", "--reviewer", "user:alice")
+    assert code == 0, out
+    for path in (
+        "actions/permissions/workflow",
+        "environments/staging",
+        "environments/production",
+        "environments/production/deployment-branch-policies",
+        "rulesets",
+    ):
+        assert f"repos/acme/churn/{path}" in out
+    assert '"prevent_self_review": true' in out
+
+
+def test_github_setup_refuses_to_apply_without_reviewers(mlapp_in_repo) -> None:
+    code, out = mlapp_in_repo("github-setup", "--repo", "acme/churn", "--apply")
+    assert code != 0 and "no required reviewer" in out
+
+
+def test_github_setup_apply_sends_the_payloads(mlapp_in_repo, tmp_path: Path, monkeypatch) -> None:
+    log = tmp_path / "gh.log"
+    gh = fake_gh(
+        tmp_path,
+        """
+case "$*" in
+  *"GET users/alice"*) echo '{"id": 11}' ;;
+  *"GET repos/acme/churn/rulesets"*) echo '[{"name": "protect main", "id": 7}]' ;;
+  *) echo '{}' ;;
+esac""",
+    )
+    monkeypatch.setenv("FAKE_LOG", str(log))
+    monkeypatch.setenv("PATH", path_with(gh))
+    code, out = mlapp_in_repo("github-setup", "--repo", "acme/churn", "--reviewer", "user:alice", "--apply")
+    assert code == 0, out
+    sent = log.read_text().splitlines()
+    assert any("--method PUT repos/acme/churn/rulesets/7" in s for s in sent)
+    assert any("--method POST repos/acme/churn/rulesets" in s for s in sent)
+    bodies = [json.loads(p.read_text()) for p in tmp_path.glob("gh.log.stdin.*") if p.read_text().strip()]
+    prod = next(b for b in bodies if "prevent_self_review" in b)
+    assert prod["reviewers"] == [{"type": "User", "id": 11}]
+
+
+# --- supply chain and release record ----------------------------------------------------------
+
+
+def test_attestation_is_verified_against_this_repo_cd_workflow_on_main() -> None:
+    argv = github.verify_attestation_argv(images.parse(image("a")), "acme/churn")
+    assert argv[:4] == ["gh", "attestation", "verify", f"oci://{image('a')}"]
+    pairs = dict(zip(argv[4::2], argv[5::2], strict=False))
+    assert pairs["--repo"] == "acme/churn"
+    assert pairs["--signer-workflow"] == "acme/churn/.github/workflows/cd.yml"
+    assert pairs["--source-ref"] == "refs/heads/main"
+    assert "--deny-self-hosted-runners" in argv
+
+
+def test_deploy_refuses_an_image_without_attestation(
+    gitops: Path, mlapp, tmp_path: Path, monkeypatch
+) -> None:
+    log = tmp_path / "gh.log"
+    monkeypatch.setenv("FAKE_LOG", str(log))
+    monkeypatch.setenv("GITHUB_REPOSITORY", "acme/churn")
+    monkeypatch.setenv("PATH", path_with(fake_gh(tmp_path, 'echo "no attestations found" >&2; exit 1')))
+    code, out = mlapp("deploy", "--env", "staging", "--image", image("a"), "--verify-attestation", "--push")
+    assert code != 0 and "no attestations found" in out
+    remote = gitops.parent / "origin.git"
+    assert not (remote / "refs/heads/deploy").exists()  # nothing recorded
+
+    monkeypatch.setenv("PATH", path_with(fake_gh(tmp_path, "echo '[{\"verificationResult\": {}}]'")))
+    code, out = mlapp("deploy", "--env", "staging", "--image", image("a"), "--verify-attestation", "--push")
+    assert code == 0 and "verified 1 provenance attestation" in out, out
+
+
+def test_release_is_published_with_the_model_card(gitops: Path, mlapp, tmp_path: Path, monkeypatch) -> None:
+    mlapp("deploy", "--env", "staging", "--image", image("a"), "--push")
+    mlapp("accept", "--env", "staging", "--push", "--no-registry")
+    mlapp("promote", "--push")
+    log = tmp_path / "gh.log"
+    monkeypatch.setenv("FAKE_LOG", str(log))
+    monkeypatch.setenv("GITHUB_REPOSITORY", "acme/churn")
+    pulls = (
+        '[{"number": 12, "title": "Deeper trees", "html_url": "https://github.com/acme/churn/pull/12",'
+        ' "merged_at": "2026-11-20T10:00:00Z"}]'
+    )
+    monkeypatch.setenv(
+        "PATH",
+        path_with(
+            fake_gh(
+                tmp_path,
+                f"""
+case "$*" in
+  *"/pulls"*) echo '{pulls}' ;;
+  *"release create"*) cp "$(echo "$*" | sed 's/.*--notes-file \\([^ ]*\\).*/\\1/')" "$FAKE_LOG.notes" ;;
+esac""",
+            )
+        ),
+    )
+    code, out = mlapp("release-notes", "--env", "production", "--fetch", "--publish")
+    assert code == 0, out
+    create = next(line for line in log.read_text().splitlines() if "release create" in line)
+    head = sh("git", "rev-parse", "HEAD", cwd=gitops).stdout.strip()
+    assert f"--target {head}" in create and "--repo acme/churn" in create and "production-" in create
+    notes = Path(f"{log}.notes").read_text()
+    assert "[#12 Deeper trees](https://github.com/acme/churn/pull/12)" in notes
+    assert f"`{image('a')}`" in notes and "promote from staging" in notes
+
+
+# --- cluster -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("encode", [False, True], ids=["plain", "base64"])
+def test_apply_renders_the_state_and_waits_for_rollout(
+    gitops: Path, mlapp, tmp_path: Path, monkeypatch, encode: bool
+) -> None:
+    log = tmp_path / "kubectl.log"
+    monkeypatch.setenv("FAKE_LOG", str(log))
+    monkeypatch.setenv("PATH", path_with(fake_kubectl(tmp_path)))
+    kubeconfig = "apiVersion: v1\nkind: Config\nclusters: []\n"
+    monkeypatch.setenv(
+        "KUBE_CONFIG", base64.b64encode(kubeconfig.encode()).decode() if encode else kubeconfig
+    )
+    code, out = mlapp("deploy", "--env", "staging", "--image", image("a"), "--push", "--apply")
+    assert code == 0, out
+    lines = log.read_text().splitlines()
+    apply = next(line for line in lines if line.startswith("apply -k "))
+    assert apply.endswith("/staging/infra/overlays/staging")
+    assert "rollout status deployment/mlapp -n mlapp-staging --timeout=300s" in lines
+    assert "kind: Config" in lines  # the kubeconfig reached kubectl through a private file
+    assert not any(line == "KUBECONFIG=" for line in lines)
+    assert "staging rolled out" in out
+
+
+def test_apply_failure_is_reported(gitops: Path, mlapp, tmp_path: Path, monkeypatch) -> None:
+    log = tmp_path / "kubectl.log"
+    monkeypatch.setenv("FAKE_LOG", str(log))
+    failing = 'if [ "$1" = rollout ]; then echo "deadline exceeded" >&2; exit 1; fi'
+    monkeypatch.setenv("PATH", path_with(fake_kubectl(tmp_path, failing)))
+    code, out = mlapp("deploy", "--env", "staging", "--image", image("a"), "--push", "--apply")
+    assert code != 0 and "deadline exceeded" in out
+
+
+def test_bad_kube_config_is_explained(gitops: Path, mlapp, monkeypatch) -> None:
+    monkeypatch.setenv("KUBE_CONFIG", "not a kubeconfig!")
+    code, out = mlapp("deploy", "--env", "staging", "--image", image("a"), "--apply")
+    assert code != 0 and "KUBE_CONFIG is neither a kubeconfig nor base64" in out
+
+
+# --- image metadata ----------------------------------------------------------------------------
+
+
+def test_image_metadata_outputs(gitops: Path, mlapp, tmp_path: Path, monkeypatch) -> None:
+    (gitops / "models").mkdir()
+    (gitops / "models/model.ubj").write_bytes(b"model bytes")
+    out_file = tmp_path / "github_output"
+    monkeypatch.setenv("GITHUB_REPOSITORY", "Acme/Churn")
+    monkeypatch.setenv("GITHUB_SHA", "c" * 40)
+    code, out = mlapp("image-metadata", "--github-output", str(out_file))
+    assert code == 0, out
+    text = out_file.read_text()
+    outputs = {}
+    lines = iter(text.splitlines())
+    for line in lines:
+        key, delimiter = line.split("<<")
+        value = []
+        for item in lines:
+            if item == delimiter:
+                break
+            value.append(item)
+        outputs[key] = value
+    assert outputs["image"] == ["ghcr.io/acme/churn"]  # GHCR names are lower case
+    import hashlib
+
+    version = hashlib.sha256(b"model bytes").hexdigest()[:12]
+    assert outputs["tags"] == [f"ghcr.io/acme/churn:{'c' * 40}", f"ghcr.io/acme/churn:model-{version}"]
+    labels = dict(label.split("=", 1) for label in outputs["labels"])
+    assert labels["org.opencontainers.image.revision"] == "c" * 40
+    assert labels["org.opencontainers.image.source"] == "https://github.com/Acme/Churn"
+    assert labels["io.mlapp.model.sha256"].startswith(version)
+    assert all(
+        d.startswith("ghadelimiter_")
+        for d in (line.split("<<")[1] for line in text.splitlines() if "<<" in line)
+    )
+
+
+def test_digest_is_checked_everywhere() -> None:
+    assert images.check_digest(digest("a")) == digest("a")
+    with pytest.raises(images.ImageError):
+        images.check_digest("sha256:ABC")
