@@ -91,3 +91,14 @@ monitor: ## drift + decay of SOURCE=<csv|parquet|jsonl> vs the training referenc
 
 retrain-branch: ## the retrain workflow up to the push: branch ct/retrain, data from SOURCE, retrain, commit
 	$(RUN) mlapp retrain prepare $(if $(SOURCE),--source $(SOURCE))
+
+# --- Serving (issue 4): src/mlapp/serving, README "Serving" ----------------------------------------
+.PHONY: bento serve bench-serve
+bento: ## build the bento from models/ with lineage labels; prints tag, path, versions (KEY=VALUE)
+	$(RUN) mlapp bento
+
+serve: ## serve models/ with BentoML on 127.0.0.1:PORT (default 3000; `make serve PORT=8080`)
+	$(RUN) mlapp serve --port $(PORT)
+
+bench-serve: ## serving load test vs in-process, FastAPI and `mlflow models serve` (needs wrk) -> .bench/
+	$(RUN) python benchmarks/serving.py --out .bench

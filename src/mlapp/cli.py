@@ -388,15 +388,17 @@ def check_manifests(params_path: Path, overlays: tuple[Path, ...]) -> None:
 @click.option("--reviewer", "reviewers", multiple=True, metavar="user:LOGIN|team:ORG/SLUG",
               help="Required reviewer for production (repeatable).")
 @click.option("--check", "checks", multiple=True, help="Required status check [default: ci.yml job names].")
+@click.option("--allow-actions-prs", is_flag=True, help="Let the job token open PRs.")
 @click.option("--apply", "do_apply", is_flag=True, help="Send the requests with `gh api` [default: print].")
 @click.pass_obj
 def github_setup(
-    params_path: Path, repo: str | None, reviewers: tuple[str, ...], checks: tuple[str, ...], do_apply: bool
-) -> None:
+    params_path: Path, repo: str | None, reviewers: tuple[str, ...], checks: tuple[str, ...],
+    allow_actions_prs: bool, do_apply: bool,
+) -> None:  # fmt: skip
     """Environments, protection rules and rulesets of docs/github-setup.md, via `gh api`."""
     from mlapp.delivery import setup
 
-    setup.main(load_params(params_path), repo, reviewers, checks, do_apply)
+    setup.main(load_params(params_path), repo, reviewers, checks, do_apply, allow_actions_prs)
 
 
 @cli.command()
@@ -424,9 +426,9 @@ def report(
 @click.pass_obj
 def gate(params_path: Path, report_json: Path | None) -> None:
     """Quality gate of a written report: exit 1 when it failed [default: report.out_dir/report.json]."""
-    from mlapp.report import run
+    from mlapp.report.gate import check
 
-    _exit(run.check_gate(report_json or load_params(params_path).report.out_dir / run.REPORT_JSON))
+    _exit(check(report_json or load_params(params_path).report.out_dir / "report.json"))
 
 
 @cli.command("pr-number")
@@ -516,6 +518,20 @@ def smoke(
         click.echo(f"FAIL {exc}", err=True)
         sys.exit(1)
     click.echo(f"smoke test passed: {url}")
+
+
+@cli.command("init")
+@click.argument("name")
+def init_project(name: str) -> None:
+    """Rename the template (package, CLI, image, MLflow model, k8s app) to NAME, in place.
+
+    `make init NAME=...` also re-locks and re-syncs the environment afterwards.
+    """
+    from mlapp import template
+
+    changed = template.rename(Path.cwd(), name)
+    click.echo(f"renamed the template to {name!r} in {len(changed)} files; "
+               "next: `uv lock && uv sync`, then `make test` and commit")
 
 
 def main() -> None:

@@ -299,3 +299,17 @@ def test_digest_is_checked_everywhere() -> None:
     assert images.check_digest(digest("a")) == digest("a")
     with pytest.raises(images.ImageError):
         images.check_digest("sha256:ABC")
+
+
+def test_other_workflow_environments_get_main_only_deployments() -> None:
+    from mlapp.delivery.setup import workflow_environments
+
+    found = workflow_environments(REPO / ".github/workflows")
+    assert {"staging", "production"} <= set(found)
+    calls = {(c.method, c.path): c.body for c in github.environment_calls(options(other_environments=("ct",)))}
+    assert calls[("PUT", "repos/acme/churn/environments/ct")] == {
+        "deployment_branch_policy": {"protected_branches": False, "custom_branch_policies": True}
+    }
+    assert ("POST", "repos/acme/churn/environments/ct/deployment-branch-policies") in calls
+    (call,) = github.actions_calls(options(allow_actions_prs=True))
+    assert call.body == {"default_workflow_permissions": "read", "can_approve_pull_request_reviews": True}

@@ -124,4 +124,33 @@ def test_deployed_state_requires_a_digest() -> None:
 def test_check_manifests_command(mlapp_in_repo) -> None:
     code, out = mlapp_in_repo("check-manifests")
     assert code == 0, out
-    assert out.count("valid (Kubernetes") == len(OVERLAYS)
+    assert out.count("valid (Kubernetes") == len(OVERLAYS) + 1  # + infra/bootstrap
+
+
+def test_bootstrap_grants_the_deployer_exactly_what_the_overlays_need() -> None:
+    """Each rendered kind can be applied, in the namespace it renders into, and nothing else."""
+    objects = kube.render(REPO / "infra/bootstrap")
+    assert kube.schema_errors(objects, PARAMS.delivery.kubernetes_version) == []
+    roles = {o["metadata"]["namespace"]: o["rules"] for o in objects if o["kind"] == "Role"}
+    for overlay in OVERLAYS:
+        rendered = kube.render(overlay)
+        namespace = rendered[0]["metadata"]["namespace"]
+        rules = roles[namespace]
+        for obj in rendered:
+            group = obj["apiVersion"].rpartition("/")[0]
+            plural = {
+                "Deployment": "deployments",
+                "Service": "services",
+                "ServiceAccount": "serviceaccounts",
+                "HorizontalPodAutoscaler": "horizontalpodautoscalers",
+                "PodDisruptionBudget": "poddisruptionbudgets",
+            }[obj["kind"]]
+            assert any(
+                group in r["apiGroups"]
+                and plural in r["resources"]
+                and {"create", "patch"} <= set(r["verbs"])
+                for r in rules
+            ), f"{namespace}: cannot apply {obj['kind']}"
+        assert any("pods/portforward" in r["resources"] for r in rules)
+    for rules in roles.values():  # no cluster-wide or secret access
+        assert not any("secrets" in r["resources"] or "*" in r["verbs"] for r in rules)

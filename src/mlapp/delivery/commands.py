@@ -246,5 +246,13 @@ def check_manifests(params: Params, overlays: tuple[Path, ...]) -> None:
         failed |= bool(errors)
         if not errors:
             click.echo(f"{overlay}: valid (Kubernetes {params.delivery.kubernetes_version} schemas + policy)")
+    bootstrap = infra / "bootstrap"  # cluster-admin setup: schemas only (it runs no pods)
+    if not overlays and bootstrap.is_dir():
+        errors = kube.schema_errors(kube.render(bootstrap), params.delivery.kubernetes_version)
+        for error in errors:
+            click.echo(f"{bootstrap}: {error}", err=True)
+        failed |= bool(errors)
+        if not errors:
+            click.echo(f"{bootstrap}: valid (Kubernetes {params.delivery.kubernetes_version} schemas)")
     if failed:
         sys.exit(1)

@@ -148,6 +148,8 @@ class SetupOptions:
     default_branch: str = "main"
     approvals: int = 1
     reviewer_ids: Mapping[Reviewer, int] = field(default_factory=dict)
+    other_environments: tuple[str, ...] = ()  # used by other workflows: deploy from main only
+    allow_actions_prs: bool = False  # the job token may open PRs (retrain.yml without CT_TOKEN)
 
 
 def environment_calls(opts: SetupOptions) -> list[ApiCall]:
@@ -175,7 +177,16 @@ def environment_calls(opts: SetupOptions) -> list[ApiCall]:
             "production: required reviewers, no self-review, admins cannot bypass",
         ),
     ]
-    for env in ("staging", "production"):
+    for env in opts.other_environments:
+        calls.append(
+            ApiCall(
+                "PUT",
+                f"repos/{repo}/environments/{env}",
+                {"deployment_branch_policy": branch_policy},
+                f"{env}: only {main} runs it",
+            )
+        )
+    for env in ("staging", "production", *opts.other_environments):
         calls.append(
             ApiCall(
                 "POST",
@@ -254,13 +265,17 @@ def ruleset_calls(opts: SetupOptions, existing: Mapping[str, int]) -> list[ApiCa
 
 
 def actions_calls(opts: SetupOptions) -> list[ApiCall]:
-    """The job token is read-only unless a workflow widens it, and can never approve PRs."""
+    """The job token is read-only unless a workflow widens it; by default it cannot open or approve PRs."""
     return [
         ApiCall(
             "PUT",
             f"repos/{opts.repo}/actions/permissions/workflow",
-            {"default_workflow_permissions": "read", "can_approve_pull_request_reviews": False},
-            "Actions: read-only token by default, no PR approvals",
+            {
+                "default_workflow_permissions": "read",
+                "can_approve_pull_request_reviews": opts.allow_actions_prs,
+            },
+            "Actions: read-only token by default"
+            + ("; may open PRs" if opts.allow_actions_prs else "; cannot create or approve PRs"),
         )
     ]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from pathlib import Path
 
 import click
@@ -29,8 +30,24 @@ def ci_checks(path: Path = CI_WORKFLOW) -> tuple[str, ...]:
     return tuple(str(job.get("name") or job_id) for job_id, job in jobs.items())
 
 
+def workflow_environments(folder: Path = CI_WORKFLOW.parent) -> tuple[str, ...]:
+    """Literal ``environment:`` names used by any workflow, in first-seen order."""
+    names: list[str] = []
+    for path in sorted(folder.glob("*.y*ml")):
+        for job in ((yaml.safe_load(path.read_text()) or {}).get("jobs") or {}).values():
+            env = job.get("environment")
+            name = env.get("name") if isinstance(env, dict) else env
+            if isinstance(name, str) and "${{" not in name and name not in names:
+                names.append(name)
+    return tuple(names)
+
+
 def options(
-    params: Params, repo: str | None, reviewers: tuple[str, ...], checks: tuple[str, ...]
+    params: Params,
+    repo: str | None,
+    reviewers: tuple[str, ...],
+    checks: tuple[str, ...],
+    allow_actions_prs: bool = False,
 ) -> github.SetupOptions:
     name = (
         repo
@@ -44,13 +61,20 @@ def options(
         reviewers=tuple(github.Reviewer.parse(r) for r in reviewers),
         required_checks=checks or ci_checks(),
         state_branch=params.delivery.state_branch,
+        other_environments=tuple(e for e in workflow_environments() if e not in ("staging", "production")),
+        allow_actions_prs=allow_actions_prs,
     )
 
 
 def main(
-    params: Params, repo: str | None, reviewers: tuple[str, ...], checks: tuple[str, ...], apply: bool
+    params: Params,
+    repo: str | None,
+    reviewers: tuple[str, ...],
+    checks: tuple[str, ...],
+    apply: bool,
+    allow_actions_prs: bool = False,
 ) -> None:
-    opts = options(params, repo, reviewers, checks)
+    opts = options(params, repo, reviewers, checks, allow_actions_prs)
     if not opts.reviewers:
         message = "production has no required reviewer: pass --reviewer user:LOGIN or team:ORG/SLUG"
         if apply:
@@ -66,6 +90,7 @@ def main(
         return
     click.echo("# dry run: the requests `mlapp github-setup --apply` sends (reviewer ids resolved then)")
     for call in github.plan(opts, {}):
-        click.echo(f"\n# {call.why}\ngh api --method {call.method} {call.path} --input - <<'JSON'")
+        argv = " ".join(shlex.quote(word) for word in call.argv())
+        click.echo(f"\n# {call.why}\n{argv} <<'JSON'")
         click.echo(json.dumps(call.body, indent=2) if call.body is not None else "")
         click.echo("JSON")

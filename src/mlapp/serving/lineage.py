@@ -1,9 +1,9 @@
 """Where the served model came from: model version, git commit, data hash.
 
 ``mlapp bento`` writes this as a small JSON file (``serving.lineage``) that goes into the
-bento, because a container has no ``.git`` and no ``data.dvc`` history. Served straight
-from the repository, the file may be missing or describe another model: then the same
-facts are read from git and ``data.dvc`` at start-up.
+bento, because a container has no ``.git``. Served straight from a git checkout, the
+same facts are read from git and ``data.dvc`` at start-up instead (a file left by an
+earlier build could name an older commit).
 """
 
 from __future__ import annotations
@@ -67,10 +67,12 @@ def write(lineage: Lineage, path: Path) -> None:
 
 
 def resolve(model_dir: Path, lineage_file: Path, root: Path = Path()) -> Lineage:
-    """The baked-in file when it describes this model, else what the repository says now."""
-    sha = file_sha256(model_dir / MODEL_FILE)
-    if lineage_file.is_file():
+    """In a git checkout, what the repository says now; in a bento (no git), the baked file.
+
+    A baked file that describes another model is ignored: better "unknown" than wrong.
+    """
+    if _git(root, "rev-parse", "HEAD") is None and lineage_file.is_file():
         baked = Lineage.model_validate(read_json(lineage_file))
-        if baked.model_sha256 == sha:
+        if baked.model_sha256 == file_sha256(model_dir / MODEL_FILE):
             return baked
     return from_repo(model_dir, root)

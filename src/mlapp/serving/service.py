@@ -22,6 +22,7 @@ Configuration is read once at import, because BentoML's decorators need it then:
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Annotated, Any, cast
@@ -29,7 +30,11 @@ from typing import Annotated, Any, cast
 import bentoml
 import numpy as np
 from bentoml.validators import ContentType
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from mlapp.model import Model, load
 from mlapp.params import Params, load_params
@@ -97,6 +102,46 @@ class ModelHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+class JsonOnly:
+    """ASGI middleware: a POST body must be JSON (415 otherwise).
+
+    BentoML would hand multipart and form bodies to its multipart parser, where a malformed
+    body becomes a 500; the service has no file inputs, so say what it takes instead.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            content_type = dict(scope["headers"]).get(b"content-type", b"application/json")
+            media = content_type.split(b";")[0].strip().lower()
+            if media != b"application/json" and not media.endswith(b"+json"):
+                reply = JSONResponse(
+                    {
+                        "error": f"unsupported Content-Type {media.decode(errors='replace')!r}: "
+                        "send application/json"
+                    },
+                    status_code=415,
+                )
+                await reply(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class RejectedInputLog(logging.Filter):
+    """A request that fails validation is the client's error: one INFO line, not an ERROR traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, ValidationError):
+            record.msg = f"{record.getMessage()}: rejected input ({error.error_count()} validation errors)"
+            record.args = None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
 def read_metrics(path: Path) -> dict[str, float]:
     if not path.is_file():
         return {}
@@ -149,4 +194,43 @@ class ChurnService:
         return self.meta
 
 
-cast(Any, ChurnService).add_asgi_middleware(ModelHeaders)  # a bentoml Service at runtime
+# BentoML documents a 400 body's `detail` as a string, but a validation error sends the list
+# of pydantic errors: /docs.json is served here (mounted routes match before BentoML's own)
+# with the real shape, so clients and schemathesis check against what the service does.
+VALIDATION_ISSUE = {
+    "type": "object",
+    "required": ["type", "loc", "msg"],
+    "properties": {
+        "type": {"type": "string", "description": "the rule, e.g. less_than_equal, literal_error, missing"},
+        "loc": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
+        "msg": {"type": "string"},
+    },
+}
+
+
+def openapi_spec() -> dict[str, Any]:
+    spec: dict[str, Any] = cast(Any, ChurnService).openapi_spec.asdict()
+    detail = spec["components"]["schemas"]["InvalidArgument"]["properties"]["detail"]
+    detail.clear()
+    detail.update(
+        {"title": "Error Detail", "anyOf": [{"type": "string"}, {"type": "array", "items": VALIDATION_ISSUE}]}
+    )
+    # An API whose input has required fields needs a body: say so (BentoML leaves it optional).
+    for item in spec["paths"].values():
+        body = item.get("post", {}).get("requestBody")
+        if body and any(m.get("schema", {}).get("required") for m in body.get("content", {}).values()):
+            body["required"] = True
+    return spec
+
+
+async def docs_json(_request: Request) -> JSONResponse:
+    return JSONResponse(openapi_spec())
+
+
+service = cast(Any, ChurnService)  # a bentoml Service at runtime, not a class
+service.add_asgi_middleware(JsonOnly)
+logging.getLogger("bentoml._internal.server.http_app").addFilter(
+    RejectedInputLog()
+)  # BentoML's log_exception
+service.add_asgi_middleware(ModelHeaders)
+service.mount_asgi_app(Starlette(routes=[Route("/docs.json", docs_json)]), path="/")

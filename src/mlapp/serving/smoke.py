@@ -30,16 +30,21 @@ from mlapp.model import load
 
 RECORDS = Path(__file__).with_name("smoke_records.json")
 TOLERANCE = 1e-6
-CONNECT_RETRIES = 6  # httpcore backs off 0, 0.5, 1, 2, 4, 8 s: ~15 s for a port to open
+BACKOFF_S = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)  # httpcore's retry delays for connection errors
 
 
 class SmokeFailure(Exception):
     """The deployed service is not healthy or does not serve the expected model."""
 
 
+def connect_retries(timeout_s: float) -> int:
+    """As many of httpcore's backoff steps as fit in the time we wait (0 s, 0.5 s, 1 s, ... 8 s)."""
+    return sum(1 for i in range(len(BACKOFF_S)) if sum(BACKOFF_S[: i + 1]) <= timeout_s)
+
+
 def client(url: str, timeout_s: float) -> httpx.Client:
-    transport = httpx.HTTPTransport(retries=CONNECT_RETRIES)
-    return httpx.Client(base_url=url.rstrip("/"), transport=transport, timeout=timeout_s)
+    transport = httpx.HTTPTransport(retries=connect_retries(timeout_s))
+    return httpx.Client(base_url=url.rstrip("/"), transport=transport, timeout=min(timeout_s, 30.0))
 
 
 def wait_ready(http: httpx.Client, timeout_s: float, poll_s: float = 1.0) -> None:
@@ -90,7 +95,7 @@ def run(
     records = json.loads(records_path.read_text())
     local_version, proba, labels = expected(model_dir, records)
     version = expect_version or local_version
-    with client(url, timeout_s=min(timeout_s, 30.0)) as http:
+    with client(url, timeout_s) as http:
         wait_ready(http, timeout_s)
         echo(f"ok   {url}: /livez and /readyz answer 200")
 

@@ -1,0 +1,84 @@
+"""Serving fixtures: a small model trained here, and the service module imported against it.
+
+The service reads its configuration at import (BentoML's decorators need it then), so the
+module is imported once per test session, from a throw-away folder laid out like the
+project: params.yaml, models/, metrics/metrics.json. No git there: lineage says "unknown".
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from mlapp import model as model_io
+from mlapp.params import load_params
+from mlapp.sample_data import generate
+from mlapp.schema import FEATURES
+from mlapp.serving import MODEL_DIR_ENV, PARAMS_ENV
+from mlapp.stages.train import train
+from tests.conftest import REPO
+
+PARAMS = load_params(REPO / "params.yaml")
+METRICS = {"roc_auc": 0.75, "f1": 0.5, "threshold": 0.3}
+
+
+def feature_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as a client sends them: plain JSON, missing values as null."""
+    return json.loads(frame[list(FEATURES)].to_json(orient="records"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def serving_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """params.yaml, a quick 30-tree model and metrics, as the service expects to find them."""
+    root = tmp_path_factory.mktemp("serving")
+    shutil.copy(REPO / "params.yaml", root / "params.yaml")
+    xgb = PARAMS.train.xgboost.model_copy(update={"n_estimators": 30})
+    booster, spec = train(
+        generate(2_000, 3), PARAMS.data.label, PARAMS.train.model_copy(update={"xgboost": xgb})
+    )
+    model_io.save(booster, spec, root / PARAMS.train.model_dir)
+    (root / PARAMS.evaluate.metrics).parent.mkdir(parents=True)
+    (root / PARAMS.evaluate.metrics).write_text(json.dumps(METRICS))
+    return root
+
+
+@pytest.fixture(scope="session")
+def model(serving_root: Path) -> model_io.Model:
+    return model_io.load(serving_root / PARAMS.train.model_dir)
+
+
+@pytest.fixture(scope="session")
+def service_module(serving_root: Path) -> Iterator[ModuleType]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(serving_root)
+        patch.setenv(PARAMS_ENV, str(serving_root / "params.yaml"))
+        patch.setenv(MODEL_DIR_ENV, str(serving_root / PARAMS.train.model_dir))
+        module = importlib.import_module("mlapp.serving.service")
+    assert serving_root / PARAMS.train.model_dir == module.MODEL_DIR, "service imported elsewhere first"
+    yield module
+
+
+@pytest.fixture(scope="session")
+def frame() -> pd.DataFrame:
+    """Unseen rows, with the sample's missing values (~2-8% per nullable column)."""
+    return generate(300, 99)
+
+
+@pytest.fixture(scope="session")
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return feature_records(frame)

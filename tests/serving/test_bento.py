@@ -1,0 +1,114 @@
+"""`mlapp bento` in a trained copy of the project, then `bentoml serve` of the built bento.
+
+What CI does after `make run`: build, export the Docker context, and serve exactly what
+the image would contain (here with the test environment's packages: no docker engine).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from tests.conftest import copy_project, sh
+from tests.serving.conftest import free_port
+from tests.serving.test_server import stop, wait_ready
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def built(
+    trained_project: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict[str, str], dict]:
+    root = copy_project(trained_project, tmp_path_factory.mktemp("bento") / "project")
+    env = {"BENTOML_HOME": str(root.parent / "bentoml-home")}  # never the developer's bento store
+    done = sh("mlapp", "bento", "--docker-context", "build/docker", cwd=root, env=env)
+    outputs = dict(line.split("=", 1) for line in done.stdout.strip().splitlines())
+    return root, env, outputs
+
+
+def test_tag_and_labels_carry_the_lineage(built) -> None:
+    root, _env, out = built
+    commit = sh("git", "rev-parse", "HEAD", cwd=root).stdout.strip()
+    data_md5 = yaml.safe_load((root / "data.dvc").read_text())["outs"][0]["md5"]
+    assert out["git_commit"] == commit and out["data_hash"] == data_md5
+    assert out["tag"] == f"mlapp:{out['model_version']}-{commit[:8]}"  # a clean tree: no "-dirty"
+    labels = yaml.safe_load((Path(out["path"]) / "bento.yaml").read_text())["labels"]
+    assert labels["git_commit"] == commit
+    assert labels["data_hash"] == data_md5
+    assert labels["model_version"] == out["model_version"]
+
+
+def test_bento_holds_only_what_the_service_reads(built) -> None:
+    _root, _env, out = built
+    src = Path(out["path"]) / "src"
+    files = {p.relative_to(src).as_posix() for p in src.rglob("*") if p.is_file()}
+    assert {"params.yaml", "models/model.ubj", "models/model_spec.json", "metrics/metrics.json"} <= files
+    assert {"build/lineage.json", "mlapp/serving/service.py", "mlapp/schema.py"} <= files
+    assert not any(f.startswith(("mlapp/stages", "mlapp/tracking", "data/")) for f in files)
+    assert not any(f.endswith((".pkl", ".pickle", ".joblib")) for f in files)
+
+
+def test_requirements_are_the_locked_serving_closure(built) -> None:
+    _root, _env, out = built
+    text = (Path(out["path"]) / "env/python/requirements.txt").read_text()
+    requirements = [line.split(";")[0].strip() for line in text.splitlines() if line.strip()]
+    assert all(re.fullmatch(r"[A-Za-z0-9_.\-]+==[^=\s]+", r) for r in requirements), (
+        requirements
+    )  # all pinned
+    pins = dict(r.split("==", 1) for r in requirements)
+    assert {"bentoml", "xgboost-cpu", "pandera", "uvloop", "httptools"} <= set(pins)
+    assert not {"mlflow", "dvc", "scikit-learn", "matplotlib", "xgboost"} & set(pins)
+
+
+def test_docker_context_is_buildable_as_is(built) -> None:
+    root, _env, out = built
+    context = root / out["docker_context"]
+    dockerfile = (root / out["dockerfile"]).read_text()
+    assert (root / out["dockerfile"]) == context / "env/docker/Dockerfile"
+    assert re.search(r"^FROM python:3\.11-slim", dockerfile, re.M)
+    assert re.search(r"^USER bentoml$", dockerfile, re.M)  # the server does not run as root
+    assert "EXPOSE 3000" in dockerfile
+    assert (context / "src/models/model.ubj").is_file()
+
+
+def test_print_path_rebuilds_the_same_tag(built) -> None:
+    root, env, out = built
+    again = sh("mlapp", "bento", "--print-path", cwd=root, env=env).stdout.strip()
+    assert again == out["path"]
+
+
+@pytest.fixture(scope="module")
+def bento_server(built, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    _root, env, out = built
+    port = free_port()
+    log = tmp_path_factory.mktemp("bento-server") / "server.log"
+    argv = [str(Path(sys.executable).parent / "bentoml"), "serve", out["tag"], "--port", str(port)]
+    with log.open("wb") as stream:
+        proc = subprocess.Popen(
+            argv, cwd=log.parent, env={**os.environ, **env},
+            stdout=stream, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, proc, log)
+        yield url
+    finally:
+        stop(proc)
+
+
+def test_the_built_bento_serves_and_passes_the_smoke_test(built, bento_server) -> None:
+    root, _env, out = built
+    done = sh("mlapp", "smoke", "--url", bento_server, "--expect-version", out["model_version"], cwd=root)
+    assert "smoke test passed" in done.stdout
+    lineage = httpx.post(f"{bento_server}/metadata", timeout=10).json()["lineage"]
+    assert lineage["source"] == "bento"  # no .git in a bento: the baked file
+    assert lineage["git_commit"] == out["git_commit"]

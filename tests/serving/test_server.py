@@ -1,0 +1,155 @@
+"""The real thing: `mlapp serve` (bentoml serve) on a free port, one server for this module."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from mlapp import model as model_io
+from mlapp.sample_data import generate
+from mlapp.stages.train import train
+from tests.conftest import sh
+from tests.serving.conftest import PARAMS, free_port
+
+pytestmark = pytest.mark.slow
+READY_TIMEOUT_S = 90
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"not ready after {READY_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)  # bentoml's supervisor and its workers
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server(serving_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    port = free_port()
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    argv = [sys.executable, "-m", "mlapp", "--params", "params.yaml", "serve", "--port", str(port)]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            argv, cwd=serving_root, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, proc, log)
+        yield url, log
+    finally:
+        stop(proc)
+
+
+def test_predictions_equal_in_process_predictions(server, model, frame, records, service_module) -> None:
+    url, _ = server
+    response = httpx.post(f"{url}/predict", json={"records": records}, timeout=30)
+    assert response.status_code == 200, response.text
+    served = np.array([p["probability"] for p in response.json()])
+    np.testing.assert_allclose(served, model.predict_proba(frame), rtol=0, atol=1e-9)
+    in_process = service_module.ChurnService.inner().predict(records)
+    assert response.json() == in_process
+    assert response.headers["x-model-version"] == model.version
+
+
+def test_concurrent_good_and_bad_clients_are_isolated(server, model, frame, records) -> None:
+    url, _ = server
+    bad = {"records": [{**records[0], "age": 17}]}
+    chunks = [records[i : i + 10] for i in range(0, 300, 10)]
+    bodies = [b for chunk in chunks for b in ({"records": chunk}, bad)]
+    with httpx.Client(base_url=url, timeout=30) as http, ThreadPoolExecutor(max_workers=32) as pool:
+        results = list(pool.map(lambda body: http.post("/predict", json=body), bodies))
+    proba = model.predict_proba(frame)
+    for i in range(len(chunks)):
+        good, rejected = results[2 * i], results[2 * i + 1]
+        assert good.status_code == 200, good.text
+        np.testing.assert_allclose(
+            [p["probability"] for p in good.json()], proba[10 * i : 10 * i + 10], atol=1e-9
+        )
+        assert rejected.status_code == 400
+        assert rejected.json()["detail"][0]["loc"] == ["records", 0, "age"]
+
+
+def test_metrics_and_quiet_logs(server) -> None:
+    url, log = server
+    httpx.post(f"{url}/predict", json={"records": []}, timeout=10)
+    body = httpx.get(f"{url}/metrics", timeout=10).text
+    assert "bentoml_service_request_total{" in body and 'endpoint="/predict"' in body
+    assert "bentoml_service_adaptive_batch_size_bucket" in body
+    # A client's bad input is an INFO line, not an ERROR with a traceback.
+    time.sleep(0.5)  # let the server flush its log line (the assertion is not about timing)
+    text = log.read_text()
+    assert "rejected input" in text
+    assert "Traceback" not in text
+
+
+def smoke(serving_root: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    repo = Path(__file__).resolve().parents[2]
+    return sh("mlapp", "--params", serving_root / "params.yaml", "smoke", *args, cwd=repo, check=False)
+
+
+def test_smoke_passes_and_catches_the_wrong_model(server, serving_root, tmp_path) -> None:
+    url, _ = server
+    model_dir = serving_root / PARAMS.train.model_dir
+    ok = smoke(serving_root, "--url", url, "--model-dir", model_dir)
+    assert ok.returncode == 0, ok.stderr
+    assert "smoke test passed" in ok.stdout
+
+    wrong_version = smoke(
+        serving_root, "--url", url, "--model-dir", model_dir, "--expect-version", "0123456789ab"
+    )
+    assert wrong_version.returncode == 1
+    assert "expected model version 0123456789ab" in wrong_version.stderr
+
+    quick = PARAMS.train.model_copy(
+        update={"xgboost": PARAMS.train.xgboost.model_copy(update={"n_estimators": 5})}
+    )
+    model_io.save(*train(generate(1_000, 5), PARAMS.data.label, quick), tmp_path / "other")
+    wrong_model = smoke(serving_root, "--url", url, "--model-dir", tmp_path / "other")
+    assert wrong_model.returncode == 1
+    assert "predictions differ from the local model" in wrong_model.stderr
+
+
+def test_smoke_gives_up_on_a_dead_url(serving_root) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    done = smoke(
+        serving_root, "--url", dead, "--model-dir", serving_root / PARAMS.train.model_dir, "--timeout", "1"
+    )
+    assert done.returncode == 1
+    assert "not healthy after 1 s" in done.stderr
+
+
+def test_schemathesis_finds_no_server_errors_or_schema_violations(server, tmp_path) -> None:
+    url, _ = server
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "schemathesis"), "run", f"{url}/docs.json", "--checks", "all",
+         "--max-examples", "40", "--seed", "20261123", "--generation-database", "none",
+         "--request-timeout", "20"],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-5000:]
+    assert "No issues found" in done.stdout

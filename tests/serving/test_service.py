@@ -1,0 +1,195 @@
+"""The service in-process: the class itself, then HTTP through its ASGI app (no server)."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import pytest
+from starlette.testclient import TestClient
+
+from tests.serving.conftest import METRICS
+
+
+@pytest.fixture(scope="module")
+def service(service_module):
+    return service_module.ChurnService.inner()  # the plain class: __init__ loads the model
+
+
+@pytest.fixture(scope="module")
+def http(service_module):
+    with TestClient(service_module.ChurnService.to_asgi()) as client:  # lifespan: loads the model
+        yield client
+
+
+def assert_matches(predictions: list[dict[str, Any]], model, frame) -> None:
+    proba = model.predict_proba(frame)
+    assert [p["probability"] for p in predictions] == pytest.approx(proba.tolist(), abs=1e-9)
+    assert [p["label"] for p in predictions] == (proba >= model.spec.threshold).astype(int).tolist()
+
+
+# --- unit: the service class -------------------------------------------------------------
+
+
+def test_predict_equals_the_model_in_order(service, model, frame, records) -> None:
+    assert_matches(service.predict(records), model, frame)
+
+
+def test_labels_use_the_threshold_in_float64(service, model) -> None:
+    # A probability just under the threshold in float64 may round up to it in float32.
+    assert service.threshold == model.spec.threshold
+    proba = np.array([np.nextafter(model.spec.threshold, 0)], dtype=np.float64)
+    assert (proba >= service.threshold).astype(int).tolist() == [0]
+
+
+def test_metadata_names_model_lineage_metrics_and_limits(service, model, service_module) -> None:
+    meta = service.metadata()
+    assert meta.model_version == model.version == meta.lineage.model_version
+    assert meta.threshold == model.spec.threshold
+    assert meta.features == model.spec.features
+    assert meta.metrics == METRICS
+    assert meta.limits.max_rows == service_module.SERVING.max_rows
+    # Served from a folder with no git and no bento lineage: "unknown", never a guess.
+    assert (meta.lineage.git_commit, meta.lineage.data_hash, meta.lineage.source) == (
+        "unknown",
+        "unknown",
+        "repo",
+    )
+
+
+# --- HTTP through the ASGI app --------------------------------------------------------------
+
+
+def test_predict_over_http_with_model_headers(http, model, frame, records) -> None:
+    response = http.post("/predict", json={"records": records})
+    assert response.status_code == 200, response.text
+    assert_matches(response.json(), model, frame)
+    assert response.headers["x-model-version"] == model.version
+    assert response.headers["x-git-commit"] == "unknown"
+    assert response.headers["x-data-hash"] == "unknown"
+
+
+def test_metadata_over_http(http, model) -> None:
+    response = http.post("/metadata")
+    assert response.status_code == 200
+    assert response.json()["model_version"] == model.version
+    assert response.headers["x-model-version"] == model.version
+
+
+@pytest.mark.parametrize("path", ["/livez", "/readyz", "/healthz"])
+def test_health_endpoints(http, path) -> None:
+    assert http.get(path).status_code == 200
+
+
+def good(records: list[dict[str, Any]], **change: Any) -> dict[str, Any]:
+    return {**records[0], **change}
+
+
+def without(record: dict[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k != key}
+
+
+BAD_INPUTS = {
+    # name: (body builder, field in `loc`, rule in `type`)
+    "wrong type": (lambda r: {"records": [good(r, age="30")]}, "age", "int_type"),
+    "float for an integer": (lambda r: {"records": [good(r, age=30.5)]}, "age", "int_type"),
+    "bool for a number": (lambda r: {"records": [good(r, discount_pct=True)]}, "discount_pct", "float_type"),
+    "missing field": (
+        lambda r: {"records": [{k: v for k, v in r[0].items() if k != "region"}]},
+        "region",
+        "missing",
+    ),
+    "extra field": (lambda r: {"records": [good(r, customer_id="C1")]}, "customer_id", "extra_forbidden"),
+    "above range": (lambda r: {"records": [good(r, age=200)]}, "age", "less_than_equal"),
+    "below range": (
+        lambda r: {"records": [good(r, monthly_charges=-1.0)]},
+        "monthly_charges",
+        "greater_than_equal",
+    ),
+    "unknown category": (lambda r: {"records": [good(r, contract="lifetime")]}, "contract", "literal_error"),
+    "null where not nullable": (lambda r: {"records": [good(r, region=None)]}, "region", "literal_error"),
+    "empty list": (lambda r: {"records": []}, "records", "too_short"),
+    "oversized batch": (lambda r: {"records": r[:1] * 1001}, "records", "too_long"),
+    "records not a list": (lambda r: {"records": r[0]}, "records", "list_type"),
+    "no records key": (lambda r: {"rows": r}, "records", "missing"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_is_a_400_naming_field_and_rule(http, records, service_module, case) -> None:
+    build, field, rule = BAD_INPUTS[case]
+    body = build(records)
+    if case == "oversized batch":
+        assert len(body["records"]) == service_module.SERVING.max_rows + 1
+    response = http.post("/predict", json=body)
+    assert response.status_code == 400, response.text
+    errors = response.json()["detail"]
+    assert any(field in e["loc"] and e["type"] == rule for e in errors), errors
+    assert response.json()["error"].endswith("validation error for Input")
+
+
+@pytest.mark.parametrize(
+    ("raw", "rule"),
+    [("0.5", None), ("NaN", "finite_number"), ("Infinity", "finite_number"), ("-Infinity", "finite_number")],
+)
+def test_nan_and_infinity_are_rejected(http, records, raw, rule) -> None:
+    text = json.dumps({"records": [good(records, discount_pct=0.5)]}).replace(
+        '"discount_pct": 0.5', f'"discount_pct": {raw}'
+    )
+    assert f'"discount_pct": {raw}' in text  # JSON has no NaN; Python's parsers accept these tokens
+    response = http.post("/predict", content=text, headers={"content-type": "application/json"})
+    if rule is None:
+        assert response.status_code == 200
+    else:
+        assert response.status_code == 400
+        assert [(e["loc"][-1], e["type"]) for e in response.json()["detail"]] == [("discount_pct", rule)]
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type", "status"),
+    [
+        (b"{not json", "application/json", 400),
+        (b"", "application/json", 400),
+        (b"records=1", "application/x-www-form-urlencoded", 415),
+        (b"--x\r\nnot multipart", "multipart/form-data; boundary=x", 415),
+        (b"\x80\x04\x95", "application/vnd.bentoml+pickle", 415),
+    ],
+)
+def test_malformed_bodies_are_4xx_never_5xx(http, content, content_type, status) -> None:
+    response = http.post("/predict", content=content, headers={"content-type": content_type})
+    assert response.status_code == status, response.text
+    assert "error" in response.json()
+
+
+def test_bad_requests_never_fail_good_ones_batched_with_them(http, model, frame, records) -> None:
+    """Concurrent good and bad requests: batching only ever sees validated records."""
+    bad = {"records": [good(records, age=-5)]}
+    chunks = [records[i : i + 7] for i in range(0, 70, 7)]
+
+    def call(body: dict[str, Any]) -> tuple[int, Any]:
+        response = http.post("/predict", json=body)
+        return response.status_code, response.json()
+
+    bodies = [b for chunk in chunks for b in ({"records": chunk}, bad)]
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        results = list(pool.map(call, bodies))
+    for i in range(len(chunks)):
+        status, predictions = results[2 * i]
+        assert status == 200, predictions
+        assert_matches(predictions, model, frame.iloc[7 * i : 7 * i + 7])
+        assert results[2 * i + 1][0] == 400
+
+
+def test_docs_json_documents_the_real_400_and_a_required_body(http) -> None:
+    spec = http.get("/docs.json").json()
+    detail = spec["components"]["schemas"]["InvalidArgument"]["properties"]["detail"]
+    assert {"type": "array"}.items() <= detail["anyOf"][1].items()
+    assert spec["paths"]["/predict"]["post"]["requestBody"]["required"] is True
+    assert (
+        spec["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"][
+            "properties"
+        ]["records"]["maxItems"]
+        == 1000
+    )
