@@ -331,3 +331,24 @@ def test_run_steps_of_real_workflows_parse_as_commands() -> None:
             cwd=REPO,
         )
         assert done.returncode == 0, f"mlapp {command} --help: {done.stderr}"
+
+
+def test_setup_page_documents_every_secret_variable_and_environment() -> None:
+    """A maintainer following docs/github-setup.md has set everything the workflows read."""
+    import re
+
+    page = (REPO / "docs" / "github-setup.md").read_text()
+    names: set[str] = set()
+    environments: set[str] = set()
+    for path in FILES:
+        text = path.read_text()
+        names |= set(re.findall(r"\b(?:secrets|vars)\.([A-Za-z_][A-Za-z0-9_]*)", text)) - {"GITHUB_TOKEN"}
+        for job in (yaml.safe_load(text).get("jobs") or {}).values():
+            env = job.get("environment")
+            if env:
+                environments.add(env["name"] if isinstance(env, dict) else env)
+    assert names and environments
+    missing = sorted(n for n in names if f"`{n}`" not in page)
+    assert not missing, f"docs/github-setup.md does not explain {missing}"
+    missing_envs = sorted(e for e in environments if f"`{e}`" not in page)
+    assert not missing_envs, f"docs/github-setup.md does not describe environments {missing_envs}"
