@@ -306,7 +306,8 @@ def test_other_workflow_environments_get_main_only_deployments() -> None:
 
     found = workflow_environments(REPO / ".github/workflows")
     assert {"staging", "production"} <= set(found)
-    calls = {(c.method, c.path): c.body for c in github.environment_calls(options(other_environments=("ct",)))}
+    env_calls = github.environment_calls(options(other_environments=("ct",)))
+    calls = {(c.method, c.path): c.body for c in env_calls}
     assert calls[("PUT", "repos/acme/churn/environments/ct")] == {
         "deployment_branch_policy": {"protected_branches": False, "custom_branch_policies": True}
     }
