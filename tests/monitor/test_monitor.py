@@ -160,31 +160,19 @@ def test_unusable_sources_are_errors(
 
 
 def test_cli_exit_codes_and_github_output(trained_project: Path, tmp_path: Path) -> None:
-    """The documented contract: 0 no action, 1 retrain, 2 error; --exit-zero for workflows."""
+    """The documented contract through the CLI: 1 retrain, 2 error; --exit-zero for workflows."""
     out = ["--json", tmp_path / "r.json", "--markdown", tmp_path / "r.md"]
-    fresh_csv = write_csv(fresh(101), tmp_path / "fresh.csv")
     drifted_csv = write_csv(drifted(102), tmp_path / "drifted.csv")
-    assert sh("mlapp", "monitor", "--source", fresh_csv, *out, cwd=trained_project).returncode == 0
     result = sh("mlapp", "monitor", "--source", drifted_csv, *out, cwd=trained_project, check=False)
     assert result.returncode == 1 and "RETRAIN recommended" in result.stdout
-    outputs = tmp_path / "github_output"
-    result = sh(
-        "mlapp",
-        "monitor",
-        "--exit-zero",
-        "--github-output",
-        outputs,
-        *out,
-        cwd=trained_project,
-        env={"MONITOR_SOURCE": str(drifted_csv)},
-    )
+    outputs, summary = tmp_path / "github_output", tmp_path / "summary.md"
+    env = {"MONITOR_SOURCE": str(drifted_csv)}  # how the workflow passes its input
+    flags = ["--exit-zero", "--github-output", outputs, "--summary", summary]
+    sh("mlapp", "monitor", *flags, *out, cwd=trained_project, env=env)  # check=True: exit 0
     assert outputs.read_text() == "retrain=true\nstatus=retrain\n"
+    assert summary.read_text() == (tmp_path / "r.md").read_text()
     result = sh("mlapp", "monitor", "--exit-zero", *out, cwd=trained_project, check=False)
     assert result.returncode == 2 and "pass --source PATH or set monitor.source" in result.stderr
-    broken = tmp_path / "broken.csv"
-    broken.write_text("tenure_months\nabc\n")
-    result = sh("mlapp", "monitor", "--source", broken, "--exit-zero", *out, cwd=trained_project, check=False)
-    assert result.returncode == 2 and "column 'tenure_months' failed parse as int64" in result.stderr
 
 
 def test_missing_reference_is_an_error(project: Path, tmp_path: Path) -> None:

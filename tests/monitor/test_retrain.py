@@ -79,13 +79,6 @@ def test_append_adds_labeled_rows_and_moves_the_pointer(project: Path, tmp_path:
     sh("mlapp", "validate", "--output", tmp_path / "v.parquet", "--report", tmp_path / "v.json", cwd=project)
 
 
-def test_rows_the_table_already_holds_change_nothing(project: Path, tmp_path: Path) -> None:
-    known = pd.read_csv(project / "data" / "churn.csv", dtype=str).head(250)
-    known.to_csv(tmp_path / "known.csv", index=False)
-    refresh(load_params(), str(tmp_path / "known.csv"))
-    assert _git("status", "--porcelain", cwd=project) == ""
-
-
 def test_replace_makes_the_batch_the_table(project: Path, tmp_path: Path) -> None:
     _with_params(project, refresh="replace")
     source = write_csv(fresh(202, rows=400), tmp_path / "snapshot.csv", labels=True)
@@ -113,26 +106,16 @@ def test_import_mode_runs_dvc_update(project: Path, tmp_path: Path) -> None:
     assert _rows(project / "data" / "churn.csv") == 300
 
 
-def test_import_mode_needs_an_import(project: Path) -> None:
-    _with_params(project, refresh="import")
-    with pytest.raises(MonitorError, match="is not a `dvc import-url`"):
-        refresh(load_params(), "")
-
-
-@pytest.mark.parametrize(
-    ("drop", "match"),
-    [
-        ("churned", "has no 'churned' column: retraining needs labeled rows"),
-        ("customer_id", "column '<table>' failed required column is present"),
-    ],
-)
-def test_batches_that_cannot_be_training_data_are_refused(
-    project: Path, tmp_path: Path, drop: str, match: str
-) -> None:
-    source = tmp_path / "batch.csv"
-    fresh(204, rows=300).drop(columns=[drop]).to_csv(source, index=False)
-    with pytest.raises(MonitorError, match=match):
-        refresh(load_params(), str(source))
+def test_batches_that_cannot_be_training_data_are_refused(project: Path, tmp_path: Path) -> None:
+    cases = {
+        "churned": "has no 'churned' column: retraining needs labeled rows",
+        "customer_id": "column '<table>' failed required column is present",
+    }
+    for drop, match in cases.items():
+        source = tmp_path / f"without-{drop}.csv"
+        fresh(204, rows=300).drop(columns=[drop]).to_csv(source, index=False)
+        with pytest.raises(MonitorError, match=match):
+            refresh(load_params(), str(source))
     assert _git("status", "--porcelain", cwd=project) == ""  # nothing written
 
 
@@ -186,13 +169,17 @@ def test_prepare_with_nothing_new_commits_nothing(project: Path, tmp_path: Path)
     assert _git("rev-parse", "HEAD", cwd=project) == _git("rev-parse", "main", cwd=project)
 
 
-def test_prepare_refuses_a_dirty_tree_and_publish_refuses_main(project: Path, tmp_path: Path) -> None:
+def test_guards(project: Path, tmp_path: Path) -> None:
+    """Dirty tree, publishing from the wrong branch, import mode without an import, branch == base."""
     (project / "README.md").write_text("local edit\n")
     with pytest.raises(MonitorError, match="uncommitted changes"):
         retrain.prepare(load_params(), "unused.csv", reproduce=False)
     sh("git", "checkout", "-q", "README.md", cwd=project)
     with pytest.raises(MonitorError, match="not on ct/retrain"):
         retrain.publish(load_params())
+    _with_params(project, refresh="import")
+    with pytest.raises(MonitorError, match="is not a `dvc import-url`"):
+        refresh(load_params(), "")
     _with_params(project, branch="main")
     with pytest.raises(MonitorError, match="must differ from the base"):
         retrain.publish(load_params())
