@@ -11,6 +11,11 @@ def _pct(value: float) -> str:
     return f"{value:.1%}"
 
 
+def _code(value: object) -> str:
+    """A table cell shown as code: `<table>` stays text, a `|` cannot split the row."""
+    return "`" + str(value).replace("`", "'").replace("|", "\\|") + "`"
+
+
 def _num(value: float | None, spec: str = ".3f") -> str:
     return "-" if value is None else format(value, spec)
 
@@ -24,7 +29,8 @@ def _invalid(report: dict[str, Any]) -> list[str]:
         "|---|---|---:|---|---|",
     ]
     for p in report["problems"]:
-        lines.append(f"| {p['column']} | {p['check']} | {p['count']} | {p['values']} | {p['rows']} |")
+        cells = [_code(p["column"]), _code(p["check"]), str(p["count"]), _code(p["values"]), str(p["rows"])]
+        lines.append(f"| {' | '.join(cells)} |")
     return lines
 
 
@@ -44,7 +50,7 @@ def _features(report: dict[str, Any]) -> list[str]:
         lines.append(
             f"| {name} | {f['kind']} | {f['psi']:.3f} | {_num(f['ks_statistic'])} | "
             f"{_num(f['ks_pvalue'], '.1e')} | {_pct(f['missing_reference'])} → {_pct(f['missing_batch'])} | "
-            f"{f['largest_change']} | {verdict} |"
+            f"{_code(f['largest_change'])} | {verdict} |"
         )
     return lines
 
