@@ -51,6 +51,14 @@ bench: setup ## pipeline benchmark (benchmarks/pipeline.py), writes JSON to .ben
 clean: ## remove local caches and outputs that DVC can restore
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .bench
 
+# --- Pull-request report (docs/pr-report.md) ----------------------------------------------------
+.PHONY: report gate
+report: ## this tree's model vs BASE's (default: merge base with origin/main) -> reports/pr/; fails on the gate
+	$(RUN) mlapp report $(if $(BASE),--base $(BASE))
+
+gate: ## the quality gate of the last report (reports/pr/report.json) as an exit code
+	$(RUN) mlapp gate
+
 # --- delivery (issue 5): infra/README.md, .github/workflows/README.md, docs/github-setup.md -------
 # actionlint has no wheel: CI builds this exact version with `go run`, which verifies the module
 # against the Go checksum database (no third-party action, no unverified download).

@@ -139,6 +139,29 @@ class ServingParams(Section):
     bento_name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
 
 
+class ReportParams(Section):
+    out_dir: Path  # report.md, report.json and the PNG plots
+    default_base: str  # without --base: the merge base of HEAD and this ref
+    bootstrap_resamples: int = Field(ge=100)
+    bootstrap_seed: int
+    confidence: float = Field(gt=0.5, lt=1)
+    chart_points: int = Field(ge=3, le=101)  # points per curve in the Mermaid charts
+    drift_top: int = Field(ge=1)  # features listed in the drift table
+    latency_repeats: int = Field(ge=1)  # timed batch predictions per model (median reported)
+    max_chars: int = Field(ge=1000, le=65536)  # GitHub rejects comments over 65,536 characters
+
+
+# Metrics where higher is better: "minimum" and "regression" then mean one thing.
+PrimaryMetric = Literal["roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy"]
+
+
+class GateParams(Section):
+    primary_metric: PrimaryMetric
+    min_primary: float = Field(ge=0, le=1)
+    max_regression: float = Field(ge=0)
+    require_significant: bool
+
+
 class Params(Section):
     data: DataParams
     sample_data: SampleDataParams
@@ -150,6 +173,8 @@ class Params(Section):
     monitor: MonitorParams
     delivery: DeliveryParams
     serving: ServingParams
+    report: ReportParams
+    gate: GateParams
 
 
 def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:

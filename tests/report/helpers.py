@@ -47,18 +47,30 @@ def pr_branch(origin: Path, name: str, change: Any) -> None:
     sh("git", "checkout", "-q", "main", cwd=origin)
 
 
-def ci_checkout(origin: Path, dest: Path, branch: str) -> tuple[Path, str]:
+def ci_checkout(origin: Path, dest: Path, branch: str) -> tuple[Path, str, dict[str, str]]:
     """What pr.yml does: full clone, GitHub's merge commit, `dvc pull`, `dvc repro`.
 
-    Returns the clone and the base commit (github.event.pull_request.base.sha).
+    Returns the clone, the base commit (github.event.pull_request.base.sha) and the
+    environment of the CI job: MLflow's default store of a fresh checkout, nothing shared.
     """
     sh("git", "clone", "-q", str(origin), str(dest), cwd=origin.parent)
     base = sh("git", "rev-parse", "origin/main", cwd=dest).stdout.strip()
     sh("git", "checkout", "-q", "--detach", base, cwd=dest)
-    sh("git", *GIT_ID, "merge", "-q", "--no-ff", "-m", f"Merge {branch} into main", f"origin/{branch}", cwd=dest)
-    sh("dvc", "pull", "-q", "data.dvc", cwd=dest)
-    sh("dvc", "repro", "-q", cwd=dest)
-    return dest, base
+    sh(
+        "git",
+        *GIT_ID,
+        "merge",
+        "-q",
+        "--no-ff",
+        "-m",
+        f"Merge {branch} into main",
+        f"origin/{branch}",
+        cwd=dest,
+    )
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{dest / 'mlflow.db'}"}
+    sh("dvc", "pull", "-q", "data.dvc", cwd=dest, env=env)
+    sh("dvc", "repro", "-q", cwd=dest, env=env)
+    return dest, base, env
 
 
 def report_files(root: Path) -> tuple[dict[str, Any], str]:

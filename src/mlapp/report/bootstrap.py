@@ -1,0 +1,118 @@
+"""Paired bootstrap over test rows: confidence intervals for the difference of two models.
+
+Both models are scored on the same resampled rows (paired), so how hard a row is cancels
+out and the interval is about the models, not about the luck of the test set.
+
+A resample is held as row counts (weights), so every metric is a weighted sum over the
+original rows: a matrix product for the threshold metrics and the losses, and one pass
+over rows sorted by score (ties grouped) for the ranking metrics. 1,000 resamples of a
+few thousand rows take well under a second, with no Python loop over resamples.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+METRICS = ("roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "log_loss", "brier")
+LOWER_IS_BETTER = frozenset({"log_loss", "brier"})
+# Resamples x rows held in memory at once (float64): bounds memory for large test sets.
+CHUNK_CELLS = 1_000_000
+EPS = 1e-15  # the clip mlapp.metrics applies before log loss
+
+
+def resample_counts(rng: np.random.Generator, rows: int, resamples: int) -> np.ndarray:
+    """How often each row is drawn in each resample: shape (resamples, rows)."""
+    drawn = rng.integers(0, rows, size=(resamples, rows))
+    flat = drawn + rows * np.arange(resamples)[:, None]
+    return np.bincount(flat.ravel(), minlength=resamples * rows).reshape(resamples, rows).astype(np.float64)
+
+
+def _grouped(
+    weights: np.ndarray, y: np.ndarray, proba: np.ndarray, descending: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Positive and negative weight per distinct score, scores sorted: shapes (resamples, groups)."""
+    order = np.argsort(-proba if descending else proba, kind="stable")
+    sorted_proba = proba[order]
+    starts = np.flatnonzero(np.r_[True, sorted_proba[1:] != sorted_proba[:-1]])
+    w = weights[:, order]
+    positive = y[order].astype(bool)
+    return (
+        np.add.reduceat(np.where(positive, w, 0.0), starts, axis=1),
+        np.add.reduceat(np.where(positive, 0.0, w), starts, axis=1),
+    )
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den, and nan where a resample left the denominator empty."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+def roc_auc(weights: np.ndarray, y: np.ndarray, proba: np.ndarray) -> np.ndarray:
+    """Mann-Whitney form: P(score of a positive > score of a negative), ties count half."""
+    pos, neg = _grouped(weights, y, proba, descending=False)
+    below = np.cumsum(neg, axis=1) - neg
+    return _ratio((pos * (below + 0.5 * neg)).sum(axis=1), pos.sum(axis=1) * neg.sum(axis=1))
+
+
+def average_precision(weights: np.ndarray, y: np.ndarray, proba: np.ndarray) -> np.ndarray:
+    """scikit-learn's definition: sum over thresholds of recall increase x precision there."""
+    pos, neg = _grouped(weights, y, proba, descending=True)
+    tp, fp = np.cumsum(pos, axis=1), np.cumsum(neg, axis=1)
+    precision = np.nan_to_num(_ratio(tp, tp + fp))
+    return _ratio((pos * precision).sum(axis=1), pos.sum(axis=1))
+
+
+def weighted_metrics(
+    weights: np.ndarray, y: np.ndarray, proba: np.ndarray, threshold: float
+) -> dict[str, np.ndarray]:
+    """Every metric of ``METRICS`` for each row of ``weights`` (one resample per row)."""
+    y = y.astype(np.float64)
+    predicted = (proba >= threshold).astype(np.float64)
+    tp = weights @ (y * predicted)
+    fp = weights @ ((1 - y) * predicted)
+    fn = weights @ (y * (1 - predicted))
+    total = weights.sum(axis=1)
+    clipped = np.clip(proba, EPS, 1 - EPS)
+    row_log_loss = -(y * np.log(clipped) + (1 - y) * np.log(1 - clipped))
+    # zero_division=0, as in mlapp.metrics: an empty denominator scores 0, not nan.
+    return {
+        "roc_auc": roc_auc(weights, y, proba),
+        "pr_auc": average_precision(weights, y, proba),
+        "f1": np.nan_to_num(_ratio(2 * tp, 2 * tp + fp + fn)),
+        "precision": np.nan_to_num(_ratio(tp, tp + fp)),
+        "recall": np.nan_to_num(_ratio(tp, tp + fn)),
+        "accuracy": _ratio(total - fp - fn, total),
+        "log_loss": _ratio(weights @ row_log_loss, total),
+        "brier": _ratio(weights @ (proba - y) ** 2, total),
+    }
+
+
+def paired_deltas(
+    y: np.ndarray,
+    base: tuple[np.ndarray, float],
+    pr: tuple[np.ndarray, float],
+    resamples: int,
+    seed: int,
+) -> dict[str, np.ndarray]:
+    """PR minus base for each metric and resample; ``base``/``pr`` are (probabilities, threshold)."""
+    rows = len(y)
+    rng = np.random.default_rng(seed)
+    chunk = max(1, CHUNK_CELLS // max(rows, 1))
+    parts: dict[str, list[np.ndarray]] = {m: [] for m in METRICS}
+    done = 0
+    while done < resamples:
+        weights = resample_counts(rng, rows, min(chunk, resamples - done))
+        base_scores = weighted_metrics(weights, y, *base)
+        pr_scores = weighted_metrics(weights, y, *pr)
+        for m in METRICS:
+            parts[m].append(pr_scores[m] - base_scores[m])
+        done += len(weights)
+    return {m: np.concatenate(parts[m]) for m in METRICS}
+
+
+def percentile_interval(deltas: np.ndarray, confidence: float) -> tuple[float, float]:
+    """Percentile bootstrap interval; resamples without a defined value (nan) are left out."""
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.nanpercentile(deltas, [tail, 100 - tail])
+    return float(low), float(high)

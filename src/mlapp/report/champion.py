@@ -1,0 +1,169 @@
+"""The champion: the base ref's model and split, from DVC or rebuilt in a temporary worktree.
+
+One mechanism covers both cases: check the base commit out in a temporary ``git worktree``
+that shares this repository's DVC cache, and run ``dvc repro --pull <model stage>`` there.
+DVC then restores each output from the cache or the remote when it can, restores from the
+run-cache when the same stage ran before (the PR's own ``dvc repro`` usually just ran the
+unchanged upstream stages), and only runs what is left, with the base's code (``src/`` of
+the worktree comes first on ``PYTHONPATH``). A fork PR without remote credentials therefore
+still gets a champion, and a second report is fast.
+
+DVC runs inside the worktree, never in this repository, so its repo lock is not contended.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from mlapp.delivery.git import Git
+from mlapp.errors import UserError
+from mlapp.model import Model, load
+from mlapp.tables import read_frame
+
+
+class ChampionError(UserError, RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Champion:
+    commit: str
+    model: Model
+    train: pd.DataFrame
+    test: pd.DataFrame
+    params_text: str
+    stages_run: list[str]  # stages DVC executed; empty when everything was restored
+    matches_lock: bool  # outputs are exactly what the base's dvc.lock records
+    seconds: float
+
+    @property
+    def how(self) -> str:
+        if not self.stages_run:
+            return "restored from the DVC cache/remote"
+        return f"rebuilt in a temporary worktree (DVC ran: {', '.join(self.stages_run)})"
+
+
+def _bin(name: str) -> list[str]:
+    """A tool of this environment (dvc), whatever PATH says."""
+    path = Path(sys.executable).parent / name
+    return [str(path)] if path.exists() else [sys.executable, "-m", name]
+
+
+def _dvc(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*_bin("dvc"), *args], cwd=cwd, capture_output=True, text=True, env=env, check=False
+    )
+
+
+@contextmanager
+def worktree(git: Git, commit: str) -> Iterator[Path]:
+    """A detached checkout of ``commit`` in a temporary folder, removed afterwards."""
+    holder = Path(tempfile.mkdtemp(prefix="mlapp-champion-"))
+    path = holder / "base"
+    git.run("worktree", "add", "--detach", "--force", str(path), commit)
+    try:
+        yield path
+    finally:
+        git.ok("worktree", "remove", "--force", str(path))
+        shutil.rmtree(holder, ignore_errors=True)
+        git.ok("worktree", "prune")
+
+
+def model_stage(lock_text: str, model_dir: str) -> str:
+    """The stage of the base's dvc.lock whose outputs include the model folder."""
+    stages: dict[str, Any] = (yaml.safe_load(lock_text) or {}).get("stages", {})
+    for name, entry in stages.items():
+        if any(
+            str(out.get("path", "")).rstrip("/") == model_dir.rstrip("/") for out in entry.get("outs", [])
+        ):
+            return str(name)
+    raise ChampionError(f"no stage in the base's dvc.lock produces {model_dir}")
+
+
+def cache_dir(root: Path) -> str:
+    """This repository's DVC cache: the default folder unless a repo config moves it."""
+    configs = [root / ".dvc" / name for name in ("config", "config.local")]
+    if not any("[cache]" in c.read_text() for c in configs if c.is_file()):
+        return str(root / ".dvc" / "cache")  # saves starting DVC once
+    done = _dvc(root, "cache", "dir")
+    if done.returncode != 0:
+        raise ChampionError(f"`dvc cache dir` failed: {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
+def share_cache(root: Path, tree: Path) -> None:
+    """The worktree uses this repository's DVC cache (and its local remote credentials)."""
+    local = root / ".dvc" / "config.local"
+    if local.is_file():  # credentials for a private remote live here, never in git
+        shutil.copyfile(local, tree / ".dvc" / "config.local")
+    done = _dvc(tree, "config", "--local", "cache.dir", cache_dir(root))
+    if done.returncode != 0:
+        raise ChampionError(f"could not point the worktree at the DVC cache: {done.stderr.strip()}")
+
+
+def _stage_env(tree: Path, scratch: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    if (tree / "src").is_dir():  # the base's code, not this checkout's (editable install)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tree / "src"), env.get("PYTHONPATH")]))
+    # Upstream of the model there is no MLflow logging; should a base pipeline have some,
+    # it goes to a throw-away store rather than into this run's tracking.
+    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{scratch / 'mlflow.db'}"
+    return env
+
+
+def obtain(root: Path, commit: str) -> Champion:
+    git = Git(root)
+    started = time.perf_counter()
+    with worktree(git, commit) as tree:
+        lock = tree / "dvc.lock"
+        params_file = tree / "params.yaml"
+        if not lock.is_file() or not params_file.is_file():
+            raise ChampionError(
+                f"the base {commit[:12]} has no dvc.lock/params.yaml: nothing to compare with"
+            )
+        params_text = params_file.read_text()
+        base = yaml.safe_load(params_text)
+        try:
+            model_dir, train_path, test_path = (
+                base["train"]["model_dir"], base["split"]["train"], base["split"]["test"]
+            )  # fmt: skip
+        except (KeyError, TypeError) as exc:
+            raise ChampionError(f"the base's params.yaml lacks {exc}: cannot locate its model") from exc
+        share_cache(root, tree)
+        stage = model_stage(lock.read_text(), str(model_dir))
+        done = _dvc(tree, "repro", "--pull", stage, env=_stage_env(tree, tree.parent))
+        if done.returncode != 0:
+            raise ChampionError(
+                f"could not restore or rebuild the champion at {commit[:12]} "
+                f"(`dvc repro --pull {stage}` in a worktree):\n{(done.stdout + done.stderr)[-3000:]}"
+            )
+        stages_run = re.findall(r"Running stage '([^']+)'", done.stdout)
+        # autostage adds a changed dvc.lock: any difference from the commit means other bytes.
+        matches_lock = git.ok("-C", str(tree), "diff", "--quiet", "HEAD", "--", "dvc.lock")
+        model = load(tree / model_dir)
+        train, test = read_frame(tree / train_path), read_frame(tree / test_path)
+    return Champion(
+        commit=commit,
+        model=model,
+        train=train,
+        test=test,
+        params_text=params_text,
+        stages_run=stages_run,
+        matches_lock=matches_lock,
+        seconds=round(time.perf_counter() - started, 1),
+    )

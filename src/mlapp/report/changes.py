@@ -1,0 +1,170 @@
+"""What differs between base and PR: params, data, training-data drift, code, pipeline files.
+
+And, from those facts, the plain-language warnings that change what the comparison means
+(different data, a different test set, rows the champion trained on, a rebuilt champion
+that does not match its recorded hash).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from mlapp.metrics import round6
+from mlapp.monitor import drift
+from mlapp.params import MonitorParams
+from mlapp.schema import feature_schema
+
+# Files whose change alters the pipeline or its environment, beyond params and src/.
+PIPELINE_FILES = ("dvc.yaml", "dvc.lock", "data.dvc", "uv.lock", "pyproject.toml", ".dvc/config")
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; lists and scalars are leaves."""
+    if not isinstance(tree, dict):
+        return {prefix: tree} if prefix else {}
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        flat.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
+def params_diff(base_text: str | None, pr_text: str) -> list[dict[str, Any]]:
+    """Changed, added and removed keys of params.yaml (comments and order do not count)."""
+    base = flatten(yaml.safe_load(base_text or "") or {})
+    pr = flatten(yaml.safe_load(pr_text) or {})
+    return [
+        {"key": key, "base": base.get(key), "pr": pr.get(key)}
+        for key in sorted(base.keys() | pr.keys())
+        if key not in base or key not in pr or base[key] != pr[key]
+    ]
+
+
+def gate_section(params_text: str | None) -> dict[str, Any] | None:
+    raw = yaml.safe_load(params_text or "") or {}
+    section = raw.get("gate") if isinstance(raw, dict) else None
+    return section if isinstance(section, dict) else None
+
+
+def dvc_md5(dvc_file_text: str | None) -> str | None:
+    """The hash a ``.dvc`` file records for its (first) output."""
+    if not dvc_file_text:
+        return None
+    outs = (yaml.safe_load(dvc_file_text) or {}).get("outs") or [{}]
+    md5 = outs[0].get("md5")
+    return str(md5) if md5 else None
+
+
+def table_facts(train: pd.DataFrame, test: pd.DataFrame, label: str) -> dict[str, Any]:
+    return {
+        "rows_train": len(train),
+        "rows_test": len(test),
+        "columns": len(train.columns),
+        "label_rate_train": round6(train[label].mean()) if label in train else None,
+        "label_rate_test": round6(test[label].mean()) if label in test else None,
+    }
+
+
+@dataclass(frozen=True)
+class RowOverlap:
+    pr_test_rows: int
+    in_base_test: int  # PR test rows that base's test set also held
+    in_base_train: int  # PR test rows the champion was trained on
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def row_overlap(
+    base_train: pd.DataFrame, base_test: pd.DataFrame, pr_test: pd.DataFrame, id_column: str
+) -> RowOverlap:
+    ids = pd.Index(pr_test[id_column])
+    return RowOverlap(
+        pr_test_rows=len(ids),
+        in_base_test=int(ids.isin(base_test[id_column]).sum()) if id_column in base_test else 0,
+        in_base_train=int(ids.isin(base_train[id_column]).sum()) if id_column in base_train else 0,
+    )
+
+
+def training_drift(
+    base_train: pd.DataFrame, pr_train: pd.DataFrame, monitor: MonitorParams
+) -> list[dict[str, Any]]:
+    """Per-feature drift of the PR's training rows against the base's, as `mlapp monitor` measures it.
+
+    Same bins, PSI and KS rules as monitoring (params ``monitor:``), so "drifted" means the
+    same thing in a PR as in production. Largest PSI first.
+    """
+    rows = []
+    for name, levels in drift.feature_levels(feature_schema()).items():
+        if name not in base_train or name not in pr_train:
+            continue  # an added or removed feature shows up in the schema diff
+        result = drift.one_feature(name, levels, base_train[name], pr_train[name], monitor)
+        rows.append(asdict(result))
+    return sorted(rows, key=lambda r: (-r["psi"], r["feature"]))
+
+
+def warnings(
+    *,
+    data_md5: tuple[str | None, str | None],
+    same_training_rows: bool,
+    overlap: RowOverlap,
+    changed_files: list[str],
+    champion_matches_lock: bool,
+    champion_rebuilt: bool,
+    pr_pipeline_stale: list[str],
+    lock_uncommitted: bool,
+) -> list[str]:
+    """Facts that change what the comparison means, said plainly; empty when it is like for like."""
+    said = []
+    if data_md5[0] != data_md5[1]:
+        said.append(
+            f"Data changed (`data.dvc` {_short(data_md5[0])} -> {_short(data_md5[1])}): the PR's model "
+            "learnt from different rows. Both models are scored on the PR's test set, so the deltas "
+            "say which model does better on the new data, not whether the training change helped."
+        )
+    elif not same_training_rows:
+        said.append(
+            "Same data, but the training rows differ (split, validation or schema changed): the "
+            "comparison mixes the effect of the model change with the effect of the new rows."
+        )
+    if overlap.in_base_test != overlap.pr_test_rows:
+        said.append(
+            f"The test set changed: {overlap.pr_test_rows - overlap.in_base_test:,} of the PR's "
+            f"{overlap.pr_test_rows:,} test rows were not in the base's test set."
+        )
+    if overlap.in_base_train:
+        share = overlap.in_base_train / max(overlap.pr_test_rows, 1)
+        said.append(
+            f"Leakage in favour of the base: the base model was trained on {overlap.in_base_train:,} "
+            f"({share:.1%}) of the PR's test rows, so its scores on them are optimistic."
+        )
+    if "src/mlapp/schema.py" in changed_files:
+        said.append("The schema changed (`src/mlapp/schema.py`): features, ranges or categories may differ.")
+    if "uv.lock" in changed_files and champion_rebuilt:
+        said.append(
+            "Dependencies changed (`uv.lock`) and the champion was rebuilt with the PR's packages: "
+            "it may differ from the model the base branch built."
+        )
+    if not champion_matches_lock:
+        said.append(
+            "The rebuilt champion does not match the model recorded in the base's `dvc.lock` "
+            "(different packages or hardware?): the comparison is against the rebuilt model."
+        )
+    if pr_pipeline_stale:
+        said.append(
+            f"The PR's pipeline outputs are stale (`dvc status`: {', '.join(pr_pipeline_stale)}): "
+            "run `dvc repro`; this report scored the model on disk."
+        )
+    if lock_uncommitted:
+        said.append(
+            "`dvc.lock` differs from the committed one: the PR did not commit its reproduced "
+            "pipeline state. Run `dvc repro` and commit `dvc.lock` (and metrics) before merging."
+        )
+    return said
+
+
+def _short(md5: str | None) -> str:
+    return f"`{md5[:8]}`" if md5 else "none"

@@ -1,0 +1,280 @@
+"""`mlapp report`: build the champion-vs-challenger report, write it, apply the gate.
+
+The report is always written (Markdown, JSON, PNGs) before the gate is applied, so CI can
+upload it whatever the outcome. Everything in it is a pure function of the two models, the
+test rows and the repository state, except the values measured in this run (latency, how
+the champion was obtained), which the Markdown keeps in one marked block at the end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import ValidationError
+
+from mlapp import metrics as m
+from mlapp import plots
+from mlapp.delivery.git import Git
+from mlapp.errors import UserError
+from mlapp.model import Model, load
+from mlapp.params import GateParams, Params, load_params
+from mlapp.report import changes, compare, markdown
+from mlapp.report import gate as gate_check
+from mlapp.report.champion import Champion, obtain
+from mlapp.tables import read_frame, write_json
+
+REPORT_JSON, REPORT_MD = "report.json", "report.md"
+SCHEMA_VERSION = 1
+
+
+def resolve_base(git: Git, base: str | None, default_base: str) -> tuple[str, str]:
+    """(commit, how it was chosen): exactly ``base`` when given, else the merge base with the default."""
+    if base:
+        commit = git.rev(base)
+        if commit is None:
+            raise UserError(f"base ref {base!r} not found (in CI, check out full history: fetch-depth: 0)")
+        return commit, base
+    for ref in (default_base, default_base.split("/", 1)[-1]):
+        if git.rev(ref):
+            merge_base = git.run("merge-base", "HEAD", ref).strip()
+            return merge_base, f"merge base of HEAD and {ref}"
+    raise UserError(f"no {default_base!r} to compare with: pass --base REF (make report BASE=REF)")
+
+
+def gate_policy(base_params_text: str, params: Params) -> tuple[GateParams, str]:
+    """The base's gate applies, so a PR cannot pass by loosening its own; new gates apply at once."""
+    section = changes.gate_section(base_params_text)
+    if section is None:
+        return params.gate, "PR params.yaml (the base has no gate)"
+    try:
+        return GateParams.model_validate(section), "base params.yaml"
+    except ValidationError as exc:
+        raise UserError(f"the base's gate: section is invalid:\n{exc}") from exc
+
+
+def latency_ms(models: dict[str, Model], frame: pd.DataFrame, repeats: int) -> dict[str, float]:
+    """Median wall time of one batch prediction over ``frame``; the models take turns."""
+    for model in models.values():
+        model.predict_proba(frame)  # warm-up: first call pays for allocation
+    samples: dict[str, list[float]] = {name: [] for name in models}
+    for _ in range(repeats):
+        for name, model in models.items():
+            started = time.perf_counter()
+            model.predict_proba(frame)
+            samples[name].append((time.perf_counter() - started) * 1000)
+    return {name: round(statistics.median(values), 2) for name, values in samples.items()}
+
+
+def curves(y: np.ndarray, proba: np.ndarray, threshold: float, params: Params) -> dict[str, Any]:
+    points = params.evaluate.curve_points
+    return {
+        "roc": m.roc_points(y, proba, points),
+        "pr": m.pr_points(y, proba, points),
+        "confusion": m.confusion(y, proba, threshold),
+        "calibration": m.calibration(y, proba, params.evaluate.calibration_bins),
+        # Coarser copies for the Mermaid charts, which must stay small in a comment.
+        "roc_chart": m.roc_points(y, proba, params.report.chart_points),
+        "pr_chart": m.pr_points(y, proba, params.report.chart_points),
+    }
+
+
+def stale_stages(root: Path) -> list[str]:
+    """Stages whose outputs do not match their inputs (``dvc status``); empty when up to date."""
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "dvc"), "status", "--json"],
+        cwd=root, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    try:
+        return sorted(json.loads(done.stdout or "{}"))
+    except json.JSONDecodeError:
+        return []
+
+
+def mlflow_runs(params: Params, shas: dict[str, str]) -> dict[str, str | None]:
+    """The MLflow run that logged each model (by the model.sha256 tag), if the store has one."""
+    uri = params.mlflow.resolved_tracking_uri()
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        return dict.fromkeys(shas)  # no local store yet (a fresh CI clone): skip importing MLflow
+    try:
+        from mlapp import tracking
+
+        tracking.connect(params.mlflow)
+        return {name: tracking.find_run(params, sha) for name, sha in shas.items()}
+    except Exception as exc:  # lineage is informative: never fail the report on it
+        print(f"note: MLflow lookup skipped ({exc.__class__.__name__}: {exc})", file=sys.stderr)
+        return dict.fromkeys(shas)
+
+
+def model_facts(model: Model) -> dict[str, Any]:
+    return {
+        "sha256": model.sha256,
+        "size_bytes": model.size_bytes,
+        "trees": model.spec.best_iteration + 1,
+        "threshold": model.spec.threshold,
+        "features": len(model.spec.features),
+    }
+
+
+def _score(model: Model, test: pd.DataFrame, who: str) -> np.ndarray:
+    missing = [f for f in model.spec.features if f not in test.columns]
+    if missing:
+        raise UserError(f"the {who} model needs features the PR's test set lacks: {missing}")
+    return model.predict_proba(test)
+
+
+def build(
+    params: Params,
+    params_text: str,
+    root: Path,
+    base: str | None,
+    get_champion: Callable[[Path, str], Champion] = obtain,
+) -> tuple[dict[str, Any], Champion]:
+    """The report as data (report.json); ``get_champion`` is replaceable for tests."""
+    git = Git(root)
+    base_commit, base_how = resolve_base(git, base, params.report.default_base)
+    label, id_column = params.data.label, params.data.id_column
+    challenger = load(params.train.model_dir)
+    pr_train, pr_test = read_frame(params.split.train), read_frame(params.split.test)
+    champion = get_champion(root, base_commit)
+
+    y = pr_test[label].to_numpy()
+    base_proba = _score(champion.model, pr_test, "base")
+    pr_proba = _score(challenger, pr_test, "PR")
+    deltas = compare.compare(
+        y,
+        (base_proba, champion.model.spec.threshold),
+        (pr_proba, challenger.spec.threshold),
+        params.report.bootstrap_resamples,
+        params.report.bootstrap_seed,
+        params.report.confidence,
+    )
+    policy, policy_source = gate_policy(champion.params_text, params)
+    primary = next(d for d in deltas if d.name == policy.primary_metric)
+    gate = compare.gate(policy, primary, params.report.confidence, policy_source)
+    if changes.gate_section(params_text) != policy.model_dump():
+        note = "This PR changes `gate:` in params.yaml; the base's gate applies until it is merged."
+        gate = dataclasses.replace(gate, notes=[*gate.notes, note])
+
+    changed = git.run("diff", "--name-only", base_commit, "--").split()
+    overlap = changes.row_overlap(champion.train, champion.test, pr_test, id_column)
+    same_rows = champion.train.equals(pr_train)
+    data_md5 = (changes.dvc_md5(git.show(base_commit, "data.dvc")), changes.dvc_md5(_read("data.dvc")))
+    warnings = changes.warnings(
+        data_md5=data_md5,
+        same_training_rows=same_rows,
+        overlap=overlap,
+        changed_files=changed,
+        champion_matches_lock=champion.matches_lock,
+        champion_rebuilt=bool(champion.stages_run),
+        pr_pipeline_stale=stale_stages(root),
+        lock_uncommitted=not git.ok("diff", "--quiet", "HEAD", "--", "dvc.lock"),
+    )
+    head = git.rev("HEAD") or "unknown"
+    dirty = not git.ok("diff", "--quiet", "HEAD", "--")
+    runs = mlflow_runs(params, {"base": champion.model.sha256, "pr": challenger.sha256})
+    report = {
+        "schema": SCHEMA_VERSION,
+        "verdict": primary.change,
+        "primary_metric": primary.name,
+        "gate": gate.as_dict(),
+        "metrics": [d.as_dict() for d in deltas],
+        "bootstrap": {
+            "resamples": params.report.bootstrap_resamples,
+            "seed": params.report.bootstrap_seed,
+            "confidence": params.report.confidence,
+            "rows": len(pr_test),
+            "positives": int(y.sum()),
+            "identical_predictions": bool(np.array_equal(base_proba, pr_proba)),
+        },
+        "warnings": warnings,
+        "changes": {
+            "params": changes.params_diff(champion.params_text, params_text),
+            "src": sorted(f for f in changed if f.startswith("src/")),
+            "pipeline_files": sorted(f for f in changed if f in changes.PIPELINE_FILES),
+            "data": {
+                "base": {"md5": data_md5[0], **changes.table_facts(champion.train, champion.test, label)},
+                "pr": {"md5": data_md5[1], **changes.table_facts(pr_train, pr_test, label)},
+                "same_training_rows": same_rows,
+                "overlap": overlap.as_dict(),
+            },
+            "drift": [] if same_rows else changes.training_drift(champion.train, pr_train, params.monitor),
+        },
+        "curves": {
+            "base": curves(y, base_proba, champion.model.spec.threshold, params),
+            "pr": curves(y, pr_proba, challenger.spec.threshold, params),
+        },
+        "models": {"base": model_facts(champion.model), "pr": model_facts(challenger)},
+        "lineage": {
+            "base": {"commit": base_commit, "chosen_as": base_how, "mlflow_run": runs["base"]},
+            "pr": {"commit": head, "uncommitted_changes": dirty, "mlflow_run": runs["pr"]},
+        },
+        "drift_rules": {
+            "psi": params.monitor.psi,
+            "bins": params.monitor.bins,
+            "top": params.report.drift_top,
+        },
+        "calibration_bins": params.evaluate.calibration_bins,
+        # Measured in this run: varies between runs (kept apart in the Markdown).
+        "run": {
+            "latency_ms": latency_ms(
+                {"base": champion.model, "pr": challenger}, pr_test, params.report.latency_repeats
+            ),
+            "latency_repeats": params.report.latency_repeats,
+            "champion": {"how": champion.how, "seconds": champion.seconds},
+        },
+    }
+    return report, champion
+
+
+def _read(path: str) -> str | None:
+    file = Path(path)
+    return file.read_text() if file.is_file() else None
+
+
+def write(report: dict[str, Any], out_dir: Path, max_chars: int) -> str:
+    """report.json, report.md and the PNG plots; returns the Markdown."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json(report, out_dir / REPORT_JSON)
+    text = markdown.render(report, max_chars)
+    (out_dir / REPORT_MD).write_text(text)
+    plots.render_all({"base": report["curves"]["base"], "PR": report["curves"]["pr"]}, out_dir)
+    return text
+
+
+def main(
+    params_path: Path | str,
+    base: str | None,
+    out_dir: Path | None,
+    enforce_gate: bool,
+    summary: Path | None,
+) -> int:
+    params = load_params(params_path)
+    params_text = Path(params_path).read_text()
+    root = Path(Git(Path.cwd()).run("rev-parse", "--show-toplevel").strip())
+    started = time.perf_counter()
+    report, champion = build(params, params_text, root, base)
+    report["run"]["seconds"] = round(time.perf_counter() - started, 1)
+    out = out_dir or params.report.out_dir
+    text = write(report, out, params.report.max_chars)
+    if summary:
+        with summary.open("a") as handle:
+            handle.write(text + "\n")
+    primary = next(r for r in report["metrics"] if r["name"] == report["primary_metric"])
+    print(
+        f"report: {out / REPORT_MD} ({len(text):,} chars); verdict: {report['verdict']} "
+        f"({primary['name']} {primary['delta']:+.4f}, "
+        f"CI [{primary['ci_low']:+.4f}, {primary['ci_high']:+.4f}]); "
+        f"champion {champion.how} in {champion.seconds} s"
+    )
+    print(gate_check.message(report["gate"]), file=sys.stderr if not report["gate"]["passed"] else sys.stdout)
+    return 1 if enforce_gate and not report["gate"]["passed"] else 0

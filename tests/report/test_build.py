@@ -1,0 +1,126 @@
+"""The report in-process, with a champion made to differ: warnings, drift, rendering limits.
+
+The champion is injected (no worktree, no DVC run), so this runs in seconds on a copy of
+the trained project; the real champion path is covered by test_report_e2e.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from mlapp.model import load
+from mlapp.params import load_params
+from mlapp.report import markdown, run
+from mlapp.report.champion import Champion
+from mlapp.tables import read_frame
+from tests.conftest import copy_project, sh
+from tests.report.helpers import assert_renders, commit_all
+
+
+@pytest.fixture
+def project(trained_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = copy_project(trained_project, tmp_path / "p")
+    monkeypatch.chdir(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def shifted(trained_project: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One report, shared: building it is the slow part."""
+    root = copy_project(trained_project, tmp_path_factory.mktemp("shifted") / "p")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'no-runs.db'}")
+        return build(root)
+
+
+def shifted_champion(root: Path, commit: str) -> Champion:
+    """The same model, but trained (so it says) on other rows: 100 of them in the PR's test set."""
+    train, test = (
+        read_frame(root / "artifacts/split/train.parquet"),
+        read_frame(root / "artifacts/split/test.parquet"),
+    )
+    base_train = pd.concat([train.iloc[100:], test.iloc[:100]])
+    base_train["monthly_charges"] = base_train["monthly_charges"] * 1.6  # a drifted feature
+    committed = sh("git", "show", f"{commit}:params.yaml", cwd=root).stdout
+    params_text = committed.replace("  seed: 42\n  train:", "  seed: 7\n  train:", 1)
+    return Champion(
+        commit=commit,
+        model=load(root / "models"),
+        train=base_train.reset_index(drop=True),
+        test=test.iloc[100:].reset_index(drop=True),
+        params_text=params_text,
+        stages_run=["split", "train"],
+        matches_lock=False,
+        seconds=1.5,
+    )
+
+
+def build(root: Path, base: str | None = None) -> dict[str, Any]:
+    params = load_params("params.yaml")
+    report, _ = run.build(params, Path("params.yaml").read_text(), root, base, shifted_champion)
+    return report
+
+
+def test_changed_rows_are_warned_about_and_drift_is_measured(shifted: dict[str, Any]) -> None:
+    report = shifted
+    assert report["lineage"]["base"]["chosen_as"] == "merge base of HEAD and main"  # no origin/main here
+    warnings = "\n".join(report["warnings"])
+    assert "training rows differ" in warnings
+    assert "The test set changed: 100 of the PR's 600 test rows" in warnings
+    assert "trained on 100 (16.7%) of the PR's test rows" in warnings
+    assert "does not match the model recorded" in warnings
+    drift = report["changes"]["drift"]
+    assert drift[0]["feature"] == "monthly_charges" and drift[0]["drifted"]
+    assert [p["key"] for p in report["changes"]["params"]] == ["split.seed"]
+    # Same model on the same rows: no change; the gate only applies its floor (0.75 is set
+    # for the 20k-row sample, 3,000 rows score lower).
+    assert report["verdict"] == "no significant change"
+    assert [r.split(" is ")[1][:17] for r in report["gate"]["reasons"]] == ["below the minimum"]
+
+    text = markdown.render(report, 60_000)
+    assert_renders(text)
+    assert "> [!WARNING]" in text and "**Training-data drift**" in text and "`monthly_charges`" in text
+    assert "rebuilt in a temporary worktree (DVC ran: split, train)" in text
+
+
+def test_long_reports_shrink_then_truncate_within_the_limit(shifted: dict[str, Any]) -> None:
+    report = shifted
+    full = markdown.render(report, 60_000)
+    compact = markdown.render(report, len(full) - 1)
+    assert "```mermaid" in full and "```mermaid" not in compact and len(compact) < len(full)
+    assert_renders(compact)
+    cut = markdown.render(report, 1500)
+    assert len(cut) <= 1500 and cut.endswith(
+        "(truncated to fit a GitHub comment; the full report is report.json in the artifact)\n"
+    )
+
+
+def test_write_produces_markdown_json_and_pngs(shifted: dict[str, Any], tmp_path: Path) -> None:
+    text = run.write(shifted, tmp_path / "out", 60_000)
+    assert (tmp_path / "out" / "report.md").read_text() == text
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "calibration.png",
+        "confusion.png",
+        "pr.png",
+        "report.json",
+        "report.md",
+        "roc.png",
+    ]
+
+
+def test_a_pr_cannot_loosen_its_own_gate(project: Path) -> None:
+    # 3,000 rows give a model below the shipped floor (0.75); the PR lowers the floor.
+    params = project / "params.yaml"
+    params.write_text(params.read_text().replace("min_primary: 0.75", "min_primary: 0.1"))
+    commit_all(project, "a PR that loosens the gate")
+    report = build(project, "HEAD~1")
+    gate = report["gate"]
+    assert gate["policy"]["min_primary"] == 0.75 and gate["policy_source"] == "base params.yaml"
+    assert not gate["passed"] and "below the minimum 0.7500" in gate["reasons"][0]
+    assert any("changes `gate:`" in note for note in gate["notes"])
+

@@ -1,0 +1,85 @@
+"""What changed between base and PR, and the warnings that change what a comparison means."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from mlapp.report import changes
+
+BASE_PARAMS = """
+train:
+  seed: 42            # a comment
+  xgboost: {max_depth: 5, n_estimators: 400}
+gate: {primary_metric: roc_auc, min_primary: 0.75, max_regression: 0.005, require_significant: true}
+"""
+
+
+def test_params_diff_ignores_comments_and_lists_changed_added_removed_keys() -> None:
+    assert changes.params_diff(BASE_PARAMS, BASE_PARAMS.replace("# a comment", "# another")) == []
+    pr = BASE_PARAMS.replace("max_depth: 5", "max_depth: 3").replace("  seed: 42", "  seed: 42\n  extra: x")
+    pr = pr.replace(", n_estimators: 400", "")
+    assert changes.params_diff(BASE_PARAMS, pr) == [
+        {"key": "train.extra", "base": None, "pr": "x"},
+        {"key": "train.xgboost.max_depth", "base": 5, "pr": 3},
+        {"key": "train.xgboost.n_estimators", "base": 400, "pr": None},
+    ]
+    assert changes.params_diff(None, "a: 1") == [{"key": "a", "base": None, "pr": 1}]
+
+
+def test_gate_section_and_dvc_md5_read_committed_files() -> None:
+    assert changes.gate_section(BASE_PARAMS) == {
+        "primary_metric": "roc_auc",
+        "min_primary": 0.75,
+        "max_regression": 0.005,
+        "require_significant": True,
+    }
+    assert changes.gate_section("train: {}") is None and changes.gate_section(None) is None
+    assert changes.dvc_md5("outs:\n- md5: abc.dir\n  path: data\n") == "abc.dir"
+    assert changes.dvc_md5(None) is None
+
+
+def frame(ids: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({"customer_id": ids, "churned": [i % 2 for i in range(len(ids))]})
+
+
+def test_row_overlap_finds_test_rows_the_champion_trained_on() -> None:
+    overlap = changes.row_overlap(
+        frame(["a", "b", "c"]), frame(["d", "e"]), frame(["b", "d", "f"]), "customer_id"
+    )
+    assert overlap.as_dict() == {"pr_test_rows": 3, "in_base_test": 1, "in_base_train": 1}
+
+
+def said(**overrides: Any) -> list[str]:
+    facts: dict[str, Any] = {
+        "data_md5": ("x.dir", "x.dir"),
+        "same_training_rows": True,
+        "overlap": changes.RowOverlap(100, 100, 0),
+        "changed_files": [],
+        "champion_matches_lock": True,
+        "champion_rebuilt": True,
+        "pr_pipeline_stale": [],
+        "lock_uncommitted": False,
+    }
+    return changes.warnings(**{**facts, **overrides})
+
+
+def test_a_like_for_like_comparison_has_no_warnings() -> None:
+    assert said() == []
+    assert said(changed_files=["uv.lock"], champion_rebuilt=False) == []  # restored, not rebuilt
+
+
+def test_each_fact_that_changes_the_meaning_is_said() -> None:
+    assert said(data_md5=("aaaaaaaa1.dir", "bbbbbbbb2.dir"))[0].startswith(
+        "Data changed (`data.dvc` `aaaaaaaa` -> `bbbbbbbb`)"
+    )
+    assert "training rows differ" in said(same_training_rows=False)[0]
+    moved = said(overlap=changes.RowOverlap(100, 60, 25))
+    assert moved[0] == "The test set changed: 40 of the PR's 100 test rows were not in the base's test set."
+    assert moved[1].startswith("Leakage in favour of the base: the base model was trained on 25 (25.0%)")
+    assert "schema changed" in said(changed_files=["src/mlapp/schema.py"])[0]
+    assert "rebuilt with the PR's packages" in said(changed_files=["uv.lock"])[0]
+    assert "does not match the model recorded" in said(champion_matches_lock=False)[0]
+    assert "stale (`dvc status`: train)" in said(pr_pipeline_stale=["train"])[0]
+    assert "did not commit" in said(lock_uncommitted=True)[0]

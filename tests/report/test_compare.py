@@ -1,0 +1,73 @@
+"""Verdict and gate rules, on hand-made deltas."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mlapp.params import GateParams
+from mlapp.report.compare import BETTER, SAME, WORSE, MetricDelta, change_of, compare, gate
+
+POLICY = GateParams(primary_metric="roc_auc", min_primary=0.7, max_regression=0.01, require_significant=True)
+
+
+def delta(pr: float, low: float, high: float, base: float = 0.80) -> MetricDelta:
+    d = round(pr - base, 6)
+    return MetricDelta("roc_auc", base, pr, d, low, high, True, change_of(low, high, True))
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "higher_is_better", "expected"),
+    [
+        (0.01, 0.02, True, BETTER),
+        (-0.02, -0.01, True, WORSE),
+        (-0.01, 0.01, True, SAME),
+        (0.0, 0.0, True, SAME),
+        (0.01, 0.02, False, WORSE),  # a loss went up
+        (-0.02, -0.01, False, BETTER),
+    ],
+)
+def test_change_is_significant_only_when_the_interval_excludes_zero(
+    low: float, high: float, higher_is_better: bool, expected: str
+) -> None:
+    assert change_of(low, high, higher_is_better) == expected
+
+
+def test_gate_passes_an_improvement_and_a_small_drop() -> None:
+    assert gate(POLICY, delta(0.82, 0.01, 0.03), 0.95, "base params.yaml").passed
+    small = gate(POLICY, delta(0.795, -0.012, 0.002), 0.95, "base params.yaml")
+    assert small.passed and small.reasons == [] and small.notes == []
+
+
+def test_gate_fails_below_the_floor_even_without_a_drop() -> None:
+    result = gate(POLICY, delta(0.69, -0.005, 0.005, base=0.69), 0.95, "base params.yaml")
+    assert not result.passed
+    assert result.reasons == ["roc_auc 0.6900 is below the minimum 0.7000"]
+
+
+def test_gate_fails_a_significant_drop_and_says_by_how_much() -> None:
+    result = gate(POLICY, delta(0.75, -0.08, -0.02), 0.95, "base params.yaml")
+    assert not result.passed
+    assert result.reasons == [
+        "roc_auc dropped by 0.0500, more than the allowed 0.0100 (95% CI of the change [-0.0800, -0.0200])"
+    ]
+
+
+def test_an_insignificant_drop_is_a_note_unless_significance_is_not_required() -> None:
+    noisy = delta(0.77, -0.07, 0.01)
+    lenient = gate(POLICY, noisy, 0.95, "base params.yaml")
+    assert lenient.passed and "not significant" in lenient.notes[0]
+    strict = gate(POLICY.model_copy(update={"require_significant": False}), noisy, 0.95, "base params.yaml")
+    assert not strict.passed and "dropped by 0.0300" in strict.reasons[0]
+
+
+def test_compare_reports_observed_values_and_intervals_that_bracket_them() -> None:
+    rng = np.random.default_rng(3)
+    y = (rng.random(500) < 0.3).astype(np.int64)
+    base = np.clip(0.3 + 0.4 * (y - 0.3) + rng.normal(0, 0.2, y.size), 0, 1)
+    pr = np.clip(0.3 + 0.2 * (y - 0.3) + rng.normal(0, 0.2, y.size), 0, 1)
+    rows = {r.name: r for r in compare(y, (base, 0.4), (pr, 0.35), 400, 11, 0.95)}
+    assert rows["roc_auc"].change == WORSE and rows["roc_auc"].delta < 0
+    assert [r.name for r in rows.values() if not r.higher_is_better] == ["log_loss", "brier"]
+    for row in rows.values():
+        assert row.ci_low <= row.delta <= row.ci_high, row
