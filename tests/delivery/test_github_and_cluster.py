@@ -188,6 +188,10 @@ def test_release_is_published_with_the_model_card(gitops: Path, mlapp, tmp_path:
     mlapp("deploy", "--env", "staging", "--image", image("a"), "--push")
     mlapp("accept", "--env", "staging", "--push", "--no-registry")
     mlapp("promote", "--push")
+    # The registry side of the card is covered end to end in test_release_e2e.py.
+    from mlapp.delivery import commands
+
+    monkeypatch.setattr(commands, "_registry_facts", lambda params, release: (None, {}, {}))
     log = tmp_path / "gh.log"
     monkeypatch.setenv("FAKE_LOG", str(log))
     monkeypatch.setenv("GITHUB_REPOSITORY", "acme/churn")

@@ -1,7 +1,8 @@
 """A whole release, locally: register -> deploy staging -> smoke against a real `bentoml serve`
 -> accept (alias) -> promote -> smoke with the model fetched from the registry -> rollback.
 
-Everything the workflows do except building the image and applying to a cluster.
+Everything the workflows do except building the image and applying to a cluster. One test on
+one server and one project copy: starting BentoML and training are the expensive parts.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 from tests.conftest import BIN, copy_project, sh
 from tests.delivery.conftest import IDENTITY, bin_dir, digest, image, path_with
+
+from mlapp.delivery import registry
+from mlapp.params import load_params
 
 pytestmark = pytest.mark.slow
 
@@ -60,114 +64,98 @@ def server(released: Path) -> Iterator[str]:
         log.close()
 
 
-def mlapp(*args: str, root: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return sh("mlapp", *args, cwd=root, check=check)
-
-
 def aliases(name: str = "mlapp") -> dict[str, str]:
     model = MlflowClient().get_registered_model(name)
     return {alias: str(version) for alias, version in model.aliases.items()}
 
 
-def test_release_cycle_with_real_service_and_registry(released: Path, server: str) -> None:
-    start = time.perf_counter()
-    a, b = image("a"), image("b")
-    mlapp("register", "--tag", f"image.digest={digest('a')}", "--tag", f"image.ref={a}", root=released)
-    mlapp("deploy", "--env", "staging", "--image", a, "--push", root=released)
-
-    smoke = mlapp("smoke-env", "--env", "staging", "--url", server, "--fetch", root=released)
-    assert "smoke test passed" in smoke.stdout
-    out = mlapp("accept", "--env", "staging", "--digest", digest("a"), "--push", root=released).stdout
-    assert "mlapp@staging -> version 1" in out
-    assert aliases() == {"staging": "1"}
-
-    mlapp("promote", "--push", root=released)
-    # A promotion job checks out main, which has no model of that release: the smoke test
-    # must fetch the released model from the registry, by digest, and still pass.
-    shutil.move(released / "models", released.parent / "models-away")
-    smoke = mlapp("smoke-env", "--env", "production", "--url", server, "--fetch", root=released)
-    assert "fetched model" in smoke.stdout and "smoke test passed" in smoke.stdout
-    mlapp("accept", "--env", "production", "--push", root=released)
-    assert aliases() == {"staging": "1", "production": "1"}
-
-    card = mlapp("release-notes", "--env", "production", "--fetch", root=released).stdout
-    assert f"`{a}`" in card and "| roc_auc |" in card and "| model.sha256 |" in card
-    assert "promote from staging" in card
-
-    # A second image of the same model: its own registry version.
-    shutil.move(released.parent / "models-away", released / "models")
-    mlapp("register", "--tag", f"image.digest={digest('b')}", root=released)
-    mlapp("deploy", "--env", "staging", "--image", b, "--push", root=released)
-    mlapp("accept", "--env", "staging", "--push", root=released)
-    mlapp("promote", "--push", root=released)
-    mlapp("accept", "--env", "production", "--push", root=released)
-    assert aliases() == {"staging": "2", "production": "2"}
-
-    mlapp("rollback", "--env", "production", "--push", root=released)
-    mlapp("smoke-env", "--env", "production", "--url", server, "--fetch", root=released)
-    mlapp("accept", "--env", "production", "--push", root=released)
-    assert aliases() == {"staging": "2", "production": "1"}  # the alias moved back
-    print(f"release cycle: {time.perf_counter() - start:.1f}s")
-
-
-def test_smoke_fails_when_the_service_runs_another_model(released: Path, server: str) -> None:
-    fake = released / "other-model"
-    shutil.copytree(released / "models", fake)
-    (fake / "model.ubj").write_bytes((fake / "model.ubj").read_bytes() + b" ")  # another version
-    mlapp(
-        "deploy", "--env", "staging", "--image", image("c"), "--model-dir", str(fake), "--push", root=released
-    )
-    done = mlapp("smoke-env", "--env", "staging", "--url", server, "--fetch", root=released, check=False)
-    assert done.returncode != 0
-    # Not verified, so not promotable.
-    promote = mlapp("promote", "--push", root=released, check=False)
-    assert promote.returncode != 0 and "no verified release" in promote.stderr
-
-
-def test_registry_lookup_by_digest_and_alias_errors(released: Path) -> None:
-    from mlapp.delivery import registry
-    from mlapp.params import load_params
-
-    params = load_params("params.yaml").mlflow
-    mlapp("register", "--tag", f"image.digest={digest('d')}", root=released)
-    version, tags = registry.version_for_digest(params, digest("d"))
-    assert version == "1" and tags["image.digest"] == digest("d") and "model.sha256" in tags
-    with pytest.raises(registry.RegistryError, match="register it with"):
-        registry.version_for_digest(params, digest("e"))
-    assert registry.move_alias(params, "staging", digest("d")) == "1"
-    assert registry.alias_version(params, "staging") == "1"
-    assert registry.alias_version(params, "production") is None
-
-
-def test_registry_refuses_a_runner_local_sqlite(released: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """In Actions, a sqlite registry would vanish with the runner: say which variable to set."""
-    from mlapp.delivery import registry
-    from mlapp.params import load_params
-
-    monkeypatch.setenv("GITHUB_ACTIONS", "true")
-    with pytest.raises(registry.RegistryError, match="MLFLOW_TRACKING_URI is not set"):
-        registry.version_for_digest(load_params("params.yaml").mlflow, digest("a"))
-
-
-def test_smoke_through_kubectl_port_forward(
-    released: Path, server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_release_cycle_with_real_service_and_registry(
+    released: Path, server: str, mlapp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Without SERVICE_URL the smoke test reaches the Service through `kubectl port-forward`."""
+    start = time.perf_counter()
+
+    def ok(*args: str) -> str:
+        code, out = mlapp(*args)
+        assert code == 0, f"mlapp {' '.join(args)}:\n{out}"
+        return out
+
+    a, b = image("a"), image("b")
+    ok("register", "--tag", f"image.digest={digest('a')}", "--tag", f"image.ref={a}")
+    ok("deploy", "--env", "staging", "--image", a, "--push")
+
+    # 1. Without SERVICE_URL the smoke test reaches the Service through `kubectl port-forward`
+    #    (a fake kubectl forwards to the local server; rendering stays the real kustomize).
     port = server.rsplit(":", 1)[1]
-    real = shutil.which("kubectl")
     fake = bin_dir(
         tmp_path,
         "kubectl",
         f"""#!/bin/sh
 printf "%s\\n" "$*" >> "{tmp_path}/kubectl.log"
-if [ "$1" = kustomize ]; then exec {real} "$@"; fi
+if [ "$1" = kustomize ]; then exec {shutil.which("kubectl")} "$@"; fi
 echo "Forwarding from 127.0.0.1:{port} -> 3000"
 exec sleep 300
 """,
     )
-    monkeypatch.setenv("PATH", path_with(fake))
-    mlapp("deploy", "--env", "staging", "--image", image("a"), "--push", root=released)
-    done = mlapp("smoke-env", "--env", "staging", "--fetch", root=released)
-    assert "smoke test passed" in done.stdout
-    calls = (tmp_path / "kubectl.log").read_text()
-    assert "port-forward -n mlapp-staging svc/mlapp :3000" in calls
+    with monkeypatch.context() as patched:
+        patched.setenv("PATH", path_with(fake))
+        assert "smoke test passed" in ok("smoke-env", "--env", "staging", "--fetch")
+    assert "port-forward -n mlapp-staging svc/mlapp :3000" in (tmp_path / "kubectl.log").read_text()
+
+    # 2. Verified: the alias follows, looked up by the image digest.
+    assert "mlapp@staging -> version 1" in ok("accept", "--env", "staging", "--digest", digest("a"), "--push")
+    assert aliases() == {"staging": "1"}
+    mlflow_params = load_params("params.yaml").mlflow
+    assert registry.version_for_digest(mlflow_params, digest("a"))[1]["image.ref"] == a
+    with pytest.raises(registry.RegistryError, match="register it with"):
+        registry.version_for_digest(mlflow_params, digest("e"))
+    assert registry.alias_version(mlflow_params, "production") is None
+
+    # 3. A promotion job checks out main, which has no model of that release: the smoke test
+    #    fetches the released model from the registry, by digest, and still passes.
+    ok("promote", "--push")
+    shutil.move(released / "models", released.parent / "models-away")
+    smoke = ok("smoke-env", "--env", "production", "--url", server, "--fetch")
+    assert "fetched model" in smoke and "smoke test passed" in smoke
+    ok("accept", "--env", "production", "--push")
+    assert aliases() == {"staging": "1", "production": "1"}
+
+    card = ok("release-notes", "--env", "production", "--fetch")
+    assert f"`{a}`" in card and "| roc_auc |" in card and "| model.sha256 |" in card
+    assert "promote from staging" in card
+
+    # 4. A second image of the same model gets its own registry version; rollback moves the
+    #    alias back to the first.
+    shutil.move(released.parent / "models-away", released / "models")
+    ok("register", "--tag", f"image.digest={digest('b')}")
+    for step in (
+        ("deploy", "--env", "staging", "--image", b),
+        ("accept", "--env", "staging"),
+        ("promote",),
+        ("accept", "--env", "production"),
+    ):
+        ok(*step, "--push")
+    assert aliases() == {"staging": "2", "production": "2"}
+    ok("rollback", "--env", "production", "--push")
+    ok("smoke-env", "--env", "production", "--url", server, "--fetch")
+    ok("accept", "--env", "production", "--push")
+    assert aliases() == {"staging": "2", "production": "1"}
+
+    # 5. A service that runs another model fails the smoke test; unverified, it cannot be promoted.
+    other = released / "other-model"
+    shutil.copytree(released / "models", other)
+    (other / "model.ubj").write_bytes((other / "model.ubj").read_bytes() + b" ")
+    ok("deploy", "--env", "staging", "--image", image("c"), "--model-dir", str(other), "--push")
+    code, out = mlapp("smoke-env", "--env", "staging", "--url", server, "--fetch")
+    assert code != 0, out
+    code, out = mlapp("promote", "--digest", digest("c"), "--push")
+    assert code != 0 and "never passed staging" in out
+    print(f"release cycle: {time.perf_counter() - start:.1f}s")
+
+
+def test_registry_refuses_a_runner_local_sqlite(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In Actions, a sqlite registry would vanish with the runner: say which variable to set."""
+    from tests.conftest import REPO
+
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    with pytest.raises(registry.RegistryError, match="MLFLOW_TRACKING_URI is not set"):
+        registry.version_for_digest(load_params(REPO / "params.yaml").mlflow, digest("a"))

@@ -153,8 +153,10 @@ def smoke_env(params: Params, params_path: Path, env: str, url: str | None, fetc
                 sys.executable, "-m", "mlapp", "--params", str(params_path), "smoke",
                 "--url", base, "--expect-version", release.model_version, "--model-dir", str(model_dir),
             ]  # fmt: skip
-            done = subprocess.run(argv, check=False)
+            done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    click.echo(done.stdout.rstrip())
     if done.returncode != 0:
+        click.echo(done.stderr.rstrip(), err=True)
         sys.exit(done.returncode)
 
 
