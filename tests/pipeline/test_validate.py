@@ -35,7 +35,7 @@ CASES: dict[str, tuple[Edit | str, list[str]]] = {
     "bad boolean": (_set("paperless_billing", 0, "maybe"), ["'paperless_billing'", "parse as bool", "maybe"]),
     "bad timestamp": (_set("event_time", 0, "yesterday"), ["'event_time'", "parse as datetime", "yesterday"]),
     "empty file": ("", ["readable table"]),
-    "header only": ("HEADER", ["at least 100 rows (found 0)"]),
+    "header only": ("HEADER", ["at least 100 rows (found 0; validate.min_rows)"]),
 }
 
 

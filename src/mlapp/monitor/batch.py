@@ -27,7 +27,7 @@ import pandera.pandas as pa
 from mlapp.errors import UserError
 from mlapp.params import Params
 from mlapp.schema import raw_schema
-from mlapp.stages.validate import Problem, _schema_problems, parse_table
+from mlapp.stages.validate import Problem, check_table
 
 TABLE_SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
@@ -106,16 +106,8 @@ def batch_schema(params: Params) -> pa.DataFrameSchema:
 def validate_batch(frame: pd.DataFrame, params: Params, source: str) -> pd.DataFrame:
     """The typed batch, or ``InvalidBatch`` naming column, rule, values and rows (0-based)."""
     schema = batch_schema(params)
-    limit = params.validate_.max_failure_examples
-    parsed, problems = parse_table(frame, schema, limit)
-    validated = parsed
-    try:
-        validated = schema.validate(parsed, lazy=True)
-    except pa.errors.SchemaErrors as exc:
-        problems += _schema_problems(exc, {p.column for p in problems}, limit)
-    if len(frame) < params.monitor.min_rows:
-        found = f"at least {params.monitor.min_rows} rows (monitor.min_rows; found {len(frame)})"
-        problems.append(Problem("<table>", found, 1))
+    validated, problems = check_table(frame, schema, params.validate_.max_failure_examples,
+                                      params.monitor.min_rows, "monitor.min_rows")
     if problems:
         raise InvalidBatch(source, problems, len(frame))
     return validated

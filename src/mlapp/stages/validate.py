@@ -110,7 +110,7 @@ def parse_table(
     return parsed, problems
 
 
-def _schema_problems(exc: pa.errors.SchemaErrors, skip: set[str], limit: int) -> list[Problem]:
+def schema_problems(exc: pa.errors.SchemaErrors, skip: set[str], limit: int) -> list[Problem]:
     cases = exc.failure_cases
     cases = cases[~cases["column"].isin(skip)]
     problems = []
@@ -133,20 +133,32 @@ def _schema_problems(exc: pa.errors.SchemaErrors, skip: set[str], limit: int) ->
     return problems
 
 
-def validate_table(frame: pd.DataFrame, params: Params) -> pd.DataFrame:
-    """Return the typed, validated table or raise ``ValidationFailed`` listing every problem."""
-    schema = raw_schema(params.data)
-    limit = params.validate_.max_failure_examples
+def check_table(
+    frame: pd.DataFrame, schema: pa.DataFrameSchema, limit: int, min_rows: int, min_rows_setting: str
+) -> tuple[pd.DataFrame, list[Problem]]:
+    """Parse + validate; returns the typed table and every problem found (lazily, all at once)."""
     parsed, problems = parse_table(frame, schema, limit)
     validated = parsed
     try:
         validated = schema.validate(parsed, lazy=True)
     except pa.errors.SchemaErrors as exc:
         # Columns that did not parse would only repeat themselves as dtype/null failures.
-        problems += _schema_problems(exc, {p.column for p in problems}, limit)
-    if len(frame) < params.validate_.min_rows:
-        check = f"at least {params.validate_.min_rows} rows (found {len(frame)})"
+        problems += schema_problems(exc, {p.column for p in problems}, limit)
+    if len(frame) < min_rows:
+        check = f"at least {min_rows} rows (found {len(frame)}; {min_rows_setting})"
         problems.append(Problem("<table>", check, 1))
+    return validated, problems
+
+
+def validate_table(frame: pd.DataFrame, params: Params) -> pd.DataFrame:
+    """Return the typed, validated table or raise ``ValidationFailed`` listing every problem."""
+    validated, problems = check_table(
+        frame,
+        raw_schema(params.data),
+        params.validate_.max_failure_examples,
+        params.validate_.min_rows,
+        "validate.min_rows",
+    )
     if problems:
         raise ValidationFailed(problems, len(frame))
     return validated
