@@ -27,7 +27,6 @@ from mlapp.delivery.state import (
     verified,
     with_release,
 )
-from mlapp.model import MODEL_FILE, file_sha256
 from mlapp.params import DeliveryParams
 
 
@@ -57,6 +56,8 @@ class Context:
 
 def model_identity(model_dir: Path | None) -> tuple[str | None, str | None]:
     """(version, sha256) of a local model, as the service reports it; (None, None) if absent."""
+    from mlapp.model import MODEL_FILE, file_sha256  # lazy: xgboost costs ~1.5 s to import
+
     if model_dir is None or not (model_dir / MODEL_FILE).is_file():
         return None, None
     sha = file_sha256(model_dir / MODEL_FILE)
