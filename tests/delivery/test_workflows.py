@@ -328,3 +328,40 @@ def test_run_steps_of_real_workflows_parse_as_commands() -> None:
     for command in sorted(seen):
         result = CliRunner().invoke(cli, [*command.split(), "--help"])
         assert result.exit_code == 0, f"mlapp {command} --help: {result.output}"
+
+
+def test_setup_page_documents_every_secret_variable_and_environment() -> None:
+    """A maintainer following docs/github-setup.md has set everything the workflows read."""
+    import re
+
+    page = (REPO / "docs" / "github-setup.md").read_text()
+    names: set[str] = set()
+    environments: set[str] = set()
+    for path in FILES:
+        text = path.read_text()
+        names |= set(re.findall(r"\b(?:secrets|vars)\.([A-Za-z_][A-Za-z0-9_]*)", text)) - {"GITHUB_TOKEN"}
+        for job in (yaml.safe_load(text).get("jobs") or {}).values():
+            env = job.get("environment")
+            if env:
+                environments.add(env["name"] if isinstance(env, dict) else env)
+    assert names and environments
+    missing = sorted(n for n in names if f"`{n}`" not in page)
+    assert not missing, f"docs/github-setup.md does not explain {missing}"
+    missing_envs = sorted(e for e in environments if f"`{e}`" not in page)
+    assert not missing_envs, f"docs/github-setup.md does not describe environments {missing_envs}"
+
+
+def test_image_build_reads_the_context_the_bento_export_writes() -> None:
+    """cd.yml builds from the folder `make bento-context` exports, with BentoML's Dockerfile."""
+    from mlapp.delivery.workflows import make_targets
+    from mlapp.serving.bento import DOCKERFILE
+
+    makefile = (REPO / "Makefile").read_text()
+    assert "bento-context" in make_targets(REPO / "Makefile")
+    recipe = makefile.split("\nbento-context:", 1)[1].split("\n\n", 1)[0]
+    context = recipe.split("--docker-context", 1)[1].split()[0]
+    build = yaml.safe_load((WORKFLOWS / "cd.yml").read_text())["jobs"]["build"]["steps"]
+    assert any(s.get("run") == "make bento-context" for s in build)
+    push = next(s for s in build if str(s.get("uses", "")).startswith("docker/build-push-action@"))
+    assert push["with"]["context"] == context
+    assert push["with"]["file"] == f"{context}/{DOCKERFILE.as_posix()}"
