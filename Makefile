@@ -52,12 +52,16 @@ clean: ## remove local caches and outputs that DVC can restore
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .bench
 
 # --- Pull-request report (docs/pr-report.md) ----------------------------------------------------
-.PHONY: report gate
+.PHONY: report gate cml
 report: ## this tree's model vs BASE's (default: merge base with origin/main) -> reports/pr/; fails on the gate
 	$(RUN) mlapp report $(if $(BASE),--base $(BASE))
 
 gate: ## the quality gate of the last report (reports/pr/report.json) as an exit code
 	$(RUN) mlapp gate
+
+CML_VERSION := 0.20.6
+cml: ## install CML (pinned: CML_VERSION) from npm for the PR comment workflow
+	npm install --global --no-fund --no-audit @dvcorg/cml@$(CML_VERSION)
 
 # --- delivery (issue 5): infra/README.md, .github/workflows/README.md, docs/github-setup.md -------
 # actionlint has no wheel: CI builds this exact version with `go run`, which verifies the module

@@ -431,40 +431,24 @@ def gate(params_path: Path, report_json: Path | None) -> None:
     _exit(check(report_json or load_params(params_path).report.out_dir / "report.json"))
 
 
-@cli.command("pr-number")
+@cli.command("pr-comment")
 @click.option("--repo", envvar="GITHUB_REPOSITORY", required=True, help="OWNER/NAME [env: GITHUB_REPOSITORY]")
-@click.option("--run-id", required=True, type=int, help="The workflow run that built the report.")
+@click.option("--run-id", required=True, type=int, help="The pr workflow run that built the report.")
 @click.option(
-    "--output",
-    type=PathOption,
-    envvar="GITHUB_OUTPUT",
-    help="Append number=<n> to this file [env: GITHUB_OUTPUT].",
+    "--report", "report_md", type=PathOption, required=True, help="report.md from that run's artifact."
 )
-def pr_number(repo: str, run_id: int, output: Path | None) -> None:
-    """The open PR whose head is the run's commit (fork PRs too); prints nothing if there is none."""
+@click.pass_obj
+def pr_comment(params_path: Path, repo: str, run_id: int, report_md: Path) -> None:
+    """Post a downloaded PR report as the PR's one sticky comment (CML), treating it as data."""
     from mlapp.report import github
 
-    number = github.pr_for_run(repo, run_id)
+    server = os.environ.get("GITHUB_SERVER_URL", "https://github.com")
+    limit = load_params(params_path).report.max_chars
+    number = github.post(repo, run_id, report_md, f"{server}/{repo}/actions/runs/{run_id}", limit)
     if number is None:
         click.echo("no open pull request has this run's commit as its head: nothing to comment on", err=True)
-        return
-    click.echo(number)
-    if output:
-        with output.open("a") as handle:
-            handle.write(f"number={number}\n")
-
-
-@cli.command("comment-body")
-@click.argument("report_md", type=PathOption)
-@click.option("--out", type=PathOption, required=True, help="Markdown file to write.")
-@click.option("--run-url", required=True, help="The report's workflow run (linked for the PNGs).")
-@click.pass_obj
-def comment_body(params_path: Path, report_md: Path, out: Path, run_url: str) -> None:
-    """Treat a downloaded report as data: no local links, bounded size [params: report.max_chars]."""
-    from mlapp.report import github
-
-    limit = load_params(params_path).report.max_chars
-    out.write_text(github.comment_body(report_md.read_bytes(), run_url, limit))
+    else:
+        click.echo(f"report posted on pull request #{number}")
 
 
 @cli.command()

@@ -123,4 +123,3 @@ def test_a_pr_cannot_loosen_its_own_gate(project: Path) -> None:
     assert gate["policy"]["min_primary"] == 0.75 and gate["policy_source"] == "base params.yaml"
     assert not gate["passed"] and "below the minimum 0.7500" in gate["reasons"][0]
     assert any("changes `gate:`" in note for note in gate["notes"])
-

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from mlapp.delivery.github import GitHubError
 from mlapp.report import github
-from tests.conftest import sh
 
 SHA = "a" * 40
 REPO = "org/app"
@@ -107,28 +107,55 @@ def test_comment_body_is_bounded_and_ends_with_a_trusted_footer() -> None:
     assert short.startswith("### ok ✅\n") and "truncated" not in short
 
 
-def test_cli_writes_the_body(tmp_path: Path) -> None:
+def test_post_puts_an_inert_body_in_one_cml_comment(tmp_path: Path) -> None:
     report = tmp_path / "report.md"
-    report.write_text("![x](x.png)\n| a |\n|--|\n| 1 |\n")
-    out = tmp_path / "body.md"
-    root = Path(__file__).resolve().parents[2]
-    sh("mlapp", "comment-body", str(report), "--out", str(out), "--run-url", "https://h/r/1", cwd=root)
-    assert out.read_text().startswith("[image: x]\n| a |")
+    report.write_text("### Model report\n![roc](roc.png)\n")
+    api = FakeApi(
+        {f"repos/{REPO}/actions/runs/7": run_payload([pull(12)]), f"repos/{REPO}/pulls/12": pull(12)}
+    )
+    sent: list[tuple[list[str], str]] = []
+
+    def execute(argv: list[str]) -> str:
+        sent.append((argv, Path(argv[-1]).read_text()))  # the body file exists during the call
+        return ""
+
+    url = "https://github.com/org/app/actions/runs/7"
+    assert github.post(REPO, 7, report, url, 60_000, api, execute) == 12
+    ((argv, body),) = sent
+    assert argv[:-1] == [
+        "cml", "comment", "update", "--target=pr/12", "--watermark-title=mlapp-pr-report", "--no-publish"
+    ]  # fmt: skip
+    assert body.startswith("### Model report\n[image: roc]\n") and url in body
+    assert not Path(argv[-1]).exists()  # a temporary file, removed afterwards
 
 
-@pytest.mark.parametrize("output", [True, False])
-def test_cli_pr_number_writes_the_step_output(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, output: bool
-) -> None:
+def test_post_skips_without_a_pr_and_refuses_a_symlinked_report(tmp_path: Path) -> None:
+    api = FakeApi({f"repos/{REPO}/actions/runs/7": run_payload([pull(5)]), f"repos/{REPO}/pulls/5": pull(5)})
+    never = pytest.fail
+    link = tmp_path / "report.md"
+    link.symlink_to("/etc/hostname")
+    with pytest.raises(GitHubError, match="not a regular file"):
+        github.post(REPO, 7, link, "u", 60_000, api, never)
+    closed = FakeApi(
+        {
+            f"repos/{REPO}/actions/runs/7": run_payload([pull(5)]),
+            f"repos/{REPO}/pulls/5": pull(5, state="closed"),
+        }
+    )
+    assert github.post(REPO, 7, link, "u", 60_000, closed, never) is None
+
+
+def test_cli_pr_comment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from click.testing import CliRunner
 
     from mlapp.cli import cli
 
-    monkeypatch.setattr(github, "pr_for_run", lambda repo, run_id: 12 if output else None)
-    target = tmp_path / "github_output"
-    result = CliRunner().invoke(cli, ["pr-number", "--repo", REPO, "--run-id", "7", "--output", str(target)])
-    assert result.exit_code == 0
-    if output:
-        assert result.stdout.strip() == "12" and target.read_text() == "number=12\n"
-    else:
-        assert not target.exists() and "nothing to comment on" in result.stderr
+    calls: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(github, "post", lambda *args: calls.append(args) or 12)
+    monkeypatch.setenv("GITHUB_REPOSITORY", REPO)
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])  # params.yaml: report.max_chars
+    report = tmp_path / "report.md"
+    result = CliRunner().invoke(cli, ["pr-comment", "--run-id", "7", "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    assert "posted on pull request #12" in result.stdout
+    assert calls == [(REPO, 7, report, "https://github.com/org/app/actions/runs/7", 60_000)]

@@ -15,13 +15,19 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from mlapp.delivery.github import ApiCall, run
+from mlapp.delivery.github import ApiCall, GitHubError, run
 
 Get = Callable[[str], Any]
+Execute = Callable[[list[str]], str]
+
+WATERMARK = "mlapp-pr-report"  # CML finds the comment to update by this marker
+MAX_BYTES = 1_000_000  # read no more of a downloaded report than this
 
 INLINE = re.compile(r"(!?)\[([^\]\n]*)\]\(\s*<?([^()\s>]*)>?(?:\s+\"[^\"\n]*\")?\s*\)")
 DEFINITION = re.compile(r"^ {0,3}\[[^\]\n]+\]:[ \t]*<?(\S*?)>?(?:[ \t].*)?$", re.MULTILINE)
@@ -82,3 +88,38 @@ def comment_body(raw: bytes, run_url: str, max_chars: int) -> str:
     if len(text) > room:
         text = text[: room - len(TRUNCATED)] + TRUNCATED
     return text + footer
+
+
+def cml_argv(number: int, body: Path) -> list[str]:
+    """Create or update the one comment; ``--no-publish``: never upload local files anywhere."""
+    return [
+        "cml", "comment", "update",
+        f"--target=pr/{number}",
+        f"--watermark-title={WATERMARK}",
+        "--no-publish",
+        str(body),
+    ]  # fmt: skip
+
+
+def post(
+    repo: str,
+    run_id: int,
+    report: Path,
+    run_url: str,
+    max_chars: int,
+    get: Get = api_get,
+    execute: Execute = run,
+) -> int | None:
+    """Post the report of ``run_id`` on its PR; the PR number, or None when there is none."""
+    number = pr_for_run(repo, run_id, get)
+    if number is None:
+        return None
+    if report.is_symlink() or not report.is_file():
+        raise GitHubError(f"{report}: not a regular file (the artifact is data; nothing else is read)")
+    with report.open("rb") as handle:
+        body = comment_body(handle.read(MAX_BYTES), run_url, max_chars)
+    with tempfile.TemporaryDirectory(prefix="mlapp-comment-") as tmp:
+        path = Path(tmp) / "comment.md"
+        path.write_text(body)
+        execute(cml_argv(number, path))
+    return number

@@ -316,7 +316,7 @@ def model_facts(report: dict[str, Any], compact: bool) -> list[str]:
         ["model sha256", f"`{base['sha256'][:12]}`", f"`{pr['sha256'][:12]}`"],
         [
             "commit",
-            f"`{lin['base']['commit'][:12]}` ({lin['base']['chosen_as']})",
+            f"`{lin['base']['commit'][:12]}`" + _chosen(lin["base"]),
             f"`{lin['pr']['commit'][:12]}`"
             + (" + uncommitted changes" if lin["pr"]["uncommitted_changes"] else ""),
         ],
@@ -328,6 +328,11 @@ def model_facts(report: dict[str, Any], compact: bool) -> list[str]:
         ["MLflow run", _run(lin["base"]["mlflow_run"]), _run(lin["pr"]["mlflow_run"])],
     ]
     return ["#### Model and lineage", "", *_table(["", "base", "PR"], rows)]
+
+
+def _chosen(base: dict[str, Any]) -> str:
+    """How the base was chosen, unless it was given as this very commit."""
+    return "" if base["commit"].startswith(base["chosen_as"]) else f" ({base['chosen_as']})"
 
 
 def _run(run_id: str | None) -> str:
