@@ -90,17 +90,6 @@ class MlflowParams(Section):
         return os.environ.get("MLFLOW_TRACKING_URI") or self.tracking_uri
 
 
-class DeliveryParams(Section):
-    registry: str
-    infra_dir: Path
-    environments: list[str] = Field(min_length=1)
-    state_branch: str
-    remote: str
-    app: str
-    rollout_timeout_s: int = Field(gt=0)
-    kubernetes_version: str = Field(pattern=r"^\d+\.\d+$")
-
-
 MetricName = Literal["roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "log_loss", "brier"]
 
 
@@ -139,6 +128,17 @@ class ServingParams(Section):
     bento_name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
 
 
+class DeliveryParams(Section):
+    registry: str
+    infra_dir: Path
+    environments: list[str] = Field(min_length=1)
+    state_branch: str
+    remote: str
+    app: str
+    rollout_timeout_s: int = Field(gt=0)
+    kubernetes_version: str = Field(pattern=r"^\d+\.\d+$")
+
+
 class ReportParams(Section):
     out_dir: Path  # report.md, report.json and the PNG plots
     default_base: str  # without --base: the merge base of HEAD and this ref
@@ -171,8 +171,8 @@ class Params(Section):
     evaluate: EvaluateParams
     mlflow: MlflowParams
     monitor: MonitorParams
-    delivery: DeliveryParams
     serving: ServingParams
+    delivery: DeliveryParams
     report: ReportParams
     gate: GateParams
 

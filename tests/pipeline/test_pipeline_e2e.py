@@ -14,8 +14,13 @@ pytestmark = pytest.mark.slow
 
 def test_repro_produces_every_output_and_leaves_status_clean(trained_project: Path) -> None:
     root = trained_project
-    for rel in ("models/model.ubj", "models/model_spec.json", "metrics/metrics.json",
-                "reports/validation.json", "artifacts/split/test.parquet"):
+    for rel in (
+        "models/model.ubj",
+        "models/model_spec.json",
+        "metrics/metrics.json",
+        "reports/validation.json",
+        "artifacts/split/test.parquet",
+    ):
         assert (root / rel).is_file(), rel
     for plot in ("roc", "pr", "confusion", "calibration", "importance"):
         assert json.loads((root / "metrics" / "plots" / f"{plot}.json").read_text())
@@ -30,8 +35,10 @@ def test_evaluate_logged_one_mlflow_run_with_lineage(trained_project: Path) -> N
     runs = MlflowClient().search_runs([mlflow.get_experiment_by_name("mlapp").experiment_id])
     assert len(runs) == 1
     run = runs[0]
-    assert run.data.metrics["roc_auc"] == json.loads((trained_project / "metrics/metrics.json").read_text())[
-        "roc_auc"]
+    assert (
+        run.data.metrics["roc_auc"]
+        == json.loads((trained_project / "metrics/metrics.json").read_text())["roc_auc"]
+    )
     assert {"git.commit", "git.dirty", "data.md5", "model.sha256", "package.version"} <= set(run.data.tags)
     artifacts = {a.path for a in MlflowClient().list_artifacts(run.info.run_id, "plots")}
     assert {"plots/roc.png", "plots/roc.json", "plots/confusion.png"} <= artifacts
@@ -47,8 +54,9 @@ def test_forced_repro_gives_identical_model_bytes(trained_project: Path, tmp_pat
     assert sh("git", "status", "--porcelain", cwd=root).stdout == ""
 
 
-def test_changing_a_param_retrains_and_reverting_restores_from_run_cache(trained_project: Path,
-                                                                          tmp_path: Path) -> None:
+def test_changing_a_param_retrains_and_reverting_restores_from_run_cache(
+    trained_project: Path, tmp_path: Path
+) -> None:
     root = copy_project(trained_project, tmp_path / "p")
     env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'm.db'}"}
     original = (root / "models" / "model.ubj").read_bytes()

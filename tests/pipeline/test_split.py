@@ -18,7 +18,7 @@ def test_stratified_split_is_disjoint_seeded_and_balanced() -> None:
     assert abs(train.churned.mean() - test.churned.mean()) < 0.01
     # Row order of the input must not change the result.
     shuffled = frame.sample(frac=1, random_state=0)
-    train2, test2 = split(shuffled, PARAMS.data, PARAMS.split)
+    _, test2 = split(shuffled, PARAMS.data, PARAMS.split)
     pd.testing.assert_frame_equal(test.reset_index(drop=True), test2.reset_index(drop=True))
 
 

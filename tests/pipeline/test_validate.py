@@ -6,8 +6,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mlapp.stages.validate import Problem, parse_table
 from mlapp.schema import feature_schema
+from mlapp.stages.validate import Problem, parse_table
 from tests.conftest import copy_project, sh
 
 Edit = Callable[[pd.DataFrame], pd.DataFrame]
@@ -41,11 +41,14 @@ CASES: dict[str, tuple[Edit | str, list[str]]] = {
 
 @pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_bad_data_stops_the_pipeline_and_keeps_the_model(case: str, trained_project: Path, tmp_path: Path
-                                                         ) -> None:
+def test_bad_data_stops_the_pipeline_and_keeps_the_model(
+    case: str, trained_project: Path, tmp_path: Path
+) -> None:
     root = copy_project(trained_project, tmp_path / "p")
     raw = root / "data" / "churn.csv"
-    before = {p.name: p.read_bytes() for p in [*(root / "models").iterdir(), root / "metrics" / "metrics.json"]}
+    before = {
+        p.name: p.read_bytes() for p in [*(root / "models").iterdir(), root / "metrics" / "metrics.json"]
+    }
     edit, expected = CASES[case]
     if isinstance(edit, str):
         raw.write_text(raw.read_text().splitlines()[0] + "\n" if edit == "HEADER" else edit)
@@ -59,7 +62,9 @@ def test_bad_data_stops_the_pipeline_and_keeps_the_model(case: str, trained_proj
     for fragment in expected:
         assert fragment in result.stderr, f"{fragment!r} not in:\n{result.stderr}"
     assert "Running stage 'train'" not in result.stdout
-    after = {p.name: p.read_bytes() for p in [*(root / "models").iterdir(), root / "metrics" / "metrics.json"]}
+    after = {
+        p.name: p.read_bytes() for p in [*(root / "models").iterdir(), root / "metrics" / "metrics.json"]
+    }
     assert after == before
     assert '"status": "failed"' in (root / "reports" / "validation.json").read_text()
 
