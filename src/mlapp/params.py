@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from mlapp.errors import ParamsError
 
@@ -115,19 +115,6 @@ class MonitorParams(Section):
     retrain: RetrainParams
 
 
-class ServingParams(Section):
-    max_rows: int = Field(ge=1)  # largest request accepted (rows); larger is a 400
-    batch_max_rows: int = Field(ge=2)  # rows BentoML's batcher may merge into one predict call
-    batch_max_latency_ms: int = Field(ge=1)  # BentoML's deadline in the batch queue (503 past it)
-    timeout_s: float = Field(gt=0)  # whole request, BentoML traffic.timeout
-    max_concurrency: int = Field(ge=1)  # requests in flight per service; more get 503
-    workers: int = Field(ge=1)  # server processes
-    predict_threads: int = Field(ge=1)  # XGBoost threads per predict call
-    port: int = Field(ge=1, le=65535)  # `mlapp serve` default; `make serve PORT=...` overrides
-    lineage: Path  # JSON written by `mlapp bento` and baked into the bento
-    bento_name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
-
-
 class DeliveryParams(Section):
     registry: str
     infra_dir: Path
@@ -160,6 +147,25 @@ class GateParams(Section):
     min_primary: float = Field(ge=0, le=1)
     max_regression: float = Field(ge=0)
     require_significant: bool
+
+
+class ServingParams(Section):
+    max_rows: int = Field(ge=1)  # largest request accepted (rows); larger is a 400
+    batch_max_rows: int = Field(ge=2)  # rows BentoML's batcher may merge into one predict call
+    batch_max_latency_ms: int = Field(ge=1)  # BentoML's deadline in the batch queue (503 past it)
+    timeout_s: float = Field(gt=0)  # whole request, BentoML traffic.timeout
+    max_concurrency: int = Field(ge=1)  # requests in flight per service; more get 503
+    workers: int = Field(ge=1)  # server processes
+    predict_threads: int = Field(ge=1)  # XGBoost threads per predict call
+    port: int = Field(ge=1, le=65535)  # `mlapp serve` default; `make serve PORT=...` overrides
+    lineage: Path  # JSON written by `mlapp bento` and baked into the bento
+    bento_name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
+
+    @model_validator(mode="after")
+    def _one_request_fits_a_batch(self) -> ServingParams:
+        if self.batch_max_rows < self.max_rows:
+            raise ValueError(f"batch_max_rows ({self.batch_max_rows}) must be >= max_rows ({self.max_rows})")
+        return self
 
 
 class Params(Section):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -71,7 +72,7 @@ def test_predictions_equal_in_process_predictions(server, model, frame, records,
     assert response.status_code == 200, response.text
     served = np.array([p["probability"] for p in response.json()])
     np.testing.assert_allclose(served, model.predict_proba(frame), rtol=0, atol=1e-9)
-    in_process = service_module.ChurnService.inner().predict(records)
+    in_process = asyncio.run(service_module.ChurnService.inner().predict(records))
     assert response.json() == in_process
     assert response.headers["x-model-version"] == model.version
 
@@ -94,9 +95,10 @@ def test_concurrent_good_and_bad_clients_are_isolated(server, model, frame, reco
         assert rejected.json()["detail"][0]["loc"] == ["records", 0, "age"]
 
 
-def test_metrics_and_quiet_logs(server) -> None:
+def test_metrics_and_quiet_logs(server, records) -> None:
     url, log = server
-    httpx.post(f"{url}/predict", json={"records": []}, timeout=10)
+    assert httpx.post(f"{url}/predict", json={"records": records[:3]}, timeout=10).status_code == 200
+    assert httpx.post(f"{url}/predict", json={"records": []}, timeout=10).status_code == 400
     body = httpx.get(f"{url}/metrics", timeout=10).text
     assert "bentoml_service_request_total{" in body and 'endpoint="/predict"' in body
     assert "bentoml_service_adaptive_batch_size_bucket" in body

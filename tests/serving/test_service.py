@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -34,7 +35,7 @@ def assert_matches(predictions: list[dict[str, Any]], model, frame) -> None:
 
 
 def test_predict_equals_the_model_in_order(service, model, frame, records) -> None:
-    assert_matches(service.predict(records), model, frame)
+    assert_matches(asyncio.run(service.predict(records)), model, frame)
 
 
 def test_labels_use_the_threshold_in_float64(service, model) -> None:

@@ -14,6 +14,7 @@ existing tag replaces it in the local store.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -74,11 +75,16 @@ def check_includes(bentofile: Path, files: list[Path]) -> None:
         raise UserError(f"{bentofile} `include` does not cover {missing}: add them so the bento can serve")
 
 
-def export_requirements(dest: Path) -> Path:
-    """The locked closure of the `serving` dependency group: same versions as uv.lock, no dev tools."""
-    uv = shutil.which("uv")
+def find_uv() -> str:
+    """uv's path; `uv run` says where it is (``$UV``) even when uv itself is not on PATH."""
+    uv = os.environ.get("UV") or shutil.which("uv")
     if uv is None:
-        raise UserError("`uv` is not on PATH (bentoml build needs it too): run `make setup`")
+        raise UserError("`uv` not found (bentoml build needs it too): run `make setup`")
+    return uv
+
+
+def export_requirements(dest: Path, uv: str) -> Path:
+    """The locked closure of the `serving` dependency group: same versions as uv.lock, no dev tools."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     args = ["export", "--frozen", "--only-group", "serving", "--no-emit-project", "--no-hashes"]
     subprocess.run([uv, *args, "--no-header", "--no-annotate", "--quiet", "-o", str(dest)], check=True)
@@ -116,7 +122,10 @@ def build(params: Params, bentofile: Path = BENTOFILE, docker_context: Path | No
     lineage.write(facts, params.serving.lineage)
     check_includes(bentofile, required_files(params))
     requirements = yaml.safe_load(bentofile.read_text())["python"]["requirements_txt"]
-    export_requirements(Path(requirements))
+    uv = find_uv()
+    export_requirements(Path(requirements), uv)
+    # bentoml build runs `uv` by name (and pip-installs it when missing): put ours first on PATH.
+    os.environ["PATH"] = f"{Path(uv).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
     tag = f"{params.serving.bento_name}:{bento_version(facts)}"
     with contextlib.suppress(NotFound):
