@@ -38,14 +38,29 @@ def project_files() -> list[Path]:
 def sh(
     *args: str | Path, cwd: Path, check: bool = True, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run a command the way a user would, with the project's environment on PATH."""
+    """Run a command the way a user would, with the project's environment on PATH.
+
+    Inside a project copy, the copy's own ``src/`` comes first on PYTHONPATH: the shared
+    environment has this repository installed in editable mode, and a test that edits the
+    copy's code (bring-your-own-data, init) must run the copy's code, not ours.
+    """
     full_env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **(env or {})}
+    if (Path(cwd) / "src").is_dir() and Path(cwd).resolve() != REPO:
+        full_env["PYTHONPATH"] = str(Path(cwd).resolve() / "src")
     result = subprocess.run(
         [str(a) for a in args], cwd=cwd, capture_output=True, text=True, env=full_env, check=False
     )
     if check and result.returncode != 0:
         raise AssertionError(f"{args} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
+
+
+def free_port_for_tests() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def make_project(dest: Path, rows: int = SMALL_ROWS) -> Path:

@@ -280,8 +280,12 @@ def promote(
 
 @cli.command()
 @EnvOption
-@click.option("--to-digest", envvar="ROLLBACK_DIGEST", default=None,
-              help="Go back to this verified digest [default: the previous one; env: ROLLBACK_DIGEST].")
+@click.option(
+    "--to-digest",
+    envvar="ROLLBACK_DIGEST",
+    default=None,
+    help="Go back to this verified digest [default: the previous one; env: ROLLBACK_DIGEST].",
+)
 @PushOption
 @ApplyOption
 @VerifyOption
@@ -297,8 +301,12 @@ def rollback(
 
 @cli.command()
 @EnvOption
-@click.option("--digest", envvar="IMAGE_DIGEST", default=None,
-              help="The digest that passed the smoke test [env: IMAGE_DIGEST; default: what ENV runs].")
+@click.option(
+    "--digest",
+    envvar="IMAGE_DIGEST",
+    default=None,
+    help="The digest that passed the smoke test [env: IMAGE_DIGEST; default: what ENV runs].",
+)
 @PushOption
 @click.option("--no-registry", is_flag=True, help="Do not move the MLflow alias (bookkeeping only).")
 @click.pass_obj
@@ -321,8 +329,12 @@ def deploy_status(params_path: Path, fetch: bool) -> None:
 
 @cli.command("smoke-env")
 @EnvOption
-@click.option("--url", envvar="SERVICE_URL", default=None,
-              help="Service URL [env: SERVICE_URL; default: kubectl port-forward to the Service].")
+@click.option(
+    "--url",
+    envvar="SERVICE_URL",
+    default=None,
+    help="Service URL [env: SERVICE_URL; default: kubectl port-forward to the Service].",
+)
 @click.option("--fetch", is_flag=True, help="Fetch the deploy branch from the remote first.")
 @click.pass_obj
 def smoke_env(params_path: Path, env: str, url: str | None, fetch: bool) -> None:
@@ -334,8 +346,12 @@ def smoke_env(params_path: Path, env: str, url: str | None, fetch: bool) -> None
 
 @cli.command("image-metadata")
 @click.option("--repository", help="OWNER/NAME [default: GITHUB_REPOSITORY].")
-@click.option("--github-output", type=PathOption, envvar="GITHUB_OUTPUT",
-              help="Append image, tags, labels as step outputs [env: GITHUB_OUTPUT].")
+@click.option(
+    "--github-output",
+    type=PathOption,
+    envvar="GITHUB_OUTPUT",
+    help="Append image, tags, labels as step outputs [env: GITHUB_OUTPUT].",
+)
 @click.pass_obj
 def image_metadata(params_path: Path, repository: str | None, github_output: Path | None) -> None:
     """Image name, tags (git SHA, model version) and lineage labels for the image build."""
@@ -385,8 +401,13 @@ def check_manifests(params_path: Path, overlays: tuple[Path, ...]) -> None:
 
 @cli.command("github-setup")
 @click.option("--repo", help="OWNER/NAME [default: GITHUB_REPOSITORY or the origin remote].")
-@click.option("--reviewer", "reviewers", multiple=True, metavar="user:LOGIN|team:ORG/SLUG",
-              help="Required reviewer for production (repeatable).")
+@click.option(
+    "--reviewer",
+    "reviewers",
+    multiple=True,
+    metavar="user:LOGIN|team:ORG/SLUG",
+    help="Required reviewer for production (repeatable).",
+)
 @click.option("--check", "checks", multiple=True, help="Required status check [default: ci.yml job names].")
 @click.option("--allow-actions-prs", is_flag=True, help="Let the job token open PRs.")
 @click.option("--apply", "do_apply", is_flag=True, help="Send the requests with `gh api` [default: print].")
@@ -496,8 +517,9 @@ def smoke(
 
     params = load_params(params_path)
     try:
-        check.run(url, model_dir or params.train.model_dir, expect_version, timeout_s=timeout,
-                  echo=click.echo)
+        check.run(
+            url, model_dir or params.train.model_dir, expect_version, timeout_s=timeout, echo=click.echo
+        )
     except check.SmokeFailure as exc:
         click.echo(f"FAIL {exc}", err=True)
         sys.exit(1)
@@ -514,8 +536,10 @@ def init_project(name: str) -> None:
     from mlapp import template
 
     changed = template.rename(Path.cwd(), name)
-    click.echo(f"renamed the template to {name!r} in {len(changed)} files; "
-               "next: `uv lock && uv sync`, then `make test` and commit")
+    click.echo(
+        f"renamed the template to {name!r} in {len(changed)} files; "
+        "next: `uv lock && uv sync`, then `make test` and commit"
+    )
 
 
 def main() -> None:

@@ -1,0 +1,171 @@
+"""Bring your own data: a table of another shape, by editing params.yaml and schema.py only.
+
+A loan-default table (other id/time/label names, other features and types) replaces the
+churn sample in a project copy. Only the two files the README names are edited; then the
+pipeline, the service and the PR report must all work on it, with no other change.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import free_port_for_tests, make_project, sh
+
+pytestmark = pytest.mark.slow
+
+LOAN_FEATURES = """FEATURES: dict[str, pa.Column] = {
+    "amount": _number(float, 500.0, 50_000.0),
+    "term_months": _number(int, 6, 84),
+    "grade": _category(["A", "B", "C", "D", "E"]),
+    "purpose": _category(["car", "home", "education", "business"], nullable=True),
+    "income": _number(float, 0.0, 1_000_000.0, nullable=True),
+    "has_cosigner": pa.Column(bool),
+}
+"""
+
+
+def loans(rows: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    grade = rng.choice(list("ABCDE"), rows)
+    amount = np.round(rng.uniform(500, 50_000, rows), 2)
+    income = np.round(rng.lognormal(10.8, 0.5, rows), 0)
+    logit = -1.8 + 0.5 * (np.searchsorted(list("ABCDE"), grade) - 2) + 0.00003 * amount - 0.00001 * income
+    frame = pd.DataFrame(
+        {
+            "loan_id": [f"L{i:06d}" for i in range(rows)],
+            "applied_on": pd.date_range("2025-01-01", periods=rows, freq="h"),
+            "amount": amount,
+            "term_months": rng.choice([12, 24, 36, 60], rows),
+            "grade": grade,
+            "purpose": rng.choice(["car", "home", "education", "business"], rows),
+            "income": income,
+            "has_cosigner": rng.random(rows) < 0.2,
+            "defaulted": (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype(int),
+        }
+    )
+    frame.loc[rng.random(rows) < 0.05, "income"] = np.nan
+    return frame
+
+
+def adopt(root: Path) -> list[str]:
+    """The user's edit: params.yaml `data:` and schema.py `FEATURES`. Returns files touched."""
+    params = root / "params.yaml"
+    text = params.read_text()
+    for old, new in [
+        ("raw: data/churn.csv", "raw: data/loans.csv"),
+        ("id_column: customer_id", "id_column: loan_id"),
+        ("time_column: event_time", "time_column: applied_on"),
+        ("label: churned", "label: defaulted"),
+    ]:
+        assert old in text, old
+        text = text.replace(old, new, 1)
+    params.write_text(text)
+    schema = root / "src" / "mlapp" / "schema.py"
+    source = schema.read_text()
+    source, count = re.subn(
+        r"FEATURES: dict\[str, pa\.Column\] = \{.*?\n\}\n", LOAN_FEATURES, source, flags=re.S
+    )
+    assert count == 1
+    schema.write_text(source)
+    (root / "data" / "churn.csv").unlink()
+    loans(2_500, 1).to_csv(root / "data" / "loans.csv", index=False)
+    return sorted(
+        line[3:]
+        for line in sh("git", "status", "--porcelain", cwd=root).stdout.splitlines()
+        if not line[3:].startswith(("data", "dvc.lock"))
+    )
+
+
+def test_own_data_runs_pipeline_service_and_report(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "project")
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    sh("dvc", "repro", cwd=root, env=env)
+    sh("git", "add", "-A", cwd=root)
+    sh("git", "commit", "-qm", "churn baseline", cwd=root)
+
+    touched = adopt(root)
+    assert touched == ["params.yaml", "src/mlapp/schema.py"]
+    sh("dvc", "add", "-q", "data", cwd=root)
+    sh("dvc", "repro", cwd=root, env=env)
+    metrics = json.loads((root / "metrics" / "metrics.json").read_text())
+    assert metrics["roc_auc"] > 0.55
+    spec = json.loads((root / "models" / "model_spec.json").read_text())
+    assert spec["label"] == "defaulted" and "grade" in spec["categories"]
+    sh("git", "add", "-A", cwd=root)
+    sh("git", "commit", "-qm", "own data", cwd=root)
+
+    # Service: same schema, new fields; a churn field is now an unknown one.
+    port = free_port_for_tests()
+    server = subprocess.Popen(
+        ["mlapp", "serve", "--port", str(port)],
+        cwd=root,
+        env=_env(root, env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_ready(url, server)
+        good = {
+            "amount": 12000.0,
+            "term_months": 36,
+            "grade": "C",
+            "purpose": None,
+            "income": 52000.0,
+            "has_cosigner": False,
+        }
+        response = httpx.post(f"{url}/predict", json={"records": [good]}, timeout=30)
+        assert response.status_code == 200, response.text
+        assert 0 <= response.json()[0]["probability"] <= 1
+        bad = httpx.post(f"{url}/predict", json={"records": [{**good, "grade": "Z"}]}, timeout=30)
+        assert bad.status_code == 400 and "grade" in bad.text
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    # PR report: a parameter change on a branch, compared with the adopted main.
+    sh("git", "checkout", "-q", "-b", "tweak", cwd=root)
+    (root / "params.yaml").write_text(
+        (root / "params.yaml").read_text().replace("max_depth: 5", "max_depth: 3")
+    )
+    sh("dvc", "repro", cwd=root, env=env)
+    sh("git", "add", "-A", cwd=root)
+    sh("git", "commit", "-qm", "shallower trees", cwd=root)
+    result = sh("mlapp", "report", "--base", "main", cwd=root, env=env, check=False)
+    assert result.returncode in (0, 1), result.stderr
+    report = next((root / "reports" / "pr").glob("*.md")).read_text()
+    assert "roc_auc" in report.lower() or "ROC" in report
+
+
+def _env(root: Path, extra: dict[str, str]) -> dict[str, str]:
+    import os
+    import sys
+
+    return {
+        **os.environ,
+        **extra,
+        "PYTHONPATH": str(root / "src"),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+
+
+def _wait_ready(url: str, server: subprocess.Popen[bytes], timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert server.poll() is None, "server exited"
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"{url} not ready after {timeout_s} s")
