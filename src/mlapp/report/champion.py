@@ -57,7 +57,7 @@ class Champion:
         return f"rebuilt in a temporary worktree (DVC ran: {', '.join(self.stages_run)})"
 
 
-def _bin(name: str) -> list[str]:
+def tool(name: str) -> list[str]:
     """A tool of this environment (dvc), whatever PATH says."""
     path = Path(sys.executable).parent / name
     return [str(path)] if path.exists() else [sys.executable, "-m", name]
@@ -65,7 +65,7 @@ def _bin(name: str) -> list[str]:
 
 def _dvc(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*_bin("dvc"), *args], cwd=cwd, capture_output=True, text=True, env=env, check=False
+        [*tool("dvc"), *args], cwd=cwd, capture_output=True, text=True, env=env, check=False
     )
 
 

@@ -46,6 +46,10 @@ def _cell(value: Any) -> str:
     return "`" + str(value).replace("|", "\\|").replace("`", "'") + "`"
 
 
+def _md5(value: str | None) -> str:
+    return _cell(value[:12] if value else None)
+
+
 def _table(header: list[str], rows: list[list[str]], align: str = "") -> list[str]:
     align = align or "l" + "r" * (len(header) - 1)
     marks = {"l": ":--", "r": "--:", "c": ":-:"}
@@ -128,11 +132,7 @@ def what_changed(report: dict[str, Any], compact: bool) -> list[str]:
     base, pr = data["base"], data["pr"]
     same = " (same)" if base["md5"] == pr["md5"] else ""
     rows = [
-        [
-            "`data.dvc` md5",
-            _cell((base["md5"] or "")[:12] or None),
-            _cell((pr["md5"] or "")[:12] or None) + same,
-        ],
+        ["`data.dvc` md5", _md5(base["md5"]), _md5(pr["md5"]) + same],
         [
             "rows: train / test",
             f"{base['rows_train']:,} / {base['rows_test']:,}",
@@ -322,8 +322,8 @@ def model_facts(report: dict[str, Any], compact: bool) -> list[str]:
         ],
         [
             "data (`data.dvc` md5)",
-            _cell((report["changes"]["data"]["base"]["md5"] or "")[:12] or None),
-            _cell((report["changes"]["data"]["pr"]["md5"] or "")[:12] or None),
+            _md5(report["changes"]["data"]["base"]["md5"]),
+            _md5(report["changes"]["data"]["pr"]["md5"]),
         ],
         ["MLflow run", _run(lin["base"]["mlflow_run"]), _run(lin["pr"]["mlflow_run"])],
     ]

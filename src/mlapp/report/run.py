@@ -30,7 +30,7 @@ from mlapp.model import Model, load
 from mlapp.params import GateParams, Params, load_params
 from mlapp.report import changes, compare, markdown
 from mlapp.report import gate as gate_check
-from mlapp.report.champion import Champion, obtain
+from mlapp.report.champion import Champion, obtain, tool
 from mlapp.tables import read_frame, write_json
 
 REPORT_JSON, REPORT_MD = "report.json", "report.md"
@@ -91,7 +91,7 @@ def curves(y: np.ndarray, proba: np.ndarray, threshold: float, params: Params) -
 def stale_stages(root: Path) -> list[str]:
     """Stages whose outputs do not match their inputs (``dvc status``); empty when up to date."""
     done = subprocess.run(
-        [str(Path(sys.executable).parent / "dvc"), "status", "--json"],
+        [*tool("dvc"), "status", "--json"],
         cwd=root, capture_output=True, text=True, check=False,
     )  # fmt: skip
     try:
