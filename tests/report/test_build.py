@@ -70,6 +70,7 @@ def test_changed_rows_are_warned_about_and_drift_is_measured(shifted: dict[str, 
     report = shifted
     assert report["lineage"]["base"]["chosen_as"] == "merge base of HEAD and main"  # no origin/main here
     warnings = "\n".join(report["warnings"])
+    assert "Params that define the rows changed (`split.seed`)" in warnings
     assert "training rows differ" in warnings
     assert "The test set changed: 100 of the PR's 600 test rows" in warnings
     assert "trained on 100 (16.7%) of the PR's test rows" in warnings

@@ -54,6 +54,7 @@ def test_row_overlap_finds_test_rows_the_champion_trained_on() -> None:
 def said(**overrides: Any) -> list[str]:
     facts: dict[str, Any] = {
         "data_md5": ("x.dir", "x.dir"),
+        "changed_params": ["train.xgboost.max_depth"],
         "same_training_rows": True,
         "overlap": changes.RowOverlap(100, 100, 0),
         "changed_files": [],
@@ -75,6 +76,9 @@ def test_each_fact_that_changes_the_meaning_is_said() -> None:
         "Data changed (`data.dvc` `aaaaaaaa` -> `bbbbbbbb`)"
     )
     assert "training rows differ" in said(same_training_rows=False)[0]
+    split = said(changed_params=["split.seed", "train.seed"], same_training_rows=False)
+    assert split[0].startswith("Params that define the rows changed (`split.seed`)")
+    assert "training rows differ" in split[1]
     moved = said(overlap=changes.RowOverlap(100, 60, 25))
     assert moved[0] == "The test set changed: 40 of the PR's 100 test rows were not in the base's test set."
     assert moved[1].startswith("Leakage in favour of the base: the base model was trained on 25 (25.0%)")

@@ -20,6 +20,8 @@ from mlapp.schema import feature_schema
 
 # Files whose change alters the pipeline or its environment, beyond params and src/.
 PIPELINE_FILES = ("dvc.yaml", "dvc.lock", "data.dvc", "uv.lock", "pyproject.toml", ".dvc/config")
+# Params that define which rows are trained and tested on (rather than how the model learns).
+ROW_PARAMS = ("data.", "validate.", "split.")
 
 
 def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
@@ -109,6 +111,7 @@ def training_drift(
 def warnings(
     *,
     data_md5: tuple[str | None, str | None],
+    changed_params: list[str],
     same_training_rows: bool,
     overlap: RowOverlap,
     changed_files: list[str],
@@ -125,7 +128,13 @@ def warnings(
             "learnt from different rows. Both models are scored on the PR's test set, so the deltas "
             "say which model does better on the new data, not whether the training change helped."
         )
-    elif not same_training_rows:
+    row_params = [key for key in changed_params if key.startswith(ROW_PARAMS)]
+    if row_params:
+        said.append(
+            f"Params that define the rows changed ({', '.join(f'`{k}`' for k in row_params)}): "
+            "training and test rows are not chosen as on the base."
+        )
+    if data_md5[0] == data_md5[1] and not same_training_rows:
         said.append(
             "Same data, but the training rows differ (split, validation or schema changed): the "
             "comparison mixes the effect of the model change with the effect of the new rows."

@@ -169,8 +169,10 @@ def build(
     overlap = changes.row_overlap(champion.train, champion.test, pr_test, id_column)
     same_rows = champion.train.equals(pr_train)
     data_md5 = (changes.dvc_md5(git.show(base_commit, "data.dvc")), changes.dvc_md5(_read("data.dvc")))
+    params_changed = changes.params_diff(champion.params_text, params_text)
     warnings = changes.warnings(
         data_md5=data_md5,
+        changed_params=[p["key"] for p in params_changed],
         same_training_rows=same_rows,
         overlap=overlap,
         changed_files=changed,
@@ -198,7 +200,7 @@ def build(
         },
         "warnings": warnings,
         "changes": {
-            "params": changes.params_diff(champion.params_text, params_text),
+            "params": params_changed,
             "src": sorted(f for f in changed if f.startswith("src/")),
             "pipeline_files": sorted(f for f in changed if f in changes.PIPELINE_FILES),
             "data": {
