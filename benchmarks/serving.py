@@ -4,7 +4,8 @@
 
 Measured side by side, loopback only, one system at a time:
 - in process: ``Model.predict_proba`` (pipeline path: pandas -> DMatrix) and the booster's
-  own ``inplace_predict`` on a ready float32 matrix, at batch 1, 100 and 10,000 rows;
+  own ``inplace_predict`` on a ready float32 matrix, at batch 1, 100 and 10,000 rows
+  (measured before and after the service's runs; the better rate counts as the limit);
 - our service (``mlapp serve``: validation on, adaptive batching), ``mlflow models serve
   --env-manager local`` on the same model logged as the pipeline logs it, and a minimal
   FastAPI + uvicorn endpoint (benchmarks/serving_fastapi.py: pandera + predict_proba);
@@ -123,6 +124,11 @@ def in_process(model: Model, frame: pd.DataFrame, seconds: float) -> list[dict[s
         results.append(entry)
     model.booster.set_param({"nthread": 1})
     return results
+
+
+def best_of(first: list[dict[str, Any]], second: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per batch and path, the higher rate: on a shared machine the limit is the best moment."""
+    return [{k: max(a[k], b[k]) for k in a} for a, b in zip(first, second, strict=True)]
 
 
 # --- servers ----------------------------------------------------------------------------------
@@ -259,14 +265,14 @@ def sustain(
 ) -> dict[str, Any]:
     """~80% of the maximum, held: wrk is closed-loop, so each connection waits ``delay`` ms
     after every response. The rate falls as the delay grows; bisect the delay on short
-    probes until the rate is within 70-90% of the maximum, then hold it."""
+    probes until the rate is within 75-85% of the maximum, then hold it."""
     target = 0.8 * max_req_s
     low, high = 0.0, 1000 * concurrency / target  # at `high` the rate is surely below target
     probe_s = max(2, d.load_s // 4)
     delay = high / 2
     for _ in range(5):
         rate = wrk(url, lua(work / "pace.lua", body, delay), concurrency, probe_s)["req_s"]
-        if 0.7 * max_req_s <= rate <= 0.9 * max_req_s:
+        if 0.75 * max_req_s <= rate <= 0.85 * max_req_s:
             break
         low, high = (delay, high) if rate > target else (low, delay)
         delay = (low + high) / 2
@@ -395,6 +401,8 @@ def main(argv: list[str] | None = None) -> int:
             best = max(x.req_s for x in loads if x.system == "bentoml" and x.rows == 1)
             print("  sustained run ...", flush=True)
             held = sustain(f"{url}/predict", ours[1], 32, best, work, d)
+            print("in process, again ...", flush=True)  # the limit: the better of two moments
+            inproc = best_of(inproc, in_process(model, frame, d.inprocess_s))
 
         print("mlflow models serve ...", flush=True)
         mlflow_model = save_mlflow_model(model_dir, work / "mlflow-model", pd.DataFrame(records[:20]))

@@ -156,6 +156,7 @@ class ServingParams(Section):
     timeout_s: float = Field(gt=0)  # whole request, BentoML traffic.timeout
     max_concurrency: int = Field(ge=1)  # requests in flight per service; more get 503
     workers: int = Field(ge=1)  # server processes
+    access_log: bool  # BentoML's INFO line per request
     predict_threads: int = Field(ge=1)  # XGBoost threads per predict call
     port: int = Field(ge=1, le=65535)  # `mlapp serve` default; `make serve PORT=...` overrides
     lineage: Path  # JSON written by `mlapp bento` and baked into the bento

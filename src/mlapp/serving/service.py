@@ -151,6 +151,7 @@ def read_metrics(path: Path) -> dict[str, float]:
 @bentoml.service(
     traffic={"timeout": SERVING.timeout_s, "max_concurrency": SERVING.max_concurrency},
     workers=SERVING.workers,
+    logging={"access": {"enabled": SERVING.access_log}},
 )
 class ChurnService:
     """Churn probability for customer records, validated by the training schema."""
