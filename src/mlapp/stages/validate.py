@@ -96,18 +96,18 @@ def parse_table(
         if name not in frame.columns:
             continue  # reported by the schema as a missing column
         parsed[name], bad = _parse(frame[name], str(column.dtype))
+        missing = frame[name].isna()
         if bad.any():
-            failing = frame.loc[bad, name]
-            problems.append(
-                Problem(
-                    name,
-                    f"parse as {column.dtype}",
-                    int(bad.sum()),
-                    _examples(failing, limit),
-                    [int(i) for i in failing.index[:limit]],
-                )
-            )
+            problems.append(_problem(frame.loc[bad, name], f"parse as {column.dtype}", limit))
+        elif missing.any() and not column.nullable:
+            # Checked here, not left to pandera: its coercion turns a null bool into False.
+            problems.append(_problem(frame.loc[missing, name], CHECK_WORDS["not_nullable"], limit))
     return parsed, problems
+
+
+def _problem(failing: pd.Series, check: str, limit: int) -> Problem:
+    rows = [int(i) for i in failing.index[:limit]]
+    return Problem(str(failing.name), check, len(failing), _examples(failing, limit), rows)
 
 
 def schema_problems(exc: pa.errors.SchemaErrors, skip: set[str], limit: int) -> list[Problem]:
