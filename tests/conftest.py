@@ -15,24 +15,15 @@ from pathlib import Path
 
 import pytest
 
+from mlapp import template
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 SMALL_ROWS = 3000
 
 
 def project_files() -> list[Path]:
-    """Tracked + untracked-but-not-ignored files: what a commit of this tree would hold."""
-    listed = (
-        subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            cwd=REPO,
-            capture_output=True,
-            check=True,
-        )
-        .stdout.decode()
-        .split("\0")
-    )
-    return [Path(p) for p in listed if p and (REPO / p).is_file()]
+    return template.project_files(REPO)
 
 
 def sh(
@@ -65,10 +56,7 @@ def free_port_for_tests() -> int:
 
 def make_project(dest: Path, rows: int = SMALL_ROWS) -> Path:
     """Copy the project into ``dest`` as a fresh git repo whose data has ``rows`` rows."""
-    for rel in project_files():
-        target = dest / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / rel, target)
+    template.copy_tree(REPO, dest)
     sh("git", "init", "-q", "-b", "main", cwd=dest)
     sh("git", "config", "user.email", "test@example.com", cwd=dest)
     sh("git", "config", "user.name", "test", cwd=dest)

@@ -26,7 +26,8 @@ class InitError(UserError, ValueError):
     pass
 
 
-def tracked_files(root: Path) -> list[Path]:
+def project_files(root: Path) -> list[Path]:
+    """Tracked + untracked-but-not-ignored files: what a commit of this tree would hold."""
     listed = (
         subprocess.run(
             ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
@@ -37,7 +38,11 @@ def tracked_files(root: Path) -> list[Path]:
         .stdout.decode()
         .split("\0")
     )
-    return [Path(p) for p in listed if p and (root / p).is_file() and not p.startswith(SKIP_PREFIXES)]
+    return [Path(p) for p in listed if p and (root / p).is_file()]
+
+
+def renamable_files(root: Path) -> list[Path]:
+    return [p for p in project_files(root) if not str(p).startswith(SKIP_PREFIXES)]
 
 
 def check_name(name: str) -> str:
@@ -49,25 +54,19 @@ def check_name(name: str) -> str:
 
 
 def copy_tree(source: Path, dest: Path) -> None:
-    """Copy the files a commit would hold (tracked + untracked-not-ignored), plus .git."""
+    """Copy the files a commit of ``source`` would hold (not its git history)."""
     if dest.exists() and any(dest.iterdir()):
         raise InitError(f"{dest} exists and is not empty")
-    for rel in tracked_files(source) + [Path(p) for p in ("uv.lock",)]:
-        if (source / rel).is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source / rel, dest / rel)
-    for rel in (source / ".dvc" / "sample-remote").rglob("*"):
-        if rel.is_file():
-            target = dest / rel.relative_to(source)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(rel, target)
+    for rel in project_files(source):
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source / rel, dest / rel)
 
 
 def rename(root: Path, name: str) -> list[Path]:
     """Replace the template's name in contents and paths; returns the files changed."""
     check_name(name)
     changed = []
-    for rel in tracked_files(root):
+    for rel in renamable_files(root):
         path = root / rel
         try:
             text = path.read_text()

@@ -5,12 +5,12 @@ a stage's code or params also re-ran the pipeline and committed dvc.lock.
 """
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, project_files, sh
+from mlapp import template
+from tests.conftest import REPO, sh
 
 pytestmark = pytest.mark.slow
 
@@ -34,9 +34,7 @@ def stale_entries(status: dict) -> dict[str, list]:
 
 def test_committed_pipeline_state_is_up_to_date(tmp_path: Path) -> None:
     root = tmp_path / "clone"
-    for rel in project_files():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / rel, root / rel)
+    template.copy_tree(REPO, root)
     sh("git", "init", "-q", cwd=root)
     sh("dvc", "pull", "-q", "data.dvc", cwd=root)
     status = json.loads(sh("dvc", "status", "--json", cwd=root).stdout or "{}")
