@@ -8,7 +8,7 @@ RUN := $(UV) run --frozen
 PORT ?= 3000
 export UV_PYTHON ?= 3.11
 
-.PHONY: help setup run repro test test-fast lint fmt bench clean
+.PHONY: help setup run repro test test-fast lint fmt bench init clean
 
 help: ## list targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -47,6 +47,13 @@ fmt: setup ## apply ruff fixes and formatting
 
 bench: setup ## pipeline benchmark (benchmarks/pipeline.py), writes JSON to .bench/
 	$(RUN) python benchmarks/pipeline.py --out .bench/pipeline.json
+
+init: ## make the template yours: `make init NAME=acmechurn` renames everything, re-locks, re-syncs
+	@test -n "$(NAME)" || { echo "usage: make init NAME=<lowercase letters/digits>"; exit 2; }
+	$(RUN) mlapp init $(NAME)
+	$(UV) lock
+	$(UV) sync --frozen --compile-bytecode
+	@echo "Renamed to $(NAME). Next: make run && make test, then commit."
 
 clean: ## remove local caches and outputs that DVC can restore
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .bench

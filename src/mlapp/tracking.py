@@ -139,7 +139,13 @@ def find_run(params: Params, model_sha256: str) -> str | None:
 
 def register(params: Params, model_dir: Path, aliases: list[str], extra_tags: dict[str, str]) -> str:
     """Create a registry version for the current model; reuse its run if one was logged."""
-    connect(params.mlflow)
+    uri = connect(params.mlflow)
+    if os.environ.get("GITHUB_ACTIONS") == "true" and uri.startswith("sqlite:"):
+        # A registry version on a runner's sqlite file dies with the job: say so instead.
+        raise TrackingUnavailable(
+            "MLFLOW_TRACKING_URI is not set in this GitHub environment: registering needs a tracking "
+            "server (variable MLFLOW_TRACKING_URI, secrets for its auth), see docs/github-setup.md"
+        )
     sha = file_sha256(model_dir / MODEL_FILE)
     run_id = find_run(params, sha)
     if run_id is None:  # e.g. outputs pulled from the DVC cache instead of reproduced here

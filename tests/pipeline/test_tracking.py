@@ -63,3 +63,10 @@ def test_logged_pyfunc_predicts_like_the_model_without_pickle(project: Path) -> 
     np.testing.assert_allclose(got, load(Path("models")).predict_proba(test), rtol=1e-6)
     artifacts = {p.name for p in Path(pyfunc.metadata.artifact_path or ".").glob("**/*")}
     assert not any(name.endswith((".pkl", ".pickle")) for name in artifacts)
+
+
+def test_register_refuses_a_runner_local_sqlite(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    params = load_params(Path(__file__).parents[2] / "params.yaml")
+    with pytest.raises(TrackingUnavailable, match="MLFLOW_TRACKING_URI is not set"):
+        tracking.register(params, Path("models"), [], {})

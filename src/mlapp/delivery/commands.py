@@ -35,6 +35,13 @@ def _verify(ref: images.ImageRef) -> None:
     click.echo(f"verified {count} provenance attestation(s) for {ref} (signer: cd workflow on main)")
 
 
+def _preflight(params: Params, apply: bool) -> None:
+    if apply:  # the release is accepted through the registry later: check it before touching a cluster
+        from mlapp.delivery import registry
+
+        registry.preflight(params.mlflow)
+
+
 def _finish(ctx: ops.Context, env: str, commit: str, release: Release, do_apply: bool) -> None:
     where = f"{ctx.store.remote}/{ctx.store.branch}" if ctx.store.sync else ctx.store.branch
     click.echo(f"{release.action} {env}: {release.image} -> {where} {commit[:12]}")
@@ -54,6 +61,7 @@ def deploy(
     verify: bool,
 ) -> None:
     ref = images.parse(image)
+    _preflight(params, apply)
     if verify:
         _verify(ref)
     ctx = context(params, push)
@@ -64,6 +72,7 @@ def deploy(
 def promote(
     params: Params, target: str, source: str | None, digest: str | None, push: bool, apply: bool, verify: bool
 ) -> None:
+    _preflight(params, apply)
     ctx = context(params, push)
     wanted = None if digest in (None, "", "current", "current-staging") else digest
     chosen = ops.promotable(ctx, source or _previous(params, target), wanted)
@@ -81,6 +90,7 @@ def _previous(params: Params, target: str) -> str:
 
 
 def rollback(params: Params, env: str, digest: str | None, push: bool, apply: bool, verify: bool) -> None:
+    _preflight(params, apply)
     ctx = context(params, push)
     if verify:
         _verify(ops.rollback_target(ctx, env, digest)[1].ref)

@@ -30,6 +30,11 @@ class RegistryError(UserError, LookupError):
     pass
 
 
+def preflight(params: MlflowParams) -> None:
+    """Fail before an environment changes, not after, when the registry is missing or down."""
+    _client(params)
+
+
 def _client(params: MlflowParams) -> MlflowClient:
     from mlflow.tracking import MlflowClient
 
