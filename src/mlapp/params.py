@@ -161,6 +161,9 @@ class ServingParams(Section):
     port: int = Field(ge=1, le=65535)  # `mlapp serve` default; `make serve PORT=...` overrides
     lineage: Path  # JSON written by `mlapp bento` and baked into the bento
     bento_name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    log_path: Path  # sampled prediction log (JSONL, `mlapp monitor --source`); $MLAPP_PREDICTION_LOG wins
+    log_sample_rate: float = Field(ge=0, le=1)  # share of predicted rows logged; 0 turns the log off
+    log_buffer_rows: int = Field(ge=1)  # rows waiting for the log writer; beyond that, dropped (counted)
 
     @model_validator(mode="after")
     def _one_request_fits_a_batch(self) -> ServingParams:

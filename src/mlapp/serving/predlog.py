@@ -1,0 +1,256 @@
+"""Sampled prediction log: a JSONL file that ``mlapp monitor --source <log>`` reads.
+
+One line per sampled row, the format docs/monitoring.md documents and
+``mlapp.monitor.batch`` reads::
+
+    {"id": "5f0c2a9e-0000001a", "ts": "2026-11-23T10:00:00.123Z", "features": {...},
+     "probability": 0.31, "label": 1, "model_version": "3b81c20c4786"}
+
+``features`` is the validated request record, ``label`` the service's decision, ``id``
+unique per row (a random per-process prefix and a counter), ``ts`` the prediction time (UTC).
+
+Off the request path: ``offer`` (on the event loop) only draws which rows of a batch are
+sampled (``serving.log_sample_rate``) and queues them; a daemon thread turns them into JSON
+and appends them to the file. The queue holds at most ``serving.log_buffer_rows`` rows:
+when the writer falls behind, new rows are dropped and counted (``outcome="dropped"``),
+never waited for. A failing write (disk full, read-only path) is counted
+(``outcome="failed"``) and logged at most once a minute; requests never see it.
+
+Each batch of lines is one ``write()`` on a file opened with ``O_APPEND``, so workers of
+one server can share the file without interleaving lines. If the file is moved away
+(log rotation, a shipper picking it up), the next write starts a new one at the path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import queue
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+ENV = "MLAPP_PREDICTION_LOG"  # named in the start-up warning (mlapp.serving.PREDICTION_LOG_ENV)
+WARN_EVERY_S = 60.0
+MAX_BATCHES_PER_WRITE = 256  # queued batches joined into one write() when the writer is behind
+
+
+class Sink(Protocol):
+    """Where log lines go. ``JsonlFile`` by default; another sink (a queue, a socket)
+    implements ``write`` for whole lines and ``close``."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class JsonlFile:
+    """Appends to a local file, re-created if it was moved or deleted."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+        self._inode: int | None = None
+
+    def _descriptor(self) -> int:
+        if self._fd is not None:
+            try:
+                if self.path.stat().st_ino == self._inode:
+                    return self._fd
+            except FileNotFoundError:
+                pass
+            self.close()  # rotated away: write to a new file at the path
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._fd, self._inode = fd, os.fstat(fd).st_ino
+        return fd
+
+    def write(self, data: bytes) -> None:
+        fd = self._descriptor()
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = self._inode = None
+
+
+@dataclass(frozen=True)
+class Sampled:
+    """Rows of one batch picked for the log; everything else is done by the writer."""
+
+    when: float  # time.time() of the prediction
+    records: list[Any]
+    proba: np.ndarray
+    labels: np.ndarray
+
+
+_STOP = Sampled(0.0, [], np.empty(0), np.empty(0))
+
+
+class RowQueue(queue.Queue[Sampled]):
+    """A ``queue.Queue`` whose ``maxsize`` counts rows, not batches (the memory that matters).
+
+    A batch is accepted while fewer than ``maxsize`` rows wait, so at most ``maxsize`` plus
+    one batch (``serving.batch_max_rows``) are ever held. ``_init``/``_qsize``/``_put``/
+    ``_get`` are Queue's documented hooks for subclasses.
+    """
+
+    def _init(self, maxsize: int) -> None:
+        self.queue: deque[Sampled] = deque()
+        self.rows = 0
+
+    def _qsize(self) -> int:
+        return self.rows
+
+    def _put(self, item: Sampled) -> None:
+        self.queue.append(item)
+        self.rows += max(len(item.records), 1)  # the stop marker counts, or get() would not wake
+
+    def _get(self) -> Sampled:
+        item = self.queue.popleft()
+        self.rows -= max(len(item.records), 1)
+        return item
+
+
+def timestamp(when: float) -> str:
+    """ISO 8601 UTC with milliseconds and ``Z``, e.g. 2026-11-23T10:00:00.123Z."""
+    seconds = int(when)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int((when - seconds) * 1000):03d}Z"
+
+
+class PredictionLog:
+    def __init__(
+        self,
+        sink: Sink,
+        sample_rate: float,
+        model_version: str,
+        buffer_rows: int,
+        counters: Sequence[Any] | None = None,  # written, dropped, failed (prometheus children)
+        seed: int | None = None,
+    ) -> None:
+        if not 0 < sample_rate <= 1:
+            raise ValueError(f"sample_rate must be in (0, 1], got {sample_rate}: 0 means no log at all")
+        self.sink = sink
+        self.sample_rate = sample_rate
+        self.model_version = model_version
+        self.queue = RowQueue(maxsize=buffer_rows)
+        self._rng = np.random.default_rng(seed)
+        self._written: Any
+        self._dropped: Any
+        self._failed: Any
+        self._written, self._dropped, self._failed = counters or (None, None, None)
+        self._prefix = secrets.token_hex(4)  # ids stay unique across workers and restarts
+        self._count = 0
+        self._warned_at = -WARN_EVERY_S
+        self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
+        self._thread.start()
+
+    # --- request path (event loop) ---
+
+    def offer(self, records: Sequence[Any], proba: np.ndarray, labels: np.ndarray) -> None:
+        """Queue this batch's sampled rows; never blocks, never raises."""
+        try:
+            if self.sample_rate >= 1:
+                picked = Sampled(time.time(), list(records), proba, labels)
+            else:
+                rows = np.flatnonzero(self._rng.random(len(records)) < self.sample_rate)
+                if not len(rows):
+                    return
+                chosen = rows.tolist()
+                picked = Sampled(time.time(), [records[i] for i in chosen], proba[rows], labels[rows])
+            self.queue.put_nowait(picked)
+        except queue.Full:
+            self._inc(self._dropped, len(picked.records))
+        except Exception:  # the log must never fail a prediction
+            logger.exception("prediction log: could not queue a batch")
+
+    # --- writer thread ---
+
+    def _lines(self, item: Sampled) -> list[str]:
+        stamp = timestamp(item.when)
+        lines = []
+        for record, p, y in zip(item.records, item.proba.tolist(), item.labels.tolist(), strict=True):
+            self._count += 1
+            line = {
+                "id": f"{self._prefix}-{self._count:08x}",
+                "ts": stamp,
+                "features": record,
+                "probability": p,
+                "label": int(y),
+                "model_version": self.model_version,
+            }
+            lines.append(json.dumps(line, separators=(",", ":"), allow_nan=False))
+        return lines
+
+    def _run(self) -> None:
+        stop = False
+        while not stop:
+            items = [self.queue.get()]
+            while len(items) < MAX_BATCHES_PER_WRITE:  # batch what already waits into one write
+                try:
+                    items.append(self.queue.get_nowait())
+                except queue.Empty:
+                    break
+            stop = any(item is _STOP for item in items)
+            self._write([item for item in items if item is not _STOP])
+
+    def _write(self, items: list[Sampled]) -> None:
+        rows = sum(len(item.records) for item in items)
+        if not rows:
+            return
+        try:
+            lines = [line for item in items for line in self._lines(item)]
+            self.sink.write(("\n".join(lines) + "\n").encode())
+        except Exception as exc:
+            self._inc(self._failed, rows)
+            now = time.monotonic()
+            if now - self._warned_at >= WARN_EVERY_S:
+                self._warned_at = now
+                logger.warning("prediction log: %d rows not written (%s: %s)", rows, type(exc).__name__, exc)
+        else:
+            self._inc(self._written, rows)
+
+    @staticmethod
+    def _inc(counter: Any, rows: int) -> None:
+        if counter is not None and rows:
+            counter.inc(rows)
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Write what is queued (up to ``timeout_s``), then stop the writer and close the sink."""
+        with contextlib.suppress(queue.Full):
+            self.queue.put(_STOP, timeout=timeout_s)
+        self._thread.join(timeout_s)
+        if not self._thread.is_alive():
+            self.sink.close()
+
+
+def open_log(
+    path: Path, sample_rate: float, model_version: str, buffer_rows: int, counters: Sequence[Any]
+) -> PredictionLog | None:
+    """The service's log per ``serving.log_*`` params; ``None`` when sampling is off (rate 0).
+
+    A path that cannot be written at start-up (a read-only container filesystem) turns the
+    log off with one warning instead of failing every write.
+    """
+    if sample_rate == 0:
+        return None
+    sink = JsonlFile(path)
+    try:
+        sink.write(b"")
+    except OSError as exc:
+        logger.warning("prediction log off: cannot write %s (%s); set $%s to a writable path", path, exc, ENV)
+        return None
+    return PredictionLog(sink, sample_rate, model_version, buffer_rows, counters)

@@ -1,0 +1,230 @@
+"""Prometheus metrics an ML on-call needs, beyond BentoML's request metrics.
+
+BentoML already exports, per endpoint and status, ``bentoml_service_request_total``,
+``bentoml_service_request_duration_seconds`` (histogram), ``..._request_in_progress`` and
+``bentoml_service_adaptive_batch_size``. This module adds what the model did:
+
+| metric | type | labels |
+|---|---|---|
+| ``mlapp_model_info`` (always 1) | gauge | ``model_version``, ``git_commit``, ``data_hash`` |
+| ``mlapp_model_threshold`` | gauge | ``model_version`` |
+| ``mlapp_predictions_total`` (rows) | counter | ``model_version``, ``label`` |
+| ``mlapp_prediction_score`` | histogram (0.05 buckets) | ``model_version`` |
+| ``mlapp_rejections_total`` (requests) | counter | ``field``, ``rule`` |
+| ``mlapp_prediction_log_rows_total`` | counter | ``outcome``: written, dropped, failed |
+
+How they reach ``/metrics``: BentoML 1.4 serves it from prometheus_client's multiprocess
+files (``PROMETHEUS_MULTIPROC_DIR``, in each worker's environment), so metrics are plain
+``prometheus_client`` objects on the default registry, created on first use inside the
+worker (``metrics()``), never at import: the ``bentoml serve`` parent imports this module
+too, and a metric created there would be invisible to the workers' collector.
+
+Cost on the request path is one ``inc`` per label and one per non-empty score bucket per
+*batch*, not per row: ``BulkHistogram`` adds a batch's bucket counts at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mlapp.schema import FEATURES
+
+PREFIX = "mlapp"
+SCORE_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))  # 0.05, 0.10, ... 1.0
+# Label values for what a client controls (an unknown field name) are mapped to a fixed set:
+# a client must not be able to create new time series.
+KNOWN_FIELDS = frozenset(FEATURES) | {"records"}
+OTHER = "<other>"
+LOG_OUTCOMES = ("written", "dropped", "failed")
+
+
+@dataclass(frozen=True)
+class ServingMetrics:
+    model_info: Any  # prometheus_client Gauge / Counter / Histogram (imported lazily)
+    threshold: Any
+    predictions: Any
+    scores: Any
+    rejections: Any
+    log_rows: Any
+
+
+@functools.cache
+def metrics() -> ServingMetrics:
+    """The process's metrics, created once (a second registration would raise)."""
+    # Imported here, in the worker, after BentoML has set PROMETHEUS_MULTIPROC_DIR.
+    from prometheus_client import Counter, Gauge, Histogram
+
+    return ServingMetrics(
+        model_info=Gauge(
+            f"{PREFIX}_model_info",
+            "The served model (always 1): version, git commit and data hash it was trained from",
+            ["model_version", "git_commit", "data_hash"],
+            multiprocess_mode="max",  # one series for all workers, not one per pid
+        ),
+        threshold=Gauge(
+            f"{PREFIX}_model_threshold",
+            "Decision threshold: probability >= threshold gives label 1",
+            ["model_version"],
+            multiprocess_mode="max",
+        ),
+        predictions=Counter(
+            f"{PREFIX}_predictions", "Predicted rows by predicted label", ["model_version", "label"]
+        ),
+        scores=Histogram(
+            f"{PREFIX}_prediction_score",
+            "Predicted probability of the positive class, per row",
+            ["model_version"],
+            buckets=SCORE_BUCKETS,
+        ),
+        rejections=Counter(
+            f"{PREFIX}_rejections",
+            "Rejected requests (4xx before prediction) by failing field and rule; "
+            "a request counts once per distinct (field, rule)",
+            ["field", "rule"],
+        ),
+        log_rows=Counter(
+            f"{PREFIX}_prediction_log_rows",
+            "Sampled prediction-log rows: written, dropped (buffer full) or failed (write error)",
+            ["outcome"],
+        ),
+    )
+
+
+class BulkHistogram:
+    """Adds a whole batch of observations to one histogram child at once.
+
+    prometheus_client has no batch ``observe``; calling it per row costs ~2-4 us each
+    under the multiprocess lock (~10% of the service's CPU at 100-row requests). This adds
+    each bucket's count with one ``inc``, through the child's ``_upper_bounds``,
+    ``_buckets`` (non-cumulative counts) and ``_sum``: the same values ``observe`` would
+    write (tests/serving/test_telemetry.py compares both). A prometheus_client without
+    those attributes falls back to ``observe`` per value.
+    """
+
+    def __init__(self, child: Any) -> None:
+        self.child = child
+        bounds: Any = getattr(child, "_upper_bounds", None)
+        buckets: Any = getattr(child, "_buckets", None)
+        total: Any = getattr(child, "_sum", None)
+        self.bulk = isinstance(buckets, list) and bool(bounds) and len(buckets) == len(bounds)
+        self.bulk = self.bulk and total is not None
+        self._edges = np.asarray(bounds if self.bulk else [], dtype=np.float64)
+        self._buckets: list[Any] = buckets if self.bulk else []
+        self._sum: Any = total
+
+    def observe(self, values: np.ndarray) -> None:
+        if not self.bulk:
+            for value in values.tolist():
+                self.child.observe(value)
+            return
+        # Bucket i holds the values with edges[i-1] < v <= edges[i]: searchsorted's "left" side.
+        counts = np.bincount(np.searchsorted(self._edges, values, side="left"), minlength=len(self._edges))
+        for i in np.flatnonzero(counts).tolist():
+            self._buckets[i].inc(int(counts[i]))
+        self._sum.inc(float(values.sum()))
+
+
+class ModelMetrics:
+    """The served model's series, resolved once at start-up (``labels()`` per call costs)."""
+
+    def __init__(
+        self, model_version: str, git_commit: str, data_hash: str, threshold: float, m: ServingMetrics
+    ) -> None:
+        m.model_info.labels(model_version, git_commit, data_hash).set(1)
+        m.threshold.labels(model_version).set(threshold)
+        # Both labels exist from the start, so rate() and ratios are defined before the first 1.
+        self._negative = m.predictions.labels(model_version, "0")
+        self._positive = m.predictions.labels(model_version, "1")
+        self._scores = BulkHistogram(m.scores.labels(model_version))
+        for outcome in LOG_OUTCOMES:
+            m.log_rows.labels(outcome)
+
+    def observe(self, proba: np.ndarray, positives: int) -> None:
+        """One batch: its scores and how many rows got label 1."""
+        if positives:
+            self._positive.inc(positives)
+        if len(proba) > positives:
+            self._negative.inc(len(proba) - positives)
+        self._scores.observe(proba)
+
+
+# --- rejections -------------------------------------------------------------------------------
+
+
+def rejection_labels(status: int, body: bytes) -> set[tuple[str, str]]:
+    """(field, rule) pairs of one rejected request, from the error body the client got.
+
+    A 400 from request validation carries pydantic's errors (``detail``: ``loc`` + ``type``,
+    the documented error shape in /docs.json); anything else is one pair for the whole body.
+    """
+    if status == 415:
+        return {("body", "unsupported_media_type")}
+    try:
+        detail = json.loads(body).get("detail")
+    except (ValueError, AttributeError):
+        detail = None
+    if not isinstance(detail, list) or not detail:
+        return {("body", "invalid_body")}
+    pairs = set()
+    for error in detail:
+        if not isinstance(error, dict):
+            continue
+        loc = error.get("loc") or []
+        names = [part for part in loc if isinstance(part, str)] if isinstance(loc, list) else []
+        field = names[-1] if names else "body"
+        rule = str(error.get("type") or "unknown")[:64]
+        pairs.add((field if field in KNOWN_FIELDS or field == "body" else OTHER, rule))
+    return pairs or {("body", "invalid_body")}
+
+
+def count_rejection(status: int, body: bytes) -> None:
+    counter = metrics().rejections
+    for field, rule in rejection_labels(status, body):
+        counter.labels(field, rule).inc()
+
+
+class CountRejections:
+    """ASGI middleware: count each rejected API request (400/415) by field and rule.
+
+    The request model is checked while BentoML parses the body, before ``predict`` runs;
+    BentoML turns the ``ValidationError`` into the 400 body itself. Counting that body, as
+    the client receives it, needs no BentoML internals and does not depend on logging
+    settings; a 2xx response costs one status check. Counting never fails a response.
+    """
+
+    def __init__(self, app: Any, methods: Iterable[str] = ("POST",)) -> None:
+        self.app = app
+        self.methods = frozenset(methods)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] not in self.methods:
+            await self.app(scope, receive, send)
+            return
+        status = 0
+        chunks: list[bytes] = []
+
+        async def watch(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif status in (400, 415) and message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body"):
+                    _count_safely(status, b"".join(chunks))
+            await send(message)
+
+        await self.app(scope, receive, watch)
+
+
+def _count_safely(status: int, body: bytes) -> None:
+    try:
+        count_rejection(status, body)
+    except Exception:  # a metrics problem must never turn a 400 into a 500
+        logging.getLogger(__name__).exception("could not count a rejected request")
