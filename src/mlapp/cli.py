@@ -542,6 +542,19 @@ def init_project(name: str) -> None:
     )
 
 
+@cli.command("monitor-metrics")
+@click.option("--report", "report_json", type=PathOption, help="Report JSON [params: monitor.report_json].")
+@click.option("--out", required=True, help="Prometheus text file to write (atomically), or - for stdout.")
+@click.pass_obj
+def monitor_metrics(params_path: Path, report_json: Path | None, out: str) -> None:
+    """The last monitor report as Prometheus gauges (PSI per feature, ...) for Pushgateway or a textfile."""
+    from mlapp import drift_metrics
+
+    drift_metrics.write(report_json or load_params(params_path).monitor.report_json, out)
+    if out != "-":
+        click.echo(f"wrote {out}", err=True)
+
+
 def main() -> None:
     try:
         cli()
