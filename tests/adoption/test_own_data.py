@@ -128,6 +128,10 @@ def test_own_data_runs_pipeline_service_and_report(tmp_path: Path) -> None:
         assert 0 <= response.json()[0]["probability"] <= 1
         bad = httpx.post(f"{url}/predict", json={"records": [{**good, "grade": "Z"}]}, timeout=30)
         assert bad.status_code == 400 and "grade" in bad.text
+        # The post-deploy smoke test derives its rows from the new schema: no data file to edit.
+        smoke = sh("mlapp", "smoke", "--url", url, "--timeout", "30", cwd=root, env=env, check=False)
+        assert smoke.returncode == 0, smoke.stdout + smoke.stderr
+        assert "4 records match the local model" in smoke.stdout
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -4,10 +4,12 @@ Checks, in order, each printed as it passes:
 1. ``/livez`` and ``/readyz`` answer 200 (the service may still be starting: connection
    errors are retried by httpx's transport with exponential backoff, and ``/readyz`` is
    polled until ``--timeout``);
-2. ``/predict`` on fixed committed records (``smoke_records.json``) returns, for each,
-   the probability the local ``models/`` artifact gives (``Model.predict_proba``, the
-   pandas path: an independent check of the service's own encoding) within ``1e-6``,
-   and the same label;
+2. ``/predict`` on records derived from the schema itself (``schema_records``: every
+   column at its minimum, its maximum, its midpoint, and null where nullable; first,
+   last and middle category) returns, for each, the probability the local ``models/``
+   artifact gives (``Model.predict_proba``, the pandas path: an independent check of the
+   service's own encoding) within ``1e-6``, and the same label. No data file: it works
+   for any schema in ``mlapp.schema.FEATURES``;
 3. the model version in the response header and in ``/metadata`` is the expected one
    (``--expect-version``, else the local model's version).
 
@@ -16,25 +18,82 @@ Any failure raises ``SmokeFailure`` with what was expected and what came back.
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 import pandas as pd
+import pandera.pandas as pa
+from pydantic import TypeAdapter
 
 from mlapp.model import load
+from mlapp.schema import FEATURES
+from mlapp.serving.records import record_type
 
-RECORDS = Path(__file__).with_name("smoke_records.json")
 TOLERANCE = 1e-6
 BACKOFF_S = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)  # httpcore's retry delays for connection errors
 
 
 class SmokeFailure(Exception):
     """The deployed service is not healthy or does not serve the expected model."""
+
+
+OPEN_RANGE = 100  # a column bounded on one side only gets values up to this far from its bound
+
+
+def _numbers(field: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """Minimum, maximum and midpoint of a JSON-schema number or integer field."""
+    integer = field["type"] == "integer"
+    low, high = field.get("minimum"), field.get("maximum")
+    open_low, open_high = field.get("exclusiveMinimum"), field.get("exclusiveMaximum")
+    bound_low = low if low is not None else open_low
+    bound_high = high if high is not None else open_high
+    if bound_low is None:
+        bound_low = bound_high - OPEN_RANGE if bound_high is not None else -1
+    if bound_high is None:
+        bound_high = bound_low + OPEN_RANGE
+    # An excluded bound: one step inside (1 for integers, a thousandth of the range otherwise).
+    step = 1 if integer else (bound_high - bound_low) / 1000
+    low = bound_low + step if low is None and open_low is not None else bound_low
+    high = bound_high - step if high is None and open_high is not None else bound_high
+    if integer:
+        return int(low), int(high), (int(low) + int(high)) // 2
+    return float(low), float(high), (float(low) + float(high)) / 2
+
+
+def _candidates(field: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """(minimum, maximum, midpoint) of one field; for categories: first, last, middle level."""
+    if "enum" in field:
+        levels = list(field["enum"])
+        return levels[0], levels[-1], levels[len(levels) // 2]
+    if field.get("const") is not None:
+        return (field["const"],) * 3
+    if field["type"] == "boolean":
+        return False, True, True
+    return _numbers(field)
+
+
+def schema_records(features: Mapping[str, pa.Column]) -> list[dict[str, Any]]:
+    """Deterministic valid records for any servable schema, read off the request model itself.
+
+    Row 0 holds every column's minimum (first category, ``False``), row 1 its maximum (last
+    category, ``True``), row 2 the midpoint (middle category), row 3 the midpoint with
+    ``null`` in every nullable column. The request model (``records.record_type``) is what
+    the service validates, so these rows are accepted by construction.
+    """
+    schema = TypeAdapter(record_type(features)).json_schema()
+    rows: list[dict[str, Any]] = [{}, {}, {}, {}]
+    for name, spec in schema["properties"].items():
+        options = spec.get("anyOf", [spec])
+        field = next(o for o in options if o.get("type") != "null")
+        nullable = any(o.get("type") == "null" for o in options)
+        low, high, mid = _candidates(field)
+        for row, value in zip(rows, (low, high, mid, None if nullable else mid), strict=True):
+            row[name] = value
+    return rows
 
 
 def connect_retries(timeout_s: float) -> int:
@@ -88,11 +147,12 @@ def run(
     url: str,
     model_dir: Path,
     expect_version: str | None = None,
-    records_path: Path = RECORDS,
     timeout_s: float = 60.0,
     echo: Callable[[str], None] = print,
+    records: list[dict[str, Any]] | None = None,
 ) -> None:
-    records = json.loads(records_path.read_text())
+    """The checks above; ``records`` defaults to ``schema_records(FEATURES)``."""
+    records = records if records is not None else schema_records(FEATURES)
     local_version, proba, labels = expected(model_dir, records)
     version = expect_version or local_version
     with client(url, timeout_s) as http:
@@ -102,7 +162,7 @@ def run(
         response = http.post("/predict", json={"records": records})
         if response.status_code != 200:
             hint = (
-                f" (do {records_path} still match src/mlapp/schema.py?)"
+                " (does the service run the schema of this checkout's src/mlapp/schema.py?)"
                 if response.status_code == 400
                 else ""
             )
