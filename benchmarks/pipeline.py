@@ -40,6 +40,8 @@ def measure(rows: int, noop_repeats: int, workdir: Path) -> dict[str, Any]:
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / f'mlflow-{rows}.db'}",
+        # The clone's own code, not this checkout's editable install.
+        "PYTHONPATH": str(root / "src"),
     }
     sh("git", "clone", "-q", str(REPO), str(root), cwd=workdir, env=env)
     generate = sh("mlapp", "generate", "--rows", str(rows), cwd=root, env=env)
