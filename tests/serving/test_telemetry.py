@@ -39,7 +39,8 @@ def test_bulk_histogram_writes_what_observe_writes() -> None:
     )
     adder = telemetry.BulkHistogram(bulk)
     assert adder.bulk, "prometheus_client internals changed: BulkHistogram fell back to observe()"
-    adder.observe(values[:200])
+    adder.observe(values[:3])  # the short-batch loop
+    adder.observe(values[3:200])  # numpy
     adder.observe(values[200:])
     for value in values:
         each.observe(float(value))
