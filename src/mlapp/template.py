@@ -72,7 +72,7 @@ def rename(root: Path, name: str) -> list[Path]:
             text = path.read_text()
         except UnicodeDecodeError:
             continue
-        new = text.replace(TEMPLATE_NAME, name)
+        new = text.replace(TEMPLATE_NAME, name).replace(TEMPLATE_NAME.upper(), name.upper())
         if new != text:
             path.write_text(new)
             changed.append(rel)

@@ -34,9 +34,13 @@ def test_init_renames_everything(tmp_path: Path) -> None:
     root = instantiate(tmp_path / "acme", "acmechurn")
     assert (root / "src" / "acmechurn" / "cli.py").is_file()
     assert not (root / "src" / "mlapp").exists()
-    leftovers = sh(
-        "git", "grep", "-l", "-i", "mlapp", "--untracked", "--", ".", ":!uv.lock", cwd=root, check=False
-    ).stdout.split()
+    leftovers = [
+        str(rel)
+        for rel in template.project_files(root)
+        if rel.name != "uv.lock"
+        and not str(rel).startswith(".dvc/sample-remote/")
+        and "mlapp" in (root / rel).read_bytes().decode(errors="ignore").lower()
+    ]
     assert leftovers == []
     pyproject = (root / "pyproject.toml").read_text()
     assert 'name = "acmechurn"' in pyproject and 'acmechurn = "acmechurn.cli:main"' in pyproject
