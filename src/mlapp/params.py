@@ -115,6 +115,29 @@ class MonitorParams(Section):
     retrain: RetrainParams
 
 
+class ServingParams(Section):
+    max_rows: int = Field(ge=1)  # largest request accepted (rows); larger is a 400
+    batch_max_rows: int = Field(ge=2)  # rows BentoML's batcher may merge into one predict call
+    batch_max_latency_ms: int = Field(ge=1)  # BentoML's deadline in the batch queue (503 past it)
+    timeout_s: float = Field(gt=0)  # whole request, BentoML traffic.timeout
+    max_concurrency: int = Field(ge=1)  # requests in flight per service; more get 503
+    workers: int = Field(ge=1)  # server processes
+    access_log: bool  # BentoML's INFO line per request
+    predict_threads: int = Field(ge=1)  # XGBoost threads per predict call
+    port: int = Field(ge=1, le=65535)  # `mlapp serve` default; `make serve PORT=...` overrides
+    lineage: Path  # JSON written by `mlapp bento` and baked into the bento
+    bento_name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    log_path: Path  # sampled prediction log (JSONL, `mlapp monitor --source`); $MLAPP_PREDICTION_LOG wins
+    log_sample_rate: float = Field(ge=0, le=1)  # share of predicted rows logged; 0 turns the log off
+    log_buffer_rows: int = Field(ge=1)  # rows waiting for the log writer; beyond that, dropped (counted)
+
+    @model_validator(mode="after")
+    def _one_request_fits_a_batch(self) -> ServingParams:
+        if self.batch_max_rows < self.max_rows:
+            raise ValueError(f"batch_max_rows ({self.batch_max_rows}) must be >= max_rows ({self.max_rows})")
+        return self
+
+
 class DeliveryParams(Section):
     registry: str
     infra_dir: Path
@@ -147,29 +170,6 @@ class GateParams(Section):
     min_primary: float = Field(ge=0, le=1)
     max_regression: float = Field(ge=0)
     require_significant: bool
-
-
-class ServingParams(Section):
-    max_rows: int = Field(ge=1)  # largest request accepted (rows); larger is a 400
-    batch_max_rows: int = Field(ge=2)  # rows BentoML's batcher may merge into one predict call
-    batch_max_latency_ms: int = Field(ge=1)  # BentoML's deadline in the batch queue (503 past it)
-    timeout_s: float = Field(gt=0)  # whole request, BentoML traffic.timeout
-    max_concurrency: int = Field(ge=1)  # requests in flight per service; more get 503
-    workers: int = Field(ge=1)  # server processes
-    access_log: bool  # BentoML's INFO line per request
-    predict_threads: int = Field(ge=1)  # XGBoost threads per predict call
-    port: int = Field(ge=1, le=65535)  # `mlapp serve` default; `make serve PORT=...` overrides
-    lineage: Path  # JSON written by `mlapp bento` and baked into the bento
-    bento_name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
-    log_path: Path  # sampled prediction log (JSONL, `mlapp monitor --source`); $MLAPP_PREDICTION_LOG wins
-    log_sample_rate: float = Field(ge=0, le=1)  # share of predicted rows logged; 0 turns the log off
-    log_buffer_rows: int = Field(ge=1)  # rows waiting for the log writer; beyond that, dropped (counted)
-
-    @model_validator(mode="after")
-    def _one_request_fits_a_batch(self) -> ServingParams:
-        if self.batch_max_rows < self.max_rows:
-            raise ValueError(f"batch_max_rows ({self.batch_max_rows}) must be >= max_rows ({self.max_rows})")
-        return self
 
 
 class Params(Section):
