@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from tests.conftest import REPO
 
 from mlapp.cli import cli
-from tests.conftest import REPO
 
 DIGEST = "ghcr.io/acme/churn@sha256:" + "a" * 64
 
@@ -19,8 +19,9 @@ DIGEST = "ghcr.io/acme/churn@sha256:" + "a" * 64
         ["rollback", "--env", "production", "--apply"],
     ],
 )
-def test_apply_without_a_tracking_server_fails_first(args: list[str], monkeypatch: pytest.MonkeyPatch,
-                                                     tmp_path: Path) -> None:
+def test_apply_without_a_tracking_server_fails_first(
+    args: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "")
     monkeypatch.chdir(tmp_path)  # no git repo, no deploy branch: it must not get that far

@@ -106,8 +106,9 @@ def batch_schema(params: Params) -> pa.DataFrameSchema:
 def validate_batch(frame: pd.DataFrame, params: Params, source: str) -> pd.DataFrame:
     """The typed batch, or ``InvalidBatch`` naming column, rule, values and rows (0-based)."""
     schema = batch_schema(params)
-    validated, problems = check_table(frame, schema, params.validate_.max_failure_examples,
-                                      params.monitor.min_rows, "monitor.min_rows")
+    validated, problems = check_table(
+        frame, schema, params.validate_.max_failure_examples, params.monitor.min_rows, "monitor.min_rows"
+    )
     if problems:
         raise InvalidBatch(source, problems, len(frame))
     return validated
