@@ -46,14 +46,6 @@ def sh(
     return result
 
 
-def free_port_for_tests() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def make_project(dest: Path, rows: int = SMALL_ROWS) -> Path:
     """Copy the project into ``dest`` as a fresh git repo whose data has ``rows`` rows."""
     template.copy_tree(REPO, dest)

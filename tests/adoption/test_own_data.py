@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
@@ -18,7 +17,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import free_port_for_tests, make_project, sh
+from tests.conftest import make_project, sh
+from tests.serving.conftest import free_port
+from tests.serving.test_server import stop, wait_ready
 
 pytestmark = pytest.mark.slow
 
@@ -104,17 +105,20 @@ def test_own_data_runs_pipeline_service_and_report(tmp_path: Path) -> None:
     sh("git", "commit", "-qm", "own data", cwd=root)
 
     # Service: same schema, new fields; a churn field is now an unknown one.
-    port = free_port_for_tests()
-    server = subprocess.Popen(
-        ["mlapp", "serve", "--port", str(port)],
-        cwd=root,
-        env=_env(root, env),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    port = free_port()
+    log = tmp_path / "server.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            ["mlapp", "serve", "--port", str(port)],
+            cwd=root,
+            env=_env(root, env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # stop() ends bentoml's supervisor and workers together
+        )
     try:
         url = f"http://127.0.0.1:{port}"
-        _wait_ready(url, server)
+        wait_ready(url, server, log)
         good = {
             "amount": 12000.0,
             "term_months": 36,
@@ -133,8 +137,7 @@ def test_own_data_runs_pipeline_service_and_report(tmp_path: Path) -> None:
         assert smoke.returncode == 0, smoke.stdout + smoke.stderr
         assert "4 records match the local model" in smoke.stdout
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop(server)
 
     # PR report: a parameter change on a branch, compared with the adopted main.
     sh("git", "checkout", "-q", "-b", "tweak", cwd=root)
@@ -160,16 +163,3 @@ def _env(root: Path, extra: dict[str, str]) -> dict[str, str]:
         "PYTHONPATH": str(root / "src"),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
     }
-
-
-def _wait_ready(url: str, server: subprocess.Popen[bytes], timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert server.poll() is None, "server exited"
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"{url} not ready after {timeout_s} s")
