@@ -21,6 +21,7 @@ setup: ## install uv if missing and sync the locked environment
 run: setup ## set up, pull the sample data and run the whole pipeline
 	$(RUN) dvc pull data.dvc
 	$(RUN) dvc repro
+	$(RUN) mlapp track
 	@echo "Done. Metrics: metrics/metrics.json; runs: '$(UV) run mlflow ui --backend-store-uri sqlite:///mlflow.db'"
 
 repro: ## re-run the pipeline stages whose inputs changed

@@ -114,6 +114,19 @@ def evaluate(
 
 @cli.command()
 @click.option("--model-dir", type=PathOption, help="Model folder [params: train.model_dir].")
+@click.pass_obj
+def track(params_path: Path, model_dir: Path | None) -> None:
+    """Make sure the tracking store has a run for the current model (logs one if missing)."""
+    from mlapp import tracking
+
+    params = load_params(params_path)
+    tracking.connect(params.mlflow)
+    run_id = tracking.ensure_run(params, model_dir or params.train.model_dir)
+    click.echo(f"MLflow run {run_id} at {params.mlflow.resolved_tracking_uri()}")
+
+
+@cli.command()
+@click.option("--model-dir", type=PathOption, help="Model folder [params: train.model_dir].")
 @click.option("--alias", "aliases", multiple=True, help="Alias to point at the new version (repeatable).")
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Extra version tag (repeatable).")
 @click.pass_obj

@@ -137,6 +137,20 @@ def find_run(params: Params, model_sha256: str) -> str | None:
     return runs[0].info.run_id if runs else None
 
 
+def ensure_run(params: Params, model_dir: Path) -> str:
+    """The run of the current model, logged from the committed metrics if the store has none.
+
+    A fresh clone's `dvc repro` skips evaluate (its committed outputs are current), and CI may
+    restore outputs from a DVC cache: either way no run was logged in *this* tracking store.
+    """
+    run_id = find_run(params, file_sha256(model_dir / MODEL_FILE))
+    if run_id is None:
+        scores = read_json(params.evaluate.metrics)
+        plots = {p.stem: read_json(p) for p in params.evaluate.plots_dir.glob("*.json")}
+        run_id = log_run(params, model_dir, scores, plots, params.evaluate.plots_dir)
+    return run_id
+
+
 def register(params: Params, model_dir: Path, aliases: list[str], extra_tags: dict[str, str]) -> str:
     """Create a registry version for the current model; reuse its run if one was logged."""
     uri = connect(params.mlflow)
@@ -146,12 +160,7 @@ def register(params: Params, model_dir: Path, aliases: list[str], extra_tags: di
             "MLFLOW_TRACKING_URI is not set in this GitHub environment: registering needs a tracking "
             "server (variable MLFLOW_TRACKING_URI, secrets for its auth), see docs/github-setup.md"
         )
-    sha = file_sha256(model_dir / MODEL_FILE)
-    run_id = find_run(params, sha)
-    if run_id is None:  # e.g. outputs pulled from the DVC cache instead of reproduced here
-        scores = read_json(params.evaluate.metrics)
-        plots = {p.stem: read_json(p) for p in params.evaluate.plots_dir.glob("*.json")}
-        run_id = log_run(params, model_dir, scores, plots, params.evaluate.plots_dir)
+    run_id = ensure_run(params, model_dir)
     client = MlflowClient()
     outputs = mlflow.get_run(run_id).outputs
     logged = outputs.model_outputs if outputs else []

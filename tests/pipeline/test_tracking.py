@@ -1,3 +1,4 @@
+import json
 import socket
 from pathlib import Path
 
@@ -70,3 +71,16 @@ def test_register_refuses_a_runner_local_sqlite(monkeypatch: pytest.MonkeyPatch)
     params = load_params(Path(__file__).parents[2] / "params.yaml")
     with pytest.raises(TrackingUnavailable, match="MLFLOW_TRACKING_URI is not set"):
         tracking.register(params, Path("models"), [], {})
+
+
+@pytest.mark.slow
+def test_track_logs_a_missing_run_once(project: Path) -> None:
+    """A fresh clone's repro skips evaluate; `mlapp track` fills the empty store, then reuses."""
+    params = load_params()
+    first = tracking.ensure_run(params, Path("models"))
+    assert tracking.ensure_run(params, Path("models")) == first
+    run = MlflowClient().get_run(first)
+    assert run.data.tags["model.sha256"] == load(Path("models")).sha256
+    assert run.data.metrics["roc_auc"] == pytest.approx(
+        json.loads(Path(params.evaluate.metrics).read_text())["roc_auc"]
+    )
