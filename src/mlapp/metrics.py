@@ -8,6 +8,8 @@ import numpy as np
 from sklearn import metrics as skm
 
 DIGITS = 6
+# Losses: a smaller value is a better model (the report and the monitor compare directions).
+LOWER_IS_BETTER = frozenset({"log_loss", "brier"})
 
 
 def round6(value: float) -> float:

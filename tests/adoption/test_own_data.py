@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from pathlib import Path
 
 import httpx
@@ -17,9 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import make_project, sh
-from tests.serving.conftest import free_port
-from tests.serving.test_server import stop, wait_ready
+from tests.conftest import free_port, make_project, running_server, sh
 
 pytestmark = pytest.mark.slow
 
@@ -106,19 +103,8 @@ def test_own_data_runs_pipeline_service_and_report(tmp_path: Path) -> None:
 
     # Service: same schema, new fields; a churn field is now an unknown one.
     port = free_port()
-    log = tmp_path / "server.log"
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            ["mlapp", "serve", "--port", str(port)],
-            cwd=root,
-            env=_env(root, env),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # stop() ends bentoml's supervisor and workers together
-        )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_ready(url, server, log)
+    argv = ["mlapp", "serve", "--port", str(port)]
+    with running_server(argv, port, root, tmp_path / "server.log", env=_env(root, env)) as url:
         good = {
             "amount": 12000.0,
             "term_months": 36,
@@ -136,8 +122,6 @@ def test_own_data_runs_pipeline_service_and_report(tmp_path: Path) -> None:
         smoke = sh("mlapp", "smoke", "--url", url, "--timeout", "30", cwd=root, env=env, check=False)
         assert smoke.returncode == 0, smoke.stdout + smoke.stderr
         assert "4 records match the local model" in smoke.stdout
-    finally:
-        stop(server)
 
     # PR report: a parameter change on a branch, compared with the adopted main.
     sh("git", "checkout", "-q", "-b", "tweak", cwd=root)

@@ -8,27 +8,19 @@ one server and one project copy: starting BentoML and training are the expensive
 from __future__ import annotations
 
 import shutil
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
-from tests.conftest import BIN, copy_project, sh
+from tests.conftest import BIN, copy_project, free_port, running_server, sh
 from tests.delivery.conftest import IDENTITY, bin_dir, digest, image, path_with
 
 from mlapp.delivery import registry
 from mlapp.params import load_params
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -49,19 +41,9 @@ def released(trained_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPa
 @pytest.fixture
 def server(released: Path) -> Iterator[str]:
     port = free_port()
-    log = (released.parent / "serve.log").open("w")
-    proc = subprocess.Popen(
-        [BIN / "mlapp", "serve", "--port", str(port)], cwd=released, stdout=log, stderr=subprocess.STDOUT
-    )
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    argv = [str(BIN / "mlapp"), "serve", "--port", str(port)]
+    with running_server(argv, port, released, released.parent / "serve.log") as url:
+        yield url
 
 
 def aliases(name: str = "mlapp") -> dict[str, str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 import json
 import shutil
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -34,12 +33,6 @@ METRICS = {"roc_auc": 0.75, "f1": 0.5, "threshold": 0.3}
 def feature_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows as a client sends them: plain JSON, missing values as null."""
     return json.loads(frame[list(FEATURES)].to_json(orient="records"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

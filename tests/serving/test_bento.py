@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,9 +16,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.conftest import copy_project, sh
-from tests.serving.conftest import free_port
-from tests.serving.test_server import stop, wait_ready
+from tests.conftest import copy_project, free_port, running_server, sh
 
 pytestmark = pytest.mark.slow
 
@@ -92,17 +89,8 @@ def bento_server(built, tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
     port = free_port()
     log = tmp_path_factory.mktemp("bento-server") / "server.log"
     argv = [str(Path(sys.executable).parent / "bentoml"), "serve", out["tag"], "--port", str(port)]
-    with log.open("wb") as stream:
-        proc = subprocess.Popen(
-            argv, cwd=log.parent, env={**os.environ, **env},
-            stdout=stream, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(url, proc, log)
+    with running_server(argv, port, log.parent, log, env={**os.environ, **env}) as url:
         yield url
-    finally:
-        stop(proc)
 
 
 def test_the_built_bento_serves_and_passes_the_smoke_test(built, bento_server) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -30,9 +29,8 @@ from mlapp.monitor.batch import read_batch
 from mlapp.monitor.run import Reference, compare
 from mlapp.params import load_params
 from mlapp.sample_data import generate
-from tests.conftest import REPO
-from tests.serving.conftest import PARAMS, free_port
-from tests.serving.test_server import stop, wait_ready
+from tests.conftest import REPO, free_port, running_server
+from tests.serving.conftest import PARAMS
 
 DASHBOARD = REPO / "infra" / "monitoring" / "grafana-dashboard.json"
 # Added by Prometheus to every scraped series (ServiceMonitor / kubernetes_sd), not by the service.
@@ -174,16 +172,8 @@ def logging_server(
     params.write_text(yaml.safe_dump(raw, sort_keys=False))
     port, log = free_port(), work / "server.log"
     argv = [sys.executable, "-m", "mlapp", "--params", str(params), "serve", "--port", str(port)]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            argv, cwd=serving_root, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(url, proc, log)
+    with running_server(argv, port, serving_root, log) as url:
         yield url, params, work / "predictions.jsonl"
-    finally:
-        stop(proc)
 
 
 def exposed(text: str) -> dict[str, set[str]]:

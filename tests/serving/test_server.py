@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -19,34 +17,10 @@ import pytest
 from mlapp import model as model_io
 from mlapp.sample_data import generate
 from mlapp.stages.train import train
-from tests.conftest import sh
-from tests.serving.conftest import PARAMS, free_port
+from tests.conftest import free_port, running_server, sh
+from tests.serving.conftest import PARAMS
 
 pytestmark = pytest.mark.slow
-READY_TIMEOUT_S = 90
-
-
-def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"server exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"not ready after {READY_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    os.killpg(proc.pid, signal.SIGTERM)  # bentoml's supervisor and its workers
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -54,16 +28,8 @@ def server(serving_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
     port = free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
     argv = [sys.executable, "-m", "mlapp", "--params", "params.yaml", "serve", "--port", str(port)]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            argv, cwd=serving_root, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(url, proc, log)
+    with running_server(argv, port, serving_root, log) as url:
         yield url, log
-    finally:
-        stop(proc)
 
 
 def test_predictions_equal_in_process_predictions(server, model, frame, records, service_module) -> None:

@@ -13,12 +13,10 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from mlapp.metrics import classification_metrics, round6
+from mlapp.metrics import LOWER_IS_BETTER, classification_metrics, round6
 from mlapp.monitor import stats
 from mlapp.params import MetricName, MonitorParams
 from mlapp.schema import categories
-
-LOWER_IS_BETTER = {"log_loss", "brier"}
 
 
 def significant(value: float) -> float:

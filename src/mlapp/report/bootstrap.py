@@ -14,7 +14,6 @@ from __future__ import annotations
 import numpy as np
 
 METRICS = ("roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "log_loss", "brier")
-LOWER_IS_BETTER = frozenset({"log_loss", "brier"})
 # Resamples x rows held in memory at once (float64): bounds memory for large test sets.
 CHUNK_CELLS = 1_000_000
 EPS = 1e-15  # the clip mlapp.metrics applies before log loss

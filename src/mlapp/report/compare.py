@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from mlapp.metrics import classification_metrics, round6
+from mlapp.metrics import LOWER_IS_BETTER, classification_metrics, round6
 from mlapp.params import GateParams
 from mlapp.report import bootstrap
 
@@ -55,7 +55,7 @@ def compare(
     rows = []
     for name in bootstrap.METRICS:
         low, high = bootstrap.percentile_interval(deltas[name], confidence)
-        higher = name not in bootstrap.LOWER_IS_BETTER
+        higher = name not in LOWER_IS_BETTER
         low, high = round6(low), round6(high)
         rows.append(
             MetricDelta(
