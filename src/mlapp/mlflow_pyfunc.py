@@ -14,7 +14,7 @@ import pandas as pd
 from mlflow.pyfunc import PythonModel, PythonModelContext
 
 
-class ChurnModel(PythonModel):
+class PyfuncModel(PythonModel):
     def load_context(self, context: PythonModelContext) -> None:
         from mlapp.model import load
 
@@ -27,4 +27,4 @@ class ChurnModel(PythonModel):
         return pd.DataFrame({"probability": proba, "label": (proba >= self.model.spec.threshold).astype(int)})
 
 
-mlflow.models.set_model(ChurnModel())
+mlflow.models.set_model(PyfuncModel())

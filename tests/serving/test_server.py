@@ -38,7 +38,7 @@ def test_predictions_equal_in_process_predictions(server, model, frame, records,
     assert response.status_code == 200, response.text
     served = np.array([p["probability"] for p in response.json()])
     np.testing.assert_allclose(served, model.predict_proba(frame), rtol=0, atol=1e-9)
-    in_process = asyncio.run(service_module.ChurnService.inner().predict(records))
+    in_process = asyncio.run(service_module.ModelService.inner().predict(records))
     assert response.json() == in_process
     assert response.headers["x-model-version"] == model.version
 

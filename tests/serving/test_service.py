@@ -16,12 +16,12 @@ from tests.serving.conftest import METRICS
 
 @pytest.fixture(scope="module")
 def service(service_module):
-    return service_module.ChurnService.inner()  # the plain class: __init__ loads the model
+    return service_module.ModelService.inner()  # the plain class: __init__ loads the model
 
 
 @pytest.fixture(scope="module")
 def http(service_module):
-    with TestClient(service_module.ChurnService.to_asgi()) as client:  # lifespan: loads the model
+    with TestClient(service_module.ModelService.to_asgi()) as client:  # lifespan: loads the model
         yield client
 
 

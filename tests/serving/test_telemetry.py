@@ -256,7 +256,7 @@ def value(name: str, **labels: str) -> float:
 
 
 def test_predictions_and_scores_are_counted_per_row(service_module, model, records) -> None:
-    service = service_module.ChurnService.inner()
+    service = service_module.ModelService.inner()
     version = model.version
     series = {
         "label 1": ("mlapp_predictions_total", {"label": "1"}),

@@ -1,4 +1,4 @@
-"""The workflow rules of this repository (ACTIONS.md), checked offline on every workflow.
+"""The workflow rules of this repository, checked offline on every workflow.
 
 zizmor and the workflow JSON schema catch generic problems; these rules are ours: thin
 steps that call project commands that exist, SHA pins with their tag comment, read-only
@@ -255,7 +255,7 @@ def check_all(workflows_dir: Path, makefile: Path, commands: Mapping[str, set[st
 
 
 def pins_from_markdown(text: str) -> dict[str, tuple[str, str]]:
-    """``owner/repo@sha # vX`` lines of a pin list (ACTIONS.md) -> {action: (sha, tag)}."""
+    """``owner/repo@sha # vX`` lines of a pin list -> {action: (sha, tag)}."""
     pins: dict[str, tuple[str, str]] = {}
     for match in re.finditer(r"([\w.-]+/[\w.-]+)@([0-9a-f]{40})\s*#\s*(v[\d.]+)", text):
         pins.setdefault(match[1], (match[2], match[3]))

@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-SERVICE = "mlapp.serving.service:ChurnService"
+SERVICE = "mlapp.serving.service:ModelService"
 PARAMS_ENV = "MLAPP_PARAMS"  # params.yaml the service reads (default: ./params.yaml)
 MODEL_DIR_ENV = "MLAPP_MODEL_DIR"  # model folder (default: params train.model_dir)
 PREDICTION_LOG_ENV = "MLAPP_PREDICTION_LOG"  # sampled prediction log (default: params serving.log_path)

@@ -4,7 +4,7 @@ A request record is a pydantic ``TypedDict`` built from ``mlapp.schema.FEATURES`
 pandera column becomes one required field with the column's type, its range checks as
 ``ge/gt/le/lt``, its ``isin`` values as a ``Literal`` and its nullability as ``| None``.
 So the service enforces the training schema's rules, evaluated in pydantic-core (Rust)
-per request instead of pandas + pandera per call (~35 ms, see STACK-FACTS.md).
+per request instead of pandas + pandera per call (benchmarks/serving.py compares the two).
 
 Where JSON and pandera differ the request is stricter, never looser:
 - types are JSON-strict: pandera's ``coerce=True`` would turn ``"5"`` into ``5``; here a

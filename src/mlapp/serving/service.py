@@ -1,6 +1,6 @@
 """The BentoML service: validated batch predictions from the pipeline's model.
 
-Run it with ``mlapp serve`` (``bentoml serve mlapp.serving.service:ChurnService``).
+Run it with ``mlapp serve`` (``bentoml serve mlapp.serving.service:ModelService``).
 The request path, and why it is shaped like this:
 
 1. BentoML parses the JSON body with pydantic-core straight into ``list[Record]``, the
@@ -158,8 +158,8 @@ def read_metrics(path: Path) -> dict[str, float]:
     workers=SERVING.workers,
     logging={"access": {"enabled": SERVING.access_log}},
 )
-class ChurnService:
-    """Churn probability for customer records, validated by the training schema."""
+class ModelService:
+    """Positive-class probability for records validated by the training schema."""
 
     def __init__(self) -> None:
         folder = MODEL_DIR
@@ -241,7 +241,7 @@ VALIDATION_ISSUE = {
 
 
 def openapi_spec() -> dict[str, Any]:
-    spec: dict[str, Any] = cast(Any, ChurnService).openapi_spec.asdict()
+    spec: dict[str, Any] = cast(Any, ModelService).openapi_spec.asdict()
     detail = spec["components"]["schemas"]["InvalidArgument"]["properties"]["detail"]
     detail.clear()
     detail.update(
@@ -259,7 +259,7 @@ async def docs_json(_request: Request) -> JSONResponse:
     return JSONResponse(openapi_spec())
 
 
-service = cast(Any, ChurnService)  # a bentoml Service at runtime, not a class
+service = cast(Any, ModelService)  # a bentoml Service at runtime, not a class
 service.add_asgi_middleware(telemetry.CountRejections)  # outermost of ours: sees JsonOnly's 415 too
 service.add_asgi_middleware(JsonOnly)
 logging.getLogger("bentoml._internal.server.http_app").addFilter(
