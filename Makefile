@@ -8,10 +8,31 @@ RUN := $(UV) run --frozen
 PORT ?= 3000
 export UV_PYTHON ?= 3.11
 
-.PHONY: help setup run repro test test-fast lint fmt bench init clean
+.PHONY: help setup run repro exps test test-fast lint fmt bench init clean
 
-help: ## list targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+# `make help` lists the documented targets (`target: ## text`) in these groups; one that no group
+# names shows under "more" (a test keeps that empty).
+HELP_GROUPS := daily pulls delivery maintenance
+HELP_daily := run repro exps test-fast test serve recent monitor
+HELP_daily_TITLE := daily work
+HELP_pulls := report gate
+HELP_pulls_TITLE := pull requests
+HELP_delivery := pipeline-outputs bento bento-context deploy-status retrain-branch
+HELP_delivery_TITLE := delivery
+HELP_maintenance := setup sync lint fmt lint-workflows lint-infra actionlint check-clean \
+	bench bench-serve init clean cml help
+HELP_maintenance_TITLE := maintenance
+HELP_AWK := '/^[a-zA-Z_-]+:.*\#\# / {desc[$$1] = $$2} END {\
+	n = split(names, t, " "); for (i = 1; i <= n; i++) if (t[i] in desc) { shown[t[i]]; \
+	if (!rest) printf "  make %-16s %s\n", t[i], desc[t[i]] } \
+	if (rest) for (k in desc) if (!(k in shown)) printf "  make %-16s %s\n", k, desc[k] }'
+
+help: ## list the targets, grouped
+	@$(foreach g,$(HELP_GROUPS),printf '\n%s:\n' '$(HELP_$(g)_TITLE)'; \
+		awk -F':.*\#\# ' -v names='$(HELP_$(g))' $(HELP_AWK) $(MAKEFILE_LIST);)
+	@awk -F':.*\#\# ' -v rest=1 -v names='$(foreach g,$(HELP_GROUPS),$(HELP_$(g)))' $(HELP_AWK) \
+		$(MAKEFILE_LIST) \
+		| sed '1s/^/\nmore:\n/'
 
 setup: ## install uv if missing and sync the locked environment
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv \
@@ -26,6 +47,11 @@ run: setup ## set up, pull the sample data and run the whole pipeline
 
 repro: ## re-run the pipeline stages whose inputs changed
 	$(RUN) dvc repro
+
+# The columns worth reading side by side (all 100+ do not fit a terminal); EXPS_KEEP=regex to change.
+EXPS_KEEP ?= ^(Experiment|Created|roc_auc|pr_auc|log_loss|brier|f1|train\.xgboost\.(n_estimators|max_depth|learning_rate))$$
+exps: ## the experiments table (`dvc exp show`) with the main metrics and params only
+	@COLUMNS=$${COLUMNS:-200} $(RUN) dvc exp show --no-pager --drop '.*' --keep '$(EXPS_KEEP)'
 
 test: setup ## the full test suite (what CI runs)
 	$(RUN) pytest -n 2
@@ -71,7 +97,7 @@ CML_VERSION := 0.20.6
 cml: ## install CML (pinned: CML_VERSION) from npm for the PR comment workflow
 	npm install --global --no-fund --no-audit @dvcorg/cml@$(CML_VERSION)
 
-# --- delivery (issue 5): infra/README.md, .github/workflows/README.md, docs/github-setup.md -------
+# --- delivery: infra/README.md, .github/workflows/README.md, docs/github-setup.md -------
 # actionlint has no wheel: CI builds this exact version with `go run`, which verifies the module
 # against the Go checksum database (no third-party action, no unverified download).
 ACTIONLINT := github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
@@ -104,15 +130,20 @@ check-clean: ## fail when tracked files changed (generated files must be committ
 deploy-status: ## what each environment runs, from the deploy branch (fetched from origin)
 	$(RUN) mlapp deploy-status --fetch
 
-# --- monitoring and continuous training (issue 6): docs/monitoring.md ---------------------------
-.PHONY: monitor retrain-branch
-monitor: ## drift + decay of SOURCE=<csv|parquet|jsonl> vs the training reference; exit 1 = retrain
-	$(RUN) mlapp monitor $(if $(SOURCE),--source $(SOURCE))
+# --- monitoring and continuous training: docs/monitoring.md --------------------------------------
+.PHONY: recent monitor retrain-branch
+recent: ## a sample batch of "recent data" (another draw of the sample process) -> recent.csv
+	$(RUN) mlapp generate --rows 2000 --seed 7 --out recent.csv
+
+# make exits 2 whatever a recipe's exit code was, so this target reports the decision as text
+# (exit 0) and keeps 2 for errors; scripts that branch on "retrain" use `uv run mlapp monitor` (1).
+monitor: ## drift + decay of SOURCE=<csv|parquet|jsonl> vs the training reference; prints the decision
+	$(RUN) mlapp monitor --exit-zero $(if $(SOURCE),--source $(SOURCE))
 
 retrain-branch: ## the retrain workflow up to the push: branch ct/retrain, data from SOURCE, retrain, commit
 	$(RUN) mlapp retrain prepare $(if $(SOURCE),--source $(SOURCE))
 
-# --- Serving (issue 4): src/mlapp/serving, README "Serving" ----------------------------------------
+# --- Serving: src/mlapp/serving, docs/serving.md ---------------------------------------------------
 .PHONY: bento serve bench-serve
 bento: ## build the bento from models/ with lineage labels; prints tag, path, versions (KEY=VALUE)
 	$(RUN) mlapp bento

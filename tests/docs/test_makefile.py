@@ -1,0 +1,23 @@
+"""The Makefile's own interface: `make help` shows every documented target in one of its groups."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+from mlapp.delivery.workflows import make_targets
+from tests.conftest import REPO
+
+GROUPS = ["daily work", "pull requests", "delivery", "maintenance"]
+ROW = re.compile(r"^  make (\S+)\s+\S")
+
+
+def test_help_lists_every_documented_target_once_in_a_group() -> None:
+    out = subprocess.run(["make", "--no-print-directory", "help"], cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    titles = [line.rstrip(":") for line in out.stdout.splitlines() if line and not line.startswith(" ")]
+    assert titles == GROUPS, "a documented target no group names shows under 'more:'"
+    shown = [m[1] for line in out.stdout.splitlines() if (m := ROW.match(line))]
+    documented = re.findall(r"^([a-zA-Z_-]+):.*## ", (REPO / "Makefile").read_text(), re.MULTILINE)
+    assert sorted(shown) == sorted(documented)
+    assert set(shown) <= make_targets(REPO / "Makefile")
