@@ -4,7 +4,15 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 # uv runs everything from the locked environment; installed on first use if missing.
 UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
-RUN := $(UV) run --frozen
+# Each target's `uv run` installs what that target needs (pyproject.toml: the extras per job), and
+# only adds: whatever else is installed stays. Targets without a line here get the dev group
+# (everything). No bytecode compilation up front: Python compiles what it imports, once.
+RUN = $(UV) run --frozen $(NEEDS)
+run repro exps recent monitor report gate pipeline-outputs retrain-branch: NEEDS := --no-dev --extra pipeline
+serve bento: NEEDS := --no-dev --extra serving
+bento-context deploy-status: NEEDS := --no-dev --extra delivery
+# The same sets for CI jobs, which then call `uv run --frozen --no-sync`.
+SYNC := $(UV) sync --locked --inexact
 PORT ?= 3000
 export UV_PYTHON ?= 3.11
 
@@ -19,7 +27,7 @@ HELP_pulls := report gate
 HELP_pulls_TITLE := pull requests
 HELP_delivery := pipeline-outputs bento bento-context deploy-status retrain-branch
 HELP_delivery_TITLE := delivery
-HELP_maintenance := setup sync lint fmt lint-workflows lint-infra actionlint check-clean \
+HELP_maintenance := setup sync sync-core sync-pipeline sync-serving sync-delivery lint fmt lint-workflows lint-infra actionlint check-clean \
 	bench bench-serve init clean cml help
 HELP_maintenance_TITLE := maintenance
 HELP_AWK := '/^[a-zA-Z_-]+:.*\#\# / {desc[$$1] = $$2} END {\
@@ -34,12 +42,14 @@ help: ## list the targets, grouped
 		$(MAKEFILE_LIST) \
 		| sed '1s/^/\nmore:\n/'
 
-setup: ## install uv if missing and sync the locked environment
+install-uv:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv \
 		|| python3 -m pip install --quiet --user --break-system-packages uv
-	$(UV) sync --frozen --compile-bytecode
 
-run: setup ## set up, pull the sample data and run the whole pipeline
+setup: install-uv ## install uv if missing and the whole locked environment (dev tools included)
+	$(SYNC)
+
+run: install-uv ## install what the pipeline needs, pull the sample data and run the whole pipeline
 	$(RUN) dvc pull data.dvc
 	$(RUN) dvc repro
 	$(RUN) mlapp track
@@ -59,11 +69,13 @@ test: setup ## the full test suite (what CI runs)
 test-fast: setup ## tests without the slow end-to-end ones
 	$(RUN) pytest -n 2 -m "not slow"
 
-lint: setup ## ruff, mypy, the lockfile check, workflows and manifests
+lint: setup ## ruff, mypy, the lockfile check, deptry (imports declared), workflows and manifests
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy
 	$(UV) lock --check
+	$(RUN) deptry src
+	$(RUN) deptry tests benchmarks --ignore DEP002,DEP004 --exclude '\.venv'
 	@$(MAKE) --no-print-directory lint-workflows lint-infra
 	@if command -v go >/dev/null; then $(MAKE) --no-print-directory actionlint; \
 	else echo "actionlint skipped: no Go toolchain here (the ci workflow runs it)"; fi
@@ -79,7 +91,7 @@ init: ## make the template yours: `make init NAME=acmechurn` renames everything,
 	@test -n "$(NAME)" || { echo "usage: make init NAME=<lowercase letters/digits>"; exit 2; }
 	$(RUN) mlapp init $(NAME)
 	$(UV) lock
-	$(UV) sync --frozen --compile-bytecode
+	$(SYNC)
 	@echo "Renamed to $(NAME). Next: make run && make test, then commit."
 
 clean: ## remove local caches and outputs that DVC can restore
@@ -101,10 +113,22 @@ cml: ## install CML (pinned: CML_VERSION) from npm for the PR comment workflow
 # actionlint has no wheel: CI builds this exact version with `go run`, which verifies the module
 # against the Go checksum database (no third-party action, no unverified download).
 ACTIONLINT := github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
-.PHONY: sync pipeline-outputs bento-context lint-workflows lint-infra actionlint check-clean deploy-status
+.PHONY: sync sync-core sync-pipeline sync-serving sync-delivery pipeline-outputs bento-context lint-workflows lint-infra actionlint check-clean deploy-status
 
 sync: ## install the locked environment; fails if uv.lock is out of date (what CI runs)
-	$(UV) sync --locked --compile-bytecode
+	$(SYNC)
+
+sync-core: ## the CLI without the extras (the PR comment job)
+	$(SYNC) --no-dev
+
+sync-pipeline: ## the pipeline's set: DVC, MLflow, report, monitor (pr, retrain workflows)
+	$(SYNC) --no-dev --extra pipeline
+
+sync-serving: ## the service's set (BentoML), what the image gets
+	$(SYNC) --no-dev --extra serving
+
+sync-delivery: ## pipeline + serving + manifest checks (cd, promote, rollback workflows)
+	$(SYNC) --no-dev --extra delivery
 
 pipeline-outputs: ## reproduce the pipeline, pulling what the DVC remote already has
 	$(RUN) dvc repro --pull

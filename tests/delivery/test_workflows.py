@@ -100,7 +100,8 @@ def test_every_pin_is_a_verified_pin() -> None:
     used = uses_pins(WORKFLOWS)
     assert used
     for file, action, sha, tag in used:
-        assert verified.get(action) == (sha, tag), f"{file}: {action}@{sha} # {tag} is not in {VERIFIED_PINS.name}"
+        where = f"{file}: {action}@{sha} # {tag}"
+        assert verified.get(action) == (sha, tag), f"{where} is not in {VERIFIED_PINS.name}"
 
 
 def test_dependabot_covers_actions_and_uv_with_a_cooldown() -> None:

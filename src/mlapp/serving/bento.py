@@ -1,7 +1,7 @@
 """Build the bento from the current ``models/`` with lineage baked in (``mlapp bento``).
 
 Steps: write ``serving.lineage`` (git commit, data hash, model version), export the
-locked ``serving`` dependency group from ``uv.lock`` as the bento's requirements, check
+locked core + ``serving`` extra from ``uv.lock`` as the bento's requirements, check
 that ``bentofile.yaml`` includes every file the service will read, build with lineage
 labels, and optionally export a Docker build context (bento + generated Dockerfile) for
 CI, where ``docker/build-push-action`` turns it into an image.
@@ -84,9 +84,9 @@ def find_uv() -> str:
 
 
 def export_requirements(dest: Path, uv: str) -> Path:
-    """The locked closure of the `serving` dependency group: same versions as uv.lock, no dev tools."""
+    """The locked closure of the core + `serving` extra: same versions as uv.lock, no dev tools."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    args = ["export", "--frozen", "--only-group", "serving", "--no-emit-project", "--no-hashes"]
+    args = ["export", "--frozen", "--no-dev", "--extra", "serving", "--no-emit-project", "--no-hashes"]
     subprocess.run([uv, *args, "--no-header", "--no-annotate", "--quiet", "-o", str(dest)], check=True)
     return dest
 
