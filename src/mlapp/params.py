@@ -149,6 +149,22 @@ class DeliveryParams(Section):
     kubernetes_version: str = Field(pattern=r"^\d+\.\d+$")
 
 
+class StandinBaseParams(Section):
+    tag: str  # the local stand-in's image tag
+    suite: str  # Debian release whose python3 matches `base`'s Python
+    mirror: str  # Debian mirror debootstrap downloads from
+
+
+class ImageParams(Section):
+    name: str  # local image name, tagged with the bento version
+    # Registry builds start from exactly this: an image reference pinned by its digest.
+    base: str = Field(pattern=r"^[^@\s]+@sha256:[0-9a-f]{64}$")
+    standin: StandinBaseParams  # used only where `base` is not available locally and cannot be pulled
+    context: Path  # the Docker build context: the bento, the Dockerfile, hashed requirements
+    max_size_mb: int = Field(gt=0)
+    ready_timeout_s: int = Field(gt=0)
+
+
 class ReportParams(Section):
     out_dir: Path  # report.md, report.json and the PNG plots
     default_base: str  # without --base: the merge base of HEAD and this ref
@@ -183,6 +199,7 @@ class Params(Section):
     monitor: MonitorParams
     serving: ServingParams
     delivery: DeliveryParams
+    image: ImageParams
     report: ReportParams
     gate: GateParams
 

@@ -16,13 +16,13 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 from pathspec import PathSpec
 
+from mlapp import proc
 from mlapp.errors import UserError
 from mlapp.model import MODEL_FILE, SPEC_FILE
 from mlapp.params import Params
@@ -83,11 +83,15 @@ def find_uv() -> str:
     return uv
 
 
-def export_requirements(dest: Path, uv: str) -> Path:
-    """The locked closure of the core + `serving` extra: same versions as uv.lock, no dev tools."""
+def export_requirements(dest: Path, uv: str, *, hashes: bool = False) -> Path:
+    """The locked closure of the core + `serving` extra: same versions as uv.lock, no dev tools.
+
+    ``hashes``: with each artifact's sha256 from uv.lock (`pip/uv install --require-hashes`).
+    """
     dest.parent.mkdir(parents=True, exist_ok=True)
-    args = ["export", "--frozen", "--no-dev", "--extra", "serving", "--no-emit-project", "--no-hashes"]
-    subprocess.run([uv, *args, "--no-header", "--no-annotate", "--quiet", "-o", str(dest)], check=True)
+    args = ["export", "--frozen", "--no-dev", "--extra", "serving", "--no-emit-project"]
+    args += [] if hashes else ["--no-hashes"]
+    proc.run([uv, *args, "--no-header", "--no-annotate", "--quiet", "-o", str(dest)])
     return dest
 
 

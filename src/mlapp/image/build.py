@@ -1,0 +1,198 @@
+"""`make image`: build the serving image, run it on 127.0.0.1, smoke-test it, stop it.
+
+1. ``context.prepare``: bento + Dockerfile (base pinned by digest) + hashed requirements;
+2. the base: the pinned one where the engine can pull it (docker) or already has it, else
+   the local stand-in (``mlapp.image.base``, built once per machine);
+3. build with docker or podman (``mlapp.image.engine``); this machine's CA bundle and
+   package index reach the builder stage as build secrets, never as image content;
+4. run it as the cluster does (non-root, read-only root filesystem, tmpfs for state) on a
+   free 127.0.0.1 port, poll ``/readyz`` until ``image.ready_timeout_s``, run the smoke test
+   (``mlapp.serving.smoke``: predictions equal to the local model's, the expected version);
+5. remove the container, whatever happened, and fail above ``image.max_size_mb``.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import secrets
+import socket
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from mlapp.errors import UserError
+from mlapp.image import base, context
+from mlapp.image.engine import Engine, detect
+from mlapp.params import Params
+from mlapp.serving import PREDICTION_LOG_ENV, smoke
+
+CONTAINER_PORT = 3000  # BentoML's default; the Dockerfile EXPOSEs it, infra/base targets it
+# As infra/base/deployment.yaml: BentoML's state on a tmpfs, the bento itself read-only.
+# Paths inside the container, not on this machine.
+TMP_DIR, STATE_DIR = "/tmp", "/var/run/bentoml"  # noqa: S108
+CONTAINER_ENV = {"BENTOML_HOME": STATE_DIR, PREDICTION_LOG_ENV: f"{TMP_DIR}/predictions.jsonl"}
+INDEX_VARIABLES = ("UV_DEFAULT_INDEX", "UV_INDEX_URL", "PIP_INDEX_URL")
+PIP_CONFIG_FILES = (Path("/etc/pip.conf"), Path("/etc/xdg/pip/pip.conf"), Path("~/.config/pip/pip.conf"))
+MB = 1_000_000  # decimal, as `docker images` prints sizes
+
+Echo = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ImageReport:
+    engine: str
+    image: str
+    image_id: str
+    base: str  # what the build started from
+    pinned_base: str  # the Dockerfile's default (what a registry build uses)
+    size_bytes: int
+    base_s: float  # building the stand-in base (0: cached or not needed)
+    build_s: float
+    ready_s: float | None  # container start to /readyz 200 (None: not run)
+    smoke: str  # passed | skipped
+    context: Path
+    model_version: str
+
+    @property
+    def size_mb(self) -> float:
+        return self.size_bytes / MB
+
+    def outputs(self) -> dict[str, str]:
+        """KEY=VALUE facts for CI (``mlapp.gha.set_outputs``) and for benchmarks."""
+        ready = "" if self.ready_s is None else f"{self.ready_s:.2f}"
+        return {
+            "engine": self.engine,
+            "image": self.image,
+            "image_id": self.image_id,
+            "base": self.base,
+            "pinned_base": self.pinned_base,
+            "size_mb": f"{self.size_mb:.1f}",
+            "base_s": f"{self.base_s:.1f}",
+            "build_s": f"{self.build_s:.1f}",
+            "ready_s": ready,
+            "smoke": self.smoke,
+            "context": str(self.context),
+            "model_version": self.model_version,
+        }
+
+
+def index_url(
+    environ: Mapping[str, str] = os.environ, config_files: tuple[Path, ...] = PIP_CONFIG_FILES
+) -> str:
+    """The package index this machine's pip/uv use, when not the default and reachable from a
+    container ("" otherwise): a ``file://`` index on the host is not visible inside the build."""
+    candidates = [environ.get(name, "") for name in INDEX_VARIABLES]
+    for path in config_files:
+        parser = configparser.ConfigParser()
+        try:
+            parser.read(path.expanduser())
+        except configparser.Error:
+            continue
+        candidates.append(parser.get("global", "index-url", fallback=""))
+    return next((url for url in candidates if url and not url.startswith("file:")), "")
+
+
+def build_secrets(folder: Path, environ: Mapping[str, str] = os.environ) -> dict[str, Path]:
+    """Files for the Dockerfile's optional `ca` and `index` secrets (empty: not needed)."""
+    ca_bundle = Path(environ.get("SSL_CERT_FILE", ""))
+    files = {
+        "ca": ca_bundle.read_text() if ca_bundle.name and ca_bundle.is_file() else "",
+        "index": index_url(environ),
+    }
+    for key, text in files.items():
+        (folder / key).write_text(text)
+    return {key: folder / key for key in files}
+
+
+def choose_base(engine: Engine, params: Params, echo: Echo) -> tuple[str, float]:
+    """The pinned base where possible, else the stand-in (built once); and seconds spent on it."""
+    pinned = params.image.base
+    if engine.name == "docker" or engine.image_exists(pinned):
+        return pinned, 0.0
+    echo(f"{pinned} is not available here and {engine.name} cannot pull it: using the local stand-in")
+    seconds = base.ensure(engine, params.image.standin, echo)
+    return params.image.standin.tag, seconds
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_ready(engine: Engine, name: str, url: str, timeout_s: float, poll_s: float = 0.2) -> float:
+    """Seconds until ``/readyz`` answers 200; fails early when the container exits."""
+    started = time.monotonic()
+    deadline = started + timeout_s
+    with httpx.Client(base_url=url, timeout=2.0) as http:
+        while time.monotonic() < deadline:
+            try:
+                if http.get("/readyz").status_code == 200:
+                    return time.monotonic() - started
+            except httpx.TransportError:
+                pass
+            if not engine.running(name):
+                raise UserError(f"the container exited before it was ready:\n{engine.logs(name)}")
+            time.sleep(poll_s)
+    raise UserError(f"{url}/readyz not 200 after {timeout_s} s:\n{engine.logs(name)}")
+
+
+def serve_and_smoke(engine: Engine, ref: str, params: Params, expect_version: str, echo: Echo) -> float:
+    """Run ``ref``, wait until ready, smoke-test it; always remove the container. Seconds to ready."""
+    name = f"{params.image.name}-smoke-{secrets.token_hex(4)}"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    engine.run_detached(ref, name, (port, CONTAINER_PORT), CONTAINER_ENV, (TMP_DIR, STATE_DIR))
+    try:
+        ready_s = wait_ready(engine, name, url, params.image.ready_timeout_s)
+        echo(f"ready after {ready_s:.1f} s: {url}")
+        try:
+            smoke.run(url, params.train.model_dir, expect_version, timeout_s=30.0, echo=echo)
+        except smoke.SmokeFailure as exc:
+            raise UserError(f"smoke test failed against {ref}: {exc}\n{engine.logs(name)}") from exc
+    finally:
+        engine.remove(name)
+    return ready_s
+
+
+def build_and_smoke(
+    params: Params, engine_choice: str = "auto", run: bool = True, echo: Echo = print
+) -> ImageReport:
+    engine = detect(engine_choice)
+    ctx = context.prepare(params)
+    base_ref, base_s = choose_base(engine, params, echo)
+    tag = f"{params.image.name}:{ctx.bento.tag.split(':', 1)[1]}"
+    echo(f"building {tag} with {engine.name} from {base_ref}")
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="mlapp-image-") as tmp:
+        engine.build(ctx.path, tag, {context.BASE_ARG: base_ref}, build_secrets(Path(tmp)))
+    build_s = time.monotonic() - started
+    model_version = ctx.bento.lineage.model_version
+    ready_s = serve_and_smoke(engine, tag, params, model_version, echo) if run else None
+    report = ImageReport(
+        engine=engine.name,
+        image=tag,
+        image_id=engine.image_id(tag),
+        base=base_ref,
+        pinned_base=ctx.base,
+        size_bytes=engine.image_size(tag),
+        base_s=base_s,
+        build_s=build_s,
+        ready_s=ready_s,
+        smoke="passed" if run else "skipped",
+        context=ctx.path,
+        model_version=model_version,
+    )
+    return report
+
+
+def check_size(report: ImageReport, params: Params) -> None:
+    if report.size_mb > params.image.max_size_mb:
+        raise UserError(
+            f"{report.image} is {report.size_mb:.0f} MB, over image.max_size_mb = {params.image.max_size_mb}"
+        )

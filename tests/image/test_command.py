@@ -1,0 +1,192 @@
+"""`make image`'s logic: engine choice, engine arguments, base choice, build secrets, readiness.
+
+Engines are exercised through stand-in executables on PATH and an engine whose image store
+is a set; readiness polls a real HTTP server. The real build + smoke test runs in CI.
+"""
+
+from __future__ import annotations
+
+import http.server
+import os
+import stat
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from mlapp.errors import UserError
+from mlapp.image import base, build
+from mlapp.image.engine import Engine, detect
+from mlapp.params import load_params
+from tests.conftest import REPO
+
+PARAMS = load_params(REPO / "params.yaml")
+
+
+def fake_program(folder: Path, name: str, exit_code: int) -> None:
+    path = folder / name
+    path.write_text(f"#!/bin/sh\nexit {exit_code}\n")
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+
+
+@pytest.mark.parametrize(
+    ("programs", "expected"),
+    [
+        ({"docker": 0, "podman": 0}, "docker"),  # a docker engine answers: GitHub runners
+        ({"docker": 1, "podman": 0}, "podman"),  # a docker client without an engine
+        ({"podman": 0}, "podman"),
+    ],
+)
+def test_docker_when_its_engine_answers_else_podman(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, programs: dict[str, int], expected: str
+) -> None:
+    for name, code in programs.items():
+        fake_program(tmp_path, name, code)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert detect().name == expected
+
+
+def test_no_engine_at_all_says_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(UserError, match="apt-get install podman"):
+        detect()
+
+
+def test_podman_runs_with_runc_lowered_limits_and_no_pulls(tmp_path: Path) -> None:
+    secrets = {"ca": tmp_path / "ca"}
+    argv = [str(a) for a in Engine("podman").build_argv(tmp_path, "mlapp:1", {"BASE_IMAGE": "b"}, secrets)]
+    assert argv[:3] == ["podman", "--runtime", "runc"]
+    assert {"--pull=never", "nofile=1024:1024", "nproc=1024:1024", "BASE_IMAGE=b"} <= set(argv)
+    assert f"id=ca,src={tmp_path / 'ca'}" in argv and argv[-1] == str(tmp_path)
+    docker = [str(a) for a in Engine("docker").build_argv(tmp_path, "mlapp:1", {}, secrets)]
+    assert docker[:2] == ["docker", "build"] and "--pull=never" not in docker and "runc" not in docker
+
+
+def test_container_runs_like_the_cluster_runs_it() -> None:
+    argv = Engine("docker").run_argv("mlapp:1", "c", (4321, 3000), {"A": "1"}, ("/tmp", "/var/run/x"))
+    text = " ".join(map(str, argv))
+    assert "--publish 127.0.0.1:4321:3000" in text  # loopback only
+    assert "--read-only" in argv and "--tmpfs /var/run/x:rw,mode=1777" in text
+    assert "--env A=1" in text and argv[-1] == "mlapp:1"
+    assert "--user" not in argv  # the image's own non-root USER
+
+
+class StoreEngine(Engine):
+    """An engine whose image store is a set (no daemon needed)."""
+
+    def __init__(self, name: str, images: set[str]) -> None:
+        super().__init__(name)
+        object.__setattr__(self, "images", images)
+
+    def image_exists(self, ref: str) -> bool:
+        return ref in self.images  # type: ignore[attr-defined]
+
+
+def test_base_choice() -> None:
+    pinned, standin = PARAMS.image.base, PARAMS.image.standin.tag
+    say: list[str] = []
+    # docker pulls the pinned digest itself; podman uses it when it already has it
+    assert build.choose_base(StoreEngine("docker", set()), PARAMS, say.append) == (pinned, 0.0)
+    assert build.choose_base(StoreEngine("podman", {pinned}), PARAMS, say.append) == (pinned, 0.0)
+    assert not say
+    # otherwise the cached stand-in: no rebuild when its tag exists
+    assert build.choose_base(StoreEngine("podman", {standin}), PARAMS, say.append) == (standin, 0.0)
+    assert "stand-in" in say[0]
+
+
+def test_standin_recipe_and_trim(tmp_path: Path) -> None:
+    argv = base.debootstrap_argv(PARAMS.image.standin, tmp_path / "rootfs")
+    assert argv[:2] == ["debootstrap", "--variant=minbase"]
+    assert argv[-3:] == [PARAMS.image.standin.suite, str(tmp_path / "rootfs"), PARAMS.image.standin.mirror]
+    assert "python3-venv" in argv[2]  # the Dockerfile's `python3 -m venv`
+    (tmp_path / "usr/share/doc/pkg").mkdir(parents=True)
+    (tmp_path / "usr/share/doc/pkg/changelog").write_text("x")
+    (tmp_path / "usr/bin").mkdir(parents=True)
+    base.trim(tmp_path)
+    assert (tmp_path / "usr/share/doc").is_dir() and not any((tmp_path / "usr/share/doc").iterdir())
+    assert (tmp_path / "usr/bin").is_dir()
+
+
+def test_index_url_from_environment_or_pip_config(tmp_path: Path) -> None:
+    conf = tmp_path / "pip.conf"
+    conf.write_text("[global]\nindex-url = https://mirror.example/simple\n")
+    assert build.index_url({}, (conf,)) == "https://mirror.example/simple"
+    env = {"PIP_INDEX_URL": "https://env.example/simple"}
+    assert build.index_url(env, (conf,)) == "https://env.example/simple"
+    # a file:// index lives on this machine: invisible inside the build, so not passed on
+    assert build.index_url({"PIP_INDEX_URL": "file:///opt/pypi/simple"}, ()) == ""
+    assert build.index_url({}, (tmp_path / "missing.conf",)) == ""
+
+
+def test_build_secrets_carry_the_ca_bundle_only_when_set(tmp_path: Path) -> None:
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    (tmp_path / "with").mkdir()
+    (tmp_path / "without").mkdir()
+    files = build.build_secrets(tmp_path / "with", {"SSL_CERT_FILE": str(bundle)})
+    assert files["ca"].read_text() == bundle.read_text()
+    empty = build.build_secrets(tmp_path / "without", {})
+    assert empty["ca"].read_text() == "" and set(empty) == {"ca", "index"}
+
+
+class Readiness(http.server.BaseHTTPRequestHandler):
+    answers: ClassVar[list[int]] = []
+
+    def do_GET(self) -> None:
+        self.send_response(self.answers.pop(0) if len(self.answers) > 1 else self.answers[0])
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Readiness)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+class Container(Engine):
+    def __init__(self, alive: bool) -> None:
+        super().__init__("podman")
+        object.__setattr__(self, "alive", alive)
+
+    def running(self, name: str) -> bool:
+        return bool(self.alive)  # type: ignore[attr-defined]
+
+    def logs(self, name: str, tail: int = 60) -> str:
+        return "server log tail"
+
+
+def test_ready_once_readyz_answers_200(server: str) -> None:
+    Readiness.answers = [503, 503, 200]
+    seconds = build.wait_ready(Container(alive=True), "c", server, timeout_s=30, poll_s=0.01)
+    assert seconds >= 0 and Readiness.answers == [200]
+
+
+def test_a_container_that_exits_fails_at_once_with_its_log(server: str) -> None:
+    Readiness.answers = [503]
+    with pytest.raises(UserError, match="exited before it was ready:\nserver log tail"):
+        build.wait_ready(Container(alive=False), "c", server, timeout_s=30, poll_s=0.01)
+
+
+def test_never_ready_fails_at_the_deadline(server: str) -> None:
+    Readiness.answers = [503]
+    with pytest.raises(UserError, match="not 200 after"):
+        build.wait_ready(Container(alive=True), "c", server, timeout_s=0.2, poll_s=0.01)
+
+
+def test_size_limit() -> None:
+    limit = PARAMS.image.max_size_mb
+    report = build.ImageReport(
+        "podman", "mlapp:1", "id", "b", "p", (limit + 1) * build.MB, 0, 1, 2, "passed", Path("c"), "v"
+    )
+    with pytest.raises(UserError, match=f"over image.max_size_mb = {limit}"):
+        build.check_size(report, PARAMS)
+    build.check_size(report.__class__(**{**report.__dict__, "size_bytes": limit * build.MB}), PARAMS)
+    assert report.outputs()["smoke"] == "passed" and os.sep not in report.outputs()["size_mb"]
