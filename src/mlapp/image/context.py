@@ -7,7 +7,7 @@ dependency group, include checks) and exports it as a build context, then adds:
   params ``image.base``, which must be pinned by digest. A plain ``docker build <context>``
   (or docker/build-push-action) therefore starts from exactly that base, with no build
   argument to forget; a local build may pass another ``BASE_IMAGE``.
-- ``requirements.txt``: the `serving` group with every wheel's sha256 (``--require-hashes``).
+- ``requirements.txt``: core + the `serving` extra, each artifact's sha256 (``--require-hashes``).
 - ``build-requirements.txt``: uv, at its uv.lock version and hashes, for the builder stage.
 """
 
