@@ -52,7 +52,7 @@ setup: install-uv ## install uv if missing and the whole locked environment (dev
 run: install-uv ## install what the pipeline needs, pull the sample data and run the whole pipeline
 	$(RUN) dvc pull data.dvc
 	$(RUN) dvc repro
-	$(RUN) mlapp track
+	$(RUN) mlapp pipeline track
 	@echo "Done. Metrics: metrics/metrics.json; runs: '$(UV) run mlflow ui --backend-store-uri sqlite:///mlflow.db'"
 
 repro: ## re-run the pipeline stages whose inputs changed
@@ -89,7 +89,7 @@ bench: setup ## pipeline benchmark (benchmarks/pipeline.py), writes JSON to .ben
 
 init: ## make the template yours: `make init NAME=acmechurn` renames everything, re-locks, re-syncs
 	@test -n "$(NAME)" || { echo "usage: make init NAME=<lowercase letters/digits>"; exit 2; }
-	$(RUN) mlapp init $(NAME)
+	$(RUN) mlapp template init $(NAME)
 	$(UV) lock
 	$(SYNC)
 	@echo "Renamed to $(NAME). Next: make run && make test, then commit."
@@ -100,10 +100,10 @@ clean: ## remove local caches and outputs that DVC can restore
 # --- Pull-request report (docs/pr-report.md) ----------------------------------------------------
 .PHONY: report gate cml
 report: ## this tree's model vs BASE's (default: merge base with origin/main) -> reports/pr/; fails on the gate
-	$(RUN) mlapp report $(if $(BASE),--base $(BASE))
+	$(RUN) mlapp report run $(if $(BASE),--base $(BASE))
 
 gate: ## the quality gate of the last report (reports/pr/report.json) as an exit code
-	$(RUN) mlapp gate
+	$(RUN) mlapp report gate
 
 CML_VERSION := 0.20.6
 cml: ## install CML (pinned: CML_VERSION) from npm for the PR comment workflow
@@ -134,16 +134,16 @@ pipeline-outputs: ## reproduce the pipeline, pulling what the DVC remote already
 	$(RUN) dvc repro --pull
 
 bento-context: ## build the bento and export its Docker build context to build/docker (cd workflow)
-	$(RUN) mlapp bento --docker-context build/docker
+	$(RUN) mlapp serving bento --docker-context build/docker
 
 lint-workflows: ## zizmor (offline), workflow + dependabot JSON schemas, the repository's workflow rules
 	$(RUN) zizmor --offline --no-progress .github
 	$(RUN) check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(RUN) check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
-	$(RUN) mlapp check-workflows
+	$(RUN) mlapp delivery check-workflows
 
 lint-infra: ## render every kustomize overlay and validate it offline (Kubernetes schemas + policy)
-	$(RUN) mlapp check-manifests
+	$(RUN) mlapp delivery check-manifests
 
 actionlint: ## actionlint (+ shellcheck when on PATH); needs Go: `make lint` skips it without one
 	go run $(ACTIONLINT)
@@ -152,28 +152,28 @@ check-clean: ## fail when tracked files changed (generated files must be committ
 	git diff --exit-code
 
 deploy-status: ## what each environment runs, from the deploy branch (fetched from origin)
-	$(RUN) mlapp deploy-status --fetch
+	$(RUN) mlapp delivery status --fetch
 
 # --- monitoring and continuous training: docs/monitoring.md --------------------------------------
 .PHONY: recent monitor retrain-branch
 recent: ## a sample batch of "recent data" (another draw of the sample process) -> recent.csv
-	$(RUN) mlapp generate --rows 2000 --seed 7 --out recent.csv
+	$(RUN) mlapp pipeline generate --rows 2000 --seed 7 --out recent.csv
 
 # make exits 2 whatever a recipe's exit code was, so this target reports the decision as text
-# (exit 0) and keeps 2 for errors; scripts that branch on "retrain" use `uv run mlapp monitor` (1).
+# (exit 0) and keeps 2 for errors; scripts that branch on "retrain" use `uv run mlapp monitor run` (1).
 monitor: ## drift + decay of SOURCE=<csv|parquet|jsonl> vs the training reference; prints the decision
-	$(RUN) mlapp monitor --exit-zero $(if $(SOURCE),--source $(SOURCE))
+	$(RUN) mlapp monitor run --exit-zero $(if $(SOURCE),--source $(SOURCE))
 
 retrain-branch: ## the retrain workflow up to the push: branch ct/retrain, data from SOURCE, retrain, commit
-	$(RUN) mlapp retrain prepare $(if $(SOURCE),--source $(SOURCE))
+	$(RUN) mlapp monitor retrain-prepare $(if $(SOURCE),--source $(SOURCE))
 
 # --- Serving: src/mlapp/serving, docs/serving.md ---------------------------------------------------
 .PHONY: bento serve bench-serve
 bento: ## build the bento from models/ with lineage labels; prints tag, path, versions (KEY=VALUE)
-	$(RUN) mlapp bento
+	$(RUN) mlapp serving bento
 
 serve: ## serve models/ with BentoML on 127.0.0.1:PORT (default 3000; `make serve PORT=8080`)
-	$(RUN) mlapp serve --port $(PORT)
+	$(RUN) mlapp serving serve --port $(PORT)
 
 bench-serve: ## serving load test vs in-process, FastAPI and `mlflow models serve` (needs wrk) -> .bench/
 	$(RUN) python benchmarks/serving.py --out .bench

@@ -44,7 +44,7 @@ def measure(rows: int, noop_repeats: int, workdir: Path) -> dict[str, Any]:
         "PYTHONPATH": str(root / "src"),
     }
     sh("git", "clone", "-q", str(REPO), str(root), cwd=workdir, env=env)
-    generate = sh("mlapp", "generate", "--rows", str(rows), cwd=root, env=env)
+    generate = sh("mlapp", "pipeline", "generate", "--rows", str(rows), cwd=root, env=env)
     sh("dvc", "add", "-q", "data", cwd=root, env=env)
     cold = sh("dvc", "repro", cwd=root, env=env)
     noop = [sh("dvc", "repro", cwd=root, env=env) for _ in range(noop_repeats)]

@@ -6,7 +6,7 @@ Measured side by side, loopback only, one system at a time:
 - in process: ``Model.predict_proba`` (pipeline path: pandas -> DMatrix) and the booster's
   own ``inplace_predict`` on a ready float32 matrix, at batch 1, 100 and 10,000 rows
   (measured before and after the service's runs; the better rate counts as the limit);
-- our service (``mlapp serve``: validation on, adaptive batching), ``mlflow models serve
+- our service (``mlapp serving serve``: validation on, adaptive batching), ``mlflow models serve
   --env-manager local`` on the same model logged as the pipeline logs it, and a minimal
   FastAPI + uvicorn endpoint (benchmarks/serving_fastapi.py: pandera + predict_proba);
   each with 1-row and 100-row requests at concurrency 8 and 32, by ``wrk`` (closed loop:
@@ -390,8 +390,8 @@ def main(argv: list[str] | None = None) -> int:
         ours = {n: json.dumps({"records": records[:n]}) for n in (1, 100)}
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        print("our service (mlapp serve) ...", flush=True)
-        argv = [sys.executable, "-m", "mlapp", "serve", "--port", str(port)]
+        print("our service (mlapp serving serve) ...", flush=True)
+        argv = [sys.executable, "-m", "mlapp", "serving", "serve", "--port", str(port)]
         with running("bentoml", argv, f"{url}/readyz", env, out / "serving-logs"):
             answer = httpx.post(
                 f"{url}/predict", content=ours[100], headers={"content-type": "application/json"}

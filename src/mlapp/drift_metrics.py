@@ -1,13 +1,13 @@
-"""The monitor's latest drift report as Prometheus metrics (``mlapp monitor-metrics``).
+"""The monitor's latest drift report as Prometheus metrics (``mlapp monitor metrics``).
 
-``mlapp monitor`` writes ``reports/monitor/monitor.json``; this turns that report into the
+``mlapp monitor run`` writes ``reports/monitor/monitor.json``; this turns that report into the
 Prometheus text format, so a dashboard can show drift next to the service's own metrics
 (infra/monitoring/grafana-dashboard.json). Two ways to get it into Prometheus:
 
 - **Pushgateway** (the monitor runs in CI or a CronJob, nothing to scrape):
-  ``mlapp monitor-metrics --out - | curl --data-binary @- $PUSHGATEWAY/metrics/job/mlapp_monitor``
+  ``mlapp monitor metrics --out - | curl --data-binary @- $PUSHGATEWAY/metrics/job/mlapp_monitor``
 - **node-exporter textfile collector** (the monitor runs on a host):
-  ``mlapp monitor-metrics --out /var/lib/node_exporter/textfile/mlapp_drift.prom``
+  ``mlapp monitor metrics --out /var/lib/node_exporter/textfile/mlapp_drift.prom``
   (written to a temporary file and renamed, as the collector requires).
 
 Every series carries the reference ``model_version`` the batch was compared with.
@@ -118,7 +118,7 @@ def exposition(report: dict[str, Any], report_mtime: float) -> str:
 def write(report_path: Path, out: str) -> str:
     """Write the metrics of ``report_path`` to ``out`` (``-``: stdout); returns the text."""
     if not report_path.is_file():
-        raise UserError(f"monitor report {report_path} not found: run `mlapp monitor` first")
+        raise UserError(f"monitor report {report_path} not found: run `mlapp monitor run` first")
     text = exposition(read_json(report_path), report_path.stat().st_mtime)
     if out == "-":
         sys.stdout.write(text)

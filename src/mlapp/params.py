@@ -124,10 +124,10 @@ class ServingParams(Section):
     workers: int = Field(ge=1)  # server processes
     access_log: bool  # BentoML's INFO line per request
     predict_threads: int = Field(ge=1)  # XGBoost threads per predict call
-    port: int = Field(ge=1, le=65535)  # `mlapp serve` default; `make serve PORT=...` overrides
-    lineage: Path  # JSON written by `mlapp bento` and baked into the bento
+    port: int = Field(ge=1, le=65535)  # `mlapp serving serve` default; `make serve PORT=...` overrides
+    lineage: Path  # JSON written by `mlapp serving bento` and baked into the bento
     bento_name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
-    log_path: Path  # sampled prediction log (JSONL, `mlapp monitor --source`); $MLAPP_PREDICTION_LOG wins
+    log_path: Path  # sampled prediction log (JSONL, `mlapp monitor run --source`); $MLAPP_PREDICTION_LOG wins
     log_sample_rate: float = Field(ge=0, le=1)  # share of predicted rows logged; 0 turns the log off
     log_buffer_rows: int = Field(ge=1)  # rows waiting for the log writer; beyond that, dropped (counted)
 

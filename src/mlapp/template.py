@@ -1,4 +1,4 @@
-"""`mlapp init`: make this template a project of your own.
+"""`mlapp template init`: make this template a project of your own.
 
 The template's name, ``mlapp``, is the package, the console script, the distribution,
 the MLflow experiment and model, the bento, the image and the Kubernetes app. Renaming

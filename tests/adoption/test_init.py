@@ -1,4 +1,4 @@
-"""`mlapp init` and the template self-test: instantiate, then pipeline, tests and PR report there."""
+"""`mlapp template init` and the template self-test: instantiate, then pipeline, tests and PR report there."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def instantiate(dest: Path, name: str) -> Path:
     sh("git", "init", "-q", "-b", "main", cwd=dest)
     sh("git", "config", "user.email", "test@example.com", cwd=dest)
     sh("git", "config", "user.name", "test", cwd=dest)
-    sh("mlapp", "init", name, cwd=dest)
+    sh("mlapp", "template", "init", name, cwd=dest)
     return dest
 
 
@@ -32,7 +32,7 @@ def test_rejects_names_that_would_break_somewhere() -> None:
 
 def test_init_renames_everything(tmp_path: Path) -> None:
     root = instantiate(tmp_path / "acme", "acmechurn")
-    assert (root / "src" / "acmechurn" / "cli.py").is_file()
+    assert (root / "src" / "acmechurn" / "cli" / "__init__.py").is_file()
     assert not (root / "src" / "mlapp").exists()
     leftovers = [
         str(rel)

@@ -103,7 +103,7 @@ def test_own_data_runs_pipeline_service_and_report(tmp_path: Path) -> None:
 
     # Service: same schema, new fields; a churn field is now an unknown one.
     port = free_port()
-    argv = ["mlapp", "serve", "--port", str(port)]
+    argv = ["mlapp", "serving", "serve", "--port", str(port)]
     with running_server(argv, port, root, tmp_path / "server.log", env=_env(root, env)) as url:
         good = {
             "amount": 12000.0,
@@ -119,7 +119,9 @@ def test_own_data_runs_pipeline_service_and_report(tmp_path: Path) -> None:
         bad = httpx.post(f"{url}/predict", json={"records": [{**good, "grade": "Z"}]}, timeout=30)
         assert bad.status_code == 400 and "grade" in bad.text
         # The post-deploy smoke test derives its rows from the new schema: no data file to edit.
-        smoke = sh("mlapp", "smoke", "--url", url, "--timeout", "30", cwd=root, env=env, check=False)
+        smoke = sh(
+            "mlapp", "serving", "smoke", "--url", url, "--timeout", "30", cwd=root, env=env, check=False
+        )
         assert smoke.returncode == 0, smoke.stdout + smoke.stderr
         assert "4 records match the local model" in smoke.stdout
 
@@ -131,7 +133,7 @@ def test_own_data_runs_pipeline_service_and_report(tmp_path: Path) -> None:
     sh("dvc", "repro", cwd=root, env=env)
     sh("git", "add", "-A", cwd=root)
     sh("git", "commit", "-qm", "shallower trees", cwd=root)
-    result = sh("mlapp", "report", "--base", "main", cwd=root, env=env, check=False)
+    result = sh("mlapp", "report", "run", "--base", "main", cwd=root, env=env, check=False)
     assert result.returncode in (0, 1), result.stderr
     report = next((root / "reports" / "pr").glob("*.md")).read_text()
     assert "roc_auc" in report.lower() or "ROC" in report

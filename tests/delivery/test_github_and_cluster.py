@@ -113,7 +113,7 @@ def test_reviewer_syntax() -> None:
 
 
 def test_github_setup_dry_run_prints_every_request(mlapp_in_repo) -> None:
-    code, out = mlapp_in_repo("github-setup", "--repo", "acme/churn", "--reviewer", "user:alice")
+    code, out = mlapp_in_repo("delivery", "github-setup", "--repo", "acme/churn", "--reviewer", "user:alice")
     assert code == 0, out
     for path in (
         "actions/permissions/workflow",
@@ -127,7 +127,7 @@ def test_github_setup_dry_run_prints_every_request(mlapp_in_repo) -> None:
 
 
 def test_github_setup_refuses_to_apply_without_reviewers(mlapp_in_repo) -> None:
-    code, out = mlapp_in_repo("github-setup", "--repo", "acme/churn", "--apply")
+    code, out = mlapp_in_repo("delivery", "github-setup", "--repo", "acme/churn", "--apply")
     assert code != 0 and "no required reviewer" in out
 
 
@@ -144,7 +144,9 @@ esac""",
     )
     monkeypatch.setenv("FAKE_LOG", str(log))
     monkeypatch.setenv("PATH", path_with(gh))
-    code, out = mlapp_in_repo("github-setup", "--repo", "acme/churn", "--reviewer", "user:alice", "--apply")
+    code, out = mlapp_in_repo(
+        "delivery", "github-setup", "--repo", "acme/churn", "--reviewer", "user:alice", "--apply"
+    )
     assert code == 0, out
     sent = log.read_text().splitlines()
     assert any("--method PUT repos/acme/churn/rulesets/7" in s for s in sent)
@@ -174,20 +176,24 @@ def test_deploy_refuses_an_image_without_attestation(
     monkeypatch.setenv("FAKE_LOG", str(log))
     monkeypatch.setenv("GITHUB_REPOSITORY", "acme/churn")
     monkeypatch.setenv("PATH", path_with(fake_gh(tmp_path, 'echo "no attestations found" >&2; exit 1')))
-    code, out = mlapp("deploy", "--env", "staging", "--image", image("a"), "--verify-attestation", "--push")
+    code, out = mlapp(
+        "delivery", "deploy", "--env", "staging", "--image", image("a"), "--verify-attestation", "--push"
+    )
     assert code != 0 and "no attestations found" in out
     remote = gitops.parent / "origin.git"
     assert not (remote / "refs/heads/deploy").exists()  # nothing recorded
 
     monkeypatch.setenv("PATH", path_with(fake_gh(tmp_path, "echo '[{\"verificationResult\": {}}]'")))
-    code, out = mlapp("deploy", "--env", "staging", "--image", image("a"), "--verify-attestation", "--push")
+    code, out = mlapp(
+        "delivery", "deploy", "--env", "staging", "--image", image("a"), "--verify-attestation", "--push"
+    )
     assert code == 0 and "verified 1 provenance attestation" in out, out
 
 
 def test_release_is_published_with_the_model_card(gitops: Path, mlapp, tmp_path: Path, monkeypatch) -> None:
-    mlapp("deploy", "--env", "staging", "--image", image("a"), "--push")
-    mlapp("accept", "--env", "staging", "--push", "--no-registry")
-    mlapp("promote", "--push")
+    mlapp("delivery", "deploy", "--env", "staging", "--image", image("a"), "--push")
+    mlapp("delivery", "accept", "--env", "staging", "--push", "--no-registry")
+    mlapp("delivery", "promote", "--push")
     # The registry side of the card is covered end to end in test_release_e2e.py.
     from mlapp.delivery import commands
 
@@ -212,7 +218,7 @@ esac""",
             )
         ),
     )
-    code, out = mlapp("release-notes", "--env", "production", "--fetch", "--publish")
+    code, out = mlapp("delivery", "release-notes", "--env", "production", "--fetch", "--publish")
     assert code == 0, out
     create = next(line for line in log.read_text().splitlines() if "release create" in line)
     head = sh("git", "rev-parse", "HEAD", cwd=gitops).stdout.strip()
@@ -236,7 +242,7 @@ def test_apply_renders_the_state_and_waits_for_rollout(
     monkeypatch.setenv(
         "KUBE_CONFIG", base64.b64encode(kubeconfig.encode()).decode() if encode else kubeconfig
     )
-    code, out = mlapp("deploy", "--env", "staging", "--image", image("a"), "--push", "--apply")
+    code, out = mlapp("delivery", "deploy", "--env", "staging", "--image", image("a"), "--push", "--apply")
     assert code == 0, out
     lines = log.read_text().splitlines()
     apply = next(line for line in lines if line.startswith("apply -k "))
@@ -252,13 +258,13 @@ def test_apply_failure_is_reported(gitops: Path, mlapp, tmp_path: Path, monkeypa
     monkeypatch.setenv("FAKE_LOG", str(log))
     failing = 'if [ "$1" = rollout ]; then echo "deadline exceeded" >&2; exit 1; fi'
     monkeypatch.setenv("PATH", path_with(fake_kubectl(tmp_path, failing)))
-    code, out = mlapp("deploy", "--env", "staging", "--image", image("a"), "--push", "--apply")
+    code, out = mlapp("delivery", "deploy", "--env", "staging", "--image", image("a"), "--push", "--apply")
     assert code != 0 and "deadline exceeded" in out
 
 
 def test_bad_kube_config_is_explained(gitops: Path, mlapp, monkeypatch) -> None:
     monkeypatch.setenv("KUBE_CONFIG", "not a kubeconfig!")
-    code, out = mlapp("deploy", "--env", "staging", "--image", image("a"), "--apply")
+    code, out = mlapp("delivery", "deploy", "--env", "staging", "--image", image("a"), "--apply")
     assert code != 0 and "KUBE_CONFIG is neither a kubeconfig nor base64" in out
 
 
@@ -271,7 +277,7 @@ def test_image_metadata_outputs(gitops: Path, mlapp, tmp_path: Path, monkeypatch
     out_file = tmp_path / "github_output"
     monkeypatch.setenv("GITHUB_REPOSITORY", "Acme/Churn")
     monkeypatch.setenv("GITHUB_SHA", "c" * 40)
-    code, out = mlapp("image-metadata", "--github-output", str(out_file))
+    code, out = mlapp("delivery", "image-metadata", "--github-output", str(out_file))
     assert code == 0, out
     text = out_file.read_text()
     outputs = {}

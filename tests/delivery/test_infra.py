@@ -122,7 +122,7 @@ def test_deployed_state_requires_a_digest() -> None:
 
 
 def test_check_manifests_command(mlapp_in_repo) -> None:
-    code, out = mlapp_in_repo("check-manifests")
+    code, out = mlapp_in_repo("delivery", "check-manifests")
     assert code == 0, out
     assert out.count("valid (Kubernetes") == len(OVERLAYS) + 1  # + infra/bootstrap
 

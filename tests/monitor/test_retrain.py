@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from mlapp.gha import parse_outputs
 from mlapp.monitor import retrain
 from mlapp.monitor.batch import MonitorError
 from mlapp.monitor.refresh import refresh
@@ -76,7 +77,16 @@ def test_append_adds_labeled_rows_and_moves_the_pointer(project: Path, tmp_path:
     assert after_text.startswith(before_text)  # old rows byte-identical, new rows after them
     assert _rows(project / "data" / "churn.csv") == 3300
     assert (project / "data.dvc").read_text() != before_pointer
-    sh("mlapp", "validate", "--output", tmp_path / "v.parquet", "--report", tmp_path / "v.json", cwd=project)
+    sh(
+        "mlapp",
+        "pipeline",
+        "validate",
+        "--output",
+        tmp_path / "v.parquet",
+        "--report",
+        tmp_path / "v.json",
+        cwd=project,
+    )
 
 
 def test_replace_makes_the_batch_the_table(project: Path, tmp_path: Path) -> None:
@@ -127,7 +137,7 @@ def test_prepare_publish_open_pr(project: Path, origin: Path, gh: Path, tmp_path
     source = write_csv(drifted(205, rows=300), tmp_path / "batch.csv", labels=True)
 
     assert retrain.prepare(params, str(source), reproduce=False, github_output=outputs)
-    assert outputs.read_text() == "changed=true\n"
+    assert parse_outputs(outputs.read_text()) == {"changed": "true"}
     assert _git("branch", "--show-current", cwd=project) == "ct/retrain"
     assert _git("rev-parse", "main", cwd=project) == main_head  # main untouched
     assert _git("rev-parse", "HEAD~1", cwd=project) == main_head  # one commit on top of main
@@ -165,7 +175,7 @@ def test_prepare_with_nothing_new_commits_nothing(project: Path, tmp_path: Path)
     assert not retrain.prepare(
         load_params(), str(tmp_path / "known.csv"), reproduce=False, github_output=outputs
     )
-    assert outputs.read_text() == "changed=false\n"
+    assert parse_outputs(outputs.read_text()) == {"changed": "false"}
     assert _git("rev-parse", "HEAD", cwd=project) == _git("rev-parse", "main", cwd=project)
 
 
@@ -201,10 +211,10 @@ def test_drifted_batch_opens_the_retraining_pr_path(
     }
     outputs = tmp_path / "github_output"
 
-    sh("mlapp", "monitor", "--exit-zero", "--github-output", outputs, cwd=root, env=env)
-    assert outputs.read_text().startswith("retrain=true\n")
-    sh("mlapp", "retrain", "prepare", "--github-output", outputs, cwd=root, env=env)
-    assert outputs.read_text().endswith("changed=true\n")
+    sh("mlapp", "monitor", "run", "--exit-zero", "--github-output", outputs, cwd=root, env=env)
+    assert parse_outputs(outputs.read_text())["retrain"] == "true"
+    sh("mlapp", "monitor", "retrain-prepare", "--github-output", outputs, cwd=root, env=env)
+    assert parse_outputs(outputs.read_text()) == {"retrain": "true", "status": "retrain", "changed": "true"}
     changed = _git("diff", "--name-only", "main", "HEAD", cwd=root).splitlines()
     assert {"data.dvc", "dvc.lock", "metrics/metrics.json", "reports/validation.json"} <= set(changed)
     message = _git("log", "-1", "--format=%B", cwd=root)
@@ -212,8 +222,8 @@ def test_drifted_batch_opens_the_retraining_pr_path(
     assert "changed" not in sh("dvc", "status", cwd=root).stdout  # outputs match the new data
     assert json.loads(_git("show", "HEAD:reports/validation.json", cwd=root))["rows"] == 3600
 
-    sh("mlapp", "retrain", "publish", cwd=root)
+    sh("mlapp", "monitor", "retrain-publish", cwd=root)
     assert _git("rev-parse", "ct/retrain", cwd=bare) == _git("rev-parse", "HEAD", cwd=root)
-    result = sh("mlapp", "retrain", "open-pr", cwd=root)
+    result = sh("mlapp", "monitor", "retrain-pr", cwd=root)
     assert "opened pull request https://github.com/acme/churn/pull/12" in result.stdout
     assert "features drifted" in (root / "reports" / "monitor" / "pr-body.md").read_text()

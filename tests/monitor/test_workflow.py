@@ -30,7 +30,7 @@ def test_monitor_job_is_read_only_and_exports_the_decision() -> None:
     assert job["permissions"] == {"contents": "read"}
     step = next(s for s in job["steps"] if s.get("id") == "monitor")
     words = shlex.split(step["run"])
-    assert words[:5] == ["uv", "run", "--frozen", "mlapp", "monitor"]
+    assert words[:6] == ["uv", "run", "--frozen", "mlapp", "monitor", "run"]
     assert "--exit-zero" in words and "--github-output" in words  # exit 2 still fails the job
     assert job["outputs"]["retrain"] == "${{ steps.monitor.outputs.retrain }}"  # key written by monitor
 
@@ -41,11 +41,11 @@ def test_pull_request_job_runs_the_tested_commands_in_order() -> None:
     assert set(job["permissions"]) == {"contents", "pull-requests"}
     commands = [w[3:6] for w in _runs(job) if w[:2] == ["uv", "run"]]
     assert commands == [
-        ["mlapp", "retrain", "prepare"],
-        ["mlapp", "retrain", "publish"],
-        ["mlapp", "retrain", "open-pr"],
+        ["mlapp", "monitor", "retrain-prepare"],
+        ["mlapp", "monitor", "retrain-publish"],
+        ["mlapp", "monitor", "retrain-pr"],
     ]
-    later = [s for s in job["steps"] if s.get("run", "").endswith(("publish", "open-pr"))]
+    later = [s for s in job["steps"] if s.get("run", "").endswith(("retrain-publish", "retrain-pr"))]
     assert all(s["if"] == "steps.prepare.outputs.changed == 'true'" for s in later)
 
 

@@ -1,30 +1,83 @@
+from pathlib import Path
+
+import click
 import pytest
 from click.testing import CliRunner
 
-from mlapp.cli import cli, main
+from mlapp import cli as cli_package
+from mlapp.cli import EXIT_ERROR, cli, command_tree, main
 
-STAGES = ["generate", "validate", "split", "train", "evaluate", "register"]
+STAGES = ["generate", "validate", "split", "train", "evaluate", "track", "register"]
+GROUPS = {"pipeline", "report", "serving", "delivery", "monitor", "template"}
+
+
+def test_one_group_per_domain_each_module_small() -> None:
+    tree = command_tree()
+    assert set(tree) == GROUPS, tree
+    assert all(subs for subs in tree.values()), "every top-level command is a group with subcommands"
+    for module in Path(cli_package.__file__).parent.glob("*.py"):
+        lines = len(module.read_text().splitlines())
+        assert lines <= 300, f"{module.name}: {lines} lines"
 
 
 @pytest.mark.parametrize("command", STAGES)
-def test_every_command_has_help(command: str) -> None:
-    result = CliRunner().invoke(cli, [command, "--help"])
-    assert result.exit_code == 0
-    assert "params" in result.output or "Usage" in result.output
+def test_every_pipeline_command_has_help(command: str) -> None:
+    result = CliRunner().invoke(cli, ["pipeline", command, "--help"], prog_name="mlapp")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"Usage: mlapp pipeline {command} [OPTIONS]")
 
 
-def test_broken_params_file_is_reported_without_traceback(tmp_path, monkeypatch, capsys) -> None:
-    bad = tmp_path / "params.yaml"
-    bad.write_text("data: {raw: x}\n")
-    monkeypatch.setattr("sys.argv", ["mlapp", "--params", str(bad), "split"])
+@pytest.mark.parametrize("group", sorted(GROUPS))
+def test_every_command_answers_help_without_reading_params(group: str, tmp_path: Path) -> None:
+    missing = tmp_path / "absent.yaml"  # --help must not need a params file
+    for sub in sorted(command_tree()[group] or ()):
+        result = CliRunner().invoke(cli, ["--params", str(missing), group, sub, "--help"])
+        assert result.exit_code == 0, f"mlapp {group} {sub} --help: {result.output}"
+
+
+def _main(monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:
+    monkeypatch.setattr("sys.argv", ["mlapp", *argv])
     with pytest.raises(SystemExit) as exit_info:
         main()
-    assert exit_info.value.code == 2
+    code = exit_info.value.code
+    assert isinstance(code, int)
+    return code
+
+
+def test_broken_params_file_is_one_line_without_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "params.yaml"
+    bad.write_text("data: {raw: x}\n")
+    assert _main(monkeypatch, "--params", str(bad), "pipeline", "split") == EXIT_ERROR
     err = capsys.readouterr().err
-    assert "params.yaml is invalid" in err and "Traceback" not in err
+    assert err.startswith("error: ") and "params.yaml is invalid" in err and "Traceback" not in err
+
+
+def test_usage_errors_exit_2(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _main(monkeypatch, "pipeline", "no-such-stage") == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "No such command 'no-such-stage'" in err and "Traceback" not in err
+
+
+def test_an_internal_error_shows_its_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    @click.command("explode")
+    def explode() -> None:
+        Path("/nonexistent/internal/file").read_text()  # a bug, not the user's mistake
+
+    cli.add_command(explode)
+    try:
+        assert _main(monkeypatch, "explode") == EXIT_ERROR
+    finally:
+        cli.commands.pop("explode")
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "FileNotFoundError" in err
+    assert "read_text()" in err  # the failing line, which the user-error path would hide
 
 
 def test_register_rejects_malformed_tags() -> None:
-    result = CliRunner().invoke(cli, ["register", "--tag", "no-equals-sign"])
-    assert result.exit_code != 0
-    assert "KEY=VALUE" in result.output
+    result = CliRunner().invoke(cli, ["pipeline", "register", "--tag", "no-equals-sign"])
+    assert result.exit_code == EXIT_ERROR
+    assert "expected KEY=VALUE, got ['no-equals-sign']" in result.output

@@ -75,7 +75,7 @@ def test_register_refuses_a_runner_local_sqlite(monkeypatch: pytest.MonkeyPatch)
 
 @pytest.mark.slow
 def test_track_logs_a_missing_run_once(project: Path) -> None:
-    """A fresh clone's repro skips evaluate; `mlapp track` fills the empty store, then reuses."""
+    """A fresh clone's repro skips evaluate; `mlapp pipeline track` fills the empty store, then reuses."""
     params = load_params()
     first = tracking.ensure_run(params, Path("models"))
     assert tracking.ensure_run(params, Path("models")) == first

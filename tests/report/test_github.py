@@ -150,12 +150,13 @@ def test_cli_pr_comment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
 
     from mlapp.cli import cli
 
-    calls: list[tuple[Any, ...]] = []
-    monkeypatch.setattr(github, "post", lambda *args: calls.append(args) or 12)
+    calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+    monkeypatch.setattr(github, "post", lambda *args, **kwargs: calls.append((args, kwargs)) or 12)
     monkeypatch.setenv("GITHUB_REPOSITORY", REPO)
     monkeypatch.chdir(Path(__file__).resolve().parents[2])  # params.yaml: report.max_chars
     report = tmp_path / "report.md"
-    result = CliRunner().invoke(cli, ["pr-comment", "--run-id", "7", "--report", str(report)])
+    result = CliRunner().invoke(cli, ["report", "comment", "--run-id", "7", "--report", str(report)])
     assert result.exit_code == 0, result.output
     assert "posted on pull request #12" in result.stdout
-    assert calls == [(REPO, 7, report, "https://github.com/org/app/actions/runs/7", 60_000)]
+    run_url = "https://github.com/org/app/actions/runs/7"
+    assert calls == [((REPO, 7, report), {"run_url": run_url, "max_chars": 60_000})]

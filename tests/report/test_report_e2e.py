@@ -24,8 +24,8 @@ from tests.report.helpers import (
 pytestmark = pytest.mark.slow
 
 # The exact commands of .github/workflows/pr.yml (without `uv run --frozen`).
-REPORT = ("mlapp", "report", "--no-gate", "--base")
-GATE = ("mlapp", "gate")
+REPORT = ("mlapp", "report", "run", "--no-gate", "--base")
+GATE = ("mlapp", "report", "gate")
 PNGS = ("roc.png", "pr.png", "calibration.png", "confusion.png")
 
 

@@ -1,4 +1,4 @@
-"""`mlapp bento` in a trained copy of the project, then `bentoml serve` of the built bento.
+"""`mlapp serving bento` in a trained copy of the project, then `bentoml serve` of the built bento.
 
 What CI does after `make run`: build, export the Docker context, and serve exactly what
 the image would contain (here with the test environment's packages: no docker engine).
@@ -27,7 +27,7 @@ def built(
 ) -> tuple[Path, dict[str, str], dict]:
     root = copy_project(trained_project, tmp_path_factory.mktemp("bento") / "project")
     env = {"BENTOML_HOME": str(root.parent / "bentoml-home")}  # never the developer's bento store
-    done = sh("mlapp", "bento", "--docker-context", "build/docker", cwd=root, env=env)
+    done = sh("mlapp", "serving", "bento", "--docker-context", "build/docker", cwd=root, env=env)
     outputs = dict(line.split("=", 1) for line in done.stdout.strip().splitlines())
     return root, env, outputs
 
@@ -79,7 +79,7 @@ def test_docker_context_is_buildable_as_is(built) -> None:
 
 def test_print_path_rebuilds_the_same_tag(built) -> None:
     root, env, out = built
-    again = sh("mlapp", "bento", "--print-path", cwd=root, env=env).stdout.strip()
+    again = sh("mlapp", "serving", "bento", "--print-path", cwd=root, env=env).stdout.strip()
     assert again == out["path"]
 
 
@@ -95,7 +95,9 @@ def bento_server(built, tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
 
 def test_the_built_bento_serves_and_passes_the_smoke_test(built, bento_server) -> None:
     root, _env, out = built
-    done = sh("mlapp", "smoke", "--url", bento_server, "--expect-version", out["model_version"], cwd=root)
+    done = sh(
+        "mlapp", "serving", "smoke", "--url", bento_server, "--expect-version", out["model_version"], cwd=root
+    )
     assert "smoke test passed" in done.stdout
     lineage = httpx.post(f"{bento_server}/metadata", timeout=10).json()["lineage"]
     assert lineage["source"] == "bento"  # no .git in a bento: the baked file

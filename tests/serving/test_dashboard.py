@@ -2,8 +2,8 @@
 
 - every dashboard query (panels and variables) names only metrics, and labels, that the
   real service emits on /metrics after good and bad requests, or that
-  ``mlapp monitor-metrics`` writes for a monitor report of that service's own prediction
-  log (slow: a real ``mlapp serve``);
+  ``mlapp monitor metrics`` writes for a monitor report of that service's own prediction
+  log (slow: a real ``mlapp serving serve``);
 - the ServiceMonitor selects the Service of every overlay, on its port, in its namespace.
 """
 
@@ -164,14 +164,14 @@ def test_service_monitor_scrapes_the_service_of_every_overlay() -> None:
 def logging_server(
     serving_root: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, Path, Path]]:
-    """`mlapp serve` logging every prediction (log_sample_rate 1) to a fresh JSONL file."""
+    """`mlapp serving serve` logging every prediction (log_sample_rate 1) to a fresh JSONL file."""
     work = tmp_path_factory.mktemp("dashboard")
     raw = yaml.safe_load((serving_root / "params.yaml").read_text())
     raw["serving"].update({"log_sample_rate": 1.0, "log_path": str(work / "predictions.jsonl")})
     params = work / "params.yaml"
     params.write_text(yaml.safe_dump(raw, sort_keys=False))
     port, log = free_port(), work / "server.log"
-    argv = [sys.executable, "-m", "mlapp", "--params", str(params), "serve", "--port", str(port)]
+    argv = [sys.executable, "-m", "mlapp", "--params", str(params), "serving", "serve", "--port", str(port)]
     with running_server(argv, port, serving_root, log) as url:
         yield url, params, work / "predictions.jsonl"
 

@@ -1,4 +1,4 @@
-"""The real thing: `mlapp serve` (bentoml serve) on a free port, one server for this module."""
+"""The real thing: `mlapp serving serve` (bentoml serve) on a free port, one server for this module."""
 
 from __future__ import annotations
 

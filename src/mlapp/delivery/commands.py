@@ -160,7 +160,7 @@ def smoke_env(params: Params, params_path: Path, env: str, url: str | None, fetc
             click.echo(f"fetched model {release.model_version} of {release.digest[:19]} from the registry")
         with _service_url(ctx, env, url) as base:
             argv = [
-                sys.executable, "-m", "mlapp", "--params", str(params_path), "smoke",
+                sys.executable, "-m", "mlapp", "--params", str(params_path), "serving", "smoke",
                 "--url", base, "--expect-version", release.model_version, "--model-dir", str(model_dir),
             ]  # fmt: skip
             done = subprocess.run(argv, capture_output=True, text=True, check=False)

@@ -3,7 +3,7 @@
 Every call is built as data first (argv or an API request), so tests check exactly what
 would be sent without a network; ``run`` is the only function that executes anything.
 ``gh`` authenticates with ``GH_TOKEN`` (the job's token in Actions, an admin's token for
-``mlapp github-setup``).
+``mlapp delivery github-setup``).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """MLflow registry side of a release: which version an image holds, and the aliases.
 
 The cd workflow registers each built image's model with the tag ``image.digest``
-(``mlapp register --tag image.digest=sha256:...``). An environment's alias (``staging``,
+(``mlapp pipeline register --tag image.digest=sha256:...``). An environment's alias (``staging``,
 ``production``) moves to that version only after the environment passed its smoke test,
 so ``models:/<name>@production`` is always what production verifiably serves.
 """
@@ -61,7 +61,7 @@ def version_for_digest(params: MlflowParams, digest: str) -> tuple[str, dict[str
     if not found:
         raise RegistryError(
             f"no version of registered model {params.model_name!r} is tagged {DIGEST_TAG}={digest}: "
-            f"register it with `mlapp register --tag {DIGEST_TAG}={digest}`"
+            f"register it with `mlapp pipeline register --tag {DIGEST_TAG}={digest}`"
         )
     return str(found[0].version), dict(found[0].tags)
 

@@ -1,4 +1,4 @@
-"""``mlapp github-setup``: print (default) or send the repository settings delivery relies on."""
+"""``mlapp delivery github-setup``: print (default) or send the repository settings delivery relies on."""
 
 from __future__ import annotations
 
@@ -88,7 +88,9 @@ def main(
         for call in calls:
             click.echo(f"done: {call.method} {call.path}  # {call.why}")
         return
-    click.echo("# dry run: the requests `mlapp github-setup --apply` sends (reviewer ids resolved then)")
+    click.echo(
+        "# dry run: the requests `mlapp delivery github-setup --apply` sends (reviewer ids resolved then)"
+    )
     for call in github.plan(opts, {}):
         argv = " ".join(shlex.quote(word) for word in call.argv())
         click.echo(f"\n# {call.why}\n{argv} <<'JSON'")

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from mlapp import gha
 from mlapp.monitor.batch import MonitorError
 from mlapp.monitor.refresh import dvc, refresh
 from mlapp.params import Params
@@ -22,7 +23,7 @@ REMOTE = "origin"
 PR_TITLE = "Retrain on fresh data (continuous training)"
 PR_INTRO = (
     "Opened by the continuous-training workflow (`.github/workflows/retrain.yml`) because "
-    "`mlapp monitor` recommended retraining. This branch refreshes the data pointer and "
+    "`mlapp monitor run` recommended retraining. This branch refreshes the data pointer and "
     "retrains; the PR report and quality gate decide whether the new model is better. "
     "Each scheduled run re-creates the branch from the base and updates this PR.\n\n"
 )
@@ -64,13 +65,9 @@ def _in_repo_remote() -> Path | None:
     return path.relative_to(root) if path.is_relative_to(root) else None
 
 
-def _write_output(path: Path | None, key: str, value: str) -> None:
-    if path is not None:
-        with path.open("a") as handle:  # GitHub Actions step outputs
-            handle.write(f"{key}={value}\n")
-
-
-def prepare(params: Params, source: str, reproduce: bool = True, github_output: Path | None = None) -> bool:
+def prepare(
+    params: Params, source: str, *, reproduce: bool = True, github_output: Path | None = None
+) -> bool:
     """Re-create the branch from the base, refresh the data, retrain, commit.
 
     Returns False (and commits nothing) when the refreshed data equals the base's data.
@@ -82,7 +79,7 @@ def prepare(params: Params, source: str, reproduce: bool = True, github_output: 
     tracking = refresh(params, source)
     if not git("status", "--porcelain", "--", tracking):
         print(f"{tracking} unchanged: the data already holds this batch; nothing to retrain on")
-        _write_output(github_output, "changed", "false")
+        gha.set_output("changed", False, github_output)
         return False
     if reproduce:
         dvc("repro")
@@ -94,7 +91,7 @@ def prepare(params: Params, source: str, reproduce: bool = True, github_output: 
     message = f"Retrain on fresh data from {source}\n\n" + "".join(f"- {r}\n" for r in reasons)
     git("commit", "--quiet", "-m", message)
     print(f"prepared {branch}: {git('log', '-1', '--format=%h %s')}")
-    _write_output(github_output, "changed", "true")
+    gha.set_output("changed", True, github_output)
     return True
 
 
@@ -102,7 +99,7 @@ def publish(params: Params) -> bool:
     """Force-push the branch, unless the remote branch already holds the same tree."""
     branch, _ = _guard(params)
     if git("branch", "--show-current") != branch:
-        raise MonitorError(f"not on {branch}: run `mlapp retrain prepare` first")
+        raise MonitorError(f"not on {branch}: run `mlapp monitor retrain-prepare` first")
     if git("ls-remote", "--heads", REMOTE, branch):
         git("fetch", "--quiet", "--depth=1", REMOTE, f"refs/heads/{branch}")
         if git("rev-parse", "FETCH_HEAD^{tree}") == git("rev-parse", "HEAD^{tree}"):

@@ -1,4 +1,4 @@
-"""``mlapp monitor``: compare a batch with the training reference; write JSON + Markdown.
+"""``mlapp monitor run``: compare a batch with the training reference; write JSON + Markdown.
 
 The reference is what the current model was built from, all named in params.yaml: the
 split stage's train table (``split.train``) for features, the model's scores on the
@@ -17,12 +17,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlapp import gha
 from mlapp.metrics import round6
 from mlapp.model import Model, load
 from mlapp.monitor import drift
 from mlapp.monitor.batch import Batch, InvalidBatch, MonitorError, read_batch
 from mlapp.monitor.render import markdown
-from mlapp.params import Params, load_params
+from mlapp.params import Params
 from mlapp.schema import FEATURES, feature_schema
 from mlapp.tables import read_frame, read_json, write_json
 
@@ -136,34 +137,27 @@ def _write(report: dict[str, Any], json_path: Path, markdown_path: Path, summary
     markdown_path.parent.mkdir(parents=True, exist_ok=True)
     text = markdown(report)
     markdown_path.write_text(text)
-    if summary is not None:
-        with summary.open("a") as handle:  # the workflow run's summary page
-            handle.write(text)
+    gha.append_summary(text, summary)  # the workflow run's summary page
 
 
 def _github_output(path: Path | None, report: dict[str, Any]) -> None:
-    if path is None:
-        return
-    with path.open("a") as handle:  # the file GitHub Actions reads step outputs from
-        handle.write(f"retrain={str(report['retrain']).lower()}\nstatus={report['status']}\n")
+    gha.set_outputs({"retrain": bool(report["retrain"]), "status": str(report["status"])}, path)
 
 
 def main(
-    params_path: Path | str = "params.yaml",
-    source: str | None = None,
-    json_path: Path | None = None,
-    markdown_path: Path | None = None,
-    model_dir: Path | None = None,
+    params: Params,
+    *,
+    source: str | None,
+    json_path: Path,
+    markdown_path: Path,
+    model_dir: Path,
     exit_zero: bool = False,
     github_output: Path | None = None,
     summary: Path | None = None,
 ) -> int:
-    params = load_params(params_path)
-    source = source or params.monitor.source
+    """Check ``source``; exit code 0 no action, 1 retrain (0 with ``exit_zero``)."""
     if not source:
         raise MonitorError("no batch to check: pass --source PATH or set monitor.source in params.yaml")
-    json_path = json_path or params.monitor.report_json
-    markdown_path = markdown_path or params.monitor.report_markdown
     try:
         batch = read_batch(source, params)
     except InvalidBatch as exc:
@@ -177,7 +171,7 @@ def main(
         _write(invalid, json_path, markdown_path, summary)
         _github_output(github_output, invalid)
         raise
-    report = compare(batch, load_reference(params, model_dir or params.train.model_dir), params)
+    report = compare(batch, load_reference(params, model_dir), params)
     _write(report, json_path, markdown_path, summary)
     _github_output(github_output, report)
     verdict = "RETRAIN recommended: " + "; ".join(report["reasons"]) if report["retrain"] else "no action"

@@ -94,7 +94,7 @@ def row_overlap(
 def training_drift(
     base_train: pd.DataFrame, pr_train: pd.DataFrame, monitor: MonitorParams
 ) -> list[dict[str, Any]]:
-    """Per-feature drift of the PR's training rows against the base's, as `mlapp monitor` measures it.
+    """Per-feature drift of the PR's training rows against the base's, as `mlapp monitor run` measures it.
 
     Same bins, PSI and KS rules as monitoring (params ``monitor:``), so "drifted" means the
     same thing in a PR as in production. Largest PSI first.

@@ -1,4 +1,4 @@
-"""`mlapp gate`: the gate decision of a written report as an exit code.
+"""`mlapp report gate`: the gate decision of a written report as an exit code.
 
 Kept free of heavy imports: in CI it runs as its own step right after the report is
 uploaded, and only reads report.json.
@@ -22,7 +22,7 @@ def message(gate: dict[str, Any]) -> str:
 
 def check(report_path: Path) -> int:
     if not report_path.is_file():
-        raise UserError(f"{report_path} not found: run `make report` (mlapp report) first")
+        raise UserError(f"{report_path} not found: run `make report` (mlapp report run) first")
     gate = json.loads(report_path.read_text())["gate"]
     print(message(gate), file=sys.stdout if gate["passed"] else sys.stderr)
     for note in gate.get("notes", []):

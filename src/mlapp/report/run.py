@@ -1,4 +1,4 @@
-"""`mlapp report`: build the champion-vs-challenger report, write it, apply the gate.
+"""`mlapp report run`: build the champion-vs-challenger report, write it, apply the gate.
 
 The report is always written (Markdown, JSON, PNGs) before the gate is applied, so CI can
 upload it whatever the outcome. Everything in it is a pure function of the two models, the
@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
+from mlapp import gha, plots
 from mlapp import metrics as m
-from mlapp import plots
 from mlapp.delivery.git import Git
 from mlapp.errors import UserError
 from mlapp.model import Model, load
@@ -254,23 +254,22 @@ def write(report: dict[str, Any], out_dir: Path, max_chars: int) -> str:
 
 
 def main(
-    params_path: Path | str,
+    params_path: Path,
+    *,
     base: str | None,
-    out_dir: Path | None,
+    out_dir: Path,
     enforce_gate: bool,
     summary: Path | None,
 ) -> int:
     params = load_params(params_path)
-    params_text = Path(params_path).read_text()
+    params_text = params_path.read_text()  # the PR's params go into the report verbatim
     root = Path(Git(Path.cwd()).run("rev-parse", "--show-toplevel").strip())
     started = time.perf_counter()
     report, champion = build(params, params_text, root, base)
     report["run"]["seconds"] = round(time.perf_counter() - started, 1)
-    out = out_dir or params.report.out_dir
+    out = out_dir
     text = write(report, out, params.report.max_chars)
-    if summary:
-        with summary.open("a") as handle:
-            handle.write(text + "\n")
+    gha.append_summary(text, summary)
     primary = next(r for r in report["metrics"] if r["name"] == report["primary_metric"])
     print(
         f"report: {out / REPORT_MD} ({len(text):,} chars); verdict: {report['verdict']} "

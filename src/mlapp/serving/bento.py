@@ -1,4 +1,4 @@
-"""Build the bento from the current ``models/`` with lineage baked in (``mlapp bento``).
+"""Build the bento from the current ``models/`` with lineage baked in (``mlapp serving bento``).
 
 Steps: write ``serving.lineage`` (git commit, data hash, model version), export the
 locked core + ``serving`` extra from ``uv.lock`` as the bento's requirements, check

@@ -1,6 +1,6 @@
 """Where the served model came from: model version, git commit, data hash.
 
-``mlapp bento`` writes this as a small JSON file (``serving.lineage``) that goes into the
+``mlapp serving bento`` writes this as a small JSON file (``serving.lineage``) that goes into the
 bento, because a container has no ``.git``. Served straight from a git checkout, the
 same facts are read from git and ``data.dvc`` at start-up instead (a file left by an
 earlier build could name an older commit).

@@ -1,4 +1,4 @@
-"""Sampled prediction log: a JSONL file that ``mlapp monitor --source <log>`` reads.
+"""Sampled prediction log: a JSONL file that ``mlapp monitor run --source <log>`` reads.
 
 One line per sampled row, the format docs/monitoring.md documents and
 ``mlapp.monitor.batch`` reads::

@@ -1,6 +1,6 @@
 """The BentoML service: validated batch predictions from the pipeline's model.
 
-Run it with ``mlapp serve`` (``bentoml serve mlapp.serving.service:ModelService``).
+Run it with ``mlapp serving serve`` (``bentoml serve mlapp.serving.service:ModelService``).
 The request path, and why it is shaped like this:
 
 1. BentoML parses the JSON body with pydantic-core straight into ``list[Record]``, the

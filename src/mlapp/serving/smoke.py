@@ -1,4 +1,4 @@
-"""Post-deploy smoke test (``mlapp smoke --url URL``): is the right model up and correct?
+"""Post-deploy smoke test (``mlapp serving smoke --url URL``): is the right model up and correct?
 
 Checks, in order, each printed as it passes:
 1. ``/livez`` and ``/readyz`` answer 200 (the service may still be starting: connection

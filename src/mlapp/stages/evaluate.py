@@ -6,7 +6,6 @@ Metrics and plot data are small deterministic JSON files committed to git, so
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any, cast
 
@@ -16,7 +15,7 @@ import pandas as pd
 from mlapp import metrics as m
 from mlapp import tracking
 from mlapp.model import Model, load
-from mlapp.params import EvaluateParams, Params, load_params
+from mlapp.params import EvaluateParams, Params
 from mlapp.tables import read_frame, write_json
 
 PLOT_FILES = ("roc", "pr", "confusion", "calibration", "importance")
@@ -47,6 +46,7 @@ def evaluate(
 
 def run(
     params: Params,
+    *,
     model_dir: Path,
     test_path: Path,
     metrics_path: Path,
@@ -67,26 +67,3 @@ def run(
         run_id = tracking.log_run(params, model_dir, scores, plots, plots_dir)
         print(f"MLflow run {run_id} at {params.mlflow.resolved_tracking_uri()}")
     return 0
-
-
-def main(
-    params_path: Path | str = "params.yaml",
-    model_dir: Path | None = None,
-    test: Path | None = None,
-    metrics: Path | None = None,
-    plots_dir: Path | None = None,
-    log_to_mlflow: bool = True,
-) -> int:
-    params = load_params(params_path)
-    return run(
-        params,
-        model_dir or params.train.model_dir,
-        test or params.split.test,
-        metrics or params.evaluate.metrics,
-        plots_dir or params.evaluate.plots_dir,
-        log_to_mlflow,
-    )
-
-
-if __name__ == "__main__":
-    sys.exit(main())

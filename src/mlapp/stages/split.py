@@ -7,13 +7,12 @@ scoring the future) and catches leakage through time.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from mlapp.params import DataParams, Params, SplitParams, load_params
+from mlapp.params import DataParams, Params, SplitParams
 from mlapp.tables import read_frame, write_frame
 
 
@@ -32,25 +31,9 @@ def split(frame: pd.DataFrame, data: DataParams, params: SplitParams) -> tuple[p
     return train.sort_values(data.id_column), test.sort_values(data.id_column)
 
 
-def run(params: Params, source: Path, train_path: Path, test_path: Path) -> int:
+def run(params: Params, *, source: Path, train_path: Path, test_path: Path) -> int:
     train, test = split(read_frame(source), params.data, params.split)
     write_frame(train.reset_index(drop=True), train_path)
     write_frame(test.reset_index(drop=True), test_path)
     print(f"split ({params.split.method}): {len(train)} train rows, {len(test)} test rows")
     return 0
-
-
-def main(
-    params_path: Path | str = "params.yaml",
-    source: Path | None = None,
-    train: Path | None = None,
-    test: Path | None = None,
-) -> int:
-    params = load_params(params_path)
-    return run(
-        params, source or params.validate_.output, train or params.split.train, test or params.split.test
-    )
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,7 +8,6 @@ what makes the model bytes identical from run to run.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,7 @@ from sklearn.metrics import precision_recall_curve
 from sklearn.model_selection import train_test_split
 
 from mlapp.model import ModelSpec, save
-from mlapp.params import Params, TrainParams, load_params
+from mlapp.params import Params, TrainParams
 from mlapp.schema import FEATURES, categories, feature_schema
 from mlapp.tables import read_frame
 
@@ -63,19 +62,8 @@ def train(frame: pd.DataFrame, label: str, params: TrainParams) -> tuple[xgb.Boo
     return booster, ModelSpec(spec.features, spec.categories, label, threshold, best)
 
 
-def run(params: Params, source: Path, model_dir: Path) -> int:
+def run(params: Params, *, source: Path, model_dir: Path) -> int:
     booster, spec = train(read_frame(source), params.data.label, params.train)
     save(booster, spec, model_dir)
     print(f"trained: {spec.best_iteration + 1} trees, threshold {spec.threshold} -> {model_dir}")
     return 0
-
-
-def main(
-    params_path: Path | str = "params.yaml", source: Path | None = None, model_dir: Path | None = None
-) -> int:
-    params = load_params(params_path)
-    return run(params, source or params.split.train, model_dir or params.train.model_dir)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -17,7 +17,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandas.errors import EmptyDataError, ParserError
 
-from mlapp.params import Params, load_params
+from mlapp.params import Params
 from mlapp.schema import raw_schema
 from mlapp.tables import read_raw, write_frame, write_json
 
@@ -174,7 +174,7 @@ def summary(frame: pd.DataFrame, params: Params) -> dict[str, Any]:
     }
 
 
-def run(params: Params, source: Path, output: Path, report: Path) -> int:
+def run(params: Params, *, source: Path, output: Path, report: Path) -> int:
     try:
         frame = read_raw(source)
         validated = validate_table(frame, params)
@@ -201,22 +201,3 @@ def _fail(report: Path, source: Path, problems: list[Problem], rows: int) -> int
         print(f"  - {problem.line()}", file=sys.stderr)
     print(f"full report: {report}; rows are 0-based data rows (CSV line = row + 2)", file=sys.stderr)
     return 1
-
-
-def main(
-    params_path: Path | str = "params.yaml",
-    source: Path | None = None,
-    output: Path | None = None,
-    report: Path | None = None,
-) -> int:
-    params = load_params(params_path)
-    return run(
-        params,
-        source or params.data.raw,
-        output or params.validate_.output,
-        report or params.validate_.report,
-    )
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,68 @@
+"""``mlapp``: one click group per domain; dvc.yaml, the Makefile, workflows and tests call these.
+
+    mlapp pipeline validate|split|train|evaluate|...   the DVC stages and MLflow bookkeeping
+    mlapp report run|gate|comment                       the pull-request report and its gate
+    mlapp serving serve|bento|smoke                     the BentoML service
+    mlapp delivery deploy|promote|rollback|...          environments on the deploy branch
+    mlapp monitor run|metrics|retrain-*                 drift checks and the retraining PR
+    mlapp template init                                 rename the template
+
+Options default to params.yaml (read once, through mlapp.params); an option only overrides.
+
+Exit codes: 0 success; 1 a command's documented "no" (gate failed, retraining recommended,
+smoke test failed, rule findings); 2 an error: bad usage or params (one line), a failed
+external command (one line with its stderr), or an unexpected exception (with its traceback).
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+from mlapp.cli import delivery, monitor, pipeline, report, serving, template
+from mlapp.cli.common import PathOption, Project
+from mlapp.errors import UserError
+
+EXIT_ERROR = 2  # click's own code for usage errors; every error shares it
+GROUPS = (pipeline.group, report.group, serving.group, delivery.group, monitor.group, template.group)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--params",
+    "params_path",
+    type=PathOption,
+    default=Path("params.yaml"),
+    show_default=True,
+    help="params.yaml to read.",
+)
+@click.pass_context
+def cli(ctx: click.Context, params_path: Path) -> None:
+    """GitOps ML template: pipeline stages, report, serving, delivery, monitoring."""
+    ctx.obj = Project(params_path)
+
+
+for _group in GROUPS:
+    cli.add_command(_group)
+
+
+def command_tree(root: click.Group = cli) -> dict[str, set[str] | None]:
+    """Each command of ``mlapp`` and, for a group, the names of its subcommands."""
+    return {
+        name: (set(command.commands) if isinstance(command, click.Group) else None)
+        for name, command in root.commands.items()
+    }
+
+
+def main() -> None:
+    try:
+        cli()  # standalone: click prints its own usage errors and exits 2
+    except UserError as exc:  # the user must fix something: one clear line
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    except Exception:  # a bug or a broken environment: the traceback is what helps
+        traceback.print_exc()
+        sys.exit(EXIT_ERROR)

@@ -1,0 +1,57 @@
+"""What every command group shares: the project (params.yaml, read once) and option types."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import TypeVar
+
+import click
+
+from mlapp.gha import OUTPUT_ENV, SUMMARY_ENV
+from mlapp.params import Params, load_params
+
+PathOption = click.Path(path_type=Path)
+T = TypeVar("T")
+
+
+@dataclass
+class Project:
+    """The root group's ``--params``; ``params`` parses it on first use (``--help`` never does)."""
+
+    params_path: Path
+
+    @cached_property
+    def params(self) -> Params:
+        return load_params(self.params_path)
+
+
+pass_project = click.make_pass_decorator(Project)
+
+
+def pick(override: T | None, default: T) -> T:
+    """An option given on the command line wins over params.yaml (the one place defaults live)."""
+    return default if override is None else override
+
+
+def exit_with(code: int) -> None:
+    if code:
+        sys.exit(code)
+
+
+# The same two options on every command that reports to a GitHub Actions run: explicit path,
+# else the runner's variable, else nothing (mlapp.gha resolves it).
+github_output_option = click.option(
+    "--github-output",
+    type=PathOption,
+    envvar=OUTPUT_ENV,
+    help=f"Append step outputs to this file [env: {OUTPUT_ENV}].",
+)
+summary_option = click.option(
+    "--summary",
+    type=PathOption,
+    envvar=SUMMARY_ENV,
+    help=f"Also append the Markdown to this file [env: {SUMMARY_ENV}].",
+)

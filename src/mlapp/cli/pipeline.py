@@ -1,0 +1,161 @@
+"""``mlapp pipeline``: the DVC stages (dvc.yaml runs these) and MLflow bookkeeping."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from mlapp.cli.common import PathOption, Project, exit_with, pass_project, pick
+
+
+@click.group("pipeline")
+def group() -> None:
+    """The DVC stages (validate, split, train, evaluate), sample data and MLflow registry."""
+
+
+@group.command()
+@click.option("--rows", type=int, help="Rows to generate [params: sample_data.rows].")
+@click.option("--seed", type=int, help="Random seed [params: sample_data.seed].")
+@click.option("--out", type=PathOption, help="CSV to write [params: data.raw].")
+@pass_project
+def generate(project: Project, rows: int | None, seed: int | None, out: Path | None) -> None:
+    """Write the synthetic sample table."""
+    from mlapp import sample_data
+
+    params = project.params
+    path = pick(out, params.data.raw)
+    frame = sample_data.generate(pick(rows, params.sample_data.rows), pick(seed, params.sample_data.seed))
+    sample_data.write(frame, path)
+    click.echo(f"wrote {len(frame)} rows to {path} (label rate {frame[params.data.label].mean():.3f})")
+
+
+@group.command()
+@click.option("--input", "source", type=PathOption, help="Raw table [params: data.raw].")
+@click.option("--output", type=PathOption, help="Typed table [params: validate.output].")
+@click.option("--report", type=PathOption, help="Report JSON [params: validate.report].")
+@pass_project
+def validate(project: Project, source: Path | None, output: Path | None, report: Path | None) -> None:
+    """Stage 1: validate the raw table against the pandera schema."""
+    from mlapp.stages import validate as stage
+
+    params = project.params
+    exit_with(
+        stage.run(
+            params,
+            source=pick(source, params.data.raw),
+            output=pick(output, params.validate_.output),
+            report=pick(report, params.validate_.report),
+        )
+    )
+
+
+@group.command()
+@click.option("--input", "source", type=PathOption, help="Validated table [params: validate.output].")
+@click.option("--train", type=PathOption, help="Train table [params: split.train].")
+@click.option("--test", type=PathOption, help="Test table [params: split.test].")
+@pass_project
+def split(project: Project, source: Path | None, train: Path | None, test: Path | None) -> None:
+    """Stage 2: seeded train/test split (stratified or by event time)."""
+    from mlapp.stages import split as stage
+
+    params = project.params
+    exit_with(
+        stage.run(
+            params,
+            source=pick(source, params.validate_.output),
+            train_path=pick(train, params.split.train),
+            test_path=pick(test, params.split.test),
+        )
+    )
+
+
+@group.command()
+@click.option("--input", "source", type=PathOption, help="Train table [params: split.train].")
+@click.option("--model-dir", type=PathOption, help="Model folder [params: train.model_dir].")
+@pass_project
+def train(project: Project, source: Path | None, model_dir: Path | None) -> None:
+    """Stage 3: train the XGBoost model (native format, no pickle)."""
+    from mlapp.stages import train as stage
+
+    params = project.params
+    exit_with(
+        stage.run(
+            params,
+            source=pick(source, params.split.train),
+            model_dir=pick(model_dir, params.train.model_dir),
+        )
+    )
+
+
+@group.command()
+@click.option("--model-dir", type=PathOption, help="Model folder [params: train.model_dir].")
+@click.option("--test", type=PathOption, help="Test table [params: split.test].")
+@click.option("--metrics", type=PathOption, help="Metrics JSON [params: evaluate.metrics].")
+@click.option("--plots-dir", type=PathOption, help="Plot data folder [params: evaluate.plots_dir].")
+@click.option("--no-mlflow", is_flag=True, help="Skip logging the MLflow run.")
+@pass_project
+def evaluate(
+    project: Project,
+    model_dir: Path | None,
+    test: Path | None,
+    metrics: Path | None,
+    plots_dir: Path | None,
+    no_mlflow: bool,
+) -> None:
+    """Stage 4: metrics + plot data on the test set; log the MLflow run."""
+    from mlapp.stages import evaluate as stage
+
+    params = project.params
+    exit_with(
+        stage.run(
+            params,
+            model_dir=pick(model_dir, params.train.model_dir),
+            test_path=pick(test, params.split.test),
+            metrics_path=pick(metrics, params.evaluate.metrics),
+            plots_dir=pick(plots_dir, params.evaluate.plots_dir),
+            log_to_mlflow=not no_mlflow,
+        )
+    )
+
+
+@group.command()
+@click.option("--model-dir", type=PathOption, help="Model folder [params: train.model_dir].")
+@pass_project
+def track(project: Project, model_dir: Path | None) -> None:
+    """Make sure the tracking store has a run for the current model (logs one if missing)."""
+    from mlapp import tracking
+
+    params = project.params
+    tracking.connect(params.mlflow)
+    run_id = tracking.ensure_run(params, pick(model_dir, params.train.model_dir))
+    click.echo(f"MLflow run {run_id} at {params.mlflow.resolved_tracking_uri()}")
+
+
+def _key_values(tags: tuple[str, ...]) -> dict[str, str]:
+    bad = [t for t in tags if "=" not in t]
+    if bad:
+        raise click.BadParameter(f"expected KEY=VALUE, got {bad}", param_hint="--tag")
+    return dict(t.split("=", 1) for t in tags)
+
+
+@group.command()
+@click.option("--model-dir", type=PathOption, help="Model folder [params: train.model_dir].")
+@click.option("--alias", "aliases", multiple=True, help="Alias to point at the new version (repeatable).")
+@click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Extra version tag (repeatable).")
+@pass_project
+def register(
+    project: Project, model_dir: Path | None, aliases: tuple[str, ...], tags: tuple[str, ...]
+) -> None:
+    """Create an MLflow registry version from the current model, optionally set aliases."""
+    from mlapp import tracking
+
+    extra = _key_values(tags)
+    params = project.params
+    version = tracking.register(
+        params, pick(model_dir, params.train.model_dir), aliases=list(aliases), extra_tags=extra
+    )
+    click.echo(
+        f"registered {params.mlflow.model_name} version {version}"
+        + (f" with aliases {', '.join(aliases)}" if aliases else "")
+    )

@@ -1,0 +1,73 @@
+"""``mlapp serving``: run the BentoML service, build the bento, smoke-test a running service."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from mlapp.cli.common import PathOption, Project, pass_project, pick
+
+
+@click.group("serving")
+def group() -> None:
+    """The BentoML service: serve from the source tree, build the bento, smoke-test a URL."""
+
+
+@group.command()
+@click.option("--port", type=int, help="Port [params: serving.port; `make serve PORT=...`].")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface (0.0.0.0 to expose it).")
+@click.option("--model-dir", type=PathOption, help="Model folder [params: train.model_dir].")
+@pass_project
+def serve(project: Project, port: int | None, host: str, model_dir: Path | None) -> None:
+    """Serve the current model with BentoML (`bentoml serve`), from the source tree."""
+    from mlapp.serving import service_command
+
+    params = project.params
+    port = pick(port, params.serving.port)
+    argv, env = service_command(project.params_path, port=port, host=host, model_dir=model_dir)
+    click.echo(f"serving {pick(model_dir, params.train.model_dir)}/ on http://{host}:{port}", err=True)
+    os.execvpe(argv[0], argv, env)  # noqa: S606 - fixed argv: bentoml takes over this process
+
+
+@group.command()
+@click.option("--docker-context", type=PathOption, help="Also export a docker build context here.")
+@click.option("--print-path", is_flag=True, help="Print only the bento's path (default: KEY=VALUE lines).")
+@pass_project
+def bento(project: Project, docker_context: Path | None, print_path: bool) -> None:
+    """Build the bento from models/ with lineage labels; print tag, path, versions (>> $GITHUB_OUTPUT)."""
+    from mlapp.serving import bento as builder
+
+    built = builder.build(project.params, docker_context=docker_context)
+    if print_path:
+        click.echo(built.path)
+    else:
+        click.echo("\n".join(f"{key}={value}" for key, value in built.outputs().items()))
+
+
+@group.command()
+@click.option("--url", required=True, envvar="SMOKE_URL", help="Service base URL [env: SMOKE_URL].")
+@click.option("--expect-version", help="Model version the service must report [default: the local model's].")
+@click.option("--model-dir", type=PathOption, help="Local model to compare with [params: train.model_dir].")
+@click.option("--timeout", type=float, default=120.0, show_default=True, help="Seconds to wait for /readyz.")
+@pass_project
+def smoke(
+    project: Project, url: str, expect_version: str | None, model_dir: Path | None, timeout: float
+) -> None:
+    """After a deploy: health, predictions equal to the local model's, and the model version."""
+    from mlapp.serving import smoke as check
+
+    try:
+        check.run(
+            url,
+            pick(model_dir, project.params.train.model_dir),
+            expect_version=expect_version,
+            timeout_s=timeout,
+            echo=click.echo,
+        )
+    except check.SmokeFailure as exc:
+        click.echo(f"FAIL {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"smoke test passed: {url}")
