@@ -10,7 +10,7 @@ UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 RUN = $(UV) run --frozen $(NEEDS)
 run repro exps recent monitor report gate pipeline-outputs retrain-branch: NEEDS := --no-dev --extra pipeline
 serve bento: NEEDS := --no-dev --extra serving
-bento-context deploy-status: NEEDS := --no-dev --extra delivery
+bento-context deploy-status image image-context: NEEDS := --no-dev --extra delivery
 # The same sets for CI jobs, which then call `uv run --frozen --no-sync`.
 SYNC := $(UV) sync --locked --inexact
 PORT ?= 3000
@@ -25,7 +25,7 @@ HELP_daily := run repro exps test-fast test serve recent monitor
 HELP_daily_TITLE := daily work
 HELP_pulls := report gate
 HELP_pulls_TITLE := pull requests
-HELP_delivery := pipeline-outputs bento bento-context deploy-status retrain-branch
+HELP_delivery := pipeline-outputs bento bento-context image image-context deploy-status retrain-branch
 HELP_delivery_TITLE := delivery
 HELP_maintenance := setup sync sync-core sync-pipeline sync-serving sync-delivery lint fmt lint-workflows lint-infra actionlint check-clean \
 	bench bench-serve init clean cml help
@@ -113,7 +113,7 @@ cml: ## install CML (pinned: CML_VERSION) from npm for the PR comment workflow
 # actionlint has no wheel: CI builds this exact version with `go run`, which verifies the module
 # against the Go checksum database (no third-party action, no unverified download).
 ACTIONLINT := github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
-.PHONY: sync sync-core sync-pipeline sync-serving sync-delivery pipeline-outputs bento-context lint-workflows lint-infra actionlint check-clean deploy-status
+.PHONY: sync sync-core sync-pipeline sync-serving sync-delivery pipeline-outputs bento-context image image-context lint-workflows lint-infra actionlint check-clean deploy-status
 
 sync: ## install the locked environment; fails if uv.lock is out of date (what CI runs)
 	$(SYNC)
@@ -135,6 +135,13 @@ pipeline-outputs: ## reproduce the pipeline, pulling what the DVC remote already
 
 bento-context: ## build the bento and export its Docker build context to build/docker (cd workflow)
 	$(RUN) mlapp serving bento --docker-context build/docker
+
+# docs/image.md. The model comes from the pipeline: pipeline-outputs first (a no-op when current).
+image: pipeline-outputs ## build the lean serving image (docker or podman), run it on 127.0.0.1, smoke-test it
+	$(RUN) mlapp serving image
+
+image-context: pipeline-outputs ## write the image's build context (bento + Dockerfile, base pinned by digest)
+	$(RUN) mlapp serving image --context-only
 
 lint-workflows: ## zizmor (offline), workflow + dependabot JSON schemas, the repository's workflow rules
 	$(RUN) zizmor --offline --no-progress .github

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from mlapp import gha
 from mlapp.errors import UserError
 from mlapp.image import build, context
 from mlapp.params import load_params
-from tests.conftest import REPO, copy_project
+from tests.conftest import REPO, copy_project, sh
 
 PARAMS = load_params(REPO / "params.yaml")
 TEMPLATE = context.TEMPLATE.read_text()
@@ -111,25 +112,28 @@ def test_installer_missing_from_the_lock_is_an_error(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_context_holds_the_bento_the_dockerfile_and_hashed_serving_requirements(
-    trained_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    trained_project: Path, tmp_path: Path
 ) -> None:
     root = copy_project(trained_project, tmp_path / "project")
-    monkeypatch.chdir(root)
-    monkeypatch.setenv("BENTOML_HOME", str(tmp_path / "bentoml-home"))  # never the developer's store
+    outputs = tmp_path / "github-output"
+    env = {"BENTOML_HOME": str(tmp_path / "bentoml-home"), "GITHUB_OUTPUT": str(outputs)}
+    done = sh("mlapp", "serving", "image", "--context-only", cwd=root, env=env)
+    facts = dict(line.split("=", 1) for line in done.stdout.strip().splitlines())
     params = load_params(root / "params.yaml")
-    ctx = context.prepare(params, lock=REPO / "uv.lock")
-    assert ctx.path == params.image.context and ctx.dockerfile.is_file()
-    assert f"ARG BASE_IMAGE={params.image.base}\n" in ctx.dockerfile.read_text()
+    assert facts["context"] == str(params.image.context) and facts["pinned_base"] == params.image.base
+    assert gha.parse_outputs(outputs.read_text()) == facts
+    ctx, dockerfile = root / facts["context"], root / facts["dockerfile"]
+    assert f"ARG BASE_IMAGE={params.image.base}\n" in dockerfile.read_text()
     # what the Dockerfile COPYs from the context exists there
-    for source in re.findall(r"(?m)^COPY (?!--from)(.+) \S+$", ctx.dockerfile.read_text()):
+    for source in re.findall(r"(?m)^COPY (?!--from)(.+) \S+$", dockerfile.read_text()):
         for part in source.split():
-            assert (ctx.path / part).exists(), part
-    assert (ctx.path / "src/models/model.ubj").is_file()
-    assert (ctx.path / "src/mlapp/serving/service.py").is_file()
-    requirements = (ctx.path / "requirements.txt").read_text()
+            assert (ctx / part).exists(), part
+    assert (ctx / "src/models/model.ubj").is_file()
+    assert (ctx / "src/mlapp/serving/service.py").is_file()
+    requirements = (ctx / "requirements.txt").read_text()
     pins = re.findall(r"(?m)^([A-Za-z0-9_.\-]+)==\S+", requirements)
     assert {"bentoml", "xgboost-cpu", "pandera"} <= set(pins)
     assert not {"xgboost", "mlflow", "dvc", "scikit-learn", "uv"} & set(pins)  # serving only
     entries = re.split(r"(?m)^(?=\S)", requirements.strip())
     assert all("--hash=sha256:" in entry for entry in entries if entry.strip())
-    assert (ctx.path / "build-requirements.txt").read_text().startswith("uv==")
+    assert (ctx / "build-requirements.txt").read_text().startswith("uv==")

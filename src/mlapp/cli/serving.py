@@ -1,4 +1,4 @@
-"""``mlapp serving``: run the BentoML service, build the bento, smoke-test a running service."""
+"""``mlapp serving``: run the BentoML service, build the bento and the image, smoke-test a service."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from mlapp.cli.common import PathOption, Project, pass_project, pick
+from mlapp.cli.common import PathOption, Project, github_output_option, pass_project, pick
 
 
 @click.group("serving")
@@ -71,3 +71,40 @@ def smoke(
         click.echo(f"FAIL {exc}", err=True)
         sys.exit(1)
     click.echo(f"smoke test passed: {url}")
+
+
+@group.command()
+@click.option(
+    "--engine",
+    type=click.Choice(["auto", "docker", "podman"]),
+    default="auto",
+    show_default=True,
+    envvar="MLAPP_IMAGE_ENGINE",
+    help="auto: docker when `docker info` answers, else podman [env: MLAPP_IMAGE_ENGINE].",
+)
+@click.option("--no-run", is_flag=True, help="Build only: no container, no smoke test.")
+@click.option(
+    "--context-only", is_flag=True, help="Only write the build context (params: image.context) and stop."
+)
+@github_output_option
+@pass_project
+def image(
+    project: Project, engine: str, no_run: bool, context_only: bool, github_output: Path | None
+) -> None:
+    """Build the serving image, run it on 127.0.0.1, smoke-test it, stop it (KEY=VALUE lines)."""
+    from mlapp import gha
+    from mlapp.image import build, context
+
+    def progress(line: str) -> None:
+        click.echo(line, err=True)  # stdout carries only the KEY=VALUE facts
+
+    if context_only:
+        ctx = context.prepare(project.params)
+        values = {"context": str(ctx.path), "dockerfile": str(ctx.dockerfile), "pinned_base": ctx.base}
+    else:
+        report = build.build_and_smoke(project.params, engine, run=not no_run, echo=progress)
+        values = report.outputs()
+    click.echo("\n".join(f"{key}={value}" for key, value in values.items()))
+    gha.set_outputs(values, github_output)
+    if not context_only:
+        build.check_size(report, project.params)
