@@ -136,11 +136,12 @@ pipeline-outputs: ## reproduce the pipeline, pulling what the DVC remote already
 bento-context: ## build the bento and export its Docker build context to build/docker (cd workflow)
 	$(RUN) mlapp serving bento --docker-context build/docker
 
-# docs/image.md. The model comes from the pipeline: pipeline-outputs first (a no-op when current).
-image: pipeline-outputs ## build the lean serving image (docker or podman), run it on 127.0.0.1, smoke-test it
+# docs/image.md. Both take the model in models/ as it is (`make pipeline-outputs` or a downloaded
+# build artifact first): no pipeline run here, so a job never retrains what it was handed.
+image: ## build the lean serving image (docker or podman), run it on 127.0.0.1, smoke-test it
 	$(RUN) mlapp serving image
 
-image-context: pipeline-outputs ## write the image's build context (bento + Dockerfile, base pinned by digest)
+image-context: ## write the image's build context (bento + Dockerfile, base pinned by digest)
 	$(RUN) mlapp serving image --context-only
 
 lint-workflows: ## zizmor (offline), workflow + dependabot JSON schemas, the repository's workflow rules
