@@ -190,3 +190,41 @@ def test_size_limit() -> None:
         build.check_size(report, PARAMS)
     build.check_size(report.__class__(**{**report.__dict__, "size_bytes": limit * build.MB}), PARAMS)
     assert report.outputs()["smoke"] == "passed" and os.sep not in report.outputs()["size_mb"]
+
+
+class Audited(Engine):
+    def __init__(self, answer: str) -> None:
+        super().__init__("podman")
+        object.__setattr__(self, "answer", answer)
+
+    def run_once(self, ref: str, entrypoint: str, *args: str) -> str:
+        assert set(build.FORBIDDEN_TOOLS) <= set(args)
+        return str(self.answer)  # type: ignore[attr-defined]
+
+
+def test_audit_refuses_root_and_build_tools_in_the_image() -> None:
+    build.audit(Audited("1034\n"), "mlapp:1")
+    with pytest.raises(UserError, match=r"uid 0"):
+        build.audit(Audited("0\n"), "mlapp:1")
+    with pytest.raises(UserError, match=r"/usr/bin/gcc"):
+        build.audit(Audited("1034\n/usr/bin/gcc\n"), "mlapp:1")
+
+
+class Unready(Container):
+    def __init__(self) -> None:
+        super().__init__(alive=False)
+        object.__setattr__(self, "calls", [])
+
+    def run_detached(self, ref: str, name: str, *args: object, **kwargs: object) -> None:
+        self.calls.append(("run", name))  # type: ignore[attr-defined]
+
+    def remove(self, name: str) -> None:
+        self.calls.append(("remove", name))  # type: ignore[attr-defined]
+
+
+def test_the_container_is_removed_when_it_fails_to_start() -> None:
+    engine = Unready()
+    with pytest.raises(UserError, match="exited before it was ready"):
+        build.serve_and_smoke(engine, "mlapp:1", PARAMS, "v1", print)
+    (_, started), (action, removed) = engine.calls  # type: ignore[attr-defined]
+    assert action == "remove" and removed == started

@@ -142,6 +142,19 @@ def wait_ready(engine: Engine, name: str, url: str, timeout_s: float, poll_s: fl
     raise UserError(f"{url}/readyz not 200 after {timeout_s} s:\n{engine.logs(name)}")
 
 
+# Must not be on the final image's PATH: compilers, build and install tools, VCS.
+FORBIDDEN_TOOLS = ("gcc", "cc", "c++", "make", "uv", "pip", "pip3", "git")
+AUDIT = 'id -u; for tool in "$@"; do command -v "$tool" || true; done'
+
+
+def audit(engine: Engine, ref: str) -> None:
+    """The built image runs as non-root and carries no compiler, installer or VCS."""
+    lines = engine.run_once(ref, "/bin/sh", "-c", AUDIT, "audit", *FORBIDDEN_TOOLS).splitlines()
+    uid, found = lines[0].strip(), [line.strip() for line in lines[1:] if line.strip()]
+    if uid == "0" or found:
+        raise UserError(f"{ref}: runs as uid {uid}; tools that must not be in the image: {found or 'none'}")
+
+
 def serve_and_smoke(engine: Engine, ref: str, params: Params, expect_version: str, echo: Echo) -> float:
     """Run ``ref``, wait until ready, smoke-test it; always remove the container. Seconds to ready."""
     name = f"{params.image.name}-smoke-{secrets.token_hex(4)}"
@@ -172,6 +185,7 @@ def build_and_smoke(
     with tempfile.TemporaryDirectory(prefix="mlapp-image-") as tmp:
         engine.build(ctx.path, tag, {context.BASE_ARG: base_ref}, build_secrets(Path(tmp)))
     build_s = time.monotonic() - started
+    audit(engine, tag)
     model_version = ctx.bento.lineage.model_version
     ready_s = serve_and_smoke(engine, tag, params, model_version, echo) if run else None
     report = ImageReport(
