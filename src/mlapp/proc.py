@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -140,6 +141,12 @@ def run_bytes(
     """Like ``run`` for binary stdin/stdout (e.g. ``git hash-object --stdin``, ``git cat-file``)."""
     done = _call(cmd, cwd=cwd, env=env, check=check, input=input, capture=True, timeout=timeout, text=False)
     return done  # type: ignore[return-value]
+
+
+def tool(name: str) -> list[str]:
+    """A console script of this very environment (dvc, bentoml), whatever PATH says."""
+    path = Path(sys.executable).parent / name
+    return [str(path)] if path.exists() else [sys.executable, "-m", name]
 
 
 def output(

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
+from mlapp import proc
 from mlapp.errors import UserError
 
 TEMPLATE_NAME = "mlapp"
@@ -28,16 +28,8 @@ class InitError(UserError, ValueError):
 
 def project_files(root: Path) -> list[Path]:
     """Tracked + untracked-but-not-ignored files: what a commit of this tree would hold."""
-    listed = (
-        subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            cwd=root,
-            capture_output=True,
-            check=True,
-        )
-        .stdout.decode()
-        .split("\0")
-    )
+    argv = ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"]
+    listed = proc.run(argv, cwd=root).stdout.split("\0")
     return [Path(p) for p in listed if p and (root / p).is_file()]
 
 

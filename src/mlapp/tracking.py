@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
-import subprocess
 import tempfile
 import warnings
 from pathlib import Path
@@ -17,11 +16,12 @@ from typing import Any
 
 import mlflow
 import requests
-import yaml
 from mlflow.tracking import MlflowClient
 
+from mlapp import gha
 from mlapp import plots as plot_png
-from mlapp.errors import TrackingUnavailable
+from mlapp.errors import TrackingUnavailable, UserError
+from mlapp.lineage import tags as lineage_tags
 from mlapp.model import MODEL_FILE, file_sha256, load
 from mlapp.params import MlflowParams, Params
 from mlapp.tables import read_frame, read_json
@@ -49,33 +49,14 @@ def connect(params: MlflowParams) -> str:
     return uri
 
 
-def _git(*args: str) -> str:
-    try:
-        return subprocess.run(["git", *args], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return ""
-
-
-def lineage_tags(model_dir: Path) -> dict[str, str]:
-    """Where this model came from: code, data, pipeline state and package versions."""
-    tags = {
-        "git.commit": _git("rev-parse", "HEAD") or "unknown",
-        "git.dirty": str(bool(_git("status", "--porcelain", "--untracked-files=no"))).lower(),
-        "model.sha256": file_sha256(model_dir / MODEL_FILE),
-        "package.version": importlib.metadata.version("mlapp"),
-        "xgboost.version": importlib.metadata.version("xgboost-cpu"),
-    }
-    data_dvc = Path("data.dvc")
-    if data_dvc.is_file():
-        out = yaml.safe_load(data_dvc.read_text())["outs"][0]
-        tags["data.md5"] = str(out.get("md5", ""))
-        tags["data.path"] = str(out.get("path", ""))
-    lock = Path("dvc.lock")
-    if lock.is_file():
-        for stage, entry in (yaml.safe_load(lock.read_text()) or {}).get("stages", {}).items():
-            hashes = sorted(str(o.get("md5", "")) for o in entry.get("outs", []))
-            tags[f"dvc.lock.{stage}"] = ",".join(hashes)[:5000]
-    return tags
+def require_server(uri: str, what: str, error: type[UserError] = TrackingUnavailable) -> None:
+    """In GitHub Actions, refuse the local sqlite default: it dies with the job's runner."""
+    if gha.is_actions() and uri.startswith("sqlite:"):
+        raise error(
+            f"MLFLOW_TRACKING_URI is not set in this GitHub environment: {what} needs a tracking "
+            "server (variable MLFLOW_TRACKING_URI, and MLFLOW_TRACKING_TOKEN or USERNAME/PASSWORD "
+            "as secrets), see docs/github-setup.md"
+        )
 
 
 def _flat_params(params: Params) -> dict[str, Any]:
@@ -153,13 +134,7 @@ def ensure_run(params: Params, model_dir: Path) -> str:
 
 def register(params: Params, model_dir: Path, aliases: list[str], extra_tags: dict[str, str]) -> str:
     """Create a registry version for the current model; reuse its run if one was logged."""
-    uri = connect(params.mlflow)
-    if os.environ.get("GITHUB_ACTIONS") == "true" and uri.startswith("sqlite:"):
-        # A registry version on a runner's sqlite file dies with the job: say so instead.
-        raise TrackingUnavailable(
-            "MLFLOW_TRACKING_URI is not set in this GitHub environment: registering needs a tracking "
-            "server (variable MLFLOW_TRACKING_URI, secrets for its auth), see docs/github-setup.md"
-        )
+    require_server(connect(params.mlflow), "registering")
     run_id = ensure_run(params, model_dir)
     client = MlflowClient()
     outputs = mlflow.get_run(run_id).outputs

@@ -8,7 +8,6 @@ so ``models:/<name>@production`` is always what production verifiably serves.
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -38,15 +37,9 @@ def preflight(params: MlflowParams) -> None:
 def _client(params: MlflowParams) -> MlflowClient:
     from mlflow.tracking import MlflowClient
 
-    from mlapp.tracking import connect
+    from mlapp.tracking import connect, require_server
 
-    uri = connect(params)
-    if os.environ.get("GITHUB_ACTIONS") == "true" and uri.startswith("sqlite:"):
-        # A runner's sqlite file dies with the job: registry changes would silently vanish.
-        raise RegistryError(
-            "MLFLOW_TRACKING_URI is not set in this GitHub environment: set it as an environment "
-            "variable (and MLFLOW_TRACKING_TOKEN or USERNAME/PASSWORD as secrets), see docs/github-setup.md"
-        )
+    require_server(connect(params), "the registry", RegistryError)
     return MlflowClient()
 
 

@@ -14,13 +14,12 @@ that the pipeline would reject never reaches the data pointer.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
+from mlapp import proc
+from mlapp.lineage import read_pointer
 from mlapp.monitor.batch import MonitorError, read_source
 from mlapp.params import Params
 from mlapp.stages.validate import ValidationFailed, validate_table
@@ -29,11 +28,9 @@ from mlapp.tables import read_raw
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"  # the raw table's event-time text (see sample_data.write)
 
 
-def dvc(*args: str | Path) -> None:
-    """DVC from this very environment (``python -m dvc``), failing with its own message."""
-    result = subprocess.run([sys.executable, "-m", "dvc", *map(str, args)], capture_output=True, text=True)
-    if result.returncode != 0:
-        raise MonitorError(f"dvc {' '.join(map(str, args))} failed:\n{result.stdout}{result.stderr}")
+def dvc(*args: str | Path, check: bool = True) -> str:
+    """DVC from this very environment; a failure is a ``CommandError`` with DVC's own message."""
+    return proc.run([*proc.tool("dvc"), *args], check=check).stdout.strip()
 
 
 def tracking_file(raw: Path) -> Path:
@@ -47,9 +44,10 @@ def tracking_file(raw: Path) -> Path:
 
 def _tracked_out(tracking: Path) -> tuple[Path, bool]:
     """The path a .dvc file tracks, and whether it is an import (has a source to update from)."""
-    spec = yaml.safe_load(tracking.read_text()) or {}
-    outs = spec.get("outs") or [{}]
-    return tracking.parent / outs[0].get("path", tracking.stem), bool(spec.get("deps"))
+    pointer = read_pointer(tracking.read_text())
+    if pointer is None:
+        return tracking.parent / tracking.stem, False
+    return tracking.parent / (pointer.path or tracking.stem), pointer.imported
 
 
 def labeled_rows(source: str, params: Params) -> pd.DataFrame:

@@ -9,11 +9,9 @@ there is exactly one retraining PR and never a push to the base branch.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
-from mlapp import gha
+from mlapp import gha, proc
 from mlapp.monitor.batch import MonitorError
 from mlapp.monitor.refresh import dvc, refresh
 from mlapp.params import Params
@@ -30,10 +28,7 @@ PR_INTRO = (
 
 
 def run(*args: str | Path, check: bool = True) -> str:
-    result = subprocess.run([str(a) for a in args], capture_output=True, text=True)
-    if check and result.returncode != 0:
-        raise MonitorError(f"{' '.join(map(str, args))} failed:\n{result.stdout}{result.stderr}")
-    return result.stdout.strip()
+    return proc.run(args, check=check).stdout.strip()
 
 
 def git(*args: str | Path, check: bool = True) -> str:
@@ -57,8 +52,8 @@ def _in_repo_remote() -> Path | None:
 
     Such a remote travels with the commit; any other remote receives ``dvc push``.
     """
-    name = run(sys.executable, "-m", "dvc", "config", "core.remote", check=False)
-    url = run(sys.executable, "-m", "dvc", "config", f"remote.{name}.url", check=False) if name else ""
+    name = dvc("config", "core.remote", check=False)
+    url = dvc("config", f"remote.{name}.url", check=False) if name else ""
     if not url or "://" in url:
         return None
     path, root = Path(url).resolve(), Path.cwd().resolve()  # DVC prints local remotes absolute

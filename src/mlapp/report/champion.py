@@ -29,6 +29,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from mlapp import proc
 from mlapp.delivery.git import Git
 from mlapp.errors import UserError
 from mlapp.model import Model, load
@@ -57,16 +58,8 @@ class Champion:
         return f"rebuilt in a temporary worktree (DVC ran: {', '.join(self.stages_run)})"
 
 
-def tool(name: str) -> list[str]:
-    """A tool of this environment (dvc), whatever PATH says."""
-    path = Path(sys.executable).parent / name
-    return [str(path)] if path.exists() else [sys.executable, "-m", name]
-
-
 def _dvc(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*tool("dvc"), *args], cwd=cwd, capture_output=True, text=True, env=env, check=False
-    )
+    return proc.run([*proc.tool("dvc"), *args], cwd=cwd, env=env, check=False)
 
 
 @contextmanager
@@ -116,10 +109,9 @@ def share_cache(root: Path, tree: Path) -> None:
 
 
 def _stage_env(tree: Path, scratch: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     if (tree / "src").is_dir():  # the base's code, not this checkout's (editable install)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tree / "src"), env.get("PYTHONPATH")]))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tree / "src"), os.environ.get("PYTHONPATH")]))
     # Upstream of the model there is no MLflow logging; should a base pipeline have some,
     # it goes to a throw-away store rather than into this run's tracking.
     env["MLFLOW_TRACKING_URI"] = f"sqlite:///{scratch / 'mlflow.db'}"

@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from mlapp.lineage import read_pointer
 from mlapp.metrics import round6
 from mlapp.monitor import drift
 from mlapp.params import MonitorParams
@@ -53,11 +54,8 @@ def gate_section(params_text: str | None) -> dict[str, Any] | None:
 
 def dvc_md5(dvc_file_text: str | None) -> str | None:
     """The hash a ``.dvc`` file records for its (first) output."""
-    if not dvc_file_text:
-        return None
-    outs = (yaml.safe_load(dvc_file_text) or {}).get("outs") or [{}]
-    md5 = outs[0].get("md5")
-    return str(md5) if md5 else None
+    pointer = read_pointer(dvc_file_text)
+    return pointer.md5 if pointer else None
 
 
 def table_facts(train: pd.DataFrame, test: pd.DataFrame, label: str) -> dict[str, Any]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -22,7 +21,7 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
-from mlapp import gha, plots
+from mlapp import gha, plots, proc
 from mlapp import metrics as m
 from mlapp.delivery.git import Git
 from mlapp.errors import UserError
@@ -30,7 +29,7 @@ from mlapp.model import Model, load
 from mlapp.params import GateParams, Params, load_params
 from mlapp.report import changes, compare, markdown
 from mlapp.report import gate as gate_check
-from mlapp.report.champion import Champion, obtain, tool
+from mlapp.report.champion import Champion, obtain
 from mlapp.tables import read_frame, write_json
 
 REPORT_JSON, REPORT_MD = "report.json", "report.md"
@@ -90,10 +89,7 @@ def curves(y: np.ndarray, proba: np.ndarray, threshold: float, params: Params) -
 
 def stale_stages(root: Path) -> list[str]:
     """Stages whose outputs do not match their inputs (``dvc status``); empty when up to date."""
-    done = subprocess.run(
-        [*tool("dvc"), "status", "--json"],
-        cwd=root, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    done = proc.run([*proc.tool("dvc"), "status", "--json"], cwd=root, check=False)
     try:
         return sorted(json.loads(done.stdout or "{}"))
     except json.JSONDecodeError:

@@ -8,16 +8,13 @@ earlier build could name an older commit).
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict
 
-from mlapp.model import MODEL_FILE, file_sha256
+from mlapp import lineage as facts
+from mlapp.lineage import UNKNOWN
 from mlapp.tables import read_json, write_json
-
-UNKNOWN = "unknown"
 
 
 class Lineage(BaseModel):
@@ -31,33 +28,14 @@ class Lineage(BaseModel):
     source: str  # "bento" (baked in at build time) or "repo" (read at start-up)
 
 
-def _git(root: Path, *args: str) -> str | None:
-    try:
-        done = subprocess.run(
-            ["git", *args], cwd=root, capture_output=True, text=True, check=True, timeout=10
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout.strip()
-
-
-def data_hash(root: Path) -> str:
-    dvc_file = root / "data.dvc"
-    if not dvc_file.is_file():
-        return UNKNOWN
-    outs = (yaml.safe_load(dvc_file.read_text()) or {}).get("outs") or [{}]
-    return str(outs[0].get("md5") or UNKNOWN)
-
-
 def from_repo(model_dir: Path, root: Path = Path(), source: str = "repo") -> Lineage:
-    sha = file_sha256(model_dir / MODEL_FILE)
-    status = _git(root, "status", "--porcelain", "--untracked-files=no")
+    sha = facts.model_sha256(model_dir)
     return Lineage(
         model_version=sha[:12],
         model_sha256=sha,
-        git_commit=_git(root, "rev-parse", "HEAD") or UNKNOWN,
-        git_dirty=bool(status),
-        data_hash=data_hash(root),
+        git_commit=facts.git_commit(root) or UNKNOWN,
+        git_dirty=facts.git_dirty(root),
+        data_hash=facts.data_md5(root),
         source=source,
     )
 
@@ -71,8 +49,8 @@ def resolve(model_dir: Path, lineage_file: Path, root: Path = Path()) -> Lineage
 
     A baked file that describes another model is ignored: better "unknown" than wrong.
     """
-    if _git(root, "rev-parse", "HEAD") is None and lineage_file.is_file():
+    if facts.git_commit(root) is None and lineage_file.is_file():
         baked = Lineage.model_validate(read_json(lineage_file))
-        if baked.model_sha256 == file_sha256(model_dir / MODEL_FILE):
+        if baked.model_sha256 == facts.model_sha256(model_dir):
             return baked
     return from_repo(model_dir, root)

@@ -1,0 +1,109 @@
+"""Where a model came from: the one place that reads git, DVC pointers, dvc.lock and versions.
+
+MLflow runs and registry versions (``tags``), the image labels and the serving lineage
+(``mlapp.serving.lineage``) all describe a model with these facts, so they are computed here
+once: git commit and dirtiness, the ``data.dvc`` hash, the output hashes of each dvc.lock
+stage, package versions and the model file's sha256.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlapp import proc
+from mlapp.model import MODEL_FILE, file_sha256
+
+UNKNOWN = "unknown"
+DATA_POINTER = "data.dvc"  # the raw data's pointer at the repository root
+GIT_TIMEOUT_S = 10  # lineage is informative: a hung git must not hold a server start-up
+LOCK_TAG_MAX = 5000  # MLflow's tag value limit
+
+
+@dataclass(frozen=True)
+class Pointer:
+    """What a ``.dvc`` file records for its (first) output."""
+
+    path: str | None
+    md5: str | None
+    imported: bool  # `dvc import` / `dvc import-url`: has a source to update from
+
+
+def read_pointer(text: str | None) -> Pointer | None:
+    """Parse the text of a ``.dvc`` file (None or empty: no pointer)."""
+    if not text:
+        return None
+    spec: dict[str, Any] = yaml.safe_load(text) or {}
+    out = (spec.get("outs") or [{}])[0]
+    md5, path = out.get("md5"), out.get("path")
+    return Pointer(str(path) if path else None, str(md5) if md5 else None, bool(spec.get("deps")))
+
+
+def data_pointer(root: Path = Path()) -> Pointer | None:
+    path = root / DATA_POINTER
+    return read_pointer(path.read_text()) if path.is_file() else None
+
+
+def data_md5(root: Path = Path()) -> str:
+    pointer = data_pointer(root)
+    return (pointer.md5 if pointer else None) or UNKNOWN
+
+
+def git(root: Path, *args: str) -> str | None:
+    """git's stripped output, or None outside a repository / without git (e.g. in a bento)."""
+    try:
+        done = proc.run(["git", *args], cwd=root, check=False, timeout=GIT_TIMEOUT_S)
+    except proc.CommandError:
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def git_commit(root: Path = Path()) -> str | None:
+    return git(root, "rev-parse", "HEAD")
+
+
+def git_dirty(root: Path = Path()) -> bool:
+    """Uncommitted changes to tracked files (untracked files do not change what was built)."""
+    return bool(git(root, "status", "--porcelain", "--untracked-files=no"))
+
+
+def lock_hashes(root: Path = Path()) -> dict[str, str]:
+    """Each dvc.lock stage's output hashes (sorted, comma-joined)."""
+    lock = root / "dvc.lock"
+    if not lock.is_file():
+        return {}
+    stages: dict[str, Any] = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
+    return {
+        stage: ",".join(sorted(str(o.get("md5", "")) for o in entry.get("outs", [])))
+        for stage, entry in stages.items()
+    }
+
+
+def version(distribution: str) -> str:
+    return importlib.metadata.version(distribution)
+
+
+def model_sha256(model_dir: Path) -> str:
+    return file_sha256(model_dir / MODEL_FILE)
+
+
+def tags(model_dir: Path, root: Path = Path()) -> dict[str, str]:
+    """Lineage as flat string tags (MLflow runs and versions, image labels)."""
+    out = {
+        "git.commit": git_commit(root) or UNKNOWN,
+        "git.dirty": str(git_dirty(root)).lower(),
+        "model.sha256": model_sha256(model_dir),
+        "package.version": version("mlapp"),
+        "xgboost.version": version("xgboost-cpu"),
+    }
+    pointer = data_pointer(root)
+    if pointer is not None:
+        out["data.md5"] = pointer.md5 or ""
+        out["data.path"] = pointer.path or ""
+    for stage, hashes in lock_hashes(root).items():
+        out[f"dvc.lock.{stage}"] = hashes[:LOCK_TAG_MAX]
+    return out
