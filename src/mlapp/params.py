@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mlapp.errors import ParamsError
 
@@ -117,11 +117,12 @@ class MonitorParams(Section):
 
 class ServingParams(Section):
     max_rows: int = Field(ge=1)  # largest request accepted (rows); larger is a 400
-    batch_max_rows: int = Field(ge=2)  # rows BentoML's batcher may merge into one predict call
-    batch_max_latency_ms: int = Field(ge=1)  # BentoML's deadline in the batch queue (503 past it)
+    max_row_bytes: int = Field(ge=64)  # body cap = max_rows * max_row_bytes; larger is a 413, unread
+    body_timeout_s: float = Field(gt=0)  # the whole body must arrive within this; 408 otherwise
+    thread_body_bytes: int = Field(ge=0)  # bodies over this are parsed + predicted off the event loop
     timeout_s: float = Field(gt=0)  # whole request, BentoML traffic.timeout
     max_concurrency: int = Field(ge=1)  # requests in flight per service; more get 503
-    workers: int = Field(ge=1)  # server processes
+    workers: int | Literal["auto"]  # server processes; auto: the CPU limit (cgroup quota), rounded up
     access_log: bool  # BentoML's INFO line per request
     predict_threads: int = Field(ge=1)  # XGBoost threads per predict call
     port: int = Field(ge=1, le=65535)  # `mlapp serving serve` default; `make serve PORT=...` overrides
@@ -130,12 +131,14 @@ class ServingParams(Section):
     log_path: Path  # sampled prediction log (JSONL, `mlapp monitor run --source`); $MLAPP_PREDICTION_LOG wins
     log_sample_rate: float = Field(ge=0, le=1)  # share of predicted rows logged; 0 turns the log off
     log_buffer_rows: int = Field(ge=1)  # rows waiting for the log writer; beyond that, dropped (counted)
+    score_chunk_rows: int = Field(ge=1)  # `mlapp score`: rows read, validated and predicted at a time
 
-    @model_validator(mode="after")
-    def _one_request_fits_a_batch(self) -> ServingParams:
-        if self.batch_max_rows < self.max_rows:
-            raise ValueError(f"batch_max_rows ({self.batch_max_rows}) must be >= max_rows ({self.max_rows})")
-        return self
+    @field_validator("workers")
+    @classmethod
+    def _positive_workers(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("workers must be >= 1 or `auto`")
+        return value
 
 
 class DeliveryParams(Section):

@@ -62,7 +62,8 @@ def service_module(serving_root: Path) -> Iterator[ModuleType]:
         patch.setenv(PARAMS_ENV, str(serving_root / "params.yaml"))
         patch.setenv(MODEL_DIR_ENV, str(serving_root / PARAMS.train.model_dir))
         module = importlib.import_module("mlapp.serving.service")
-    assert serving_root / PARAMS.train.model_dir == module.MODEL_DIR, "service imported elsewhere first"
+    expected = serving_root / PARAMS.train.model_dir
+    assert expected == module.SETTINGS.model_dir, "service imported elsewhere first"
     yield module
 
 

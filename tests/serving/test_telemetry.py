@@ -6,7 +6,6 @@ queries) is tests/serving/test_dashboard.py.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import threading
@@ -72,40 +71,6 @@ def test_bulk_histogram_falls_back_to_observe() -> None:
     assert not adder.bulk
     adder.observe(np.array([0.2, 0.7]))
     assert plain.seen == [0.2, 0.7]
-
-
-# --- rejections: labels from the body the client got -----------------------------------------
-
-
-def body(*errors: tuple[list[Any], str]) -> bytes:
-    return json.dumps(
-        {"error": "x", "detail": [{"loc": loc, "type": t, "msg": ""} for loc, t in errors]}
-    ).encode()
-
-
-@pytest.mark.parametrize(
-    ("status", "content", "expected"),
-    [
-        (400, body((["records", 0, "age"], "less_than_equal")), {("age", "less_than_equal")}),
-        (  # one request, the same rule on many rows: counted once
-            400,
-            body(
-                *[(["records", i, "age"], "int_type") for i in range(50)],
-                (["records", 3, "region"], "missing"),
-            ),
-            {("age", "int_type"), ("region", "missing")},
-        ),
-        (400, body((["records"], "too_short")), {("records", "too_short")}),
-        (400, body(([], "json_invalid")), {("body", "json_invalid")}),
-        # A client-chosen key never becomes a label value (no unbounded series).
-        (400, body((["records", 0, "customer_id"], "extra_forbidden")), {("<other>", "extra_forbidden")}),
-        (400, b'[{"error": "not pydantic"}]', {("body", "invalid_body")}),
-        (400, b"not json", {("body", "invalid_body")}),
-        (415, b'{"error": "unsupported"}', {("body", "unsupported_media_type")}),
-    ],
-)
-def test_rejection_labels(status: int, content: bytes, expected: set[tuple[str, str]]) -> None:
-    assert telemetry.rejection_labels(status, content) == expected
 
 
 # --- prediction log -----------------------------------------------------------------------------
@@ -266,7 +231,7 @@ def test_predictions_and_scores_are_counted_per_row(service_module, model, recor
     }
     read = lambda: {k: value(n, model_version=version, **lb) for k, (n, lb) in series.items()}  # noqa: E731
     before = read()
-    served = asyncio.run(service.predict(records[:57]))
+    served = json.loads(service.score(json.dumps({"records": records[:57]}).encode()))
     labels = np.array([p["label"] for p in served])
     scores = np.array([p["probability"] for p in served])
     moved = {k: v - before[k] for k, v in read().items()}

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -88,8 +89,21 @@ def _within(value: Any, bounds: Mapping[str, Any]) -> bool:
     return all(tests[k](b) for k, b in bounds.items())
 
 
-def field_annotation(name: str, column: pa.Column) -> Any:
-    """The pydantic annotation that accepts exactly the JSON values the column allows."""
+@dataclass(frozen=True)
+class Rule:
+    """What one column accepts in JSON: its type, range, allowed values and nullability.
+
+    Both the pydantic record model (errors a client can read) and the columnar fast path
+    (``columns.py``) are built from these, so they cannot drift apart.
+    """
+
+    base: type
+    bounds: dict[str, Any]
+    allowed: tuple[Any, ...] | None  # the exact values, for categories (a Literal)
+    nullable: bool
+
+
+def field_rule(name: str, column: pa.Column) -> Rule:
     if column.regex or not column.required or column.unique:
         raise SchemaNotServable(
             f"column {name!r}: regex/optional/unique columns are not per-record rules; "
@@ -103,19 +117,30 @@ def field_annotation(name: str, column: pa.Column) -> Any:
             allowed = list((check.statistics or {})["allowed_values"])
         else:
             bounds.update(_bounds(name, check))
-    annotation: Any
+    values: tuple[Any, ...] | None = None
     if allowed is not None:
         # Allowed values that also pass the range checks: the intersection pandera enforces.
         values = tuple(v for v in allowed if _within(v, bounds))
         # Literal matching is exact only for strings and integers.
         if base not in (str, int) or not values or any(type(v) is not base for v in values):
             raise SchemaNotServable(f"column {name!r}: isin values {allowed} are not served for {base}")
-        annotation = Literal[values]
+        bounds = {}
     elif base is str and bounds:
         raise SchemaNotServable(f"column {name!r}: range checks on strings are not served")
+    return Rule(base, bounds, values, bool(column.nullable))
+
+
+def field_annotation(name: str, column: pa.Column) -> Any:
+    """The pydantic annotation that accepts exactly the JSON values the column allows."""
+    rule = field_rule(name, column)
+    annotation: Any
+    if rule.allowed is not None:
+        annotation = Literal[rule.allowed]
+    elif rule.bounds:
+        annotation = Annotated[rule.base, Strict(), Field(**rule.bounds)]
     else:
-        annotation = Annotated[base, Strict(), Field(**bounds)] if bounds else Annotated[base, Strict()]
-    return annotation | None if column.nullable else annotation
+        annotation = Annotated[rule.base, Strict()]
+    return annotation | None if rule.nullable else annotation
 
 
 def record_type(features: Mapping[str, pa.Column]) -> Any:
@@ -125,13 +150,6 @@ def record_type(features: Mapping[str, pa.Column]) -> Any:
     record.__pydantic_config__ = RECORD_CONFIG  # type: ignore[attr-defined]
     record.__doc__ = "One row of model features, with the training schema's types, ranges and categories."
     return record
-
-
-class Prediction(TypedDict):
-    """One prediction: positive-class probability and the label at the model's threshold."""
-
-    probability: float
-    label: Literal[0, 1]
 
 
 class Encoder:

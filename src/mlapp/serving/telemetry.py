@@ -10,7 +10,7 @@ BentoML already exports, per endpoint and status, ``bentoml_service_request_tota
 | ``mlapp_model_threshold`` | gauge | ``model_version`` |
 | ``mlapp_predictions_total`` (rows) | counter | ``model_version``, ``label`` |
 | ``mlapp_prediction_score`` | histogram (0.05 buckets) | ``model_version`` |
-| ``mlapp_rejections_total`` (requests) | counter | ``field``, ``rule`` |
+| ``mlapp_rejections_total`` (refused requests) | counter | ``field``, ``rule`` |
 | ``mlapp_prediction_log_rows_total`` | counter | ``outcome``: written, dropped, failed |
 
 How they reach ``/metrics``: BentoML 1.4 serves it from prometheus_client's multiprocess
@@ -27,22 +27,13 @@ from __future__ import annotations
 
 import bisect
 import functools
-import json
-import logging
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from mlapp.schema import FEATURES
-
 PREFIX = "mlapp"
 SCORE_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))  # 0.05, 0.10, ... 1.0
-# Label values for what a client controls (an unknown field name) are mapped to a fixed set:
-# a client must not be able to create new time series.
-KNOWN_FIELDS = frozenset(FEATURES) | {"records"}
-OTHER = "<other>"
 LOG_OUTCOMES = ("written", "dropped", "failed")
 SMALL_BATCH = 8  # up to this many scores, a Python loop beats numpy's per-call overhead
 
@@ -87,7 +78,7 @@ def metrics() -> ServingMetrics:
         ),
         rejections=Counter(
             f"{PREFIX}_rejections",
-            "Rejected requests (4xx before prediction) by failing field and rule; "
+            "Refused requests (4xx before prediction; 499: client left mid-body) by field and rule; "
             "a request counts once per distinct (field, rule)",
             ["field", "rule"],
         ),
@@ -164,76 +155,11 @@ class ModelMetrics:
         self._scores.observe(proba)
 
 
-# --- rejections -------------------------------------------------------------------------------
+# --- refused requests ------------------------------------------------------------------------
 
 
-def rejection_labels(status: int, body: bytes) -> set[tuple[str, str]]:
-    """(field, rule) pairs of one rejected request, from the error body the client got.
-
-    A 400 from request validation carries pydantic's errors (``detail``: ``loc`` + ``type``,
-    the documented error shape in /docs.json); anything else is one pair for the whole body.
-    """
-    if status == 415:
-        return {("body", "unsupported_media_type")}
-    try:
-        detail = json.loads(body).get("detail")
-    except (ValueError, AttributeError):
-        detail = None
-    if not isinstance(detail, list) or not detail:
-        return {("body", "invalid_body")}
-    pairs = set()
-    for error in detail:
-        if not isinstance(error, dict):
-            continue
-        loc = error.get("loc") or []
-        names = [part for part in loc if isinstance(part, str)] if isinstance(loc, list) else []
-        field = names[-1] if names else "body"
-        rule = str(error.get("type") or "unknown")[:64]
-        pairs.add((field if field in KNOWN_FIELDS or field == "body" else OTHER, rule))
-    return pairs or {("body", "invalid_body")}
-
-
-def count_rejection(status: int, body: bytes) -> None:
+def count_refusal(status: int, labels: set[tuple[str, str]]) -> None:
+    """One refused request (4xx before prediction, or 499: the client left): once per (field, rule)."""
     counter = metrics().rejections
-    for field, rule in rejection_labels(status, body):
+    for field, rule in labels:
         counter.labels(field, rule).inc()
-
-
-class CountRejections:
-    """ASGI middleware: count each rejected API request (400/415) by field and rule.
-
-    The request model is checked while BentoML parses the body, before ``predict`` runs;
-    BentoML turns the ``ValidationError`` into the 400 body itself. Counting that body, as
-    the client receives it, needs no BentoML internals and does not depend on logging
-    settings; a 2xx response costs one status check. Counting never fails a response.
-    """
-
-    def __init__(self, app: Any, methods: Iterable[str] = ("POST",)) -> None:
-        self.app = app
-        self.methods = frozenset(methods)
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["method"] not in self.methods:
-            await self.app(scope, receive, send)
-            return
-        status = 0
-        chunks: list[bytes] = []
-
-        async def watch(message: Any) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            elif status in (400, 415) and message["type"] == "http.response.body":
-                chunks.append(message.get("body", b""))
-                if not message.get("more_body"):
-                    _count_safely(status, b"".join(chunks))
-            await send(message)
-
-        await self.app(scope, receive, watch)
-
-
-def _count_safely(status: int, body: bytes) -> None:
-    try:
-        count_rejection(status, body)
-    except Exception:  # a metrics problem must never turn a 400 into a 500
-        logging.getLogger(__name__).exception("could not count a rejected request")

@@ -1,0 +1,128 @@
+"""Optional bearer-token authentication (``Authorization: Bearer <token>``).
+
+Off unless tokens are configured, so ``make serve`` stays open on localhost. Tokens come
+from the environment of the server, one or more each (whitespace- or comma-separated):
+
+| variable | protects |
+|---|---|
+| ``MLAPP_API_TOKENS`` or ``MLAPP_API_TOKENS_FILE`` | ``/predict``, ``/metadata``, ``/docs.json`` |
+| ``MLAPP_METRICS_TOKENS`` or ``MLAPP_METRICS_TOKENS_FILE`` | ``/metrics`` |
+
+A ``*_FILE`` is typically a Kubernetes Secret mounted as a volume (infra/base): it is
+re-read when its modification time or inode changes (checked at most once a second), so
+a rotated Secret takes effect without a restart; list old and new tokens during a
+rotation. Health probes (``/livez``, ``/readyz``, ``/healthz``) are always open. A missing
+or wrong token is a 401 with ``WWW-Authenticate: Bearer`` (RFC 6750); every configured
+token is compared with ``hmac.compare_digest``, so timing does not reveal a prefix.
+A file that cannot be read keeps the last good tokens (and logs once) instead of opening
+the service or failing requests with a 5xx.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+import re
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+API_ENV = "MLAPP_API_TOKENS"
+METRICS_ENV = "MLAPP_METRICS_TOKENS"
+API_PATHS = ("/predict", "/metadata", "/docs.json")
+METRICS_PATHS = ("/metrics",)
+RECHECK_S = 1.0
+
+
+def parse_tokens(text: str) -> tuple[bytes, ...]:
+    return tuple(t.encode() for t in re.split(r"[\s,]+", text) if t and not t.startswith("#"))
+
+
+class Tokens:
+    """The tokens of one variable: fixed from the environment or re-read from a file."""
+
+    def __init__(self, value: str | None, file: str | None) -> None:
+        self.file = Path(file) if file else None
+        self.tokens: tuple[bytes, ...] = parse_tokens(value or "")
+        self._stamp: tuple[int, int] | None = None
+        self._checked = -RECHECK_S
+        if self.file is not None:
+            self.refresh(force=True)
+
+    @classmethod
+    def from_env(cls, name: str, environ: Mapping[str, str] = os.environ) -> Tokens:
+        return cls(environ.get(name), environ.get(f"{name}_FILE"))
+
+    @property
+    def enabled(self) -> bool:
+        return self.file is not None or bool(self.tokens)
+
+    def refresh(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.file is None or (not force and now - self._checked < RECHECK_S):
+            return
+        self._checked = now
+        try:
+            info = self.file.stat()  # follows the Secret volume's symlinks to the current data
+            stamp = (info.st_mtime_ns, info.st_ino)
+            if stamp != self._stamp:
+                self.tokens, self._stamp = parse_tokens(self.file.read_text()), stamp
+        except OSError as exc:
+            if self._stamp is not None or force:
+                logger.warning("cannot read tokens from %s (%s): keeping the last ones", self.file, exc)
+            self._stamp = None
+
+    def accepts(self, presented: bytes) -> bool:
+        self.refresh()
+        ok = False
+        for token in self.tokens:  # no early exit: the number of comparisons is always the same
+            ok |= hmac.compare_digest(presented, token)
+        return ok
+
+
+def bearer(headers: list[tuple[bytes, bytes]]) -> bytes | None:
+    for name, value in headers:
+        if name == b"authorization":
+            scheme, _, token = value.partition(b" ")
+            return token.strip() if scheme.lower() == b"bearer" and token.strip() else None
+    return None
+
+
+class BearerAuth:
+    """ASGI middleware: 401 for a protected path without a configured token."""
+
+    def __init__(self, app: Any, api: Tokens | None = None, metrics: Tokens | None = None) -> None:
+        self.app = app
+        self.rules = [
+            (paths, tokens)
+            for paths, tokens in ((API_PATHS, api or Tokens.from_env(API_ENV)),
+                                  (METRICS_PATHS, metrics or Tokens.from_env(METRICS_ENV)))
+            if tokens.enabled
+        ]  # fmt: skip
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self.rules and scope["type"] == "http":
+            path = scope["path"]
+            for paths, tokens in self.rules:
+                if path.startswith(paths):
+                    presented = bearer(scope["headers"])
+                    if presented is None or not tokens.accepts(presented):
+                        await self._deny(send, presented is not None)
+                        return
+                    break
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    async def _deny(send: Any, wrong: bool) -> None:
+        challenge = b'Bearer realm="mlapp", error="invalid_token"' if wrong else b'Bearer realm="mlapp"'
+        body = b'{"error":"missing or invalid bearer token"}'
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"www-authenticate", challenge),
+        ]
+        await send({"type": "http.response.start", "status": 401, "headers": headers})
+        await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,121 @@
+"""``POST /predict`` as a plain ASGI app, mounted on the BentoML service.
+
+Why not a ``@bentoml.api``: BentoML would read and parse the body before any of our code
+runs (no size cap, its multipart parser for a second Content-Type, a pydantic object per
+record, a JSON-schema response model), and a client leaving mid-body would be its 500.
+Mounted, the request still passes BentoML's middlewares (request metrics, traffic timeout,
+``max_concurrency``, ours: auth and model headers), and this code owns the rest:
+
+1. admission (``admission.py``): Content-Type, size cap, body deadline: 415/413/408;
+2. parse, validate, predict, render (``Scorer.score``, a plain function of the body):
+   on the event loop for small bodies; a body over ``serving.thread_body_bytes`` goes to
+   one worker thread, so a large request cannot stall the small ones queued behind it;
+3. a refused request is counted (``mlapp_rejections_total{field,rule}``) and logged at most
+   once per ``LOG_EVERY_S`` as one aggregated line, never once per request; a client that
+   disconnected is answered 499 (dropped by the server, but counted as a client error in
+   BentoML's request metrics instead of a 500) and not logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from mlapp.serving import responses
+from mlapp.serving.admission import ClientGone, Refused, check_headers, read_body
+
+logger = logging.getLogger(__name__)
+LOG_EVERY_S = 60.0
+JSON = (b"content-type", b"application/json")
+CLOSE = (b"connection", b"close")
+
+
+class RefusalLog:
+    """One log line per interval with what was refused, instead of one per request."""
+
+    def __init__(self, every_s: float = LOG_EVERY_S) -> None:
+        self.every_s = every_s
+        self.counts: Counter[str] = Counter()
+        self.last = -every_s
+
+    def add(self, status: int, labels: set[tuple[str, str]]) -> None:
+        for field, rule in labels:
+            self.counts[f"{status} {field}:{rule}"] += 1
+        now = time.monotonic()
+        if now - self.last >= self.every_s:
+            self.flush(now)
+
+    def flush(self, now: float | None = None) -> None:
+        if self.counts:
+            top = ", ".join(f"{key} x{n}" for key, n in self.counts.most_common(10))
+            logger.info("refused requests since the last report: %s", top)
+            self.counts.clear()
+        self.last = time.monotonic() if now is None else now
+
+
+class PredictEndpoint:
+    def __init__(
+        self,
+        scorer: Callable[[], Any],  # the live service (has ``score(body) -> bytes``), per worker
+        count: Callable[[int, set[tuple[str, str]]], None],
+        max_body: int,
+        body_timeout_s: float,
+        thread_body_bytes: int,
+    ) -> None:
+        self.scorer = scorer
+        self.count = count
+        self.max_body = max_body
+        self.body_timeout_s = body_timeout_s
+        self.thread_body_bytes = thread_body_bytes
+        self.log = RefusalLog()
+        self._pool: ThreadPoolExecutor | None = None
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["method"] != "POST":
+            await self._reply(send, 405, responses.error("use POST"), [(b"allow", b"POST")])
+            return
+        try:
+            check_headers(scope["headers"], self.max_body)
+            body = await read_body(receive, self.max_body, self.body_timeout_s)
+            score = self.scorer().score
+            if len(body) > self.thread_body_bytes:
+                loop = asyncio.get_running_loop()
+                answer = await loop.run_in_executor(self._thread(), score, body)
+            else:
+                answer = score(body)
+        except Refused as refused:
+            self._refused(refused.status, refused.labels)
+            extra = [CLOSE] if refused.close else []
+            await self._reply(send, refused.status, responses.error(refused.message, refused.detail), extra)
+            return
+        except ClientGone:
+            self._refused(499, {("body", "client_disconnected")}, log=False)
+            await self._reply(send, 499, b"")
+            return
+        await self._reply(send, 200, answer)
+
+    def _thread(self) -> ThreadPoolExecutor:
+        if self._pool is None:  # created in the worker, on first use (never in the parent)
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="large-request")
+        return self._pool
+
+    def _refused(self, status: int, labels: set[tuple[str, str]], log: bool = True) -> None:
+        try:
+            self.count(status, labels)
+            if log:
+                self.log.add(status, labels)
+        except Exception:  # accounting must never turn a 4xx into a 500
+            logger.exception("could not count a refused request")
+
+    @staticmethod
+    async def _reply(
+        send: Any, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None
+    ) -> None:
+        headers = [JSON, (b"content-length", str(len(body)).encode()), *(extra or [])]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})

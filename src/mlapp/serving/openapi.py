@@ -1,0 +1,90 @@
+"""``/docs.json``: BentoML's OpenAPI document plus ``/predict`` as the service really serves it.
+
+``/predict`` is a mounted endpoint (``endpoint.py``), so BentoML does not know it: its
+request body (the pydantic ``Input`` model, with every schema rule), its answer and every
+status it can give are described here, so clients and schemathesis check against what
+the service does.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from mlapp.schema import FEATURES
+from mlapp.serving.records import record_type
+from mlapp.serving.request import input_type
+from mlapp.serving.responses import Prediction
+
+REF = "#/components/schemas/{model}"
+ISSUE = {
+    "type": "object",
+    "required": ["type", "loc", "msg"],
+    "properties": {
+        "type": {"type": "string", "description": "the rule, e.g. less_than_equal, literal_error, missing"},
+        "loc": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
+        "msg": {"type": "string"},
+    },
+}
+ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {"type": "string"}, "detail": {"type": "array", "items": ISSUE}},
+}
+REFUSALS = {
+    "400": "invalid JSON or a record that breaks the training schema (`detail` names field and rule)",
+    "401": "bearer token missing or wrong (when tokens are configured)",
+    "408": "the body did not arrive within serving.body_timeout_s",
+    "413": "body over serving.max_rows * serving.max_row_bytes",
+    "415": "not exactly one Content-Type application/json (charset utf-8 only)",
+    "503": "more requests in flight than serving.max_concurrency",
+}
+
+
+@functools.cache
+def _predict_path(max_rows: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    schemas: dict[str, Any] = {}
+    for name, adapter, mode in [
+        ("Input", TypeAdapter(input_type(record_type(FEATURES), max_rows)), "validation"),
+        ("Prediction", TypeAdapter(Prediction), "serialization"),
+    ]:
+        schema = adapter.json_schema(ref_template=REF, mode=mode)  # type: ignore[arg-type]
+        schemas.update(schema.pop("$defs", {}))
+        schemas[name] = schema
+    schemas["Error"] = ERROR
+    body_schema = {"$ref": REF.format(model="Input")}
+    answers: dict[str, Any] = {
+        "200": {
+            "description": "one prediction per record, in request order",
+            "content": {
+                "application/json": {
+                    "schema": {"type": "array", "items": {"$ref": REF.format(model="Prediction")}}
+                }
+            },
+        }
+    }
+    for status, why in REFUSALS.items():
+        answers[status] = {
+            "description": why,
+            "content": {"application/json": {"schema": {"$ref": REF.format(model="Error")}}},
+        }
+    path = {
+        "post": {
+            "summary": "Probability and label for each record",
+            "operationId": "predict",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": body_schema}}},
+            "responses": answers,
+        }
+    }
+    return path, schemas
+
+
+def spec(bentoml_spec: dict[str, Any], max_rows: int) -> dict[str, Any]:
+    document = copy.deepcopy(bentoml_spec)
+    path, schemas = _predict_path(max_rows)
+    document.setdefault("components", {}).setdefault("schemas", {}).update(copy.deepcopy(schemas))
+    document.setdefault("paths", {})["/predict"] = copy.deepcopy(path)
+    return document

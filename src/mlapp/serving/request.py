@@ -1,0 +1,104 @@
+"""A ``/predict`` body to the booster's input, and a readable 400 when it is not valid.
+
+Fast path (nearly every request): orjson parses the body (strict JSON: no NaN/Infinity,
+valid UTF-8 only), ``columns.FastPath`` checks and encodes it column by column. A body
+with a duplicated key is invisible once parsed (the last value wins), so the fast path
+also counts the colons in the raw bytes: a valid body has exactly one per key (``records``
+plus one per feature per row); any other count sends it to the slow path.
+
+Slow path (anything the fast path did not accept): the pydantic ``Input`` model validates
+the raw bytes and its errors become the 400 (``detail``: ``type``, ``loc``, ``msg`` per
+issue, as documented in ``/docs.json``); an otherwise valid body is then checked for
+duplicate keys. So pydantic stays the authority on what is rejected and why.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+import numpy as np
+import orjson
+import pandera.pandas as pa
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+from typing_extensions import TypedDict
+
+from mlapp.model import ModelSpec
+from mlapp.serving.admission import Refused
+from mlapp.serving.columns import FastPath
+from mlapp.serving.records import Encoder, field_rule, record_type
+
+OTHER = "<other>"  # label for a field name the client made up: clients must not create series
+
+
+def input_type(record: Any, max_rows: int) -> Any:
+    """The request body: ``{"records": [Record, ...]}``, 1..max_rows records, nothing else."""
+    records = Annotated[list[record], Field(min_length=1, max_length=max_rows)]
+    Input = TypedDict("Input", {"records": records})  # noqa: UP013 - built at run time
+    Input.__pydantic_config__ = ConfigDict(extra="forbid", strict=True)  # type: ignore[attr-defined]
+    return Input
+
+
+class DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        seen: set[str] = set()
+        raise DuplicateKey(next(k for k, _ in pairs if k in seen or seen.add(k)))  # type: ignore[func-returns-value]
+    return data
+
+
+class RequestParser:
+    def __init__(self, features: Mapping[str, pa.Column], spec: ModelSpec, max_rows: int) -> None:
+        self.record = record_type(features)
+        self.input = TypeAdapter(input_type(self.record, max_rows))
+        self.fast = FastPath({n: field_rule(n, c) for n, c in features.items()}, spec, max_rows)
+        self.encoder = Encoder(spec)
+        self.width = len(features)
+        self.known_fields = frozenset(features) | {"records"}
+
+    def parse(self, body: bytes) -> tuple[list[dict[str, Any]], np.ndarray]:
+        """Records and their matrix, or ``Refused`` (400) naming what is wrong."""
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return self.slow(body)
+        records = self.fast.records(data)
+        if records is not None and body.count(b":") == 1 + len(records) * self.width:
+            matrix = self.fast.matrix(records)
+            if matrix is not None:
+                return records, matrix
+        return self.slow(body)
+
+    def slow(self, body: bytes) -> tuple[list[dict[str, Any]], np.ndarray]:
+        try:
+            records: list[dict[str, Any]] = self.input.validate_json(body)["records"]
+        except ValidationError as exc:
+            raise self.refusal(exc) from None
+        try:
+            json.loads(body.decode("utf-8"), object_pairs_hook=_no_duplicates)
+        except DuplicateKey as exc:
+            key = str(exc)[:64]
+            field = key if key in self.known_fields else OTHER
+            issue = {"type": "duplicate_key", "loc": ["body"], "msg": f"key {key!r} appears more than once"}
+            raise Refused(
+                400, "duplicate_key", "duplicate key in JSON object", [issue], {(field, "duplicate_key")}
+            ) from None
+        return records, self.encoder.matrix(records)
+
+    def refusal(self, exc: ValidationError) -> Refused:
+        detail = exc.errors(include_url=False, include_context=False, include_input=False)
+        labels = set()
+        for error in detail:
+            names = [part for part in error["loc"] if isinstance(part, str)]
+            field = names[-1] if names else "body"
+            labels.add(
+                (field if field in self.known_fields or field == "body" else OTHER, error["type"][:64])
+            )
+        count = len(detail)
+        message = f"{count} validation error{'s' if count != 1 else ''} for Input"
+        return Refused(400, "invalid_body", message, [dict(e) for e in detail], labels)

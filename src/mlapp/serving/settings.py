@@ -1,0 +1,80 @@
+"""The service's settings, built once when the service module is loaded (never per request).
+
+``bentoml serve`` imports the service module and BentoML's decorator needs the worker
+count and traffic limits then; everything else the workers read comes from the same
+``Settings`` object: ``params.yaml`` (``$MLAPP_PARAMS`` overrides the path), the model
+folder (``$MLAPP_MODEL_DIR``), the prediction log (``$MLAPP_PREDICTION_LOG``), all paths
+made absolute against the directory the service was started from.
+
+``workers: auto`` is the container's CPU limit: cgroup v2 ``cpu.max`` (or v1
+``cpu.cfs_quota_us``/``cpu.cfs_period_us``), rounded up, never more than the CPUs the
+process may run on. In Kubernetes that is ``resources.limits.cpu`` of infra/base.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlapp.params import ServingParams, load_params
+from mlapp.serving import MODEL_DIR_ENV, PARAMS_ENV, PREDICTION_LOG_ENV
+
+CGROUP = Path("/sys/fs/cgroup")
+
+
+@dataclass(frozen=True)
+class Settings:
+    serving: ServingParams
+    root: Path  # where the service started: relative params paths mean this directory
+    model_dir: Path
+    metrics_file: Path
+    lineage_file: Path
+    prediction_log: Path
+    workers: int
+
+    @property
+    def max_body_bytes(self) -> int:
+        return self.serving.max_rows * self.serving.max_row_bytes
+
+
+def cpu_limit(cgroup: Path = CGROUP) -> float | None:
+    """CPUs the cgroup quota allows, or None without a quota."""
+    try:
+        quota, period = (cgroup / "cpu.max").read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota_us = int((cgroup / "cpu" / "cpu.cfs_quota_us").read_text())
+        period_us = int((cgroup / "cpu" / "cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):
+        return None
+    return quota_us / period_us if quota_us > 0 and period_us > 0 else None
+
+
+def available_cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def worker_count(workers: int | str, limit: float | None, cpus: int) -> int:
+    if isinstance(workers, int):
+        return workers
+    return max(1, min(cpus, math.ceil(limit))) if limit else max(1, cpus)
+
+
+def load(environ: Mapping[str, str] = os.environ, root: Path | None = None) -> Settings:
+    root = (root or Path.cwd()).resolve()
+    params = load_params(environ.get(PARAMS_ENV) or root / "params.yaml")
+    serving = params.serving
+    return Settings(
+        serving=serving,
+        root=root,
+        model_dir=(root / (environ.get(MODEL_DIR_ENV) or params.train.model_dir)).resolve(),
+        metrics_file=(root / params.evaluate.metrics).resolve(),
+        lineage_file=(root / serving.lineage).resolve(),
+        prediction_log=(root / (environ.get(PREDICTION_LOG_ENV) or serving.log_path)).resolve(),
+        workers=worker_count(serving.workers, cpu_limit(), available_cpus()),
+    )

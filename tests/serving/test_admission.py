@@ -1,0 +1,299 @@
+"""Admission, refusal accounting and authentication, against a real `mlapp serve` over HTTP.
+
+The server runs with bearer tokens from a file (rotated here), a metrics token from the
+environment and a short body deadline; raw sockets play the clients httpx will not be:
+two Content-Type headers, a 100 MB body, a body that never finishes, a client that leaves.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import free_port, running_server
+
+pytestmark = pytest.mark.slow
+
+TOKEN = "first-token-0123456789"  # noqa: S105 - a test token
+ROTATED = "second-token-9876543210"
+METRICS_TOKEN = "metrics-token-abc"  # noqa: S105
+BODY_TIMEOUT_S = 2
+
+
+@pytest.fixture(scope="module")
+def server(serving_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    root = tmp_path_factory.mktemp("admission")
+    params = yaml.safe_load((serving_root / "params.yaml").read_text())
+    params["serving"].update(body_timeout_s=BODY_TIMEOUT_S, workers=1)
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    tokens = root / "tokens"
+    tokens.write_text(f"# API clients\n{TOKEN}\n")
+    port = free_port()
+    log = root / "server.log"
+    env = {
+        **os.environ,
+        "MLAPP_MODEL_DIR": str(serving_root / "models"),
+        "MLAPP_API_TOKENS_FILE": str(tokens),
+        "MLAPP_METRICS_TOKENS": METRICS_TOKEN,
+        "MLAPP_PREDICTION_LOG": str(root / "predictions.jsonl"),
+    }
+    argv = [
+        sys.executable,
+        "-m",
+        "mlapp",
+        "--params",
+        str(root / "params.yaml"),
+        "serve",
+        "--port",
+        str(port),
+    ]
+    with running_server(argv, port, serving_root, log, env=env) as url:
+        yield {"url": url, "port": port, "log": log, "tokens": tokens}
+
+
+def auth(token: str = TOKEN) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"}
+
+
+def raw(port: int, head: str, body: bytes = b"", timeout: float = 10) -> tuple[int, bytes]:
+    """Send a hand-written request; the status and body of the answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(head.replace("\n", "\r\n").encode() + b"\r\n" + body)
+        return read_answer(sock)
+
+
+def read_answer(sock: socket.socket) -> tuple[int, bytes]:
+    data = b""
+    while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < content_length(data):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    status = int(data.split(b" ", 2)[1])
+    return status, data.split(b"\r\n\r\n", 1)[1]
+
+
+def content_length(data: bytes) -> int:
+    for line in data.split(b"\r\n\r\n", 1)[0].split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            return int(line.split(b":", 1)[1])
+    return 0
+
+
+def head(port: int, *lines: str) -> str:
+    return "\n".join(
+        ["POST /predict HTTP/1.1", f"Host: 127.0.0.1:{port}", f"Authorization: Bearer {TOKEN}", *lines, ""]
+    )
+
+
+def worker_rss_bytes(port: int) -> int:
+    """Resident memory of the server's process group (the `bentoml serve` parent and its workers)."""
+    leader = next(
+        int(p.name)
+        for p in Path("/proc").iterdir()
+        if p.name.isdigit()
+        and f"{port}".encode() in (p / "cmdline").read_bytes()
+        and b"bentoml" in (p / "cmdline").read_bytes()
+    )
+    group = os.getpgid(leader)
+    total = 0
+    for p in Path("/proc").iterdir():
+        try:
+            if p.name.isdigit() and os.getpgid(int(p.name)) == group:
+                rss = next(ln for ln in (p / "status").read_text().splitlines() if ln.startswith("VmRSS:"))
+                total += int(rss.split()[1]) * 1024
+        except (OSError, StopIteration):
+            continue
+    return total
+
+
+def series(url: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    text = httpx.get(f"{url}/metrics", headers=auth(METRICS_TOKEN), timeout=10).text
+    return {
+        tuple(sorted(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == name
+    }
+
+
+# --- Content-Type and JSON shape -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        (["Content-Type: multipart/form-data; boundary=x", "Content-Type: application/json"], 415),
+        (["Content-Type: application/json", "Content-Type: application/json"], 415),
+        ([], 415),
+        (["Content-Type: application/foo+json"], 415),
+        (["Content-Type: application/json; charset=latin-1"], 415),
+        (["Content-Type: application/json; boundary=x"], 415),
+        (["Content-Type: application/json; charset=UTF-8"], 200),
+    ],
+)
+def test_exactly_one_json_content_type(server, records, headers, status) -> None:
+    body = json.dumps({"records": records[:2]}).encode()
+    got, answer = raw(server["port"], head(server["port"], *headers, f"Content-Length: {len(body)}"), body)
+    assert got == status, answer
+
+
+@pytest.mark.parametrize(
+    ("text", "rule"),
+    [
+        ('{"records": [RECORD], "extra": 1}', "extra_forbidden"),
+        ('{"records": [RECORD], "records": [RECORD]}', "duplicate_key"),
+        ('{"records": [DUPLICATE]}', "duplicate_key"),
+    ],
+)
+def test_extra_and_duplicate_keys_are_400(server, records, text, rule) -> None:
+    record = json.dumps(records[0])
+    duplicate = record[:-1] + ', "age": 30}'
+    body = text.replace("RECORD", record).replace("DUPLICATE", duplicate)
+    response = httpx.post(
+        f"{server['url']}/predict", content=body, headers={**auth(), "content-type": "application/json"}
+    )
+    assert response.status_code == 400, response.text
+    assert [e["type"] for e in response.json()["detail"]] == [rule]
+
+
+# --- size cap and deadlines ------------------------------------------------------------------------
+
+
+def test_a_100_mb_body_is_413_from_its_header_without_memory_growth(server) -> None:
+    port = server["port"]
+    before = worker_rss_bytes(port)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(
+            head(port, "Content-Type: application/json", f"Content-Length: {100 << 20}")
+            .replace("\n", "\r\n")
+            .encode()
+            + b"\r\n"
+        )
+        sock.sendall(b'{"records": [' + b" " * (1 << 20))  # 1 MB of the promised 100 MB, then wait
+        status, answer = read_answer(sock)  # answered without the other 99 MB
+    assert status == 413, answer
+    assert "over the limit" in json.loads(answer)["error"]
+    assert worker_rss_bytes(port) - before < 50 << 20
+
+
+def test_a_chunked_body_is_cut_at_the_cap(server) -> None:
+    port = server["port"]
+    before = worker_rss_bytes(port)
+    sent = 0
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(
+            head(port, "Content-Type: application/json", "Transfer-Encoding: chunked")
+            .replace("\n", "\r\n")
+            .encode()
+            + b"\r\n"
+        )
+        chunk = b" " * (1 << 20)
+        try:
+            while sent < 100 << 20:  # the server stops reading and answers long before 100 MB
+                sock.sendall(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+                sent += len(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        status, _ = read_answer(sock)
+    assert status == 413
+    assert sent < 100 << 20
+    assert worker_rss_bytes(port) - before < 50 << 20
+
+
+def test_a_body_that_stops_arriving_is_408_after_the_deadline(server) -> None:
+    port = server["port"]
+    with socket.create_connection(("127.0.0.1", port), timeout=BODY_TIMEOUT_S + 20) as sock:
+        sock.sendall(
+            head(port, "Content-Type: application/json", "Content-Length: 1000")
+            .replace("\n", "\r\n")
+            .encode()
+            + b"\r\n"
+        )
+        sock.sendall(b'{"records": [')
+        status, answer = read_answer(sock)
+    assert status == 408, answer
+
+
+def test_a_client_leaving_mid_body_is_no_server_error(server) -> None:
+    port, url = server["port"], server["url"]
+    gone = (("field", "body"), ("rule", "client_disconnected"))
+    before = series(url, "mlapp_rejections_total").get(gone, 0)
+    for _ in range(3):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(
+                head(port, "Content-Type: application/json", "Content-Length: 5000")
+                .replace("\n", "\r\n")
+                .encode()
+                + b"\r\n"
+            )
+            sock.sendall(b'{"records": [')
+    deadline = time.monotonic() + 30
+    while series(url, "mlapp_rejections_total").get(gone, 0) < before + 3 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert series(url, "mlapp_rejections_total").get(gone, 0) == before + 3
+    statuses = {
+        dict(labels)["http_response_code"]
+        for labels in series(url, "bentoml_service_request_total")
+        if dict(labels)["endpoint"] == "/predict"
+    }
+    assert not any(code.startswith("5") for code in statuses), statuses
+    assert "Traceback" not in server["log"].read_text()
+    assert " ERROR " not in server["log"].read_text()
+
+
+def test_refusals_are_counted_and_logged_aggregated(server, records) -> None:
+    url = server["url"]
+    for _ in range(20):
+        bad = {"records": [{**records[0], "age": 5}]}
+        assert httpx.post(f"{url}/predict", json=bad, headers=auth()).status_code == 400
+    assert series(url, "mlapp_rejections_total")[(("field", "age"), ("rule", "greater_than_equal"))] >= 20
+    lines = [ln for ln in server["log"].read_text().splitlines() if "refused requests" in ln]
+    assert 1 <= len(lines) <= 3  # one report per minute, not one line per refusal
+
+
+# --- authentication --------------------------------------------------------------------------------
+
+
+def test_tokens_guard_predict_metadata_and_metrics_but_not_probes(server, records) -> None:
+    url = server["url"]
+    body = {"records": records[:1]}
+    assert httpx.post(f"{url}/predict", json=body).status_code == 401
+    assert httpx.post(f"{url}/predict", json=body, headers=auth("wrong")).status_code == 401
+    assert httpx.post(f"{url}/predict", json=body, headers={"authorization": TOKEN}).status_code == 401
+    assert httpx.post(f"{url}/predict", json=body, headers=auth()).status_code == 200
+    assert httpx.post(f"{url}/metadata", json={}).status_code == 401
+    assert httpx.post(f"{url}/metadata", json={}, headers=auth()).status_code == 200
+    assert httpx.get(f"{url}/metrics", headers=auth()).status_code == 401  # its own token
+    assert httpx.get(f"{url}/metrics", headers=auth(METRICS_TOKEN)).status_code == 200
+    for probe in ("/livez", "/readyz", "/healthz"):
+        assert httpx.get(f"{url}{probe}").status_code == 200
+    denied = httpx.post(f"{url}/predict", json=body)
+    assert denied.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_a_rotated_token_file_applies_without_restart(server, records) -> None:
+    url, tokens = server["url"], server["tokens"]
+    body = {"records": records[:1]}
+    tokens.write_text(f"{ROTATED}\n")
+    deadline = time.monotonic() + 30
+    while httpx.post(f"{url}/predict", json=body, headers=auth(ROTATED)).status_code != 200:
+        assert time.monotonic() < deadline, "rotated token not accepted"
+        time.sleep(0.3)
+    assert httpx.post(f"{url}/predict", json=body, headers=auth(TOKEN)).status_code == 401
+    tokens.write_text(f"{TOKEN}\n{ROTATED}\n")
+    deadline = time.monotonic() + 30
+    while httpx.post(f"{url}/predict", json=body, headers=auth(TOKEN)).status_code != 200:
+        assert time.monotonic() < deadline, "restored token not accepted"
+        time.sleep(0.3)

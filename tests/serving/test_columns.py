@@ -1,0 +1,110 @@
+"""The columnar fast path decides like the pydantic request model and encodes like ``Encoder``.
+
+The fast path may hand a valid body to the slow path (that only costs time), but it must
+never accept what the pydantic model rejects: checked value by value on every rule of
+every column, on random records, and on whole bodies (extra/duplicate keys, shapes).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from pydantic import ValidationError
+
+from mlapp.schema import FEATURES
+from mlapp.serving.admission import Refused
+from mlapp.serving.records import Encoder
+from mlapp.serving.request import RequestParser
+from tests.serving.test_records import BASE, CASES
+from tests.serving.test_records import records as random_records
+
+MAX_ROWS = 1000
+
+
+@pytest.fixture(scope="module")
+def parser(model) -> RequestParser:
+    return RequestParser(FEATURES, model.spec, MAX_ROWS)
+
+
+def fast(parser: RequestParser, body: bytes) -> np.ndarray | None:
+    """The fast path's verdict alone: a matrix, or None (the slow path decides)."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    rows = parser.fast.records(data)
+    if rows is None or body.count(b":") != 1 + len(rows) * parser.width:
+        return None
+    return parser.fast.matrix(rows)
+
+
+def pydantic_accepts(parser: RequestParser, body: bytes) -> bool:
+    try:
+        parser.input.validate_json(body)
+    except ValidationError:
+        return False
+    return True
+
+
+def check(parser: RequestParser, body: bytes) -> None:
+    matrix = fast(parser, body)
+    accepted = pydantic_accepts(parser, body)
+    if matrix is not None:
+        assert accepted, f"fast path accepted what pydantic rejects: {body[:300]!r}"
+        rows = orjson.loads(body)["records"]
+        np.testing.assert_array_equal(matrix, parser.encoder.matrix(rows))
+
+
+@pytest.mark.parametrize(("name", "value"), CASES)
+def test_every_rule_of_every_column(parser, name, value) -> None:
+    record = {**BASE, name: value}
+    body = json.dumps({"records": [BASE, record]}, allow_nan=True).encode()
+    check(parser, body)
+    if pydantic_accepts(parser, body):  # valid values take the fast path (the point of it)
+        assert fast(parser, body) is not None, record
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(random_records())
+def test_random_records(parser, record: dict[str, Any]) -> None:
+    check(parser, json.dumps({"records": [record, BASE]}, allow_nan=True).encode())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"records": [R], "extra": 1}',
+        '{"records": [R], "records": [R]}',
+        '{"records": [D]}',
+        '{"records": []}',
+        '{"records": R}',
+        "[R]",
+        '{"records": [R, 1]}',
+        '{"records": [{"contract": "a:b", ' + '"x": 1, ' * 15 + '"y": 2}]}',
+    ],
+)
+def test_body_shapes(parser, text) -> None:
+    record = json.dumps(BASE)
+    body = text.replace("R", record).replace("D", record[:-1] + ', "age": 30}').encode()
+    check(parser, body)
+    with pytest.raises(Refused) as refused:
+        parser.parse(body)
+    assert refused.value.status == 400
+
+
+def test_oversized_request_is_not_fast(parser) -> None:
+    body = json.dumps({"records": [BASE] * (MAX_ROWS + 1)}).encode()
+    assert fast(parser, body) is None
+    with pytest.raises(Refused):
+        parser.parse(body)
+
+
+def test_parse_gives_the_encoders_matrix(parser, model, records) -> None:
+    rows, matrix = parser.parse(json.dumps({"records": records}).encode())
+    assert rows == records
+    np.testing.assert_array_equal(matrix, Encoder(model.spec).matrix(records))
