@@ -67,7 +67,7 @@ def test_metrics_and_quiet_logs(server, records) -> None:
     assert httpx.post(f"{url}/predict", json={"records": []}, timeout=10).status_code == 400
     body = httpx.get(f"{url}/metrics", timeout=10).text
     assert "bentoml_service_request_total{" in body and 'endpoint="/predict"' in body
-    assert "bentoml_service_adaptive_batch_size_bucket" in body
+    assert "mlapp_request_rows_bucket" in body
     # A client's bad input is an aggregated INFO line, not an ERROR with a traceback.
     deadline = time.monotonic() + 30
     while "refused requests" not in log.read_text():

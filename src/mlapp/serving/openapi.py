@@ -12,7 +12,7 @@ import copy
 import functools
 from typing import Any
 
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 
 from mlapp.schema import FEATURES
 from mlapp.serving.records import record_type
@@ -82,9 +82,29 @@ def _predict_path(max_rows: int) -> tuple[dict[str, Any], dict[str, Any]]:
     return path, schemas
 
 
-def spec(bentoml_spec: dict[str, Any], max_rows: int) -> dict[str, Any]:
+def _metadata_path(metadata: type[BaseModel]) -> tuple[dict[str, Any], dict[str, Any]]:
+    schema = metadata.model_json_schema(ref_template=REF)
+    schemas = {**schema.pop("$defs", {}), "Metadata": schema}
+    answer = {
+        "200": {
+            "description": "model version, lineage, test metrics, threshold, limits",
+            "content": {"application/json": {"schema": {"$ref": REF.format(model="Metadata")}}},
+        },
+        "401": {"description": REFUSALS["401"]},
+    }
+    operation = {"summary": "The served model", "responses": answer}
+    return {
+        "get": {**operation, "operationId": "metadata"},
+        "post": {**operation, "operationId": "metadata_post"},
+    }, schemas
+
+
+def spec(bentoml_spec: dict[str, Any], max_rows: int, metadata: type[BaseModel]) -> dict[str, Any]:
     document = copy.deepcopy(bentoml_spec)
     path, schemas = _predict_path(max_rows)
     document.setdefault("components", {}).setdefault("schemas", {}).update(copy.deepcopy(schemas))
     document.setdefault("paths", {})["/predict"] = copy.deepcopy(path)
+    meta_path, meta_schemas = _metadata_path(metadata)
+    document["components"]["schemas"].update(meta_schemas)
+    document["paths"]["/metadata"] = meta_path
     return document

@@ -30,7 +30,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mlapp.model import Model, load
@@ -152,7 +152,6 @@ class ModelService:
             self.prediction_log.offer(records, proba, positive)
         return responses.predictions(proba, positive)
 
-    @bentoml.api(route="/metadata")
     def metadata(self) -> Metadata:
         """Model version, lineage (git commit, data hash), test-set metrics, threshold, limits."""
         return self.meta
@@ -169,7 +168,14 @@ def live_service() -> ModelService:
 
 
 async def docs_json(_request: Request) -> JSONResponse:
-    return JSONResponse(openapi.spec(cast(Any, ModelService).openapi_spec.asdict(), SERVING.max_rows))
+    return JSONResponse(
+        openapi.spec(cast(Any, ModelService).openapi_spec.asdict(), SERVING.max_rows, Metadata)
+    )
+
+
+async def metadata(_request: Request) -> Response:
+    # A plain route, not a @bentoml.api: no body is read, so no body can make it fail (GET or POST).
+    return Response(live_service().meta.model_dump_json(), media_type="application/json")
 
 
 PREDICT = PredictEndpoint(
@@ -184,5 +190,12 @@ service.add_asgi_middleware(auth.BearerAuth)  # outermost of ours: a 401 costs n
 service.add_asgi_middleware(ModelHeaders)
 # Mounted routes are matched after BentoML's own API routes: /predict and /docs.json are ours.
 service.mount_asgi_app(
-    Starlette(routes=[Route("/predict", PREDICT), Route("/docs.json", docs_json)]), path="/"
+    Starlette(
+        routes=[
+            Route("/predict", PREDICT),
+            Route("/metadata", metadata, methods=["GET", "POST"]),
+            Route("/docs.json", docs_json),
+        ]
+    ),
+    path="/",
 )

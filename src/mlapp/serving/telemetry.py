@@ -1,8 +1,8 @@
 """Prometheus metrics an ML on-call needs, beyond BentoML's request metrics.
 
 BentoML already exports, per endpoint and status, ``bentoml_service_request_total``,
-``bentoml_service_request_duration_seconds`` (histogram), ``..._request_in_progress`` and
-``bentoml_service_adaptive_batch_size``. This module adds what the model did:
+``bentoml_service_request_duration_seconds`` (histogram) and ``..._request_in_progress``.
+This module adds what the model did:
 
 | metric | type | labels |
 |---|---|---|
@@ -12,6 +12,7 @@ BentoML already exports, per endpoint and status, ``bentoml_service_request_tota
 | ``mlapp_prediction_score`` | histogram (0.05 buckets) | ``model_version`` |
 | ``mlapp_rejections_total`` (refused requests) | counter | ``field``, ``rule`` |
 | ``mlapp_prediction_log_rows_total`` | counter | ``outcome``: written, dropped, failed |
+| ``mlapp_request_rows`` (rows per request) | histogram | |
 
 How they reach ``/metrics``: BentoML 1.4 serves it from prometheus_client's multiprocess
 files (``PROMETHEUS_MULTIPROC_DIR``, in each worker's environment), so metrics are plain
@@ -46,6 +47,7 @@ class ServingMetrics:
     scores: Any
     rejections: Any
     log_rows: Any
+    request_rows: Any
 
 
 @functools.cache
@@ -81,6 +83,11 @@ def metrics() -> ServingMetrics:
             "Refused requests (4xx before prediction; 499: client left mid-body) by field and rule; "
             "a request counts once per distinct (field, rule)",
             ["field", "rule"],
+        ),
+        request_rows=Histogram(
+            f"{PREFIX}_request_rows",
+            "Rows per predicted /predict request",
+            buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000),
         ),
         log_rows=Counter(
             f"{PREFIX}_prediction_log_rows",
@@ -143,6 +150,7 @@ class ModelMetrics:
         self._negative = m.predictions.labels(model_version, "0")
         self._positive = m.predictions.labels(model_version, "1")
         self._scores = BulkHistogram(m.scores.labels(model_version))
+        self._rows = m.request_rows
         for outcome in LOG_OUTCOMES:
             m.log_rows.labels(outcome)
 
@@ -153,6 +161,7 @@ class ModelMetrics:
         if len(proba) > positives:
             self._negative.inc(len(proba) - positives)
         self._scores.observe(proba)
+        self._rows.observe(len(proba))
 
 
 # --- refused requests ------------------------------------------------------------------------
