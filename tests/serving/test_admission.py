@@ -54,6 +54,7 @@ def server(serving_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
         "mlapp",
         "--params",
         str(root / "params.yaml"),
+        "serving",
         "serve",
         "--port",
         str(port),

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.slow
 def server(serving_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     port = free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
-    argv = [sys.executable, "-m", "mlapp", "--params", "params.yaml", "serve", "--port", str(port)]
+    argv = [sys.executable, "-m", "mlapp", "--params", "params.yaml", "serving", "serve", "--port", str(port)]
     with running_server(argv, port, serving_root, log) as url:
         yield url, log
 
@@ -78,7 +78,9 @@ def test_metrics_and_quiet_logs(server, records) -> None:
 
 def smoke(serving_root: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
     repo = Path(__file__).resolve().parents[2]
-    return sh("mlapp", "--params", serving_root / "params.yaml", "smoke", *args, cwd=repo, check=False)
+    return sh(
+        "mlapp", "--params", serving_root / "params.yaml", "serving", "smoke", *args, cwd=repo, check=False
+    )
 
 
 def test_smoke_passes_and_catches_the_wrong_model(server, serving_root, tmp_path) -> None:

@@ -105,7 +105,7 @@ class RowQueue(queue.Queue[Sampled]):
     """A ``queue.Queue`` whose ``maxsize`` counts rows, not batches (the memory that matters).
 
     A batch is accepted while fewer than ``maxsize`` rows wait, so at most ``maxsize`` plus
-    one batch (``serving.batch_max_rows``) are ever held. ``_init``/``_qsize``/``_put``/
+    one batch (``serving.max_rows``) are ever held. ``_init``/``_qsize``/``_put``/
     ``_get`` are Queue's documented hooks for subclasses.
     """
 
