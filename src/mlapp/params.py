@@ -63,8 +63,21 @@ class XGBoostParams(Section):
     n_jobs: int = Field(ge=1)
 
 
+class DaskParams(Section):
+    scheduler: str | None  # address of a running cluster; None: a LocalCluster on this machine
+    workers: int = Field(ge=1)
+    threads_per_worker: int = Field(ge=1)
+    partition_rows: int = Field(ge=1)
+
+    def resolved_scheduler(self) -> str | None:
+        """Dask's own variable wins, so CI targets a cluster without editing params.yaml."""
+        return os.environ.get("DASK_SCHEDULER_ADDRESS") or self.scheduler
+
+
 class TrainParams(Section):
     model_dir: Path
+    engine: Literal["local", "dask"]
+    dask: DaskParams
     seed: int
     valid_size: float = Field(gt=0, lt=1)
     early_stopping_rounds: int = Field(ge=1)

@@ -30,14 +30,19 @@ def choose_threshold(y_true: np.ndarray, scores: np.ndarray, params: TrainParams
     return round(float(thresholds[int(np.argmax(f1[:-1]))]), 6)
 
 
-def train(frame: pd.DataFrame, label: str, params: TrainParams) -> tuple[xgb.Booster, ModelSpec]:
-    spec = ModelSpec(
+def base_spec(label: str) -> ModelSpec:
+    """Features and category levels from the schema; threshold and trees are set after fitting."""
+    return ModelSpec(
         features=list(FEATURES),
         categories=categories(feature_schema()),
         label=label,
         threshold=0.5,
         best_iteration=0,
     )
+
+
+def train(frame: pd.DataFrame, label: str, params: TrainParams) -> tuple[xgb.Booster, ModelSpec]:
+    spec = base_spec(label)
     fit_rows, valid_rows = train_test_split(
         frame, test_size=params.valid_size, random_state=params.seed, stratify=frame[label]
     )
@@ -63,7 +68,13 @@ def train(frame: pd.DataFrame, label: str, params: TrainParams) -> tuple[xgb.Boo
 
 
 def run(params: Params, *, source: Path, model_dir: Path) -> int:
-    booster, spec = train(read_frame(source), params.data.label, params.train)
+    if params.train.engine == "dask":
+        from mlapp.stages import train_dask
+
+        booster, spec = train_dask.train(source, params.data.label, params.train)
+    else:
+        booster, spec = train(read_frame(source), params.data.label, params.train)
     save(booster, spec, model_dir)
-    print(f"trained: {spec.best_iteration + 1} trees, threshold {spec.threshold} -> {model_dir}")
+    trees = spec.best_iteration + 1
+    print(f"trained ({params.train.engine}): {trees} trees, threshold {spec.threshold} -> {model_dir}")
     return 0

@@ -1,0 +1,174 @@
+"""Scale benchmark: per-stage wall time and peak RSS at 1M/10M rows, train.engine local vs dask.
+
+For each size: generate N rows once, then validate and split (engine-independent), then train
+and evaluate with each engine, the engines alternating within each repeat (so load from other
+users of the machine hits both). Peak RSS is the largest sum of RSS over the stage's whole
+process tree (Dask workers included), sampled every 0.1 s. The load average before and after
+each stage is recorded: this machine is shared. Writes JSON (default .bench/scale.json) and a
+Markdown table next to it. Not run by tests (minutes to an hour):
+
+    nice -n 10 uv run python benchmarks/scale.py --sizes 1000000 10000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+MLAPP = str(Path(sys.executable).parent / "mlapp")
+METRICS = ("roc_auc", "pr_auc", "log_loss")
+
+
+def tree_rss(proc: psutil.Process) -> int:
+    total = 0
+    for member in [proc, *proc.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):  # exited between listing and reading
+            total += member.memory_info().rss
+    return total
+
+
+def stage(argv: list[str], cwd: Path) -> dict[str, Any]:
+    """Run one stage command; wall time, peak tree RSS and the load around it."""
+    # The code snapshot taken at start (editing the checkout during a long run changes nothing).
+    code = cwd.parent / "src"
+    env = {**os.environ, "PYTHONPATH": str(code), "MLFLOW_TRACKING_URI": f"sqlite:///{cwd}/mlflow.db"}
+    load_before = os.getloadavg()[0]
+    start = time.perf_counter()
+    with (cwd / "stage.log").open("ab") as log:
+        popen = subprocess.Popen([MLAPP, *argv], cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc, peak = psutil.Process(popen.pid), 0
+    while popen.poll() is None:
+        with contextlib.suppress(psutil.Error):
+            peak = max(peak, tree_rss(proc))
+        time.sleep(0.1)
+    elapsed = time.perf_counter() - start
+    if popen.returncode:
+        sys.exit(f"mlapp {' '.join(argv)} failed; see {cwd / 'stage.log'}")
+    return {
+        "s": round(elapsed, 2),
+        "peak_rss_mb": round(peak / 2**20),
+        "load_before": round(load_before, 2),
+        "load_after": round(os.getloadavg()[0], 2),
+    }
+
+
+def set_engine(root: Path, engine: str) -> None:
+    path = root / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    params["train"]["engine"] = engine
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def measure(rows: int, engines: list[str], repeats: int, workdir: Path) -> dict[str, Any]:
+    root = workdir / f"rows-{rows}"
+    root.mkdir()
+    (root / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    result: dict[str, Any] = {"rows": rows, "stages": {}}
+    for name, argv in (
+        ("generate", ["generate", "--rows", str(rows)]),
+        ("validate", ["validate"]),
+        ("split", ["split"]),
+    ):
+        result["stages"][name] = stage(argv, root)
+        print(f"{rows:>10,} {name:<9} {result['stages'][name]}", flush=True)
+    result["csv_mb"] = round((root / "data" / "churn.csv").stat().st_size / 2**20)
+    (root / "data" / "churn.csv").unlink()  # the disk is shared too
+    runs: dict[str, list[dict[str, Any]]] = {e: [] for e in engines}
+    for repeat in range(repeats):
+        order = engines if repeat % 2 == 0 else engines[::-1]
+        for engine in order:
+            set_engine(root, engine)
+            train = stage(["train"], root)
+            evaluate = stage(["evaluate", "--no-mlflow"], root)
+            scores = json.loads((root / "metrics" / "metrics.json").read_text())
+            runs[engine].append(
+                {"train": train, "evaluate": evaluate, "metrics": {k: scores[k] for k in METRICS}}
+            )
+            print(f"{rows:>10,} {engine:<9} train {train} evaluate {evaluate['s']} s", flush=True)
+    result["engines"] = {e: summarise(r) for e, r in runs.items()}
+    return result
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    times = [r["train"]["s"] for r in runs]
+    return {
+        "train_s_median": round(statistics.median(times), 2),
+        "train_s_spread": round(max(times) - min(times), 2),
+        "train_peak_rss_mb": max(r["train"]["peak_rss_mb"] for r in runs),
+        "evaluate_s_median": round(statistics.median(r["evaluate"]["s"] for r in runs), 2),
+        "evaluate_peak_rss_mb": max(r["evaluate"]["peak_rss_mb"] for r in runs),
+        "metrics": runs[-1]["metrics"],
+        "runs": runs,
+    }
+
+
+def markdown(results: list[dict[str, Any]]) -> str:
+    lines = [
+        "| rows | engine | validate s / MB | split s / MB | train s (spread) / MB "
+        "| evaluate s / MB | roc_auc |",
+        "|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        v, s = r["stages"]["validate"], r["stages"]["split"]
+        for engine, e in r["engines"].items():
+            lines.append(
+                f"| {r['rows']:,} | {engine} | {v['s']} / {v['peak_rss_mb']} | {s['s']} / {s['peak_rss_mb']} "
+                f"| {e['train_s_median']} ({e['train_s_spread']}) / {e['train_peak_rss_mb']} "
+                f"| {e['evaluate_s_median']} / {e['evaluate_peak_rss_mb']} | {e['metrics']['roc_auc']} |"
+            )
+    for r in results:
+        if {"local", "dask"} <= set(r["engines"]):
+            ratio = r["engines"]["dask"]["train_s_median"] / r["engines"]["local"]["train_s_median"]
+            lines.append(f"\n{r['rows']:,} rows: dask/local train time {ratio:.2f}")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--engines", nargs="+", default=["local", "dask"], choices=["local", "dask"])
+    parser.add_argument("--repeats", type=int, default=2, help="train+evaluate runs per engine")
+    parser.add_argument("--out", type=Path, default=Path(".bench/scale.json"))
+    parser.add_argument("--workdir", type=Path, default=None, help="scratch folder (default: a temp dir)")
+    args = parser.parse_args()
+    out = args.out.resolve()
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench-scale-", dir=args.workdir) as tmp:
+        shutil.copytree(REPO / "src", Path(tmp) / "src")
+        for rows in args.sizes:
+            results.append(measure(rows, args.engines, args.repeats, Path(tmp)))
+            report = {
+                "machine": {
+                    "cpus": os.cpu_count(),
+                    "memory_gb": round(psutil.virtual_memory().total / 2**30),
+                    "python": platform.python_version(),
+                },
+                "results": results,
+            }
+            # Written after each size: a 10M run that dies still leaves the 1M numbers.
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(report, indent=2) + "\n")
+            out.with_suffix(".md").write_text(markdown(results) + "\n")
+    print(markdown(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

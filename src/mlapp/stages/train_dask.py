@@ -1,0 +1,128 @@
+"""Training engine ``dask``: the same model as ``train.engine: local``, fitted by xgboost.dask.
+
+The client streams the training table to the workers in partitions (Arrow batches of
+``train.dask.partition_rows`` rows, at least one per worker), so neither the runner nor any
+one worker has to hold what the whole cluster holds, and the workers need no access to the
+runner's files. Each partition is split into fit/validation rows with a seed derived from
+``train.seed`` and the partition number (stratified by the label), early stopping and the
+threshold use the validation rows, and the result is a plain ``xgboost.Booster`` saved as
+the same UBJSON file with the same ``ModelSpec``: serving, report and monitor do not know
+which engine trained it.
+
+Determinism (measured by the tests): with the same cluster shape (workers x threads) and
+partitioning, the model bytes are identical from run to run on a LocalCluster. Across
+shapes they differ: XGBoost's distributed histogram sums in another order, and the
+fit/validation rows depend on the partitioning. Metrics stay within the tolerance the
+tests state of the local engine's on the same train/test split.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import xgboost as xgb
+from sklearn.model_selection import train_test_split
+
+from mlapp.model import ModelSpec
+from mlapp.params import DaskParams, TrainParams
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from distributed import Client, Future
+
+
+@contextmanager
+def client(params: DaskParams) -> Iterator[Client]:
+    """A client of the cluster at the configured address, or of a LocalCluster here."""
+    from distributed import Client, LocalCluster
+
+    address = params.resolved_scheduler()
+    if address:
+        with Client(address, timeout="60s") as connected:
+            yield connected
+        return
+    with (
+        LocalCluster(
+            n_workers=params.workers,
+            threads_per_worker=params.threads_per_worker,
+            processes=True,
+            dashboard_address=None,  # no web server on a shared runner
+            silence_logs=logging.ERROR,
+        ) as cluster,
+        Client(cluster) as local,
+    ):
+        yield local
+
+
+def _batches(source: Path, partitions_at_least: int, partition_rows: int) -> Iterator[pd.DataFrame]:
+    """The table in equal-sized pandas batches, read one at a time (never whole)."""
+    table = pq.ParquetFile(source)
+    rows = table.metadata.num_rows
+    count = max(partitions_at_least, math.ceil(rows / partition_rows))
+    for batch in table.iter_batches(batch_size=math.ceil(rows / count)):
+        yield batch.to_pandas()
+
+
+def _split(part: pd.DataFrame, label: str, valid_size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    counts = part[label].value_counts()
+    stratify = part[label] if len(counts) > 1 and counts.min() >= 2 else None
+    fit, valid = train_test_split(part, test_size=valid_size, random_state=seed, stratify=stratify)
+    return fit, valid
+
+
+def train(source: Path, label: str, params: TrainParams) -> tuple[xgb.Booster, ModelSpec]:
+    """Fit on the cluster; the booster is cut at the best iteration, as the local engine does."""
+    import dask.dataframe as dd
+    from xgboost import dask as dxgb
+
+    from mlapp.stages.train import base_spec, choose_threshold
+
+    spec = base_spec(label)
+
+    with client(params.dask) as dask:
+        workers = sorted(dask.scheduler_info(n_workers=-1)["workers"])
+        parts: dict[str, list[Future[Any]]] = {"fit_x": [], "fit_y": [], "valid_x": [], "valid_y": []}
+        for number, part in enumerate(_batches(source, len(workers), params.dask.partition_rows)):
+            fit, valid = _split(part, label, params.valid_size, seed=params.seed + number)
+            # Round-robin placement: every worker gets rows (training failed here when the
+            # scheduler put all partitions on one worker), and a partition's features and
+            # labels stay together.
+            where = [workers[number % len(workers)]]
+            for name, rows in (("fit", fit), ("valid", valid)):
+                parts[f"{name}_x"].append(dask.scatter(spec.to_matrix(rows), workers=where))
+                parts[f"{name}_y"].append(dask.scatter(rows[label].astype(np.int64), workers=where))
+        meta_x = spec.to_matrix(part.iloc[:0])
+        meta_y = part[label].iloc[:0].astype(np.int64)
+        frames = {
+            name: dd.from_delayed(futures, meta=meta_y if name.endswith("_y") else meta_x)
+            for name, futures in parts.items()
+        }
+        xgb_params = params.xgboost.model_dump()
+        # Threads per worker come from the cluster (dask sets nthread on each worker).
+        xgb_params.pop("n_jobs")
+        classifier = dxgb.DaskXGBClassifier(
+            **xgb_params,
+            objective="binary:logistic",
+            eval_metric="logloss",
+            enable_categorical=True,
+            early_stopping_rounds=params.early_stopping_rounds,
+            random_state=params.seed,
+        )
+        classifier.client = dask
+        classifier.fit(
+            frames["fit_x"], frames["fit_y"], eval_set=[(frames["valid_x"], frames["valid_y"])], verbose=False
+        )
+        best = int(classifier.best_iteration)
+        booster = classifier.get_booster()[: best + 1]
+        scores = dxgb.predict(dask, booster, frames["valid_x"]).compute()
+        y_valid = frames["valid_y"].compute().to_numpy()
+    threshold = choose_threshold(y_valid, np.asarray(scores), params)
+    return booster, ModelSpec(spec.features, spec.categories, label, threshold, best)
