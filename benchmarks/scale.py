@@ -80,9 +80,9 @@ def measure(rows: int, engines: list[str], repeats: int, workdir: Path) -> dict[
     (root / "params.yaml").write_text((REPO / "params.yaml").read_text())
     result: dict[str, Any] = {"rows": rows, "stages": {}}
     for name, argv in (
-        ("generate", ["generate", "--rows", str(rows)]),
-        ("validate", ["validate"]),
-        ("split", ["split"]),
+        ("generate", ["pipeline", "generate", "--rows", str(rows)]),
+        ("validate", ["pipeline", "validate"]),
+        ("split", ["pipeline", "split"]),
     ):
         result["stages"][name] = stage(argv, root)
         print(f"{rows:>10,} {name:<9} {result['stages'][name]}", flush=True)
@@ -93,8 +93,8 @@ def measure(rows: int, engines: list[str], repeats: int, workdir: Path) -> dict[
         order = engines if repeat % 2 == 0 else engines[::-1]
         for engine in order:
             set_engine(root, engine)
-            train = stage(["train"], root)
-            evaluate = stage(["evaluate", "--no-mlflow"], root)
+            train = stage(["pipeline", "train"], root)
+            evaluate = stage(["pipeline", "evaluate", "--no-mlflow"], root)
             scores = json.loads((root / "metrics" / "metrics.json").read_text())
             runs[engine].append(
                 {"train": train, "evaluate": evaluate, "metrics": {k: scores[k] for k in METRICS}}

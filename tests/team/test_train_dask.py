@@ -7,8 +7,12 @@ partitioning; a different shape gives a different (still within tolerance) model
 
 from __future__ import annotations
 
+import json
+import os
+import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
@@ -19,7 +23,7 @@ from mlapp.stages import train_dask
 from mlapp.stages.split import split
 from mlapp.stages.train import train
 from mlapp.tables import write_frame
-from tests.conftest import REPO
+from tests.conftest import REPO, copy_project, free_port, running_server, sh
 
 PARAMS = load_params(REPO / "params.yaml")
 ROC_AUC_TOLERANCE = 0.02
@@ -36,8 +40,6 @@ def tables(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def _scores(model: model_io.Model, test_path: Path) -> tuple[float, float]:
-    import pandas as pd
-
     test = pd.read_parquet(test_path)
     proba = model.predict_proba(test)
     y = test[PARAMS.data.label]
@@ -51,8 +53,6 @@ def _saved(booster_spec: tuple, path: Path) -> model_io.Model:
 
 def test_dask_matches_local_within_tolerance_and_repeats_exactly(tables, tmp_path) -> None:
     train_path, test_path = tables
-    import pandas as pd
-
     local = _saved(train(pd.read_parquet(train_path), PARAMS.data.label, PARAMS.train), tmp_path / "local")
     dask_a = _saved(train_dask.train(train_path, PARAMS.data.label, PARAMS.train), tmp_path / "a")
     dask_b = _saved(train_dask.train(train_path, PARAMS.data.label, PARAMS.train), tmp_path / "b")
@@ -90,11 +90,6 @@ def test_scheduler_address_from_the_environment_wins(monkeypatch) -> None:
 @pytest.mark.slow
 def test_dvc_exp_run_on_dask_serves_and_passes_smoke(trained_project, tmp_path) -> None:
     """The documented command, end to end: experiment on dask, metrics, then the served model."""
-    import json
-    import sys
-
-    from tests.conftest import copy_project, free_port, running_server, sh
-
     root = copy_project(trained_project, tmp_path / "p")
     local = json.loads((root / PARAMS.evaluate.metrics).read_text())
     env = {"MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}"}
@@ -104,13 +99,8 @@ def test_dvc_exp_run_on_dask_serves_and_passes_smoke(trained_project, tmp_path) 
     # 2,400 training rows here: a wider band than the 8,000-row comparison above.
     assert abs(dask["roc_auc"] - local["roc_auc"]) <= 2 * ROC_AUC_TOLERANCE, (dask, local)
     port = free_port()
-    argv = [sys.executable, "-m", "mlapp", "serve", "--port", str(port)]
-    with running_server(
-        argv,
-        port,
-        root,
-        tmp_path / "serve.log",
-        env={**__import__("os").environ, "PYTHONPATH": str(root / "src")},
-    ) as url:
-        smoke = sh("mlapp", "smoke", "--url", url, cwd=root)
+    argv = [sys.executable, "-m", "mlapp", "serving", "serve", "--port", str(port)]
+    env = {**os.environ, "PYTHONPATH": str(root / "src")}  # the copy's code, as `sh` does
+    with running_server(argv, port, root, tmp_path / "serve.log", env=env) as url:
+        smoke = sh("mlapp", "serving", "smoke", "--url", url, cwd=root)
     assert "smoke test passed" in smoke.stdout
