@@ -21,7 +21,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import free_port, running_server
+from tests.conftest import free_port, running_server, sh
 
 pytestmark = pytest.mark.slow
 
@@ -298,3 +298,14 @@ def test_a_rotated_token_file_applies_without_restart(server, records) -> None:
     while httpx.post(f"{url}/predict", json=body, headers=auth(TOKEN)).status_code != 200:
         assert time.monotonic() < deadline, "restored token not accepted"
         time.sleep(0.3)
+
+
+def test_the_smoke_test_sends_the_token(server, serving_root) -> None:
+    repo = Path(__file__).resolve().parents[2]
+    argv = ["mlapp", "--params", serving_root / "params.yaml", "serving", "smoke", "--url", server["url"]]
+    argv += ["--model-dir", serving_root / "models", "--timeout", "20"]
+    passed = sh(*argv, cwd=repo, check=False, env={"MLAPP_API_TOKEN": TOKEN})
+    assert passed.returncode == 0, passed.stderr
+    refused = sh(*argv, cwd=repo, check=False, env={"MLAPP_API_TOKEN": ""})
+    assert refused.returncode == 1
+    assert "HTTP 401" in refused.stderr and "MLAPP_API_TOKEN" in refused.stderr

@@ -13,11 +13,15 @@ Checks, in order, each printed as it passes:
 3. the model version in the response header and in ``/metadata`` is the expected one
    (``--expect-version``, else the local model's version).
 
+With ``$MLAPP_API_TOKEN`` set, every request carries it as a bearer token (a service with
+tokens configured answers 401 otherwise; health probes are always open).
+
 Any failure raises ``SmokeFailure`` with what was expected and what came back.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -34,6 +38,7 @@ from mlapp.schema import FEATURES
 from mlapp.serving.records import record_type
 
 TOLERANCE = 1e-6
+TOKEN_ENV = "MLAPP_API_TOKEN"  # noqa: S105 - the variable that holds the bearer token, not a token
 BACKOFF_S = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)  # httpcore's retry delays for connection errors
 
 
@@ -101,9 +106,14 @@ def connect_retries(timeout_s: float) -> int:
     return sum(1 for i in range(len(BACKOFF_S)) if sum(BACKOFF_S[: i + 1]) <= timeout_s)
 
 
-def client(url: str, timeout_s: float) -> httpx.Client:
+def client(url: str, timeout_s: float, token: str | None = None) -> httpx.Client:
+    """``token`` (default ``$MLAPP_API_TOKEN``) is sent as ``Authorization: Bearer``."""
+    token = token if token is not None else os.environ.get(TOKEN_ENV)
+    headers = {"authorization": f"Bearer {token}"} if token else {}
     transport = httpx.HTTPTransport(retries=connect_retries(timeout_s))
-    return httpx.Client(base_url=url.rstrip("/"), transport=transport, timeout=min(timeout_s, 30.0))
+    return httpx.Client(
+        base_url=url.rstrip("/"), transport=transport, timeout=min(timeout_s, 30.0), headers=headers
+    )
 
 
 def wait_ready(http: httpx.Client, timeout_s: float, poll_s: float = 1.0) -> None:
@@ -161,11 +171,10 @@ def run(
 
         response = http.post("/predict", json={"records": records})
         if response.status_code != 200:
-            hint = (
-                " (does the service run the schema of this checkout's src/mlapp/schema.py?)"
-                if response.status_code == 400
-                else ""
-            )
+            hint = {
+                400: " (does the service run the schema of this checkout's src/mlapp/schema.py?)",
+                401: f" (the service wants a bearer token: set ${TOKEN_ENV})",
+            }.get(response.status_code, "")
             raise SmokeFailure(f"/predict answered HTTP {response.status_code}{hint}: {response.text[:2000]}")
         problems = compare(response.json(), proba, labels)
         if problems:
