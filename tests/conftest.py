@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mlapp import template
+from mlapp import sample_data, template
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -137,6 +137,39 @@ def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     sh("git", "add", "-A", cwd=root)
     sh("git", "commit", "-qm", "trained", cwd=root)
     yield root
+
+
+@pytest.fixture(scope="session")
+def reference_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """params.yaml plus the outputs the monitor compares with, made in-process in seconds.
+
+    validate, split, train and evaluate (without MLflow) on the small sample: the same files
+    `dvc repro` writes, without DVC, git or subprocesses, so fast tests can use it. Read-only.
+    """
+    from mlapp.params import load_params
+    from mlapp.stages import evaluate, split, train, validate
+
+    root = tmp_path_factory.mktemp("reference")
+    shutil.copy(REPO / "params.yaml", root / "params.yaml")
+    params = load_params(root / "params.yaml")
+    cwd = Path.cwd()
+    os.chdir(root)  # params.yaml paths are relative to the project root
+    try:
+        sample_data.write(sample_data.generate(SMALL_ROWS, params.sample_data.seed), params.data.raw)
+        validate.run(params, params.data.raw, params.validate_.output, params.validate_.report)
+        split.run(params, params.validate_.output, params.split.train, params.split.test)
+        train.run(params, params.split.train, params.train.model_dir)
+        evaluate.run(
+            params,
+            params.train.model_dir,
+            params.split.test,
+            params.evaluate.metrics,
+            params.evaluate.plots_dir,
+            log_to_mlflow=False,
+        )
+    finally:
+        os.chdir(cwd)
+    return root
 
 
 def copy_project(source: Path, dest: Path) -> Path:

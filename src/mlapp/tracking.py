@@ -8,6 +8,7 @@ error before any work is done, never a silently dropped run.
 from __future__ import annotations
 
 import importlib.metadata
+import logging
 import os
 import tempfile
 import warnings
@@ -44,6 +45,11 @@ def connect(params: MlflowParams) -> str:
     # Models are loaded from our own files; never let MLflow fall back to unpickling.
     os.environ.setdefault("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # clean CI logs
+    # MLflow narrates every step at INFO (tables created, uv project found, signature inferred):
+    # ours are the progress lines. Its "no pip version" warning is about uv venvs having no pip,
+    # harmless since log_run passes the requirements explicitly.
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return uri
@@ -145,3 +151,20 @@ def register(params: Params, model_dir: Path, aliases: list[str], extra_tags: di
     for alias in aliases:
         client.set_registered_model_alias(params.mlflow.model_name, alias, version.version)
     return str(version.version)
+
+
+def ensure_alias(params: Params, model_dir: Path, alias: str) -> str:
+    """Point ``alias`` at the registry version of the current model, registering it if none has it.
+
+    Idempotent, so `make run` can call it every time: the local registry then shows the model
+    (under ``alias``) without a new version per run.
+    """
+    sha = file_sha256(model_dir / MODEL_FILE)
+    client = MlflowClient()
+    name = params.mlflow.model_name
+    versions = client.search_model_versions(f"name = '{name}'")
+    match = [v.version for v in versions if v.tags.get("model.sha256") == sha]
+    if not match:
+        return register(params, model_dir, [alias], {})
+    client.set_registered_model_alias(name, alias, match[0])
+    return str(match[0])

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -99,5 +101,8 @@ def test_template_self_test(tmp_path: Path) -> None:
         text=True,
         check=False,
     )
-    assert report.returncode in (0, 1), report.stderr[-3000:]  # 1 = the gate said no: still a report
-    assert list((root / "reports" / "pr").glob("*.md"))
+    # The exit code is the written report's gate decision (1 = the gate said no: still a report).
+    written = json.loads((root / "reports" / "pr" / "report.json").read_text())
+    assert report.returncode == (0 if written["gate"]["passed"] else 1), report.stderr[-3000:]
+    markdown = (root / "reports" / "pr" / "report.md").read_text()
+    assert re.search(r"\|\s*`train\.xgboost\.max_depth`\s*\|\s*`5`\s*\|\s*`3`\s*\|", markdown)

@@ -134,9 +134,11 @@ def test_own_data_runs_pipeline_service_and_report(tmp_path: Path) -> None:
     sh("git", "add", "-A", cwd=root)
     sh("git", "commit", "-qm", "shallower trees", cwd=root)
     result = sh("mlapp", "report", "run", "--base", "main", cwd=root, env=env, check=False)
-    assert result.returncode in (0, 1), result.stderr
-    report = next((root / "reports" / "pr").glob("*.md")).read_text()
-    assert "roc_auc" in report.lower() or "ROC" in report
+    written = json.loads((root / "reports" / "pr" / "report.json").read_text())
+    assert result.returncode == (0 if written["gate"]["passed"] else 1), result.stderr  # 1: gate said no
+    report = (root / "reports" / "pr" / "report.md").read_text()
+    assert re.search(r"\|\s*`train\.xgboost\.max_depth`\s*\|\s*`5`\s*\|\s*`3`\s*\|", report)
+    assert "roc_auc" in report
 
 
 def _env(root: Path, extra: dict[str, str]) -> dict[str, str]:

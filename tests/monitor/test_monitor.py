@@ -1,4 +1,4 @@
-"""`mlapp monitor run` on the small trained project: drifted vs fresh batches, decay, logs, bad input."""
+"""`mlapp monitor run` against a small reference: drifted vs fresh batches, decay, logs, bad input."""
 
 from __future__ import annotations
 
@@ -31,9 +31,9 @@ def _monitor(project: Path, source: Path, out: Path, **options: Any) -> tuple[in
 
 
 @pytest.fixture
-def in_project(trained_project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(trained_project)  # params paths are relative to the repository root
-    return trained_project
+def in_project(reference_project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(reference_project)  # params paths are relative to the repository root
+    return reference_project
 
 
 def test_fresh_batch_from_the_same_process_is_not_flagged(in_project: Path, tmp_path: Path) -> None:
@@ -167,19 +167,19 @@ def test_unusable_sources_are_errors(
         _monitor(in_project, source, tmp_path)
 
 
-def test_cli_exit_codes_and_github_output(trained_project: Path, tmp_path: Path) -> None:
+def test_cli_exit_codes_and_github_output(reference_project: Path, tmp_path: Path) -> None:
     """The documented contract through the CLI: 1 retrain, 2 error; --exit-zero for workflows."""
     out = ["--json", tmp_path / "r.json", "--markdown", tmp_path / "r.md"]
     drifted_csv = write_csv(drifted(102), tmp_path / "drifted.csv")
-    result = sh("mlapp", "monitor", "run", "--source", drifted_csv, *out, cwd=trained_project, check=False)
+    result = sh("mlapp", "monitor", "run", "--source", drifted_csv, *out, cwd=reference_project, check=False)
     assert result.returncode == 1 and "RETRAIN recommended" in result.stdout
     outputs, summary = tmp_path / "github_output", tmp_path / "summary.md"
     env = {"MONITOR_SOURCE": str(drifted_csv)}  # how the workflow passes its input
     flags = ["--exit-zero", "--github-output", outputs, "--summary", summary]
-    sh("mlapp", "monitor", "run", *flags, *out, cwd=trained_project, env=env)  # check=True: exit 0
+    sh("mlapp", "monitor", "run", *flags, *out, cwd=reference_project, env=env)  # check=True: exit 0
     assert parse_outputs(outputs.read_text()) == {"retrain": "true", "status": "retrain"}
     assert summary.read_text() == (tmp_path / "r.md").read_text()
-    result = sh("mlapp", "monitor", "run", "--exit-zero", *out, cwd=trained_project, check=False)
+    result = sh("mlapp", "monitor", "run", "--exit-zero", *out, cwd=reference_project, check=False)
     assert result.returncode == 2 and "pass --source PATH or set monitor.source" in result.stderr
 
 

@@ -21,6 +21,10 @@ from tests.conftest import copy_project, sh
 from tests.report.helpers import assert_renders, commit_all
 
 
+# Every test here needs the trained project (git history, DVC): end-to-end, so `make test` only.
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture
 def project(trained_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = copy_project(trained_project, tmp_path / "p")
