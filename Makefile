@@ -52,7 +52,7 @@ setup: install-uv ## install uv if missing and the whole locked environment (dev
 run: install-uv ## install what the pipeline needs, pull the sample data and run the whole pipeline
 	$(RUN) dvc pull data.dvc
 	$(RUN) dvc repro
-	$(RUN) mlapp pipeline track
+	$(RUN) mlapp pipeline track --alias candidate
 	@echo "Done. Metrics: metrics/metrics.json; runs: '$(UV) run mlflow ui --backend-store-uri sqlite:///mlflow.db'"
 
 repro: ## re-run the pipeline stages whose inputs changed

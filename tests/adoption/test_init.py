@@ -94,7 +94,7 @@ def test_template_self_test(tmp_path: Path) -> None:
     run(UV, "run", "--frozen", "dvc", "repro")
     run("git", "commit", "-qam", "shallower trees")
     report = subprocess.run(
-        [UV, "run", "--frozen", "acmechurn", "report", "--base", "main"],
+        [UV, "run", "--frozen", "acmechurn", "report", "run", "--base", "main"],
         cwd=root,
         env=env,
         capture_output=True,

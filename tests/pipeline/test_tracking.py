@@ -54,6 +54,25 @@ def test_register_logs_lineage_and_moves_aliases(project: Path) -> None:
 
 
 @pytest.mark.slow
+def test_track_with_an_alias_registers_the_model_once(project: Path) -> None:
+    """`make run` calls `mlapp pipeline track --alias candidate` every time: one version, aliased."""
+    from click.testing import CliRunner
+
+    from mlapp.cli import cli
+
+    for _ in range(2):
+        result = CliRunner().invoke(cli, ["pipeline", "track", "--alias", "candidate"])
+        assert result.exit_code == 0, result.output
+    assert "version 1 is @candidate" in result.output
+    params = load_params()
+    client = MlflowClient()
+    versions = client.search_model_versions(f"name = '{params.mlflow.model_name}'")
+    assert [str(v.version) for v in versions] == ["1"]
+    aliased = client.get_model_version_by_alias(params.mlflow.model_name, "candidate")
+    assert aliased.tags["model.sha256"] == load(Path("models")).sha256
+
+
+@pytest.mark.slow
 def test_logged_pyfunc_predicts_like_the_model_without_pickle(project: Path) -> None:
     params = load_params()
     tracking.register(params, Path("models"), ["staging"], {})

@@ -20,7 +20,6 @@ from mlapp.tables import read_frame
 from tests.conftest import copy_project, sh
 from tests.report.helpers import assert_renders, commit_all
 
-
 # Every test here needs the trained project (git history, DVC): end-to-end, so `make test` only.
 pytestmark = pytest.mark.slow
 

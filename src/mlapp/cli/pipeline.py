@@ -121,15 +121,20 @@ def evaluate(
 
 @group.command()
 @click.option("--model-dir", type=PathOption, help="Model folder [params: train.model_dir].")
+@click.option("--alias", help="Also point this registry alias at the model's version (registered once).")
 @pass_project
-def track(project: Project, model_dir: Path | None) -> None:
+def track(project: Project, model_dir: Path | None, alias: str | None) -> None:
     """Make sure the tracking store has a run for the current model (logs one if missing)."""
     from mlapp import tracking
 
     params = project.params
+    folder = pick(model_dir, params.train.model_dir)
     tracking.connect(params.mlflow)
-    run_id = tracking.ensure_run(params, pick(model_dir, params.train.model_dir))
+    run_id = tracking.ensure_run(params, folder)
     click.echo(f"MLflow run {run_id} at {params.mlflow.resolved_tracking_uri()}")
+    if alias:
+        version = tracking.ensure_alias(params, folder, alias)
+        click.echo(f"registry: {params.mlflow.model_name} version {version} is @{alias}")
 
 
 def _key_values(tags: tuple[str, ...]) -> dict[str, str]:
