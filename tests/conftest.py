@@ -156,15 +156,16 @@ def reference_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     os.chdir(root)  # params.yaml paths are relative to the project root
     try:
         sample_data.write(sample_data.generate(SMALL_ROWS, params.sample_data.seed), params.data.raw)
-        validate.run(params, params.data.raw, params.validate_.output, params.validate_.report)
-        split.run(params, params.validate_.output, params.split.train, params.split.test)
-        train.run(params, params.split.train, params.train.model_dir)
+        v = params.validate_
+        validate.run(params, source=params.data.raw, output=v.output, report=v.report)
+        split.run(params, source=v.output, train_path=params.split.train, test_path=params.split.test)
+        train.run(params, source=params.split.train, model_dir=params.train.model_dir)
         evaluate.run(
             params,
-            params.train.model_dir,
-            params.split.test,
-            params.evaluate.metrics,
-            params.evaluate.plots_dir,
+            model_dir=params.train.model_dir,
+            test_path=params.split.test,
+            metrics_path=params.evaluate.metrics,
+            plots_dir=params.evaluate.plots_dir,
             log_to_mlflow=False,
         )
     finally:
