@@ -213,7 +213,16 @@ class StateStore:
         """Write ``env/`` of ``commit`` to ``dest``; returns the overlay folder to apply."""
         data = self.git.run_bytes("archive", "--format=tar", commit, f"{env}/")
         with tarfile.open(fileobj=io.BytesIO(data)) as archive:
-            archive.extractall(dest, filter="data")
+            for member in archive.getmembers():  # extractall(filter=) needs Python 3.11.4+
+                target = (dest / member.name).resolve()
+                if not target.is_relative_to(dest.resolve()) or not (member.isfile() or member.isdir()):
+                    raise StateError(f"{commit[:12]}: {member.name!r} is not a file or folder in {env}/")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                source = archive.extractfile(member) if member.isfile() else None
+                if source is None:
+                    target.mkdir(exist_ok=True)
+                else:
+                    target.write_bytes(source.read())
         release = self.read(env, commit)
         if release is None:
             raise StateError(f"{commit[:12]} has no {env}/{RELEASE_FILE}")
