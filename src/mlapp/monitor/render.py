@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlapp.tables import code_cell, markdown_table
+
 HEADLINE = {"retrain": "RETRAIN recommended", "ok": "no action", "invalid": "invalid batch"}
 
 
 def _pct(value: float) -> str:
     return f"{value:.1%}"
-
-
-def _code(value: object) -> str:
-    """A table cell shown as code: `<table>` stays text, a `|` cannot split the row."""
-    return "`" + str(value).replace("`", "'").replace("|", "\\|") + "`"
 
 
 def _num(value: float | None, spec: str = ".3f") -> str:
@@ -25,13 +22,19 @@ def _invalid(report: dict[str, Any]) -> list[str]:
         f"Batch `{report['source']}` ({report['rows']} rows) does not match the schema; "
         "nothing was compared. Fix the source or the schema (`src/mlapp/schema.py`).",
         "",
-        "| column | rule | failing | examples | rows (0-based) |",
-        "|---|---|---:|---|---|",
     ]
-    for p in report["problems"]:
-        cells = [_code(p["column"]), _code(p["check"]), str(p["count"]), _code(p["values"]), str(p["rows"])]
-        lines.append(f"| {' | '.join(cells)} |")
-    return lines
+    rows = [
+        [
+            code_cell(p["column"]),
+            code_cell(p["check"]),
+            str(p["count"]),
+            code_cell(p["values"]),
+            str(p["rows"]),
+        ]
+        for p in report["problems"]
+    ]
+    header = ["column", "rule", "failing", "examples", "rows (0-based)"]
+    return [*lines, *markdown_table(header, rows, "llrll")]
 
 
 def _features(report: dict[str, Any]) -> list[str]:
@@ -41,18 +44,22 @@ def _features(report: dict[str, Any]) -> list[str]:
         f"### Features: {len(drifted)} of {len(report['features'])} drifted "
         f"({_pct(report['drifted_share'])}; retrain at {_pct(thresholds['drifted_share'])})",
         "",
-        "| feature | kind | PSI | KS D | KS p | missing (ref → batch) | largest change | drifted |",
-        "|---|---|---:|---:|---:|---|---|---|",
     ]
-    for f in sorted(report["features"], key=lambda f: (-f["psi"], f["feature"])):
-        name = f"**{f['feature']}**" if f["drifted"] else f["feature"]
-        verdict = "yes: " + ", ".join(f["why"]) if f["drifted"] else "no"
-        lines.append(
-            f"| {name} | {f['kind']} | {f['psi']:.3f} | {_num(f['ks_statistic'])} | "
-            f"{_num(f['ks_pvalue'], '.1e')} | {_pct(f['missing_reference'])} → {_pct(f['missing_batch'])} | "
-            f"{_code(f['largest_change'])} | {verdict} |"
-        )
-    return lines
+    rows = [
+        [
+            f"**{f['feature']}**" if f["drifted"] else f["feature"],
+            f["kind"],
+            f"{f['psi']:.3f}",
+            _num(f["ks_statistic"]),
+            _num(f["ks_pvalue"], ".1e"),
+            f"{_pct(f['missing_reference'])} → {_pct(f['missing_batch'])}",
+            code_cell(f["largest_change"]),
+            "yes: " + ", ".join(f["why"]) if f["drifted"] else "no",
+        ]
+        for f in sorted(report["features"], key=lambda f: (-f["psi"], f["feature"]))
+    ]
+    header = ["feature", "kind", "PSI", "KS D", "KS p", "missing (ref → batch)", "largest change", "drifted"]
+    return [*lines, *markdown_table(header, rows, "llrrrlll")]
 
 
 def _prediction(report: dict[str, Any]) -> list[str]:
@@ -61,11 +68,17 @@ def _prediction(report: dict[str, Any]) -> list[str]:
         f"### Prediction distribution: PSI {p['psi']:.3f} (retrain at {p['threshold']}), "
         f"KS D {p['ks_statistic']:.3f}",
         "",
-        "| | reference (test table) | batch |",
-        "|---|---:|---:|",
-        f"| mean score | {p['mean_reference']:.3f} | {p['mean_batch']:.3f} |",
-        f"| share at or above the decision threshold | {_pct(p['positive_rate_reference'])} | "
-        f"{_pct(p['positive_rate_batch'])} |",
+        *markdown_table(
+            ["", "reference (test table)", "batch"],
+            [
+                ["mean score", f"{p['mean_reference']:.3f}", f"{p['mean_batch']:.3f}"],
+                [
+                    "share at or above the decision threshold",
+                    _pct(p["positive_rate_reference"]),
+                    _pct(p["positive_rate_batch"]),
+                ],
+            ],
+        ),
     ]
 
 
@@ -74,18 +87,19 @@ def _decay(report: dict[str, Any]) -> list[str]:
     title = f"### Metric decay ({report['labeled_rows']} labeled rows)"
     if decay["status"] != "checked":
         return [title, "", f"Not checked: {decay['why']}."]
-    lines = [
-        title,
-        "",
-        "| metric | metrics.json | batch | change | tolerance | decayed |",
-        "|---|---:|---:|---:|---:|---|",
+    rows = [
+        [
+            m["metric"],
+            f"{m['reference']:.3f}",
+            f"{m['batch']:.3f}",
+            f"{m['change']:+.3f}",
+            str(m["tolerance"]),
+            "**yes**" if m["decayed"] else "no",
+        ]
+        for m in decay["metrics"]
     ]
-    for m in decay["metrics"]:
-        lines.append(
-            f"| {m['metric']} | {m['reference']:.3f} | {m['batch']:.3f} | {m['change']:+.3f} | "
-            f"{m['tolerance']} | {'**yes**' if m['decayed'] else 'no'} |"
-        )
-    return lines
+    header = ["metric", "metrics.json", "batch", "change", "tolerance", "decayed"]
+    return [title, "", *markdown_table(header, rows, "lrrrrl")]
 
 
 def _served(report: dict[str, Any]) -> list[str]:
