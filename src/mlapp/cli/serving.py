@@ -13,7 +13,7 @@ from mlapp.cli.common import PathOption, Project, github_output_option, pass_pro
 
 @click.group("serving")
 def group() -> None:
-    """The BentoML service: serve from the source tree, build the bento, smoke-test a URL."""
+    """The BentoML service: serve from the source tree, build the bento, smoke-test a URL, batch-score."""
 
 
 @group.command()
@@ -71,6 +71,33 @@ def smoke(
         click.echo(f"FAIL {exc}", err=True)
         sys.exit(1)
     click.echo(f"smoke test passed: {url}")
+
+
+@group.command()
+@click.option("--input", "source", required=True, help="CSV or Parquet to score: a path or a URL.")
+@click.option("--output", type=PathOption, required=True, help="Parquet file for the predictions.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "parquet"]), help="Input format [default: by name]."
+)
+@click.option("--model-dir", type=PathOption, help="Model folder [params: train.model_dir].")
+@click.option("--chunk-rows", type=int, help="Rows per chunk [params: serving.score_chunk_rows].")
+@pass_project
+def score(
+    project: Project,
+    source: str,
+    output: Path,
+    fmt: str | None,
+    model_dir: Path | None,
+    chunk_rows: int | None,
+) -> None:
+    """Batch-score a file with the model and schema the service uses; exit 1 if rows were rejected."""
+    from mlapp.serving import score as scorer
+
+    summary = scorer.run(project.params_path, source, output, model_dir, chunk_rows, fmt)
+    click.echo(scorer.describe(summary))
+    if summary.rejected:
+        click.echo(f"{summary.rejected} rows rejected by the schema: see {summary.rejects}", err=True)
+        sys.exit(1)
 
 
 @group.command()

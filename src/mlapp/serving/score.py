@@ -1,0 +1,284 @@
+"""Batch (offline) scoring: ``mlapp serving score --input <csv|parquet|URL> --output <parquet>``.
+
+The same model and the same rules as the service, for a file instead of a request:
+
+- input: CSV or Parquet (by suffix, or ``--format``), a local path or a URL (``http(s)://``
+  streamed; ``s3://``, ``gs://``... through fsspec); extra columns (an id, the label) are
+  allowed, missing feature columns are an error before anything is scored;
+- read ``serving.score_chunk_rows`` rows at a time (pyarrow's streaming readers) and write
+  each chunk before the next is read, so memory is bounded by the chunk, not the file;
+- each chunk is checked by the training schema (``mlapp.schema.feature_schema``, pandera:
+  types, ranges, categories, nullability); valid rows are predicted by ``Model.predict_proba``
+  (the pipeline's own path), invalid rows are **never dropped silently**: they go to a
+  rejects file next to the output (``<output stem>.rejects.parquet``: row number, the
+  offending column, check and value) and the command exits 1 after writing both files;
+- the output holds per row: ``row`` (0-based position in the input), the id column if the
+  input has it, ``probability``, ``label``, ``model_version``; lineage (model sha256, git
+  commit, data hash, input, time) is in the Parquet file's key-value metadata (``mlapp.*``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import shutil
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import pandas as pd
+import pandera.errors as pa_errors
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from mlapp.errors import UserError
+from mlapp.model import load
+from mlapp.params import load_params
+from mlapp.schema import FEATURES, feature_schema
+from mlapp.serving import lineage
+
+
+@dataclass(frozen=True)
+class Summary:
+    rows: int
+    scored: int
+    rejected: int
+    seconds: float
+    output: Path
+    rejects: Path | None
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.seconds if self.seconds else 0.0
+
+
+def input_format(source: str, given: str | None) -> str:
+    if given:
+        return given
+    name = source.split("?", 1)[0].lower()
+    for suffix, fmt in ((".parquet", "parquet"), (".pq", "parquet"), (".csv", "csv"), (".csv.gz", "csv")):
+        if name.endswith(suffix):
+            return fmt
+    raise UserError(f"cannot tell the format of {source!r} from its name: pass --format csv|parquet")
+
+
+@contextlib.contextmanager
+def opened(source: str, seekable: bool) -> Iterator[IO[bytes]]:
+    """A binary stream of ``source``; a temp copy when the reader must seek (Parquet over HTTP)."""
+    if "://" not in source or source.startswith("file://"):
+        with Path(source.removeprefix("file://")).open("rb") as f:
+            yield f
+        return
+    if source.startswith(("http://", "https://")):
+        stream: Any = urllib.request.urlopen(source)  # noqa: S310 - the scheme is checked above
+    else:
+        import fsspec  # s3://, gs://, az://: the protocol's fsspec package must be installed
+
+        stream = fsspec.open(source, "rb").open()
+    with stream:
+        if not seekable:
+            yield stream
+            return
+        with tempfile.TemporaryFile() as copy:
+            shutil.copyfileobj(stream, copy, 1 << 20)
+            copy.seek(0)
+            yield copy
+
+
+def batches(source: str, fmt: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    with opened(source, seekable=fmt == "parquet") as f:
+        if fmt == "parquet":
+            for batch in pq.ParquetFile(f).iter_batches(batch_size=chunk_rows):
+                yield batch.to_pandas()
+            return
+        # CSV carries no types: strings stay strings and the schema coerces, as in training.
+        # Features as text, typed by ``typed`` row by row: pyarrow would fail the whole file
+        # on the first value that does not match the type it inferred from the first block.
+        text = pa_csv.ConvertOptions(
+            column_types=dict.fromkeys(FEATURES, pa.string()), strings_can_be_null=True
+        )
+        reader = pa_csv.open_csv(f, read_options=pa_csv.ReadOptions(block_size=1 << 22), convert_options=text)
+        pending: list[pa.RecordBatch] = []
+        size = 0
+        for batch in reader:
+            pending.append(batch)
+            size += batch.num_rows
+            if size >= chunk_rows:
+                yield pa.Table.from_batches(pending).to_pandas()
+                pending, size = [], 0
+        if pending:
+            yield pa.Table.from_batches(pending).to_pandas()
+
+
+BOOLS = {"true": True, "false": False, "1": True, "0": False}
+
+
+def typed(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
+    """Feature columns read as text (CSV) converted to the schema's types, value by value.
+
+    A value that is not a number (or a boolean) is a failure of its row, not of the file.
+    """
+    out = frame[list(FEATURES)].copy()
+    failures = []
+    for name, column in FEATURES.items():
+        values = out[name]
+        if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
+            continue
+        kind = str(column.dtype)
+        if kind == "bool":
+            converted = values.map(lambda v: BOOLS.get(str(v).strip().lower()) if pd.notna(v) else None)
+        elif kind.startswith(("int", "float")):
+            converted = pd.to_numeric(values, errors="coerce")
+        else:
+            continue
+        bad = values.notna() & converted.isna()
+        if bad.any():
+            failures.append(pd.DataFrame({"index": values.index[bad], "column": name, "check": f"type {kind}",
+                                          "failure_case": values[bad].astype(str)}))  # fmt: skip
+        out[name] = converted
+    return out, failures
+
+
+def split_valid(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(validated feature rows, one row per failure: index, column, check, value)."""
+    missing = [name for name in FEATURES if name not in frame.columns]
+    if missing:
+        raise UserError(f"input lacks feature columns {missing}: nothing scored")
+    features, failures = typed(frame)
+    bad = set().union(*(set(f["index"]) for f in failures))
+    try:
+        valid = feature_schema().validate(features.drop(index=list(bad)), lazy=True)
+    except pa_errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+        if cases["index"].isna().any():  # a failure of a whole column, not of rows
+            whole = cases[cases["index"].isna()][["column", "check"]].drop_duplicates()
+            raise UserError(f"input fails the schema as a whole:\n{whole.to_string(index=False)}") from None
+        failures.append(cases[["index", "column", "check", "failure_case"]])
+        rows = set(cases["index"].astype(int)) | bad
+        valid = feature_schema().validate(features.drop(index=list(rows)))
+    if not failures:
+        return valid, pd.DataFrame()
+    report = pd.concat(failures, ignore_index=True).astype(
+        {"index": "int64", "check": str, "failure_case": str}
+    )
+    return valid, report
+
+
+def score(
+    source: str,
+    output: Path,
+    model_dir: Path,
+    chunk_rows: int,
+    lineage_file: Path,
+    id_column: str | None = None,
+    fmt: str | None = None,
+) -> Summary:
+    model = load(model_dir)
+    facts = lineage.resolve(model_dir, lineage_file)  # git in a checkout, the baked file in an image
+    meta = {f"mlapp.{k}": str(v) for k, v in facts.model_dump().items()} | {
+        "mlapp.input": source,
+        "mlapp.scored_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    output.parent.mkdir(parents=True, exist_ok=True)
+    rejects_path = output.with_name(f"{output.name.removesuffix('.parquet')}.rejects.parquet")
+    rejects_path.unlink(missing_ok=True)
+    writer: pq.ParquetWriter | None = None
+    rejects: pq.ParquetWriter | None = None
+    rows = scored = rejected = 0
+    start = time.perf_counter()
+    try:
+        for frame in batches(source, input_format(source, fmt), chunk_rows):
+            frame.index = pd.RangeIndex(rows, rows + len(frame))
+            valid, failures = split_valid(frame)
+            out = pd.DataFrame({"row": valid.index.to_numpy(dtype=np.int64)})
+            if id_column and id_column in frame.columns:
+                out[id_column] = frame.loc[valid.index, id_column].to_numpy()
+            proba = model.predict_proba(valid) if len(valid) else np.empty(0)
+            out["probability"] = proba
+            out["label"] = (proba >= model.spec.threshold).astype(np.int8)
+            out["model_version"] = model.version
+            table = pa.Table.from_pandas(out, preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(output, table.schema.with_metadata(meta))
+            writer.write_table(table.cast(writer.schema))
+            if len(failures):
+                failures = failures.rename(columns={"index": "row", "failure_case": "value"})
+                failed = pa.Table.from_pandas(failures, preserve_index=False)
+                rejects = rejects or pq.ParquetWriter(rejects_path, failed.schema.with_metadata(meta))
+                rejects.write_table(failed.cast(rejects.schema))
+            rows += len(frame)
+            scored += len(valid)
+            rejected += len(frame) - len(valid)
+    finally:
+        for open_writer in (writer, rejects):
+            if open_writer is not None:
+                open_writer.close()
+    if writer is None:
+        raise UserError(f"{source} has no rows")
+    return Summary(
+        rows, scored, rejected, time.perf_counter() - start, output, rejects_path if rejects else None
+    )
+
+
+def run(
+    params_path: Path,
+    source: str,
+    output: Path,
+    model_dir: Path | None = None,
+    chunk_rows: int | None = None,
+    fmt: str | None = None,
+) -> Summary:
+    """``score`` with the defaults of params.yaml (``serving.score_chunk_rows``, ``train.model_dir``)."""
+    params = load_params(params_path)
+    return score(
+        source,
+        output,
+        model_dir or params.train.model_dir,
+        chunk_rows or params.serving.score_chunk_rows,
+        params.serving.lineage,
+        id_column=params.data.id_column,
+        fmt=fmt,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m mlapp.serving.score``: the same, in the serving image (which has no CLI)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m mlapp.serving.score", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--input", required=True, help="CSV or Parquet: a path or a URL")
+    parser.add_argument("--output", required=True, type=Path, help="Parquet file for the predictions")
+    parser.add_argument("--format", choices=["csv", "parquet"], help="input format [default: from the name]")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="params.yaml to read")
+    args = parser.parse_args(argv)
+    try:
+        summary = run(args.params, args.input, args.output, fmt=args.format)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(describe(summary))
+    return 1 if summary.rejected else 0
+
+
+def describe(summary: Summary) -> str:
+    facts = {
+        "rows": summary.rows,
+        "scored": summary.scored,
+        "rejected": summary.rejected,
+        "rows_per_s": round(summary.rows_per_s),
+        "output": str(summary.output),
+        "rejects": str(summary.rejects) if summary.rejects else None,
+    }
+    return json.dumps(facts)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""`mlapp serving score`: a real file (CSV, Parquet, over HTTP) through the real command."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from mlapp.sample_data import generate
+from tests.conftest import REPO, sh
+from tests.serving.conftest import PARAMS
+
+BAD = {5: ("age", 7), 17: ("contract", "lifetime"), 1234: ("monthly_charges", "lots")}
+
+
+@pytest.fixture(scope="module")
+def table() -> pd.DataFrame:
+    frame = generate(3_000, 31)
+    frame["monthly_charges"] = frame["monthly_charges"].astype(object)
+    for row, (column, value) in BAD.items():
+        frame.loc[row, column] = value
+    return frame
+
+
+def score(serving_root: Path, source: str | Path, output: Path, *extra: str):
+    return sh(
+        "mlapp", "--params", serving_root / "params.yaml", "serving", "score", "--input", str(source),
+        "--output", output, "--model-dir", serving_root / "models", *extra, cwd=serving_root, check=False,
+    )  # fmt: skip
+
+
+def check_output(output: Path, table: pd.DataFrame, model) -> None:
+    scored = pq.read_table(output)
+    frame = scored.to_pandas()
+    good = table.drop(index=list(BAD))
+    assert frame["row"].tolist() == good.index.tolist()  # every valid row, in input order
+    assert frame[PARAMS.data.id_column].tolist() == good[PARAMS.data.id_column].tolist()
+    typed = good.astype({"monthly_charges": float})
+    np.testing.assert_allclose(frame["probability"], model.predict_proba(typed), atol=1e-9)
+    assert set(frame["model_version"]) == {model.version}
+    meta = {k.decode(): v.decode() for k, v in scored.schema.metadata.items() if k.startswith(b"mlapp.")}
+    assert meta["mlapp.model_version"] == model.version and "mlapp.git_commit" in meta
+    rejects = pq.read_table(output.with_name(output.stem + ".rejects.parquet")).to_pandas()
+    assert sorted(set(rejects["row"])) == sorted(BAD)
+    assert set(rejects["column"]) == {column for column, _ in BAD.values()}
+
+
+def test_csv_in_small_chunks_with_rejects_reported(serving_root, tmp_path, table, model) -> None:
+    source = tmp_path / "batch.csv"
+    table.to_csv(source, index=False)
+    done = score(serving_root, source, tmp_path / "out" / "predictions.parquet", "--chunk-rows", "700")
+    assert done.returncode == 1, done.stderr  # rows were rejected: said, and the job fails
+    assert "3 rows rejected" in done.stderr
+    check_output(tmp_path / "out" / "predictions.parquet", table, model)
+
+
+@pytest.fixture
+def http_root(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", tmp_path
+    finally:
+        server.shutdown()
+
+
+def test_parquet_over_http(serving_root, http_root, table, model) -> None:
+    url, folder = http_root
+    table.astype({"monthly_charges": str}).to_parquet(folder / "batch.parquet")
+    done = score(serving_root, f"{url}/batch.parquet", folder / "predictions.parquet")
+    assert done.returncode == 1, done.stderr
+    check_output(folder / "predictions.parquet", table, model)
+
+
+def test_a_clean_file_exits_0_and_a_missing_column_2(serving_root, tmp_path, model) -> None:
+    clean = generate(500, 8)
+    clean.to_parquet(tmp_path / "clean.parquet")
+    done = score(serving_root, tmp_path / "clean.parquet", tmp_path / "p.parquet")
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "p.rejects.parquet").exists()
+    clean.drop(columns=["age"]).to_parquet(tmp_path / "no-age.parquet")
+    broken = score(serving_root, tmp_path / "no-age.parquet", tmp_path / "q.parquet")
+    assert broken.returncode == 2 and "lacks feature columns ['age']" in broken.stderr
+
+
+def test_the_image_entry_point_is_the_same_scorer(serving_root, tmp_path) -> None:
+    generate(200, 9).to_csv(tmp_path / "in.csv", index=False)
+    done = sh(
+        "python", "-m", "mlapp.serving.score", "--params", serving_root / "params.yaml",
+        "--input", tmp_path / "in.csv", "--output", tmp_path / "out.parquet", cwd=serving_root, check=False,
+        env={"PYTHONPATH": str(REPO / "src")},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert pq.read_metadata(tmp_path / "out.parquet").num_rows == 200
+
+
+def test_the_job_manifest_runs_this_entry_point_from_the_serving_image() -> None:
+    from mlapp.delivery import kube
+
+    objects = kube.render(REPO / "infra" / "jobs")
+    assert kube.schema_errors(objects, PARAMS.delivery.kubernetes_version) == []
+    (job,) = objects
+    pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["image"] == PARAMS.delivery.app  # the placeholder the Deployment's image uses
+    assert container["command"] == ["python", "-m", "mlapp.serving.score"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    mounts = {m["mountPath"] for m in container["volumeMounts"]}
+    assert "/scores" in mounts and container["args"][-1].startswith("/scores/")
