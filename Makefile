@@ -28,7 +28,7 @@ HELP_pulls_TITLE := pull requests
 HELP_delivery := pipeline-outputs bento bento-context image image-context deploy-status retrain-branch
 HELP_delivery_TITLE := delivery
 HELP_maintenance := setup sync sync-core sync-pipeline sync-serving sync-delivery lint fmt lint-workflows lint-infra actionlint check-clean \
-	bench bench-serve init clean cml help
+	bench bench-serve init clean help
 HELP_maintenance_TITLE := maintenance
 HELP_AWK := '/^[a-zA-Z_-]+:.*\#\# / {desc[$$1] = $$2} END {\
 	n = split(names, t, " "); for (i = 1; i <= n; i++) if (t[i] in desc) { shown[t[i]]; \
@@ -98,16 +98,12 @@ clean: ## remove local caches and outputs that DVC can restore
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .bench
 
 # --- Pull-request report (docs/pr-report.md) ----------------------------------------------------
-.PHONY: report gate cml
+.PHONY: report gate
 report: ## this tree's model vs BASE's (default: merge base with origin/main) -> reports/pr/; fails on the gate
 	$(RUN) mlapp report run $(if $(BASE),--base $(BASE))
 
 gate: ## the quality gate of the last report (reports/pr/report.json) as an exit code
 	$(RUN) mlapp report gate
-
-CML_VERSION := 0.20.6
-cml: ## install CML (pinned: CML_VERSION) from npm for the PR comment workflow
-	npm install --global --no-fund --no-audit @dvcorg/cml@$(CML_VERSION)
 
 # --- delivery: infra/README.md, .github/workflows/README.md, docs/github-setup.md -------
 # actionlint has no wheel: CI builds this exact version with `go run`, which verifies the module

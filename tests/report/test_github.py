@@ -1,14 +1,21 @@
-"""The commenting workflow's commands: which PR, and the artifact treated as data."""
+"""The commenting workflow's commands: which PR, the artifact treated as data, ONE comment per PR."""
 
 from __future__ import annotations
 
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from mlapp.delivery.github import GitHubError
 from mlapp.report import github
+from tests.conftest import sh
 
 SHA = "a" * 40
 REPO = "org/app"
@@ -107,56 +114,151 @@ def test_comment_body_is_bounded_and_ends_with_a_trusted_footer() -> None:
     assert short.startswith("### ok ✅\n") and "truncated" not in short
 
 
-def test_post_puts_an_inert_body_in_one_cml_comment(tmp_path: Path) -> None:
+class FakeGitHub(ThreadingHTTPServer):
+    """GitHub's REST API for one PR, over real HTTP: a run, its PR and the PR's comments.
+
+    Lists are paged at 30 whatever per_page asks (GitHub's default page), with ``Link`` headers,
+    so a client that reads only the first page misses later comments.
+    """
+
+    PAGE = 30
+
+    def __init__(self, comments: list[str], pr_state: str = "open") -> None:
+        super().__init__(("127.0.0.1", 0), FakeHandler)
+        self.comments = [{"id": 1000 + i, "body": body} for i, body in enumerate(comments)]
+        self.pr_state = pr_state
+        self.writes: list[tuple[str, str]] = []
+        self.tokens: set[str] = set()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class FakeHandler(BaseHTTPRequestHandler):
+    server: FakeGitHub
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet test output
+        pass
+
+    def _send(self, payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        for key, value in {"Content-Type": "application/json", **(headers or {})}.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        self.server.tokens.add(self.headers.get("Authorization", ""))
+        url = urlsplit(self.path)
+        if url.path == f"/repos/{REPO}/actions/runs/7":
+            return self._send(run_payload([pull(12)]))
+        if url.path == f"/repos/{REPO}/pulls/12":
+            return self._send(pull(12, state=self.server.pr_state))
+        if url.path == f"/repos/{REPO}/issues/12/comments":
+            page = int(parse_qs(url.query).get("page", ["1"])[0])
+            size = FakeGitHub.PAGE
+            items = self.server.comments[(page - 1) * size : page * size]
+            more = page * size < len(self.server.comments)
+            link = f'<{self.server.url}{url.path}?per_page=100&page={page + 1}>; rel="next"'
+            return self._send(items, headers={"Link": link} if more else None)
+        return self._send({"message": "Not Found"}, 404)
+
+    def _body(self) -> str:
+        return str(json.loads(self.rfile.read(int(self.headers["Content-Length"])))["body"])
+
+    def do_PATCH(self) -> None:
+        comment_id = int(self.path.rsplit("/", 1)[1])
+        (comment,) = [c for c in self.server.comments if c["id"] == comment_id]
+        comment["body"] = self._body()
+        self.server.writes.append(("PATCH", self.path))
+        self._send(comment)
+
+    def do_POST(self) -> None:
+        comment = {"id": 1000 + len(self.server.comments), "body": self._body()}
+        self.server.comments.append(comment)
+        self.server.writes.append(("POST", self.path))
+        self._send(comment, 201)
+
+
+@contextmanager
+def fake_github(comments: list[str], **kwargs: Any) -> Iterator[FakeGitHub]:
+    server = FakeGitHub(comments, **kwargs)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def chatter(n: int) -> list[str]:
+    return [f"review comment {i}" for i in range(n)]
+
+
+def test_report_comment_beyond_the_first_page_is_edited_not_posted_again(tmp_path: Path) -> None:
     report = tmp_path / "report.md"
-    report.write_text("### Model report\n![roc](roc.png)\n")
-    api = FakeApi(
-        {f"repos/{REPO}/actions/runs/7": run_payload([pull(12)]), f"repos/{REPO}/pulls/12": pull(12)}
-    )
-    sent: list[tuple[list[str], str]] = []
+    report.write_text("### Model report\n![roc](roc.png)\nroc_auc 0.80\n")
+    earlier = f"{github.MARKER}\n### Model report\nroc_auc 0.70\n"
+    with fake_github([*chatter(32), earlier, *chatter(2)]) as server:  # 35 comments, ours is #33
+        api = github.Api(server.url, "t0ken")
+        url = "https://github.com/org/app/actions/runs/7"
+        assert github.post(REPO, 7, report, run_url=url, max_chars=60_000, api=api) == 12
+        assert server.writes == [("PATCH", f"/repos/{REPO}/issues/comments/1032")]
+        assert len(server.comments) == 35
+        body = server.comments[32]["body"]
+        assert body.startswith(f"{github.MARKER}\n### Model report\n[image: roc]\nroc_auc 0.80\n")
+        assert url in body
+        assert server.tokens == {"Bearer t0ken"}
 
-    def execute(argv: list[str]) -> str:
-        sent.append((argv, Path(argv[-1]).read_text()))  # the body file exists during the call
-        return ""
 
-    url = "https://github.com/org/app/actions/runs/7"
-    assert github.post(REPO, 7, report, url, 60_000, api, execute) == 12
-    ((argv, body),) = sent
-    assert argv[:-1] == [
-        "cml", "comment", "update", "--target=pr/12", "--watermark-title=mlapp-pr-report", "--no-publish"
-    ]  # fmt: skip
-    assert body.startswith("### Model report\n[image: roc]\n") and url in body
-    assert not Path(argv[-1]).exists()  # a temporary file, removed afterwards
+def test_first_report_is_created_once_then_edited(tmp_path: Path) -> None:
+    report = tmp_path / "report.md"
+    report.write_text("### Model report\n")
+    with fake_github(chatter(35)) as server:
+        api = github.Api(server.url, "t")
+        for _ in range(2):
+            github.post(REPO, 7, report, run_url="u", max_chars=60_000, api=api)
+        assert server.writes == [
+            ("POST", f"/repos/{REPO}/issues/12/comments"),
+            ("PATCH", f"/repos/{REPO}/issues/comments/1035"),
+        ]
+        assert [c["body"].startswith(github.MARKER) for c in server.comments].count(True) == 1
 
 
 def test_post_skips_without_a_pr_and_refuses_a_symlinked_report(tmp_path: Path) -> None:
-    api = FakeApi({f"repos/{REPO}/actions/runs/7": run_payload([pull(5)]), f"repos/{REPO}/pulls/5": pull(5)})
-    never = pytest.fail
     link = tmp_path / "report.md"
     link.symlink_to("/etc/hostname")
-    with pytest.raises(GitHubError, match="not a regular file"):
-        github.post(REPO, 7, link, "u", 60_000, api, never)
-    closed = FakeApi(
-        {
-            f"repos/{REPO}/actions/runs/7": run_payload([pull(5)]),
-            f"repos/{REPO}/pulls/5": pull(5, state="closed"),
-        }
-    )
-    assert github.post(REPO, 7, link, "u", 60_000, closed, never) is None
+    with fake_github([]) as server:
+        with pytest.raises(GitHubError, match="not a regular file"):
+            github.post(REPO, 7, link, run_url="u", max_chars=60_000, api=github.Api(server.url, "t"))
+        assert server.writes == []
+    with fake_github([], pr_state="closed") as server:
+        api = github.Api(server.url, "t")
+        assert github.post(REPO, 7, link, run_url="u", max_chars=60_000, api=api) is None
+        assert server.writes == []
 
 
-def test_cli_pr_comment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from click.testing import CliRunner
-
-    from mlapp.cli import cli
-
-    calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
-    monkeypatch.setattr(github, "post", lambda *args, **kwargs: calls.append((args, kwargs)) or 12)
-    monkeypatch.setenv("GITHUB_REPOSITORY", REPO)
-    monkeypatch.chdir(Path(__file__).resolve().parents[2])  # params.yaml: report.max_chars
+def test_cli_comment_uses_only_the_api_and_leaves_git_config_alone(tmp_path: Path) -> None:
+    """The workflow's step as is: env from Actions, a HOME where any git config write would show."""
+    home = tmp_path / "home"
+    home.mkdir()
     report = tmp_path / "report.md"
-    result = CliRunner().invoke(cli, ["report", "comment", "--run-id", "7", "--report", str(report)])
-    assert result.exit_code == 0, result.output
-    assert "posted on pull request #12" in result.stdout
-    run_url = "https://github.com/org/app/actions/runs/7"
-    assert calls == [((REPO, 7, report), {"run_url": run_url, "max_chars": 60_000})]
+    report.write_text("### Model report\n")
+    repo_root = Path(__file__).resolve().parents[2]  # params.yaml: report.max_chars
+    with fake_github(chatter(35)) as server:
+        env = {
+            "HOME": str(home),
+            "XDG_CONFIG_HOME": str(home / ".config"),
+            "GITHUB_API_URL": server.url,
+            "GITHUB_REPOSITORY": REPO,
+            "GH_TOKEN": "t",
+        }
+        argv = ["mlapp", "report", "comment", "--run-id", "7", "--report", str(report)]
+        result = sh(*argv, cwd=repo_root, env=env)
+        assert "posted on pull request #12" in result.stdout
+        assert server.writes == [("POST", f"/repos/{REPO}/issues/12/comments")]
+    assert list(home.rglob("*")) == []  # no .gitconfig, no safe.directory entries

@@ -56,7 +56,7 @@ def gate(project: Project, report_json: Path | None) -> None:
 )
 @pass_project
 def comment(project: Project, repo: str, run_id: int, report_md: Path) -> None:
-    """Post a downloaded PR report as the PR's one sticky comment (CML), treating it as data."""
+    """Post a downloaded PR report as the PR's one report comment (edited in place), as data."""
     from mlapp.report import github
 
     server = os.environ.get("GITHUB_SERVER_URL", "https://github.com")
@@ -70,4 +70,4 @@ def comment(project: Project, repo: str, run_id: int, report_md: Path) -> None:
     if number is None:
         click.echo("no open pull request has this run's commit as its head: nothing to comment on", err=True)
     else:
-        click.echo(f"report posted on pull request #{number}")
+        click.echo(f"report posted on pull request #{number} (one comment, edited in place)")

@@ -7,27 +7,32 @@ repository and branch, then by commit. Whatever the route, the PR must be open a
 must still be the run's commit: a run that finishes late never overwrites a newer report.
 
 ``comment_body`` turns the downloaded report into inert text: local links and images are
-removed (CML uploads the local files a report names, which a crafted report could point at
-runner files), the size is bounded, and the footer is written here, not by the PR.
+removed (they point at files of the runner, never at anything the comment can show), the size
+is bounded, and the footer is written here, not by the PR. ``upsert_comment`` keeps ONE report
+comment per PR: it reads every page of the PR's comments (GitHub pages at 30 by default) for
+the one that starts with ``MARKER`` and edits it, or creates it. Only the REST API is used: no
+git, so nothing is written to the user's git configuration.
 """
 
 from __future__ import annotations
 
-import json
+import os
 import re
-import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from mlapp.delivery.github import ApiCall, GitHubError, run
+import httpx
+
+from mlapp.delivery.github import GitHubError
 
 Get = Callable[[str], Any]
-Execute = Callable[[list[str]], str]
 
-WATERMARK = "mlapp-pr-report"  # CML finds the comment to update by this marker
+WATERMARK = "mlapp-pr-report"
+MARKER = f"<!-- {WATERMARK} -->"  # first line of the report comment: how the next run finds it
 MAX_BYTES = 1_000_000  # read no more of a downloaded report than this
+API_VERSION = "2022-11-28"
 
 INLINE = re.compile(r"(!?)\[([^\]\n]*)\]\(\s*<?([^()\s>]*)>?(?:\s+\"[^\"\n]*\")?\s*\)")
 DEFINITION = re.compile(r"^ {0,3}\[[^\]\n]+\]:[ \t]*<?(\S*?)>?(?:[ \t].*)?$", re.MULTILINE)
@@ -35,12 +40,46 @@ AUTOLINK = re.compile(r"<([a-zA-Z][a-zA-Z0-9+.-]*:[^<>\s]*)>")
 TRUNCATED = "\n\n… (truncated: the full report is `report.md` in the artifact)\n"
 
 
-def api_get(path: str) -> Any:
-    """GET a GitHub REST path with ``gh api`` (token from GH_TOKEN)."""
-    return json.loads(run(ApiCall("GET", path).argv()) or "null")
+class Api:
+    """GitHub's REST API: base from ``GITHUB_API_URL`` (set by Actions), token from ``GH_TOKEN``."""
+
+    def __init__(self, base_url: str | None = None, token: str | None = None) -> None:
+        base = (base_url or os.environ.get("GITHUB_API_URL") or "https://api.github.com").rstrip("/")
+        token = token or os.environ.get("GH_TOKEN") or os.environ.get("GITHUB_TOKEN")
+        if not token:
+            raise GitHubError("GH_TOKEN is not set: the job's token (or a personal token) is needed")
+        self.base = base + "/"
+        self.client = httpx.Client(
+            base_url=self.base,
+            timeout=30,
+            headers={
+                "Accept": "application/vnd.github+json",
+                "Authorization": f"Bearer {token}",
+                "X-GitHub-Api-Version": API_VERSION,
+            },
+        )
+
+    def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
+        response = self.client.request(method, path, json=body)
+        if response.is_error:
+            raise GitHubError(f"{method} {path}: HTTP {response.status_code}: {response.text[:500]}")
+        return response
+
+    def get(self, path: str) -> Any:
+        return self.request("GET", path).json()
+
+    def pages(self, path: str) -> Iterator[Any]:
+        """Every item of a list endpoint, following the ``Link: rel="next"`` pages."""
+        url: str | None = path
+        while url:
+            response = self.request("GET", url)
+            yield from response.json()
+            url = response.links.get("next", {}).get("url")
+            if url and not url.startswith(self.base):  # the token goes to GitHub only
+                raise GitHubError(f"next page outside {self.base}: {url}")
 
 
-def pr_for_run(repo: str, run_id: int, get: Get = api_get) -> int | None:
+def pr_for_run(repo: str, run_id: int, get: Get) -> int | None:
     workflow_run = get(f"repos/{repo}/actions/runs/{run_id}")
     sha = workflow_run["head_sha"]
     candidates = [int(p["number"]) for p in workflow_run.get("pull_requests") or []]
@@ -90,36 +129,32 @@ def comment_body(raw: bytes, run_url: str, max_chars: int) -> str:
     return text + footer
 
 
-def cml_argv(number: int, body: Path) -> list[str]:
-    """Create or update the one comment; ``--no-publish``: never upload local files anywhere."""
-    return [
-        "cml", "comment", "update",
-        f"--target=pr/{number}",
-        f"--watermark-title={WATERMARK}",
-        "--no-publish",
-        str(body),
+def upsert_comment(api: Api, repo: str, number: int, body: str) -> tuple[str, int]:
+    """Edit the PR's report comment (the one starting with MARKER) or create it: (verb, comment id)."""
+    body = f"{MARKER}\n{body}"
+    ours = [
+        c for c in api.pages(f"repos/{repo}/issues/{number}/comments?per_page=100")
+        if str(c.get("body") or "").startswith(MARKER)
     ]  # fmt: skip
+    if ours:
+        comment_id = int(ours[-1]["id"])
+        api.request("PATCH", f"repos/{repo}/issues/comments/{comment_id}", {"body": body})
+        return "updated", comment_id
+    created = api.request("POST", f"repos/{repo}/issues/{number}/comments", {"body": body}).json()
+    return "created", int(created["id"])
 
 
 def post(
-    repo: str,
-    run_id: int,
-    report: Path,
-    run_url: str,
-    max_chars: int,
-    get: Get = api_get,
-    execute: Execute = run,
+    repo: str, run_id: int, report: Path, *, run_url: str, max_chars: int, api: Api | None = None
 ) -> int | None:
     """Post the report of ``run_id`` on its PR; the PR number, or None when there is none."""
-    number = pr_for_run(repo, run_id, get)
+    api = api or Api()
+    number = pr_for_run(repo, run_id, api.get)
     if number is None:
         return None
     if report.is_symlink() or not report.is_file():
         raise GitHubError(f"{report}: not a regular file (the artifact is data; nothing else is read)")
     with report.open("rb") as handle:
-        body = comment_body(handle.read(MAX_BYTES), run_url, max_chars)
-    with tempfile.TemporaryDirectory(prefix="mlapp-comment-") as tmp:
-        path = Path(tmp) / "comment.md"
-        path.write_text(body)
-        execute(cml_argv(number, path))
+        body = comment_body(handle.read(MAX_BYTES), run_url, max_chars - len(MARKER) - 1)
+    upsert_comment(api, repo, number, body)
     return number
