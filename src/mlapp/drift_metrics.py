@@ -10,7 +10,9 @@ Prometheus text format, so a dashboard can show drift next to the service's own 
   ``mlapp monitor metrics --out /var/lib/node_exporter/textfile/mlapp_drift.prom``
   (written to a temporary file and renamed, as the collector requires).
 
-Every series carries the reference ``model_version`` the batch was compared with.
+Every series carries the reference ``model_version`` the batch was compared with. The report
+is parsed with its schema (mlapp.monitor.schema), so a renamed key is an error, not a
+silently missing series; prometheus_client renders the text.
 """
 
 from __future__ import annotations
@@ -18,108 +20,86 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mlapp.errors import UserError
-from mlapp.tables import read_json
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
+
+from mlapp.monitor import schema
 
 PREFIX = "mlapp"
+UNKNOWN = "unknown"
 
 
-class _Family:
-    """One gauge family: ``name``, help text, label names and its samples."""
+class _Gauges:
+    """Gauges of one fresh registry, all labelled with the reference model version."""
 
-    def __init__(self, name: str, documentation: str, labels: tuple[str, ...] = ()) -> None:
-        self.name = f"{PREFIX}_{name}"
-        self.documentation = documentation
-        self.labels = ("model_version", *labels)
-        self.samples: list[tuple[tuple[str, ...], float]] = []
+    def __init__(self, version: str) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.version = version
 
-    def add(self, version: str, value: float | bool | None, *labels: str) -> None:
-        if value is not None:
-            self.samples.append(((version, *labels), float(value)))
+    def gauge(self, name: str, documentation: str, *labels: str) -> Gauge:
+        return Gauge(f"{PREFIX}_{name}", documentation, ["model_version", *labels], registry=self.registry)
+
+    def set(self, gauge: Gauge, value: float | bool | None, *labels: str) -> None:
+        if value is not None:  # absent (e.g. KS of a categorical feature): no sample at all
+            gauge.labels(self.version, *labels).set(float(value))
 
 
-def families(report: dict[str, Any], report_mtime: float) -> list[_Family]:
-    """The report's numbers as gauge families (an invalid batch yields only the status gauges)."""
-    version = str((report.get("reference") or {}).get("model_version", "unknown"))
-    psi = _Family(
-        "drift_psi", "Population stability index of a feature, batch vs training reference", ("feature",)
+def registry(report: schema.MonitorReport | schema.InvalidReport, report_mtime: float) -> CollectorRegistry:
+    """The report's numbers as gauges (an invalid batch yields only the status gauges)."""
+    full = report if isinstance(report, schema.MonitorReport) else None
+    g = _Gauges(full.reference.model_version if full else UNKNOWN)
+    psi = g.gauge(
+        "drift_psi", "Population stability index of a feature, batch vs training reference", "feature"
     )
-    psi_limit = _Family("drift_psi_threshold", "PSI at which a feature counts as drifted", ("feature",))
-    ks = _Family("drift_ks_statistic", "Two-sample KS distance of a numeric feature", ("feature",))
-    drifted = _Family("drift_feature_drifted", "1 if the feature crossed a drift threshold", ("feature",))
-    for row in report.get("features", []):
-        psi.add(version, row["psi"], row["feature"])
-        psi_limit.add(version, row["psi_threshold"], row["feature"])
-        ks.add(version, row.get("ks_statistic"), row["feature"])
-        drifted.add(version, row["drifted"], row["feature"])
-    share = _Family("drift_drifted_share", "Share of features that drifted")
-    share.add(version, report.get("drifted_share"))
-    prediction = report.get("prediction") or {}
-    score_psi = _Family("drift_prediction_psi", "PSI of the model's scores, batch vs the test set")
-    score_psi.add(version, prediction.get("psi"))
-    score_limit = _Family("drift_prediction_psi_threshold", "Prediction PSI that recommends retraining")
-    score_limit.add(version, prediction.get("threshold"))
-    decay = _Family(
+    psi_limit = g.gauge("drift_psi_threshold", "PSI at which a feature counts as drifted", "feature")
+    ks = g.gauge("drift_ks_statistic", "Two-sample KS distance of a numeric feature", "feature")
+    drifted = g.gauge("drift_feature_drifted", "1 if the feature crossed a drift threshold", "feature")
+    share = g.gauge("drift_drifted_share", "Share of features that drifted")
+    score_psi = g.gauge("drift_prediction_psi", "PSI of the model's scores, batch vs the test set")
+    score_limit = g.gauge("drift_prediction_psi_threshold", "Prediction PSI that recommends retraining")
+    decay = g.gauge(
         "monitor_decay_metric",
         "Model metric on the batch's labeled rows and in metrics.json",
-        ("metric", "sample"),
+        "metric",
+        "sample",
     )
-    for row in (report.get("decay") or {}).get("metrics", []):
-        decay.add(version, row["batch"], row["metric"], "batch")
-        decay.add(version, row["reference"], row["metric"], "reference")
-    retrain = _Family("monitor_retrain_recommended", "1 if the last monitor run recommended retraining")
-    retrain.add(version, bool(report.get("retrain")))
-    invalid = _Family("monitor_batch_invalid", "1 if the last batch failed validation (no drift computed)")
-    invalid.add(version, report.get("status") == "invalid")
-    rows = _Family("monitor_batch_rows", "Rows in the last monitored batch")
-    rows.add(version, report.get("rows"))
-    labeled = _Family("monitor_labeled_rows", "Rows with ground truth in the last monitored batch")
-    labeled.add(version, report.get("labeled_rows"))
-    stamp = _Family("monitor_report_timestamp_seconds", "When the monitor report was written (Unix time)")
-    stamp.add(version, report_mtime)
-    return [
-        psi,
-        psi_limit,
-        ks,
-        drifted,
-        share,
-        score_psi,
-        score_limit,
-        decay,
-        retrain,
-        invalid,
-        rows,
-        labeled,
-        stamp,
-    ]
+    if full is not None:
+        for row in full.features:
+            g.set(psi, row.psi, row.feature)
+            g.set(psi_limit, row.psi_threshold, row.feature)
+            g.set(ks, row.ks_statistic, row.feature)
+            g.set(drifted, row.drifted, row.feature)
+        g.set(share, full.drifted_share)
+        g.set(score_psi, full.prediction.psi)
+        g.set(score_limit, full.prediction.threshold)
+        for metric in full.decay.metrics:
+            g.set(decay, metric.batch, metric.metric, "batch")
+            g.set(decay, metric.reference, metric.metric, "reference")
+    retrain = g.gauge("monitor_retrain_recommended", "1 if the last monitor run recommended retraining")
+    g.set(retrain, report.retrain)
+    invalid = g.gauge("monitor_batch_invalid", "1 if the last batch failed validation (no drift computed)")
+    g.set(invalid, report.status == "invalid")
+    rows = g.gauge("monitor_batch_rows", "Rows in the last monitored batch")
+    g.set(rows, report.rows)
+    labeled = g.gauge("monitor_labeled_rows", "Rows with ground truth in the last monitored batch")
+    g.set(labeled, full.labeled_rows if full else None)
+    stamp = g.gauge("monitor_report_timestamp_seconds", "When the monitor report was written (Unix time)")
+    g.set(stamp, report_mtime)
+    return g.registry
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
-
-
-def _lines(family: _Family) -> Iterator[str]:
-    yield f"# HELP {family.name} {family.documentation}"
-    yield f"# TYPE {family.name} gauge"
-    for values, number in family.samples:
-        labels = ",".join(f'{k}="{_escape(v)}"' for k, v in zip(family.labels, values, strict=True))
-        yield f"{family.name}{{{labels}}} {number!r}"
-
-
-def exposition(report: dict[str, Any], report_mtime: float) -> str:
+def exposition(report: Mapping[str, Any], report_mtime: float) -> str:
     """Prometheus text format (version 0.0.4): what Pushgateway and the textfile collector read."""
-    return "".join(f"{line}\n" for family in families(report, report_mtime) for line in _lines(family))
+    return generate_latest(registry(schema.parse(report), report_mtime)).decode()
 
 
 def write(report_path: Path, out: str) -> str:
     """Write the metrics of ``report_path`` to ``out`` (``-``: stdout); returns the text."""
-    if not report_path.is_file():
-        raise UserError(f"monitor report {report_path} not found: run `mlapp monitor run` first")
-    text = exposition(read_json(report_path), report_path.stat().st_mtime)
+    report = schema.read(report_path)
+    text = generate_latest(registry(report, report_path.stat().st_mtime)).decode()
     if out == "-":
         sys.stdout.write(text)
         return text

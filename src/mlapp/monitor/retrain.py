@@ -12,10 +12,10 @@ import json
 from pathlib import Path
 
 from mlapp import gha, proc
+from mlapp.monitor import schema
 from mlapp.monitor.batch import MonitorError
 from mlapp.monitor.refresh import dvc, refresh
 from mlapp.params import Params
-from mlapp.tables import read_json
 
 REMOTE = "origin"
 PR_TITLE = "Retrain on fresh data (continuous training)"
@@ -43,8 +43,11 @@ def _guard(params: Params) -> tuple[str, str]:
 
 
 def _reasons(params: Params) -> list[str]:
-    report = params.monitor.report_json
-    return list(read_json(report).get("reasons", [])) if report.is_file() else []
+    path = params.monitor.report_json
+    if not path.is_file():
+        return []
+    report = schema.read(path)
+    return list(report.reasons) if isinstance(report, schema.MonitorReport) else []
 
 
 def _in_repo_remote() -> Path | None:

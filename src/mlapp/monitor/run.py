@@ -20,7 +20,7 @@ import pandas as pd
 from mlapp import gha
 from mlapp.metrics import round6
 from mlapp.model import Model, load
-from mlapp.monitor import drift
+from mlapp.monitor import drift, schema
 from mlapp.monitor.batch import Batch, InvalidBatch, MonitorError, read_batch
 from mlapp.monitor.render import markdown
 from mlapp.params import Params
@@ -106,6 +106,7 @@ def compare(batch: Batch, reference: Reference, params: Params) -> dict[str, Any
     )
     drifted = [f.feature for f in features if f.drifted]
     return {
+        "schema_version": schema.SCHEMA_VERSION,
         "status": "retrain" if decision.retrain else "ok",
         "retrain": decision.retrain,
         "reasons": decision.reasons,
@@ -133,9 +134,10 @@ def compare(batch: Batch, reference: Reference, params: Params) -> dict[str, Any
 
 
 def _write(report: dict[str, Any], json_path: Path, markdown_path: Path, summary: Path | None) -> None:
-    write_json(report, json_path)
+    data = schema.dump(schema.parse(report, "the report being written"))  # a renamed key fails here
+    write_json(data, json_path)
     markdown_path.parent.mkdir(parents=True, exist_ok=True)
-    text = markdown(report)
+    text = markdown(data)
     markdown_path.write_text(text)
     gha.append_summary(text, summary)  # the workflow run's summary page
 
@@ -162,6 +164,7 @@ def main(
         batch = read_batch(source, params)
     except InvalidBatch as exc:
         invalid = {
+            "schema_version": schema.SCHEMA_VERSION,
             "status": "invalid",
             "retrain": False,
             "source": source,

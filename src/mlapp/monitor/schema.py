@@ -1,0 +1,100 @@
+"""monitor.json, typed: what ``mlapp monitor run`` writes and every reader parses.
+
+The rows reuse the comparison's own dataclasses (``FeatureDrift``, ``PredictionShift``,
+``MetricDecay``, the validator's ``Problem``), so a field is named once. Unknown or missing keys
+fail validation: a renamed key stops the writer or the reader with a clear message instead of
+silently turning into a missing metric. ``schema_version`` changes when the format does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from mlapp.monitor.batch import MonitorError
+from mlapp.monitor.drift import FeatureDrift, MetricDecay, PredictionShift
+from mlapp.stages.validate import Problem
+from mlapp.tables import read_json
+
+SCHEMA_VERSION = 1
+
+
+class _Doc(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ReferenceInfo(_Doc):
+    features: str  # the training table the batch is compared with
+    feature_rows: int
+    scores: str  # the test table whose scores are the prediction reference
+    metrics: str
+    model_version: str
+
+
+class Decay(_Doc):
+    status: Literal["checked", "skipped"]
+    why: str
+    metrics: list[MetricDecay]
+
+
+class Served(_Doc):
+    model_versions: dict[str, int]
+    current_model_version: str
+    max_score_difference: float | None  # None: another model served some rows
+
+
+class MonitorReport(_Doc):
+    schema_version: Literal[1]
+    status: Literal["ok", "retrain"]
+    retrain: bool
+    reasons: list[str]
+    source: str
+    format: str
+    rows: int
+    labeled_rows: int
+    reference: ReferenceInfo
+    thresholds: dict[str, Any]  # params.yaml `monitor:` as applied
+    features: list[FeatureDrift]
+    drifted_features: list[str]
+    drifted_share: float
+    prediction: PredictionShift
+    decay: Decay
+    served: Served | None
+
+
+class InvalidReport(_Doc):
+    """The batch failed validation: nothing was compared."""
+
+    schema_version: Literal[1]
+    status: Literal["invalid"]
+    retrain: Literal[False]
+    source: str
+    rows: int
+    problems: list[Problem]
+
+
+Report = Annotated[MonitorReport | InvalidReport, Field(discriminator="status")]
+_REPORT: TypeAdapter[MonitorReport | InvalidReport] = TypeAdapter(Report)
+
+
+def parse(data: Mapping[str, Any], where: str = "monitor report") -> MonitorReport | InvalidReport:
+    try:
+        return _REPORT.validate_python(data)
+    except ValidationError as exc:
+        raise MonitorError(
+            f"{where} does not match monitor.json schema version {SCHEMA_VERSION} "
+            f"(written by another version of mlapp? run `mlapp monitor run` again):\n{exc}"
+        ) from exc
+
+
+def read(path: Path) -> MonitorReport | InvalidReport:
+    if not path.is_file():
+        raise MonitorError(f"monitor report {path} not found: run `mlapp monitor run` first")
+    return parse(read_json(path), str(path))
+
+
+def dump(report: MonitorReport | InvalidReport) -> dict[str, Any]:
+    return report.model_dump(mode="json")
