@@ -5,34 +5,18 @@ Pure functions of labels, probabilities and params; nothing here reads files.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
-
 import numpy as np
 
 from mlapp.metrics import LOWER_IS_BETTER, classification_metrics, round6
 from mlapp.params import GateParams
 from mlapp.report import bootstrap
+from mlapp.report.schema import BETTER, SAME, WORSE, Change, GateResult, MetricDelta
 
-BETTER, SAME, WORSE = "better", "no significant change", "worse"
-
-
-@dataclass(frozen=True)
-class MetricDelta:
-    name: str
-    base: float
-    pr: float
-    delta: float  # pr - base
-    ci_low: float
-    ci_high: float
-    higher_is_better: bool
-    change: str  # BETTER | SAME | WORSE, from the interval
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+# The result types live with the report's schema (one definition); re-exported here.
+__all__ = ["BETTER", "SAME", "WORSE", "GateResult", "MetricDelta", "change_of", "compare", "gate"]
 
 
-def change_of(ci_low: float, ci_high: float, higher_is_better: bool) -> str:
+def change_of(ci_low: float, ci_high: float, higher_is_better: bool) -> Change:
     """Significant when the whole interval lies on one side of zero."""
     if ci_low > 0 or ci_high < 0:
         improved = (ci_low > 0) == higher_is_better
@@ -70,18 +54,6 @@ def compare(
             )
         )
     return rows
-
-
-@dataclass(frozen=True)
-class GateResult:
-    passed: bool
-    reasons: list[str]  # why it failed; empty when it passed
-    notes: list[str]  # what a reviewer should know that did not fail the gate
-    policy: dict[str, Any]
-    policy_source: str  # which params.yaml the policy came from
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def gate(policy: GateParams, primary: MetricDelta, confidence: float, policy_source: str) -> GateResult:

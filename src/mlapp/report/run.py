@@ -27,13 +27,12 @@ from mlapp.delivery.git import Git
 from mlapp.errors import UserError
 from mlapp.model import Model, load
 from mlapp.params import GateParams, Params, load_params
-from mlapp.report import changes, compare, markdown
+from mlapp.report import changes, compare, markdown, schema
 from mlapp.report import gate as gate_check
 from mlapp.report.champion import Champion, obtain
 from mlapp.tables import read_frame, write_json
 
 REPORT_JSON, REPORT_MD = "report.json", "report.md"
-SCHEMA_VERSION = 1
 
 
 def resolve_base(git: Git, base: str | None, default_base: str) -> tuple[str, str]:
@@ -181,7 +180,7 @@ def build(
     dirty = not git.ok("diff", "--quiet", "HEAD", "--")
     runs = mlflow_runs(params, {"base": champion.model.sha256, "pr": challenger.sha256})
     report = {
-        "schema": SCHEMA_VERSION,
+        "schema_version": schema.SCHEMA_VERSION,
         "verdict": primary.change,
         "primary_metric": primary.name,
         "gate": gate.as_dict(),
@@ -241,6 +240,7 @@ def _read(path: str) -> str | None:
 
 def write(report: dict[str, Any], out_dir: Path, max_chars: int) -> str:
     """report.json, report.md and the PNG plots; returns the Markdown."""
+    schema.parse(report, "the report being written")  # a renamed key fails before any file is written
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(report, out_dir / REPORT_JSON)
     text = markdown.render(report, max_chars)
@@ -263,15 +263,15 @@ def main(
     started = time.perf_counter()
     report, champion = build(params, params_text, root, base)
     report["run"]["seconds"] = round(time.perf_counter() - started, 1)
-    out = out_dir
-    text = write(report, out, params.report.max_chars)
+    text = write(report, out_dir, params.report.max_chars)
     gha.append_summary(text, summary)
-    primary = next(r for r in report["metrics"] if r["name"] == report["primary_metric"])
+    typed = schema.parse(report)
+    primary = typed.primary()
     print(
-        f"report: {out / REPORT_MD} ({len(text):,} chars); verdict: {report['verdict']} "
-        f"({primary['name']} {primary['delta']:+.4f}, "
-        f"CI [{primary['ci_low']:+.4f}, {primary['ci_high']:+.4f}]); "
+        f"report: {out_dir / REPORT_MD} ({len(text):,} chars); verdict: {typed.verdict} "
+        f"({primary.name} {primary.delta:+.4f}, "
+        f"CI [{primary.ci_low:+.4f}, {primary.ci_high:+.4f}]); "
         f"champion {champion.how} in {champion.seconds} s"
     )
-    print(gate_check.message(report["gate"]), file=sys.stderr if not report["gate"]["passed"] else sys.stdout)
-    return 1 if enforce_gate and not report["gate"]["passed"] else 0
+    print(gate_check.message(typed.gate), file=sys.stdout if typed.gate.passed else sys.stderr)
+    return 1 if enforce_gate and not typed.gate.passed else 0
