@@ -50,10 +50,13 @@ setup: install-uv ## install uv if missing and the whole locked environment (dev
 	$(SYNC)
 
 run: install-uv ## install what the pipeline needs, pull the sample data and run the whole pipeline
-	$(RUN) dvc pull data.dvc
-	$(RUN) dvc repro
-	$(RUN) mlapp pipeline track --alias candidate
-	@echo "Done. Metrics: metrics/metrics.json; runs: '$(UV) run mlflow ui --backend-store-uri sqlite:///mlflow.db'"
+	@echo "== 1/3 pull the sample data (the first run installs the pipeline's packages first)"
+	@$(RUN) dvc pull --quiet data.dvc
+	@echo "== 2/3 run the pipeline (dvc repro: the stages whose inputs changed)"
+	@$(RUN) dvc repro --quiet
+	@echo "== 3/3 log the run and register the model in MLflow (alias: candidate)"
+	@$(RUN) mlapp pipeline track --alias candidate
+	@echo "Done. Metrics: metrics/metrics.json; runs and registry: uv run mlflow ui --backend-store-uri sqlite:///mlflow.db"
 
 repro: ## re-run the pipeline stages whose inputs changed
 	$(RUN) dvc repro
