@@ -1,6 +1,6 @@
 """The pull-request report: champion (base ref) vs challenger (working tree) on the same test rows.
 
 ``run`` orchestrates; ``champion`` gets the base model; ``bootstrap`` computes the confidence
-intervals; ``changes`` says what differs; ``gate`` decides; ``markdown`` renders; ``github``
-resolves the PR to comment on. Only ``github`` is imported by the commenting workflow.
+intervals; ``changes`` says what differs; ``gate`` decides; ``markdown`` renders (``curves``
+its curves section); ``schema`` types report.json; ``github`` resolves the PR to comment on. Only ``github`` is imported by the commenting workflow.
 """
