@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mlapp.errors import ParamsError
 
@@ -86,6 +86,27 @@ class TrainParams(Section):
     xgboost: XGBoostParams
 
 
+TuneMetric = Literal["roc_auc", "pr_auc", "log_loss"]
+TunableXGBoost = Literal[
+    "max_depth", "learning_rate", "subsample", "colsample_bytree", "min_child_weight", "reg_lambda"
+]
+
+
+class TuneParams(Section):
+    trials: int = Field(ge=1)
+    timeout_s: float = Field(gt=0)  # no new trial starts after this
+    seed: int
+    metric: TuneMetric  # scored on the validation rows of the training part, never on test
+    space: dict[TunableXGBoost, tuple[float, float]]  # train.xgboost.<name>: [low, high]
+
+    @model_validator(mode="after")
+    def _ranges(self) -> TuneParams:
+        empty = [name for name, (low, high) in self.space.items() if not low < high]
+        if empty or not self.space:
+            raise ValueError(f"tune.space needs at least one [low, high] range with low < high: {empty}")
+        return self
+
+
 class EvaluateParams(Section):
     metrics: Path
     plots_dir: Path
@@ -99,8 +120,17 @@ class MlflowParams(Section):
     model_name: str
 
     def resolved_tracking_uri(self) -> str:
-        """The environment wins so CI and teams point at a server without editing the file."""
-        return os.environ.get("MLFLOW_TRACKING_URI") or self.tracking_uri
+        """The environment wins so CI and teams point at a server without editing the file.
+
+        A relative sqlite path is the project's file: DVC runs queued and parallel experiments
+        in a temporary copy of the repository (thrown away afterwards) and names the project
+        it came from in ``DVC_ROOT``, so ``sqlite:///mlflow.db`` is anchored there.
+        """
+        uri = os.environ.get("MLFLOW_TRACKING_URI") or self.tracking_uri
+        prefix = "sqlite:///"
+        if uri.startswith(prefix) and not uri.startswith(prefix + "/") and os.environ.get("DVC_ROOT"):
+            return prefix + str(Path(os.environ["DVC_ROOT"]).resolve() / uri.removeprefix(prefix))
+        return uri
 
 
 MetricName = Literal["roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "log_loss", "brier"]
@@ -211,6 +241,7 @@ class Params(Section):
     split: SplitParams
     train: TrainParams
     evaluate: EvaluateParams
+    tune: TuneParams
     mlflow: MlflowParams
     monitor: MonitorParams
     serving: ServingParams

@@ -7,6 +7,7 @@ error before any work is done, never a silently dropped run.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import logging
 import os
@@ -17,6 +18,7 @@ from typing import Any
 
 import mlflow
 import requests
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from mlapp import gha
@@ -80,35 +82,66 @@ def _requirements() -> list[str]:
     return [f"{name}=={importlib.metadata.version(name)}" for name in SERVING_REQUIREMENTS]
 
 
+def experiment_tags() -> dict[str, str]:
+    """The DVC experiment this run belongs to (DVC names it in the stage's environment)."""
+    names = {"DVC_EXP_NAME": "dvc.exp_name", "DVC_EXP_BASELINE_REV": "dvc.exp_baseline"}
+    return {tag: os.environ[var] for var, tag in names.items() if os.environ.get(var)}
+
+
 def log_run(
     params: Params, model_dir: Path, scores: dict[str, float], plots: dict[str, Any], plots_dir: Path
 ) -> str:
-    """Log params, metrics, plots, the model (as code + native files) and lineage tags."""
+    """Log params, metrics, plots, the model (as code + native files) and lineage tags.
+
+    A server that fails mid-run (it answered `connect`) is a ``TrackingUnavailable`` naming
+    the run; the run stays unfinished in the store and ``find_run`` never picks it.
+    """
     mlflow.set_experiment(params.mlflow.experiment)
+    tags = {**lineage_tags(model_dir), **experiment_tags()}
+    run = mlflow.start_run(run_name=tags.get("dvc.exp_name"), tags=tags)
+    try:
+        _log_into_run(params, model_dir, scores, plots, plots_dir)
+    except Exception as exc:
+        with contextlib.suppress(Exception):  # a server that is gone cannot mark it either
+            mlflow.end_run(status="FAILED")
+        uri = mlflow.get_tracking_uri()
+        server_failed = isinstance(exc, MlflowException | requests.RequestException | OSError)
+        if not (server_failed and uri.startswith(("http://", "https://"))):
+            raise
+        raise TrackingUnavailable(
+            f"MLflow tracking server {uri} failed while logging run {run.info.run_id} "
+            f"({exc.__class__.__name__}); this stage wrote no outputs. Re-run it when the server "
+            "answers again (`dvc repro`)."
+        ) from exc
+    mlflow.end_run()
+    return str(run.info.run_id)
+
+
+def _log_into_run(
+    params: Params, model_dir: Path, scores: dict[str, float], plots: dict[str, Any], plots_dir: Path
+) -> None:
     model = load(model_dir)
-    with mlflow.start_run(tags=lineage_tags(model_dir)) as run:
-        mlflow.log_params(_flat_params(params))
-        mlflow.log_metrics(scores)
-        if plots_dir.is_dir():
-            mlflow.log_artifacts(str(plots_dir), artifact_path="plots")
-        with tempfile.TemporaryDirectory() as tmp:
-            plot_png.render_all({"model": plots}, Path(tmp))
-            plot_png.importance(plots["importance"], Path(tmp) / "importance.png")
-            mlflow.log_artifacts(tmp, artifact_path="plots")
-        # Raw feature columns (not the model matrix) so the signature matches what callers send.
-        sample = read_frame(params.split.test).loc[:, model.spec.features].head(5)
-        with warnings.catch_warnings():
-            # MLflow hints that int columns cannot hold NaN; ours are declared non-null.
-            warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
-            mlflow.pyfunc.log_model(
-                name="model",
-                python_model=str(PYFUNC_FILE),
-                artifacts={"model_dir": str(model_dir)},
-                code_paths=[str(PACKAGE_DIR)],
-                pip_requirements=_requirements(),
-                input_example=sample,
-            )
-        return str(run.info.run_id)
+    mlflow.log_params(_flat_params(params))
+    mlflow.log_metrics(scores)
+    if plots_dir.is_dir():
+        mlflow.log_artifacts(str(plots_dir), artifact_path="plots")
+    with tempfile.TemporaryDirectory() as tmp:
+        plot_png.render_all({"model": plots}, Path(tmp))
+        plot_png.importance(plots["importance"], Path(tmp) / "importance.png")
+        mlflow.log_artifacts(tmp, artifact_path="plots")
+    # Raw feature columns (not the model matrix) so the signature matches what callers send.
+    sample = read_frame(params.split.test).loc[:, model.spec.features].head(5)
+    with warnings.catch_warnings():
+        # MLflow hints that int columns cannot hold NaN; ours are declared non-null.
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(PYFUNC_FILE),
+            artifacts={"model_dir": str(model_dir)},
+            code_paths=[str(PACKAGE_DIR)],
+            pip_requirements=_requirements(),
+            input_example=sample,
+        )
 
 
 def find_run(params: Params, model_sha256: str) -> str | None:
@@ -117,7 +150,8 @@ def find_run(params: Params, model_sha256: str) -> str | None:
         return None
     runs = MlflowClient().search_runs(
         [experiment.experiment_id],
-        f"tags.`model.sha256` = '{model_sha256}'",
+        # Only complete runs: one whose server died mid-way may lack the model.
+        f"tags.`model.sha256` = '{model_sha256}' and attributes.status = 'FINISHED'",
         order_by=["attributes.start_time DESC"],
         max_results=1,
     )

@@ -6,6 +6,8 @@ Metrics and plot data are small deterministic JSON files committed to git, so
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any, cast
 
@@ -58,12 +60,21 @@ def run(
     model = load(model_dir)
     test = read_frame(test_path)
     scores, plots = evaluate(model, test, params.evaluate)
-    write_json(scores, metrics_path)
-    for name in PLOT_FILES:
-        write_json(plots[name], plots_dir / f"{name}.json")
     summary = ", ".join(f"{k} {v:.4f}" for k, v in scores.items())
     print(f"evaluated on {len(test)} test rows (positives {int(np.sum(test[model.spec.label]))}): {summary}")
-    if log_to_mlflow:
-        run_id = tracking.log_run(params, model_dir, scores, plots, plots_dir)
-        print(f"MLflow run {run_id} at {params.mlflow.resolved_tracking_uri()}")
+    # Outputs are staged and moved into place only after the run is logged: a tracking
+    # server that dies mid-run leaves no metrics without their run (and no half-written files).
+    metrics_path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".evaluate-", dir=metrics_path.parent) as tmp:
+        staged_metrics, staged_plots = Path(tmp) / "metrics.json", Path(tmp) / "plots"
+        write_json(scores, staged_metrics)
+        for name in PLOT_FILES:
+            write_json(plots[name], staged_plots / f"{name}.json")
+        if log_to_mlflow:
+            run_id = tracking.log_run(params, model_dir, scores, plots, staged_plots)
+            print(f"MLflow run {run_id} at {params.mlflow.resolved_tracking_uri()}")
+        plots_dir.mkdir(parents=True, exist_ok=True)
+        for name in PLOT_FILES:
+            shutil.move(staged_plots / f"{name}.json", plots_dir / f"{name}.json")
+        shutil.move(staged_metrics, metrics_path)
     return 0

@@ -1,0 +1,222 @@
+"""MLflow team mode against a real `mlflow server` on PostgreSQL with served artifacts.
+
+`.ci/services/mlflow-postgres.sh` starts the shared server (MLAPP_TEST_MLFLOW_SERVER) and the
+database (MLAPP_TEST_POSTGRES_URL). The server-death test starts its own server process on
+the same database, so killing it leaves the shared one alone. Every test uses its own
+experiment and registered-model name: the database outlives a test session.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from mlflow.tracking import MlflowClient
+
+from mlapp.delivery import registry
+from mlapp.model import load
+from mlapp.params import load_params
+from tests.conftest import BIN, copy_project, free_port, running_server, sh
+from tests.team.conftest import require_env
+
+pytestmark = pytest.mark.slow
+# A dead server should fail in seconds here, not after MLflow's default retries (~2 minutes).
+FAST_FAIL = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> str:
+    url = require_env("MLAPP_TEST_MLFLOW_SERVER", "an `mlflow server` on PostgreSQL")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+    return url
+
+
+def team_project(trained_project: Path, dest: Path, url: str) -> tuple[Path, dict[str, str]]:
+    """A project copy with its own experiment and model name, pointed at ``url``."""
+    root = copy_project(trained_project, dest)
+    name = f"mlapp-{uuid.uuid4().hex[:10]}"
+    text = (root / "params.yaml").read_text()
+    text = text.replace("  experiment: mlapp\n", f"  experiment: {name}\n")
+    text = text.replace("  model_name: mlapp\n", f"  model_name: {name}\n")
+    (root / "params.yaml").write_text(text)
+    sh("git", "commit", "-qam", "team names", cwd=root)
+    return root, {"MLFLOW_TRACKING_URI": url, **FAST_FAIL}
+
+
+def runs(url: str, experiment: str) -> list:
+    client = MlflowClient(url)
+    found = client.get_experiment_by_name(experiment)
+    return client.search_runs([found.experiment_id]) if found else []
+
+
+def retrain(root: Path, env: dict[str, str], depth: int) -> None:
+    """A second model: another max_depth, reproduced (train + evaluate, logged to the server)."""
+    text = (root / "params.yaml").read_text().replace("    max_depth: 5\n", f"    max_depth: {depth}\n")
+    (root / "params.yaml").write_text(text)
+    sh("dvc", "repro", cwd=root, env=env)
+
+
+def test_pipeline_registry_aliases_and_fetch_by_alias_for_the_smoke_test(
+    server, trained_project, tmp_path, monkeypatch
+) -> None:
+    root, env = team_project(trained_project, tmp_path / "p", server)
+    monkeypatch.chdir(root)
+    params = load_params()
+    # The pipeline logs its run to the server (evaluate forced: the copy was evaluated on sqlite).
+    sh("dvc", "repro", "-f", "-s", "evaluate", cwd=root, env=env)
+    logged = runs(server, params.mlflow.experiment)
+    assert [r.info.status for r in logged] == ["FINISHED"]
+    assert logged[0].data.tags["model.sha256"] == load(root / "models").sha256
+
+    sh("mlapp", "pipeline", "register", "--tag", "image.digest=sha256:one", cwd=root, env=env)
+    first = load(root / "models")
+    retrain(root, env, depth=3)
+    second = load(root / "models")
+    assert second.sha256 != first.sha256
+    sh("mlapp", "pipeline", "register", "--tag", "image.digest=sha256:two", cwd=root, env=env)
+
+    # Release path: staging then production move to the new version; rollback moves production back.
+    assert registry.move_alias(params.mlflow, "staging", "sha256:two") == "2"
+    assert registry.move_alias(params.mlflow, "production", "sha256:two") == "2"
+    assert registry.alias_version(params.mlflow, "production") == "2"
+    assert registry.move_alias(params.mlflow, "production", "sha256:one") == "1"
+    assert registry.alias_version(params.mlflow, "production") == "1"
+    assert registry.alias_version(params.mlflow, "staging") == "2"
+
+    # Promote/rollback jobs have no model of an old release: fetched through the server's
+    # served artifacts, checked against its sha256, then the smoke test compares with it.
+    fetched = registry.fetch_model(params.mlflow, "sha256:one", tmp_path / "fetched")
+    assert load(fetched).sha256 == first.sha256
+    fetched_two = registry.fetch_model(params.mlflow, "sha256:two", tmp_path / "fetched-two")
+    port = free_port()
+    argv = [sys.executable, "-m", "mlapp", "serving", "serve", "--port", str(port)]
+    serve_env = {**os.environ, "PYTHONPATH": str(root / "src")}
+    with running_server(argv, port, root, tmp_path / "serve.log", env=serve_env) as url:
+        ok = sh("mlapp", "serving", "smoke", "--url", url, "--model-dir", fetched_two, cwd=root)
+        assert "smoke test passed" in ok.stdout
+        wrong = sh("mlapp", "serving", "smoke", "--url", url, "--model-dir", fetched, cwd=root, check=False)
+        assert wrong.returncode == 1  # the rolled-back model is not what this service serves
+
+
+def test_two_pipelines_log_at_once(server, trained_project, tmp_path) -> None:
+    roots = []
+    for name in ("a", "b"):
+        root, env = team_project(trained_project, tmp_path / name, server)
+        roots.append(root)
+    path = f"{BIN}{os.pathsep}{os.environ['PATH']}"
+    procs = [
+        subprocess.Popen(
+            ["dvc", "repro", "-f", "-s", "evaluate"],
+            cwd=root,
+            env={**os.environ, **env, "PATH": path, "PYTHONPATH": str(root / "src")},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for root in roots
+    ]
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    for root in roots:
+        experiment = load_params(root / "params.yaml").mlflow.experiment
+        assert [r.info.status for r in runs(server, experiment)] == ["FINISHED"]
+
+
+def poll_until(ready: Callable[[], bool], proc: subprocess.Popen, log: Path, what: str) -> None:
+    """Wait for a server process to answer (deadline 120 s); fail with its log if it exits."""
+    deadline = time.monotonic() + 120
+    while not ready():
+        assert proc.poll() is None, f"{what} exited:\n{log.read_text()[-3000:]}"
+        assert time.monotonic() < deadline, f"{what} not ready:\n{log.read_text()[-3000:]}"
+        time.sleep(0.2)
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/health", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+@contextmanager
+def own_server(postgres_url: str, artifacts: Path, log: Path) -> Iterator[tuple[str, subprocess.Popen]]:
+    port = free_port()
+    argv = [
+        str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        "--backend-store-uri", postgres_url, "--artifacts-destination", str(artifacts), "--serve-artifacts",
+    ]  # fmt: skip
+    with log.open("ab") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    poll_until(lambda: _healthy(url), proc, log, "mlflow server")
+    try:
+        yield url, proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+
+
+def test_server_going_away_mid_run(trained_project, tmp_path, monkeypatch) -> None:
+    postgres = require_env("MLAPP_TEST_POSTGRES_URL", "PostgreSQL for a killable `mlflow server`")
+    artifacts, log = tmp_path / "artifacts", tmp_path / "mlflow-server.log"
+    with own_server(postgres, artifacts, log) as (url, proc):
+        root, env = team_project(trained_project, tmp_path / "p", url)
+        monkeypatch.chdir(root)
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+        params = load_params()
+        sh("dvc", "repro", "-f", "-s", "evaluate", cwd=root, env=env)
+        sh("mlapp", "pipeline", "register", "--tag", "image.digest=sha256:old", cwd=root, env=env)
+        assert registry.move_alias(params.mlflow, "production", "sha256:old") == "1"
+        old_model = load(root / "models").sha256
+        old_metrics = (root / "metrics" / "metrics.json").read_text()
+        old_lock = (root / "dvc.lock").read_text()
+
+        text = (root / "params.yaml").read_text().replace("    max_depth: 5\n", "    max_depth: 3\n")
+        (root / "params.yaml").write_text(text)
+        repro = subprocess.Popen(
+            ["dvc", "repro"],
+            cwd=root,
+            env={**os.environ, **env, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        # Kill the server as soon as the new run exists: evaluate is then mid-way through logging.
+        client, experiment = MlflowClient(url), params.mlflow.experiment
+        experiment_id = client.get_experiment_by_name(experiment).experiment_id
+        deadline = time.monotonic() + 600
+        while not client.search_runs([experiment_id], "attributes.status = 'RUNNING'"):
+            assert repro.poll() is None, repro.communicate()[0]
+            assert time.monotonic() < deadline, "no run started"
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        output = repro.communicate(timeout=600)[0]
+
+    assert repro.returncode != 0
+    assert f"MLflow tracking server {url} failed while logging run" in output, output
+    # No half-written outputs: no new metrics, no staging leftovers, evaluate not recorded.
+    metrics_file = root / "metrics" / "metrics.json"
+    assert not metrics_file.exists() or metrics_file.read_text() == old_metrics
+    assert not list((root / "metrics").glob(".evaluate-*"))
+    assert json.loads(sh("dvc", "status", "--json", cwd=root).stdout).get("evaluate")
+    assert (root / "dvc.lock").read_text() != old_lock  # train finished and was recorded...
+    # ...and the registry's model is intact once a server is back on the same store.
+    with own_server(postgres, artifacts, log) as (url, _proc):
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+        assert registry.alias_version(params.mlflow, "production") == "1"
+        fetched = registry.fetch_model(params.mlflow, "sha256:old", tmp_path / "fetched")
+        assert load(fetched).sha256 == old_model
+        statuses = sorted(r.info.status for r in runs(url, experiment))
+        assert statuses in (["FINISHED", "RUNNING"], ["FAILED", "FINISHED"])  # never a 2nd FINISHED
