@@ -20,6 +20,7 @@ from mlapp.errors import UserError
 from mlapp.image import base, build
 from mlapp.image.engine import Engine, detect
 from mlapp.params import load_params
+from mlapp.proc import CommandError
 from tests.conftest import REPO
 
 PARAMS = load_params(REPO / "params.yaml")
@@ -197,13 +198,20 @@ class Audited(Engine):
         super().__init__("podman")
         object.__setattr__(self, "answer", answer)
 
-    def run_once(self, ref: str, entrypoint: str, *args: str) -> str:
+    def run_once(self, ref: str, entrypoint: str, *args: str, workdir: str | None = None) -> str:
+        if entrypoint == "python3":  # the import check, from the bento's own code
+            assert workdir == build.BENTO_SRC and set(build.RUNTIME_MODULES) <= set(args)
+            if "broken" in ref:
+                raise CommandError([entrypoint, *args], 1, "ImportError: cannot import name 'lineage'")
+            return ""
         assert set(build.FORBIDDEN_TOOLS) <= set(args)
         return str(self.answer)  # type: ignore[attr-defined]
 
 
-def test_audit_refuses_root_and_build_tools_in_the_image() -> None:
+def test_audit_refuses_root_build_tools_and_a_bento_missing_modules() -> None:
     build.audit(Audited("1034\n"), "mlapp:1")
+    with pytest.raises(UserError, match=r"cannot import (?s:.*)name 'lineage'"):
+        build.audit(Audited("1034\n"), "mlapp:broken")
     with pytest.raises(UserError, match=r"uid 0"):
         build.audit(Audited("0\n"), "mlapp:1")
     with pytest.raises(UserError, match=r"/usr/bin/gcc"):

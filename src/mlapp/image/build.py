@@ -25,6 +25,7 @@ from pathlib import Path
 
 import httpx
 
+from mlapp import proc
 from mlapp.errors import UserError
 from mlapp.image import base, context
 from mlapp.image.engine import Engine, detect
@@ -147,12 +148,25 @@ FORBIDDEN_TOOLS = ("gcc", "cc", "c++", "make", "uv", "pip", "pip3", "git")
 AUDIT = 'id -u; for tool in "$@"; do command -v "$tool" || true; done'
 
 
+# What the image runs: the service (bentoml serve) and batch scoring (python -m ...score).
+# Importing them from the bento's own code proves the bento carries every module they need
+# (a module missing from bentofile.yaml's include list passes tests run from the source tree).
+RUNTIME_MODULES = ("mlapp.serving.service", "mlapp.serving.score")
+BENTO_SRC = "/home/bentoml/bento/src"
+IMPORTS = "import importlib, sys; [importlib.import_module(name) for name in sys.argv[1:]]"
+
+
 def audit(engine: Engine, ref: str) -> None:
-    """The built image runs as non-root and carries no compiler, installer or VCS."""
+    """The built image runs as non-root, carries no compiler, installer or VCS, and its bento
+    imports what the service and the scoring job run."""
     lines = engine.run_once(ref, "/bin/sh", "-c", AUDIT, "audit", *FORBIDDEN_TOOLS).splitlines()
     uid, found = lines[0].strip(), [line.strip() for line in lines[1:] if line.strip()]
     if uid == "0" or found:
         raise UserError(f"{ref}: runs as uid {uid}; tools that must not be in the image: {found or 'none'}")
+    try:
+        engine.run_once(ref, "python3", "-c", IMPORTS, *RUNTIME_MODULES, workdir=BENTO_SRC)
+    except proc.CommandError as exc:
+        raise UserError(f"{ref}: the bento cannot import {RUNTIME_MODULES}:\n{exc.stderr[-2000:]}") from exc
 
 
 def serve_and_smoke(engine: Engine, ref: str, params: Params, expect_version: str, echo: Echo) -> float:

@@ -79,10 +79,11 @@ class Engine:
     ) -> None:
         proc.run(self.run_argv(ref, name, ports, env, tmpfs))
 
-    def run_once(self, ref: str, entrypoint: str, *args: str) -> str:
-        """Run ``entrypoint args`` in a throw-away container of ``ref``; its stdout."""
-        argv = self.argv("run", "--rm", *self.limits(), "--network", "none", "--entrypoint", entrypoint, ref)
-        return proc.output([*argv, *args])
+    def run_once(self, ref: str, entrypoint: str, *args: str, workdir: str | None = None) -> str:
+        """Run ``entrypoint args`` in a throw-away container of ``ref`` without network; its stdout."""
+        options = ["--workdir", workdir] if workdir else []
+        argv = self.argv("run", "--rm", *self.limits(), "--network", "none", *options)
+        return proc.output([*argv, "--entrypoint", entrypoint, ref, *args])
 
     def running(self, name: str) -> bool:
         state = self.argv("container", "inspect", "--format", "{{.State.Running}}", name)
