@@ -111,6 +111,14 @@ def make_project(dest: Path, rows: int = SMALL_ROWS) -> Path:
 
 
 @pytest.fixture(autouse=True)
+def _outside_github_actions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same behaviour in CI as on a laptop: no test appends to the real job's outputs or
+    summary (mlapp.gha falls back to these variables), and none inherits the Actions guards."""
+    for name in ("GITHUB_ACTIONS", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
 def _isolated_mlflow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every test gets its own sqlite tracking store; never the developer's mlflow.db."""
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
