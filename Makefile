@@ -10,7 +10,7 @@ UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 RUN = $(UV) run --frozen $(NEEDS)
 run repro exps recent monitor report gate pipeline-outputs retrain-branch: NEEDS := --no-dev --extra pipeline
 serve bento: NEEDS := --no-dev --extra serving
-bento-context deploy-status image image-context: NEEDS := --no-dev --extra delivery
+bento-context deploy-status image image-context bootstrap-gitops install-argocd e2e: NEEDS := --no-dev --extra delivery
 # The same sets for CI jobs, which then call `uv run --frozen --no-sync`.
 SYNC := $(UV) sync --locked --inexact
 PORT ?= 3000
@@ -25,10 +25,11 @@ HELP_daily := run repro exps test-fast test serve recent monitor
 HELP_daily_TITLE := daily work
 HELP_pulls := report gate
 HELP_pulls_TITLE := pull requests
-HELP_delivery := pipeline-outputs bento bento-context image image-context deploy-status retrain-branch
+HELP_delivery := pipeline-outputs bento bento-context image image-context deploy-status bootstrap-gitops install-argocd e2e \
+	retrain-branch
 HELP_delivery_TITLE := delivery
 HELP_maintenance := setup sync sync-core sync-pipeline sync-serving sync-delivery lint fmt lint-workflows lint-infra actionlint check-clean \
-	bench bench-serve bench-score init clean help
+	bench bench-serve init clean help
 HELP_maintenance_TITLE := maintenance
 HELP_AWK := '/^[a-zA-Z_-]+:.*\#\# / {desc[$$1] = $$2} END {\
 	n = split(names, t, " "); for (i = 1; i <= n; i++) if (t[i] in desc) { shown[t[i]]; \
@@ -112,7 +113,8 @@ gate: ## the quality gate of the last report (reports/pr/report.json) as an exit
 # actionlint has no wheel: CI builds this exact version with `go run`, which verifies the module
 # against the Go checksum database (no third-party action, no unverified download).
 ACTIONLINT := github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
-.PHONY: sync sync-core sync-pipeline sync-serving sync-delivery pipeline-outputs bento-context image image-context lint-workflows lint-infra actionlint check-clean deploy-status
+.PHONY: sync sync-core sync-pipeline sync-serving sync-delivery pipeline-outputs bento-context image image-context lint-workflows lint-infra actionlint check-clean deploy-status \
+	bootstrap-gitops install-argocd e2e
 
 sync: ## install the locked environment; fails if uv.lock is out of date (what CI runs)
 	$(SYNC)
@@ -161,6 +163,15 @@ check-clean: ## fail when tracked files changed (generated files must be committ
 deploy-status: ## what each environment runs, from the deploy branch (fetched from origin)
 	$(RUN) mlapp delivery status --fetch
 
+bootstrap-gitops: ## into the cluster kubectl points at (running Argo CD): namespaces + one Application per environment
+	$(RUN) mlapp delivery bootstrap
+
+install-argocd: ## Argo CD at the version pinned in params.yaml (install.yaml checked by sha256) into the current cluster
+	$(RUN) mlapp delivery install-argocd
+
+e2e: ## the kind job: LOCAL_IMAGE (from `make image`) by digest on the current throwaway cluster, wait, smoke
+	$(RUN) mlapp delivery e2e
+
 # --- monitoring and continuous training: docs/monitoring.md --------------------------------------
 .PHONY: recent monitor retrain-branch
 recent: ## a sample batch of "recent data" (another draw of the sample process) -> recent.csv
@@ -175,7 +186,7 @@ retrain-branch: ## the retrain workflow up to the push: branch ct/retrain, data 
 	$(RUN) mlapp monitor retrain-prepare $(if $(SOURCE),--source $(SOURCE))
 
 # --- Serving: src/mlapp/serving, docs/serving.md ---------------------------------------------------
-.PHONY: bento serve bench-serve bench-score
+.PHONY: bento serve bench-serve
 bento: ## build the bento from models/ with lineage labels; prints tag, path, versions (KEY=VALUE)
 	$(RUN) mlapp serving bento
 
@@ -183,7 +194,4 @@ serve: ## serve models/ with BentoML on 127.0.0.1:PORT (default 3000; `make serv
 	$(RUN) mlapp serving serve --port $(PORT)
 
 bench-serve: ## serving load test vs in-process, FastAPI and `mlflow models serve` (needs wrk) -> .bench/
-	$(RUN) nice -n 10 python benchmarks/serving.py --out .bench
-
-bench-score: ## batch scoring of a 1M-row file (Parquet and CSV): rows/s, peak RSS -> .bench/score.json
-	$(RUN) nice -n 10 python benchmarks/score.py --out .bench
+	$(RUN) python benchmarks/serving.py --out .bench

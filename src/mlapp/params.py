@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -184,15 +184,37 @@ class ServingParams(Section):
         return value
 
 
+# A folder of the deploy branch, a GitHub environment, part of Kubernetes names.
+EnvName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
+
+
+class ArgoCDParams(Section):
+    namespace: str
+    version: str
+    commit: str = Field(pattern=r"^[0-9a-f]{40}$")
+    install_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    repo_url: str | None  # null: bootstrap derives it from the git remote
+
+
 class DeliveryParams(Section):
+    mode: Literal["gitops", "push"]
     registry: str
     infra_dir: Path
-    environments: list[str] = Field(min_length=1)
+    environments: list[EnvName] = Field(min_length=1)
     state_branch: str
     remote: str
     app: str
     rollout_timeout_s: int = Field(gt=0)
+    sync_timeout_s: int = Field(gt=0)
+    poll_s: float = Field(gt=0)
     kubernetes_version: str = Field(pattern=r"^\d+\.\d+$")
+    argocd: ArgoCDParams
+
+    @model_validator(mode="after")
+    def _unique_environments(self) -> DeliveryParams:
+        if len(set(self.environments)) != len(self.environments):
+            raise ValueError(f"delivery.environments repeats a name: {self.environments}")
+        return self
 
 
 class StandinBaseParams(Section):

@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 from tests.conftest import REPO, sh
 from tests.delivery.conftest import bin_dir, digest, image, path_with
 
@@ -47,6 +48,7 @@ def options(**overrides) -> github.SetupOptions:
         "reviewers": (github.Reviewer("User", "alice"), github.Reviewer("Team", "acme/ml-leads")),
         "required_checks": ("lint", "test"),
         "state_branch": "deploy",
+        "environments": ("staging", "production"),
         "reviewer_ids": {github.Reviewer("User", "alice"): 11, github.Reviewer("Team", "acme/ml-leads"): 22},
     }
     values.update(overrides)
@@ -128,7 +130,7 @@ def test_github_setup_dry_run_prints_every_request(mlapp_in_repo) -> None:
 
 def test_github_setup_refuses_to_apply_without_reviewers(mlapp_in_repo) -> None:
     code, out = mlapp_in_repo("delivery", "github-setup", "--repo", "acme/churn", "--apply")
-    assert code != 0 and "no required reviewer" in out
+    assert code != 0 and "production: no required reviewer" in out
 
 
 def test_github_setup_apply_sends_the_payloads(mlapp_in_repo, tmp_path: Path, monkeypatch) -> None:
@@ -139,6 +141,8 @@ def test_github_setup_apply_sends_the_payloads(mlapp_in_repo, tmp_path: Path, mo
 case "$*" in
   *"GET users/alice"*) echo '{"id": 11}' ;;
   *"GET repos/acme/churn/rulesets"*) echo '[{"name": "protect main", "id": 7}]' ;;
+  *"GET repos/acme/churn/environments/staging/deployment-branch-policies"*)
+    echo '{"branch_policies": [{"name": "main"}]}' ;;
   *) echo '{}' ;;
 esac""",
     )
@@ -154,6 +158,11 @@ esac""",
     bodies = [json.loads(p.read_text()) for p in tmp_path.glob("gh.log.stdin.*") if p.read_text().strip()]
     prod = next(b for b in bodies if "prevent_self_review" in b)
     assert prod["reviewers"] == [{"type": "User", "id": 11}]
+    # An existing branch policy is skipped (decided from the listing, not from an error message).
+    policies = [line for line in sent if "--method POST" in line and "deployment-branch-policies" in line]
+    posted = [p.split()[3] for p in policies]
+    assert "repos/acme/churn/environments/production/deployment-branch-policies" in posted
+    assert "repos/acme/churn/environments/staging/deployment-branch-policies" not in posted
 
 
 # --- supply chain and release record ----------------------------------------------------------
@@ -179,7 +188,7 @@ def test_deploy_refuses_an_image_without_attestation(
     code, out = mlapp(
         "delivery", "deploy", "--env", "staging", "--image", image("a"), "--verify-attestation", "--push"
     )
-    assert code != 0 and "no attestations found" in out
+    assert code != 0 and "no attestations found" in out, out
     remote = gitops.parent / "origin.git"
     assert not (remote / "refs/heads/deploy").exists()  # nothing recorded
 
@@ -190,82 +199,117 @@ def test_deploy_refuses_an_image_without_attestation(
     assert code == 0 and "verified 1 provenance attestation" in out, out
 
 
-def test_release_is_published_with_the_model_card(gitops: Path, mlapp, tmp_path: Path, monkeypatch) -> None:
-    mlapp("delivery", "deploy", "--env", "staging", "--image", image("a"), "--push")
-    mlapp("delivery", "accept", "--env", "staging", "--push", "--no-registry")
-    mlapp("delivery", "promote", "--push")
-    # The registry side of the card is covered end to end in test_release_e2e.py.
-    from mlapp.delivery import commands
-
-    monkeypatch.setattr(commands, "_registry_facts", lambda params, release: (None, {}, {}))
-    log = tmp_path / "gh.log"
-    monkeypatch.setenv("FAKE_LOG", str(log))
-    monkeypatch.setenv("GITHUB_REPOSITORY", "acme/churn")
-    pulls = (
-        '[{"number": 12, "title": "Deeper trees", "html_url": "https://github.com/acme/churn/pull/12",'
-        ' "merged_at": "2026-11-20T10:00:00Z"}]'
-    )
-    monkeypatch.setenv(
-        "PATH",
-        path_with(
-            fake_gh(
-                tmp_path,
-                f"""
-case "$*" in
-  *"/pulls"*) echo '{pulls}' ;;
-  *"release create"*) cp "$(echo "$*" | sed 's/.*--notes-file \\([^ ]*\\).*/\\1/')" "$FAKE_LOG.notes" ;;
-esac""",
-            )
-        ),
-    )
-    code, out = mlapp("delivery", "release-notes", "--env", "production", "--fetch", "--publish")
-    assert code == 0, out
-    create = next(line for line in log.read_text().splitlines() if "release create" in line)
-    head = sh("git", "rev-parse", "HEAD", cwd=gitops).stdout.strip()
-    assert f"--target {head}" in create and "--repo acme/churn" in create and "production-" in create
-    notes = Path(f"{log}.notes").read_text()
-    assert "[#12 Deeper trees](https://github.com/acme/churn/pull/12)" in notes
-    assert f"`{image('a')}`" in notes and "promote from staging" in notes
-
-
 # --- cluster -------------------------------------------------------------------------------------
 
 
+def push_mode(work: Path) -> None:
+    raw = yaml.safe_load((work / "params.yaml").read_text())
+    raw["delivery"]["mode"] = "push"
+    (work / "params.yaml").write_text(yaml.safe_dump(raw))
+    sh("git", "commit", "-qam", "push mode", cwd=work)
+
+
 @pytest.mark.parametrize("encode", [False, True], ids=["plain", "base64"])
-def test_apply_renders_the_state_and_waits_for_rollout(
+def test_push_mode_applies_with_an_applyset_and_prunes_what_a_rollback_removes(
     gitops: Path, mlapp, tmp_path: Path, monkeypatch, encode: bool
 ) -> None:
+    push_mode(gitops)
     log = tmp_path / "kubectl.log"
     monkeypatch.setenv("FAKE_LOG", str(log))
-    monkeypatch.setenv("PATH", path_with(fake_kubectl(tmp_path)))
+    monkeypatch.setenv(
+        "PATH",
+        path_with(fake_kubectl(tmp_path, 'if [ "$1" = apply ]; then cat "$5" > "$FAKE_LOG.applied"; fi')),
+    )
     kubeconfig = "apiVersion: v1\nkind: Config\nclusters: []\n"
     monkeypatch.setenv(
         "KUBE_CONFIG", base64.b64encode(kubeconfig.encode()).decode() if encode else kubeconfig
     )
-    code, out = mlapp("delivery", "deploy", "--env", "staging", "--image", image("a"), "--push", "--apply")
+    for char in "ab":
+        assert mlapp("delivery", "deploy", "--env", "staging", "--image", image(char), "--push")[0] == 0
+        assert mlapp("delivery", "accept", "--env", "staging", "--push", "--no-registry")[0] == 0
+        if char == "a":  # release b adds an object
+            (gitops / "infra/base/debug.yaml").write_text(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: debug\n"
+            )
+            kustomization = gitops / "infra/base/kustomization.yaml"
+            kustomization.write_text(kustomization.read_text() + "  - debug.yaml\n")
+            sh("git", "add", "-A", cwd=gitops)
+            sh("git", "commit", "-qm", "debug", cwd=gitops)
+    log.write_text("")
+    code, out = mlapp("delivery", "rollback", "--env", "staging", "--push")
     assert code == 0, out
     lines = log.read_text().splitlines()
-    apply = next(line for line in lines if line.startswith("apply -k "))
-    assert apply.endswith("/staging/infra/overlays/staging")
+    apply = next(line for line in lines if line.startswith("apply "))
+    assert apply.startswith("apply -n mlapp-staging -f ") and apply.endswith(
+        "--prune --applyset=configmaps/mlapp-applyset"
+    )
     assert "rollout status deployment/mlapp -n mlapp-staging --timeout=300s" in lines
     assert "kind: Config" in lines  # the kubeconfig reached kubectl through a private file
-    assert not any(line == "KUBECONFIG=" for line in lines)
-    assert "staging rolled out" in out
+    applied = Path(f"{log}.applied").read_text()  # the last apply: the rollback
+    assert "name: debug" not in applied and image("a") in applied
+    assert "pruned (no longer in the manifests): ConfigMap/mlapp-staging/debug" in out
+
+
+def test_push_mode_without_a_cluster_says_what_to_configure(
+    gitops: Path, mlapp, tmp_path: Path, monkeypatch
+) -> None:
+    push_mode(gitops)
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.kube/config
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    code, out = mlapp("delivery", "deploy", "--env", "staging", "--image", image("a"), "--push")
+    assert code == 0, out
+    assert "Add the secret `KUBE_CONFIG` to the GitHub environment `staging`" in summary.read_text()
 
 
 def test_apply_failure_is_reported(gitops: Path, mlapp, tmp_path: Path, monkeypatch) -> None:
-    log = tmp_path / "kubectl.log"
-    monkeypatch.setenv("FAKE_LOG", str(log))
+    push_mode(gitops)
+    monkeypatch.setenv("FAKE_LOG", str(tmp_path / "kubectl.log"))
+    monkeypatch.setenv("KUBE_CONFIG", "apiVersion: v1\nkind: Config\n")
     failing = 'if [ "$1" = rollout ]; then echo "deadline exceeded" >&2; exit 1; fi'
     monkeypatch.setenv("PATH", path_with(fake_kubectl(tmp_path, failing)))
-    code, out = mlapp("delivery", "deploy", "--env", "staging", "--image", image("a"), "--push", "--apply")
+    code, out = mlapp("delivery", "deploy", "--env", "staging", "--image", image("a"), "--push")
     assert code != 0 and "deadline exceeded" in out
 
 
 def test_bad_kube_config_is_explained(gitops: Path, mlapp, monkeypatch) -> None:
+    push_mode(gitops)
     monkeypatch.setenv("KUBE_CONFIG", "not a kubeconfig!")
-    code, out = mlapp("delivery", "deploy", "--env", "staging", "--image", image("a"), "--apply")
+    code, out = mlapp("delivery", "deploy", "--env", "staging", "--image", image("a"))
     assert code != 0 and "KUBE_CONFIG is neither a kubeconfig nor base64" in out
+
+
+def test_bootstrap_applies_namespaces_and_the_applications_with_the_repo_url(
+    gitops: Path, mlapp, tmp_path: Path, monkeypatch
+) -> None:
+    log = tmp_path / "kubectl.log"
+    monkeypatch.setenv("FAKE_LOG", str(log))
+    monkeypatch.setenv("KUBE_CONFIG", "apiVersion: v1\nkind: Config\n")
+    monkeypatch.setenv(
+        "PATH",
+        path_with(
+            fake_kubectl(
+                tmp_path, 'if [ "$1" = apply ] && [ "$2" = -f ]; then cat "$3" > "$FAKE_LOG.apps"; fi'
+            )
+        ),
+    )
+    sh("git", "remote", "set-url", "origin", "git@github.com:acme/churn.git", cwd=gitops)
+    code, out = mlapp("delivery", "bootstrap")
+    assert code == 0, out
+    lines = log.read_text().splitlines()
+    assert any(line.startswith("apply -k infra/bootstrap") for line in lines)
+    apps = [o for o in yaml.safe_load_all(Path(f"{log}.apps").read_text()) if o]
+    assert [o["metadata"]["name"] for o in apps] == ["mlapp", "mlapp-staging", "mlapp-production"]
+    assert {o["spec"]["source"]["repoURL"] for o in apps[1:]} == {"https://github.com/acme/churn.git"}
+    assert apps[0]["spec"]["sourceRepos"] == ["https://github.com/acme/churn.git"]
+
+
+def test_bootstrap_needs_a_cluster(gitops: Path, mlapp, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    code, out = mlapp("delivery", "bootstrap")
+    assert code != 0 and "no cluster" in out
 
 
 # --- image metadata ----------------------------------------------------------------------------
@@ -277,7 +321,8 @@ def test_image_metadata_outputs(gitops: Path, mlapp, tmp_path: Path, monkeypatch
     out_file = tmp_path / "github_output"
     monkeypatch.setenv("GITHUB_REPOSITORY", "Acme/Churn")
     monkeypatch.setenv("GITHUB_SHA", "c" * 40)
-    code, out = mlapp("delivery", "image-metadata", "--github-output", str(out_file))
+    monkeypatch.setenv("GITHUB_OUTPUT", str(out_file))
+    code, out = mlapp("delivery", "image-metadata")
     assert code == 0, out
     text = out_file.read_text()
     outputs = {}
@@ -315,12 +360,83 @@ def test_other_workflow_environments_get_main_only_deployments() -> None:
     from mlapp.delivery.setup import workflow_environments
 
     found = workflow_environments(REPO / ".github/workflows")
-    assert {"staging", "production"} <= set(found)
-    env_calls = github.environment_calls(options(other_environments=("ct",)))
+    assert {"staging", "continuous-training"} <= set(found)  # promote/rollback name theirs from inputs
+    env_calls = github.environment_calls(
+        options(environments=("dev", "staging", "production"), other_environments=("ct",))
+    )
     calls = {(c.method, c.path): c.body for c in env_calls}
     assert calls[("PUT", "repos/acme/churn/environments/ct")] == {
         "deployment_branch_policy": {"protected_branches": False, "custom_branch_policies": True}
     }
     assert ("POST", "repos/acme/churn/environments/ct/deployment-branch-policies") in calls
+    assert (
+        "reviewers" not in calls[("PUT", "repos/acme/churn/environments/dev")]
+    )  # the first deploys on merge
+    assert all(
+        "reviewers" in calls[("PUT", f"repos/acme/churn/environments/{e}")] for e in ("staging", "production")
+    )
     (call,) = github.actions_calls(options(allow_actions_prs=True))
     assert call.body == {"default_workflow_permissions": "read", "can_approve_pull_request_reviews": True}
+
+
+def test_wait_on_day_one_says_what_to_configure_instead_of_failing(
+    gitops: Path, mlapp, tmp_path: Path, monkeypatch
+) -> None:
+    (gitops / "models").mkdir()
+    (gitops / "models/model.ubj").write_bytes(b"model bytes")
+    assert mlapp("delivery", "deploy", "--env", "staging", "--image", image("a"), "--push")[0] == 0
+    summary, outputs = tmp_path / "summary.md", tmp_path / "outputs"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    monkeypatch.setenv("GITHUB_OUTPUT", str(outputs))
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.kube/config, no KUBE_CONFIG, no SERVICE_URL
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    code, out = mlapp("delivery", "wait", "--env", "staging", "--fetch")
+    assert code == 0, out
+    assert "Set the variable `SERVICE_URL` in the GitHub environment `staging`" in summary.read_text()
+    from mlapp.gha import parse_outputs
+
+    assert parse_outputs(outputs.read_text()) == {"reachable": "false"}
+
+
+def test_argocd_install_is_pinned_and_checked_by_sha256(
+    gitops: Path, mlapp, tmp_path: Path, monkeypatch
+) -> None:
+    import hashlib
+
+    import httpx
+
+    from mlapp.delivery import argocd
+    from mlapp.params import load_params
+
+    served = "apiVersion: v1\nkind: List\nitems: []\n"
+    asked: list[str] = []
+
+    def fake_get(url: str, **_kwargs) -> httpx.Response:
+        asked.append(url)
+        return httpx.Response(200, text=served, request=httpx.Request("GET", url))
+
+    monkeypatch.setattr(argocd.httpx, "get", fake_get)
+    log = tmp_path / "kubectl.log"
+    monkeypatch.setenv("FAKE_LOG", str(log))
+    monkeypatch.setenv("KUBE_CONFIG", "apiVersion: v1\nkind: Config\n")
+    monkeypatch.setenv("PATH", path_with(fake_kubectl(tmp_path)))
+    code, out = mlapp("delivery", "install-argocd")
+    assert code != 0 and "install.yaml has sha256" in out  # not the pinned bytes: nothing applied
+    pinned = load_params("params.yaml").delivery.argocd
+    assert asked == [
+        f"https://raw.githubusercontent.com/argoproj/argo-cd/{pinned.commit}/manifests/install.yaml"
+    ]
+    assert not log.exists() or "apply" not in log.read_text()
+
+    raw = yaml.safe_load((gitops / "params.yaml").read_text())
+    raw["delivery"]["argocd"]["install_sha256"] = hashlib.sha256(served.encode()).hexdigest()
+    (gitops / "params.yaml").write_text(yaml.safe_dump(raw))
+    code, out = mlapp("delivery", "install-argocd")
+    assert code == 0, out
+    calls = log.read_text().splitlines()
+    assert "create namespace argocd" in calls
+    assert any(
+        c.startswith("apply -n argocd -f ") and c.endswith("--server-side --force-conflicts") for c in calls
+    )
+    crds = "crd/applications.argoproj.io crd/appprojects.argoproj.io"
+    assert f"wait --for=condition=Established --timeout=120s {crds}" in calls

@@ -7,9 +7,10 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from tests.conftest import REPO
 
-from mlapp.delivery import kube
+from mlapp.delivery import argocd, kube
 from mlapp.params import load_params
 
 PARAMS = load_params(REPO / "params.yaml")
@@ -83,6 +84,12 @@ def _edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new))
 
 
+def check_overlay(overlay: Path, require_digest: bool = False) -> list[str]:
+    objects = kube.render(overlay)
+    version = PARAMS.delivery.kubernetes_version
+    return kube.schema_errors(objects, version) + kube.policy_errors(objects, require_digest)
+
+
 @pytest.mark.parametrize(
     ("old", "new", "expected"),
     [
@@ -102,7 +109,7 @@ def _edit(path: Path, old: str, new: str) -> None:
 )
 def test_checks_catch_broken_manifests(infra_copy: Path, old: str, new: str, expected: str) -> None:
     _edit(infra_copy / "base/deployment.yaml", old, new)
-    errors = kube.check_overlay(infra_copy / "overlays/production", PARAMS.delivery.kubernetes_version)
+    errors = check_overlay(infra_copy / "overlays/production")
     assert any(expected in e for e in errors), errors
 
 
@@ -112,19 +119,19 @@ def test_service_selector_must_match_pods(infra_copy: Path) -> None:
         "app.kubernetes.io/component: api",
         "app.kubernetes.io/component: web",
     )
-    errors = kube.check_overlay(infra_copy / "overlays/staging", PARAMS.delivery.kubernetes_version)
+    errors = check_overlay(infra_copy / "overlays/staging")
     assert any("matches no pod" in e for e in errors), errors
 
 
 def test_deployed_state_requires_a_digest() -> None:
-    errors = kube.check_overlay(OVERLAYS[0], PARAMS.delivery.kubernetes_version, require_digest=True)
+    errors = check_overlay(OVERLAYS[0], require_digest=True)
     assert any("not pinned by digest" in e for e in errors)
 
 
 def test_check_manifests_command(mlapp_in_repo) -> None:
     code, out = mlapp_in_repo("delivery", "check-manifests")
     assert code == 0, out
-    assert out.count("valid (Kubernetes") == len(OVERLAYS) + 1  # + infra/bootstrap
+    assert out.count(": valid") == len(OVERLAYS) + 2  # + infra/bootstrap + infra/argocd
 
 
 def test_bootstrap_grants_the_deployer_exactly_what_the_overlays_need() -> None:
@@ -148,9 +155,57 @@ def test_bootstrap_grants_the_deployer_exactly_what_the_overlays_need() -> None:
             assert any(
                 group in r["apiGroups"]
                 and plural in r["resources"]
-                and {"create", "patch"} <= set(r["verbs"])
+                and {"create", "patch", "delete", "list"} <= set(r["verbs"])  # push mode prunes
                 for r in rules
             ), f"{namespace}: cannot apply {obj['kind']}"
         assert any("pods/portforward" in r["resources"] for r in rules)
+        assert any(
+            "configmaps" in r["resources"] and "patch" in r["verbs"] for r in rules
+        )  # the ApplySet parent
     for rules in roles.values():  # no cluster-wide or secret access
         assert not any("secrets" in r["resources"] or "*" in r["verbs"] for r in rules)
+
+
+def test_bootstrap_namespaces_are_the_environments_of_params() -> None:
+    objects = kube.render(REPO / "infra/bootstrap")
+    namespaces = {o["metadata"]["name"] for o in objects if o["kind"] == "Namespace"}
+    assert namespaces == {
+        argocd.namespace(PARAMS.delivery, env, REPO) for env in PARAMS.delivery.environments
+    }
+
+
+def test_one_argocd_application_per_environment_with_prune_and_self_heal() -> None:
+    assert argocd.check(PARAMS.delivery, REPO) == []
+    text = (REPO / PARAMS.delivery.infra_dir / argocd.FILE).read_text()
+    objects = [o for o in yaml.safe_load_all(text) if o]
+    apps = {o["spec"]["source"]["path"]: o for o in objects if o["kind"] == "Application"}
+    assert list(apps) == PARAMS.delivery.environments
+    for env, app in apps.items():
+        assert app["apiVersion"] == "argoproj.io/v1alpha1" and app["spec"]["project"] == PARAMS.delivery.app
+        assert app["spec"]["source"]["targetRevision"] == PARAMS.delivery.state_branch
+        assert app["spec"]["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
+        assert app["spec"]["destination"]["namespace"] == f"mlapp-{env}"
+    (project,) = [o for o in objects if o["kind"] == "AppProject"]
+    assert {d["namespace"] for d in project["spec"]["destinations"]} == {f"mlapp-{e}" for e in apps}
+    assert "clusterResourceWhitelist" not in project["spec"]  # nothing cluster-scoped from git
+
+
+def test_argocd_objects_that_disagree_with_params_fail_the_check(tmp_path: Path) -> None:
+    shutil.copytree(REPO / "infra", tmp_path / "infra")
+    overlay = tmp_path / "infra/overlays/qa"
+    shutil.copytree(tmp_path / "infra/overlays/staging", overlay)
+    _edit(overlay / "kustomization.yaml", "mlapp-staging", "mlapp-qa")
+    three = PARAMS.delivery.model_copy(update={"environments": ["staging", "qa", "production"]})
+    assert "disagrees with params.yaml" in argocd.check(three, tmp_path)[0]
+    (tmp_path / "infra" / argocd.FILE).write_text(argocd.render(three, root=tmp_path))
+    assert argocd.check(three, tmp_path) == []
+    text = (tmp_path / "infra" / argocd.FILE).read_text().replace("selfHeal: true", "selfHeal: false")
+    (tmp_path / "infra" / argocd.FILE).write_text(text)
+    assert any("needs automated prune + selfHeal" in e for e in argocd.check(three, tmp_path))
+
+
+def test_argocd_repo_url_from_the_git_remote() -> None:
+    assert argocd.https_url("git@github.com:acme/churn.git") == "https://github.com/acme/churn.git"
+    assert argocd.https_url("https://github.com/acme/churn") == "https://github.com/acme/churn.git"
+    with pytest.raises(argocd.StateError):
+        argocd.https_url("/tmp/origin.git")

@@ -1,5 +1,6 @@
-"""A whole release, locally: register -> deploy staging -> smoke against a real `bentoml serve`
--> accept (alias) -> promote -> smoke with the model fetched from the registry -> rollback.
+"""A whole release, locally: register -> deploy staging -> wait for it -> smoke against a real
+`bentoml serve` -> accept (alias) -> promote -> smoke with the model fetched from the registry
+-> rollback.
 
 Everything the workflows do except building the image and applying to a cluster. One test on
 one server and one project copy: starting BentoML and training are the expensive parts.
@@ -80,6 +81,8 @@ exec sleep 300
     )
     with monkeypatch.context() as patched:
         patched.setenv("PATH", path_with(fake))
+        patched.setenv("KUBE_CONFIG", "apiVersion: v1\nkind: Config\n")  # kubectl can reach "a cluster"
+        assert "serves model" in ok("delivery", "wait", "--env", "staging", "--fetch")
         assert "smoke test passed" in ok("delivery", "smoke", "--env", "staging", "--fetch")
     assert "port-forward -n mlapp-staging svc/mlapp :3000" in (tmp_path / "kubectl.log").read_text()
 
@@ -92,32 +95,27 @@ exec sleep 300
     assert registry.version_for_digest(mlflow_params, digest("a"))[1]["image.ref"] == a
     with pytest.raises(registry.RegistryError, match="register it with"):
         registry.version_for_digest(mlflow_params, digest("e"))
-    assert registry.alias_version(mlflow_params, "production") is None
 
     # 3. A promotion job checks out main, which has no model of that release: the smoke test
     #    fetches the released model from the registry, by digest, and still passes.
-    ok("delivery", "promote", "--push")
+    ok("delivery", "promote", "--to", "production", "--push")
     shutil.move(released / "models", released.parent / "models-away")
     smoke = ok("delivery", "smoke", "--env", "production", "--url", server, "--fetch")
     assert "fetched model" in smoke and "smoke test passed" in smoke
     ok("delivery", "accept", "--env", "production", "--push")
     assert aliases() == {"staging": "1", "production": "1"}
 
-    card = ok("delivery", "release-notes", "--env", "production", "--fetch")
-    assert f"`{a}`" in card and "| roc_auc |" in card and "| model.sha256 |" in card
-    assert "promote from staging" in card
-
     # 4. A second image of the same model gets its own registry version; rollback moves the
     #    alias back to the first.
     shutil.move(released.parent / "models-away", released / "models")
     ok("pipeline", "register", "--tag", f"image.digest={digest('b')}")
     for step in (
-        ("delivery", "deploy", "--env", "staging", "--image", b),
-        ("delivery", "accept", "--env", "staging"),
-        ("delivery", "promote"),
-        ("delivery", "accept", "--env", "production"),
+        ("deploy", "--env", "staging", "--image", b),
+        ("accept", "--env", "staging"),
+        ("promote", "--to", "production"),
+        ("accept", "--env", "production"),
     ):
-        ok(*step, "--push")
+        ok("delivery", *step, "--push")
     assert aliases() == {"staging": "2", "production": "2"}
     ok("delivery", "rollback", "--env", "production", "--push")
     ok("delivery", "smoke", "--env", "production", "--url", server, "--fetch")
@@ -129,9 +127,11 @@ exec sleep 300
     shutil.copytree(released / "models", other)
     (other / "model.ubj").write_bytes((other / "model.ubj").read_bytes() + b" ")
     ok("delivery", "deploy", "--env", "staging", "--image", image("c"), "--model-dir", str(other), "--push")
+    code, out = mlapp("delivery", "wait", "--env", "staging", "--url", server, "--timeout", "0", "--fetch")
+    assert code != 0 and "still serves model" in out and "not model" in out, out
     code, out = mlapp("delivery", "smoke", "--env", "staging", "--url", server, "--fetch")
     assert code != 0, out
-    code, out = mlapp("delivery", "promote", "--digest", digest("c"), "--push")
+    code, out = mlapp("delivery", "promote", "--to", "production", "--digest", digest("c"), "--push")
     assert code != 0 and "never passed staging" in out
     print(f"release cycle: {time.perf_counter() - start:.1f}s")
 
@@ -143,3 +143,47 @@ def test_registry_refuses_a_runner_local_sqlite(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     with pytest.raises(registry.RegistryError, match="MLFLOW_TRACKING_URI is not set"):
         registry.version_for_digest(load_params(REPO / "params.yaml").mlflow, digest("a"))
+
+
+def test_kind_e2e_command_against_a_fake_cluster_and_a_real_service(
+    released: Path, server: str, mlapp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make e2e` as the kind job runs it; docker and kubectl are fakes, the service is real."""
+    pushed = digest("d")
+    docker = bin_dir(
+        tmp_path,
+        "docker",
+        f"""#!/bin/sh
+printf "%s\\n" "$*" >> "{tmp_path}/docker.log"
+if [ "$1" = inspect ]; then echo '["kind-registry:5000/mlapp@{pushed}"]'; fi
+""",
+    )
+    port = server.rsplit(":", 1)[1]
+    bin_dir(
+        tmp_path,
+        "kubectl",
+        f"""#!/bin/sh
+printf "%s\\n" "$*" >> "{tmp_path}/kubectl.log"
+if [ "$1" = kustomize ]; then exec {shutil.which("kubectl")} "$@"; fi
+if [ "$1" = port-forward ]; then echo "Forwarding from 127.0.0.1:{port} -> 3000"; exec sleep 300; fi
+""",
+    )
+    monkeypatch.setenv("PATH", path_with(docker))
+    monkeypatch.setenv("KUBE_CONFIG", "apiVersion: v1\nkind: Config\n")
+    code, out = mlapp("delivery", "e2e", "--image", "mlapp:local", "--no-argocd")
+    assert code == 0, out
+    assert "6/6 staging on the cluster serves model" in out, out
+    assert (tmp_path / "docker.log").read_text().splitlines() == [
+        "tag mlapp:local kind-registry:5000/mlapp:e2e",
+        "push kind-registry:5000/mlapp:e2e",
+        "inspect --format {{json .RepoDigests}} kind-registry:5000/mlapp:e2e",
+    ]
+    calls = (tmp_path / "kubectl.log").read_text().splitlines()
+    assert calls[0].startswith("apply -k infra/bootstrap")
+    apply = next(c for c in calls if c.startswith("apply -n mlapp-staging"))
+    assert apply.endswith("--prune --applyset=configmaps/mlapp-applyset")
+    assert "port-forward -n mlapp-staging svc/mlapp :3000" in calls
+    # Recorded on a LOCAL deploy branch only, like a real deploy, by the digest the registry gave.
+    shown = sh("git", "show", "deploy:staging/manifests.yaml", cwd=released).stdout
+    assert f"image: kind-registry:5000/mlapp@{pushed}" in shown
+    assert sh("git", "ls-remote", "origin", "deploy", cwd=released).stdout == ""

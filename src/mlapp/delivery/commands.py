@@ -1,13 +1,13 @@
-"""What the delivery subcommands of ``mlapp`` do, behind thin click wrappers in mlapp.cli.
+"""What the ``mlapp delivery`` subcommands do, behind thin click wrappers.
 
-Each function prints what it did in one or two lines: the workflow log is the audit
-trail a maintainer reads when a deploy fails.
+Each prints what it did in a line or two (the workflow log is the audit trail). What cannot
+be done yet because the repository is not configured (no cluster, no service URL, no MLflow
+server) is not an error: it goes to the job summary as the exact setting to add.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -16,100 +16,99 @@ from pathlib import Path
 
 import click
 
-from mlapp.delivery import images, kube, ops
-from mlapp.delivery.state import Release, StateError, overlay_path
+from mlapp import gha, proc
+from mlapp.delivery import argocd, images, kube, ops, verify
+from mlapp.delivery.state import Release, StateError
 from mlapp.params import Params
+
+
+def note(markdown: str) -> None:
+    """Something to configure: in the log and on the run's summary page."""
+    click.echo(markdown)
+    gha.append_summary(markdown)
 
 
 def context(params: Params, sync: bool) -> ops.Context:
     ctx = ops.Context.open(params.delivery, Path(), sync)
     if sync:
-        ctx.store.fetch()
+        ctx.branch.fetch()
     return ctx
 
 
-def _verify(ref: images.ImageRef) -> None:
+def _verify_attestation(ref: images.ImageRef) -> None:
     from mlapp.delivery import github
 
     count = github.verify_attestation(ref, github.repository())
     click.echo(f"verified {count} provenance attestation(s) for {ref} (signer: cd workflow on main)")
 
 
-def _preflight(params: Params, apply: bool) -> None:
-    if apply:  # the release is accepted through the registry later: check it before touching a cluster
-        from mlapp.delivery import registry
-
-        registry.preflight(params.mlflow)
-
-
-def _finish(ctx: ops.Context, env: str, commit: str, release: Release, do_apply: bool) -> None:
-    where = f"{ctx.store.remote}/{ctx.store.branch}" if ctx.store.sync else ctx.store.branch
+def _recorded(params: Params, ctx: ops.Context, commit: str, release: Release) -> None:
+    env, d = release.environment, params.delivery
+    where = f"{d.remote}/{d.state_branch}" if ctx.branch.sync else d.state_branch
     click.echo(f"{release.action} {env}: {release.image} -> {where} {commit[:12]}")
-    if do_apply:
-        click.echo(ops.apply(ctx, env, commit).rstrip())
-        click.echo(f"{env} rolled out {release.digest}")
+    if d.mode == "gitops":
+        click.echo(f"{env}: desired state recorded; Argo CD Application {d.app}-{env} syncs it")
+        return
+    with kube.cluster_env() as cluster:
+        if cluster is None:
+            note(
+                f"**{env}** (push mode): recorded, not applied. Add the secret `KUBE_CONFIG` to the GitHub "
+                f"environment `{env}` (docs/github-setup.md), or switch `delivery.mode` to `gitops`."
+            )
+            return
+        click.echo(ops.apply(ctx, env, commit, cluster).rstrip())
 
 
-def deploy(
-    params: Params,
-    env: str,
-    image: str,
-    source_commit: str | None,
-    model_dir: Path | None,
-    push: bool,
-    apply: bool,
-    verify: bool,
-) -> None:
+def deploy(params: Params, env: str, image: str, model_dir: Path | None, push: bool, verify_: bool) -> None:
     ref = images.parse(image)
-    _preflight(params, apply)
-    if verify:
-        _verify(ref)
+    if verify_:
+        _verify_attestation(ref)
     ctx = context(params, push)
-    commit, release = ops.deploy(ctx, env, ref, source_commit, model_dir or params.train.model_dir)
-    _finish(ctx, env, commit, release, apply)
+    commit, release = ops.deploy(ctx, env, ref, None, model_dir or params.train.model_dir)
+    _recorded(params, ctx, commit, release)
 
 
-def promote(
-    params: Params, target: str, source: str | None, digest: str | None, push: bool, apply: bool, verify: bool
-) -> None:
-    _preflight(params, apply)
+def promote(params: Params, target: str, digest: str | None, push: bool, verify_: bool) -> None:
     ctx = context(params, push)
-    wanted = None if digest in (None, "", "current", "current-staging") else digest
-    chosen = ops.promotable(ctx, source or _previous(params, target), wanted)
-    if verify:
-        _verify(chosen.ref)
-    commit, release = ops.promote(ctx, target, source, chosen.digest)
-    _finish(ctx, target, commit, release, apply)
+    wanted = None if digest in (None, "", "current") else digest
+    chosen = ops.promotable(ctx, ops.previous_env(ctx, target), wanted)
+    if verify_:
+        _verify_attestation(chosen.ref)
+    commit, release = ops.promote(ctx, target, chosen.digest)
+    _recorded(params, ctx, commit, release)
 
 
-def _previous(params: Params, target: str) -> str:
-    order = params.delivery.environments
-    if target not in order or order.index(target) == 0:
-        raise StateError(f"nothing promotes into {target!r} (environments: {order})")
-    return order[order.index(target) - 1]
-
-
-def rollback(params: Params, env: str, digest: str | None, push: bool, apply: bool, verify: bool) -> None:
-    _preflight(params, apply)
+def rollback(params: Params, env: str, digest: str | None, push: bool, verify_: bool) -> None:
     ctx = context(params, push)
-    if verify:
-        _verify(ops.rollback_target(ctx, env, digest)[1].ref)
+    if verify_:
+        _verify_attestation(ops.rollback_target(ctx, env, digest)[1].ref)
     commit, release = ops.rollback(ctx, env, digest)
-    _finish(ctx, env, commit, release, apply)
+    _recorded(params, ctx, commit, release)
+
+
+def _registry_configured(params: Params) -> bool:
+    """A runner's sqlite file dies with the job: on GitHub only a tracking server counts."""
+    uri = params.mlflow.resolved_tracking_uri()
+    return not (gha.is_actions() and uri.startswith("sqlite:"))
 
 
 def accept(params: Params, env: str, digest: str | None, push: bool, registry: bool) -> None:
     ctx = context(params, push)
-    _commit, current = ops.current_release(ctx, env)
+    current = ops.current_release(ctx, env)[1]
     tested = digest or current.digest
     if tested != current.digest:
         raise StateError(f"{env} runs {current.digest}, not the tested {tested}; not accepting")
     version = None
-    if registry:
+    if registry and _registry_configured(params):
         from mlapp.delivery.registry import move_alias
 
         version = move_alias(params.mlflow, env, tested)
         click.echo(f"MLflow alias {params.mlflow.model_name}@{env} -> version {version}")
+    elif registry:
+        note(
+            f"**{env}**: verified without moving the MLflow alias `{env}`: set the variable "
+            f"`MLFLOW_TRACKING_URI` (and a token secret) in the GitHub environment `{env}`."
+        )
     commit, release = ops.accept(ctx, env, version, tested)
     click.echo(f"{env} verified: {release.image} ({commit[:12]})")
 
@@ -117,7 +116,7 @@ def accept(params: Params, env: str, digest: str | None, push: bool, registry: b
 def status(params: Params, fetch: bool) -> None:
     ctx = context(params, fetch)
     for env in params.delivery.environments:
-        history = ctx.store.history(env)
+        history = ctx.branch.history(env)
         if not history:
             click.echo(f"{env:<12} never deployed")
             continue
@@ -129,142 +128,142 @@ def status(params: Params, fetch: bool) -> None:
 
 
 @contextmanager
-def _service_url(ctx: ops.Context, env: str, url: str | None) -> Iterator[str]:
-    """``url`` if given, else a ``kubectl port-forward`` to the env's Service for the duration."""
+def service_url(ctx: ops.Context, env: str, url: str | None) -> Iterator[str | None]:
+    """``url``; else a port-forward to the Service when kubectl reaches a cluster; else None."""
     if url:
         yield url
         return
-    commit, _release = ops.current_release(ctx, env)
-    with tempfile.TemporaryDirectory(prefix="mlapp-smoke-") as tmp:
-        folder = ctx.store.export(commit, env, Path(tmp))
-        objects = kube.render(folder / overlay_path(str(ctx.delivery.infra_dir), env))
-    namespace, name = kube.deployment_of(objects, ctx.delivery.app)
-    port = kube.service_port(objects, name)
-    with kube.cluster_env() as env_vars, kube.port_forward(namespace, name, port, env_vars) as local:
-        yield local
+    with kube.cluster_env() as cluster:
+        if cluster is None:
+            yield None
+            return
+        text = ops.manifests_at(ctx, env, ops.current_release(ctx, env)[0])
+        objects = [o for o in kube.yaml.safe_load_all(text) if o]
+        app = ctx.delivery.app
+        port = int(kube.find(objects, "Service", app)["spec"]["ports"][0]["port"])
+        with kube.port_forward(kube.namespace_of(objects, app), app, port, cluster) as local:
+            yield local
 
 
-def smoke_env(params: Params, params_path: Path, env: str, url: str | None, fetch: bool) -> None:
-    """The serving smoke test against ``env``, expecting the model its release record names."""
+def wait(params: Params, env: str, url: str | None, fetch: bool, timeout_s: float | None) -> None:
+    """Until ``env`` serves its release's model; ``reachable=false`` (and a note) when nothing can tell."""
+    d = params.delivery
     ctx = context(params, fetch)
-    _commit, release = ops.current_release(ctx, env)
+    release = ops.current_release(ctx, env)[1]
     if release.model_version is None:
-        raise StateError(f"{env}'s release record names no model version; redeploy with --model-dir")
+        raise StateError(f"{env}'s release names no model version: deploy it with the model (--model-dir)")
+    with service_url(ctx, env, url) as base:
+        if base is None:
+            gha.set_outputs({"reachable": False})
+            note(
+                f"**{env}**: desired state recorded ({release.digest}); nothing can reach the service, "
+                f"so it is not verified. Set the variable `SERVICE_URL` in the GitHub environment `{env}` "
+                "(or the secret `KUBE_CONFIG` for a port-forward); to run a cluster, see infra/README.md."
+            )
+            return
+        with kube.cluster_env() as cluster:
+            argo = d.argocd
+            status = (
+                (lambda: verify.argocd_status(f"{d.app}-{env}", argo.namespace, cluster)) if cluster else None
+            )
+            verify.wait_serving(
+                base, release.model_version, timeout_s or d.sync_timeout_s, d.poll_s, click.echo, status
+            )
+    gha.set_outputs({"reachable": True})
+
+
+def smoke(params: Params, env: str, url: str | None, fetch: bool) -> None:
+    """The serving smoke test against ``env``, expecting the model its release records."""
+    from mlapp.serving import smoke as check
+
+    ctx = context(params, fetch)
+    release = ops.current_release(ctx, env)[1]
     model_dir = params.train.model_dir
-    local_version, _sha = ops.model_identity(model_dir)
     with tempfile.TemporaryDirectory(prefix="mlapp-model-") as tmp:
-        if local_version != release.model_version:
+        if ops.model_identity(model_dir)[0] != release.model_version:  # a promotion job: main's model differs
             from mlapp.delivery.registry import fetch_model
 
             model_dir = fetch_model(params.mlflow, release.digest, Path(tmp) / "model")
             click.echo(f"fetched model {release.model_version} of {release.digest[:19]} from the registry")
-        with _service_url(ctx, env, url) as base:
-            argv = [
-                sys.executable, "-m", "mlapp", "--params", str(params_path), "serving", "smoke",
-                "--url", base, "--expect-version", release.model_version, "--model-dir", str(model_dir),
-            ]  # fmt: skip
-            done = subprocess.run(argv, capture_output=True, text=True, check=False)
-    click.echo(done.stdout.rstrip())
-    if done.returncode != 0:
-        click.echo(done.stderr.rstrip(), err=True)
-        sys.exit(done.returncode)
+        with service_url(ctx, env, url) as base:
+            if base is None:
+                raise StateError(f"no way to reach {env}: set SERVICE_URL or KUBE_CONFIG")
+            try:
+                check.run(base, model_dir, release.model_version, echo=click.echo)
+            except check.SmokeFailure as exc:
+                raise StateError(f"smoke test against {env} failed: {exc}") from exc
+    click.echo(f"smoke test passed: {env} ({base})")
 
 
-def image_metadata(params: Params, repository: str | None, github_output: Path | None) -> None:
+def repo_url(params: Params, explicit: str | None) -> str:
+    if explicit or params.delivery.argocd.repo_url:
+        return str(explicit or params.delivery.argocd.repo_url)
+    return argocd.https_url(proc.output(["git", "remote", "get-url", params.delivery.remote]))
+
+
+def bootstrap(params: Params, url: str | None, dry_run: bool) -> None:
+    """Namespaces + Argo CD project and Applications into a cluster that runs Argo CD."""
+    with kube.cluster_env() as cluster:
+        if cluster is None:
+            raise StateError("no cluster: set KUBECONFIG (or KUBE_CONFIG) to one that runs Argo CD")
+        extra = ("--dry-run=server",) if dry_run else ()
+        click.echo(
+            kube.kubectl("apply", "-k", str(params.delivery.infra_dir / "bootstrap"), *extra, env=cluster)
+        )
+        text = argocd.render(params.delivery, repo_url(params, url))
+        click.echo(argocd.apply_text(text, None, cluster, *extra).rstrip())
+
+
+def install_argocd(params: Params) -> None:
+    with kube.cluster_env() as cluster:
+        if cluster is None:
+            raise StateError("no cluster: set KUBECONFIG (or KUBE_CONFIG)")
+        click.echo(argocd.install(params.delivery, cluster).rstrip())
+        cfg = params.delivery.argocd
+        click.echo(f"Argo CD {cfg.version} installed in namespace {cfg.namespace}")
+
+
+def check_manifests(params: Params) -> None:
+    """Overlays (schemas + policy), bootstrap (schemas), Argo CD objects (agree with params)."""
+    d = params.delivery
+    problems = {}
+    for env in d.environments:
+        objects = kube.render(d.infra_dir / "overlays" / env)
+        problems[f"overlays/{env}"] = kube.schema_errors(objects, d.kubernetes_version) + kube.policy_errors(
+            objects, require_digest=False
+        )
+    problems["bootstrap"] = kube.schema_errors(kube.render(d.infra_dir / "bootstrap"), d.kubernetes_version)
+    problems["argocd"] = argocd.check(d)
+    for name, errors in problems.items():
+        for error in errors:
+            click.echo(f"{d.infra_dir}/{name}: {error}", err=True)
+        if not errors:
+            click.echo(f"{d.infra_dir}/{name}: valid")
+    if any(problems.values()):
+        sys.exit(1)
+
+
+def image_metadata(params: Params, repository: str | None) -> None:
     from mlapp import tracking
     from mlapp.delivery import github
 
     repo = github.repository(repository)
     name = images.image_name(params.delivery.registry, repo)
-    model_dir = params.train.model_dir
-    version, _sha = ops.model_identity(model_dir)
+    version, _sha = ops.model_identity(params.train.model_dir)
     if version is None:
-        raise StateError(f"no model in {model_dir}: run the pipeline (or pull its outputs) first")
-    lineage = tracking.lineage_tags(model_dir)
+        raise StateError(
+            f"no model in {params.train.model_dir}: run the pipeline (or pull its outputs) first"
+        )
+    lineage = tracking.lineage_tags(params.train.model_dir)
     commit = os.environ.get("GITHUB_SHA") or lineage["git.commit"]
     server = os.environ.get("GITHUB_SERVER_URL", "https://github.com")
     labels = images.labels(f"{server}/{repo}", commit, version, lineage)
-    values: dict[str, str | list[str]] = {
+    values: dict[str, gha.OutputValue] = {
         "image": name,
         "tags": images.tags(name, commit, version),
         "labels": [f"{k}={v}" for k, v in labels.items()],
         "model-version": version,
     }
-    if github_output:
-        images.github_output(values, github_output)
+    gha.set_outputs(values)
     for key, value in values.items():
-        click.echo(f"{key}: " + (", ".join(value) if isinstance(value, list) else value))
-
-
-def release_notes(params: Params, env: str, out: Path | None, publish: bool, fetch: bool) -> None:
-    from mlapp.delivery import github, modelcard
-
-    ctx = context(params, fetch)
-    commit, release = ops.current_release(ctx, env)
-    repo = os.environ.get("GITHUB_REPOSITORY")
-    server = os.environ.get("GITHUB_SERVER_URL", "https://github.com")
-    registry_version, tags, metrics = _registry_facts(params, release)
-    card = modelcard.render(
-        modelcard.CardInputs(
-            release=release,
-            state_commit=commit,
-            repo_url=f"{server}/{repo}" if repo else None,
-            registry_version=registry_version,
-            version_tags=tags,
-            metrics=metrics,
-            pull_requests=github.pull_requests_for(repo, release.source_commit) if repo else [],
-        )
-    )
-    if out:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(card)
-    if not publish:
-        if not out:
-            click.echo(card)
-        return
-    with tempfile.NamedTemporaryFile("w", suffix=".md", delete=False) as handle:
-        handle.write(card)
-    tag = f"{env}-{release.model_version or 'model'}-{commit[:7]}"
-    title = f"{env}: model {release.model_version} ({release.digest[:19]})"
-    github.run(github.release_argv(github.repository(), tag, release.source_commit, title, handle.name))
-    Path(handle.name).unlink()
-    click.echo(f"recorded GitHub release {tag}")
-
-
-def _registry_facts(params: Params, release: Release) -> tuple[str | None, dict[str, str], dict[str, float]]:
-    """Version, tags and run metrics of the registry version in the image; empty if unreachable."""
-    from mlapp.delivery.registry import RegistryError, version_for_digest
-
-    try:
-        version, tags = version_for_digest(params.mlflow, release.digest)
-    except RegistryError as exc:
-        click.echo(f"warning: {exc}", err=True)
-        return release.registry_version, {}, {}
-    import mlflow
-
-    metrics = dict(mlflow.get_run(tags["run_id"]).data.metrics) if "run_id" in tags else {}
-    return version, tags, metrics
-
-
-def check_manifests(params: Params, overlays: tuple[Path, ...]) -> None:
-    """Render every overlay and validate each object offline; exit 1 listing every problem."""
-    infra = params.delivery.infra_dir
-    chosen = overlays or tuple(infra / "overlays" / env for env in params.delivery.environments)
-    failed = False
-    for overlay in chosen:
-        errors = kube.check_overlay(overlay, params.delivery.kubernetes_version)
-        for error in errors:
-            click.echo(f"{overlay}: {error}", err=True)
-        failed |= bool(errors)
-        if not errors:
-            click.echo(f"{overlay}: valid (Kubernetes {params.delivery.kubernetes_version} schemas + policy)")
-    bootstrap = infra / "bootstrap"  # cluster-admin setup: schemas only (it runs no pods)
-    if not overlays and bootstrap.is_dir():
-        errors = kube.schema_errors(kube.render(bootstrap), params.delivery.kubernetes_version)
-        for error in errors:
-            click.echo(f"{bootstrap}: {error}", err=True)
-        failed |= bool(errors)
-        if not errors:
-            click.echo(f"{bootstrap}: valid (Kubernetes {params.delivery.kubernetes_version} schemas)")
-    if failed:
-        sys.exit(1)
+        click.echo(f"{key}: " + (", ".join(value) if isinstance(value, list) else str(value)))

@@ -1,4 +1,4 @@
-"""GitHub through the ``gh`` CLI: attestation checks, release records and repository setup.
+"""GitHub through the ``gh`` CLI: attestation checks and repository setup.
 
 Every call is built as data first (argv or an API request), so tests check exactly what
 would be sent without a network; ``run`` is the only function that executes anything.
@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlapp import proc
 from mlapp.delivery.images import ImageRef
 from mlapp.errors import UserError
 
@@ -41,32 +40,18 @@ def repository_or_none() -> str | None:
 
 
 def run(argv: list[str], input_: str | None = None) -> str:
-    if shutil.which(argv[0]) is None:
-        raise GitHubError(
-            f"{argv[0]} not found on PATH (GitHub's runners have it; locally: https://cli.github.com)"
-        )
-    done = subprocess.run(argv, input=input_, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise GitHubError(f"{' '.join(argv[:4])} ... failed:\n{done.stderr.strip() or done.stdout.strip()}")
-    return done.stdout
+    return proc.run(argv, input=input_).stdout
 
 
 # --- supply chain -----------------------------------------------------------------------
 
 
-def verify_attestation_argv(
-    ref: ImageRef, repo: str, workflow: str = CD_WORKFLOW, ref_name: str = "main"
-) -> list[str]:
+def verify_attestation_argv(ref: ImageRef, repo: str) -> list[str]:
     """``gh attestation verify`` pinned to: this repo, the cd workflow, on main, GitHub-hosted."""
-    return [
-        "gh", "attestation", "verify", f"oci://{ref}",
-        "--repo", repo,
-        "--signer-workflow", f"{repo}/{workflow}",
-        "--source-ref", f"refs/heads/{ref_name}",
-        "--predicate-type", SLSA_PROVENANCE,
-        "--deny-self-hosted-runners",
-        "--format", "json",
-    ]  # fmt: skip
+    return ["gh", "attestation", "verify", f"oci://{ref}", "--repo", repo,
+            "--signer-workflow", f"{repo}/{CD_WORKFLOW}", "--source-ref", "refs/heads/main",
+            "--predicate-type", SLSA_PROVENANCE, "--deny-self-hosted-runners",
+            "--format", "json"]  # fmt: skip
 
 
 def verify_attestation(ref: ImageRef, repo: str) -> int:
@@ -76,30 +61,6 @@ def verify_attestation(ref: ImageRef, repo: str) -> int:
     if not results:
         raise GitHubError(f"no verified provenance attestation for {ref}")
     return len(results)
-
-
-def release_argv(repo: str, tag: str, target: str, title: str, notes_file: str) -> list[str]:
-    return [
-        "gh", "release", "create", tag,
-        "--repo", repo,
-        "--target", target,
-        "--title", title,
-        "--notes-file", notes_file,
-        "--latest",
-    ]  # fmt: skip
-
-
-def pull_requests_for(repo: str, commit: str) -> list[dict[str, Any]]:
-    """PRs that merged ``commit`` (where the PR report lives); empty if GitHub cannot say."""
-    try:
-        out = run(["gh", "api", f"repos/{repo}/commits/{commit}/pulls"])
-    except GitHubError:
-        return []
-    return [
-        {"number": p["number"], "title": p["title"], "url": p["html_url"]}
-        for p in json.loads(out or "[]")
-        if p.get("merged_at")
-    ]
 
 
 # --- repository setup ---------------------------------------------------------------------
@@ -145,6 +106,7 @@ class SetupOptions:
     reviewers: tuple[Reviewer, ...]
     required_checks: tuple[str, ...]
     state_branch: str
+    environments: tuple[str, ...]  # params: the first deploys on merge, the others need approval
     default_branch: str = "main"
     approvals: int = 1
     reviewer_ids: Mapping[Reviewer, int] = field(default_factory=dict)
@@ -153,131 +115,59 @@ class SetupOptions:
 
 
 def environment_calls(opts: SetupOptions) -> list[ApiCall]:
-    """staging: deploys from main only. production: reviewers, no self-review, no admin bypass."""
-    repo, main = opts.repo, opts.default_branch
-    branch_policy = {"protected_branches": False, "custom_branch_policies": True}
+    """Every environment deploys from main only; all but the first need a reviewer (no self-review)."""
+    policy = {"deployment_branch_policy": {"protected_branches": False, "custom_branch_policies": True}}
     reviewers = [{"type": r.kind, "id": opts.reviewer_ids.get(r, 0)} for r in opts.reviewers]
-    calls = [
-        ApiCall(
-            "PUT",
-            f"repos/{repo}/environments/staging",
-            {"deployment_branch_policy": branch_policy},
-            "staging: only main deploys",
-        ),
-        ApiCall(
-            "PUT",
-            f"repos/{repo}/environments/production",
-            {
-                "wait_timer": 0,
-                "prevent_self_review": True,
-                "can_admins_bypass": False,
-                "reviewers": reviewers,
-                "deployment_branch_policy": branch_policy,
-            },
-            "production: required reviewers, no self-review, admins cannot bypass",
-        ),
-    ]
-    for env in opts.other_environments:
-        calls.append(
-            ApiCall(
-                "PUT",
-                f"repos/{repo}/environments/{env}",
-                {"deployment_branch_policy": branch_policy},
-                f"{env}: only {main} runs it",
-            )
-        )
-    for env in ("staging", "production", *opts.other_environments):
-        calls.append(
-            ApiCall(
-                "POST",
-                f"repos/{repo}/environments/{env}/deployment-branch-policies",
-                {"name": main, "type": "branch"},
-                f"{env}: deployment branch {main}",
-            )
-        )
-    return calls
+    gated = {"wait_timer": 0, "prevent_self_review": True, "can_admins_bypass": False, "reviewers": reviewers}
+    envs, path = (*opts.environments, *opts.other_environments), f"repos/{opts.repo}/environments"
+    approval = [0 < i < len(opts.environments) for i in range(len(envs))]
+    why = {True: "required reviewers, no self-review, admins cannot bypass", False: "main only"}
+    branch = {"name": opts.default_branch, "type": "branch"}
+    return [ApiCall("PUT", f"{path}/{env}", {**(gated if gate else {}), **policy}, f"{env}: {why[gate]}")
+            for env, gate in zip(envs, approval, strict=True)] + [
+        ApiCall("POST", f"{path}/{env}/deployment-branch-policies", branch, f"{env}: deployment branch")
+        for env in envs]  # fmt: skip
 
 
 def ruleset_bodies(opts: SetupOptions) -> list[dict[str, Any]]:
     """Branch rules: reviewed, green, linear main; an append-only deploy branch only CI writes."""
-    main_rules: list[dict[str, Any]] = [
-        {"type": "deletion"},
-        {"type": "non_fast_forward"},
-        {"type": "required_linear_history"},
-        {
-            "type": "pull_request",
-            "parameters": {
-                "required_approving_review_count": opts.approvals,
-                "dismiss_stale_reviews_on_push": True,
-                "require_code_owner_review": False,
-                "require_last_push_approval": True,
-                "required_review_thread_resolution": True,
-                "allowed_merge_methods": ["squash", "rebase"],
-            },
-        },
-    ]
-    if opts.required_checks:
-        main_rules.append(
-            {
-                "type": "required_status_checks",
-                "parameters": {
-                    "strict_required_status_checks_policy": True,
-                    "do_not_enforce_on_create": False,
-                    "required_status_checks": [{"context": c} for c in opts.required_checks],
-                },
-            }
-        )
-    return [
-        {
-            "name": f"protect {opts.default_branch}",
-            "target": "branch",
-            "enforcement": "active",
-            "conditions": {"ref_name": {"include": ["~DEFAULT_BRANCH"], "exclude": []}},
-            "rules": main_rules,
-            "bypass_actors": [],
-        },
-        {
-            # Only workflows (with the job token) write here, and never rewrite history.
-            "name": f"deploy state ({opts.state_branch})",
-            "target": "branch",
-            "enforcement": "active",
-            "conditions": {"ref_name": {"include": [f"refs/heads/{opts.state_branch}"], "exclude": []}},
-            "rules": [{"type": "deletion"}, {"type": "non_fast_forward"}, {"type": "update"}],
-            "bypass_actors": [
-                {"actor_id": GITHUB_ACTIONS_APP_ID, "actor_type": "Integration", "bypass_mode": "always"}
-            ],
-        },
-    ]
+    review = {"required_approving_review_count": opts.approvals, "dismiss_stale_reviews_on_push": True,
+              "require_code_owner_review": False, "require_last_push_approval": True,
+              "required_review_thread_resolution": True,
+              "allowed_merge_methods": ["squash", "rebase"]}  # fmt: skip
+    checks = {"strict_required_status_checks_policy": True, "do_not_enforce_on_create": False,
+              "required_status_checks": [{"context": c} for c in opts.required_checks]}  # fmt: skip
+    main_rules = [{"type": "deletion"}, {"type": "non_fast_forward"}, {"type": "required_linear_history"},
+                  {"type": "pull_request", "parameters": review}]  # fmt: skip
+    main_rules += [{"type": "required_status_checks", "parameters": checks}] if opts.required_checks else []
+    bypass = {"actor_id": GITHUB_ACTIONS_APP_ID, "actor_type": "Integration", "bypass_mode": "always"}
+    return [  # the deploy branch: only workflows (the job token) write it, never rewriting history
+        {"name": f"protect {opts.default_branch}", "target": "branch", "enforcement": "active",
+         "conditions": {"ref_name": {"include": ["~DEFAULT_BRANCH"], "exclude": []}},
+         "rules": main_rules, "bypass_actors": []},
+        {"name": f"deploy state ({opts.state_branch})", "target": "branch", "enforcement": "active",
+         "conditions": {"ref_name": {"include": [f"refs/heads/{opts.state_branch}"], "exclude": []}},
+         "rules": [{"type": "deletion"}, {"type": "non_fast_forward"}, {"type": "update"}],
+         "bypass_actors": [bypass]},
+    ]  # fmt: skip
 
 
 def ruleset_calls(opts: SetupOptions, existing: Mapping[str, int]) -> list[ApiCall]:
     """Create each ruleset, or update the one of the same name (so setup can be re-run)."""
-    calls = []
-    for body in ruleset_bodies(opts):
-        rid = existing.get(body["name"])
-        if rid is None:
-            calls.append(ApiCall("POST", f"repos/{opts.repo}/rulesets", body, f"ruleset {body['name']!r}"))
-        else:
-            calls.append(
-                ApiCall("PUT", f"repos/{opts.repo}/rulesets/{rid}", body, f"ruleset {body['name']!r}")
-            )
-    return calls
+    path = f"repos/{opts.repo}/rulesets"
+    return [ApiCall("PUT", f"{path}/{existing[b['name']]}", b, f"ruleset {b['name']!r}")
+            if b["name"] in existing else ApiCall("POST", path, b, f"ruleset {b['name']!r}")
+            for b in ruleset_bodies(opts)]  # fmt: skip
 
 
 def actions_calls(opts: SetupOptions) -> list[ApiCall]:
     """The job token is read-only unless a workflow widens it; by default it cannot open or approve PRs."""
-    return [
-        ApiCall(
-            "PUT",
-            f"repos/{opts.repo}/actions/permissions/workflow",
-            {
-                "default_workflow_permissions": "read",
-                "can_approve_pull_request_reviews": opts.allow_actions_prs,
-            },
-            "Actions: read-only token by default"
-            + ("; may open PRs" if opts.allow_actions_prs else "; cannot create or approve PRs"),
-        )
-    ]
+    body = {
+        "default_workflow_permissions": "read",
+        "can_approve_pull_request_reviews": opts.allow_actions_prs,
+    }
+    why = "Actions: read-only token by default" + ("; may open PRs" if opts.allow_actions_prs else "")
+    return [ApiCall("PUT", f"repos/{opts.repo}/actions/permissions/workflow", body, why)]
 
 
 def plan(opts: SetupOptions, existing_rulesets: Mapping[str, int]) -> list[ApiCall]:
@@ -286,13 +176,11 @@ def plan(opts: SetupOptions, existing_rulesets: Mapping[str, int]) -> list[ApiCa
 
 def execute(calls: Iterable[ApiCall]) -> None:
     for call in calls:
-        try:
-            run(call.argv(), json.dumps(call.body) if call.body is not None else None)
-        except GitHubError as exc:
-            # Branch policies are unique per name: an existing one is what we want anyway.
-            if call.path.endswith("deployment-branch-policies") and "already exists" in str(exc):
+        if call.path.endswith("deployment-branch-policies"):  # unique per name: skip one that exists
+            listed = json.loads(run(ApiCall("GET", call.path).argv()) or "{}")
+            if any(p.get("name") == (call.body or {}).get("name") for p in listed.get("branch_policies", [])):
                 continue
-            raise
+        run(call.argv(), json.dumps(call.body) if call.body is not None else None)
 
 
 def existing_rulesets(repo: str) -> dict[str, int]:

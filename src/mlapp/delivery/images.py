@@ -7,10 +7,8 @@ digest cannot. Tags (git SHA, model version) are for humans browsing the registr
 from __future__ import annotations
 
 import re
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from mlapp.errors import UserError
 
@@ -84,14 +82,3 @@ def labels(
     for key, value in sorted(lineage.items()):
         out[f"{LABEL_PREFIX}{key}"] = value.replace("\n", " ")
     return out
-
-
-def github_output(values: Mapping[str, str | list[str]], path: Path) -> None:
-    """Append step outputs in GitHub's multi-line format with an unguessable delimiter."""
-    with path.open("a") as handle:
-        for key, value in values.items():
-            text = "\n".join(value) if isinstance(value, list) else value
-            delimiter = f"ghadelimiter_{secrets.token_hex(16)}"
-            if delimiter in text:  # pragma: no cover - 128 random bits
-                raise ImageError("output collides with its delimiter")
-            handle.write(f"{key}<<{delimiter}\n{text}\n{delimiter}\n")

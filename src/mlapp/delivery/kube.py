@@ -1,22 +1,19 @@
-"""Kubernetes: render overlays, validate them offline, apply, wait, and reach the service.
+"""Kubernetes: render overlays, validate offline, apply with pruning (push mode), reach the service.
 
-Rendering is ``kubectl kustomize`` (kustomize 5 ships inside kubectl). Validation uses the
-JSON schemas bundled in the ``kubernetes-validate`` package (no network), plus the
-hardening rules this template promises (non-root, read-only root filesystem, probes...),
-which a schema cannot express.
-
-Cluster access, in CI: ``KUBE_CONFIG`` (an environment secret holding a kubeconfig, plain
-or base64) is written to a private temporary file for the duration of the command; or a
-cloud login step (OIDC) has already set ``KUBECONFIG``. See docs/github-setup.md.
+Rendering is ``kubectl kustomize`` (kustomize ships inside kubectl). Validation uses the JSON
+schemas bundled in ``kubernetes-validate`` (no network) plus the hardening this template
+promises, which a schema cannot express. Push mode applies with a kubectl ApplySet scoped to
+the app in its namespace: objects a release no longer renders are deleted, as a controller's
+prune would. Cluster access: ``KUBE_CONFIG`` (a kubeconfig, plain or base64) or ``KUBECONFIG``.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 import time
@@ -27,8 +24,11 @@ from typing import Any
 
 import yaml
 
+from mlapp import proc
+from mlapp.delivery.images import ImageRef
 from mlapp.errors import UserError
 
+Obj = dict[str, Any]
 PORT_FORWARD_RE = re.compile(r"Forwarding from 127\.0\.0\.1:(\d+) ->")
 DIGEST_IMAGE_RE = re.compile(r"@sha256:[0-9a-f]{64}$")
 
@@ -38,130 +38,140 @@ class KubeError(UserError, RuntimeError):
 
 
 def kubectl(*args: str, env: Mapping[str, str] | None = None, timeout: float | None = None) -> str:
-    if shutil.which("kubectl") is None:
-        raise KubeError("kubectl not found on PATH (CI installs it with Azure/setup-kubectl)")
-    done = subprocess.run(
-        ["kubectl", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=timeout,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise KubeError(f"kubectl {' '.join(args)} failed:\n{done.stderr.strip() or done.stdout.strip()}")
-    return done.stdout
+    return proc.run(["kubectl", *args], env=env, timeout=timeout).stdout
 
 
-def render(overlay: Path) -> list[dict[str, Any]]:
-    text = kubectl("kustomize", str(overlay))
-    return [doc for doc in yaml.safe_load_all(text) if doc]
+def render(overlay: Path) -> list[Obj]:
+    return [doc for doc in yaml.safe_load_all(kubectl("kustomize", str(overlay))) if doc]
 
 
-def schema_errors(objects: list[dict[str, Any]], version: str) -> list[str]:
-    """Every object against the strict Kubernetes ``version`` schema (unknown fields fail)."""
-    try:
-        import kubernetes_validate
-    except ImportError as exc:  # pragma: no cover - present in the locked dev environment
-        raise KubeError("kubernetes-validate is missing: run `uv sync` (it is a dev dependency)") from exc
-    errors = []
-    for obj in objects:
-        name = f"{obj.get('kind')}/{obj.get('metadata', {}).get('name')}"
-        try:
-            kubernetes_validate.validate(obj, version, strict=True)
-        except kubernetes_validate.ValidationError as exc:
-            path = "/".join(str(p) for p in exc.path)
-            errors.append(f"{name}: {path}: {exc.message}")
-        except kubernetes_validate.SchemaNotFoundError as exc:
-            errors.append(f"{name}: {exc.message}")
-    return errors
+def pin_image(objects: list[Obj], placeholder: str, ref: ImageRef) -> list[Obj]:
+    """The objects with every container image ``placeholder`` replaced by ``ref`` (name@digest)."""
+    out = copy.deepcopy(objects)
+    for obj in out:
+        for container in containers(obj):
+            if container.get("image") == placeholder:
+                container["image"] = str(ref)
+    return out
 
 
-def _containers(obj: dict[str, Any]) -> list[dict[str, Any]]:
+def dump(objects: list[Obj]) -> str:
+    return yaml.safe_dump_all(objects, sort_keys=False)
+
+
+def key(obj: Obj) -> str:
+    meta = obj.get("metadata", {})
+    return f"{obj.get('kind')}/{meta.get('namespace', '-')}/{meta.get('name')}"
+
+
+def changes(before: list[Obj], after: list[Obj]) -> tuple[list[str], list[str]]:
+    """(added, removed) objects between two rendered states: what a prune deletes is ``removed``."""
+    old, new = {key(o) for o in before}, {key(o) for o in after}
+    return sorted(new - old), sorted(old - new)
+
+
+def containers(obj: Obj) -> list[Obj]:
     spec = obj.get("spec", {}).get("template", {}).get("spec", {})
     return [*spec.get("initContainers", []), *spec.get("containers", [])]
 
 
-def policy_errors(objects: list[dict[str, Any]], require_digest: bool) -> list[str]:
-    """The hardening this template promises, checked on the rendered output."""
-    errors: list[str] = []
-    by_kind: dict[str, list[dict[str, Any]]] = {}
+def schema_errors(objects: list[Obj], version: str) -> list[str]:
+    """Every object against the strict Kubernetes ``version`` schema (unknown fields fail)."""
+    import kubernetes_validate  # dev dependency; only the offline checks need it
+
+    errors = []
     for obj in objects:
-        by_kind.setdefault(obj["kind"], []).append(obj)
-    deployments = by_kind.get("Deployment", [])
-    if not deployments:
-        errors.append("no Deployment rendered")
+        try:
+            kubernetes_validate.validate(obj, version, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            errors.append(f"{key(obj)}: {'/'.join(str(p) for p in exc.path)}: {exc.message}")
+        except kubernetes_validate.SchemaNotFoundError as exc:
+            errors.append(f"{key(obj)}: {exc.message}")
+    return errors
+
+
+def _container_errors(where: str, c: Obj, pod_sc: Obj, require_digest: bool) -> list[str]:
+    sc, res = c.get("securityContext", {}), c.get("resources", {})
+    wanted = {
+        "runAsNonRoot must be true": sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot")) is True,
+        "readOnlyRootFilesystem must be true": sc.get("readOnlyRootFilesystem") is True,
+        "allowPrivilegeEscalation must be false": sc.get("allowPrivilegeEscalation") is False,
+        "capabilities must drop ALL": "ALL" in sc.get("capabilities", {}).get("drop", []),
+        "resources.requests.memory is required": "memory" in res.get("requests", {}),
+        "resources.limits.memory is required": "memory" in res.get("limits", {}),
+        "resources.requests.cpu is required (the HPA scales on it)": "cpu" in res.get("requests", {}),
+        "livenessProbe must GET /livez": c.get("livenessProbe", {}).get("httpGet", {}).get("path")
+        == "/livez",
+        "readinessProbe must GET /readyz": c.get("readinessProbe", {}).get("httpGet", {}).get("path")
+        == "/readyz",
+        f"image {c.get('image')!r} is not pinned by digest": not require_digest
+        or bool(DIGEST_IMAGE_RE.search(c.get("image", ""))),
+    }
+    return [f"{where}: {problem}" for problem, ok in wanted.items() if not ok]
+
+
+def policy_errors(objects: list[Obj], require_digest: bool) -> list[str]:
+    """The hardening this template promises, checked on the rendered output."""
+    kinds: dict[str, list[Obj]] = {}
+    for obj in objects:
+        kinds.setdefault(obj["kind"], []).append(obj)
+    deployments = kinds.get("Deployment", [])
+    errors = [] if deployments else ["no Deployment rendered"]
     for dep in deployments:
-        name = dep["metadata"]["name"]
-        pod = dep["spec"]["template"]["spec"]
+        name, pod = dep["metadata"]["name"], dep["spec"]["template"]["spec"]
         pod_sc = pod.get("securityContext", {})
         if pod_sc.get("seccompProfile", {}).get("type") != "RuntimeDefault":
             errors.append(f"Deployment/{name}: pod seccompProfile must be RuntimeDefault")
         if pod.get("automountServiceAccountToken") is not False:
             errors.append(f"Deployment/{name}: automountServiceAccountToken must be false")
-        for c in _containers(dep):
-            where = f"Deployment/{name} container {c['name']}"
-            sc = c.get("securityContext", {})
-            if sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot")) is not True:
-                errors.append(f"{where}: runAsNonRoot must be true")
-            if sc.get("readOnlyRootFilesystem") is not True:
-                errors.append(f"{where}: readOnlyRootFilesystem must be true")
-            if sc.get("allowPrivilegeEscalation") is not False:
-                errors.append(f"{where}: allowPrivilegeEscalation must be false")
-            if "ALL" not in sc.get("capabilities", {}).get("drop", []):
-                errors.append(f"{where}: capabilities must drop ALL")
-            resources = c.get("resources", {})
-            for kind in ("requests", "limits"):
-                if "memory" not in resources.get(kind, {}):
-                    errors.append(f"{where}: resources.{kind}.memory is required")
-            if "cpu" not in resources.get("requests", {}):
-                errors.append(f"{where}: resources.requests.cpu is required (the HPA scales on it)")
-            for probe, path in (("livenessProbe", "/livez"), ("readinessProbe", "/readyz")):
-                if c.get(probe, {}).get("httpGet", {}).get("path") != path:
-                    errors.append(f"{where}: {probe} must GET {path}")
-            if require_digest and not DIGEST_IMAGE_RE.search(c.get("image", "")):
-                errors.append(f"{where}: image {c.get('image')!r} is not pinned by digest")
+        for c in containers(dep):
+            errors += _container_errors(f"Deployment/{name} container {c['name']}", c, pod_sc, require_digest)
         labels = dep["spec"]["template"]["metadata"].get("labels", {})
-        for svc in by_kind.get("Service", []):
-            selector = svc["spec"].get("selector", {})
-            if not selector.items() <= labels.items():
-                errors.append(f"Service/{svc['metadata']['name']}: selector {selector} matches no pod")
+        for svc in kinds.get("Service", []):
+            if not svc["spec"].get("selector", {}).items() <= labels.items():
+                errors.append(f"Service/{svc['metadata']['name']}: selector matches no pod")
     names = {d["metadata"]["name"] for d in deployments}
-    for hpa in by_kind.get("HorizontalPodAutoscaler", []):
+    for hpa in kinds.get("HorizontalPodAutoscaler", []):
         if hpa["spec"]["scaleTargetRef"]["name"] not in names:
             errors.append(f"HorizontalPodAutoscaler/{hpa['metadata']['name']}: target is not rendered")
-    if deployments and "PodDisruptionBudget" not in by_kind:
+    if deployments and "PodDisruptionBudget" not in kinds:
         errors.append("no PodDisruptionBudget rendered")
     return errors
 
 
-def check_overlay(overlay: Path, version: str, require_digest: bool = False) -> list[str]:
-    objects = render(overlay)
-    return schema_errors(objects, version) + policy_errors(objects, require_digest)
-
-
-def deployment_of(objects: list[dict[str, Any]], name: str) -> tuple[str, str]:
-    """(namespace, name) of the app's Deployment in a rendered overlay."""
+def find(objects: list[Obj], kind: str, name: str) -> Obj:
     for obj in objects:
-        if obj["kind"] == "Deployment" and obj["metadata"]["name"] == name:
-            return obj["metadata"].get("namespace", "default"), name
-    raise KubeError(f"the overlay renders no Deployment named {name!r} (params delivery.app)")
+        if obj["kind"] == kind and obj["metadata"]["name"] == name:
+            return obj
+    raise KubeError(f"the manifests render no {kind} named {name!r} (params delivery.app)")
 
 
-def service_port(objects: list[dict[str, Any]], name: str) -> int:
-    for obj in objects:
-        if obj["kind"] == "Service" and obj["metadata"]["name"] == name:
-            return int(obj["spec"]["ports"][0]["port"])
-    raise KubeError(f"the overlay renders no Service named {name!r} (params delivery.app)")
+def namespace_of(objects: list[Obj], app: str) -> str:
+    return str(find(objects, "Deployment", app)["metadata"].get("namespace", "default"))
+
+
+def apply_argv(manifests: Path, namespace: str, app: str) -> list[str]:
+    """Push mode: apply, and prune what this app's ApplySet holds but the manifests no longer do."""
+    applyset = f"--applyset=configmaps/{app}-applyset"
+    return ["kubectl", "apply", "-n", namespace, "-f", str(manifests), "--prune", applyset]
+
+
+def apply(manifests: Path, namespace: str, app: str, timeout_s: int, env: Mapping[str, str]) -> str:
+    """Apply with pruning (ApplySet is alpha in kubectl: KUBECTL_APPLYSET=true), wait for the rollout."""
+    out = proc.run(
+        apply_argv(manifests, namespace, app), env={**env, "KUBECTL_APPLYSET": "true"}, timeout=180
+    )
+    status = ["rollout", "status", f"deployment/{app}", "-n", namespace, f"--timeout={timeout_s}s"]
+    return out.stdout + kubectl(*status, env=env, timeout=timeout_s + 30)
 
 
 @contextmanager
-def cluster_env(environ: Mapping[str, str] | None = None) -> Iterator[dict[str, str]]:
-    """Environment for kubectl: ``KUBE_CONFIG`` as a private file, else whatever is configured."""
+def cluster_env(environ: Mapping[str, str] | None = None) -> Iterator[dict[str, str] | None]:
+    """``KUBE_CONFIG`` as a private kubeconfig file, else the caller's own; None: no cluster."""
     env = os.environ if environ is None else environ
     content = env.get("KUBE_CONFIG", "").strip()
     if not content:
-        yield {}
+        yield {} if env.get("KUBECONFIG") or Path("~/.kube/config").expanduser().is_file() else None
         return
     if not content.startswith(("apiVersion", "{", "clusters", "kind", "current-context")):
         try:
@@ -171,53 +181,31 @@ def cluster_env(environ: Mapping[str, str] | None = None) -> Iterator[dict[str, 
     with tempfile.TemporaryDirectory(prefix="mlapp-kube-") as tmp:
         path = Path(tmp) / "config"
         path.touch(mode=0o600)
-        path.write_text(content if content.endswith("\n") else content + "\n")
+        path.write_text(content + "\n")
         yield {"KUBECONFIG": str(path)}
-
-
-def apply(overlay: Path, namespace: str, name: str, timeout_s: int, env: Mapping[str, str]) -> str:
-    """Apply the overlay and wait until the new pods are ready (or fail after ``timeout_s``)."""
-    out = kubectl("apply", "-k", str(overlay), env=env, timeout=120)
-    out += kubectl(
-        "rollout",
-        "status",
-        f"deployment/{name}",
-        "-n",
-        namespace,
-        f"--timeout={timeout_s}s",
-        env=env,
-        timeout=timeout_s + 30,
-    )
-    return out
 
 
 @contextmanager
 def port_forward(namespace: str, service: str, port: int, env: Mapping[str, str]) -> Iterator[str]:
-    """A local URL to the Service, for the smoke test when the cluster has no public endpoint."""
-    proc = subprocess.Popen(
-        ["kubectl", "port-forward", "-n", namespace, f"svc/{service}", f":{port}"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **env},
+    """A local URL to the Service for as long as the block runs (a background ``kubectl``)."""
+    argv = ["kubectl", "port-forward", "-n", namespace, f"svc/{service}", f":{port}"]
+    child = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=proc.environment(env)
     )
     try:
         deadline = time.monotonic() + 30
-        if proc.stdout is None:  # pragma: no cover - stdout=PIPE always gives a pipe
-            raise KubeError("kubectl port-forward has no output pipe")
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
+        while child.stdout is not None and time.monotonic() < deadline:
+            line = child.stdout.readline()
             if not line:
                 break
-            match = PORT_FORWARD_RE.search(line)
-            if match:
+            if match := PORT_FORWARD_RE.search(line):
                 yield f"http://127.0.0.1:{match.group(1)}"
                 return
-        err = proc.stderr.read() if proc.stderr and proc.poll() is not None else ""
+        err = child.stderr.read() if child.stderr and child.poll() is not None else ""
         raise KubeError(f"kubectl port-forward to svc/{service} in {namespace} did not start: {err.strip()}")
     finally:
-        proc.terminate()
+        child.terminate()
         try:
-            proc.wait(timeout=10)
+            child.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            child.kill()

@@ -29,11 +29,6 @@ class RegistryError(UserError, LookupError):
     pass
 
 
-def preflight(params: MlflowParams) -> None:
-    """Fail before an environment changes, not after, when the registry is missing or down."""
-    _client(params)
-
-
 def _client(params: MlflowParams) -> MlflowClient:
     from mlflow.tracking import MlflowClient
 
@@ -64,15 +59,6 @@ def move_alias(params: MlflowParams, alias: str, digest: str) -> str:
     version, _tags = version_for_digest(params, digest)
     _client(params).set_registered_model_alias(params.model_name, alias, version)
     return version
-
-
-def alias_version(params: MlflowParams, alias: str) -> str | None:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return str(_client(params).get_model_version_by_alias(params.model_name, alias).version)
-    except MlflowException:
-        return None
 
 
 def fetch_model(params: MlflowParams, digest: str, dest: Path) -> Path:

@@ -10,8 +10,8 @@ from pathlib import Path
 import click
 import yaml
 
+from mlapp import proc
 from mlapp.delivery import github
-from mlapp.delivery.git import Git
 from mlapp.params import Params
 
 CI_WORKFLOW = Path(".github/workflows/ci.yml")
@@ -49,11 +49,8 @@ def options(
     checks: tuple[str, ...],
     allow_actions_prs: bool = False,
 ) -> github.SetupOptions:
-    name = (
-        repo
-        or github.repository_or_none()
-        or repo_from_remote(Git(Path()).remote_url(params.delivery.remote))
-    )
+    remote = proc.run(["git", "remote", "get-url", params.delivery.remote], check=False).stdout.strip()
+    name = repo or github.repository_or_none() or repo_from_remote(remote)
     if not name:
         raise github.GitHubError("which repository? pass --repo OWNER/NAME")
     return github.SetupOptions(
@@ -61,7 +58,8 @@ def options(
         reviewers=tuple(github.Reviewer.parse(r) for r in reviewers),
         required_checks=checks or ci_checks(),
         state_branch=params.delivery.state_branch,
-        other_environments=tuple(e for e in workflow_environments() if e not in ("staging", "production")),
+        environments=tuple(params.delivery.environments),
+        other_environments=tuple(e for e in workflow_environments() if e not in params.delivery.environments),
         allow_actions_prs=allow_actions_prs,
     )
 
@@ -75,8 +73,9 @@ def main(
     allow_actions_prs: bool = False,
 ) -> None:
     opts = options(params, repo, reviewers, checks, allow_actions_prs)
-    if not opts.reviewers:
-        message = "production has no required reviewer: pass --reviewer user:LOGIN or team:ORG/SLUG"
+    if not opts.reviewers and len(opts.environments) > 1:
+        gated = ", ".join(opts.environments[1:])
+        message = f"{gated}: no required reviewer; pass --reviewer user:LOGIN or team:ORG/SLUG"
         if apply:
             raise github.GitHubError(message)
         click.echo(f"# warning: {message}", err=True)

@@ -1,43 +1,44 @@
 """GitOps state: what each environment runs, as commits on the deploy branch.
 
-The deploy branch (params ``delivery.state_branch``) is an orphan branch that only CI
-writes. For every environment it holds a folder::
+The deploy branch (params ``delivery.state_branch``) holds one folder per environment::
 
-    <env>/release.json                    what runs: image digest, model, source commit, status
-    <env>/infra/base/...                  the manifests, copied from the commit being deployed
-    <env>/infra/overlays/<env>/kustomization.yaml   the env overlay with `images:` set to the digest
+    <env>/manifests.yaml       every object, rendered by kustomize, the image pinned by digest
+    <env>/kustomization.yaml   ``resources: [manifests.yaml]``: Argo CD, Flux and ``kubectl -k`` read it alike
+    <env>/release.json         what runs: digest, model version, source commit, status, who
 
-So ``kubectl apply -k <env>/infra/overlays/<env>`` on any commit of the branch reproduces
-exactly what ran then, ``git log -- production/`` is the release history (author = who
-deployed), and restoring an older ``production/`` folder is a rollback.
-
-Life of a release: ``deploy``/``promote``/``rollback`` write ``status: deployed``; after the
-smoke test passes, ``accept`` writes ``status: verified``. Only verified staging releases
-can be promoted, and rollback goes back to the last verified production release.
+A controller syncs each folder (prune + self-heal); ``git log -- production/`` is the release
+history. The branch is changed with plain git in a temporary worktree (never the user's
+checkout): commit, then push; a push rejected because another job got there first (exit 1)
+is redone on top of the new tip, any other failure stops.
 """
 
 from __future__ import annotations
 
+import base64
 import getpass
-import io
 import json
 import os
-import tarfile
-from collections.abc import Callable, Mapping
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict
 
-from mlapp.delivery.git import Git, GitError, TreeEntry, auth_env, commit_files
+from mlapp import proc
 from mlapp.delivery.images import ImageRef
 from mlapp.errors import UserError
 
 RELEASE_FILE = "release.json"
-KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
-PUSH_ATTEMPTS = 5  # staging and production jobs share the branch; a rejected push is retried
+MANIFESTS_FILE = "manifests.yaml"
+KUSTOMIZATION = (
+    "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [manifests.yaml]\n"
+)
+PUSH_ATTEMPTS = 5  # deploy jobs of different environments share the branch
+PUSH_REJECTED = 1  # git push: a ref was refused (not a fast-forward); transport/auth errors are 128
+NO_SUCH_REF = 2  # git ls-remote --exit-code: the branch does not exist yet
 BOT = ("github-actions[bot]", "41898282+github-actions[bot]@users.noreply.github.com")
 
 
@@ -56,12 +57,12 @@ class Release(BaseModel):
     action: Literal["deploy", "promote", "rollback"]
     status: Literal["deployed", "verified"]
     source_commit: str  # the commit the image was built from
-    config_commit: str  # the commit whose infra/ was copied
+    config_commit: str  # the commit whose infra/ was rendered
     model_version: str | None  # first 12 hex of the model file's sha256, as the service reports it
     model_sha256: str | None
     registry_version: str | None  # MLflow model version, known once `accept` moved the alias
     promoted_from: str | None
-    rolled_back_from: str | None  # the digest that was replaced by a rollback
+    rolled_back_from: str | None  # the digest a rollback replaced
     deployed_by: str
     run_url: str | None
 
@@ -75,10 +76,10 @@ class Release(BaseModel):
 
 @dataclass(frozen=True)
 class Who:
-    """Who is acting and from which run: commit author and the release record say it."""
+    """Who acts, from which run: the commit author and the release record say it."""
 
     actor: str
-    actor_email: str | None
+    email: str | None
     run_url: str | None
 
     @classmethod
@@ -89,211 +90,154 @@ class Who:
         if env.get("GITHUB_RUN_ID") and env.get("GITHUB_REPOSITORY"):
             server = env.get("GITHUB_SERVER_URL", "https://github.com")
             run_url = f"{server}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
-            if env.get("GITHUB_RUN_ATTEMPT"):
-                run_url += f"/attempts/{env['GITHUB_RUN_ATTEMPT']}"
-        if actor:
-            email = f"{actor}@users.noreply.github.com"
-            if env.get("GITHUB_ACTOR_ID") and actor == env.get("GITHUB_ACTOR"):
-                email = f"{env['GITHUB_ACTOR_ID']}+{actor}@users.noreply.github.com"
-            return cls(actor, email, run_url)
-        return cls(getpass.getuser(), None, run_url)
+        if not actor:
+            return cls(getpass.getuser(), None, run_url)
+        user_id = env.get("GITHUB_ACTOR_ID") if actor == env.get("GITHUB_ACTOR") else None
+        return cls(actor, f"{user_id + '+' if user_id else ''}{actor}@users.noreply.github.com", run_url)
 
     def git_env(self) -> dict[str, str]:
         """In CI the actor is the author and the Actions bot the committer; locally, git config."""
-        if self.actor_email is None:
+        if self.email is None:
             return {}
-        return {
-            "GIT_AUTHOR_NAME": self.actor,
-            "GIT_AUTHOR_EMAIL": self.actor_email,
-            "GIT_COMMITTER_NAME": BOT[0],
-            "GIT_COMMITTER_EMAIL": BOT[1],
-        }
+        return {"GIT_AUTHOR_NAME": self.actor, "GIT_AUTHOR_EMAIL": self.email,
+                "GIT_COMMITTER_NAME": BOT[0], "GIT_COMMITTER_EMAIL": BOT[1]}  # fmt: skip
 
 
-def set_image(kustomization: str, placeholder: str, ref: ImageRef, header: str) -> str:
-    """The overlay's kustomization with one ``images:`` entry pinning ``placeholder`` to the digest."""
-    data = yaml.safe_load(kustomization) or {}
-    images = [i for i in data.get("images") or [] if i.get("name") != placeholder]
-    images.append({"name": placeholder, "newName": ref.name, "digest": ref.digest})
-    data["images"] = images
-    return header + yaml.safe_dump(data, sort_keys=False)
+def auth_env(remote_url: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The job token as an HTTP header, through ``GIT_CONFIG_*`` (never argv or .git/config)."""
+    env = os.environ if environ is None else environ
+    token = env.get("GH_TOKEN") or env.get("GITHUB_TOKEN")
+    server = env.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
+    if not token or not remote_url.startswith(f"{server}/"):
+        return {}
+    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+    return {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": f"http.{server}/.extraheader",
+            "GIT_CONFIG_VALUE_0": f"AUTHORIZATION: basic {basic}"}  # fmt: skip
+
+
+def git(*args: str, cwd: Path, env: Mapping[str, str] | None = None) -> str:
+    return proc.output(["git", *args], cwd=cwd, env={**(env or {}), "GIT_TERMINAL_PROMPT": "0"})
+
+
+def git_ok(*args: str, cwd: Path) -> bool:
+    return proc.run(["git", *args], cwd=cwd, check=False).returncode == 0
+
+
+@contextmanager
+def worktree(root: Path, commit: str | None) -> Iterator[Path]:
+    """A temporary checkout of ``commit`` (an empty orphan one for None), removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="mlapp-worktree-") as tmp:
+        path = Path(tmp) / "tree"
+        orphan = f"mlapp-orphan-{os.getpid()}-{Path(tmp).name[-8:]}"
+        git("worktree", "add", "--quiet", "--detach", str(path), *([commit] if commit else []), cwd=root)
+        try:
+            if commit is None:  # the branch's first commit has no parent
+                git("checkout", "--quiet", "--orphan", orphan, cwd=path)
+                git("rm", "-r", "-q", "-f", "--ignore-unmatch", ".", cwd=path)
+            yield path
+        finally:
+            git("worktree", "remove", "--force", str(path), cwd=root)
+            if commit is None and git_ok("rev-parse", "--verify", "-q", f"refs/heads/{orphan}", cwd=root):
+                git("branch", "-q", "-D", orphan, cwd=root)
 
 
 @dataclass
-class StateStore:
-    """Reads and writes the deploy branch; ``sync`` fetches before and pushes after."""
+class Branch:
+    """The deploy branch of the repository at ``root``; ``sync`` fetches before and pushes after."""
 
-    git: Git
-    branch: str
+    root: Path
+    name: str
     remote: str
     sync: bool
 
     @property
-    def local_ref(self) -> str:
-        return f"refs/heads/{self.branch}"
+    def ref(self) -> str:
+        return f"refs/remotes/{self.remote}/{self.name}" if self.sync else f"refs/heads/{self.name}"
 
-    @property
-    def tracking_ref(self) -> str:
-        return f"refs/remotes/{self.remote}/{self.branch}"
-
-    def _auth(self) -> dict[str, str]:
-        url = self.git.remote_url(self.remote)
-        if url is None:
+    def auth(self) -> dict[str, str]:
+        url = proc.run(["git", "remote", "get-url", self.remote], cwd=self.root, check=False)
+        if url.returncode != 0:
             raise StateError(f"git remote {self.remote!r} is not configured (params delivery.remote)")
-        return auth_env(url)
+        return auth_env(url.stdout.strip())
 
-    def fetch(self) -> None:
-        auth = self._auth()
-        refspec = f"+{self.local_ref}:{self.tracking_ref}"
-        try:
-            self.git.run("fetch", "--quiet", "--no-tags", self.remote, refspec, extra_env=auth)
-        except GitError as exc:
-            if "couldn't find remote ref" not in str(exc):
-                raise
-            # First deploy ever: the branch does not exist yet; forget a stale tracking ref.
-            if self.git.rev(self.tracking_ref):
-                self.git.run("update-ref", "-d", self.tracking_ref)
+    def fetch(self) -> str | None:
+        """Bring the remote branch (or its absence) into the tracking ref; return its tip."""
+        auth = self.auth()
+        heads = ["git", "ls-remote", "--exit-code", "--heads", self.remote, self.name]
+        listed = proc.run(heads, cwd=self.root, env=auth, check=False)
+        if listed.returncode == NO_SUCH_REF:
+            if self.tip():
+                git("update-ref", "-d", self.ref, cwd=self.root)
+            return None
+        if listed.returncode != 0:
+            raise proc.CommandError(heads, listed.returncode, listed.stderr)
+        refspec = f"+refs/heads/{self.name}:{self.ref}"
+        git("fetch", "-q", "--no-tags", self.remote, refspec, cwd=self.root, env=auth)
+        return self.tip()
 
     def tip(self) -> str | None:
-        return self.git.rev(self.tracking_ref if self.sync else self.local_ref)
+        found = proc.run(
+            ["git", "rev-parse", "--verify", "-q", f"{self.ref}^{{commit}}"], cwd=self.root, check=False
+        )
+        return found.stdout.strip() if found.returncode == 0 else None
 
     def read(self, env: str, commit: str | None = None) -> Release | None:
         commit = commit or self.tip()
-        if commit is None:
+        if commit is None or not git("ls-tree", commit, "--", f"{env}/{RELEASE_FILE}", cwd=self.root):
             return None
-        text = self.git.show(commit, f"{env}/{RELEASE_FILE}")
-        return Release.model_validate_json(text) if text else None
+        return Release.model_validate_json(git("show", f"{commit}:{env}/{RELEASE_FILE}", cwd=self.root))
 
     def history(self, env: str) -> list[tuple[str, Release]]:
         """(commit, release) for every change of ``env``, newest first."""
         tip = self.tip()
-        if tip is None:
-            return []
-        out = []
-        for commit in self.git.log(tip, f"{env}/{RELEASE_FILE}"):
-            release = self.read(env, commit)
-            if release is not None:
-                out.append((commit, release))
-        return out
+        commits = git("log", "--format=%H", tip, "--", f"{env}/{RELEASE_FILE}", cwd=self.root) if tip else ""
+        return [(c, r) for c in commits.split() if (r := self.read(env, c)) is not None]
 
-    def write(self, env: str, build: Callable[[str | None], tuple[list[TreeEntry], str]], who: Who) -> str:
-        """Commit ``build(base)``'s files as the new ``env/`` folder; push when syncing.
+    def write(self, env: str, change: Callable[[Path, str | None], str], who: Who) -> str:
+        """Commit what ``change(tree, base)`` does to ``tree/env`` (it returns the message); push.
 
-        ``build`` is called again on a fresh base when a concurrent writer got there first,
-        so the result is always "this change on top of the latest state".
+        ``change`` runs again on the new tip when a concurrent writer pushed first, so the
+        result is always "this change on top of the latest state".
         """
-        for attempt in range(1, PUSH_ATTEMPTS + 1):
-            if self.sync:
-                self.fetch()
-            base = self.tip()
-            entries, message = build(base)
-            commit = commit_files(self.git, base, f"{env}/", entries, message, who.git_env())
-            if not self.sync:
-                self.git.run("update-ref", self.local_ref, commit, base or "0" * 40)
-                return commit
-            try:
-                self.git.run(
-                    "push",
-                    "--quiet",
-                    "--no-verify",
-                    self.remote,
-                    f"{commit}:{self.local_ref}",
-                    extra_env=self._auth(),
+        for _attempt in range(PUSH_ATTEMPTS):
+            base = self.fetch() if self.sync else self.tip()
+            with worktree(self.root, base) as tree:
+                message = change(tree, base)
+                git("add", "-A", "--", env, cwd=tree)
+                git(
+                    "commit", "-q", "--no-verify", "--allow-empty", "-m", message, cwd=tree, env=who.git_env()
                 )
-            except GitError as exc:
-                rejected = any(s in str(exc) for s in ("rejected", "fetch first", "non-fast-forward"))
-                if rejected and attempt < PUSH_ATTEMPTS:
-                    continue
-                raise
-            self.git.run("update-ref", self.tracking_ref, commit)
-            return commit
-        raise StateError("unreachable")  # pragma: no cover
+                commit = git("rev-parse", "HEAD", cwd=tree)
+            if not self.sync:  # compare-and-swap: fails if the branch moved meanwhile
+                git("update-ref", self.ref, commit, base or "0" * 40, cwd=self.root)
+                return commit
+            push = ["git", "push", "--quiet", "--no-verify", self.remote, f"{commit}:refs/heads/{self.name}"]
+            pushed = proc.run(
+                push, cwd=self.root, env={**self.auth(), "GIT_TERMINAL_PROMPT": "0"}, check=False
+            )
+            if pushed.returncode == 0:
+                git("update-ref", self.ref, commit, cwd=self.root)
+                return commit
+            if pushed.returncode != PUSH_REJECTED:
+                raise proc.CommandError(push, pushed.returncode, pushed.stderr)
+        raise StateError(f"{self.remote}/{self.name} kept moving: gave up after {PUSH_ATTEMPTS} attempts")
 
-    def export(self, commit: str, env: str, dest: Path) -> Path:
-        """Write ``env/`` of ``commit`` to ``dest``; returns the overlay folder to apply."""
-        data = self.git.run_bytes("archive", "--format=tar", commit, f"{env}/")
-        with tarfile.open(fileobj=io.BytesIO(data)) as archive:
-            for member in archive.getmembers():  # extractall(filter=) needs Python 3.11.4+
-                target = (dest / member.name).resolve()
-                if not target.is_relative_to(dest.resolve()) or not (member.isfile() or member.isdir()):
-                    raise StateError(f"{commit[:12]}: {member.name!r} is not a file or folder in {env}/")
-                target.parent.mkdir(parents=True, exist_ok=True)
-                source = archive.extractfile(member) if member.isfile() else None
-                if source is None:
-                    target.mkdir(exist_ok=True)
-                else:
-                    target.write_bytes(source.read())
-        release = self.read(env, commit)
-        if release is None:
-            raise StateError(f"{commit[:12]} has no {env}/{RELEASE_FILE}")
-        return dest / env
+
+def write_folder(folder: Path, manifests: str, release: Release) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / MANIFESTS_FILE).write_text(manifests)
+    (folder / "kustomization.yaml").write_text(KUSTOMIZATION)
+    (folder / RELEASE_FILE).write_text(release.to_json())
 
 
 def message(action: str, release: Release, extra: str = "") -> str:
     model = f" (model {release.model_version})" if release.model_version else ""
-    lines = [
-        f"{action} {release.environment}: {release.image}{model}",
-        "",
-        *([extra, ""] if extra else []),
-        f"Source-Commit: {release.source_commit}",
-        f"Config-Commit: {release.config_commit}",
-        f"Deployed-By: {release.deployed_by}",
-    ]
-    if release.run_url:
-        lines.append(f"Run: {release.run_url}")
+    run = [f"Run: {release.run_url}"] if release.run_url else []
+    lines = [f"{action} {release.environment}: {release.image}{model}", "", *([extra, ""] if extra else []),
+             f"Source-Commit: {release.source_commit}", f"Config-Commit: {release.config_commit}",
+             f"Deployed-By: {release.deployed_by}", *run]  # fmt: skip
     return "\n".join(lines) + "\n"
-
-
-def snapshot(
-    git: Git,
-    config_commit: str,
-    infra_dir: str,
-    env: str,
-    placeholder: str,
-    ref: ImageRef,
-    release: Release,
-) -> list[TreeEntry]:
-    """``infra/`` of ``config_commit`` (other environments' overlays left out), digest set."""
-    infra_dir = infra_dir.strip("/")
-    overlays = f"{infra_dir}/overlays/"
-    entries = git.ls_tree(config_commit, f"{infra_dir}/")
-    own = f"{overlays}{env}/"
-    kept = [e for e in entries if not e.path.startswith(overlays) or e.path.startswith(own)]
-    kustomizations = [e for e in kept if e.path in {f"{own}{n}" for n in KUSTOMIZATION_NAMES}]
-    if not kustomizations:
-        raise StateError(
-            f"no {own}kustomization.yaml at commit {config_commit[:12]}: "
-            f"environment {env!r} needs an overlay (see infra/README.md)"
-        )
-    target = kustomizations[0]
-    header = (
-        f"# Written by `mlapp {release.action}` from {target.path} at {config_commit[:12]}:\n"
-        f"# the environment runs exactly this digest. Do not edit; redeploy instead.\n"
-    )
-    text = set_image(git.run("cat-file", "blob", target.sha), placeholder, ref, header)
-    out = [TreeEntry(e.mode, e.sha, f"{env}/{e.path}") for e in kept if e != target]
-    out.append(TreeEntry("100644", git.write_blob(text.encode()), f"{env}/{target.path}"))
-    out.append(TreeEntry("100644", git.write_blob(release.to_json().encode()), f"{env}/{RELEASE_FILE}"))
-    return out
-
-
-def with_release(git: Git, entries: list[TreeEntry], env: str, release: Release) -> list[TreeEntry]:
-    """The same files with ``release.json`` replaced."""
-    out = [e for e in entries if e.path != f"{env}/{RELEASE_FILE}"]
-    out.append(TreeEntry("100644", git.write_blob(release.to_json().encode()), f"{env}/{RELEASE_FILE}"))
-    return out
-
-
-def overlay_path(infra_dir: str, env: str) -> str:
-    """Where the applyable overlay sits inside an exported ``env/`` folder."""
-    return f"{infra_dir.strip('/')}/overlays/{env}"
 
 
 def verified(history: list[tuple[str, Release]]) -> list[tuple[str, Release]]:
     return [(c, r) for c, r in history if r.status == "verified"]
-
-
-def check_env(env: str, environments: list[str]) -> str:
-    if env not in environments:
-        raise StateError(f"unknown environment {env!r}: params delivery.environments is {environments}")
-    return env
