@@ -104,7 +104,8 @@ class BulkHistogram:
     writes in multiprocess mode): ~7% of the CPU of a 100-row request. This adds
     each bucket's count with one ``inc``, through the child's ``_upper_bounds``,
     ``_buckets`` (non-cumulative counts) and ``_sum``: the same values ``observe`` would
-    write (tests/serving/test_telemetry.py compares both). A prometheus_client without
+    write (tests/serving/test_telemetry.py compares both; benchmarks/telemetry.py measures the
+    gain: ~8x per 100-row request in multiprocess mode). A prometheus_client without
     those attributes falls back to ``observe`` per value.
     """
 
