@@ -209,3 +209,14 @@ def test_argocd_repo_url_from_the_git_remote() -> None:
     assert argocd.https_url("https://github.com/acme/churn") == "https://github.com/acme/churn.git"
     with pytest.raises(argocd.StateError):
         argocd.https_url("/tmp/origin.git")
+
+
+def test_the_digest_reaches_every_container_that_runs_the_image() -> None:
+    """Deployments and, should an overlay include it, the batch-scoring CronJob."""
+    from mlapp.delivery.images import parse
+
+    ref = parse("ghcr.io/acme/churn@sha256:" + "a" * 64)
+    for folder in (OVERLAYS[0], REPO / "infra/jobs"):
+        pinned = kube.pin_image(kube.render(folder), PARAMS.delivery.app, ref)
+        images = [c["image"] for o in pinned for c in kube.containers(o)]
+        assert images and set(images) == {str(ref)}, folder

@@ -7,6 +7,7 @@ broken workflows.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import textwrap
 import time
@@ -16,7 +17,7 @@ import pytest
 import yaml
 from tests.conftest import BIN, REPO
 
-from mlapp.delivery.workflows import Finding, check_all, pins_from_markdown, uses_pins
+from mlapp.delivery.workflows import Finding, check_all, uses_pins
 from mlapp.params import load_params
 
 WORKFLOWS = REPO / ".github" / "workflows"
@@ -116,6 +117,14 @@ def test_the_github_setup_command_configures_the_environments_of_params(mlapp_in
     assert code == 0, out
     for env in PARAMS.delivery.environments:
         assert f"repos/acme/churn/environments/{env} " in out
+
+
+def pins_from_markdown(text: str) -> dict[str, tuple[str, str]]:
+    """``owner/repo@sha # vX`` lines of the verified pin list -> {action: (sha, tag)}."""
+    pins: dict[str, tuple[str, str]] = {}
+    for match in re.finditer(r"([\w.-]+/[\w.-]+)@([0-9a-f]{40})\s*#\s*(v[\d.]+)", text):
+        pins.setdefault(match[1], (match[2], match[3]))
+    return pins
 
 
 def test_every_pin_is_a_verified_pin() -> None:

@@ -71,7 +71,9 @@ def changes(before: list[Obj], after: list[Obj]) -> tuple[list[str], list[str]]:
 
 
 def containers(obj: Obj) -> list[Obj]:
-    spec = obj.get("spec", {}).get("template", {}).get("spec", {})
+    """Containers of a workload's pod template (a CronJob's one level deeper)."""
+    spec = obj.get("spec", {})
+    spec = spec.get("jobTemplate", {}).get("spec", spec).get("template", {}).get("spec", {})
     return [*spec.get("initContainers", []), *spec.get("containers", [])]
 
 

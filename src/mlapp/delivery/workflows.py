@@ -151,11 +151,3 @@ def check_all(
                 Finding(file, action, f"pinned to {sha} # {tag}, but {first[2]} pins {first[0]} # {first[1]}")
             )
     return findings or ([] if files else [Finding(str(workflows_dir), "-", "no workflows found")])
-
-
-def pins_from_markdown(text: str) -> dict[str, tuple[str, str]]:
-    """``owner/repo@sha # vX`` lines of a pin list -> {action: (sha, tag)}."""
-    pins: dict[str, tuple[str, str]] = {}
-    for match in re.finditer(r"([\w.-]+/[\w.-]+)@([0-9a-f]{40})\s*#\s*(v[\d.]+)", text):
-        pins.setdefault(match[1], (match[2], match[3]))
-    return pins
