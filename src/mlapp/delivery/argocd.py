@@ -56,25 +56,20 @@ def objects(
     labels = {"app.kubernetes.io/part-of": app}
     namespaces = {env: namespace(delivery, env, root) for env in delivery.environments}
     project = {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "AppProject",
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
         "metadata": {"name": app, "namespace": cfg.namespace, "labels": labels},
         "spec": {
             "description": f"{app}: the deploy branch's environment folders, nothing cluster-scoped",
             "sourceRepos": [repo],
             "destinations": [{"server": IN_CLUSTER, "namespace": ns} for ns in namespaces.values()],
         },
-    }
+    }  # fmt: skip
+    finalizers = ["resources-finalizer.argocd.argoproj.io"]  # deleting an Application deletes its objects
     apps = [
         {
-            "apiVersion": "argoproj.io/v1alpha1",
-            "kind": "Application",
-            "metadata": {
-                "name": f"{app}-{env}",
-                "namespace": cfg.namespace,
-                "labels": labels,
-                "finalizers": ["resources-finalizer.argocd.argoproj.io"],
-            },
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": f"{app}-{env}", "namespace": cfg.namespace, "labels": labels,
+                         "finalizers": finalizers},
             "spec": {
                 "project": app,
                 "source": {"repoURL": repo, "targetRevision": delivery.state_branch, "path": env},
@@ -89,7 +84,7 @@ def objects(
             },
         }
         for env, ns in namespaces.items()
-    ]
+    ]  # fmt: skip
     return [project, *apps]
 
 
@@ -148,12 +143,6 @@ def install(delivery: DeliveryParams, env: Mapping[str, str]) -> str:
     ns = delivery.argocd.namespace
     out = proc.run(["kubectl", "create", "namespace", ns], env=env, check=False).stdout
     out += apply_text(install_manifest(delivery), ns, env, "--server-side", "--force-conflicts")
-    wait = [
-        "kubectl",
-        "wait",
-        "--for=condition=Established",
-        "--timeout=120s",
-        "crd/applications.argoproj.io",
-        "crd/appprojects.argoproj.io",
-    ]
+    crds = ["crd/applications.argoproj.io", "crd/appprojects.argoproj.io"]
+    wait = ["kubectl", "wait", "--for=condition=Established", "--timeout=120s", *crds]
     return out + proc.run(wait, env=env, timeout=150).stdout

@@ -251,19 +251,14 @@ def image_metadata(params: Params, repository: str | None) -> None:
     name = images.image_name(params.delivery.registry, repo)
     version, _sha = ops.model_identity(params.train.model_dir)
     if version is None:
-        raise StateError(
-            f"no model in {params.train.model_dir}: run the pipeline (or pull its outputs) first"
-        )
+        raise StateError(f"no model in {params.train.model_dir}: run the pipeline (or pull its outputs)")
     lineage = tracking.lineage_tags(params.train.model_dir)
     commit = os.environ.get("GITHUB_SHA") or lineage["git.commit"]
     server = os.environ.get("GITHUB_SERVER_URL", "https://github.com")
     labels = images.labels(f"{server}/{repo}", commit, version, lineage)
-    values: dict[str, gha.OutputValue] = {
-        "image": name,
-        "tags": images.tags(name, commit, version),
-        "labels": [f"{k}={v}" for k, v in labels.items()],
-        "model-version": version,
-    }
+    values: dict[str, gha.OutputValue] = {"image": name, "tags": images.tags(name, commit, version),
+                                          "labels": [f"{k}={v}" for k, v in labels.items()],
+                                          "model-version": version}  # fmt: skip
     gha.set_outputs(values)
     for key, value in values.items():
         click.echo(f"{key}: " + (", ".join(value) if isinstance(value, list) else str(value)))

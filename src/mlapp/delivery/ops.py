@@ -35,9 +35,7 @@ class Context:
 
     def env(self, name: str) -> str:
         if name not in self.delivery.environments:
-            raise StateError(
-                f"unknown environment {name!r}: params delivery.environments is {self.delivery.environments}"
-            )
+            raise StateError(f"unknown environment {name!r}: params has {self.delivery.environments}")
         return name
 
     def head(self) -> str:
@@ -74,17 +72,10 @@ def render(ctx: Context, env: str, ref: ImageRef, config_commit: str) -> str:
 
 def _release(ctx: Context, env: str, ref: ImageRef, **fields: str | None) -> Release:
     values: dict[str, str | None] = {
-        "environment": env,
-        "image": str(ref),
-        "digest": ref.digest,
-        "status": "deployed",
-        "config_commit": ctx.head(),
-        "registry_version": None,
-        "promoted_from": None,
-        "rolled_back_from": None,
-        "deployed_by": ctx.who.actor,
-        "run_url": ctx.who.run_url,
-    }
+        "environment": env, "image": str(ref), "digest": ref.digest, "status": "deployed",
+        "config_commit": ctx.head(), "registry_version": None, "promoted_from": None,
+        "rolled_back_from": None, "deployed_by": ctx.who.actor, "run_url": ctx.who.run_url,
+    }  # fmt: skip
     return Release.model_validate({**values, **fields})
 
 
