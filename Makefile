@@ -16,7 +16,7 @@ SYNC := $(UV) sync --locked --inexact
 PORT ?= 3000
 export UV_PYTHON ?= 3.11
 
-.PHONY: help setup run repro exps test test-fast lint fmt bench init clean
+.PHONY: help setup run repro exps test test-fast lint fmt bench tune init clean
 
 # `make help` lists the documented targets (`target: ## text`) in these groups; one that no group
 # names shows under "more" (a test keeps that empty).
@@ -88,8 +88,12 @@ fmt: setup ## apply ruff fixes and formatting
 	$(RUN) ruff check --fix .
 	$(RUN) ruff format .
 
-bench: setup ## pipeline benchmark (benchmarks/pipeline.py), writes JSON to .bench/
+bench: setup ## pipeline benchmark + 1M/10M rows x local/dask per stage (benchmarks/), JSON to .bench/
 	$(RUN) python benchmarks/pipeline.py --out .bench/pipeline.json
+	nice -n 10 $(RUN) python benchmarks/scale.py --sizes 1000000 10000000 --out .bench/scale.json
+
+tune: setup ## Optuna search on the training split (TRIALS=n); writes the best train.xgboost values to params.yaml
+	$(RUN) mlapp pipeline tune $(if $(TRIALS),--trials $(TRIALS))
 
 init: ## make the template yours: `make init NAME=acmechurn` renames everything, re-locks, re-syncs
 	@test -n "$(NAME)" || { echo "usage: make init NAME=<lowercase letters/digits>"; exit 2; }

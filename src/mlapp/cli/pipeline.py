@@ -164,3 +164,26 @@ def register(
         f"registered {params.mlflow.model_name} version {version}"
         + (f" with aliases {', '.join(aliases)}" if aliases else "")
     )
+
+
+@group.command()
+@click.option("--input", "source", type=PathOption, help="Training part of the split [params: split.train].")
+@click.option("--trials", type=int, help="Most trials [params: tune.trials].")
+@click.option("--timeout", type=float, help="No new trial after this many seconds [params: tune.timeout_s].")
+@pass_project
+def tune(project: Project, source: Path | None, trials: int | None, timeout: float | None) -> None:
+    """Optuna search on train's validation rows (never test); best values into params.yaml."""
+    from mlapp import tune as search
+
+    params = project.params
+    update = {"trials": pick(trials, params.tune.trials), "timeout_s": pick(timeout, params.tune.timeout_s)}
+    params = params.model_copy(update={"tune": params.tune.model_copy(update=update)})
+    result = search.search(params, pick(source, params.split.train))
+    click.echo(
+        f"{result.trials} trials (MLflow parent run {result.parent_run_id}); "
+        f"best validation {params.tune.metric} {result.best_value:.4f}"
+    )
+    changed = search.write_best(project.params_path, result.best_params)
+    for line in changed or ["no change: the current values are the best found"]:
+        click.echo(f"  {line}")
+    click.echo(f"review with `git diff {project.params_path}`, then `dvc repro` and open a pull request")
