@@ -21,7 +21,7 @@ export UV_PYTHON ?= 3.11
 # `make help` lists the documented targets (`target: ## text`) in these groups; one that no group
 # names shows under "more" (a test keeps that empty).
 HELP_GROUPS := daily pulls delivery maintenance
-HELP_daily := run repro exps test-fast test serve recent monitor
+HELP_daily := run repro exps tune test-fast test serve recent monitor
 HELP_daily_TITLE := daily work
 HELP_pulls := report gate
 HELP_pulls_TITLE := pull requests

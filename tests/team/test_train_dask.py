@@ -25,6 +25,7 @@ from mlapp.stages.train import train
 from mlapp.tables import write_frame
 from tests.conftest import REPO, copy_project, free_port, running_server, sh
 
+pytestmark = pytest.mark.slow  # each test starts a Dask LocalCluster (worker processes)
 PARAMS = load_params(REPO / "params.yaml")
 ROC_AUC_TOLERANCE = 0.02
 PR_AUC_TOLERANCE = 0.04
@@ -87,7 +88,6 @@ def test_scheduler_address_from_the_environment_wins(monkeypatch) -> None:
     assert PARAMS.train.dask.resolved_scheduler() == PARAMS.train.dask.scheduler
 
 
-@pytest.mark.slow
 def test_dvc_exp_run_on_dask_serves_and_passes_smoke(trained_project, tmp_path) -> None:
     """The documented command, end to end: experiment on dask, metrics, then the served model."""
     root = copy_project(trained_project, tmp_path / "p")
