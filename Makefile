@@ -48,7 +48,8 @@ install-uv:
 		|| python3 -m pip install --quiet --user --break-system-packages uv
 
 setup: install-uv ## install uv if missing and the whole locked environment (dev tools included)
-	$(SYNC)
+	@echo "== the locked environment with the dev tools (uv sync; \`make sync\` lists the packages)"
+	@$(SYNC) --quiet
 
 run: install-uv ## install what the pipeline needs, pull the sample data and run the whole pipeline
 	@echo "== 1/3 pull the sample data (the first run installs the pipeline's packages first)"
