@@ -24,7 +24,7 @@ import xgboost as xgb
 from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
 from sklearn.model_selection import train_test_split
 
-from mlapp.params import Params, TuneParams
+from mlapp.params import Params, TunableXGBoost, TuneParams
 from mlapp.stages.train import base_spec
 from mlapp.tables import read_frame
 
@@ -41,8 +41,10 @@ class Result:
     parent_run_id: str
 
 
-def _suggest(trial: Any, space: Mapping[str, tuple[float, float]], current: dict[str, Any]) -> dict[str, Any]:
-    chosen = {}
+def _suggest(
+    trial: Any, space: Mapping[TunableXGBoost, tuple[float, float]], current: dict[str, Any]
+) -> dict[str, Any]:
+    chosen: dict[str, Any] = {}
     for name, (low, high) in space.items():
         if isinstance(current[name], int) and not isinstance(current[name], bool):
             chosen[name] = trial.suggest_int(name, int(low), int(high))
