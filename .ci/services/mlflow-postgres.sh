@@ -31,19 +31,24 @@ export MLAPP_TEST_POSTGRES_URL="postgresql://mlflow:mlflow@127.0.0.1:$pg_port/ml
 # for postgresql://, is in the dev group).
 make --no-print-directory setup >/dev/null
 mlflow_port="${MLAPP_CI_MLFLOW_PORT:-55000}"
+# curl is not on every base image; the project's Python is.
+mlapp_mlflow_up() {
+  .venv/bin/python -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1] + "/health", timeout=2)' \
+    "$MLAPP_TEST_MLFLOW_SERVER" >/dev/null 2>&1
+}
 export MLAPP_TEST_MLFLOW_SERVER="http://127.0.0.1:$mlflow_port"
-if ! curl -fsS "$MLAPP_TEST_MLFLOW_SERVER/health" >/dev/null 2>&1; then
+if ! mlapp_mlflow_up; then
   nohup .venv/bin/mlflow server --host 127.0.0.1 --port "$mlflow_port" --workers 2 \
     --backend-store-uri "$MLAPP_TEST_POSTGRES_URL" \
     --artifacts-destination "$mlapp_ci_dir/mlflow-artifacts" --serve-artifacts \
     >"$mlapp_ci_dir/mlflow-server.log" 2>&1 &
   mlflow_pid=$!
   for _ in $(seq 120); do
-    curl -fsS "$MLAPP_TEST_MLFLOW_SERVER/health" >/dev/null 2>&1 && break
+    mlapp_mlflow_up && break
     kill -0 "$mlflow_pid" 2>/dev/null || break  # exited: the log says why
     sleep 1
   done
-  curl -fsS "$MLAPP_TEST_MLFLOW_SERVER/health" >/dev/null || {
+  mlapp_mlflow_up || {
     tail -50 "$mlapp_ci_dir/mlflow-server.log"; false; }
 fi
 echo "mlflow server $MLAPP_TEST_MLFLOW_SERVER on $MLAPP_TEST_POSTGRES_URL"
