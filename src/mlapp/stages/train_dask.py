@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import xgboost as xgb
 from sklearn.model_selection import train_test_split
@@ -63,15 +64,28 @@ def client(params: DaskParams) -> Iterator[Client]:
 
 
 def _batches(source: Path, partitions_at_least: int, partition_rows: int) -> Iterator[pd.DataFrame]:
-    """The table in equal-sized pandas batches, read one at a time (never whole)."""
+    """The table in equal slices (the last may be shorter), read piecewise, never whole.
+
+    Parquet batches end at row-group boundaries; re-slicing keeps partitions even, so the
+    workers get equal shares and no partition is a stray handful of rows.
+    """
     table = pq.ParquetFile(source)
     rows = table.metadata.num_rows
-    count = max(partitions_at_least, math.ceil(rows / partition_rows))
-    for batch in table.iter_batches(batch_size=math.ceil(rows / count)):
-        yield batch.to_pandas()
+    size = math.ceil(rows / max(partitions_at_least, math.ceil(rows / partition_rows)))
+    pending: pa.Table | None = None
+    for batch in table.iter_batches(batch_size=size):
+        piece = pa.Table.from_batches([batch])
+        pending = piece if pending is None else pa.concat_tables([pending, piece])
+        while pending.num_rows >= size:
+            yield pending.slice(0, size).to_pandas()
+            pending = pending.slice(size)
+    if pending is not None and pending.num_rows:
+        yield pending.to_pandas()
 
 
 def _split(part: pd.DataFrame, label: str, valid_size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    if len(part) < 2 / valid_size:  # too few rows to hold any out: all of them fit
+        return part, part.iloc[:0]
     counts = part[label].value_counts()
     stratify = part[label] if len(counts) > 1 and counts.min() >= 2 else None
     fit, valid = train_test_split(part, test_size=valid_size, random_state=seed, stratify=stratify)
