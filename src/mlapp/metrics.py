@@ -1,19 +1,95 @@
-"""Model quality metrics and plot data, shared by evaluate and the PR report."""
+"""Model quality metrics per task, with their direction: evaluate, the PR report and the monitor.
+
+One registry (``REGISTRY``) says which metrics a task has and whether a larger value is better;
+everything that compares two values (report deltas, the gate, decay) asks it.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from sklearn import metrics as skm
 
+from mlapp.errors import ParamsError
+
 DIGITS = 6
-# Losses: a smaller value is a better model (the report and the monitor compare directions).
-LOWER_IS_BETTER = frozenset({"log_loss", "brier"})
+EPS = 1e-15  # probabilities are clipped to [EPS, 1 - EPS] before log loss
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    higher_is_better: bool
+    tasks: tuple[str, ...]
+
+
+REGISTRY: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric("roc_auc", True, ("binary",)),
+        Metric("pr_auc", True, ("binary",)),
+        Metric("f1", True, ("binary",)),
+        Metric("precision", True, ("binary", "multiclass")),  # multiclass: per class
+        Metric("recall", True, ("binary", "multiclass")),  # multiclass: per class
+        Metric("accuracy", True, ("binary", "multiclass")),
+        Metric("log_loss", False, ("binary", "multiclass")),
+        Metric("brier", False, ("binary",)),
+        Metric("f1_macro", True, ("multiclass",)),
+        Metric("f1_weighted", True, ("multiclass",)),
+        Metric("rmse", False, ("regression",)),
+        Metric("mae", False, ("regression",)),
+        Metric("r2", True, ("regression",)),
+    )
+}
+# Losses and errors: a smaller value is a better model.
+LOWER_IS_BETTER = frozenset(name for name, m in REGISTRY.items() if not m.higher_is_better)
+# The headline metrics of each task, in the order reports list them (per-class ones come after).
+TASK_METRICS: dict[str, tuple[str, ...]] = {
+    "binary": ("roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "log_loss", "brier"),
+    "multiclass": ("accuracy", "f1_macro", "f1_weighted", "log_loss"),
+    "regression": ("rmse", "mae", "r2"),
+}
+PER_CLASS = ("precision", "recall")  # multiclass: one value per class, named per_class.<class>.<metric>
+
+
+def higher_is_better(name: str) -> bool:
+    """Direction of a metric, also for a per-class one (``per_class.<class>.recall``)."""
+    return REGISTRY[name.rsplit(".", 1)[-1]].higher_is_better
+
+
+def check_task_metric(task: str, name: str, setting: str) -> None:
+    if name not in TASK_METRICS[task]:
+        raise ParamsError(
+            f"{setting}: {name!r} is not a metric of task {task}; choose one of {list(TASK_METRICS[task])}"
+        )
 
 
 def round6(value: float) -> float:
     return round(float(value), DIGITS)
+
+
+def flat(scores: dict[str, Any]) -> dict[str, float]:
+    """metrics.json as flat names (``per_class.a.recall``): what the report and MLflow compare."""
+    out: dict[str, float] = {}
+    for key, value in scores.items():
+        if isinstance(value, dict):
+            out.update({f"{key}.{k}": v for k, v in flat(value).items()})
+        else:
+            out[key] = float(value)
+    return out
+
+
+def task_metrics(
+    task: str, y: np.ndarray, scores: np.ndarray, threshold: float | None, classes: list[str]
+) -> dict[str, Any]:
+    """metrics.json of a task. ``y``: class indices (classification) or values (regression)."""
+    if task == "binary":
+        return classification_metrics(y, scores, threshold if threshold is not None else 0.5)
+    if task == "multiclass":
+        return multiclass_metrics(y, scores, classes)
+    return regression_metrics(y, scores)
 
 
 def classification_metrics(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, float]:
@@ -25,9 +101,38 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray, threshold: flo
         "precision": round6(skm.precision_score(y_true, predicted, zero_division=0)),
         "recall": round6(skm.recall_score(y_true, predicted, zero_division=0)),
         "accuracy": round6(skm.accuracy_score(y_true, predicted)),
-        "log_loss": round6(skm.log_loss(y_true, np.clip(proba, 1e-15, 1 - 1e-15), labels=[0, 1])),
+        "log_loss": round6(skm.log_loss(y_true, np.clip(proba, EPS, 1 - EPS), labels=[0, 1])),
         "brier": round6(skm.brier_score_loss(y_true, proba)),
         "threshold": round6(threshold),
+    }
+
+
+def multiclass_metrics(y_true: np.ndarray, proba: np.ndarray, classes: list[str]) -> dict[str, Any]:
+    labels = list(range(len(classes)))
+    predicted = np.argmax(proba, axis=1)
+    precision, recall, _, _ = skm.precision_recall_fscore_support(
+        y_true, predicted, labels=labels, zero_division=0
+    )
+    clipped = np.clip(proba, EPS, 1 - EPS)
+    return {
+        "accuracy": round6(skm.accuracy_score(y_true, predicted)),
+        "f1_macro": round6(skm.f1_score(y_true, predicted, labels=labels, average="macro", zero_division=0)),
+        "f1_weighted": round6(
+            skm.f1_score(y_true, predicted, labels=labels, average="weighted", zero_division=0)
+        ),
+        "log_loss": round6(skm.log_loss(y_true, clipped / clipped.sum(axis=1, keepdims=True), labels=labels)),
+        "per_class": {
+            name: {"precision": round6(p), "recall": round6(r)}
+            for name, p, r in zip(classes, precision, recall, strict=True)
+        },
+    }
+
+
+def regression_metrics(y_true: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    return {
+        "rmse": round6(np.sqrt(skm.mean_squared_error(y_true, predicted))),
+        "mae": round6(skm.mean_absolute_error(y_true, predicted)),
+        "r2": round6(skm.r2_score(y_true, predicted)),
     }
 
 
@@ -52,10 +157,14 @@ def pr_points(y_true: np.ndarray, proba: np.ndarray, points: int) -> list[dict[s
     ]
 
 
-def confusion(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> list[dict[str, Any]]:
-    matrix = skm.confusion_matrix(y_true, (proba >= threshold).astype(int), labels=[0, 1])
+def confusion(y_true: np.ndarray, predicted: np.ndarray, classes: list[str]) -> list[dict[str, Any]]:
+    """Counts per (actual, predicted) class name; ``predicted`` holds class indices."""
+    k = len(classes)
+    matrix = skm.confusion_matrix(y_true, predicted, labels=list(range(k)))
     return [
-        {"actual": str(a), "predicted": str(p), "count": int(matrix[a, p])} for a in (0, 1) for p in (0, 1)
+        {"actual": classes[a], "predicted": classes[p], "count": int(matrix[a, p])}
+        for a in range(k)
+        for p in range(k)
     ]
 
 
@@ -75,3 +184,17 @@ def calibration(y_true: np.ndarray, proba: np.ndarray, bins: int) -> list[dict[s
                 }
             )
     return rows
+
+
+def predicted_vs_actual(y_true: np.ndarray, predicted: np.ndarray, points: int) -> list[dict[str, float]]:
+    """At most ``points`` test rows, evenly spaced in actual-value order: small and reproducible."""
+    order = np.argsort(y_true, kind="stable")
+    pick = order[np.unique(np.linspace(0, len(order) - 1, min(points, len(order))).round().astype(int))]
+    return [{"actual": round6(y_true[i]), "predicted": round6(predicted[i])} for i in pick]
+
+
+def residuals(y_true: np.ndarray, predicted: np.ndarray, bins: int) -> list[dict[str, float]]:
+    """Histogram of prediction - actual: where the errors sit and whether they lean one way."""
+    errors = predicted - y_true
+    counts, edges = np.histogram(errors, bins=bins)
+    return [{"residual": round6((edges[i] + edges[i + 1]) / 2), "count": int(counts[i])} for i in range(bins)]

@@ -23,8 +23,7 @@ class PyfuncModel(PythonModel):
     def predict(
         self, context: PythonModelContext, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.DataFrame:
-        proba = self.model.predict_proba(model_input)
-        return pd.DataFrame({"probability": proba, "label": (proba >= self.model.spec.threshold).astype(int)})
+        return self.model.outputs(self.model.scores(model_input))
 
 
 mlflow.models.set_model(PyfuncModel())

@@ -3,12 +3,16 @@
 Nothing here unpickles: the booster is XGBoost's own UBJSON, and everything needed
 to turn a table into model input (feature order, category levels, threshold) is
 plain JSON. Training, evaluation, the report and the service all use this module.
+
+The spec also holds the task and the class names in their order: class ``i`` is column
+``i`` of the probabilities, and for binary the second class is the positive one. Labels
+reach the model as class indices (``ModelSpec.encode``), whatever their type in the table.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -23,13 +27,57 @@ MODEL_FILE = "model.ubj"
 SPEC_FILE = "model_spec.json"
 
 
+def label_text(values: pd.Series) -> pd.Series:
+    """Class labels as text: 1, 1.0 and "1" are the same class; missing stays missing."""
+    if pd.api.types.is_bool_dtype(values):
+        return values.map(lambda v: None if pd.isna(v) else str(bool(v)).lower()).astype(object)
+    if pd.api.types.is_numeric_dtype(values):
+        numbers = pd.to_numeric(values)
+        integral = numbers.dropna().mod(1).eq(0).all()
+        shown = numbers.map(lambda v: None if pd.isna(v) else str(int(v)) if integral else repr(float(v)))
+        return shown.astype(object)
+    return values.map(lambda v: None if pd.isna(v) else str(v).strip()).astype(object)
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     features: list[str]
     categories: dict[str, list[str]]
     label: str
-    threshold: float
+    threshold: float | None  # binary only: P(positive) at or above it predicts the positive class
     best_iteration: int
+    # Specs written before tasks existed are binary 0/1 models (a base branch's champion).
+    task: str = "binary"
+    classes: list[str] = field(default_factory=lambda: ["0", "1"])
+
+    @property
+    def cutoff(self) -> float:
+        """The binary decision threshold (0.5 where a spec has none)."""
+        return 0.5 if self.threshold is None else self.threshold
+
+    def encode(self, labels: pd.Series) -> np.ndarray:
+        """Labels as the model sees them: class indices, or float values for regression."""
+        if self.task == "regression":
+            return pd.to_numeric(labels).to_numpy(dtype=np.float64)
+        index = {name: i for i, name in enumerate(self.classes)}
+        text = label_text(labels)
+        unknown = sorted(set(text.dropna()) - index.keys())
+        if unknown or text.isna().any():
+            raise ValueError(
+                f"label '{self.label}' has values the model does not know: "
+                f"{unknown[:5] or ['<missing>']} (classes: {self.classes})"
+            )
+        return text.map(index).to_numpy(dtype=np.int64)
+
+    def class_values(self) -> list[str | int]:
+        """Class names as responses show them: integer names as numbers (0/1 stays 0/1)."""
+        return [int(c) if c.lstrip("-").isdigit() else c for c in self.classes]
+
+    def decide(self, scores: np.ndarray) -> np.ndarray:
+        """Predicted class indices from ``Model.scores`` (classification only)."""
+        if self.task == "multiclass":
+            return np.argmax(scores, axis=1).astype(np.int64)
+        return (scores >= self.cutoff).astype(np.int64)
 
     def to_matrix(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Select and type the features exactly as in training (fixed category levels)."""
@@ -53,12 +101,36 @@ class Model:
         """Content address of the model file: equal bytes, equal version."""
         return self.sha256[:12]
 
-    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+    @property
+    def task(self) -> str:
+        return self.spec.task
+
+    def scores(self, frame: pd.DataFrame) -> np.ndarray:
+        """binary: P(positive class), shape (n,); multiclass: P(class), (n, classes); regression: (n,)."""
         data = xgb.DMatrix(self.spec.to_matrix(frame), enable_categorical=True)
         return np.asarray(self.booster.predict(data), dtype=np.float64)
 
+    # The binary name, kept for callers that only serve binary models.
+    predict_proba = scores
+
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        return (self.predict_proba(frame) >= self.spec.threshold).astype(np.int64)
+        """Class indices (classification) or predicted values (regression)."""
+        scores = self.scores(frame)
+        return scores if self.task == "regression" else self.spec.decide(scores)
+
+    def outputs(self, scores: np.ndarray) -> pd.DataFrame:
+        """Scores as a table of the task's response fields (the MLflow model and batch scoring).
+
+        binary: probability, label; multiclass: label, one probability column per class;
+        regression: prediction.
+        """
+        if self.task == "regression":
+            return pd.DataFrame({"prediction": scores})
+        labels = np.asarray(self.spec.class_values())[self.spec.decide(scores)]
+        if self.task == "binary":
+            return pd.DataFrame({"probability": scores, "label": labels})
+        columns = {f"probability_{c}": scores[:, i] for i, c in enumerate(self.spec.classes)}
+        return pd.DataFrame({"label": labels, **columns})
 
     @cached_property
     def size_bytes(self) -> int:

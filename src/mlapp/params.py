@@ -22,11 +22,24 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+Task = Literal["binary", "multiclass", "regression"]
+
+
 class DataParams(Section):
     raw: Path
-    id_column: str
+    id_column: str | None  # null when the table has no row id
     time_column: str | None  # null when the table has no event time
     label: str
+    classes: list[str] | None  # class order; null: the label's sorted values (binary: 2nd is positive)
+    missing_label: Literal["drop", "fail"]
+
+    @model_validator(mode="after")
+    def _distinct_classes(self) -> DataParams:
+        if self.classes is not None and (
+            len(set(self.classes)) != len(self.classes) or len(self.classes) < 2
+        ):
+            raise ValueError(f"data.classes must name at least two distinct classes, got {self.classes}")
+        return self
 
 
 class SampleDataParams(Section):
@@ -39,6 +52,9 @@ class ValidateParams(Section):
     report: Path
     min_rows: int = Field(ge=1)
     max_failure_examples: int = Field(ge=1)
+    max_null_share: float = Field(ge=0, le=1)  # per column; an entirely empty column always fails
+    max_null_share_by_column: dict[str, float]  # overrides of max_null_share
+    min_class_rows: int = Field(ge=1)  # multiclass: rows every class needs
 
 
 class SplitParams(Section):
@@ -112,6 +128,8 @@ class EvaluateParams(Section):
     plots_dir: Path
     curve_points: int = Field(ge=2)
     calibration_bins: int = Field(ge=2)
+    scatter_points: int = Field(ge=2)  # regression: test rows in the predicted-vs-actual plot
+    residual_bins: int = Field(ge=2)  # regression: bars of the residual histogram
 
 
 class MlflowParams(Section):
@@ -133,7 +151,11 @@ class MlflowParams(Section):
         return uri
 
 
-MetricName = Literal["roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "log_loss", "brier"]
+# Every headline metric of every task (mlapp.metrics says which task has which, and directions).
+MetricName = Literal[
+    "roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "log_loss", "brier",
+    "f1_macro", "f1_weighted", "rmse", "mae", "r2",
+]  # fmt: skip
 
 
 class RetrainParams(Section):
@@ -152,6 +174,7 @@ class MonitorParams(Section):
     ks_statistic: float = Field(ge=0, le=1)
     drifted_share: float = Field(gt=0, le=1)
     prediction_psi: float = Field(gt=0)
+    min_reference_rows: int = Field(ge=1)  # fewer test rows: training rows' scores join the reference
     decay_tolerance: dict[MetricName, float]
     report_json: Path
     report_markdown: Path
@@ -245,18 +268,15 @@ class ReportParams(Section):
     max_chars: int = Field(ge=1000, le=65536)  # GitHub rejects comments over 65,536 characters
 
 
-# Metrics where higher is better: "minimum" and "regression" then mean one thing.
-PrimaryMetric = Literal["roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy"]
-
-
 class GateParams(Section):
-    primary_metric: PrimaryMetric
-    min_primary: float = Field(ge=0, le=1)
+    primary_metric: MetricName  # must be a metric of the task (checked with the whole file)
+    min_primary: float  # the floor (a ceiling for a lower-is-better metric such as rmse)
     max_regression: float = Field(ge=0)
     require_significant: bool
 
 
 class Params(Section):
+    task: Task
     data: DataParams
     sample_data: SampleDataParams
     validate_: ValidateParams = Field(alias="validate")
@@ -271,6 +291,21 @@ class Params(Section):
     image: ImageParams
     report: ReportParams
     gate: GateParams
+
+    @model_validator(mode="after")
+    def _metrics_fit_the_task(self) -> Params:
+        from mlapp.metrics import check_task_metric  # metrics imports numpy/sklearn: only when needed
+
+        check_task_metric(self.task, self.gate.primary_metric, "gate.primary_metric")
+        for name in self.monitor.decay_tolerance:
+            check_task_metric(self.task, name, "monitor.decay_tolerance")
+        if self.task == "binary" and self.data.classes is not None and len(self.data.classes) != 2:
+            raise ValueError(f"task binary needs exactly two data.classes, got {self.data.classes}")
+        if self.task == "regression" and self.data.classes is not None:
+            raise ValueError("data.classes is for classification: set it to null for task regression")
+        if self.train.engine == "dask" and self.task != "binary":
+            raise ValueError("train.engine dask trains binary models (0/1 labels) only: use engine local")
+        return self
 
 
 def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:

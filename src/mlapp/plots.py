@@ -39,16 +39,48 @@ def curves(
 
 
 def confusion(series: dict[str, Points], path: Path) -> Path:
+    """One N x N count grid per model; classes in the order the cells name them."""
     fig, axes = plt.subplots(1, len(series), figsize=(3.2 * len(series), 3), squeeze=False)
     for ax, (name, cells) in zip(axes[0], series.items(), strict=True):
-        grid = [[0, 0], [0, 0]]
+        classes = list(dict.fromkeys(str(c["actual"]) for c in cells))
+        index = {c: i for i, c in enumerate(classes)}
+        grid = [[0] * len(classes) for _ in classes]
         for cell in cells:
-            grid[int(cell["actual"])][int(cell["predicted"])] = cell["count"]
+            grid[index[str(cell["actual"])]][index[str(cell["predicted"])]] = cell["count"]
         ax.imshow(grid, cmap="Blues")
-        for a in (0, 1):
-            for p in (0, 1):
-                ax.text(p, a, str(grid[a][p]), ha="center", va="center")
-        ax.set(xticks=[0, 1], yticks=[0, 1], xlabel="predicted", ylabel="actual", title=name)
+        for a, row in enumerate(grid):
+            for p, count in enumerate(row):
+                ax.text(p, a, str(count), ha="center", va="center")
+        ticks = list(range(len(classes)))
+        ax.set(xticks=ticks, yticks=ticks, xlabel="predicted", ylabel="actual", title=name)
+        ax.set_xticklabels(classes, rotation=30 if len(classes) > 2 else 0)
+        ax.set_yticklabels(classes)
+    return _save(fig, path)
+
+
+def scatter(series: dict[str, Points], path: Path) -> Path:
+    """Predicted against actual, with the diagonal a perfect model would sit on."""
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    values = [v for points in series.values() for p in points for v in (p["actual"], p["predicted"])]
+    for name, points in series.items():
+        ax.scatter(
+            [p["actual"] for p in points], [p["predicted"] for p in points], s=8, alpha=0.6, label=name
+        )
+    if values:
+        ax.plot([min(values), max(values)], [min(values), max(values)], linestyle=":", color="grey")
+    ax.set(xlabel="actual", ylabel="predicted", title="Predicted vs actual")
+    ax.legend(loc="best")
+    return _save(fig, path)
+
+
+def histogram(series: dict[str, Points], path: Path) -> Path:
+    """Residual distribution (predicted - actual) per model, as step outlines."""
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    for name, points in series.items():
+        ax.step([p["residual"] for p in points], [p["count"] for p in points], where="mid", label=name)
+    ax.axvline(0, linestyle=":", color="grey")
+    ax.set(xlabel="predicted - actual", ylabel="rows", title="Residuals")
+    ax.legend(loc="best")
     return _save(fig, path)
 
 
@@ -61,21 +93,30 @@ def importance(points: Points, path: Path, top: int = 15) -> Path:
 
 
 def render_all(series: dict[str, dict[str, Points]], out_dir: Path) -> list[Path]:
-    """``series`` maps model name -> plot name (roc, pr, calibration, confusion) -> points."""
+    """``series`` maps model name -> plot name -> points; draws the plots the task has."""
+    first = next(iter(series.values()))
 
     def pick(kind: str) -> dict[str, Points]:
         return {name: plots[kind] for name, plots in series.items()}
 
-    return [
-        curves(pick("roc"), "fpr", "tpr", "ROC", out_dir / "roc.png", diagonal=True),
-        curves(pick("pr"), "recall", "precision", "Precision-recall", out_dir / "pr.png"),
-        curves(
-            pick("calibration"),
-            "mean_predicted",
-            "fraction_positive",
-            "Calibration",
-            out_dir / "calibration.png",
-            diagonal=True,
-        ),
-        confusion(pick("confusion"), out_dir / "confusion.png"),
-    ]
+    drawn = []
+    if "roc" in first:
+        drawn += [
+            curves(pick("roc"), "fpr", "tpr", "ROC", out_dir / "roc.png", diagonal=True),
+            curves(pick("pr"), "recall", "precision", "Precision-recall", out_dir / "pr.png"),
+            curves(
+                pick("calibration"),
+                "mean_predicted",
+                "fraction_positive",
+                "Calibration",
+                out_dir / "calibration.png",
+                diagonal=True,
+            ),
+        ]
+    if "confusion" in first:
+        drawn.append(confusion(pick("confusion"), out_dir / "confusion.png"))
+    if "predicted_vs_actual" in first:
+        drawn.append(scatter(pick("predicted_vs_actual"), out_dir / "predicted_vs_actual.png"))
+    if "residuals" in first:
+        drawn.append(histogram(pick("residuals"), out_dir / "residuals.png"))
+    return drawn

@@ -49,13 +49,24 @@ FEATURES: dict[str, pa.Column] = {
 }
 
 
-def raw_schema(data: DataParams) -> pa.DataFrameSchema:
-    """The whole raw table: id, optional event time, features and the binary label."""
-    columns: dict[str, pa.Column] = {data.id_column: pa.Column(str, unique=True)}
+def raw_schema(data: DataParams, task: str = "binary") -> pa.DataFrameSchema:
+    """The whole raw table: optional id and event time, features and the label.
+
+    A class label is text (numbers too: 1 and "1" are one class), restricted to
+    ``data.classes`` when declared; a regression label is a finite number. Missing labels
+    are allowed here: ``data.missing_label`` decides (validate drops or fails them).
+    """
+    columns: dict[str, pa.Column] = {}
+    if data.id_column:
+        columns[data.id_column] = pa.Column(str, unique=True)
     if data.time_column:
         columns[data.time_column] = pa.Column("datetime64[ns]")
     columns.update(FEATURES)
-    columns[data.label] = pa.Column(int, pa.Check.isin([0, 1]))
+    if task == "regression":
+        columns[data.label] = pa.Column(float, nullable=True)
+    else:
+        checks = [pa.Check.isin(data.classes)] if data.classes else []
+        columns[data.label] = pa.Column(str, checks, nullable=True)
     return pa.DataFrameSchema(
         columns,
         strict=True,  # an unexpected column is usually a typo or an upstream change: say so

@@ -11,6 +11,7 @@ import contextlib
 import importlib.metadata
 import logging
 import os
+import re
 import tempfile
 import warnings
 from pathlib import Path
@@ -25,6 +26,7 @@ from mlapp import gha
 from mlapp import plots as plot_png
 from mlapp.errors import TrackingUnavailable, UserError
 from mlapp.lineage import tags as lineage_tags
+from mlapp.metrics import flat
 from mlapp.model import MODEL_FILE, file_sha256, load
 from mlapp.params import MlflowParams, Params
 from mlapp.tables import read_frame, read_json
@@ -89,7 +91,7 @@ def experiment_tags() -> dict[str, str]:
 
 
 def log_run(
-    params: Params, model_dir: Path, scores: dict[str, float], plots: dict[str, Any], plots_dir: Path
+    params: Params, model_dir: Path, scores: dict[str, Any], plots: dict[str, Any], plots_dir: Path
 ) -> str:
     """Log params, metrics, plots, the model (as code + native files) and lineage tags.
 
@@ -122,7 +124,7 @@ def _log_into_run(
 ) -> None:
     model = load(model_dir)
     mlflow.log_params(_flat_params(params))
-    mlflow.log_metrics(scores)
+    mlflow.log_metrics({metric_key(k): v for k, v in flat(scores).items()})
     if plots_dir.is_dir():
         mlflow.log_artifacts(str(plots_dir), artifact_path="plots")
     with tempfile.TemporaryDirectory() as tmp:
@@ -142,6 +144,11 @@ def _log_into_run(
             pip_requirements=_requirements(),
             input_example=sample,
         )
+
+
+def metric_key(name: str) -> str:
+    """MLflow metric names allow letters, digits, ``_-. /``: a class name may hold others."""
+    return re.sub(r"[^\w\-. /]", "_", name)
 
 
 def find_run(params: Params, model_sha256: str) -> str | None:

@@ -36,6 +36,7 @@ def _report() -> dict[str, Any]:
             "features": "a.parquet",
             "feature_rows": 1000,
             "scores": "b.parquet",
+            "score_rows": 1200,
             "metrics": "m.json",
             "model_version": "abc123",
         },

@@ -43,3 +43,22 @@ def test_out_of_range_is_rejected(tmp_path: Path) -> None:
 def test_missing_file_says_where(tmp_path: Path) -> None:
     with pytest.raises(ParamsError, match="not found"):
         load_params(tmp_path / "nope.yaml")
+
+
+def test_gate_metric_must_belong_to_the_task(tmp_path: Path) -> None:
+    path = _write(tmp_path, lambda p: p.update(task="regression"))
+    with pytest.raises(ParamsError, match="not a metric of task regression"):
+        load_params(path)
+
+    def regression(p: dict) -> None:
+        p.update(task="regression")
+        p["gate"].update(primary_metric="rmse", min_primary=5.0)
+        p["monitor"]["decay_tolerance"] = {"rmse": 1.0}
+
+    assert load_params(_write(tmp_path, regression)).task == "regression"
+
+
+def test_binary_needs_two_declared_classes_and_the_id_is_optional(tmp_path: Path) -> None:
+    with pytest.raises(ParamsError, match="exactly two"):
+        load_params(_write(tmp_path, lambda p: p["data"].update(classes=["a", "b", "c"])))
+    assert load_params(_write(tmp_path, lambda p: p["data"].update(id_column=None))).data.id_column is None

@@ -21,5 +21,5 @@ def test_shape_imbalance_and_missing_values() -> None:
 
 def test_sample_satisfies_the_schema() -> None:
     frame = generate(2_000, 5).astype(str).replace({"nan": None, "None": None})
-    validated = validate_table(frame, load_params(REPO / "params.yaml"))
-    assert len(validated) == 2_000
+    validated, dropped = validate_table(frame, load_params(REPO / "params.yaml"))
+    assert len(validated) == 2_000 and dropped == 0

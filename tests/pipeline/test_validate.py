@@ -31,7 +31,16 @@ CASES: dict[str, tuple[Edit | str, list[str]]] = {
     "null not allowed": (_set("contract", 2, None), ["'contract'", "no missing values", "[2]"]),
     "null boolean": (_set("paperless_billing", 6, None), ["'paperless_billing'", "no missing values", "[6]"]),
     "duplicate ids": (_set("customer_id", 5, "C0000000"), ["'customer_id'", "unique"]),
-    "non-binary label": (_set("churned", 1, 2), ["'churned'", "isin([0, 1])", "2"]),
+    "non-binary label": (
+        _set("churned", 1, 2),
+        ["'churned'", "both classes present for task binary", "found 3"],
+    ),
+    "all-null feature": (lambda f: f.assign(tenure_months=None), ["'tenure_months'", "not entirely empty"]),
+    "single-class label": (lambda f: f.assign(churned="0"), ["'churned'", "both classes", "found 1"]),
+    "constant regression label": (
+        lambda f: f.assign(churned="3.5"),
+        ["'churned'", "not constant (every label is 3.5)"],
+    ),
     "unknown category": (_set("region", 3, "mars"), ["'region'", "isin", "mars"]),
     "bad boolean": (_set("paperless_billing", 0, "maybe"), ["'paperless_billing'", "parse as bool", "maybe"]),
     "bad timestamp": (_set("event_time", 0, "yesterday"), ["'event_time'", "parse as datetime", "yesterday"]),
@@ -55,6 +64,11 @@ def test_bad_data_stops_the_pipeline_and_keeps_the_model(
         raw.write_text(raw.read_text().splitlines()[0] + "\n" if edit == "HEADER" else edit)
     else:
         edit(pd.read_csv(raw, dtype=str)).to_csv(raw, index=False)
+    if case == "constant regression label":  # the project switches task in the same change
+        params = root / "params.yaml"
+        text = params.read_text().replace("task: binary", "task: regression")
+        text = text.replace("primary_metric: roc_auc", "primary_metric: rmse")
+        params.write_text(text.replace("    roc_auc: 0.05\n    pr_auc: 0.05\n", "    rmse: 0.1\n"))
 
     result = sh("dvc", "repro", cwd=root, check=False)
 

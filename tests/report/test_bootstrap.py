@@ -82,3 +82,43 @@ def test_a_resample_without_positives_gives_nan_auc_and_is_left_out() -> None:
     assert bootstrap.percentile_interval(np.array([np.nan, 0.1, 0.2, 0.3]), 0.5) == pytest.approx(
         (0.15, 0.25)
     )
+
+
+def test_multiclass_and_regression_resamples_equal_sklearn() -> None:
+    from mlapp.metrics import flat, multiclass_metrics, regression_metrics
+
+    rng = np.random.default_rng(3)
+    classes = ["adelie", "chinstrap", "gentoo"]
+    y = rng.integers(0, 3, 400)
+    proba = rng.dirichlet([1, 1, 1], 400) + np.eye(3)[y] * 0.4
+    proba /= proba.sum(axis=1, keepdims=True)
+    values = rng.normal(50, 10, 400)
+    predicted = values + rng.normal(0, 4, 400)
+    weights = bootstrap.resample_counts(np.random.default_rng(1), 400, 3)
+    multi = bootstrap.multiclass_metrics(weights, y, proba, classes)
+    regr = bootstrap.regression_metrics(weights, values, predicted)
+    for row in range(3):
+        rows = np.repeat(np.arange(400), weights[row].astype(int))
+        reference = flat(multiclass_metrics(y[rows], proba[rows], classes))
+        assert as_dict(multi, row) == pytest.approx(reference, abs=1e-6)
+        assert as_dict(regr, row) == pytest.approx(
+            regression_metrics(values[rows], predicted[rows]), abs=1e-6
+        )
+    names = bootstrap.metric_names("multiclass", classes)
+    assert set(names) == set(multi) and names[:4] == ["accuracy", "f1_macro", "f1_weighted", "log_loss"]
+
+
+def test_gate_direction_follows_the_metric() -> None:
+    from mlapp.params import GateParams
+    from mlapp.report import compare
+
+    policy = GateParams(primary_metric="rmse", min_primary=10.0, max_regression=0.5, require_significant=True)
+    rose = compare.MetricDelta("rmse", 9.0, 11.0, 2.0, 1.5, 2.5, False, compare.WORSE)
+    result = compare.gate(policy, rose, 0.95, "test")
+    assert not result.passed
+    assert result.reasons == [
+        "rmse 11.0000 is above the maximum 10.0000",
+        "rmse rose by 2.0000, more than the allowed 0.5000 (95% CI of the change [+1.5000, +2.5000])",
+    ]
+    fell = compare.MetricDelta("rmse", 9.0, 8.0, -1.0, -1.5, -0.5, False, compare.BETTER)
+    assert compare.gate(policy, fell, 0.95, "test").passed

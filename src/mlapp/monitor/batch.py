@@ -25,6 +25,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from mlapp.errors import UserError
+from mlapp.model import label_text
 from mlapp.params import Params
 from mlapp.schema import raw_schema
 from mlapp.stages.validate import Problem, check_table
@@ -92,20 +93,27 @@ def _read_text(source: str) -> str:
 def batch_schema(params: Params) -> pa.DataFrameSchema:
     """The raw table's schema with id, event time and label optional; unknown labels allowed.
 
-    The label is float so that rows whose outcome is not known yet (NaN) can sit next to
-    labeled ones: a prediction log gets its ground truth joined in late.
+    The label is nullable so that rows whose outcome is not known yet can sit next to
+    labeled ones: a prediction log gets its ground truth joined in late. A class label is
+    kept as text (``label_text``), a regression label as float.
     """
     data = params.data
-    optional: dict[str, dict[str, Any]] = {data.id_column: {"required": False}}
+    optional: dict[str, dict[str, Any]] = {}
+    if data.id_column:
+        optional[data.id_column] = {"required": False}
     if data.time_column:
         optional[data.time_column] = {"required": False}
-    optional[data.label] = {"required": False, "nullable": True, "dtype": "float64"}
-    return raw_schema(data).update_columns(optional)
+    dtype = "float64" if params.task == "regression" else "object"
+    optional[data.label] = {"required": False, "nullable": True, "dtype": dtype}
+    return raw_schema(data, params.task).update_columns(optional)
 
 
 def validate_batch(frame: pd.DataFrame, params: Params, source: str) -> pd.DataFrame:
     """The typed batch, or ``InvalidBatch`` naming column, rule, values and rows (0-based)."""
     schema = batch_schema(params)
+    label = params.data.label
+    if params.task != "regression" and label in frame.columns:
+        frame = frame.assign(**{label: label_text(frame[label])})
     validated, problems = check_table(
         frame, schema, params.validate_.max_failure_examples, params.monitor.min_rows, "monitor.min_rows"
     )
@@ -132,7 +140,7 @@ def _log_rows(text: str, params: Params, source: str) -> tuple[pd.DataFrame, Ser
             problems.append(Problem(f"<line {number}>", "an object with a 'features' object", 1))
             continue
         row = dict(record["features"])
-        if "id" in record:
+        if "id" in record and data.id_column:
             row[data.id_column] = record["id"]
         if data.time_column and "ts" in record:
             row[data.time_column] = _naive_utc(record["ts"])

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from mlapp.metrics import LOWER_IS_BETTER, classification_metrics, round6
+from mlapp.metrics import LOWER_IS_BETTER, flat, round6, task_metrics
+from mlapp.model import ModelSpec
 from mlapp.monitor import stats
 from mlapp.params import MetricName, MonitorParams
 from mlapp.schema import categories
@@ -41,15 +43,21 @@ class FeatureDrift:
 
 @dataclass(frozen=True)
 class PredictionShift:
+    """binary: P(positive); regression: the prediction; multiclass: PSI over predicted classes,
+    mean and KS of the predicted class's probability (the model's confidence)."""
+
     psi: float
     threshold: float
     ks_statistic: float
     ks_pvalue: float
     mean_reference: float
     mean_batch: float
-    positive_rate_reference: float  # share at or above the model's decision threshold
-    positive_rate_batch: float
+    positive_rate_reference: float | None  # binary: share at or above the decision threshold
+    positive_rate_batch: float | None
     shifted: bool
+    reference_rows: int = 0  # scores the batch is compared with
+    class_shares_reference: dict[str, float] | None = None  # multiclass: predicted-class shares
+    class_shares_batch: dict[str, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -132,11 +140,23 @@ def feature_drift(
 
 
 def prediction_shift(
-    reference: np.ndarray, batch: np.ndarray, decision_threshold: float, monitor: MonitorParams
+    reference: np.ndarray, batch: np.ndarray, spec: ModelSpec, monitor: MonitorParams
 ) -> PredictionShift:
-    binned = stats.bin_numeric(reference, batch, monitor.bins)
+    """The batch's predictions against the reference's, by the task's kind of output."""
+    shares: tuple[dict[str, float], dict[str, float]] | None = None
+    if spec.task == "multiclass":
+        names = np.asarray(spec.classes, dtype=object)
+        ref_class, new_class = pd.Series(names[spec.decide(reference)]), pd.Series(names[spec.decide(batch)])
+        binned = stats.bin_categorical(ref_class, new_class, spec.classes)
+        shares = tuple(  # type: ignore[assignment]
+            {c: round6((values == c).mean()) for c in spec.classes} for values in (ref_class, new_class)
+        )
+        reference, batch = reference.max(axis=1), batch.max(axis=1)
+    else:
+        binned = stats.bin_numeric(reference, batch, monitor.bins)
     psi = round6(stats.psi(binned.reference, binned.batch))
     ks = stats.ks(reference, batch) or (0.0, 1.0)
+    binary = spec.task == "binary"
     return PredictionShift(
         psi=psi,
         threshold=monitor.prediction_psi,
@@ -144,24 +164,27 @@ def prediction_shift(
         ks_pvalue=significant(ks[1]),
         mean_reference=round6(reference.mean()),
         mean_batch=round6(batch.mean()),
-        positive_rate_reference=round6((reference >= decision_threshold).mean()),
-        positive_rate_batch=round6((batch >= decision_threshold).mean()),
+        positive_rate_reference=round6((reference >= spec.cutoff).mean()) if binary else None,
+        positive_rate_batch=round6((batch >= spec.cutoff).mean()) if binary else None,
         shifted=psi >= monitor.prediction_psi,
+        reference_rows=len(reference),
+        class_shares_reference=shares[0] if shares else None,
+        class_shares_batch=shares[1] if shares else None,
     )
 
 
 def metric_decay(
     y_true: np.ndarray,
-    proba: np.ndarray,
-    decision_threshold: float,
-    reference_metrics: dict[str, float],
+    scores: np.ndarray,
+    spec: ModelSpec,
+    reference_metrics: dict[str, Any],
     tolerances: Mapping[MetricName, float],
 ) -> list[MetricDecay]:
     """Each watched metric on the labeled rows against the same metric in metrics.json."""
-    now = classification_metrics(y_true, proba, decision_threshold)
+    now = flat(task_metrics(spec.task, y_true, scores, spec.threshold, spec.classes))
     rows = []
     for metric, tolerance in sorted(tolerances.items()):
-        before, after = float(reference_metrics[metric]), now[metric]
+        before, after = float(reference_metrics[metric]), round6(now[metric])
         loss = after - before if metric in LOWER_IS_BETTER else before - after
         rows.append(
             MetricDecay(metric, round6(before), after, round6(after - before), tolerance, loss > tolerance)

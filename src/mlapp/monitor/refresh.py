@@ -58,7 +58,7 @@ def labeled_rows(source: str, params: Params) -> pd.DataFrame:
         raise MonitorError(f"{source} has no '{label}' column: retraining needs labeled rows")
     frame = frame[frame[label].notna()].reset_index(drop=True)
     try:
-        return validate_table(frame, params)
+        return validate_table(frame, params)[0]
     except ValidationFailed as exc:
         lines = "\n".join(f"  - {p.line()}" for p in exc.problems)
         raise MonitorError(f"labeled rows of {source} cannot become training data:\n{lines}") from exc
@@ -81,6 +81,8 @@ def merged_table(params: Params, new: pd.DataFrame, mode: str) -> pd.DataFrame:
         return new
     old = read_raw(raw)
     key = params.data.id_column
+    if key is None:  # no id: a row identical to one the table holds is the same record
+        return pd.concat([old, new[list(old.columns)]], ignore_index=True).drop_duplicates(ignore_index=True)
     # Same id again: the newer record replaces the older one in place, so a batch the
     # table already holds leaves the file (and its DVC hash) unchanged.
     known = new[key].isin(old[key])

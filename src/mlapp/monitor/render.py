@@ -64,20 +64,24 @@ def _features(report: dict[str, Any]) -> list[str]:
 
 def _prediction(report: dict[str, Any]) -> list[str]:
     p = report["prediction"]
+    rows = [["mean score", f"{p['mean_reference']:.3f}", f"{p['mean_batch']:.3f}"]]
+    if p.get("positive_rate_reference") is not None:
+        rows.append(
+            [
+                "share at or above the decision threshold",
+                _pct(p["positive_rate_reference"]),
+                _pct(p["positive_rate_batch"]),
+            ]
+        )
+    for name, share in (p.get("class_shares_reference") or {}).items():
+        rows.append([f"predicted {code_cell(name)}", _pct(share), _pct(p["class_shares_batch"][name])])
     return [
         f"### Prediction distribution: PSI {p['psi']:.3f} (retrain at {p['threshold']}), "
         f"KS D {p['ks_statistic']:.3f}",
         "",
         *markdown_table(
-            ["", "reference (test table)", "batch"],
-            [
-                ["mean score", f"{p['mean_reference']:.3f}", f"{p['mean_batch']:.3f}"],
-                [
-                    "share at or above the decision threshold",
-                    _pct(p["positive_rate_reference"]),
-                    _pct(p["positive_rate_batch"]),
-                ],
-            ],
+            ["", f"reference ({p.get('reference_rows', '?')} scored rows)", "batch"],
+            rows,
         ),
     ]
 

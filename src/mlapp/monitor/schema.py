@@ -30,6 +30,7 @@ class ReferenceInfo(_Doc):
     features: str  # the training table the batch is compared with
     feature_rows: int
     scores: str  # the test table whose scores are the prediction reference
+    score_rows: int  # scored rows in the reference: the test table, plus training rows when it is small
     metrics: str
     model_version: str
 

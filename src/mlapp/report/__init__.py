@@ -2,5 +2,6 @@
 
 ``run`` orchestrates; ``champion`` gets the base model; ``bootstrap`` computes the confidence
 intervals; ``changes`` says what differs; ``gate`` decides; ``markdown`` renders (``curves``
-its curves section); ``schema`` types report.json; ``github`` resolves the PR to comment on. Only ``github`` is imported by the commenting workflow.
+its curves section); ``schema`` types report.json; ``github`` resolves the PR to comment on.
+Only ``github`` is imported by the commenting workflow.
 """

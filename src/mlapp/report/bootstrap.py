@@ -7,13 +7,18 @@ A resample is held as row counts (weights), so every metric is a weighted sum ov
 original rows: a matrix product for the threshold metrics and the losses, and one pass
 over rows sorted by score (ties grouped) for the ranking metrics. 1,000 resamples of a
 few thousand rows take well under a second, with no Python loop over resamples.
+
+Every task has its weighted form (``task_metrics``): binary as above; multiclass from
+per-class counts (one-hot products), regression from weighted sums of errors.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-METRICS = ("roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "log_loss", "brier")
+from mlapp.metrics import PER_CLASS, TASK_METRICS
+
+METRICS = TASK_METRICS["binary"]
 # Resamples x rows held in memory at once (float64): bounds memory for large test sets.
 CHUNK_CELLS = 1_000_000
 EPS = 1e-15  # the clip mlapp.metrics applies before log loss
@@ -87,27 +92,83 @@ def weighted_metrics(
     }
 
 
+def multiclass_metrics(
+    weights: np.ndarray, y: np.ndarray, proba: np.ndarray, classes: list[str]
+) -> dict[str, np.ndarray]:
+    """accuracy, macro/weighted F1, log loss and per-class precision/recall per resample."""
+    k = len(classes)
+    actual = np.eye(k)[y]
+    predicted = np.eye(k)[np.argmax(proba, axis=1)]
+    tp = weights @ (actual * predicted)  # (resamples, classes)
+    support, claimed = weights @ actual, weights @ predicted
+    total = weights.sum(axis=1)
+    f1 = np.nan_to_num(_ratio(2 * tp, support + claimed))  # zero_division=0, as in mlapp.metrics
+    clipped = np.clip(proba, EPS, 1 - EPS)
+    row_loss = -np.log((clipped / clipped.sum(axis=1, keepdims=True))[np.arange(len(y)), y])
+    scores = {
+        "accuracy": _ratio(tp.sum(axis=1), total),
+        "f1_macro": f1.mean(axis=1),
+        "f1_weighted": _ratio((support * f1).sum(axis=1), total),
+        "log_loss": _ratio(weights @ row_loss, total),
+    }
+    for i, name in enumerate(classes):
+        scores[f"per_class.{name}.precision"] = np.nan_to_num(_ratio(tp[:, i], claimed[:, i]))
+        scores[f"per_class.{name}.recall"] = np.nan_to_num(_ratio(tp[:, i], support[:, i]))
+    return scores
+
+
+def regression_metrics(weights: np.ndarray, y: np.ndarray, predicted: np.ndarray) -> dict[str, np.ndarray]:
+    errors = predicted - y
+    total = weights.sum(axis=1)
+    squared = weights @ errors**2
+    spread = weights @ y**2 - (weights @ y) ** 2 / total  # weighted sum of squares around the mean
+    return {
+        "rmse": np.sqrt(_ratio(squared, total)),
+        "mae": _ratio(weights @ np.abs(errors), total),
+        "r2": 1 - _ratio(squared, spread),
+    }
+
+
+def metric_names(task: str, classes: list[str]) -> list[str]:
+    """Every metric the report compares for a task, per-class ones last."""
+    per_class = [f"per_class.{c}.{m}" for c in classes for m in PER_CLASS] if task == "multiclass" else []
+    return [*TASK_METRICS[task], *per_class]
+
+
+def task_metrics(
+    task: str, weights: np.ndarray, y: np.ndarray, scores: np.ndarray, threshold: float, classes: list[str]
+) -> dict[str, np.ndarray]:
+    if task == "multiclass":
+        return multiclass_metrics(weights, y, scores, classes)
+    if task == "regression":
+        return regression_metrics(weights, y.astype(np.float64), scores)
+    return weighted_metrics(weights, y, scores, threshold)
+
+
 def paired_deltas(
     y: np.ndarray,
     base: tuple[np.ndarray, float],
     pr: tuple[np.ndarray, float],
     resamples: int,
     seed: int,
+    task: str = "binary",
+    classes: list[str] | None = None,
 ) -> dict[str, np.ndarray]:
-    """PR minus base for each metric and resample; ``base``/``pr`` are (probabilities, threshold)."""
+    """PR minus base per metric and resample; ``base``/``pr`` are (scores, binary threshold)."""
     rows = len(y)
+    names = metric_names(task, classes or [])
     rng = np.random.default_rng(seed)
     chunk = max(1, CHUNK_CELLS // max(rows, 1))
-    parts: dict[str, list[np.ndarray]] = {m: [] for m in METRICS}
+    parts: dict[str, list[np.ndarray]] = {m: [] for m in names}
     done = 0
     while done < resamples:
         weights = resample_counts(rng, rows, min(chunk, resamples - done))
-        base_scores = weighted_metrics(weights, y, *base)
-        pr_scores = weighted_metrics(weights, y, *pr)
-        for m in METRICS:
+        base_scores = task_metrics(task, weights, y, *base, classes or [])
+        pr_scores = task_metrics(task, weights, y, *pr, classes or [])
+        for m in names:
             parts[m].append(pr_scores[m] - base_scores[m])
         done += len(weights)
-    return {m: np.concatenate(parts[m]) for m in METRICS}
+    return {m: np.concatenate(parts[m]) for m in names}
 
 
 def percentile_interval(deltas: np.ndarray, confidence: float) -> tuple[float, float]:

@@ -63,9 +63,17 @@ def table_facts(train: pd.DataFrame, test: pd.DataFrame, label: str) -> dict[str
         "rows_train": len(train),
         "rows_test": len(test),
         "columns": len(train.columns),
-        "label_rate_train": round6(train[label].mean()) if label in train else None,
-        "label_rate_test": round6(test[label].mean()) if label in test else None,
+        "label_rate_train": _rate(train, label),
+        "label_rate_test": _rate(test, label),
     }
+
+
+def _rate(frame: pd.DataFrame, label: str) -> float | None:
+    """Mean of a numeric (0/1) label, as text or numbers; None when there is none."""
+    if label not in frame:
+        return None
+    values = pd.to_numeric(frame[label], errors="coerce")
+    return None if values.isna().all() else round6(values.mean())
 
 
 @dataclass(frozen=True)
@@ -78,14 +86,24 @@ class RowOverlap:
         return asdict(self)
 
 
+def row_keys(frame: pd.DataFrame, id_column: str | None, columns: list[str]) -> pd.Index:
+    """Row identity: the id, or (a table without one) a hash of the row's values."""
+    if id_column:
+        return pd.Index(frame[id_column]) if id_column in frame else pd.Index([])
+    if not set(columns) <= set(frame.columns):
+        return pd.Index([])
+    return pd.Index(pd.util.hash_pandas_object(frame[columns], index=False))
+
+
 def row_overlap(
-    base_train: pd.DataFrame, base_test: pd.DataFrame, pr_test: pd.DataFrame, id_column: str
+    base_train: pd.DataFrame, base_test: pd.DataFrame, pr_test: pd.DataFrame, id_column: str | None
 ) -> RowOverlap:
-    ids = pd.Index(pr_test[id_column])
+    columns = list(pr_test.columns)
+    ids = row_keys(pr_test, id_column, columns)
     return RowOverlap(
         pr_test_rows=len(ids),
-        in_base_test=int(ids.isin(base_test[id_column]).sum()) if id_column in base_test else 0,
-        in_base_train=int(ids.isin(base_train[id_column]).sum()) if id_column in base_train else 0,
+        in_base_test=int(ids.isin(row_keys(base_test, id_column, columns)).sum()),
+        in_base_train=int(ids.isin(row_keys(base_train, id_column, columns)).sum()),
     )
 
 

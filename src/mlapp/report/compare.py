@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlapp.metrics import LOWER_IS_BETTER, classification_metrics, round6
+from mlapp.metrics import flat, higher_is_better, round6, task_metrics
 from mlapp.params import GateParams
 from mlapp.report import bootstrap
 from mlapp.report.schema import BETTER, SAME, WORSE, Change, GateResult, MetricDelta
@@ -31,21 +31,27 @@ def compare(
     resamples: int,
     seed: int,
     confidence: float,
+    task: str = "binary",
+    classes: list[str] | None = None,
 ) -> list[MetricDelta]:
-    """Observed metrics of both models plus a paired-bootstrap interval of each difference."""
-    base_scores = classification_metrics(y, *base)
-    pr_scores = classification_metrics(y, *pr)
-    deltas = bootstrap.paired_deltas(y, base, pr, resamples, seed)
+    """Observed metrics of both models plus a paired-bootstrap interval of each difference.
+
+    ``y`` holds class indices (regression: values); ``base``/``pr`` are (scores, threshold).
+    """
+    names = classes or []
+    base_scores = flat(task_metrics(task, y, base[0], base[1], names))
+    pr_scores = flat(task_metrics(task, y, pr[0], pr[1], names))
+    deltas = bootstrap.paired_deltas(y, base, pr, resamples, seed, task, names)
     rows = []
-    for name in bootstrap.METRICS:
-        low, high = bootstrap.percentile_interval(deltas[name], confidence)
-        higher = name not in LOWER_IS_BETTER
+    for name, values in deltas.items():
+        low, high = bootstrap.percentile_interval(values, confidence)
+        higher = higher_is_better(name)
         low, high = round6(low), round6(high)
         rows.append(
             MetricDelta(
                 name=name,
-                base=base_scores[name],
-                pr=pr_scores[name],
+                base=round6(base_scores[name]),
+                pr=round6(pr_scores[name]),
                 delta=round6(pr_scores[name] - base_scores[name]),
                 ci_low=low,
                 ci_high=high,
@@ -57,21 +63,26 @@ def compare(
 
 
 def gate(policy: GateParams, primary: MetricDelta, confidence: float, policy_source: str) -> GateResult:
-    """The merge rule: a floor for the primary metric and a bound on how far it may drop."""
+    """The merge rule: a floor for the primary metric (a ceiling when lower is better) and a bound
+    on how far it may worsen."""
     name = primary.name
     reasons, notes = [], []
-    if primary.pr < policy.min_primary:
-        reasons.append(f"{name} {primary.pr:.4f} is below the minimum {policy.min_primary:.4f}")
-    drop = round6(-primary.delta)
+    higher = primary.higher_is_better
+    if (primary.pr < policy.min_primary) if higher else (primary.pr > policy.min_primary):
+        side = "below the minimum" if higher else "above the maximum"
+        reasons.append(f"{name} {primary.pr:.4f} is {side} {policy.min_primary:.4f}")
+    drop = round6(-primary.delta if higher else primary.delta)
+    worse = "dropped" if higher else "rose"
     if drop > policy.max_regression:
         interval = f"{confidence:.0%} CI of the change [{primary.ci_low:+.4f}, {primary.ci_high:+.4f}]"
         significant = primary.change == WORSE
         if significant or not policy.require_significant:
             allowed = policy.max_regression
-            reasons.append(f"{name} dropped by {drop:.4f}, more than the allowed {allowed:.4f} ({interval})")
+            reasons.append(f"{name} {worse} by {drop:.4f}, more than the allowed {allowed:.4f} ({interval})")
         else:
             notes.append(
-                f"{name} dropped by {drop:.4f} (allowed {policy.max_regression:.4f}) but the drop is "
+                f"{name} {worse} by {drop:.4f} (allowed {policy.max_regression:.4f}) but the "
+                f"{'drop' if higher else 'rise'} is "
                 f"not significant ({interval}); not blocking because gate.require_significant is true"
             )
     return GateResult(not reasons, reasons, notes, policy.model_dump(), policy_source)

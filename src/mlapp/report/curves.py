@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlapp.report import task_markdown
 from mlapp.tables import markdown_table
 
 COLORS = "#1f77b4, #ff7f0e"  # matplotlib's first two colours: base blue, PR orange, as in the PNGs
@@ -25,6 +26,8 @@ def _at(points: list[dict[str, float]], x: str, y: str, at: float) -> float:
 
 
 def curves(report: dict[str, Any], compact: bool) -> list[str]:
+    if report.get("task", "binary") != "binary":  # multiclass and regression: their own section
+        return task_markdown.section(report, compact)
     base, pr = report["curves"]["base"], report["curves"]["pr"]
     rows = [
         [

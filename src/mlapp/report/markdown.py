@@ -68,8 +68,9 @@ def headline(report: dict[str, Any]) -> list[str]:
     lines.append("")
     policy = gate["policy"]
     when = " when significant" if policy["require_significant"] else ""
+    bound, worse = ("≥", "drop") if primary["higher_is_better"] else ("≤", "rise")
     rule = (
-        f"{policy['primary_metric']} ≥ {policy['min_primary']}; a drop > {policy['max_regression']} "
+        f"{policy['primary_metric']} {bound} {policy['min_primary']}; a {worse} > {policy['max_regression']} "
         f"fails{when}; policy from the {gate['policy_source']}"
     )
     if gate["passed"]:
@@ -98,13 +99,19 @@ def metrics(report: dict[str, Any], compact: bool) -> list[str]:
             [name, _num(r["base"]), _num(r["pr"]), _signed(r["delta"]), interval, CHANGE[r["change"]]]
         )
     models = report["models"]
+    lower = [r["name"] for r in report["metrics"] if not r["higher_is_better"]]
+    note = f"{', '.join(lower)}: lower is better. " if lower else ""
+    if report.get("task", "binary") == "binary":
+        note += (
+            f"f1, precision, recall and accuracy use each model's own threshold (base "
+            f"{_num(models['base']['threshold'])}, PR {_num(models['pr']['threshold'])}). "
+        )
     return [
         "#### Metrics (PR's test set)",
         "",
         *_table(["metric", "base", "PR", "Δ (PR - base)", f"{conf} CI of Δ", "change"], rows, "lrrrcl"),
-        f"<sub>★ primary metric (`gate.primary_metric`). log_loss and brier: lower is better. f1, precision, "
-        f"recall and accuracy use each model's own threshold (base {_num(models['base']['threshold'])}, "
-        f"PR {_num(models['pr']['threshold'])}). A change is significant when its CI excludes 0.</sub>",
+        f"<sub>★ primary metric (`gate.primary_metric`). {note}A change is significant when its CI "
+        "excludes 0.</sub>",
         "",
     ]
 

@@ -63,27 +63,57 @@ def gate_policy(base_params_text: str, params: Params) -> tuple[GateParams, str]
 def latency_ms(models: dict[str, Model], frame: pd.DataFrame, repeats: int) -> dict[str, float]:
     """Median wall time of one batch prediction over ``frame``; the models take turns."""
     for model in models.values():
-        model.predict_proba(frame)  # warm-up: first call pays for allocation
+        model.scores(frame)  # warm-up: first call pays for allocation
     samples: dict[str, list[float]] = {name: [] for name in models}
     for _ in range(repeats):
         for name, model in models.items():
             started = time.perf_counter()
-            model.predict_proba(frame)
+            model.scores(frame)
             samples[name].append((time.perf_counter() - started) * 1000)
     return {name: round(statistics.median(values), 2) for name, values in samples.items()}
 
 
-def curves(y: np.ndarray, proba: np.ndarray, threshold: float, params: Params) -> dict[str, Any]:
+def curves(model: Model, y: np.ndarray, scores: np.ndarray, params: Params) -> dict[str, Any]:
+    """Plot data of the model's task (as evaluate writes it), plus coarse copies for the comment."""
+    spec = model.spec
+    if spec.task == "regression":
+        return {
+            "predicted_vs_actual": m.predicted_vs_actual(y, scores, params.evaluate.scatter_points),
+            "residuals": m.residuals(y, scores, params.evaluate.residual_bins),
+            "abs_error_quantiles": {
+                f"p{q}": m.round6(np.percentile(np.abs(scores - y), q)) for q in (50, 90, 99)
+            },
+            "bias": m.round6(np.mean(scores - y)),
+        }
+    confusion = {"confusion": m.confusion(y, spec.decide(scores), spec.classes)}
+    if spec.task == "multiclass":
+        return confusion
     points = params.evaluate.curve_points
     return {
-        "roc": m.roc_points(y, proba, points),
-        "pr": m.pr_points(y, proba, points),
-        "confusion": m.confusion(y, proba, threshold),
-        "calibration": m.calibration(y, proba, params.evaluate.calibration_bins),
+        **confusion,
+        "roc": m.roc_points(y, scores, points),
+        "pr": m.pr_points(y, scores, points),
+        "calibration": m.calibration(y, scores, params.evaluate.calibration_bins),
         # Coarser copies for the Mermaid charts, which must stay small in a comment.
-        "roc_chart": m.roc_points(y, proba, params.report.chart_points),
-        "pr_chart": m.pr_points(y, proba, params.report.chart_points),
+        "roc_chart": m.roc_points(y, scores, params.report.chart_points),
+        "pr_chart": m.pr_points(y, scores, params.report.chart_points),
     }
+
+
+def same_task(base: Model, pr: Model, scores: np.ndarray) -> np.ndarray:
+    """The base model's scores in the PR's class order; an error when the two cannot be compared."""
+    if base.task != pr.task:
+        raise UserError(
+            f"the base model is a {base.task} model and the PR's a {pr.task} model: a report compares "
+            "models of one task (compare the PR with a base of the same task)"
+        )
+    if base.task == "multiclass" and base.spec.classes != pr.spec.classes:
+        if sorted(base.spec.classes) != sorted(pr.spec.classes):
+            raise UserError(
+                f"the base model's classes {base.spec.classes} differ from the PR's {pr.spec.classes}"
+            )
+        return scores[:, [base.spec.classes.index(c) for c in pr.spec.classes]]
+    return scores
 
 
 def stale_stages(root: Path) -> list[str]:
@@ -115,6 +145,8 @@ def model_facts(model: Model) -> dict[str, Any]:
         "sha256": model.sha256,
         "size_bytes": model.size_bytes,
         "trees": model.spec.best_iteration + 1,
+        "task": model.task,
+        "classes": model.spec.classes,
         "threshold": model.spec.threshold,
         "features": len(model.spec.features),
     }
@@ -124,7 +156,7 @@ def _score(model: Model, test: pd.DataFrame, who: str) -> np.ndarray:
     missing = [f for f in model.spec.features if f not in test.columns]
     if missing:
         raise UserError(f"the {who} model needs features the PR's test set lacks: {missing}")
-    return model.predict_proba(test)
+    return model.scores(test)
 
 
 def build(
@@ -142,18 +174,22 @@ def build(
     pr_train, pr_test = read_frame(params.split.train), read_frame(params.split.test)
     champion = get_champion(root, base_commit)
 
-    y = pr_test[label].to_numpy()
-    base_proba = _score(champion.model, pr_test, "base")
+    task, classes = challenger.task, challenger.spec.classes
+    y = challenger.spec.encode(pr_test[label])
+    base_proba = same_task(champion.model, challenger, _score(champion.model, pr_test, "base"))
     pr_proba = _score(challenger, pr_test, "PR")
     deltas = compare.compare(
         y,
-        (base_proba, champion.model.spec.threshold),
-        (pr_proba, challenger.spec.threshold),
+        (base_proba, champion.model.spec.cutoff),
+        (pr_proba, challenger.spec.cutoff),
         params.report.bootstrap_resamples,
         params.report.bootstrap_seed,
         params.report.confidence,
+        task,
+        classes,
     )
     policy, policy_source = gate_policy(champion.params_text, params)
+    m.check_task_metric(task, policy.primary_metric, f"gate.primary_metric ({policy_source})")
     primary = next(d for d in deltas if d.name == policy.primary_metric)
     gate = compare.gate(policy, primary, params.report.confidence, policy_source)
     if changes.gate_section(params_text) != policy.model_dump():
@@ -181,6 +217,8 @@ def build(
     runs = mlflow_runs(params, {"base": champion.model.sha256, "pr": challenger.sha256})
     report = {
         "schema_version": schema.SCHEMA_VERSION,
+        "task": task,
+        "classes": classes,
         "verdict": primary.change,
         "primary_metric": primary.name,
         "gate": gate.as_dict(),
@@ -190,7 +228,7 @@ def build(
             "seed": params.report.bootstrap_seed,
             "confidence": params.report.confidence,
             "rows": len(pr_test),
-            "positives": int(y.sum()),
+            "positives": int(y.sum()) if task == "binary" else None,
             "identical_predictions": bool(np.array_equal(base_proba, pr_proba)),
         },
         "warnings": warnings,
@@ -207,8 +245,8 @@ def build(
             "drift": [] if same_rows else changes.training_drift(champion.train, pr_train, params.monitor),
         },
         "curves": {
-            "base": curves(y, base_proba, champion.model.spec.threshold, params),
-            "pr": curves(y, pr_proba, challenger.spec.threshold, params),
+            "base": curves(champion.model, y, base_proba, params),
+            "pr": curves(challenger, y, pr_proba, params),
         },
         "models": {"base": model_facts(champion.model), "pr": model_facts(challenger)},
         "lineage": {

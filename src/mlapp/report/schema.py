@@ -67,12 +67,14 @@ class Bootstrap(_Doc):
     seed: int
     confidence: float
     rows: int
-    positives: int
+    positives: int | None  # binary only
     identical_predictions: bool
 
 
 class Report(_Doc):
     schema_version: Literal[2]
+    task: Literal["binary", "multiclass", "regression"] = "binary"
+    classes: list[str] = []  # class names in the models' order (empty for regression)
     verdict: Change
     primary_metric: str
     gate: GateResult

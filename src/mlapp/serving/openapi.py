@@ -17,7 +17,7 @@ from pydantic import BaseModel, TypeAdapter
 from mlapp.schema import FEATURES
 from mlapp.serving.records import record_type
 from mlapp.serving.request import input_type
-from mlapp.serving.responses import Prediction
+from mlapp.serving.responses import EXAMPLES, RESPONSE_TYPES
 
 REF = "#/components/schemas/{model}"
 ISSUE = {
@@ -44,12 +44,19 @@ REFUSALS = {
 }
 
 
+SUMMARY = {
+    "binary": "Probability and label for each record",
+    "multiclass": "Most probable class and every class's probability for each record",
+    "regression": "Predicted value for each record",
+}
+
+
 @functools.cache
-def _predict_path(max_rows: int) -> tuple[dict[str, Any], dict[str, Any]]:
+def _predict_path(max_rows: int, task: str = "binary") -> tuple[dict[str, Any], dict[str, Any]]:
     schemas: dict[str, Any] = {}
     for name, adapter, mode in [
         ("Input", TypeAdapter(input_type(record_type(FEATURES), max_rows)), "validation"),
-        ("Prediction", TypeAdapter(Prediction), "serialization"),
+        ("Prediction", TypeAdapter(RESPONSE_TYPES[task]), "serialization"),
     ]:
         schema = adapter.json_schema(ref_template=REF, mode=mode)  # type: ignore[arg-type]
         schemas.update(schema.pop("$defs", {}))
@@ -61,7 +68,8 @@ def _predict_path(max_rows: int) -> tuple[dict[str, Any], dict[str, Any]]:
             "description": "one prediction per record, in request order",
             "content": {
                 "application/json": {
-                    "schema": {"type": "array", "items": {"$ref": REF.format(model="Prediction")}}
+                    "schema": {"type": "array", "items": {"$ref": REF.format(model="Prediction")}},
+                    "example": [EXAMPLES[task]],
                 }
             },
         }
@@ -73,7 +81,7 @@ def _predict_path(max_rows: int) -> tuple[dict[str, Any], dict[str, Any]]:
         }
     path = {
         "post": {
-            "summary": "Probability and label for each record",
+            "summary": SUMMARY[task],
             "operationId": "predict",
             "requestBody": {"required": True, "content": {"application/json": {"schema": body_schema}}},
             "responses": answers,
@@ -99,9 +107,11 @@ def _metadata_path(metadata: type[BaseModel]) -> tuple[dict[str, Any], dict[str,
     }, schemas
 
 
-def spec(bentoml_spec: dict[str, Any], max_rows: int, metadata: type[BaseModel]) -> dict[str, Any]:
+def spec(
+    bentoml_spec: dict[str, Any], max_rows: int, metadata: type[BaseModel], task: str = "binary"
+) -> dict[str, Any]:
     document = copy.deepcopy(bentoml_spec)
-    path, schemas = _predict_path(max_rows)
+    path, schemas = _predict_path(max_rows, task)
     document.setdefault("components", {}).setdefault("schemas", {}).update(copy.deepcopy(schemas))
     document.setdefault("paths", {})["/predict"] = copy.deepcopy(path)
     meta_path, meta_schemas = _metadata_path(metadata)

@@ -6,6 +6,9 @@ One line per sampled row, the format docs/monitoring.md documents and
     {"id": "5f0c2a9e-0000001a", "ts": "2026-11-23T10:00:00.123Z", "features": {...},
      "probability": 0.31, "label": 1, "model_version": "3b81c20c4786"}
 
+The prediction fields are the task's, as ``/predict`` answers: binary ``probability`` and
+``label``; multiclass ``label`` and ``probabilities``; regression ``prediction``.
+
 ``features`` is the validated request record, ``label`` the service's decision, ``id``
 unique per row (a random per-process prefix and a counter), ``ts`` the prediction time (UTC).
 
@@ -39,6 +42,8 @@ from typing import Any, Protocol
 
 import numpy as np
 import orjson
+
+from mlapp.model import ModelSpec
 
 logger = logging.getLogger(__name__)
 ENV = "MLAPP_PREDICTION_LOG"  # named in the start-up warning (mlapp.serving.PREDICTION_LOG_ENV)
@@ -141,6 +146,7 @@ class PredictionLog:
         buffer_rows: int,
         counters: Sequence[Any] | None = None,  # written, dropped, failed (prometheus children)
         seed: int | None = None,
+        spec: ModelSpec | None = None,  # the task and classes; None: binary 0/1
     ) -> None:
         if not 0 < sample_rate <= 1:
             raise ValueError(f"sample_rate must be in (0, 1], got {sample_rate}: 0 means no log at all")
@@ -154,6 +160,9 @@ class PredictionLog:
         self._failed: Any
         self._written, self._dropped, self._failed = counters or (None, None, None)
         self._prefix = secrets.token_hex(4)  # ids stay unique across workers and restarts
+        self.task = spec.task if spec else "binary"
+        self._classes = spec.classes if spec else ["0", "1"]
+        self._label_json = [json.dumps(v) for v in (spec.class_values() if spec else [0, 1])]
         self._count = 0
         self._warned_at = -WARN_EVERY_S
         self._stopping = threading.Event()
@@ -190,8 +199,19 @@ class PredictionLog:
         for record, p, y in zip(item.records, item.proba.tolist(), item.labels.tolist(), strict=True):
             self._count += 1
             features = orjson.dumps(record).decode()  # validated: finite numbers only, ~5x json's speed
-            lines.append(f'{head % self._count}{features},"probability":{p!r},"label":{int(y)}{tail}')
+            lines.append(f"{head % self._count}{features},{self._outputs(p, y)}{tail}")
         return lines
+
+    def _outputs(self, score: Any, decided: int) -> str:
+        """The task's response fields, as /predict answers them."""
+        if self.task == "regression":
+            return f'"prediction":{score!r}'
+        if self.task == "multiclass":
+            probabilities = ",".join(
+                f"{json.dumps(c)}:{p!r}" for c, p in zip(self._classes, score, strict=True)
+            )
+            return f'"label":{self._label_json[decided]},"probabilities":{{{probabilities}}}'
+        return f'"probability":{score!r},"label":{self._label_json[decided]}'
 
     def _run(self) -> None:
         stop = False
@@ -240,7 +260,12 @@ class PredictionLog:
 
 
 def open_log(
-    path: Path, sample_rate: float, model_version: str, buffer_rows: int, counters: Sequence[Any]
+    path: Path,
+    sample_rate: float,
+    model_version: str,
+    buffer_rows: int,
+    counters: Sequence[Any],
+    spec: ModelSpec | None = None,
 ) -> PredictionLog | None:
     """The service's log per ``serving.log_*`` params; ``None`` when sampling is off (rate 0).
 
@@ -255,4 +280,4 @@ def open_log(
     except OSError as exc:
         logger.warning("prediction log off: cannot write %s (%s); set $%s to a writable path", path, exc, ENV)
         return None
-    return PredictionLog(sink, sample_rate, model_version, buffer_rows, counters)
+    return PredictionLog(sink, sample_rate, model_version, buffer_rows, counters, spec=spec)

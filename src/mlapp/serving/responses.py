@@ -1,29 +1,83 @@
 """What ``/predict`` answers: the one place that shapes a response body.
 
-A success is one object per record, in request order: the positive-class probability
-(float64, as ``Model.predict_proba`` gives it) and the label at the model's threshold.
-Serialised by orjson: shortest round-trip floats, ~4x cheaper than ``json.dumps`` here.
+A success is one object per record, in request order, shaped by the model's task:
+
+- binary: ``{"probability": P(positive class), "label": class}`` (the label at the model's threshold);
+- multiclass: ``{"label": most probable class, "probabilities": {class: p, ...}}``;
+- regression: ``{"prediction": value}``.
+
+Scores are float64, as ``Model.scores`` gives them. A class is shown as in the label column:
+integer names as numbers (0/1 stays 0/1), others as text. Serialised by orjson: shortest
+round-trip floats, ~4x cheaper than ``json.dumps`` here.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import orjson
 from typing_extensions import TypedDict
 
+from mlapp.model import ModelSpec
+
 
 class Prediction(TypedDict):
-    """One prediction: positive-class probability and the label at the model's threshold."""
+    """binary: positive-class probability and the label at the model's threshold."""
 
     probability: float
-    label: Literal[0, 1]
+    label: int | str
+
+
+class ClassPrediction(TypedDict):
+    """multiclass: the most probable class and every class's probability."""
+
+    label: int | str
+    probabilities: dict[str, float]
+
+
+class ValuePrediction(TypedDict):
+    """regression: the predicted value."""
+
+    prediction: float
+
+
+RESPONSE_TYPES: dict[str, type] = {
+    "binary": Prediction,
+    "multiclass": ClassPrediction,
+    "regression": ValuePrediction,
+}
+EXAMPLES: dict[str, dict[str, Any]] = {
+    "binary": {"probability": 0.31, "label": 1},
+    "multiclass": {"label": "gentoo", "probabilities": {"adelie": 0.07, "chinstrap": 0.03, "gentoo": 0.9}},
+    "regression": {"prediction": 312500.0},
+}
 
 
 def predictions(proba: np.ndarray, positive: np.ndarray) -> bytes:
+    """binary with 0/1 classes (the fast path the sample model takes)."""
     labels = positive.astype(np.int64).tolist()
     return orjson.dumps([{"probability": p, "label": y} for p, y in zip(proba.tolist(), labels, strict=True)])
+
+
+def answer(spec: ModelSpec, scores: np.ndarray, decided: np.ndarray) -> bytes:
+    """The task's response for ``scores`` (``Model.scores``) and ``decided`` (class indices)."""
+    if spec.task == "regression":
+        return orjson.dumps([{"prediction": v} for v in scores.tolist()])
+    values = spec.class_values()
+    if spec.task == "binary":
+        if values == [0, 1]:
+            return predictions(scores, decided.astype(bool))
+        labels = [values[i] for i in decided.tolist()]
+        return orjson.dumps(
+            [{"probability": p, "label": y} for p, y in zip(scores.tolist(), labels, strict=True)]
+        )
+    return orjson.dumps(
+        [
+            {"label": values[i], "probabilities": dict(zip(spec.classes, row, strict=True))}
+            for i, row in zip(decided.tolist(), scores.tolist(), strict=True)
+        ]
+    )
 
 
 def error(message: str, detail: list[dict[str, Any]] | None = None) -> bytes:

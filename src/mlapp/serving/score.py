@@ -8,13 +8,15 @@ The same model and the same rules as the service, for a file instead of a reques
 - read ``serving.score_chunk_rows`` rows at a time (pyarrow's streaming readers) and write
   each chunk before the next is read, so memory is bounded by the chunk, not the file;
 - each chunk is checked by the training schema (``mlapp.schema.feature_schema``, pandera:
-  types, ranges, categories, nullability); valid rows are predicted by ``Model.predict_proba``
+  types, ranges, categories, nullability); valid rows are predicted by ``Model.scores``
   (the pipeline's own path), invalid rows are **never dropped silently**: they go to a
   rejects file next to the output (``<output stem>.rejects.parquet``: row number, the
   offending column, check and value) and the command exits 1 after writing both files;
 - the output holds per row: ``row`` (0-based position in the input), the id column if the
-  input has it, ``probability``, ``label``, ``model_version``; lineage (model sha256, git
-  commit, data hash, input, time) is in the Parquet file's key-value metadata (``mlapp.*``).
+  input has it, the task's fields (binary ``probability``, ``label``; multiclass ``label``,
+  ``probability_<class>``...; regression ``prediction``), ``model_version``; lineage (model
+  sha256, git commit, data hash, input, time) is in the Parquet file's key-value metadata
+  (``mlapp.*``).
 """
 
 from __future__ import annotations
@@ -201,9 +203,11 @@ def score(
             out = pd.DataFrame({"row": valid.index.to_numpy(dtype=np.int64)})
             if id_column and id_column in frame.columns:
                 out[id_column] = frame.loc[valid.index, id_column].to_numpy()
-            proba = model.predict_proba(valid) if len(valid) else np.empty(0)
-            out["probability"] = proba
-            out["label"] = (proba >= model.spec.threshold).astype(np.int8)
+            empty = (0, len(model.spec.classes)) if model.task == "multiclass" else 0
+            scores = model.scores(valid) if len(valid) else np.empty(empty)
+            # The task's fields: probability, label | label, probability_<class>... | prediction.
+            for name, column in model.outputs(scores).items():
+                out[name] = column.to_numpy()
             out["model_version"] = model.version
             table = pa.Table.from_pandas(out, preserve_index=False)
             if writer is None:

@@ -61,7 +61,9 @@ class Metadata(BaseModel):
     model_config = ConfigDict(protected_namespaces=())
 
     model_version: str
-    threshold: float
+    task: str  # binary | multiclass | regression: the shape of /predict's answer
+    classes: list[str]  # class names in the model's order (empty for regression)
+    threshold: float | None  # binary only
     features: list[str]
     categories: dict[str, list[str]]
     lineage: lineage.Lineage
@@ -103,7 +105,7 @@ def read_metrics(path: Path) -> dict[str, float]:
     tracing=cast(Any, TRACING),
 )
 class ModelService:
-    """Positive-class probability for records validated by the training schema."""
+    """The model's prediction (per its task) for records validated by the training schema."""
 
     def __init__(self) -> None:
         # BentoML leaves the root logger at WARNING: our INFO lines (refusal reports) should show.
@@ -114,11 +116,13 @@ class ModelService:
         # One thread per call: on shared cores OpenMP barriers stall 1-row calls ~25 ms.
         self.model.booster.set_param({"nthread": SERVING.predict_threads})
         self.parser = RequestParser(FEATURES, self.model.spec, SERVING.max_rows)
-        self.threshold = self.model.spec.threshold
+        self.threshold = self.model.spec.threshold  # binary only; None for the other tasks
         self.lineage = lineage.resolve(folder, SETTINGS.lineage_file, root=SETTINGS.root)
         self.meta = Metadata(
             model_version=self.model.version,
-            threshold=self.threshold,
+            task=self.model.task,
+            classes=self.model.spec.classes,
+            threshold=self.model.spec.threshold,
             features=self.model.spec.features,
             categories=self.model.spec.categories,
             lineage=self.lineage,
@@ -130,27 +134,30 @@ class ModelService:
         # Prometheus series of this model and the sampled prediction log (telemetry.py, predlog.py).
         metrics = telemetry.metrics()
         self.model_metrics = telemetry.ModelMetrics(
-            self.model.version, self.lineage.git_commit, self.lineage.data_hash, self.threshold, metrics
+            self.model.version, self.lineage.git_commit, self.lineage.data_hash, self.model.spec, metrics
         )
+        self.no_classes = np.zeros(SERVING.max_rows, dtype=np.int64)  # regression has no decision
         self.prediction_log = predlog.open_log(
             SETTINGS.prediction_log,
             SERVING.log_sample_rate,
             self.model.version,
             SERVING.log_buffer_rows,
             [metrics.log_rows.labels(outcome) for outcome in telemetry.LOG_OUTCOMES],
+            self.model.spec,
         )
 
     def score(self, body: bytes) -> bytes:
         """A ``/predict`` body to its JSON answer; ``admission.Refused`` (400) for invalid input."""
         records, matrix = self.parser.parse(body)
         # float64 before the threshold, exactly like Model.predict (a float32 compare can flip a label).
-        proba = self.model.booster.inplace_predict(matrix).astype(np.float64)
-        positive = proba >= self.threshold
+        scores = self.model.booster.inplace_predict(matrix).astype(np.float64)
+        spec = self.model.spec
+        decided = self.no_classes[: len(scores)] if spec.task == "regression" else spec.decide(scores)
         # Per request, not per row: a few counter increments, and the log only queues its sample.
-        self.model_metrics.observe(proba, int(np.count_nonzero(positive)))
+        self.model_metrics.observe(scores, decided)
         if self.prediction_log is not None:
-            self.prediction_log.offer(records, proba, positive)
-        return responses.predictions(proba, positive)
+            self.prediction_log.offer(records, scores, decided)
+        return responses.answer(spec, scores, decided)
 
     def metadata(self) -> Metadata:
         """Model version, lineage (git commit, data hash), test-set metrics, threshold, limits."""
@@ -169,7 +176,12 @@ def live_service() -> ModelService:
 
 async def docs_json(_request: Request) -> JSONResponse:
     return JSONResponse(
-        openapi.spec(cast(Any, ModelService).openapi_spec.asdict(), SERVING.max_rows, Metadata)
+        openapi.spec(
+            cast(Any, ModelService).openapi_spec.asdict(),
+            SERVING.max_rows,
+            Metadata,
+            live_service().model.task,
+        )
     )
 
 

@@ -6,9 +6,10 @@ Checks, in order, each printed as it passes:
    polled until ``--timeout``);
 2. ``/predict`` on records derived from the schema itself (``schema_records``: every
    column at its minimum, its maximum, its midpoint, and null where nullable; first,
-   last and middle category) returns, for each, the probability the local ``models/``
-   artifact gives (``Model.predict_proba``, the pandas path: an independent check of the
-   service's own encoding) within ``1e-6``, and the same label. No data file: it works
+   last and middle category) returns, for each, the answer the local ``models/`` artifact
+   gives (``Model.scores``, the pandas path: an independent check of the service's own
+   encoding): numbers within ``1e-6`` (relative above 1), the same labels, per the task's
+   response (probability/label, label/probabilities, prediction). No data file: it works
    for any schema in ``mlapp.schema.FEATURES``;
 3. the model version in the response header and in ``/metadata`` is the expected one
    (``--expect-version``, else the local model's version).
@@ -21,6 +22,7 @@ Any failure raises ``SmokeFailure`` with what was expected and what came back.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -35,6 +37,7 @@ from pydantic import TypeAdapter
 
 from mlapp.model import load
 from mlapp.schema import FEATURES
+from mlapp.serving import responses
 from mlapp.serving.records import record_type
 
 TOLERANCE = 1e-6
@@ -134,22 +137,37 @@ def wait_ready(http: httpx.Client, timeout_s: float, poll_s: float = 1.0) -> Non
             time.sleep(poll_s)
 
 
-def expected(model_dir: Path, records: list[dict[str, Any]]) -> tuple[str, np.ndarray, np.ndarray]:
+def expected(model_dir: Path, records: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+    """The local model's answer for ``records`` through the pandas path, shaped as /predict's."""
     model = load(model_dir)
-    frame = pd.DataFrame.from_records(records)
-    proba = model.predict_proba(frame)
-    return model.version, proba, (proba >= model.spec.threshold).astype(np.int64)
+    scores = model.scores(pd.DataFrame.from_records(records))
+    decided = np.zeros(len(scores), np.int64) if model.task == "regression" else model.spec.decide(scores)
+    return model.version, json.loads(responses.answer(model.spec, scores, decided))
 
 
-def compare(got: list[dict[str, Any]], proba: np.ndarray, labels: np.ndarray) -> list[str]:
-    if len(got) != len(proba):
-        return [f"{len(got)} predictions for {len(proba)} records"]
+def _close(got: Any, want: float) -> bool:
+    return isinstance(got, int | float) and abs(float(got) - want) <= TOLERANCE * max(1.0, abs(want))
+
+
+def compare(got: list[dict[str, Any]], want: list[dict[str, Any]]) -> list[str]:
+    """Field by field: numbers within ``TOLERANCE`` (relative above 1), labels equal."""
+    if len(got) != len(want):
+        return [f"{len(got)} predictions for {len(want)} records"]
     problems = []
-    for i, (row, p, y) in enumerate(zip(got, proba, labels, strict=True)):
-        if abs(float(row["probability"]) - float(p)) > TOLERANCE:
-            problems.append(f"record {i}: probability {row['probability']} != expected {p:.9f}")
-        if int(row["label"]) != int(y):
-            problems.append(f"record {i}: label {row['label']} != expected {y}")
+    for i, (row, expect) in enumerate(zip(got, want, strict=True)):
+        if set(row) != set(expect):
+            problems.append(f"record {i}: fields {sorted(row)} != expected {sorted(expect)}")
+            continue
+        for key, value in expect.items():
+            if isinstance(value, dict):
+                bad = [c for c, p in value.items() if not _close(row[key].get(c), p)]
+                if bad or set(row[key]) != set(value):
+                    problems.append(f"record {i}: {key} {row[key]} != expected {value}")
+            elif isinstance(value, float):
+                if not _close(row[key], value):
+                    problems.append(f"record {i}: {key} {row[key]} != expected {value:.9f}")
+            elif row[key] != value:
+                problems.append(f"record {i}: {key} {row[key]!r} != expected {value!r}")
     return problems
 
 
@@ -163,7 +181,7 @@ def run(
 ) -> None:
     """The checks above; ``records`` defaults to ``schema_records(FEATURES)``."""
     records = records if records is not None else schema_records(FEATURES)
-    local_version, proba, labels = expected(model_dir, records)
+    local_version, want = expected(model_dir, records)
     version = expect_version or local_version
     with client(url, timeout_s) as http:
         wait_ready(http, timeout_s)
@@ -176,7 +194,7 @@ def run(
                 401: f" (the service wants a bearer token: set ${TOKEN_ENV})",
             }.get(response.status_code, "")
             raise SmokeFailure(f"/predict answered HTTP {response.status_code}{hint}: {response.text[:2000]}")
-        problems = compare(response.json(), proba, labels)
+        problems = compare(response.json(), want)
         if problems:
             raise SmokeFailure(
                 f"predictions differ from the local model {local_version} in {model_dir}/:\n  "

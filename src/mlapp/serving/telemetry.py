@@ -8,8 +8,9 @@ This module adds what the model did:
 |---|---|---|
 | ``mlapp_model_info`` (always 1) | gauge | ``model_version``, ``git_commit``, ``data_hash`` |
 | ``mlapp_model_threshold`` | gauge | ``model_version`` |
-| ``mlapp_predictions_total`` (rows) | counter | ``model_version``, ``label`` |
-| ``mlapp_prediction_score`` | histogram (0.05 buckets) | ``model_version`` |
+| ``mlapp_predictions_total`` (rows; classification) | counter | ``model_version``, ``label`` (class) |
+| ``mlapp_prediction_score`` (classification) | histogram (0.05 buckets) | ``model_version`` |
+| ``mlapp_prediction_value`` (regression) | histogram (1-2.5-5 decades, both signs) | ``model_version`` |
 | ``mlapp_rejections_total`` (refused requests) | counter | ``field``, ``rule`` |
 | ``mlapp_prediction_log_rows_total`` | counter | ``outcome``: written, dropped, failed |
 | ``mlapp_request_rows`` (rows per request) | histogram | |
@@ -33,8 +34,13 @@ from typing import Any
 
 import numpy as np
 
+from mlapp.model import ModelSpec
+
 PREFIX = "mlapp"
 SCORE_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))  # 0.05, 0.10, ... 1.0
+# Regression values have no fixed range: 1, 2.5, 5 per decade from 0.01 to 5e6, both signs, and 0.
+_DECADES = sorted({round(m * 10.0**e, 2) for e in range(-2, 7) for m in (1, 2.5, 5)})
+VALUE_BUCKETS = (*(-v for v in reversed(_DECADES)), 0.0, *_DECADES)
 LOG_OUTCOMES = ("written", "dropped", "failed")
 SMALL_BATCH = 8  # up to this many scores, a Python loop beats numpy's per-call overhead
 
@@ -45,6 +51,7 @@ class ServingMetrics:
     threshold: Any
     predictions: Any
     scores: Any
+    values: Any
     rejections: Any
     log_rows: Any
     request_rows: Any
@@ -74,9 +81,15 @@ def metrics() -> ServingMetrics:
         ),
         scores=Histogram(
             f"{PREFIX}_prediction_score",
-            "Predicted probability of the positive class, per row",
+            "Predicted probability of the positive class (multiclass: of the predicted class), per row",
             ["model_version"],
             buckets=SCORE_BUCKETS,
+        ),
+        values=Histogram(
+            f"{PREFIX}_prediction_value",
+            "Predicted value (regression), per row",
+            ["model_version"],
+            buckets=VALUE_BUCKETS,
         ),
         rejections=Counter(
             f"{PREFIX}_rejections",
@@ -143,26 +156,31 @@ class ModelMetrics:
     """The served model's series, resolved once at start-up (``labels()`` per call costs)."""
 
     def __init__(
-        self, model_version: str, git_commit: str, data_hash: str, threshold: float, m: ServingMetrics
+        self, model_version: str, git_commit: str, data_hash: str, spec: ModelSpec, m: ServingMetrics
     ) -> None:
         m.model_info.labels(model_version, git_commit, data_hash).set(1)
-        m.threshold.labels(model_version).set(threshold)
-        # Both labels exist from the start, so rate() and ratios are defined before the first 1.
-        self._negative = m.predictions.labels(model_version, "0")
-        self._positive = m.predictions.labels(model_version, "1")
-        self._scores = BulkHistogram(m.scores.labels(model_version))
+        if spec.threshold is not None:
+            m.threshold.labels(model_version).set(spec.threshold)
+        self.task = spec.task
+        # Every class exists from the start, so rate() and ratios are defined before the first row.
+        self._classes = [m.predictions.labels(model_version, name) for name in spec.classes]
+        histogram = m.values if spec.task == "regression" else m.scores
+        self._scores = BulkHistogram(histogram.labels(model_version))
         self._rows = m.request_rows
         for outcome in LOG_OUTCOMES:
             m.log_rows.labels(outcome)
 
-    def observe(self, proba: np.ndarray, positives: int) -> None:
-        """One batch: its scores and how many rows got label 1."""
-        if positives:
-            self._positive.inc(positives)
-        if len(proba) > positives:
-            self._negative.inc(len(proba) - positives)
-        self._scores.observe(proba)
-        self._rows.observe(len(proba))
+    def observe(self, scores: np.ndarray, decided: np.ndarray) -> None:
+        """One batch: its scores (binary: P(positive); multiclass: rows x classes) and class indices."""
+        if self.task != "regression":
+            counts = np.bincount(decided, minlength=len(self._classes)).tolist()
+            for child, count in zip(self._classes, counts, strict=True):
+                if count:
+                    child.inc(count)
+        if self.task == "multiclass":
+            scores = scores.max(axis=1)  # the predicted class's probability: the model's confidence
+        self._scores.observe(scores)
+        self._rows.observe(len(scores))
 
 
 # --- refused requests ------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 Metrics and plot data are small deterministic JSON files committed to git, so
 `dvc metrics diff` / `dvc plots diff` work against any branch without a remote.
+The task decides which metrics and plots (``PLOT_FILES``); the plot folder holds exactly
+the task's files, each of which dvc.yaml defines.
 """
 
 from __future__ import annotations
@@ -20,7 +22,11 @@ from mlapp.model import Model, load
 from mlapp.params import EvaluateParams, Params
 from mlapp.tables import read_frame, write_json
 
-PLOT_FILES = ("roc", "pr", "confusion", "calibration", "importance")
+PLOT_FILES: dict[str, tuple[str, ...]] = {
+    "binary": ("roc", "pr", "confusion", "calibration", "importance"),
+    "multiclass": ("confusion", "importance"),
+    "regression": ("predicted_vs_actual", "residuals", "importance"),
+}
 
 
 def feature_importance(model: Model) -> list[dict[str, Any]]:
@@ -29,21 +35,41 @@ def feature_importance(model: Model) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (-r["gain"], r["feature"]))
 
 
+def task_plots(model: Model, y: np.ndarray, scores: np.ndarray, params: EvaluateParams) -> dict[str, Any]:
+    """Plot data of the model's task (names as in ``PLOT_FILES``), importance aside."""
+    spec = model.spec
+    if spec.task == "regression":
+        return {
+            "predicted_vs_actual": m.predicted_vs_actual(y, scores, params.scatter_points),
+            "residuals": m.residuals(y, scores, params.residual_bins),
+        }
+    plots = {"confusion": m.confusion(y, spec.decide(scores), spec.classes)}
+    if spec.task == "binary":
+        plots |= {
+            "roc": m.roc_points(y, scores, params.curve_points),
+            "pr": m.pr_points(y, scores, params.curve_points),
+            "calibration": m.calibration(y, scores, params.calibration_bins),
+        }
+    return plots
+
+
 def evaluate(
     model: Model, test: pd.DataFrame, params: EvaluateParams
-) -> tuple[dict[str, float], dict[str, Any]]:
-    y_true = test[model.spec.label].to_numpy()
-    proba = model.predict_proba(test)
-    threshold = model.spec.threshold
-    scores = m.classification_metrics(y_true, proba, threshold)
-    plots = {
-        "roc": m.roc_points(y_true, proba, params.curve_points),
-        "pr": m.pr_points(y_true, proba, params.curve_points),
-        "confusion": m.confusion(y_true, proba, threshold),
-        "calibration": m.calibration(y_true, proba, params.calibration_bins),
-        "importance": feature_importance(model),
-    }
-    return scores, plots
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    spec = model.spec
+    y = spec.encode(test[spec.label])
+    scores = model.scores(test)
+    metrics = m.task_metrics(spec.task, y, scores, spec.threshold, spec.classes)
+    plots = {**task_plots(model, y, scores, params), "importance": feature_importance(model)}
+    return metrics, plots
+
+
+def label_note(model: Model, test: pd.DataFrame) -> str:
+    labels = test[model.spec.label]
+    if model.task == "regression":
+        return f"label mean {labels.mean():.4g}"
+    counts = np.bincount(model.spec.encode(labels), minlength=len(model.spec.classes))
+    return "classes " + ", ".join(f"{c} {n}" for c, n in zip(model.spec.classes, counts, strict=True))
 
 
 def run(
@@ -60,21 +86,25 @@ def run(
     model = load(model_dir)
     test = read_frame(test_path)
     scores, plots = evaluate(model, test, params.evaluate)
-    summary = ", ".join(f"{k} {v:.4f}" for k, v in scores.items())
-    print(f"evaluated on {len(test)} test rows (positives {int(np.sum(test[model.spec.label]))}): {summary}")
+    summary = ", ".join(f"{k} {v:.4f}" for k, v in m.flat(scores).items() if not k.startswith("per_class"))
+    print(f"evaluated {model.task} on {len(test)} test rows ({label_note(model, test)}): {summary}")
     # Outputs are staged and moved into place only after the run is logged: a tracking
     # server that dies mid-run leaves no metrics without their run (and no half-written files).
     metrics_path.parent.mkdir(parents=True, exist_ok=True)
+    names = PLOT_FILES[model.task]
     with tempfile.TemporaryDirectory(prefix=".evaluate-", dir=metrics_path.parent) as tmp:
         staged_metrics, staged_plots = Path(tmp) / "metrics.json", Path(tmp) / "plots"
         write_json(scores, staged_metrics)
-        for name in PLOT_FILES:
+        for name in names:
             write_json(plots[name], staged_plots / f"{name}.json")
         if log_to_mlflow:
             run_id = tracking.log_run(params, model_dir, scores, plots, staged_plots)
             print(f"MLflow run {run_id} at {params.mlflow.resolved_tracking_uri()}")
         plots_dir.mkdir(parents=True, exist_ok=True)
-        for name in PLOT_FILES:
+        for stale in plots_dir.glob("*.json"):  # another task's plots would describe another model
+            if stale.stem not in names:
+                stale.unlink()
+        for name in names:
             shutil.move(staged_plots / f"{name}.json", plots_dir / f"{name}.json")
         shutil.move(staged_metrics, metrics_path)
     return 0

@@ -1,7 +1,8 @@
-"""Stage 3: fit an XGBoost classifier (scikit-learn API) and save it without pickle.
+"""Stage 3: fit an XGBoost model for the task (scikit-learn API) and save it without pickle.
 
-A seeded, stratified part of the training rows is held out for early stopping and
-for choosing the decision threshold, so the test set stays untouched until evaluate.
+A seeded part of the training rows (stratified for classification) is held out for early
+stopping and, for binary, for choosing the decision threshold, so the test set stays
+untouched until evaluate. The task picks the objective and the early-stopping metric.
 The thread count is a parameter: it fixes floating-point summation order, which is
 what makes the model bytes identical from run to run.
 """
@@ -16,10 +17,17 @@ import xgboost as xgb
 from sklearn.metrics import precision_recall_curve
 from sklearn.model_selection import train_test_split
 
-from mlapp.model import ModelSpec, save
-from mlapp.params import Params, TrainParams
+from mlapp.model import ModelSpec, label_text, save
+from mlapp.params import Params, Task, TrainParams
 from mlapp.schema import FEATURES, categories, feature_schema
 from mlapp.tables import read_frame
+
+# XGBoost objective and early-stopping metric per task.
+OBJECTIVES: dict[str, tuple[str, str]] = {
+    "binary": ("binary:logistic", "logloss"),
+    "multiclass": ("multi:softprob", "mlogloss"),
+    "regression": ("reg:squarederror", "rmse"),
+}
 
 
 def choose_threshold(y_true: np.ndarray, scores: np.ndarray, params: TrainParams) -> float:
@@ -30,51 +38,80 @@ def choose_threshold(y_true: np.ndarray, scores: np.ndarray, params: TrainParams
     return round(float(thresholds[int(np.argmax(f1[:-1]))]), 6)
 
 
-def base_spec(label: str) -> ModelSpec:
-    """Features and category levels from the schema; threshold and trees are set after fitting."""
+def class_names(labels: pd.Series, declared: list[str] | None) -> list[str]:
+    """The class order: as declared in params, else the sorted distinct labels (numbers by value)."""
+    if declared is not None:
+        return list(declared)
+    present = label_text(labels).dropna().unique().tolist()
+    numeric = all(v.lstrip("-").replace(".", "", 1).isdigit() for v in present)
+    return sorted(present, key=float if numeric else str)
+
+
+def base_spec(label: str, task: Task = "binary", classes: list[str] | None = None) -> ModelSpec:
+    """Features and category levels from the schema, task and classes; threshold and trees come later."""
     return ModelSpec(
         features=list(FEATURES),
         categories=categories(feature_schema()),
         label=label,
-        threshold=0.5,
+        threshold=0.5 if task == "binary" else None,
         best_iteration=0,
+        task=task,
+        classes=[] if task == "regression" else list(classes or ["0", "1"]),
     )
 
 
-def train(frame: pd.DataFrame, label: str, params: TrainParams) -> tuple[xgb.Booster, ModelSpec]:
-    spec = base_spec(label)
+def train(
+    frame: pd.DataFrame,
+    label: str,
+    params: TrainParams,
+    task: Task = "binary",
+    classes: list[str] | None = None,
+) -> tuple[xgb.Booster, ModelSpec]:
+    names = None if task == "regression" else class_names(frame[label], classes)
+    spec = base_spec(label, task, names)
+    y = pd.Series(spec.encode(frame[label]), index=frame.index)
     fit_rows, valid_rows = train_test_split(
-        frame, test_size=params.valid_size, random_state=params.seed, stratify=frame[label]
+        frame,
+        test_size=params.valid_size,
+        random_state=params.seed,
+        stratify=None if task == "regression" else y,
     )
-    classifier = xgb.XGBClassifier(
+    objective, eval_metric = OBJECTIVES[task]
+    estimator = xgb.XGBRegressor if task == "regression" else xgb.XGBClassifier
+    model = estimator(
         **params.xgboost.model_dump(),
-        objective="binary:logistic",
-        eval_metric="logloss",
+        objective=objective,
+        eval_metric=eval_metric,
         enable_categorical=True,
         early_stopping_rounds=params.early_stopping_rounds,
         random_state=params.seed,
     )
-    classifier.fit(
+    model.fit(
         spec.to_matrix(fit_rows),
-        fit_rows[label],
-        eval_set=[(spec.to_matrix(valid_rows), valid_rows[label])],
+        y[fit_rows.index],
+        eval_set=[(spec.to_matrix(valid_rows), y[valid_rows.index])],
         verbose=False,
     )
-    best = int(classifier.best_iteration)
-    booster = classifier.get_booster()[: best + 1]  # keep only the trees that helped
-    scores = booster.predict(xgb.DMatrix(spec.to_matrix(valid_rows), enable_categorical=True))
-    threshold = choose_threshold(valid_rows[label].to_numpy(), scores, params)
-    return booster, ModelSpec(spec.features, spec.categories, label, threshold, best)
+    best = int(model.best_iteration)
+    booster = model.get_booster()[: best + 1]  # keep only the trees that helped
+    threshold = None
+    if task == "binary":
+        scores = booster.predict(xgb.DMatrix(spec.to_matrix(valid_rows), enable_categorical=True))
+        threshold = choose_threshold(y[valid_rows.index].to_numpy(), scores, params)
+    return booster, ModelSpec(spec.features, spec.categories, label, threshold, best, task, spec.classes)
 
 
 def run(params: Params, *, source: Path, model_dir: Path) -> int:
-    if params.train.engine == "dask":
+    if params.train.engine == "dask":  # binary only (params say so)
         from mlapp.stages import train_dask
 
         booster, spec = train_dask.train(source, params.data.label, params.train)
     else:
-        booster, spec = train(read_frame(source), params.data.label, params.train)
+        frame = read_frame(source)
+        booster, spec = train(frame, params.data.label, params.train, params.task, params.data.classes)
     save(booster, spec, model_dir)
     trees = spec.best_iteration + 1
-    print(f"trained ({params.train.engine}): {trees} trees, threshold {spec.threshold} -> {model_dir}")
+    decision = {"binary": f", threshold {spec.threshold}", "multiclass": f", classes {spec.classes}"}
+    engine = params.train.engine
+    print(f"trained {spec.task} ({engine}): {trees} trees{decision.get(spec.task, '')} -> {model_dir}")
     return 0

@@ -3,12 +3,16 @@
 On success writes the typed table (Parquet) and a summary report. On failure writes a
 report naming column, check, failing values and rows, prints a summary and exits
 non-zero, so DVC runs nothing downstream and the previous model stays untouched.
+
+Beyond the per-value rules of the schema, the table as a whole is checked (``table_checks``):
+the share of missing values per column, and whether the label can train a model of the task.
+Rows without a label are dropped (and counted in the report) or fail, per ``data.missing_label``.
 """
+# ``Problem`` is re-exported: the monitor reports batch problems with it.
 
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +23,7 @@ from pandas.errors import EmptyDataError, ParserError
 
 from mlapp.params import Params
 from mlapp.schema import raw_schema
+from mlapp.stages.table_checks import Problem, label_problems, label_summary, null_problems, prepare_label
 from mlapp.tables import read_raw, write_frame, write_json
 
 TRUE_WORDS = {"true", "1", "yes", "y", "t"}
@@ -31,22 +36,6 @@ CHECK_WORDS = {
     "not_nullable": "no missing values",
 }
 TABLE_CHECKS = {"column_in_dataframe", "column_in_schema"}
-
-
-@dataclass
-class Problem:
-    """One failed check on one column, with a few examples."""
-
-    column: str
-    check: str
-    count: int
-    values: list[Any] = field(default_factory=list)
-    rows: list[int] = field(default_factory=list)
-
-    def line(self) -> str:
-        where = f" at rows {self.rows}" if self.rows else ""
-        values = f", e.g. {self.values}" if self.values else ""
-        return f"column '{self.column}' failed {self.check}: {self.count} value(s){values}{where}"
 
 
 class ValidationFailed(Exception):
@@ -150,26 +139,34 @@ def check_table(
     return validated, problems
 
 
-def validate_table(frame: pd.DataFrame, params: Params) -> pd.DataFrame:
-    """Return the typed, validated table or raise ``ValidationFailed`` listing every problem."""
-    validated, problems = check_table(
-        frame,
-        raw_schema(params.data),
-        params.validate_.max_failure_examples,
-        params.validate_.min_rows,
-        "validate.min_rows",
-    )
+def validate_table(frame: pd.DataFrame, params: Params) -> tuple[pd.DataFrame, int]:
+    """The typed, validated table and the rows dropped for a missing label, or ``ValidationFailed``."""
+    schema = raw_schema(params.data, params.task)
+    limit = params.validate_.max_failure_examples
+    labeled, dropped, problems = prepare_label(frame, params)
+    empty = null_problems(labeled, list(schema.columns), params)
+    # An empty column would also fail its per-value rules: report it once, as empty.
+    keep = [c for c in labeled.columns if c not in {p.column for p in empty}]
+    validated, value_problems = check_table(
+        labeled[keep], schema.remove_columns([p.column for p in empty]), limit,
+        params.validate_.min_rows, "validate.min_rows",
+    )  # fmt: skip
+    problems += empty + value_problems
+    if not problems:
+        problems = label_problems(validated[params.data.label], params)
     if problems:
         raise ValidationFailed(problems, len(frame))
-    return validated
+    return validated, dropped
 
 
-def summary(frame: pd.DataFrame, params: Params) -> dict[str, Any]:
+def summary(frame: pd.DataFrame, params: Params, dropped: int) -> dict[str, Any]:
     return {
         "status": "passed",
+        "task": params.task,
         "rows": len(frame),
         "columns": len(frame.columns),
-        "label_rate": round(float(frame[params.data.label].mean()), 6),
+        "dropped_missing_label": dropped,
+        **label_summary(frame[params.data.label], params.task),
         "missing_values": {c: int(n) for c, n in frame.isna().sum().items() if n},
     }
 
@@ -177,17 +174,18 @@ def summary(frame: pd.DataFrame, params: Params) -> dict[str, Any]:
 def run(params: Params, *, source: Path, output: Path, report: Path) -> int:
     try:
         frame = read_raw(source)
-        validated = validate_table(frame, params)
+        validated, dropped = validate_table(frame, params)
     except FileNotFoundError:
         return _fail(report, source, [Problem("<file>", "exists", 1)], 0)
     except (EmptyDataError, ParserError) as exc:
         return _fail(report, source, [Problem("<file>", f"readable table ({exc})", 1)], 0)
     except ValidationFailed as exc:
         return _fail(report, source, exc.problems, exc.rows)
-    write_frame(validated, output)
-    result = summary(validated, params)
+    write_frame(validated.reset_index(drop=True), output)
+    result = summary(validated, params, dropped)
     write_json(result, report)
-    print(f"validation passed: {result['rows']} rows, {result['columns']} columns ({source})")
+    note = f"; {dropped} row(s) without a label dropped (data.missing_label)" if dropped else ""
+    print(f"validation passed: {result['rows']} rows, {result['columns']} columns ({source}){note}")
     return 0
 
 

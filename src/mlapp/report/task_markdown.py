@@ -1,0 +1,59 @@
+"""The "curves and errors" section of the PR comment for multiclass and regression models.
+
+Binary keeps its ROC/PR/calibration section in ``markdown``; here each task gets what a
+reviewer of that task looks at: the N x N confusion matrices, or the error distribution.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlapp.tables import code_cell, markdown_table
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return [*markdown_table(header, rows), ""]
+
+
+def _confusion(title: str, cells: list[dict[str, Any]], classes: list[str]) -> list[str]:
+    count = {(str(c["actual"]), str(c["predicted"])): int(c["count"]) for c in cells}
+    rows = [[f"actual {code_cell(a)}", *(f"{count.get((a, p), 0):,}" for p in classes)] for a in classes]
+    return [f"**{title}**", "", *_table(["", *(f"pred {code_cell(p)}" for p in classes)], rows)]
+
+
+def multiclass(report: dict[str, Any], compact: bool) -> list[str]:
+    base, pr = report["curves"]["base"], report["curves"]["pr"]
+    classes = report["classes"]
+    lines = ["#### Errors by class", ""]
+    if not compact:
+        lines += _confusion("Base: confusion matrix (test rows)", base["confusion"], classes)
+    lines += _confusion("PR: confusion matrix (test rows)", pr["confusion"], classes)
+    lines += [
+        "<sub>Each row is an actual class; the diagonal holds the correct predictions. Per-class "
+        "precision and recall, with intervals, are in the metrics table. PNG plots (confusion) are in "
+        "the workflow artifact `pr-report`, next to `report.json`.</sub>",
+        "",
+    ]
+    return lines
+
+
+def regression(report: dict[str, Any], compact: bool) -> list[str]:
+    base, pr = report["curves"]["base"], report["curves"]["pr"]
+    rows = [
+        [f"absolute error, {q} of rows at most", f"{base['abs_error_quantiles'][k]:.4g}",
+         f"{pr['abs_error_quantiles'][k]:.4g}"]
+        for k, q in (("p50", "50%"), ("p90", "90%"), ("p99", "99%"))
+    ]  # fmt: skip
+    rows.append(["bias (mean of predicted - actual)", f"{base['bias']:+.4g}", f"{pr['bias']:+.4g}"])
+    return [
+        "#### Errors",
+        "",
+        *_table(["", "base", "PR"], rows),
+        "<sub>PNG plots (predicted vs actual, residual distribution) are in the workflow artifact "
+        "`pr-report`, next to `report.json`.</sub>",
+        "",
+    ]
+
+
+def section(report: dict[str, Any], compact: bool) -> list[str]:
+    return multiclass(report, compact) if report["task"] == "multiclass" else regression(report, compact)

@@ -1,0 +1,109 @@
+"""Table-level checks of the validate stage: missing-value shares, the label, the missing-label policy.
+
+Per-value rules live in the schema (pandera); these look at whole columns, which a
+row-by-row rule cannot: an entirely empty feature, a label with a single class.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from mlapp.model import label_text
+from mlapp.params import Params
+
+
+@dataclass
+class Problem:
+    """One failed check on one column, with a few examples."""
+
+    column: str
+    check: str
+    count: int
+    values: list[Any] = field(default_factory=list)
+    rows: list[int] = field(default_factory=list)
+
+    def line(self) -> str:
+        where = f" at rows {self.rows}" if self.rows else ""
+        values = f", e.g. {self.values}" if self.values else ""
+        return f"column '{self.column}' failed {self.check}: {self.count} value(s){values}{where}"
+
+
+def null_problems(frame: pd.DataFrame, columns: list[str], params: Params) -> list[Problem]:
+    """Columns missing more values than allowed; an entirely empty column always fails."""
+    settings = params.validate_
+    problems = []
+    for name in columns:
+        if name not in frame.columns or name == params.data.label or not len(frame):
+            continue  # a missing column is the schema's to report; the label has its own policy
+        missing = int(frame[name].isna().sum())
+        allowed = settings.max_null_share_by_column.get(name, settings.max_null_share)
+        if missing == len(frame):
+            problems.append(Problem(name, f"not entirely empty (all {missing} values missing)", missing))
+        elif missing / len(frame) > allowed:
+            where = (
+                f"validate.max_null_share_by_column.{name}"
+                if name in settings.max_null_share_by_column
+                else "validate.max_null_share"
+            )
+            check = f"at most {allowed:.0%} missing ({missing / len(frame):.1%} missing; {where})"
+            problems.append(Problem(name, check, missing))
+    return problems
+
+
+def label_problems(labels: pd.Series, params: Params) -> list[Problem]:
+    """Can these labels train a model of the task? Both classes, enough of each, not constant."""
+    name, task = params.data.label, params.task
+    present = labels.dropna()
+    if present.empty:
+        return [Problem(name, "not entirely empty (no labeled rows)", len(labels))]
+    if task == "regression":
+        if present.nunique() < 2:
+            return [Problem(name, f"not constant (every label is {present.iloc[0]})", len(present))]
+        return []
+    counts = present.value_counts().sort_index()
+    found = {str(k): int(v) for k, v in counts.items()}
+    if task == "binary" and len(counts) != 2:
+        hint = "; with more classes, set task: multiclass" if len(counts) > 2 else ""
+        check = f"both classes present for task binary (found {len(counts)}: {found}){hint}"
+        return [Problem(name, check, len(present), list(found)[:5])]
+    if task == "multiclass":
+        if len(counts) < 2:
+            return [Problem(name, f"at least two classes for task multiclass (found {found})", len(present))]
+        least = params.validate_.min_class_rows
+        small = {k: v for k, v in found.items() if v < least}
+        if small:
+            check = f"at least {least} rows per class (validate.min_class_rows; found {small})"
+            return [Problem(name, check, len(small), list(small)[:5])]
+    return []
+
+
+def prepare_label(frame: pd.DataFrame, params: Params) -> tuple[pd.DataFrame, int, list[Problem]]:
+    """Normalise class labels to text and apply ``data.missing_label``: (rows kept, dropped, problems)."""
+    name = params.data.label
+    if name not in frame.columns:
+        return frame, 0, []  # the schema reports the missing column
+    if params.task != "regression":
+        frame = frame.assign(**{name: label_text(frame[name])})
+    missing = frame[name].isna()
+    if not missing.any():
+        return frame, 0, []
+    if params.data.missing_label == "fail":
+        failing = frame.loc[missing, name]
+        rows = [int(i) for i in failing.index[: params.validate_.max_failure_examples]]
+        check = "no missing labels (data.missing_label: fail)"
+        return frame, 0, [Problem(name, check, int(missing.sum()), [None] * len(rows), rows)]
+    return frame.loc[~missing], int(missing.sum()), []
+
+
+def label_summary(labels: pd.Series, task: str) -> dict[str, Any]:
+    if task == "regression":
+        return {
+            "label_mean": round(float(labels.mean()), 6),
+            "label_std": round(float(labels.std()), 6),
+            "label_min": round(float(labels.min()), 6),
+            "label_max": round(float(labels.max()), 6),
+        }
+    return {"label_counts": {str(k): int(v) for k, v in labels.value_counts().sort_index().items()}}

@@ -1,0 +1,158 @@
+"""Binary, multiclass and regression through split, train, evaluate and the table checks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlapp import model as model_io
+from mlapp.params import load_params
+from mlapp.stages import evaluate
+from mlapp.stages.split import split
+from mlapp.stages.train import class_names, train
+from mlapp.stages.validate import ValidationFailed, validate_table
+from tests.conftest import REPO
+from tests.pipeline.task_tables import SEGMENTS, params_for, table
+
+PARAMS = load_params(REPO / "params.yaml")
+# Fewer, shallower trees: these tests are about the task plumbing, not model quality.
+FAST = PARAMS.train.model_copy(
+    update={"xgboost": PARAMS.train.xgboost.model_copy(update={"n_estimators": 60, "max_depth": 3})}
+)
+TASKS = ("binary", "multiclass", "regression")
+
+
+def _raw(frame: pd.DataFrame) -> pd.DataFrame:
+    """As a CSV arrives: text, empty cells missing."""
+    return frame.astype(str).replace({"nan": None, "None": None, "NaT": None})
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_training_is_byte_deterministic_per_task(task: str, tmp_path: Path) -> None:
+    frame = table(task)
+    for name in ("a", "b"):
+        booster, spec = train(frame, "churned", FAST, task)
+        model_io.save(booster, spec, tmp_path / name)
+    for file in (model_io.MODEL_FILE, model_io.SPEC_FILE):
+        assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "b" / file).read_bytes()
+    spec = model_io.load(tmp_path / "a").spec
+    assert spec.task == task
+    assert spec.classes == {"binary": ["0", "1"], "multiclass": SEGMENTS, "regression": []}[task]
+    assert (spec.threshold is not None) == (task == "binary")
+
+
+def test_each_task_predicts_its_own_shape_and_learns(tmp_path: Path) -> None:
+    holdout = {task: table(task, 600, seed=11) for task in TASKS}
+    for task in TASKS:
+        booster, spec = train(table(task), "churned", FAST, task)
+        model = model_io.Model(booster, spec, "")
+        scores = model.scores(holdout[task])
+        y = spec.encode(holdout[task]["churned"])
+        if task == "multiclass":
+            assert scores.shape == (600, 3) and np.allclose(scores.sum(axis=1), 1)
+            assert (model.predict(holdout[task]) == y).mean() > 0.6  # chance is 1/3
+        elif task == "regression":
+            assert scores.shape == (600,)
+            assert np.corrcoef(scores, y)[0, 1] > 0.8
+        else:
+            assert scores.shape == (600,) and set(np.unique(model.predict(holdout[task]))) <= {0, 1}
+
+
+def test_declared_class_order_is_kept_and_numbers_sort_by_value() -> None:
+    frame = table("multiclass")
+    _, spec = train(frame, "churned", FAST, "multiclass", ["silver", "gold", "bronze"])
+    assert spec.classes == ["silver", "gold", "bronze"]
+    assert class_names(pd.Series([10, 2, 2, 1]), None) == ["1", "2", "10"]
+    assert class_names(pd.Series(["1.0", "2", None]), None) == ["1.0", "2"]
+    with pytest.raises(ValueError, match="does not know"):
+        spec.encode(pd.Series(["platinum"]))
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_split_without_an_id_ignores_row_order(task: str) -> None:
+    frame = table(task, 1_200).drop(columns=["customer_id"])
+    data = PARAMS.data.model_copy(update={"id_column": None})
+    train_a, test_a = split(frame, data, PARAMS.split, task)
+    train_b, test_b = split(frame.sample(frac=1, random_state=5), data, PARAMS.split, task)
+    pd.testing.assert_frame_equal(test_a.reset_index(drop=True), test_b.reset_index(drop=True))
+    pd.testing.assert_frame_equal(train_a.reset_index(drop=True), train_b.reset_index(drop=True))
+    assert len(train_a) + len(test_a) == 1_200
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_evaluate_writes_the_task_metrics_and_plots(task: str) -> None:
+    frame = table(task)
+    booster, spec = train(frame, "churned", FAST, task)
+    metrics, plots = evaluate.evaluate(
+        model_io.Model(booster, spec, ""), table(task, 500, 12), PARAMS.evaluate
+    )
+    expected = {
+        "binary": {"roc_auc", "pr_auc", "log_loss", "threshold"},
+        "multiclass": {"accuracy", "f1_macro", "f1_weighted", "log_loss", "per_class"},
+        "regression": {"rmse", "mae", "r2"},
+    }[task]
+    assert expected <= set(metrics)
+    assert set(plots) == set(evaluate.PLOT_FILES[task])
+    json.dumps(metrics, allow_nan=False)  # committed as JSON: no NaN
+    if task == "multiclass":
+        assert {c["actual"] for c in plots["confusion"]} == set(SEGMENTS)
+        assert set(metrics["per_class"]) == set(SEGMENTS)
+
+
+def test_missing_labels_are_dropped_and_counted_or_fail() -> None:
+    frame = _raw(table("multiclass", 400))
+    frame.loc[[3, 9, 27], "churned"] = None
+    params = params_for(PARAMS, "multiclass")
+    validated, dropped = validate_table(frame, params)
+    assert dropped == 3 and len(validated) == 397
+    strict = params.model_copy(update={"data": params.data.model_copy(update={"missing_label": "fail"})})
+    with pytest.raises(ValidationFailed) as failed:
+        validate_table(frame, strict)
+    assert [p.line() for p in failed.value.problems] == [
+        "column 'churned' failed no missing labels (data.missing_label: fail): 3 value(s), "
+        "e.g. [None, None, None] at rows [3, 9, 27]"
+    ]
+
+
+def _problems(frame: pd.DataFrame, params: object) -> list[str]:
+    with pytest.raises(ValidationFailed) as failed:
+        validate_table(frame, params)  # type: ignore[arg-type]
+    return [p.line() for p in failed.value.problems]
+
+
+def test_table_checks_name_the_column() -> None:
+    binary = _raw(table("binary", 400))
+    assert _problems(binary.assign(total_charges=None), PARAMS) == [
+        "column 'total_charges' failed not entirely empty (all 400 values missing): 400 value(s)"
+    ]
+    assert (
+        "column 'churned' failed both classes present for task binary (found 1: {'0': 400})"
+        in (_problems(binary.assign(churned="0"), PARAMS)[0])
+    )
+    regression = params_for(PARAMS, "regression")
+    assert _problems(_raw(table("regression", 400)).assign(churned="12.5"), regression) == [
+        "column 'churned' failed not constant (every label is 12.5): 400 value(s)"
+    ]
+    multiclass = params_for(PARAMS, "multiclass")
+    few = _raw(table("multiclass", 400))
+    few.loc[:3, "churned"] = "platinum"
+    assert (
+        "at least 10 rows per class (validate.min_class_rows; found {'platinum': 4})"
+        in (_problems(few, multiclass)[0])
+    )
+
+
+def test_null_share_threshold_and_its_per_column_override() -> None:
+    frame = _raw(table("binary", 400)).assign(satisfaction_score="7.5")
+    frame.loc[:239, "satisfaction_score"] = None  # 60% missing, nullable column
+    assert _problems(frame, PARAMS) == [
+        "column 'satisfaction_score' failed at most 50% missing "
+        "(60.0% missing; validate.max_null_share): 240 value(s)"
+    ]
+    looser = PARAMS.validate_.model_copy(update={"max_null_share_by_column": {"satisfaction_score": 0.7}})
+    validated, _ = validate_table(frame, PARAMS.model_copy(update={"validate_": looser}))
+    assert validated["satisfaction_score"].isna().sum() == 240
