@@ -167,7 +167,12 @@ def wait(params: Params, env: str, url: str | None, fetch: bool, timeout_s: floa
                 (lambda: verify.argocd_status(f"{d.app}-{env}", argo.namespace, cluster)) if cluster else None
             )
             verify.wait_serving(
-                base, release.model_version, timeout_s or d.sync_timeout_s, d.poll_s, click.echo, status
+                base,
+                release.model_version,
+                d.sync_timeout_s if timeout_s is None else timeout_s,
+                d.poll_s,
+                click.echo,
+                status,
             )
     gha.set_outputs({"reachable": True})
 
