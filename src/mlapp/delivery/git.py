@@ -1,142 +1,66 @@
-"""Git plumbing for the deploy branch: build commits without touching the working tree.
+"""Plain git, through mlapp.proc: the helpers the deploy branch and the PR report share.
 
-The state branch is written with a private index file (``GIT_INDEX_FILE``), ``commit-tree``
-and a compare-and-swap ``update-ref``, so a deploy never checks anything out, never
-disturbs uncommitted work, and two writers cannot silently overwrite each other.
-
-Credentials: in GitHub Actions, checkout runs with ``persist-credentials: false`` and the
-token arrives as ``GH_TOKEN``. It is handed to git as an HTTP header through
-``GIT_CONFIG_*`` environment variables (never argv, never .git/config), like
-actions/checkout does, and only for https://github.com remotes.
+No plumbing: commits are made in a temporary worktree with ``git add`` / ``git commit``, and
+callers decide from exit codes (``git_ok``, ``CommandError.returncode``), never from messages.
 """
 
 from __future__ import annotations
 
-import base64
 import os
-import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from mlapp.errors import UserError
-
-ZERO_SHA = "0" * 40
+from mlapp import proc
 
 
-class GitError(UserError, RuntimeError):
-    """A git command failed; the message carries git's own stderr."""
+def git(*args: str, cwd: Path, env: Mapping[str, str] | None = None) -> str:
+    return proc.output(["git", *args], cwd=cwd, env={**(env or {}), "GIT_TERMINAL_PROMPT": "0"})
 
 
-@dataclass(frozen=True)
-class TreeEntry:
-    mode: str
-    sha: str
-    path: str
-
-
-def auth_env(remote_url: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Git config, as environment variables, that authenticates https://github.com with the token."""
-    environ = os.environ if environ is None else environ
-    token = environ.get("GH_TOKEN") or environ.get("GITHUB_TOKEN")
-    server = environ.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
-    if not token or not remote_url.startswith(f"{server}/"):
-        return {}
-    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
-    return {
-        "GIT_CONFIG_COUNT": "1",
-        "GIT_CONFIG_KEY_0": f"http.{server}/.extraheader",
-        "GIT_CONFIG_VALUE_0": f"AUTHORIZATION: basic {basic}",
-    }
-
-
-@dataclass
-class Git:
-    root: Path
-    env: dict[str, str] = field(default_factory=dict)
-
-    def run_bytes(
-        self, *args: str, input_: bytes | None = None, extra_env: Mapping[str, str] | None = None
-    ) -> bytes:
-        full_env = {**os.environ, **self.env, **(extra_env or {}), "GIT_TERMINAL_PROMPT": "0"}
-        done = subprocess.run(
-            ["git", *args], cwd=self.root, input=input_, capture_output=True, env=full_env, check=False
-        )
-        if done.returncode != 0:
-            raise GitError(f"git {' '.join(args)} failed: {done.stderr.decode(errors='replace').strip()}")
-        return done.stdout
-
-    def run(self, *args: str, input_: bytes | None = None, extra_env: Mapping[str, str] | None = None) -> str:
-        return self.run_bytes(*args, input_=input_, extra_env=extra_env).decode()
-
-    def ok(self, *args: str) -> bool:
-        try:
-            self.run(*args)
-        except GitError:
-            return False
-        return True
-
-    def rev(self, ref: str) -> str | None:
-        """The commit a ref points at, or None when it does not exist."""
-        try:
-            return self.run("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").strip() or None
-        except GitError:
-            return None
-
-    def remote_url(self, remote: str) -> str | None:
-        try:
-            return self.run("remote", "get-url", remote).strip()
-        except GitError:
-            return None
-
-    def ls_tree(self, treeish: str, prefix: str) -> list[TreeEntry]:
-        out = self.run("ls-tree", "-r", "-z", treeish, "--", prefix)
-        entries = []
-        for item in filter(None, out.split("\0")):
-            meta, path = item.split("\t", 1)
-            mode, _kind, sha = meta.split()
-            entries.append(TreeEntry(mode, sha, path))
-        return entries
-
-    def show(self, commit: str, path: str) -> str | None:
-        try:
-            return self.run("show", f"{commit}:{path}")
-        except GitError:
-            return None
-
-    def write_blob(self, data: bytes) -> str:
-        return self.run("hash-object", "-w", "--stdin", input_=data).strip()
-
-    def log(self, ref: str, path: str) -> list[str]:
-        """Commits on ``ref`` that touched ``path``, newest first."""
-        return self.run("log", "--format=%H", ref, "--", path).split()
+def git_ok(*args: str, cwd: Path) -> bool:
+    return proc.run(["git", *args], cwd=cwd, check=False).returncode == 0
 
 
 @contextmanager
-def private_index(git: Git, base: str | None) -> Iterator[dict[str, str]]:
-    """An index file of our own, loaded with ``base``'s tree (or empty for a first commit)."""
-    with tempfile.TemporaryDirectory(prefix="mlapp-index-") as tmp:
-        env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
-        git.run("read-tree", *([base] if base else ["--empty"]), extra_env=env)
-        yield env
+def worktree(root: Path, commit: str | None) -> Iterator[Path]:
+    """A temporary checkout of ``commit`` (an empty orphan one for None), removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="mlapp-worktree-") as tmp:
+        path = Path(tmp) / "tree"
+        orphan = f"mlapp-orphan-{os.getpid()}-{Path(tmp).name[-8:]}"
+        git("worktree", "add", "--quiet", "--detach", str(path), *([commit] if commit else []), cwd=root)
+        try:
+            if commit is None:  # the branch's first commit has no parent
+                git("checkout", "--quiet", "--orphan", orphan, cwd=path)
+                git("rm", "-r", "-q", "-f", "--ignore-unmatch", ".", cwd=path)
+            yield path
+        finally:
+            git("worktree", "remove", "--force", str(path), cwd=root)
+            if commit is None and git_ok("rev-parse", "--verify", "-q", f"refs/heads/{orphan}", cwd=root):
+                git("branch", "-q", "-D", orphan, cwd=root)
 
 
-def commit_files(
-    git: Git,
-    base: str | None,
-    replace_prefix: str,
-    entries: list[TreeEntry],
-    message: str,
-    author: Mapping[str, str],
-) -> str:
-    """A commit on top of ``base`` whose ``replace_prefix`` folder holds exactly ``entries``."""
-    with private_index(git, base) as env:
-        git.run("rm", "-r", "-q", "--cached", "--ignore-unmatch", "--", replace_prefix, extra_env=env)
-        if entries:
-            info = "".join(f"{e.mode} {e.sha}\t{e.path}\0" for e in entries).encode()
-            git.run("update-index", "--add", "-z", "--index-info", input_=info, extra_env=env)
-        tree = git.run("write-tree", extra_env=env).strip()
-    parents = ["-p", base] if base else []
-    return git.run("commit-tree", tree, *parents, "-m", message, extra_env=dict(author)).strip()
+@dataclass(frozen=True)
+class Git:
+    """The same calls bound to one repository (the PR report compares its base and head)."""
+
+    root: Path
+
+    def run(self, *args: str) -> str:
+        return proc.run(["git", *args], cwd=self.root).stdout
+
+    def ok(self, *args: str) -> bool:
+        return git_ok(*args, cwd=self.root)
+
+    def rev(self, ref: str) -> str | None:
+        """The commit a ref points at, or None when it does not exist."""
+        found = proc.run(
+            ["git", "rev-parse", "--verify", "-q", f"{ref}^{{commit}}"], cwd=self.root, check=False
+        )
+        return (found.stdout.strip() or None) if found.returncode == 0 else None
+
+    def show(self, commit: str, path: str) -> str | None:
+        done = proc.run(["git", "show", f"{commit}:{path}"], cwd=self.root, check=False)
+        return done.stdout if done.returncode == 0 else None

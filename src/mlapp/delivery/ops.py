@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlapp.delivery import kube, state
+from mlapp.delivery.git import git, git_ok, worktree
 from mlapp.delivery.images import ImageRef, check_digest
-from mlapp.delivery.state import MANIFESTS_FILE, RELEASE_FILE, Branch, Release, StateError, Who, git
+from mlapp.delivery.state import MANIFESTS_FILE, RELEASE_FILE, Branch, Release, StateError, Who
 from mlapp.params import DeliveryParams
 
 
@@ -54,10 +55,10 @@ def model_identity(model_dir: Path | None) -> tuple[str | None, str | None]:
 
 def render(ctx: Context, env: str, ref: ImageRef, config_commit: str) -> str:
     """The overlay of ``env`` at ``config_commit``, rendered, image pinned, checked against the policy."""
-    if not state.git_ok("cat-file", "-e", f"{config_commit}^{{commit}}", cwd=ctx.root):  # a shallow CI clone
+    if not git_ok("cat-file", "-e", f"{config_commit}^{{commit}}", cwd=ctx.root):  # a shallow CI clone
         remote, auth = ctx.delivery.remote, ctx.branch.auth()
         git("fetch", "-q", "--depth=1", remote, config_commit, cwd=ctx.root, env=auth)
-    with state.worktree(ctx.root, config_commit) as tree:
+    with worktree(ctx.root, config_commit) as tree:
         objects = kube.render(tree / ctx.delivery.infra_dir / "overlays" / env)
     objects = kube.pin_image(objects, ctx.delivery.app, ref)
     errors = kube.policy_errors(objects, require_digest=True)

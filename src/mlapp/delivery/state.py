@@ -18,9 +18,7 @@ import base64
 import getpass
 import json
 import os
-import tempfile
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -28,6 +26,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from mlapp import proc
+from mlapp.delivery.git import git, worktree
 from mlapp.delivery.images import ImageRef
 from mlapp.errors import UserError
 
@@ -113,32 +112,6 @@ def auth_env(remote_url: str, environ: Mapping[str, str] | None = None) -> dict[
     basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
     return {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": f"http.{server}/.extraheader",
             "GIT_CONFIG_VALUE_0": f"AUTHORIZATION: basic {basic}"}  # fmt: skip
-
-
-def git(*args: str, cwd: Path, env: Mapping[str, str] | None = None) -> str:
-    return proc.output(["git", *args], cwd=cwd, env={**(env or {}), "GIT_TERMINAL_PROMPT": "0"})
-
-
-def git_ok(*args: str, cwd: Path) -> bool:
-    return proc.run(["git", *args], cwd=cwd, check=False).returncode == 0
-
-
-@contextmanager
-def worktree(root: Path, commit: str | None) -> Iterator[Path]:
-    """A temporary checkout of ``commit`` (an empty orphan one for None), removed afterwards."""
-    with tempfile.TemporaryDirectory(prefix="mlapp-worktree-") as tmp:
-        path = Path(tmp) / "tree"
-        orphan = f"mlapp-orphan-{os.getpid()}-{Path(tmp).name[-8:]}"
-        git("worktree", "add", "--quiet", "--detach", str(path), *([commit] if commit else []), cwd=root)
-        try:
-            if commit is None:  # the branch's first commit has no parent
-                git("checkout", "--quiet", "--orphan", orphan, cwd=path)
-                git("rm", "-r", "-q", "-f", "--ignore-unmatch", ".", cwd=path)
-            yield path
-        finally:
-            git("worktree", "remove", "--force", str(path), cwd=root)
-            if commit is None and git_ok("rev-parse", "--verify", "-q", f"refs/heads/{orphan}", cwd=root):
-                git("branch", "-q", "-D", orphan, cwd=root)
 
 
 @dataclass
