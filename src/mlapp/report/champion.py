@@ -30,9 +30,9 @@ import pandas as pd
 import yaml
 
 from mlapp import proc
-from mlapp.delivery.git import Git
 from mlapp.errors import UserError
 from mlapp.model import Model, load
+from mlapp.report.repo import Git
 from mlapp.tables import read_frame
 
 

@@ -23,13 +23,13 @@ from pydantic import ValidationError
 
 from mlapp import gha, plots, proc
 from mlapp import metrics as m
-from mlapp.delivery.git import Git
 from mlapp.errors import UserError
 from mlapp.model import Model, load
 from mlapp.params import GateParams, Params, load_params
 from mlapp.report import changes, compare, markdown, schema
 from mlapp.report import gate as gate_check
 from mlapp.report.champion import Champion, obtain
+from mlapp.report.repo import Git
 from mlapp.tables import read_frame, write_json
 
 REPORT_JSON, REPORT_MD = "report.json", "report.md"
