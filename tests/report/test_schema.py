@@ -24,6 +24,8 @@ def _report(passed: bool) -> dict[str, Any]:
         "schema_version": schema.SCHEMA_VERSION,
         "verdict": schema.WORSE,
         "primary_metric": "roc_auc",
+        "task": "binary",
+        "classes": ["0", "1"],
         "gate": result.as_dict(),
         "metrics": [r.as_dict() for r in rows],
         "bootstrap": {
