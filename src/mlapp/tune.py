@@ -68,7 +68,7 @@ def search(params: Params, source: Path) -> Result:
         frame, test_size=train.valid_size, random_state=train.seed, stratify=frame[label]
     )
     fit_x, valid_x = spec.to_matrix(fit), spec.to_matrix(valid)
-    fit_y, valid_y = fit[label].to_numpy(), valid[label].to_numpy()
+    fit_y, valid_y = spec.encode(fit[label]), spec.encode(valid[label])  # class indices, as train
     base = train.xgboost.model_dump()
     scorer = SCORERS[tune.metric]
 

@@ -25,7 +25,7 @@ from mlflow.tracking import MlflowClient
 
 from mlapp.delivery import registry
 from mlapp.model import load
-from mlapp.params import load_params
+from mlapp.params import MlflowParams, load_params
 from tests.conftest import BIN, copy_project, free_port, running_server, sh
 from tests.team.conftest import require_env
 
@@ -51,6 +51,12 @@ def team_project(trained_project: Path, dest: Path, url: str) -> tuple[Path, dic
     (root / "params.yaml").write_text(text)
     sh("git", "commit", "-qam", "team names", cwd=root)
     return root, {"MLFLOW_TRACKING_URI": url, **FAST_FAIL}
+
+
+def alias_version(params: MlflowParams, alias: str) -> str:
+    uri = params.resolved_tracking_uri()  # the current server, not MLflow's last global URI
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    return str(client.get_model_version_by_alias(params.model_name, alias).version)
 
 
 def runs(url: str, experiment: str) -> list:
@@ -88,10 +94,10 @@ def test_pipeline_registry_aliases_and_fetch_by_alias_for_the_smoke_test(
     # Release path: staging then production move to the new version; rollback moves production back.
     assert registry.move_alias(params.mlflow, "staging", "sha256:two") == "2"
     assert registry.move_alias(params.mlflow, "production", "sha256:two") == "2"
-    assert registry.alias_version(params.mlflow, "production") == "2"
+    assert alias_version(params.mlflow, "production") == "2"
     assert registry.move_alias(params.mlflow, "production", "sha256:one") == "1"
-    assert registry.alias_version(params.mlflow, "production") == "1"
-    assert registry.alias_version(params.mlflow, "staging") == "2"
+    assert alias_version(params.mlflow, "production") == "1"
+    assert alias_version(params.mlflow, "staging") == "2"
 
     # Promote/rollback jobs have no model of an old release: fetched through the server's
     # served artifacts, checked against its sha256, then the smoke test compares with it.
@@ -215,7 +221,7 @@ def test_server_going_away_mid_run(trained_project, tmp_path, monkeypatch) -> No
     # ...and the registry's model is intact once a server is back on the same store.
     with own_server(postgres, artifacts, log) as (url, _proc):
         monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
-        assert registry.alias_version(params.mlflow, "production") == "1"
+        assert alias_version(params.mlflow, "production") == "1"
         fetched = registry.fetch_model(params.mlflow, "sha256:old", tmp_path / "fetched")
         assert load(fetched).sha256 == old_model
         statuses = sorted(r.info.status for r in runs(url, experiment))

@@ -112,9 +112,10 @@ def train(source: Path, label: str, params: TrainParams) -> tuple[xgb.Booster, M
             where = [workers[number % len(workers)]]
             for name, rows in (("fit", fit), ("valid", valid)):
                 parts[f"{name}_x"].append(dask.scatter(spec.to_matrix(rows), workers=where))
-                parts[f"{name}_y"].append(dask.scatter(rows[label].astype(np.int64), workers=where))
+                y = pd.Series(spec.encode(rows[label]), index=rows.index, name=label)
+                parts[f"{name}_y"].append(dask.scatter(y, workers=where))
         meta_x = spec.to_matrix(part.iloc[:0])
-        meta_y = part[label].iloc[:0].astype(np.int64)
+        meta_y = pd.Series(spec.encode(part[label].iloc[:0]), name=label)
         frames = {
             name: dd.from_delayed(futures, meta=meta_y if name.endswith("_y") else meta_x)
             for name, futures in parts.items()
