@@ -7,14 +7,24 @@ everything that compares two values (report deltas, the gate, decay) asks it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 import numpy as np
-from sklearn import metrics as skm
 
 from mlapp.errors import ParamsError
 
 DIGITS = 6
+
+
+def _sklearn() -> ModuleType:
+    # Imported on first use: params validation needs only the registry below, and the serving
+    # image (which loads params.yaml) has no scikit-learn.
+    from sklearn import metrics
+
+    return metrics
+
+
 EPS = 1e-15  # probabilities are clipped to [EPS, 1 - EPS] before log loss
 
 
@@ -95,14 +105,14 @@ def task_metrics(
 def classification_metrics(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, float]:
     predicted = (proba >= threshold).astype(int)
     return {
-        "roc_auc": round6(skm.roc_auc_score(y_true, proba)),
-        "pr_auc": round6(skm.average_precision_score(y_true, proba)),
-        "f1": round6(skm.f1_score(y_true, predicted, zero_division=0)),
-        "precision": round6(skm.precision_score(y_true, predicted, zero_division=0)),
-        "recall": round6(skm.recall_score(y_true, predicted, zero_division=0)),
-        "accuracy": round6(skm.accuracy_score(y_true, predicted)),
-        "log_loss": round6(skm.log_loss(y_true, np.clip(proba, EPS, 1 - EPS), labels=[0, 1])),
-        "brier": round6(skm.brier_score_loss(y_true, proba)),
+        "roc_auc": round6(_sklearn().roc_auc_score(y_true, proba)),
+        "pr_auc": round6(_sklearn().average_precision_score(y_true, proba)),
+        "f1": round6(_sklearn().f1_score(y_true, predicted, zero_division=0)),
+        "precision": round6(_sklearn().precision_score(y_true, predicted, zero_division=0)),
+        "recall": round6(_sklearn().recall_score(y_true, predicted, zero_division=0)),
+        "accuracy": round6(_sklearn().accuracy_score(y_true, predicted)),
+        "log_loss": round6(_sklearn().log_loss(y_true, np.clip(proba, EPS, 1 - EPS), labels=[0, 1])),
+        "brier": round6(_sklearn().brier_score_loss(y_true, proba)),
         "threshold": round6(threshold),
     }
 
@@ -110,17 +120,21 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray, threshold: flo
 def multiclass_metrics(y_true: np.ndarray, proba: np.ndarray, classes: list[str]) -> dict[str, Any]:
     labels = list(range(len(classes)))
     predicted = np.argmax(proba, axis=1)
-    precision, recall, _, _ = skm.precision_recall_fscore_support(
+    precision, recall, _, _ = _sklearn().precision_recall_fscore_support(
         y_true, predicted, labels=labels, zero_division=0
     )
     clipped = np.clip(proba, EPS, 1 - EPS)
     return {
-        "accuracy": round6(skm.accuracy_score(y_true, predicted)),
-        "f1_macro": round6(skm.f1_score(y_true, predicted, labels=labels, average="macro", zero_division=0)),
-        "f1_weighted": round6(
-            skm.f1_score(y_true, predicted, labels=labels, average="weighted", zero_division=0)
+        "accuracy": round6(_sklearn().accuracy_score(y_true, predicted)),
+        "f1_macro": round6(
+            _sklearn().f1_score(y_true, predicted, labels=labels, average="macro", zero_division=0)
         ),
-        "log_loss": round6(skm.log_loss(y_true, clipped / clipped.sum(axis=1, keepdims=True), labels=labels)),
+        "f1_weighted": round6(
+            _sklearn().f1_score(y_true, predicted, labels=labels, average="weighted", zero_division=0)
+        ),
+        "log_loss": round6(
+            _sklearn().log_loss(y_true, clipped / clipped.sum(axis=1, keepdims=True), labels=labels)
+        ),
         "per_class": {
             name: {"precision": round6(p), "recall": round6(r)}
             for name, p, r in zip(classes, precision, recall, strict=True)
@@ -130,15 +144,15 @@ def multiclass_metrics(y_true: np.ndarray, proba: np.ndarray, classes: list[str]
 
 def regression_metrics(y_true: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
     return {
-        "rmse": round6(np.sqrt(skm.mean_squared_error(y_true, predicted))),
-        "mae": round6(skm.mean_absolute_error(y_true, predicted)),
-        "r2": round6(skm.r2_score(y_true, predicted)),
+        "rmse": round6(np.sqrt(_sklearn().mean_squared_error(y_true, predicted))),
+        "mae": round6(_sklearn().mean_absolute_error(y_true, predicted)),
+        "r2": round6(_sklearn().r2_score(y_true, predicted)),
     }
 
 
 def roc_points(y_true: np.ndarray, proba: np.ndarray, points: int) -> list[dict[str, float]]:
     """ROC resampled on a fixed FPR grid: small, and comparable across models."""
-    fpr, tpr, _ = skm.roc_curve(y_true, proba)
+    fpr, tpr, _ = _sklearn().roc_curve(y_true, proba)
     grid = np.linspace(0, 1, points)
     return [
         {"fpr": round6(x), "tpr": round6(y)} for x, y in zip(grid, np.interp(grid, fpr, tpr), strict=True)
@@ -147,7 +161,7 @@ def roc_points(y_true: np.ndarray, proba: np.ndarray, points: int) -> list[dict[
 
 def pr_points(y_true: np.ndarray, proba: np.ndarray, points: int) -> list[dict[str, float]]:
     """Interpolated precision (best precision at recall >= r) on a fixed recall grid."""
-    precision, recall, _ = skm.precision_recall_curve(y_true, proba)
+    precision, recall, _ = _sklearn().precision_recall_curve(y_true, proba)
     order = np.argsort(recall)
     recall, precision = recall[order], np.maximum.accumulate(precision[order][::-1])[::-1]
     grid = np.linspace(0, 1, points)
@@ -160,7 +174,7 @@ def pr_points(y_true: np.ndarray, proba: np.ndarray, points: int) -> list[dict[s
 def confusion(y_true: np.ndarray, predicted: np.ndarray, classes: list[str]) -> list[dict[str, Any]]:
     """Counts per (actual, predicted) class name; ``predicted`` holds class indices."""
     k = len(classes)
-    matrix = skm.confusion_matrix(y_true, predicted, labels=list(range(k)))
+    matrix = _sklearn().confusion_matrix(y_true, predicted, labels=list(range(k)))
     return [
         {"actual": classes[a], "predicted": classes[p], "count": int(matrix[a, p])}
         for a in range(k)
