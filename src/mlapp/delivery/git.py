@@ -1,4 +1,4 @@
-"""Plain git, through mlapp.proc: the helpers the deploy branch and the PR report share.
+"""Plain git, through mlapp.proc: the helpers the deploy branch uses.
 
 No plumbing: commits are made in a temporary worktree with ``git add`` / ``git commit``, and
 callers decide from exit codes (``git_ok``, ``CommandError.returncode``), never from messages.
@@ -10,7 +10,6 @@ import os
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from mlapp import proc
@@ -40,27 +39,3 @@ def worktree(root: Path, commit: str | None) -> Iterator[Path]:
             git("worktree", "remove", "--force", str(path), cwd=root)
             if commit is None and git_ok("rev-parse", "--verify", "-q", f"refs/heads/{orphan}", cwd=root):
                 git("branch", "-q", "-D", orphan, cwd=root)
-
-
-@dataclass(frozen=True)
-class Git:
-    """The same calls bound to one repository (the PR report compares its base and head)."""
-
-    root: Path
-
-    def run(self, *args: str) -> str:
-        return proc.run(["git", *args], cwd=self.root).stdout
-
-    def ok(self, *args: str) -> bool:
-        return git_ok(*args, cwd=self.root)
-
-    def rev(self, ref: str) -> str | None:
-        """The commit a ref points at, or None when it does not exist."""
-        found = proc.run(
-            ["git", "rev-parse", "--verify", "-q", f"{ref}^{{commit}}"], cwd=self.root, check=False
-        )
-        return (found.stdout.strip() or None) if found.returncode == 0 else None
-
-    def show(self, commit: str, path: str) -> str | None:
-        done = proc.run(["git", "show", f"{commit}:{path}"], cwd=self.root, check=False)
-        return done.stdout if done.returncode == 0 else None
