@@ -26,7 +26,7 @@ from mlapp import metrics as m
 from mlapp.errors import UserError
 from mlapp.model import Model, load
 from mlapp.params import GateParams, Params, load_params
-from mlapp.report import changes, compare, markdown, schema
+from mlapp.report import changes, compare, markdown, plot_data, schema
 from mlapp.report import gate as gate_check
 from mlapp.report.champion import Champion, obtain
 from mlapp.report.repo import Git
@@ -71,33 +71,6 @@ def latency_ms(models: dict[str, Model], frame: pd.DataFrame, repeats: int) -> d
             model.scores(frame)
             samples[name].append((time.perf_counter() - started) * 1000)
     return {name: round(statistics.median(values), 2) for name, values in samples.items()}
-
-
-def curves(model: Model, y: np.ndarray, scores: np.ndarray, params: Params) -> dict[str, Any]:
-    """Plot data of the model's task (as evaluate writes it), plus coarse copies for the comment."""
-    spec = model.spec
-    if spec.task == "regression":
-        return {
-            "predicted_vs_actual": m.predicted_vs_actual(y, scores, params.evaluate.scatter_points),
-            "residuals": m.residuals(y, scores, params.evaluate.residual_bins),
-            "abs_error_quantiles": {
-                f"p{q}": m.round6(np.percentile(np.abs(scores - y), q)) for q in (50, 90, 99)
-            },
-            "bias": m.round6(np.mean(scores - y)),
-        }
-    confusion = {"confusion": m.confusion(y, spec.decide(scores), spec.classes)}
-    if spec.task == "multiclass":
-        return confusion
-    points = params.evaluate.curve_points
-    return {
-        **confusion,
-        "roc": m.roc_points(y, scores, points),
-        "pr": m.pr_points(y, scores, points),
-        "calibration": m.calibration(y, scores, params.evaluate.calibration_bins),
-        # Coarser copies for the Mermaid charts, which must stay small in a comment.
-        "roc_chart": m.roc_points(y, scores, params.report.chart_points),
-        "pr_chart": m.pr_points(y, scores, params.report.chart_points),
-    }
 
 
 def same_task(base: Model, pr: Model, scores: np.ndarray) -> np.ndarray:
@@ -245,8 +218,8 @@ def build(
             "drift": [] if same_rows else changes.training_drift(champion.train, pr_train, params.monitor),
         },
         "curves": {
-            "base": curves(champion.model, y, base_proba, params),
-            "pr": curves(challenger, y, pr_proba, params),
+            "base": plot_data.curves(champion.model, y, base_proba, params),
+            "pr": plot_data.curves(challenger, y, pr_proba, params),
         },
         "models": {"base": model_facts(champion.model), "pr": model_facts(challenger)},
         "lineage": {
