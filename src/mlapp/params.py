@@ -2,27 +2,32 @@
 
 Every section is a frozen pydantic model with ``extra="forbid"`` so a typo in
 params.yaml fails loudly instead of silently falling back to something else.
+The pipeline, monitor and serving sections are here; the report, gate, image and delivery
+ones in ``params_release``, the shared base in ``params_base``: import any of them from here.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from mlapp.errors import ParamsError
+from mlapp.params_base import MetricName as MetricName
+from mlapp.params_base import Section as Section
+from mlapp.params_base import Task as Task
+from mlapp.params_release import ArgoCDParams as ArgoCDParams
+from mlapp.params_release import DeliveryParams as DeliveryParams
+from mlapp.params_release import EnvName as EnvName
+from mlapp.params_release import GateParams as GateParams
+from mlapp.params_release import ImageParams as ImageParams
+from mlapp.params_release import ReportParams as ReportParams
+from mlapp.params_release import StandinBaseParams as StandinBaseParams
 
 DEFAULT_PARAMS = Path("params.yaml")
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-Task = Literal["binary", "multiclass", "regression"]
 
 
 class DataParams(Section):
@@ -151,13 +156,6 @@ class MlflowParams(Section):
         return uri
 
 
-# Every headline metric of every task (mlapp.metrics says which task has which, and directions).
-MetricName = Literal[
-    "roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "log_loss", "brier",
-    "f1_macro", "f1_weighted", "rmse", "mae", "r2",
-]  # fmt: skip
-
-
 class RetrainParams(Section):
     branch: str = Field(min_length=1)  # the one pull request's head branch, force-updated
     base: str = Field(min_length=1)
@@ -205,74 +203,6 @@ class ServingParams(Section):
         if isinstance(value, int) and value < 1:
             raise ValueError("workers must be >= 1 or `auto`")
         return value
-
-
-# A folder of the deploy branch, a GitHub environment, part of Kubernetes names.
-EnvName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
-
-
-class ArgoCDParams(Section):
-    namespace: str
-    version: str
-    commit: str = Field(pattern=r"^[0-9a-f]{40}$")
-    install_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    repo_url: str | None  # null: bootstrap derives it from the git remote
-
-
-class DeliveryParams(Section):
-    mode: Literal["gitops", "push"]
-    registry: str
-    infra_dir: Path
-    environments: list[EnvName] = Field(min_length=1)
-    state_branch: str
-    remote: str
-    app: str
-    rollout_timeout_s: int = Field(gt=0)
-    sync_timeout_s: int = Field(gt=0)
-    poll_s: float = Field(gt=0)
-    kubernetes_version: str = Field(pattern=r"^\d+\.\d+$")
-    argocd: ArgoCDParams
-
-    @model_validator(mode="after")
-    def _unique_environments(self) -> DeliveryParams:
-        if len(set(self.environments)) != len(self.environments):
-            raise ValueError(f"delivery.environments repeats a name: {self.environments}")
-        return self
-
-
-class StandinBaseParams(Section):
-    tag: str  # the local stand-in's image tag
-    suite: str  # Debian release whose python3 matches `base`'s Python
-    mirror: str  # Debian mirror debootstrap downloads from
-
-
-class ImageParams(Section):
-    name: str  # local image name, tagged with the bento version
-    # Registry builds start from exactly this: an image reference pinned by its digest.
-    base: str = Field(pattern=r"^[^@\s]+@sha256:[0-9a-f]{64}$")
-    standin: StandinBaseParams  # used only where `base` is not available locally and cannot be pulled
-    context: Path  # the Docker build context: the bento, the Dockerfile, hashed requirements
-    max_size_mb: int = Field(gt=0)
-    ready_timeout_s: int = Field(gt=0)
-
-
-class ReportParams(Section):
-    out_dir: Path  # report.md, report.json and the PNG plots
-    default_base: str  # without --base: the merge base of HEAD and this ref
-    bootstrap_resamples: int = Field(ge=100)
-    bootstrap_seed: int
-    confidence: float = Field(gt=0.5, lt=1)
-    chart_points: int = Field(ge=3, le=101)  # points per curve in the Mermaid charts
-    drift_top: int = Field(ge=1)  # features listed in the drift table
-    latency_repeats: int = Field(ge=1)  # timed batch predictions per model (median reported)
-    max_chars: int = Field(ge=1000, le=65536)  # GitHub rejects comments over 65,536 characters
-
-
-class GateParams(Section):
-    primary_metric: MetricName  # must be a metric of the task (checked with the whole file)
-    min_primary: float  # the floor (a ceiling for a lower-is-better metric such as rmse)
-    max_regression: float = Field(ge=0)
-    require_significant: bool
 
 
 class Params(Section):
