@@ -17,7 +17,7 @@ from tests.conftest import REPO, sh
 from tests.delivery.conftest import bin_dir, digest, image, path_with
 
 from mlapp.delivery import github, images
-from mlapp.delivery.setup import ci_checks, repo_from_remote
+from mlapp.params import load_params
 
 KUBECTL = shutil.which("kubectl")
 RECORD_ARGS = 'printf "%s\\n" "$*" >> "$FAKE_LOG"\n'
@@ -42,24 +42,25 @@ exit 0
 # --- GitHub setup -------------------------------------------------------------------------------
 
 
-def options(**overrides) -> github.SetupOptions:
-    values = {
-        "repo": "acme/churn",
-        "reviewers": (github.Reviewer("User", "alice"), github.Reviewer("Team", "acme/ml-leads")),
-        "required_checks": ("lint", "test"),
-        "state_branch": "deploy",
-        "environments": ("staging", "production"),
-        "reviewer_ids": {github.Reviewer("User", "alice"): 11, github.Reviewer("Team", "acme/ml-leads"): 22},
-    }
-    values.update(overrides)
-    return github.SetupOptions(**values)
+PARAMS = load_params(REPO / "params.yaml").delivery
+REVIEWERS = [{"type": "User", "id": 11}, {"type": "Team", "id": 22}]
+
+
+def calls(**overrides) -> list[tuple[str, str, dict]]:
+    args = {"repo": "acme/churn", "delivery": PARAMS, "checks": ("lint", "test"), "reviewers": REVIEWERS,
+            "allow_actions_prs": False, "rulesets": {}} | overrides  # fmt: skip
+    return [(method, path, body) for method, path, body, _why in github.plan(**args)]
+
+
+def plan(**overrides) -> dict[tuple[str, str], dict]:
+    return {(method, path): body for method, path, body in calls(**overrides)}
 
 
 def test_production_environment_payload() -> None:
-    calls = {(c.method, c.path): c.body for c in github.environment_calls(options())}
+    calls = plan()
     prod = calls[("PUT", "repos/acme/churn/environments/production")]
     assert prod["prevent_self_review"] is True and prod["can_admins_bypass"] is False
-    assert prod["reviewers"] == [{"type": "User", "id": 11}, {"type": "Team", "id": 22}]
+    assert prod["reviewers"] == REVIEWERS
     assert prod["deployment_branch_policy"] == {"protected_branches": False, "custom_branch_policies": True}
     staging = calls[("PUT", "repos/acme/churn/environments/staging")]
     assert "reviewers" not in staging
@@ -71,7 +72,7 @@ def test_production_environment_payload() -> None:
 
 
 def test_rulesets_protect_main_and_make_the_deploy_branch_append_only() -> None:
-    main, deploy = github.ruleset_bodies(options())
+    main, deploy = (body for _method, path, body in calls() if path.startswith("repos/acme/churn/rulesets"))
     main_rules = {r["type"]: r.get("parameters") for r in main["rules"]}
     assert main["conditions"]["ref_name"]["include"] == ["~DEFAULT_BRANCH"] and main["bypass_actors"] == []
     assert main_rules["pull_request"]["required_approving_review_count"] == 1
@@ -88,30 +89,32 @@ def test_rulesets_protect_main_and_make_the_deploy_branch_append_only() -> None:
 
 
 def test_rulesets_are_updated_in_place_when_they_exist() -> None:
-    calls = github.ruleset_calls(options(), {"protect main": 7})
-    assert [(c.method, c.path) for c in calls] == [
-        ("PUT", "repos/acme/churn/rulesets/7"),
-        ("POST", "repos/acme/churn/rulesets"),
+    sent = [
+        (method, path) for method, path, _body in calls(rulesets={"protect main": 7}) if "rulesets" in path
     ]
+    assert sent == [("PUT", "repos/acme/churn/rulesets/7"), ("POST", "repos/acme/churn/rulesets")]
 
 
 def test_token_defaults_are_read_only() -> None:
-    (call,) = github.actions_calls(options())
-    assert call.body == {"default_workflow_permissions": "read", "can_approve_pull_request_reviews": False}
+    body = plan()[("PUT", "repos/acme/churn/actions/permissions/workflow")]
+    assert body == {"default_workflow_permissions": "read", "can_approve_pull_request_reviews": False}
 
 
 def test_required_checks_default_to_the_ci_job_names() -> None:
-    assert ci_checks(REPO / ".github/workflows/ci.yml") == ("lint", "actionlint", "test")
-    assert repo_from_remote("git@github.com:acme/churn.git") == "acme/churn"
-    assert repo_from_remote("https://github.com/acme/churn") == "acme/churn"
-    assert repo_from_remote("/tmp/origin.git") is None
+    checks, environments = github.workflow_facts(REPO / ".github/workflows")
+    assert checks == ("lint", "actionlint", "test")
+    assert {"staging", "continuous-training"} <= set(environments)  # promote/rollback name theirs from inputs
+    assert github.remote_repo("git@github.com:acme/churn.git") == ("github.com", "acme/churn")
+    assert github.remote_repo("https://github.com/acme/churn") == ("github.com", "acme/churn")
+    assert github.remote_repo("/tmp/origin.git") is None
 
 
 def test_reviewer_syntax() -> None:
-    assert github.Reviewer.parse("team:acme/leads") == github.Reviewer("Team", "acme/leads")
-    for bad in ("alice", "team:leads", "group:x"):
+    assert github.reviewer("team:acme/leads") == ("Team", "orgs/acme/teams/leads")
+    assert github.reviewer("user:alice") == ("User", "users/alice")
+    for bad in ("alice", "team:leads", "group:x", "user:"):
         with pytest.raises(github.GitHubError):
-            github.Reviewer.parse(bad)
+            github.reviewer(bad)
 
 
 def test_github_setup_dry_run_prints_every_request(mlapp_in_repo) -> None:
@@ -168,16 +171,6 @@ esac""",
 # --- supply chain and release record ----------------------------------------------------------
 
 
-def test_attestation_is_verified_against_this_repo_cd_workflow_on_main() -> None:
-    argv = github.verify_attestation_argv(images.parse(image("a")), "acme/churn")
-    assert argv[:4] == ["gh", "attestation", "verify", f"oci://{image('a')}"]
-    pairs = dict(zip(argv[4::2], argv[5::2], strict=False))
-    assert pairs["--repo"] == "acme/churn"
-    assert pairs["--signer-workflow"] == "acme/churn/.github/workflows/cd.yml"
-    assert pairs["--source-ref"] == "refs/heads/main"
-    assert "--deny-self-hosted-runners" in argv
-
-
 def test_deploy_refuses_an_image_without_attestation(
     gitops: Path, mlapp, tmp_path: Path, monkeypatch
 ) -> None:
@@ -197,6 +190,13 @@ def test_deploy_refuses_an_image_without_attestation(
         "delivery", "deploy", "--env", "staging", "--image", image("a"), "--verify-attestation", "--push"
     )
     assert code == 0 and "verified 1 provenance attestation" in out, out
+    argv = log.read_text().splitlines()[-1].split()  # verified against this repo's cd workflow on main
+    assert argv[:3] == ["attestation", "verify", f"oci://{image('a')}"]
+    pairs = dict(zip(argv[3::2], argv[4::2], strict=False))
+    assert pairs["--repo"] == "acme/churn"
+    assert pairs["--signer-workflow"] == "acme/churn/.github/workflows/cd.yml"
+    assert pairs["--source-ref"] == "refs/heads/main"
+    assert "--deny-self-hosted-runners" in argv
 
 
 # --- cluster -------------------------------------------------------------------------------------
@@ -357,26 +357,18 @@ def test_digest_is_checked_everywhere() -> None:
 
 
 def test_other_workflow_environments_get_main_only_deployments() -> None:
-    from mlapp.delivery.setup import workflow_environments
-
-    found = workflow_environments(REPO / ".github/workflows")
-    assert {"staging", "continuous-training"} <= set(found)  # promote/rollback name theirs from inputs
-    env_calls = github.environment_calls(
-        options(environments=("dev", "staging", "production"), other_environments=("ct",))
-    )
-    calls = {(c.method, c.path): c.body for c in env_calls}
-    assert calls[("PUT", "repos/acme/churn/environments/ct")] == {
+    three = PARAMS.model_copy(update={"environments": ["dev", "staging", "production"]})
+    sent = plan(delivery=three, other_envs=("ct",), allow_actions_prs=True)
+    assert sent[("PUT", "repos/acme/churn/environments/ct")] == {
         "deployment_branch_policy": {"protected_branches": False, "custom_branch_policies": True}
     }
-    assert ("POST", "repos/acme/churn/environments/ct/deployment-branch-policies") in calls
-    assert (
-        "reviewers" not in calls[("PUT", "repos/acme/churn/environments/dev")]
-    )  # the first deploys on merge
+    assert ("POST", "repos/acme/churn/environments/ct/deployment-branch-policies") in sent
+    assert "reviewers" not in sent[("PUT", "repos/acme/churn/environments/dev")]  # deploys on merge
     assert all(
-        "reviewers" in calls[("PUT", f"repos/acme/churn/environments/{e}")] for e in ("staging", "production")
+        "reviewers" in sent[("PUT", f"repos/acme/churn/environments/{e}")] for e in ("staging", "production")
     )
-    (call,) = github.actions_calls(options(allow_actions_prs=True))
-    assert call.body == {"default_workflow_permissions": "read", "can_approve_pull_request_reviews": True}
+    body = sent[("PUT", "repos/acme/churn/actions/permissions/workflow")]
+    assert body == {"default_workflow_permissions": "read", "can_approve_pull_request_reviews": True}
 
 
 def test_wait_on_day_one_says_what_to_configure_instead_of_failing(

@@ -256,6 +256,6 @@ def github_setup(
     do_apply: bool,
 ) -> None:
     """Environments (from params), rulesets and token defaults of docs/github-setup.md, via `gh api`."""
-    from mlapp.delivery import setup
+    from mlapp.delivery import github
 
-    setup.main(project.params, repo, reviewers, checks, do_apply, allow_actions_prs)
+    github.setup(project.params.delivery, repo, reviewers, checks, do_apply, allow_actions_prs)

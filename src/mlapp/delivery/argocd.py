@@ -10,7 +10,6 @@ params disagree. ``bootstrap`` applies them to a cluster that already runs Argo 
 from __future__ import annotations
 
 import hashlib
-import re
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,6 +19,7 @@ import httpx
 import yaml
 
 from mlapp import proc
+from mlapp.delivery.github import remote_repo
 from mlapp.delivery.state import StateError
 from mlapp.params import DeliveryParams
 
@@ -31,12 +31,11 @@ INSTALL_URL = "https://raw.githubusercontent.com/argoproj/argo-cd/{commit}/manif
 
 def https_url(remote: str) -> str:
     """``git@github.com:o/r.git`` and ``https://github.com/o/r`` -> ``https://github.com/o/r.git``."""
-    match = re.fullmatch(r"(?:git@|ssh://git@|https://)([\w.-]+)[:/]([\w.-]+/[\w.-]+?)(?:\.git)?/?", remote)
-    if not match:
+    if not (found := remote_repo(remote)):
         raise StateError(
             f"cannot derive an https URL for Argo CD from {remote!r}: set delivery.argocd.repo_url"
         )
-    return f"https://{match[1]}/{match[2]}.git"
+    return f"https://{found[0]}/{found[1]}.git"
 
 
 def namespace(delivery: DeliveryParams, env: str, root: Path = Path()) -> str:

@@ -38,7 +38,7 @@ def context(params: Params, sync: bool) -> ops.Context:
 def _verify_attestation(ref: images.ImageRef) -> None:
     from mlapp.delivery import github
 
-    count = github.verify_attestation(ref, github.repository())
+    count = github.verify_attestation(str(ref), github.repository())
     click.echo(f"verified {count} provenance attestation(s) for {ref} (signer: cd workflow on main)")
 
 
