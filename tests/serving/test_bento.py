@@ -48,8 +48,10 @@ def test_bento_holds_only_what_the_service_reads(built) -> None:
     _root, _env, out = built
     src = Path(out["path"]) / "src"
     files = {p.relative_to(src).as_posix() for p in src.rglob("*") if p.is_file()}
-    assert {"params.yaml", "models/model.ubj", "models/model_spec.json", "metrics/metrics.json"} <= files
+    assert {"models/model.ubj", "models/model_spec.json", "metrics/metrics.json"} <= files
     assert {"build/lineage.json", "mlapp/serving/service.py", "mlapp/schema.py"} <= files
+    # Only the serving settings, no params.yaml: the bento server below starts from them.
+    assert "build/serving.json" in files and "params.yaml" not in files
     assert not any(f.startswith(("mlapp/stages", "mlapp/tracking", "data/")) for f in files)
     assert not any(f.endswith((".pkl", ".pickle", ".joblib")) for f in files)
 

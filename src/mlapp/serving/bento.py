@@ -1,6 +1,7 @@
 """Build the bento from the current ``models/`` with lineage baked in (``mlapp serving bento``).
 
-Steps: write ``serving.lineage`` (git commit, data hash, model version), export the
+Steps: write ``serving.lineage`` (git commit, data hash, model version) and the serving-only
+settings (``settings.CONFIG_FILE``: the bento carries no params.yaml), export the
 locked core + ``serving`` extra from ``uv.lock`` as the bento's requirements, check
 that ``bentofile.yaml`` includes every file the service will read, build with lineage
 labels, and optionally export a Docker build context (bento + generated Dockerfile) for
@@ -26,7 +27,7 @@ from mlapp import proc
 from mlapp.errors import UserError
 from mlapp.model import MODEL_FILE, SPEC_FILE
 from mlapp.params import Params
-from mlapp.serving import lineage
+from mlapp.serving import lineage, settings
 
 BENTOFILE = Path("bentofile.yaml")
 DOCKERFILE = Path("env/docker/Dockerfile")  # inside a bento and inside the exported context
@@ -59,7 +60,7 @@ def required_files(params: Params) -> list[Path]:
     """What the service reads at start-up; the bento must carry each of them."""
     model_dir = params.train.model_dir
     return [
-        Path("params.yaml"),
+        settings.CONFIG_FILE,
         model_dir / MODEL_FILE,
         model_dir / SPEC_FILE,
         params.evaluate.metrics,
@@ -124,6 +125,7 @@ def build(params: Params, bentofile: Path = BENTOFILE, docker_context: Path | No
         raise UserError(f"{bentofile} not found: run from the repository root")
     facts = lineage.from_repo(model_dir, source="bento")
     lineage.write(facts, params.serving.lineage)
+    settings.ServingConfig.of(params).write(settings.CONFIG_FILE)
     check_includes(bentofile, required_files(params))
     requirements = yaml.safe_load(bentofile.read_text())["python"]["requirements_txt"]
     uv = find_uv()

@@ -43,9 +43,8 @@ import pyarrow.parquet as pq
 
 from mlapp.errors import UserError
 from mlapp.model import load
-from mlapp.params import load_params
 from mlapp.schema import FEATURES, feature_schema
-from mlapp.serving import lineage
+from mlapp.serving import lineage, settings
 
 
 @dataclass(frozen=True)
@@ -233,22 +232,25 @@ def score(
 
 
 def run(
-    params_path: Path,
+    params_path: Path | None,
     source: str,
     output: Path,
     model_dir: Path | None = None,
     chunk_rows: int | None = None,
     fmt: str | None = None,
 ) -> Summary:
-    """``score`` with the defaults of params.yaml (``serving.score_chunk_rows``, ``train.model_dir``)."""
-    params = load_params(params_path)
+    """``score`` with the defaults of params.yaml (``serving.score_chunk_rows``, ``train.model_dir``).
+
+    Without ``params_path``: the service's settings (``./params.yaml``, or the bento's own).
+    """
+    config = settings.read_config(params_path)
     return score(
         source,
         output,
-        model_dir or params.train.model_dir,
-        chunk_rows or params.serving.score_chunk_rows,
-        params.serving.lineage,
-        id_column=params.data.id_column,
+        model_dir or config.model_dir,
+        chunk_rows or config.serving.score_chunk_rows,
+        config.serving.lineage,
+        id_column=config.id_column,
         fmt=fmt,
     )
 
@@ -261,7 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--input", required=True, help="CSV or Parquet: a path or a URL")
     parser.add_argument("--output", required=True, type=Path, help="Parquet file for the predictions")
     parser.add_argument("--format", choices=["csv", "parquet"], help="input format [default: from the name]")
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="params.yaml to read")
+    parser.add_argument(
+        "--params", type=Path, help="params.yaml to read [default: ./params.yaml, else the bento's settings]"
+    )
     args = parser.parse_args(argv)
     try:
         summary = run(args.params, args.input, args.output, fmt=args.format)

@@ -2,9 +2,13 @@
 
 ``bentoml serve`` imports the service module and BentoML's decorator needs the worker
 count and traffic limits then; everything else the workers read comes from the same
-``Settings`` object: ``params.yaml`` (``$MLAPP_PARAMS`` overrides the path), the model
+``Settings`` object: the part of params.yaml serving reads (``ServingConfig``), the model
 folder (``$MLAPP_MODEL_DIR``), the prediction log (``$MLAPP_PREDICTION_LOG``), all paths
 made absolute against the directory the service was started from.
+
+``ServingConfig`` comes from ``$MLAPP_PARAMS`` or ``./params.yaml`` in the source tree;
+a bento carries no params.yaml, only ``CONFIG_FILE``, which ``mlapp serving bento`` writes
+from the loaded params (so the image holds no pipeline, tracking or delivery settings).
 
 ``workers: auto`` is the container's CPU limit: cgroup v2 ``cpu.max`` (or v1
 ``cpu.cfs_quota_us``/``cpu.cfs_period_us``), rounded up, never more than the CPUs the
@@ -19,10 +23,54 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlapp.params import ServingParams, load_params
+from pydantic import ValidationError
+
+from mlapp.errors import ParamsError
+from mlapp.params import DEFAULT_PARAMS, Params, Section, ServingParams, load_params
 from mlapp.serving import MODEL_DIR_ENV, PARAMS_ENV, PREDICTION_LOG_ENV
 
 CGROUP = Path("/sys/fs/cgroup")
+CONFIG_FILE = Path("build/serving.json")  # what a bento carries instead of params.yaml
+
+
+class ServingConfig(Section):
+    """The settings the service and the batch scorer read, taken from params.yaml."""
+
+    serving: ServingParams
+    model_dir: Path  # train.model_dir
+    metrics: Path  # evaluate.metrics, served by /metadata
+    id_column: str | None  # data.id_column, carried into scored rows
+
+    @classmethod
+    def of(cls, params: Params) -> ServingConfig:
+        return cls(
+            serving=params.serving,
+            model_dir=params.train.model_dir,
+            metrics=params.evaluate.metrics,
+            id_column=params.data.id_column,
+        )
+
+    def write(self, path: Path = CONFIG_FILE) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.model_dump_json(indent=2) + "\n")
+        return path
+
+
+def read_config(
+    params: Path | None = None, environ: Mapping[str, str] = os.environ, root: Path | None = None
+) -> ServingConfig:
+    """``params``, else ``$MLAPP_PARAMS``, else ``./params.yaml``, else a bento's ``CONFIG_FILE``."""
+    root = root or Path.cwd()
+    explicit = params or environ.get(PARAMS_ENV)
+    if explicit or (root / DEFAULT_PARAMS).is_file():
+        return ServingConfig.of(load_params(explicit or root / DEFAULT_PARAMS))
+    path = root / CONFIG_FILE
+    if not path.is_file():
+        raise ParamsError(f"neither {root / DEFAULT_PARAMS} nor {path}: run from the project or a bento")
+    try:
+        return ServingConfig.model_validate_json(path.read_text())
+    except ValidationError as exc:
+        raise ParamsError(f"{path} is invalid (rebuild the bento):\n{exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -67,13 +115,13 @@ def worker_count(workers: int | str, limit: float | None, cpus: int) -> int:
 
 def load(environ: Mapping[str, str] = os.environ, root: Path | None = None) -> Settings:
     root = (root or Path.cwd()).resolve()
-    params = load_params(environ.get(PARAMS_ENV) or root / "params.yaml")
-    serving = params.serving
+    config = read_config(environ=environ, root=root)
+    serving = config.serving
     return Settings(
         serving=serving,
         root=root,
-        model_dir=(root / (environ.get(MODEL_DIR_ENV) or params.train.model_dir)).resolve(),
-        metrics_file=(root / params.evaluate.metrics).resolve(),
+        model_dir=(root / (environ.get(MODEL_DIR_ENV) or config.model_dir)).resolve(),
+        metrics_file=(root / config.metrics).resolve(),
         lineage_file=(root / serving.lineage).resolve(),
         prediction_log=(root / (environ.get(PREDICTION_LOG_ENV) or serving.log_path)).resolve(),
         workers=worker_count(serving.workers, cpu_limit(), available_cpus()),

@@ -1,0 +1,57 @@
+"""The service's settings: from params.yaml in the project, from the serving-only file in a bento."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mlapp.errors import ParamsError
+from mlapp.params import load_params
+from mlapp.serving import PARAMS_ENV, settings
+from tests.conftest import REPO
+
+
+@pytest.fixture()
+def bento_like(tmp_path: Path) -> Path:
+    """A folder holding what a bento holds: the serving settings file, no params.yaml."""
+    settings.ServingConfig.of(load_params(REPO / "params.yaml")).write(tmp_path / settings.CONFIG_FILE)
+    return tmp_path
+
+
+def test_the_bento_file_gives_the_settings_params_yaml_gives(bento_like: Path) -> None:
+    project = bento_like / "project"
+    project.mkdir()
+    shutil.copy(REPO / "params.yaml", project / "params.yaml")
+    from_file = settings.load(environ={}, root=bento_like)
+    from_params = settings.load(environ={}, root=project)
+    assert from_file.serving == from_params.serving == load_params(REPO / "params.yaml").serving
+    assert from_file.model_dir.relative_to(bento_like) == from_params.model_dir.relative_to(project)
+    assert from_file.metrics_file.relative_to(bento_like) == from_params.metrics_file.relative_to(project)
+
+
+def test_the_bento_file_holds_only_what_serving_reads(bento_like: Path) -> None:
+    written = json.loads((bento_like / settings.CONFIG_FILE).read_text())
+    assert set(written) == {"serving", "model_dir", "metrics", "id_column"}
+
+
+def test_params_yaml_wins_over_a_stale_bento_file(bento_like: Path, tmp_path_factory) -> None:
+    raw = (REPO / "params.yaml").read_text()
+    assert "  max_rows: " in raw
+    edited = raw.replace("  max_rows: ", "  max_rows: 7 #", 1)
+    (bento_like / "params.yaml").write_text(edited)
+    assert settings.load(environ={}, root=bento_like).serving.max_rows == 7
+    elsewhere = tmp_path_factory.mktemp("params") / "params.yaml"
+    elsewhere.write_text(raw.replace("  max_rows: ", "  max_rows: 9 #", 1))
+    assert settings.load(environ={PARAMS_ENV: str(elsewhere)}, root=bento_like).serving.max_rows == 9
+
+
+def test_missing_or_invalid_settings_are_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ParamsError, match=r"neither .*params\.yaml nor .*serving\.json"):
+        settings.read_config(environ={}, root=tmp_path)
+    (tmp_path / settings.CONFIG_FILE).parent.mkdir()
+    (tmp_path / settings.CONFIG_FILE).write_text('{"serving": {}}')
+    with pytest.raises(ParamsError, match="rebuild the bento"):
+        settings.read_config(environ={}, root=tmp_path)
