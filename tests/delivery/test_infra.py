@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.conftest import REPO
+from tests.conftest import REPO, sh
 
 from mlapp.delivery import argocd, kube
 from mlapp.params import load_params
@@ -200,15 +200,18 @@ def test_argocd_objects_that_disagree_with_params_fail_the_check(tmp_path: Path)
     (tmp_path / "infra" / argocd.FILE).write_text(argocd.render(three, root=tmp_path))
     assert argocd.check(three, tmp_path) == []
     text = (tmp_path / "infra" / argocd.FILE).read_text().replace("selfHeal: true", "selfHeal: false")
-    (tmp_path / "infra" / argocd.FILE).write_text(text)
-    assert any("needs automated prune + selfHeal" in e for e in argocd.check(three, tmp_path))
+    (tmp_path / "infra" / argocd.FILE).write_text(text)  # hand-edited: no self-heal
+    assert "disagrees with params.yaml" in argocd.check(three, tmp_path)[0]
 
 
-def test_argocd_repo_url_from_the_git_remote() -> None:
-    assert argocd.https_url("git@github.com:acme/churn.git") == "https://github.com/acme/churn.git"
-    assert argocd.https_url("https://github.com/acme/churn") == "https://github.com/acme/churn.git"
-    with pytest.raises(argocd.StateError):
-        argocd.https_url("/tmp/origin.git")
+def test_argocd_repo_url_from_the_git_remote(gitops: Path) -> None:
+    for remote in ("git@github.com:acme/churn.git", "https://github.com/acme/churn"):
+        sh("git", "remote", "set-url", "origin", remote, cwd=gitops)
+        assert argocd.repo_url(PARAMS.delivery) == "https://github.com/acme/churn.git"
+    assert argocd.repo_url(PARAMS.delivery, "https://example.com/x.git") == "https://example.com/x.git"
+    sh("git", "remote", "set-url", "origin", "/tmp/origin.git", cwd=gitops)
+    with pytest.raises(argocd.StateError, match=r"set delivery\.argocd\.repo_url"):
+        argocd.repo_url(PARAMS.delivery)
 
 
 def test_the_digest_reaches_every_container_that_runs_the_image() -> None:

@@ -13,7 +13,7 @@ from tests.delivery.conftest import digest, image, remote_log
 
 from mlapp.delivery import kube, ops
 from mlapp.delivery.images import ImageError, parse
-from mlapp.delivery.state import RELEASE_FILE, Branch, Who, auth_env
+from mlapp.delivery.state import RELEASE_FILE, Branch, StateError, auth_env, who
 from mlapp.params import load_params
 
 
@@ -167,17 +167,23 @@ def test_rollback_skips_releases_that_failed_their_smoke_test(gitops: Path, mlap
     assert code != 0 and "no verified release with" in out
 
 
-def test_accept_refuses_when_the_environment_changed_meanwhile(gitops: Path, mlapp) -> None:
+def test_accept_refuses_when_the_environment_changed_meanwhile(gitops: Path, mlapp, tmp_path: Path) -> None:
     mlapp("delivery", "deploy", "--env", "staging", "--image", image("a"), "--push")
     mlapp("delivery", "deploy", "--env", "staging", "--image", image("b"), "--push")  # lands during a's test
     code, out = mlapp(
         "delivery", "accept", "--env", "staging", "--digest", digest("a"), "--push", "--no-registry"
     )
-    assert code != 0 and "not the tested" in out
+    assert code != 0 and "runs sha256:bbbb" in out and "not the tested" in out
     assert release_on_remote(gitops, "staging")["status"] == "deployed"
-    ctx = ops.Context.open(load_params("params.yaml").delivery, Path(), sync=True)
-    with pytest.raises(ops.StateError, match="changed while it was being verified"):
-        ops.accept(ctx, "staging", None, digest("a"))
+    # c lands after this job fetched (b was current): the commit is checked against the new tip.
+    delivery = load_params("params.yaml").delivery
+    branch = Branch(delivery, sync=True)
+    other = tmp_path / "other"
+    sh("git", "clone", "-q", "-b", "main", str(gitops.parent / "origin.git"), str(other), cwd=tmp_path)
+    ops.deploy(Branch(delivery, other, sync=True), "staging", parse(image("c")), None)
+    with pytest.raises(StateError, match=r"runs sha256:c+, not the tested sha256:b+"):
+        ops.accept(branch, "staging", digest("b"), None)
+    assert release_on_remote(gitops, "staging")["digest"] == digest("c")
 
 
 def test_concurrent_writer_is_rebased_not_overwritten(gitops: Path, tmp_path: Path) -> None:
@@ -185,26 +191,25 @@ def test_concurrent_writer_is_rebased_not_overwritten(gitops: Path, tmp_path: Pa
     params = load_params("params.yaml")
     other = tmp_path / "other"
     sh("git", "clone", "-q", "-b", "main", str(gitops.parent / "origin.git"), str(other), cwd=tmp_path)
-    ctx = ops.Context.open(params.delivery, Path(), sync=True)
-    ops.deploy(ctx, "staging", parse(image("a")), None, None)
+    branch = Branch(params.delivery, sync=True)
+    ops.deploy(branch, "staging", parse(image("a")), None)
     calls = {"n": 0}
-    original = Branch.write
+    original = branch.write
 
-    def racing_write(branch: Branch, env, change, who):  # another job pushes right after our fetch
+    def racing_write(env, change):  # another job pushes right after our fetch
         def change_and_race(tree, base):
             calls["n"] += 1
             if calls["n"] == 1:
-                other_ctx = ops.Context.open(params.delivery, other, sync=True)
-                ops.deploy(other_ctx, "staging", parse(image("c")), "f" * 40, None)
+                ops.deploy(Branch(params.delivery, other, sync=True), "staging", parse(image("c")), None)
             return change(tree, base)
 
-        return original(branch, env, change_and_race, who)
+        return original(env, change_and_race)
 
-    ctx.branch.write = lambda env, change, who: racing_write(ctx.branch, env, change, who)  # type: ignore[method-assign]
-    ops.deploy(ctx, "production", parse(image("b")), None, None)
+    branch.write = racing_write  # type: ignore[method-assign]
+    ops.deploy(branch, "production", parse(image("b")), None)
     assert calls["n"] == 2  # changed twice: the first push was rejected
-    assert ctx.branch.read("production").digest == digest("b")
-    assert ctx.branch.read("staging").digest == digest("c")  # the other writer's change survived
+    assert branch.read("production").digest == digest("b")
+    assert branch.read("staging").digest == digest("c")  # the other writer's change survived
 
 
 def test_local_mode_never_touches_the_remote_or_the_checkout(gitops: Path, mlapp) -> None:
@@ -250,7 +255,11 @@ def test_token_goes_to_git_as_env_config_never_argv() -> None:
     assert env["GIT_CONFIG_KEY_0"] == "http.https://github.com/.extraheader"
     assert "s3cret" not in env["GIT_CONFIG_VALUE_0"]  # base64 of x-access-token:s3cret
     assert auth_env("/tmp/origin.git", {"GH_TOKEN": "s3cret"}) == {}
-    assert Who.from_env({}).git_env() == {}
+    assert who({})[2] == {}  # locally: the user's git config
+    actor, run_url, identity = who({"GITHUB_ACTOR": "octocat", "GITHUB_ACTOR_ID": "1", "GITHUB_RUN_ID": "7",
+                                    "GITHUB_REPOSITORY": "acme/churn"})  # fmt: skip
+    assert (actor, run_url) == ("octocat", "https://github.com/acme/churn/actions/runs/7")
+    assert identity["GIT_AUTHOR_EMAIL"] == "1+octocat@users.noreply.github.com"
 
 
 def test_deploy_records_the_model_version(gitops: Path, mlapp) -> None:

@@ -44,7 +44,7 @@ def deploy(project: Project, env: str, image: str, model_dir: Path | None, push:
     """Render ENV's overlay with IMAGE's digest into ENV/ of the deploy branch (push mode: apply it)."""
     from mlapp.delivery import commands
 
-    commands.deploy(project.params, env=env, image=image, model_dir=model_dir, push=push, verify_=verify)
+    commands.deploy(project.params, env=env, image=image, model_dir=model_dir, push=push, verify=verify)
 
 
 @group.command()
@@ -64,7 +64,7 @@ def promote(project: Project, target: str, digest: str | None, push: bool, verif
     """The digest (and manifests commit) that passed the previous environment, into TARGET."""
     from mlapp.delivery import commands
 
-    commands.promote(project.params, target=target, digest=digest, push=push, verify_=verify)
+    commands.promote(project.params, target=target, digest=digest, push=push, verify=verify)
 
 
 @group.command()
@@ -82,7 +82,7 @@ def rollback(project: Project, env: str, to_digest: str | None, push: bool, veri
     """A commit restoring ENV/ of the previous verified release: its image and its manifests."""
     from mlapp.delivery import commands
 
-    commands.rollback(project.params, env=env, digest=to_digest or None, push=push, verify_=verify)
+    commands.rollback(project.params, env=env, digest=to_digest or None, push=push, verify=verify)
 
 
 @group.command()
@@ -146,18 +146,20 @@ def status(project: Project, fetch: bool) -> None:
 @pass_project
 def bootstrap(project: Project, repo_url: str | None, dry_run: bool) -> None:
     """Namespaces + the Argo CD project and Applications, into a cluster that runs Argo CD."""
-    from mlapp.delivery import commands
+    from mlapp.delivery import argocd, kube
 
-    commands.bootstrap(project.params, url=repo_url, dry_run=dry_run)
+    with kube.cluster("set KUBECONFIG (or KUBE_CONFIG) to one that runs Argo CD") as config:
+        argocd.bootstrap(project.params.delivery, repo_url, config, dry_run=dry_run)
 
 
 @group.command("install-argocd")
 @pass_project
 def install_argocd(project: Project) -> None:
     """Argo CD at the version pinned in params (install.yaml checked against its sha256)."""
-    from mlapp.delivery import commands
+    from mlapp.delivery import argocd, kube
 
-    commands.install_argocd(project.params)
+    with kube.cluster("set KUBECONFIG (or KUBE_CONFIG)") as config:
+        argocd.install(project.params.delivery, config)
 
 
 @group.command()
@@ -191,11 +193,9 @@ def argocd(project: Project, write: bool) -> None:
 @pass_project
 def e2e(project: Project, local_image: str, registry: str, engine: str, with_argocd: bool) -> None:
     """Deploy the local image by digest to the current (throwaway) cluster, wait, smoke test."""
-    from mlapp.delivery import e2e as run
+    from mlapp.delivery import cluster
 
-    run.run(
-        project.params, local_image=local_image, registry=registry, engine=engine, with_argocd=with_argocd
-    )
+    cluster.e2e(project.params, local_image, registry=registry, engine=engine, with_argocd=with_argocd)
 
 
 @group.command("image-metadata")

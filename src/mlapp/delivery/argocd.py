@@ -10,16 +10,17 @@ params disagree. ``bootstrap`` applies them to a cluster that already runs Argo 
 from __future__ import annotations
 
 import hashlib
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import click
 import httpx
 import yaml
 
 from mlapp import proc
 from mlapp.delivery.github import remote_repo
+from mlapp.delivery.kube import kubectl
 from mlapp.delivery.state import StateError
 from mlapp.params import DeliveryParams
 
@@ -29,12 +30,13 @@ FILE = Path("argocd/applications.yaml")  # under delivery.infra_dir
 INSTALL_URL = "https://raw.githubusercontent.com/argoproj/argo-cd/{commit}/manifests/install.yaml"
 
 
-def https_url(remote: str) -> str:
-    """``git@github.com:o/r.git`` and ``https://github.com/o/r`` -> ``https://github.com/o/r.git``."""
+def repo_url(delivery: DeliveryParams, explicit: str | None = None) -> str:
+    """``explicit``, params, else the https form of the git remote (``git@host:o/r`` too)."""
+    if url := explicit or delivery.argocd.repo_url:
+        return url
+    remote = proc.output(["git", "remote", "get-url", delivery.remote])
     if not (found := remote_repo(remote)):
-        raise StateError(
-            f"cannot derive an https URL for Argo CD from {remote!r}: set delivery.argocd.repo_url"
-        )
+        raise StateError(f"no https URL for Argo CD from {remote!r}: set delivery.argocd.repo_url")
     return f"https://{found[0]}/{found[1]}.git"
 
 
@@ -93,55 +95,36 @@ def render(delivery: DeliveryParams, repo_url: str | None = None, root: Path = P
 
 
 def check(delivery: DeliveryParams, root: Path = Path()) -> list[str]:
-    """Why the committed Applications disagree with params (empty: they agree)."""
+    """Why the committed objects disagree with params (they always sync with prune + self-heal)."""
     path = root / delivery.infra_dir / FILE
     if not path.is_file():
         return [f"{path} is missing: run `mlapp delivery argocd --write`"]
-    committed = [o for o in yaml.safe_load_all(path.read_text()) if o]
-    errors = (
-        []
-        if committed == objects(delivery, root=root)
-        else [f"{path} disagrees with params.yaml (delivery): run `mlapp delivery argocd --write`"]
-    )
-    for obj in committed:
-        if obj.get("kind") == "Application":
-            policy = obj.get("spec", {}).get("syncPolicy", {}).get("automated", {})
-            if policy.get("prune") is not True or policy.get("selfHeal") is not True:
-                errors.append(
-                    f"{path}: Application {obj['metadata'].get('name')} needs automated prune + selfHeal"
-                )
-    return errors
+    if [o for o in yaml.safe_load_all(path.read_text()) if o] != objects(delivery, root=root):
+        return [f"{path} disagrees with params.yaml (delivery): run `mlapp delivery argocd --write`"]
+    return []
 
 
-def install_manifest(delivery: DeliveryParams) -> str:
-    """Argo CD's install.yaml at the pinned commit, refused unless its sha256 matches params."""
+def install(delivery: DeliveryParams, config: Mapping[str, str]) -> None:
+    """The pinned Argo CD: install.yaml at its commit, refused unless its sha256 matches params
+    (server-side apply: its CRDs exceed the client-side annotation limit)."""
     cfg = delivery.argocd
-    text = (
-        httpx.get(INSTALL_URL.format(commit=cfg.commit), timeout=60, follow_redirects=True)
-        .raise_for_status()
-        .text
-    )
-    actual = hashlib.sha256(text.encode()).hexdigest()
-    if actual != cfg.install_sha256:
+    response = httpx.get(INSTALL_URL.format(commit=cfg.commit), timeout=60, follow_redirects=True)
+    text = response.raise_for_status().text
+    if (actual := hashlib.sha256(text.encode()).hexdigest()) != cfg.install_sha256:
         raise StateError(
             f"Argo CD {cfg.version} install.yaml has sha256 {actual}, params pin {cfg.install_sha256}"
         )
-    return text
-
-
-def apply_text(text: str, namespace: str | None, env: Mapping[str, str], *extra: str) -> str:
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as handle:
-        handle.write(text)
-        handle.flush()
-        argv = ["kubectl", "apply", *(["-n", namespace] if namespace else []), "-f", handle.name, *extra]
-        return proc.run(argv, env=env, timeout=300).stdout
-
-
-def install(delivery: DeliveryParams, env: Mapping[str, str]) -> str:
-    """Install the pinned Argo CD (server-side apply: its CRDs exceed the client-side annotation limit)."""
-    ns = delivery.argocd.namespace
-    out = proc.run(["kubectl", "create", "namespace", ns], env=env, check=False).stdout
-    out += apply_text(install_manifest(delivery), ns, env, "--server-side", "--force-conflicts")
+    proc.run(["kubectl", "create", "namespace", cfg.namespace], env=config, check=False)  # exists: fine
+    side = ["--server-side", "--force-conflicts"]
+    click.echo(kubectl("apply", "-n", cfg.namespace, "-f", "-", *side, env=config, input=text))
     crds = ["crd/applications.argoproj.io", "crd/appprojects.argoproj.io"]
-    wait = ["kubectl", "wait", "--for=condition=Established", "--timeout=120s", *crds]
-    return out + proc.run(wait, env=env, timeout=150).stdout
+    click.echo(kubectl("wait", "--for=condition=Established", "--timeout=120s", *crds, env=config))
+    click.echo(f"Argo CD {cfg.version} installed in namespace {cfg.namespace}")
+
+
+def bootstrap(delivery: DeliveryParams, url: str | None, config: Mapping[str, str], dry_run: bool) -> None:
+    """Namespaces (``infra/bootstrap``), then the project and Applications pulling ``url``."""
+    extra = ["--dry-run=server"] if dry_run else []
+    click.echo(kubectl("apply", "-k", str(delivery.infra_dir / "bootstrap"), *extra, env=config))
+    apps = render(delivery, repo_url(delivery, url))
+    click.echo(kubectl("apply", "-f", "-", *extra, env=config, input=apps))

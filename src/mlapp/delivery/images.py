@@ -1,4 +1,4 @@
-"""Image references and the tags/labels the cd workflow builds with.
+"""Image references: environments run images by digest only.
 
 Environments run images by digest only (``name@sha256:<64 hex>``): a tag can move, a
 digest cannot. Tags (git SHA, model version) are for humans browsing the registry.
@@ -7,7 +7,6 @@ digest cannot. Tags (git SHA, model version) are for humans browsing the registr
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from mlapp.errors import UserError
@@ -18,7 +17,6 @@ REF_RE = re.compile(
     r"^(?P<name>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)+)"
     r"(?::(?P<tag>[\w][\w.-]{0,127}))?@(?P<digest>sha256:[0-9a-f]{64})$"
 )
-LABEL_PREFIX = "io.mlapp."
 
 
 class ImageError(UserError, ValueError):
@@ -53,32 +51,3 @@ def check_digest(digest: str) -> str:
     if not DIGEST_RE.match(digest):
         raise ImageError(f"{digest!r} is not a digest (sha256:<64 lower-case hex>)")
     return digest
-
-
-def image_name(registry: str, repository: str) -> str:
-    """GHCR wants lower case; GITHUB_REPOSITORY keeps the owner's capitals."""
-    if not re.fullmatch(r"[\w.-]+/[\w.-]+", repository):
-        raise ImageError(
-            f"repository {repository!r} is not OWNER/NAME (set GITHUB_REPOSITORY or --repository)"
-        )
-    return f"{registry.rstrip('/')}/{repository.lower()}"
-
-
-def tags(name: str, git_commit: str, model_version: str) -> list[str]:
-    return [f"{name}:{git_commit}", f"{name}:model-{model_version}"]
-
-
-def labels(
-    repository_url: str, git_commit: str, model_version: str, lineage: Mapping[str, str]
-) -> dict[str, str]:
-    """OCI standard labels plus the pipeline lineage, so `docker inspect` answers "which model"."""
-    out = {
-        "org.opencontainers.image.source": repository_url,
-        "org.opencontainers.image.revision": git_commit,
-        "org.opencontainers.image.version": f"model-{model_version}",
-        "org.opencontainers.image.title": "mlapp model service",
-        "org.opencontainers.image.description": "BentoML service for the model built from this commit",
-    }
-    for key, value in sorted(lineage.items()):
-        out[f"{LABEL_PREFIX}{key}"] = value.replace("\n", " ")
-    return out

@@ -37,8 +37,11 @@ class KubeError(UserError, RuntimeError):
     pass
 
 
-def kubectl(*args: str, env: Mapping[str, str] | None = None, timeout: float | None = None) -> str:
-    return proc.run(["kubectl", *args], env=env, timeout=timeout).stdout
+def kubectl(
+    *args: str, env: Mapping[str, str] | None = None, input: str | None = None, timeout: float = 300
+) -> str:
+    """kubectl's output, without its last newline; objects to apply go in as ``input`` (``-f -``)."""
+    return proc.run(["kubectl", *args], env=env, input=input, timeout=timeout).stdout.removesuffix("\n")
 
 
 def render(overlay: Path) -> list[Obj]:
@@ -152,19 +155,14 @@ def namespace_of(objects: list[Obj], app: str) -> str:
     return str(find(objects, "Deployment", app)["metadata"].get("namespace", "default"))
 
 
-def apply_argv(manifests: Path, namespace: str, app: str) -> list[str]:
-    """Push mode: apply, and prune what this app's ApplySet holds but the manifests no longer do."""
-    applyset = f"--applyset=configmaps/{app}-applyset"
-    return ["kubectl", "apply", "-n", namespace, "-f", str(manifests), "--prune", applyset]
-
-
-def apply(manifests: Path, namespace: str, app: str, timeout_s: int, env: Mapping[str, str]) -> str:
-    """Apply with pruning (ApplySet is alpha in kubectl: KUBECTL_APPLYSET=true), wait for the rollout."""
-    out = proc.run(
-        apply_argv(manifests, namespace, app), env={**env, "KUBECTL_APPLYSET": "true"}, timeout=180
-    )
-    status = ["rollout", "status", f"deployment/{app}", "-n", namespace, f"--timeout={timeout_s}s"]
-    return out.stdout + kubectl(*status, env=env, timeout=timeout_s + 30)
+def apply(objects: list[Obj], app: str, timeout_s: int, env: Mapping[str, str]) -> str:
+    """Push mode: apply, and prune what this app's ApplySet holds but ``objects`` no longer do
+    (ApplySet is alpha in kubectl: KUBECTL_APPLYSET=true); then wait for the rollout."""
+    ns, applyset = namespace_of(objects, app), f"--applyset=configmaps/{app}-applyset"
+    alpha = {**env, "KUBECTL_APPLYSET": "true"}
+    applied = kubectl("apply", "-n", ns, "-f", "-", "--prune", applyset, env=alpha, input=dump(objects))
+    status = ["rollout", "status", f"deployment/{app}", "-n", ns, f"--timeout={timeout_s}s"]
+    return applied + "\n" + kubectl(*status, env=env, timeout=timeout_s + 30)
 
 
 @contextmanager
@@ -185,6 +183,15 @@ def cluster_env(environ: Mapping[str, str] | None = None) -> Iterator[dict[str, 
         path.touch(mode=0o600)
         path.write_text(content + "\n")
         yield {"KUBECONFIG": str(path)}
+
+
+@contextmanager
+def cluster(why: str) -> Iterator[dict[str, str]]:
+    """``cluster_env()``, required: ``why`` says what the command needs a cluster for."""
+    with cluster_env() as config:
+        if config is None:
+            raise KubeError(f"no cluster: {why}")
+        yield config
 
 
 @contextmanager

@@ -11,36 +11,23 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
-from mlapp.delivery import kube, state
-from mlapp.delivery.git import git, git_ok, worktree
+import yaml
+
+from mlapp.delivery import kube
 from mlapp.delivery.images import ImageRef, check_digest
-from mlapp.delivery.state import MANIFESTS_FILE, RELEASE_FILE, Branch, Release, StateError, Who
-from mlapp.params import DeliveryParams
-
-
-@dataclass
-class Context:
-    delivery: DeliveryParams
-    root: Path
-    branch: Branch
-    who: Who
-
-    @classmethod
-    def open(cls, delivery: DeliveryParams, root: Path, sync: bool) -> Context:
-        branch = Branch(root, delivery.state_branch, delivery.remote, sync)
-        return cls(delivery, root, branch, Who.from_env())
-
-    def env(self, name: str) -> str:
-        if name not in self.delivery.environments:
-            raise StateError(f"unknown environment {name!r}: params has {self.delivery.environments}")
-        return name
-
-    def head(self) -> str:
-        return git("rev-parse", "HEAD", cwd=self.root)
+from mlapp.delivery.state import (
+    KUSTOMIZATION,
+    MANIFESTS_FILE,
+    RELEASE_FILE,
+    Branch,
+    Release,
+    StateError,
+    git,  # fmt: skip
+    git_try,
+    worktree,
+)
 
 
 def model_identity(model_dir: Path | None) -> tuple[str | None, str | None]:
@@ -53,169 +40,141 @@ def model_identity(model_dir: Path | None) -> tuple[str | None, str | None]:
     return sha[:12], sha
 
 
-def render(ctx: Context, env: str, ref: ImageRef, config_commit: str) -> str:
+def render(branch: Branch, env: str, ref: ImageRef, config_commit: str) -> str:
     """The overlay of ``env`` at ``config_commit``, rendered, image pinned, checked against the policy."""
-    if not git_ok("cat-file", "-e", f"{config_commit}^{{commit}}", cwd=ctx.root):  # a shallow CI clone
-        remote, auth = ctx.delivery.remote, ctx.branch.auth()
-        git("fetch", "-q", "--depth=1", remote, config_commit, cwd=ctx.root, env=auth)
-    with worktree(ctx.root, config_commit) as tree:
-        objects = kube.render(tree / ctx.delivery.infra_dir / "overlays" / env)
-    objects = kube.pin_image(objects, ctx.delivery.app, ref)
-    errors = kube.policy_errors(objects, require_digest=True)
-    if errors:
+    d = branch.delivery
+    if git_try("cat-file", "-e", f"{config_commit}^{{commit}}", cwd=branch.root).returncode:  # shallow clone
+        git("fetch", "-q", "--depth=1", d.remote, config_commit, cwd=branch.root, env=branch.auth())
+    with worktree(branch.root, config_commit) as tree:
+        objects = kube.pin_image(kube.render(tree / d.infra_dir / "overlays" / env), d.app, ref)
+    if errors := kube.policy_errors(objects, require_digest=True):
         raise StateError(f"refusing to record {env}:\n  " + "\n  ".join(errors))
     return (
-        f"# Rendered from {ctx.delivery.infra_dir}/overlays/{env} at {config_commit[:12]} with {ref.short}.\n"
+        f"# Rendered from {d.infra_dir}/overlays/{env} at {config_commit[:12]} with {ref.short}.\n"
         "# Do not edit: the deploy workflows write this folder, the controller syncs it.\n"
         + kube.dump(objects)
     )
 
 
-def _release(ctx: Context, env: str, ref: ImageRef, **fields: str | None) -> Release:
-    values: dict[str, str | None] = {
-        "environment": env, "image": str(ref), "digest": ref.digest, "status": "deployed",
-        "config_commit": ctx.head(), "registry_version": None, "promoted_from": None,
-        "rolled_back_from": None, "deployed_by": ctx.who.actor, "run_url": ctx.who.run_url,
-    }  # fmt: skip
-    return Release.model_validate({**values, **fields})
+def message(release: Release, action: str, extra: str = "") -> str:
+    model = f" (model {release.model_version})" if release.model_version else ""
+    run = [f"Run: {release.run_url}"] if release.run_url else []
+    lines = [f"{action} {release.environment}: {release.image}{model}", "", *([extra, ""] if extra else []),
+             f"Source-Commit: {release.source_commit}", f"Config-Commit: {release.config_commit}",
+             f"Deployed-By: {release.deployed_by}", *run]  # fmt: skip
+    return "\n".join(lines) + "\n"
 
 
-def _record(ctx: Context, release: Release, manifests: str) -> str:
+def record(branch: Branch, release: Release, manifests: str) -> str:
     def change(tree: Path, _base: str | None) -> str:
-        state.write_folder(tree / release.environment, manifests, release)
-        return state.message(release.action, release)
+        folder = tree / release.environment
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / MANIFESTS_FILE).write_text(manifests)
+        (folder / "kustomization.yaml").write_text(KUSTOMIZATION)
+        (folder / RELEASE_FILE).write_text(release.to_json())
+        return message(release, release.action)
 
-    return ctx.branch.write(release.environment, change, ctx.who)
+    return branch.write(release.environment, change)
 
 
-def deploy(
-    ctx: Context, env: str, ref: ImageRef, source_commit: str | None, model_dir: Path | None
-) -> tuple[str, Release]:
+def deploy(branch: Branch, env: str, ref: ImageRef, model_dir: Path | None) -> tuple[str, Release]:
     """Record that ``env`` runs ``ref``, rendered from the current commit's manifests."""
     version, sha = model_identity(model_dir)
-    source = source_commit or os.environ.get("GITHUB_SHA") or ctx.head()
-    release = _release(
-        ctx, ctx.env(env), ref, action="deploy", source_commit=source, model_version=version, model_sha256=sha
-    )
-    return _record(ctx, release, render(ctx, env, ref, release.config_commit)), release
+    head = git("rev-parse", "HEAD", cwd=branch.root)
+    release = Release(environment=branch.env(env), image=str(ref), digest=ref.digest, action="deploy",
+                      status="deployed", source_commit=os.environ.get("GITHUB_SHA") or head,
+                      config_commit=head, model_version=version, model_sha256=sha,
+                      deployed_by=branch.actor, run_url=branch.run_url)  # fmt: skip
+    return record(branch, release, render(branch, env, ref, head)), release
 
 
-def promotable(ctx: Context, source_env: str, digest: str | None) -> Release:
-    """The release of ``source_env`` to promote: its latest verified one, or ``digest`` if verified there."""
-    passed = state.verified(ctx.branch.history(ctx.env(source_env)))
+def redeployed(branch: Branch, release: Release, **update: str | None) -> Release:
+    """``release`` deployed again by this job (promoted or rolled back): not verified there yet."""
+    fields = {
+        "status": "deployed",
+        "registry_version": None,
+        "deployed_by": branch.actor,
+        "run_url": branch.run_url,
+    }
+    return release.model_copy(update=fields | update)
+
+
+def promotable(branch: Branch, target: str, digest: str | None) -> Release:
+    """The release to promote into ``target``: the environment before it's latest verified one,
+    or the one with ``digest`` if that was verified there."""
+    order = branch.delivery.environments
+    if order.index(branch.env(target)) == 0:
+        raise StateError(f"{target} is the first environment: deploy to it, nothing promotes into it")
+    source = order[order.index(target) - 1]
+    passed = [r for _c, r in branch.history(source) if r.status == "verified"]
     if not passed:
-        raise StateError(f"{source_env} has no verified release yet: nothing passed its smoke test")
-    for _commit, release in passed:
+        raise StateError(f"{source} has no verified release yet: nothing passed its smoke test")
+    for release in passed:
         if digest is None or release.digest == check_digest(digest):
             return release
-    raise StateError(f"{digest} never passed {source_env}: only digests verified there can be promoted")
+    raise StateError(f"{digest} never passed {source}: only digests verified there can be promoted")
 
 
-def previous_env(ctx: Context, target: str) -> str:
-    order = ctx.delivery.environments
-    if order.index(ctx.env(target)) == 0:
-        raise StateError(f"{target} is the first environment: deploy to it, nothing promotes into it")
-    return order[order.index(target) - 1]
-
-
-def promote(ctx: Context, target: str, digest: str | None) -> tuple[str, Release]:
+def promote(branch: Branch, target: str, passed: Release) -> tuple[str, Release]:
     """Deploy to ``target`` the exact image that passed the environment before it, same manifests commit."""
-    source = previous_env(ctx, target)
-    passed = promotable(ctx, source, digest)
-    release = passed.model_copy(
-        update={
-            "environment": target,
-            "action": "promote",
-            "status": "deployed",
-            "registry_version": None,
-            "promoted_from": source,
-            "rolled_back_from": None,
-            "deployed_by": ctx.who.actor,
-            "run_url": ctx.who.run_url,
-        }
-    )
-    return _record(ctx, release, render(ctx, target, passed.ref, passed.config_commit)), release
+    release = redeployed(branch, passed, environment=target, action="promote",
+                         promoted_from=passed.environment, rolled_back_from=None)  # fmt: skip
+    return record(branch, release, render(branch, target, passed.ref, passed.config_commit)), release
 
 
-def rollback_target(ctx: Context, env: str, digest: str | None) -> tuple[str, Release]:
+def rollback_target(branch: Branch, env: str, digest: str | None) -> tuple[str, Release]:
     """(commit, release) to go back to: the newest verified one running another digest."""
-    history = ctx.branch.history(ctx.env(env))
+    history = branch.history(env)
     if not history:
         raise StateError(f"{env} has never been deployed: nothing to roll back")
     current = history[0][1]
-    for commit, release in state.verified(history):
-        if release.digest != current.digest and (digest is None or release.digest == check_digest(digest)):
+    for commit, release in history:
+        chosen = digest is None or release.digest == check_digest(digest)
+        if release.status == "verified" and release.digest != current.digest and chosen:
             return commit, release
     wanted = f"verified release with {digest}" if digest else "earlier verified release"
     raise StateError(f"{env} has no {wanted} other than the current {current.digest}")
 
 
-def rollback(ctx: Context, env: str, digest: str | None) -> tuple[str, Release]:
-    """A commit restoring ``env``'s folder (manifests AND image) of its previous verified release."""
-    current = current_release(ctx, env)[1]
-    commit, previous = rollback_target(ctx, env, digest)
-    release = previous.model_copy(
-        update={
-            "action": "rollback",
-            "status": "deployed",
-            "rolled_back_from": current.digest,
-            "deployed_by": ctx.who.actor,
-            "run_url": ctx.who.run_url,
-            "registry_version": None,
-        }
-    )
+def rollback(branch: Branch, env: str, target: tuple[str, Release]) -> tuple[str, Release]:
+    """A commit restoring ``env``'s folder (manifests AND image) of ``target``, a verified release."""
+    (commit, previous), current = target, branch.current(env)[1]
+    release = redeployed(branch, previous, action="rollback", rolled_back_from=current.digest)
 
     def change(tree: Path, _base: str | None) -> str:
         shutil.rmtree(tree / env)  # whatever the bad release added goes, too
         git("checkout", commit, "--", f"{env}/", cwd=tree)
         (tree / env / RELEASE_FILE).write_text(release.to_json())
-        return state.message(
-            "rollback", release, f"Restores {env}/ from {commit} (replaces {current.digest})."
-        )
+        return message(release, "rollback", f"Restores {env}/ from {commit} (replaces {current.digest}).")
 
-    return ctx.branch.write(env, change, ctx.who), release
+    return branch.write(env, change), release
 
 
-def accept(ctx: Context, env: str, registry_version: str | None, tested: str | None) -> tuple[str, Release]:
+def accept(branch: Branch, env: str, tested: str, registry_version: str | None) -> str:
     """Mark ``env``'s release verified; refuse if it no longer runs the ``tested`` digest."""
-    current = ctx.branch.read(ctx.env(env), ctx.branch.fetch() if ctx.branch.sync else None)
-    if current is None:
-        raise StateError(f"{env} has never been deployed: nothing to accept")
-    digest = check_digest(tested) if tested else current.digest
-    release = current.model_copy(update={"status": "verified", "registry_version": registry_version})
+    check_digest(tested)
 
     def change(tree: Path, base: str | None) -> str:
-        latest = ctx.branch.read(env, base) if base else None
-        if latest is None or latest.digest != digest:  # a concurrent deploy: verify that one on its own
-            raise StateError(f"{env} changed while it was being verified ({digest}); not accepting")
+        latest = branch.read(branch.env(env), base) if base else None
+        if latest is None or latest.digest != tested:  # a concurrent deploy: verify that one on its own
+            runs = f"runs {latest.digest}" if latest else "has never been deployed"
+            raise StateError(f"{env} {runs}, not the tested {tested}; not accepting")
+        release = latest.model_copy(update={"status": "verified", "registry_version": registry_version})
         (tree / env / RELEASE_FILE).write_text(release.to_json())
         version = f" (registry version {registry_version})" if registry_version else ""
-        return state.message("verified", release, f"Smoke test passed{version}.")
+        return message(release, "verified", f"Smoke test passed{version}.")
 
-    return ctx.branch.write(env, change, ctx.who), release
-
-
-def current_release(ctx: Context, env: str) -> tuple[str, Release]:
-    history = ctx.branch.history(ctx.env(env))
-    if not history:
-        raise StateError(f"{env} has never been deployed")
-    return history[0]
+    return branch.write(env, change)
 
 
-def manifests_at(ctx: Context, env: str, commit: str) -> str:
-    return git("show", f"{commit}:{env}/{MANIFESTS_FILE}", cwd=ctx.root) + "\n"
+def objects_at(branch: Branch, env: str, commit: str) -> list[kube.Obj]:
+    text = git("show", f"{commit}:{env}/{MANIFESTS_FILE}", cwd=branch.root)
+    return [o for o in yaml.safe_load_all(text) if o]
 
 
-def apply(ctx: Context, env: str, commit: str, cluster: dict[str, str]) -> str:
+def apply(branch: Branch, env: str, commit: str, cluster: dict[str, str]) -> str:
     """Push mode: ``kubectl apply --prune --applyset`` the folder at ``commit``, wait for the rollout."""
-    text = manifests_at(ctx, env, commit)
-    objects = [o for o in kube.yaml.safe_load_all(text) if o]
-    history = [c for c, _r in ctx.branch.history(env) if c != commit]
-    before = [o for o in kube.yaml.safe_load_all(manifests_at(ctx, env, history[0])) if o] if history else []
-    _added, removed = kube.changes(before, objects)
-    with tempfile.TemporaryDirectory(prefix="mlapp-apply-") as tmp:
-        path = Path(tmp) / MANIFESTS_FILE
-        path.write_text(text)
-        d = ctx.delivery
-        out = kube.apply(path, kube.namespace_of(objects, d.app), d.app, d.rollout_timeout_s, cluster)
-    return out + "".join(f"pruned (no longer in the manifests): {k}\n" for k in removed)
+    objects, d = objects_at(branch, env, commit), branch.delivery
+    before = next((objects_at(branch, env, c) for c, _r in branch.history(env) if c != commit), [])
+    pruned = [f"\npruned (no longer in the manifests): {k}" for k in kube.changes(before, objects)[1]]
+    return kube.apply(objects, d.app, d.rollout_timeout_s, cluster) + "".join(pruned)

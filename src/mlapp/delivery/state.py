@@ -9,7 +9,7 @@ The deploy branch (params ``delivery.state_branch``) holds one folder per enviro
 A controller syncs each folder (prune + self-heal); ``git log -- production/`` is the release
 history. The branch is changed with plain git in a temporary worktree (never the user's
 checkout): commit, then push; a push rejected because another job got there first (exit 1)
-is redone on top of the new tip, any other failure stops.
+is redone on top of the new tip, any other failure stops. Exit codes decide, never messages.
 """
 
 from __future__ import annotations
@@ -18,20 +18,22 @@ import base64
 import getpass
 import json
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from mlapp import proc
-from mlapp.delivery.git import git, worktree
 from mlapp.delivery.images import ImageRef
 from mlapp.errors import UserError
+from mlapp.params import DeliveryParams
 
-RELEASE_FILE = "release.json"
-MANIFESTS_FILE = "manifests.yaml"
+RELEASE_FILE, MANIFESTS_FILE = "release.json", "manifests.yaml"
 KUSTOMIZATION = (
     "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [manifests.yaml]\n"
 )
@@ -59,9 +61,9 @@ class Release(BaseModel):
     config_commit: str  # the commit whose infra/ was rendered
     model_version: str | None  # first 12 hex of the model file's sha256, as the service reports it
     model_sha256: str | None
-    registry_version: str | None  # MLflow model version, known once `accept` moved the alias
-    promoted_from: str | None
-    rolled_back_from: str | None  # the digest a rollback replaced
+    registry_version: str | None = None  # MLflow model version, known once `accept` moved the alias
+    promoted_from: str | None = None
+    rolled_back_from: str | None = None  # the digest a rollback replaced
     deployed_by: str
     run_url: str | None
 
@@ -73,33 +75,47 @@ class Release(BaseModel):
         return ImageRef(self.image.split("@", 1)[0], self.digest)
 
 
-@dataclass(frozen=True)
-class Who:
-    """Who acts, from which run: the commit author and the release record say it."""
+def git(*args: str, cwd: Path, env: Mapping[str, str] | None = None) -> str:
+    return proc.output(["git", *args], cwd=cwd, env={**(env or {}), "GIT_TERMINAL_PROMPT": "0"})
 
-    actor: str
-    email: str | None
-    run_url: str | None
 
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Who:
-        env = os.environ if environ is None else environ
-        actor = env.get("GITHUB_TRIGGERING_ACTOR") or env.get("GITHUB_ACTOR")
-        run_url = None
-        if env.get("GITHUB_RUN_ID") and env.get("GITHUB_REPOSITORY"):
-            server = env.get("GITHUB_SERVER_URL", "https://github.com")
-            run_url = f"{server}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
-        if not actor:
-            return cls(getpass.getuser(), None, run_url)
-        user_id = env.get("GITHUB_ACTOR_ID") if actor == env.get("GITHUB_ACTOR") else None
-        return cls(actor, f"{user_id + '+' if user_id else ''}{actor}@users.noreply.github.com", run_url)
+def git_try(*args: str, cwd: Path, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """git without raising: the caller decides from the exit code."""
+    return proc.run(["git", *args], cwd=cwd, env={**(env or {}), "GIT_TERMINAL_PROMPT": "0"}, check=False)
 
-    def git_env(self) -> dict[str, str]:
-        """In CI the actor is the author and the Actions bot the committer; locally, git config."""
-        if self.email is None:
-            return {}
-        return {"GIT_AUTHOR_NAME": self.actor, "GIT_AUTHOR_EMAIL": self.email,
-                "GIT_COMMITTER_NAME": BOT[0], "GIT_COMMITTER_EMAIL": BOT[1]}  # fmt: skip
+
+@contextmanager
+def worktree(root: Path, commit: str | None) -> Iterator[Path]:
+    """A temporary checkout of ``commit`` (an empty orphan one for None), removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="mlapp-worktree-") as tmp:
+        path, orphan = Path(tmp) / "tree", f"mlapp-orphan-{os.getpid()}-{Path(tmp).name[-8:]}"
+        git("worktree", "add", "--quiet", "--detach", str(path), *([commit] if commit else []), cwd=root)
+        try:
+            if commit is None:  # the branch's first commit has no parent
+                git("checkout", "--quiet", "--orphan", orphan, cwd=path)
+                git("rm", "-r", "-q", "-f", "--ignore-unmatch", ".", cwd=path)
+            yield path
+        finally:
+            git("worktree", "remove", "--force", str(path), cwd=root)
+            if commit is None:  # nothing was committed on it when ``change`` failed
+                git_try("branch", "-q", "-D", orphan, cwd=root)
+
+
+def who(environ: Mapping[str, str] | None = None) -> tuple[str, str | None, dict[str, str]]:
+    """(actor, run URL, git identity): in CI the actor authors and the Actions bot commits;
+    locally the user's git config does both."""
+    env = os.environ if environ is None else environ
+    actor = env.get("GITHUB_TRIGGERING_ACTOR") or env.get("GITHUB_ACTOR")
+    run_url = None
+    if env.get("GITHUB_RUN_ID") and env.get("GITHUB_REPOSITORY"):
+        server = env.get("GITHUB_SERVER_URL", "https://github.com")
+        run_url = f"{server}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
+    if not actor:
+        return getpass.getuser(), run_url, {}
+    user_id = env.get("GITHUB_ACTOR_ID") if actor == env.get("GITHUB_ACTOR") else None
+    email = f"{user_id + '+' if user_id else ''}{actor}@users.noreply.github.com"
+    return actor, run_url, {"GIT_AUTHOR_NAME": actor, "GIT_AUTHOR_EMAIL": email,
+                            "GIT_COMMITTER_NAME": BOT[0], "GIT_COMMITTER_EMAIL": BOT[1]}  # fmt: skip
 
 
 def auth_env(remote_url: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -116,42 +132,53 @@ def auth_env(remote_url: str, environ: Mapping[str, str] | None = None) -> dict[
 
 @dataclass
 class Branch:
-    """The deploy branch of the repository at ``root``; ``sync`` fetches before and pushes after."""
+    """The deploy branch of the repository at ``root``; ``sync``: fetch before, push after."""
 
-    root: Path
-    name: str
-    remote: str
-    sync: bool
+    delivery: DeliveryParams
+    root: Path = Path()
+    sync: bool = False
+    actor: str = field(init=False)
+    run_url: str | None = field(init=False)
+    who: dict[str, str] = field(init=False)  # the git identity of its commits
+
+    def __post_init__(self) -> None:
+        self.actor, self.run_url, self.who = who()
+        if self.sync:
+            self.fetch()
 
     @property
     def ref(self) -> str:
-        return f"refs/remotes/{self.remote}/{self.name}" if self.sync else f"refs/heads/{self.name}"
+        name, remote = self.delivery.state_branch, self.delivery.remote
+        return f"refs/remotes/{remote}/{name}" if self.sync else f"refs/heads/{name}"
+
+    def env(self, name: str) -> str:
+        if name not in self.delivery.environments:
+            raise StateError(f"unknown environment {name!r}: params has {self.delivery.environments}")
+        return name
 
     def auth(self) -> dict[str, str]:
-        url = proc.run(["git", "remote", "get-url", self.remote], cwd=self.root, check=False)
+        url = git_try("remote", "get-url", self.delivery.remote, cwd=self.root)
         if url.returncode != 0:
-            raise StateError(f"git remote {self.remote!r} is not configured (params delivery.remote)")
+            raise StateError(
+                f"git remote {self.delivery.remote!r} is not configured (params delivery.remote)"
+            )
         return auth_env(url.stdout.strip())
 
     def fetch(self) -> str | None:
         """Bring the remote branch (or its absence) into the tracking ref; return its tip."""
-        auth = self.auth()
-        heads = ["git", "ls-remote", "--exit-code", "--heads", self.remote, self.name]
-        listed = proc.run(heads, cwd=self.root, env=auth, check=False)
+        remote, name, auth = self.delivery.remote, self.delivery.state_branch, self.auth()
+        listed = git_try("ls-remote", "--exit-code", "--heads", remote, name, cwd=self.root, env=auth)
         if listed.returncode == NO_SUCH_REF:
             if self.tip():
                 git("update-ref", "-d", self.ref, cwd=self.root)
             return None
         if listed.returncode != 0:
-            raise proc.CommandError(heads, listed.returncode, listed.stderr)
-        refspec = f"+refs/heads/{self.name}:{self.ref}"
-        git("fetch", "-q", "--no-tags", self.remote, refspec, cwd=self.root, env=auth)
+            raise proc.CommandError(["git", "ls-remote", remote], listed.returncode, listed.stderr)
+        git("fetch", "-q", "--no-tags", remote, f"+refs/heads/{name}:{self.ref}", cwd=self.root, env=auth)
         return self.tip()
 
     def tip(self) -> str | None:
-        found = proc.run(
-            ["git", "rev-parse", "--verify", "-q", f"{self.ref}^{{commit}}"], cwd=self.root, check=False
-        )
+        found = git_try("rev-parse", "--verify", "-q", f"{self.ref}^{{commit}}", cwd=self.root)
         return found.stdout.strip() if found.returncode == 0 else None
 
     def read(self, env: str, commit: str | None = None) -> Release | None:
@@ -164,53 +191,35 @@ class Branch:
         """(commit, release) for every change of ``env``, newest first."""
         tip = self.tip()
         commits = git("log", "--format=%H", tip, "--", f"{env}/{RELEASE_FILE}", cwd=self.root) if tip else ""
-        return [(c, r) for c in commits.split() if (r := self.read(env, c)) is not None]
+        return [(c, r) for c in commits.split() if (r := self.read(self.env(env), c)) is not None]
 
-    def write(self, env: str, change: Callable[[Path, str | None], str], who: Who) -> str:
+    def current(self, env: str) -> tuple[str, Release]:
+        if not (history := self.history(env)):
+            raise StateError(f"{env} has never been deployed")
+        return history[0]
+
+    def write(self, env: str, change: Callable[[Path, str | None], str]) -> str:
         """Commit what ``change(tree, base)`` does to ``tree/env`` (it returns the message); push.
 
         ``change`` runs again on the new tip when a concurrent writer pushed first, so the
         result is always "this change on top of the latest state".
         """
+        remote, name = self.delivery.remote, self.delivery.state_branch
         for _attempt in range(PUSH_ATTEMPTS):
             base = self.fetch() if self.sync else self.tip()
             with worktree(self.root, base) as tree:
                 message = change(tree, base)
                 git("add", "-A", "--", env, cwd=tree)
-                git(
-                    "commit", "-q", "--no-verify", "--allow-empty", "-m", message, cwd=tree, env=who.git_env()
-                )
+                git("commit", "-q", "--no-verify", "--allow-empty", "-m", message, cwd=tree, env=self.who)
                 commit = git("rev-parse", "HEAD", cwd=tree)
             if not self.sync:  # compare-and-swap: fails if the branch moved meanwhile
                 git("update-ref", self.ref, commit, base or "0" * 40, cwd=self.root)
                 return commit
-            push = ["git", "push", "--quiet", "--no-verify", self.remote, f"{commit}:refs/heads/{self.name}"]
-            pushed = proc.run(
-                push, cwd=self.root, env={**self.auth(), "GIT_TERMINAL_PROMPT": "0"}, check=False
-            )
+            target = f"{commit}:refs/heads/{name}"
+            pushed = git_try("push", "-q", "--no-verify", remote, target, cwd=self.root, env=self.auth())
             if pushed.returncode == 0:
                 git("update-ref", self.ref, commit, cwd=self.root)
                 return commit
             if pushed.returncode != PUSH_REJECTED:
-                raise proc.CommandError(push, pushed.returncode, pushed.stderr)
-        raise StateError(f"{self.remote}/{self.name} kept moving: gave up after {PUSH_ATTEMPTS} attempts")
-
-
-def write_folder(folder: Path, manifests: str, release: Release) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / MANIFESTS_FILE).write_text(manifests)
-    (folder / "kustomization.yaml").write_text(KUSTOMIZATION)
-    (folder / RELEASE_FILE).write_text(release.to_json())
-
-
-def message(action: str, release: Release, extra: str = "") -> str:
-    model = f" (model {release.model_version})" if release.model_version else ""
-    run = [f"Run: {release.run_url}"] if release.run_url else []
-    lines = [f"{action} {release.environment}: {release.image}{model}", "", *([extra, ""] if extra else []),
-             f"Source-Commit: {release.source_commit}", f"Config-Commit: {release.config_commit}",
-             f"Deployed-By: {release.deployed_by}", *run]  # fmt: skip
-    return "\n".join(lines) + "\n"
-
-
-def verified(history: list[tuple[str, Release]]) -> list[tuple[str, Release]]:
-    return [(c, r) for c, r in history if r.status == "verified"]
+                raise proc.CommandError(["git", "push", remote], pushed.returncode, pushed.stderr)
+        raise StateError(f"{remote}/{name} kept moving: gave up after {PUSH_ATTEMPTS} attempts")
