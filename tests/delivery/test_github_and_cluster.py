@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 from tests.conftest import REPO, sh
-from tests.delivery.conftest import bin_dir, digest, image, path_with
+from tests.delivery.conftest import bin_dir, image, path_with
 
-from mlapp.delivery import github, images
+from mlapp.delivery import github
 from mlapp.params import load_params
 
 KUBECTL = shutil.which("kubectl")
@@ -350,12 +350,6 @@ def test_image_metadata_outputs(gitops: Path, mlapp, tmp_path: Path, monkeypatch
     )
 
 
-def test_digest_is_checked_everywhere() -> None:
-    assert images.check_digest(digest("a")) == digest("a")
-    with pytest.raises(images.ImageError):
-        images.check_digest("sha256:ABC")
-
-
 def test_other_workflow_environments_get_main_only_deployments() -> None:
     three = PARAMS.model_copy(update={"environments": ["dev", "staging", "production"]})
     sent = plan(delivery=three, other_envs=("ct",), allow_actions_prs=True)
@@ -397,7 +391,7 @@ def test_argocd_install_is_pinned_and_checked_by_sha256(
 
     import httpx
 
-    from mlapp.delivery import argocd
+    from mlapp.delivery import cluster as argocd
     from mlapp.params import load_params
 
     served = "apiVersion: v1\nkind: List\nitems: []\n"

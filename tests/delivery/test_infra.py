@@ -10,7 +10,8 @@ import pytest
 import yaml
 from tests.conftest import REPO, sh
 
-from mlapp.delivery import argocd, kube
+from mlapp.delivery import cluster as argocd
+from mlapp.delivery import kube
 from mlapp.params import load_params
 
 PARAMS = load_params(REPO / "params.yaml")
@@ -216,10 +217,8 @@ def test_argocd_repo_url_from_the_git_remote(gitops: Path) -> None:
 
 def test_the_digest_reaches_every_container_that_runs_the_image() -> None:
     """Deployments and, should an overlay include it, the batch-scoring CronJob."""
-    from mlapp.delivery.images import parse
-
-    ref = parse("ghcr.io/acme/churn@sha256:" + "a" * 64)
+    ref = "ghcr.io/acme/churn@sha256:" + "a" * 64
     for folder in (OVERLAYS[0], REPO / "infra/jobs"):
         pinned = kube.pin_image(kube.render(folder), PARAMS.delivery.app, ref)
         images = [c["image"] for o in pinned for c in kube.containers(o)]
-        assert images and set(images) == {str(ref)}, folder
+        assert images and set(images) == {ref}, folder

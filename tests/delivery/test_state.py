@@ -12,8 +12,7 @@ from tests.conftest import sh
 from tests.delivery.conftest import digest, image, remote_log
 
 from mlapp.delivery import kube, ops
-from mlapp.delivery.images import ImageError, parse
-from mlapp.delivery.state import RELEASE_FILE, Branch, StateError, auth_env, who
+from mlapp.delivery.state import RELEASE_FILE, Branch, StateError, auth_env, check_digest, image_ref, who
 from mlapp.params import load_params
 
 
@@ -40,15 +39,19 @@ def verified_in_production(mlapp, char: str) -> None:
 
 
 def test_image_must_be_a_digest() -> None:
-    assert parse(image("a")).name == "ghcr.io/acme/churn"
-    assert parse("kind-registry:5000/mlapp@" + digest("b")).name == "kind-registry:5000/mlapp"
+    assert image_ref(image("a")) == image("a")
+    assert image_ref("ghcr.io/acme/churn:v1@" + digest("a")) == image("a")  # the tag is dropped
+    assert image_ref("kind-registry:5000/mlapp@" + digest("b")) == "kind-registry:5000/mlapp@" + digest("b")
     for bad in (
         "ghcr.io/acme/churn:latest",
         "ghcr.io/acme/churn@sha256:abc",
         "ghcr.io/Acme/churn@" + digest("a"),
     ):
-        with pytest.raises(ImageError):
-            parse(bad)
+        with pytest.raises(StateError, match="not an image reference by digest"):
+            image_ref(bad)
+    assert check_digest(digest("a")) == digest("a")
+    with pytest.raises(StateError, match="not a digest"):
+        check_digest("sha256:ABC")
 
 
 def test_deploy_writes_rendered_digest_pinned_manifests(gitops: Path, mlapp) -> None:
@@ -180,7 +183,7 @@ def test_accept_refuses_when_the_environment_changed_meanwhile(gitops: Path, mla
     branch = Branch(delivery, sync=True)
     other = tmp_path / "other"
     sh("git", "clone", "-q", "-b", "main", str(gitops.parent / "origin.git"), str(other), cwd=tmp_path)
-    ops.deploy(Branch(delivery, other, sync=True), "staging", parse(image("c")), None)
+    ops.deploy(Branch(delivery, other, sync=True), "staging", image("c"), None)
     with pytest.raises(StateError, match=r"runs sha256:c+, not the tested sha256:b+"):
         ops.accept(branch, "staging", digest("b"), None)
     assert release_on_remote(gitops, "staging")["digest"] == digest("c")
@@ -192,7 +195,7 @@ def test_concurrent_writer_is_rebased_not_overwritten(gitops: Path, tmp_path: Pa
     other = tmp_path / "other"
     sh("git", "clone", "-q", "-b", "main", str(gitops.parent / "origin.git"), str(other), cwd=tmp_path)
     branch = Branch(params.delivery, sync=True)
-    ops.deploy(branch, "staging", parse(image("a")), None)
+    ops.deploy(branch, "staging", image("a"), None)
     calls = {"n": 0}
     original = branch.write
 
@@ -200,13 +203,13 @@ def test_concurrent_writer_is_rebased_not_overwritten(gitops: Path, tmp_path: Pa
         def change_and_race(tree, base):
             calls["n"] += 1
             if calls["n"] == 1:
-                ops.deploy(Branch(params.delivery, other, sync=True), "staging", parse(image("c")), None)
+                ops.deploy(Branch(params.delivery, other, sync=True), "staging", image("c"), None)
             return change(tree, base)
 
         return original(env, change_and_race)
 
     branch.write = racing_write  # type: ignore[method-assign]
-    ops.deploy(branch, "production", parse(image("b")), None)
+    ops.deploy(branch, "production", image("b"), None)
     assert calls["n"] == 2  # changed twice: the first push was rejected
     assert branch.read("production").digest == digest("b")
     assert branch.read("staging").digest == digest("c")  # the other writer's change survived

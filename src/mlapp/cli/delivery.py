@@ -105,9 +105,9 @@ def wait(project: Project, env: str, url: str | None, fetch: bool, timeout: floa
 @pass_project
 def smoke(project: Project, env: str, url: str | None, fetch: bool) -> None:
     """`mlapp serving smoke` against ENV, expecting the model version its release records."""
-    from mlapp.delivery import commands
+    from mlapp.delivery import cluster
 
-    commands.smoke(project.params, env=env, url=url or None, fetch=fetch)
+    cluster.smoke(project.params, env=env, url=url or None, fetch=fetch)
 
 
 @group.command()
@@ -146,20 +146,20 @@ def status(project: Project, fetch: bool) -> None:
 @pass_project
 def bootstrap(project: Project, repo_url: str | None, dry_run: bool) -> None:
     """Namespaces + the Argo CD project and Applications, into a cluster that runs Argo CD."""
-    from mlapp.delivery import argocd, kube
+    from mlapp.delivery import cluster, kube
 
     with kube.cluster("set KUBECONFIG (or KUBE_CONFIG) to one that runs Argo CD") as config:
-        argocd.bootstrap(project.params.delivery, repo_url, config, dry_run=dry_run)
+        cluster.bootstrap(project.params.delivery, repo_url, config, dry_run=dry_run)
 
 
 @group.command("install-argocd")
 @pass_project
 def install_argocd(project: Project) -> None:
     """Argo CD at the version pinned in params (install.yaml checked against its sha256)."""
-    from mlapp.delivery import argocd, kube
+    from mlapp.delivery import cluster, kube
 
     with kube.cluster("set KUBECONFIG (or KUBE_CONFIG)") as config:
-        argocd.install(project.params.delivery, config)
+        cluster.install(project.params.delivery, config)
 
 
 @group.command()
@@ -167,7 +167,7 @@ def install_argocd(project: Project) -> None:
 @pass_project
 def argocd(project: Project, write: bool) -> None:
     """The Argo CD objects params.yaml describes (one Application per environment)."""
-    from mlapp.delivery import argocd as objects
+    from mlapp.delivery import cluster as objects
 
     d = project.params.delivery
     text = objects.render(d)

@@ -1,26 +1,137 @@
-"""Reality: reach the service, wait until it serves the released model, smoke it; the kind e2e run.
+"""The cluster side: Argo CD's objects, install and bootstrap; reaching the service, waiting for
+the released model, the smoke test; the kind e2e run.
 
-Writing the deploy branch only states a wish; the controller (or push mode's apply) makes it
-true some time later. ``wait_serving`` polls the service's ``/readyz`` + ``/metadata`` until it
-reports the model version of the release, with a deadline; on timeout the message says what
-still differs, and what Argo CD reports about the Application when kubectl can reach it.
+One ``AppProject`` (this repository, these namespaces, nothing cluster-scoped) and one
+``Application`` per environment of params: its folder of the deploy branch, automated sync
+with prune and self-heal. ``infra/argocd/applications.yaml`` is their rendering, committed;
+``check-manifests`` fails when it and params disagree. Writing the deploy branch only states a
+wish: ``wait_serving`` polls ``/readyz`` + ``/metadata`` until the service reports the release's
+model, with a deadline; on timeout it says what is served and, with kubectl, Argo CD's view.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 import httpx
+import yaml
 
 from mlapp import proc
-from mlapp.delivery import argocd, images, kube, ops
-from mlapp.delivery.state import Branch, StateError
-from mlapp.params import Params
+from mlapp.delivery import kube, ops
+from mlapp.delivery.github import remote_repo
+from mlapp.delivery.state import Branch, Release, StateError, image_ref
+from mlapp.params import DeliveryParams, Params
+
+IN_CLUSTER = "https://kubernetes.default.svc"
+REPO_PLACEHOLDER = "https://github.com/OWNER/REPO.git"  # until params delivery.argocd.repo_url is set
+FILE = Path("argocd/applications.yaml")  # under delivery.infra_dir
+INSTALL_URL = "https://raw.githubusercontent.com/argoproj/argo-cd/{commit}/manifests/install.yaml"
+
+
+def repo_url(delivery: DeliveryParams, explicit: str | None = None) -> str:
+    """``explicit``, params, else the https form of the git remote (``git@host:o/r`` too)."""
+    if url := explicit or delivery.argocd.repo_url:
+        return url
+    remote = proc.output(["git", "remote", "get-url", delivery.remote])
+    if not (found := remote_repo(remote)):
+        raise StateError(f"no https URL for Argo CD from {remote!r}: set delivery.argocd.repo_url")
+    return f"https://{found[0]}/{found[1]}.git"
+
+
+def namespace(delivery: DeliveryParams, env: str, root: Path = Path()) -> str:
+    """The namespace the environment's overlay puts everything in."""
+    path = root / delivery.infra_dir / "overlays" / env / "kustomization.yaml"
+    found = (yaml.safe_load(path.read_text()) or {}).get("namespace") if path.is_file() else None
+    if not found:
+        raise StateError(f"{path} must set `namespace:` (the Application's destination)")
+    return str(found)
+
+
+def objects(
+    delivery: DeliveryParams, repo_url: str | None = None, root: Path = Path()
+) -> list[dict[str, Any]]:
+    cfg, app = delivery.argocd, delivery.app
+    repo = repo_url or cfg.repo_url or REPO_PLACEHOLDER
+    labels = {"app.kubernetes.io/part-of": app}
+    namespaces = {env: namespace(delivery, env, root) for env in delivery.environments}
+    project = {
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+        "metadata": {"name": app, "namespace": cfg.namespace, "labels": labels},
+        "spec": {
+            "description": f"{app}: the deploy branch's environment folders, nothing cluster-scoped",
+            "sourceRepos": [repo],
+            "destinations": [{"server": IN_CLUSTER, "namespace": ns} for ns in namespaces.values()],
+        },
+    }  # fmt: skip
+    finalizers = ["resources-finalizer.argocd.argoproj.io"]  # deleting an Application deletes its objects
+    apps = [
+        {
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": f"{app}-{env}", "namespace": cfg.namespace, "labels": labels,
+                         "finalizers": finalizers},
+            "spec": {
+                "project": app,
+                "source": {"repoURL": repo, "targetRevision": delivery.state_branch, "path": env},
+                "destination": {"server": IN_CLUSTER, "namespace": ns},
+                "syncPolicy": {
+                    "automated": {"prune": True, "selfHeal": True},
+                    # Namespaces come from infra/bootstrap (Pod Security labels); prune after new pods are up.
+                    "syncOptions": ["CreateNamespace=false", "PruneLast=true"],
+                    "retry": {"limit": 5, "backoff": {"duration": "10s", "factor": 2, "maxDuration": "3m"}},
+                },
+                "revisionHistoryLimit": 10,
+            },
+        }
+        for env, ns in namespaces.items()
+    ]  # fmt: skip
+    return [project, *apps]
+
+
+def render(delivery: DeliveryParams, repo_url: str | None = None, root: Path = Path()) -> str:
+    header = "# Generated from params.yaml (delivery) by `mlapp delivery argocd --write`: do not edit.\n"
+    return header + yaml.safe_dump_all(objects(delivery, repo_url, root), sort_keys=False)
+
+
+def check(delivery: DeliveryParams, root: Path = Path()) -> list[str]:
+    """Why the committed objects disagree with params (they always sync with prune + self-heal)."""
+    path = root / delivery.infra_dir / FILE
+    if not path.is_file():
+        return [f"{path} is missing: run `mlapp delivery argocd --write`"]
+    if [o for o in yaml.safe_load_all(path.read_text()) if o] != objects(delivery, root=root):
+        return [f"{path} disagrees with params.yaml (delivery): run `mlapp delivery argocd --write`"]
+    return []
+
+
+def install(delivery: DeliveryParams, config: Mapping[str, str]) -> None:
+    """The pinned Argo CD: install.yaml at its commit, refused unless its sha256 matches params
+    (server-side apply: its CRDs exceed the client-side annotation limit)."""
+    cfg = delivery.argocd
+    response = httpx.get(INSTALL_URL.format(commit=cfg.commit), timeout=60, follow_redirects=True)
+    text = response.raise_for_status().text
+    if (actual := hashlib.sha256(text.encode()).hexdigest()) != cfg.install_sha256:
+        raise StateError(f"Argo CD {cfg.version} install.yaml has sha256 {actual}, not {cfg.install_sha256}")
+    proc.run(["kubectl", "create", "namespace", cfg.namespace], env=config, check=False)  # exists: fine
+    side = ["--server-side", "--force-conflicts"]
+    click.echo(kube.kubectl("apply", "-n", cfg.namespace, "-f", "-", *side, env=config, input=text))
+    crds = ["crd/applications.argoproj.io", "crd/appprojects.argoproj.io"]
+    click.echo(kube.kubectl("wait", "--for=condition=Established", "--timeout=120s", *crds, env=config))
+    click.echo(f"Argo CD {cfg.version} installed in namespace {cfg.namespace}")
+
+
+def bootstrap(delivery: DeliveryParams, url: str | None, config: Mapping[str, str], dry_run: bool) -> None:
+    """Namespaces (``infra/bootstrap``), then the project and Applications pulling ``url``."""
+    extra = ["--dry-run=server"] if dry_run else []
+    click.echo(kube.kubectl("apply", "-k", str(delivery.infra_dir / "bootstrap"), *extra, env=config))
+    apps = render(delivery, repo_url(delivery, url))
+    click.echo(kube.kubectl("apply", "-f", "-", *extra, env=config, input=apps))
 
 
 def served_version(url: str) -> tuple[str | None, str]:
@@ -66,39 +177,69 @@ def wait_serving(
 
 
 @contextmanager
-def service_url(
-    objects: list[kube.Obj], app: str, url: str | None
-) -> Iterator[tuple[str | None, dict[str, str] | None]]:
-    """(``url``, else a port-forward to the app's Service when kubectl reaches a cluster, else None;
-    the cluster's kubectl environment, None without one)."""
+def reach(
+    branch: Branch, env: str, url: str | None
+) -> Iterator[tuple[Release, str | None, dict[str, str] | None]]:
+    """(``env``'s release, ``url`` or else a port-forward to its Service when kubectl reaches a
+    cluster or else None, the cluster's kubectl environment or None)."""
+    commit, release = branch.current(env)
     with kube.cluster_env() as config:
         if url or config is None:
-            yield url, config
+            yield release, url, config
             return
-        port = int(kube.find(objects, "Service", app)["spec"]["ports"][0]["port"])
-        with kube.port_forward(kube.namespace_of(objects, app), app, port, config) as local:
-            yield local, config
+        service = kube.find(ops.objects_at(branch, env, commit), "Service", branch.delivery.app)
+        namespace, port = service["metadata"].get("namespace", "default"), service["spec"]["ports"][0]["port"]
+        with kube.port_forward(namespace, branch.delivery.app, int(port), config) as local:
+            yield release, local, config
 
 
-def smoke(url: str, model_dir: Path, version: str | None, env: str) -> None:
+def wait(params: Params, env: str, url: str | None, fetch: bool, timeout_s: float | None) -> bool:
+    """Until ``env`` serves its release's model; False when nothing can reach the service."""
+    d = params.delivery
+    with reach(Branch(d, sync=fetch), env, url) as (release, base, config):
+        if release.model_version is None:
+            raise StateError(f"{env}'s release names no model version: deploy it with --model-dir")
+        if base is None:
+            return False
+        app, ns = f"{d.app}-{env}", d.argocd.namespace
+        status = (lambda: argocd_status(app, ns, config)) if config is not None else None
+        timeout = d.sync_timeout_s if timeout_s is None else timeout_s
+        wait_serving(base, release.model_version, timeout, d.poll_s, status)
+    return True
+
+
+def smoke(params: Params, env: str, url: str | None, fetch: bool) -> None:
+    """The serving smoke test against ``env``, expecting the model its release records (from the
+    registry, by the release's digest, when it is not the one in ``train.model_dir``)."""
     from mlapp.serving import smoke as check
 
-    try:
-        check.run(url, model_dir, version, echo=click.echo)
-    except check.SmokeFailure as exc:
-        raise StateError(f"smoke test against {env} failed: {exc}") from exc
-    click.echo(f"smoke test passed: {env} ({url})")
+    with (
+        reach(Branch(params.delivery, sync=fetch), env, url) as (release, base, _config),
+        tempfile.TemporaryDirectory(prefix="mlapp-model-") as tmp,
+    ):
+        if base is None:
+            raise StateError(f"no way to reach {env}: set SERVICE_URL or KUBE_CONFIG")
+        model_dir = params.train.model_dir
+        if ops.model_identity(model_dir)[0] != release.model_version:  # a promotion job: main's model differs
+            from mlapp.delivery.registry import fetch_model
+
+            model_dir = fetch_model(params.mlflow, release.digest, Path(tmp) / "model")
+            click.echo(f"fetched model {release.model_version} of {release.digest[:19]} from the registry")
+        try:
+            check.run(base, model_dir, release.model_version, echo=click.echo)
+        except check.SmokeFailure as exc:
+            raise StateError(f"smoke test against {env} failed: {exc}") from exc
+    click.echo(f"smoke test passed: {env} ({base})")
 
 
-def push_image(engine: str, local: str, target: str) -> images.ImageRef:
-    """Tag ``local`` as ``target``, push it, return the reference by the digest the registry stored."""
+def push_image(engine: str, local: str, target: str) -> str:
+    """Tag ``local`` as ``target``, push it, return it by the digest the registry stored."""
     proc.run([engine, "tag", local, target])
     proc.run([engine, "push", target], timeout=600)
     digests = proc.output([engine, "inspect", "--format", "{{json .RepoDigests}}", target])
     repo = target.rsplit(":", 1)[0]  # target always carries a tag
-    for candidate in json.loads(digests) or []:
-        if candidate.startswith(f"{repo}@"):
-            return images.parse(candidate)
+    if found := [d for d in json.loads(digests) or [] if d.startswith(f"{repo}@")]:
+        return image_ref(found[0])
     raise StateError(f"{engine} knows no digest of {target} in {repo} after the push: {digests}")
 
 
@@ -107,25 +248,23 @@ def e2e(params: Params, local_image: str, registry: str, engine: str, with_argoc
     nodes pull from, create the namespaces, optionally install the pinned Argo CD and have the
     API server validate our Applications, record the release on a LOCAL deploy branch as cd
     does, apply it in push mode (ApplySet prune), wait for the model, smoke through a port-forward."""
-    d, model_dir = params.delivery, params.train.model_dir
+    d = params.delivery
     env = d.environments[0]
     with kube.cluster("the e2e run needs kubectl pointing at a throwaway cluster (kind)") as config:
-        ref = push_image(engine, local_image, f"{registry}/{d.app}:e2e")
-        click.echo(f"1/6 pushed {local_image} as {ref}")
+        image = push_image(engine, local_image, f"{registry}/{d.app}:e2e")
+        click.echo(f"1/6 pushed {local_image} as {image}")
         click.echo(kube.kubectl("apply", "-k", str(d.infra_dir / "bootstrap"), env=config))
         click.echo("2/6 namespaces and deployer roles applied (infra/bootstrap)")
         if with_argocd:
-            argocd.install(d, config)
-            argocd.bootstrap(d, None, config, dry_run=True)
+            install(d, config)
+            bootstrap(d, None, config, dry_run=True)
             click.echo(f"3/6 Argo CD {d.argocd.version} installed; the API server accepts our Applications")
         branch = Branch(d)
-        commit, release = ops.deploy(branch, env, ref, model_dir)
+        commit, release = ops.deploy(branch, env, image, params.train.model_dir)
         click.echo(f"4/6 {env} recorded on the local {d.state_branch} branch ({commit[:12]})")
-        click.echo(ops.apply(branch, env, commit, config).rstrip())
+        click.echo(ops.apply(branch, env, commit, config))
         click.echo("5/6 applied with ApplySet pruning; rollout finished")
-        if release.model_version is None:
-            raise StateError(f"no model in {model_dir}: the image's model is needed for the smoke test")
-        with service_url(ops.objects_at(branch, env, commit), d.app, None) as (url, _config):
-            wait_serving(str(url), release.model_version, d.sync_timeout_s, d.poll_s)
-            smoke(str(url), model_dir, release.model_version, f"{env} on the cluster")
-    click.echo(f"6/6 {env} on the cluster serves model {release.model_version} from {ref}: smoke test passed")
+        if not wait(params, env, None, fetch=False, timeout_s=None):
+            raise StateError(f"{env} on the cluster cannot be reached through a port-forward")
+        smoke(params, env, None, fetch=False)
+    click.echo(f"6/6 {env} on the cluster serves model {release.model_version} of {image}: smoke passed")

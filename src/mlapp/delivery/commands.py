@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import click
 
 from mlapp import gha
-from mlapp.delivery import argocd, cluster, github, images, kube, ops
-from mlapp.delivery.state import Branch, Release, StateError
+from mlapp.delivery import cluster, github, kube, ops
+from mlapp.delivery.state import Branch, Release, StateError, image_ref
 from mlapp.params import Params
 
 
@@ -26,10 +25,10 @@ def note(markdown: str) -> None:
     gha.append_summary(markdown)
 
 
-def attested(ref: images.ImageRef, verify: bool) -> None:
+def attested(image: str, verify: bool) -> None:
     if verify:
-        count = github.verify_attestation(str(ref), github.repository())
-        click.echo(f"verified {count} provenance attestation(s) for {ref} (signer: cd workflow on main)")
+        count = github.verify_attestation(image, github.repository())
+        click.echo(f"verified {count} provenance attestation(s) for {image} (signer: cd workflow on main)")
 
 
 def recorded(branch: Branch, commit: str, release: Release) -> None:
@@ -47,27 +46,26 @@ def recorded(branch: Branch, commit: str, release: Release) -> None:
                 f"environment `{env}` (docs/github-setup.md), or switch `delivery.mode` to `gitops`."
             )
             return
-        click.echo(ops.apply(branch, env, commit, config).rstrip())
+        click.echo(ops.apply(branch, env, commit, config))
 
 
 def deploy(params: Params, env: str, image: str, model_dir: Path | None, push: bool, verify: bool) -> None:
-    ref = images.parse(image)
-    attested(ref, verify)
+    attested(image := image_ref(image), verify)
     branch = Branch(params.delivery, sync=push)
-    recorded(branch, *ops.deploy(branch, env, ref, model_dir or params.train.model_dir))
+    recorded(branch, *ops.deploy(branch, env, image, model_dir or params.train.model_dir))
 
 
 def promote(params: Params, target: str, digest: str | None, push: bool, verify: bool) -> None:
     branch = Branch(params.delivery, sync=push)
     chosen = ops.promotable(branch, target, None if digest in (None, "", "current") else digest)
-    attested(chosen.ref, verify)
+    attested(chosen.image, verify)
     recorded(branch, *ops.promote(branch, target, chosen))
 
 
 def rollback(params: Params, env: str, digest: str | None, push: bool, verify: bool) -> None:
     branch = Branch(params.delivery, sync=push)
     target = ops.rollback_target(branch, env, digest)
-    attested(target[1].ref, verify)
+    attested(target[1].image, verify)
     recorded(branch, *ops.rollback(branch, env, target))
 
 
@@ -107,44 +105,14 @@ def status(params: Params, fetch: bool) -> None:
 
 def wait(params: Params, env: str, url: str | None, fetch: bool, timeout_s: float | None) -> None:
     """Until ``env`` serves its release's model; ``reachable=false`` (and a note) when nothing can tell."""
-    d, branch = params.delivery, Branch(params.delivery, sync=fetch)
-    commit, release = branch.current(env)
-    if release.model_version is None:
-        raise StateError(f"{env}'s release names no model version: deploy it with the model (--model-dir)")
-    with cluster.service_url(ops.objects_at(branch, env, commit), d.app, url) as (base, config):
-        if base is None:
-            gha.set_outputs({"reachable": False})
-            note(
-                f"**{env}**: desired state recorded ({release.digest}); nothing can reach the service, so "
-                f"it is not verified. Set the variable `SERVICE_URL` in the GitHub environment `{env}` (or "
-                "the secret `KUBE_CONFIG` for a port-forward); to run a cluster, see infra/README.md."
-            )
-            return
-        app = f"{d.app}-{env}"
-        status = (
-            (lambda: cluster.argocd_status(app, d.argocd.namespace, config)) if config is not None else None
+    reachable = cluster.wait(params, env, url, fetch, timeout_s)
+    gha.set_outputs({"reachable": reachable})
+    if not reachable:
+        note(
+            f"**{env}**: desired state recorded; nothing can reach the service, so it is not verified. "
+            f"Set the variable `SERVICE_URL` in the GitHub environment `{env}` (or the secret "
+            "`KUBE_CONFIG` for a port-forward); to run a cluster, see infra/README.md."
         )
-        timeout = d.sync_timeout_s if timeout_s is None else timeout_s
-        cluster.wait_serving(base, release.model_version, timeout, d.poll_s, status)
-    gha.set_outputs({"reachable": True})
-
-
-def smoke(params: Params, env: str, url: str | None, fetch: bool) -> None:
-    """The serving smoke test against ``env``, expecting the model its release records."""
-    branch = Branch(params.delivery, sync=fetch)
-    commit, release = branch.current(env)
-    model_dir = params.train.model_dir
-    with tempfile.TemporaryDirectory(prefix="mlapp-model-") as tmp:
-        if ops.model_identity(model_dir)[0] != release.model_version:  # a promotion job: main's model differs
-            from mlapp.delivery.registry import fetch_model
-
-            model_dir = fetch_model(params.mlflow, release.digest, Path(tmp) / "model")
-            click.echo(f"fetched model {release.model_version} of {release.digest[:19]} from the registry")
-        objects = ops.objects_at(branch, env, commit)
-        with cluster.service_url(objects, params.delivery.app, url) as (base, _config):
-            if base is None:
-                raise StateError(f"no way to reach {env}: set SERVICE_URL or KUBE_CONFIG")
-            cluster.smoke(base, model_dir, release.model_version, env)
 
 
 def check_manifests(params: Params) -> None:
@@ -155,7 +123,7 @@ def check_manifests(params: Params) -> None:
         objects = kube.render(d.infra_dir / "overlays" / env)
         errors = kube.schema_errors(objects, d.kubernetes_version)
         problems[f"overlays/{env}"] = errors + kube.policy_errors(objects, require_digest=False)
-    problems["argocd"] = argocd.check(d)
+    problems["argocd"] = cluster.check(d)
     for name, errors in problems.items():
         for error in errors:
             click.echo(f"{d.infra_dir}/{name}: {error}", err=True)

@@ -25,7 +25,6 @@ from typing import Any
 import yaml
 
 from mlapp import proc
-from mlapp.delivery.images import ImageRef
 from mlapp.errors import UserError
 
 Obj = dict[str, Any]
@@ -48,13 +47,11 @@ def render(overlay: Path) -> list[Obj]:
     return [doc for doc in yaml.safe_load_all(kubectl("kustomize", str(overlay))) if doc]
 
 
-def pin_image(objects: list[Obj], placeholder: str, ref: ImageRef) -> list[Obj]:
-    """The objects with every container image ``placeholder`` replaced by ``ref`` (name@digest)."""
+def pin_image(objects: list[Obj], placeholder: str, image: str) -> list[Obj]:
+    """The objects with every container image ``placeholder`` replaced by ``image`` (name@digest)."""
     out = copy.deepcopy(objects)
-    for obj in out:
-        for container in containers(obj):
-            if container.get("image") == placeholder:
-                container["image"] = str(ref)
+    for container in (c for obj in out for c in containers(obj) if c.get("image") == placeholder):
+        container["image"] = image
     return out
 
 
@@ -151,14 +148,11 @@ def find(objects: list[Obj], kind: str, name: str) -> Obj:
     raise KubeError(f"the manifests render no {kind} named {name!r} (params delivery.app)")
 
 
-def namespace_of(objects: list[Obj], app: str) -> str:
-    return str(find(objects, "Deployment", app)["metadata"].get("namespace", "default"))
-
-
 def apply(objects: list[Obj], app: str, timeout_s: int, env: Mapping[str, str]) -> str:
     """Push mode: apply, and prune what this app's ApplySet holds but ``objects`` no longer do
     (ApplySet is alpha in kubectl: KUBECTL_APPLYSET=true); then wait for the rollout."""
-    ns, applyset = namespace_of(objects, app), f"--applyset=configmaps/{app}-applyset"
+    ns = find(objects, "Deployment", app)["metadata"].get("namespace", "default")
+    applyset = f"--applyset=configmaps/{app}-applyset"
     alpha = {**env, "KUBECTL_APPLYSET": "true"}
     applied = kubectl("apply", "-n", ns, "-f", "-", "--prune", applyset, env=alpha, input=dump(objects))
     status = ["rollout", "status", f"deployment/{app}", "-n", ns, f"--timeout={timeout_s}s"]
@@ -166,12 +160,10 @@ def apply(objects: list[Obj], app: str, timeout_s: int, env: Mapping[str, str]) 
 
 
 @contextmanager
-def cluster_env(environ: Mapping[str, str] | None = None) -> Iterator[dict[str, str] | None]:
+def cluster_env() -> Iterator[dict[str, str] | None]:
     """``KUBE_CONFIG`` as a private kubeconfig file, else the caller's own; None: no cluster."""
-    env = os.environ if environ is None else environ
-    content = env.get("KUBE_CONFIG", "").strip()
-    if not content:
-        yield {} if env.get("KUBECONFIG") or Path("~/.kube/config").expanduser().is_file() else None
+    if not (content := os.environ.get("KUBE_CONFIG", "").strip()):
+        yield {} if os.environ.get("KUBECONFIG") or Path("~/.kube/config").expanduser().is_file() else None
         return
     if not content.startswith(("apiVersion", "{", "clusters", "kind", "current-context")):
         try:

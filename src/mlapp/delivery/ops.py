@@ -16,7 +16,6 @@ from pathlib import Path
 import yaml
 
 from mlapp.delivery import kube
-from mlapp.delivery.images import ImageRef, check_digest
 from mlapp.delivery.state import (
     KUSTOMIZATION,
     MANIFESTS_FILE,
@@ -24,7 +23,8 @@ from mlapp.delivery.state import (
     Branch,
     Release,
     StateError,
-    git,  # fmt: skip
+    check_digest,
+    git,
     git_try,
     worktree,
 )
@@ -40,22 +40,6 @@ def model_identity(model_dir: Path | None) -> tuple[str | None, str | None]:
     return sha[:12], sha
 
 
-def render(branch: Branch, env: str, ref: ImageRef, config_commit: str) -> str:
-    """The overlay of ``env`` at ``config_commit``, rendered, image pinned, checked against the policy."""
-    d = branch.delivery
-    if git_try("cat-file", "-e", f"{config_commit}^{{commit}}", cwd=branch.root).returncode:  # shallow clone
-        git("fetch", "-q", "--depth=1", d.remote, config_commit, cwd=branch.root, env=branch.auth())
-    with worktree(branch.root, config_commit) as tree:
-        objects = kube.pin_image(kube.render(tree / d.infra_dir / "overlays" / env), d.app, ref)
-    if errors := kube.policy_errors(objects, require_digest=True):
-        raise StateError(f"refusing to record {env}:\n  " + "\n  ".join(errors))
-    return (
-        f"# Rendered from {d.infra_dir}/overlays/{env} at {config_commit[:12]} with {ref.short}.\n"
-        "# Do not edit: the deploy workflows write this folder, the controller syncs it.\n"
-        + kube.dump(objects)
-    )
-
-
 def message(release: Release, action: str, extra: str = "") -> str:
     model = f" (model {release.model_version})" if release.model_version else ""
     run = [f"Run: {release.run_url}"] if release.run_url else []
@@ -65,38 +49,43 @@ def message(release: Release, action: str, extra: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def record(branch: Branch, release: Release, manifests: str) -> str:
+def record(branch: Branch, release: Release, config_commit: str) -> tuple[str, Release]:
+    """Commit ``release`` with the overlay of its environment at ``config_commit``, rendered with its
+    image and checked against the policy."""
+    env, d = release.environment, branch.delivery
+    if git_try("cat-file", "-e", f"{config_commit}^{{commit}}", cwd=branch.root).returncode:  # shallow
+        git("fetch", "-q", "--depth=1", d.remote, config_commit, cwd=branch.root, env=branch.auth())
+    with worktree(branch.root, config_commit) as tree:
+        objects = kube.pin_image(kube.render(tree / d.infra_dir / "overlays" / env), d.app, release.image)
+    if errors := kube.policy_errors(objects, require_digest=True):
+        raise StateError(f"refusing to record {env}:\n  " + "\n  ".join(errors))
+    header = f"# Rendered from {d.infra_dir}/overlays/{env} at {config_commit[:12]} with {release.digest}.\n"
+
     def change(tree: Path, _base: str | None) -> str:
-        folder = tree / release.environment
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / MANIFESTS_FILE).write_text(manifests)
-        (folder / "kustomization.yaml").write_text(KUSTOMIZATION)
-        (folder / RELEASE_FILE).write_text(release.to_json())
+        (tree / env).mkdir(exist_ok=True)
+        (tree / env / MANIFESTS_FILE).write_text(header + "# Do not edit.\n" + kube.dump(objects))
+        (tree / env / "kustomization.yaml").write_text(KUSTOMIZATION + "\n")
+        (tree / env / RELEASE_FILE).write_text(release.to_json())
         return message(release, release.action)
 
-    return branch.write(release.environment, change)
+    return branch.write(env, change), release
 
 
-def deploy(branch: Branch, env: str, ref: ImageRef, model_dir: Path | None) -> tuple[str, Release]:
-    """Record that ``env`` runs ``ref``, rendered from the current commit's manifests."""
+def deploy(branch: Branch, env: str, image: str, model_dir: Path | None) -> tuple[str, Release]:
+    """Record that ``env`` runs ``image``, rendered from the current commit's manifests."""
     version, sha = model_identity(model_dir)
     head = git("rev-parse", "HEAD", cwd=branch.root)
-    release = Release(environment=branch.env(env), image=str(ref), digest=ref.digest, action="deploy",
+    release = Release(environment=branch.env(env), image=image, digest=image.split("@")[1], action="deploy",
                       status="deployed", source_commit=os.environ.get("GITHUB_SHA") or head,
                       config_commit=head, model_version=version, model_sha256=sha,
                       deployed_by=branch.actor, run_url=branch.run_url)  # fmt: skip
-    return record(branch, release, render(branch, env, ref, head)), release
+    return record(branch, release, head)
 
 
 def redeployed(branch: Branch, release: Release, **update: str | None) -> Release:
     """``release`` deployed again by this job (promoted or rolled back): not verified there yet."""
-    fields = {
-        "status": "deployed",
-        "registry_version": None,
-        "deployed_by": branch.actor,
-        "run_url": branch.run_url,
-    }
-    return release.model_copy(update=fields | update)
+    who = {"deployed_by": branch.actor, "run_url": branch.run_url}
+    return release.model_copy(update={"status": "deployed", "registry_version": None, **who, **update})
 
 
 def promotable(branch: Branch, target: str, digest: str | None) -> Release:
@@ -119,16 +108,13 @@ def promote(branch: Branch, target: str, passed: Release) -> tuple[str, Release]
     """Deploy to ``target`` the exact image that passed the environment before it, same manifests commit."""
     release = redeployed(branch, passed, environment=target, action="promote",
                          promoted_from=passed.environment, rolled_back_from=None)  # fmt: skip
-    return record(branch, release, render(branch, target, passed.ref, passed.config_commit)), release
+    return record(branch, release, passed.config_commit)
 
 
 def rollback_target(branch: Branch, env: str, digest: str | None) -> tuple[str, Release]:
     """(commit, release) to go back to: the newest verified one running another digest."""
-    history = branch.history(env)
-    if not history:
-        raise StateError(f"{env} has never been deployed: nothing to roll back")
-    current = history[0][1]
-    for commit, release in history:
+    current = branch.current(env)[1]
+    for commit, release in branch.history(env):
         chosen = digest is None or release.digest == check_digest(digest)
         if release.status == "verified" and release.digest != current.digest and chosen:
             return commit, release

@@ -18,6 +18,7 @@ import base64
 import getpass
 import json
 import os
+import re
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
@@ -29,22 +30,42 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from mlapp import proc
-from mlapp.delivery.images import ImageRef
 from mlapp.errors import UserError
 from mlapp.params import DeliveryParams
 
 RELEASE_FILE, MANIFESTS_FILE = "release.json", "manifests.yaml"
 KUSTOMIZATION = (
-    "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [manifests.yaml]\n"
+    "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [manifests.yaml]"
 )
 PUSH_ATTEMPTS = 5  # deploy jobs of different environments share the branch
 PUSH_REJECTED = 1  # git push: a ref was refused (not a fast-forward); transport/auth errors are 128
 NO_SUCH_REF = 2  # git ls-remote --exit-code: the branch does not exist yet
 BOT = ("github-actions[bot]", "41898282+github-actions[bot]@users.noreply.github.com")
+DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
+# registry/path[:tag]@sha256:...: environments run images by digest only (a tag can move). The
+# name part is lower-case per the OCI distribution spec.
+IMAGE_RE = re.compile(
+    r"(?P<name>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)+)"
+    r"(?::[\w][\w.-]{0,127})?@(?P<digest>sha256:[0-9a-f]{64})"
+)
 
 
 class StateError(UserError, RuntimeError):
     pass
+
+
+def image_ref(text: str) -> str:
+    """``name[:tag]@sha256:...`` -> ``name@sha256:...``; anything without a digest is refused."""
+    if not (match := IMAGE_RE.fullmatch(text.strip())):
+        expected = "<registry>/<owner>/<name>@sha256:<64 hex> (environments never run a tag)"
+        raise StateError(f"{text!r} is not an image reference by digest: expected {expected}")
+    return f"{match['name']}@{match['digest']}"
+
+
+def check_digest(digest: str) -> str:
+    if not DIGEST_RE.fullmatch(digest):
+        raise StateError(f"{digest!r} is not a digest (sha256:<64 lower-case hex>)")
+    return digest
 
 
 class Release(BaseModel):
@@ -70,10 +91,6 @@ class Release(BaseModel):
     def to_json(self) -> str:
         return json.dumps(self.model_dump(), indent=2, sort_keys=True) + "\n"
 
-    @property
-    def ref(self) -> ImageRef:
-        return ImageRef(self.image.split("@", 1)[0], self.digest)
-
 
 def git(*args: str, cwd: Path, env: Mapping[str, str] | None = None) -> str:
     return proc.output(["git", *args], cwd=cwd, env={**(env or {}), "GIT_TERMINAL_PROMPT": "0"})
@@ -97,7 +114,7 @@ def worktree(root: Path, commit: str | None) -> Iterator[Path]:
             yield path
         finally:
             git("worktree", "remove", "--force", str(path), cwd=root)
-            if commit is None:  # nothing was committed on it when ``change`` failed
+            if commit is None:  # exit 1 when nothing was committed on it
                 git_try("branch", "-q", "-D", orphan, cwd=root)
 
 
@@ -132,7 +149,7 @@ def auth_env(remote_url: str, environ: Mapping[str, str] | None = None) -> dict[
 
 @dataclass
 class Branch:
-    """The deploy branch of the repository at ``root``; ``sync``: fetch before, push after."""
+    """The deploy branch of the repository at ``root``; ``sync``: fetch first, push what it writes."""
 
     delivery: DeliveryParams
     root: Path = Path()
@@ -157,11 +174,9 @@ class Branch:
         return name
 
     def auth(self) -> dict[str, str]:
-        url = git_try("remote", "get-url", self.delivery.remote, cwd=self.root)
-        if url.returncode != 0:
-            raise StateError(
-                f"git remote {self.delivery.remote!r} is not configured (params delivery.remote)"
-            )
+        remote = self.delivery.remote
+        if (url := git_try("remote", "get-url", remote, cwd=self.root)).returncode != 0:
+            raise StateError(f"git remote {remote!r} is not configured (params delivery.remote)")
         return auth_env(url.stdout.strip())
 
     def fetch(self) -> str | None:
@@ -169,8 +184,7 @@ class Branch:
         remote, name, auth = self.delivery.remote, self.delivery.state_branch, self.auth()
         listed = git_try("ls-remote", "--exit-code", "--heads", remote, name, cwd=self.root, env=auth)
         if listed.returncode == NO_SUCH_REF:
-            if self.tip():
-                git("update-ref", "-d", self.ref, cwd=self.root)
+            git_try("update-ref", "-d", self.ref, cwd=self.root)
             return None
         if listed.returncode != 0:
             raise proc.CommandError(["git", "ls-remote", remote], listed.returncode, listed.stderr)
