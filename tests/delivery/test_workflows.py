@@ -1,7 +1,7 @@
 """Every workflow in .github/workflows (not only delivery's) against the rules.
 
 zizmor (offline) and the workflow JSON schema are run for real; the repository's own rules
-(mlapp.delivery.workflows) are run on the real files and, to show they can fail, on small
+(mlapp.delivery.github) are run on the real files and, to show they can fail, on small
 broken workflows.
 """
 
@@ -17,7 +17,7 @@ import pytest
 import yaml
 from tests.conftest import BIN, REPO
 
-from mlapp.delivery.workflows import check_all
+from mlapp.delivery.github import check_all
 from mlapp.params import load_params
 
 WORKFLOWS = REPO / ".github" / "workflows"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 
-from mlapp.delivery.workflows import make_targets
+from mlapp.delivery.github import make_targets
 from tests.conftest import REPO
 
 GROUPS = ["daily work", "pull requests", "delivery", "maintenance"]

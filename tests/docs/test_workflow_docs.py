@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from mlapp.delivery.workflows import make_targets
+from mlapp.delivery.github import make_targets
 from tests.conftest import REPO, project_files
 
 DOCS = REPO / "docs" / "workflows"

@@ -93,9 +93,9 @@ def rollback(project: Project, env: str, to_digest: str | None, push: bool, veri
 @pass_project
 def wait(project: Project, env: str, url: str | None, fetch: bool, timeout: float | None) -> None:
     """Until ENV serves the model its release records (output reachable=false when nothing can tell)."""
-    from mlapp.delivery import commands
+    from mlapp.delivery import cluster
 
-    commands.wait(project.params, env=env, url=url or None, fetch=fetch, timeout_s=timeout)
+    cluster.wait(project.params, env=env, url=url or None, fetch=fetch, timeout_s=timeout)
 
 
 @group.command()
@@ -215,7 +215,7 @@ def image_metadata(project: Project, repository: str | None) -> None:
 def check_workflows(project: Project, workflows_dir: Path, makefile: Path) -> None:
     """Workflow rules zizmor cannot know: one existing project command per step, environments of params."""
     from mlapp.cli import command_tree  # the root group imports this module first
-    from mlapp.delivery.workflows import check_all
+    from mlapp.delivery.github import check_all
 
     findings = check_all(workflows_dir, makefile, command_tree(), project.params.delivery.environments)
     for finding in findings:

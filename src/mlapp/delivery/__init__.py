@@ -1,7 +1,7 @@
 """Delivery: build once, record desired state by digest on the deploy branch, wait for reality.
 
-``state`` + ``git``: the deploy branch (plain git in a temporary worktree); ``ops``: deploy,
-promote, rollback, accept on it; ``kube``: render, validate, push-mode apply; ``argocd``: the
-controller objects and bootstrap; ``verify``: wait until the service reports the model;
-``e2e``: the kind job; ``registry``: MLflow aliases; ``github``/``setup``: gh; ``workflows``.
+``state``: the deploy branch (plain git in a temporary worktree) and its release records;
+``ops``: deploy, promote, rollback, accept on it; ``kube``: render, validate, push-mode apply;
+``cluster``: Argo CD objects and bootstrap, wait, smoke, the kind e2e; ``registry``: MLflow
+aliases; ``github``: attestation, repository setup, workflow rules; ``commands``: the CLI's.
 """

@@ -15,14 +15,9 @@ import click
 
 from mlapp import gha
 from mlapp.delivery import cluster, github, kube, ops
+from mlapp.delivery.cluster import note
 from mlapp.delivery.state import Branch, Release, StateError, image_ref
 from mlapp.params import Params
-
-
-def note(markdown: str) -> None:
-    """Something to configure: in the log and on the run's summary page."""
-    click.echo(markdown)
-    gha.append_summary(markdown)
 
 
 def attested(image: str, verify: bool) -> None:
@@ -65,7 +60,7 @@ def promote(params: Params, target: str, digest: str | None, push: bool, verify:
 def rollback(params: Params, env: str, digest: str | None, push: bool, verify: bool) -> None:
     branch = Branch(params.delivery, sync=push)
     target = ops.rollback_target(branch, env, digest)
-    attested(target[1].image, verify)
+    attested(target.image, verify)
     recorded(branch, *ops.rollback(branch, env, target))
 
 
@@ -100,18 +95,6 @@ def status(params: Params, fetch: bool) -> None:
         click.echo(
             f"{env:<12} {r.status:<9} {r.digest[:19]}  model {r.model_version or '?':<12} "
             f"source {r.source_commit[:12]}  {r.action} by {r.deployed_by}  state {commit[:12]}"
-        )
-
-
-def wait(params: Params, env: str, url: str | None, fetch: bool, timeout_s: float | None) -> None:
-    """Until ``env`` serves its release's model; ``reachable=false`` (and a note) when nothing can tell."""
-    reachable = cluster.wait(params, env, url, fetch, timeout_s)
-    gha.set_outputs({"reachable": reachable})
-    if not reachable:
-        note(
-            f"**{env}**: desired state recorded; nothing can reach the service, so it is not verified. "
-            f"Set the variable `SERVICE_URL` in the GitHub environment `{env}` (or the secret "
-            "`KUBE_CONFIG` for a port-forward); to run a cluster, see infra/README.md."
         )
 
 

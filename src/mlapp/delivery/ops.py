@@ -10,7 +10,6 @@ in push mode, prunes them); accept marks the release verified after its smoke te
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import yaml
@@ -111,29 +110,22 @@ def promote(branch: Branch, target: str, passed: Release) -> tuple[str, Release]
     return record(branch, release, passed.config_commit)
 
 
-def rollback_target(branch: Branch, env: str, digest: str | None) -> tuple[str, Release]:
-    """(commit, release) to go back to: the newest verified one running another digest."""
+def rollback_target(branch: Branch, env: str, digest: str | None) -> Release:
+    """The release to go back to: the newest verified one running another digest (or ``digest``)."""
     current = branch.current(env)[1]
-    for commit, release in branch.history(env):
+    for _commit, release in branch.history(env):
         chosen = digest is None or release.digest == check_digest(digest)
         if release.status == "verified" and release.digest != current.digest and chosen:
-            return commit, release
+            return release
     wanted = f"verified release with {digest}" if digest else "earlier verified release"
     raise StateError(f"{env} has no {wanted} other than the current {current.digest}")
 
 
-def rollback(branch: Branch, env: str, target: tuple[str, Release]) -> tuple[str, Release]:
-    """A commit restoring ``env``'s folder (manifests AND image) of ``target``, a verified release."""
-    (commit, previous), current = target, branch.current(env)[1]
-    release = redeployed(branch, previous, action="rollback", rolled_back_from=current.digest)
-
-    def change(tree: Path, _base: str | None) -> str:
-        shutil.rmtree(tree / env)  # whatever the bad release added goes, too
-        git("checkout", commit, "--", f"{env}/", cwd=tree)
-        (tree / env / RELEASE_FILE).write_text(release.to_json())
-        return message(release, "rollback", f"Restores {env}/ from {commit} (replaces {current.digest}).")
-
-    return branch.write(env, change), release
+def rollback(branch: Branch, env: str, target: Release) -> tuple[str, Release]:
+    """Deploy the verified release ``target`` again: its image, rendered from its config commit, so
+    the folder is what it was then (whatever the bad release added is gone from it)."""
+    release = redeployed(branch, target, action="rollback", rolled_back_from=branch.current(env)[1].digest)
+    return record(branch, release, target.config_commit)
 
 
 def accept(branch: Branch, env: str, tested: str, registry_version: str | None) -> str:

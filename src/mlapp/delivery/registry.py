@@ -40,12 +40,8 @@ def _client(params: MlflowParams) -> MlflowClient:
 
 def version_for_digest(params: MlflowParams, digest: str) -> tuple[str, dict[str, str]]:
     """(version, tags) of the newest registry version built into image ``digest``."""
-    client = _client(params)
-    found = client.search_model_versions(
-        f"name = '{params.model_name}' and tags.`{DIGEST_TAG}` = '{digest}'",
-        order_by=["version_number DESC"],
-        max_results=1,
-    )
+    query = f"name = '{params.model_name}' and tags.`{DIGEST_TAG}` = '{digest}'"
+    found = _client(params).search_model_versions(query, order_by=["version_number DESC"], max_results=1)
     if not found:
         raise RegistryError(
             f"no version of registered model {params.model_name!r} is tagged {DIGEST_TAG}={digest}: "
@@ -56,7 +52,7 @@ def version_for_digest(params: MlflowParams, digest: str) -> tuple[str, dict[str
 
 def move_alias(params: MlflowParams, alias: str, digest: str) -> str:
     """Point ``alias`` at the version built into ``digest``; returns that version."""
-    version, _tags = version_for_digest(params, digest)
+    version = version_for_digest(params, digest)[0]
     _client(params).set_registered_model_alias(params.model_name, alias, version)
     return version
 
@@ -74,16 +70,13 @@ def fetch_model(params: MlflowParams, digest: str, dest: Path) -> Path:
         local = Path(
             mlflow.artifacts.download_artifacts(f"models:/{params.model_name}/{version}", dst_path=tmp)
         )
-        mlmodel = yaml.safe_load((local / "MLmodel").read_text())
-        artifacts = mlmodel["flavors"]["python_function"].get("artifacts", {})
+        artifacts = yaml.safe_load((local / "MLmodel").read_text())["flavors"]["python_function"].get(
+            "artifacts", {}
+        )
         if "model_dir" not in artifacts:
             raise RegistryError(f"version {version} has no model_dir artifact (logged by mlapp.tracking)")
-        source = local / artifacts["model_dir"]["path"]
-        if dest.exists():
-            shutil.rmtree(dest)
-        shutil.copytree(source, dest)
-    expected = tags.get("model.sha256")
-    actual = file_sha256(dest / MODEL_FILE)
-    if expected and actual != expected:
+        shutil.rmtree(dest, ignore_errors=True)
+        shutil.copytree(local / artifacts["model_dir"]["path"], dest)
+    if (expected := tags.get("model.sha256")) and (actual := file_sha256(dest / MODEL_FILE)) != expected:
         raise RegistryError(f"version {version}: model file sha256 {actual} != tag model.sha256 {expected}")
     return dest

@@ -8,6 +8,7 @@ Both engines take the same build and run arguments otherwise.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,6 +100,16 @@ class Engine:
 
     def import_rootfs(self, tarball: Path, tag: str) -> None:
         proc.run(self.argv("import", tarball, tag))
+
+    def push(self, local: str, target: str) -> str:
+        """Tag ``local`` as ``target`` (name:tag), push it; ``name@sha256:...`` as the registry stored it."""
+        proc.run(self.argv("tag", local, target))
+        proc.run(self.argv("push", target), timeout=600)
+        name = target.rsplit(":", 1)[0]
+        digests = json.loads(proc.output(self.argv("inspect", "--format", "{{json .RepoDigests}}", target)))
+        if found := [d for d in digests or [] if d.startswith(f"{name}@")]:
+            return str(found[0])
+        raise UserError(f"{self.name} knows no digest of {target} in {name} after the push")
 
 
 def docker_answers() -> bool:
