@@ -11,6 +11,7 @@ import re
 import subprocess
 import textwrap
 import time
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -180,6 +181,18 @@ def test_delivery_order_is_deploy_wait_smoke_then_accept() -> None:
         wait_id = steps[order[1]]["id"]
         for i in order[2:]:  # day one: nothing reachable, the job stays green and says what to set
             assert steps[i]["if"].startswith(f"steps.{wait_id}.outputs.reachable == 'true'")
+
+
+def test_delivery_jobs_install_the_delivery_set_only() -> None:
+    """No dev tools in a job holding deploy rights: `make sync-delivery`, then `uv run --no-sync`."""
+    jobs = [(name, job) for name in ("cd.yml", "kind.yml", "promote.yml", "rollback.yml")
+            for job in yaml.safe_load((WORKFLOWS / name).read_text())["jobs"].values()]  # fmt: skip
+    for name, job in jobs:
+        runs = [str(s["run"]) for s in job["steps"] if "run" in s]
+        assert runs[0] == "make sync-delivery" and "make sync" not in runs, (name, runs)
+        assert all("--no-sync" in r for r in runs if r.startswith("uv run")), (name, runs)
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert any("pipeline,serving" in e for e in extras["delivery"])  # register + MLflow alias, bento + image
 
 
 def test_staging_deploys_the_model_of_the_built_image_never_a_retrain() -> None:

@@ -62,7 +62,9 @@ def record(branch: Branch, release: Release, config_commit: str) -> tuple[str, R
 
     def change(tree: Path, _base: str | None) -> str:
         (tree / env).mkdir(exist_ok=True)
-        (tree / env / MANIFESTS_FILE).write_text(header + "# Do not edit.\n" + kube.dump(objects))
+        (tree / env / MANIFESTS_FILE).write_text(
+            header + "# Do not edit: deploy jobs write this folder.\n" + kube.dump(objects)
+        )
         (tree / env / "kustomization.yaml").write_text(KUSTOMIZATION + "\n")
         (tree / env / RELEASE_FILE).write_text(release.to_json())
         return message(release, release.action)
