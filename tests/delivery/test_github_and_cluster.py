@@ -7,8 +7,12 @@ fake kubectl hands ``kustomize`` to the real one so rendering stays real.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import shutil
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -363,6 +367,54 @@ def test_other_workflow_environments_get_main_only_deployments() -> None:
     )
     body = sent[("PUT", "repos/acme/churn/actions/permissions/workflow")]
     assert body == {"default_workflow_permissions": "read", "can_approve_pull_request_reviews": True}
+
+
+@pytest.fixture
+def old_service() -> Iterator[str]:
+    """A service that is ready but keeps serving model ``0123456789ab`` (Argo CD has not synced)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # /readyz
+            self.send_response(200)
+            self.end_headers()
+
+        def do_POST(self) -> None:  # /metadata
+            body = json.dumps({"model_version": "0123456789ab"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_wait_deadline_says_what_is_served_and_what_argo_cd_reports(
+    gitops: Path, mlapp, tmp_path: Path, monkeypatch, old_service: str
+) -> None:
+    (gitops / "models").mkdir()
+    (gitops / "models/model.ubj").write_bytes(b"the new model")
+    assert mlapp("delivery", "deploy", "--env", "staging", "--image", image("a"), "--push")[0] == 0
+    status = {"sync": {"status": "OutOfSync", "revision": "f" * 40}, "health": {"status": "Degraded",
+              "message": "ImagePullBackOff"}}  # fmt: skip
+    kubectl = f"if [ \"$1\" = get ]; then echo '{json.dumps({'status': status})}'; fi"
+    monkeypatch.setenv("FAKE_LOG", str(tmp_path / "kubectl.log"))
+    monkeypatch.setenv("KUBE_CONFIG", "apiVersion: v1\nkind: Config\n")
+    monkeypatch.setenv("PATH", path_with(fake_kubectl(tmp_path, kubectl)))
+    code, out = mlapp(
+        "delivery", "wait", "--env", "staging", "--url", old_service, "--timeout", "0", "--fetch"
+    )
+    version = hashlib.sha256(b"the new model").hexdigest()[:12]
+    assert code != 0
+    assert f"after 0s {old_service} still serves model 0123456789ab, not model {version}" in out, out
+    assert "Argo CD Application argocd/mlapp-staging: sync OutOfSync at ffffffffffff, health Degraded" in out
+    assert "(ImagePullBackOff)" in out
 
 
 def test_wait_on_day_one_says_what_to_configure_instead_of_failing(
