@@ -13,14 +13,37 @@ SERVICE = "mlapp.serving.service:ModelService"
 PARAMS_ENV = "MLAPP_PARAMS"  # params.yaml the service reads (default: ./params.yaml)
 MODEL_DIR_ENV = "MLAPP_MODEL_DIR"  # model folder (default: params train.model_dir)
 PREDICTION_LOG_ENV = "MLAPP_PREDICTION_LOG"  # sampled prediction log (default: params serving.log_path)
+SERVER_ENV = "MLAPP_SERVER_PROCESS"  # set by supervise.py: this process and its workers only serve
+
+
+def import_xgboost_without_sklearn() -> None:
+    """Import xgboost with scikit-learn hidden, in a process that only serves.
+
+    xgboost imports scikit-learn (and with it scipy.stats) whenever it is installed, for
+    estimator classes the service never uses: about 40% of a worker's start-up, which is
+    the time a one-worker server is down after a crash. The serving image has no
+    scikit-learn; from the full environment, the server hides it while xgboost loads.
+    """
+    if "xgboost" in sys.modules or "sklearn" in sys.modules:
+        return
+    sys.modules["sklearn"] = None  # type: ignore[assignment]  # import sklearn -> ImportError
+    try:
+        import xgboost  # noqa: F401
+    finally:
+        del sys.modules["sklearn"]
+
+
+if os.environ.get(SERVER_ENV):
+    import_xgboost_without_sklearn()
 
 
 def service_command(
     params_path: Path, port: int, host: str, model_dir: Path | None = None
 ) -> tuple[list[str], dict[str, str]]:
-    """`bentoml serve` for the source tree, and the environment that points it at params + model."""
+    """BentoML's server for the source tree (``supervise.py``: ``bentoml serve`` that replaces a
+    dead worker at once), and the environment that points it at params + model."""
     env = {**os.environ, PARAMS_ENV: str(params_path.resolve())}
     if model_dir is not None:
         env[MODEL_DIR_ENV] = str(model_dir.resolve())
-    argv = [sys.executable, "-m", "bentoml", "serve", SERVICE, "--port", str(port), "--host", host]
+    argv = [sys.executable, "-m", "mlapp.serving.supervise", "--port", str(port), "--host", host]
     return argv, env

@@ -1,0 +1,87 @@
+"""The server process of ``mlapp serving serve``: BentoML's server, a dead worker replaced at once.
+
+BentoML supervises its workers with circus, whose arbiter looks for dead processes on a
+timer that BentoML fixes at 10 s. With one worker, a crash (OOM kill, kill -9) left nobody
+accepting for up to 10 s before the replacement even began to start. This process runs the
+same server through BentoML's public ``bentoml.serve`` (the arbiter on a thread of this
+process, so its workers are this process's children) and hands the arbiter's own
+reap-and-respawn step to its event loop as soon as the kernel reports a child's exit
+(SIGCHLD): no polling, and the 10 s timer stays as the fallback. The server and its workers
+import xgboost without scikit-learn (``import_xgboost_without_sklearn``): a faster start.
+
+In a container (``BENTOML_CONTAINERIZED``) BentoML does not respawn: the server exits when
+its last worker is gone and the orchestrator restarts the container. The image runs
+``bentoml serve`` itself; this module is for running from the source tree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import time
+from typing import Any
+
+from mlapp.serving import SERVER_ENV, SERVICE, import_xgboost_without_sklearn
+
+START_TIMEOUT_S = 120.0  # the arbiter's thread must be running by then
+RETRY_S = 0.1  # the arbiter was busy with another command (starting a worker): ask again
+
+
+def respawn_on_exit(arbiter: Any) -> None:
+    """On SIGCHLD, run the arbiter's ``manage_watchers`` (reap, respawn) on its loop."""
+    from circus.exc import ConflictError
+
+    # Created after bentoml.serve: its logging set-up disables every logger that exists then.
+    logger = logging.getLogger("mlapp.serving.supervise")
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s [%(levelname)s] [supervisor] %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False  # once, not again through a root handler
+
+    def manage() -> None:
+        if arbiter.running:
+            logger.info("a server process exited: reaping it and starting its replacement now")
+        try:
+            arbiter.manage_watchers()
+        except ConflictError:  # one command at a time: retry once the current one is done
+            arbiter.loop.call_later(RETRY_S, manage)
+
+    def on_child_exit(_signum: int, _frame: Any) -> None:
+        loop = arbiter.loop
+        if loop is not None:
+            try:
+                loop.add_callback(manage)
+            except RuntimeError:  # the loop is closed: the server is shutting down
+                pass
+
+    signal.signal(signal.SIGCHLD, on_child_exit)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--host", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args(argv)
+    os.environ[SERVER_ENV] = "1"  # the workers inherit it: they start without scikit-learn too
+    import_xgboost_without_sklearn()
+    import bentoml
+
+    server = bentoml.serve(SERVICE, host=args.host, port=args.port, working_dir=".", blocking=False)
+    respawn_on_exit(server.arbiter)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not server.running:  # the arbiter's thread starts its loop, then its watchers
+        if time.monotonic() > deadline:
+            server.stop()
+            raise SystemExit(f"the server did not start within {START_TIMEOUT_S:g} s")
+        time.sleep(0.05)
+    # circus's own SIGTERM/SIGINT handlers (installed on this thread) stop the arbiter.
+    while server.running:
+        time.sleep(0.2)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,92 @@
+"""A one-worker `mlapp serving serve` over HTTP: a killed worker is replaced at once, and
+clients that never finish their headers do not keep the worker from serving others."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from tests.conftest import free_port, running_server
+from tests.serving.test_admission import server_pids
+
+pytestmark = pytest.mark.slow
+
+DEADLINE_S = 120  # generous: a worker starting on a loaded machine; the log line proves how
+REPLACED = "starting its replacement now"
+
+
+@pytest.fixture(scope="module")
+def server(serving_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    root = tmp_path_factory.mktemp("resilience")
+    params = yaml.safe_load((serving_root / "params.yaml").read_text())
+    params["serving"]["workers"] = 1
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    port = free_port()
+    log = root / "server.log"
+    env = {
+        **os.environ,
+        "MLAPP_MODEL_DIR": str(serving_root / "models"),
+        "MLAPP_PREDICTION_LOG": str(root / "predictions.jsonl"),
+    }
+    argv = [sys.executable, "-m", "mlapp", "--params", str(root / "params.yaml")]
+    argv += ["serving", "serve", "--port", str(port)]
+    with running_server(argv, port, serving_root, log, env=env) as url:
+        yield {"url": url, "port": port, "log": log}
+
+
+def predict_ok(url: str, records: list[dict[str, Any]]) -> bool:
+    answer = httpx.post(f"{url}/predict", json={"records": records[:3]}, timeout=30)
+    return answer.status_code == 200 and len(answer.json()) == 3
+
+
+def test_a_killed_worker_is_replaced_at_once(server, records) -> None:
+    url, log = server["url"], server["log"]
+    assert predict_ok(url, records)
+    (worker,) = server_pids(server["port"])[1:]
+    os.kill(worker, signal.SIGKILL)
+    deadline = time.monotonic() + DEADLINE_S
+    while True:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, f"not ready {DEADLINE_S} s after kill -9:\n{log.read_text()}"
+        time.sleep(0.05)
+    # Replaced because the supervisor heard the exit (SIGCHLD), not on circus's 10 s timer.
+    assert REPLACED in log.read_text()
+    (replacement,) = server_pids(server["port"])[1:]
+    assert replacement != worker
+    assert predict_ok(url, records)
+
+
+def test_clients_stuck_in_their_headers_do_not_block_others(server, records) -> None:
+    """uvicorn has no header read timeout (see docs/serving.md: the ingress bounds it), so a
+    connection that never finishes its headers stays open; the worker must still serve."""
+    port, url = server["port"], server["url"]
+    stuck = []
+    try:
+        for _ in range(50):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            sock.sendall(b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: applic")
+            stuck.append(sock)
+        for _ in range(5):
+            assert predict_ok(url, records)
+        assert httpx.get(f"{url}/readyz", timeout=10).status_code == 200
+        for sock in stuck:  # none was answered or dropped: they are still waiting
+            sock.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                sock.recv(1)
+    finally:
+        for sock in stuck:
+            sock.close()
