@@ -99,7 +99,7 @@ def head(port: int, *lines: str) -> str:
 
 
 def server_pids(port: int) -> list[int]:
-    """The server process (`mlapp.serving.supervise`) listening on ``port`` and its descendants (the workers)."""
+    """The server process (`mlapp.serving.supervise`) on ``port`` and its descendants (the workers)."""
     parents: dict[int, int] = {}
     commands: dict[int, list[bytes]] = {}
     for p in Path("/proc").iterdir():
@@ -109,7 +109,11 @@ def server_pids(port: int) -> list[int]:
                 commands[int(p.name)] = (p / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-    leader = next(pid for pid, argv in commands.items() if b"mlapp.serving.supervise" in argv and str(port).encode() in argv)
+    leader = next(
+        pid
+        for pid, argv in commands.items()
+        if b"mlapp.serving.supervise" in argv and str(port).encode() in argv
+    )
     found, frontier = [leader], [leader]
     while frontier:
         frontier = [pid for pid, parent in parents.items() if parent in frontier]

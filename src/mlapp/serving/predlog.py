@@ -12,12 +12,13 @@ The prediction fields are the task's, as ``/predict`` answers: binary ``probabil
 ``features`` is the validated request record, ``label`` the service's decision, ``id``
 unique per row (a random per-process prefix and a counter), ``ts`` the prediction time (UTC).
 
-Off the request path: ``offer`` (on the event loop) only draws which rows of a batch are
-sampled (``serving.log_sample_rate``) and queues them; a daemon thread turns them into JSON
-and appends them to the file. The queue holds at most ``serving.log_buffer_rows`` rows:
-when the writer falls behind, new rows are dropped and counted (``outcome="dropped"``),
-never waited for. A failing write (disk full, read-only path) is counted
-(``outcome="failed"``) and logged at most once a minute; requests never see it.
+On the request path, ``offer`` draws which rows of a batch are sampled
+(``serving.log_sample_rate``) and formats them (a few microseconds a row); a daemon thread
+wakes every ``FLUSH_S``, takes what is pending and appends it to the file, so requests never
+wait for I/O. At most ``serving.log_buffer_rows`` rows wait: when the writer falls behind
+(a blocked disk), new rows are dropped and counted (``outcome="dropped"``), never waited for.
+A failing write (disk full, read-only path) is counted (``outcome="failed"``) and logged at
+most once a minute; requests never see it.
 
 Each batch of lines is one ``write()`` on a file opened with ``O_APPEND``, so workers of
 one server can share the file without interleaving lines. If the file is moved away
@@ -26,17 +27,13 @@ one server can share the file without interleaving lines. If the file is moved a
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import queue
 import secrets
 import threading
 import time
-from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -93,44 +90,6 @@ class JsonlFile:
             self._fd = self._inode = None
 
 
-@dataclass(frozen=True)
-class Sampled:
-    """Rows of one batch picked for the log; everything else is done by the writer."""
-
-    when: float  # time.time() of the prediction
-    records: list[Any]
-    proba: np.ndarray
-    labels: np.ndarray
-
-
-_STOP = Sampled(0.0, [], np.empty(0), np.empty(0))
-
-
-class RowQueue(queue.Queue[Sampled]):
-    """A ``queue.Queue`` whose ``maxsize`` counts rows, not batches (the memory that matters).
-
-    A batch is accepted while fewer than ``maxsize`` rows wait, so at most ``maxsize`` plus
-    one batch (``serving.max_rows``) are ever held. ``_init``/``_qsize``/``_put``/
-    ``_get`` are Queue's documented hooks for subclasses.
-    """
-
-    def _init(self, maxsize: int) -> None:
-        self.queue: deque[Sampled] = deque()
-        self.rows = 0
-
-    def _qsize(self) -> int:
-        return self.rows
-
-    def _put(self, item: Sampled) -> None:
-        self.queue.append(item)
-        self.rows += max(len(item.records), 1)  # the stop marker counts, or get() would not wake
-
-    def _get(self) -> Sampled:
-        item = self.queue.popleft()
-        self.rows -= max(len(item.records), 1)
-        return item
-
-
 def timestamp(when: float) -> str:
     """ISO 8601 UTC with milliseconds and ``Z``, e.g. 2026-11-23T10:00:00.123Z."""
     seconds = int(when)
@@ -153,7 +112,7 @@ class PredictionLog:
         self.sink = sink
         self.sample_rate = sample_rate
         self.model_version = model_version
-        self.queue = RowQueue(maxsize=buffer_rows)
+        self.buffer_rows = buffer_rows
         self._rng = np.random.default_rng(seed)
         self._written: Any
         self._dropped: Any
@@ -163,8 +122,14 @@ class PredictionLog:
         self.task = spec.task if spec else "binary"
         self._classes = spec.classes if spec else ["0", "1"]
         self._label_json = [json.dumps(v) for v in (spec.class_values() if spec else [0, 1])]
+        self._tail = f',"model_version":{json.dumps(model_version)}}}'
         self._count = 0
         self._warned_at = -WARN_EVERY_S
+        # Lines waiting for the writer: appended by requests (the event loop, or the thread
+        # of a large request), taken as a whole by the writer. The lock is held for an append
+        # or a swap, never for I/O.
+        self._lock = threading.Lock()
+        self._pending: list[str] = []
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
         self._thread.start()
@@ -172,35 +137,39 @@ class PredictionLog:
     # --- request path (event loop) ---
 
     def offer(self, records: Sequence[Any], proba: np.ndarray, labels: np.ndarray) -> None:
-        """Queue this batch's sampled rows; never blocks, never raises."""
+        """Format this batch's sampled rows and queue them; never blocks on I/O, never raises."""
         try:
             if self.sample_rate >= 1:
-                picked = Sampled(time.time(), list(records), proba, labels)
+                rows, scores, decided = records, proba.tolist(), labels.tolist()
             else:
-                rows = np.flatnonzero(self._rng.random(len(records)) < self.sample_rate)
-                if not len(rows):
+                picked = np.flatnonzero(self._rng.random(len(records)) < self.sample_rate)
+                if not len(picked):
                     return
-                chosen = rows.tolist()
-                picked = Sampled(time.time(), [records[i] for i in chosen], proba[rows], labels[rows])
-            self.queue.put_nowait(picked)
-        except queue.Full:
-            self._inc(self._dropped, len(picked.records))
+                rows = [records[i] for i in picked.tolist()]
+                scores, decided = proba[picked].tolist(), labels[picked].tolist()
+            with self._lock:
+                if len(self._pending) >= self.buffer_rows:
+                    self._inc(self._dropped, len(rows))
+                    return
+                self._pending += self._lines(time.time(), rows, scores, decided)
         except Exception:  # the log must never fail a prediction
             logger.exception("prediction log: could not queue a batch")
 
-    # --- writer thread ---
-
-    def _lines(self, item: Sampled) -> list[str]:
-        """The JSON lines of one batch. Only ``features`` goes through the JSON encoder: the
-        other fields are hex, ISO time, finite floats and 0/1 (a third less CPU per row)."""
-        head = f'{{"id":"{self._prefix}-%08x","ts":"{timestamp(item.when)}","features":'
-        tail = f',"model_version":{json.dumps(self.model_version)}}}'
-        lines = []
-        for record, p, y in zip(item.records, item.proba.tolist(), item.labels.tolist(), strict=True):
-            self._count += 1
-            features = orjson.dumps(record).decode()  # validated: finite numbers only, ~5x json's speed
-            lines.append(f"{head % self._count}{features},{self._outputs(p, y)}{tail}")
-        return lines
+    def _lines(self, when: float, records: Sequence[Any], scores: list[Any], decided: list[Any]) -> list[str]:
+        """The JSON lines of one batch. Only ``features`` goes through a JSON encoder (orjson:
+        validated, finite numbers only); the other fields are hex, ISO time, finite floats and
+        class values. Done here, not by the writer: a second thread running Python competes
+        with the event loop for the GIL, and on a busy machine a preempted holder stalls it."""
+        head = f'{{"id":"{self._prefix}-%08x","ts":"{timestamp(when)}","features":'
+        tail = self._tail
+        first = self._count + 1
+        self._count += len(records)
+        return [
+            f"{head % n}{orjson.dumps(record).decode()},{self._outputs(p, y)}{tail}"
+            for n, record, p, y in zip(
+                range(first, first + len(records)), records, scores, decided, strict=True
+            )
+        ]
 
     def _outputs(self, score: Any, decided: int) -> str:
         """The task's response fields, as /predict answers them."""
@@ -213,36 +182,31 @@ class PredictionLog:
             return f'"label":{self._label_json[decided]},"probabilities":{{{probabilities}}}'
         return f'"probability":{score!r},"label":{self._label_json[decided]}'
 
+    # --- writer thread: wakes every FLUSH_S, takes what is pending, one write() ---
+
     def _run(self) -> None:
         stop = False
         while not stop:
-            items = [self.queue.get()]
-            # Let rows gather, then write them at once: fewer wake-ups of this thread, which
-            # competes with the event loop for the GIL, and one write() per FLUSH_S.
-            stop = items[0] is _STOP or self._stopping.wait(FLUSH_S)
-            while True:
-                try:
-                    items.append(self.queue.get_nowait())
-                except queue.Empty:
-                    break
-            stop = stop or any(item is _STOP for item in items)
-            self._write([item for item in items if item is not _STOP])
+            stop = self._stopping.wait(FLUSH_S)
+            with self._lock:
+                lines, self._pending = self._pending, []
+            self._write(lines)
 
-    def _write(self, items: list[Sampled]) -> None:
-        rows = sum(len(item.records) for item in items)
-        if not rows:
+    def _write(self, lines: list[str]) -> None:
+        if not lines:
             return
         try:
-            lines = [line for item in items for line in self._lines(item)]
             self.sink.write(("\n".join(lines) + "\n").encode())
         except Exception as exc:
-            self._inc(self._failed, rows)
+            self._inc(self._failed, len(lines))
             now = time.monotonic()
             if now - self._warned_at >= WARN_EVERY_S:
                 self._warned_at = now
-                logger.warning("prediction log: %d rows not written (%s: %s)", rows, type(exc).__name__, exc)
+                logger.warning(
+                    "prediction log: %d rows not written (%s: %s)", len(lines), type(exc).__name__, exc
+                )
         else:
-            self._inc(self._written, rows)
+            self._inc(self._written, len(lines))
 
     @staticmethod
     def _inc(counter: Any, rows: int) -> None:
@@ -250,10 +214,8 @@ class PredictionLog:
             counter.inc(rows)
 
     def close(self, timeout_s: float = 5.0) -> None:
-        """Write what is queued (up to ``timeout_s``), then stop the writer and close the sink."""
+        """Write what is pending (up to ``timeout_s``), then stop the writer and close the sink."""
         self._stopping.set()
-        with contextlib.suppress(queue.Full):
-            self.queue.put(_STOP, timeout=timeout_s)
         self._thread.join(timeout_s)
         if not self._thread.is_alive():
             self.sink.close()

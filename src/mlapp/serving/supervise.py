@@ -17,6 +17,7 @@ its last worker is gone and the orchestrator restarts the container. The image r
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -52,10 +53,8 @@ def respawn_on_exit(arbiter: Any) -> None:
     def on_child_exit(_signum: int, _frame: Any) -> None:
         loop = arbiter.loop
         if loop is not None:
-            try:
+            with contextlib.suppress(RuntimeError):  # a closed loop: the server is shutting down
                 loop.add_callback(manage)
-            except RuntimeError:  # the loop is closed: the server is shutting down
-                pass
 
     signal.signal(signal.SIGCHLD, on_child_exit)
 
