@@ -183,7 +183,7 @@ class ServingParams(Section):
     max_rows: int = Field(ge=1)  # largest request accepted (rows); larger is a 400
     max_row_bytes: int = Field(ge=64)  # body cap = max_rows * max_row_bytes; larger is a 413, unread
     body_timeout_s: float = Field(gt=0)  # the whole body must arrive within this; 408 otherwise
-    thread_body_bytes: int = Field(ge=0)  # bodies over this are parsed + predicted off the event loop
+    chunk_rows: int = Field(ge=1)  # a request with more rows is validated + predicted in steps of this
     timeout_s: float = Field(gt=0)  # whole request, BentoML traffic.timeout
     max_concurrency: int = Field(ge=1)  # requests in flight per service; more get 503
     workers: int | Literal["auto"]  # server processes; auto: the CPU limit (cgroup quota), rounded up

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
+from mlapp.serving.admission import Refused
 from tests.serving.conftest import METRICS
 
 
@@ -40,6 +42,26 @@ def score(service, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def test_predict_equals_the_model_in_order(service, model, frame, records) -> None:
     assert_matches(score(service, records), model, frame)
+
+
+def test_a_large_request_is_scored_in_chunks_with_the_same_answer(service, records) -> None:
+    body = json.dumps({"records": records}).encode()
+    assert len(records) > 2 * service.chunk_rows
+    steps, pauses = service.steps(body), 0
+    with pytest.raises(StopIteration) as done:
+        while True:
+            next(steps)
+            pauses += 1  # where score_yielding lets the event loop run other requests
+    assert pauses == math.ceil(len(records) / service.chunk_rows) - 1
+    assert done.value.value == service.score(body)
+
+
+def test_a_bad_row_in_the_last_chunk_is_a_400_naming_it(service, records) -> None:
+    bad = [*records[:-1], {**records[-1], "age": 5}]
+    with pytest.raises(Refused) as refused:
+        service.score(json.dumps({"records": bad}).encode())
+    assert refused.value.status == 400
+    assert ("age", "greater_than_equal") in refused.value.labels
 
 
 def test_labels_use_the_threshold_in_float64(service, model) -> None:

@@ -7,9 +7,10 @@ Mounted, the request still passes BentoML's middlewares (request metrics, traffi
 ``max_concurrency``, ours: auth and model headers), and this code owns the rest:
 
 1. admission (``admission.py``): Content-Type, size cap, body deadline: 415/413/408;
-2. parse, validate, predict, render (``Scorer.score``, a plain function of the body):
-   on the event loop for small bodies; a body over ``serving.thread_body_bytes`` goes to
-   one worker thread, so a large request cannot stall the small ones queued behind it;
+2. parse, validate, predict, render (``ModelService.score_yielding``) on the event loop,
+   ``serving.chunk_rows`` rows at a time: between chunks of a large request the requests
+   queued behind it run, so it cannot stall them (and no second thread competes for the
+   GIL: on a busy machine a preempted thread holding it stalls the loop);
 3. a refused request is counted (``mlapp_rejections_total{field,rule}``) and logged at most
    once per ``LOG_EVERY_S`` as one aggregated line, never once per request; a client that
    disconnected is answered 499 (dropped by the server, but counted as a client error in
@@ -18,12 +19,10 @@ Mounted, the request still passes BentoML's middlewares (request metrics, traffi
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from mlapp.serving import responses
@@ -61,19 +60,16 @@ class RefusalLog:
 class PredictEndpoint:
     def __init__(
         self,
-        scorer: Callable[[], Any],  # the live service (has ``score(body) -> bytes``), per worker
+        scorer: Callable[[], Any],  # the live service (``score_yielding(body) -> bytes``), per worker
         count: Callable[[int, set[tuple[str, str]]], None],
         max_body: int,
         body_timeout_s: float,
-        thread_body_bytes: int,
     ) -> None:
         self.scorer = scorer
         self.count = count
         self.max_body = max_body
         self.body_timeout_s = body_timeout_s
-        self.thread_body_bytes = thread_body_bytes
         self.log = RefusalLog()
-        self._pool: ThreadPoolExecutor | None = None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["method"] != "POST":
@@ -82,12 +78,7 @@ class PredictEndpoint:
         try:
             check_headers(scope["headers"], self.max_body)
             body = await read_body(receive, self.max_body, self.body_timeout_s)
-            score = self.scorer().score
-            if len(body) > self.thread_body_bytes:
-                loop = asyncio.get_running_loop()
-                answer = await loop.run_in_executor(self._thread(), score, body)
-            else:
-                answer = score(body)
+            answer = await self.scorer().score_yielding(body)
         except Refused as refused:
             self._refused(refused.status, refused.labels)
             extra = [CLOSE] if refused.close else []
@@ -98,11 +89,6 @@ class PredictEndpoint:
             await self._reply(send, 499, b"")
             return
         await self._reply(send, 200, answer)
-
-    def _thread(self) -> ThreadPoolExecutor:
-        if self._pool is None:  # created in the worker, on first use (never in the parent)
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="large-request")
-        return self._pool
 
     def _refused(self, status: int, labels: set[tuple[str, str]], log: bool = True) -> None:
         try:

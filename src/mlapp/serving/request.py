@@ -63,16 +63,24 @@ class RequestParser:
 
     def parse(self, body: bytes) -> tuple[list[dict[str, Any]], np.ndarray]:
         """Records and their matrix, or ``Refused`` (400) naming what is wrong."""
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return self.slow(body)
-        records = self.fast.records(data)
-        if records is not None and body.count(b":") == 1 + len(records) * self.width:
+        records = self.records(body)
+        if records is not None:
             matrix = self.fast.matrix(records)
             if matrix is not None:
                 return records, matrix
         return self.slow(body)
+
+    def records(self, body: bytes) -> list[dict[str, Any]] | None:
+        """The fast path's records (well-formed, no duplicate key), or None: ask ``slow``.
+        ``self.fast.matrix`` then checks and encodes them, all at once or a slice at a time."""
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
+        records = self.fast.records(data)
+        if records is not None and body.count(b":") == 1 + len(records) * self.width:
+            return records
+        return None
 
     def slow(self, body: bytes) -> tuple[list[dict[str, Any]], np.ndarray]:
         try:

@@ -6,11 +6,12 @@ traffic limits and the bento/image; the request path is ours:
 
 - ``POST /predict`` is a plain ASGI endpoint (``endpoint.py``) mounted on the service:
   admission before parsing (``admission.py``: Content-Type, body cap, body deadline), then
-  ``ModelService.score`` on the raw body: columnar validation with the training schema's
-  rules (``request.py``, ``columns.py``; pydantic names the field and rule of a 400), one
-  float32 matrix for XGBoost's ``inplace_predict``, the JSON answer (``responses.py``).
+  ``ModelService.score_yielding`` on the raw body: columnar validation with the training
+  schema's rules (``request.py``, ``columns.py``; pydantic names the field and rule of a
+  400), float32 matrices for XGBoost's ``inplace_predict`` (``serving.chunk_rows`` rows at
+  a time, other requests running in between), the JSON answer (``responses.py``).
 - Per request, the model's Prometheus series (``telemetry.py``) are updated and a sample
-  of rows is queued for the JSONL prediction log (``predlog.py``, a background thread).
+  of rows is formatted for the JSONL prediction log (``predlog.py``: a thread writes it).
 - Optional bearer tokens (``auth.py``) guard ``/predict``, ``/metadata`` and ``/metrics``.
 - Model version, git commit and data hash travel in response headers on every response
   (``X-Model-Version``, ``X-Git-Commit``, ``X-Data-Hash``); ``/metadata`` has the rest.
@@ -20,8 +21,10 @@ Settings are built once, when BentoML loads this module (``settings.py``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any, cast
 
@@ -116,6 +119,7 @@ class ModelService:
         # One thread per call: on shared cores OpenMP barriers stall 1-row calls ~25 ms.
         self.model.booster.set_param({"nthread": SERVING.predict_threads})
         self.parser = RequestParser(FEATURES, self.model.spec, SERVING.max_rows)
+        self.chunk_rows = SERVING.chunk_rows
         self.threshold = self.model.spec.threshold  # binary only; None for the other tasks
         self.lineage = lineage.resolve(folder, SETTINGS.lineage_file, root=SETTINGS.root)
         self.meta = Metadata(
@@ -148,9 +152,40 @@ class ModelService:
 
     def score(self, body: bytes) -> bytes:
         """A ``/predict`` body to its JSON answer; ``admission.Refused`` (400) for invalid input."""
-        records, matrix = self.parser.parse(body)
+        steps = self.steps(body)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                return cast(bytes, done.value)
+
+    async def score_yielding(self, body: bytes) -> bytes:
+        """``score``, letting the event loop run other requests between chunks of rows."""
+        steps = self.steps(body)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                return cast(bytes, done.value)
+            await asyncio.sleep(0)
+
+    def steps(self, body: bytes) -> Generator[None, None, bytes]:
+        """Validate and predict ``serving.chunk_rows`` rows at a time, yielding in between."""
+        records = self.parser.records(body)
+        parts: list[np.ndarray] = []
+        if records is not None:
+            for start in range(0, len(records), self.chunk_rows):
+                if start:
+                    yield
+                matrix = self.parser.fast.matrix(records[start : start + self.chunk_rows])
+                if matrix is None:  # something is off: the slow path names it (or accepts it)
+                    break
+                parts.append(self.model.booster.inplace_predict(matrix))
+        if records is None or sum(map(len, parts)) != len(records):
+            records, matrix = self.parser.slow(body)
+            parts = [self.model.booster.inplace_predict(matrix)]
         # float64 before the threshold, exactly like Model.predict (a float32 compare can flip a label).
-        scores = self.model.booster.inplace_predict(matrix).astype(np.float64)
+        scores = (parts[0] if len(parts) == 1 else np.concatenate(parts)).astype(np.float64)
         spec = self.model.spec
         decided = self.no_classes[: len(scores)] if spec.task == "regression" else spec.decide(scores)
         # Per request, not per row: a few counter increments, and the log only queues its sample.
@@ -195,7 +230,6 @@ PREDICT = PredictEndpoint(
     telemetry.count_refusal,
     SETTINGS.max_body_bytes,
     SERVING.body_timeout_s,
-    SERVING.thread_body_bytes,
 )
 service = cast(Any, ModelService)  # a bentoml Service at runtime, not a class
 service.add_asgi_middleware(auth.BearerAuth)  # outermost of ours: a 401 costs nothing else
