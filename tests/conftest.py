@@ -84,7 +84,13 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 def running_server(
     argv: list[str], port: int, cwd: Path, log: Path, env: dict[str, str] | None = None
 ) -> Iterator[str]:
-    """A real server process (argv listens on ``port``), ready on /readyz; stopped on exit."""
+    """A real server process (argv listens on ``port``), ready on /readyz; stopped on exit.
+
+    Each server gets its own BentoML home unless the caller's environment names one: BentoML
+    keeps its Prometheus multiprocess files there and empties the folder when a server starts,
+    so servers sharing one (tests in parallel, other checkouts) mix or lose each other's metrics.
+    """
+    env = {"BENTOML_HOME": str(log.parent / f"bentoml-home-{port}"), **(os.environ if env is None else env)}
     with log.open("wb") as out:
         proc = subprocess.Popen(
             argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
