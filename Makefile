@@ -198,8 +198,8 @@ bento: ## build the bento from models/ with lineage labels; prints tag, path, ve
 serve: ## serve models/ with BentoML on 127.0.0.1:PORT (default 3000; `make serve PORT=8080`)
 	$(RUN) mlapp serving serve --port $(PORT)
 
-bench-serve: ## serving load test vs in-process, FastAPI and `mlflow models serve` (needs wrk) -> .bench/
-	$(RUN) nice -n 10 python benchmarks/serving.py --out .bench
+bench-serve: ## serving load test vs in-process, FastAPI and `mlflow models serve` (needs wrk) -> benchmarks/results/
+	$(RUN) nice -n 10 python benchmarks/serving.py --out benchmarks/results
 
 bench-score: ## batch scoring of a 1M-row file (Parquet and CSV): rows/s, peak RSS -> .bench/score.json
 	$(RUN) nice -n 10 python benchmarks/score.py --out .bench

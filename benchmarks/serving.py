@@ -1,6 +1,6 @@
 """Serving benchmark: our BentoML service vs the alternatives, same model, one run.
 
-    python benchmarks/serving.py [--out .bench] [--quick]      (make bench-serve)
+    python benchmarks/serving.py [--out benchmarks/results] [--quick]      (make bench-serve)
 
 Loopback only, one server at a time, each with ONE worker, by ``wrk`` (closed loop, c32):
 - in process: the booster's own ``inplace_predict`` on a ready float32 matrix (best thread
@@ -17,7 +17,9 @@ Loopback only, one server at a time, each with ONE worker, by ``wrk`` (closed lo
   p99 while large requests arrive, kill -9 of a worker (one worker and two workers).
 
 Every server's answer is checked against ``Model.predict_proba`` before it is loaded.
-Writes ``serving.json`` (every number, load averages) and ``serving.md`` to ``--out``.
+Writes ``serving.json`` (every number, load averages) and ``serving.md`` to ``--out``
+(default ``benchmarks/results``, committed, so the numbers docs/serving.md quotes can be
+checked); server logs go to ``.bench/serving-logs``.
 The machine may be shared: compare ratios from one run, and read the load averages.
 """
 
@@ -108,7 +110,7 @@ class Bench:
     def __init__(self, args: argparse.Namespace, work: Path, out: Path) -> None:
         self.quick = args.quick
         self.load_s, self.warm_s = (3, 1) if args.quick else (10, 2)
-        self.work, self.logs = work, out / "serving-logs"
+        self.work, self.logs = work, REPO / ".bench" / "serving-logs"
         params = yaml.safe_load((REPO / "params.yaml").read_text())
         model_dir = (args.model_dir or REPO / params["train"]["model_dir"]).resolve()
         self.model = load(model_dir)
@@ -403,7 +405,9 @@ def markdown(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=Path(".bench"), help="folder for serving.json/.md")
+    parser.add_argument(
+        "--out", type=Path, default=REPO / "benchmarks" / "results", help="folder for serving.json/.md"
+    )
     parser.add_argument("--quick", action="store_true", help="short runs: a smoke test of the benchmark")
     parser.add_argument("--model-dir", type=Path, help="model folder [params: train.model_dir]")
     args = parser.parse_args(argv)
