@@ -69,10 +69,10 @@ exps: ## the experiments table (`dvc exp show`) with the main metrics and params
 	@COLUMNS=$${COLUMNS:-200} $(RUN) dvc exp show --no-pager --drop '.*' --keep '$(EXPS_KEEP)'
 
 test: setup ## the full test suite (what CI runs)
-	$(RUN) pytest -n 2
+	$(RUN) pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 test-fast: setup ## tests without the slow end-to-end ones
-	$(RUN) pytest -n 2 -m "not slow"
+	$(RUN) pytest -n 2 --dist loadfile --no-loadscope-reorder -m "not slow"
 
 lint: setup ## ruff, mypy, the lockfile check, deptry (imports declared), workflows and manifests
 	$(RUN) ruff check .

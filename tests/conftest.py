@@ -6,6 +6,7 @@ repository with DVC, so commands run exactly as a user (or CI) would run them.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import signal
@@ -13,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -116,6 +117,18 @@ def make_project(dest: Path, rows: int = SMALL_ROWS) -> Path:
     return dest
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files with end-to-end (slow) tests first, the quick ones after, each file's order kept.
+
+    `make test` hands whole files to its two workers in this order (``--dist loadfile
+    --no-loadscope-reorder``): the long files start early and the quick ones fill the end,
+    instead of one worker starting a minutes-long file while the other has nothing left.
+    A file stays on one worker, so its module-scoped fixtures (servers, bentos) run once.
+    """
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
+
+
 @pytest.fixture(autouse=True)
 def _outside_github_actions(monkeypatch: pytest.MonkeyPatch) -> None:
     """The same behaviour in CI as on a laptop: no test appends to the real job's outputs or
@@ -139,18 +152,40 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
+def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]) -> Path:
+    """``build(folder)`` once per test run, even with pytest-xdist: its workers share the folder.
+
+    Each xdist worker is a separate session; without this each would build its own copy of
+    the expensive fixtures. The first worker builds under a file lock, the others wait and reuse.
+    """
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # this run's folder, common to all its workers
+    folder, done = base / name, base / f"{name}.done"
+    with (base / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)  # a build that failed in another worker
+            folder.mkdir()
+            build(folder)
+            done.touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
-def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A small project after one full `dvc repro`, shared read-only by a test session.
+def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small project after one full `dvc repro`, shared read-only by the whole test run.
 
     Tests that change files must copy it (``copy_project``) instead of editing it.
     """
-    root = make_project(tmp_path_factory.mktemp("trained") / "project")
-    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}"}
-    sh("dvc", "repro", cwd=root, env=env)
-    sh("git", "add", "-A", cwd=root)
-    sh("git", "commit", "-qm", "trained", cwd=root)
-    yield root
+
+    def build(folder: Path) -> None:
+        root = make_project(folder / "project")
+        sh("dvc", "repro", cwd=root, env={"MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}"})
+        sh("git", "add", "-A", cwd=root)
+        sh("git", "commit", "-qm", "trained", cwd=root)
+
+    return built_once(tmp_path_factory, "trained", build) / "project"
 
 
 @pytest.fixture(scope="session")
@@ -160,10 +195,13 @@ def reference_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     validate, split, train and evaluate (without MLflow) on the small sample: the same files
     `dvc repro` writes, without DVC, git or subprocesses, so fast tests can use it. Read-only.
     """
+    return built_once(tmp_path_factory, "reference", _make_reference)
+
+
+def _make_reference(root: Path) -> None:
     from mlapp.params import load_params
     from mlapp.stages import evaluate, split, train, validate
 
-    root = tmp_path_factory.mktemp("reference")
     shutil.copy(REPO / "params.yaml", root / "params.yaml")
     params = load_params(root / "params.yaml")
     cwd = Path.cwd()
@@ -184,7 +222,6 @@ def reference_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         )
     finally:
         os.chdir(cwd)
-    return root
 
 
 def copy_project(source: Path, dest: Path) -> Path:

@@ -1,11 +1,20 @@
-"""The bad-data corpus: every case stops `dvc repro` at validate, says why, and keeps the model."""
+"""The bad-data corpus: every case fails validate and says why; `dvc repro` stops there.
 
+Every case runs the real `mlapp pipeline validate` command (in-process: the message, the exit
+code and the failed report). That a failing validate stops `dvc repro` before train and keeps
+the model byte-identical does not depend on the case: three cases of different kinds (a bad
+value, a params change that also makes train stale, an unreadable file) prove it through DVC.
+"""
+
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
+from mlapp.cli import cli
 from mlapp.schema import feature_schema
 from mlapp.stages.validate import Problem, parse_table
 from tests.conftest import copy_project, sh
@@ -49,17 +58,10 @@ CASES: dict[str, tuple[Edit | str, list[str]]] = {
 }
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_bad_data_stops_the_pipeline_and_keeps_the_model(
-    case: str, trained_project: Path, tmp_path: Path
-) -> None:
-    root = copy_project(trained_project, tmp_path / "p")
+def break_project(root: Path, case: str) -> None:
+    """The case's bad table in place of the project's raw data (and its params edit, if any)."""
     raw = root / "data" / "churn.csv"
-    before = {
-        p.name: p.read_bytes() for p in [*(root / "models").iterdir(), root / "metrics" / "metrics.json"]
-    }
-    edit, expected = CASES[case]
+    edit, _expected = CASES[case]
     if isinstance(edit, str):
         raw.write_text(raw.read_text().splitlines()[0] + "\n" if edit == "HEADER" else edit)
     else:
@@ -70,18 +72,50 @@ def test_bad_data_stops_the_pipeline_and_keeps_the_model(
         text = text.replace("primary_metric: roc_auc", "primary_metric: rmse")
         params.write_text(text.replace("    roc_auc: 0.05\n    pr_auc: 0.05\n", "    rmse: 0.1\n"))
 
+
+def assert_failure_explained(case: str, stderr: str, root: Path) -> None:
+    assert "validation FAILED" in stderr
+    for fragment in CASES[case][1]:
+        assert fragment in stderr, f"{fragment!r} not in:\n{stderr}"
+    assert '"status": "failed"' in (root / "reports" / "validation.json").read_text()
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_data_fails_validate_and_says_why(
+    case: str, reference_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copy(reference_project / "params.yaml", tmp_path / "params.yaml")
+    (tmp_path / "data").mkdir()
+    shutil.copy(reference_project / "data" / "churn.csv", tmp_path / "data" / "churn.csv")
+    break_project(tmp_path, case)
+    monkeypatch.chdir(tmp_path)
+
+    result = CliRunner().invoke(cli, ["pipeline", "validate"])
+
+    assert result.exit_code == 1, result.output
+    assert_failure_explained(case, result.stderr, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["wrong dtype", "constant regression label", "empty file"])
+def test_bad_data_stops_the_pipeline_and_keeps_the_model(
+    case: str, trained_project: Path, tmp_path: Path
+) -> None:
+    root = copy_project(trained_project, tmp_path / "p")
+    before = {
+        p.name: p.read_bytes() for p in [*(root / "models").iterdir(), root / "metrics" / "metrics.json"]
+    }
+    break_project(root, case)
+
     result = sh("dvc", "repro", cwd=root, check=False)
 
     assert result.returncode != 0
-    assert "validation FAILED" in result.stderr
-    for fragment in expected:
-        assert fragment in result.stderr, f"{fragment!r} not in:\n{result.stderr}"
+    assert_failure_explained(case, result.stderr, root)
     assert "Running stage 'train'" not in result.stdout
     after = {
         p.name: p.read_bytes() for p in [*(root / "models").iterdir(), root / "metrics" / "metrics.json"]
     }
     assert after == before
-    assert '"status": "failed"' in (root / "reports" / "validation.json").read_text()
 
 
 def test_parse_reports_every_bad_value_with_rows() -> None:

@@ -24,7 +24,7 @@ from mlapp.sample_data import generate
 from mlapp.schema import FEATURES
 from mlapp.serving import MODEL_DIR_ENV, PARAMS_ENV
 from mlapp.stages.train import train
-from tests.conftest import REPO
+from tests.conftest import REPO, built_once
 
 PARAMS = load_params(REPO / "params.yaml")
 METRICS = {"roc_auc": 0.75, "f1": 0.5, "threshold": 0.3}
@@ -38,16 +38,18 @@ def feature_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 @pytest.fixture(scope="session")
 def serving_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """params.yaml, a quick 30-tree model and metrics, as the service expects to find them."""
-    root = tmp_path_factory.mktemp("serving")
-    shutil.copy(REPO / "params.yaml", root / "params.yaml")
-    xgb = PARAMS.train.xgboost.model_copy(update={"n_estimators": 30})
-    booster, spec = train(
-        generate(2_000, 3), PARAMS.data.label, PARAMS.train.model_copy(update={"xgboost": xgb})
-    )
-    model_io.save(booster, spec, root / PARAMS.train.model_dir)
-    (root / PARAMS.evaluate.metrics).parent.mkdir(parents=True)
-    (root / PARAMS.evaluate.metrics).write_text(json.dumps(METRICS))
-    return root
+
+    def build(root: Path) -> None:
+        shutil.copy(REPO / "params.yaml", root / "params.yaml")
+        xgb = PARAMS.train.xgboost.model_copy(update={"n_estimators": 30})
+        booster, spec = train(
+            generate(2_000, 3), PARAMS.data.label, PARAMS.train.model_copy(update={"xgboost": xgb})
+        )
+        model_io.save(booster, spec, root / PARAMS.train.model_dir)
+        (root / PARAMS.evaluate.metrics).parent.mkdir(parents=True)
+        (root / PARAMS.evaluate.metrics).write_text(json.dumps(METRICS))
+
+    return built_once(tmp_path_factory, "serving", build)
 
 
 @pytest.fixture(scope="session")
