@@ -52,10 +52,17 @@ def _saved(booster_spec: tuple, path: Path) -> model_io.Model:
     return model_io.load(path)
 
 
-def test_dask_matches_local_within_tolerance_and_repeats_exactly(tables, tmp_path) -> None:
+@pytest.fixture(scope="module")
+def dask_model(tables, tmp_path_factory: pytest.TempPathFactory) -> model_io.Model:
+    """The params' own Dask training, once for the module (a cluster start and a fit)."""
+    train_path, _ = tables
+    return _saved(train_dask.train(train_path, PARAMS.data.label, PARAMS.train), tmp_path_factory.mktemp("a"))
+
+
+def test_dask_matches_local_within_tolerance_and_repeats_exactly(tables, dask_model, tmp_path) -> None:
     train_path, test_path = tables
     local = _saved(train(pd.read_parquet(train_path), PARAMS.data.label, PARAMS.train), tmp_path / "local")
-    dask_a = _saved(train_dask.train(train_path, PARAMS.data.label, PARAMS.train), tmp_path / "a")
+    dask_a = dask_model
     dask_b = _saved(train_dask.train(train_path, PARAMS.data.label, PARAMS.train), tmp_path / "b")
 
     # Same spec (features, category levels, label): serving, report and monitor cannot tell.
@@ -71,11 +78,11 @@ def test_dask_matches_local_within_tolerance_and_repeats_exactly(tables, tmp_pat
     assert dask_a.sha256 != local.sha256
 
 
-def test_other_partitioning_changes_bytes_not_quality(tables, tmp_path) -> None:
+def test_other_partitioning_changes_bytes_not_quality(tables, dask_model, tmp_path) -> None:
     train_path, test_path = tables
     dask = PARAMS.train.dask.model_copy(update={"workers": 1, "partition_rows": 2_000})
     params = PARAMS.train.model_copy(update={"dask": dask})
-    base = _saved(train_dask.train(train_path, PARAMS.data.label, PARAMS.train), tmp_path / "base")
+    base = dask_model
     other = _saved(train_dask.train(train_path, PARAMS.data.label, params), tmp_path / "other")
     assert other.sha256 != base.sha256
     assert abs(_scores(other, test_path)[0] - _scores(base, test_path)[0]) <= ROC_AUC_TOLERANCE
