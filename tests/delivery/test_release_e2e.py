@@ -8,6 +8,8 @@ one server and one project copy: starting BentoML and training are the expensive
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -19,6 +21,8 @@ from tests.conftest import BIN, copy_project, free_port, running_server, sh
 from tests.delivery.conftest import IDENTITY, bin_dir, digest, image, path_with
 
 from mlapp.delivery import registry
+from mlapp.delivery.cluster import served_version
+from mlapp.delivery.state import StateError
 from mlapp.params import load_params
 
 pytestmark = pytest.mark.slow
@@ -75,6 +79,7 @@ def test_release_cycle_with_real_service_and_registry(
         f"""#!/bin/sh
 printf "%s\\n" "$*" >> "{tmp_path}/kubectl.log"
 if [ "$1" = kustomize ]; then exec {shutil.which("kubectl")} "$@"; fi
+if [ "$*" = "apply -f -" ]; then cat > "{tmp_path}/secret.json"; fi
 echo "Forwarding from 127.0.0.1:{port} -> 3000"
 exec sleep 300
 """,
@@ -145,10 +150,26 @@ def test_registry_refuses_a_runner_local_sqlite(monkeypatch: pytest.MonkeyPatch)
         registry.version_for_digest(load_params(REPO / "params.yaml").mlflow, digest("a"))
 
 
+@pytest.fixture
+def guarded_server(released: Path) -> Iterator[str]:
+    """The service with authentication on, as the Kubernetes overlays run it."""
+    port = free_port()
+    argv = [str(BIN / "mlapp"), "serving", "serve", "--port", str(port)]
+    env = {**os.environ, "MLAPP_API_TOKENS": "old-token e2e-token"}
+    with running_server(argv, port, released, released.parent / "serve.log", env=env) as url:
+        yield url
+
+
 def test_kind_e2e_command_against_a_fake_cluster_and_a_real_service(
-    released: Path, server: str, mlapp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    released: Path, guarded_server: str, mlapp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`make e2e` as the kind job runs it; docker and kubectl are fakes, the service is real."""
+    """`make e2e` as the kind job runs it; docker and kubectl are fakes, the service is real and
+    wants a bearer token: the e2e creates the tokens Secret, wait and smoke send the token."""
+    server = guarded_server
+    monkeypatch.delenv("MLAPP_API_TOKEN", raising=False)
+    with pytest.raises(StateError, match=r"/metadata answers 401: set \$MLAPP_API_TOKEN"):
+        served_version(server)  # no token: a clear error at once, not a wait until the deadline
+    monkeypatch.setenv("MLAPP_API_TOKEN", "e2e-token")  # what the Secret below must carry
     pushed = digest("d")
     docker = bin_dir(
         tmp_path,
@@ -165,6 +186,7 @@ if [ "$1" = inspect ]; then echo '["kind-registry:5000/mlapp@{pushed}"]'; fi
         f"""#!/bin/sh
 printf "%s\\n" "$*" >> "{tmp_path}/kubectl.log"
 if [ "$1" = kustomize ]; then exec {shutil.which("kubectl")} "$@"; fi
+if [ "$*" = "apply -f -" ]; then cat > "{tmp_path}/secret.json"; fi
 if [ "$1" = port-forward ]; then echo "Forwarding from 127.0.0.1:{port} -> 3000"; exec sleep 300; fi
 """,
     )
@@ -183,6 +205,12 @@ if [ "$1" = port-forward ]; then echo "Forwarding from 127.0.0.1:{port} -> 3000"
     apply = next(c for c in calls if c.startswith("apply -n mlapp-staging"))
     assert apply.endswith("--prune --applyset=configmaps/mlapp-applyset")
     assert "port-forward -n mlapp-staging svc/mlapp :3000" in calls
+    secret = json.loads((tmp_path / "secret.json").read_text())  # the one infra/base mounts
+    assert (secret["kind"], secret["metadata"]) == (
+        "Secret",
+        {"namespace": "mlapp-staging", "name": "mlapp-api-tokens"},
+    )
+    assert secret["stringData"] == {"tokens": "e2e-token"}
     # Recorded on a LOCAL deploy branch only, like a real deploy, by the digest the registry gave.
     shown = sh("git", "show", "deploy:staging/manifests.yaml", cwd=released).stdout
     assert f"image: kind-registry:5000/mlapp@{pushed}" in shown

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import secrets
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -124,15 +126,34 @@ def bootstrap(delivery: DeliveryParams, url: str | None, config: Mapping[str, st
 
 
 def served_version(url: str) -> tuple[str | None, str]:
-    """(model version the service reports, what was seen): version None while not ready."""
+    """(model version the service reports, what was seen): version None while not ready. With
+    ``$MLAPP_API_TOKEN`` set, /metadata is asked with it (the overlays turn authentication on)."""
+    from mlapp.serving.smoke import TOKEN_ENV, client
+
     try:
-        with httpx.Client(base_url=url, timeout=10) as http:
+        with client(url, timeout_s=10) as http:
             if (ready := http.get("/readyz")).status_code != 200:
                 return None, f"/readyz answers {ready.status_code}"
-            version = http.post("/metadata", json={}).json().get("model_version")
+            if (answer := http.post("/metadata", json={})).status_code in (401, 403):
+                # Waiting cannot fix a missing or wrong token: say which variable, now.
+                why = f"{url}/metadata answers {answer.status_code}"
+                raise StateError(
+                    f"{why}: set ${TOKEN_ENV} to one of the service's API tokens (docs/serving.md)"
+                )
+            version = answer.json().get("model_version")
     except (httpx.HTTPError, ValueError) as exc:
         return None, f"not reachable ({type(exc).__name__}: {exc})"
     return version, f"serves model {version}"
+
+
+def api_token_secret(objects: list[kube.Obj], app: str) -> tuple[str, str] | None:
+    """(namespace, name) of the Secret the app's Deployment reads its API tokens from, if any."""
+    deployment = kube.find(objects, "Deployment", app)
+    for volume in deployment["spec"]["template"]["spec"].get("volumes", []):
+        secret = volume.get("secret", {})
+        if any(item.get("key") == "tokens" for item in secret.get("items", [])):
+            return deployment["metadata"].get("namespace", "default"), secret["secretName"]
+    return None
 
 
 def argocd_status(app: str, namespace: str, config: Mapping[str, str]) -> str:
@@ -237,6 +258,8 @@ def e2e(params: Params, local_image: str, registry: str, engine: str, with_argoc
     nodes pull from, create the namespaces, optionally install the pinned Argo CD and have the
     API server validate our Applications, record the release on a LOCAL deploy branch as cd
     does, apply it in push mode (ApplySet prune), wait for the model, smoke through a port-forward."""
+    from mlapp.serving.smoke import TOKEN_ENV
+
     d = params.delivery
     env = d.environments[0]
     with kube.cluster("the e2e run needs kubectl pointing at a throwaway cluster (kind)") as config:
@@ -251,6 +274,15 @@ def e2e(params: Params, local_image: str, registry: str, engine: str, with_argoc
         branch = Branch(d)
         commit, release = ops.deploy(branch, env, image, params.train.model_dir)
         click.echo(f"4/6 {env} recorded on the local {d.state_branch} branch ({commit[:12]})")
+        if (where := api_token_secret(ops.objects_at(branch, env, commit), d.app)) is not None:
+            # The overlays require a bearer token: a throwaway one, as a team creates theirs.
+            token = os.environ.setdefault(TOKEN_ENV, secrets.token_urlsafe(32))
+            ns, name = where
+            secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"namespace": ns, "name": name}}
+            kube.kubectl(
+                "apply", "-f", "-", env=config, input=json.dumps({**secret, "stringData": {"tokens": token}})
+            )
+            click.echo(f"    API token Secret {ns}/{name} created; wait and smoke send ${TOKEN_ENV}")
         click.echo(ops.apply(branch, env, commit, config))
         click.echo("5/6 applied with ApplySet pruning; rollout finished")
         wait(params, env, None, fetch=False, timeout_s=None)
