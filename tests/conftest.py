@@ -144,10 +144,16 @@ def _isolated_mlflow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
 
 
+@pytest.fixture(scope="session")
+def fresh_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``make_project``'s result, made once per run and never edited: ``project`` copies it."""
+    return built_once(tmp_path_factory, "fresh", lambda folder: make_project(folder / "project")) / "project"
+
+
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh small project (not yet reproduced); the test runs inside it."""
-    root = make_project(tmp_path / "project")
+def project(fresh_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh small project (not yet reproduced), the test's own copy; the test runs inside it."""
+    root = copy_project(fresh_project, tmp_path / "project")
     monkeypatch.chdir(root)
     return root
 

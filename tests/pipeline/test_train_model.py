@@ -15,17 +15,21 @@ def frame():
     return generate(3_000, 9)
 
 
-def test_training_is_byte_deterministic(frame, tmp_path) -> None:
-    for name in ("a", "b"):
-        booster, spec = train(frame, "churned", PARAMS.train)
-        model_io.save(booster, spec, tmp_path / name)
+@pytest.fixture(scope="module")
+def trained(frame):
+    """The params' training on ``frame``, once for the tests that only use its result."""
+    return train(frame, "churned", PARAMS.train)
+
+
+def test_training_is_byte_deterministic(frame, trained, tmp_path) -> None:
+    model_io.save(*trained, tmp_path / "a")
+    model_io.save(*train(frame, "churned", PARAMS.train), tmp_path / "b")  # a second training
     for file in (model_io.MODEL_FILE, model_io.SPEC_FILE):
         assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "b" / file).read_bytes()
 
 
-def test_saved_model_round_trips_without_pickle(frame, tmp_path) -> None:
-    booster, spec = train(frame, "churned", PARAMS.train)
-    model_io.save(booster, spec, tmp_path)
+def test_saved_model_round_trips_without_pickle(frame, trained, tmp_path) -> None:
+    model_io.save(*trained, tmp_path)
     loaded = model_io.load(tmp_path)
     proba = loaded.predict_proba(frame)
     assert proba.shape == (len(frame),)
@@ -36,9 +40,8 @@ def test_saved_model_round_trips_without_pickle(frame, tmp_path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([model_io.MODEL_FILE, model_io.SPEC_FILE])
 
 
-def test_unknown_category_at_predict_time_is_treated_as_missing(frame, tmp_path) -> None:
-    booster, spec = train(frame, "churned", PARAMS.train)
-    model = model_io.Model(booster, spec, "0" * 64)
+def test_unknown_category_at_predict_time_is_treated_as_missing(frame, trained) -> None:
+    model = model_io.Model(*trained, "0" * 64)
     odd = frame.head(5).assign(contract="lifetime")
     assert np.isfinite(model.predict_proba(odd)).all()
 
@@ -49,12 +52,11 @@ def test_fixed_threshold_is_used(frame) -> None:
     assert spec.threshold == 0.37
 
 
-def test_model_learns_signal(frame) -> None:
+def test_model_learns_signal(trained) -> None:
     from sklearn.metrics import roc_auc_score
 
-    booster, spec = train(frame, "churned", PARAMS.train)
     holdout = generate(2_000, 10)
-    proba = model_io.Model(booster, spec, "").predict_proba(holdout)
+    proba = model_io.Model(*trained, "").predict_proba(holdout)
     assert roc_auc_score(holdout["churned"], proba) > 0.7
 
 
