@@ -4,10 +4,16 @@ For each size: generate N rows once, then validate and split (engine-independent
 and evaluate with each engine, the engines alternating within each repeat (so load from other
 users of the machine hits both). Peak RSS is the largest sum of RSS over the stage's whole
 process tree (Dask workers included), sampled every 0.1 s. The load average before and after
-each stage is recorded: this machine is shared. Writes JSON (default .bench/scale.json) and a
-Markdown table next to it. Not run by tests (minutes to an hour):
+each stage and the UTC date are recorded: this machine is shared. Writes JSON (default
+.bench/scale.json) and a Markdown table next to it. Not run by tests (minutes to an hour):
 
     nice -n 10 uv run python benchmarks/scale.py --sizes 1000000 10000000
+
+Long runs can be cut into pieces on a kept folder (``--root``, which holds ``rows-<N>/``):
+generate/validate/split once, then train each engine on the same split, e.g.
+
+    scale.py --root /tmp/scale --sizes 10000000 --stages generate validate split
+    scale.py --root /tmp/scale --sizes 10000000 --stages train --engines dask --repeats 1
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +39,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 MLAPP = str(Path(sys.executable).parent / "mlapp")
 METRICS = ("roc_auc", "pr_auc", "log_loss")
+STAGES = ("generate", "validate", "split", "train")
 
 
 def tree_rss(proc: psutil.Process) -> int:
@@ -64,6 +72,7 @@ def stage(argv: list[str], cwd: Path) -> dict[str, Any]:
         "peak_rss_mb": round(peak / 2**20),
         "load_before": round(load_before, 2),
         "load_after": round(os.getloadavg()[0], 2),
+        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%MZ"),
     }
 
 
@@ -74,20 +83,24 @@ def set_engine(root: Path, engine: str) -> None:
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def measure(rows: int, engines: list[str], repeats: int, workdir: Path) -> dict[str, Any]:
+def measure(rows: int, engines: list[str], repeats: int, workdir: Path, stages: list[str]) -> dict[str, Any]:
     root = workdir / f"rows-{rows}"
-    root.mkdir()
-    (root / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    if not (root / "params.yaml").exists():
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "params.yaml").write_text((REPO / "params.yaml").read_text())
     result: dict[str, Any] = {"rows": rows, "stages": {}}
     for name, argv in (
         ("generate", ["pipeline", "generate", "--rows", str(rows)]),
         ("validate", ["pipeline", "validate"]),
         ("split", ["pipeline", "split"]),
     ):
-        result["stages"][name] = stage(argv, root)
-        print(f"{rows:>10,} {name:<9} {result['stages'][name]}", flush=True)
-    result["csv_mb"] = round((root / "data" / "churn.csv").stat().st_size / 2**20)
-    (root / "data" / "churn.csv").unlink()  # the disk is shared too
+        if name in stages:
+            result["stages"][name] = stage(argv, root)
+            print(f"{rows:>10,} {name:<9} {result['stages'][name]}", flush=True)
+    if (root / "data" / "churn.csv").exists():
+        result["csv_mb"] = round((root / "data" / "churn.csv").stat().st_size / 2**20)
+    if "train" not in stages:
+        return result
     runs: dict[str, list[dict[str, Any]]] = {e: [] for e in engines}
     for repeat in range(repeats):
         order = engines if repeat % 2 == 0 else engines[::-1]
@@ -124,15 +137,15 @@ def markdown(results: list[dict[str, Any]]) -> str:
         "|---:|---|---:|---:|---:|---:|---:|",
     ]
     for r in results:
-        v, s = r["stages"]["validate"], r["stages"]["split"]
-        for engine, e in r["engines"].items():
+        v, s = (r["stages"].get(name, {"s": "-", "peak_rss_mb": "-"}) for name in ("validate", "split"))
+        for engine, e in r.get("engines", {}).items():
             lines.append(
                 f"| {r['rows']:,} | {engine} | {v['s']} / {v['peak_rss_mb']} | {s['s']} / {s['peak_rss_mb']} "
                 f"| {e['train_s_median']} ({e['train_s_spread']}) / {e['train_peak_rss_mb']} "
                 f"| {e['evaluate_s_median']} / {e['evaluate_peak_rss_mb']} | {e['metrics']['roc_auc']} |"
             )
     for r in results:
-        if {"local", "dask"} <= set(r["engines"]):
+        if {"local", "dask"} <= set(r.get("engines", {})):
             ratio = r["engines"]["dask"]["train_s_median"] / r["engines"]["local"]["train_s_median"]
             lines.append(f"\n{r['rows']:,} rows: dask/local train time {ratio:.2f}")
     return "\n".join(lines)
@@ -146,14 +159,20 @@ def main() -> int:
     parser.add_argument("--engines", nargs="+", default=["local", "dask"], choices=["local", "dask"])
     parser.add_argument("--repeats", type=int, default=2, help="train+evaluate runs per engine")
     parser.add_argument("--out", type=Path, default=Path(".bench/scale.json"))
-    parser.add_argument("--workdir", type=Path, default=None, help="scratch folder (default: a temp dir)")
+    parser.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES)
+    parser.add_argument(
+        "--root", type=Path, default=None, help="kept folder of rows-<N>/ (default: a temp dir)"
+    )
     args = parser.parse_args()
     out = args.out.resolve()
     results = []
-    with tempfile.TemporaryDirectory(prefix="bench-scale-", dir=args.workdir) as tmp:
-        shutil.copytree(REPO / "src", Path(tmp) / "src")
+    with contextlib.ExitStack() as stack:
+        work = args.root or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-scale-")))
+        work.mkdir(parents=True, exist_ok=True)
+        if not (work / "src").exists():  # the code snapshot all pieces of one --root run use
+            shutil.copytree(REPO / "src", work / "src")
         for rows in args.sizes:
-            results.append(measure(rows, args.engines, args.repeats, Path(tmp)))
+            results.append(measure(rows, args.engines, args.repeats, work, args.stages))
             report = {
                 "machine": {
                     "cpus": os.cpu_count(),

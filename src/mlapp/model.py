@@ -27,13 +27,17 @@ MODEL_FILE = "model.ubj"
 SPEC_FILE = "model_spec.json"
 
 
-def label_text(values: pd.Series) -> pd.Series:
-    """Class labels as text: 1, 1.0 and "1" are the same class; missing stays missing."""
+def label_text(values: pd.Series, integral: bool | None = None) -> pd.Series:
+    """Class labels as text: 1, 1.0 and "1" are the same class; missing stays missing.
+
+    Numbers are shown as integers when every label is one: ``integral`` says so for a table
+    that arrives in pieces (None: decided from ``values``)."""
     if pd.api.types.is_bool_dtype(values):
         return values.map(lambda v: None if pd.isna(v) else str(bool(v)).lower()).astype(object)
     if pd.api.types.is_numeric_dtype(values):
         numbers = pd.to_numeric(values)
-        integral = numbers.dropna().mod(1).eq(0).all()
+        if integral is None:
+            integral = bool(numbers.dropna().mod(1).eq(0).all())
         shown = numbers.map(lambda v: None if pd.isna(v) else str(int(v)) if integral else repr(float(v)))
         return shown.astype(object)
     return values.map(lambda v: None if pd.isna(v) else str(v).strip()).astype(object)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 
 def read_raw(path: Path) -> pd.DataFrame:
@@ -19,6 +22,66 @@ def read_raw(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, dtype=str, keep_default_na=True)
 
 
+def read_raw_chunks(path: Path, rows: int) -> Iterator[pd.DataFrame]:
+    """``read_raw`` in pieces of at most ``rows`` rows, each indexed by its rows' 0-based
+    positions in the file; a table without rows is one empty piece (its columns)."""
+    if path.suffix != ".parquet":
+        with pd.read_csv(path, dtype=str, keep_default_na=True, chunksize=rows) as reader:
+            yield from reader  # pandas numbers the rows across chunks
+        return
+    source = pq.ParquetFile(path)
+    start = 0
+    for batch in source.iter_batches(batch_size=rows):
+        frame = pa.Table.from_batches([batch]).to_pandas()
+        if isinstance(frame.index, pd.RangeIndex):  # no stored index: number the rows in the file
+            frame.index = pd.RangeIndex(start, start + len(frame))
+        start += len(frame)
+        yield frame
+    if not start:
+        yield source.schema_arrow.empty_table().to_pandas()
+
+
+class FrameParts:
+    """Writes a table piece by piece into a temporary file next to ``path``, renamed into place
+    by ``commit``: leaving the block without committing (a failure) leaves ``path`` as it was.
+    A table written in one piece gets the bytes ``write_frame`` writes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.tmp: Path | None = None
+        self.writer: pq.ParquetWriter | None = None
+
+    def __enter__(self) -> FrameParts:
+        return self
+
+    def write(self, frame: pd.DataFrame) -> None:
+        schema = self.writer.schema if self.writer else None  # every piece as typed as the first
+        table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+        if self.writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
+            os.close(fd)
+            self.tmp = Path(tmp)
+            self.writer = pq.ParquetWriter(self.tmp, table.schema, compression="snappy")
+        self.writer.write_table(table)
+
+    def commit(self) -> None:
+        if self.writer is None or self.tmp is None:
+            raise ValueError(f"nothing was written for {self.path}")
+        self.writer.close()
+        self.tmp.chmod(0o644)  # mkstemp creates 0600
+        self.tmp.replace(self.path)
+        self.writer = self.tmp = None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        if self.tmp is not None:
+            self.tmp.unlink(missing_ok=True)
+
+
 def read_frame(path: Path) -> pd.DataFrame:
     return pd.read_parquet(path)
 
@@ -26,6 +89,13 @@ def read_frame(path: Path) -> pd.DataFrame:
 def write_frame(frame: pd.DataFrame, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_parquet(path, index=False)
+
+
+def write_arrow(table: pa.Table, path: Path) -> None:
+    """An Arrow table read from a ``write_frame`` file: the bytes ``write_frame`` gives its pandas
+    form (the schema carries the same pandas metadata)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, path, compression="snappy")
 
 
 def write_json(data: Any, path: Path) -> None:

@@ -7,6 +7,10 @@ scoring the future) and catches leakage through time.
 Rows are put in a canonical order first (by id, or by a hash of each row's content when
 the table has no id column), so the split depends on the data and not on the file's row order.
 Regression labels are not stratified (a continuous label has no classes to balance).
+
+The stage works on the Arrow table as read, choosing rows by position and copying each part
+once: at 10M rows the table is the memory, and a pandas copy of it (or Python objects for
+its ids) would hold several times that.
 """
 
 from __future__ import annotations
@@ -15,10 +19,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from sklearn.model_selection import train_test_split
 
 from mlapp.params import DataParams, Params, SplitParams, Task
-from mlapp.tables import read_frame, write_frame
+from mlapp.tables import write_arrow
+
+HASH_ROWS = 500_000  # rows hashed at a time (a table without an id): bounds the pandas copy
 
 
 def row_keys(frame: pd.DataFrame, data: DataParams) -> np.ndarray:
@@ -29,37 +38,64 @@ def row_keys(frame: pd.DataFrame, data: DataParams) -> np.ndarray:
     return pd.util.hash_pandas_object(frame, index=False).to_numpy()
 
 
-def split(
-    frame: pd.DataFrame, data: DataParams, params: SplitParams, task: Task = "binary"
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Rows are chosen by position and copied once (``take``): at 10M rows the table is the
-    memory, and sorting or slicing whole frames first would hold several copies of it."""
-    keys = row_keys(frame, data)
+def positions(
+    order: np.ndarray, labels: np.ndarray | None, times: np.ndarray | None, params: SplitParams
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions of train and test, each in key order. ``order``: the rows sorted by key
+    (stable); ``labels``: class codes to stratify by; ``times``: event times (method time)."""
     if params.method == "time":
-        if not data.time_column:
+        if times is None:
             raise ValueError("split.method is 'time' but data.time_column is not set in params.yaml")
-        order = np.lexsort((keys, frame[data.time_column].to_numpy()))
-        cut = len(order) - round(len(order) * params.test_size)
-        return _rows(frame, order[:cut]), _rows(frame, order[cut:])
-    # Ordered by key first so the split depends on the data, not on the row order of the file.
-    order = np.argsort(keys, kind="stable")
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order))  # ties of time are broken by key, as the order says
+        by_time = np.lexsort((rank, times))
+        cut = len(by_time) - round(len(by_time) * params.test_size)
+        return by_time[:cut], by_time[cut:]
     train, test = train_test_split(
         np.arange(len(order)),
         test_size=params.test_size,
         random_state=params.seed,
-        stratify=None if task == "regression" else frame[data.label].to_numpy()[order],
+        stratify=None if labels is None else labels[order],
     )
-    # Each part in key order, as the positions in `order` are.
-    return _rows(frame, order[np.sort(train)]), _rows(frame, order[np.sort(test)])
+    return order[np.sort(train)], order[np.sort(test)]
 
 
-def _rows(frame: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
-    return frame.take(positions).reset_index(drop=True)
+def _codes(labels: pd.Series) -> np.ndarray:
+    """Class codes in the classes' sorted order: stratifying by them splits as by the labels."""
+    return pd.factorize(labels, sort=True)[0]
+
+
+def split(
+    frame: pd.DataFrame, data: DataParams, params: SplitParams, task: Task = "binary"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The split of an in-memory table (the stage itself works on Arrow: ``run``)."""
+    order = np.argsort(row_keys(frame, data), kind="stable")
+    labels = None if task == "regression" else _codes(frame[data.label])
+    times = frame[data.time_column].to_numpy() if data.time_column else None
+    train, test = positions(order, labels, times, params)
+    return frame.take(train).reset_index(drop=True), frame.take(test).reset_index(drop=True)
+
+
+def table_order(table: pa.Table, data: DataParams) -> np.ndarray:
+    """``row_keys`` sorted, on Arrow: Arrow's stable sort orders text by code point as Python does."""
+    if data.id_column:
+        return pc.sort_indices(table.column(data.id_column)).to_numpy()
+    hashes = [
+        pd.util.hash_pandas_object(batch.to_pandas(), index=False).to_numpy()
+        for batch in table.to_batches(max_chunksize=HASH_ROWS)
+    ]
+    keys = np.concatenate(hashes) if hashes else np.empty(0, dtype=np.uint64)
+    return np.argsort(keys, kind="stable")
 
 
 def run(params: Params, *, source: Path, train_path: Path, test_path: Path) -> int:
-    train, test = split(read_frame(source), params.data, params.split, params.task)
-    write_frame(train, train_path)
-    write_frame(test, test_path)
+    data = params.data
+    table = pq.read_table(source)
+    labels = None if params.task == "regression" else _codes(table.column(data.label).to_pandas())
+    times = table.column(data.time_column).to_numpy() if data.time_column else None
+    train, test = positions(table_order(table, data), labels, times, params.split)
+    del labels, times
+    write_arrow(table.take(train), train_path)
+    write_arrow(table.take(test), test_path)
     print(f"split ({params.split.method}): {len(train)} train rows, {len(test)} test rows")
     return 0

@@ -31,25 +31,27 @@ class Problem:
         return f"column '{self.column}' failed {self.check}: {self.count} value(s){values}{where}"
 
 
-def null_problems(frame: pd.DataFrame, columns: list[str], params: Params) -> list[Problem]:
-    """Columns missing more values than allowed; an entirely empty column always fails."""
+def null_problems(missing: dict[str, int], rows: int, params: Params) -> list[Problem]:
+    """Columns missing more values than allowed; an entirely empty column always fails.
+
+    ``missing``: missing values per column present in the table (schema order), over ``rows`` rows.
+    """
     settings = params.validate_
     problems = []
-    for name in columns:
-        if name not in frame.columns or name == params.data.label or not len(frame):
-            continue  # a missing column is the schema's to report; the label has its own policy
-        missing = int(frame[name].isna().sum())
+    for name, count in missing.items():
+        if name == params.data.label or not rows:
+            continue  # the label has its own policy
         allowed = settings.max_null_share_by_column.get(name, settings.max_null_share)
-        if missing == len(frame):
-            problems.append(Problem(name, f"not entirely empty (all {missing} values missing)", missing))
-        elif missing / len(frame) > allowed:
+        if count == rows:
+            problems.append(Problem(name, f"not entirely empty (all {count} values missing)", count))
+        elif count / rows > allowed:
             where = (
                 f"validate.max_null_share_by_column.{name}"
                 if name in settings.max_null_share_by_column
                 else "validate.max_null_share"
             )
-            check = f"at most {allowed:.0%} missing ({missing / len(frame):.1%} missing; {where})"
-            problems.append(Problem(name, check, missing))
+            check = f"at most {allowed:.0%} missing ({count / rows:.1%} missing; {where})"
+            problems.append(Problem(name, check, count))
     return problems
 
 
@@ -80,13 +82,18 @@ def label_problems(labels: pd.Series, params: Params) -> list[Problem]:
     return []
 
 
-def prepare_label(frame: pd.DataFrame, params: Params) -> tuple[pd.DataFrame, int, list[Problem]]:
-    """Normalise class labels to text and apply ``data.missing_label``: (rows kept, dropped, problems)."""
+def prepare_label(
+    frame: pd.DataFrame, params: Params, integral: bool | None = None
+) -> tuple[pd.DataFrame, int, list[Problem]]:
+    """Normalise class labels to text and apply ``data.missing_label``: (rows kept, dropped, problems).
+
+    ``integral``: whether every numeric label of the whole table is an integer (see ``label_text``).
+    """
     name = params.data.label
     if name not in frame.columns:
         return frame, 0, []  # the schema reports the missing column
     if params.task != "regression":
-        frame = frame.assign(**{name: label_text(frame[name])})
+        frame = frame.assign(**{name: label_text(frame[name], integral)})
     missing = frame[name].isna()
     if not missing.any():
         return frame, 0, []

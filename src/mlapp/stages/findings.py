@@ -1,0 +1,151 @@
+"""The validate stage's checks over a table read in chunks, merged into whole-table results.
+
+Every problem comes out as checking the whole table at once would give it (same column,
+check, count, first failing values and 0-based rows; a test compares both ways): per-value
+rules run per chunk and merge (counts add up, the first examples and rows are kept); what
+needs every row (duplicate ids, the share of missing values per column, the label's classes,
+the row count) is counted across chunks. Only the id and label columns are kept whole for
+that, never the table.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import pandera.pandas as pa
+
+from mlapp.params import Params
+from mlapp.schema import raw_schema
+from mlapp.stages.table_checks import Problem, label_problems, label_summary, null_problems, prepare_label
+from mlapp.stages.validate_rules import CHECK_WORDS, TABLE_CHECKS, parse_columns, problem, rule_groups, worded
+
+UNIQUE = "field_uniqueness"  # pandera's name for a column's `unique=True`
+
+
+def merge(old: Problem | None, new: Problem, limit: int) -> Problem:
+    """The same check failing in a later chunk: counts add up, the first examples stay."""
+    if old is None:
+        return new
+    values, rows = (old.values + new.values)[:limit], (old.rows + new.rows)[:limit]
+    return Problem(old.column, old.check, old.count + new.count, values, rows)
+
+
+def _group_order(key: tuple[Any, Any]) -> tuple[tuple[bool, str], ...]:
+    """The order of pandas' sorted groupby (missing keys last), which whole-table reports use."""
+    return tuple((bool(pd.isna(part)), str(part)) for part in key)
+
+
+class Findings:
+    """Feed it the table chunk by chunk (``add``), then ask for ``problems`` and ``summary``."""
+
+    def __init__(self, params: Params, integral_labels: bool | None = None) -> None:
+        self.params = params
+        self.schema = raw_schema(params.data, params.task)
+        self.id_column = params.data.id_column
+        # Duplicate ids can sit in different chunks: checked once over all of them (problems()).
+        self.chunk_schema = (
+            self.schema.update_column(self.id_column, unique=False) if self.id_column else self.schema
+        )
+        self.limit = params.validate_.max_failure_examples
+        self.integral = integral_labels
+        self.rows = 0  # read
+        self.labeled = 0  # kept by the missing-label policy
+        self.dropped = 0
+        self.label_missing: Problem | None = None
+        self.nulls: dict[str, int] = {}
+        self.unparsed: dict[str, Problem] = {}
+        self.missing: dict[str, Problem] = {}
+        self.rules: dict[tuple[Any, Any], Problem] = {}
+        self.ids: list[pd.Series] = []
+        self.labels: list[pd.Series] = []
+        self.columns = 0
+        self.missing_values: pd.Series | None = None
+
+    def add(self, chunk: pd.DataFrame) -> pd.DataFrame:
+        """Check one chunk (indexed by its rows' 0-based numbers in the table); its typed rows."""
+        label = self.params.data.label
+        self.rows += len(chunk)
+        labeled, dropped, problems = prepare_label(chunk, self.params, self.integral)
+        self.dropped += dropped
+        for found in problems:
+            self.label_missing = merge(self.label_missing, found, self.limit)
+        self.labeled += len(labeled)
+        for name in self.schema.columns:
+            if name in labeled.columns:
+                self.nulls[name] = self.nulls.get(name, 0) + int(labeled[name].isna().sum())
+        parsed, unparsed, missing = parse_columns(labeled, self.schema)
+        for name, failing in unparsed.items():
+            found = problem(failing, f"parse as {self.schema.columns[name].dtype}", self.limit)
+            self.unparsed[name] = merge(self.unparsed.get(name), found, self.limit)
+        for name, failing in missing.items():
+            found = problem(failing, CHECK_WORDS["not_nullable"], self.limit)
+            self.missing[name] = merge(self.missing.get(name), found, self.limit)
+        typed = parsed
+        try:
+            typed = self.chunk_schema.validate(parsed, lazy=True)
+        except pa.errors.SchemaErrors as exc:
+            for key, found in rule_groups(exc.failure_cases, self.limit).items():
+                if key[1] in TABLE_CHECKS and key in self.rules:
+                    continue  # the same header fails the same way in every chunk
+                self.rules[key] = merge(self.rules.get(key), found, self.limit)
+        # Copies: a column can be a view of the chunk's whole block of same-typed columns.
+        if self.id_column in typed.columns:
+            self.ids.append(typed[self.id_column].copy())
+        if label in typed.columns:
+            self.labels.append(typed[label].copy())
+        self.columns = len(typed.columns)
+        counts = typed.isna().sum()
+        self.missing_values = counts if self.missing_values is None else self.missing_values + counts
+        return typed
+
+    def failing(self) -> bool:
+        """A problem already found in some chunk (the table fails whatever the rest holds)."""
+        return bool(self.label_missing or self.unparsed or self.missing or self.rules)
+
+    def _duplicates(self) -> Problem | None:
+        if not self.ids:
+            return None
+        ids = pd.concat(self.ids)
+        failing = ids[ids.duplicated(keep=False)]
+        return problem(failing, UNIQUE, self.limit) if len(failing) else None
+
+    def problems(self) -> list[Problem]:
+        """Every problem of the whole table, in the order a whole-table check reports them."""
+        found = [self.label_missing] if self.label_missing else []
+        empty = null_problems(self.nulls, self.labeled, self.params)
+        # An empty column would also fail its per-value rules: reported once, as empty.
+        gone = {p.column for p in empty}
+        values = []
+        for name in self.schema.columns:
+            if name not in gone and (name in self.unparsed or name in self.missing):
+                values.append(self.unparsed.get(name) or self.missing[name])
+        # Columns that did not parse would only repeat themselves as dtype/null failures.
+        skip = gone | {p.column for p in values}
+        rules = dict(self.rules)
+        duplicates = self._duplicates()
+        if duplicates:
+            rules[(self.id_column, UNIQUE)] = duplicates
+        for key in sorted(rules, key=_group_order):
+            if str(key[0]) not in skip:
+                values.append(worded(key, rules[key]))
+        least = self.params.validate_.min_rows
+        if self.labeled < least:
+            check = f"at least {least} rows (found {self.labeled}; validate.min_rows)"
+            values.append(Problem("<table>", check, 1))
+        found += empty + values
+        if not found and self.labels:
+            found = label_problems(pd.concat(self.labels), self.params)
+        return found
+
+    def summary(self) -> dict[str, Any]:
+        missing = self.missing_values if self.missing_values is not None else pd.Series(dtype=int)
+        return {
+            "status": "passed",
+            "task": self.params.task,
+            "rows": self.labeled,
+            "columns": self.columns,
+            "dropped_missing_label": self.dropped,
+            **label_summary(pd.concat(self.labels), self.params.task),
+            "missing_values": {c: int(n) for c, n in missing.items() if n},
+        }

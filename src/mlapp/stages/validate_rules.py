@@ -1,0 +1,136 @@
+"""Per-value rules of the validate stage: strict parsing before pandera, and its failures as problems.
+
+Pandas' and pandera's own casts are lossy (3.5 -> 3, "maybe" -> True, a null bool ->
+False), so every column is parsed explicitly first; pandera then checks the typed values.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from mlapp.stages.table_checks import Problem
+
+TRUE_WORDS = {"true", "1", "yes", "y", "t"}
+FALSE_WORDS = {"false", "0", "no", "n", "f"}
+# pandera's internal check names, said the way a data owner would say them.
+CHECK_WORDS = {
+    "column_in_dataframe": "required column is present",
+    "column_in_schema": "column is declared in the schema",
+    "field_uniqueness": "values are unique",
+    "not_nullable": "no missing values",
+}
+TABLE_CHECKS = {"column_in_dataframe", "column_in_schema"}
+
+
+def _parse(series: pd.Series, dtype: str) -> tuple[pd.Series, pd.Series]:
+    """Strictly convert one column; returns (parsed, mask of values that did not parse)."""
+    present = series.notna()
+    if dtype.startswith("int") or dtype.startswith("float"):
+        numbers = pd.to_numeric(series, errors="coerce")
+        bad = present & (numbers.isna() | ~np.isfinite(numbers.fillna(0)))
+        if dtype.startswith("int"):
+            bad |= present & numbers.notna() & (numbers % 1 != 0)
+        return numbers.astype("float64").where(~bad), bad
+    if dtype == "bool":
+        if series.dtype == bool:
+            return series, pd.Series(False, index=series.index)
+        words = series.astype("string").str.strip().str.lower()
+        parsed = words.map(lambda w: True if w in TRUE_WORDS else False if w in FALSE_WORDS else None)
+        bad = present & parsed.isna()
+        return parsed, bad
+    if dtype.startswith("datetime"):
+        stamps = pd.to_datetime(series, errors="coerce", format="ISO8601")
+        return stamps, present & stamps.isna()
+    return series, pd.Series(False, index=series.index)
+
+
+def _examples(values: pd.Series, limit: int) -> list[Any]:
+    """JSON-safe sample of failing values (a missing value is shown as null)."""
+    head = values.head(limit)
+    return [None if pd.isna(v) else v.item() if hasattr(v, "item") else v for v in head.tolist()]
+
+
+def problem(failing: pd.Series, check: str, limit: int) -> Problem:
+    rows = [int(i) for i in failing.index[:limit]]
+    return Problem(str(failing.name), check, len(failing), _examples(failing, limit), rows)
+
+
+def parse_columns(
+    frame: pd.DataFrame, schema: pa.DataFrameSchema
+) -> tuple[pd.DataFrame, dict[str, pd.Series], dict[str, pd.Series]]:
+    """The parsed table, the values per column that did not parse, and the missing values of
+    columns that allow none (checked here, not by pandera: its coercion turns a null bool into False)."""
+    parsed = frame.copy()
+    unparsed, missing = {}, {}
+    for name, column in schema.columns.items():
+        if name not in frame.columns:
+            continue  # reported by the schema as a missing column
+        parsed[name], bad = _parse(frame[name], str(column.dtype))
+        absent = frame[name].isna()
+        if bad.any():
+            unparsed[name] = frame.loc[bad, name]
+        if absent.any() and not column.nullable:
+            missing[name] = frame.loc[absent, name]
+    return parsed, unparsed, missing
+
+
+def parse_table(
+    frame: pd.DataFrame, schema: pa.DataFrameSchema, limit: int
+) -> tuple[pd.DataFrame, list[Problem]]:
+    """The parsed table and one problem per column: its unparsable values, else its missing ones."""
+    parsed, unparsed, missing = parse_columns(frame, schema)
+    problems = []
+    for name, column in schema.columns.items():
+        if name in unparsed:
+            problems.append(problem(unparsed[name], f"parse as {column.dtype}", limit))
+        elif name in missing:
+            problems.append(problem(missing[name], CHECK_WORDS["not_nullable"], limit))
+    return parsed, problems
+
+
+def rule_groups(cases: pd.DataFrame, limit: int) -> dict[tuple[Any, Any], Problem]:
+    """pandera's failure cases per (column, check) as it names them, in sorted order."""
+    groups: dict[tuple[Any, Any], Problem] = {}
+    for (column, check), group in cases.groupby(["column", "check"], sort=True, dropna=False):
+        key = (column, check)
+        rows = group["index"].dropna()
+        values = group["failure_case"]
+        # A missing or extra column: the failing "values" are column names, list them all.
+        shown = len(values) if key[1] in TABLE_CHECKS else limit
+        groups[key] = Problem(
+            str(key[0]), str(key[1]), len(group), _examples(values, shown), [int(i) for i in rows.head(limit)]
+        )
+    return groups
+
+
+def worded(key: tuple[Any, Any], found: Problem) -> Problem:
+    """A pandera failure said the way a data owner would say it."""
+    column = "<table>" if key[1] in TABLE_CHECKS else found.column
+    return Problem(column, CHECK_WORDS.get(found.check, found.check), found.count, found.values, found.rows)
+
+
+def schema_problems(exc: pa.errors.SchemaErrors, skip: set[str], limit: int) -> list[Problem]:
+    cases = exc.failure_cases
+    groups = rule_groups(cases[~cases["column"].isin(skip)], limit)
+    return [worded(key, found) for key, found in groups.items()]
+
+
+def check_table(
+    frame: pd.DataFrame, schema: pa.DataFrameSchema, limit: int, min_rows: int, min_rows_setting: str
+) -> tuple[pd.DataFrame, list[Problem]]:
+    """Parse + validate; returns the typed table and every problem found (lazily, all at once)."""
+    parsed, problems = parse_table(frame, schema, limit)
+    validated = parsed
+    try:
+        validated = schema.validate(parsed, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        # Columns that did not parse would only repeat themselves as dtype/null failures.
+        problems += schema_problems(exc, {p.column for p in problems}, limit)
+    if len(frame) < min_rows:
+        check = f"at least {min_rows} rows (found {len(frame)}; {min_rows_setting})"
+        problems.append(Problem("<table>", check, 1))
+    return validated, problems
