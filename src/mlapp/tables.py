@@ -10,6 +10,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -91,11 +92,19 @@ def write_frame(frame: pd.DataFrame, path: Path) -> None:
     frame.to_parquet(path, index=False)
 
 
-def write_arrow(table: pa.Table, path: Path) -> None:
-    """An Arrow table read from a ``write_frame`` file: the bytes ``write_frame`` gives its pandas
-    form (the schema carries the same pandas metadata)."""
+# pyarrow's default row group (rows): gathering one group at a time writes the same bytes as
+# writing the gathered table at once.
+ROW_GROUP = 1024 * 1024
+
+
+def write_rows(table: pa.Table, positions: np.ndarray, path: Path) -> None:
+    """The rows of ``table`` at ``positions`` (read from a ``write_frame`` file), gathered one row
+    group at a time: memory holds the table and one group, not a second copy. The bytes are those
+    ``write_frame`` gives the same rows in pandas (the schema carries the same pandas metadata)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, path, compression="snappy")
+    with pq.ParquetWriter(path, table.schema, compression="snappy") as writer:
+        for start in range(0, max(len(positions), 1), ROW_GROUP):
+            writer.write_table(table.take(positions[start : start + ROW_GROUP]))
 
 
 def write_json(data: Any, path: Path) -> None:

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow as pa_arrow
+import pyarrow.compute as pc
 
 from mlapp.params import Params
 from mlapp.schema import raw_schema
@@ -57,8 +60,9 @@ class Findings:
         self.unparsed: dict[str, Problem] = {}
         self.missing: dict[str, Problem] = {}
         self.rules: dict[tuple[Any, Any], Problem] = {}
-        self.ids: list[pd.Series] = []
-        self.labels: list[pd.Series] = []
+        # Arrow arrays (and the ids' row numbers): no Python object per value, no index.
+        self.ids: list[tuple[pa_arrow.Array, np.ndarray]] = []
+        self.labels: list[pa_arrow.Array] = []
         self.columns = 0
         self.missing_values: pd.Series | None = None
 
@@ -89,11 +93,11 @@ class Findings:
                 if key[1] in TABLE_CHECKS and key in self.rules:
                     continue  # the same header fails the same way in every chunk
                 self.rules[key] = merge(self.rules.get(key), found, self.limit)
-        # Copies: a column can be a view of the chunk's whole block of same-typed columns.
         if self.id_column in typed.columns:
-            self.ids.append(typed[self.id_column].copy())
+            ids = typed[self.id_column].astype("str")  # as pandera's check sees them (a failed chunk: raw)
+            self.ids.append((pa_arrow.array(ids, from_pandas=True), ids.index.to_numpy()))
         if label in typed.columns:
-            self.labels.append(typed[label].copy())
+            self.labels.append(pa_arrow.array(typed[label], from_pandas=True))
         self.columns = len(typed.columns)
         counts = typed.isna().sum()
         self.missing_values = counts if self.missing_values is None else self.missing_values + counts
@@ -104,11 +108,21 @@ class Findings:
         return bool(self.label_missing or self.unparsed or self.missing or self.rules)
 
     def _duplicates(self) -> Problem | None:
+        """Every row whose id occurs more than once (as pandera's ``unique`` reports them)."""
         if not self.ids:
             return None
-        ids = pd.concat(self.ids)
-        failing = ids[ids.duplicated(keep=False)]
-        return problem(failing, UNIQUE, self.limit) if len(failing) else None
+        ids = pa_arrow.chunked_array([values for values, _ in self.ids])
+        counts = pc.value_counts(ids)
+        repeated = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
+        if not len(repeated):
+            return None
+        where = np.flatnonzero(pc.is_in(ids, value_set=repeated).to_numpy(zero_copy_only=False))
+        rows = np.concatenate([numbers for _, numbers in self.ids])[where[: self.limit]]
+        values = ids.take(where[: self.limit]).to_pylist()
+        return Problem(str(self.id_column), UNIQUE, len(where), values, [int(r) for r in rows])
+
+    def _labels(self) -> pd.Series:
+        return pa_arrow.chunked_array(self.labels).to_pandas()
 
     def problems(self) -> list[Problem]:
         """Every problem of the whole table, in the order a whole-table check reports them."""
@@ -135,7 +149,7 @@ class Findings:
             values.append(Problem("<table>", check, 1))
         found += empty + values
         if not found and self.labels:
-            found = label_problems(pd.concat(self.labels), self.params)
+            found = label_problems(self._labels(), self.params)
         return found
 
     def summary(self) -> dict[str, Any]:
@@ -146,6 +160,6 @@ class Findings:
             "rows": self.labeled,
             "columns": self.columns,
             "dropped_missing_label": self.dropped,
-            **label_summary(pd.concat(self.labels), self.params.task),
+            **label_summary(self._labels(), self.params.task),
             "missing_values": {c: int(n) for c, n in missing.items() if n},
         }

@@ -8,9 +8,9 @@ Rows are put in a canonical order first (by id, or by a hash of each row's conte
 the table has no id column), so the split depends on the data and not on the file's row order.
 Regression labels are not stratified (a continuous label has no classes to balance).
 
-The stage works on the Arrow table as read, choosing rows by position and copying each part
-once: at 10M rows the table is the memory, and a pandas copy of it (or Python objects for
-its ids) would hold several times that.
+The stage works on the Arrow table as read and writes each part one row group at a time: at
+10M rows the table is the memory, and a pandas copy of it, Python objects for its ids or a
+whole copy of each part would hold several times that.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from sklearn.model_selection import train_test_split
 
 from mlapp.params import DataParams, Params, SplitParams, Task
-from mlapp.tables import write_arrow
+from mlapp.tables import write_rows
 
 HASH_ROWS = 500_000  # rows hashed at a time (a table without an id): bounds the pandas copy
 
@@ -95,7 +95,7 @@ def run(params: Params, *, source: Path, train_path: Path, test_path: Path) -> i
     times = table.column(data.time_column).to_numpy() if data.time_column else None
     train, test = positions(table_order(table, data), labels, times, params.split)
     del labels, times
-    write_arrow(table.take(train), train_path)
-    write_arrow(table.take(test), test_path)
+    write_rows(table, train, train_path)
+    write_rows(table, test, test_path)
     print(f"split ({params.split.method}): {len(train)} train rows, {len(test)} test rows")
     return 0
