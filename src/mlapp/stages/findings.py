@@ -90,8 +90,8 @@ class Findings:
             typed = self.chunk_schema.validate(parsed, lazy=True)
         except pa.errors.SchemaErrors as exc:
             for key, found in rule_groups(exc.failure_cases, self.limit).items():
-                if key[1] in TABLE_CHECKS and key in self.rules:
-                    continue  # the same header fails the same way in every chunk
+                if (key[1] in TABLE_CHECKS or not found.rows) and key in self.rules:
+                    continue  # a header or whole-column failure repeats in every chunk: once
                 self.rules[key] = merge(self.rules.get(key), found, self.limit)
         if self.id_column in typed.columns:
             ids = typed[self.id_column].astype("str")  # as pandera's check sees them (a failed chunk: raw)
