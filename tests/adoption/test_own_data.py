@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -116,13 +117,24 @@ def test_own_data_runs_pipeline_service_and_report(trained_project: Path, tmp_pa
         bad = httpx.post(f"{url}/predict", json={"records": [{**good, "grade": "Z"}]}, timeout=30)
         assert bad.status_code == 400 and "grade" in bad.text
         # The post-deploy smoke test derives its rows from the new schema: no data file to edit.
-        smoke = sh(
-            "mlapp", "serving", "smoke", "--url", url, "--timeout", "30", cwd=root, env=env, check=False
-        )
-        assert smoke.returncode == 0, smoke.stdout + smoke.stderr
-        assert "4 records match the local model" in smoke.stdout
+        smoke_passes(root, url, env)
 
     # PR report: a parameter change on a branch, compared with the adopted main.
+    report_on_shallower_trees(root, env)
+    report = (root / "reports" / "pr" / "report.md").read_text()
+    assert re.search(r"\|\s*`train\.xgboost\.max_depth`\s*\|\s*`5`\s*\|\s*`3`\s*\|", report)
+    assert "roc_auc" in report
+
+
+def smoke_passes(root: Path, url: str, env: dict[str, str]) -> None:
+    """`mlapp serving smoke` against the running service of ``root`` passes."""
+    smoke = sh("mlapp", "serving", "smoke", "--url", url, "--timeout", "30", cwd=root, env=env, check=False)
+    assert smoke.returncode == 0, smoke.stdout + smoke.stderr
+    assert "4 records match the local model" in smoke.stdout
+
+
+def report_on_shallower_trees(root: Path, env: dict[str, str]) -> dict[str, Any]:
+    """A PR branch with max_depth 5 -> 3, retrained and reported against main: report.json."""
     sh("git", "checkout", "-q", "-b", "tweak", cwd=root)
     (root / "params.yaml").write_text(
         (root / "params.yaml").read_text().replace("max_depth: 5", "max_depth: 3")
@@ -131,11 +143,9 @@ def test_own_data_runs_pipeline_service_and_report(trained_project: Path, tmp_pa
     sh("git", "add", "-A", cwd=root)
     sh("git", "commit", "-qm", "shallower trees", cwd=root)
     result = sh("mlapp", "report", "run", "--base", "main", cwd=root, env=env, check=False)
-    written = json.loads((root / "reports" / "pr" / "report.json").read_text())
+    written: dict[str, Any] = json.loads((root / "reports" / "pr" / "report.json").read_text())
     assert result.returncode == (0 if written["gate"]["passed"] else 1), result.stderr  # 1: gate said no
-    report = (root / "reports" / "pr" / "report.md").read_text()
-    assert re.search(r"\|\s*`train\.xgboost\.max_depth`\s*\|\s*`5`\s*\|\s*`3`\s*\|", report)
-    assert "roc_auc" in report
+    return written
 
 
 def _env(root: Path, extra: dict[str, str]) -> dict[str, str]:

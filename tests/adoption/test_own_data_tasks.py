@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.adoption.test_own_data import _env
+from tests.adoption.test_own_data import _env, report_on_shallower_trees, smoke_passes
 from tests.conftest import free_port, make_project, running_server, sh
 
 pytestmark = pytest.mark.slow
@@ -238,22 +238,9 @@ def test_own_data_of_another_task(task: str, tmp_path: Path) -> None:
         field, value = table.bad_field
         bad = httpx.post(f"{url}/predict", json={"records": [{**table.good, field: value}]}, timeout=30)
         assert bad.status_code == 400 and field in bad.text
-        smoke = sh(
-            "mlapp", "serving", "smoke", "--url", url, "--timeout", "30", cwd=root, env=env, check=False
-        )
-        assert smoke.returncode == 0, smoke.stdout + smoke.stderr
-        assert "4 records match the local model" in smoke.stdout
+        smoke_passes(root, url, env)
 
-    sh("git", "checkout", "-q", "-b", "tweak", cwd=root)
-    (root / "params.yaml").write_text(
-        (root / "params.yaml").read_text().replace("max_depth: 5", "max_depth: 3")
-    )
-    sh("dvc", "repro", cwd=root, env=env)
-    sh("git", "add", "-A", cwd=root)
-    sh("git", "commit", "-qm", "shallower trees", cwd=root)
-    result = sh("mlapp", "report", "run", "--base", "main", cwd=root, env=env, check=False)
-    written = json.loads((root / "reports" / "pr" / "report.json").read_text())
-    assert result.returncode == (0 if written["gate"]["passed"] else 1), result.stderr
+    written = report_on_shallower_trees(root, env)
     assert written["task"] == task and written["primary_metric"] == table.primary
     names = {m["name"] for m in written["metrics"]}
     if task == "multiclass":

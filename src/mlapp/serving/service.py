@@ -153,21 +153,16 @@ class ModelService:
     def score(self, body: bytes) -> bytes:
         """A ``/predict`` body to its JSON answer; ``admission.Refused`` (400) for invalid input."""
         steps = self.steps(body)
-        while True:
-            try:
-                next(steps)
-            except StopIteration as done:
-                return cast(bytes, done.value)
+        while (answer := advance(steps)) is None:
+            pass
+        return answer
 
     async def score_yielding(self, body: bytes) -> bytes:
         """``score``, letting the event loop run other requests between chunks of rows."""
         steps = self.steps(body)
-        while True:
-            try:
-                next(steps)
-            except StopIteration as done:
-                return cast(bytes, done.value)
+        while (answer := advance(steps)) is None:
             await asyncio.sleep(0)
+        return answer
 
     def steps(self, body: bytes) -> Generator[None, None, bytes]:
         """Validate and predict ``serving.chunk_rows`` rows at a time, yielding in between."""
@@ -245,3 +240,12 @@ service.mount_asgi_app(
     ),
     path="/",
 )
+
+
+def advance(steps: Generator[None, None, bytes]) -> bytes | None:
+    """One step of ``ModelService.steps``: None while it pauses, its answer once it is done."""
+    try:
+        next(steps)
+    except StopIteration as done:
+        return cast(bytes, done.value)
+    return None
