@@ -197,12 +197,21 @@ def test_argocd_objects_that_disagree_with_params_fail_the_check(tmp_path: Path)
     shutil.copytree(tmp_path / "infra/overlays/staging", overlay)
     _edit(overlay / "kustomization.yaml", "mlapp-staging", "mlapp-qa")
     three = PARAMS.delivery.model_copy(update={"environments": ["staging", "qa", "production"]})
-    assert "disagrees with params.yaml" in argocd.check(three, tmp_path)[0]
-    (tmp_path / "infra" / argocd.FILE).write_text(argocd.render(three, root=tmp_path))
+    errors = argocd.check(three, tmp_path)
+    assert "Applications for ['staging', 'production'], not ['staging', 'qa', 'production']" in errors[0]
+    assert "must allow exactly ['mlapp-production', 'mlapp-qa', 'mlapp-staging']" in errors[1]
+    path = tmp_path / "infra" / argocd.FILE
+    project, staging, production = (o for o in yaml.safe_load_all(path.read_text()) if o)
+    qa = yaml.safe_load(yaml.safe_dump(staging).replace("staging", "qa"))
+    project["spec"]["destinations"].append(qa["spec"]["destination"])
+    path.write_text(yaml.safe_dump_all([project, staging, qa, production]))
     assert argocd.check(three, tmp_path) == []
-    text = (tmp_path / "infra" / argocd.FILE).read_text().replace("selfHeal: true", "selfHeal: false")
-    (tmp_path / "infra" / argocd.FILE).write_text(text)  # hand-edited: no self-heal
-    assert "disagrees with params.yaml" in argocd.check(three, tmp_path)[0]
+    path.write_text(path.read_text().replace("selfHeal: true", "selfHeal: false", 1))  # hand-edited
+    message = f"{path}: Application for staging needs automated sync with prune and selfHeal"
+    assert argocd.check(three, tmp_path) == [message]
+    path.write_text(path.read_text().replace("targetRevision: deploy", "targetRevision: main", 1))
+    errors = argocd.check(three, tmp_path)
+    assert f"{path}: Application for staging needs targetRevision deploy" in errors
 
 
 def test_argocd_repo_url_from_the_git_remote(gitops: Path) -> None:

@@ -163,23 +163,6 @@ def install_argocd(project: Project) -> None:
 
 
 @group.command()
-@click.option("--write", is_flag=True, help="Write infra/argocd/applications.yaml [default: print].")
-@pass_project
-def argocd(project: Project, write: bool) -> None:
-    """The Argo CD objects params.yaml describes (one Application per environment)."""
-    from mlapp.delivery import cluster as objects
-
-    d = project.params.delivery
-    text = objects.render(d)
-    if not write:
-        click.echo(text, nl=False)
-        return
-    (d.infra_dir / objects.FILE).parent.mkdir(parents=True, exist_ok=True)
-    (d.infra_dir / objects.FILE).write_text(text)
-    click.echo(f"wrote {d.infra_dir / objects.FILE}")
-
-
-@group.command()
 @click.option(
     "--image", "local_image", required=True, envvar="LOCAL_IMAGE", help="Local image tag [env: LOCAL_IMAGE]."
 )

@@ -1,12 +1,11 @@
 """The cluster side: Argo CD's objects, install and bootstrap; reaching the service, waiting for
 the released model, the smoke test; the kind e2e run.
 
-One ``AppProject`` (this repository, these namespaces, nothing cluster-scoped) and one
-``Application`` per environment of params: its folder of the deploy branch, automated sync
-with prune and self-heal. ``infra/argocd/applications.yaml`` is their rendering, committed;
-``check-manifests`` fails when it and params disagree. Writing the deploy branch only states a
-wish: ``wait_serving`` polls ``/readyz`` + ``/metadata`` until the service reports the release's
-model, with a deadline; on timeout it says what is served and, with kubectl, Argo CD's view.
+``infra/argocd/applications.yaml`` (an ``AppProject`` and one ``Application`` per environment)
+is plain YAML; ``check-manifests`` fails when it does not sync exactly the environments of
+params. Writing the deploy branch only states a wish: ``wait_serving`` polls ``/readyz`` +
+``/metadata`` until the service reports the release's model, with a deadline; on timeout it
+says what is served and, with kubectl, Argo CD's view.
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import click
 import httpx
@@ -33,8 +31,7 @@ from mlapp.delivery.state import Branch, Release, StateError, image_ref
 from mlapp.image.engine import detect
 from mlapp.params import DeliveryParams, Params
 
-IN_CLUSTER = "https://kubernetes.default.svc"
-REPO_PLACEHOLDER = "https://github.com/OWNER/REPO.git"  # until params delivery.argocd.repo_url is set
+REPO_PLACEHOLDER = "https://github.com/OWNER/REPO.git"  # bootstrap puts the repository's URL there
 FILE = Path("argocd/applications.yaml")  # under delivery.infra_dir
 INSTALL_URL = "https://raw.githubusercontent.com/argoproj/argo-cd/{commit}/manifests/install.yaml"
 
@@ -57,48 +54,36 @@ def namespace(delivery: DeliveryParams, env: str, root: Path = Path()) -> str:
     return str(found)
 
 
-def objects(
-    delivery: DeliveryParams, repo_url: str | None = None, root: Path = Path()
-) -> list[dict[str, Any]]:
-    cfg, app, api = delivery.argocd, delivery.app, "argoproj.io/v1alpha1"
-    repo, labels = repo_url or cfg.repo_url or REPO_PLACEHOLDER, {"app.kubernetes.io/part-of": app}
-    namespaces = {env: namespace(delivery, env, root) for env in delivery.environments}
-    description = f"{app}: the deploy branch's environment folders, nothing cluster-scoped"
-    destinations = [{"server": IN_CLUSTER, "namespace": ns} for ns in namespaces.values()]
-    project = {"apiVersion": api, "kind": "AppProject",
-               "metadata": {"name": app, "namespace": cfg.namespace, "labels": labels},
-               "spec": {"description": description, "sourceRepos": [repo],
-                        "destinations": destinations}}  # fmt: skip
-    sync = {"automated": {"prune": True, "selfHeal": True},
-            # Namespaces come from infra/bootstrap (Pod Security labels); prune after new pods are up.
-            "syncOptions": ["CreateNamespace=false", "PruneLast=true"],
-            "retry": {"limit": 5, "backoff": {"duration": "10s", "factor": 2, "maxDuration": "3m"}},
-            }  # fmt: skip
-    finalizers = ["resources-finalizer.argocd.argoproj.io"]  # deleting an Application deletes its objects
-    return [project, *({"apiVersion": api, "kind": "Application",
-                        "metadata": {"name": f"{app}-{env}", "namespace": cfg.namespace, "labels": labels,
-                                     "finalizers": finalizers},
-                        "spec": {"project": app,
-                                 "source": {"repoURL": repo, "targetRevision": delivery.state_branch,
-                                            "path": env},
-                                 "destination": {"server": IN_CLUSTER, "namespace": ns},
-                                 "syncPolicy": sync, "revisionHistoryLimit": 10}}
-                       for env, ns in namespaces.items())]  # fmt: skip
-
-
-def render(delivery: DeliveryParams, repo_url: str | None = None, root: Path = Path()) -> str:
-    header = "# Generated from params.yaml (delivery) by `mlapp delivery argocd --write`: do not edit.\n"
-    return header + yaml.safe_dump_all(objects(delivery, repo_url, root), sort_keys=False)
-
-
 def check(delivery: DeliveryParams, root: Path = Path()) -> list[str]:
-    """Why the committed objects disagree with params (they always sync with prune + self-heal)."""
+    """Why the Argo CD objects do not sync exactly the environments of params: one Application
+    per environment (its folder of the deploy branch into its overlay's namespace, automated
+    prune + self-heal) and a project that allows those namespaces and nothing cluster-scoped."""
     path = root / delivery.infra_dir / FILE
-    if not path.is_file():
-        return [f"{path} is missing: run `mlapp delivery argocd --write`"]
-    if [o for o in yaml.safe_load_all(path.read_text()) if o] != objects(delivery, root=root):
-        return [f"{path} disagrees with params.yaml (delivery): run `mlapp delivery argocd --write`"]
-    return []
+    objects = [o for o in yaml.safe_load_all(path.read_text()) if o] if path.is_file() else []
+    apps = [
+        (o["spec"].get("source", {}).get("path"), o["spec"]) for o in objects if o["kind"] == "Application"
+    ]
+    envs = [env for env, _spec in apps]
+    spaces = {env: namespace(delivery, env, root) for env in delivery.environments}
+    project: kube.Obj = next((o["spec"] for o in objects if o["kind"] == "AppProject"), {})
+    allowed = {d.get("namespace") for d in project.get("destinations", [])}
+    problems = {
+        f"Applications for {envs}, not {delivery.environments}": envs != delivery.environments,
+        f"the AppProject must allow exactly {sorted(spaces.values())}": allowed != set(spaces.values()),
+        "the AppProject must allow nothing cluster-scoped": "clusterResourceWhitelist" in project,
+    }
+    errors = [problem for problem, failed in problems.items() if failed]
+    for env, spec in apps:
+        source, ns, automated = spec["source"], spaces.get(env), spec.get("syncPolicy", {}).get("automated")
+        checks = {
+            f"project {delivery.app}": spec.get("project") == delivery.app,
+            f"targetRevision {delivery.state_branch}": source.get("targetRevision") == delivery.state_branch,
+            f"destination namespace {ns}": spec.get("destination", {}).get("namespace") == ns,
+            "automated sync with prune and selfHeal": automated == {"prune": True, "selfHeal": True},
+            "a repoURL the AppProject allows": source.get("repoURL") in project.get("sourceRepos", []),
+        }
+        errors += [f"Application for {env} needs {what}" for what, ok in checks.items() if not ok]
+    return [f"{path}: {error}" for error in errors]
 
 
 def install(delivery: DeliveryParams, config: Mapping[str, str]) -> None:
@@ -121,7 +106,7 @@ def bootstrap(delivery: DeliveryParams, url: str | None, config: Mapping[str, st
     """Namespaces (``infra/bootstrap``), then the project and Applications pulling ``url``."""
     extra = ["--dry-run=server"] if dry_run else []
     click.echo(kube.kubectl("apply", "-k", str(delivery.infra_dir / "bootstrap"), *extra, env=config))
-    apps = render(delivery, repo_url(delivery, url))
+    apps = (delivery.infra_dir / FILE).read_text().replace(REPO_PLACEHOLDER, repo_url(delivery, url))
     click.echo(kube.kubectl("apply", "-f", "-", *extra, env=config, input=apps))
 
 
