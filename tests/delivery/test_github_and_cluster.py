@@ -140,36 +140,61 @@ def test_github_setup_refuses_to_apply_without_reviewers(mlapp_in_repo) -> None:
     assert code != 0 and "production: no required reviewer" in out
 
 
-def test_github_setup_apply_sends_the_payloads(mlapp_in_repo, tmp_path: Path, monkeypatch) -> None:
-    log = tmp_path / "gh.log"
-    gh = fake_gh(
-        tmp_path,
-        """
-case "$*" in
-  *"GET users/alice"*) echo '{"id": 11}' ;;
-  *"GET repos/acme/churn/rulesets"*) echo '[{"name": "protect main", "id": 7}]' ;;
-  *"GET repos/acme/churn/environments/staging/deployment-branch-policies"*)
-    echo '{"branch_policies": [{"name": "main"}]}' ;;
-  *) echo '{}' ;;
-esac""",
-    )
-    monkeypatch.setenv("FAKE_LOG", str(log))
-    monkeypatch.setenv("PATH", path_with(gh))
+@pytest.fixture
+def github_api(monkeypatch) -> Iterator[list[tuple[str, str, str | None, object]]]:
+    """A local GitHub REST API (GITHUB_API_URL): records (method, path, Authorization, body);
+    a reviewer, one existing ruleset and staging's existing branch policy to find."""
+    sent: list[tuple[str, str, str | None, object]] = []
+    answers = {
+        "/users/alice": {"id": 11},
+        "/repos/acme/churn/rulesets": [{"name": "protect main", "id": 7}],
+        "/repos/acme/churn/environments/staging/deployment-branch-policies": {
+            "branch_policies": [{"name": "main"}]
+        },
+    }
+
+    class Handler(BaseHTTPRequestHandler):
+        def answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(length)) if length else None
+            sent.append((self.command, self.path, self.headers.get("Authorization"), body))
+            default = {"branch_policies": []} if self.path.endswith("policies") else {}
+            payload = json.dumps(answers.get(self.path, default) if self.command == "GET" else {}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_PUT = do_POST = answer
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("GITHUB_API_URL", f"http://127.0.0.1:{server.server_address[1]}")
+    monkeypatch.setenv("GH_TOKEN", "admin-token")
+    yield sent
+    server.shutdown()
+
+
+def test_github_setup_apply_sends_the_payloads(mlapp_in_repo, github_api) -> None:
     code, out = mlapp_in_repo(
         "delivery", "github-setup", "--repo", "acme/churn", "--reviewer", "user:alice", "--apply"
     )
     assert code == 0, out
-    sent = log.read_text().splitlines()
-    assert any("--method PUT repos/acme/churn/rulesets/7" in s for s in sent)
-    assert any("--method POST repos/acme/churn/rulesets" in s for s in sent)
-    bodies = [json.loads(p.read_text()) for p in tmp_path.glob("gh.log.stdin.*") if p.read_text().strip()]
-    prod = next(b for b in bodies if "prevent_self_review" in b)
+    assert {auth for _m, _p, auth, _b in github_api} == {"Bearer admin-token"}
+    sent = [(method, path) for method, path, _auth, _body in github_api]
+    assert ("PUT", "/repos/acme/churn/rulesets/7") in sent and ("POST", "/repos/acme/churn/rulesets") in sent
+    prod = next(
+        b for m, p, _a, b in github_api if (m, p) == ("PUT", "/repos/acme/churn/environments/production")
+    )
     assert prod["reviewers"] == [{"type": "User", "id": 11}]
     # An existing branch policy is skipped (decided from the listing, not from an error message).
-    policies = [line for line in sent if "--method POST" in line and "deployment-branch-policies" in line]
-    posted = [p.split()[3] for p in policies]
-    assert "repos/acme/churn/environments/production/deployment-branch-policies" in posted
-    assert "repos/acme/churn/environments/staging/deployment-branch-policies" not in posted
+    posted = [p for m, p in sent if m == "POST" and p.endswith("deployment-branch-policies")]
+    assert "/repos/acme/churn/environments/production/deployment-branch-policies" in posted
+    assert "/repos/acme/churn/environments/staging/deployment-branch-policies" not in posted
 
 
 # --- supply chain and release record ----------------------------------------------------------

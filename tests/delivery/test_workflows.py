@@ -117,7 +117,7 @@ def test_the_github_setup_command_configures_the_environments_of_params(mlapp_in
     code, out = mlapp_in_repo("delivery", "github-setup", "--repo", "acme/churn", "--reviewer", "user:alice")
     assert code == 0, out
     for env in PARAMS.delivery.environments:
-        assert f"repos/acme/churn/environments/{env} " in out
+        assert f"PUT repos/acme/churn/environments/{env}\n" in out
 
 
 USES = re.compile(

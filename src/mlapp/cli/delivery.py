@@ -228,7 +228,12 @@ def check_manifests(project: Project) -> None:
 )
 @click.option("--check", "checks", multiple=True, help="Required status check [default: ci.yml job names].")
 @click.option("--allow-actions-prs", is_flag=True, help="Let the job token open PRs.")
-@click.option("--apply", "do_apply", is_flag=True, help="Send the requests with `gh api` [default: print].")
+@click.option(
+    "--apply",
+    "do_apply",
+    is_flag=True,
+    help="Send the requests (GH_TOKEN: an admin's token) [default: print].",
+)
 @pass_project
 def github_setup(
     project: Project,
@@ -238,7 +243,7 @@ def github_setup(
     allow_actions_prs: bool,
     do_apply: bool,
 ) -> None:
-    """Environments (from params), rulesets and token defaults of docs/github-setup.md, via `gh api`."""
+    """Environments (from params), rulesets and token defaults of docs/github-setup.md, via the REST API."""
     from mlapp.delivery import github
 
     github.setup(project.params.delivery, repo, reviewers, checks, do_apply, allow_actions_prs)

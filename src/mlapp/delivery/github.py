@@ -1,8 +1,8 @@
 """GitHub: the attestation check before a deploy, the repository setup, the workflow rules.
 
-``gh`` authenticates with ``GH_TOKEN`` (the job's token in Actions, an admin's token for
-``mlapp delivery github-setup``). The setup is a list of API requests built as data: printed
-by default, sent with ``--apply``; re-running it updates what exists.
+``GH_TOKEN`` authenticates ``gh`` and the REST API: the job's token in Actions, an admin's
+token for ``mlapp delivery github-setup``. The setup is a list of API requests built as data:
+printed by default, sent with ``--apply``; re-running it updates what exists.
 
 Workflow rules zizmor (offline) cannot know, because they are about this repository (zizmor
 audits pinning, injection, credentials, permissions, secrets, caches; a test compares each pin
@@ -130,16 +130,6 @@ def plan(
     return calls
 
 
-def api_argv(method: str, path: str, body: dict[str, Any] | None) -> list[str]:
-    argv = ["gh", "api", "--method", method, path, "-H", "X-GitHub-Api-Version: 2022-11-28"]
-    return argv + (["--input", "-"] if body is not None else [])
-
-
-def gh_api(method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    sent = None if body is None else json.dumps(body)
-    return json.loads(proc.run(api_argv(method, path, body), input=sent).stdout or "null")
-
-
 def setup(
     delivery: DeliveryParams,
     repo: str | None,
@@ -158,25 +148,22 @@ def setup(
         if apply:
             raise GitHubError(message)
         click.echo(f"# warning: {message}", err=True)
-    ids = [{"type": kind, "id": gh_api("GET", path)["id"] if apply else 0} for kind, path in parsed]
-    existing = (
-        {r["name"]: int(r["id"]) for r in gh_api("GET", f"repos/{repo}/rulesets") or []} if apply else {}
-    )
+    from mlapp.report.github import Api  # the one GitHub REST client (it imports GitHubError from here)
+
+    api = Api() if apply else None
+    ids = [{"type": kind, "id": api.get(path)["id"] if api else 0} for kind, path in parsed]
+    existing = {r["name"]: int(r["id"]) for r in api.pages(f"repos/{repo}/rulesets")} if api else {}
     calls = plan(repo, delivery, checks or ci_checks, ids, allow_actions_prs, existing, others)
-    if not apply:
-        click.echo(
-            "# dry run: the requests `mlapp delivery github-setup --apply` sends (reviewer ids resolved then)"
-        )
+    if api is None:
+        click.echo("# dry run: the requests `--apply` sends (reviewer ids resolved then)")
     for method, path, body, why in calls:
-        if not apply:
-            argv = " ".join(shlex.quote(word) for word in api_argv(method, path, body))
-            click.echo(f"\n# {why}\n{argv} <<'JSON'\n{json.dumps(body, indent=2)}\nJSON")
+        if api is None:
+            click.echo(f"\n# {why}\n{method} {path}\n{json.dumps(body, indent=2)}")
             continue
-        if path.endswith("deployment-branch-policies"):  # unique per name: skip one that exists
-            listed = gh_api("GET", path) or {}
-            if any(p.get("name") == (body or {}).get("name") for p in listed.get("branch_policies", [])):
-                continue
-        gh_api(method, path, body)
+        listed = api.get(path)["branch_policies"] if path.endswith("deployment-branch-policies") else []
+        if any(p.get("name") == (body or {}).get("name") for p in listed):  # unique per name: keep it
+            continue
+        api.request(method, path, body)
         click.echo(f"done: {method} {path}  # {why}")
 
 
