@@ -2,9 +2,9 @@
 
 deploy renders the environment's overlay of the current commit with the image digest;
 promote renders the next environment's overlay from the SAME commit the source environment
-was rendered from, with the SAME digest; rollback restores the folder of the previous verified
-release (objects the bad release added disappear from it, so the controller, or the ApplySet
-in push mode, prunes them); accept marks the release verified after its smoke test.
+was rendered from, with the SAME digest; rollback renders a verified release again from its own
+commit (objects the bad release added are not in it, so the controller, or the ApplySet in
+push mode, prunes them); accept marks the release verified after its smoke test.
 """
 
 from __future__ import annotations

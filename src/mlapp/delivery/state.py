@@ -39,7 +39,6 @@ KUSTOMIZATION = (
 )
 PUSH_ATTEMPTS = 5  # deploy jobs of different environments share the branch
 PUSH_REJECTED = 1  # git push: a ref was refused (not a fast-forward); transport/auth errors are 128
-NO_SUCH_REF = 2  # git ls-remote --exit-code: the branch does not exist yet
 BOT = ("github-actions[bot]", "41898282+github-actions[bot]@users.noreply.github.com")
 DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
 # registry/path[:tag]@sha256:...: environments run images by digest only (a tag can move). The
@@ -180,15 +179,10 @@ class Branch:
         return auth_env(url.stdout.strip())
 
     def fetch(self) -> str | None:
-        """Bring the remote branch (or its absence) into the tracking ref; return its tip."""
-        remote, name, auth = self.delivery.remote, self.delivery.state_branch, self.auth()
-        listed = git_try("ls-remote", "--exit-code", "--heads", remote, name, cwd=self.root, env=auth)
-        if listed.returncode == NO_SUCH_REF:
-            git_try("update-ref", "-d", self.ref, cwd=self.root)
-            return None
-        if listed.returncode != 0:
-            raise proc.CommandError(["git", "ls-remote", remote], listed.returncode, listed.stderr)
-        git("fetch", "-q", "--no-tags", remote, f"+refs/heads/{name}:{self.ref}", cwd=self.root, env=auth)
+        """Bring the remote branch, or its absence (``--prune``), into the tracking ref; its tip."""
+        remote, name = self.delivery.remote, self.delivery.state_branch
+        pattern = f"+refs/heads/{name}*:refs/remotes/{remote}/{name}*"  # matching nothing is no error
+        git("fetch", "-q", "--no-tags", "--prune", remote, pattern, cwd=self.root, env=self.auth())
         return self.tip()
 
     def tip(self) -> str | None:
