@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import copy
 import os
 import re
 import subprocess
@@ -48,11 +47,10 @@ def render(overlay: Path) -> list[Obj]:
 
 
 def pin_image(objects: list[Obj], placeholder: str, image: str) -> list[Obj]:
-    """The objects with every container image ``placeholder`` replaced by ``image`` (name@digest)."""
-    out = copy.deepcopy(objects)
-    for container in (c for obj in out for c in containers(obj) if c.get("image") == placeholder):
+    """``objects``, changed in place: every container image ``placeholder`` becomes ``image``."""
+    for container in (c for obj in objects for c in containers(obj) if c.get("image") == placeholder):
         container["image"] = image
-    return out
+    return objects
 
 
 def dump(objects: list[Obj]) -> str:

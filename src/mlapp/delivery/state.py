@@ -107,9 +107,8 @@ def worktree(root: Path, commit: str | None) -> Iterator[Path]:
         path, orphan = Path(tmp) / "tree", f"mlapp-orphan-{os.getpid()}-{Path(tmp).name[-8:]}"
         git("worktree", "add", "--quiet", "--detach", str(path), *([commit] if commit else []), cwd=root)
         try:
-            if commit is None:  # the branch's first commit has no parent
-                git("checkout", "--quiet", "--orphan", orphan, cwd=path)
-                git("rm", "-r", "-q", "-f", "--ignore-unmatch", ".", cwd=path)
+            if commit is None:  # the branch's first commit has no parent (switch empties the tree)
+                git("switch", "--quiet", "--orphan", orphan, cwd=path)
             yield path
         finally:
             git("worktree", "remove", "--force", str(path), cwd=root)
