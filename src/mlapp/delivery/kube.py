@@ -24,15 +24,10 @@ from typing import Any
 import yaml
 
 from mlapp import proc
-from mlapp.errors import UserError
+from mlapp.delivery.state import IMAGE_RE, StateError
 
 Obj = dict[str, Any]
 PORT_FORWARD_RE = re.compile(r"Forwarding from 127\.0\.0\.1:(\d+) ->")
-DIGEST_IMAGE_RE = re.compile(r"@sha256:[0-9a-f]{64}$")
-
-
-class KubeError(UserError, RuntimeError):
-    pass
 
 
 def kubectl(
@@ -105,7 +100,7 @@ def _container_errors(where: str, c: Obj, pod_sc: Obj, require_digest: bool) -> 
         "readinessProbe must GET /readyz": c.get("readinessProbe", {}).get("httpGet", {}).get("path")
         == "/readyz",
         f"image {c.get('image')!r} is not pinned by digest": not require_digest
-        or bool(DIGEST_IMAGE_RE.search(c.get("image", ""))),
+        or bool(IMAGE_RE.fullmatch(c.get("image", ""))),
     }
     return [f"{where}: {problem}" for problem, ok in wanted.items() if not ok]
 
@@ -143,7 +138,7 @@ def find(objects: list[Obj], kind: str, name: str) -> Obj:
     for obj in objects:
         if obj["kind"] == kind and obj["metadata"]["name"] == name:
             return obj
-    raise KubeError(f"the manifests render no {kind} named {name!r} (params delivery.app)")
+    raise StateError(f"the manifests render no {kind} named {name!r} (params delivery.app)")
 
 
 def apply(objects: list[Obj], app: str, timeout_s: int, env: Mapping[str, str]) -> str:
@@ -167,7 +162,7 @@ def cluster_env() -> Iterator[dict[str, str] | None]:
         try:
             content = base64.b64decode(content, validate=True).decode()
         except (binascii.Error, UnicodeDecodeError) as exc:
-            raise KubeError("KUBE_CONFIG is neither a kubeconfig nor base64 of one") from exc
+            raise StateError("KUBE_CONFIG is neither a kubeconfig nor base64 of one") from exc
     with tempfile.TemporaryDirectory(prefix="mlapp-kube-") as tmp:
         path = Path(tmp) / "config"
         path.touch(mode=0o600)
@@ -180,7 +175,7 @@ def cluster(why: str) -> Iterator[dict[str, str]]:
     """``cluster_env()``, required: ``why`` says what the command needs a cluster for."""
     with cluster_env() as config:
         if config is None:
-            raise KubeError(f"no cluster: {why}")
+            raise StateError(f"no cluster: {why}")
         yield config
 
 
@@ -201,7 +196,7 @@ def port_forward(namespace: str, service: str, port: int, env: Mapping[str, str]
                 yield f"http://127.0.0.1:{match.group(1)}"
                 return
         err = child.stderr.read() if child.stderr and child.poll() is not None else ""
-        raise KubeError(f"kubectl port-forward to svc/{service} in {namespace} did not start: {err.strip()}")
+        raise StateError(f"kubectl port-forward to svc/{service} in {namespace} did not start: {err.strip()}")
     finally:
         child.terminate()
         try:

@@ -66,7 +66,7 @@ def record(branch: Branch, release: Release, config_commit: str) -> tuple[str, R
             header + "# Do not edit: deploy jobs write this folder.\n" + kube.dump(objects)
         )
         (tree / env / "kustomization.yaml").write_text(KUSTOMIZATION + "\n")
-        (tree / env / RELEASE_FILE).write_text(release.to_json())
+        (tree / env / RELEASE_FILE).write_text(release.model_dump_json(indent=2) + "\n")
         return message(release, release.action)
 
     return branch.write(env, change), release
@@ -140,7 +140,7 @@ def accept(branch: Branch, env: str, tested: str, registry_version: str | None) 
             runs = f"runs {latest.digest}" if latest else "has never been deployed"
             raise StateError(f"{env} {runs}, not the tested {tested}; not accepting")
         release = latest.model_copy(update={"status": "verified", "registry_version": registry_version})
-        (tree / env / RELEASE_FILE).write_text(release.to_json())
+        (tree / env / RELEASE_FILE).write_text(release.model_dump_json(indent=2) + "\n")
         version = f" (registry version {registry_version})" if registry_version else ""
         return message(release, "verified", f"Smoke test passed{version}.")
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import getpass
-import json
 import os
 import re
 import subprocess
@@ -50,7 +49,7 @@ IMAGE_RE = re.compile(
 
 
 class StateError(UserError, RuntimeError):
-    pass
+    """What delivery cannot do: a bad image reference, the deploy branch, the cluster."""
 
 
 def image_ref(text: str) -> str:
@@ -86,9 +85,6 @@ class Release(BaseModel):
     rolled_back_from: str | None = None  # the digest a rollback replaced
     deployed_by: str
     run_url: str | None
-
-    def to_json(self) -> str:
-        return json.dumps(self.model_dump(), indent=2, sort_keys=True) + "\n"
 
 
 def git(*args: str, cwd: Path, env: Mapping[str, str] | None = None) -> str:
