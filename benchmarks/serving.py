@@ -1,6 +1,11 @@
 """Serving benchmark: our BentoML service vs the alternatives, same model, one run.
 
     python benchmarks/serving.py [--out benchmarks/results] [--quick]      (make bench-serve)
+    python benchmarks/serving.py --systems bentoml,fastapi-same --rounds 4 --out /tmp/ab
+
+The second form (a subset of systems) runs only their throughput rounds: no sustained run,
+no robustness checks, only the ratios between the systems that ran: a quick side-by-side
+check of one change.
 
 Loopback only, one server at a time, each with ONE worker, by ``wrk`` (closed loop, c32):
 - in process: the booster's own ``inplace_predict`` on a ready float32 matrix (best thread
@@ -261,10 +266,11 @@ def spread(values: list[float]) -> dict[str, Any]:
     return {"value": statistics.mean(values), "min": min(values), "max": max(values), "rounds": values}
 
 
-def run_all(bench: Bench) -> dict[str, Any]:
+def run_all(bench: Bench, systems: tuple[str, ...], rounds_wanted: int, sustained: bool) -> dict[str, Any]:
     rounds: list[dict[str, Any]] = []
     extra: dict[str, Any] = {}
-    for order in (SYSTEMS, tuple(reversed(SYSTEMS))):
+    for i in range(rounds_wanted):
+        order = systems if i % 2 == 0 else tuple(reversed(systems))
         current: dict[str, Any] = {
             "in_process": in_process(bench.model, bench.records, bench.frame, 0.3 if bench.quick else 1.5),
             "loadavg_start": os.getloadavg()[0],
@@ -275,7 +281,7 @@ def run_all(bench: Bench) -> dict[str, Any]:
             with running(system, argv, url + ready, {**bench.env, **env}, bench.logs) as proc:
                 bench.check(system, url)
                 current[system] = bench.measure(system, url, proc.pid)
-                if system == "bentoml" and "sustained" not in extra:
+                if sustained and system == "bentoml" and "sustained" not in extra:
                     extra["sustained"] = bench.sustain(url, current[system][1]["req_s"])
         current["loadavg_end"] = os.getloadavg()[0]
         rounds.append(current)
@@ -301,75 +307,59 @@ def checks(bench: Bench) -> dict[str, Any]:
     return out
 
 
+Of = Callable[[dict[str, Any]], float]  # one round's number
+
+
 def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
     rounds = result["rounds"]
-
-    def ratio(
-        num: Callable[[dict[str, Any]], float], den: Callable[[dict[str, Any]], float]
-    ) -> dict[str, Any]:
-        return spread([num(r) / den(r) for r in rounds])
-
     rows_s = lambda system, rows: lambda r: r[system][rows]["req_s"] * rows  # noqa: E731
     cpu_ms = lambda system, rows: lambda r: r[system][rows]["server_cpu_ms_per_request"]  # noqa: E731
+    booster = lambda r: r["in_process"]["booster_100_rows_s"]  # noqa: E731
+    # (the other system it needs, target, numerator, denominator, required at least)
+    compared: list[tuple[str, str, Of, Of, float]] = [
+        ("bentoml", "100-row rows/s (c32, 1 worker) / booster predict at batch 100",
+         rows_s("bentoml", 100), booster, 0.25),
+        ("mlflow", "100-row rows/s vs mlflow models serve",
+         rows_s("bentoml", 100), rows_s("mlflow", 100), 5.0),
+        ("fastapi-same", "100-row rows/s vs FastAPI + same path",
+         rows_s("bentoml", 100), rows_s("fastapi-same", 100), 0.8),
+        ("fastapi-same",
+         "100-row requests per server CPU-second vs FastAPI + same path (less load-dependent)",
+         cpu_ms("fastapi-same", 100), cpu_ms("bentoml", 100), 0.8),
+        ("fastapi-same", "1-row req/s vs FastAPI + same path",
+         rows_s("bentoml", 1), rows_s("fastapi-same", 1), 0.8),
+        ("fastapi-pandera", "100-row rows/s vs FastAPI + pandera",
+         rows_s("bentoml", 100), rows_s("fastapi-pandera", 100), 1.0),
+    ]  # fmt: skip
+    ran = set(result["systems"])
     found = [
-        (
-            "100-row rows/s (c32, 1 worker) / booster predict at batch 100",
-            ratio(rows_s("bentoml", 100), lambda r: r["in_process"]["booster_100_rows_s"]),
-            0.25,
-            False,
-        ),
-        (
-            "100-row rows/s vs mlflow models serve",
-            ratio(rows_s("bentoml", 100), rows_s("mlflow", 100)),
-            5.0,
-            False,
-        ),
-        (
-            "100-row rows/s vs FastAPI + same path",
-            ratio(rows_s("bentoml", 100), rows_s("fastapi-same", 100)),
-            0.8,
-            False,
-        ),
-        (
-            "100-row requests per server CPU-second vs FastAPI + same path (less load-dependent)",
-            ratio(cpu_ms("fastapi-same", 100), cpu_ms("bentoml", 100)),
-            0.8,
-            False,
-        ),
-        (
-            "1-row req/s vs FastAPI + same path",
-            ratio(rows_s("bentoml", 1), rows_s("fastapi-same", 1)),
-            0.8,
-            False,
-        ),
-        (
-            "100-row rows/s vs FastAPI + pandera",
-            ratio(rows_s("bentoml", 100), rows_s("fastapi-pandera", 100)),
-            1.0,
-            False,
-        ),
+        (name, spread([num(r) / den(r) for r in rounds]), need, False)
+        for other, name, num, den, need in compared
+        if {"bentoml", other} <= ran
     ]
-    held = result["sustained"]
-    found.append(
-        (
-            f"sustained {held['seconds']:.0f} s at {held['share_of_max']:.0%} of max: errors",
-            spread([float(held["non_2xx"] + held["socket_errors"])]),
-            0,
-            True,
+    if "sustained" in result:
+        held = result["sustained"]
+        found.append(
+            (
+                f"sustained {held['seconds']:.0f} s at {held['share_of_max']:.0%} of max: errors",
+                spread([float(held["non_2xx"] + held["socket_errors"])]),
+                0,
+                True,
+            )
         )
-    )
-    c = result["checks"]
-    found += [
-        ("malformed mix: server 5xx", spread([c["malformed_mix"]["server_5xx"]]), 0, True),
-        ("malformed mix: RSS growth MB", spread([c["malformed_mix"]["rss_growth_mb"]]), 50, True),
-        ("kill -9 (1 worker): ready again, s", spread([c["kill_1_worker"]["ready_again_s"]]), 5, True),
-        (
-            "kill -9 (2 workers): failed requests / in flight (16)",
-            spread([c["kill_2_worker"]["failed"] / 16]),
-            1,
-            True,
-        ),
-    ]
+    if "checks" in result:
+        c = result["checks"]
+        found += [
+            ("malformed mix: server 5xx", spread([c["malformed_mix"]["server_5xx"]]), 0, True),
+            ("malformed mix: RSS growth MB", spread([c["malformed_mix"]["rss_growth_mb"]]), 50, True),
+            ("kill -9 (1 worker): ready again, s", spread([c["kill_1_worker"]["ready_again_s"]]), 5, True),
+            (
+                "kill -9 (2 workers): failed requests / in flight (16)",
+                spread([c["kill_2_worker"]["failed"] / 16]),
+                1,
+                True,
+            ),
+        ]
     return [
         {
             "target": n,
@@ -396,7 +386,7 @@ def markdown(result: dict[str, Any]) -> str:
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for i, r in enumerate(result["rounds"], 1):
-        for system in SYSTEMS:
+        for system in result["systems"]:
             for rows, x in r[system].items():
                 lines.append(
                     f"| {i} | {system} | {rows} | {x['req_s']:,.0f} | {x['req_s'] * int(rows):,.0f} | "
@@ -414,7 +404,8 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {t['target']} | {t['value']:.2f} | {t['min']:.2f}-{t['max']:.2f} | "
             f"{'≤' if t['at_most'] else '≥'} {t['need']:g} | {'yes' if t['met'] else '**no**'} |"
         )
-    lines += ["", "```json", json.dumps(result["checks"], indent=1), "```"]
+    if "checks" in result:
+        lines += ["", "```json", json.dumps(result["checks"], indent=1), "```"]
     return "\n".join(lines) + "\n"
 
 
@@ -425,7 +416,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="short runs: a smoke test of the benchmark")
     parser.add_argument("--model-dir", type=Path, help="model folder [params: train.model_dir]")
+    parser.add_argument(
+        "--systems",
+        default=",".join(SYSTEMS),
+        help="comma-separated subset, in round-1 order; a subset skips the sustained run and the checks",
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="rounds, alternating the order [2]")
     args = parser.parse_args(argv)
+    systems = tuple(args.systems.split(","))
+    if not systems or not set(systems) <= set(SYSTEMS) or "bentoml" not in systems:
+        parser.error(f"--systems: bentoml and others of {', '.join(SYSTEMS)}")
+    full = set(systems) == set(SYSTEMS)
     if shutil.which("wrk") is None:
         print(f"error: {WRK_HELP}", file=sys.stderr)
         return 2
@@ -439,8 +440,14 @@ def main(argv: list[str] | None = None) -> int:
     loadavg_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
         bench = Bench(args, Path(tmp), out)
-        result: dict[str, Any] = {"quick": args.quick, "model_version": bench.model.version, **run_all(bench)}
-        result["checks"] = checks(bench)
+        result: dict[str, Any] = {
+            "quick": args.quick,
+            "model_version": bench.model.version,
+            "systems": systems,
+            **run_all(bench, systems, args.rounds, sustained=full),
+        }
+        if full:
+            result["checks"] = checks(bench)
     result["environment"] = {
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "cpus": os.cpu_count(),
