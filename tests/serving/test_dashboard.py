@@ -191,6 +191,14 @@ def scrape(url: str) -> str:
     return response.text
 
 
+def scored_rows(url: str) -> float:
+    for family in text_string_to_metric_families(scrape(url)):
+        for sample in family.samples:
+            if sample.name == "mlapp_prediction_score_count":
+                return sample.value
+    return 0.0
+
+
 def written_rows(url: str) -> float:
     for family in text_string_to_metric_families(scrape(url)):
         for sample in family.samples:
@@ -218,9 +226,10 @@ def test_every_dashboard_query_names_metrics_the_service_and_monitor_emit(
             assert http.post("/predict", **kwargs).status_code in (400, 415)
         assert http.post("/metadata", json={}).status_code == 200
 
-    # The log is written in the background: wait (bounded) until the writer reports all 300 rows.
+    # The log and the model's metrics are written in the background: wait (bounded) until the
+    # writer reports all 300 rows and the score histogram has counted them.
     deadline = time.monotonic() + 60
-    while written_rows(url) < 300 and time.monotonic() < deadline:
+    while (written_rows(url) < 300 or scored_rows(url) < 300) and time.monotonic() < deadline:
         time.sleep(0.2)
     text = scrape(url)
     service = exposed(text)

@@ -6,15 +6,17 @@ queries) is tests/serving/test_dashboard.py.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from mlapp.monitor.batch import read_batch
@@ -71,6 +73,52 @@ def test_bulk_histogram_falls_back_to_observe() -> None:
     assert not adder.bulk
     adder.observe(np.array([0.2, 0.7]))
     assert plain.seen == [0.2, 0.7]
+
+
+def private_metrics(registry: CollectorRegistry) -> telemetry.ServingMetrics:
+    """The service's metric families on a private registry (``telemetry.metrics()`` uses the default)."""
+    h = lambda name, labels, buckets: Histogram(name, "h", labels, buckets=buckets, registry=registry)  # noqa: E731
+    return telemetry.ServingMetrics(
+        model_info=Gauge("info", "i", ["model_version", "git_commit", "data_hash"], registry=registry),
+        threshold=Gauge("threshold", "t", ["model_version"], registry=registry),
+        predictions=Counter("predictions", "p", ["model_version", "label"], registry=registry),
+        scores=h("score", ["model_version"], telemetry.SCORE_BUCKETS),
+        values=h("value", ["model_version"], telemetry.VALUE_BUCKETS),
+        rejections=Counter("rejections", "r", ["field", "rule"], registry=registry),
+        log_rows=Counter("log_rows", "l", ["outcome"], registry=registry),
+        request_rows=h("rows", [], (1, 10, 100)),
+    )
+
+
+def test_batches_observed_on_the_event_loop_are_added_together_by_a_timer(model) -> None:
+    registry = CollectorRegistry()
+    metrics = telemetry.ModelMetrics("v", "g", "d", model.spec, private_metrics(registry), flush_s=0.01)
+    rng = np.random.default_rng(5)
+    batches = [rng.random(n) for n in (1, 57, 100)]
+    got = lambda name, **labels: registry.get_sample_value(name, labels) or 0.0  # noqa: E731
+
+    async def serve() -> None:
+        for scores in batches:
+            metrics.observe(scores, model.spec.decide(scores))
+        # Nothing is added on the request path: the loop has not run the timer yet.
+        assert got("score_count", model_version="v") == 0
+        deadline = time.monotonic() + 30
+        while got("score_count", model_version="v") == 0:
+            assert time.monotonic() < deadline, "the timer never added the kept batches"
+            await asyncio.sleep(0.01)
+
+    asyncio.run(serve())
+    scores = np.concatenate(batches)
+    positive = int((model.spec.decide(scores) == 1).sum())
+    assert got("predictions_total", model_version="v", label="1") == positive
+    assert got("predictions_total", model_version="v", label="0") == 158 - positive
+    assert got("score_count", model_version="v") == 158
+    assert got("score_bucket", model_version="v", le="0.5") == (scores <= 0.5).sum()
+    assert got("score_sum", model_version="v") == pytest.approx(scores.sum())
+    assert [got("rows_bucket", le=le) for le in ("1.0", "10.0", "100.0")] == [1, 1, 3]
+    assert got("rows_sum") == 158
+    metrics.flush()  # nothing kept: adds nothing
+    assert got("score_count", model_version="v") == 158
 
 
 # --- prediction log -----------------------------------------------------------------------------

@@ -183,7 +183,7 @@ class ModelService:
         scores = (parts[0] if len(parts) == 1 else np.concatenate(parts)).astype(np.float64)
         spec = self.model.spec
         decided = self.no_classes[: len(scores)] if spec.task == "regression" else spec.decide(scores)
-        # Per request, not per row: a few counter increments, and the log only queues its sample.
+        # Per request, not per row: the metrics keep the batch, the log queues its sample.
         self.model_metrics.observe(scores, decided)
         if self.prediction_log is not None:
             self.prediction_log.offer(records, scores, decided)
@@ -195,7 +195,8 @@ class ModelService:
 
     @bentoml.on_shutdown
     def close_prediction_log(self) -> None:
-        """Write the rows still queued before the worker exits."""
+        """Write the rows and metrics still queued before the worker exits."""
+        self.model_metrics.flush()
         if self.prediction_log is not None:
             self.prediction_log.close()
 

@@ -21,14 +21,20 @@ files (``PROMETHEUS_MULTIPROC_DIR``, in each worker's environment), so metrics a
 worker (``metrics()``), never at import: the ``bentoml serve`` parent imports this module
 too, and a metric created there would be invisible to the workers' collector.
 
-Cost on the request path is one ``inc`` per label and one per non-empty score bucket per
-*batch*, not per row: ``BulkHistogram`` adds a batch's bucket counts at once.
+Cost on the request path: ``ModelMetrics.observe`` only keeps the batch; within
+``FLUSH_S`` (one event-loop timer) the batches kept so far are added at once: one ``inc``
+per label and one per non-empty bucket (``BulkHistogram``), not per row and not per
+request. Each ``inc`` is a locked mmap write (~3 us); per 100-row request they were ~25,
+~4% of the request's CPU. Without a running event loop (in-process scoring) a batch is
+added at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import functools
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +42,7 @@ import numpy as np
 
 from mlapp.model import ModelSpec
 
+logger = logging.getLogger(__name__)
 PREFIX = "mlapp"
 SCORE_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))  # 0.05, 0.10, ... 1.0
 # Regression values have no fixed range: 1, 2.5, 5 per decade from 0.01 to 5e6, both signs, and 0.
@@ -43,6 +50,7 @@ _DECADES = sorted({round(m * 10.0**e, 2) for e in range(-2, 7) for m in (1, 2.5,
 VALUE_BUCKETS = (*(-v for v in reversed(_DECADES)), 0.0, *_DECADES)
 LOG_OUTCOMES = ("written", "dropped", "failed")
 SMALL_BATCH = 8  # up to this many scores, a Python loop beats numpy's per-call overhead
+FLUSH_S = 0.25  # observed batches reach the metrics within about this (scrapes are 15 s+ apart)
 
 
 @dataclass(frozen=True)
@@ -156,7 +164,13 @@ class ModelMetrics:
     """The served model's series, resolved once at start-up (``labels()`` per call costs)."""
 
     def __init__(
-        self, model_version: str, git_commit: str, data_hash: str, spec: ModelSpec, m: ServingMetrics
+        self,
+        model_version: str,
+        git_commit: str,
+        data_hash: str,
+        spec: ModelSpec,
+        m: ServingMetrics,
+        flush_s: float = FLUSH_S,
     ) -> None:
         m.model_info.labels(model_version, git_commit, data_hash).set(1)
         if spec.threshold is not None:
@@ -166,21 +180,44 @@ class ModelMetrics:
         self._classes = [m.predictions.labels(model_version, name) for name in spec.classes]
         histogram = m.values if spec.task == "regression" else m.scores
         self._scores = BulkHistogram(histogram.labels(model_version))
-        self._rows = m.request_rows
+        self._rows = BulkHistogram(m.request_rows)
         for outcome in LOG_OUTCOMES:
             m.log_rows.labels(outcome)
+        self.flush_s = flush_s
+        self._batches: list[tuple[np.ndarray, np.ndarray]] = []  # kept, not yet added
+        self._timer: asyncio.TimerHandle | None = None
 
     def observe(self, scores: np.ndarray, decided: np.ndarray) -> None:
         """One batch: its scores (binary: P(positive); multiclass: rows x classes) and class indices."""
-        if self.task != "regression":
-            counts = np.bincount(decided, minlength=len(self._classes)).tolist()
-            for child, count in zip(self._classes, counts, strict=True):
-                if count:
-                    child.inc(count)
-        if self.task == "multiclass":
-            scores = scores.max(axis=1)  # the predicted class's probability: the model's confidence
-        self._scores.observe(scores)
-        self._rows.observe(len(scores))
+        self._batches.append((scores, decided))
+        if self._timer is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop (in-process scoring): add it now
+            self.flush()
+            return
+        self._timer = loop.call_later(self.flush_s, self.flush)
+
+    def flush(self) -> None:
+        """Add every kept batch to the metrics (also at shutdown)."""
+        self._timer, batches, self._batches = None, self._batches, []
+        if not batches:
+            return
+        try:
+            scores = np.concatenate([s for s, _ in batches]) if len(batches) > 1 else batches[0][0]
+            if self.task != "regression":
+                decided = np.concatenate([d for _, d in batches]) if len(batches) > 1 else batches[0][1]
+                counts = np.bincount(decided, minlength=len(self._classes)).tolist()
+                for child, count in zip(self._classes, counts, strict=True):
+                    if count:
+                        child.inc(count)
+            if self.task == "multiclass":
+                scores = scores.max(axis=1)  # the predicted class's probability: the model's confidence
+            self._scores.observe(scores)
+            self._rows.observe(np.array([len(s) for s, _ in batches], dtype=np.float64))
+        except Exception:  # metrics must never fail the event loop or a prediction
+            logger.exception("could not add %d batches to the metrics", len(batches))
 
 
 # --- refused requests ------------------------------------------------------------------------
