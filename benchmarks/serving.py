@@ -2,6 +2,7 @@
 
     python benchmarks/serving.py [--out benchmarks/results] [--quick]      (make bench-serve)
     python benchmarks/serving.py --systems bentoml,fastapi-same --rounds 4 --out /tmp/ab
+    python benchmarks/serving.py --kill-only        (only the kill -9 checks, printed, nothing written)
 
 The second form (a subset of systems) runs only their throughput rounds: no sustained run,
 no robustness checks, only the ratios between the systems that ran: a quick side-by-side
@@ -288,14 +289,14 @@ def run_all(bench: Bench, systems: tuple[str, ...], rounds_wanted: int, sustaine
     return {"rounds": rounds, **extra}
 
 
-def checks(bench: Bench) -> dict[str, Any]:
+def checks(bench: Bench, kill_only: bool = False) -> dict[str, Any]:
     seconds = 5 if bench.quick else 15
     out: dict[str, Any] = {}
     small, large = bench.body("bentoml", 1), bench.body("bentoml", 1000)
     for workers in (1, 2):
         argv, url, ready, env = bench.server("bentoml", workers)
         with running(f"bentoml-{workers}w", argv, url + ready, {**bench.env, **env}, bench.logs) as proc:
-            if workers == 1:
+            if workers == 1 and not kill_only:
                 print("malformed mix, isolation ...", flush=True)
                 out["malformed_mix"] = malformed_mix(
                     url, proc.pid, small, bench.records[0], bench.work, seconds
@@ -422,6 +423,9 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated subset, in round-1 order; a subset skips the sustained run and the checks",
     )
     parser.add_argument("--rounds", type=int, default=2, help="rounds, alternating the order [2]")
+    parser.add_argument(
+        "--kill-only", action="store_true", help="only the kill -9 checks: print their JSON, write no results"
+    )
     args = parser.parse_args(argv)
     systems = tuple(args.systems.split(","))
     if not systems or not set(systems) <= set(SYSTEMS) or "bentoml" not in systems:
@@ -440,6 +444,10 @@ def main(argv: list[str] | None = None) -> int:
     loadavg_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
         bench = Bench(args, Path(tmp), out)
+        if args.kill_only:
+            found = {"loadavg_before": loadavg_before, **checks(bench, kill_only=True)}
+            print(json.dumps({**found, "loadavg_after": os.getloadavg()[0]}, indent=2))
+            return 0
         result: dict[str, Any] = {
             "quick": args.quick,
             "model_version": bench.model.version,

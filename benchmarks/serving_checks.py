@@ -100,10 +100,8 @@ def isolation(url: str, small: str, large: str, work: Path, seconds: float) -> d
 
 
 def workers(leader: int) -> list[int]:
-    """The server's worker processes (everything in its group but the supervisor)."""
-    return [
-        p for p in group_pids(leader) if p != leader and b"worker" in Path(f"/proc/{p}/cmdline").read_bytes()
-    ]
+    """The server's worker processes: everything the supervisor started (they are its forks)."""
+    return [p for p in group_pids(leader) if p != leader]
 
 
 def kill_recovery(

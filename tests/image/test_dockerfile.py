@@ -6,7 +6,10 @@ rendered context, so a change that would bloat the image or unpin the base fails
 
 from __future__ import annotations
 
+import json
 import re
+import shlex
+import sys
 import tomllib
 from pathlib import Path
 
@@ -86,6 +89,31 @@ def test_builder_secrets_stay_mounts_not_image_content() -> None:
     assert "--mount=type=secret,id=ca" in text and "--mount=type=secret,id=index" in text
     assert not re.search(r"(?m)^(ENV|ARG)\s.*(SSL_CERT_FILE|INDEX_URL|DEFAULT_INDEX)", text)
     assert not re.search(r"(?m)^COPY .*ca-certificates", text)
+
+
+def image_command(bento: Path, port: int) -> tuple[list[str], dict[str, str]]:
+    """What the container runs (the final stage's CMD, with the PYTHONPATH and
+    BENTOML_CONTAINERIZED it sets) for the bento folder ``bento`` on 127.0.0.1:``port``."""
+    stage = final_stage()
+    workdir = [line.split()[1] for line in stage if line.startswith("WORKDIR ")][-1]
+    (cmd,) = [json.loads(line.removeprefix("CMD ")) for line in stage if line.startswith("CMD ")]
+    env = dict(
+        item.split("=", 1) for line in stage if line.startswith("ENV ") for item in shlex.split(line[4:])
+    )
+    swap = {workdir: str(bento), "0.0.0.0": "127.0.0.1", str(build.CONTAINER_PORT): str(port)}  # noqa: S104
+    argv = [sys.executable, *(swap.get(arg, arg) for arg in cmd[1:])]
+    return argv, {
+        key: env[key].replace(workdir, str(bento)) for key in ("PYTHONPATH", "BENTOML_CONTAINERIZED")
+    }
+
+
+def test_the_image_runs_the_supervised_server_on_its_bento() -> None:
+    """Not BentoML's default `bentoml serve`, which leaves a dead worker to the orchestrator;
+    tests/serving/test_bento.py runs this command on a built bento and kills its worker."""
+    argv, env = image_command(Path("/bento"), 8080)
+    assert argv[1:3] == ["-m", "mlapp.serving.supervise"]
+    assert argv[argv.index("--bento") + 1] == "/bento" and argv[argv.index("--port") + 1] == "8080"
+    assert env == {"PYTHONPATH": "/bento/src", "BENTOML_CONTAINERIZED": "true"}
 
 
 def test_the_exposed_port_is_the_one_the_command_and_cluster_use() -> None:

@@ -109,11 +109,12 @@ def server_pids(port: int) -> list[int]:
                 commands[int(p.name)] = (p / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-    leader = next(
+    servers = {
         pid
         for pid, argv in commands.items()
         if b"mlapp.serving.supervise" in argv and str(port).encode() in argv
-    )
+    }
+    leader = next(pid for pid in servers if parents[pid] not in servers)  # its workers are its forks
     found, frontier = [leader], [leader]
     while frontier:
         frontier = [pid for pid, parent in parents.items() if parent in frontier]

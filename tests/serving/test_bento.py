@@ -1,22 +1,26 @@
-"""`mlapp serving bento` in a trained copy of the project, then `bentoml serve` of the built bento.
+"""`mlapp serving bento` in a trained copy of the project, then the image's server command on
+the built bento.
 
 What CI does after `make run`: build, export the Docker context, and serve exactly what
-the image would contain (here with the test environment's packages: no docker engine).
+the image would contain, the way the image runs it (here with the test environment's
+packages: no docker engine).
 """
 
 from __future__ import annotations
 
 import os
 import re
-import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import yaml
 
 from tests.conftest import copy_project, free_port, running_server, sh
+from tests.image.test_dockerfile import image_command
+from tests.serving.test_resilience import kill_a_worker, predict_ok
 
 pytestmark = pytest.mark.slow
 
@@ -86,21 +90,28 @@ def test_print_path_rebuilds_the_same_tag(built) -> None:
 
 
 @pytest.fixture(scope="module")
-def bento_server(built, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def bento_server(built, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     _root, env, out = built
     port = free_port()
     log = tmp_path_factory.mktemp("bento-server") / "server.log"
-    argv = [str(Path(sys.executable).parent / "bentoml"), "serve", out["tag"], "--port", str(port)]
-    with running_server(argv, port, log.parent, log, env={**os.environ, **env}) as url:
-        yield url
+    argv, image_env = image_command(Path(out["path"]), port)
+    with running_server(argv, port, log.parent, log, env={**os.environ, **env, **image_env}) as url:
+        yield {"url": url, "port": port, "log": log}
 
 
 def test_the_built_bento_serves_and_passes_the_smoke_test(built, bento_server) -> None:
     root, _env, out = built
-    done = sh(
-        "mlapp", "serving", "smoke", "--url", bento_server, "--expect-version", out["model_version"], cwd=root
-    )
+    url = bento_server["url"]
+    done = sh("mlapp", "serving", "smoke", "--url", url, "--expect-version", out["model_version"], cwd=root)
     assert "smoke test passed" in done.stdout
-    lineage = httpx.post(f"{bento_server}/metadata", timeout=10).json()["lineage"]
+    lineage = httpx.post(f"{url}/metadata", timeout=10).json()["lineage"]
     assert lineage["source"] == "bento"  # no .git in a bento: the baked file
     assert lineage["git_commit"] == out["git_commit"]
+
+
+def test_a_killed_worker_is_replaced_at_once_in_the_image(bento_server, records) -> None:
+    """With BENTOML_CONTAINERIZED set, as in the image, BentoML alone would not respawn."""
+    url = bento_server["url"]
+    assert predict_ok(url, records)
+    kill_a_worker(url, bento_server["port"], bento_server["log"])
+    assert predict_ok(url, records)

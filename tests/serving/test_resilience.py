@@ -4,6 +4,7 @@ clients that never finish their headers do not keep the worker from serving othe
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import sys
@@ -49,25 +50,47 @@ def predict_ok(url: str, records: list[dict[str, Any]]) -> bool:
     return answer.status_code == 200 and len(answer.json()) == 3
 
 
-def test_a_killed_worker_is_replaced_at_once(server, records) -> None:
-    url, log = server["url"], server["log"]
-    assert predict_ok(url, records)
-    (worker,) = server_pids(server["port"])[1:]
-    os.kill(worker, signal.SIGKILL)
+def kill_a_worker(url: str, port: int, log: Path) -> None:
+    """kill -9 of one of the server's workers; wait until it is replaced and /readyz answers."""
+    workers = server_pids(port)[1:]
+    os.kill(workers[0], signal.SIGKILL)
     deadline = time.monotonic() + DEADLINE_S
     while True:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, f"not ready {DEADLINE_S} s after kill -9:\n{log.read_text()}"
+        now = server_pids(port)[1:]
+        if len(now) == len(workers) and workers[0] not in now:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+        assert time.monotonic() < deadline, f"not replaced {DEADLINE_S} s after kill -9:\n{log.read_text()}"
         time.sleep(0.05)
     # Replaced because the supervisor heard the exit (SIGCHLD), not on circus's 10 s timer.
     assert REPLACED in log.read_text()
-    (replacement,) = server_pids(server["port"])[1:]
-    assert replacement != worker
+    # A fork of the server process (same command line), not a new interpreter importing it all.
+    leader, *_ = server_pids(port)
+    for worker in now:
+        assert Path(f"/proc/{worker}/cmdline").read_bytes() == Path(f"/proc/{leader}/cmdline").read_bytes()
+
+
+def requests_counted(url: str) -> float:
+    """Requests in ``mlapp_request_rows`` (all workers, the dead ones' files included)."""
+    metrics = httpx.get(f"{url}/metrics", timeout=10).text
+    return sum(map(float, re.findall(r"(?m)^mlapp_request_rows_count(?:\{[^}]*\})? (\S+)$", metrics)))
+
+
+def test_a_killed_worker_is_replaced_at_once(server, records) -> None:
+    url = server["url"]
     assert predict_ok(url, records)
+    before = requests_counted(url)
+    kill_a_worker(url, server["port"], server["log"])
+    assert predict_ok(url, records)
+    # The forked worker writes the multiprocess metrics files that /metrics reads (in batches,
+    # on a timer: wait for it, bounded).
+    deadline = time.monotonic() + DEADLINE_S
+    while requests_counted(url) == before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert requests_counted(url) == before + 1
 
 
 def test_clients_stuck_in_their_headers_do_not_block_others(server, records) -> None:

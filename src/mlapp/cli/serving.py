@@ -22,7 +22,7 @@ def group() -> None:
 @click.option("--model-dir", type=PathOption, help="Model folder [params: train.model_dir].")
 @pass_project
 def serve(project: Project, port: int | None, host: str, model_dir: Path | None) -> None:
-    """Serve the current model with BentoML (`bentoml serve`), from the source tree."""
+    """Serve the current model with BentoML's server, from the source tree (as the image does)."""
     from mlapp.serving import service_command
 
     params = project.params

@@ -148,10 +148,16 @@ FORBIDDEN_TOOLS = ("gcc", "cc", "c++", "make", "uv", "pip", "pip3", "git")
 AUDIT = 'id -u; for tool in "$@"; do command -v "$tool" || true; done'
 
 
-# What the image runs: the service (bentoml serve) and batch scoring (python -m ...score).
-# Importing them from the bento's own code proves the bento carries every module they need
-# (a module missing from bentofile.yaml's include list passes tests run from the source tree).
-RUNTIME_MODULES = ("mlapp.serving.service", "mlapp.serving.score")
+# What the image runs: the server (supervise, forking its workers), the service and batch
+# scoring (python -m ...score). Importing them from the bento's own code proves the bento
+# carries every module they need (a module missing from bentofile.yaml's include list passes
+# tests run from the source tree).
+RUNTIME_MODULES = (
+    "mlapp.serving.supervise",
+    "mlapp.serving.fork",
+    "mlapp.serving.service",
+    "mlapp.serving.score",
+)
 BENTO_SRC = "/home/bentoml/bento/src"
 IMPORTS = "import importlib, sys; [importlib.import_module(name) for name in sys.argv[1:]]"
 

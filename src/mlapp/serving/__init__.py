@@ -41,8 +41,9 @@ if os.environ.get(SERVER_ENV):
 def service_command(
     params_path: Path, port: int, host: str, model_dir: Path | None = None
 ) -> tuple[list[str], dict[str, str]]:
-    """BentoML's server for the source tree (``supervise.py``: ``bentoml serve`` that replaces a
-    dead worker at once), and the environment that points it at params + model."""
+    """BentoML's server for the source tree (``supervise.py``: ``bentoml serve`` whose workers
+    are forks of the server, a dead one replaced at once), and the environment that points it
+    at params + model."""
     env = {**os.environ, PARAMS_ENV: str(params_path.resolve())}
     if model_dir is not None:
         env[MODEL_DIR_ENV] = str(model_dir.resolve())

@@ -1,4 +1,5 @@
-"""The server process of ``mlapp serving serve``: BentoML's server, a dead worker replaced at once.
+"""The server process of ``mlapp serving serve`` and of the image: BentoML's server, with
+each worker a fork of this process and a dead worker replaced at once.
 
 BentoML supervises its workers with circus, whose arbiter looks for dead processes on a
 timer that BentoML fixes at 10 s. With one worker, a crash (OOM kill, kill -9) left nobody
@@ -6,12 +7,15 @@ accepting for up to 10 s before the replacement even began to start. This proces
 same server through BentoML's public ``bentoml.serve`` (the arbiter on a thread of this
 process, so its workers are this process's children) and hands the arbiter's own
 reap-and-respawn step to its event loop as soon as the kernel reports a child's exit
-(SIGCHLD): no polling, and the 10 s timer stays as the fallback. The server and its workers
-import xgboost without scikit-learn (``import_xgboost_without_sklearn``): a faster start.
+(SIGCHLD): no polling, and the 10 s timer stays as the fallback. The replacement is a fork
+of this process, which has imported the service already (``fork.py``): it only loads the
+model, instead of importing BentoML, pandas, pandera and xgboost again. This process
+imports xgboost without scikit-learn (``import_xgboost_without_sklearn``): a faster start.
 
-In a container (``BENTOML_CONTAINERIZED``) BentoML does not respawn: the server exits when
-its last worker is gone and the orchestrator restarts the container. The image runs
-``bentoml serve`` itself; this module is for running from the source tree.
+In a container (``BENTOML_CONTAINERIZED``) BentoML itself would not respawn (the server exits
+when its last worker is gone and the orchestrator restarts the container); this server
+respawns there too. The image runs it on the bento (``--bento``), the source tree on the
+service module.
 """
 
 from __future__ import annotations
@@ -63,12 +67,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", required=True)
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument(
+        "--bento", help="a built bento's folder (the image's); default: the source tree's service"
+    )
     args = parser.parse_args(argv)
-    os.environ[SERVER_ENV] = "1"  # the workers inherit it: they start without scikit-learn too
+    os.environ[SERVER_ENV] = "1"  # this process imports xgboost without scikit-learn (once: workers fork)
+    # BentoML's usage tracking would start a thread in this process that reads BentoML's
+    # metrics client every 12 h: a worker forked after that would inherit a client bound to
+    # this pid, which fails in the worker.
+    os.environ["BENTOML_DO_NOT_TRACK"] = "true"
     import_xgboost_without_sklearn()
     import bentoml
 
-    server = bentoml.serve(SERVICE, host=args.host, port=args.port, working_dir=".", blocking=False)
+    from mlapp.serving.fork import fork_workers
+
+    fork_workers()
+    target, folder = (args.bento, args.bento) if args.bento else (SERVICE, ".")
+    server = bentoml.serve(target, host=args.host, port=args.port, working_dir=folder, blocking=False)
     respawn_on_exit(server.arbiter)
     deadline = time.monotonic() + START_TIMEOUT_S
     while not server.running:  # the arbiter's thread starts its loop, then its watchers

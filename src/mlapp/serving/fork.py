@@ -1,0 +1,161 @@
+"""BentoML's workers as forks of the server process, which has already imported the service.
+
+A worker that circus starts the usual way (``python -m _bentoml_impl.worker.service``) imports
+Python, BentoML, pandas, pandera, xgboost and the service module again before it can answer:
+seconds of CPU, which is how long a one-worker server is down after its worker dies. The
+server process (``supervise.py``) has imported all of that already, to read the service's
+configuration. Here circus's process for that command is a ``fork()`` of the server process
+that runs the same worker ``main`` with the same arguments, environment and working folder:
+the listening socket is the same inherited file descriptor (``--fd``), circus supervises,
+signals and reaps it as before, and it only has to load the model and start uvicorn.
+
+Fork safety: the fork happens on the arbiter's thread; the child keeps only that thread and
+runs nothing of the parent's but the worker. asyncio and pyzmq check the pid (the parent's
+event loop and ZeroMQ sockets are inert in the child), ``threading`` and ``logging`` reset
+their locks after a fork, the parent's signal handlers are reset, and the child leaves with
+``os._exit`` so none of the parent's exit handlers run. Any other command (none today) is
+started the usual way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+import traceback
+from typing import Any, NoReturn
+
+import psutil
+from circus.process import Process
+from circus.watcher import Watcher
+
+WORKER_MODULE = "_bentoml_impl.worker.service"  # what BentoML 1.4's watchers run
+BENTOML_PACKAGES = {"bentoml", "_bentoml_impl", "_bentoml_sdk"}
+
+
+class ForkedWorker(psutil.Process):
+    """The part of ``psutil.Popen`` circus uses, for a child started by ``os.fork``."""
+
+    stdout = None  # BentoML's watchers do not pipe the workers' output: it is inherited
+    stderr = None
+    returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:  # already reaped by the arbiter: dead, status unknown
+                self.returncode = 0  # what subprocess.Popen.poll reports in that case
+            else:
+                if pid:
+                    self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+
+class ForkedProcess(Process):
+    def spawn(self) -> None:
+        if list(self.args or [])[:2] != ["-m", WORKER_MODULE] or self.uid or self.gid or self.rlimits:
+            super().spawn()
+            return
+        self.started = time.time()
+        argv = self.format_args(sockets_fds=self._get_sockets_fds())
+        for stream in (sys.stdout, sys.stderr):  # or the child writes this process's buffer again
+            stream.flush()
+        # No signal reaches the child before it has reset this process's handlers.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+        try:
+            pid = os.fork()
+            if pid == 0:
+                run_worker(argv[3:], self.env, self.working_dir, self.close_child_stdin, mask)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        self._sockets: list[Any] = []
+        self._worker = ForkedWorker(pid)
+
+
+class ForkingWatcher(Watcher):
+    @property
+    def _process_class(self) -> type[Process]:
+        return ForkedProcess
+
+
+def run_worker(
+    argv: list[str], env: dict[str, str], working_dir: str, close_stdin: bool, mask: set[int | signal.Signals]
+) -> NoReturn:
+    """In the forked child: BentoML's worker ``main`` with ``argv``; never returns."""
+    code = 1
+    try:
+        os.setsid()  # as circus does for its workers: a signal to the server's group is not theirs
+        if close_stdin:
+            devnull = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(devnull, 0)
+            os.close(devnull)
+        for sig in signal.valid_signals():  # the supervisor's handlers (SIGCHLD, circus's) are not ours
+            handler = signal.getsignal(sig)
+            if callable(handler) and handler is not signal.default_int_handler:
+                signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        os.environ.clear()
+        os.environ.update(env)
+        os.chdir(working_dir)
+        fresh_prometheus_values()
+        keep_loggers_enabled()
+        from _bentoml_impl.worker.service import main
+
+        main.main(args=argv, prog_name=WORKER_MODULE, standalone_mode=False)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+
+def fresh_prometheus_values() -> None:
+    """prometheus_client picks its value class (in-memory or multiprocess files) when imported:
+    if the parent imported it, pick again with the worker's ``PROMETHEUS_MULTIPROC_DIR``."""
+    values: Any = sys.modules.get("prometheus_client.values")
+    if values is not None:
+        values.ValueClass = values.get_value_class()
+
+
+def keep_loggers_enabled() -> None:
+    """The worker's logging set-up (``dictConfig``) disables every logger that exists then. A
+    worker that imports the service afterwards has the service's loggers enabled; a fork has
+    them already: keep those (all but BentoML's own) as they were."""
+    import bentoml._internal.log as bentoml_log  # the worker's main looks it up when it runs
+
+    configure = bentoml_log.configure_server_logging
+
+    def configure_server_logging() -> None:
+        loggers = logging.Logger.manager.loggerDict.values()
+        keep = [log for log in loggers if isinstance(log, logging.Logger) and not log.disabled]
+        configure()
+        for log in keep:
+            if log.name.split(".")[0] not in BENTOML_PACKAGES:
+                log.disabled = False
+
+    bentoml_log.configure_server_logging = configure_server_logging
+
+
+def fork_workers() -> None:
+    """From now on, BentoML's watchers start their workers as forks of this process, and
+    replace a dead worker even in a container (where BentoML leaves that to the orchestrator)."""
+    import bentoml.serving
+
+    create = bentoml.serving.create_watcher
+
+    def create_watcher(*args: Any, **kwargs: Any) -> Watcher:
+        watcher = create(*args, **kwargs)
+        watcher.__class__ = ForkingWatcher  # same object and settings, only the process class differs
+        watcher.respawn = True
+        return watcher
+
+    bentoml.serving.create_watcher = create_watcher
