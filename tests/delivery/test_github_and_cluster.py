@@ -1,7 +1,7 @@
 """What would be sent to GitHub (gh) and to the cluster (kubectl), checked without either.
 
-Fake ``gh``/``kubectl`` executables first on PATH record their arguments (and stdin); the
-fake kubectl hands ``kustomize`` to the real one so rendering stays real.
+A fake ``kubectl`` first on PATH records its arguments; it hands ``kustomize`` to the real
+one so rendering stays real. (The ``gh`` side of a deploy: tests/delivery/test_workflow_steps.py.)
 """
 
 from __future__ import annotations
@@ -25,11 +25,6 @@ from mlapp.params import load_params
 
 KUBECTL = shutil.which("kubectl")
 RECORD_ARGS = 'printf "%s\\n" "$*" >> "$FAKE_LOG"\n'
-
-
-def fake_gh(tmp_path: Path, body: str) -> Path:
-    script = f'#!/bin/sh\n{RECORD_ARGS}cat > "$FAKE_LOG.stdin.$$" 2>/dev/null || true\n{body}\n'
-    return bin_dir(tmp_path, "gh", script)
 
 
 def fake_kubectl(tmp_path: Path, extra: str = "") -> Path:
@@ -195,37 +190,6 @@ def test_github_setup_apply_sends_the_payloads(mlapp_in_repo, github_api) -> Non
     posted = [p for m, p in sent if m == "POST" and p.endswith("deployment-branch-policies")]
     assert "/repos/acme/churn/environments/production/deployment-branch-policies" in posted
     assert "/repos/acme/churn/environments/staging/deployment-branch-policies" not in posted
-
-
-# --- supply chain and release record ----------------------------------------------------------
-
-
-def test_deploy_refuses_an_image_without_attestation(
-    gitops: Path, mlapp, tmp_path: Path, monkeypatch
-) -> None:
-    log = tmp_path / "gh.log"
-    monkeypatch.setenv("FAKE_LOG", str(log))
-    monkeypatch.setenv("GITHUB_REPOSITORY", "acme/churn")
-    monkeypatch.setenv("PATH", path_with(fake_gh(tmp_path, 'echo "no attestations found" >&2; exit 1')))
-    code, out = mlapp(
-        "delivery", "deploy", "--env", "staging", "--image", image("a"), "--verify-attestation", "--push"
-    )
-    assert code != 0 and "no attestations found" in out, out
-    remote = gitops.parent / "origin.git"
-    assert not (remote / "refs/heads/deploy").exists()  # nothing recorded
-
-    monkeypatch.setenv("PATH", path_with(fake_gh(tmp_path, "echo '[{\"verificationResult\": {}}]'")))
-    code, out = mlapp(
-        "delivery", "deploy", "--env", "staging", "--image", image("a"), "--verify-attestation", "--push"
-    )
-    assert code == 0 and "verified 1 provenance attestation" in out, out
-    argv = log.read_text().splitlines()[-1].split()  # verified against this repo's cd workflow on main
-    assert argv[:3] == ["attestation", "verify", f"oci://{image('a')}"]
-    pairs = dict(zip(argv[3::2], argv[4::2], strict=False))
-    assert pairs["--repo"] == "acme/churn"
-    assert pairs["--signer-workflow"] == "acme/churn/.github/workflows/cd.yml"
-    assert pairs["--source-ref"] == "refs/heads/main"
-    assert "--deny-self-hosted-runners" in argv
 
 
 # --- cluster -------------------------------------------------------------------------------------
