@@ -1,7 +1,7 @@
 """BentoML's workers as forks of the server process, which has already imported the service.
 
-A worker that circus starts the usual way (``python -m _bentoml_impl.worker.service``) imports
-Python, BentoML, pandas, pandera, xgboost and the service module again before it can answer:
+A worker that circus starts the usual way (``python -m _bentoml_impl.worker.service``) starts
+Python and imports BentoML, pandas, pandera, xgboost and the service module before it can answer:
 seconds of CPU, which is how long a one-worker server is down after its worker dies. The
 server process (``supervise.py``) has imported all of that already, to read the service's
 configuration. Here circus's process for that command is a ``fork()`` of the server process
@@ -13,8 +13,10 @@ Fork safety: the fork happens on the arbiter's thread; the child keeps only that
 runs nothing of the parent's but the worker. asyncio and pyzmq check the pid (the parent's
 event loop and ZeroMQ sockets are inert in the child), ``threading`` and ``logging`` reset
 their locks after a fork, the parent's signal handlers are reset, and the child leaves with
-``os._exit`` so none of the parent's exit handlers run. Any other command (none today) is
-started the usual way.
+``os._exit`` so none of the parent's exit handlers run. What a new worker would decide after
+its own set-up is redone for the fork: prometheus_client's choice of multiprocess files
+(``fresh_prometheus_values``) and the service's loggers, which BentoML's worker logging set-up
+would disable (``keep_loggers_enabled``). Any other command (none today) is started the usual way.
 """
 
 from __future__ import annotations
