@@ -27,6 +27,14 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 SMALL_ROWS = 3000
 
+# The suite starts hundreds of Python processes (dvc, mlapp stages, servers), and most import
+# the same heavy libraries. With bytecode writing off (CI images often set
+# PYTHONDONTWRITEBYTECODE), every one of them compiles those libraries from source again,
+# ~6 CPU-s each for mlflow + pandas + xgboost + sklearn + pandera; written once, the .pyc files
+# serve every later process, the copies' own environments included.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+sys.dont_write_bytecode = False
+
 
 def project_files() -> list[Path]:
     return template.project_files(REPO)

@@ -80,6 +80,17 @@ def test_problems_spread_over_chunks_are_merged(tmp_path: Path) -> None:
     assert list(problems) == sorted(problems, key=lambda k: report["problems"].index(problems[k]))
 
 
+def test_a_missing_column_is_reported_once_not_per_chunk(tmp_path: Path) -> None:
+    frame = _table().drop(columns=["region"])  # every one of the 43 chunks lacks it
+
+    code, report = _both(frame, tmp_path)
+
+    assert code == 1
+    missing = [p for p in report["problems"] if "region" in p["values"]]
+    assert len(missing) == 1, report["problems"]
+    assert missing[0]["column"] == "<table>" and missing[0]["count"] == 1
+
+
 def test_table_wide_checks_count_every_chunk(tmp_path: Path) -> None:
     frame = _set(_table(), "total_charges", [*range(0, ROWS, 2), 1, 3, 5], None)
     frame = _set(frame, "churned", [4, 150, 298], None)
