@@ -38,7 +38,9 @@ mlapp_mlflow_up() {
 }
 export MLAPP_TEST_MLFLOW_SERVER="http://127.0.0.1:$mlflow_port"
 if ! mlapp_mlflow_up; then
-  nohup .venv/bin/mlflow server --host 127.0.0.1 --port "$mlflow_port" --workers 2 \
+  # Job execution (huey consumers for MLflow's GenAI jobs) is off: the project runs no such
+  # jobs, and its six worker processes would cost CPU and ~1.5 GB on a 2-core CI machine.
+  MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false nohup .venv/bin/mlflow server --host 127.0.0.1 --port "$mlflow_port" --workers 2 \
     --backend-store-uri "$MLAPP_TEST_POSTGRES_URL" \
     --artifacts-destination "$mlapp_ci_dir/mlflow-artifacts" --serve-artifacts \
     >"$mlapp_ci_dir/mlflow-server.log" 2>&1 &

@@ -162,7 +162,13 @@ def own_server(postgres_url: str, artifacts: Path, log: Path) -> Iterator[tuple[
         "--backend-store-uri", postgres_url, "--artifacts-destination", str(artifacts), "--serve-artifacts",
     ]  # fmt: skip
     with log.open("ab") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            argv,
+            env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},  # no GenAI job workers
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     url = f"http://127.0.0.1:{port}"
     poll_until(lambda: _healthy(url), proc, log, "mlflow server")
     try:
