@@ -8,6 +8,7 @@ one server and one project copy: starting BentoML and training are the expensive
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -15,11 +16,16 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+import yaml
 from mlflow.tracking import MlflowClient
 from tests.conftest import BIN, copy_project, free_port, running_server, sh
 from tests.delivery.conftest import IDENTITY, bin_dir, digest, image, path_with
+from tests.delivery.steps import command, make_recipe
+from tests.delivery.test_workflow_steps import FOUND, RUNNER, UV, defaults, gh
 
+from mlapp.delivery import cluster as cluster_module
 from mlapp.delivery import registry
 from mlapp.delivery.cluster import served_version
 from mlapp.delivery.state import StateError
@@ -61,14 +67,22 @@ def test_release_cycle_with_real_service_and_registry(
 ) -> None:
     start = time.perf_counter()
 
-    def ok(*args: str) -> str:
-        code, out = mlapp(*args)
+    def ok(*args: str, env: dict[str, str] | None = None) -> str:
+        code, out = mlapp(*args, env=env)
         assert code == 0, f"mlapp {' '.join(args)}:\n{out}"
         return out
 
+    def step(workflow: str, job: str, starts: str, **context: str) -> str:
+        """The workflow's step as the job runs it: its argv, its env (inputs at their defaults)."""
+        tracking = {"vars.MLFLOW_TRACKING_URI": os.environ["MLFLOW_TRACKING_URI"]}  # this test's store
+        argv, env = command(workflow, job, UV + starts, {**defaults(workflow), **tracking, **context}, RUNNER)
+        return ok(*argv[1:], env=env)
+
     a, b = image("a"), image("b")
-    ok("pipeline", "register", "--tag", f"image.digest={digest('a')}", "--tag", f"image.ref={a}")
-    ok("delivery", "deploy", "--env", "staging", "--image", a, "--push")
+    monkeypatch.setenv("PATH", gh(tmp_path / "gh", FOUND))  # every image here is "attested"
+    built = {"needs.build.outputs.image": a.split("@")[0], "needs.build.outputs.digest": digest("a")}
+    step("cd.yml", "staging", "mlapp delivery deploy ", **built)
+    step("cd.yml", "staging", "mlapp pipeline register ", **built)  # (cd registers after wait, smoke)
 
     # 1. Without SERVICE_URL the smoke test reaches the Service through `kubectl port-forward`
     #    (a fake kubectl forwards to the local server; rendering stays the real kustomize).
@@ -87,14 +101,13 @@ exec sleep 300
     with monkeypatch.context() as patched:
         patched.setenv("PATH", path_with(fake))
         patched.setenv("KUBE_CONFIG", "apiVersion: v1\nkind: Config\n")  # kubectl can reach "a cluster"
-        assert "serves model" in ok("delivery", "wait", "--env", "staging", "--fetch")
-        assert "smoke test passed" in ok("delivery", "smoke", "--env", "staging", "--fetch")
+        cluster = {**built, "secrets.KUBE_CONFIG": "apiVersion: v1\nkind: Config\n"}  # no SERVICE_URL
+        assert "serves model" in step("cd.yml", "staging", "mlapp delivery wait ", **cluster)
+        assert "smoke test passed" in step("cd.yml", "staging", "mlapp delivery smoke ", **cluster)
     assert "port-forward -n mlapp-staging svc/mlapp :3000" in (tmp_path / "kubectl.log").read_text()
 
     # 2. Verified: the alias follows, looked up by the image digest.
-    assert "mlapp@staging -> version 1" in ok(
-        "delivery", "accept", "--env", "staging", "--digest", digest("a"), "--push"
-    )
+    assert "mlapp@staging -> version 1" in step("cd.yml", "staging", "mlapp delivery accept ", **built)
     assert aliases() == {"staging": "1"}
     mlflow_params = load_params("params.yaml").mlflow
     assert registry.version_for_digest(mlflow_params, digest("a"))[1]["image.ref"] == a
@@ -103,29 +116,34 @@ exec sleep 300
 
     # 3. A promotion job checks out main, which has no model of that release: the smoke test
     #    fetches the released model from the registry, by digest, and still passes.
-    ok("delivery", "promote", "--to", "production", "--push")
+    #    promote.yml's steps, a manual run with the default inputs (production, 'current').
     shutil.move(released / "models", released.parent / "models-away")
-    smoke = ok("delivery", "smoke", "--env", "production", "--url", server, "--fetch")
+    service = {"vars.SERVICE_URL": server}
+    assert "verified 1 provenance" in step("promote.yml", "promote", "mlapp delivery promote ", **service)
+    assert "serves model" in step("promote.yml", "promote", "mlapp delivery wait ", **service)
+    smoke = step("promote.yml", "promote", "mlapp delivery smoke ", **service)
     assert "fetched model" in smoke and "smoke test passed" in smoke
-    ok("delivery", "accept", "--env", "production", "--push")
+    step("promote.yml", "promote", "mlapp delivery accept ", **service)
     assert aliases() == {"staging": "1", "production": "1"}
 
     # 4. A second image of the same model gets its own registry version; rollback moves the
     #    alias back to the first.
     shutil.move(released.parent / "models-away", released / "models")
     ok("pipeline", "register", "--tag", f"image.digest={digest('b')}")
-    for step in (
+    for args in (
         ("deploy", "--env", "staging", "--image", b),
         ("accept", "--env", "staging"),
         ("promote", "--to", "production"),
         ("accept", "--env", "production"),
     ):
-        ok("delivery", *step, "--push")
+        ok("delivery", *args, "--push")
     assert aliases() == {"staging": "2", "production": "2"}
-    ok("delivery", "rollback", "--env", "production", "--push")
-    ok("delivery", "smoke", "--env", "production", "--url", server, "--fetch")
-    ok("delivery", "accept", "--env", "production", "--push")
+    #    rollback.yml's steps, default inputs (production, the previous verified release).
+    for starts in ("rollback ", "wait ", "smoke ", "accept "):
+        step("rollback.yml", "rollback", "mlapp delivery " + starts, **service)
     assert aliases() == {"staging": "2", "production": "1"}
+    attested = [line.split()[2] for line in (tmp_path / "gh" / "gh.log").read_text().splitlines()]
+    assert attested == [f"oci://{i}" for i in (a, a, a)]  # deploy, promote, rollback: each verified
 
     # 5. A service that runs another model fails the smoke test; unverified, it cannot be promoted.
     other = released / "other-model"
@@ -163,13 +181,31 @@ def guarded_server(released: Path) -> Iterator[str]:
 def test_kind_e2e_command_against_a_fake_cluster_and_a_real_service(
     released: Path, guarded_server: str, mlapp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`make e2e` as the kind job runs it; docker and kubectl are fakes, the service is real and
-    wants a bearer token: the e2e creates the tokens Secret, wait and smoke send the token."""
+    """kind.yml's `make e2e` step as the job runs it (LOCAL_IMAGE from the image step, Argo CD
+    installed): docker and kubectl are fakes, GitHub's install.yaml a local stand-in pinned in
+    params; the service is real and wants a bearer token: the e2e creates the tokens Secret,
+    wait and smoke send the token."""
     server = guarded_server
     monkeypatch.delenv("MLAPP_API_TOKEN", raising=False)
     with pytest.raises(StateError, match=r"/metadata answers 401: set \$MLAPP_API_TOKEN"):
         served_version(server)  # no token: a clear error at once, not a wait until the deadline
     monkeypatch.setenv("MLAPP_API_TOKEN", "e2e-token")  # what the Secret below must carry
+    install_yaml = "apiVersion: v1\nkind: List\nitems: []\n"  # Argo CD's, at the pinned commit
+    fetched: list[str] = []
+    monkeypatch.setattr(
+        cluster_module.httpx,
+        "get",
+        lambda url, **_kw: (
+            fetched.append(url) or httpx.Response(200, text=install_yaml, request=httpx.Request("GET", url))
+        ),
+    )
+    params = released / "params.yaml"
+    pinned = load_params(params).delivery.argocd.install_sha256
+    params.write_text(
+        params.read_text()
+        .replace(pinned, hashlib.sha256(install_yaml.encode()).hexdigest())
+        .replace("repo_url: null", "repo_url: https://github.com/acme/churn.git")
+    )
     pushed = digest("d")
     docker = bin_dir(
         tmp_path,
@@ -187,14 +223,20 @@ if [ "$1" = inspect ]; then echo '["kind-registry:5000/mlapp@{pushed}"]'; fi
 printf "%s\\n" "$*" >> "{tmp_path}/kubectl.log"
 if [ "$1" = kustomize ]; then exec {shutil.which("kubectl")} "$@"; fi
 if [ "$*" = "apply -f -" ]; then cat > "{tmp_path}/secret.json"; fi
+if [ "$*" = "apply -f - --dry-run=server" ]; then cat > "{tmp_path}/applications.yaml"; fi
+if [ "$*" = "apply -n argocd -f - --server-side --force-conflicts" ]; then cat > "{tmp_path}/argocd.yaml"; fi
 if [ "$1" = port-forward ]; then echo "Forwarding from 127.0.0.1:{port} -> 3000"; exec sleep 300; fi
 """,
     )
     monkeypatch.setenv("PATH", path_with(docker))
-    monkeypatch.setenv("KUBE_CONFIG", "apiVersion: v1\nkind: Config\n")
-    code, out = mlapp("delivery", "e2e", "--image", "mlapp:local", "--no-argocd")
+    monkeypatch.setenv("KUBE_CONFIG", "apiVersion: v1\nkind: Config\n")  # kind-action's cluster
+    argv, env = command("kind.yml", "e2e", "make e2e", {"steps.image.outputs.image": "mlapp:local"})
+    assert env == {"LOCAL_IMAGE": "mlapp:local"}
+    (recipe,) = make_recipe(argv[1], cwd=released)  # `$(RUN) mlapp delivery e2e`
+    assert recipe[0] == "mlapp", recipe
+    code, out = mlapp(*recipe[1:], env=env)
     assert code == 0, out
-    assert "6/6 staging on the cluster serves model" in out, out
+    assert "3/6 Argo CD v" in out and "6/6 staging on the cluster serves model" in out, out
     assert (tmp_path / "docker.log").read_text().splitlines() == [
         "tag mlapp:local kind-registry:5000/mlapp:e2e",
         "push kind-registry:5000/mlapp:e2e",
@@ -202,6 +244,20 @@ if [ "$1" = port-forward ]; then echo "Forwarding from 127.0.0.1:{port} -> 3000"
     ]
     calls = (tmp_path / "kubectl.log").read_text().splitlines()
     assert calls[0].startswith("apply -k infra/bootstrap")
+    # Argo CD at the pinned commit, its CRDs established, our Applications validated by the API server
+    assert fetched == [cluster_module.INSTALL_URL.format(commit=load_params(params).delivery.argocd.commit)]
+    assert (tmp_path / "argocd.yaml").read_text() == install_yaml
+    crds = "crd/applications.argoproj.io crd/appprojects.argoproj.io"
+    assert f"wait --for=condition=Established --timeout=120s {crds}" in calls
+    assert "apply -k infra/bootstrap --dry-run=server" in calls
+    apps = [o for o in yaml.safe_load_all((tmp_path / "applications.yaml").read_text()) if o]
+    assert [o["metadata"]["name"] for o in apps if o["kind"] == "Application"] == [
+        "mlapp-staging",
+        "mlapp-production",
+    ]
+    assert {o["spec"]["source"]["repoURL"] for o in apps if o["kind"] == "Application"} == {
+        "https://github.com/acme/churn.git"
+    }
     apply = next(c for c in calls if c.startswith("apply -n mlapp-staging"))
     assert apply.endswith("--prune --applyset=configmaps/mlapp-applyset")
     assert "port-forward -n mlapp-staging svc/mlapp :3000" in calls

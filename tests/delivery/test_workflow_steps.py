@@ -15,6 +15,8 @@ from tests.delivery.conftest import bin_dir, digest, image, path_with
 from tests.delivery.steps import command, load
 
 REPOSITORY = "acme/churn"
+RUNNER = {"GITHUB_REPOSITORY": REPOSITORY}  # set by the runner, not by the workflow
+UV = "uv run --frozen --no-sync "
 FOUND = "echo '[{\"verificationResult\": {}}]'"
 NOT_FOUND = 'echo "no attestations found for the subject" >&2; exit 1'
 
@@ -26,6 +28,8 @@ def defaults(workflow: str) -> dict[str, str]:
 
 
 def gh(tmp_path: Path, body: str) -> str:
+    """PATH with a ``gh`` first that appends its arguments to ``tmp_path/gh.log``, then runs ``body``."""
+    tmp_path.mkdir(exist_ok=True)
     script = f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{tmp_path}/gh.log"\n{body}\n'
     return path_with(bin_dir(tmp_path, "gh", script))
 
@@ -52,7 +56,7 @@ def run_step(
     mlapp, tmp_path: Path, workflow: str, job: str, starts: str, gh_body: str, **context: str
 ) -> tuple[int, str]:
     inputs = {**defaults(workflow), **context}
-    argv, env = command(workflow, job, starts, inputs, runner={"GITHUB_REPOSITORY": REPOSITORY})
+    argv, env = command(workflow, job, starts, inputs, runner=RUNNER)
     assert argv[0] == "mlapp", argv
     return mlapp(*argv[1:], env={**env, "PATH": gh(tmp_path, gh_body)})
 
@@ -63,9 +67,9 @@ def verified_subject(tmp_path: Path) -> str:
     return argv[2]
 
 
-DEPLOY = ("cd.yml", "staging", "uv run --frozen --no-sync mlapp delivery deploy ")
-PROMOTE = ("promote.yml", "promote", "uv run --frozen --no-sync mlapp delivery promote ")
-ROLLBACK = ("rollback.yml", "rollback", "uv run --frozen --no-sync mlapp delivery rollback ")
+DEPLOY = ("cd.yml", "staging", UV + "mlapp delivery deploy ")
+PROMOTE = ("promote.yml", "promote", UV + "mlapp delivery promote ")
+ROLLBACK = ("rollback.yml", "rollback", UV + "mlapp delivery rollback ")
 
 
 def test_cd_deploy_step_records_the_attested_build_and_refuses_an_unattested_one(
@@ -129,3 +133,74 @@ def test_rollback_step_restores_the_attested_release_and_refuses_an_unattested_o
     assert release is not None
     assert (release["image"], release["action"]) == (image("a"), "rollback")
     assert release["rolled_back_from"] == image("b").split("@")[1]
+
+
+# --- every run: step has a test that runs it with the same arguments, or a reason why none can ---
+
+E2E = "tests/delivery/test_release_e2e.py::test_release_cycle_with_real_service_and_registry"
+KIND = "tests/delivery/test_release_e2e.py::test_kind_e2e_command_against_a_fake_cluster_and_a_real_service"
+HERE = "tests/delivery/test_workflow_steps.py::test_"
+PR = "tests/report/test_report_e2e.py::test_worse_model_is_reported_worse_and_blocked"
+RETRAIN = "tests/monitor/test_retrain.py::test_drifted_batch_opens_the_retraining_pr_path"
+# Run lines after `uv run --frozen --no-sync ` (test_workflows.py holds every uv step to that prefix).
+RUN_BY = {
+    "mlapp delivery image-metadata": "tests/delivery/test_github_and_cluster.py::test_image_metadata_outputs",
+    "make image-context": "tests/image/test_dockerfile.py::"
+    "test_context_holds_the_bento_the_dockerfile_and_hashed_serving_requirements",
+    "make e2e": KIND,
+    "mlapp delivery deploy --env staging --verify-attestation --push": HERE
+    + "cd_deploy_step_records_the_attested_build_and_refuses_an_unattested_one",
+    "mlapp delivery wait --env staging --fetch": E2E,
+    "mlapp delivery smoke --env staging --fetch": E2E,
+    'mlapp pipeline register --tag "image.digest=${IMAGE_DIGEST}" --tag "image.ref=${IMAGE_REF}"': E2E,
+    "mlapp delivery accept --env staging --push": E2E,
+    "mlapp delivery promote --verify-attestation --push": HERE
+    + "promote_step_commits_the_attested_digest_and_refuses_an_unattested_one",
+    'mlapp delivery wait --env "$PROMOTE_TO" --fetch': E2E,
+    'mlapp delivery smoke --env "$PROMOTE_TO" --fetch': E2E,
+    'mlapp delivery accept --env "$PROMOTE_TO" --push': E2E,
+    'mlapp delivery rollback --env "$ROLLBACK_ENV" --verify-attestation --push': HERE
+    + "rollback_step_restores_the_attested_release_and_refuses_an_unattested_one",
+    'mlapp delivery wait --env "$ROLLBACK_ENV" --fetch': E2E,
+    'mlapp delivery smoke --env "$ROLLBACK_ENV" --fetch': E2E,
+    'mlapp delivery accept --env "$ROLLBACK_ENV" --push': E2E,
+    'mlapp report run --no-gate --base "$BASE_SHA"': PR,
+    "mlapp report gate": PR,
+    'mlapp report comment --run-id "$RUN_ID" --report "$REPORT"': "tests/report/test_github.py::"
+    "test_cli_comment_uses_only_the_api_and_leaves_git_config_alone",
+    "mlapp monitor run --exit-zero"
+    ' --github-output "$GITHUB_OUTPUT" --summary "$GITHUB_STEP_SUMMARY"': RETRAIN,
+    'mlapp monitor retrain-prepare --github-output "$GITHUB_OUTPUT"': RETRAIN,
+    "mlapp monitor retrain-publish": RETRAIN,
+    "mlapp monitor retrain-pr": RETRAIN,
+}
+INSTALLS = "installs packages: run in a test it would change the environment the tests run in"
+NOT_RUN = {
+    "make sync": INSTALLS,
+    "make sync-core": INSTALLS,
+    "make sync-pipeline": INSTALLS,
+    "make sync-delivery": INSTALLS,
+    "make test": "the test suite itself",
+    "make lint": "the lint job; its workflow and manifest checks run in test_workflows.py and "
+    "test_infra.py, ruff + format + mypy on every landing",
+    "make actionlint": "needs a Go toolchain and the Go module proxy",
+    "make image": "needs docker or podman: .ci/run runs it after `make test`",
+    "make pipeline-outputs": "`dvc repro --pull` needs the DVC remote; tests run `dvc repro`",
+    "make check-clean": "`git diff --exit-code` on the job's checkout",
+}
+
+
+def test_every_run_step_is_run_by_a_test_or_says_why_not() -> None:
+    """A new or changed `run:` line fails here until a test runs it (RUN_BY) or NOT_RUN says why."""
+    from tests.conftest import REPO
+    from tests.delivery.steps import run_steps
+
+    lines = {line.removeprefix(UV) for _file, _job, line in run_steps()}
+    assert not set(RUN_BY) & set(NOT_RUN)
+    unlisted = sorted(lines - set(RUN_BY) - set(NOT_RUN))
+    assert not unlisted, f"run: steps that no test runs: {unlisted}"
+    stale = sorted((set(RUN_BY) | set(NOT_RUN)) - lines)
+    assert not stale, f"listed, but no workflow runs them: {stale}"
+    for test in set(RUN_BY.values()):
+        path, name = test.split("::")
+        assert f"\ndef {name}(" in (REPO / path).read_text(), f"{test} does not exist"

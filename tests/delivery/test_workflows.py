@@ -307,30 +307,6 @@ def test_each_rule_catches_its_violation(tmp_path: Path, text: str, expected: st
     assert any(expected in f for f in findings), findings
 
 
-def test_run_steps_of_real_workflows_parse_as_commands() -> None:
-    """Belt and braces for the rule above: each `mlapp X` in a run: answers --help."""
-    seen = set()
-    for path in FILES:
-        for job in (yaml.safe_load(path.read_text()).get("jobs") or {}).values():
-            for step in job.get("steps") or []:
-                words = str(step.get("run", "")).split()
-                if "mlapp" in words:
-                    index = words.index("mlapp") + 1
-                    command = words[index]
-                    if index + 1 < len(words) and not words[index + 1].startswith("-"):
-                        sub = words[index + 1]
-                        if _commands().get(command):
-                            command = f"{command} {sub}"
-                    seen.add(command)
-    from click.testing import CliRunner
-
-    from mlapp.cli import cli
-
-    for command in sorted(seen):
-        result = CliRunner().invoke(cli, [*command.split(), "--help"])
-        assert result.exit_code == 0, f"mlapp {command} --help: {result.output}"
-
-
 def test_setup_page_documents_every_secret_variable_and_environment() -> None:
     """A maintainer following docs/github-setup.md has set everything the workflows read."""
     import re

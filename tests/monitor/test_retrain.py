@@ -209,10 +209,13 @@ def test_drifted_batch_opens_the_retraining_pr_path(
         "MONITOR_SOURCE": str(write_csv(drifted(206, rows=600), tmp_path / "batch.csv", labels=True)),
         "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
     }
-    outputs = tmp_path / "github_output"
+    outputs, summary = tmp_path / "github_output", tmp_path / "summary.md"
 
-    sh("mlapp", "monitor", "run", "--exit-zero", "--github-output", outputs, cwd=root, env=env)
+    # retrain.yml's monitor step, same arguments ($GITHUB_OUTPUT, $GITHUB_STEP_SUMMARY: files here)
+    sh("mlapp", "monitor", "run", "--exit-zero", "--github-output", outputs, "--summary", summary,
+       cwd=root, env=env)  # fmt: skip
     assert parse_outputs(outputs.read_text())["retrain"] == "true"
+    assert summary.read_text() == (root / "reports/monitor/monitor.md").read_text()
     sh("mlapp", "monitor", "retrain-prepare", "--github-output", outputs, cwd=root, env=env)
     assert parse_outputs(outputs.read_text()) == {"retrain": "true", "status": "retrain", "changed": "true"}
     changed = _git("diff", "--name-only", "main", "HEAD", cwd=root).splitlines()
