@@ -1,4 +1,5 @@
-"""promote.yml's and rollback.yml's first steps, run with the workflow's own words and env.
+"""Workflow `run:` steps run with the workflow's own words and env, and the list of which test
+runs each step (RUN_BY) or why none does (NOT_RUN).
 
 Each step's argv and env come from the workflow file (tests/delivery/steps.py), with the
 dispatch inputs at their defaults. The deploy branch lives in a local bare ``origin``; ``gh`` is
@@ -8,9 +9,11 @@ a stand-in on PATH that records its arguments and either finds the attestation o
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
-from tests.conftest import sh
+import pytest
+from tests.conftest import REPO, copy_project, sh
 from tests.delivery.conftest import bin_dir, digest, image, path_with
 from tests.delivery.steps import command, load
 
@@ -135,6 +138,39 @@ def test_rollback_step_restores_the_attested_release_and_refuses_an_unattested_o
     assert release["rolled_back_from"] == image("b").split("@")[1]
 
 
+@pytest.mark.slow
+def test_pipeline_outputs_step_pulls_the_remotes_outputs_and_trains_nothing(
+    trained_project: Path, tmp_path: Path
+) -> None:
+    """cd's and pr's `make pipeline-outputs` in a fresh checkout: what the DVC remote has is pulled."""
+    trained = copy_project(trained_project, tmp_path / "trained")
+    remote = tmp_path / "dvc-remote"
+    sh("dvc", "remote", "modify", "--local", "sample", "url", remote, cwd=trained)
+    sh("dvc", "push", "-q", cwd=trained)
+    checkout = tmp_path / "checkout"  # what actions/checkout gives a job: git files only
+    sh("git", "clone", "-q", trained, checkout, cwd=tmp_path)
+    sh("dvc", "remote", "modify", "--local", "sample", "url", remote, cwd=checkout)
+    assert not (checkout / "models").exists()
+    argv, _env = command("cd.yml", "build", "make pipeline-outputs")
+    done = sh(*argv, "RUN=", cwd=checkout)  # RUN=: the recipe's `dvc repro --pull` in this environment
+    assert "Running stage" not in done.stdout, done.stdout
+    for output in ("models/model.ubj", "metrics/metrics.json"):
+        assert (checkout / output).read_bytes() == (trained / output).read_bytes(), output
+    assert sh("dvc", "status", cwd=checkout).stdout.strip() == "Data and pipelines are up to date."
+
+
+def test_check_clean_step_fails_on_a_changed_tracked_file(gitops: Path) -> None:
+    """ci's last step: the tests and tools left no tracked file changed."""
+    shutil.copy2(REPO / "Makefile", gitops / "Makefile")
+    sh("git", "add", "Makefile", cwd=gitops)
+    sh("git", "commit", "-qm", "make", cwd=gitops)
+    argv, _env = command("ci.yml", "test", "make check-clean")
+    assert sh(*argv, cwd=gitops).returncode == 0
+    (gitops / "params.yaml").write_text((gitops / "params.yaml").read_text() + "# generated\n")
+    done = sh(*argv, cwd=gitops, check=False)
+    assert done.returncode != 0 and "+# generated" in done.stdout, done.stdout
+
+
 # --- every run: step has a test that runs it with the same arguments, or a reason why none can ---
 
 E2E = "tests/delivery/test_release_e2e.py::test_release_cycle_with_real_service_and_registry"
@@ -148,6 +184,8 @@ RUN_BY = {
     "make image-context": "tests/image/test_dockerfile.py::"
     "test_context_holds_the_bento_the_dockerfile_and_hashed_serving_requirements",
     "make e2e": KIND,
+    "make pipeline-outputs": HERE + "pipeline_outputs_step_pulls_the_remotes_outputs_and_trains_nothing",
+    "make check-clean": HERE + "check_clean_step_fails_on_a_changed_tracked_file",
     "mlapp delivery deploy --env staging --verify-attestation --push": HERE
     + "cd_deploy_step_records_the_attested_build_and_refuses_an_unattested_one",
     "mlapp delivery wait --env staging --fetch": E2E,
@@ -185,8 +223,6 @@ NOT_RUN = {
     "test_infra.py, ruff + format + mypy on every landing",
     "make actionlint": "needs a Go toolchain and the Go module proxy",
     "make image": "needs docker or podman: .ci/run runs it after `make test`",
-    "make pipeline-outputs": "`dvc repro --pull` needs the DVC remote; tests run `dvc repro`",
-    "make check-clean": "`git diff --exit-code` on the job's checkout",
 }
 
 
