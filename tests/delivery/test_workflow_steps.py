@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from tests.conftest import REPO, copy_project, sh
 from tests.delivery.conftest import bin_dir, digest, image, path_with
-from tests.delivery.steps import command, load
+from tests.delivery.steps import command, load, run_steps
 
 REPOSITORY = "acme/churn"
 RUNNER = {"GITHUB_REPOSITORY": REPOSITORY}  # set by the runner, not by the workflow
@@ -171,6 +171,40 @@ def test_check_clean_step_fails_on_a_changed_tracked_file(gitops: Path) -> None:
     assert done.returncode != 0 and "+# generated" in done.stdout, done.stdout
 
 
+# The sets the jobs install: what the job's commands import is there, dev tools are not.
+SETS = {
+    "sync-core": (["mlapp.report.github"], {"mlapp"}, {"dvc", "mlflow", "bentoml", "pytest"}),
+    "sync-pipeline": (
+        ["mlapp.report.run", "mlapp.report.gate", "mlapp.monitor.retrain"],
+        {"dvc", "mlflow"},
+        {"bentoml", "pytest"},
+    ),
+    "sync-delivery": (
+        ["mlapp.delivery.commands", "mlapp.delivery.registry", "mlapp.image.build", "mlapp.serving.smoke"],
+        {"dvc", "mlflow", "bentoml", "kubernetes-validate"},
+        {"pytest", "ruff", "mypy", "zizmor"},
+    ),
+    "sync": (["mlapp.delivery.github"], {"pytest", "ruff", "mypy", "zizmor", "check-jsonschema"}, set()),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", sorted(SETS))
+def test_sync_steps_install_what_their_jobs_run(target: str, tmp_path: Path) -> None:
+    """`make sync-*` as the jobs call it, into a throwaway environment (from uv's cache, offline)."""
+    from mlapp import template
+
+    steps = {(file, job) for file, job, line in run_steps() if line == f"make {target}"}
+    assert steps, f"no workflow runs make {target}"
+    project, venv = tmp_path / "checkout", tmp_path / "venv"
+    template.copy_tree(REPO, project)
+    env = {"UV_PROJECT_ENVIRONMENT": str(venv), "UV_OFFLINE": "1"}
+    sh("make", "--no-print-directory", target, cwd=project, env=env)
+    imports, present, absent = SETS[target]
+    assert {p for p in present | absent if (venv / "bin" / p).exists()} == present, steps
+    sh(venv / "bin" / "python", "-c", "; ".join(f"import {m}" for m in imports), cwd=project)
+
+
 # --- every run: step has a test that runs it with the same arguments, or a reason why none can ---
 
 E2E = "tests/delivery/test_release_e2e.py::test_release_cycle_with_real_service_and_registry"
@@ -184,6 +218,7 @@ RUN_BY = {
     "make image-context": "tests/image/test_dockerfile.py::"
     "test_context_holds_the_bento_the_dockerfile_and_hashed_serving_requirements",
     "make e2e": KIND,
+    **{f"make {target}": HERE + "sync_steps_install_what_their_jobs_run" for target in SETS},
     "make pipeline-outputs": HERE + "pipeline_outputs_step_pulls_the_remotes_outputs_and_trains_nothing",
     "make check-clean": HERE + "check_clean_step_fails_on_a_changed_tracked_file",
     "mlapp delivery deploy --env staging --verify-attestation --push": HERE
@@ -212,12 +247,7 @@ RUN_BY = {
     "mlapp monitor retrain-publish": RETRAIN,
     "mlapp monitor retrain-pr": RETRAIN,
 }
-INSTALLS = "installs packages: run in a test it would change the environment the tests run in"
 NOT_RUN = {
-    "make sync": INSTALLS,
-    "make sync-core": INSTALLS,
-    "make sync-pipeline": INSTALLS,
-    "make sync-delivery": INSTALLS,
     "make test": "the test suite itself",
     "make lint": "the lint job; its workflow and manifest checks run in test_workflows.py and "
     "test_infra.py, ruff + format + mypy on every landing",
@@ -228,9 +258,6 @@ NOT_RUN = {
 
 def test_every_run_step_is_run_by_a_test_or_says_why_not() -> None:
     """A new or changed `run:` line fails here until a test runs it (RUN_BY) or NOT_RUN says why."""
-    from tests.conftest import REPO
-    from tests.delivery.steps import run_steps
-
     lines = {line.removeprefix(UV) for _file, _job, line in run_steps()}
     assert not set(RUN_BY) & set(NOT_RUN)
     unlisted = sorted(lines - set(RUN_BY) - set(NOT_RUN))
