@@ -20,6 +20,7 @@ from mlapp.errors import UserError
 from mlapp.image import build, context
 from mlapp.params import load_params
 from tests.conftest import REPO, copy_project, sh
+from tests.delivery.steps import make_recipe
 
 PARAMS = load_params(REPO / "params.yaml")
 TEMPLATE = context.TEMPLATE.read_text()
@@ -145,7 +146,8 @@ def test_context_holds_the_bento_the_dockerfile_and_hashed_serving_requirements(
     root = copy_project(trained_project, tmp_path / "project")
     outputs = tmp_path / "github-output"
     env = {"BENTOML_HOME": str(tmp_path / "bentoml-home"), "GITHUB_OUTPUT": str(outputs)}
-    done = sh("mlapp", "serving", "image", "--context-only", cwd=root, env=env)
+    (recipe,) = make_recipe("image-context")  # cd's `make image-context` step, without the uv launcher
+    done = sh(*recipe, cwd=root, env=env)
     facts = dict(line.split("=", 1) for line in done.stdout.strip().splitlines())
     params = load_params(root / "params.yaml")
     assert facts["context"] == str(params.image.context) and facts["pinned_base"] == params.image.base
