@@ -15,11 +15,32 @@ from typing import Any
 
 import yaml
 from tests.conftest import REPO
+from tests.delivery.conftest import bin_dir, path_with
 
 WORKFLOWS = REPO / ".github" / "workflows"
-UV_RUN = ["uv", "run", "--frozen", "--no-sync"]  # what every `uv run` step starts with
+UV = "uv run --frozen --no-sync "  # what every `uv run` step starts with
+UV_RUN = UV.split()
 EXPRESSION = re.compile(r"\$\{\{\s*([\w.-]+)\s*\}\}")
 UNSET_ON_DAY_ONE = ("vars.", "secrets.", "github.")  # a new repository has none of these
+
+REPOSITORY = "acme/churn"
+RUNNER = {"GITHUB_REPOSITORY": REPOSITORY}  # set by the runner, not by the workflow
+# What a stand-in `gh attestation verify` does: find one provenance attestation, or none.
+FOUND = "echo '[{\"verificationResult\": {}}]'"
+NOT_FOUND = 'echo "no attestations found for the subject" >&2; exit 1'
+
+
+def defaults(workflow: str) -> dict[str, str]:
+    """``inputs.*`` of a manual run that keeps every default."""
+    inputs = (load(workflow)[True]["workflow_dispatch"] or {}).get("inputs", {})  # YAML 1.1: `on` is True
+    return {f"inputs.{name}": str(spec.get("default", "")) for name, spec in inputs.items()}
+
+
+def gh(tmp_path: Path, body: str) -> str:
+    """PATH with a ``gh`` first that appends its arguments to ``tmp_path/gh.log``, then runs ``body``."""
+    tmp_path.mkdir(exist_ok=True)
+    script = f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{tmp_path}/gh.log"\n{body}\n'
+    return path_with(bin_dir(tmp_path, "gh", script))
 
 
 def load(name: str) -> dict[str, Any]:

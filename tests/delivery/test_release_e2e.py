@@ -22,8 +22,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 from tests.conftest import BIN, copy_project, free_port, running_server, sh
 from tests.delivery.conftest import IDENTITY, bin_dir, digest, image, path_with
-from tests.delivery.steps import command, make_recipe
-from tests.delivery.test_workflow_steps import FOUND, RUNNER, UV, defaults, gh
+from tests.delivery.steps import FOUND, RUNNER, UV, command, defaults, gh, make_recipe
 
 from mlapp.delivery import cluster as cluster_module
 from mlapp.delivery import registry

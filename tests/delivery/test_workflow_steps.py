@@ -15,27 +15,18 @@ from pathlib import Path
 
 import pytest
 from tests.conftest import REPO, copy_project, sh
-from tests.delivery.conftest import bin_dir, digest, image, path_with
-from tests.delivery.steps import command, load, run_steps
-
-REPOSITORY = "acme/churn"
-RUNNER = {"GITHUB_REPOSITORY": REPOSITORY}  # set by the runner, not by the workflow
-UV = "uv run --frozen --no-sync "
-FOUND = "echo '[{\"verificationResult\": {}}]'"
-NOT_FOUND = 'echo "no attestations found for the subject" >&2; exit 1'
-
-
-def defaults(workflow: str) -> dict[str, str]:
-    """``inputs.*`` of a manual run that keeps every default."""
-    inputs = (load(workflow)[True]["workflow_dispatch"] or {}).get("inputs", {})  # YAML 1.1: `on` is True
-    return {f"inputs.{name}": str(spec.get("default", "")) for name, spec in inputs.items()}
-
-
-def gh(tmp_path: Path, body: str) -> str:
-    """PATH with a ``gh`` first that appends its arguments to ``tmp_path/gh.log``, then runs ``body``."""
-    tmp_path.mkdir(exist_ok=True)
-    script = f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{tmp_path}/gh.log"\n{body}\n'
-    return path_with(bin_dir(tmp_path, "gh", script))
+from tests.delivery.conftest import digest, image
+from tests.delivery.steps import (
+    FOUND,
+    NOT_FOUND,
+    REPOSITORY,
+    RUNNER,
+    UV,
+    command,
+    defaults,
+    gh,
+    run_steps,
+)
 
 
 def remote_release(work: Path, env: str) -> dict[str, str] | None:
