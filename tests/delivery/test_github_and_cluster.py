@@ -406,25 +406,6 @@ def test_wait_deadline_says_what_is_served_and_what_argo_cd_reports(
     assert "(ImagePullBackOff)" in out
 
 
-def test_wait_on_day_one_says_what_to_configure_instead_of_failing(
-    gitops: Path, mlapp, tmp_path: Path, monkeypatch
-) -> None:
-    (gitops / "models").mkdir()
-    (gitops / "models/model.ubj").write_bytes(b"model bytes")
-    assert mlapp("delivery", "deploy", "--env", "staging", "--image", image("a"), "--push")[0] == 0
-    summary, outputs = tmp_path / "summary.md", tmp_path / "outputs"
-    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    monkeypatch.setenv("GITHUB_OUTPUT", str(outputs))
-    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.kube/config, no KUBE_CONFIG, no SERVICE_URL
-    monkeypatch.delenv("KUBECONFIG", raising=False)
-    code, out = mlapp("delivery", "wait", "--env", "staging", "--fetch")
-    assert code == 0, out
-    assert "Set the variable `SERVICE_URL` in the GitHub environment `staging`" in summary.read_text()
-    from mlapp.gha import parse_outputs
-
-    assert parse_outputs(outputs.read_text()) == {"reachable": "false"}
-
-
 def test_argocd_install_is_pinned_and_checked_by_sha256(
     gitops: Path, mlapp, tmp_path: Path, monkeypatch
 ) -> None:

@@ -8,6 +8,7 @@ a stand-in on PATH that records its arguments and either finds the attestation o
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shlex
 import shutil
@@ -27,6 +28,8 @@ from tests.delivery.steps import (
     gh,
     run_steps,
 )
+
+from mlapp.gha import parse_outputs
 
 
 def remote_release(work: Path, env: str) -> dict[str, str] | None:
@@ -86,6 +89,29 @@ def test_cd_deploy_step_records_the_attested_build_and_refuses_an_unattested_one
     release = remote_release(gitops, "staging")
     assert release is not None
     assert (release["image"], release["action"], release["status"]) == (image("a"), "deploy", "deployed")
+
+
+def test_cd_staging_on_day_one_records_the_release_and_says_what_to_configure(
+    gitops: Path, mlapp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No variable, no secret (every `vars.*`/`secrets.*` empty), no cluster: deploy records, wait
+    says what to set and outputs reachable=false, which skips smoke, register and accept."""
+    (gitops / "models").mkdir()  # the build job's model artifact
+    (gitops / "models/model.ubj").write_bytes(b"model bytes")
+    summary, outputs = tmp_path / "summary.md", tmp_path / "outputs"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    monkeypatch.setenv("GITHUB_OUTPUT", str(outputs))
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.kube/config
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    built = {"needs.build.outputs.image": image("a").split("@")[0], "needs.build.outputs.digest": digest("a")}
+    assert run_step(mlapp, tmp_path, *DEPLOY, FOUND, **built)[0] == 0
+    code, out = run_step(mlapp, tmp_path, "cd.yml", "staging", UV + "mlapp delivery wait ", FOUND, **built)
+    assert code == 0, out
+    assert "Set the variable `SERVICE_URL` in the GitHub environment `staging`" in summary.read_text()
+    assert parse_outputs(outputs.read_text()) == {"reachable": "false"}
+    release = remote_release(gitops, "staging")
+    assert release is not None and release["status"] == "deployed"  # recorded, not verified
+    assert release["model_version"] == hashlib.sha256(b"model bytes").hexdigest()[:12]
 
 
 def test_promote_step_commits_the_attested_digest_and_refuses_an_unattested_one(
