@@ -267,8 +267,8 @@ RUN_BY = {
 }
 NOT_RUN = {
     "make test": "the test suite itself",
-    "make lint": "the lint job; its workflow and manifest checks run in test_workflows.py and "
-    "test_infra.py, ruff + format + mypy on every landing",
+    "make lint": "the lint job itself (ruff, mypy, deptry, uv lock --check); its workflow and "
+    "manifest checks also run in test_workflows.py and test_infra.py",
     "make actionlint": "needs a Go toolchain and the Go module proxy",
     "make image": "needs docker or podman: .ci/run runs it after `make test`",
 }
