@@ -53,6 +53,9 @@ SETTINGS = settings.load()
 SERVING = SETTINGS.serving
 # Tracing costs ~10% CPU per request even when no span is exported: only when configured.
 TRACING = {} if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") else {"excluded_urls": ["."]}
+# Bound once: ``bentoml.<name>`` goes through BentoML's lazy module ``__getattr__`` (two imports)
+# on every access, and the request path asks for the service twice per request.
+current_service = bentoml.get_current_service
 
 
 class Limits(BaseModel):
@@ -84,7 +87,7 @@ class ModelHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        service = bentoml.get_current_service()
+        service = current_service()
         extra: list[tuple[bytes, bytes]] = getattr(service, "response_headers", [])
 
         async def send_with_headers(message: Any) -> None:
@@ -202,7 +205,7 @@ class ModelService:
 
 
 def live_service() -> ModelService:
-    return cast(ModelService, bentoml.get_current_service())
+    return cast(ModelService, current_service())
 
 
 async def docs_json(_request: Request) -> JSONResponse:
