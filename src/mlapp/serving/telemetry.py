@@ -205,9 +205,9 @@ class ModelMetrics:
         if not batches:
             return
         try:
-            scores = np.concatenate([s for s, _ in batches]) if len(batches) > 1 else batches[0][0]
+            scores = np.concatenate([s for s, _ in batches])
             if self.task != "regression":
-                decided = np.concatenate([d for _, d in batches]) if len(batches) > 1 else batches[0][1]
+                decided = np.concatenate([d for _, d in batches])
                 counts = np.bincount(decided, minlength=len(self._classes)).tolist()
                 for child, count in zip(self._classes, counts, strict=True):
                     if count:
