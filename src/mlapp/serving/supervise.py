@@ -25,13 +25,31 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 import time
 from typing import Any
 
-from mlapp.serving import SERVER_ENV, SERVICE, import_xgboost_without_sklearn
+from mlapp.serving import SERVICE
 
 START_TIMEOUT_S = 120.0  # the arbiter's thread must be running by then
 RETRY_S = 0.1  # the arbiter was busy with another command (starting a worker): ask again
+
+
+def import_xgboost_without_sklearn() -> None:
+    """Import xgboost with scikit-learn hidden, in this process that only serves.
+
+    xgboost imports scikit-learn (and with it scipy.stats) whenever it is installed, for
+    estimator classes the service never uses: about 3 s of CPU, once per server start (the
+    workers are forks: they import nothing). The serving image has no scikit-learn; from the
+    full environment, the server hides it while xgboost loads.
+    """
+    if "xgboost" in sys.modules or "sklearn" in sys.modules:
+        return
+    sys.modules["sklearn"] = None  # type: ignore[assignment]  # import sklearn -> ImportError
+    try:
+        import xgboost  # noqa: F401
+    finally:
+        del sys.modules["sklearn"]
 
 
 def respawn_on_exit(arbiter: Any) -> None:
@@ -71,7 +89,6 @@ def main(argv: list[str] | None = None) -> int:
         "--bento", help="a built bento's folder (the image's); default: the source tree's service"
     )
     args = parser.parse_args(argv)
-    os.environ[SERVER_ENV] = "1"  # this process imports xgboost without scikit-learn (once: workers fork)
     # BentoML's usage tracking would start a thread in this process that reads BentoML's
     # metrics client every 12 h: a worker forked after that would inherit a client bound to
     # this pid, which fails in the worker.
