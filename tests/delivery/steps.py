@@ -17,9 +17,11 @@ import yaml
 from tests.conftest import REPO
 from tests.delivery.conftest import bin_dir, path_with
 
-WORKFLOWS = REPO / ".github" / "workflows"
-UV = "uv run --frozen --no-sync "  # what every `uv run` step starts with
-UV_RUN = UV.split()
+from mlapp.delivery import github
+
+WORKFLOWS = REPO / github.WORKFLOWS
+UV_RUN = github.UV_RUN[:-1]  # what every `uv run` step starts with (the rules checker holds them to it)
+UV = " ".join(UV_RUN) + " "
 EXPRESSION = re.compile(r"\$\{\{\s*([\w.-]+)\s*\}\}")
 UNSET_ON_DAY_ONE = ("vars.", "secrets.", "github.")  # a new repository has none of these
 
@@ -43,14 +45,15 @@ def gh(tmp_path: Path, body: str) -> str:
     return path_with(bin_dir(tmp_path, "gh", script))
 
 
-def load(name: str) -> dict[str, Any]:
+def load(name: str) -> dict[Any, Any]:
+    """``.github/workflows/NAME`` as data (YAML 1.1: a bare ``on`` key reads as True)."""
     return yaml.safe_load((WORKFLOWS / name).read_text())
 
 
 def run_steps() -> Iterator[tuple[str, str, str]]:
     """(workflow file, job, run line) of every `run:` step of every workflow."""
     for path in sorted(WORKFLOWS.glob("*.y*ml")):
-        for job_name, job in (yaml.safe_load(path.read_text()).get("jobs") or {}).items():
+        for job_name, job in (load(path.name).get("jobs") or {}).items():
             for step in job.get("steps") or []:
                 if "run" in step:
                     yield path.name, job_name, str(step["run"]).strip()

@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 import yaml
 from tests.conftest import BIN, REPO
+from tests.delivery.steps import WORKFLOWS, load
 
 from mlapp.delivery.github import check_all
 from mlapp.params import load_params
 
-WORKFLOWS = REPO / ".github" / "workflows"
 VERIFIED_PINS = Path(__file__).with_name("verified_pins.txt")  # pins checked against each action's repo
 FILES = sorted(WORKFLOWS.glob("*.y*ml"))
 PARAMS = load_params(REPO / "params.yaml")
@@ -98,7 +98,6 @@ def test_check_workflows_command(mlapp_in_repo) -> None:
 def test_deploy_workflows_target_exactly_the_environments_of_params() -> None:
     """cd deploys the first environment; promote offers every later one; rollback offers all."""
     envs = PARAMS.delivery.environments
-    load = lambda name: yaml.safe_load((WORKFLOWS / name).read_text())  # noqa: E731
     assert load("cd.yml")["jobs"]["staging"]["environment"]["name"] == envs[0]
     assert "--env " + envs[0] in " ".join(
         s.get("run", "") for s in load("cd.yml")["jobs"]["staging"]["steps"]
@@ -169,7 +168,7 @@ def test_delivery_order_is_deploy_wait_smoke_then_accept() -> None:
         ("promote.yml", "promote", "promote"),
         ("rollback.yml", "rollback", "rollback"),
     ):
-        steps = yaml.safe_load((WORKFLOWS / name).read_text())["jobs"][job]["steps"]
+        steps = load(name)["jobs"][job]["steps"]
         runs = [s.get("run", "") for s in steps]
         order = [
             next(i for i, r in enumerate(runs) if f"mlapp delivery {v} " in r)
@@ -186,7 +185,7 @@ def test_delivery_order_is_deploy_wait_smoke_then_accept() -> None:
 def test_delivery_jobs_install_the_delivery_set_only() -> None:
     """No dev tools in a job holding deploy rights: `make sync-delivery`, then `uv run --no-sync`."""
     jobs = [(name, job) for name in ("cd.yml", "kind.yml", "promote.yml", "rollback.yml")
-            for job in yaml.safe_load((WORKFLOWS / name).read_text())["jobs"].values()]  # fmt: skip
+            for job in load(name)["jobs"].values()]  # fmt: skip
     for name, job in jobs:
         runs = [str(s["run"]) for s in job["steps"] if "run" in s]
         assert runs[0] == "make sync-delivery" and "make sync" not in runs, (name, runs)
@@ -196,7 +195,7 @@ def test_delivery_jobs_install_the_delivery_set_only() -> None:
 
 
 def test_staging_deploys_the_model_of_the_built_image_never_a_retrain() -> None:
-    jobs = yaml.safe_load((WORKFLOWS / "cd.yml").read_text())["jobs"]
+    jobs = load("cd.yml")["jobs"]
     upload = next(
         s for s in jobs["build"]["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact@")
     )
@@ -212,19 +211,19 @@ def test_staging_deploys_the_model_of_the_built_image_never_a_retrain() -> None:
 
 
 def test_kind_e2e_runs_on_pull_requests_touching_serving_infra_or_delivery() -> None:
-    kind = yaml.safe_load((WORKFLOWS / "kind.yml").read_text())
+    kind = load("kind.yml")
     paths = kind[True]["pull_request"]["paths"]
     for path in ("src/mlapp/serving/**", "src/mlapp/delivery/**", "infra/**"):
         assert path in paths
     steps = kind["jobs"]["e2e"]["steps"]
-    cd_steps = yaml.safe_load((WORKFLOWS / "cd.yml").read_text())["jobs"]["e2e"]["steps"]
+    cd_steps = load("cd.yml")["jobs"]["e2e"]["steps"]
     tail = lambda steps: [s.get("run") or s["uses"] for s in steps][-3:]  # noqa: E731
     assert tail(steps) == tail(cd_steps) == ["make image", steps[-2]["uses"], "make e2e"]
     assert steps[-2]["uses"].startswith("helm/kind-action@") and steps[-2]["with"]["registry"] is True
 
 
 def test_image_is_built_once_with_sbom_provenance_and_attestation() -> None:
-    cd = yaml.safe_load((WORKFLOWS / "cd.yml").read_text())
+    cd = load("cd.yml")
     build = cd["jobs"]["build"]["steps"]
     push = next(s for s in build if str(s.get("uses", "")).startswith("docker/build-push-action@"))
     assert push["with"]["push"] is True and push["with"]["sbom"] is True
@@ -331,7 +330,7 @@ def test_setup_page_documents_every_secret_variable_and_environment() -> None:
 
 
 def test_the_pushed_image_is_built_from_the_context_make_image_context_writes() -> None:
-    build = yaml.safe_load((WORKFLOWS / "cd.yml").read_text())["jobs"]["build"]["steps"]
+    build = load("cd.yml")["jobs"]["build"]["steps"]
     assert any(s.get("run") == "make image-context" for s in build)
     push = next(s for s in build if str(s.get("uses", "")).startswith("docker/build-push-action@"))
     context = PARAMS.image.context.as_posix()
