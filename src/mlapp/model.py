@@ -27,6 +27,11 @@ MODEL_FILE = "model.ubj"
 SPEC_FILE = "model_spec.json"
 
 
+def whole_numbers(numbers: pd.Series) -> bool:
+    """Whether every (present) number is an integer: class labels are then shown as integers."""
+    return bool(pd.to_numeric(numbers).dropna().mod(1).eq(0).all())
+
+
 def label_text(values: pd.Series, integral: bool | None = None) -> pd.Series:
     """Class labels as text: 1, 1.0 and "1" are the same class; missing stays missing.
 
@@ -37,7 +42,7 @@ def label_text(values: pd.Series, integral: bool | None = None) -> pd.Series:
     if pd.api.types.is_numeric_dtype(values):
         numbers = pd.to_numeric(values)
         if integral is None:
-            integral = bool(numbers.dropna().mod(1).eq(0).all())
+            integral = whole_numbers(numbers)
         shown = numbers.map(lambda v: None if pd.isna(v) else str(int(v)) if integral else repr(float(v)))
         return shown.astype(object)
     return values.map(lambda v: None if pd.isna(v) else str(v).strip()).astype(object)

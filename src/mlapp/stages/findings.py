@@ -21,7 +21,14 @@ import pyarrow.compute as pc
 from mlapp.params import Params
 from mlapp.schema import raw_schema
 from mlapp.stages.table_checks import Problem, label_problems, label_summary, null_problems, prepare_label
-from mlapp.stages.validate_rules import CHECK_WORDS, TABLE_CHECKS, parse_columns, problem, rule_groups, worded
+from mlapp.stages.validate_rules import (
+    TABLE_CHECKS,
+    column_problems,
+    parse_columns,
+    rule_groups,
+    too_few_rows,
+    worded,
+)
 
 UNIQUE = "field_uniqueness"  # pandera's name for a column's `unique=True`
 
@@ -78,12 +85,10 @@ class Findings:
         for name in self.schema.columns:
             if name in labeled.columns:
                 self.nulls[name] = self.nulls.get(name, 0) + int(labeled[name].isna().sum())
-        parsed, unparsed, missing = parse_columns(labeled, self.schema)
-        for name, failing in unparsed.items():
-            found = problem(failing, f"parse as {self.schema.columns[name].dtype}", self.limit)
+        parsed, unparsed, missing = parse_columns(labeled, self.schema, self.limit)
+        for name, found in unparsed.items():
             self.unparsed[name] = merge(self.unparsed.get(name), found, self.limit)
-        for name, failing in missing.items():
-            found = problem(failing, CHECK_WORDS["not_nullable"], self.limit)
+        for name, found in missing.items():
             self.missing[name] = merge(self.missing.get(name), found, self.limit)
         typed = parsed
         try:
@@ -130,10 +135,7 @@ class Findings:
         empty = null_problems(self.nulls, self.labeled, self.params)
         # An empty column would also fail its per-value rules: reported once, as empty.
         gone = {p.column for p in empty}
-        values = []
-        for name in self.schema.columns:
-            if name not in gone and (name in self.unparsed or name in self.missing):
-                values.append(self.unparsed.get(name) or self.missing[name])
+        values = column_problems(self.schema, self.unparsed, self.missing, gone)
         # Columns that did not parse would only repeat themselves as dtype/null failures.
         skip = gone | {p.column for p in values}
         rules = dict(self.rules)
@@ -143,10 +145,7 @@ class Findings:
         for key in sorted(rules, key=_group_order):
             if str(key[0]) not in skip:
                 values.append(worded(key, rules[key]))
-        least = self.params.validate_.min_rows
-        if self.labeled < least:
-            check = f"at least {least} rows (found {self.labeled}; validate.min_rows)"
-            values.append(Problem("<table>", check, 1))
+        values += too_few_rows(self.labeled, self.params.validate_.min_rows, "validate.min_rows")
         found += empty + values
         if not found and self.labels:
             found = label_problems(self._labels(), self.params)

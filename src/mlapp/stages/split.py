@@ -80,10 +80,7 @@ def table_order(table: pa.Table, data: DataParams) -> np.ndarray:
     """``row_keys`` sorted, on Arrow: Arrow's stable sort orders text by code point as Python does."""
     if data.id_column:
         return pc.sort_indices(table.column(data.id_column)).to_numpy()
-    hashes = [
-        pd.util.hash_pandas_object(batch.to_pandas(), index=False).to_numpy()
-        for batch in table.to_batches(max_chunksize=HASH_ROWS)
-    ]
+    hashes = [row_keys(batch.to_pandas(), data) for batch in table.to_batches(max_chunksize=HASH_ROWS)]
     keys = np.concatenate(hashes) if hashes else np.empty(0, dtype=np.uint64)
     return np.argsort(keys, kind="stable")
 

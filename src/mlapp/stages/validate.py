@@ -24,6 +24,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 from pandas.errors import EmptyDataError, ParserError
 
+from mlapp.model import whole_numbers
 from mlapp.params import Params
 from mlapp.stages.findings import Findings
 from mlapp.stages.table_checks import Problem
@@ -60,7 +61,7 @@ def integral_labels(source: Path, params: Params) -> bool | None:
     labels = pq.read_table(source, columns=[params.data.label]).column(0).to_pandas()
     if not pd.api.types.is_numeric_dtype(labels) or pd.api.types.is_bool_dtype(labels):
         return None
-    return bool(pd.to_numeric(labels).dropna().mod(1).eq(0).all())
+    return whole_numbers(labels)
 
 
 def run(params: Params, *, source: Path, output: Path, report: Path) -> int:

@@ -60,9 +60,9 @@ def problem(failing: pd.Series, check: str, limit: int) -> Problem:
 
 
 def parse_columns(
-    frame: pd.DataFrame, schema: pa.DataFrameSchema
-) -> tuple[pd.DataFrame, dict[str, pd.Series], dict[str, pd.Series]]:
-    """The parsed table, the values per column that did not parse, and the missing values of
+    frame: pd.DataFrame, schema: pa.DataFrameSchema, limit: int
+) -> tuple[pd.DataFrame, dict[str, Problem], dict[str, Problem]]:
+    """The parsed table, per column the values that did not parse, and the missing values of
     columns that allow none (checked here, not by pandera: its coercion turns a null bool into False)."""
     parsed = frame.copy()
     unparsed, missing = {}, {}
@@ -72,24 +72,34 @@ def parse_columns(
         parsed[name], bad = _parse(frame[name], str(column.dtype))
         absent = frame[name].isna()
         if bad.any():
-            unparsed[name] = frame.loc[bad, name]
+            unparsed[name] = problem(frame.loc[bad, name], f"parse as {column.dtype}", limit)
         if absent.any() and not column.nullable:
-            missing[name] = frame.loc[absent, name]
+            missing[name] = problem(frame.loc[absent, name], CHECK_WORDS["not_nullable"], limit)
     return parsed, unparsed, missing
+
+
+def column_problems(
+    schema: pa.DataFrameSchema, unparsed: dict[str, Problem], missing: dict[str, Problem], skip: set[str]
+) -> list[Problem]:
+    """One problem per column (schema order): its unparsable values, else its missing ones."""
+    return [
+        unparsed.get(name) or missing[name]
+        for name in schema.columns
+        if name not in skip and (name in unparsed or name in missing)
+    ]
 
 
 def parse_table(
     frame: pd.DataFrame, schema: pa.DataFrameSchema, limit: int
 ) -> tuple[pd.DataFrame, list[Problem]]:
     """The parsed table and one problem per column: its unparsable values, else its missing ones."""
-    parsed, unparsed, missing = parse_columns(frame, schema)
-    problems = []
-    for name, column in schema.columns.items():
-        if name in unparsed:
-            problems.append(problem(unparsed[name], f"parse as {column.dtype}", limit))
-        elif name in missing:
-            problems.append(problem(missing[name], CHECK_WORDS["not_nullable"], limit))
-    return parsed, problems
+    parsed, unparsed, missing = parse_columns(frame, schema, limit)
+    return parsed, column_problems(schema, unparsed, missing, set())
+
+
+def too_few_rows(rows: int, least: int, setting: str) -> list[Problem]:
+    """The table-wide row count check (``setting``: the params key of ``least``)."""
+    return [Problem("<table>", f"at least {least} rows (found {rows}; {setting})", 1)] if rows < least else []
 
 
 def rule_groups(cases: pd.DataFrame, limit: int) -> dict[tuple[Any, Any], Problem]:
@@ -130,7 +140,4 @@ def check_table(
     except pa.errors.SchemaErrors as exc:
         # Columns that did not parse would only repeat themselves as dtype/null failures.
         problems += schema_problems(exc, {p.column for p in problems}, limit)
-    if len(frame) < min_rows:
-        check = f"at least {min_rows} rows (found {len(frame)}; {min_rows_setting})"
-        problems.append(Problem("<table>", check, 1))
-    return validated, problems
+    return validated, problems + too_few_rows(len(frame), min_rows, min_rows_setting)
