@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from tests.conftest import REPO
+from tests.conftest import REPO, sh
 from tests.delivery.conftest import bin_dir, path_with
 
 from mlapp.delivery import github
@@ -107,13 +107,5 @@ def _expand(word: str, env: Mapping[str, str]) -> str:
 
 def make_recipe(target: str, cwd: Path = REPO) -> list[list[str]]:
     """The commands ``make TARGET`` runs, with the environment launcher (``$(RUN)``) left out."""
-    import subprocess
-
-    done = subprocess.run(
-        ["make", "-n", "--no-print-directory", target, "RUN=", "UV=uv"],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    done = sh("make", "-n", "--no-print-directory", target, "RUN=", "UV=uv", cwd=cwd)
     return [shlex.split(line) for line in done.stdout.splitlines() if line.strip()]
