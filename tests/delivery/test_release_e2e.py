@@ -25,7 +25,7 @@ from tests.delivery.conftest import IDENTITY, bin_dir, digest, image, path_with
 from tests.delivery.steps import FOUND, RUNNER, UV, command, defaults, gh, make_recipe
 
 from mlapp.delivery import cluster as cluster_module
-from mlapp.delivery import registry
+from mlapp.delivery import ops as registry
 from mlapp.delivery.cluster import served_version
 from mlapp.delivery.state import StateError
 from mlapp.params import load_params
@@ -110,7 +110,7 @@ exec sleep 300
     assert aliases() == {"staging": "1"}
     mlflow_params = load_params("params.yaml").mlflow
     assert registry.version_for_digest(mlflow_params, digest("a"))[1]["image.ref"] == a
-    with pytest.raises(registry.RegistryError, match="register it with"):
+    with pytest.raises(StateError, match="register it with"):
         registry.version_for_digest(mlflow_params, digest("e"))
 
     # 3. A promotion job checks out main, which has no model of that release: the smoke test
@@ -163,7 +163,7 @@ def test_registry_refuses_a_runner_local_sqlite(monkeypatch: pytest.MonkeyPatch)
     from tests.conftest import REPO
 
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
-    with pytest.raises(registry.RegistryError, match="MLFLOW_TRACKING_URI is not set"):
+    with pytest.raises(StateError, match="MLFLOW_TRACKING_URI is not set"):
         registry.version_for_digest(load_params(REPO / "params.yaml").mlflow, digest("a"))
 
 

@@ -198,7 +198,7 @@ SETS = {
         {"bentoml", "pytest"},
     ),
     "sync-delivery": (
-        ["mlapp.delivery.commands", "mlapp.delivery.registry", "mlapp.image.build", "mlapp.serving.smoke"],
+        ["mlapp.delivery.commands", "mlapp.image.build", "mlapp.serving.smoke"],
         {"dvc", "mlflow", "bentoml", "kubernetes-validate"},
         {"pytest", "ruff", "mypy", "zizmor"},
     ),

@@ -23,7 +23,7 @@ import httpx
 import pytest
 from mlflow.tracking import MlflowClient
 
-from mlapp.delivery import registry
+from mlapp.delivery import ops as registry
 from mlapp.model import load
 from mlapp.params import MlflowParams, load_params
 from tests.conftest import BIN, copy_project, free_port, running_server, sh

@@ -227,9 +227,7 @@ def smoke(params: Params, env: str, url: str | None, fetch: bool) -> None:
             raise StateError(f"no way to reach {env}: set SERVICE_URL or KUBE_CONFIG")
         model_dir = params.train.model_dir
         if ops.model_identity(model_dir)[0] != release.model_version:  # a promotion job: main's model differs
-            from mlapp.delivery.registry import fetch_model
-
-            model_dir = fetch_model(params.mlflow, release.digest, Path(tmp) / "model")
+            model_dir = ops.fetch_model(params.mlflow, release.digest, Path(tmp) / "model")
             click.echo(f"fetched model {release.model_version} of {release.digest[:19]} from the registry")
         try:
             check.run(base, model_dir, release.model_version, echo=click.echo)

@@ -77,9 +77,7 @@ def accept(params: Params, env: str, digest: str | None, push: bool, registry: b
         note(f"**{env}**: verified without moving the MLflow alias `{env}`: set the variable "
              f"`MLFLOW_TRACKING_URI` (and a token secret) in the GitHub environment `{env}`.")  # fmt: skip
     elif registry:
-        from mlapp.delivery.registry import move_alias
-
-        version = move_alias(params.mlflow, env, tested)
+        version = ops.move_alias(params.mlflow, env, tested)
         click.echo(f"MLflow alias {params.mlflow.model_name}@{env} -> version {version}")
     commit = ops.accept(branch, env, tested, version)
     click.echo(f"{env} verified: {current.image} ({commit[:12]})")

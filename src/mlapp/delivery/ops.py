@@ -1,32 +1,35 @@
-"""deploy / promote / rollback / accept: one commit each on the deploy branch.
+"""deploy / promote / rollback / accept: one commit each on the deploy branch; the MLflow aliases.
 
 deploy renders the environment's overlay of the current commit with the image digest;
 promote renders the next environment's overlay from the SAME commit the source environment
 was rendered from, with the SAME digest; rollback renders a verified release again from its own
 commit (objects the bad release added are not in it, so the controller, or the ApplySet in
 push mode, prunes them); accept marks the release verified after its smoke test.
+
+The cd workflow registers each image's model in MLflow with the tag ``image.digest``. An
+environment's alias (``staging``, ``production``) moves to that version only once the
+environment passed its smoke test: ``models:/<name>@production`` is what production serves.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from mlapp.delivery import kube
-from mlapp.delivery.state import (
-    KUSTOMIZATION,
-    MANIFESTS_FILE,
-    RELEASE_FILE,
-    Branch,
-    Release,
-    StateError,
-    check_digest,
-    git,
-    git_try,
-    worktree,
-)
+from mlapp.delivery.state import RELEASE_FILE, Branch, Release, StateError, check_digest
+from mlapp.params import MlflowParams
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
+
+MANIFESTS_FILE, DIGEST_TAG = "manifests.yaml", "image.digest"
+KUSTOMIZATION = "resources: [manifests.yaml]\n"  # what Argo CD, Flux and `kubectl -k` read alike
 
 
 def model_identity(model_dir: Path | None) -> tuple[str | None, str | None]:
@@ -52,9 +55,7 @@ def record(branch: Branch, release: Release, config_commit: str) -> tuple[str, R
     """Commit ``release`` with the overlay of its environment at ``config_commit``, rendered with its
     image and checked against the policy."""
     env, d = release.environment, branch.delivery
-    if git_try("cat-file", "-e", f"{config_commit}^{{commit}}", cwd=branch.root).returncode:  # shallow
-        git("fetch", "-q", "--depth=1", d.remote, config_commit, cwd=branch.root, env=branch.auth())
-    with worktree(branch.root, config_commit) as tree:
+    with branch.checkout(config_commit) as tree:
         objects = kube.pin_image(kube.render(tree / d.infra_dir / "overlays" / env), d.app, release.image)
     if errors := kube.policy_errors(objects, require_digest=True):
         raise StateError(f"refusing to record {env}:\n  " + "\n  ".join(errors))
@@ -65,7 +66,7 @@ def record(branch: Branch, release: Release, config_commit: str) -> tuple[str, R
         (tree / env / MANIFESTS_FILE).write_text(
             header + "# Do not edit: deploy jobs write this folder.\n" + kube.dump(objects)
         )
-        (tree / env / "kustomization.yaml").write_text(KUSTOMIZATION + "\n")
+        (tree / env / "kustomization.yaml").write_text(KUSTOMIZATION)
         (tree / env / RELEASE_FILE).write_text(release.model_dump_json(indent=2) + "\n")
         return message(release, release.action)
 
@@ -75,7 +76,7 @@ def record(branch: Branch, release: Release, config_commit: str) -> tuple[str, R
 def deploy(branch: Branch, env: str, image: str, model_dir: Path | None) -> tuple[str, Release]:
     """Record that ``env`` runs ``image``, rendered from the current commit's manifests."""
     version, sha = model_identity(model_dir)
-    head = git("rev-parse", "HEAD", cwd=branch.root)
+    head = branch.git("rev-parse", "HEAD")
     release = Release(environment=branch.env(env), image=image, digest=image.split("@")[1], action="deploy",
                       status="deployed", source_commit=os.environ.get("GITHUB_SHA") or head,
                       config_commit=head, model_version=version, model_sha256=sha,
@@ -148,8 +149,7 @@ def accept(branch: Branch, env: str, tested: str, registry_version: str | None) 
 
 
 def objects_at(branch: Branch, env: str, commit: str) -> list[kube.Obj]:
-    text = git("show", f"{commit}:{env}/{MANIFESTS_FILE}", cwd=branch.root)
-    return [o for o in yaml.safe_load_all(text) if o]
+    return [o for o in yaml.safe_load_all(branch.git("show", f"{commit}:{env}/{MANIFESTS_FILE}")) if o]
 
 
 def apply(branch: Branch, env: str, commit: str, cluster: dict[str, str]) -> str:
@@ -158,3 +158,58 @@ def apply(branch: Branch, env: str, commit: str, cluster: dict[str, str]) -> str
     before = next((objects_at(branch, env, c) for c, _r in branch.history(env) if c != commit), [])
     pruned = [f"\npruned (no longer in the manifests): {k}" for k in kube.changes(before, objects)[1]]
     return kube.apply(objects, d.app, d.rollout_timeout_s, cluster) + "".join(pruned)
+
+
+def _registry(params: MlflowParams) -> MlflowClient:
+    from mlflow.tracking import MlflowClient
+
+    from mlapp.tracking import connect, require_server
+
+    require_server(connect(params), "the registry", StateError)
+    return MlflowClient()
+
+
+def version_for_digest(params: MlflowParams, digest: str) -> tuple[str, dict[str, str]]:
+    """(version, tags) of the newest registry version built into image ``digest``."""
+    query = f"name = '{params.model_name}' and tags.`{DIGEST_TAG}` = '{digest}'"
+    found = _registry(params).search_model_versions(query, order_by=["version_number DESC"], max_results=1)
+    if not found:
+        raise StateError(
+            f"no version of registered model {params.model_name!r} is tagged {DIGEST_TAG}={digest}: "
+            f"register it with `mlapp pipeline register --tag {DIGEST_TAG}={digest}`"
+        )
+    return str(found[0].version), dict(found[0].tags)
+
+
+def move_alias(params: MlflowParams, alias: str, digest: str) -> str:
+    """Point ``alias`` at the version built into ``digest``; returns that version."""
+    version = version_for_digest(params, digest)[0]
+    _registry(params).set_registered_model_alias(params.model_name, alias, version)
+    return version
+
+
+def fetch_model(params: MlflowParams, digest: str, dest: Path) -> Path:
+    """The model files of the version in ``digest``, into ``dest`` (checked against its sha256).
+
+    Promotion and rollback jobs run on main's checkout, which has no model of an older
+    release; the smoke test needs the released model to compute the expected prediction.
+    """
+    import mlflow
+
+    from mlapp.model import MODEL_FILE, file_sha256
+
+    version, tags = version_for_digest(params, digest)
+    with tempfile.TemporaryDirectory(prefix="mlapp-model-") as tmp:
+        local = Path(
+            mlflow.artifacts.download_artifacts(f"models:/{params.model_name}/{version}", dst_path=tmp)
+        )
+        artifacts = yaml.safe_load((local / "MLmodel").read_text())["flavors"]["python_function"].get(
+            "artifacts", {}
+        )
+        if "model_dir" not in artifacts:
+            raise StateError(f"version {version} has no model_dir artifact (logged by mlapp.tracking)")
+        shutil.rmtree(dest, ignore_errors=True)
+        shutil.copytree(local / artifacts["model_dir"]["path"], dest)
+    if (expected := tags.get("model.sha256")) and (actual := file_sha256(dest / MODEL_FILE)) != expected:
+        raise StateError(f"version {version}: model file sha256 {actual} != tag model.sha256 {expected}")
+    return dest

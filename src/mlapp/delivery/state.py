@@ -21,7 +21,7 @@ import re
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -32,10 +32,7 @@ from mlapp import proc
 from mlapp.errors import UserError
 from mlapp.params import DeliveryParams
 
-RELEASE_FILE, MANIFESTS_FILE = "release.json", "manifests.yaml"
-KUSTOMIZATION = (
-    "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [manifests.yaml]"
-)
+RELEASE_FILE = "release.json"
 PUSH_ATTEMPTS = 5  # deploy jobs of different environments share the branch
 PUSH_REJECTED = 1  # git push: a ref was refused (not a fast-forward); transport/auth errors are 128
 BOT = ("github-actions[bot]", "41898282+github-actions[bot]@users.noreply.github.com")
@@ -167,6 +164,15 @@ class Branch:
             raise StateError(f"unknown environment {name!r}: params has {self.delivery.environments}")
         return name
 
+    def git(self, *args: str, env: Mapping[str, str] | None = None) -> str:
+        return git(*args, cwd=self.root, env=env)
+
+    def checkout(self, commit: str) -> AbstractContextManager[Path]:
+        """A temporary checkout of ``commit``, fetched first when this (shallow) clone lacks it."""
+        if git_try("cat-file", "-e", f"{commit}^{{commit}}", cwd=self.root).returncode:
+            self.git("fetch", "-q", "--depth=1", self.delivery.remote, commit, env=self.auth())
+        return worktree(self.root, commit)
+
     def auth(self) -> dict[str, str]:
         remote = self.delivery.remote
         if (url := git_try("remote", "get-url", remote, cwd=self.root)).returncode != 0:
@@ -177,7 +183,7 @@ class Branch:
         """Bring the remote branch, or its absence (``--prune``), into the tracking ref; its tip."""
         remote, name = self.delivery.remote, self.delivery.state_branch
         pattern = f"+refs/heads/{name}*:refs/remotes/{remote}/{name}*"  # matching nothing is no error
-        git("fetch", "-q", "--no-tags", "--prune", remote, pattern, cwd=self.root, env=self.auth())
+        self.git("fetch", "-q", "--no-tags", "--prune", remote, pattern, env=self.auth())
         return self.tip()
 
     def tip(self) -> str | None:
@@ -186,14 +192,14 @@ class Branch:
 
     def read(self, env: str, commit: str | None = None) -> Release | None:
         commit = commit or self.tip()
-        if commit is None or not git("ls-tree", commit, "--", f"{env}/{RELEASE_FILE}", cwd=self.root):
+        if commit is None or not self.git("ls-tree", commit, "--", f"{env}/{RELEASE_FILE}"):
             return None
-        return Release.model_validate_json(git("show", f"{commit}:{env}/{RELEASE_FILE}", cwd=self.root))
+        return Release.model_validate_json(self.git("show", f"{commit}:{env}/{RELEASE_FILE}"))
 
     def history(self, env: str) -> list[tuple[str, Release]]:
         """(commit, release) for every change of ``env``, newest first."""
         tip = self.tip()
-        commits = git("log", "--format=%H", tip, "--", f"{env}/{RELEASE_FILE}", cwd=self.root) if tip else ""
+        commits = self.git("log", "--format=%H", tip, "--", f"{env}/{RELEASE_FILE}") if tip else ""
         return [(c, r) for c in commits.split() if (r := self.read(self.env(env), c)) is not None]
 
     def current(self, env: str) -> tuple[str, Release]:
@@ -216,12 +222,12 @@ class Branch:
                 git("commit", "-q", "--no-verify", "--allow-empty", "-m", message, cwd=tree, env=self.who)
                 commit = git("rev-parse", "HEAD", cwd=tree)
             if not self.sync:  # compare-and-swap: fails if the branch moved meanwhile
-                git("update-ref", self.ref, commit, base or "0" * 40, cwd=self.root)
+                self.git("update-ref", self.ref, commit, base or "0" * 40)
                 return commit
             target = f"{commit}:refs/heads/{name}"
             pushed = git_try("push", "-q", "--no-verify", remote, target, cwd=self.root, env=self.auth())
             if pushed.returncode == 0:
-                git("update-ref", self.ref, commit, cwd=self.root)
+                self.git("update-ref", self.ref, commit)
                 return commit
             if pushed.returncode != PUSH_REJECTED:
                 raise proc.CommandError(["git", "push", remote], pushed.returncode, pushed.stderr)
