@@ -183,6 +183,7 @@ class MonitorParams(Section):
 class ServingParams(Section):
     max_rows: int = Field(ge=1)  # largest request accepted (rows); larger is a 400
     max_row_bytes: int = Field(ge=64)  # body cap = max_rows * max_row_bytes; larger is a 413, unread
+    header_timeout_s: float = Field(gt=0)  # each request's headers must arrive within this; 408 otherwise
     body_timeout_s: float = Field(gt=0)  # the whole body must arrive within this; 408 otherwise
     chunk_rows: int = Field(ge=1)  # a request with more rows is validated + predicted in steps of this
     timeout_s: float = Field(gt=0)  # whole request, BentoML traffic.timeout

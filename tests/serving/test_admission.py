@@ -2,7 +2,7 @@
 
 The server runs with bearer tokens from a file (rotated here), a metrics token from the
 environment and a short body deadline; raw sockets play the clients httpx will not be:
-two Content-Type headers, a 100 MB body, a body that never finishes, a client that leaves.
+two Content-Type headers, a 100 MB body, headers or a body that never finish, a client that leaves.
 """
 
 from __future__ import annotations
@@ -29,13 +29,15 @@ TOKEN = "first-token-0123456789"  # noqa: S105 - a test token
 ROTATED = "second-token-9876543210"
 METRICS_TOKEN = "metrics-token-abc"  # noqa: S105
 BODY_TIMEOUT_S = 2
+HEADER_TIMEOUT_S = 2
+HEADER_TIMEOUTS = (("field", "headers"), ("rule", "header_timeout"))
 
 
 @pytest.fixture(scope="module")
 def server(serving_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     root = tmp_path_factory.mktemp("admission")
     params = yaml.safe_load((serving_root / "params.yaml").read_text())
-    params["serving"].update(body_timeout_s=BODY_TIMEOUT_S, workers=1)
+    params["serving"].update(body_timeout_s=BODY_TIMEOUT_S, header_timeout_s=HEADER_TIMEOUT_S, workers=1)
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     tokens = root / "tokens"
     tokens.write_text(f"# API clients\n{TOKEN}\n")
@@ -259,6 +261,43 @@ def test_a_body_that_stops_arriving_is_408_after_the_deadline(server) -> None:
         sock.sendall(b'{"records": [')
         status, answer = read_answer(sock)
     assert status == 408, answer
+
+
+def test_headers_that_stop_arriving_are_408_after_the_deadline(server) -> None:
+    port, url = server["port"], server["url"]
+    before = series(url, "mlapp_rejections_total").get(HEADER_TIMEOUTS, 0)
+    with socket.create_connection(("127.0.0.1", port), timeout=HEADER_TIMEOUT_S + 20) as sock:
+        sock.sendall(b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: applic")
+        status, answer = read_answer(sock)
+        assert sock.recv(1) == b""  # and the connection is closed
+    assert status == 408, answer
+    assert "headers not received" in json.loads(answer)["error"]
+    assert series(url, "mlapp_rejections_total").get(HEADER_TIMEOUTS, 0) == before + 1
+
+
+def test_headers_sent_a_byte_at_a_time_are_cut_at_the_deadline(server) -> None:
+    """Every byte would reset uvicorn's own keep-alive timer; the header deadline does not move."""
+    port = server["port"]
+    with socket.create_connection(("127.0.0.1", port), timeout=0.2) as sock:
+        sock.sendall(b"POST /predict HTTP/1.1\r\nX-Slow: ")
+        answer = b""
+        give_up = time.monotonic() + HEADER_TIMEOUT_S + 30
+        while time.monotonic() < give_up:
+            try:
+                sock.sendall(b"a")
+                answer = sock.recv(65536)  # waits up to 0.2 s: the pace of the trickle
+                break
+            except TimeoutError:
+                continue
+            except OSError:  # closed by the server between two bytes
+                break
+    assert answer.startswith(b"HTTP/1.1 408 "), answer
+
+
+def test_a_connection_that_sends_nothing_is_closed(server) -> None:
+    port = server["port"]
+    with socket.create_connection(("127.0.0.1", port), timeout=HEADER_TIMEOUT_S + 20) as sock:
+        assert sock.recv(1) == b""  # closed without an answer, as an idle keep-alive connection
 
 
 def test_a_client_leaving_mid_body_is_no_server_error(server) -> None:

@@ -37,7 +37,7 @@ ERROR = {
 REFUSALS = {
     "400": "invalid JSON or a record that breaks the training schema (`detail` names field and rule)",
     "401": "bearer token missing or wrong (when tokens are configured)",
-    "408": "the body did not arrive within serving.body_timeout_s",
+    "408": "the headers or the body did not arrive within serving.header_timeout_s / body_timeout_s",
     "413": "body over serving.max_rows * serving.max_row_bytes",
     "415": "not exactly one Content-Type application/json (charset utf-8 only)",
     "503": "more requests in flight than serving.max_concurrency",

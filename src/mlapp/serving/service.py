@@ -4,6 +4,7 @@ Run it with ``mlapp serving serve`` (``bentoml serve mlapp.serving.service:Model
 BentoML runs the workers, the health probes (``/livez``, ``/readyz``), ``/metrics``, the
 traffic limits and the bento/image; the request path is ours:
 
+- Headers have a read deadline in the HTTP server itself (``header_deadline.py``).
 - ``POST /predict`` is a plain ASGI endpoint (``endpoint.py``) mounted on the service:
   admission before parsing (``admission.py``: Content-Type, body cap, body deadline), then
   ``ModelService.score_yielding`` on the raw body: columnar validation with the training
@@ -38,7 +39,7 @@ from starlette.routing import Route
 
 from mlapp.model import Model, load
 from mlapp.schema import FEATURES
-from mlapp.serving import auth, lineage, openapi, predlog, responses, settings, telemetry
+from mlapp.serving import auth, header_deadline, lineage, openapi, predlog, responses, settings, telemetry
 from mlapp.serving.endpoint import PredictEndpoint
 from mlapp.serving.records import check_compatible
 from mlapp.serving.request import RequestParser
@@ -224,6 +225,8 @@ async def metadata(_request: Request) -> Response:
     return Response(live_service().meta.model_dump_json(), media_type="application/json")
 
 
+# Before the worker builds its uvicorn server: a read deadline for headers (header_deadline.py).
+header_deadline.install(SERVING.header_timeout_s, telemetry.count_refusal)
 PREDICT = PredictEndpoint(
     live_service,
     telemetry.count_refusal,
