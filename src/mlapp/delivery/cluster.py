@@ -1,11 +1,6 @@
-"""The cluster side: Argo CD's objects, install and bootstrap; reaching the service, waiting for
-the released model, the smoke test; the kind e2e run.
-
-``infra/argocd/applications.yaml`` (an ``AppProject`` and one ``Application`` per environment)
-is plain YAML; ``check-manifests`` fails when it does not sync exactly the environments of
-params. Writing the deploy branch only states a wish: ``wait_serving`` polls ``/readyz`` +
-``/metadata`` until the service reports the release's model, with a deadline; on timeout it
-says what is served and, with kubectl, Argo CD's view.
+"""The cluster side: Argo CD's objects (plain YAML, checked against params), install and
+bootstrap; reaching the service and waiting for the released model (writing the deploy branch
+only states a wish), the smoke test; the kind e2e run.
 """
 
 from __future__ import annotations
@@ -121,9 +116,9 @@ def served_version(url: str) -> tuple[str | None, str]:
                 return None, f"/readyz answers {ready.status_code}"
             if (answer := http.post("/metadata", json={})).status_code in (401, 403):
                 # Waiting cannot fix a missing or wrong token: say which variable, now.
-                why = f"{url}/metadata answers {answer.status_code}"
                 raise StateError(
-                    f"{why}: set ${TOKEN_ENV} to one of the service's API tokens (docs/serving.md)"
+                    f"{url}/metadata answers {answer.status_code}: set ${TOKEN_ENV} to one of the "
+                    "service's API tokens (docs/serving.md)"
                 )
             version = answer.json().get("model_version")
     except (httpx.HTTPError, ValueError) as exc:
@@ -260,12 +255,10 @@ def e2e(params: Params, local_image: str, registry: str, engine: str, with_argoc
         if (where := api_token_secret(ops.objects_at(branch, env, commit), d.app)) is not None:
             # The overlays require a bearer token: a throwaway one, as a team creates theirs.
             token = os.environ.setdefault(TOKEN_ENV, secrets.token_urlsafe(32))
-            ns, name = where
-            secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"namespace": ns, "name": name}}
-            kube.kubectl(
-                "apply", "-f", "-", env=config, input=json.dumps({**secret, "stringData": {"tokens": token}})
-            )
-            click.echo(f"    API token Secret {ns}/{name} created; wait and smoke send ${TOKEN_ENV}")
+            meta = {"namespace": where[0], "name": where[1]}
+            secret = {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "stringData": {"tokens": token}}
+            kube.kubectl("apply", "-f", "-", env=config, input=json.dumps(secret))
+            click.echo(f"    API token Secret {'/'.join(where)} created; wait and smoke send ${TOKEN_ENV}")
         click.echo(ops.apply(branch, env, commit, config))
         click.echo("5/6 applied with ApplySet pruning; rollout finished")
         wait(params, env, None, fetch=False, timeout_s=None)

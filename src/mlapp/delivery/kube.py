@@ -15,7 +15,6 @@ import os
 import re
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -183,23 +182,16 @@ def cluster(why: str) -> Iterator[dict[str, str]]:
 def port_forward(namespace: str, service: str, port: int, env: Mapping[str, str]) -> Iterator[str]:
     """A local URL to the Service for as long as the block runs (a background ``kubectl``)."""
     argv = ["kubectl", "port-forward", "-n", namespace, f"svc/{service}", f":{port}"]
-    child = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=proc.environment(env)
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while child.stdout is not None and time.monotonic() < deadline:
-            line = child.stdout.readline()
-            if not line:
-                break
-            if match := PORT_FORWARD_RE.search(line):
-                yield f"http://127.0.0.1:{match.group(1)}"
-                return
-        err = child.stderr.read() if child.stderr and child.poll() is not None else ""
-        raise StateError(f"kubectl port-forward to svc/{service} in {namespace} did not start: {err.strip()}")
-    finally:
-        child.terminate()
+    pipe = subprocess.PIPE
+    with subprocess.Popen(argv, stdout=pipe, stderr=pipe, text=True, env=proc.environment(env)) as child:
         try:
-            child.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            child.kill()
+            for line in child.stdout or ():  # kubectl prints this once it listens, or exits
+                if match := PORT_FORWARD_RE.search(line):
+                    yield f"http://127.0.0.1:{match.group(1)}"
+                    return
+            err = child.stderr.read() if child.stderr else ""
+            raise StateError(
+                f"kubectl port-forward to svc/{service} in {namespace} did not start: {err.strip()}"
+            )
+        finally:
+            child.kill()  # nothing to clean up: it only relays connections
