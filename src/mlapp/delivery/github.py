@@ -62,10 +62,9 @@ def repository(explicit: str | None = None, remote: str | None = None) -> str:
 
 def verify_attestation(ref: str, repo: str) -> int:
     """How many provenance attestations of ``ref`` this repo's cd workflow on main signed (> 0)."""
-    argv = ["gh", "attestation", "verify", f"oci://{ref}", "--repo", repo,
-            "--signer-workflow", f"{repo}/{CD_WORKFLOW}", "--source-ref", "refs/heads/main",
-            "--predicate-type", "https://slsa.dev/provenance/v1", "--deny-self-hosted-runners",
-            "--format", "json"]  # fmt: skip
+    signer = ["--signer-workflow", f"{repo}/{CD_WORKFLOW}", "--source-ref", "refs/heads/main"]
+    checks = ["--predicate-type", "https://slsa.dev/provenance/v1", "--deny-self-hosted-runners"]
+    argv = ["gh", "attestation", "verify", f"oci://{ref}", "--repo", repo, *signer, *checks, "--format=json"]
     if not (results := json.loads(proc.run(argv).stdout or "[]")):
         raise GitHubError(f"no verified provenance attestation for {ref}")
     return len(results)
@@ -98,16 +97,14 @@ def plan(
     why = "Actions: read-only token by default" + ("; may open PRs" if allow_actions_prs else "")
     calls: list[Call] = [("PUT", f"{base}/actions/permissions/workflow", token, why)]
     policy = {"deployment_branch_policy": {"protected_branches": False, "custom_branch_policies": True}}
-    gate = {"wait_timer": 0, "prevent_self_review": True, "can_admins_bypass": False,
-            "reviewers": [*reviewers]}  # fmt: skip
+    gate = {"wait_timer": 0, "prevent_self_review": True, "can_admins_bypass": False, "reviewers": reviewers}
+    main = {"name": "main", "type": "branch"}
     for i, env in enumerate(envs):
         gated = 0 < i < len(delivery.environments)
         why = "required reviewers, no self-review, admins cannot bypass" if gated else "main only"
-        calls.append(
-            ("PUT", f"{base}/environments/{env}", {**(gate if gated else {}), **policy}, f"{env}: {why}")
-        )
-        calls.append(("POST", f"{base}/environments/{env}/deployment-branch-policies",
-                      {"name": "main", "type": "branch"}, f"{env}: deployment branch"))  # fmt: skip
+        path = f"{base}/environments/{env}"
+        calls.append(("PUT", path, {**(gate if gated else {}), **policy}, f"{env}: {why}"))
+        calls.append(("POST", f"{path}/deployment-branch-policies", main, f"{env}: deployment branch"))
     review = {"required_approving_review_count": 1, "dismiss_stale_reviews_on_push": True,
               "require_code_owner_review": False, "require_last_push_approval": True,
               "required_review_thread_resolution": True,

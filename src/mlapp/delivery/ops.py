@@ -108,8 +108,8 @@ def promotable(branch: Branch, target: str, digest: str | None) -> Release:
 
 def promote(branch: Branch, target: str, passed: Release) -> tuple[str, Release]:
     """Deploy to ``target`` the exact image that passed the environment before it, same manifests commit."""
-    release = redeployed(branch, passed, environment=target, action="promote",
-                         promoted_from=passed.environment, rolled_back_from=None)  # fmt: skip
+    moved = {"environment": target, "promoted_from": passed.environment, "rolled_back_from": None}
+    release = redeployed(branch, passed, action="promote", **moved)
     return record(branch, release, passed.config_commit)
 
 

@@ -122,8 +122,8 @@ def who(environ: Mapping[str, str] | None = None) -> tuple[str, str | None, dict
         return getpass.getuser(), run_url, {}
     user_id = env.get("GITHUB_ACTOR_ID") if actor == env.get("GITHUB_ACTOR") else None
     email = f"{user_id + '+' if user_id else ''}{actor}@users.noreply.github.com"
-    return actor, run_url, {"GIT_AUTHOR_NAME": actor, "GIT_AUTHOR_EMAIL": email,
-                            "GIT_COMMITTER_NAME": BOT[0], "GIT_COMMITTER_EMAIL": BOT[1]}  # fmt: skip
+    author = {"GIT_AUTHOR_NAME": actor, "GIT_AUTHOR_EMAIL": email}
+    return actor, run_url, {**author, "GIT_COMMITTER_NAME": BOT[0], "GIT_COMMITTER_EMAIL": BOT[1]}
 
 
 def auth_env(remote_url: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -134,8 +134,8 @@ def auth_env(remote_url: str, environ: Mapping[str, str] | None = None) -> dict[
     if not token or not remote_url.startswith(f"{server}/"):
         return {}
     basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
-    return {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": f"http.{server}/.extraheader",
-            "GIT_CONFIG_VALUE_0": f"AUTHORIZATION: basic {basic}"}  # fmt: skip
+    key, value = f"http.{server}/.extraheader", f"AUTHORIZATION: basic {basic}"
+    return {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": key, "GIT_CONFIG_VALUE_0": value}
 
 
 @dataclass
