@@ -1,10 +1,9 @@
-"""Kubernetes: render overlays, validate offline, apply with pruning (push mode), reach the service.
+"""Kubernetes: render overlays, validate offline, reach the cluster and the service.
 
 Rendering is ``kubectl kustomize`` (kustomize ships inside kubectl). Validation uses the JSON
 schemas bundled in ``kubernetes-validate`` (no network) plus the hardening this template
-promises, which a schema cannot express. Push mode applies with a kubectl ApplySet scoped to
-the app in its namespace: objects a release no longer renders are deleted, as a controller's
-prune would. Cluster access: ``KUBE_CONFIG`` (a kubeconfig, plain or base64) or ``KUBECONFIG``.
+promises, which a schema cannot express. Cluster access: ``KUBE_CONFIG`` (a kubeconfig, plain
+or base64) or ``KUBECONFIG``.
 """
 
 from __future__ import annotations
@@ -45,10 +44,6 @@ def pin_image(objects: list[Obj], placeholder: str, image: str) -> list[Obj]:
     for container in (c for obj in objects for c in containers(obj) if c.get("image") == placeholder):
         container["image"] = image
     return objects
-
-
-def dump(objects: list[Obj]) -> str:
-    return yaml.safe_dump_all(objects, sort_keys=False)
 
 
 def key(obj: Obj) -> str:
@@ -138,17 +133,6 @@ def find(objects: list[Obj], kind: str, name: str) -> Obj:
         if obj["kind"] == kind and obj["metadata"]["name"] == name:
             return obj
     raise StateError(f"the manifests render no {kind} named {name!r} (params delivery.app)")
-
-
-def apply(objects: list[Obj], app: str, timeout_s: int, env: Mapping[str, str]) -> str:
-    """Push mode: apply, and prune what this app's ApplySet holds but ``objects`` no longer do
-    (ApplySet is alpha in kubectl: KUBECTL_APPLYSET=true); then wait for the rollout."""
-    ns = find(objects, "Deployment", app)["metadata"].get("namespace", "default")
-    applyset = f"--applyset=configmaps/{app}-applyset"
-    alpha = {**env, "KUBECTL_APPLYSET": "true"}
-    applied = kubectl("apply", "-n", ns, "-f", "-", "--prune", applyset, env=alpha, input=dump(objects))
-    status = ["rollout", "status", f"deployment/{app}", "-n", ns, f"--timeout={timeout_s}s"]
-    return applied + "\n" + kubectl(*status, env=env, timeout=timeout_s + 30)
 
 
 @contextmanager

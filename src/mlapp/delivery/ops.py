@@ -64,7 +64,9 @@ def record(branch: Branch, release: Release, config_commit: str) -> tuple[str, R
     def change(tree: Path, _base: str | None) -> str:
         (tree / env).mkdir(exist_ok=True)
         (tree / env / MANIFESTS_FILE).write_text(
-            header + "# Do not edit: deploy jobs write this folder.\n" + kube.dump(objects)
+            header
+            + "# Do not edit: deploy jobs write this folder.\n"
+            + yaml.safe_dump_all(objects, sort_keys=False)
         )
         (tree / env / "kustomization.yaml").write_text(KUSTOMIZATION)
         (tree / env / RELEASE_FILE).write_text(release.model_dump_json(indent=2) + "\n")
@@ -153,11 +155,19 @@ def objects_at(branch: Branch, env: str, commit: str) -> list[kube.Obj]:
 
 
 def apply(branch: Branch, env: str, commit: str, cluster: dict[str, str]) -> str:
-    """Push mode: ``kubectl apply --prune --applyset`` the folder at ``commit``, wait for the rollout."""
+    """Push mode: apply the folder at ``commit`` and delete what the app's ApplySet holds but the
+    folder no longer renders, as a controller's prune would (ApplySet is alpha in kubectl:
+    KUBECTL_APPLYSET=true); wait for the rollout."""
     objects, d = objects_at(branch, env, commit), branch.delivery
+    ns = kube.find(objects, "Deployment", d.app)["metadata"].get("namespace", "default")
+    prune = ["--prune", f"--applyset=configmaps/{d.app}-applyset"]
+    alpha = {**cluster, "KUBECTL_APPLYSET": "true"}
+    applied = kube.kubectl("apply", "-n", ns, "-f", "-", *prune, env=alpha, input=yaml.safe_dump_all(objects))
+    status = ["rollout", "status", f"deployment/{d.app}", "-n", ns, f"--timeout={d.rollout_timeout_s}s"]
+    rollout = kube.kubectl(*status, env=cluster, timeout=d.rollout_timeout_s + 30)
     before = next((objects_at(branch, env, c) for c, _r in branch.history(env) if c != commit), [])
     pruned = [f"\npruned (no longer in the manifests): {k}" for k in kube.changes(before, objects)[1]]
-    return kube.apply(objects, d.app, d.rollout_timeout_s, cluster) + "".join(pruned)
+    return applied + "\n" + rollout + "".join(pruned)
 
 
 def _registry(params: MlflowParams) -> MlflowClient:
