@@ -218,29 +218,25 @@ def deploy_targets(wf: Mapping[Any, Any], job: Mapping[str, Any]) -> tuple[str, 
     return f"deploy-{name}", [str(o) for o in spec.get("options", [])] if spec.get("type") == "choice" else []
 
 
-def check_workflow(
-    name: str, text: str, targets: set[str], commands: Commands, environments: Sequence[str]
-) -> list[str]:
-    wf = yaml.safe_load(text) or {}
-    findings = []
-    for job_id, job in (wf.get("jobs") or {}).items():
-        steps = job.get("steps") or []
-        for index, step in enumerate(steps):
-            if "run" in step and (problem := check_run(str(step["run"]), targets, commands)):
-                findings.append(f"{name}: job {job_id} step {index + 1}: {problem}")
-        if not job.get("environment") or not any("mlapp delivery" in str(s.get("run")) for s in steps):
-            continue  # not a deploy job (other workflows may use environments for their secrets)
-        group, envs = deploy_targets(wf, job)
-        conc = job.get("concurrency") or {}
-        if not isinstance(conc, Mapping) or conc.get("group") != group or conc.get("cancel-in-progress"):
-            findings.append(f"{name}: job {job_id}: needs concurrency {{group: {group}, cancel-in-progress: "
-                            "false}: every workflow deploying there queues behind the others")  # fmt: skip
-        if unknown := [e for e in envs if e not in environments] if envs else ["(not a choice input)"]:
-            findings.append(f"{name}: job {job_id}: environment(s) {unknown} not in params {[*environments]}")
-    return findings
-
-
 def check_all(folder: Path, makefile: Path, commands: Commands, environments: Sequence[str]) -> list[str]:
     targets, files = make_targets(makefile), sorted(folder.glob("*.y*ml"))
-    found = [f for p in files for f in check_workflow(p.name, p.read_text(), targets, commands, environments)]
-    return found if files else [f"{folder}: no workflows found"]
+    findings = [] if files else [f"{folder}: no workflows found"]
+    for path in files:
+        wf = yaml.safe_load(path.read_text()) or {}
+        for job_id, job in (wf.get("jobs") or {}).items():
+            steps, where = job.get("steps") or [], f"{path.name}: job {job_id}"
+            for index, step in enumerate(steps):
+                if "run" in step and (problem := check_run(str(step["run"]), targets, commands)):
+                    findings.append(f"{where} step {index + 1}: {problem}")
+            if not job.get("environment") or not any("mlapp delivery" in str(s.get("run")) for s in steps):
+                continue  # not a deploy job (other workflows may use environments for their secrets)
+            group, envs = deploy_targets(wf, job)
+            conc = job.get("concurrency") or {}
+            if not isinstance(conc, Mapping) or conc.get("group") != group or conc.get("cancel-in-progress"):
+                why = "every workflow deploying there queues behind the others"
+                findings.append(
+                    f"{where}: needs concurrency {{group: {group}, cancel-in-progress: false}}: {why}"
+                )
+            if unknown := [e for e in envs if e not in environments] if envs else ["(not a choice input)"]:
+                findings.append(f"{where}: environment(s) {unknown} not in params {[*environments]}")
+    return findings

@@ -36,6 +36,7 @@ RELEASE_FILE = "release.json"
 PUSH_ATTEMPTS = 5  # deploy jobs of different environments share the branch
 PUSH_REJECTED = 1  # git push: a ref was refused (not a fast-forward); transport/auth errors are 128
 BOT = ("github-actions[bot]", "41898282+github-actions[bot]@users.noreply.github.com")
+GitResult = subprocess.CompletedProcess[str]
 DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
 # registry/path[:tag]@sha256:...: environments run images by digest only (a tag can move). The
 # name part is lower-case per the OCI distribution spec.
@@ -84,13 +85,9 @@ class Release(BaseModel):
     run_url: str | None
 
 
-def git(*args: str, cwd: Path, env: Mapping[str, str] | None = None) -> str:
-    return proc.output(["git", *args], cwd=cwd, env={**(env or {}), "GIT_TERMINAL_PROMPT": "0"})
-
-
-def git_try(*args: str, cwd: Path, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """git without raising: the caller decides from the exit code."""
-    return proc.run(["git", *args], cwd=cwd, env={**(env or {}), "GIT_TERMINAL_PROMPT": "0"}, check=False)
+def git(*args: str, cwd: Path, env: Mapping[str, str] | None = None, check: bool = True) -> GitResult:
+    """git that never prompts; ``check=False``: the caller decides from the exit code."""
+    return proc.run(["git", *args], cwd=cwd, env={**(env or {}), "GIT_TERMINAL_PROMPT": "0"}, check=check)
 
 
 @contextmanager
@@ -106,7 +103,7 @@ def worktree(root: Path, commit: str | None) -> Iterator[Path]:
         finally:
             git("worktree", "remove", "--force", str(path), cwd=root)
             if commit is None:  # exit 1 when nothing was committed on it
-                git_try("branch", "-q", "-D", orphan, cwd=root)
+                git("branch", "-q", "-D", orphan, cwd=root, check=False)
 
 
 def who(environ: Mapping[str, str] | None = None) -> tuple[str, str | None, dict[str, str]]:
@@ -165,17 +162,17 @@ class Branch:
         return name
 
     def git(self, *args: str, env: Mapping[str, str] | None = None) -> str:
-        return git(*args, cwd=self.root, env=env)
+        return git(*args, cwd=self.root, env=env).stdout.strip()
 
     def checkout(self, commit: str) -> AbstractContextManager[Path]:
         """A temporary checkout of ``commit``, fetched first when this (shallow) clone lacks it."""
-        if git_try("cat-file", "-e", f"{commit}^{{commit}}", cwd=self.root).returncode:
+        if git("cat-file", "-e", f"{commit}^{{commit}}", cwd=self.root, check=False).returncode:
             self.git("fetch", "-q", "--depth=1", self.delivery.remote, commit, env=self.auth())
         return worktree(self.root, commit)
 
     def auth(self) -> dict[str, str]:
         remote = self.delivery.remote
-        if (url := git_try("remote", "get-url", remote, cwd=self.root)).returncode != 0:
+        if (url := git("remote", "get-url", remote, cwd=self.root, check=False)).returncode != 0:
             raise StateError(f"git remote {remote!r} is not configured (params delivery.remote)")
         return auth_env(url.stdout.strip())
 
@@ -187,7 +184,7 @@ class Branch:
         return self.tip()
 
     def tip(self) -> str | None:
-        found = git_try("rev-parse", "--verify", "-q", f"{self.ref}^{{commit}}", cwd=self.root)
+        found = git("rev-parse", "--verify", "-q", f"{self.ref}^{{commit}}", cwd=self.root, check=False)
         return found.stdout.strip() if found.returncode == 0 else None
 
     def read(self, env: str, commit: str | None = None) -> Release | None:
@@ -220,12 +217,12 @@ class Branch:
                 message = change(tree, base)
                 git("add", "-A", "--", env, cwd=tree)
                 git("commit", "-q", "--no-verify", "--allow-empty", "-m", message, cwd=tree, env=self.who)
-                commit = git("rev-parse", "HEAD", cwd=tree)
+                commit = git("rev-parse", "HEAD", cwd=tree).stdout.strip()
             if not self.sync:  # compare-and-swap: fails if the branch moved meanwhile
                 self.git("update-ref", self.ref, commit, base or "0" * 40)
                 return commit
             target = f"{commit}:refs/heads/{name}"
-            pushed = git_try("push", "-q", "--no-verify", remote, target, cwd=self.root, env=self.auth())
+            pushed = git("push", "--no-verify", remote, target, cwd=self.root, env=self.auth(), check=False)
             if pushed.returncode == 0:
                 self.git("update-ref", self.ref, commit)
                 return commit
