@@ -11,7 +11,7 @@ import os
 import secrets
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from mlapp.params import DeliveryParams, Params
 
 REPO_PLACEHOLDER = "https://github.com/OWNER/REPO.git"  # bootstrap puts the repository's URL there
 FILE = Path("argocd/applications.yaml")  # under delivery.infra_dir
+Cluster = dict[str, str]  # kubectl's environment for the cluster (KUBECONFIG)
 INSTALL_URL = "https://raw.githubusercontent.com/argoproj/argo-cd/{commit}/manifests/install.yaml"
 
 
@@ -136,8 +137,9 @@ def api_token_secret(objects: list[kube.Obj], app: str) -> tuple[str, str] | Non
     return None
 
 
-def argocd_status(app: str, namespace: str, config: Mapping[str, str]) -> str:
-    """Sync and health of the Argo CD Application, or why they are unknown."""
+def argocd_status(delivery: DeliveryParams, env: str, config: Mapping[str, str]) -> str:
+    """Sync and health of ``env``'s Argo CD Application, or why they are unknown."""
+    app, namespace = f"{delivery.app}-{env}", delivery.argocd.namespace
     argv = ["kubectl", "get", "applications.argoproj.io", app, "-n", namespace, "-o", "json"]
     if (done := proc.run(argv, env=config, check=False, timeout=30)).returncode != 0:
         return f"Argo CD Application {namespace}/{app}: unknown (kubectl exit {done.returncode})"
@@ -150,26 +152,8 @@ def argocd_status(app: str, namespace: str, config: Mapping[str, str]) -> str:
     )
 
 
-def wait_serving(
-    url: str, version: str, timeout_s: float, poll_s: float, status: Callable[[], str] | None = None
-) -> None:
-    """Return once ``url`` serves model ``version``; raise with what is out of sync at the deadline."""
-    deadline, last = time.monotonic() + timeout_s, ""
-    while (seen := served_version(url))[0] != version:
-        if seen[1] != last:
-            click.echo(f"wait {url}: {seen[1]}, want model {version}")
-            last = seen[1]
-        if time.monotonic() >= deadline:
-            extra = f"; {status()}" if status else ""
-            raise StateError(f"after {timeout_s:g}s {url} still {seen[1]}, not model {version}{extra}")
-        time.sleep(poll_s)
-    click.echo(f"ok   {url} serves model {version}")
-
-
 @contextmanager
-def reach(
-    branch: Branch, env: str, url: str | None
-) -> Iterator[tuple[Release, str | None, dict[str, str] | None]]:
+def reach(branch: Branch, env: str, url: str | None) -> Iterator[tuple[Release, str | None, Cluster | None]]:
     """(``env``'s release, ``url`` or else a port-forward to its Service when kubectl reaches a
     cluster or else None, the cluster's kubectl environment or None)."""
     commit, release = branch.current(env)
@@ -190,11 +174,12 @@ def note(markdown: str) -> None:
 
 
 def wait(params: Params, env: str, url: str | None, fetch: bool, timeout_s: float | None) -> None:
-    """Until ``env`` serves its release's model; step output ``reachable``: false (and a note of
-    what to configure) when nothing can reach the service."""
+    """Until ``env`` serves its release's model; at the deadline, say what is served and, with
+    kubectl, Argo CD's view. Step output ``reachable``: false (and a note of what to configure)
+    when nothing can reach the service."""
     d = params.delivery
     with reach(Branch(d, sync=fetch), env, url) as (release, base, config):
-        if release.model_version is None:
+        if (version := release.model_version) is None:
             raise StateError(f"{env}'s release names no model version: deploy it with --model-dir")
         gha.set_outputs({"reachable": base is not None})
         if base is None:
@@ -203,10 +188,17 @@ def wait(params: Params, env: str, url: str | None, fetch: bool, timeout_s: floa
                 f"Set the variable `SERVICE_URL` in the GitHub environment `{env}` (or the secret "
                 "`KUBE_CONFIG` for a port-forward); to run a cluster, see infra/README.md."
             )
-        app, ns = f"{d.app}-{env}", d.argocd.namespace
-        status = (lambda: argocd_status(app, ns, config)) if config is not None else None
         timeout = d.sync_timeout_s if timeout_s is None else timeout_s
-        wait_serving(base, release.model_version, timeout, d.poll_s, status)
+        deadline, last = time.monotonic() + timeout, ""
+        while (seen := served_version(base))[0] != version:
+            if seen[1] != last:
+                click.echo(f"wait {base}: {seen[1]}, want model {version}")
+                last = seen[1]
+            if time.monotonic() >= deadline:
+                why = f"after {timeout:g}s {base} still {seen[1]}, not model {version}"
+                raise StateError(why if config is None else f"{why}; {argocd_status(d, env, config)}")
+            time.sleep(d.poll_s)
+        click.echo(f"ok   {base} serves model {version}")
 
 
 def smoke(params: Params, env: str, url: str | None, fetch: bool) -> None:
