@@ -200,6 +200,7 @@ serve: ## serve models/ with BentoML on 127.0.0.1:PORT (default 3000; `make serv
 
 bench-serve: ## serving load test vs in-process, FastAPI and `mlflow models serve` (needs wrk) -> benchmarks/results/
 	$(RUN) nice -n 10 python benchmarks/serving.py --out benchmarks/results
+	$(RUN) nice -n 10 python benchmarks/serving_stack.py --out benchmarks/results
 
 bench-score: ## batch scoring of a 1M-row file (Parquet and CSV): rows/s, peak RSS -> .bench/score.json
 	$(RUN) nice -n 10 python benchmarks/score.py --out .bench
