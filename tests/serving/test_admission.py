@@ -294,6 +294,18 @@ def test_headers_sent_a_byte_at_a_time_are_cut_at_the_deadline(server) -> None:
     assert answer.startswith(b"HTTP/1.1 408 "), answer
 
 
+def test_the_next_request_on_a_kept_alive_connection_has_its_own_deadline(server, records) -> None:
+    port = server["port"]
+    body = json.dumps({"records": records[:2]}).encode()
+    first = head(port, "Content-Type: application/json", f"Content-Length: {len(body)}")
+    with socket.create_connection(("127.0.0.1", port), timeout=HEADER_TIMEOUT_S + 20) as sock:
+        sock.sendall(first.replace("\n", "\r\n").encode() + b"\r\n" + body)
+        assert read_answer(sock)[0] == 200
+        sock.sendall(b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and no more
+        status, answer = read_answer(sock)
+    assert status == 408, answer
+
+
 def test_a_connection_that_sends_nothing_is_closed(server) -> None:
     port = server["port"]
     with socket.create_connection(("127.0.0.1", port), timeout=HEADER_TIMEOUT_S + 20) as sock:
