@@ -29,7 +29,10 @@ if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
 MANIFESTS_FILE, DIGEST_TAG = "manifests.yaml", "image.digest"
-KUSTOMIZATION = "resources: [manifests.yaml]\n"  # what Argo CD, Flux and `kubectl -k` read alike
+# What Argo CD, Flux and `kubectl -k` read alike (apiVersion and kind: no tool has to guess).
+KUSTOMIZATION = (
+    "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [manifests.yaml]\n"
+)
 
 
 def model_identity(model_dir: Path | None) -> tuple[str | None, str | None]:
