@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 from tests.conftest import REPO, sh
+from tests.delivery.conftest import bin_dir, path_with
 
 from mlapp.delivery import cluster as argocd
 from mlapp.delivery import kube
@@ -231,3 +232,23 @@ def test_the_digest_reaches_every_container_that_runs_the_image() -> None:
         pinned = kube.pin_image(kube.render(folder), PARAMS.delivery.app, ref)
         images = [c["image"] for o in pinned for c in kube.containers(o)]
         assert images and set(images) == {ref}, folder
+
+
+def test_port_forward_keeps_reading_kubectl_while_the_block_runs(tmp_path: Path, monkeypatch) -> None:
+    """kubectl port-forward prints a line per connection: unread, its pipe fills (64 KiB) and it
+    stops forwarding. The fake prints 1 MiB after it listens, then leaves a mark."""
+    mark = tmp_path / "all-written"
+    script = f"""#!/bin/sh
+echo "Forwarding from 127.0.0.1:4321 -> 3000"
+head -c 1048576 /dev/zero | tr '\\0' 'x'
+echo "error copying" >&2
+touch "{mark}"
+exec sleep 300
+"""
+    monkeypatch.setenv("PATH", path_with(bin_dir(tmp_path, "kubectl", script)))
+    with kube.port_forward("mlapp-staging", "mlapp", 3000, {}) as url:
+        assert url == "http://127.0.0.1:4321"
+        deadline = time.monotonic() + 60
+        while not mark.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert mark.exists(), "kubectl blocked on a full pipe"

@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -171,6 +172,8 @@ def port_forward(namespace: str, service: str, port: int, env: Mapping[str, str]
         try:
             for line in child.stdout or ():  # kubectl prints this once it listens, or exits
                 if match := PORT_FORWARD_RE.search(line):
+                    for stream in filter(None, (child.stdout, child.stderr)):  # a line per connection: drain
+                        threading.Thread(target=stream.read, daemon=True).start()
                     yield f"http://127.0.0.1:{match.group(1)}"
                     return
             err = child.stderr.read() if child.stderr else ""
