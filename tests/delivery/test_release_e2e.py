@@ -25,7 +25,7 @@ from tests.delivery.conftest import IDENTITY, bin_dir, digest, image, path_with
 from tests.delivery.steps import FOUND, RUNNER, UV, command, defaults, gh, make_recipe
 
 from mlapp.delivery import cluster as cluster_module
-from mlapp.delivery import ops as registry
+from mlapp.delivery import ops
 from mlapp.delivery.cluster import served_version
 from mlapp.delivery.state import StateError
 from mlapp.params import load_params
@@ -109,9 +109,9 @@ exec sleep 300
     assert "mlapp@staging -> version 1" in step("cd.yml", "staging", "mlapp delivery accept ", **built)
     assert aliases() == {"staging": "1"}
     mlflow_params = load_params("params.yaml").mlflow
-    assert registry.version_for_digest(mlflow_params, digest("a"))[1]["image.ref"] == a
+    assert ops.version_for_digest(mlflow_params, digest("a"))[1]["image.ref"] == a
     with pytest.raises(StateError, match="register it with"):
-        registry.version_for_digest(mlflow_params, digest("e"))
+        ops.version_for_digest(mlflow_params, digest("e"))
 
     # 3. A promotion job checks out main, which has no model of that release: the smoke test
     #    fetches the released model from the registry, by digest, and still passes.
@@ -164,7 +164,7 @@ def test_registry_refuses_a_runner_local_sqlite(monkeypatch: pytest.MonkeyPatch)
 
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     with pytest.raises(StateError, match="MLFLOW_TRACKING_URI is not set"):
-        registry.version_for_digest(load_params(REPO / "params.yaml").mlflow, digest("a"))
+        ops.version_for_digest(load_params(REPO / "params.yaml").mlflow, digest("a"))
 
 
 @pytest.fixture

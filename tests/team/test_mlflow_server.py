@@ -23,7 +23,7 @@ import httpx
 import pytest
 from mlflow.tracking import MlflowClient
 
-from mlapp.delivery import ops as registry
+from mlapp.delivery import ops
 from mlapp.model import load
 from mlapp.params import MlflowParams, load_params
 from tests.conftest import BIN, copy_project, free_port, running_server, sh
@@ -92,18 +92,18 @@ def test_pipeline_registry_aliases_and_fetch_by_alias_for_the_smoke_test(
     sh("mlapp", "pipeline", "register", "--tag", "image.digest=sha256:two", cwd=root, env=env)
 
     # Release path: staging then production move to the new version; rollback moves production back.
-    assert registry.move_alias(params.mlflow, "staging", "sha256:two") == "2"
-    assert registry.move_alias(params.mlflow, "production", "sha256:two") == "2"
+    assert ops.move_alias(params.mlflow, "staging", "sha256:two") == "2"
+    assert ops.move_alias(params.mlflow, "production", "sha256:two") == "2"
     assert alias_version(params.mlflow, "production") == "2"
-    assert registry.move_alias(params.mlflow, "production", "sha256:one") == "1"
+    assert ops.move_alias(params.mlflow, "production", "sha256:one") == "1"
     assert alias_version(params.mlflow, "production") == "1"
     assert alias_version(params.mlflow, "staging") == "2"
 
     # Promote/rollback jobs have no model of an old release: fetched through the server's
     # served artifacts, checked against its sha256, then the smoke test compares with it.
-    fetched = registry.fetch_model(params.mlflow, "sha256:one", tmp_path / "fetched")
+    fetched = ops.fetch_model(params.mlflow, "sha256:one", tmp_path / "fetched")
     assert load(fetched).sha256 == first.sha256
-    fetched_two = registry.fetch_model(params.mlflow, "sha256:two", tmp_path / "fetched-two")
+    fetched_two = ops.fetch_model(params.mlflow, "sha256:two", tmp_path / "fetched-two")
     port = free_port()
     argv = [sys.executable, "-m", "mlapp", "serving", "serve", "--port", str(port)]
     serve_env = {**os.environ, "PYTHONPATH": str(root / "src")}
@@ -189,7 +189,7 @@ def test_server_going_away_mid_run(trained_project, tmp_path, monkeypatch) -> No
         params = load_params()
         sh("dvc", "repro", "-f", "-s", "evaluate", cwd=root, env=env)
         sh("mlapp", "pipeline", "register", "--tag", "image.digest=sha256:old", cwd=root, env=env)
-        assert registry.move_alias(params.mlflow, "production", "sha256:old") == "1"
+        assert ops.move_alias(params.mlflow, "production", "sha256:old") == "1"
         old_model = load(root / "models").sha256
         old_metrics = (root / "metrics" / "metrics.json").read_text()
         old_lock = (root / "dvc.lock").read_text()
@@ -228,7 +228,7 @@ def test_server_going_away_mid_run(trained_project, tmp_path, monkeypatch) -> No
     with own_server(postgres, artifacts, log) as (url, _proc):
         monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
         assert alias_version(params.mlflow, "production") == "1"
-        fetched = registry.fetch_model(params.mlflow, "sha256:old", tmp_path / "fetched")
+        fetched = ops.fetch_model(params.mlflow, "sha256:old", tmp_path / "fetched")
         assert load(fetched).sha256 == old_model
         statuses = sorted(r.info.status for r in runs(url, experiment))
         assert statuses in (["FINISHED", "RUNNING"], ["FAILED", "FINISHED"])  # never a 2nd FINISHED
