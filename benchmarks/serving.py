@@ -67,6 +67,11 @@ SYSTEMS = ("bentoml", "fastapi-same", "fastapi-pandera", "mlflow")
 SHARE = 0.8  # the sustained run's target share of the measured maximum
 
 
+def unseen_rows() -> pd.DataFrame:
+    """The rows every system is sent: generated, unseen in training, with the sample's nulls."""
+    return generate(1_000, 20261124)[list(FEATURES)]
+
+
 def timed(fn: Callable[[], Any], seconds: float) -> float:
     fn()
     calls, start = 0, time.perf_counter()
@@ -120,7 +125,7 @@ class Bench:
         params = yaml.safe_load((REPO / "params.yaml").read_text())
         model_dir = (args.model_dir or REPO / params["train"]["model_dir"]).resolve()
         self.model = load(model_dir)
-        self.frame = generate(1_000, 20261124)[list(FEATURES)]  # unseen rows, with the sample's nulls
+        self.frame = unseen_rows()
         self.records = json.loads(self.frame.to_json(orient="records"))
         self.expected = self.model.predict_proba(self.frame.iloc[:100])
         self.params_files = {}

@@ -38,7 +38,6 @@ BENTOML_MIDDLEWARES = {
     "ContextMiddleware",
 }
 SYSTEMS = ("fastapi", "bentoml", "bentoml-bare")
-ROWS = (1, 100)
 
 
 def scope_for(body: bytes) -> dict[str, Any]:
@@ -148,7 +147,7 @@ async def measure(rounds: int, requests: int, bodies: dict[int, bytes]) -> list[
 
 def summary(results: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for rows in map(str, ROWS):
+    for rows in results[0]["bentoml"]:  # the row counts measured ("1", "100")
         for system in ("fastapi", "bentoml-bare"):
             ratios = [r[system][rows] / r["bentoml"][rows] for r in results]  # bentoml's req/CPU-s relative
             out[f"bentoml_vs_{system}_{rows}_rows"] = {
@@ -170,11 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bench-stack-")  # before any import
     sys.path.insert(0, str(Path(__file__).parent))
-    from mlapp.sample_data import generate
-    from mlapp.schema import FEATURES
+    from serving import ROWS, unseen_rows
 
-    frame = generate(1_000, 20261124)[list(FEATURES)]
-    records = json.loads(frame.to_json(orient="records"))
+    records = json.loads(unseen_rows().to_json(orient="records"))
     bodies = {rows: json.dumps({"records": records[:rows]}).encode() for rows in ROWS}
     results = asyncio.run(measure(args.rounds, args.requests, bodies))
     report = {"rounds": results, "summary": summary(results)}

@@ -72,8 +72,13 @@ def auth(token: str = TOKEN) -> dict[str, str]:
 def raw(port: int, head: str, body: bytes = b"", timeout: float = 10) -> tuple[int, bytes]:
     """Send a hand-written request; the status and body of the answer."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(head.replace("\n", "\r\n").encode() + b"\r\n" + body)
+        send(sock, head, body)
         return read_answer(sock)
+
+
+def send(sock: socket.socket, head: str, body: bytes = b"") -> None:
+    """A hand-written head (``head()``: lines joined by newlines) on the wire, then ``body``."""
+    sock.sendall(head.replace("\n", "\r\n").encode() + b"\r\n" + body)
 
 
 def read_answer(sock: socket.socket) -> tuple[int, bytes]:
@@ -212,12 +217,7 @@ def test_a_100_mb_body_is_413_from_its_header_without_memory_growth(server, reco
     warm(server, records)
     before = worker_rss_bytes(port)
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(
-            head(port, "Content-Type: application/json", f"Content-Length: {100 << 20}")
-            .replace("\n", "\r\n")
-            .encode()
-            + b"\r\n"
-        )
+        send(sock, head(port, "Content-Type: application/json", f"Content-Length: {100 << 20}"))
         status, answer = read_answer(sock)  # answered before a single byte of the body was sent
     assert status == 413, answer
     assert "over the limit" in json.loads(answer)["error"]
@@ -230,12 +230,7 @@ def test_a_chunked_body_is_cut_at_the_cap(server, records) -> None:
     before = worker_rss_bytes(port)
     sent = 0
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(
-            head(port, "Content-Type: application/json", "Transfer-Encoding: chunked")
-            .replace("\n", "\r\n")
-            .encode()
-            + b"\r\n"
-        )
+        send(sock, head(port, "Content-Type: application/json", "Transfer-Encoding: chunked"))
         chunk = b" " * (1 << 20)
         try:
             while sent < 100 << 20:  # the server stops reading and answers long before 100 MB
@@ -252,12 +247,7 @@ def test_a_chunked_body_is_cut_at_the_cap(server, records) -> None:
 def test_a_body_that_stops_arriving_is_408_after_the_deadline(server) -> None:
     port = server["port"]
     with socket.create_connection(("127.0.0.1", port), timeout=BODY_TIMEOUT_S + 20) as sock:
-        sock.sendall(
-            head(port, "Content-Type: application/json", "Content-Length: 1000")
-            .replace("\n", "\r\n")
-            .encode()
-            + b"\r\n"
-        )
+        send(sock, head(port, "Content-Type: application/json", "Content-Length: 1000"))
         sock.sendall(b'{"records": [')
         status, answer = read_answer(sock)
     assert status == 408, answer
@@ -300,7 +290,7 @@ def test_the_next_request_on_a_kept_alive_connection_has_its_own_deadline(server
     body = json.dumps({"records": records[:2]}).encode()
     first = head(port, "Content-Type: application/json", f"Content-Length: {len(body)}")
     with socket.create_connection(("127.0.0.1", port), timeout=HEADER_TIMEOUT_S + 20) as sock:
-        sock.sendall(first.replace("\n", "\r\n").encode() + b"\r\n" + body)
+        send(sock, first, body)
         assert read_answer(sock)[0] == 200
         sock.sendall(b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and no more
         status, answer = read_answer(sock)
@@ -319,12 +309,7 @@ def test_a_client_leaving_mid_body_is_no_server_error(server) -> None:
     before = series(url, "mlapp_rejections_total").get(gone, 0)
     for _ in range(3):
         with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-            sock.sendall(
-                head(port, "Content-Type: application/json", "Content-Length: 5000")
-                .replace("\n", "\r\n")
-                .encode()
-                + b"\r\n"
-            )
+            send(sock, head(port, "Content-Type: application/json", "Content-Length: 5000"))
             sock.sendall(b'{"records": [')
     deadline = time.monotonic() + 30
     while series(url, "mlapp_rejections_total").get(gone, 0) < before + 3 and time.monotonic() < deadline:

@@ -38,7 +38,7 @@ class Deadline:
 
 
 class HeaderDeadline(HttpToolsProtocol):
-    settings: ClassVar[Deadline | None] = None  # set by ``install``
+    settings: ClassVar[Deadline]  # set by ``install``, before uvicorn can pick this class
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -61,8 +61,7 @@ class HeaderDeadline(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def arm(self) -> None:
-        if self.settings is not None:
-            self.deadline = self.loop.call_later(self.settings.timeout_s, self.expired)
+        self.deadline = self.loop.call_later(self.settings.timeout_s, self.expired)
 
     def disarm(self) -> None:
         if self.deadline is not None:
@@ -71,7 +70,7 @@ class HeaderDeadline(HttpToolsProtocol):
 
     def expired(self) -> None:
         self.deadline = None
-        if self.transport.is_closing() or self.settings is None:
+        if self.transport.is_closing():
             return
         if self.started:
             body = responses.error(f"headers not received within {self.settings.timeout_s:g} s")
