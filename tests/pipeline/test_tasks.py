@@ -156,3 +156,15 @@ def test_null_share_threshold_and_its_per_column_override() -> None:
     looser = PARAMS.validate_.model_copy(update={"max_null_share_by_column": {"satisfaction_score": 0.7}})
     validated, _ = validate_table(frame, PARAMS.model_copy(update={"validate_": looser}))
     assert validated["satisfaction_score"].isna().sum() == 240
+
+
+def test_a_declared_class_without_rows_fails_validation() -> None:
+    """A class in data.classes that the table never has cannot be learnt (train would fit fewer
+    classes than the spec names, and evaluate would crash): validate says which class."""
+    multiclass = params_for(PARAMS, "multiclass")
+    declared = multiclass.data.model_copy(update={"classes": ["bronze", "platinum", "gold", "silver"]})
+    problems = _problems(_raw(table("multiclass", 400)), multiclass.model_copy(update={"data": declared}))
+    assert problems == [
+        "column 'churned' failed at least 10 rows per class (validate.min_class_rows; found "
+        "{'platinum': 0}; a class of data.classes without rows cannot be learnt): 1 value(s), e.g. ['platinum']"
+    ]

@@ -75,9 +75,12 @@ def label_problems(labels: pd.Series, params: Params) -> list[Problem]:
         if len(counts) < 2:
             return [Problem(name, f"at least two classes for task multiclass (found {found})", len(present))]
         least = params.validate_.min_class_rows
-        small = {k: v for k, v in found.items() if v < least}
+        # A declared class the table never has: the model could not learn (nor score) it.
+        absent = {c: 0 for c in params.data.classes or [] if c not in found}
+        small = {**absent, **{k: v for k, v in found.items() if v < least}}
         if small:
-            check = f"at least {least} rows per class (validate.min_class_rows; found {small})"
+            hint = "; a class of data.classes without rows cannot be learnt" if absent else ""
+            check = f"at least {least} rows per class (validate.min_class_rows; found {small}{hint})"
             return [Problem(name, check, len(small), list(small)[:5])]
     return []
 
