@@ -6,7 +6,7 @@ from typing import Any
 
 import pandas as pd
 
-from mlapp.report import changes
+from mlapp.report import changes, markdown
 
 BASE_PARAMS = """
 train:
@@ -87,3 +87,29 @@ def test_each_fact_that_changes_the_meaning_is_said() -> None:
     assert "does not match the model recorded" in said(champion_matches_lock=False)[0]
     assert "stale (`dvc status`: train)" in said(pr_pipeline_stale=["train"])[0]
     assert "did not commit" in said(lock_uncommitted=True)[0]
+
+
+def _data_rows(task: str, classes: list[str], train: pd.Series, test: pd.Series) -> list[str]:
+    facts = changes.table_facts(train.to_frame("y"), test.to_frame("y"), "y", task, classes)
+    report = {"task": task, "classes": classes, "changes": {"params": [], "src": [], "pipeline_files": []}}
+    report["changes"]["data"] = {"base": {"md5": "a", **facts}, "pr": {"md5": "a", **facts}}
+    report["changes"]["data"]["same_training_rows"] = True
+    return [line for line in markdown.what_changed(report, compact=False) if line.startswith("| ")]
+
+
+def test_the_label_row_speaks_the_task() -> None:
+    # regression: the label's mean, never a "rate" shown as a percentage
+    rows = _data_rows("regression", [], pd.Series([150.0, 160.0]), pd.Series([100.0, 120.0]))
+    assert "| label mean: train / test | 155 / 110 | 155 / 110 |" in rows
+    assert not any("%" in row for row in rows)
+    # binary with text labels: the positive class's share (the second class)
+    rows = _data_rows("binary", ["no", "yes"], pd.Series(["yes", "no", "no", "no"]), pd.Series(["yes", "no"]))
+    assert "| positive class `yes`: train / test | 25.0% / 50.0% | 25.0% / 50.0% |" in rows
+    # binary with numbers that are not 0/1: still the share of the positive class
+    rows = _data_rows("binary", ["1", "2"], pd.Series([2, 1, 1, 1]), pd.Series([1.0, 1.0]))
+    assert "| positive class `2`: train / test | 25.0% / 0.0% | 25.0% / 0.0% |" in rows
+    # multiclass: every class's share
+    classes = ["a", "b", "c"]
+    rows = _data_rows("multiclass", classes, pd.Series(["a", "b", "b", "c"]), pd.Series(["c", "c"]))
+    assert "| class `b`: train / test | 50.0% / 0.0% | 50.0% / 0.0% |" in rows
+    assert "| class `c`: train / test | 25.0% / 100.0% | 25.0% / 100.0% |" in rows

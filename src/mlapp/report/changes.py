@@ -15,6 +15,7 @@ import yaml
 
 from mlapp.lineage import read_pointer
 from mlapp.metrics import round6
+from mlapp.model import label_text
 from mlapp.monitor import drift
 from mlapp.params import MonitorParams
 from mlapp.schema import feature_schema
@@ -58,22 +59,32 @@ def dvc_md5(dvc_file_text: str | None) -> str | None:
     return pointer.md5 if pointer else None
 
 
-def table_facts(train: pd.DataFrame, test: pd.DataFrame, label: str) -> dict[str, Any]:
+def table_facts(
+    train: pd.DataFrame, test: pd.DataFrame, label: str, task: str, classes: list[str]
+) -> dict[str, Any]:
     return {
         "rows_train": len(train),
         "rows_test": len(test),
         "columns": len(train.columns),
-        "label_rate_train": _rate(train, label),
-        "label_rate_test": _rate(test, label),
+        "label_train": label_summary(train, label, task, classes),
+        "label_test": label_summary(test, label, task, classes),
     }
 
 
-def _rate(frame: pd.DataFrame, label: str) -> float | None:
-    """Mean of a numeric (0/1) label, as text or numbers; None when there is none."""
-    if label not in frame:
+def label_summary(
+    frame: pd.DataFrame, label: str, task: str, classes: list[str]
+) -> float | dict[str, float] | None:
+    """The label's mean (regression) or each class's share of the rows; None without a label.
+
+    Classes are read as the model reads them (1, 1.0 and "1" are one class), so a text or a
+    1/2-coded label gets its real shares rather than the mean of whatever parses as a number.
+    """
+    if label not in frame or frame.empty:
         return None
-    values = pd.to_numeric(frame[label], errors="coerce")
-    return None if values.isna().all() else round6(values.mean())
+    if task == "regression":
+        return round6(pd.to_numeric(frame[label], errors="coerce").mean())
+    shares = label_text(frame[label]).value_counts(normalize=True)
+    return {name: round6(float(shares.get(name, 0.0))) for name in classes}
 
 
 @dataclass(frozen=True)

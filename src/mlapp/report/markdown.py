@@ -135,11 +135,7 @@ def what_changed(report: dict[str, Any], compact: bool) -> list[str]:
             f"{pr['rows_train']:,} / {pr['rows_test']:,}",
         ],
         ["columns", str(base["columns"]), str(pr["columns"])],
-        [
-            "label rate: train / test",
-            f"{_pct(base['label_rate_train'])} / {_pct(base['label_rate_test'])}",
-            f"{_pct(pr['label_rate_train'])} / {_pct(pr['label_rate_test'])}",
-        ],
+        *_label_rows(report["task"], report["classes"], base, pr),
     ]
     lines += ["**Data**", "", *_table(["", "base", "PR"], rows, "lrr")]
     if data["same_training_rows"]:
@@ -155,6 +151,21 @@ def what_changed(report: dict[str, Any], compact: bool) -> list[str]:
     )
     lines.append("")
     return lines
+
+
+def _label_rows(task: str, classes: list[str], base: dict[str, Any], pr: dict[str, Any]) -> list[list[str]]:
+    """Label mean (regression), the positive class's share (binary) or each class's share."""
+    sides = ("label_train", "label_test")
+    if task == "regression":
+        means = [" / ".join("—" if s[k] is None else f"{s[k]:.4g}" for k in sides) for s in (base, pr)]
+        return [["label mean: train / test", *means]]
+
+    def share(side: dict[str, Any], name: str) -> str:
+        return " / ".join(_pct(None if side[k] is None else side[k].get(name)) for k in sides)
+
+    title = "positive class" if task == "binary" else "class"
+    shown = classes[1:] if task == "binary" else classes
+    return [[f"{title} {code_cell(n)}: train / test", share(base, n), share(pr, n)] for n in shown]
 
 
 def _drift(report: dict[str, Any], top: int | None) -> list[str]:

@@ -9,6 +9,7 @@ the champion was obtained), which the Markdown keeps in one marked block at the 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import statistics
 import sys
@@ -170,6 +171,7 @@ def build(
         gate = dataclasses.replace(gate, notes=[*gate.notes, note])
 
     changed = git.run("diff", "--name-only", base_commit, "--").split()
+    facts = functools.partial(changes.table_facts, label=label, task=task, classes=classes)
     overlap = changes.row_overlap(champion.train, champion.test, pr_test, id_column)
     same_rows = champion.train.equals(pr_train)
     data_md5 = (changes.dvc_md5(git.show(base_commit, "data.dvc")), changes.dvc_md5(_read("data.dvc")))
@@ -210,8 +212,8 @@ def build(
             "src": sorted(f for f in changed if f.startswith("src/")),
             "pipeline_files": sorted(f for f in changed if f in changes.PIPELINE_FILES),
             "data": {
-                "base": {"md5": data_md5[0], **changes.table_facts(champion.train, champion.test, label)},
-                "pr": {"md5": data_md5[1], **changes.table_facts(pr_train, pr_test, label)},
+                "base": {"md5": data_md5[0], **facts(champion.train, champion.test)},
+                "pr": {"md5": data_md5[1], **facts(pr_train, pr_test)},
                 "same_training_rows": same_rows,
                 "overlap": overlap.as_dict(),
             },
