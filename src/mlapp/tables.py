@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import tempfile
@@ -21,6 +22,27 @@ def read_raw(path: Path) -> pd.DataFrame:
     if path.suffix == ".parquet":
         return pd.read_parquet(path)
     return pd.read_csv(path, dtype=str, keep_default_na=True)
+
+
+def csv_header_repeats(path: Path) -> list[str]:
+    """Names the header of a CSV file holds more than once (pandas would silently rename the
+    second ``x`` to ``x.1``, a column the file does not have); none for Parquet."""
+    if path.suffix == ".parquet":
+        return []
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        header = next(csv.reader(handle), [])
+    return sorted({name for name in header if header.count(name) > 1})
+
+
+def first_non_utf8_line(path: Path) -> int | None:
+    """The 1-based line number of the first line that is not UTF-8 text, if any."""
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return None
 
 
 def read_raw_chunks(path: Path, rows: int) -> Iterator[pd.DataFrame]:

@@ -54,6 +54,12 @@ CASES: dict[str, tuple[Edit | str, list[str]]] = {
     "bad boolean": (_set("paperless_billing", 0, "maybe"), ["'paperless_billing'", "parse as bool", "maybe"]),
     "bad timestamp": (_set("event_time", 0, "yesterday"), ["'event_time'", "parse as datetime", "yesterday"]),
     "empty file": ("", ["readable table"]),
+    # pandas would rename the second 'region' to 'region.1', a column the file does not have.
+    "duplicate column name": (
+        lambda f: f.assign(region_copy=f["region"]).rename(columns={"region_copy": "region"}),
+        ["'<table>'", "unique column names", "['region']"],
+    ),
+    "not UTF-8": ("LATIN1", ["'<file>'", "UTF-8 text", "line 4"]),
     "header only": ("HEADER", ["at least 100 rows (found 0; validate.min_rows)"]),
 }
 
@@ -62,7 +68,11 @@ def break_project(root: Path, case: str) -> None:
     """The case's bad table in place of the project's raw data (and its params edit, if any)."""
     raw = root / "data" / "churn.csv"
     edit, _expected = CASES[case]
-    if isinstance(edit, str):
+    if edit == "LATIN1":  # a spreadsheet's export: a non-ASCII value on the third data row
+        lines = raw.read_text().splitlines(keepends=True)
+        lines[3] = "Ö" + lines[3]  # the customer id of file line 4
+        raw.write_bytes("".join(lines).encode("latin-1"))
+    elif isinstance(edit, str):
         raw.write_text(raw.read_text().splitlines()[0] + "\n" if edit == "HEADER" else edit)
     else:
         edit(pd.read_csv(raw, dtype=str)).to_csv(raw, index=False)

@@ -29,7 +29,7 @@ from mlapp.params import Params
 from mlapp.stages.findings import Findings
 from mlapp.stages.table_checks import Problem
 from mlapp.stages.validate_rules import check_table, parse_table
-from mlapp.tables import FrameParts, read_raw_chunks, write_json
+from mlapp.tables import FrameParts, csv_header_repeats, first_non_utf8_line, read_raw_chunks, write_json
 
 __all__ = ["Problem", "ValidationFailed", "check_table", "parse_table", "run", "validate_table"]
 
@@ -66,6 +66,12 @@ def integral_labels(source: Path, params: Params) -> bool | None:
 
 def run(params: Params, *, source: Path, output: Path, report: Path) -> int:
     try:
+        repeated = csv_header_repeats(source)
+        if repeated:
+            problem = Problem(
+                "<table>", "unique column names (the header repeats them)", len(repeated), repeated
+            )
+            return _fail(report, source, [problem], 0)
         findings = Findings(params, integral_labels(source, params))
         with FrameParts(output) as parts:
             for chunk in read_raw_chunks(source, params.validate_.chunk_rows):
@@ -80,6 +86,9 @@ def run(params: Params, *, source: Path, output: Path, report: Path) -> int:
         return _fail(report, source, [Problem("<file>", "exists", 1)], 0)
     except (EmptyDataError, ParserError) as exc:
         return _fail(report, source, [Problem("<file>", f"readable table ({exc})", 1)], 0)
+    except UnicodeDecodeError:
+        check = f"UTF-8 text (line {first_non_utf8_line(source)} is not: save the file as UTF-8)"
+        return _fail(report, source, [Problem("<file>", check, 1)], 0)
     except ValidationFailed as exc:
         return _fail(report, source, exc.problems, exc.rows)
     result = findings.summary()
