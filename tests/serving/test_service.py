@@ -98,11 +98,14 @@ def test_predict_over_http_with_model_headers(http, model, frame, records) -> No
     assert response.headers["x-data-hash"] == "unknown"
 
 
-def test_metadata_over_http(http, model) -> None:
+def test_metadata_over_http(http, model, records) -> None:
     response = http.post("/metadata")
     assert response.status_code == 200
     assert response.json()["model_version"] == model.version
     assert response.headers["x-model-version"] == model.version
+    # Classes as /predict answers them (0/1 stays 0/1): a client can look a label up in them.
+    labels = {p["label"] for p in http.post("/predict", json={"records": records}).json()}
+    assert response.json()["classes"] == [0, 1] and labels <= {0, 1}
 
 
 @pytest.mark.parametrize("path", ["/livez", "/readyz", "/healthz"])

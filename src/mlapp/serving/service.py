@@ -69,7 +69,7 @@ class Metadata(BaseModel):
 
     model_version: str
     task: str  # binary | multiclass | regression: the shape of /predict's answer
-    classes: list[str]  # class names in the model's order (empty for regression)
+    classes: list[str | int]  # in the model's order, as /predict shows them (empty for regression)
     threshold: float | None  # binary only
     features: list[str]
     categories: dict[str, list[str]]
@@ -129,7 +129,7 @@ class ModelService:
         self.meta = Metadata(
             model_version=self.model.version,
             task=self.model.task,
-            classes=self.model.spec.classes,
+            classes=self.model.spec.class_values(),
             threshold=self.model.spec.threshold,
             features=self.model.spec.features,
             categories=self.model.spec.categories,
