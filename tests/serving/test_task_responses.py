@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
+from pydantic import BaseModel
 
 from mlapp.model import ModelSpec
-from mlapp.serving import predlog, responses, smoke
+from mlapp.serving import openapi, predlog, responses, smoke
 
 
 def spec(task: str, classes: list[str]) -> ModelSpec:
@@ -70,3 +72,20 @@ def test_smoke_compares_fields_of_every_task() -> None:
     assert smoke.compare([{"probability": 0.5}], [{"prediction": 0.5}]) == [
         "record 0: fields ['probability'] != expected ['prediction']"
     ]
+
+
+def test_docs_json_example_answer_speaks_the_models_classes() -> None:
+    class Meta(BaseModel):
+        version: str
+
+    def example(task_spec: ModelSpec) -> dict[str, Any]:
+        document = openapi.spec({}, 10, Meta, task_spec)
+        answer = document["paths"]["/predict"]["post"]["responses"]["200"]["content"]["application/json"]
+        return answer["example"][0]
+
+    wine = spec("multiclass", ["barbera", "barolo", "grignolino"])
+    assert example(wine)["label"] in wine.classes
+    assert set(example(wine)["probabilities"]) == set(wine.classes)
+    assert example(WORDS)["label"] in ("no", "yes")
+    assert example(spec("binary", ["0", "1"]))["label"] in (0, 1)
+    assert set(example(REGRESSION)) == {"prediction"}

@@ -14,10 +14,11 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 
+from mlapp.model import ModelSpec
 from mlapp.schema import FEATURES
 from mlapp.serving.records import record_type
 from mlapp.serving.request import input_type
-from mlapp.serving.responses import EXAMPLES, RESPONSE_TYPES
+from mlapp.serving.responses import RESPONSE_TYPES, example
 
 REF = "#/components/schemas/{model}"
 ISSUE = {
@@ -69,7 +70,6 @@ def _predict_path(max_rows: int, task: str = "binary") -> tuple[dict[str, Any], 
             "content": {
                 "application/json": {
                     "schema": {"type": "array", "items": {"$ref": REF.format(model="Prediction")}},
-                    "example": [EXAMPLES[task]],
                 }
             },
         }
@@ -108,12 +108,13 @@ def _metadata_path(metadata: type[BaseModel]) -> tuple[dict[str, Any], dict[str,
 
 
 def spec(
-    bentoml_spec: dict[str, Any], max_rows: int, metadata: type[BaseModel], task: str = "binary"
+    bentoml_spec: dict[str, Any], max_rows: int, metadata: type[BaseModel], model: ModelSpec
 ) -> dict[str, Any]:
     document = copy.deepcopy(bentoml_spec)
-    path, schemas = _predict_path(max_rows, task)
+    path, schemas = _predict_path(max_rows, model.task)
     document.setdefault("components", {}).setdefault("schemas", {}).update(copy.deepcopy(schemas))
-    document.setdefault("paths", {})["/predict"] = copy.deepcopy(path)
+    document.setdefault("paths", {})["/predict"] = path = copy.deepcopy(path)
+    path["post"]["responses"]["200"]["content"]["application/json"]["example"] = [example(model)]
     meta_path, meta_schemas = _metadata_path(metadata)
     document["components"]["schemas"].update(meta_schemas)
     document["paths"]["/metadata"] = meta_path

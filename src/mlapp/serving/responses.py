@@ -47,11 +47,22 @@ RESPONSE_TYPES: dict[str, type] = {
     "multiclass": ClassPrediction,
     "regression": ValuePrediction,
 }
-EXAMPLES: dict[str, dict[str, Any]] = {
-    "binary": {"probability": 0.31, "label": 1},
-    "multiclass": {"label": "gentoo", "probabilities": {"adelie": 0.07, "chinstrap": 0.03, "gentoo": 0.9}},
-    "regression": {"prediction": 312500.0},
-}
+
+
+def example(spec: ModelSpec) -> dict[str, Any]:
+    """One answer of this model for ``/docs.json``: made by ``answer``, so it names the model's
+    own classes (text or numbers) in exactly the shape ``/predict`` gives."""
+    if spec.task == "regression":
+        scores, decided = np.array([312500.0]), np.zeros(1, np.int64)
+    else:
+        if spec.task == "binary":
+            scores = np.array([0.31])
+        else:  # the last class most probable, the others sharing the rest
+            scores = np.full((1, len(spec.classes)), 0.1 / max(len(spec.classes) - 1, 1))
+            scores[0, -1] = 0.9
+        decided = spec.decide(scores)
+    answers: list[dict[str, Any]] = orjson.loads(answer(spec, scores, decided))
+    return answers[0]
 
 
 def predictions(proba: np.ndarray, positive: np.ndarray) -> bytes:

@@ -215,7 +215,7 @@ async def docs_json(_request: Request) -> JSONResponse:
             cast(Any, ModelService).openapi_spec.asdict(),
             SERVING.max_rows,
             Metadata,
-            live_service().model.task,
+            live_service().model.spec,
         )
     )
 
