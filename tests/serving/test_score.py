@@ -13,7 +13,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from mlapp.errors import UserError
 from mlapp.sample_data import generate
+from mlapp.serving import score as scorer
 from tests.conftest import REPO, sh
 from tests.serving.conftest import PARAMS
 
@@ -116,3 +118,20 @@ def test_the_job_manifest_runs_this_entry_point_from_the_serving_image() -> None
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     mounts = {m["mountPath"] for m in container["volumeMounts"]}
     assert "/scores" in mounts and container["args"][-1].startswith("/scores/")
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "said"),
+    [
+        ("empty.csv", b"", "Empty CSV file"),
+        ("ragged.csv", b"age,region\n40,north,extra\n", "Expected 2 columns, got 3"),
+        ("text.parquet", b"not parquet\n", "Parquet magic bytes not found"),
+        ("absent.csv", None, "No such file"),
+    ],
+)
+def test_an_unreadable_input_is_one_error_line(serving_root, tmp_path, name, content, said) -> None:
+    if content is not None:
+        (tmp_path / name).write_bytes(content)
+    run = functools.partial(scorer.score, model_dir=serving_root / "models", chunk_rows=100)
+    with pytest.raises(UserError, match=f"cannot read {tmp_path / name}: .*{said}"):
+        run(str(tmp_path / name), tmp_path / "out.parquet", lineage_file=tmp_path / "none.json")

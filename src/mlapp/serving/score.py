@@ -95,6 +95,14 @@ def opened(source: str, seekable: bool) -> Iterator[IO[bytes]]:
 
 
 def batches(source: str, fmt: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    # A file that cannot be read or parsed (missing, empty, ragged, not Parquet) is the user's to fix.
+    try:
+        yield from _batches(source, fmt, chunk_rows)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise UserError(f"cannot read {source}: {exc}") from exc
+
+
+def _batches(source: str, fmt: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
     with opened(source, seekable=fmt == "parquet") as f:
         if fmt == "parquet":
             for batch in pq.ParquetFile(f).iter_batches(batch_size=chunk_rows):
