@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import Any
+
 import numpy as np
 import pytest
 
+from mlapp.errors import UserError
 from mlapp.params import GateParams
 from mlapp.report.compare import BETTER, SAME, WORSE, MetricDelta, change_of, compare, gate
+from mlapp.report.run import same_task
 
 POLICY = GateParams(primary_metric="roc_auc", min_primary=0.7, max_regression=0.01, require_significant=True)
 
@@ -71,3 +76,16 @@ def test_compare_reports_observed_values_and_intervals_that_bracket_them() -> No
     assert [r.name for r in rows.values() if not r.higher_is_better] == ["log_loss", "brier"]
     for row in rows.values():
         assert row.ci_low <= row.delta <= row.ci_high, row
+
+
+def test_binary_models_whose_positive_class_differs_are_not_compared() -> None:
+    def model(classes: list[str]) -> Any:
+        return SimpleNamespace(task="binary", spec=SimpleNamespace(classes=classes))
+
+    scores = np.array([0.2, 0.9])
+    assert same_task(model(["no", "yes"]), model(["no", "yes"]), scores) is scores
+    # data.classes reordered: the base's scores are P("yes"), the PR's labels count "no" as positive
+    with pytest.raises(UserError, match="positive class"):
+        same_task(model(["no", "yes"]), model(["yes", "no"]), scores)
+    with pytest.raises(UserError, match="classes"):
+        same_task(model(["0", "1"]), model(["no", "yes"]), scores)

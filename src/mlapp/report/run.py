@@ -81,13 +81,16 @@ def same_task(base: Model, pr: Model, scores: np.ndarray) -> np.ndarray:
             f"the base model is a {base.task} model and the PR's a {pr.task} model: a report compares "
             "models of one task (compare the PR with a base of the same task)"
         )
-    if base.task == "multiclass" and base.spec.classes != pr.spec.classes:
-        if sorted(base.spec.classes) != sorted(pr.spec.classes):
-            raise UserError(
-                f"the base model's classes {base.spec.classes} differ from the PR's {pr.spec.classes}"
-            )
-        return scores[:, [base.spec.classes.index(c) for c in pr.spec.classes]]
-    return scores
+    if base.spec.classes == pr.spec.classes:
+        return scores
+    if sorted(base.spec.classes) != sorted(pr.spec.classes):
+        raise UserError(f"the base model's classes {base.spec.classes} are not the PR's {pr.spec.classes}")
+    if base.task == "binary":  # its scores are P(its second class): another class than the PR's
+        raise UserError(
+            f"the positive class changed (base {base.spec.classes[1]!r}, PR {pr.spec.classes[1]!r}: "
+            "data.classes): the two models' scores and thresholds mean different things"
+        )
+    return scores[:, [base.spec.classes.index(c) for c in pr.spec.classes]]
 
 
 def stale_stages(root: Path) -> list[str]:
