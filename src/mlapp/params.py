@@ -59,7 +59,7 @@ class ValidateParams(Section):
     max_failure_examples: int = Field(ge=1)
     max_null_share: float = Field(ge=0, le=1)  # per column; an entirely empty column always fails
     max_null_share_by_column: dict[str, float]  # overrides of max_null_share
-    min_class_rows: int = Field(ge=1)  # multiclass: rows every class needs
+    min_class_rows: int = Field(ge=1)  # binary and multiclass: rows every class needs
     chunk_rows: int = Field(ge=1)  # rows read (and held as text) at a time
 
 

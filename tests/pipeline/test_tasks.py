@@ -168,3 +168,14 @@ def test_a_declared_class_without_rows_fails_validation() -> None:
         "column 'churned' failed at least 10 rows per class (validate.min_class_rows; found "
         "{'platinum': 0}; a class of data.classes without rows cannot be learnt): 1 value(s), e.g. ['platinum']"
     ]
+
+
+def test_a_binary_class_with_too_few_rows_fails_validation() -> None:
+    """One churner in 400 rows cannot be split into train, early-stopping and test rows (the
+    stratified split would crash): validate names the class, as for multiclass."""
+    binary = _raw(table("binary", 400)).assign(churned="0")
+    binary.loc[7, "churned"] = "1"
+    assert _problems(binary, PARAMS) == [
+        "column 'churned' failed at least 10 rows per class (validate.min_class_rows; found {'1': 1}): "
+        "1 value(s), e.g. ['1']"
+    ]

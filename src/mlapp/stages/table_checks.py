@@ -56,7 +56,8 @@ def null_problems(missing: dict[str, int], rows: int, params: Params) -> list[Pr
 
 
 def label_problems(labels: pd.Series, params: Params) -> list[Problem]:
-    """Can these labels train a model of the task? Both classes, enough of each, not constant."""
+    """Can these labels train a model of the task? Both classes, enough rows of every class
+    (``validate.min_class_rows``), not constant."""
     name, task = params.data.label, params.task
     present = labels.dropna()
     if present.empty:
@@ -71,17 +72,17 @@ def label_problems(labels: pd.Series, params: Params) -> list[Problem]:
         hint = "; with more classes, set task: multiclass" if len(counts) > 2 else ""
         check = f"both classes present for task binary (found {len(counts)}: {found}){hint}"
         return [Problem(name, check, len(present), list(found)[:5])]
-    if task == "multiclass":
-        if len(counts) < 2:
-            return [Problem(name, f"at least two classes for task multiclass (found {found})", len(present))]
-        least = params.validate_.min_class_rows
-        # A declared class the table never has: the model could not learn (nor score) it.
-        absent = {c: 0 for c in params.data.classes or [] if c not in found}
-        small = {**absent, **{k: v for k, v in found.items() if v < least}}
-        if small:
-            hint = "; a class of data.classes without rows cannot be learnt" if absent else ""
-            check = f"at least {least} rows per class (validate.min_class_rows; found {small}{hint})"
-            return [Problem(name, check, len(small), list(small)[:5])]
+    if task == "multiclass" and len(counts) < 2:
+        return [Problem(name, f"at least two classes for task multiclass (found {found})", len(present))]
+    # A rare class cannot be split into train, early-stopping and test rows; a declared class
+    # the table never has could not be learnt (nor scored).
+    least = params.validate_.min_class_rows
+    absent = {c: 0 for c in params.data.classes or [] if c not in found}
+    small = {**absent, **{k: v for k, v in found.items() if v < least}}
+    if small:
+        hint = "; a class of data.classes without rows cannot be learnt" if absent else ""
+        check = f"at least {least} rows per class (validate.min_class_rows; found {small}{hint})"
+        return [Problem(name, check, len(small), list(small)[:5])]
     return []
 
 
