@@ -64,7 +64,8 @@ repro: ## re-run the pipeline stages whose inputs changed
 	$(RUN) dvc repro
 
 # The columns worth reading side by side (all 100+ do not fit a terminal); EXPS_KEEP=regex to change.
-EXPS_KEEP ?= ^(Experiment|Created|roc_auc|pr_auc|log_loss|brier|f1|train\.xgboost\.(n_estimators|max_depth|learning_rate))$$
+# Metrics of each task: binary, multiclass (f1_macro, f1_weighted, log_loss), regression (rmse, mae, r2).
+EXPS_KEEP ?= ^(Experiment|Created|roc_auc|pr_auc|log_loss|brier|f1|f1_macro|f1_weighted|rmse|mae|r2|train\.xgboost\.(n_estimators|max_depth|learning_rate))$$
 exps: ## the experiments table (`dvc exp show`) with the main metrics and params only
 	@COLUMNS=$${COLUMNS:-200} $(RUN) dvc exp show --no-pager --drop '.*' --keep '$(EXPS_KEEP)'
 

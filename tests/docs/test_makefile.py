@@ -6,6 +6,7 @@ import re
 import subprocess
 
 from mlapp.delivery.github import make_targets
+from mlapp.metrics import TASK_METRICS
 from tests.conftest import REPO
 
 GROUPS = ["daily work", "pull requests", "delivery", "maintenance"]
@@ -21,3 +22,13 @@ def test_help_lists_every_documented_target_once_in_a_group() -> None:
     documented = re.findall(r"^([a-zA-Z_-]+):.*## ", (REPO / "Makefile").read_text(), re.MULTILINE)
     assert sorted(shown) == sorted(documented)
     assert set(shown) <= make_targets(REPO / "Makefile")
+
+
+def test_make_exps_keeps_the_metrics_of_every_task() -> None:
+    line = re.search(r"^EXPS_KEEP \?= (.+)$", (REPO / "Makefile").read_text(), re.MULTILINE)
+    assert line, "EXPS_KEEP not found in the Makefile"
+    keep = re.compile(line[1].replace("$$", "$"))
+    for task, names in TASK_METRICS.items():
+        kept = [name for name in names if keep.match(name)]
+        # the metric each task is usually gated on, and another beside it
+        assert len(kept) >= 2 and {"roc_auc", "f1_macro", "rmse"} & set(kept), (task, kept)
