@@ -235,6 +235,8 @@ class Params(Section):
             raise ValueError(f"task binary needs exactly two data.classes, got {self.data.classes}")
         if self.task == "regression" and self.data.classes is not None:
             raise ValueError("data.classes is for classification: set it to null for task regression")
+        if self.split.method == "time" and not self.data.time_column:
+            raise ValueError("split.method time needs data.time_column (the event time to split by)")
         if self.train.engine == "dask" and self.task != "binary":
             raise ValueError("train.engine dask trains binary models (0/1 labels) only: use engine local")
         return self

@@ -62,3 +62,14 @@ def test_binary_needs_two_declared_classes_and_the_id_is_optional(tmp_path: Path
     with pytest.raises(ParamsError, match="exactly two"):
         load_params(_write(tmp_path, lambda p: p["data"].update(classes=["a", "b", "c"])))
     assert load_params(_write(tmp_path, lambda p: p["data"].update(id_column=None))).data.id_column is None
+
+
+def test_a_time_split_needs_a_time_column(tmp_path: Path) -> None:
+    """Said when params.yaml is read (one `error:` line), not by a traceback in the split stage."""
+
+    def no_time(p: dict) -> None:
+        p["data"]["time_column"] = None
+        p["split"]["method"] = "time"
+
+    with pytest.raises(ParamsError, match=r"split\.method time needs data\.time_column"):
+        load_params(_write(tmp_path, no_time))

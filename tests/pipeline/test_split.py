@@ -1,9 +1,11 @@
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
 from mlapp.params import load_params
 from mlapp.sample_data import generate
-from mlapp.stages.split import split
+from mlapp.stages.split import SplitError, run, split
 from tests.conftest import REPO
 
 PARAMS = load_params(REPO / "params.yaml")
@@ -33,3 +35,16 @@ def test_time_split_without_time_column_is_a_clear_error() -> None:
     params = PARAMS.split.model_copy(update={"method": "time"})
     with pytest.raises(ValueError, match="time_column"):
         split(generate(500, 2), data, params)
+
+
+def test_a_part_without_a_class_is_a_clear_error(tmp_path: Path) -> None:
+    """A time split whose latest rows hold a single class would leave the test metrics undefined
+    (evaluate would crash on a NaN ROC AUC): the split stage says which class and part."""
+    frame = generate(300, 2).sort_values("event_time", ignore_index=True)
+    frame.loc[240:, "churned"] = 0  # no churner among the latest 20%
+    source = tmp_path / "validated.parquet"
+    frame.to_parquet(source, index=False)
+    params = PARAMS.model_copy(update={"split": PARAMS.split.model_copy(update={"method": "time"})})
+    with pytest.raises(SplitError, match=r"the test part \(60 rows\) has no rows of class \['1'\]"):
+        run(params, source=source, train_path=tmp_path / "train.parquet", test_path=tmp_path / "test.parquet")
+    assert not (tmp_path / "test.parquet").exists()

@@ -166,7 +166,8 @@ def test_a_declared_class_without_rows_fails_validation() -> None:
     problems = _problems(_raw(table("multiclass", 400)), multiclass.model_copy(update={"data": declared}))
     assert problems == [
         "column 'churned' failed at least 10 rows per class (validate.min_class_rows; found "
-        "{'platinum': 0}; a class of data.classes without rows cannot be learnt): 1 value(s), e.g. ['platinum']"
+        "{'platinum': 0}; a class of data.classes without rows cannot be learnt): "
+        "1 value(s), e.g. ['platinum']"
     ]
 
 

@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from sklearn.model_selection import train_test_split
 
+from mlapp.errors import UserError
 from mlapp.params import DataParams, Params, SplitParams, Task
 from mlapp.tables import write_rows
 
@@ -60,9 +61,28 @@ def positions(
     return order[np.sort(train)], order[np.sort(test)]
 
 
+class SplitError(UserError, ValueError):
+    """A part of the split lacks a class: what to change is the split's params or the data."""
+
+
 def _codes(labels: pd.Series) -> np.ndarray:
     """Class codes in the classes' sorted order: stratifying by them splits as by the labels."""
     return pd.factorize(labels, sort=True)[0]
+
+
+def check_parts(
+    codes: np.ndarray, names: list[str], train: np.ndarray, test: np.ndarray, method: str
+) -> None:
+    """Every class in both parts: a class missing from test leaves its metrics undefined (a ROC
+    AUC of one class), one missing from train cannot be learnt. A stratified split of classes
+    with validate.min_class_rows rows has them all; a time split need not."""
+    for part, rows in (("train", train), ("test", test)):
+        absent = np.setdiff1d(np.arange(len(names)), codes[rows])
+        if len(absent):
+            raise SplitError(
+                f"split.method {method}: the {part} part ({len(rows)} rows) has no rows of class "
+                f"{[str(names[i]) for i in absent]}; change split.method or split.test_size, or add rows"
+            )
 
 
 def split(
@@ -88,9 +108,13 @@ def table_order(table: pa.Table, data: DataParams) -> np.ndarray:
 def run(params: Params, *, source: Path, train_path: Path, test_path: Path) -> int:
     data = params.data
     table = pq.read_table(source)
-    labels = None if params.task == "regression" else _codes(table.column(data.label).to_pandas())
+    labels, names = None, []
+    if params.task != "regression":
+        labels, names = pd.factorize(table.column(data.label).to_pandas(), sort=True)  # as _codes
     times = table.column(data.time_column).to_numpy() if data.time_column else None
     train, test = positions(table_order(table, data), labels, times, params.split)
+    if labels is not None:
+        check_parts(labels, list(names), train, test, params.split.method)
     del labels, times
     write_rows(table, train, train_path)
     write_rows(table, test, test_path)
