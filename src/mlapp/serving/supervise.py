@@ -24,8 +24,10 @@ import argparse
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -81,6 +83,22 @@ def respawn_on_exit(arbiter: Any) -> None:
     signal.signal(signal.SIGCHLD, on_child_exit)
 
 
+def own_metrics_folder() -> str:
+    """A Prometheus multiprocess folder for this server alone, removed when it stops.
+
+    BentoML's default is one folder per user (``$BENTOML_HOME/prometheus_multiproc_dir``),
+    emptied whenever a server starts: a second server of the same user (another checkout,
+    another port) would delete this one's metrics files and put its own series into this
+    one's /metrics. BentoML reads the folder from its configuration container (set as its
+    own pytest plugin does); the workers inherit it as ``PROMETHEUS_MULTIPROC_DIR``.
+    """
+    from bentoml._internal.configuration.containers import BentoMLContainer
+
+    folder = tempfile.mkdtemp(prefix="mlapp-metrics-")
+    BentoMLContainer.prometheus_multiproc_dir.set(folder)
+    return folder
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", required=True)
@@ -99,18 +117,22 @@ def main(argv: list[str] | None = None) -> int:
     from mlapp.serving.fork import fork_workers
 
     fork_workers()
+    metrics = own_metrics_folder()
     target, folder = (args.bento, args.bento) if args.bento else (SERVICE, ".")
-    server = bentoml.serve(target, host=args.host, port=args.port, working_dir=folder, blocking=False)
-    respawn_on_exit(server.arbiter)
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while not server.running:  # the arbiter's thread starts its loop, then its watchers
-        if time.monotonic() > deadline:
-            server.stop()
-            raise SystemExit(f"the server did not start within {START_TIMEOUT_S:g} s")
-        time.sleep(0.05)
-    # circus's own SIGTERM/SIGINT handlers (installed on this thread) stop the arbiter.
-    while server.running:
-        time.sleep(0.2)
+    try:
+        server = bentoml.serve(target, host=args.host, port=args.port, working_dir=folder, blocking=False)
+        respawn_on_exit(server.arbiter)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not server.running:  # the arbiter's thread starts its loop, then its watchers
+            if time.monotonic() > deadline:
+                server.stop()
+                raise SystemExit(f"the server did not start within {START_TIMEOUT_S:g} s")
+            time.sleep(0.05)
+        # circus's own SIGTERM/SIGINT handlers (installed on this thread) stop the arbiter.
+        while server.running:
+            time.sleep(0.2)
+    finally:  # workers never get here: they leave through os._exit (fork.py)
+        shutil.rmtree(metrics, ignore_errors=True)
     return 0
 
 
