@@ -127,6 +127,7 @@ def test_the_job_manifest_runs_this_entry_point_from_the_serving_image() -> None
         ("ragged.csv", b"age,region\n40,north,extra\n", "Expected 2 columns, got 3"),
         ("text.parquet", b"not parquet\n", "Parquet magic bytes not found"),
         ("absent.csv", None, "No such file"),
+        ("latin1.csv", "âge,région\n40,north\n".encode("latin-1"), "can't decode byte"),
     ],
 )
 def test_an_unreadable_input_is_one_error_line(serving_root, tmp_path, name, content, said) -> None:

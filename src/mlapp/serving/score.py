@@ -95,10 +95,11 @@ def opened(source: str, seekable: bool) -> Iterator[IO[bytes]]:
 
 
 def batches(source: str, fmt: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    # A file that cannot be read or parsed (missing, empty, ragged, not Parquet) is the user's to fix.
+    # A file that cannot be read or parsed (missing, empty, ragged, not Parquet, a header that is
+    # not UTF-8) is the user's to fix.
     try:
         yield from _batches(source, fmt, chunk_rows)
-    except (pa.ArrowInvalid, OSError) as exc:
+    except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot read {source}: {exc}") from exc
 
 
