@@ -11,12 +11,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
+import pandera.pandas as pa
 import pytest
 from click.testing import CliRunner
 
 from mlapp.cli import cli
 from mlapp.schema import feature_schema
-from mlapp.stages.validate import Problem, parse_table
+from mlapp.stages.validate import Problem, check_table, parse_table
 from tests.conftest import copy_project, sh
 
 Edit = Callable[[pd.DataFrame], pd.DataFrame]
@@ -134,3 +135,13 @@ def test_parse_reports_every_bad_value_with_rows() -> None:
     by_column = {p.column: p for p in problems}
     assert by_column["age"] == Problem("age", "parse as int64", 2, ["x", "4.5"], [1, 3])
     assert by_column["monthly_charges"].values == ["inf"]
+
+
+def test_a_category_with_many_levels_is_named_briefly() -> None:
+    """A failed isin of 300 levels reads as its first levels and a count, not 300 of them per line."""
+    schema = pa.DataFrameSchema({"city": pa.Column(str, pa.Check.isin([f"c{i}" for i in range(300)]))})
+    _, problems = check_table(pd.DataFrame({"city": ["c1", "atlantis"]}), schema, 5, 1, "validate.min_rows")
+    assert [p.line() for p in problems] == [
+        "column 'city' failed isin(['c0', 'c1', 'c2', 'c3', 'c4', … 295 more]): "
+        "1 value(s), e.g. ['atlantis'] at rows [1]"
+    ]

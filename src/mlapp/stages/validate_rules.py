@@ -6,6 +6,7 @@ False), so every column is parsed explicitly first; pandera then checks the type
 
 from __future__ import annotations
 
+import ast
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,7 @@ CHECK_WORDS = {
     "not_nullable": "no missing values",
 }
 TABLE_CHECKS = {"column_in_dataframe", "column_in_schema"}
+MAX_LISTED, SHOWN_LISTED = 10, 5  # a check listing more values than this names the first few
 
 
 def _parse(series: pd.Series, dtype: str) -> tuple[pd.Series, pd.Series]:
@@ -117,10 +119,25 @@ def rule_groups(cases: pd.DataFrame, limit: int) -> dict[tuple[Any, Any], Proble
     return groups
 
 
+def brief(check: str) -> str:
+    """pandera's name of a check (``isin(['a', 'b', ...])``) with a long list of values (a category
+    of hundreds of levels) cut to its first few and a count: one readable line per failure."""
+    name, _, args = check.partition("(")
+    try:
+        values = ast.literal_eval(args.removesuffix(")"))
+    except (ValueError, SyntaxError):
+        return check
+    if not isinstance(values, list) or len(values) <= MAX_LISTED:
+        return check
+    shown = ", ".join(repr(v) for v in values[:SHOWN_LISTED])
+    return f"{name}([{shown}, … {len(values) - SHOWN_LISTED} more])"
+
+
 def worded(key: tuple[Any, Any], found: Problem) -> Problem:
     """A pandera failure said the way a data owner would say it."""
     column = "<table>" if key[1] in TABLE_CHECKS else found.column
-    return Problem(column, CHECK_WORDS.get(found.check, found.check), found.count, found.values, found.rows)
+    check = CHECK_WORDS.get(found.check) or brief(found.check)
+    return Problem(column, check, found.count, found.values, found.rows)
 
 
 def schema_problems(exc: pa.errors.SchemaErrors, skip: set[str], limit: int) -> list[Problem]:
