@@ -38,6 +38,20 @@ class DataParams(Section):
     classes: list[str] | None  # class order; null: the label's sorted values (binary: 2nd is positive)
     missing_label: Literal["drop", "fail"]
 
+    @field_validator("classes", mode="before")
+    @classmethod
+    def _classes_as_text(cls, value: object) -> object:
+        """Numbers name classes as the labels' text does (1 and 1.0 are "1"); a boolean is an
+        unquoted yes/no that YAML turned into true/false, which no text label equals."""
+        if not isinstance(value, list):
+            return value
+        if any(isinstance(v, bool) for v in value):
+            raise ValueError(
+                f"data.classes {value}: YAML reads an unquoted yes/no, true/false or on/off as a "
+                "boolean, not as your labels' text: quote them: ['no', 'yes']"
+            )
+        return [str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in value]
+
     @model_validator(mode="after")
     def _distinct_classes(self) -> DataParams:
         if self.classes is not None and (

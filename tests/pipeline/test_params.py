@@ -73,3 +73,14 @@ def test_a_time_split_needs_a_time_column(tmp_path: Path) -> None:
 
     with pytest.raises(ParamsError, match=r"split\.method time needs data\.time_column"):
         load_params(_write(tmp_path, no_time))
+
+
+def test_classes_may_be_written_as_numbers_and_yes_no_must_be_quoted(tmp_path: Path) -> None:
+    """The README's "class labels may be text or numbers" holds for data.classes too: [1, 0] is
+    ["1", "0"]. YAML reads an unquoted yes/no as booleans, which are not the labels' text."""
+    numbers = load_params(_write(tmp_path, lambda p: p["data"].update(classes=[1, 0])))
+    assert numbers.data.classes == ["1", "0"]
+    path = tmp_path / "params.yaml"
+    path.write_text(path.read_text().replace("- 1\n  - 0\n", "- no\n  - yes\n"))
+    with pytest.raises(ParamsError, match=r"quote them: \['no', 'yes'\]"):
+        load_params(path)
