@@ -129,6 +129,25 @@ def test_bad_data_stops_the_pipeline_and_keeps_the_model(
     assert after == before
 
 
+@pytest.mark.slow
+def test_a_failed_evaluate_keeps_the_committed_metrics_and_plots(
+    trained_project: Path, tmp_path: Path
+) -> None:
+    """evaluate moves its files into place only after the MLflow run is logged; DVC must not
+    delete them before it runs either (they are committed to git, not kept in the DVC cache)."""
+    root = copy_project(trained_project, tmp_path / "p")
+    kept = [root / "metrics" / "metrics.json", *sorted((root / "metrics" / "plots").glob("*.json"))]
+    before = {p: p.read_bytes() for p in kept}
+
+    unreachable = {"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}  # nothing listens on port 9
+    result = sh(
+        "dvc", "repro", "--force", "--single-item", "evaluate", cwd=root, check=False, env=unreachable
+    )
+
+    assert result.returncode != 0 and "is not reachable" in result.stderr
+    assert {p: p.read_bytes() for p in kept if p.exists()} == before
+
+
 def test_parse_reports_every_bad_value_with_rows() -> None:
     frame = pd.DataFrame({"age": ["31", "x", None, "4.5"], "monthly_charges": ["1.5", "inf", "2", "3"]})
     _, problems = parse_table(frame, feature_schema(), limit=5)
