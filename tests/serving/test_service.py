@@ -86,6 +86,12 @@ def test_metadata_names_model_lineage_metrics_and_limits(service, model, service
     )
 
 
+def test_metadata_metrics_keep_per_class_values_by_their_flat_names(service_module, tmp_path) -> None:
+    path = tmp_path / "metrics.json"
+    path.write_text('{"f1_macro": 0.9, "per_class": {"a": {"recall": 0.5}}}')
+    assert service_module.read_metrics(path) == {"f1_macro": 0.9, "per_class.a.recall": 0.5}
+
+
 # --- HTTP through the ASGI app --------------------------------------------------------------
 
 

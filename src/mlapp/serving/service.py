@@ -37,6 +37,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from mlapp.metrics import flat
 from mlapp.model import Model, load
 from mlapp.schema import FEATURES
 from mlapp.serving import auth, header_deadline, lineage, openapi, predlog, responses, settings, telemetry
@@ -100,9 +101,8 @@ class ModelHeaders:
 
 
 def read_metrics(path: Path) -> dict[str, float]:
-    if not path.is_file():
-        return {}
-    return {k: float(v) for k, v in read_json(path).items() if isinstance(v, int | float)}
+    """metrics.json, nested values by flat name (multiclass ``per_class.<class>.recall``)."""
+    return flat(read_json(path)) if path.is_file() else {}
 
 
 @bentoml.service(
