@@ -260,7 +260,10 @@ def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:
     path = Path(path)
     if not path.is_file():
         raise ParamsError(f"{path} not found: run from the repository root or pass --params")
-    raw = yaml.safe_load(path.read_text())
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:  # its text names the line and column
+        raise ParamsError(f"{path} is not valid YAML: {exc}") from exc
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:

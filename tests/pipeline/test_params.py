@@ -84,3 +84,14 @@ def test_classes_may_be_written_as_numbers_and_yes_no_must_be_quoted(tmp_path: P
     path.write_text(path.read_text().replace("- 1\n  - 0\n", "- no\n  - yes\n"))
     with pytest.raises(ParamsError, match=r"quote them: \['no', 'yes'\]"):
         load_params(path)
+
+
+def test_a_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
+    """A mis-indented key is a ParamsError (the CLI's one `error:` line), not a YAML traceback."""
+    path = tmp_path / "params.yaml"
+    path.write_text(
+        (REPO / "params.yaml").read_text().replace("  test_size: 0.2", "  test_size: 0.2\n test_sizes: 3")
+    )
+    line = next(n for n, text in enumerate(path.read_text().splitlines(), start=1) if "test_sizes" in text)
+    with pytest.raises(ParamsError, match=rf"params.yaml is not valid YAML: (.|\n)*line {line}, column 2"):
+        load_params(path)
