@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -47,7 +47,7 @@ class DataParams(Section):
             return value
         if any(isinstance(v, bool) for v in value):
             raise ValueError(
-                f"data.classes {value}: YAML reads an unquoted yes/no, true/false or on/off as a "
+                f"{value}: YAML reads an unquoted yes/no, true/false or on/off as a "
                 "boolean, not as your labels' text: quote them: ['no', 'yes']"
             )
         return [str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in value]
@@ -267,4 +267,14 @@ def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:
-        raise ParamsError(f"{path} is invalid:\n{exc}") from exc
+        raise ParamsError(f"{path} is invalid:\n" + "\n".join(map(_mistake, exc.errors()))) from exc
+
+
+def _mistake(error: Any) -> str:
+    """One pydantic error as ``setting: what is wrong (got value)``; a check of several settings
+    (a model validator) names them itself, and its input, the whole section, is not repeated."""
+    where = ".".join(str(part) for part in error["loc"])
+    message = str(error["msg"]).removeprefix("Value error, ")
+    value = error.get("input")
+    got = "" if isinstance(value, dict | list) or error["type"] == "value_error" else f" (got {value!r})"
+    return f"  - {where}: {message}{got}" if where else f"  - {message}{got}"

@@ -95,3 +95,20 @@ def test_a_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
     line = next(n for n, text in enumerate(path.read_text().splitlines(), start=1) if "test_sizes" in text)
     with pytest.raises(ParamsError, match=rf"params.yaml is not valid YAML: (.|\n)*line {line}, column 2"):
         load_params(path)
+
+
+def test_an_invalid_value_is_one_line_naming_the_setting(tmp_path: Path) -> None:
+    """Each mistake as `setting: what is wrong (got value)`, without pydantic's internals (the
+    whole params.yaml as input, links to its docs)."""
+    with pytest.raises(ParamsError) as raised:
+        load_params(_write(tmp_path, lambda p: p["split"].update(test_size="a fifth")))
+    assert str(raised.value).splitlines()[1:] == [
+        "  - split.test_size: Input should be a valid number, unable to parse string as a number "
+        "(got 'a fifth')",
+    ]
+    with pytest.raises(ParamsError) as raised:
+        load_params(_write(tmp_path, lambda p: p.update(task="regression")))
+    assert str(raised.value).splitlines()[1:] == [
+        "  - gate.primary_metric: 'roc_auc' is not a metric of task regression; choose one of "
+        "['rmse', 'mae', 'r2']"
+    ]
