@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,17 @@ def test_prediction_log_gives_the_same_drift_as_the_table(in_project: Path, tmp_
     assert served["max_score_difference"] < 1e-6  # the service's scores are this model's
 
 
+def test_gzipped_log_reads_like_the_plain_one(in_project: Path, tmp_path: Path) -> None:
+    """logrotate compresses rotated logs: a local ``.jsonl.gz`` is read as it is named."""
+    log = write_log(drifted(103), tmp_path / "plain.jsonl", model_version="x", labels=True)
+    packed = tmp_path / "rotated.jsonl.gz"
+    packed.write_bytes(gzip.compress(log.read_bytes()))
+    code, from_gz = _monitor(in_project, packed, tmp_path)
+    _, from_plain = _monitor(in_project, log, tmp_path)
+    assert code == run.RETRAIN and from_gz["format"] == "jsonl" and from_gz["rows"] == 1500
+    assert from_gz["features"] == from_plain["features"]
+
+
 def test_log_rows_without_ground_truth_are_unlabeled(in_project: Path, tmp_path: Path) -> None:
     log = write_log(fresh(104), tmp_path / "unlabeled.jsonl", model_version="other")
     code, report = _monitor(in_project, log, tmp_path)
@@ -166,6 +178,8 @@ def test_bad_log_line_is_named(in_project: Path, tmp_path: Path) -> None:
         ("batch.xlsx", "a,b\n", "cannot tell the format"),
         ("tiny.csv", "", "at least 200 rows"),
         ("garbage.parquet", "not parquet", "cannot read"),
+        ("batch.parquet.gz", "x", "cannot tell the format"),  # Parquet compresses inside the file
+        ("broken.jsonl.gz", "not gzip", "cannot read"),
     ],
 )
 def test_unusable_sources_are_errors(

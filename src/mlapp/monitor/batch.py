@@ -2,7 +2,7 @@
 
 Accepted sources, by file name: ``.csv`` / ``.parquet`` tables with the feature columns
 (id, event-time and label columns optional), or a ``.jsonl`` / ``.ndjson`` prediction log,
-one JSON object per line::
+one JSON object per line (CSV and logs may be gzipped, ``.gz``)::
 
     {"id": "...", "ts": "2026-11-23T10:00:00Z", "features": {...}, "probability": 0.31,
      "label": 1, "model_version": "3f2a..."}
@@ -15,6 +15,7 @@ under the label column's name from params.yaml (``data.label``, e.g. ``"churned"
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections import Counter
 from dataclasses import dataclass
@@ -71,14 +72,20 @@ def is_url(source: str) -> bool:
     return "://" in source
 
 
+def is_gzip(source: str) -> bool:
+    return source.split("?", 1)[0].endswith(".gz")
+
+
 def source_format(source: str) -> str:
     name = source.split("?", 1)[0].removesuffix(".gz")
-    suffix = Path(name).suffix.lower()
-    if suffix not in TABLE_SUFFIXES:
+    fmt = TABLE_SUFFIXES.get(Path(name).suffix.lower())
+    # CSV and logs may be gzipped (logrotate); Parquet compresses inside the file.
+    if fmt is None or (fmt == "parquet" and is_gzip(source)):
         raise MonitorError(
-            f"cannot tell the format of {source}: expected a name ending in {', '.join(TABLE_SUFFIXES)}"
+            f"cannot tell the format of {source}: expected a name ending in {', '.join(TABLE_SUFFIXES)} "
+            "(.csv and .jsonl may be gzipped: .gz)"
         )
-    return TABLE_SUFFIXES[suffix]
+    return fmt
 
 
 def _read_text(source: str) -> str:
@@ -87,6 +94,9 @@ def _read_text(source: str) -> str:
 
         with fsspec.open(source, "rt", compression="infer", encoding="utf-8") as handle:
             return str(handle.read())
+    if is_gzip(source):
+        with gzip.open(source, "rt", encoding="utf-8") as handle:
+            return handle.read()
     return Path(source).read_text(encoding="utf-8")
 
 
