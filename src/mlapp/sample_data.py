@@ -13,6 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mlapp.errors import UserError
+from mlapp.tables import csv_header
+
 CONTRACTS = np.array(["month-to-month", "one-year", "two-year"])
 PAYMENTS = np.array(["electronic-check", "mailed-check", "bank-transfer", "credit-card"])
 INTERNET = np.array(["dsl", "fiber", "none"])
@@ -20,6 +23,7 @@ REGIONS = np.array(["north", "south", "east", "west"])
 TIERS = np.array(["basic", "standard", "premium"])
 START = np.datetime64("2024-01-01T00:00:00")
 SPAN_SECONDS = 2 * 365 * 24 * 3600
+LABEL = "churned"  # the sample's label column (params.yaml data.label names the project's)
 INTERCEPT = -2.05  # tuned so that ~20% of rows churn
 
 
@@ -77,7 +81,7 @@ def generate(rows: int, seed: int) -> pd.DataFrame:
             "late_payments_12m": late,
             "discount_pct": discount,
             "satisfaction_score": satisfaction,
-            "churned": churned,
+            LABEL: churned,
         }
     )
     return _with_missing(frame, rng)
@@ -92,6 +96,22 @@ def _with_missing(frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame
     }.items():
         frame.loc[rng.random(len(frame)) < share, column] = None
     return frame.sort_values("event_time", kind="stable").reset_index(drop=True)
+
+
+def check_replaceable(frame: pd.DataFrame, path: Path) -> None:
+    """Only the sample replaces the sample: after adopting the template, ``data.raw`` is the
+    team's own table (its other copy is in the DVC cache, but nobody expects to need it)."""
+    if not path.is_file():
+        return
+    try:
+        same = path.suffix != ".parquet" and csv_header(path) == list(frame.columns)
+    except UnicodeDecodeError:  # not even text: certainly not the sample
+        same = False
+    if not same:
+        raise UserError(
+            f"{path} holds another table than the synthetic sample: `generate` does not "
+            "overwrite it; pass --out to write the sample elsewhere"
+        )
 
 
 def write(frame: pd.DataFrame, path: Path) -> None:

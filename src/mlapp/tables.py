@@ -29,9 +29,14 @@ def csv_header_repeats(path: Path) -> list[str]:
     second ``x`` to ``x.1``, a column the file does not have); none for Parquet."""
     if path.suffix == ".parquet":
         return []
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        header = next(csv.reader(handle), [])
+    header = csv_header(path)
     return sorted({name for name in header if header.count(name) > 1})
+
+
+def csv_header(path: Path) -> list[str]:
+    """The column names on a CSV file's first line (none for an empty file)."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        return next(csv.reader(handle), [])
 
 
 def first_non_utf8_line(path: Path) -> int | None:

@@ -6,6 +6,7 @@ from click.testing import CliRunner
 
 from mlapp import cli as cli_package
 from mlapp.cli import EXIT_ERROR, cli, command_tree, main
+from tests.conftest import REPO
 
 STAGES = ["generate", "validate", "split", "train", "evaluate", "track", "register"]
 GROUPS = {"pipeline", "report", "serving", "delivery", "monitor", "template"}
@@ -81,3 +82,24 @@ def test_register_rejects_malformed_tags() -> None:
     result = CliRunner().invoke(cli, ["pipeline", "register", "--tag", "no-equals-sign"])
     assert result.exit_code == EXIT_ERROR
     assert "expected KEY=VALUE, got ['no-equals-sign']" in result.output
+
+
+def test_generate_never_overwrites_a_table_of_your_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After adopting the template, data.raw is the team's table: `generate` (what `make recent`
+    runs with --out) must not replace it with the synthetic sample, nor crash on its label."""
+    params = (REPO / "params.yaml").read_text().replace("data/churn.csv", "data/wine.csv")
+    (tmp_path / "params.yaml").write_text(params.replace("label: churned", "label: cultivar"))
+    own = tmp_path / "data" / "wine.csv"
+    own.parent.mkdir()
+    own.write_text("alcohol,hue,cultivar\n13.2,1.05,1\n")
+    monkeypatch.chdir(tmp_path)
+
+    assert _main(monkeypatch, "pipeline", "generate", "--rows", "50") == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {Path('data/wine.csv')} holds another table") and "--out" in err
+    assert own.read_text() == "alcohol,hue,cultivar\n13.2,1.05,1\n"
+
+    assert _main(monkeypatch, "pipeline", "generate", "--rows", "50", "--out", "recent.csv") == 0
+    assert "wrote 50 rows to recent.csv" in capsys.readouterr().out

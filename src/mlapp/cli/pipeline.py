@@ -26,8 +26,9 @@ def generate(project: Project, rows: int | None, seed: int | None, out: Path | N
     params = project.params
     path = pick(out, params.data.raw)
     frame = sample_data.generate(pick(rows, params.sample_data.rows), pick(seed, params.sample_data.seed))
+    sample_data.check_replaceable(frame, path)
     sample_data.write(frame, path)
-    click.echo(f"wrote {len(frame)} rows to {path} (label rate {frame[params.data.label].mean():.3f})")
+    click.echo(f"wrote {len(frame)} rows to {path} (label rate {frame[sample_data.LABEL].mean():.3f})")
 
 
 @group.command()
