@@ -17,6 +17,7 @@ import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from mlapp import model as model_io
+from mlapp.errors import UserError
 from mlapp.params import load_params
 from mlapp.sample_data import generate
 from mlapp.stages import train_dask
@@ -111,3 +112,16 @@ def test_dvc_exp_run_on_dask_serves_and_passes_smoke(trained_project, tmp_path) 
     with running_server(argv, port, root, tmp_path / "serve.log", env=env) as url:
         smoke = sh("mlapp", "serving", "smoke", "--url", url, cwd=root)
     assert "smoke test passed" in smoke.stdout
+
+
+def test_an_unreachable_scheduler_is_one_error_line(monkeypatch) -> None:
+    """Like an unreachable tracking server: the user must start it or fix the address."""
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", "tcp://127.0.0.1:9")  # nothing listens on port 9
+    monkeypatch.setattr(train_dask, "CONNECT_TIMEOUT", "1s")
+    with (
+        pytest.raises(
+            UserError, match=r"Dask scheduler tcp://127.0.0.1:9 is not reachable .*DASK_SCHEDULER_ADDRESS"
+        ),
+        train_dask.client(PARAMS.train.dask),
+    ):
+        pass

@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 import xgboost as xgb
 from sklearn.model_selection import train_test_split
 
+from mlapp.errors import UserError
 from mlapp.model import ModelSpec
 from mlapp.params import DaskParams, TrainParams
 
@@ -40,6 +41,13 @@ if TYPE_CHECKING:
     from distributed import Client, Future
 
 
+CONNECT_TIMEOUT = "60s"  # a scheduler that has not answered by then is down or unreachable
+
+
+class SchedulerUnavailable(UserError, RuntimeError):
+    """The Dask scheduler named by params or the environment does not answer."""
+
+
 @contextmanager
 def client(params: DaskParams) -> Iterator[Client]:
     """A client of the cluster at the configured address, or of a LocalCluster here."""
@@ -47,7 +55,14 @@ def client(params: DaskParams) -> Iterator[Client]:
 
     address = params.resolved_scheduler()
     if address:
-        with Client(address, timeout="60s") as connected:
+        try:
+            connected = Client(address, timeout=CONNECT_TIMEOUT)
+        except OSError as exc:  # refused, unknown host, or no answer in time
+            raise SchedulerUnavailable(
+                f"Dask scheduler {address} is not reachable ({exc}). Start it, fix "
+                "train.dask.scheduler or DASK_SCHEDULER_ADDRESS, or unset both for a local cluster."
+            ) from exc
+        with connected:
             yield connected
         return
     with (
