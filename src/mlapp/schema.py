@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import pandera.pandas as pa
 
+from mlapp.errors import UserError
 from mlapp.params import DataParams
 
 
@@ -56,6 +57,16 @@ def raw_schema(data: DataParams, task: str = "binary") -> pa.DataFrameSchema:
     ``data.classes`` when declared; a regression label is a finite number. Missing labels
     are allowed here: ``data.missing_label`` decides (validate drops or fails them).
     """
+    for setting, name in {
+        "label": data.label,
+        "id_column": data.id_column,
+        "time_column": data.time_column,
+    }.items():
+        if name in FEATURES:  # a label among the inputs is learnt from itself (perfect, useless metrics)
+            raise UserError(
+                f"{name!r} is data.{setting} in params.yaml and a feature in FEATURES "
+                "(src/mlapp/schema.py): remove it from FEATURES"
+            )
     columns: dict[str, pa.Column] = {}
     if data.id_column:
         columns[data.id_column] = pa.Column(str, unique=True)

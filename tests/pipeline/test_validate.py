@@ -16,9 +16,11 @@ import pytest
 from click.testing import CliRunner
 
 from mlapp.cli import cli
-from mlapp.schema import feature_schema
+from mlapp.errors import UserError
+from mlapp.params import load_params
+from mlapp.schema import feature_schema, raw_schema
 from mlapp.stages.validate import Problem, check_table, parse_table
-from tests.conftest import copy_project, sh
+from tests.conftest import REPO, copy_project, sh
 
 Edit = Callable[[pd.DataFrame], pd.DataFrame]
 
@@ -164,3 +166,12 @@ def test_a_category_with_many_levels_is_named_briefly() -> None:
         "column 'city' failed isin(['c0', 'c1', 'c2', 'c3', 'c4', … 295 more]): "
         "1 value(s), e.g. ['atlantis'] at rows [1]"
     ]
+
+
+@pytest.mark.parametrize("setting", ["label", "id_column", "time_column"])
+def test_the_label_id_or_time_listed_as_a_feature_is_refused(setting: str) -> None:
+    """A label among FEATURES would be learnt from itself (perfect test metrics, a service that
+    wants the answer as input); an id or time column is never a feature either."""
+    data = load_params(REPO / "params.yaml").data.model_copy(update={setting: "age"})
+    with pytest.raises(UserError, match=rf"'age' is data\.{setting} in params\.yaml and a feature"):
+        raw_schema(data)
