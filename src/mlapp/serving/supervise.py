@@ -99,6 +99,18 @@ def own_metrics_folder() -> str:
     return folder
 
 
+def check_servable() -> None:
+    """Load the model and match it with the schema here, once, as each worker will: a worker
+    that fails to start is replaced at once (``respawn_on_exit``), so a missing model or a
+    schema edited since training would be a crash loop instead of one clear error."""
+    from mlapp.model import load
+    from mlapp.schema import FEATURES
+    from mlapp.serving import settings
+    from mlapp.serving.records import check_compatible
+
+    check_compatible(FEATURES, load(settings.load().model_dir).spec)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", required=True)
@@ -112,6 +124,15 @@ def main(argv: list[str] | None = None) -> int:
     # this pid, which fails in the worker.
     os.environ["BENTOML_DO_NOT_TRACK"] = "true"
     import_xgboost_without_sklearn()
+    if not args.bento:  # a bento was built from a model (the image); the source tree may lack one
+        from mlapp.errors import UserError
+        from mlapp.serving.records import SchemaNotServable
+
+        try:
+            check_servable()
+        except (FileNotFoundError, SchemaNotServable, UserError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     import bentoml
 
     from mlapp.serving.fork import fork_workers

@@ -1,0 +1,49 @@
+"""`mlapp serving serve` with nothing it can serve: one `error:` line and exit 2, not workers
+failing and being replaced for ever."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import free_port
+
+DEADLINE_S = 60  # imports on a loaded machine; a crash-looping server never exits at all
+
+
+def serve(serving_root: Path, model_dir: Path) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "mlapp", "--params", str(serving_root / "params.yaml"), "serving", "serve"]
+    argv += ["--port", str(free_port()), "--model-dir", str(model_dir)]
+    pipe = subprocess.PIPE
+    proc = subprocess.Popen(argv, cwd=serving_root, stdout=pipe, stderr=pipe, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=DEADLINE_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail(f"the server kept running without a model it can serve ({DEADLINE_S} s)")
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+
+def test_no_model_is_one_error_line(serving_root: Path, tmp_path: Path) -> None:
+    done = serve(serving_root, tmp_path)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert f"error: no model at {tmp_path / 'model.ubj'}: run the pipeline first" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_model_the_schema_no_longer_matches_is_one_error_line(serving_root: Path, tmp_path: Path) -> None:
+    models = shutil.copytree(serving_root / "models", tmp_path / "models")
+    spec = json.loads((models / "model_spec.json").read_text())
+    spec["features"] = [*spec["features"][1:], spec["features"][0]]  # as if the schema was reordered
+    (models / "model_spec.json").write_text(json.dumps(spec))
+    done = serve(serving_root, models)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "error: the model was trained on features" in done.stderr and "Traceback" not in done.stderr
