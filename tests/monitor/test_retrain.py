@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from mlapp.gha import parse_outputs
-from mlapp.monitor import retrain
+from mlapp.monitor import retrain, run
 from mlapp.monitor.batch import MonitorError
 from mlapp.monitor.refresh import refresh
 from mlapp.params import load_params
@@ -166,6 +166,29 @@ def test_prepare_publish_open_pr(project: Path, origin: Path, gh: Path, tmp_path
     (tmp_path / "gh-list.json").write_text(json.dumps([{"number": 12, "url": "https://x/pull/12"}]))
     assert retrain.open_pr(params, body) == "12"
     assert gh.read_text().splitlines()[-1].startswith("pr edit 12 --title Retrain on fresh data")
+
+
+def test_commit_message_gives_the_reasons_of_this_batch_only(
+    project: Path, reference_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reasons come from the last monitor report, and only when it checked the same source."""
+    checked = write_csv(drifted(207, rows=600), tmp_path / "checked.csv", labels=True)
+    other = tmp_path / "other.csv"
+    other.write_bytes(checked.read_bytes())
+    monkeypatch.chdir(reference_project)  # a trained project to compare with (read-only)
+    reference = load_params()
+    report = project / reference.monitor.report_json
+    run.main(reference, source=str(checked), json_path=report, markdown_path=tmp_path / "monitor.md",
+             model_dir=reference.train.model_dir, exit_zero=True)  # fmt: skip
+    reasons = json.loads(report.read_text())["reasons"]
+    assert reasons and "features drifted" in reasons[0]
+    monkeypatch.chdir(project)
+
+    assert retrain.prepare(load_params(), str(other), reproduce=False)
+    assert "drifted" not in _git("log", "-1", "--format=%B", cwd=project)  # that report is about another file
+    sh("git", "switch", "-q", "main", cwd=project)
+    assert retrain.prepare(load_params(), str(checked), reproduce=False)
+    assert f"- {reasons[0]}" in _git("log", "-1", "--format=%B", cwd=project).splitlines()
 
 
 def test_prepare_with_nothing_new_commits_nothing(project: Path, tmp_path: Path) -> None:

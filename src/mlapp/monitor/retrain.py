@@ -42,11 +42,15 @@ def _guard(params: Params) -> tuple[str, str]:
     return branch, base
 
 
-def _reasons(params: Params) -> list[str]:
+def _reasons(params: Params, source: str) -> list[str]:
+    """The last monitor report's reasons, if that report checked this very source."""
     path = params.monitor.report_json
     if not path.is_file():
         return []
     report = schema.read(path)
+    if report.source != source:  # e.g. `make monitor SOURCE=a.csv`, then retrain-branch on b.csv
+        print(f"{path} checked {report.source}, not {source}: the commit message gives no reasons")
+        return []
     return list(report.reasons) if isinstance(report, schema.MonitorReport) else []
 
 
@@ -85,7 +89,7 @@ def prepare(
     remote = _in_repo_remote()
     git("add", "--update")  # pointer, dvc.lock, metrics, plots: tracked files this run changed
     git("add", tracking, *([remote] if remote else []))
-    reasons = _reasons(params)
+    reasons = _reasons(params, source)
     message = f"Retrain on fresh data from {source}\n\n" + "".join(f"- {r}\n" for r in reasons)
     git("commit", "--quiet", "-m", message)
     print(f"prepared {branch}: {git('log', '-1', '--format=%h %s')}")
