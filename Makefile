@@ -58,7 +58,7 @@ run: install-uv ## install what the pipeline needs, pull the sample data and run
 	@$(RUN) dvc repro --quiet
 	@echo "== 3/3 log the run and register the model in MLflow (alias: candidate)"
 	@$(RUN) mlapp pipeline track --alias candidate
-	@echo "Done. Metrics: metrics/metrics.json; runs and registry: uv run mlflow ui --backend-store-uri sqlite:///mlflow.db"
+	@echo "Done. Metrics: metrics/metrics.json; runs and registry: $(or $(MLFLOW_TRACKING_URI),uv run mlflow ui --backend-store-uri sqlite:///mlflow.db)"
 
 repro: ## re-run the pipeline stages whose inputs changed
 	$(RUN) dvc repro

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 
@@ -32,3 +33,16 @@ def test_make_exps_keeps_the_metrics_of_every_task() -> None:
         kept = [name for name in names if keep.match(name)]
         # the metric each task is usually gated on, and another beside it
         assert len(kept) >= 2 and {"roc_auc", "f1_macro", "rmse"} & set(kept), (task, kept)
+
+
+def _done_line(env: dict[str, str]) -> str:
+    out = subprocess.run(["make", "--no-print-directory", "-n", "run"], cwd=REPO, capture_output=True,
+                         text=True, env=env, check=True)  # fmt: skip
+    return next(line for line in out.stdout.splitlines() if "Done." in line)
+
+
+def test_make_run_points_at_the_tracking_store_it_used() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    assert "sqlite:///mlflow.db" in _done_line(env)  # the local default: the ui command
+    served = _done_line({**env, "MLFLOW_TRACKING_URI": "https://mlflow.example.com"})
+    assert "https://mlflow.example.com" in served and "sqlite" not in served
