@@ -21,8 +21,8 @@ DEADLINE_S = 60  # imports on a loaded machine; a crash-looping server never exi
 def serve(serving_root: Path, model_dir: Path) -> subprocess.CompletedProcess[str]:
     argv = [sys.executable, "-m", "mlapp", "--params", str(serving_root / "params.yaml"), "serving", "serve"]
     argv += ["--port", str(free_port()), "--model-dir", str(model_dir)]
-    pipe = subprocess.PIPE
-    proc = subprocess.Popen(argv, cwd=serving_root, stdout=pipe, stderr=pipe, text=True, start_new_session=True)
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    proc = subprocess.Popen(argv, cwd=serving_root, text=True, start_new_session=True, **pipes)
     try:
         out, err = proc.communicate(timeout=DEADLINE_S)
     except subprocess.TimeoutExpired:
