@@ -13,6 +13,7 @@ from whatever the training rows happen to contain.
 
 from __future__ import annotations
 
+import pandas as pd
 import pandera.pandas as pa
 
 from mlapp.errors import UserError
@@ -57,6 +58,7 @@ def raw_schema(data: DataParams, task: str = "binary") -> pa.DataFrameSchema:
     ``data.classes`` when declared; a regression label is a finite number. Missing labels
     are allowed here: ``data.missing_label`` decides (validate drops or fails them).
     """
+    check_features()
     for setting, name in {
         "label": data.label,
         "id_column": data.id_column,
@@ -84,6 +86,24 @@ def raw_schema(data: DataParams, task: str = "binary") -> pa.DataFrameSchema:
         coerce=True,  # CSV carries no types; a value that cannot be coerced is reported
         name="raw_table",
     )
+
+
+def check_features() -> None:
+    """Every feature is a type the model takes: a number, a boolean or an isin-checked category."""
+    levels = categories(pa.DataFrameSchema(FEATURES))
+    for name, column in FEATURES.items():
+        dtype = column.dtype.type
+        text = pd.api.types.is_string_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype)
+        if text and name not in levels:
+            raise UserError(
+                f"feature {name!r} is text without Check.isin([...]) (src/mlapp/schema.py): list its "
+                "categories, the model's levels"
+            )
+        if not text and not pd.api.types.is_numeric_dtype(dtype):
+            raise UserError(
+                f"feature {name!r} has type {column.dtype} (src/mlapp/schema.py): a model input is a "
+                "number, a boolean or a category (a timestamp: derive numbers from it, e.g. its age in days)"
+            )
 
 
 def feature_schema() -> pa.DataFrameSchema:

@@ -6,6 +6,7 @@ the model byte-identical does not depend on the case: three cases of different k
 value, a params change that also makes train stale, an unreadable file) prove it through DVC.
 """
 
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,7 @@ import pandera.pandas as pa
 import pytest
 from click.testing import CliRunner
 
+from mlapp import schema
 from mlapp.cli import cli
 from mlapp.errors import UserError
 from mlapp.params import load_params
@@ -175,3 +177,18 @@ def test_the_label_id_or_time_listed_as_a_feature_is_refused(setting: str) -> No
     data = load_params(REPO / "params.yaml").data.model_copy(update={setting: "age"})
     with pytest.raises(UserError, match=rf"'age' is data\.{setting} in params\.yaml and a feature"):
         raw_schema(data)
+
+
+@pytest.mark.parametrize(
+    ("column", "said"),
+    [
+        (pa.Column(str, nullable=True), "'note' is text without Check.isin([...])"),
+        (pa.Column("datetime64[ns]"), "'note' has type datetime64[ns]"),
+    ],
+)
+def test_a_feature_the_model_cannot_take_is_refused(column: pa.Column, said: str, monkeypatch) -> None:
+    """XGBoost takes numbers, booleans and categories: free text or a timestamp among FEATURES
+    passed validate and crashed train with a traceback."""
+    monkeypatch.setitem(schema.FEATURES, "note", column)
+    with pytest.raises(UserError, match=re.escape(said)):
+        raw_schema(load_params(REPO / "params.yaml").data)
