@@ -59,6 +59,10 @@ CASES: dict[str, tuple[Edit | str, list[str]]] = {
     "bad boolean": (_set("paperless_billing", 0, "maybe"), ["'paperless_billing'", "parse as bool", "maybe"]),
     "bad timestamp": (_set("event_time", 0, "yesterday"), ["'event_time'", "parse as datetime", "yesterday"]),
     "empty file": ("", ["readable table"]),
+    "mixed time zones": (
+        _set("event_time", 3, "2024-01-01T05:00:00+02:00"),
+        ["'event_time'", "a UTC offset on every value or none", "[3]"],
+    ),
     # pandas would rename the second 'region' to 'region.1', a column the file does not have.
     "duplicate column name": (
         lambda f: f.assign(region_copy=f["region"]).rename(columns={"region_copy": "region"}),
@@ -192,3 +196,15 @@ def test_a_feature_the_model_cannot_take_is_refused(column: pa.Column, said: str
     monkeypatch.setitem(schema.FEATURES, "note", column)
     with pytest.raises(UserError, match=re.escape(said)):
         raw_schema(load_params(REPO / "params.yaml").data)
+
+
+def test_timestamps_with_different_utc_offsets_are_read_as_utc() -> None:
+    """Local time across a daylight-saving change (+01:00, then +02:00): one instant each, in UTC."""
+    data = load_params(REPO / "params.yaml").data
+    frame = pd.DataFrame({"event_time": ["2024-03-30T10:00:00+01:00", "2024-04-01T10:00:00+02:00"]})
+    parsed, problems = parse_table(frame, raw_schema(data), limit=5)
+    assert problems == []
+    assert parsed["event_time"].tolist() == [
+        pd.Timestamp("2024-03-30 09:00"),
+        pd.Timestamp("2024-04-01 08:00"),
+    ]

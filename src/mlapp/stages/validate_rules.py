@@ -15,6 +15,7 @@ import pandera.pandas as pa
 
 from mlapp.stages.table_checks import Problem
 
+OFFSET = r"(?:Z|[+-]\d\d(?::?\d\d)?)$"  # an ISO 8601 time stamp's UTC offset
 TRUE_WORDS = {"true", "1", "yes", "y", "t"}
 FALSE_WORDS = {"false", "0", "no", "n", "f"}
 # pandera's internal check names, said the way a data owner would say them.
@@ -45,7 +46,15 @@ def _parse(series: pd.Series, dtype: str) -> tuple[pd.Series, pd.Series]:
         bad = present & parsed.isna()
         return parsed, bad
     if dtype.startswith("datetime"):
-        stamps = pd.to_datetime(series, errors="coerce", format="ISO8601")
+        # With a UTC offset on every value (local time across a daylight-saving change has two),
+        # each is one instant: kept in UTC. Some with and some without is ambiguous: the fewer fail.
+        offset = series.astype("string").str.strip().str.contains(OFFSET, na=False)
+        fewer = present & (offset if offset.sum() * 2 < present.sum() else ~offset)
+        stamps = pd.to_datetime(
+            series.where(~fewer), errors="coerce", format="ISO8601", utc=bool(offset.any())
+        )
+        if offset.any():
+            stamps = stamps.dt.tz_localize(None)  # UTC wall clock, as pandera stores a "Z" stamp
         return stamps, present & stamps.isna()
     return series, pd.Series(False, index=series.index)
 
@@ -74,7 +83,10 @@ def parse_columns(
         parsed[name], bad = _parse(frame[name], str(column.dtype))
         absent = frame[name].isna()
         if bad.any():
-            unparsed[name] = problem(frame.loc[bad, name], f"parse as {column.dtype}", limit)
+            rule = f"parse as {column.dtype}"
+            if rule.startswith("parse as datetime"):
+                rule += " (ISO 8601, with a UTC offset on every value or none)"
+            unparsed[name] = problem(frame.loc[bad, name], rule, limit)
         if absent.any() and not column.nullable:
             missing[name] = problem(frame.loc[absent, name], CHECK_WORDS["not_nullable"], limit)
     return parsed, unparsed, missing
