@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import csv
+import bz2
+import gzip
 import json
+import lzma
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -15,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from pandas.errors import EmptyDataError
 
 
 def read_raw(path: Path) -> pd.DataFrame:
@@ -34,14 +37,24 @@ def csv_header_repeats(path: Path) -> list[str]:
 
 
 def csv_header(path: Path) -> list[str]:
-    """The column names on a CSV file's first line (none for an empty file)."""
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        return next(csv.reader(handle), [])
+    """The column names on a CSV file's first line as pandas reads them (compression inferred
+    from the name, a BOM dropped), but not renamed; none for an empty file."""
+    try:
+        first = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+    except EmptyDataError:
+        return []
+    return [str(name) for name in first.iloc[0]] if len(first) else []
+
+
+# Compressed CSVs pandas reads whose lines can be numbered here (zip, zstd: no line number).
+DECOMPRESSED: dict[str, Callable[..., Any]] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 
 
 def first_non_utf8_line(path: Path) -> int | None:
-    """The 1-based line number of the first line that is not UTF-8 text, if any."""
-    with path.open("rb") as handle:
+    """The 1-based line number of the first line that is not UTF-8 text, if it can be told."""
+    if path.suffix != ".csv" and path.suffix not in DECOMPRESSED:
+        return None
+    with DECOMPRESSED.get(path.suffix, open)(path, "rb") as handle:
         for number, line in enumerate(handle, start=1):
             try:
                 line.decode("utf-8")

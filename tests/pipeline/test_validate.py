@@ -6,6 +6,8 @@ the model byte-identical does not depend on the case: three cases of different k
 value, a params change that also makes train stale, an unreadable file) prove it through DVC.
 """
 
+import gzip
+import json
 import re
 import shutil
 from collections.abc import Callable
@@ -21,6 +23,7 @@ from mlapp.cli import cli
 from mlapp.errors import UserError
 from mlapp.params import load_params
 from mlapp.schema import feature_schema, raw_schema
+from mlapp.stages import validate
 from mlapp.stages.validate import Problem, check_table, parse_table
 from tests.conftest import REPO, copy_project, sh
 
@@ -208,3 +211,17 @@ def test_timestamps_with_different_utc_offsets_are_read_as_utc() -> None:
         pd.Timestamp("2024-03-30 09:00"),
         pd.Timestamp("2024-04-01 08:00"),
     ]
+
+
+def test_a_compressed_csv_is_read_like_pandas_reads_it(reference_project: Path, tmp_path: Path) -> None:
+    """data.raw may be gzip-compressed (pandas infers it from the name): its header and text
+    checks read the decompressed table, not the compressed bytes."""
+    params = load_params(reference_project / "params.yaml")
+    lines = (reference_project / "data" / "churn.csv").read_text().splitlines(keepends=True)[:301]
+    source = tmp_path / "churn.csv.gz"
+    source.write_bytes(gzip.compress("".join(lines).encode()))
+    report = tmp_path / "report.json"
+    assert validate.run(params, source=source, output=tmp_path / "out.parquet", report=report) == 0
+    source.write_bytes(gzip.compress("".join([lines[0].rstrip() + ",region\n", *lines[1:]]).encode()))
+    assert validate.run(params, source=source, output=tmp_path / "out.parquet", report=report) == 1
+    assert json.loads(report.read_text())["problems"][0]["values"] == ["region"]

@@ -87,7 +87,9 @@ def run(params: Params, *, source: Path, output: Path, report: Path) -> int:
     except (EmptyDataError, ParserError) as exc:
         return _fail(report, source, [Problem("<file>", f"readable table ({exc})", 1)], 0)
     except UnicodeDecodeError:
-        check = f"UTF-8 text (line {first_non_utf8_line(source)} is not: save the file as UTF-8)"
+        line = first_non_utf8_line(source)
+        where = f"line {line} is not" if line else "it is not"
+        check = f"UTF-8 text ({where}: save the file as UTF-8)"
         return _fail(report, source, [Problem("<file>", check, 1)], 0)
     except ValidationFailed as exc:
         return _fail(report, source, exc.problems, exc.rows)
