@@ -24,6 +24,7 @@ import xgboost as xgb
 from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
 from sklearn.model_selection import train_test_split
 
+from mlapp.errors import UserError
 from mlapp.params import Params, TunableXGBoost, TuneParams
 from mlapp.stages.train import base_spec
 from mlapp.tables import read_frame
@@ -59,6 +60,11 @@ def search(params: Params, source: Path) -> Result:
 
     from mlapp import tracking
 
+    if params.task != "binary":  # its scorers, class encoding and stratification are binary ones
+        raise UserError(
+            f"`tune` searches binary models only; task is {params.task}: sweep train.xgboost with "
+            "`dvc exp run --queue -S ...` instead (README)"
+        )
     tune: TuneParams = params.tune
     train = params.train
     frame = read_frame(source)
