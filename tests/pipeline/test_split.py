@@ -48,3 +48,19 @@ def test_a_part_without_a_class_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(SplitError, match=r"the test part \(60 rows\) has no rows of class \['1'\]"):
         run(params, source=source, train_path=tmp_path / "train.parquet", test_path=tmp_path / "test.parquet")
     assert not (tmp_path / "test.parquet").exists()
+
+
+def test_a_regression_split_does_not_claim_to_be_stratified(tmp_path: Path, capsys) -> None:
+    frame = generate(200, 2).assign(churned=lambda f: f["monthly_charges"] * 1.5)
+    frame.to_parquet(tmp_path / "validated.parquet", index=False)
+    params = PARAMS.model_copy(update={"task": "regression"})
+    run(
+        params,
+        source=tmp_path / "validated.parquet",
+        train_path=tmp_path / "a.parquet",
+        test_path=tmp_path / "b.parquet",
+    )
+    assert (
+        capsys.readouterr().out
+        == "split (random: a regression label has no classes): 160 train rows, 40 test rows\n"
+    )
