@@ -118,7 +118,7 @@ def run(params: Params, *, source: Path, train_path: Path, test_path: Path) -> i
     del labels, times
     write_rows(table, train, train_path)
     write_rows(table, test, test_path)
-    method = params.split.method
+    method: str = params.split.method
     if method == "stratified" and params.task == "regression":
         method = "random: a regression label has no classes"
     print(f"split ({method}): {len(train)} train rows, {len(test)} test rows")
