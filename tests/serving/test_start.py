@@ -1,5 +1,5 @@
-"""`mlapp serving serve` with nothing it can serve: one `error:` line and exit 2, not workers
-failing and being replaced for ever."""
+"""`mlapp serving serve` that cannot serve (no model, a stale model, a port in use): one
+`error:` line and exit 2, not workers failing and being replaced for ever, or a wait."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,9 +19,9 @@ from tests.conftest import free_port
 DEADLINE_S = 60  # imports on a loaded machine; a crash-looping server never exits at all
 
 
-def serve(serving_root: Path, model_dir: Path) -> subprocess.CompletedProcess[str]:
+def serve(serving_root: Path, model_dir: Path, port: int | None = None) -> subprocess.CompletedProcess[str]:
     argv = [sys.executable, "-m", "mlapp", "--params", str(serving_root / "params.yaml"), "serving", "serve"]
-    argv += ["--port", str(free_port()), "--model-dir", str(model_dir)]
+    argv += ["--port", str(port or free_port()), "--model-dir", str(model_dir)]
     pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
     proc = subprocess.Popen(argv, cwd=serving_root, text=True, start_new_session=True, **pipes)
     try:
@@ -28,7 +29,7 @@ def serve(serving_root: Path, model_dir: Path) -> subprocess.CompletedProcess[st
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
-        pytest.fail(f"the server kept running without a model it can serve ({DEADLINE_S} s)")
+        pytest.fail(f"the server kept running without serving ({DEADLINE_S} s)")
     return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
@@ -47,3 +48,12 @@ def test_a_model_the_schema_no_longer_matches_is_one_error_line(serving_root: Pa
     done = serve(serving_root, models)
     assert done.returncode == 2, done.stderr[-2000:]
     assert "error: the model was trained on features" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_port_in_use_is_one_error_line(serving_root: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        done = serve(serving_root, serving_root / "models", port)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert f"error: cannot listen on 127.0.0.1:{port}: Address already in use" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -26,6 +26,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 import time
@@ -99,6 +100,15 @@ def own_metrics_folder() -> str:
     return folder
 
 
+def check_port(host: str, port: int) -> None:
+    """Bind once here: BentoML binds in its arbiter's thread, where a port in use is a traceback
+    on that thread while this process waits ``START_TIMEOUT_S`` for a server that never starts."""
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server's own socket
+        probe.bind((host, port))
+
+
 def check_servable() -> None:
     """Load the model and match it with the schema here, once, as each worker will: a worker
     that fails to start is replaced at once (``respawn_on_exit``), so a missing model or a
@@ -123,6 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     # metrics client every 12 h: a worker forked after that would inherit a client bound to
     # this pid, which fails in the worker.
     os.environ["BENTOML_DO_NOT_TRACK"] = "true"
+    try:
+        check_port(args.host, args.port)
+    except OSError as exc:
+        print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     import_xgboost_without_sklearn()
     if not args.bento:  # a bento was built from a model (the image); the source tree may lack one
         from mlapp.errors import UserError
