@@ -171,6 +171,16 @@ def test_bad_log_line_is_named(in_project: Path, tmp_path: Path) -> None:
         _monitor(in_project, log, tmp_path)
 
 
+@pytest.mark.parametrize("name", ["recent.csv", "recent.parquet", "predictions.jsonl"])
+def test_a_missing_url_is_an_error_not_a_traceback(in_project: Path, tmp_path: Path, name: str) -> None:
+    """Today's export not there yet (s3://, gs://, ...): fsspec's in-memory store stands in."""
+    params = load_params(in_project / "params.yaml")
+    source = f"memory://exports/{name}"
+    with pytest.raises(MonitorError, match=f"source {source} not found"):
+        run.main(params, source=source, json_path=tmp_path / "m.json", markdown_path=tmp_path / "m.md",
+                 model_dir=params.train.model_dir)  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("name", "content", "match"),
     [

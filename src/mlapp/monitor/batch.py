@@ -186,8 +186,8 @@ def read_source(source: str, params: Params) -> tuple[str, pd.DataFrame, Served 
         if fmt == "parquet":
             return fmt, pd.read_parquet(source), None
         return fmt, pd.read_csv(source, dtype=str, keep_default_na=True), None
-    except FileNotFoundError:
-        raise
+    except FileNotFoundError as exc:  # a URL: local paths were checked above
+        raise MonitorError(f"source {source} not found ({exc})") from exc
     except (ValueError, OSError) as exc:  # pandas/pyarrow parse errors are ValueErrors
         raise MonitorError(f"cannot read {source} as {fmt}: {exc}") from exc
 
