@@ -27,15 +27,6 @@ def read_raw(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, dtype=str, keep_default_na=True)
 
 
-def csv_header_repeats(path: Path) -> list[str]:
-    """Names the header of a CSV file holds more than once (pandas would silently rename the
-    second ``x`` to ``x.1``, a column the file does not have); none for Parquet."""
-    if path.suffix == ".parquet":
-        return []
-    header = csv_header(path)
-    return sorted({name for name in header if header.count(name) > 1})
-
-
 def csv_header(path: Path) -> list[str]:
     """The column names on a CSV file's first line as pandas reads them (compression inferred
     from the name, a BOM dropped), but not renamed; none for an empty file."""

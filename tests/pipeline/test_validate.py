@@ -71,6 +71,7 @@ CASES: dict[str, tuple[Edit | str, list[str]]] = {
         lambda f: f.assign(region_copy=f["region"]).rename(columns={"region_copy": "region"}),
         ["'<table>'", "unique column names", "['region']"],
     ),
+    "semicolon-separated": ("SEMICOLON", ["'<file>'", "comma-separated values", "holding ';'"]),
     "not UTF-8": ("LATIN1", ["'<file>'", "UTF-8 text", "line 4"]),
     "header only": ("HEADER", ["at least 100 rows (found 0; validate.min_rows)"]),
 }
@@ -84,6 +85,8 @@ def break_project(root: Path, case: str) -> None:
         lines = raw.read_text().splitlines(keepends=True)
         lines[3] = "Ö" + lines[3]  # the customer id of file line 4
         raw.write_bytes("".join(lines).encode("latin-1"))
+    elif edit == "SEMICOLON":  # a spreadsheet's export in a locale with decimal commas
+        pd.read_csv(raw, dtype=str).to_csv(raw, sep=";", index=False)
     elif isinstance(edit, str):
         raw.write_text(raw.read_text().splitlines()[0] + "\n" if edit == "HEADER" else edit)
     else:

@@ -29,7 +29,7 @@ from mlapp.params import Params
 from mlapp.stages.findings import Findings
 from mlapp.stages.table_checks import Problem
 from mlapp.stages.validate_rules import check_table, parse_table
-from mlapp.tables import FrameParts, csv_header_repeats, first_non_utf8_line, read_raw_chunks, write_json
+from mlapp.tables import FrameParts, csv_header, first_non_utf8_line, read_raw_chunks, write_json
 
 __all__ = ["Problem", "ValidationFailed", "check_table", "parse_table", "run", "validate_table"]
 
@@ -64,14 +64,25 @@ def integral_labels(source: Path, params: Params) -> bool | None:
     return whole_numbers(labels)
 
 
+def header_problems(source: Path) -> list[Problem]:
+    """A CSV header naming a column twice (pandas would silently rename the second ``x`` to
+    ``x.1``, a column the file does not have), or one column holding another separator."""
+    header = [] if source.suffix == ".parquet" else csv_header(source)
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        return [Problem("<table>", "unique column names (the header repeats them)", len(repeated), repeated)]
+    separator = next((s for s in ";\t|" if len(header) == 1 and s in header[0]), None)
+    if separator:
+        check = f"comma-separated values (the header is one column holding {separator!r}: save it with ',')"
+        return [Problem("<file>", check, 1, header)]
+    return []
+
+
 def run(params: Params, *, source: Path, output: Path, report: Path) -> int:
     try:
-        repeated = csv_header_repeats(source)
-        if repeated:
-            problem = Problem(
-                "<table>", "unique column names (the header repeats them)", len(repeated), repeated
-            )
-            return _fail(report, source, [problem], 0)
+        header = header_problems(source)
+        if header:
+            return _fail(report, source, header, 0)
         findings = Findings(params, integral_labels(source, params))
         with FrameParts(output) as parts:
             for chunk in read_raw_chunks(source, params.validate_.chunk_rows):
