@@ -139,6 +139,28 @@ def test_gzipped_log_reads_like_the_plain_one(in_project: Path, tmp_path: Path) 
     assert from_gz["features"] == from_plain["features"]
 
 
+def test_partly_labeled_csv_is_checked_like_the_same_parquet(in_project: Path, tmp_path: Path) -> None:
+    """Labels that arrive late leave blanks: pandas then writes the label column as 0.0/1.0."""
+    batch = flipped(fresh(110), 0.4, seed=110)
+    batch["churned"] = batch["churned"].astype("float64")
+    batch.loc[::3, "churned"] = float("nan")
+    batch.to_parquet(tmp_path / "late.parquet", index=False)
+    code, from_csv = _monitor(in_project, write_csv(batch, tmp_path / "late.csv", labels=True), tmp_path)
+    _, from_parquet = _monitor(in_project, tmp_path / "late.parquet", tmp_path)
+    assert "1.0" in (tmp_path / "late.csv").read_text()
+    assert code == run.RETRAIN and from_csv["labeled_rows"] == 1000
+    assert from_csv["decay"]["status"] == "checked" and from_csv["decay"] == from_parquet["decay"]
+
+
+def test_a_label_the_model_does_not_know_is_an_error(in_project: Path, tmp_path: Path) -> None:
+    batch = fresh(111).astype({"churned": object})
+    batch.loc[:9, "churned"] = "maybe"
+    source = write_csv(batch, tmp_path / "odd.csv", labels=True)
+    unknown = r"odd.csv: label 'churned' has values the model does not know: \['maybe'\]"
+    with pytest.raises(MonitorError, match=unknown):
+        _monitor(in_project, source, tmp_path)
+
+
 def test_log_rows_without_ground_truth_are_unlabeled(in_project: Path, tmp_path: Path) -> None:
     log = write_log(fresh(104), tmp_path / "unlabeled.jsonl", model_version="other")
     code, report = _monitor(in_project, log, tmp_path)

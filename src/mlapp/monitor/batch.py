@@ -132,6 +132,18 @@ def validate_batch(frame: pd.DataFrame, params: Params, source: str) -> pd.DataF
     return validated
 
 
+def as_classes(labels: pd.Series, classes: list[str]) -> pd.Series:
+    """Class labels as text, with one equal as a number to exactly one of ``classes`` as that class.
+
+    A CSV whose label column has blanks (ground truth not known yet) holds 0.0/1.0 when pandas
+    wrote it, where the training table says 0/1: the same classes, as in a Parquet batch.
+    """
+    numbers = pd.to_numeric(pd.Series(classes, index=classes), errors="coerce")
+    by_number = {n: name for name, n in numbers.dropna().drop_duplicates(keep=False).items()}
+    as_class = pd.to_numeric(labels, errors="coerce").map(by_number)
+    return labels.where(labels.isin(classes) | as_class.isna(), as_class)
+
+
 def _log_rows(text: str, params: Params, source: str) -> tuple[pd.DataFrame, Served]:
     data = params.data
     rows: list[dict[str, Any]] = []

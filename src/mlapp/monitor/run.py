@@ -21,9 +21,9 @@ import pandas as pd
 
 from mlapp import gha
 from mlapp.metrics import round6
-from mlapp.model import Model, load
+from mlapp.model import Model, ModelSpec, load
 from mlapp.monitor import drift, schema
-from mlapp.monitor.batch import Batch, InvalidBatch, MonitorError, read_batch
+from mlapp.monitor.batch import Batch, InvalidBatch, MonitorError, as_classes, read_batch
 from mlapp.monitor.render import markdown
 from mlapp.params import Params
 from mlapp.schema import FEATURES, feature_schema
@@ -58,9 +58,18 @@ def load_reference(params: Params, model_dir: Path) -> Reference:
     return Reference(train, scores, metrics, model)
 
 
+def _true_labels(labels: pd.Series, spec: ModelSpec, source: str) -> np.ndarray:
+    """The batch's labels as the model's classes, or an error naming the ones it does not know."""
+    try:
+        return spec.encode(labels if spec.task == "regression" else as_classes(labels, spec.classes))
+    except ValueError as exc:
+        raise MonitorError(f"batch {source}: {exc}") from exc
+
+
 def _decay(batch: Batch, reference: Reference, params: Params) -> dict[str, Any]:
     labeled = batch.labeled(params.data.label)
-    y_true = reference.model.spec.encode(labeled[params.data.label]) if len(labeled) else np.array([])
+    spec = reference.model.spec
+    y_true = _true_labels(labeled[params.data.label], spec, batch.source) if len(labeled) else np.array([])
     if len(labeled) < params.monitor.min_rows:
         return {"status": "skipped", "why": f"{len(labeled)} labeled rows < monitor.min_rows", "metrics": []}
     if len(np.unique(y_true)) < 2:
