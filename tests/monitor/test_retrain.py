@@ -89,6 +89,18 @@ def test_append_adds_labeled_rows_and_moves_the_pointer(project: Path, tmp_path:
     )
 
 
+def test_append_keeps_the_tables_classes_for_a_partly_labeled_csv(project: Path, tmp_path: Path) -> None:
+    """pandas writes a label column with blanks as 0.0/1.0; the table says 0/1: still two classes."""
+    batch = fresh(208, rows=300)
+    batch["churned"] = batch["churned"].astype("float64")
+    batch.loc[::3, "churned"] = float("nan")
+    source = write_csv(batch, tmp_path / "late.csv", labels=True)
+    assert "1.0" in source.read_text()
+    refresh(load_params(), str(source))
+    labels = pd.read_csv(project / "data" / "churn.csv", dtype=str)["churned"]
+    assert len(labels) == 3200 and set(labels) == {"0", "1"}
+
+
 def test_replace_makes_the_batch_the_table(project: Path, tmp_path: Path) -> None:
     _with_params(project, refresh="replace")
     source = write_csv(fresh(202, rows=400), tmp_path / "snapshot.csv", labels=True)

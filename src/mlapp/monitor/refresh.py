@@ -20,7 +20,7 @@ import pandas as pd
 
 from mlapp import proc
 from mlapp.lineage import read_pointer
-from mlapp.monitor.batch import MonitorError, read_source
+from mlapp.monitor.batch import MonitorError, as_classes, read_source
 from mlapp.params import Params
 from mlapp.stages.validate import ValidationFailed, validate_table
 from mlapp.tables import read_raw
@@ -80,6 +80,9 @@ def merged_table(params: Params, new: pd.DataFrame, mode: str) -> pd.DataFrame:
     if mode == "replace":
         return new
     old = read_raw(raw)
+    label = params.data.label
+    if params.task != "regression" and raw.suffix != ".parquet":  # both sides are text here
+        new = new.assign(**{label: as_classes(new[label], sorted(old[label].dropna().unique()))})
     key = params.data.id_column
     if key is None:  # no id: a row identical to one the table holds is the same record
         return pd.concat([old, new[list(old.columns)]], ignore_index=True).drop_duplicates(ignore_index=True)
