@@ -9,6 +9,7 @@ ones in ``params_release``, the shared base in ``params_base``: import any of th
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -270,7 +271,7 @@ def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:
         raise ParamsError(f"{path} is invalid:\n" + "\n".join(map(_mistake, exc.errors()))) from exc
 
 
-def _mistake(error: Any) -> str:
+def _mistake(error: Mapping[str, Any]) -> str:
     """One pydantic error as ``setting: what is wrong (got value)``; a check of several settings
     (a model validator) names them itself, and its input, the whole section, is not repeated."""
     where = ".".join(str(part) for part in error["loc"])

@@ -80,9 +80,9 @@ def header_problems(source: Path) -> list[Problem]:
 
 def run(params: Params, *, source: Path, output: Path, report: Path) -> int:
     try:
-        header = header_problems(source)
-        if header:
-            return _fail(report, source, header, 0)
+        unreadable = header_problems(source)
+        if unreadable:
+            return _fail(report, source, unreadable, 0)
         findings = Findings(params, integral_labels(source, params))
         with FrameParts(output) as parts:
             for chunk in read_raw_chunks(source, params.validate_.chunk_rows):
