@@ -210,6 +210,7 @@ def test_a_missing_url_is_an_error_not_a_traceback(in_project: Path, tmp_path: P
         ("batch.xlsx", "a,b\n", "cannot tell the format"),
         ("tiny.csv", "", "at least 200 rows"),
         ("garbage.parquet", "not parquet", "cannot read"),
+        ("rotated.jsonl", "", r"\(0 rows\) is invalid: 1 problem\(s\)\n.*at least 200 rows \(found 0"),
         ("batch.parquet.gz", "x", "cannot tell the format"),  # Parquet compresses inside the file
         ("broken.jsonl.gz", "not gzip", "cannot read"),
     ],

@@ -28,7 +28,7 @@ import pandera.pandas as pa
 from mlapp.errors import UserError
 from mlapp.model import label_text
 from mlapp.params import Params
-from mlapp.schema import raw_schema
+from mlapp.schema import FEATURES, raw_schema
 from mlapp.stages.validate import Problem, check_table
 
 TABLE_SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -174,7 +174,8 @@ def _log_rows(text: str, params: Params, source: str) -> tuple[pd.DataFrame, Ser
         versions[str(record.get("model_version", "unknown"))] += 1
     if problems:
         raise InvalidBatch(source, problems[: params.validate_.max_failure_examples], len(rows))
-    frame = pd.DataFrame(rows)
+    # An empty log (just rotated) has no rows, not "no feature columns": say only the former.
+    frame = pd.DataFrame(rows) if rows else pd.DataFrame(columns=list(FEATURES))
     return frame, Served(
         pd.Series(scores, index=frame.index, dtype="float64"), dict(sorted(versions.items()))
     )
