@@ -95,8 +95,7 @@ def opened(source: str, seekable: bool) -> Iterator[IO[bytes]]:
 
 
 def batches(source: str, fmt: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    # A file that cannot be read or parsed (missing, empty, ragged, not Parquet, a header that is
-    # not UTF-8) is the user's to fix.
+    # Unreadable (missing, empty, ragged, not Parquet, a header not UTF-8): the user's to fix.
     try:
         yield from _batches(source, fmt, chunk_rows)
     except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
