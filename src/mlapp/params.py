@@ -197,6 +197,7 @@ class MonitorParams(Section):
 
 class ServingParams(Section):
     max_rows: int = Field(ge=1)  # largest request accepted (rows); larger is a 400
+    max_error_details: int = Field(ge=1)  # issues listed in a 400's detail; its message counts them all
     max_row_bytes: int = Field(ge=64)  # body cap = max_rows * max_row_bytes; larger is a 413, unread
     header_timeout_s: float = Field(gt=0)  # each request's headers must arrive within this; 408 otherwise
     body_timeout_s: float = Field(gt=0)  # the whole body must arrive within this; 408 otherwise

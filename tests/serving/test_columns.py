@@ -8,13 +8,13 @@ every column, on random records, and on whole bodies (extra/duplicate keys, shap
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from mlapp.schema import FEATURES
 from mlapp.serving.admission import Refused
@@ -23,12 +23,12 @@ from mlapp.serving.request import RequestParser
 from tests.serving.test_records import BASE, CASES
 from tests.serving.test_records import records as random_records
 
-MAX_ROWS = 1000
+MAX_ROWS, MAX_DETAILS = 1000, 20
 
 
 @pytest.fixture(scope="module")
 def parser(model) -> RequestParser:
-    return RequestParser(FEATURES, model.spec, MAX_ROWS)
+    return RequestParser(FEATURES, model.spec, MAX_ROWS, MAX_DETAILS)
 
 
 def fast(parser: RequestParser, body: bytes) -> np.ndarray | None:
@@ -108,3 +108,17 @@ def test_parse_gives_the_encoders_matrix(parser, model, records) -> None:
     rows, matrix = parser.parse(json.dumps({"records": records}).encode())
     assert rows == records
     np.testing.assert_array_equal(matrix, Encoder(model.spec).matrix(records))
+
+
+def test_a_long_message_is_cut_and_points_at_metadata(parser) -> None:
+    """pydantic names every level of a category in its message (thousands of characters for a
+    category of hundreds of levels): the 400 cuts it and says where the levels are."""
+    levels = tuple(f"level-{i:03d}" for i in range(300))
+    with pytest.raises(ValidationError) as caught:
+        TypeAdapter(Literal[levels]).validate_python("nope")  # type: ignore[valid-type]
+    assert len(caught.value.errors()[0]["msg"]) > 3000
+    refused = parser.refusal(caught.value)
+    assert refused.detail is not None
+    msg = refused.detail[0]["msg"]
+    assert msg.startswith("Input should be 'level-000', 'level-001'")
+    assert msg.endswith("… (the allowed values: /metadata)") and len(msg) < 300

@@ -166,6 +166,19 @@ def test_bad_input_is_a_400_naming_field_and_rule(http, records, service_module,
     assert re.fullmatch(r"\d+ validation errors? for Input", response.json()["error"])
 
 
+def test_a_body_of_bad_rows_gets_a_small_answer(http, records, service_module) -> None:
+    """Every issue is counted, only the first few listed: 1,000 bad rows (1.8 MB of detail
+    before) must not buy a megabyte answer."""
+    bad = {name: "?" * 30 for name in records[0]}  # every field of every row is wrong
+    rows, shown = service_module.SERVING.max_rows, service_module.SERVING.max_error_details
+    response = http.post("/predict", json={"records": [bad] * rows})
+    assert response.status_code == 400, response.text
+    answer = response.json()
+    assert answer["error"] == f"{rows * len(bad)} validation errors for Input (the first {shown} listed)"
+    assert [e["loc"][1] for e in answer["detail"]] == [0] * min(shown, len(bad)) + [1] * (shown - len(bad))
+    assert len(response.content) < 10_000
+
+
 @pytest.mark.parametrize(
     ("raw", "rule"),
     [("0.5", None), ("NaN", "finite_number"), ("Infinity", "finite_number"), ("-Infinity", "finite_number")],

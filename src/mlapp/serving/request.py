@@ -30,6 +30,8 @@ from mlapp.serving.columns import FastPath
 from mlapp.serving.records import Encoder, field_rule, record_type
 
 OTHER = "<other>"  # label for a field name the client made up: clients must not create series
+# pydantic names every allowed value of a category in its message: past this, cut (/metadata has them)
+MSG_CHARS = 200
 
 
 def input_type(record: Any, max_rows: int) -> Any:
@@ -52,14 +54,21 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return data
 
 
+def _cut(msg: str) -> str:
+    return msg if len(msg) <= MSG_CHARS else msg[:MSG_CHARS] + "… (the allowed values: /metadata)"
+
+
 class RequestParser:
-    def __init__(self, features: Mapping[str, pa.Column], spec: ModelSpec, max_rows: int) -> None:
+    def __init__(
+        self, features: Mapping[str, pa.Column], spec: ModelSpec, max_rows: int, max_details: int
+    ) -> None:
         self.record = record_type(features)
         self.input = TypeAdapter(input_type(self.record, max_rows))
         self.fast = FastPath({n: field_rule(n, c) for n, c in features.items()}, spec, max_rows)
         self.encoder = Encoder(spec)
         self.width = len(features)
         self.known_fields = frozenset(features) | {"records"}
+        self.max_details = max_details
 
     def parse(self, body: bytes) -> tuple[list[dict[str, Any]], np.ndarray]:
         """Records and their matrix, or ``Refused`` (400) naming what is wrong."""
@@ -107,6 +116,8 @@ class RequestParser:
             labels.add(
                 (field if field in self.known_fields or field == "body" else OTHER, error["type"][:64])
             )
-        count = len(detail)
-        message = f"{count} validation error{'s' if count != 1 else ''} for Input"
-        return Refused(400, "invalid_body", message, [dict(e) for e in detail], labels)
+        # Every issue is counted, a few are listed: 1,000 bad rows must not make a megabyte answer.
+        count, shown = len(detail), [{**e, "msg": _cut(e["msg"])} for e in detail[: self.max_details]]
+        listed = f" (the first {len(shown)} listed)" if count > len(shown) else ""
+        message = f"{count} validation error{'s' if count != 1 else ''} for Input{listed}"
+        return Refused(400, "invalid_body", message, shown, labels)
