@@ -12,6 +12,7 @@ reach the model as class indices (``ModelSpec.encode``), whatever their type in 
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -147,9 +148,17 @@ class Model:
 
 
 def save(booster: xgb.Booster, spec: ModelSpec, model_dir: Path) -> None:
-    model_dir.mkdir(parents=True, exist_ok=True)
-    booster.save_model(str(model_dir / MODEL_FILE))
-    write_json(asdict(spec), model_dir / SPEC_FILE)
+    """Both files written beside ``model_dir``, then swapped in whole: train's output is
+    persistent (DVC does not delete it first), so a run that fails keeps the previous model."""
+    model_dir.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=model_dir.parent, prefix=f".{model_dir.name}-") as tmp:
+        new, old = Path(tmp) / "new", Path(tmp) / "old"
+        new.mkdir()
+        booster.save_model(str(new / MODEL_FILE))
+        write_json(asdict(spec), new / SPEC_FILE)
+        if model_dir.exists():
+            model_dir.rename(old)  # removed with the temporary folder
+        new.rename(model_dir)
 
 
 def file_sha256(path: Path) -> str:

@@ -56,9 +56,11 @@ def test_forced_repro_gives_identical_model_bytes(trained_project: Path, tmp_pat
     assert sh("git", "status", "--porcelain", cwd=root).stdout == ""
 
 
-def test_changing_a_param_retrains_and_reverting_restores_from_run_cache(
+def test_changing_a_param_retrains_and_reverting_gives_the_same_bytes_again(
     trained_project: Path, tmp_path: Path
 ) -> None:
+    # train's output is persistent (a failed train keeps the previous model), so DVC keeps no
+    # run-cache entry for it: reverting trains again, to the same bytes.
     root = copy_project(trained_project, tmp_path / "p")
     env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'm.db'}"}
     original = (root / "models" / "model.ubj").read_bytes()
@@ -69,5 +71,19 @@ def test_changing_a_param_retrains_and_reverting_restores_from_run_cache(
     assert (root / "models" / "model.ubj").read_bytes() != original
     (root / "params.yaml").write_text(params)
     out = sh("dvc", "repro", cwd=root, env=env).stdout
-    assert "Stage 'train' is cached - skipping run, checking out outputs" in out
+    assert "Running stage 'train'" in out
     assert (root / "models" / "model.ubj").read_bytes() == original
+
+
+def test_a_failed_train_keeps_the_previous_model(trained_project: Path, tmp_path: Path) -> None:
+    """DVC deletes a stage's outputs before it runs unless they persist: a train that fails
+    (here on an unreadable training table) must leave the model there was, whole."""
+    root = copy_project(trained_project, tmp_path / "p")
+    before = {p.name: p.read_bytes() for p in (root / "models").iterdir()}
+    table = root / "artifacts" / "split" / "train.parquet"
+    table.unlink()  # never write through a link into the DVC cache
+    table.write_bytes(b"not a parquet file")
+    result = sh("dvc", "repro", "--force", "--single-item", "train", cwd=root, check=False)
+    assert result.returncode != 0 and "train" in result.stderr
+    assert {p.name: p.read_bytes() for p in (root / "models").iterdir()} == before
+    assert sorted(p.name for p in root.iterdir() if p.name.startswith(".models-")) == []
