@@ -41,7 +41,7 @@ def test_missing_values_are_a_bin_of_their_own() -> None:
 def test_categorical_shares_follow_declared_levels_and_count_missing() -> None:
     ref = pd.Series(["a"] * 50 + ["b"] * 50)
     batch = pd.Series(["a"] * 80 + [None] * 20)
-    binned = stats.bin_categorical(ref, batch, ["a", "b", "c"])
+    binned = stats.bin_categorical(ref, batch, ["a", "b", "c"], bins=10)
     assert binned.labels == ["a", "b", "c", "other", "missing"]
     assert binned.batch.tolist() == [0.8, 0.0, 0.0, 0.0, 0.2]
     assert stats.psi(binned.reference, binned.batch) > 1  # "b" vanished, missing appeared
@@ -52,3 +52,27 @@ def test_ks_ignores_missing_values_and_needs_both_sides() -> None:
     with_gaps = np.append(ref, [np.nan] * 50)
     assert stats.ks(ref, with_gaps) == (0.0, 1.0)
     assert stats.ks(ref, np.array([np.nan])) is None
+
+
+def test_a_category_of_many_levels_is_binned_by_its_most_frequent_ones() -> None:
+    """300 levels, a 300-row batch from the very same distribution: a bin per level reads
+    sampling noise as drift (PSI about 1); the reference's top levels plus "other" do not.
+    Moving rows into the most common level is still drift."""
+    levels = [f"c{i:03d}" for i in range(300)]
+    rng = np.random.default_rng(3)
+    weights = 1 / np.arange(1, 301)  # a few common levels, a long tail
+    p = weights / weights.sum()
+    ref = pd.Series(rng.choice(levels, 20_000, p=p))
+    same = pd.Series(rng.choice(levels, 300, p=p))
+    shifted = same.copy()
+    shifted[:100] = "c000"  # a third of the rows move to the commonest level
+    binned = stats.bin_categorical(ref, same, levels, bins=10)
+    assert binned.labels == [*(f"c{i:03d}" for i in range(9)), "other", "missing"]
+    assert binned.reference.sum() == pytest.approx(1) and binned.batch.sum() == pytest.approx(1)
+    assert stats.psi(binned.reference, binned.batch) < 0.1
+    assert stats.psi(*_shares(stats.bin_categorical(ref, same, levels, bins=len(levels)))) > 0.2  # per level
+    assert stats.psi(*_shares(stats.bin_categorical(ref, shifted, levels, bins=10))) > 0.2
+
+
+def _shares(binned: stats.Binned) -> tuple[np.ndarray, np.ndarray]:
+    return binned.reference, binned.batch

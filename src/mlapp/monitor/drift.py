@@ -107,7 +107,7 @@ def one_feature(
         binned = stats.bin_numeric(_numbers(reference), _numbers(batch), monitor.bins)
         ks = stats.ks(_numbers(reference), _numbers(batch))
     else:
-        binned = stats.bin_categorical(reference, batch, levels)
+        binned = stats.bin_categorical(reference, batch, levels, monitor.bins)
         ks = None
     psi = round6(stats.psi(binned.reference, binned.batch))
     why = []
@@ -147,7 +147,7 @@ def prediction_shift(
     if spec.task == "multiclass":
         names = np.asarray(spec.classes, dtype=object)
         ref_class, new_class = pd.Series(names[spec.decide(reference)]), pd.Series(names[spec.decide(batch)])
-        binned = stats.bin_categorical(ref_class, new_class, spec.classes)
+        binned = stats.bin_categorical(ref_class, new_class, spec.classes, monitor.bins)
         shares = tuple(  # type: ignore[assignment]
             {c: round6((values == c).mean()) for c in spec.classes} for values in (ref_class, new_class)
         )

@@ -65,7 +65,15 @@ def _category_shares(values: pd.Series, levels: Sequence[object]) -> np.ndarray:
     return np.array([*known, other, float(values.isna().sum())]) / max(len(values), 1)
 
 
-def bin_categorical(reference: pd.Series, batch: pd.Series, levels: Sequence[object]) -> Binned:
+def bin_categorical(reference: pd.Series, batch: pd.Series, levels: Sequence[object], bins: int) -> Binned:
+    """A bin per level, up to ``bins``; with more levels, the reference's ``bins - 1`` most frequent
+    keep theirs and the rest share "other". PSI's expected value with no drift at all grows with
+    the bin count over the batch size: 300 levels in a 300-row batch would read as drift."""
+    if len(levels) > bins:
+        counts = reference.value_counts(dropna=True)
+        levels = sorted(levels, key=lambda level: -counts.get(level, 0))[
+            : bins - 1
+        ]  # stable: ties keep order
     labels = [str(level) for level in levels]
     return Binned(
         [*labels, "other", "missing"],
