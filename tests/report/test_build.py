@@ -127,3 +127,20 @@ def test_a_pr_cannot_loosen_its_own_gate(project: Path) -> None:
     assert gate["policy"]["min_primary"] == 0.75 and gate["policy_source"] == "base params.yaml"
     assert not gate["passed"] and "below the minimum 0.7500" in gate["reasons"][0]
     assert any("changes `gate:`" in note for note in gate["notes"])
+
+
+def test_a_gate_setting_the_base_lacks_applies_at_once_with_the_prs_value() -> None:
+    """The base's gate decides (a PR cannot loosen its own), but a base from before a gate
+    setting existed has no value for it: the PR's applies, and the source says so."""
+    params = load_params(Path(__file__).resolve().parents[2] / "params.yaml")
+    base = "gate:\n  primary_metric: pr_auc\n  min_primary: 0.1\n  max_regression: 0.5\n"
+    policy, source = run.gate_policy(base, params)
+    assert policy.model_dump() == {
+        "primary_metric": "pr_auc",
+        "min_primary": 0.1,
+        "max_regression": 0.5,
+        "require_significant": params.gate.require_significant,
+    }
+    assert source == "base params.yaml (+ this PR's new require_significant)"
+    complete, source = run.gate_policy(base + "  require_significant: false\n", params)
+    assert (complete.require_significant, source) == (False, "base params.yaml")

@@ -51,12 +51,15 @@ def resolve_base(git: Git, base: str | None, default_base: str) -> tuple[str, st
 
 
 def gate_policy(base_params_text: str, params: Params) -> tuple[GateParams, str]:
-    """The base's gate applies, so a PR cannot pass by loosening its own; new gates apply at once."""
+    """The base's gate applies, so a PR cannot pass by loosening its own; new gates apply at once
+    (a gate setting the base does not have yet takes the PR's value)."""
     section = changes.gate_section(base_params_text)
     if section is None:
         return params.gate, "PR params.yaml (the base has no gate)"
+    added = {k: v for k, v in params.gate.model_dump().items() if k not in section}
     try:
-        return GateParams.model_validate(section), "base params.yaml"
+        policy = GateParams.model_validate({**section, **added})
+        return policy, "base params.yaml" + (f" (+ this PR's new {', '.join(added)})" if added else "")
     except ValidationError as exc:
         raise UserError(f"the base's gate: section is invalid:\n{exc}") from exc
 
