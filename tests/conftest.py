@@ -242,3 +242,17 @@ def copy_project(source: Path, dest: Path) -> Path:
     """A writable copy of a project, DVC cache and git history included."""
     shutil.copytree(source, dest, symlinks=True)
     return dest
+
+
+@pytest.fixture
+def unreachable_s3(monkeypatch: pytest.MonkeyPatch) -> None:
+    """s3:// pointed at a port nothing listens on, with credentials, one attempt, no instance
+    metadata lookup: botocore fails at once with its own error (not an OSError)."""
+    for name, value in {
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_MAX_ATTEMPTS": "1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }.items():
+        monkeypatch.setenv(name, value)

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
+from mlapp.errors import UserError
 from mlapp.tables import read_json, write_json
 
 MODEL_FILE = "model.ubj"
@@ -161,6 +162,10 @@ def save(booster: xgb.Booster, spec: ModelSpec, model_dir: Path) -> None:
         new.rename(model_dir)
 
 
+class ModelMissing(UserError, FileNotFoundError):
+    """No trained model where one is needed: the user runs the pipeline (one line, no traceback)."""
+
+
 def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -168,7 +173,7 @@ def file_sha256(path: Path) -> str:
 def load(model_dir: Path) -> Model:
     model_path = model_dir / MODEL_FILE
     if not model_path.is_file():
-        raise FileNotFoundError(f"no model at {model_path}: run the pipeline first (`make run`)")
+        raise ModelMissing(f"no model at {model_path}: run the pipeline first (`make run`)")
     booster = xgb.Booster()
     booster.load_model(str(model_path))
     spec: dict[str, Any] = read_json(model_dir / SPEC_FILE)

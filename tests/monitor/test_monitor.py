@@ -203,6 +203,16 @@ def test_a_missing_url_is_an_error_not_a_traceback(in_project: Path, tmp_path: P
                  model_dir=params.train.model_dir)  # fmt: skip
 
 
+def test_an_unreachable_bucket_is_an_error_not_a_traceback(
+    in_project: Path, tmp_path: Path, unreachable_s3
+) -> None:
+    params = load_params(in_project / "params.yaml")
+    source = "s3://bucket/recent.csv"
+    with pytest.raises(MonitorError, match=f"cannot read {source} as csv: Could not connect to the endpoint"):
+        run.main(params, source=source, json_path=tmp_path / "m.json", markdown_path=tmp_path / "m.md",
+                 model_dir=params.train.model_dir)  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("name", "content", "match"),
     [

@@ -136,3 +136,17 @@ def test_an_unreadable_input_is_one_error_line(serving_root, tmp_path, name, con
     run = functools.partial(scorer.score, model_dir=serving_root / "models", chunk_rows=100)
     with pytest.raises(UserError, match=f"cannot read {tmp_path / name}: .*{said}"):
         run(str(tmp_path / name), tmp_path / "out.parquet", lineage_file=tmp_path / "none.json")
+
+
+def test_an_unreachable_bucket_is_one_error_line(serving_root, tmp_path, unreachable_s3) -> None:
+    run = functools.partial(scorer.score, model_dir=serving_root / "models", chunk_rows=100)
+    with pytest.raises(
+        UserError, match=r"cannot read s3://bucket/batch\.csv: Could not connect to the endpoint"
+    ):
+        run("s3://bucket/batch.csv", tmp_path / "out.parquet", lineage_file=tmp_path / "none.json")
+
+
+def test_no_model_is_one_error_line(tmp_path) -> None:
+    with pytest.raises(UserError, match=f"no model at {tmp_path / 'models'}/model.ubj: run the pipeline"):
+        scorer.score("batch.csv", tmp_path / "out.parquet", model_dir=tmp_path / "models", chunk_rows=100,
+                     lineage_file=tmp_path / "none.json")  # fmt: skip

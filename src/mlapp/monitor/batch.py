@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 import pandera.pandas as pa
 
-from mlapp.errors import UserError
+from mlapp.errors import UserError, storage_errors
 from mlapp.model import label_text
 from mlapp.params import Params
 from mlapp.schema import FEATURES, raw_schema
@@ -192,6 +192,8 @@ def read_source(source: str, params: Params) -> tuple[str, pd.DataFrame, Served 
     fmt = source_format(source)
     if not is_url(source) and not Path(source).is_file():
         raise MonitorError(f"source {source} not found (pass --source or set monitor.source)")
+    # pandas/pyarrow parse errors are ValueErrors; s3:// adds botocore's own
+    unreadable: tuple[type[Exception], ...] = (ValueError, *storage_errors())
     try:
         if fmt == "jsonl":
             frame, served = _log_rows(_read_text(source), params, source)
@@ -201,7 +203,7 @@ def read_source(source: str, params: Params) -> tuple[str, pd.DataFrame, Served 
         return fmt, pd.read_csv(source, dtype=str, keep_default_na=True), None
     except FileNotFoundError as exc:  # a URL: local paths were checked above
         raise MonitorError(f"source {source} not found ({exc})") from exc
-    except (ValueError, OSError) as exc:  # pandas/pyarrow parse errors are ValueErrors
+    except unreadable as exc:
         raise MonitorError(f"cannot read {source} as {fmt}: {exc}") from exc
 
 

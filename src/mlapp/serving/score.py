@@ -41,7 +41,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from mlapp.errors import UserError
+from mlapp.errors import UserError, storage_errors
 from mlapp.model import load
 from mlapp.schema import FEATURES, feature_schema
 from mlapp.serving import lineage, settings
@@ -98,7 +98,7 @@ def batches(source: str, fmt: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
     # Unreadable (missing, empty, ragged, not Parquet, a header not UTF-8): the user's to fix.
     try:
         yield from _batches(source, fmt, chunk_rows)
-    except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
+    except (pa.ArrowInvalid, UnicodeDecodeError, *storage_errors()) as exc:
         raise UserError(f"cannot read {source}: {exc}") from exc
 
 
