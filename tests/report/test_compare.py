@@ -10,8 +10,7 @@ import pytest
 
 from mlapp.errors import UserError
 from mlapp.params import GateParams
-from mlapp.report.compare import BETTER, SAME, WORSE, MetricDelta, change_of, compare, gate
-from mlapp.report.run import same_task
+from mlapp.report.compare import BETTER, SAME, WORSE, MetricDelta, change_of, compare, gate, same_task
 
 POLICY = GateParams(primary_metric="roc_auc", min_primary=0.7, max_regression=0.01, require_significant=True)
 

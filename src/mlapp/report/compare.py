@@ -7,13 +7,25 @@ from __future__ import annotations
 
 import numpy as np
 
+from mlapp.errors import UserError
 from mlapp.metrics import flat, higher_is_better, round6, task_metrics
+from mlapp.model import Model
 from mlapp.params import GateParams
 from mlapp.report import bootstrap
 from mlapp.report.schema import BETTER, SAME, WORSE, Change, GateResult, MetricDelta
 
 # The result types live with the report's schema (one definition); re-exported here.
-__all__ = ["BETTER", "SAME", "WORSE", "GateResult", "MetricDelta", "change_of", "compare", "gate"]
+__all__ = [
+    "BETTER",
+    "SAME",
+    "WORSE",
+    "GateResult",
+    "MetricDelta",
+    "change_of",
+    "compare",
+    "gate",
+    "same_task",
+]
 
 
 def change_of(ci_low: float, ci_high: float, higher_is_better: bool) -> Change:
@@ -86,3 +98,22 @@ def gate(policy: GateParams, primary: MetricDelta, confidence: float, policy_sou
                 f"not significant ({interval}); not blocking because gate.require_significant is true"
             )
     return GateResult(not reasons, reasons, notes, policy.model_dump(), policy_source)
+
+
+def same_task(base: Model, pr: Model, scores: np.ndarray) -> np.ndarray:
+    """The base model's scores in the PR's class order; an error when the two cannot be compared."""
+    if base.task != pr.task:
+        raise UserError(
+            f"the base model is a {base.task} model and the PR's a {pr.task} model: a report compares "
+            "models of one task (compare the PR with a base of the same task)"
+        )
+    if base.spec.classes == pr.spec.classes:
+        return scores
+    if sorted(base.spec.classes) != sorted(pr.spec.classes):
+        raise UserError(f"the base model's classes {base.spec.classes} are not the PR's {pr.spec.classes}")
+    if base.task == "binary":  # its scores are P(its second class): another class than the PR's
+        raise UserError(
+            f"the positive class changed (base {base.spec.classes[1]!r}, PR {pr.spec.classes[1]!r}: "
+            "data.classes): the two models' scores and thresholds mean different things"
+        )
+    return scores[:, [base.spec.classes.index(c) for c in pr.spec.classes]]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import shutil
 import statistics
 import sys
 import time
@@ -31,7 +32,7 @@ from mlapp.report import changes, compare, markdown, plot_data, schema
 from mlapp.report import gate as gate_check
 from mlapp.report.champion import Champion, obtain
 from mlapp.report.repo import Git
-from mlapp.tables import read_frame, write_json
+from mlapp.tables import read_frame, read_json, write_json
 
 REPORT_JSON, REPORT_MD = "report.json", "report.md"
 
@@ -75,25 +76,6 @@ def latency_ms(models: dict[str, Model], frame: pd.DataFrame, repeats: int) -> d
             model.scores(frame)
             samples[name].append((time.perf_counter() - started) * 1000)
     return {name: round(statistics.median(values), 2) for name, values in samples.items()}
-
-
-def same_task(base: Model, pr: Model, scores: np.ndarray) -> np.ndarray:
-    """The base model's scores in the PR's class order; an error when the two cannot be compared."""
-    if base.task != pr.task:
-        raise UserError(
-            f"the base model is a {base.task} model and the PR's a {pr.task} model: a report compares "
-            "models of one task (compare the PR with a base of the same task)"
-        )
-    if base.spec.classes == pr.spec.classes:
-        return scores
-    if sorted(base.spec.classes) != sorted(pr.spec.classes):
-        raise UserError(f"the base model's classes {base.spec.classes} are not the PR's {pr.spec.classes}")
-    if base.task == "binary":  # its scores are P(its second class): another class than the PR's
-        raise UserError(
-            f"the positive class changed (base {base.spec.classes[1]!r}, PR {pr.spec.classes[1]!r}: "
-            "data.classes): the two models' scores and thresholds mean different things"
-        )
-    return scores[:, [base.spec.classes.index(c) for c in pr.spec.classes]]
 
 
 def stale_stages(root: Path) -> list[str]:
@@ -156,7 +138,7 @@ def build(
 
     task, classes = challenger.task, challenger.spec.classes
     y = challenger.spec.encode(pr_test[label])
-    base_proba = same_task(champion.model, challenger, _score(champion.model, pr_test, "base"))
+    base_proba = compare.same_task(champion.model, challenger, _score(champion.model, pr_test, "base"))
     pr_proba = _score(challenger, pr_test, "PR")
     deltas = compare.compare(
         y,
@@ -280,7 +262,16 @@ def main(
     params_text = params_path.read_text()  # the PR's params go into the report verbatim
     root = Path(Git(Path.cwd()).run("rev-parse", "--show-toplevel").strip())
     started = time.perf_counter()
-    report, champion = build(params, params_text, root, base)
+    try:
+        report, champion = build(params, params_text, root, base)
+    except UserError as exc:  # still a report (and PR comment) saying why, without a stale report.json
+        metrics_file = params.evaluate.metrics
+        own = m.flat(read_json(metrics_file)) if metrics_file.is_file() else {}
+        shutil.rmtree(out_dir, ignore_errors=True)
+        out_dir.mkdir(parents=True)
+        (out_dir / REPORT_MD).write_text(text := markdown.not_compared(str(exc), own, str(metrics_file)))
+        gha.append_summary(text, summary)
+        raise
     report["run"]["seconds"] = round(time.perf_counter() - started, 1)
     text = write(report, out_dir, params.report.max_chars)
     gha.append_summary(text, summary)

@@ -1,0 +1,38 @@
+"""When there is nothing to compare with, the report still says why (it becomes the PR comment)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mlapp.errors import UserError
+from mlapp.report import run
+from tests.conftest import REPO, sh
+
+
+def test_no_comparison_writes_why_and_the_prs_own_metrics(tmp_path: Path, monkeypatch) -> None:
+    """A base that cannot be used (here: a ref that does not exist) is still an error (exit 2),
+    but report.md says why and lists the PR model's metrics; a report.json of an earlier run
+    is removed, so the gate step cannot read a stale verdict."""
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "metrics.json").write_text(
+        json.dumps({"roc_auc": 0.81234, "per_class": {"a": 1}})
+    )
+    out = tmp_path / "reports" / "pr"
+    out.mkdir(parents=True)
+    (out / "report.json").write_text("{}")  # an earlier run's
+    sh("git", "init", "-q", cwd=tmp_path)
+    monkeypatch.chdir(tmp_path)
+    summary = tmp_path / "summary.md"
+    with pytest.raises(UserError, match="base ref 'nope' not found"):
+        run.main(Path("params.yaml"), base="nope", out_dir=out, enforce_gate=True, summary=summary)
+    text = (out / "report.md").read_text()
+    assert text.startswith("## ⚪ No comparison with the base\n")
+    assert "\n    base ref 'nope' not found (in CI, check out full history: fetch-depth: 0)\n" in text
+    assert "| `roc_auc` | 0.8123 |" in text and "| `per_class.a` | 1 |" in text
+    assert sorted(p.name for p in out.iterdir()) == ["report.md"]
+    assert summary.read_text() == text
