@@ -15,7 +15,6 @@ under the label column's name from params.yaml (``data.label``, e.g. ``"churned"
 
 from __future__ import annotations
 
-import gzip
 import json
 from collections import Counter
 from dataclasses import dataclass
@@ -89,15 +88,11 @@ def source_format(source: str) -> str:
 
 
 def _read_text(source: str) -> str:
-    if is_url(source):
-        import fsspec  # comes with DVC; cloud protocols need its extras (dvc[s3], ...)
+    """A path or URL, decompressed by its name (``.gz``) as pandas does for tables."""
+    import fsspec  # comes with DVC; cloud protocols need its extras (dvc[s3], ...)
 
-        with fsspec.open(source, "rt", compression="infer", encoding="utf-8") as handle:
-            return str(handle.read())
-    if is_gzip(source):
-        with gzip.open(source, "rt", encoding="utf-8") as handle:
-            return handle.read()
-    return Path(source).read_text(encoding="utf-8")
+    with fsspec.open(source, "rt", compression="infer", encoding="utf-8") as handle:
+        return str(handle.read())
 
 
 def batch_schema(params: Params) -> pa.DataFrameSchema:

@@ -65,9 +65,11 @@ class SplitError(UserError, ValueError):
     """A part of the split lacks a class: what to change is the split's params or the data."""
 
 
-def _codes(labels: pd.Series) -> np.ndarray:
-    """Class codes in the classes' sorted order: stratifying by them splits as by the labels."""
-    return pd.factorize(labels, sort=True)[0]
+def _codes(labels: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """(class codes, class names) in the classes' sorted order: stratifying by the codes splits
+    as by the labels."""
+    codes, names = pd.factorize(labels, sort=True)
+    return codes, [str(name) for name in names]
 
 
 def check_parts(
@@ -81,7 +83,7 @@ def check_parts(
         if len(absent):
             raise SplitError(
                 f"split.method {method}: the {part} part ({len(rows)} rows) has no rows of class "
-                f"{[str(names[i]) for i in absent]}; change split.method or split.test_size, or add rows"
+                f"{[names[i] for i in absent]}; change split.method or split.test_size, or add rows"
             )
 
 
@@ -90,7 +92,7 @@ def split(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The split of an in-memory table (the stage itself works on Arrow: ``run``)."""
     order = np.argsort(row_keys(frame, data), kind="stable")
-    labels = None if task == "regression" else _codes(frame[data.label])
+    labels = None if task == "regression" else _codes(frame[data.label])[0]
     times = frame[data.time_column].to_numpy() if data.time_column else None
     train, test = positions(order, labels, times, params)
     return frame.take(train).reset_index(drop=True), frame.take(test).reset_index(drop=True)
@@ -108,13 +110,14 @@ def table_order(table: pa.Table, data: DataParams) -> np.ndarray:
 def run(params: Params, *, source: Path, train_path: Path, test_path: Path) -> int:
     data = params.data
     table = pq.read_table(source)
-    labels, names = None, []
+    labels: np.ndarray | None = None
+    names: list[str] = []
     if params.task != "regression":
-        labels, names = pd.factorize(table.column(data.label).to_pandas(), sort=True)  # as _codes
+        labels, names = _codes(table.column(data.label).to_pandas())
     times = table.column(data.time_column).to_numpy() if data.time_column else None
     train, test = positions(table_order(table, data), labels, times, params.split)
     if labels is not None:
-        check_parts(labels, list(names), train, test, params.split.method)
+        check_parts(labels, names, train, test, params.split.method)
     del labels, times
     write_rows(table, train, train_path)
     write_rows(table, test, test_path)
