@@ -32,9 +32,8 @@ from mlapp.serving.request import RequestParser
 MODEL = load(Path(os.environ.get("MLAPP_MODEL_DIR", "models")))
 MODEL.booster.set_param({"nthread": 1})
 SCHEMA = feature_schema()
-PARSER = RequestParser(
-    FEATURES, MODEL.spec, load_params(os.environ.get("MLAPP_PARAMS", "params.yaml")).serving.max_rows
-)
+SERVING = load_params(os.environ.get("MLAPP_PARAMS", "params.yaml")).serving
+PARSER = RequestParser(FEATURES, MODEL.spec, SERVING.max_rows, SERVING.max_error_details)
 app = FastAPI()
 same_app = FastAPI()
 
