@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from mlapp.gha import parse_outputs
-from mlapp.model import load
+from mlapp.model import ModelMissing, load
 from mlapp.monitor import run
 from mlapp.monitor.batch import InvalidBatch, MonitorError
 from mlapp.params import load_params
@@ -257,6 +257,17 @@ def test_missing_reference_is_an_error(project: Path, tmp_path: Path) -> None:
     """A project whose pipeline has not run has no reference to compare with."""
     with pytest.raises(MonitorError, match=r"split\.train.*run the pipeline first"):
         _monitor(project, write_csv(fresh(101), tmp_path / "fresh.csv"), tmp_path, model_dir=Path("models"))
+
+
+def test_a_failed_run_leaves_no_earlier_report_behind(in_project: Path, tmp_path: Path) -> None:
+    """A report left from an earlier run would be read as this run's (metrics, retrain reasons)."""
+    json_path, md_path = tmp_path / "monitor.json", tmp_path / "monitor.md"
+    batch = write_csv(fresh(101), tmp_path / "fresh.csv")
+    _main(in_project / "params.yaml", batch, json_path, md_path)
+    assert json.loads(json_path.read_text())["status"] == "ok"
+    with pytest.raises(ModelMissing, match="no model at"):  # the batch is fine; the reference is not
+        _main(in_project / "params.yaml", batch, json_path, md_path, model_dir=tmp_path / "no-model")
+    assert not json_path.exists() and not md_path.exists()
 
 
 def test_unknown_feature_in_psi_overrides_is_an_error(in_project: Path, tmp_path: Path) -> None:

@@ -177,6 +177,8 @@ def main(
     summary: Path | None = None,
 ) -> int:
     """Check ``source``; exit code 0 no action, 1 retrain (0 with ``exit_zero``)."""
+    for stale in (json_path, markdown_path):  # a run that fails must not leave a report read as its own
+        stale.unlink(missing_ok=True)
     if not source:
         raise MonitorError("no batch to check: pass --source PATH or set monitor.source in params.yaml")
     try:
