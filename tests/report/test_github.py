@@ -104,13 +104,13 @@ def test_inert_keeps_web_links_and_drops_local_files() -> None:
 
 def test_comment_body_is_bounded_and_ends_with_a_trusted_footer() -> None:
     url = "https://github.com/org/app/actions/runs/7"
-    body = github.comment_body(b"### Report\n" + b"x" * 5000 + b"\0", url, 2000)
+    body = github.comment_body(b"### Report\n" + b"x" * 5000 + b"\0", url, 2000, compared=True)
     assert len(body) <= 2000
     assert "truncated" in body and body.endswith(
         "artifact. The merge decision is the `quality gate` step of that run.</sub>\n"
     )
     assert f"[this workflow run]({url})" in body
-    short = github.comment_body("### ok ✅\n".encode(), url, 2000)
+    short = github.comment_body("### ok ✅\n".encode(), url, 2000, compared=True)
     assert short.startswith("### ok ✅\n") and "truncated" not in short
 
 
@@ -227,6 +227,21 @@ def test_first_report_is_created_once_then_edited(tmp_path: Path) -> None:
             ("PATCH", f"/repos/{REPO}/issues/comments/1035"),
         ]
         assert [c["body"].startswith(github.MARKER) for c in server.comments].count(True) == 1
+
+
+@pytest.mark.parametrize("compared", [True, False])
+def test_footer_names_only_what_the_artifact_holds(tmp_path: Path, compared: bool) -> None:
+    """A report without a comparison (no base model) has no report.json, plots or gate verdict."""
+    report = tmp_path / "report.md"
+    report.write_text("## Report\n")
+    if compared:
+        (tmp_path / "report.json").write_text("{}")
+    with fake_github([]) as server:
+        github.post(REPO, 7, report, run_url="u", max_chars=60_000, api=github.Api(server.url, "t"))
+        footer = server.comments[0]["body"].split("---\n")[-1]
+    mentions = ["`report.json`", "PNG plots", "`quality gate`"]
+    assert [name in footer for name in mentions] == [compared] * 3
+    assert "[this workflow run](u)" in footer
 
 
 def test_post_skips_without_a_pr_and_refuses_a_symlinked_report(tmp_path: Path) -> None:

@@ -116,11 +116,17 @@ def inert(text: str) -> str:
     return AUTOLINK.sub(lambda m: m.group(0) if _remote(m.group(1)) else m.group(1), text)
 
 
-def comment_body(raw: bytes, run_url: str, max_chars: int) -> str:
+def comment_body(raw: bytes, run_url: str, max_chars: int, *, compared: bool) -> str:
+    """``compared``: the artifact holds a comparison (report.json, plots), not only report.md."""
+    holds = (
+        "PNG plots and `report.json` are in its `pr-report` artifact. "
+        "The merge decision is the `quality gate` step of that run."
+        if compared
+        else "its `pr-report` artifact holds this report only."
+    )
     footer = (
         "\n\n---\n<sub>Posted by the PR comment workflow from the report artifact of "
-        f"[this workflow run]({run_url}); PNG plots and `report.json` are in its `pr-report` artifact. "
-        "The merge decision is the `quality gate` step of that run.</sub>\n"
+        f"[this workflow run]({run_url}); {holds}</sub>\n"
     )
     text = inert(raw.decode("utf-8", errors="replace").replace("\0", "")).rstrip() + "\n"
     room = max_chars - len(footer)
@@ -155,6 +161,9 @@ def post(
     if report.is_symlink() or not report.is_file():
         raise GitHubError(f"{report}: not a regular file (the artifact is data; nothing else is read)")
     with report.open("rb") as handle:
-        body = comment_body(handle.read(MAX_BYTES), run_url, max_chars - len(MARKER) - 1)
+        raw = handle.read(MAX_BYTES)
+    # Only report.md is read; report.json beside it is what a comparison writes (none without a base).
+    compared = (report.parent / "report.json").is_file()
+    body = comment_body(raw, run_url, max_chars - len(MARKER) - 1, compared=compared)
     upsert_comment(api, repo, number, body)
     return number
