@@ -180,8 +180,8 @@ e2e: ## the kind job: LOCAL_IMAGE (from `make image`) by digest on the current t
 
 # --- monitoring and continuous training: docs/monitoring.md --------------------------------------
 .PHONY: recent monitor retrain-branch
-recent: ## a sample batch of "recent data" (another draw of the sample process) -> recent.csv
-	$(RUN) mlapp pipeline generate --rows 2000 --seed 7 --out recent.csv
+recent: ## a sample batch of "recent data" (another draw of the sample process, new customers) -> recent.csv
+	$(RUN) mlapp pipeline generate --rows 2000 --seed 7 --new-customers --out recent.csv
 
 # make exits 2 whatever a recipe's exit code was, so this target reports the decision as text
 # (exit 0) and keeps 2 for errors; scripts that branch on "retrain" use `uv run mlapp monitor run` (1).

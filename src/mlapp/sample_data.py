@@ -27,7 +27,8 @@ LABEL = "churned"  # the sample's label column (params.yaml data.label names the
 INTERCEPT = -2.05  # tuned so that ~20% of rows churn
 
 
-def generate(rows: int, seed: int) -> pd.DataFrame:
+def generate(rows: int, seed: int, first_id: int = 0) -> pd.DataFrame:
+    """``first_id``: the number of the first customer id; 0 gives the sample's own ids."""
     rng = np.random.default_rng(seed)
     contract = rng.choice(CONTRACTS, rows, p=[0.55, 0.25, 0.20])
     internet = rng.choice(INTERNET, rows, p=[0.35, 0.45, 0.20])
@@ -62,7 +63,7 @@ def generate(rows: int, seed: int) -> pd.DataFrame:
 
     frame = pd.DataFrame(
         {
-            "customer_id": [f"C{i:07d}" for i in range(rows)],
+            "customer_id": [f"C{i:07d}" for i in range(first_id, first_id + rows)],
             "event_time": START + rng.integers(0, SPAN_SECONDS, rows).astype("timedelta64[s]"),
             "tenure_months": tenure,
             "monthly_charges": monthly,

@@ -20,6 +20,7 @@ from mlapp.monitor.batch import MonitorError
 from mlapp.monitor.refresh import refresh
 from mlapp.params import load_params
 from tests.conftest import copy_project, sh
+from tests.delivery.steps import make_recipe
 from tests.monitor.helpers import drifted, fresh, write_csv
 
 GH_STUB = """#!/bin/sh
@@ -87,6 +88,18 @@ def test_append_adds_labeled_rows_and_moves_the_pointer(project: Path, tmp_path:
         tmp_path / "v.json",
         cwd=project,
     )
+
+
+def test_the_make_recent_batch_is_new_customers_and_append_adds_them(project: Path) -> None:
+    """Reusing the sample's ids, the batch replaced those rows instead of adding any, and a
+    retraining PR's report then took the new rows for the base's training rows (leakage)."""
+    (recipe,) = make_recipe("recent")  # `mlapp pipeline generate ... --out recent.csv`
+    sh(*recipe, cwd=project)
+    before = pd.read_csv(project / "data" / "churn.csv")
+    recent = pd.read_csv(project / "recent.csv")
+    assert not recent["customer_id"].isin(before["customer_id"]).any()
+    refresh(load_params(), "recent.csv")
+    assert _rows(project / "data" / "churn.csv") == len(before) + len(recent)
 
 
 def test_append_keeps_the_tables_classes_for_a_partly_labeled_csv(project: Path, tmp_path: Path) -> None:

@@ -18,14 +18,26 @@ def group() -> None:
 @click.option("--rows", type=int, help="Rows to generate [params: sample_data.rows].")
 @click.option("--seed", type=int, help="Random seed [params: sample_data.seed].")
 @click.option("--out", type=PathOption, help="CSV to write [params: data.raw].")
+@click.option(
+    "--new-customers",
+    is_flag=True,
+    help="Number the customer ids after the sample's (from sample_data.rows): a batch of other "
+    "customers, which retraining adds to the table instead of replacing the sample's rows of the same id.",
+)
 @pass_project
-def generate(project: Project, rows: int | None, seed: int | None, out: Path | None) -> None:
+def generate(
+    project: Project, rows: int | None, seed: int | None, out: Path | None, new_customers: bool
+) -> None:
     """Write the synthetic sample table."""
     from mlapp import sample_data
 
     params = project.params
     path = pick(out, params.data.raw)
-    frame = sample_data.generate(pick(rows, params.sample_data.rows), pick(seed, params.sample_data.seed))
+    frame = sample_data.generate(
+        pick(rows, params.sample_data.rows),
+        pick(seed, params.sample_data.seed),
+        first_id=params.sample_data.rows if new_customers else 0,
+    )
     sample_data.check_replaceable(frame, path)
     sample_data.write(frame, path)
     click.echo(f"wrote {len(frame)} rows to {path} (label rate {frame[sample_data.LABEL].mean():.3f})")
