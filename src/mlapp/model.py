@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
+from mlapp.cells import class_text
 from mlapp.errors import UserError
 from mlapp.tables import read_json, write_json
 
@@ -35,7 +36,8 @@ def whole_numbers(numbers: pd.Series) -> bool:
 
 
 def label_text(values: pd.Series, integral: bool | None = None) -> pd.Series:
-    """Class labels as text: 1, 1.0 and "1" are the same class; missing stays missing.
+    """Class labels as text: 1, 1.0, "1.0" and "1" are the same class, as are True and "True"
+    (``class_text``); missing stays missing.
 
     Numbers are shown as integers when every label is one: ``integral`` says so for a table
     that arrives in pieces (None: decided from ``values``)."""
@@ -47,7 +49,7 @@ def label_text(values: pd.Series, integral: bool | None = None) -> pd.Series:
             integral = whole_numbers(numbers)
         shown = numbers.map(lambda v: None if pd.isna(v) else str(int(v)) if integral else repr(float(v)))
         return shown.astype(object)
-    return values.map(lambda v: None if pd.isna(v) else str(v).strip()).astype(object)
+    return values.map(lambda v: None if pd.isna(v) else class_text(v)).astype(object)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from mlapp.cells import class_text, missing_clash
 from mlapp.errors import ParamsError
 from mlapp.params_base import MetricName as MetricName
 from mlapp.params_base import Section as Section
@@ -38,12 +39,13 @@ class DataParams(Section):
     label: str
     classes: list[str] | None  # class order; null: the label's sorted values (binary: 2nd is positive)
     missing_label: Literal["drop", "fail"]
+    missing_values: list[str]  # CSV cells read as missing (exactly these strings)
 
     @field_validator("classes", mode="before")
     @classmethod
     def _classes_as_text(cls, value: object) -> object:
-        """Numbers name classes as the labels' text does (1 and 1.0 are "1"); a boolean is an
-        unquoted yes/no that YAML turned into true/false, which no text label equals."""
+        """Classes spelt as the labels' text is (``class_text``: 1 and "1.0" are "1"); a boolean
+        is an unquoted yes/no that YAML turned into true/false, which no text label equals."""
         if not isinstance(value, list):
             return value
         if any(isinstance(v, bool) for v in value):
@@ -51,7 +53,14 @@ class DataParams(Section):
                 f"{value}: YAML reads an unquoted yes/no, true/false or on/off as a "
                 "boolean, not as your labels' text: quote them: ['no', 'yes']"
             )
-        return [str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in value]
+        return [class_text(v) for v in value]
+
+    @field_validator("missing_values", mode="before")
+    @classmethod
+    def _quoted(cls, value: object) -> object:
+        if isinstance(value, list) and not all(isinstance(v, str) for v in value):
+            raise ValueError(f"{value}: YAML reads an unquoted null, true or 1 as no text: quote each entry")
+        return value
 
     @model_validator(mode="after")
     def _distinct_classes(self) -> DataParams:
@@ -59,6 +68,9 @@ class DataParams(Section):
             len(set(self.classes)) != len(self.classes) or len(self.classes) < 2
         ):
             raise ValueError(f"data.classes must name at least two distinct classes, got {self.classes}")
+        clash = missing_clash("data.classes", self.classes or [], self.missing_values)
+        if clash:
+            raise ValueError(clash)
         return self
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import pandas as pd
 import pandera.pandas as pa
 
+from mlapp.cells import missing_clash
 from mlapp.errors import UserError
 from mlapp.params import DataParams
 
@@ -59,6 +60,10 @@ def raw_schema(data: DataParams, task: str = "binary") -> pa.DataFrameSchema:
     are allowed here: ``data.missing_label`` decides (validate drops or fails them).
     """
     check_features()
+    for feature, levels in categories(feature_schema()).items():
+        spelt_missing = missing_clash(f"features.{feature}: isin", levels, data.missing_values)
+        if spelt_missing:
+            raise UserError(f"{spelt_missing} (src/mlapp/schema.py, params.yaml)")
     for setting, name in {
         "label": data.label,
         "id_column": data.id_column,

@@ -8,23 +8,49 @@ import json
 import lzma
 import os
 import tempfile
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pandas.errors import EmptyDataError
+from pandas.errors import EmptyDataError, ParserError, ParserWarning
+
+CsvSource = Path | str | IO[bytes]
 
 
-def read_raw(path: Path) -> pd.DataFrame:
+def read_csv(source: CsvSource, missing: Sequence[str], rows: int) -> Iterator[pd.DataFrame]:
+    """The one way a CSV is read (training, batch scoring, monitoring), ``rows`` rows at a time
+    (numbered across chunks): every column as text (typing is the schema's job), a cell
+    missing exactly when it is one of ``missing`` (``data.missing_values``, not pandas' own
+    list, where a category "NA" or "None" vanishes). A path, a URL or a binary stream;
+    compression inferred from the name.
+
+    A row with more fields than the header is an error (``ParserError``): pandas would shift
+    every column of a file whose rows all end in an extra comma, or drop the extra values."""
+    options = {"dtype": str, "keep_default_na": False, "na_values": list(missing), "index_col": False}
+    with pd.read_csv(source, chunksize=rows, **options) as reader:  # type: ignore[call-overload]
+        while True:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", ParserWarning)  # index_col=False warns, then drops
+                try:
+                    chunk = next(reader)
+                except StopIteration:
+                    return
+                except ParserWarning as exc:
+                    raise ParserError(f"a row has more fields than the header names ({exc})") from None
+            yield chunk
+
+
+def read_raw(path: Path, missing: Sequence[str], rows: int) -> pd.DataFrame:
     """Raw input as text (CSV) or as stored (Parquet): typing is the validate stage's job."""
     if path.suffix == ".parquet":
         return pd.read_parquet(path)
-    return pd.read_csv(path, dtype=str, keep_default_na=True)
+    return pd.concat(read_csv(path, missing, rows))
 
 
 def csv_header(path: Path) -> list[str]:
@@ -54,12 +80,11 @@ def first_non_utf8_line(path: Path) -> int | None:
     return None
 
 
-def read_raw_chunks(path: Path, rows: int) -> Iterator[pd.DataFrame]:
+def read_raw_chunks(path: Path, rows: int, missing: Sequence[str]) -> Iterator[pd.DataFrame]:
     """``read_raw`` in pieces of at most ``rows`` rows, each indexed by its rows' 0-based
     positions in the file; a table without rows is one empty piece (its columns)."""
     if path.suffix != ".parquet":
-        with pd.read_csv(path, dtype=str, keep_default_na=True, chunksize=rows) as reader:
-            yield from reader  # pandas numbers the rows across chunks
+        yield from read_csv(path, missing, rows)
         return
     source = pq.ParquetFile(path)
     start = 0

@@ -69,7 +69,7 @@ def test_declared_class_order_is_kept_and_numbers_sort_by_value() -> None:
     _, spec = train(frame, "churned", FAST, "multiclass", ["silver", "gold", "bronze"])
     assert spec.classes == ["silver", "gold", "bronze"]
     assert class_names(pd.Series([10, 2, 2, 1]), None) == ["1", "2", "10"]
-    assert class_names(pd.Series(["1.0", "2", None]), None) == ["1.0", "2"]
+    assert class_names(pd.Series(["1.0", "2", None]), None) == ["1", "2"]  # a CSV's 1.0 is class 1
     with pytest.raises(ValueError, match="does not know"):
         spec.encode(pd.Series(["platinum"]))
 

@@ -123,8 +123,8 @@ def test_the_job_manifest_runs_this_entry_point_from_the_serving_image() -> None
 @pytest.mark.parametrize(
     ("name", "content", "said"),
     [
-        ("empty.csv", b"", "Empty CSV file"),
-        ("ragged.csv", b"age,region\n40,north,extra\n", "Expected 2 columns, got 3"),
+        ("empty.csv", b"", "No columns to parse from file"),
+        ("ragged.csv", b"age,region\n40,north,extra\n", "a row has more fields than the header names"),
         ("text.parquet", b"not parquet\n", "Parquet magic bytes not found"),
         ("absent.csv", None, "No such file"),
         ("latin1.csv", "âge,région\n40,north\n".encode("latin-1"), "can't decode byte"),
@@ -133,13 +133,17 @@ def test_the_job_manifest_runs_this_entry_point_from_the_serving_image() -> None
 def test_an_unreadable_input_is_one_error_line(serving_root, tmp_path, name, content, said) -> None:
     if content is not None:
         (tmp_path / name).write_bytes(content)
-    run = functools.partial(scorer.score, model_dir=serving_root / "models", chunk_rows=100)
+    run = functools.partial(
+        scorer.score, model_dir=serving_root / "models", chunk_rows=100, missing=PARAMS.data.missing_values
+    )
     with pytest.raises(UserError, match=f"cannot read {tmp_path / name}: .*{said}"):
         run(str(tmp_path / name), tmp_path / "out.parquet", lineage_file=tmp_path / "none.json")
 
 
 def test_an_unreachable_bucket_is_one_error_line(serving_root, tmp_path, unreachable_s3) -> None:
-    run = functools.partial(scorer.score, model_dir=serving_root / "models", chunk_rows=100)
+    run = functools.partial(
+        scorer.score, model_dir=serving_root / "models", chunk_rows=100, missing=PARAMS.data.missing_values
+    )
     with pytest.raises(
         UserError, match=r"cannot read s3://bucket/batch\.csv: Could not connect to the endpoint"
     ):
@@ -149,4 +153,4 @@ def test_an_unreachable_bucket_is_one_error_line(serving_root, tmp_path, unreach
 def test_no_model_is_one_error_line(tmp_path) -> None:
     with pytest.raises(UserError, match=f"no model at {tmp_path / 'models'}/model.ubj: run the pipeline"):
         scorer.score("batch.csv", tmp_path / "out.parquet", model_dir=tmp_path / "models", chunk_rows=100,
-                     lineage_file=tmp_path / "none.json")  # fmt: skip
+                     lineage_file=tmp_path / "none.json", missing=PARAMS.data.missing_values)  # fmt: skip

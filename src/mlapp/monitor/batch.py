@@ -29,6 +29,7 @@ from mlapp.model import label_text
 from mlapp.params import Params
 from mlapp.schema import FEATURES, raw_schema
 from mlapp.stages.validate import Problem, check_table
+from mlapp.tables import read_csv
 
 TABLE_SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
@@ -195,7 +196,7 @@ def read_source(source: str, params: Params) -> tuple[str, pd.DataFrame, Served 
             return fmt, frame, served
         if fmt == "parquet":
             return fmt, pd.read_parquet(source), None
-        return fmt, pd.read_csv(source, dtype=str, keep_default_na=True), None
+        return fmt, pd.concat(read_csv(source, params.data.missing_values, params.validate_.chunk_rows)), None
     except FileNotFoundError as exc:  # a URL: local paths were checked above
         raise MonitorError(f"source {source} not found ({exc})") from exc
     except unreadable as exc:

@@ -79,7 +79,7 @@ def merged_table(params: Params, new: pd.DataFrame, mode: str) -> pd.DataFrame:
         new = _as_raw_text(new, params)
     if mode == "replace":
         return new
-    old = read_raw(raw)
+    old = read_raw(raw, params.data.missing_values, params.validate_.chunk_rows)
     label = params.data.label
     if params.task != "regression" and raw.suffix != ".parquet":  # both sides are text here
         new = new.assign(**{label: as_classes(new[label], sorted(old[label].dropna().unique()))})

@@ -38,13 +38,15 @@ import numpy as np
 import pandas as pd
 import pandera.errors as pa_errors
 import pyarrow as pa
-import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
+from pandas.errors import EmptyDataError, ParserError
 
+from mlapp.cells import missing_clash
 from mlapp.errors import UserError, storage_errors
 from mlapp.model import load
 from mlapp.schema import FEATURES, feature_schema
 from mlapp.serving import lineage, settings
+from mlapp.tables import read_csv
 
 
 @dataclass(frozen=True)
@@ -94,37 +96,23 @@ def opened(source: str, seekable: bool) -> Iterator[IO[bytes]]:
             yield copy
 
 
-def batches(source: str, fmt: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    # Unreadable (missing, empty, ragged, not Parquet, a header not UTF-8): the user's to fix.
+def batches(source: str, fmt: str, chunk_rows: int, missing: list[str]) -> Iterator[pd.DataFrame]:
+    # Unreadable (missing, empty, ragged, not Parquet, not UTF-8): the user's to fix.
     try:
-        yield from _batches(source, fmt, chunk_rows)
-    except (pa.ArrowInvalid, UnicodeDecodeError, *storage_errors()) as exc:
+        yield from _batches(source, fmt, chunk_rows, missing)
+    except (pa.ArrowInvalid, ParserError, EmptyDataError, UnicodeDecodeError, *storage_errors()) as exc:
         raise UserError(f"cannot read {source}: {exc}") from exc
 
 
-def _batches(source: str, fmt: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
+def _batches(source: str, fmt: str, chunk_rows: int, missing: list[str]) -> Iterator[pd.DataFrame]:
     with opened(source, seekable=fmt == "parquet") as f:
         if fmt == "parquet":
             for batch in pq.ParquetFile(f).iter_batches(batch_size=chunk_rows):
                 yield batch.to_pandas()
             return
-        # CSV carries no types: strings stay strings and the schema coerces, as in training.
-        # Features as text, typed by ``typed`` row by row: pyarrow would fail the whole file
-        # on the first value that does not match the type it inferred from the first block.
-        text = pa_csv.ConvertOptions(
-            column_types=dict.fromkeys(FEATURES, pa.string()), strings_can_be_null=True
-        )
-        reader = pa_csv.open_csv(f, read_options=pa_csv.ReadOptions(block_size=1 << 22), convert_options=text)
-        pending: list[pa.RecordBatch] = []
-        size = 0
-        for batch in reader:
-            pending.append(batch)
-            size += batch.num_rows
-            if size >= chunk_rows:
-                yield pa.Table.from_batches(pending).to_pandas()
-                pending, size = [], 0
-        if pending:
-            yield pa.Table.from_batches(pending).to_pandas()
+        # Read as training reads it (text, data.missing_values); ``typed`` types the features
+        # value by value, so one bad value fails its row, not the file.
+        yield from read_csv(f, missing, chunk_rows)
 
 
 BOOLS = {"true": True, "false": False, "1": True, "0": False}
@@ -187,10 +175,15 @@ def score(
     model_dir: Path,
     chunk_rows: int,
     lineage_file: Path,
+    missing: list[str],  # data.missing_values
     id_column: str | None = None,
     fmt: str | None = None,
 ) -> Summary:
     model = load(model_dir)
+    for feature, levels in model.spec.categories.items():  # read as missing, a level never scores
+        spelt_missing = missing_clash(f"the model's categories.{feature}", levels, missing)
+        if spelt_missing:
+            raise UserError(spelt_missing)
     facts = lineage.resolve(model_dir, lineage_file)  # git in a checkout, the baked file in an image
     meta = {f"mlapp.{k}": str(v) for k, v in facts.model_dump().items()} | {
         "mlapp.input": source,
@@ -204,7 +197,7 @@ def score(
     rows = scored = rejected = 0
     start = time.perf_counter()
     try:
-        for frame in batches(source, input_format(source, fmt), chunk_rows):
+        for frame in batches(source, input_format(source, fmt), chunk_rows, missing):
             frame.index = pd.RangeIndex(rows, rows + len(frame))
             valid, failures = split_valid(frame)
             out = pd.DataFrame({"row": valid.index.to_numpy(dtype=np.int64)})
@@ -258,6 +251,7 @@ def run(
         model_dir or config.model_dir,
         chunk_rows or config.serving.score_chunk_rows,
         config.serving.lineage,
+        config.missing_values,
         id_column=config.id_column,
         fmt=fmt,
     )

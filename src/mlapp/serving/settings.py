@@ -40,6 +40,7 @@ class ServingConfig(Section):
     model_dir: Path  # train.model_dir
     metrics: Path  # evaluate.metrics, served by /metadata
     id_column: str | None  # data.id_column, carried into scored rows
+    missing_values: list[str]  # data.missing_values: a CSV to score is read as training read its table
 
     @classmethod
     def of(cls, params: Params) -> ServingConfig:
@@ -48,6 +49,7 @@ class ServingConfig(Section):
             model_dir=params.train.model_dir,
             metrics=params.evaluate.metrics,
             id_column=params.data.id_column,
+            missing_values=params.data.missing_values,
         )
 
     def write(self, path: Path = CONFIG_FILE) -> Path:

@@ -85,7 +85,7 @@ def run(params: Params, *, source: Path, output: Path, report: Path) -> int:
             return _fail(report, source, unreadable, 0)
         findings = Findings(params, integral_labels(source, params))
         with FrameParts(output) as parts:
-            for chunk in read_raw_chunks(source, params.validate_.chunk_rows):
+            for chunk in read_raw_chunks(source, params.validate_.chunk_rows, params.data.missing_values):
                 typed = findings.add(chunk)
                 if not findings.failing():  # a failed table is not written: no need to keep going
                     parts.write(typed)

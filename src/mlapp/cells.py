@@ -1,0 +1,40 @@
+"""How a table's text names things: missing cells and class labels, one rule everywhere.
+
+params.yaml (``data.classes``, ``data.missing_values``), the validated table, a monitored
+batch and the service's answers all spell a class with ``class_text``, so a label written
+``1.0`` by a pandas or R export, ``1`` by hand or ``True`` by a spreadsheet is one class.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+# A whole number written as a float ("1.0", "-2.00"): pandas writes an integer column that has
+# a gap this way, as R and spreadsheets often do.
+WHOLE_FLOAT = re.compile(r"([+-]?\d+)\.0*")
+BOOLEANS = {"true", "false"}
+
+
+def class_text(value: object) -> str:
+    """A class label as text: ``1``, ``1.0``, ``"1.0"`` and ``" 1 "`` are ``"1"``; ``True``,
+    ``"TRUE"`` and ``"True"`` are ``"true"`` (as a boolean column gives); other text is stripped."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    text = str(value).strip()
+    whole = WHOLE_FLOAT.fullmatch(text)
+    if whole:
+        return str(int(whole.group(1)))
+    return text.lower() if text.lower() in BOOLEANS else text
+
+
+def missing_clash(setting: str, values: Iterable[str], missing: Iterable[str]) -> str | None:
+    """What is wrong when a class or category is spelt like a missing value (it would be read
+    as missing, never as itself); None when none is."""
+    clash = [value for value in values if value in set(missing)]
+    if not clash:
+        return None
+    reads = "which data.missing_values reads as missing: remove it from one of them"
+    return f"{setting} lists {clash[0]!r}, {reads}"

@@ -1,0 +1,165 @@
+"""A team's own CSV as exports write it: which cells are missing, how labels are spelt, ragged rows.
+
+Each case runs the real validate stage on a CSV written the way a pandas, R or spreadsheet
+export writes it, and checks what the validated table holds (or the one line that refuses it).
+"""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from mlapp.errors import ParamsError, UserError
+from mlapp.params import Params, load_params
+from mlapp.sample_data import generate
+from mlapp.schema import FEATURES, _category, raw_schema
+from mlapp.stages import validate
+from mlapp.tables import read_json
+from tests.conftest import REPO
+
+PARAMS = load_params(REPO / "params.yaml")
+# "NA" is North America here, a category of its own, as a team's region column may have it.
+REGIONS = ["north", "south", "east", "NA"]
+
+
+def _table(regions: dict[str, str] | None = None) -> pd.DataFrame:
+    """Sample rows as a CSV holds them (text); ``west`` renamed ``NA`` unless other ``regions``."""
+    frame = generate(300, 5).astype(str).replace({"nan": None, "NaT": None})
+    return frame.assign(region=frame["region"].replace({"west": "NA"} if regions is None else regions))
+
+
+def _params(**data: object) -> Params:
+    return PARAMS.model_copy(
+        update={"data": PARAMS.data.model_validate({**PARAMS.data.model_dump(), **data})}
+    )
+
+
+def _validate(frame: pd.DataFrame | str, params: Params, root: Path) -> tuple[int, dict, Path]:
+    source, out, report = root / "raw.csv", root / "out.parquet", root / "report.json"
+    if isinstance(frame, str):
+        source.write_text(frame)
+    else:
+        frame.to_csv(source, index=False)
+    code = validate.run(params, source=source, output=out, report=report)
+    return code, read_json(report), out
+
+
+def test_a_category_spelt_like_a_missing_value_is_refused_in_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """validate, monitor and the batch scorer build the raw schema first: each says this."""
+    monkeypatch.setitem(FEATURES, "region", _category(REGIONS))
+    with pytest.raises(UserError) as refused:
+        raw_schema(PARAMS.data)
+    assert str(refused.value) == (
+        "features.region: isin lists 'NA', which data.missing_values reads as missing: "
+        "remove it from one of them (src/mlapp/schema.py, params.yaml)"
+    )
+
+
+def test_a_category_na_is_itself_once_missing_values_leave_it_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(FEATURES, "region", _category(REGIONS))
+    frame = _table()
+    frame.loc[[3, 4], "total_charges"] = "NULL"  # still missing: it is in the list
+    frame.loc[[5], "total_charges"] = ""
+    params = _params(missing_values=["", "NULL"])
+
+    code, report, out = _validate(frame, params, tmp_path)
+
+    assert code == 0, report
+    typed = pd.read_parquet(out)
+    assert (typed["region"] == "NA").sum() == (frame["region"] == "NA").sum() > 0
+    assert typed["region"].notna().all()
+    assert typed.loc[[3, 4, 5], "total_charges"].isna().all()
+
+
+def test_none_is_a_value_unless_listed(tmp_path: Path) -> None:
+    """Only the listed strings are missing: pandas' own list would read "None" as missing."""
+    frame = _table({})
+    frame.loc[[7], "total_charges"] = "None"
+
+    code, report, _ = _validate(frame, PARAMS, tmp_path)
+
+    assert code == 1
+    assert [(p["column"], p["values"]) for p in report["problems"]] == [("total_charges", ["None"])]
+
+
+@pytest.mark.parametrize(
+    ("spelling", "classes", "expected"),
+    [
+        ({"0": "0.0", "1": "1.0"}, [0, 1], ["0", "1"]),  # pandas writes an int column with gaps so
+        ({"0": "0.0", "1": "1.0"}, None, ["0", "1"]),
+        ({"0": "False", "1": "True"}, None, ["false", "true"]),
+        ({"0": "FALSE", "1": "TRUE"}, ["False", "True"], ["false", "true"]),
+        ({"0": " no", "1": "yes "}, [" no", "yes"], ["no", "yes"]),
+    ],
+)
+def test_labels_are_one_class_however_an_export_spells_them(
+    spelling: dict[str, str], classes: list[object] | None, expected: list[str], tmp_path: Path
+) -> None:
+    frame = _table({})
+    frame["churned"] = frame["churned"].map(spelling)
+
+    code, report, out = _validate(frame, _params(classes=classes), tmp_path)
+
+    assert code == 0, report
+    assert sorted(pd.read_parquet(out)["churned"].unique()) == expected
+
+
+def test_a_class_spelt_like_a_missing_value_is_refused(tmp_path: Path) -> None:
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["data"]["classes"] = ["EU", "NA"]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(
+        ParamsError, match=r"data\.classes lists 'NA', which data\.missing_values reads as missing"
+    ):
+        load_params(tmp_path / "params.yaml")
+
+
+def test_an_unquoted_null_among_missing_values_says_quote_it(tmp_path: Path) -> None:
+    text = (REPO / "params.yaml").read_text().replace('"null", "#N/A"]', 'null, "#N/A"]')
+    assert text != (REPO / "params.yaml").read_text()
+    (tmp_path / "params.yaml").write_text(text)
+    with pytest.raises(ParamsError, match=r"data\.missing_values: .*quote each entry"):
+        load_params(tmp_path / "params.yaml")
+
+
+def test_rows_with_one_field_too_many_are_refused_not_shifted(tmp_path: Path) -> None:
+    """Every row ending in a comma the header lacks: pandas took the first column as an index
+    and shifted every value one column left."""
+    text = _table().to_csv(index=False)
+    header, *rows = text.splitlines()
+    code, report, _ = _validate("\n".join([header, *(row + ",x" for row in rows)]) + "\n", PARAMS, tmp_path)
+
+    assert code == 1
+    assert report["problems"][0]["column"] == "<file>"
+    assert "a row has more fields than the header names" in report["problems"][0]["check"]
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda frame: b"\xef\xbb\xbf" + frame.to_csv(index=False).encode(),  # a spreadsheet's UTF-8 BOM
+        lambda frame: frame.to_csv(index=False, lineterminator="\r\n").encode(),  # Windows line endings
+        lambda frame: (frame.to_csv(index=False) + "\n\n").encode(),  # blank lines at the end
+    ],
+    ids=["bom", "crlf", "trailing blank lines"],
+)
+def test_export_quirks_read_as_the_plain_file(write, tmp_path: Path) -> None:
+    frame = _table({})
+    frame.loc[2, "customer_id"] = 'C1, "the first"\nline two'  # quoted comma, quote and newline
+    (tmp_path / "plain").mkdir()
+    expected = _validate(frame, PARAMS, tmp_path / "plain")[2]
+    (tmp_path / "raw.csv").write_bytes(write(frame))
+
+    code = validate.run(
+        PARAMS, source=tmp_path / "raw.csv", output=tmp_path / "o.parquet", report=tmp_path / "r.json"
+    )
+
+    assert code == 0, read_json(tmp_path / "r.json")
+    typed = pd.read_parquet(tmp_path / "o.parquet")
+    assert typed.loc[2, "customer_id"] == 'C1, "the first"\nline two'
+    pd.testing.assert_frame_equal(typed, pd.read_parquet(expected))

@@ -1,0 +1,68 @@
+"""Training, the batch scorer and the service read the same row the same way.
+
+A region spelt "NA" (North America) is a category once ``data.missing_values`` leaves it out:
+validate keeps it, the model learns it as a level, the batch scorer reads the CSV with the
+same reader and list, and the service takes "NA" in JSON as the string it is (null is missing).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from mlapp import model as model_io
+from mlapp.errors import UserError
+from mlapp.sample_data import generate
+from mlapp.schema import FEATURES, _category
+from mlapp.serving import score as scorer
+from mlapp.serving.request import RequestParser
+from mlapp.stages import validate
+from mlapp.stages.train import train
+from tests.serving.conftest import PARAMS, feature_records
+
+MISSING = ["", "NULL"]  # "NA" left out: it is a region here
+
+
+def test_a_category_na_scores_alike_in_training_batch_and_service(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(FEATURES, "region", _category(["north", "south", "east", "NA"]))
+    raw = generate(1_500, 11)
+    raw["region"] = raw["region"].replace({"west": "NA"})
+    raw["total_charges"] = raw["total_charges"].astype(object).where(raw["total_charges"].notna(), "NULL")
+    source = tmp_path / "raw.csv"
+    raw.to_csv(source, index=False)
+    params = PARAMS.model_copy(update={"data": PARAMS.data.model_copy(update={"missing_values": MISSING})})
+
+    # Training: validate reads the CSV, train learns "NA" as a level.
+    code = validate.run(params, source=source, output=tmp_path / "v.parquet", report=tmp_path / "v.json")
+    assert code == 0, (tmp_path / "v.json").read_text()
+    table = pd.read_parquet(tmp_path / "v.parquet")
+    assert (table["region"] == "NA").sum() == (raw["region"] == "NA").sum() > 100
+    assert table["total_charges"].isna().sum() == (raw["total_charges"] == "NULL").sum() > 0
+    xgb = params.train.xgboost.model_copy(update={"n_estimators": 20})
+    booster, spec = train(table, params.data.label, params.train.model_copy(update={"xgboost": xgb}))
+    assert "NA" in spec.categories["region"]
+    model_io.save(booster, spec, tmp_path / "models")
+    model = model_io.load(tmp_path / "models")
+    expected = model.predict_proba(table)
+
+    # Batch scorer: the same CSV, every row scored (none rejected as a missing region).
+    out = tmp_path / "scored.parquet"
+    summary = scorer.score(str(source), out, tmp_path / "models", 400, tmp_path / "none.json", MISSING)
+    assert (summary.rows, summary.rejected) == (len(raw), 0)
+    np.testing.assert_allclose(pq.read_table(out).column("probability").to_numpy(), expected, atol=1e-9)
+
+    # Service: the same rows as JSON ("NA" a string, missing values null).
+    parser = RequestParser(FEATURES, spec, len(table), 20)
+    _, matrix = parser.slow(json.dumps({"records": feature_records(table)}).encode())
+    np.testing.assert_allclose(model.booster.inplace_predict(matrix), expected, atol=1e-6)
+
+    # Scoring with a list that reads "NA" as missing would lose the level: refused.
+    with pytest.raises(UserError, match=r"categories\.region lists 'NA', which data\.missing_values reads"):
+        scorer.score(str(source), out, tmp_path / "models", 400, tmp_path / "none.json", ["", "NA"])
