@@ -5,8 +5,9 @@ The same model and the same rules as the service, for a file instead of a reques
 - input: CSV or Parquet (by suffix, or ``--format``), a local path or a URL (``http(s)://``
   streamed; ``s3://``, ``gs://``... through fsspec); extra columns (an id, the label) are
   allowed, missing feature columns are an error before anything is scored;
-- read ``serving.score_chunk_rows`` rows at a time (pyarrow's streaming readers) and write
-  each chunk before the next is read, so memory is bounded by the chunk, not the file;
+- read ``serving.score_chunk_rows`` rows at a time (CSV with training's reader and
+  ``data.missing_values``, Parquet with pyarrow's) and write each chunk before the next is
+  read, so memory is bounded by the chunk, not the file;
 - each chunk is checked by the training schema (``mlapp.schema.feature_schema``, pandera:
   types, ranges, categories, nullability); valid rows are predicted by ``Model.scores``
   (the pipeline's own path), invalid rows are **never dropped silently**: they go to a
