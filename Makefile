@@ -31,7 +31,7 @@ HELP_delivery_TITLE := delivery
 HELP_maintenance := setup sync sync-core sync-pipeline sync-serving sync-delivery lint fmt lint-workflows lint-infra actionlint check-clean \
 	bench bench-serve bench-score init clean help
 HELP_maintenance_TITLE := maintenance
-HELP_AWK := '/^[a-zA-Z_-]+:.*\#\# / {desc[$$1] = $$2} END {\
+HELP_AWK := '/^[a-zA-Z0-9_-]+:.*\#\# / {desc[$$1] = $$2} END {\
 	n = split(names, t, " "); for (i = 1; i <= n; i++) if (t[i] in desc) { shown[t[i]]; \
 	if (!rest) printf "  make %-16s %s\n", t[i], desc[t[i]] } \
 	if (rest) for (k in desc) if (!(k in shown)) printf "  make %-16s %s\n", k, desc[k] }'
@@ -104,7 +104,7 @@ init: ## make the template yours: `make init NAME=acmechurn` renames everything,
 	$(SYNC)
 	@echo "Renamed to $(NAME). Next: make run && make test, then commit."
 
-clean: ## remove local caches and outputs that DVC can restore
+clean: ## remove the tool caches (.pytest_cache, .mypy_cache, .ruff_cache) and benchmark output (.bench)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .bench
 
 # --- Pull-request report (docs/pr-report.md) ----------------------------------------------------
