@@ -26,7 +26,9 @@ def _category(values: list[str], *, nullable: bool = False) -> pa.Column:
 
 
 def _number(dtype: type, low: float, high: float, *, nullable: bool = False) -> pa.Column:
-    return pa.Column(dtype, pa.Check.in_range(low, high), nullable=nullable)
+    # numpy's int64 has no missing value: a whole-number column with blanks is pandas' Int64.
+    kind = "Int64" if dtype is int and nullable else dtype
+    return pa.Column(kind, pa.Check.in_range(low, high), nullable=nullable)
 
 
 FEATURES: dict[str, pa.Column] = {
@@ -103,6 +105,11 @@ def check_features() -> None:
             raise UserError(
                 f"feature {name!r} is text without Check.isin([...]) (src/mlapp/schema.py): list its "
                 "categories, the model's levels"
+            )
+        if column.nullable and str(column.dtype) == "int64":
+            raise UserError(
+                f"feature {name!r} is int64 and nullable (src/mlapp/schema.py): int64 has no missing "
+                'value; declare it _number(int, low, high, nullable=True) or pa.Column("Int64", ...)'
             )
         if not text and not pd.api.types.is_numeric_dtype(dtype):
             raise UserError(

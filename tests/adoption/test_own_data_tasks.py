@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -32,6 +33,7 @@ PENGUIN_FEATURES = """FEATURES: dict[str, pa.Column] = {
     "flipper_length_mm": _number(float, 160.0, 240.0),
     "body_mass_g": _number(float, 2_000.0, 7_000.0, nullable=True),
     "sex": _category(["female", "male"], nullable=True),
+    "clutch_size": _number(int, 0, 3, nullable=True),
 }
 """
 
@@ -66,10 +68,11 @@ def penguins(rows: int, seed: int) -> pd.DataFrame:
             "flipper_length_mm": np.round(m[:, 2] + rng.normal(0, 7.0, rows), 0),
             "body_mass_g": np.round(m[:, 3] + rng.normal(0, 450.0, rows), -1),
             "sex": rng.choice(["female", "male"], rows),
+            "clutch_size": pd.array(rng.integers(0, 4, rows), dtype="Int64"),  # blanks below
             "species": species,
         }
     )
-    frame.loc[rng.random(rows) < 0.03, ["body_mass_g", "sex"]] = None
+    frame.loc[rng.random(rows) < 0.03, ["body_mass_g", "sex", "clutch_size"]] = None
     frame.loc[rng.random(rows) < 0.01, "species"] = None  # unlabeled rows: dropped and counted
     return frame
 
@@ -127,6 +130,7 @@ TABLES = {
             ("id_column: customer_id", "id_column: null"),
             ("time_column: event_time", "time_column: null"),
             ("label: churned", "label: species"),
+            ("classes: null", "classes: [Gentoo, Adelie, Chinstrap]"),  # not sorted: this order
             ("primary_metric: roc_auc", "primary_metric: f1_macro"),
             ("    roc_auc: 0.05\n    pr_auc: 0.05\n", "    f1_macro: 0.05\n"),
         ],
@@ -137,6 +141,7 @@ TABLES = {
             "flipper_length_mm": 215.0,
             "body_mass_g": 5000.0,
             "sex": None,
+            "clutch_size": None,
         },
         ("island", "Atlantis"),
         "f1_macro",
@@ -197,7 +202,7 @@ def adopt(root: Path, table: Table) -> list[str]:
 def check_prediction(task: str, answer: dict[str, Any]) -> None:
     if task == "multiclass":
         assert answer["label"] in {"Adelie", "Chinstrap", "Gentoo"}
-        assert set(answer["probabilities"]) == {"Adelie", "Chinstrap", "Gentoo"}
+        assert list(answer["probabilities"]) == ["Gentoo", "Adelie", "Chinstrap"]  # data.classes order
         assert abs(sum(answer["probabilities"].values()) - 1) < 1e-6
         assert answer["label"] == "Gentoo"  # Biscoe, long flippers, heavy
     else:
@@ -217,7 +222,11 @@ def test_own_data_of_another_task(task: str, tmp_path: Path) -> None:
     spec = json.loads((root / "models" / "model_spec.json").read_text())
     assert spec["task"] == task
     if task == "multiclass":
-        assert spec["classes"] == ["Adelie", "Chinstrap", "Gentoo"]
+        assert spec["classes"] == ["Gentoo", "Adelie", "Chinstrap"]
+        # A whole-number feature with blanks is an MLflow double: the model has a signature.
+        mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
+        run = mlflow.search_runs(experiment_names=["mlapp"]).run_id[0]
+        assert mlflow.models.get_model_info(f"runs:/{run}/model").signature is not None
         assert metrics["f1_macro"] > 0.8 and set(metrics["per_class"]) == set(spec["classes"])
         validation = json.loads((root / "reports" / "validation.json").read_text())
         assert validation["dropped_missing_label"] > 0

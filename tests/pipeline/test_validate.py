@@ -204,6 +204,27 @@ def test_a_feature_the_model_cannot_take_is_refused(column: pa.Column, said: str
         raw_schema(load_params(REPO / "params.yaml").data)
 
 
+def test_a_whole_number_feature_may_have_missing_values() -> None:
+    """`_number(int, ..., nullable=True)`: blanks are missing values, the rest whole numbers in
+    range. Before, int64 could not hold a blank: every one failed as coerce_dtype('int64')."""
+    table = pa.DataFrameSchema({"visits": schema._number(int, 0, 10, nullable=True)}, coerce=True)
+    frame = pd.DataFrame({"visits": ["3", None, "0"]})
+    typed, problems = check_table(frame, table, 5, 1, "validate.min_rows")
+    assert problems == [] and typed["visits"].tolist() == [3, pd.NA, 0]
+    for values, said in [
+        (["2.5", None], "column 'visits' failed parse as Int64: 1 value(s), e.g. ['2.5'] at rows [0]"),
+        ([None, "12"], "column 'visits' failed in_range(0, 10): 1 value(s), e.g. [12] at rows [1]"),
+    ]:
+        _, problems = check_table(pd.DataFrame({"visits": values}), table, 5, 1, "validate.min_rows")
+        assert [p.line() for p in problems] == [said]
+
+
+def test_a_nullable_int64_feature_is_refused_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(schema.FEATURES, "visits", pa.Column(int, nullable=True))
+    with pytest.raises(UserError, match=re.escape("'visits' is int64 and nullable")):
+        raw_schema(load_params(REPO / "params.yaml").data)
+
+
 def test_timestamps_with_different_utc_offsets_are_read_as_utc() -> None:
     """Local time across a daylight-saving change (+01:00, then +02:00): one instant each, in UTC."""
     data = load_params(REPO / "params.yaml").data

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pandera.pandas as pa
 import pyarrow.parquet as pq
 import pytest
 
+from mlapp import schema
 from mlapp.errors import UserError
 from mlapp.sample_data import generate
 from mlapp.serving import score as scorer
@@ -154,3 +156,13 @@ def test_no_model_is_one_error_line(tmp_path) -> None:
     with pytest.raises(UserError, match=f"no model at {tmp_path / 'models'}/model.ubj: run the pipeline"):
         scorer.score("batch.csv", tmp_path / "out.parquet", model_dir=tmp_path / "models", chunk_rows=100,
                      lineage_file=tmp_path / "none.json", missing=PARAMS.data.missing_values)  # fmt: skip
+
+
+def test_a_whole_number_feature_with_blanks_and_a_typo_is_read_row_by_row(monkeypatch) -> None:
+    """A nullable int feature (pandas Int64) read as text: numbers and blanks pass, a typo is its
+    row's failure. Before, "Int64" was not taken for a number and the text went to pandera as is."""
+    monkeypatch.setattr(scorer, "FEATURES", {"visits": schema._number(int, 0, 10, nullable=True)})
+    monkeypatch.setattr(scorer, "feature_schema", lambda: pa.DataFrameSchema(scorer.FEATURES, coerce=True))
+    valid, rejects = scorer.split_valid(pd.DataFrame({"visits": ["3", None, "three"]}))
+    assert valid["visits"].tolist() == [3, pd.NA]
+    assert rejects[["index", "column", "failure_case"]].values.tolist() == [[2, "visits", "three"]]

@@ -133,7 +133,7 @@ def typed(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
         kind = str(column.dtype)
         if kind == "bool":
             converted = values.map(lambda v: BOOLS.get(str(v).strip().lower()) if pd.notna(v) else None)
-        elif kind.startswith(("int", "float")):
+        elif kind.lower().startswith(("int", "float")):  # Int64: a nullable whole number
             converted = pd.to_numeric(values, errors="coerce")
         else:
             continue

@@ -32,6 +32,7 @@ MAX_LISTED, SHOWN_LISTED = 10, 5  # a check listing more values than this names 
 def _parse(series: pd.Series, dtype: str) -> tuple[pd.Series, pd.Series]:
     """Strictly convert one column; returns (parsed, mask of values that did not parse)."""
     present = series.notna()
+    dtype = dtype.lower()  # pandas' nullable Int64 parses as int64 does
     if dtype.startswith("int") or dtype.startswith("float"):
         numbers = pd.to_numeric(series, errors="coerce")
         bad = present & (numbers.isna() | ~np.isfinite(numbers.fillna(0)))
