@@ -76,7 +76,8 @@ def adopt(root: Path) -> list[str]:
     assert count == 1
     schema.write_text(source)
     (root / "data" / "churn.csv").unlink()
-    loans(2_500, 1).to_csv(root / "data" / "loans.csv", index=False)
+    # Labels as pandas or R export an integer column with a gap: 0.0 / 1.0 (classes 0 and 1).
+    loans(2_500, 1).astype({"defaulted": float}).to_csv(root / "data" / "loans.csv", index=False)
     return sorted(
         line[3:]
         for line in sh("git", "status", "--porcelain", cwd=root).stdout.splitlines()
@@ -96,6 +97,7 @@ def test_own_data_runs_pipeline_service_and_report(trained_project: Path, tmp_pa
     assert metrics["roc_auc"] > 0.55
     spec = json.loads((root / "models" / "model_spec.json").read_text())
     assert spec["label"] == "defaulted" and "grade" in spec["categories"]
+    assert spec["classes"] == ["0", "1"]
     sh("git", "add", "-A", cwd=root)
     sh("git", "commit", "-qm", "own data", cwd=root)
 
@@ -114,6 +116,7 @@ def test_own_data_runs_pipeline_service_and_report(trained_project: Path, tmp_pa
         response = httpx.post(f"{url}/predict", json={"records": [good]}, timeout=30)
         assert response.status_code == 200, response.text
         assert 0 <= response.json()[0]["probability"] <= 1
+        assert response.json()[0]["label"] in (0, 1)  # as for a table of 0/1 labels
         bad = httpx.post(f"{url}/predict", json={"records": [{**good, "grade": "Z"}]}, timeout=30)
         assert bad.status_code == 400 and "grade" in bad.text
         # The post-deploy smoke test derives its rows from the new schema: no data file to edit.
