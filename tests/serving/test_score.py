@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gzip
 import http.server
 import threading
 from collections.abc import Iterator
@@ -63,6 +64,15 @@ def test_csv_in_small_chunks_with_rejects_reported(serving_root, tmp_path, table
     assert done.returncode == 1, done.stderr  # rows were rejected: said, and the job fails
     assert "3 rows rejected" in done.stderr
     check_output(tmp_path / "out" / "predictions.parquet", table, model)
+
+
+def test_gzipped_csv_locally_and_over_http(serving_root, http_root, table, model) -> None:
+    url, folder = http_root
+    table.to_csv(folder / "batch.csv.gz", index=False)  # pandas compresses by the name
+    for source in (folder / "batch.csv.gz", f"{url}/batch.csv.gz"):
+        done = score(serving_root, source, folder / "predictions.parquet")
+        assert done.returncode == 1, done.stderr  # the BAD rows, found in the decompressed text
+        check_output(folder / "predictions.parquet", table, model)
 
 
 @pytest.fixture
@@ -130,6 +140,8 @@ def test_the_job_manifest_runs_this_entry_point_from_the_serving_image() -> None
         ("text.parquet", b"not parquet\n", "Parquet magic bytes not found"),
         ("absent.csv", None, "No such file"),
         ("latin1.csv", "âge,région\n40,north\n".encode("latin-1"), "can't decode byte"),
+        ("plain.csv.gz", b"age,region\n40,north\n", "Not a gzipped file"),
+        ("cut.csv.gz", gzip.compress(b"age,region\n40,north\n" * 50)[:30], "end-of-stream"),
     ],
 )
 def test_an_unreadable_input_is_one_error_line(serving_root, tmp_path, name, content, said) -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gzip
 import json
 import shutil
 import sys
@@ -33,7 +34,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -98,10 +99,11 @@ def opened(source: str, seekable: bool) -> Iterator[IO[bytes]]:
 
 
 def batches(source: str, fmt: str, chunk_rows: int, missing: list[str]) -> Iterator[pd.DataFrame]:
-    # Unreadable (missing, empty, ragged, not Parquet, not UTF-8): the user's to fix.
+    # Unreadable (missing, empty, ragged, not Parquet, not UTF-8, not gzip): the user's to fix.
+    unreadable = (pa.ArrowInvalid, ParserError, EmptyDataError, UnicodeDecodeError, EOFError)
     try:
         yield from _batches(source, fmt, chunk_rows, missing)
-    except (pa.ArrowInvalid, ParserError, EmptyDataError, UnicodeDecodeError, *storage_errors()) as exc:
+    except (*unreadable, *storage_errors()) as exc:  # OSError: a file named .gz that is not gzip
         raise UserError(f"cannot read {source}: {exc}") from exc
 
 
@@ -112,7 +114,10 @@ def _batches(source: str, fmt: str, chunk_rows: int, missing: list[str]) -> Iter
                 yield batch.to_pandas()
             return
         # Read as training reads it (text, data.missing_values); ``typed`` types the features
-        # value by value, so one bad value fails its row, not the file.
+        # value by value, so one bad value fails its row, not the file. A stream carries no name
+        # for pandas to infer compression from: .csv.gz is decompressed here.
+        if source.split("?", 1)[0].lower().endswith(".gz"):
+            f = cast(IO[bytes], gzip.GzipFile(fileobj=f))
         yield from read_csv(f, missing, chunk_rows)
 
 
