@@ -1,4 +1,4 @@
-"""How a table's text names things: missing cells and class labels, one rule everywhere.
+"""How a table's text is read: missing cells, class labels and typed values, one rule everywhere.
 
 params.yaml (``data.classes``, ``data.missing_values``), the validated table, a monitored
 batch and the service's answers all spell a class with ``class_text``, so a label written
@@ -10,10 +10,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+import numpy as np
+import pandas as pd
+
 # A whole number written as a float ("1.0", "-2.00"): pandas writes an integer column that has
 # a gap this way, as R and spreadsheets often do.
 WHOLE_FLOAT = re.compile(r"([+-]?\d+)\.0*")
 BOOLEANS = {"true", "false"}
+TRUE_WORDS = {"true", "1", "yes", "y", "t"}
+FALSE_WORDS = {"false", "0", "no", "n", "f"}
+OFFSET = r"(?:Z|[+-]\d\d(?::?\d\d)?)$"  # an ISO 8601 time stamp's UTC offset
 
 
 def class_text(value: object) -> str:
@@ -38,3 +44,36 @@ def missing_clash(setting: str, values: Iterable[str], missing: Iterable[str]) -
         return None
     reads = "which data.missing_values reads as missing: remove it from one of them"
     return f"{setting} lists {clash[0]!r}, {reads}"
+
+
+def parse_values(series: pd.Series, dtype: str) -> tuple[pd.Series, pd.Series]:
+    """Strictly convert one column of text to ``dtype`` (the schema's), as training and batch
+    scoring both do; returns (parsed, mask of values that did not parse). Pandas' and pandera's
+    own casts are lossy (3.5 -> 3, "maybe" -> True), so they only see parsed values."""
+    present = series.notna()
+    dtype = dtype.lower()  # pandas' nullable Int64 parses as int64 does
+    if dtype.startswith("int") or dtype.startswith("float"):
+        numbers = pd.to_numeric(series, errors="coerce")
+        bad = present & (numbers.isna() | ~np.isfinite(numbers.fillna(0)))
+        if dtype.startswith("int"):
+            bad |= present & numbers.notna() & (numbers % 1 != 0)
+        return numbers.astype("float64").where(~bad), bad
+    if dtype == "bool":
+        if series.dtype == bool:
+            return series, pd.Series(False, index=series.index)
+        words = series.astype("string").str.strip().str.lower()
+        parsed = words.map(lambda w: True if w in TRUE_WORDS else False if w in FALSE_WORDS else None)
+        bad = present & parsed.isna()
+        return parsed, bad
+    if dtype.startswith("datetime"):
+        # With a UTC offset on every value (local time across a daylight-saving change has two),
+        # each is one instant: kept in UTC. Some with and some without is ambiguous: the fewer fail.
+        offset = series.astype("string").str.strip().str.contains(OFFSET, na=False)
+        fewer = present & (offset if offset.sum() * 2 < present.sum() else ~offset)
+        stamps = pd.to_datetime(
+            series.where(~fewer), errors="coerce", format="ISO8601", utc=bool(offset.any())
+        )
+        if offset.any():
+            stamps = stamps.dt.tz_localize(None)  # UTC wall clock, as pandera stores a "Z" stamp
+        return stamps, present & stamps.isna()
+    return series, pd.Series(False, index=series.index)

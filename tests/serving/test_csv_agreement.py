@@ -66,3 +66,32 @@ def test_a_category_na_scores_alike_in_training_batch_and_service(
     # Scoring with a list that reads "NA" as missing would lose the level: refused.
     with pytest.raises(UserError, match=r"categories\.region lists 'NA', which data\.missing_values reads"):
         scorer.score(str(source), out, tmp_path / "models", 400, tmp_path / "none.json", ["", "NA"])
+
+
+def test_the_batch_scorer_parses_values_by_training_rules(serving_root: Path, model, tmp_path: Path) -> None:
+    """yes/no booleans train, so they score; an age of 40.5 fails training, so it is rejected
+    (it was truncated to 40 and scored), as is an infinite charge."""
+    raw = generate(200, 8)
+    text = raw.astype(object).assign(
+        paperless_billing=raw["paperless_billing"].map({True: "yes", False: "no"})
+    )
+    text.loc[3, "age"], text.loc[4, "monthly_charges"] = "40.5", "inf"
+    source = tmp_path / "batch.csv"
+    text.to_csv(source, index=False)
+    code = validate.run(PARAMS, source=source, output=tmp_path / "v.parquet", report=tmp_path / "v.json")
+    problems = json.loads((tmp_path / "v.json").read_text())["problems"]
+    assert code == 1 and sorted((p["column"], p["rows"]) for p in problems) == [
+        ("age", [3]),
+        ("monthly_charges", [4]),
+    ]
+
+    out = tmp_path / "scored.parquet"
+    summary = scorer.score(
+        str(source), out, serving_root / "models", 64, tmp_path / "none.json", PARAMS.data.missing_values
+    )
+
+    rejects = pq.read_table(tmp_path / "scored.rejects.parquet").to_pandas()
+    assert sorted(zip(rejects["column"], rejects["row"], strict=True)) == [("age", 3), ("monthly_charges", 4)]
+    assert (summary.rows, summary.scored) == (200, 198)
+    good = raw.drop(index=[3, 4])
+    np.testing.assert_allclose(pq.read_table(out).column("probability").to_numpy(), model.predict_proba(good))

@@ -43,7 +43,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pandas.errors import EmptyDataError, ParserError
 
-from mlapp.cells import missing_clash
+from mlapp.cells import missing_clash, parse_values
 from mlapp.errors import UserError, storage_errors
 from mlapp.model import load
 from mlapp.schema import FEATURES, feature_schema
@@ -121,32 +121,17 @@ def _batches(source: str, fmt: str, chunk_rows: int, missing: list[str]) -> Iter
         yield from read_csv(f, missing, chunk_rows)
 
 
-BOOLS = {"true": True, "false": False, "1": True, "0": False}
-
-
 def typed(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
-    """Feature columns read as text (CSV) converted to the schema's types, value by value.
-
-    A value that is not a number (or a boolean) is a failure of its row, not of the file.
-    """
+    """Feature columns converted to the schema's types value by value, by training's rules
+    (``parse_values``): a value that does not parse is a failure of its row, not of the file."""
     out = frame[list(FEATURES)].copy()
     failures = []
     for name, column in FEATURES.items():
-        values = out[name]
-        if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
-            continue
         kind = str(column.dtype)
-        if kind == "bool":
-            converted = values.map(lambda v: BOOLS.get(str(v).strip().lower()) if pd.notna(v) else None)
-        elif kind.lower().startswith(("int", "float")):  # Int64: a nullable whole number
-            converted = pd.to_numeric(values, errors="coerce")
-        else:
-            continue
-        bad = values.notna() & converted.isna()
+        out[name], bad = parse_values(out[name], kind)
         if bad.any():
-            failures.append(pd.DataFrame({"index": values.index[bad], "column": name, "check": f"type {kind}",
-                                          "failure_case": values[bad].astype(str)}))  # fmt: skip
-        out[name] = converted
+            failures.append(pd.DataFrame({"index": out.index[bad], "column": name, "check": f"type {kind}",
+                                          "failure_case": frame.loc[bad, name].astype(str)}))  # fmt: skip
     return out, failures
 
 

@@ -9,15 +9,12 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
+from mlapp.cells import parse_values
 from mlapp.stages.table_checks import Problem
 
-OFFSET = r"(?:Z|[+-]\d\d(?::?\d\d)?)$"  # an ISO 8601 time stamp's UTC offset
-TRUE_WORDS = {"true", "1", "yes", "y", "t"}
-FALSE_WORDS = {"false", "0", "no", "n", "f"}
 # pandera's internal check names, said the way a data owner would say them.
 CHECK_WORDS = {
     "column_in_dataframe": "required column is present",
@@ -27,37 +24,6 @@ CHECK_WORDS = {
 }
 TABLE_CHECKS = {"column_in_dataframe", "column_in_schema"}
 MAX_LISTED, SHOWN_LISTED = 10, 5  # a check listing more values than this names the first few
-
-
-def _parse(series: pd.Series, dtype: str) -> tuple[pd.Series, pd.Series]:
-    """Strictly convert one column; returns (parsed, mask of values that did not parse)."""
-    present = series.notna()
-    dtype = dtype.lower()  # pandas' nullable Int64 parses as int64 does
-    if dtype.startswith("int") or dtype.startswith("float"):
-        numbers = pd.to_numeric(series, errors="coerce")
-        bad = present & (numbers.isna() | ~np.isfinite(numbers.fillna(0)))
-        if dtype.startswith("int"):
-            bad |= present & numbers.notna() & (numbers % 1 != 0)
-        return numbers.astype("float64").where(~bad), bad
-    if dtype == "bool":
-        if series.dtype == bool:
-            return series, pd.Series(False, index=series.index)
-        words = series.astype("string").str.strip().str.lower()
-        parsed = words.map(lambda w: True if w in TRUE_WORDS else False if w in FALSE_WORDS else None)
-        bad = present & parsed.isna()
-        return parsed, bad
-    if dtype.startswith("datetime"):
-        # With a UTC offset on every value (local time across a daylight-saving change has two),
-        # each is one instant: kept in UTC. Some with and some without is ambiguous: the fewer fail.
-        offset = series.astype("string").str.strip().str.contains(OFFSET, na=False)
-        fewer = present & (offset if offset.sum() * 2 < present.sum() else ~offset)
-        stamps = pd.to_datetime(
-            series.where(~fewer), errors="coerce", format="ISO8601", utc=bool(offset.any())
-        )
-        if offset.any():
-            stamps = stamps.dt.tz_localize(None)  # UTC wall clock, as pandera stores a "Z" stamp
-        return stamps, present & stamps.isna()
-    return series, pd.Series(False, index=series.index)
 
 
 def _examples(values: pd.Series, limit: int) -> list[Any]:
@@ -81,7 +47,7 @@ def parse_columns(
     for name, column in schema.columns.items():
         if name not in frame.columns:
             continue  # reported by the schema as a missing column
-        parsed[name], bad = _parse(frame[name], str(column.dtype))
+        parsed[name], bad = parse_values(frame[name], str(column.dtype))
         absent = frame[name].isna()
         if bad.any():
             rule = f"parse as {column.dtype}"
