@@ -69,15 +69,17 @@ def test_a_category_na_scores_alike_in_training_batch_and_service(
 
 
 def test_the_batch_scorer_parses_values_by_training_rules(serving_root: Path, model, tmp_path: Path) -> None:
-    """yes/no booleans train, so they score; an age of 40.5 fails training, so it is rejected
-    (it was truncated to 40 and scored), as is an infinite charge."""
+    """yes/no booleans train, so they score (every row was rejected); an age of 40.5 fails
+    training, so it is rejected (it was truncated to 40 and scored), as is an infinite charge.
+    A quoted newline and a BOM are read as training reads them."""
     raw = generate(200, 8)
     text = raw.astype(object).assign(
         paperless_billing=raw["paperless_billing"].map({True: "yes", False: "no"})
     )
     text.loc[3, "age"], text.loc[4, "monthly_charges"] = "40.5", "inf"
+    text.loc[0, "customer_id"] = 'C1, "one"\nline two'  # a quoted comma, quote and newline
     source = tmp_path / "batch.csv"
-    text.to_csv(source, index=False)
+    text.to_csv(source, index=False, encoding="utf-8-sig")  # with a BOM, as spreadsheets save it
     code = validate.run(PARAMS, source=source, output=tmp_path / "v.parquet", report=tmp_path / "v.json")
     problems = json.loads((tmp_path / "v.json").read_text())["problems"]
     assert code == 1 and sorted((p["column"], p["rows"]) for p in problems) == [
@@ -87,11 +89,14 @@ def test_the_batch_scorer_parses_values_by_training_rules(serving_root: Path, mo
 
     out = tmp_path / "scored.parquet"
     summary = scorer.score(
-        str(source), out, serving_root / "models", 64, tmp_path / "none.json", PARAMS.data.missing_values
-    )
+        str(source), out, serving_root / "models", 64, tmp_path / "none.json", PARAMS.data.missing_values,
+        id_column=PARAMS.data.id_column,
+    )  # fmt: skip
 
     rejects = pq.read_table(tmp_path / "scored.rejects.parquet").to_pandas()
     assert sorted(zip(rejects["column"], rejects["row"], strict=True)) == [("age", 3), ("monthly_charges", 4)]
     assert (summary.rows, summary.scored) == (200, 198)
     good = raw.drop(index=[3, 4])
-    np.testing.assert_allclose(pq.read_table(out).column("probability").to_numpy(), model.predict_proba(good))
+    scored = pq.read_table(out).to_pandas()
+    np.testing.assert_allclose(scored["probability"], model.predict_proba(good))
+    assert scored["customer_id"].tolist() == text["customer_id"].drop(index=[3, 4]).tolist()
