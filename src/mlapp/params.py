@@ -40,6 +40,7 @@ class DataParams(Section):
     classes: list[str] | None  # class order; null: the label's sorted values (binary: 2nd is positive)
     missing_label: Literal["drop", "fail"]
     missing_values: list[str]  # CSV cells read as missing (exactly these strings)
+    ignore_columns: list[str]  # columns of data.raw read past (not checked, not kept): no feature
 
     @field_validator("classes", mode="before")
     @classmethod

@@ -66,16 +66,19 @@ def raw_schema(data: DataParams, task: str = "binary") -> pa.DataFrameSchema:
         spelt_missing = missing_clash(f"features.{feature}: isin", levels, data.missing_values)
         if spelt_missing:
             raise UserError(f"{spelt_missing} (src/mlapp/schema.py, params.yaml)")
-    for setting, name in {
-        "label": data.label,
-        "id_column": data.id_column,
-        "time_column": data.time_column,
-    }.items():
+    named = {"label": data.label, "id_column": data.id_column, "time_column": data.time_column}
+    for setting, name in named.items():
         if name in FEATURES:  # a label among the inputs is learnt from itself (perfect, useless metrics)
             raise UserError(
                 f"{name!r} is data.{setting} in params.yaml and a feature in FEATURES "
                 "(src/mlapp/schema.py): remove it from FEATURES"
             )
+    used = [name for name in data.ignore_columns if name in FEATURES or name in named.values()]
+    if used:
+        raise UserError(
+            f"{used} in data.ignore_columns (params.yaml) are used: a feature in FEATURES "
+            "(src/mlapp/schema.py) or data.label, id_column or time_column; ignore only other columns"
+        )
     columns: dict[str, pa.Column] = {}
     if data.id_column:
         columns[data.id_column] = pa.Column(str, unique=True)
@@ -87,6 +90,8 @@ def raw_schema(data: DataParams, task: str = "binary") -> pa.DataFrameSchema:
     else:
         checks = [pa.Check.isin(data.classes)] if data.classes else []
         columns[data.label] = pa.Column(str, checks, nullable=True)
+    # Read past: allowed in the file (validate drops them), never checked.
+    columns.update({name: pa.Column(required=False, nullable=True) for name in data.ignore_columns})
     return pa.DataFrameSchema(
         columns,
         strict=True,  # an unexpected column is usually a typo or an upstream change: say so

@@ -31,6 +31,8 @@ LOAN_FEATURES = """FEATURES: dict[str, pa.Column] = {
 }
 """
 
+SURNAMES = ["Smith", "O'Neil", "van der Berg"]
+
 
 def loans(rows: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
@@ -41,6 +43,8 @@ def loans(rows: int, seed: int) -> pd.DataFrame:
     frame = pd.DataFrame(
         {
             "loan_id": [f"L{i:06d}" for i in range(rows)],
+            # Free text the model does not use, quoted in the CSV (commas, quotes): data.ignore_columns.
+            "borrower": [f'{name}, Mr. "Jack" {i}' for i, name in enumerate(rng.choice(SURNAMES, rows))],
             "applied_on": pd.date_range("2025-01-01", periods=rows, freq="h"),
             "amount": amount,
             "term_months": rng.choice([12, 24, 36, 60], rows),
@@ -64,6 +68,7 @@ def adopt(root: Path) -> list[str]:
         ("id_column: customer_id", "id_column: loan_id"),
         ("time_column: event_time", "time_column: applied_on"),
         ("label: churned", "label: defaulted"),
+        ("ignore_columns: []", "ignore_columns: [borrower]"),
     ]:
         assert old in text, old
         text = text.replace(old, new, 1)
@@ -98,6 +103,11 @@ def test_own_data_runs_pipeline_service_and_report(trained_project: Path, tmp_pa
     spec = json.loads((root / "models" / "model_spec.json").read_text())
     assert spec["label"] == "defaulted" and "grade" in spec["categories"]
     assert spec["classes"] == ["0", "1"]
+    assert "borrower" not in pd.read_parquet(root / "artifacts" / "validated.parquet").columns
+    # Batch scoring reads the same file: the label and the ignored text are extra columns.
+    scored = tmp_path / "scored.parquet"
+    sh("mlapp", "serving", "score", "--input", "data/loans.csv", "--output", scored, cwd=root, env=env)
+    assert len(pd.read_parquet(scored)) == 2_500
     sh("git", "add", "-A", cwd=root)
     sh("git", "commit", "-qm", "own data", cwd=root)
 

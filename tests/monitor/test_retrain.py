@@ -278,3 +278,19 @@ def test_drifted_batch_opens_the_retraining_pr_path(
     result = sh("mlapp", "monitor", "retrain-pr", cwd=root)
     assert "opened pull request https://github.com/acme/churn/pull/12" in result.stdout
     assert "features drifted" in (root / "reports" / "monitor" / "pr-body.md").read_text()
+
+
+def test_append_to_a_table_with_an_ignored_column(project: Path, tmp_path: Path) -> None:
+    """A column of data.ignore_columns is left out by validate: appended rows have it blank
+    (it was a KeyError), old rows keep their text."""
+    raw = project / "data" / "churn.csv"
+    table = pd.read_csv(raw, dtype=str, keep_default_na=False)
+    table.insert(1, "note", "called, twice")
+    table.to_csv(raw, index=False)
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["data"]["ignore_columns"] = ["note"]
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    refresh(load_params(), str(write_csv(fresh(201, rows=300), tmp_path / "batch.csv", labels=True)))
+    after = pd.read_csv(raw, dtype=str, keep_default_na=False)
+    assert list(after.columns) == list(table.columns) and len(after) == len(table) + 300
+    assert after["note"].tolist() == ["called, twice"] * len(table) + [""] * 300

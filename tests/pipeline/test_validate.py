@@ -41,7 +41,10 @@ def _set(column: str, row: int, value: object) -> Edit:
 
 CASES: dict[str, tuple[Edit | str, list[str]]] = {
     "missing column": (lambda f: f.drop(columns=["tenure_months"]), ["required column", "tenure_months"]),
-    "extra column": (lambda f: f.assign(favourite_colour="blue"), ["favourite_colour"]),
+    "extra column": (
+        lambda f: f.assign(favourite_colour="blue"),
+        ["favourite_colour", "data.ignore_columns"],
+    ),
     "wrong dtype": (_set("age", 7, "forty"), ["'age'", "parse as int64", "forty", "[7]"]),
     "fractional int": (_set("num_products", 3, 2.5), ["'num_products'", "parse as int64", "2.5"]),
     "out of range": (_set("age", 4, 150), ["'age'", "in_range(18, 110)", "150"]),
@@ -202,6 +205,30 @@ def test_a_feature_the_model_cannot_take_is_refused(column: pa.Column, said: str
     monkeypatch.setitem(schema.FEATURES, "note", column)
     with pytest.raises(UserError, match=re.escape(said)):
         raw_schema(load_params(REPO / "params.yaml").data)
+
+
+def test_a_column_in_data_ignore_columns_is_read_past(reference_project: Path, tmp_path: Path) -> None:
+    """Free text the model does not use (a name with commas and quotes, some blank): listed in
+    data.ignore_columns it is neither checked nor kept. There was no way to leave a column out
+    but editing the data file."""
+    params = load_params(reference_project / "params.yaml")
+    frame = pd.read_csv(reference_project / "data" / "churn.csv", dtype=str, nrows=300)
+    frame.insert(1, "name", ['Smith, Mr. "Jack"', None, "O'Neil, Mrs."] * 100)
+    source, output, report = tmp_path / "table.csv", tmp_path / "out.parquet", tmp_path / "report.json"
+    frame.to_csv(source, index=False)
+    assert validate.run(params, source=source, output=output, report=report) == 1
+    ignoring = params.model_copy(update={"data": params.data.model_copy(update={"ignore_columns": ["name"]})})
+    assert validate.run(ignoring, source=source, output=output, report=report) == 0
+    assert list(pd.read_parquet(output).columns) == [c for c in frame.columns if c != "name"]
+
+
+@pytest.mark.parametrize("used", ["age", "churned", "customer_id"])
+def test_data_ignore_columns_cannot_name_a_used_column(used: str) -> None:
+    data = load_params(REPO / "params.yaml").data.model_copy(update={"ignore_columns": [used]})
+    with pytest.raises(
+        UserError, match=re.escape(f"['{used}'] in data.ignore_columns (params.yaml) are used")
+    ):
+        raw_schema(data)
 
 
 def test_a_whole_number_feature_may_have_missing_values() -> None:

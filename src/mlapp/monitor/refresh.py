@@ -80,6 +80,7 @@ def merged_table(params: Params, new: pd.DataFrame, mode: str) -> pd.DataFrame:
     if mode == "replace":
         return new
     old = read_raw(raw, params.data.missing_values, params.validate_.chunk_rows)
+    new = new.reindex(columns=old.columns)  # data.ignore_columns: validate left them out, blank here
     label = params.data.label
     if params.task != "regression" and raw.suffix != ".parquet":  # both sides are text here
         new = new.assign(**{label: as_classes(new[label], sorted(old[label].dropna().unique()))})

@@ -76,6 +76,7 @@ class Findings:
     def add(self, chunk: pd.DataFrame) -> pd.DataFrame:
         """Check one chunk (indexed by its rows' 0-based numbers in the table); its typed rows."""
         label = self.params.data.label
+        chunk = chunk.drop(columns=self.params.data.ignore_columns, errors="ignore")
         self.rows += len(chunk)
         labeled, dropped, problems = prepare_label(chunk, self.params, self.integral)
         self.dropped += dropped

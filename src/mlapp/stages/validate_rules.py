@@ -18,7 +18,10 @@ from mlapp.stages.table_checks import Problem
 # pandera's internal check names, said the way a data owner would say them.
 CHECK_WORDS = {
     "column_in_dataframe": "required column is present",
-    "column_in_schema": "column is declared in the schema",
+    "column_in_schema": (
+        "every column is a feature (FEATURES, src/mlapp/schema.py), data.label, id_column or "
+        "time_column, or is left out in data.ignore_columns (params.yaml)"
+    ),
     "field_uniqueness": "values are unique",
     "not_nullable": "no missing values",
 }
