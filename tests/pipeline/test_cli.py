@@ -5,6 +5,7 @@ import pytest
 from click.testing import CliRunner
 
 from mlapp import cli as cli_package
+from mlapp import schema
 from mlapp.cli import EXIT_ERROR, cli, command_tree, main
 from tests.conftest import REPO
 
@@ -103,3 +104,20 @@ def test_generate_never_overwrites_a_table_of_your_own(
 
     assert _main(monkeypatch, "pipeline", "generate", "--rows", "50", "--out", "recent.csv") == 0
     assert "wrote 50 rows to recent.csv" in capsys.readouterr().out
+
+
+def test_generate_refuses_a_batch_without_your_features(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`make recent` on your own schema wrote a churn batch, which the monitor then refused column
+    by column: it says at once that the sample is not your data."""
+    monkeypatch.setattr(schema, "FEATURES", {f"pixel_{i}": schema._number(int, 0, 16) for i in range(64)})
+    (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    monkeypatch.chdir(tmp_path)
+    assert _main(monkeypatch, "pipeline", "generate", "--rows", "50", "--out", "recent.csv") == EXIT_ERROR
+    assert capsys.readouterr().err == (
+        "error: the synthetic sample is the churn table: it lacks 64 of your features (pixel_0, pixel_1, "
+        "pixel_2, pixel_3, pixel_4, …) (src/mlapp/schema.py); monitor a batch of your own data: "
+        "make monitor SOURCE=<file>\n"
+    )
+    assert not (tmp_path / "recent.csv").exists()

@@ -30,6 +30,8 @@ def generate(
 ) -> None:
     """Write the synthetic sample table."""
     from mlapp import sample_data
+    from mlapp.errors import UserError
+    from mlapp.schema import FEATURES
 
     params = project.params
     path = pick(out, params.data.raw)
@@ -39,6 +41,13 @@ def generate(
         first_id=params.sample_data.rows if new_customers else 0,
     )
     sample_data.check_replaceable(frame, path)
+    lacking = [name for name in FEATURES if name not in frame.columns]
+    if lacking:  # your own data: a churn batch would only fail the monitor's checks
+        raise UserError(
+            f"the synthetic sample is the churn table: it lacks {len(lacking)} of your features "
+            f"({', '.join(lacking[:5])}{', …' if len(lacking) > 5 else ''}) "
+            "(src/mlapp/schema.py); monitor a batch of your own data: make monitor SOURCE=<file>"
+        )
     sample_data.write(frame, path)
     click.echo(f"wrote {len(frame)} rows to {path} (label rate {frame[sample_data.LABEL].mean():.3f})")
 
