@@ -32,7 +32,13 @@ def read_csv(source: CsvSource, missing: Sequence[str], rows: int) -> Iterator[p
 
     A row with more fields than the header is an error (``ParserError``): pandas would shift
     every column of a file whose rows all end in an extra comma, or drop the extra values."""
-    options = {"dtype": str, "keep_default_na": False, "na_values": list(missing), "index_col": False}
+    options = {
+        "dtype": str,
+        "keep_default_na": False,
+        "na_values": list(missing),
+        "index_col": False,
+        "skipinitialspace": True,  # "a, b": the names and values, not " b"
+    }
     with pd.read_csv(source, chunksize=rows, **options) as reader:  # type: ignore[call-overload]
         while True:
             with warnings.catch_warnings():
@@ -54,10 +60,13 @@ def read_raw(path: Path, missing: Sequence[str], rows: int) -> pd.DataFrame:
 
 
 def csv_header(path: Path) -> list[str]:
-    """The column names on a CSV file's first line as pandas reads them (compression inferred
-    from the name, a BOM dropped), but not renamed; none for an empty file."""
+    """The column names on a CSV file's first line as ``read_csv`` reads them (compression
+    inferred from the name, a BOM and spaces after the commas dropped), but not renamed; none
+    for an empty file."""
     try:
-        first = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+        first = pd.read_csv(
+            path, header=None, nrows=1, dtype=str, keep_default_na=False, skipinitialspace=True
+        )
     except EmptyDataError:
         return []
     return [str(name) for name in first.iloc[0]] if len(first) else []

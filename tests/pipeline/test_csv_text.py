@@ -163,3 +163,17 @@ def test_export_quirks_read_as_the_plain_file(write, tmp_path: Path) -> None:
     typed = pd.read_parquet(tmp_path / "o.parquet")
     assert typed.loc[2, "customer_id"] == 'C1, "the first"\nline two'
     pd.testing.assert_frame_equal(typed, pd.read_parquet(expected))
+
+
+def test_spaces_after_the_commas_are_not_part_of_names_or_values(tmp_path: Path) -> None:
+    """``a, b, c`` as written by hand or by some exports: the header named " b", and a value
+    " NA" was not missing."""
+    frame = _table({})
+    frame.loc[[3], "total_charges"] = "NA"
+    (tmp_path / "plain").mkdir()
+    expected = _validate(frame, PARAMS, tmp_path / "plain")[2]
+
+    code, report, out = _validate(frame.to_csv(index=False).replace(",", ", "), PARAMS, tmp_path)
+
+    assert code == 0, report
+    pd.testing.assert_frame_equal(pd.read_parquet(out), pd.read_parquet(expected))
