@@ -25,7 +25,8 @@ Loopback only, one server at a time, each with ONE worker, by ``wrk`` (closed lo
 Every server's answer is checked against ``Model.predict_proba`` before it is loaded.
 Writes ``serving.json`` (every number, load averages) and ``serving.md`` to ``--out``
 (default ``benchmarks/results``, committed, so the numbers docs/serving.md quotes can be
-checked); server logs go to ``.bench/serving-logs``.
+checked); server logs go to ``.bench/serving-logs``, the prediction log to the run's temporary
+folder (never ``logs/``, which ``mlapp monitor run --source logs/predictions.jsonl`` reads).
 The machine may be shared: compare ratios from one run, and read the load averages.
 """
 
@@ -55,7 +56,7 @@ from mlapp.model import Model, load
 from mlapp.params import load_params
 from mlapp.sample_data import generate
 from mlapp.schema import FEATURES
-from mlapp.serving import MODEL_DIR_ENV, PARAMS_ENV
+from mlapp.serving import MODEL_DIR_ENV, PARAMS_ENV, PREDICTION_LOG_ENV
 from mlapp.serving.records import Encoder
 from serving_checks import isolation, kill_recovery, malformed_mix
 
@@ -136,6 +137,8 @@ class Bench:
         self.env = {
             MODEL_DIR_ENV: str(model_dir),
             PARAMS_ENV: str(self.params_files[1]),
+            # logged as in production, but not into the project's logs/ that monitoring reads
+            PREDICTION_LOG_ENV: str(work / "predictions.jsonl"),
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
             "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false",
         }

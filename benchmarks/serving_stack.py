@@ -30,6 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mlapp.serving import PREDICTION_LOG_ENV
+
 BENTOML_MIDDLEWARES = {
     "RunnerTrafficMetricsMiddleware",
     "OpenTelemetryMiddleware",
@@ -167,7 +169,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--requests", type=int, default=2000)
     args = parser.parse_args(argv)
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bench-stack-")  # before any import
+    # Before any import: the metrics files and the prediction log (written: it is part of the
+    # request path) go to this run's folder, never to the project's logs/ that monitoring reads.
+    work = Path(tempfile.mkdtemp(prefix="bench-stack-"))
+    (work / "metrics").mkdir()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(work / "metrics")
+    os.environ[PREDICTION_LOG_ENV] = str(work / "predictions.jsonl")
     sys.path.insert(0, str(Path(__file__).parent))
     from serving import ROWS, unseen_rows
 
