@@ -48,7 +48,8 @@ def _validate(frame: pd.DataFrame | str, params: Params, root: Path) -> tuple[in
 def test_a_category_spelt_like_a_missing_value_is_refused_in_one_line(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """validate, monitor and the batch scorer build the raw schema first: each says this."""
+    """validate and the monitor build the raw schema first, so each says this (the batch scorer
+    checks the model's levels: tests/serving/test_csv_agreement.py)."""
     monkeypatch.setitem(FEATURES, "region", _category(REGIONS))
     with pytest.raises(UserError) as refused:
         raw_schema(PARAMS.data)
