@@ -58,7 +58,7 @@ def parse_values(series: pd.Series, dtype: str) -> tuple[pd.Series, pd.Series]:
         if dtype.startswith("int"):
             bad |= present & numbers.notna() & (numbers % 1 != 0)
         return numbers.astype("float64").where(~bad), bad
-    if dtype == "bool":
+    if dtype in ("bool", "boolean"):  # boolean: pandas' nullable one
         if series.dtype == bool:
             return series, pd.Series(False, index=series.index)
         words = series.astype("string").str.strip().str.lower()

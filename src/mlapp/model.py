@@ -100,6 +100,10 @@ class ModelSpec:
         for name in matrix.columns:
             if matrix[name].dtype == bool:
                 matrix[name] = matrix[name].astype(np.int8)
+            elif name not in self.categories and matrix[name].dtype.kind not in "iuf":
+                # pandas' nullable boolean, or booleans with None (an MLflow pyfunc input): 1/0/NaN,
+                # as the service encodes them
+                matrix[name] = pd.to_numeric(matrix[name].astype(object)).astype(np.float32)
         return matrix
 
 

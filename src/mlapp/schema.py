@@ -100,6 +100,13 @@ def raw_schema(data: DataParams, task: str = "binary") -> pa.DataFrameSchema:
     )
 
 
+# numpy types without a missing value, and how to declare a feature of that kind with blanks.
+NULLABLE_AS = {
+    "int64": "_number(int, low, high, nullable=True)",
+    "bool": 'pa.Column("boolean", nullable=True)',
+}
+
+
 def check_features() -> None:
     """Every feature is a type the model takes: a number, a boolean or an isin-checked category."""
     levels = categories(pa.DataFrameSchema(FEATURES))
@@ -111,10 +118,11 @@ def check_features() -> None:
                 f"feature {name!r} is text without Check.isin([...]) (src/mlapp/schema.py): list its "
                 "categories, the model's levels"
             )
-        if column.nullable and str(column.dtype) == "int64":
+        kind = str(column.dtype)
+        if column.nullable and kind in NULLABLE_AS:
             raise UserError(
-                f"feature {name!r} is int64 and nullable (src/mlapp/schema.py): int64 has no missing "
-                'value; declare it _number(int, low, high, nullable=True) or pa.Column("Int64", ...)'
+                f"feature {name!r} is {kind} and nullable (src/mlapp/schema.py): {kind} has no "
+                f"missing value; declare it {NULLABLE_AS[kind]}"
             )
         if not text and not pd.api.types.is_numeric_dtype(dtype):
             raise UserError(

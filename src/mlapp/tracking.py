@@ -133,10 +133,11 @@ def _log_into_run(
         mlflow.log_artifacts(tmp, artifact_path="plots")
     # Raw feature columns (not the model matrix) so the signature matches what callers send.
     sample = read_frame(params.split.test).loc[:, model.spec.features].head(5)
-    # An MLflow long cannot be missing (its check fails on <NA> and no signature is logged):
-    # a nullable whole-number feature (pandas Int64) is a double, NaN for missing, as XGBoost sees it.
-    whole = [name for name in sample.columns if str(sample[name].dtype) == "Int64"]
-    sample = sample.astype(dict.fromkeys(whole, "float64"))
+    # MLflow's check of the example fails on <NA> (and no signature is logged): a nullable
+    # whole number (pandas Int64) is a double, as MLflow advises for an int with gaps; a nullable
+    # boolean is an optional boolean (object column: its check passes on <NA>).
+    nullable: dict[str, Any] = {"Int64": "float64", "boolean": object}
+    sample = sample.astype({n: nullable[str(t)] for n, t in sample.dtypes.items() if str(t) in nullable})
     with warnings.catch_warnings():
         # MLflow hints that int columns cannot hold NaN; ours are declared non-null.
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")

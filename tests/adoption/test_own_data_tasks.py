@@ -34,6 +34,7 @@ PENGUIN_FEATURES = """FEATURES: dict[str, pa.Column] = {
     "body_mass_g": _number(float, 2_000.0, 7_000.0, nullable=True),
     "sex": _category(["female", "male"], nullable=True),
     "clutch_size": _number(int, 0, 3, nullable=True),
+    "ringed": pa.Column("boolean", nullable=True),
 }
 """
 
@@ -69,10 +70,11 @@ def penguins(rows: int, seed: int) -> pd.DataFrame:
             "body_mass_g": np.round(m[:, 3] + rng.normal(0, 450.0, rows), -1),
             "sex": rng.choice(["female", "male"], rows),
             "clutch_size": pd.array(rng.integers(0, 4, rows), dtype="Int64"),  # blanks below
+            "ringed": pd.array(rng.random(rows) < 0.3, dtype="boolean"),  # True/False in the CSV
             "species": species,
         }
     )
-    frame.loc[rng.random(rows) < 0.03, ["body_mass_g", "sex", "clutch_size"]] = None
+    frame.loc[rng.random(rows) < 0.03, ["body_mass_g", "sex", "clutch_size", "ringed"]] = None
     frame.loc[rng.random(rows) < 0.01, "species"] = None  # unlabeled rows: dropped and counted
     return frame
 
@@ -142,6 +144,7 @@ TABLES = {
             "body_mass_g": 5000.0,
             "sex": None,
             "clutch_size": None,
+            "ringed": None,
         },
         ("island", "Atlantis"),
         "f1_macro",
@@ -227,6 +230,8 @@ def test_own_data_of_another_task(task: str, tmp_path: Path) -> None:
         mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
         run = mlflow.search_runs(experiment_names=["mlapp"]).run_id[0]
         assert mlflow.models.get_model_info(f"runs:/{run}/model").signature is not None
+        pyfunc = mlflow.pyfunc.load_model(f"runs:/{run}/model")  # blanks in the int and the boolean
+        assert pyfunc.predict(pd.DataFrame([table.good]))["label"].tolist() == ["Gentoo"]
         assert metrics["f1_macro"] > 0.8 and set(metrics["per_class"]) == set(spec["classes"])
         validation = json.loads((root / "reports" / "validation.json").read_text())
         assert validation["dropped_missing_label"] > 0

@@ -1,5 +1,6 @@
 import numpy as np
 import pandas as pd
+import pandera.pandas as pa
 import pytest
 
 from mlapp.monitor import stats
@@ -76,3 +77,18 @@ def test_a_category_of_many_levels_is_binned_by_its_most_frequent_ones() -> None
 
 def _shares(binned: stats.Binned) -> tuple[np.ndarray, np.ndarray]:
     return binned.reference, binned.batch
+
+
+def test_a_nullable_boolean_feature_drifts_as_a_category() -> None:
+    """pa.Column("boolean", nullable=True) is binned as False/True/missing like a bool (it was
+    taken for a number: quantile bins and a KS test on 0/1)."""
+    from mlapp.monitor.drift import feature_drift
+    from mlapp.params import load_params
+    from tests.conftest import REPO
+
+    schema = pa.DataFrameSchema({"vip": pa.Column("boolean", nullable=True)})
+    reference = pd.DataFrame({"vip": pd.array([True, False, None, False] * 100, dtype="boolean")})
+    batch = pd.DataFrame({"vip": pd.array([True, True, None, True] * 100, dtype="boolean")})
+    (drift,) = feature_drift(reference, batch, schema, load_params(REPO / "params.yaml").monitor)
+    assert (drift.kind, drift.ks_statistic, drift.drifted) == ("categorical", None, True)
+    assert drift.largest_change == "False: 50.0% -> 0.0%"

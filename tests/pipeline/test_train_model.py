@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 
 from mlapp import model as model_io
@@ -63,3 +64,17 @@ def test_model_learns_signal(trained) -> None:
 def test_missing_model_is_a_clear_error(tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match="make run"):
         model_io.load(tmp_path)
+
+
+def test_a_nullable_boolean_feature_is_1_0_or_missing(frame, trained) -> None:
+    """pandas' nullable boolean (validate's type for pa.Column("boolean", nullable=True)) and the
+    same values as objects with None (an MLflow pyfunc input) score as 1/0/NaN, as the service
+    encodes them; objects were refused by XGBoost."""
+    model = model_io.Model(*trained, "0" * 64)
+    rows = frame.head(3)
+    floats = model.predict_proba(rows.assign(paperless_billing=[1.0, np.nan, 0.0]))
+    typed = rows.assign(paperless_billing=pd.array([True, pd.NA, False], dtype="boolean"))
+    np.testing.assert_array_equal(model.predict_proba(typed), floats)
+    np.testing.assert_array_equal(
+        model.predict_proba(rows.assign(paperless_billing=[True, None, False])), floats
+    )

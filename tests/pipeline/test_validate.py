@@ -246,9 +246,25 @@ def test_a_whole_number_feature_may_have_missing_values() -> None:
         assert [p.line() for p in problems] == [said]
 
 
-def test_a_nullable_int64_feature_is_refused_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(schema.FEATURES, "visits", pa.Column(int, nullable=True))
-    with pytest.raises(UserError, match=re.escape("'visits' is int64 and nullable")):
+def test_a_boolean_feature_may_have_missing_values() -> None:
+    """pa.Column("boolean", nullable=True): True/False in any spelling, blanks missing (the
+    "boolean" type was not parsed: every True failed as coerce_dtype('boolean'))."""
+    table = pa.DataFrameSchema({"vip": pa.Column("boolean", nullable=True)}, coerce=True)
+    frame = pd.DataFrame({"vip": ["True", None, "false", "maybe"]})
+    typed, problems = check_table(frame.head(3), table, 5, 1, "validate.min_rows")
+    assert problems == [] and typed["vip"].tolist() == [True, pd.NA, False]
+    _, problems = check_table(frame, table, 5, 1, "validate.min_rows")
+    assert [p.line() for p in problems] == [
+        "column 'vip' failed parse as boolean: 1 value(s), e.g. ['maybe'] at rows [3]"
+    ]
+
+
+@pytest.mark.parametrize(("dtype", "fix"), [(int, "_number(int, low, high"), (bool, 'pa.Column("boolean"')])
+def test_a_nullable_int64_or_bool_feature_is_refused_with_the_fix(
+    dtype: type, fix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(schema.FEATURES, "visits", pa.Column(dtype, nullable=True))
+    with pytest.raises(UserError, match=rf"'visits' is {dtype.__name__}(64)? and nullable.*{re.escape(fix)}"):
         raw_schema(load_params(REPO / "params.yaml").data)
 
 

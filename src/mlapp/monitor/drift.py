@@ -83,7 +83,7 @@ def feature_levels(schema: pa.DataFrameSchema) -> dict[str, list[object] | None]
     for name, column in schema.columns.items():
         if name in declared:
             levels[name] = list(declared[name])
-        elif str(column.dtype) == "bool":
+        elif str(column.dtype) in ("bool", "boolean"):
             levels[name] = [False, True]
         else:
             levels[name] = None
