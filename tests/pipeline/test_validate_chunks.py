@@ -11,6 +11,7 @@ from mlapp.params import Params, load_params
 from mlapp.sample_data import generate
 from mlapp.stages import split as split_stage
 from mlapp.stages import validate
+from mlapp.stages.validate_rules import CHECK_WORDS
 from mlapp.tables import read_json
 from tests.conftest import REPO
 
@@ -76,7 +77,7 @@ def test_problems_spread_over_chunks_are_merged(tmp_path: Path) -> None:
     assert (age["count"], age["rows"]) == (6, [3, 40, 41, 90, 150])
     assert problems[("tenure_months", "parse as int64")]["rows"] == [100]
     assert ("tenure_months", "no missing values") not in problems
-    assert problems[("<table>", "column is declared in the schema")]["values"] == ["favourite_colour"]
+    assert problems[("<table>", CHECK_WORDS["column_in_schema"])]["values"] == ["favourite_colour"]
     assert list(problems) == sorted(problems, key=lambda k: report["problems"].index(problems[k]))
 
 
