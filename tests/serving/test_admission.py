@@ -380,3 +380,17 @@ def test_the_smoke_test_sends_the_token(server, serving_root) -> None:
     refused = sh(*argv, cwd=repo, check=False, env={"MLAPP_API_TOKEN": ""})
     assert refused.returncode == 1
     assert "HTTP 401" in refused.stderr and "MLAPP_API_TOKEN" in refused.stderr
+
+
+def test_a_body_over_the_cap_names_the_settings() -> None:
+    """1,000 rows of a 64-feature table, pretty-printed, are over the cap (max_rows x max_row_bytes)
+    though within max_rows: the 413 named no setting to change."""
+    from mlapp.serving.admission import Refused, check_headers
+
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"1167374")]
+    with pytest.raises(Refused) as refused:
+        check_headers(headers, 1_024_000)
+    assert refused.value.message == (
+        "body of 1167374 bytes is over the limit of 1024000 bytes (serving.max_rows x "
+        "serving.max_row_bytes: send fewer rows, or raise max_row_bytes for wide rows)"
+    )

@@ -43,6 +43,10 @@ class Refused(Exception):
         self.close = status in (408, 413)  # the rest of the body is never read: drop the connection
 
 
+# A wide table's rows can be longer than max_row_bytes: the cap is hit below max_rows.
+BODY_CAP = "(serving.max_rows x serving.max_row_bytes: send fewer rows, or raise max_row_bytes for wide rows)"
+
+
 class ClientGone(Exception):
     """The client disconnected before its body arrived."""
 
@@ -74,7 +78,9 @@ def check_headers(headers: Iterable[tuple[bytes, bytes]], max_body: int) -> None
             )
     if length is not None and length.isdigit() and int(length) > max_body:
         raise Refused(
-            413, "body_too_large", f"body of {int(length)} bytes is over the limit of {max_body} bytes"
+            413,
+            "body_too_large",
+            f"body of {int(length)} bytes is over the limit of {max_body} bytes {BODY_CAP}",
         )
 
 
@@ -91,7 +97,9 @@ async def read_body(receive: Receive, max_body: int, timeout_s: float) -> bytes:
                 chunk = message.get("body", b"")
                 size += len(chunk)
                 if size > max_body:
-                    raise Refused(413, "body_too_large", f"body over the limit of {max_body} bytes")
+                    raise Refused(
+                        413, "body_too_large", f"body over the limit of {max_body} bytes {BODY_CAP}"
+                    )
                 chunks.append(chunk)
                 if not message.get("more_body"):
                     break
