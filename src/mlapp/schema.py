@@ -22,7 +22,8 @@ from mlapp.params import DataParams
 
 
 def _category(values: list[str], *, nullable: bool = False) -> pa.Column:
-    return pa.Column(str, pa.Check.isin(values), nullable=nullable)
+    # Levels are text as the file holds them: _category([1, 2, 3]) means "1", "2", "3".
+    return pa.Column(str, pa.Check.isin([str(v) for v in values]), nullable=nullable)
 
 
 def _number(dtype: type, low: float, high: float, *, nullable: bool = False) -> pa.Column:
@@ -117,6 +118,14 @@ def check_features() -> None:
             raise UserError(
                 f"feature {name!r} is text without Check.isin([...]) (src/mlapp/schema.py): list its "
                 "categories, the model's levels"
+            )
+        listed = [
+            v for check in column.checks if check.name == "isin" for v in check.statistics["allowed_values"]
+        ]
+        if text and not all(isinstance(v, str) for v in listed):  # "1" would never equal 1
+            raise UserError(
+                f"feature {name!r} is text with levels that are not text (src/mlapp/schema.py): "
+                f"quote them ({[str(v) for v in listed][:5]}) or declare a number"
             )
         kind = str(column.dtype)
         if column.nullable and kind in NULLABLE_AS:

@@ -246,6 +246,17 @@ def test_a_whole_number_feature_may_have_missing_values() -> None:
         assert [p.line() for p in problems] == [said]
 
 
+def test_category_levels_written_as_numbers_are_the_file_s_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    """_category([1, 2, 3]) (a class number as a category): every "1" failed isin([1, 2, 3]),
+    and the service refused to start. Its levels are text; a raw pa.Column so declared is refused."""
+    table = pa.DataFrameSchema({"pclass": schema._category([1, 2, 3])}, coerce=True)
+    typed, problems = check_table(pd.DataFrame({"pclass": ["1", "3"]}), table, 5, 1, "validate.min_rows")
+    assert problems == [] and typed["pclass"].tolist() == ["1", "3"]
+    monkeypatch.setitem(schema.FEATURES, "pclass", pa.Column(str, pa.Check.isin([1, 2, 3])))
+    with pytest.raises(UserError, match=re.escape("'pclass' is text with levels that are not text")):
+        raw_schema(load_params(REPO / "params.yaml").data)
+
+
 def test_a_boolean_feature_may_have_missing_values() -> None:
     """pa.Column("boolean", nullable=True): True/False in any spelling, blanks missing (the
     "boolean" type was not parsed: every True failed as coerce_dtype('boolean'))."""
