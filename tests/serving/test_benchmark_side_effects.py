@@ -14,8 +14,13 @@ from tests.serving.conftest import PARAMS
 def test_serving_stack_benchmark_logs_predictions_outside_the_project(
     serving_root: Path, tmp_path: Path
 ) -> None:
+    # Only what the service reads: other workers' servers write logs into serving_root while
+    # a whole-tree copy runs (a file vanishing mid-copy fails it).
     project = tmp_path / "project"
-    shutil.copytree(serving_root, project)
+    shutil.copytree(serving_root / PARAMS.train.model_dir, project / PARAMS.train.model_dir)
+    (project / PARAMS.evaluate.metrics).parent.mkdir(parents=True)
+    for name in ("params.yaml", PARAMS.evaluate.metrics):
+        shutil.copy(serving_root / name, project / name)
     env = {
         "MLAPP_MODEL_DIR": str(project / PARAMS.train.model_dir),
         "MLAPP_PARAMS": str(project / "params.yaml"),
