@@ -70,7 +70,7 @@ def client(params: DaskParams) -> Iterator[Client]:
             n_workers=params.workers,
             threads_per_worker=params.threads_per_worker,
             processes=True,
-            dashboard_address=None,  # no web server on a shared runner
+            dashboard_address=None,  # no dashboard; health/metrics routes still listen on 127.0.0.1
             silence_logs=logging.ERROR,
         ) as cluster,
         Client(cluster) as local,
