@@ -59,6 +59,11 @@ def read_raw(path: Path, missing: Sequence[str], rows: int) -> pd.DataFrame:
     return pd.concat(read_csv(path, missing, rows))
 
 
+def gzipped(source: str) -> bool:
+    """Whether a path or URL names a gzip file (``.gz``; a URL's query is not part of the name)."""
+    return source.split("?", 1)[0].lower().endswith(".gz")
+
+
 def csv_header(path: Path) -> list[str]:
     """The column names on a CSV file's first line as ``read_csv`` reads them (compression
     inferred from the name, a BOM and spaces after the commas dropped), but not renamed; none

@@ -29,7 +29,7 @@ from mlapp.model import label_text
 from mlapp.params import Params
 from mlapp.schema import FEATURES, raw_schema
 from mlapp.stages.validate import Problem, check_table
-from mlapp.tables import read_csv
+from mlapp.tables import gzipped, read_csv
 
 TABLE_SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
@@ -72,15 +72,11 @@ def is_url(source: str) -> bool:
     return "://" in source
 
 
-def is_gzip(source: str) -> bool:
-    return source.split("?", 1)[0].endswith(".gz")
-
-
 def source_format(source: str) -> str:
     name = source.split("?", 1)[0].removesuffix(".gz")
     fmt = TABLE_SUFFIXES.get(Path(name).suffix.lower())
     # CSV and logs may be gzipped (logrotate); Parquet compresses inside the file.
-    if fmt is None or (fmt == "parquet" and is_gzip(source)):
+    if fmt is None or (fmt == "parquet" and gzipped(source)):
         raise MonitorError(
             f"cannot tell the format of {source}: expected a name ending in {', '.join(TABLE_SUFFIXES)} "
             "(.csv and .jsonl may be gzipped: .gz)"

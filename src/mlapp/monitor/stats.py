@@ -71,9 +71,8 @@ def bin_categorical(reference: pd.Series, batch: pd.Series, levels: Sequence[obj
     the bin count over the batch size: 300 levels in a 300-row batch would read as drift."""
     if len(levels) > bins:
         counts = reference.value_counts(dropna=True)
-        levels = sorted(levels, key=lambda level: -counts.get(level, 0))[
-            : bins - 1
-        ]  # stable: ties keep order
+        by_count = sorted(levels, key=lambda level: -counts.get(level, 0))  # stable: ties keep order
+        levels = by_count[: bins - 1]
     labels = [str(level) for level in levels]
     return Binned(
         [*labels, "other", "missing"],

@@ -48,7 +48,7 @@ from mlapp.errors import UserError, storage_errors
 from mlapp.model import load
 from mlapp.schema import FEATURES, feature_schema
 from mlapp.serving import lineage, settings
-from mlapp.tables import read_csv
+from mlapp.tables import gzipped, read_csv
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ def _batches(source: str, fmt: str, chunk_rows: int, missing: list[str]) -> Iter
         # Read as training reads it (text, data.missing_values); ``typed`` types the features
         # value by value, so one bad value fails its row, not the file. A stream carries no name
         # for pandas to infer compression from: .csv.gz is decompressed here.
-        if source.split("?", 1)[0].lower().endswith(".gz"):
+        if gzipped(source):
             f = cast(IO[bytes], gzip.GzipFile(fileobj=f))
         yield from read_csv(f, missing, chunk_rows)
 
