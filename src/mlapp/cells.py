@@ -20,6 +20,8 @@ BOOLEANS = {"true", "false"}
 TRUE_WORDS = {"true", "1", "yes", "y", "t"}
 FALSE_WORDS = {"false", "0", "no", "n", "f"}
 OFFSET = r"(?:Z|[+-]\d\d(?::?\d\d)?)$"  # an ISO 8601 time stamp's UTC offset
+THOUSANDS = r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?"  # 1,234 or 12,345.6
+DECIMAL_COMMA = r"[+-]?\d+,\d+"  # 3,5: a European spreadsheet's export
 
 
 def class_text(value: object) -> str:
@@ -44,6 +46,19 @@ def missing_clash(setting: str, values: Iterable[str], missing: Iterable[str]) -
         return None
     reads = "which data.missing_values reads as missing: remove it from one of them"
     return f"{setting} lists {clash[0]!r}, {reads}"
+
+
+def parse_hint(name: str, values: pd.Series) -> str:
+    """Why values that did not parse as a number look the way they do, when a common export
+    habit explains it ("" otherwise): what to change is the export, not the schema."""
+    text = values.astype("string").str.strip()
+    if text.eq(name).any():
+        return f" (a row repeats the header {name!r}: files joined with their headers?)"
+    if text.str.fullmatch(THOUSANDS).fillna(False).any():
+        return " (thousands separators: export numbers without them)"
+    if text.str.fullmatch(DECIMAL_COMMA).fillna(False).any():
+        return " (decimal commas: export numbers with a decimal point)"
+    return ""
 
 
 def parse_values(series: pd.Series, dtype: str) -> tuple[pd.Series, pd.Series]:

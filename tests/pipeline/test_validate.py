@@ -303,3 +303,20 @@ def test_a_compressed_csv_is_read_like_pandas_reads_it(reference_project: Path, 
     source.write_bytes(gzip.compress("".join([lines[0].rstrip() + ",region\n", *lines[1:]]).encode()))
     assert validate.run(params, source=source, output=tmp_path / "out.parquet", report=report) == 1
     assert json.loads(report.read_text())["problems"][0]["values"] == ["region"]
+
+
+@pytest.mark.parametrize(
+    ("values", "hint"),
+    [
+        (["1,250", "3"], "(thousands separators: export numbers without them)"),
+        (["2.5", "3,5"], "(decimal commas: export numbers with a decimal point)"),
+        (["charges", "3"], "(a row repeats the header 'charges': files joined with their headers?)"),
+        (["x", "3"], ""),
+    ],
+)
+def test_an_unparsable_number_says_which_export_habit_explains_it(values: list[str], hint: str) -> None:
+    """Thousands separators, decimal commas and a repeated header each failed as a bare
+    `parse as float64`, leaving the user to guess what to change in the export."""
+    table = pa.DataFrameSchema({"charges": schema._number(float, 0, 10_000)}, coerce=True)
+    _, problems = check_table(pd.DataFrame({"charges": values}), table, 5, 1, "validate.min_rows")
+    assert [p.check for p in problems] == [f"parse as float64 {hint}".rstrip()]

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 import pandera.pandas as pa
 
-from mlapp.cells import parse_values
+from mlapp.cells import parse_hint, parse_values
 from mlapp.stages.table_checks import Problem
 
 # pandera's internal check names, said the way a data owner would say them.
@@ -56,6 +56,8 @@ def parse_columns(
             rule = f"parse as {column.dtype}"
             if rule.startswith("parse as datetime"):
                 rule += " (ISO 8601, with a UTC offset on every value or none)"
+            else:
+                rule += parse_hint(name, frame.loc[bad, name])
             unparsed[name] = problem(frame.loc[bad, name], rule, limit)
         if absent.any() and not column.nullable:
             missing[name] = problem(frame.loc[absent, name], CHECK_WORDS["not_nullable"], limit)
