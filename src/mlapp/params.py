@@ -213,10 +213,11 @@ class ServingParams(Section):
     max_error_details: int = Field(ge=1)  # issues listed in a 400's detail; its message counts them all
     max_row_bytes: int = Field(ge=64)  # body cap = max_rows * max_row_bytes; larger is a 413, unread
     header_timeout_s: float = Field(gt=0)  # each request's headers must arrive within this; 408 otherwise
+    max_header_bytes: int = Field(ge=1024)  # request line + headers of one request; more is a 431
     body_timeout_s: float = Field(gt=0)  # the whole body must arrive within this; 408 otherwise
     chunk_rows: int = Field(ge=1)  # a request with more rows is validated + predicted in steps of this
     timeout_s: float = Field(gt=0)  # whole request, BentoML traffic.timeout
-    max_concurrency: int = Field(ge=1)  # requests in flight per service; more get 503
+    max_concurrency: int = Field(ge=1)  # requests in flight per worker; more get 429
     workers: int | Literal["auto"]  # server processes; auto: the CPU limit (cgroup quota), rounded up
     access_log: bool  # BentoML's INFO line per request
     predict_threads: int = Field(ge=1)  # XGBoost threads per predict call

@@ -7,6 +7,7 @@ two Content-Type headers, a 100 MB body, headers or a body that never finish, a 
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import socket
@@ -22,6 +23,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import free_port, running_server, sh
+from tests.serving.conftest import PARAMS
 
 pytestmark = pytest.mark.slow
 
@@ -333,6 +335,72 @@ def test_refusals_are_counted_and_logged_aggregated(server, records) -> None:
     assert series(url, "mlapp_rejections_total")[(("field", "age"), ("rule", "greater_than_equal"))] >= 20
     lines = [ln for ln in server["log"].read_text().splitlines() if "refused requests" in ln]
     assert 1 <= len(lines) <= 3  # one report per minute, not one line per refusal
+
+
+def test_headers_over_the_cap_are_431_without_memory_growth(server, records) -> None:
+    """uvicorn buffered a header line whole: 100 MB of header grew the worker by 100 MB."""
+    port, url = server["port"], server["url"]
+    warm(server, records)
+    too_large = (("field", "headers"), ("rule", "header_too_large"))
+    counted = series(url, "mlapp_rejections_total").get(too_large, 0)
+    before = worker_rss_bytes(port)
+    sent = 0
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: ")
+        try:
+            while sent < 100 << 20:  # the server answers and closes long before
+                sock.sendall(b"a" * (1 << 20))
+                sent += 1 << 20
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        status, answer = read_answer(sock)
+    assert status == 431, answer
+    assert "serving.max_header_bytes" in json.loads(answer)["error"]
+    assert sent < 100 << 20
+    assert worker_rss_bytes(port) - before < 50 << 20
+    assert series(url, "mlapp_rejections_total").get(too_large, 0) == counted + 1
+
+
+def test_a_head_just_under_the_cap_and_its_body_in_one_packet_are_served(server, records) -> None:
+    port = server["port"]
+    body = json.dumps({"records": records[:2]}).encode()
+    lines = head(port, "Content-Type: application/json", f"Content-Length: {len(body)}")
+    pad = "X-Pad: " + "a" * (PARAMS.serving.max_header_bytes - len(lines) - 20)
+    status, answer = raw(
+        port, head(port, pad, "Content-Type: application/json", f"Content-Length: {len(body)}"), body
+    )
+    assert status == 200, answer
+
+
+@pytest.mark.parametrize(
+    ("lines", "reason"),
+    [
+        (["Content-Length: 5", "Content-Length: 6"], "Duplicate Content-Length"),
+        (["Content-Length: -5"], "Content-Length"),
+        (["Content-Length: 5", "Transfer-Encoding: chunked"], "Transfer-Encoding"),
+        (["X-Bad: \x01"], "header value"),
+    ],
+)
+def test_a_malformed_request_is_a_400_naming_the_reason_counted_not_logged(server, lines, reason) -> None:
+    port, url = server["port"], server["url"]
+    malformed = (("field", "request"), ("rule", "malformed_http"))
+    counted = series(url, "mlapp_rejections_total").get(malformed, 0)
+    status, answer = raw(port, head(port, "Content-Type: application/json", *lines), b"12345")
+    assert status == 400, answer
+    assert reason in json.loads(answer)["error"]
+    assert series(url, "mlapp_rejections_total").get(malformed, 0) == counted + 1
+    assert "Invalid HTTP request received" not in server["log"].read_text()
+
+
+def test_a_compressed_body_is_415_not_invalid_json(server, records) -> None:
+    body = gzip.compress(json.dumps({"records": records[:2]}).encode())
+    response = httpx.post(
+        f"{server['url']}/predict",
+        content=body,
+        headers={**auth(), "content-type": "application/json", "content-encoding": "gzip"},
+    )
+    assert response.status_code == 415, response.text
+    assert "Content-Encoding 'gzip'" in response.json()["error"]
 
 
 # --- authentication --------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""A read deadline for request headers, in the HTTP server the workers run (uvicorn + httptools).
+"""A read deadline and a size cap for request headers, in the HTTP server the workers run
+(uvicorn + httptools).
 
 The ASGI app sees a request only once its headers are complete, so ``admission.py`` cannot
 bound how long a client takes to send them, and uvicorn has no such setting: its keep-alive
@@ -9,6 +10,15 @@ cancelled when the headers are complete. When it fires, a client that started a 
 answered 408 and the connection is closed; one that sent nothing is closed (as an idle
 keep-alive connection is). Either way it is counted (``mlapp_rejections_total``,
 ``field="headers"``, ``rule="header_timeout"``), not logged.
+
+uvicorn has no size limit for headers either (httptools buffers a header line whole): one
+client sending 100 MB of header within the deadline grew the worker by 100 MB. A request
+line and headers over ``serving.max_header_bytes`` are answered 431 and the connection is
+closed, before more is buffered (``rule="header_too_large"``). And a request the parser
+refuses (two Content-Length headers, a negative one, a control character in a header, TLS
+or HTTP/2 sent to this HTTP/1.1 port) is a JSON 400 naming the parser's reason, counted
+(``field="request"``, ``rule="malformed_http"``) instead of uvicorn's "Invalid HTTP request
+received." and a WARNING line per request.
 
 ``install`` makes it uvicorn's ``auto`` protocol, the one BentoML's workers ask for, so it is
 in place whether the worker is a fork of the server process or a new interpreter importing
@@ -21,20 +31,23 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any, ClassVar
 
+import httptools
 import uvicorn.config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from mlapp.serving import responses
 
-LABELS = {("headers", "header_timeout")}
+Count = Callable[[int, set[tuple[str, str]]], None]
 
 
 @dataclass(frozen=True)
 class Deadline:
     timeout_s: float  # ``serving.header_timeout_s``
-    count: Callable[[int, set[tuple[str, str]]], None]  # the refusal counter (``telemetry.count_refusal``)
+    max_bytes: int  # ``serving.max_header_bytes``: request line + headers of one request
+    count: Count  # the refusal counter (``telemetry.count_refusal``)
 
 
 class HeaderDeadline(HttpToolsProtocol):
@@ -44,7 +57,49 @@ class HeaderDeadline(HttpToolsProtocol):
         super().connection_made(transport)
         self.started = False
         self.deadline: asyncio.TimerHandle | None = None
+        self.in_head, self.head_bytes = True, 0  # the next bytes are a request's head
         self.arm()
+
+    def data_received(self, data: bytes) -> None:
+        if self.in_head:
+            room = self.settings.max_bytes - self.head_bytes
+            self.head_bytes += len(data)
+            if len(data) > room:  # parse what fits: the head may end there, a body follow
+                self.parse(data[:room])
+                if self.transport.is_closing():
+                    return
+                if self.in_head:
+                    limit = self.settings.max_bytes
+                    message = (
+                        f"request line and headers over {limit} bytes (serving.max_header_bytes): send less"
+                    )
+                    self.refuse(
+                        HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, message, "headers", "header_too_large"
+                    )
+                    return
+                data = data[room:]
+        self.parse(data)
+
+    def parse(self, data: bytes) -> None:
+        """uvicorn's ``data_received``, but a request the parser refuses gets a JSON 400 naming
+        the reason and is counted, instead of a plain-text 400 and a WARNING line per request."""
+        self._unset_keepalive_if_required()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+        except httptools.HttpParserCallbackError:  # raised in uvicorn's callbacks: say no more
+            self.refuse(
+                HTTPStatus.BAD_REQUEST,
+                "malformed HTTP request: unparsable URL or header",
+                "request",
+                "malformed_http",
+            )
+        except httptools.HttpParserError as exc:  # llhttp's reason, e.g. "Duplicate Content-Length"
+            self.refuse(HTTPStatus.BAD_REQUEST, f"malformed HTTP request: {exc}", "request", "malformed_http")
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -54,7 +109,12 @@ class HeaderDeadline(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self.disarm()
+        self.in_head = False
         super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self.in_head, self.head_bytes = True, 0
+        super().on_message_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.disarm()
@@ -73,18 +133,26 @@ class HeaderDeadline(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         if self.started:
-            body = responses.error(f"headers not received within {self.settings.timeout_s:g} s")
-            head = (
-                b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
-                b"connection: close\r\ncontent-length: %d\r\n\r\n" % len(body)
-            )
-            self.transport.write(head + body)
+            message = f"headers not received within {self.settings.timeout_s:g} s"
+            self.refuse(HTTPStatus.REQUEST_TIMEOUT, message, "headers", "header_timeout")
+            return
         self.transport.close()
-        self.settings.count(408, LABELS)
+        self.settings.count(HTTPStatus.REQUEST_TIMEOUT, {("headers", "header_timeout")})
+
+    def refuse(self, status: HTTPStatus, message: str, field: str, rule: str) -> None:
+        """Answer ``status`` with a JSON message, close the connection, count the refusal."""
+        body = responses.error(message)
+        head = (
+            b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\n"
+            b"connection: close\r\ncontent-length: %d\r\n\r\n" % (status, status.phrase.encode(), len(body))
+        )
+        self.transport.write(head + body)
+        self.transport.close()
+        self.settings.count(status, {(field, rule)})
 
 
-def install(timeout_s: float, count: Callable[[int, set[tuple[str, str]]], None]) -> None:
+def install(timeout_s: float, max_bytes: int, count: Count) -> None:
     """From now on, uvicorn servers started in this process (``http="auto"``) use ``HeaderDeadline``."""
-    HeaderDeadline.settings = Deadline(timeout_s, count)
+    HeaderDeadline.settings = Deadline(timeout_s, max_bytes, count)
     protocols: dict[str, Any] = uvicorn.config.HTTP_PROTOCOLS
     protocols["auto"] = f"{__name__}:HeaderDeadline"

@@ -225,8 +225,8 @@ async def metadata(_request: Request) -> Response:
     return Response(live_service().meta.model_dump_json(), media_type="application/json")
 
 
-# Before the worker builds its uvicorn server: a read deadline for headers (header_deadline.py).
-header_deadline.install(SERVING.header_timeout_s, telemetry.count_refusal)
+# Before the worker builds its uvicorn server: a deadline and a size cap for headers (header_deadline.py).
+header_deadline.install(SERVING.header_timeout_s, SERVING.max_header_bytes, telemetry.count_refusal)
 PREDICT = PredictEndpoint(
     live_service,
     telemetry.count_refusal,
