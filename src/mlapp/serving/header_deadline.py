@@ -94,12 +94,17 @@ class HeaderDeadline(HttpToolsProtocol):
         except httptools.HttpParserCallbackError:  # raised in uvicorn's callbacks: say no more
             self.refuse(
                 HTTPStatus.BAD_REQUEST,
-                "malformed HTTP request: unparsable URL or header",
+                "malformed HTTP request (unparsable URL or header): this port speaks plain HTTP/1.1",
                 "request",
                 "malformed_http",
             )
         except httptools.HttpParserError as exc:  # llhttp's reason, e.g. "Duplicate Content-Length"
-            self.refuse(HTTPStatus.BAD_REQUEST, f"malformed HTTP request: {exc}", "request", "malformed_http")
+            self.refuse(
+                HTTPStatus.BAD_REQUEST,
+                f"malformed HTTP request ({exc}): this port speaks plain HTTP/1.1",
+                "request",
+                "malformed_http",
+            )
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
