@@ -32,6 +32,7 @@ ROTATED = "second-token-9876543210"
 METRICS_TOKEN = "metrics-token-abc"  # noqa: S105
 BODY_TIMEOUT_S = 2
 HEADER_TIMEOUT_S = 2
+MAX_CONCURRENCY = 8  # per worker
 HEADER_TIMEOUTS = (("field", "headers"), ("rule", "header_timeout"))
 
 
@@ -39,7 +40,12 @@ HEADER_TIMEOUTS = (("field", "headers"), ("rule", "header_timeout"))
 def server(serving_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     root = tmp_path_factory.mktemp("admission")
     params = yaml.safe_load((serving_root / "params.yaml").read_text())
-    params["serving"].update(body_timeout_s=BODY_TIMEOUT_S, header_timeout_s=HEADER_TIMEOUT_S, workers=1)
+    params["serving"].update(
+        body_timeout_s=BODY_TIMEOUT_S,
+        header_timeout_s=HEADER_TIMEOUT_S,
+        max_concurrency=MAX_CONCURRENCY,
+        workers=1,
+    )
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     tokens = root / "tokens"
     tokens.write_text(f"# API clients\n{TOKEN}\n")
@@ -401,6 +407,36 @@ def test_a_compressed_body_is_415_not_invalid_json(server, records) -> None:
     )
     assert response.status_code == 415, response.text
     assert "Content-Encoding 'gzip'" in response.json()["error"]
+
+
+def test_requests_over_max_concurrency_are_429_as_documented(server, records) -> None:
+    """BentoML's limit is per worker and answers 429 (the docs said 503, for all workers)."""
+    port = server["port"]
+    body = json.dumps({"records": records[:1]}).encode()
+    held = [
+        socket.create_connection(("127.0.0.1", port), timeout=BODY_TIMEOUT_S + 20)
+        for _ in range(MAX_CONCURRENCY)
+    ]
+    try:
+        for sock in held:  # each holds a slot until its body deadline
+            send(sock, head(port, "Content-Type: application/json", f"Content-Length: {len(body)}"), body[:5])
+        deadline = time.monotonic() + 30
+        while (
+            over := raw(
+                port, head(port, "Content-Type: application/json", f"Content-Length: {len(body)}"), body
+            )
+        )[0] != 429:
+            assert over[0] == 200, over
+            assert time.monotonic() < deadline, "never refused"
+        assert json.loads(over[1]) == {"error": "Too many requests"}
+        assert [read_answer(sock)[0] for sock in held] == [408] * MAX_CONCURRENCY
+    finally:
+        for sock in held:
+            sock.close()
+    assert (
+        raw(port, head(port, "Content-Type: application/json", f"Content-Length: {len(body)}"), body)[0]
+        == 200
+    )
 
 
 # --- authentication --------------------------------------------------------------------------------
