@@ -451,6 +451,8 @@ def test_tokens_guard_predict_metadata_and_metrics_but_not_probes(server, record
     assert httpx.post(f"{url}/predict", json=body, headers=auth()).status_code == 200
     assert httpx.post(f"{url}/metadata", json={}).status_code == 401
     assert httpx.post(f"{url}/metadata", json={}, headers=auth()).status_code == 200
+    assert httpx.get(f"{url}/schema.json").status_code == 401  # BentoML's list of routes was open
+    assert httpx.get(f"{url}/schema.json", headers=auth()).status_code == 200
     assert httpx.get(f"{url}/metrics", headers=auth()).status_code == 401  # its own token
     assert httpx.get(f"{url}/metrics", headers=auth(METRICS_TOKEN)).status_code == 200
     for probe in ("/livez", "/readyz", "/healthz"):

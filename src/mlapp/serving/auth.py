@@ -5,7 +5,8 @@ from the environment of the server, one or more each (whitespace- or comma-separ
 
 | variable | protects |
 |---|---|
-| ``MLAPP_API_TOKENS`` or ``MLAPP_API_TOKENS_FILE`` | ``/predict``, ``/metadata``, ``/docs.json`` |
+| ``MLAPP_API_TOKENS`` or ``MLAPP_API_TOKENS_FILE`` | ``/predict``, ``/metadata``, ``/docs.json``, |
+| | ``/schema.json`` (BentoML's list of routes) |
 | ``MLAPP_METRICS_TOKENS`` or ``MLAPP_METRICS_TOKENS_FILE`` | ``/metrics`` |
 
 A ``*_FILE`` is typically a Kubernetes Secret mounted as a volume (infra/base): it is
@@ -32,7 +33,7 @@ from typing import Any
 logger = logging.getLogger(__name__)
 API_ENV = "MLAPP_API_TOKENS"
 METRICS_ENV = "MLAPP_METRICS_TOKENS"
-API_PATHS = ("/predict", "/metadata", "/docs.json")
+API_PATHS = ("/predict", "/metadata", "/docs.json", "/schema.json")
 METRICS_PATHS = ("/metrics",)
 RECHECK_S = 1.0
 
