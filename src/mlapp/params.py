@@ -92,7 +92,7 @@ class ValidateParams(Section):
 
 
 class SplitParams(Section):
-    method: Literal["stratified", "time"]
+    method: Literal["hash", "stratified", "time"]
     test_size: float = Field(gt=0, lt=1)
     seed: int
     train: Path

@@ -18,7 +18,7 @@ def _write(tmp_path: Path, mutate) -> Path:
 
 def test_shipped_params_load() -> None:
     params = load_params(REPO / "params.yaml")
-    assert params.split.method in {"stratified", "time"}
+    assert params.split.method in {"hash", "stratified", "time"}
     assert params.train.xgboost.tree_method == "hist"
 
 

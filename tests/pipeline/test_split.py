@@ -1,11 +1,12 @@
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from mlapp.params import load_params
+from mlapp.params import DataParams, load_params
 from mlapp.sample_data import generate
-from mlapp.stages.split import SplitError, run, split
+from mlapp.stages.split import SplitError, in_test, row_hashes, run, split
 from tests.conftest import REPO
 
 PARAMS = load_params(REPO / "params.yaml")
@@ -13,14 +14,15 @@ PARAMS = load_params(REPO / "params.yaml")
 
 def test_stratified_split_is_disjoint_seeded_and_balanced() -> None:
     frame = generate(4_000, 1)
-    train, test = split(frame, PARAMS.data, PARAMS.split)
+    params = PARAMS.split.model_copy(update={"method": "stratified"})
+    train, test = split(frame, PARAMS.data, params)
     assert set(train.customer_id).isdisjoint(test.customer_id)
     assert len(train) + len(test) == len(frame)
     assert abs(len(test) / len(frame) - PARAMS.split.test_size) < 0.01
     assert abs(train.churned.mean() - test.churned.mean()) < 0.01
     # Row order of the input must not change the result.
     shuffled = frame.sample(frac=1, random_state=0)
-    _, test2 = split(shuffled, PARAMS.data, PARAMS.split)
+    _, test2 = split(shuffled, PARAMS.data, params)
     pd.testing.assert_frame_equal(test.reset_index(drop=True), test2.reset_index(drop=True))
 
 
@@ -53,7 +55,9 @@ def test_a_part_without_a_class_is_a_clear_error(tmp_path: Path) -> None:
 def test_a_regression_split_does_not_claim_to_be_stratified(tmp_path: Path, capsys) -> None:
     frame = generate(200, 2).assign(churned=lambda f: f["monthly_charges"] * 1.5)
     frame.to_parquet(tmp_path / "validated.parquet", index=False)
-    params = PARAMS.model_copy(update={"task": "regression"})
+    params = PARAMS.model_copy(
+        update={"task": "regression", "split": PARAMS.split.model_copy(update={"method": "stratified"})}
+    )
     run(
         params,
         source=tmp_path / "validated.parquet",
@@ -64,3 +68,84 @@ def test_a_regression_split_does_not_claim_to_be_stratified(tmp_path: Path, caps
         capsys.readouterr().out
         == "split (random: a regression label has no classes): 160 train rows, 40 test rows\n"
     )
+
+
+def _ids(frame: pd.DataFrame, data: DataParams) -> pd.Series:
+    """Each row's identity: its id, or (no id column) its content hash."""
+    return pd.Series(row_hashes(frame, data)) if data.id_column is None else frame[data.id_column]
+
+
+def _test_ids(frame: pd.DataFrame, data: DataParams) -> set:
+    return set(_ids(split(frame, data, PARAMS.split)[1], data))
+
+
+@pytest.mark.parametrize("id_column", ["customer_id", None])
+def test_appending_or_removing_rows_moves_no_other_row_between_train_and_test(
+    id_column: str | None,
+) -> None:
+    """The default split (method hash): a retrained model's test rows were never training rows
+    of the model trained before rows were appended, so the retraining PR's report compares like
+    with like. A stratified split of the grown table moved 40% of them."""
+    assert PARAMS.split.method == "hash"
+    data = PARAMS.data.model_copy(update={"id_column": id_column})
+    old = generate(4_000, 1).drop(columns=[] if id_column else ["customer_id"])
+    new = generate(1_000, 2, first_id=4_000).drop(columns=[] if id_column else ["customer_id"])
+    old_test, old_ids = _test_ids(old, data), set(_ids(old, data))
+
+    grown_test = _test_ids(pd.concat([new, old], ignore_index=True), data)
+    assert grown_test & old_ids == old_test
+    assert grown_test - old_ids  # the new rows are split too: some of them are test rows
+
+    kept = old.sample(n=3_000, random_state=3)
+    assert _test_ids(kept, data) == old_test & set(_ids(kept, data))
+
+
+def test_the_hash_split_takes_about_test_size_and_each_class_alike() -> None:
+    """Shares equal only in expectation; on these fixed 4,000 rows (a binomial standard
+    deviation of 25 rows, 0.6%) within 2 points, deterministically."""
+    frame = generate(4_000, 1)
+    train, test = split(frame, PARAMS.data, PARAMS.split)
+    assert set(train.customer_id).isdisjoint(test.customer_id)
+    assert len(train) + len(test) == len(frame)
+    assert abs(len(test) / len(frame) - PARAMS.split.test_size) < 0.02
+    assert abs(train.churned.mean() - test.churned.mean()) < 0.02
+    other_seed = split(frame, PARAMS.data, PARAMS.split.model_copy(update={"seed": 7}))[1]
+    assert len(set(other_seed.customer_id) & set(test.customer_id)) < len(test) / 2
+
+
+def test_the_hash_split_is_the_same_bytes_whatever_the_row_order(tmp_path: Path) -> None:
+    frame = generate(2_000, 4)
+    outputs = []
+    for name, rows in (("a", frame), ("b", frame.sample(frac=1, random_state=2))):
+        rows.to_parquet(tmp_path / f"{name}.parquet", index=False)
+        parts = (tmp_path / f"{name}-train.parquet", tmp_path / f"{name}-test.parquet")
+        run(PARAMS, source=tmp_path / f"{name}.parquet", train_path=parts[0], test_path=parts[1])
+        outputs.append([path.read_bytes() for path in parts])
+    assert outputs[0] == outputs[1]
+
+
+def test_a_class_the_hash_split_leaves_out_of_test_is_a_clear_error(tmp_path: Path) -> None:
+    """Ten churners that all hash into train (chosen so: the id alone decides the part)."""
+    frame = generate(300, 2).assign(churned=0)
+    frame.loc[np.flatnonzero(~in_test(row_hashes(frame, PARAMS.data), PARAMS.split))[:10], "churned"] = 1
+    frame.to_parquet(tmp_path / "validated.parquet", index=False)
+    with pytest.raises(
+        SplitError,
+        match=r"split.method hash: the test part \(\d+ rows\) has no rows of "
+        r"class \['1'\]; use split.method stratified",
+    ):
+        run(
+            PARAMS,
+            source=tmp_path / "validated.parquet",
+            train_path=tmp_path / "train.parquet",
+            test_path=tmp_path / "test.parquet",
+        )
+
+
+def test_a_regression_hash_split_takes_the_rows_a_binary_one_takes() -> None:
+    """The part depends on the key and the seed, never on the label."""
+    frame = generate(500, 5)
+    regression = frame.assign(churned=frame["monthly_charges"] * 1.5)
+    binary_test = split(frame, PARAMS.data, PARAMS.split)[1]
+    regression_test = split(regression, PARAMS.data, PARAMS.split, "regression")[1]
+    assert list(regression_test.customer_id) == list(binary_test.customer_id)

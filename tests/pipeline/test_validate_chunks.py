@@ -137,7 +137,7 @@ def test_too_few_rows_after_dropping_unlabeled_ones(tmp_path: Path) -> None:
     assert report["problems"][-1]["check"] == "at least 100 rows (found 90; validate.min_rows)"
 
 
-@pytest.mark.parametrize("method", ["stratified", "time"])
+@pytest.mark.parametrize("method", ["hash", "stratified", "time"])
 @pytest.mark.parametrize("id_column", ["customer_id", None])
 def test_the_split_stage_on_arrow_equals_the_in_memory_split(
     method: str, id_column: str | None, tmp_path: Path

@@ -1,7 +1,12 @@
 """Stage 2: split the validated table into train and test, seeded and reproducible.
 
-``stratified`` keeps the label rate equal in both parts; ``time`` puts the latest
-events in test, which is closer to how the model will be used (trained on the past,
+``hash`` (the default) puts a row in test when a seeded 64-bit hash of its key (the id, or the
+row's content when the table has no id column) falls below ``split.test_size``: a row's part
+depends on that row and ``split.seed`` alone, so appending or removing rows never moves another
+row between train and test, and a retrained model's test rows were never the base model's
+training rows. The class shares of the parts are equal only in expectation. ``stratified``
+keeps them exact but splits the whole table anew whenever a row is added; ``time`` puts the
+latest events in test, which is closer to how the model will be used (trained on the past,
 scoring the future) and catches leakage through time.
 
 Rows are put in a canonical order first (by id, or by a hash of each row's content when
@@ -28,7 +33,17 @@ from mlapp.errors import UserError
 from mlapp.params import DataParams, Params, SplitParams, Task
 from mlapp.tables import write_rows
 
-HASH_ROWS = 500_000  # rows hashed at a time (a table without an id): bounds the pandas copy
+HASH_ROWS = 500_000  # rows hashed at a time on Arrow: bounds the pandas copy
+ADVICE = (
+    "use split.method stratified (every class in both parts, but rows change parts as rows are added), or "
+)
+
+
+def row_hashes(frame: pd.DataFrame, data: DataParams) -> np.ndarray:
+    """A 64-bit hash of each row's key: its id, or (a table without one) all of its values.
+    pandas hashes a value by its content, so text ids hash alike in every string dtype."""
+    key = frame[data.id_column] if data.id_column else frame
+    return pd.util.hash_pandas_object(key, index=False).to_numpy()
 
 
 def row_keys(frame: pd.DataFrame, data: DataParams) -> np.ndarray:
@@ -36,14 +51,33 @@ def row_keys(frame: pd.DataFrame, data: DataParams) -> np.ndarray:
     the file's; identical rows get equal keys, and which of them goes first changes nothing."""
     if data.id_column:
         return frame[data.id_column].to_numpy()
-    return pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    return row_hashes(frame, data)
+
+
+def in_test(hashes: np.ndarray, params: SplitParams) -> np.ndarray:
+    """Method hash: whether each row goes to test. The key's hash, mixed with the seed by
+    pandas' 64-bit integer hash (a bijection, so distinct keys stay distinct), is mapped to
+    [0, 1) by its top 53 bits and compared with ``test_size``."""
+    seed = pd.util.hash_array(np.array([params.seed % 2**64], dtype=np.uint64))
+    mixed = pd.util.hash_array(hashes ^ seed)
+    return (mixed >> np.uint64(11)) * 2.0**-53 < params.test_size
 
 
 def positions(
-    order: np.ndarray, labels: np.ndarray | None, times: np.ndarray | None, params: SplitParams
+    order: np.ndarray,
+    labels: np.ndarray | None,
+    times: np.ndarray | None,
+    hashes: np.ndarray | None,
+    params: SplitParams,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Row positions of train and test, each in key order. ``order``: the rows sorted by key
-    (stable); ``labels``: class codes to stratify by; ``times``: event times (method time)."""
+    (stable); ``labels``: class codes to stratify by; ``times``: event times (method time);
+    ``hashes``: ``row_hashes`` (method hash)."""
+    if params.method == "hash":
+        if hashes is None:
+            raise ValueError("split.method hash needs the rows' key hashes")
+        test = in_test(hashes[order], params)
+        return order[~test], order[test]
     if params.method == "time":
         if times is None:
             raise ValueError("split.method is 'time' but data.time_column is not set in params.yaml")
@@ -77,13 +111,15 @@ def check_parts(
 ) -> None:
     """Every class in both parts: a class missing from test leaves its metrics undefined (a ROC
     AUC of one class), one missing from train cannot be learnt. A stratified split of classes
-    with validate.min_class_rows rows has them all; a time split need not."""
+    with validate.min_class_rows rows has them all; a hash or time split need not (10 rows of
+    a class all land in train with probability 0.8^10 = 11% at test_size 0.2)."""
     for part, rows in (("train", train), ("test", test)):
         absent = np.setdiff1d(np.arange(len(names)), codes[rows])
         if len(absent):
             raise SplitError(
                 f"split.method {method}: the {part} part ({len(rows)} rows) has no rows of class "
-                f"{[names[i] for i in absent]}; change split.method or split.test_size, or add rows"
+                f"{[names[i] for i in absent]}; {'' if method == 'stratified' else ADVICE}"
+                "change split.test_size, or add rows of that class"
             )
 
 
@@ -94,17 +130,25 @@ def split(
     order = np.argsort(row_keys(frame, data), kind="stable")
     labels = None if task == "regression" else _codes(frame[data.label])[0]
     times = frame[data.time_column].to_numpy() if data.time_column else None
-    train, test = positions(order, labels, times, params)
+    hashes = row_hashes(frame, data) if params.method == "hash" else None
+    train, test = positions(order, labels, times, hashes, params)
     return frame.take(train).reset_index(drop=True), frame.take(test).reset_index(drop=True)
 
 
-def table_order(table: pa.Table, data: DataParams) -> np.ndarray:
-    """``row_keys`` sorted, on Arrow: Arrow's stable sort orders text by code point as Python does."""
+def table_hashes(table: pa.Table, data: DataParams) -> np.ndarray:
+    """``row_hashes`` on Arrow, HASH_ROWS rows at a time: equal to the in-memory ones (the
+    batches convert to pandas as the whole file does)."""
+    keys = table.select([data.id_column]) if data.id_column else table
+    hashes = [row_hashes(batch.to_pandas(), data) for batch in keys.to_batches(max_chunksize=HASH_ROWS)]
+    return np.concatenate(hashes) if hashes else np.empty(0, dtype=np.uint64)
+
+
+def table_order(table: pa.Table, data: DataParams, hashes: np.ndarray | None) -> np.ndarray:
+    """``row_keys`` sorted, on Arrow: Arrow's stable sort orders text by code point as Python
+    does. ``hashes``: ``table_hashes``, needed when the table has no id column."""
     if data.id_column:
         return pc.sort_indices(table.column(data.id_column)).to_numpy()
-    hashes = [row_keys(batch.to_pandas(), data) for batch in table.to_batches(max_chunksize=HASH_ROWS)]
-    keys = np.concatenate(hashes) if hashes else np.empty(0, dtype=np.uint64)
-    return np.argsort(keys, kind="stable")
+    return np.argsort(table_hashes(table, data) if hashes is None else hashes, kind="stable")
 
 
 def run(params: Params, *, source: Path, train_path: Path, test_path: Path) -> int:
@@ -115,10 +159,11 @@ def run(params: Params, *, source: Path, train_path: Path, test_path: Path) -> i
     if params.task != "regression":
         labels, names = _codes(table.column(data.label).to_pandas())
     times = table.column(data.time_column).to_numpy() if data.time_column else None
-    train, test = positions(table_order(table, data), labels, times, params.split)
+    hashes = table_hashes(table, data) if params.split.method == "hash" else None
+    train, test = positions(table_order(table, data, hashes), labels, times, hashes, params.split)
     if labels is not None:
         check_parts(labels, names, train, test, params.split.method)
-    del labels, times
+    del labels, times, hashes
     write_rows(table, train, train_path)
     write_rows(table, test, test_path)
     method: str = params.split.method
