@@ -69,14 +69,17 @@ def build(root: Path, base: str | None = None) -> dict[str, Any]:
     return report
 
 
-def test_changed_rows_are_warned_about_and_drift_is_measured(shifted: dict[str, Any]) -> None:
+def test_changed_rows_are_warned_about_and_drift_is_measured(
+    shifted: dict[str, Any], trained_project: Path
+) -> None:
     report = shifted
+    test_rows = len(read_frame(trained_project / "artifacts/split/test.parquet"))
     assert report["lineage"]["base"]["chosen_as"] == "merge base of HEAD and main"  # no origin/main here
     warnings = "\n".join(report["warnings"])
     assert "Params that define the rows changed (`split.seed`)" in warnings
     assert "training rows differ" in warnings
-    assert "The test set changed: 100 of the PR's 600 test rows" in warnings
-    assert "trained on 100 (16.7%) of the PR's test rows" in warnings
+    assert f"The test set changed: 100 of the PR's {test_rows:,} test rows" in warnings
+    assert f"trained on 100 ({100 / test_rows:.1%}) of the PR's test rows" in warnings
     assert "does not match the model recorded" in warnings
     drift = report["changes"]["drift"]
     assert drift[0]["feature"] == "monthly_charges" and drift[0]["drifted"]
