@@ -84,10 +84,10 @@ def test_changed_rows_are_warned_about_and_drift_is_measured(
     drift = report["changes"]["drift"]
     assert drift[0]["feature"] == "monthly_charges" and drift[0]["drifted"]
     assert [p["key"] for p in report["changes"]["params"]] == ["split.seed"]
-    # Same model on the same rows: no change; the gate only applies its floor (0.75 is set
-    # for the 20k-row sample, 3,000 rows score lower).
+    # Same model on the same rows: no change, so nothing in the gate but its floor, which this
+    # model clears.
     assert report["verdict"] == "no significant change"
-    assert [r.split(" is ")[1][:17] for r in report["gate"]["reasons"]] == ["below the minimum"]
+    assert report["gate"]["passed"] and report["gate"]["reasons"] == []
 
     text = markdown.render(report, 60_000)
     assert_renders(text)
@@ -121,14 +121,16 @@ def test_write_produces_markdown_json_and_pngs(shifted: dict[str, Any], tmp_path
 
 
 def test_a_pr_cannot_loosen_its_own_gate(project: Path) -> None:
-    # 3,000 rows give a model below the shipped floor (0.75); the PR lowers the floor.
+    # The base sets a floor this model does not reach (ROC AUC 0.95); the PR lowers it.
     params = project / "params.yaml"
-    params.write_text(params.read_text().replace("min_primary: 0.75", "min_primary: 0.1"))
+    params.write_text(params.read_text().replace("min_primary: 0.75", "min_primary: 0.95"))
+    commit_all(project, "a floor above the model")
+    params.write_text(params.read_text().replace("min_primary: 0.95", "min_primary: 0.1"))
     commit_all(project, "a PR that loosens the gate")
     report = build(project, "HEAD~1")
     gate = report["gate"]
-    assert gate["policy"]["min_primary"] == 0.75 and gate["policy_source"] == "base params.yaml"
-    assert not gate["passed"] and "below the minimum 0.7500" in gate["reasons"][0]
+    assert gate["policy"]["min_primary"] == 0.95 and gate["policy_source"] == "base params.yaml"
+    assert not gate["passed"] and "below the minimum 0.9500" in gate["reasons"][0]
     assert any("changes `gate:`" in note for note in gate["notes"])
 
 
