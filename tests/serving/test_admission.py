@@ -367,6 +367,28 @@ def test_headers_over_the_cap_are_431_without_memory_growth(server, records) -> 
     assert series(url, "mlapp_rejections_total").get(too_large, 0) == counted + 1
 
 
+def test_chunked_trailers_over_the_cap_are_431_without_memory_growth(server, records) -> None:
+    """Trailers after a chunked body are headers too: 100 MB of them grew the worker by 67 MB."""
+    port = server["port"]
+    warm(server, records)
+    body = json.dumps({"records": records[:1]}).encode()
+    before = worker_rss_bytes(port)
+    sent = 0
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        send(sock, head(port, "Content-Type: application/json", "Transfer-Encoding: chunked"))
+        sock.sendall(b"%x\r\n%s\r\n0\r\n" % (len(body), body))
+        try:
+            while sent < 100 << 20:  # the server answers and closes long before
+                sock.sendall(b"X-Trailer: " + b"a" * (1 << 20) + b"\r\n")
+                sent += 1 << 20
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        status, answer = read_answer(sock)
+    assert status == 431, answer
+    assert sent < 100 << 20
+    assert worker_rss_bytes(port) - before < 50 << 20
+
+
 def test_a_head_just_under_the_cap_and_its_body_in_one_packet_are_served(server, records) -> None:
     port = server["port"]
     body = json.dumps({"records": records[:2]}).encode()

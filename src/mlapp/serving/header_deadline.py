@@ -12,9 +12,11 @@ keep-alive connection is). Either way it is counted (``mlapp_rejections_total``,
 ``field="headers"``, ``rule="header_timeout"``), not logged.
 
 uvicorn has no size limit for headers either (httptools buffers a header line whole): one
-client sending 100 MB of header within the deadline grew the worker by 100 MB. A request
-line and headers over ``serving.max_header_bytes`` are answered 431 and the connection is
-closed, before more is buffered (``rule="header_too_large"``). And a request the parser
+client sending 100 MB of header within the deadline grew the worker by 100 MB, and 100 MB of
+trailers after a chunked body by 67 MB. The bytes of a request that are not its body (request
+line, headers, chunk framing, trailers) over ``serving.max_header_bytes`` are answered 431
+and the connection is closed (``rule="header_too_large"``): a head is cut before more is
+buffered, the rest after the read that passed the cap. And a request the parser
 refuses (two Content-Length headers, a negative one, a control character in a header, TLS
 or HTTP/2 sent to this HTTP/1.1 port) is a JSON 400 naming the parser's reason, counted
 (``field="request"``, ``rule="malformed_http"``) instead of uvicorn's "Invalid HTTP request
@@ -57,28 +59,32 @@ class HeaderDeadline(HttpToolsProtocol):
         super().connection_made(transport)
         self.started = False
         self.deadline: asyncio.TimerHandle | None = None
-        self.in_head, self.head_bytes = True, 0  # the next bytes are a request's head
+        # The next bytes are a request's head; ``overhead`` counts the bytes of the request that
+        # are not its body (request line, headers, chunk framing, trailers): ``on_body`` takes
+        # the body's bytes off again.
+        self.in_head, self.overhead = True, 0
         self.arm()
 
     def data_received(self, data: bytes) -> None:
-        if self.in_head:
-            room = self.settings.max_bytes - self.head_bytes
-            self.head_bytes += len(data)
-            if len(data) > room:  # parse what fits: the head may end there, a body follow
-                self.parse(data[:room])
-                if self.transport.is_closing():
-                    return
-                if self.in_head:
-                    limit = self.settings.max_bytes
-                    message = (
-                        f"request line and headers over {limit} bytes (serving.max_header_bytes): send less"
-                    )
-                    self.refuse(
-                        HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, message, "headers", "header_too_large"
-                    )
-                    return
-                data = data[room:]
-        self.parse(data)
+        room = self.settings.max_bytes - self.overhead
+        self.overhead += len(data)
+        if self.in_head and len(data) > room:  # parse what fits: the head may end there, a body follow
+            self.parse(data[:room])
+            if self.in_head and not self.transport.is_closing():
+                self.too_large()
+                return
+            data = data[room:]
+        if not self.transport.is_closing():
+            self.parse(data)
+        if self.overhead > self.settings.max_bytes and not self.transport.is_closing():
+            self.too_large()  # trailers or chunk framing: checked after each read, not before
+
+    def too_large(self) -> None:
+        message = (
+            f"request line and headers (and chunked framing and trailers) over {self.settings.max_bytes} "
+            "bytes (serving.max_header_bytes): send less"
+        )
+        self.refuse(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, message, "headers", "header_too_large")
 
     def parse(self, data: bytes) -> None:
         """uvicorn's ``data_received``, but a request the parser refuses gets a JSON 400 naming
@@ -117,8 +123,13 @@ class HeaderDeadline(HttpToolsProtocol):
         self.in_head = False
         super().on_headers_complete()
 
+    def on_body(self, body: bytes) -> None:
+        # At 0 at least: the end of one read can start the next request, not counted above.
+        self.overhead = max(self.overhead - len(body), 0)
+        super().on_body(body)
+
     def on_message_complete(self) -> None:
-        self.in_head, self.head_bytes = True, 0
+        self.in_head, self.overhead = True, 0
         super().on_message_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
