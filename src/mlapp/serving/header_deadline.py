@@ -22,6 +22,9 @@ or HTTP/2 sent to this HTTP/1.1 port) is a JSON 400 naming the parser's reason, 
 (``field="request"``, ``rule="malformed_http"``) instead of uvicorn's "Invalid HTTP request
 received." and a WARNING line per request.
 
+It also serves the worker's ASGI app wrapped in ``paths.KnownPaths`` (a 404 for any path but
+the service's), the only place outside BentoML's own request metrics.
+
 ``install`` makes it uvicorn's ``auto`` protocol, the one BentoML's workers ask for, so it is
 in place whether the worker is a fork of the server process or a new interpreter importing
 the service. It is called when the service module is imported, before the worker builds its
@@ -50,10 +53,16 @@ class Deadline:
     timeout_s: float  # ``serving.header_timeout_s``
     max_bytes: int  # ``serving.max_header_bytes``: request line + headers of one request
     count: Count  # the refusal counter (``telemetry.count_refusal``)
+    outer: Callable[[Any, Count], Any]  # wraps the worker's whole ASGI app (``paths.KnownPaths``)
 
 
 class HeaderDeadline(HttpToolsProtocol):
     settings: ClassVar[Deadline]  # set by ``install``, before uvicorn can pick this class
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Outside every middleware BentoML adds (its request metrics among them), per connection.
+        self.app = self.settings.outer(self.app, self.settings.count)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -167,8 +176,9 @@ class HeaderDeadline(HttpToolsProtocol):
         self.settings.count(status, {(field, rule)})
 
 
-def install(timeout_s: float, max_bytes: int, count: Count) -> None:
-    """From now on, uvicorn servers started in this process (``http="auto"``) use ``HeaderDeadline``."""
-    HeaderDeadline.settings = Deadline(timeout_s, max_bytes, count)
+def install(timeout_s: float, max_bytes: int, count: Count, outer: Callable[[Any, Count], Any]) -> None:
+    """From now on, uvicorn servers started in this process (``http="auto"``) use ``HeaderDeadline``,
+    and serve ``outer(app, count)`` instead of the app itself."""
+    HeaderDeadline.settings = Deadline(timeout_s, max_bytes, count, outer)
     protocols: dict[str, Any] = uvicorn.config.HTTP_PROTOCOLS
     protocols["auto"] = f"{__name__}:HeaderDeadline"

@@ -13,7 +13,9 @@ traffic limits and the bento/image; the request path is ours:
   a time, other requests running in between), the JSON answer (``responses.py``).
 - Per request, the model's Prometheus series (``telemetry.py``) are updated and a sample
   of rows is formatted for the JSONL prediction log (``predlog.py``: a thread writes it).
-- Optional bearer tokens (``auth.py``) guard ``/predict``, ``/metadata`` and ``/metrics``.
+- Optional bearer tokens (``auth.py``) guard ``/predict``, ``/metadata`` and ``/metrics``; any
+  other path than the service's is a 404 before BentoML's request metrics (``paths.py``,
+  installed with the header deadline).
 - Model version, git commit and data hash travel in response headers on every response
   (``X-Model-Version``, ``X-Git-Commit``, ``X-Data-Hash``); ``/metadata`` has the rest.
 
@@ -42,6 +44,7 @@ from mlapp.model import Model, load
 from mlapp.schema import FEATURES
 from mlapp.serving import auth, header_deadline, lineage, openapi, predlog, responses, settings, telemetry
 from mlapp.serving.endpoint import PredictEndpoint
+from mlapp.serving.paths import KnownPaths
 from mlapp.serving.records import check_compatible
 from mlapp.serving.request import RequestParser
 from mlapp.tables import read_json
@@ -226,7 +229,9 @@ async def metadata(_request: Request) -> Response:
 
 
 # Before the worker builds its uvicorn server: a deadline and a size cap for headers (header_deadline.py).
-header_deadline.install(SERVING.header_timeout_s, SERVING.max_header_bytes, telemetry.count_refusal)
+header_deadline.install(
+    SERVING.header_timeout_s, SERVING.max_header_bytes, telemetry.count_refusal, KnownPaths
+)
 PREDICT = PredictEndpoint(
     live_service,
     telemetry.count_refusal,
