@@ -178,3 +178,15 @@ def test_a_whole_number_feature_with_blanks_and_a_typo_is_read_row_by_row(monkey
     valid, rejects = scorer.split_valid(pd.DataFrame({"visits": ["3", None, "three"]}))
     assert valid["visits"].tolist() == [3, pd.NA]
     assert rejects[["index", "column", "failure_case"]].values.tolist() == [[2, "visits", "three"]]
+
+
+@pytest.mark.parametrize("id_column", ["row", "label", "probability", "model_version"])
+def test_an_id_column_named_like_an_output_column_is_refused(serving_root, tmp_path, id_column) -> None:
+    """The output holds the id next to row, the task's fields and model_version: an id named like
+    one of them was overwritten (or overwrote the row numbers) without a word."""
+    frame = generate(50, 5).rename(columns={PARAMS.data.id_column: id_column})
+    frame.to_csv(tmp_path / "batch.csv", index=False)
+    with pytest.raises(UserError, match=rf"data\.id_column {id_column!r} is also a column the scorer writes"):
+        scorer.score(str(tmp_path / "batch.csv"), tmp_path / "out.parquet", serving_root / "models", 100,
+                     tmp_path / "none.json", PARAMS.data.missing_values, id_column=id_column)  # fmt: skip
+    assert not (tmp_path / "out.parquet").exists()

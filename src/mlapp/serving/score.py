@@ -175,6 +175,13 @@ def score(
         spelt_missing = missing_clash(f"the model's categories.{feature}", levels, missing)
         if spelt_missing:
             raise UserError(spelt_missing)
+    empty = (0, len(model.spec.classes)) if model.task == "multiclass" else 0
+    written = ["row", *model.outputs(np.empty(empty)).columns, "model_version"]
+    if id_column in written:  # its values would be overwritten, or overwrite the row numbers
+        raise UserError(
+            f"data.id_column {id_column!r} is also a column the scorer writes ({', '.join(written)}): "
+            "rename it in the file and in params.yaml"
+        )
     facts = lineage.resolve(model_dir, lineage_file)  # git in a checkout, the baked file in an image
     meta = {f"mlapp.{k}": str(v) for k, v in facts.model_dump().items()} | {
         "mlapp.input": source,
@@ -194,7 +201,6 @@ def score(
             out = pd.DataFrame({"row": valid.index.to_numpy(dtype=np.int64)})
             if id_column and id_column in frame.columns:
                 out[id_column] = frame.loc[valid.index, id_column].to_numpy()
-            empty = (0, len(model.spec.classes)) if model.task == "multiclass" else 0
             scores = model.scores(valid) if len(valid) else np.empty(empty)
             # The task's fields: probability, label | label, probability_<class>... | prediction.
             for name, column in model.outputs(scores).items():
