@@ -117,7 +117,8 @@ def check_features() -> None:
         if text and name not in levels:
             raise UserError(
                 f"feature {name!r} is text without Check.isin([...]) (src/mlapp/schema.py): list its "
-                "categories, the model's levels"
+                f"categories, the model's levels; or list {name!r} in data.ignore_columns (params.yaml) "
+                "for free text the model must not use"
             )
         listed = [
             v for check in column.checks if check.name == "isin" for v in check.statistics["allowed_values"]
@@ -136,7 +137,8 @@ def check_features() -> None:
         if not text and not pd.api.types.is_numeric_dtype(dtype):
             raise UserError(
                 f"feature {name!r} has type {column.dtype} (src/mlapp/schema.py): a model input is a "
-                "number, a boolean or a category (a timestamp: derive numbers from it, e.g. its age in days)"
+                "number, a boolean or a category (a date: derive numbers from it in the file, e.g. its "
+                f"age in days) or list {name!r} in data.ignore_columns (params.yaml)"
             )
 
 
