@@ -160,3 +160,22 @@ def test_the_split_stage_on_arrow_equals_the_in_memory_split(
     for name, part in (("train", train), ("test", test)):
         pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / f"{name}.parquet"), part)
         assert pq.read_metadata(tmp_path / f"{name}.parquet").num_rows == len(part)
+
+
+def test_repeated_rows_and_constant_features_are_counted(tmp_path: Path, capsys) -> None:
+    """Rows repeating another row's features and label (new ids do not make them new examples)
+    and a feature with one value passed validate without a word: copies can land in train and
+    test (metrics that flatter the model), and a constant feature teaches it nothing."""
+    frame = _table()
+    frame = pd.concat([frame, frame.iloc[:40].assign(customer_id=[f"copy-{i}" for i in range(40)])])
+    frame = frame.assign(region="north").reset_index(drop=True)
+    code, report = _both(frame, tmp_path)
+    assert code == 0
+    assert (report["duplicate_rows"], report["constant_features"]) == (40, ["region"])
+    said = capsys.readouterr().out
+    assert "40 row(s) repeat another's features and label" in said and "nothing to learn: ['region']" in said
+
+
+def test_a_table_without_repeats_or_constants_says_none(tmp_path: Path) -> None:
+    code, report = _both(_table(), tmp_path)
+    assert (code, report["duplicate_rows"], report["constant_features"]) == (0, 0, [])

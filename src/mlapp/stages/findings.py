@@ -5,7 +5,7 @@ check, count, first failing values and 0-based rows; a test compares both ways):
 rules run per chunk and merge (counts add up, the first examples and rows are kept); what
 needs every row (duplicate ids, the share of missing values per column, the label's classes,
 the row count) is counted across chunks. Only the id and label columns are kept whole for
-that, never the table.
+that, never the table; each row's content is kept as one 8-byte hash (rows that repeat another).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pyarrow as pa_arrow
 import pyarrow.compute as pc
 
 from mlapp.params import Params
-from mlapp.schema import raw_schema
+from mlapp.schema import FEATURES, raw_schema
 from mlapp.stages.table_checks import Problem, label_problems, label_summary, null_problems, prepare_label
 from mlapp.stages.validate_rules import (
     TABLE_CHECKS,
@@ -72,6 +72,8 @@ class Findings:
         self.labels: list[pa_arrow.Array] = []
         self.columns = 0
         self.missing_values: pd.Series | None = None
+        self.row_hashes: list[np.ndarray] = []  # features and label: the model's view of a row
+        self.values: dict[str, set[Any]] = {}  # up to two values per feature (constant or not)
 
     def add(self, chunk: pd.DataFrame) -> pd.DataFrame:
         """Check one chunk (indexed by its rows' 0-based numbers in the table); its typed rows."""
@@ -107,6 +109,12 @@ class Findings:
         self.columns = len(typed.columns)
         counts = typed.isna().sum()
         self.missing_values = counts if self.missing_values is None else self.missing_values + counts
+        content = [name for name in typed.columns if name in FEATURES or name == label]
+        self.row_hashes.append(pd.util.hash_pandas_object(typed[content], index=False).to_numpy())
+        for name in FEATURES:
+            seen = self.values.setdefault(name, set())
+            if name in typed.columns and len(seen) < 2:
+                seen.update(typed[name].dropna().unique()[:2].tolist())
         return typed
 
     def failing(self) -> bool:
@@ -154,6 +162,7 @@ class Findings:
 
     def summary(self) -> dict[str, Any]:
         missing = self.missing_values if self.missing_values is not None else pd.Series(dtype=int)
+        hashes = np.concatenate(self.row_hashes) if self.row_hashes else np.empty(0, np.uint64)
         return {
             "status": "passed",
             "task": self.params.task,
@@ -162,4 +171,7 @@ class Findings:
             "dropped_missing_label": self.dropped,
             **label_summary(self._labels(), self.params.task),
             "missing_values": {c: int(n) for c, n in missing.items() if n},
+            # Worth a look, not a failure: copies can sit in train and test; a constant teaches nothing.
+            "duplicate_rows": len(hashes) - len(np.unique(hashes)),
+            "constant_features": [name for name, seen in self.values.items() if len(seen) < 2],
         }

@@ -106,8 +106,13 @@ def run(params: Params, *, source: Path, output: Path, report: Path) -> int:
         return _fail(report, source, exc.problems, exc.rows)
     result = findings.summary()
     write_json(result, report)
-    dropped = findings.dropped
-    note = f"; {dropped} row(s) without a label dropped (data.missing_label)" if dropped else ""
+    dropped, repeated, constant = findings.dropped, result["duplicate_rows"], result["constant_features"]
+    notes = {
+        f"{dropped} row(s) without a label dropped (data.missing_label)": dropped,
+        f"{repeated} row(s) repeat another's features and label (can be in train and test)": repeated,
+        f"constant features, nothing to learn: {constant}": constant,
+    }
+    note = "".join(f"; {text}" for text, shown in notes.items() if shown)
     print(f"validation passed: {result['rows']} rows, {result['columns']} columns ({source}){note}")
     return 0
 
