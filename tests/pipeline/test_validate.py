@@ -199,7 +199,7 @@ def test_the_label_id_or_time_listed_as_a_feature_is_refused(setting: str) -> No
         (pa.Column("datetime64[ns]"), "'note' has type datetime64[ns]"),
         # Free text (a comment) or a date the model should not use: the way out is named too.
         (pa.Column(str), "or list 'note' in data.ignore_columns (params.yaml)"),
-        (pa.Column("datetime64[ns]"), "in the file, e.g. its age in days) or list 'note' in data.ignore_columns"),
+        (pa.Column("datetime64[ns]"), "e.g. its age in days) or list 'note' in data.ignore_columns"),
     ],
 )
 def test_a_feature_the_model_cannot_take_is_refused(column: pa.Column, said: str, monkeypatch) -> None:
