@@ -23,7 +23,10 @@ or HTTP/2 sent to this HTTP/1.1 port) is a JSON 400 naming the parser's reason, 
 received." and a WARNING line per request.
 
 It also serves the worker's ASGI app wrapped in ``paths.KnownPaths`` (a 404 for any path but
-the service's), the only place outside BentoML's own request metrics.
+the service's), the only place outside BentoML's own request metrics, and serves an
+``Upgrade: websocket`` request as plain HTTP through it (the service has no WebSocket route;
+uvicorn's WebSocket protocol would have served the bare app, and any other ``Upgrade`` was a
+WARNING line per request).
 
 ``install`` makes it uvicorn's ``auto`` protocol, the one BentoML's workers ask for, so it is
 in place whether the worker is a fork of the server process or a new interpreter importing
@@ -63,6 +66,9 @@ class HeaderDeadline(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         # Outside every middleware BentoML adds (its request metrics among them), per connection.
         self.app = self.settings.outer(self.app, self.settings.count)
+        # No WebSocket route: an Upgrade request is served as plain HTTP, through ``self.app``
+        # (uvicorn's WebSocket protocol would serve the bare app, unknown paths included).
+        self.ws_protocol_class = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -101,11 +107,8 @@ class HeaderDeadline(HttpToolsProtocol):
         self._unset_keepalive_if_required()
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            if self._should_upgrade():
-                self.handle_websocket_upgrade()
-            else:
-                self._unsupported_upgrade_warning()
+        except httptools.HttpParserUpgrade:  # served as plain HTTP: nothing to log per request
+            pass
         except httptools.HttpParserCallbackError:  # raised in uvicorn's callbacks: say no more
             self.refuse(
                 HTTPStatus.BAD_REQUEST,
