@@ -242,6 +242,7 @@ service = cast(Any, ModelService)  # a bentoml Service at runtime, not a class
 service.add_asgi_middleware(auth.BearerAuth)  # outermost of ours: a 401 costs nothing else
 service.add_asgi_middleware(ModelHeaders)
 # Mounted routes are matched after BentoML's own API routes: /predict and /docs.json are ours.
+# A new route must be listed in paths.ROUTES too: any other path is a 404 (paths.py).
 service.mount_asgi_app(
     Starlette(
         routes=[
