@@ -11,10 +11,10 @@ import pytest
 
 from mlapp.gha import parse_outputs
 from mlapp.model import ModelMissing, load
-from mlapp.monitor import run
+from mlapp.monitor import batch, run
 from mlapp.monitor.batch import InvalidBatch, MonitorError
 from mlapp.params import load_params
-from tests.conftest import sh
+from tests.conftest import REPO, sh
 from tests.monitor.helpers import DRIFTED, drifted, flipped, fresh, write_csv, write_log
 
 
@@ -302,3 +302,17 @@ def test_psi_override_can_silence_a_feature(in_project: Path, tmp_path: Path) ->
         tmp_path / "r.md",
     )
     assert json.loads((tmp_path / "r.json").read_text())["drifted_features"] == ["monthly_charges"]
+
+
+@pytest.mark.parametrize("label", ["label", "probability", "model_version"])
+def test_a_label_column_named_like_a_log_field_is_not_read_as_ground_truth(label: str) -> None:
+    """The log's own fields are what was served. With data.label named `label`, the service's
+    decision was read as the ground truth: the decay check then scored the model against itself."""
+    params = load_params(REPO / "params.yaml")
+    params = params.model_copy(update={"data": params.data.model_copy(update={"label": label})})
+    line = {"id": "a-1", "ts": "2026-11-23T10:00:00Z", "features": {"age": 40}, "probability": 0.7,
+            "label": 1, "model_version": "x"}  # fmt: skip
+    frame, _ = batch._log_rows(
+        json.dumps(line) + "\n" + json.dumps(line | {"id": "a-2"}), params, "log.jsonl"
+    )
+    assert label not in frame.columns or frame[label].isna().all()

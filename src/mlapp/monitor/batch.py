@@ -136,6 +136,13 @@ def as_classes(labels: pd.Series, classes: list[str]) -> pd.Series:
     return labels.where(labels.isin(classes) | as_class.isna(), as_class)
 
 
+# What the service writes in a log record. A label column of one of these names cannot be joined
+# in as ground truth (`label` is the service's own decision): such a log's rows are unlabeled.
+LOG_FIELDS = frozenset(
+    {"id", "ts", "features", "probability", "probabilities", "prediction", "label", "model_version"}
+)
+
+
 def _log_rows(text: str, params: Params, source: str) -> tuple[pd.DataFrame, Served]:
     data = params.data
     rows: list[dict[str, Any]] = []
@@ -158,7 +165,7 @@ def _log_rows(text: str, params: Params, source: str) -> tuple[pd.DataFrame, Ser
             row[data.id_column] = record["id"]
         if data.time_column and "ts" in record:
             row[data.time_column] = _naive_utc(record["ts"])
-        if data.label in record:
+        if data.label in record and data.label not in LOG_FIELDS:
             row[data.label] = record[data.label]
         rows.append(row)
         score = record.get("probability")
