@@ -389,6 +389,28 @@ def test_chunked_trailers_over_the_cap_are_431_without_memory_growth(server, rec
     assert worker_rss_bytes(port) - before < 50 << 20
 
 
+def test_a_request_answered_before_its_body_gets_no_second_answer(server) -> None:
+    """A 401 goes out before the body is read; framing past the cap then closes the connection
+    without writing a 431 behind the 401."""
+    port = server["port"]
+    lines = ["POST /predict HTTP/1.1", f"Host: 127.0.0.1:{port}", "Content-Type: application/json"]
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        send(sock, "\n".join([*lines, "Transfer-Encoding: chunked", ""]))
+        try:
+            for _ in range(100_000):  # 1-byte chunks: 5 bytes of framing each
+                sock.sendall(b"1\r\n \r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        data = b""
+        try:
+            while chunk := sock.recv(65536):
+                data += chunk
+        except ConnectionResetError:  # closed with our framing unread: what came before it counts
+            pass
+    assert data.startswith(b"HTTP/1.1 401 "), data
+    assert data.count(b"HTTP/1.1 ") == 1, data
+
+
 def test_a_head_just_under_the_cap_and_its_body_in_one_packet_are_served(server, records) -> None:
     port = server["port"]
     body = json.dumps({"records": records[:2]}).encode()

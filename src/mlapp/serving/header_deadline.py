@@ -168,13 +168,16 @@ class HeaderDeadline(HttpToolsProtocol):
         self.settings.count(HTTPStatus.REQUEST_TIMEOUT, {("headers", "header_timeout")})
 
     def refuse(self, status: HTTPStatus, message: str, field: str, rule: str) -> None:
-        """Answer ``status`` with a JSON message, close the connection, count the refusal."""
-        body = responses.error(message)
-        head = (
-            b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\n"
-            b"connection: close\r\ncontent-length: %d\r\n\r\n" % (status, status.phrase.encode(), len(body))
-        )
-        self.transport.write(head + body)
+        """Answer ``status`` with a JSON message, close the connection, count the refusal.
+        A request already answered (a 401 goes out before its body is read) gets no second answer."""
+        if self.in_head or self.cycle is None or not self.cycle.response_started:
+            body = responses.error(message)
+            head = (
+                b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\n"
+                b"connection: close\r\ncontent-length: %d\r\n\r\n"
+                % (status, status.phrase.encode(), len(body))
+            )
+            self.transport.write(head + body)
         self.transport.close()
         self.settings.count(status, {(field, rule)})
 
