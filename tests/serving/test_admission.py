@@ -453,6 +453,18 @@ def test_a_compressed_body_is_415_not_invalid_json(server, records) -> None:
     assert "Content-Encoding 'gzip'" in response.json()["error"]
 
 
+def test_a_transfer_coding_but_chunked_is_415(server, records) -> None:
+    """``Transfer-Encoding: gzip, chunked`` was read as if plain: a gzipped body was "invalid JSON"."""
+    port = server["port"]
+    body = json.dumps({"records": records[:1]}).encode()
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+    lines = ["Content-Type: application/json", "Transfer-Encoding: gzip, chunked"]
+    status, answer = raw(port, head(port, *lines), chunked)
+    assert status == 415, answer
+    assert "Transfer-Encoding 'gzip, chunked'" in json.loads(answer)["error"]
+    assert raw(port, head(port, lines[0], "Transfer-Encoding: chunked"), chunked)[0] == 200
+
+
 def test_requests_over_max_concurrency_are_429_as_documented(server, records) -> None:
     """BentoML's limit is per worker and answers 429 (the docs said 503, for all workers)."""
     port = server["port"]

@@ -3,8 +3,9 @@
 In order, each refusal cheap and a 4xx:
 1. exactly one ``Content-Type``, ``application/json`` with no parameter but an optional
    ``charset=utf-8`` (415): a second header or another media type would otherwise reach a
-   parser nobody configured; and no ``Content-Encoding`` but ``identity`` (415): the body
-   is never decompressed (no gzip bomb), so a gzipped body would be "invalid JSON";
+   parser nobody configured; and no ``Content-Encoding`` but ``identity``, no
+   ``Transfer-Encoding`` but ``chunked`` (415): the body is never decompressed (no gzip
+   bomb), so a gzipped body would be "invalid JSON";
 2. a ``Content-Length`` above the body cap (413), answered from the header alone;
 3. the body read with the cap enforced while it streams (413 as soon as it is passed, even
    without ``Content-Length``) and a deadline for the whole body (408): a slow client
@@ -60,6 +61,14 @@ def check_headers(headers: Iterable[tuple[bytes, bytes]], max_body: int) -> None
             content_types.append(value)
         elif name == b"content-length":
             length = value
+        # The HTTP parser refuses most codings, but reads "gzip, chunked" as chunked, gzip ignored.
+        elif name == b"transfer-encoding" and value.strip().lower() != b"chunked":
+            shown = value.decode("latin-1")[:64]
+            raise Refused(
+                415,
+                "transfer_encoding",
+                f"Transfer-Encoding {shown!r} is not accepted: send chunked or a length",
+            )
         elif name == b"content-encoding" and value.strip().lower() not in (b"", b"identity"):
             shown = value.decode("latin-1")[:64]
             raise Refused(

@@ -41,7 +41,8 @@ REFUSALS = {
     "401": "bearer token missing or wrong (when tokens are configured)",
     "408": "the headers or the body did not arrive within serving.header_timeout_s / body_timeout_s",
     "413": "body over serving.max_rows * serving.max_row_bytes",
-    "415": "not exactly one Content-Type application/json (charset utf-8 only), or a Content-Encoding",
+    "415": "not exactly one Content-Type application/json (charset utf-8 only), a Content-Encoding, "
+    "or a Transfer-Encoding but chunked",
     "429": "more requests in flight in this worker than serving.max_concurrency",
     "431": "request line and headers over serving.max_header_bytes",
 }
