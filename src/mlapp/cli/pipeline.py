@@ -78,7 +78,7 @@ def validate(project: Project, source: Path | None, output: Path | None, report:
 @click.option("--test", type=PathOption, help="Test table [params: split.test].")
 @pass_project
 def split(project: Project, source: Path | None, train: Path | None, test: Path | None) -> None:
-    """Stage 2: seeded train/test split (stratified or by event time)."""
+    """Stage 2: seeded train/test split (split.method: hash of the id, stratified, or time)."""
     from mlapp.stages import split as stage
 
     params = project.params
