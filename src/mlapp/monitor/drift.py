@@ -18,6 +18,7 @@ from mlapp.metrics import LOWER_IS_BETTER, flat, round6, task_metrics
 from mlapp.model import ModelSpec
 from mlapp.monitor import stats
 from mlapp.params import MetricName, MonitorParams
+from mlapp.report.bootstrap import percentile_interval, resampled
 from mlapp.schema import categories
 
 
@@ -68,6 +69,9 @@ class MetricDecay:
     change: float
     tolerance: float
     decayed: bool
+    # The batch metric's bootstrap interval (report.confidence): a drop inside it is noise.
+    batch_low: float | None = None
+    batch_high: float | None = None
 
 
 @dataclass(frozen=True)
@@ -179,15 +183,34 @@ def metric_decay(
     spec: ModelSpec,
     reference_metrics: dict[str, Any],
     tolerances: Mapping[MetricName, float],
+    *,
+    resamples: int,
+    seed: int,
+    confidence: float,
 ) -> list[MetricDecay]:
-    """Each watched metric on the labeled rows against the same metric in metrics.json."""
+    """Each watched metric on the labeled rows against the same metric in metrics.json. A metric
+    decayed when it fell by more than its tolerance and the batch's bootstrap interval excludes
+    the reference: a few labeled positives (a rare class) move a metric by chance, far."""
     now = flat(task_metrics(spec.task, y_true, scores, spec.threshold, spec.classes))
+    values = resampled(y_true, (scores, spec.cutoff), resamples, seed, spec.task, spec.classes)
     rows = []
     for metric, tolerance in sorted(tolerances.items()):
         before, after = float(reference_metrics[metric]), round6(now[metric])
-        loss = after - before if metric in LOWER_IS_BETTER else before - after
+        low, high = percentile_interval(values[metric], confidence)
+        worse = metric in LOWER_IS_BETTER
+        loss, beyond_noise = (after - before, low > before) if worse else (before - after, high < before)
+        decayed = loss > tolerance and beyond_noise
         rows.append(
-            MetricDecay(metric, round6(before), after, round6(after - before), tolerance, loss > tolerance)
+            MetricDecay(
+                metric,
+                round6(before),
+                after,
+                round6(after - before),
+                tolerance,
+                decayed,
+                round6(low),
+                round6(high),
+            )
         )
     return rows
 

@@ -96,14 +96,16 @@ def _decay(report: dict[str, Any]) -> list[str]:
             m["metric"],
             f"{m['reference']:.3f}",
             f"{m['batch']:.3f}",
+            "—" if m.get("batch_low") is None else f"{m['batch_low']:.3f} to {m['batch_high']:.3f}",
             f"{m['change']:+.3f}",
             str(m["tolerance"]),
             "**yes**" if m["decayed"] else "no",
         ]
         for m in decay["metrics"]
     ]
-    header = ["metric", "metrics.json", "batch", "change", "tolerance", "decayed"]
-    return [title, "", *markdown_table(header, rows, "lrrrrl")]
+    header = ["metric", "metrics.json", "batch", "batch's interval", "change", "tolerance", "decayed"]
+    note = "Decayed: worse by more than the tolerance, with metrics.json's value outside the interval."
+    return [title, "", *markdown_table(header, rows, "lrrrrrl"), "", note]
 
 
 def _served(report: dict[str, Any]) -> list[str]:

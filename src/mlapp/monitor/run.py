@@ -83,6 +83,9 @@ def _decay(batch: Batch, reference: Reference, params: Params) -> dict[str, Any]
         reference.model.spec,
         reference.metrics,
         params.monitor.decay_tolerance,
+        resamples=params.report.bootstrap_resamples,
+        seed=params.report.bootstrap_seed,
+        confidence=params.report.confidence,
     )
     return {"status": "checked", "why": "", "metrics": [asdict(r) for r in rows]}
 

@@ -14,6 +14,8 @@ per-class counts (one-hot products), regression from weighted sums of errors.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from mlapp.metrics import PER_CLASS, TASK_METRICS
@@ -145,6 +147,14 @@ def task_metrics(
     return weighted_metrics(weights, y, scores, threshold)
 
 
+def _weight_chunks(rows: int, resamples: int, seed: int) -> Iterator[np.ndarray]:
+    """The resamples' row counts, a bounded number of resamples at a time (``CHUNK_CELLS``)."""
+    rng = np.random.default_rng(seed)
+    chunk = max(1, CHUNK_CELLS // max(rows, 1))
+    for done in range(0, resamples, chunk):
+        yield resample_counts(rng, rows, min(chunk, resamples - done))
+
+
 def paired_deltas(
     y: np.ndarray,
     base: tuple[np.ndarray, float],
@@ -155,19 +165,26 @@ def paired_deltas(
     classes: list[str] | None = None,
 ) -> dict[str, np.ndarray]:
     """PR minus base per metric and resample; ``base``/``pr`` are (scores, binary threshold)."""
-    rows = len(y)
     names = metric_names(task, classes or [])
-    rng = np.random.default_rng(seed)
-    chunk = max(1, CHUNK_CELLS // max(rows, 1))
     parts: dict[str, list[np.ndarray]] = {m: [] for m in names}
-    done = 0
-    while done < resamples:
-        weights = resample_counts(rng, rows, min(chunk, resamples - done))
+    for weights in _weight_chunks(len(y), resamples, seed):
         base_scores = task_metrics(task, weights, y, *base, classes or [])
         pr_scores = task_metrics(task, weights, y, *pr, classes or [])
         for m in names:
             parts[m].append(pr_scores[m] - base_scores[m])
-        done += len(weights)
+    return {m: np.concatenate(parts[m]) for m in names}
+
+
+def resampled(
+    y: np.ndarray, scored: tuple[np.ndarray, float], resamples: int, seed: int, task: str, classes: list[str]
+) -> dict[str, np.ndarray]:
+    """One model's metrics per resample of its rows; ``scored`` is (scores, binary threshold)."""
+    names = metric_names(task, classes)
+    parts: dict[str, list[np.ndarray]] = {m: [] for m in names}
+    for weights in _weight_chunks(len(y), resamples, seed):
+        values = task_metrics(task, weights, y, *scored, classes)
+        for m in names:
+            parts[m].append(values[m])
     return {m: np.concatenate(parts[m]) for m in names}
 
 
