@@ -179,3 +179,15 @@ def test_repeated_rows_and_constant_features_are_counted(tmp_path: Path, capsys)
 def test_a_table_without_repeats_or_constants_says_none(tmp_path: Path) -> None:
     code, report = _both(_table(), tmp_path)
     assert (code, report["duplicate_rows"], report["constant_features"]) == (0, 0, [])
+
+
+def test_duplicate_ids_are_shown_with_their_repeats(tmp_path: Path) -> None:
+    """The examples were the first rows involved, in file order: with many repeated ids they were
+    all first occurrences ('c0' at row 0, 'c1' at row 1...) and never showed where a repeat sits."""
+    frame = _table()
+    first, second = frame.loc[5, "customer_id"], frame.loc[6, "customer_id"]
+    frame = _set(_set(frame, "customer_id", [200], first), "customer_id", [250], second)
+    code, report = _both(frame, tmp_path)
+    unique = _problems(report)[("customer_id", "values are unique")]
+    assert (code, unique["count"]) == (1, 4)
+    assert (unique["values"], unique["rows"]) == ([first, first, second, second], [5, 200, 6, 250])

@@ -131,8 +131,11 @@ class Findings:
         if not len(repeated):
             return None
         where = np.flatnonzero(pc.is_in(ids, value_set=repeated).to_numpy(zero_copy_only=False))
-        rows = np.concatenate([numbers for _, numbers in self.ids])[where[: self.limit]]
-        values = ids.take(where[: self.limit]).to_pylist()
+        # Each id with its repeats (ids in order of first appearance): where the copies sit.
+        first_seen = pd.factorize(ids.take(where).to_numpy(zero_copy_only=False))[0]
+        shown = where[np.lexsort((where, first_seen))][: self.limit]
+        rows = np.concatenate([numbers for _, numbers in self.ids])[shown]
+        values = ids.take(shown).to_pylist()
         return Problem(str(self.id_column), UNIQUE, len(where), values, [int(r) for r in rows])
 
     def _labels(self) -> pd.Series:
