@@ -5,6 +5,7 @@ import pytest
 from mlapp import model as model_io
 from mlapp.params import load_params
 from mlapp.sample_data import generate
+from mlapp.stages import train as train_stage
 from mlapp.stages.train import train
 from tests.conftest import REPO
 
@@ -78,3 +79,23 @@ def test_a_nullable_boolean_feature_is_1_0_or_missing(frame, trained) -> None:
     np.testing.assert_array_equal(
         model.predict_proba(rows.assign(paperless_billing=[True, None, False])), floats
     )
+
+
+@pytest.mark.parametrize(("declared", "said"), [(None, True), (["ok", "fraud"], False)])
+def test_a_majority_positive_class_by_sort_order_is_pointed_out(
+    frame, tmp_path, capsys, declared, said
+) -> None:
+    """Text labels sort: with "fraud"/"ok" the positive class was "ok" (99% of rows) without a word,
+    and precision, recall, pr_auc and the threshold were all about the wrong class."""
+    table = frame.assign(churned=np.where(frame["churned"] == 1, "fraud", "ok"))
+    source = tmp_path / "train.parquet"
+    table.to_parquet(source)
+    data = PARAMS.data.model_copy(update={"classes": declared})
+    xgb = PARAMS.train.xgboost.model_copy(update={"n_estimators": 5})
+    params = PARAMS.model_copy(
+        update={"data": data, "train": PARAMS.train.model_copy(update={"xgboost": xgb})}
+    )
+    assert train_stage.run(params, source=source, model_dir=tmp_path / "models") == 0
+    out = capsys.readouterr().out
+    assert ("the positive class is 'ok', " in out) is said
+    assert ("set data.classes: [ok, fraud]" in out) is said

@@ -113,5 +113,21 @@ def run(params: Params, *, source: Path, model_dir: Path) -> int:
     trees = spec.best_iteration + 1
     decision = {"binary": f", threshold {spec.threshold}", "multiclass": f", classes {spec.classes}"}
     engine = params.train.engine
-    print(f"trained {spec.task} ({engine}): {trees} trees{decision.get(spec.task, '')} -> {model_dir}")
+    hint = positive_hint(source, params, spec.classes) if spec.task == "binary" else ""
+    print(f"trained {spec.task} ({engine}): {trees} trees{decision.get(spec.task, '')} -> {model_dir}{hint}")
     return 0
+
+
+def positive_hint(source: Path, params: Params, classes: list[str]) -> str:
+    """A word when the positive class, second by sort order (data.classes unset), is the majority:
+    "fraud"/"ok" sorts "ok" second, and every threshold metric is then about the wrong class."""
+    if params.data.classes is not None:
+        return ""
+    labels = label_text(pd.read_parquet(source, columns=[params.data.label]).iloc[:, 0])
+    share = float((labels == classes[1]).mean())
+    if share <= 0.5:
+        return ""
+    return (
+        f"; note: the positive class is {classes[1]!r}, {share:.0%} of rows (second of the sorted "
+        f"labels); if {classes[0]!r} is what you predict, set data.classes: [{classes[1]}, {classes[0]}]"
+    )
