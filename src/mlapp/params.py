@@ -227,6 +227,7 @@ class ServingParams(Section):
     log_path: Path  # sampled prediction log (JSONL, `mlapp monitor run --source`); $MLAPP_PREDICTION_LOG wins
     log_sample_rate: float = Field(ge=0, le=1)  # share of predicted rows logged; 0 turns the log off
     log_buffer_rows: int = Field(ge=1)  # rows waiting for the log writer; beyond that, dropped (counted)
+    log_max_bytes: int = Field(ge=4096)  # the log moves to <log>.1 at this size: at most ~twice on disk
     score_chunk_rows: int = Field(ge=1)  # `mlapp score`: rows read, validated and predicted at a time
 
     @field_validator("workers")

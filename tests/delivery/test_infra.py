@@ -71,7 +71,24 @@ def test_writable_paths_are_emptydirs_and_env_points_there() -> None:
     empty = {v["name"] for v in pod["volumes"] if "emptyDir" in v}
     env = {e["name"]: e["value"] for e in container["env"]}
     assert mounts[env["BENTOML_HOME"]] in empty and mounts[env["TMPDIR"]] in empty
+    assert mounts[str(Path(env["MLAPP_PREDICTION_LOG"]).parent)] in empty
     assert container["ports"][0]["containerPort"] == 3000
+
+
+def test_the_prediction_log_volume_holds_the_log_and_its_rotated_copy() -> None:
+    """The log without a volume was turned off at start-up (read-only root); one too small for
+    the log and its ``.1`` would get the pod evicted by its own sampling."""
+    deployment = next(o for o in kube.render(OVERLAYS[-1]) if o["kind"] == "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
+    mount = next(m for m in pod["containers"][0]["volumeMounts"] if m["mountPath"] == "/var/log/mlapp")
+    assert env["MLAPP_PREDICTION_LOG"].startswith(mount["mountPath"] + "/")
+    volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    limit = int(volume["emptyDir"]["sizeLimit"].removesuffix("Mi")) * 2**20
+    # a full log, its .1, and one batch written past the size before it moved (a line: the
+    # request's row, at most max_row_bytes, and the id, time and prediction fields)
+    batch = PARAMS.serving.log_buffer_rows * (PARAMS.serving.max_row_bytes + 256)
+    assert limit >= 2 * PARAMS.serving.log_max_bytes + batch
 
 
 @pytest.fixture

@@ -240,6 +240,29 @@ def test_a_rotated_file_is_replaced_not_written_behind(tmp_path: Path) -> None:
     assert (tmp_path / "p.jsonl.1").read_text() == "first\n"
 
 
+def test_a_full_log_moves_to_dot_1_so_its_disk_use_stays_bounded(tmp_path: Path) -> None:
+    """Without a size cap the log grew without bound (187 MB in one flood), on a volume whose
+    sizeLimit evicts the pod. Two sinks share the file as a server's workers do: the one that
+    finds it full moves it; a second one finding it full too does not move the fresh file over it."""
+    path, rotated = tmp_path / "p.jsonl", tmp_path / "p.jsonl.1"
+    a, b = predlog.JsonlFile(path, max_bytes=20), predlog.JsonlFile(path, max_bytes=20)
+    a.write(b"a1 ........\n")  # 12 bytes
+    b.write(b"b1 ........\n")  # 24: b finds it full and moves it
+    assert rotated.read_text() == "a1 ........\nb1 ........\n" and not path.exists()
+    b.write(b"b2\n")  # a new file at the path
+    assert a._fd is not None
+    a._rotate(a._fd)  # a found the old file full at the same time: it must not move b's new one
+    assert path.read_text() == "b2\n" and rotated.read_text().startswith("a1")
+    a.write(b"a2\n")
+    assert path.read_text() == "b2\na2\n"
+    for _ in range(10):
+        a.write(b"x" * 9 + b"\n")
+    a.close()
+    b.close()
+    assert sum(f.stat().st_size for f in tmp_path.iterdir()) < 2 * 20 + 10  # 13 writes: 136 bytes
+    assert rotated.stat().st_size < 20 + 10
+
+
 def test_open_log_is_off_at_rate_zero_or_on_a_read_only_path(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

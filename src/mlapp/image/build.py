@@ -33,10 +33,11 @@ from mlapp.params import Params
 from mlapp.serving import PREDICTION_LOG_ENV, smoke
 
 CONTAINER_PORT = 3000  # BentoML's default; the Dockerfile EXPOSEs it, infra/base targets it
-# As infra/base/deployment.yaml: BentoML's state on a tmpfs, the bento itself read-only.
-# Paths inside the container, not on this machine.
-TMP_DIR, STATE_DIR = "/tmp", "/var/run/bentoml"  # noqa: S108
-CONTAINER_ENV = {"BENTOML_HOME": STATE_DIR, PREDICTION_LOG_ENV: f"{TMP_DIR}/predictions.jsonl"}
+# As infra/base/deployment.yaml: BentoML's state and the prediction log on tmpfs, the bento
+# itself read-only. Paths inside the container, not on this machine.
+TMP_DIR, STATE_DIR, LOG_DIR = "/tmp", "/var/run/bentoml", "/var/log/mlapp"  # noqa: S108
+CONTAINER_ENV = {"BENTOML_HOME": STATE_DIR, PREDICTION_LOG_ENV: f"{LOG_DIR}/predictions.jsonl"}
+TMPFS = (TMP_DIR, STATE_DIR, LOG_DIR)
 INDEX_VARIABLES = ("UV_DEFAULT_INDEX", "UV_INDEX_URL", "PIP_INDEX_URL")
 PIP_CONFIG_FILES = (Path("/etc/pip.conf"), Path("/etc/xdg/pip/pip.conf"), Path("~/.config/pip/pip.conf"))
 MB = 1_000_000  # decimal, as `docker images` prints sizes
@@ -180,7 +181,7 @@ def serve_and_smoke(engine: Engine, ref: str, params: Params, expect_version: st
     name = f"{params.image.name}-smoke-{secrets.token_hex(4)}"
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    engine.run_detached(ref, name, (port, CONTAINER_PORT), CONTAINER_ENV, (TMP_DIR, STATE_DIR))
+    engine.run_detached(ref, name, (port, CONTAINER_PORT), CONTAINER_ENV, TMPFS)
     try:
         ready_s = wait_ready(engine, name, url, params.image.ready_timeout_s)
         echo(f"ready after {ready_s:.1f} s: {url}")

@@ -22,12 +22,16 @@ most once a minute; requests never see it.
 
 Each batch of lines is one ``write()`` on a file opened with ``O_APPEND``, so workers of
 one server can share the file without interleaving lines. If the file is moved away
-(log rotation, a shipper picking it up), the next write starts a new one at the path.
+(log rotation, a shipper picking it up), the next write starts a new one at the path. At
+``serving.log_max_bytes`` the writer moves it to ``<path>.1`` itself (replacing the previous
+one), so an unattended log stays under about twice that on disk.
 """
 
 from __future__ import annotations
 
 import json
+import contextlib
+import fcntl
 import logging
 import os
 import secrets
@@ -58,10 +62,11 @@ class Sink(Protocol):
 
 
 class JsonlFile:
-    """Appends to a local file, re-created if it was moved or deleted."""
+    """Appends to a local file, re-created if it was moved or deleted; moved to ``<path>.1``
+    once it holds ``max_bytes`` (None: never)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path, max_bytes: int | None = None) -> None:
+        self.path, self.max_bytes = path, max_bytes
         self._fd: int | None = None
         self._inode: int | None = None
 
@@ -83,6 +88,21 @@ class JsonlFile:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
+        if self.max_bytes is not None and os.fstat(fd).st_size >= self.max_bytes:
+            self._rotate(fd)
+
+    def _rotate(self, fd: int) -> None:
+        """Move the full file to ``<path>.1``. Every worker of the server may find it full at
+        once: the lock on the file lets one move it; the others find the path is another file
+        (or none yet) and only reopen, so no worker moves a fresh file over the full one."""
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                if self.path.stat().st_ino == self._inode:
+                    os.replace(self.path, self.path.with_name(self.path.name + ".1"))
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        self.close()
 
     def close(self) -> None:
         if self._fd is not None:
@@ -228,6 +248,7 @@ def open_log(
     buffer_rows: int,
     counters: Sequence[Any],
     spec: ModelSpec | None = None,
+    max_bytes: int | None = None,
 ) -> PredictionLog | None:
     """The service's log per ``serving.log_*`` params; ``None`` when sampling is off (rate 0).
 
@@ -236,7 +257,7 @@ def open_log(
     """
     if sample_rate == 0:
         return None
-    sink = JsonlFile(path)
+    sink = JsonlFile(path, max_bytes)
     try:
         sink.write(b"")
     except OSError as exc:

@@ -155,6 +155,7 @@ class ModelService:
             SERVING.log_buffer_rows,
             [metrics.log_rows.labels(outcome) for outcome in telemetry.LOG_OUTCOMES],
             self.model.spec,
+            SERVING.log_max_bytes,
         )
 
     def score(self, body: bytes) -> bytes:
