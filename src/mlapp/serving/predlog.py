@@ -29,9 +29,9 @@ one), so an unattended log stays under about twice that on disk.
 
 from __future__ import annotations
 
-import json
 import contextlib
 import fcntl
+import json
 import logging
 import os
 import secrets
@@ -99,7 +99,7 @@ class JsonlFile:
         try:
             with contextlib.suppress(FileNotFoundError):
                 if self.path.stat().st_ino == self._inode:
-                    os.replace(self.path, self.path.with_name(self.path.name + ".1"))
+                    self.path.replace(self.path.with_name(self.path.name + ".1"))
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
         self.close()
