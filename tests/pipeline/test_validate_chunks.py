@@ -173,7 +173,16 @@ def test_repeated_rows_and_constant_features_are_counted(tmp_path: Path, capsys)
     assert code == 0
     assert (report["duplicate_rows"], report["constant_features"]) == (40, ["region"])
     said = capsys.readouterr().out
-    assert "40 row(s) repeat another's features and label" in said and "nothing to learn: ['region']" in said
+    assert "40 row(s) repeat another's features and label (copies can be in train and test)" in said
+    assert "nothing to learn: ['region']" in said
+    # Without an id or event time a copy is the same row in every column: hashed into one part.
+    data = PARAMS.data.model_copy(update={"id_column": None, "time_column": None})
+    (tmp_path / "no-id").mkdir()
+    params = PARAMS.model_copy(update={"data": data})
+    _run(frame.drop(columns=["customer_id", "event_time"]), params, 7, tmp_path / "no-id")
+    assert "40 row(s) repeat another's features and label (the hash split keeps them in one part)" in (
+        capsys.readouterr().out
+    )
 
 
 def test_a_table_without_repeats_or_constants_says_none(tmp_path: Path) -> None:

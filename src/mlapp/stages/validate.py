@@ -107,9 +107,13 @@ def run(params: Params, *, source: Path, output: Path, report: Path) -> int:
     result = findings.summary()
     write_json(result, report)
     dropped, repeated, constant = findings.dropped, result["duplicate_rows"], result["constant_features"]
+    # Without an id or time, copies are identical rows: the hash split keys a row by its content.
+    data = params.data
+    together = params.split.method == "hash" and not data.id_column and not data.time_column
+    where = "the hash split keeps them in one part" if together else "copies can be in train and test"
     notes = {
         f"{dropped} row(s) without a label dropped (data.missing_label)": dropped,
-        f"{repeated} row(s) repeat another's features and label (can be in train and test)": repeated,
+        f"{repeated} row(s) repeat another's features and label ({where})": repeated,
         f"constant features, nothing to learn: {constant}": constant,
     }
     note = "".join(f"; {text}" for text, shown in notes.items() if shown)
