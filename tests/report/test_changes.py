@@ -113,3 +113,18 @@ def test_the_label_row_speaks_the_task() -> None:
     rows = _data_rows("multiclass", classes, pd.Series(["a", "b", "b", "c"]), pd.Series(["c", "c"]))
     assert "| class `b`: train / test | 50.0% / 0.0% | 50.0% / 0.0% |" in rows
     assert "| class `c`: train / test | 25.0% / 100.0% | 25.0% / 100.0% |" in rows
+
+
+def test_a_class_no_row_is_predicted_as_is_named_not_left_at_precision_zero() -> None:
+    """sklearn scores a never-predicted class's precision 0 (zero_division): in the metrics table
+    that read as a model that is always wrong about it, not one that never says it."""
+    from mlapp.report.task_markdown import multiclass
+
+    def confusion(predicted: dict[str, int]) -> list[dict[str, object]]:
+        return [{"actual": "a", "predicted": p, "count": n} for p, n in predicted.items()]
+
+    curves = {"base": {"confusion": confusion({"a": 3, "b": 1, "c": 1})},
+              "pr": {"confusion": confusion({"a": 4, "b": 1, "c": 0})}}  # fmt: skip
+    text = "\n".join(multiclass({"curves": curves, "classes": ["a", "b", "c"]}, compact=False))
+    assert "The PR model predicts no test row as `c`: its precision is undefined" in text
+    assert "The base model" not in text

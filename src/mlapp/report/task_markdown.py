@@ -21,6 +21,12 @@ def _confusion(title: str, cells: list[dict[str, Any]], classes: list[str]) -> l
     return [f"**{title}**", "", *_table(["", *(f"pred {code_cell(p)}" for p in classes)], rows)]
 
 
+def never_predicted(cells: list[dict[str, Any]], classes: list[str]) -> list[str]:
+    """Classes no test row was predicted as: their precision is undefined (0 in the metrics table)."""
+    predicted = {str(c["predicted"]) for c in cells if int(c["count"])}
+    return [name for name in classes if name not in predicted]
+
+
 def multiclass(report: dict[str, Any], compact: bool) -> list[str]:
     base, pr = report["curves"]["base"], report["curves"]["pr"]
     classes = report["classes"]
@@ -28,6 +34,11 @@ def multiclass(report: dict[str, Any], compact: bool) -> list[str]:
     if not compact:
         lines += _confusion("Base: confusion matrix (test rows)", base["confusion"], classes)
     lines += _confusion("PR: confusion matrix (test rows)", pr["confusion"], classes)
+    for side, curves in (("base", base), ("PR", pr)):
+        if missing := never_predicted(curves["confusion"], classes):
+            names = ", ".join(code_cell(name) for name in missing)
+            lines += [f"The {side} model predicts no test row as {names}: its precision is undefined, "
+                      "shown as 0 in the metrics table.", ""]  # fmt: skip
     lines += [
         "<sub>Each row is an actual class; the diagonal holds the correct predictions. Per-class "
         "precision and recall, with intervals, are in the metrics table. PNG plots (confusion) are in "
