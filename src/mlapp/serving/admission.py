@@ -53,6 +53,14 @@ class ClientGone(Exception):
     """The client disconnected before its body arrived."""
 
 
+# Codings the body may arrive in: (accepted values, rule, what to send instead). The HTTP parser
+# refuses most, but reads "gzip, chunked" as chunked, gzip ignored; nothing is decompressed.
+CODINGS = {
+    b"transfer-encoding": ((b"chunked",), "transfer_encoding", "send chunked or a length"),
+    b"content-encoding": ((b"", b"identity"), "content_encoding", "send the JSON uncompressed"),
+}
+
+
 def check_headers(headers: Iterable[tuple[bytes, bytes]], max_body: int) -> None:
     content_types: list[bytes] = []
     length: bytes | None = None
@@ -61,21 +69,10 @@ def check_headers(headers: Iterable[tuple[bytes, bytes]], max_body: int) -> None
             content_types.append(value)
         elif name == b"content-length":
             length = value
-        # The HTTP parser refuses most codings, but reads "gzip, chunked" as chunked, gzip ignored.
-        elif name == b"transfer-encoding" and value.strip().lower() != b"chunked":
+        elif name in CODINGS and value.strip().lower() not in CODINGS[name][0]:
+            _accepted, rule, instead = CODINGS[name]
             shown = value.decode("latin-1")[:64]
-            raise Refused(
-                415,
-                "transfer_encoding",
-                f"Transfer-Encoding {shown!r} is not accepted: send chunked or a length",
-            )
-        elif name == b"content-encoding" and value.strip().lower() not in (b"", b"identity"):
-            shown = value.decode("latin-1")[:64]
-            raise Refused(
-                415,
-                "content_encoding",
-                f"Content-Encoding {shown!r} is not accepted: send the JSON uncompressed",
-            )
+            raise Refused(415, rule, f"{name.decode().title()} {shown!r} is not accepted: {instead}")
     if len(content_types) != 1:
         raise Refused(
             415, "content_type_count", f"send exactly one Content-Type header, got {len(content_types)}"

@@ -123,8 +123,10 @@ def positive_hint(source: Path, params: Params, classes: list[str]) -> str:
     "fraud"/"ok" sorts "ok" second, and every threshold metric is then about the wrong class."""
     if params.data.classes is not None:
         return ""
-    labels = label_text(pd.read_parquet(source, columns=[params.data.label]).iloc[:, 0])
-    share = float((labels == classes[1]).mean())
+    column = pd.read_parquet(source, columns=[params.data.label]).iloc[:, 0]
+    counts = column.value_counts(dropna=False)  # label_text per distinct label, not per row
+    names = label_text(pd.Series(counts.index)).to_numpy()
+    share = float(counts[names == classes[1]].sum() / max(len(column), 1))
     if share <= 0.5:
         return ""
     return (
