@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections import defaultdict
 from pathlib import Path
 
 import pandas as pd
@@ -87,6 +88,28 @@ def test_other_partitioning_changes_bytes_not_quality(tables, dask_model, tmp_pa
     other = _saved(train_dask.train(train_path, PARAMS.data.label, params), tmp_path / "other")
     assert other.sha256 != base.sha256
     assert abs(_scores(other, test_path)[0] - _scores(base, test_path)[0]) <= ROC_AUC_TOLERANCE
+
+
+def test_where_dask_left_the_partitions_changes_nothing(tables, dask_model, tmp_path, monkeypatch) -> None:
+    """Under load the scheduler once left every fit partition on one worker and XGBoost failed.
+
+    Replay that placement (every part of each matrix on one worker, the validation rows on
+    the other) before the engine pins partitions to workers: same model, same bytes.
+    """
+    train_path, _ = tables
+    pin = train_dask._pin
+    seen: list[str] = []
+
+    def raced(matrix, workers: list[str]) -> None:
+        held = [part for parts in matrix.worker_map.values() for part in parts]
+        matrix.worker_map = defaultdict(list, {workers[len(seen) % len(workers)]: held})
+        seen.append("matrix")
+        pin(matrix, workers)
+
+    monkeypatch.setattr(train_dask, "_pin", raced)
+    raced_model = _saved(train_dask.train(train_path, PARAMS.data.label, PARAMS.train), tmp_path / "raced")
+    assert seen == ["matrix", "matrix"]  # the fit rows and the validation rows
+    assert raced_model.sha256 == dask_model.sha256
 
 
 def test_scheduler_address_from_the_environment_wins(monkeypatch) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from distributed import Client, Future
+    from xgboost.dask import DaskDMatrix
 
 
 CONNECT_TIMEOUT = "60s"  # a scheduler that has not answered by then is down or unreachable
@@ -107,6 +109,26 @@ def _split(part: pd.DataFrame, label: str, valid_size: float, seed: int) -> tupl
     return fit, valid
 
 
+def _pin(matrix: DaskDMatrix, workers: list[str]) -> None:
+    """Partition i trains on worker i mod n, wherever Dask's scheduler left its data.
+
+    The scheduler moves small tasks to idle workers, so a partition's placement is a race:
+    under load, both partitions landed on one worker and the other held only validation
+    rows, and XGBoost's collective failed on that empty worker. XGBoost hands each worker
+    the parts its ``worker_map`` lists (fetching them if they live elsewhere), so fixing the
+    map fixes the placement: every worker trains on rows, partition i's fit and validation
+    rows share a worker, and the same data gives the same bytes whatever the race did.
+    """
+    parts = sorted(
+        (part for held in matrix.worker_map.values() for part in held),
+        key=lambda part: matrix.partition_order[part.key],
+    )
+    placed: defaultdict[str, list[Future[Any]]] = defaultdict(list)
+    for number, part in enumerate(parts):
+        placed[workers[number % len(workers)]].append(part)
+    matrix.worker_map = placed
+
+
 def train(source: Path, label: str, params: TrainParams) -> tuple[xgb.Booster, ModelSpec]:
     """Fit on the cluster; the booster is cut at the best iteration, as the local engine does."""
     import dask.dataframe as dd
@@ -121,9 +143,7 @@ def train(source: Path, label: str, params: TrainParams) -> tuple[xgb.Booster, M
         parts: dict[str, list[Future[Any]]] = {"fit_x": [], "fit_y": [], "valid_x": [], "valid_y": []}
         for number, part in enumerate(_batches(source, len(workers), params.dask.partition_rows)):
             fit, valid = _split(part, label, params.valid_size, seed=params.seed + number)
-            # Round-robin placement: every worker gets rows (training failed here when the
-            # scheduler put all partitions on one worker), and a partition's features and
-            # labels stay together.
+            # Start each partition where _pin will train it, so usually nothing moves.
             where = [workers[number % len(workers)]]
             for name, rows in (("fit", fit), ("valid", valid)):
                 parts[f"{name}_x"].append(dask.scatter(spec.to_matrix(rows), workers=where))
@@ -135,23 +155,25 @@ def train(source: Path, label: str, params: TrainParams) -> tuple[xgb.Booster, M
             name: dd.from_delayed(futures, meta=meta_y if name.endswith("_y") else meta_x)
             for name, futures in parts.items()
         }
-        xgb_params = params.xgboost.model_dump()
-        # Threads per worker come from the cluster (dask sets nthread on each worker).
-        xgb_params.pop("n_jobs")
-        classifier = dxgb.DaskXGBClassifier(
-            **xgb_params,
-            objective="binary:logistic",
-            eval_metric="logloss",
-            enable_categorical=True,
+        dfit = dxgb.DaskQuantileDMatrix(dask, frames["fit_x"], frames["fit_y"], enable_categorical=True)
+        dvalid = dxgb.DaskQuantileDMatrix(
+            dask, frames["valid_x"], frames["valid_y"], ref=dfit, enable_categorical=True
+        )
+        for matrix in (dfit, dvalid):
+            _pin(matrix, workers)
+        native = params.xgboost.model_dump(exclude={"n_estimators", "n_jobs"})  # nthread: Dask's
+        native |= {"objective": "binary:logistic", "eval_metric": "logloss", "seed": params.seed}
+        result = dxgb.train(
+            dask,
+            native,
+            dfit,
+            num_boost_round=params.xgboost.n_estimators,
+            evals=[(dvalid, "valid")],
             early_stopping_rounds=params.early_stopping_rounds,
-            random_state=params.seed,
+            verbose_eval=False,
         )
-        classifier.client = dask
-        classifier.fit(
-            frames["fit_x"], frames["fit_y"], eval_set=[(frames["valid_x"], frames["valid_y"])], verbose=False
-        )
-        best = int(classifier.best_iteration)
-        booster = classifier.get_booster()[: best + 1]
+        best = int(result["booster"].best_iteration)
+        booster = result["booster"][: best + 1]
         scores = dxgb.predict(dask, booster, frames["valid_x"]).compute()
         y_valid = frames["valid_y"].compute().to_numpy()
     threshold = choose_threshold(y_valid, np.asarray(scores), params)
