@@ -102,17 +102,32 @@ def test_the_label_row_speaks_the_task() -> None:
     rows = _data_rows("regression", [], pd.Series([150.0, 160.0]), pd.Series([100.0, 120.0]))
     assert "| label mean: train / test | 155 / 110 | 155 / 110 |" in rows
     assert not any("%" in row for row in rows)
-    # binary with text labels: the positive class's share (the second class)
+    # binary with text labels: the positive class's share (the second class) and its rows
     rows = _data_rows("binary", ["no", "yes"], pd.Series(["yes", "no", "no", "no"]), pd.Series(["yes", "no"]))
-    assert "| positive class `yes`: train / test | 25.0% / 50.0% | 25.0% / 50.0% |" in rows
+    shares = "25.0% (1) / 50.0% (1)"
+    assert f"| positive class `yes`: train / test (rows) | {shares} | {shares} |" in rows
     # binary with numbers that are not 0/1: still the share of the positive class
     rows = _data_rows("binary", ["1", "2"], pd.Series([2, 1, 1, 1]), pd.Series([1.0, 1.0]))
-    assert "| positive class `2`: train / test | 25.0% / 0.0% | 25.0% / 0.0% |" in rows
-    # multiclass: every class's share
+    assert "| positive class `2`: train / test (rows) | 25.0% (1) / 0.0% (0) | 25.0% (1) / 0.0% (0) |" in rows
+    # multiclass: every class's share and rows
     classes = ["a", "b", "c"]
     rows = _data_rows("multiclass", classes, pd.Series(["a", "b", "b", "c"]), pd.Series(["c", "c"]))
-    assert "| class `b`: train / test | 50.0% / 0.0% | 50.0% / 0.0% |" in rows
-    assert "| class `c`: train / test | 25.0% / 100.0% | 25.0% / 100.0% |" in rows
+    assert "| class `b`: train / test (rows) | 50.0% (2) / 0.0% (0) | 50.0% (2) / 0.0% (0) |" in rows
+    assert "| class `c`: train / test (rows) | 25.0% (1) / 100.0% (2) | 25.0% (1) / 100.0% (2) |" in rows
+
+
+def test_report_json_keeps_class_shares_and_adds_their_row_counts() -> None:
+    """A share alone does not say whether it rests on 4 rows or 4,000."""
+    train = pd.DataFrame({"y": ["b", "a", "b", "b", "1.0"] * 800})
+    test = pd.DataFrame({"y": ["b", "a", "b", "b"]})
+    facts = changes.table_facts(train, test, "y", "multiclass", ["1", "a", "b"])
+    assert facts["label_train"] == {"1": 0.2, "a": 0.2, "b": 0.6}
+    assert facts["label_test"] == {"1": 0.0, "a": 0.25, "b": 0.75}
+    assert facts["class_rows_train"] == {"1": 800, "a": 800, "b": 2400}
+    assert facts["class_rows_test"] == {"1": 0, "a": 1, "b": 3}
+    regression = changes.table_facts(pd.DataFrame({"y": [1.0, 3.0]}), test.iloc[:0], "y", "regression", [])
+    assert regression["label_train"] == 2.0
+    assert regression["class_rows_train"] is regression["label_test"] is regression["class_rows_test"] is None
 
 
 def test_a_class_no_row_is_predicted_as_is_named_not_left_at_precision_zero() -> None:

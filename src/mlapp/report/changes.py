@@ -62,29 +62,32 @@ def dvc_md5(dvc_file_text: str | None) -> str | None:
 def table_facts(
     train: pd.DataFrame, test: pd.DataFrame, label: str, task: str, classes: list[str]
 ) -> dict[str, Any]:
-    return {
-        "rows_train": len(train),
-        "rows_test": len(test),
-        "columns": len(train.columns),
-        "label_train": label_summary(train, label, task, classes),
-        "label_test": label_summary(test, label, task, classes),
-    }
+    facts: dict[str, Any] = {"rows_train": len(train), "rows_test": len(test), "columns": len(train.columns)}
+    for part, frame in (("train", train), ("test", test)):
+        facts[f"label_{part}"], facts[f"class_rows_{part}"] = label_summary(frame, label, task, classes)
+    return facts
 
 
 def label_summary(
     frame: pd.DataFrame, label: str, task: str, classes: list[str]
-) -> float | dict[str, float] | None:
-    """The label's mean (regression) or each class's share of the rows; None without a label.
+) -> tuple[float | dict[str, float] | None, dict[str, int] | None]:
+    """The label's mean (regression) or each class's share of the rows, and each class's row
+    count (None for regression); None without a label.
 
     Classes are read as the model reads them (1, 1.0 and "1" are one class), so a text or a
     1/2-coded label gets its real shares rather than the mean of whatever parses as a number.
+    The counts say what a share rests on: 50% of 4 rows is not 50% of 4,000.
     """
     if label not in frame or frame.empty:
-        return None
+        return None, None
     if task == "regression":
-        return round6(pd.to_numeric(frame[label], errors="coerce").mean())
-    shares = label_text(frame[label]).value_counts(normalize=True)
-    return {name: round6(float(shares.get(name, 0.0))) for name in classes}
+        return round6(pd.to_numeric(frame[label], errors="coerce").mean()), None
+    counts = label_text(frame[label]).value_counts()
+    shares = counts / counts.sum()  # what value_counts(normalize=True) gives
+    return (
+        {name: round6(float(shares.get(name, 0.0))) for name in classes},
+        {name: int(counts.get(name, 0)) for name in classes},
+    )
 
 
 @dataclass(frozen=True)

@@ -154,18 +154,20 @@ def what_changed(report: dict[str, Any], compact: bool) -> list[str]:
 
 
 def _label_rows(task: str, classes: list[str], base: dict[str, Any], pr: dict[str, Any]) -> list[list[str]]:
-    """Label mean (regression), the positive class's share (binary) or each class's share."""
+    """Label mean (regression), the positive class's share (binary) or each class's share, with
+    its rows (50% of 4 rows is not 50% of 4,000)."""
     sides = ("label_train", "label_test")
     if task == "regression":
         means = [" / ".join("—" if s[k] is None else f"{s[k]:.4g}" for k in sides) for s in (base, pr)]
         return [["label mean: train / test", *means]]
 
-    def share(side: dict[str, Any], name: str) -> str:
-        return " / ".join(_pct(None if side[k] is None else side[k].get(name)) for k in sides)
+    def share(side: dict[str, Any], name: str) -> str:  # "50.0% (2) / 25.0% (1)"
+        cells = [(side[f"label_{part}"], side[f"class_rows_{part}"]) for part in ("train", "test")]
+        return " / ".join("—" if s is None else f"{_pct(s.get(name))} ({n[name]:,})" for s, n in cells)
 
     title = "positive class" if task == "binary" else "class"
     shown = classes[1:] if task == "binary" else classes
-    return [[f"{title} {code_cell(n)}: train / test", share(base, n), share(pr, n)] for n in shown]
+    return [[f"{title} {code_cell(n)}: train / test (rows)", share(base, n), share(pr, n)] for n in shown]
 
 
 def _drift(report: dict[str, Any], top: int | None) -> list[str]:
