@@ -143,3 +143,48 @@ def test_a_class_no_row_is_predicted_as_is_named_not_left_at_precision_zero() ->
     text = "\n".join(multiclass({"curves": curves, "classes": ["a", "b", "c"]}, compact=False))
     assert "The PR model predicts no test row as `c`: its precision is undefined" in text
     assert "The base model" not in text
+
+
+def _row(name: str, base: float, pr: float) -> dict[str, Any]:
+    return {"name": name, "base": base, "pr": pr, "delta": pr - base, "ci_low": -0.1, "ci_high": 0.1,
+            "higher_is_better": True, "change": "no significant change"}  # fmt: skip
+
+
+def _metric_rows(task: str, classes: list[str], predicted: dict[str, dict[str, int]], rows: list[Any]) -> str:
+    """The metrics table of a report whose models predict ``predicted`` (class: test rows)."""
+    curves = {
+        side: {"confusion": [{"actual": classes[0], "predicted": p, "count": n} for p, n in counts.items()]}
+        for side, counts in predicted.items()
+    }
+    report = {
+        "task": task,
+        "classes": classes,
+        "primary_metric": rows[0]["name"],
+        "metrics": rows,
+        "bootstrap": {"confidence": 0.95},
+        "curves": curves,
+        "models": {"base": {"threshold": 0.5}, "pr": {"threshold": 0.5}},
+    }
+    return "\n".join(markdown.metrics(report, compact=False))
+
+
+def test_an_undefined_precision_reads_as_undefined_not_as_zero() -> None:
+    """The class's precision stays 0 in the data (metrics.json, the gate), but the table says
+    why: a 0.0000 with a CI read as a model always wrong about a class it never names."""
+    rows = [_row("f1_macro", 0.6, 0.5), _row("per_class.c.precision", 0.5, 0.0),
+            _row("per_class.b.precision", 0.0, 0.25), _row("per_class.c.recall", 0.4, 0.0)]  # fmt: skip
+    text = _metric_rows(
+        "multiclass", ["a", "b", "c"], {"base": {"a": 3, "b": 0, "c": 1}, "pr": {"a": 4, "b": 1}}, rows
+    )
+    assert "| per_class.c.precision | 0.5000 | n/a: never predicted | — | — | — |" in text
+    assert "| per_class.b.precision | n/a: never predicted | 0.2500 | — | — | — |" in text
+    assert "| per_class.c.recall | 0.4000 | 0.0000 | -0.4000 | [-0.1000, +0.1000] |" in text
+    assert "n/a: never predicted: no test row is predicted as the class" in text
+    assert [r["pr"] for r in rows[1:]] == [0.0, 0.25, 0.0]  # the numbers themselves are unchanged
+    # binary: "precision" is the positive class's; predicted by both, it stays a number
+    rows = [_row("roc_auc", 0.8, 0.7), _row("precision", 0.5, 0.0)]
+    text = _metric_rows("binary", ["0", "1"], {"base": {"0": 3, "1": 1}, "pr": {"0": 4, "1": 0}}, rows)
+    assert "| precision | 0.5000 | n/a: never predicted | — | — | — |" in text
+    text = _metric_rows("binary", ["0", "1"], {"base": {"0": 3, "1": 1}, "pr": {"0": 3, "1": 1}}, rows)
+    assert "| precision | 0.5000 | 0.0000 | -0.5000 |" in text
+    assert "never predicted" not in text

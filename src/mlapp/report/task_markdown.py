@@ -22,9 +22,24 @@ def _confusion(title: str, cells: list[dict[str, Any]], classes: list[str]) -> l
 
 
 def never_predicted(cells: list[dict[str, Any]], classes: list[str]) -> list[str]:
-    """Classes no test row was predicted as: their precision is undefined (0 in the metrics table)."""
+    """Classes no test row was predicted as: their precision is undefined."""
     predicted = {str(c["predicted"]) for c in cells if int(c["count"])}
     return [name for name in classes if name not in predicted]
+
+
+def undefined_precision(report: dict[str, Any]) -> dict[str, set[str]]:
+    """Per model ("base", "pr"), the metric rows that are the precision of a class it never
+    predicts: undefined, though scikit-learn (``zero_division=0``), metrics.json and the gate say 0."""
+    task, classes = report.get("task", "binary"), report["classes"]
+    undefined: dict[str, set[str]] = {}
+    for side in ("base", "pr"):
+        cells = report["curves"][side].get("confusion", [])  # none for regression
+        missing = never_predicted(cells, classes) if cells else []
+        if task == "binary":  # its "precision" is the positive class's
+            undefined[side] = {"precision"} if classes[-1] in missing else set()
+        else:
+            undefined[side] = {f"per_class.{name}.precision" for name in missing}
+    return undefined
 
 
 def multiclass(report: dict[str, Any], compact: bool) -> list[str]:
@@ -37,8 +52,8 @@ def multiclass(report: dict[str, Any], compact: bool) -> list[str]:
     for side, curves in (("base", base), ("PR", pr)):
         if missing := never_predicted(curves["confusion"], classes):
             names = ", ".join(code_cell(name) for name in missing)
-            lines += [f"The {side} model predicts no test row as {names}: its precision is undefined, "
-                      "shown as 0 in the metrics table.", ""]  # fmt: skip
+            lines += [f"The {side} model predicts no test row as {names}: its precision is undefined "
+                      "(n/a in the metrics table).", ""]  # fmt: skip
     lines += [
         "<sub>Each row is an actual class; the diagonal holds the correct predictions. Per-class "
         "precision and recall, with intervals, are in the metrics table. PNG plots (confusion) are in "
