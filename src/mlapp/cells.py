@@ -22,6 +22,7 @@ FALSE_WORDS = {"false", "0", "no", "n", "f"}
 OFFSET = r"(?:Z|[+-]\d\d(?::?\d\d)?)$"  # an ISO 8601 time stamp's UTC offset
 THOUSANDS = r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?"  # 1,234 or 12,345.6
 DECIMAL_COMMA = r"[+-]?\d+,\d+"  # 3,5: a European spreadsheet's export
+ISO_RULE = "ISO 8601, with a UTC offset on every value or none"  # how parse_values reads a time
 
 
 def class_text(value: object) -> str:
@@ -48,17 +49,32 @@ def missing_clash(setting: str, values: Iterable[str], missing: Iterable[str]) -
     return f"{setting} lists {clash[0]!r}, {reads}"
 
 
-def parse_hint(name: str, values: pd.Series) -> str:
-    """Why values that did not parse as a number look the way they do, when a common export
-    habit explains it ("" otherwise): what to change is the export, not the schema."""
+def _hints(name: str, values: pd.Series, dtype: str) -> list[tuple[pd.Series, str]]:
+    """Each hint a value that did not parse as ``dtype`` may get, with the values it explains,
+    the most telling first: what to change is the export, not the schema."""
+    if dtype.lower().startswith("datetime"):
+        return [(pd.Series(True, index=values.index), f" ({ISO_RULE})")]
     text = values.astype("string").str.strip()
-    if text.eq(name).any():
-        return f" (a row repeats the header {name!r}: files joined with their headers?)"
-    if text.str.fullmatch(THOUSANDS).fillna(False).any():
-        return " (thousands separators: export numbers without them)"
-    if text.str.fullmatch(DECIMAL_COMMA).fillna(False).any():
-        return " (decimal commas: export numbers with a decimal point)"
-    return ""
+    return [
+        (text.eq(name), f" (a row repeats the header {name!r}: files joined with their headers?)"),
+        (text.str.fullmatch(THOUSANDS), " (thousands separators: export numbers without them)"),
+        (text.str.fullmatch(DECIMAL_COMMA), " (decimal commas: export numbers with a decimal point)"),
+    ]
+
+
+def parse_hint(name: str, values: pd.Series, dtype: str) -> str:
+    """Why a column's values did not parse as ``dtype``, when a common export habit explains
+    one of them ("" otherwise): one hint for the column, as validate reports it."""
+    return next((hint for matched, hint in _hints(name, values, dtype) if matched.fillna(False).any()), "")
+
+
+def value_hints(name: str, values: pd.Series, dtype: str) -> pd.Series:
+    """``parse_hint`` of each value on its own ("" when none explains it): a hint per rejected
+    row, which a value that is merely wrong ("lots") does not get from its neighbours."""
+    hints = pd.Series("", index=values.index, dtype=object)
+    for matched, hint in reversed(_hints(name, values, dtype)):  # the most telling is set last
+        hints[matched.fillna(False).to_numpy(dtype=bool)] = hint
+    return hints
 
 
 def parse_values(series: pd.Series, dtype: str) -> tuple[pd.Series, pd.Series]:

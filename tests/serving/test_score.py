@@ -180,6 +180,31 @@ def test_a_whole_number_feature_with_blanks_and_a_typo_is_read_row_by_row(monkey
     assert rejects[["index", "column", "failure_case"]].values.tolist() == [[2, "visits", "three"]]
 
 
+def test_a_reject_carries_validates_hint_for_the_export_habit_that_explains_it(monkeypatch) -> None:
+    """Rejects said a bare `type float64` for 1,250 or 3,5, where validate names the habit to
+    change in the export; each row gets its own value's hint, none for a value merely wrong."""
+    features = {"charges": schema._number(float, 0, 10_000), "signed_up": pa.Column("datetime64[ns]")}
+    monkeypatch.setattr(scorer, "FEATURES", features)
+    monkeypatch.setattr(scorer, "feature_schema", lambda: pa.DataFrameSchema(features, coerce=True))
+    frame = pd.DataFrame(
+        {
+            "charges": ["2.5", "1,250", "lots", "3,5", "charges", "7"],
+            "signed_up": ["2024-03-01", "2024-03-01", "2024-03-01", "2024-03-01", "2024-03-01", "01/03/2024"],
+        }
+    )
+    valid, rejects = scorer.split_valid(frame)
+    assert valid["charges"].tolist() == [2.5]  # good rows as before
+    assert rejects[["index", "column", "check", "failure_case"]].values.tolist() == [
+        [1, "charges", "type float64 (thousands separators: export numbers without them)", "1,250"],
+        [2, "charges", "type float64", "lots"],
+        [3, "charges", "type float64 (decimal commas: export numbers with a decimal point)", "3,5"],
+        [4, "charges", "type float64 (a row repeats the header 'charges': files joined with their headers?)",
+         "charges"],
+        [5, "signed_up", "type datetime64[ns] (ISO 8601, with a UTC offset on every value or none)",
+         "01/03/2024"],
+    ]  # fmt: skip
+
+
 @pytest.mark.parametrize("id_column", ["row", "label", "probability", "model_version"])
 def test_an_id_column_named_like_an_output_column_is_refused(serving_root, tmp_path, id_column) -> None:
     """The output holds the id next to row, the task's fields and model_version: an id named like

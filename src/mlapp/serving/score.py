@@ -43,7 +43,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pandas.errors import EmptyDataError, ParserError
 
-from mlapp.cells import missing_clash, parse_values
+from mlapp.cells import missing_clash, parse_values, value_hints
 from mlapp.errors import UserError, storage_errors
 from mlapp.model import load
 from mlapp.schema import FEATURES, feature_schema
@@ -130,8 +130,10 @@ def typed(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
         kind = str(column.dtype)
         out[name], bad = parse_values(out[name], kind)
         if bad.any():
-            failures.append(pd.DataFrame({"index": out.index[bad], "column": name, "check": f"type {kind}",
-                                          "failure_case": frame.loc[bad, name].astype(str)}))  # fmt: skip
+            values = frame.loc[bad, name]
+            check = f"type {kind}" + value_hints(name, values, kind)  # validate's hint, row by row
+            failures.append(pd.DataFrame({"index": out.index[bad], "column": name, "check": check,
+                                          "failure_case": values.astype(str)}))  # fmt: skip
     return out, failures
 
 

@@ -53,11 +53,7 @@ def parse_columns(
         parsed[name], bad = parse_values(frame[name], str(column.dtype))
         absent = frame[name].isna()
         if bad.any():
-            rule = f"parse as {column.dtype}"
-            if rule.startswith("parse as datetime"):
-                rule += " (ISO 8601, with a UTC offset on every value or none)"
-            else:
-                rule += parse_hint(name, frame.loc[bad, name])
+            rule = f"parse as {column.dtype}" + parse_hint(name, frame.loc[bad, name], str(column.dtype))
             unparsed[name] = problem(frame.loc[bad, name], rule, limit)
         if absent.any() and not column.nullable:
             missing[name] = problem(frame.loc[absent, name], CHECK_WORDS["not_nullable"], limit)
