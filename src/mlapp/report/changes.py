@@ -72,7 +72,7 @@ def label_summary(
     frame: pd.DataFrame, label: str, task: str, classes: list[str]
 ) -> tuple[float | dict[str, float] | None, dict[str, int] | None]:
     """The label's mean (regression) or each class's share of the rows, and each class's row
-    count (None for regression); None without a label.
+    count (None for regression); (None, None) without a label.
 
     Classes are read as the model reads them (1, 1.0 and "1" are one class), so a text or a
     1/2-coded label gets its real shares rather than the mean of whatever parses as a number.

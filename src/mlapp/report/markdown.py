@@ -161,8 +161,8 @@ def what_changed(report: dict[str, Any], compact: bool) -> list[str]:
 def _label_rows(task: str, classes: list[str], base: dict[str, Any], pr: dict[str, Any]) -> list[list[str]]:
     """Label mean (regression), the positive class's share (binary) or each class's share, with
     its rows (50% of 4 rows is not 50% of 4,000)."""
-    sides = ("label_train", "label_test")
     if task == "regression":
+        sides = ("label_train", "label_test")
         means = [" / ".join("—" if s[k] is None else f"{s[k]:.4g}" for k in sides) for s in (base, pr)]
         return [["label mean: train / test", *means]]
 
