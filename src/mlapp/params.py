@@ -216,6 +216,7 @@ class ServingParams(Section):
     max_header_bytes: int = Field(ge=1024)  # request line + headers of one request; more is a 431
     body_timeout_s: float = Field(gt=0)  # the whole body must arrive within this; 408 otherwise
     chunk_rows: int = Field(ge=1)  # a request with more rows is validated + predicted in steps of this
+    loop_slice_ms: float = Field(gt=0)  # prediction steps per pass of the event loop, then its sockets
     timeout_s: float = Field(gt=0)  # whole request, BentoML traffic.timeout
     max_concurrency: int = Field(ge=1)  # requests in flight per worker; more get 429
     workers: int | Literal["auto"]  # server processes; auto: the CPU limit (cgroup quota), rounded up

@@ -465,7 +465,7 @@ def test_a_transfer_coding_but_chunked_is_415(server, records) -> None:
     assert raw(port, head(port, lines[0], "Transfer-Encoding: chunked"), chunked)[0] == 200
 
 
-def test_requests_over_max_concurrency_are_429_as_documented(server, records) -> None:
+def test_requests_over_max_concurrency_are_429_and_probes_still_answer(server, records) -> None:
     """BentoML's limit is per worker and answers 429 (the docs said 503, for all workers)."""
     port = server["port"]
     body = json.dumps({"records": records[:1]}).encode()
@@ -485,6 +485,8 @@ def test_requests_over_max_concurrency_are_429_as_documented(server, records) ->
             assert over[0] == 200, over
             assert time.monotonic() < deadline, "never refused"
         assert json.loads(over[1]) == {"error": "Too many requests"}
+        for probe in ("/livez", "/readyz"):  # a full worker is busy, not dead: probes skip the limit
+            assert raw(port, f"GET {probe} HTTP/1.1\nHost: x\nConnection: close\n")[0] == 200
         assert [read_answer(sock)[0] for sock in held] == [408] * MAX_CONCURRENCY
     finally:
         for sock in held:

@@ -8,8 +8,9 @@ Mounted, the request still passes BentoML's middlewares (request metrics, traffi
 
 1. admission (``admission.py``): Content-Type, size cap, body deadline: 415/413/408;
 2. parse, validate, predict, render (``ModelService.score_yielding``) on the event loop,
-   ``serving.chunk_rows`` rows at a time: between chunks of a large request the requests
-   queued behind it run, so it cannot stall them (and no second thread competes for the
+   ``serving.chunk_rows`` rows at a time, round robin with the other requests, at most
+   ``serving.loop_slice_ms`` per pass of the loop (``turns.py``): a large request cannot
+   stall small ones, nor a flood the health probes (and no second thread competes for the
    GIL: on a busy machine a preempted thread holding it stalls the loop);
 3. a refused request is counted (``mlapp_rejections_total{field,rule}``) and logged at most
    once per ``LOG_EVERY_S`` as one aggregated line, never once per request; a client that

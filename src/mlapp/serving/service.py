@@ -10,7 +10,7 @@ traffic limits and the bento/image; the request path is ours:
   ``ModelService.score_yielding`` on the raw body: columnar validation with the training
   schema's rules (``request.py``, ``columns.py``; pydantic names the field and rule of a
   400), float32 matrices for XGBoost's ``inplace_predict`` (``serving.chunk_rows`` rows at
-  a time, other requests running in between), the JSON answer (``responses.py``).
+  a time, taking turns with other requests: ``turns.py``), the JSON answer (``responses.py``).
 - Per request, the model's Prometheus series (``telemetry.py``) are updated and a sample
   of rows is formatted for the JSONL prediction log (``predlog.py``: a thread writes it).
 - Optional bearer tokens (``auth.py``) guard ``/predict``, ``/metadata`` and ``/metrics``; any
@@ -24,7 +24,6 @@ Settings are built once, when BentoML loads this module (``settings.py``).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 from collections.abc import Generator
@@ -47,6 +46,7 @@ from mlapp.serving.endpoint import PredictEndpoint
 from mlapp.serving.paths import KnownPaths
 from mlapp.serving.records import check_compatible
 from mlapp.serving.request import RequestParser
+from mlapp.serving.turns import Turns
 from mlapp.tables import read_json
 
 HEADER_NAMES = {
@@ -127,6 +127,7 @@ class ModelService:
         self.model.booster.set_param({"nthread": SERVING.predict_threads})
         self.parser = RequestParser(FEATURES, self.model.spec, SERVING.max_rows, SERVING.max_error_details)
         self.chunk_rows = SERVING.chunk_rows
+        self.turns: Turns[bytes] = Turns(SERVING.loop_slice_ms / 1000)
         self.threshold = self.model.spec.threshold  # binary only; None for the other tasks
         self.lineage = lineage.resolve(folder, SETTINGS.lineage_file, root=SETTINGS.root)
         self.meta = Metadata(
@@ -166,11 +167,8 @@ class ModelService:
         return answer
 
     async def score_yielding(self, body: bytes) -> bytes:
-        """``score``, letting the event loop run other requests between chunks of rows."""
-        steps = self.steps(body)
-        while (answer := advance(steps)) is None:
-            await asyncio.sleep(0)
-        return answer
+        """``score``, its steps taking turns with the other requests' on the event loop (turns.py)."""
+        return await self.turns.run(self.steps(body))
 
     def steps(self, body: bytes) -> Generator[None, None, bytes]:
         """Validate and predict ``serving.chunk_rows`` rows at a time, yielding in between."""

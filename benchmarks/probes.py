@@ -1,0 +1,265 @@
+"""Health probes while the service is flooded: /livez and /readyz against infra/base's probe timeouts.
+
+    nice -n 10 python benchmarks/probes.py [--baseline REF] [--rounds 2] [--flood-s 20] [--out DIR]
+
+One server at a time (``mlapp serving serve``, ``serving.workers`` as params.yaml says: ``auto``
+is the CPUs here, the CPU limit in a pod), flooded by wrk (benchmarks/bench_http.py):
+``--connections`` connections, each sending a 1,000-row ``/predict`` again as soon as it is
+answered (a 429 over ``max_concurrency`` included), for ``--flood-s`` seconds. Meanwhile one
+prober per path GETs ``/livez`` and ``/readyz`` every ``--period-s``, each on a new connection
+as the kubelet does, and records how long each answer took (no answer within
+``PROBE_WAIT_S`` counts as that). After the flood: seconds until ``/readyz`` answers within
+its timeout again. Timeouts are read from infra/base/deployment.yaml (1 s when a probe sets
+none, the Kubernetes default).
+
+``--baseline REF`` runs the same flood against the service of git revision REF too (its
+``src/`` and ``params.yaml`` extracted to a temporary folder, that ``src/`` first on
+``PYTHONPATH``), alternating: odd rounds current then REF, even rounds REF then current.
+Writes ``probes.json`` to ``--out`` (default ``benchmarks/results``, committed: docs/serving.md
+quotes it): per round and system, each probe's p50/p95/max and count over its timeout, wrk's
+numbers, the server's ``/predict`` answers by status and CPU time, the load averages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from bench_http import (
+    REPO,
+    cpu_seconds,
+    finish,
+    free_port,
+    group_pids,
+    lua,
+    raw_request,
+    running,
+    wrk_background,
+)
+from mlapp.serving import PREDICTION_LOG_ENV
+from serving import unseen_rows
+
+PROBES = ("/livez", "/readyz")
+PROBE_WAIT_S = 60.0  # a probe still unanswered after this is recorded as this
+DEFAULT_TIMEOUT_S = 1.0  # Kubernetes' timeoutSeconds when a probe sets none
+
+
+def probe_timeouts(deployment: Path = REPO / "infra" / "base" / "deployment.yaml") -> dict[str, float]:
+    spec = yaml.safe_load(deployment.read_text())["spec"]["template"]["spec"]["containers"][0]
+    return {
+        probe["httpGet"]["path"]: float(probe.get("timeoutSeconds", DEFAULT_TIMEOUT_S))
+        for probe in (spec["livenessProbe"], spec["readinessProbe"])
+    }
+
+
+def probe_once(url: str) -> tuple[float, int]:
+    start = time.monotonic()
+    try:
+        status = httpx.get(url, timeout=PROBE_WAIT_S, headers={"connection": "close"}).status_code
+    except httpx.TransportError:
+        status = 0
+    return time.monotonic() - start, status
+
+
+class Prober:
+    """One thread per path, a probe every ``period_s`` (or right after a slower one), like the kubelet."""
+
+    def __init__(self, url: str, period_s: float) -> None:
+        self.url, self.period_s = url, period_s
+        self.seen: dict[str, list[tuple[float, int]]] = {path: [] for path in PROBES}
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self.loop, args=(p,), daemon=True) for p in PROBES]
+
+    def loop(self, path: str) -> None:
+        while not self.stop.is_set():
+            took, status = probe_once(self.url + path)
+            self.seen[path].append((took, status))
+            self.stop.wait(max(self.period_s - took, 0))
+
+    def __enter__(self) -> Prober:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join()
+
+
+def summary(seen: list[tuple[float, int]], timeout_s: float) -> dict[str, Any]:
+    took = sorted(t for t, _ in seen)
+    pct = lambda q: took[min(len(took) - 1, int(q * len(took)))]  # noqa: E731
+    return {
+        "probes": len(took),
+        "p50_s": pct(0.5),
+        "p95_s": pct(0.95),
+        "max_s": took[-1],
+        "timeout_s": timeout_s,
+        "over_timeout": sum(t > timeout_s for t in took),
+        "not_200": sum(status != 200 for _, status in seen),
+    }
+
+
+def recovery_s(url: str, timeout_s: float) -> float:
+    """Seconds from now until ``/readyz`` answers 200 within ``timeout_s``."""
+    start = time.monotonic()
+    while time.monotonic() - start < 5 * PROBE_WAIT_S:
+        took, status = probe_once(url + "/readyz")
+        if status == 200 and took <= timeout_s:
+            return time.monotonic() - start
+        time.sleep(0.1)
+    return float("inf")
+
+
+def answers(url: str) -> dict[str, float]:
+    """``/predict`` answers by status code so far, from BentoML's request metrics (all workers)."""
+    text = httpx.get(f"{url}/metrics", timeout=PROBE_WAIT_S).text
+    found: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "bentoml_service_request_total" and sample.labels["endpoint"] == "/predict":
+                code = sample.labels["http_response_code"]
+                found[code] = found.get(code, 0) + sample.value
+    return found
+
+
+def flood(
+    url: str, leader: int, script: Path, args: argparse.Namespace, timeouts: dict[str, float]
+) -> dict[str, Any]:
+    load_before, pids = os.getloadavg()[0], group_pids(leader)
+    cpu = cpu_seconds(pids)
+    with Prober(url, args.period_s) as prober:
+        wrk = wrk_background(url + "/predict", script, args.connections, args.flood_s)
+        run = finish(wrk)
+    flood_cpu = cpu_seconds(pids) - cpu
+    after = recovery_s(url, timeouts["/readyz"])
+    return {
+        "loadavg_start": load_before,
+        "loadavg_end": os.getloadavg()[0],
+        "probes": {p: summary(s, timeouts[p]) for p, s in prober.seen.items()},
+        "readyz_recovered_s": after,
+        "flood": vars(run),
+        "server_cpu_s": flood_cpu,  # the server's processes, during the flood
+        "predict_answers": answers(url),  # after the flood: requests in flight then finished too
+    }
+
+
+def revision(ref: str) -> str:
+    return subprocess.run(
+        ["git", "rev-parse", "--short", ref], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def dirty() -> bool:
+    status = ["git", "status", "--porcelain", "--", "src", "params.yaml"]
+    return bool(subprocess.run(status, cwd=REPO, capture_output=True, text=True, check=True).stdout.strip())
+
+
+def line(run: dict[str, Any]) -> str:
+    shown = [
+        f"{path} p50/p95/max {p['p50_s']:.2f}/{p['p95_s']:.2f}/{p['max_s']:.2f} s, "
+        f"{p['over_timeout']}/{p['probes']} over {p['timeout_s']:g} s"
+        for path, p in run["probes"].items()
+    ]
+    flood = run["flood"]
+    return (
+        f"  {'; '.join(shown)}; /readyz fast again {run['readyz_recovered_s']:.2f} s after; "
+        f"flood: {flood['requests'] - flood['non_2xx']} 200s of {flood['requests']} answers in wrk, "
+        f"server {run['predict_answers']}, {run['server_cpu_s']:.1f} CPU-s; "
+        f"load {run['loadavg_start']:.1f}-{run['loadavg_end']:.1f}"
+    )
+
+
+def extract(ref: str, dest: Path) -> Path:
+    """``src/`` and ``params.yaml`` of git revision ``ref``, extracted to ``dest``."""
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", ref, "src", "params.yaml"],
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(dest, filter="data")
+    return dest
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=REPO / "benchmarks" / "results",
+        help="folder for probes.json [benchmarks/results]",
+    )
+    parser.add_argument("--baseline", help="git revision to compare with, alternating (e.g. main)")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds [2]")
+    parser.add_argument("--flood-s", type=float, default=20, help="seconds of flood per run [20]")
+    parser.add_argument("--connections", type=int, default=600, help="flood connections [600]")
+    parser.add_argument("--rows", type=int, default=1000, help="rows per flood request [1000]")
+    parser.add_argument("--period-s", type=float, default=1.0, help="seconds between probes [1]")
+    args = parser.parse_args(argv)
+    timeouts = probe_timeouts()
+    with tempfile.TemporaryDirectory(prefix="bench-probes-") as tmp:
+        work = Path(tmp)
+        records = json.loads(unseen_rows().to_json(orient="records"))
+        body = json.dumps({"records": (records * (args.rows // len(records) + 1))[: args.rows]})
+        script = lua(work / "flood.lua", [raw_request("/predict", body, ["Content-Type: application/json"])])
+        systems = {"current": REPO}  # where each system's src/ and params.yaml are
+        if args.baseline:
+            systems[args.baseline] = extract(args.baseline, work / "baseline")
+        rounds: list[dict[str, Any]] = []
+        for i in range(args.rounds):
+            current: dict[str, Any] = {}
+            for name, tree in list(systems.items())[:: 1 if i % 2 == 0 else -1]:
+                port = free_port()
+                env = {
+                    "PYTHONPATH": str(tree / "src"),
+                    "BENTOML_HOME": str(work / f"bentoml-{port}"),
+                    PREDICTION_LOG_ENV: str(work / "predictions.jsonl"),
+                    "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false",
+                }
+                params = ["--params", str(tree / "params.yaml")]
+                serve = [sys.executable, "-m", "mlapp", *params, "serving", "serve", "--port", str(port)]
+                url = f"http://127.0.0.1:{port}"
+                print(f"round {i + 1}: {name} ...", flush=True)
+                logs = REPO / ".bench" / "serving-logs"
+                with running(f"probes-{name}", serve, url + "/readyz", env, logs) as proc:
+                    current[name] = flood(url, proc.pid, script, args, timeouts)
+                print(line(current[name]), flush=True)
+            rounds.append(current)
+    result = {
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "cpus": os.cpu_count(),
+        "flood": {"connections": args.connections, "rows": args.rows, "seconds": args.flood_s},
+        "probe_period_s": args.period_s,
+        "commit": revision("HEAD") + (" + uncommitted changes" if dirty() else ""),
+        "baseline": args.baseline and f"{args.baseline} ({revision(args.baseline)})",
+        "rounds": rounds,
+        "livez_max_s": {
+            name: statistics.mean(r[name]["probes"]["/livez"]["max_s"] for r in rounds) for name in systems
+        },
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "probes.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: result[k] for k in ("flood", "livez_max_s")}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
