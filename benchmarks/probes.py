@@ -1,6 +1,6 @@
 """Health probes while the service is flooded: /livez and /readyz against infra/base's probe timeouts.
 
-    nice -n 10 python benchmarks/probes.py [--baseline REF] [--rounds 2] [--flood-s 20] [--out DIR]
+    nice -n 10 python benchmarks/probes.py [--baseline REF] [--slices 50,150] [--rounds 2] [--out DIR]
 
 One server at a time (``mlapp serving serve``, ``serving.workers`` as params.yaml says: ``auto``
 is the CPUs here, the CPU limit in a pod), flooded by wrk (benchmarks/bench_http.py):
@@ -15,6 +15,8 @@ none, the Kubernetes default).
 ``--baseline REF`` runs the same flood against the service of git revision REF too (its
 ``src/`` and ``params.yaml`` extracted to a temporary folder, that ``src/`` first on
 ``PYTHONPATH``), alternating: odd rounds current then REF, even rounds REF then current.
+``--slices`` adds the current code with other ``serving.loop_slice_ms`` values to the same
+alternation.
 Writes ``probes.json`` to ``--out`` (default ``benchmarks/results``, committed: docs/serving.md
 quotes it): per round and system, each probe's p50/p95/max and count over its timeout, wrk's
 numbers, the server's ``/predict`` answers by status and CPU time, the load averages.
@@ -160,6 +162,24 @@ def flood(
     }
 
 
+def overall(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One system's rounds together: the worst probe, the share over the timeout, answers."""
+    out: dict[str, Any] = {}
+    for path in PROBES:
+        probes = [run["probes"][path] for run in runs]
+        out[path] = {
+            "p50_s_mean": statistics.mean(p["p50_s"] for p in probes),
+            "max_s": max(p["max_s"] for p in probes),
+            "over_timeout": f"{sum(p['over_timeout'] for p in probes)}/{sum(p['probes'] for p in probes)}",
+        }
+    answered = [run["predict_answers"].get("200", 0) for run in runs]
+    out["predict_200_per_run"] = answered
+    cpu = [run["server_cpu_s"] for run in runs]
+    out["server_cpu_ms_per_200"] = [1000 * c / max(n, 1) for c, n in zip(cpu, answered, strict=True)]
+    out["readyz_recovered_s"] = [run["readyz_recovered_s"] for run in runs]
+    return out
+
+
 def revision(ref: str) -> str:
     return subprocess.run(
         ["git", "rev-parse", "--short", ref], cwd=REPO, capture_output=True, text=True, check=True
@@ -208,6 +228,12 @@ def main(argv: list[str] | None = None) -> int:
         help="folder for probes.json [benchmarks/results]",
     )
     parser.add_argument("--baseline", help="git revision to compare with, alternating (e.g. main)")
+    parser.add_argument(
+        "--slices",
+        type=lambda text: [float(v) for v in text.split(",")],
+        default=[],
+        help="also run the current code with these serving.loop_slice_ms values, e.g. 50,150",
+    )
     parser.add_argument("--rounds", type=int, default=2, help="rounds [2]")
     parser.add_argument("--flood-s", type=float, default=20, help="seconds of flood per run [20]")
     parser.add_argument("--connections", type=int, default=600, help="flood connections [600]")
@@ -220,26 +246,31 @@ def main(argv: list[str] | None = None) -> int:
         records = json.loads(unseen_rows().to_json(orient="records"))
         body = json.dumps({"records": (records * (args.rows // len(records) + 1))[: args.rows]})
         script = lua(work / "flood.lua", [raw_request("/predict", body, ["Content-Type: application/json"])])
-        systems = {"current": REPO}  # where each system's src/ and params.yaml are
+        systems = {"current": (REPO / "src", REPO / "params.yaml")}  # name: its src/ and params.yaml
+        for value in args.slices:
+            params = yaml.safe_load((REPO / "params.yaml").read_text())
+            params["serving"]["loop_slice_ms"] = value
+            (work / f"params-{value:g}.yaml").write_text(yaml.safe_dump(params))
+            systems[f"current, loop_slice_ms={value:g}"] = (REPO / "src", work / f"params-{value:g}.yaml")
         if args.baseline:
-            systems[args.baseline] = extract(args.baseline, work / "baseline")
+            tree = extract(args.baseline, work / "baseline")
+            systems[args.baseline] = (tree / "src", tree / "params.yaml")
         rounds: list[dict[str, Any]] = []
         for i in range(args.rounds):
             current: dict[str, Any] = {}
-            for name, tree in list(systems.items())[:: 1 if i % 2 == 0 else -1]:
+            for name, (src, params_file) in list(systems.items())[:: 1 if i % 2 == 0 else -1]:
                 port = free_port()
                 env = {
-                    "PYTHONPATH": str(tree / "src"),
+                    "PYTHONPATH": str(src),
                     "BENTOML_HOME": str(work / f"bentoml-{port}"),
                     PREDICTION_LOG_ENV: str(work / "predictions.jsonl"),
                     "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false",
                 }
-                params = ["--params", str(tree / "params.yaml")]
-                serve = [sys.executable, "-m", "mlapp", *params, "serving", "serve", "--port", str(port)]
+                serve = [sys.executable, "-m", "mlapp", "--params", str(params_file), "serving", "serve"]
                 url = f"http://127.0.0.1:{port}"
                 print(f"round {i + 1}: {name} ...", flush=True)
                 logs = REPO / ".bench" / "serving-logs"
-                with running(f"probes-{name}", serve, url + "/readyz", env, logs) as proc:
+                with running("probes", [*serve, "--port", str(port)], url + "/readyz", env, logs) as proc:
                     current[name] = flood(url, proc.pid, script, args, timeouts)
                 print(line(current[name]), flush=True)
             rounds.append(current)
@@ -251,13 +282,11 @@ def main(argv: list[str] | None = None) -> int:
         "commit": revision("HEAD") + (" + uncommitted changes" if dirty() else ""),
         "baseline": args.baseline and f"{args.baseline} ({revision(args.baseline)})",
         "rounds": rounds,
-        "livez_max_s": {
-            name: statistics.mean(r[name]["probes"]["/livez"]["max_s"] for r in rounds) for name in systems
-        },
+        "by_system": {name: overall([r[name] for r in rounds]) for name in systems},
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "probes.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: result[k] for k in ("flood", "livez_max_s")}, indent=2))
+    print(json.dumps(result["by_system"], indent=2))
     return 0
 
 
