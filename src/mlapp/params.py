@@ -19,6 +19,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from mlapp.cells import class_text, missing_clash
 from mlapp.errors import ParamsError
 from mlapp.params_base import MetricName as MetricName
+from mlapp.params_base import OneColumn
 from mlapp.params_base import Section as Section
 from mlapp.params_base import Task as Task
 from mlapp.params_release import ArgoCDParams as ArgoCDParams
@@ -36,7 +37,7 @@ class DataParams(Section):
     raw: Path
     id_column: str | None  # null when the table has no row id
     time_column: str | None  # null when the table has no event time
-    label: str
+    label: OneColumn
     classes: list[str] | None  # class order; null: the label's sorted values (binary: 2nd is positive)
     missing_label: Literal["drop", "fail"]
     missing_values: list[str]  # CSV cells read as missing (exactly these strings)

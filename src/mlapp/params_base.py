@@ -6,9 +6,9 @@ without importing each other; ``mlapp.params`` re-exports everything.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict
 
 
 class Section(BaseModel):
@@ -16,6 +16,17 @@ class Section(BaseModel):
 
 
 Task = Literal["binary", "multiclass", "regression"]
+
+
+def _one_column(value: object) -> object:
+    if isinstance(value, list):  # a multi-output table's targets: the model predicts one
+        raise ValueError(
+            f"{value}: the model predicts one column: pick one and list the others in data.ignore_columns"
+        )
+    return value
+
+
+OneColumn = Annotated[str, BeforeValidator(_one_column)]  # data.label
 
 # Every headline metric of every task (mlapp.metrics says which task has which, and directions).
 MetricName = Literal[

@@ -112,3 +112,14 @@ def test_an_invalid_value_is_one_line_naming_the_setting(tmp_path: Path) -> None
         "  - gate.primary_metric: 'roc_auc' is not a metric of task regression; choose one of "
         "['rmse', 'mae', 'r2']"
     ]
+
+
+def test_a_label_naming_several_columns_says_the_model_predicts_one(tmp_path: Path) -> None:
+    """A multi-output table (several targets, as scikit-learn's linnerud has) written as a list
+    of labels: one line saying to pick one, not pydantic's "Input should be a valid string"."""
+    with pytest.raises(ParamsError) as raised:
+        load_params(_write(tmp_path, lambda p: p["data"].update(label=["Weight", "Waist", "Pulse"])))
+    assert str(raised.value).splitlines()[1:] == [
+        "  - data.label: ['Weight', 'Waist', 'Pulse']: the model predicts one column: pick one and "
+        "list the others in data.ignore_columns"
+    ]

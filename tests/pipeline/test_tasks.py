@@ -190,3 +190,32 @@ def test_tune_says_it_searches_binary_models_only(task: str, tmp_path: Path) -> 
     stratified split of a continuous label (traceback) or a search on wrongly encoded classes."""
     with pytest.raises(UserError, match=f"binary models only; task is {task}"):
         tune.search(params_for(PARAMS, task), tmp_path / "absent.parquet")
+
+
+def test_a_label_of_the_other_kind_of_task_says_which_task_fits() -> None:
+    """A quantity under task multiclass (a class per distinct number: 400 classes of one row)
+    is one short line naming task regression, not every class; text labels under task
+    regression name the class tasks."""
+    quantity = _problems(_raw(table("regression", 400)), params_for(PARAMS, "multiclass"))
+    assert len(quantity) == 1 and len(quantity[0]) < 400, quantity
+    assert "found {'-20.18': 1, " in quantity[0] and ", … 393 more}" in quantity[0]
+    assert "if the label is a quantity, set task: regression" in quantity[0]
+    few = _raw(table("multiclass", 400))
+    few.loc[:3, "churned"] = "platinum"  # a rare class of text: no regression hint
+    assert "task: regression" not in _problems(few, params_for(PARAMS, "multiclass"))[0]
+    text = _problems(_raw(table("multiclass", 400)), params_for(PARAMS, "regression"))
+    assert len(text) == 1 and "a text label is a class: set task: binary or multiclass" in text[0], text
+
+
+def test_a_label_column_the_file_lacks_is_named_as_data_label() -> None:
+    """The label named in params.yaml is not in the file (a typo, another export): the line
+    says which setting names it."""
+    frame = _raw(table("binary", 400)).rename(columns={"churned": "Churned"})
+    problems = _problems(frame, PARAMS)
+    assert problems[0] == (
+        "column '<table>' failed required column is present ('churned' is data.label in params.yaml): "
+        "1 value(s), e.g. ['churned']"
+    )
+    assert "'Churned'" in problems[1]  # the file's column, named by the unknown-column check
+    missing_feature = _problems(_raw(table("binary", 400)).drop(columns=["age"]), PARAMS)
+    assert "present ('age' is a feature in FEATURES, src/mlapp/schema.py)" in missing_feature[0]

@@ -10,6 +10,7 @@ that, never the table; each row's content is kept as one 8-byte hash (rows that 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,14 @@ import pyarrow.compute as pc
 
 from mlapp.params import Params
 from mlapp.schema import FEATURES, raw_schema
-from mlapp.stages.table_checks import Problem, label_problems, label_summary, null_problems, prepare_label
+from mlapp.stages.table_checks import (
+    Problem,
+    column_roles,
+    label_problems,
+    label_summary,
+    null_problems,
+    prepare_label,
+)
 from mlapp.stages.validate_rules import (
     TABLE_CHECKS,
     column_problems,
@@ -147,7 +155,13 @@ class Findings:
         empty = null_problems(self.nulls, self.labeled, self.params)
         # An empty column would also fail its per-value rules: reported once, as empty.
         gone = {p.column for p in empty}
-        values = column_problems(self.schema, self.unparsed, self.missing, gone)
+        unparsed = dict(self.unparsed)
+        text = unparsed.get(self.params.data.label)
+        if self.params.task == "regression" and text and "(" not in text.check:  # no export habit explains it
+            unparsed[text.column] = replace(
+                text, check=f"{text.check} (a text label is a class: set task: binary or multiclass)"
+            )
+        values = column_problems(self.schema, unparsed, self.missing, gone)
         # Columns that did not parse would only repeat themselves as dtype/null failures.
         skip = gone | {p.column for p in values}
         rules = dict(self.rules)
@@ -156,7 +170,10 @@ class Findings:
             rules[(self.id_column, UNIQUE)] = duplicates
         for key in sorted(rules, key=_group_order):
             if str(key[0]) not in skip:
-                values.append(worded(key, rules[key]))
+                rule = worded(key, rules[key])
+                if key[1] == "column_in_dataframe":  # which setting or schema entry needs them
+                    rule = replace(rule, check=rule.check + column_roles(rule.values, self.params.data))
+                values.append(rule)
         values += too_few_rows(self.labeled, self.params.validate_.min_rows, "validate.min_rows")
         found += empty + values
         if not found and self.labels:

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from mlapp.model import label_text
-from mlapp.params import Params
+from mlapp.params import DataParams, Params
 
 
 @dataclass
@@ -29,6 +29,23 @@ class Problem:
         where = f" at rows {self.rows}" if self.rows else ""
         values = f", e.g. {self.values}" if self.values else ""
         return f"column '{self.column}' failed {self.check}: {self.count} value(s){values}{where}"
+
+
+def column_roles(names: list[Any], data: DataParams) -> str:
+    """Where each of ``names`` (columns the file lacks) is required: a setting or the schema."""
+    settings = {
+        data.label: "data.label",
+        data.id_column: "data.id_column",
+        data.time_column: "data.time_column",
+    }
+    roles = [
+        f"{name!r} is {settings[name]} in params.yaml"
+        if name in settings
+        else f"{name!r} is a feature in FEATURES"
+        for name in names
+    ]
+    schema = ", src/mlapp/schema.py" if any(name not in settings for name in names) else ""
+    return f" ({'; '.join(roles)}{schema})"
 
 
 def null_problems(missing: dict[str, int], rows: int, params: Params) -> list[Problem]:
@@ -68,22 +85,37 @@ def label_problems(labels: pd.Series, params: Params) -> list[Problem]:
         return []
     counts = present.value_counts().sort_index()
     found = {str(k): int(v) for k, v in counts.items()}
+    least = params.validate_.min_class_rows
+    # A number per row (a price, a score) read as classes: mostly classes of a row or two.
+    quantity = pd.to_numeric(counts.index.to_series(), errors="coerce").notna().all() and (
+        sum(v < least for v in found.values()) * 2 > len(found)
+    )
+    regression = f"; {len(found)} classes: if the label is a quantity, set task: regression"
     if task == "binary" and len(counts) != 2:
-        hint = "; with more classes, set task: multiclass" if len(counts) > 2 else ""
-        check = f"both classes present for task binary (found {len(counts)}: {found}){hint}"
+        hint = (
+            regression if quantity else "; with more classes, set task: multiclass" if len(counts) > 2 else ""
+        )
+        check = f"both classes present for task binary (found {len(counts)}: {_brief(found)}){hint}"
         return [Problem(name, check, len(present), list(found)[:5])]
     if task == "multiclass" and len(counts) < 2:
         return [Problem(name, f"at least two classes for task multiclass (found {found})", len(present))]
     # A rare class cannot be split into train, early-stopping and test rows; a declared class
     # the table never has could not be learnt (nor scored).
-    least = params.validate_.min_class_rows
     absent = {c: 0 for c in params.data.classes or [] if c not in found}
     small = {**absent, **{k: v for k, v in found.items() if v < least}}
     if small:
         hint = "; a class of data.classes without rows cannot be learnt" if absent else ""
-        check = f"at least {least} rows per class (validate.min_class_rows; found {small}{hint})"
+        hint += regression if quantity else ""
+        check = f"at least {least} rows per class (validate.min_class_rows; found {_brief(small)}{hint})"
         return [Problem(name, check, len(small), list(small)[:5])]
     return []
+
+
+def _brief(counts: dict[str, int], shown: int = 5) -> str:
+    """Rows per class, the first few of many: one readable line for hundreds of classes."""
+    if len(counts) <= shown:
+        return str(counts)
+    return str(dict(list(counts.items())[:shown]))[:-1] + f", … {len(counts) - shown} more}}"
 
 
 def prepare_label(
