@@ -28,7 +28,7 @@ MAX_ROWS, MAX_DETAILS = 1000, 20
 
 @pytest.fixture(scope="module")
 def parser(model) -> RequestParser:
-    return RequestParser(FEATURES, model.spec, MAX_ROWS, MAX_DETAILS)
+    return RequestParser(FEATURES, model.spec, MAX_ROWS, MAX_DETAILS, id_column=None)
 
 
 def fast(parser: RequestParser, body: bytes) -> np.ndarray | None:
@@ -122,3 +122,21 @@ def test_a_long_message_is_cut_and_points_at_metadata(parser) -> None:
     msg = refused.detail[0]["msg"]
     assert msg.startswith("Input should be 'level-000', 'level-001'")
     assert msg.endswith("… (the allowed values: /metadata)") and len(msg) < 300
+
+
+def test_the_id_or_label_column_in_a_record_is_named_as_such(model) -> None:
+    """A client sends whole rows of the training table, id and label included: the 400 says
+    which column they are and that the service takes the features only."""
+    parser = RequestParser(FEATURES, model.spec, MAX_ROWS, MAX_DETAILS, id_column="customer_id")
+    body = json.dumps({"records": [{**BASE, "customer_id": "C1", "churned": 1, "note": "x"}]}).encode()
+    with pytest.raises(Refused) as refused:
+        parser.parse(body)
+    detail = refused.value.detail
+    assert detail is not None
+    assert {tuple(d["loc"]): d["msg"] for d in detail} == {
+        ("records", 0, "customer_id"): "Extra inputs are not permitted: 'customer_id' is the id column "
+        "(data.id_column): send the features only (/metadata lists them)",
+        ("records", 0, "churned"): "Extra inputs are not permitted: 'churned' is the label, what the "
+        "model predicts: send the features only (/metadata lists them)",
+        ("records", 0, "note"): "Extra inputs are not permitted",
+    }

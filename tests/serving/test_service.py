@@ -164,6 +164,8 @@ def test_bad_input_is_a_400_naming_field_and_rule(http, records, service_module,
     errors = response.json()["detail"]
     assert any(field in e["loc"] and e["type"] == rule for e in errors), errors
     assert re.fullmatch(r"\d+ validation errors? for Input", response.json()["error"])
+    if case == "extra field":  # the served model's own id column (data.id_column) is named as such
+        assert "'customer_id' is the id column (data.id_column)" in errors[0]["msg"], errors
 
 
 def test_a_body_of_bad_rows_gets_a_small_answer(http, records, service_module) -> None:

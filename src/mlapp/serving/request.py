@@ -60,7 +60,13 @@ def _cut(msg: str) -> str:
 
 class RequestParser:
     def __init__(
-        self, features: Mapping[str, pa.Column], spec: ModelSpec, max_rows: int, max_details: int
+        self,
+        features: Mapping[str, pa.Column],
+        spec: ModelSpec,
+        max_rows: int,
+        max_details: int,
+        *,
+        id_column: str | None,
     ) -> None:
         self.record = record_type(features)
         self.input = TypeAdapter(input_type(self.record, max_rows))
@@ -69,6 +75,10 @@ class RequestParser:
         self.width = len(features)
         self.known_fields = frozenset(features) | {"records"}
         self.max_details = max_details
+        # Whole rows of the training table sent as records: say what these columns are.
+        self.not_features = {spec.label: "the label, what the model predicts"}
+        if id_column:
+            self.not_features[id_column] = "the id column (data.id_column)"
 
     def parse(self, body: bytes) -> tuple[list[dict[str, Any]], np.ndarray]:
         """Records and their matrix, or ``Refused`` (400) naming what is wrong."""
@@ -117,7 +127,14 @@ class RequestParser:
                 (field if field in self.known_fields or field == "body" else OTHER, error["type"][:64])
             )
         # Every issue is counted, a few are listed: 1,000 bad rows must not make a megabyte answer.
-        count, shown = len(detail), [{**e, "msg": _cut(e["msg"])} for e in detail[: self.max_details]]
+        count, shown = len(detail), [{**e, "msg": self._msg(e)} for e in detail[: self.max_details]]
         listed = f" (the first {len(shown)} listed)" if count > len(shown) else ""
         message = f"{count} validation error{'s' if count != 1 else ''} for Input{listed}"
         return Refused(400, "invalid_body", message, shown, labels)
+
+    def _msg(self, error: Mapping[str, Any]) -> str:
+        field = error["loc"][-1] if error["loc"] else None
+        if error["type"] == "extra_forbidden" and field in self.not_features:
+            what = self.not_features[field]
+            return f"{error['msg']}: {field!r} is {what}: send the features only (/metadata lists them)"
+        return _cut(error["msg"])

@@ -125,7 +125,13 @@ class ModelService:
         check_compatible(FEATURES, self.model.spec)  # refuse to start on a schema/model mismatch
         # One thread per call: on shared cores OpenMP barriers stall 1-row calls ~25 ms.
         self.model.booster.set_param({"nthread": SERVING.predict_threads})
-        self.parser = RequestParser(FEATURES, self.model.spec, SERVING.max_rows, SERVING.max_error_details)
+        self.parser = RequestParser(
+            FEATURES,
+            self.model.spec,
+            SERVING.max_rows,
+            SERVING.max_error_details,
+            id_column=SETTINGS.id_column,
+        )
         self.chunk_rows = SERVING.chunk_rows
         self.turns: Turns[bytes] = Turns(SERVING.loop_slice_ms / 1000)
         self.threshold = self.model.spec.threshold  # binary only; None for the other tasks

@@ -84,6 +84,7 @@ class Settings:
     lineage_file: Path
     prediction_log: Path
     workers: int
+    id_column: str | None  # data.id_column: a record carrying it is told it is not a feature
 
     @property
     def max_body_bytes(self) -> int:
@@ -127,4 +128,5 @@ def load(environ: Mapping[str, str] = os.environ, root: Path | None = None) -> S
         lineage_file=(root / serving.lineage).resolve(),
         prediction_log=(root / (environ.get(PREDICTION_LOG_ENV) or serving.log_path)).resolve(),
         workers=worker_count(serving.workers, cpu_limit(), available_cpus()),
+        id_column=config.id_column,
     )
