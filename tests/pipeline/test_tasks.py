@@ -219,3 +219,10 @@ def test_a_label_column_the_file_lacks_is_named_as_data_label() -> None:
     assert "'Churned'" in problems[1]  # the file's column, named by the unknown-column check
     missing_feature = _problems(_raw(table("binary", 400)).drop(columns=["age"]), PARAMS)
     assert "present ('age' is a feature in FEATURES, src/mlapp/schema.py)" in missing_feature[0]
+
+
+def test_a_table_too_small_is_one_line_without_a_value_count() -> None:
+    """A whole-table check has no failing values to count ("1 value(s)" read as one bad cell)."""
+    assert _problems(_raw(table("binary", 60)), PARAMS) == [
+        "column '<table>' failed at least 100 rows (found 60; validate.min_rows)"
+    ]

@@ -28,7 +28,10 @@ class Problem:
     def line(self) -> str:
         where = f" at rows {self.rows}" if self.rows else ""
         values = f", e.g. {self.values}" if self.values else ""
-        return f"column '{self.column}' failed {self.check}: {self.count} value(s){values}{where}"
+        # A check of the whole table or file (its row count, its encoding) has no values to count.
+        whole = self.column in ("<table>", "<file>") and not self.values and not self.rows
+        count = "" if whole else f": {self.count} value(s)"
+        return f"column '{self.column}' failed {self.check}{count}{values}{where}"
 
 
 def column_roles(names: list[Any], data: DataParams) -> str:
