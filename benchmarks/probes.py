@@ -277,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "cpus": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)),  # `taskset -c 1 ...`: server, wrk and prober on one
         "flood": {"connections": args.connections, "rows": args.rows, "seconds": args.flood_s},
         "probe_period_s": args.period_s,
         "commit": revision("HEAD") + (" + uncommitted changes" if dirty() else ""),

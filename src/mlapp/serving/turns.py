@@ -2,11 +2,12 @@
 
 A request's CPU work (parse, validate, predict, render) runs on the event loop in steps of
 ``serving.chunk_rows`` rows (``ModelService.steps``). When every request in flight ran its
-next step on each pass of the loop, a pass under a flood took as long as all their steps:
-256 requests of 1,000 rows per worker made a pass ~0.7 s, and ``/livez``, which needs a few
-passes (accept, read, answer), took 2-3 s against its 3 s probe timeout at load 5 on 2 shared
-cores, over 3 s several times (benchmarks/probes.py). A probe goes through no queue of ours
-(BentoML's ``max_concurrency`` lets probes by): its time was the loop's passes.
+next step on each pass of the loop, a pass under a flood took as long as all their steps (up
+to 256 requests per worker), and ``/livez``, which needs a few passes on a new connection,
+took 2.4 s (median) and up to 3.8 s against its 3 s probe timeout: 600 connections of
+1,000-row requests, load 7-8 on 2 shared cores (benchmarks/probes.py, docs/serving.md). A
+probe waits in no queue of ours (BentoML's ``max_concurrency`` lets probes by): its time was
+the loop's passes.
 
 ``Turns`` runs the steps of every request in flight itself, round robin, at most
 ``serving.loop_slice_ms`` of them per pass (at least one step), then lets the loop poll its
