@@ -112,6 +112,11 @@ def check_features() -> None:
     """Every feature is a type the model takes: a number, a boolean or an isin-checked category."""
     levels = categories(pa.DataFrameSchema(FEATURES))
     for name, column in FEATURES.items():
+        if any(c in name for c in "[]<"):
+            raise UserError(
+                f"feature {name!r}: XGBoost refuses '[', ']' and '<' in a feature name: rename the column "
+                "in the file and in FEATURES (src/mlapp/schema.py), e.g. 'size (cm)', 'income under 50k'"
+            )
         dtype = column.dtype.type
         text = pd.api.types.is_string_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype)
         if text and name not in levels:

@@ -210,6 +210,16 @@ def test_a_feature_the_model_cannot_take_is_refused(column: pa.Column, said: str
         raw_schema(load_params(REPO / "params.yaml").data)
 
 
+@pytest.mark.parametrize("name", ["size [cm]", "income<50k", "score]"])
+def test_a_feature_name_xgboost_refuses_is_named_at_validate(name: str, monkeypatch) -> None:
+    """XGBoost refuses feature names with '[', ']' or '<' ("size [cm]"): validate passed, split
+    ran, and train died with XGBoost's traceback. Validate names the column and the fix."""
+    monkeypatch.setitem(schema.FEATURES, name, pa.Column(float))
+    said = f"feature {name!r}: XGBoost refuses '[', ']' and '<' in a feature name: rename the column"
+    with pytest.raises(UserError, match=re.escape(said)):
+        raw_schema(load_params(REPO / "params.yaml").data)
+
+
 def test_a_column_in_data_ignore_columns_is_read_past(reference_project: Path, tmp_path: Path) -> None:
     """Free text the model does not use (a name with commas and quotes, some blank): listed in
     data.ignore_columns it is neither checked nor kept. There was no way to leave a column out
