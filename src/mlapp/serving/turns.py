@@ -7,7 +7,8 @@ to 256 requests per worker), and ``/livez``, which needs a few passes on a new c
 took 2.4 s (median) and up to 3.8 s against its 3 s probe timeout: 600 connections of
 1,000-row requests, load 7-8 on 2 shared cores (benchmarks/probes.py, docs/serving.md). A
 probe waits in no queue of ours (BentoML's ``max_concurrency`` lets probes by): its time was
-the loop's passes.
+the loop's passes (and, with uvloop, its place in the listen queue: one connection is
+accepted per pass; docs/serving.md).
 
 ``Turns`` runs the steps of every request in flight itself, round robin, at most
 ``serving.loop_slice_ms`` of them per pass (at least one step), then lets the loop poll its
