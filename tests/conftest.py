@@ -153,9 +153,11 @@ def _isolated_mlflow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session")
-def fresh_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def fresh_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """``make_project``'s result, made once per run and never edited: ``project`` copies it."""
-    return built_once(tmp_path_factory, "fresh", lambda folder: make_project(folder / "project")) / "project"
+    yield from read_only(
+        built_once(tmp_path_factory, "fresh", lambda f: make_project(f / "project")) / "project"
+    )
 
 
 @pytest.fixture
@@ -164,6 +166,27 @@ def project(fresh_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     root = copy_project(fresh_project, tmp_path / "project")
     monkeypatch.chdir(root)
     return root
+
+
+def read_only(root: Path) -> Iterator[Path]:
+    """Yield ``root``, then fail if any file in it was added, removed or changed meanwhile.
+
+    The folders ``built_once`` makes are shared by every test and both xdist workers: a file
+    written there changes what other tests read, and one appearing while another test copies
+    the folder fails that copy.
+    """
+
+    def files() -> dict[str, tuple[int, int]]:
+        return {
+            p.relative_to(root).as_posix(): (p.lstat().st_size, p.lstat().st_mtime_ns)
+            for p in root.rglob("*")
+        }
+
+    before = files()
+    yield root
+    after = files()
+    changed = sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
+    assert not changed, f"tests wrote into the shared, read-only {root}: {changed[:20]}"
 
 
 def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]) -> Path:
@@ -203,13 +226,13 @@ def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def reference_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def reference_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """params.yaml plus the outputs the monitor compares with, made in-process in seconds.
 
     validate, split, train and evaluate (without MLflow) on the small sample: the same files
     `dvc repro` writes, without DVC, git or subprocesses, so fast tests can use it. Read-only.
     """
-    return built_once(tmp_path_factory, "reference", _make_reference)
+    yield from read_only(built_once(tmp_path_factory, "reference", _make_reference))
 
 
 def _make_reference(root: Path) -> None:

@@ -22,9 +22,9 @@ from mlapp import model as model_io
 from mlapp.params import load_params
 from mlapp.sample_data import generate
 from mlapp.schema import FEATURES
-from mlapp.serving import MODEL_DIR_ENV, PARAMS_ENV
+from mlapp.serving import MODEL_DIR_ENV, PARAMS_ENV, PREDICTION_LOG_ENV
 from mlapp.stages.train import train
-from tests.conftest import REPO, built_once
+from tests.conftest import REPO, built_once, read_only
 
 PARAMS = load_params(REPO / "params.yaml")
 METRICS = {"roc_auc": 0.75, "f1": 0.5, "threshold": 0.3}
@@ -36,8 +36,9 @@ def feature_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="session")
-def serving_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """params.yaml, a quick 30-tree model and metrics, as the service expects to find them."""
+def serving_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """params.yaml, a quick 30-tree model and metrics, as the service expects to find them.
+    Read-only: servers run from it write their prediction logs elsewhere."""
 
     def build(root: Path) -> None:
         shutil.copy(REPO / "params.yaml", root / "params.yaml")
@@ -49,7 +50,7 @@ def serving_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (root / PARAMS.evaluate.metrics).parent.mkdir(parents=True)
         (root / PARAMS.evaluate.metrics).write_text(json.dumps(METRICS))
 
-    return built_once(tmp_path_factory, "serving", build)
+    yield from read_only(built_once(tmp_path_factory, "serving", build))
 
 
 @pytest.fixture(scope="session")
@@ -58,11 +59,12 @@ def model(serving_root: Path) -> model_io.Model:
 
 
 @pytest.fixture(scope="session")
-def service_module(serving_root: Path) -> Iterator[ModuleType]:
+def service_module(serving_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(serving_root)
         patch.setenv(PARAMS_ENV, str(serving_root / "params.yaml"))
         patch.setenv(MODEL_DIR_ENV, str(serving_root / PARAMS.train.model_dir))
+        patch.setenv(PREDICTION_LOG_ENV, str(tmp_path_factory.mktemp("service") / "predictions.jsonl"))
         module = importlib.import_module("mlapp.serving.service")
     expected = serving_root / PARAMS.train.model_dir
     assert expected == module.SETTINGS.model_dir, "service imported elsewhere first"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ import pytest
 
 from mlapp import model as model_io
 from mlapp.sample_data import generate
+from mlapp.serving import PREDICTION_LOG_ENV
 from mlapp.stages.train import train
 from tests.conftest import free_port, running_server, sh
 from tests.serving.conftest import PARAMS
@@ -28,7 +30,8 @@ def server(serving_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
     port = free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
     argv = [sys.executable, "-m", "mlapp", "--params", "params.yaml", "serving", "serve", "--port", str(port)]
-    with running_server(argv, port, serving_root, log) as url:
+    env = {**os.environ, PREDICTION_LOG_ENV: str(log.parent / "predictions.jsonl")}  # not in serving_root
+    with running_server(argv, port, serving_root, log, env=env) as url:
         yield url, log
 
 
