@@ -146,10 +146,20 @@ def _outside_github_actions(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_mlflow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every test gets its own sqlite tracking store; never the developer's mlflow.db."""
+def _isolated_mlflow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every test gets its own sqlite tracking store; never the developer's mlflow.db.
+
+    ``mlflow.set_tracking_uri`` / ``set_registry_uri`` (``tracking.connect`` run in-process)
+    outlive a test: a module global that beats MLFLOW_TRACKING_URI, and an exported
+    MLFLOW_REGISTRY_URI. Both are undone, or the next test on this worker uses this one's store.
+    """
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
     monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
+    yield
+    if (mlflow := sys.modules.get("mlflow")) is not None:  # imported by the test: reset its globals
+        mlflow.set_tracking_uri(None)
+        mlflow.set_registry_uri(None)
 
 
 @pytest.fixture(scope="session")
