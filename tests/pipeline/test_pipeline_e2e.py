@@ -3,7 +3,6 @@
 import json
 from pathlib import Path
 
-import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -33,8 +32,9 @@ def test_repro_produces_every_output_and_leaves_status_clean(trained_project: Pa
 
 
 def test_evaluate_logged_one_mlflow_run_with_lineage(trained_project: Path) -> None:
-    mlflow.set_tracking_uri(f"sqlite:///{trained_project / 'mlflow.db'}")
-    runs = MlflowClient().search_runs([mlflow.get_experiment_by_name("mlapp").experiment_id])
+    # A client of its own, not mlflow.set_tracking_uri: the shared store stays out of MLflow's globals.
+    client = MlflowClient(f"sqlite:///{trained_project / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("mlapp").experiment_id])
     assert len(runs) == 1
     run = runs[0]
     assert (
@@ -42,7 +42,7 @@ def test_evaluate_logged_one_mlflow_run_with_lineage(trained_project: Path) -> N
         == json.loads((trained_project / "metrics/metrics.json").read_text())["roc_auc"]
     )
     assert {"git.commit", "git.dirty", "data.md5", "model.sha256", "package.version"} <= set(run.data.tags)
-    artifacts = {a.path for a in MlflowClient().list_artifacts(run.info.run_id, "plots")}
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
     assert {"plots/roc.png", "plots/roc.json", "plots/confusion.png"} <= artifacts
 
 
