@@ -11,11 +11,12 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import httpx
@@ -26,6 +27,12 @@ from mlapp import sample_data, template
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 SMALL_ROWS = 3000
+# Where an MLflow sqlite store records artifact paths (absolute, under the project it was made in).
+ARTIFACT_COLUMNS = (
+    ("experiments", "artifact_location"),
+    ("runs", "artifact_uri"),
+    ("logged_models", "artifact_location"),
+)
 
 # The suite starts hundreds of Python processes (dvc, mlapp stages, servers), and most import
 # the same heavy libraries. With bytecode writing off (CI images often set
@@ -220,7 +227,7 @@ def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Calla
 
 
 @pytest.fixture(scope="session")
-def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A small project after one full `dvc repro`, shared read-only by the whole test run.
 
     Tests that change files must copy it (``copy_project``) instead of editing it.
@@ -232,7 +239,7 @@ def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         sh("git", "add", "-A", cwd=root)
         sh("git", "commit", "-qm", "trained", cwd=root)
 
-    return built_once(tmp_path_factory, "trained", build) / "project"
+    yield from read_only(built_once(tmp_path_factory, "trained", build) / "project")
 
 
 @pytest.fixture(scope="session")
@@ -272,8 +279,17 @@ def _make_reference(root: Path) -> None:
 
 
 def copy_project(source: Path, dest: Path) -> Path:
-    """A writable copy of a project, DVC cache and git history included."""
+    """A writable copy of a project, DVC cache and git history included.
+
+    Its sqlite MLflow store is moved along: the store keeps absolute artifact locations, so
+    runs logged in a copy wrote their artifacts into ``source`` (the shared trained project).
+    """
     shutil.copytree(source, dest, symlinks=True)
+    if (store := dest / "mlflow.db").is_file():
+        with closing(sqlite3.connect(store)) as db, db:
+            for table, column in ARTIFACT_COLUMNS:
+                update = f"UPDATE {table} SET {column} = replace({column}, ?, ?)"  # noqa: S608 - our names
+                db.execute(update, (f"{source}/", f"{dest}/"))
     return dest
 
 
