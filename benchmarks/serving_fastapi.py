@@ -32,8 +32,11 @@ from mlapp.serving.request import RequestParser
 MODEL = load(Path(os.environ.get("MLAPP_MODEL_DIR", "models")))
 MODEL.booster.set_param({"nthread": 1})
 SCHEMA = feature_schema()
-SERVING = load_params(os.environ.get("MLAPP_PARAMS", "params.yaml")).serving
-PARSER = RequestParser(FEATURES, MODEL.spec, SERVING.max_rows, SERVING.max_error_details)
+PARAMS = load_params(os.environ.get("MLAPP_PARAMS", "params.yaml"))
+SERVING = PARAMS.serving
+PARSER = RequestParser(
+    FEATURES, MODEL.spec, SERVING.max_rows, SERVING.max_error_details, id_column=PARAMS.data.id_column
+)
 app = FastAPI()
 same_app = FastAPI()
 
