@@ -194,10 +194,8 @@ def read_only(root: Path) -> Iterator[Path]:
     """
 
     def files() -> dict[str, tuple[int, int]]:
-        return {
-            p.relative_to(root).as_posix(): (p.lstat().st_size, p.lstat().st_mtime_ns)
-            for p in root.rglob("*")
-        }
+        stats = {p.relative_to(root).as_posix(): p.lstat() for p in root.rglob("*")}
+        return {name: (st.st_size, st.st_mtime_ns) for name, st in stats.items()}
 
     before = files()
     yield root

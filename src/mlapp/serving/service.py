@@ -168,9 +168,11 @@ class ModelService:
     def score(self, body: bytes) -> bytes:
         """A ``/predict`` body to its JSON answer; ``admission.Refused`` (400) for invalid input."""
         steps = self.steps(body)
-        while (answer := advance(steps)) is None:
-            pass
-        return answer
+        try:
+            while True:
+                next(steps)
+        except StopIteration as done:
+            return cast(bytes, done.value)
 
     async def score_yielding(self, body: bytes) -> bytes:
         """``score``, its steps taking turns with the other requests' on the event loop (turns.py)."""
@@ -258,12 +260,3 @@ service.mount_asgi_app(
     ),
     path="/",
 )
-
-
-def advance(steps: Generator[None, None, bytes]) -> bytes | None:
-    """One step of ``ModelService.steps``: None while it pauses, its answer once it is done."""
-    try:
-        next(steps)
-    except StopIteration as done:
-        return cast(bytes, done.value)
-    return None
