@@ -385,10 +385,9 @@ def old_service() -> Iterator[str]:
 
 
 def test_wait_deadline_says_what_is_served_and_what_argo_cd_reports(
-    gitops: Path, mlapp, tmp_path: Path, monkeypatch, old_service: str
+    gitops: Path, mlapp, tmp_path: Path, monkeypatch, old_service: str, reference_project: Path
 ) -> None:
-    (gitops / "models").mkdir()
-    (gitops / "models/model.ubj").write_bytes(b"the new model")
+    shutil.copytree(reference_project / "models", gitops / "models")  # the new model
     assert mlapp("delivery", "deploy", "--env", "staging", "--image", image("a"), "--push")[0] == 0
     status = {"sync": {"status": "OutOfSync", "revision": "f" * 40}, "health": {"status": "Degraded",
               "message": "ImagePullBackOff"}}  # fmt: skip
@@ -399,7 +398,7 @@ def test_wait_deadline_says_what_is_served_and_what_argo_cd_reports(
     code, out = mlapp(
         "delivery", "wait", "--env", "staging", "--url", old_service, "--timeout", "0", "--fetch"
     )
-    version = hashlib.sha256(b"the new model").hexdigest()[:12]
+    version = hashlib.sha256((gitops / "models/model.ubj").read_bytes()).hexdigest()[:12]
     assert code != 0
     assert f"after 0s {old_service} still serves model 0123456789ab, not model {version}" in out, out
     assert "Argo CD Application argocd/mlapp-staging: sync OutOfSync at ffffffffffff, health Degraded" in out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,8 @@ from tests.delivery.conftest import digest, image, remote_log
 from mlapp.delivery import kube, ops
 from mlapp.delivery.state import RELEASE_FILE, Branch, StateError, auth_env, check_digest, image_ref, who
 from mlapp.params import load_params
+from mlapp.schema import FEATURES
+from mlapp.serving.smoke import case, schema_records
 
 
 def on_remote(work: Path, path: str) -> str:
@@ -265,16 +268,19 @@ def test_token_goes_to_git_as_env_config_never_argv() -> None:
     assert identity["GIT_AUTHOR_EMAIL"] == "1+octocat@users.noreply.github.com"
 
 
-def test_deploy_records_the_model_version(gitops: Path, mlapp) -> None:
-    model = gitops / "models"
-    model.mkdir()
-    (model / "model.ubj").write_bytes(b"not really a model, but hashed like one")
+def test_deploy_records_the_model_version(gitops: Path, mlapp, reference_project: Path) -> None:
+    model = shutil.copytree(reference_project / "models", gitops / "models")  # deploy loads it
     code, out = mlapp("delivery", "deploy", "--env", "staging", "--image", image("a"), "--push")
     assert code == 0, out
     sha = hashlib.sha256((model / "model.ubj").read_bytes()).hexdigest()
     release = release_on_remote(gitops, "staging")
     assert (release["model_version"], release["model_sha256"]) == (sha[:12], sha)
     assert f"(model {sha[:12]})" in remote_log(gitops)[0]
+    # What the smoke test of any later job sends, and this model's answers to it.
+    assert release["smoke"]["records"] == schema_records(FEATURES)
+    assert release["smoke"] == case(model)[1] and len(release["smoke"]["answers"]) == len(
+        schema_records(FEATURES)
+    )
 
 
 def test_unknown_environment_and_missing_overlay(gitops: Path, mlapp) -> None:

@@ -92,12 +92,11 @@ def test_cd_deploy_step_records_the_attested_build_and_refuses_an_unattested_one
 
 
 def test_cd_staging_on_day_one_records_the_release_and_says_what_to_configure(
-    gitops: Path, mlapp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    gitops: Path, mlapp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reference_project: Path
 ) -> None:
     """No variable, no secret (every `vars.*`/`secrets.*` empty), no cluster: deploy records, wait
     says what to set and outputs reachable=false, which skips smoke, register and accept."""
-    (gitops / "models").mkdir()  # the build job's model artifact
-    (gitops / "models/model.ubj").write_bytes(b"model bytes")
+    shutil.copytree(reference_project / "models", gitops / "models")  # the build job's model artifact
     summary, outputs = tmp_path / "summary.md", tmp_path / "outputs"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     monkeypatch.setenv("GITHUB_OUTPUT", str(outputs))
@@ -111,7 +110,10 @@ def test_cd_staging_on_day_one_records_the_release_and_says_what_to_configure(
     assert parse_outputs(outputs.read_text()) == {"reachable": "false"}
     release = remote_release(gitops, "staging")
     assert release is not None and release["status"] == "deployed"  # recorded, not verified
-    assert release["model_version"] == hashlib.sha256(b"model bytes").hexdigest()[:12]
+    assert (
+        release["model_version"]
+        == hashlib.sha256((gitops / "models/model.ubj").read_bytes()).hexdigest()[:12]
+    )
 
 
 def test_promote_step_commits_the_attested_digest_and_refuses_an_unattested_one(

@@ -1,6 +1,7 @@
 """deploy / promote / rollback / accept: one commit each on the deploy branch; the MLflow aliases.
 
-deploy renders the environment's overlay of the current commit with the image digest;
+deploy renders the environment's overlay of the current commit with the image digest and
+records the smoke test's records with the model's answers (a later job has no model of it);
 promote renders the next environment's overlay from the SAME commit the source environment
 was rendered from, with the SAME digest; rollback renders a verified release again from its own
 commit (objects the bad release added are not in it, so the controller, or the ApplySet in
@@ -14,8 +15,6 @@ environment passed its smoke test: ``models:/<name>@production`` is what product
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -80,11 +79,14 @@ def record(branch: Branch, release: Release, config_commit: str) -> tuple[str, R
 
 def deploy(branch: Branch, env: str, image: str, model_dir: Path | None) -> tuple[str, Release]:
     """Record that ``env`` runs ``image``, rendered from the current commit's manifests."""
+    from mlapp.serving import smoke  # lazy: it loads the model (xgboost)
+
     version, sha = model_identity(model_dir)
     head = branch.git("rev-parse", "HEAD")
     release = Release(environment=branch.env(env), image=image, digest=image.split("@")[1], action="deploy",
                       status="deployed", source_commit=os.environ.get("GITHUB_SHA") or head,
                       config_commit=head, model_version=version, model_sha256=sha,
+                      smoke=smoke.case(model_dir)[1] if model_dir and version else None,
                       deployed_by=branch.actor, run_url=branch.run_url)  # fmt: skip
     return record(branch, release, head)
 
@@ -199,30 +201,3 @@ def move_alias(params: MlflowParams, alias: str, digest: str) -> str:
     version = version_for_digest(params, digest)[0]
     _registry(params).set_registered_model_alias(params.model_name, alias, version)
     return version
-
-
-def fetch_model(params: MlflowParams, digest: str, dest: Path) -> Path:
-    """The model files of the version in ``digest``, into ``dest`` (checked against its sha256).
-
-    Promotion and rollback jobs run on main's checkout, which has no model of an older
-    release; the smoke test needs the released model to compute the expected prediction.
-    """
-    import mlflow
-
-    from mlapp.model import MODEL_FILE, file_sha256
-
-    version, tags = version_for_digest(params, digest)
-    with tempfile.TemporaryDirectory(prefix="mlapp-model-") as tmp:
-        local = Path(
-            mlflow.artifacts.download_artifacts(f"models:/{params.model_name}/{version}", dst_path=tmp)
-        )
-        artifacts = yaml.safe_load((local / "MLmodel").read_text())["flavors"]["python_function"].get(
-            "artifacts", {}
-        )
-        if "model_dir" not in artifacts:
-            raise StateError(f"version {version} has no model_dir artifact (logged by mlapp.tracking)")
-        shutil.rmtree(dest, ignore_errors=True)
-        shutil.copytree(local / artifacts["model_dir"]["path"], dest)
-    if (expected := tags.get("model.sha256")) and (actual := file_sha256(dest / MODEL_FILE)) != expected:
-        raise StateError(f"version {version}: model file sha256 {actual} != tag model.sha256 {expected}")
-    return dest

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -78,6 +78,9 @@ class Release(BaseModel):
     config_commit: str  # the commit whose infra/ was rendered
     model_version: str | None  # first 12 hex of the model file's sha256, as the service reports it
     model_sha256: str | None
+    # The records the smoke test sends and this model's answers (mlapp.serving.smoke.case): a
+    # promotion or rollback job checks the service against them, without the model.
+    smoke: dict[str, list[dict[str, Any]]] | None = None
     registry_version: str | None = None  # MLflow model version, known once `accept` moved the alias
     promoted_from: str | None = None
     rolled_back_from: str | None = None  # the digest a rollback replaced

@@ -10,7 +10,8 @@ Checks, in order, each printed as it passes:
    gives (``Model.scores``, the pandas path: an independent check of the service's own
    encoding): numbers within ``1e-6`` (relative above 1), the same labels, per the task's
    response (probability/label, label/probabilities, prediction). No data file: it works
-   for any schema in ``mlapp.schema.FEATURES``;
+   for any schema in ``mlapp.schema.FEATURES``. ``mlapp delivery smoke`` sends the records
+   and expects the answers its release recorded (``case``) instead;
 3. the model version in the response header and in ``/metadata`` is the expected one
    (``--expect-version``, else the local model's version).
 
@@ -137,14 +138,6 @@ def wait_ready(http: httpx.Client, timeout_s: float, poll_s: float = 1.0) -> Non
             time.sleep(poll_s)
 
 
-def expected(model_dir: Path, records: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
-    """The local model's answer for ``records`` through the pandas path, shaped as /predict's."""
-    model = load(model_dir)
-    scores = model.scores(pd.DataFrame.from_records(records))
-    decided = np.zeros(len(scores), np.int64) if model.task == "regression" else model.spec.decide(scores)
-    return model.version, json.loads(responses.answer(model.spec, scores, decided))
-
-
 def _close(got: Any, want: float) -> bool:
     return isinstance(got, int | float) and abs(float(got) - want) <= TOLERANCE * max(1.0, abs(want))
 
@@ -171,18 +164,43 @@ def compare(got: list[dict[str, Any]], want: list[dict[str, Any]]) -> list[str]:
     return problems
 
 
+Case = dict[str, list[dict[str, Any]]]  # "records" sent to /predict, the model's "answers" to them
+
+
+def case(model_dir: Path) -> tuple[str, Case]:
+    """(model version, ``schema_records(FEATURES)`` with the model's answers through the pandas
+    path, shaped as /predict's). A release records the case: a later job smoke-tests the
+    service with it, without the model or this checkout's schema."""
+    model, records = load(model_dir), schema_records(FEATURES)
+    scores = model.scores(pd.DataFrame.from_records(records))
+    decided = np.zeros(len(scores), np.int64) if model.task == "regression" else model.spec.decide(scores)
+    answers = json.loads(responses.answer(model.spec, scores, decided))
+    return model.version, {"records": records, "answers": answers}
+
+
 def run(
     url: str,
     model_dir: Path,
     expect_version: str | None = None,
     timeout_s: float = 60.0,
     echo: Callable[[str], None] = print,
-    records: list[dict[str, Any]] | None = None,
 ) -> None:
-    """The checks above; ``records`` defaults to ``schema_records(FEATURES)``."""
-    records = records if records is not None else schema_records(FEATURES)
-    local_version, want = expected(model_dir, records)
-    version = expect_version or local_version
+    """The checks above, against the model in ``model_dir``."""
+    local_version, local = case(model_dir)
+    source = f"the local model {local_version} in {model_dir}/"
+    check(url, local, expect_version or local_version, source, timeout_s, echo)
+
+
+def check(
+    url: str,
+    expect: Case,
+    version: str,
+    source: str,
+    timeout_s: float = 60.0,
+    echo: Callable[[str], None] = print,
+) -> None:
+    """The checks above: ``expect`` holds the records to send and the answers ``source`` gives."""
+    records = expect["records"]
     with client(url, timeout_s) as http:
         wait_ready(http, timeout_s)
         echo(f"ok   {url}: /livez and /readyz answer 200")
@@ -194,13 +212,10 @@ def run(
                 401: f" (the service wants a bearer token: set ${TOKEN_ENV})",
             }.get(response.status_code, "")
             raise SmokeFailure(f"/predict answered HTTP {response.status_code}{hint}: {response.text[:2000]}")
-        problems = compare(response.json(), want)
+        problems = compare(response.json(), expect["answers"])
         if problems:
-            raise SmokeFailure(
-                f"predictions differ from the local model {local_version} in {model_dir}/:\n  "
-                + "\n  ".join(problems)
-            )
-        echo(f"ok   /predict: {len(records)} records match the local model within {TOLERANCE:g}")
+            raise SmokeFailure(f"predictions differ from {source}:\n  " + "\n  ".join(problems))
+        echo(f"ok   /predict: {len(records)} records match {source} within {TOLERANCE:g}")
 
         served = {
             "X-Model-Version header": response.headers.get("x-model-version"),
