@@ -148,3 +148,26 @@ def test_an_unreachable_scheduler_is_one_error_line(monkeypatch) -> None:
         train_dask.client(PARAMS.train.dask),
     ):
         pass
+
+
+def _head(train_path: Path, rows: int, path: Path) -> Path:
+    write_frame(pd.read_parquet(train_path).head(rows), path)
+    return path
+
+
+def test_a_small_table_on_more_workers_trains(tables, tmp_path) -> None:
+    """31 rows on 3 workers were cut 11, 11, 9: the 9-row tail held no validation rows out and
+    XGBoost failed on its worker's empty matrix. Even lengths (11, 10, 10) train."""
+    small = _head(tables[0], 31, tmp_path / "small.parquet")
+    params = PARAMS.train.model_copy(update={"dask": PARAMS.train.dask.model_copy(update={"workers": 3})})
+    booster, spec = train_dask.train(small, PARAMS.data.label, params)
+    assert booster.num_boosted_rounds() == spec.best_iteration + 1
+
+
+def test_a_table_too_small_for_the_cluster_is_one_line(tables, tmp_path) -> None:
+    """17 rows on 2 workers: no partition holds validation rows out; XGBoost's error was a
+    C++ stack trace. Now one line before any data reaches a worker."""
+    tiny = _head(tables[0], 17, tmp_path / "tiny.parquet")
+    expected = r"leave 2 of 2 Dask workers without validation rows .*train.engine: local$"
+    with pytest.raises(UserError, match=expected):
+        train_dask.train(tiny, PARAMS.data.label, PARAMS.train)

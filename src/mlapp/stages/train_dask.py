@@ -80,28 +80,65 @@ def client(params: DaskParams) -> Iterator[Client]:
         yield local
 
 
-def _batches(source: Path, partitions_at_least: int, partition_rows: int) -> Iterator[pd.DataFrame]:
-    """The table in equal slices (the last may be shorter), read piecewise, never whole.
+class TooFewRows(UserError, ValueError):
+    """A worker would get no validation rows: XGBoost fails on the empty matrix."""
+
+
+def _sizes(rows: int, partitions_at_least: int, partition_rows: int) -> list[int]:
+    """Partition lengths: as many as ``partition_rows`` asks (at least one per worker), even.
+
+    Lengths differ by one row at most. Equal slices with a short last one left that tail too
+    few rows to hold validation rows out (121 rows on 8 workers: seven of 16, one of 9), and
+    XGBoost then failed on its worker's empty validation matrix.
+    """
+    count = min(rows, max(partitions_at_least, math.ceil(rows / partition_rows)))
+    return [rows // count + (number < rows % count) for number in range(count)]
+
+
+def _holds_out(rows: int, valid_size: float) -> bool:
+    """Whether a partition of this many rows keeps validation rows (fewer: all of them fit)."""
+    return rows >= 2 / valid_size
+
+
+def _check_partitions(sizes: list[int], workers: int, params: TrainParams) -> None:
+    """Every worker needs validation rows (partition i trains on worker i mod n): else one line."""
+    holds = [any(_holds_out(n, params.valid_size) for n in sizes[w::workers]) for w in range(workers)]
+    if all(holds):
+        return
+    need = math.ceil(2 / params.valid_size)  # the least whole number _holds_out accepts
+    rows = sum(sizes)
+    fixes = [f"at most {max(1, rows // need)} worker(s) (train.dask.workers, or a smaller cluster)"]
+    if params.dask.partition_rows < need:
+        fixes.append(f"train.dask.partition_rows of at least {need}")
+    raise TooFewRows(
+        f"train.engine dask: {rows:,} training rows in {len(sizes)} partition(s) of at most "
+        f"{max(sizes, default=0):,} rows leave {holds.count(False)} of {workers} Dask workers without "
+        f"validation rows (a partition needs at least {need}: 2 / train.valid_size); use "
+        f"{', '.join(fixes)}, or train.engine: local"
+    )
+
+
+def _batches(source: Path, sizes: list[int]) -> Iterator[pd.DataFrame]:
+    """The table in partitions of the given lengths, read piecewise, never whole.
 
     Parquet batches end at row-group boundaries; re-slicing keeps partitions even, so the
     workers get equal shares and no partition is a stray handful of rows.
     """
     table = pq.ParquetFile(source)
-    rows = table.metadata.num_rows
-    size = math.ceil(rows / max(partitions_at_least, math.ceil(rows / partition_rows)))
     pending: pa.Table | None = None
-    for batch in table.iter_batches(batch_size=size):
+    wanted = iter(sizes)
+    size = next(wanted, 0)
+    for batch in table.iter_batches(batch_size=max(sizes, default=1)):
         piece = pa.Table.from_batches([batch])
         pending = piece if pending is None else pa.concat_tables([pending, piece])
-        while pending.num_rows >= size:
+        while size and pending.num_rows >= size:
             yield pending.slice(0, size).to_pandas()
             pending = pending.slice(size)
-    if pending is not None and pending.num_rows:
-        yield pending.to_pandas()
+            size = next(wanted, 0)
 
 
 def _split(part: pd.DataFrame, label: str, valid_size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    if len(part) < 2 / valid_size:  # too few rows to hold any out: all of them fit
+    if not _holds_out(len(part), valid_size):  # too few rows to hold any out: all of them fit
         return part, part.iloc[:0]
     counts = part[label].value_counts()
     stratify = part[label] if len(counts) > 1 and counts.min() >= 2 else None
@@ -141,7 +178,10 @@ def train(source: Path, label: str, params: TrainParams) -> tuple[xgb.Booster, M
     with client(params.dask) as dask:
         workers = sorted(dask.scheduler_info(n_workers=-1)["workers"])
         parts: dict[str, list[Future[Any]]] = {"fit_x": [], "fit_y": [], "valid_x": [], "valid_y": []}
-        for number, part in enumerate(_batches(source, len(workers), params.dask.partition_rows)):
+        rows = pq.ParquetFile(source).metadata.num_rows
+        sizes = _sizes(rows, len(workers), params.dask.partition_rows)
+        _check_partitions(sizes, len(workers), params)
+        for number, part in enumerate(_batches(source, sizes)):
             fit, valid = _split(part, label, params.valid_size, seed=params.seed + number)
             # Start each partition where _pin will train it, so usually nothing moves.
             where = [workers[number % len(workers)]]

@@ -1,0 +1,66 @@
+"""How train.engine dask cuts the training table, checked before any data reaches a worker.
+
+Partition i trains on worker i mod n, and a partition holds validation rows out only from
+2 / train.valid_size rows on: a worker left without any failed inside XGBoost ("A worker
+cannot have empty input ..."). Now lengths are even, and a table too small for the cluster is
+one line naming the settings to change. (The cluster runs are in test_train_dask.py.)
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from mlapp.params import TrainParams, load_params
+from mlapp.stages.train_dask import TooFewRows, _check_partitions, _sizes
+from tests.conftest import REPO
+
+PARAMS = load_params(REPO / "params.yaml").train  # valid_size 0.2: 10 rows hold validation out
+
+
+def _train(partition_rows: int = 1_000_000) -> TrainParams:
+    dask = PARAMS.dask.model_copy(update={"partition_rows": partition_rows})
+    return PARAMS.model_copy(update={"dask": dask})
+
+
+@pytest.mark.parametrize(
+    ("rows", "workers", "partition_rows", "sizes"),
+    [
+        (121, 8, 1_000_000, [16] * 1 + [15] * 7),  # was seven of 16 and a tail of 9
+        (31, 3, 1_000_000, [11, 10, 10]),  # was 11, 11, 9
+        (16_001, 2, 1_000_000, [8_001, 8_000]),  # two partitions: as before, so the same bytes
+        (10_000, 1, 2_000, [2_000] * 5),
+        (3, 8, 1_000_000, [1, 1, 1]),  # fewer rows than workers: one row each
+    ],
+)
+def test_partitions_are_even(rows: int, workers: int, partition_rows: int, sizes: list[int]) -> None:
+    assert _sizes(rows, workers, partition_rows) == sizes
+    assert sum(sizes) == rows
+
+
+def test_a_table_the_cluster_can_share_passes() -> None:
+    _check_partitions(_sizes(121, 8, 1_000_000), 8, _train())
+    _check_partitions(_sizes(20, 2, 1_000_000), 2, _train())
+
+
+@pytest.mark.parametrize(
+    ("rows", "workers", "partition_rows", "message"),
+    [
+        (
+            17,
+            2,
+            1_000_000,
+            r"17 training rows in 2 partition\(s\) of at most 9 rows leave 2 of 2 Dask "
+            r"workers without validation rows \(a partition needs at least 10: 2 / train.valid_size\); "
+            r"use at most 1 worker\(s\) \(train.dask.workers, or a smaller cluster\), "
+            r"or train.engine: local$",
+        ),
+        (3, 8, 1_000_000, r"leave 8 of 8 Dask workers"),  # three get one row each, five none
+        (5_000, 2, 5, r"use at most 500 worker\(s\).*train.dask.partition_rows of at least 10, or train"),
+    ],
+)
+def test_too_few_rows_per_worker_is_one_line_naming_the_settings(
+    rows: int, workers: int, partition_rows: int, message: str
+) -> None:
+    with pytest.raises(TooFewRows, match=message) as raised:
+        _check_partitions(_sizes(rows, workers, partition_rows), workers, _train(partition_rows))
+    assert "\n" not in str(raised.value)
