@@ -211,7 +211,7 @@ def smoke(params: Params, env: str, url: str | None, fetch: bool) -> None:
             raise StateError(f"no way to reach {env}: set SERVICE_URL or KUBE_CONFIG")
         if (case := release.smoke) is None or (version := release.model_version) is None:
             raise StateError(f"{env}'s release records no smoke test: deploy it with --model-dir")
-        source = f"the answers of model {version} recorded in {env}'s release"
+        source = f"model {version} as recorded in {env}'s release"
         try:
             check.check(base, case, version, source, echo=click.echo)
         except check.SmokeFailure as exc:

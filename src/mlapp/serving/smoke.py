@@ -208,7 +208,7 @@ def check(
         response = http.post("/predict", json={"records": records})
         if response.status_code != 200:
             hint = {
-                400: " (does the service run the schema of this checkout's src/mlapp/schema.py?)",
+                400: f" (does the service run the schema of {source}?)",
                 401: f" (the service wants a bearer token: set ${TOKEN_ENV})",
             }.get(response.status_code, "")
             raise SmokeFailure(f"/predict answered HTTP {response.status_code}{hint}: {response.text[:2000]}")
