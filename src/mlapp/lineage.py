@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from mlapp import proc
+from mlapp import git
 from mlapp.model import MODEL_FILE, file_sha256
 
 UNKNOWN = "unknown"
@@ -53,22 +53,14 @@ def data_md5(root: Path = Path()) -> str:
     return (pointer.md5 if pointer else None) or UNKNOWN
 
 
-def git(root: Path, *args: str) -> str | None:
-    """git's stripped output, or None outside a repository / without git (e.g. in a bento)."""
-    try:
-        done = proc.run(["git", *args], cwd=root, check=False, timeout=GIT_TIMEOUT_S)
-    except proc.CommandError:
-        return None
-    return done.stdout.strip() if done.returncode == 0 else None
-
-
 def git_commit(root: Path = Path()) -> str | None:
-    return git(root, "rev-parse", "HEAD")
+    """None outside a repository or without git (e.g. in a bento)."""
+    return git.answer("rev-parse", "HEAD", cwd=root, timeout=GIT_TIMEOUT_S)
 
 
 def git_dirty(root: Path = Path()) -> bool:
     """Uncommitted changes to tracked files (untracked files do not change what was built)."""
-    return bool(git(root, "status", "--porcelain", "--untracked-files=no"))
+    return bool(git.answer("status", "--porcelain", "--untracked-files=no", cwd=root, timeout=GIT_TIMEOUT_S))
 
 
 def lock_hashes(root: Path = Path()) -> dict[str, str]:

@@ -11,7 +11,7 @@ import re
 import shutil
 from pathlib import Path
 
-from mlapp import proc
+from mlapp import git
 from mlapp.errors import UserError
 
 TEMPLATE_NAME = "mlapp"
@@ -28,8 +28,9 @@ class InitError(UserError, ValueError):
 
 def project_files(root: Path) -> list[Path]:
     """Tracked + untracked-but-not-ignored files: what a commit of this tree would hold."""
-    argv = ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"]
-    listed = proc.run(argv, cwd=root).stdout.split("\0")
+    listed = git.run("ls-files", "-z", "--cached", "--others", "--exclude-standard", cwd=root).stdout.split(
+        "\0"
+    )
     return [Path(p) for p in listed if p and (root / p).is_file()]
 
 

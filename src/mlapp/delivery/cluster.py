@@ -18,7 +18,7 @@ import click
 import httpx
 import yaml
 
-from mlapp import gha, proc
+from mlapp import gha, git, proc
 from mlapp.delivery import kube, ops
 from mlapp.delivery.github import remote_repo
 from mlapp.delivery.state import Branch, Release, StateError, image_ref
@@ -35,7 +35,7 @@ def repo_url(delivery: DeliveryParams, explicit: str | None = None) -> str:
     """``explicit``, params, else the https form of the git remote (``git@host:o/r`` too)."""
     if url := explicit or delivery.argocd.repo_url:
         return url
-    remote = proc.output(["git", "remote", "get-url", delivery.remote])
+    remote = git.output("remote", "get-url", delivery.remote)
     if not (found := remote_repo(remote)):
         raise StateError(f"no https URL for Argo CD from {remote!r}: set delivery.argocd.repo_url")
     return f"https://{found[0]}/{found[1]}.git"

@@ -26,7 +26,7 @@ from typing import Any
 import click
 import yaml
 
-from mlapp import proc
+from mlapp import git, proc
 from mlapp.errors import UserError
 from mlapp.params import DeliveryParams
 
@@ -53,7 +53,7 @@ def remote_repo(url: str) -> tuple[str, str] | None:
 
 def repository(explicit: str | None = None, remote: str | None = None) -> str:
     """OWNER/NAME: ``explicit``, else ``GITHUB_REPOSITORY``, else the git ``remote``'s URL."""
-    url = proc.run(["git", "remote", "get-url", remote], check=False).stdout.strip() if remote else ""
+    url = (git.remote_url(remote) if remote else None) or ""
     repo = explicit or os.environ.get("GITHUB_REPOSITORY") or (remote_repo(url) or ("", ""))[1]
     if repo.count("/") != 1:
         raise GitHubError("which repository? pass --repo OWNER/NAME or set GITHUB_REPOSITORY")

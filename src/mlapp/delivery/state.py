@@ -18,7 +18,6 @@ import base64
 import getpass
 import os
 import re
-import subprocess
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
@@ -28,7 +27,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from mlapp import proc
+from mlapp import git, proc
 from mlapp.errors import UserError
 from mlapp.params import DeliveryParams
 
@@ -36,7 +35,6 @@ RELEASE_FILE = "release.json"
 PUSH_ATTEMPTS = 5  # deploy jobs of different environments share the branch
 PUSH_REJECTED = 1  # git push: a ref was refused (not a fast-forward); transport/auth errors are 128
 BOT = ("github-actions[bot]", "41898282+github-actions[bot]@users.noreply.github.com")
-GitResult = subprocess.CompletedProcess[str]
 DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
 # registry/path[:tag]@sha256:...: environments run images by digest only (a tag can move). The
 # name part is lower-case per the OCI distribution spec.
@@ -88,25 +86,20 @@ class Release(BaseModel):
     run_url: str | None
 
 
-def git(*args: str, cwd: Path, env: Mapping[str, str] | None = None, check: bool = True) -> GitResult:
-    """git that never prompts; ``check=False``: the caller decides from the exit code."""
-    return proc.run(["git", *args], cwd=cwd, env={**(env or {}), "GIT_TERMINAL_PROMPT": "0"}, check=check)
-
-
 @contextmanager
 def worktree(root: Path, commit: str | None) -> Iterator[Path]:
     """A temporary checkout of ``commit`` (an empty orphan one for None), removed afterwards."""
     with tempfile.TemporaryDirectory(prefix="mlapp-worktree-") as tmp:
         path, orphan = Path(tmp) / "tree", f"mlapp-orphan-{os.getpid()}-{Path(tmp).name[-8:]}"
-        git("worktree", "add", "--quiet", "--detach", str(path), *([commit] if commit else []), cwd=root)
+        git.run("worktree", "add", "--quiet", "--detach", str(path), *([commit] if commit else []), cwd=root)
         try:
             if commit is None:  # the branch's first commit has no parent (switch empties the tree)
-                git("switch", "--quiet", "--orphan", orphan, cwd=path)
+                git.run("switch", "--quiet", "--orphan", orphan, cwd=path)
             yield path
         finally:
-            git("worktree", "remove", "--force", str(path), cwd=root)
+            git.run("worktree", "remove", "--force", str(path), cwd=root)
             if commit is None:  # exit 1 when nothing was committed on it
-                git("branch", "-q", "-D", orphan, cwd=root, check=False)
+                git.run("branch", "-q", "-D", orphan, cwd=root, check=False)
 
 
 def who(environ: Mapping[str, str] | None = None) -> tuple[str, str | None, dict[str, str]]:
@@ -165,19 +158,19 @@ class Branch:
         return name
 
     def git(self, *args: str, env: Mapping[str, str] | None = None) -> str:
-        return git(*args, cwd=self.root, env=env).stdout.strip()
+        return git.output(*args, cwd=self.root, env=env)
 
     def checkout(self, commit: str) -> AbstractContextManager[Path]:
         """A temporary checkout of ``commit``, fetched first when this (shallow) clone lacks it."""
-        if git("cat-file", "-e", f"{commit}^{{commit}}", cwd=self.root, check=False).returncode:
+        if git.run("cat-file", "-e", f"{commit}^{{commit}}", cwd=self.root, check=False).returncode:
             self.git("fetch", "-q", "--depth=1", self.delivery.remote, commit, env=self.auth())
         return worktree(self.root, commit)
 
     def auth(self) -> dict[str, str]:
         remote = self.delivery.remote
-        if (url := git("remote", "get-url", remote, cwd=self.root, check=False)).returncode != 0:
+        if (url := git.remote_url(remote, cwd=self.root)) is None:
             raise StateError(f"git remote {remote!r} is not configured (params delivery.remote)")
-        return auth_env(url.stdout.strip())
+        return auth_env(url)
 
     def fetch(self) -> str | None:
         """Bring the remote branch, or its absence (``--prune``), into the tracking ref; its tip."""
@@ -187,8 +180,7 @@ class Branch:
         return self.tip()
 
     def tip(self) -> str | None:
-        found = git("rev-parse", "--verify", "-q", f"{self.ref}^{{commit}}", cwd=self.root, check=False)
-        return found.stdout.strip() if found.returncode == 0 else None
+        return git.rev(self.ref, cwd=self.root)
 
     def read(self, env: str, commit: str | None = None) -> Release | None:
         commit = commit or self.tip()
@@ -218,14 +210,16 @@ class Branch:
             base = self.fetch() if self.sync else self.tip()
             with worktree(self.root, base) as tree:
                 message = change(tree, base)
-                git("add", "-A", "--", env, cwd=tree)
-                git("commit", "-q", "--no-verify", "--allow-empty", "-m", message, cwd=tree, env=self.who)
-                commit = git("rev-parse", "HEAD", cwd=tree).stdout.strip()
+                git.run("add", "-A", "--", env, cwd=tree)
+                git.run("commit", "-q", "--no-verify", "--allow-empty", "-m", message, cwd=tree, env=self.who)
+                commit = git.output("rev-parse", "HEAD", cwd=tree)
             if not self.sync:  # compare-and-swap: fails if the branch moved meanwhile
                 self.git("update-ref", self.ref, commit, base or "0" * 40)
                 return commit
             target = f"{commit}:refs/heads/{name}"
-            pushed = git("push", "--no-verify", remote, target, cwd=self.root, env=self.auth(), check=False)
+            pushed = git.run(
+                "push", "--no-verify", remote, target, cwd=self.root, env=self.auth(), check=False
+            )
             if pushed.returncode == 0:
                 self.git("update-ref", self.ref, commit)
                 return commit

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import mlapp.git
 from mlapp import gha, proc
 from mlapp.monitor import schema
 from mlapp.monitor.batch import MonitorError
@@ -27,12 +28,13 @@ PR_INTRO = (
 )
 
 
-def run(*args: str | Path, check: bool = True) -> str:
-    return proc.run(args, check=check).stdout.strip()
+def run(*args: str | Path) -> str:
+    return proc.output(args)
 
 
-def git(*args: str | Path, check: bool = True) -> str:
-    return run("git", *args, check=check)
+def git(*args: str | Path) -> str:
+    """Its stripped stdout; may prompt: a person runs these steps locally against their remote."""
+    return mlapp.git.output(*args, prompt=True)
 
 
 def _guard(params: Params) -> tuple[str, str]:

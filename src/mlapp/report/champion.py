@@ -29,10 +29,9 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from mlapp import proc
+from mlapp import git, proc
 from mlapp.errors import UserError
 from mlapp.model import Model, load
-from mlapp.report.repo import Git
 from mlapp.tables import read_frame
 
 
@@ -63,17 +62,17 @@ def _dvc(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess
 
 
 @contextmanager
-def worktree(git: Git, commit: str) -> Iterator[Path]:
+def worktree(root: Path, commit: str) -> Iterator[Path]:
     """A detached checkout of ``commit`` in a temporary folder, removed afterwards."""
     holder = Path(tempfile.mkdtemp(prefix="mlapp-champion-"))
     path = holder / "base"
-    git.run("worktree", "add", "--detach", "--force", str(path), commit)
+    git.run("worktree", "add", "--detach", "--force", str(path), commit, cwd=root)
     try:
         yield path
     finally:
-        git.ok("worktree", "remove", "--force", str(path))
+        git.ok("worktree", "remove", "--force", str(path), cwd=root)
         shutil.rmtree(holder, ignore_errors=True)
-        git.ok("worktree", "prune")
+        git.ok("worktree", "prune", cwd=root)
 
 
 def model_stage(lock_text: str, model_dir: str) -> str:
@@ -119,9 +118,8 @@ def _stage_env(tree: Path, scratch: Path) -> dict[str, str]:
 
 
 def obtain(root: Path, commit: str) -> Champion:
-    git = Git(root)
     started = time.perf_counter()
-    with worktree(git, commit) as tree:
+    with worktree(root, commit) as tree:
         lock = tree / "dvc.lock"
         params_file = tree / "params.yaml"
         if not lock.is_file() or not params_file.is_file():
@@ -146,7 +144,7 @@ def obtain(root: Path, commit: str) -> Champion:
             )
         stages_run = re.findall(r"Running stage '([^']+)'", done.stdout)
         # autostage adds a changed dvc.lock: any difference from the commit means other bytes.
-        matches_lock = git.ok("-C", str(tree), "diff", "--quiet", "HEAD", "--", "dvc.lock")
+        matches_lock = git.ok("diff", "--quiet", "HEAD", "--", "dvc.lock", cwd=tree)
         model = load(tree / model_dir)
         train, test = read_frame(tree / train_path), read_frame(tree / test_path)
     return Champion(

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
-from mlapp import gha, plots, proc
+from mlapp import gha, git, plots, proc
 from mlapp import metrics as m
 from mlapp.errors import UserError
 from mlapp.model import Model, load
@@ -31,22 +31,21 @@ from mlapp.params import GateParams, Params, load_params
 from mlapp.report import changes, compare, markdown, plot_data, schema
 from mlapp.report import gate as gate_check
 from mlapp.report.champion import Champion, obtain
-from mlapp.report.repo import Git
 from mlapp.tables import read_frame, read_json, write_json
 
 REPORT_JSON, REPORT_MD = "report.json", "report.md"
 
 
-def resolve_base(git: Git, base: str | None, default_base: str) -> tuple[str, str]:
+def resolve_base(root: Path, base: str | None, default_base: str) -> tuple[str, str]:
     """(commit, how it was chosen): exactly ``base`` when given, else the merge base with the default."""
     if base:
-        commit = git.rev(base)
+        commit = git.rev(base, cwd=root)
         if commit is None:
             raise UserError(f"base ref {base!r} not found (in CI, check out full history: fetch-depth: 0)")
         return commit, base
     for ref in (default_base, default_base.split("/", 1)[-1]):
-        if git.rev(ref):
-            merge_base = git.run("merge-base", "HEAD", ref).strip()
+        if git.rev(ref, cwd=root):
+            merge_base = git.output("merge-base", "HEAD", ref, cwd=root)
             return merge_base, f"merge base of HEAD and {ref}"
     raise UserError(f"no {default_base!r} to compare with: pass --base REF (make report BASE=REF)")
 
@@ -129,8 +128,7 @@ def build(
     get_champion: Callable[[Path, str], Champion] = obtain,
 ) -> tuple[dict[str, Any], Champion]:
     """The report as data (report.json); ``get_champion`` is replaceable for tests."""
-    git = Git(root)
-    base_commit, base_how = resolve_base(git, base, params.report.default_base)
+    base_commit, base_how = resolve_base(root, base, params.report.default_base)
     label, id_column = params.data.label, params.data.id_column
     challenger = load(params.train.model_dir)
     pr_train, pr_test = read_frame(params.split.train), read_frame(params.split.test)
@@ -158,11 +156,14 @@ def build(
         note = "This PR changes `gate:` in params.yaml; the base's gate applies until it is merged."
         gate = dataclasses.replace(gate, notes=[*gate.notes, note])
 
-    changed = git.run("diff", "--name-only", base_commit, "--").split()
+    changed = git.output("diff", "--name-only", base_commit, "--", cwd=root).split()
     facts = functools.partial(changes.table_facts, label=label, task=task, classes=classes)
     overlap = changes.row_overlap(champion.train, champion.test, pr_test, id_column)
     same_rows = champion.train.equals(pr_train)
-    data_md5 = (changes.dvc_md5(git.show(base_commit, "data.dvc")), changes.dvc_md5(_read("data.dvc")))
+    data_md5 = (
+        changes.dvc_md5(git.show(base_commit, "data.dvc", cwd=root)),
+        changes.dvc_md5(_read("data.dvc")),
+    )
     params_changed = changes.params_diff(champion.params_text, params_text)
     warnings = changes.warnings(
         data_md5=data_md5,
@@ -173,10 +174,10 @@ def build(
         champion_matches_lock=champion.matches_lock,
         champion_rebuilt=bool(champion.stages_run),
         pr_pipeline_stale=stale_stages(root),
-        lock_uncommitted=not git.ok("diff", "--quiet", "HEAD", "--", "dvc.lock"),
+        lock_uncommitted=not git.ok("diff", "--quiet", "HEAD", "--", "dvc.lock", cwd=root),
     )
-    head = git.rev("HEAD") or "unknown"
-    dirty = not git.ok("diff", "--quiet", "HEAD", "--")
+    head = git.rev("HEAD", cwd=root) or "unknown"
+    dirty = not git.ok("diff", "--quiet", "HEAD", "--", cwd=root)
     runs = mlflow_runs(params, {"base": champion.model.sha256, "pr": challenger.sha256})
     report = {
         "schema_version": schema.SCHEMA_VERSION,
@@ -260,7 +261,7 @@ def main(
 ) -> int:
     params = load_params(params_path)
     params_text = params_path.read_text()  # the PR's params go into the report verbatim
-    root = Path(Git(Path.cwd()).run("rev-parse", "--show-toplevel").strip())
+    root = Path(git.output("rev-parse", "--show-toplevel"))
     started = time.perf_counter()
     try:
         report, champion = build(params, params_text, root, base)

@@ -1,0 +1,72 @@
+"""The one way this package asks git something, through ``mlapp.proc``.
+
+git never prompts for credentials here (``GIT_TERMINAL_PROMPT=0``; a credential helper still
+answers): a CI job or a server start-up waiting on a terminal would hang until its timeout.
+A caller a person runs by hand against a remote may opt in with ``prompt=True``. Failures are
+``proc.CommandError`` with git's stderr; the helpers that return ``None`` decide from the exit
+code, never from git's wording.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+
+from mlapp import proc
+
+Result = subprocess.CompletedProcess[str]
+NO_PROMPT = {"GIT_TERMINAL_PROMPT": "0"}
+
+
+def run(
+    *args: str | Path,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    check: bool = True,
+    timeout: float | None = None,
+    prompt: bool = False,
+) -> Result:
+    """``git *args``; ``check=False``: the caller decides from ``returncode``."""
+    merged = {**(env or {}), **({} if prompt else NO_PROMPT)}
+    return proc.run(["git", *args], cwd=cwd, env=merged, check=check, timeout=timeout)
+
+
+def output(
+    *args: str | Path, cwd: Path | None = None, env: Mapping[str, str] | None = None, prompt: bool = False
+) -> str:
+    """The stripped stdout of a git command that must succeed."""
+    return run(*args, cwd=cwd, env=env, prompt=prompt).stdout.strip()
+
+
+def ok(*args: str | Path, cwd: Path | None = None) -> bool:
+    """Whether the command exits 0 (``diff --quiet``: no changes; cleanups that may fail)."""
+    return run(*args, cwd=cwd, check=False).returncode == 0
+
+
+def answer(*args: str | Path, cwd: Path | None = None, timeout: float | None = None) -> str | None:
+    """The stripped stdout, or None when there is no answer: git failed, is not installed (e.g.
+    in a bento) or ran out of ``timeout``. For facts that are informative, never required."""
+    try:
+        done = run(*args, cwd=cwd, check=False, timeout=timeout)
+    except proc.CommandError:
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def rev(ref: str, cwd: Path | None = None) -> str | None:
+    """The commit ``ref`` points at, or None when there is no such commit."""
+    done = run("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", cwd=cwd, check=False)
+    return (done.stdout.strip() or None) if done.returncode == 0 else None
+
+
+def show(commit: str, path: str, cwd: Path | None = None) -> str | None:
+    """A file's text at ``commit``, or None when the commit has no such file."""
+    done = run("show", f"{commit}:{path}", cwd=cwd, check=False)
+    return done.stdout if done.returncode == 0 else None
+
+
+def remote_url(remote: str, cwd: Path | None = None) -> str | None:
+    """The URL of the git remote ``remote``, or None when it is not configured."""
+    done = run("remote", "get-url", remote, cwd=cwd, check=False)
+    return done.stdout.strip() if done.returncode == 0 else None
