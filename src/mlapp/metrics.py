@@ -69,11 +69,19 @@ def higher_is_better(name: str) -> bool:
     return REGISTRY[name.rsplit(".", 1)[-1]].higher_is_better
 
 
+def task_metric_problems(task: str, named: list[tuple[str, str]]) -> list[str]:
+    """One line per (setting, metric name) pair that names no metric of the task."""
+    choose = f"choose one of {list(TASK_METRICS[task])}"
+    return [
+        f"{where}: {name!r} is not a metric of task {task}; {choose}"
+        for where, name in named
+        if name not in TASK_METRICS[task]
+    ]
+
+
 def check_task_metric(task: str, name: str, setting: str) -> None:
-    if name not in TASK_METRICS[task]:
-        raise ParamsError(
-            f"{setting}: {name!r} is not a metric of task {task}; choose one of {list(TASK_METRICS[task])}"
-        )
+    for problem in task_metric_problems(task, [(setting, name)]):
+        raise ParamsError(problem)
 
 
 def round6(value: float) -> float:

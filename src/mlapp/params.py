@@ -259,11 +259,12 @@ class Params(Section):
 
     @model_validator(mode="after")
     def _metrics_fit_the_task(self) -> Params:
-        from mlapp.metrics import check_task_metric  # metrics imports numpy/sklearn: only when needed
+        from mlapp.metrics import task_metric_problems  # metrics imports numpy/sklearn: only when needed
 
-        check_task_metric(self.task, self.gate.primary_metric, "gate.primary_metric")
-        for name in self.monitor.decay_tolerance:
-            check_task_metric(self.task, name, "monitor.decay_tolerance")
+        named = [("gate.primary_metric", self.gate.primary_metric)]
+        named += [("monitor.decay_tolerance", name) for name in self.monitor.decay_tolerance]
+        if problems := task_metric_problems(self.task, named):  # all at once: a new task moves both
+            raise ValueError("\n  - ".join(problems))
         if self.task == "binary" and self.data.classes is not None and len(self.data.classes) != 2:
             raise ValueError(f"task binary needs exactly two data.classes, got {self.data.classes}")
         if self.task == "regression" and self.data.classes is not None:

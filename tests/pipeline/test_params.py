@@ -58,6 +58,20 @@ def test_gate_metric_must_belong_to_the_task(tmp_path: Path) -> None:
     assert load_params(_write(tmp_path, regression)).task == "regression"
 
 
+def test_a_new_task_names_every_metric_setting_to_change_at_once(tmp_path: Path) -> None:
+    """Switching `task` to multiclass failed on gate.primary_metric, and after that was fixed, on
+    monitor.decay_tolerance: one run per setting. Each is now a line of the one error."""
+    with pytest.raises(ParamsError) as raised:
+        load_params(_write(tmp_path, lambda p: p.update(task="multiclass")))
+    lines = str(raised.value).splitlines()[1:]
+    assert [line.split(":")[0] for line in lines] == [
+        "  - gate.primary_metric",
+        "  - monitor.decay_tolerance",
+        "  - monitor.decay_tolerance",
+    ], lines
+    assert all("is not a metric of task multiclass; choose one of ['accuracy'" in line for line in lines)
+
+
 def test_binary_needs_two_declared_classes_and_the_id_is_optional(tmp_path: Path) -> None:
     with pytest.raises(ParamsError, match="exactly two"):
         load_params(_write(tmp_path, lambda p: p["data"].update(classes=["a", "b", "c"])))
@@ -109,8 +123,12 @@ def test_an_invalid_value_is_one_line_naming_the_setting(tmp_path: Path) -> None
     with pytest.raises(ParamsError) as raised:
         load_params(_write(tmp_path, lambda p: p.update(task="regression")))
     assert str(raised.value).splitlines()[1:] == [
-        "  - gate.primary_metric: 'roc_auc' is not a metric of task regression; choose one of "
-        "['rmse', 'mae', 'r2']"
+        f"  - {setting}: {metric!r} is not a metric of task regression; choose one of ['rmse', 'mae', 'r2']"
+        for setting, metric in [
+            ("gate.primary_metric", "roc_auc"),
+            ("monitor.decay_tolerance", "pr_auc"),  # yaml.safe_dump in _write sorts keys
+            ("monitor.decay_tolerance", "roc_auc"),
+        ]
     ]
 
 
