@@ -99,3 +99,16 @@ def test_a_majority_positive_class_by_sort_order_is_pointed_out(
     out = capsys.readouterr().out
     assert ("the positive class is 'ok', " in out) is said
     assert ("set data.classes: [ok, fraud]" in out) is said
+
+
+@pytest.mark.parametrize("labels", [(0, 1), (False, True)])
+def test_labels_naming_their_positive_class_get_no_word(frame, tmp_path, capsys, labels) -> None:
+    """1 (true) is the positive class by what the label says, not by sort order: a table where it
+    is the majority (a balanced 0/1 table, 50.1% ones) was told to consider data.classes: [1, 0]."""
+    table = frame.assign(churned=np.where(frame["churned"] == 1, *labels))  # ones now the majority
+    source = tmp_path / "train.parquet"
+    table.to_parquet(source)
+    xgb = PARAMS.train.xgboost.model_copy(update={"n_estimators": 5})
+    params = PARAMS.model_copy(update={"train": PARAMS.train.model_copy(update={"xgboost": xgb})})
+    assert train_stage.run(params, source=source, model_dir=tmp_path / "models") == 0
+    assert "note:" not in capsys.readouterr().out

@@ -120,8 +120,10 @@ def run(params: Params, *, source: Path, model_dir: Path) -> int:
 
 def positive_hint(source: Path, params: Params, classes: list[str]) -> str:
     """A word when the positive class, second by sort order (data.classes unset), is the majority:
-    "fraud"/"ok" sorts "ok" second, and every threshold metric is then about the wrong class."""
-    if params.data.classes is not None:
+    "fraud"/"ok" sorts "ok" second, and every threshold metric is then about the wrong class.
+    Labels 0/1 and false/true name their positive class themselves: no word (a balanced 0/1
+    table, 50.1% ones, was told "the positive class is '1', 50% of rows")."""
+    if params.data.classes is not None or classes in (["0", "1"], ["false", "true"]):
         return ""
     column = pd.read_parquet(source, columns=[params.data.label]).iloc[:, 0]
     counts = column.value_counts(dropna=False)  # label_text per distinct label, not per row
@@ -130,6 +132,6 @@ def positive_hint(source: Path, params: Params, classes: list[str]) -> str:
     if share <= 0.5:
         return ""
     return (
-        f"; note: the positive class is {classes[1]!r}, {share:.0%} of rows (second of the sorted "
+        f"; note: the positive class is {classes[1]!r}, {share:.1%} of rows (second of the sorted "
         f"labels); if {classes[0]!r} is what you predict, set data.classes: [{classes[1]}, {classes[0]}]"
     )
