@@ -6,6 +6,7 @@ everything that compares two values (report deltas, the gate, decay) asks it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -69,7 +70,7 @@ def higher_is_better(name: str) -> bool:
     return REGISTRY[name.rsplit(".", 1)[-1]].higher_is_better
 
 
-def task_metric_problems(task: str, named: list[tuple[str, str]]) -> list[str]:
+def task_metric_problems(task: str, named: Iterable[tuple[str, str]]) -> list[str]:
     """One line per (setting, metric name) pair that names no metric of the task."""
     choose = f"choose one of {list(TASK_METRICS[task])}"
     return [
