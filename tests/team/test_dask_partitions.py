@@ -8,6 +8,8 @@ one line naming the settings to change. (The cluster runs are in test_train_dask
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from mlapp.params import TrainParams, load_params
@@ -51,11 +53,12 @@ def test_a_table_the_cluster_can_share_passes() -> None:
             1_000_000,
             r"17 training rows in 2 partition\(s\) of at most 9 rows leave 2 of 2 Dask "
             r"workers without validation rows \(a partition needs at least 10: 2 / train.valid_size\); "
-            r"use at most 1 worker\(s\) \(train.dask.workers, or a smaller cluster\), "
-            r"or train.engine: local$",
+            r"set train.dask.workers to at most 1 \(or use a smaller cluster\), or use train.engine: local$",
         ),
-        (3, 8, 1_000_000, r"leave 8 of 8 Dask workers"),  # three get one row each, five none
-        (5_000, 2, 5, r"use at most 500 worker\(s\).*train.dask.partition_rows of at least 10, or train"),
+        (3, 8, 1_000_000, r"leave 8 of 8 Dask workers .*\); use train.engine: local$"),  # 3 get 1 row, 5 none
+        # A partition_rows of 10 is not enough: 21 rows in ceil(21 / 10) = 3 partitions are 7 rows each.
+        (21, 2, 10, r"; set train.dask.partition_rows to at least 11, or use train.engine: local$"),
+        (121, 13, 5, r"set train.dask.workers to at most 12 .*and train.dask.partition_rows to at least 11,"),
     ],
 )
 def test_too_few_rows_per_worker_is_one_line_naming_the_settings(
@@ -64,3 +67,19 @@ def test_too_few_rows_per_worker_is_one_line_naming_the_settings(
     with pytest.raises(TooFewRows, match=message) as raised:
         _check_partitions(_sizes(rows, workers, partition_rows), workers, _train(partition_rows))
     assert "\n" not in str(raised.value)
+
+
+def test_the_settings_named_are_enough() -> None:
+    """Whatever the table and cluster, the workers and partition_rows the error names pass."""
+    for rows in range(10, 400, 7):
+        for workers in (1, 2, 3, 8, 13):
+            for partition_rows in (1, 5, 10, 50, 1_000_000):
+                try:
+                    _check_partitions(_sizes(rows, workers, partition_rows), workers, _train(partition_rows))
+                    continue
+                except TooFewRows as error:
+                    named = dict(re.findall(r"(train\.dask\.\w+) to at \w+ (\d+)", str(error)))
+                fixed_workers = int(named.get("train.dask.workers", workers))
+                fixed_rows = int(named.get("train.dask.partition_rows", partition_rows))
+                sizes = _sizes(rows, fixed_workers, fixed_rows)
+                _check_partitions(sizes, fixed_workers, _train(fixed_rows))

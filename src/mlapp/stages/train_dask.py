@@ -107,15 +107,25 @@ def _check_partitions(sizes: list[int], workers: int, params: TrainParams) -> No
         return
     need = math.ceil(2 / params.valid_size)  # the least whole number _holds_out accepts
     rows = sum(sizes)
-    fixes = [f"at most {max(1, rows // need)} worker(s) (train.dask.workers, or a smaller cluster)"]
-    if params.dask.partition_rows < need:
-        fixes.append(f"train.dask.partition_rows of at least {need}")
     raise TooFewRows(
         f"train.engine dask: {rows:,} training rows in {len(sizes)} partition(s) of at most "
         f"{max(sizes, default=0):,} rows leave {holds.count(False)} of {workers} Dask workers without "
-        f"validation rows (a partition needs at least {need}: 2 / train.valid_size); use "
-        f"{', '.join(fixes)}, or train.engine: local"
+        f"validation rows (a partition needs at least {need}: 2 / train.valid_size); "
+        f"{_fixes(rows, need, workers, params.dask.partition_rows)}"
     )
+
+
+def _fixes(rows: int, need: int, workers: int, partition_rows: int) -> str:
+    """Settings that give every partition ``need`` rows: at most rows // need partitions, so
+    that many workers at most and partitions of at least rows / that many rows."""
+    most = rows // need
+    fixes = []
+    if most and workers > most:
+        fixes.append(f"train.dask.workers to at most {most} (or use a smaller cluster)")
+    if most and partition_rows < math.ceil(rows / most):
+        fixes.append(f"train.dask.partition_rows to at least {math.ceil(rows / most)}")
+    alternative = "set " + " and ".join(fixes) + ", or use" if fixes else "use"
+    return f"{alternative} train.engine: local"
 
 
 def _batches(source: Path, sizes: list[int]) -> Iterator[pd.DataFrame]:
