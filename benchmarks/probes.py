@@ -46,13 +46,13 @@ from bench_http import (
     REPO,
     cpu_seconds,
     finish,
-    free_port,
     group_pids,
     lua,
     raw_request,
     running,
     wrk_background,
 )
+from mlapp.image.build import free_port
 from mlapp.serving import PREDICTION_LOG_ENV
 from serving import unseen_rows
 

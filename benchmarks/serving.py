@@ -51,7 +51,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from bench_http import REPO, cpu_seconds, free_port, group_pids, lua, raw_request, running, wrk
+from bench_http import REPO, cpu_seconds, group_pids, lua, raw_request, running, wrk
+from mlapp.image.build import free_port
 from mlapp.model import Model, load
 from mlapp.params import load_params
 from mlapp.sample_data import generate

@@ -10,19 +10,17 @@ import fcntl
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 
 from mlapp import sample_data, template
+from mlapp.image.build import ready_after
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -67,24 +65,11 @@ def sh(
     return result
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 90) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"server exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"not ready after {timeout_s} s:\n{log.read_text()[-3000:]}")
+    def gone() -> str | None:
+        return None if proc.poll() is None else f"the server exited ({proc.returncode})"
+
+    ready_after(url, timeout_s, gone, lambda: log.read_text()[-3000:], poll_s=0.5)
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import copy_project, free_port, running_server, sh
+from mlapp.image.build import free_port
+from tests.conftest import copy_project, running_server, sh
 
 pytestmark = pytest.mark.slow
 

@@ -20,7 +20,7 @@ import httpx
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
-from tests.conftest import BIN, copy_project, free_port, running_server, sh
+from tests.conftest import BIN, copy_project, running_server, sh
 from tests.delivery.conftest import IDENTITY, bin_dir, digest, image, path_with
 from tests.delivery.steps import FOUND, RUNNER, UV, command, defaults, gh, make_recipe
 
@@ -28,6 +28,7 @@ from mlapp.delivery import cluster as cluster_module
 from mlapp.delivery import ops
 from mlapp.delivery.cluster import served_version
 from mlapp.delivery.state import StateError
+from mlapp.image.build import free_port
 from mlapp.params import load_params
 
 pytestmark = pytest.mark.slow

@@ -1,5 +1,4 @@
 import json
-import socket
 from pathlib import Path
 
 import mlflow
@@ -10,6 +9,7 @@ from mlflow.tracking import MlflowClient
 
 from mlapp import tracking
 from mlapp.errors import TrackingUnavailable
+from mlapp.image.build import free_port
 from mlapp.model import load
 from mlapp.params import load_params
 from tests.conftest import copy_project
@@ -23,9 +23,7 @@ def project(trained_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 
 def test_unreachable_server_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    with socket.socket() as sock:  # a port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # a port nobody listens on
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
     params = load_params(Path(__file__).parents[2] / "params.yaml")
     with pytest.raises(TrackingUnavailable, match=f"127.0.0.1:{port}.*not reachable"):

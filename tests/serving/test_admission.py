@@ -23,7 +23,8 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import free_port, running_server, sh
+from mlapp.image.build import free_port
+from tests.conftest import running_server, sh
 from tests.serving.conftest import PARAMS
 
 pytestmark = pytest.mark.slow

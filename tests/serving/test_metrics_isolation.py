@@ -15,7 +15,8 @@ import httpx
 import pytest
 import yaml
 
-from tests.conftest import free_port, running_server
+from mlapp.image.build import free_port
+from tests.conftest import running_server
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,8 @@ import httpx
 import pytest
 import yaml
 
-from tests.conftest import free_port, running_server
+from mlapp.image.build import free_port
+from tests.conftest import running_server
 from tests.serving.test_admission import server_pids
 
 pytestmark = pytest.mark.slow

@@ -16,10 +16,11 @@ import numpy as np
 import pytest
 
 from mlapp import model as model_io
+from mlapp.image.build import free_port
 from mlapp.sample_data import generate
 from mlapp.serving import PREDICTION_LOG_ENV
 from mlapp.stages.train import train
-from tests.conftest import free_port, running_server, sh
+from tests.conftest import running_server, sh
 from tests.serving.conftest import PARAMS
 
 pytestmark = pytest.mark.slow

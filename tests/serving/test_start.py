@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
+from mlapp.image.build import free_port
 
 DEADLINE_S = 60  # imports on a loaded machine; a crash-looping server never exits at all
 

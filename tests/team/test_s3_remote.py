@@ -15,7 +15,8 @@ import boto3
 import httpx
 import pytest
 
-from tests.conftest import BIN, REPO, free_port, sh
+from mlapp.image.build import free_port
+from tests.conftest import BIN, REPO, sh
 from tests.team.test_mlflow_server import poll_until
 
 pytestmark = pytest.mark.slow

@@ -19,13 +19,14 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from mlapp import model as model_io
 from mlapp.errors import UserError
+from mlapp.image.build import free_port
 from mlapp.params import load_params
 from mlapp.sample_data import generate
 from mlapp.stages import train_dask
 from mlapp.stages.split import split
 from mlapp.stages.train import train
 from mlapp.tables import write_frame
-from tests.conftest import REPO, copy_project, free_port, running_server, sh
+from tests.conftest import REPO, copy_project, running_server, sh
 
 pytestmark = pytest.mark.slow  # each test starts a Dask LocalCluster (worker processes)
 PARAMS = load_params(REPO / "params.yaml")

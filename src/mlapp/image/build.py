@@ -127,8 +127,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_ready(engine: Engine, name: str, url: str, timeout_s: float, poll_s: float = 0.2) -> float:
-    """Seconds until ``/readyz`` answers 200; fails early when the container exits."""
+def ready_after(
+    url: str, timeout_s: float, gone: Callable[[], str | None], logs: Callable[[], str], poll_s: float = 0.2
+) -> float:
+    """Seconds until ``url``/readyz answers 200. ``gone()`` says how the server ended (None while it
+    runs): a server that died fails at once with its log, not at the deadline."""
     started = time.monotonic()
     deadline = started + timeout_s
     with httpx.Client(base_url=url, timeout=2.0) as http:
@@ -138,10 +141,19 @@ def wait_ready(engine: Engine, name: str, url: str, timeout_s: float, poll_s: fl
                     return time.monotonic() - started
             except httpx.TransportError:
                 pass
-            if not engine.running(name):
-                raise UserError(f"the container exited before it was ready:\n{engine.logs(name)}")
+            if (ended := gone()) is not None:
+                raise UserError(f"{ended} before it was ready:\n{logs()}")
             time.sleep(poll_s)
-    raise UserError(f"{url}/readyz not 200 after {timeout_s} s:\n{engine.logs(name)}")
+    raise UserError(f"{url}/readyz not 200 after {timeout_s} s:\n{logs()}")
+
+
+def wait_ready(engine: Engine, name: str, url: str, timeout_s: float, poll_s: float = 0.2) -> float:
+    """Seconds until the container ``name`` is ready; fails early when it exits."""
+
+    def gone() -> str | None:
+        return None if engine.running(name) else f"the container {name} exited"
+
+    return ready_after(url, timeout_s, gone, lambda: engine.logs(name), poll_s)
 
 
 # Must not be on the final image's PATH: compilers, build and install tools, VCS.
