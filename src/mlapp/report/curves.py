@@ -9,15 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from mlapp.report import task_markdown
-from mlapp.tables import markdown_table
 
 COLORS = "#1f77b4, #ff7f0e"  # matplotlib's first two colours: base blue, PR orange, as in the PNGs
 ROC_AT_FPR = (0.01, 0.05, 0.1, 0.2)
 PRECISION_AT_RECALL = (0.25, 0.5, 0.75)
-
-
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return [*markdown_table(header, rows), ""]
 
 
 def _at(points: list[dict[str, float]], x: str, y: str, at: float) -> float:
@@ -44,7 +39,7 @@ def curves(report: dict[str, Any], compact: bool) -> list[str]:
         ]
         for r in PRECISION_AT_RECALL
     ]
-    lines = ["#### Curves and errors", "", *_table(["operating point", "base", "PR"], rows)]
+    lines = ["#### Curves and errors", "", *task_markdown.table(["operating point", "base", "PR"], rows)]
     lines += _confusion(base["confusion"], pr["confusion"])
     if not compact:
         lines += [
@@ -122,7 +117,7 @@ def _confusion(base: list[dict[str, Any]], pr: list[dict[str, Any]]) -> list[str
         "PR: pred 0",
         "PR: pred 1",
     ]
-    return _table(header, rows)
+    return task_markdown.table(header, rows)
 
 
 def _calibration(base: list[dict[str, Any]], pr: list[dict[str, Any]], count: int) -> list[str]:
@@ -135,7 +130,7 @@ def _calibration(base: list[dict[str, Any]], pr: list[dict[str, Any]], count: in
             return "—"
         return f"{row['mean_predicted']:.3f} / {row['fraction_positive']:.3f} ({row['count']:,})"
 
-    table = _table(
+    table = task_markdown.table(
         ["score bin", "base: predicted / observed (rows)", "PR: predicted / observed (rows)"],
         [[f"{b / count:.1f} to {(b + 1) / count:.1f}", cell(by_bin[0], b), cell(by_bin[1], b)] for b in bins],
     )

@@ -11,14 +11,15 @@ from typing import Any
 from mlapp.tables import code_cell, markdown_table
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return [*markdown_table(header, rows), ""]
+def table(header: list[str], rows: list[list[str]], align: str = "") -> list[str]:
+    """A Markdown table and the blank line that ends it (text right after would join its last row)."""
+    return [*markdown_table(header, rows, align), ""]
 
 
 def _confusion(title: str, cells: list[dict[str, Any]], classes: list[str]) -> list[str]:
     count = {(str(c["actual"]), str(c["predicted"])): int(c["count"]) for c in cells}
     rows = [[f"actual {code_cell(a)}", *(f"{count.get((a, p), 0):,}" for p in classes)] for a in classes]
-    return [f"**{title}**", "", *_table(["", *(f"pred {code_cell(p)}" for p in classes)], rows)]
+    return [f"**{title}**", "", *table(["", *(f"pred {code_cell(p)}" for p in classes)], rows)]
 
 
 def never_predicted(cells: list[dict[str, Any]], classes: list[str]) -> list[str]:
@@ -74,7 +75,7 @@ def regression(report: dict[str, Any], compact: bool) -> list[str]:
     return [
         "#### Errors",
         "",
-        *_table(["", "base", "PR"], rows),
+        *table(["", "base", "PR"], rows),
         "<sub>PNG plots (predicted vs actual, residual distribution) are in the workflow artifact "
         "`pr-report`, next to `report.json`.</sub>",
         "",
