@@ -140,3 +140,18 @@ def test_the_id_or_label_column_in_a_record_is_named_as_such(model) -> None:
         "model predicts: send the features only (/metadata lists them)",
         ("records", 0, "note"): "Extra inputs are not permitted",
     }
+
+
+@pytest.mark.parametrize("body", [[BASE, BASE], BASE], ids=["a bare list", "one bare record"])
+def test_records_sent_without_their_wrapper_are_told_how_to_wrap_them(parser, body) -> None:
+    """A JSON array of records was answered "Input should be an object", and one record as the
+    body with "Field required" plus an "Extra inputs" line per feature: neither named the key."""
+    with pytest.raises(Refused) as refused:
+        parser.parse(json.dumps(body).encode())
+    detail = refused.value.detail
+    assert detail is not None
+    wrapped = [d["msg"] for d in detail if "records" in d["msg"]]
+    assert wrapped and all(
+        msg.endswith(': send {"records": [{feature: value, ...}, ...]} (/metadata lists them)')
+        for msg in wrapped
+    ), detail

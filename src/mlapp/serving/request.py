@@ -134,6 +134,11 @@ class RequestParser:
 
     def _msg(self, error: Mapping[str, Any]) -> str:
         field = error["loc"][-1] if error["loc"] else None
+        # The records sent bare (a JSON array, or one record as the body): say how to wrap them.
+        if (error["type"], tuple(error["loc"])) in {("dict_type", ()), ("missing", ("records",))}:
+            return (
+                f'{error["msg"]}: send {{"records": [{{feature: value, ...}}, ...]}} (/metadata lists them)'
+            )
         if error["type"] == "extra_forbidden" and field in self.not_features:
             what = self.not_features[field]
             return f"{error['msg']}: {field!r} is {what}: send the features only (/metadata lists them)"
