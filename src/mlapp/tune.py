@@ -40,6 +40,7 @@ class Result:
     best_params: dict[str, Any]
     trials: int
     parent_run_id: str
+    current_value: float | None  # trial 0: params.yaml's own values, the score to beat
 
 
 def _suggest(
@@ -107,11 +108,14 @@ def search(params: Params, source: Path) -> Result:
     tags = {"mlapp.kind": "tune", "tune.metric": tune.metric, **tracking.experiment_tags()}
     with mlflow.start_run(run_name="tune", tags=tags) as parent:
         mlflow.log_params({"tune.trials": tune.trials, "tune.timeout_s": tune.timeout_s, "rows": len(frame)})
+        # Trial 0 scores params.yaml's values: a search that finds nothing better proposes no
+        # change, rather than the best of a few random draws (worse than the current values).
+        study.enqueue_trial({name: base[name] for name in tune.space})
         study.optimize(objective, n_trials=tune.trials, timeout=tune.timeout_s)
         mlflow.log_metric(f"best_valid_{tune.metric}", study.best_value)
         best = {k: _tidy(v) for k, v in study.best_params.items()}
         mlflow.log_params({f"best.{k}": v for k, v in best.items()})
-    return Result(study.best_value, best, len(study.trials), parent.info.run_id)
+    return Result(study.best_value, best, len(study.trials), parent.info.run_id, study.trials[0].value)
 
 
 def _tidy(value: Any) -> Any:

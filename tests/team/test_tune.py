@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -44,3 +46,18 @@ def test_make_tune_tracks_every_trial_and_proposes_a_params_diff(
     params = load_params(root / "params.yaml")
     best = parents[0].data.params
     assert str(params.train.xgboost.max_depth) == best["best.max_depth"]
+
+
+def test_a_search_that_finds_nothing_better_proposes_no_change(
+    trained_project, tmp_path, monkeypatch
+) -> None:
+    """Trial 0 scores params.yaml's own values. Before, every trial was a random draw, so one
+    trial always rewrote params.yaml, however much worse its draw scored than the values it replaced."""
+    root = copy_project(trained_project, tmp_path / "p")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'tune.db'}")
+    before = (root / "params.yaml").read_text()
+    out = sh("make", "--no-print-directory", "tune", "TRIALS=1", "RUN=", "UV=true", cwd=root).stdout
+    assert (root / "params.yaml").read_text() == before, out
+    assert "no change: the current values are the best found" in out
+    best, current = re.search(r"best validation roc_auc (\S+) \(the current values: (\S+)\)", out).groups()
+    assert best == current, out

@@ -204,6 +204,7 @@ def tune(project: Project, source: Path | None, trials: int | None, timeout: flo
     click.echo(
         f"{result.trials} trials (MLflow parent run {result.parent_run_id}); "
         f"best validation {params.tune.metric} {result.best_value:.4f}"
+        + ("" if result.current_value is None else f" (the current values: {result.current_value:.4f})")
     )
     changed = search.write_best(project.params_path, result.best_params)
     for line in changed or ["no change: the current values are the best found"]:
