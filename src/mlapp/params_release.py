@@ -1,4 +1,4 @@
-"""``params.yaml`` sections for what follows a trained model: PR report and gate, image, delivery.
+"""``params.yaml`` sections for what follows a trained model: serving, PR report and gate, image, delivery.
 
 Import them from ``mlapp.params`` like every other section (it re-exports them).
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from mlapp.params_base import MetricName, Section
 
@@ -78,3 +78,37 @@ class GateParams(Section):
     min_primary: float  # the floor (a ceiling for a lower-is-better metric such as rmse)
     max_regression: float = Field(ge=0)
     require_significant: bool
+
+
+class ServingParams(Section):
+    max_rows: int = Field(ge=1)  # largest request accepted (rows); larger is a 400
+    max_error_details: int = Field(ge=1)  # issues listed in a 400's detail; its message counts them all
+    max_row_bytes: int = Field(ge=64)  # body cap = max_rows * max_row_bytes; larger is a 413, unread
+    header_timeout_s: float = Field(gt=0)  # each request's headers must arrive within this; 408 otherwise
+    max_header_bytes: int = Field(ge=1024)  # request line + headers of one request; more is a 431
+    body_timeout_s: float = Field(gt=0)  # the whole body must arrive within this; 408 otherwise
+    chunk_rows: int = Field(ge=1)  # a request with more rows is validated + predicted in steps of this
+    loop_slice_ms: float = Field(gt=0)  # prediction steps per pass of the event loop, then its sockets
+    probe_port: int = Field(ge=1, le=65535)  # kubelet probes: a thread of each worker answers here
+    probe_live_s: float = Field(gt=0)  # probe port /livez: 503 once the event loop has not run this long
+    probe_ready_s: float = Field(gt=0)  # probe port /readyz: 503 once the event loop lags this much
+    timeout_s: float = Field(gt=0)  # whole request, BentoML traffic.timeout
+    max_concurrency: int = Field(ge=1)  # requests in flight per worker; more get 429
+    workers: int | Literal["auto"]  # server processes; auto: the CPU limit (cgroup quota), rounded up
+    access_log: bool  # BentoML's INFO line per request
+    predict_threads: int = Field(ge=1)  # XGBoost threads per predict call
+    port: int = Field(ge=1, le=65535)  # `mlapp serving serve` default; `make serve PORT=...` overrides
+    lineage: Path  # JSON written by `mlapp serving bento` and baked into the bento
+    bento_name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    log_path: Path  # sampled prediction log (JSONL, `mlapp monitor run --source`); $MLAPP_PREDICTION_LOG wins
+    log_sample_rate: float = Field(ge=0, le=1)  # share of predicted rows logged; 0 turns the log off
+    log_buffer_rows: int = Field(ge=1)  # rows waiting for the log writer; beyond that, dropped (counted)
+    log_max_bytes: int = Field(ge=4096)  # the log moves to <log>.1 at this size: at most ~twice on disk
+    score_chunk_rows: int = Field(ge=1)  # `mlapp score`: rows read, validated and predicted at a time
+
+    @field_validator("workers")
+    @classmethod
+    def _positive_workers(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("workers must be >= 1 or `auto`")
+        return value

@@ -13,6 +13,8 @@ traffic limits and the bento/image; the request path is ours:
   a time, taking turns with other requests: ``turns.py``), the JSON answer (``responses.py``).
 - Per request, the model's Prometheus series (``telemetry.py``) are updated and a sample
   of rows is formatted for the JSONL prediction log (``predlog.py``: a thread writes it).
+- The kubelet's probes have a port of their own, answered by a thread of each worker from its
+  event loop's heartbeat (``probes.py``): no probe waits behind a flood in the listen queue.
 - Optional bearer tokens (``auth.py``) guard ``/predict``, ``/metadata`` and ``/metrics``; any
   other path than the service's is a 404 before BentoML's request metrics (``paths.py``,
   installed with the header deadline).
@@ -24,6 +26,7 @@ Settings are built once, when BentoML loads this module (``settings.py``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Generator
@@ -41,7 +44,18 @@ from starlette.routing import Route
 from mlapp.metrics import flat
 from mlapp.model import Model, load
 from mlapp.schema import FEATURES
-from mlapp.serving import auth, header_deadline, lineage, openapi, predlog, responses, settings, telemetry
+from mlapp.serving import (
+    PROBE_HOST_ENV,
+    auth,
+    header_deadline,
+    lineage,
+    openapi,
+    predlog,
+    probes,
+    responses,
+    settings,
+    telemetry,
+)
 from mlapp.serving.endpoint import PredictEndpoint
 from mlapp.serving.paths import KnownPaths
 from mlapp.serving.records import check_compatible
@@ -134,6 +148,7 @@ class ModelService:
         )
         self.chunk_rows = SERVING.chunk_rows
         self.turns: Turns[bytes] = Turns(SERVING.loop_slice_ms / 1000)
+        self.probe_listener: probes.Probes | None = None  # started with the service (start_probes)
         self.threshold = self.model.spec.threshold  # binary only; None for the other tasks
         self.lineage = lineage.resolve(folder, SETTINGS.lineage_file, root=SETTINGS.root)
         self.meta = Metadata(
@@ -207,9 +222,20 @@ class ModelService:
         """Model version, lineage (git commit, data hash), test-set metrics, threshold, limits."""
         return self.meta
 
+    @bentoml.on_startup
+    async def start_probes(self) -> None:
+        """The probe port's listener, ready from now on: the model is loaded (probes.py)."""
+        self.probe_listener = probes.open_probes(
+            os.environ.get(PROBE_HOST_ENV), SERVING.probe_port, SERVING.probe_live_s, SERVING.probe_ready_s
+        )
+        if self.probe_listener is not None:
+            self.probe_listener.start(asyncio.get_running_loop())
+
     @bentoml.on_shutdown
     def close_prediction_log(self) -> None:
-        """Write the rows and metrics still queued before the worker exits."""
+        """Stop answering probes ready; write the rows and metrics still queued before the worker exits."""
+        if self.probe_listener is not None:
+            self.probe_listener.stop()
         self.model_metrics.flush()
         if self.prediction_log is not None:
             self.prediction_log.close()

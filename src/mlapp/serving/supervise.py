@@ -12,6 +12,9 @@ of this process, which has imported the service already (``fork.py``): it only l
 model, instead of importing BentoML, pandas, pandera and xgboost again. This process
 imports xgboost without scikit-learn (``import_xgboost_without_sklearn``): a faster start.
 
+Each worker also answers the kubelet's probes on ``serving.probe_port`` (``probes.py``): this
+process checks the port can be bound and tells the workers the host (``PROBE_HOST_ENV``).
+
 In a container (``BENTOML_CONTAINERIZED``) BentoML itself would not respawn (the server exits
 when its last worker is gone and the orchestrator restarts the container); this server
 respawns there too. The image runs it on the bento (``--bento``), the source tree on the
@@ -30,6 +33,7 @@ import socket
 import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from mlapp.serving import SERVICE
@@ -100,12 +104,15 @@ def own_metrics_folder() -> str:
     return folder
 
 
-def check_port(host: str, port: int) -> None:
+def check_port(host: str, port: int, shared: bool = False) -> None:
     """Bind once here: BentoML binds in its arbiter's thread, where a port in use is a traceback
-    on that thread while this process waits ``START_TIMEOUT_S`` for a server that never starts."""
+    on that thread while this process waits ``START_TIMEOUT_S`` for a server that never starts.
+    ``shared``: as the workers bind the probe port (``SO_REUSEPORT``, probes.py)."""
     family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server's own socket
+        if shared:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         probe.bind((host, port))
 
 
@@ -133,14 +140,29 @@ def main(argv: list[str] | None = None) -> int:
     # metrics client every 12 h: a worker forked after that would inherit a client bound to
     # this pid, which fails in the worker.
     os.environ["BENTOML_DO_NOT_TRACK"] = "true"
+    from mlapp.errors import UserError
+    from mlapp.serving import PROBE_HOST_ENV, settings
+
     try:
-        check_port(args.host, args.port)
-    except OSError as exc:
-        print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        probe_port = settings.load(root=Path(args.bento) if args.bento else None).serving.probe_port
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
+    if probe_port == args.port:
+        print(
+            f"error: serving.probe_port is the traffic port ({args.port}): give the probes another",
+            file=sys.stderr,
+        )
+        return 2
+    for port, shared, what in ((args.port, False, ""), (probe_port, True, " (serving.probe_port)")):
+        try:
+            check_port(args.host, port, shared)
+        except OSError as exc:
+            print(f"error: cannot listen on {args.host}:{port}{what}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
+    os.environ[PROBE_HOST_ENV] = args.host  # the workers (their environment is a copy) bind the probe port
     import_xgboost_without_sklearn()
     if not args.bento:  # a bento was built from a model (the image); the source tree may lack one
-        from mlapp.errors import UserError
         from mlapp.serving.records import SchemaNotServable
 
         try:

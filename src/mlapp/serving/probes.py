@@ -1,0 +1,167 @@
+"""The kubelet's health probes on a port of their own (``serving.probe_port``), answered by a thread.
+
+Why not the traffic port: a probe connects like any client, and under a flood of connections
+it waits in the kernel's listen queue behind them. uvloop (which uvicorn picks) accepts one
+connection per pass of the worker's event loop, and a pass under load lasts 0.3-0.6 s, so a
+probe that connected while a flood's connections were arriving waited as long as the flood
+(docs/serving.md, "Health probes under overload"; benchmarks/accept.py, benchmarks/probes.py).
+
+Here each worker runs, on a thread of its own, a small HTTP server (the standard library's:
+the probes need no more) that listens on ``serving.probe_port`` with ``SO_REUSEPORT``: every
+worker binds the port and the kernel spreads the probes' connections over them. The only
+connections on that port are probes, so none waits behind a flood. What the thread answers
+comes from the worker's event loop, so the answers still tell the truth about it:
+
+- a ``Heartbeat`` timer on the loop stamps the time every ``BEAT_S``; when a pass of the loop
+  takes long, the stamp ages: its age is how long the loop has not run;
+- ``/livez``: 503 once the stamp is older than ``serving.probe_live_s`` (a wedged loop: a
+  blocking call, a step that never yields), 200 before;
+- ``/readyz``: 503 before the service instance is started (model loaded) and once it stops,
+  and while the stamp is older than ``serving.probe_ready_s`` (overloaded: the pod sheds, as
+  a probe on the traffic port timing out made it do); 200 otherwise.
+
+The traffic port keeps its own ``/livez`` and ``/readyz`` (smoke tests, ``make image``, docs).
+The listener runs only in a server started by ``supervise.py``, which names the host to bind
+in ``PROBE_HOST_ENV``. ``SO_REUSEPORT`` lets another server of the same user on the same
+machine bind the same probe port too (then either answers): give each its own
+``serving.probe_port`` (in a pod, the port is the pod's alone).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+logger = logging.getLogger(__name__)
+BEAT_S = 0.05  # a timer this often costs microseconds, and is well below any sensible probe_ready_s
+CLIENT_TIMEOUT_S = 5.0  # a probe connection that sends nothing holds its thread no longer
+POLL_S = 0.5  # how soon the listener's thread notices a stop
+
+
+class Heartbeat:
+    """The event loop's last sign of life, stamped by a timer on the loop, read from any thread."""
+
+    def __init__(self) -> None:
+        self.last: float | None = None  # time.monotonic() of the last beat; None: not started
+        self.ready = False  # the service instance is started and not stopping
+        self.timer: asyncio.TimerHandle | None = None
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.beat(loop)
+
+    def beat(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.last = time.monotonic()
+        self.timer = loop.call_later(BEAT_S, self.beat, loop)
+
+    def stop(self) -> None:
+        self.ready = False
+        if self.timer is not None:
+            self.timer.cancel()
+
+    def age(self) -> float:
+        """Seconds since the loop last ran the timer (infinite before it started)."""
+        return math.inf if self.last is None else time.monotonic() - self.last
+
+
+@dataclass(frozen=True)
+class Checks:
+    heartbeat: Heartbeat
+    live_s: float  # serving.probe_live_s
+    ready_s: float  # serving.probe_ready_s
+
+    def livez(self) -> tuple[int, str]:
+        age = self.heartbeat.age()
+        if age > self.live_s:
+            return 503, f"event loop has not run for {age:.1f} s (serving.probe_live_s: {self.live_s:g})"
+        return 200, "live"
+
+    def readyz(self) -> tuple[int, str]:
+        if not self.heartbeat.ready:
+            return 503, "not ready: the service is starting or stopping"
+        age = self.heartbeat.age()
+        if age > self.ready_s:
+            return 503, f"overloaded: event loop lags {age:.1f} s (serving.probe_ready_s: {self.ready_s:g})"
+        return 200, "ready"
+
+    def route(self, path: str) -> Callable[[], tuple[int, str]] | None:
+        return {"/livez": self.livez, "/readyz": self.readyz}.get(path.split("?", 1)[0])
+
+
+class ProbeHandler(BaseHTTPRequestHandler):
+    server: ProbeServer
+    timeout = CLIENT_TIMEOUT_S
+
+    def do_GET(self) -> None:
+        check = self.server.checks.route(self.path)
+        status, text = check() if check else (404, "no such path: this port serves /livez and /readyz")
+        body = (text + "\n").encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # the base class's name
+        """No line per probe: the kubelet probes every few seconds (access logs are off too)."""
+
+
+class ProbeServer(ThreadingHTTPServer):
+    allow_reuse_port = True  # every worker binds the port; the kernel spreads connections over them
+    daemon_threads = True  # a stuck probe connection never holds up the worker's exit
+    block_on_close = False
+
+    def __init__(self, address: tuple[str, int], checks: Checks) -> None:
+        self.checks = checks
+        self.address_family = socket.getaddrinfo(*address, type=socket.SOCK_STREAM)[0][0]
+        super().__init__(address, ProbeHandler)
+
+
+class Probes:
+    """A worker's probe listener and its loop's heartbeat."""
+
+    def __init__(self, host: str, port: int, live_s: float, ready_s: float) -> None:
+        self.heartbeat = Heartbeat()
+        self.server = ProbeServer((host, port), Checks(self.heartbeat, live_s, ready_s))
+        self.thread = threading.Thread(
+            target=self.server.serve_forever,
+            kwargs={"poll_interval": POLL_S},
+            name="mlapp-probes",
+            daemon=True,
+        )
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Beat on ``loop`` and answer probes; ready from now on (call once the service is started)."""
+        self.heartbeat.start(loop)
+        self.heartbeat.ready = True
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.heartbeat.stop()
+        if self.thread.is_alive():
+            self.server.shutdown()  # returns within POLL_S
+        self.server.server_close()
+
+
+def open_probes(host: str | None, port: int, live_s: float, ready_s: float) -> Probes | None:
+    """The listener on ``host:port``; None without a host (not started by ``supervise.py``) or when
+    the port cannot be bound (logged: the traffic port still serves, the kubelet's probes fail)."""
+    if not host:
+        return None
+    try:
+        return Probes(host, port, live_s, ready_s)
+    except OSError as exc:
+        logger.error("no health probes on %s:%d (serving.probe_port): %s", host, port, exc)
+        return None
