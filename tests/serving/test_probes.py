@@ -1,0 +1,122 @@
+"""The probe port (probes.py): a thread of the worker answers /livez and /readyz from its event
+loop's heartbeat. The real service in-process (its ASGI lifespan starts the listener), a wedged
+loop, and the server process's check of the port."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import httpx
+import pytest
+import yaml
+from starlette.testclient import TestClient
+
+from mlapp.serving import PARAMS_ENV, PROBE_HOST_ENV, probes, supervise
+from tests.conftest import free_port
+
+WAIT_S = 60.0  # generous: only a bound on waiting, never a claim about speed
+WEDGE_S = 120.0  # the loop is blocked until the test releases it, at most this long
+
+
+def get(url: str) -> httpx.Response:
+    return httpx.get(url, timeout=10, headers={"connection": "close"})
+
+
+def until(url: str, status: int) -> httpx.Response:
+    """GET ``url`` until it answers ``status`` (each answer comes from the probe thread)."""
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        answer = get(url)
+        if answer.status_code == status or time.monotonic() > deadline:
+            return answer
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def probe_url(service_module: ModuleType, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, TestClient]]:
+    """The real service's ASGI app in-process, its probe listener on a free port, with windows short
+    enough that the test does not wait long (0.5 s: far above a pass of an idle loop)."""
+    port = free_port()
+    windows = {"probe_port": port, "probe_live_s": 0.5, "probe_ready_s": 0.5}
+    monkeypatch.setattr(service_module, "SERVING", service_module.SERVING.model_copy(update=windows))
+    monkeypatch.setenv(PROBE_HOST_ENV, "127.0.0.1")
+    with TestClient(service_module.ModelService.to_asgi()) as client:  # lifespan: starts the listener
+        yield f"http://127.0.0.1:{port}", client
+    with pytest.raises(httpx.TransportError):  # the service stopped: so did its listener
+        get(f"http://127.0.0.1:{port}/livez")
+
+
+def test_the_probe_port_answers_from_the_loop_and_a_wedged_loop_fails_liveness(
+    probe_url: tuple[str, TestClient],
+) -> None:
+    url, client = probe_url
+    assert (get(f"{url}/livez").status_code, get(f"{url}/readyz").status_code) == (200, 200)
+    assert get(f"{url}/predict").status_code == 404
+    assert client.get("/livez").status_code == 200  # the traffic port keeps its own probes
+    release = threading.Event()
+
+    async def wedge() -> None:
+        release.wait(WEDGE_S)  # a blocking call on the event loop: nothing else runs on it meanwhile
+
+    stuck = client.portal.start_task_soon(wedge)
+    try:
+        dead = until(f"{url}/livez", 503)
+        assert dead.status_code == 503, dead.text
+        assert "serving.probe_live_s" in dead.text
+        overloaded = get(f"{url}/readyz")
+        assert overloaded.status_code == 503 and "serving.probe_ready_s" in overloaded.text
+        assert not stuck.done()  # the thread answered while the loop was still blocked
+    finally:
+        release.set()
+    stuck.result(timeout=WAIT_S)
+    assert until(f"{url}/livez", 200).status_code == 200  # the loop runs again: live again
+    assert until(f"{url}/readyz", 200).status_code == 200
+
+
+def test_readiness_waits_for_the_service_and_liveness_for_the_loop() -> None:
+    heartbeat = probes.Heartbeat()
+    checks = probes.Checks(heartbeat, live_s=5, ready_s=1)
+    assert checks.livez()[0] == 503  # no beat yet: the loop never ran the timer
+    assert checks.readyz() == (503, "not ready: the service is starting or stopping")
+    loop = asyncio.new_event_loop()
+    try:
+        heartbeat.start(loop)
+        assert checks.livez() == (200, "live")
+        assert checks.readyz()[0] == 503  # beating, but the service is not started
+        heartbeat.ready = True
+        assert checks.readyz() == (200, "ready")
+        heartbeat.stop()
+        assert checks.readyz()[0] == 503
+    finally:
+        loop.close()
+
+
+def serve_main(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, probe_port: int, port: int) -> int:
+    params = yaml.safe_load((Path(__file__).parents[2] / "params.yaml").read_text())
+    params["serving"]["probe_port"] = probe_port
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.setenv(PARAMS_ENV, str(tmp_path / "params.yaml"))
+    monkeypatch.setenv("BENTOML_DO_NOT_TRACK", "true")  # main sets it: restored after the test
+    return supervise.main(["--host", "127.0.0.1", "--port", str(port)])
+
+
+def test_the_server_refuses_a_probe_port_it_cannot_share(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Held by a socket without SO_REUSEPORT (another program), or the traffic port itself: one
+    ``error:`` line naming the setting, exit 2, before any worker starts."""
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        taken = other.getsockname()[1]
+        assert serve_main(tmp_path, monkeypatch, taken, free_port()) == 2
+    assert f"cannot listen on 127.0.0.1:{taken} (serving.probe_port)" in capsys.readouterr().err
+    port = free_port()
+    assert serve_main(tmp_path, monkeypatch, port, port) == 2
+    assert "serving.probe_port is the traffic port" in capsys.readouterr().err
