@@ -8,9 +8,12 @@ is the CPUs here, the CPU limit in a pod), flooded by wrk (benchmarks/bench_http
 answered (a 429 over ``max_concurrency`` included), for ``--flood-s`` seconds. Meanwhile one
 prober per path GETs ``/livez`` and ``/readyz`` every ``--period-s``, each on a new connection
 as the kubelet does, and records how long each answer took (no answer within
-``PROBE_WAIT_S`` counts as that). After the flood: seconds until ``/readyz`` answers within
-its timeout again. Timeouts are read from infra/base/deployment.yaml (1 s when a probe sets
-none, the Kubernetes default).
+``PROBE_WAIT_S`` counts as that). A system whose params.yaml has ``serving.probe_port`` (the
+probe listener of each worker, src/mlapp/serving/probes.py) is probed there too, at the same
+time: ``probe port /livez`` and ``probe port /readyz``, a free port per run. After the flood:
+seconds until ``/readyz`` (the probe port's when there is one) answers within its timeout
+again. Timeouts are read from infra/base/deployment.yaml (1 s when a probe sets none, the
+Kubernetes default).
 
 ``--baseline REF`` runs the same flood against the service of git revision REF too (its
 ``src/`` and ``params.yaml`` extracted to a temporary folder, that ``src/`` first on
@@ -57,6 +60,7 @@ from mlapp.serving import PREDICTION_LOG_ENV
 from serving import unseen_rows
 
 PROBES = ("/livez", "/readyz")
+PROBE_PORT = "probe port "  # the prefix of the probe port's series
 PROBE_WAIT_S = 60.0  # a probe still unanswered after this is recorded as this
 DEFAULT_TIMEOUT_S = 1.0  # Kubernetes' timeoutSeconds when a probe sets none
 
@@ -79,18 +83,19 @@ def probe_once(url: str) -> tuple[float, int]:
 
 
 class Prober:
-    """One thread per path, a probe every ``period_s`` (or right after a slower one), like the kubelet."""
+    """One thread per probe (name: its URL), a probe every ``period_s`` (or right after a slower
+    one), like the kubelet."""
 
-    def __init__(self, url: str, period_s: float) -> None:
-        self.url, self.period_s = url, period_s
-        self.seen: dict[str, list[tuple[float, int]]] = {path: [] for path in PROBES}
+    def __init__(self, urls: dict[str, str], period_s: float) -> None:
+        self.urls, self.period_s = urls, period_s
+        self.seen: dict[str, list[tuple[float, int]]] = {name: [] for name in urls}
         self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self.loop, args=(p,), daemon=True) for p in PROBES]
+        self.threads = [threading.Thread(target=self.loop, args=(name,), daemon=True) for name in urls]
 
-    def loop(self, path: str) -> None:
+    def loop(self, name: str) -> None:
         while not self.stop.is_set():
-            took, status = probe_once(self.url + path)
-            self.seen[path].append((took, status))
+            took, status = probe_once(self.urls[name])
+            self.seen[name].append((took, status))
             self.stop.wait(max(self.period_s - took, 0))
 
     def __enter__(self) -> Prober:
@@ -115,6 +120,7 @@ def summary(seen: list[tuple[float, int]], timeout_s: float) -> dict[str, Any]:
         "timeout_s": timeout_s,
         "over_timeout": sum(t > timeout_s for t in took),
         "not_200": sum(status != 200 for _, status in seen),
+        "took_s": [round(t, 4) for t, _ in seen],  # in order: pooled medians and spread across rounds
     }
 
 
@@ -141,20 +147,37 @@ def answers(url: str) -> dict[str, float]:
     return found
 
 
+def targets(url: str, probe_url: str | None) -> dict[str, str]:
+    """The probes of a server: its traffic port's, and its probe port's when it has one."""
+    found = {path: url + path for path in PROBES}
+    if probe_url:
+        found |= {PROBE_PORT + path: probe_url + path for path in PROBES}
+    return found
+
+
+def timeout_of(name: str, timeouts: dict[str, float]) -> float:
+    return timeouts[name.removeprefix(PROBE_PORT)]
+
+
 def flood(
-    url: str, leader: int, script: Path, args: argparse.Namespace, timeouts: dict[str, float]
+    url: str,
+    probe_url: str | None,
+    leader: int,
+    script: Path,
+    args: argparse.Namespace,
+    timeouts: dict[str, float],
 ) -> dict[str, Any]:
     load_before, pids = os.getloadavg()[0], group_pids(leader)
     cpu = cpu_seconds(pids)
-    with Prober(url, args.period_s) as prober:
+    with Prober(targets(url, probe_url), args.period_s) as prober:
         wrk = wrk_background(url + "/predict", script, args.connections, args.flood_s)
         run = finish(wrk)
     flood_cpu = cpu_seconds(pids) - cpu
-    after = recovery_s(url, timeouts["/readyz"])
+    after = recovery_s(probe_url or url, timeouts["/readyz"])  # the port the kubelet asks
     return {
         "loadavg_start": load_before,
         "loadavg_end": os.getloadavg()[0],
-        "probes": {p: summary(s, timeouts[p]) for p, s in prober.seen.items()},
+        "probes": {p: summary(s, timeout_of(p, timeouts)) for p, s in prober.seen.items()},
         "readyz_recovered_s": after,
         "flood": vars(run),
         "server_cpu_s": flood_cpu,  # the server's processes, during the flood
@@ -163,14 +186,18 @@ def flood(
 
 
 def overall(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """One system's rounds together: the worst probe, the share over the timeout, answers."""
+    """One system's rounds together: the median of all its probes and of each round (the spread),
+    the worst probe, the share over the timeout, answers."""
     out: dict[str, Any] = {}
-    for path in PROBES:
-        probes = [run["probes"][path] for run in runs]
-        out[path] = {
-            "p50_s_mean": statistics.mean(p["p50_s"] for p in probes),
+    for name in runs[0]["probes"]:
+        probes = [run["probes"][name] for run in runs]
+        out[name] = {
+            "median_s": statistics.median(t for p in probes for t in p["took_s"]),
+            "p50_s_by_round": [p["p50_s"] for p in probes],
+            "p95_s_by_round": [p["p95_s"] for p in probes],
             "max_s": max(p["max_s"] for p in probes),
             "over_timeout": f"{sum(p['over_timeout'] for p in probes)}/{sum(p['probes'] for p in probes)}",
+            "not_200": sum(p["not_200"] for p in probes),
         }
     answered = [run["predict_answers"].get("200", 0) for run in runs]
     out["predict_200_per_run"] = answered
@@ -194,7 +221,7 @@ def dirty() -> bool:
 def line(run: dict[str, Any]) -> str:
     shown = [
         f"{path} p50/p95/max {p['p50_s']:.2f}/{p['p95_s']:.2f}/{p['max_s']:.2f} s, "
-        f"{p['over_timeout']}/{p['probes']} over {p['timeout_s']:g} s"
+        f"{p['over_timeout']}/{p['probes']} over {p['timeout_s']:g} s, {p['not_200']} not 200"
         for path, p in run["probes"].items()
     ]
     flood = run["flood"]
@@ -204,6 +231,17 @@ def line(run: dict[str, Any]) -> str:
         f"server {run['predict_answers']}, {run['server_cpu_s']:.1f} CPU-s; "
         f"load {run['loadavg_start']:.1f}-{run['loadavg_end']:.1f}"
     )
+
+
+def with_probe_port(params_file: Path, dest: Path) -> tuple[Path, str | None]:
+    """``params_file`` with a free ``serving.probe_port`` in ``dest`` and the probe port's URL, when
+    the system has one (the code before the probe port has no such setting: as it is, None)."""
+    params = yaml.safe_load(params_file.read_text())
+    if "probe_port" not in params["serving"]:
+        return params_file, None
+    params["serving"]["probe_port"] = port = free_port()
+    dest.write_text(yaml.safe_dump(params))
+    return dest, f"http://127.0.0.1:{port}"
 
 
 def extract(ref: str, dest: Path) -> Path:
@@ -258,8 +296,9 @@ def main(argv: list[str] | None = None) -> int:
         rounds: list[dict[str, Any]] = []
         for i in range(args.rounds):
             current: dict[str, Any] = {}
-            for name, (src, params_file) in list(systems.items())[:: 1 if i % 2 == 0 else -1]:
+            for name, (src, system_params) in list(systems.items())[:: 1 if i % 2 == 0 else -1]:
                 port = free_port()
+                params_file, probe_url = with_probe_port(system_params, work / f"params-{port}.yaml")
                 env = {
                     "PYTHONPATH": str(src),
                     "BENTOML_HOME": str(work / f"bentoml-{port}"),
@@ -271,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"round {i + 1}: {name} ...", flush=True)
                 logs = REPO / ".bench" / "serving-logs"
                 with running("probes", [*serve, "--port", str(port)], url + "/readyz", env, logs) as proc:
-                    current[name] = flood(url, proc.pid, script, args, timeouts)
+                    current[name] = flood(url, probe_url, proc.pid, script, args, timeouts)
                 print(line(current[name]), flush=True)
             rounds.append(current)
     result = {

@@ -14,6 +14,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+import yaml
 
 from mlapp import gha
 from mlapp.errors import UserError
@@ -121,6 +122,18 @@ def test_the_exposed_port_is_the_one_the_command_and_cluster_use() -> None:
     assert f"EXPOSE {build.CONTAINER_PORT}" in final_stage()
     manifest = (REPO / "infra/base/deployment.yaml").read_text()
     assert f"containerPort: {build.CONTAINER_PORT}" in manifest
+
+
+def test_the_kubelet_probes_the_probe_port_params_names() -> None:
+    """The workers answer probes on ``serving.probe_port`` (probes.py): the image exposes it and
+    every probe of infra/base targets it (by name), not the traffic port."""
+    port = load_params(REPO / "params.yaml").serving.probe_port
+    assert f"EXPOSE {port}" in final_stage()
+    deployment = yaml.safe_load((REPO / "infra/base/deployment.yaml").read_text())
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert {p["name"]: p["containerPort"] for p in container["ports"]}["probes"] == port
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"]["port"] == "probes"
 
 
 def test_installer_is_pinned_with_hashes_from_the_lock() -> None:
