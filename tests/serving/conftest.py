@@ -72,6 +72,14 @@ def service_module(serving_root: Path, tmp_path_factory: pytest.TempPathFactory)
 
 
 @pytest.fixture(scope="session")
+def service_app(service_module: ModuleType) -> Any:
+    """The service's ASGI app, one per test process: BentoML's request-metrics middleware registers
+    its Prometheus series in the process's registry the first time an app is called, so a second
+    app fails (``DuplicateTimeseries``). Each ``TestClient(service_app)`` runs its lifespan anew."""
+    return service_module.ModelService.to_asgi()
+
+
+@pytest.fixture(scope="session")
 def frame() -> pd.DataFrame:
     """Unseen rows, with the sample's missing values (~2-8% per nullable column)."""
     return generate(300, 99)

@@ -1,6 +1,7 @@
 """The probe port (probes.py): a thread of the worker answers /livez and /readyz from its event
-loop's heartbeat. The real service in-process (its ASGI lifespan starts the listener), a wedged
-loop, and the server process's check of the port."""
+loop's heartbeat and the traffic port's listen queue. The real service in-process (its ASGI
+lifespan starts the listener), a wedged loop, a queue of connections nobody accepts, and the
+server process's check of the port."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import httpx
 import pytest
 import yaml
 from starlette.testclient import TestClient
 
-from mlapp.serving import PARAMS_ENV, PROBE_HOST_ENV, probes, supervise
+from mlapp.serving import PARAMS_ENV, PROBE_HOST_ENV, TRAFFIC_PORT_ENV, probes, supervise
 from tests.conftest import free_port
 
 WAIT_S = 60.0  # generous: only a bound on waiting, never a claim about speed
@@ -39,14 +41,26 @@ def until(url: str, status: int) -> httpx.Response:
 
 
 @pytest.fixture
-def probe_url(service_module: ModuleType, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, TestClient]]:
+def traffic() -> Iterator[socket.socket]:
+    """A listening socket standing in for the traffic port (in-process, the app has none)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(64)
+        yield sock
+
+
+@pytest.fixture
+def probe_url(
+    service_module: ModuleType, service_app: Any, traffic: socket.socket, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[str, TestClient]]:
     """The real service's ASGI app in-process, its probe listener on a free port, with windows short
     enough that the test does not wait long (0.5 s: far above a pass of an idle loop)."""
     port = free_port()
-    windows = {"probe_port": port, "probe_live_s": 0.5, "probe_ready_s": 0.5}
+    windows = {"probe_port": port, "probe_live_s": 0.5, "probe_ready_s": 0.5, "probe_ready_backlog": 2}
     monkeypatch.setattr(service_module, "SERVING", service_module.SERVING.model_copy(update=windows))
     monkeypatch.setenv(PROBE_HOST_ENV, "127.0.0.1")
-    with TestClient(service_module.ModelService.to_asgi()) as client:  # lifespan: starts the listener
+    monkeypatch.setenv(TRAFFIC_PORT_ENV, str(traffic.getsockname()[1]))
+    with TestClient(service_app) as client:  # lifespan: starts the listener
         yield f"http://127.0.0.1:{port}", client
     with pytest.raises(httpx.TransportError):  # the service stopped: so did its listener
         get(f"http://127.0.0.1:{port}/livez")
@@ -79,9 +93,27 @@ def test_the_probe_port_answers_from_the_loop_and_a_wedged_loop_fails_liveness(
     assert until(f"{url}/readyz", 200).status_code == 200
 
 
+def test_connections_waiting_on_the_traffic_port_make_the_pod_shed(
+    probe_url: tuple[str, TestClient], traffic: socket.socket
+) -> None:
+    """More than ``probe_ready_backlog`` (2 here) connections nobody accepts: not ready, still live."""
+    url, _ = probe_url
+    clients = [socket.create_connection(traffic.getsockname(), timeout=10) for _ in range(3)]
+    try:
+        shed = until(f"{url}/readyz", 503)
+        assert shed.status_code == 503, shed.text
+        assert "3 connections wait" in shed.text and "serving.probe_ready_backlog" in shed.text
+        assert get(f"{url}/livez").status_code == 200
+        traffic.accept()[0].close()  # two left: ready again
+        assert until(f"{url}/readyz", 200).status_code == 200
+    finally:
+        for client in clients:
+            client.close()
+
+
 def test_readiness_waits_for_the_service_and_liveness_for_the_loop() -> None:
     heartbeat = probes.Heartbeat()
-    checks = probes.Checks(heartbeat, live_s=5, ready_s=1)
+    checks = probes.Checks(heartbeat, live_s=5, ready_s=1, backlog=lambda: None, max_backlog=0)
     assert checks.livez()[0] == 503  # no beat yet: the loop never ran the timer
     assert checks.readyz() == (503, "not ready: the service is starting or stopping")
     loop = asyncio.new_event_loop()

@@ -22,8 +22,8 @@ def service(service_module):
 
 
 @pytest.fixture(scope="module")
-def http(service_module):
-    with TestClient(service_module.ModelService.to_asgi()) as client:  # lifespan: loads the model
+def http(service_app):
+    with TestClient(service_app) as client:  # lifespan: loads the model
         yield client
 
 

@@ -13,9 +13,8 @@ SERVICE = "mlapp.serving.service:ModelService"
 PARAMS_ENV = "MLAPP_PARAMS"  # params.yaml the service reads (default: ./params.yaml)
 MODEL_DIR_ENV = "MLAPP_MODEL_DIR"  # model folder (default: params train.model_dir)
 PREDICTION_LOG_ENV = "MLAPP_PREDICTION_LOG"  # sampled prediction log (default: params serving.log_path)
-PROBE_HOST_ENV = (
-    "MLAPP_PROBE_HOST"  # set by supervise.py: the workers bind serving.probe_port on it (probes.py)
-)
+PROBE_HOST_ENV = "MLAPP_PROBE_HOST"  # set by supervise.py: workers bind serving.probe_port there
+TRAFFIC_PORT_ENV = "MLAPP_TRAFFIC_PORT"  # set by supervise.py: probes.py reads its listen queue
 
 
 def service_command(

@@ -16,15 +16,17 @@ comes from the worker's event loop, so the answers still tell the truth about it
   takes long, the stamp ages: its age is how long the loop has not run;
 - ``/livez``: 503 once the stamp is older than ``serving.probe_live_s`` (a wedged loop: a
   blocking call, a step that never yields), 200 before;
-- ``/readyz``: 503 before the service instance is started (model loaded) and once it stops,
-  and while the stamp is older than ``serving.probe_ready_s`` (overloaded: the pod sheds, as
-  a probe on the traffic port timing out made it do); 200 otherwise.
+- ``/readyz``: 503 before the service instance is started (model loaded) and once it stops;
+  and, overloaded (the pod sheds, as a probe on the traffic port timing out made it do), while
+  the stamp is older than ``serving.probe_ready_s`` or while more than
+  ``serving.probe_ready_backlog`` connections wait in the traffic port's listen queue (new
+  clients wait there for seconds under a flood: one is accepted per pass); 200 otherwise.
 
 The traffic port keeps its own ``/livez`` and ``/readyz`` (smoke tests, ``make image``, docs).
 The listener runs only in a server started by ``supervise.py``, which names the host to bind
-in ``PROBE_HOST_ENV``. ``SO_REUSEPORT`` lets another server of the same user on the same
-machine bind the same probe port too (then either answers): give each its own
-``serving.probe_port`` (in a pod, the port is the pod's alone).
+in ``PROBE_HOST_ENV`` and the traffic port in ``TRAFFIC_PORT_ENV``. ``SO_REUSEPORT`` lets
+another server of the same user on the same machine bind the same probe port too (then either
+answers): give each its own ``serving.probe_port`` (in a pod, the port is the pod's alone).
 """
 
 from __future__ import annotations
@@ -32,18 +34,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 import socket
+import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+import psutil
+
+from mlapp.params import ServingParams
+from mlapp.serving import PROBE_HOST_ENV, TRAFFIC_PORT_ENV
 
 logger = logging.getLogger(__name__)
 BEAT_S = 0.05  # a timer this often costs microseconds, and is well below any sensible probe_ready_s
 CLIENT_TIMEOUT_S = 5.0  # a probe connection that sends nothing holds its thread no longer
 POLL_S = 0.5  # how soon the listener's thread notices a stop
+# Linux's ``struct tcp_info``: 8 one-byte fields, then rto, ato, snd_mss, rcv_mss, unacked; for a
+# listening socket ``tcpi_unacked`` is the number of connections waiting to be accepted.
+TCPI_UNACKED = struct.Struct("=I"), 24
 
 
 class Heartbeat:
@@ -71,11 +83,38 @@ class Heartbeat:
         return math.inf if self.last is None else time.monotonic() - self.last
 
 
+class ListenQueue:
+    """The accept queue of the traffic port's listening socket (shared by the workers), read
+    without touching it: ``TCP_INFO`` on a duplicate of its descriptor."""
+
+    def __init__(self, port: int) -> None:
+        found = [
+            c.fd
+            for c in psutil.Process().net_connections("tcp")
+            if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.fd >= 0
+        ]
+        self.sock = socket.socket(fileno=os.dup(found[0])) if found else None
+
+    def waiting(self) -> int | None:
+        """Connections waiting to be accepted; None without the socket or ``TCP_INFO`` (not Linux)."""
+        if self.sock is None or not hasattr(socket, "TCP_INFO"):
+            return None
+        layout, offset = TCPI_UNACKED
+        info = self.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, offset + layout.size)
+        return int(layout.unpack_from(info, offset)[0])
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+
+
 @dataclass(frozen=True)
 class Checks:
     heartbeat: Heartbeat
     live_s: float  # serving.probe_live_s
     ready_s: float  # serving.probe_ready_s
+    backlog: Callable[[], int | None]  # connections waiting on the traffic port (ListenQueue.waiting)
+    max_backlog: int  # serving.probe_ready_backlog
 
     def livez(self) -> tuple[int, str]:
         age = self.heartbeat.age()
@@ -89,6 +128,12 @@ class Checks:
         age = self.heartbeat.age()
         if age > self.ready_s:
             return 503, f"overloaded: event loop lags {age:.1f} s (serving.probe_ready_s: {self.ready_s:g})"
+        waiting = self.backlog()
+        if waiting is not None and waiting > self.max_backlog:
+            return 503, (
+                f"overloaded: {waiting} connections wait to be accepted on the traffic port "
+                f"(serving.probe_ready_backlog: {self.max_backlog})"
+            )
         return 200, "ready"
 
     def route(self, path: str) -> Callable[[], tuple[int, str]] | None:
@@ -128,9 +173,17 @@ class ProbeServer(ThreadingHTTPServer):
 class Probes:
     """A worker's probe listener and its loop's heartbeat."""
 
-    def __init__(self, host: str, port: int, live_s: float, ready_s: float) -> None:
+    def __init__(self, host: str, port: int, traffic: ListenQueue, serving: ServingParams) -> None:
         self.heartbeat = Heartbeat()
-        self.server = ProbeServer((host, port), Checks(self.heartbeat, live_s, ready_s))
+        self.traffic = traffic
+        checks = Checks(
+            self.heartbeat,
+            serving.probe_live_s,
+            serving.probe_ready_s,
+            traffic.waiting,
+            serving.probe_ready_backlog,
+        )
+        self.server = ProbeServer((host, port), checks)
         self.thread = threading.Thread(
             target=self.server.serve_forever,
             kwargs={"poll_interval": POLL_S},
@@ -153,15 +206,17 @@ class Probes:
         if self.thread.is_alive():
             self.server.shutdown()  # returns within POLL_S
         self.server.server_close()
+        self.traffic.close()
 
 
-def open_probes(host: str | None, port: int, live_s: float, ready_s: float) -> Probes | None:
-    """The listener on ``host:port``; None without a host (not started by ``supervise.py``) or when
-    the port cannot be bound (logged: the traffic port still serves, the kubelet's probes fail)."""
-    if not host:
+def open_probes(environ: Mapping[str, str], serving: ServingParams) -> Probes | None:
+    """The listener on ``serving.probe_port``; None without the environment ``supervise.py`` sets
+    or when the port cannot be bound (logged: the traffic port still serves, the probes fail)."""
+    host, traffic_port = environ.get(PROBE_HOST_ENV), environ.get(TRAFFIC_PORT_ENV)
+    if not host or not traffic_port:
         return None
     try:
-        return Probes(host, port, live_s, ready_s)
+        return Probes(host, serving.probe_port, ListenQueue(int(traffic_port)), serving)
     except OSError as exc:
-        logger.error("no health probes on %s:%d (serving.probe_port): %s", host, port, exc)
+        logger.error("no health probes on %s:%d (serving.probe_port): %s", host, serving.probe_port, exc)
         return None

@@ -45,7 +45,6 @@ from mlapp.metrics import flat
 from mlapp.model import Model, load
 from mlapp.schema import FEATURES
 from mlapp.serving import (
-    PROBE_HOST_ENV,
     auth,
     header_deadline,
     lineage,
@@ -225,9 +224,7 @@ class ModelService:
     @bentoml.on_startup
     async def start_probes(self) -> None:
         """The probe port's listener, ready from now on: the model is loaded (probes.py)."""
-        self.probe_listener = probes.open_probes(
-            os.environ.get(PROBE_HOST_ENV), SERVING.probe_port, SERVING.probe_live_s, SERVING.probe_ready_s
-        )
+        self.probe_listener = probes.open_probes(os.environ, SERVING)
         if self.probe_listener is not None:
             self.probe_listener.start(asyncio.get_running_loop())
 

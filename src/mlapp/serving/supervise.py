@@ -13,7 +13,7 @@ model, instead of importing BentoML, pandas, pandera and xgboost again. This pro
 imports xgboost without scikit-learn (``import_xgboost_without_sklearn``): a faster start.
 
 Each worker also answers the kubelet's probes on ``serving.probe_port`` (``probes.py``): this
-process checks the port can be bound and tells the workers the host (``PROBE_HOST_ENV``).
+process checks the port can be bound and tells the workers the host and the traffic port.
 
 In a container (``BENTOML_CONTAINERIZED``) BentoML itself would not respawn (the server exits
 when its last worker is gone and the orchestrator restarts the container); this server
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     # this pid, which fails in the worker.
     os.environ["BENTOML_DO_NOT_TRACK"] = "true"
     from mlapp.errors import UserError
-    from mlapp.serving import PROBE_HOST_ENV, settings
+    from mlapp.serving import PROBE_HOST_ENV, TRAFFIC_PORT_ENV, settings
 
     try:
         probe_port = settings.load(root=Path(args.bento) if args.bento else None).serving.probe_port
@@ -160,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as exc:
             print(f"error: cannot listen on {args.host}:{port}{what}: {exc.strerror or exc}", file=sys.stderr)
             return 2
-    os.environ[PROBE_HOST_ENV] = args.host  # the workers (their environment is a copy) bind the probe port
+    # The workers (their environment copies this one) bind the probe port, read the traffic port's queue.
+    os.environ |= {PROBE_HOST_ENV: args.host, TRAFFIC_PORT_ENV: str(args.port)}
     import_xgboost_without_sklearn()
     if not args.bento:  # a bento was built from a model (the image); the source tree may lack one
         from mlapp.serving.records import SchemaNotServable
