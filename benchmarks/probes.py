@@ -20,9 +20,10 @@ Kubernetes default).
 ``PYTHONPATH``), alternating: odd rounds current then REF, even rounds REF then current.
 ``--slices`` adds the current code with other ``serving.loop_slice_ms`` values to the same
 alternation.
-Writes ``probes.json`` to ``--out`` (default ``benchmarks/results``, committed: docs/serving.md
-quotes it): per round and system, each probe's p50/p95/max and count over its timeout, wrk's
-numbers, the server's ``/predict`` answers by status and CPU time, the load averages.
+Writes ``--name`` (``probes.json``) to ``--out`` (default ``benchmarks/results``, committed:
+docs/serving.md quotes it; ``probes-one-cpu.json`` is the run under ``taskset -c 1``): per round
+and system, each probe's p50/p95/max, count over its timeout and latencies, the medians of all
+rounds, wrk's numbers, the server's ``/predict`` answers by status and CPU time, the load averages.
 """
 
 from __future__ import annotations
@@ -263,8 +264,9 @@ def main(argv: list[str] | None = None) -> int:
         "--out",
         type=Path,
         default=REPO / "benchmarks" / "results",
-        help="folder for probes.json [benchmarks/results]",
+        help="folder for the JSON [benchmarks/results]",
     )
+    parser.add_argument("--name", default="probes.json", help="its file name [probes.json]")
     parser.add_argument("--baseline", help="git revision to compare with, alternating (e.g. main)")
     parser.add_argument(
         "--slices",
@@ -325,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         "by_system": {name: overall([r[name] for r in rounds]) for name in systems},
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "probes.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.out / args.name).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result["by_system"], indent=2))
     return 0
 
