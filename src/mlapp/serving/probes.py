@@ -94,6 +94,8 @@ class ListenQueue:
             if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.fd >= 0
         ]
         self.sock = socket.socket(fileno=os.dup(found[0])) if found else None
+        if not found:
+            logger.warning("no listening socket on port %d here: /readyz cannot see its listen queue", port)
 
     def waiting(self) -> int | None:
         """Connections waiting to be accepted; None without the socket or ``TCP_INFO`` (not Linux)."""
