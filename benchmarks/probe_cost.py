@@ -30,7 +30,8 @@ from typing import Any
 
 import uvloop
 
-from bench_http import REPO, free_port
+from bench_http import REPO
+from mlapp.image.build import free_port
 from mlapp.serving import PREDICTION_LOG_ENV
 from serving import unseen_rows
 
