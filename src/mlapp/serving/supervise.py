@@ -143,8 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     from mlapp.errors import UserError
     from mlapp.serving import PROBE_HOST_ENV, TRAFFIC_PORT_ENV, settings
 
+    # A bento's files are under its src/, where BentoML serves it from (build/serving.json is there).
     try:
-        probe_port = settings.load(root=Path(args.bento) if args.bento else None).serving.probe_port
+        probe_port = settings.load(root=Path(args.bento) / "src" if args.bento else None).serving.probe_port
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
