@@ -112,3 +112,20 @@ def test_labels_naming_their_positive_class_get_no_word(frame, tmp_path, capsys,
     params = PARAMS.model_copy(update={"train": PARAMS.train.model_copy(update={"xgboost": xgb})})
     assert train_stage.run(params, source=source, model_dir=tmp_path / "models") == 0
     assert "note:" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("n_estimators", "said"), [(5, True), (400, False)])
+def test_a_model_that_used_every_tree_says_the_cap_stopped_it(
+    frame, tmp_path, capsys, n_estimators, said
+) -> None:
+    """On a 200,000-row table all three tasks kept all 400 trees: early stopping never fired and
+    the cap, not the data, ended training, without a word. (The sample stops early.)"""
+    source = tmp_path / "train.parquet"
+    frame.to_parquet(source)
+    xgb = PARAMS.train.xgboost.model_copy(update={"n_estimators": n_estimators})
+    params = PARAMS.model_copy(update={"train": PARAMS.train.model_copy(update={"xgboost": xgb})})
+    assert train_stage.run(params, source=source, model_dir=tmp_path / "models") == 0
+    out = capsys.readouterr().out
+    assert (f"every tree up to train.xgboost.n_estimators ({n_estimators}) still improved" in out) is said, (
+        out
+    )

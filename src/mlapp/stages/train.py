@@ -114,6 +114,11 @@ def run(params: Params, *, source: Path, model_dir: Path) -> int:
     decision = {"binary": f", threshold {spec.threshold}", "multiclass": f", classes {spec.classes}"}
     engine = params.train.engine
     hint = positive_hint(source, params, spec.classes) if spec.task == "binary" else ""
+    if trees == params.train.xgboost.n_estimators:  # early stopping never stopped: the cap did
+        hint += (
+            f"; every tree up to train.xgboost.n_estimators ({trees}) still improved the validation "
+            "rows: a larger n_estimators (or learning_rate) may do better"
+        )
     print(f"trained {spec.task} ({engine}): {trees} trees{decision.get(spec.task, '')} -> {model_dir}{hint}")
     return 0
 
