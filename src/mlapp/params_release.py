@@ -83,7 +83,8 @@ class GateParams(Section):
 class ServingParams(Section):
     max_rows: int = Field(ge=1)  # largest request accepted (rows); larger is a 400
     max_error_details: int = Field(ge=1)  # issues listed in a 400's detail; its message counts them all
-    max_row_bytes: int = Field(ge=64)  # body cap = max_rows * max_row_bytes; larger is a 413, unread
+    # body cap = max_rows * max_row_bytes; larger is a 413, unread. auto: the served schema's longest row
+    max_row_bytes: int | Literal["auto"]
     header_timeout_s: float = Field(gt=0)  # each request's headers must arrive within this; 408 otherwise
     max_header_bytes: int = Field(ge=1024)  # request line + headers of one request; more is a 431
     body_timeout_s: float = Field(gt=0)  # the whole body must arrive within this; 408 otherwise
@@ -112,4 +113,11 @@ class ServingParams(Section):
     def _positive_workers(cls, value: int | str) -> int | str:
         if isinstance(value, int) and value < 1:
             raise ValueError("workers must be >= 1 or `auto`")
+        return value
+
+    @field_validator("max_row_bytes")
+    @classmethod
+    def _plausible_row_bytes(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 64:
+            raise ValueError("max_row_bytes must be >= 64 or `auto`")
         return value

@@ -14,6 +14,7 @@ from tests.delivery.conftest import bin_dir, path_with
 from mlapp.delivery import cluster as argocd
 from mlapp.delivery import kube
 from mlapp.params import load_params
+from mlapp.serving.settings import body_cap
 
 PARAMS = load_params(REPO / "params.yaml")
 OVERLAYS = [REPO / PARAMS.delivery.infra_dir / "overlays" / env for env in PARAMS.delivery.environments]
@@ -87,7 +88,7 @@ def test_the_prediction_log_volume_holds_the_log_and_its_rotated_copy() -> None:
     limit = int(volume["emptyDir"]["sizeLimit"].removesuffix("Mi")) * 2**20
     # a full log, its .1, and one batch written past the size before it moved (a line: the
     # request's row, at most max_row_bytes, and the id, time and prediction fields)
-    batch = PARAMS.serving.log_buffer_rows * (PARAMS.serving.max_row_bytes + 256)
+    batch = PARAMS.serving.log_buffer_rows * (body_cap(PARAMS.serving).row_bytes + 256)
     assert limit >= 2 * PARAMS.serving.log_max_bytes + batch
 
 

@@ -14,13 +14,15 @@ In order, each refusal cheap and a 4xx:
    records it as status 499 (the convention of nginx) and logs nothing.
 
 The body cap is ``serving.max_rows * serving.max_row_bytes``: the largest valid request
-with room for pretty-printed JSON.
+with room for pretty-printed JSON. ``max_row_bytes: auto`` is the longest row the served
+schema allows (``records.widest_row``), at least ``settings.AUTO_MIN_ROW_BYTES``.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -45,8 +47,25 @@ class Refused(Exception):
         self.close = status in (408, 413)  # the rest of the body is never read: drop the connection
 
 
-# A wide table's rows can be longer than max_row_bytes: the cap is hit below max_rows.
-BODY_CAP = "(serving.max_rows x serving.max_row_bytes: send fewer rows, or raise max_row_bytes for wide rows)"
+@dataclass(frozen=True)
+class BodyCap:
+    """The largest body read: ``max_rows`` rows of ``row_bytes``; ``source`` says where
+    ``row_bytes`` comes from (params.yaml, or ``auto`` and the served schema)."""
+
+    max_rows: int
+    row_bytes: int
+    source: str
+
+    @property
+    def limit(self) -> int:
+        return self.max_rows * self.row_bytes
+
+    def setting(self) -> str:
+        """The settings behind the cap, as the 413 and /metadata say them."""
+        return f"serving.max_rows {self.max_rows} x serving.max_row_bytes {self.row_bytes} ({self.source})"
+
+    def why(self) -> str:
+        return f"({self.setting()}: send fewer rows, or set serving.max_row_bytes to a larger number)"
 
 
 class ClientGone(Exception):
@@ -61,7 +80,7 @@ CODINGS = {
 }
 
 
-def check_headers(headers: Iterable[tuple[bytes, bytes]], max_body: int) -> None:
+def check_headers(headers: Iterable[tuple[bytes, bytes]], cap: BodyCap) -> None:
     content_types: list[bytes] = []
     length: bytes | None = None
     for name, value in headers:  # ASGI: names are lower-case bytes
@@ -90,16 +109,16 @@ def check_headers(headers: Iterable[tuple[bytes, bytes]], max_body: int) -> None
             raise Refused(
                 415, "unsupported_charset", f"unsupported Content-Type parameter {shown!r}: JSON is UTF-8"
             )
-    if length is not None and length.isdigit() and int(length) > max_body:
+    if length is not None and length.isdigit() and int(length) > cap.limit:
         raise Refused(
             413,
             "body_too_large",
-            f"body of {int(length)} bytes is over the limit of {max_body} bytes {BODY_CAP}",
+            f"body of {int(length)} bytes is over the limit of {cap.limit} bytes {cap.why()}",
         )
 
 
-async def read_body(receive: Receive, max_body: int, timeout_s: float) -> bytes:
-    """The whole body, at most ``max_body`` bytes, within ``timeout_s``."""
+async def read_body(receive: Receive, cap: BodyCap, timeout_s: float) -> bytes:
+    """The whole body, at most ``cap.limit`` bytes, within ``timeout_s``."""
     chunks: list[bytes] = []
     size = 0
     try:
@@ -110,9 +129,9 @@ async def read_body(receive: Receive, max_body: int, timeout_s: float) -> bytes:
                     raise ClientGone
                 chunk = message.get("body", b"")
                 size += len(chunk)
-                if size > max_body:
+                if size > cap.limit:
                     raise Refused(
-                        413, "body_too_large", f"body over the limit of {max_body} bytes {BODY_CAP}"
+                        413, "body_too_large", f"body over the limit of {cap.limit} bytes {cap.why()}"
                     )
                 chunks.append(chunk)
                 if not message.get("more_body"):

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mlapp.serving import responses
-from mlapp.serving.admission import ClientGone, Refused, check_headers, read_body
+from mlapp.serving.admission import BodyCap, ClientGone, Refused, check_headers, read_body
 
 logger = logging.getLogger(__name__)
 LOG_EVERY_S = 60.0
@@ -63,12 +63,12 @@ class PredictEndpoint:
         self,
         scorer: Callable[[], Any],  # the live service (``score_yielding(body) -> bytes``), per worker
         count: Callable[[int, set[tuple[str, str]]], None],
-        max_body: int,
+        cap: BodyCap,
         body_timeout_s: float,
     ) -> None:
         self.scorer = scorer
         self.count = count
-        self.max_body = max_body
+        self.cap = cap
         self.body_timeout_s = body_timeout_s
         self.log = RefusalLog()
 
@@ -77,8 +77,8 @@ class PredictEndpoint:
             await self._reply(send, 405, responses.error("use POST"), [(b"allow", b"POST")])
             return
         try:
-            check_headers(scope["headers"], self.max_body)
-            body = await read_body(receive, self.max_body, self.body_timeout_s)
+            check_headers(scope["headers"], self.cap)
+            body = await read_body(receive, self.cap, self.body_timeout_s)
             answer = await self.scorer().score_yielding(body)
         except Refused as refused:
             self._refused(refused.status, refused.labels)

@@ -40,7 +40,8 @@ REFUSALS = {
     "or a malformed HTTP request",
     "401": "bearer token missing or wrong (when tokens are configured)",
     "408": "the headers or the body did not arrive within serving.header_timeout_s / body_timeout_s",
-    "413": "body over serving.max_rows * serving.max_row_bytes",
+    "413": "body over serving.max_rows * serving.max_row_bytes (auto: the longest row the served "
+    "schema allows, at least 1024 bytes); /metadata limits.max_body_bytes is the cap in bytes",
     "415": "not exactly one Content-Type application/json (charset utf-8 only), a Content-Encoding, "
     "or a Transfer-Encoding but chunked",
     "429": "more requests in flight in this worker than serving.max_concurrency",

@@ -78,7 +78,9 @@ current_service = bentoml.get_current_service
 
 class Limits(BaseModel):
     max_rows: int
-    max_body_bytes: int
+    max_body_bytes: int  # a longer body is a 413
+    max_row_bytes: int  # serving.max_row_bytes, auto resolved for the served schema
+    body_cap: str  # the settings that make max_body_bytes, and where max_row_bytes comes from
 
 
 class Metadata(BaseModel):
@@ -159,7 +161,12 @@ class ModelService:
             categories=self.model.spec.categories,
             lineage=self.lineage,
             metrics=read_metrics(SETTINGS.metrics_file),
-            limits=Limits(max_rows=SERVING.max_rows, max_body_bytes=SETTINGS.max_body_bytes),
+            limits=Limits(
+                max_rows=SERVING.max_rows,
+                max_body_bytes=SETTINGS.max_body_bytes,
+                max_row_bytes=SETTINGS.body_cap.row_bytes,
+                body_cap=SETTINGS.body_cap.setting(),
+            ),
         )
         facts = self.lineage.model_dump()
         self.response_headers = [(h.encode(), str(facts[k]).encode()) for k, h in HEADER_NAMES.items()]
@@ -265,7 +272,7 @@ header_deadline.install(
 PREDICT = PredictEndpoint(
     live_service,
     telemetry.count_refusal,
-    SETTINGS.max_body_bytes,
+    SETTINGS.body_cap,
     SERVING.body_timeout_s,
 )
 service = cast(Any, ModelService)  # a bentoml Service at runtime, not a class

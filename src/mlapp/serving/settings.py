@@ -13,6 +13,10 @@ from the loaded params (so the image holds no pipeline, tracking or delivery set
 ``workers: auto`` is the container's CPU limit: cgroup v2 ``cpu.max`` (or v1
 ``cpu.cfs_quota_us``/``cpu.cfs_period_us``), rounded up, never more than the CPUs the
 process may run on. In Kubernetes that is ``resources.limits.cpu`` of infra/base.
+
+``max_row_bytes: auto`` is the longest row the served schema (``mlapp.schema.FEATURES``, the
+one the request parser checks) allows in a reasonably written body (``records.widest_row``):
+rows grow with the schema, and a fixed number refused valid requests of wide tables.
 """
 
 from __future__ import annotations
@@ -22,15 +26,21 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
 from mlapp.errors import ParamsError
 from mlapp.params import DEFAULT_PARAMS, Params, Section, ServingParams, load_params
+from mlapp.schema import FEATURES
 from mlapp.serving import MODEL_DIR_ENV, PARAMS_ENV, PREDICTION_LOG_ENV
+from mlapp.serving.admission import BodyCap
+from mlapp.serving.records import widest_row
 
 CGROUP = Path("/sys/fs/cgroup")
 CONFIG_FILE = Path("build/serving.json")  # what a bento carries instead of params.yaml
+# auto never goes below the fixed cap it replaced: small schemas keep their room for odd spacing.
+AUTO_MIN_ROW_BYTES = 1024
 
 
 class ServingConfig(Section):
@@ -85,10 +95,11 @@ class Settings:
     prediction_log: Path
     workers: int
     id_column: str | None  # data.id_column: a record carrying it is told it is not a feature
+    body_cap: BodyCap  # serving.max_rows x max_row_bytes, auto resolved for the served schema
 
     @property
     def max_body_bytes(self) -> int:
-        return self.serving.max_rows * self.serving.max_row_bytes
+        return self.body_cap.limit
 
 
 def cpu_limit(cgroup: Path = CGROUP) -> float | None:
@@ -116,6 +127,15 @@ def worker_count(workers: int | str, limit: float | None, cpus: int) -> int:
     return max(1, min(cpus, math.ceil(limit))) if limit else max(1, cpus)
 
 
+def body_cap(serving: ServingParams, features: Mapping[str, Any] = FEATURES) -> BodyCap:
+    """``serving.max_rows`` rows of ``max_row_bytes``, ``auto`` resolved for ``features``."""
+    if isinstance(serving.max_row_bytes, int):
+        return BodyCap(serving.max_rows, serving.max_row_bytes, "params.yaml")
+    widest = widest_row(features)
+    source = f"auto: the served schema's longest row is {widest} bytes; at least {AUTO_MIN_ROW_BYTES}"
+    return BodyCap(serving.max_rows, max(AUTO_MIN_ROW_BYTES, widest), source)
+
+
 def load(environ: Mapping[str, str] = os.environ, root: Path | None = None) -> Settings:
     root = (root or Path.cwd()).resolve()
     config = read_config(environ=environ, root=root)
@@ -129,4 +149,5 @@ def load(environ: Mapping[str, str] = os.environ, root: Path | None = None) -> S
         prediction_log=(root / (environ.get(PREDICTION_LOG_ENV) or serving.log_path)).resolve(),
         workers=worker_count(serving.workers, cpu_limit(), available_cpus()),
         id_column=config.id_column,
+        body_cap=body_cap(serving),
     )
