@@ -588,12 +588,13 @@ def test_the_smoke_test_sends_the_token(server, serving_root) -> None:
 def test_a_body_over_the_cap_names_the_settings() -> None:
     """1,000 rows of a 64-feature table, pretty-printed, are over the cap (max_rows x max_row_bytes)
     though within max_rows: the 413 named no setting to change."""
-    from mlapp.serving.admission import Refused, check_headers
+    from mlapp.serving.admission import BodyCap, Refused, check_headers
 
     headers = [(b"content-type", b"application/json"), (b"content-length", b"1167374")]
     with pytest.raises(Refused) as refused:
-        check_headers(headers, 1_024_000)
+        check_headers(headers, BodyCap(1000, 1024, "params.yaml"))
     assert refused.value.message == (
-        "body of 1167374 bytes is over the limit of 1024000 bytes (serving.max_rows x "
-        "serving.max_row_bytes: send fewer rows, or raise max_row_bytes for wide rows)"
+        "body of 1167374 bytes is over the limit of 1024000 bytes (serving.max_rows 1000 x "
+        "serving.max_row_bytes 1024 (params.yaml): send fewer rows, or set serving.max_row_bytes "
+        "to a larger number)"
     )

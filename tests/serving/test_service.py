@@ -78,6 +78,9 @@ def test_metadata_names_model_lineage_metrics_and_limits(service, model, service
     assert meta.features == model.spec.features
     assert meta.metrics == METRICS
     assert meta.limits.max_rows == service_module.SERVING.max_rows
+    cap = service_module.SETTINGS.body_cap
+    assert (meta.limits.max_body_bytes, meta.limits.max_row_bytes) == (cap.limit, cap.row_bytes)
+    assert meta.limits.body_cap.startswith(f"serving.max_rows {cap.max_rows} x serving.max_row_bytes ")
     # Served from a folder with no git and no bento lineage: "unknown", never a guess.
     assert (meta.lineage.git_commit, meta.lineage.data_hash, meta.lineage.source) == (
         "unknown",
