@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from mlapp.params_base import MetricName, Section
 
@@ -108,16 +108,10 @@ class ServingParams(Section):
     log_max_bytes: int = Field(ge=4096)  # the log moves to <log>.1 at this size: at most ~twice on disk
     score_chunk_rows: int = Field(ge=1)  # `mlapp score`: rows read, validated and predicted at a time
 
-    @field_validator("workers")
+    @field_validator("workers", "max_row_bytes")
     @classmethod
-    def _positive_workers(cls, value: int | str) -> int | str:
-        if isinstance(value, int) and value < 1:
-            raise ValueError("workers must be >= 1 or `auto`")
-        return value
-
-    @field_validator("max_row_bytes")
-    @classmethod
-    def _plausible_row_bytes(cls, value: int | str) -> int | str:
-        if isinstance(value, int) and value < 64:
-            raise ValueError("max_row_bytes must be >= 64 or `auto`")
+    def _number_or_auto(cls, value: int | str, info: ValidationInfo) -> int | str:
+        least = {"workers": 1, "max_row_bytes": 64}[str(info.field_name)]
+        if isinstance(value, int) and value < least:
+            raise ValueError(f"{info.field_name} must be >= {least} or `auto`")
         return value
