@@ -19,6 +19,7 @@ from mlapp.schema import FEATURES
 from mlapp.serving.records import record_type
 from mlapp.serving.request import input_type
 from mlapp.serving.responses import RESPONSE_TYPES, example
+from mlapp.serving.settings import AUTO_MIN_ROW_BYTES
 
 REF = "#/components/schemas/{model}"
 ISSUE = {
@@ -41,7 +42,7 @@ REFUSALS = {
     "401": "bearer token missing or wrong (when tokens are configured)",
     "408": "the headers or the body did not arrive within serving.header_timeout_s / body_timeout_s",
     "413": "body over serving.max_rows * serving.max_row_bytes (auto: the longest row the served "
-    "schema allows, at least 1024 bytes); /metadata limits.max_body_bytes is the cap in bytes",
+    f"schema allows, at least {AUTO_MIN_ROW_BYTES} bytes); /metadata limits.max_body_bytes: the cap",
     "415": "not exactly one Content-Type application/json (charset utf-8 only), a Content-Encoding, "
     "or a Transfer-Encoding but chunked",
     "429": "more requests in flight in this worker than serving.max_concurrency",
