@@ -21,6 +21,7 @@ from mlapp.image import base, build
 from mlapp.image.engine import Engine, detect
 from mlapp.params import load_params
 from mlapp.proc import CommandError
+from mlapp.serving import smoke
 from tests.conftest import REPO
 
 PARAMS = load_params(REPO / "params.yaml")
@@ -66,9 +67,10 @@ def test_podman_runs_with_runc_lowered_limits_and_no_pulls(tmp_path: Path) -> No
 
 
 def test_container_runs_like_the_cluster_runs_it() -> None:
-    argv = Engine("docker").run_argv("mlapp:1", "c", (4321, 3000), {"A": "1"}, ("/tmp", "/var/run/x"))
+    ports = ((4321, 3000), (4322, 3001))
+    argv = Engine("docker").run_argv("mlapp:1", "c", ports, {"A": "1"}, ("/tmp", "/var/run/x"))
     text = " ".join(map(str, argv))
-    assert "--publish 127.0.0.1:4321:3000" in text  # loopback only
+    assert "--publish 127.0.0.1:4321:3000 --publish 127.0.0.1:4322:3001" in text  # loopback only
     assert "--read-only" in argv and "--tmpfs /var/run/x:rw,mode=1777" in text
     assert "--env A=1" in text and argv[-1] == "mlapp:1"
     assert "--user" not in argv  # the image's own non-root USER
@@ -180,6 +182,19 @@ def test_never_ready_fails_at_the_deadline(server: str) -> None:
     Readiness.answers = [503]
     with pytest.raises(UserError, match="not 200 after"):
         build.wait_ready(Container(alive=True), "c", server, timeout_s=0.2, poll_s=0.01)
+
+
+def test_the_probe_port_must_answer_200_on_both_paths(server: str) -> None:
+    Readiness.answers = [200]
+    seen: list[str] = []
+    build.check_probes(server, 3001, seen.append)
+    assert seen == ["ok   probe port 3001: /livez and /readyz answer 200"]
+    Readiness.answers = [200, 503]  # /livez 200, then /readyz 503
+    where = r"probe port 3001 \(serving.probe_port\)"
+    with pytest.raises(smoke.SmokeFailure, match=f"{where}: /readyz answers 503"):
+        build.check_probes(server, 3001, print)
+    with pytest.raises(smoke.SmokeFailure, match=f"{where}: ConnectError"):
+        build.check_probes(f"http://127.0.0.1:{build.free_port()}", 3001, print)
 
 
 def test_size_limit() -> None:

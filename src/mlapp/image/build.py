@@ -188,17 +188,35 @@ def audit(engine: Engine, ref: str) -> None:
         raise UserError(f"{ref}: the bento cannot import {RUNTIME_MODULES}:\n{exc.stderr[-2000:]}") from exc
 
 
+def check_probes(url: str, container_port: int, echo: Echo) -> None:
+    """The kubelet's probe port (``serving.probe_port``, what infra/base probes) answers 200 on
+    both paths: a pod whose probe listener failed to start would never become ready."""
+    where = f"probe port {container_port} (serving.probe_port)"
+    try:
+        with httpx.Client(base_url=url, timeout=5.0) as http:
+            answers = {path: http.get(path) for path in ("/livez", "/readyz")}
+    except httpx.TransportError as exc:
+        raise smoke.SmokeFailure(f"{where}: {exc!r}") from exc
+    for path, answer in answers.items():
+        if answer.status_code != 200:
+            text = answer.text.strip()[:200]
+            raise smoke.SmokeFailure(f"{where}: {path} answers {answer.status_code} {text}")
+    echo(f"ok   probe port {container_port}: /livez and /readyz answer 200")
+
+
 def serve_and_smoke(engine: Engine, ref: str, params: Params, expect_version: str, echo: Echo) -> float:
     """Run ``ref``, wait until ready, smoke-test it; always remove the container. Seconds to ready."""
     name = f"{params.image.name}-smoke-{secrets.token_hex(4)}"
-    port = free_port()
+    port, probe_port = free_port(), free_port()
     url = f"http://127.0.0.1:{port}"
-    engine.run_detached(ref, name, (port, CONTAINER_PORT), CONTAINER_ENV, TMPFS)
+    ports = ((port, CONTAINER_PORT), (probe_port, params.serving.probe_port))
+    engine.run_detached(ref, name, ports, CONTAINER_ENV, TMPFS)
     try:
         ready_s = wait_ready(engine, name, url, params.image.ready_timeout_s)
         echo(f"ready after {ready_s:.1f} s: {url}")
         try:
             smoke.run(url, params.train.model_dir, expect_version, timeout_s=30.0, echo=echo)
+            check_probes(f"http://127.0.0.1:{probe_port}", params.serving.probe_port, echo)
         except smoke.SmokeFailure as exc:
             raise UserError(f"smoke test failed against {ref}: {exc}\n{engine.logs(name)}") from exc
     finally:

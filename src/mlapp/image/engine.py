@@ -15,6 +15,7 @@ from pathlib import Path
 from mlapp import proc
 from mlapp.errors import UserError
 
+Ports = tuple[tuple[int, int], ...]  # (host port on 127.0.0.1, container port) pairs
 PODMAN_GLOBAL = ("--runtime", "runc")
 # Lowered limits: runc fails to apply the host's (higher) defaults inside a container here.
 PODMAN_LIMITS = ("--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024")
@@ -62,13 +63,14 @@ class Engine:
         proc.run(argv, env={"DOCKER_BUILDKIT": "1"}, capture=False)
 
     def run_argv(
-        self, ref: str, name: str, ports: tuple[int, int], env: dict[str, str], tmpfs: tuple[str, ...]
+        self, ref: str, name: str, ports: Ports, env: dict[str, str], tmpfs: tuple[str, ...]
     ) -> list[str | Path]:
-        """Start ``ref`` with host port ``ports[0]`` on 127.0.0.1 -> ``ports[1]``, root filesystem
-        read-only and only ``tmpfs`` writable (what the Kubernetes manifests do)."""
-        host_port, container_port = ports
+        """Start ``ref`` with each (host port on 127.0.0.1, container port) of ``ports`` published,
+        root filesystem read-only and only ``tmpfs`` writable (what the Kubernetes manifests do)."""
         args: list[str | Path] = ["run", "--detach", "--name", name, *self.limits()]
-        args += ["--publish", f"127.0.0.1:{host_port}:{container_port}", "--read-only"]
+        for host_port, container_port in ports:
+            args += ["--publish", f"127.0.0.1:{host_port}:{container_port}"]
+        args += ["--read-only"]
         for path in tmpfs:
             args += ["--tmpfs", f"{path}:rw,mode=1777"]
         for key, value in sorted(env.items()):
@@ -76,7 +78,7 @@ class Engine:
         return self.argv(*args, ref)
 
     def run_detached(
-        self, ref: str, name: str, ports: tuple[int, int], env: dict[str, str], tmpfs: tuple[str, ...]
+        self, ref: str, name: str, ports: Ports, env: dict[str, str], tmpfs: tuple[str, ...]
     ) -> None:
         proc.run(self.run_argv(ref, name, ports, env, tmpfs))
 
