@@ -138,7 +138,6 @@ class TrainParams(Section):
     xgboost: XGBoostParams
 
 
-TuneMetric = Literal["roc_auc", "pr_auc", "log_loss"]
 TunableXGBoost = Literal[
     "max_depth", "learning_rate", "subsample", "colsample_bytree", "min_child_weight", "reg_lambda"
 ]
@@ -148,7 +147,7 @@ class TuneParams(Section):
     trials: int = Field(ge=1)
     timeout_s: float = Field(gt=0)  # no new trial starts after this
     seed: int
-    metric: TuneMetric  # scored on the validation rows of the training part, never on test
+    metric: MetricName  # of the task; scored on the validation rows of the training part, never on test
     space: dict[TunableXGBoost, tuple[float, float]]  # train.xgboost.<name>: [low, high]
 
     @model_validator(mode="after")
@@ -233,7 +232,8 @@ class Params(Section):
 
         named = [("gate.primary_metric", self.gate.primary_metric)]
         named += [("monitor.decay_tolerance", name) for name in self.monitor.decay_tolerance]
-        if problems := task_metric_problems(self.task, named):  # all at once: a new task moves both
+        named += [("tune.metric", self.tune.metric)]
+        if problems := task_metric_problems(self.task, named):  # all at once: a new task moves them all
             raise ValueError("\n  - ".join(problems))
         if self.task == "binary" and self.data.classes is not None and len(self.data.classes) != 2:
             raise ValueError(f"task binary needs exactly two data.classes, got {self.data.classes}")

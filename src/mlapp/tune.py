@@ -1,14 +1,17 @@
 """``make tune``: a bounded Optuna search over ``train.xgboost``, proposed as a params.yaml diff.
 
-Only the training part of the split is read, divided into fit and validation rows exactly as
-the train stage divides it (``train.valid_size``, ``train.seed``, stratified): the test set,
-which the PR report and the gate judge, never influences the choice. Each trial is an MLflow
-child run of one parent run; the best values are written into ``params.yaml`` in place
-(comments and order kept, ruamel.yaml round trip) for review in an ordinary pull request,
-where CI then retrains and reports on the test set as for any other change.
+Only the training part of the split is read, divided into fit and validation rows by the train
+stage's own ``holdout`` and fitted by its own ``fit``: a trial's model is the one ``dvc repro``
+trains with the trial's values (with ``train.engine`` dask, the local engine's). Each trial is
+scored on the validation rows with ``tune.metric``, a metric of the task as evaluate computes it
+(``mlapp.metrics``, which also gives its direction): the test set, which the PR report and the
+gate judge, never influences the choice. Each trial is an MLflow child run of one parent run; the
+best values are written into ``params.yaml`` in place (comments and order kept, ruamel.yaml round
+trip) for review in an ordinary pull request, where CI then retrains and reports on the test set
+as for any other change.
 
-The validation rows also drive early stopping, so the best trial's validation score is
-optimistic; the PR report's test-set numbers are the ones to trust.
+The validation rows also drive early stopping (and the binary threshold), so the best trial's
+validation score is optimistic; the PR report's test-set numbers are the ones to trust.
 """
 
 from __future__ import annotations
@@ -19,17 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import xgboost as xgb
-from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
-from sklearn.model_selection import train_test_split
-
-from mlapp.errors import UserError
+from mlapp import metrics
+from mlapp.model import Model
 from mlapp.params import Params, TunableXGBoost, TuneParams
-from mlapp.stages.train import base_spec
+from mlapp.stages.train import Holdout, fit, holdout
 from mlapp.tables import read_frame
 
-SCORERS = {"roc_auc": roc_auc_score, "pr_auc": average_precision_score, "log_loss": log_loss}
 # Searched on a log scale: their effect is multiplicative.
 LOG_SCALE = {"learning_rate", "reg_lambda", "min_child_weight"}
 
@@ -55,54 +53,42 @@ def _suggest(
     return chosen
 
 
+def score(params: Params, rows: Holdout, values: Mapping[str, Any]) -> tuple[float, int]:
+    """``tune.metric`` on the validation rows of the model train fits with these xgboost values,
+    and its tree count."""
+    train = params.train.model_copy(update={"xgboost": params.train.xgboost.model_copy(update=dict(values))})
+    booster, spec = fit(rows, train)
+    y = rows.y[rows.valid.index].to_numpy()
+    scores = Model(booster, spec, "").scores(rows.valid)
+    value = metrics.task_metrics(spec.task, y, scores, spec.threshold, spec.classes)[params.tune.metric]
+    return float(value), spec.best_iteration + 1
+
+
 def search(params: Params, source: Path) -> Result:
     import mlflow
     import optuna
 
     from mlapp import tracking
 
-    if params.task != "binary":  # its scorers, class encoding and stratification are binary ones
-        raise UserError(
-            f"`tune` searches binary models only; task is {params.task}: sweep train.xgboost with "
-            "`dvc exp run --queue -S ...` instead (README)"
-        )
     tune: TuneParams = params.tune
-    train = params.train
     frame = read_frame(source)
-    label = params.data.label
-    spec = base_spec(label)
-    fit, valid = train_test_split(
-        frame, test_size=train.valid_size, random_state=train.seed, stratify=frame[label]
-    )
-    fit_x, valid_x = spec.to_matrix(fit), spec.to_matrix(valid)
-    fit_y, valid_y = spec.encode(fit[label]), spec.encode(valid[label])  # class indices, as train
-    base = train.xgboost.model_dump()
-    scorer = SCORERS[tune.metric]
+    rows = holdout(frame, params.data.label, params.train, params.task, params.data.classes)
+    base = params.train.xgboost.model_dump()
+    higher = metrics.higher_is_better(tune.metric)
 
     tracking.connect(params.mlflow)
     mlflow.set_experiment(params.mlflow.experiment)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
-        direction="minimize" if tune.metric == "log_loss" else "maximize",
-        sampler=optuna.samplers.TPESampler(seed=tune.seed),
+        direction="maximize" if higher else "minimize", sampler=optuna.samplers.TPESampler(seed=tune.seed)
     )
 
     def objective(trial: optuna.Trial) -> float:
         chosen = _suggest(trial, tune.space, base)
         with mlflow.start_run(run_name=f"trial-{trial.number}", nested=True):
-            classifier = xgb.XGBClassifier(
-                **{**base, **chosen},
-                objective="binary:logistic",
-                eval_metric="logloss",
-                enable_categorical=True,
-                early_stopping_rounds=train.early_stopping_rounds,
-                random_state=train.seed,
-            )
-            classifier.fit(fit_x, fit_y, eval_set=[(valid_x, valid_y)], verbose=False)
-            scores = classifier.predict_proba(valid_x)[:, 1]
-            value = float(scorer(valid_y, np.asarray(scores)))
+            value, trees = score(params, rows, chosen)
             mlflow.log_params({f"train.xgboost.{k}": v for k, v in chosen.items()})
-            mlflow.log_metrics({f"valid_{tune.metric}": value, "trees": classifier.best_iteration + 1})
+            mlflow.log_metrics({f"valid_{tune.metric}": value, "trees": trees})
         return value
 
     tags = {"mlapp.kind": "tune", "tune.metric": tune.metric, **tracking.experiment_tags()}
@@ -112,10 +98,14 @@ def search(params: Params, source: Path) -> Result:
         # change, rather than the best of a few random draws (worse than the current values).
         study.enqueue_trial({name: base[name] for name in tune.space})
         study.optimize(objective, n_trials=tune.trials, timeout=tune.timeout_s)
-        mlflow.log_metric(f"best_valid_{tune.metric}", study.best_value)
-        best = {k: _tidy(v) for k, v in study.best_params.items()}
+        # The first of equal scores wins: a trial that only ties trial 0 (accuracy on a few
+        # hundred rows ties often) is no reason to change params.yaml.
+        scored = [(float(t.value), t) for t in study.trials if t.value is not None]
+        value, winner = (max if higher else min)(scored, key=lambda pair: pair[0])
+        mlflow.log_metric(f"best_valid_{tune.metric}", value)
+        best = {k: _tidy(v) for k, v in winner.params.items()}
         mlflow.log_params({f"best.{k}": v for k, v in best.items()})
-    return Result(study.best_value, best, len(study.trials), parent.info.run_id, study.trials[0].value)
+    return Result(value, best, len(study.trials), parent.info.run_id, study.trials[0].value)
 
 
 def _tidy(value: Any) -> Any:

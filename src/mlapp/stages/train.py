@@ -10,6 +10,7 @@ what makes the model bytes identical from run to run.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -60,13 +61,23 @@ def base_spec(label: str, task: Task = "binary", classes: list[str] | None = Non
     )
 
 
-def train(
+class Holdout(NamedTuple):
+    """The training part as train fits it: encoded labels, and fit rows beside validation rows."""
+
+    spec: ModelSpec  # features, category levels, task and classes; threshold and trees come later
+    y: pd.Series  # class indices or values, indexed as the frame
+    fit: pd.DataFrame
+    valid: pd.DataFrame  # early stopping, the binary threshold, and `make tune`'s trial scores
+
+
+def holdout(
     frame: pd.DataFrame,
     label: str,
     params: TrainParams,
     task: Task = "binary",
     classes: list[str] | None = None,
-) -> tuple[xgb.Booster, ModelSpec]:
+) -> Holdout:
+    """A seeded part of the rows (stratified for classification) held out from the fit."""
     names = None if task == "regression" else class_names(frame[label], classes)
     spec = base_spec(label, task, names)
     y = pd.Series(spec.encode(frame[label]), index=frame.index)
@@ -76,6 +87,13 @@ def train(
         random_state=params.seed,
         stratify=None if task == "regression" else y,
     )
+    return Holdout(spec, y, fit_rows, valid_rows)
+
+
+def fit(rows: Holdout, params: TrainParams) -> tuple[xgb.Booster, ModelSpec]:
+    """Fit ``params.xgboost`` on the fit rows, stopping early on the validation rows."""
+    spec = rows.spec
+    task = spec.task
     objective, eval_metric = OBJECTIVES[task]
     estimator = xgb.XGBRegressor if task == "regression" else xgb.XGBClassifier
     model = estimator(
@@ -87,18 +105,28 @@ def train(
         random_state=params.seed,
     )
     model.fit(
-        spec.to_matrix(fit_rows),
-        y[fit_rows.index],
-        eval_set=[(spec.to_matrix(valid_rows), y[valid_rows.index])],
+        spec.to_matrix(rows.fit),
+        rows.y[rows.fit.index],
+        eval_set=[(spec.to_matrix(rows.valid), rows.y[rows.valid.index])],
         verbose=False,
     )
     best = int(model.best_iteration)
     booster = model.get_booster()[: best + 1]  # keep only the trees that helped
     threshold = None
     if task == "binary":
-        scores = booster.predict(xgb.DMatrix(spec.to_matrix(valid_rows), enable_categorical=True))
-        threshold = choose_threshold(y[valid_rows.index].to_numpy(), scores, params)
-    return booster, ModelSpec(spec.features, spec.categories, label, threshold, best, task, spec.classes)
+        scores = booster.predict(xgb.DMatrix(spec.to_matrix(rows.valid), enable_categorical=True))
+        threshold = choose_threshold(rows.y[rows.valid.index].to_numpy(), scores, params)
+    return booster, ModelSpec(spec.features, spec.categories, spec.label, threshold, best, task, spec.classes)
+
+
+def train(
+    frame: pd.DataFrame,
+    label: str,
+    params: TrainParams,
+    task: Task = "binary",
+    classes: list[str] | None = None,
+) -> tuple[xgb.Booster, ModelSpec]:
+    return fit(holdout(frame, label, params, task, classes), params)
 
 
 def run(params: Params, *, source: Path, model_dir: Path) -> int:
