@@ -135,6 +135,7 @@ TABLES = {
             ("label: churned", "label: species"),
             ("classes: null", "classes: [Gentoo, Adelie, Chinstrap]"),  # not sorted: this order
             ("primary_metric: roc_auc", "primary_metric: f1_macro"),
+            ("  metric: roc_auc", "  metric: log_loss"),  # tune.metric
             ("    roc_auc: 0.05\n    pr_auc: 0.05\n", "    f1_macro: 0.05\n"),
         ],
         {
@@ -162,6 +163,7 @@ TABLES = {
             ("time_column: event_time", "time_column: sold_on"),
             ("label: churned", "label: price"),
             ("primary_metric: roc_auc", "primary_metric: rmse"),
+            ("  metric: roc_auc", "  metric: rmse"),  # tune.metric
             ("min_primary: 0.75", "min_primary: 150000"),
             ("max_regression: 0.005", "max_regression: 5000"),
             ("    roc_auc: 0.05\n    pr_auc: 0.05\n", "    rmse: 10000\n"),

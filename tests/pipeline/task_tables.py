@@ -28,8 +28,9 @@ def table(task: str, rows: int = 1_500, seed: int = 3) -> pd.DataFrame:
 
 
 def params_for(params: Params, task: str) -> Params:
-    """The shipped params switched to ``task`` (gate and decay metrics of that task)."""
+    """The shipped params switched to ``task`` (gate, decay and tune metrics of that task)."""
     primary = {"binary": "roc_auc", "multiclass": "f1_macro", "regression": "rmse"}[task]
     gate = params.gate.model_copy(update={"primary_metric": primary})
     monitor = params.monitor.model_copy(update={"decay_tolerance": {primary: 0.05}})
-    return params.model_copy(update={"task": task, "gate": gate, "monitor": monitor})
+    tune = params.tune.model_copy(update={"metric": primary})
+    return params.model_copy(update={"task": task, "gate": gate, "monitor": monitor, "tune": tune})

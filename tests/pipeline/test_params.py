@@ -54,6 +54,7 @@ def test_gate_metric_must_belong_to_the_task(tmp_path: Path) -> None:
         p.update(task="regression")
         p["gate"].update(primary_metric="rmse", min_primary=5.0)
         p["monitor"]["decay_tolerance"] = {"rmse": 1.0}
+        p["tune"].update(metric="r2")
 
     assert load_params(_write(tmp_path, regression)).task == "regression"
 
@@ -68,8 +69,25 @@ def test_a_new_task_names_every_metric_setting_to_change_at_once(tmp_path: Path)
         "  - gate.primary_metric",
         "  - monitor.decay_tolerance",
         "  - monitor.decay_tolerance",
+        "  - tune.metric",
     ], lines
     assert all("is not a metric of task multiclass; choose one of ['accuracy'" in line for line in lines)
+
+
+def test_a_tune_metric_of_another_task_is_named(tmp_path: Path) -> None:
+    """`make tune` scores trials with tune.metric: roc_auc under task regression is the one line
+    naming it, beside a fitting gate and decay metric."""
+
+    def regression(p: dict) -> None:
+        p.update(task="regression")
+        p["gate"].update(primary_metric="rmse", min_primary=5.0)
+        p["monitor"]["decay_tolerance"] = {"rmse": 1.0}
+
+    with pytest.raises(ParamsError) as raised:
+        load_params(_write(tmp_path, regression))
+    assert str(raised.value).splitlines()[1:] == [
+        "  - tune.metric: 'roc_auc' is not a metric of task regression; choose one of ['rmse', 'mae', 'r2']"
+    ]
 
 
 def test_binary_needs_two_declared_classes_and_the_id_is_optional(tmp_path: Path) -> None:
@@ -128,6 +146,7 @@ def test_an_invalid_value_is_one_line_naming_the_setting(tmp_path: Path) -> None
             ("gate.primary_metric", "roc_auc"),
             ("monitor.decay_tolerance", "pr_auc"),  # yaml.safe_dump in _write sorts keys
             ("monitor.decay_tolerance", "roc_auc"),
+            ("tune.metric", "roc_auc"),
         ]
     ]
 

@@ -10,8 +10,6 @@ import pandas as pd
 import pytest
 
 from mlapp import model as model_io
-from mlapp import tune
-from mlapp.errors import UserError
 from mlapp.params import load_params
 from mlapp.stages import evaluate
 from mlapp.stages.split import split
@@ -182,14 +180,6 @@ def test_a_binary_class_with_too_few_rows_fails_validation() -> None:
         "column 'churned' failed at least 10 rows per class (validate.min_class_rows; found {'1': 1}): "
         "1 value(s), e.g. ['1']"
     ]
-
-
-@pytest.mark.parametrize("task", ["multiclass", "regression"])
-def test_tune_says_it_searches_binary_models_only(task: str, tmp_path: Path) -> None:
-    """Its scorers and class encoding are binary: another task is one error line, not a
-    stratified split of a continuous label (traceback) or a search on wrongly encoded classes."""
-    with pytest.raises(UserError, match=f"binary models only; task is {task}"):
-        tune.search(params_for(PARAMS, task), tmp_path / "absent.parquet")
 
 
 def test_a_label_of_the_other_kind_of_task_says_which_task_fits() -> None:

@@ -98,6 +98,7 @@ def break_project(root: Path, case: str) -> None:
         params = root / "params.yaml"
         text = params.read_text().replace("task: binary", "task: regression")
         text = text.replace("primary_metric: roc_auc", "primary_metric: rmse")
+        text = text.replace("  metric: roc_auc", "  metric: rmse")  # tune.metric
         params.write_text(text.replace("    roc_auc: 0.05\n    pr_auc: 0.05\n", "    rmse: 0.1\n"))
 
 

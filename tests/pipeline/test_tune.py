@@ -1,0 +1,101 @@
+"""`mlapp pipeline tune` per task on small tables: the train stage's own fit, the task's metric.
+
+The slow end-to-end run (`make tune`, binary, a params.yaml diff) is tests/team/test_tune.py.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from mlapp import metrics, tune
+from mlapp.model import Model
+from mlapp.params import Params, load_params
+from mlapp.stages.train import holdout, train
+from mlapp.tables import read_frame, write_frame
+from tests.conftest import REPO
+from tests.pipeline.task_tables import params_for, table
+
+PARAMS = load_params(REPO / "params.yaml")
+
+
+def _params(task: str, metric: str, trials: int, space: dict, **xgboost: float) -> Params:
+    """Small and fast: 40 trees at most, the given xgboost values as params.yaml's own."""
+    base = params_for(PARAMS, task)
+    values = {"n_estimators": 40, "max_depth": 3, **xgboost}
+    train_params = base.train.model_copy(update={"xgboost": base.train.xgboost.model_copy(update=values)})
+    tune_params = base.tune.model_copy(update={"metric": metric, "trials": trials, "space": space})
+    return base.model_copy(update={"train": train_params, "tune": tune_params})
+
+
+def _source(task: str, tmp_path: Path) -> Path:
+    path = tmp_path / f"{task}.parquet"
+    write_frame(table(task, 600), path)
+    return path
+
+
+def _stage_score(params: Params, source: Path) -> float:
+    """tune.metric of the model the train stage fits with params.yaml's values, on its validation rows."""
+    frame = read_frame(source)
+    booster, spec = train(frame, "churned", params.train, params.task)
+    rows = holdout(frame, "churned", params.train, params.task)
+    y = rows.y[rows.valid.index].to_numpy()
+    scores = Model(booster, spec, "").scores(rows.valid)
+    return metrics.task_metrics(params.task, y, scores, spec.threshold, spec.classes)[params.tune.metric]
+
+
+@pytest.mark.parametrize(
+    ("task", "metric"),
+    [("multiclass", "log_loss"), ("regression", "r2")],  # one metric to minimize, one to maximize
+)
+def test_tune_improves_on_the_current_values_of_each_task(task: str, metric: str, tmp_path: Path) -> None:
+    """learning_rate 0.01 for at most 40 trees underfits: the search finds better values, scored
+    in the metric's direction; trial 0 is exactly the train stage's model with the current values."""
+    space = {"learning_rate": (0.01, 0.3), "max_depth": (2.0, 5.0)}
+    params = _params(task, metric, 4, space, learning_rate=0.01)
+    source = _source(task, tmp_path)
+    result = tune.search(params, source)
+
+    assert result.trials == 4
+    assert result.current_value == _stage_score(params, source)
+    better = (
+        result.best_value > result.current_value
+        if metric == "r2"
+        else result.best_value < result.current_value
+    )
+    assert better, result
+    assert result.best_params["learning_rate"] > 0.01
+
+    client = MlflowClient()
+    runs = client.search_runs([client.get_experiment_by_name(params.mlflow.experiment).experiment_id])
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == result.parent_run_id]
+    assert len(children) == 4 and all(f"valid_{metric}" in r.data.metrics for r in children)
+    trial0 = next(r for r in children if r.info.run_name == "trial-0")
+    assert trial0.data.metrics[f"valid_{metric}"] == result.current_value
+    assert trial0.data.params["train.xgboost.learning_rate"] == "0.01"
+
+    written = tmp_path / "params.yaml"
+    shutil.copy(REPO / "params.yaml", written)
+    changed = tune.write_best(written, result.best_params)
+    assert any(line.startswith("train.xgboost.learning_rate: ") for line in changed), changed
+    assert load_params(written).train.xgboost.learning_rate == result.best_params["learning_rate"]
+
+
+def test_trials_that_only_tie_the_current_values_change_nothing(tmp_path: Path) -> None:
+    """accuracy on 120 validation rows does not move when reg_lambda moves by under 1%: the
+    tying trials are no improvement, so params.yaml's values stay (the file is not rewritten)."""
+    current = PARAMS.train.xgboost.reg_lambda  # the shipped file's: write_best compares with it
+    params = _params("multiclass", "accuracy", 3, {"reg_lambda": (current, current * 1.01)})
+    source = _source("multiclass", tmp_path)
+    result = tune.search(params, source)
+    assert result.trials == 3
+    assert result.best_value == result.current_value == _stage_score(params, source)
+    assert result.best_params == {"reg_lambda": current}
+    written = tmp_path / "params.yaml"
+    shutil.copy(REPO / "params.yaml", written)
+    text = written.read_text()
+    assert tune.write_best(written, result.best_params) == []
+    assert written.read_text() == text
