@@ -163,7 +163,7 @@ class ModelService:
             metrics=read_metrics(SETTINGS.metrics_file),
             limits=Limits(
                 max_rows=SERVING.max_rows,
-                max_body_bytes=SETTINGS.max_body_bytes,
+                max_body_bytes=SETTINGS.body_cap.limit,
                 max_row_bytes=SETTINGS.body_cap.row_bytes,
                 body_cap=SETTINGS.body_cap.setting(),
             ),
@@ -236,7 +236,7 @@ class ModelService:
             self.probe_listener.start(asyncio.get_running_loop())
 
     @bentoml.on_shutdown
-    def close_prediction_log(self) -> None:
+    def stop_worker(self) -> None:
         """Stop answering probes ready; write the rows and metrics still queued before the worker exits."""
         if self.probe_listener is not None:
             self.probe_listener.stop()

@@ -97,10 +97,6 @@ class Settings:
     id_column: str | None  # data.id_column: a record carrying it is told it is not a feature
     body_cap: BodyCap  # serving.max_rows x max_row_bytes, auto resolved for the served schema
 
-    @property
-    def max_body_bytes(self) -> int:
-        return self.body_cap.limit
-
 
 def cpu_limit(cgroup: Path = CGROUP) -> float | None:
     """CPUs the cgroup quota allows, or None without a quota."""
