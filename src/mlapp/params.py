@@ -139,7 +139,13 @@ class TrainParams(Section):
 
 
 TunableXGBoost = Literal[
-    "max_depth", "learning_rate", "subsample", "colsample_bytree", "min_child_weight", "reg_lambda"
+    "n_estimators",
+    "max_depth",
+    "learning_rate",
+    "subsample",
+    "colsample_bytree",
+    "min_child_weight",
+    "reg_lambda",
 ]
 
 

@@ -39,6 +39,7 @@ class Result:
     trials: int
     parent_run_id: str
     current_value: float | None  # trial 0: params.yaml's own values, the score to beat
+    capped_at: int | None  # the best trial grew every tree up to this n_estimators: the cap stopped it
 
 
 def _suggest(
@@ -87,6 +88,7 @@ def search(params: Params, source: Path) -> Result:
         chosen = _suggest(trial, tune.space, base)
         with mlflow.start_run(run_name=f"trial-{trial.number}", nested=True):
             value, trees = score(params, rows, chosen)
+            trial.set_user_attr("trees", trees)
             mlflow.log_params({f"train.xgboost.{k}": v for k, v in chosen.items()})
             mlflow.log_metrics({f"valid_{tune.metric}": value, "trees": trees})
         return value
@@ -105,7 +107,9 @@ def search(params: Params, source: Path) -> Result:
         mlflow.log_metric(f"best_valid_{tune.metric}", value)
         best = {k: _tidy(v) for k, v in winner.params.items()}
         mlflow.log_params({f"best.{k}": v for k, v in best.items()})
-    return Result(value, best, len(study.trials), parent.info.run_id, study.trials[0].value)
+    cap = {**base, **winner.params}["n_estimators"]
+    capped = cap if winner.user_attrs.get("trees") == cap else None
+    return Result(value, best, len(study.trials), parent.info.run_id, study.trials[0].value, capped)
 
 
 def _tidy(value: Any) -> Any:

@@ -9,9 +9,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 
 from mlapp import metrics, tune
+from mlapp.cli import cli
 from mlapp.model import Model
 from mlapp.params import Params, load_params
 from mlapp.stages.train import holdout, train
@@ -99,3 +101,39 @@ def test_trials_that_only_tie_the_current_values_change_nothing(tmp_path: Path) 
     text = written.read_text()
     assert tune.write_best(written, result.best_params) == []
     assert written.read_text() == text
+
+
+def test_tune_searches_n_estimators_and_says_when_the_cap_stopped_the_best_trial(tmp_path: Path) -> None:
+    """learning_rate 0.01 improves with every tree: a cap of 10 or 20 trees stops every trial, so
+    the result names the cap; searched, n_estimators stays an integer."""
+    params = _params(
+        "regression", "r2", 2, {"n_estimators": (10.0, 20.0)}, learning_rate=0.01, n_estimators=10
+    )
+    result = tune.search(params, _source("regression", tmp_path))
+    chosen = result.best_params["n_estimators"]
+    assert isinstance(chosen, int) and 10 <= chosen <= 20
+    assert result.capped_at == chosen
+
+
+def test_the_cli_tells_when_the_cap_stopped_the_best_trial(tmp_path: Path) -> None:
+    """Through `mlapp pipeline tune`: one trial of params.yaml's values, capped at 5 trees."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML()
+    document = yaml.load((REPO / "params.yaml").read_text())
+    document["train"]["xgboost"].update(n_estimators=5, learning_rate=0.01)
+    with (path := tmp_path / "params.yaml").open("w") as handle:
+        yaml.dump(document, handle)
+    source = _source("binary", tmp_path)
+    argv = ["--params", str(path), "pipeline", "tune", "--input", str(source), "--trials", "1"]
+    result = CliRunner().invoke(cli, argv, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "the best trial grew all 5 trees (train.xgboost.n_estimators)" in result.output
+    assert "add `n_estimators: [5, 20]` to tune.space" in result.output
+
+
+def test_no_cap_note_when_early_stopping_stopped_the_best_trial(tmp_path: Path) -> None:
+    """learning_rate 0.3 on 600 rows: early stopping ends well before 400 trees."""
+    params = _params("binary", "roc_auc", 1, {"max_depth": (2.0, 4.0)}, learning_rate=0.3, n_estimators=400)
+    result = tune.search(params, _source("binary", tmp_path))
+    assert result.capped_at is None

@@ -206,6 +206,11 @@ def tune(project: Project, source: Path | None, trials: int | None, timeout: flo
         f"best validation {params.tune.metric} {result.best_value:.4f}"
         + ("" if result.current_value is None else f" (the current values: {result.current_value:.4f})")
     )
+    if cap := result.capped_at:  # early stopping never stopped the best trial: more trees may help
+        click.echo(
+            f"note: the best trial grew all {cap} trees (train.xgboost.n_estimators) and still improved; "
+            f"add `n_estimators: [{cap}, {cap * 4}]` to tune.space, or raise it"
+        )
     changed = search.write_best(project.params_path, result.best_params)
     for line in changed or ["no change: the current values are the best found"]:
         click.echo(f"  {line}")
