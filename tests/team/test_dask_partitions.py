@@ -9,14 +9,20 @@ one line naming the settings to change. (The cluster runs are in test_train_dask
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
+import distributed
 import pytest
 
 from mlapp.params import TrainParams, load_params
+from mlapp.sample_data import generate
+from mlapp.stages import train_dask
 from mlapp.stages.train_dask import TooFewRows, _check_partitions, _sizes
+from mlapp.tables import write_frame
 from tests.conftest import REPO
 
-PARAMS = load_params(REPO / "params.yaml").train  # valid_size 0.2: 10 rows hold validation out
+PARAMS_ALL = load_params(REPO / "params.yaml")
+PARAMS = PARAMS_ALL.train  # valid_size 0.2: 10 rows hold validation out
 
 
 def _train(partition_rows: int = 1_000_000) -> TrainParams:
@@ -83,3 +89,22 @@ def test_the_settings_named_are_enough() -> None:
                 fixed_rows = int(named.get("train.dask.partition_rows", partition_rows))
                 sizes = _sizes(rows, fixed_workers, fixed_rows)
                 _check_partitions(sizes, fixed_workers, _train(fixed_rows))
+
+
+def test_a_table_too_small_for_a_local_cluster_is_refused_before_it_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """17 rows on the params' 2 local workers: no partition holds validation rows out. The
+    line came only after the LocalCluster had started its worker processes (seconds, and a
+    port each); the cluster's size is in params, so the check runs first."""
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+
+    def started(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a LocalCluster was started for a table it cannot train on")
+
+    monkeypatch.setattr(distributed, "LocalCluster", started)
+    tiny = tmp_path / "tiny.parquet"
+    write_frame(generate(17, 3), tiny)
+    expected = r"leave 2 of 2 Dask workers without validation rows .*train.engine: local$"
+    with pytest.raises(TooFewRows, match=expected):
+        train_dask.train(tiny, PARAMS_ALL.data.label, _train())

@@ -184,13 +184,16 @@ def train(source: Path, label: str, params: TrainParams) -> tuple[xgb.Booster, M
     from mlapp.stages.train import base_spec, choose_threshold
 
     spec = base_spec(label)
+    rows = pq.ParquetFile(source).metadata.num_rows
+    if not params.dask.resolved_scheduler():  # a LocalCluster's size is known before it starts it
+        local = params.dask.workers
+        _check_partitions(_sizes(rows, local, params.dask.partition_rows), local, params)
 
     with client(params.dask) as dask:
         workers = sorted(dask.scheduler_info(n_workers=-1)["workers"])
         parts: dict[str, list[Future[Any]]] = {"fit_x": [], "fit_y": [], "valid_x": [], "valid_y": []}
-        rows = pq.ParquetFile(source).metadata.num_rows
         sizes = _sizes(rows, len(workers), params.dask.partition_rows)
-        _check_partitions(sizes, len(workers), params)
+        _check_partitions(sizes, len(workers), params)  # a remote cluster's size is known only now
         for number, part in enumerate(_batches(source, sizes)):
             fit, valid = _split(part, label, params.valid_size, seed=params.seed + number)
             # Start each partition where _pin will train it, so usually nothing moves.
