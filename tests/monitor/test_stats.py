@@ -27,7 +27,32 @@ def test_quantile_bins_hold_equal_reference_shares_and_open_outer_bins() -> None
 
 def test_ties_merge_bins_for_integer_features() -> None:
     ref = np.array([0.0] * 700 + [1.0] * 200 + [2.0] * 100)
-    assert stats.quantile_edges(ref, 10).tolist() == [1.0]
+    assert stats.quantile_edges(ref, 10).tolist() == [0.0, 1.0]  # (-inf, 0], (0, 1], (1, inf)
+
+
+def test_a_value_most_rows_share_is_a_bin_and_its_share_moving_is_drift() -> None:
+    """A capital gain is 0 in 92% of the rows: every decile is 0. The zeros were merged with
+    the rest into one bin of 100%, so PSI read 0.000 when the non-zero share rose to 40%
+    (KS alone saw it) and the report's largest change was "(-inf, inf]: 100.0% -> 100.0%"."""
+    rng = np.random.default_rng(4)
+    ref = np.where(rng.random(5000) < 0.08, rng.integers(100, 99_999, 5000), 0).astype(float)
+    batch = np.where(rng.random(2000) < 0.40, rng.integers(100, 99_999, 2000), 0).astype(float)
+    assert stats.quantile_edges(ref, 10).tolist() == [0.0]
+    binned = stats.bin_numeric(ref, batch, 10)
+    assert binned.labels == ["(-inf, 0]", "(0, inf]", "missing"]
+    assert binned.reference[:2] == pytest.approx([0.92, 0.08], abs=0.01)
+    assert stats.psi(binned.reference, binned.batch) > 0.5
+    unchanged = stats.bin_numeric(ref, ref[:2000], 10)
+    assert stats.psi(unchanged.reference, unchanged.batch) < 0.01
+
+
+def test_continuous_features_keep_their_deciles() -> None:
+    """Without a value many rows share, the edges are the nine inner deciles, as before the
+    change (every quantile, the first and last dropped)."""
+    ref = RNG.normal(0, 1, 3000)
+    before = np.unique(np.quantile(ref, np.linspace(0, 1, 11), method="inverted_cdf"))[1:-1]
+    assert stats.quantile_edges(ref, 10).tolist() == before.tolist()
+    assert stats.quantile_edges(np.full(50, 3.0), 10).tolist() == []  # a constant: one bin
 
 
 def test_missing_values_are_a_bin_of_their_own() -> None:

@@ -34,12 +34,18 @@ def quantile_edges(reference: np.ndarray, bins: int) -> np.ndarray:
     """Inner bin edges at the reference's quantiles; ties (integer features) merge bins.
 
     Edges are observed values (no interpolation), so an integer feature is cut at integers.
+    An edge may be the minimum: a value most rows share (a capital gain of 0 in 92% of
+    them) is then a bin of its own, (-inf, 0]. Taking every quantile and dropping the first
+    and last unique ones merged it with the rest, and PSI saw one bin holding 100% of both
+    sides whatever the share of non-zero values did. An edge at the maximum is dropped: its
+    bin above would be empty in the reference.
     """
     present = reference[~np.isnan(reference)]
     if present.size == 0:
         return np.array([], dtype=np.float64)
-    edges = np.unique(np.quantile(present, np.linspace(0, 1, bins + 1), method="inverted_cdf"))
-    return edges[1:-1]
+    inner = np.quantile(present, np.linspace(0, 1, bins + 1)[1:-1], method="inverted_cdf")
+    edges = np.unique(inner)
+    return edges[edges < present.max()]
 
 
 def _numeric_shares(values: np.ndarray, inner: np.ndarray) -> np.ndarray:
