@@ -23,6 +23,9 @@ OFFSET = r"(?:Z|[+-]\d\d(?::?\d\d)?)$"  # an ISO 8601 time stamp's UTC offset
 THOUSANDS = r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?"  # 1,234 or 12,345.6
 DECIMAL_COMMA = r"[+-]?\d+,\d+"  # 3,5: a European spreadsheet's export
 ISO_RULE = "ISO 8601, with a UTC offset on every value or none"  # how parse_values reads a time
+# "?", "-", ".": a cell without a letter or digit names no value; exports use such a placeholder for
+# a missing one (UCI's adult table writes "?").
+PLACEHOLDER = r"[^\w\s]+"
 
 
 def class_text(value: object) -> str:
@@ -49,6 +52,17 @@ def missing_clash(setting: str, values: Iterable[str], missing: Iterable[str]) -
     return f"{setting} lists {clash[0]!r}, {reads}"
 
 
+def placeholder_hint(values: Iterable[object]) -> str:
+    """The hint for a column whose failing values include a placeholder ("" if none does)."""
+    found = next((v for v in values if isinstance(v, str) and re.fullmatch(PLACEHOLDER, v.strip())), None)
+    if found is None:
+        return ""
+    return (
+        f" ({found.strip()!r} names no value: if it marks a missing one, add it to data.missing_values "
+        "(params.yaml) and make the column nullable in FEATURES)"
+    )
+
+
 def _hints(name: str, values: pd.Series, dtype: str) -> list[tuple[pd.Series, str]]:
     """Each hint a value that did not parse as ``dtype`` may get, with the values it explains,
     the most telling first: what to change is the export, not the schema."""
@@ -59,6 +73,7 @@ def _hints(name: str, values: pd.Series, dtype: str) -> list[tuple[pd.Series, st
         (text.eq(name), f" (a row repeats the header {name!r}: files joined with their headers?)"),
         (text.str.fullmatch(THOUSANDS), " (thousands separators: export numbers without them)"),
         (text.str.fullmatch(DECIMAL_COMMA), " (decimal commas: export numbers with a decimal point)"),
+        (text.str.fullmatch(PLACEHOLDER), placeholder_hint(text.dropna())),
     ]
 
 

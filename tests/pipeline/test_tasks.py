@@ -127,7 +127,9 @@ def _problems(frame: pd.DataFrame, params: object) -> list[str]:
 def test_table_checks_name_the_column() -> None:
     binary = _raw(table("binary", 400))
     assert _problems(binary.assign(total_charges=None), PARAMS) == [
-        "column 'total_charges' failed not entirely empty (all 400 values missing): 400 value(s)"
+        "column 'total_charges' failed not entirely empty (all 400 values missing; nothing to learn "
+        "from: remove it from FEATURES (src/mlapp/schema.py) and list it in data.ignore_columns "
+        "(params.yaml), or fill the column): 400 value(s)"
     ]
     assert (
         "column 'churned' failed both classes present for task binary (found 1: {'0': 400})"

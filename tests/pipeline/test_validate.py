@@ -184,6 +184,20 @@ def test_a_category_with_many_levels_is_named_briefly() -> None:
     ]
 
 
+def test_a_placeholder_for_missing_categories_says_where_to_declare_it() -> None:
+    """UCI's adult table writes "?" for a missing workclass: every "?" failed the category's
+    levels, listed five times over, and nothing said data.missing_values reads them as missing."""
+    schema = pa.DataFrameSchema({"workclass": pa.Column(str, pa.Check.isin(["Private", "State-gov"]))})
+    _, problems = check_table(pd.DataFrame({"workclass": ["Private", "?", "?"]}), schema, 5, 1, "x")
+    assert [p.line() for p in problems] == [
+        "column 'workclass' failed isin(['Private', 'State-gov']) ('?' names no value: if it marks a "
+        "missing one, add it to data.missing_values (params.yaml) and make the column nullable in "
+        "FEATURES): 2 value(s), e.g. ['?', '?'] at rows [1, 2]"
+    ]
+    _, unknown = check_table(pd.DataFrame({"workclass": ["Private", "Unknown"]}), schema, 5, 1, "x")
+    assert "names no value" not in unknown[0].line()  # a word may be a level the schema lacks
+
+
 @pytest.mark.parametrize("setting", ["label", "id_column", "time_column"])
 def test_the_label_id_or_time_listed_as_a_feature_is_refused(setting: str) -> None:
     """A label among FEATURES would be learnt from itself (perfect test metrics, a service that
@@ -326,6 +340,16 @@ def test_a_compressed_csv_is_read_like_pandas_reads_it(reference_project: Path, 
         (["2.5", "3,5"], "(decimal commas: export numbers with a decimal point)"),
         (["charges", "3"], "(a row repeats the header 'charges': files joined with their headers?)"),
         (["x", "3"], ""),
+        (
+            ["3", "?"],
+            "('?' names no value: if it marks a missing one, add it to data.missing_values "
+            "(params.yaml) and make the column nullable in FEATURES)",
+        ),
+        (
+            [" - ", "3"],
+            "('-' names no value: if it marks a missing one, add it to data.missing_values "
+            "(params.yaml) and make the column nullable in FEATURES)",
+        ),
     ],
 )
 def test_an_unparsable_number_says_which_export_habit_explains_it(values: list[str], hint: str) -> None:

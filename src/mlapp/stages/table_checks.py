@@ -63,7 +63,8 @@ def null_problems(missing: dict[str, int], rows: int, params: Params) -> list[Pr
             continue  # the label has its own policy
         allowed = settings.max_null_share_by_column.get(name, settings.max_null_share)
         if count == rows:
-            problems.append(Problem(name, f"not entirely empty (all {count} values missing)", count))
+            check = f"not entirely empty (all {count} values missing; {_empty(name, params.data)})"
+            problems.append(Problem(name, check, count))
         elif count / rows > allowed:
             where = (
                 f"validate.max_null_share_by_column.{name}"
@@ -73,6 +74,17 @@ def null_problems(missing: dict[str, int], rows: int, params: Params) -> list[Pr
             check = f"at most {allowed:.0%} missing ({count / rows:.1%} missing; {where})"
             problems.append(Problem(name, check, count))
     return problems
+
+
+def _empty(name: str, data: DataParams) -> str:
+    """What to do with a column holding nothing: leave it out (it cannot teach the model)."""
+    setting = {data.id_column: "data.id_column", data.time_column: "data.time_column"}.get(name)
+    if setting:
+        return f"set {setting}: null in params.yaml, or fill the column"
+    return (
+        "nothing to learn from: remove it from FEATURES (src/mlapp/schema.py) and list it in "
+        "data.ignore_columns (params.yaml), or fill the column"
+    )
 
 
 def label_problems(labels: pd.Series, params: Params) -> list[Problem]:

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 import pandera.pandas as pa
 
-from mlapp.cells import parse_hint, parse_values
+from mlapp.cells import parse_hint, parse_values, placeholder_hint
 from mlapp.stages.table_checks import Problem
 
 # pandera's internal check names, said the way a data owner would say them.
@@ -117,6 +117,8 @@ def worded(key: tuple[Any, Any], found: Problem) -> Problem:
     """A pandera failure said the way a data owner would say it."""
     column = "<table>" if key[1] in TABLE_CHECKS else found.column
     check = CHECK_WORDS.get(found.check) or brief(found.check)
+    if found.check.startswith("isin("):  # a category's "?" is a missing value more often than not
+        check += placeholder_hint(found.values)
     return Problem(column, check, found.count, found.values, found.rows)
 
 
