@@ -134,6 +134,13 @@ def check_features() -> None:
                 f"quote them ({[str(v) for v in listed][:5]}) or declare a number"
             )
         kind = str(column.dtype)
+        if not text and name in levels:  # the model's levels are text: a number matched none, all missing
+            codes = ", ".join(str(v) for v in listed[:5]) + (", ..." if len(listed) > 5 else "")
+            raise UserError(
+                f"feature {name!r} is {kind} with Check.isin (src/mlapp/schema.py): category levels are "
+                f"text, as the file holds them; declare it _category([{codes}]), or as a number without "
+                "isin (_number)"
+            )
         if column.nullable and kind in NULLABLE_AS:
             raise UserError(
                 f"feature {name!r} is {kind} and nullable (src/mlapp/schema.py): {kind} has no "

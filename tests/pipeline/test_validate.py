@@ -215,6 +215,12 @@ def test_the_label_id_or_time_listed_as_a_feature_is_refused(setting: str) -> No
         # Free text (a comment) or a date the model should not use: the way out is named too.
         (pa.Column(str), "or list 'note' in data.ignore_columns (params.yaml)"),
         (pa.Column("datetime64[ns]"), "e.g. its age in days) or list 'note' in data.ignore_columns"),
+        # A class number coded as a category: every value was missing to the model (gain 0), silently.
+        (
+            pa.Column(int, pa.Check.isin([1, 2, 3])),
+            "'note' is int64 with Check.isin (src/mlapp/schema.py): "
+            "category levels are text, as the file holds them; declare it _category([1, 2, 3])",
+        ),
     ],
 )
 def test_a_feature_the_model_cannot_take_is_refused(column: pa.Column, said: str, monkeypatch) -> None:
