@@ -155,3 +155,25 @@ def test_records_sent_without_their_wrapper_are_told_how_to_wrap_them(parser, bo
         msg.endswith(': send {"records": [{feature: value, ...}, ...]} (/metadata lists them)')
         for msg in wrapped
     ), detail
+
+
+def test_a_category_coded_as_a_number_sent_as_a_number_is_told_to_send_text() -> None:
+    """Levels are the file's text: pclass 1, 2, 3 in the CSV are "1", "2", "3". A client sending
+    2 was answered "Input should be '1', '2' or '3'", naming the very value it had sent."""
+    from mlapp.model import ModelSpec
+    from mlapp.schema import _category
+
+    spec = ModelSpec(["pclass"], {"pclass": ["1", "2", "3"]}, "survived", 0.5, 0)
+    parser = RequestParser({"pclass": _category([1, 2, 3])}, spec, MAX_ROWS, MAX_DETAILS, id_column=None)
+    with pytest.raises(Refused) as refused:
+        parser.parse(b'{"records": [{"pclass": 2}, {"pclass": 4}, {"pclass": 2.0}]}')
+    detail = refused.value.detail
+    assert detail is not None
+    assert [(list(d["loc"]), d["msg"]) for d in detail] == [
+        (["records", 0, "pclass"], "Input should be '1', '2' or '3': category levels are text, send '2'"),
+        (["records", 1, "pclass"], "Input should be '1', '2' or '3'"),
+        (["records", 2, "pclass"], "Input should be '1', '2' or '3'"),
+    ]
+    assert all("input" not in d for d in detail)  # what was sent is not echoed back
+    records, matrix = parser.parse(b'{"records": [{"pclass": "2"}]}')
+    assert matrix.tolist() == [[1.0]]

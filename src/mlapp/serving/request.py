@@ -15,7 +15,7 @@ duplicate keys. So pydantic stays the authority on what is rejected and why.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 import numpy as np
@@ -75,6 +75,12 @@ class RequestParser:
         self.width = len(features)
         self.known_fields = frozenset(features) | {"records"}
         self.max_details = max_details
+        # Categories coded as whole numbers in the file (1, 2, 3): their levels are the text "1", "2", "3".
+        self.coded = {
+            name: frozenset(levels)
+            for name, levels in spec.categories.items()
+            if any(level.lstrip("-").isdigit() for level in levels)
+        }
         # Whole rows of the training table sent as records: say what these columns are.
         self.not_features = {spec.label: "the label, what the model predicts"}
         if id_column:
@@ -105,7 +111,7 @@ class RequestParser:
         try:
             records: list[dict[str, Any]] = self.input.validate_json(body)["records"]
         except ValidationError as exc:
-            raise self.refusal(exc) from None
+            raise self.refusal(exc, body) from None
         try:
             json.loads(body.decode("utf-8"), object_pairs_hook=_no_duplicates)
         except DuplicateKey as exc:
@@ -117,7 +123,7 @@ class RequestParser:
             ) from None
         return records, self.encoder.matrix(records)
 
-    def refusal(self, exc: ValidationError) -> Refused:
+    def refusal(self, exc: ValidationError, body: bytes | None = None) -> Refused:
         detail = exc.errors(include_url=False, include_context=False, include_input=False)
         labels = set()
         for error in detail:
@@ -128,6 +134,8 @@ class RequestParser:
             )
         # Every issue is counted, a few are listed: 1,000 bad rows must not make a megabyte answer.
         count, shown = len(detail), [{**e, "msg": self._msg(e)} for e in detail[: self.max_details]]
+        if body is not None and self.coded:
+            self._coded_hints(shown, body)
         listed = f" (the first {len(shown)} listed)" if count > len(shown) else ""
         message = f"{count} validation error{'s' if count != 1 else ''} for Input{listed}"
         return Refused(400, "invalid_body", message, shown, labels)
@@ -143,3 +151,31 @@ class RequestParser:
             what = self.not_features[field]
             return f"{error['msg']}: {field!r} is {what}: send the features only (/metadata lists them)"
         return _cut(error["msg"])
+
+    def _coded_hints(self, shown: list[dict[str, Any]], body: bytes) -> None:
+        """A client sending 2 for a category coded 1, 2, 3 in the file is told to send "2" (JSON
+        types are strict). The sent value is looked up in the body for the listed issues only:
+        asking pydantic for every issue's input cost about a quarter more per 1,000-row refusal."""
+        wanted = [
+            e for e in shown if e["type"] == "literal_error" and e["loc"] and e["loc"][-1] in self.coded
+        ]
+        if not wanted:
+            return
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:  # pydantic's parser took it (NaN tokens): no hint, no harm
+            return
+        for error in wanted:
+            sent = _at(data, error["loc"])
+            if type(sent) is int and str(sent) in self.coded[error["loc"][-1]]:
+                error["msg"] += f": category levels are text, send {str(sent)!r}"
+
+
+def _at(data: Any, loc: Sequence[str | int]) -> Any:
+    """The value at a pydantic error's ``loc`` in the parsed body (None if the path is not there)."""
+    for part in loc:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
