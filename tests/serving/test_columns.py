@@ -175,5 +175,5 @@ def test_a_category_coded_as_a_number_sent_as_a_number_is_told_to_send_text() ->
         (["records", 2, "pclass"], "Input should be '1', '2' or '3'"),
     ]
     assert all("input" not in d for d in detail)  # what was sent is not echoed back
-    records, matrix = parser.parse(b'{"records": [{"pclass": "2"}]}')
+    _, matrix = parser.parse(b'{"records": [{"pclass": "2"}]}')
     assert matrix.tolist() == [[1.0]]
