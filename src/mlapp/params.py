@@ -248,7 +248,7 @@ class Params(Section):
         if self.split.method == "time" and not self.data.time_column:
             raise ValueError("split.method time needs data.time_column (the event time to split by)")
         if self.train.engine == "dask" and self.task != "binary":
-            raise ValueError("train.engine dask trains binary models (0/1 labels) only: use engine local")
+            raise ValueError("train.engine dask trains binary models only: use engine local")
         return self
 
 

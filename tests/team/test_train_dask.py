@@ -163,3 +163,23 @@ def test_a_small_table_on_more_workers_trains(tables, tmp_path) -> None:
     params = PARAMS.train.model_copy(update={"dask": PARAMS.train.dask.model_copy(update={"workers": 3})})
     booster, spec = train_dask.train(small, PARAMS.data.label, params)
     assert booster.num_boosted_rounds() == spec.best_iteration + 1
+
+
+def test_a_binary_label_written_as_text_trains_on_dask(tables, dask_model, tmp_path) -> None:
+    """UCI's adult table labels "<=50K"/">50K": the Dask engine assumed classes "0"/"1" and
+    failed with a traceback ("label 'income' has values the model does not know"). It now
+    orders the classes as the local engine does; "no"/"yes" encode as 0/1 did, so the same
+    data gives the same trees."""
+    train_path, test_path = tables
+    frame = pd.read_parquet(train_path)
+    label = PARAMS.data.label
+    frame[label] = frame[label].astype(str).map({"0": "no", "1": "yes"})
+    text = tmp_path / "text.parquet"
+    write_frame(frame, text)
+    booster, spec = train_dask.train(text, label, PARAMS.train)
+    assert spec.classes == ["no", "yes"] and spec.task == "binary"
+    model = _saved((booster, spec), tmp_path / "m")
+    test = pd.read_parquet(test_path)
+    assert model.predict_proba(test).tolist() == dask_model.predict_proba(test).tolist()
+    _, declared = train_dask.train(text, label, PARAMS.train, classes=["yes", "no"])
+    assert declared.classes == ["yes", "no"]  # data.classes decides, as for the local engine

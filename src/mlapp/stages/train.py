@@ -133,7 +133,7 @@ def run(params: Params, *, source: Path, model_dir: Path) -> int:
     if params.train.engine == "dask":  # binary only (params say so)
         from mlapp.stages import train_dask
 
-        booster, spec = train_dask.train(source, params.data.label, params.train)
+        booster, spec = train_dask.train(source, params.data.label, params.train, params.data.classes)
     else:
         frame = read_frame(source)
         booster, spec = train(frame, params.data.label, params.train, params.task, params.data.classes)

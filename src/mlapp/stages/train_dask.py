@@ -176,14 +176,20 @@ def _pin(matrix: DaskDMatrix, workers: list[str]) -> None:
     matrix.worker_map = placed
 
 
-def train(source: Path, label: str, params: TrainParams) -> tuple[xgb.Booster, ModelSpec]:
-    """Fit on the cluster; the booster is cut at the best iteration, as the local engine does."""
+def train(
+    source: Path, label: str, params: TrainParams, classes: list[str] | None = None
+) -> tuple[xgb.Booster, ModelSpec]:
+    """Fit on the cluster; the booster is cut at the best iteration, as the local engine does.
+
+    ``classes``: ``data.classes``; unset, the two labels sorted, as the local engine orders them
+    (only the label column is read for that)."""
     import dask.dataframe as dd
     from xgboost import dask as dxgb
 
-    from mlapp.stages.train import base_spec, choose_threshold
+    from mlapp.stages.train import base_spec, choose_threshold, class_names
 
-    spec = base_spec(label)
+    labels = pq.read_table(source, columns=[label]).column(label).to_pandas()
+    spec = base_spec(label, "binary", class_names(labels, classes))
     rows = pq.ParquetFile(source).metadata.num_rows
     if not params.dask.resolved_scheduler():  # a LocalCluster's size is known before it starts it
         local = params.dask.workers
@@ -230,4 +236,4 @@ def train(source: Path, label: str, params: TrainParams) -> tuple[xgb.Booster, M
         scores = dxgb.predict(dask, booster, frames["valid_x"]).compute()
         y_valid = frames["valid_y"].compute().to_numpy()
     threshold = choose_threshold(y_valid, np.asarray(scores), params)
-    return booster, ModelSpec(spec.features, spec.categories, label, threshold, best)
+    return booster, ModelSpec(spec.features, spec.categories, label, threshold, best, spec.task, spec.classes)
