@@ -49,8 +49,12 @@ STRUCTURE_SLACK = 2
 
 
 def input_type(record: Any, max_rows: int) -> Any:
-    """The request body: ``{"records": [Record, ...]}``, 1..max_rows records, nothing else."""
-    records = Annotated[list[record], Field(min_length=1, max_length=max_rows)]
+    """The request body: ``{"records": [Record, ...]}``, 1..max_rows records, nothing else.
+
+    Validation stops at the first invalid record (``fail_fast``): pydantic builds an error per
+    issue, and 1,000 records of 17 unknown keys made 34,000 of them (0.2-0.7 s of a worker's
+    event loop for a 105 KB body) where a 400 lists ``serving.max_error_details``."""
+    records = Annotated[list[record], Field(min_length=1, max_length=max_rows, fail_fast=True)]
     Input = TypedDict("Input", {"records": records})  # noqa: UP013 - built at run time
     Input.__pydantic_config__ = ConfigDict(extra="forbid", strict=True)  # type: ignore[attr-defined]
     return Input
@@ -202,12 +206,16 @@ class RequestParser:
             labels.add(
                 (field if field in self.known_fields or field == "body" else OTHER, error["type"][:64])
             )
-        # Every issue is counted, a few are listed: 1,000 bad rows must not make a megabyte answer.
+        # The first invalid record's issues (validation stops there), a few listed: small answers.
         count, shown = len(detail), [{**e, "msg": self._msg(e)} for e in detail[: self.max_details]]
         if body is not None and self.coded:
             self._coded_hints(shown, body)
-        listed = f" (the first {len(shown)} listed)" if count > len(shown) else ""
-        message = f"{count} validation error{'s' if count != 1 else ''} for Input{listed}"
+        message = f"{count} validation error{'s' if count != 1 else ''} for Input"
+        record = next((e["loc"][1] for e in detail if len(e["loc"]) > 1 and e["loc"][0] == "records"), None)
+        if record is not None:
+            message += f" in records[{record}], the first invalid record (the ones after it are not checked)"
+        if count > len(shown):
+            message += f" (the first {len(shown)} listed)"
         return Refused(400, "invalid_body", message, shown, labels)
 
     def _msg(self, error: Mapping[str, Any]) -> str:
