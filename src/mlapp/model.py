@@ -12,11 +12,11 @@ reach the model as class indices (``ModelSpec.encode``), whatever their type in 
 from __future__ import annotations
 
 import hashlib
+import re
 import tempfile
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -172,6 +172,20 @@ class ModelMissing(UserError, FileNotFoundError):
     """No trained model where one is needed: the user runs the pipeline (one line, no traceback)."""
 
 
+class ModelUnreadable(UserError, ValueError):
+    """A model file that is there but cannot be read (truncated, corrupt, not this project's):
+    one line naming the file, not XGBoost's C++ backtrace or a JSON traceback."""
+
+
+def _unreadable(path: Path, reason: str) -> ModelUnreadable:
+    # XGBoost prefixes its message with "[time] source.cc:line: ": the reason is what follows.
+    reason = re.sub(r"^\[[\d:]+\] \S+: ", "", reason.strip().splitlines()[0] if reason.strip() else "")
+    return ModelUnreadable(
+        f"cannot read {path} ({reason[:160]}): the file is truncated or corrupt; restore it "
+        "(`dvc checkout`, `dvc pull`) or retrain (`make run`)"
+    )
+
+
 def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -181,6 +195,13 @@ def load(model_dir: Path) -> Model:
     if not model_path.is_file():
         raise ModelMissing(f"no model at {model_path}: run the pipeline first (`make run`)")
     booster = xgb.Booster()
-    booster.load_model(str(model_path))
-    spec: dict[str, Any] = read_json(model_dir / SPEC_FILE)
-    return Model(booster, ModelSpec(**spec), file_sha256(model_path))
+    try:
+        booster.load_model(str(model_path))
+    except xgb.core.XGBoostError as exc:
+        raise _unreadable(model_path, str(exc)) from None
+    spec_path = model_dir / SPEC_FILE
+    try:
+        spec = ModelSpec(**read_json(spec_path))
+    except (OSError, ValueError, TypeError) as exc:  # missing, not JSON, not a spec's fields
+        raise _unreadable(spec_path, str(exc)) from None
+    return Model(booster, spec, file_sha256(model_path))

@@ -82,7 +82,7 @@ class GateParams(Section):
 
 class ServingParams(Section):
     max_rows: int = Field(ge=1)  # largest request accepted (rows); larger is a 400
-    max_error_details: int = Field(ge=1)  # issues listed in a 400's detail; its message counts them all
+    max_error_details: int = Field(ge=1)  # issues a 400 lists, of the first invalid record (validation stops)
     # body cap = max_rows * max_row_bytes; larger is a 413, unread. auto: the served schema's longest row
     max_row_bytes: int | Literal["auto"]
     header_timeout_s: float = Field(gt=0)  # each request's headers must arrive within this; 408 otherwise

@@ -50,6 +50,27 @@ def test_a_model_the_schema_no_longer_matches_is_one_error_line(serving_root: Pa
     assert "error: the model was trained on features" in done.stderr and "Traceback" not in done.stderr
 
 
+CORRUPTIONS = {  # file -> what a broken deploy or an interrupted copy leaves there
+    "model.ubj": lambda data: data[: len(data) // 2],  # truncated
+    "model_spec.json": lambda data: data[:15],  # truncated JSON
+}
+
+
+@pytest.mark.parametrize(("name", "garbage"), [(n, False) for n in CORRUPTIONS] + [("model.ubj", True)])
+def test_a_corrupt_model_file_is_one_error_line_naming_it(
+    serving_root: Path, tmp_path: Path, name: str, garbage: bool
+) -> None:
+    """XGBoost's C++ backtrace (or a JSON traceback) before: now the file, and how to restore it."""
+    models = shutil.copytree(serving_root / "models", tmp_path / "models")
+    broken = models / name
+    broken.write_bytes(b"\x00not a model" * 50 if garbage else CORRUPTIONS[name](broken.read_bytes()))
+    done = serve(serving_root, models)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert f"error: cannot read {broken} (" in done.stderr
+    assert "truncated or corrupt; restore it (`dvc checkout`, `dvc pull`) or retrain" in done.stderr
+    assert "Traceback" not in done.stderr and "[bt]" not in done.stderr
+
+
 def test_a_port_in_use_is_one_error_line(serving_root: Path) -> None:
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
