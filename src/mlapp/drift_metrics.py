@@ -58,6 +58,11 @@ def registry(report: schema.MonitorReport | schema.InvalidReport, report_mtime: 
     ks = g.gauge("drift_ks_statistic", "Two-sample KS distance of a numeric feature", "feature")
     drifted = g.gauge("drift_feature_drifted", "1 if the feature crossed a drift threshold", "feature")
     share = g.gauge("drift_drifted_share", "Share of features that drifted")
+    weight = g.gauge("drift_feature_importance", "A feature's share of the model's total gain", "feature")
+    held = g.gauge("drift_drifted_importance", "Share of the model's total gain held by drifted features")
+    rule_hit = g.gauge("monitor_rule_triggered", "1 if this retraining rule fired in the last run", "rule")
+    rule_value = g.gauge("monitor_rule_value", "The statistic a retraining rule compares", "rule")
+    rule_limit = g.gauge("monitor_rule_threshold", "The value at which a retraining rule fires", "rule")
     score_psi = g.gauge("drift_prediction_psi", "PSI of the model's scores, batch vs the test set")
     score_limit = g.gauge("drift_prediction_psi_threshold", "Prediction PSI that recommends retraining")
     decay = g.gauge(
@@ -73,6 +78,13 @@ def registry(report: schema.MonitorReport | schema.InvalidReport, report_mtime: 
             g.set(ks, row.ks_statistic, row.feature)
             g.set(drifted, row.drifted, row.feature)
         g.set(share, full.drifted_share)
+        for name, value in (full.importance or {}).items():
+            g.set(weight, value, name)
+        g.set(held, full.drifted_importance)
+        for rule in full.rules:  # a rule turned off (threshold null) has no threshold sample
+            g.set(rule_hit, rule.triggered, rule.rule)
+            g.set(rule_value, rule.value, rule.rule)
+            g.set(rule_limit, rule.threshold, rule.rule)
         g.set(score_psi, full.prediction.psi)
         g.set(score_limit, full.prediction.threshold)
         for metric in full.decay.metrics:

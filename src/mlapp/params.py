@@ -206,6 +206,8 @@ class MonitorParams(Section):
     psi_by_feature: dict[str, float]
     ks_pvalue: float = Field(gt=0, lt=1)
     ks_statistic: float = Field(ge=0, le=1)
+    severe_psi: float | None = Field(gt=0)  # one feature this far out retrains alone; null: off
+    drifted_importance: float | None = Field(gt=0, le=1)  # share of the model's gain; null: off
     drifted_share: float = Field(gt=0, le=1)
     prediction_psi: float = Field(gt=0)
     min_reference_rows: int = Field(ge=1)  # fewer test rows: training rows' scores join the reference
@@ -213,6 +215,16 @@ class MonitorParams(Section):
     report_json: Path
     report_markdown: Path
     retrain: RetrainParams
+
+    @model_validator(mode="after")
+    def _severe_above_drift(self) -> MonitorParams:
+        """A "severe" PSI under the drift PSI would retrain on a feature the report calls stable."""
+        if self.severe_psi is not None and self.severe_psi < self.psi:
+            raise ValueError(
+                f"monitor.severe_psi {self.severe_psi} is below monitor.psi {self.psi}: severe drift "
+                "must be at least drift (raise severe_psi, or null to turn the rule off)"
+            )
+        return self
 
 
 class Params(Section):

@@ -206,7 +206,7 @@ def test_commit_message_gives_the_reasons_of_this_batch_only(
     run.main(reference, source=str(checked), json_path=report, markdown_path=tmp_path / "monitor.md",
              model_dir=reference.train.model_dir, exit_zero=True)  # fmt: skip
     reasons = json.loads(report.read_text())["reasons"]
-    assert reasons and "features drifted" in reasons[0]
+    assert reasons and "severe drift" in reasons[0] and any("2 of 17 features drifted" in r for r in reasons)
     monkeypatch.chdir(project)
 
     assert retrain.prepare(load_params(), str(other), reproduce=False)

@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from mlapp import drift_metrics
 from mlapp.monitor import schema
 from mlapp.monitor.batch import MonitorError
+from mlapp.monitor.decision import RuleCheck
 from mlapp.monitor.drift import FeatureDrift, MetricDecay, PredictionShift
 
 
@@ -27,7 +28,11 @@ def _report() -> dict[str, Any]:
         "schema_version": schema.SCHEMA_VERSION,
         "status": "retrain",
         "retrain": True,
-        "reasons": ["1 of 2 features drifted"],
+        "reasons": ["severe drift in 1 feature(s), PSI >= 0.3: tenure (PSI 0.310)"],
+        "rules": [
+            asdict(RuleCheck("severe_feature", True, 0.31, 0.3, ["tenure"], "severe drift in 1 feature(s)")),
+            asdict(RuleCheck("drifted_importance", False, 0.1, None, ["tenure"], "off")),
+        ],
         "source": "recent.csv",
         "format": "csv",
         "rows": 500,
@@ -44,6 +49,8 @@ def _report() -> dict[str, Any]:
         "features": [asdict(f) for f in features],
         "drifted_features": ["tenure"],
         "drifted_share": 0.5,
+        "importance": {"tenure": 0.1, "contract": 0.9},
+        "drifted_importance": 0.1,
         "prediction": asdict(prediction),
         "decay": {"status": "checked", "why": "", "metrics": [asdict(d) for d in decay]},
         "served": None,
@@ -73,13 +80,20 @@ def test_report_round_trips_and_renders_every_series(tmp_path: Path) -> None:
     assert samples[("mlapp_drift_feature_drifted", (("feature", "contract"), v))] == 0
     assert samples[("mlapp_monitor_decay_metric", (("metric", "roc_auc"), v, ("sample", "batch")))] == 0.7
     assert samples[("mlapp_monitor_retrain_recommended", (v,))] == 1
+    assert samples[("mlapp_drift_feature_importance", (("feature", "contract"), v))] == 0.9
+    assert samples[("mlapp_drift_drifted_importance", (v,))] == 0.1
+    assert samples[("mlapp_monitor_rule_triggered", (v, ("rule", "severe_feature")))] == 1
+    assert samples[("mlapp_monitor_rule_value", (v, ("rule", "severe_feature")))] == 0.31
+    assert samples[("mlapp_monitor_rule_threshold", (v, ("rule", "severe_feature")))] == 0.3
+    assert samples[("mlapp_monitor_rule_triggered", (v, ("rule", "drifted_importance")))] == 0
+    assert ("mlapp_monitor_rule_threshold", (v, ("rule", "drifted_importance"))) not in samples  # off
     assert samples[("mlapp_monitor_labeled_rows", (v,))] == 400
     assert samples[("mlapp_monitor_report_timestamp_seconds", (v,))] == pytest.approx(path.stat().st_mtime)
 
 
 def test_invalid_batch_report_gives_status_gauges_only() -> None:
     invalid = {
-        "schema_version": 1,
+        "schema_version": schema.SCHEMA_VERSION,
         "status": "invalid",
         "retrain": False,
         "source": "bad.csv",
@@ -103,7 +117,8 @@ def test_invalid_batch_report_gives_status_gauges_only() -> None:
         (lambda r: r["features"][0].update(psi_value=r["features"][0].pop("psi")), "psi"),
         (lambda r: r["prediction"].pop("threshold"), "threshold"),
         (lambda r: r.pop("schema_version"), "schema_version"),
-        (lambda r: r.update(schema_version=2), "schema_version"),
+        (lambda r: r.update(schema_version=1), "schema_version"),  # before rules and importance
+        (lambda r: r["rules"][0].pop("threshold"), "threshold"),
     ],
 )
 def test_a_renamed_or_missing_key_fails_loudly(change: Any, message: str, tmp_path: Path) -> None:
@@ -111,7 +126,7 @@ def test_a_renamed_or_missing_key_fails_loudly(change: Any, message: str, tmp_pa
     change(data)
     path = tmp_path / "monitor.json"
     path.write_text(json.dumps(data))
-    with pytest.raises(MonitorError, match=r"does not match monitor\.json schema version 1") as info:
+    with pytest.raises(MonitorError, match=r"does not match monitor\.json schema version 2") as info:
         drift_metrics.write(path, "-")
     assert message in str(info.value)
 

@@ -1,6 +1,7 @@
-"""The comparison: per-feature drift, prediction shift, metric decay, and the decision.
+"""The comparison: per-feature drift, prediction shift and metric decay.
 
-Pure functions of tables, scores and ``MonitorParams``; reading files is ``run``'s job.
+Pure functions of tables, scores and ``MonitorParams``; reading files is ``run``'s job, and
+whether to retrain ``decision``'s.
 Every number is rounded (``round6``) so the same inputs give byte-identical reports.
 """
 
@@ -72,12 +73,6 @@ class MetricDecay:
     # The batch metric's bootstrap interval (report.confidence): a drop inside it is noise.
     batch_low: float | None = None
     batch_high: float | None = None
-
-
-@dataclass(frozen=True)
-class Decision:
-    retrain: bool
-    reasons: list[str]
 
 
 def feature_levels(schema: pa.DataFrameSchema) -> dict[str, list[object] | None]:
@@ -213,27 +208,3 @@ def metric_decay(
             )
         )
     return rows
-
-
-def decide(
-    features: list[FeatureDrift],
-    prediction: PredictionShift,
-    decay: list[MetricDecay],
-    monitor: MonitorParams,
-) -> Decision:
-    reasons = []
-    drifted = [f.feature for f in features if f.drifted]
-    share = len(drifted) / len(features)
-    if drifted and share >= monitor.drifted_share:
-        reasons.append(
-            f"{len(drifted)} of {len(features)} features drifted ({share:.0%} >= "
-            f"{monitor.drifted_share:.0%}): {', '.join(drifted)}"
-        )
-    if prediction.shifted:
-        reasons.append(f"prediction PSI {prediction.psi:.3f} >= {prediction.threshold}")
-    for row in decay:
-        if row.decayed:
-            reasons.append(
-                f"{row.metric} decayed {row.reference:.3f} -> {row.batch:.3f} (tolerance {row.tolerance})"
-            )
-    return Decision(bool(reasons), reasons)

@@ -37,18 +37,47 @@ def _invalid(report: dict[str, Any]) -> list[str]:
     return [*lines, *markdown_table(header, rows, "llrll")]
 
 
+RULE_TEXT = {
+    "severe_feature": ("one feature's PSI", "severe_psi"),
+    "drifted_importance": ("drifted features' share of the model's gain", "drifted_importance"),
+    "drifted_share": ("share of features drifted", "drifted_share"),
+    "prediction_shift": ("prediction PSI", "prediction_psi"),
+    "metric_decay": ("watched metrics decayed", "decay_tolerance"),
+}
+
+
+_SHARES = ("drifted_importance", "drifted_share")
+
+
+def _rule_number(rule: str, value: float | None, spec: str) -> str:
+    if value is None:
+        return "-"
+    return _pct(value) if rule in _SHARES else format(value, "g" if rule == "metric_decay" else spec)
+
+
+def _rules(report: dict[str, Any]) -> list[str]:
+    """Every rule with its number and threshold: why it decided, and why not."""
+    rows = []
+    for rule in report["rules"]:
+        what, setting = RULE_TEXT[rule["rule"]]
+        value = _rule_number(rule["rule"], rule["value"], ".3f")  # PSI as the tables below show it
+        limit = "off" if rule["threshold"] is None else _rule_number(rule["rule"], rule["threshold"], "g")
+        names = ", ".join(rule["names"][:10]) + (" …" if len(rule["names"]) > 10 else "")
+        verdict = "**RETRAIN**" if rule["triggered"] else "no"
+        rows.append([what, value, f"{limit} (`{setting}`)", code_cell(names) if names else "", verdict])
+    header = ["rule (any one retrains)", "value", "retrain at", "features / metrics", "triggered"]
+    return ["### Rules", "", *markdown_table(header, rows, "lrlll")]
+
+
 def _features(report: dict[str, Any]) -> list[str]:
-    thresholds = report["thresholds"]
     drifted = report["drifted_features"]
-    lines = [
-        f"### Features: {len(drifted)} of {len(report['features'])} drifted "
-        f"({_pct(report['drifted_share'])}; retrain at {_pct(thresholds['drifted_share'])})",
-        "",
-    ]
+    weights = report["importance"] or {}
+    lines = [f"### Features: {len(drifted)} of {len(report['features'])} drifted", ""]
     rows = [
         [
             f"**{f['feature']}**" if f["drifted"] else f["feature"],
             f["kind"],
+            _pct(weights[f["feature"]]) if f["feature"] in weights else "-",
             f"{f['psi']:.3f}",
             _num(f["ks_statistic"]),
             _num(f["ks_pvalue"], ".1e"),
@@ -58,8 +87,9 @@ def _features(report: dict[str, Any]) -> list[str]:
         ]
         for f in sorted(report["features"], key=lambda f: (-f["psi"], f["feature"]))
     ]
-    header = ["feature", "kind", "PSI", "KS D", "KS p", "missing (ref → batch)", "largest change", "drifted"]
-    return [*lines, *markdown_table(header, rows, "llrrrlll")]
+    header = ["feature", "kind", "gain share", "PSI", "KS D", "KS p", "missing (ref → batch)",
+              "largest change", "drifted"]  # fmt: skip
+    return [*lines, *markdown_table(header, rows, "llrrrrlll")]
 
 
 def _prediction(report: dict[str, Any]) -> list[str]:
@@ -140,7 +170,7 @@ def markdown(report: dict[str, Any]) -> str:
         lines += ["Retraining is recommended because:", *(f"- {r}" for r in report["reasons"]), ""]
     else:
         lines += ["No threshold was crossed.", ""]
-    for section in (_features, _prediction, _decay, _served):
+    for section in (_rules, _features, _prediction, _decay, _served):
         part = section(report)
         if part:
             lines += [*part, ""]

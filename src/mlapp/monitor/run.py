@@ -22,7 +22,7 @@ import pandas as pd
 from mlapp import gha
 from mlapp.metrics import round6
 from mlapp.model import Model, ModelSpec, load
-from mlapp.monitor import drift, schema
+from mlapp.monitor import decision, drift, schema
 from mlapp.monitor.batch import Batch, InvalidBatch, MonitorError, as_classes, read_batch
 from mlapp.monitor.render import markdown
 from mlapp.params import Params
@@ -122,15 +122,18 @@ def compare(batch: Batch, reference: Reference, params: Params) -> dict[str, Any
     scores = reference.model.scores(batch.frame)
     prediction = drift.prediction_shift(reference.scores, scores, reference.model.spec, monitor)
     decay = _decay(batch, reference, params)
-    decision = drift.decide(
-        features, prediction, [drift.MetricDecay(**row) for row in decay["metrics"]], monitor
+    weights = decision.importance(reference.model.booster, [f.feature for f in features])
+    decided = decision.decide(
+        features, weights, prediction, [drift.MetricDecay(**row) for row in decay["metrics"]], monitor
     )
     drifted = [f.feature for f in features if f.drifted]
+    by_rule = {rule.rule: rule for rule in decided.rules}
     return {
         "schema_version": schema.SCHEMA_VERSION,
-        "status": "retrain" if decision.retrain else "ok",
-        "retrain": decision.retrain,
-        "reasons": decision.reasons,
+        "status": "retrain" if decided.retrain else "ok",
+        "retrain": decided.retrain,
+        "reasons": decided.reasons,
+        "rules": [asdict(rule) for rule in decided.rules],
         "source": batch.source,
         "format": batch.format,
         "rows": len(batch.frame),
@@ -149,6 +152,8 @@ def compare(batch: Batch, reference: Reference, params: Params) -> dict[str, Any
         "features": [asdict(f) for f in features],
         "drifted_features": drifted,
         "drifted_share": round6(len(drifted) / len(features)),
+        "importance": weights,  # share of the model's total gain per feature; None: no splits
+        "drifted_importance": by_rule["drifted_importance"].value,
         "prediction": asdict(prediction),
         "decay": decay,
         "served": _served(batch, scores, reference.model),

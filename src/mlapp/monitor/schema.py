@@ -1,9 +1,9 @@
 """monitor.json, typed: what ``mlapp monitor run`` writes and every reader parses.
 
 The rows reuse the comparison's own dataclasses (``FeatureDrift``, ``PredictionShift``,
-``MetricDecay``, the validator's ``Problem``), so a field is named once. Unknown or missing keys
-fail validation: a renamed key stops the writer or the reader with a clear message instead of
-silently turning into a missing metric. ``schema_version`` changes when the format does.
+``MetricDecay``, ``RuleCheck``, the validator's ``Problem``), so a field is named once. Unknown
+or missing keys fail validation: a renamed key stops the writer or the reader with a clear
+message instead of silently turning into a missing metric. ``schema_version`` changes when the format does.
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from mlapp.monitor.batch import MonitorError
+from mlapp.monitor.decision import RuleCheck
 from mlapp.monitor.drift import FeatureDrift, MetricDecay, PredictionShift
 from mlapp.stages.validate import Problem
 from mlapp.tables import read_json
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: rules, importance, drifted_importance
 
 
 class _Doc(BaseModel):
@@ -48,10 +49,11 @@ class Served(_Doc):
 
 
 class MonitorReport(_Doc):
-    schema_version: Literal[1]
+    schema_version: Literal[2]
     status: Literal["ok", "retrain"]
     retrain: bool
-    reasons: list[str]
+    reasons: list[str]  # the triggered rules' messages
+    rules: list[RuleCheck]  # every rule, triggered or not: why it decided, and why not
     source: str
     format: str
     rows: int
@@ -61,6 +63,8 @@ class MonitorReport(_Doc):
     features: list[FeatureDrift]
     drifted_features: list[str]
     drifted_share: float
+    importance: dict[str, float] | None  # each feature's share of the model's total gain
+    drifted_importance: float | None  # the drifted features' share of it
     prediction: PredictionShift
     decay: Decay
     served: Served | None
@@ -69,7 +73,7 @@ class MonitorReport(_Doc):
 class InvalidReport(_Doc):
     """The batch failed validation: nothing was compared."""
 
-    schema_version: Literal[1]
+    schema_version: Literal[2]
     status: Literal["invalid"]
     retrain: Literal[False]
     source: str
