@@ -6,6 +6,7 @@ the trained project; the real champion path is covered by test_report_e2e.py.
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -149,3 +150,24 @@ def test_a_gate_setting_the_base_lacks_applies_at_once_with_the_prs_value() -> N
     assert source == "base params.yaml (+ this PR's new require_significant)"
     complete, source = run.gate_policy(base + "  require_significant: false\n", params)
     assert (complete.require_significant, source) == (False, "base params.yaml")
+
+
+def test_a_binary_label_written_as_text_renders(shifted: dict[str, Any]) -> None:
+    """UCI's adult labels "<=50K"/">50K": the confusion table looked its cells up as "0"/"1", and
+    `make report` ended in a StopIteration traceback with no report. The classes are the label's."""
+    names = {"0": "<=50K", "1": ">50K"}
+
+    def renamed(value: Any, key: str = "") -> Any:
+        """The report as a table labelled "<=50K"/">50K" gives it: classes, class keys, cells."""
+        if isinstance(value, dict):
+            return {names.get(k, k): renamed(v, k) for k, v in value.items()}
+        if isinstance(value, list):
+            return [renamed(v, key) for v in value]
+        return names.get(str(value), value) if key in ("actual", "predicted", "classes") else value
+
+    report = renamed(copy.deepcopy(shifted))
+    assert report["classes"] == ["<=50K", ">50K"]
+    text = markdown.render(report, 60_000)
+    assert_renders(text)
+    assert "| confusion (at each model's threshold) | base: pred `<=50K` | base: pred `>50K` |" in text
+    assert "| actual `>50K` |" in text

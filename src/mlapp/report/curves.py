@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlapp.report import task_markdown
+from mlapp.tables import code_cell
 
 COLORS = "#1f77b4, #ff7f0e"  # matplotlib's first two colours: base blue, PR orange, as in the PNGs
 ROC_AT_FPR = (0.01, 0.05, 0.1, 0.2)
@@ -40,7 +41,7 @@ def curves(report: dict[str, Any], compact: bool) -> list[str]:
         for r in PRECISION_AT_RECALL
     ]
     lines = ["#### Curves and errors", "", *task_markdown.table(["operating point", "base", "PR"], rows)]
-    lines += _confusion(base["confusion"], pr["confusion"])
+    lines += _confusion(base["confusion"], pr["confusion"], report["classes"])
     if not compact:
         lines += [
             "<details><summary>ROC and precision-recall charts (base blue, PR orange)</summary>",
@@ -102,20 +103,19 @@ def _chart(
     ]
 
 
-def _confusion(base: list[dict[str, Any]], pr: list[dict[str, Any]]) -> list[str]:
+def _confusion(base: list[dict[str, Any]], pr: list[dict[str, Any]], classes: list[str]) -> list[str]:
+    """The two classes as the label names them: 0/1, no/yes, "<=50K"/">50K"."""
+
     def cell(cells: list[dict[str, Any]], actual: str, predicted: str) -> str:
         return f"{next(c['count'] for c in cells if c['actual'] == actual and c['predicted'] == predicted):,}"
 
+    negative, positive = classes
     rows = [
-        [f"actual {a}", cell(base, a, "0"), cell(base, a, "1"), cell(pr, a, "0"), cell(pr, a, "1")]
-        for a in ("0", "1")
+        [f"actual {code_cell(a)}", *(cell(side, a, p) for side in (base, pr) for p in (negative, positive))]
+        for a in (negative, positive)
     ]
-    header = [
-        "confusion (at each model's threshold)",
-        "base: pred 0",
-        "base: pred 1",
-        "PR: pred 0",
-        "PR: pred 1",
+    header = ["confusion (at each model's threshold)"] + [
+        f"{side}: pred {code_cell(p)}" for side in ("base", "PR") for p in (negative, positive)
     ]
     return task_markdown.table(header, rows)
 
