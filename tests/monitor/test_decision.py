@@ -103,6 +103,7 @@ def test_a_feature_allowed_to_move_is_not_severe_below_its_own_threshold() -> No
     monitor = _monitor(psi_by_feature={"x05": 0.8})
     made = decision.decide(_features({"x05": 0.6}, monitor), _even(), CALM, [], monitor)
     assert not made.retrain
+    assert (made.rules[0].value, made.rules[0].threshold) == (0.6, 0.8)  # shown against its own floor
     assert decision.decide(_features({"x05": 0.9}, monitor), _even(), CALM, [], monitor).retrain
 
 

@@ -58,16 +58,20 @@ def importance(booster: xgb.Booster, features: list[str]) -> dict[str, float] | 
 
 def _severe(features: list[FeatureDrift], monitor: MonitorParams) -> RuleCheck:
     limit = monitor.severe_psi
-    top = max((f.psi for f in features), default=0.0)
     if limit is None:
+        top = max((f.psi for f in features), default=0.0)
         return RuleCheck("severe_feature", False, top, None, message="off (monitor.severe_psi: null)")
     # A feature's own psi_by_feature threshold is the floor: a team that accepts moves to 0.8 in
     # a seasonal column is not alarmed at 0.6.
-    hit = [f for f in features if f.psi >= max(limit, f.psi_threshold)]
-    hit.sort(key=lambda f: (-f.psi, f.feature))
+    floor = {f.feature: max(limit, f.psi_threshold) for f in features}
+    hit = sorted((f for f in features if f.psi >= floor[f.feature]), key=lambda f: (-f.psi, f.feature))
+    # The number shown is the feature nearest its own threshold (or furthest past it), with that
+    # threshold: value >= threshold exactly when the rule fires, also with overrides.
+    worst = max(features, key=lambda f: f.psi / floor[f.feature], default=None)
+    value, threshold = (worst.psi, floor[worst.feature]) if worst else (0.0, limit)
     listed = ", ".join(f"{f.feature} (PSI {f.psi:.3f})" for f in hit)
     message = f"severe drift in {len(hit)} feature(s), PSI >= {limit}: {listed}" if hit else ""
-    return RuleCheck("severe_feature", bool(hit), top, limit, [f.feature for f in hit], message)
+    return RuleCheck("severe_feature", bool(hit), value, threshold, [f.feature for f in hit], message)
 
 
 def _weighted(drifted: list[str], weights: dict[str, float] | None, monitor: MonitorParams) -> RuleCheck:
