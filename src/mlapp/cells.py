@@ -26,6 +26,7 @@ ISO_RULE = "ISO 8601, with a UTC offset on every value or none"  # how parse_val
 # "?", "-", ".": a cell without a letter or digit names no value; exports use such a placeholder for
 # a missing one (UCI's adult table writes "?").
 PLACEHOLDER = r"[^\w\s]+"
+EXCEL_ERROR = r"#(?:DIV/0!|VALUE!|REF!|NAME\?|NUM!|NULL!|N/A|SPILL!|CALC!)"  # a formula that failed
 
 
 def class_text(value: object) -> str:
@@ -73,6 +74,10 @@ def _hints(name: str, values: pd.Series, dtype: str) -> list[tuple[pd.Series, st
         (text.eq(name), f" (a row repeats the header {name!r}: files joined with their headers?)"),
         (text.str.fullmatch(THOUSANDS), " (thousands separators: export numbers without them)"),
         (text.str.fullmatch(DECIMAL_COMMA), " (decimal commas: export numbers with a decimal point)"),
+        (
+            text.str.fullmatch(EXCEL_ERROR),
+            " (a spreadsheet's error value: fix the formula, or export it as empty)",
+        ),
         (text.str.fullmatch(PLACEHOLDER), placeholder_hint(text.dropna())),
     ]
 

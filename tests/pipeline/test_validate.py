@@ -346,6 +346,7 @@ def test_a_compressed_csv_is_read_like_pandas_reads_it(reference_project: Path, 
         (["2.5", "3,5"], "(decimal commas: export numbers with a decimal point)"),
         (["charges", "3"], "(a row repeats the header 'charges': files joined with their headers?)"),
         (["x", "3"], ""),
+        (["#DIV/0!", "3"], "(a spreadsheet's error value: fix the formula, or export it as empty)"),
         (
             ["3", "?"],
             "('?' names no value: if it marks a missing one, add it to data.missing_values "
