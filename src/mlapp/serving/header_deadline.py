@@ -78,7 +78,26 @@ class HeaderDeadline(HttpToolsProtocol):
         # are not its body (request line, headers, chunk framing, trailers): ``on_body`` takes
         # the body's bytes off again.
         self.in_head, self.overhead = True, 0
+        self.client_done = False  # the client half-closed: it sends nothing more
         self.arm()
+
+    def eof_received(self) -> bool:  # type: ignore[override]  # asyncio.Protocol: bool | None
+        """A client may half-close once its request is sent (``shutdown(SHUT_WR)``, ``nc -N``):
+        keep the connection open for the answer, closed once it is sent. uvicorn closed it at
+        once, so such a client never got its answer, though its request was served (a 400 was
+        counted and logged). A request still arriving can get no more bytes: closed as before
+        (a body cut short is a 499, ``endpoint.py``)."""
+        self.client_done = True
+        cycle = self.cycle
+        return (
+            cycle is not None and not cycle.more_body and (not cycle.response_complete or bool(self.pipeline))
+        )
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        # The last request it sent is answered (none is left in uvicorn's pipeline): close.
+        if self.client_done and self.cycle.response_complete and not self.transport.is_closing():
+            self.transport.close()
 
     def data_received(self, data: bytes) -> None:
         room = self.settings.max_bytes - self.overhead
