@@ -11,7 +11,8 @@ per feature, ``drift.prediction_shift`` on the model's scores, ``decision.decide
 
 - ``old``: the share-only rule (``severe_psi`` and ``drifted_importance`` off), plus the
   prediction shift, as ``mlapp monitor run`` decided before;
-- ``new``: params.yaml's ``monitor:`` as shipped.
+- ``new``: params.yaml's ``monitor:`` as shipped;
+- ``new, <knob> <value>``: ``new`` with one of its two knobs moved (the defaults' neighbours).
 
 Both judge the **same** batches (paired), so the difference is the rule, not the draw.
 (a) no shift: fresh draws of the reference's process, at ``min_rows`` and at 1,000 rows ->
@@ -172,18 +173,23 @@ def one_width(width: int, args: argparse.Namespace, rules: dict[str, MonitorPara
     return {"width": width, "gain_share_top6": dict(top), "no_shift": null, "shifted": shifts}
 
 
+def _rates(cell: dict[str, Any]) -> dict[str, Any]:
+    """old and new side by side; the one-knob variants of new beside them."""
+    others = {label: cell[label]["retrain_rate"] for label in cell if label.startswith("new, ")}
+    return {"old": cell["old"]["retrain_rate"], "new": cell["new"]["retrain_rate"], "variants": others}
+
+
 def _summary(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per width and case: old vs new rate side by side."""
     rows = []
     for r in results:
         for size, cell in r["no_shift"].items():
-            rows.append({"width": r["width"], "case": f"no shift, {size} rows (false alarms)",
-                         "old": cell["old"]["retrain_rate"], "new": cell["new"]["retrain_rate"]})  # fmt: skip
+            case = f"no shift, {size} rows (false alarms)"
+            rows.append({"width": r["width"], "case": case, **_rates(cell)})
         for cell in r["shifted"]:
             what = f"{cell['k']} {cell['group']} shifted {cell['shift_sd']} sd"
             case = f"{what} (gain {cell['gain_share']:.1%}, PSI {cell['median_psi']})"
-            rows.append({"width": r["width"], "case": case,
-                         "old": cell["old"]["retrain_rate"], "new": cell["new"]["retrain_rate"]})  # fmt: skip
+            rows.append({"width": r["width"], "case": case, **_rates(cell)})
     return rows
 
 
@@ -199,6 +205,10 @@ def main() -> None:
     shipped = load_params(REPO / "params.yaml").monitor
     old = shipped.model_copy(update={"severe_psi": None, "drifted_importance": None})
     rules = {"old": old, "new": shipped}
+    # The defaults' neighbours, one knob at a time, judged on the same batches: why 0.5 and 0.2.
+    for knob, values in (("severe_psi", (0.25, 1.0)), ("drifted_importance", (0.1, 0.3))):
+        for value in values:
+            rules[f"new, {knob} {value}"] = shipped.model_copy(update={knob: value})
     knobs = {"psi", "ks_pvalue", "ks_statistic", "severe_psi", "drifted_importance", "drifted_share",
              "prediction_psi", "bins", "min_rows"}  # fmt: skip
     started = time.perf_counter()
