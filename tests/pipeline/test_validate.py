@@ -365,3 +365,25 @@ def test_an_unparsable_number_says_which_export_habit_explains_it(values: list[s
     table = pa.DataFrameSchema({"charges": schema._number(float, 0, 10_000)}, coerce=True)
     _, problems = check_table(pd.DataFrame({"charges": values}), table, 5, 1, "validate.min_rows")
     assert [p.check for p in problems] == [f"parse as float64 {hint}".rstrip()]
+
+
+def test_a_parquet_file_with_missing_values_written_as_text_says_how_to_write_them(
+    reference_project: Path, tmp_path: Path
+) -> None:
+    """pandas before 3.0 writes NaN as the text "nan" on ``astype(str)``, so such a Parquet file's
+    blank total_charges each failed `parse as float64` with e.g. ['nan', 'nan'], though "nan" is
+    in data.missing_values (which reads CSV cells; Parquet holds a missing value as null)."""
+    params = load_params(reference_project / "params.yaml")
+    frame = pd.read_csv(reference_project / "data" / "churn.csv", nrows=300)
+    assert frame["total_charges"].isna().any()
+    frame["total_charges"] = [("nan" if pd.isna(v) else str(v)) for v in frame["total_charges"]]
+    source = tmp_path / "churn.parquet"
+    frame.to_parquet(source, index=False)
+    report = tmp_path / "report.json"
+    assert validate.run(params, source=source, output=tmp_path / "out.parquet", report=report) == 1
+    [problem] = json.loads(report.read_text())["problems"]
+    assert problem["column"] == "total_charges"
+    assert problem["check"] == (
+        "parse as float64 ('nan' is in data.missing_values, which reads CSV cells: in Parquet a "
+        "missing value is null; write nulls, e.g. without astype(str))"
+    )

@@ -66,6 +66,7 @@ class Findings:
             self.schema.update_column(self.id_column, unique=False) if self.id_column else self.schema
         )
         self.limit = params.validate_.max_failure_examples
+        self.missing_text = frozenset(params.data.missing_values)
         self.integral = integral_labels
         self.rows = 0  # read
         self.labeled = 0  # kept by the missing-label policy
@@ -174,11 +175,25 @@ class Findings:
                 if key[1] == "column_in_dataframe":  # which setting or schema entry needs them
                     rule = replace(rule, check=rule.check + column_roles(rule.values, self.params.data))
                 values.append(rule)
+        values = [self._written_missing(p) for p in values]
         values += too_few_rows(self.labeled, self.params.validate_.min_rows, "validate.min_rows")
         found += empty + values
         if not found and self.labels:
             found = label_problems(self._labels(), self.params)
         return found
+
+    def _written_missing(self, found: Problem) -> Problem:
+        """A text cell spelt like one of data.missing_values failed: in a CSV it would have been
+        missing, so the file is Parquet, where a missing value is null. ``df.astype(str)`` before
+        ``to_parquet`` writes NaN as the text "nan": every blank of a number column failed it."""
+        spelt = next((v for v in found.values if isinstance(v, str) and v in self.missing_text), None)
+        if spelt is None:
+            return found
+        hint = (
+            f" ({spelt!r} is in data.missing_values, which reads CSV cells: in Parquet a missing "
+            "value is null; write nulls, e.g. without astype(str))"
+        )
+        return replace(found, check=found.check + hint)
 
     def summary(self) -> dict[str, Any]:
         missing = self.missing_values if self.missing_values is not None else pd.Series(dtype=int)
