@@ -387,3 +387,31 @@ def test_a_parquet_file_with_missing_values_written_as_text_says_how_to_write_th
         "parse as float64 ('nan' is in data.missing_values, which reads CSV cells: in Parquet a "
         "missing value is null; write nulls, e.g. without astype(str))"
     )
+
+
+def test_a_header_that_only_looks_like_the_schema_s_name_says_how_it_differs(
+    reference_project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """'Tenure_Months' and 'monthly_charges ' were one "missing" and one "unexpected" list that
+    look alike on screen; now each pair is named with what differs."""
+    params = load_params(reference_project / "params.yaml")
+    frame = pd.read_csv(reference_project / "data" / "churn.csv", dtype=str, nrows=300)
+    frame = frame.rename(columns={"tenure_months": "Tenure_Months", "monthly_charges": "monthly_charges "})
+    source = tmp_path / "table.csv"
+    frame.to_csv(source, index=False)
+    assert validate.run(params, source=source, output=tmp_path / "o.parquet", report=tmp_path / "r.json") == 1
+    err = capsys.readouterr().err
+    assert "the file has 'Tenure_Months' for 'tenure_months' (case differs)" in err, err
+    assert "the file has 'monthly_charges ' for 'monthly_charges' (spaces around it)" in err, err
+
+
+def test_a_header_in_another_unicode_form_is_named() -> None:
+    """A macOS export writes 'é' as 'e' and a combining accent (NFD): the same on screen."""
+    from unicodedata import normalize
+
+    from mlapp.stages.table_checks import look_alikes
+
+    said = look_alikes([normalize("NFC", "café_visits"), "age"], [normalize("NFD", "café_visits"), "extra"])
+    assert "(another Unicode form: save the header as NFC)" in said, said
+    assert "'age'" not in said
+    assert look_alikes(["age"], ["extra"]) == ""

@@ -26,6 +26,7 @@ from mlapp.stages.table_checks import (
     column_roles,
     label_problems,
     label_summary,
+    look_alikes,
     null_problems,
     prepare_label,
 )
@@ -173,7 +174,9 @@ class Findings:
             if str(key[0]) not in skip:
                 rule = worded(key, rules[key])
                 if key[1] == "column_in_dataframe":  # which setting or schema entry needs them
-                    rule = replace(rule, check=rule.check + column_roles(rule.values, self.params.data))
+                    roles = column_roles(rule.values, self.params.data)
+                    unexpected = next((r.values for k, r in rules.items() if k[1] == "column_in_schema"), [])
+                    rule = replace(rule, check=rule.check + roles + look_alikes(rule.values, unexpected))
                 values.append(rule)
         values = [self._written_missing(p) for p in values]
         values += too_few_rows(self.labeled, self.params.validate_.min_rows, "validate.min_rows")
