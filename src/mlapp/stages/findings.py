@@ -175,7 +175,9 @@ class Findings:
                 rule = worded(key, rules[key])
                 if key[1] == "column_in_dataframe":  # which setting or schema entry needs them
                     roles = column_roles(rule.values, self.params.data)
-                    unexpected = next((r.values for k, r in rules.items() if k[1] == "column_in_schema"), [])
+                    unexpected: list[Any] = next(
+                        (r.values for k, r in rules.items() if k[1] == "column_in_schema"), []
+                    )
                     rule = replace(rule, check=rule.check + roles + look_alikes(rule.values, unexpected))
                 values.append(rule)
         values = [self._written_missing(p) for p in values]
