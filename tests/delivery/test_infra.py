@@ -32,6 +32,7 @@ def test_overlay_renders_and_validates(overlay: Path) -> None:
     assert kinds == [
         "Deployment",
         "HorizontalPodAutoscaler",
+        "NetworkPolicy",
         "PodDisruptionBudget",
         "Service",
         "ServiceAccount",
@@ -171,6 +172,7 @@ def test_bootstrap_grants_the_deployer_exactly_what_the_overlays_need() -> None:
                 "ServiceAccount": "serviceaccounts",
                 "HorizontalPodAutoscaler": "horizontalpodautoscalers",
                 "PodDisruptionBudget": "poddisruptionbudgets",
+                "NetworkPolicy": "networkpolicies",
             }[obj["kind"]]
             assert any(
                 group in r["apiGroups"]
