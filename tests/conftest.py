@@ -244,7 +244,8 @@ def _make_reference(root: Path) -> None:
     cwd = Path.cwd()
     os.chdir(root)  # params.yaml paths are relative to the project root
     try:
-        sample_data.write(sample_data.generate(SMALL_ROWS, params.sample_data.seed), params.data.raw)
+        frame = sample_data.generate(SMALL_ROWS, params.sample_data.seed)
+        sample_data.write(frame, params.data.raw, params.data.csv_separator)
         v = params.validate_
         validate.run(params, source=params.data.raw, output=v.output, report=v.report)
         split.run(params, source=v.output, train_path=params.split.train, test_path=params.split.test)

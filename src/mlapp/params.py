@@ -42,6 +42,7 @@ class DataParams(Section):
     classes: list[str] | None  # class order; null: the label's sorted values (binary: 2nd is positive)
     missing_label: Literal["drop", "fail"]
     missing_values: list[str]  # CSV cells read as missing (exactly these strings)
+    csv_separator: str  # the one character between a CSV's fields (',' or e.g. ';')
     ignore_columns: list[str]  # columns of data.raw read past (not checked, not kept): no feature
 
     @field_validator("classes", mode="before")
@@ -63,6 +64,17 @@ class DataParams(Section):
     def _quoted(cls, value: object) -> object:
         if isinstance(value, list) and not all(isinstance(v, str) for v in value):
             raise ValueError(f"{value}: YAML reads an unquoted null, true or 1 as no text: quote each entry")
+        return value
+
+    @field_validator("csv_separator")
+    @classmethod
+    def _one_separator(cls, value: str) -> str:
+        """One character that cannot be part of a value (a letter, digit, '.'), a quote or a line break."""
+        if len(value) != 1 or value.isalnum() or value in "\"'.-_\r\n ":
+            raise ValueError(
+                f"{value!r} is not a CSV separator: use one character such as ',' or ';' "
+                "(not a letter, digit, quote, '.', '-', '_', space or line break)"
+            )
         return value
 
     @model_validator(mode="after")

@@ -99,13 +99,13 @@ def _with_missing(frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame
     return frame.sort_values("event_time", kind="stable").reset_index(drop=True)
 
 
-def check_replaceable(frame: pd.DataFrame, path: Path) -> None:
+def check_replaceable(frame: pd.DataFrame, path: Path, sep: str) -> None:
     """Only the sample replaces the sample: after adopting the template, ``data.raw`` is the
     team's own table (its other copy is in the DVC cache, but nobody expects to need it)."""
     if not path.is_file():
         return
     try:
-        same = path.suffix != ".parquet" and csv_header(path) == list(frame.columns)
+        same = path.suffix != ".parquet" and csv_header(path, sep) == list(frame.columns)
     except UnicodeDecodeError:  # not even text: certainly not the sample
         same = False
     if not same:
@@ -115,6 +115,7 @@ def check_replaceable(frame: pd.DataFrame, path: Path) -> None:
         )
 
 
-def write(frame: pd.DataFrame, path: Path) -> None:
+def write(frame: pd.DataFrame, path: Path, sep: str) -> None:
+    """The sample as a CSV separated by ``sep`` (``data.csv_separator``), as validate reads it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(path, index=False, date_format="%Y-%m-%dT%H:%M:%S")
+    frame.to_csv(path, index=False, sep=sep, date_format="%Y-%m-%dT%H:%M:%S")

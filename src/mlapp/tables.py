@@ -23,16 +23,17 @@ from pandas.errors import EmptyDataError, ParserError, ParserWarning
 CsvSource = Path | str | IO[bytes]
 
 
-def read_csv(source: CsvSource, missing: Sequence[str], rows: int) -> Iterator[pd.DataFrame]:
+def read_csv(source: CsvSource, missing: Sequence[str], rows: int, sep: str) -> Iterator[pd.DataFrame]:
     """The one way a CSV is read (training, batch scoring, monitoring), ``rows`` rows at a time
     (numbered across chunks): every column as text (typing is the schema's job), a cell
     missing exactly when it is one of ``missing`` (``data.missing_values``, not pandas' own
-    list, where a category "NA" or "None" vanishes). A path, a URL or a binary stream;
-    compression inferred from the name.
+    list, where a category "NA" or "None" vanishes), fields separated by ``sep``
+    (``data.csv_separator``). A path, a URL or a binary stream; compression inferred from the name.
 
     A row with more fields than the header is an error (``ParserError``): pandas would shift
     every column of a file whose rows all end in an extra comma, or drop the extra values."""
     options = {
+        "sep": sep,
         "dtype": str,
         "keep_default_na": False,
         "na_values": list(missing),
@@ -52,11 +53,11 @@ def read_csv(source: CsvSource, missing: Sequence[str], rows: int) -> Iterator[p
             yield chunk
 
 
-def read_raw(path: Path, missing: Sequence[str], rows: int) -> pd.DataFrame:
+def read_raw(path: Path, missing: Sequence[str], rows: int, sep: str) -> pd.DataFrame:
     """Raw input as text (CSV) or as stored (Parquet): typing is the validate stage's job."""
     if path.suffix == ".parquet":
         return pd.read_parquet(path)
-    return pd.concat(read_csv(path, missing, rows))
+    return pd.concat(read_csv(path, missing, rows, sep))
 
 
 def gzipped(source: str) -> bool:
@@ -64,13 +65,13 @@ def gzipped(source: str) -> bool:
     return source.split("?", 1)[0].lower().endswith(".gz")
 
 
-def csv_header(path: Path) -> list[str]:
+def csv_header(path: Path, sep: str) -> list[str]:
     """The column names on a CSV file's first line as ``read_csv`` reads them (compression
-    inferred from the name, a BOM and spaces after the commas dropped), but not renamed; none
-    for an empty file."""
+    inferred from the name, a BOM and spaces after the separators dropped), but not renamed;
+    none for an empty file."""
     try:
         first = pd.read_csv(
-            path, header=None, nrows=1, dtype=str, keep_default_na=False, skipinitialspace=True
+            path, sep=sep, header=None, nrows=1, dtype=str, keep_default_na=False, skipinitialspace=True
         )
     except EmptyDataError:
         return []
@@ -94,11 +95,11 @@ def first_non_utf8_line(path: Path) -> int | None:
     return None
 
 
-def read_raw_chunks(path: Path, rows: int, missing: Sequence[str]) -> Iterator[pd.DataFrame]:
+def read_raw_chunks(path: Path, rows: int, missing: Sequence[str], sep: str) -> Iterator[pd.DataFrame]:
     """``read_raw`` in pieces of at most ``rows`` rows, each indexed by its rows' 0-based
     positions in the file; a table without rows is one empty piece (its columns)."""
     if path.suffix != ".parquet":
-        yield from read_csv(path, missing, rows)
+        yield from read_csv(path, missing, rows, sep)
         return
     source = pq.ParquetFile(path)
     start = 0

@@ -74,7 +74,10 @@ CASES: dict[str, tuple[Edit | str, list[str]]] = {
         lambda f: f.assign(region_copy=f["region"]).rename(columns={"region_copy": "region"}),
         ["'<table>'", "unique column names", "['region']"],
     ),
-    "semicolon-separated": ("SEMICOLON", ["'<file>'", "comma-separated values", "holding ';'"]),
+    "semicolon-separated": (
+        "SEMICOLON",
+        ["'<file>'", "holding ';'", "set data.csv_separator: ';' in params.yaml"],
+    ),
     "not UTF-8": ("LATIN1", ["'<file>'", "UTF-8 text", "line 4"]),
     "header only": ("HEADER", ["at least 100 rows (found 0; validate.min_rows)"]),
 }

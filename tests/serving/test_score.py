@@ -95,6 +95,23 @@ def test_parquet_over_http(serving_root, http_root, table, model) -> None:
     check_output(folder / "predictions.parquet", table, model)
 
 
+def test_a_semicolon_csv_is_scored_with_data_csv_separator(serving_root, tmp_path, table, model) -> None:
+    """A European export: the same rows and rejects as the comma file, by the setting alone."""
+    params = tmp_path / "params.yaml"
+    text = (serving_root / "params.yaml").read_text()
+    params.write_text(text.replace('csv_separator: ","', 'csv_separator: ";"', 1))
+    source = tmp_path / "batch.csv"
+    table.to_csv(source, sep=";", index=False)
+    done = sh(
+        "mlapp", "--params", params, "serving", "score", "--input", source,
+        "--output", tmp_path / "p.parquet", "--model-dir", serving_root / "models",
+        cwd=serving_root, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr  # the BAD rows, as in the comma file
+    assert "3 rows rejected" in done.stderr
+    check_output(tmp_path / "p.parquet", table, model)
+
+
 def test_a_clean_file_exits_0_and_a_missing_column_2(serving_root, tmp_path, model) -> None:
     clean = generate(500, 8)
     clean.to_parquet(tmp_path / "clean.parquet")
@@ -148,7 +165,11 @@ def test_an_unreadable_input_is_one_error_line(serving_root, tmp_path, name, con
     if content is not None:
         (tmp_path / name).write_bytes(content)
     run = functools.partial(
-        scorer.score, model_dir=serving_root / "models", chunk_rows=100, missing=PARAMS.data.missing_values
+        scorer.score,
+        model_dir=serving_root / "models",
+        chunk_rows=100,
+        missing=PARAMS.data.missing_values,
+        sep=PARAMS.data.csv_separator,
     )
     with pytest.raises(UserError, match=f"cannot read {tmp_path / name}: .*{said}"):
         run(str(tmp_path / name), tmp_path / "out.parquet", lineage_file=tmp_path / "none.json")
@@ -156,7 +177,11 @@ def test_an_unreadable_input_is_one_error_line(serving_root, tmp_path, name, con
 
 def test_an_unreachable_bucket_is_one_error_line(serving_root, tmp_path, unreachable_s3) -> None:
     run = functools.partial(
-        scorer.score, model_dir=serving_root / "models", chunk_rows=100, missing=PARAMS.data.missing_values
+        scorer.score,
+        model_dir=serving_root / "models",
+        chunk_rows=100,
+        missing=PARAMS.data.missing_values,
+        sep=PARAMS.data.csv_separator,
     )
     with pytest.raises(
         UserError, match=r"cannot read s3://bucket/batch\.csv: Could not connect to the endpoint"
@@ -167,7 +192,8 @@ def test_an_unreachable_bucket_is_one_error_line(serving_root, tmp_path, unreach
 def test_no_model_is_one_error_line(tmp_path) -> None:
     with pytest.raises(UserError, match=f"no model at {tmp_path / 'models'}/model.ubj: run the pipeline"):
         scorer.score("batch.csv", tmp_path / "out.parquet", model_dir=tmp_path / "models", chunk_rows=100,
-                     lineage_file=tmp_path / "none.json", missing=PARAMS.data.missing_values)  # fmt: skip
+                     lineage_file=tmp_path / "none.json", missing=PARAMS.data.missing_values,
+                     sep=PARAMS.data.csv_separator)  # fmt: skip
 
 
 def test_a_whole_number_feature_with_blanks_and_a_typo_is_read_row_by_row(monkeypatch) -> None:
@@ -213,5 +239,6 @@ def test_an_id_column_named_like_an_output_column_is_refused(serving_root, tmp_p
     frame.to_csv(tmp_path / "batch.csv", index=False)
     with pytest.raises(UserError, match=rf"data\.id_column {id_column!r} is also a column the scorer writes"):
         scorer.score(str(tmp_path / "batch.csv"), tmp_path / "out.parquet", serving_root / "models", 100,
-                     tmp_path / "none.json", PARAMS.data.missing_values, id_column=id_column)  # fmt: skip
+                     tmp_path / "none.json", PARAMS.data.missing_values, PARAMS.data.csv_separator,
+                     id_column=id_column)  # fmt: skip
     assert not (tmp_path / "out.parquet").exists()

@@ -40,7 +40,7 @@ def generate(
         pick(seed, params.sample_data.seed),
         first_id=params.sample_data.rows if new_customers else 0,
     )
-    sample_data.check_replaceable(frame, path)
+    sample_data.check_replaceable(frame, path, params.data.csv_separator)
     lacking = [name for name in FEATURES if name not in frame.columns]
     if lacking:  # your own data: a churn batch would only fail the monitor's checks
         raise UserError(
@@ -48,7 +48,7 @@ def generate(
             f"({', '.join(lacking[:5])}{', …' if len(lacking) > 5 else ''}) "
             "(src/mlapp/schema.py); monitor a batch of your own data: make monitor SOURCE=<file>"
         )
-    sample_data.write(frame, path)
+    sample_data.write(frame, path, params.data.csv_separator)
     click.echo(f"wrote {len(frame)} rows to {path} (label rate {frame[sample_data.LABEL].mean():.3f})")
 
 

@@ -199,7 +199,8 @@ def read_source(source: str, params: Params) -> tuple[str, pd.DataFrame, Served 
             return fmt, frame, served
         if fmt == "parquet":
             return fmt, pd.read_parquet(source), None
-        return fmt, pd.concat(read_csv(source, params.data.missing_values, params.validate_.chunk_rows)), None
+        data, rows = params.data, params.validate_.chunk_rows
+        return fmt, pd.concat(read_csv(source, data.missing_values, rows, data.csv_separator)), None
     except FileNotFoundError as exc:  # a URL: local paths were checked above
         raise MonitorError(f"source {source} not found ({exc})") from exc
     except unreadable as exc:

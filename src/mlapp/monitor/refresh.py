@@ -79,7 +79,7 @@ def merged_table(params: Params, new: pd.DataFrame, mode: str) -> pd.DataFrame:
         new = _as_raw_text(new, params)
     if mode == "replace":
         return new
-    old = read_raw(raw, params.data.missing_values, params.validate_.chunk_rows)
+    old = read_raw(raw, params.data.missing_values, params.validate_.chunk_rows, params.data.csv_separator)
     new = new.reindex(columns=old.columns)  # data.ignore_columns: validate left them out, blank here
     label = params.data.label
     if params.task != "regression" and raw.suffix != ".parquet":  # both sides are text here
@@ -95,11 +95,11 @@ def merged_table(params: Params, new: pd.DataFrame, mode: str) -> pd.DataFrame:
     return pd.concat([updated.reset_index(), new[~known]], ignore_index=True)[list(old.columns)]
 
 
-def _write(table: pd.DataFrame, raw: Path) -> None:
+def _write(table: pd.DataFrame, raw: Path, sep: str) -> None:
     if raw.suffix == ".parquet":
         table.to_parquet(raw, index=False)
-    else:
-        table.to_csv(raw, index=False)
+    else:  # as it was read: validate reads data.raw with data.csv_separator
+        table.to_csv(raw, index=False, sep=sep)
 
 
 def refresh(params: Params, source: str) -> Path:
@@ -120,6 +120,6 @@ def refresh(params: Params, source: str) -> Path:
     new = labeled_rows(source, params)
     if mode == "append" and not raw.is_file():
         dvc("pull", tracking)  # a fresh CI checkout has the pointer, not the data
-    _write(merged_table(params, new, mode), raw)
+    _write(merged_table(params, new, mode), raw, params.data.csv_separator)
     dvc("add", out)
     return tracking

@@ -98,27 +98,27 @@ def opened(source: str, seekable: bool) -> Iterator[IO[bytes]]:
             yield copy
 
 
-def batches(source: str, fmt: str, chunk_rows: int, missing: list[str]) -> Iterator[pd.DataFrame]:
+def batches(source: str, fmt: str, chunk_rows: int, missing: list[str], sep: str) -> Iterator[pd.DataFrame]:
     # Unreadable (missing, empty, ragged, not Parquet, not UTF-8, not gzip): the user's to fix.
     unreadable = (pa.ArrowInvalid, ParserError, EmptyDataError, UnicodeDecodeError, EOFError)
     try:
-        yield from _batches(source, fmt, chunk_rows, missing)
+        yield from _batches(source, fmt, chunk_rows, missing, sep)
     except (*unreadable, *storage_errors()) as exc:  # OSError: a file named .gz that is not gzip
         raise UserError(f"cannot read {source}: {exc}") from exc
 
 
-def _batches(source: str, fmt: str, chunk_rows: int, missing: list[str]) -> Iterator[pd.DataFrame]:
+def _batches(source: str, fmt: str, chunk_rows: int, missing: list[str], sep: str) -> Iterator[pd.DataFrame]:
     with opened(source, seekable=fmt == "parquet") as f:
         if fmt == "parquet":
             for batch in pq.ParquetFile(f).iter_batches(batch_size=chunk_rows):
                 yield batch.to_pandas()
             return
-        # Read as training reads it (text, data.missing_values); ``typed`` types the features
-        # value by value, so one bad value fails its row, not the file. A stream carries no name
-        # for pandas to infer compression from: .csv.gz is decompressed here.
+        # Read as training reads it (text, data.missing_values, data.csv_separator); ``typed``
+        # types the features value by value, so one bad value fails its row, not the file. A
+        # stream carries no name for pandas to infer compression from: .csv.gz is decompressed here.
         if gzipped(source):
             f = cast(IO[bytes], gzip.GzipFile(fileobj=f))
-        yield from read_csv(f, missing, chunk_rows)
+        yield from read_csv(f, missing, chunk_rows, sep)
 
 
 def typed(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
@@ -169,6 +169,7 @@ def score(
     chunk_rows: int,
     lineage_file: Path,
     missing: list[str],  # data.missing_values
+    sep: str,  # data.csv_separator
     id_column: str | None = None,
     fmt: str | None = None,
 ) -> Summary:
@@ -197,7 +198,7 @@ def score(
     rows = scored = rejected = 0
     start = time.perf_counter()
     try:
-        for frame in batches(source, input_format(source, fmt), chunk_rows, missing):
+        for frame in batches(source, input_format(source, fmt), chunk_rows, missing, sep):
             frame.index = pd.RangeIndex(rows, rows + len(frame))
             valid, failures = split_valid(frame)
             out = pd.DataFrame({"row": valid.index.to_numpy(dtype=np.int64)})
@@ -251,6 +252,7 @@ def run(
         chunk_rows or config.serving.score_chunk_rows,
         config.serving.lineage,
         config.missing_values,
+        config.csv_separator,
         id_column=config.id_column,
         fmt=fmt,
     )

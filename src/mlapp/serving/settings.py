@@ -51,6 +51,7 @@ class ServingConfig(Section):
     metrics: Path  # evaluate.metrics, served by /metadata
     id_column: str | None  # data.id_column, carried into scored rows
     missing_values: list[str]  # data.missing_values: a CSV to score is read as training read its table
+    csv_separator: str  # data.csv_separator, likewise
 
     @classmethod
     def of(cls, params: Params) -> ServingConfig:
@@ -60,6 +61,7 @@ class ServingConfig(Section):
             metrics=params.evaluate.metrics,
             id_column=params.data.id_column,
             missing_values=params.data.missing_values,
+            csv_separator=params.data.csv_separator,
         )
 
     def write(self, path: Path = CONFIG_FILE) -> Path:

@@ -64,28 +64,34 @@ def integral_labels(source: Path, params: Params) -> bool | None:
     return whole_numbers(labels)
 
 
-def header_problems(source: Path) -> list[Problem]:
+def header_problems(source: Path, sep: str) -> list[Problem]:
     """A CSV header naming a column twice (pandas would silently rename the second ``x`` to
-    ``x.1``, a column the file does not have), or one column holding another separator."""
-    header = [] if source.suffix == ".parquet" else csv_header(source)
+    ``x.1``, a column the file does not have), or one column holding another separator than
+    ``sep`` (``data.csv_separator``)."""
+    header = [] if source.suffix == ".parquet" else csv_header(source, sep)
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
         return [Problem("<table>", "unique column names (the header repeats them)", len(repeated), repeated)]
-    separator = next((s for s in ";\t|" if len(header) == 1 and s in header[0]), None)
+    separator = next((s for s in ",;\t|" if s != sep and len(header) == 1 and s in header[0]), None)
     if separator:
-        check = f"comma-separated values (the header is one column holding {separator!r}: save it with ',')"
+        check = (
+            f"values separated by {sep!r} (the header is one column holding {separator!r}: "
+            f"set data.csv_separator: {separator!r} in params.yaml)"
+        )
         return [Problem("<file>", check, 1, header)]
     return []
 
 
 def run(params: Params, *, source: Path, output: Path, report: Path) -> int:
     try:
-        unreadable = header_problems(source)
+        sep = params.data.csv_separator
+        unreadable = header_problems(source, sep)
         if unreadable:
             return _fail(report, source, unreadable, 0)
         findings = Findings(params, integral_labels(source, params))
         with FrameParts(output) as parts:
-            for chunk in read_raw_chunks(source, params.validate_.chunk_rows, params.data.missing_values):
+            chunks = read_raw_chunks(source, params.validate_.chunk_rows, params.data.missing_values, sep)
+            for chunk in chunks:
                 typed = findings.add(chunk)
                 if not findings.failing():  # a failed table is not written: no need to keep going
                     parts.write(typed)
