@@ -70,6 +70,7 @@ def _hints(name: str, values: pd.Series, dtype: str) -> list[tuple[pd.Series, st
     if dtype.lower().startswith("datetime"):
         return [(pd.Series(True, index=values.index), f" ({ISO_RULE})")]
     text = values.astype("string").str.strip()
+    placeholder = text.str.fullmatch(PLACEHOLDER)
     return [
         (text.eq(name), f" (a row repeats the header {name!r}: files joined with their headers?)"),
         (text.str.fullmatch(THOUSANDS), " (thousands separators: export numbers without them)"),
@@ -78,7 +79,8 @@ def _hints(name: str, values: pd.Series, dtype: str) -> list[tuple[pd.Series, st
             text.str.fullmatch(EXCEL_ERROR),
             " (a spreadsheet's error value: fix the formula, or export it as empty)",
         ),
-        (text.str.fullmatch(PLACEHOLDER), placeholder_hint(text.dropna())),
+        # The first placeholder names the hint: the mask found it, no second scan of every value.
+        (placeholder, placeholder_hint(text[placeholder.fillna(False)].head(1))),
     ]
 
 

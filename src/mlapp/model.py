@@ -186,6 +186,12 @@ def _unreadable(path: Path, reason: str) -> ModelUnreadable:
     )
 
 
+def total_gain(booster: xgb.Booster, features: list[str]) -> dict[str, float]:
+    """Each feature's total gain over the trees, XGBoost's own importance (0: never split on)."""
+    scores = booster.get_score(importance_type="total_gain")  # a list only for vector leaves: summed
+    return {name: float(np.sum(scores.get(name, 0.0))) for name in features}
+
+
 def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 

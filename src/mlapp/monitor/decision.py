@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
 import xgboost as xgb
 
 from mlapp.metrics import round6
+from mlapp.model import total_gain
 from mlapp.monitor.drift import FeatureDrift, MetricDecay, PredictionShift
 from mlapp.params import MonitorParams
 
@@ -48,8 +48,7 @@ class Decision:
 def importance(booster: xgb.Booster, features: list[str]) -> dict[str, float] | None:
     """Each feature's share of the model's total gain (XGBoost's own, read from the model file);
     a feature no tree splits on has 0. None when no tree splits at all (nothing to weigh by)."""
-    scores = booster.get_score(importance_type="total_gain")  # a list only for vector leaves: summed
-    gain = {name: float(np.sum(scores.get(name, 0.0))) for name in features}
+    gain = total_gain(booster, features)
     total = sum(gain.values())
     if total <= 0:
         return None

@@ -11,14 +11,14 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from mlapp import metrics as m
 from mlapp import tracking
-from mlapp.model import Model, load
+from mlapp.model import Model, load, total_gain
 from mlapp.params import EvaluateParams, Params
 from mlapp.tables import read_frame, write_json
 
@@ -30,8 +30,8 @@ PLOT_FILES: dict[str, tuple[str, ...]] = {
 
 
 def feature_importance(model: Model) -> list[dict[str, Any]]:
-    gain = model.booster.get_score(importance_type="total_gain")
-    rows = [{"feature": f, "gain": m.round6(cast(float, gain.get(f, 0.0)))} for f in model.spec.features]
+    gain = total_gain(model.booster, model.spec.features)
+    rows = [{"feature": f, "gain": m.round6(value)} for f, value in gain.items()]
     return sorted(rows, key=lambda r: (-r["gain"], r["feature"]))
 
 
