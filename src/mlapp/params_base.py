@@ -1,7 +1,7 @@
 """The base of every ``params.yaml`` section and the names sections share.
 
-Kept apart so the section modules (``mlapp.params``, ``mlapp.params_release``) import it
-without importing each other; ``mlapp.params`` re-exports everything.
+Kept apart so the section modules (``mlapp.params_data``, ``params_train``, ``params_monitor``,
+``params_release``) import it without importing each other; ``mlapp.params`` re-exports everything.
 """
 
 from __future__ import annotations

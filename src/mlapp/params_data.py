@@ -1,0 +1,93 @@
+"""``params.yaml`` sections of the table itself: data, sample_data, validate and split.
+
+Import them from ``mlapp.params`` like every other section (it re-exports them).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from mlapp.cells import class_text, missing_clash
+from mlapp.params_base import OneColumn, Section
+
+
+class DataParams(Section):
+    raw: Path
+    id_column: str | None  # null when the table has no row id
+    time_column: str | None  # null when the table has no event time
+    label: OneColumn
+    classes: list[str] | None  # class order; null: the label's sorted values (binary: 2nd is positive)
+    missing_label: Literal["drop", "fail"]
+    missing_values: list[str]  # CSV cells read as missing (exactly these strings)
+    csv_separator: str  # the one character between a CSV's fields (',' or e.g. ';')
+    ignore_columns: list[str]  # columns of data.raw read past (not checked, not kept): no feature
+
+    @field_validator("classes", mode="before")
+    @classmethod
+    def _classes_as_text(cls, value: object) -> object:
+        """Classes spelt as the labels' text is (``class_text``: 1 and "1.0" are "1"); a boolean
+        is an unquoted yes/no that YAML turned into true/false, which no text label equals."""
+        if not isinstance(value, list):
+            return value
+        if any(isinstance(v, bool) for v in value):
+            raise ValueError(
+                f"{value}: YAML reads an unquoted yes/no, true/false or on/off as a "
+                "boolean, not as your labels' text: quote them: ['no', 'yes']"
+            )
+        return [class_text(v) for v in value]
+
+    @field_validator("missing_values", mode="before")
+    @classmethod
+    def _quoted(cls, value: object) -> object:
+        if isinstance(value, list) and not all(isinstance(v, str) for v in value):
+            raise ValueError(f"{value}: YAML reads an unquoted null, true or 1 as no text: quote each entry")
+        return value
+
+    @field_validator("csv_separator")
+    @classmethod
+    def _one_separator(cls, value: str) -> str:
+        """One character that cannot be part of a value (a letter, digit, '.'), a quote or a line break."""
+        if len(value) != 1 or value.isalnum() or value in "\"'.-_\r\n ":
+            raise ValueError(
+                f"{value!r} is not a CSV separator: use one character such as ',' or ';' "
+                "(not a letter, digit, quote, '.', '-', '_', space or line break)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _distinct_classes(self) -> DataParams:
+        if self.classes is not None and (
+            len(set(self.classes)) != len(self.classes) or len(self.classes) < 2
+        ):
+            raise ValueError(f"data.classes must name at least two distinct classes, got {self.classes}")
+        clash = missing_clash("data.classes", self.classes or [], self.missing_values)
+        if clash:
+            raise ValueError(clash)
+        return self
+
+
+class SampleDataParams(Section):
+    rows: int = Field(gt=0)
+    seed: int
+
+
+class ValidateParams(Section):
+    output: Path
+    report: Path
+    min_rows: int = Field(ge=1)
+    max_failure_examples: int = Field(ge=1)
+    max_null_share: float = Field(ge=0, le=1)  # per column; an entirely empty column always fails
+    max_null_share_by_column: dict[str, float]  # overrides of max_null_share
+    min_class_rows: int = Field(ge=1)  # binary and multiclass: rows every class needs
+    chunk_rows: int = Field(ge=1)  # rows read (and held as text) at a time
+
+
+class SplitParams(Section):
+    method: Literal["hash", "stratified", "time"]
+    test_size: float = Field(gt=0, lt=1)
+    seed: int
+    train: Path
+    test: Path

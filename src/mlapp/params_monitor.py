@@ -1,0 +1,48 @@
+"""The ``monitor`` section of ``params.yaml``: drift thresholds, decay and the retraining PR.
+
+Import it from ``mlapp.params`` like every other section (it re-exports it).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from mlapp.params_base import MetricName, Section
+
+
+class RetrainParams(Section):
+    branch: str = Field(min_length=1)  # the one pull request's head branch, force-updated
+    base: str = Field(min_length=1)
+    refresh: Literal["append", "replace", "import"]
+
+
+class MonitorParams(Section):
+    source: str | None  # path or URL of recent data; null until a team points it at production
+    min_rows: int = Field(ge=1)
+    bins: int = Field(ge=2)
+    psi: float = Field(gt=0)
+    psi_by_feature: dict[str, float]
+    ks_pvalue: float = Field(gt=0, lt=1)
+    ks_statistic: float = Field(ge=0, le=1)
+    severe_psi: float | None = Field(gt=0)  # one feature this far out retrains alone; null: off
+    drifted_importance: float | None = Field(gt=0, le=1)  # share of the model's gain; null: off
+    drifted_share: float = Field(gt=0, le=1)
+    prediction_psi: float = Field(gt=0)
+    min_reference_rows: int = Field(ge=1)  # fewer test rows: training rows' scores join the reference
+    decay_tolerance: dict[MetricName, float]
+    report_json: Path
+    report_markdown: Path
+    retrain: RetrainParams
+
+    @model_validator(mode="after")
+    def _severe_above_drift(self) -> MonitorParams:
+        """A "severe" PSI under the drift PSI would retrain on a feature the report calls stable."""
+        if self.severe_psi is not None and self.severe_psi < self.psi:
+            raise ValueError(
+                f"monitor.severe_psi {self.severe_psi} is below monitor.psi {self.psi}: severe drift "
+                "must be at least drift (raise severe_psi, or null to turn the rule off)"
+            )
+        return self
