@@ -5,7 +5,7 @@
     mlapp serving serve|bento|smoke                     the BentoML service
     mlapp delivery deploy|promote|rollback|...          environments on the deploy branch
     mlapp monitor run|metrics|retrain-*                 drift checks and the retraining PR
-    mlapp template init                                 rename the template
+    mlapp template init|schema                          rename the template, draft schema.py
 
 Options default to params.yaml (read once, through mlapp.params); an option only overrides.
 

@@ -6,10 +6,12 @@ from pathlib import Path
 
 import click
 
+from mlapp.cli.common import PathOption, Project, pass_project
+
 
 @click.group("template")
 def group() -> None:
-    """Adopt the template: rename it to your project."""
+    """Adopt the template: rename it to your project, draft the schema of your table."""
 
 
 @group.command("init")
@@ -25,4 +27,37 @@ def init_project(name: str) -> None:
     click.echo(
         f"renamed the template to {name!r} in {len(changed)} files; "
         "next: `uv lock && uv sync`, then `make test` and commit"
+    )
+
+
+@group.command("schema")
+@click.argument("table", required=False, type=PathOption)
+@click.option("--write", is_flag=True, help="Replace FEATURES in schema.py instead of printing it.")
+@pass_project
+def draft_schema(project: Project, table: Path | None, write: bool) -> None:
+    """Draft schema.py's FEATURES from TABLE (default: data.raw), read as validate reads it.
+
+    Set `data:` in params.yaml first (label, id and time columns, separator, missing cells):
+    those columns are left out. Review the draft: ranges are the values seen.
+    """
+    from mlapp import schema, schema_draft
+
+    params = project.params
+    frame = schema_draft.read(table or params.data.raw, params.data, params.validate_.chunk_rows)
+    features = schema_draft.draft(frame, params.data)
+    block = schema_draft.render(features)
+    if not write:
+        click.echo(block, nl=False)
+    else:
+        target = Path(schema.__file__).resolve()
+        if not target.is_relative_to(Path.cwd().resolve()):  # an installed copy, not the project's
+            raise click.ClickException(f"{target} is not in this project: run from the project's root")
+        schema_draft.write(target, block)
+        click.echo(f"wrote FEATURES ({sum(not f.skip for f in features)} features) into {target}")
+    for f in (f for f in features if f.skip):
+        click.echo(f"left out {f.name!r}: {f.skip}", err=True)
+    click.echo(
+        "next: review the ranges (the values seen) and categories, then "
+        "`uv run dvc add data && uv run dvc repro`",
+        err=True,
     )

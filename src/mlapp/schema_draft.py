@@ -1,0 +1,156 @@
+"""A first ``FEATURES`` for schema.py, drafted from the user's table.
+
+Each column is read as validate reads it (params ``data:``: separator, missing cells) and typed
+by the strictest rule every present value passes, checked with the same parser validate uses:
+a whole number, a number, a yes/no, else a category listing the values seen. Ranges are the
+values seen (floats widened to whole numbers): the draft is a start to review, not a contract
+that guesses what future data may hold. Columns the model cannot take (free text, dates,
+always missing, names XGBoost refuses) are comments saying what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from mlapp.cells import parse_values
+from mlapp.errors import UserError
+from mlapp.params import DataParams
+from mlapp.tables import read_raw
+
+EXPLODED = 40  # levels written one per line; more are packed (2,500 zip codes: 2,500 lines)
+LINE = 110  # ruff's line-length in pyproject.toml: a draft that fits needs no reformatting
+BLOCK = re.compile(
+    r"(?:# fmt: off\n)?FEATURES: dict\[str, pa\.Column\] = \{\n.*?\n\}\n(?:# fmt: on\n)?", re.S
+)
+YES_NO = {"true", "false", "yes", "no"}  # "0"/"1" stay numbers; "y"/"n" stay a category
+IGNORE = "list it in data.ignore_columns (params.yaml)"
+LEADING_ZERO = re.compile(r"[+-]?0\d")  # "02134": a code (a zip code), not the number 2134
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    call: str  # the declaration up to its closing part: "_number(int, 0, 120", "_category("; "" if skipped
+    levels: tuple[str, ...] = ()  # a category's values, kept apart to wrap a long list
+    nullable: bool = False
+    skip: str = ""  # why the column is no feature, and what to do
+
+
+def _bound(value: float, kind: str, up: bool) -> str:
+    if kind == "float":  # whole numbers: 0.0013 .. 0.998 drafts 0.0 .. 1.0, a range a person would write
+        return format(float(math.ceil(value) if up else math.floor(value)), "_.1f")
+    return format(int(value), "_" if abs(value) >= 10_000 else "")
+
+
+def _free_text(levels: int, present: int) -> bool:
+    # Mostly distinct values (names, comments, ids) are no category: a new row brings a new one.
+    return levels > 50 and levels > present / 2
+
+
+def feature(name: str, values: pd.Series) -> Feature:
+    """How one column becomes a model input, or why it cannot."""
+    present = values.dropna()
+    nullable = len(present) < len(values)
+    if any(c in name for c in "[]<"):
+        return Feature(name, "", skip="XGBoost refuses '[', ']' and '<' in a name: rename the column")
+    if present.empty:
+        return Feature(name, "", skip=f"every value is missing; {IGNORE}")
+    text = present.astype(str).str.strip()
+    if set(text.str.lower()) <= YES_NO:  # before numbers: a Parquet boolean would pass as 0/1
+        return Feature(name, 'pa.Column("boolean"' if nullable else "pa.Column(bool", nullable=nullable)
+    code = text.str.match(LEADING_ZERO).any()
+    for kind in ("int", "float"):
+        if not code and not parse_values(present, kind)[1].any():
+            numbers = pd.to_numeric(present)
+            low, high = _bound(numbers.min(), kind, False), _bound(numbers.max(), kind, True)
+            return Feature(name, f"_number({kind}, {low}, {high}", nullable=nullable)
+    if not parse_values(present, "datetime64[ns]")[1].any():
+        return Feature(
+            name, "", skip=f"a date: derive numbers from it in the file (its age in days); {IGNORE}"
+        )
+    levels = sorted(set(present.astype(str)))
+    if _free_text(len(levels), len(present)):
+        return Feature(name, "", skip=f"free text, {len(levels):,} values in {len(present):,} rows; {IGNORE}")
+    return Feature(name, "_category(", tuple(levels), nullable)
+
+
+def draft(frame: pd.DataFrame, data: DataParams) -> list[Feature]:
+    """Every column but the label, id, event time and ignored ones, in the file's order."""
+    named = {data.label, data.id_column, data.time_column, *data.ignore_columns}
+    return [feature(str(name), frame[name]) for name in frame.columns if name not in named]
+
+
+def read(path: Path, data: DataParams, chunk_rows: int) -> pd.DataFrame:
+    if not path.is_file():
+        raise UserError(f"{path}: no such file (data.raw in params.yaml, or pass the table's path)")
+    frame = read_raw(path, data.missing_values, chunk_rows, data.csv_separator)
+    if data.label not in frame.columns:
+        raise UserError(
+            f"{path} has no column {data.label!r} (data.label in params.yaml): set the label first"
+        )
+    return frame
+
+
+def _quote(text: str) -> str:
+    """A Python literal as the formatter writes it: double quotes, unless the text holds some."""
+    return repr(text) if '"' in text and "'" not in text else json.dumps(text, ensure_ascii=False)
+
+
+def _entry(f: Feature, width: int) -> tuple[list[str], bool]:
+    """The lines of one FEATURES entry as the formatter writes them, and whether a long level
+    list had to be packed several to a line instead."""
+    if f.skip:
+        return textwrap.wrap(f"{_quote(f.name)}: {f.skip}", width, initial_indent="    # ",
+                             subsequent_indent="    #   "), False  # fmt: skip
+    if not f.call.startswith("_category"):
+        return [f"    {_quote(f.name)}: {f.call}{', nullable=True' if f.nullable else ''}),"], False
+    quoted = [_quote(v) for v in f.levels]
+    head, nullable = f"    {_quote(f.name)}: _category(", ", nullable=True" if f.nullable else ""
+    if len(one := f"{head}[{', '.join(quoted)}]{nullable}),") <= width:
+        return [one], False
+    if len(args := f"        [{', '.join(quoted)}]{nullable}") <= width:
+        return [head, args, "    ),"], False
+    if len(quoted) <= EXPLODED:  # how the formatter writes it: a level per line
+        rows = [f"            {q}," for q in quoted]
+        return [
+            head,
+            "        [",
+            *rows,
+            "        ],",
+            *(["        nullable=True,"] * f.nullable),
+            "    ),",
+        ], False
+    rows, row = [], ""
+    for q in quoted:
+        if row and len(row) + len(q) + 2 > width - 12:
+            rows.append(row)
+            row = ""
+        row += f"{q}, "
+    packed = [f"            {r.rstrip()}" for r in [*rows, row]]
+    return [head, "        [", *packed, f"        ]{nullable},", "    ),"], True
+
+
+def render(features: list[Feature]) -> str:
+    """The FEATURES statement; fenced from the formatter when a category list was packed (the
+    formatter would give each of 2,500 zip codes a line of its own)."""
+    entries = [_entry(f, LINE) for f in features]
+    block = (
+        "FEATURES: dict[str, pa.Column] = {\n" + "\n".join(line for e, _ in entries for line in e) + "\n}\n"
+    )
+    packed = any(p for _, p in entries)
+    return f"# fmt: off\n{block}# fmt: on\n" if packed else block
+
+
+def write(schema_file: Path, block: str) -> None:
+    """Replace the FEATURES statement of ``schema_file`` with ``block``."""
+    source = schema_file.read_text()
+    if len(BLOCK.findall(source)) != 1:
+        raise UserError(f"{schema_file}: no single `FEATURES: dict[str, pa.Column] = {{ ... }}` to replace")
+    schema_file.write_text(BLOCK.sub(lambda _m: block, source))

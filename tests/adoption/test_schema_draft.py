@@ -1,0 +1,114 @@
+"""``mlapp template schema``: FEATURES drafted from a table validate accepts, in the formatter's style."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlapp import schema_draft
+from mlapp.errors import UserError
+from mlapp.params import load_params
+from tests.adoption.test_own_data import loans
+from tests.conftest import REPO, sh
+
+
+def column(*values: str | None) -> pd.Series:
+    return pd.Series(values, dtype=object)  # as read_csv gives a CSV: text, None when missing
+
+
+@pytest.mark.parametrize(
+    ("values", "line"),
+    [
+        (("3", "-1", "12"), '"x": _number(int, -1, 12),'),
+        (("3", None, "40000"), '"x": _number(int, 3, 40_000, nullable=True),'),
+        (("0.25", "1.0", "17.5"), '"x": _number(float, 0.0, 18.0),'),
+        (("True", "false", "TRUE"), '"x": pa.Column(bool),'),
+        (("yes", None, "no"), '"x": pa.Column("boolean", nullable=True),'),
+        (("b", "a", None, "b"), '"x": _category(["a", "b"], nullable=True),'),
+        (("02134", "10001", "94105"), '"x": _category(["02134", "10001", "94105"]),'),  # zip codes
+        (("2024-01-01", "2024-03-05"), '# "x": a date'),
+        ((None, None), '# "x": every value is missing'),
+    ],
+)
+def test_each_kind_of_column(values: tuple[str | None, ...], line: str) -> None:
+    lines = schema_draft.render([schema_draft.feature("x", column(*values))]).splitlines()
+    assert lines[1].strip().startswith(line), lines
+
+
+def test_free_text_and_refused_names_are_comments_not_features() -> None:
+    notes = [f"note {i}" for i in range(200)]
+    assert "free text, 200 values in 200 rows" in schema_draft.feature("note", column(*notes)).skip
+    assert "rename" in schema_draft.feature("size [cm]", column("1", "2")).skip
+
+
+def written_schema(tmp_path: Path, frame: pd.DataFrame) -> Path:
+    """The package's schema.py with FEATURES drafted from ``frame``, in a scratch copy."""
+    target = tmp_path / "schema.py"
+    target.write_text((REPO / "src" / "mlapp" / "schema.py").read_text())
+    data = load_params(REPO / "params.yaml").data.model_copy(update={"id_column": None, "time_column": None})
+    schema_draft.write(target, schema_draft.render(schema_draft.draft(frame.astype(str), data)))
+    return target
+
+
+@pytest.mark.parametrize("levels", [4, 30, 2_500], ids=["short", "exploded", "packed"])
+def test_written_draft_is_valid_clean_and_checked(tmp_path: Path, levels: int) -> None:
+    rng = np.random.default_rng(0)
+    codes = [f"{z:05d}" for z in range(levels)]
+    frame = pd.DataFrame({"zip": rng.choice(codes, 6_000), "n": rng.integers(0, 9, 6_000), "churned": "1"})
+    target = written_schema(tmp_path, frame)
+    config = ["--config", str(REPO / "pyproject.toml")]
+    sh("ruff", "format", "--check", *config, target, cwd=tmp_path)  # `make lint` stays clean
+    sh(
+        "ruff", "check", *config, "--ignore", "I", target, cwd=tmp_path
+    )  # imports: untouched, first-party unknown here
+    spec = importlib.util.spec_from_file_location("drafted_schema", target)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.check_features()  # the checks raw_schema runs
+    assert len(module.categories(module.feature_schema())["zip"]) == len(set(frame.zip))
+    assert ("# fmt: off" in target.read_text()) == (levels == 2_500)
+    # Drafting again replaces the statement (fenced or not), it does not add one.
+    again = written_schema(tmp_path, frame.assign(n=1))
+    assert len(re.findall(r"^FEATURES", again.read_text(), re.M)) == 1
+
+
+def test_a_table_without_the_label_is_refused(tmp_path: Path) -> None:
+    (source := tmp_path / "t.csv").write_text("a,b\n1,2\n")
+    data = load_params(REPO / "params.yaml").data
+    with pytest.raises(UserError, match=r"no column 'churned'.*data\.label"):
+        schema_draft.read(source, data, 1_000)
+
+
+def test_drafted_schema_validates_the_users_table(project: Path) -> None:
+    """The README's path: set `data:`, draft FEATURES, leave out what it names, validate."""
+    (project / "data" / "churn.csv").unlink()
+    loans(2_500, 1).to_csv(project / "data" / "loans.csv", index=False)
+    params = project / "params.yaml"
+    text = params.read_text()
+    edits = {"raw": ("data/churn.csv", "data/loans.csv"), "id_column": ("customer_id", "loan_id"),
+             "time_column": ("event_time", "applied_on"), "label": ("churned", "defaulted")}  # fmt: skip
+    for key, (old, new) in edits.items():
+        text = text.replace(f"{key}: {old}", f"{key}: {new}", 1)
+    params.write_text(text)
+
+    drafted = sh("mlapp", "template", "schema", "--write", cwd=project)
+    assert "left out 'borrower': free text" in drafted.stderr  # names and surnames: not a category
+    features = (project / "src" / "mlapp" / "schema.py").read_text()
+    for line in ['"grade": _category(["A", "B", "C", "D", "E"]),', '"has_cosigner": pa.Column(bool),',
+                 '"term_months": _number(int, 12, 60),']:  # fmt: skip
+        assert line in features
+    # Whole amounts written 30728.0 with blanks: a nullable whole number, as validate parses them.
+    assert re.search(r'"income": _number\(int, [\d_]+, [\d_]+, nullable=True\)', features)
+    failed = sh("mlapp", "pipeline", "validate", cwd=project, check=False)
+    assert failed.returncode != 0 and "borrower" in failed.stdout + failed.stderr  # strict: say so first
+    params.write_text(text.replace("ignore_columns: []", "ignore_columns: [borrower]", 1))
+    sh("mlapp", "pipeline", "validate", cwd=project)
+    report = json.loads((project / "reports" / "validation.json").read_text())
+    assert report["rows"] == 2_500
