@@ -6,6 +6,7 @@ everything that compares two values (report deltas, the gate, decay) asks it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from types import ModuleType
@@ -34,6 +35,8 @@ class Metric:
     name: str
     higher_is_better: bool
     tasks: tuple[str, ...]
+    low: float = 0.0  # the values the metric can take: a gate bound outside them is a units mistake
+    high: float = 1.0
 
 
 REGISTRY: dict[str, Metric] = {
@@ -45,13 +48,13 @@ REGISTRY: dict[str, Metric] = {
         Metric("precision", True, ("binary", "multiclass")),  # multiclass: per class
         Metric("recall", True, ("binary", "multiclass")),  # multiclass: per class
         Metric("accuracy", True, ("binary", "multiclass")),
-        Metric("log_loss", False, ("binary", "multiclass")),
+        Metric("log_loss", False, ("binary", "multiclass"), high=math.inf),
         Metric("brier", False, ("binary",)),
         Metric("f1_macro", True, ("multiclass",)),
         Metric("f1_weighted", True, ("multiclass",)),
-        Metric("rmse", False, ("regression",)),
-        Metric("mae", False, ("regression",)),
-        Metric("r2", True, ("regression",)),
+        Metric("rmse", False, ("regression",), high=math.inf),  # in the label's units
+        Metric("mae", False, ("regression",), high=math.inf),
+        Metric("r2", True, ("regression",), low=-math.inf),  # below 0: worse than the mean
     )
 }
 # Losses and errors: a smaller value is a better model.
@@ -78,6 +81,34 @@ def task_metric_problems(task: str, named: Iterable[tuple[str, str]]) -> list[st
         for where, name in named
         if name not in TASK_METRICS[task]
     ]
+
+
+def value_range(name: str) -> str:
+    """The values metric ``name`` can take, in words: "from 0 to 1", "0 or more", "at most 1"."""
+    metric = REGISTRY[name]
+    if math.isinf(metric.high):
+        return f"{metric.low:g} or more"
+    if math.isinf(metric.low):
+        return f"at most {metric.high:g}"
+    return f"from {metric.low:g} to {metric.high:g}"
+
+
+def gate_bound_problem(name: str, bound: float) -> str | None:
+    """Why ``gate.min_primary`` cannot be meant for metric ``name`` (None when it can be): a bound
+    the metric can never take was written in another metric's units. A floor above the top or a
+    ceiling below the bottom fails every pull request; the others pass every one."""
+    metric = REGISTRY[name]
+    if metric.low <= bound <= metric.high:
+        return None
+    role = (
+        f"the minimum {name} the PR's model must reach"
+        if metric.higher_is_better
+        else f"the maximum {name} the PR's model may have (lower is better)"
+    )
+    return (
+        f"{bound:g} is outside {name}'s range ({value_range(name)}): for gate.primary_metric "
+        f"{name} it is {role}, in {name}'s units; set a value {value_range(name)}"
+    )
 
 
 def check_task_metric(task: str, name: str, setting: str) -> None:

@@ -79,6 +79,18 @@ class GateParams(Section):
     max_regression: float = Field(ge=0)
     require_significant: bool
 
+    @field_validator("min_primary")
+    @classmethod
+    def _in_the_metrics_units(cls, value: float, info: ValidationInfo) -> float:
+        """Kept when the metric was switched (roc_auc to rmse, or back), the old bound is in the
+        wrong units: where the new metric can never take it, every PR would fail (or pass)."""
+        from mlapp.metrics import gate_bound_problem  # metrics imports numpy: only when needed
+
+        metric = info.data.get("primary_metric")  # absent when itself invalid (reported on its own)
+        if metric is not None and (problem := gate_bound_problem(metric, value)):
+            raise ValueError(problem)
+        return value
+
 
 class ServingParams(Section):
     max_rows: int = Field(ge=1)  # largest request accepted (rows); larger is a 400

@@ -160,3 +160,62 @@ def test_a_label_naming_several_columns_says_the_model_predicts_one(tmp_path: Pa
         "  - data.label: ['Weight', 'Waist', 'Pulse']: the model predicts one column: pick one and "
         "list the others in data.ignore_columns"
     ]
+
+
+def _gate(task: str, metric: str, bound: float):
+    """params.yaml switched to ``task`` with ``metric`` as the gate's and the monitor's, and
+    ``bound`` as gate.min_primary."""
+
+    def mutate(p: dict) -> None:
+        p.update(task=task)
+        p["gate"].update(primary_metric=metric, min_primary=bound)
+        p["monitor"]["decay_tolerance"] = {metric: 0.05}
+        p["tune"].update(metric=metric)
+        if task != "binary":
+            p["data"]["classes"] = None
+
+    return mutate
+
+
+MINIMUM = "the minimum {} the PR's model must reach"
+MAXIMUM = "the maximum {} the PR's model may have (lower is better)"
+
+
+@pytest.mark.parametrize(
+    ("task", "metric", "bound", "role", "allowed"),
+    [
+        ("binary", "roc_auc", 75.0, MINIMUM, "from 0 to 1"),
+        ("binary", "accuracy", -0.1, MINIMUM, "from 0 to 1"),
+        ("binary", "brier", 1.5, MAXIMUM, "from 0 to 1"),
+        ("binary", "log_loss", -0.2, MAXIMUM, "0 or more"),
+        ("multiclass", "f1_macro", 2.0, MINIMUM, "from 0 to 1"),
+        ("regression", "rmse", -1.0, MAXIMUM, "0 or more"),
+        ("regression", "mae", -5.0, MAXIMUM, "0 or more"),
+        ("regression", "r2", 1.2, MINIMUM, "at most 1"),
+    ],
+)
+def test_a_gate_bound_the_metric_can_never_take_is_a_params_error(
+    tmp_path: Path, task: str, metric: str, bound: float, role: str, allowed: str
+) -> None:
+    """A bound kept from another metric (0.75 for an rmse of house prices is plausible, 150000
+    for accuracy is not) fails or passes every PR: refused when params.yaml is read, naming the
+    setting, the metric, which side the bound is and the values it can take."""
+    with pytest.raises(ParamsError) as refused:
+        load_params(_write(tmp_path, _gate(task, metric, bound)))
+    assert str(refused.value).splitlines()[1:] == [
+        f"  - gate.min_primary: {bound:g} is outside {metric}'s range ({allowed}): for "
+        f"gate.primary_metric {metric} it is {role.format(metric)}, in {metric}'s units; "
+        f"set a value {allowed}"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("task", "metric", "bound"),
+    [("binary", "roc_auc", 0.0), ("binary", "accuracy", 1.0), ("binary", "brier", 0.25),
+     ("regression", "rmse", 0.75), ("regression", "rmse", 150000.0), ("regression", "r2", -0.5),
+     ("multiclass", "log_loss", 3.0)],
+)  # fmt: skip
+def test_a_gate_bound_the_metric_can_take_loads(tmp_path: Path, task: str, metric: str, bound: float) -> None:
+    """The range's own ends and any value between load: an rmse ceiling of 0.75 may be right for a
+    label in small units, so it is not refused (the gate's reason says it is a ceiling, in rmse's units)."""
+    assert load_params(_write(tmp_path, _gate(task, metric, bound))).gate.min_primary == bound

@@ -117,7 +117,7 @@ def test_gate_direction_follows_the_metric() -> None:
     result = compare.gate(policy, rose, 0.95, "test")
     assert not result.passed
     assert result.reasons == [
-        "rmse 11.0000 is above the maximum 10.0000",
+        "rmse 11.0000 is above the maximum 10.0000 (gate.min_primary, a ceiling for rmse, in its units)",
         "rmse rose by 2.0000, more than the allowed 0.5000 (95% CI of the change [+1.5000, +2.5000])",
     ]
     fell = compare.MetricDelta("rmse", 9.0, 8.0, -1.0, -1.5, -0.5, False, compare.BETTER)

@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from mlapp.errors import UserError
 from mlapp.model import load
 from mlapp.params import load_params
 from mlapp.report import markdown, run
@@ -171,3 +172,16 @@ def test_a_binary_label_written_as_text_renders(shifted: dict[str, Any]) -> None
     assert_renders(text)
     assert "| confusion (at each model's threshold) | base: pred `<=50K` | base: pred `>50K` |" in text
     assert "| actual `>50K` |" in text
+
+
+def test_a_base_gate_bound_in_another_metrics_units_is_named() -> None:
+    """The base's gate applies: one whose floor its metric can never reach would fail every PR,
+    so the report stops and names the setting instead."""
+    params = load_params(Path(__file__).resolve().parents[2] / "params.yaml")
+    base = "gate:\n  primary_metric: roc_auc\n  min_primary: 150000\n  max_regression: 0.5\n"
+    with pytest.raises(UserError) as refused:
+        run.gate_policy(base, params)
+    assert "the base's gate: section is invalid" in str(refused.value)
+    assert "min_primary" in str(refused.value) and "outside roc_auc's range (from 0 to 1)" in str(
+        refused.value
+    )

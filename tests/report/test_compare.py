@@ -46,7 +46,7 @@ def test_gate_passes_an_improvement_and_a_small_drop() -> None:
 def test_gate_fails_below_the_floor_even_without_a_drop() -> None:
     result = gate(POLICY, delta(0.69, -0.005, 0.005, base=0.69), 0.95, "base params.yaml")
     assert not result.passed
-    assert result.reasons == ["roc_auc 0.6900 is below the minimum 0.7000"]
+    assert result.reasons == ["roc_auc 0.6900 is below the minimum 0.7000 (gate.min_primary)"]
 
 
 def test_gate_fails_a_significant_drop_and_says_by_how_much() -> None:

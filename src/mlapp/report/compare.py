@@ -82,7 +82,8 @@ def gate(policy: GateParams, primary: MetricDelta, confidence: float, policy_sou
     higher = primary.higher_is_better
     if (primary.pr < policy.min_primary) if higher else (primary.pr > policy.min_primary):
         side = "below the minimum" if higher else "above the maximum"
-        reasons.append(f"{name} {primary.pr:.4f} is {side} {policy.min_primary:.4f}")
+        setting = "gate.min_primary" if higher else f"gate.min_primary, a ceiling for {name}, in its units"
+        reasons.append(f"{name} {primary.pr:.4f} is {side} {policy.min_primary:.4f} ({setting})")
     drop = round6(-primary.delta if higher else primary.delta)
     worse = "dropped" if higher else "rose"
     if drop > policy.max_regression:
