@@ -245,7 +245,7 @@ def _make_reference(root: Path) -> None:
     os.chdir(root)  # params.yaml paths are relative to the project root
     try:
         frame = sample_data.generate(SMALL_ROWS, params.sample_data.seed)
-        sample_data.write(frame, params.data.raw, params.data.csv_separator)
+        sample_data.write(frame, params.data.raw, params.data.csv_separator, params.data.decimal)
         v = params.validate_
         validate.run(params, source=params.data.raw, output=v.output, report=v.report)
         split.run(params, source=v.output, train_path=params.split.train, test_path=params.split.test)

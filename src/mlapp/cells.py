@@ -22,6 +22,16 @@ FALSE_WORDS = {"false", "0", "no", "n", "f"}
 OFFSET = r"(?:Z|[+-]\d\d(?::?\d\d)?)$"  # an ISO 8601 time stamp's UTC offset
 THOUSANDS = r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?"  # 1,234 or 12,345.6
 DECIMAL_COMMA = r"[+-]?\d+,\d+"  # 3,5: a European spreadsheet's export
+THOUSANDS_POINT = r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d+)?"  # 1.234 or 12.345,6: data.decimal ',' exports
+DECIMAL_POINT = r"[+-]?\d*\.\d+(?:[eE][+-]?\d+)?"  # 3.5 in a table written with decimal commas
+GROUPED = " (thousands separators: export numbers without them)"
+COMMA_HINT = " (decimal commas: set data.decimal: ',' in params.yaml, or export numbers with a decimal point)"
+POINT_HINT = " (a decimal point, but data.decimal is ',': export decimal commas, or set data.decimal: '.')"
+# Per data.decimal: a number written by the other habit, and what to change (the export or the setting).
+NUMBER_HABITS = {
+    ".": ((THOUSANDS, GROUPED), (DECIMAL_COMMA, COMMA_HINT)),
+    ",": ((THOUSANDS_POINT, GROUPED), (DECIMAL_POINT, POINT_HINT)),
+}
 ISO_RULE = "ISO 8601, with a UTC offset on every value or none"  # how parse_values reads a time
 # "?", "-", ".": a cell without a letter or digit names no value; exports use such a placeholder for
 # a missing one (UCI's adult table writes "?").
@@ -64,17 +74,16 @@ def placeholder_hint(values: Iterable[object]) -> str:
     )
 
 
-def _hints(name: str, values: pd.Series, dtype: str) -> list[tuple[pd.Series, str]]:
+def _hints(name: str, values: pd.Series, dtype: str, decimal: str) -> list[tuple[pd.Series, str]]:
     """Each hint a value that did not parse as ``dtype`` may get, with the values it explains,
-    the most telling first: what to change is the export, not the schema."""
+    the most telling first: what to change is the export (or ``data.decimal``), not the schema."""
     if dtype.lower().startswith("datetime"):
         return [(pd.Series(True, index=values.index), f" ({ISO_RULE})")]
     text = values.astype("string").str.strip()
     placeholder = text.str.fullmatch(PLACEHOLDER)
     return [
         (text.eq(name), f" (a row repeats the header {name!r}: files joined with their headers?)"),
-        (text.str.fullmatch(THOUSANDS), " (thousands separators: export numbers without them)"),
-        (text.str.fullmatch(DECIMAL_COMMA), " (decimal commas: export numbers with a decimal point)"),
+        *((text.str.fullmatch(habit), hint) for habit, hint in NUMBER_HABITS[decimal]),
         (
             text.str.fullmatch(EXCEL_ERROR),
             " (a spreadsheet's error value: fix the formula, or export it as empty)",
@@ -84,29 +93,45 @@ def _hints(name: str, values: pd.Series, dtype: str) -> list[tuple[pd.Series, st
     ]
 
 
-def parse_hint(name: str, values: pd.Series, dtype: str) -> str:
+def parse_hint(name: str, values: pd.Series, dtype: str, decimal: str) -> str:
     """Why a column's values did not parse as ``dtype``, when a common export habit explains
     one of them ("" otherwise): one hint for the column, as validate reports it."""
-    return next((hint for matched, hint in _hints(name, values, dtype) if matched.fillna(False).any()), "")
+    found = _hints(name, values, dtype, decimal)
+    return next((hint for matched, hint in found if matched.fillna(False).any()), "")
 
 
-def value_hints(name: str, values: pd.Series, dtype: str) -> pd.Series:
+def value_hints(name: str, values: pd.Series, dtype: str, decimal: str) -> pd.Series:
     """``parse_hint`` of each value on its own ("" when none explains it): a hint per rejected
     row, which a value that is merely wrong ("lots") does not get from its neighbours."""
     hints = pd.Series("", index=values.index, dtype=object)
-    for matched, hint in reversed(_hints(name, values, dtype)):  # the most telling is set last
+    for matched, hint in reversed(_hints(name, values, dtype, decimal)):  # the most telling is set last
         hints[matched.fillna(False).to_numpy(dtype=bool)] = hint
     return hints
 
 
-def parse_values(series: pd.Series, dtype: str) -> tuple[pd.Series, pd.Series]:
+def decimal_points(series: pd.Series, decimal: str) -> pd.Series:
+    """Numbers written with ``decimal`` (``data.decimal``) as ``pd.to_numeric`` reads them: "3,5"
+    is "3.5". With decimal commas a '.' is no decimal point (it groups thousands, 1.234, or comes
+    from another export): such text becomes missing, a value that does not parse. Values that are
+    numbers already (Parquet, JSON) are kept."""
+    if decimal == "." or not (pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series)):
+        return series
+    out = series.astype(object)
+    text = series.str.len().notna()  # .str gives NaN for what is not text
+    strings = series[text].astype(str)
+    out[text] = strings.str.replace(decimal, ".", regex=False).where(~strings.str.contains(".", regex=False))
+    return out
+
+
+def parse_values(series: pd.Series, dtype: str, decimal: str) -> tuple[pd.Series, pd.Series]:
     """Strictly convert one column of text to ``dtype`` (the schema's), as training and batch
     scoring both do; returns (parsed, mask of values that did not parse). Pandas' and pandera's
-    own casts are lossy (3.5 -> 3, "maybe" -> True), so they only see parsed values."""
+    own casts are lossy (3.5 -> 3, "maybe" -> True), so they only see parsed values. Numbers are
+    written with ``decimal`` (``data.decimal``) as their decimal mark."""
     present = series.notna()
     dtype = dtype.lower()  # pandas' nullable Int64 parses as int64 does
     if dtype.startswith("int") or dtype.startswith("float"):
-        numbers = pd.to_numeric(series, errors="coerce")
+        numbers = pd.to_numeric(decimal_points(series, decimal), errors="coerce")
         bad = present & (numbers.isna() | ~np.isfinite(numbers.fillna(0)))
         if dtype.startswith("int"):
             bad |= present & numbers.notna() & (numbers % 1 != 0)

@@ -23,6 +23,7 @@ class DataParams(Section):
     missing_label: Literal["drop", "fail"]
     missing_values: list[str]  # CSV cells read as missing (exactly these strings)
     csv_separator: str  # the one character between a CSV's fields (',' or e.g. ';')
+    decimal: Literal[".", ","]  # a CSV's decimal mark: "3,5" with ','
     ignore_columns: list[str]  # columns of data.raw read past (not checked, not kept): no feature
 
     @field_validator("classes", mode="before")
@@ -56,6 +57,16 @@ class DataParams(Section):
                 "(not a letter, digit, quote, '.', '-', '_', space or line break)"
             )
         return value
+
+    @model_validator(mode="after")
+    def _decimal_not_separator(self) -> DataParams:
+        """Unquoted, "1,3,5" could be 1 and 3.5 or 1.3 and 5: the two marks must differ."""
+        if self.decimal == self.csv_separator:
+            raise ValueError(
+                f"data.decimal {self.decimal!r} is also data.csv_separator: a file with decimal commas "
+                "separates its fields with another character (';' mostly): set data.csv_separator to it"
+            )
+        return self
 
     @model_validator(mode="after")
     def _distinct_classes(self) -> DataParams:

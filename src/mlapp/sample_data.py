@@ -115,7 +115,8 @@ def check_replaceable(frame: pd.DataFrame, path: Path, sep: str) -> None:
         )
 
 
-def write(frame: pd.DataFrame, path: Path, sep: str) -> None:
-    """The sample as a CSV separated by ``sep`` (``data.csv_separator``), as validate reads it."""
+def write(frame: pd.DataFrame, path: Path, sep: str, decimal: str) -> None:
+    """The sample as a CSV separated by ``sep`` (``data.csv_separator``), numbers written with
+    ``decimal`` (``data.decimal``), as validate reads it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(path, index=False, sep=sep, date_format="%Y-%m-%dT%H:%M:%S")
+    frame.to_csv(path, index=False, sep=sep, decimal=decimal, date_format="%Y-%m-%dT%H:%M:%S")

@@ -54,7 +54,7 @@ def _free_text(levels: int, present: int) -> bool:
     return levels > 50 and levels > present / 2
 
 
-def feature(name: str, values: pd.Series) -> Feature:
+def feature(name: str, values: pd.Series, decimal: str) -> Feature:
     """How one column becomes a model input, or why it cannot."""
     present = values.dropna()
     nullable = len(present) < len(values)
@@ -67,11 +67,11 @@ def feature(name: str, values: pd.Series) -> Feature:
         return Feature(name, 'pa.Column("boolean"' if nullable else "pa.Column(bool", nullable=nullable)
     code = text.str.match(LEADING_ZERO).any()
     for kind in ("int", "float"):
-        if not code and not parse_values(present, kind)[1].any():
-            numbers = pd.to_numeric(present)
+        numbers, bad = parse_values(present, kind, decimal)  # data.decimal: "3,5" is a number
+        if not code and not bad.any():
             low, high = _bound(numbers.min(), kind, False), _bound(numbers.max(), kind, True)
             return Feature(name, f"_number({kind}, {low}, {high}", nullable=nullable)
-    if not parse_values(present, "datetime64[ns]")[1].any():
+    if not parse_values(present, "datetime64[ns]", decimal)[1].any():
         return Feature(
             name, "", skip=f"a date: derive numbers from it in the file (its age in days); {IGNORE}"
         )
@@ -84,7 +84,7 @@ def feature(name: str, values: pd.Series) -> Feature:
 def draft(frame: pd.DataFrame, data: DataParams) -> list[Feature]:
     """Every column but the label, id, event time and ignored ones, in the file's order."""
     named = {data.label, data.id_column, data.time_column, *data.ignore_columns}
-    return [feature(str(name), frame[name]) for name in frame.columns if name not in named]
+    return [feature(str(name), frame[name], data.decimal) for name in frame.columns if name not in named]
 
 
 def read(path: Path, data: DataParams, chunk_rows: int) -> pd.DataFrame:

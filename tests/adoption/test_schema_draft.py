@@ -37,14 +37,24 @@ def column(*values: str | None) -> pd.Series:
     ],
 )
 def test_each_kind_of_column(values: tuple[str | None, ...], line: str) -> None:
-    lines = schema_draft.render([schema_draft.feature("x", column(*values))]).splitlines()
+    lines = schema_draft.render([schema_draft.feature("x", column(*values), ".")]).splitlines()
     assert lines[1].strip().startswith(line), lines
+
+
+def test_decimal_commas_draft_a_number_under_data_decimal() -> None:
+    """A ';'-separated export's "3,5" is a float with data.decimal ',' (as validate reads it),
+    a category without."""
+    values = column("3,5", "-1,25", "17")
+    comma = schema_draft.render([schema_draft.feature("x", values, ",")]).splitlines()[1].strip()
+    assert comma.startswith('"x": _number(float, -2.0, 17.0),'), comma
+    point = schema_draft.render([schema_draft.feature("x", values, ".")]).splitlines()[1].strip()
+    assert point.startswith('"x": _category('), point
 
 
 def test_free_text_and_refused_names_are_comments_not_features() -> None:
     notes = [f"note {i}" for i in range(200)]
-    assert "free text, 200 values in 200 rows" in schema_draft.feature("note", column(*notes)).skip
-    assert "rename" in schema_draft.feature("size [cm]", column("1", "2")).skip
+    assert "free text, 200 values in 200 rows" in schema_draft.feature("note", column(*notes), ".").skip
+    assert "rename" in schema_draft.feature("size [cm]", column("1", "2"), ".").skip
 
 
 def written_schema(tmp_path: Path, frame: pd.DataFrame) -> Path:

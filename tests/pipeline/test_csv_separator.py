@@ -20,8 +20,8 @@ from tests.monitor.helpers import drifted
 PARAMS = load_params(REPO / "params.yaml")
 
 
-def _params(sep: str) -> Params:
-    data = PARAMS.data.model_copy(update={"csv_separator": sep})
+def _params(sep: str, decimal: str = ".") -> Params:
+    data = PARAMS.data.model_copy(update={"csv_separator": sep, "decimal": decimal})
     xgb = PARAMS.train.xgboost.model_copy(update={"n_estimators": 20})  # small and fast
     return PARAMS.model_copy(update={"data": data, "train": PARAMS.train.model_copy(update={"xgboost": xgb})})
 

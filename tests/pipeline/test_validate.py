@@ -171,7 +171,7 @@ def test_a_failed_evaluate_keeps_the_committed_metrics_and_plots(
 
 def test_parse_reports_every_bad_value_with_rows() -> None:
     frame = pd.DataFrame({"age": ["31", "x", None, "4.5"], "monthly_charges": ["1.5", "inf", "2", "3"]})
-    _, problems = parse_table(frame, feature_schema(), limit=5)
+    _, problems = parse_table(frame, feature_schema(), limit=5, decimal=".")
     by_column = {p.column: p for p in problems}
     assert by_column["age"] == Problem("age", "parse as int64", 2, ["x", "4.5"], [1, 3])
     assert by_column["monthly_charges"].values == ["inf"]
@@ -180,7 +180,9 @@ def test_parse_reports_every_bad_value_with_rows() -> None:
 def test_a_category_with_many_levels_is_named_briefly() -> None:
     """A failed isin of 300 levels reads as its first levels and a count, not 300 of them per line."""
     schema = pa.DataFrameSchema({"city": pa.Column(str, pa.Check.isin([f"c{i}" for i in range(300)]))})
-    _, problems = check_table(pd.DataFrame({"city": ["c1", "atlantis"]}), schema, 5, 1, "validate.min_rows")
+    _, problems = check_table(
+        pd.DataFrame({"city": ["c1", "atlantis"]}), schema, 5, 1, "validate.min_rows", "."
+    )
     assert [p.line() for p in problems] == [
         "column 'city' failed isin(['c0', 'c1', 'c2', 'c3', 'c4', … 295 more]): "
         "1 value(s), e.g. ['atlantis'] at rows [1]"
@@ -191,13 +193,13 @@ def test_a_placeholder_for_missing_categories_says_where_to_declare_it() -> None
     """UCI's adult table writes "?" for a missing workclass: every "?" failed the category's
     levels, listed five times over, and nothing said data.missing_values reads them as missing."""
     schema = pa.DataFrameSchema({"workclass": pa.Column(str, pa.Check.isin(["Private", "State-gov"]))})
-    _, problems = check_table(pd.DataFrame({"workclass": ["Private", "?", "?"]}), schema, 5, 1, "x")
+    _, problems = check_table(pd.DataFrame({"workclass": ["Private", "?", "?"]}), schema, 5, 1, "x", ".")
     assert [p.line() for p in problems] == [
         "column 'workclass' failed isin(['Private', 'State-gov']) ('?' names no value: if it marks a "
         "missing one, add it to data.missing_values (params.yaml) and make the column nullable in "
         "FEATURES): 2 value(s), e.g. ['?', '?'] at rows [1, 2]"
     ]
-    _, unknown = check_table(pd.DataFrame({"workclass": ["Private", "Unknown"]}), schema, 5, 1, "x")
+    _, unknown = check_table(pd.DataFrame({"workclass": ["Private", "Unknown"]}), schema, 5, 1, "x", ".")
     assert "names no value" not in unknown[0].line()  # a word may be a level the schema lacks
 
 
@@ -273,13 +275,13 @@ def test_a_whole_number_feature_may_have_missing_values() -> None:
     range. Before, int64 could not hold a blank: every one failed as coerce_dtype('int64')."""
     table = pa.DataFrameSchema({"visits": schema._number(int, 0, 10, nullable=True)}, coerce=True)
     frame = pd.DataFrame({"visits": ["3", None, "0"]})
-    typed, problems = check_table(frame, table, 5, 1, "validate.min_rows")
+    typed, problems = check_table(frame, table, 5, 1, "validate.min_rows", ".")
     assert problems == [] and typed["visits"].tolist() == [3, pd.NA, 0]
     for values, said in [
         (["2.5", None], "column 'visits' failed parse as Int64: 1 value(s), e.g. ['2.5'] at rows [0]"),
         ([None, "12"], "column 'visits' failed in_range(0, 10): 1 value(s), e.g. [12] at rows [1]"),
     ]:
-        _, problems = check_table(pd.DataFrame({"visits": values}), table, 5, 1, "validate.min_rows")
+        _, problems = check_table(pd.DataFrame({"visits": values}), table, 5, 1, "validate.min_rows", ".")
         assert [p.line() for p in problems] == [said]
 
 
@@ -287,7 +289,7 @@ def test_category_levels_written_as_numbers_are_the_file_s_text(monkeypatch: pyt
     """_category([1, 2, 3]) (a class number as a category): every "1" failed isin([1, 2, 3]),
     and the service refused to start. Its levels are text; a raw pa.Column so declared is refused."""
     table = pa.DataFrameSchema({"pclass": schema._category([1, 2, 3])}, coerce=True)
-    typed, problems = check_table(pd.DataFrame({"pclass": ["1", "3"]}), table, 5, 1, "validate.min_rows")
+    typed, problems = check_table(pd.DataFrame({"pclass": ["1", "3"]}), table, 5, 1, "validate.min_rows", ".")
     assert problems == [] and typed["pclass"].tolist() == ["1", "3"]
     monkeypatch.setitem(schema.FEATURES, "pclass", pa.Column(str, pa.Check.isin([1, 2, 3])))
     with pytest.raises(UserError, match=re.escape("'pclass' is text with levels that are not text")):
@@ -299,9 +301,9 @@ def test_a_boolean_feature_may_have_missing_values() -> None:
     "boolean" type was not parsed: every True failed as coerce_dtype('boolean'))."""
     table = pa.DataFrameSchema({"vip": pa.Column("boolean", nullable=True)}, coerce=True)
     frame = pd.DataFrame({"vip": ["True", None, "false", "maybe"]})
-    typed, problems = check_table(frame.head(3), table, 5, 1, "validate.min_rows")
+    typed, problems = check_table(frame.head(3), table, 5, 1, "validate.min_rows", ".")
     assert problems == [] and typed["vip"].tolist() == [True, pd.NA, False]
-    _, problems = check_table(frame, table, 5, 1, "validate.min_rows")
+    _, problems = check_table(frame, table, 5, 1, "validate.min_rows", ".")
     assert [p.line() for p in problems] == [
         "column 'vip' failed parse as boolean: 1 value(s), e.g. ['maybe'] at rows [3]"
     ]
@@ -320,7 +322,7 @@ def test_timestamps_with_different_utc_offsets_are_read_as_utc() -> None:
     """Local time across a daylight-saving change (+01:00, then +02:00): one instant each, in UTC."""
     data = load_params(REPO / "params.yaml").data
     frame = pd.DataFrame({"event_time": ["2024-03-30T10:00:00+01:00", "2024-04-01T10:00:00+02:00"]})
-    parsed, problems = parse_table(frame, raw_schema(data), limit=5)
+    parsed, problems = parse_table(frame, raw_schema(data), limit=5, decimal=".")
     assert problems == []
     assert parsed["event_time"].tolist() == [
         pd.Timestamp("2024-03-30 09:00"),
@@ -346,7 +348,10 @@ def test_a_compressed_csv_is_read_like_pandas_reads_it(reference_project: Path, 
     ("values", "hint"),
     [
         (["1,250", "3"], "(thousands separators: export numbers without them)"),
-        (["2.5", "3,5"], "(decimal commas: export numbers with a decimal point)"),
+        (
+            ["2.5", "3,5"],
+            "(decimal commas: set data.decimal: ',' in params.yaml, or export numbers with a decimal point)",
+        ),
         (["charges", "3"], "(a row repeats the header 'charges': files joined with their headers?)"),
         (["x", "3"], ""),
         (["#DIV/0!", "3"], "(a spreadsheet's error value: fix the formula, or export it as empty)"),
@@ -366,7 +371,7 @@ def test_an_unparsable_number_says_which_export_habit_explains_it(values: list[s
     """Thousands separators, decimal commas and a repeated header each failed as a bare
     `parse as float64`, leaving the user to guess what to change in the export."""
     table = pa.DataFrameSchema({"charges": schema._number(float, 0, 10_000)}, coerce=True)
-    _, problems = check_table(pd.DataFrame({"charges": values}), table, 5, 1, "validate.min_rows")
+    _, problems = check_table(pd.DataFrame({"charges": values}), table, 5, 1, "validate.min_rows", ".")
     assert [p.check for p in problems] == [f"parse as float64 {hint}".rstrip()]
 
 

@@ -54,7 +54,9 @@ def test_a_category_na_scores_alike_in_training_batch_and_service(
 
     # Batch scorer: the same CSV, every row scored (none rejected as a missing region).
     out = tmp_path / "scored.parquet"
-    summary = scorer.score(str(source), out, tmp_path / "models", 400, tmp_path / "none.json", MISSING, ",")
+    summary = scorer.score(
+        str(source), out, tmp_path / "models", 400, tmp_path / "none.json", MISSING, ",", "."
+    )
     assert (summary.rows, summary.rejected) == (len(raw), 0)
     np.testing.assert_allclose(pq.read_table(out).column("probability").to_numpy(), expected, atol=1e-9)
 
@@ -65,7 +67,7 @@ def test_a_category_na_scores_alike_in_training_batch_and_service(
 
     # Scoring with a list that reads "NA" as missing would lose the level: refused.
     with pytest.raises(UserError, match=r"categories\.region lists 'NA', which data\.missing_values reads"):
-        scorer.score(str(source), out, tmp_path / "models", 400, tmp_path / "none.json", ["", "NA"], ",")
+        scorer.score(str(source), out, tmp_path / "models", 400, tmp_path / "none.json", ["", "NA"], ",", ".")
 
 
 def test_the_batch_scorer_parses_values_by_training_rules(serving_root: Path, model, tmp_path: Path) -> None:
@@ -90,7 +92,7 @@ def test_the_batch_scorer_parses_values_by_training_rules(serving_root: Path, mo
     out = tmp_path / "scored.parquet"
     summary = scorer.score(
         str(source), out, serving_root / "models", 64, tmp_path / "none.json", PARAMS.data.missing_values,
-        PARAMS.data.csv_separator, id_column=PARAMS.data.id_column,
+        PARAMS.data.csv_separator, PARAMS.data.decimal, id_column=PARAMS.data.id_column,
     )  # fmt: skip
 
     rejects = pq.read_table(tmp_path / "scored.rejects.parquet").to_pandas()

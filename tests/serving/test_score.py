@@ -112,6 +112,30 @@ def test_a_semicolon_csv_is_scored_with_data_csv_separator(serving_root, tmp_pat
     check_output(tmp_path / "p.parquet", table, model)
 
 
+def test_a_decimal_comma_csv_scores_as_its_decimal_point_copy(serving_root, tmp_path, model) -> None:
+    """``1;3,5;...``: data.csv_separator ';' and data.decimal ',' give the comma file's scores."""
+    params = tmp_path / "params.yaml"
+    text = (serving_root / "params.yaml").read_text()
+    params.write_text(
+        text.replace('csv_separator: ","', 'csv_separator: ";"', 1).replace('decimal: "."', 'decimal: ","', 1)
+    )
+    clean = generate(500, 9)
+    clean.to_csv(tmp_path / "point.csv", index=False)
+    clean.to_csv(tmp_path / "comma.csv", sep=";", decimal=",", index=False)
+    header, first = (tmp_path / "comma.csv").read_text().splitlines()[:2]
+    assert "," in first.split(";")[header.split(";").index("monthly_charges")]  # 90,21: a decimal comma
+    for name, settings in (("point", serving_root / "params.yaml"), ("comma", params)):
+        done = sh(
+            "mlapp", "--params", settings, "serving", "score", "--input", tmp_path / f"{name}.csv",
+            "--output", tmp_path / f"{name}.parquet", "--model-dir", serving_root / "models",
+            cwd=serving_root, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    point, comma = (pq.read_table(tmp_path / f"{n}.parquet").to_pandas() for n in ("point", "comma"))
+    pd.testing.assert_frame_equal(comma, point)
+    np.testing.assert_allclose(point["probability"], model.predict_proba(clean), atol=1e-6)
+
+
 def test_a_clean_file_exits_0_and_a_missing_column_2(serving_root, tmp_path, model) -> None:
     clean = generate(500, 8)
     clean.to_parquet(tmp_path / "clean.parquet")
@@ -170,6 +194,7 @@ def test_an_unreadable_input_is_one_error_line(serving_root, tmp_path, name, con
         chunk_rows=100,
         missing=PARAMS.data.missing_values,
         sep=PARAMS.data.csv_separator,
+        decimal=PARAMS.data.decimal,
     )
     with pytest.raises(UserError, match=f"cannot read {tmp_path / name}: .*{said}"):
         run(str(tmp_path / name), tmp_path / "out.parquet", lineage_file=tmp_path / "none.json")
@@ -182,6 +207,7 @@ def test_an_unreachable_bucket_is_one_error_line(serving_root, tmp_path, unreach
         chunk_rows=100,
         missing=PARAMS.data.missing_values,
         sep=PARAMS.data.csv_separator,
+        decimal=PARAMS.data.decimal,
     )
     with pytest.raises(
         UserError, match=r"cannot read s3://bucket/batch\.csv: Could not connect to the endpoint"
@@ -193,7 +219,7 @@ def test_no_model_is_one_error_line(tmp_path) -> None:
     with pytest.raises(UserError, match=f"no model at {tmp_path / 'models'}/model.ubj: run the pipeline"):
         scorer.score("batch.csv", tmp_path / "out.parquet", model_dir=tmp_path / "models", chunk_rows=100,
                      lineage_file=tmp_path / "none.json", missing=PARAMS.data.missing_values,
-                     sep=PARAMS.data.csv_separator)  # fmt: skip
+                     sep=PARAMS.data.csv_separator, decimal=PARAMS.data.decimal)  # fmt: skip
 
 
 def test_a_whole_number_feature_with_blanks_and_a_typo_is_read_row_by_row(monkeypatch) -> None:
@@ -201,7 +227,7 @@ def test_a_whole_number_feature_with_blanks_and_a_typo_is_read_row_by_row(monkey
     row's failure. Before, "Int64" was not taken for a number and the text went to pandera as is."""
     monkeypatch.setattr(scorer, "FEATURES", {"visits": schema._number(int, 0, 10, nullable=True)})
     monkeypatch.setattr(scorer, "feature_schema", lambda: pa.DataFrameSchema(scorer.FEATURES, coerce=True))
-    valid, rejects = scorer.split_valid(pd.DataFrame({"visits": ["3", None, "three"]}))
+    valid, rejects = scorer.split_valid(pd.DataFrame({"visits": ["3", None, "three"]}), ".")
     assert valid["visits"].tolist() == [3, pd.NA]
     assert rejects[["index", "column", "failure_case"]].values.tolist() == [[2, "visits", "three"]]
 
@@ -218,12 +244,13 @@ def test_a_reject_carries_validates_hint_for_the_export_habit_that_explains_it(m
             "signed_up": ["2024-03-01", "2024-03-01", "2024-03-01", "2024-03-01", "2024-03-01", "01/03/2024"],
         }
     )
-    valid, rejects = scorer.split_valid(frame)
+    valid, rejects = scorer.split_valid(frame, ".")
     assert valid["charges"].tolist() == [2.5]  # good rows as before
     assert rejects[["index", "column", "check", "failure_case"]].values.tolist() == [
         [1, "charges", "type float64 (thousands separators: export numbers without them)", "1,250"],
         [2, "charges", "type float64", "lots"],
-        [3, "charges", "type float64 (decimal commas: export numbers with a decimal point)", "3,5"],
+        [3, "charges", "type float64 (decimal commas: set data.decimal: ',' in params.yaml, or export "
+         "numbers with a decimal point)", "3,5"],
         [4, "charges", "type float64 (a row repeats the header 'charges': files joined with their headers?)",
          "charges"],
         [5, "signed_up", "type datetime64[ns] (ISO 8601, with a UTC offset on every value or none)",
@@ -240,5 +267,5 @@ def test_an_id_column_named_like_an_output_column_is_refused(serving_root, tmp_p
     with pytest.raises(UserError, match=rf"data\.id_column {id_column!r} is also a column the scorer writes"):
         scorer.score(str(tmp_path / "batch.csv"), tmp_path / "out.parquet", serving_root / "models", 100,
                      tmp_path / "none.json", PARAMS.data.missing_values, PARAMS.data.csv_separator,
-                     id_column=id_column)  # fmt: skip
+                     PARAMS.data.decimal, id_column=id_column)  # fmt: skip
     assert not (tmp_path / "out.parquet").exists()

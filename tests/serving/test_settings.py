@@ -34,7 +34,9 @@ def test_the_bento_file_gives_the_settings_params_yaml_gives(bento_like: Path) -
 
 def test_the_bento_file_holds_only_what_serving_reads(bento_like: Path) -> None:
     written = json.loads((bento_like / settings.CONFIG_FILE).read_text())
-    assert set(written) == {"serving", "model_dir", "metrics", "id_column", "missing_values", "csv_separator"}
+    assert set(written) == {
+        "serving", "model_dir", "metrics", "id_column", "missing_values", "csv_separator", "decimal"
+    }  # fmt: skip
 
 
 def test_params_yaml_wins_over_a_stale_bento_file(bento_like: Path, tmp_path_factory) -> None:

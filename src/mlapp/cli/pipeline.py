@@ -48,7 +48,7 @@ def generate(
             f"({', '.join(lacking[:5])}{', …' if len(lacking) > 5 else ''}) "
             "(src/mlapp/schema.py); monitor a batch of your own data: make monitor SOURCE=<file>"
         )
-    sample_data.write(frame, path, params.data.csv_separator)
+    sample_data.write(frame, path, params.data.csv_separator, params.data.decimal)
     click.echo(f"wrote {len(frame)} rows to {path} (label rate {frame[sample_data.LABEL].mean():.3f})")
 
 

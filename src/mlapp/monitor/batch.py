@@ -116,8 +116,9 @@ def validate_batch(frame: pd.DataFrame, params: Params, source: str) -> pd.DataF
     label = params.data.label
     if params.task != "regression" and label in frame.columns:
         frame = frame.assign(**{label: label_text(frame[label])})
+    limit, decimal = params.validate_.max_failure_examples, params.data.decimal
     validated, problems = check_table(
-        frame, schema, params.validate_.max_failure_examples, params.monitor.min_rows, "monitor.min_rows"
+        frame, schema, limit, params.monitor.min_rows, "monitor.min_rows", decimal
     )
     if problems:
         raise InvalidBatch(source, problems, len(frame))

@@ -69,8 +69,12 @@ def _as_raw_text(frame: pd.DataFrame, params: Params) -> pd.DataFrame:
     out = frame.copy()
     if params.data.time_column:
         out[params.data.time_column] = out[params.data.time_column].dt.strftime(TIME_FORMAT)
-    # str(True) == "True", str(84.98) == "84.98": the same text pandas writes for typed columns.
-    return out.astype(object).map(lambda v: None if pd.isna(v) else str(v))
+    # str(True) == "True", str(84.98) == "84.98": the same text pandas writes for typed columns,
+    # "84,98" with data.decimal ',' (pandas' to_csv(decimal=) too).
+    point = params.data.decimal
+    return out.astype(object).map(
+        lambda v: None if pd.isna(v) else str(v).replace(".", point) if isinstance(v, float) else str(v)
+    )
 
 
 def merged_table(params: Params, new: pd.DataFrame, mode: str) -> pd.DataFrame:

@@ -121,28 +121,28 @@ def _batches(source: str, fmt: str, chunk_rows: int, missing: list[str], sep: st
         yield from read_csv(f, missing, chunk_rows, sep)
 
 
-def typed(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
+def typed(frame: pd.DataFrame, decimal: str) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
     """Feature columns converted to the schema's types value by value, by training's rules
-    (``parse_values``): a value that does not parse is a failure of its row, not of the file."""
+    (``parse_values``, ``data.decimal``): a value that does not parse fails its row, not the file."""
     out = frame[list(FEATURES)].copy()
     failures = []
     for name, column in FEATURES.items():
         kind = str(column.dtype)
-        out[name], bad = parse_values(out[name], kind)
+        out[name], bad = parse_values(out[name], kind, decimal)
         if bad.any():
             values = frame.loc[bad, name]
-            check = f"type {kind}" + value_hints(name, values, kind)  # validate's hint, row by row
+            check = f"type {kind}" + value_hints(name, values, kind, decimal)  # validate's hint, row by row
             failures.append(pd.DataFrame({"index": out.index[bad], "column": name, "check": check,
                                           "failure_case": values.astype(str)}))  # fmt: skip
     return out, failures
 
 
-def split_valid(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_valid(frame: pd.DataFrame, decimal: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(validated feature rows, one row per failure: index, column, check, value)."""
     missing = [name for name in FEATURES if name not in frame.columns]
     if missing:
         raise UserError(f"input lacks feature columns {missing}: nothing scored")
-    features, failures = typed(frame)
+    features, failures = typed(frame, decimal)
     bad = set().union(*(set(f["index"]) for f in failures))
     try:
         valid = feature_schema().validate(features.drop(index=list(bad)), lazy=True)
@@ -170,6 +170,7 @@ def score(
     lineage_file: Path,
     missing: list[str],  # data.missing_values
     sep: str,  # data.csv_separator
+    decimal: str,  # data.decimal
     id_column: str | None = None,
     fmt: str | None = None,
 ) -> Summary:
@@ -200,7 +201,7 @@ def score(
     try:
         for frame in batches(source, input_format(source, fmt), chunk_rows, missing, sep):
             frame.index = pd.RangeIndex(rows, rows + len(frame))
-            valid, failures = split_valid(frame)
+            valid, failures = split_valid(frame, decimal)
             out = pd.DataFrame({"row": valid.index.to_numpy(dtype=np.int64)})
             if id_column and id_column in frame.columns:
                 out[id_column] = frame.loc[valid.index, id_column].to_numpy()
@@ -253,6 +254,7 @@ def run(
         config.serving.lineage,
         config.missing_values,
         config.csv_separator,
+        config.decimal,
         id_column=config.id_column,
         fmt=fmt,
     )

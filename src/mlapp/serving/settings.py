@@ -52,6 +52,7 @@ class ServingConfig(Section):
     id_column: str | None  # data.id_column, carried into scored rows
     missing_values: list[str]  # data.missing_values: a CSV to score is read as training read its table
     csv_separator: str  # data.csv_separator, likewise
+    decimal: str  # data.decimal, likewise
 
     @classmethod
     def of(cls, params: Params) -> ServingConfig:
@@ -62,6 +63,7 @@ class ServingConfig(Section):
             id_column=params.data.id_column,
             missing_values=params.data.missing_values,
             csv_separator=params.data.csv_separator,
+            decimal=params.data.decimal,
         )
 
     def write(self, path: Path = CONFIG_FILE) -> Path:

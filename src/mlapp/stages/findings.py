@@ -98,7 +98,7 @@ class Findings:
         for name in self.schema.columns:
             if name in labeled.columns:
                 self.nulls[name] = self.nulls.get(name, 0) + int(labeled[name].isna().sum())
-        parsed, unparsed, missing = parse_columns(labeled, self.schema, self.limit)
+        parsed, unparsed, missing = parse_columns(labeled, self.schema, self.limit, self.params.data.decimal)
         for name, found in unparsed.items():
             self.unparsed[name] = merge(self.unparsed.get(name), found, self.limit)
         for name, found in missing.items():

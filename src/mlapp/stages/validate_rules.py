@@ -41,19 +41,21 @@ def problem(failing: pd.Series, check: str, limit: int) -> Problem:
 
 
 def parse_columns(
-    frame: pd.DataFrame, schema: pa.DataFrameSchema, limit: int
+    frame: pd.DataFrame, schema: pa.DataFrameSchema, limit: int, decimal: str
 ) -> tuple[pd.DataFrame, dict[str, Problem], dict[str, Problem]]:
-    """The parsed table, per column the values that did not parse, and the missing values of
-    columns that allow none (checked here, not by pandera: its coercion turns a null bool into False)."""
+    """The parsed table (numbers written with ``decimal``, ``data.decimal``), per column the values
+    that did not parse, and the missing values of columns that allow none (checked here, not by
+    pandera: its coercion turns a null bool into False)."""
     parsed = frame.copy()
     unparsed, missing = {}, {}
     for name, column in schema.columns.items():
         if name not in frame.columns:
             continue  # reported by the schema as a missing column
-        parsed[name], bad = parse_values(frame[name], str(column.dtype))
+        parsed[name], bad = parse_values(frame[name], str(column.dtype), decimal)
         absent = frame[name].isna()
         if bad.any():
-            rule = f"parse as {column.dtype}" + parse_hint(name, frame.loc[bad, name], str(column.dtype))
+            hint = parse_hint(name, frame.loc[bad, name], str(column.dtype), decimal)
+            rule = f"parse as {column.dtype}" + hint
             unparsed[name] = problem(frame.loc[bad, name], rule, limit)
         if absent.any() and not column.nullable:
             missing[name] = problem(frame.loc[absent, name], CHECK_WORDS["not_nullable"], limit)
@@ -72,10 +74,10 @@ def column_problems(
 
 
 def parse_table(
-    frame: pd.DataFrame, schema: pa.DataFrameSchema, limit: int
+    frame: pd.DataFrame, schema: pa.DataFrameSchema, limit: int, decimal: str
 ) -> tuple[pd.DataFrame, list[Problem]]:
     """The parsed table and one problem per column: its unparsable values, else its missing ones."""
-    parsed, unparsed, missing = parse_columns(frame, schema, limit)
+    parsed, unparsed, missing = parse_columns(frame, schema, limit, decimal)
     return parsed, column_problems(schema, unparsed, missing, set())
 
 
@@ -129,10 +131,15 @@ def schema_problems(exc: pa.errors.SchemaErrors, skip: set[str], limit: int) -> 
 
 
 def check_table(
-    frame: pd.DataFrame, schema: pa.DataFrameSchema, limit: int, min_rows: int, min_rows_setting: str
+    frame: pd.DataFrame,
+    schema: pa.DataFrameSchema,
+    limit: int,
+    min_rows: int,
+    min_rows_setting: str,
+    decimal: str,  # data.decimal
 ) -> tuple[pd.DataFrame, list[Problem]]:
     """Parse + validate; returns the typed table and every problem found (lazily, all at once)."""
-    parsed, problems = parse_table(frame, schema, limit)
+    parsed, problems = parse_table(frame, schema, limit, decimal)
     validated = parsed
     try:
         validated = schema.validate(parsed, lazy=True)

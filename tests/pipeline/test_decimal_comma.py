@@ -1,0 +1,152 @@
+"""data.decimal: a European export (fields split by ';', decimal commas: ``1;3,5;...``) validates,
+trains, scores and is monitored like its ',' / '.' copy; the setting is written back where the
+raw table is written (the sample, the retraining refresh); nonsense and mismatches are named."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from mlapp.errors import ParamsError
+from mlapp.model import load
+from mlapp.monitor import run
+from mlapp.monitor.refresh import refresh
+from mlapp.params import load_params
+from mlapp.sample_data import generate, write
+from mlapp.stages import split, train, validate
+from mlapp.tables import read_json
+from tests.conftest import REPO, sh
+from tests.monitor.helpers import drifted, fresh
+from tests.pipeline.test_csv_separator import _params
+
+EUROPEAN = (";", ",")  # data.csv_separator, data.decimal
+
+
+def _validate(frame: pd.DataFrame, sep: str, decimal: str, root: Path) -> tuple[int, Path]:
+    """``frame`` written as the sample writer writes data.raw, validated with the same settings."""
+    root.mkdir()
+    source, out = root / "raw.csv", root / "validated.parquet"
+    write(frame, source, sep, decimal)
+    code = validate.run(_params(sep, decimal), source=source, output=out, report=root / "report.json")
+    return code, out
+
+
+def test_a_decimal_comma_table_validates_splits_and_trains_like_its_decimal_point_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frame = generate(600, 21)
+    code, point = _validate(frame, ",", ".", tmp_path / "point")
+    assert code == 0
+    code, comma = _validate(frame, *EUROPEAN, tmp_path / "comma")
+    assert code == 0
+    header, first = (tmp_path / "comma" / "raw.csv").read_text().splitlines()[:2]
+    charges = first.split(";")[header.split(";").index("monthly_charges")]
+    assert "," in charges and "." not in charges, first  # the file really holds decimal commas
+    pd.testing.assert_frame_equal(pd.read_parquet(comma), pd.read_parquet(point))
+    monkeypatch.chdir(tmp_path)  # the split and model paths of params.yaml are relative
+    params = _params(*EUROPEAN)
+    split.run(params, source=comma, train_path=params.split.train, test_path=params.split.test)
+    train.run(params, source=params.split.train, model_dir=params.train.model_dir)
+    test = pd.read_parquet(params.split.test)
+    scores = load(params.train.model_dir).predict_proba(test)
+    assert len(scores) == len(test) > 0 and ((scores >= 0) & (scores <= 1)).all()
+
+
+def test_decimal_commas_under_the_default_setting_name_data_decimal(tmp_path: Path) -> None:
+    """The ';' file of a European spreadsheet read with data.decimal '.': its numbers fail, and
+    the check names the setting that reads them."""
+    root = tmp_path / "t"
+    root.mkdir()
+    write(generate(200, 22), root / "raw.csv", *EUROPEAN)
+    code = validate.run(_params(";", "."), source=root / "raw.csv", output=root / "v.parquet",
+                        report=root / "report.json")  # fmt: skip
+    assert code == 1
+    checks = {p["column"]: p["check"] for p in read_json(root / "report.json")["problems"]}
+    assert checks["monthly_charges"] == (
+        "parse as float64 (decimal commas: set data.decimal: ',' in params.yaml, or export numbers "
+        "with a decimal point)"
+    )
+
+
+def test_a_decimal_point_under_decimal_commas_is_named(tmp_path: Path) -> None:
+    """data.decimal ',' with a '.' in a number: 3.5 could be another export's decimal point and
+    1.234 thousands, so it is no number; the check says which habit and which setting."""
+    root = tmp_path / "t"
+    root.mkdir()
+    write(generate(200, 23), root / "raw.csv", ";", ".")
+    code = validate.run(_params(*EUROPEAN), source=root / "raw.csv", output=root / "v.parquet",
+                        report=root / "report.json")  # fmt: skip
+    assert code == 1
+    checks = {p["column"]: p["check"] for p in read_json(root / "report.json")["problems"]}
+    assert checks["monthly_charges"] == (
+        "parse as float64 (a decimal point, but data.decimal is ',': export decimal commas, or set "
+        "data.decimal: '.')"
+    )
+
+
+@pytest.mark.parametrize(
+    ("sep", "decimal", "said"),
+    [
+        (",", ",", "data.decimal ',' is also data.csv_separator"),
+        (";", ";", "data.decimal: Input should be '.' or ','"),
+        (",", "", "data.decimal: Input should be '.' or ','"),
+    ],
+)
+def test_a_decimal_mark_that_cannot_be_read_is_a_params_error(
+    tmp_path: Path, sep: str, decimal: str, said: str
+) -> None:
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["data"].update(csv_separator=sep, decimal=decimal)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ParamsError) as refused:
+        load_params(path)
+    assert said in str(refused.value)
+
+
+def test_the_monitor_reads_a_decimal_comma_batch_like_its_decimal_point_copy(
+    reference_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(reference_project)  # params paths are relative to the repository root
+    batch = drifted(122)
+    reports = {}
+    for name, (sep, decimal) in {"point": (",", "."), "comma": EUROPEAN}.items():
+        source = tmp_path / f"{name}.csv"
+        write(batch, source, sep, decimal)
+        out = tmp_path / f"{name}.json"
+        params = _params(sep, decimal)
+        code = run.main(
+            params, source=str(source), json_path=out, markdown_path=tmp_path / f"{name}.md",
+            model_dir=params.train.model_dir,
+        )  # fmt: skip
+        assert code == run.RETRAIN
+        reports[name] = read_json(out)
+    assert reports["comma"]["rows"] == len(batch)
+    assert reports["comma"]["features"] == reports["point"]["features"]
+    assert reports["comma"]["labeled_rows"] == reports["point"]["labeled_rows"] > 0
+
+
+def test_a_refresh_appends_a_decimal_comma_batch_in_the_tables_own_notation(
+    project: Path, tmp_path: Path
+) -> None:
+    """The retraining PR's refresh writes data.raw back as validate reads it: old rows
+    byte-identical, new rows with decimal commas, and the whole table validates."""
+    params_file = project / "params.yaml"
+    raw = yaml.safe_load(params_file.read_text())
+    raw["data"].update(csv_separator=";", decimal=",")
+    params_file.write_text(yaml.safe_dump(raw, sort_keys=False))
+    params = load_params(params_file)
+    write(generate(3000, params.sample_data.seed), params.data.raw, *EUROPEAN)
+    before = params.data.raw.read_text()
+    batch = fresh(209, rows=300)
+    write(batch, tmp_path / "batch.csv", *EUROPEAN)
+    refresh(params, str(tmp_path / "batch.csv"))
+    after = params.data.raw.read_text()
+    assert after.startswith(before) and len(after.splitlines()) == len(before.splitlines()) + 300
+    header, last = after.splitlines()[0], after.splitlines()[-1]
+    charges = last.split(";")[header.split(";").index("monthly_charges")]
+    assert float(charges.replace(",", ".")) == batch["monthly_charges"].iloc[-1] and "." not in charges
+    sh("mlapp", "pipeline", "validate", "--output", tmp_path / "v.parquet", "--report", tmp_path / "v.json",
+       cwd=project)  # fmt: skip
+    assert read_json(tmp_path / "v.json")["rows"] == 3300
