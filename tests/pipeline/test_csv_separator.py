@@ -83,20 +83,23 @@ def test_a_separator_that_cannot_split_a_csv_is_a_params_error(sep: str, tmp_pat
 def test_the_monitor_reads_a_semicolon_batch_like_its_comma_copy(
     reference_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """';' fields, and a European export's ';' fields with decimal commas (data.decimal ','):
+    the same report as the ',' copy."""
     monkeypatch.chdir(reference_project)  # params paths are relative to the repository root
     batch = drifted(121)
     reports = {}
-    for name, sep in (("comma", ","), ("semicolon", ";")):
+    for name, sep, decimal in (("comma", ",", "."), ("semicolon", ";", "."), ("european", ";", ",")):
         source = tmp_path / f"{name}.csv"
-        batch.to_csv(source, sep=sep, index=False, date_format="%Y-%m-%dT%H:%M:%S")
+        batch.to_csv(source, sep=sep, decimal=decimal, index=False, date_format="%Y-%m-%dT%H:%M:%S")
         out = tmp_path / f"{name}.json"
-        params = _params(sep)
+        params = _params(sep, decimal)
         code = run.main(
             params, source=str(source), json_path=out, markdown_path=tmp_path / f"{name}.md",
             model_dir=params.train.model_dir,
         )  # fmt: skip
         assert code == run.RETRAIN
         reports[name] = read_json(out)
-    assert reports["semicolon"]["rows"] == len(batch)
-    assert reports["semicolon"]["features"] == reports["comma"]["features"]
-    assert reports["semicolon"]["labeled_rows"] == reports["comma"]["labeled_rows"] > 0
+    for name in ("semicolon", "european"):
+        assert reports[name]["rows"] == len(batch)
+        assert reports[name]["features"] == reports["comma"]["features"]
+        assert reports[name]["labeled_rows"] == reports["comma"]["labeled_rows"] > 0

@@ -10,14 +10,13 @@ import yaml
 
 from mlapp.errors import ParamsError
 from mlapp.model import load
-from mlapp.monitor import run
 from mlapp.monitor.refresh import refresh
 from mlapp.params import load_params
 from mlapp.sample_data import generate, write
 from mlapp.stages import split, train, validate
 from mlapp.tables import read_json
 from tests.conftest import REPO, sh
-from tests.monitor.helpers import drifted, fresh
+from tests.monitor.helpers import fresh
 from tests.pipeline.test_csv_separator import _params
 
 EUROPEAN = (";", ",")  # data.csv_separator, data.decimal
@@ -53,36 +52,28 @@ def test_a_decimal_comma_table_validates_splits_and_trains_like_its_decimal_poin
     assert len(scores) == len(test) > 0 and ((scores >= 0) & (scores <= 1)).all()
 
 
-def test_decimal_commas_under_the_default_setting_name_data_decimal(tmp_path: Path) -> None:
-    """The ';' file of a European spreadsheet read with data.decimal '.': its numbers fail, and
-    the check names the setting that reads them."""
+@pytest.mark.parametrize(
+    ("written", "read", "hint"),
+    [
+        # A European spreadsheet's export read with the default: the setting that reads it.
+        (",", ".", "(decimal commas: set data.decimal: ',' in params.yaml, or export numbers with a "
+                   "decimal point)"),
+        # A '.' under decimal commas: 3.5 could be another export's, 1.234 thousands: no number.
+        (".", ",", "(a decimal point, but data.decimal is ',': export decimal commas, or set "
+                   "data.decimal: '.')"),
+    ],
+)  # fmt: skip
+def test_numbers_written_with_the_other_decimal_mark_name_data_decimal(
+    tmp_path: Path, written: str, read: str, hint: str
+) -> None:
     root = tmp_path / "t"
     root.mkdir()
-    write(generate(200, 22), root / "raw.csv", *EUROPEAN)
-    code = validate.run(_params(";", "."), source=root / "raw.csv", output=root / "v.parquet",
+    write(generate(200, 22), root / "raw.csv", ";", written)
+    code = validate.run(_params(";", read), source=root / "raw.csv", output=root / "v.parquet",
                         report=root / "report.json")  # fmt: skip
     assert code == 1
     checks = {p["column"]: p["check"] for p in read_json(root / "report.json")["problems"]}
-    assert checks["monthly_charges"] == (
-        "parse as float64 (decimal commas: set data.decimal: ',' in params.yaml, or export numbers "
-        "with a decimal point)"
-    )
-
-
-def test_a_decimal_point_under_decimal_commas_is_named(tmp_path: Path) -> None:
-    """data.decimal ',' with a '.' in a number: 3.5 could be another export's decimal point and
-    1.234 thousands, so it is no number; the check says which habit and which setting."""
-    root = tmp_path / "t"
-    root.mkdir()
-    write(generate(200, 23), root / "raw.csv", ";", ".")
-    code = validate.run(_params(*EUROPEAN), source=root / "raw.csv", output=root / "v.parquet",
-                        report=root / "report.json")  # fmt: skip
-    assert code == 1
-    checks = {p["column"]: p["check"] for p in read_json(root / "report.json")["problems"]}
-    assert checks["monthly_charges"] == (
-        "parse as float64 (a decimal point, but data.decimal is ',': export decimal commas, or set "
-        "data.decimal: '.')"
-    )
+    assert checks["monthly_charges"] == f"parse as float64 {hint}"
 
 
 @pytest.mark.parametrize(
@@ -103,28 +94,6 @@ def test_a_decimal_mark_that_cannot_be_read_is_a_params_error(
     with pytest.raises(ParamsError) as refused:
         load_params(path)
     assert said in str(refused.value)
-
-
-def test_the_monitor_reads_a_decimal_comma_batch_like_its_decimal_point_copy(
-    reference_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(reference_project)  # params paths are relative to the repository root
-    batch = drifted(122)
-    reports = {}
-    for name, (sep, decimal) in {"point": (",", "."), "comma": EUROPEAN}.items():
-        source = tmp_path / f"{name}.csv"
-        write(batch, source, sep, decimal)
-        out = tmp_path / f"{name}.json"
-        params = _params(sep, decimal)
-        code = run.main(
-            params, source=str(source), json_path=out, markdown_path=tmp_path / f"{name}.md",
-            model_dir=params.train.model_dir,
-        )  # fmt: skip
-        assert code == run.RETRAIN
-        reports[name] = read_json(out)
-    assert reports["comma"]["rows"] == len(batch)
-    assert reports["comma"]["features"] == reports["point"]["features"]
-    assert reports["comma"]["labeled_rows"] == reports["point"]["labeled_rows"] > 0
 
 
 def test_a_refresh_appends_a_decimal_comma_batch_in_the_tables_own_notation(
