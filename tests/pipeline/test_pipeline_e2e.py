@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from mlflow.tracking import MlflowClient
 
 from tests.conftest import copy_project, sh
@@ -87,3 +88,21 @@ def test_a_failed_train_keeps_the_previous_model(trained_project: Path, tmp_path
     assert result.returncode != 0 and "train" in result.stderr
     assert {p.name: p.read_bytes() for p in (root / "models").iterdir()} == before
     assert sorted(p.name for p in root.iterdir() if p.name.startswith(".models-")) == []
+
+
+def test_a_validate_stopped_by_a_params_error_keeps_the_committed_report(
+    trained_project: Path, tmp_path: Path
+) -> None:
+    """reports/validation.json is committed: a params error stops validate before it writes a
+    report, and DVC, which deletes a stage's outputs before it runs unless they persist, left
+    none (a deleted file in `git status`)."""
+    root = copy_project(trained_project, tmp_path / "p")
+    report = root / "reports" / "validation.json"
+    before = report.read_bytes()
+    raw = yaml.safe_load((root / "params.yaml").read_text())
+    raw["validate"]["min_rows"] = 0
+    (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    result = sh("dvc", "repro", "validate", cwd=root, check=False)
+    assert result.returncode != 0 and "validate.min_rows" in result.stdout + result.stderr
+    assert report.read_bytes() == before
+    assert sh("git", "status", "--porcelain", cwd=root).stdout.split() == ["M", "params.yaml"]
