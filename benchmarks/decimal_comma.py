@@ -1,0 +1,63 @@
+"""The validate stage on a decimal-point CSV vs its decimal-comma copy (data.decimal ',').
+
+    python benchmarks/decimal_comma.py [--rows 200000] [--repeats 5] [--out .bench]
+
+Writes the sample table twice as the sample writer writes data.raw (``,``/``.`` and the
+European ``;``/``,``), then runs ``validate.run`` on each in turn, alternating, ``--repeats``
+times. Writes ``decimal_comma.json`` to ``--out``: per notation the median, min and max seconds, and
+the ratio of the medians (what decimal commas cost: numbers are parsed with them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from mlapp.params import load_params
+from mlapp.sample_data import generate, write
+from mlapp.stages import validate
+
+REPO = Path(__file__).resolve().parents[1]
+NOTATIONS = {"point": (",", "."), "comma": (";", ",")}  # data.csv_separator, data.decimal
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=Path(".bench"))
+    args = parser.parse_args(argv)
+    params = load_params(REPO / "params.yaml")
+    seconds: dict[str, list[float]] = {name: [] for name in NOTATIONS}
+    loadavg = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="bench-decimal-") as tmp:
+        table = generate(args.rows, 7)
+        for name, (sep, decimal) in NOTATIONS.items():
+            write(table, Path(tmp) / f"{name}.csv", sep, decimal)
+        for _ in range(args.repeats):
+            for name, (sep, decimal) in NOTATIONS.items():  # alternating: drift hits both alike
+                data = params.data.model_copy(update={"csv_separator": sep, "decimal": decimal})
+                run_params = params.model_copy(update={"data": data})
+                start = time.perf_counter()
+                code = validate.run(run_params, source=Path(tmp) / f"{name}.csv",
+                                    output=Path(tmp) / "v.parquet", report=Path(tmp) / "v.json")  # fmt: skip
+                seconds[name].append(time.perf_counter() - start)
+                if code != 0:
+                    raise SystemExit(f"validate failed on the {name} copy: {Path(tmp) / 'v.json'}")
+    result: dict[str, object] = {"rows": args.rows, "repeats": args.repeats, "loadavg_before": loadavg}
+    for name, times in seconds.items():
+        result[name] = {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times)}
+    result["comma_over_point"] = statistics.median(seconds["comma"]) / statistics.median(seconds["point"])
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "decimal_comma.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
