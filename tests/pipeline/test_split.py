@@ -149,3 +149,20 @@ def test_a_regression_hash_split_takes_the_rows_a_binary_one_takes() -> None:
     binary_test = split(frame, PARAMS.data, PARAMS.split)[1]
     regression_test = split(regression, PARAMS.data, PARAMS.split, "regression")[1]
     assert list(regression_test.customer_id) == list(binary_test.customer_id)
+
+
+def test_a_stratified_split_too_small_for_its_classes_is_a_clear_error(tmp_path: Path) -> None:
+    """5 rows of 2 classes at test_size 0.2 leave 1 test row for 2 classes: sklearn's ValueError
+    (test_size = 1 ... number of classes = 2) was a traceback; the split names the setting."""
+    frame = generate(5, 2).assign(churned=[0, 0, 0, 1, 1])
+    params = PARAMS.split.model_copy(update={"method": "stratified"})
+    with pytest.raises(SplitError, match=r"split\.test_size 0\.2 of 5 rows: 1 test row\(s\) for 2 classes"):
+        split(frame, PARAMS.data, params)
+
+
+def test_a_class_of_one_row_cannot_be_stratified_and_is_named(tmp_path: Path) -> None:
+    """validate.min_class_rows 1 lets a one-row class through: a stratified split needs two."""
+    frame = generate(300, 2).assign(churned=["a"] * 299 + ["rare"])
+    params = PARAMS.split.model_copy(update={"method": "stratified"})
+    with pytest.raises(SplitError, match=r"class \['rare'\] has 1 row.*validate\.min_class_rows"):
+        split(frame, PARAMS.data, params, "multiclass")

@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 
 from mlapp import model as model_io
+from mlapp.errors import UserError
 from mlapp.params import load_params
 from mlapp.sample_data import generate
 from mlapp.stages import train as train_stage
@@ -129,3 +130,19 @@ def test_a_model_that_used_every_tree_says_the_cap_stopped_it(
     assert (f"every tree up to train.xgboost.n_estimators ({n_estimators}) still improved" in out) is said, (
         out
     )
+
+
+def test_a_class_of_one_training_row_is_a_clear_error_not_a_traceback(frame) -> None:
+    """The hold-out for early stopping is stratified: a class with one training row (a 3-row
+    class split 1/2 by a hash split) made sklearn raise a bare ValueError."""
+    rows = frame.assign(churned=["a"] * (len(frame) - 1) + ["rare"])
+    with pytest.raises(UserError, match=r"class \['rare'\] has 1 row.*train\.valid_size"):
+        train(rows, "churned", PARAMS.train, "multiclass")
+
+
+def test_too_few_training_rows_for_the_hold_out_is_a_clear_error(frame) -> None:
+    rows = frame.head(4).assign(churned=[0, 0, 1, 1])
+    with pytest.raises(
+        UserError, match=r"train\.valid_size 0\.2 of 4 rows: 1 validation row\(s\) for 2 classes"
+    ):
+        train(rows, "churned", PARAMS.train)

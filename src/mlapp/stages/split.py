@@ -20,6 +20,7 @@ whole copy of each part would hold several times that.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -66,13 +67,14 @@ def in_test(hashes: np.ndarray, params: SplitParams) -> np.ndarray:
 def positions(
     order: np.ndarray,
     labels: np.ndarray | None,
+    names: list[str],
     times: np.ndarray | None,
     hashes: np.ndarray | None,
     params: SplitParams,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Row positions of train and test, each in key order. ``order``: the rows sorted by key
-    (stable); ``labels``: class codes to stratify by; ``times``: event times (method time);
-    ``hashes``: ``row_hashes`` (method hash)."""
+    (stable); ``labels``: class codes to stratify by, ``names`` the classes they code; ``times``:
+    event times (method time); ``hashes``: ``row_hashes`` (method hash)."""
     if params.method == "hash":
         if hashes is None:
             raise ValueError("split.method hash needs the rows' key hashes")
@@ -86,6 +88,8 @@ def positions(
         by_time = np.lexsort((rank, times))
         cut = len(by_time) - round(len(by_time) * params.test_size)
         return by_time[:cut], by_time[cut:]
+    if labels is not None:
+        check_stratifiable(labels, names, params.test_size, "split.test_size", ("train", "test"))
     train, test = train_test_split(
         np.arange(len(order)),
         test_size=params.test_size,
@@ -97,6 +101,31 @@ def positions(
 
 class SplitError(UserError, ValueError):
     """A part of the split lacks a class: what to change is the split's params or the data."""
+
+
+def check_stratifiable(
+    codes: np.ndarray, names: list[str], share: float, setting: str, parts: tuple[str, str]
+) -> None:
+    """What sklearn's stratified ``train_test_split`` of ``share`` would refuse with a bare
+    ValueError (a traceback), said with the class and the setting: a row of every class goes to
+    each part, so a class needs two rows and each part (``parts``: kept, held out) as many rows
+    as there are classes."""
+    counts = np.bincount(codes, minlength=len(names))
+    single = [names[i] for i in np.flatnonzero(counts == 1)]
+    if single:
+        raise SplitError(
+            f"class {single} has 1 row of {len(codes)}: a stratified split ({setting}) puts a row of every "
+            "class in each part, so a class needs 2; add rows of that class (validate.min_class_rows in "
+            "params.yaml is the least a class may have: raise it to stop such a table at validate)"
+        )
+    held = math.ceil(share * len(codes))  # as sklearn rounds
+    classes = int(np.count_nonzero(counts))
+    for part, rows in zip(parts, (len(codes) - held, held), strict=True):
+        if rows < classes:
+            raise SplitError(
+                f"{setting} {share} of {len(codes)} rows: {rows} {part} row(s) for {classes} classes, "
+                f"and each part needs a row of every class; add rows or change {setting} (params.yaml)"
+            )
 
 
 def _codes(labels: pd.Series) -> tuple[np.ndarray, list[str]]:
@@ -128,10 +157,10 @@ def split(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The split of an in-memory table (the stage itself works on Arrow: ``run``)."""
     order = np.argsort(row_keys(frame, data), kind="stable")
-    labels = None if task == "regression" else _codes(frame[data.label])[0]
+    labels, names = (None, []) if task == "regression" else _codes(frame[data.label])
     times = frame[data.time_column].to_numpy() if data.time_column else None
     hashes = row_hashes(frame, data) if params.method == "hash" else None
-    train, test = positions(order, labels, times, hashes, params)
+    train, test = positions(order, labels, names, times, hashes, params)
     return frame.take(train).reset_index(drop=True), frame.take(test).reset_index(drop=True)
 
 
@@ -160,7 +189,7 @@ def run(params: Params, *, source: Path, train_path: Path, test_path: Path) -> i
         labels, names = _codes(table.column(data.label).to_pandas())
     times = table.column(data.time_column).to_numpy() if data.time_column else None
     hashes = table_hashes(table, data) if params.split.method == "hash" else None
-    train, test = positions(table_order(table, data, hashes), labels, times, hashes, params.split)
+    train, test = positions(table_order(table, data, hashes), labels, names, times, hashes, params.split)
     if labels is not None:
         check_parts(labels, names, train, test, params.split.method)
     del labels, times, hashes

@@ -21,6 +21,7 @@ from sklearn.model_selection import train_test_split
 from mlapp.model import ModelSpec, label_text, save
 from mlapp.params import Params, Task, TrainParams
 from mlapp.schema import FEATURES, categories, feature_schema
+from mlapp.stages.split import check_stratifiable
 from mlapp.tables import read_frame
 
 # XGBoost objective and early-stopping metric per task.
@@ -81,6 +82,10 @@ def holdout(
     names = None if task == "regression" else class_names(frame[label], classes)
     spec = base_spec(label, task, names)
     y = pd.Series(spec.encode(frame[label]), index=frame.index)
+    if task != "regression":
+        check_stratifiable(
+            y.to_numpy(), spec.classes, params.valid_size, "train.valid_size", ("fit", "validation")
+        )
     fit_rows, valid_rows = train_test_split(
         frame,
         test_size=params.valid_size,
