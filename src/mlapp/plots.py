@@ -39,23 +39,46 @@ def curves(
 
 
 def confusion(series: dict[str, Points], path: Path) -> Path:
-    """One N x N count grid per model; classes in the order the cells name them."""
-    fig, axes = plt.subplots(1, len(series), figsize=(3.2 * len(series), 3), squeeze=False)
-    for ax, (name, cells) in zip(axes[0], series.items(), strict=True):
-        classes = list(dict.fromkeys(str(c["actual"]) for c in cells))
-        index = {c: i for i, c in enumerate(classes)}
-        grid = [[0] * len(classes) for _ in classes]
-        for cell in cells:
-            grid[index[str(cell["actual"])]][index[str(cell["predicted"])]] = cell["count"]
+    return _save(confusion_figure(series), path)
+
+
+def confusion_figure(series: dict[str, Points]) -> Any:
+    """One N x N count grid per model; classes in the order the cells name them. The figure
+    grows with the classes, the widest count and the longest class name: a fixed size printed
+    12 classes' counts over each other and one grid's labels over the other's counts."""
+    grids = {name: _grid(cells) for name, cells in series.items()}
+    classes = max((names for names, _ in grids.values()), key=len)
+    digits = max((len(str(count)) for _, grid in grids.values() for row in grid for count in row), default=1)
+    cell = max(0.45, 0.1 * digits + 0.2)  # inches: a count at 10 pt is about 0.1 in a digit
+    label = 0.1 * max((len(c) for c in classes), default=1) + 0.9  # tick labels and axis label
+    side = max(2.0, cell * len(classes))  # a 2 x 2 grid keeps its former size
+    fig, axes = plt.subplots(
+        1,
+        len(series),
+        figsize=(len(series) * (side + label), side + label),
+        squeeze=False,
+        layout="constrained",
+    )
+    for ax, (name, (names, grid)) in zip(axes[0], grids.items(), strict=True):
         ax.imshow(grid, cmap="Blues")
         for a, row in enumerate(grid):
             for p, count in enumerate(row):
                 ax.text(p, a, str(count), ha="center", va="center")
-        ticks = list(range(len(classes)))
+        ticks = list(range(len(names)))
         ax.set(xticks=ticks, yticks=ticks, xlabel="predicted", ylabel="actual", title=name)
-        ax.set_xticklabels(classes, rotation=30 if len(classes) > 2 else 0)
-        ax.set_yticklabels(classes)
-    return _save(fig, path)
+        ax.set_xticklabels(names, rotation=30 if len(names) > 2 else 0)
+        ax.set_yticklabels(names)
+    return fig
+
+
+def _grid(cells: Points) -> tuple[list[str], list[list[int]]]:
+    """(classes, counts[actual][predicted]) of one model's confusion cells."""
+    classes = list(dict.fromkeys(str(c["actual"]) for c in cells))
+    index = {c: i for i, c in enumerate(classes)}
+    grid = [[0] * len(classes) for _ in classes]
+    for cell in cells:
+        grid[index[str(cell["actual"])]][index[str(cell["predicted"])]] = cell["count"]
+    return classes, grid
 
 
 def scatter(series: dict[str, Points], path: Path) -> Path:

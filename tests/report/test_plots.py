@@ -1,0 +1,32 @@
+"""The PNG plots stay readable whatever the number of classes."""
+
+from __future__ import annotations
+
+import itertools
+
+import matplotlib.pyplot as plt
+import pytest
+from matplotlib.text import Text
+
+from mlapp import plots
+
+
+def cells(classes: list[str], count: int) -> list[dict[str, object]]:
+    return [{"actual": a, "predicted": p, "count": count} for a, p in itertools.product(classes, repeat=2)]
+
+
+@pytest.mark.parametrize("n", [2, 3, 12, 20])
+def test_confusion_labels_never_overlap(n: int) -> None:
+    """12 classes of 2-digit counts in a fixed 3.2-inch grid printed the counts over each other,
+    and the second grid's "actual" over the first grid's counts: the grid grows with the classes."""
+    classes = [f"class {i:02d}" for i in range(n)]
+    fig = plots.confusion_figure({"base": cells(classes, 4_704), "PR": cells(classes, 4_711)})
+    try:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+        texts = [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+        boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in texts]
+        clashes = [(a, b) for (a, x), (b, y) in itertools.combinations(boxes, 2) if x.overlaps(y)]
+        assert not clashes, clashes[:5]
+    finally:
+        plt.close(fig)
