@@ -330,6 +330,23 @@ def test_timestamps_with_different_utc_offsets_are_read_as_utc() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("times", "failing"),
+    [
+        # A date has no time and so no UTC offset: "-03" is its day, not an offset of -3 hours.
+        (["2024-01-01", "2024-01-02", "2024-01-03", "2024-02-01T10:00:00+02:00"], [3]),
+        (["2024-01-01T10:00:00", "2024-01-02T11:00", "2024-01-03 12:00:00.5", "2024-02-01"], []),
+        (["2024-01-01T10:00Z", "2024-01-02 11:00:00-05", "2024-01-03T12:00:00.5+0100", "2024-02-01"], [3]),
+    ],
+)
+def test_a_date_without_a_time_counts_as_without_a_utc_offset(times: list[str], failing: list[int]) -> None:
+    """Some values with a UTC offset and some without fail (the fewer); a plain date is one
+    without, though its day ("-03") once read as an offset."""
+    data = load_params(REPO / "params.yaml").data
+    _parsed, problems = parse_table(pd.DataFrame({"event_time": times}), raw_schema(data), limit=5)
+    assert [row for p in problems for row in p.rows] == failing, problems
+
+
 def test_a_compressed_csv_is_read_like_pandas_reads_it(reference_project: Path, tmp_path: Path) -> None:
     """data.raw may be gzip-compressed (pandas infers it from the name): its header and text
     checks read the decompressed table, not the compressed bytes."""
