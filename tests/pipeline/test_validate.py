@@ -343,7 +343,9 @@ def test_a_date_without_a_time_counts_as_without_a_utc_offset(times: list[str], 
     """Some values with a UTC offset and some without fail (the fewer); a plain date is one
     without, though its day ("-03") once read as an offset."""
     data = load_params(REPO / "params.yaml").data
-    _parsed, problems = parse_table(pd.DataFrame({"event_time": times}), raw_schema(data), limit=5)
+    _parsed, problems = parse_table(
+        pd.DataFrame({"event_time": times}), raw_schema(data), limit=5, decimal="."
+    )
     assert [row for p in problems for row in p.rows] == failing, problems
 
 
