@@ -23,7 +23,7 @@ from mlapp.cli import cli
 from mlapp.errors import UserError
 from mlapp.params import load_params
 from mlapp.schema import feature_schema, raw_schema
-from mlapp.stages import validate
+from mlapp.stages import table_checks, validate
 from mlapp.stages.validate import Problem, check_table, parse_table
 from tests.conftest import REPO, copy_project, sh
 
@@ -442,3 +442,22 @@ def test_a_header_in_another_unicode_form_is_named() -> None:
     assert "(another Unicode form: save the header as NFC)" in said, said
     assert "'age'" not in said
     assert look_alikes(["age"], ["extra"]) == ""
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+def test_classes_spelt_in_two_cases_are_named_as_one_class_spelt_twice(task: str) -> None:
+    """An export with "Yes" on some rows and "yes" on others has two classes where the team
+    means one: the binary check counted 4 classes and suggested multiclass; the rare spelling
+    failed min_class_rows without a word on why."""
+    params = load_params(REPO / "params.yaml").model_copy(update={"task": task})
+    labels = pd.Series(["yes"] * 60 + ["Yes"] * 3 + ["no"] * 40 + [" No"] * 30 + ["maybe"] * 30)
+    (problem,) = table_checks.label_problems(labels.str.strip(), params)
+    assert "'No' and 'no' differ only in case" in problem.check
+    assert "'Yes' and 'yes' differ only in case" in problem.check
+
+
+def test_classes_declared_in_both_cases_are_distinct_classes() -> None:
+    params = load_params(REPO / "params.yaml")
+    data = params.data.model_copy(update={"classes": ["A", "a", "b"]})
+    params = params.model_copy(update={"task": "multiclass", "data": data})
+    assert table_checks.label_problems(pd.Series(["A"] * 20 + ["a"] * 20 + ["b"] * 20), params) == []

@@ -132,6 +132,15 @@ def label_problems(labels: pd.Series, params: Params) -> list[Problem]:
         sum(v < least for v in found.values()) * 2 > len(found)
     )
     regression = f"; {len(found)} classes: if the label is a quantity, set task: regression"
+    variants = _case_variants(found, params.data.classes or [])
+    if variants:
+        pairs = "; ".join(" and ".join(repr(c) for c in group) + " differ only in case" for group in variants)
+        check = (
+            f"one spelling per class ({pairs}: one class spelt two ways? spell it one way in the file, "
+            "or list every spelling in data.classes (params.yaml) if they are distinct classes)"
+        )
+        spelt = [c for group in variants for c in group]
+        return [Problem(name, check, sum(found[c] for c in spelt), spelt[:5])]
     if task == "binary" and len(counts) != 2:
         hint = (
             regression if quantity else "; with more classes, set task: multiclass" if len(counts) > 2 else ""
@@ -150,6 +159,15 @@ def label_problems(labels: pd.Series, params: Params) -> list[Problem]:
         check = f"at least {least} rows per class (validate.min_class_rows; found {_brief(small)}{hint})"
         return [Problem(name, check, len(small), list(small)[:5])]
     return []
+
+
+def _case_variants(found: dict[str, int], declared: list[str]) -> list[list[str]]:
+    """Groups of class labels that differ only in case ("Yes", "yes"), unless data.classes
+    declares every one of them: an export's inconsistency, not classes the team means."""
+    groups: dict[str, list[str]] = {}
+    for label in found:
+        groups.setdefault(label.casefold(), []).append(label)
+    return [sorted(g) for g in groups.values() if len(g) > 1 and not set(g) <= set(declared)]
 
 
 def _brief(counts: dict[str, int], shown: int = 5) -> str:
