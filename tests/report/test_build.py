@@ -110,9 +110,15 @@ def test_long_reports_shrink_then_truncate_within_the_limit(shifted: dict[str, A
 
 
 def test_write_produces_markdown_json_and_pngs(shifted: dict[str, Any], tmp_path: Path) -> None:
+    """...and only those: an earlier run's plot goes (a regression report's residuals.png beside
+    this binary one), the folder's committed .gitignore stays."""
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "residuals.png").write_bytes(b"png")
+    (tmp_path / "out" / ".gitignore").write_text("*\n!.gitignore\n")
     text = run.write(shifted, tmp_path / "out", 60_000)
     assert (tmp_path / "out" / "report.md").read_text() == text
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        ".gitignore",
         "calibration.png",
         "confusion.png",
         "pr.png",

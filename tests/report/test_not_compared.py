@@ -15,8 +15,8 @@ from tests.conftest import REPO, sh
 
 def test_no_comparison_writes_why_and_the_prs_own_metrics(tmp_path: Path, monkeypatch) -> None:
     """A base that cannot be used (here: a ref that does not exist) is still an error (exit 2),
-    but report.md says why and lists the PR model's metrics; a report.json of an earlier run
-    is removed, so the gate step cannot read a stale verdict."""
+    but report.md says why and lists the PR model's metrics; a report.json and plots of an
+    earlier run are removed, so the gate step cannot read a stale verdict."""
     shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
     (tmp_path / "metrics").mkdir()
     (tmp_path / "metrics" / "metrics.json").write_text(
@@ -25,6 +25,8 @@ def test_no_comparison_writes_why_and_the_prs_own_metrics(tmp_path: Path, monkey
     out = tmp_path / "reports" / "pr"
     out.mkdir(parents=True)
     (out / "report.json").write_text("{}")  # an earlier run's
+    (out / "roc.png").write_bytes(b"png")  # an earlier run's plot: not this PR's
+    shutil.copy(REPO / "reports" / "pr" / ".gitignore", out)  # committed: keeps the reports out of git
     sh("git", "init", "-q", cwd=tmp_path)
     monkeypatch.chdir(tmp_path)
     summary = tmp_path / "summary.md"
@@ -34,5 +36,6 @@ def test_no_comparison_writes_why_and_the_prs_own_metrics(tmp_path: Path, monkey
     assert text.startswith("## ⚪ No comparison with the base\n")
     assert "\n    base ref 'nope' not found (in CI, check out full history: fetch-depth: 0)\n" in text
     assert "| `roc_auc` | 0.8123 |" in text and "| `per_class.a` | 1 |" in text
-    assert sorted(p.name for p in out.iterdir()) == ["report.md"]
+    # The folder's committed .gitignore stays: deleted, `git add -A` committed the report.
+    assert sorted(p.name for p in out.iterdir()) == [".gitignore", "report.md"]
     assert summary.read_text() == text

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import shutil
 import statistics
 import sys
 import time
@@ -243,12 +242,20 @@ def _read(path: str) -> str | None:
 def write(report: dict[str, Any], out_dir: Path, max_chars: int) -> str:
     """report.json, report.md and the PNG plots; returns the Markdown."""
     schema.parse(report, "the report being written")  # a renamed key fails before any file is written
-    out_dir.mkdir(parents=True, exist_ok=True)
+    clear(out_dir)
     write_json(report, out_dir / REPORT_JSON)
     text = markdown.render(report, max_chars)
     (out_dir / REPORT_MD).write_text(text)
     plots.render_all({"base": report["curves"]["base"], "PR": report["curves"]["pr"]}, out_dir)
     return text
+
+
+def clear(out_dir: Path) -> None:
+    """An earlier run's report and plots go (another task's ROC beside this regression report),
+    not the folder's committed .gitignore: deleted, `git add -A` committed the report."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in [out_dir / REPORT_JSON, out_dir / REPORT_MD, *out_dir.glob("*.png")]:
+        stale.unlink(missing_ok=True)
 
 
 def main(
@@ -268,8 +275,7 @@ def main(
     except UserError as exc:  # still a report (and PR comment) saying why, without a stale report.json
         metrics_file = params.evaluate.metrics
         own = m.flat(read_json(metrics_file)) if metrics_file.is_file() else {}
-        shutil.rmtree(out_dir, ignore_errors=True)
-        out_dir.mkdir(parents=True)
+        clear(out_dir)
         (out_dir / REPORT_MD).write_text(text := markdown.not_compared(str(exc), own, str(metrics_file)))
         gha.append_summary(text, summary)
         raise
