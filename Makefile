@@ -53,7 +53,7 @@ setup: install-uv ## install uv if missing and the whole locked environment (dev
 
 run: install-uv ## install what the pipeline needs, pull the sample data and run the whole pipeline
 	@echo "== 1/3 pull the sample data (the first run installs the pipeline's packages first)"
-	@$(RUN) dvc pull --quiet data.dvc
+	@$(RUN) dvc pull --quiet data.dvc || { echo 'error: `dvc pull data.dvc` failed: its data is in neither the DVC cache nor the remote (where `dvc add data` ran: `uv run dvc push`, and commit .dvc/sample-remote if that bundled remote is the one), or the remote cannot be read (a bucket: credentials). `uv run dvc pull data.dvc` prints the reason of DVC.' >&2; exit 1; }
 	@echo "== 2/3 run the pipeline (dvc repro: the stages whose inputs changed)"
 	@$(RUN) dvc repro --quiet
 	@echo "== 3/3 log the run and register the model in MLflow (alias: candidate)"

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
+from pathlib import Path
 
 from mlapp.delivery.github import make_targets
 from mlapp.metrics import TASK_METRICS
-from tests.conftest import REPO
+from tests.conftest import REPO, sh
 
 GROUPS = ["daily work", "pull requests", "delivery", "maintenance"]
 ROW = re.compile(r"^  make (\S+)\s+\S")
@@ -47,3 +49,21 @@ def test_make_run_points_at_the_tracking_store_it_used() -> None:
     assert "sqlite:///mlflow.db" in _done_line(env)  # the local default: the ui command
     served = _done_line({**env, "MLFLOW_TRACKING_URI": "https://mlflow.example.com"})
     assert "https://mlflow.example.com" in served and "sqlite" not in served
+
+
+def test_make_run_says_why_the_data_cannot_be_pulled(tmp_path: Path) -> None:
+    """A teammate's clone of a branch whose `dvc add data` was never pushed: `dvc pull --quiet`
+    failed without a word and `make run` ended with `make: *** [Makefile:56: run] Error 1`."""
+    shutil.copy(REPO / "Makefile", tmp_path / "Makefile")
+    sh("git", "init", "-q", cwd=tmp_path)
+    sh("dvc", "init", "-q", cwd=tmp_path)
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    sh("dvc", "remote", "add", "-d", "sample", str(remote), cwd=tmp_path)
+    (tmp_path / "data.dvc").write_text(
+        "outs:\n- md5: 0123456789abcdef0123456789abcdef.dir\n  size: 1\n  nfiles: 1\n  hash: md5\n  path: data\n"
+    )
+    # RUN= : the tools of this environment (sh puts them on PATH) instead of `uv run` in the copy.
+    out = sh("make", "--no-print-directory", "run", "RUN=", cwd=tmp_path, check=False)
+    assert out.returncode != 0
+    assert "data.dvc" in out.stderr and "uv run dvc push" in out.stderr, out.stderr
