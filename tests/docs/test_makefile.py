@@ -60,8 +60,9 @@ def test_make_run_says_why_the_data_cannot_be_pulled(tmp_path: Path) -> None:
     remote = tmp_path / "remote"
     remote.mkdir()
     sh("dvc", "remote", "add", "-d", "sample", str(remote), cwd=tmp_path)
+    missing = "0123456789abcdef0123456789abcdef.dir"  # in neither the cache nor the remote
     (tmp_path / "data.dvc").write_text(
-        "outs:\n- md5: 0123456789abcdef0123456789abcdef.dir\n  size: 1\n  nfiles: 1\n  hash: md5\n  path: data\n"
+        f"outs:\n- md5: {missing}\n  size: 1\n  nfiles: 1\n  hash: md5\n  path: data\n"
     )
     # RUN= : the tools of this environment (sh puts them on PATH) instead of `uv run` in the copy.
     out = sh("make", "--no-print-directory", "run", "RUN=", cwd=tmp_path, check=False)
