@@ -82,9 +82,25 @@ def test_binary_models_whose_positive_class_differs_are_not_compared() -> None:
         return SimpleNamespace(task="binary", spec=SimpleNamespace(classes=classes))
 
     scores = np.array([0.2, 0.9])
-    assert same_task(model(["no", "yes"]), model(["no", "yes"]), scores) is scores
+    assert same_task(model(["no", "yes"]), model(["no", "yes"]), lambda: scores) is scores
     # data.classes reordered: the base's scores are P("yes"), the PR's labels count "no" as positive
     with pytest.raises(UserError, match="positive class"):
-        same_task(model(["no", "yes"]), model(["yes", "no"]), scores)
+        same_task(model(["no", "yes"]), model(["yes", "no"]), lambda: scores)
     with pytest.raises(UserError, match="classes"):
-        same_task(model(["0", "1"]), model(["no", "yes"]), scores)
+        same_task(model(["0", "1"]), model(["no", "yes"]), lambda: scores)
+
+
+def test_a_base_of_another_task_is_named_before_its_features() -> None:
+    """The PR that brings your own data: the base (the churn sample's binary model) needs features
+    the PR's table lacks, but what to say is that the task changed (a list of 17 missing
+    features said it less plainly)."""
+
+    def base_scores() -> np.ndarray:
+        raise UserError("the base model needs features the PR's test set lacks: ['tenure_months']")
+
+    base = SimpleNamespace(task="binary", spec=SimpleNamespace(classes=["0", "1"]))
+    pr = SimpleNamespace(task="regression", spec=SimpleNamespace(classes=[]))
+    with pytest.raises(UserError, match="the base model is a binary model and the PR's a regression model"):
+        same_task(base, pr, base_scores)
+    with pytest.raises(UserError, match="features"):
+        same_task(base, SimpleNamespace(task="binary", spec=base.spec), base_scores)

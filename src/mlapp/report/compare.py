@@ -5,6 +5,8 @@ Pure functions of labels, probabilities and params; nothing here reads files.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from mlapp.errors import UserError
@@ -101,15 +103,17 @@ def gate(policy: GateParams, primary: MetricDelta, confidence: float, policy_sou
     return GateResult(not reasons, reasons, notes, policy.model_dump(), policy_source)
 
 
-def same_task(base: Model, pr: Model, scores: np.ndarray) -> np.ndarray:
-    """The base model's scores in the PR's class order; an error when the two cannot be compared."""
+def same_task(base: Model, pr: Model, base_scores: Callable[[], np.ndarray]) -> np.ndarray:
+    """The base model's scores in the PR's class order; an error when the two cannot be compared.
+    ``base_scores`` runs once task and classes match: a base of another task usually needs other
+    features too, and the task is the reason to name."""
     if base.task != pr.task:
         raise UserError(
             f"the base model is a {base.task} model and the PR's a {pr.task} model: a report compares "
             "models of one task (compare the PR with a base of the same task)"
         )
     if base.spec.classes == pr.spec.classes:
-        return scores
+        return base_scores()
     if sorted(base.spec.classes) != sorted(pr.spec.classes):
         raise UserError(f"the base model's classes {base.spec.classes} are not the PR's {pr.spec.classes}")
     if base.task == "binary":  # its scores are P(its second class): another class than the PR's
@@ -117,4 +121,4 @@ def same_task(base: Model, pr: Model, scores: np.ndarray) -> np.ndarray:
             f"the positive class changed (base {base.spec.classes[1]!r}, PR {pr.spec.classes[1]!r}: "
             "data.classes): the two models' scores and thresholds mean different things"
         )
-    return scores[:, [base.spec.classes.index(c) for c in pr.spec.classes]]
+    return base_scores()[:, [base.spec.classes.index(c) for c in pr.spec.classes]]

@@ -135,7 +135,9 @@ def build(
 
     task, classes = challenger.task, challenger.spec.classes
     y = challenger.spec.encode(pr_test[label])
-    base_proba = compare.same_task(champion.model, challenger, _score(champion.model, pr_test, "base"))
+    base_proba = compare.same_task(
+        champion.model, challenger, lambda: _score(champion.model, pr_test, "base")
+    )
     pr_proba = _score(challenger, pr_test, "PR")
     deltas = compare.compare(
         y,
