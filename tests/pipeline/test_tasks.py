@@ -219,3 +219,23 @@ def test_a_table_too_small_is_one_line_without_a_value_count() -> None:
     assert _problems(_raw(table("binary", 60)), PARAMS) == [
         "column '<table>' failed at least 100 rows (found 60; validate.min_rows)"
     ]
+
+
+@pytest.mark.parametrize(("task", "said"), [("regression", "r2 "), ("binary", "roc_auc ")])
+def test_a_model_no_better_than_a_guess_on_test_is_pointed_out(
+    task: str, said: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A heavy-tailed regression label (one -40,000 among -150..600) gave r2 -1.28 on test, and
+    evaluate printed it among the other numbers without a word: worse than predicting the mean."""
+    frame = table(task)
+    model_io.save(*train(frame, "churned", FAST, task), tmp_path / "model")
+    label = frame["churned"]
+    for flipped, expected in ((False, False), (True, True)):  # the relation turned round: a bad model
+        test = frame.assign(churned=-label if task == "regression" else 1 - label) if flipped else frame
+        test.to_parquet(tmp_path / "test.parquet")
+        paths = {"metrics_path": tmp_path / "m.json", "plots_dir": tmp_path / "plots"}
+        params = params_for(PARAMS, task)
+        evaluate.run(params, model_dir=tmp_path / "model", test_path=tmp_path / "test.parquet",
+                     **paths, log_to_mlflow=False)  # fmt: skip
+        out = capsys.readouterr().out
+        assert (f"note: {said}" in out and "no better than" in out) is expected, out

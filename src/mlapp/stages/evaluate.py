@@ -72,6 +72,19 @@ def label_note(model: Model, test: pd.DataFrame) -> str:
     return "classes " + ", ".join(f"{c} {n}" for c, n in zip(model.spec.classes, counts, strict=True))
 
 
+def guess_note(scores: dict[str, Any], validation_report: Path) -> str:
+    """A word when the model does no better on test than a guess: an r2 below 0 (the test
+    labels' mean predicts them better) or a ROC AUC at most 0.5 (a coin does as well)."""
+    if scores.get("r2", 0) < 0:
+        return (
+            f"; note: r2 {scores['r2']:.4f} is no better than predicting the test labels' mean (extreme "
+            f"labels? label_min, label_max in {validation_report})"
+        )
+    if scores.get("roc_auc", 1) <= 0.5:
+        return f"; note: roc_auc {scores['roc_auc']:.4f} is no better than a coin"
+    return ""
+
+
 def run(
     params: Params,
     *,
@@ -87,7 +100,8 @@ def run(
     test = read_frame(test_path)
     scores, plots = evaluate(model, test, params.evaluate)
     summary = ", ".join(f"{k} {v:.4f}" for k, v in m.flat(scores).items() if not k.startswith("per_class"))
-    print(f"evaluated {model.task} on {len(test)} test rows ({label_note(model, test)}): {summary}")
+    note = guess_note(scores, params.validate_.report)
+    print(f"evaluated {model.task} on {len(test)} test rows ({label_note(model, test)}): {summary}{note}")
     # Outputs are staged and moved into place only after the run is logged: a tracking
     # server that dies mid-run leaves no metrics without their run (and no half-written files).
     metrics_path.parent.mkdir(parents=True, exist_ok=True)
