@@ -35,7 +35,12 @@ SCHEMA = feature_schema()
 PARAMS = load_params(os.environ.get("MLAPP_PARAMS", "params.yaml"))
 SERVING = PARAMS.serving
 PARSER = RequestParser(
-    FEATURES, MODEL.spec, SERVING.max_rows, SERVING.max_error_details, id_column=PARAMS.data.id_column
+    FEATURES,
+    MODEL.spec,
+    SERVING.max_rows,
+    SERVING.max_error_details,
+    id_column=PARAMS.data.id_column,
+    time_column=PARAMS.data.time_column,
 )
 app = FastAPI()
 same_app = FastAPI()

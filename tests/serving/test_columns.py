@@ -28,7 +28,7 @@ MAX_ROWS, MAX_DETAILS = 1000, 20
 
 @pytest.fixture(scope="module")
 def parser(model) -> RequestParser:
-    return RequestParser(FEATURES, model.spec, MAX_ROWS, MAX_DETAILS, id_column=None)
+    return RequestParser(FEATURES, model.spec, MAX_ROWS, MAX_DETAILS, id_column=None, time_column=None)
 
 
 def fast(parser: RequestParser, body: bytes) -> np.ndarray | None:
@@ -124,11 +124,15 @@ def test_a_long_message_is_cut_and_points_at_metadata(parser) -> None:
     assert msg.endswith("… (the allowed values: /metadata)") and len(msg) < 300
 
 
-def test_the_id_or_label_column_in_a_record_is_named_as_such(model) -> None:
-    """A client sends whole rows of the training table, id and label included: the 400 says
-    which column they are and that the service takes the features only."""
-    parser = RequestParser(FEATURES, model.spec, MAX_ROWS, MAX_DETAILS, id_column="customer_id")
-    body = json.dumps({"records": [{**BASE, "customer_id": "C1", "churned": 1, "note": "x"}]}).encode()
+def test_the_id_time_or_label_column_in_a_record_is_named_as_such(model) -> None:
+    """A client sends whole rows of the training table, id, event time and label included: the
+    400 says which column they are and that the service takes the features only (the event
+    time got a bare "Extra inputs are not permitted")."""
+    parser = RequestParser(
+        FEATURES, model.spec, MAX_ROWS, MAX_DETAILS, id_column="customer_id", time_column="event_time"
+    )
+    row = {**BASE, "customer_id": "C1", "event_time": "2024-01-01T00:26:53", "churned": 1, "note": "x"}
+    body = json.dumps({"records": [row]}).encode()
     with pytest.raises(Refused) as refused:
         parser.parse(body)
     detail = refused.value.detail
@@ -136,6 +140,8 @@ def test_the_id_or_label_column_in_a_record_is_named_as_such(model) -> None:
     assert {tuple(d["loc"]): d["msg"] for d in detail} == {
         ("records", 0, "customer_id"): "Extra inputs are not permitted: 'customer_id' is the id column "
         "(data.id_column): send the features only (/metadata lists them)",
+        ("records", 0, "event_time"): "Extra inputs are not permitted: 'event_time' is the event-time "
+        "column (data.time_column): send the features only (/metadata lists them)",
         ("records", 0, "churned"): "Extra inputs are not permitted: 'churned' is the label, what the "
         "model predicts: send the features only (/metadata lists them)",
         ("records", 0, "note"): "Extra inputs are not permitted",
@@ -164,7 +170,9 @@ def test_a_category_coded_as_a_number_sent_as_a_number_is_told_to_send_text() ->
     from mlapp.schema import _category
 
     spec = ModelSpec(["pclass"], {"pclass": ["1", "2", "3"]}, "survived", 0.5, 0)
-    parser = RequestParser({"pclass": _category([1, 2, 3])}, spec, MAX_ROWS, MAX_DETAILS, id_column=None)
+    parser = RequestParser(
+        {"pclass": _category([1, 2, 3])}, spec, MAX_ROWS, MAX_DETAILS, id_column=None, time_column=None
+    )
     hint = ": category levels are text, send '2'"
     for sent, told in (("2", hint), ("4", ""), ("2.0", "")):  # validation stops at the first bad record
         with pytest.raises(Refused) as refused:

@@ -61,7 +61,7 @@ def test_a_category_na_scores_alike_in_training_batch_and_service(
     np.testing.assert_allclose(pq.read_table(out).column("probability").to_numpy(), expected, atol=1e-9)
 
     # Service: the same rows as JSON ("NA" a string, missing values null).
-    parser = RequestParser(FEATURES, spec, len(table), 20, id_column=None)
+    parser = RequestParser(FEATURES, spec, len(table), 20, id_column=None, time_column=None)
     _, matrix = parser.slow(json.dumps({"records": feature_records(table)}).encode())
     np.testing.assert_allclose(model.booster.inplace_predict(matrix), expected, atol=1e-6)
 

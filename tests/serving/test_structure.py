@@ -29,7 +29,7 @@ ALL = b"[{:,"
 
 @pytest.fixture
 def parser(model) -> RequestParser:
-    return RequestParser(FEATURES, model.spec, 1000, 20, id_column=None)
+    return RequestParser(FEATURES, model.spec, 1000, 20, id_column=None, time_column=None)
 
 
 def body(rows: int, level: str = "a[{:,") -> bytes:

@@ -134,6 +134,7 @@ class RequestParser:
         max_details: int,
         *,
         id_column: str | None,
+        time_column: str | None,
     ) -> None:
         self.record = record_type(features)
         self.input = TypeAdapter(input_type(self.record, max_rows))
@@ -154,6 +155,8 @@ class RequestParser:
         self.not_features = {spec.label: "the label, what the model predicts"}
         if id_column:
             self.not_features[id_column] = "the id column (data.id_column)"
+        if time_column:
+            self.not_features[time_column] = "the event-time column (data.time_column)"
 
     def parse(self, body: bytes) -> tuple[list[dict[str, Any]], np.ndarray]:
         """Records and their matrix, or ``Refused`` (400) naming what is wrong."""

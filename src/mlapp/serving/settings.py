@@ -50,6 +50,7 @@ class ServingConfig(Section):
     model_dir: Path  # train.model_dir
     metrics: Path  # evaluate.metrics, served by /metadata
     id_column: str | None  # data.id_column, carried into scored rows
+    time_column: str | None  # data.time_column: a record carrying it is told it is not a feature
     missing_values: list[str]  # data.missing_values: a CSV to score is read as training read its table
     csv_separator: str  # data.csv_separator, likewise
     decimal: str  # data.decimal, likewise
@@ -61,6 +62,7 @@ class ServingConfig(Section):
             model_dir=params.train.model_dir,
             metrics=params.evaluate.metrics,
             id_column=params.data.id_column,
+            time_column=params.data.time_column,
             missing_values=params.data.missing_values,
             csv_separator=params.data.csv_separator,
             decimal=params.data.decimal,
@@ -99,6 +101,7 @@ class Settings:
     prediction_log: Path
     workers: int
     id_column: str | None  # data.id_column: a record carrying it is told it is not a feature
+    time_column: str | None  # data.time_column, likewise
     body_cap: BodyCap  # serving.max_rows x max_row_bytes, auto resolved for the served schema
 
 
@@ -149,5 +152,6 @@ def load(environ: Mapping[str, str] = os.environ, root: Path | None = None) -> S
         prediction_log=(root / (environ.get(PREDICTION_LOG_ENV) or serving.log_path)).resolve(),
         workers=worker_count(serving.workers, cpu_limit(), available_cpus()),
         id_column=config.id_column,
+        time_column=config.time_column,
         body_cap=body_cap(serving),
     )
