@@ -106,6 +106,7 @@ class ServingParams(Section):
     probe_live_s: float = Field(gt=0)  # probe port /livez: 503 once the event loop has not run this long
     probe_ready_s: float = Field(gt=0)  # probe port /readyz: 503 once the event loop lags this much
     probe_ready_backlog: int = Field(ge=0)  # ...and while more connections wait on the traffic port
+    probe_max_connections: int = Field(ge=1)  # probe port: awaiting their request; a new one drops the oldest
     timeout_s: float = Field(gt=0)  # whole request, BentoML traffic.timeout
     max_concurrency: int = Field(ge=1)  # requests in flight per worker; more get 429
     workers: int | Literal["auto"]  # server processes; auto: the CPU limit (cgroup quota), rounded up

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import json
 import shutil
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -88,3 +89,13 @@ def frame() -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return feature_records(frame)
+
+
+@pytest.fixture
+def traffic() -> Iterator[socket.socket]:
+    """A listening socket standing in for the traffic port (in-process, the app has none), whose
+    listen queue the probe listener reads (probes.ListenQueue)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(64)
+        yield sock

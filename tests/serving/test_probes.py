@@ -41,15 +41,6 @@ def until(url: str, status: int) -> httpx.Response:
 
 
 @pytest.fixture
-def traffic() -> Iterator[socket.socket]:
-    """A listening socket standing in for the traffic port (in-process, the app has none)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(64)
-        yield sock
-
-
-@pytest.fixture
 def probe_url(
     service_module: ModuleType, service_app: Any, traffic: socket.socket, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[str, TestClient]]:

@@ -6,10 +6,13 @@ connection per pass of the worker's event loop, and a pass under load lasts 0.3-
 probe that connected while a flood's connections were arriving waited as long as the flood
 (docs/serving.md, "Health probes under overload"; benchmarks/accept.py, benchmarks/probes.py).
 
-Here each worker runs, on a thread of its own, a small HTTP server (the standard library's:
-the probes need no more) that listens on ``serving.probe_port`` with ``SO_REUSEPORT``: every
-worker binds the port and the kernel spreads the probes' connections over them. The only
-connections on that port are probes, so none waits behind a flood. What the thread answers
+Here each worker runs, on a thread of its own, a small HTTP listener (``probe_listener.py``:
+one thread and one selector for all its connections, each with a read deadline, at most
+``serving.probe_max_connections`` of them, a new one closing the oldest) that listens on
+``serving.probe_port`` with ``SO_REUSEPORT``: every worker binds the port and the kernel
+spreads the probes' connections over them. The only connections on that port are probes, so
+none waits behind the traffic port's flood, and a flood on the probe port itself costs no
+thread per connection and keeps no new probe out. What the thread answers
 comes from the worker's event loop, so the answers still tell the truth about it:
 
 - a ``Heartbeat`` timer on the loop stamps the time every ``BEAT_S``; when a pass of the loop
@@ -41,18 +44,16 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import psutil
 
 from mlapp.params import ServingParams
 from mlapp.serving import PROBE_HOST_ENV, TRAFFIC_PORT_ENV
+from mlapp.serving.probe_listener import Limits, Listener
 
 logger = logging.getLogger(__name__)
 BEAT_S = 0.05  # a timer this often costs microseconds, and is well below any sensible probe_ready_s
-CLIENT_TIMEOUT_S = 5.0  # a probe connection that sends nothing holds its thread no longer
-POLL_S = 0.5  # how soon the listener's thread notices a stop
+STOP_S = 5.0  # the listener's thread returns within a pass of its loop: microseconds, unless a check hangs
 # Linux's ``struct tcp_info``: 8 one-byte fields, then rto, ato, snd_mss, rcv_mss, unacked; for a
 # listening socket ``tcpi_unacked`` is the number of connections waiting to be accepted.
 TCPI_UNACKED = struct.Struct("=I"), 24
@@ -142,36 +143,6 @@ class Checks:
         return {"/livez": self.livez, "/readyz": self.readyz}.get(path.split("?", 1)[0])
 
 
-class ProbeHandler(BaseHTTPRequestHandler):
-    server: ProbeServer
-    timeout = CLIENT_TIMEOUT_S
-
-    def do_GET(self) -> None:
-        check = self.server.checks.route(self.path)
-        status, text = check() if check else (404, "no such path: this port serves /livez and /readyz")
-        body = (text + "\n").encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:  # the base class's name
-        """No line per probe: the kubelet probes every few seconds (access logs are off too)."""
-
-
-class ProbeServer(ThreadingHTTPServer):
-    allow_reuse_port = True  # every worker binds the port; the kernel spreads connections over them
-    daemon_threads = True  # a stuck probe connection never holds up the worker's exit
-    block_on_close = False
-
-    def __init__(self, address: tuple[str, int], checks: Checks) -> None:
-        self.checks = checks
-        self.address_family = socket.getaddrinfo(*address, type=socket.SOCK_STREAM)[0][0]
-        super().__init__(address, ProbeHandler)
-
-
 class Probes:
     """A worker's probe listener and its loop's heartbeat."""
 
@@ -185,17 +156,14 @@ class Probes:
             traffic.waiting,
             serving.probe_ready_backlog,
         )
-        self.server = ProbeServer((host, port), checks)
-        self.thread = threading.Thread(
-            target=self.server.serve_forever,
-            kwargs={"poll_interval": POLL_S},
-            name="mlapp-probes",
-            daemon=True,
-        )
+        limits = Limits(serving.header_timeout_s, serving.max_header_bytes, serving.probe_max_connections)
+        self.listener = Listener((host, port), checks.route, limits)
+        # A daemon thread: a stuck probe connection never holds up the worker's exit.
+        self.thread = threading.Thread(target=self.listener.serve, name="mlapp-probes", daemon=True)
 
     @property
     def port(self) -> int:
-        return int(self.server.server_address[1])
+        return self.listener.port
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Beat on ``loop`` and answer probes; ready from now on (call once the service is started)."""
@@ -206,8 +174,9 @@ class Probes:
     def stop(self) -> None:
         self.heartbeat.stop()
         if self.thread.is_alive():
-            self.server.shutdown()  # returns within POLL_S
-        self.server.server_close()
+            self.listener.stop()
+            self.thread.join(STOP_S)
+        self.listener.close()
         self.traffic.close()
 
 

@@ -1,0 +1,225 @@
+"""The probe port's HTTP listener (probes.py): one thread and one selector for every connection.
+
+Why not a thread per connection (the standard library's ``ThreadingHTTPServer``, before): a
+client that opened thousands of idle connections to the probe port made thousands of threads,
+and capping the threads made probes fail more often (a new probe waited for, or was refused,
+a slot an idle connection held). Here one thread waits on every socket at once
+(``selectors``), and what a connection holds is a socket and a parser:
+
+- h11 parses each request (no hand-written HTTP); GET only, one request per connection, every
+  answer says ``Connection: close``;
+- a read deadline: the request line and headers must arrive within ``serving.header_timeout_s``
+  of the connection's accept (as on the traffic port, ``header_deadline.py``: a byte at a time
+  does not keep a connection open), else a client that started a request gets a 408 and a
+  silent one is closed;
+- a size cap: request line and headers over ``serving.max_header_bytes`` get a 431 (the parser
+  is fed no more than the cap, so a connection buffers at most that much);
+- a bound: at most ``serving.probe_max_connections`` connections wait for their request. A new
+  connection over it closes the oldest (the one that has waited longest, an idle flood's,
+  since a probe sends its request as it connects) rather than being refused: a flood that
+  reconnects at once cannot keep a probe out, it only shortens how long its own connections
+  live. Each pass of the loop reads the connections that sent something before it accepts
+  new ones, and accepts at most half the bound, so a probe accepted in one pass is read in
+  the next before a burst of new connections can push it out.
+
+Answers are a few hundred bytes, sent with one ``send`` on a new connection: the socket's send
+buffer (kilobytes) always takes them whole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import selectors
+import socket
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+
+import h11
+
+logger = logging.getLogger(__name__)
+Check = Callable[[], tuple[int, str]]
+Route = Callable[[str], Check | None]  # a path to its check (probes.Checks.route); None: a 404
+RECV_BYTES = 16384
+OUT_OF_FDS_S = 0.5  # no descriptor left and no connection of ours to close: wait, do not spin
+NOT_FOUND = "no such path: this port serves /livez and /readyz"
+
+
+@dataclass(frozen=True)
+class Limits:
+    timeout_s: float  # serving.header_timeout_s: from accept to the end of the headers
+    max_bytes: int  # serving.max_header_bytes: request line + headers
+    max_open: int  # serving.probe_max_connections: connections waiting for their request
+
+
+@dataclass
+class Waiting:
+    """A connection accepted, its request not complete yet."""
+
+    sock: socket.socket
+    deadline: float  # time.monotonic() by which its headers must be complete
+    parser: h11.Connection
+    received: int = 0
+
+
+def answer(status: int, text: str, extra: str = "") -> bytes:
+    body = (text + "\n").encode()
+    head = (
+        f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\ncontent-type: text/plain; charset=utf-8\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n{extra}\r\n"
+    )
+    return head.encode() + body
+
+
+class Listener:
+    """Answers GET ``route(path)()`` on ``address`` from ``serve`` (run it on a thread of its own)."""
+
+    def __init__(self, address: tuple[str, int], route: Route, limits: Limits) -> None:
+        family = socket.getaddrinfo(*address, type=socket.SOCK_STREAM)[0][0]
+        # SO_REUSEPORT: every worker binds the port; the kernel spreads connections over them.
+        self.sock = socket.create_server(address, family=family, backlog=socket.SOMAXCONN, reuse_port=True)
+        self.sock.setblocking(False)
+        self.route, self.limits = route, limits
+        self.waiting: OrderedDict[int, Waiting] = OrderedDict()  # accept order: deadline order too
+        self.selector = selectors.DefaultSelector()
+        self.wake_in, self.wake_out = socket.socketpair()  # stop() writes one byte: select returns
+        self.stopping = threading.Event()
+
+    @property
+    def port(self) -> int:
+        return int(self.sock.getsockname()[1])
+
+    def serve(self) -> None:
+        self.selector.register(self.sock, selectors.EVENT_READ)
+        self.selector.register(self.wake_in, selectors.EVENT_READ)
+        while not self.stopping.is_set():
+            ready = self.selector.select(self.until_next_deadline())
+            incoming = False
+            for key, _ in ready:
+                if isinstance(key.data, Waiting):
+                    self.read_safely(key.data)
+                incoming = incoming or key.fileobj is self.sock
+            self.expire(time.monotonic())
+            if incoming:  # after the reads: see the class docstring
+                self.accept()
+
+    def stop(self) -> None:
+        """Ask ``serve`` to return (from another thread); ``close`` once it has."""
+        self.stopping.set()
+        self.wake_out.send(b"x")
+
+    def close(self) -> None:
+        for conn in list(self.waiting.values()):
+            self.drop(conn)
+        self.selector.close()
+        for sock in (self.sock, self.wake_in, self.wake_out):
+            sock.close()
+
+    def until_next_deadline(self) -> float | None:
+        if not self.waiting:
+            return None
+        return max(next(iter(self.waiting.values())).deadline - time.monotonic(), 0.0)
+
+    def accept(self) -> None:
+        for _ in range(max(self.limits.max_open // 2, 1)):
+            try:
+                sock, _ = self.sock.accept()
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                if exc.errno not in (errno.EMFILE, errno.ENFILE):
+                    continue  # e.g. ECONNABORTED: that client left before its accept
+                if not self.waiting:  # the worker's other sockets hold the descriptors
+                    logger.warning("probe port: no file descriptor left to accept a probe (%s)", exc)
+                    time.sleep(OUT_OF_FDS_S)
+                    return
+                self.drop(next(iter(self.waiting.values())))  # frees a descriptor: try again
+                continue
+            while len(self.waiting) >= self.limits.max_open:
+                self.drop(next(iter(self.waiting.values())))  # the oldest waiting: see above
+            sock.setblocking(False)
+            parser = h11.Connection(h11.SERVER, max_incomplete_event_size=self.limits.max_bytes)
+            conn = Waiting(sock, time.monotonic() + self.limits.timeout_s, parser)
+            self.waiting[sock.fileno()] = conn
+            self.selector.register(sock, selectors.EVENT_READ, conn)
+
+    def read_safely(self, conn: Waiting) -> None:
+        """``read``; a failure is logged and closes that connection, never the listener."""
+        try:
+            self.read(conn)
+        except Exception:
+            logger.exception("probe port: answering a connection failed")
+            self.drop(conn)
+
+    def read(self, conn: Waiting) -> None:
+        try:
+            data = conn.sock.recv(RECV_BYTES)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:  # reset by the client
+            self.drop(conn)
+            return
+        if not data:  # the client left (or half-closed) before its request was complete
+            self.drop(conn)
+            return
+        room = self.limits.max_bytes - conn.received
+        conn.received += len(data)
+        conn.parser.receive_data(data[:room])  # a complete request within the cap is still served
+        try:
+            event = conn.parser.next_event()
+        except h11.RemoteProtocolError as exc:
+            self.refuse(conn, exc)
+            return
+        if isinstance(event, h11.Request):
+            self.finish(conn, *self.respond(event))
+        elif conn.received > self.limits.max_bytes:
+            self.finish(conn, *self.too_large())
+
+    def respond(self, request: h11.Request) -> tuple[int, str, str]:
+        if request.method != b"GET":
+            method = request.method.decode()
+            return 405, f"method {method} not allowed: this port answers GET", "allow: GET\r\n"
+        check = self.route(request.target.decode("ascii", "replace"))
+        return (*check(), "") if check else (404, NOT_FOUND, "")
+
+    def too_large(self) -> tuple[int, str, str]:
+        cap = self.limits.max_bytes
+        return 431, f"request line and headers over {cap} bytes (serving.max_header_bytes)", ""
+
+    def refuse(self, conn: Waiting, exc: h11.RemoteProtocolError) -> None:
+        if exc.error_status_hint == HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE:
+            self.finish(conn, *self.too_large())
+            return
+        message = f"malformed HTTP request ({exc}): this port answers GET /livez and /readyz over HTTP/1.1"
+        self.finish(conn, exc.error_status_hint, message, "")
+
+    def expire(self, now: float) -> None:
+        while self.waiting:
+            conn = next(iter(self.waiting.values()))
+            if conn.deadline > now:
+                return
+            if conn.received:
+                message = (
+                    f"request line and headers not received within {self.limits.timeout_s:g} s "
+                    "(serving.header_timeout_s)"
+                )
+                self.finish(conn, 408, message, "")
+            else:
+                self.drop(conn)
+
+    def finish(self, conn: Waiting, status: int, text: str, extra: str) -> None:
+        with contextlib.suppress(OSError):  # the client is gone: nobody to answer
+            conn.sock.send(answer(status, text, extra))
+        self.drop(conn)
+
+    def drop(self, conn: Waiting) -> None:
+        if conn.sock.fileno() < 0:  # closed already
+            return
+        self.waiting.pop(conn.sock.fileno(), None)
+        self.selector.unregister(conn.sock)
+        conn.sock.close()
