@@ -15,12 +15,15 @@ a slot an idle connection held). Here one thread waits on every socket at once
 - a size cap: request line and headers over ``serving.max_header_bytes`` get a 431 (the parser
   is fed no more than the cap, so a connection buffers at most that much);
 - a bound: at most ``serving.probe_max_connections`` connections wait for their request. A new
-  connection over it closes the oldest (the one that has waited longest, an idle flood's,
-  since a probe sends its request as it connects) rather than being refused: a flood that
-  reconnects at once cannot keep a probe out, it only shortens how long its own connections
-  live. Each pass of the loop reads the connections that sent something before it accepts
-  new ones, and accepts at most half the bound, so a probe accepted in one pass is read in
-  the next before a burst of new connections can push it out.
+  connection over it closes the oldest (the one that has waited longest: a flood's, since a
+  probe sends its request as it connects) rather than being refused: a flood that reconnects
+  at once cannot keep a probe out, it only shortens how long its own connections live;
+- ``TCP_DEFER_ACCEPT`` (Linux): the kernel hands a connection over once its first bytes have
+  arrived (or, silent, after about ``serving.header_timeout_s``), so a silent flood waits in
+  the kernel, costing the listener nothing, and a probe's request is there when it is
+  accepted: read at once, it is answered before a newer connection could push it out. Each
+  pass of the loop also reads the connections that sent something before it accepts new ones,
+  and accepts at most half the bound.
 
 Answers are a few hundred bytes, sent with one ``send`` on a new connection: the socket's send
 buffer (kilobytes) always takes them whole.
@@ -31,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import math
 import selectors
 import socket
 import threading
@@ -84,6 +88,8 @@ class Listener:
         # SO_REUSEPORT: every worker binds the port; the kernel spreads connections over them.
         self.sock = socket.create_server(address, family=family, backlog=socket.SOMAXCONN, reuse_port=True)
         self.sock.setblocking(False)
+        if hasattr(socket, "TCP_DEFER_ACCEPT"):  # Linux: seconds, see the module's docstring
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, math.ceil(limits.timeout_s))
         self.route, self.limits = route, limits
         self.waiting: OrderedDict[int, Waiting] = OrderedDict()  # accept order: deadline order too
         self.selector = selectors.DefaultSelector()
@@ -147,6 +153,7 @@ class Listener:
             conn = Waiting(sock, time.monotonic() + self.limits.timeout_s, parser)
             self.waiting[sock.fileno()] = conn
             self.selector.register(sock, selectors.EVENT_READ, conn)
+            self.read_safely(conn)  # a probe's request is often here already: answered before any drop
 
     def read_safely(self, conn: Waiting) -> None:
         """``read``; a failure is logged and closes that connection, never the listener."""
