@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.flood:
         flood(int(args.flood[0]), int(args.flood[1]), float(args.flood[2]), float(args.flood[3]))
         return 0
-    from probes import extract, revision
+    from probes import dirty, extract, revision
 
     old = extract(args.baseline, Path(tempfile.mkdtemp(prefix="probe-flood-")))
     systems = {
@@ -235,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "revision": revision("HEAD"),
+        "uncommitted_changes": dirty(),  # in src/ or params.yaml: the revision is not all that ran
         "baseline": revision(args.baseline),
         "cpus_usable": len(os.sched_getaffinity(0)),
         "loadavg": os.getloadavg()[0],
