@@ -111,7 +111,7 @@ class Listener:
                     self.read_safely(key.data)
                 incoming = incoming or key.fileobj is self.sock
             self.expire(time.monotonic())
-            if incoming:  # after the reads: see the class docstring
+            if incoming:  # after the reads: see the module's docstring
                 self.accept()
 
     def stop(self) -> None:
@@ -132,7 +132,7 @@ class Listener:
         return max(next(iter(self.waiting.values())).deadline - time.monotonic(), 0.0)
 
     def accept(self) -> None:
-        for _ in range(max(self.limits.max_open // 2, 1)):
+        for _attempt in range(max(self.limits.max_open // 2, 1)):
             try:
                 sock, _ = self.sock.accept()
             except BlockingIOError:
@@ -176,7 +176,8 @@ class Listener:
             return
         room = self.limits.max_bytes - conn.received
         conn.received += len(data)
-        conn.parser.receive_data(data[:room])  # a complete request within the cap is still served
+        if room > 0:  # never b"": that would tell h11 the client closed
+            conn.parser.receive_data(data[:room])  # a complete request within the cap is still served
         try:
             event = conn.parser.next_event()
         except h11.RemoteProtocolError as exc:
