@@ -5,15 +5,18 @@
    the local stand-in (``mlapp.image.base``, built once per machine);
 3. build with docker or podman (``mlapp.image.engine``); this machine's CA bundle and
    package index reach the builder stage as build secrets, never as image content;
-4. run it as the cluster does (non-root, read-only root filesystem, tmpfs for state) on a
-   free 127.0.0.1 port, poll ``/readyz`` until ``image.ready_timeout_s``, run the smoke test
-   (``mlapp.serving.smoke``: predictions equal to the local model's, the expected version);
+4. run it as the cluster does (non-root, read-only root filesystem, tmpfs for state, the
+   Deployment's memory and CPU limits: ``mlapp.image.pod``) on a free 127.0.0.1 port, poll
+   ``/readyz`` until ``image.ready_timeout_s``, run the smoke test (``mlapp.serving.smoke``:
+   predictions equal to the local model's, the expected version), then SIGTERM it with a
+   request in flight: answered, exit 0 within the grace period;
 5. remove the container, whatever happened, and fail above ``image.max_size_mb``.
 """
 
 from __future__ import annotations
 
 import configparser
+import json
 import os
 import secrets
 import socket
@@ -27,9 +30,10 @@ import httpx
 
 from mlapp import proc
 from mlapp.errors import UserError
-from mlapp.image import base, context
+from mlapp.image import base, context, pod
 from mlapp.image.engine import Engine, detect
 from mlapp.params import Params
+from mlapp.schema import FEATURES
 from mlapp.serving import PREDICTION_LOG_ENV, smoke
 
 CONTAINER_PORT = 3000  # BentoML's default; the Dockerfile EXPOSEs it, infra/base targets it
@@ -204,19 +208,33 @@ def check_probes(url: str, container_port: int, echo: Echo) -> None:
     echo(f"ok   probe port {container_port}: /livez and /readyz answer 200")
 
 
+def check_stop(engine: Engine, name: str, url: str, grace_s: float, echo: Echo) -> None:
+    """SIGTERM with a request in flight, as the kubelet stops a pod: the request answered 200, then
+    exit 0 within terminationGracePeriodSeconds, not OOM-killed."""
+    body = json.dumps({"records": smoke.schema_records(FEATURES)}).encode()
+    with smoke.client(url, grace_s) as http:
+        stopped = pod.stop_gracefully(http, body, engine, name, grace_s)
+    if problems := stopped.problems(grace_s):
+        raise smoke.SmokeFailure("on SIGTERM with a request in flight: " + "; ".join(problems))
+    echo(f"ok   SIGTERM: the request in flight answered 200, exit 0 after {stopped.seconds:.1f} s")
+
+
 def serve_and_smoke(engine: Engine, ref: str, params: Params, expect_version: str, echo: Echo) -> float:
-    """Run ``ref``, wait until ready, smoke-test it; always remove the container. Seconds to ready."""
+    """Run ``ref`` as infra/base does, wait until ready, smoke-test it, stop it with SIGTERM;
+    always remove the container. Seconds to ready."""
+    limits = pod.read_limits(params.delivery.infra_dir / pod.DEPLOYMENT)
     name = f"{params.image.name}-smoke-{secrets.token_hex(4)}"
     port, probe_port = free_port(), free_port()
     url = f"http://127.0.0.1:{port}"
     ports = ((port, CONTAINER_PORT), (probe_port, params.serving.probe_port))
-    engine.run_detached(ref, name, ports, CONTAINER_ENV, TMPFS)
+    engine.run_detached(ref, name, ports, CONTAINER_ENV, TMPFS, limits.run_options())
     try:
         ready_s = wait_ready(engine, name, url, params.image.ready_timeout_s)
         echo(f"ready after {ready_s:.1f} s: {url}")
         try:
             smoke.run(url, params.train.model_dir, expect_version, timeout_s=30.0, echo=echo)
             check_probes(f"http://127.0.0.1:{probe_port}", params.serving.probe_port, echo)
+            check_stop(engine, name, url, limits.grace_s, echo)
         except smoke.SmokeFailure as exc:
             raise UserError(f"smoke test failed against {ref}: {exc}\n{engine.logs(name)}") from exc
     finally:

@@ -63,14 +63,23 @@ class Engine:
         proc.run(argv, env={"DOCKER_BUILDKIT": "1"}, capture=False)
 
     def run_argv(
-        self, ref: str, name: str, ports: Ports, env: dict[str, str], tmpfs: tuple[str, ...]
+        self,
+        ref: str,
+        name: str,
+        ports: Ports,
+        env: dict[str, str],
+        tmpfs: tuple[str, ...],
+        options: tuple[str, ...] = (),
     ) -> list[str | Path]:
         """Start ``ref`` with each (host port on 127.0.0.1, container port) of ``ports`` published,
-        root filesystem read-only and only ``tmpfs`` writable (what the Kubernetes manifests do)."""
-        args: list[str | Path] = ["run", "--detach", "--name", name, *self.limits()]
+        root filesystem read-only and only ``tmpfs`` writable (what the Kubernetes manifests do),
+        with ``options`` (resource limits)."""
+        args: list[str | Path] = ["run", "--detach", "--name", name, *self.limits(), *options]
         for host_port, container_port in ports:
             args += ["--publish", f"127.0.0.1:{host_port}:{container_port}"]
-        args += ["--read-only"]
+        # podman's --read-only also mounts tmpfs on /tmp, /var/tmp and /run, which a cluster does not
+        # (docker's does not either): only the volumes below are writable, as in infra/base.
+        args += ["--read-only", "--read-only-tmpfs=false"] if self.name == "podman" else ["--read-only"]
         for path in tmpfs:
             args += ["--tmpfs", f"{path}:rw,mode=1777"]
         for key, value in sorted(env.items()):
@@ -78,9 +87,15 @@ class Engine:
         return self.argv(*args, ref)
 
     def run_detached(
-        self, ref: str, name: str, ports: Ports, env: dict[str, str], tmpfs: tuple[str, ...]
+        self,
+        ref: str,
+        name: str,
+        ports: Ports,
+        env: dict[str, str],
+        tmpfs: tuple[str, ...],
+        options: tuple[str, ...] = (),
     ) -> None:
-        proc.run(self.run_argv(ref, name, ports, env, tmpfs))
+        proc.run(self.run_argv(ref, name, ports, env, tmpfs, options))
 
     def run_once(self, ref: str, entrypoint: str, *args: str, workdir: str | None = None) -> str:
         """Run ``entrypoint args`` in a throw-away container of ``ref`` without network; its stdout."""
@@ -92,6 +107,21 @@ class Engine:
         state = self.argv("container", "inspect", "--format", "{{.State.Running}}", name)
         done = proc.run(state, check=False)
         return done.returncode == 0 and done.stdout.strip() == "true"
+
+    def signal(self, name: str, signal: str) -> None:
+        proc.run(self.argv("kill", "--signal", signal, name))
+
+    def wait(self, name: str, timeout_s: float) -> int | None:
+        """The container's exit code once it has exited; None while it still runs after ``timeout_s``."""
+        try:
+            return int(proc.output(self.argv("wait", name), timeout=timeout_s))
+        except proc.CommandTimeout:
+            return None
+
+    def oom_killed(self, name: str) -> bool:
+        state = self.argv("container", "inspect", "--format", "{{.State.OOMKilled}}", name)
+        done = proc.run(state, check=False)
+        return done.stdout.strip() == "true"
 
     def logs(self, name: str, tail: int = 60) -> str:
         done = proc.run(self.argv("logs", "--tail", str(tail), name), check=False)
