@@ -19,11 +19,14 @@ from mlapp.image.build import free_port
 DEADLINE_S = 60  # imports on a loaded machine; a crash-looping server never exits at all
 
 
-def serve(serving_root: Path, model_dir: Path, port: int | None = None) -> subprocess.CompletedProcess[str]:
+def serve(
+    serving_root: Path, model_dir: Path, port: int | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     argv = [sys.executable, "-m", "mlapp", "--params", str(serving_root / "params.yaml"), "serving", "serve"]
     argv += ["--port", str(port or free_port()), "--model-dir", str(model_dir)]
     pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
-    proc = subprocess.Popen(argv, cwd=serving_root, text=True, start_new_session=True, **pipes)
+    environ = {**os.environ, **(env or {})}
+    proc = subprocess.Popen(argv, cwd=serving_root, text=True, start_new_session=True, env=environ, **pipes)
     try:
         out, err = proc.communicate(timeout=DEADLINE_S)
     except subprocess.TimeoutExpired:
@@ -78,3 +81,29 @@ def test_a_port_in_use_is_one_error_line(serving_root: Path) -> None:
     assert done.returncode == 2, done.stderr[-2000:]
     assert f"error: cannot listen on 127.0.0.1:{port}: Address already in use" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_state_folder_it_cannot_write_is_one_error_line_naming_the_variable(
+    serving_root: Path, tmp_path: Path
+) -> None:
+    """A read-only container without its BentoML home volume died with BentoML's traceback."""
+    (tmp_path / "file").write_text("")
+    home = tmp_path / "file" / "bentoml"  # under a file: cannot be created, even by root
+    done = serve(serving_root, serving_root / "models", env={"BENTOML_HOME": str(home)})
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert f"error: {home} ($BENTOML_HOME) is not writable (" in done.stderr
+    assert "mount a writable volume there or set $BENTOML_HOME" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_metrics_folder_without_room_for_the_workers_is_named(tmp_path: Path) -> None:
+    """A full /tmp: each worker died of SIGBUS writing its metrics files, and each replacement too,
+    while the server process kept running (measured on the image: respawns every ~0.4 s)."""
+    from mlapp.serving.supervise import METRICS_BYTES_PER_WORKER, space_problem, state_problems
+
+    free = shutil.disk_usage(tmp_path).free
+    problem = space_problem(tmp_path, free + (1 << 40), "TMPDIR")
+    assert problem is not None and f"{tmp_path} ($TMPDIR) has " in problem
+    assert problem.endswith("the server needs: free space or set $TMPDIR")
+    assert space_problem(tmp_path, METRICS_BYTES_PER_WORKER, "TMPDIR") is None
+    assert state_problems(2, {"BENTOML_HOME": str(tmp_path / "home")}) == []

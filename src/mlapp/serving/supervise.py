@@ -33,6 +33,7 @@ import socket
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,11 @@ from mlapp.serving import SERVICE
 
 START_TIMEOUT_S = 120.0  # the arbiter's thread must be running by then
 RETRY_S = 0.1  # the arbiter was busy with another command (starting a worker): ask again
+# Free space each worker needs in the metrics folder: it maps 4-5 files of 64 KiB (prometheus_client's
+# multiprocess mode; ~72 KiB of them written after a flood of every kind of answer), doubling as series
+# grow. A write to such a mapping on a full filesystem is a SIGBUS: the worker dies, and so does each
+# replacement, while the server process keeps running and serves nothing.
+METRICS_BYTES_PER_WORKER = 1 << 20
 
 
 def import_xgboost_without_sklearn() -> None:
@@ -59,8 +65,40 @@ def import_xgboost_without_sklearn() -> None:
         del sys.modules["sklearn"]
 
 
-def respawn_on_exit(arbiter: Any) -> None:
-    """On SIGCHLD, run the arbiter's ``manage_watchers`` (reap, respawn) on its loop."""
+def space_problem(folder: Path, need: int, variable: str) -> str | None:
+    """Why ``folder`` cannot hold a server's state (not writable, under ``need`` bytes free), naming
+    the environment variable that moves it; None when it can."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+        free = shutil.disk_usage(folder).free
+    except OSError as exc:
+        where = f"{folder} (${variable}) is not writable ({exc.strerror or exc})"
+        return f"{where}: mount a writable volume there or set ${variable}"
+    if free < need:
+        where = f"{folder} (${variable}) has {free} bytes free, under the {need} the server needs"
+        return f"{where}: free space or set ${variable}"
+    return None
+
+
+def state_problems(workers: int, environ: Mapping[str, str] = os.environ) -> list[str]:
+    """The folders a server writes while it runs (infra/base mounts an emptyDir on each): BentoML's
+    home, and the temporary folder that holds the Prometheus multiprocess files."""
+    home = Path(environ.get("BENTOML_HOME") or "~/bentoml").expanduser()
+    try:
+        tmp = Path(tempfile.gettempdir())
+    except FileNotFoundError as exc:  # Python tried $TMPDIR, /tmp, /var/tmp, /usr/tmp, the working dir
+        return [
+            f"no writable temporary folder ({exc.strerror}): mount a writable volume on /tmp or set $TMPDIR"
+        ]
+    checks = ((home, 0, "BENTOML_HOME"), (tmp, workers * METRICS_BYTES_PER_WORKER, "TMPDIR"))
+    return [problem for folder, need, name in checks if (problem := space_problem(folder, need, name))]
+
+
+def respawn_on_exit(arbiter: Any, metrics: Path, workers: int) -> None:
+    """On SIGCHLD, run the arbiter's ``manage_watchers`` (reap, respawn) on its loop; when the
+    metrics folder is full, say so (that is why every replacement dies)."""
     from circus.exc import ConflictError
 
     # Created after bentoml.serve: its logging set-up disables every logger that exists then.
@@ -74,6 +112,8 @@ def respawn_on_exit(arbiter: Any) -> None:
     def manage() -> None:
         if arbiter.running:
             logger.info("a server process exited: reaping it and starting its replacement now")
+            if problem := space_problem(metrics, workers * METRICS_BYTES_PER_WORKER, "TMPDIR"):
+                logger.error("the Prometheus metrics folder %s: its workers die writing metrics", problem)
         try:
             arbiter.manage_watchers()
         except ConflictError:  # one command at a time: retry once the current one is done
@@ -145,10 +185,11 @@ def main(argv: list[str] | None = None) -> int:
 
     # A bento's files are under its src/, where BentoML serves it from (build/serving.json is there).
     try:
-        probe_port = settings.load(root=Path(args.bento) / "src" if args.bento else None).serving.probe_port
+        loaded = settings.load(root=Path(args.bento) / "src" if args.bento else None)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    probe_port, workers = loaded.serving.probe_port, loaded.workers
     if probe_port == args.port:
         print(
             f"error: serving.probe_port is the traffic port ({args.port}): give the probes another",
@@ -161,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as exc:
             print(f"error: cannot listen on {args.host}:{port}{what}: {exc.strerror or exc}", file=sys.stderr)
             return 2
+    if problems := state_problems(workers):
+        print("error: " + "; ".join(problems), file=sys.stderr)
+        return 2
     # The workers (their environment copies this one) bind the probe port, read the traffic port's queue.
     os.environ |= {PROBE_HOST_ENV: args.host, TRAFFIC_PORT_ENV: str(args.port)}
     import_xgboost_without_sklearn()
@@ -181,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     target, folder = (args.bento, args.bento) if args.bento else (SERVICE, ".")
     try:
         server = bentoml.serve(target, host=args.host, port=args.port, working_dir=folder, blocking=False)
-        respawn_on_exit(server.arbiter)
+        respawn_on_exit(server.arbiter, Path(metrics), workers)
         deadline = time.monotonic() + START_TIMEOUT_S
         while not server.running:  # the arbiter's thread starts its loop, then its watchers
             if time.monotonic() > deadline:
