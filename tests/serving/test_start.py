@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -107,3 +108,35 @@ def test_a_metrics_folder_without_room_for_the_workers_is_named(tmp_path: Path) 
     assert problem.endswith("the server needs: free space or set $TMPDIR")
     assert space_problem(tmp_path, METRICS_BYTES_PER_WORKER, "TMPDIR") is None
     assert state_problems(2, {"BENTOML_HOME": str(tmp_path / "home")}) == []
+
+
+class Arbiter:
+    """circus's arbiter as ``respawn_on_exit`` sees it: running, stopping or not, and its loop."""
+
+    def __init__(self, stopping: bool) -> None:
+        self.running, self._stopping, self.managed = True, stopping, 0
+        self.loop = self
+
+    def add_callback(self, callback: Any) -> None:
+        callback()
+
+    def manage_watchers(self) -> None:
+        self.managed += 1
+
+
+@pytest.mark.parametrize("stopping", [False, True])
+def test_a_worker_exit_while_stopping_is_no_replacement(
+    stopping: bool, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """On SIGTERM each worker's exit logged "starting its replacement now", 8 times in 0.7 s."""
+    from mlapp.serving.supervise import respawn_on_exit
+
+    arbiter = Arbiter(stopping)
+    before = signal.getsignal(signal.SIGCHLD)
+    try:
+        respawn_on_exit(arbiter, tmp_path, 1)
+        signal.getsignal(signal.SIGCHLD)(signal.SIGCHLD, None)  # type: ignore[operator, misc]
+    finally:
+        signal.signal(signal.SIGCHLD, before)
+    logged = "starting its replacement now" in capfd.readouterr().err
+    assert (arbiter.managed, logged) == ((0, False) if stopping else (1, True))

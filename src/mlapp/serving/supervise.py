@@ -110,6 +110,10 @@ def respawn_on_exit(arbiter: Any, metrics: Path, workers: int) -> None:
     logger.propagate = False  # once, not again through a root handler
 
     def manage() -> None:
+        # Stopping (SIGTERM): its workers exit on purpose and circus replaces none (its manage_watchers
+        # returns at once then); asking would log a replacement per exit, retried while the stop runs.
+        if getattr(arbiter, "_stopping", False):
+            return
         if arbiter.running:
             logger.info("a server process exited: reaping it and starting its replacement now")
             if problem := space_problem(metrics, workers * METRICS_BYTES_PER_WORKER, "TMPDIR"):
