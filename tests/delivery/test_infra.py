@@ -13,6 +13,7 @@ from tests.delivery.conftest import bin_dir, path_with
 
 from mlapp.delivery import cluster as argocd
 from mlapp.delivery import kube
+from mlapp.image.pod import quantity
 from mlapp.params import load_params
 from mlapp.serving.settings import body_cap
 
@@ -91,6 +92,22 @@ def test_the_prediction_log_volume_holds_the_log_and_its_rotated_copy() -> None:
     # request's row, at most max_row_bytes, and the id, time and prediction fields)
     batch = PARAMS.serving.log_buffer_rows * (body_cap(PARAMS.serving).row_bytes + 256)
     assert limit >= 2 * PARAMS.serving.log_max_bytes + batch
+
+
+# Measured on the image run as infra/base runs it (`podman run --memory`, 1 or 2 workers): idle, the
+# server takes ~194 MB; each request admitted holds ~3x its body (the bytes, the parsed records, the
+# arrays) until answered. 500-700 clients sending bodies at the cap at once got 256 (max_concurrency)
+# admitted and peaked at 942-989 MB with 2 workers, 838 MB with 1; 768Mi OOM-killed the worker.
+IDLE_BYTES = 200 * 2**20
+BODY_COPIES = 3
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS, ids=lambda p: p.name)
+def test_the_memory_limit_holds_the_admitted_requests_at_the_body_cap(overlay: Path) -> None:
+    deployment = next(o for o in kube.render(overlay) if o["kind"] == "Deployment")
+    limit = quantity(deployment["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"])
+    cap = body_cap(PARAMS.serving)
+    assert limit >= IDLE_BYTES + PARAMS.serving.max_concurrency * BODY_COPIES * cap.max_rows * cap.row_bytes
 
 
 @pytest.fixture
