@@ -21,7 +21,7 @@ import pandas as pd
 
 from mlapp.cells import parse_values
 from mlapp.errors import UserError
-from mlapp.params import DataParams
+from mlapp.params import DataParams, ValidateParams
 from mlapp.tables import read_raw
 
 EXPLODED = 40  # levels written one per line; more are packed (2,500 zip codes: 2,500 lines)
@@ -81,10 +81,34 @@ def feature(name: str, values: pd.Series, decimal: str) -> Feature:
     return Feature(name, "_category(", tuple(levels), nullable)
 
 
-def draft(frame: pd.DataFrame, data: DataParams) -> list[Feature]:
+def too_empty(name: str, values: pd.Series, checks: ValidateParams) -> Feature | None:
+    """A column missing more values than validate allows (it would refuse the draft), else None."""
+    by_column = name in checks.max_null_share_by_column
+    allowed = checks.max_null_share_by_column[name] if by_column else checks.max_null_share
+    share = float(values.isna().mean())
+    if share <= allowed or share == 1:  # an empty column has its own note
+        return None
+    setting = f"validate.max_null_share{'_by_column.' + name if by_column else ''}"
+    return Feature(name, "", skip=f"{share:.0%} missing, over {setting} ({allowed:g}); {IGNORE} or raise it")
+
+
+def draft(frame: pd.DataFrame, data: DataParams, checks: ValidateParams) -> list[Feature]:
     """Every column but the label, id, event time and ignored ones, in the file's order."""
     named = {data.label, data.id_column, data.time_column, *data.ignore_columns}
-    return [feature(str(name), frame[name], data.decimal) for name in frame.columns if name not in named]
+    columns = [(str(name), frame[name]) for name in frame.columns if name not in named]
+    return [too_empty(n, v, checks) or feature(n, v, data.decimal) for n, v in columns]
+
+
+def spelt_missing(path: Path, data: DataParams, chunk_rows: int) -> dict[str, dict[str, int]]:
+    """Per column, the cells read as missing only because data.missing_values lists a word ("NA":
+    North America or Namibia in a country column): a category draft would silently lose them."""
+    words = [v for v in data.missing_values if any(c.isalnum() for c in v)]
+    if path.suffix == ".parquet" or not words:
+        return {}
+    text = read_raw(path, [], chunk_rows, data.csv_separator)
+    counts = {name: text[name].str.strip().value_counts() for name in text.columns}
+    found = {name: {w: int(c.get(w, 0)) for w in words if c.get(w, 0)} for name, c in counts.items()}
+    return {name: words_found for name, words_found in found.items() if words_found}
 
 
 def read(path: Path, data: DataParams, chunk_rows: int) -> pd.DataFrame:

@@ -61,8 +61,11 @@ def written_schema(tmp_path: Path, frame: pd.DataFrame) -> Path:
     """The package's schema.py with FEATURES drafted from ``frame``, in a scratch copy."""
     target = tmp_path / "schema.py"
     target.write_text((REPO / "src" / "mlapp" / "schema.py").read_text())
-    data = load_params(REPO / "params.yaml").data.model_copy(update={"id_column": None, "time_column": None})
-    schema_draft.write(target, schema_draft.render(schema_draft.draft(frame.astype(str), data)))
+    params = load_params(REPO / "params.yaml")
+    data = params.data.model_copy(update={"id_column": None, "time_column": None})
+    schema_draft.write(
+        target, schema_draft.render(schema_draft.draft(frame.astype(str), data, params.validate_))
+    )
     return target
 
 
@@ -122,3 +125,20 @@ def test_drafted_schema_validates_the_users_table(project: Path) -> None:
     sh("mlapp", "pipeline", "validate", cwd=project)
     report = json.loads((project / "reports" / "validation.json").read_text())
     assert report["rows"] == 2_500
+
+
+def test_mostly_empty_columns_and_values_spelt_like_missing_are_named(tmp_path: Path) -> None:
+    """A column validate would refuse as too empty is left out; "NA" (North America) read as
+    missing by data.missing_values is warned about instead of silently dropped from the levels."""
+    rows = 100
+    frame = pd.DataFrame({"region": ["NA", "EU"] * (rows // 2), "rare": [None] * (rows - 2) + ["1", "2"],
+                          "churned": ["1", "0"] * (rows // 2)})  # fmt: skip
+    (source := tmp_path / "t.csv").write_text(frame.to_csv(index=False))
+    params = load_params(REPO / "params.yaml")
+    data = params.data.model_copy(update={"id_column": None, "time_column": None})
+    features = {
+        f.name: f for f in schema_draft.draft(schema_draft.read(source, data, 1_000), data, params.validate_)
+    }
+    assert "98% missing, over validate.max_null_share" in features["rare"].skip
+    assert features["region"].levels == ("EU",) and features["region"].nullable
+    assert schema_draft.spelt_missing(source, data, 1_000) == {"region": {"NA": 50}}

@@ -44,7 +44,8 @@ def draft_schema(project: Project, table: Path | None, write: bool) -> None:
 
     params = project.params
     frame = schema_draft.read(table or params.data.raw, params.data, params.validate_.chunk_rows)
-    features = schema_draft.draft(frame, params.data)
+    features = schema_draft.draft(frame, params.data, params.validate_)
+    spelt = schema_draft.spelt_missing(table or params.data.raw, params.data, params.validate_.chunk_rows)
     block = schema_draft.render(features)
     if not write:
         click.echo(block, nl=False)
@@ -56,6 +57,13 @@ def draft_schema(project: Project, table: Path | None, write: bool) -> None:
         click.echo(f"wrote FEATURES ({sum(not f.skip for f in features)} features) into {target}")
     for f in (f for f in features if f.skip):
         click.echo(f"left out {f.name!r}: {f.skip}", err=True)
+    for f in (f for f in features if f.name in spelt and not f.call.startswith("_number")):
+        cells = ", ".join(f"{word!r} in {n:,} rows" for word, n in spelt[f.name].items())
+        click.echo(
+            f"warning: {f.name!r}: {cells} read as missing (data.missing_values); if it is a value "
+            "(NA: North America), remove it from that list and draft again",
+            err=True,
+        )
     click.echo(
         "next: review the ranges (the values seen) and categories, then "
         "`uv run dvc add data && uv run dvc repro`",
