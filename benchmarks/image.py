@@ -88,7 +88,7 @@ def cold_starts(engine: Engine, tag: str, params: Any, starts: int, expect: str)
         port = build.free_port()
         url = f"http://127.0.0.1:{port}"
         env = build.CONTAINER_ENV
-        proc.run(engine.run_argv(tag, name, ((port, build.CONTAINER_PORT),), env, build.TMPFS))
+        engine.run_detached(tag, name, ((port, build.CONTAINER_PORT),), env, build.TMPFS)
         try:
             ready.append(build.wait_ready(engine, name, url, params.image.ready_timeout_s))
             if i == 0:

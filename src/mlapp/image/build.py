@@ -227,7 +227,7 @@ def serve_and_smoke(engine: Engine, ref: str, params: Params, expect_version: st
     port, probe_port = free_port(), free_port()
     url = f"http://127.0.0.1:{port}"
     ports = ((port, CONTAINER_PORT), (probe_port, params.serving.probe_port))
-    proc.run(engine.run_argv(ref, name, ports, CONTAINER_ENV, TMPFS, limits.run_options()))
+    engine.run_detached(ref, name, ports, CONTAINER_ENV, TMPFS, limits.run_options())
     try:
         ready_s = wait_ready(engine, name, url, params.image.ready_timeout_s)
         echo(f"ready after {ready_s:.1f} s: {url}")

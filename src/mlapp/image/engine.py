@@ -86,6 +86,17 @@ class Engine:
             args += ["--env", f"{key}={value}"]
         return self.argv(*args, ref)
 
+    def run_detached(
+        self,
+        ref: str,
+        name: str,
+        ports: Ports,
+        env: dict[str, str],
+        tmpfs: tuple[str, ...],
+        options: tuple[str, ...] = (),
+    ) -> None:
+        proc.run(self.run_argv(ref, name, ports, env, tmpfs, options))
+
     def run_once(self, ref: str, entrypoint: str, *args: str, workdir: str | None = None) -> str:
         """Run ``entrypoint args`` in a throw-away container of ``ref`` without network; its stdout."""
         options = ["--workdir", workdir] if workdir else []
