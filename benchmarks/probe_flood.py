@@ -127,7 +127,11 @@ def flooded(env: dict[str, str], params_file: Path, args: argparse.Namespace) ->
         [*me, "--serve", str(params_file)], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
     assert server.stdout is not None and server.stdin is not None
-    port, module = server.stdout.readline().split()
+    port, path = server.stdout.readline().split()
+    # Which tree the server imported, without this machine's paths: ours or the baseline's checkout.
+    module = Path(path).resolve()
+    tree = "this tree" if module.is_relative_to(REPO) else "baseline checkout"
+    module_name = f"{tree}: {module.relative_to(module.parents[3]).as_posix()}"
     time.sleep(1)  # the interpreter's start-up is over
     before = {"threads": threads(server.pid), "rss_mb": rss_bytes([server.pid]) / 2**20}
     cpu = cpu_seconds([server.pid])
@@ -154,7 +158,7 @@ def flooded(env: dict[str, str], params_file: Path, args: argparse.Namespace) ->
     seen = prober.seen
     probes = {path: success(summary(seen[path], timeouts[path]), seen[path]) for path in timeouts}
     return {
-        "module": module,
+        "module": module_name,
         "before": before,
         "threads_median": statistics.median(t for t, _ in samples),
         "threads_max": max(t for t, _ in samples),

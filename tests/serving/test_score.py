@@ -8,6 +8,7 @@ import http.server
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -39,6 +40,13 @@ def score(serving_root: Path, source: str | Path, output: Path, *extra: str):
         "mlapp", "--params", serving_root / "params.yaml", "serving", "score", "--input", str(source),
         "--output", output, "--model-dir", serving_root / "models", *extra, cwd=serving_root, check=False,
     )  # fmt: skip
+
+
+def score_in_process(source: str, model_dir: Path, tmp_path: Path, **options: Any) -> None:
+    """``scorer.score`` with params' data settings, 100-row chunks, into ``tmp_path`` (no lineage)."""
+    data = PARAMS.data
+    scorer.score(source, tmp_path / "out.parquet", model_dir, 100, tmp_path / "none.json",
+                 data.missing_values, data.csv_separator, data.decimal, **options)  # fmt: skip
 
 
 def check_output(output: Path, table: pd.DataFrame, model) -> None:
@@ -188,38 +196,20 @@ def test_the_job_manifest_runs_this_entry_point_from_the_serving_image() -> None
 def test_an_unreadable_input_is_one_error_line(serving_root, tmp_path, name, content, said) -> None:
     if content is not None:
         (tmp_path / name).write_bytes(content)
-    run = functools.partial(
-        scorer.score,
-        model_dir=serving_root / "models",
-        chunk_rows=100,
-        missing=PARAMS.data.missing_values,
-        sep=PARAMS.data.csv_separator,
-        decimal=PARAMS.data.decimal,
-    )
     with pytest.raises(UserError, match=f"cannot read {tmp_path / name}: .*{said}"):
-        run(str(tmp_path / name), tmp_path / "out.parquet", lineage_file=tmp_path / "none.json")
+        score_in_process(str(tmp_path / name), serving_root / "models", tmp_path)
 
 
 def test_an_unreachable_bucket_is_one_error_line(serving_root, tmp_path, unreachable_s3) -> None:
-    run = functools.partial(
-        scorer.score,
-        model_dir=serving_root / "models",
-        chunk_rows=100,
-        missing=PARAMS.data.missing_values,
-        sep=PARAMS.data.csv_separator,
-        decimal=PARAMS.data.decimal,
-    )
     with pytest.raises(
         UserError, match=r"cannot read s3://bucket/batch\.csv: Could not connect to the endpoint"
     ):
-        run("s3://bucket/batch.csv", tmp_path / "out.parquet", lineage_file=tmp_path / "none.json")
+        score_in_process("s3://bucket/batch.csv", serving_root / "models", tmp_path)
 
 
 def test_no_model_is_one_error_line(tmp_path) -> None:
     with pytest.raises(UserError, match=f"no model at {tmp_path / 'models'}/model.ubj: run the pipeline"):
-        scorer.score("batch.csv", tmp_path / "out.parquet", model_dir=tmp_path / "models", chunk_rows=100,
-                     lineage_file=tmp_path / "none.json", missing=PARAMS.data.missing_values,
-                     sep=PARAMS.data.csv_separator, decimal=PARAMS.data.decimal)  # fmt: skip
+        score_in_process("batch.csv", tmp_path / "models", tmp_path)
 
 
 def test_a_whole_number_feature_with_blanks_and_a_typo_is_read_row_by_row(monkeypatch) -> None:
@@ -265,7 +255,5 @@ def test_an_id_column_named_like_an_output_column_is_refused(serving_root, tmp_p
     frame = generate(50, 5).rename(columns={PARAMS.data.id_column: id_column})
     frame.to_csv(tmp_path / "batch.csv", index=False)
     with pytest.raises(UserError, match=rf"data\.id_column {id_column!r} is also a column the scorer writes"):
-        scorer.score(str(tmp_path / "batch.csv"), tmp_path / "out.parquet", serving_root / "models", 100,
-                     tmp_path / "none.json", PARAMS.data.missing_values, PARAMS.data.csv_separator,
-                     PARAMS.data.decimal, id_column=id_column)  # fmt: skip
+        score_in_process(str(tmp_path / "batch.csv"), serving_root / "models", tmp_path, id_column=id_column)
     assert not (tmp_path / "out.parquet").exists()
