@@ -99,27 +99,24 @@ def draft(frame: pd.DataFrame, data: DataParams, checks: ValidateParams) -> list
     return [too_empty(n, v, checks) or feature(n, v, data.decimal) for n, v in columns]
 
 
-def spelt_missing(path: Path, data: DataParams, chunk_rows: int) -> dict[str, dict[str, int]]:
-    """Per column, the cells read as missing only because data.missing_values lists a word ("NA":
-    North America or Namibia in a country column): a category draft would silently lose them."""
-    words = [v for v in data.missing_values if any(c.isalnum() for c in v)]
-    if path.suffix == ".parquet" or not words:
-        return {}
-    text = read_raw(path, [], chunk_rows, data.csv_separator)
-    counts = {name: text[name].str.strip().value_counts() for name in text.columns}
-    found = {name: {w: int(c.get(w, 0)) for w in words if c.get(w, 0)} for name, c in counts.items()}
-    return {name: words_found for name, words_found in found.items() if words_found}
-
-
-def read(path: Path, data: DataParams, chunk_rows: int) -> pd.DataFrame:
+def read(path: Path, data: DataParams, chunk_rows: int) -> tuple[pd.DataFrame, dict[str, dict[str, int]]]:
+    """The table as validate reads it, and per column the cells read as missing only because
+    data.missing_values lists a word ("NA": North America or Namibia in a country column), which
+    a category draft would silently lose. One read: a CSV's text is masked here, as read_csv would."""
     if not path.is_file():
         raise UserError(f"{path}: no such file (data.raw in params.yaml, or pass the table's path)")
-    frame = read_raw(path, data.missing_values, chunk_rows, data.csv_separator)
+    csv = path.suffix != ".parquet"
+    frame = read_raw(path, [] if csv else data.missing_values, chunk_rows, data.csv_separator)
     if data.label not in frame.columns:
         raise UserError(
             f"{path} has no column {data.label!r} (data.label in params.yaml): set the label first"
         )
-    return frame
+    if not csv:
+        return frame, {}
+    words = [v for v in data.missing_values if any(c.isalnum() for c in v)]
+    counts = {name: frame[name][frame[name].isin(words)].value_counts() for name in frame.columns}
+    spelt = {str(name): {str(w): int(n) for w, n in c.items()} for name, c in counts.items() if len(c)}
+    return frame.mask(frame.isin(data.missing_values)), spelt
 
 
 def _quote(text: str) -> str:

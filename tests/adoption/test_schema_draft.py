@@ -136,9 +136,8 @@ def test_mostly_empty_columns_and_values_spelt_like_missing_are_named(tmp_path: 
     (source := tmp_path / "t.csv").write_text(frame.to_csv(index=False))
     params = load_params(REPO / "params.yaml")
     data = params.data.model_copy(update={"id_column": None, "time_column": None})
-    features = {
-        f.name: f for f in schema_draft.draft(schema_draft.read(source, data, 1_000), data, params.validate_)
-    }
+    read, spelt = schema_draft.read(source, data, 1_000)
+    features = {f.name: f for f in schema_draft.draft(read, data, params.validate_)}
     assert "98% missing, over validate.max_null_share" in features["rare"].skip
     assert features["region"].levels == ("EU",) and features["region"].nullable
-    assert schema_draft.spelt_missing(source, data, 1_000) == {"region": {"NA": 50}}
+    assert spelt == {"region": {"NA": 50}}

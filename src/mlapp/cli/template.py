@@ -43,9 +43,8 @@ def draft_schema(project: Project, table: Path | None, write: bool) -> None:
     from mlapp import schema, schema_draft
 
     params = project.params
-    frame = schema_draft.read(table or params.data.raw, params.data, params.validate_.chunk_rows)
+    frame, spelt = schema_draft.read(table or params.data.raw, params.data, params.validate_.chunk_rows)
     features = schema_draft.draft(frame, params.data, params.validate_)
-    spelt = schema_draft.spelt_missing(table or params.data.raw, params.data, params.validate_.chunk_rows)
     block = schema_draft.render(features)
     if not write:
         click.echo(block, nl=False)
