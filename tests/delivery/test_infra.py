@@ -87,7 +87,7 @@ def test_the_prediction_log_volume_holds_the_log_and_its_rotated_copy() -> None:
     mount = next(m for m in pod["containers"][0]["volumeMounts"] if m["mountPath"] == "/var/log/mlapp")
     assert env["MLAPP_PREDICTION_LOG"].startswith(mount["mountPath"] + "/")
     volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
-    limit = int(volume["emptyDir"]["sizeLimit"].removesuffix("Mi")) * 2**20
+    limit = quantity(volume["emptyDir"]["sizeLimit"])
     # a full log, its .1, and one batch written past the size before it moved (a line: the
     # request's row, at most max_row_bytes, and the id, time and prediction fields)
     batch = PARAMS.serving.log_buffer_rows * (body_cap(PARAMS.serving).row_bytes + 256)
