@@ -25,8 +25,9 @@ Loopback only, one server at a time, each with ONE worker, by ``wrk`` (closed lo
 Every server's answer is checked against ``Model.predict_proba`` before it is loaded.
 Writes ``serving.json`` (every number, load averages) and ``serving.md`` to ``--out``
 (default ``benchmarks/results``, committed, so the numbers docs/serving.md quotes can be
-checked); server logs go to ``.bench/serving-logs``, the prediction log to the run's temporary
-folder (never ``logs/``, which ``mlapp monitor run --source logs/predictions.jsonl`` reads).
+checked; ``.bench`` for ``--quick``); server logs go to ``.bench/serving-logs``, the prediction
+log to the run's temporary folder (never ``logs/``, which ``mlapp monitor run --source
+logs/predictions.jsonl`` reads).
 The machine may be shared: compare ratios from one run, and read the load averages.
 """
 
@@ -422,7 +423,7 @@ def markdown(result: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--out", type=Path, default=REPO / "benchmarks" / "results", help="folder for serving.json/.md"
+        "--out", type=Path, help="folder for serving.json/.md [benchmarks/results; .bench with --quick]"
     )
     parser.add_argument("--quick", action="store_true", help="short runs: a smoke test of the benchmark")
     parser.add_argument("--model-dir", type=Path, help="model folder [params: train.model_dir]")
@@ -448,7 +449,8 @@ def main(argv: list[str] | None = None) -> int:
     ).is_file():
         print("error: no model: run the pipeline first (`make run`)", file=sys.stderr)
         return 2
-    out = args.out.resolve()
+    # A quick run's numbers are a smoke test: they never replace the committed results.
+    out = (args.out or REPO / (".bench" if args.quick else "benchmarks/results")).resolve()
     out.mkdir(parents=True, exist_ok=True)
     loadavg_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
