@@ -316,3 +316,17 @@ def test_a_label_column_named_like_a_log_field_is_not_read_as_ground_truth(label
         json.dumps(line) + "\n" + json.dumps(line | {"id": "a-2"}), params, "log.jsonl"
     )
     assert label not in frame.columns or frame[label].isna().all()
+
+
+def test_a_log_of_whole_numbers_sent_as_floats_reads_as_the_table(in_project: Path, tmp_path: Path) -> None:
+    """The service takes 5.0 for an integer feature (a pandas client writes an integer column with
+    blanks so) and logs it as sent: the monitor reads it as the integer it is."""
+    batch = fresh(107)
+    sent = batch.copy()
+    for name in ("tenure_months", "age", "logins_30d"):
+        sent[name] = sent[name].astype("float64")
+    log = write_log(sent, tmp_path / "floats.jsonl", model_version="x")
+    assert '"tenure_months": ' in log.read_text() and ".0," in log.read_text()
+    _, from_log = _monitor(in_project, log, tmp_path)
+    _, from_table = _monitor(in_project, write_csv(batch, tmp_path / "table.csv"), tmp_path)
+    assert from_log["features"] == from_table["features"]

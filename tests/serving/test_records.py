@@ -7,8 +7,9 @@ The claim tested here, value by value and on random records:
     the column is nullable, NaN/inf never)  and  pandera's ``feature_schema()`` accepts
     the one-row table.
 
-The JSON-type rule is deliberately stricter than pandera's coercion ("5" is not 5, and a
-null bool is not False).
+The JSON-type rule is deliberately stricter than pandera's coercion ("5" is not 5, 5.5 is not
+5, and a null bool is not False); a whole number written 5.0 is the integer 5, as JSON Schema's
+"integer" reads it (and as validate read "5.0" in the training table).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def json_kind_ok(column: pa.Column, value: Any) -> bool:
         return bool(column.nullable)
     dtype = str(column.dtype)
     if dtype.startswith("int"):
-        return type(value) is int
+        return type(value) is int or (type(value) is float and value.is_integer())
     if dtype.startswith("float"):
         return type(value) in (int, float)
     if dtype == "bool":

@@ -9,9 +9,10 @@ Python types in the column, ``min``/``max`` against the range, a dict lookup per
 the same ``records.Rule`` per column; tests/serving/test_columns.py checks that this path
 never accepts what the pydantic model rejects.
 
-JSON numbers arrive as ``int`` or ``float`` (orjson), so the pydantic strict rules read:
-an integer column takes ``int`` only (never ``bool``, never ``5.0``); a float column takes
-``int`` or ``float``; a boolean column ``bool``; a category the exact string (or integer).
+JSON numbers arrive as ``int`` or ``float`` (orjson), so the pydantic rules read: an integer
+column takes ``int``, or a ``float`` with nothing after the point (``5.0``, never ``5.5``, never
+``bool``); a float column takes ``int`` or ``float``; a boolean column ``bool``; a category the
+exact string (or integer).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import numpy as np
 from mlapp.model import ModelSpec
 from mlapp.serving.records import Rule
 
-NUMBER_TYPES = {int: frozenset({int}), float: frozenset({int, float}), bool: frozenset({bool})}
+NUMBER_TYPES = {int: frozenset({int, float}), float: frozenset({int, float}), bool: frozenset({bool})}
 COMPARE = {"ge": operator.ge, "gt": operator.gt, "le": operator.le, "lt": operator.lt}
 
 
@@ -38,6 +39,7 @@ class Column:
     codes: dict[Any, float] | None  # category -> level index (null -> NaN); None: a number
     checks: tuple[tuple[Callable[[Any, Any], bool], Any], ...]  # (compare, bound): value must pass
     nullable: bool
+    whole: bool  # an integer column: a float must have nothing after the point
 
 
 def _column(index: int, rule: Rule, levels: list[str] | None) -> Column:
@@ -55,7 +57,7 @@ def _column(index: int, rule: Rule, levels: list[str] | None) -> Column:
         if codes is not None:
             codes[None] = math.nan
     checks = tuple((COMPARE[k], bound) for k, bound in rule.bounds.items())
-    return Column(index, types, codes, checks, rule.nullable)
+    return Column(index, types, codes, checks, rule.nullable, codes is None and rule.base is int)
 
 
 class FastPath:
@@ -98,7 +100,11 @@ class FastPath:
             return None
         out = np.empty((len(records), self.width), dtype=np.float32)
         for column, values in zip(self._columns, zip(*rows, strict=True), strict=True):
-            if not set(map(type, values)) <= column.types:
+            kinds = set(map(type, values))
+            if not kinds <= column.types:
+                return None
+            fractions = column.whole and float in kinds
+            if fractions and not all(v.is_integer() for v in values if type(v) is float):
                 return None
             if column.codes is not None:
                 codes = column.codes

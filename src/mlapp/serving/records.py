@@ -8,7 +8,9 @@ per request instead of pandas + pandera per call (benchmarks/serving.py compares
 
 Where JSON and pandera differ the request is stricter, never looser:
 - types are JSON-strict: pandera's ``coerce=True`` would turn ``"5"`` into ``5``; here a
-  string for a number is a wrong type (``int_type``), and so is ``5.5`` for an integer;
+  string for a number is a wrong type (``int_type``), and so is ``5.5`` for an integer. A
+  whole number written ``5.0`` is the integer 5, as JSON Schema's ``integer`` reads it: pandas
+  writes an integer column with blanks that way, and validate read ``5.0`` in the table so;
 - NaN/Infinity are rejected (``finite_number``); a missing value must be an explicit
   ``null``, and only in a nullable column.
 tests/serving/test_records.py proves accept/reject equivalence with ``feature_schema()``.
@@ -29,7 +31,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 import pandera.dtypes as pa_dtypes
 import pandera.pandas as pa
-from pydantic import ConfigDict, Field, Strict
+from pydantic import BeforeValidator, ConfigDict, Field, Strict
 from typing_extensions import TypedDict
 
 from mlapp.model import ModelSpec
@@ -131,16 +133,21 @@ def field_rule(name: str, column: pa.Column) -> Rule:
     return Rule(base, bounds, values, bool(column.nullable))
 
 
+def _whole(value: Any) -> Any:
+    """``5.0`` as the integer 5, before the strict int check; anything else as it came."""
+    return int(value) if type(value) is float and value.is_integer() else value
+
+
 def field_annotation(name: str, column: pa.Column) -> Any:
     """The pydantic annotation that accepts exactly the JSON values the column allows."""
     rule = field_rule(name, column)
     annotation: Any
     if rule.allowed is not None:
         annotation = Literal[rule.allowed]
-    elif rule.bounds:
-        annotation = Annotated[rule.base, Strict(), Field(**rule.bounds)]
     else:
-        annotation = Annotated[rule.base, Strict()]
+        annotation = Annotated[rule.base, Strict(), Field(**rule.bounds)]
+        if rule.base is int:
+            annotation = Annotated[annotation, BeforeValidator(_whole)]
     return annotation | None if rule.nullable else annotation
 
 
