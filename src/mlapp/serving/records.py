@@ -32,7 +32,6 @@ import numpy as np
 import pandera.dtypes as pa_dtypes
 import pandera.pandas as pa
 from pydantic import BeforeValidator, ConfigDict, Field, Strict
-from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict
 
 from mlapp.model import ModelSpec
@@ -135,15 +134,8 @@ def field_rule(name: str, column: pa.Column) -> Rule:
 
 
 def _whole(value: Any) -> Any:
-    """``5.0`` as the integer 5, before the strict int check; ``5.5`` refused as pydantic's lax
-    mode says it; anything else as it came."""
-    if type(value) is not float or not math.isfinite(value):
-        return value
-    if not value.is_integer():
-        raise PydanticCustomError(
-            "int_from_float", "Input should be a valid integer, got a number with a fractional part"
-        )
-    return int(value)
+    """``5.0`` as the integer 5, before the strict int check; anything else as it came."""
+    return int(value) if type(value) is float and value.is_integer() else value
 
 
 def field_annotation(name: str, column: pa.Column) -> Any:
