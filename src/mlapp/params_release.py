@@ -108,7 +108,8 @@ class ServingParams(Section):
     probe_ready_backlog: int = Field(ge=0)  # ...and while more connections wait on the traffic port
     probe_max_connections: int = Field(ge=1)  # probe port: awaiting their request; a new one drops the oldest
     timeout_s: float = Field(gt=0)  # whole request, BentoML traffic.timeout
-    max_concurrency: int = Field(ge=1)  # requests in flight per worker; more get 429
+    max_concurrency: int = Field(ge=1)  # requests in flight per pod (BentoML divides it among the workers)
+    max_body_bytes_in_flight: int = Field(ge=1)  # per worker, bodies of requests in flight; more: 429
     workers: int | Literal["auto"]  # server processes; auto: the CPU limit (cgroup quota), rounded up
     access_log: bool  # BentoML's INFO line per request
     predict_threads: int = Field(ge=1)  # XGBoost threads per predict call

@@ -18,7 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from mlapp.params import ServingParams
 from mlapp.schema import FEATURES
-from mlapp.serving.admission import BodyCap
+from mlapp.serving.admission import BodyBudget, BodyCap
 from mlapp.serving.endpoint import PredictEndpoint
 from mlapp.serving.records import record_type, widest_row
 from mlapp.serving.request import input_type
@@ -79,7 +79,7 @@ def _post(cap: BodyCap, body: bytes, length: bool = True, chunk: int = 65536) ->
     headers = [(b"content-type", b"application/json")]
     if length:
         headers.append((b"content-length", str(len(body)).encode()))
-    endpoint = PredictEndpoint(Scored, lambda status, labels: None, cap, body_timeout_s=30)
+    endpoint = PredictEndpoint(Scored, lambda status, labels: None, cap, 30, BodyBudget(cap.limit))
     asyncio.run(endpoint({"type": "http", "method": "POST", "headers": headers}, receive, send))
     return sent[0]["status"], sent[1]["body"], read
 

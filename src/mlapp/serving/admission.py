@@ -7,15 +7,26 @@ In order, each refusal cheap and a 4xx:
    ``Transfer-Encoding`` but ``chunked`` (415): the body is never decompressed (no gzip
    bomb), so a gzipped body would be "invalid JSON";
 2. a ``Content-Length`` above the body cap (413), answered from the header alone;
-3. the body read with the cap enforced while it streams (413 as soon as it is passed, even
+3. a body that would take the worker's bodies in flight past ``serving.max_body_bytes_in_flight``
+   (``BodyBudget``): a 429 with ``Retry-After``, from ``Content-Length`` before the body is
+   read, else as it streams. ``max_concurrency`` bounds requests, not bytes: 256 bodies at the
+   cap, each held about three times over (bytes, records, arrays), took the image to 942-989 MB
+   of its 1 GiB. A request's bytes are held until it is answered and released on every path;
+4. the body read with the cap enforced while it streams (413 as soon as it is passed, even
    without ``Content-Length``) and a deadline for the whole body (408): a slow client
    cannot hold a request slot for longer than ``serving.body_timeout_s``;
-4. a client that goes away mid-body is ``ClientGone``: not a server error, the caller
+5. a client that goes away mid-body is ``ClientGone``: not a server error, the caller
    records it as status 499 (the convention of nginx) and logs nothing.
 
 The body cap is ``serving.max_rows * serving.max_row_bytes``: the largest valid request
 with room for pretty-printed JSON. ``max_row_bytes: auto`` is the longest row the served
 schema allows (``records.widest_row``), at least ``settings.AUTO_MIN_ROW_BYTES``.
+
+Why 429 and not 503 for the budget: it is the answer the same condition (too much in flight)
+already gets from BentoML's ``max_concurrency``, so clients handle one status; HTTP clients'
+retry policies (urllib3's ``Retry``, cloud SDKs) retry a 429 and honour its ``Retry-After``;
+and a 5xx would count as a server error in the request metrics and error-rate alerts, while
+nothing is wrong with the server. The HPA scales on CPU, which a status code does not change.
 """
 
 from __future__ import annotations
@@ -26,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
+RETRY_AFTER_S = 1  # a body in flight is answered within serving.timeout_s, most within milliseconds
 
 
 class Refused(Exception):
@@ -38,13 +50,15 @@ class Refused(Exception):
         message: str,
         detail: list[dict[str, Any]] | None = None,
         labels: Iterable[tuple[str, str]] | None = None,
+        retry_after_s: int | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.detail = detail
         self.labels = set(labels) if labels is not None else {("body", rule)}
-        self.close = status in (408, 413)  # the rest of the body is never read: drop the connection
+        self.retry_after_s = retry_after_s
+        self.close = status in (408, 413, 429)  # the rest of the body is never read: drop the connection
 
 
 @dataclass(frozen=True)
@@ -68,6 +82,47 @@ class BodyCap:
         return f"({self.setting()}: send fewer rows, or set serving.max_row_bytes to a larger number)"
 
 
+class BodyBudget:
+    """The body bytes this worker's requests in flight hold, at most ``limit``
+    (``serving.max_body_bytes_in_flight``). One per worker, used on its event loop only."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+
+    def hold(self) -> Held:
+        return Held(self)
+
+
+class Held:
+    """One request's share of the budget: grows to its body's size, released once."""
+
+    def __init__(self, budget: BodyBudget) -> None:
+        self.budget = budget
+        self.size = 0
+
+    def grow(self, size: int) -> None:
+        """Hold ``size`` bytes in all, or ``Refused`` (429) if that passes the budget."""
+        more, budget = size - self.size, self.budget
+        if more <= 0:
+            return
+        if budget.held + more > budget.limit:
+            raise Refused(
+                429,
+                "body_budget",
+                f"a body of {size:,} bytes would take this worker's request bodies in flight from "
+                f"{budget.held:,} to {budget.held + more:,} bytes, over serving.max_body_bytes_in_flight "
+                f"({budget.limit:,}): retry after {RETRY_AFTER_S} s",
+                retry_after_s=RETRY_AFTER_S,
+            )
+        budget.held += more
+        self.size = size
+
+    def release(self) -> None:
+        self.budget.held -= self.size
+        self.size = 0
+
+
 class ClientGone(Exception):
     """The client disconnected before its body arrived."""
 
@@ -80,7 +135,8 @@ CODINGS = {
 }
 
 
-def check_headers(headers: Iterable[tuple[bytes, bytes]], cap: BodyCap) -> None:
+def check_headers(headers: Iterable[tuple[bytes, bytes]], cap: BodyCap) -> int:
+    """The body's ``Content-Length`` (0 without one), or ``Refused`` (415, 413)."""
     content_types: list[bytes] = []
     length: bytes | None = None
     for name, value in headers:  # ASGI: names are lower-case bytes
@@ -115,10 +171,11 @@ def check_headers(headers: Iterable[tuple[bytes, bytes]], cap: BodyCap) -> None:
             "body_too_large",
             f"body of {int(length)} bytes is over the limit of {cap.limit} bytes {cap.why()}",
         )
+    return int(length) if length is not None and length.isdigit() else 0
 
 
-async def read_body(receive: Receive, cap: BodyCap, timeout_s: float) -> bytes:
-    """The whole body, at most ``cap.limit`` bytes, within ``timeout_s``."""
+async def read_body(receive: Receive, cap: BodyCap, timeout_s: float, held: Held) -> bytes:
+    """The whole body, at most ``cap.limit`` bytes, within ``timeout_s``, ``held`` as it arrives."""
     chunks: list[bytes] = []
     size = 0
     try:
@@ -133,6 +190,7 @@ async def read_body(receive: Receive, cap: BodyCap, timeout_s: float) -> bytes:
                     raise Refused(
                         413, "body_too_large", f"body over the limit of {cap.limit} bytes {cap.why()}"
                     )
+                held.grow(size)  # within a Content-Length already held: nothing more
                 chunks.append(chunk)
                 if not message.get("more_body"):
                     break

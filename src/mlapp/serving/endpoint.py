@@ -6,7 +6,9 @@ record, a JSON-schema response model), and a client leaving mid-body would be it
 Mounted, the request still passes BentoML's middlewares (request metrics, traffic timeout,
 ``max_concurrency``, ours: auth and model headers), and this code owns the rest:
 
-1. admission (``admission.py``): Content-Type, size cap, body deadline: 415/413/408;
+1. admission (``admission.py``): Content-Type, size cap, the worker's budget of body bytes in
+   flight, body deadline: 415/413/429/408; the request's bytes are held until it is answered,
+   refused, cancelled (``serving.timeout_s``) or its client gone;
 2. parse, validate, predict, render (``ModelService.score_yielding``) on the event loop,
    ``serving.chunk_rows`` rows at a time, round robin with the other requests, at most
    ``serving.loop_slice_ms`` per pass of the loop (``turns.py``): a large request cannot
@@ -28,7 +30,15 @@ from collections.abc import Callable
 from typing import Any
 
 from mlapp.serving import responses
-from mlapp.serving.admission import BodyCap, ClientGone, Refused, check_headers, read_body
+from mlapp.serving.admission import (
+    BodyBudget,
+    BodyCap,
+    ClientGone,
+    Held,
+    Refused,
+    check_headers,
+    read_body,
+)
 
 logger = logging.getLogger(__name__)
 LOG_EVERY_S = 60.0
@@ -66,20 +76,29 @@ class PredictEndpoint:
         count: Callable[[int, set[tuple[str, str]]], None],
         cap: BodyCap,
         body_timeout_s: float,
+        budget: BodyBudget,  # this worker's (serving.max_body_bytes_in_flight)
     ) -> None:
         self.scorer = scorer
         self.count = count
         self.cap = cap
         self.body_timeout_s = body_timeout_s
+        self.budget = budget
         self.log = RefusalLog()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["method"] != "POST":
             await self._reply(send, 405, responses.error("use POST"), [(b"allow", b"POST")])
             return
+        held = self.budget.hold()
         try:
-            check_headers(scope["headers"], self.cap)
-            body = await read_body(receive, self.cap, self.body_timeout_s)
+            await self._predict(scope, receive, send, held)
+        finally:  # answered, refused, client gone, cancelled by the request timeout
+            held.release()
+
+    async def _predict(self, scope: dict[str, Any], receive: Any, send: Any, held: Held) -> None:
+        try:
+            held.grow(check_headers(scope["headers"], self.cap))  # before a byte of the body is read
+            body = await read_body(receive, self.cap, self.body_timeout_s, held)
             answer = await self.scorer().score_yielding(body)
         except Refused as refused:
             # Its traceback's frames (this request's steps, holding its body and records) sit in a
@@ -89,6 +108,8 @@ class PredictEndpoint:
             traceback.clear_frames(refused.__traceback__)
             self._refused(refused.status, refused.labels)
             extra = [CLOSE] if refused.close else []
+            if refused.retry_after_s is not None:
+                extra.append((b"retry-after", str(refused.retry_after_s).encode()))
             await self._reply(send, refused.status, responses.error(refused.message, refused.detail), extra)
             return
         except ClientGone:

@@ -81,6 +81,7 @@ class Limits(BaseModel):
     max_body_bytes: int  # a longer body is a 413
     max_row_bytes: int  # serving.max_row_bytes, auto resolved for the served schema
     body_cap: str  # the settings that make max_body_bytes, and where max_row_bytes comes from
+    max_body_bytes_in_flight: int  # per worker: a body that would pass it is a 429 (Retry-After)
 
 
 class Metadata(BaseModel):
@@ -167,6 +168,7 @@ class ModelService:
                 max_body_bytes=SETTINGS.body_cap.limit,
                 max_row_bytes=SETTINGS.body_cap.row_bytes,
                 body_cap=SETTINGS.body_cap.setting(),
+                max_body_bytes_in_flight=SETTINGS.body_budget.limit,
             ),
         )
         facts = self.lineage.model_dump()
@@ -275,6 +277,7 @@ PREDICT = PredictEndpoint(
     telemetry.count_refusal,
     SETTINGS.body_cap,
     SERVING.body_timeout_s,
+    SETTINGS.body_budget,
 )
 service = cast(Any, ModelService)  # a bentoml Service at runtime, not a class
 service.add_asgi_middleware(auth.BearerAuth)  # outermost of ours: a 401 costs nothing else

@@ -34,7 +34,7 @@ from mlapp.errors import ParamsError
 from mlapp.params import DEFAULT_PARAMS, Params, Section, ServingParams, load_params
 from mlapp.schema import FEATURES
 from mlapp.serving import MODEL_DIR_ENV, PARAMS_ENV, PREDICTION_LOG_ENV
-from mlapp.serving.admission import BodyCap
+from mlapp.serving.admission import BodyBudget, BodyCap
 from mlapp.serving.records import widest_row
 
 CGROUP = Path("/sys/fs/cgroup")
@@ -103,6 +103,7 @@ class Settings:
     id_column: str | None  # data.id_column: a record carrying it is told it is not a feature
     time_column: str | None  # data.time_column, likewise
     body_cap: BodyCap  # serving.max_rows x max_row_bytes, auto resolved for the served schema
+    body_budget: BodyBudget  # serving.max_body_bytes_in_flight: this worker's, one per process
 
 
 def cpu_limit(cgroup: Path = CGROUP) -> float | None:
@@ -139,6 +140,19 @@ def body_cap(serving: ServingParams, features: Mapping[str, Any] = FEATURES) -> 
     return BodyCap(serving.max_rows, max(AUTO_MIN_ROW_BYTES, widest), source)
 
 
+def body_budget(serving: ServingParams, cap: BodyCap) -> BodyBudget:
+    """The worker's budget of body bytes in flight; at least one body at the cap, else a request
+    the cap admits could never be served."""
+    limit = serving.max_body_bytes_in_flight
+    if limit < cap.limit:
+        raise ParamsError(
+            f"serving.max_body_bytes_in_flight ({limit:,}) is below the body cap of {cap.limit:,} bytes "
+            f"({cap.setting()}): a request at the cap would always be refused; set it to at least "
+            f"{cap.limit} or lower the cap"
+        )
+    return BodyBudget(limit)
+
+
 def load(environ: Mapping[str, str] = os.environ, root: Path | None = None) -> Settings:
     root = (root or Path.cwd()).resolve()
     config = read_config(environ=environ, root=root)
@@ -153,5 +167,6 @@ def load(environ: Mapping[str, str] = os.environ, root: Path | None = None) -> S
         workers=worker_count(serving.workers, cpu_limit(), available_cpus()),
         id_column=config.id_column,
         time_column=config.time_column,
-        body_cap=body_cap(serving),
+        body_cap=(cap := body_cap(serving)),
+        body_budget=body_budget(serving, cap),
     )
