@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -15,7 +17,8 @@ from mlapp.delivery import cluster as argocd
 from mlapp.delivery import kube
 from mlapp.image.pod import quantity
 from mlapp.params import load_params
-from mlapp.serving.settings import body_cap
+from mlapp.schema import FEATURES
+from mlapp.serving.settings import body_budget, body_cap, worker_count
 
 PARAMS = load_params(REPO / "params.yaml")
 OVERLAYS = [REPO / PARAMS.delivery.infra_dir / "overlays" / env for env in PARAMS.delivery.environments]
@@ -94,20 +97,74 @@ def test_the_prediction_log_volume_holds_the_log_and_its_rotated_copy() -> None:
     assert limit >= 2 * PARAMS.serving.log_max_bytes + batch
 
 
-# Measured on the image run as infra/base runs it (`podman run --memory`, 1 or 2 workers): idle, the
-# server takes ~194 MB; each request admitted holds ~3x its body (the bytes, the parsed records, the
-# arrays) until answered. 500-700 clients sending bodies at the cap at once got 256 (max_concurrency)
-# admitted and peaked at 942-989 MB with 2 workers, 838 MB with 1; 768Mi OOM-killed the worker.
+# Measured on the image run as infra/base runs it (`podman run --memory`, 2 workers; benchmarks/
+# body_burst.py, benchmarks/results/body_burst-*.json): idle, the server takes ~195 MiB. An
+# admitted 1,000-row request held ~2.6 MiB with its body padded to the cap (0.98 MiB) and ~1.7 MiB
+# as compact JSON (0.36 MiB): ~1.24 MiB for its rows (records, arrays: ~76 bytes a value of 17
+# features) plus ~1.4x its bytes. Bytes are bounded per worker by serving.max_body_bytes_in_flight,
+# rows only by BentoML's slots (ceil(max_concurrency / workers)). 600 clients at once peaked at
+# 770-807 MiB of 1 GiB with bodies at the cap before the budget, 480-539 MiB with it; compact
+# bodies (the slots bound them, not the budget) 614-651 MiB either way.
 IDLE_BYTES = 200 * 2**20
-BODY_COPIES = 3
+VALUE_BYTES = 80  # per value of a request's rows (max_rows x features), parsed
+BODY_COPIES = 1.5  # per byte of a body held
+HEADROOM = 0.25  # of the limit left over at the bound: allocator slack, a replaced worker's start
+
+
+def workers_of(container: dict[str, Any]) -> int:
+    """``serving.workers`` as the pod runs it: auto is the CPU limit, rounded up."""
+    cpus = quantity(container["resources"]["limits"]["cpu"])
+    return worker_count(PARAMS.serving.workers, cpus, math.ceil(cpus))
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS, ids=lambda p: p.name)
-def test_the_memory_limit_holds_the_admitted_requests_at_the_body_cap(overlay: Path) -> None:
+def test_the_memory_limit_holds_the_requests_in_flight_with_headroom(overlay: Path) -> None:
+    """Per worker, requests in flight hold their rows (at most BentoML's share of max_concurrency,
+    ceil(max_concurrency / workers), each of max_rows) and their bodies' bytes (at most
+    serving.max_body_bytes_in_flight, and never more than the slots' bodies at the cap)."""
     deployment = next(o for o in kube.render(overlay) if o["kind"] == "Deployment")
-    limit = quantity(deployment["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"])
-    cap = body_cap(PARAMS.serving)
-    assert limit >= IDLE_BYTES + PARAMS.serving.max_concurrency * BODY_COPIES * cap.max_rows * cap.row_bytes
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    limit = quantity(container["resources"]["limits"]["memory"])
+    workers, cap = workers_of(container), body_cap(PARAMS.serving)
+    slots = math.ceil(PARAMS.serving.max_concurrency / workers)
+    rows = slots * cap.max_rows * len(FEATURES) * VALUE_BYTES
+    body_bytes = min(body_budget(PARAMS.serving, cap).limit, slots * cap.limit) * BODY_COPIES
+    bound = IDLE_BYTES + workers * (rows + body_bytes)
+    assert bound <= (1 - HEADROOM) * limit, (
+        f"{overlay.name}: idle + {workers} workers x ({rows / 2**20:.0f} MiB of rows + "
+        f"{body_bytes / 2**20:.0f} MiB of bodies) = {bound / 2**20:.0f} MiB of a {limit / 2**20:.0f} MiB "
+        "limit: lower serving.max_body_bytes_in_flight or max_concurrency, or raise the limit"
+    )
+
+
+def pre_stop_sleep_s(container: dict[str, Any]) -> int:
+    return int(container.get("lifecycle", {}).get("preStop", {}).get("sleep", {}).get("seconds", 0))
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS, ids=lambda p: p.name)
+def test_the_pre_stop_sleep_outlasts_endpoint_removal_within_the_grace_period(overlay: Path) -> None:
+    """After SIGTERM the server accepts no new connection, and endpoint removal lags the pod's
+    deletion: the kubelet's sleep keeps it serving meanwhile. The grace period counts the sleep,
+    so a request admitted at its end still has serving.timeout_s to be answered."""
+    deployment = next(o for o in kube.render(overlay) if o["kind"] == "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    sleep_s = pre_stop_sleep_s(pod["containers"][0])
+    assert 3 <= sleep_s <= 10
+    assert sleep_s + PARAMS.serving.timeout_s < pod["terminationGracePeriodSeconds"]
+
+
+def test_the_sleep_action_is_in_the_kubernetes_version_the_manifests_target() -> None:
+    """``lifecycle.preStop.sleep`` is the kubelet's own (beta and on by default since 1.30): no
+    sleep binary needed in the image. An older cluster refuses the Deployment; the offline schema
+    validation does not catch that (its 1.29 schema has the field), this does."""
+    major, minor = (int(part) for part in PARAMS.delivery.kubernetes_version.split(".")[:2])
+    uses_sleep = any(
+        pre_stop_sleep_s(o["spec"]["template"]["spec"]["containers"][0])
+        for overlay in OVERLAYS
+        for o in kube.render(overlay)
+        if o["kind"] == "Deployment"
+    )
+    assert uses_sleep and (major, minor) >= (1, 30)
 
 
 @pytest.fixture

@@ -40,7 +40,7 @@ def test_a_quantity_it_cannot_read_names_the_forms_it_reads() -> None:
 
 def test_the_limits_are_the_deployments() -> None:
     limits = pod.read_limits(DEPLOYMENT)
-    assert limits == pod.PodLimits(memory_bytes=2**30, cpus=2.0, grace_s=30.0)
+    assert limits == pod.PodLimits(memory_bytes=2**30, cpus=2.0, grace_s=40.0 - 5)  # grace less preStop sleep
     assert limits.run_options() == ("--memory", str(2**30), "--memory-swap", str(2**30), "--cpus", "2")
 
 
@@ -130,7 +130,7 @@ def test_a_lost_request_a_failed_exit_or_an_oom_kill_is_a_problem(server: str) -
         "OOM-killed",
     ]
     assert stop(server, Stopping(exit_code=None)).problems(30) == [
-        "still running 30 s (terminationGracePeriodSeconds) after SIGTERM"
+        "still running 30 s after SIGTERM (the grace period after the preStop sleep)"
     ]
 
 

@@ -34,7 +34,7 @@ ROTATED = "second-token-9876543210"
 METRICS_TOKEN = "metrics-token-abc"  # noqa: S105
 BODY_TIMEOUT_S = 2
 HEADER_TIMEOUT_S = 2
-MAX_CONCURRENCY = 8  # per worker
+MAX_CONCURRENCY = 8  # per pod (BentoML divides it among the workers): one worker here
 HEADER_TIMEOUTS = (("field", "headers"), ("rule", "header_timeout"))
 
 
@@ -567,7 +567,7 @@ def refused_while_held(port: int, body: bytes, held: list[socket.socket], deadli
 
 
 def test_requests_over_max_concurrency_are_429_and_probes_still_answer(server, records) -> None:
-    """BentoML's limit is per worker and answers 429 (the docs said 503, for all workers)."""
+    """BentoML's limit answers 429 (the docs said 503); per pod, divided among the workers (one here)."""
     port = server["port"]
     body = json.dumps({"records": records[:1]}).encode()
     deadline = time.monotonic() + 60

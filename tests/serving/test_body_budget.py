@@ -1,7 +1,7 @@
 """The per-worker budget of body bytes in flight (``serving.max_body_bytes_in_flight``).
 
-``max_concurrency`` bounds requests, not bytes: 256 requests at the body cap held ~3 copies of
-~1 MB each and took the image to 942-989 MB of its 1 GiB. The budget bounds the bytes: a body
+``max_concurrency`` bounds requests, not bytes: 256 requests at the body cap (~1 MB each) took
+the image to 770-807 MiB of its 1 GiB (benchmarks/body_burst.py). The budget bounds the bytes: a body
 that would take the worker past it is a 429 with ``Retry-After`` naming the setting, and a
 request's bytes go back on every path. Requests here go through the real ``PredictEndpoint``
 with clients whose bodies arrive when the test says so (events, no clocks).

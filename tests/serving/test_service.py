@@ -81,12 +81,31 @@ def test_metadata_names_model_lineage_metrics_and_limits(service, model, service
     cap = service_module.SETTINGS.body_cap
     assert (meta.limits.max_body_bytes, meta.limits.max_row_bytes) == (cap.limit, cap.row_bytes)
     assert meta.limits.body_cap.startswith(f"serving.max_rows {cap.max_rows} x serving.max_row_bytes ")
+    assert meta.limits.max_body_bytes_in_flight == service_module.SERVING.max_body_bytes_in_flight
     # Served from a folder with no git and no bento lineage: "unknown", never a guess.
     assert (meta.lineage.git_commit, meta.lineage.data_hash, meta.lineage.source) == (
         "unknown",
         "unknown",
         "repo",
     )
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_max_concurrency_is_per_pod_bentoml_divides_it_among_the_workers(service_module, workers) -> None:
+    """Why 2 workers admitted 256 bodies of a burst, not 512: BentoML (1.4, new-style services) gives
+    each worker ceil(max_concurrency / workers). What params.yaml and docs/serving.md say."""
+    from _bentoml_impl.server.app import ServiceAppFactory
+
+    service = service_module.ModelService
+    shipped = service.config["workers"]
+    try:
+        service.config["workers"] = workers
+        service.inject_config()
+        per_worker = ServiceAppFactory(service, is_main=True).max_concurrency
+    finally:
+        service.config["workers"] = shipped
+        service.inject_config()
+    assert per_worker == math.ceil(service_module.SERVING.max_concurrency / workers)
 
 
 def test_metadata_metrics_keep_per_class_values_by_their_flat_names(service_module, tmp_path) -> None:

@@ -45,7 +45,7 @@ def quantity(text: str | int | float) -> float:
 class PodLimits:
     memory_bytes: int
     cpus: float
-    grace_s: float  # terminationGracePeriodSeconds
+    grace_s: float  # terminationGracePeriodSeconds less the preStop sleep: the server's, after SIGTERM
 
     def run_options(self) -> tuple[str, ...]:
         # Swap as large as the memory: none, as on a kubelet (swap off), so the limit is what OOM-kills.
@@ -59,10 +59,12 @@ def read_limits(deployment: Path) -> PodLimits:
         pod = yaml.safe_load(deployment.read_text())["spec"]["template"]["spec"]
         container = next(c for c in pod["containers"] if c["name"] == CONTAINER)
         limits = container["resources"]["limits"]
+        # The kubelet runs the preStop hook first, within the grace period, then sends SIGTERM.
+        pre_stop = container.get("lifecycle", {}).get("preStop", {}).get("sleep", {}).get("seconds", 0)
         return PodLimits(
             memory_bytes=int(quantity(limits["memory"])),
             cpus=quantity(limits["cpu"]),
-            grace_s=float(pod.get("terminationGracePeriodSeconds", 30)),  # Kubernetes' default
+            grace_s=float(pod.get("terminationGracePeriodSeconds", 30)) - pre_stop,  # 30: Kubernetes' default
         )
     except (OSError, KeyError, TypeError, StopIteration) as exc:
         raise UserError(
@@ -118,7 +120,9 @@ class Stopped:
     def problems(self, grace_s: float) -> list[str]:
         found = [] if self.status == 200 else [f"the request in flight got {self.status}, not 200"]
         if self.exit_code is None or self.seconds > grace_s:
-            found.append(f"still running {grace_s:g} s (terminationGracePeriodSeconds) after SIGTERM")
+            found.append(
+                f"still running {grace_s:g} s after SIGTERM (the grace period after the preStop sleep)"
+            )
         elif self.exit_code != 0:
             found.append(f"exit code {self.exit_code}, not 0")
         if self.oom_killed:

@@ -10,8 +10,8 @@ In order, each refusal cheap and a 4xx:
 3. a body that would take the worker's bodies in flight past ``serving.max_body_bytes_in_flight``
    (``BodyBudget``): a 429 with ``Retry-After``, from ``Content-Length`` before the body is
    read, else as it streams. ``max_concurrency`` bounds requests, not bytes: 256 bodies at the
-   cap, each held about three times over (bytes, records, arrays), took the image to 942-989 MB
-   of its 1 GiB. A request's bytes are held until it is answered and released on every path;
+   cap took the image to 770-807 MiB of its 1 GiB, 480-539 MiB with the budget (docs/serving.md,
+   benchmarks/body_burst.py). A request's bytes are held until answered, released on every path;
 4. the body read with the cap enforced while it streams (413 as soon as it is passed, even
    without ``Content-Length``) and a deadline for the whole body (408): a slow client
    cannot hold a request slot for longer than ``serving.body_timeout_s``;
