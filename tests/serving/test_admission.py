@@ -7,6 +7,7 @@ two Content-Type headers, a 100 MB body, headers or a body that never finish, a 
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
@@ -24,6 +25,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from mlapp.image.build import free_port
+from mlapp.serving.settings import body_cap
 from tests.conftest import running_server, sh
 from tests.serving.conftest import PARAMS
 
@@ -35,6 +37,8 @@ METRICS_TOKEN = "metrics-token-abc"  # noqa: S105
 BODY_TIMEOUT_S = 2
 HEADER_TIMEOUT_S = 2
 MAX_CONCURRENCY = 8  # per pod (BentoML divides it among the workers): one worker here
+CAP = body_cap(PARAMS.serving).limit
+BUDGET_BODIES = 2  # serving.max_body_bytes_in_flight: this many bodies at the cap
 HEADER_TIMEOUTS = (("field", "headers"), ("rule", "header_timeout"))
 
 
@@ -46,6 +50,7 @@ def server(serving_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
         body_timeout_s=BODY_TIMEOUT_S,
         header_timeout_s=HEADER_TIMEOUT_S,
         max_concurrency=MAX_CONCURRENCY,
+        max_body_bytes_in_flight=BUDGET_BODIES * CAP,
         workers=1,
     )
     (root / "params.yaml").write_text(yaml.safe_dump(params))
@@ -588,6 +593,58 @@ def test_requests_over_max_concurrency_are_429_and_probes_still_answer(server, r
         raw(port, head(port, "Content-Type: application/json", f"Content-Length: {len(body)}"), body)[0]
         == 200
     )
+
+
+def hold_the_budget(port: int) -> list[socket.socket]:
+    """BUDGET_BODIES requests declaring bodies at the cap that never arrive: each holds its
+    Content-Length of the worker's budget until its body deadline."""
+    held = [
+        socket.create_connection(("127.0.0.1", port), timeout=BODY_TIMEOUT_S + 20)
+        for _ in range(BUDGET_BODIES)
+    ]
+    for sock in held:
+        send(sock, head(port, "Content-Type: application/json", f"Content-Length: {CAP}"), b"{")
+    return held
+
+
+def answer_until_closed(sock: socket.socket) -> bytes:
+    data = b""
+    with contextlib.suppress(ConnectionResetError):
+        while chunk := sock.recv(65536):
+            data += chunk
+    return data
+
+
+def test_a_body_past_the_workers_budget_is_429_with_retry_after_and_the_bytes_come_back(server) -> None:
+    """Through the real server: a request whose Content-Length would take the worker past
+    serving.max_body_bytes_in_flight is refused from its head (no byte of its body sent), told
+    when to retry, its connection closed; once the held requests are gone, their bytes are free."""
+    port = server["port"]
+    deadline = time.monotonic() + 60
+    while True:
+        held = hold_the_budget(port)
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=BODY_TIMEOUT_S + 20) as sock:
+                send(sock, head(port, "Content-Type: application/json", f"Content-Length: {CAP}"))
+                data = answer_until_closed(sock)
+        finally:
+            for sock in held:
+                sock.close()
+        if data.startswith(b"HTTP/1.1 429 "):
+            break
+        # Taken before the held requests were (a loaded machine): its body never came.
+        assert data.startswith(b"HTTP/1.1 408 "), data
+        assert time.monotonic() < deadline, "never refused"
+    head_lines = data.split(b"\r\n\r\n", 1)[0].lower().split(b"\r\n")
+    assert b"retry-after: 1" in head_lines and b"connection: close" in head_lines
+    error = json.loads(data.split(b"\r\n\r\n", 1)[1])["error"]
+    assert f"from {BUDGET_BODIES * CAP:,} to {(BUDGET_BODIES + 1) * CAP:,} bytes" in error
+    assert "over serving.max_body_bytes_in_flight" in error
+    # The held clients left (499): their bytes are back, and a body at the cap is read (whitespace: a 400).
+    at_cap = head(port, "Content-Type: application/json", f"Content-Length: {CAP}")
+    while (status := raw(port, at_cap, b" " * CAP)[0]) == 429:
+        assert time.monotonic() < deadline, "the held bytes never came back"
+    assert status == 400
 
 
 def test_unknown_paths_are_404_and_make_no_metric_series(server) -> None:
