@@ -23,10 +23,9 @@ with room for pretty-printed JSON. ``max_row_bytes: auto`` is the longest row th
 schema allows (``records.widest_row``), at least ``settings.AUTO_MIN_ROW_BYTES``.
 
 Why 429 and not 503 for the budget: it is the answer the same condition (too much in flight)
-already gets from BentoML's ``max_concurrency``, so clients handle one status; HTTP clients'
-retry policies (urllib3's ``Retry``, cloud SDKs) retry a 429 and honour its ``Retry-After``;
-and a 5xx would count as a server error in the request metrics and error-rate alerts, while
-nothing is wrong with the server. The HPA scales on CPU, which a status code does not change.
+already gets from BentoML's ``max_concurrency``, so one status means "retry later" (with
+``Retry-After``); a 5xx would count as a server error in the request metrics and error-rate
+alerts while nothing is wrong with the server; the HPA scales on CPU, which no status changes.
 """
 
 from __future__ import annotations
