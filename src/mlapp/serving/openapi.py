@@ -45,7 +45,9 @@ REFUSALS = {
     f"schema allows, at least {AUTO_MIN_ROW_BYTES} bytes); /metadata limits.max_body_bytes: the cap",
     "415": "not exactly one Content-Type application/json (charset utf-8 only), a Content-Encoding, "
     "or a Transfer-Encoding but chunked",
-    "429": "more requests in flight in this worker than serving.max_concurrency",
+    "429": "more requests in flight in this worker than its share of serving.max_concurrency (divided "
+    "among the workers), or a body that would take its bodies in flight past "
+    "serving.max_body_bytes_in_flight (Retry-After: retry then)",
     "431": "request line and headers over serving.max_header_bytes",
 }
 
