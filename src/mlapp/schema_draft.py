@@ -18,10 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+from pandas.errors import EmptyDataError, ParserError
 
 from mlapp.cells import parse_values
 from mlapp.errors import UserError
 from mlapp.params import DataParams, ValidateParams
+from mlapp.stages.validate import header_problems, read_problem
 from mlapp.tables import read_raw
 
 EXPLODED = 40  # levels written one per line; more are packed (2,500 zip codes: 2,500 lines)
@@ -106,7 +108,9 @@ def read(path: Path, data: DataParams, chunk_rows: int) -> tuple[pd.DataFrame, d
     if not path.is_file():
         raise UserError(f"{path}: no such file (data.raw in params.yaml, or pass the table's path)")
     csv = path.suffix != ".parquet"
-    frame = read_raw(path, [] if csv else data.missing_values, chunk_rows, data.csv_separator)
+    frame = _readable(path, [] if csv else data.missing_values, chunk_rows, data.csv_separator)
+    if frame.empty:
+        raise UserError(f"{path} has no data rows: the draft types each column by its values")
     if data.label not in frame.columns:
         raise UserError(
             f"{path} has no column {data.label!r} (data.label in params.yaml): set the label first"
@@ -117,6 +121,18 @@ def read(path: Path, data: DataParams, chunk_rows: int) -> tuple[pd.DataFrame, d
     counts = {name: frame[name][frame[name].isin(words)].value_counts() for name in frame.columns}
     spelt = {str(name): {str(w): int(n) for w, n in c.items()} for name, c in counts.items() if len(c)}
     return frame.mask(frame.isin(data.missing_values)), spelt
+
+
+def _readable(path: Path, missing: list[str], chunk_rows: int, sep: str) -> pd.DataFrame:
+    """``read_raw``, or what validate refuses before typing a value, in its words: not a
+    draft of "amount.1" (pandas' name for a repeated "amount") nor a traceback."""
+    problems = header_problems(path, sep)
+    if not problems:
+        try:
+            return read_raw(path, missing, chunk_rows, sep)
+        except (EmptyDataError, ParserError, UnicodeDecodeError) as exc:
+            problems = [read_problem(exc, path)]
+    raise UserError(f"{path}: {problems[0].line()}")
 
 
 def _quote(text: str) -> str:

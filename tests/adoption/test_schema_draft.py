@@ -99,6 +99,33 @@ def test_a_table_without_the_label_is_refused(tmp_path: Path) -> None:
         schema_draft.read(source, data, 1_000)
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", r"readable table \(No columns to parse"),
+        (b"id,amount,churned\n", r"no data rows: the draft types each column by its values"),
+        (b"id,amount,churned\n1,2.5,0,\n", r"readable table \(a row has more fields than the header"),
+        (b"id,amount,churned\n1,w\xe9b,0\n", r"UTF-8 text \(line 2 is not: save the file as UTF-8\)"),
+        (
+            b"id,amount,amount,churned\n1,2.5,3,0\n",
+            r"unique column names \(the header repeats them\).*'amount'",
+        ),
+        (b"id;amount;churned\n1;2.5;0\n", r"set data\.csv_separator: ';'"),
+    ],
+    ids=["empty", "header-only", "ragged", "latin-1", "repeated-name", "other-separator"],
+)
+def test_a_table_validate_refuses_is_one_error_line_not_a_draft(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    """What validate refuses before typing a value is refused here with the same words,
+    instead of a traceback or a draft of columns the file does not have ("amount.1") or of
+    no values at all ("nan% missing")."""
+    (source := tmp_path / "t.csv").write_bytes(content)
+    data = load_params(REPO / "params.yaml").data
+    with pytest.raises(UserError, match=message):
+        schema_draft.read(source, data, 1_000)
+
+
 def test_drafted_schema_validates_the_users_table(project: Path) -> None:
     """The README's path: set `data:`, draft FEATURES, leave out what it names, validate."""
     (project / "data" / "churn.csv").unlink()

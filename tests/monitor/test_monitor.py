@@ -225,6 +225,7 @@ def test_an_unreachable_bucket_is_an_error_not_a_traceback(
         ("rotated.jsonl", "", r"\(0 rows\) is invalid: 1 problem\(s\)\n.*at least 200 rows \(found 0"),
         ("batch.parquet.gz", "x", "cannot tell the format"),  # Parquet compresses inside the file
         ("broken.jsonl.gz", "not gzip", "cannot read"),
+        ("repeated.csv", "age,region,age\n40,north,41\n", r"the header names \['age'\] more than once"),
     ],
 )
 def test_unusable_sources_are_errors(

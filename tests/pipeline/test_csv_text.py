@@ -9,13 +9,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from pandas.errors import ParserError
 
 from mlapp.errors import ParamsError, UserError
 from mlapp.params import Params, load_params
 from mlapp.sample_data import generate
 from mlapp.schema import FEATURES, _category, raw_schema
 from mlapp.stages import validate
-from mlapp.tables import read_json
+from mlapp.tables import read_csv, read_json
 from tests.conftest import REPO
 
 PARAMS = load_params(REPO / "params.yaml")
@@ -178,3 +179,23 @@ def test_spaces_after_the_commas_are_not_part_of_names_or_values(tmp_path: Path)
 
     assert code == 0, report
     pd.testing.assert_frame_equal(pd.read_parquet(out), pd.read_parquet(expected))
+
+
+@pytest.mark.parametrize("wrap", [Path, str, lambda p: p.open("rb")], ids=["path", "name", "stream"])
+def test_a_repeated_column_name_is_refused_by_the_one_reader(tmp_path: Path, wrap) -> None:
+    """pandas reads a second "age" as "age.1", a column the file does not have: the batch
+    scorer and the monitor would say "age" is missing or use one of the two. A header that
+    itself names "age" and "age.1" is read as it is."""
+    (repeated := tmp_path / "repeated.csv").write_text("age,region,age,region\n40,north,41,south\n")
+    with pytest.raises(ParserError, match=r"the header names \['age', 'region'\] more than once"):
+        list(read_csv(wrap(repeated), [], 10, ","))
+    (suffixed := tmp_path / "suffixed.csv").write_text("age,age.1\n40,41\n")
+    (frame,) = read_csv(wrap(suffixed), [], 10, ",")
+    assert frame.to_dict("records") == [{"age": "40", "age.1": "41"}]
+
+
+def test_a_file_stopped_at_its_header_counts_no_rows(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Refused before its rows are read: the report and the line give no row count, not "0 rows"."""
+    code, report, _ = _validate("age,region,age\n40,north,41\n", PARAMS, tmp_path)
+    assert code == 1 and report["rows"] is None
+    assert f"validation FAILED for {tmp_path / 'raw.csv'}: 1 problem(s)" in capsys.readouterr().err

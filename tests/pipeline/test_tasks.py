@@ -199,6 +199,17 @@ def test_a_label_of_the_other_kind_of_task_says_which_task_fits() -> None:
     assert len(text) == 1 and "a text label is a class: set task: binary or multiclass" in text[0], text
 
 
+def test_a_few_rows_of_one_class_are_not_taken_for_a_quantity() -> None:
+    """Three rows, all class 1: one class is missing, not a quantity read as classes (a
+    regression label of three rows would be "constant" there): no "1 classes: ... regression"."""
+    few = _raw(table("binary", 400)).head(3).assign(churned="1")
+    params = PARAMS.model_copy(update={"validate_": PARAMS.validate_.model_copy(update={"min_rows": 1})})
+    assert _problems(few, params) == [
+        "column 'churned' failed both classes present for task binary (found 1: {'1': 3}): "
+        "3 value(s), e.g. ['1']"
+    ]
+
+
 def test_a_label_column_the_file_lacks_is_named_as_data_label() -> None:
     """The label named in params.yaml is not in the file (a typo, another export): the line
     says which setting names it."""

@@ -191,6 +191,13 @@ def test_the_job_manifest_runs_this_entry_point_from_the_serving_image() -> None
         ("latin1.csv", "âge,région\n40,north\n".encode("latin-1"), "can't decode byte"),
         ("plain.csv.gz", b"age,region\n40,north\n", "Not a gzipped file"),
         ("cut.csv.gz", gzip.compress(b"age,region\n40,north\n" * 50, mtime=0)[:30], "end-of-stream"),
+        # Not "lacks feature columns", nor the first "age" scored and the other one ignored.
+        ("repeated.csv", b"age,region,age\n40,north,41\n", r"the header names \['age'\] more than once"),
+        (
+            "repeated.csv.gz",
+            gzip.compress(b"age,region,age\n40,north,41\n", mtime=0),
+            r"names \['age'\] more than once",
+        ),
     ],
 )
 def test_an_unreadable_input_is_one_error_line(serving_root, tmp_path, name, content, said) -> None:

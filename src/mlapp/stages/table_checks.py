@@ -127,9 +127,12 @@ def label_problems(labels: pd.Series, params: Params) -> list[Problem]:
     counts = present.value_counts().sort_index()
     found = {str(k): int(v) for k, v in counts.items()}
     least = params.validate_.min_class_rows
-    # A number per row (a price, a score) read as classes: mostly classes of a row or two.
-    quantity = pd.to_numeric(counts.index.to_series(), errors="coerce").notna().all() and (
-        sum(v < least for v in found.values()) * 2 > len(found)
+    # A number per row (a price, a score) read as classes: mostly classes of a row or two, and
+    # more than two of them (one or two rare classes are a small table, not a quantity).
+    quantity = (
+        len(found) > 2
+        and pd.to_numeric(counts.index.to_series(), errors="coerce").notna().all()
+        and (sum(v < least for v in found.values()) * 2 > len(found))
     )
     regression = f"; {len(found)} classes: if the label is a quantity, set task: regression"
     variants = _case_variants(found, params.data.classes or [])

@@ -82,12 +82,21 @@ def header_problems(source: Path, sep: str) -> list[Problem]:
     return []
 
 
+def read_problem(exc: EmptyDataError | ParserError | UnicodeDecodeError, source: Path) -> Problem:
+    """The file-level problem behind an error reading ``source`` (empty, ragged, not UTF-8)."""
+    if not isinstance(exc, UnicodeDecodeError):
+        return Problem("<file>", f"readable table ({exc})", 1)
+    line = first_non_utf8_line(source)
+    where = f"line {line} is not" if line else "it is not"
+    return Problem("<file>", f"UTF-8 text ({where}: save the file as UTF-8)", 1)
+
+
 def run(params: Params, *, source: Path, output: Path, report: Path) -> int:
     try:
         sep = params.data.csv_separator
         unreadable = header_problems(source, sep)
         if unreadable:
-            return _fail(report, source, unreadable, 0)
+            return _fail(report, source, unreadable, None)
         findings = Findings(params, integral_labels(source, params))
         with FrameParts(output) as parts:
             chunks = read_raw_chunks(source, params.validate_.chunk_rows, params.data.missing_values, sep)
@@ -100,14 +109,9 @@ def run(params: Params, *, source: Path, output: Path, report: Path) -> int:
                 raise ValidationFailed(problems, findings.rows)
             parts.commit()
     except FileNotFoundError:
-        return _fail(report, source, [Problem("<file>", "exists", 1)], 0)
-    except (EmptyDataError, ParserError) as exc:
-        return _fail(report, source, [Problem("<file>", f"readable table ({exc})", 1)], 0)
-    except UnicodeDecodeError:
-        line = first_non_utf8_line(source)
-        where = f"line {line} is not" if line else "it is not"
-        check = f"UTF-8 text ({where}: save the file as UTF-8)"
-        return _fail(report, source, [Problem("<file>", check, 1)], 0)
+        return _fail(report, source, [Problem("<file>", "exists", 1)], None)
+    except (EmptyDataError, ParserError, UnicodeDecodeError) as exc:
+        return _fail(report, source, [read_problem(exc, source)], None)
     except ValidationFailed as exc:
         return _fail(report, source, exc.problems, exc.rows)
     result = findings.summary()
@@ -127,12 +131,15 @@ def run(params: Params, *, source: Path, output: Path, report: Path) -> int:
     return 0
 
 
-def _fail(report: Path, source: Path, problems: list[Problem], rows: int) -> int:
+def _fail(report: Path, source: Path, problems: list[Problem], rows: int | None) -> int:
+    """Report and print ``problems``; ``rows`` is None when the file stopped before its rows
+    were read (its header, its encoding): no count rather than a wrong "0 rows"."""
     write_json(
         {"status": "failed", "source": str(source), "rows": rows, "problems": [p.__dict__ for p in problems]},
         report,
     )
-    print(f"validation FAILED for {source} ({rows} rows): {len(problems)} problem(s)", file=sys.stderr)
+    counted = "" if rows is None else f" ({rows} rows)"
+    print(f"validation FAILED for {source}{counted}: {len(problems)} problem(s)", file=sys.stderr)
     for problem in problems:
         print(f"  - {problem.line()}", file=sys.stderr)
     print(f"full report: {report}; rows are 0-based data rows (CSV line = row + 2)", file=sys.stderr)
