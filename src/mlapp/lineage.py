@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from mlapp import git
-from mlapp.model import MODEL_FILE, file_sha256
+from mlapp.model import MODEL_FILE, SPEC_FILE, file_sha256
 
 UNKNOWN = "unknown"
 DATA_POINTER = "data.dvc"  # the raw data's pointer at the repository root
@@ -83,12 +83,18 @@ def model_sha256(model_dir: Path) -> str:
     return file_sha256(model_dir / MODEL_FILE)
 
 
+def identity(model_dir: Path) -> dict[str, str]:
+    """The tags that say which model a run or registry version holds: the booster's bytes and
+    its spec's (a new threshold, class names or category levels leave the booster unchanged)."""
+    return {"model.sha256": model_sha256(model_dir), "model.spec_sha256": file_sha256(model_dir / SPEC_FILE)}
+
+
 def tags(model_dir: Path, root: Path = Path()) -> dict[str, str]:
     """Lineage as flat string tags (MLflow runs and versions, image labels)."""
     out = {
         "git.commit": git_commit(root) or UNKNOWN,
         "git.dirty": str(git_dirty(root)).lower(),
-        "model.sha256": model_sha256(model_dir),
+        **identity(model_dir),
         "package.version": version("mlapp"),
         "xgboost.version": version("xgboost-cpu"),
     }

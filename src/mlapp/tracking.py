@@ -25,9 +25,10 @@ from mlflow.tracking import MlflowClient
 from mlapp import gha
 from mlapp import plots as plot_png
 from mlapp.errors import TrackingUnavailable, UserError
+from mlapp.lineage import identity as model_identity
 from mlapp.lineage import tags as lineage_tags
 from mlapp.metrics import flat
-from mlapp.model import MODEL_FILE, file_sha256, load
+from mlapp.model import load
 from mlapp.params import MlflowParams, Params
 from mlapp.tables import read_frame, read_json
 
@@ -156,14 +157,16 @@ def metric_key(name: str) -> str:
     return re.sub(r"[^\w\-. /]", "_", name)
 
 
-def find_run(params: Params, model_sha256: str) -> str | None:
+def find_run(params: Params, identity: dict[str, str]) -> str | None:
+    """The latest complete run tagged with every one of ``identity``'s tags."""
     experiment = mlflow.get_experiment_by_name(params.mlflow.experiment)
     if experiment is None:
         return None
+    tagged = " and ".join(f"tags.`{tag}` = '{value}'" for tag, value in identity.items())
     runs = MlflowClient().search_runs(
         [experiment.experiment_id],
         # Only complete runs: one whose server died mid-way may lack the model.
-        f"tags.`model.sha256` = '{model_sha256}' and attributes.status = 'FINISHED'",
+        f"{tagged} and attributes.status = 'FINISHED'",
         order_by=["attributes.start_time DESC"],
         max_results=1,
     )
@@ -176,7 +179,7 @@ def ensure_run(params: Params, model_dir: Path) -> str:
     A fresh clone's `dvc repro` skips evaluate (its committed outputs are current), and CI may
     restore outputs from a DVC cache: either way no run was logged in *this* tracking store.
     """
-    run_id = find_run(params, file_sha256(model_dir / MODEL_FILE))
+    run_id = find_run(params, model_identity(model_dir))
     if run_id is None:
         scores = read_json(params.evaluate.metrics)
         plots = {p.stem: read_json(p) for p in params.evaluate.plots_dir.glob("*.json")}
@@ -205,11 +208,11 @@ def ensure_alias(params: Params, model_dir: Path, alias: str) -> str:
     Idempotent, so `make run` can call it every time: the local registry then shows the model
     (under ``alias``) without a new version per run.
     """
-    sha = file_sha256(model_dir / MODEL_FILE)
+    identity = model_identity(model_dir).items()
     client = MlflowClient()
     name = params.mlflow.model_name
     versions = client.search_model_versions(f"name = '{name}'")
-    match = [v.version for v in versions if v.tags.get("model.sha256") == sha]
+    match = [v.version for v in versions if identity <= v.tags.items()]
     if not match:
         return register(params, model_dir, [alias], {})
     client.set_registered_model_alias(name, alias, match[0])

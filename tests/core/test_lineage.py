@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mlapp import lineage
-from mlapp.model import MODEL_FILE
+from mlapp.model import MODEL_FILE, SPEC_FILE, file_sha256
 from tests.conftest import sh
 
 POINTER = "outs:\n- md5: 0123abcd\n  size: 10\n  path: churn.csv\n"
@@ -33,6 +33,7 @@ def test_read_pointer(text: str | None, expected: lineage.Pointer | None) -> Non
 def test_tags_in_a_repository(tmp_path: Path) -> None:
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / MODEL_FILE).write_bytes(b"model bytes")
+    (tmp_path / "models" / SPEC_FILE).write_text('{"threshold": 0.5}')
     (tmp_path / "data.dvc").write_text(POINTER)
     (tmp_path / "dvc.lock").write_text(
         "schema: '2.0'\nstages:\n  train:\n    cmd: x\n    outs:\n    - path: models\n      md5: b2\n"
@@ -52,6 +53,7 @@ def test_tags_in_a_repository(tmp_path: Path) -> None:
     assert (
         tags["model.sha256"] == lineage.model_sha256(tmp_path / "models") and len(tags["model.sha256"]) == 64
     )
+    assert tags["model.spec_sha256"] == file_sha256(tmp_path / "models" / SPEC_FILE)
     assert (
         lineage.data_md5(tmp_path) == "0123abcd" and lineage.data_md5(tmp_path / "models") == lineage.UNKNOWN
     )

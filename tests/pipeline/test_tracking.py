@@ -101,3 +101,26 @@ def test_track_logs_a_missing_run_once(project: Path) -> None:
     assert run.data.metrics["roc_auc"] == pytest.approx(
         json.loads(Path(params.evaluate.metrics).read_text())["roc_auc"]
     )
+
+
+@pytest.mark.slow
+def test_a_run_is_reused_only_for_the_same_model_and_spec(project: Path, tmp_path: Path) -> None:
+    """Same booster bytes, another spec (an experiment with a fixed threshold, then reverted:
+    `dvc checkout` brings the old outputs back without evaluate): each has its own run, and the
+    registry's model serves the spec of the directory registered, not the other one's."""
+    params = load_params()
+    first = tracking.ensure_run(params, Path("models"))
+    experiment = tmp_path / "experiment"
+    experiment.mkdir()
+    for name in ("model.ubj", "model_spec.json"):
+        (experiment / name).write_bytes((Path("models") / name).read_bytes())
+    spec = json.loads((experiment / "model_spec.json").read_text())
+    (experiment / "model_spec.json").write_text(json.dumps({**spec, "threshold": 0.5}))
+    second = tracking.ensure_run(params, experiment)
+    assert second != first and tracking.ensure_run(params, Path("models")) == first
+    tracking.ensure_alias(params, experiment, "candidate")
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{params.mlflow.model_name}@candidate")
+    assert pyfunc.unwrap_python_model().model.spec.threshold == 0.5
+    tracking.ensure_alias(params, Path("models"), "candidate")
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{params.mlflow.model_name}@candidate")
+    assert pyfunc.unwrap_python_model().model.spec.threshold == spec["threshold"]

@@ -86,7 +86,8 @@ def stale_stages(root: Path) -> list[str]:
 
 
 def mlflow_runs(params: Params, shas: dict[str, str]) -> dict[str, str | None]:
-    """The MLflow run that logged each model (by the model.sha256 tag), if the store has one."""
+    """The MLflow run that logged each model, if the store has one: the latest by the booster's
+    bytes (model.sha256; the base's spec file is not at hand here), a link for the reader."""
     uri = params.mlflow.resolved_tracking_uri()
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
         return dict.fromkeys(shas)  # no local store yet (a fresh CI clone): skip importing MLflow
@@ -94,7 +95,7 @@ def mlflow_runs(params: Params, shas: dict[str, str]) -> dict[str, str | None]:
         from mlapp import tracking
 
         tracking.connect(params.mlflow)
-        return {name: tracking.find_run(params, sha) for name, sha in shas.items()}
+        return {name: tracking.find_run(params, {"model.sha256": sha}) for name, sha in shas.items()}
     except Exception as exc:  # lineage is informative: never fail the report on it
         print(f"note: MLflow lookup skipped ({exc.__class__.__name__}: {exc})", file=sys.stderr)
         return dict.fromkeys(shas)
