@@ -6,9 +6,10 @@ Kept apart so the section modules (``mlapp.params_data``, ``params_train``, ``pa
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
 
 
 class Section(BaseModel):
@@ -33,3 +34,17 @@ MetricName = Literal[
     "roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "log_loss", "brier",
     "f1_macro", "f1_weighted", "rmse", "mae", "r2",
 ]  # fmt: skip
+
+
+def _number_or_share(value: float | str) -> float | str:
+    if isinstance(value, str) and re.fullmatch(r"-?\d+(\.\d*)?", value.strip()):  # a quoted number
+        return float(value)
+    if isinstance(value, str) and not re.fullmatch(r"\d+(\.\d+)?%", value):
+        raise ValueError(f"{value!r} is neither a number (in the metric's units) nor a share such as '2%'")
+    return value
+
+
+# How far a metric may worsen (gate.max_regression, monitor.decay_tolerance): a number in the
+# metric's units, or a share of the value it is compared with, written "2%" (rmse in the tens).
+# Kept as written: the report and monitor.json show the setting as the user wrote it.
+Tolerance = Annotated[float | str, AfterValidator(_number_or_share)]

@@ -8,9 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from mlapp.params_base import MetricName, Section
+from mlapp.params_base import MetricName, Section, Tolerance
 
 
 class RetrainParams(Section):
@@ -32,10 +32,25 @@ class MonitorParams(Section):
     drifted_share: float = Field(gt=0, le=1)
     prediction_psi: float = Field(gt=0)
     min_reference_rows: int = Field(ge=1)  # fewer test rows: training rows' scores join the reference
-    decay_tolerance: dict[MetricName, float]
+    decay_tolerance: dict[MetricName, Tolerance]  # a number in the metric's units, or "5%" of metrics.json's
     report_json: Path
     report_markdown: Path
     retrain: RetrainParams
+
+    @field_validator("decay_tolerance")
+    @classmethod
+    def _can_retrain(cls, value: dict[MetricName, float | str]) -> dict[MetricName, float | str]:
+        """A tolerance the metric can never exceed turns the decay rule off silently."""
+        from mlapp.metrics import tolerance_problem  # metrics imports numpy: only when needed
+
+        problems = [
+            f"{metric}: {problem}"
+            for metric, tolerance in value.items()
+            if (problem := tolerance_problem(metric, tolerance, "ask for retraining", "metrics.json's value"))
+        ]
+        if problems:
+            raise ValueError("\n    ".join(problems))
+        return value
 
     @model_validator(mode="after")
     def _severe_above_drift(self) -> MonitorParams:

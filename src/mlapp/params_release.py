@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from mlapp.params_base import MetricName, Section
+from mlapp.params_base import MetricName, Section, Tolerance
 
 # A folder of the deploy branch, a GitHub environment, part of Kubernetes names.
 EnvName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
@@ -76,7 +76,7 @@ class ReportParams(Section):
 class GateParams(Section):
     primary_metric: MetricName  # must be a metric of the task (checked with the whole file)
     min_primary: float  # the floor (a ceiling for a lower-is-better metric such as rmse)
-    max_regression: float = Field(ge=0)
+    max_regression: Tolerance  # a number in the metric's units, or "2%" of the base model's value
     require_significant: bool
 
     @field_validator("min_primary")
@@ -88,6 +88,18 @@ class GateParams(Section):
 
         metric = info.data.get("primary_metric")  # absent when itself invalid (reported on its own)
         if metric is not None and (problem := gate_bound_problem(metric, value)):
+            raise ValueError(problem)
+        return value
+
+    @field_validator("max_regression")
+    @classmethod
+    def _can_fail(cls, value: float | str, info: ValidationInfo) -> float | str:
+        """A tolerance the metric can never exceed (1 for an AUC) turns the rule off silently."""
+        from mlapp.metrics import tolerance_problem
+
+        metric = info.data.get("primary_metric")
+        effect, reference = "fail a pull request", "the base model's value"
+        if metric is not None and (problem := tolerance_problem(metric, value, effect, reference)):
             raise ValueError(problem)
         return value
 

@@ -118,7 +118,8 @@ def test_gate_direction_follows_the_metric() -> None:
     assert not result.passed
     assert result.reasons == [
         "rmse 11.0000 is above the maximum 10.0000 (gate.min_primary, a ceiling for rmse, in its units)",
-        "rmse rose by 2.0000, more than the allowed 0.5000 (95% CI of the change [+1.5000, +2.5000])",
+        "rmse rose by 2.0000, more than the allowed 0.5 (5.56% of the base's 9); "
+        "95% CI of the change [+1.5000, +2.5000]",
     ]
     fell = compare.MetricDelta("rmse", 9.0, 8.0, -1.0, -1.5, -0.5, False, compare.BETTER)
     assert compare.gate(policy, fell, 0.95, "test").passed

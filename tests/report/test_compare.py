@@ -53,7 +53,8 @@ def test_gate_fails_a_significant_drop_and_says_by_how_much() -> None:
     result = gate(POLICY, delta(0.75, -0.08, -0.02), 0.95, "base params.yaml")
     assert not result.passed
     assert result.reasons == [
-        "roc_auc dropped by 0.0500, more than the allowed 0.0100 (95% CI of the change [-0.0800, -0.0200])"
+        "roc_auc dropped by 0.0500, more than the allowed 0.01 (1.25% of the base's 0.8); "
+        "95% CI of the change [-0.0800, -0.0200]"
     ]
 
 
@@ -63,6 +64,43 @@ def test_an_insignificant_drop_is_a_note_unless_significance_is_not_required() -
     assert lenient.passed and "not significant" in lenient.notes[0]
     strict = gate(POLICY.model_copy(update={"require_significant": False}), noisy, 0.95, "base params.yaml")
     assert not strict.passed and "dropped by 0.0300" in strict.reasons[0]
+
+
+def test_a_share_of_the_base_is_the_tolerance_in_both_units() -> None:
+    """rmse in the tens: "2%" allows a rise of 2% of the base's rmse, and the reason says how much
+    that is in rmse's own units; an absolute tolerance is shown as a share of the base as well."""
+    relative = GateParams(
+        primary_metric="rmse", min_primary=100.0, max_regression="2%", require_significant=False
+    )
+    rmse = MetricDelta("rmse", 30.0, 30.5, 0.5, 0.2, 0.8, False, WORSE)
+    assert gate(relative, rmse, 0.95, "base params.yaml").passed  # 0.5 <= 0.6
+    worse = MetricDelta("rmse", 30.0, 31.0, 1.0, 0.7, 1.3, False, WORSE)
+    result = gate(relative, worse, 0.95, "base params.yaml")
+    assert result.reasons == [
+        "rmse rose by 1.0000, more than the allowed 2% of the base's 30 (0.6); "
+        "95% CI of the change [+0.7000, +1.3000]"
+    ]
+    absolute = relative.model_copy(update={"max_regression": 0.005})
+    assert "the allowed 0.005 (0.0167% of the base's 30)" in gate(absolute, worse, 0.95, "x").reasons[0]
+
+
+def test_a_tolerance_as_wide_as_the_bases_headroom_is_a_note() -> None:
+    """params.yaml refuses a tolerance as wide as the metric's range; one that only this base
+    cannot exceed (accuracy 0.3 cannot drop by 0.4) passes every PR against it: the report says so."""
+    loose = GateParams(
+        primary_metric="accuracy", min_primary=0.0, max_regression=0.4, require_significant=True
+    )
+    same = MetricDelta("accuracy", 0.3, 0.3, 0.0, -0.01, 0.01, True, SAME)
+    result = gate(loose, same, 0.95, "base params.yaml")
+    assert result.passed and result.notes == [
+        "gate.max_regression allows 0.4 (133% of the base's 0.3), but accuracy can drop by at most 0.3 "
+        "from the base's 0.3: against this base the regression rule cannot fail; tighten it"
+    ]
+    assert gate(loose, MetricDelta("accuracy", 0.8, 0.8, 0.0, -0.01, 0.01, True, SAME), 0.95, "x").notes == []
+    unbounded = GateParams(
+        primary_metric="rmse", min_primary=99.0, max_regression=50.0, require_significant=True
+    )
+    assert gate(unbounded, MetricDelta("rmse", 3.0, 3.0, 0.0, -0.1, 0.1, False, SAME), 0.95, "x").notes == []
 
 
 def test_compare_reports_observed_values_and_intervals_that_bracket_them() -> None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import xgboost as xgb
 
-from mlapp.metrics import round6
+from mlapp.metrics import round6, tolerance_text
 from mlapp.model import total_gain
 from mlapp.monitor.drift import FeatureDrift, MetricDecay, PredictionShift
 from mlapp.params import MonitorParams
@@ -109,8 +109,11 @@ def _prediction(prediction: PredictionShift) -> RuleCheck:
 def _decay(decay: list[MetricDecay]) -> RuleCheck:
     """Value: how many watched metrics decayed; one is enough."""
     rows = [row for row in decay if row.decayed]
+    whose = "metrics.json's"
     message = "; ".join(
-        f"{r.metric} decayed {r.reference:.3f} -> {r.batch:.3f} (tolerance {r.tolerance})" for r in rows
+        f"{r.metric} decayed {r.reference:.3f} -> {r.batch:.3f} "
+        f"(tolerance {tolerance_text(r.tolerance, r.reference, whose)})"
+        for r in rows
     )
     return RuleCheck("metric_decay", bool(rows), float(len(rows)), 1.0, [r.metric for r in rows], message)
 

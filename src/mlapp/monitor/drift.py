@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from mlapp.metrics import LOWER_IS_BETTER, flat, round6, task_metrics
+from mlapp.metrics import LOWER_IS_BETTER, flat, round6, task_metrics, tolerance_amount
 from mlapp.model import ModelSpec
 from mlapp.monitor import stats
 from mlapp.params import MetricName, MonitorParams
@@ -68,7 +68,7 @@ class MetricDecay:
     reference: float
     batch: float
     change: float
-    tolerance: float
+    tolerance: float | str  # as monitor.decay_tolerance writes it: a number, or a share ("5%") of reference
     decayed: bool
     # The batch metric's bootstrap interval (report.confidence): a drop inside it is noise.
     batch_low: float | None = None
@@ -177,7 +177,7 @@ def metric_decay(
     scores: np.ndarray,
     spec: ModelSpec,
     reference_metrics: dict[str, Any],
-    tolerances: Mapping[MetricName, float],
+    tolerances: Mapping[MetricName, float | str],
     *,
     resamples: int,
     seed: int,
@@ -194,7 +194,7 @@ def metric_decay(
         low, high = percentile_interval(values[metric], confidence)
         worse = metric in LOWER_IS_BETTER
         loss, beyond_noise = (after - before, low > before) if worse else (before - after, high < before)
-        decayed = loss > tolerance and beyond_noise
+        decayed = loss > tolerance_amount(tolerance, before) and beyond_noise
         rows.append(
             MetricDecay(
                 metric,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlapp.metrics import tolerance_text
 from mlapp.tables import code_cell, markdown_table
 
 HEADLINE = {"retrain": "RETRAIN recommended", "ok": "no action", "invalid": "invalid batch"}
@@ -128,7 +129,7 @@ def _decay(report: dict[str, Any]) -> list[str]:
             f"{m['batch']:.3f}",
             "—" if m.get("batch_low") is None else f"{m['batch_low']:.3f} to {m['batch_high']:.3f}",
             f"{m['change']:+.3f}",
-            str(m["tolerance"]),
+            tolerance_text(m["tolerance"], m["reference"], "metrics.json's"),
             "**yes**" if m["decayed"] else "no",
         ]
         for m in decay["metrics"]

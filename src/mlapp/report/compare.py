@@ -10,7 +10,15 @@ from collections.abc import Callable
 import numpy as np
 
 from mlapp.errors import UserError
-from mlapp.metrics import flat, higher_is_better, round6, task_metrics
+from mlapp.metrics import (
+    REGISTRY,
+    flat,
+    higher_is_better,
+    round6,
+    task_metrics,
+    tolerance_amount,
+    tolerance_text,
+)
 from mlapp.model import Model
 from mlapp.params import GateParams
 from mlapp.report import bootstrap
@@ -88,19 +96,35 @@ def gate(policy: GateParams, primary: MetricDelta, confidence: float, policy_sou
         reasons.append(f"{name} {primary.pr:.4f} is {side} {policy.min_primary:.4f} ({setting})")
     drop = round6(-primary.delta if higher else primary.delta)
     worse = "dropped" if higher else "rose"
-    if drop > policy.max_regression:
+    allowed = tolerance_amount(policy.max_regression, primary.base)
+    text = tolerance_text(policy.max_regression, primary.base, "the base's")  # 0.005 of an rmse of 24
+    if drop > allowed:
         interval = f"{confidence:.0%} CI of the change [{primary.ci_low:+.4f}, {primary.ci_high:+.4f}]"
         significant = primary.change == WORSE
         if significant or not policy.require_significant:
-            allowed = policy.max_regression
-            reasons.append(f"{name} {worse} by {drop:.4f}, more than the allowed {allowed:.4f} ({interval})")
+            reasons.append(f"{name} {worse} by {drop:.4f}, more than the allowed {text}; {interval}")
         else:
             notes.append(
-                f"{name} {worse} by {drop:.4f} (allowed {policy.max_regression:.4f}) but the "
+                f"{name} {worse} by {drop:.4f}, more than the allowed {text}, but the "
                 f"{'drop' if higher else 'rise'} is "
                 f"not significant ({interval}); not blocking because gate.require_significant is true"
             )
+    if (room := headroom(name, primary.base)) is not None and allowed >= room:
+        notes.append(
+            f"gate.max_regression allows {text}, but {name} can {'drop' if higher else 'rise'} by at "
+            f"most {room:.4g} from the base's {primary.base:.4g}: against this base the regression "
+            "rule cannot fail; tighten it"
+        )
     return GateResult(not reasons, reasons, notes, policy.model_dump(), policy_source)
+
+
+def headroom(name: str, base: float) -> float | None:
+    """How far a metric can worsen from the base model's value (None: without bound). params.yaml
+    refuses a tolerance as wide as the metric's range; one as wide as this headroom switches the
+    rule off for this one base only, so the report says so instead."""
+    metric = REGISTRY[name]
+    room = base - metric.low if metric.higher_is_better else metric.high - base
+    return None if room == float("inf") else room
 
 
 def same_task(base: Model, pr: Model, base_scores: Callable[[], np.ndarray]) -> np.ndarray:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from mlapp.metrics import tolerance_text
 from mlapp.report.curves import curves
 from mlapp.report.task_markdown import table, undefined_precision
 from mlapp.tables import code_cell
@@ -67,8 +68,9 @@ def headline(report: dict[str, Any]) -> list[str]:
     policy = gate["policy"]
     when = " when significant" if policy["require_significant"] else ""
     bound, worse = ("≥", "drop") if primary["higher_is_better"] else ("≤", "rise")
+    tolerance = tolerance_text(policy["max_regression"], primary["base"], "the base's")
     rule = (
-        f"{policy['primary_metric']} {bound} {policy['min_primary']}; a {worse} > {policy['max_regression']} "
+        f"{policy['primary_metric']} {bound} {policy['min_primary']}; a {worse} > {tolerance} "
         f"fails{when}; policy from the {gate['policy_source']}"
     )
     if gate["passed"]:
