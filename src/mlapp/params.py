@@ -78,8 +78,14 @@ class Params(Section):
             raise ValueError("data.classes is for classification: set it to null for task regression")
         if self.split.method == "time" and not self.data.time_column:
             raise ValueError("split.method time needs data.time_column (the event time to split by)")
-        if self.train.engine == "dask" and self.task != "binary":
-            raise ValueError("train.engine dask trains binary models only: use engine local")
+        if self.task != "regression" and self.train.regression_objective != "squarederror":
+            raise ValueError(
+                f"train.regression_objective {self.train.regression_objective} is a loss for task "
+                f"regression; task {self.task} trains with XGBoost's log loss whatever it says: set it "
+                "to squarederror (or task to regression)"
+            )
+        if self.train.engine == "dask" and self.task == "multiclass":
+            raise ValueError("train.engine dask trains binary and regression models: use engine local")
         return self
 
 

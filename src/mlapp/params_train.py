@@ -48,6 +48,10 @@ class TrainParams(Section):
     early_stopping_rounds: int = Field(ge=1)
     threshold_metric: Literal["f1", "fixed"]
     fixed_threshold: float = Field(gt=0, lt=1)
+    # task regression: the loss XGBoost minimises (early stopping watches the matching metric);
+    # the robust ones keep a few huge labels from pulling every prediction towards them
+    regression_objective: Literal["squarederror", "pseudohubererror", "absoluteerror"]
+    huber_slope: float = Field(gt=0)  # pseudohubererror: where the loss turns linear, in the label's units
     xgboost: XGBoostParams
 
 

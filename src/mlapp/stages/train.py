@@ -2,7 +2,8 @@
 
 A seeded part of the training rows (stratified for classification) is held out for early
 stopping and, for binary, for choosing the decision threshold, so the test set stays
-untouched until evaluate. The task picks the objective and the early-stopping metric.
+untouched until evaluate. The task picks the objective and the early-stopping metric
+(regression: ``train.regression_objective``, squared, pseudo-Huber or absolute error).
 The thread count is a parameter: it fixes floating-point summation order, which is
 what makes the model bytes identical from run to run.
 """
@@ -10,7 +11,7 @@ what makes the model bytes identical from run to run.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -24,12 +25,38 @@ from mlapp.schema import FEATURES, categories, feature_schema
 from mlapp.stages.split import check_stratifiable
 from mlapp.tables import read_frame
 
-# XGBoost objective and early-stopping metric per task.
+# XGBoost objective and early-stopping metric per classification task.
 OBJECTIVES: dict[str, tuple[str, str]] = {
     "binary": ("binary:logistic", "logloss"),
     "multiclass": ("multi:softprob", "mlogloss"),
-    "regression": ("reg:squarederror", "rmse"),
 }
+# Regression: train.regression_objective, and the metric early stopping watches for it, so the
+# trees stop where the loss being minimised stops improving (rmse would stop a robust fit early,
+# swayed by the outliers it is meant to ignore).
+REGRESSION_METRICS: dict[str, str] = {
+    "squarederror": "rmse",
+    "pseudohubererror": "mphe",
+    "absoluteerror": "mae",
+}
+
+
+def objective(task: str, params: TrainParams, labels: Any = None) -> dict[str, Any]:
+    """XGBoost's objective, early-stopping metric and the objective's own parameters for the task.
+
+    ``labels``: the fit rows' regression labels. XGBoost's own starting value for pseudo-Huber is
+    one Newton step from 0, far off for a label far from 0 in huber_slope's units (42,576 for
+    labels around 200 with slope 1), and early stopping then kept no tree: it starts from their
+    median instead, robust like the loss."""
+    if task != "regression":
+        name, metric = OBJECTIVES[task]
+        return {"objective": name, "eval_metric": metric}
+    loss = params.regression_objective
+    chosen: dict[str, Any] = {"objective": f"reg:{loss}", "eval_metric": REGRESSION_METRICS[loss]}
+    if loss == "pseudohubererror":
+        chosen["huber_slope"] = params.huber_slope
+        if labels is not None:
+            chosen["base_score"] = float(np.median(labels))
+    return chosen
 
 
 def choose_threshold(y_true: np.ndarray, scores: np.ndarray, params: TrainParams) -> float:
@@ -99,12 +126,10 @@ def fit(rows: Holdout, params: TrainParams) -> tuple[xgb.Booster, ModelSpec]:
     """Fit ``params.xgboost`` on the fit rows, stopping early on the validation rows."""
     spec = rows.spec
     task = spec.task
-    objective, eval_metric = OBJECTIVES[task]
     estimator = xgb.XGBRegressor if task == "regression" else xgb.XGBClassifier
     model = estimator(
         **params.xgboost.model_dump(),
-        objective=objective,
-        eval_metric=eval_metric,
+        **objective(task, params, rows.y[rows.fit.index]),
         enable_categorical=True,
         early_stopping_rounds=params.early_stopping_rounds,
         random_state=params.seed,
@@ -135,16 +160,22 @@ def train(
 
 
 def run(params: Params, *, source: Path, model_dir: Path) -> int:
-    if params.train.engine == "dask":  # binary only (params say so)
+    if params.train.engine == "dask":  # binary and regression (params say so)
         from mlapp.stages import train_dask
 
-        booster, spec = train_dask.train(source, params.data.label, params.train, params.data.classes)
+        booster, spec = train_dask.train(
+            source, params.data.label, params.train, params.data.classes, params.task
+        )
     else:
         frame = read_frame(source)
         booster, spec = train(frame, params.data.label, params.train, params.task, params.data.classes)
     save(booster, spec, model_dir)
     trees = spec.best_iteration + 1
-    decision = {"binary": f", threshold {spec.threshold}", "multiclass": f", classes {spec.classes}"}
+    decision = {
+        "binary": f", threshold {spec.threshold}",
+        "multiclass": f", classes {spec.classes}",
+        "regression": f", objective reg:{params.train.regression_objective}",
+    }
     engine = params.train.engine
     hint = positive_hint(source, params, spec.classes) if spec.task == "binary" else ""
     if trees == params.train.xgboost.n_estimators:  # early stopping never stopped: the cap did

@@ -4,7 +4,8 @@ The client streams the training table to the workers in partitions (Arrow batche
 ``train.dask.partition_rows`` rows, at least one per worker), so neither the runner nor any
 one worker has to hold what the whole cluster holds, and the workers need no access to the
 runner's files. Each partition is split into fit/validation rows with a seed derived from
-``train.seed`` and the partition number (stratified by the label), early stopping and the
+``train.seed`` and the partition number (stratified by the label of a binary task; regression
+uses ``train.regression_objective``, as the local engine does), early stopping and the binary
 threshold use the validation rows, and the result is a plain ``xgboost.Booster`` saved as
 the same UBJSON file with the same ``ModelSpec``: serving, report and monitor do not know
 which engine trained it.
@@ -34,7 +35,7 @@ from sklearn.model_selection import train_test_split
 
 from mlapp.errors import UserError
 from mlapp.model import ModelSpec
-from mlapp.params import DaskParams, TrainParams
+from mlapp.params import DaskParams, Task, TrainParams
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -147,11 +148,15 @@ def _batches(source: Path, sizes: list[int]) -> Iterator[pd.DataFrame]:
             size = next(wanted, 0)
 
 
-def _split(part: pd.DataFrame, label: str, valid_size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _split(
+    part: pd.DataFrame, label: str, valid_size: float, seed: int, classes: bool = True
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fit and validation rows of one partition, stratified by class (``classes``; a regression
+    label is a quantity: repeated values are no classes to balance)."""
     if not _holds_out(len(part), valid_size):  # too few rows to hold any out: all of them fit
         return part, part.iloc[:0]
     counts = part[label].value_counts()
-    stratify = part[label] if len(counts) > 1 and counts.min() >= 2 else None
+    stratify = part[label] if classes and len(counts) > 1 and counts.min() >= 2 else None
     fit, valid = train_test_split(part, test_size=valid_size, random_state=seed, stratify=stratify)
     return fit, valid
 
@@ -177,19 +182,24 @@ def _pin(matrix: DaskDMatrix, workers: list[str]) -> None:
 
 
 def train(
-    source: Path, label: str, params: TrainParams, classes: list[str] | None = None
+    source: Path,
+    label: str,
+    params: TrainParams,
+    classes: list[str] | None = None,
+    task: Task = "binary",
 ) -> tuple[xgb.Booster, ModelSpec]:
     """Fit on the cluster; the booster is cut at the best iteration, as the local engine does.
 
     ``classes``: ``data.classes``; unset, the two labels sorted, as the local engine orders them
-    (only the label column is read for that)."""
+    (only the label column is read for that). ``task``: binary or regression (with
+    ``train.regression_objective``, whose pseudo-Huber start is the median of every training label)."""
     import dask.dataframe as dd
     from xgboost import dask as dxgb
 
-    from mlapp.stages.train import base_spec, choose_threshold, class_names
+    from mlapp.stages.train import base_spec, choose_threshold, class_names, objective
 
     labels = pq.read_table(source, columns=[label]).column(label).to_pandas()
-    spec = base_spec(label, "binary", class_names(labels, classes))
+    spec = base_spec(label, task, None if task == "regression" else class_names(labels, classes))
     rows = pq.ParquetFile(source).metadata.num_rows
     if not params.dask.resolved_scheduler():  # a LocalCluster's size is known before it starts it
         local = params.dask.workers
@@ -201,7 +211,7 @@ def train(
         sizes = _sizes(rows, len(workers), params.dask.partition_rows)
         _check_partitions(sizes, len(workers), params)  # a remote cluster's size is known only now
         for number, part in enumerate(_batches(source, sizes)):
-            fit, valid = _split(part, label, params.valid_size, seed=params.seed + number)
+            fit, valid = _split(part, label, params.valid_size, params.seed + number, task != "regression")
             # Start each partition where _pin will train it, so usually nothing moves.
             where = [workers[number % len(workers)]]
             for name, rows in (("fit", fit), ("valid", valid)):
@@ -221,7 +231,8 @@ def train(
         for matrix in (dfit, dvalid):
             _pin(matrix, workers)
         native = params.xgboost.model_dump(exclude={"n_estimators", "n_jobs"})  # nthread: Dask's
-        native |= {"objective": "binary:logistic", "eval_metric": "logloss", "seed": params.seed}
+        regression = spec.encode(labels) if task == "regression" else None
+        native |= {**objective(task, params, regression), "seed": params.seed}
         result = dxgb.train(
             dask,
             native,
@@ -235,5 +246,5 @@ def train(
         booster = result["booster"][: best + 1]
         scores = dxgb.predict(dask, booster, frames["valid_x"]).compute()
         y_valid = frames["valid_y"].compute().to_numpy()
-    threshold = choose_threshold(y_valid, np.asarray(scores), params)
+    threshold = choose_threshold(y_valid, np.asarray(scores), params) if task == "binary" else None
     return booster, ModelSpec(spec.features, spec.categories, label, threshold, best, spec.task, spec.classes)
