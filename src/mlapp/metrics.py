@@ -136,11 +136,12 @@ def tolerance_problem(name: str, tolerance: float | str, effect: str, reference:
     would switch its rule off or cannot be meant (None when it is fine). ``effect``: what the
     rule does ("fail a pull request"); ``reference``: what a share is of ("the base model's value").
 
-    Refused: a negative number; a number at least as wide as a bounded metric's range (an AUC
-    cannot drop by more than 1, whatever the model: the rule could never fire); a share of 100%
-    or more of a higher-is-better metric whose values are 0 or more (it cannot drop by more than
-    its own value); any share of r2 (0 or negative: a share of it means nothing). A lower-is-better
-    metric can rise without bound (rmse, log_loss), so any tolerance of it can fire."""
+    Refused: a negative or infinite number, or nan; a number at least as wide as a bounded
+    metric's range (an AUC cannot drop by more than 1, whatever the model: the rule could never
+    fire); a share of 100% or more of a higher-is-better metric whose values are 0 or more (it
+    cannot drop by more than its own value); any share of r2 (0 or negative: a share of it means
+    nothing). A lower-is-better metric can rise without bound (rmse, log_loss), so any finite
+    tolerance of it can fire."""
     metric = REGISTRY[name]
     drop = "drop" if metric.higher_is_better else "rise"
     off = f"so the rule could never {effect} (it would be off)"
@@ -157,6 +158,8 @@ def tolerance_problem(name: str, tolerance: float | str, effect: str, reference:
                 f"than its own value, {off}; set a share below 100%"
             )
         return None
+    if not math.isfinite(tolerance):  # .inf allows any change; nothing exceeds .nan
+        return f"{tolerance:g} is no finite number, {off}; set a number, in {name}'s units"
     if tolerance < 0:
         return f"{tolerance:g} is negative: it is how far {name} may {drop}; set 0 or more"
     width = metric.high - metric.low

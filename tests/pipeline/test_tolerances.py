@@ -41,6 +41,8 @@ def _params(tmp_path: Path, task: str, metric: str, regression: object, decay: o
          "100% is not below 100%: f1_macro (from 0 to 1) can never drop by more than its own value"),
         ("regression", "r2", "5%", "5% is a share of r2's value, which can be 0 or negative (at most 1)"),
         ("regression", "rmse", -0.5, "-0.5 is negative: it is how far rmse may rise; set 0 or more"),
+        ("regression", "rmse", float("inf"), "inf is no finite number, so the rule could never"),
+        ("regression", "mae", float("nan"), "nan is no finite number, so the rule could never"),
         ("binary", "roc_auc", "two",
          "'two' is neither a number (in the metric's units) nor a share such as '2%'"),
     ],
@@ -56,7 +58,7 @@ def test_a_tolerance_that_switches_its_rule_off_is_refused_naming_setting_metric
     assert gate.startswith("  - gate.max_regression: ") and why in gate, gate
     named = f".{metric}: " if tolerance == "two" else f": {metric}: "  # a type error names the key itself
     assert decay.startswith(f"  - monitor.decay_tolerance{named}") and why in decay, decay
-    if isinstance(tolerance, float) and tolerance > 0:
+    if isinstance(tolerance, float) and 0 < tolerance < float("inf"):
         assert f"(it would be off); set a value below 1, in {metric}'s units" in gate
         assert "could never fail a pull request" in gate and "could never ask for retraining" in decay
 
