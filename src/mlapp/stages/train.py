@@ -30,9 +30,9 @@ OBJECTIVES: dict[str, tuple[str, str]] = {
     "binary": ("binary:logistic", "logloss"),
     "multiclass": ("multi:softprob", "mlogloss"),
 }
-# Regression: train.regression_objective, and the metric early stopping watches for it, so the
-# trees stop where the loss being minimised stops improving (rmse would stop a robust fit early,
-# swayed by the outliers it is meant to ignore).
+# Regression: train.regression_objective, and the metric early stopping watches for it: the loss
+# being minimised, so the trees stop where it stops improving on the validation rows (rmse there
+# would weigh the outlying labels a robust loss is chosen to discount).
 REGRESSION_METRICS: dict[str, str] = {
     "squarederror": "rmse",
     "pseudohubererror": "mphe",
