@@ -41,7 +41,7 @@ class MonitorParams(Section):
     @classmethod
     def _can_retrain(cls, value: dict[MetricName, float | str]) -> dict[MetricName, float | str]:
         """A tolerance the metric can never exceed turns the decay rule off silently."""
-        from mlapp.metrics import tolerance_problem  # metrics imports numpy: only when needed
+        from mlapp.tolerances import tolerance_problem  # metrics imports numpy: only when needed
 
         problems = [
             f"{metric}: {problem}"

@@ -95,7 +95,7 @@ class GateParams(Section):
     @classmethod
     def _can_fail(cls, value: float | str, info: ValidationInfo) -> float | str:
         """A tolerance the metric can never exceed (1 for an AUC) turns the rule off silently."""
-        from mlapp.metrics import tolerance_problem
+        from mlapp.tolerances import tolerance_problem
 
         metric = info.data.get("primary_metric")
         effect, reference = "fail a pull request", "the base model's value"

@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 
 import xgboost as xgb
 
-from mlapp.metrics import round6, tolerance_text
+from mlapp.metrics import round6
 from mlapp.model import total_gain
 from mlapp.monitor.drift import FeatureDrift, MetricDecay, PredictionShift
 from mlapp.params import MonitorParams
+from mlapp.tolerances import tolerance_text
 
 RULES = ("severe_feature", "drifted_importance", "drifted_share", "prediction_shift", "metric_decay")
 

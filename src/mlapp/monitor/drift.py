@@ -15,12 +15,13 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from mlapp.metrics import LOWER_IS_BETTER, flat, round6, task_metrics, tolerance_amount
+from mlapp.metrics import LOWER_IS_BETTER, flat, round6, task_metrics
 from mlapp.model import ModelSpec
 from mlapp.monitor import stats
 from mlapp.params import MetricName, MonitorParams
 from mlapp.report.bootstrap import percentile_interval, resampled
 from mlapp.schema import categories
+from mlapp.tolerances import tolerance_amount
 
 
 def significant(value: float) -> float:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlapp.metrics import tolerance_text
 from mlapp.tables import code_cell, markdown_table
+from mlapp.tolerances import tolerance_text
 
 HEADLINE = {"retrain": "RETRAIN recommended", "ok": "no action", "invalid": "invalid batch"}
 

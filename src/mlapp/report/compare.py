@@ -10,19 +10,12 @@ from collections.abc import Callable
 import numpy as np
 
 from mlapp.errors import UserError
-from mlapp.metrics import (
-    REGISTRY,
-    flat,
-    higher_is_better,
-    round6,
-    task_metrics,
-    tolerance_amount,
-    tolerance_text,
-)
+from mlapp.metrics import REGISTRY, flat, higher_is_better, round6, task_metrics
 from mlapp.model import Model
 from mlapp.params import GateParams
 from mlapp.report import bootstrap
 from mlapp.report.schema import BETTER, SAME, WORSE, Change, GateResult, MetricDelta
+from mlapp.tolerances import tolerance_amount, tolerance_text
 
 # The result types live with the report's schema (one definition); re-exported here.
 __all__ = [
