@@ -185,3 +185,17 @@ def test_a_category_coded_as_a_number_sent_as_a_number_is_told_to_send_text() ->
         assert all("input" not in d for d in detail)  # what was sent is not echoed back
     _, matrix = parser.parse(b'{"records": [{"pclass": "2"}]}')
     assert matrix.tolist() == [[1.0]]
+
+
+def test_a_utf8_byte_order_mark_is_read_past_and_utf16_is_named(parser, model) -> None:
+    """Editors and .NET clients write a BOM before the JSON (RFC 8259 lets a parser ignore it):
+    the records are predicted as without it (a CSV's BOM is read past too). A UTF-16 body was
+    "expected value at line 1 column 1": the 400 now says to send UTF-8."""
+    body = json.dumps({"records": [BASE]})
+    rows, matrix = parser.parse(b"\xef\xbb\xbf" + body.encode())
+    assert rows == [BASE]
+    np.testing.assert_array_equal(matrix, Encoder(model.spec).matrix([BASE]))
+    with pytest.raises(Refused) as refused:
+        parser.parse(body.encode("utf-16"))
+    detail = refused.value.detail
+    assert detail is not None and detail[0]["msg"].endswith("the body is UTF-16: send it as UTF-8")

@@ -22,6 +22,7 @@ requests wait 35 s and time out (504). A body with more arrays, objects, keys or
 
 from __future__ import annotations
 
+import codecs
 import json
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
@@ -172,6 +173,7 @@ class RequestParser:
         ``self.fast.matrix`` then checks and encodes them, all at once or a slice at a time.
         First, ``Refused`` for more arrays or objects than any request holds (``Structure``): the
         Python objects that cost (lists and dicts the garbage collector tracks) are not built."""
+        body = body.removeprefix(codecs.BOM_UTF8)  # RFC 8259 lets a parser ignore it; .NET writes one
         self.structure.check(body, CONTAINERS)
         try:
             data = orjson.loads(body)
@@ -183,12 +185,16 @@ class RequestParser:
         return None
 
     def slow(self, body: bytes) -> tuple[list[dict[str, Any]], np.ndarray]:
+        body = body.removeprefix(codecs.BOM_UTF8)
         # Keys and commas too, only here: pydantic's cost is an error per unknown key or value.
         self.structure.check(body, SEPARATORS)
         try:
             records: list[dict[str, Any]] = self.input.validate_json(body)["records"]
         except ValidationError as exc:
-            raise self.refusal(exc, body) from None
+            refused = self.refusal(exc, body)
+            if refused.detail and body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+                refused.detail[0]["msg"] += ": the body is UTF-16: send it as UTF-8"
+            raise refused from None
         try:
             json.loads(body.decode("utf-8"), object_pairs_hook=_no_duplicates)
         except DuplicateKey as exc:
