@@ -165,8 +165,8 @@ TABLES = {
             ("primary_metric: roc_auc", "primary_metric: rmse"),
             ("  metric: roc_auc", "  metric: rmse"),  # tune.metric
             ("min_primary: 0.75", "min_primary: 150000"),
-            ("max_regression: 0.005", "max_regression: 5000"),
-            ("    roc_auc: 0.05\n    pr_auc: 0.05\n", "    rmse: 10000\n"),
+            ("max_regression: 0.005", 'max_regression: "2%"'),  # of the base's rmse: prices are large
+            ("    roc_auc: 0.05\n    pr_auc: 0.05\n", '    rmse: "5%"\n'),
         ],
         {
             "sqft": 1800,
@@ -265,6 +265,13 @@ def test_own_data_of_another_task(task: str, tmp_path: Path) -> None:
     else:
         assert names == {"rmse", "mae", "r2"}
         assert not next(m for m in written["metrics"] if m["name"] == "rmse")["higher_is_better"]
+        # The share as written, and what it is in dollars: the gate's line says both.
+        base_rmse = next(m for m in written["metrics"] if m["name"] == "rmse")["base"]
+        assert written["gate"]["policy"]["max_regression"] == "2%"
+        assert (
+            f"a rise > 2% of the base's {base_rmse:.4g} ({0.02 * base_rmse:.4g}) fails"
+            in (root / "reports" / "pr" / "report.md").read_text()
+        )
     report = (root / "reports" / "pr" / "report.md").read_text()
     assert table.primary in report and "roc_auc" not in report
     pngs = {p.name for p in (root / "reports" / "pr").glob("*.png")}

@@ -95,3 +95,17 @@ def test_decay_by_a_share_of_metrics_json() -> None:
     (loose,) = drift.metric_decay(y, predicted, spec, reference, {"rmse": "10%"}, **boot)
     assert 21.0 < rmse < 22.0 and tight.batch == pytest.approx(rmse, abs=1e-6)
     assert tight.decayed and not loose.decayed and loose.tolerance == "10%"
+
+
+def test_the_tolerance_is_shown_as_written_and_in_the_other_form() -> None:
+    """The report's gate line and reasons, and the monitor's decay table, say both."""
+    from mlapp.monitor import render
+    from mlapp.tolerances import tolerance_text
+
+    assert tolerance_text(0.005, 24.0, "the base's") == "0.005 (0.0208% of the base's 24)"
+    assert tolerance_text("2%", 24.0, "the base's") == "2% of the base's 24 (0.48)"
+    assert tolerance_text(0.01, 0.0, "the base's") == "0.01"  # no share of 0
+    row = {"metric": "rmse", "reference": 20.0, "batch": 21.5, "batch_low": 21.0, "batch_high": 22.0}
+    row |= {"change": 1.5, "tolerance": "5%", "decayed": True}
+    lines = render._decay({"labeled_rows": 4000, "decay": {"status": "checked", "why": "", "metrics": [row]}})
+    assert "| 5% of metrics.json's 20 (1) | **yes** |" in "\n".join(lines)
