@@ -145,6 +145,18 @@ def first_non_utf8_line(path: Path) -> int | None:
     return None
 
 
+def line_count(path: Path) -> int | None:
+    """The lines of a CSV file (a last one without its line break too), None where lines cannot
+    be told (Parquet, a compression not listed in ``DECOMPRESSED``)."""
+    if path.suffix != ".csv" and path.suffix not in DECOMPRESSED:
+        return None
+    lines, last = 0, b"\n"
+    with DECOMPRESSED.get(path.suffix, open)(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            lines, last = lines + block.count(b"\n"), block[-1:]
+    return lines + (last != b"\n")
+
+
 def read_raw_chunks(path: Path, rows: int, missing: Sequence[str], sep: str) -> Iterator[pd.DataFrame]:
     """``read_raw`` in pieces of at most ``rows`` rows, each indexed by its rows' 0-based
     positions in the file; a table without rows is one empty piece (its columns)."""

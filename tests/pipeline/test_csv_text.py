@@ -199,3 +199,23 @@ def test_a_file_stopped_at_its_header_counts_no_rows(tmp_path: Path, capsys: pyt
     code, report, _ = _validate("age,region,age\n40,north,41\n", PARAMS, tmp_path)
     assert code == 1 and report["rows"] is None
     assert f"validation FAILED for {tmp_path / 'raw.csv'}: 1 problem(s)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("note", "said"),
+    [
+        ("plain", "(CSV line = row + 2)"),
+        ("two\nlines", "(not line numbers: this file has blank lines or quoted values spanning lines)"),
+    ],
+    ids=["one line a row", "a value spanning lines"],
+)
+def test_the_row_to_line_hint_holds_for_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture, note: str, said: str
+) -> None:
+    """ "CSV line = row + 2" sent a user to the wrong line of a file whose quoted notes span
+    lines: the hint is given only when it holds."""
+    frame = _table({}).assign(note=note)
+    frame.loc[10, "age"] = "lots"
+    code, report, _ = _validate(frame, _params(ignore_columns=["note"]), tmp_path)
+    assert code == 1 and [p["rows"] for p in report["problems"]] == [[10]]
+    assert capsys.readouterr().err.rstrip().endswith(f"rows are 0-based data rows {said}")

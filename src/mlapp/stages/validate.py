@@ -29,7 +29,7 @@ from mlapp.params import Params
 from mlapp.stages.findings import Findings
 from mlapp.stages.table_checks import Problem
 from mlapp.stages.validate_rules import check_table, parse_table
-from mlapp.tables import FrameParts, csv_header, first_non_utf8_line, read_raw_chunks, write_json
+from mlapp.tables import FrameParts, csv_header, first_non_utf8_line, line_count, read_raw_chunks, write_json
 
 __all__ = ["Problem", "ValidationFailed", "check_table", "parse_table", "run", "validate_table"]
 
@@ -142,5 +142,14 @@ def _fail(report: Path, source: Path, problems: list[Problem], rows: int | None)
     print(f"validation FAILED for {source}{counted}: {len(problems)} problem(s)", file=sys.stderr)
     for problem in problems:
         print(f"  - {problem.line()}", file=sys.stderr)
-    print(f"full report: {report}; rows are 0-based data rows (CSV line = row + 2)", file=sys.stderr)
+    print(f"full report: {report}; rows are 0-based data rows{_lines(source, rows)}", file=sys.stderr)
     return 1
+
+
+def _lines(source: Path, rows: int | None) -> str:
+    """Where a row is in the file, when its line number says so: a header and a line a row."""
+    if rows is None or (lines := line_count(source)) is None:
+        return ""
+    if lines == rows + 1:
+        return " (CSV line = row + 2)"
+    return " (not line numbers: this file has blank lines or quoted values spanning lines)"
