@@ -18,12 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from pandas.errors import EmptyDataError, ParserError
 
 from mlapp.cells import parse_values
 from mlapp.errors import UserError
 from mlapp.params import DataParams, ValidateParams
-from mlapp.stages.validate import header_problems, read_problem
+from mlapp.stages.validate import UNREADABLE, header_problems, read_problem
 from mlapp.tables import read_raw
 
 EXPLODED = 40  # levels written one per line; more are packed (2,500 zip codes: 2,500 lines)
@@ -126,12 +125,12 @@ def read(path: Path, data: DataParams, chunk_rows: int) -> tuple[pd.DataFrame, d
 def _readable(path: Path, missing: list[str], chunk_rows: int, sep: str) -> pd.DataFrame:
     """``read_raw``, or what validate refuses before typing a value, in its words: not a
     draft of "amount.1" (pandas' name for a repeated "amount") nor a traceback."""
-    problems = header_problems(path, sep)
-    if not problems:
-        try:
+    try:
+        problems = header_problems(path, sep)
+        if not problems:
             return read_raw(path, missing, chunk_rows, sep)
-        except (EmptyDataError, ParserError, UnicodeDecodeError) as exc:
-            problems = [read_problem(exc, path)]
+    except UNREADABLE as exc:
+        problems = [read_problem(exc, path)]
     raise UserError(f"{path}: {problems[0].line()}")
 
 

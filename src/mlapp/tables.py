@@ -97,10 +97,23 @@ def _refuse_repeated_names(columns: pd.Index, head: CsvSource, sep: str) -> None
     names = {str(c) for c in columns}
     if not any(re.fullmatch(r"(.+)\.\d+", n) and n.rsplit(".", 1)[0] in names for n in names):
         return
-    header = csv_header(head, sep)
-    repeated = sorted({n for n in header if header.count(n) > 1})
-    if repeated:
-        raise ParserError(f"the header names {repeated} more than once: give each column its own name")
+    if twice := repeated(csv_header(head, sep)):
+        raise ParserError(f"the header names {twice} more than once: give each column its own name")
+
+
+def repeated(names: Sequence[str]) -> list[str]:
+    """The names given more than once, sorted."""
+    return sorted({n for n in names if names.count(n) > 1})
+
+
+def parquet_batches(source: str | Path | IO[bytes], rows: int) -> Iterator[pd.DataFrame]:
+    """A Parquet file ``rows`` rows at a time; ``ParserError`` for a column named twice (pyarrow
+    writes such files; pandas then gives a frame where one name is two columns)."""
+    file = pq.ParquetFile(source)
+    if twice := repeated(file.schema_arrow.names):
+        raise ParserError(f"the columns {twice} appear more than once: give each column its own name")
+    for batch in file.iter_batches(batch_size=rows):
+        yield batch.to_pandas()
 
 
 def read_raw(path: Path, missing: Sequence[str], rows: int, sep: str) -> pd.DataFrame:

@@ -7,10 +7,13 @@ export writes it, and checks what the validated table holds (or the one line tha
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import yaml
 from pandas.errors import ParserError
 
+from mlapp import schema_draft
 from mlapp.errors import ParamsError, UserError
 from mlapp.params import Params, load_params
 from mlapp.sample_data import generate
@@ -219,3 +222,31 @@ def test_the_row_to_line_hint_holds_for_the_file(
     code, report, _ = _validate(frame, _params(ignore_columns=["note"]), tmp_path)
     assert code == 1 and [p["rows"] for p in report["problems"]] == [[10]]
     assert capsys.readouterr().err.rstrip().endswith(f"rows are 0-based data rows {said}")
+
+
+def test_a_parquet_file_naming_a_column_twice_is_refused_by_name(tmp_path: Path) -> None:
+    """pyarrow writes two columns of one name; validate failed with a TypeError and the schema
+    draft with pyarrow's "Multiple matches for FieldRef": both now name the column."""
+    frame = _table({})
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = table.append_column("age", table.column("tenure_months"))
+    pq.write_table(table, source := tmp_path / "raw.parquet")
+    out, report = tmp_path / "out.parquet", tmp_path / "report.json"
+    assert validate.run(PARAMS, source=source, output=out, report=report) == 1
+    (problem,) = read_json(report)["problems"]
+    assert (problem["check"], problem["values"]) == (
+        "unique column names (the file's schema repeats them)",
+        ["age"],
+    )
+    with pytest.raises(UserError, match=r"unique column names \(the file's schema repeats them\).*\['age'\]"):
+        schema_draft.read(source, PARAMS.data, 1_000)
+
+
+def test_a_file_named_parquet_that_is_not_is_one_error_line(tmp_path: Path) -> None:
+    (source := tmp_path / "raw.parquet").write_text("id,age\n1,40\n")
+    out, report = tmp_path / "out.parquet", tmp_path / "report.json"
+    assert validate.run(PARAMS, source=source, output=out, report=report) == 1
+    (problem,) = read_json(report)["problems"]
+    assert problem["check"].startswith("readable table (Parquet magic bytes not found")
+    with pytest.raises(UserError, match=r"readable table \(Parquet magic bytes not found"):
+        schema_draft.read(source, PARAMS.data, 1_000)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow as arrow
 import pyarrow.parquet as pq
 import pytest
 
@@ -205,6 +206,13 @@ def test_an_unreadable_input_is_one_error_line(serving_root, tmp_path, name, con
         (tmp_path / name).write_bytes(content)
     with pytest.raises(UserError, match=f"cannot read {tmp_path / name}: .*{said}"):
         score_in_process(str(tmp_path / name), serving_root / "models", tmp_path)
+
+
+def test_a_parquet_file_naming_a_column_twice_is_one_error_line(serving_root, tmp_path) -> None:
+    table = arrow.Table.from_pandas(generate(20, 3), preserve_index=False)
+    pq.write_table(table.append_column("age", table.column("tenure_months")), tmp_path / "twice.parquet")
+    with pytest.raises(UserError, match=r"twice\.parquet: the columns \['age'\] appear more than once"):
+        score_in_process(str(tmp_path / "twice.parquet"), serving_root / "models", tmp_path)
 
 
 def test_an_unreachable_bucket_is_one_error_line(serving_root, tmp_path, unreachable_s3) -> None:

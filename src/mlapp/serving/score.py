@@ -48,7 +48,7 @@ from mlapp.errors import UserError, storage_errors
 from mlapp.model import load
 from mlapp.schema import FEATURES, feature_schema
 from mlapp.serving import lineage, settings
-from mlapp.tables import gzipped, read_csv
+from mlapp.tables import gzipped, parquet_batches, read_csv
 
 
 @dataclass(frozen=True)
@@ -110,8 +110,7 @@ def batches(source: str, fmt: str, chunk_rows: int, missing: list[str], sep: str
 def _batches(source: str, fmt: str, chunk_rows: int, missing: list[str], sep: str) -> Iterator[pd.DataFrame]:
     with opened(source, seekable=fmt == "parquet") as f:
         if fmt == "parquet":
-            for batch in pq.ParquetFile(f).iter_batches(batch_size=chunk_rows):
-                yield batch.to_pandas()
+            yield from parquet_batches(f, chunk_rows)
             return
         # Read as training reads it (text, data.missing_values, data.csv_separator); ``typed``
         # types the features value by value, so one bad value fails its row, not the file. A

@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 from pandas.errors import EmptyDataError, ParserError
 
@@ -29,7 +30,15 @@ from mlapp.params import Params
 from mlapp.stages.findings import Findings
 from mlapp.stages.table_checks import Problem
 from mlapp.stages.validate_rules import check_table, parse_table
-from mlapp.tables import FrameParts, csv_header, first_non_utf8_line, line_count, read_raw_chunks, write_json
+from mlapp.tables import (
+    FrameParts,
+    csv_header,
+    first_non_utf8_line,
+    line_count,
+    read_raw_chunks,
+    repeated,
+    write_json,
+)
 
 __all__ = ["Problem", "ValidationFailed", "check_table", "parse_table", "run", "validate_table"]
 
@@ -68,10 +77,11 @@ def header_problems(source: Path, sep: str) -> list[Problem]:
     """A CSV header naming a column twice (pandas would silently rename the second ``x`` to
     ``x.1``, a column the file does not have), or one column holding another separator than
     ``sep`` (``data.csv_separator``)."""
-    header = [] if source.suffix == ".parquet" else csv_header(source, sep)
-    repeated = sorted({name for name in header if header.count(name) > 1})
-    if repeated:
-        return [Problem("<table>", "unique column names (the header repeats them)", len(repeated), repeated)]
+    parquet = source.suffix == ".parquet"
+    header = pq.read_schema(source).names if parquet else csv_header(source, sep)
+    if twice := repeated(header):
+        where = "the file's schema" if parquet else "the header"
+        return [Problem("<table>", f"unique column names ({where} repeats them)", len(twice), twice)]
     separator = next((s for s in ",;\t|" if s != sep and len(header) == 1 and s in header[0]), None)
     if separator:
         check = (
@@ -82,8 +92,12 @@ def header_problems(source: Path, sep: str) -> list[Problem]:
     return []
 
 
-def read_problem(exc: EmptyDataError | ParserError | UnicodeDecodeError, source: Path) -> Problem:
-    """The file-level problem behind an error reading ``source`` (empty, ragged, not UTF-8)."""
+# Errors reading a file that are its content's: empty, ragged, not UTF-8, not Parquet.
+UNREADABLE = (EmptyDataError, ParserError, UnicodeDecodeError, pa.ArrowInvalid)
+
+
+def read_problem(exc: Exception, source: Path) -> Problem:
+    """The file-level problem behind an ``UNREADABLE`` error reading ``source``."""
     if not isinstance(exc, UnicodeDecodeError):
         return Problem("<file>", f"readable table ({exc})", 1)
     line = first_non_utf8_line(source)
@@ -110,7 +124,7 @@ def run(params: Params, *, source: Path, output: Path, report: Path) -> int:
             parts.commit()
     except FileNotFoundError:
         return _fail(report, source, [Problem("<file>", "exists", 1)], None)
-    except (EmptyDataError, ParserError, UnicodeDecodeError) as exc:
+    except UNREADABLE as exc:
         return _fail(report, source, [read_problem(exc, source)], None)
     except ValidationFailed as exc:
         return _fail(report, source, exc.problems, exc.rows)
