@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mlapp.csv_names import csv_header
 from mlapp.errors import UserError
-from mlapp.tables import csv_header
 
 CONTRACTS = np.array(["month-to-month", "one-year", "two-year"])
 PAYMENTS = np.array(["electronic-check", "mailed-check", "bank-transfer", "credit-card"])

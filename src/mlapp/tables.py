@@ -4,25 +4,23 @@ from __future__ import annotations
 
 import bz2
 import gzip
-import io
 import json
 import lzma
 import os
-import re
 import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, cast
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pandas.errors import EmptyDataError, ParserError, ParserWarning
+from pandas.errors import ParserError, ParserWarning
 
-CsvSource = Path | str | IO[bytes]
+from mlapp.csv_names import CsvSource, refuse_renamed, repeated, with_head
 
 
 def read_csv(source: CsvSource, missing: Sequence[str], rows: int, sep: str) -> Iterator[pd.DataFrame]:
@@ -34,7 +32,8 @@ def read_csv(source: CsvSource, missing: Sequence[str], rows: int, sep: str) -> 
 
     A row with more fields than the header is an error (``ParserError``): pandas would shift
     every column of a file whose rows all end in an extra comma, or drop the extra values."""
-    source, head = _with_head(source)  # head: None once the header is checked
+    source, head = with_head(source)
+    unchecked = True
     options = {
         "sep": sep,
         "dtype": str,
@@ -53,57 +52,10 @@ def read_csv(source: CsvSource, missing: Sequence[str], rows: int, sep: str) -> 
                     return
                 except ParserWarning as exc:
                     raise ParserError(f"a row has more fields than the header names ({exc})") from None
-            if head is not None:
-                _refuse_repeated_names(chunk.columns, head, sep)
-                head = None
+            if unchecked:
+                refuse_renamed(chunk.columns, head, sep)
+                unchecked = False
             yield chunk
-
-
-def _with_head(source: CsvSource) -> tuple[CsvSource, CsvSource | None]:
-    """``source`` to read, and what its header can be read from again: itself when named, a
-    copy of a stream's first bytes (the stream read again from its start)."""
-    if isinstance(source, (str, Path)):
-        return source, source
-    head = source.read(HEAD_BYTES)
-    return cast(IO[bytes], io.BufferedReader(_Replayed(head, source))), io.BytesIO(head)
-
-
-HEAD_BYTES = 1 << 16  # a stream's bytes kept to read its header again (a line of ~3,000 names)
-
-
-class _Replayed(io.RawIOBase):
-    """``head``, then the rest of ``stream``."""
-
-    def __init__(self, head: bytes, stream: IO[bytes]) -> None:
-        self._head, self._stream = memoryview(head), stream
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        data: bytes | memoryview
-        if not self._head:
-            data = self._stream.read(len(buffer))
-        else:
-            data, self._head = self._head[: len(buffer)], self._head[len(buffer) :]
-        buffer[: len(data)] = data
-        return len(data)
-
-
-def _refuse_repeated_names(columns: pd.Index, head: CsvSource, sep: str) -> None:
-    """pandas reads a second ``age`` as ``age.1``, a column the file does not have (the scorer
-    would miss ``age`` or use one of the two): a name beside its ``.N`` form is looked up in the
-    header as written, where a file's own ``age.1`` is read as it is."""
-    names = {str(c) for c in columns}
-    if not any(re.fullmatch(r"(.+)\.\d+", n) and n.rsplit(".", 1)[0] in names for n in names):
-        return
-    if twice := repeated(csv_header(head, sep)):
-        raise ParserError(f"the header names {twice} more than once: give each column its own name")
-
-
-def repeated(names: Sequence[str]) -> list[str]:
-    """The names given more than once, sorted."""
-    return sorted({n for n in names if names.count(n) > 1})
 
 
 def parquet_batches(source: str | Path | IO[bytes], rows: int) -> Iterator[pd.DataFrame]:
@@ -126,19 +78,6 @@ def read_raw(path: Path, missing: Sequence[str], rows: int, sep: str) -> pd.Data
 def gzipped(source: str) -> bool:
     """Whether a path or URL names a gzip file (``.gz``; a URL's query is not part of the name)."""
     return source.split("?", 1)[0].lower().endswith(".gz")
-
-
-def csv_header(path: CsvSource, sep: str) -> list[str]:
-    """The column names on a CSV file's first line as ``read_csv`` reads them (compression
-    inferred from the name, a BOM and spaces after the separators dropped), but not renamed;
-    none for an empty file."""
-    try:
-        first = pd.read_csv(
-            path, sep=sep, header=None, nrows=1, dtype=str, keep_default_na=False, skipinitialspace=True
-        )
-    except EmptyDataError:
-        return []
-    return [str(name) for name in first.iloc[0]] if len(first) else []
 
 
 # Compressed CSVs pandas reads whose lines can be numbered here (zip, zstd: no line number).

@@ -111,8 +111,9 @@ def test_a_table_without_the_label_is_refused(tmp_path: Path) -> None:
             r"unique column names \(the header repeats them\).*'amount'",
         ),
         (b"id;amount;churned\n1;2.5;0\n", r"set data\.csv_separator: ';'"),
+        (b",id,amount,churned\n0,1,2.5,0\n", r"a name for every column \(the header leaves column 1 blank"),
     ],
-    ids=["empty", "header-only", "ragged", "latin-1", "repeated-name", "other-separator"],
+    ids=["empty", "header-only", "ragged", "latin-1", "repeated-name", "other-separator", "blank-name"],
 )
 def test_a_table_validate_refuses_is_one_error_line_not_a_draft(
     tmp_path: Path, content: bytes, message: str

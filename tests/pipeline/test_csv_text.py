@@ -250,3 +250,28 @@ def test_a_file_named_parquet_that_is_not_is_one_error_line(tmp_path: Path) -> N
     assert problem["check"].startswith("readable table (Parquet magic bytes not found")
     with pytest.raises(UserError, match=r"readable table \(Parquet magic bytes not found"):
         schema_draft.read(source, PARAMS.data, 1_000)
+
+
+def test_a_column_without_a_name_is_refused_not_learnt_as_unnamed(tmp_path: Path) -> None:
+    """pandas' to_csv without index=False writes the row index under a blank name, which
+    pandas reads back as "Unnamed: 0" (the draft made it a feature; validate called it an
+    unknown column 'Unnamed: 0'): validate names the blank column and the likely cause."""
+    frame = _table({})
+    frame.to_csv(source := tmp_path / "raw.csv")  # the index too
+    out, report = tmp_path / "out.parquet", tmp_path / "report.json"
+    assert validate.run(PARAMS, source=source, output=out, report=report) == 1
+    (problem,) = read_json(report)["problems"]
+    assert problem["check"] == (
+        "a name for every column (the header leaves column 1 blank: name it in the file or drop it; "
+        "pandas' to_csv writes the row index so unless index=False)"
+    )
+
+
+@pytest.mark.parametrize("wrap", [Path, lambda p: p.open("rb")], ids=["path", "stream"])
+def test_the_one_reader_refuses_a_blank_column_name_and_reads_a_real_unnamed(tmp_path: Path, wrap) -> None:
+    (blank := tmp_path / "blank.csv").write_text("age,,region\n40,7,north\n")
+    with pytest.raises(ParserError, match=r"the header leaves column 2 blank"):
+        list(read_csv(wrap(blank), [], 10, ","))
+    (named := tmp_path / "named.csv").write_text("age,Unnamed: 1\n40,7\n")
+    (frame,) = read_csv(wrap(named), [], 10, ",")
+    assert list(frame.columns) == ["age", "Unnamed: 1"]

@@ -25,20 +25,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pandas.errors import EmptyDataError, ParserError
 
+from mlapp.csv_names import blank, csv_header, repeated
 from mlapp.model import whole_numbers
 from mlapp.params import Params
 from mlapp.stages.findings import Findings
 from mlapp.stages.table_checks import Problem
 from mlapp.stages.validate_rules import check_table, parse_table
-from mlapp.tables import (
-    FrameParts,
-    csv_header,
-    first_non_utf8_line,
-    line_count,
-    read_raw_chunks,
-    repeated,
-    write_json,
-)
+from mlapp.tables import FrameParts, first_non_utf8_line, line_count, read_raw_chunks, write_json
 
 __all__ = ["Problem", "ValidationFailed", "check_table", "parse_table", "run", "validate_table"]
 
@@ -74,14 +67,16 @@ def integral_labels(source: Path, params: Params) -> bool | None:
 
 
 def header_problems(source: Path, sep: str) -> list[Problem]:
-    """A CSV header naming a column twice (pandas would silently rename the second ``x`` to
-    ``x.1``, a column the file does not have), or one column holding another separator than
-    ``sep`` (``data.csv_separator``)."""
+    """A header naming a column twice (pandas would silently rename the second ``x`` to
+    ``x.1``, a column the file does not have) or leaving one blank (``Unnamed: 0``), or a CSV
+    header that is one column holding another separator than ``sep`` (``data.csv_separator``)."""
     parquet = source.suffix == ".parquet"
     header = pq.read_schema(source).names if parquet else csv_header(source, sep)
     if twice := repeated(header):
         where = "the file's schema" if parquet else "the header"
         return [Problem("<table>", f"unique column names ({where} repeats them)", len(twice), twice)]
+    if unnamed := blank(header):
+        return [Problem("<table>", f"a name for every column ({unnamed})", 1)]
     separator = next((s for s in ",;\t|" if s != sep and len(header) == 1 and s in header[0]), None)
     if separator:
         check = (

@@ -1,0 +1,94 @@
+"""A CSV's column names as its header writes them, before pandas renames them.
+
+pandas reads a second ``age`` as ``age.1`` and a blank name as ``Unnamed: 3``: columns the
+file does not have, which the schema draft would make features and the batch scorer would
+look for in vain. ``read_csv`` (``mlapp.tables``) checks the header as written when a name
+looks renamed; validate checks it first (``header_problems``).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any, cast
+
+import pandas as pd
+from pandas.errors import EmptyDataError, ParserError
+
+CsvSource = Path | str | IO[bytes]
+HEAD_BYTES = 1 << 16  # a stream's bytes kept to read its header again (a line of ~3,000 names)
+RENAMED = re.compile(r"(.+)\.\d+|Unnamed: \d+")  # pandas' names for a repeated or a blank name
+
+
+def csv_header(path: CsvSource, sep: str) -> list[str]:
+    """The column names on a CSV file's first line as ``read_csv`` reads them (compression
+    inferred from the name, a BOM and spaces after the separators dropped), but not renamed;
+    none for an empty file."""
+    try:
+        first = pd.read_csv(
+            path, sep=sep, header=None, nrows=1, dtype=str, keep_default_na=False, skipinitialspace=True
+        )
+    except EmptyDataError:
+        return []
+    return [str(name) for name in first.iloc[0]] if len(first) else []
+
+
+def repeated(names: Sequence[str]) -> list[str]:
+    """The names given more than once, sorted."""
+    return sorted({n for n in names if names.count(n) > 1})
+
+
+def blank(names: Sequence[str]) -> str | None:
+    """What to do about the header's blank names (1-based positions), or None without any."""
+    positions = [str(i) for i, name in enumerate(names, start=1) if not name.strip()]
+    if not positions:
+        return None
+    columns = f"column {positions[0]}" if len(positions) == 1 else f"columns {', '.join(positions)}"
+    return (
+        f"the header leaves {columns} blank: name {'it' if len(positions) == 1 else 'them'} in the file "
+        "or drop it; pandas' to_csv writes the row index so unless index=False"
+    )
+
+
+def with_head(source: CsvSource) -> tuple[CsvSource, CsvSource]:
+    """``source`` to read, and what its header can be read from again: itself when named, a
+    copy of a stream's first bytes (the stream read again from its start)."""
+    if isinstance(source, (str, Path)):
+        return source, source
+    head = source.read(HEAD_BYTES)
+    return cast(IO[bytes], io.BufferedReader(_Replayed(head, source))), io.BytesIO(head)
+
+
+class _Replayed(io.RawIOBase):
+    """``head``, then the rest of ``stream``."""
+
+    def __init__(self, head: bytes, stream: IO[bytes]) -> None:
+        self._head, self._stream = memoryview(head), stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data: bytes | memoryview
+        if not self._head:
+            data = self._stream.read(len(buffer))
+        else:
+            data, self._head = self._head[: len(buffer)], self._head[len(buffer) :]
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def refuse_renamed(columns: pd.Index, head: CsvSource, sep: str) -> None:
+    """``ParserError`` when pandas renamed a name given twice or left blank: a name of its
+    forms (``age.1`` beside ``age``, ``Unnamed: 3``) is looked up in the header as written,
+    where a file's own ``age.1`` or ``Unnamed: 3`` is read as it is."""
+    names = {str(c) for c in columns}
+    if not any((m := RENAMED.fullmatch(n)) and (m[1] is None or m[1] in names) for n in names):
+        return
+    header = csv_header(head, sep)
+    if twice := repeated(header):
+        raise ParserError(f"the header names {twice} more than once: give each column its own name")
+    if unnamed := blank(header):
+        raise ParserError(unnamed)
