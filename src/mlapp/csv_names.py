@@ -3,7 +3,7 @@
 pandas reads a second ``age`` as ``age.1`` and a blank name as ``Unnamed: 3``: columns the
 file does not have, which the schema draft would make features and the batch scorer would
 look for in vain. ``read_csv`` (``mlapp.tables``) checks the header as written when a name
-looks renamed; validate checks it first (``header_problems``).
+looks repeated; validate checks it first (``header_problems``), blank names too.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from pandas.errors import EmptyDataError, ParserError
 
 CsvSource = Path | str | IO[bytes]
 HEAD_BYTES = 1 << 16  # a stream's bytes kept to read its header again (a line of ~3,000 names)
-RENAMED = re.compile(r"(.+)\.\d+|Unnamed: \d+")  # pandas' names for a repeated or a blank name
+REPEATED = re.compile(r"(.+)\.\d+")  # pandas' name for the second of a repeated name
+UNNAMED = re.compile(r"Unnamed: \d+")  # pandas' name for a blank one
+INDEX = "pandas' to_csv writes the row index so unless index=False"
 
 
 def csv_header(path: CsvSource, sep: str) -> list[str]:
@@ -48,7 +50,16 @@ def blank(names: Sequence[str]) -> str | None:
     columns = f"column {positions[0]}" if len(positions) == 1 else f"columns {', '.join(positions)}"
     return (
         f"the header leaves {columns} blank: name {'it' if len(positions) == 1 else 'them'} in the file "
-        "or drop it; pandas' to_csv writes the row index so unless index=False"
+        f"or drop it; {INDEX}"
+    )
+
+
+def unnamed_hint(names: Sequence[object]) -> str:
+    """Said of unknown columns that are pandas' names for blank ones (the monitor reads a batch
+    as it comes; validate refuses the blank name itself first)."""
+    unnamed = [str(n) for n in names if UNNAMED.fullmatch(str(n))]
+    return (
+        f"; {unnamed[0]!r} is pandas' name for a column the header leaves blank ({INDEX})" if unnamed else ""
     )
 
 
@@ -80,15 +91,13 @@ class _Replayed(io.RawIOBase):
         return len(data)
 
 
-def refuse_renamed(columns: pd.Index, head: CsvSource, sep: str) -> None:
-    """``ParserError`` when pandas renamed a name given twice or left blank: a name of its
-    forms (``age.1`` beside ``age``, ``Unnamed: 3``) is looked up in the header as written,
-    where a file's own ``age.1`` or ``Unnamed: 3`` is read as it is."""
+def refuse_repeated(columns: pd.Index, head: CsvSource, sep: str) -> None:
+    """``ParserError`` when pandas renamed a name given twice (which of the two is the feature?):
+    a name beside its ``.N`` form is looked up in the header as written, where a file's own
+    ``age.1`` is read as it is. A blank name is left to the caller: the batch scorer reads past
+    the ``Unnamed: 0`` of an index written by ``to_csv``, validate refuses it."""
     names = {str(c) for c in columns}
-    if not any((m := RENAMED.fullmatch(n)) and (m[1] is None or m[1] in names) for n in names):
+    if not any((m := REPEATED.fullmatch(n)) and m[1] in names for n in names):
         return
-    header = csv_header(head, sep)
-    if twice := repeated(header):
+    if twice := repeated(csv_header(head, sep)):
         raise ParserError(f"the header names {twice} more than once: give each column its own name")
-    if unnamed := blank(header):
-        raise ParserError(unnamed)

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pandas.errors import ParserError, ParserWarning
 
-from mlapp.csv_names import CsvSource, refuse_renamed, repeated, with_head
+from mlapp.csv_names import CsvSource, refuse_repeated, repeated, with_head
 
 
 def read_csv(source: CsvSource, missing: Sequence[str], rows: int, sep: str) -> Iterator[pd.DataFrame]:
@@ -53,7 +53,7 @@ def read_csv(source: CsvSource, missing: Sequence[str], rows: int, sep: str) -> 
                 except ParserWarning as exc:
                     raise ParserError(f"a row has more fields than the header names ({exc})") from None
             if unchecked:
-                refuse_renamed(chunk.columns, head, sep)
+                refuse_repeated(chunk.columns, head, sep)
                 unchecked = False
             yield chunk
 

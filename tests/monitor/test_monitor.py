@@ -226,6 +226,11 @@ def test_an_unreachable_bucket_is_an_error_not_a_traceback(
         ("batch.parquet.gz", "x", "cannot tell the format"),  # Parquet compresses inside the file
         ("broken.jsonl.gz", "not gzip", "cannot read"),
         ("repeated.csv", "age,region,age\n40,north,41\n", r"the header names \['age'\] more than once"),
+        (
+            "indexed.csv",
+            ",age\n0,40\n",
+            r"\(params\.yaml\); 'Unnamed: 0' is pandas' name for a column the header leaves blank",
+        ),
     ],
 )
 def test_unusable_sources_are_errors(

@@ -265,13 +265,3 @@ def test_a_column_without_a_name_is_refused_not_learnt_as_unnamed(tmp_path: Path
         "a name for every column (the header leaves column 1 blank: name it in the file or drop it; "
         "pandas' to_csv writes the row index so unless index=False)"
     )
-
-
-@pytest.mark.parametrize("wrap", [Path, lambda p: p.open("rb")], ids=["path", "stream"])
-def test_the_one_reader_refuses_a_blank_column_name_and_reads_a_real_unnamed(tmp_path: Path, wrap) -> None:
-    (blank := tmp_path / "blank.csv").write_text("age,,region\n40,7,north\n")
-    with pytest.raises(ParserError, match=r"the header leaves column 2 blank"):
-        list(read_csv(wrap(blank), [], 10, ","))
-    (named := tmp_path / "named.csv").write_text("age,Unnamed: 1\n40,7\n")
-    (frame,) = read_csv(wrap(named), [], 10, ",")
-    assert list(frame.columns) == ["age", "Unnamed: 1"]

@@ -13,6 +13,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from mlapp.cells import parse_hint, parse_values, placeholder_hint
+from mlapp.csv_names import unnamed_hint
 from mlapp.stages.table_checks import Problem
 
 # pandera's internal check names, said the way a data owner would say them.
@@ -121,6 +122,8 @@ def worded(key: tuple[Any, Any], found: Problem) -> Problem:
     check = CHECK_WORDS.get(found.check) or brief(found.check)
     if found.check.startswith("isin("):  # a category's "?" is a missing value more often than not
         check += placeholder_hint(found.values)
+    if found.check == "column_in_schema":
+        check += unnamed_hint(found.values)
     return Problem(column, check, found.count, found.values, found.rows)
 
 
