@@ -311,6 +311,7 @@ def test_bootstrap_needs_a_cluster(gitops: Path, mlapp, tmp_path: Path, monkeypa
 def test_image_metadata_outputs(gitops: Path, mlapp, tmp_path: Path, monkeypatch) -> None:
     (gitops / "models").mkdir()
     (gitops / "models/model.ubj").write_bytes(b"model bytes")
+    (gitops / "models/model_spec.json").write_text("{}")  # a model is its booster and its spec
     out_file = tmp_path / "github_output"
     monkeypatch.setenv("GITHUB_REPOSITORY", "Acme/Churn")
     monkeypatch.setenv("GITHUB_SHA", "c" * 40)
@@ -337,6 +338,7 @@ def test_image_metadata_outputs(gitops: Path, mlapp, tmp_path: Path, monkeypatch
     assert labels["org.opencontainers.image.revision"] == "c" * 40
     assert labels["org.opencontainers.image.source"] == "https://github.com/Acme/Churn"
     assert labels["io.mlapp.model.sha256"].startswith(version)
+    assert labels["io.mlapp.model.spec_sha256"] == hashlib.sha256(b"{}").hexdigest()
     assert all(
         d.startswith("ghadelimiter_")
         for d in (line.split("<<")[1] for line in text.splitlines() if "<<" in line)
