@@ -12,12 +12,26 @@ import math
 from mlapp.metrics import REGISTRY, value_range
 
 
+def _percent(share: str) -> float:
+    """A share as params accepts it, "2%", as the number 2.0."""
+    return float(share.removesuffix("%"))
+
+
 def tolerance_amount(tolerance: float | str, reference: float) -> float:
     """How far a tolerance lets metric values worsen, in the metric's units: a number as written;
     a share ("2%") of the reference value (the base model's, or metrics.json's)."""
     if isinstance(tolerance, str):
-        return float(tolerance.removesuffix("%")) / 100 * abs(reference)
+        return _percent(tolerance) / 100 * abs(reference)
     return float(tolerance)
+
+
+def headroom(name: str, base: float) -> float | None:
+    """How far a metric can worsen from the base model's value (None: without bound). params.yaml
+    refuses a tolerance as wide as the metric's range; one as wide as this headroom switches the
+    rule off for this one base only, so the report says so instead."""
+    metric = REGISTRY[name]
+    room = base - metric.low if metric.higher_is_better else metric.high - base
+    return None if room == float("inf") else room
 
 
 def tolerance_text(tolerance: float | str, reference: float, whose: str) -> str:
@@ -47,7 +61,7 @@ def tolerance_problem(name: str, tolerance: float | str, effect: str, reference:
     drop = "drop" if metric.higher_is_better else "rise"
     off = f"so the rule could never {effect} (it would be off)"
     if isinstance(tolerance, str):
-        share = float(tolerance.removesuffix("%"))
+        share = _percent(tolerance)
         if metric.low < 0:
             return (
                 f"{tolerance} is a share of {name}'s value, which can be 0 or negative "

@@ -10,12 +10,12 @@ from collections.abc import Callable
 import numpy as np
 
 from mlapp.errors import UserError
-from mlapp.metrics import REGISTRY, flat, higher_is_better, round6, task_metrics
+from mlapp.metrics import flat, higher_is_better, round6, task_metrics
 from mlapp.model import Model
 from mlapp.params import GateParams
 from mlapp.report import bootstrap
 from mlapp.report.schema import BETTER, SAME, WORSE, Change, GateResult, MetricDelta
-from mlapp.tolerances import tolerance_amount, tolerance_text
+from mlapp.tolerances import headroom, tolerance_amount, tolerance_text
 
 # The result types live with the report's schema (one definition); re-exported here.
 __all__ = [
@@ -109,15 +109,6 @@ def gate(policy: GateParams, primary: MetricDelta, confidence: float, policy_sou
             "rule cannot fail; tighten it"
         )
     return GateResult(not reasons, reasons, notes, policy.model_dump(), policy_source)
-
-
-def headroom(name: str, base: float) -> float | None:
-    """How far a metric can worsen from the base model's value (None: without bound). params.yaml
-    refuses a tolerance as wide as the metric's range; one as wide as this headroom switches the
-    rule off for this one base only, so the report says so instead."""
-    metric = REGISTRY[name]
-    room = base - metric.low if metric.higher_is_better else metric.high - base
-    return None if room == float("inf") else room
 
 
 def same_task(base: Model, pr: Model, base_scores: Callable[[], np.ndarray]) -> np.ndarray:
