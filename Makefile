@@ -8,8 +8,9 @@ UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 # only adds: whatever else is installed stays. Targets without a line here get the dev group
 # (everything). No bytecode compilation up front: Python compiles what it imports, once.
 RUN = $(UV) run --frozen $(NEEDS)
-run repro exps recent monitor report gate pipeline-outputs retrain-branch: NEEDS := --no-dev --extra pipeline
+repro exps recent monitor report gate pipeline-outputs retrain-branch: NEEDS := --no-dev --extra pipeline
 serve bento: NEEDS := --no-dev --extra serving
+run: NEEDS := --no-dev --extra pipeline --extra serving
 bento-context deploy-status image image-context bootstrap-gitops install-argocd e2e: NEEDS := --no-dev --extra delivery
 # The same sets for CI jobs, which then call `uv run --frozen --no-sync`.
 SYNC := $(UV) sync --locked --inexact
@@ -51,14 +52,16 @@ setup: install-uv ## install uv if missing and the whole locked environment (dev
 	@echo "== the locked environment with the dev tools (uv sync; \`make sync\` lists the packages)"
 	@$(SYNC) --quiet
 
-run: install-uv ## install what the pipeline needs, pull the sample data and run the whole pipeline
-	@echo "== 1/3 pull the sample data (the first run installs the pipeline's packages first)"
+run: install-uv ## install what it needs, pull the sample data, run the pipeline, serve the model locally and smoke-test it
+	@echo "== 1/4 pull the sample data (the first run installs the pipeline's packages first)"
 	@$(RUN) dvc pull --quiet data.dvc || { echo 'error: `dvc pull data.dvc` failed: its data is in neither the DVC cache nor the remote (where `dvc add data` ran: `uv run dvc push`, and commit .dvc/sample-remote if that bundled remote is the one), or the remote cannot be read (a bucket: credentials). `uv run dvc pull data.dvc` prints the reason of DVC.' >&2; exit 1; }
-	@echo "== 2/3 run the pipeline (dvc repro: the stages whose inputs changed)"
+	@echo "== 2/4 run the pipeline (dvc repro: the stages whose inputs changed)"
 	@$(RUN) dvc repro --quiet
-	@echo "== 3/3 log the run and register the model in MLflow (alias: candidate)"
+	@echo "== 3/4 log the run and register the model in MLflow (alias: candidate)"
 	@$(RUN) mlapp pipeline track --alias candidate
-	@echo "Done. Metrics: metrics/metrics.json; runs and registry: $(or $(MLFLOW_TRACKING_URI),uv run mlflow ui --backend-store-uri sqlite:///mlflow.db)"
+	@echo "== 4/4 serve the model locally (BentoML on 127.0.0.1), smoke-test it over HTTP, stop it"
+	@$(RUN) mlapp serving serve --smoke
+	@echo "Done. Metrics: metrics/metrics.json; runs and registry: $(or $(MLFLOW_TRACKING_URI),uv run mlflow ui --backend-store-uri sqlite:///mlflow.db); serve: make serve"
 
 repro: ## re-run the pipeline stages whose inputs changed
 	$(RUN) dvc repro

@@ -20,12 +20,21 @@ def group() -> None:
 @click.option("--port", type=int, help="Port [params: serving.port; `make serve PORT=...`].")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface (0.0.0.0 to expose it).")
 @click.option("--model-dir", type=PathOption, help="Model folder [params: train.model_dir].")
+@click.option(
+    "--smoke", "smoke_only", is_flag=True,
+    help="Start on a free port of 127.0.0.1, smoke-test over HTTP, stop (the last step of `make run`).",
+)  # fmt: skip
 @pass_project
-def serve(project: Project, port: int | None, host: str, model_dir: Path | None) -> None:
+def serve(project: Project, port: int | None, host: str, model_dir: Path | None, smoke_only: bool) -> None:
     """Serve the current model with BentoML's server, from the source tree (as the image does)."""
     from mlapp.serving import service_command
 
     params = project.params
+    if smoke_only:
+        from mlapp.serving.local import serve_and_smoke
+
+        serve_and_smoke(project.params_path, params, pick(model_dir, params.train.model_dir), click.echo)
+        return
     port = pick(port, params.serving.port)
     argv, env = service_command(project.params_path, port=port, host=host, model_dir=model_dir)
     click.echo(f"serving {pick(model_dir, params.train.model_dir)}/ on http://{host}:{port}", err=True)

@@ -1,0 +1,80 @@
+"""The model served locally, checked over HTTP, stopped: the last step of ``make run``.
+
+The server is the one ``make serve`` runs (``service_command``: BentoML's, from the source
+tree), on a free port of 127.0.0.1. Its prediction log goes to a temporary folder: the smoke
+test's records are not traffic, and the monitor reads that log as recent data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from mlapp.errors import UserError
+from mlapp.image.build import free_port, ready_after
+from mlapp.params import Params
+from mlapp.serving import PREDICTION_LOG_ENV, service_command, smoke
+
+STOP_S = 30.0  # SIGTERM to exit: the workers finish what is in flight (none here) and clean up
+LOG_TAIL = 4000  # characters of the server's log shown when it fails
+
+
+def _tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-LOG_TAIL:]
+
+
+def _ended(server: subprocess.Popen[bytes]) -> str | None:
+    return None if server.poll() is None else f"the local server exited ({server.returncode})"
+
+
+def _stop(server: subprocess.Popen[bytes]) -> int | None:
+    """SIGTERM, as ``make serve`` is stopped with Ctrl-C or a pod by the kubelet: its exit code, None
+    if it outlived ``STOP_S``. The group is killed afterwards either way: no worker outlives the check."""
+    if server.poll() is None:
+        server.send_signal(signal.SIGTERM)
+    try:
+        code: int | None = server.wait(timeout=STOP_S)
+    except subprocess.TimeoutExpired:
+        code = None
+    with contextlib.suppress(ProcessLookupError):  # the group is gone: all of it exited
+        os.killpg(server.pid, signal.SIGKILL)
+    server.wait()
+    return code
+
+
+def serve_and_smoke(
+    params_path: Path, params: Params, model_dir: Path, echo: Callable[[str], None] = print
+) -> float:
+    """Start the service on 127.0.0.1, wait until ready, smoke-test it, stop it. Seconds to ready."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory(prefix="mlapp-serve-") as tmp:
+        argv, env = service_command(params_path, port=port, host="127.0.0.1", model_dir=model_dir)
+        env[PREDICTION_LOG_ENV] = str(Path(tmp) / "predictions.jsonl")
+        log = Path(tmp) / "server.log"
+        with log.open("wb") as out:
+            # A session of its own: the stop can reach the workers BentoML forks, whatever happens.
+            server = subprocess.Popen(
+                argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        try:
+            timeout_s = params.image.ready_timeout_s
+            ready_s = ready_after(url, timeout_s, lambda: _ended(server), lambda: _tail(log))
+            echo(f"ready after {ready_s:.1f} s: {url} (BentoML, {model_dir}/)")
+            try:
+                smoke.run(url, model_dir, timeout_s=30.0, echo=echo)
+            except smoke.SmokeFailure as exc:
+                raise UserError(f"smoke test failed against the local server: {exc}\n{_tail(log)}") from exc
+        except BaseException:
+            _stop(server)  # the failure above is the one to report
+            raise
+        if (code := _stop(server)) != 0:
+            ended_as = f"exit {code}" if code is not None else f"still running after {STOP_S:g} s"
+            raise UserError(f"the local server did not stop cleanly on SIGTERM ({ended_as}):\n{_tail(log)}")
+    echo(f"ok   stopped on SIGTERM (exit 0); `make serve` keeps it up on port {params.serving.port}")
+    return ready_s

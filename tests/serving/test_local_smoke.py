@@ -1,0 +1,46 @@
+"""`mlapp serving serve --smoke`, the last step of `make run`: the real BentoML server on a free
+port of 127.0.0.1, the smoke test over HTTP, a clean stop; nothing left running or written."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+DEADLINE_S = 180  # imports, start and stop on a loaded machine
+
+
+def serve_smoke(serving_root: Path, model_dir: Path) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "mlapp", "--params", str(serving_root / "params.yaml"), "serving", "serve"]
+    argv += ["--smoke", "--model-dir", str(model_dir)]
+    return subprocess.run(argv, cwd=serving_root, capture_output=True, text=True, timeout=DEADLINE_S)
+
+
+@pytest.mark.slow
+def test_serves_smoke_tests_and_stops_leaving_nothing_behind(serving_root: Path, tmp_path: Path) -> None:
+    root = shutil.copytree(serving_root, tmp_path / "project")
+    params = root / "params.yaml"  # every prediction logged: the smoke test's would be, but elsewhere
+    params.write_text(re.sub(r"(?m)^  log_sample_rate: \S+", "  log_sample_rate: 1", params.read_text()))
+    done = serve_smoke(root, root / "models")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert re.search(r"ok   /predict: \d+ records match the local model", done.stdout)
+    assert "ok   stopped on SIGTERM (exit 0)" in done.stdout
+    url = re.search(r"ready after [\d.]+ s: (http://127\.0\.0\.1:\d+) ", done.stdout)
+    assert url, done.stdout
+    with pytest.raises(httpx.ConnectError):  # the server and its workers are gone
+        httpx.get(url[1] + "/livez", timeout=5)
+    assert "\n  log_sample_rate: 1" in params.read_text()
+    assert not (root / "logs").exists()  # the smoke test's predictions are not traffic for the monitor
+
+
+def test_a_server_that_cannot_start_fails_at_once_with_its_reason(serving_root: Path, tmp_path: Path) -> None:
+    done = serve_smoke(serving_root, tmp_path)  # no model there
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "error: the local server exited (2) before it was ready:" in done.stderr
+    assert f"no model at {tmp_path / 'model.ubj'}: run the pipeline first" in done.stderr
+    assert "Traceback" not in done.stderr
