@@ -52,16 +52,16 @@ def deploy(params: Params, env: str, image: str, model_dir: Path | None, push: b
 
 def promote(params: Params, target: str, digest: str | None, push: bool, verify: bool) -> None:
     branch = Branch(params.delivery, sync=push)
-    chosen = ops.promotable(branch, target, None if digest in (None, "", "current") else digest)
-    attested(chosen.image, verify)
-    recorded(branch, *ops.promote(branch, target, chosen))
+    release = ops.promotion(branch, target, None if digest in (None, "", "current") else digest)
+    attested(release.image, verify)
+    recorded(branch, *ops.record(branch, release))
 
 
 def rollback(params: Params, env: str, digest: str | None, push: bool, verify: bool) -> None:
     branch = Branch(params.delivery, sync=push)
-    target = ops.rollback_target(branch, env, digest)
-    attested(target.image, verify)
-    recorded(branch, *ops.rollback(branch, env, target))
+    release = ops.rollback(branch, env, digest)
+    attested(release.image, verify)
+    recorded(branch, *ops.record(branch, release))
 
 
 def accept(params: Params, env: str, digest: str | None, push: bool, registry: bool) -> None:

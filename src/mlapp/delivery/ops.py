@@ -53,10 +53,10 @@ def message(release: Release, action: str, extra: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def record(branch: Branch, release: Release, config_commit: str) -> tuple[str, Release]:
-    """Commit ``release`` with the overlay of its environment at ``config_commit``, rendered with its
+def record(branch: Branch, release: Release) -> tuple[str, Release]:
+    """Commit ``release`` with the overlay of its environment at its config commit, rendered with its
     image and checked against the policy."""
-    env, d = release.environment, branch.delivery
+    env, d, config_commit = release.environment, branch.delivery, release.config_commit
     with branch.checkout(config_commit) as tree:
         objects = kube.pin_image(kube.render(tree / d.infra_dir / "overlays" / env), d.app, release.image)
     if errors := kube.policy_errors(objects, require_digest=True):
@@ -88,7 +88,7 @@ def deploy(branch: Branch, env: str, image: str, model_dir: Path | None) -> tupl
                       config_commit=head, model_version=version, model_sha256=sha,
                       smoke=smoke.case(model_dir)[1] if model_dir and version else None,
                       deployed_by=branch.actor, run_url=branch.run_url)  # fmt: skip
-    return record(branch, release, head)
+    return record(branch, release)
 
 
 def redeployed(branch: Branch, release: Release, **update: str | None) -> Release:
@@ -97,9 +97,10 @@ def redeployed(branch: Branch, release: Release, **update: str | None) -> Releas
     return release.model_copy(update={"status": "deployed", "registry_version": None, **who, **update})
 
 
-def promotable(branch: Branch, target: str, digest: str | None) -> Release:
-    """The release to promote into ``target``: the environment before it's latest verified one,
-    or the one with ``digest`` if that was verified there."""
+def promotion(branch: Branch, target: str, digest: str | None) -> Release:
+    """What promoting into ``target`` records: the latest verified release of the environment
+    before it (or the one with ``digest`` if that was verified there), same image, same manifests
+    commit."""
     order = branch.delivery.environments
     if order.index(branch.env(target)) == 0:
         raise StateError(f"{target} is the first environment: deploy to it, nothing promotes into it")
@@ -109,33 +110,22 @@ def promotable(branch: Branch, target: str, digest: str | None) -> Release:
         raise StateError(f"{source} has no verified release yet: nothing passed its smoke test")
     for release in passed:
         if digest is None or release.digest == check_digest(digest):
-            return release
+            moved = {"environment": target, "promoted_from": source, "rolled_back_from": None}
+            return redeployed(branch, release, action="promote", **moved)
     raise StateError(f"{digest} never passed {source}: only digests verified there can be promoted")
 
 
-def promote(branch: Branch, target: str, passed: Release) -> tuple[str, Release]:
-    """Deploy to ``target`` the exact image that passed the environment before it, same manifests commit."""
-    moved = {"environment": target, "promoted_from": passed.environment, "rolled_back_from": None}
-    release = redeployed(branch, passed, action="promote", **moved)
-    return record(branch, release, passed.config_commit)
-
-
-def rollback_target(branch: Branch, env: str, digest: str | None) -> Release:
-    """The release to go back to: the newest verified one running another digest (or ``digest``)."""
+def rollback(branch: Branch, env: str, digest: str | None) -> Release:
+    """What rolling ``env`` back records: its newest verified release running another digest (or
+    ``digest``), rendered again from its own config commit, so the folder is what it was then
+    (whatever the bad release added is gone from it)."""
     current = branch.current(env)[1]
     for _commit, release in branch.history(env):
         chosen = digest is None or release.digest == check_digest(digest)
         if release.status == "verified" and release.digest != current.digest and chosen:
-            return release
+            return redeployed(branch, release, action="rollback", rolled_back_from=current.digest)
     wanted = f"verified release with {digest}" if digest else "earlier verified release"
     raise StateError(f"{env} has no {wanted} other than the current {current.digest}")
-
-
-def rollback(branch: Branch, env: str, target: Release) -> tuple[str, Release]:
-    """Deploy the verified release ``target`` again: its image, rendered from its config commit, so
-    the folder is what it was then (whatever the bad release added is gone from it)."""
-    release = redeployed(branch, target, action="rollback", rolled_back_from=branch.current(env)[1].digest)
-    return record(branch, release, target.config_commit)
 
 
 def accept(branch: Branch, env: str, tested: str, registry_version: str | None) -> str:
