@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -291,3 +292,62 @@ def test_unknown_environment_and_missing_overlay(gitops: Path, mlapp) -> None:
     (gitops / "params.yaml").write_text(yaml.safe_dump(raw))
     code, out = mlapp("delivery", "deploy", "--env", "qa", "--image", image("a"))
     assert code != 0 and "overlays/qa" in out
+
+
+def hand_edit(work: Path, tmp_path: Path, edit: Callable[[Path], object]) -> str:
+    """A commit on the remote deploy branch that no deploy job made; returns the new tip."""
+    clone = tmp_path / "hand"
+    sh("git", "clone", "-q", "-b", "deploy", str(work.parent / "origin.git"), str(clone), cwd=tmp_path)
+    edit(clone)
+    sh("git", "add", "-A", cwd=clone)
+    sh("git", "commit", "-qm", "edited by hand", cwd=clone)
+    sh("git", "push", "-q", "origin", "deploy", cwd=clone)
+    shutil.rmtree(clone)
+    return sh(
+        "git", "--git-dir", str(work.parent / "origin.git"), "rev-parse", "deploy", cwd=work
+    ).stdout.strip()
+
+
+@pytest.mark.parametrize(
+    ("edit", "changed"),
+    [
+        (lambda tree: (tree / "staging/manifests.yaml").unlink(), "staging/manifests.yaml"),
+        (
+            lambda tree: (tree / "staging" / RELEASE_FILE).write_text('{"environment": "staging"}'),
+            RELEASE_FILE,
+        ),
+        (lambda tree: (tree / "staging" / RELEASE_FILE).write_text("not json"), RELEASE_FILE),
+    ],
+    ids=["manifests-deleted", "release-incomplete", "release-not-json"],
+)
+def test_a_hand_edited_deploy_branch_is_named_never_trusted_and_repaired_by_a_deploy(
+    gitops: Path, mlapp, tmp_path: Path, edit: Callable[[Path], object], changed: str
+) -> None:
+    assert mlapp("delivery", "deploy", "--env", "staging", "--image", image("a"), "--push")[0] == 0
+    assert mlapp("delivery", "accept", "--env", "staging", "--push", "--no-registry")[0] == 0
+    tip = hand_edit(gitops, tmp_path, edit)
+    code, out = mlapp("delivery", "status", "--fetch")
+    assert code == 0 and "staging      was edited by hand: " in out and changed in out, out
+    for args in (("accept", "--env", "staging", "--no-registry"), ("wait", "--env", "staging"),
+                 ("smoke", "--env", "staging")):  # fmt: skip
+        code, out = mlapp("delivery", *args, "--push" if args[0] == "accept" else "--fetch")
+        # A StateError is a UserError: `mlapp` prints it as one line, no traceback.
+        assert code != 0 and "StateError: staging was edited by hand" in out, out
+        assert "a deploy, promote or rollback rewrites it" in out
+    assert on_remote(gitops, "staging/kustomization.yaml") and remote_log(gitops)[0].endswith(
+        "edited by hand"
+    )
+    assert (
+        sh(
+            "git", "--git-dir", str(gitops.parent / "origin.git"), "rev-parse", "deploy", cwd=gitops
+        ).stdout.strip()
+        == tip
+    )
+    # The branch is append-only: the next deploy rewrites the folder on top of the edit, and the
+    # edit is never a release to go back to.
+    assert mlapp("delivery", "deploy", "--env", "staging", "--image", image("b"), "--push")[0] == 0
+    assert mlapp("delivery", "accept", "--env", "staging", "--push", "--no-registry")[0] == 0
+    assert mlapp("delivery", "rollback", "--env", "staging", "--push")[0] == 0
+    assert release_on_remote(gitops, "staging")["digest"] == digest("a")
+    code, out = mlapp("delivery", "status", "--fetch")
+    assert code == 0 and "staging      deployed" in out, out

@@ -86,10 +86,11 @@ def accept(params: Params, env: str, digest: str | None, push: bool, registry: b
 def status(params: Params, fetch: bool) -> None:
     branch = Branch(params.delivery, sync=fetch)
     for env in params.delivery.environments:
-        if not (history := branch.history(env)):
-            click.echo(f"{env:<12} never deployed")
+        try:
+            commit, r = branch.current(env)
+        except StateError as exc:  # never deployed, or edited by hand
+            click.echo(f"{env:<12} {str(exc).removeprefix(env + ' ')}")
             continue
-        commit, r = history[0]
         click.echo(
             f"{env:<12} {r.status:<9} {r.digest[:19]}  model {r.model_version or '?':<12} "
             f"source {r.source_commit[:12]}  {r.action} by {r.deployed_by}  state {commit[:12]}"

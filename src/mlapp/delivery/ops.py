@@ -119,7 +119,7 @@ def rollback(branch: Branch, env: str, digest: str | None) -> Release:
     """What rolling ``env`` back records: its newest verified release running another digest (or
     ``digest``), rendered again from its own config commit, so the folder is what it was then
     (whatever the bad release added is gone from it)."""
-    current = branch.current(env)[1]
+    current = branch.current(env, rewriting=True)[1]
     for _commit, release in branch.history(env):
         chosen = digest is None or release.digest == check_digest(digest)
         if release.status == "verified" and release.digest != current.digest and chosen:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from mlapp import git, proc
 from mlapp.errors import UserError
@@ -183,10 +183,14 @@ class Branch:
         return git.rev(self.ref, cwd=self.root)
 
     def read(self, env: str, commit: str | None = None) -> Release | None:
+        """``env``'s release at ``commit`` (the tip); None when there is none or it is no valid
+        release (edited by hand: never a release to promote or return to; ``current`` says so)."""
         commit = commit or self.tip()
-        if commit is None or not self.git("ls-tree", commit, "--", f"{env}/{RELEASE_FILE}"):
+        text = git.show(commit, f"{env}/{RELEASE_FILE}", cwd=self.root) if commit else None
+        try:
+            return Release.model_validate_json(text) if text is not None else None
+        except ValidationError:
             return None
-        return Release.model_validate_json(self.git("show", f"{commit}:{env}/{RELEASE_FILE}"))
 
     def history(self, env: str) -> list[tuple[str, Release]]:
         """(commit, release) for every change of ``env``, newest first."""
@@ -194,9 +198,13 @@ class Branch:
         commits = self.git("log", "--format=%H", tip, "--", f"{env}/{RELEASE_FILE}") if tip else ""
         return [(c, r) for c in commits.split() if (r := self.read(self.env(env), c)) is not None]
 
-    def current(self, env: str) -> tuple[str, Release]:
+    def current(self, env: str, rewriting: bool = False) -> tuple[str, Release]:
+        """``env``'s latest release; refused if its folder changed since (by hand) unless ``rewriting``."""
         if not (history := self.history(env)):
             raise StateError(f"{env} has never been deployed")
+        if (edited := self.git("diff", "--name-only", history[0][0], self.ref, "--", env)) and not rewriting:
+            why = f"{', '.join(edited.split())} changed after its release {history[0][0][:12]}"
+            raise StateError(f"{env} was edited by hand: {why}; a deploy, promote or rollback rewrites it")
         return history[0]
 
     def write(self, env: str, change: Callable[[Path, str | None], str]) -> str:
