@@ -17,6 +17,8 @@ from typing import IO, Any, cast
 import pandas as pd
 from pandas.errors import EmptyDataError, ParserError
 
+from mlapp.sources import opened
+
 CsvSource = Path | str | IO[bytes]
 HEAD_BYTES = 1 << 16  # a stream's bytes kept to read its header again (a line of ~3,000 names)
 REPEATED = re.compile(r"(.+)\.\d+")  # pandas' name for the second of a repeated name
@@ -24,13 +26,16 @@ UNNAMED = re.compile(r"Unnamed: \d+")  # pandas' name for a blank one
 INDEX = "pandas' to_csv writes the row index so unless index=False"
 
 
-def csv_header(path: CsvSource, sep: str) -> list[str]:
-    """The column names on a CSV file's first line as ``read_csv`` reads them (compression
-    inferred from the name, a BOM and spaces after the separators dropped), but not renamed;
-    none for an empty file."""
+def csv_header(source: CsvSource, sep: str) -> list[str]:
+    """The column names on a CSV file's first line as ``read_csv`` reads them (a path or URL
+    decompressed as its name says, a BOM and spaces after the separators dropped), but not
+    renamed; none for an empty file."""
+    if isinstance(source, (str, Path)):
+        with opened(source) as stream:
+            return csv_header(stream, sep)
     try:
         first = pd.read_csv(
-            path, sep=sep, header=None, nrows=1, dtype=str, keep_default_na=False, skipinitialspace=True
+            source, sep=sep, header=None, nrows=1, dtype=str, keep_default_na=False, skipinitialspace=True
         )
     except EmptyDataError:
         return []
@@ -63,11 +68,9 @@ def unnamed_hint(names: Sequence[object]) -> str:
     )
 
 
-def with_head(source: CsvSource) -> tuple[CsvSource, CsvSource]:
-    """``source`` to read, and what its header can be read from again: itself when named, a
-    copy of a stream's first bytes (the stream read again from its start)."""
-    if isinstance(source, (str, Path)):
-        return source, source
+def with_head(source: IO[bytes]) -> tuple[IO[bytes], IO[bytes]]:
+    """``source`` to read (again from its start), and a copy of its first bytes to read its
+    header from again."""
     head = source.read(HEAD_BYTES)
     return cast(IO[bytes], io.BufferedReader(_Replayed(head, source))), io.BytesIO(head)
 

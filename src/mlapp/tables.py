@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import bz2
-import gzip
 import json
-import lzma
 import os
 import tempfile
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -21,6 +18,7 @@ import pyarrow.parquet as pq
 from pandas.errors import ParserError, ParserWarning
 
 from mlapp.csv_names import CsvSource, refuse_repeated, repeated, with_head
+from mlapp.sources import DECOMPRESSED, opened
 
 
 def read_csv(source: CsvSource, missing: Sequence[str], rows: int, sep: str) -> Iterator[pd.DataFrame]:
@@ -28,11 +26,16 @@ def read_csv(source: CsvSource, missing: Sequence[str], rows: int, sep: str) -> 
     (numbered across chunks): every column as text (typing is the schema's job), a cell
     missing exactly when it is one of ``missing`` (``data.missing_values``, not pandas' own
     list, where a category "NA" or "None" vanishes), fields separated by ``sep``
-    (``data.csv_separator``). A path, a URL or a binary stream; compression inferred from the name.
+    (``data.csv_separator``). A path or a URL (``mlapp.sources.opened``: decompressed as its name
+    says), or a binary stream as it is.
 
     A row with more fields than the header is an error (``ParserError``): pandas would shift
     every column of a file whose rows all end in an extra comma, or drop the extra values."""
-    source, head = with_head(source)
+    if isinstance(source, (str, Path)):
+        with opened(source) as stream:
+            yield from read_csv(stream, missing, rows, sep)
+        return
+    replayed, head = with_head(source)  # the header as written, read again if a name looks repeated
     unchecked = True
     options = {
         "sep": sep,
@@ -42,7 +45,7 @@ def read_csv(source: CsvSource, missing: Sequence[str], rows: int, sep: str) -> 
         "index_col": False,
         "skipinitialspace": True,  # "a, b": the names and values, not " b"
     }
-    with pd.read_csv(source, chunksize=rows, **options) as reader:  # type: ignore[call-overload]
+    with pd.read_csv(replayed, chunksize=rows, **options) as reader:  # type: ignore[call-overload]
         while True:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", ParserWarning)  # index_col=False warns, then drops
@@ -75,20 +78,11 @@ def read_raw(path: Path, missing: Sequence[str], rows: int, sep: str) -> pd.Data
     return pd.concat(read_csv(path, missing, rows, sep))
 
 
-def gzipped(source: str) -> bool:
-    """Whether a path or URL names a gzip file (``.gz``; a URL's query is not part of the name)."""
-    return source.split("?", 1)[0].lower().endswith(".gz")
-
-
-# Compressed CSVs pandas reads whose lines can be numbered here (zip, zstd: no line number).
-DECOMPRESSED: dict[str, Callable[..., Any]] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
-
-
 def first_non_utf8_line(path: Path) -> int | None:
     """The 1-based line number of the first line that is not UTF-8 text, if it can be told."""
     if path.suffix != ".csv" and path.suffix not in DECOMPRESSED:
         return None
-    with DECOMPRESSED.get(path.suffix, open)(path, "rb") as handle:
+    with opened(path) as handle:
         for number, line in enumerate(handle, start=1):
             try:
                 line.decode("utf-8")
@@ -103,7 +97,7 @@ def line_count(path: Path) -> int | None:
     if path.suffix != ".csv" and path.suffix not in DECOMPRESSED:
         return None
     lines, last = 0, b"\n"
-    with DECOMPRESSED.get(path.suffix, open)(path, "rb") as handle:
+    with opened(path) as handle:
         while block := handle.read(1 << 20):
             lines, last = lines + block.count(b"\n"), block[-1:]
     return lines + (last != b"\n")

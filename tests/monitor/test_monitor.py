@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import json
+import lzma
 from pathlib import Path
 from typing import Any
 
@@ -130,15 +132,23 @@ def test_prediction_log_gives_the_same_drift_as_the_table(in_project: Path, tmp_
     assert served["max_score_difference"] < 1e-6  # the service's scores are this model's
 
 
-def test_gzipped_log_reads_like_the_plain_one(in_project: Path, tmp_path: Path) -> None:
-    """logrotate compresses rotated logs: a local ``.jsonl.gz`` is read as it is named."""
+@pytest.mark.parametrize("suffix", [".gz", ".bz2", ".xz"])
+def test_a_compressed_log_or_table_reads_like_the_plain_one(
+    in_project: Path, tmp_path: Path, suffix: str
+) -> None:
+    """logrotate compresses rotated logs, and a table may be compressed as data.raw may: read by
+    the name (``.bz2`` and ``.xz`` were refused as formats it could not tell)."""
+    pack = {".gz": gzip.compress, ".bz2": bz2.compress, ".xz": lzma.compress}[suffix]
     log = write_log(drifted(103), tmp_path / "plain.jsonl", model_version="x", labels=True)
-    packed = tmp_path / "rotated.jsonl.gz"
-    packed.write_bytes(gzip.compress(log.read_bytes()))
-    code, from_gz = _monitor(in_project, packed, tmp_path)
-    _, from_plain = _monitor(in_project, log, tmp_path)
-    assert code == run.RETRAIN and from_gz["format"] == "jsonl" and from_gz["rows"] == 1500
-    assert from_gz["features"] == from_plain["features"]
+    table = write_csv(drifted(103), tmp_path / "plain.csv", labels=True)
+    for plain in (log, table):
+        packed = tmp_path / f"packed{plain.suffix}{suffix}"
+        packed.write_bytes(pack(plain.read_bytes()))
+        code, from_packed = _monitor(in_project, packed, tmp_path)
+        _, from_plain = _monitor(in_project, plain, tmp_path)
+        assert code == run.RETRAIN and from_packed["rows"] == 1500
+        assert from_packed["format"] == from_plain["format"] == plain.suffix.removeprefix(".")
+        assert from_packed["features"] == from_plain["features"]
 
 
 def test_partly_labeled_csv_is_checked_like_the_same_parquet(in_project: Path, tmp_path: Path) -> None:
@@ -225,6 +235,8 @@ def test_an_unreachable_bucket_is_an_error_not_a_traceback(
         ("rotated.jsonl", "", r"\(0 rows\) is invalid: 1 problem\(s\)\n.*at least 200 rows \(found 0"),
         ("batch.parquet.gz", "x", "cannot tell the format"),  # Parquet compresses inside the file
         ("broken.jsonl.gz", "not gzip", "cannot read"),
+        ("broken.csv.xz", "not xz", "cannot read"),
+        ("batch.csv.zip", "x", "cannot tell the format"),  # not a compression data.raw may have
         ("repeated.csv", "age,region,age\n40,north,41\n", r"the header names \['age'\] more than once"),
         (
             "indexed.csv",

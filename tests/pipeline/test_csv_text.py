@@ -4,6 +4,8 @@ Each case runs the real validate stage on a CSV written the way a pandas, R or s
 export writes it, and checks what the validated table holds (or the one line that refuses it).
 """
 
+import lzma
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -249,6 +251,29 @@ def test_a_file_named_parquet_that_is_not_is_one_error_line(tmp_path: Path) -> N
     (problem,) = read_json(report)["problems"]
     assert problem["check"].startswith("readable table (Parquet magic bytes not found")
     with pytest.raises(UserError, match=r"readable table \(Parquet magic bytes not found"):
+        schema_draft.read(source, PARAMS.data, 1_000)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "said"),
+    [
+        ("raw.csv.gz", b"id,age\n1,40\n", r"not \.gz-compressed as its name says, or cut short \(Not a"),
+        ("raw.csv.xz", lzma.compress(b"id,age\n1,40\n" * 50)[:30], r"not \.xz-compressed .*cut short"),
+        ("raw.csv.bz2", b"id,age\n1,40\n", r"not \.bz2-compressed as its name says"),
+        ("raw.csv.zip", b"PK", r"\.zip compression is not read: compress with gzip, bzip2 or xz"),
+    ],
+)
+def test_a_file_not_compressed_as_named_is_one_error_line(
+    tmp_path: Path, name: str, content: bytes, said: str
+) -> None:
+    """A .csv.gz that is not gzip (or is cut short) stopped validate with gzip's own traceback;
+    a .zip, read by pandas here alone, is refused by name as the batch scorer and monitor do."""
+    (source := tmp_path / name).write_bytes(content)
+    out, report = tmp_path / "out.parquet", tmp_path / "report.json"
+    assert validate.run(PARAMS, source=source, output=out, report=report) == 1
+    (problem,) = read_json(report)["problems"]
+    assert re.match(rf"readable table \({said}", problem["check"]), problem["check"]
+    with pytest.raises(UserError, match=rf"readable table \({said}"):
         schema_draft.read(source, PARAMS.data, 1_000)
 
 

@@ -6,8 +6,10 @@ the model byte-identical does not depend on the case: three cases of different k
 value, a params change that also makes train stale, an unreadable file) prove it through DVC.
 """
 
+import bz2
 import gzip
 import json
+import lzma
 import re
 import shutil
 from collections.abc import Callable
@@ -25,6 +27,7 @@ from mlapp.params import load_params
 from mlapp.schema import feature_schema, raw_schema
 from mlapp.stages import table_checks, validate
 from mlapp.stages.validate import Problem, check_table, parse_table
+from mlapp.tables import line_count
 from tests.conftest import REPO, copy_project, sh
 
 Edit = Callable[[pd.DataFrame], pd.DataFrame]
@@ -349,18 +352,22 @@ def test_a_date_without_a_time_counts_as_without_a_utc_offset(times: list[str], 
     assert [row for p in problems for row in p.rows] == failing, problems
 
 
-def test_a_compressed_csv_is_read_like_pandas_reads_it(reference_project: Path, tmp_path: Path) -> None:
-    """data.raw may be gzip-compressed (pandas infers it from the name): its header and text
-    checks read the decompressed table, not the compressed bytes."""
+@pytest.mark.parametrize("suffix", [".gz", ".bz2", ".xz"])
+def test_a_compressed_csv_is_read_by_its_name(reference_project: Path, tmp_path: Path, suffix: str) -> None:
+    """data.raw may be compressed (``.gz``, ``.bz2``, ``.xz``, told by the name, as the batch
+    scorer and the monitor read their files): its header and text checks read the decompressed
+    table, not the compressed bytes, and a failing row is still numbered by its line."""
+    pack = {".gz": gzip.compress, ".bz2": bz2.compress, ".xz": lzma.compress}[suffix]
     params = load_params(reference_project / "params.yaml")
     lines = (reference_project / "data" / "churn.csv").read_text().splitlines(keepends=True)[:301]
-    source = tmp_path / "churn.csv.gz"
-    source.write_bytes(gzip.compress("".join(lines).encode()))
+    source = tmp_path / f"churn.csv{suffix}"
+    source.write_bytes(pack("".join(lines).encode()))
     report = tmp_path / "report.json"
     assert validate.run(params, source=source, output=tmp_path / "out.parquet", report=report) == 0
-    source.write_bytes(gzip.compress("".join([lines[0].rstrip() + ",region\n", *lines[1:]]).encode()))
+    source.write_bytes(pack("".join([lines[0].rstrip() + ",region\n", *lines[1:]]).encode()))
     assert validate.run(params, source=source, output=tmp_path / "out.parquet", report=report) == 1
     assert json.loads(report.read_text())["problems"][0]["values"] == ["region"]
+    assert line_count(source) == 301
 
 
 @pytest.mark.parametrize(

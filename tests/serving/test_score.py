@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import bz2
 import functools
 import gzip
 import http.server
+import lzma
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -82,6 +84,20 @@ def test_gzipped_csv_locally_and_over_http(serving_root, http_root, table, model
         done = score(serving_root, source, folder / "predictions.parquet")
         assert done.returncode == 1, done.stderr  # the BAD rows, found in the decompressed text
         check_output(folder / "predictions.parquet", table, model)
+
+
+@pytest.mark.parametrize("suffix", [".gz", ".bz2", ".xz"])
+def test_a_compressed_csv_is_scored_as_data_raw_would_be_read(
+    serving_root, http_root, table, model, suffix
+) -> None:
+    """The compressions data.raw may have (``.bz2``, ``.xz`` too, not only ``.gz``), by the name,
+    a file or a URL; a CSV named ``.csv.xz`` was not told to be a CSV."""
+    url, folder = http_root
+    table.to_csv(folder / f"batch.csv{suffix}", index=False)  # pandas compresses by the name
+    for source in (str(folder / f"batch.csv{suffix}"), f"{url}/batch.csv{suffix}?v=1"):
+        (folder / "out.parquet").unlink(missing_ok=True)
+        score_in_process(source, serving_root / "models", folder, id_column=PARAMS.data.id_column)
+        check_output(folder / "out.parquet", table, model)
 
 
 @pytest.fixture
@@ -192,6 +208,9 @@ def test_the_job_manifest_runs_this_entry_point_from_the_serving_image() -> None
         ("latin1.csv", "âge,région\n40,north\n".encode("latin-1"), "can't decode byte"),
         ("plain.csv.gz", b"age,region\n40,north\n", "Not a gzipped file"),
         ("cut.csv.gz", gzip.compress(b"age,region\n40,north\n" * 50, mtime=0)[:30], "end-of-stream"),
+        ("plain.csv.xz", b"age,region\n40,north\n", "Input format not supported"),
+        ("cut.csv.bz2", bz2.compress(b"age,region\n40,north\n" * 50)[:30], "end-of-stream"),
+        ("cut.csv.xz", lzma.compress(b"age,region\n40,north\n" * 50)[:30], "end-of-stream"),
         # Not "lacks feature columns", nor the first "age" scored and the other one ignored.
         ("repeated.csv", b"age,region,age\n40,north,41\n", r"the header names \['age'\] more than once"),
         (

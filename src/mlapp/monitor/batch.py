@@ -2,7 +2,8 @@
 
 Accepted sources, by file name: ``.csv`` / ``.parquet`` tables with the feature columns
 (id, event-time and label columns optional), or a ``.jsonl`` / ``.ndjson`` prediction log,
-one JSON object per line (CSV and logs may be gzipped, ``.gz``)::
+one JSON object per line (CSV and logs may be compressed, ``.gz``, ``.bz2``, ``.xz``, as
+data.raw may)::
 
     {"id": "...", "ts": "2026-11-23T10:00:00Z", "features": {...}, "probability": 0.31,
      "label": 1, "model_version": "3f2a..."}
@@ -28,8 +29,9 @@ from mlapp.errors import UserError, storage_errors
 from mlapp.model import label_text
 from mlapp.params import Params
 from mlapp.schema import FEATURES, raw_schema
+from mlapp.sources import compression, format_suffix, opened
 from mlapp.stages.validate import Problem, check_table
-from mlapp.tables import gzipped, read_csv
+from mlapp.tables import read_csv
 
 TABLE_SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
@@ -73,23 +75,20 @@ def is_url(source: str) -> bool:
 
 
 def source_format(source: str) -> str:
-    name = source.split("?", 1)[0].removesuffix(".gz")
-    fmt = TABLE_SUFFIXES.get(Path(name).suffix.lower())
-    # CSV and logs may be gzipped (logrotate); Parquet compresses inside the file.
-    if fmt is None or (fmt == "parquet" and gzipped(source)):
+    fmt = TABLE_SUFFIXES.get(format_suffix(source))
+    # CSV and logs may be compressed (logrotate); Parquet compresses inside the file.
+    if fmt is None or (fmt == "parquet" and compression(source)):
         raise MonitorError(
             f"cannot tell the format of {source}: expected a name ending in {', '.join(TABLE_SUFFIXES)} "
-            "(.csv and .jsonl may be gzipped: .gz)"
+            "(.csv and .jsonl may be compressed: .gz, .bz2, .xz)"
         )
     return fmt
 
 
 def _read_text(source: str) -> str:
-    """A path or URL, decompressed by its name (``.gz``) as pandas does for tables."""
-    import fsspec  # comes with DVC; cloud protocols need its extras (dvc[s3], ...)
-
-    with fsspec.open(source, "rt", compression="infer", encoding="utf-8") as handle:
-        return str(handle.read())
+    """A path or URL (fsspec's protocols with DVC's extras, dvc[s3]...), decompressed by its name."""
+    with opened(source) as handle:
+        return handle.read().decode("utf-8")
 
 
 def batch_schema(params: Params) -> pa.DataFrameSchema:

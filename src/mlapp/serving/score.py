@@ -2,9 +2,10 @@
 
 The same model and the same rules as the service, for a file instead of a request:
 
-- input: CSV or Parquet (by suffix, or ``--format``), a local path or a URL (``http(s)://``
-  streamed; ``s3://``, ``gs://``... through fsspec); extra columns (an id, the label) are
-  allowed, missing feature columns are an error before anything is scored;
+- input: CSV or Parquet (by suffix, or ``--format``; a CSV may be compressed, ``.gz``, ``.bz2``,
+  ``.xz``, as data.raw may), a local path or a URL (``http(s)://`` streamed; ``s3://``,
+  ``gs://``... through fsspec); extra columns (an id, the label) are allowed, missing feature
+  columns are an error before anything is scored;
 - read ``serving.score_chunk_rows`` rows at a time (CSV with training's reader and
   ``data.missing_values``, Parquet with pyarrow's) and write each chunk before the next is
   read, so memory is bounded by the chunk, not the file;
@@ -23,18 +24,12 @@ The same model and the same rules as the service, for a file instead of a reques
 from __future__ import annotations
 
 import argparse
-import contextlib
-import gzip
 import json
-import shutil
 import sys
-import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -48,7 +43,8 @@ from mlapp.errors import UserError, storage_errors
 from mlapp.model import load
 from mlapp.schema import FEATURES, feature_schema
 from mlapp.serving import lineage, settings
-from mlapp.tables import gzipped, parquet_batches, read_csv
+from mlapp.sources import compression, format_suffix, opened
+from mlapp.tables import parquet_batches, read_csv
 
 
 @dataclass(frozen=True)
@@ -65,59 +61,38 @@ class Summary:
         return self.rows / self.seconds if self.seconds else 0.0
 
 
+FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
+
+
 def input_format(source: str, given: str | None) -> str:
     if given:
         return given
-    name = source.split("?", 1)[0].lower()
-    for suffix, fmt in ((".parquet", "parquet"), (".pq", "parquet"), (".csv", "csv"), (".csv.gz", "csv")):
-        if name.endswith(suffix):
-            return fmt
-    raise UserError(f"cannot tell the format of {source!r} from its name: pass --format csv|parquet")
-
-
-@contextlib.contextmanager
-def opened(source: str, seekable: bool) -> Iterator[IO[bytes]]:
-    """A binary stream of ``source``; a temp copy when the reader must seek (Parquet over HTTP)."""
-    if "://" not in source or source.startswith("file://"):
-        with Path(source.removeprefix("file://")).open("rb") as f:
-            yield f
-        return
-    if source.startswith(("http://", "https://")):
-        stream: Any = urllib.request.urlopen(source)  # noqa: S310 - the scheme is checked above
-    else:
-        import fsspec  # s3://, gs://, az://: the protocol's fsspec package must be installed
-
-        stream = fsspec.open(source, "rb").open()
-    with stream:
-        if not seekable:
-            yield stream
-            return
-        with tempfile.TemporaryFile() as copy:
-            shutil.copyfileobj(stream, copy, 1 << 20)
-            copy.seek(0)
-            yield copy
+    fmt = FORMATS.get(format_suffix(source))
+    if fmt is None or (fmt == "parquet" and compression(source)):  # Parquet compresses inside the file
+        raise UserError(
+            f"cannot tell the format of {source!r} from its name: pass --format csv|parquet "
+            "(a CSV may be compressed: .csv.gz, .csv.bz2, .csv.xz)"
+        )
+    return fmt
 
 
 def batches(source: str, fmt: str, chunk_rows: int, missing: list[str], sep: str) -> Iterator[pd.DataFrame]:
-    # Unreadable (missing, empty, ragged, not Parquet, not UTF-8, not gzip): the user's to fix.
-    unreadable = (pa.ArrowInvalid, ParserError, EmptyDataError, UnicodeDecodeError, EOFError)
+    # Unreadable (missing, empty, ragged, not Parquet, not UTF-8, not compressed as named): the user's to fix.
+    unreadable = (pa.ArrowInvalid, ParserError, EmptyDataError, UnicodeDecodeError)
     try:
         yield from _batches(source, fmt, chunk_rows, missing, sep)
-    except (*unreadable, *storage_errors()) as exc:  # OSError: a file named .gz that is not gzip
+    except (*unreadable, *storage_errors()) as exc:
         raise UserError(f"cannot read {source}: {exc}") from exc
 
 
 def _batches(source: str, fmt: str, chunk_rows: int, missing: list[str], sep: str) -> Iterator[pd.DataFrame]:
-    with opened(source, seekable=fmt == "parquet") as f:
-        if fmt == "parquet":
+    if fmt == "parquet":
+        with opened(source, seekable=True) as f:
             yield from parquet_batches(f, chunk_rows)
-            return
-        # Read as training reads it (text, data.missing_values, data.csv_separator); ``typed``
-        # types the features value by value, so one bad value fails its row, not the file. A
-        # stream carries no name for pandas to infer compression from: .csv.gz is decompressed here.
-        if gzipped(source):
-            f = cast(IO[bytes], gzip.GzipFile(fileobj=f))
-        yield from read_csv(f, missing, chunk_rows, sep)
+        return
+    # Read as training reads it (text, data.missing_values, data.csv_separator, decompressed by
+    # the name); ``typed`` types the features value by value, so one bad value fails its row.
+    yield from read_csv(source, missing, chunk_rows, sep)
 
 
 def typed(frame: pd.DataFrame, decimal: str) -> tuple[pd.DataFrame, list[pd.DataFrame]]:

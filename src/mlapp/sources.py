@@ -1,0 +1,100 @@
+"""Where a table or log is read from: a path or a URL, decompressed as its name says.
+
+One list of compressions for every reader: data.raw (the pipeline), the batch scorer's input
+and the monitor's batch are read through ``opened``, so a name one of them reads, the others
+read too. Parquet compresses inside the file: the callers refuse ``.parquet.gz``.
+"""
+
+from __future__ import annotations
+
+import bz2
+import contextlib
+import gzip
+import io
+import lzma
+import shutil
+import tempfile
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path, PurePosixPath
+from typing import IO, Any
+
+from pandas.errors import ParserError
+
+DECOMPRESSED: dict[str, Callable[..., Any]] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+# Compressions pandas would infer from a name, not read here: refused by name, not read as text.
+NOT_READ = (".zip", ".zst", ".tar", ".tgz")
+# What a decompressor raises for data not compressed as the name says, or cut short.
+CORRUPT: tuple[type[Exception], ...] = (OSError, EOFError, lzma.LZMAError)
+
+
+def _name(source: str | Path) -> str:
+    """The lower-case name of a path or URL; a URL's query is not part of it."""
+    return str(source).split("?", 1)[0].lower()
+
+
+def compression(source: str | Path) -> str | None:
+    """The compression a path or URL is named with (a key of ``DECOMPRESSED``), None for none."""
+    return next((suffix for suffix in DECOMPRESSED if _name(source).endswith(suffix)), None)
+
+
+def format_suffix(source: str | Path) -> str:
+    """The suffix that names the format under the compression: ``.csv`` for ``b.csv.xz?v=2``."""
+    return PurePosixPath(_name(source).removesuffix(compression(source) or "")).suffix
+
+
+@contextlib.contextmanager
+def opened(source: str | Path, *, seekable: bool = False) -> Iterator[IO[bytes]]:
+    """The bytes of a path or URL (``http(s)://`` streamed; ``s3://``, ``gs://``... through
+    fsspec), decompressed as its name says; a URL or a decompressed stream copied to a temporary
+    file where the reader must seek (Parquet). Data that does not decompress is a ``ParserError`` naming the
+    compression, as every reader reports a file it cannot read."""
+    text = str(source)
+    if refused := next((s for s in NOT_READ if _name(text).endswith(s)), None):
+        raise ParserError(
+            f"{refused} compression is not read: compress with gzip, bzip2 or xz (.gz, .bz2, .xz)"
+        )
+    with contextlib.ExitStack() as stack:
+        local = "://" not in text or text.startswith("file://")
+        if local:
+            stream: IO[bytes] = stack.enter_context(Path(text.removeprefix("file://")).open("rb"))
+        else:
+            stream = stack.enter_context(_remote(text))
+        if suffix := compression(text):
+            inner = stack.enter_context(DECOMPRESSED[suffix](stream, "rb"))
+            stream = io.BufferedReader(_Decompressed(inner, suffix))
+        if seekable and (suffix or not local):
+            copy = stack.enter_context(tempfile.TemporaryFile())
+            shutil.copyfileobj(stream, copy, 1 << 20)
+            copy.seek(0)
+            stream = copy
+        yield stream
+
+
+def _remote(source: str) -> IO[bytes]:
+    if source.startswith(("http://", "https://")):
+        return urllib.request.urlopen(source)  # noqa: S310 - the scheme is checked
+    import fsspec  # s3://, gs://, az://: the protocol's fsspec package must be installed
+
+    return fsspec.open(source, "rb").open()
+
+
+class _Decompressed(io.RawIOBase):
+    """A decompressing stream whose errors say so: gzip, bz2 and lzma each raise their own
+    (``OSError``, ``EOFError``, ``LZMAError``), which would read as a disk or network fault."""
+
+    def __init__(self, stream: IO[bytes], suffix: str) -> None:
+        self._stream, self._suffix = stream, suffix
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            data = self._stream.read(len(buffer))
+        except CORRUPT as exc:
+            raise ParserError(
+                f"not {self._suffix}-compressed as its name says, or cut short ({exc})"
+            ) from exc
+        buffer[: len(data)] = data
+        return len(data)

@@ -1,0 +1,52 @@
+"""One reading of a file's name for every reader: the batch scorer and the monitor tell a
+table's format and compression alike, and read what data.raw may be."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+from pathlib import Path
+
+import pytest
+
+from mlapp.errors import UserError
+from mlapp.monitor.batch import source_format
+from mlapp.serving.score import input_format
+from mlapp.sources import compression, format_suffix, opened
+
+
+def _told(tell, name: str) -> str | None:
+    try:
+        return str(tell(name))
+    except UserError:  # the monitor's MonitorError is one too
+        return None
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt"),
+    [
+        ("batch.csv", "csv"),
+        ("batch.CSV.GZ", "csv"),
+        ("batch.csv.bz2", "csv"),
+        ("https://host/exports/batch.csv.xz?version=2", "csv"),
+        ("s3://bucket/batch.parquet", "parquet"),
+        ("batch.parquet.gz", None),  # Parquet compresses inside the file
+        ("batch.csv.zip", None),  # not a compression data.raw may have
+        ("batch.xlsx", None),
+    ],
+)
+def test_the_scorer_and_the_monitor_tell_a_file_by_the_same_name(name: str, fmt: str | None) -> None:
+    assert _told(lambda n: input_format(n, None), name) == fmt
+    assert _told(source_format, name) == fmt
+
+
+@pytest.mark.parametrize("pack", [gzip.compress, bz2.compress, lzma.compress, None])
+def test_opened_reads_a_file_decompressed_as_named(tmp_path: Path, pack) -> None:
+    text = b"age,region\n40,north\n" * 1000
+    suffix = {gzip.compress: ".gz", bz2.compress: ".bz2", lzma.compress: ".xz", None: ""}[pack]
+    source = tmp_path / f"batch.csv{suffix}"
+    source.write_bytes(pack(text) if pack else text)
+    assert compression(source) == (suffix or None) and format_suffix(source) == ".csv"
+    with opened(source) as stream:
+        assert stream.read() == text
