@@ -143,7 +143,7 @@ def test_table_checks_name_the_column() -> None:
     few = _raw(table("multiclass", 400))
     few.loc[:3, "churned"] = "platinum"
     assert (
-        "at least 10 rows per class (validate.min_class_rows; found {'platinum': 4})"
+        "at least 10 rows per class (validate.min_class_rows; found {'platinum': 4}; "
         in (_problems(few, multiclass)[0])
     )
 
@@ -179,8 +179,9 @@ def test_a_binary_class_with_too_few_rows_fails_validation() -> None:
     binary = _raw(table("binary", 400)).assign(churned="0")
     binary.loc[7, "churned"] = "1"
     assert _problems(binary, PARAMS) == [
-        "column 'churned' failed at least 10 rows per class (validate.min_class_rows; found {'1': 1}): "
-        "1 value(s), e.g. ['1']"
+        "column 'churned' failed at least 10 rows per class (validate.min_class_rows; found {'1': 1}; "
+        "train, early stopping and test each need rows of every class: add rows of '1', or give its "
+        "rows another class or remove them from the file): 1 value(s), e.g. ['1'] at rows [7]"
     ]
 
 

@@ -200,3 +200,21 @@ def test_duplicate_ids_are_shown_with_their_repeats(tmp_path: Path) -> None:
     unique = _problems(report)[("customer_id", "values are unique")]
     assert (code, unique["count"]) == (1, 4)
     assert (unique["values"], unique["rows"]) == ([first, first, second, second], [5, 200, 6, 250])
+
+
+def test_a_rare_class_is_shown_with_its_rows_across_chunks(tmp_path: Path) -> None:
+    """A class under validate.min_class_rows: its rows in the table (not among the labeled rows
+    kept: an unlabeled row before them is dropped) and what to do, as for any other failed value."""
+    frame = _set(_table(), "churned", [3, 90, 250], "rare")
+    frame = _set(frame, "churned", [1], None)
+    multiclass = PARAMS.model_copy(update={"task": "multiclass"})
+
+    code, report = _both(frame, tmp_path, multiclass)
+
+    assert code == 1
+    (problem,) = report["problems"]
+    assert (problem["column"], problem["count"]) == ("churned", 3)
+    assert (problem["rows"], problem["values"]) == ([3, 90, 250], ["rare"] * 3)
+    check = problem["check"]
+    assert "found {'rare': 3}; train, early stopping and test each need rows of every class" in check
+    assert "add rows of 'rare', or give its rows another class or remove them" in check

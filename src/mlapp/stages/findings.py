@@ -80,6 +80,7 @@ class Findings:
         # Arrow arrays (and the ids' row numbers): no Python object per value, no index.
         self.ids: list[tuple[pa_arrow.Array, np.ndarray]] = []
         self.labels: list[pa_arrow.Array] = []
+        self.label_rows: list[np.ndarray] = []  # their 0-based rows: a rare class's rows are named
         self.columns = 0
         self.missing_values: pd.Series | None = None
         self.row_hashes: list[np.ndarray] = []  # features and label: the model's view of a row
@@ -116,6 +117,7 @@ class Findings:
             self.ids.append((pa_arrow.array(ids, from_pandas=True), ids.index.to_numpy()))
         if label in typed.columns:
             self.labels.append(pa_arrow.array(typed[label], from_pandas=True))
+            self.label_rows.append(typed.index.to_numpy())
         self.columns = len(typed.columns)
         counts = typed.isna().sum()
         self.missing_values = counts if self.missing_values is None else self.missing_values + counts
@@ -149,7 +151,9 @@ class Findings:
         return Problem(str(self.id_column), UNIQUE, len(where), values, [int(r) for r in rows])
 
     def _labels(self) -> pd.Series:
-        return pa_arrow.chunked_array(self.labels).to_pandas()
+        """Every kept label, indexed by its 0-based row in the table."""
+        labels = pa_arrow.chunked_array(self.labels).to_pandas()
+        return labels.set_axis(np.concatenate(self.label_rows)) if self.label_rows else labels
 
     def problems(self) -> list[Problem]:
         """Every problem of the whole table, in the order a whole-table check reports them."""

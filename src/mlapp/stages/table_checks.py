@@ -158,10 +158,30 @@ def label_problems(labels: pd.Series, params: Params) -> list[Problem]:
     small = {**absent, **{k: v for k, v in found.items() if v < least}}
     if small:
         hint = "; a class of data.classes without rows cannot be learnt" if absent else ""
-        hint += regression if quantity else ""
+        rare = [c for c in small if c not in absent]
+        hint += regression if quantity else _rare_fix(rare) if rare else ""
         check = f"at least {least} rows per class (validate.min_class_rows; found {_brief(small)}{hint})"
-        return [Problem(name, check, len(small), list(small)[:5])]
+        return [_rare_rows(name, check, present, small, params.validate_.max_failure_examples)]
     return []
+
+
+def _rare_fix(classes: list[str]) -> str:
+    """What to do about a class with too few rows: train, early stopping and test each need some."""
+    named = ", ".join(repr(c) for c in classes[:3]) + (", ..." if len(classes) > 3 else "")
+    return (
+        f"; train, early stopping and test each need rows of every class: add rows of {named}, "
+        "or give its rows another class or remove them from the file"
+    )
+
+
+def _rare_rows(name: str, check: str, labels: pd.Series, small: dict[str, int], limit: int) -> Problem:
+    """The rows of the too-small classes (labels indexed by row), the first ``limit`` shown; a
+    declared class without rows is named by itself."""
+    rare = labels[labels.isin(list(small))]
+    if rare.empty:
+        return Problem(name, check, len(small), list(small)[:5])
+    shown = rare.iloc[:limit]
+    return Problem(name, check, len(rare), shown.tolist(), [int(r) for r in shown.index])
 
 
 def _case_variants(found: dict[str, int], declared: list[str]) -> list[list[str]]:
