@@ -61,13 +61,19 @@ def read_csv(source: CsvSource, missing: Sequence[str], rows: int, sep: str) -> 
             yield chunk
 
 
-def parquet_batches(source: str | Path | IO[bytes], rows: int) -> Iterator[pd.DataFrame]:
-    """A Parquet file ``rows`` rows at a time; ``ParserError`` for a column named twice (pyarrow
-    writes such files; pandas then gives a frame where one name is two columns)."""
+def parquet_file(source: str | Path | IO[bytes]) -> pq.ParquetFile:
+    """A Parquet file to read; ``ParserError`` for a column named twice (pyarrow writes such
+    files; pandas then gives a frame where one name is two columns, pyarrow's reader a schema
+    dump), said as a CSV header naming one twice is."""
     file = pq.ParquetFile(source)
     if twice := repeated(file.schema_arrow.names):
         raise ParserError(f"the columns {twice} appear more than once: give each column its own name")
-    for batch in file.iter_batches(batch_size=rows):
+    return file
+
+
+def parquet_batches(source: str | Path | IO[bytes], rows: int) -> Iterator[pd.DataFrame]:
+    """A Parquet file (``parquet_file``) ``rows`` rows at a time."""
+    for batch in parquet_file(source).iter_batches(batch_size=rows):
         yield batch.to_pandas()
 
 

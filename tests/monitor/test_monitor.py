@@ -9,6 +9,8 @@ import lzma
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from mlapp.gha import parse_outputs
@@ -255,6 +257,21 @@ def test_unusable_sources_are_errors(
         source.write_text(content)
     with pytest.raises(MonitorError, match=match):
         _monitor(in_project, source, tmp_path)
+
+
+def test_a_parquet_batch_naming_a_column_twice_says_which(in_project: Path, tmp_path: Path) -> None:
+    """pyarrow writes such a file; its reader's error was a schema dump ("Multiple matches for
+    FieldRef.Name(age) in age: int64 ..."): the monitor names the column and what to do, as for
+    a CSV header and as the batch scorer does."""
+    table = pa.Table.from_pandas(fresh(108, rows=300), preserve_index=False)
+    pq.write_table(table.append_column("age", table.column("tenure_months")), tmp_path / "twice.parquet")
+    with pytest.raises(MonitorError) as caught:
+        _monitor(in_project, tmp_path / "twice.parquet", tmp_path)
+    said = str(caught.value)
+    assert said == (
+        f"cannot read {tmp_path / 'twice.parquet'} as parquet: the columns ['age'] appear more than once: "
+        "give each column its own name"
+    )
 
 
 def test_cli_exit_codes_and_github_output(reference_project: Path, tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ from mlapp.params import Params
 from mlapp.schema import FEATURES, raw_schema
 from mlapp.sources import compression, format_suffix, opened
 from mlapp.stages.validate import Problem, check_table
-from mlapp.tables import read_csv
+from mlapp.tables import parquet_file, read_csv
 
 TABLE_SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
@@ -198,7 +198,10 @@ def read_source(source: str, params: Params) -> tuple[str, pd.DataFrame, Served 
             frame, served = _log_rows(_read_text(source), params, source)
             return fmt, frame, served
         if fmt == "parquet":
-            return fmt, pd.read_parquet(source), None
+            with opened(source, seekable=True) as stream:
+                parquet_file(stream)  # a column named twice, said as for a CSV header
+                stream.seek(0)
+                return fmt, pd.read_parquet(stream), None
         data, rows = params.data, params.validate_.chunk_rows
         return fmt, pd.concat(read_csv(source, data.missing_values, rows, data.csv_separator)), None
     except FileNotFoundError as exc:  # a URL: local paths were checked above
