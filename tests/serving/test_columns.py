@@ -125,13 +125,26 @@ def test_a_long_message_is_cut_and_points_at_metadata(parser) -> None:
 
 
 def test_the_id_time_or_label_column_in_a_record_is_named_as_such(model) -> None:
-    """A client sends whole rows of the training table, id, event time and label included: the
-    400 says which column they are and that the service takes the features only (the event
+    """A client sends whole rows of the training table, id, event time, label and ignored columns
+    included: the 400 says which column they are and that the service takes the features only (the event
     time got a bare "Extra inputs are not permitted")."""
     parser = RequestParser(
-        FEATURES, model.spec, MAX_ROWS, MAX_DETAILS, id_column="customer_id", time_column="event_time"
+        FEATURES,
+        model.spec,
+        MAX_ROWS,
+        MAX_DETAILS,
+        id_column="customer_id",
+        time_column="event_time",
+        ignore_columns=["email"],
     )
-    row = {**BASE, "customer_id": "C1", "event_time": "2024-01-01T00:26:53", "churned": 1, "note": "x"}
+    row = {
+        **BASE,
+        "customer_id": "C1",
+        "event_time": "2024-01-01T00:26:53",
+        "churned": 1,
+        "email": "a@example.com",
+        "note": "x",
+    }
     body = json.dumps({"records": [row]}).encode()
     with pytest.raises(Refused) as refused:
         parser.parse(body)
@@ -144,6 +157,8 @@ def test_the_id_time_or_label_column_in_a_record_is_named_as_such(model) -> None
         "column (data.time_column): send the features only (/metadata lists them)",
         ("records", 0, "churned"): "Extra inputs are not permitted: 'churned' is the label, what the "
         "model predicts: send the features only (/metadata lists them)",
+        ("records", 0, "email"): "Extra inputs are not permitted: 'email' is in data.ignore_columns, "
+        "not a model input: send the features only (/metadata lists them)",
         ("records", 0, "note"): "Extra inputs are not permitted",
     }
 

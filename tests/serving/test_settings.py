@@ -35,9 +35,25 @@ def test_the_bento_file_gives_the_settings_params_yaml_gives(bento_like: Path) -
 def test_the_bento_file_holds_only_what_serving_reads(bento_like: Path) -> None:
     written = json.loads((bento_like / settings.CONFIG_FILE).read_text())
     assert set(written) == {
-        "serving", "model_dir", "metrics", "id_column", "time_column", "missing_values", "csv_separator",
-        "decimal",
+        "serving", "model_dir", "metrics", "id_column", "time_column", "ignore_columns", "missing_values",
+        "csv_separator", "decimal",
     }  # fmt: skip
+
+
+def test_data_ignore_columns_reach_the_service_and_an_older_bento_file_still_loads(
+    bento_like: Path,
+) -> None:
+    """The service names a column of data.ignore_columns sent in a record (test_columns.py): the
+    setting comes from params.yaml or the bento's file; a file written before it was carried loads."""
+    params = load_params(REPO / "params.yaml")
+    data = params.data.model_copy(update={"ignore_columns": ["email"]})
+    config = settings.ServingConfig.of(params.model_copy(update={"data": data}))
+    config.write(bento_like / settings.CONFIG_FILE)
+    assert settings.load(environ={}, root=bento_like).ignore_columns == ["email"]
+    older = json.loads((bento_like / settings.CONFIG_FILE).read_text())
+    del older["ignore_columns"]
+    (bento_like / settings.CONFIG_FILE).write_text(json.dumps(older))
+    assert settings.load(environ={}, root=bento_like).ignore_columns == []
 
 
 def test_params_yaml_wins_over_a_stale_bento_file(bento_like: Path, tmp_path_factory) -> None:

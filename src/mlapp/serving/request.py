@@ -136,6 +136,7 @@ class RequestParser:
         *,
         id_column: str | None,
         time_column: str | None,
+        ignore_columns: Sequence[str] = (),
     ) -> None:
         self.record = record_type(features)
         self.input = TypeAdapter(input_type(self.record, max_rows))
@@ -154,6 +155,8 @@ class RequestParser:
         }
         # Whole rows of the training table sent as records: say what these columns are.
         self.not_features = {spec.label: "the label, what the model predicts"}
+        for name in ignore_columns:  # a column of the file the model never sees (free text, an email)
+            self.not_features[name] = "in data.ignore_columns, not a model input"
         if id_column:
             self.not_features[id_column] = "the id column (data.id_column)"
         if time_column:

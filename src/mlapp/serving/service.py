@@ -148,6 +148,7 @@ class ModelService:
             SERVING.max_error_details,
             id_column=SETTINGS.id_column,
             time_column=SETTINGS.time_column,
+            ignore_columns=SETTINGS.ignore_columns,
         )
         self.chunk_rows = SERVING.chunk_rows
         self.turns: Turns[bytes] = Turns(SERVING.loop_slice_ms / 1000)
