@@ -300,6 +300,14 @@ def test_argocd_objects_that_disagree_with_params_fail_the_check(tmp_path: Path)
     qa = yaml.safe_load(yaml.safe_dump(staging).replace("staging", "qa"))
     project["spec"]["destinations"].append(qa["spec"]["destination"])
     path.write_text(yaml.safe_dump_all([project, staging, qa, production]))
+    # Argo CD does not create namespaces (CreateNamespace=false): bootstrap must.
+    assert argocd.check(three, tmp_path) == [
+        f"{path}: infra/bootstrap must create the namespaces ['mlapp-qa']"
+    ]
+    namespaces = tmp_path / "infra/bootstrap/namespaces.yaml"
+    namespaces.write_text(
+        namespaces.read_text() + "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: mlapp-qa}\n"
+    )
     assert argocd.check(three, tmp_path) == []
     path.write_text(path.read_text().replace("selfHeal: true", "selfHeal: false", 1))  # hand-edited
     message = f"{path}: Application for staging needs automated sync with prune and selfHeal"
@@ -346,3 +354,38 @@ exec sleep 300
         while not mark.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert mark.exists(), "kubectl blocked on a full pipe"
+
+
+def test_a_new_environment_in_params_gets_the_files_it_needs_named(gitops: Path, mlapp) -> None:
+    """infra/README.md, "Adding an environment", step by step: check-manifests names each missing
+    file (never kubectl's error), and passes once the steps are done."""
+    params = gitops / "params.yaml"
+    _edit(params, "environments: [staging, production]", "environments: [staging, qa, production]")
+    code, out = mlapp("delivery", "check-manifests")
+    assert code == 1, out
+    assert (
+        "infra/overlays/qa: missing: a copy of overlays/staging with namespace mlapp-qa (infra/README.md"
+        in out
+    )
+    assert "Applications for ['staging', 'production'], not ['staging', 'qa', 'production']" in out
+    assert "must allow exactly ['mlapp-production', 'mlapp-qa', 'mlapp-staging']" in out
+    assert "infra/bootstrap must create the namespaces ['mlapp-qa']" in out
+    assert "kubectl" not in out and "Traceback" not in out
+    overlay = gitops / "infra/overlays/qa"
+    shutil.copytree(gitops / "infra/overlays/staging", overlay)
+    (overlay / "kustomization.yaml").write_text(
+        (overlay / "kustomization.yaml").read_text().replace("staging", "qa")
+    )
+    namespaces = gitops / "infra/bootstrap/namespaces.yaml"
+    docs = [d for d in yaml.safe_load_all(namespaces.read_text()) if d]
+    namespaces.write_text(
+        yaml.safe_dump_all([*docs, yaml.safe_load(yaml.safe_dump(docs[0]).replace("staging", "qa"))])
+    )
+    apps = gitops / "infra" / argocd.FILE
+    project, staging, production = (o for o in yaml.safe_load_all(apps.read_text()) if o)
+    qa = yaml.safe_load(yaml.safe_dump(staging).replace("staging", "qa"))
+    project["spec"]["destinations"].append(qa["spec"]["destination"])
+    apps.write_text(yaml.safe_dump_all([project, staging, qa, production]))
+    code, out = mlapp("delivery", "check-manifests")
+    assert code == 0, out
+    assert out.count(": valid") == 5

@@ -291,7 +291,30 @@ def test_unknown_environment_and_missing_overlay(gitops: Path, mlapp) -> None:
     raw["delivery"]["environments"] = ["staging", "qa", "production"]
     (gitops / "params.yaml").write_text(yaml.safe_dump(raw))
     code, out = mlapp("delivery", "deploy", "--env", "qa", "--image", image("a"))
-    assert code != 0 and "overlays/qa" in out
+    head = sh("git", "rev-parse", "HEAD", cwd=gitops).stdout.strip()
+    assert (
+        code != 0 and f"StateError: no overlays/qa in commit {head[:12]}: deploy from one that has it" in out
+    )
+    # Promotion renders the commit the environment before was tested with: one from before qa
+    # existed cannot be promoted into it; the next staging release (from a commit with it) can.
+    assert mlapp("delivery", "deploy", "--env", "staging", "--image", image("a"), "--push")[0] == 0
+    assert mlapp("delivery", "accept", "--env", "staging", "--push", "--no-registry")[0] == 0
+    code, out = mlapp("delivery", "promote", "--to", "qa", "--push")
+    assert code != 0 and f"no overlays/qa in commit {head[:12]}" in out, out
+    shutil.copytree(gitops / "infra/overlays/staging", gitops / "infra/overlays/qa")
+    overlay = gitops / "infra/overlays/qa/kustomization.yaml"
+    overlay.write_text(overlay.read_text().replace("staging", "qa"))
+    sh("git", "add", "-A", cwd=gitops)
+    sh("git", "commit", "-qm", "add qa", cwd=gitops)
+    assert mlapp("delivery", "deploy", "--env", "staging", "--image", image("b"), "--push")[0] == 0
+    assert mlapp("delivery", "accept", "--env", "staging", "--push", "--no-registry")[0] == 0
+    code, out = mlapp("delivery", "promote", "--to", "qa", "--push")
+    assert code == 0 and release_on_remote(gitops, "qa")["digest"] == digest("b"), out
+    code, out = mlapp("delivery", "promote", "--to", "production", "--push")  # from qa now, not staging
+    assert code != 0 and "qa has no verified release yet" in out
+    assert mlapp("delivery", "accept", "--env", "qa", "--push", "--no-registry")[0] == 0
+    assert mlapp("delivery", "promote", "--to", "production", "--push")[0] == 0
+    assert release_on_remote(gitops, "production")["promoted_from"] == "qa"
 
 
 def hand_edit(work: Path, tmp_path: Path, edit: Callable[[Path], object]) -> str:

@@ -28,6 +28,7 @@ from mlapp.params import DeliveryParams, Params
 REPO_PLACEHOLDER = "https://github.com/OWNER/REPO.git"  # bootstrap puts the repository's URL there
 FILE = Path("argocd/applications.yaml")  # under delivery.infra_dir
 Cluster = dict[str, str]  # kubectl's environment for the cluster (KUBECONFIG)
+NEW_ENV = 'infra/README.md, "Adding an environment"'  # what a new environment of params needs
 INSTALL_URL = "https://raw.githubusercontent.com/argoproj/argo-cd/{commit}/manifests/install.yaml"
 
 
@@ -44,7 +45,9 @@ def repo_url(delivery: DeliveryParams, explicit: str | None = None) -> str:
 def namespace(delivery: DeliveryParams, env: str, root: Path = Path()) -> str:
     """The namespace the environment's overlay puts everything in (its Application's destination)."""
     path = root / delivery.infra_dir / "overlays" / env / "kustomization.yaml"
-    if not (found := (yaml.safe_load(path.read_text()) or {}).get("namespace") if path.is_file() else None):
+    if not path.is_file():  # not written yet (check-manifests says so): the namespace it is to set
+        return f"{delivery.app}-{env}"
+    if not (found := (yaml.safe_load(path.read_text()) or {}).get("namespace")):
         raise StateError(f"{path} must set `namespace:` (the Application's destination)")
     return str(found)
 
@@ -61,11 +64,14 @@ def check(delivery: DeliveryParams, root: Path = Path()) -> list[str]:
     envs = [env for env, _spec in apps]
     spaces = {env: namespace(delivery, env, root) for env in delivery.environments}
     project: kube.Obj = next((o["spec"] for o in objects if o["kind"] == "AppProject"), {})
-    allowed = {d.get("namespace") for d in project.get("destinations", [])}
+    allowed, need = {d.get("namespace") for d in project.get("destinations", [])}, set(spaces.values())
+    boot = kube.render(root / delivery.infra_dir / "bootstrap")
+    made = {o["metadata"]["name"] for o in boot if o["kind"] == "Namespace"}
     problems = {
-        f"Applications for {envs}, not {delivery.environments}": envs != delivery.environments,
-        f"the AppProject must allow exactly {sorted(spaces.values())}": allowed != set(spaces.values()),
+        f"Applications for {envs}, not {delivery.environments} ({NEW_ENV})": envs != delivery.environments,
+        f"the AppProject must allow exactly {sorted(need)}": allowed != need,
         "the AppProject must allow nothing cluster-scoped": "clusterResourceWhitelist" in project,
+        f"{delivery.infra_dir}/bootstrap must create the namespaces {sorted(need - made)}": not need <= made,
     }
     errors = [problem for problem, failed in problems.items() if failed]
     for env, spec in apps:

@@ -102,7 +102,11 @@ def check_manifests(params: Params) -> None:
     d = params.delivery
     problems = {"bootstrap": kube.schema_errors(kube.render(d.infra_dir / "bootstrap"), d.kubernetes_version)}
     for env in d.environments:
-        objects = kube.render(d.infra_dir / "overlays" / env)
+        if not (overlay := d.infra_dir / "overlays" / env).is_dir():
+            copy = f"a copy of overlays/{d.environments[0]} with namespace {cluster.namespace(d, env)}"
+            problems[f"overlays/{env}"] = [f"missing: {copy} ({cluster.NEW_ENV})"]
+            continue
+        objects = kube.render(overlay)
         errors = kube.schema_errors(objects, d.kubernetes_version)
         problems[f"overlays/{env}"] = errors + kube.policy_errors(objects, require_digest=False)
     problems["argocd"] = cluster.check(d)

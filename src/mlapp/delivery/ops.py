@@ -58,7 +58,9 @@ def record(branch: Branch, release: Release) -> tuple[str, Release]:
     image and checked against the policy."""
     env, d, config_commit = release.environment, branch.delivery, release.config_commit
     with branch.checkout(config_commit) as tree:
-        objects = kube.pin_image(kube.render(tree / d.infra_dir / "overlays" / env), d.app, release.image)
+        if not (overlay := tree / d.infra_dir / "overlays" / env).is_dir():  # e.g. promoting into a new one
+            raise StateError(f"no overlays/{env} in commit {config_commit[:12]}: deploy from one that has it")
+        objects = kube.pin_image(kube.render(overlay), d.app, release.image)
     if errors := kube.policy_errors(objects, require_digest=True):
         raise StateError(f"refusing to record {env}:\n  " + "\n  ".join(errors))
     header = f"# Rendered from {d.infra_dir}/overlays/{env} at {config_commit[:12]} with {release.digest}.\n"
