@@ -295,6 +295,11 @@ BROKEN = [
     ("unknown environment", DEPLOY.replace("options: [production]", "options: [prod]"), "not in params"),
     ("free-text environment", DEPLOY.replace("type: choice", "type: string"), "not a choice input"),
     ("literal environment", DEPLOY.replace("${{ inputs.to }}", "qa"), "['qa'] not in params"),
+    (
+        "rollback leaves one out",
+        DEPLOY.replace("delivery promote", "delivery rollback"),
+        "its choice input must offer ['staging', 'production'] (params order), not ['production']",
+    ),
 ]
 
 
@@ -304,6 +309,27 @@ BROKEN = [
 def test_each_rule_catches_its_violation(tmp_path: Path, text: str, expected: str) -> None:
     findings = _check(tmp_path, text)
     assert any(expected in f for f in findings), findings
+
+
+def test_an_environment_added_to_params_must_be_offered_by_promote_and_rollback(tmp_path: Path) -> None:
+    """A team adds qa to params: lint-workflows says which choice lists to extend, in order."""
+    folder = tmp_path / "wf"
+    folder.mkdir()
+    (folder / "promote.yml").write_text(textwrap.dedent(DEPLOY))
+    rollback = DEPLOY.replace("delivery promote", "delivery rollback").replace(
+        "[production]", "[staging, production]"
+    )
+    (folder / "rollback.yml").write_text(textwrap.dedent(rollback))
+    envs = ["staging", "qa", "production"]
+    assert check_all(folder, REPO / "Makefile", _commands(), envs) == [
+        "promote.yml: job production: its choice input must offer ['qa', 'production'] (params order), "
+        "not ['production']",
+        "rollback.yml: job production: its choice input must offer ['staging', 'qa', 'production'] "
+        "(params order), not ['staging', 'production']",
+    ]
+    (folder / "promote.yml").write_text(textwrap.dedent(DEPLOY.replace("[production]", "[qa, production]")))
+    (folder / "rollback.yml").write_text(textwrap.dedent(rollback.replace("[staging,", "[staging, qa,")))
+    assert check_all(folder, REPO / "Makefile", _commands(), envs) == []
 
 
 def test_setup_page_documents_every_secret_variable_and_environment() -> None:

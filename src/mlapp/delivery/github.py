@@ -9,8 +9,8 @@ audits pinning, injection, credentials, permissions, secrets, caches; a test com
 with the verified list): every ``run:`` is ONE project command that exists (a make target, or
 ``uv run --frozen --no-sync mlapp <group> <command>``: the job installs its own set with
 ``make sync-*`` first), and deploy jobs (an ``environment:`` and ``mlapp delivery`` steps)
-target environments of params (a literal name, or a ``choice`` input listing them) in a
-shared, never-cancelled ``deploy-<env>`` concurrency group.
+target environments of params (a literal name, or a ``choice`` input: promote's lists every one
+after the first, rollback's all) in a shared, never-cancelled ``deploy-<env>`` concurrency group.
 """
 
 from __future__ import annotations
@@ -228,7 +228,8 @@ def check_all(folder: Path, makefile: Path, commands: Commands, environments: Se
             for index, step in enumerate(steps):
                 if "run" in step and (problem := check_run(str(step["run"]), targets, commands)):
                     findings.append(f"{where} step {index + 1}: {problem}")
-            if not job.get("environment") or not any("mlapp delivery" in str(s.get("run")) for s in steps):
+            runs = " ".join(str(s.get("run")) for s in steps)
+            if not job.get("environment") or "mlapp delivery" not in runs:
                 continue  # not a deploy job (other workflows may use environments for their secrets)
             group, envs = deploy_targets(wf, job)
             conc = job.get("concurrency") or {}
@@ -239,4 +240,9 @@ def check_all(folder: Path, makefile: Path, commands: Commands, environments: Se
                 )
             if unknown := [e for e in envs if e not in environments] if envs else ["(not a choice input)"]:
                 findings.append(f"{where}: environment(s) {unknown} not in params {[*environments]}")
+            for command, offer in (("promote", [*environments[1:]]), ("rollback", [*environments])):
+                if "${{" in group and f"mlapp delivery {command}" in runs and envs != offer:  # none left out
+                    findings.append(
+                        f"{where}: its choice input must offer {offer} (params order), not {envs}"
+                    )
     return findings
