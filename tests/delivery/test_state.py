@@ -187,7 +187,8 @@ def test_accept_refuses_when_the_environment_changed_meanwhile(gitops: Path, mla
     branch = Branch(delivery, sync=True)
     other = tmp_path / "other"
     sh("git", "clone", "-q", "-b", "main", str(gitops.parent / "origin.git"), str(other), cwd=tmp_path)
-    ops.deploy(Branch(delivery, other, sync=True), "staging", image("c"), None)
+    elsewhere = Branch(delivery, other, sync=True)
+    ops.record(elsewhere, ops.deploy(elsewhere, "staging", image("c"), None))
     with pytest.raises(StateError, match=r"runs sha256:c+, not the tested sha256:b+"):
         ops.accept(branch, "staging", digest("b"), None)
     assert release_on_remote(gitops, "staging")["digest"] == digest("c")
@@ -199,7 +200,7 @@ def test_concurrent_writer_is_rebased_not_overwritten(gitops: Path, tmp_path: Pa
     other = tmp_path / "other"
     sh("git", "clone", "-q", "-b", "main", str(gitops.parent / "origin.git"), str(other), cwd=tmp_path)
     branch = Branch(params.delivery, sync=True)
-    ops.deploy(branch, "staging", image("a"), None)
+    ops.record(branch, ops.deploy(branch, "staging", image("a"), None))
     calls = {"n": 0}
     original = branch.write
 
@@ -207,13 +208,14 @@ def test_concurrent_writer_is_rebased_not_overwritten(gitops: Path, tmp_path: Pa
         def change_and_race(tree, base):
             calls["n"] += 1
             if calls["n"] == 1:
-                ops.deploy(Branch(params.delivery, other, sync=True), "staging", image("c"), None)
+                elsewhere = Branch(params.delivery, other, sync=True)
+                ops.record(elsewhere, ops.deploy(elsewhere, "staging", image("c"), None))
             return change(tree, base)
 
         return original(env, change_and_race)
 
     branch.write = racing_write  # type: ignore[method-assign]
-    ops.deploy(branch, "production", image("b"), None)
+    ops.record(branch, ops.deploy(branch, "production", image("b"), None))
     assert calls["n"] == 2  # changed twice: the first push was rejected
     assert branch.read("production").digest == digest("b")
     assert branch.read("staging").digest == digest("c")  # the other writer's change survived

@@ -28,7 +28,6 @@ from mlapp.params import DeliveryParams, Params
 REPO_PLACEHOLDER = "https://github.com/OWNER/REPO.git"  # bootstrap puts the repository's URL there
 FILE = Path("argocd/applications.yaml")  # under delivery.infra_dir
 Cluster = dict[str, str]  # kubectl's environment for the cluster (KUBECONFIG)
-NEW_ENV = 'infra/README.md, "Adding an environment"'  # what a new environment of params needs
 INSTALL_URL = "https://raw.githubusercontent.com/argoproj/argo-cd/{commit}/manifests/install.yaml"
 
 
@@ -45,9 +44,8 @@ def repo_url(delivery: DeliveryParams, explicit: str | None = None) -> str:
 def namespace(delivery: DeliveryParams, env: str, root: Path = Path()) -> str:
     """The namespace the environment's overlay puts everything in (its Application's destination)."""
     path = root / delivery.infra_dir / "overlays" / env / "kustomization.yaml"
-    if not path.is_file():  # not written yet (check-manifests says so): the namespace it is to set
-        return f"{delivery.app}-{env}"
-    if not (found := (yaml.safe_load(path.read_text()) or {}).get("namespace")):
+    text = path.read_text() if path.is_file() else f"namespace: {delivery.app}-{env}"  # to write: what to set
+    if not (found := (yaml.safe_load(text) or {}).get("namespace")):
         raise StateError(f"{path} must set `namespace:` (the Application's destination)")
     return str(found)
 
@@ -68,7 +66,7 @@ def check(delivery: DeliveryParams, root: Path = Path()) -> list[str]:
     boot = kube.render(root / delivery.infra_dir / "bootstrap")
     made = {o["metadata"]["name"] for o in boot if o["kind"] == "Namespace"}
     problems = {
-        f"Applications for {envs}, not {delivery.environments} ({NEW_ENV})": envs != delivery.environments,
+        f"Applications for {envs}, not {delivery.environments}": envs != delivery.environments,
         f"the AppProject must allow exactly {sorted(need)}": allowed != need,
         "the AppProject must allow nothing cluster-scoped": "clusterResourceWhitelist" in project,
         f"{delivery.infra_dir}/bootstrap must create the namespaces {sorted(need - made)}": not need <= made,
@@ -232,8 +230,7 @@ def e2e(params: Params, local_image: str, registry: str, engine: str, with_argoc
     does, apply it in push mode (ApplySet prune), wait for the model, smoke through a port-forward."""
     from mlapp.serving.smoke import TOKEN_ENV
 
-    d = params.delivery
-    env = d.environments[0]
+    d, env = params.delivery, params.delivery.environments[0]
     with kube.cluster("the e2e run needs kubectl pointing at a throwaway cluster (kind)") as config:
         image = image_ref(detect(engine).push(local_image, f"{registry}/{d.app}:e2e"))
         click.echo(f"1/6 pushed {local_image} as {image}")
@@ -244,7 +241,7 @@ def e2e(params: Params, local_image: str, registry: str, engine: str, with_argoc
             bootstrap(d, None, config, dry_run=True)
             click.echo(f"3/6 Argo CD {d.argocd.version} installed; the API server accepts our Applications")
         branch = Branch(d)
-        commit, release = ops.deploy(branch, env, image, params.train.model_dir)
+        commit = ops.record(branch, release := ops.deploy(branch, env, image, params.train.model_dir))
         click.echo(f"4/6 {env} recorded on the local {d.state_branch} branch ({commit[:12]})")
         if (where := api_token_secret(ops.objects_at(branch, env, commit), d.app)) is not None:
             # The overlays require a bearer token: a throwaway one, as a team creates theirs.

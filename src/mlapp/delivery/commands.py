@@ -20,17 +20,16 @@ from mlapp.delivery.state import Branch, Release, StateError, image_ref
 from mlapp.params import Params
 
 
-def attested(image: str, verify: bool) -> None:
+def recorded(branch: Branch, release: Release, verify: bool) -> None:
+    """Refuse an image without provenance (``verify``), commit ``release``, say where it went;
+    push mode: apply it (or say what is missing to)."""
+    env, d, image = release.environment, branch.delivery, release.image
     if verify:
         count = github.verify_attestation(image, github.repository())
         click.echo(f"verified {count} provenance attestation(s) for {image} (signer: cd workflow on main)")
-
-
-def recorded(branch: Branch, commit: str, release: Release) -> None:
-    """Say where the release went; push mode: apply it (or say what is missing to)."""
-    env, d = release.environment, branch.delivery
+    commit = ops.record(branch, release)
     where = f"{d.remote}/{d.state_branch}" if branch.sync else d.state_branch
-    click.echo(f"{release.action} {env}: {release.image} -> {where} {commit[:12]}")
+    click.echo(f"{release.action} {env}: {image} -> {where} {commit[:12]}")
     if d.mode == "gitops":
         click.echo(f"{env}: desired state recorded; Argo CD Application {d.app}-{env} syncs it")
         return
@@ -45,31 +44,25 @@ def recorded(branch: Branch, commit: str, release: Release) -> None:
 
 
 def deploy(params: Params, env: str, image: str, model_dir: Path | None, push: bool, verify: bool) -> None:
-    attested(image := image_ref(image), verify)
     branch = Branch(params.delivery, sync=push)
-    recorded(branch, *ops.deploy(branch, env, image, model_dir or params.train.model_dir))
+    recorded(branch, ops.deploy(branch, env, image_ref(image), model_dir or params.train.model_dir), verify)
 
 
 def promote(params: Params, target: str, digest: str | None, push: bool, verify: bool) -> None:
-    branch = Branch(params.delivery, sync=push)
-    release = ops.promotion(branch, target, None if digest in (None, "", "current") else digest)
-    attested(release.image, verify)
-    recorded(branch, *ops.record(branch, release))
+    branch, chosen = Branch(params.delivery, sync=push), None if digest in (None, "", "current") else digest
+    recorded(branch, ops.promotion(branch, target, chosen), verify)
 
 
 def rollback(params: Params, env: str, digest: str | None, push: bool, verify: bool) -> None:
     branch = Branch(params.delivery, sync=push)
-    release = ops.rollback(branch, env, digest)
-    attested(release.image, verify)
-    recorded(branch, *ops.record(branch, release))
+    recorded(branch, ops.rollback(branch, env, digest), verify)
 
 
 def accept(params: Params, env: str, digest: str | None, push: bool, registry: bool) -> None:
     """The alias moves first (only for what runs now); then the release is marked verified."""
     branch = Branch(params.delivery, sync=push)
     current = branch.current(env)[1]
-    tested = digest or current.digest
-    if tested != current.digest:
+    if (tested := digest or current.digest) != current.digest:
         raise StateError(f"{env} runs {current.digest}, not the tested {tested}; not accepting")
     version = None
     # A runner's sqlite file dies with the job: on GitHub only a tracking server counts.
@@ -104,17 +97,15 @@ def check_manifests(params: Params) -> None:
     for env in d.environments:
         if not (overlay := d.infra_dir / "overlays" / env).is_dir():
             copy = f"a copy of overlays/{d.environments[0]} with namespace {cluster.namespace(d, env)}"
-            problems[f"overlays/{env}"] = [f"missing: {copy} ({cluster.NEW_ENV})"]
+            problems[f"overlays/{env}"] = [f'missing: {copy} (infra/README.md, "Adding an environment")']
             continue
         objects = kube.render(overlay)
         errors = kube.schema_errors(objects, d.kubernetes_version)
         problems[f"overlays/{env}"] = errors + kube.policy_errors(objects, require_digest=False)
     problems["argocd"] = cluster.check(d)
     for name, errors in problems.items():
-        for error in errors:
-            click.echo(f"{d.infra_dir}/{name}: {error}", err=True)
-        if not errors:
-            click.echo(f"{d.infra_dir}/{name}: valid")
+        for line in errors or ["valid"]:
+            click.echo(f"{d.infra_dir}/{name}: {line}", err=bool(errors))
     if any(problems.values()):
         sys.exit(1)
 

@@ -81,7 +81,8 @@ def schema_errors(objects: list[Obj], version: str) -> list[str]:
 
 
 def _container_errors(where: str, c: Obj, pod_sc: Obj, require_digest: bool) -> list[str]:
-    sc, res = c.get("securityContext", {}), c.get("resources", {})
+    sc, res, image = c.get("securityContext", {}), c.get("resources", {}), c.get("image", "")
+    path = {p: c.get(p, {}).get("httpGet", {}).get("path") for p in ("livenessProbe", "readinessProbe")}
     wanted = {
         "runAsNonRoot must be true": sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot")) is True,
         "readOnlyRootFilesystem must be true": sc.get("readOnlyRootFilesystem") is True,
@@ -90,21 +91,16 @@ def _container_errors(where: str, c: Obj, pod_sc: Obj, require_digest: bool) -> 
         "resources.requests.memory is required": "memory" in res.get("requests", {}),
         "resources.limits.memory is required": "memory" in res.get("limits", {}),
         "resources.requests.cpu is required (the HPA scales on it)": "cpu" in res.get("requests", {}),
-        "livenessProbe must GET /livez": c.get("livenessProbe", {}).get("httpGet", {}).get("path")
-        == "/livez",
-        "readinessProbe must GET /readyz": c.get("readinessProbe", {}).get("httpGet", {}).get("path")
-        == "/readyz",
-        f"image {c.get('image')!r} is not pinned by digest": not require_digest
-        or bool(IMAGE_RE.fullmatch(c.get("image", ""))),
+        "livenessProbe must GET /livez": path["livenessProbe"] == "/livez",
+        "readinessProbe must GET /readyz": path["readinessProbe"] == "/readyz",
+        f"image {image!r} is not pinned by digest": not require_digest or bool(IMAGE_RE.fullmatch(image)),
     }
     return [f"{where}: {problem}" for problem, ok in wanted.items() if not ok]
 
 
 def policy_errors(objects: list[Obj], require_digest: bool) -> list[str]:
     """The hardening this template promises, checked on the rendered output."""
-    kinds: dict[str, list[Obj]] = {}
-    for obj in objects:
-        kinds.setdefault(obj["kind"], []).append(obj)
+    kinds = {kind: [o for o in objects if o["kind"] == kind] for kind in {o["kind"] for o in objects}}
     deployments = kinds.get("Deployment", [])
     errors = [] if deployments else ["no Deployment rendered"]
     for dep in deployments:

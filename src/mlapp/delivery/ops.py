@@ -53,9 +53,9 @@ def message(release: Release, action: str, extra: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def record(branch: Branch, release: Release) -> tuple[str, Release]:
+def record(branch: Branch, release: Release) -> str:
     """Commit ``release`` with the overlay of its environment at its config commit, rendered with its
-    image and checked against the policy."""
+    image and checked against the policy; the commit."""
     env, d, config_commit = release.environment, branch.delivery, release.config_commit
     with branch.checkout(config_commit) as tree:
         if not (overlay := tree / d.infra_dir / "overlays" / env).is_dir():  # e.g. promoting into a new one
@@ -63,24 +63,22 @@ def record(branch: Branch, release: Release) -> tuple[str, Release]:
         objects = kube.pin_image(kube.render(overlay), d.app, release.image)
     if errors := kube.policy_errors(objects, require_digest=True):
         raise StateError(f"refusing to record {env}:\n  " + "\n  ".join(errors))
-    header = f"# Rendered from {d.infra_dir}/overlays/{env} at {config_commit[:12]} with {release.digest}.\n"
+    header = (f"# Rendered from {d.infra_dir}/overlays/{env} at {config_commit[:12]} with {release.digest}.\n"
+              "# Do not edit: deploy jobs write this folder.\n")  # fmt: skip
+    files = {"kustomization.yaml": KUSTOMIZATION, RELEASE_FILE: release.model_dump_json(indent=2) + "\n",
+             MANIFESTS_FILE: header + yaml.safe_dump_all(objects, sort_keys=False)}  # fmt: skip
 
     def change(tree: Path, _base: str | None) -> str:
         (tree / env).mkdir(exist_ok=True)
-        (tree / env / MANIFESTS_FILE).write_text(
-            header
-            + "# Do not edit: deploy jobs write this folder.\n"
-            + yaml.safe_dump_all(objects, sort_keys=False)
-        )
-        (tree / env / "kustomization.yaml").write_text(KUSTOMIZATION)
-        (tree / env / RELEASE_FILE).write_text(release.model_dump_json(indent=2) + "\n")
+        for name, text in files.items():
+            (tree / env / name).write_text(text)
         return message(release, release.action)
 
-    return branch.write(env, change), release
+    return branch.write(env, change)
 
 
-def deploy(branch: Branch, env: str, image: str, model_dir: Path | None) -> tuple[str, Release]:
-    """Record that ``env`` runs ``image``, rendered from the current commit's manifests."""
+def deploy(branch: Branch, env: str, image: str, model_dir: Path | None) -> Release:
+    """What deploying ``image`` to ``env`` records: rendered from the current commit's manifests."""
     from mlapp.serving import smoke  # lazy: it loads the model (xgboost)
 
     version, sha = model_identity(model_dir)
@@ -90,7 +88,7 @@ def deploy(branch: Branch, env: str, image: str, model_dir: Path | None) -> tupl
                       config_commit=head, model_version=version, model_sha256=sha,
                       smoke=smoke.case(model_dir)[1] if model_dir and version else None,
                       deployed_by=branch.actor, run_url=branch.run_url)  # fmt: skip
-    return record(branch, release)
+    return release
 
 
 def redeployed(branch: Branch, release: Release, **update: str | None) -> Release:
@@ -135,7 +133,7 @@ def accept(branch: Branch, env: str, tested: str, registry_version: str | None) 
     check_digest(tested)
 
     def change(tree: Path, base: str | None) -> str:
-        latest = branch.read(branch.env(env), base) if base else None
+        latest = branch.read(branch.env(env), base)
         if latest is None or latest.digest != tested:  # a concurrent deploy: verify that one on its own
             runs = f"runs {latest.digest}" if latest else "has never been deployed"
             raise StateError(f"{env} {runs}, not the tested {tested}; not accepting")

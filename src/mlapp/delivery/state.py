@@ -183,8 +183,7 @@ class Branch:
         return git.rev(self.ref, cwd=self.root)
 
     def read(self, env: str, commit: str | None = None) -> Release | None:
-        """``env``'s release at ``commit`` (the tip); None when there is none or it is no valid
-        release (edited by hand: never a release to promote or return to; ``current`` says so)."""
+        """``env``'s release at ``commit`` (the tip); None when absent or invalid (a hand edit)."""
         commit = commit or self.tip()
         text = git.show(commit, f"{env}/{RELEASE_FILE}", cwd=self.root) if commit else None
         try:
