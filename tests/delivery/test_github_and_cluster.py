@@ -296,6 +296,15 @@ def test_bootstrap_applies_namespaces_and_the_applications_with_the_repo_url(
     assert [o["metadata"]["name"] for o in apps] == ["mlapp", "mlapp-staging", "mlapp-production"]
     assert {o["spec"]["source"]["repoURL"] for o in apps[1:]} == {"https://github.com/acme/churn.git"}
     assert apps[0]["spec"]["sourceRepos"] == ["https://github.com/acme/churn.git"]
+    # No remote to derive the URL from: one line saying what to pass, and nothing applied first.
+    log.unlink()
+    sh("git", "remote", "remove", "origin", cwd=gitops)
+    code, out = mlapp("delivery", "bootstrap")
+    assert (
+        code != 0 and "StateError: no git remote 'origin': no https URL for Argo CD; pass --repo-url" in out
+    )
+    assert not log.exists()
+    assert mlapp("delivery", "bootstrap", "--repo-url", "https://github.com/acme/churn.git")[0] == 0
 
 
 def test_bootstrap_needs_a_cluster(gitops: Path, mlapp, tmp_path: Path, monkeypatch) -> None:

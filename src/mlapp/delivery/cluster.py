@@ -35,9 +35,11 @@ def repo_url(delivery: DeliveryParams, explicit: str | None = None) -> str:
     """``explicit``, params, else the https form of the git remote (``git@host:o/r`` too)."""
     if url := explicit or delivery.argocd.repo_url:
         return url
-    remote = git.output("remote", "get-url", delivery.remote)
+    remote = git.remote_url(delivery.remote) or f"no git remote {delivery.remote!r}"
     if not (found := remote_repo(remote)):
-        raise StateError(f"no https URL for Argo CD from {remote!r}: set delivery.argocd.repo_url")
+        raise StateError(
+            f"{remote}: no https URL for Argo CD; pass --repo-url or set delivery.argocd.repo_url"
+        )
     return f"https://{found[0]}/{found[1]}.git"
 
 
@@ -104,8 +106,8 @@ def install(delivery: DeliveryParams, config: Mapping[str, str]) -> None:
 def bootstrap(delivery: DeliveryParams, url: str | None, config: Mapping[str, str], dry_run: bool) -> None:
     """Namespaces (``infra/bootstrap``), then the project and Applications pulling ``url``."""
     extra = ["--dry-run=server"] if dry_run else []
-    click.echo(kube.kubectl("apply", "-k", str(delivery.infra_dir / "bootstrap"), *extra, env=config))
     apps = (delivery.infra_dir / FILE).read_text().replace(REPO_PLACEHOLDER, repo_url(delivery, url))
+    click.echo(kube.kubectl("apply", "-k", str(delivery.infra_dir / "bootstrap"), *extra, env=config))
     click.echo(kube.kubectl("apply", "-f", "-", *extra, env=config, input=apps))
 
 
