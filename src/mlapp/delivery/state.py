@@ -51,7 +51,7 @@ class StateError(UserError, RuntimeError):
 def image_ref(text: str) -> str:
     """``name[:tag]@sha256:...`` -> ``name@sha256:...``; anything without a digest is refused."""
     if not (match := IMAGE_RE.fullmatch(text.strip())):
-        expected = "<registry>/<owner>/<name>@sha256:<64 hex> (environments never run a tag)"
+        expected = "<registry>/<owner>/<name>@sha256:<64 hex>, all lower case (environments never run a tag)"
         raise StateError(f"{text!r} is not an image reference by digest: expected {expected}")
     return f"{match['name']}@{match['digest']}"
 
