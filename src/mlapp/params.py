@@ -100,12 +100,30 @@ def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:
-        raise ParamsError(f"{path} is invalid:\n" + "\n".join(map(_mistake, exc.errors()))) from exc
+        task = raw.get("task") if isinstance(raw, dict) else None
+        mistakes = [_mistake(error, task) for error in exc.errors()]
+        raise ParamsError(f"{path} is invalid:\n" + "\n".join(mistakes)) from exc
 
 
-def _mistake(error: Mapping[str, Any]) -> str:
+def _metric_setting(loc: tuple[Any, ...]) -> str | None:
+    """The setting a pydantic error location is, when that setting names a metric of the task."""
+    if loc[:2] in (("tune", "metric"), ("gate", "primary_metric")):
+        return ".".join(loc)
+    if loc[:2] == ("monitor", "decay_tolerance") and loc[-1] == "[key]":
+        return "monitor.decay_tolerance"
+    return None
+
+
+def _mistake(error: Mapping[str, Any], task: object) -> str:
     """One pydantic error as ``setting: what is wrong (got value)``; a check of several settings
-    (a model validator) names them itself, and its input, the whole section, is not repeated."""
+    (a model validator) names them itself, and its input, the whole section, is not repeated.
+    A misspelt metric name is said as another task's is: with the task's metrics, not all."""
+    setting = _metric_setting(tuple(error["loc"]))
+    if error["type"] == "literal_error" and setting and isinstance(task, str):
+        from mlapp.metrics import TASK_METRICS, task_metric_problems  # numpy/sklearn: only when needed
+
+        if task in TASK_METRICS:
+            return "  - " + task_metric_problems(task, [(setting, str(error["input"]))])[0]
     where = ".".join(str(part) for part in error["loc"])
     message = str(error["msg"]).removeprefix("Value error, ")
     value = error.get("input")

@@ -90,6 +90,41 @@ def test_a_tune_metric_of_another_task_is_named(tmp_path: Path) -> None:
     ]
 
 
+def test_a_misspelt_metric_is_named_with_the_metrics_of_the_task(tmp_path: Path) -> None:
+    """A name that is no metric at all (``rocauc``) listed every metric of every task, rmse and
+    f1_macro for a binary model too: said now as another task's metric is, with the task's own."""
+
+    def misspelt(p: dict) -> None:
+        p["tune"]["metric"] = "rocauc"
+        p["gate"]["primary_metric"] = "ROC_AUC"
+        p["monitor"]["decay_tolerance"] = {"roc-auc": 0.05}
+
+    with pytest.raises(ParamsError) as raised:
+        load_params(_write(tmp_path, misspelt))
+    binary = (
+        "choose one of ['roc_auc', 'pr_auc', 'f1', 'precision', 'recall', 'accuracy', 'log_loss', 'brier']"
+    )
+    assert sorted(str(raised.value).splitlines()[1:]) == [
+        f"  - gate.primary_metric: 'ROC_AUC' is not a metric of task binary; {binary}",
+        f"  - monitor.decay_tolerance: 'roc-auc' is not a metric of task binary; {binary}",
+        f"  - tune.metric: 'rocauc' is not a metric of task binary; {binary}",
+    ]
+
+
+def test_a_misspelt_metric_under_an_unknown_task_is_said_as_pydantic_says_it(tmp_path: Path) -> None:
+    """Without a task to take the metrics from, both mistakes are named as they are."""
+
+    def unknown(p: dict) -> None:
+        p.update(task="ranking")
+        p["tune"]["metric"] = "ndcg"
+
+    with pytest.raises(ParamsError) as raised:
+        load_params(_write(tmp_path, unknown))
+    lines = str(raised.value).splitlines()[1:]
+    assert [line.split(":")[0] for line in lines] == ["  - task", "  - tune.metric"], lines
+    assert "(got 'ndcg')" in lines[1]
+
+
 def test_binary_needs_two_declared_classes_and_the_id_is_optional(tmp_path: Path) -> None:
     with pytest.raises(ParamsError, match="exactly two"):
         load_params(_write(tmp_path, lambda p: p["data"].update(classes=["a", "b", "c"])))
