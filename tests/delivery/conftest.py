@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 from tests.conftest import REPO, sh
 
 IDENTITY = {
@@ -51,7 +52,11 @@ def gitops(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     sh("git", "init", "-q", "--bare", remote, cwd=tmp_path)
     sh("git", "init", "-q", "-b", "main", work, cwd=tmp_path)
     shutil.copytree(REPO / "infra", work / "infra")
-    shutil.copy2(REPO / "params.yaml", work / "params.yaml")
+    # The release-cycle tests walk the template's staging -> production; a project that added
+    # environments between them (infra/README.md, "Adding an environment") keeps their overlays.
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["delivery"]["environments"] = ["staging", "production"]
+    (work / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     sh("git", "add", "-A", cwd=work)
     sh("git", "commit", "-qm", "init", cwd=work)
     sh("git", "remote", "add", "origin", remote, cwd=work)

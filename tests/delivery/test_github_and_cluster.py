@@ -293,7 +293,10 @@ def test_bootstrap_applies_namespaces_and_the_applications_with_the_repo_url(
     lines = log.read_text().splitlines()
     assert any(line.startswith("apply -k infra/bootstrap") for line in lines)
     apps = [o for o in yaml.safe_load_all(Path(f"{log}.apps").read_text()) if o]
-    assert [o["metadata"]["name"] for o in apps] == ["mlapp", "mlapp-staging", "mlapp-production"]
+    assert [o["metadata"]["name"] for o in apps] == [
+        "mlapp",
+        *(f"mlapp-{env}" for env in PARAMS.environments),
+    ]
     assert {o["spec"]["source"]["repoURL"] for o in apps[1:]} == {"https://github.com/acme/churn.git"}
     assert apps[0]["spec"]["sourceRepos"] == ["https://github.com/acme/churn.git"]
     # No remote to derive the URL from: one line saying what to pass, and nothing applied first.

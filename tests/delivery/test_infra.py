@@ -47,7 +47,9 @@ def test_overlay_renders_and_validates(overlay: Path) -> None:
 
 
 def test_environments_differ_only_where_intended() -> None:
-    staging, production = ({o["kind"]: o for o in kube.render(overlay)} for overlay in OVERLAYS)
+    staging, production = (
+        {o["kind"]: o for o in kube.render(overlay)} for overlay in (OVERLAYS[0], OVERLAYS[-1])
+    )
     assert (
         staging["HorizontalPodAutoscaler"]["spec"]["maxReplicas"]
         < production["HorizontalPodAutoscaler"]["spec"]["maxReplicas"]
@@ -288,25 +290,27 @@ def test_one_argocd_application_per_environment_with_prune_and_self_heal() -> No
 
 def test_argocd_objects_that_disagree_with_params_fail_the_check(tmp_path: Path) -> None:
     shutil.copytree(REPO / "infra", tmp_path / "infra")
-    overlay = tmp_path / "infra/overlays/qa"
+    envs = PARAMS.delivery.environments
+    order = [*envs[:-1], "canary", envs[-1]]  # an environment added before the last one
+    overlay = tmp_path / "infra/overlays/canary"
     shutil.copytree(tmp_path / "infra/overlays/staging", overlay)
-    _edit(overlay / "kustomization.yaml", "mlapp-staging", "mlapp-qa")
-    three = PARAMS.delivery.model_copy(update={"environments": ["staging", "qa", "production"]})
+    _edit(overlay / "kustomization.yaml", "mlapp-staging", "mlapp-canary")
+    three = PARAMS.delivery.model_copy(update={"environments": order})
     errors = argocd.check(three, tmp_path)
-    assert "Applications for ['staging', 'production'], not ['staging', 'qa', 'production']" in errors[0]
-    assert "must allow exactly ['mlapp-production', 'mlapp-qa', 'mlapp-staging']" in errors[1]
+    assert f"Applications for {envs}, not {order}" in errors[0]
+    assert f"must allow exactly {sorted(f'mlapp-{e}' for e in order)}" in errors[1]
     path = tmp_path / "infra" / argocd.FILE
-    project, staging, production = (o for o in yaml.safe_load_all(path.read_text()) if o)
-    qa = yaml.safe_load(yaml.safe_dump(staging).replace("staging", "qa"))
-    project["spec"]["destinations"].append(qa["spec"]["destination"])
-    path.write_text(yaml.safe_dump_all([project, staging, qa, production]))
+    objects = [o for o in yaml.safe_load_all(path.read_text()) if o]
+    canary = yaml.safe_load(yaml.safe_dump(objects[1]).replace("staging", "canary"))
+    objects[0]["spec"]["destinations"].append(canary["spec"]["destination"])
+    path.write_text(yaml.safe_dump_all([*objects[:-1], canary, objects[-1]]))
     # Argo CD does not create namespaces (CreateNamespace=false): bootstrap must.
     assert argocd.check(three, tmp_path) == [
-        f"{path}: infra/bootstrap must create the namespaces ['mlapp-qa']"
+        f"{path}: infra/bootstrap must create the namespaces ['mlapp-canary']"
     ]
     namespaces = tmp_path / "infra/bootstrap/namespaces.yaml"
     namespaces.write_text(
-        namespaces.read_text() + "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: mlapp-qa}\n"
+        namespaces.read_text() + "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: mlapp-canary}\n"
     )
     assert argocd.check(three, tmp_path) == []
     path.write_text(path.read_text().replace("selfHeal: true", "selfHeal: false", 1))  # hand-edited
@@ -359,33 +363,36 @@ exec sleep 300
 def test_a_new_environment_in_params_gets_the_files_it_needs_named(gitops: Path, mlapp) -> None:
     """infra/README.md, "Adding an environment", step by step: check-manifests names each missing
     file (never kubectl's error), and passes once the steps are done."""
-    params = gitops / "params.yaml"
-    _edit(params, "environments: [staging, production]", "environments: [staging, qa, production]")
+    envs, app, new = PARAMS.delivery.environments, PARAMS.delivery.app, "canary"
+    first, order = envs[0], [*envs[:-1], new, envs[-1]]  # just before the last one
+    raw = yaml.safe_load((gitops / "params.yaml").read_text())
+    raw["delivery"]["environments"] = order
+    (gitops / "params.yaml").write_text(yaml.safe_dump(raw))
     code, out = mlapp("delivery", "check-manifests")
     assert code == 1, out
-    assert (
-        "infra/overlays/qa: missing: a copy of overlays/staging with namespace mlapp-qa (infra/README.md"
-        in out
-    )
-    assert "Applications for ['staging', 'production'], not ['staging', 'qa', 'production']" in out
-    assert "must allow exactly ['mlapp-production', 'mlapp-qa', 'mlapp-staging']" in out
-    assert "infra/bootstrap must create the namespaces ['mlapp-qa']" in out
+    missing = f"missing: a copy of overlays/{first} with namespace {app}-{new} (infra/README.md"
+    assert f"infra/overlays/{new}: {missing}" in out
+    assert f"Applications for {envs}, not {order}" in out
+    assert f"must allow exactly {sorted(f'{app}-{e}' for e in order)}" in out
+    assert f"infra/bootstrap must create the namespaces ['{app}-{new}']" in out
     assert "kubectl" not in out and "Traceback" not in out
-    overlay = gitops / "infra/overlays/qa"
-    shutil.copytree(gitops / "infra/overlays/staging", overlay)
+    overlay = gitops / "infra/overlays" / new
+    shutil.copytree(gitops / "infra/overlays" / first, overlay)
     (overlay / "kustomization.yaml").write_text(
-        (overlay / "kustomization.yaml").read_text().replace("staging", "qa")
+        (overlay / "kustomization.yaml").read_text().replace(first, new)
     )
     namespaces = gitops / "infra/bootstrap/namespaces.yaml"
     docs = [d for d in yaml.safe_load_all(namespaces.read_text()) if d]
     namespaces.write_text(
-        yaml.safe_dump_all([*docs, yaml.safe_load(yaml.safe_dump(docs[0]).replace("staging", "qa"))])
+        yaml.safe_dump_all([*docs, yaml.safe_load(yaml.safe_dump(docs[0]).replace(first, new))])
     )
     apps = gitops / "infra" / argocd.FILE
-    project, staging, production = (o for o in yaml.safe_load_all(apps.read_text()) if o)
-    qa = yaml.safe_load(yaml.safe_dump(staging).replace("staging", "qa"))
-    project["spec"]["destinations"].append(qa["spec"]["destination"])
-    apps.write_text(yaml.safe_dump_all([project, staging, qa, production]))
+    objects = [o for o in yaml.safe_load_all(apps.read_text()) if o]
+    added = yaml.safe_load(
+        yaml.safe_dump(objects[1]).replace(first, new)
+    )  # a copy of the first's Application
+    objects[0]["spec"]["destinations"].append(added["spec"]["destination"])
+    apps.write_text(yaml.safe_dump_all([*objects[:-1], added, objects[-1]]))
     code, out = mlapp("delivery", "check-manifests")
     assert code == 0, out
-    assert out.count(": valid") == 5
+    assert out.count(": valid") == len(order) + 2

@@ -287,36 +287,37 @@ def test_deploy_records_the_model_version(gitops: Path, mlapp, reference_project
 
 
 def test_unknown_environment_and_missing_overlay(gitops: Path, mlapp) -> None:
-    code, out = mlapp("delivery", "deploy", "--env", "qa", "--image", image("a"))
-    assert code != 0 and "unknown environment 'qa'" in out
+    code, out = mlapp("delivery", "deploy", "--env", "canary", "--image", image("a"))
+    assert code != 0 and "unknown environment 'canary'" in out
     raw = yaml.safe_load((gitops / "params.yaml").read_text())
-    raw["delivery"]["environments"] = ["staging", "qa", "production"]
+    raw["delivery"]["environments"] = ["staging", "canary", "production"]
     (gitops / "params.yaml").write_text(yaml.safe_dump(raw))
-    code, out = mlapp("delivery", "deploy", "--env", "qa", "--image", image("a"))
+    code, out = mlapp("delivery", "deploy", "--env", "canary", "--image", image("a"))
     head = sh("git", "rev-parse", "HEAD", cwd=gitops).stdout.strip()
     assert (
-        code != 0 and f"StateError: no overlays/qa in commit {head[:12]}: deploy from one that has it" in out
+        code != 0
+        and f"StateError: no overlays/canary in commit {head[:12]}: deploy from one that has it" in out
     )
-    # Promotion renders the commit the environment before was tested with: one from before qa
+    # Promotion renders the commit the environment before was tested with: one from before canary
     # existed cannot be promoted into it; the next staging release (from a commit with it) can.
     assert mlapp("delivery", "deploy", "--env", "staging", "--image", image("a"), "--push")[0] == 0
     assert mlapp("delivery", "accept", "--env", "staging", "--push", "--no-registry")[0] == 0
-    code, out = mlapp("delivery", "promote", "--to", "qa", "--push")
-    assert code != 0 and f"no overlays/qa in commit {head[:12]}" in out, out
-    shutil.copytree(gitops / "infra/overlays/staging", gitops / "infra/overlays/qa")
-    overlay = gitops / "infra/overlays/qa/kustomization.yaml"
-    overlay.write_text(overlay.read_text().replace("staging", "qa"))
+    code, out = mlapp("delivery", "promote", "--to", "canary", "--push")
+    assert code != 0 and f"no overlays/canary in commit {head[:12]}" in out, out
+    shutil.copytree(gitops / "infra/overlays/staging", gitops / "infra/overlays/canary")
+    overlay = gitops / "infra/overlays/canary/kustomization.yaml"
+    overlay.write_text(overlay.read_text().replace("staging", "canary"))
     sh("git", "add", "-A", cwd=gitops)
-    sh("git", "commit", "-qm", "add qa", cwd=gitops)
+    sh("git", "commit", "-qm", "add canary", cwd=gitops)
     assert mlapp("delivery", "deploy", "--env", "staging", "--image", image("b"), "--push")[0] == 0
     assert mlapp("delivery", "accept", "--env", "staging", "--push", "--no-registry")[0] == 0
-    code, out = mlapp("delivery", "promote", "--to", "qa", "--push")
-    assert code == 0 and release_on_remote(gitops, "qa")["digest"] == digest("b"), out
-    code, out = mlapp("delivery", "promote", "--to", "production", "--push")  # from qa now, not staging
-    assert code != 0 and "qa has no verified release yet" in out
-    assert mlapp("delivery", "accept", "--env", "qa", "--push", "--no-registry")[0] == 0
+    code, out = mlapp("delivery", "promote", "--to", "canary", "--push")
+    assert code == 0 and release_on_remote(gitops, "canary")["digest"] == digest("b"), out
+    code, out = mlapp("delivery", "promote", "--to", "production", "--push")  # from canary now, not staging
+    assert code != 0 and "canary has no verified release yet" in out
+    assert mlapp("delivery", "accept", "--env", "canary", "--push", "--no-registry")[0] == 0
     assert mlapp("delivery", "promote", "--to", "production", "--push")[0] == 0
-    assert release_on_remote(gitops, "production")["promoted_from"] == "qa"
+    assert release_on_remote(gitops, "production")["promoted_from"] == "canary"
 
 
 def hand_edit(work: Path, tmp_path: Path, edit: Callable[[Path], object]) -> str:
