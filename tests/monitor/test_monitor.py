@@ -193,7 +193,7 @@ def test_broken_batch_names_column_and_rule(in_project: Path, tmp_path: Path) ->
     message = str(caught.value)
     assert "column 'contract' failed isin" in message and "['weekly', 'weekly'] at rows [3, 7]" in message
     assert "column 'tenure_months' failed parse as int64" in message
-    assert "'<table>' failed required column is present" in message and "age" in message
+    assert "the table failed required column is present" in message and "age" in message
     report = json.loads((tmp_path / "broken.json").read_text())
     assert report["status"] == "invalid" and report["retrain"] is False
     assert {p["column"] for p in report["problems"]} >= {"contract", "tenure_months", "<table>"}

@@ -144,7 +144,7 @@ def test_import_mode_runs_dvc_update(project: Path, tmp_path: Path) -> None:
 def test_batches_that_cannot_be_training_data_are_refused(project: Path, tmp_path: Path) -> None:
     cases = {
         "churned": "has no 'churned' column: retraining needs labeled rows",
-        "customer_id": "column '<table>' failed required column is present",
+        "customer_id": "the table failed required column is present",
     }
     for drop, match in cases.items():
         source = tmp_path / f"without-{drop}.csv"

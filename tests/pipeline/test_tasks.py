@@ -217,7 +217,7 @@ def test_a_label_column_the_file_lacks_is_named_as_data_label() -> None:
     frame = _raw(table("binary", 400)).rename(columns={"churned": "Churned"})
     problems = _problems(frame, PARAMS)
     assert problems[0] == (
-        "column '<table>' failed required column is present ('churned' is data.label in params.yaml) "
+        "the table failed required column is present ('churned' is data.label in params.yaml) "
         "(the file has 'Churned' for 'churned' (case differs): rename the file's column, or the name "
         "in FEATURES / params.yaml): 1 value(s), e.g. ['churned']"
     )
@@ -227,9 +227,11 @@ def test_a_label_column_the_file_lacks_is_named_as_data_label() -> None:
 
 
 def test_a_table_too_small_is_one_line_without_a_value_count() -> None:
-    """A whole-table check has no failing values to count ("1 value(s)" read as one bad cell)."""
+    """A whole-table check has no failing values to count ("1 value(s)" read as one bad cell), is
+    said of the table (it read "column '<table>'"), and says what to do."""
     assert _problems(_raw(table("binary", 60)), PARAMS) == [
-        "column '<table>' failed at least 100 rows (found 60; validate.min_rows)"
+        "the table failed at least 100 rows (found 60; validate.min_rows: add rows, or lower "
+        "validate.min_rows in params.yaml if these are all there are)"
     ]
 
 

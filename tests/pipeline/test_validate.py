@@ -75,14 +75,14 @@ CASES: dict[str, tuple[Edit | str, list[str]]] = {
     # pandas would rename the second 'region' to 'region.1', a column the file does not have.
     "duplicate column name": (
         lambda f: f.assign(region_copy=f["region"]).rename(columns={"region_copy": "region"}),
-        ["'<table>'", "unique column names", "['region']"],
+        ["the table failed", "unique column names", "['region']"],
     ),
     "semicolon-separated": (
         "SEMICOLON",
-        ["'<file>'", "holding ';'", "set data.csv_separator: ';' in params.yaml"],
+        ["the file failed", "holding ';'", "set data.csv_separator: ';' in params.yaml"],
     ),
-    "not UTF-8": ("LATIN1", ["'<file>'", "UTF-8 text", "line 4"]),
-    "header only": ("HEADER", ["at least 100 rows (found 0; validate.min_rows)"]),
+    "not UTF-8": ("LATIN1", ["the file failed", "UTF-8 text", "line 4"]),
+    "header only": ("HEADER", ["the table failed at least 100 rows (found 0; validate.min_rows: add rows"]),
 }
 
 

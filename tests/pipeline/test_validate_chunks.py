@@ -134,7 +134,10 @@ def test_too_few_rows_after_dropping_unlabeled_ones(tmp_path: Path) -> None:
     code, report = _both(frame, tmp_path)
 
     assert code == 1
-    assert report["problems"][-1]["check"] == "at least 100 rows (found 90; validate.min_rows)"
+    assert report["problems"][-1]["check"] == (
+        "at least 100 rows (found 90; validate.min_rows: add rows, or lower validate.min_rows in "
+        "params.yaml if these are all there are)"
+    )
 
 
 @pytest.mark.parametrize("method", ["hash", "stratified", "time"])

@@ -32,7 +32,12 @@ class Problem:
         # A check of the whole table or file (its row count, its encoding) has no values to count.
         whole = self.column in ("<table>", "<file>") and not self.values and not self.rows
         count = "" if whole else f": {self.count} value(s)"
-        return f"column '{self.column}' failed {self.check}{count}{values}{where}"
+        subject = WHOLE.get(self.column, f"column '{self.column}'")
+        return f"{subject} failed {self.check}{count}{values}{where}"
+
+
+# The report's column for a check of the whole table or file, as a line says it.
+WHOLE = {"<table>": "the table", "<file>": "the file"}
 
 
 def column_roles(names: list[Any], data: DataParams) -> str:

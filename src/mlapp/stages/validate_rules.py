@@ -84,7 +84,10 @@ def parse_table(
 
 def too_few_rows(rows: int, least: int, setting: str) -> list[Problem]:
     """The table-wide row count check (``setting``: the params key of ``least``)."""
-    return [Problem("<table>", f"at least {least} rows (found {rows}; {setting})", 1)] if rows < least else []
+    if rows >= least:
+        return []
+    fix = f"add rows, or lower {setting} in params.yaml if these are all there are"
+    return [Problem("<table>", f"at least {least} rows (found {rows}; {setting}: {fix})", 1)]
 
 
 def rule_groups(cases: pd.DataFrame, limit: int) -> dict[tuple[Any, Any], Problem]:
