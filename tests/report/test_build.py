@@ -13,7 +13,6 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from mlapp.errors import UserError
 from mlapp.model import load
 from mlapp.params import load_params
 from mlapp.report import markdown, run
@@ -142,21 +141,29 @@ def test_a_pr_cannot_loosen_its_own_gate(project: Path) -> None:
     assert any("changes `gate:`" in note for note in gate["notes"])
 
 
-def test_a_gate_setting_the_base_lacks_applies_at_once_with_the_prs_value() -> None:
-    """The base's gate decides (a PR cannot loosen its own), but a base from before a gate
-    setting existed has no value for it: the PR's applies, and the source says so."""
-    params = load_params(Path(__file__).resolve().parents[2] / "params.yaml")
-    base = "gate:\n  primary_metric: pr_auc\n  min_primary: 0.1\n  max_regression: 0.5\n"
-    policy, source = run.gate_policy(base, params)
-    assert policy.model_dump() == {
-        "primary_metric": "pr_auc",
-        "min_primary": 0.1,
-        "max_regression": 0.5,
-        "require_significant": params.gate.require_significant,
-    }
-    assert source == "base params.yaml (+ this PR's new require_significant)"
-    complete, source = run.gate_policy(base + "  require_significant: false\n", params)
-    assert (complete.require_significant, source) == (False, "base params.yaml")
+def test_a_base_gate_setting_this_code_refuses_is_named_and_the_report_compares(project: Path) -> None:
+    """The base holds a max_regression that can never fire (refused since); the PR mends it. The
+    report stopped ("the base's gate: section is invalid" and pydantic's dump): it now compares,
+    with the PR's value for that setting and a note in the gate saying why."""
+    params = project / "params.yaml"
+    text = params.read_text()
+    params.write_text(text.replace("max_regression: 0.005", "max_regression: 1.5"))
+    commit_all(project, "a tolerance no model can exceed")
+    params.write_text(text)
+    commit_all(project, "a PR that mends it")
+    report = build(project, "HEAD~1")
+    gate = report["gate"]
+    assert gate["policy"]["max_regression"] == 0.005 and gate["passed"], gate
+    assert (
+        gate["policy_source"] == "base params.yaml (this PR's max_regression: the base's is no longer valid)"
+    )
+    assert report["verdict"] == "no significant change"
+    rendered = markdown.render(report, 60_000)
+    assert_renders(rendered)
+    assert (
+        "- note: the base's gate.max_regression 1.5 is no longer valid (1.5 is not below the width"
+        in rendered
+    )
 
 
 def test_a_binary_label_written_as_text_renders(shifted: dict[str, Any]) -> None:
@@ -178,16 +185,3 @@ def test_a_binary_label_written_as_text_renders(shifted: dict[str, Any]) -> None
     assert_renders(text)
     assert "| confusion (at each model's threshold) | base: pred `<=50K` | base: pred `>50K` |" in text
     assert "| actual `>50K` |" in text
-
-
-def test_a_base_gate_bound_in_another_metrics_units_is_named() -> None:
-    """The base's gate applies: one whose floor its metric can never reach would fail every PR,
-    so the report stops and names the setting instead."""
-    params = load_params(Path(__file__).resolve().parents[2] / "params.yaml")
-    base = "gate:\n  primary_metric: roc_auc\n  min_primary: 150000\n  max_regression: 0.5\n"
-    with pytest.raises(UserError) as refused:
-        run.gate_policy(base, params)
-    assert "the base's gate: section is invalid" in str(refused.value)
-    assert "min_primary" in str(refused.value) and "outside roc_auc's range (from 0 to 1)" in str(
-        refused.value
-    )

@@ -20,16 +20,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import ValidationError
 
 from mlapp import gha, git, plots, proc
 from mlapp import metrics as m
 from mlapp.errors import UserError
 from mlapp.model import Model, load
-from mlapp.params import GateParams, Params, load_params
+from mlapp.params import Params, load_params
 from mlapp.report import changes, compare, markdown, plot_data, schema
 from mlapp.report import gate as gate_check
 from mlapp.report.champion import Champion, obtain
+from mlapp.report.policy import gate_policy
 from mlapp.tables import read_frame, read_json, write_json
 
 REPORT_JSON, REPORT_MD = "report.json", "report.md"
@@ -47,20 +47,6 @@ def resolve_base(root: Path, base: str | None, default_base: str) -> tuple[str, 
             merge_base = git.output("merge-base", "HEAD", ref, cwd=root)
             return merge_base, f"merge base of HEAD and {ref}"
     raise UserError(f"no {default_base!r} to compare with: pass --base REF (make report BASE=REF)")
-
-
-def gate_policy(base_params_text: str, params: Params) -> tuple[GateParams, str]:
-    """The base's gate applies, so a PR cannot pass by loosening its own; new gates apply at once
-    (a gate setting the base does not have yet takes the PR's value)."""
-    section = changes.gate_section(base_params_text)
-    if section is None:
-        return params.gate, "PR params.yaml (the base has no gate)"
-    added = {k: v for k, v in params.gate.model_dump().items() if k not in section}
-    try:
-        policy = GateParams.model_validate({**section, **added})
-        return policy, "base params.yaml" + (f" (+ this PR's new {', '.join(added)})" if added else "")
-    except ValidationError as exc:
-        raise UserError(f"the base's gate: section is invalid:\n{exc}") from exc
 
 
 def latency_ms(models: dict[str, Model], frame: pd.DataFrame, repeats: int) -> dict[str, float]:
@@ -150,13 +136,15 @@ def build(
         task,
         classes,
     )
-    policy, policy_source = gate_policy(champion.params_text, params)
-    m.check_task_metric(task, policy.primary_metric, f"gate.primary_metric ({policy_source})")
+    decides = gate_policy(champion.params_text, params)
+    policy = decides.gate
+    m.check_task_metric(task, policy.primary_metric, f"gate.primary_metric ({decides.source})")
     primary = next(d for d in deltas if d.name == policy.primary_metric)
-    gate = compare.gate(policy, primary, params.report.confidence, policy_source)
+    gate = compare.gate(policy, primary, params.report.confidence, decides.source)
+    notes = [*gate.notes, *decides.notes]
     if changes.gate_section(params_text) != policy.model_dump():
-        note = "This PR changes `gate:` in params.yaml; the base's gate applies until it is merged."
-        gate = dataclasses.replace(gate, notes=[*gate.notes, note])
+        notes.append("This PR changes `gate:` in params.yaml; the base's gate applies until it is merged.")
+    gate = dataclasses.replace(gate, notes=notes)
 
     changed = git.output("diff", "--name-only", base_commit, "--", cwd=root).split()
     facts = functools.partial(changes.table_facts, label=label, task=task, classes=classes)

@@ -1,0 +1,65 @@
+"""Which gate decides a pull request: the base's, so a PR cannot pass by loosening its own.
+
+The base's ``gate:`` is history, checked by this code: a setting the base does not have yet
+takes the PR's value, and so does one this code refuses (a tolerance that could never fire, a
+floor in another metric's units, a setting that no longer exists). The base's value could not
+be applied as it reads, and stopping the report would block the very PR that mends it; the
+report says which setting that was and why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from mlapp.errors import UserError
+from mlapp.params import GateParams, Params
+from mlapp.report.changes import gate_section
+
+
+@dataclass(frozen=True)
+class Policy:
+    gate: GateParams
+    source: str  # which params.yaml it came from, in words
+    notes: list[str] = field(default_factory=list)  # base settings no longer valid, and what applies
+
+
+def gate_policy(base_params_text: str, params: Params) -> Policy:
+    section = gate_section(base_params_text)
+    if section is None:
+        return Policy(params.gate, "PR params.yaml (the base has no gate)")
+    pr = params.gate.model_dump()
+    added = [name for name in pr if name not in section]
+    values = {**section, **{name: pr[name] for name in added}}
+    replaced: dict[str, str] = {}  # setting -> why the base's value no longer holds
+    while True:  # each round takes at least one more setting from the PR, or stops
+        try:
+            gate = GateParams.model_validate(values)
+            break
+        except ValidationError as exc:
+            errors = exc.errors()
+            refused = {str(e["loc"][0]): _why(e) for e in errors if e["loc"]}
+            # A check of the whole section, or the PR's own value refused beside the base's others.
+            if any(not e["loc"] for e in errors) or refused.keys() & replaced.keys():
+                raise UserError(f"the base's gate: section is invalid:\n{exc}") from exc
+            for name, why in refused.items():
+                replaced[name] = why
+                if name in pr:
+                    values[name] = pr[name]
+                else:  # a setting this code no longer has
+                    del values[name]
+    parts = [f"+ this PR's new {', '.join(added)}"] if added else []
+    parts += [f"this PR's {', '.join(replaced)}: the base's is no longer valid"] if replaced else []
+    source = "base params.yaml" + (f" ({'; '.join(parts)})" if parts else "")
+    notes = [
+        f"the base's gate.{name} {section.get(name)!r} is no longer valid ({why}); "
+        + (f"this PR's {pr[name]!r} applies" if name in pr else "it is ignored")
+        for name, why in replaced.items()
+    ]
+    return Policy(gate, source, notes)
+
+
+def _why(error: Any) -> str:
+    return str(error["msg"]).removeprefix("Value error, ")

@@ -1,0 +1,102 @@
+"""Which gate decides a PR: the base's, completed by the PR's new settings and mended where this
+code refuses the base's (pure functions of two params texts: fast)."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from mlapp.errors import UserError
+from mlapp.params import GateParams, load_params
+from mlapp.report.policy import gate_policy
+from tests.conftest import REPO
+
+PARAMS = load_params(REPO / "params.yaml")
+PR = PARAMS.gate.model_dump()
+
+
+def _base(**gate: object) -> str:
+    """A base commit's params.yaml text holding ``gate``."""
+    return yaml.safe_dump({"gate": gate})
+
+
+def test_a_gate_setting_the_base_lacks_applies_at_once_with_the_prs_value() -> None:
+    """The base's gate decides (a PR cannot loosen its own), but a base from before a gate
+    setting existed has no value for it: the PR's applies, and the source says so."""
+    base = "gate:\n  primary_metric: pr_auc\n  min_primary: 0.1\n  max_regression: 0.5\n"
+    policy = gate_policy(base, PARAMS)
+    assert policy.gate.model_dump() == {
+        "primary_metric": "pr_auc",
+        "min_primary": 0.1,
+        "max_regression": 0.5,
+        "require_significant": PR["require_significant"],
+    }
+    assert policy.source == "base params.yaml (+ this PR's new require_significant)" and policy.notes == []
+    complete = gate_policy(base + "  require_significant: false\n", PARAMS)
+    assert (complete.gate.require_significant, complete.source) == (False, "base params.yaml")
+
+
+def test_a_base_tolerance_that_can_never_fire_gives_way_to_the_prs_and_is_named() -> None:
+    """A max_regression of 1.5 for roc_auc was accepted once; this code refuses it (no model drops
+    by more than 1: the rule was off). The report stopped with pydantic's dump, so the PR that mends
+    it could not be compared: the PR's value applies to that setting alone, and a note says why."""
+    base = _base(primary_metric="roc_auc", min_primary=0.6, max_regression=1.5, require_significant=True)
+    policy = gate_policy(base, PARAMS)
+    assert policy.gate.model_dump() == {**PR, "min_primary": 0.6, "require_significant": True}
+    assert policy.source == "base params.yaml (this PR's max_regression: the base's is no longer valid)"
+    (note,) = policy.notes
+    assert note.startswith(
+        "the base's gate.max_regression 1.5 is no longer valid (1.5 is not below the width of roc_auc's range"
+    )
+    assert note.endswith(f"; this PR's {PR['max_regression']!r} applies")
+
+
+def test_a_base_floor_in_another_metrics_units_gives_way_to_the_prs_and_is_named() -> None:
+    """A floor roc_auc can never reach would fail every PR, the one that mends it too."""
+    base = "gate:\n  primary_metric: roc_auc\n  min_primary: 150000\n  max_regression: 0.5\n"
+    policy = gate_policy(base, PARAMS)
+    assert (policy.gate.min_primary, policy.gate.max_regression) == (PR["min_primary"], 0.5)
+    assert "this PR's min_primary: the base's is no longer valid" in policy.source
+    (note,) = policy.notes
+    assert (
+        "gate.min_primary 150000 is no longer valid" in note
+        and "outside roc_auc's range (from 0 to 1)" in note
+    )
+
+
+def test_a_base_metric_refused_takes_the_prs_and_its_bounds_are_checked_again() -> None:
+    """A metric name this code does not know gives way to the PR's; the base's bounds, written for
+    the old metric, are then checked against the PR's (a floor of 5 cannot be an AUC's)."""
+    base = _base(primary_metric="auc_roc", min_primary=5, max_regression=0.01, require_significant=True)
+    policy = gate_policy(base, PARAMS)
+    assert policy.gate.model_dump() == {**PR, "max_regression": 0.01, "require_significant": True}
+    assert [note.split(" is no longer")[0] for note in policy.notes] == [
+        "the base's gate.primary_metric 'auc_roc'",
+        "the base's gate.min_primary 5",
+    ]
+
+
+def test_a_base_setting_this_code_no_longer_has_is_ignored_and_named() -> None:
+    kept = {"min_primary": 0.6, "max_regression": 0.01, "require_significant": True}
+    policy = gate_policy(_base(primary_metric="roc_auc", **kept, min_rows=10), PARAMS)
+    assert policy.gate.model_dump() == {**PR, **kept}
+    assert policy.notes == [
+        "the base's gate.min_rows 10 is no longer valid (Extra inputs are not permitted); it is ignored"
+    ]
+
+
+def test_a_base_gate_the_prs_values_cannot_mend_still_stops() -> None:
+    """The PR's own value refused beside the base's other settings: a 150% rise of log loss is a
+    tolerance of the PR's metric, not of the base's pr_auc (which cannot drop by more than itself)."""
+    gate = GateParams.model_validate(
+        {
+            "primary_metric": "log_loss",
+            "min_primary": 0.6,
+            "max_regression": "150%",
+            "require_significant": True,
+        }
+    )
+    params = PARAMS.model_copy(update={"gate": gate})
+    base = _base(primary_metric="pr_auc", min_primary=0.5, max_regression=1.5, require_significant=True)
+    with pytest.raises(UserError, match="the base's gate: section is invalid"):
+        gate_policy(base, params)
