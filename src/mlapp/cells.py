@@ -64,8 +64,12 @@ def missing_clash(setting: str, values: Iterable[str], missing: Iterable[str]) -
     return f"{setting} lists {clash[0]!r}, {reads}"
 
 
-def placeholder_hint(values: Iterable[object]) -> str:
-    """The hint for a column whose failing values include a placeholder ("" if none does)."""
+def placeholder_hint(values: Iterable[object], levels: Iterable[object] = ()) -> str:
+    """The hint for a column whose failing values include a placeholder ("" if none does).
+    ``levels``: a category's allowed values; when one of them has no letter or digit either
+    (emoji, "+", "-"), such a value is a level of this column, not a placeholder."""
+    if any(re.fullmatch(PLACEHOLDER, str(level).strip()) for level in levels):
+        return ""
     found = next((v for v in values if isinstance(v, str) and re.fullmatch(PLACEHOLDER, v.strip())), None)
     if found is None:
         return ""

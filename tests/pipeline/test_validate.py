@@ -206,6 +206,16 @@ def test_a_placeholder_for_missing_categories_says_where_to_declare_it() -> None
     assert "names no value" not in unknown[0].line()  # a word may be a level the schema lacks
 
 
+def test_a_symbol_is_no_placeholder_where_the_levels_are_symbols() -> None:
+    """A mood column of emoji levels: a new emoji in the data is a level the schema lacks, not a
+    missing value ("'🙂' names no value: add it to data.missing_values" was the wrong fix)."""
+    schema = pa.DataFrameSchema({"mood 😀": pa.Column(str, pa.Check.isin(["😀", "😐", "😡"]))})
+    _, problems = check_table(pd.DataFrame({"mood 😀": ["😀", "🙂"]}), schema, 5, 1, "x", ".")
+    assert [p.line() for p in problems] == [
+        "column 'mood 😀' failed isin(['😀', '😐', '😡']): 1 value(s), e.g. ['🙂'] at rows [1]"
+    ]
+
+
 @pytest.mark.parametrize("setting", ["label", "id_column", "time_column"])
 def test_the_label_id_or_time_listed_as_a_feature_is_refused(setting: str) -> None:
     """A label among FEATURES would be learnt from itself (perfect test metrics, a service that

@@ -105,15 +105,21 @@ def rule_groups(cases: pd.DataFrame, limit: int) -> dict[tuple[Any, Any], Proble
     return groups
 
 
+def _listed(check: str) -> list[Any] | None:
+    """The values of pandera's name of a list check (``isin(['a', 'b'])``), None for another."""
+    try:
+        values = ast.literal_eval(check.partition("(")[2].removesuffix(")"))
+    except (ValueError, SyntaxError):
+        return None
+    return values if isinstance(values, list) else None
+
+
 def brief(check: str) -> str:
     """pandera's name of a check (``isin(['a', 'b', ...])``) with a long list of values (a category
     of hundreds of levels) cut to its first few and a count: one readable line per failure."""
-    name, _, args = check.partition("(")
-    try:
-        values = ast.literal_eval(args.removesuffix(")"))
-    except (ValueError, SyntaxError):
-        return check
-    if not isinstance(values, list) or len(values) <= MAX_LISTED:
+    name = check.partition("(")[0]
+    values = _listed(check)
+    if values is None or len(values) <= MAX_LISTED:
         return check
     shown = ", ".join(repr(v) for v in values[:SHOWN_LISTED])
     return f"{name}([{shown}, … {len(values) - SHOWN_LISTED} more])"
@@ -124,7 +130,7 @@ def worded(key: tuple[Any, Any], found: Problem) -> Problem:
     column = "<table>" if key[1] in TABLE_CHECKS else found.column
     check = CHECK_WORDS.get(found.check) or brief(found.check)
     if found.check.startswith("isin("):  # a category's "?" is a missing value more often than not
-        check += placeholder_hint(found.values)
+        check += placeholder_hint(found.values, _listed(found.check) or ())
     if found.check == "column_in_schema":
         check += unnamed_hint(found.values)
     return Problem(column, check, found.count, found.values, found.rows)
