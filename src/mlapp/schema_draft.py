@@ -33,6 +33,9 @@ BLOCK = re.compile(
 YES_NO = {"true", "false", "yes", "no"}  # "0"/"1" stay numbers; "y"/"n" stay a category
 IGNORE = "list it in data.ignore_columns (params.yaml)"
 LEADING_ZERO = re.compile(r"[+-]?0\d")  # "02134": a code (a zip code), not the number 2134
+# "id", "customer_id", "user id", "CustomerID"; not "paid" nor "valid"
+ID_NAME = re.compile(r"(?:^|[\W_])(?:id|Id|ID)$|[a-z](?:Id|ID)$")
+ID_HINT = "if it identifies the row, set data.id_column (params.yaml) to it instead"
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,10 @@ def feature(name: str, values: pd.Series, decimal: str) -> Feature:
     text = present.astype(str).str.strip()
     if set(text.str.lower()) <= YES_NO:  # before numbers: a Parquet boolean would pass as 0/1
         return Feature(name, 'pa.Column("boolean"' if nullable else "pa.Column(bool", nullable=nullable)
+    if ID_NAME.search(name) and present.nunique() == len(present) > 1:
+        # As a feature, a row's number teaches nothing, and the service refuses every later id
+        # beyond the range seen.
+        return Feature(name, "", skip=f"named like an id, every value distinct; {ID_HINT}, or {IGNORE}")
     code = text.str.match(LEADING_ZERO).any()
     for kind in ("int", "float"):
         numbers, bad = parse_values(present, kind, decimal)  # data.decimal: "3,5" is a number
@@ -78,7 +85,9 @@ def feature(name: str, values: pd.Series, decimal: str) -> Feature:
         )
     levels = sorted(set(present.astype(str)))
     if _free_text(len(levels), len(present)):
-        return Feature(name, "", skip=f"free text, {len(levels):,} values in {len(present):,} rows; {IGNORE}")
+        distinct = f"; {ID_HINT}, or" if len(levels) == len(present) else ";"
+        seen = f"{len(levels):,} values in {len(present):,} rows"
+        return Feature(name, "", skip=f"free text, {seen}{distinct} {IGNORE}")
     return Feature(name, "_category(", tuple(levels), nullable)
 
 

@@ -57,6 +57,21 @@ def test_free_text_and_refused_names_are_comments_not_features() -> None:
     assert "rename" in schema_draft.feature("size [cm]", column("1", "2"), ".").skip
 
 
+def test_an_undeclared_id_column_is_named_as_one_not_drafted_as_a_feature() -> None:
+    """A row number left out of data.id_column was drafted _number(int, 1, 200): a feature that
+    teaches nothing and makes the service refuse every later id above 200. Named like an id with
+    every value distinct, it is left out with the setting to use; a unique text column hears of
+    the setting too; a count named like a word ending in 'id' ("paid") stays a number."""
+    ids = [str(i) for i in range(1, 201)]
+    for name in ("id", "customer_id", "CustomerID", "user id"):
+        skip = schema_draft.feature(name, column(*ids), ".").skip
+        assert "named like an id, every value distinct; if it identifies the row, set data.id_column" in skip
+    assert schema_draft.feature("paid", column(*ids), ".").call == "_number(int, 1, 200"
+    assert schema_draft.feature("store_id", column(*(["1", "2"] * 100)), ".").call == "_number(int, 1, 2"
+    emails = column(*[f"user{i}@example.com" for i in range(200)])
+    assert "set data.id_column (params.yaml) to it instead" in schema_draft.feature("email", emails, ".").skip
+
+
 def written_schema(tmp_path: Path, frame: pd.DataFrame) -> Path:
     """The package's schema.py with FEATURES drafted from ``frame``, in a scratch copy."""
     target = tmp_path / "schema.py"
