@@ -44,9 +44,9 @@ def repo_url(delivery: DeliveryParams, explicit: str | None = None) -> str:
 
 
 def namespace(delivery: DeliveryParams, env: str, root: Path = Path()) -> str:
-    """The namespace the environment's overlay puts everything in (its Application's destination)."""
+    """The namespace the environment's overlay sets (its Application's destination), or is to set."""
     path = root / delivery.infra_dir / "overlays" / env / "kustomization.yaml"
-    text = path.read_text() if path.is_file() else f"namespace: {delivery.app}-{env}"  # to write: what to set
+    text = path.read_text() if path.is_file() else f"namespace: {delivery.app}-{env}"  # not written yet
     if not (found := (yaml.safe_load(text) or {}).get("namespace")):
         raise StateError(f"{path} must set `namespace:` (the Application's destination)")
     return str(found)

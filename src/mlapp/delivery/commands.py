@@ -49,8 +49,8 @@ def deploy(params: Params, env: str, image: str, model_dir: Path | None, push: b
 
 
 def promote(params: Params, target: str, digest: str | None, push: bool, verify: bool) -> None:
-    branch, chosen = Branch(params.delivery, sync=push), None if digest in (None, "", "current") else digest
-    recorded(branch, ops.promotion(branch, target, chosen), verify)
+    branch, wanted = Branch(params.delivery, sync=push), None if digest in (None, "", "current") else digest
+    recorded(branch, ops.promotion(branch, target, wanted), verify)  # wanted None: the latest verified
 
 
 def rollback(params: Params, env: str, digest: str | None, push: bool, verify: bool) -> None:
