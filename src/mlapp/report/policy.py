@@ -27,6 +27,7 @@ class Policy:
 
 
 def gate_policy(base_params_text: str, params: Params) -> Policy:
+    """The gate a PR with ``params`` is held to, given the base's params.yaml text."""
     section = gate_section(base_params_text)
     if section is None:
         return Policy(params.gate, "PR params.yaml (the base has no gate)")

@@ -136,13 +136,12 @@ def build(
         task,
         classes,
     )
-    decides = gate_policy(champion.params_text, params)
-    policy = decides.gate
-    m.check_task_metric(task, policy.primary_metric, f"gate.primary_metric ({decides.source})")
-    primary = next(d for d in deltas if d.name == policy.primary_metric)
-    gate = compare.gate(policy, primary, params.report.confidence, decides.source)
-    notes = [*gate.notes, *decides.notes]
-    if changes.gate_section(params_text) != policy.model_dump():
+    policy = gate_policy(champion.params_text, params)
+    m.check_task_metric(task, policy.gate.primary_metric, f"gate.primary_metric ({policy.source})")
+    primary = next(d for d in deltas if d.name == policy.gate.primary_metric)
+    gate = compare.gate(policy.gate, primary, params.report.confidence, policy.source)
+    notes = [*gate.notes, *policy.notes]
+    if changes.gate_section(params_text) != policy.gate.model_dump():
         notes.append("This PR changes `gate:` in params.yaml; the base's gate applies until it is merged.")
     gate = dataclasses.replace(gate, notes=notes)
 
