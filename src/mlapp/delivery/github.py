@@ -241,7 +241,7 @@ def check_all(folder: Path, makefile: Path, commands: Commands, environments: Se
             if unknown := [e for e in envs if e not in environments] if envs else ["(not a choice input)"]:
                 findings.append(f"{where}: environment(s) {unknown} not in params {[*environments]}")
             for command, offer in (("promote", [*environments[1:]]), ("rollback", [*environments])):
-                if "${{" in group and f"mlapp delivery {command}" in runs and envs != offer:  # none left out
+                if "${{" in group and f"mlapp delivery {command}" in runs and envs != offer:  # all reachable
                     findings.append(
                         f"{where}: its choice input must offer {offer} (params order), not {envs}"
                     )
