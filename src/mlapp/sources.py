@@ -2,7 +2,7 @@
 
 One list of compressions for every reader: data.raw (the pipeline), the batch scorer's input
 and the monitor's batch are read through ``opened``, so a name one of them reads, the others
-read too. Parquet compresses inside the file: the callers refuse ``.parquet.gz``.
+read too. Parquet compresses inside the file: ``table_format`` tells none for ``.parquet.gz``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import lzma
 import shutil
 import tempfile
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
@@ -41,6 +41,13 @@ def compression(source: str | Path) -> str | None:
 def format_suffix(source: str | Path) -> str:
     """The suffix that names the format under the compression: ``.csv`` for ``b.csv.xz?v=2``."""
     return PurePosixPath(_name(source).removesuffix(compression(source) or "")).suffix
+
+
+def table_format(source: str | Path, formats: Mapping[str, str]) -> str | None:
+    """The format ``formats`` (suffix: format) names for a path or URL, under its compression;
+    None for a suffix it lacks, and for Parquet named as compressed."""
+    fmt = formats.get(format_suffix(source))
+    return None if fmt == "parquet" and compression(source) else fmt
 
 
 @contextlib.contextmanager

@@ -29,7 +29,7 @@ from mlapp.errors import UserError, storage_errors
 from mlapp.model import label_text
 from mlapp.params import Params
 from mlapp.schema import FEATURES, raw_schema
-from mlapp.sources import compression, format_suffix, opened
+from mlapp.sources import opened, table_format
 from mlapp.stages.validate import Problem, check_table
 from mlapp.tables import parquet_file, read_csv
 
@@ -75,9 +75,8 @@ def is_url(source: str) -> bool:
 
 
 def source_format(source: str) -> str:
-    fmt = TABLE_SUFFIXES.get(format_suffix(source))
-    # CSV and logs may be compressed (logrotate); Parquet compresses inside the file.
-    if fmt is None or (fmt == "parquet" and compression(source)):
+    # CSV and logs may be compressed (logrotate leaves .gz); Parquet compresses inside the file.
+    if (fmt := table_format(source, TABLE_SUFFIXES)) is None:
         raise MonitorError(
             f"cannot tell the format of {source}: expected a name ending in {', '.join(TABLE_SUFFIXES)} "
             "(.csv and .jsonl may be compressed: .gz, .bz2, .xz)"
