@@ -15,6 +15,9 @@ import pandas as pd
 from mlapp.model import label_text
 from mlapp.params import DataParams, Params
 
+# The report's column for a check of the whole table or file, as a line says it.
+WHOLE = {"<table>": "the table", "<file>": "the file"}
+
 
 @dataclass
 class Problem:
@@ -30,14 +33,10 @@ class Problem:
         where = f" at rows {self.rows}" if self.rows else ""
         values = f", e.g. {self.values}" if self.values else ""
         # A check of the whole table or file (its row count, its encoding) has no values to count.
-        whole = self.column in ("<table>", "<file>") and not self.values and not self.rows
+        whole = self.column in WHOLE and not self.values and not self.rows
         count = "" if whole else f": {self.count} value(s)"
         subject = WHOLE.get(self.column, f"column '{self.column}'")
         return f"{subject} failed {self.check}{count}{values}{where}"
-
-
-# The report's column for a check of the whole table or file, as a line says it.
-WHOLE = {"<table>": "the table", "<file>": "the file"}
 
 
 def column_roles(names: list[Any], data: DataParams) -> str:
