@@ -75,8 +75,13 @@ def placeholder_hint(values: Iterable[object], levels: Iterable[object] = ()) ->
         return ""
     return (
         f" ({found.strip()!r} names no value: if it marks a missing one, add it to data.missing_values "
-        "(params.yaml) and make the column nullable in FEATURES)"
+        f"(params.yaml){NULLABLE_FIX})"
     )
+
+
+# The placeholder hint's second step, for a feature; the label's missing values follow data.missing_label.
+NULLABLE_FIX = " and make the column nullable in FEATURES"
+LABEL_FIX = ": a row without a label is dropped or stops validate, as data.missing_label says"
 
 
 def _hints(name: str, values: pd.Series, dtype: str, decimal: str) -> list[tuple[pd.Series, str]]:

@@ -200,6 +200,19 @@ def test_a_label_of_the_other_kind_of_task_says_which_task_fits() -> None:
     assert len(text) == 1 and "a text label is a class: set task: binary or multiclass" in text[0], text
 
 
+def test_a_placeholder_for_a_missing_regression_label_points_at_data_missing_label() -> None:
+    """A '?' for an unknown price was told to 'make the column nullable in FEATURES', where the
+    label never is: a missing label follows data.missing_label once missing_values reads it."""
+    frame = _raw(table("regression", 400))
+    frame.loc[41, "churned"] = "?"
+    (line,) = _problems(frame, params_for(PARAMS, "regression"))
+    assert line == (
+        "column 'churned' failed parse as float64 ('?' names no value: if it marks a missing one, add "
+        "it to data.missing_values (params.yaml): a row without a label is dropped or stops validate, "
+        "as data.missing_label says): 1 value(s), e.g. ['?'] at rows [41]"
+    )
+
+
 def test_a_few_rows_of_one_class_are_not_taken_for_a_quantity() -> None:
     """Three rows, all class 1: one class is missing, not a quantity read as classes (a
     regression label of three rows would be "constant" there): no "1 classes: ... regression"."""

@@ -19,6 +19,7 @@ import pandera.pandas as pa
 import pyarrow as pa_arrow
 import pyarrow.compute as pc
 
+from mlapp.cells import LABEL_FIX, NULLABLE_FIX
 from mlapp.params import Params
 from mlapp.schema import FEATURES, raw_schema
 from mlapp.stages.table_checks import (
@@ -167,6 +168,8 @@ class Findings:
             unparsed[text.column] = replace(
                 text, check=f"{text.check} (a text label is a class: set task: binary or multiclass)"
             )
+        elif text and NULLABLE_FIX in text.check:  # "?" for a missing label: not a FEATURES matter
+            unparsed[text.column] = replace(text, check=text.check.replace(NULLABLE_FIX, LABEL_FIX))
         values = column_problems(self.schema, unparsed, self.missing, gone)
         # Columns that did not parse would only repeat themselves as dtype/null failures.
         skip = gone | {p.column for p in values}
