@@ -125,7 +125,12 @@ def _mistake(error: Mapping[str, Any], task: object) -> str:
         if task in TASK_METRICS:
             return "  - " + task_metric_problems(task, [(setting, str(error["input"]))])[0]
     where = ".".join(str(part) for part in error["loc"])
-    message = str(error["msg"]).removeprefix("Value error, ")
+    message = error_message(error)
     value = error.get("input")
     got = "" if isinstance(value, dict | list) or error["type"] == "value_error" else f" (got {value!r})"
     return f"  - {where}: {message}{got}" if where else f"  - {message}{got}"
+
+
+def error_message(error: Mapping[str, Any]) -> str:
+    """A pydantic error's message; a validator's own words without pydantic's "Value error, "."""
+    return str(error["msg"]).removeprefix("Value error, ")

@@ -10,12 +10,11 @@ report says which setting that was and why.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from pydantic import ValidationError
 
 from mlapp.errors import UserError
-from mlapp.params import GateParams, Params
+from mlapp.params import GateParams, Params, error_message
 from mlapp.report.changes import gate_section
 
 
@@ -41,7 +40,7 @@ def gate_policy(base_params_text: str, params: Params) -> Policy:
             break
         except ValidationError as exc:
             errors = exc.errors()
-            refused = {str(e["loc"][0]): _why(e) for e in errors if e["loc"]}
+            refused = {str(e["loc"][0]): error_message(e) for e in errors if e["loc"]}
             # A check of the whole section, or the PR's own value refused beside the base's others.
             if any(not e["loc"] for e in errors) or refused.keys() & replaced.keys():
                 raise UserError(f"the base's gate: section is invalid:\n{exc}") from exc
@@ -60,7 +59,3 @@ def gate_policy(base_params_text: str, params: Params) -> Policy:
         for name, why in replaced.items()
     ]
     return Policy(gate, source, notes)
-
-
-def _why(error: Any) -> str:
-    return str(error["msg"]).removeprefix("Value error, ")
