@@ -98,5 +98,10 @@ def test_a_base_gate_the_prs_values_cannot_mend_still_stops() -> None:
     )
     params = PARAMS.model_copy(update={"gate": gate})
     base = _base(primary_metric="pr_auc", min_primary=0.5, max_regression=1.5, require_significant=True)
-    with pytest.raises(UserError, match="the base's gate: section is invalid"):
+    with pytest.raises(UserError) as caught:
         gate_policy(base, params)
+    said = str(caught.value)  # each setting on a line, as params.yaml's own errors are; no pydantic dump
+    assert said.startswith(
+        "the base's gate: section is invalid:\n  - gate.max_regression: 150% is not below 100%"
+    )
+    assert "pydantic" not in said and "[type=" not in said

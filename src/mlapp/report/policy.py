@@ -43,7 +43,10 @@ def gate_policy(base_params_text: str, params: Params) -> Policy:
             refused = {str(e["loc"][0]): error_message(e) for e in errors if e["loc"]}
             # A check of the whole section, or the PR's own value refused beside the base's others.
             if any(not e["loc"] for e in errors) or refused.keys() & replaced.keys():
-                raise UserError(f"the base's gate: section is invalid:\n{exc}") from exc
+                listed = "\n".join(
+                    f"  - {'.'.join(map(str, ('gate', *e['loc'])))}: {error_message(e)}" for e in errors
+                )
+                raise UserError(f"the base's gate: section is invalid:\n{listed}") from exc
             for name, why in refused.items():
                 replaced[name] = why
                 if name in pr:
