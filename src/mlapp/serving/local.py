@@ -47,10 +47,8 @@ def _stop(server: subprocess.Popen[bytes]) -> int | None:
     return code
 
 
-def serve_and_smoke(
-    params_path: Path, params: Params, model_dir: Path, echo: Callable[[str], None] = print
-) -> float:
-    """Start the service on 127.0.0.1, wait until ready, smoke-test it, stop it. Seconds to ready."""
+def serve_and_smoke(params_path: Path, params: Params, model_dir: Path, echo: Callable[[str], None]) -> None:
+    """Start the service on 127.0.0.1, wait until ready, smoke-test it, stop it."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory(prefix="mlapp-serve-") as tmp:
@@ -77,4 +75,3 @@ def serve_and_smoke(
             ended_as = f"exit {code}" if code is not None else f"still running after {STOP_S:g} s"
             raise UserError(f"the local server did not stop cleanly on SIGTERM ({ended_as}):\n{_tail(log)}")
     echo(f"ok   stopped on SIGTERM (exit 0); `make serve` keeps it up on port {params.serving.port}")
-    return ready_s
