@@ -35,11 +35,11 @@ def repo_url(delivery: DeliveryParams, explicit: str | None = None) -> str:
     """``explicit``, params, else the https form of the git remote (``git@host:o/r`` too)."""
     if url := explicit or delivery.argocd.repo_url:
         return url
-    remote = git.remote_url(delivery.remote) or f"no git remote {delivery.remote!r}"
-    if not (found := remote_repo(remote)):
-        raise StateError(
-            f"{remote}: no https URL for Argo CD; pass --repo-url or set delivery.argocd.repo_url"
-        )
+    remote = git.remote_url(delivery.remote)
+    if not (found := remote_repo(remote) if remote else None):  # None: no remote, or a local path
+        where = remote or f"no git remote {delivery.remote!r}"
+        fix = "pass --repo-url or set delivery.argocd.repo_url"
+        raise StateError(f"{where}: no https URL for Argo CD; {fix}")
     return f"https://{found[0]}/{found[1]}.git"
 
 
