@@ -18,6 +18,7 @@ from mlapp.delivery.state import RELEASE_FILE, Branch, StateError, auth_env, che
 from mlapp.params import load_params
 from mlapp.schema import FEATURES
 from mlapp.serving.smoke import case, schema_records
+from mlapp.template import rename
 
 
 def on_remote(work: Path, path: str) -> str:
@@ -284,6 +285,21 @@ def test_deploy_records_the_model_version(gitops: Path, mlapp, reference_project
     assert release["smoke"] == case(model)[1] and len(release["smoke"]["answers"]) == len(
         schema_records(FEATURES)
     )
+
+
+def test_uncommitted_infra_is_named_before_anything_it_would_break(gitops: Path, mlapp) -> None:
+    # `make init NAME=acme` with only params.yaml committed: the committed infra/ still has the
+    # placeholder image `mlapp`, which the deploy (delivery.app acme) would find unpinned.
+    rename(gitops, "acme")
+    sh("git", "commit", "-qm", "init", "--", "params.yaml", cwd=gitops)
+    code, out = mlapp("delivery", "deploy", "--env", "staging", "--image", image("a"), "--push")
+    assert code != 0 and "StateError: uncommitted changes in infra/ are not deployed: commit them (" in out
+    assert "infra/argocd/applications.yaml, infra/base/deployment.yaml and 18 more" in out, out
+    assert "pinned" not in out, out
+    sh("git", "add", "-A", cwd=gitops)
+    sh("git", "commit", "-qm", "init infra", cwd=gitops)
+    code, out = mlapp("delivery", "deploy", "--env", "staging", "--image", image("a"), "--push")
+    assert code == 0 and "Argo CD Application acme-staging" in out, out
 
 
 def test_unknown_environment_and_missing_overlay(gitops: Path, mlapp) -> None:

@@ -81,8 +81,15 @@ def deploy(branch: Branch, env: str, image: str, model_dir: Path | None) -> Rele
     """What deploying ``image`` to ``env`` records: rendered from the current commit's manifests."""
     from mlapp.serving import smoke  # lazy: it loads the model (xgboost)
 
+    head, infra = branch.git("rev-parse", "HEAD"), branch.delivery.infra_dir
+    # What is rendered is infra/ as committed: a change left in the checkout would silently not
+    # be deployed (after `make init`, the placeholder image no longer matches delivery.app).
+    if changed := branch.git("status", "--porcelain", "--untracked-files=all", "--", str(infra)):
+        files = [line.split(maxsplit=1)[1] for line in changed.splitlines()]
+        more = f" and {len(files) - 3} more" if len(files) > 3 else ""
+        listed = f"{', '.join(files[:3])}{more}: `git status {infra}`"
+        raise StateError(f"uncommitted changes in {infra}/ are not deployed: commit them ({listed})")
     version, sha = model_identity(model_dir)
-    head = branch.git("rev-parse", "HEAD")
     release = Release(environment=branch.env(env), image=image, digest=image.split("@")[1], action="deploy",
                       status="deployed", source_commit=os.environ.get("GITHUB_SHA") or head,
                       config_commit=head, model_version=version, model_sha256=sha,
