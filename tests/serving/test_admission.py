@@ -471,6 +471,95 @@ def test_chunked_trailers_over_the_cap_are_431_without_memory_growth(server, rec
     assert worker_rss_bytes(port) - before < 50 << 20
 
 
+def test_pipelined_requests_are_answered_in_order(server, records) -> None:
+    """Several requests in one write, before any answer: each answered, in order."""
+    port = server["port"]
+    bodies = [{"records": records[:2]}, {"records": [{**records[0], "age": 5}]}, {"records": records}]
+    request = b""
+    for body in bodies * 3:
+        data = json.dumps(body).encode()
+        lines = head(port, "Content-Type: application/json", f"Content-Length: {len(data)}")
+        request += lines.replace("\n", "\r\n").encode() + b"\r\n" + data
+    answers = []
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock, sock.makefile("rb") as wire:
+        sock.sendall(request)
+        for _ in bodies * 3:
+            status = int(wire.readline().split()[1])
+            fields = [line.lower() for line in iter(wire.readline, b"\r\n")]  # up to the blank line
+            length = next(int(f.split(b":")[1]) for f in fields if f.startswith(b"content-length:"))
+            answers.append((status, json.loads(wire.read(length))))
+    assert [status for status, _ in answers] == [200, 400, 200] * 3
+    assert [len(answer) for status, answer in answers if status == 200] == [2, len(records)] * 3
+
+
+def sent_whole_then_read(port: int, request: bytes) -> bytes:
+    """A client that writes its whole request before reading a byte of the answer (Python's
+    urllib does): everything it reads until the server's end of output, or the error it got."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        try:
+            sock.sendall(request)
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+        except OSError as exc:  # the server closed with bytes of ours unread: the kernel reset it
+            return repr(exc).encode()
+    return data
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked", "header"])
+def test_a_client_sending_all_before_reading_gets_the_refusal_not_a_reset(server, framing) -> None:
+    """The server answers a body over the cap from its head (or as soon as the cap is passed),
+    then closes: the client's bytes still arriving made the kernel reset the connection, so this
+    client got "connection reset" or "broken pipe" instead of the 413 (every time above ~1 MB on
+    loopback). The server now reads and drops them until the client closes its end."""
+    port = server["port"]
+    body = b" " * (CAP + CAP // 2)  # under serving.max_body_bytes_in_flight (what is dropped, at most)
+    lines = ["Content-Type: application/json"]
+    if framing == "content-length":
+        request = head(port, *lines, f"Content-Length: {len(body)}").encode().replace(b"\n", b"\r\n")
+        request += b"\r\n" + body
+    elif framing == "chunked":
+        request = head(port, *lines, "Transfer-Encoding: chunked").encode().replace(b"\n", b"\r\n")
+        request += b"\r\n" + b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n"
+    else:
+        pad = "X-Pad: " + "a" * (PARAMS.serving.max_header_bytes * 4)
+        request = head(port, pad, *lines, "Content-Length: 0").encode().replace(b"\n", b"\r\n") + b"\r\n"
+    data = sent_whole_then_read(port, request)
+    status = {"header": b"431", "content-length": b"413", "chunked": b"413"}[framing]
+    assert data.startswith(b"HTTP/1.1 " + status + b" "), data[:300]
+    assert b"connection: close" in data.split(b"\r\n\r\n", 1)[0].lower()
+    assert json.loads(data.split(b"\r\n\r\n", 1)[1])["error"]
+
+
+def test_malformed_chunked_framing_is_counted_once_not_as_a_client_leaving(server) -> None:
+    """The HTTP server refuses the framing (a 400, counted ``malformed_http``) while the endpoint
+    reads the body: the end of that body was counted again as ``client_disconnected`` and a 499."""
+    port, url = server["port"], server["url"]
+    malformed = (("field", "request"), ("rule", "malformed_http"))
+    gone = (("field", "body"), ("rule", "client_disconnected"))
+
+    def predict_answers() -> dict[str, float]:
+        counts = series(url, "bentoml_service_request_total")
+        return {
+            dict(k)["http_response_code"]: v for k, v in counts.items() if dict(k)["endpoint"] == "/predict"
+        }
+
+    rejections, answers = series(url, "mlapp_rejections_total"), predict_answers()
+    request = head(port, "Content-Type: application/json", "Transfer-Encoding: chunked")
+    status, answer = raw(port, request, b'5\r\n{"rec\r\nzz\r\n')  # "zz": no chunk size
+    assert status == 400, answer
+    assert "chunk size" in json.loads(answer)["error"]
+    deadline = time.monotonic() + 30  # the endpoint records the request once it sees the body end
+    while sum(predict_answers().values()) == sum(answers.values()):
+        assert time.monotonic() < deadline, "the request was never recorded"
+        time.sleep(0.1)
+    after = series(url, "mlapp_rejections_total")
+    assert after.get(malformed, 0) == rejections.get(malformed, 0) + 1
+    assert after.get(gone, 0) == rejections.get(gone, 0)
+    recorded = {code: n - answers.get(code, 0) for code, n in predict_answers().items()}
+    assert {code: n for code, n in recorded.items() if n} == {"400": 1}
+
+
 def test_a_request_answered_before_its_body_gets_no_second_answer(server) -> None:
     """A 401 goes out before the body is read; framing past the cap then closes the connection
     without writing a 431 behind the 401."""

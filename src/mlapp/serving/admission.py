@@ -126,6 +126,12 @@ class ClientGone(Exception):
     """The client disconnected before its body arrived."""
 
 
+# The status the HTTP server answered when it refused a request itself while its body was being
+# read (malformed chunked framing, framing past serving.max_header_bytes), in the request's ASGI
+# scope (header_deadline.py): counted there, and the end of that body is no client leaving.
+SERVER_REFUSED = "mlapp.server_refused"
+
+
 # Codings the body may arrive in: (accepted values, rule, what to send instead). The HTTP parser
 # refuses most, but reads "gzip, chunked" as chunked, gzip ignored; nothing is decompressed.
 CODINGS = {

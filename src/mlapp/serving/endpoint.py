@@ -31,6 +31,7 @@ from typing import Any
 
 from mlapp.serving import responses
 from mlapp.serving.admission import (
+    SERVER_REFUSED,
     BodyBudget,
     BodyCap,
     ClientGone,
@@ -113,8 +114,10 @@ class PredictEndpoint:
             await self._reply(send, refused.status, responses.error(refused.message, refused.detail), extra)
             return
         except ClientGone:
-            self._refused(499, {("body", "client_disconnected")}, log=False)
-            await self._reply(send, 499, b"")
+            status = scope.get(SERVER_REFUSED)  # the server's own refusal, answered and counted there
+            if status is None:
+                self._refused(499, {("body", "client_disconnected")}, log=False)
+            await self._reply(send, status or 499, b"")  # for the request metrics: the client gets nothing
             return
         await self._reply(send, 200, answer)
 

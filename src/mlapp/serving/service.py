@@ -270,9 +270,7 @@ async def metadata(_request: Request) -> Response:
 
 
 # Before the worker builds its uvicorn server: a deadline and a size cap for headers (header_deadline.py).
-header_deadline.install(
-    SERVING.header_timeout_s, SERVING.max_header_bytes, telemetry.count_refusal, KnownPaths
-)
+header_deadline.install(SERVING, telemetry.count_refusal, KnownPaths)
 PREDICT = PredictEndpoint(
     live_service,
     telemetry.count_refusal,
