@@ -64,10 +64,18 @@ def missing_clash(setting: str, values: Iterable[str], missing: Iterable[str]) -
     return f"{setting} lists {clash[0]!r}, {reads}"
 
 
-def placeholder_hint(values: Iterable[object], levels: Iterable[object] = ()) -> str:
+# The placeholder hint's second step, per column: a feature's missing value needs FEATURES to allow
+# it; the label's follows data.missing_label in validate and means "not known yet" in a monitored batch.
+NULLABLE_FIX = " and make the column nullable in FEATURES"
+LABEL_FIX = ": a row without a label is dropped or stops validate, as data.missing_label says"
+BATCH_LABEL_FIX = ": a row without a label is one whose outcome is not known yet (left out of metric decay)"
+
+
+def placeholder_hint(values: Iterable[object], levels: Iterable[object] = (), fix: str = NULLABLE_FIX) -> str:
     """The hint for a column whose failing values include a placeholder ("" if none does).
     ``levels``: a category's allowed values; when one of them has no letter or digit either
-    (emoji, "+", "-"), such a value is a level of this column, not a placeholder."""
+    (emoji, "+", "-"), such a value is a level of this column, not a placeholder. ``fix``: what
+    else a missing value of this column needs (``NULLABLE_FIX``, ``LABEL_FIX``, ...)."""
     if any(re.fullmatch(PLACEHOLDER, str(level).strip()) for level in levels):
         return ""
     found = next((v for v in values if isinstance(v, str) and re.fullmatch(PLACEHOLDER, v.strip())), None)
@@ -75,18 +83,14 @@ def placeholder_hint(values: Iterable[object], levels: Iterable[object] = ()) ->
         return ""
     return (
         f" ({found.strip()!r} names no value: if it marks a missing one, add it to data.missing_values "
-        f"(params.yaml){NULLABLE_FIX})"
+        f"(params.yaml){fix})"
     )
 
 
-# The placeholder hint's second step, for a feature; the label's missing values follow data.missing_label.
-NULLABLE_FIX = " and make the column nullable in FEATURES"
-LABEL_FIX = ": a row without a label is dropped or stops validate, as data.missing_label says"
-
-
-def _hints(name: str, values: pd.Series, dtype: str, decimal: str) -> list[tuple[pd.Series, str]]:
+def _hints(name: str, values: pd.Series, dtype: str, decimal: str, fix: str) -> list[tuple[pd.Series, str]]:
     """Each hint a value that did not parse as ``dtype`` may get, with the values it explains,
-    the most telling first: what to change is the export (or ``data.decimal``), not the schema."""
+    the most telling first: what to change is the export (or ``data.decimal``), not the schema.
+    ``fix``: the placeholder hint's second step for this column (``placeholder_hint``)."""
     if dtype.lower().startswith("datetime"):
         return [(pd.Series(True, index=values.index), f" ({ISO_RULE})")]
     text = values.astype("string").str.strip()
@@ -99,14 +103,14 @@ def _hints(name: str, values: pd.Series, dtype: str, decimal: str) -> list[tuple
             " (a spreadsheet's error value: fix the formula, or export it as empty)",
         ),
         # The first placeholder names the hint: the mask found it, no second scan of every value.
-        (placeholder, placeholder_hint(text[placeholder.fillna(False)].head(1))),
+        (placeholder, placeholder_hint(text[placeholder.fillna(False)].head(1), fix=fix)),
     ]
 
 
-def parse_hint(name: str, values: pd.Series, dtype: str, decimal: str) -> str:
+def parse_hint(name: str, values: pd.Series, dtype: str, decimal: str, fix: str = NULLABLE_FIX) -> str:
     """Why a column's values did not parse as ``dtype``, when a common export habit explains
     one of them ("" otherwise): one hint for the column, as validate reports it."""
-    found = _hints(name, values, dtype, decimal)
+    found = _hints(name, values, dtype, decimal, fix)
     return next((hint for matched, hint in found if matched.fillna(False).any()), "")
 
 
@@ -114,7 +118,8 @@ def value_hints(name: str, values: pd.Series, dtype: str, decimal: str) -> pd.Se
     """``parse_hint`` of each value on its own ("" when none explains it): a hint per rejected
     row, which a value that is merely wrong ("lots") does not get from its neighbours."""
     hints = pd.Series("", index=values.index, dtype=object)
-    for matched, hint in reversed(_hints(name, values, dtype, decimal)):  # the most telling is set last
+    found = _hints(name, values, dtype, decimal, NULLABLE_FIX)  # a feature's: the scorer checks no label
+    for matched, hint in reversed(found):  # the most telling is set last
         hints[matched.fillna(False).to_numpy(dtype=bool)] = hint
     return hints
 

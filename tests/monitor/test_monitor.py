@@ -20,6 +20,7 @@ from mlapp.monitor.batch import InvalidBatch, MonitorError
 from mlapp.params import load_params
 from tests.conftest import REPO, sh
 from tests.monitor.helpers import DRIFTED, drifted, flipped, fresh, write_csv, write_log
+from tests.pipeline.task_tables import params_for, table
 
 
 def _main(params_path: Path, source: Path, json_path: Path, md_path: Path, **options: Any) -> int:
@@ -173,6 +174,25 @@ def test_a_label_the_model_does_not_know_is_an_error(in_project: Path, tmp_path:
     unknown = r"odd.csv: label 'churned' has values the model does not know: \['maybe'\]"
     with pytest.raises(MonitorError, match=unknown):
         _monitor(in_project, source, tmp_path)
+
+
+@pytest.mark.parametrize("task", ["regression", "binary"])
+def test_a_placeholder_label_in_a_batch_says_what_a_missing_label_means_there(task: str) -> None:
+    """A '?' label was told to 'make the column nullable in FEATURES' (a feature's fix); in a
+    batch a missing label is an outcome not known yet (regression: it does not parse; binary:
+    it is not among data.classes)."""
+    params = params_for(load_params(REPO / "params.yaml"), task)
+    params = params.model_copy(update={"data": params.data.model_copy(update={"classes": ["0", "1"]})})
+    frame = table(task, 200).astype(str)
+    frame.loc[7, "churned"] = "?"
+    with pytest.raises(InvalidBatch) as caught:
+        batch.validate_batch(frame, params, "q.csv")
+    (problem,) = caught.value.problems
+    assert problem.rows == [7] and "nullable in FEATURES" not in problem.check
+    assert problem.check.endswith(
+        "('?' names no value: if it marks a missing one, add it to data.missing_values (params.yaml): "
+        "a row without a label is one whose outcome is not known yet (left out of metric decay))"
+    )
 
 
 def test_log_rows_without_ground_truth_are_unlabeled(in_project: Path, tmp_path: Path) -> None:

@@ -213,6 +213,20 @@ def test_a_placeholder_for_a_missing_regression_label_points_at_data_missing_lab
     )
 
 
+def test_a_placeholder_label_outside_data_classes_points_at_data_missing_label() -> None:
+    """A '?' label failing data.classes got the features' fix ('make the column nullable in
+    FEATURES'): the label's own fix was patched in only where it failed to parse."""
+    frame = _raw(table("binary", 400))
+    frame.loc[41, "churned"] = "?"
+    params = PARAMS.model_copy(update={"data": PARAMS.data.model_copy(update={"classes": ["0", "1"]})})
+    (line,) = _problems(frame, params)
+    assert line == (
+        "column 'churned' failed isin(['0', '1']) ('?' names no value: if it marks a missing one, add "
+        "it to data.missing_values (params.yaml): a row without a label is dropped or stops validate, "
+        "as data.missing_label says): 1 value(s), e.g. ['?'] at rows [41]"
+    )
+
+
 def test_a_few_rows_of_one_class_are_not_taken_for_a_quantity() -> None:
     """Three rows, all class 1: one class is missing, not a quantity read as classes (a
     regression label of three rows would be "constant" there): no "1 classes: ... regression"."""

@@ -25,6 +25,7 @@ from typing import Any
 import pandas as pd
 import pandera.pandas as pa
 
+from mlapp.cells import BATCH_LABEL_FIX
 from mlapp.errors import UserError, storage_errors
 from mlapp.model import label_text
 from mlapp.params import Params
@@ -115,8 +116,9 @@ def validate_batch(frame: pd.DataFrame, params: Params, source: str) -> pd.DataF
     if params.task != "regression" and label in frame.columns:
         frame = frame.assign(**{label: label_text(frame[label])})
     limit, decimal = params.validate_.max_failure_examples, params.data.decimal
+    fixes = {label: BATCH_LABEL_FIX}  # a "?" label: not known yet, not a FEATURES matter
     validated, problems = check_table(
-        frame, schema, limit, params.monitor.min_rows, "monitor.min_rows", decimal
+        frame, schema, limit, params.monitor.min_rows, "monitor.min_rows", decimal, fixes
     )
     if problems:
         raise InvalidBatch(source, problems, len(frame))

@@ -19,7 +19,7 @@ import pandera.pandas as pa
 import pyarrow as pa_arrow
 import pyarrow.compute as pc
 
-from mlapp.cells import LABEL_FIX, NULLABLE_FIX
+from mlapp.cells import LABEL_FIX
 from mlapp.params import Params
 from mlapp.schema import FEATURES, raw_schema
 from mlapp.stages.table_checks import (
@@ -69,6 +69,7 @@ class Findings:
         )
         self.limit = params.validate_.max_failure_examples
         self.missing_text = frozenset(params.data.missing_values)
+        self.fixes = {params.data.label: LABEL_FIX}  # a "?" label: data.missing_label, not FEATURES
         self.integral = integral_labels
         self.rows = 0  # read
         self.labeled = 0  # kept by the missing-label policy
@@ -100,7 +101,8 @@ class Findings:
         for name in self.schema.columns:
             if name in labeled.columns:
                 self.nulls[name] = self.nulls.get(name, 0) + int(labeled[name].isna().sum())
-        parsed, unparsed, missing = parse_columns(labeled, self.schema, self.limit, self.params.data.decimal)
+        decimal = self.params.data.decimal
+        parsed, unparsed, missing = parse_columns(labeled, self.schema, self.limit, decimal, self.fixes)
         for name, found in unparsed.items():
             self.unparsed[name] = merge(self.unparsed.get(name), found, self.limit)
         for name, found in missing.items():
@@ -168,8 +170,6 @@ class Findings:
             unparsed[text.column] = replace(
                 text, check=f"{text.check} (a text label is a class: set task: binary or multiclass)"
             )
-        elif text and NULLABLE_FIX in text.check:  # "?" for a missing label: not a FEATURES matter
-            unparsed[text.column] = replace(text, check=text.check.replace(NULLABLE_FIX, LABEL_FIX))
         values = column_problems(self.schema, unparsed, self.missing, gone)
         # Columns that did not parse would only repeat themselves as dtype/null failures.
         skip = gone | {p.column for p in values}
@@ -179,7 +179,7 @@ class Findings:
             rules[(self.id_column, UNIQUE)] = duplicates
         for key in sorted(rules, key=_group_order):
             if str(key[0]) not in skip:
-                rule = worded(key, rules[key])
+                rule = worded(key, rules[key], self.fixes)
                 if key[1] == "column_in_dataframe":  # which setting or schema entry needs them
                     roles = column_roles(rule.values, self.params.data)
                     unexpected: list[Any] = next(

@@ -7,12 +7,14 @@ False), so every column is parsed explicitly first; pandera then checks the type
 from __future__ import annotations
 
 import ast
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import pandas as pd
 import pandera.pandas as pa
 
-from mlapp.cells import parse_hint, parse_values, placeholder_hint
+from mlapp.cells import NULLABLE_FIX, parse_hint, parse_values, placeholder_hint
 from mlapp.csv_names import unnamed_hint
 from mlapp.stages.table_checks import Problem
 
@@ -28,6 +30,9 @@ CHECK_WORDS = {
 }
 TABLE_CHECKS = {"column_in_dataframe", "column_in_schema"}
 MAX_LISTED, SHOWN_LISTED = 10, 5  # a check listing more values than this names the first few
+# Per column, the placeholder hint's fix when it is not a feature's (NULLABLE_FIX): the label's.
+Fixes = Mapping[str, str]
+FEATURE_FIXES: Fixes = MappingProxyType({})
 
 
 def _examples(values: pd.Series, limit: int) -> list[Any]:
@@ -42,11 +47,11 @@ def problem(failing: pd.Series, check: str, limit: int) -> Problem:
 
 
 def parse_columns(
-    frame: pd.DataFrame, schema: pa.DataFrameSchema, limit: int, decimal: str
+    frame: pd.DataFrame, schema: pa.DataFrameSchema, limit: int, decimal: str, fixes: Fixes = FEATURE_FIXES
 ) -> tuple[pd.DataFrame, dict[str, Problem], dict[str, Problem]]:
     """The parsed table (numbers written with ``decimal``, ``data.decimal``), per column the values
     that did not parse, and the missing values of columns that allow none (checked here, not by
-    pandera: its coercion turns a null bool into False)."""
+    pandera: its coercion turns a null bool into False). ``fixes``: hints' fixes by column."""
     parsed = frame.copy()
     unparsed, missing = {}, {}
     for name, column in schema.columns.items():
@@ -55,7 +60,8 @@ def parse_columns(
         parsed[name], bad = parse_values(frame[name], str(column.dtype), decimal)
         absent = frame[name].isna()
         if bad.any():
-            hint = parse_hint(name, frame.loc[bad, name], str(column.dtype), decimal)
+            fix = fixes.get(name, NULLABLE_FIX)
+            hint = parse_hint(name, frame.loc[bad, name], str(column.dtype), decimal, fix)
             rule = f"parse as {column.dtype}" + hint
             unparsed[name] = problem(frame.loc[bad, name], rule, limit)
         if absent.any() and not column.nullable:
@@ -75,10 +81,10 @@ def column_problems(
 
 
 def parse_table(
-    frame: pd.DataFrame, schema: pa.DataFrameSchema, limit: int, decimal: str
+    frame: pd.DataFrame, schema: pa.DataFrameSchema, limit: int, decimal: str, fixes: Fixes = FEATURE_FIXES
 ) -> tuple[pd.DataFrame, list[Problem]]:
     """The parsed table and one problem per column: its unparsable values, else its missing ones."""
-    parsed, unparsed, missing = parse_columns(frame, schema, limit, decimal)
+    parsed, unparsed, missing = parse_columns(frame, schema, limit, decimal, fixes)
     return parsed, column_problems(schema, unparsed, missing, set())
 
 
@@ -125,21 +131,24 @@ def brief(check: str) -> str:
     return f"{name}([{shown}, … {len(values) - SHOWN_LISTED} more])"
 
 
-def worded(key: tuple[Any, Any], found: Problem) -> Problem:
+def worded(key: tuple[Any, Any], found: Problem, fixes: Fixes = FEATURE_FIXES) -> Problem:
     """A pandera failure said the way a data owner would say it."""
     column = "<table>" if key[1] in TABLE_CHECKS else found.column
     check = CHECK_WORDS.get(found.check) or brief(found.check)
     if found.check.startswith("isin("):  # a category's "?" is a missing value more often than not
-        check += placeholder_hint(found.values, _listed(found.check) or ())
+        fix = fixes.get(found.column, NULLABLE_FIX)
+        check += placeholder_hint(found.values, _listed(found.check) or (), fix)
     if found.check == "column_in_schema":
         check += unnamed_hint(found.values)
     return Problem(column, check, found.count, found.values, found.rows)
 
 
-def schema_problems(exc: pa.errors.SchemaErrors, skip: set[str], limit: int) -> list[Problem]:
+def schema_problems(
+    exc: pa.errors.SchemaErrors, skip: set[str], limit: int, fixes: Fixes = FEATURE_FIXES
+) -> list[Problem]:
     cases = exc.failure_cases
     groups = rule_groups(cases[~cases["column"].isin(skip)], limit)
-    return [worded(key, found) for key, found in groups.items()]
+    return [worded(key, found, fixes) for key, found in groups.items()]
 
 
 def check_table(
@@ -149,13 +158,14 @@ def check_table(
     min_rows: int,
     min_rows_setting: str,
     decimal: str,  # data.decimal
+    fixes: Fixes = FEATURE_FIXES,  # the placeholder hint's fix by column, when not a feature's
 ) -> tuple[pd.DataFrame, list[Problem]]:
     """Parse + validate; returns the typed table and every problem found (lazily, all at once)."""
-    parsed, problems = parse_table(frame, schema, limit, decimal)
+    parsed, problems = parse_table(frame, schema, limit, decimal, fixes)
     validated = parsed
     try:
         validated = schema.validate(parsed, lazy=True)
     except pa.errors.SchemaErrors as exc:
         # Columns that did not parse would only repeat themselves as dtype/null failures.
-        problems += schema_problems(exc, {p.column for p in problems}, limit)
+        problems += schema_problems(exc, {p.column for p in problems}, limit, fixes)
     return validated, problems + too_few_rows(len(frame), min_rows, min_rows_setting)
