@@ -74,13 +74,18 @@ class ModelSpec:
             return pd.to_numeric(labels).to_numpy(dtype=np.float64)
         index = {name: i for i, name in enumerate(self.classes)}
         text = label_text(labels)
-        unknown = sorted(set(text.dropna()) - index.keys())
+        unknown = sorted(set(text[self.unknown(text)].dropna()))
         if unknown or text.isna().any():
             raise ValueError(
                 f"label '{self.label}' has values the model does not know: "
                 f"{unknown[:5] or ['<missing>']} (classes: {self.classes})"
             )
         return text.map(index).to_numpy(dtype=np.int64)
+
+    def unknown(self, labels: pd.Series) -> pd.Series:
+        """Which class labels are none of the model's classes (a missing one included): the
+        rows ``encode`` refuses, for a caller that names them."""
+        return ~label_text(labels).isin(self.classes)
 
     def class_values(self) -> list[str | int]:
         """Class names as responses show them: integer names as numbers (0/1 stays 0/1)."""

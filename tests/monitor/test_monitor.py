@@ -167,13 +167,23 @@ def test_partly_labeled_csv_is_checked_like_the_same_parquet(in_project: Path, t
     assert from_csv["decay"]["status"] == "checked" and from_csv["decay"] == from_parquet["decay"]
 
 
-def test_a_label_the_model_does_not_know_is_an_error(in_project: Path, tmp_path: Path) -> None:
+def test_a_label_the_model_does_not_know_is_named_with_its_rows(in_project: Path, tmp_path: Path) -> None:
+    """As validate names a value outside data.classes: column, rule, values and rows; the
+    report says invalid (it named no rows and wrote no report)."""
     batch = fresh(111).astype({"churned": object})
-    batch.loc[:9, "churned"] = "maybe"
+    batch.loc[[4, 9, 12, 20, 30, 31], "churned"] = "maybe"
+    batch.loc[40, "churned"] = "?"
     source = write_csv(batch, tmp_path / "odd.csv", labels=True)
-    unknown = r"odd.csv: label 'churned' has values the model does not know: \['maybe'\]"
-    with pytest.raises(MonitorError, match=unknown):
+    with pytest.raises(InvalidBatch) as caught:
         _monitor(in_project, source, tmp_path)
+    assert str(caught.value).splitlines()[1] == (
+        "  - column 'churned' failed one of the model's classes ['0', '1'] ('?' names no value: if it "
+        "marks a missing one, add it to data.missing_values (params.yaml): a row without a label is one "
+        "whose outcome is not known yet (left out of metric decay)): 7 value(s), e.g. "
+        "['maybe', 'maybe', 'maybe', 'maybe', 'maybe'] at rows [4, 9, 12, 20, 30]"
+    )
+    report = json.loads((tmp_path / "odd.json").read_text())
+    assert report["status"] == "invalid" and report["problems"][0]["rows"] == [4, 9, 12, 20, 30]
 
 
 @pytest.mark.parametrize("task", ["regression", "binary"])

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from mlapp import gha
+from mlapp.cells import BATCH_LABEL_FIX, placeholder_hint
 from mlapp.metrics import round6
 from mlapp.model import Model, ModelSpec, load
 from mlapp.monitor import decision, drift, schema
@@ -27,6 +28,7 @@ from mlapp.monitor.batch import Batch, InvalidBatch, MonitorError, as_classes, r
 from mlapp.monitor.render import markdown
 from mlapp.params import Params
 from mlapp.schema import FEATURES, feature_schema
+from mlapp.stages.validate_rules import problem
 from mlapp.tables import read_frame, read_json, write_json
 
 NO_ACTION, RETRAIN, ERROR = 0, 1, 2
@@ -58,18 +60,24 @@ def load_reference(params: Params, model_dir: Path) -> Reference:
     return Reference(train, scores, metrics, model)
 
 
-def _true_labels(labels: pd.Series, spec: ModelSpec, source: str) -> np.ndarray:
-    """The batch's labels as the model's classes, or an error naming the ones it does not know."""
-    try:
-        return spec.encode(labels if spec.task == "regression" else as_classes(labels, spec.classes))
-    except ValueError as exc:
-        raise MonitorError(f"batch {source}: {exc}") from exc
+def _true_labels(labels: pd.Series, spec: ModelSpec, batch: Batch, limit: int) -> np.ndarray:
+    """The batch's labels as the model's classes, or ``InvalidBatch`` naming the rows (0-based)
+    whose label it does not know, as validate names a value outside data.classes."""
+    if spec.task == "regression":
+        return spec.encode(labels)
+    labels = as_classes(labels, spec.classes)
+    unknown = labels[spec.unknown(labels)]
+    if len(unknown):
+        rule = f"one of the model's classes {spec.classes}" + placeholder_hint(unknown, fix=BATCH_LABEL_FIX)
+        raise InvalidBatch(batch.source, [problem(unknown, rule, limit)], len(batch.frame))
+    return spec.encode(labels)
 
 
 def _decay(batch: Batch, reference: Reference, params: Params) -> dict[str, Any]:
     labeled = batch.labeled(params.data.label)
     spec = reference.model.spec
-    y_true = _true_labels(labeled[params.data.label], spec, batch.source) if len(labeled) else np.array([])
+    limit = params.validate_.max_failure_examples
+    y_true = _true_labels(labeled[params.data.label], spec, batch, limit) if len(labeled) else np.array([])
     if len(labeled) < params.monitor.min_rows:
         return {"status": "skipped", "why": f"{len(labeled)} labeled rows < monitor.min_rows", "metrics": []}
     if len(np.unique(y_true)) < 2:
@@ -189,8 +197,9 @@ def main(
         stale.unlink(missing_ok=True)
     if not source:
         raise MonitorError("no batch to check: pass --source PATH or set monitor.source in params.yaml")
-    try:
+    try:  # a batch's labels are checked against the model's classes in compare
         batch = read_batch(source, params)
+        report = compare(batch, load_reference(params, model_dir), params)
     except InvalidBatch as exc:
         invalid = {
             "schema_version": schema.SCHEMA_VERSION,
@@ -203,7 +212,6 @@ def main(
         _write(invalid, json_path, markdown_path, summary)
         _github_output(github_output, invalid)
         raise
-    report = compare(batch, load_reference(params, model_dir), params)
     _write(report, json_path, markdown_path, summary)
     _github_output(github_output, report)
     verdict = "RETRAIN recommended: " + "; ".join(report["reasons"]) if report["retrain"] else "no action"
