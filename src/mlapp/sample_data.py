@@ -15,6 +15,7 @@ import pandas as pd
 
 from mlapp.csv_names import csv_header
 from mlapp.errors import UserError
+from mlapp.sources import is_parquet
 
 CONTRACTS = np.array(["month-to-month", "one-year", "two-year"])
 PAYMENTS = np.array(["electronic-check", "mailed-check", "bank-transfer", "credit-card"])
@@ -105,7 +106,7 @@ def check_replaceable(frame: pd.DataFrame, path: Path, sep: str) -> None:
     if not path.is_file():
         return
     try:
-        same = path.suffix != ".parquet" and csv_header(path, sep) == list(frame.columns)
+        same = not is_parquet(path) and csv_header(path, sep) == list(frame.columns)
     except UnicodeDecodeError:  # not even text: certainly not the sample
         same = False
     if not same:

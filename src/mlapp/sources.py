@@ -1,8 +1,9 @@
 """Where a table or log is read from: a path or a URL, decompressed as its name says.
 
-One list of compressions for every reader: data.raw (the pipeline), the batch scorer's input
-and the monitor's batch are read through ``opened``, so a name one of them reads, the others
-read too. Parquet compresses inside the file: ``table_format`` tells none for ``.parquet.gz``.
+One list of compressions and one of table suffixes for every reader: data.raw (the pipeline),
+the batch scorer's input and the monitor's batch are read through ``opened`` and told apart by
+``TABLE_FORMATS``, so a name one of them reads, the others read too. Parquet compresses inside
+the file: ``table_format`` tells none for ``.parquet.gz``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from pandas.errors import ParserError
 DECOMPRESSED: dict[str, Callable[..., Any]] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 # Compressions pandas would infer from a name, not read here: refused by name, not read as text.
 NOT_READ = (".zip", ".zst", ".tar", ".tgz")
+# A table's format by the suffix under its compression (any case): Parquet is also written ".pq".
+TABLE_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 # What a decompressor raises for data not compressed as the name says, or cut short.
 CORRUPT: tuple[type[Exception], ...] = (OSError, EOFError, lzma.LZMAError)
 
@@ -48,6 +51,12 @@ def table_format(source: str | Path, formats: Mapping[str, str]) -> str | None:
     None for a suffix it lacks, and for Parquet named as compressed."""
     fmt = formats.get(format_suffix(source))
     return None if fmt == "parquet" and compression(source) else fmt
+
+
+def is_parquet(source: str | Path) -> bool:
+    """Whether data.raw (or another table the pipeline reads) is Parquet by its name; a table
+    that is not is read as CSV, whatever its suffix (``.tsv``, ``.txt``)."""
+    return table_format(source, TABLE_FORMATS) == "parquet"
 
 
 @contextlib.contextmanager

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from pandas.errors import ParserError, ParserWarning
 
 from mlapp.csv_names import CsvSource, refuse_repeated, repeated, with_head
-from mlapp.sources import DECOMPRESSED, opened
+from mlapp.sources import DECOMPRESSED, is_parquet, opened
 
 
 def read_csv(source: CsvSource, missing: Sequence[str], rows: int, sep: str) -> Iterator[pd.DataFrame]:
@@ -79,7 +79,7 @@ def parquet_batches(source: str | Path | IO[bytes], rows: int) -> Iterator[pd.Da
 
 def read_raw(path: Path, missing: Sequence[str], rows: int, sep: str) -> pd.DataFrame:
     """Raw input as text (CSV) or as stored (Parquet): typing is the validate stage's job."""
-    if path.suffix == ".parquet":
+    if is_parquet(path):
         return pd.read_parquet(path)
     return pd.concat(read_csv(path, missing, rows, sep))
 
@@ -112,7 +112,7 @@ def line_count(path: Path) -> int | None:
 def read_raw_chunks(path: Path, rows: int, missing: Sequence[str], sep: str) -> Iterator[pd.DataFrame]:
     """``read_raw`` in pieces of at most ``rows`` rows, each indexed by its rows' 0-based
     positions in the file; a table without rows is one empty piece (its columns)."""
-    if path.suffix != ".parquet":
+    if not is_parquet(path):
         yield from read_csv(path, missing, rows, sep)
         return
     source = pq.ParquetFile(path)

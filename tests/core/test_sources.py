@@ -13,7 +13,7 @@ import pytest
 from mlapp.errors import UserError
 from mlapp.monitor.batch import source_format
 from mlapp.serving.score import input_format
-from mlapp.sources import compression, format_suffix, opened
+from mlapp.sources import compression, format_suffix, is_parquet, opened
 
 
 def _told(tell, name: str) -> str | None:
@@ -31,14 +31,17 @@ def _told(tell, name: str) -> str | None:
         ("batch.csv.bz2", "csv"),
         ("https://host/exports/batch.csv.xz?version=2", "csv"),
         ("s3://bucket/batch.parquet", "parquet"),
+        ("batch.PQ", "parquet"),  # Parquet's other suffix, any case
         ("batch.parquet.gz", None),  # Parquet compresses inside the file
         ("batch.csv.zip", None),  # not a compression data.raw may have
         ("batch.xlsx", None),
     ],
 )
 def test_the_scorer_and_the_monitor_tell_a_file_by_the_same_name(name: str, fmt: str | None) -> None:
+    """data.raw too: what the others read as Parquet, the pipeline does (any other name is a CSV)."""
     assert _told(lambda n: input_format(n, None), name) == fmt
     assert _told(source_format, name) == fmt
+    assert is_parquet(name) == (fmt == "parquet")
 
 
 @pytest.mark.parametrize("pack", [gzip.compress, bz2.compress, lzma.compress, None])

@@ -433,6 +433,21 @@ def test_a_parquet_file_with_missing_values_written_as_text_says_how_to_write_th
     )
 
 
+@pytest.mark.parametrize("name", ["churn.pq", "churn.PARQUET"])
+def test_data_raw_named_as_the_scorer_and_monitor_name_parquet_is_read_as_parquet(
+    reference_project: Path, tmp_path: Path, name: str
+) -> None:
+    """A ``.pq`` data.raw was read as CSV (and failed as not UTF-8) where the batch scorer read
+    it as Parquet: one rule for every reader (mlapp.sources.TABLE_FORMATS)."""
+    params = load_params(reference_project / "params.yaml")
+    frame = pd.read_csv(reference_project / "data" / "churn.csv", dtype=str, nrows=300)
+    source = tmp_path / name
+    frame.to_parquet(source, index=False)
+    report = tmp_path / "report.json"
+    assert validate.run(params, source=source, output=tmp_path / "out.parquet", report=report) == 0
+    assert json.loads(report.read_text())["rows"] == 300
+
+
 def test_a_header_that_only_looks_like_the_schema_s_name_says_how_it_differs(
     reference_project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -30,11 +30,12 @@ from mlapp.errors import UserError, storage_errors
 from mlapp.model import label_text
 from mlapp.params import Params
 from mlapp.schema import FEATURES, raw_schema
-from mlapp.sources import opened, table_format
+from mlapp.sources import TABLE_FORMATS, opened, table_format
 from mlapp.stages.validate import Problem, check_table
 from mlapp.tables import parquet_file, read_csv
 
-TABLE_SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+# The tables data.raw and the scorer read (mlapp.sources), and prediction logs.
+TABLE_SUFFIXES = {**TABLE_FORMATS, ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
 
 class MonitorError(UserError):

@@ -22,6 +22,7 @@ from mlapp import proc
 from mlapp.lineage import read_pointer
 from mlapp.monitor.batch import MonitorError, as_classes, read_source
 from mlapp.params import Params
+from mlapp.sources import is_parquet
 from mlapp.stages.validate import ValidationFailed, validate_table
 from mlapp.tables import read_raw
 
@@ -79,14 +80,14 @@ def _as_raw_text(frame: pd.DataFrame, params: Params) -> pd.DataFrame:
 
 def merged_table(params: Params, new: pd.DataFrame, mode: str) -> pd.DataFrame:
     raw = params.data.raw
-    if raw.suffix != ".parquet":
+    if not is_parquet(raw):
         new = _as_raw_text(new, params)
     if mode == "replace":
         return new
     old = read_raw(raw, params.data.missing_values, params.validate_.chunk_rows, params.data.csv_separator)
     new = new.reindex(columns=old.columns)  # data.ignore_columns: validate left them out, blank here
     label = params.data.label
-    if params.task != "regression" and raw.suffix != ".parquet":  # both sides are text here
+    if params.task != "regression" and not is_parquet(raw):  # both sides are text here
         new = new.assign(**{label: as_classes(new[label], sorted(old[label].dropna().unique()))})
     key = params.data.id_column
     if key is None:  # no id: a row identical to one the table holds is the same record
@@ -100,7 +101,7 @@ def merged_table(params: Params, new: pd.DataFrame, mode: str) -> pd.DataFrame:
 
 
 def _write(table: pd.DataFrame, raw: Path, sep: str) -> None:
-    if raw.suffix == ".parquet":
+    if is_parquet(raw):
         table.to_parquet(raw, index=False)
     else:  # as it was read: validate reads data.raw with data.csv_separator
         table.to_csv(raw, index=False, sep=sep)

@@ -43,7 +43,7 @@ from mlapp.errors import UserError, storage_errors
 from mlapp.model import load
 from mlapp.schema import FEATURES, feature_schema
 from mlapp.serving import lineage, settings
-from mlapp.sources import opened, table_format
+from mlapp.sources import TABLE_FORMATS, opened, table_format
 from mlapp.tables import parquet_batches, read_csv
 
 
@@ -61,13 +61,10 @@ class Summary:
         return self.rows / self.seconds if self.seconds else 0.0
 
 
-FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
-
-
 def input_format(source: str, given: str | None) -> str:
     if given:
         return given
-    if (fmt := table_format(source, FORMATS)) is None:
+    if (fmt := table_format(source, TABLE_FORMATS)) is None:
         raise UserError(
             f"cannot tell the format of {source!r} from its name: pass --format csv|parquet "
             "(a CSV may be compressed: .csv.gz, .csv.bz2, .csv.xz)"

@@ -28,6 +28,7 @@ from pandas.errors import EmptyDataError, ParserError
 from mlapp.csv_names import blank, csv_header, repeated
 from mlapp.model import whole_numbers
 from mlapp.params import Params
+from mlapp.sources import is_parquet
 from mlapp.stages.findings import Findings
 from mlapp.stages.table_checks import Problem
 from mlapp.stages.validate_rules import check_table, parse_table
@@ -56,7 +57,7 @@ def validate_table(frame: pd.DataFrame, params: Params) -> tuple[pd.DataFrame, i
 def integral_labels(source: Path, params: Params) -> bool | None:
     """Whether every label is a whole number, for a Parquet table with numeric labels (read in
     chunks, each chunk alone cannot tell); None for text (CSV) labels."""
-    if source.suffix != ".parquet" or params.task == "regression":
+    if not is_parquet(source) or params.task == "regression":
         return None
     if params.data.label not in pq.read_schema(source).names:
         return None
@@ -70,7 +71,7 @@ def header_problems(source: Path, sep: str) -> list[Problem]:
     """A header naming a column twice (pandas would silently rename the second ``x`` to
     ``x.1``, a column the file does not have) or leaving one blank (``Unnamed: 0``), or a CSV
     header that is one column holding another separator than ``sep`` (``data.csv_separator``)."""
-    parquet = source.suffix == ".parquet"
+    parquet = is_parquet(source)
     header = pq.read_schema(source).names if parquet else csv_header(source, sep)
     if twice := repeated(header):
         where = "the file's schema" if parquet else "the header"
