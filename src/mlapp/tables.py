@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from pandas.errors import ParserError, ParserWarning
 
 from mlapp.csv_names import CsvSource, refuse_repeated, repeated, with_head
-from mlapp.sources import DECOMPRESSED, is_parquet, opened
+from mlapp.sources import is_parquet, opened
 
 
 def read_csv(source: CsvSource, missing: Sequence[str], rows: int, sep: str) -> Iterator[pd.DataFrame]:
@@ -85,8 +85,8 @@ def read_raw(path: Path, missing: Sequence[str], rows: int, sep: str) -> pd.Data
 
 
 def first_non_utf8_line(path: Path) -> int | None:
-    """The 1-based line number of the first line that is not UTF-8 text, if it can be told."""
-    if path.suffix != ".csv" and path.suffix not in DECOMPRESSED:
+    """The 1-based line number of the first line that is not UTF-8 text; None for Parquet."""
+    if is_parquet(path):  # lines are a CSV's: any table not Parquet is read as one (read_raw)
         return None
     with opened(path) as handle:
         for number, line in enumerate(handle, start=1):
@@ -98,9 +98,8 @@ def first_non_utf8_line(path: Path) -> int | None:
 
 
 def line_count(path: Path) -> int | None:
-    """The lines of a CSV file (a last one without its line break too), None where lines cannot
-    be told (Parquet, a compression not listed in ``DECOMPRESSED``)."""
-    if path.suffix != ".csv" and path.suffix not in DECOMPRESSED:
+    """The lines of a CSV file (a last one without its line break too); None for Parquet."""
+    if is_parquet(path):
         return None
     lines, last = 0, b"\n"
     with opened(path) as handle:
