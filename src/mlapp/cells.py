@@ -8,6 +8,7 @@ batch and the service's answers all spell a class with ``class_text``, so a labe
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 
 import numpy as np
@@ -40,14 +41,30 @@ PLACEHOLDER = r"[^\w\s]+"
 EXCEL_ERROR = r"#(?:DIV/0!|VALUE!|REF!|NAME\?|NUM!|NULL!|N/A|SPILL!|CALC!)"  # a formula that failed
 
 
+def nfc(text: str) -> str:
+    """Text in Unicode's composed form (NFC): "é" typed as "e" + a combining accent (NFD, as
+    macOS file names and some exports write it) is the same text as the one character "é", so
+    category levels and class labels are compared in this one form everywhere."""
+    return unicodedata.normalize("NFC", text)
+
+
+def composed(values: pd.Series) -> pd.Series:
+    """``nfc`` of every text value; other values (a Parquet column's numbers, missing) as they are."""
+    if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
+        return values
+    text = values.str.normalize("NFC")  # NaN for a value that is not text
+    return text.where(text.notna(), values)
+
+
 def class_text(value: object) -> str:
     """A class label as text: ``1``, ``1.0``, ``"1.0"`` and ``" 1 "`` are ``"1"``; ``True``,
-    ``"TRUE"`` and ``"True"`` are ``"true"`` (as a boolean column gives); other text is stripped."""
+    ``"TRUE"`` and ``"True"`` are ``"true"`` (as a boolean column gives); other text is stripped
+    and in NFC (``nfc``)."""
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    text = str(value).strip()
+    text = nfc(str(value).strip())
     whole = WHOLE_FLOAT.fullmatch(text)
     if whole:
         return str(int(whole.group(1)))

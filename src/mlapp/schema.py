@@ -16,14 +16,15 @@ from __future__ import annotations
 import pandas as pd
 import pandera.pandas as pa
 
-from mlapp.cells import missing_clash
+from mlapp.cells import composed, missing_clash, nfc
 from mlapp.errors import UserError
 from mlapp.params import DataParams
 
 
 def _category(values: list[str], *, nullable: bool = False) -> pa.Column:
-    # Levels are text as the file holds them: _category([1, 2, 3]) means "1", "2", "3".
-    return pa.Column(str, pa.Check.isin([str(v) for v in values]), nullable=nullable)
+    # Levels are text as the file holds them: _category([1, 2, 3]) means "1", "2", "3"; in NFC, as
+    # values are compared (composed_text).
+    return pa.Column(str, pa.Check.isin([nfc(str(v)) for v in values]), nullable=nullable)
 
 
 def _number(dtype: type, low: float, high: float, *, nullable: bool = False) -> pa.Column:
@@ -93,11 +94,25 @@ def raw_schema(data: DataParams, task: str = "binary") -> pa.DataFrameSchema:
         columns[data.label] = pa.Column(str, checks, nullable=True)
     # Read past: allowed in the file (validate drops them), never checked.
     columns.update({name: pa.Column(required=False, nullable=True) for name in data.ignore_columns})
-    return pa.DataFrameSchema(
+    schema = pa.DataFrameSchema(
         columns,
         strict=True,  # an unexpected column is usually a typo or an upstream change: say so
         coerce=True,  # CSV carries no types; a value that cannot be coerced is reported
         name="raw_table",
+    )
+    return composed_text(schema)
+
+
+# Before pandera's checks (and its coercion): a category's text in NFC, the form of its levels.
+COMPOSED = pa.Parser(composed, name="unicode_nfc")
+
+
+def composed_text(schema: pa.DataFrameSchema) -> pa.DataFrameSchema:
+    """``schema`` with every category's values read in NFC (``mlapp.cells.nfc``): a level written
+    "e" + a combining accent in one file and as one "é" in another is one level (the service's
+    records do the same, ``mlapp.serving.records``)."""
+    return schema.update_columns(
+        {name: {"parsers": [COMPOSED, *schema.columns[name].parsers]} for name in categories(schema)}
     )
 
 
@@ -133,6 +148,12 @@ def check_features() -> None:
                 f"feature {name!r} is text with levels that are not text (src/mlapp/schema.py): "
                 f"quote them ({[str(v) for v in listed][:5]}) or declare a number"
             )
+        if decomposed := next((v for v in listed if isinstance(v, str) and nfc(v) != v), None):
+            raise UserError(
+                f"feature {name!r} has the level {decomposed!r} not in Unicode NFC (a letter and its "
+                f"accent as two characters, src/mlapp/schema.py): values are read in NFC and would never "
+                f"match it; write it composed, {nfc(decomposed)!r} (_category does)"
+            )
         kind = str(column.dtype)
         if not text and name in levels:  # the model's levels are text: a number matched none, all missing
             codes = ", ".join(str(v) for v in listed[:5]) + (", ..." if len(listed) > 5 else "")
@@ -156,7 +177,7 @@ def check_features() -> None:
 
 def feature_schema() -> pa.DataFrameSchema:
     """Model inputs only: what the service accepts and the model is trained on."""
-    return pa.DataFrameSchema(FEATURES, strict=True, coerce=True, name="features")
+    return composed_text(pa.DataFrameSchema(FEATURES, strict=True, coerce=True, name="features"))
 
 
 def categories(schema: pa.DataFrameSchema) -> dict[str, list[str]]:

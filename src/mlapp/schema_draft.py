@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mlapp.cells import parse_values
+from mlapp.cells import composed, parse_values
 from mlapp.errors import UserError
 from mlapp.params import DataParams, ValidateParams
 from mlapp.sources import is_parquet
@@ -84,7 +84,7 @@ def feature(name: str, values: pd.Series, decimal: str) -> Feature:
         return Feature(
             name, "", skip=f"a date: derive numbers from it in the file (its age in days); {IGNORE}"
         )
-    levels = sorted(set(present.astype(str)))
+    levels = sorted(set(composed(present.astype(str))))  # in NFC, as validate reads them: one level each
     if _free_text(len(levels), len(present)):
         distinct = f"; {ID_HINT}, or" if len(levels) == len(present) else ";"
         seen = f"{len(levels):,} values in {len(present):,} rows"

@@ -32,6 +32,8 @@ def column(*values: str | None) -> pd.Series:
         (("yes", None, "no"), '"x": pa.Column("boolean", nullable=True),'),
         (("b", "a", None, "b"), '"x": _category(["a", "b"], nullable=True),'),
         (("02134", "10001", "94105"), '"x": _category(["02134", "10001", "94105"]),'),  # zip codes
+        # NFC and NFD: one level
+        (("z\u00fcrich", "zu\u0308rich", "bern"), '"x": _category(["bern", "z\u00fcrich"]),'),
         (("2024-01-01", "2024-03-05"), '# "x": a date'),
         ((None, None), '# "x": every value is missing'),
     ],

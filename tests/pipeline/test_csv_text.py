@@ -102,6 +102,8 @@ def test_none_is_a_value_unless_listed(tmp_path: Path) -> None:
         ({"0": "False", "1": "True"}, None, ["false", "true"]),
         ({"0": "FALSE", "1": "TRUE"}, ["False", "True"], ["false", "true"]),
         ({"0": " no", "1": "yes "}, [" no", "yes"], ["no", "yes"]),
+        # "e" + a combining accent (Unicode NFD) is the class written "\u00e9" (NFC)
+        ({"0": "non", "1": "re\u0301silie\u0301"}, None, ["non", "r\u00e9sili\u00e9"]),
     ],
 )
 def test_labels_are_one_class_however_an_export_spells_them(

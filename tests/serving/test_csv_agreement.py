@@ -12,13 +12,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pandera.pandas as pa
 import pyarrow.parquet as pq
 import pytest
 
 from mlapp import model as model_io
 from mlapp.errors import UserError
+from mlapp.monitor.batch import validate_batch
 from mlapp.sample_data import generate
-from mlapp.schema import FEATURES, _category
+from mlapp.schema import FEATURES, _category, check_features
 from mlapp.serving import score as scorer
 from mlapp.serving.request import RequestParser
 from mlapp.stages import validate
@@ -102,3 +104,52 @@ def test_the_batch_scorer_parses_values_by_training_rules(serving_root: Path, mo
     scored = pq.read_table(out).to_pandas()
     np.testing.assert_allclose(scored["probability"], model.predict_proba(good))
     assert scored["customer_id"].tolist() == text["customer_id"].drop(index=[3, 4]).tolist()
+
+
+def test_a_level_written_decomposed_is_the_same_level_in_training_batch_monitor_and_service(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ "nörth" typed as "o" + a combining diaeresis (Unicode NFD, as macOS file names and some
+    exports write it) looks like the level "nörth" (NFC) and is the same text by Unicode's
+    canonical equivalence: it was refused by validate, the batch scorer, the monitor and the
+    service alike. Every entry point now reads it in NFC, so it is the level."""
+    composed, decomposed = "n\u00f6rth", "no\u0308rth"
+    monkeypatch.setitem(FEATURES, "region", _category([composed, "south", "east", "west"]))
+    raw = generate(1_500, 12)
+    raw["region"] = raw["region"].replace({"north": composed})
+    raw.loc[raw.index % 2 == 0, "region"] = raw["region"].replace({composed: decomposed})
+    assert (raw["region"] == decomposed).sum() > 100
+    source = tmp_path / "raw.csv"
+    raw.to_csv(source, index=False)
+
+    code = validate.run(PARAMS, source=source, output=tmp_path / "v.parquet", report=tmp_path / "v.json")
+    assert code == 0, (tmp_path / "v.json").read_text()
+    table = pd.read_parquet(tmp_path / "v.parquet")
+    assert set(table["region"]) == {composed, "south", "east", "west"}
+    xgb = PARAMS.train.xgboost.model_copy(update={"n_estimators": 20})
+    booster, spec = train(table, PARAMS.data.label, PARAMS.train.model_copy(update={"xgboost": xgb}))
+    model_io.save(booster, spec, tmp_path / "models")
+    model = model_io.load(tmp_path / "models")
+    expected = model.predict_proba(table)
+
+    out = tmp_path / "scored.parquet"
+    summary = scorer.score(str(source), out, tmp_path / "models", 400, tmp_path / "none.json", [""], ",", ".")
+    assert (summary.rows, summary.rejected) == (len(raw), 0)
+    np.testing.assert_allclose(pq.read_table(out).column("probability").to_numpy(), expected, atol=1e-9)
+
+    batch = validate_batch(raw.astype(str).replace({"nan": None}), PARAMS, "recent.csv")
+    assert set(batch["region"]) == {composed, "south", "east", "west"}
+
+    parser = RequestParser(FEATURES, spec, len(raw), 20, id_column=None, time_column=None)
+    sent = raw[list(FEATURES)].astype(object).where(raw[list(FEATURES)].notna(), None)
+    _, matrix = parser.parse(json.dumps({"records": feature_records(sent)}).encode())
+    np.testing.assert_allclose(model.booster.inplace_predict(matrix), expected, atol=1e-6)
+
+
+def test_a_schema_level_written_decomposed_is_refused_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Values are read in NFC: a level written in NFD would match none of them (_category writes
+    its levels in NFC; a hand-written isin is refused)."""
+    monkeypatch.setitem(FEATURES, "region", pa.Column(str, pa.Check.isin(["no\u0308rth", "south"])))
+    with pytest.raises(UserError, match="level 'no\u0308rth' not in Unicode NFC") as refused:
+        check_features()
+    assert "write it composed, 'n\u00f6rth'" in str(refused.value)

@@ -13,6 +13,8 @@ Where JSON and pandera differ the request is stricter, never looser:
   writes an integer column with blanks that way, and validate read ``5.0`` in the table so;
 - NaN/Infinity are rejected (``finite_number``); a missing value must be an explicit
   ``null``, and only in a nullable column.
+A category's text is read in Unicode NFC first, as the tables' is (``mlapp.schema.composed_text``):
+"e" + a combining accent is the level "é".
 tests/serving/test_records.py proves accept/reject equivalence with ``feature_schema()``.
 
 A check with no exact request equivalent stops the import with a message, so a schema
@@ -24,6 +26,7 @@ from __future__ import annotations
 import json
 import math
 import operator
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -34,6 +37,7 @@ import pandera.pandas as pa
 from pydantic import BeforeValidator, ConfigDict, Field, Strict
 from typing_extensions import TypedDict
 
+from mlapp.cells import nfc
 from mlapp.model import ModelSpec
 
 # Strict JSON types; NaN/inf are never a valid feature value (null is the missing value).
@@ -133,6 +137,11 @@ def field_rule(name: str, column: pa.Column) -> Rule:
     return Rule(base, bounds, values, bool(column.nullable))
 
 
+def _composed(value: Any) -> Any:
+    """Text in NFC (``mlapp.cells.nfc``) before the exact ``Literal`` match; anything else as it came."""
+    return nfc(value) if type(value) is str else value
+
+
 def _whole(value: Any) -> Any:
     """``5.0`` as the integer 5, before the strict int check; anything else as it came."""
     return int(value) if type(value) is float and value.is_integer() else value
@@ -144,6 +153,8 @@ def field_annotation(name: str, column: pa.Column) -> Any:
     annotation: Any
     if rule.allowed is not None:
         annotation = Literal[rule.allowed]
+        if rule.base is str:
+            annotation = Annotated[annotation, BeforeValidator(_composed)]
     else:
         annotation = Annotated[rule.base, Strict(), Field(**rule.bounds)]
         if rule.base is int:
@@ -173,7 +184,9 @@ RECORD_SPACING = 2 * (len(",\n") + 8)  # its braces, each on a line of its own, 
 def widest_value(name: str, rule: Rule) -> int:
     """Bytes of the longest JSON value the column accepts (a number at its widest plausible)."""
     if rule.allowed is not None:
-        width = max(len(json.dumps(v)) for v in rule.allowed)  # escaped as json.dumps writes it
+        # Escaped as json.dumps writes it, and decomposed (NFD) where that is longer: it is accepted.
+        forms = [unicodedata.normalize("NFD", v) if isinstance(v, str) else v for v in rule.allowed]
+        width = max(len(json.dumps(v)) for v in [*rule.allowed, *forms])
     elif rule.base is int and {"ge", "gt"} & set(rule.bounds) and {"le", "lt"} & set(rule.bounds):
         width = max(len(str(int(b))) for b in rule.bounds.values())
     elif rule.base in WIDEST:
