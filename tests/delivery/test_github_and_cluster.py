@@ -20,7 +20,8 @@ import yaml
 from tests.conftest import REPO, sh
 from tests.delivery.conftest import bin_dir, image, path_with
 
-from mlapp.delivery import github
+from mlapp.delivery import github, kube
+from mlapp.delivery.state import StateError
 from mlapp.params import load_params
 
 KUBECTL = shutil.which("kubectl")
@@ -273,6 +274,15 @@ def test_bad_kube_config_is_explained(gitops: Path, mlapp, monkeypatch) -> None:
     assert code != 0 and "KUBE_CONFIG is neither a kubeconfig nor base64" in out
 
 
+def test_a_kube_config_that_is_broken_yaml_is_named_with_kubectl_reason(monkeypatch) -> None:
+    monkeypatch.setenv("KUBE_CONFIG", "apiVersion: v1\nkind: Config\nclusters: [\n  - name: : x\n")
+    with pytest.raises(StateError) as raised, kube.cluster_env() as config:
+        kube.kubectl("config", "current-context", env=config)  # any use of the cluster
+    message = str(raised.value)
+    assert message.startswith("KUBE_CONFIG (the variable) is not a kubeconfig kubectl can load: ")
+    assert "yaml: line 3: " in message and "mlapp-kube-" not in message, message
+
+
 def test_bootstrap_applies_namespaces_and_the_applications_with_the_repo_url(
     gitops: Path, mlapp, tmp_path: Path, monkeypatch
 ) -> None:
@@ -306,7 +316,7 @@ def test_bootstrap_applies_namespaces_and_the_applications_with_the_repo_url(
     assert (
         code != 0 and "StateError: no git remote 'origin': no https URL for Argo CD; pass --repo-url" in out
     )
-    assert not log.exists()
+    assert not [line for line in log.read_text().splitlines() if line.startswith("apply")]
     assert mlapp("delivery", "bootstrap", "--repo-url", "https://github.com/acme/churn.git")[0] == 0
 
 

@@ -243,7 +243,7 @@ if [ "$1" = port-forward ]; then echo "Forwarding from 127.0.0.1:{port} -> 3000"
         "inspect --format {{json .RepoDigests}} kind-registry:5000/mlapp:e2e",
     ]
     calls = (tmp_path / "kubectl.log").read_text().splitlines()
-    assert calls[0].startswith("apply -k infra/bootstrap")
+    assert calls[0] == "config view" and calls[1].startswith("apply -k infra/bootstrap")  # KUBE_CONFIG loads
     # Argo CD at the pinned commit, its CRDs established, our Applications validated by the API server
     assert fetched == [cluster_module.INSTALL_URL.format(commit=load_params(params).delivery.argocd.commit)]
     assert (tmp_path / "argocd.yaml").read_text() == install_yaml

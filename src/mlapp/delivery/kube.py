@@ -147,7 +147,13 @@ def cluster_env() -> Iterator[dict[str, str] | None]:
         path = Path(tmp) / "config"
         path.touch(mode=0o600)
         path.write_text(content + "\n")
-        yield {"KUBECONFIG": str(path)}
+        config = {"KUBECONFIG": str(path)}
+        # Loaded by kubectl now (no cluster asked), so that a broken one is named as the variable,
+        # not as a temporary file in the middle of whatever command needed the cluster.
+        if (view := proc.run(["kubectl", "config", "view"], env=config, check=False)).returncode:
+            reason = view.stderr.strip().replace(str(path), "KUBE_CONFIG")
+            raise StateError(f"KUBE_CONFIG (the variable) is not a kubeconfig kubectl can load: {reason}")
+        yield config
 
 
 @contextmanager
