@@ -369,12 +369,14 @@ def test_a_hand_edited_deploy_branch_is_named_never_trusted_and_repaired_by_a_de
     assert mlapp("delivery", "accept", "--env", "staging", "--push", "--no-registry")[0] == 0
     tip = hand_edit(gitops, tmp_path, edit)
     code, out = mlapp("delivery", "status", "--fetch")
-    assert code == 0 and "staging      was edited by hand: " in out and changed in out, out
+    # A documented "no" (exit 1), the whole reason printed; production, never deployed, is no "no".
+    assert code == 1 and "staging      staging was edited by hand: " in out and changed in out, out
+    assert "a deploy, promote or rollback rewrites it" in out and "production has never been deployed" in out
     for args in (("accept", "--env", "staging", "--no-registry"), ("wait", "--env", "staging"),
                  ("smoke", "--env", "staging")):  # fmt: skip
         code, out = mlapp("delivery", *args, "--push" if args[0] == "accept" else "--fetch")
-        # A StateError is a UserError: `mlapp` prints it as one line, no traceback.
-        assert code != 0 and "StateError: staging was edited by hand" in out, out
+        # EditedByHand is a StateError, a UserError: `mlapp` prints it as one line, no traceback.
+        assert code != 0 and "EditedByHand: staging was edited by hand" in out, out
         assert "a deploy, promote or rollback rewrites it" in out
     assert on_remote(gitops, "staging/kustomization.yaml") and remote_log(gitops)[0].endswith(
         "edited by hand"
@@ -393,3 +395,4 @@ def test_a_hand_edited_deploy_branch_is_named_never_trusted_and_repaired_by_a_de
     assert release_on_remote(gitops, "staging")["digest"] == digest("a")
     code, out = mlapp("delivery", "status", "--fetch")
     assert code == 0 and "staging      deployed" in out, out
+    assert "production   production has never been deployed" in out

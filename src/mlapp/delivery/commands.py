@@ -16,7 +16,7 @@ import click
 from mlapp import gha
 from mlapp.delivery import cluster, github, kube, ops
 from mlapp.delivery.cluster import note
-from mlapp.delivery.state import Branch, Release, StateError, image_ref
+from mlapp.delivery.state import Branch, EditedByHand, Release, StateError, image_ref
 from mlapp.params import Params
 
 
@@ -77,17 +77,21 @@ def accept(params: Params, env: str, digest: str | None, push: bool, registry: b
 
 
 def status(params: Params, fetch: bool) -> None:
-    branch = Branch(params.delivery, sync=fetch)
+    """One line per environment; exit 1 (a "no") when one was edited by hand, whatever else runs."""
+    branch, edited = Branch(params.delivery, sync=fetch), False
     for env in params.delivery.environments:
         try:
             commit, r = branch.current(env)
-        except StateError as exc:  # never deployed, or edited by hand
-            click.echo(f"{env:<12} {str(exc).removeprefix(env + ' ')}")
+        except StateError as exc:  # never deployed (fine), or edited by hand (not)
+            edited |= isinstance(exc, EditedByHand)
+            click.echo(f"{env:<12} {exc}")
             continue
         click.echo(
             f"{env:<12} {r.status:<9} {r.digest[:19]}  model {r.model_version or '?':<12} "
             f"source {r.source_commit[:12]}  {r.action} by {r.deployed_by}  state {commit[:12]}"
         )
+    if edited:
+        sys.exit(1)
 
 
 def check_manifests(params: Params) -> None:

@@ -48,6 +48,10 @@ class StateError(UserError, RuntimeError):
     """What delivery cannot do: a bad image reference, the deploy branch, the cluster."""
 
 
+class EditedByHand(StateError):
+    """An environment's folder changed after its release: nothing trusts it until rewritten."""
+
+
 def image_ref(text: str) -> str:
     """``name[:tag]@sha256:...`` -> ``name@sha256:...``; anything without a digest is refused."""
     if not (match := IMAGE_RE.fullmatch(text.strip())):
@@ -203,7 +207,7 @@ class Branch:
             raise StateError(f"{env} has never been deployed")
         if (edited := self.git("diff", "--name-only", history[0][0], self.ref, "--", env)) and not rewriting:
             why = f"{', '.join(edited.split())} changed after its release {history[0][0][:12]}"
-            raise StateError(f"{env} was edited by hand: {why}; a deploy, promote or rollback rewrites it")
+            raise EditedByHand(f"{env} was edited by hand: {why}; a deploy, promote or rollback rewrites it")
         return history[0]
 
     def write(self, env: str, change: Callable[[Path, str | None], str]) -> str:
