@@ -37,6 +37,7 @@ from mlapp.image.engine import Engine, detect
 from mlapp.params import load_params
 from mlapp.sample_data import generate
 from mlapp.schema import FEATURES
+from mlapp.serving.local import free_port
 from mlapp.serving.settings import body_cap
 
 REPO = Path(__file__).resolve().parents[1]
@@ -156,7 +157,7 @@ def one_run(engine: Engine, image: str, limits: pod.PodLimits, args: argparse.Na
     params = load_params(REPO / "params.yaml")
     big, small = bodies(body_cap(params.serving).limit, args.body)
     name = f"mlapp-burst-{secrets.token_hex(4)}"
-    port = build.free_port()
+    port = free_port()
     ports = ((port, build.CONTAINER_PORT),)
     engine.run_detached(image, name, ports, build.CONTAINER_ENV, build.TMPFS, limits.run_options())
     try:

@@ -30,6 +30,7 @@ from mlapp.image import build, context
 from mlapp.image.engine import Engine, detect
 from mlapp.params import load_params
 from mlapp.serving import smoke
+from mlapp.serving.local import free_port
 
 # BentoML's Dockerfile expects `pip` on the base, installs with pip as root into the system
 # (refused by Debian's python without the override) and downloads over HTTPS with the system
@@ -85,7 +86,7 @@ def cold_starts(engine: Engine, tag: str, params: Any, starts: int, expect: str)
     smoke_result = "not run"
     for i in range(starts):
         name = f"mlapp-bench-{i}-{int(time.time())}"
-        port = build.free_port()
+        port = free_port()
         url = f"http://127.0.0.1:{port}"
         env = build.CONTAINER_ENV
         engine.run_detached(tag, name, ((port, build.CONTAINER_PORT),), env, build.TMPFS)

@@ -31,8 +31,8 @@ from typing import Any
 import uvloop
 
 from bench_http import REPO
-from mlapp.image.build import free_port
 from mlapp.serving import PREDICTION_LOG_ENV
+from mlapp.serving.local import free_port
 from serving import unseen_rows
 
 STARTUP_S = 3.0

@@ -54,8 +54,8 @@ from bench_http import (
     running,
     wrk_background,
 )
-from mlapp.image.build import free_port
 from mlapp.serving import PREDICTION_LOG_ENV
+from mlapp.serving.local import free_port
 from serving import unseen_rows
 
 PROBES = ("/livez", "/readyz")

@@ -53,12 +53,12 @@ import pandas as pd
 import yaml
 
 from bench_http import REPO, cpu_seconds, group_pids, lua, raw_request, running, wrk
-from mlapp.image.build import free_port
 from mlapp.model import Model, load
 from mlapp.params import load_params
 from mlapp.sample_data import generate
 from mlapp.schema import FEATURES
 from mlapp.serving import MODEL_DIR_ENV, PARAMS_ENV, PREDICTION_LOG_ENV
+from mlapp.serving.local import free_port
 from mlapp.serving.records import Encoder
 from serving_checks import isolation, kill_recovery, malformed_mix
 

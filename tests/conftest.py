@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from mlapp import sample_data, template
-from mlapp.image.build import ready_after
+from mlapp.serving.local import ready_after
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlapp.image.build import free_port
+from mlapp.serving.local import free_port
 from tests.conftest import copy_project, running_server, sh
 
 pytestmark = pytest.mark.slow

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlapp.image.build import free_port
+from mlapp.serving.local import free_port
 from tests.adoption.test_own_data import _env, report_on_shallower_trees, smoke_passes
 from tests.conftest import make_project, running_server, sh
 

@@ -28,8 +28,8 @@ from mlapp.delivery import cluster as cluster_module
 from mlapp.delivery import ops
 from mlapp.delivery.cluster import served_version
 from mlapp.delivery.state import StateError
-from mlapp.image.build import free_port
 from mlapp.params import load_params
+from mlapp.serving.local import free_port
 
 pytestmark = pytest.mark.slow
 

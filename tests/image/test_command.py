@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
+import httpx
 import pytest
 
 from mlapp.errors import UserError
@@ -21,7 +22,8 @@ from mlapp.image import base, build
 from mlapp.image.engine import Engine, detect
 from mlapp.params import load_params
 from mlapp.proc import CommandError
-from mlapp.serving import smoke
+from mlapp.serving import local, smoke
+from mlapp.serving.local import free_port
 from tests.conftest import REPO
 
 PARAMS = load_params(REPO / "params.yaml")
@@ -180,8 +182,21 @@ def test_a_container_that_exits_fails_at_once_with_its_log(server: str) -> None:
 
 def test_never_ready_fails_at_the_deadline(server: str) -> None:
     Readiness.answers = [503]
-    with pytest.raises(UserError, match="not 200 after"):
+    with pytest.raises(UserError, match=r"/livez not healthy after 0.2 s \(HTTP 503\):\nserver log tail"):
         build.wait_ready(Container(alive=True), "c", server, timeout_s=0.2, poll_s=0.01)
+
+
+def test_one_readiness_wait_for_a_started_server_and_a_deployed_one(server: str) -> None:
+    """The image's container, make run's local server and a deployed service wait alike
+    (smoke.wait_ready); a server started here that ended fails at once, not at the deadline."""
+    assert build.ready_after is local.ready_after and build.free_port is local.free_port
+    Readiness.answers = [503]
+    with httpx.Client(base_url=server) as http, pytest.raises(smoke.SmokeFailure) as failed:
+        smoke.wait_ready(http, timeout_s=30, poll_s=0.01, gone=lambda: "the server exited (1)")
+    assert str(failed.value) == "the server exited (1) before it was ready"
+    Readiness.answers = [200]
+    with httpx.Client(base_url=server) as http:
+        assert 0 <= smoke.wait_ready(http, timeout_s=30, poll_s=0.01, gone=lambda: None) < 30
 
 
 def test_the_probe_port_must_answer_200_on_both_paths(server: str) -> None:
@@ -194,7 +209,7 @@ def test_the_probe_port_must_answer_200_on_both_paths(server: str) -> None:
     with pytest.raises(smoke.SmokeFailure, match=f"{where}: /readyz answers 503"):
         build.check_probes(server, 3001, print)
     with pytest.raises(smoke.SmokeFailure, match=f"{where}: ConnectError"):
-        build.check_probes(f"http://127.0.0.1:{build.free_port()}", 3001, print)
+        build.check_probes(f"http://127.0.0.1:{free_port()}", 3001, print)
 
 
 def test_size_limit() -> None:

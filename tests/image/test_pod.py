@@ -135,7 +135,7 @@ def test_a_lost_request_a_failed_exit_or_an_oom_kill_is_a_problem(server: str) -
 
 
 def test_a_server_that_is_gone_is_a_problem_not_a_crash() -> None:
-    from mlapp.image.build import free_port
+    from mlapp.serving.local import free_port
 
     stopped = stop(f"http://127.0.0.1:{free_port()}", Stopping(exit_code=0))
     assert stopped.status == "ConnectError"

@@ -9,9 +9,9 @@ from mlflow.tracking import MlflowClient
 
 from mlapp import tracking
 from mlapp.errors import TrackingUnavailable
-from mlapp.image.build import free_port
 from mlapp.model import load
 from mlapp.params import load_params
+from mlapp.serving.local import free_port
 from tests.conftest import copy_project
 
 

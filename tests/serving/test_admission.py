@@ -24,7 +24,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from mlapp.image.build import free_port
+from mlapp.serving.local import free_port
 from mlapp.serving.settings import body_cap
 from tests.conftest import running_server, sh
 from tests.serving.conftest import PARAMS

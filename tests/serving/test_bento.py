@@ -18,7 +18,7 @@ import httpx
 import pytest
 import yaml
 
-from mlapp.image.build import free_port
+from mlapp.serving.local import free_port
 from tests.conftest import copy_project, running_server, sh
 from tests.image.test_dockerfile import image_command
 from tests.serving.test_resilience import kill_a_worker, predict_ok

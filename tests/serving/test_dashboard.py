@@ -25,11 +25,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from mlapp import drift_metrics
 from mlapp.delivery import kube
-from mlapp.image.build import free_port
 from mlapp.monitor.batch import read_batch
 from mlapp.monitor.run import Reference, compare
 from mlapp.params import load_params
 from mlapp.sample_data import generate
+from mlapp.serving.local import free_port
 from tests.conftest import REPO, running_server
 from tests.serving.conftest import PARAMS
 

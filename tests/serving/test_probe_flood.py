@@ -18,8 +18,8 @@ import httpx
 import psutil
 import pytest
 
-from mlapp.image.build import free_port
 from mlapp.serving import probes
+from mlapp.serving.local import free_port
 from tests.serving.conftest import PARAMS
 
 WAIT_S = 60.0  # generous: only a bound on waiting, never a claim about speed

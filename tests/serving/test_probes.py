@@ -19,8 +19,8 @@ import pytest
 import yaml
 from starlette.testclient import TestClient
 
-from mlapp.image.build import free_port
 from mlapp.serving import PARAMS_ENV, PROBE_HOST_ENV, TRAFFIC_PORT_ENV, probes, supervise
+from mlapp.serving.local import free_port
 
 WAIT_S = 60.0  # generous: only a bound on waiting, never a claim about speed
 WEDGE_S = 120.0  # the loop is blocked until the test releases it, at most this long

@@ -17,7 +17,7 @@ import httpx
 import pytest
 import yaml
 
-from mlapp.image.build import free_port
+from mlapp.serving.local import free_port
 from tests.conftest import running_server
 from tests.serving.test_admission import server_pids
 

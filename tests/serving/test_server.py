@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 from mlapp import model as model_io
-from mlapp.image.build import free_port
 from mlapp.sample_data import generate
 from mlapp.serving import PREDICTION_LOG_ENV
+from mlapp.serving.local import free_port
 from mlapp.stages.train import train
 from tests.conftest import running_server, sh
 from tests.serving.conftest import PARAMS

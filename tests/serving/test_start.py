@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from mlapp.image.build import free_port
+from mlapp.serving.local import free_port
 
 DEADLINE_S = 60  # imports on a loaded machine; a crash-looping server never exits at all
 

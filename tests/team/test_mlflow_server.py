@@ -24,9 +24,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from mlapp.delivery import ops
-from mlapp.image.build import free_port
 from mlapp.model import load
 from mlapp.params import MlflowParams, load_params
+from mlapp.serving.local import free_port
 from mlapp.tracking import connect
 from tests.conftest import BIN, copy_project, sh
 from tests.team.conftest import require_env

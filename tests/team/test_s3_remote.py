@@ -15,7 +15,7 @@ import boto3
 import httpx
 import pytest
 
-from mlapp.image.build import free_port
+from mlapp.serving.local import free_port
 from tests.conftest import BIN, REPO, sh
 from tests.team.test_mlflow_server import poll_until
 

@@ -19,9 +19,9 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from mlapp import model as model_io
 from mlapp.errors import UserError
-from mlapp.image.build import free_port
 from mlapp.params import load_params
 from mlapp.sample_data import generate
+from mlapp.serving.local import free_port
 from mlapp.stages import train_dask
 from mlapp.stages.split import split
 from mlapp.stages.train import train

@@ -19,7 +19,6 @@ import configparser
 import json
 import os
 import secrets
-import socket
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -35,6 +34,7 @@ from mlapp.image.engine import Engine, detect
 from mlapp.params import Params
 from mlapp.schema import FEATURES
 from mlapp.serving import PREDICTION_LOG_ENV, smoke
+from mlapp.serving.local import free_port, ready_after
 
 CONTAINER_PORT = 3000  # BentoML's default; the Dockerfile EXPOSEs it, infra/base targets it
 # As infra/base/deployment.yaml: BentoML's state and the prediction log on tmpfs, the bento
@@ -123,32 +123,6 @@ def choose_base(engine: Engine, params: Params, echo: Echo) -> tuple[str, float]
     echo(f"{pinned} is not available here and {engine.name} cannot pull it: using the local stand-in")
     seconds = base.ensure(engine, params.image.standin, echo)
     return params.image.standin.tag, seconds
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def ready_after(
-    url: str, timeout_s: float, gone: Callable[[], str | None], logs: Callable[[], str], poll_s: float = 0.2
-) -> float:
-    """Seconds until ``url``/readyz answers 200. ``gone()`` says how the server ended (None while it
-    runs): a server that died fails at once with its log, not at the deadline."""
-    started = time.monotonic()
-    deadline = started + timeout_s
-    with httpx.Client(base_url=url, timeout=2.0) as http:
-        while time.monotonic() < deadline:
-            try:
-                if http.get("/readyz").status_code == 200:
-                    return time.monotonic() - started
-            except httpx.TransportError:
-                pass
-            if (ended := gone()) is not None:
-                raise UserError(f"{ended} before it was ready:\n{logs()}")
-            time.sleep(poll_s)
-    raise UserError(f"{url}/readyz not 200 after {timeout_s} s:\n{logs()}")
 
 
 def wait_ready(engine: Engine, name: str, url: str, timeout_s: float, poll_s: float = 0.2) -> float:

@@ -3,6 +3,9 @@
 The server is the one ``make serve`` runs (``service_command``: BentoML's, from the source
 tree), on a free port of 127.0.0.1. Its prediction log goes to a temporary folder: the smoke
 test's records are not traffic, and the monitor reads that log as recent data.
+
+``free_port`` and ``ready_after`` serve every server started here (this one, ``make image``'s
+container, the tests'): readiness is ``smoke.wait_ready``'s, with the server's log on failure.
 """
 
 from __future__ import annotations
@@ -10,18 +13,40 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
+
 from mlapp.errors import UserError
-from mlapp.image.build import free_port, ready_after
 from mlapp.params import Params
 from mlapp.serving import PREDICTION_LOG_ENV, service_command, smoke
 
 STOP_S = 30.0  # SIGTERM to exit: the workers finish what is in flight (none here) and clean up
 LOG_TAIL = 4000  # characters of the server's log shown when it fails
+
+
+def free_port() -> int:
+    """A port of 127.0.0.1 nobody listens on now (the OS's pick)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def ready_after(
+    url: str, timeout_s: float, gone: Callable[[], str | None], logs: Callable[[], str], poll_s: float = 0.2
+) -> float:
+    """Seconds until a server started here is ready (``smoke.wait_ready``). ``gone()`` says how it
+    ended (None while it runs): a server that died fails at once, with ``logs()``, not at the deadline.
+    A plain client: the smoke client's connection retries would hide a death for seconds."""
+    with httpx.Client(base_url=url, timeout=2.0) as http:
+        try:
+            return smoke.wait_ready(http, timeout_s, poll_s, gone)
+        except smoke.SmokeFailure as exc:
+            raise UserError(f"{exc}:\n{logs()}") from exc
 
 
 def _tail(log: Path) -> str:

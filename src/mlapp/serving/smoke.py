@@ -120,9 +120,13 @@ def client(url: str, timeout_s: float, token: str | None = None) -> httpx.Client
     )
 
 
-def wait_ready(http: httpx.Client, timeout_s: float, poll_s: float = 1.0) -> None:
-    """/livez then /readyz must answer 200 before the deadline."""
-    deadline = time.monotonic() + timeout_s
+def wait_ready(
+    http: httpx.Client, timeout_s: float, poll_s: float = 1.0, gone: Callable[[], str | None] | None = None
+) -> float:
+    """/livez then /readyz must answer 200 before the deadline: the seconds it took. ``gone``, for
+    a server started here, says how it ended (None while it runs): one that ended fails at once."""
+    started = time.monotonic()
+    deadline = started + timeout_s
     for path in ("/livez", "/readyz"):
         while True:
             try:
@@ -133,9 +137,12 @@ def wait_ready(http: httpx.Client, timeout_s: float, poll_s: float = 1.0) -> Non
                 detail = f"HTTP {status}"
             if status == 200:
                 break
+            if gone is not None and (ended := gone()) is not None:
+                raise SmokeFailure(f"{ended} before it was ready")
             if time.monotonic() >= deadline:
-                raise SmokeFailure(f"{http.base_url}{path} not healthy after {timeout_s:.0f} s ({detail})")
+                raise SmokeFailure(f"{http.base_url}{path} not healthy after {timeout_s:g} s ({detail})")
             time.sleep(poll_s)
+    return time.monotonic() - started
 
 
 def _close(got: Any, want: float) -> bool:
