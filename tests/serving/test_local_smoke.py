@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,12 +13,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from mlapp.serving.local import free_port, local_url
+
 DEADLINE_S = 180  # imports, start and stop on a loaded machine
 
 
-def serve_smoke(serving_root: Path, model_dir: Path) -> subprocess.CompletedProcess[str]:
+def serve_smoke(serving_root: Path, model_dir: Path, *options: str) -> subprocess.CompletedProcess[str]:
     argv = [sys.executable, "-m", "mlapp", "--params", str(serving_root / "params.yaml"), "serving", "serve"]
-    argv += ["--smoke", "--model-dir", str(model_dir)]
+    argv += ["--smoke", "--model-dir", str(model_dir), *options]
     return subprocess.run(argv, cwd=serving_root, capture_output=True, text=True, timeout=DEADLINE_S)
 
 
@@ -44,3 +47,42 @@ def test_a_server_that_cannot_start_fails_at_once_with_its_reason(serving_root: 
     assert "error: the local server exited (2) before it was ready:" in done.stderr
     assert f"no model at {tmp_path / 'model.ubj'}: run the pipeline first" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_port_given_is_the_port_served(serving_root: Path) -> None:
+    """--port was ignored under --smoke (a free port was taken): a port in use is now the error."""
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        done = serve_smoke(serving_root, serving_root / "models", "--port", str(port))
+    assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "error: the local server exited (2) before it was ready:" in done.stderr
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in done.stderr
+
+
+@pytest.mark.slow
+def test_the_host_and_port_given_are_served_and_smoke_tested(serving_root: Path) -> None:
+    port = free_port()
+    done = serve_smoke(serving_root, serving_root / "models", "--host", "127.0.0.2", "--port", str(port))
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert f": http://127.0.0.2:{port} (BentoML" in done.stdout
+
+
+def test_a_host_name_is_one_error_line_not_bentomls_traceback(serving_root: Path) -> None:
+    done = serve_smoke(serving_root, serving_root / "models", "--host", "localhost")
+    assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "error: --host 'localhost' is not an IP address (127.0.0.1, 0.0.0.0, ::1)" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("host", "url"),
+    [
+        ("127.0.0.1", "http://127.0.0.1:8080"),
+        ("0.0.0.0", "http://127.0.0.1:8080"),  # noqa: S104 - every interface: reached on loopback
+        ("::", "http://[::1]:8080"),
+        ("::1", "http://[::1]:8080"),
+        ("localhost", "http://localhost:8080"),
+    ],
+)
+def test_the_smoke_test_reaches_the_interface_served(host: str, url: str) -> None:
+    assert local_url(host, 8080) == url

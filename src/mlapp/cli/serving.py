@@ -17,12 +17,14 @@ def group() -> None:
 
 
 @group.command()
-@click.option("--port", type=int, help="Port [params: serving.port; `make serve PORT=...`].")
+@click.option(
+    "--port", type=int, help="Port [params: serving.port, `make serve PORT=...`; --smoke: a free one].",
+)  # fmt: skip
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface (0.0.0.0 to expose it).")
 @click.option("--model-dir", type=PathOption, help="Model folder [params: train.model_dir].")
 @click.option(
     "--smoke", "smoke_only", is_flag=True,
-    help="Start on a free port of 127.0.0.1, smoke-test over HTTP, stop (the last step of `make run`).",
+    help="Start on --host, --port (default: a free one), smoke-test over HTTP, stop (make run's last step).",
 )  # fmt: skip
 @pass_project
 def serve(project: Project, port: int | None, host: str, model_dir: Path | None, smoke_only: bool) -> None:
@@ -33,7 +35,8 @@ def serve(project: Project, port: int | None, host: str, model_dir: Path | None,
     if smoke_only:
         from mlapp.serving.local import serve_and_smoke
 
-        serve_and_smoke(project.params_path, params, pick(model_dir, params.train.model_dir), click.echo)
+        model = pick(model_dir, params.train.model_dir)
+        serve_and_smoke(project.params_path, params, model, click.echo, port=port, host=host)
         return
     port = pick(port, params.serving.port)
     argv, env = service_command(project.params_path, port=port, host=host, model_dir=model_dir)

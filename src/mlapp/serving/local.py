@@ -1,8 +1,9 @@
 """The model served locally, checked over HTTP, stopped: the last step of ``make run``.
 
 The server is the one ``make serve`` runs (``service_command``: BentoML's, from the source
-tree), on a free port of 127.0.0.1. Its prediction log goes to a temporary folder: the smoke
-test's records are not traffic, and the monitor reads that log as recent data.
+tree), on a free port of 127.0.0.1 unless the caller names a port or interface. Its prediction
+log goes to a temporary folder: the smoke test's records are not traffic, and the monitor reads
+that log as recent data.
 
 ``free_port`` and ``ready_after`` serve every server started here (this one, ``make image``'s
 container, the tests'): readiness is ``smoke.wait_ready``'s, with the server's log on failure.
@@ -25,6 +26,8 @@ from mlapp.errors import UserError
 from mlapp.params import Params
 from mlapp.serving import PREDICTION_LOG_ENV, service_command, smoke
 
+# Where the smoke test reaches a server bound to every interface: its loopback address.
+LOOPBACK = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}  # noqa: S104 - names, not a bind
 STOP_S = 30.0  # SIGTERM to exit: the workers finish what is in flight (none here) and clean up
 LOG_TAIL = 4000  # characters of the server's log shown when it fails
 
@@ -72,12 +75,26 @@ def _stop(server: subprocess.Popen[bytes]) -> int | None:
     return code
 
 
-def serve_and_smoke(params_path: Path, params: Params, model_dir: Path, echo: Callable[[str], None]) -> None:
-    """Start the service on 127.0.0.1, wait until ready, smoke-test it, stop it."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
+def local_url(host: str, port: int) -> str:
+    """The URL the smoke test sends to for a server listening on ``host``:``port``."""
+    where = LOOPBACK.get(host, host)
+    return f"http://[{where}]:{port}" if ":" in where else f"http://{where}:{port}"
+
+
+def serve_and_smoke(
+    params_path: Path,
+    params: Params,
+    model_dir: Path,
+    echo: Callable[[str], None],
+    *,
+    port: int | None,  # None: a free port (make run must not collide with a running make serve)
+    host: str,
+) -> None:
+    """Start the service on ``host``:``port``, wait until ready, smoke-test it, stop it."""
+    port = free_port() if port is None else port
+    url = local_url(host, port)
     with tempfile.TemporaryDirectory(prefix="mlapp-serve-") as tmp:
-        argv, env = service_command(params_path, port=port, host="127.0.0.1", model_dir=model_dir)
+        argv, env = service_command(params_path, port=port, host=host, model_dir=model_dir)
         env[PREDICTION_LOG_ENV] = str(Path(tmp) / "predictions.jsonl")
         log = Path(tmp) / "server.log"
         with log.open("wb") as out:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ipaddress
 import logging
 import os
 import shutil
@@ -199,6 +200,11 @@ def main(argv: list[str] | None = None) -> int:
             f"error: serving.probe_port is the traffic port ({args.port}): give the probes another",
             file=sys.stderr,
         )
+        return 2
+    try:  # BentoML takes an address only: a name ("localhost") was its traceback
+        ipaddress.ip_address(args.host)
+    except ValueError:
+        print(f"error: --host {args.host!r} is not an IP address (127.0.0.1, 0.0.0.0, ::1)", file=sys.stderr)
         return 2
     for port, shared, what in ((args.port, False, ""), (probe_port, True, " (serving.probe_port)")):
         try:
