@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from mlapp.errors import UserError
+from mlapp.metrics import TASK_METRICS
 from mlapp.params import GateParams, load_params
 from mlapp.report.policy import gate_policy
 from tests.conftest import REPO
@@ -74,6 +75,12 @@ def test_a_base_metric_refused_takes_the_prs_and_its_bounds_are_checked_again() 
         "the base's gate.primary_metric 'auc_roc'",
         "the base's gate.min_primary 5",
     ]
+    # One short line: the setting, the value, the task's metrics (not every name pydantic knows).
+    metrics = ", ".join(TASK_METRICS[PARAMS.task])
+    assert policy.notes[0] == (
+        f"the base's gate.primary_metric 'auc_roc' is no longer valid (not a metric; task {PARAMS.task}'s "
+        f"are {metrics}); this PR's {PR['primary_metric']!r} applies"
+    )
 
 
 def test_a_base_setting_this_code_no_longer_has_is_ignored_and_named() -> None:

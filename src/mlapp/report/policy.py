@@ -9,11 +9,14 @@ report says which setting that was and why.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import ValidationError
 
 from mlapp.errors import UserError
+from mlapp.metrics import TASK_METRICS
 from mlapp.params import GateParams, Params, error_message
 from mlapp.report.changes import gate_section
 
@@ -23,6 +26,13 @@ class Policy:
     gate: GateParams
     source: str  # which params.yaml it came from, in words
     notes: list[str] = field(default_factory=list)  # base settings no longer valid, and what applies
+
+
+def _why(error: Mapping[str, Any], task: str) -> str:
+    """Why a base's setting is refused, in words: for a metric name that is none, the task's."""
+    if error["loc"] == ("primary_metric",) and error["type"] == "literal_error":  # not pydantic's every name
+        return f"not a metric; task {task}'s are {', '.join(TASK_METRICS[task])}"
+    return error_message(error)
 
 
 def gate_policy(base_params_text: str, params: Params) -> Policy:
@@ -40,11 +50,11 @@ def gate_policy(base_params_text: str, params: Params) -> Policy:
             break
         except ValidationError as exc:
             errors = exc.errors()
-            refused = {str(e["loc"][0]): error_message(e) for e in errors if e["loc"]}
+            refused = {str(e["loc"][0]): _why(e, params.task) for e in errors if e["loc"]}
             # A check of the whole section, or the PR's own value refused beside the base's others.
             if any(not e["loc"] for e in errors) or refused.keys() & replaced.keys():
                 listed = "\n".join(
-                    f"  - {'.'.join(map(str, ('gate', *e['loc'])))}: {error_message(e)}" for e in errors
+                    f"  - {'.'.join(map(str, ('gate', *e['loc'])))}: {_why(e, params.task)}" for e in errors
                 )
                 raise UserError(f"the base's gate: section is invalid:\n{listed}") from exc
             for name, why in refused.items():
