@@ -58,15 +58,13 @@ def check(delivery: DeliveryParams, root: Path = Path()) -> list[str]:
     prune + self-heal) and a project that allows those namespaces and nothing cluster-scoped."""
     path = root / delivery.infra_dir / FILE
     objects = [o for o in yaml.safe_load_all(path.read_text()) if o] if path.is_file() else []
-    apps = [
-        (o["spec"].get("source", {}).get("path"), o["spec"]) for o in objects if o["kind"] == "Application"
-    ]
-    envs = [env for env, _spec in apps]
+    specs = [o["spec"] for o in kube.of_kind(objects, "Application")]
+    envs = [spec.get("source", {}).get("path") for spec in specs]
     spaces = {env: namespace(delivery, env, root) for env in delivery.environments}
-    project: kube.Obj = next((o["spec"] for o in objects if o["kind"] == "AppProject"), {})
+    project: kube.Obj = next((o["spec"] for o in kube.of_kind(objects, "AppProject")), {})
     allowed, need = {d.get("namespace") for d in project.get("destinations", [])}, set(spaces.values())
     boot = kube.render(root / delivery.infra_dir / "bootstrap")
-    made = {o["metadata"]["name"] for o in boot if o["kind"] == "Namespace"}
+    made = {o["metadata"]["name"] for o in kube.of_kind(boot, "Namespace")}
     problems = {
         f"Applications for {envs}, not {delivery.environments}": envs != delivery.environments,
         f"the AppProject must allow exactly {sorted(need)}": allowed != need,
@@ -74,7 +72,7 @@ def check(delivery: DeliveryParams, root: Path = Path()) -> list[str]:
         f"{delivery.infra_dir}/bootstrap must create the namespaces {sorted(need - made)}": not need <= made,
     }
     errors = [problem for problem, failed in problems.items() if failed]
-    for env, spec in apps:
+    for env, spec in zip(envs, specs, strict=True):
         source, ns, automated = spec["source"], spaces.get(env), spec.get("syncPolicy", {}).get("automated")
         checks = {
             f"project {delivery.app}": spec.get("project") == delivery.app,

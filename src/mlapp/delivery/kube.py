@@ -100,8 +100,7 @@ def _container_errors(where: str, c: Obj, pod_sc: Obj, require_digest: bool) -> 
 
 def policy_errors(objects: list[Obj], require_digest: bool) -> list[str]:
     """The hardening this template promises, checked on the rendered output."""
-    kinds = {kind: [o for o in objects if o["kind"] == kind] for kind in {o["kind"] for o in objects}}
-    deployments = kinds.get("Deployment", [])
+    deployments = of_kind(objects, "Deployment")
     errors = [] if deployments else ["no Deployment rendered"]
     for dep in deployments:
         name, pod = dep["metadata"]["name"], dep["spec"]["template"]["spec"]
@@ -113,21 +112,25 @@ def policy_errors(objects: list[Obj], require_digest: bool) -> list[str]:
         for c in containers(dep):
             errors += _container_errors(f"Deployment/{name} container {c['name']}", c, pod_sc, require_digest)
         labels = dep["spec"]["template"]["metadata"].get("labels", {})
-        for svc in kinds.get("Service", []):
+        for svc in of_kind(objects, "Service"):
             if not svc["spec"].get("selector", {}).items() <= labels.items():
                 errors.append(f"Service/{svc['metadata']['name']}: selector matches no pod")
     names = {d["metadata"]["name"] for d in deployments}
-    for hpa in kinds.get("HorizontalPodAutoscaler", []):
+    for hpa in of_kind(objects, "HorizontalPodAutoscaler"):
         if hpa["spec"]["scaleTargetRef"]["name"] not in names:
             errors.append(f"HorizontalPodAutoscaler/{hpa['metadata']['name']}: target is not rendered")
-    if deployments and "PodDisruptionBudget" not in kinds:
+    if deployments and not of_kind(objects, "PodDisruptionBudget"):
         errors.append("no PodDisruptionBudget rendered")
     return errors
 
 
+def of_kind(objects: list[Obj], kind: str) -> list[Obj]:
+    return [obj for obj in objects if obj["kind"] == kind]
+
+
 def find(objects: list[Obj], kind: str, name: str) -> Obj:
-    for obj in objects:
-        if obj["kind"] == kind and obj["metadata"]["name"] == name:
+    for obj in of_kind(objects, kind):
+        if obj["metadata"]["name"] == name:
             return obj
     raise StateError(f"the manifests render no {kind} named {name!r} (params delivery.app)")
 
