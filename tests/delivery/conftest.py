@@ -11,6 +11,12 @@ import pytest
 import yaml
 from tests.conftest import REPO, sh
 
+from mlapp.params import load_params
+
+# params' environments, whatever a team calls them ("staging" and "production" in the template):
+# the tests deploy to the first and promote into the last.
+ENVIRONMENTS = load_params(REPO / "params.yaml").delivery.environments
+FIRST, LAST = ENVIRONMENTS[0], ENVIRONMENTS[-1]
 IDENTITY = {
     "GIT_AUTHOR_NAME": "dev",
     "GIT_AUTHOR_EMAIL": "dev@example.com",
@@ -52,10 +58,10 @@ def gitops(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     sh("git", "init", "-q", "--bare", remote, cwd=tmp_path)
     sh("git", "init", "-q", "-b", "main", work, cwd=tmp_path)
     shutil.copytree(REPO / "infra", work / "infra")
-    # The release-cycle tests walk the template's staging -> production; a project that added
+    # The release-cycle tests walk params' first environment into its last; a project that added
     # environments between them (infra/README.md, "Adding an environment") keeps their overlays.
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
-    raw["delivery"]["environments"] = ["staging", "production"]
+    raw["delivery"]["environments"] = [FIRST, LAST]
     (work / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     sh("git", "add", "-A", cwd=work)
     sh("git", "commit", "-qm", "init", cwd=work)

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 from tests.conftest import REPO, sh
-from tests.delivery.conftest import bin_dir, path_with
+from tests.delivery.conftest import FIRST, bin_dir, path_with
 
 from mlapp.delivery import github
 
@@ -48,6 +48,18 @@ def gh(tmp_path: Path, body: str) -> str:
 def load(name: str) -> dict[Any, Any]:
     """``.github/workflows/NAME`` as data (YAML 1.1: a bare ``on`` key reads as True)."""
     return yaml.safe_load((WORKFLOWS / name).read_text())
+
+
+def environment_job(workflow: str, env: str) -> str:
+    """The id of ``workflow``'s job deploying to ``env`` (found by its ``environment:``, not its id)."""
+    for job_id, job in load(workflow)["jobs"].items():
+        named = job.get("environment")
+        if (named.get("name") if isinstance(named, dict) else named) == env:
+            return str(job_id)
+    raise AssertionError(f"{workflow} has no job with environment {env!r}")
+
+
+CD_JOB = environment_job("cd.yml", FIRST)  # cd deploys params' first environment (`staging`)
 
 
 def run_steps() -> Iterator[tuple[str, str, str]]:

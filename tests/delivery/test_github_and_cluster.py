@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 from tests.conftest import REPO, sh
-from tests.delivery.conftest import bin_dir, image, path_with
+from tests.delivery.conftest import FIRST, LAST, bin_dir, image, path_with
 
 from mlapp.delivery import github, kube
 from mlapp.delivery.state import StateError
@@ -58,13 +58,13 @@ def plan(**overrides) -> dict[tuple[str, str], dict]:
 
 def test_production_environment_payload() -> None:
     calls = plan()
-    prod = calls[("PUT", "repos/acme/churn/environments/production")]
+    prod = calls[("PUT", f"repos/acme/churn/environments/{LAST}")]
     assert prod["prevent_self_review"] is True and prod["can_admins_bypass"] is False
     assert prod["reviewers"] == REVIEWERS
     assert prod["deployment_branch_policy"] == {"protected_branches": False, "custom_branch_policies": True}
-    staging = calls[("PUT", "repos/acme/churn/environments/staging")]
+    staging = calls[("PUT", f"repos/acme/churn/environments/{FIRST}")]
     assert "reviewers" not in staging
-    for env in ("staging", "production"):
+    for env in (FIRST, LAST):
         assert calls[("POST", f"repos/acme/churn/environments/{env}/deployment-branch-policies")] == {
             "name": "main",
             "type": "branch",
@@ -103,7 +103,7 @@ def test_token_defaults_are_read_only() -> None:
 def test_required_checks_default_to_the_ci_job_names() -> None:
     checks, environments = github.workflow_facts(REPO / ".github/workflows")
     assert checks == ("lint", "actionlint", "test")
-    assert {"staging", "continuous-training"} <= set(environments)  # promote/rollback name theirs from inputs
+    assert {FIRST, "continuous-training"} <= set(environments)  # promote/rollback name theirs from inputs
     assert github.remote_repo("git@github.com:acme/churn.git") == ("github.com", "acme/churn")
     assert github.remote_repo("https://github.com/acme/churn") == ("github.com", "acme/churn")
     assert github.remote_repo("/tmp/origin.git") is None
@@ -122,9 +122,9 @@ def test_github_setup_dry_run_prints_every_request(mlapp_in_repo) -> None:
     assert code == 0, out
     for path in (
         "actions/permissions/workflow",
-        "environments/staging",
-        "environments/production",
-        "environments/production/deployment-branch-policies",
+        f"environments/{FIRST}",
+        f"environments/{LAST}",
+        f"environments/{LAST}/deployment-branch-policies",
         "rulesets",
     ):
         assert f"repos/acme/churn/{path}" in out
@@ -133,7 +133,7 @@ def test_github_setup_dry_run_prints_every_request(mlapp_in_repo) -> None:
 
 def test_github_setup_refuses_to_apply_without_reviewers(mlapp_in_repo) -> None:
     code, out = mlapp_in_repo("delivery", "github-setup", "--repo", "acme/churn", "--apply")
-    assert code != 0 and "production: no required reviewer" in out
+    assert code != 0 and f"{LAST}: no required reviewer" in out
 
 
 @pytest.fixture
@@ -144,7 +144,7 @@ def github_api(monkeypatch) -> Iterator[list[tuple[str, str, str | None, object]
     answers = {
         "/users/alice": {"id": 11},
         "/repos/acme/churn/rulesets": [{"name": "protect main", "id": 7}],
-        "/repos/acme/churn/environments/staging/deployment-branch-policies": {
+        f"/repos/acme/churn/environments/{FIRST}/deployment-branch-policies": {
             "branch_policies": [{"name": "main"}]
         },
     }
@@ -184,13 +184,13 @@ def test_github_setup_apply_sends_the_payloads(mlapp_in_repo, github_api) -> Non
     sent = [(method, path) for method, path, _auth, _body in github_api]
     assert ("PUT", "/repos/acme/churn/rulesets/7") in sent and ("POST", "/repos/acme/churn/rulesets") in sent
     prod = next(
-        b for m, p, _a, b in github_api if (m, p) == ("PUT", "/repos/acme/churn/environments/production")
+        b for m, p, _a, b in github_api if (m, p) == ("PUT", f"/repos/acme/churn/environments/{LAST}")
     )
     assert prod["reviewers"] == [{"type": "User", "id": 11}]
     # An existing branch policy is skipped (decided from the listing, not from an error message).
     posted = [p for m, p in sent if m == "POST" and p.endswith("deployment-branch-policies")]
-    assert "/repos/acme/churn/environments/production/deployment-branch-policies" in posted
-    assert "/repos/acme/churn/environments/staging/deployment-branch-policies" not in posted
+    assert f"/repos/acme/churn/environments/{LAST}/deployment-branch-policies" in posted
+    assert f"/repos/acme/churn/environments/{FIRST}/deployment-branch-policies" not in posted
 
 
 # --- cluster -------------------------------------------------------------------------------------
@@ -219,8 +219,8 @@ def test_push_mode_applies_with_an_applyset_and_prunes_what_a_rollback_removes(
         "KUBE_CONFIG", base64.b64encode(kubeconfig.encode()).decode() if encode else kubeconfig
     )
     for char in "ab":
-        assert mlapp("delivery", "deploy", "--env", "staging", "--image", image(char), "--push")[0] == 0
-        assert mlapp("delivery", "accept", "--env", "staging", "--push", "--no-registry")[0] == 0
+        assert mlapp("delivery", "deploy", "--env", FIRST, "--image", image(char), "--push")[0] == 0
+        assert mlapp("delivery", "accept", "--env", FIRST, "--push", "--no-registry")[0] == 0
         if char == "a":  # release b adds an object
             (gitops / "infra/base/debug.yaml").write_text(
                 "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: debug\n"
@@ -230,18 +230,18 @@ def test_push_mode_applies_with_an_applyset_and_prunes_what_a_rollback_removes(
             sh("git", "add", "-A", cwd=gitops)
             sh("git", "commit", "-qm", "debug", cwd=gitops)
     log.write_text("")
-    code, out = mlapp("delivery", "rollback", "--env", "staging", "--push")
+    code, out = mlapp("delivery", "rollback", "--env", FIRST, "--push")
     assert code == 0, out
     lines = log.read_text().splitlines()
     apply = next(line for line in lines if line.startswith("apply "))
-    assert apply.startswith("apply -n mlapp-staging -f ") and apply.endswith(
+    assert apply.startswith(f"apply -n mlapp-{FIRST} -f ") and apply.endswith(
         "--prune --applyset=configmaps/mlapp-applyset"
     )
-    assert "rollout status deployment/mlapp -n mlapp-staging --timeout=300s" in lines
+    assert f"rollout status deployment/mlapp -n mlapp-{FIRST} --timeout=300s" in lines
     assert "kind: Config" in lines  # the kubeconfig reached kubectl through a private file
     applied = Path(f"{log}.applied").read_text()  # the last apply: the rollback
     assert "name: debug" not in applied and image("a") in applied
-    assert "pruned (no longer in the manifests): ConfigMap/mlapp-staging/debug" in out
+    assert f"pruned (no longer in the manifests): ConfigMap/mlapp-{FIRST}/debug" in out
 
 
 def test_push_mode_without_a_cluster_says_what_to_configure(
@@ -252,9 +252,9 @@ def test_push_mode_without_a_cluster_says_what_to_configure(
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.kube/config
     monkeypatch.delenv("KUBECONFIG", raising=False)
-    code, out = mlapp("delivery", "deploy", "--env", "staging", "--image", image("a"), "--push")
+    code, out = mlapp("delivery", "deploy", "--env", FIRST, "--image", image("a"), "--push")
     assert code == 0, out
-    assert "Add the secret `KUBE_CONFIG` to the GitHub environment `staging`" in summary.read_text()
+    assert f"Add the secret `KUBE_CONFIG` to the GitHub environment `{FIRST}`" in summary.read_text()
 
 
 def test_apply_failure_is_reported(gitops: Path, mlapp, tmp_path: Path, monkeypatch) -> None:
@@ -263,14 +263,14 @@ def test_apply_failure_is_reported(gitops: Path, mlapp, tmp_path: Path, monkeypa
     monkeypatch.setenv("KUBE_CONFIG", "apiVersion: v1\nkind: Config\n")
     failing = 'if [ "$1" = rollout ]; then echo "deadline exceeded" >&2; exit 1; fi'
     monkeypatch.setenv("PATH", path_with(fake_kubectl(tmp_path, failing)))
-    code, out = mlapp("delivery", "deploy", "--env", "staging", "--image", image("a"), "--push")
+    code, out = mlapp("delivery", "deploy", "--env", FIRST, "--image", image("a"), "--push")
     assert code != 0 and "deadline exceeded" in out
 
 
 def test_bad_kube_config_is_explained(gitops: Path, mlapp, monkeypatch) -> None:
     push_mode(gitops)
     monkeypatch.setenv("KUBE_CONFIG", "not a kubeconfig!")
-    code, out = mlapp("delivery", "deploy", "--env", "staging", "--image", image("a"))
+    code, out = mlapp("delivery", "deploy", "--env", FIRST, "--image", image("a"))
     assert code != 0 and "KUBE_CONFIG is neither a kubeconfig nor base64" in out
 
 
@@ -368,16 +368,14 @@ def test_image_metadata_outputs(gitops: Path, mlapp, tmp_path: Path, monkeypatch
 
 
 def test_other_workflow_environments_get_main_only_deployments() -> None:
-    three = PARAMS.model_copy(update={"environments": ["dev", "staging", "production"]})
+    three = PARAMS.model_copy(update={"environments": ["dev", FIRST, LAST]})
     sent = plan(delivery=three, other_envs=("ct",), allow_actions_prs=True)
     assert sent[("PUT", "repos/acme/churn/environments/ct")] == {
         "deployment_branch_policy": {"protected_branches": False, "custom_branch_policies": True}
     }
     assert ("POST", "repos/acme/churn/environments/ct/deployment-branch-policies") in sent
     assert "reviewers" not in sent[("PUT", "repos/acme/churn/environments/dev")]  # deploys on merge
-    assert all(
-        "reviewers" in sent[("PUT", f"repos/acme/churn/environments/{e}")] for e in ("staging", "production")
-    )
+    assert all("reviewers" in sent[("PUT", f"repos/acme/churn/environments/{e}")] for e in (FIRST, LAST))
     body = sent[("PUT", "repos/acme/churn/actions/permissions/workflow")]
     assert body == {"default_workflow_permissions": "read", "can_approve_pull_request_reviews": True}
 
@@ -412,20 +410,18 @@ def test_wait_deadline_says_what_is_served_and_what_argo_cd_reports(
     gitops: Path, mlapp, tmp_path: Path, monkeypatch, old_service: str, reference_project: Path
 ) -> None:
     shutil.copytree(reference_project / "models", gitops / "models")  # the new model
-    assert mlapp("delivery", "deploy", "--env", "staging", "--image", image("a"), "--push")[0] == 0
+    assert mlapp("delivery", "deploy", "--env", FIRST, "--image", image("a"), "--push")[0] == 0
     status = {"sync": {"status": "OutOfSync", "revision": "f" * 40}, "health": {"status": "Degraded",
               "message": "ImagePullBackOff"}}  # fmt: skip
     kubectl = f"if [ \"$1\" = get ]; then echo '{json.dumps({'status': status})}'; fi"
     monkeypatch.setenv("FAKE_LOG", str(tmp_path / "kubectl.log"))
     monkeypatch.setenv("KUBE_CONFIG", "apiVersion: v1\nkind: Config\n")
     monkeypatch.setenv("PATH", path_with(fake_kubectl(tmp_path, kubectl)))
-    code, out = mlapp(
-        "delivery", "wait", "--env", "staging", "--url", old_service, "--timeout", "0", "--fetch"
-    )
+    code, out = mlapp("delivery", "wait", "--env", FIRST, "--url", old_service, "--timeout", "0", "--fetch")
     version = hashlib.sha256((gitops / "models/model.ubj").read_bytes()).hexdigest()[:12]
     assert code != 0
     assert f"after 0s {old_service} still serves model 0123456789ab, not model {version}" in out, out
-    assert "Argo CD Application argocd/mlapp-staging: sync OutOfSync at ffffffffffff, health Degraded" in out
+    assert f"Argo CD Application argocd/mlapp-{FIRST}: sync OutOfSync at ffffffffffff, health Degraded" in out
     assert "(ImagePullBackOff)" in out
 
 

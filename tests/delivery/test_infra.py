@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 from tests.conftest import REPO, sh
-from tests.delivery.conftest import bin_dir, path_with
+from tests.delivery.conftest import FIRST, LAST, bin_dir, path_with
 
 from mlapp.delivery import cluster as argocd
 from mlapp.delivery import kube
@@ -206,7 +206,7 @@ def check_overlay(overlay: Path, require_digest: bool = False) -> list[str]:
 )
 def test_checks_catch_broken_manifests(infra_copy: Path, old: str, new: str, expected: str) -> None:
     _edit(infra_copy / "base/deployment.yaml", old, new)
-    errors = check_overlay(infra_copy / "overlays/production")
+    errors = check_overlay(infra_copy / f"overlays/{LAST}")
     assert any(expected in e for e in errors), errors
 
 
@@ -216,7 +216,7 @@ def test_service_selector_must_match_pods(infra_copy: Path) -> None:
         "app.kubernetes.io/component: api",
         "app.kubernetes.io/component: web",
     )
-    errors = check_overlay(infra_copy / "overlays/staging")
+    errors = check_overlay(infra_copy / f"overlays/{FIRST}")
     assert any("matches no pod" in e for e in errors), errors
 
 
@@ -293,15 +293,15 @@ def test_argocd_objects_that_disagree_with_params_fail_the_check(tmp_path: Path)
     envs = PARAMS.delivery.environments
     order = [*envs[:-1], "canary", envs[-1]]  # an environment added before the last one
     overlay = tmp_path / "infra/overlays/canary"
-    shutil.copytree(tmp_path / "infra/overlays/staging", overlay)
-    _edit(overlay / "kustomization.yaml", "mlapp-staging", "mlapp-canary")
+    shutil.copytree(tmp_path / f"infra/overlays/{FIRST}", overlay)
+    _edit(overlay / "kustomization.yaml", f"mlapp-{FIRST}", "mlapp-canary")
     three = PARAMS.delivery.model_copy(update={"environments": order})
     errors = argocd.check(three, tmp_path)
     assert f"Applications for {envs}, not {order}" in errors[0]
     assert f"must allow exactly {sorted(f'mlapp-{e}' for e in order)}" in errors[1]
     path = tmp_path / "infra" / argocd.FILE
     objects = [o for o in yaml.safe_load_all(path.read_text()) if o]
-    canary = yaml.safe_load(yaml.safe_dump(objects[1]).replace("staging", "canary"))
+    canary = yaml.safe_load(yaml.safe_dump(objects[1]).replace(FIRST, "canary"))
     objects[0]["spec"]["destinations"].append(canary["spec"]["destination"])
     path.write_text(yaml.safe_dump_all([*objects[:-1], canary, objects[-1]]))
     # Argo CD does not create namespaces (CreateNamespace=false): bootstrap must.
@@ -314,11 +314,11 @@ def test_argocd_objects_that_disagree_with_params_fail_the_check(tmp_path: Path)
     )
     assert argocd.check(three, tmp_path) == []
     path.write_text(path.read_text().replace("selfHeal: true", "selfHeal: false", 1))  # hand-edited
-    message = f"{path}: Application for staging needs automated sync with prune and selfHeal"
+    message = f"{path}: Application for {FIRST} needs automated sync with prune and selfHeal"
     assert argocd.check(three, tmp_path) == [message]
     path.write_text(path.read_text().replace("targetRevision: deploy", "targetRevision: main", 1))
     errors = argocd.check(three, tmp_path)
-    assert f"{path}: Application for staging needs targetRevision deploy" in errors
+    assert f"{path}: Application for {FIRST} needs targetRevision deploy" in errors
 
 
 def test_argocd_repo_url_from_the_git_remote(gitops: Path) -> None:
@@ -352,7 +352,7 @@ touch "{mark}"
 exec sleep 300
 """
     monkeypatch.setenv("PATH", path_with(bin_dir(tmp_path, "kubectl", script)))
-    with kube.port_forward("mlapp-staging", "mlapp", 3000, {}) as url:
+    with kube.port_forward(f"mlapp-{FIRST}", "mlapp", 3000, {}) as url:
         assert url == "http://127.0.0.1:4321"
         deadline = time.monotonic() + 60
         while not mark.exists() and time.monotonic() < deadline:

@@ -21,8 +21,8 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 from tests.conftest import BIN, copy_project, running_server, sh
-from tests.delivery.conftest import IDENTITY, bin_dir, digest, image, path_with
-from tests.delivery.steps import FOUND, RUNNER, UV, command, defaults, gh, make_recipe
+from tests.delivery.conftest import ENVIRONMENTS, FIRST, IDENTITY, LAST, bin_dir, digest, image, path_with
+from tests.delivery.steps import CD_JOB, FOUND, RUNNER, UV, command, defaults, gh, make_recipe
 
 from mlapp.delivery import cluster as cluster_module
 from mlapp.delivery import ops
@@ -81,8 +81,8 @@ def test_release_cycle_with_real_service_and_registry(
     a, b = image("a"), image("b")
     monkeypatch.setenv("PATH", gh(tmp_path / "gh", FOUND))  # every image here is "attested"
     built = {"needs.build.outputs.image": a.split("@")[0], "needs.build.outputs.digest": digest("a")}
-    step("cd.yml", "staging", "mlapp delivery deploy ", **built)
-    step("cd.yml", "staging", "mlapp pipeline register ", **built)  # (cd registers after wait, smoke)
+    step("cd.yml", CD_JOB, "mlapp delivery deploy ", **built)
+    step("cd.yml", CD_JOB, "mlapp pipeline register ", **built)  # (cd registers after wait, smoke)
 
     # 1. Without SERVICE_URL the smoke test reaches the Service through `kubectl port-forward`
     #    (a fake kubectl forwards to the local server; rendering stays the real kustomize).
@@ -102,13 +102,13 @@ exec sleep 300
         patched.setenv("PATH", path_with(fake))
         patched.setenv("KUBE_CONFIG", "apiVersion: v1\nkind: Config\n")  # kubectl can reach "a cluster"
         cluster = {**built, "secrets.KUBE_CONFIG": "apiVersion: v1\nkind: Config\n"}  # no SERVICE_URL
-        assert "serves model" in step("cd.yml", "staging", "mlapp delivery wait ", **cluster)
-        assert "smoke test passed" in step("cd.yml", "staging", "mlapp delivery smoke ", **cluster)
-    assert "port-forward -n mlapp-staging svc/mlapp :3000" in (tmp_path / "kubectl.log").read_text()
+        assert "serves model" in step("cd.yml", CD_JOB, "mlapp delivery wait ", **cluster)
+        assert "smoke test passed" in step("cd.yml", CD_JOB, "mlapp delivery smoke ", **cluster)
+    assert f"port-forward -n mlapp-{FIRST} svc/mlapp :3000" in (tmp_path / "kubectl.log").read_text()
 
     # 2. Verified: the alias follows, looked up by the image digest.
-    assert "mlapp@staging -> version 1" in step("cd.yml", "staging", "mlapp delivery accept ", **built)
-    assert aliases() == {"staging": "1"}
+    assert f"mlapp@{FIRST} -> version 1" in step("cd.yml", CD_JOB, "mlapp delivery accept ", **built)
+    assert aliases() == {FIRST: "1"}
     mlflow_params = load_params("params.yaml").mlflow
     assert ops.version_for_digest(mlflow_params, digest("a"))[1]["image.ref"] == a
     with pytest.raises(StateError, match="register it with"):
@@ -122,26 +122,26 @@ exec sleep 300
     assert "verified 1 provenance" in step("promote.yml", "promote", "mlapp delivery promote ", **service)
     assert "serves model" in step("promote.yml", "promote", "mlapp delivery wait ", **service)
     smoke = step("promote.yml", "promote", "mlapp delivery smoke ", **service)
-    assert "recorded in production's release" in smoke and "smoke test passed" in smoke
+    assert f"recorded in {LAST}'s release" in smoke and "smoke test passed" in smoke
     step("promote.yml", "promote", "mlapp delivery accept ", **service)
-    assert aliases() == {"staging": "1", "production": "1"}
+    assert aliases() == {FIRST: "1", LAST: "1"}
 
     # 4. A second image of the same model gets its own registry version; rollback moves the
     #    alias back to the first.
     shutil.move(released.parent / "models-away", released / "models")
     ok("pipeline", "register", "--tag", f"image.digest={digest('b')}")
     for args in (
-        ("deploy", "--env", "staging", "--image", b),
-        ("accept", "--env", "staging"),
-        ("promote", "--to", "production"),
-        ("accept", "--env", "production"),
+        ("deploy", "--env", FIRST, "--image", b),
+        ("accept", "--env", FIRST),
+        ("promote", "--to", LAST),
+        ("accept", "--env", LAST),
     ):
         ok("delivery", *args, "--push")
-    assert aliases() == {"staging": "2", "production": "2"}
+    assert aliases() == {FIRST: "2", LAST: "2"}
     #    rollback.yml's steps, default inputs (production, the previous verified release).
     for starts in ("rollback ", "wait ", "smoke ", "accept "):
         step("rollback.yml", "rollback", "mlapp delivery " + starts, **service)
-    assert aliases() == {"staging": "2", "production": "1"}
+    assert aliases() == {FIRST: "2", LAST: "1"}
     attested = [line.split()[2] for line in (tmp_path / "gh" / "gh.log").read_text().splitlines()]
     assert attested == [f"oci://{i}" for i in (a, a, a)]  # deploy, promote, rollback: each verified
 
@@ -149,13 +149,13 @@ exec sleep 300
     other = released / "other-model"
     shutil.copytree(released / "models", other)
     (other / "model.ubj").write_bytes((other / "model.ubj").read_bytes() + b" ")
-    ok("delivery", "deploy", "--env", "staging", "--image", image("c"), "--model-dir", str(other), "--push")
-    code, out = mlapp("delivery", "wait", "--env", "staging", "--url", server, "--timeout", "0", "--fetch")
+    ok("delivery", "deploy", "--env", FIRST, "--image", image("c"), "--model-dir", str(other), "--push")
+    code, out = mlapp("delivery", "wait", "--env", FIRST, "--url", server, "--timeout", "0", "--fetch")
     assert code != 0 and "still serves model" in out and "not model" in out, out
-    code, out = mlapp("delivery", "smoke", "--env", "staging", "--url", server, "--fetch")
+    code, out = mlapp("delivery", "smoke", "--env", FIRST, "--url", server, "--fetch")
     assert code != 0, out
-    code, out = mlapp("delivery", "promote", "--to", "production", "--digest", digest("c"), "--push")
-    assert code != 0 and "never passed staging" in out
+    code, out = mlapp("delivery", "promote", "--to", LAST, "--digest", digest("c"), "--push")
+    assert code != 0 and f"never passed {FIRST}" in out
     print(f"release cycle: {time.perf_counter() - start:.1f}s")
 
 
@@ -236,7 +236,7 @@ if [ "$1" = port-forward ]; then echo "Forwarding from 127.0.0.1:{port} -> 3000"
     assert recipe[0] == "mlapp", recipe
     code, out = mlapp(*recipe[1:], env=env)
     assert code == 0, out
-    assert "3/6 Argo CD v" in out and "6/6 staging on the cluster serves model" in out, out
+    assert "3/6 Argo CD v" in out and f"6/6 {FIRST} on the cluster serves model" in out, out
     assert (tmp_path / "docker.log").read_text().splitlines() == [
         "tag mlapp:local kind-registry:5000/mlapp:e2e",
         "push kind-registry:5000/mlapp:e2e",
@@ -252,22 +252,21 @@ if [ "$1" = port-forward ]; then echo "Forwarding from 127.0.0.1:{port} -> 3000"
     assert "apply -k infra/bootstrap --dry-run=server" in calls
     apps = [o for o in yaml.safe_load_all((tmp_path / "applications.yaml").read_text()) if o]
     assert [o["metadata"]["name"] for o in apps if o["kind"] == "Application"] == [
-        "mlapp-staging",
-        "mlapp-production",
+        f"mlapp-{env}" for env in ENVIRONMENTS
     ]
     assert {o["spec"]["source"]["repoURL"] for o in apps if o["kind"] == "Application"} == {
         "https://github.com/acme/churn.git"
     }
-    apply = next(c for c in calls if c.startswith("apply -n mlapp-staging"))
+    apply = next(c for c in calls if c.startswith(f"apply -n mlapp-{FIRST}"))
     assert apply.endswith("--prune --applyset=configmaps/mlapp-applyset")
-    assert "port-forward -n mlapp-staging svc/mlapp :3000" in calls
+    assert f"port-forward -n mlapp-{FIRST} svc/mlapp :3000" in calls
     secret = json.loads((tmp_path / "secret.json").read_text())  # the one infra/base mounts
     assert (secret["kind"], secret["metadata"]) == (
         "Secret",
-        {"namespace": "mlapp-staging", "name": "mlapp-api-tokens"},
+        {"namespace": f"mlapp-{FIRST}", "name": "mlapp-api-tokens"},
     )
     assert secret["stringData"] == {"tokens": "e2e-token"}
     # Recorded on a LOCAL deploy branch only, like a real deploy, by the digest the registry gave.
-    shown = sh("git", "show", "deploy:staging/manifests.yaml", cwd=released).stdout
+    shown = sh("git", "show", f"deploy:{FIRST}/manifests.yaml", cwd=released).stdout
     assert f"image: kind-registry:5000/mlapp@{pushed}" in shown
     assert sh("git", "ls-remote", "origin", "deploy", cwd=released).stdout == ""

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 from tests.conftest import sh
-from tests.delivery.conftest import digest, image, remote_log
+from tests.delivery.conftest import FIRST, LAST, digest, image, remote_log
 
 from mlapp.delivery import kube, ops
 from mlapp.delivery.state import RELEASE_FILE, Branch, StateError, auth_env, check_digest, image_ref, who
@@ -37,10 +37,10 @@ def objects_on_remote(work: Path, env: str, ref: str = "deploy") -> list[dict]:
 
 
 def verified_in_production(mlapp, char: str) -> None:
-    assert mlapp("delivery", "deploy", "--env", "staging", "--image", image(char), "--push")[0] == 0
-    assert mlapp("delivery", "accept", "--env", "staging", "--push", "--no-registry")[0] == 0
-    assert mlapp("delivery", "promote", "--to", "production", "--push")[0] == 0
-    assert mlapp("delivery", "accept", "--env", "production", "--push", "--no-registry")[0] == 0
+    assert mlapp("delivery", "deploy", "--env", FIRST, "--image", image(char), "--push")[0] == 0
+    assert mlapp("delivery", "accept", "--env", FIRST, "--push", "--no-registry")[0] == 0
+    assert mlapp("delivery", "promote", "--to", LAST, "--push")[0] == 0
+    assert mlapp("delivery", "accept", "--env", LAST, "--push", "--no-registry")[0] == 0
 
 
 def test_image_must_be_a_digest() -> None:
@@ -60,9 +60,9 @@ def test_image_must_be_a_digest() -> None:
 
 
 def test_deploy_writes_rendered_digest_pinned_manifests(gitops: Path, mlapp) -> None:
-    code, out = mlapp("delivery", "deploy", "--env", "staging", "--image", image("a"), "--push")
+    code, out = mlapp("delivery", "deploy", "--env", FIRST, "--image", image("a"), "--push")
     assert code == 0, out
-    release = release_on_remote(gitops, "staging")
+    release = release_on_remote(gitops, FIRST)
     head = sh("git", "rev-parse", "HEAD", cwd=gitops).stdout.strip()
     assert release["digest"] == digest("a") and release["status"] == "deployed"
     assert release["source_commit"] == head == release["config_commit"]
@@ -76,8 +76,8 @@ def test_deploy_writes_rendered_digest_pinned_manifests(gitops: Path, mlapp) -> 
         "deploy",
         cwd=gitops,
     ).stdout.split()
-    assert files == ["staging/kustomization.yaml", "staging/manifests.yaml", "staging/release.json"]
-    objects = objects_on_remote(gitops, "staging")
+    assert files == [f"{FIRST}/kustomization.yaml", f"{FIRST}/manifests.yaml", f"{FIRST}/release.json"]
+    objects = objects_on_remote(gitops, FIRST)
     containers = [c["image"] for o in objects for c in kube.containers(o)]
     assert containers == [image("a")]
     assert (
@@ -86,113 +86,111 @@ def test_deploy_writes_rendered_digest_pinned_manifests(gitops: Path, mlapp) -> 
     # The folder is what Argo CD / Flux / kubectl -k read: kustomize renders it to the same objects.
     folder = gitops.parent / "export"
     sh("git", "worktree", "add", "-q", "--detach", str(folder), "origin/deploy", cwd=gitops)
-    assert kube.render(folder / "staging") == objects
-    assert "desired state recorded; Argo CD Application mlapp-staging syncs it" in out
+    assert kube.render(folder / FIRST) == objects
+    assert f"desired state recorded; Argo CD Application mlapp-{FIRST} syncs it" in out
 
 
 def test_full_release_cycle(gitops: Path, mlapp) -> None:
-    assert mlapp("delivery", "deploy", "--env", "staging", "--image", image("a"), "--push")[0] == 0
-    code, out = mlapp("delivery", "promote", "--to", "production", "--push")
+    assert mlapp("delivery", "deploy", "--env", FIRST, "--image", image("a"), "--push")[0] == 0
+    code, out = mlapp("delivery", "promote", "--to", LAST, "--push")
     assert code != 0 and "no verified release" in out  # not smoke-tested yet: nothing to promote
-    assert mlapp("delivery", "accept", "--env", "staging", "--push", "--no-registry")[0] == 0
-    assert mlapp("delivery", "promote", "--to", "production", "--push")[0] == 0
-    assert mlapp("delivery", "accept", "--env", "production", "--push", "--no-registry")[0] == 0
-    assert mlapp("delivery", "deploy", "--env", "staging", "--image", image("b"), "--push")[0] == 0
-    assert mlapp("delivery", "accept", "--env", "staging", "--push", "--no-registry")[0] == 0
-    code, out = mlapp("delivery", "promote", "--to", "production", "--digest", "current", "--push")
+    assert mlapp("delivery", "accept", "--env", FIRST, "--push", "--no-registry")[0] == 0
+    assert mlapp("delivery", "promote", "--to", LAST, "--push")[0] == 0
+    assert mlapp("delivery", "accept", "--env", LAST, "--push", "--no-registry")[0] == 0
+    assert mlapp("delivery", "deploy", "--env", FIRST, "--image", image("b"), "--push")[0] == 0
+    assert mlapp("delivery", "accept", "--env", FIRST, "--push", "--no-registry")[0] == 0
+    code, out = mlapp("delivery", "promote", "--to", LAST, "--digest", "current", "--push")
     assert code == 0, out
-    prod = release_on_remote(gitops, "production")
-    assert (prod["digest"], prod["action"], prod["promoted_from"]) == (digest("b"), "promote", "staging")
-    code, out = mlapp("delivery", "rollback", "--env", "production", "--push")
+    prod = release_on_remote(gitops, LAST)
+    assert (prod["digest"], prod["action"], prod["promoted_from"]) == (digest("b"), "promote", FIRST)
+    code, out = mlapp("delivery", "rollback", "--env", LAST, "--push")
     assert code == 0, out
-    prod = release_on_remote(gitops, "production")
+    prod = release_on_remote(gitops, LAST)
     assert prod["digest"] == digest("a") and prod["rolled_back_from"] == digest("b")
     assert (prod["action"], prod["status"]) == ("rollback", "deployed")
-    assert release_on_remote(gitops, "staging")["digest"] == digest("b")  # untouched by production's moves
-    subjects = [line.split("|")[2] for line in remote_log(gitops, "production/")]
-    assert subjects[0].startswith("rollback production: ") and subjects[1].startswith("promote production: ")
+    assert release_on_remote(gitops, FIRST)["digest"] == digest("b")  # untouched by production's moves
+    subjects = [line.split("|")[2] for line in remote_log(gitops, f"{LAST}/")]
+    assert subjects[0].startswith(f"rollback {LAST}: ") and subjects[1].startswith(f"promote {LAST}: ")
     code, out = mlapp("delivery", "status", "--fetch")
-    assert "production   deployed  sha256:aaaa" in out and "staging      verified  sha256:bbbb" in out
+    assert f"{LAST:<12} deployed  sha256:aaaa" in out and f"{FIRST:<12} verified  sha256:bbbb" in out
 
 
 def test_promote_copies_the_digest_and_the_manifests_staging_was_tested_with(gitops: Path, mlapp) -> None:
-    mlapp("delivery", "deploy", "--env", "staging", "--image", image("a"), "--push")
-    mlapp("delivery", "accept", "--env", "staging", "--push", "--no-registry")
-    tested = release_on_remote(gitops, "staging")["config_commit"]
+    mlapp("delivery", "deploy", "--env", FIRST, "--image", image("a"), "--push")
+    mlapp("delivery", "accept", "--env", FIRST, "--push", "--no-registry")
+    tested = release_on_remote(gitops, FIRST)["config_commit"]
     hpa = gitops / "infra/base/hpa.yaml"  # main moves on after staging's test
     hpa.write_text(hpa.read_text().replace("averageUtilization: 70", "averageUtilization: 95"))
     sh("git", "commit", "-qam", "tune hpa", cwd=gitops)
-    mlapp("delivery", "deploy", "--env", "staging", "--image", image("b"), "--push")  # deployed, not verified
-    code, out = mlapp("delivery", "promote", "--to", "production", "--digest", digest("b"), "--push")
-    assert code != 0 and "never passed staging" in out
-    assert mlapp("delivery", "promote", "--to", "production", "--push")[0] == 0
-    prod = release_on_remote(gitops, "production")
+    mlapp("delivery", "deploy", "--env", FIRST, "--image", image("b"), "--push")  # deployed, not verified
+    code, out = mlapp("delivery", "promote", "--to", LAST, "--digest", digest("b"), "--push")
+    assert code != 0 and f"never passed {FIRST}" in out
+    assert mlapp("delivery", "promote", "--to", LAST, "--push")[0] == 0
+    prod = release_on_remote(gitops, LAST)
     assert (prod["digest"], prod["config_commit"]) == (digest("a"), tested)
-    hpas = [o for o in objects_on_remote(gitops, "production") if o["kind"] == "HorizontalPodAutoscaler"]
+    hpas = [o for o in objects_on_remote(gitops, LAST) if o["kind"] == "HorizontalPodAutoscaler"]
     assert hpas[0]["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"] == 70
-    assert {o["metadata"]["namespace"] for o in objects_on_remote(gitops, "production")} == {
-        "mlapp-production"
-    }
-    code, out = mlapp("delivery", "promote", "--to", "staging", "--push")
+    assert {o["metadata"]["namespace"] for o in objects_on_remote(gitops, LAST)} == {f"mlapp-{LAST}"}
+    code, out = mlapp("delivery", "promote", "--to", FIRST, "--push")
     assert code != 0 and "nothing promotes into it" in out
 
 
 def test_rollback_is_a_commit_that_removes_what_the_bad_release_added(gitops: Path, mlapp) -> None:
     verified_in_production(mlapp, "a")
-    good = objects_on_remote(gitops, "production")
+    good = objects_on_remote(gitops, LAST)
     extra = gitops / "infra/base/debug.yaml"  # the bad release adds an object
     extra.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: debug\ndata:\n  verbose: 'true'\n")
     kustomization = gitops / "infra/base/kustomization.yaml"
     kustomization.write_text(kustomization.read_text() + "  - debug.yaml\n")
     sh("git", "add", "-A", cwd=gitops)
     sh("git", "commit", "-qm", "debug config", cwd=gitops)
-    mlapp("delivery", "deploy", "--env", "staging", "--image", image("b"), "--push")
-    mlapp("delivery", "accept", "--env", "staging", "--push", "--no-registry")
-    mlapp("delivery", "promote", "--to", "production", "--push")  # live, smoke test fails: not verified
-    bad = objects_on_remote(gitops, "production")
-    assert kube.changes(good, bad) == (["ConfigMap/mlapp-production/debug"], [])
-    code, out = mlapp("delivery", "rollback", "--env", "production", "--push")
+    mlapp("delivery", "deploy", "--env", FIRST, "--image", image("b"), "--push")
+    mlapp("delivery", "accept", "--env", FIRST, "--push", "--no-registry")
+    mlapp("delivery", "promote", "--to", LAST, "--push")  # live, smoke test fails: not verified
+    bad = objects_on_remote(gitops, LAST)
+    assert kube.changes(good, bad) == ([f"ConfigMap/mlapp-{LAST}/debug"], [])
+    code, out = mlapp("delivery", "rollback", "--env", LAST, "--push")
     assert code == 0, out
-    restored = objects_on_remote(gitops, "production")
+    restored = objects_on_remote(gitops, LAST)
     added, removed = kube.changes(bad, restored)
-    assert (added, removed) == ([], ["ConfigMap/mlapp-production/debug"])  # what Argo CD's prune deletes
+    assert (added, removed) == ([], [f"ConfigMap/mlapp-{LAST}/debug"])  # what Argo CD's prune deletes
     assert restored == good
 
 
 def test_rollback_skips_releases_that_failed_their_smoke_test(gitops: Path, mlapp) -> None:
-    code, out = mlapp("delivery", "rollback", "--env", "production", "--push")
+    code, out = mlapp("delivery", "rollback", "--env", LAST, "--push")
     assert code != 0 and "never been deployed" in out
     verified_in_production(mlapp, "a")
-    code, out = mlapp("delivery", "rollback", "--env", "production", "--push")
+    code, out = mlapp("delivery", "rollback", "--env", LAST, "--push")
     assert code != 0 and "no earlier verified release" in out
     for char in "bc":
-        mlapp("delivery", "deploy", "--env", "staging", "--image", image(char), "--push")
-        mlapp("delivery", "accept", "--env", "staging", "--push", "--no-registry")
-        mlapp("delivery", "promote", "--to", "production", "--digest", digest(char), "--push")
-    assert mlapp("delivery", "rollback", "--env", "production", "--push")[0] == 0
-    assert release_on_remote(gitops, "production")["digest"] == digest("a")
-    code, out = mlapp("delivery", "rollback", "--env", "production", "--to-digest", digest("b"), "--push")
+        mlapp("delivery", "deploy", "--env", FIRST, "--image", image(char), "--push")
+        mlapp("delivery", "accept", "--env", FIRST, "--push", "--no-registry")
+        mlapp("delivery", "promote", "--to", LAST, "--digest", digest(char), "--push")
+    assert mlapp("delivery", "rollback", "--env", LAST, "--push")[0] == 0
+    assert release_on_remote(gitops, LAST)["digest"] == digest("a")
+    code, out = mlapp("delivery", "rollback", "--env", LAST, "--to-digest", digest("b"), "--push")
     assert code != 0 and "no verified release with" in out
 
 
 def test_accept_refuses_when_the_environment_changed_meanwhile(gitops: Path, mlapp, tmp_path: Path) -> None:
-    mlapp("delivery", "deploy", "--env", "staging", "--image", image("a"), "--push")
-    mlapp("delivery", "deploy", "--env", "staging", "--image", image("b"), "--push")  # lands during a's test
+    mlapp("delivery", "deploy", "--env", FIRST, "--image", image("a"), "--push")
+    mlapp("delivery", "deploy", "--env", FIRST, "--image", image("b"), "--push")  # lands during a's test
     code, out = mlapp(
-        "delivery", "accept", "--env", "staging", "--digest", digest("a"), "--push", "--no-registry"
+        "delivery", "accept", "--env", FIRST, "--digest", digest("a"), "--push", "--no-registry"
     )
     assert code != 0 and "runs sha256:bbbb" in out and "not the tested" in out
-    assert release_on_remote(gitops, "staging")["status"] == "deployed"
+    assert release_on_remote(gitops, FIRST)["status"] == "deployed"
     # c lands after this job fetched (b was current): the commit is checked against the new tip.
     delivery = load_params("params.yaml").delivery
     branch = Branch(delivery, sync=True)
     other = tmp_path / "other"
     sh("git", "clone", "-q", "-b", "main", str(gitops.parent / "origin.git"), str(other), cwd=tmp_path)
     elsewhere = Branch(delivery, other, sync=True)
-    ops.record(elsewhere, ops.deploy(elsewhere, "staging", image("c"), None))
+    ops.record(elsewhere, ops.deploy(elsewhere, FIRST, image("c"), None))
     with pytest.raises(StateError, match=r"runs sha256:c+, not the tested sha256:b+"):
-        ops.accept(branch, "staging", digest("b"), None)
-    assert release_on_remote(gitops, "staging")["digest"] == digest("c")
+        ops.accept(branch, FIRST, digest("b"), None)
+    assert release_on_remote(gitops, FIRST)["digest"] == digest("c")
 
 
 def test_concurrent_writer_is_rebased_not_overwritten(gitops: Path, tmp_path: Path) -> None:
@@ -201,7 +199,7 @@ def test_concurrent_writer_is_rebased_not_overwritten(gitops: Path, tmp_path: Pa
     other = tmp_path / "other"
     sh("git", "clone", "-q", "-b", "main", str(gitops.parent / "origin.git"), str(other), cwd=tmp_path)
     branch = Branch(params.delivery, sync=True)
-    ops.record(branch, ops.deploy(branch, "staging", image("a"), None))
+    ops.record(branch, ops.deploy(branch, FIRST, image("a"), None))
     calls = {"n": 0}
     original = branch.write
 
@@ -210,21 +208,21 @@ def test_concurrent_writer_is_rebased_not_overwritten(gitops: Path, tmp_path: Pa
             calls["n"] += 1
             if calls["n"] == 1:
                 elsewhere = Branch(params.delivery, other, sync=True)
-                ops.record(elsewhere, ops.deploy(elsewhere, "staging", image("c"), None))
+                ops.record(elsewhere, ops.deploy(elsewhere, FIRST, image("c"), None))
             return change(tree, base)
 
         return original(env, change_and_race)
 
     branch.write = racing_write  # type: ignore[method-assign]
-    ops.record(branch, ops.deploy(branch, "production", image("b"), None))
+    ops.record(branch, ops.deploy(branch, LAST, image("b"), None))
     assert calls["n"] == 2  # changed twice: the first push was rejected
-    assert branch.read("production").digest == digest("b")
-    assert branch.read("staging").digest == digest("c")  # the other writer's change survived
+    assert branch.read(LAST).digest == digest("b")
+    assert branch.read(FIRST).digest == digest("c")  # the other writer's change survived
 
 
 def test_local_mode_never_touches_the_remote_or_the_checkout(gitops: Path, mlapp) -> None:
     (gitops / "scratch.txt").write_text("uncommitted work")
-    code, out = mlapp("delivery", "deploy", "--env", "staging", "--image", image("a"))
+    code, out = mlapp("delivery", "deploy", "--env", FIRST, "--image", image("a"))
     assert code == 0, out
     assert sh("git", "rev-parse", "--verify", "-q", "refs/heads/deploy", cwd=gitops).returncode == 0
     remote = sh(
@@ -252,10 +250,10 @@ def test_ci_identity_author_is_the_actor_committer_the_bot(gitops: Path, mlapp) 
         "GITHUB_RUN_ID": "42",
         "GITHUB_SHA": "e" * 40,
     }
-    code, out = mlapp("delivery", "deploy", "--env", "staging", "--image", image("a"), "--push", env=env)
+    code, out = mlapp("delivery", "deploy", "--env", FIRST, "--image", image("a"), "--push", env=env)
     assert code == 0, out
     assert remote_log(gitops)[0].split("|")[:2] == ["octocat", "github-actions[bot]"]
-    release = release_on_remote(gitops, "staging")
+    release = release_on_remote(gitops, FIRST)
     assert release["deployed_by"] == "octocat" and release["source_commit"] == "e" * 40
     assert release["run_url"] == "https://github.com/acme/churn/actions/runs/42"
 
@@ -274,10 +272,10 @@ def test_token_goes_to_git_as_env_config_never_argv() -> None:
 
 def test_deploy_records_the_model_version(gitops: Path, mlapp, reference_project: Path) -> None:
     model = shutil.copytree(reference_project / "models", gitops / "models")  # deploy loads it
-    code, out = mlapp("delivery", "deploy", "--env", "staging", "--image", image("a"), "--push")
+    code, out = mlapp("delivery", "deploy", "--env", FIRST, "--image", image("a"), "--push")
     assert code == 0, out
     sha = hashlib.sha256((model / "model.ubj").read_bytes()).hexdigest()
-    release = release_on_remote(gitops, "staging")
+    release = release_on_remote(gitops, FIRST)
     assert (release["model_version"], release["model_sha256"]) == (sha[:12], sha)
     assert f"(model {sha[:12]})" in remote_log(gitops)[0]
     # What the smoke test of any later job sends, and this model's answers to it.
@@ -292,21 +290,21 @@ def test_uncommitted_infra_is_named_before_anything_it_would_break(gitops: Path,
     # placeholder image `mlapp`, which the deploy (delivery.app acme) would find unpinned.
     rename(gitops, "acme")
     sh("git", "commit", "-qm", "init", "--", "params.yaml", cwd=gitops)
-    code, out = mlapp("delivery", "deploy", "--env", "staging", "--image", image("a"), "--push")
+    code, out = mlapp("delivery", "deploy", "--env", FIRST, "--image", image("a"), "--push")
     assert code != 0 and "StateError: uncommitted changes in infra/ are not deployed: commit them (" in out
     assert "infra/argocd/applications.yaml, infra/base/deployment.yaml and 18 more" in out, out
     assert "pinned" not in out, out
     sh("git", "add", "-A", cwd=gitops)
     sh("git", "commit", "-qm", "init infra", cwd=gitops)
-    code, out = mlapp("delivery", "deploy", "--env", "staging", "--image", image("a"), "--push")
-    assert code == 0 and "Argo CD Application acme-staging" in out, out
+    code, out = mlapp("delivery", "deploy", "--env", FIRST, "--image", image("a"), "--push")
+    assert code == 0 and f"Argo CD Application acme-{FIRST}" in out, out
 
 
 def test_unknown_environment_and_missing_overlay(gitops: Path, mlapp) -> None:
     code, out = mlapp("delivery", "deploy", "--env", "canary", "--image", image("a"))
     assert code != 0 and "unknown environment 'canary'" in out
     raw = yaml.safe_load((gitops / "params.yaml").read_text())
-    raw["delivery"]["environments"] = ["staging", "canary", "production"]
+    raw["delivery"]["environments"] = [FIRST, "canary", LAST]
     (gitops / "params.yaml").write_text(yaml.safe_dump(raw))
     code, out = mlapp("delivery", "deploy", "--env", "canary", "--image", image("a"))
     head = sh("git", "rev-parse", "HEAD", cwd=gitops).stdout.strip()
@@ -316,24 +314,24 @@ def test_unknown_environment_and_missing_overlay(gitops: Path, mlapp) -> None:
     )
     # Promotion renders the commit the environment before was tested with: one from before canary
     # existed cannot be promoted into it; the next staging release (from a commit with it) can.
-    assert mlapp("delivery", "deploy", "--env", "staging", "--image", image("a"), "--push")[0] == 0
-    assert mlapp("delivery", "accept", "--env", "staging", "--push", "--no-registry")[0] == 0
+    assert mlapp("delivery", "deploy", "--env", FIRST, "--image", image("a"), "--push")[0] == 0
+    assert mlapp("delivery", "accept", "--env", FIRST, "--push", "--no-registry")[0] == 0
     code, out = mlapp("delivery", "promote", "--to", "canary", "--push")
     assert code != 0 and f"no overlays/canary in commit {head[:12]}" in out, out
-    shutil.copytree(gitops / "infra/overlays/staging", gitops / "infra/overlays/canary")
+    shutil.copytree(gitops / f"infra/overlays/{FIRST}", gitops / "infra/overlays/canary")
     overlay = gitops / "infra/overlays/canary/kustomization.yaml"
-    overlay.write_text(overlay.read_text().replace("staging", "canary"))
+    overlay.write_text(overlay.read_text().replace(FIRST, "canary"))
     sh("git", "add", "-A", cwd=gitops)
     sh("git", "commit", "-qm", "add canary", cwd=gitops)
-    assert mlapp("delivery", "deploy", "--env", "staging", "--image", image("b"), "--push")[0] == 0
-    assert mlapp("delivery", "accept", "--env", "staging", "--push", "--no-registry")[0] == 0
+    assert mlapp("delivery", "deploy", "--env", FIRST, "--image", image("b"), "--push")[0] == 0
+    assert mlapp("delivery", "accept", "--env", FIRST, "--push", "--no-registry")[0] == 0
     code, out = mlapp("delivery", "promote", "--to", "canary", "--push")
     assert code == 0 and release_on_remote(gitops, "canary")["digest"] == digest("b"), out
-    code, out = mlapp("delivery", "promote", "--to", "production", "--push")  # from canary now, not staging
+    code, out = mlapp("delivery", "promote", "--to", LAST, "--push")  # from canary now, not staging
     assert code != 0 and "canary has no verified release yet" in out
     assert mlapp("delivery", "accept", "--env", "canary", "--push", "--no-registry")[0] == 0
-    assert mlapp("delivery", "promote", "--to", "production", "--push")[0] == 0
-    assert release_on_remote(gitops, "production")["promoted_from"] == "canary"
+    assert mlapp("delivery", "promote", "--to", LAST, "--push")[0] == 0
+    assert release_on_remote(gitops, LAST)["promoted_from"] == "canary"
 
 
 def hand_edit(work: Path, tmp_path: Path, edit: Callable[[Path], object]) -> str:
@@ -353,32 +351,32 @@ def hand_edit(work: Path, tmp_path: Path, edit: Callable[[Path], object]) -> str
 @pytest.mark.parametrize(
     ("edit", "changed"),
     [
-        (lambda tree: (tree / "staging/manifests.yaml").unlink(), "staging/manifests.yaml"),
+        (lambda tree: (tree / f"{FIRST}/manifests.yaml").unlink(), f"{FIRST}/manifests.yaml"),
         (
-            lambda tree: (tree / "staging" / RELEASE_FILE).write_text('{"environment": "staging"}'),
+            lambda tree: (tree / FIRST / RELEASE_FILE).write_text(f'{{"environment": "{FIRST}"}}'),
             RELEASE_FILE,
         ),
-        (lambda tree: (tree / "staging" / RELEASE_FILE).write_text("not json"), RELEASE_FILE),
+        (lambda tree: (tree / FIRST / RELEASE_FILE).write_text("not json"), RELEASE_FILE),
     ],
     ids=["manifests-deleted", "release-incomplete", "release-not-json"],
 )
 def test_a_hand_edited_deploy_branch_is_named_never_trusted_and_repaired_by_a_deploy(
     gitops: Path, mlapp, tmp_path: Path, edit: Callable[[Path], object], changed: str
 ) -> None:
-    assert mlapp("delivery", "deploy", "--env", "staging", "--image", image("a"), "--push")[0] == 0
-    assert mlapp("delivery", "accept", "--env", "staging", "--push", "--no-registry")[0] == 0
+    assert mlapp("delivery", "deploy", "--env", FIRST, "--image", image("a"), "--push")[0] == 0
+    assert mlapp("delivery", "accept", "--env", FIRST, "--push", "--no-registry")[0] == 0
     tip = hand_edit(gitops, tmp_path, edit)
     code, out = mlapp("delivery", "status", "--fetch")
     # A documented "no" (exit 1), the whole reason printed; production, never deployed, is no "no".
-    assert code == 1 and "staging      staging was edited by hand: " in out and changed in out, out
-    assert "a deploy, promote or rollback rewrites it" in out and "production has never been deployed" in out
-    for args in (("accept", "--env", "staging", "--no-registry"), ("wait", "--env", "staging"),
-                 ("smoke", "--env", "staging")):  # fmt: skip
+    assert code == 1 and f"{FIRST:<12} {FIRST} was edited by hand: " in out and changed in out, out
+    assert "a deploy, promote or rollback rewrites it" in out and f"{LAST} has never been deployed" in out
+    for args in (("accept", "--env", FIRST, "--no-registry"), ("wait", "--env", FIRST),
+                 ("smoke", "--env", FIRST)):  # fmt: skip
         code, out = mlapp("delivery", *args, "--push" if args[0] == "accept" else "--fetch")
         # EditedByHand is a StateError, a UserError: `mlapp` prints it as one line, no traceback.
-        assert code != 0 and "EditedByHand: staging was edited by hand" in out, out
+        assert code != 0 and f"EditedByHand: {FIRST} was edited by hand" in out, out
         assert "a deploy, promote or rollback rewrites it" in out
-    assert on_remote(gitops, "staging/kustomization.yaml") and remote_log(gitops)[0].endswith(
+    assert on_remote(gitops, f"{FIRST}/kustomization.yaml") and remote_log(gitops)[0].endswith(
         "edited by hand"
     )
     assert (
@@ -389,10 +387,10 @@ def test_a_hand_edited_deploy_branch_is_named_never_trusted_and_repaired_by_a_de
     )
     # The branch is append-only: the next deploy rewrites the folder on top of the edit, and the
     # edit is never a release to go back to.
-    assert mlapp("delivery", "deploy", "--env", "staging", "--image", image("b"), "--push")[0] == 0
-    assert mlapp("delivery", "accept", "--env", "staging", "--push", "--no-registry")[0] == 0
-    assert mlapp("delivery", "rollback", "--env", "staging", "--push")[0] == 0
-    assert release_on_remote(gitops, "staging")["digest"] == digest("a")
+    assert mlapp("delivery", "deploy", "--env", FIRST, "--image", image("b"), "--push")[0] == 0
+    assert mlapp("delivery", "accept", "--env", FIRST, "--push", "--no-registry")[0] == 0
+    assert mlapp("delivery", "rollback", "--env", FIRST, "--push")[0] == 0
+    assert release_on_remote(gitops, FIRST)["digest"] == digest("a")
     code, out = mlapp("delivery", "status", "--fetch")
-    assert code == 0 and "staging      deployed" in out, out
-    assert "production   production has never been deployed" in out
+    assert code == 0 and f"{FIRST:<12} deployed" in out, out
+    assert f"{LAST:<12} {LAST} has never been deployed" in out

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 from tests.conftest import REPO, copy_project, sh
-from tests.delivery.conftest import digest, image
+from tests.delivery.conftest import FIRST, LAST, digest, image
 from tests.delivery.steps import (
+    CD_JOB,
     FOUND,
     NOT_FOUND,
     REPOSITORY,
@@ -65,7 +66,7 @@ def verified_subject(tmp_path: Path) -> str:
     return argv[2]
 
 
-DEPLOY = ("cd.yml", "staging", UV + "mlapp delivery deploy ")
+DEPLOY = ("cd.yml", CD_JOB, UV + "mlapp delivery deploy ")
 PROMOTE = ("promote.yml", "promote", UV + "mlapp delivery promote ")
 ROLLBACK = ("rollback.yml", "rollback", UV + "mlapp delivery rollback ")
 
@@ -86,7 +87,7 @@ def test_cd_deploy_step_records_the_attested_build_and_refuses_an_unattested_one
     assert pairs["--signer-workflow"] == f"{REPOSITORY}/.github/workflows/cd.yml"
     assert pairs["--source-ref"] == "refs/heads/main"
     assert "--deny-self-hosted-runners" in argv
-    release = remote_release(gitops, "staging")
+    release = remote_release(gitops, FIRST)
     assert release is not None
     assert (release["image"], release["action"], release["status"]) == (image("a"), "deploy", "deployed")
 
@@ -104,11 +105,11 @@ def test_cd_staging_on_day_one_records_the_release_and_says_what_to_configure(
     monkeypatch.delenv("KUBECONFIG", raising=False)
     built = {"needs.build.outputs.image": image("a").split("@")[0], "needs.build.outputs.digest": digest("a")}
     assert run_step(mlapp, tmp_path, *DEPLOY, FOUND, **built)[0] == 0
-    code, out = run_step(mlapp, tmp_path, "cd.yml", "staging", UV + "mlapp delivery wait ", FOUND, **built)
+    code, out = run_step(mlapp, tmp_path, "cd.yml", CD_JOB, UV + "mlapp delivery wait ", FOUND, **built)
     assert code == 0, out
-    assert "Set the variable `SERVICE_URL` in the GitHub environment `staging`" in summary.read_text()
+    assert f"Set the variable `SERVICE_URL` in the GitHub environment `{FIRST}`" in summary.read_text()
     assert parse_outputs(outputs.read_text()) == {"reachable": "false"}
-    release = remote_release(gitops, "staging")
+    release = remote_release(gitops, FIRST)
     assert release is not None and release["status"] == "deployed"  # recorded, not verified
     assert (
         release["model_version"]
@@ -119,19 +120,19 @@ def test_cd_staging_on_day_one_records_the_release_and_says_what_to_configure(
 def test_promote_step_commits_the_attested_digest_and_refuses_an_unattested_one(
     gitops: Path, mlapp, tmp_path: Path
 ) -> None:
-    released(mlapp, "staging", "a")
+    released(mlapp, FIRST, "a")
     before = remote_tip(gitops)
     code, out = run_step(mlapp, tmp_path, *PROMOTE, NOT_FOUND)
     assert code != 0 and "no attestations found for the subject" in out, out
     assert verified_subject(tmp_path) == f"oci://{image('a')}"
-    assert remote_tip(gitops) == before and remote_release(gitops, "production") is None
+    assert remote_tip(gitops) == before and remote_release(gitops, LAST) is None
 
     code, out = run_step(mlapp, tmp_path, *PROMOTE, FOUND)
     assert code == 0 and "verified 1 provenance attestation" in out, out
-    release = remote_release(gitops, "production")
+    release = remote_release(gitops, LAST)
     assert release is not None
     assert (release["image"], release["action"], release["status"]) == (image("a"), "promote", "deployed")
-    assert release["promoted_from"] == "staging"
+    assert release["promoted_from"] == FIRST
 
 
 def test_rollback_step_restores_the_attested_release_and_refuses_an_unattested_one(
@@ -139,8 +140,8 @@ def test_rollback_step_restores_the_attested_release_and_refuses_an_unattested_o
 ) -> None:
     env = defaults("rollback.yml")["inputs.env"]  # the workflow's default target
     for char in "ab":  # two verified releases there: b runs, a is the one to return to
-        released(mlapp, "staging", char)
-        if env != "staging":
+        released(mlapp, FIRST, char)
+        if env != FIRST:
             for args in (("promote", "--to", env), ("accept", "--env", env, "--no-registry")):
                 code, out = mlapp("delivery", *args, "--push")
                 assert code == 0, out
@@ -241,12 +242,12 @@ RUN_BY = {
     **{f"make {target}": HERE + "sync_steps_install_what_their_jobs_run" for target in SETS},
     "make pipeline-outputs": HERE + "pipeline_outputs_step_pulls_the_remotes_outputs_and_trains_nothing",
     "make check-clean": HERE + "check_clean_step_fails_on_a_changed_tracked_file",
-    "mlapp delivery deploy --env staging --verify-attestation --push": HERE
+    f"mlapp delivery deploy --env {FIRST} --verify-attestation --push": HERE
     + "cd_deploy_step_records_the_attested_build_and_refuses_an_unattested_one",
-    "mlapp delivery wait --env staging --fetch": E2E,
-    "mlapp delivery smoke --env staging --fetch": E2E,
+    f"mlapp delivery wait --env {FIRST} --fetch": E2E,
+    f"mlapp delivery smoke --env {FIRST} --fetch": E2E,
     'mlapp pipeline register --tag "image.digest=${IMAGE_DIGEST}" --tag "image.ref=${IMAGE_REF}"': E2E,
-    "mlapp delivery accept --env staging --push": E2E,
+    f"mlapp delivery accept --env {FIRST} --push": E2E,
     "mlapp delivery promote --verify-attestation --push": HERE
     + "promote_step_commits_the_attested_digest_and_refuses_an_unattested_one",
     'mlapp delivery wait --env "$PROMOTE_TO" --fetch': E2E,

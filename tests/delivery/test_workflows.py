@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 from tests.conftest import BIN, REPO
-from tests.delivery.steps import WORKFLOWS, load
+from tests.delivery.steps import CD_JOB, WORKFLOWS, load
 
 from mlapp.delivery.github import check_all
 from mlapp.params import load_params
@@ -98,10 +98,8 @@ def test_check_workflows_command(mlapp_in_repo) -> None:
 def test_deploy_workflows_target_exactly_the_environments_of_params() -> None:
     """cd deploys the first environment; promote offers every later one; rollback offers all."""
     envs = PARAMS.delivery.environments
-    assert load("cd.yml")["jobs"]["staging"]["environment"]["name"] == envs[0]
-    assert "--env " + envs[0] in " ".join(
-        s.get("run", "") for s in load("cd.yml")["jobs"]["staging"]["steps"]
-    )
+    assert load("cd.yml")["jobs"][CD_JOB]["environment"]["name"] == envs[0]
+    assert "--env " + envs[0] in " ".join(s.get("run", "") for s in load("cd.yml")["jobs"][CD_JOB]["steps"])
     inputs = {
         name: load(name)[True]["workflow_dispatch"]["inputs"] for name in ("promote.yml", "rollback.yml")
     }
@@ -164,7 +162,7 @@ def test_dependabot_covers_actions_and_uv_with_a_cooldown() -> None:
 def test_delivery_order_is_deploy_wait_smoke_then_accept() -> None:
     """The alias moves and a release becomes promotable only after it is served and smoke-tested."""
     for name, job, verb in (
-        ("cd.yml", "staging", "deploy"),
+        ("cd.yml", CD_JOB, "deploy"),
         ("promote.yml", "promote", "promote"),
         ("rollback.yml", "rollback", "rollback"),
     ):
@@ -200,14 +198,14 @@ def test_staging_deploys_the_model_of_the_built_image_never_a_retrain() -> None:
         s for s in jobs["build"]["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact@")
     )
     assert upload["with"]["path"] == "models/"
-    for job in ("staging", "e2e"):
+    for job in (CD_JOB, "e2e"):
         runs = [s.get("run", "") for s in jobs[job]["steps"]]
         assert "make pipeline-outputs" not in runs and not any("dvc" in r for r in runs), job
         download = next(
             s for s in jobs[job]["steps"] if str(s.get("uses", "")).startswith("actions/download-artifact@")
         )
         assert (download["with"]["name"], download["with"]["path"]) == (upload["with"]["name"], "models")
-    assert jobs["staging"]["needs"] == ["build", "e2e"]  # the cluster e2e gates staging
+    assert jobs[CD_JOB]["needs"] == ["build", "e2e"]  # the cluster e2e gates the first deploy
 
 
 def test_kind_e2e_runs_on_pull_requests_touching_serving_infra_or_delivery() -> None:
