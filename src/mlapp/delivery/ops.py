@@ -136,8 +136,7 @@ def rollback(branch: Branch, env: str, digest: str | None) -> Release:
 
 
 def accept(branch: Branch, env: str, tested: str, registry_version: str | None) -> str:
-    """Mark ``env``'s release verified; refuse if it no longer runs the ``tested`` digest."""
-    check_digest(tested)
+    """Mark ``env``'s release verified; refused unless it runs ``tested`` (a malformed digest never does)."""
 
     def change(tree: Path, base: str | None) -> str:
         latest = branch.read(branch.env(env), base)

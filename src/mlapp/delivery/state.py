@@ -166,7 +166,7 @@ class Branch:
 
     def checkout(self, commit: str) -> AbstractContextManager[Path]:
         """A temporary checkout of ``commit``, fetched first when this (shallow) clone lacks it."""
-        if git.run("cat-file", "-e", f"{commit}^{{commit}}", cwd=self.root, check=False).returncode:
+        if git.rev(commit, cwd=self.root) is None:
             self.git("fetch", "-q", "--depth=1", self.delivery.remote, commit, env=self.auth())
         return worktree(self.root, commit)
 
