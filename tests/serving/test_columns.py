@@ -97,6 +97,19 @@ def test_body_shapes(parser, text) -> None:
     assert refused.value.status == 400
 
 
+@pytest.mark.parametrize("second", ["[]", "[1]", '[{"age": 30}]'])
+def test_a_second_records_key_is_named_not_the_one_it_hides(parser, second) -> None:
+    """pydantic reads the last ``records`` only: a body with a valid one and an invalid one was
+    "List should have at least 1 item" (or an issue of the second) instead of the duplicate key."""
+    body = ('{"records": [' + json.dumps(BASE) + '], "records": ' + second + "}").encode()
+    with pytest.raises(Refused) as refused:
+        parser.parse(body)
+    assert refused.value.labels == {("records", "duplicate_key")}
+    assert refused.value.detail == [
+        {"type": "duplicate_key", "loc": ["body"], "msg": "key 'records' appears more than once"}
+    ]
+
+
 def test_oversized_request_is_not_fast(parser) -> None:
     body = json.dumps({"records": [BASE] * (MAX_ROWS + 1)}).encode()
     assert fast(parser, body) is None

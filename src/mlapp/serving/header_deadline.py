@@ -28,17 +28,8 @@ the service's), the only place outside BentoML's own request metrics, and serves
 uvicorn's WebSocket protocol would have served the bare app, and any other ``Upgrade`` was a
 WARNING line per request).
 
-A connection closed while its client may still be sending (a 413 answered from
-``Content-Length``, a 429, a body cut at the cap, a 431, a malformed request) is closed
-gracefully ("lingering close", as nginx does): the answer, then end of output, then what the
-client still sends is read and dropped until it closes its end too, for at most
-``serving.body_timeout_s`` and ``serving.max_body_bytes_in_flight`` bytes (what the worker
-holds of bodies at once). Closed at once with those bytes unread, the kernel resets the
-connection: a client that writes its whole request before reading (Python's urllib, many
-simple clients) got "connection reset" or "broken pipe" instead of the 413 and its message,
-every time once the body was larger than the sockets' buffers (8 MB and up on loopback,
-less across a network). Dropping costs the worker's loop ~0.2 ms per MB (measured on
-loopback), so at most ~13 ms a connection; a valid 1,000-row request costs about as much.
+A connection closed while its client may still be sending its request is closed gracefully
+(``linger.py``): the answer, end of output, then what the client still sends is dropped.
 
 ``install`` makes it uvicorn's ``auto`` protocol, the one BentoML's workers ask for, so it is
 in place whether the worker is a fork of the server process or a new interpreter importing
@@ -61,6 +52,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from mlapp.params import ServingParams
 from mlapp.serving import responses
 from mlapp.serving.admission import SERVER_REFUSED
+from mlapp.serving.linger import Lingering
 
 Count = Callable[[int, set[tuple[str, str]]], None]
 
@@ -73,23 +65,6 @@ class Deadline:
     outer: Callable[[Any, Count], Any]  # wraps the worker's whole ASGI app (``paths.KnownPaths``)
     linger_s: float  # ``serving.body_timeout_s``: how long a closing connection's input is read and dropped
     linger_bytes: int  # ``serving.max_body_bytes_in_flight``: the most of it read and dropped
-
-
-class Lingering:
-    """The connection's transport as uvicorn sees it: its ``close`` is the protocol's ``close``
-    (uvicorn closes the transport it holds after an answer with ``connection: close``), and it
-    says it is closing once the protocol lingers (no keep-alive timer, no next request)."""
-
-    def __init__(self, transport: asyncio.Transport, close: Callable[[], None]) -> None:
-        self.socket = transport
-        self.close = close
-        self.lingering = False
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.socket, name)
-
-    def is_closing(self) -> bool:
-        return self.lingering or self.socket.is_closing()
 
 
 class HeaderDeadline(HttpToolsProtocol):
@@ -210,6 +185,10 @@ class HeaderDeadline(HttpToolsProtocol):
         if self.linger_timer is not None:
             self.linger_timer.cancel()
         super().connection_lost(exc)
+        # This protocol and its transport's stand-in refer to each other: a reference cycle, freed
+        # only by a rare full garbage collection with the request it holds (a refused flood of
+        # 2 MB bodies grew a worker by ~12 KB a connection). Broken here.
+        self.wire.close = self.wire.socket.close
 
     def close(self) -> None:
         """Close the connection; lingering (module docstring) if its client may still be sending:

@@ -194,10 +194,19 @@ class RequestParser:
         try:
             records: list[dict[str, Any]] = self.input.validate_json(body)["records"]
         except ValidationError as exc:
+            # pydantic read the last "records" only: {"records": [...], "records": []} was "at least
+            # 1 item". Checked only then: a full parse of every refused body costs a flood.
+            if body.count(b'"records"') > 1:
+                self._no_duplicate_keys(body)
             refused = self.refusal(exc, body)
             if refused.detail and body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
                 refused.detail[0]["msg"] += ": the body is UTF-16: send it as UTF-8"
             raise refused from None
+        self._no_duplicate_keys(body)
+        return records, self.encoder.matrix(records)
+
+    def _no_duplicate_keys(self, body: bytes) -> None:
+        """``Refused`` (400) naming the first key that appears twice in one JSON object."""
         try:
             json.loads(body.decode("utf-8"), object_pairs_hook=_no_duplicates)
         except DuplicateKey as exc:
@@ -207,7 +216,8 @@ class RequestParser:
             raise Refused(
                 400, "duplicate_key", "duplicate key in JSON object", [issue], {(field, "duplicate_key")}
             ) from None
-        return records, self.encoder.matrix(records)
+        except ValueError:  # not JSON, or not UTF-8: pydantic's refusal says so
+            return
 
     def refusal(self, exc: ValidationError, body: bytes | None = None) -> Refused:
         detail = exc.errors(include_url=False, include_context=False, include_input=False)
