@@ -27,6 +27,7 @@ from mlapp.params import load_params
 from mlapp.schema import feature_schema, raw_schema
 from mlapp.stages import table_checks, validate
 from mlapp.stages.validate import Problem, check_table, parse_table
+from mlapp.stages.validate_rules import parse_columns
 from mlapp.tables import line_count
 from tests.conftest import REPO, copy_project, sh
 
@@ -409,6 +410,22 @@ def test_an_unparsable_number_says_which_export_habit_explains_it(values: list[s
     table = pa.DataFrameSchema({"charges": schema._number(float, 0, 10_000)}, coerce=True)
     _, problems = check_table(pd.DataFrame({"charges": values}), table, 5, 1, "validate.min_rows", ".")
     assert [p.check for p in problems] == [f"parse as float64 {hint}".rstrip()]
+
+
+@pytest.mark.parametrize(
+    ("value", "hint"),
+    [
+        ("gold", " (a text label is a class)"),  # nothing in the export explains it: the column's own hint
+        ("1,234", " (thousands separators: export numbers without them)"),  # the export habit, only
+    ],
+)
+def test_a_column_s_own_hint_is_for_values_no_export_habit_explains(value: str, hint: str) -> None:
+    """validate's hint for a regression label of text was added by looking for '(' in the
+    finished message; parse_columns now takes it per column, for unexplained values only."""
+    table = pa.DataFrameSchema({"price": pa.Column(float)}, coerce=True)
+    frame = pd.DataFrame({"price": ["3.5", value]})
+    _, unparsed, _ = parse_columns(frame, table, 5, ".", unexplained={"price": " (a text label is a class)"})
+    assert unparsed["price"].check == f"parse as float64{hint}"
 
 
 def test_a_parquet_file_with_missing_values_written_as_text_says_how_to_write_them(

@@ -43,6 +43,9 @@ from mlapp.stages.validate_rules import (
 UNIQUE = "field_uniqueness"  # pandera's name for a column's `unique=True`
 
 
+TEXT_LABEL = " (a text label is a class: set task: binary or multiclass)"
+
+
 def merge(old: Problem | None, new: Problem, limit: int) -> Problem:
     """The same check failing in a later chunk: counts add up, the first examples stay."""
     if old is None:
@@ -70,6 +73,8 @@ class Findings:
         self.limit = params.validate_.max_failure_examples
         self.missing_text = frozenset(params.data.missing_values)
         self.fixes = {params.data.label: LABEL_FIX}  # a "?" label: data.missing_label, not FEATURES
+        # A regression label no export habit explains ("gold"): the task, not the file, is wrong.
+        self.unexplained = {params.data.label: TEXT_LABEL} if params.task == "regression" else {}
         self.integral = integral_labels
         self.rows = 0  # read
         self.labeled = 0  # kept by the missing-label policy
@@ -102,7 +107,9 @@ class Findings:
             if name in labeled.columns:
                 self.nulls[name] = self.nulls.get(name, 0) + int(labeled[name].isna().sum())
         decimal = self.params.data.decimal
-        parsed, unparsed, missing = parse_columns(labeled, self.schema, self.limit, decimal, self.fixes)
+        parsed, unparsed, missing = parse_columns(
+            labeled, self.schema, self.limit, decimal, self.fixes, self.unexplained
+        )
         for name, found in unparsed.items():
             self.unparsed[name] = merge(self.unparsed.get(name), found, self.limit)
         for name, found in missing.items():
@@ -164,13 +171,7 @@ class Findings:
         empty = null_problems(self.nulls, self.labeled, self.params)
         # An empty column would also fail its per-value rules: reported once, as empty.
         gone = {p.column for p in empty}
-        unparsed = dict(self.unparsed)
-        text = unparsed.get(self.params.data.label)
-        if self.params.task == "regression" and text and "(" not in text.check:  # no export habit explains it
-            unparsed[text.column] = replace(
-                text, check=f"{text.check} (a text label is a class: set task: binary or multiclass)"
-            )
-        values = column_problems(self.schema, unparsed, self.missing, gone)
+        values = column_problems(self.schema, self.unparsed, self.missing, gone)
         # Columns that did not parse would only repeat themselves as dtype/null failures.
         skip = gone | {p.column for p in values}
         rules = dict(self.rules)

@@ -30,9 +30,10 @@ CHECK_WORDS = {
 }
 TABLE_CHECKS = {"column_in_dataframe", "column_in_schema"}
 MAX_LISTED, SHOWN_LISTED = 10, 5  # a check listing more values than this names the first few
-# Per column, the placeholder hint's fix when it is not a feature's (NULLABLE_FIX): the label's.
+# Per column, the placeholder hint's fix when it is not a feature's (NULLABLE_FIX): the label's;
+# or a column's own hint for values no export habit explains.
 Fixes = Mapping[str, str]
-FEATURE_FIXES: Fixes = MappingProxyType({})
+NO_HINTS: Fixes = MappingProxyType({})
 
 
 def _examples(values: pd.Series, limit: int) -> list[Any]:
@@ -47,11 +48,17 @@ def problem(failing: pd.Series, check: str, limit: int) -> Problem:
 
 
 def parse_columns(
-    frame: pd.DataFrame, schema: pa.DataFrameSchema, limit: int, decimal: str, fixes: Fixes = FEATURE_FIXES
+    frame: pd.DataFrame,
+    schema: pa.DataFrameSchema,
+    limit: int,
+    decimal: str,
+    fixes: Fixes = NO_HINTS,
+    unexplained: Fixes = NO_HINTS,
 ) -> tuple[pd.DataFrame, dict[str, Problem], dict[str, Problem]]:
     """The parsed table (numbers written with ``decimal``, ``data.decimal``), per column the values
     that did not parse, and the missing values of columns that allow none (checked here, not by
-    pandera: its coercion turns a null bool into False). ``fixes``: hints' fixes by column."""
+    pandera: its coercion turns a null bool into False). ``fixes``: hints' fixes by column;
+    ``unexplained``: a column's hint when no export habit explains its values."""
     parsed = frame.copy()
     unparsed, missing = {}, {}
     for name, column in schema.columns.items():
@@ -62,6 +69,7 @@ def parse_columns(
         if bad.any():
             fix = fixes.get(name, NULLABLE_FIX)
             hint = parse_hint(name, frame.loc[bad, name], str(column.dtype), decimal, fix)
+            hint = hint or unexplained.get(name, "")
             rule = f"parse as {column.dtype}" + hint
             unparsed[name] = problem(frame.loc[bad, name], rule, limit)
         if absent.any() and not column.nullable:
@@ -81,7 +89,7 @@ def column_problems(
 
 
 def parse_table(
-    frame: pd.DataFrame, schema: pa.DataFrameSchema, limit: int, decimal: str, fixes: Fixes = FEATURE_FIXES
+    frame: pd.DataFrame, schema: pa.DataFrameSchema, limit: int, decimal: str, fixes: Fixes = NO_HINTS
 ) -> tuple[pd.DataFrame, list[Problem]]:
     """The parsed table and one problem per column: its unparsable values, else its missing ones."""
     parsed, unparsed, missing = parse_columns(frame, schema, limit, decimal, fixes)
@@ -131,7 +139,7 @@ def brief(check: str) -> str:
     return f"{name}([{shown}, … {len(values) - SHOWN_LISTED} more])"
 
 
-def worded(key: tuple[Any, Any], found: Problem, fixes: Fixes = FEATURE_FIXES) -> Problem:
+def worded(key: tuple[Any, Any], found: Problem, fixes: Fixes = NO_HINTS) -> Problem:
     """A pandera failure said the way a data owner would say it."""
     column = "<table>" if key[1] in TABLE_CHECKS else found.column
     check = CHECK_WORDS.get(found.check) or brief(found.check)
@@ -144,7 +152,7 @@ def worded(key: tuple[Any, Any], found: Problem, fixes: Fixes = FEATURE_FIXES) -
 
 
 def schema_problems(
-    exc: pa.errors.SchemaErrors, skip: set[str], limit: int, fixes: Fixes = FEATURE_FIXES
+    exc: pa.errors.SchemaErrors, skip: set[str], limit: int, fixes: Fixes = NO_HINTS
 ) -> list[Problem]:
     cases = exc.failure_cases
     groups = rule_groups(cases[~cases["column"].isin(skip)], limit)
@@ -158,7 +166,7 @@ def check_table(
     min_rows: int,
     min_rows_setting: str,
     decimal: str,  # data.decimal
-    fixes: Fixes = FEATURE_FIXES,  # the placeholder hint's fix by column, when not a feature's
+    fixes: Fixes = NO_HINTS,  # the placeholder hint's fix by column, when not a feature's
 ) -> tuple[pd.DataFrame, list[Problem]]:
     """Parse + validate; returns the typed table and every problem found (lazily, all at once)."""
     parsed, problems = parse_table(frame, schema, limit, decimal, fixes)
