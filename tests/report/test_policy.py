@@ -112,3 +112,17 @@ def test_a_base_gate_the_prs_values_cannot_mend_still_stops() -> None:
         "the base's gate: section is invalid:\n  - gate.max_regression: 150% is not below 100%"
     )
     assert "pydantic" not in said and "[type=" not in said
+
+
+def test_a_base_metric_of_another_task_takes_the_prs_and_is_named() -> None:
+    """rmse is a metric, but not of this task: the report would stop on it, the PR mending it too.
+    It gives way to the PR's, and the base's floor (in rmse's units) is checked against the PR's."""
+    base = _base(primary_metric="rmse", min_primary=100, max_regression=0.01, require_significant=True)
+    policy = gate_policy(base, PARAMS)
+    assert policy.gate.model_dump() == {**PR, "max_regression": 0.01, "require_significant": True}
+    metrics = ", ".join(TASK_METRICS[PARAMS.task])
+    assert policy.notes[0] == (
+        f"the base's gate.primary_metric 'rmse' is no longer valid (a metric of another task; task "
+        f"{PARAMS.task}'s are {metrics}); this PR's {PR['primary_metric']!r} applies"
+    )
+    assert policy.notes[1].startswith("the base's gate.min_primary 100 is no longer valid")

@@ -2,9 +2,9 @@
 
 The base's ``gate:`` is history, checked by this code: a setting the base does not have yet
 takes the PR's value, and so does one this code refuses (a tolerance that could never fire, a
-floor in another metric's units, a setting that no longer exists). The base's value could not
-be applied as it reads, and stopping the report would block the very PR that mends it; the
-report says which setting that was and why.
+floor in another metric's units, a metric of another task, a setting that no longer exists).
+The base's value could not be applied as it reads, and stopping the report would block the very
+PR that mends it; the report says which setting that was and why.
 """
 
 from __future__ import annotations
@@ -28,10 +28,14 @@ class Policy:
     notes: list[str] = field(default_factory=list)  # base settings no longer valid, and what applies
 
 
+def _metrics(task: str) -> str:
+    return f"task {task}'s are {', '.join(TASK_METRICS[task])}"
+
+
 def _why(error: Mapping[str, Any], task: str) -> str:
     """Why a base's setting is refused, in words: for a metric name that is none, the task's."""
     if error["loc"] == ("primary_metric",) and error["type"] == "literal_error":  # not pydantic's every name
-        return f"not a metric; task {task}'s are {', '.join(TASK_METRICS[task])}"
+        return f"not a metric; {_metrics(task)}"
     return error_message(error)
 
 
@@ -47,7 +51,6 @@ def gate_policy(base_params_text: str, params: Params) -> Policy:
     while True:  # each round takes at least one more setting from the PR, or stops
         try:
             gate = GateParams.model_validate(values)
-            break
         except ValidationError as exc:
             errors = exc.errors()
             refused = {str(e["loc"][0]): _why(e, params.task) for e in errors if e["loc"]}
@@ -63,6 +66,12 @@ def gate_policy(base_params_text: str, params: Params) -> Policy:
                     values[name] = pr[name]
                 else:  # a setting this code no longer has
                     del values[name]
+            continue
+        # A metric of another task: the base's params.yaml was checked by older code, or not at all.
+        if gate.primary_metric in TASK_METRICS[params.task] or "primary_metric" in replaced:
+            break
+        replaced["primary_metric"] = f"a metric of another task; {_metrics(params.task)}"
+        values["primary_metric"] = pr["primary_metric"]
     parts = [f"+ this PR's new {', '.join(added)}"] if added else []
     parts += [f"this PR's {', '.join(replaced)}: the base's is no longer valid"] if replaced else []
     source = "base params.yaml" + (f" ({'; '.join(parts)})" if parts else "")
