@@ -117,7 +117,7 @@ def test_compare_reports_observed_values_and_intervals_that_bracket_them() -> No
 
 def test_binary_models_whose_positive_class_differs_are_not_compared() -> None:
     def model(classes: list[str]) -> Any:
-        return SimpleNamespace(task="binary", spec=SimpleNamespace(classes=classes))
+        return SimpleNamespace(task="binary", spec=SimpleNamespace(classes=classes, label="churned"))
 
     scores = np.array([0.2, 0.9])
     assert same_task(model(["no", "yes"]), model(["no", "yes"]), lambda: scores) is scores
@@ -136,9 +136,22 @@ def test_a_base_of_another_task_is_named_before_its_features() -> None:
     def base_scores() -> np.ndarray:
         raise UserError("the base model needs features the PR's test set lacks: ['tenure_months']")
 
-    base = SimpleNamespace(task="binary", spec=SimpleNamespace(classes=["0", "1"]))
-    pr = SimpleNamespace(task="regression", spec=SimpleNamespace(classes=[]))
+    base = SimpleNamespace(task="binary", spec=SimpleNamespace(classes=["0", "1"], label="churned"))
+    pr = SimpleNamespace(task="regression", spec=SimpleNamespace(classes=[], label="monthly_charges"))
     with pytest.raises(UserError, match="the base model is a binary model and the PR's a regression model"):
         same_task(base, pr, base_scores)
     with pytest.raises(UserError, match="features"):
         same_task(base, SimpleNamespace(task="binary", spec=base.spec), base_scores)
+
+
+def test_a_base_that_predicts_another_label_is_not_compared() -> None:
+    """data.label switched to another 0/1 column: task and classes match, but the base model
+    predicts churn, so scoring it against the new label made the PR "better" by 0.35 AUC."""
+
+    def model(label: str) -> Any:
+        return SimpleNamespace(task="binary", spec=SimpleNamespace(classes=["0", "1"], label=label))
+
+    scores = np.array([0.2, 0.9])
+    assert same_task(model("churned"), model("churned"), lambda: scores) is scores
+    with pytest.raises(UserError, match=r"the label changed \(base 'churned', PR 'upsold': data.label\)"):
+        same_task(model("churned"), model("upsold"), lambda: scores)

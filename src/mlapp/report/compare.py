@@ -120,6 +120,11 @@ def same_task(base: Model, pr: Model, base_scores: Callable[[], np.ndarray]) -> 
             f"the base model is a {base.task} model and the PR's a {pr.task} model: a report compares "
             "models of one task (compare the PR with a base of the same task)"
         )
+    if base.spec.label != pr.spec.label:  # same task and classes, another target: the deltas would be noise
+        raise UserError(
+            f"the label changed (base {base.spec.label!r}, PR {pr.spec.label!r}: data.label): the base "
+            "model predicts another column, so its scores against the PR's labels compare nothing"
+        )
     if base.spec.classes == pr.spec.classes:
         return base_scores()
     if sorted(base.spec.classes) != sorted(pr.spec.classes):
