@@ -6,11 +6,22 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from mlapp.errors import UserError
 from mlapp.params import GateParams
-from mlapp.report.compare import BETTER, SAME, WORSE, MetricDelta, change_of, compare, gate, same_task
+from mlapp.report.compare import (
+    BETTER,
+    SAME,
+    WORSE,
+    MetricDelta,
+    change_of,
+    compare,
+    gate,
+    same_task,
+    type_changes,
+)
 
 POLICY = GateParams(primary_metric="roc_auc", min_primary=0.7, max_regression=0.01, require_significant=True)
 
@@ -155,3 +166,24 @@ def test_a_base_that_predicts_another_label_is_not_compared() -> None:
     assert same_task(model("churned"), model("churned"), lambda: scores) is scores
     with pytest.raises(UserError, match=r"the label changed \(base 'churned', PR 'upsold': data.label\)"):
         same_task(model("churned"), model("upsold"), lambda: scores)
+
+
+def test_a_feature_whose_type_changed_is_named_not_a_traceback() -> None:
+    """schema.py turned a count into levels (support_tickets_90d: 0, 1, 2 -> "none", "few", "many"):
+    the base model read it as a number and pandas raised "Unable to parse string 'none'" from the
+    report; the other way, numbers matched none of the base's text levels and scored as missing."""
+    from mlapp.report.run import _score
+
+    spec = SimpleNamespace(
+        features=["tickets", "region", "paperless"], categories={"region": ["north", "south"]}
+    )
+    base = SimpleNamespace(spec=spec)
+    same = pd.DataFrame({"tickets": [0, 2], "region": ["north", "south"], "paperless": [True, False]})
+    assert type_changes(base, same) == []
+    levels = same.assign(tickets=["none", "many"], region=pd.Series([1, 2], dtype="Int64"))
+    assert type_changes(base, levels) == [
+        "'tickets' (read as a number, the PR's rows hold text)",
+        "'region' (read as a category, the PR's rows hold numbers)",
+    ]
+    with pytest.raises(UserError, match=r"the base model cannot score .* type changed .*'tickets'"):
+        _score(base, levels, "base")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import pandas as pd
 
 from mlapp.errors import UserError
 from mlapp.metrics import flat, higher_is_better, round6, task_metrics
@@ -28,6 +29,7 @@ __all__ = [
     "compare",
     "gate",
     "same_task",
+    "type_changes",
 ]
 
 
@@ -135,3 +137,16 @@ def same_task(base: Model, pr: Model, base_scores: Callable[[], np.ndarray]) -> 
             "data.classes): the two models' scores and thresholds mean different things"
         )
     return base_scores()[:, [base.spec.classes.index(c) for c in pr.spec.classes]]
+
+
+def type_changes(model: Model, rows: pd.DataFrame) -> list[str]:
+    """Features ``model`` reads as another kind than ``rows`` hold: a schema.py type change (a count
+    that became levels, or back). The model cannot score such a column: text does not parse as a
+    number, and numbers match none of its text levels (every row would be scored as missing)."""
+    changed = []
+    for name in model.spec.features:
+        text = not (pd.api.types.is_numeric_dtype(rows[name]) or pd.api.types.is_bool_dtype(rows[name]))
+        if (name in model.spec.categories) != text:
+            held, read = ("text", "a number") if text else ("numbers", "a category")
+            changed.append(f"{name!r} (read as {read}, the PR's rows hold {held})")
+    return changed

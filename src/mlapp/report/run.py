@@ -103,6 +103,11 @@ def _score(model: Model, test: pd.DataFrame, who: str) -> np.ndarray:
     missing = [f for f in model.spec.features if f not in test.columns]
     if missing:
         raise UserError(f"the {who} model needs features the PR's test set lacks: {missing}")
+    if changed := compare.type_changes(model, test):
+        raise UserError(
+            f"the {who} model cannot score the PR's test set: a feature's type changed "
+            f"(src/mlapp/schema.py): {', '.join(changed)}"
+        )
     return model.scores(test)
 
 
