@@ -250,7 +250,10 @@ def test_a_label_column_the_file_lacks_is_named_as_data_label() -> None:
     )
     assert "'Churned'" in problems[1]  # the file's column, named by the unknown-column check
     missing_feature = _problems(_raw(table("binary", 400)).drop(columns=["age"]), PARAMS)
-    assert "present ('age' is a feature in FEATURES, src/mlapp/schema.py)" in missing_feature[0]
+    assert (
+        "present ('age' is a feature in FEATURES, src/mlapp/schema.py; if the data no longer has it, "
+        "remove it there)" in missing_feature[0]
+    )
 
 
 def test_a_table_too_small_is_one_line_without_a_value_count() -> None:

@@ -44,10 +44,13 @@ def _set(column: str, row: int, value: object) -> Edit:
 
 
 CASES: dict[str, tuple[Edit | str, list[str]]] = {
-    "missing column": (lambda f: f.drop(columns=["tenure_months"]), ["required column", "tenure_months"]),
+    "missing column": (
+        lambda f: f.drop(columns=["tenure_months"]),
+        ["required column", "tenure_months", "if the data no longer has it, remove it there"],
+    ),
     "extra column": (
         lambda f: f.assign(favourite_colour="blue"),
-        ["favourite_colour", "data.ignore_columns"],
+        ["favourite_colour", "data.ignore_columns", "`uv run mlapp template schema` drafts"],
     ),
     "wrong dtype": (_set("age", 7, "forty"), ["'age'", "parse as int64", "forty", "[7]"]),
     "fractional int": (_set("num_products", 3, 2.5), ["'num_products'", "parse as int64", "2.5"]),
@@ -64,6 +67,10 @@ CASES: dict[str, tuple[Edit | str, list[str]]] = {
     "constant regression label": (
         lambda f: f.assign(churned="3.5"),
         ["'churned'", "not constant (every label is 3.5)"],
+    ),
+    "count turned into levels": (
+        lambda f: f.assign(support_tickets_90d=f["support_tickets_90d"].map({"0": "none"}).fillna("some")),
+        ["'support_tickets_90d'", "parse as int64 (no value", "_category([...])", "mlapp template schema"],
     ),
     "unknown category": (_set("region", 3, "mars"), ["'region'", "isin", "mars"]),
     "bad boolean": (_set("paperless_billing", 0, "maybe"), ["'paperless_billing'", "parse as bool", "maybe"]),
@@ -179,6 +186,21 @@ def test_parse_reports_every_bad_value_with_rows() -> None:
     by_column = {p.column: p for p in problems}
     assert by_column["age"] == Problem("age", "parse as int64", 2, ["x", "4.5"], [1, 3])
     assert by_column["monthly_charges"].values == ["inf"]
+
+
+def test_only_a_column_of_text_throughout_is_called_a_type_change() -> None:
+    """The levels hint ("declare it _category") is for a column whose every value is text; one
+    stray word, or a chunk that holds one row, is a bad value, and the label is no feature."""
+    table = raw_schema(load_params(REPO / "params.yaml").data, "regression")
+
+    def check(column: str, values: list[str | None]) -> str:
+        _, problems = parse_table(pd.DataFrame({column: values}), table, limit=5, decimal=".")
+        return problems[0].check
+
+    assert check("age", ["few", "many", None]).startswith("parse as int64 (no value of this column is one")
+    assert check("age", ["31", "many"]) == "parse as int64"
+    assert check("age", ["many"]) == "parse as int64"
+    assert check("churned", ["few", "many"]) == "parse as float64"
 
 
 def test_a_category_with_many_levels_is_named_briefly() -> None:

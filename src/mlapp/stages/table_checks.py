@@ -52,7 +52,12 @@ def column_roles(names: list[Any], data: DataParams) -> str:
         else f"{name!r} is a feature in FEATURES"
         for name in names
     ]
-    schema = ", src/mlapp/schema.py" if any(name not in settings for name in names) else ""
+    # A feature the file lost (an upstream export dropped it): the model cannot have it any more.
+    schema = (
+        ", src/mlapp/schema.py; if the data no longer has it, remove it there"
+        if any(name not in settings for name in names)
+        else ""
+    )
     return f" ({'; '.join(roles)}{schema})"
 
 

@@ -16,6 +16,7 @@ import pandera.pandas as pa
 
 from mlapp.cells import NULLABLE_FIX, parse_hint, parse_values, placeholder_hint
 from mlapp.csv_names import unnamed_hint
+from mlapp.schema import FEATURES
 from mlapp.stages.table_checks import Problem
 
 # pandera's internal check names, said the way a data owner would say them.
@@ -23,12 +24,19 @@ CHECK_WORDS = {
     "column_in_dataframe": "required column is present",
     "column_in_schema": (
         "every column is a feature (FEATURES, src/mlapp/schema.py), data.label, id_column or "
-        "time_column, or is left out in data.ignore_columns (params.yaml)"
+        "time_column, or is left out in data.ignore_columns (params.yaml); `uv run mlapp template "
+        "schema` drafts a new column's FEATURES line"
     ),
     "field_uniqueness": "values are unique",
     "not_nullable": "no missing values",
 }
 TABLE_CHECKS = {"column_in_dataframe", "column_in_schema"}
+# A number or boolean column none of whose values parse: an export that now writes levels ("few",
+# "many") for a count. What to change is the schema, not the data.
+LEVELS_HINT = (
+    " (no value of this column is one: if it now holds categories, declare it _category([...]) in "
+    "FEATURES, src/mlapp/schema.py; `uv run mlapp template schema` prints a draft with its levels)"
+)
 MAX_LISTED, SHOWN_LISTED = 10, 5  # a check listing more values than this names the first few
 # Per column, the placeholder hint's fix when it is not a feature's (NULLABLE_FIX): the label's;
 # or a column's own hint for values no export habit explains.
@@ -70,6 +78,10 @@ def parse_columns(
             fix = fixes.get(name, NULLABLE_FIX)
             hint = parse_hint(name, frame.loc[bad, name], str(column.dtype), decimal, fix)
             hint = hint or unexplained.get(name, "")
+            # A feature whose every value is text, not one stray value (a chunk of one row): its type changed.
+            every = bad.sum() == absent.size - absent.sum() and frame.loc[bad, name].nunique() > 1
+            if not hint and every and name in FEATURES:
+                hint = LEVELS_HINT
             rule = f"parse as {column.dtype}" + hint
             unparsed[name] = problem(frame.loc[bad, name], rule, limit)
         if absent.any() and not column.nullable:
