@@ -53,6 +53,12 @@ CASES: dict[str, tuple[Edit | str, list[str]]] = {
         ["favourite_colour", "data.ignore_columns", "`uv run mlapp template schema` drafts"],
     ),
     "wrong dtype": (_set("age", 7, "forty"), ["'age'", "parse as int64", "forty", "[7]"]),
+    # A column with a value that does not parse still names its out-of-range rows (they were
+    # hidden until the first was fixed: two rounds for one file).
+    "bad value and out of range": (
+        lambda f: _set("age", 9, 200)(_set("age", 7, "forty")(f)),
+        ["parse as int64: 1 value(s), e.g. ['forty'] at rows [7]", "'age' failed in_range(18, 110)", "[9]"],
+    ),
     "fractional int": (_set("num_products", 3, 2.5), ["'num_products'", "parse as int64", "2.5"]),
     "out of range": (_set("age", 4, 150), ["'age'", "in_range(18, 110)", "150"]),
     "null not allowed": (_set("contract", 2, None), ["'contract'", "no missing values", "[2]"]),
@@ -186,6 +192,24 @@ def test_parse_reports_every_bad_value_with_rows() -> None:
     by_column = {p.column: p for p in problems}
     assert by_column["age"] == Problem("age", "parse as int64", 2, ["x", "4.5"], [1, 3])
     assert by_column["monthly_charges"].values == ["inf"]
+
+
+def test_a_column_with_a_missing_or_bad_value_still_names_its_other_rules() -> None:
+    """As the monitor checks a batch: a missing contract hid the row whose contract is no level,
+    a bad number hid the one out of range; the type and null checks the bad values fail again
+    stay out."""
+    table = pa.DataFrameSchema(
+        {"age": schema._number(int, 18, 110), "contract": schema._category(["monthly", "yearly"])},
+        coerce=True,
+    )
+    frame = pd.DataFrame({"age": ["31", "forty", "200"], "contract": ["monthly", None, "weekly"]})
+    _, problems = check_table(frame, table, 5, 1, "validate.min_rows", ".")
+    assert [p.line() for p in problems] == [
+        "column 'age' failed parse as int64: 1 value(s), e.g. ['forty'] at rows [1]",
+        "column 'contract' failed no missing values: 1 value(s), e.g. [None] at rows [1]",
+        "column 'age' failed in_range(18, 110): 1 value(s), e.g. [200.0] at rows [2]",
+        "column 'contract' failed isin(['monthly', 'yearly']): 1 value(s), e.g. ['weekly'] at rows [2]",
+    ]
 
 
 def test_only_a_column_of_text_throughout_is_called_a_type_change() -> None:

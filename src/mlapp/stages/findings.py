@@ -32,6 +32,7 @@ from mlapp.stages.table_checks import (
     prepare_label,
 )
 from mlapp.stages.validate_rules import (
+    REPEATS,
     TABLE_CHECKS,
     column_problems,
     parse_columns,
@@ -172,14 +173,15 @@ class Findings:
         # An empty column would also fail its per-value rules: reported once, as empty.
         gone = {p.column for p in empty}
         values = column_problems(self.schema, self.unparsed, self.missing, gone)
-        # Columns that did not parse would only repeat themselves as dtype/null failures.
-        skip = gone | {p.column for p in values}
+        # A value that did not parse, or is missing, fails pandera's type and null checks again: said
+        # once. The column's other rules (range, levels) still name their own rows.
+        repeated = {p.column for p in values}
         rules = dict(self.rules)
         duplicates = self._duplicates()
         if duplicates:
             rules[(self.id_column, UNIQUE)] = duplicates
         for key in sorted(rules, key=_group_order):
-            if str(key[0]) not in skip:
+            if str(key[0]) not in gone and not (str(key[0]) in repeated and str(key[1]).startswith(REPEATS)):
                 rule = worded(key, rules[key], self.fixes)
                 if key[1] == "column_in_dataframe":  # which setting or schema entry needs them
                     roles = column_roles(rule.values, self.params.data)

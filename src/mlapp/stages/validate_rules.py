@@ -37,6 +37,9 @@ LEVELS_HINT = (
     " (no value of this column is one: if it now holds categories, declare it _category([...]) in "
     "FEATURES, src/mlapp/schema.py; `uv run mlapp template schema` prints a draft with its levels)"
 )
+# pandera's checks that a value which did not parse, or is missing, fails again: its column has that
+# problem already. Its other rules (range, levels) still name their own rows.
+REPEATS = ("coerce_dtype", "dtype", "not_nullable")
 MAX_LISTED, SHOWN_LISTED = 10, 5  # a check listing more values than this names the first few
 # Per column, the placeholder hint's fix when it is not a feature's (NULLABLE_FIX): the label's;
 # or a column's own hint for values no export habit explains.
@@ -164,10 +167,13 @@ def worded(key: tuple[Any, Any], found: Problem, fixes: Fixes = NO_HINTS) -> Pro
 
 
 def schema_problems(
-    exc: pa.errors.SchemaErrors, skip: set[str], limit: int, fixes: Fixes = NO_HINTS
+    exc: pa.errors.SchemaErrors, reported: set[str], limit: int, fixes: Fixes = NO_HINTS
 ) -> list[Problem]:
+    """pandera's failures, but for a column in ``reported`` (values that did not parse or are
+    missing) not the type and null checks those values fail again."""
     cases = exc.failure_cases
-    groups = rule_groups(cases[~cases["column"].isin(skip)], limit)
+    repeat = cases["column"].isin(reported) & cases["check"].astype(str).str.startswith(REPEATS)
+    groups = rule_groups(cases[~repeat], limit)
     return [worded(key, found, fixes) for key, found in groups.items()]
 
 
@@ -186,6 +192,5 @@ def check_table(
     try:
         validated = schema.validate(parsed, lazy=True)
     except pa.errors.SchemaErrors as exc:
-        # Columns that did not parse would only repeat themselves as dtype/null failures.
         problems += schema_problems(exc, {p.column for p in problems}, limit, fixes)
     return validated, problems + too_few_rows(len(frame), min_rows, min_rows_setting)
