@@ -23,9 +23,9 @@ from mlapp.stages.table_checks import Problem
 CHECK_WORDS = {
     "column_in_dataframe": "required column is present",
     "column_in_schema": (
-        "every column is a feature (FEATURES, src/mlapp/schema.py), data.label, id_column or "
-        "time_column, or is left out in data.ignore_columns (params.yaml); `uv run mlapp template "
-        "schema` drafts a new column's FEATURES line"
+        "every column is a feature (FEATURES, src/mlapp/schema.py; `uv run mlapp template schema` "
+        "drafts a new column's line), data.label, id_column or time_column, or is left out in "
+        "data.ignore_columns (params.yaml)"
     ),
     "field_uniqueness": "values are unique",
     "not_nullable": "no missing values",
