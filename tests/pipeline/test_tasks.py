@@ -114,7 +114,7 @@ def test_missing_labels_are_dropped_and_counted_or_fail() -> None:
         validate_table(frame, strict)
     assert [p.line() for p in failed.value.problems] == [
         "column 'churned' failed no missing labels (data.missing_label: fail): 3 value(s), "
-        "e.g. [None, None, None] at rows [3, 9, 27]"
+        "e.g. [None] at rows [3, 9, 27]"
     ]
 
 

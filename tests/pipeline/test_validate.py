@@ -240,14 +240,14 @@ def test_a_category_with_many_levels_is_named_briefly() -> None:
 
 
 def test_a_placeholder_for_missing_categories_says_where_to_declare_it() -> None:
-    """UCI's adult table writes "?" for a missing workclass: every "?" failed the category's
-    levels, listed five times over, and nothing said data.missing_values reads them as missing."""
+    """UCI's adult table writes "?" for a missing workclass: every "?" failed the category's levels
+    (listed once: examples are distinct), and nothing said data.missing_values reads them as missing."""
     schema = pa.DataFrameSchema({"workclass": pa.Column(str, pa.Check.isin(["Private", "State-gov"]))})
     _, problems = check_table(pd.DataFrame({"workclass": ["Private", "?", "?"]}), schema, 5, 1, "x", ".")
     assert [p.line() for p in problems] == [
         "column 'workclass' failed isin(['Private', 'State-gov']) ('?' names no value: if it marks a "
         "missing one, add it to data.missing_values (params.yaml) and make the column nullable in "
-        "FEATURES): 2 value(s), e.g. ['?', '?'] at rows [1, 2]"
+        "FEATURES): 2 value(s), e.g. ['?'] at rows [1, 2]"
     ]
     _, unknown = check_table(pd.DataFrame({"workclass": ["Private", "Unknown"]}), schema, 5, 1, "x", ".")
     assert "names no value" not in unknown[0].line()  # a word may be a level the schema lacks

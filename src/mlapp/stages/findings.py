@@ -48,10 +48,10 @@ TEXT_LABEL = " (a text label is a class: set task: binary or multiclass)"
 
 
 def merge(old: Problem | None, new: Problem, limit: int) -> Problem:
-    """The same check failing in a later chunk: counts add up, the first examples stay."""
+    """The same check failing in a later chunk: counts add up, the first distinct examples stay."""
     if old is None:
         return new
-    values, rows = (old.values + new.values)[:limit], (old.rows + new.rows)[:limit]
+    values, rows = list(dict.fromkeys(old.values + new.values))[:limit], (old.rows + new.rows)[:limit]
     return Problem(old.column, old.check, old.count + new.count, values, rows)
 
 

@@ -228,7 +228,7 @@ def prepare_label(
         failing = frame.loc[missing, name]
         rows = [int(i) for i in failing.index[: params.validate_.max_failure_examples]]
         check = "no missing labels (data.missing_label: fail)"
-        return frame, 0, [Problem(name, check, int(missing.sum()), [None] * len(rows), rows)]
+        return frame, 0, [Problem(name, check, int(missing.sum()), [None], rows)]
     return frame.loc[~missing], int(missing.sum()), []
 
 

@@ -48,8 +48,9 @@ NO_HINTS: Fixes = MappingProxyType({})
 
 
 def _examples(values: pd.Series, limit: int) -> list[Any]:
-    """JSON-safe sample of failing values (a missing value is shown as null)."""
-    head = values.head(limit)
+    """JSON-safe sample of distinct failing values (a missing value is shown as null): five rows
+    with the same unknown level say less than five levels (the rows are listed on their own)."""
+    head = values.drop_duplicates().head(limit)
     return [None if pd.isna(v) else v.item() if hasattr(v, "item") else v for v in head.tolist()]
 
 
