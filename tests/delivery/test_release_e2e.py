@@ -93,6 +93,7 @@ def test_release_cycle_with_real_service_and_registry(
         f"""#!/bin/sh
 printf "%s\\n" "$*" >> "{tmp_path}/kubectl.log"
 if [ "$1" = kustomize ]; then exec {shutil.which("kubectl")} "$@"; fi
+if [ "$1" = config ]; then exit 0; fi  # KUBE_CONFIG loads (else it would sleep as a port-forward)
 if [ "$*" = "apply -f -" ]; then cat > "{tmp_path}/secret.json"; fi
 echo "Forwarding from 127.0.0.1:{port} -> 3000"
 exec sleep 300
