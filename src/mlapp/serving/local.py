@@ -27,7 +27,7 @@ from mlapp.params import Params
 from mlapp.serving import PREDICTION_LOG_ENV, service_command, smoke
 
 # Where the smoke test reaches a server bound to every interface: its loopback address.
-LOOPBACK = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}  # noqa: S104 - names, not a bind
+LOOPBACK = {"0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104 - names, not a bind
 STOP_S = 30.0  # SIGTERM to exit: the workers finish what is in flight (none here) and clean up
 LOG_TAIL = 4000  # characters of the server's log shown when it fails
 
