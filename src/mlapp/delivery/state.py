@@ -92,18 +92,15 @@ class Release(BaseModel):
 
 @contextmanager
 def worktree(root: Path, commit: str | None) -> Iterator[Path]:
-    """A temporary checkout of ``commit`` (an empty orphan one for None), removed afterwards."""
+    """A temporary checkout of ``commit``, removed afterwards; for None, nothing is checked out and
+    the index is empty: the branch's first commit starts from nothing."""
     with tempfile.TemporaryDirectory(prefix="mlapp-worktree-") as tmp:
-        path, orphan = Path(tmp) / "tree", f"mlapp-orphan-{os.getpid()}-{Path(tmp).name[-8:]}"
-        git.run("worktree", "add", "--quiet", "--detach", str(path), *([commit] if commit else []), cwd=root)
+        path, empty = Path(tmp) / "tree", [] if commit else ["--no-checkout"]
+        git.run("worktree", "add", "--quiet", "--detach", *empty, str(path), commit or "HEAD", cwd=root)
         try:
-            if commit is None:  # the branch's first commit has no parent (switch empties the tree)
-                git.run("switch", "--quiet", "--orphan", orphan, cwd=path)
             yield path
         finally:
             git.run("worktree", "remove", "--force", str(path), cwd=root)
-            if commit is None:  # exit 1 when nothing was committed on it
-                git.run("branch", "-q", "-D", orphan, cwd=root, check=False)
 
 
 def who(environ: Mapping[str, str] | None = None) -> tuple[str, str | None, dict[str, str]]:
@@ -222,8 +219,9 @@ class Branch:
             with worktree(self.root, base) as tree:
                 message = change(tree, base)
                 git.run("add", "-A", "--", env, cwd=tree)
-                git.run("commit", "-q", "--no-verify", "--allow-empty", "-m", message, cwd=tree, env=self.who)
-                commit = git.output("rev-parse", "HEAD", cwd=tree)
+                # commit-tree: no hooks, an unchanged tree is still a commit, the first one has no parent
+                snapshot, parent = git.output("write-tree", cwd=tree), ["-p", base] if base else []
+                commit = git.output("commit-tree", snapshot, *parent, "-m", message, cwd=tree, env=self.who)
             if not self.sync:  # compare-and-swap: fails if the branch moved meanwhile
                 self.git("update-ref", self.ref, commit, base or "0" * 40)
                 return commit
