@@ -90,12 +90,11 @@ def deploy(branch: Branch, env: str, image: str, model_dir: Path | None) -> Rele
         listed = f"{', '.join(files[:3])}{more}: `git status {infra}`"
         raise StateError(f"uncommitted changes in {infra}/ are not deployed: commit them ({listed})")
     version, sha = model_identity(model_dir)
-    release = Release(environment=branch.env(env), image=image, digest=image.split("@")[1], action="deploy",
-                      status="deployed", source_commit=os.environ.get("GITHUB_SHA") or head,
-                      config_commit=head, model_version=version, model_sha256=sha,
-                      smoke=smoke.case(model_dir)[1] if model_dir and version else None,
-                      deployed_by=branch.actor, run_url=branch.run_url)  # fmt: skip
-    return release
+    return Release(environment=branch.env(env), image=image, digest=image.split("@")[1], action="deploy",
+                   status="deployed", source_commit=os.environ.get("GITHUB_SHA") or head,
+                   config_commit=head, model_version=version, model_sha256=sha,
+                   smoke=smoke.case(model_dir)[1] if model_dir and version else None,
+                   deployed_by=branch.actor, run_url=branch.run_url)  # fmt: skip
 
 
 def redeployed(branch: Branch, release: Release, **update: str | None) -> Release:
