@@ -10,6 +10,7 @@ import base64
 import hashlib
 import json
 import shutil
+import textwrap
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -272,6 +273,28 @@ def test_bad_kube_config_is_explained(gitops: Path, mlapp, monkeypatch) -> None:
     monkeypatch.setenv("KUBE_CONFIG", "not a kubeconfig!")
     code, out = mlapp("delivery", "deploy", "--env", FIRST, "--image", image("a"))
     assert code != 0 and "KUBE_CONFIG is neither a kubeconfig nor base64" in out
+
+
+KUBECONFIG = "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\npreferences: {}\n"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\n".join(textwrap.wrap(base64.b64encode(KUBECONFIG.encode()).decode(), 76)),  # `base64 FILE`
+        "# the staging cluster\n" + KUBECONFIG,
+        "---\n" + KUBECONFIG,
+        "preferences: {}\nusers: []\ncontexts: []\nclusters: []\nkind: Config\napiVersion: v1\n",
+    ],
+    ids=["wrapped-base64", "comment-first", "document-start", "keys-in-another-order"],
+)
+def test_kube_config_is_read_whatever_its_first_line_and_base64_wrapped_or_not(
+    monkeypatch, text: str
+) -> None:
+    monkeypatch.setenv("KUBE_CONFIG", text)
+    with kube.cluster_env() as config:
+        assert config is not None
+        assert yaml.safe_load(Path(config["KUBECONFIG"]).read_text()) == yaml.safe_load(KUBECONFIG)
 
 
 def test_a_kube_config_that_is_broken_yaml_is_named_with_kubectl_reason(monkeypatch) -> None:

@@ -141,9 +141,9 @@ def cluster_env() -> Iterator[dict[str, str] | None]:
     if not (content := os.environ.get("KUBE_CONFIG", "").strip()):
         yield {} if os.environ.get("KUBECONFIG") or Path("~/.kube/config").expanduser().is_file() else None
         return
-    if not content.startswith(("apiVersion", "{", "clusters", "kind", "current-context")):
+    if ":" not in content:  # a kubeconfig (YAML or JSON) has one; base64, even wrapped, never does
         try:
-            content = base64.b64decode(content, validate=True).decode()
+            content = base64.b64decode("".join(content.split()), validate=True).decode()
         except (binascii.Error, UnicodeDecodeError) as exc:
             raise StateError("KUBE_CONFIG is neither a kubeconfig nor base64 of one") from exc
     with tempfile.TemporaryDirectory(prefix="mlapp-kube-") as tmp:
