@@ -289,3 +289,14 @@ def unreachable_s3(monkeypatch: pytest.MonkeyPatch) -> None:
         "AWS_EC2_METADATA_DISABLED": "true",
     }.items():
         monkeypatch.setenv(name, value)
+
+
+def with_threshold(model_dir: Path, dest: Path, threshold: float) -> Path:
+    """A copy of ``model_dir`` whose spec alone changed: what retraining after a threshold-only
+    change gives (the booster's bytes do not depend on the threshold)."""
+    from mlapp import model as model_io
+    from mlapp.tables import read_json, write_json
+
+    shutil.copytree(model_dir, dest)
+    write_json({**read_json(dest / model_io.SPEC_FILE), "threshold": threshold}, dest / model_io.SPEC_FILE)
+    return dest

@@ -3,7 +3,7 @@
 MLflow runs and registry versions (``tags``), the image labels and the serving lineage
 (``mlapp.serving.lineage``) all describe a model with these facts, so they are computed here
 once: git commit and dirtiness, the ``data.dvc`` hash, the output hashes of each dvc.lock
-stage, package versions and the model file's sha256.
+stage, package versions and the model's digest (``mlapp.model.model_sha256``: booster and spec).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from mlapp import git
-from mlapp.model import MODEL_FILE, SPEC_FILE, file_sha256
+from mlapp.model import model_sha256
 
 UNKNOWN = "unknown"
 DATA_POINTER = "data.dvc"  # the raw data's pointer at the repository root
@@ -79,14 +79,11 @@ def version(distribution: str) -> str:
     return importlib.metadata.version(distribution)
 
 
-def model_sha256(model_dir: Path) -> str:
-    return file_sha256(model_dir / MODEL_FILE)
-
-
 def identity(model_dir: Path) -> dict[str, str]:
-    """The tags that say which model a run or registry version holds: the booster's bytes and
-    its spec's (a new threshold, class names or category levels leave the booster unchanged)."""
-    return {"model.sha256": model_sha256(model_dir), "model.spec_sha256": file_sha256(model_dir / SPEC_FILE)}
+    """The tag that says which model a run or registry version holds: the model's digest, which
+    covers the booster and its spec (a new threshold, class names or category levels leave the
+    booster unchanged); ``model_version`` everywhere else is its first 12 hex."""
+    return {"model.sha256": model_sha256(model_dir)}
 
 
 def tags(model_dir: Path, root: Path = Path()) -> dict[str, str]:

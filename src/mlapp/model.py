@@ -12,6 +12,7 @@ reach the model as class indices (``ModelSpec.encode``), whatever their type in 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -24,7 +25,7 @@ import xgboost as xgb
 
 from mlapp.cells import class_text
 from mlapp.errors import UserError
-from mlapp.tables import read_json, write_json
+from mlapp.tables import write_json
 
 MODEL_FILE = "model.ubj"
 SPEC_FILE = "model_spec.json"
@@ -116,11 +117,11 @@ class ModelSpec:
 class Model:
     booster: xgb.Booster
     spec: ModelSpec
-    sha256: str
+    sha256: str  # the digest of both files (``model_sha256``)
 
     @property
     def version(self) -> str:
-        """Content address of the model file: equal bytes, equal version."""
+        """Content address of the model (booster and spec): equal bytes, equal version."""
         return self.sha256[:12]
 
     @property
@@ -197,22 +198,50 @@ def total_gain(booster: xgb.Booster, features: list[str]) -> dict[str, float]:
     return {name: float(np.sum(scores.get(name, 0.0))) for name in features}
 
 
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+MODEL_FILES = (MODEL_FILE, SPEC_FILE)  # both change the answers; the digest lists them in this order
+
+
+def content_sha256(contents: dict[str, bytes]) -> str:
+    """The model's digest from its files' bytes (``MODEL_FILES``, by name): see ``model_sha256``."""
+    listing = "".join(f"{hashlib.sha256(contents[name]).hexdigest()}  {name}\n" for name in MODEL_FILES)
+    return hashlib.sha256(listing.encode()).hexdigest()
+
+
+def model_sha256(model_dir: Path) -> str:
+    """The model's digest, the one name of a model: ``Model.version`` (its first 12 hex, what
+    /metadata, the response headers, Prometheus, the prediction log, release.json and the image
+    tag ``model-<version>`` show) and the ``model.sha256`` lineage tag (MLflow, image labels).
+
+    It covers both files the service loads: a new threshold, class names, category levels or
+    features change the answers with the booster's bytes unchanged. Defined as the sha256 of
+    ``sha256sum``'s listing of the two, so a shell checks it:
+    ``cd models && sha256sum model.ubj model_spec.json | sha256sum``. Training writes both with
+    stable bytes: the same data and params give the same version.
+    """
+    contents = {}
+    for name in MODEL_FILES:
+        try:
+            contents[name] = (model_dir / name).read_bytes()
+        except OSError as exc:
+            raise _unreadable(model_dir / name, exc.strerror or str(exc)) from None
+    return content_sha256(contents)
 
 
 def load(model_dir: Path) -> Model:
+    """The model, its digest taken from the bytes it loaded (not from a second read of the files)."""
     model_path = model_dir / MODEL_FILE
     if not model_path.is_file():
         raise ModelMissing(f"no model at {model_path}: run the pipeline first (`make run`)")
     booster = xgb.Booster()
     try:
-        booster.load_model(str(model_path))
-    except xgb.core.XGBoostError as exc:
+        raw = model_path.read_bytes()
+        booster.load_model(bytearray(raw))
+    except (OSError, xgb.core.XGBoostError) as exc:
         raise _unreadable(model_path, str(exc)) from None
     spec_path = model_dir / SPEC_FILE
     try:
-        spec = ModelSpec(**read_json(spec_path))
+        spec_raw = spec_path.read_bytes()
+        spec = ModelSpec(**json.loads(spec_raw))
     except (OSError, ValueError, TypeError) as exc:  # missing, not JSON, not a spec's fields
         raise _unreadable(spec_path, str(exc)) from None
-    return Model(booster, spec, file_sha256(model_path))
+    return Model(booster, spec, content_sha256({MODEL_FILE: raw, SPEC_FILE: spec_raw}))

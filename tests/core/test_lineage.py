@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mlapp import lineage
-from mlapp.model import MODEL_FILE, SPEC_FILE, file_sha256
+from mlapp.model import MODEL_FILE, SPEC_FILE, model_sha256
 from tests.conftest import sh
 
 POINTER = "outs:\n- md5: 0123abcd\n  size: 10\n  path: churn.csv\n"
@@ -50,10 +50,7 @@ def test_tags_in_a_repository(tmp_path: Path) -> None:
     assert tags["git.commit"] == head and tags["git.dirty"] == "true"
     assert (tags["data.md5"], tags["data.path"]) == ("0123abcd", "churn.csv")
     assert tags["dvc.lock.train"] == "a1,b2"
-    assert (
-        tags["model.sha256"] == lineage.model_sha256(tmp_path / "models") and len(tags["model.sha256"]) == 64
-    )
-    assert tags["model.spec_sha256"] == file_sha256(tmp_path / "models" / SPEC_FILE)
+    assert tags["model.sha256"] == model_sha256(tmp_path / "models") and len(tags["model.sha256"]) == 64
     assert (
         lineage.data_md5(tmp_path) == "0123abcd" and lineage.data_md5(tmp_path / "models") == lineage.UNKNOWN
     )

@@ -23,6 +23,7 @@ from tests.delivery.conftest import FIRST, LAST, bin_dir, image, path_with
 
 from mlapp.delivery import github, kube
 from mlapp.delivery.state import StateError
+from mlapp.model import load
 from mlapp.params import load_params
 
 KUBECTL = shutil.which("kubectl")
@@ -375,15 +376,15 @@ def test_image_metadata_outputs(gitops: Path, mlapp, tmp_path: Path, monkeypatch
             value.append(item)
         outputs[key] = value
     assert outputs["image"] == ["ghcr.io/acme/churn"]  # GHCR names are lower case
-    import hashlib
-
-    version = hashlib.sha256(b"model bytes").hexdigest()[:12]
+    booster, spec = hashlib.sha256(b"model bytes").hexdigest(), hashlib.sha256(b"{}").hexdigest()
+    listing = f"{booster}  model.ubj\n{spec}  model_spec.json\n"
+    digest = hashlib.sha256(listing.encode()).hexdigest()  # booster and spec
+    version = digest[:12]
     assert outputs["tags"] == [f"ghcr.io/acme/churn:{'c' * 40}", f"ghcr.io/acme/churn:model-{version}"]
     labels = dict(label.split("=", 1) for label in outputs["labels"])
     assert labels["org.opencontainers.image.revision"] == "c" * 40
     assert labels["org.opencontainers.image.source"] == "https://github.com/Acme/Churn"
-    assert labels["io.mlapp.model.sha256"].startswith(version)
-    assert labels["io.mlapp.model.spec_sha256"] == hashlib.sha256(b"{}").hexdigest()
+    assert labels["io.mlapp.model.sha256"] == digest and "io.mlapp.model.spec_sha256" not in labels
     assert all(
         d.startswith("ghadelimiter_")
         for d in (line.split("<<")[1] for line in text.splitlines() if "<<" in line)
@@ -441,7 +442,7 @@ def test_wait_deadline_says_what_is_served_and_what_argo_cd_reports(
     monkeypatch.setenv("KUBE_CONFIG", "apiVersion: v1\nkind: Config\n")
     monkeypatch.setenv("PATH", path_with(fake_kubectl(tmp_path, kubectl)))
     code, out = mlapp("delivery", "wait", "--env", FIRST, "--url", old_service, "--timeout", "0", "--fetch")
-    version = hashlib.sha256((gitops / "models/model.ubj").read_bytes()).hexdigest()[:12]
+    version = load(gitops / "models").version  # what the new release's service reports
     assert code != 0
     assert f"after 0s {old_service} still serves model 0123456789ab, not model {version}" in out, out
     assert f"Argo CD Application argocd/mlapp-{FIRST}: sync OutOfSync at ffffffffffff, health Degraded" in out

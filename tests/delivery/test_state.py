@@ -274,7 +274,12 @@ def test_deploy_records_the_model_version(gitops: Path, mlapp, reference_project
     model = shutil.copytree(reference_project / "models", gitops / "models")  # deploy loads it
     code, out = mlapp("delivery", "deploy", "--env", FIRST, "--image", image("a"), "--push")
     assert code == 0, out
-    sha = hashlib.sha256((model / "model.ubj").read_bytes()).hexdigest()
+    # The model's digest: sha256 of sha256sum's listing of the booster and its spec.
+    listing = "".join(
+        f"{hashlib.sha256((model / n).read_bytes()).hexdigest()}  {n}\n"
+        for n in ("model.ubj", "model_spec.json")
+    )
+    sha = hashlib.sha256(listing.encode()).hexdigest()
     release = release_on_remote(gitops, FIRST)
     assert (release["model_version"], release["model_sha256"]) == (sha[:12], sha)
     assert f"(model {sha[:12]})" in remote_log(gitops)[0]

@@ -18,7 +18,7 @@ from mlapp.model import ModelMissing, load
 from mlapp.monitor import batch, run
 from mlapp.monitor.batch import InvalidBatch, MonitorError
 from mlapp.params import load_params
-from tests.conftest import REPO, sh
+from tests.conftest import REPO, sh, with_threshold
 from tests.monitor.helpers import DRIFTED, drifted, flipped, fresh, write_csv, write_log
 from tests.pipeline.task_tables import params_for, table
 
@@ -133,6 +133,25 @@ def test_prediction_log_gives_the_same_drift_as_the_table(in_project: Path, tmp_
     served = from_log["served"]
     assert served["model_versions"] == {model.version: 1500}
     assert served["max_score_difference"] < 1e-6  # the service's scores are this model's
+
+
+def test_rows_served_before_a_threshold_only_change_are_another_models(
+    in_project: Path, tmp_path: Path
+) -> None:
+    """Same booster, new threshold: the logged labels were decided at the old one, so the rows
+    are not the current model's, and its scores are not compared with theirs as skew."""
+    served_model = load(in_project / "models")
+    current = with_threshold(
+        in_project / "models", tmp_path / "models", round(served_model.spec.cutoff + 0.1, 2)
+    )
+    batch = fresh(107)
+    scores = served_model.predict_proba(batch)
+    log = write_log(batch, tmp_path / "served.jsonl", model_version=served_model.version, scores=scores)
+    _, report = _monitor(in_project, log, tmp_path, model_dir=current)
+    served = report["served"]
+    assert served["model_versions"] == {served_model.version: 1500}
+    assert served["current_model_version"] == load(current).version != served_model.version
+    assert served["max_score_difference"] is None
 
 
 @pytest.mark.parametrize("suffix", [".gz", ".bz2", ".xz"])

@@ -38,7 +38,7 @@ def test_saved_model_round_trips_without_pickle(frame, trained, tmp_path) -> Non
     assert proba.shape == (len(frame),)
     assert np.all((proba >= 0) & (proba <= 1))
     assert 0 < loaded.spec.threshold < 1
-    assert loaded.version == model_io.file_sha256(tmp_path / model_io.MODEL_FILE)[:12]
+    assert loaded.version == model_io.model_sha256(tmp_path)[:12]
     # The artifact folder holds only XGBoost's native file and JSON: nothing to unpickle.
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([model_io.MODEL_FILE, model_io.SPEC_FILE])
 

@@ -36,11 +36,11 @@ KUSTOMIZATION = (
 
 def model_identity(model_dir: Path | None) -> tuple[str | None, str | None]:
     """(version, sha256) of a local model, as the service reports it; (None, None) if absent."""
-    from mlapp.model import MODEL_FILE, file_sha256  # lazy: xgboost costs ~1.5 s to import
+    from mlapp.model import MODEL_FILE, model_sha256  # lazy: xgboost costs ~1.5 s to import
 
     if model_dir is None or not (model_dir / MODEL_FILE).is_file():
         return None, None
-    sha = file_sha256(model_dir / MODEL_FILE)
+    sha = model_sha256(model_dir)
     return sha[:12], sha
 
 

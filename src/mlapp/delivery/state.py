@@ -78,8 +78,8 @@ class Release(BaseModel):
     status: Literal["deployed", "verified"]
     source_commit: str  # the commit the image was built from
     config_commit: str  # the commit whose infra/ was rendered
-    model_version: str | None  # first 12 hex of the model file's sha256, as the service reports it
-    model_sha256: str | None
+    model_version: str | None  # first 12 hex of model_sha256, as the service reports it
+    model_sha256: str | None  # the model's digest, booster and spec (mlapp.model.model_sha256)
     # The records the smoke test sends and this model's answers (mlapp.serving.smoke.case): a
     # promotion or rollback job checks the service against them, without the model.
     smoke: dict[str, list[dict[str, Any]]] | None = None

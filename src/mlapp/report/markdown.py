@@ -205,7 +205,7 @@ def model_facts(report: dict[str, Any], compact: bool) -> list[str]:
     rows = [
         ["model file", f"{base['size_bytes'] / 1024:,.1f} KiB", f"{pr['size_bytes'] / 1024:,.1f} KiB"],
         ["trees", f"{base['trees']:,}", f"{pr['trees']:,}"],
-        ["model sha256", f"`{base['sha256'][:12]}`", f"`{pr['sha256'][:12]}`"],
+        ["model version", f"`{base['sha256'][:12]}`", f"`{pr['sha256'][:12]}`"],
         [
             "commit",
             f"`{lin['base']['commit'][:12]}`" + _chosen(lin["base"]),

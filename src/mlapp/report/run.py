@@ -72,8 +72,8 @@ def stale_stages(root: Path) -> list[str]:
 
 
 def mlflow_runs(params: Params, shas: dict[str, str]) -> dict[str, str | None]:
-    """The MLflow run that logged each model, if the store has one: the latest by the booster's
-    bytes (model.sha256; the base's spec file is not at hand here), a link for the reader."""
+    """The MLflow run that logged each model, if the store has one: the latest with its digest
+    (the model.sha256 tag: booster and spec), a link for the reader."""
     uri = params.mlflow.resolved_tracking_uri()
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
         return dict.fromkeys(shas)  # no local store yet (a fresh CI clone): skip importing MLflow

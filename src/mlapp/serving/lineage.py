@@ -14,14 +14,15 @@ from pydantic import BaseModel, ConfigDict
 
 from mlapp import lineage as facts
 from mlapp.lineage import UNKNOWN
+from mlapp.model import model_sha256
 from mlapp.tables import read_json, write_json
 
 
 class Lineage(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    model_version: str  # first 12 hex of the model file's sha256 (mlapp.model.Model.version)
-    model_sha256: str
+    model_version: str  # first 12 hex of model_sha256 (mlapp.model.Model.version)
+    model_sha256: str  # the model's digest: booster and spec (mlapp.model.model_sha256)
     git_commit: str
     git_dirty: bool  # uncommitted changes to tracked files when this was recorded
     data_hash: str  # data.dvc md5 of the raw data the pipeline trained on
@@ -29,7 +30,7 @@ class Lineage(BaseModel):
 
 
 def from_repo(model_dir: Path, root: Path = Path(), source: str = "repo") -> Lineage:
-    sha = facts.model_sha256(model_dir)
+    sha = model_sha256(model_dir)
     return Lineage(
         model_version=sha[:12],
         model_sha256=sha,
@@ -51,6 +52,6 @@ def resolve(model_dir: Path, lineage_file: Path, root: Path = Path()) -> Lineage
     """
     if facts.git_commit(root) is None and lineage_file.is_file():
         baked = Lineage.model_validate(read_json(lineage_file))
-        if baked.model_sha256 == facts.model_sha256(model_dir):
+        if baked.model_sha256 == model_sha256(model_dir):
             return baked
     return from_repo(model_dir, root)
