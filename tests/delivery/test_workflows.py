@@ -285,6 +285,12 @@ BROKEN = [
         DEPLOY.replace("delivery promote", "delivery nope"),
         "needs one of its subcommands",
     ),
+    ("unclosed quote", DEPLOY.replace("make lint", "make 'lint"), "is not one shell command"),
+    (
+        "inputs of no dispatch",
+        DEPLOY.replace("on:\n  workflow_dispatch:", "on: [workflow_dispatch]\nx:\n  y:"),
+        "not a choice input",
+    ),
     ("raw shell", DEPLOY.replace("make lint", "pip install something"), "must call `make <target>`"),
     ("uv without frozen", DEPLOY.replace("uv run --frozen --no-sync", "uv run --no-sync"), "must call `make"),
     ("uv syncing the dev set", DEPLOY.replace(" --no-sync", ""), "after `make sync-*`"),

@@ -190,7 +190,10 @@ def check_run(command: str, targets: set[str], commands: Commands) -> str | None
     """Why a ``run:`` is not one project command, or None when it is."""
     if command.strip().count("\n") or "${{" in command:
         return "run: must be one line without expressions: one make target or one mlapp subcommand"
-    words = shlex.split(command)
+    try:
+        words = shlex.split(command)
+    except ValueError as exc:  # e.g. an unclosed quote: the shell would fail on it too
+        return f"run: is not one shell command ({exc})"
     if SHELL_OPERATORS & set(words):
         return "run: chains shell commands; put the logic in a make target or mlapp subcommand"
     if words[:1] == ["make"]:
@@ -213,8 +216,9 @@ def deploy_targets(wf: Mapping[Any, Any], job: Mapping[str, Any]) -> tuple[str, 
     match = INPUT_EXPR.match(name)
     if not match:
         return f"deploy-{name}", [name]
-    on = wf.get("on", wf.get(True)) or {}  # YAML 1.1 reads a bare `on` as True
-    spec = (on.get("workflow_dispatch") or {}).get("inputs", {}).get(match[1], {})
+    on = wf.get("on", wf.get(True))  # YAML 1.1 reads a bare `on` as True; a list has no inputs
+    dispatch = (on.get("workflow_dispatch") if isinstance(on, Mapping) else None) or {}
+    spec = dispatch.get("inputs", {}).get(match[1], {})
     return f"deploy-{name}", [str(o) for o in spec.get("options", [])] if spec.get("type") == "choice" else []
 
 
