@@ -12,6 +12,7 @@ from pydantic import Field, field_validator, model_validator
 
 from mlapp.cells import class_text, missing_clash
 from mlapp.params_base import OneColumn, Section
+from mlapp.sources import unnamed_format
 
 
 class DataParams(Section):
@@ -22,9 +23,18 @@ class DataParams(Section):
     classes: list[str] | None  # class order; null: the label's sorted values (binary: 2nd is positive)
     missing_label: Literal["drop", "fail"]
     missing_values: list[str]  # CSV cells read as missing (exactly these strings)
-    csv_separator: str  # the one character between a CSV's fields (',' or e.g. ';')
+    csv_separator: str  # the one character between a CSV's fields (',' or e.g. ';'); a .tsv's is a tab
     decimal: Literal[".", ","]  # a CSV's decimal mark: "3,5" with ','
     ignore_columns: list[str]  # columns of data.raw read past (not checked, not kept): no feature
+
+    @field_validator("raw")
+    @classmethod
+    def _table_name(cls, value: Path) -> Path:
+        """A name every reader tells (``mlapp.sources``): an ``.xlsx`` or ``.json`` parsed as a CSV
+        fails row by row in ways that do not say what is wrong."""
+        if problem := unnamed_format(value):
+            raise ValueError(problem)
+        return value
 
     @field_validator("classes", mode="before")
     @classmethod

@@ -22,7 +22,7 @@ import pandas as pd
 from mlapp.cells import composed, parse_values
 from mlapp.errors import UserError
 from mlapp.params import DataParams, ValidateParams
-from mlapp.sources import is_parquet
+from mlapp.sources import is_parquet, named_separator, unnamed_format
 from mlapp.stages.validate import UNREADABLE, header_problems, read_problem
 from mlapp.tables import read_raw
 
@@ -116,8 +116,11 @@ def read(path: Path, data: DataParams, chunk_rows: int) -> tuple[pd.DataFrame, d
     a category draft would silently lose. One read: a CSV's text is masked here, as read_csv would."""
     if not path.is_file():
         raise UserError(f"{path}: no such file (data.raw in params.yaml, or pass the table's path)")
+    if problem := unnamed_format(path):
+        raise UserError(problem)
     csv = not is_parquet(path)
-    frame = _readable(path, [] if csv else data.missing_values, chunk_rows, data.csv_separator)
+    sep = named_separator(path, data.csv_separator)
+    frame = _readable(path, [] if csv else data.missing_values, chunk_rows, sep)
     if frame.empty:
         raise UserError(f"{path} has no data rows: the draft types each column by its values")
     if data.label not in frame.columns:

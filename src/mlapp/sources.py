@@ -2,7 +2,8 @@
 
 One list of compressions and one of table suffixes for every reader: data.raw (the pipeline),
 the batch scorer's input and the monitor's batch are read through ``opened`` and told apart by
-``TABLE_FORMATS``, so a name one of them reads, the others read too. Parquet compresses inside
+``TABLE_FORMATS``, so a name one of them reads, the others read too, and a name none of them
+reads (``.xlsx``, ``.json``) is refused by all, not parsed as a CSV. Parquet compresses inside
 the file: ``table_format`` tells none for ``.parquet.gz``.
 """
 
@@ -25,8 +26,10 @@ from pandas.errors import ParserError
 DECOMPRESSED: dict[str, Callable[..., Any]] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 # Compressions pandas would infer from a name, not read here: refused by name, not read as text.
 NOT_READ = (".zip", ".zst", ".tar", ".tgz")
-# A table's format by the suffix under its compression (any case): Parquet is also written ".pq".
-TABLE_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+# A table's format by the suffix under its compression (any case): Parquet is also written ".pq";
+# a ".tsv" is a CSV whose fields are separated by tabs, whatever data.csv_separator says.
+TABLE_FORMATS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}
+NAMED = ".csv or .tsv (either may be compressed: .gz, .bz2, .xz), .parquet or .pq"
 # What a decompressor raises for data not compressed as the name says, or cut short.
 CORRUPT: tuple[type[Exception], ...] = (OSError, EOFError, lzma.LZMAError)
 
@@ -55,8 +58,30 @@ def table_format(source: str | Path, formats: Mapping[str, str]) -> str | None:
 
 def is_parquet(source: str | Path) -> bool:
     """Whether data.raw (or another table the pipeline reads) is Parquet by its name; a table
-    that is not is read as CSV, whatever its suffix (``.tsv``, ``.txt``)."""
+    that is not is a CSV (``.csv``, or ``.tsv`` read with tabs: ``separator``)."""
     return table_format(source, TABLE_FORMATS) == "parquet"
+
+
+def separator(fmt: str | None, sep: str) -> str:
+    """The field separator of a text table of format ``fmt``: a TSV's tab, else ``sep``
+    (data.csv_separator): a ``.tsv`` read with commas is one column and confusing findings."""
+    return "\t" if fmt == "tsv" else sep
+
+
+def named_separator(source: str | Path, sep: str) -> str:
+    """``separator`` for the format ``source`` is named with (data.raw, a table passed by path)."""
+    return separator(table_format(source, TABLE_FORMATS), sep)
+
+
+def unnamed_format(source: str | Path) -> str | None:
+    """Why no reader reads ``source`` (``.xlsx``, ``.json``, ``.parquet.gz``), None for a name
+    ``TABLE_FORMATS`` tells: one line naming the formats read."""
+    if table_format(source, TABLE_FORMATS):
+        return None
+    return (
+        f"cannot tell the table format of {str(source)!r} from its name: name it {NAMED} "
+        "(save a spreadsheet or JSON as one of them)"
+    )
 
 
 @contextlib.contextmanager

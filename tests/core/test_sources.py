@@ -13,7 +13,7 @@ import pytest
 from mlapp.errors import UserError
 from mlapp.monitor.batch import source_format
 from mlapp.serving.score import input_format
-from mlapp.sources import compression, format_suffix, is_parquet, opened
+from mlapp.sources import compression, format_suffix, is_parquet, named_separator, opened, unnamed_format
 
 
 def _told(tell, name: str) -> str | None:
@@ -35,13 +35,19 @@ def _told(tell, name: str) -> str | None:
         ("batch.parquet.gz", None),  # Parquet compresses inside the file
         ("batch.csv.zip", None),  # not a compression data.raw may have
         ("batch.xlsx", None),
+        ("batch.json", None),
+        ("batch.txt", None),
+        ("batch.tsv", "tsv"),  # tab-separated, read with tabs by all three
+        ("https://host/batch.TSV.gz?v=1", "tsv"),
     ],
 )
 def test_the_scorer_and_the_monitor_tell_a_file_by_the_same_name(name: str, fmt: str | None) -> None:
-    """data.raw too: what the others read as Parquet, the pipeline does (any other name is a CSV)."""
+    """data.raw too: what the others read, the pipeline reads alike, and refuses what they refuse."""
     assert _told(lambda n: input_format(n, None), name) == fmt
     assert _told(source_format, name) == fmt
     assert is_parquet(name) == (fmt == "parquet")
+    assert (unnamed_format(name) is None) == (fmt is not None)
+    assert named_separator(name, ";") == ("\t" if fmt == "tsv" else ";")
 
 
 @pytest.mark.parametrize("pack", [gzip.compress, bz2.compress, lzma.compress, None])

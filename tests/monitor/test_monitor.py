@@ -173,6 +173,18 @@ def test_a_compressed_log_or_table_reads_like_the_plain_one(
         assert from_packed["features"] == from_plain["features"]
 
 
+@pytest.mark.parametrize("name", ["batch.tsv", "batch.tsv.xz"])
+def test_a_tsv_batch_reads_like_its_csv_copy(in_project: Path, tmp_path: Path, name: str) -> None:
+    """data.csv_separator is ','; the name says tab, as it does to validate and the scorer."""
+    frame = drifted(104)
+    table = write_csv(frame, tmp_path / "batch.csv", labels=True)
+    frame.to_csv(tmp_path / name, sep="\t", index=False, date_format="%Y-%m-%dT%H:%M:%S")
+    code, from_tsv = _monitor(in_project, tmp_path / name, tmp_path)
+    _, from_csv = _monitor(in_project, table, tmp_path)
+    assert code == run.RETRAIN and from_tsv["rows"] == 1500 and from_tsv["format"] == "tsv"
+    assert from_tsv["features"] == from_csv["features"] and from_tsv["decay"] == from_csv["decay"]
+
+
 def test_partly_labeled_csv_is_checked_like_the_same_parquet(in_project: Path, tmp_path: Path) -> None:
     """Labels that arrive late leave blanks: pandas then writes the label column as 0.0/1.0."""
     batch = flipped(fresh(110), 0.4, seed=110)

@@ -511,25 +511,6 @@ def test_data_raw_named_as_the_scorer_and_monitor_name_parquet_is_read_as_parque
     assert json.loads(report.read_text())["rows"] == 300
 
 
-def test_a_csv_named_otherwise_gets_its_lines_told_as_it_is_read(
-    reference_project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """A data.raw not named Parquet is read as a CSV (``churn.tsv`` here): its lines are told as
-    a ``.csv``'s are (the non-UTF-8 line, what a row number means), not only for ``.csv``/``.gz``."""
-    params = load_params(reference_project / "params.yaml")
-    lines = (reference_project / "data" / "churn.csv").read_text().splitlines(keepends=True)[:301]
-    source = tmp_path / "churn.tsv"
-    frame = pd.read_csv(reference_project / "data" / "churn.csv", dtype=str, nrows=300)
-    frame.loc[5, "tenure_months"] = "lots"
-    frame.to_csv(source, index=False)
-    report = tmp_path / "report.json"
-    assert validate.run(params, source=source, output=tmp_path / "out.parquet", report=report) == 1
-    assert "(CSV line = row + 2)" in capsys.readouterr().err
-    source.write_bytes("".join([*lines[:3], "Ö" + lines[3], *lines[4:]]).encode("latin-1"))
-    assert validate.run(params, source=source, output=tmp_path / "out.parquet", report=report) == 1
-    assert "UTF-8 text (line 4 is not" in json.loads(report.read_text())["problems"][0]["check"]
-
-
 def test_a_header_that_only_looks_like_the_schema_s_name_says_how_it_differs(
     reference_project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

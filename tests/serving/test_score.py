@@ -137,6 +137,27 @@ def test_a_semicolon_csv_is_scored_with_data_csv_separator(serving_root, tmp_pat
     check_output(tmp_path / "p.parquet", table, model)
 
 
+@pytest.mark.parametrize("name", ["batch.tsv", "batch.tsv.gz"])
+def test_a_tsv_is_scored_with_tabs_as_data_raw_would_be_read(
+    serving_root, tmp_path, table, model, name
+) -> None:
+    """data.csv_separator is ','; the name says tab, as it does to validate and the monitor."""
+    table.to_csv(tmp_path / name, sep="\t", index=False)  # pandas compresses by the name
+    done = score(serving_root, tmp_path / name, tmp_path / "p.parquet")
+    assert done.returncode == 1, done.stderr  # the BAD rows, as in the comma file
+    assert "3 rows rejected" in done.stderr
+    check_output(tmp_path / "p.parquet", table, model)
+
+
+def test_format_tsv_reads_a_file_named_otherwise_with_tabs(serving_root, tmp_path, table, model) -> None:
+    table.to_csv(tmp_path / "export.txt", sep="\t", index=False)
+    refused = score(serving_root, tmp_path / "export.txt", tmp_path / "p.parquet")
+    assert refused.returncode == 2 and "pass --format csv|tsv|parquet" in refused.stderr
+    done = score(serving_root, tmp_path / "export.txt", tmp_path / "p.parquet", "--format", "tsv")
+    assert done.returncode == 1, done.stderr
+    check_output(tmp_path / "p.parquet", table, model)
+
+
 def test_a_decimal_comma_csv_scores_as_its_decimal_point_copy(serving_root, tmp_path, model) -> None:
     """``1;3,5;...``: data.csv_separator ';' and data.decimal ',' give the comma file's scores."""
     params = tmp_path / "params.yaml"

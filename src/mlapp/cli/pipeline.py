@@ -32,15 +32,19 @@ def generate(
     from mlapp import sample_data
     from mlapp.errors import UserError
     from mlapp.schema import FEATURES
+    from mlapp.sources import named_separator, unnamed_format
 
     params = project.params
     path = pick(out, params.data.raw)
+    if problem := unnamed_format(path):
+        raise UserError(problem)
+    sep = named_separator(path, params.data.csv_separator)
     frame = sample_data.generate(
         pick(rows, params.sample_data.rows),
         pick(seed, params.sample_data.seed),
         first_id=params.sample_data.rows if new_customers else 0,
     )
-    sample_data.check_replaceable(frame, path, params.data.csv_separator)
+    sample_data.check_replaceable(frame, path, sep)
     lacking = [name for name in FEATURES if name not in frame.columns]
     if lacking:  # your own data: a churn batch would only fail the monitor's checks
         raise UserError(
@@ -48,7 +52,7 @@ def generate(
             f"({', '.join(lacking[:5])}{', …' if len(lacking) > 5 else ''}) "
             "(src/mlapp/schema.py); monitor a batch of your own data: make monitor SOURCE=<file>"
         )
-    sample_data.write(frame, path, params.data.csv_separator, params.data.decimal)
+    sample_data.write(frame, path, sep, params.data.decimal)
     click.echo(f"wrote {len(frame)} rows to {path} (label rate {frame[sample_data.LABEL].mean():.3f})")
 
 

@@ -86,10 +86,10 @@ def smoke(
 
 
 @group.command()
-@click.option("--input", "source", required=True, help="CSV or Parquet to score: a path or a URL.")
+@click.option("--input", "source", required=True, help="CSV, TSV or Parquet to score: a path or a URL.")
 @click.option("--output", type=PathOption, required=True, help="Parquet file for the predictions.")
 @click.option(
-    "--format", "fmt", type=click.Choice(["csv", "parquet"]), help="Input format [default: by name]."
+    "--format", "fmt", type=click.Choice(["csv", "tsv", "parquet"]), help="Input format [default: by name]."
 )
 @click.option("--model-dir", type=PathOption, help="Model folder [params: train.model_dir].")
 @click.option("--chunk-rows", type=int, help="Rows per chunk [params: serving.score_chunk_rows].")

@@ -1,8 +1,8 @@
 """A batch of recent data: read it (table or prediction log) and validate it like training data.
 
-Accepted sources, by file name: ``.csv`` / ``.parquet`` tables with the feature columns
-(id, event-time and label columns optional), or a ``.jsonl`` / ``.ndjson`` prediction log,
-one JSON object per line (CSV and logs may be compressed, ``.gz``, ``.bz2``, ``.xz``, as
+Accepted sources, by file name: ``.csv`` / ``.tsv`` (tab-separated) / ``.parquet`` tables with
+the feature columns (id, event-time and label columns optional), or a ``.jsonl`` / ``.ndjson`` prediction log,
+one JSON object per line (CSV, TSV and logs may be compressed, ``.gz``, ``.bz2``, ``.xz``, as
 data.raw may)::
 
     {"id": "...", "ts": "2026-11-23T10:00:00Z", "features": {...}, "probability": 0.31,
@@ -30,7 +30,7 @@ from mlapp.errors import UserError, storage_errors
 from mlapp.model import label_text
 from mlapp.params import Params
 from mlapp.schema import FEATURES, raw_schema
-from mlapp.sources import TABLE_FORMATS, opened, table_format
+from mlapp.sources import TABLE_FORMATS, opened, separator, table_format
 from mlapp.stages.validate import Problem, check_table
 from mlapp.tables import parquet_file, read_csv
 
@@ -81,7 +81,7 @@ def source_format(source: str) -> str:
     if (fmt := table_format(source, TABLE_SUFFIXES)) is None:
         raise MonitorError(
             f"cannot tell the format of {source}: expected a name ending in {', '.join(TABLE_SUFFIXES)} "
-            "(.csv and .jsonl may be compressed: .gz, .bz2, .xz)"
+            "(.csv, .tsv and .jsonl may be compressed: .gz, .bz2, .xz)"
         )
     return fmt
 
@@ -205,7 +205,8 @@ def read_source(source: str, params: Params) -> tuple[str, pd.DataFrame, Served 
                 stream.seek(0)
                 return fmt, pd.read_parquet(stream), None
         data, rows = params.data, params.validate_.chunk_rows
-        return fmt, pd.concat(read_csv(source, data.missing_values, rows, data.csv_separator)), None
+        sep = separator(fmt, data.csv_separator)  # a .tsv's tab
+        return fmt, pd.concat(read_csv(source, data.missing_values, rows, sep)), None
     except FileNotFoundError as exc:  # a URL: local paths were checked above
         raise MonitorError(f"source {source} not found ({exc})") from exc
     except unreadable as exc:

@@ -2,8 +2,8 @@
 
 The same model and the same rules as the service, for a file instead of a request:
 
-- input: CSV or Parquet (by suffix, or ``--format``; a CSV may be compressed, ``.gz``, ``.bz2``,
-  ``.xz``, as data.raw may), a local path or a URL (``http(s)://`` streamed; ``s3://``,
+- input: CSV, TSV (tab-separated) or Parquet (by suffix, or ``--format``; a CSV or TSV may be
+  compressed, ``.gz``, ``.bz2``, ``.xz``, as data.raw may), a local path or a URL (``http(s)://`` streamed; ``s3://``,
   ``gs://``... through fsspec); extra columns (an id, the label) are allowed, missing feature
   columns are an error before anything is scored;
 - read ``serving.score_chunk_rows`` rows at a time (CSV with training's reader and
@@ -43,8 +43,10 @@ from mlapp.errors import UserError, storage_errors
 from mlapp.model import load
 from mlapp.schema import FEATURES, feature_schema
 from mlapp.serving import lineage, settings
-from mlapp.sources import TABLE_FORMATS, opened, table_format
+from mlapp.sources import TABLE_FORMATS, opened, separator, table_format
 from mlapp.tables import parquet_batches, read_csv
+
+FORMATS = sorted(set(TABLE_FORMATS.values()))  # --format's choices: csv, parquet, tsv
 
 
 @dataclass(frozen=True)
@@ -66,8 +68,8 @@ def input_format(source: str, given: str | None) -> str:
         return given
     if (fmt := table_format(source, TABLE_FORMATS)) is None:
         raise UserError(
-            f"cannot tell the format of {source!r} from its name: pass --format csv|parquet "
-            "(a CSV may be compressed: .csv.gz, .csv.bz2, .csv.xz)"
+            f"cannot tell the format of {source!r} from its name: pass --format csv|tsv|parquet "
+            "(a CSV or TSV may be compressed: .csv.gz, .tsv.bz2, .csv.xz)"
         )
     return fmt
 
@@ -88,7 +90,7 @@ def _batches(source: str, fmt: str, chunk_rows: int, missing: list[str], sep: st
         return
     # Read as training reads it (text, data.missing_values, data.csv_separator, decompressed by
     # the name); ``typed`` types the features value by value, so one bad value fails its row.
-    yield from read_csv(source, missing, chunk_rows, sep)
+    yield from read_csv(source, missing, chunk_rows, separator(fmt, sep))  # a TSV's tab
 
 
 def typed(frame: pd.DataFrame, decimal: str) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
@@ -235,9 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m mlapp.serving.score", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--input", required=True, help="CSV or Parquet: a path or a URL")
+    parser.add_argument("--input", required=True, help="CSV, TSV or Parquet: a path or a URL")
     parser.add_argument("--output", required=True, type=Path, help="Parquet file for the predictions")
-    parser.add_argument("--format", choices=["csv", "parquet"], help="input format [default: from the name]")
+    parser.add_argument("--format", choices=FORMATS, help="input format [default: from the name]")
     parser.add_argument(
         "--params", type=Path, help="params.yaml to read [default: ./params.yaml, else the bento's settings]"
     )

@@ -28,7 +28,7 @@ from pandas.errors import EmptyDataError, ParserError
 from mlapp.csv_names import blank, csv_header, repeated
 from mlapp.model import whole_numbers
 from mlapp.params import Params
-from mlapp.sources import is_parquet
+from mlapp.sources import NAMED, TABLE_FORMATS, is_parquet, named_separator, table_format, unnamed_format
 from mlapp.stages.findings import Findings
 from mlapp.stages.table_checks import Problem
 from mlapp.stages.validate_rules import check_table, parse_table
@@ -79,13 +79,16 @@ def header_problems(source: Path, sep: str) -> list[Problem]:
     if unnamed := blank(header):
         return [Problem("<table>", f"a name for every column ({unnamed})", 1)]
     separator = next((s for s in ",;\t|" if s != sep and len(header) == 1 and s in header[0]), None)
-    if separator:
-        check = (
-            f"values separated by {sep!r} (the header is one column holding {separator!r}: "
-            f"set data.csv_separator: {separator!r} in params.yaml)"
-        )
-        return [Problem("<file>", check, 1, header)]
-    return []
+    if not separator:
+        return []
+    # A .tsv is read with tabs whatever data.csv_separator says: the fix is its name.
+    fix = (
+        f"name the file .csv, with data.csv_separator: {separator!r}"
+        if table_format(source, TABLE_FORMATS) == "tsv"
+        else f"set data.csv_separator: {separator!r} in params.yaml"
+    )
+    check = f"values separated by {sep!r} (the header is one column holding {separator!r}: {fix})"
+    return [Problem("<file>", check, 1, header)]
 
 
 # Errors reading a file that are its content's: empty, ragged, not UTF-8, not Parquet.
@@ -102,8 +105,11 @@ def read_problem(exc: Exception, source: Path) -> Problem:
 
 
 def run(params: Params, *, source: Path, output: Path, report: Path) -> int:
+    if unnamed_format(source):  # data.raw is checked by params: this is a path passed with --input
+        named = Problem("<file>", f"a name telling its format ({NAMED}; save a spreadsheet as CSV)", 1)
+        return _fail(report, source, [named], None)
     try:
-        sep = params.data.csv_separator
+        sep = named_separator(source, params.data.csv_separator)
         unreadable = header_problems(source, sep)
         if unreadable:
             return _fail(report, source, unreadable, None)
