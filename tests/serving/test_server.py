@@ -19,6 +19,7 @@ from mlapp import model as model_io
 from mlapp.sample_data import generate
 from mlapp.serving import PREDICTION_LOG_ENV
 from mlapp.serving.local import free_port
+from mlapp.serving.paths import ROUTES
 from mlapp.stages.train import train
 from tests.conftest import running_server, sh
 from tests.serving.conftest import PARAMS
@@ -78,6 +79,26 @@ def test_metrics_and_quiet_logs(server, records) -> None:
         assert time.monotonic() < deadline, log.read_text()[-2000:]
         time.sleep(0.2)
     assert "Traceback" not in log.read_text()
+
+
+def test_every_route_answers_a_method_it_lacks_in_json_with_the_allowed_ones(server) -> None:
+    """Starlette answered "Method Not Allowed" in plain text (POST /metrics, POST /livez, POST
+    /docs.json) while every other error is JSON with a message; /predict said only "use POST"."""
+    url, _ = server
+    refused: set[tuple[str, str]] = set()
+    with httpx.Client(timeout=10) as client:
+        for path in sorted(ROUTES):
+            for method in ("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"):
+                response = client.request(method, f"{url}{path}")
+                if response.status_code != 405:  # allowed (an empty POST /predict is a 415)
+                    continue
+                refused.add((method, path))
+                allow = sorted(m.strip() for m in response.headers["allow"].split(","))
+                assert method not in allow and response.headers["content-type"] == "application/json"
+                said = f"method {method} is not allowed on {path} (allowed: {', '.join(allow)})"
+                assert response.json() == {"error": said}
+    assert {("POST", "/metrics"), ("POST", "/livez"), ("GET", "/predict"), ("POST", "/docs.json")} <= refused
+    assert {path for method, path in refused if method == "PUT"} == ROUTES  # no route takes PUT
 
 
 def smoke(serving_root: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:

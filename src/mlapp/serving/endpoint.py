@@ -40,6 +40,7 @@ from mlapp.serving.admission import (
     check_headers,
     read_body,
 )
+from mlapp.serving.paths import not_allowed
 
 logger = logging.getLogger(__name__)
 LOG_EVERY_S = 60.0
@@ -88,7 +89,8 @@ class PredictEndpoint:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["method"] != "POST":
-            await self._reply(send, 405, responses.error("use POST"), [(b"allow", b"POST")])
+            body = not_allowed(scope["method"], scope["path"], "POST")  # as every route's 405 says it
+            await self._reply(send, 405, body, [(b"allow", b"POST")])
             return
         held = self.budget.hold()
         try:

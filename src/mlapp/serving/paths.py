@@ -10,6 +10,10 @@ middleware outside any middleware a service adds, so ``KnownPaths`` wraps the wh
 the HTTP server (``header_deadline.py``): the service's routes and the files of BentoML's
 page at ``/`` pass; any other path is a 404 counted as
 ``mlapp_rejections_total{field="path",rule="unknown_path"}``.
+
+A known path asked with another method (``POST /metrics``, ``POST /docs.json``) is Starlette's
+405 in plain text ("Method Not Allowed"), while every other error is JSON with a message: the
+answer is rewritten here, for every route at once, into that shape, its ``Allow`` header kept.
 """
 
 from __future__ import annotations
@@ -40,8 +44,38 @@ def known() -> frozenset[str]:
     return ROUTES | {STATIC + p.relative_to(folder).as_posix() for p in files if p.is_file()}
 
 
+def not_allowed(method: str, path: str, allow: str) -> bytes:
+    """The 405 body: the method refused and those allowed (``allow``, the Allow header's value,
+    whose order Starlette takes from a set: sorted here, so the text is the same in every worker)."""
+    allowed = ", ".join(sorted(m.strip() for m in allow.split(",") if m.strip()))
+    return responses.error(f"method {method} is not allowed on {path} (allowed: {allowed})")
+
+
+def json_405(scope: Any, send: Any) -> Any:
+    """``send``, with a plain-text 405 answered as ``not_allowed`` JSON instead."""
+    replaced: list[bytes] = []  # the JSON body once the 405's head was rewritten
+
+    async def sending(message: Any) -> None:
+        if message["type"] == "http.response.start" and message["status"] == 405:
+            headers = [(k.lower(), v) for k, v in message.get("headers", [])]
+            if (b"content-type", b"application/json") not in headers:  # ours are JSON already
+                allow = next((v.decode("latin-1") for k, v in headers if k == b"allow"), "")
+                replaced.append(not_allowed(scope["method"], scope["path"], allow))
+                kept = [(k, v) for k, v in headers if k not in (b"content-type", b"content-length")]
+                length = (b"content-length", b"%d" % len(replaced[0]))
+                message = {**message, "headers": [*kept, HEADERS[0], length]}
+        elif message["type"] == "http.response.body" and replaced:
+            if not replaced[0]:
+                return  # the plain text's further parts: the JSON was the whole body
+            message = {**message, "body": replaced[0], "more_body": False}
+            replaced[0] = b""
+        await send(message)
+
+    return sending
+
+
 class KnownPaths:
-    """ASGI middleware: 404 for any path but the service's."""
+    """ASGI middleware: 404 for any path but the service's; a 405 in JSON (``json_405``)."""
 
     def __init__(self, app: Any, count: Callable[[int, set[tuple[str, str]]], None]) -> None:
         self.app = app
@@ -54,4 +88,7 @@ class KnownPaths:
             await send({"type": "http.response.start", "status": 404, "headers": HEADERS})
             await send({"type": "http.response.body", "body": NOT_FOUND})
             return
+        # POST /predict answers its own 405s: its hot path gets no wrapper.
+        if scope["type"] == "http" and (scope["method"], scope["path"]) != ("POST", "/predict"):
+            send = json_405(scope, send)
         await self.app(scope, receive, send)
