@@ -22,8 +22,8 @@ import pandas as pd
 from mlapp.cells import composed, parse_values
 from mlapp.errors import UserError
 from mlapp.params import DataParams, ValidateParams
-from mlapp.sources import is_parquet, named_separator, unnamed_format
-from mlapp.stages.validate import UNREADABLE, header_problems, read_problem
+from mlapp.sources import is_parquet, named_separator
+from mlapp.stages.validate import UNREADABLE, header_problems, name_problem, read_problem
 from mlapp.tables import read_raw
 
 EXPLODED = 40  # levels written one per line; more are packed (2,500 zip codes: 2,500 lines)
@@ -116,8 +116,6 @@ def read(path: Path, data: DataParams, chunk_rows: int) -> tuple[pd.DataFrame, d
     a category draft would silently lose. One read: a CSV's text is masked here, as read_csv would."""
     if not path.is_file():
         raise UserError(f"{path}: no such file (data.raw in params.yaml, or pass the table's path)")
-    if problem := unnamed_format(path):
-        raise UserError(problem)
     csv = not is_parquet(path)
     sep = named_separator(path, data.csv_separator)
     frame = _readable(path, [] if csv else data.missing_values, chunk_rows, sep)
@@ -139,7 +137,7 @@ def _readable(path: Path, missing: list[str], chunk_rows: int, sep: str) -> pd.D
     """``read_raw``, or what validate refuses before typing a value, in its words: not a
     draft of "amount.1" (pandas' name for a repeated "amount") nor a traceback."""
     try:
-        problems = header_problems(path, sep)
+        problems = [named] if (named := name_problem(path)) else header_problems(path, sep)
         if not problems:
             return read_raw(path, missing, chunk_rows, sep)
     except UNREADABLE as exc:

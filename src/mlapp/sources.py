@@ -78,10 +78,19 @@ def unnamed_format(source: str | Path) -> str | None:
     ``TABLE_FORMATS`` tells: one line naming the formats read."""
     if table_format(source, TABLE_FORMATS):
         return None
+    if refused := not_read(source):
+        return refused
     return (
         f"cannot tell the table format of {str(source)!r} from its name: name it {NAMED} "
         "(save a spreadsheet or JSON as one of them)"
     )
+
+
+def not_read(source: str | Path) -> str | None:
+    """Why a compression pandas would infer is not read here (``.zip``), None for the others."""
+    if refused := next((s for s in NOT_READ if _name(source).endswith(s)), None):
+        return f"{refused} compression is not read: compress with gzip, bzip2 or xz (.gz, .bz2, .xz)"
+    return None
 
 
 @contextlib.contextmanager
@@ -91,10 +100,8 @@ def opened(source: str | Path, *, seekable: bool = False) -> Iterator[IO[bytes]]
     file where the reader must seek (Parquet). Data that does not decompress is a ``ParserError`` naming the
     compression, as every reader reports a file it cannot read."""
     text = str(source)
-    if refused := next((s for s in NOT_READ if _name(text).endswith(s)), None):
-        raise ParserError(
-            f"{refused} compression is not read: compress with gzip, bzip2 or xz (.gz, .bz2, .xz)"
-        )
+    if refused := not_read(text):
+        raise ParserError(refused)
     with contextlib.ExitStack() as stack:
         local = "://" not in text or text.startswith("file://")
         if local:

@@ -112,6 +112,6 @@ def test_a_table_passed_by_path_is_named_alike(tmp_path: Path, name: str) -> Non
     source.write_text('[{"age": 1}]')
     code, _, report = _run(source, tmp_path)
     (problem,) = read_json(report)["problems"]
-    assert code == 1 and problem["check"].startswith("a name telling its format (.csv or .tsv")
+    assert code == 1 and problem["check"].startswith("readable table (cannot tell the table format of")
     with pytest.raises(UserError, match="cannot tell the table format of"):
         read(source, PARAMS.data, 100)

@@ -28,7 +28,7 @@ from pandas.errors import EmptyDataError, ParserError
 from mlapp.csv_names import blank, csv_header, repeated
 from mlapp.model import whole_numbers
 from mlapp.params import Params
-from mlapp.sources import NAMED, TABLE_FORMATS, is_parquet, named_separator, table_format, unnamed_format
+from mlapp.sources import TABLE_FORMATS, is_parquet, named_separator, table_format, unnamed_format
 from mlapp.stages.findings import Findings
 from mlapp.stages.table_checks import Problem
 from mlapp.stages.validate_rules import check_table, parse_table
@@ -91,6 +91,12 @@ def header_problems(source: Path, sep: str) -> list[Problem]:
     return [Problem("<file>", check, 1, header)]
 
 
+def name_problem(source: Path) -> Problem | None:
+    """A name no reader reads (``.xlsx``, ``.json``, ``.csv.zip``): refused unread, not parsed as a CSV."""
+    unnamed = unnamed_format(source)
+    return Problem("<file>", f"readable table ({unnamed})", 1) if unnamed else None
+
+
 # Errors reading a file that are its content's: empty, ragged, not UTF-8, not Parquet.
 UNREADABLE = (EmptyDataError, ParserError, UnicodeDecodeError, pa.ArrowInvalid)
 
@@ -105,8 +111,7 @@ def read_problem(exc: Exception, source: Path) -> Problem:
 
 
 def run(params: Params, *, source: Path, output: Path, report: Path) -> int:
-    if unnamed_format(source):  # data.raw is checked by params: this is a path passed with --input
-        named = Problem("<file>", f"a name telling its format ({NAMED}; save a spreadsheet as CSV)", 1)
+    if named := name_problem(source):  # data.raw is checked by params: a path given with --input
         return _fail(report, source, [named], None)
     try:
         sep = named_separator(source, params.data.csv_separator)
