@@ -25,10 +25,12 @@ import xgboost as xgb
 
 from mlapp.cells import class_text
 from mlapp.errors import UserError
+from mlapp.problems import problem
 from mlapp.tables import write_json
 
 MODEL_FILE = "model.ubj"
 SPEC_FILE = "model_spec.json"
+SHOWN_LABELS = 5  # unknown labels and rows an error names (validate.max_failure_examples' default)
 
 
 def whole_numbers(numbers: pd.Series) -> bool:
@@ -70,18 +72,17 @@ class ModelSpec:
         return 0.5 if self.threshold is None else self.threshold
 
     def encode(self, labels: pd.Series) -> np.ndarray:
-        """Labels as the model sees them: class indices, or float values for regression."""
+        """Labels as the model sees them: class indices, or float values for regression.
+        ``UnknownLabels`` names those it has no class (or number) for, with their rows."""
         if self.task == "regression":
-            return pd.to_numeric(labels).to_numpy(dtype=np.float64)
-        index = {name: i for i, name in enumerate(self.classes)}
+            values = pd.to_numeric(labels, errors="coerce")
+            if (bad := values.isna() & labels.notna()).any():
+                raise UnknownLabels(labels[bad], "parse as a number (a regression model's label)")
+            return values.to_numpy(dtype=np.float64)
         text = label_text(labels)
-        unknown = sorted(set(text[self.unknown(text)].dropna()))
-        if unknown or text.isna().any():
-            raise ValueError(
-                f"label '{self.label}' has values the model does not know: "
-                f"{unknown[:5] or ['<missing>']} (classes: {self.classes})"
-            )
-        return text.map(index).to_numpy(dtype=np.int64)
+        if (unknown := self.unknown(text)).any():  # a missing label is none of the classes either
+            raise UnknownLabels(labels[unknown], f"one of the model's classes {self.classes}")
+        return text.map({name: i for i, name in enumerate(self.classes)}).to_numpy(dtype=np.int64)
 
     def unknown(self, labels: pd.Series) -> pd.Series:
         """Which class labels are none of the model's classes (a missing one included): the
@@ -172,6 +173,15 @@ def save(booster: xgb.Booster, spec: ModelSpec, model_dir: Path) -> None:
         if model_dir.exists():
             model_dir.rename(old)  # removed with the temporary folder
         new.rename(model_dir)
+
+
+class UnknownLabels(UserError, ValueError):
+    """Labels a model has no class for: met by evaluate, train or the PR report when the model is
+    older than its data (a label relabelled, a class renamed). Said as validate says a value."""
+
+    def __init__(self, failing: pd.Series, rule: str) -> None:
+        line = problem(failing, rule, SHOWN_LABELS).line()
+        super().__init__(f"{line} (the model was trained on other labels: retrain it, `dvc repro`)")
 
 
 class ModelMissing(UserError, FileNotFoundError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,8 @@ import pandas as pd
 import pytest
 
 from mlapp import model as model_io
+from mlapp.cli import EXIT_ERROR, main
+from mlapp.errors import UserError
 from mlapp.params import load_params
 from mlapp.stages import evaluate
 from mlapp.stages.split import split
@@ -68,8 +71,58 @@ def test_declared_class_order_is_kept_and_numbers_sort_by_value() -> None:
     assert spec.classes == ["silver", "gold", "bronze"]
     assert class_names(pd.Series([10, 2, 2, 1]), None) == ["1", "2", "10"]
     assert class_names(pd.Series(["1.0", "2", None]), None) == ["1", "2"]  # a CSV's 1.0 is class 1
-    with pytest.raises(ValueError, match="does not know"):
-        spec.encode(pd.Series(["platinum"]))
+    with pytest.raises(UserError, match=r"column 'churned' failed one of the model's classes"):
+        spec.encode(pd.Series(["platinum"], name="churned"))
+
+
+def test_labels_the_model_does_not_know_are_named_with_their_rows() -> None:
+    """A model older than its labels (0/1 relabelled no/yes, a class renamed) met them in
+    evaluate, train or the report as a bare ValueError with a traceback. It is one line naming
+    the column, its distinct unknown values and their first rows, as validate names a value."""
+    spec = model_io.ModelSpec([], {}, "churned", 0.5, 0, "binary", ["0", "1"])
+    labels = pd.Series(["1", "no", "0", "yes", "no", None, "no", "no", "no"], name="churned")
+    with pytest.raises(UserError) as raised:
+        spec.encode(labels)
+    assert str(raised.value) == (
+        "column 'churned' failed one of the model's classes ['0', '1']: 7 value(s), e.g. ['no', 'yes', "
+        "None] at rows [1, 3, 4, 5, 6] (the model was trained on other labels: retrain it, `dvc repro`)"
+    )
+    regression = model_io.ModelSpec([], {}, "price", None, 0, "regression", [])
+    with pytest.raises(UserError) as raised:
+        regression.encode(pd.Series([3.5, "cheap", 2], name="price"))
+    assert str(raised.value) == (
+        "column 'price' failed parse as a number (a regression model's label): 1 value(s), e.g. "
+        "['cheap'] at rows [1] (the model was trained on other labels: retrain it, `dvc repro`)"
+    )
+
+
+def test_evaluate_on_labels_the_model_does_not_know_is_one_line(
+    reference_project: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A real path to it: the export now writes the label no/yes, validate and split run again, and
+    evaluate meets the model trained on 0/1. One error line, the metrics left as they were."""
+    root = shutil.copytree(reference_project, tmp_path / "project")
+    monkeypatch.chdir(root)
+    test_path = PARAMS.split.test
+    test = pd.read_parquet(test_path)
+    test["churned"] = test["churned"].astype(str).map({"0": "no", "1": "yes"})
+    test.to_parquet(test_path, index=False)
+    metrics = PARAMS.evaluate.metrics.read_bytes()
+
+    monkeypatch.setattr("sys.argv", ["mlapp", "pipeline", "evaluate", "--no-mlflow"])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == EXIT_ERROR
+    shown = test["churned"].drop_duplicates().tolist()  # ['no', 'yes'] in the order met
+    assert capsys.readouterr().err == (
+        f"error: column 'churned' failed one of the model's classes ['0', '1']: {len(test)} value(s), "
+        f"e.g. {shown} at rows [0, 1, 2, 3, 4] (the model was trained on other labels: retrain it, "
+        "`dvc repro`)\n"
+    )
+    assert PARAMS.evaluate.metrics.read_bytes() == metrics
 
 
 @pytest.mark.parametrize("task", TASKS)

@@ -29,9 +29,10 @@ from mlapp.cells import BATCH_LABEL_FIX
 from mlapp.errors import UserError, storage_errors
 from mlapp.model import label_text
 from mlapp.params import Params
+from mlapp.problems import Problem
 from mlapp.schema import FEATURES, raw_schema
 from mlapp.sources import TABLE_FORMATS, opened, separator, table_format
-from mlapp.stages.validate import Problem, check_table
+from mlapp.stages.validate import check_table
 from mlapp.tables import parquet_file, read_csv
 
 # The tables data.raw and the scorer read (mlapp.sources), and prediction logs.

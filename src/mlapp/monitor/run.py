@@ -27,8 +27,8 @@ from mlapp.monitor import decision, drift, schema
 from mlapp.monitor.batch import Batch, InvalidBatch, MonitorError, as_classes, read_batch
 from mlapp.monitor.render import markdown
 from mlapp.params import Params
+from mlapp.problems import problem
 from mlapp.schema import FEATURES, feature_schema
-from mlapp.stages.validate_rules import problem
 from mlapp.tables import read_frame, read_json, write_json
 
 NO_ACTION, RETRAIN, ERROR = 0, 1, 2

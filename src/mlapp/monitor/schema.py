@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from mlapp.monitor.batch import MonitorError
 from mlapp.monitor.decision import RuleCheck
 from mlapp.monitor.drift import FeatureDrift, MetricDecay, PredictionShift
-from mlapp.stages.validate import Problem
+from mlapp.problems import Problem
 from mlapp.tables import read_json
 
 SCHEMA_VERSION = 2  # 2: rules, importance, drifted_importance

@@ -7,36 +7,13 @@ row-by-row rule cannot: an entirely empty feature, a label with a single class.
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
 from mlapp.model import label_text
 from mlapp.params import DataParams, Params
-
-# The report's column for a check of the whole table or file, as a line says it.
-WHOLE = {"<table>": "the table", "<file>": "the file"}
-
-
-@dataclass
-class Problem:
-    """One failed check on one column, with a few examples."""
-
-    column: str
-    check: str
-    count: int
-    values: list[Any] = field(default_factory=list)
-    rows: list[int] = field(default_factory=list)
-
-    def line(self) -> str:
-        where = f" at rows {self.rows}" if self.rows else ""
-        values = f", e.g. {self.values}" if self.values else ""
-        # A check of the whole table or file (its row count, its encoding) has no values to count.
-        whole = self.column in WHOLE and not self.values and not self.rows
-        count = "" if whole else f": {self.count} value(s)"
-        subject = WHOLE.get(self.column, f"column '{self.column}'")
-        return f"{subject} failed {self.check}{count}{values}{where}"
+from mlapp.problems import Problem
 
 
 def column_roles(names: list[Any], data: DataParams) -> str:

@@ -28,9 +28,9 @@ from pandas.errors import EmptyDataError, ParserError
 from mlapp.csv_names import blank, csv_header, repeated
 from mlapp.model import whole_numbers
 from mlapp.params import Params
+from mlapp.problems import Problem
 from mlapp.sources import TABLE_FORMATS, is_parquet, named_separator, table_format, unnamed_format
 from mlapp.stages.findings import Findings
-from mlapp.stages.table_checks import Problem
 from mlapp.stages.validate_rules import check_table, parse_table
 from mlapp.tables import FrameParts, first_non_utf8_line, line_count, read_raw_chunks, write_json
 

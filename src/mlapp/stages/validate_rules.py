@@ -16,8 +16,8 @@ import pandera.pandas as pa
 
 from mlapp.cells import NULLABLE_FIX, parse_hint, parse_values, placeholder_hint
 from mlapp.csv_names import unnamed_hint
+from mlapp.problems import Problem, examples, problem
 from mlapp.schema import FEATURES
-from mlapp.stages.table_checks import Problem
 
 # pandera's internal check names, said the way a data owner would say them.
 CHECK_WORDS = {
@@ -45,18 +45,6 @@ MAX_LISTED, SHOWN_LISTED = 10, 5  # a check listing more values than this names 
 # or a column's own hint for values no export habit explains.
 Fixes = Mapping[str, str]
 NO_HINTS: Fixes = MappingProxyType({})
-
-
-def _examples(values: pd.Series, limit: int) -> list[Any]:
-    """JSON-safe sample of distinct failing values (a missing value is shown as null): five rows
-    with the same unknown level say less than five levels (the rows are listed on their own)."""
-    head = values.drop_duplicates().head(limit)
-    return [None if pd.isna(v) else v.item() if hasattr(v, "item") else v for v in head.tolist()]
-
-
-def problem(failing: pd.Series, check: str, limit: int) -> Problem:
-    rows = [int(i) for i in failing.index[:limit]]
-    return Problem(str(failing.name), check, len(failing), _examples(failing, limit), rows)
 
 
 def parse_columns(
@@ -130,7 +118,7 @@ def rule_groups(cases: pd.DataFrame, limit: int) -> dict[tuple[Any, Any], Proble
         # A missing or extra column: the failing "values" are column names, list them all.
         shown = len(values) if key[1] in TABLE_CHECKS else limit
         groups[key] = Problem(
-            str(key[0]), str(key[1]), len(group), _examples(values, shown), [int(i) for i in rows.head(limit)]
+            str(key[0]), str(key[1]), len(group), examples(values, shown), [int(i) for i in rows.head(limit)]
         )
     return groups
 

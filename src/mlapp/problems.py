@@ -1,0 +1,46 @@
+"""A failed check said the way a data owner reads it: the column, the rule, a few distinct values
+and their rows. Validate, the monitor's batch check and the model's labels (``ModelSpec.encode``)
+all say it so; kept apart from the stages because the model (and so the service) imports it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+# The report's column for a check of the whole table or file, as a line says it.
+WHOLE = {"<table>": "the table", "<file>": "the file"}
+
+
+@dataclass
+class Problem:
+    """One failed check on one column, with a few examples."""
+
+    column: str
+    check: str
+    count: int
+    values: list[Any] = field(default_factory=list)
+    rows: list[int] = field(default_factory=list)
+
+    def line(self) -> str:
+        where = f" at rows {self.rows}" if self.rows else ""
+        values = f", e.g. {self.values}" if self.values else ""
+        # A check of the whole table or file (its row count, its encoding) has no values to count.
+        whole = self.column in WHOLE and not self.values and not self.rows
+        count = "" if whole else f": {self.count} value(s)"
+        subject = WHOLE.get(self.column, f"column '{self.column}'")
+        return f"{subject} failed {self.check}{count}{values}{where}"
+
+
+def examples(values: pd.Series, limit: int) -> list[Any]:
+    """JSON-safe sample of distinct failing values (a missing value is shown as null): five rows
+    with the same unknown level say less than five levels (the rows are listed on their own)."""
+    head = values.drop_duplicates().head(limit)
+    return [None if pd.isna(v) else v.item() if hasattr(v, "item") else v for v in head.tolist()]
+
+
+def problem(failing: pd.Series, check: str, limit: int) -> Problem:
+    """``failing``: the failing values of one column (named as it), indexed by their rows."""
+    rows = [int(i) for i in failing.index[:limit]]
+    return Problem(str(failing.name), check, len(failing), examples(failing, limit), rows)
