@@ -38,6 +38,7 @@ from mlapp.stages.validate_rules import (
     parse_columns,
     rule_groups,
     too_few_rows,
+    whole_number_columns,
     worded,
 )
 
@@ -72,6 +73,7 @@ class Findings:
             self.schema.update_column(self.id_column, unique=False) if self.id_column else self.schema
         )
         self.limit = params.validate_.max_failure_examples
+        self.whole = whole_number_columns(self.schema)  # their failing values shown as written: 200
         self.missing_text = frozenset(params.data.missing_values)
         self.fixes = {params.data.label: LABEL_FIX}  # a "?" label: data.missing_label, not FEATURES
         # A regression label no export habit explains ("gold"): the task, not the file, is wrong.
@@ -119,7 +121,7 @@ class Findings:
         try:
             typed = self.chunk_schema.validate(parsed, lazy=True)
         except pa.errors.SchemaErrors as exc:
-            for key, found in rule_groups(exc.failure_cases, self.limit).items():
+            for key, found in rule_groups(exc.failure_cases, self.limit, self.whole).items():
                 if (key[1] in TABLE_CHECKS or not found.rows) and key in self.rules:
                     continue  # a header or whole-column failure repeats in every chunk: once
                 self.rules[key] = merge(self.rules.get(key), found, self.limit)

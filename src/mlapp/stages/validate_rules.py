@@ -108,13 +108,27 @@ def too_few_rows(rows: int, least: int, setting: str) -> list[Problem]:
     return [Problem("<table>", f"at least {least} rows (found {rows}; {setting}: {fix})", 1)]
 
 
-def rule_groups(cases: pd.DataFrame, limit: int) -> dict[tuple[Any, Any], Problem]:
-    """pandera's failure cases per (column, check) as it names them, in sorted order."""
+def whole_number_columns(schema: pa.DataFrameSchema) -> frozenset[str]:
+    """The schema's whole-number columns (int64, Int64), whose failing values ``rule_groups`` shows
+    as the file writes them."""
+    return frozenset(name for name, col in schema.columns.items() if str(col.dtype).lower().startswith("int"))
+
+
+def _as_written(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def rule_groups(
+    cases: pd.DataFrame, limit: int, whole: frozenset[str] = frozenset()
+) -> dict[tuple[Any, Any], Problem]:
+    """pandera's failure cases per (column, check) as it names them, in sorted order. ``whole``:
+    whole-number columns; one that also holds a value that did not parse, or a missing one, stays
+    float64 (NaN), and its out-of-range 200 would be shown as 200.0."""
     groups: dict[tuple[Any, Any], Problem] = {}
     for (column, check), group in cases.groupby(["column", "check"], sort=True, dropna=False):
         key = (column, check)
         rows = group["index"].dropna()
-        values = group["failure_case"]
+        values = group["failure_case"].map(_as_written) if column in whole else group["failure_case"]
         # A missing or extra column: the failing "values" are column names, list them all.
         shown = len(values) if key[1] in TABLE_CHECKS else limit
         groups[key] = Problem(
@@ -156,13 +170,17 @@ def worded(key: tuple[Any, Any], found: Problem, fixes: Fixes = NO_HINTS) -> Pro
 
 
 def schema_problems(
-    exc: pa.errors.SchemaErrors, reported: set[str], limit: int, fixes: Fixes = NO_HINTS
+    exc: pa.errors.SchemaErrors,
+    reported: set[str],
+    limit: int,
+    fixes: Fixes = NO_HINTS,
+    whole: frozenset[str] = frozenset(),
 ) -> list[Problem]:
     """pandera's failures, but for a column in ``reported`` (values that did not parse or are
     missing) not the type and null checks those values fail again."""
     cases = exc.failure_cases
     repeat = cases["column"].isin(reported) & cases["check"].astype(str).str.startswith(REPEATS)
-    groups = rule_groups(cases[~repeat], limit)
+    groups = rule_groups(cases[~repeat], limit, whole)
     return [worded(key, found, fixes) for key, found in groups.items()]
 
 
@@ -181,5 +199,6 @@ def check_table(
     try:
         validated = schema.validate(parsed, lazy=True)
     except pa.errors.SchemaErrors as exc:
-        problems += schema_problems(exc, {p.column for p in problems}, limit, fixes)
+        reported = {p.column for p in problems}
+        problems += schema_problems(exc, reported, limit, fixes, whole_number_columns(schema))
     return validated, problems + too_few_rows(len(frame), min_rows, min_rows_setting)
