@@ -7,12 +7,14 @@ the trained project; the real champion path is covered by test_report_e2e.py.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 
+from mlapp.errors import UserError
 from mlapp.model import load
 from mlapp.params import load_params
 from mlapp.report import markdown, run
@@ -185,3 +187,28 @@ def test_a_binary_label_written_as_text_renders(shifted: dict[str, Any]) -> None
     assert_renders(text)
     assert "| confusion (at each model's threshold) | base: pred `<=50K` | base: pred `>50K` |" in text
     assert "| actual `>50K` |" in text
+
+
+def test_a_bound_kept_through_a_task_switch_is_named_where_nothing_is_compared(project: Path) -> None:
+    """Models of two tasks are not compared, so the PR switching task gets no gate, and the bound
+    it keeps while moving gate.primary_metric (valid in the new metric's range) went unseen until
+    every later PR failed on it. The no-comparison reason names it. (The base here is the
+    regression side, faked in its spec: the direction does not matter to the check.)"""
+    committed = sh("git", "show", "HEAD:params.yaml", cwd=project).stdout
+    base_text = committed.replace("primary_metric: roc_auc", "primary_metric: rmse")
+
+    def regression_champion(root: Path, commit: str) -> Champion:
+        model = load(root / "models")
+        spec = dataclasses.replace(model.spec, task="regression", classes=[], threshold=None)
+        rows = read_frame(root / "artifacts/split/train.parquet")
+        return Champion(commit, dataclasses.replace(model, spec=spec), rows, rows, base_text, [], True, 0.1)
+
+    params = load_params("params.yaml")
+    with pytest.raises(UserError) as caught:
+        run.build(params, Path("params.yaml").read_text(), project, "HEAD", regression_champion)
+    assert str(caught.value).splitlines() == [
+        "the base model is a regression model and the PR's a binary model: a report compares models of one "
+        "task (compare the PR with a base of the same task)",
+        "note: this PR moves gate.primary_metric from rmse to roc_auc but keeps gate.min_primary 0.75: for "
+        "roc_auc it is a floor in roc_auc's units, and once merged every PR is held to it",
+    ]

@@ -187,3 +187,25 @@ def test_a_feature_whose_type_changed_is_named_not_a_traceback() -> None:
     ]
     with pytest.raises(UserError, match=r"the base model cannot score .* type changed .*'tickets'"):
         _score(base, levels, "base")
+
+
+def test_a_ceiling_the_base_model_misses_too_asks_whether_it_is_in_the_metrics_units() -> None:
+    """After a task switch (binary to regression), gate.min_primary 0.75 kept from roc_auc is valid
+    as an rmse ceiling and fails every PR on a number of the old metric; the failure line said only
+    that the PR's rmse is above it. When the base's model is above it too, the line asks."""
+    kept = GateParams(primary_metric="rmse", min_primary=0.75, max_regression="2%", require_significant=True)
+    rmse = MetricDelta("rmse", 14.1, 14.2, 0.1, -0.2, 0.4, False, SAME)
+    assert gate(kept, rmse, 0.95, "base params.yaml").reasons == [
+        "rmse 14.2000 is above the maximum 0.7500 (gate.min_primary, a ceiling for rmse, in its units); "
+        "the base's model is above it too (14.1000): kept from another metric? set a ceiling in rmse's units"
+    ]
+    met_by_the_base = MetricDelta("rmse", 0.7, 0.8, 0.1, 0.05, 0.15, False, WORSE)
+    (reason, _) = gate(kept, met_by_the_base, 0.95, "x").reasons
+    assert (
+        reason
+        == "rmse 0.8000 is above the maximum 0.7500 (gate.min_primary, a ceiling for rmse, in its units)"
+    )
+    raised_floor = delta(0.72, -0.02, 0.01, base=0.71)  # a floor above both AUCs: a raised bar, no question
+    assert gate(POLICY.model_copy(update={"min_primary": 0.75}), raised_floor, 0.95, "x").reasons == [
+        "roc_auc 0.7200 is below the minimum 0.7500 (gate.min_primary)"
+    ]

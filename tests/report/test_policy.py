@@ -9,7 +9,7 @@ import yaml
 from mlapp.errors import UserError
 from mlapp.metrics import TASK_METRICS
 from mlapp.params import GateParams, load_params
-from mlapp.report.policy import gate_policy
+from mlapp.report.policy import gate_policy, kept_bound
 from tests.conftest import REPO
 
 PARAMS = load_params(REPO / "params.yaml")
@@ -126,3 +126,23 @@ def test_a_base_metric_of_another_task_takes_the_prs_and_is_named() -> None:
         f"{PARAMS.task}'s are {metrics}); this PR's {PR['primary_metric']!r} applies"
     )
     assert policy.notes[1].startswith("the base's gate.min_primary 100 is no longer valid")
+
+
+def test_a_bound_kept_while_the_metric_moves_is_named() -> None:
+    """A PR switching binary to regression moves gate.primary_metric to rmse and keeps min_primary
+    0.75: valid as an rmse (a ceiling in the label's units), so nothing refused it, and every PR
+    after this one failed on it. The PR that sets the trap is told (its report is not compared:
+    another task); a bound changed with the metric, or a metric kept, is not named."""
+    regression = PARAMS.model_copy(
+        update={"gate": PARAMS.gate.model_copy(update={"primary_metric": "rmse", "min_primary": 0.75})}
+    )
+    base = _base(primary_metric="roc_auc", min_primary=0.75, max_regression=0.005, require_significant=True)
+    assert kept_bound(base, regression) == [
+        "this PR moves gate.primary_metric from roc_auc to rmse but keeps gate.min_primary 0.75: "
+        "for rmse it is a ceiling (lower is better) in rmse's units, and once merged every PR is held to it"
+    ]
+    moved = regression.model_copy(update={"gate": regression.gate.model_copy(update={"min_primary": 40.0})})
+    assert kept_bound(base, moved) == []
+    assert kept_bound(base, PARAMS) == []  # roc_auc both sides
+    assert kept_bound(None, regression) == []
+    assert kept_bound(_base(primary_metric="auc", min_primary=0.75), regression) == []  # no metric: policy's

@@ -88,7 +88,15 @@ def gate(policy: GateParams, primary: MetricDelta, confidence: float, policy_sou
     if (primary.pr < policy.min_primary) if higher else (primary.pr > policy.min_primary):
         side = "below the minimum" if higher else "above the maximum"
         setting = "gate.min_primary" if higher else f"gate.min_primary, a ceiling for {name}, in its units"
-        reasons.append(f"{name} {primary.pr:.4f} is {side} {policy.min_primary:.4f} ({setting})")
+        reason = f"{name} {primary.pr:.4f} is {side} {policy.min_primary:.4f} ({setting})"
+        # A ceiling the base's model misses too: most likely kept when the metric changed (0.75 of a
+        # roc_auc is a valid rmse), which would fail every PR whatever its model.
+        if not higher and primary.base > policy.min_primary:
+            reason += (
+                f"; the base's model is above it too ({primary.base:.4f}): kept from another metric? "
+                f"set a ceiling in {name}'s units"
+            )
+        reasons.append(reason)
     drop = round6(-primary.delta if higher else primary.delta)
     worse = "dropped" if higher else "rose"
     allowed = tolerance_amount(policy.max_regression, primary.base)

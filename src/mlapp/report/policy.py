@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from mlapp.errors import UserError
-from mlapp.metrics import TASK_METRICS
+from mlapp.metrics import REGISTRY, TASK_METRICS, higher_is_better
 from mlapp.params import GateParams, Params, error_message
 from mlapp.report.changes import gate_section
 
@@ -81,3 +81,18 @@ def gate_policy(base_params_text: str, params: Params) -> Policy:
         for name, why in replaced.items()
     ]
     return Policy(gate, source, notes)
+
+
+def kept_bound(base_params_text: str | None, params: Params) -> list[str]:
+    """A note when this PR moves gate.primary_metric but keeps gate.min_primary: a bound inside the
+    new metric's range is accepted (0.75 of a roc_auc is a valid rmse), and once merged it is read
+    in the new metric's units. Said in the report even when nothing is compared (a task switch)."""
+    section = gate_section(base_params_text) or {}
+    old, new, bound = section.get("primary_metric"), params.gate.primary_metric, params.gate.min_primary
+    if old not in REGISTRY or old == new or section.get("min_primary") != bound:
+        return []  # not a metric at all: gate_policy names that
+    role = "a floor" if higher_is_better(new) else "a ceiling (lower is better)"
+    return [
+        f"this PR moves gate.primary_metric from {old} to {new} but keeps gate.min_primary {bound:g}: "
+        f"for {new} it is {role} in {new}'s units, and once merged every PR is held to it"
+    ]

@@ -29,7 +29,7 @@ from mlapp.params import Params, load_params
 from mlapp.report import changes, compare, markdown, plot_data, schema
 from mlapp.report import gate as gate_check
 from mlapp.report.champion import Champion, obtain
-from mlapp.report.policy import gate_policy
+from mlapp.report.policy import gate_policy, kept_bound
 from mlapp.tables import read_frame, read_json, write_json
 
 REPORT_JSON, REPORT_MD = "report.json", "report.md"
@@ -126,11 +126,17 @@ def build(
     champion = get_champion(root, base_commit)
 
     task, classes = challenger.task, challenger.spec.classes
-    y = challenger.spec.encode(pr_test[label])
-    base_proba = compare.same_task(
-        champion.model, challenger, lambda: _score(champion.model, pr_test, "base")
-    )
-    pr_proba = _score(challenger, pr_test, "PR")
+    kept = kept_bound(champion.params_text, params)  # named even where nothing is compared (a task switch)
+    try:
+        y = challenger.spec.encode(pr_test[label])
+        base_proba = compare.same_task(
+            champion.model, challenger, lambda: _score(champion.model, pr_test, "base")
+        )
+        pr_proba = _score(challenger, pr_test, "PR")
+    except UserError as exc:
+        if not kept:
+            raise
+        raise UserError("\n".join([str(exc), *(f"note: {note}" for note in kept)])) from exc
     deltas = compare.compare(
         y,
         (base_proba, champion.model.spec.cutoff),
@@ -145,7 +151,7 @@ def build(
     m.check_task_metric(task, policy.gate.primary_metric, f"gate.primary_metric ({policy.source})")
     primary = next(d for d in deltas if d.name == policy.gate.primary_metric)
     gate = compare.gate(policy.gate, primary, params.report.confidence, policy.source)
-    notes = [*gate.notes, *policy.notes]
+    notes = [*gate.notes, *policy.notes, *kept]
     if changes.gate_section(params_text) != policy.gate.model_dump():
         notes.append("This PR changes `gate:` in params.yaml; the base's gate applies until it is merged.")
     gate = dataclasses.replace(gate, notes=notes)
