@@ -121,3 +121,25 @@ def test_generate_refuses_a_batch_without_your_features(
         "make monitor SOURCE=<file>\n"
     )
     assert not (tmp_path / "recent.csv").exists()
+
+
+@pytest.mark.parametrize("metric", ["auc", "rmse"])  # no metric at all; a metric of another task
+@pytest.mark.parametrize("command", [("report", "run"), ("report", "gate"), ("pipeline", "evaluate")])
+def test_a_bad_gate_metric_of_the_prs_own_params_is_one_short_line(
+    metric: str,
+    command: tuple[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """As the base's bad gate settings are noted: the setting, the value and the task's metrics,
+    not pydantic's list of every metric of every task (nor a traceback), whichever command reads it."""
+    text = (REPO / "params.yaml").read_text().replace("primary_metric: roc_auc", f"primary_metric: {metric}")
+    (tmp_path / "params.yaml").write_text(text)
+    monkeypatch.chdir(tmp_path)
+    assert _main(monkeypatch, *command) == EXIT_ERROR
+    assert capsys.readouterr().err == (
+        "error: params.yaml is invalid:\n"
+        f"  - gate.primary_metric: {metric!r} is not a metric of task binary; choose one of ['roc_auc', "
+        "'pr_auc', 'f1', 'precision', 'recall', 'accuracy', 'log_loss', 'brier']\n"
+    )
