@@ -23,7 +23,7 @@ from pathlib import Path
 import click
 
 from mlapp.cli import delivery, monitor, pipeline, report, serving, template
-from mlapp.cli.common import PathOption, Project
+from mlapp.cli.common import FileOption, Project
 from mlapp.errors import UserError
 
 EXIT_ERROR = 2  # click's own code for usage errors; every error shares it
@@ -34,7 +34,7 @@ GROUPS = (pipeline.group, report.group, serving.group, delivery.group, monitor.g
 @click.option(
     "--params",
     "params_path",
-    type=PathOption,
+    type=FileOption,
     default=Path("params.yaml"),
     show_default=True,
     help="params.yaml to read.",

@@ -13,7 +13,11 @@ import click
 from mlapp.gha import OUTPUT_ENV, SUMMARY_ENV
 from mlapp.params import Params, load_params
 
-PathOption = click.Path(path_type=Path)
+# Every path option says whether it names a file or a folder: a folder where a file goes (or a
+# file where a folder goes) is then click's usage error naming the option, before any work,
+# instead of an IsADirectoryError traceback after it.
+FileOption = click.Path(dir_okay=False, path_type=Path)
+FolderOption = click.Path(file_okay=False, path_type=Path)
 T = TypeVar("T")
 
 
@@ -45,13 +49,13 @@ def exit_with(code: int) -> None:
 # else the runner's variable, else nothing (mlapp.gha resolves it).
 github_output_option = click.option(
     "--github-output",
-    type=PathOption,
+    type=FileOption,
     envvar=OUTPUT_ENV,
     help=f"Append step outputs to this file [env: {OUTPUT_ENV}].",
 )
 summary_option = click.option(
     "--summary",
-    type=PathOption,
+    type=FileOption,
     envvar=SUMMARY_ENV,
     help=f"Also append the Markdown to this file [env: {SUMMARY_ENV}].",
 )

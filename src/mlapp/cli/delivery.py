@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from mlapp.cli.common import PathOption, Project, pass_project
+from mlapp.cli.common import FolderOption, Project, pass_project
 
 env_option = click.option("--env", "env", required=True, help="Environment [params: delivery.environments].")
 push_option = click.option("--push", is_flag=True, help="Fetch the deploy branch first, push the new state.")
@@ -36,7 +36,7 @@ def group() -> None:
 @group.command()
 @env_option
 @click.option("--image", required=True, envvar="IMAGE_REF", help="name@sha256:... to run [env: IMAGE_REF].")
-@click.option("--model-dir", type=PathOption, help="The image's model [params: train.model_dir].")
+@click.option("--model-dir", type=FolderOption, help="The image's model [params: train.model_dir].")
 @push_option
 @verify_option
 @pass_project
@@ -89,7 +89,12 @@ def rollback(project: Project, env: str, to_digest: str | None, push: bool, veri
 @env_option
 @url_option
 @fetch_option
-@click.option("--timeout", type=float, default=None, help="Seconds [params: delivery.sync_timeout_s].")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Seconds [params: delivery.sync_timeout_s].",
+)
 @pass_project
 def wait(project: Project, env: str, url: str | None, fetch: bool, timeout: float | None) -> None:
     """Until ENV serves the model its release records (output reachable=false when nothing can tell)."""
@@ -194,8 +199,15 @@ def image_metadata(project: Project, repository: str | None) -> None:
 
 
 @group.command("check-workflows")
-@click.option("--dir", "workflows_dir", type=PathOption, default=Path(".github/workflows"), show_default=True)
-@click.option("--makefile", type=PathOption, default=Path("Makefile"), show_default=True)
+@click.option(
+    "--dir", "workflows_dir", type=FolderOption, default=Path(".github/workflows"), show_default=True
+)
+@click.option(
+    "--makefile",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=Path("Makefile"),
+    show_default=True,
+)
 @pass_project
 def check_workflows(project: Project, workflows_dir: Path, makefile: Path) -> None:
     """Workflow rules zizmor cannot know: one existing project command per step, environments of params."""

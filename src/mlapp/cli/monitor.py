@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 
 from mlapp.cli.common import (
-    PathOption,
+    FileOption,
+    FolderOption,
     Project,
     exit_with,
     github_output_option,
@@ -31,11 +32,11 @@ def group() -> None:
 
 @group.command("run")
 @source_option
-@click.option("--json", "json_path", type=PathOption, help="JSON report [params: monitor.report_json].")
+@click.option("--json", "json_path", type=FileOption, help="JSON report [params: monitor.report_json].")
 @click.option(
-    "--markdown", "markdown_path", type=PathOption, help="Markdown report [params: monitor.report_markdown]."
+    "--markdown", "markdown_path", type=FileOption, help="Markdown report [params: monitor.report_markdown]."
 )
-@click.option("--model-dir", type=PathOption, help="Model folder [params: train.model_dir].")
+@click.option("--model-dir", type=FolderOption, help="Model folder [params: train.model_dir].")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 also when retraining is recommended; errors stay 2.")
 @github_output_option
 @summary_option
@@ -72,8 +73,13 @@ def run_monitor(
 
 
 @group.command("metrics")
-@click.option("--report", "report_json", type=PathOption, help="Report JSON [params: monitor.report_json].")
-@click.option("--out", required=True, help="Prometheus text file to write (atomically), or - for stdout.")
+@click.option("--report", "report_json", type=FileOption, help="Report JSON [params: monitor.report_json].")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    required=True,
+    help="Prometheus text file to write (atomically), or - for stdout.",
+)
 @pass_project
 def metrics(project: Project, report_json: Path | None, out: str) -> None:
     """The last monitor report as Prometheus gauges (PSI per feature, ...) for Pushgateway or a textfile."""
@@ -118,7 +124,7 @@ def retrain_publish(project: Project) -> None:
 
 
 @group.command("retrain-pr")
-@click.option("--body", type=PathOption, help="PR body (Markdown) [params: monitor.report_markdown].")
+@click.option("--body", type=FileOption, help="PR body (Markdown) [params: monitor.report_markdown].")
 @pass_project
 def retrain_pr(project: Project, body: Path | None) -> None:
     """Open the retraining pull request with `gh`, or update the open one."""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from mlapp.cli.common import PathOption, Project, exit_with, pass_project, pick
+from mlapp.cli.common import FileOption, FolderOption, Project, exit_with, pass_project, pick
 
 
 @click.group("pipeline")
@@ -17,7 +17,7 @@ def group() -> None:
 @group.command()
 @click.option("--rows", type=int, help="Rows to generate [params: sample_data.rows].")
 @click.option("--seed", type=int, help="Random seed [params: sample_data.seed].")
-@click.option("--out", type=PathOption, help="CSV to write [params: data.raw].")
+@click.option("--out", type=FileOption, help="CSV to write [params: data.raw].")
 @click.option(
     "--new-customers",
     is_flag=True,
@@ -57,9 +57,9 @@ def generate(
 
 
 @group.command()
-@click.option("--input", "source", type=PathOption, help="Raw table [params: data.raw].")
-@click.option("--output", type=PathOption, help="Typed table [params: validate.output].")
-@click.option("--report", type=PathOption, help="Report JSON [params: validate.report].")
+@click.option("--input", "source", type=FileOption, help="Raw table [params: data.raw].")
+@click.option("--output", type=FileOption, help="Typed table [params: validate.output].")
+@click.option("--report", type=FileOption, help="Report JSON [params: validate.report].")
 @pass_project
 def validate(project: Project, source: Path | None, output: Path | None, report: Path | None) -> None:
     """Stage 1: validate the raw table against the pandera schema."""
@@ -77,9 +77,9 @@ def validate(project: Project, source: Path | None, output: Path | None, report:
 
 
 @group.command()
-@click.option("--input", "source", type=PathOption, help="Validated table [params: validate.output].")
-@click.option("--train", type=PathOption, help="Train table [params: split.train].")
-@click.option("--test", type=PathOption, help="Test table [params: split.test].")
+@click.option("--input", "source", type=FileOption, help="Validated table [params: validate.output].")
+@click.option("--train", type=FileOption, help="Train table [params: split.train].")
+@click.option("--test", type=FileOption, help="Test table [params: split.test].")
 @pass_project
 def split(project: Project, source: Path | None, train: Path | None, test: Path | None) -> None:
     """Stage 2: seeded train/test split (split.method: hash of the id, stratified, or time)."""
@@ -97,8 +97,8 @@ def split(project: Project, source: Path | None, train: Path | None, test: Path 
 
 
 @group.command()
-@click.option("--input", "source", type=PathOption, help="Train table [params: split.train].")
-@click.option("--model-dir", type=PathOption, help="Model folder [params: train.model_dir].")
+@click.option("--input", "source", type=FileOption, help="Train table [params: split.train].")
+@click.option("--model-dir", type=FolderOption, help="Model folder [params: train.model_dir].")
 @pass_project
 def train(project: Project, source: Path | None, model_dir: Path | None) -> None:
     """Stage 3: train the XGBoost model (native format, no pickle)."""
@@ -115,10 +115,10 @@ def train(project: Project, source: Path | None, model_dir: Path | None) -> None
 
 
 @group.command()
-@click.option("--model-dir", type=PathOption, help="Model folder [params: train.model_dir].")
-@click.option("--test", type=PathOption, help="Test table [params: split.test].")
-@click.option("--metrics", type=PathOption, help="Metrics JSON [params: evaluate.metrics].")
-@click.option("--plots-dir", type=PathOption, help="Plot data folder [params: evaluate.plots_dir].")
+@click.option("--model-dir", type=FolderOption, help="Model folder [params: train.model_dir].")
+@click.option("--test", type=FileOption, help="Test table [params: split.test].")
+@click.option("--metrics", type=FileOption, help="Metrics JSON [params: evaluate.metrics].")
+@click.option("--plots-dir", type=FolderOption, help="Plot data folder [params: evaluate.plots_dir].")
 @click.option("--no-mlflow", is_flag=True, help="Skip logging the MLflow run.")
 @pass_project
 def evaluate(
@@ -146,7 +146,7 @@ def evaluate(
 
 
 @group.command()
-@click.option("--model-dir", type=PathOption, help="Model folder [params: train.model_dir].")
+@click.option("--model-dir", type=FolderOption, help="Model folder [params: train.model_dir].")
 @click.option("--alias", help="Also point this registry alias at the model's version (registered once).")
 @pass_project
 def track(project: Project, model_dir: Path | None, alias: str | None) -> None:
@@ -171,7 +171,7 @@ def _key_values(tags: tuple[str, ...]) -> dict[str, str]:
 
 
 @group.command()
-@click.option("--model-dir", type=PathOption, help="Model folder [params: train.model_dir].")
+@click.option("--model-dir", type=FolderOption, help="Model folder [params: train.model_dir].")
 @click.option("--alias", "aliases", multiple=True, help="Alias to point at the new version (repeatable).")
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Extra version tag (repeatable).")
 @pass_project
@@ -193,9 +193,13 @@ def register(
 
 
 @group.command()
-@click.option("--input", "source", type=PathOption, help="Training part of the split [params: split.train].")
-@click.option("--trials", type=int, help="Most trials [params: tune.trials].")
-@click.option("--timeout", type=float, help="No new trial after this many seconds [params: tune.timeout_s].")
+@click.option("--input", "source", type=FileOption, help="Training part of the split [params: split.train].")
+@click.option("--trials", type=click.IntRange(min=1), help="Most trials [params: tune.trials].")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    help="No new trial after this many seconds [params: tune.timeout_s].",
+)
 @pass_project
 def tune(project: Project, source: Path | None, trials: int | None, timeout: float | None) -> None:
     """Optuna search on train's validation rows (never test); best values into params.yaml."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from mlapp.cli.common import PathOption, Project, exit_with, pass_project, pick, summary_option
+from mlapp.cli.common import FileOption, FolderOption, Project, exit_with, pass_project, pick, summary_option
 
 
 @click.group("report")
@@ -17,7 +17,7 @@ def group() -> None:
 
 @group.command("run")
 @click.option("--base", help="Champion's git ref [default: merge base of HEAD and report.default_base].")
-@click.option("--out", "out_dir", type=PathOption, help="Report folder [params: report.out_dir].")
+@click.option("--out", "out_dir", type=FolderOption, help="Report folder [params: report.out_dir].")
 @click.option("--no-gate", is_flag=True, help="Exit 0 whatever the gate says (CI runs `mlapp report gate`).")
 @summary_option
 @pass_project
@@ -39,7 +39,7 @@ def run_report(
 
 
 @group.command()
-@click.argument("report_json", type=PathOption, required=False)
+@click.argument("report_json", type=FileOption, required=False)
 @pass_project
 def gate(project: Project, report_json: Path | None) -> None:
     """Quality gate of a written report: exit 1 when it failed [default: report.out_dir/report.json]."""
@@ -52,7 +52,7 @@ def gate(project: Project, report_json: Path | None) -> None:
 @click.option("--repo", envvar="GITHUB_REPOSITORY", required=True, help="OWNER/NAME [env: GITHUB_REPOSITORY]")
 @click.option("--run-id", required=True, type=int, help="The pr workflow run that built the report.")
 @click.option(
-    "--report", "report_md", type=PathOption, required=True, help="report.md from that run's artifact."
+    "--report", "report_md", type=FileOption, required=True, help="report.md from that run's artifact."
 )
 @pass_project
 def comment(project: Project, repo: str, run_id: int, report_md: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from mlapp.cli.common import PathOption, Project, github_output_option, pass_project, pick
+from mlapp.cli.common import FileOption, FolderOption, Project, github_output_option, pass_project, pick
 
 
 @click.group("serving")
@@ -18,10 +18,11 @@ def group() -> None:
 
 @group.command()
 @click.option(
-    "--port", type=int, help="Port [params: serving.port, `make serve PORT=...`; --smoke: a free one].",
+    "--port", type=click.IntRange(1, 65535),
+    help="Port [params: serving.port, `make serve PORT=...`; --smoke: a free one].",
 )  # fmt: skip
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface (0.0.0.0 to expose it).")
-@click.option("--model-dir", type=PathOption, help="Model folder [params: train.model_dir].")
+@click.option("--model-dir", type=FolderOption, help="Model folder [params: train.model_dir].")
 @click.option(
     "--smoke", "smoke_only", is_flag=True,
     help="Start on --host, --port (default: a free one), smoke-test over HTTP, stop (make run's last step).",
@@ -45,7 +46,7 @@ def serve(project: Project, port: int | None, host: str, model_dir: Path | None,
 
 
 @group.command()
-@click.option("--docker-context", type=PathOption, help="Also export a docker build context here.")
+@click.option("--docker-context", type=FolderOption, help="Also export a docker build context here.")
 @click.option("--print-path", is_flag=True, help="Print only the bento's path (default: KEY=VALUE lines).")
 @pass_project
 def bento(project: Project, docker_context: Path | None, print_path: bool) -> None:
@@ -62,8 +63,14 @@ def bento(project: Project, docker_context: Path | None, print_path: bool) -> No
 @group.command()
 @click.option("--url", required=True, envvar="SMOKE_URL", help="Service base URL [env: SMOKE_URL].")
 @click.option("--expect-version", help="Model version the service must report [default: the local model's].")
-@click.option("--model-dir", type=PathOption, help="Local model to compare with [params: train.model_dir].")
-@click.option("--timeout", type=float, default=120.0, show_default=True, help="Seconds to wait for /readyz.")
+@click.option("--model-dir", type=FolderOption, help="Local model to compare with [params: train.model_dir].")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=120.0,
+    show_default=True,
+    help="Seconds to wait for /readyz.",
+)
 @pass_project
 def smoke(
     project: Project, url: str, expect_version: str | None, model_dir: Path | None, timeout: float
@@ -87,12 +94,14 @@ def smoke(
 
 @group.command()
 @click.option("--input", "source", required=True, help="CSV, TSV or Parquet to score: a path or a URL.")
-@click.option("--output", type=PathOption, required=True, help="Parquet file for the predictions.")
+@click.option("--output", type=FileOption, required=True, help="Parquet file for the predictions.")
 @click.option(
     "--format", "fmt", type=click.Choice(["csv", "tsv", "parquet"]), help="Input format [default: by name]."
 )
-@click.option("--model-dir", type=PathOption, help="Model folder [params: train.model_dir].")
-@click.option("--chunk-rows", type=int, help="Rows per chunk [params: serving.score_chunk_rows].")
+@click.option("--model-dir", type=FolderOption, help="Model folder [params: train.model_dir].")
+@click.option(
+    "--chunk-rows", type=click.IntRange(min=1), help="Rows per chunk [params: serving.score_chunk_rows]."
+)
 @pass_project
 def score(
     project: Project,

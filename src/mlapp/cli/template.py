@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from mlapp.cli.common import PathOption, Project, pass_project
+from mlapp.cli.common import FileOption, Project, pass_project
 
 
 @click.group("template")
@@ -31,7 +31,7 @@ def init_project(name: str) -> None:
 
 
 @group.command("schema")
-@click.argument("table", required=False, type=PathOption)
+@click.argument("table", required=False, type=FileOption)
 @click.option("--write", is_flag=True, help="Replace FEATURES in schema.py instead of printing it.")
 @pass_project
 def draft_schema(project: Project, table: Path | None, write: bool) -> None:

@@ -1,0 +1,68 @@
+"""Arguments a careless user types: each is refused before any work, with exit 2 and a message
+naming the option (click's usage error or one `error:` line), never a traceback."""
+
+from pathlib import Path
+
+import pytest
+
+from mlapp.cli import EXIT_ERROR, main
+from tests.conftest import REPO
+
+# {dir}: an existing folder, {file}: an existing (empty) file.
+REFUSED = [
+    (["pipeline", "tune", "--trials", "0"], "--trials"),
+    (["pipeline", "tune", "--trials", "-1"], "--trials"),
+    (["pipeline", "tune", "--timeout", "0"], "--timeout"),
+    (["pipeline", "tune", "--timeout", "-5"], "--timeout"),
+    (["serving", "serve", "--port", "70000"], "--port"),
+    (["serving", "serve", "--port", "-1"], "--port"),
+    (["serving", "score", "--input", "x.csv", "--output", "o.parquet", "--chunk-rows", "0"], "--chunk-rows"),
+    (["serving", "score", "--input", "x.csv", "--output", "o.parquet", "--chunk-rows", "-1"], "--chunk-rows"),
+    (["serving", "smoke", "--url", "http://127.0.0.1:9", "--timeout", "-1"], "--timeout"),
+    (["delivery", "wait", "--env", "staging", "--timeout", "-1"], "--timeout"),
+    # a folder where a file goes
+    (["--params", "{dir}", "pipeline", "train"], "--params"),
+    (["pipeline", "validate", "--input", "{dir}"], "--input"),
+    (["pipeline", "evaluate", "--metrics", "{dir}"], "--metrics"),
+    (["serving", "score", "--input", "x.csv", "--output", "{dir}"], "--output"),
+    (["monitor", "run", "--source", "x.csv", "--json", "{dir}"], "--json"),
+    (["monitor", "run", "--source", "x.csv", "--github-output", "{dir}"], "--github-output"),
+    (["monitor", "metrics", "--out", "{dir}"], "--out"),
+    (["report", "run", "--summary", "{dir}"], "--summary"),
+    (["delivery", "check-workflows", "--makefile", "{dir}"], "--makefile"),
+    (["delivery", "check-workflows", "--makefile", "no-such-Makefile"], "--makefile"),
+    # a file where a folder goes
+    (["serving", "bento", "--docker-context", "{file}"], "--docker-context"),
+    (["report", "run", "--out", "{file}"], "--out"),
+    (["pipeline", "train", "--model-dir", "{file}"], "--model-dir"),
+]
+
+
+def _main(monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:
+    monkeypatch.setattr("sys.argv", ["mlapp", *argv])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    code = exit_info.value.code
+    assert isinstance(code, int)
+    return code
+
+
+@pytest.mark.parametrize(("argv", "option"), REFUSED, ids=[" ".join(a) for a, _ in REFUSED])
+def test_a_bad_argument_is_refused_by_name_before_any_work(
+    argv: list[str],
+    option: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    (tmp_path / "a-folder").mkdir()
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.chdir(tmp_path)
+    argv = [a.format(dir="a-folder", file="a-file") for a in argv]
+    before = sorted(p.name for p in tmp_path.iterdir())
+
+    assert _main(monkeypatch, *argv) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and f"'{option}'" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # refused before writing anything
