@@ -84,7 +84,7 @@ def read_raw(path: Path, missing: Sequence[str], rows: int, sep: str) -> pd.Data
     return pd.concat(read_csv(path, missing, rows, sep))
 
 
-def first_non_utf8_line(path: Path) -> int | None:
+def first_non_utf8_line(path: str | Path) -> int | None:
     """The 1-based line number of the first line that is not UTF-8 text; None for Parquet."""
     if is_parquet(path):  # lines are a CSV's: any table not Parquet is read as one (read_raw)
         return None
@@ -95,6 +95,14 @@ def first_non_utf8_line(path: Path) -> int | None:
             except UnicodeDecodeError:
                 return number
     return None
+
+
+def not_utf8(source: str | Path) -> str:
+    """What the batch scorer and the monitor say of a CSV that does not decode, as validate says
+    it: the first line that is not UTF-8 and the fix, not the decoder's "byte 0xfc in position 1"
+    (a position in the chunk being parsed, not in the file)."""
+    line = first_non_utf8_line(source)
+    return f"{f'line {line}' if line else 'it'} is not UTF-8 text: save the file as UTF-8"
 
 
 def line_count(path: Path) -> int | None:

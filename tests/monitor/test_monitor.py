@@ -320,6 +320,20 @@ def test_unusable_sources_are_errors(
         _monitor(in_project, source, tmp_path)
 
 
+@pytest.mark.parametrize("name", ["batch.csv", "log.jsonl"])
+def test_a_batch_not_in_utf8_names_its_line_and_the_fix(in_project: Path, tmp_path: Path, name: str) -> None:
+    """As validate says it; the decoder's "position" was one in the chunk being parsed."""
+    source = tmp_path / name
+    if name.endswith(".csv"):
+        write_csv(fresh(108), source)
+    else:
+        write_log(fresh(108), source, model_version="x")
+    lines = source.read_bytes().splitlines(keepends=True)
+    source.write_bytes(b"".join([*lines[:4], "Genève ".encode("latin-1") + lines[4], *lines[5:]]))
+    with pytest.raises(MonitorError, match="line 5 is not UTF-8 text: save the file as UTF-8"):
+        _monitor(in_project, source, tmp_path)
+
+
 def test_a_parquet_batch_naming_a_column_twice_says_which(in_project: Path, tmp_path: Path) -> None:
     """pyarrow writes such a file; its reader's error was a schema dump ("Multiple matches for
     FieldRef.Name(age) in age: int64 ..."): the monitor names the column and what to do, as for

@@ -33,7 +33,7 @@ from mlapp.problems import Problem
 from mlapp.schema import FEATURES, raw_schema
 from mlapp.sources import TABLE_FORMATS, opened, separator, table_format
 from mlapp.stages.validate import check_table
-from mlapp.tables import parquet_file, read_csv
+from mlapp.tables import not_utf8, parquet_file, read_csv
 
 # The tables data.raw and the scorer read (mlapp.sources), and prediction logs.
 TABLE_SUFFIXES = {**TABLE_FORMATS, ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -210,6 +210,8 @@ def read_source(source: str, params: Params) -> tuple[str, pd.DataFrame, Served 
         return fmt, pd.concat(read_csv(source, data.missing_values, rows, sep)), None
     except FileNotFoundError as exc:  # a URL: local paths were checked above
         raise MonitorError(f"source {source} not found ({exc})") from exc
+    except UnicodeDecodeError as exc:  # a CSV or a log
+        raise MonitorError(f"cannot read {source} as {fmt}: {not_utf8(source)}") from exc
     except unreadable as exc:
         raise MonitorError(f"cannot read {source} as {fmt}: {exc}") from exc
 

@@ -44,7 +44,7 @@ from mlapp.model import load
 from mlapp.schema import FEATURES, feature_schema
 from mlapp.serving import lineage, settings
 from mlapp.sources import TABLE_FORMATS, opened, separator, table_format
-from mlapp.tables import parquet_batches, read_csv
+from mlapp.tables import not_utf8, parquet_batches, read_csv
 
 FORMATS = sorted(set(TABLE_FORMATS.values()))  # --format's choices: csv, parquet, tsv
 
@@ -79,6 +79,8 @@ def batches(source: str, fmt: str, chunk_rows: int, missing: list[str], sep: str
     unreadable = (pa.ArrowInvalid, ParserError, EmptyDataError, UnicodeDecodeError)
     try:
         yield from _batches(source, fmt, chunk_rows, missing, sep)
+    except UnicodeDecodeError as exc:
+        raise UserError(f"cannot read {source}: {not_utf8(source)}") from exc
     except (*unreadable, *storage_errors()) as exc:
         raise UserError(f"cannot read {source}: {exc}") from exc
 
