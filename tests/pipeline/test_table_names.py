@@ -12,11 +12,13 @@ import pytest
 import yaml
 
 from mlapp.errors import ParamsError, UserError
+from mlapp.monitor.refresh import refresh
 from mlapp.params import load_params
 from mlapp.schema_draft import read
 from mlapp.stages import validate
 from mlapp.tables import read_frame, read_json
 from tests.conftest import REPO, sh
+from tests.monitor.helpers import fresh
 
 PARAMS = load_params(REPO / "params.yaml")
 
@@ -115,3 +117,23 @@ def test_a_table_passed_by_path_is_named_alike(tmp_path: Path, name: str) -> Non
     assert code == 1 and problem["check"].startswith("readable table (cannot tell the table format of")
     with pytest.raises(UserError, match="cannot tell the table format of"):
         read(source, PARAMS.data, 100)
+
+
+def test_generate_and_the_retraining_refresh_write_a_tsv_data_raw_with_tabs(
+    project: Path, tmp_path: Path
+) -> None:
+    """data.raw is written as it is read: a .tsv with tabs, whatever data.csv_separator says."""
+    settings = yaml.safe_load((project / "params.yaml").read_text())
+    settings["data"]["raw"] = "data/churn.tsv"
+    (project / "params.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
+    sh("mlapp", "pipeline", "generate", "--rows", "3000", cwd=project)
+    table = project / "data" / "churn.tsv"
+    assert table.read_text().splitlines()[0].split("\t")[:2] == ["customer_id", "event_time"]
+    batch = fresh(210, rows=300)
+    batch.to_csv(tmp_path / "batch.tsv", sep="\t", index=False, date_format="%Y-%m-%dT%H:%M:%S")
+    refresh(load_params(project / "params.yaml"), str(tmp_path / "batch.tsv"))
+    lines = table.read_text().splitlines()
+    assert len(lines) == 3301 and lines[-1].startswith("N210-000299\t")
+    sh("mlapp", "pipeline", "validate", "--output", tmp_path / "v.parquet", "--report", tmp_path / "v.json",
+       cwd=project)  # fmt: skip
+    assert read_json(tmp_path / "v.json")["rows"] == 3300
