@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from pandas.errors import ParserError, ParserWarning
 
 from mlapp.csv_names import CsvSource, refuse_repeated, repeated, with_head
+from mlapp.errors import UserError
 from mlapp.sources import is_parquet, opened
 
 
@@ -175,8 +176,29 @@ class FrameParts:
             self.tmp.unlink(missing_ok=True)
 
 
-def read_frame(path: Path) -> pd.DataFrame:
-    return pd.read_parquet(path)
+def stage_table(path: Path, needs: Iterable[str] = ()) -> Path:
+    """``path``, when it is a Parquet file with the columns ``needs``: what a stage's input
+    (written by the stage before it, or given as --input) must be. Anything else is said in one
+    line naming the file, before any work: pandas reads a folder as a dataset of the files in it."""
+    if not path.exists():
+        raise UserError(f"{path} not found: run the pipeline first (`make run`, or `uv run dvc repro`)")
+    try:
+        names = pq.ParquetFile(path).schema_arrow.names
+    except (OSError, pa.ArrowException) as exc:
+        raise UserError(
+            f"{path} is not a Parquet file ({exc}): pass a table a pipeline stage wrote"
+        ) from None
+    if lacking := [name for name in needs if name not in names]:
+        raise UserError(
+            f"{path} has no column {', '.join(map(repr, lacking))}: not a table of this pipeline "
+            "(the columns params.yaml's data: names); pass one a pipeline stage wrote"
+        )
+    return path
+
+
+def read_frame(path: Path, needs: Iterable[str] = ()) -> pd.DataFrame:
+    """A table a stage wrote (``stage_table``: one error line for anything else)."""
+    return pd.read_parquet(stage_table(path, needs))
 
 
 def write_frame(frame: pd.DataFrame, path: Path) -> None:
@@ -200,17 +222,21 @@ def write_rows(table: pa.Table, positions: np.ndarray, path: Path) -> None:
 
 
 def write_json(data: Any, path: Path) -> None:
-    """Stable bytes (sorted keys, fixed indent) so git and `dvc metrics diff` stay quiet.
+    """Stable bytes (sorted keys, fixed indent) so git and `dvc metrics diff` stay quiet."""
+    write_text(json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n", path)
 
-    Written to a temporary file first and renamed, so a crash never leaves half a file.
-    """
+
+def write_text(text: str, path: Path) -> None:
+    """Written to a temporary file first and renamed, so a crash or Ctrl-C never leaves half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n"
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    Path(tmp).chmod(0o644)  # mkstemp creates 0600; these files are committed and shared
-    Path(tmp).replace(path)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        Path(tmp).chmod(0o644)  # mkstemp creates 0600; these files are committed and shared
+        Path(tmp).replace(path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)  # gone already when the rename happened
 
 
 def read_json(path: Path) -> Any:

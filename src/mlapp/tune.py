@@ -16,6 +16,7 @@ validation score is optimistic; the PR report's test-set numbers are the ones to
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from mlapp import metrics
 from mlapp.model import Model
 from mlapp.params import Params, TunableXGBoost, TuneParams
 from mlapp.stages.train import Holdout, fit, holdout
-from mlapp.tables import read_frame
+from mlapp.tables import read_frame, write_text
 
 # Searched on a log scale: their effect is multiplicative.
 LOG_SCALE = {"learning_rate", "reg_lambda", "min_child_weight"}
@@ -72,14 +73,16 @@ def search(params: Params, source: Path) -> Result:
     from mlapp import tracking
 
     tune: TuneParams = params.tune
-    frame = read_frame(source)
+    frame = read_frame(source, [params.data.label])
     rows = holdout(frame, params.data.label, params.train, params.task, params.data.classes)
     base = params.train.xgboost.model_dump()
     higher = metrics.higher_is_better(tune.metric)
 
     tracking.connect(params.mlflow)
     mlflow.set_experiment(params.mlflow.experiment)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # ERROR: a failed trial's exception stops the search and the CLI shows it; Optuna's warning
+    # would repeat it as a traceback, for Ctrl-C too.
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     study = optuna.create_study(
         direction="maximize" if higher else "minimize", sampler=optuna.samplers.TPESampler(seed=tune.seed)
     )
@@ -135,6 +138,7 @@ def write_best(params_path: Path, best: dict[str, Any]) -> list[str]:
     changed = [f"train.xgboost.{k}: {section[k]} -> {v}" for k, v in best.items() if section[k] != v]
     for key, value in best.items():
         section[key] = value
-    with params_path.open("w") as handle:
-        yaml.dump(document, handle)
+    text = io.StringIO()  # the whole file first: a failure or Ctrl-C leaves params.yaml as it was
+    yaml.dump(document, text)
+    write_text(text.getvalue(), params_path)
     return changed

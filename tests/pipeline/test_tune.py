@@ -137,3 +137,40 @@ def test_no_cap_note_when_early_stopping_stopped_the_best_trial(tmp_path: Path) 
     params = _params("binary", "roc_auc", 1, {"max_depth": (2.0, 4.0)}, learning_rate=0.3, n_estimators=400)
     result = tune.search(params, _source("binary", tmp_path))
     assert result.capped_at is None
+
+
+def test_params_yaml_is_whole_when_writing_the_best_values_fails(tmp_path: Path) -> None:
+    """The new params.yaml is written whole or not at all: a value YAML cannot write (or Ctrl-C)
+    mid-write left it truncated, every tunable lost."""
+    shutil.copy(REPO / "params.yaml", path := tmp_path / "params.yaml")
+    before = path.read_bytes()
+    with pytest.raises(Exception, match="cannot represent"):
+        tune.write_best(path, {"max_depth": object()})
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["params.yaml"]  # no temporary file left
+
+
+def test_ctrl_c_in_a_trial_leaves_params_yaml_and_says_interrupted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C mid-trial (KeyboardInterrupt in the fit): exit 130, one line, no Optuna traceback
+    of the failed trial, params.yaml as it was (click's own handling said "Aborted!", exit 1:
+    the documented "no")."""
+    from mlapp.cli import EXIT_INTERRUPTED, main
+
+    shutil.copy(REPO / "params.yaml", path := tmp_path / "params.yaml")
+    before = path.read_bytes()
+    source = _source("binary", tmp_path)
+
+    def interrupted(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tune, "score", interrupted)
+    argv = ["mlapp", "--params", str(path), "pipeline", "tune", "--input", str(source), "--trials", "3"]
+    monkeypatch.setattr("sys.argv", argv)
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == EXIT_INTERRUPTED
+    err = capsys.readouterr().err
+    assert err.strip() == "error: interrupted", err  # on its own line, after the terminal's ^C
+    assert path.read_bytes() == before

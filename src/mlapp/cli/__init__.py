@@ -11,7 +11,8 @@ Options default to params.yaml (read once, through mlapp.params); an option only
 
 Exit codes: 0 success; 1 a command's documented "no" (gate failed, retraining recommended,
 smoke test failed, rule findings); 2 an error: bad usage or params (one line), a failed
-external command (one line with its stderr), or an unexpected exception (with its traceback).
+external command (one line with its stderr), or an unexpected exception (with its traceback);
+130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from mlapp.cli.common import FileOption, Project
 from mlapp.errors import UserError
 
 EXIT_ERROR = 2  # click's own code for usage errors; every error shares it
+EXIT_INTERRUPTED = 130  # 128 + SIGINT: what a shell reports for a command stopped by Ctrl-C
 GROUPS = (pipeline.group, report.group, serving.group, delivery.group, monitor.group, template.group)
 
 
@@ -59,10 +61,18 @@ def command_tree(root: click.Group = cli) -> dict[str, set[str] | None]:
 
 def main() -> None:
     try:
-        cli()  # standalone: click prints its own usage errors and exits 2
+        # Not standalone: click's would end a Ctrl-C with "Aborted!" and exit 1, a documented "no".
+        code = cli.main(standalone_mode=False)
+    except click.ClickException as exc:  # a usage error: shown as click shows it, exit 2
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.Abort:  # Ctrl-C (click's word for KeyboardInterrupt)
+        click.echo("error: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     except UserError as exc:  # the user must fix something: one clear line
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_ERROR)
     except Exception:  # a bug or a broken environment: the traceback is what helps
         traceback.print_exc()
         sys.exit(EXIT_ERROR)
+    sys.exit(code if isinstance(code, int) else 0)  # --help returns 0 ...; a command returns None

@@ -97,7 +97,7 @@ def run(
     if log_to_mlflow:
         tracking.connect(params.mlflow)  # fail before the work if the server is unreachable
     model = load(model_dir)
-    test = read_frame(test_path)
+    test = read_frame(test_path, [params.data.label])
     scores, plots = evaluate(model, test, params.evaluate)
     summary = ", ".join(f"{k} {v:.4f}" for k, v in m.flat(scores).items() if not k.startswith("per_class"))
     note = guess_note(scores, params.validate_.report)

@@ -32,7 +32,7 @@ from sklearn.model_selection import train_test_split
 
 from mlapp.errors import UserError
 from mlapp.params import DataParams, Params, SplitParams, Task
-from mlapp.tables import write_rows
+from mlapp.tables import stage_table, write_rows
 
 HASH_ROWS = 500_000  # rows hashed at a time on Arrow: bounds the pandas copy
 ADVICE = (
@@ -182,7 +182,8 @@ def table_order(table: pa.Table, data: DataParams, hashes: np.ndarray | None) ->
 
 def run(params: Params, *, source: Path, train_path: Path, test_path: Path) -> int:
     data = params.data
-    table = pq.read_table(source)
+    needs = [data.label, *filter(None, [data.id_column, data.time_column])]
+    table = pq.read_table(stage_table(source, needs))
     labels: np.ndarray | None = None
     names: list[str] = []
     if params.task != "regression":

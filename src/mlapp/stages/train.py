@@ -167,7 +167,7 @@ def run(params: Params, *, source: Path, model_dir: Path) -> int:
             source, params.data.label, params.train, params.data.classes, params.task
         )
     else:
-        frame = read_frame(source)
+        frame = read_frame(source, [params.data.label])
         booster, spec = train(frame, params.data.label, params.train, params.task, params.data.classes)
     save(booster, spec, model_dir)
     trees = spec.best_iteration + 1

@@ -1,0 +1,71 @@
+"""A stage's --input (or the table params.yaml names) that is not the table the stage before it
+wrote: missing, empty, another format, another table. One `error:` line naming the file, exit 2,
+no traceback, and nothing written. (A folder given as --input is click's usage error; one that
+params.yaml names is the same error line as an empty file.)"""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mlapp.cli import EXIT_ERROR, main
+from mlapp.errors import UserError
+from mlapp.tables import stage_table
+from tests.conftest import REPO
+
+BAD = {
+    "missing": lambda path: None,
+    "empty": lambda path: path.write_bytes(b""),
+    "a CSV": lambda path: path.write_text("churned,tenure\n1,3\n"),
+    "another table": lambda path: pd.DataFrame({"x": [1, 2]}).to_parquet(path),
+}
+SAYS = {
+    "missing": "not found",
+    "empty": "not a Parquet file",
+    "a CSV": "not a Parquet file",
+    "another table": "has no column 'churned'",
+}
+
+
+def _main(monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:
+    monkeypatch.setattr("sys.argv", ["mlapp", *argv])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    code = exit_info.value.code
+    assert isinstance(code, int)
+    return code
+
+
+@pytest.mark.parametrize("kind", BAD)
+@pytest.mark.parametrize("command", ["split", "train", "tune", "evaluate"])
+def test_a_stage_input_that_is_not_its_table_is_one_error_line(
+    command: str,
+    kind: str,
+    trained_project: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    monkeypatch.chdir(tmp_path)
+    table = tmp_path / "table.parquet"
+    BAD[kind](table)
+    option = "--test" if command == "evaluate" else "--input"
+    argv = ["pipeline", command, option, str(table)]
+    if command == "evaluate":  # the model loads first: a real one, so the table is what fails
+        argv += ["--model-dir", str(trained_project / "models"), "--no-mlflow"]
+    before = sorted(p.name for p in tmp_path.iterdir())
+
+    assert _main(monkeypatch, *argv) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {table} ") and SAYS[kind] in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_a_folder_named_as_a_stage_table_is_not_read_as_a_dataset(tmp_path: Path) -> None:
+    """pandas reads a folder of Parquet files as one table: split.train set to a folder would
+    train on whatever the folder holds."""
+    pd.DataFrame({"churned": [1, 0]}).to_parquet(tmp_path / "part.parquet")
+    with pytest.raises(UserError, match=f"^{tmp_path} is not a Parquet file"):
+        stage_table(tmp_path, ["churned"])
