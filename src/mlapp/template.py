@@ -39,7 +39,9 @@ def renamable_files(root: Path) -> list[Path]:
 
 
 def check_name(name: str) -> str:
-    if not NAME.match(name) or name == TEMPLATE_NAME:
+    if name == TEMPLATE_NAME:  # `make init` run twice with the same name, or the template's own
+        raise InitError(f"the project is named {name!r} already: nothing to rename")
+    if not NAME.match(name):
         raise InitError(
             f"invalid project name {name!r}: use 2-31 lowercase letters or digits, starting with a letter"
         )

@@ -34,9 +34,15 @@ def instantiate(dest: Path, name: str) -> Path:
 
 
 def test_rejects_names_that_would_break_somewhere() -> None:
-    for bad in ("My-App", "my_app", "1app", "a", "mlapp"):
+    for bad in ("My-App", "my_app", "1app", "a", "café", "my app", ""):
         with pytest.raises(template.InitError, match="invalid project name"):
             template.check_name(bad)
+
+
+def test_init_with_the_current_name_says_so() -> None:
+    """`make init NAME=x` run twice (the project is x now): not "invalid project name 'x'"."""
+    with pytest.raises(template.InitError, match=f"^the project is named '{template.TEMPLATE_NAME}' already"):
+        template.check_name(template.TEMPLATE_NAME)
 
 
 def test_init_renames_everything(tmp_path: Path) -> None:

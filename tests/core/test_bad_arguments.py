@@ -20,6 +20,12 @@ REFUSED = [
     (["serving", "score", "--input", "x.csv", "--output", "o.parquet", "--chunk-rows", "-1"], "--chunk-rows"),
     (["serving", "smoke", "--url", "http://127.0.0.1:9", "--timeout", "-1"], "--timeout"),
     (["delivery", "wait", "--env", "staging", "--timeout", "-1"], "--timeout"),
+    # an environment params.yaml does not list (was "nosuch has never been deployed")
+    *[
+        (["delivery", command, "--env", "nosuch"], "--env")
+        for command in ("accept", "rollback", "smoke", "wait")
+    ],
+    (["delivery", "deploy", "--env", "nosuch", "--image", "x@sha256:" + "0" * 64], "--env"),
     # a folder where a file goes
     (["--params", "{dir}", "pipeline", "train"], "--params"),
     (["pipeline", "validate", "--input", "{dir}"], "--input"),
@@ -66,3 +72,15 @@ def test_a_bad_argument_is_refused_by_name_before_any_work(
     err = capsys.readouterr().err
     assert "Traceback" not in err and f"'{option}'" in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # refused before writing anything
+
+
+def test_a_monitor_report_that_is_not_json_is_one_error_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`monitor metrics --report` of an empty or cut-short file was a JSONDecodeError traceback."""
+    (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    (tmp_path / "monitor.json").write_text('{"schema_version": 2, "sta')
+    monkeypatch.chdir(tmp_path)
+    assert _main(monkeypatch, "monitor", "metrics", "--report", "monitor.json", "--out", "-") == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert err.startswith("error: monitor report monitor.json is not JSON (") and err.count("\n") == 1, err

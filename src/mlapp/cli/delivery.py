@@ -14,7 +14,17 @@ import click
 
 from mlapp.cli.common import FolderOption, Project, pass_project
 
-env_option = click.option("--env", "env", required=True, help="Environment [params: delivery.environments].")
+
+def _known_env(ctx: click.Context, _: click.Parameter, name: str) -> str:
+    """A name params.yaml lists: a typo is said as such, not as "has never been deployed"."""
+    if name not in (known := ctx.find_object(Project).params.delivery.environments):  # type: ignore[union-attr]
+        raise click.BadParameter(f"unknown environment {name!r}: params has {known}")  # as promote --to says
+    return name
+
+
+env_option = click.option(
+    "--env", "env", required=True, callback=_known_env, help="Environment [params: delivery.environments]."
+)
 push_option = click.option("--push", is_flag=True, help="Fetch the deploy branch first, push the new state.")
 fetch_option = click.option("--fetch", is_flag=True, help="Fetch the deploy branch from the remote first.")
 verify_option = click.option(

@@ -98,7 +98,13 @@ def parse(data: Mapping[str, Any], where: str = "monitor report") -> MonitorRepo
 def read(path: Path) -> MonitorReport | InvalidReport:
     if not path.is_file():
         raise MonitorError(f"monitor report {path} not found: run `mlapp monitor run` first")
-    return parse(read_json(path), str(path))
+    try:
+        data = read_json(path)
+    except ValueError as exc:  # cut short or not JSON: written by something else, or interrupted
+        raise MonitorError(
+            f"monitor report {path} is not JSON ({exc}): run `mlapp monitor run` again"
+        ) from None
+    return parse(data, str(path))
 
 
 def dump(report: MonitorReport | InvalidReport) -> dict[str, Any]:
