@@ -40,6 +40,14 @@ def pick(override: T | None, default: T) -> T:
     return default if override is None else override
 
 
+def http_url(_: click.Context, param: click.Parameter, url: str | None) -> str | None:
+    """A service URL with its scheme: `localhost:3000` would fail every probe, said as a failed
+    smoke test (exit 1, the documented "no") instead of the usage error it is."""
+    if url and not url.startswith(("http://", "https://")):
+        raise click.BadParameter(f"{url!r} is not a service URL: write http://HOST:PORT or https://HOST")
+    return url
+
+
 def exit_with(code: int) -> None:
     if code:
         sys.exit(code)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from mlapp.cli.common import FolderOption, Project, pass_project
+from mlapp.cli.common import FolderOption, Project, http_url, pass_project
 
 
 def _known_env(ctx: click.Context, _: click.Parameter, name: str) -> str:
@@ -34,7 +34,11 @@ verify_option = click.option(
     help="Refuse an image without provenance attestation (gh).",
 )
 url_option = click.option(
-    "--url", envvar="SERVICE_URL", default=None, help="Service URL [env: SERVICE_URL; else a port-forward]."
+    "--url",
+    envvar="SERVICE_URL",
+    default=None,
+    callback=http_url,
+    help="Service URL [env: SERVICE_URL; else a port-forward].",
 )
 
 

@@ -8,7 +8,15 @@ from pathlib import Path
 
 import click
 
-from mlapp.cli.common import FileOption, FolderOption, Project, github_output_option, pass_project, pick
+from mlapp.cli.common import (
+    FileOption,
+    FolderOption,
+    Project,
+    github_output_option,
+    http_url,
+    pass_project,
+    pick,
+)
 
 
 @click.group("serving")
@@ -61,7 +69,9 @@ def bento(project: Project, docker_context: Path | None, print_path: bool) -> No
 
 
 @group.command()
-@click.option("--url", required=True, envvar="SMOKE_URL", help="Service base URL [env: SMOKE_URL].")
+@click.option(
+    "--url", required=True, envvar="SMOKE_URL", callback=http_url, help="Service base URL [env: SMOKE_URL]."
+)
 @click.option("--expect-version", help="Model version the service must report [default: the local model's].")
 @click.option("--model-dir", type=FolderOption, help="Local model to compare with [params: train.model_dir].")
 @click.option(
