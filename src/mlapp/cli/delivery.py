@@ -190,7 +190,7 @@ def install_argocd(project: Project) -> None:
 @click.option(
     "--registry", default="kind-registry:5000", show_default=True, help="Registry the cluster pulls from."
 )
-@click.option("--engine", default="docker", show_default=True, help="docker or podman.")
+@click.option("--engine", type=click.Choice(["docker", "podman"]), default="docker", show_default=True)
 @click.option(
     "--argocd/--no-argocd", "with_argocd", default=True, help="Install Argo CD, validate our Applications."
 )
