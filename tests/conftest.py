@@ -65,6 +65,18 @@ def sh(
     return result
 
 
+def run_main(monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:
+    """The exit code of ``mlapp *argv`` run in-process as the console script runs it."""
+    from mlapp.cli import main
+
+    monkeypatch.setattr("sys.argv", ["mlapp", *argv])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    code = exit_info.value.code
+    assert isinstance(code, int)
+    return code
+
+
 def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 90) -> None:
     def gone() -> str | None:
         return None if proc.poll() is None else f"the server exited ({proc.returncode})"

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from mlapp.cli import EXIT_ERROR, main
-from tests.conftest import REPO
+from mlapp.cli import EXIT_ERROR
+from tests.conftest import REPO, run_main
 
 # {dir}: an existing folder, {file}: an existing (empty) file.
 REFUSED = [
@@ -47,15 +47,6 @@ REFUSED = [
 ]
 
 
-def _main(monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:
-    monkeypatch.setattr("sys.argv", ["mlapp", *argv])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    code = exit_info.value.code
-    assert isinstance(code, int)
-    return code
-
-
 @pytest.mark.parametrize(("argv", "option"), REFUSED, ids=[" ".join(a) for a, _ in REFUSED])
 def test_a_bad_argument_is_refused_by_name_before_any_work(
     argv: list[str],
@@ -71,7 +62,7 @@ def test_a_bad_argument_is_refused_by_name_before_any_work(
     argv = [a.format(dir="a-folder", file="a-file") for a in argv]
     before = sorted(p.name for p in tmp_path.iterdir())
 
-    assert _main(monkeypatch, *argv) == EXIT_ERROR
+    assert run_main(monkeypatch, *argv) == EXIT_ERROR
     err = capsys.readouterr().err
     assert "Traceback" not in err and f"'{option}'" in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # refused before writing anything
@@ -84,6 +75,6 @@ def test_a_monitor_report_that_is_not_json_is_one_error_line(
     (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
     (tmp_path / "monitor.json").write_text('{"schema_version": 2, "sta')
     monkeypatch.chdir(tmp_path)
-    assert _main(monkeypatch, "monitor", "metrics", "--report", "monitor.json", "--out", "-") == EXIT_ERROR
+    assert run_main(monkeypatch, "monitor", "metrics", "--report", "monitor.json", "--out", "-") == EXIT_ERROR
     err = capsys.readouterr().err
     assert err.startswith("error: monitor report monitor.json is not JSON (") and err.count("\n") == 1, err

@@ -6,8 +6,8 @@ from click.testing import CliRunner
 
 from mlapp import cli as cli_package
 from mlapp import schema
-from mlapp.cli import EXIT_ERROR, cli, command_tree, main
-from tests.conftest import REPO
+from mlapp.cli import EXIT_ERROR, cli, command_tree
+from tests.conftest import REPO, run_main
 
 STAGES = ["generate", "validate", "split", "train", "evaluate", "track", "register"]
 GROUPS = {"pipeline", "report", "serving", "delivery", "monitor", "template"}
@@ -37,27 +37,18 @@ def test_every_command_answers_help_without_reading_params(group: str, tmp_path:
         assert result.exit_code == 0, f"mlapp {group} {sub} --help: {result.output}"
 
 
-def _main(monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:
-    monkeypatch.setattr("sys.argv", ["mlapp", *argv])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    code = exit_info.value.code
-    assert isinstance(code, int)
-    return code
-
-
 def test_broken_params_file_is_one_line_without_traceback(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bad = tmp_path / "params.yaml"
     bad.write_text("data: {raw: x}\n")
-    assert _main(monkeypatch, "--params", str(bad), "pipeline", "split") == EXIT_ERROR
+    assert run_main(monkeypatch, "--params", str(bad), "pipeline", "split") == EXIT_ERROR
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "params.yaml is invalid" in err and "Traceback" not in err
 
 
 def test_usage_errors_exit_2(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    assert _main(monkeypatch, "pipeline", "no-such-stage") == EXIT_ERROR
+    assert run_main(monkeypatch, "pipeline", "no-such-stage") == EXIT_ERROR
     err = capsys.readouterr().err
     assert "No such command 'no-such-stage'" in err and "Traceback" not in err
 
@@ -71,7 +62,7 @@ def test_an_internal_error_shows_its_traceback(
 
     cli.add_command(explode)
     try:
-        assert _main(monkeypatch, "explode") == EXIT_ERROR
+        assert run_main(monkeypatch, "explode") == EXIT_ERROR
     finally:
         cli.commands.pop("explode")
     err = capsys.readouterr().err
@@ -97,12 +88,12 @@ def test_generate_never_overwrites_a_table_of_your_own(
     own.write_text("alcohol,hue,cultivar\n13.2,1.05,1\n")
     monkeypatch.chdir(tmp_path)
 
-    assert _main(monkeypatch, "pipeline", "generate", "--rows", "50") == EXIT_ERROR
+    assert run_main(monkeypatch, "pipeline", "generate", "--rows", "50") == EXIT_ERROR
     err = capsys.readouterr().err
     assert err.startswith(f"error: {Path('data/wine.csv')} holds another table") and "--out" in err
     assert own.read_text() == "alcohol,hue,cultivar\n13.2,1.05,1\n"
 
-    assert _main(monkeypatch, "pipeline", "generate", "--rows", "50", "--out", "recent.csv") == 0
+    assert run_main(monkeypatch, "pipeline", "generate", "--rows", "50", "--out", "recent.csv") == 0
     assert "wrote 50 rows to recent.csv" in capsys.readouterr().out
 
 
@@ -114,7 +105,7 @@ def test_generate_refuses_a_batch_without_your_features(
     monkeypatch.setattr(schema, "FEATURES", {f"pixel_{i}": schema._number(int, 0, 16) for i in range(64)})
     (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
     monkeypatch.chdir(tmp_path)
-    assert _main(monkeypatch, "pipeline", "generate", "--rows", "50", "--out", "recent.csv") == EXIT_ERROR
+    assert run_main(monkeypatch, "pipeline", "generate", "--rows", "50", "--out", "recent.csv") == EXIT_ERROR
     assert capsys.readouterr().err == (
         "error: the synthetic sample is the churn table: it lacks 64 of your features (pixel_0, pixel_1, "
         "pixel_2, pixel_3, pixel_4, …) (src/mlapp/schema.py); monitor a batch of your own data: "
@@ -137,7 +128,7 @@ def test_a_bad_gate_metric_of_the_prs_own_params_is_one_short_line(
     text = (REPO / "params.yaml").read_text().replace("primary_metric: roc_auc", f"primary_metric: {metric}")
     (tmp_path / "params.yaml").write_text(text)
     monkeypatch.chdir(tmp_path)
-    assert _main(monkeypatch, *command) == EXIT_ERROR
+    assert run_main(monkeypatch, *command) == EXIT_ERROR
     assert capsys.readouterr().err == (
         "error: params.yaml is invalid:\n"
         f"  - gate.primary_metric: {metric!r} is not a metric of task binary; choose one of ['roc_auc', "

@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mlapp.cli import EXIT_ERROR, main
+from mlapp.cli import EXIT_ERROR
 from mlapp.errors import UserError
 from mlapp.tables import stage_table
-from tests.conftest import REPO
+from tests.conftest import REPO, run_main
 
 BAD = {
     "missing": lambda path: None,
@@ -25,15 +25,6 @@ SAYS = {
     "a CSV": "not a Parquet file",
     "another table": "has no column 'churned'",
 }
-
-
-def _main(monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:
-    monkeypatch.setattr("sys.argv", ["mlapp", *argv])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    code = exit_info.value.code
-    assert isinstance(code, int)
-    return code
 
 
 @pytest.mark.parametrize("kind", BAD)
@@ -56,7 +47,7 @@ def test_a_stage_input_that_is_not_its_table_is_one_error_line(
         argv += ["--model-dir", str(trained_project / "models"), "--no-mlflow"]
     before = sorted(p.name for p in tmp_path.iterdir())
 
-    assert _main(monkeypatch, *argv) == EXIT_ERROR
+    assert run_main(monkeypatch, *argv) == EXIT_ERROR
     err = capsys.readouterr().err
     assert err.startswith(f"error: {table} ") and SAYS[kind] in err, err
     assert err.count("\n") == 1 and "Traceback" not in err, err
