@@ -32,7 +32,7 @@ SAYS = {
 def test_a_stage_input_that_is_not_its_table_is_one_error_line(
     command: str,
     kind: str,
-    trained_project: Path,
+    reference_project: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -44,7 +44,7 @@ def test_a_stage_input_that_is_not_its_table_is_one_error_line(
     option = "--test" if command == "evaluate" else "--input"
     argv = ["pipeline", command, option, str(table)]
     if command == "evaluate":  # the model loads first: a real one, so the table is what fails
-        argv += ["--model-dir", str(trained_project / "models"), "--no-mlflow"]
+        argv += ["--model-dir", str(reference_project / "models"), "--no-mlflow"]
     before = sorted(p.name for p in tmp_path.iterdir())
 
     assert run_main(monkeypatch, *argv) == EXIT_ERROR
