@@ -30,7 +30,6 @@ from mlapp.tables import write_json
 
 MODEL_FILE = "model.ubj"
 SPEC_FILE = "model_spec.json"
-SHOWN_LABELS = 5  # unknown labels and rows an error names (validate.max_failure_examples' default)
 
 
 def whole_numbers(numbers: pd.Series) -> bool:
@@ -71,17 +70,18 @@ class ModelSpec:
         """The binary decision threshold (0.5 where a spec has none)."""
         return 0.5 if self.threshold is None else self.threshold
 
-    def encode(self, labels: pd.Series) -> np.ndarray:
+    def encode(self, labels: pd.Series, *, examples: int) -> np.ndarray:
         """Labels as the model sees them: class indices, or float values for regression.
-        ``UnknownLabels`` names those it has no class (or number) for, with their rows."""
+        ``UnknownLabels`` names those it has no class (or number) for, with their rows: at most
+        ``examples`` of each (validate.max_failure_examples, as validate names a value)."""
         if self.task == "regression":
             values = pd.to_numeric(labels, errors="coerce")
             if (bad := values.isna() & labels.notna()).any():
-                raise UnknownLabels(labels[bad], "parse as a number (a regression model's label)")
+                raise UnknownLabels(labels[bad], "parse as a number (a regression model's label)", examples)
             return values.to_numpy(dtype=np.float64)
         text = label_text(labels)
         if (unknown := self.unknown(text)).any():  # a missing label is none of the classes either
-            raise UnknownLabels(labels[unknown], f"one of the model's classes {self.classes}")
+            raise UnknownLabels(labels[unknown], f"one of the model's classes {self.classes}", examples)
         return text.map({name: i for i, name in enumerate(self.classes)}).to_numpy(dtype=np.int64)
 
     def unknown(self, labels: pd.Series) -> pd.Series:
@@ -179,8 +179,8 @@ class UnknownLabels(UserError, ValueError):
     """Labels a model has no class for: met by evaluate, train or the PR report when the model is
     older than its data (a label relabelled, a class renamed). Said as validate says a value."""
 
-    def __init__(self, failing: pd.Series, rule: str) -> None:
-        line = problem(failing, rule, SHOWN_LABELS).line()
+    def __init__(self, failing: pd.Series, rule: str, examples: int) -> None:
+        line = problem(failing, rule, examples).line()
         super().__init__(f"{line} (the model was trained on other labels: retrain it, `dvc repro`)")
 
 

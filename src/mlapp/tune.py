@@ -74,7 +74,14 @@ def search(params: Params, source: Path) -> Result:
 
     tune: TuneParams = params.tune
     frame = read_frame(source, [params.data.label])
-    rows = holdout(frame, params.data.label, params.train, params.task, params.data.classes)
+    rows = holdout(
+        frame,
+        params.data.label,
+        params.train,
+        params.task,
+        params.data.classes,
+        examples=params.validate_.max_failure_examples,
+    )
     base = params.train.xgboost.model_dump()
     higher = metrics.higher_is_better(tune.metric)
 

@@ -32,7 +32,10 @@ def trained_with_threshold(folder: Path, threshold: float) -> Path:
     params = PARAMS.train.model_copy(
         update={"xgboost": xgb, "threshold_metric": "fixed", "fixed_threshold": threshold}
     )
-    model_io.save(*train(generate(1_000, 4), PARAMS.data.label, params), folder)
+    model_io.save(
+        *train(generate(1_000, 4), PARAMS.data.label, params, examples=PARAMS.validate_.max_failure_examples),
+        folder,
+    )
     return folder
 
 

@@ -44,7 +44,9 @@ def contaminated() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def _mae(fit: pd.DataFrame, judge: pd.DataFrame, **train_params: object) -> float:
-    booster, spec = train(fit, "churned", _with(**train_params), "regression")
+    booster, spec = train(
+        fit, "churned", _with(**train_params), "regression", examples=PARAMS.validate_.max_failure_examples
+    )
     predicted = Model(booster, spec, "").scores(judge)
     return float(np.mean(np.abs(predicted - judge["churned"].to_numpy())))
 
@@ -64,7 +66,13 @@ def test_a_robust_objective_is_not_dragged_by_outliers(contaminated) -> None:
 )
 def test_the_booster_minimises_the_chosen_loss_and_stops_on_its_metric(loss: str, metric: str) -> None:
     frame = table("regression", 600, seed=2)
-    booster, _ = train(frame, "churned", _with(regression_objective=loss, huber_slope=30.0), "regression")
+    booster, _ = train(
+        frame,
+        "churned",
+        _with(regression_objective=loss, huber_slope=30.0),
+        "regression",
+        examples=PARAMS.validate_.max_failure_examples,
+    )
     learner = json.loads(booster.save_config())["learner"]
     assert learner["objective"]["name"] == f"reg:{loss}"
     assert [m["name"] for m in learner["metrics"]] == [metric]
@@ -83,7 +91,13 @@ def test_tune_trials_train_with_the_chosen_loss(contaminated) -> None:
     maes = {}
     for loss in ("squarederror", "absoluteerror"):
         params = PARAMS.model_copy(update={"train": _with(regression_objective=loss), "tune": tune})
-        rows = holdout(contaminated[0], "churned", params.train, "regression")
+        rows = holdout(
+            contaminated[0],
+            "churned",
+            params.train,
+            "regression",
+            examples=PARAMS.validate_.max_failure_examples,
+        )
         maes[loss], _ = score(params, rows, {"max_depth": 3})
     assert maes["absoluteerror"] < maes["squarederror"], maes
 

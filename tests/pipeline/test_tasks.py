@@ -22,6 +22,7 @@ from tests.conftest import REPO
 from tests.pipeline.task_tables import SEGMENTS, params_for, table
 
 PARAMS = load_params(REPO / "params.yaml")
+EXAMPLES = PARAMS.validate_.max_failure_examples  # 5: the messages below name five rows
 # Fewer, shallower trees: these tests are about the task plumbing, not model quality.
 FAST = PARAMS.train.model_copy(
     update={"xgboost": PARAMS.train.xgboost.model_copy(update={"n_estimators": 60, "max_depth": 3})}
@@ -38,7 +39,7 @@ def _raw(frame: pd.DataFrame) -> pd.DataFrame:
 def test_training_is_byte_deterministic_per_task(task: str, tmp_path: Path) -> None:
     frame = table(task)
     for name in ("a", "b"):
-        booster, spec = train(frame, "churned", FAST, task)
+        booster, spec = train(frame, "churned", FAST, task, examples=EXAMPLES)
         model_io.save(booster, spec, tmp_path / name)
     for file in (model_io.MODEL_FILE, model_io.SPEC_FILE):
         assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "b" / file).read_bytes()
@@ -51,10 +52,10 @@ def test_training_is_byte_deterministic_per_task(task: str, tmp_path: Path) -> N
 def test_each_task_predicts_its_own_shape_and_learns(tmp_path: Path) -> None:
     holdout = {task: table(task, 600, seed=11) for task in TASKS}
     for task in TASKS:
-        booster, spec = train(table(task), "churned", FAST, task)
+        booster, spec = train(table(task), "churned", FAST, task, examples=EXAMPLES)
         model = model_io.Model(booster, spec, "")
         scores = model.scores(holdout[task])
-        y = spec.encode(holdout[task]["churned"])
+        y = spec.encode(holdout[task]["churned"], examples=EXAMPLES)
         if task == "multiclass":
             assert scores.shape == (600, 3) and np.allclose(scores.sum(axis=1), 1)
             assert (model.predict(holdout[task]) == y).mean() > 0.6  # chance is 1/3
@@ -67,12 +68,12 @@ def test_each_task_predicts_its_own_shape_and_learns(tmp_path: Path) -> None:
 
 def test_declared_class_order_is_kept_and_numbers_sort_by_value() -> None:
     frame = table("multiclass")
-    _, spec = train(frame, "churned", FAST, "multiclass", ["silver", "gold", "bronze"])
+    _, spec = train(frame, "churned", FAST, "multiclass", ["silver", "gold", "bronze"], examples=EXAMPLES)
     assert spec.classes == ["silver", "gold", "bronze"]
     assert class_names(pd.Series([10, 2, 2, 1]), None) == ["1", "2", "10"]
     assert class_names(pd.Series(["1.0", "2", None]), None) == ["1", "2"]  # a CSV's 1.0 is class 1
     with pytest.raises(UserError, match=r"column 'churned' failed one of the model's classes"):
-        spec.encode(pd.Series(["platinum"], name="churned"))
+        spec.encode(pd.Series(["platinum"], name="churned"), examples=EXAMPLES)
 
 
 def test_labels_the_model_does_not_know_are_named_with_their_rows() -> None:
@@ -82,30 +83,37 @@ def test_labels_the_model_does_not_know_are_named_with_their_rows() -> None:
     spec = model_io.ModelSpec([], {}, "churned", 0.5, 0, "binary", ["0", "1"])
     labels = pd.Series(["1", "no", "0", "yes", "no", None, "no", "no", "no"], name="churned")
     with pytest.raises(UserError) as raised:
-        spec.encode(labels)
+        spec.encode(labels, examples=EXAMPLES)
     assert str(raised.value) == (
         "column 'churned' failed one of the model's classes ['0', '1']: 7 value(s), e.g. ['no', 'yes', "
         "None] at rows [1, 3, 4, 5, 6] (the model was trained on other labels: retrain it, `dvc repro`)"
     )
     regression = model_io.ModelSpec([], {}, "price", None, 0, "regression", [])
     with pytest.raises(UserError) as raised:
-        regression.encode(pd.Series([3.5, "cheap", 2], name="price"))
+        regression.encode(pd.Series([3.5, "cheap", 2], name="price"), examples=EXAMPLES)
     assert str(raised.value) == (
         "column 'price' failed parse as a number (a regression model's label): 1 value(s), e.g. "
         "['cheap'] at rows [1] (the model was trained on other labels: retrain it, `dvc repro`)"
     )
 
 
+@pytest.mark.parametrize("examples", [EXAMPLES, 2])
 def test_evaluate_on_labels_the_model_does_not_know_is_one_line(
+    examples: int,
     reference_project: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A real path to it: the export now writes the label no/yes, validate and split run again, and
-    evaluate meets the model trained on 0/1. One error line, the metrics left as they were."""
+    evaluate meets the model trained on 0/1. One error line, the metrics left as they were; it
+    names as many rows as validate.max_failure_examples says (5 was fixed in the model's code)."""
     root = shutil.copytree(reference_project, tmp_path / "project")
     monkeypatch.chdir(root)
+    yaml_text = (root / "params.yaml").read_text()
+    setting = f"max_failure_examples: {EXAMPLES} "
+    assert yaml_text.count(setting) == 1
+    (root / "params.yaml").write_text(yaml_text.replace(setting, f"max_failure_examples: {examples} "))
     test_path = PARAMS.split.test
     test = pd.read_parquet(test_path)
     test["churned"] = test["churned"].astype(str).map({"0": "no", "1": "yes"})
@@ -119,7 +127,7 @@ def test_evaluate_on_labels_the_model_does_not_know_is_one_line(
     shown = test["churned"].drop_duplicates().tolist()  # ['no', 'yes'] in the order met
     assert capsys.readouterr().err == (
         f"error: column 'churned' failed one of the model's classes ['0', '1']: {len(test)} value(s), "
-        f"e.g. {shown} at rows [0, 1, 2, 3, 4] (the model was trained on other labels: retrain it, "
+        f"e.g. {shown} at rows {list(range(examples))} (the model was trained on other labels: retrain it, "
         "`dvc repro`)\n"
     )
     assert PARAMS.evaluate.metrics.read_bytes() == metrics
@@ -139,9 +147,9 @@ def test_split_without_an_id_ignores_row_order(task: str) -> None:
 @pytest.mark.parametrize("task", TASKS)
 def test_evaluate_writes_the_task_metrics_and_plots(task: str) -> None:
     frame = table(task)
-    booster, spec = train(frame, "churned", FAST, task)
+    booster, spec = train(frame, "churned", FAST, task, examples=EXAMPLES)
     metrics, plots = evaluate.evaluate(
-        model_io.Model(booster, spec, ""), table(task, 500, 12), PARAMS.evaluate
+        model_io.Model(booster, spec, ""), table(task, 500, 12), PARAMS.evaluate, examples=EXAMPLES
     )
     expected = {
         "binary": {"roc_auc", "pr_auc", "log_loss", "threshold"},
@@ -325,7 +333,7 @@ def test_a_model_no_better_than_a_guess_on_test_is_pointed_out(
     """A heavy-tailed regression label (one -40,000 among -150..600) gave r2 -1.28 on test, and
     evaluate printed it among the other numbers without a word: worse than predicting the mean."""
     frame = table(task)
-    model_io.save(*train(frame, "churned", FAST, task), tmp_path / "model")
+    model_io.save(*train(frame, "churned", FAST, task, examples=EXAMPLES), tmp_path / "model")
     label = frame["churned"]
     for flipped, expected in ((False, False), (True, True)):  # the relation turned round: a bad model
         test = frame.assign(churned=-label if task == "regression" else 1 - label) if flipped else frame

@@ -11,6 +11,7 @@ from mlapp.stages.train import train
 from tests.conftest import REPO
 
 PARAMS = load_params(REPO / "params.yaml")
+EXAMPLES = PARAMS.validate_.max_failure_examples
 
 
 @pytest.fixture(scope="module")
@@ -21,12 +22,14 @@ def frame():
 @pytest.fixture(scope="module")
 def trained(frame):
     """The params' training on ``frame``, once for the tests that only use its result."""
-    return train(frame, "churned", PARAMS.train)
+    return train(frame, "churned", PARAMS.train, examples=EXAMPLES)
 
 
 def test_training_is_byte_deterministic(frame, trained, tmp_path) -> None:
     model_io.save(*trained, tmp_path / "a")
-    model_io.save(*train(frame, "churned", PARAMS.train), tmp_path / "b")  # a second training
+    model_io.save(
+        *train(frame, "churned", PARAMS.train, examples=EXAMPLES), tmp_path / "b"
+    )  # a second training
     for file in (model_io.MODEL_FILE, model_io.SPEC_FILE):
         assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "b" / file).read_bytes()
 
@@ -51,7 +54,7 @@ def test_unknown_category_at_predict_time_is_treated_as_missing(frame, trained) 
 
 def test_fixed_threshold_is_used(frame) -> None:
     params = PARAMS.train.model_copy(update={"threshold_metric": "fixed", "fixed_threshold": 0.37})
-    _, spec = train(frame, "churned", params)
+    _, spec = train(frame, "churned", params, examples=EXAMPLES)
     assert spec.threshold == 0.37
 
 
@@ -137,7 +140,7 @@ def test_a_class_of_one_training_row_is_a_clear_error_not_a_traceback(frame) -> 
     class split 1/2 by a hash split) made sklearn raise a bare ValueError."""
     rows = frame.assign(churned=["a"] * (len(frame) - 1) + ["rare"])
     with pytest.raises(UserError, match=r"class \['rare'\] has 1 row.*train\.valid_size"):
-        train(rows, "churned", PARAMS.train, "multiclass")
+        train(rows, "churned", PARAMS.train, "multiclass", examples=EXAMPLES)
 
 
 def test_too_few_training_rows_for_the_hold_out_is_a_clear_error(frame) -> None:
@@ -145,4 +148,4 @@ def test_too_few_training_rows_for_the_hold_out_is_a_clear_error(frame) -> None:
     with pytest.raises(
         UserError, match=r"train\.valid_size 0\.2 of 4 rows: 1 validation row\(s\) for 2 classes"
     ):
-        train(rows, "churned", PARAMS.train)
+        train(rows, "churned", PARAMS.train, examples=EXAMPLES)

@@ -22,6 +22,7 @@ from tests.conftest import REPO
 from tests.pipeline.task_tables import params_for, table
 
 PARAMS = load_params(REPO / "params.yaml")
+EXAMPLES = PARAMS.validate_.max_failure_examples
 
 
 def _params(task: str, metric: str, trials: int, space: dict, **xgboost: float) -> Params:
@@ -42,8 +43,8 @@ def _source(task: str, tmp_path: Path) -> Path:
 def _stage_score(params: Params, source: Path) -> float:
     """tune.metric of the model the train stage fits with params.yaml's values, on its validation rows."""
     frame = read_frame(source)
-    booster, spec = train(frame, "churned", params.train, params.task)
-    rows = holdout(frame, "churned", params.train, params.task)
+    booster, spec = train(frame, "churned", params.train, params.task, examples=EXAMPLES)
+    rows = holdout(frame, "churned", params.train, params.task, examples=EXAMPLES)
     y = rows.y[rows.valid.index].to_numpy()
     scores = Model(booster, spec, "").scores(rows.valid)
     return metrics.task_metrics(params.task, y, scores, spec.threshold, spec.classes)[params.tune.metric]

@@ -45,7 +45,10 @@ def serving_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         shutil.copy(REPO / "params.yaml", root / "params.yaml")
         xgb = PARAMS.train.xgboost.model_copy(update={"n_estimators": 30})
         booster, spec = train(
-            generate(2_000, 3), PARAMS.data.label, PARAMS.train.model_copy(update={"xgboost": xgb})
+            generate(2_000, 3),
+            PARAMS.data.label,
+            PARAMS.train.model_copy(update={"xgboost": xgb}),
+            examples=PARAMS.validate_.max_failure_examples,
         )
         model_io.save(booster, spec, root / PARAMS.train.model_dir)
         (root / PARAMS.evaluate.metrics).parent.mkdir(parents=True)

@@ -48,7 +48,12 @@ def test_a_category_na_scores_alike_in_training_batch_and_service(
     assert (table["region"] == "NA").sum() == (raw["region"] == "NA").sum() > 100
     assert table["total_charges"].isna().sum() == (raw["total_charges"] == "NULL").sum() > 0
     xgb = params.train.xgboost.model_copy(update={"n_estimators": 20})
-    booster, spec = train(table, params.data.label, params.train.model_copy(update={"xgboost": xgb}))
+    booster, spec = train(
+        table,
+        params.data.label,
+        params.train.model_copy(update={"xgboost": xgb}),
+        examples=params.validate_.max_failure_examples,
+    )
     assert "NA" in spec.categories["region"]
     model_io.save(booster, spec, tmp_path / "models")
     model = model_io.load(tmp_path / "models")
@@ -127,7 +132,12 @@ def test_a_level_written_decomposed_is_the_same_level_in_training_batch_monitor_
     table = pd.read_parquet(tmp_path / "v.parquet")
     assert set(table["region"]) == {composed, "south", "east", "west"}
     xgb = PARAMS.train.xgboost.model_copy(update={"n_estimators": 20})
-    booster, spec = train(table, PARAMS.data.label, PARAMS.train.model_copy(update={"xgboost": xgb}))
+    booster, spec = train(
+        table,
+        PARAMS.data.label,
+        PARAMS.train.model_copy(update={"xgboost": xgb}),
+        examples=PARAMS.validate_.max_failure_examples,
+    )
     model_io.save(booster, spec, tmp_path / "models")
     model = model_io.load(tmp_path / "models")
     expected = model.predict_proba(table)

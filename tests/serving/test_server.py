@@ -124,7 +124,10 @@ def test_smoke_passes_and_catches_the_wrong_model(server, serving_root, tmp_path
     quick = PARAMS.train.model_copy(
         update={"xgboost": PARAMS.train.xgboost.model_copy(update={"n_estimators": 5})}
     )
-    model_io.save(*train(generate(1_000, 5), PARAMS.data.label, quick), tmp_path / "other")
+    model_io.save(
+        *train(generate(1_000, 5), PARAMS.data.label, quick, examples=PARAMS.validate_.max_failure_examples),
+        tmp_path / "other",
+    )
     wrong_model = smoke(serving_root, "--url", url, "--model-dir", tmp_path / "other")
     assert wrong_model.returncode == 1
     assert "predictions differ from the local model" in wrong_model.stderr

@@ -107,4 +107,6 @@ def test_a_table_too_small_for_a_local_cluster_is_refused_before_it_starts(
     write_frame(generate(17, 3), tiny)
     expected = r"leave 2 of 2 Dask workers without validation rows .*train.engine: local$"
     with pytest.raises(TooFewRows, match=expected):
-        train_dask.train(tiny, PARAMS_ALL.data.label, _train())
+        train_dask.train(
+            tiny, PARAMS_ALL.data.label, _train(), examples=PARAMS_ALL.validate_.max_failure_examples
+        )

@@ -30,6 +30,7 @@ from tests.conftest import REPO, copy_project, running_server, sh
 
 pytestmark = pytest.mark.slow  # each test starts a Dask LocalCluster (worker processes)
 PARAMS = load_params(REPO / "params.yaml")
+EXAMPLES = PARAMS.validate_.max_failure_examples
 ROC_AUC_TOLERANCE = 0.02
 PR_AUC_TOLERANCE = 0.04
 
@@ -59,14 +60,22 @@ def _saved(booster_spec: tuple, path: Path) -> model_io.Model:
 def dask_model(tables, tmp_path_factory: pytest.TempPathFactory) -> model_io.Model:
     """The params' own Dask training, once for the module (a cluster start and a fit)."""
     train_path, _ = tables
-    return _saved(train_dask.train(train_path, PARAMS.data.label, PARAMS.train), tmp_path_factory.mktemp("a"))
+    return _saved(
+        train_dask.train(train_path, PARAMS.data.label, PARAMS.train, examples=EXAMPLES),
+        tmp_path_factory.mktemp("a"),
+    )
 
 
 def test_dask_matches_local_within_tolerance_and_repeats_exactly(tables, dask_model, tmp_path) -> None:
     train_path, test_path = tables
-    local = _saved(train(pd.read_parquet(train_path), PARAMS.data.label, PARAMS.train), tmp_path / "local")
+    local = _saved(
+        train(pd.read_parquet(train_path), PARAMS.data.label, PARAMS.train, examples=EXAMPLES),
+        tmp_path / "local",
+    )
     dask_a = dask_model
-    dask_b = _saved(train_dask.train(train_path, PARAMS.data.label, PARAMS.train), tmp_path / "b")
+    dask_b = _saved(
+        train_dask.train(train_path, PARAMS.data.label, PARAMS.train, examples=EXAMPLES), tmp_path / "b"
+    )
 
     # Same spec (features, category levels, label): serving, report and monitor cannot tell.
     assert (dask_a.spec.features, dask_a.spec.categories) == (local.spec.features, local.spec.categories)
@@ -86,7 +95,9 @@ def test_other_partitioning_changes_bytes_not_quality(tables, dask_model, tmp_pa
     dask = PARAMS.train.dask.model_copy(update={"workers": 1, "partition_rows": 2_000})
     params = PARAMS.train.model_copy(update={"dask": dask})
     base = dask_model
-    other = _saved(train_dask.train(train_path, PARAMS.data.label, params), tmp_path / "other")
+    other = _saved(
+        train_dask.train(train_path, PARAMS.data.label, params, examples=EXAMPLES), tmp_path / "other"
+    )
     assert other.sha256 != base.sha256
     assert abs(_scores(other, test_path)[0] - _scores(base, test_path)[0]) <= ROC_AUC_TOLERANCE
 
@@ -108,7 +119,9 @@ def test_where_dask_left_the_partitions_changes_nothing(tables, dask_model, tmp_
         pin(matrix, workers)
 
     monkeypatch.setattr(train_dask, "_pin", raced)
-    raced_model = _saved(train_dask.train(train_path, PARAMS.data.label, PARAMS.train), tmp_path / "raced")
+    raced_model = _saved(
+        train_dask.train(train_path, PARAMS.data.label, PARAMS.train, examples=EXAMPLES), tmp_path / "raced"
+    )
     assert seen == ["matrix", "matrix"]  # the fit rows and the validation rows
     assert raced_model.sha256 == dask_model.sha256
 
@@ -161,7 +174,7 @@ def test_a_small_table_on_more_workers_trains(tables, tmp_path) -> None:
     XGBoost failed on its worker's empty matrix. Even lengths (11, 10, 10) train."""
     small = _head(tables[0], 31, tmp_path / "small.parquet")
     params = PARAMS.train.model_copy(update={"dask": PARAMS.train.dask.model_copy(update={"workers": 3})})
-    booster, spec = train_dask.train(small, PARAMS.data.label, params)
+    booster, spec = train_dask.train(small, PARAMS.data.label, params, examples=EXAMPLES)
     assert booster.num_boosted_rounds() == spec.best_iteration + 1
 
 
@@ -176,12 +189,12 @@ def test_a_binary_label_written_as_text_trains_on_dask(tables, dask_model, tmp_p
     frame[label] = frame[label].astype(str).map({"0": "no", "1": "yes"})
     text = tmp_path / "text.parquet"
     write_frame(frame, text)
-    booster, spec = train_dask.train(text, label, PARAMS.train)
+    booster, spec = train_dask.train(text, label, PARAMS.train, examples=EXAMPLES)
     assert spec.classes == ["no", "yes"] and spec.task == "binary"
     model = _saved((booster, spec), tmp_path / "m")
     test = pd.read_parquet(test_path)
     assert model.predict_proba(test).tolist() == dask_model.predict_proba(test).tolist()
-    _, declared = train_dask.train(text, label, PARAMS.train, classes=["yes", "no"])
+    _, declared = train_dask.train(text, label, PARAMS.train, classes=["yes", "no"], examples=EXAMPLES)
     assert declared.classes == ["yes", "no"]  # data.classes decides, as for the local engine
 
 
@@ -202,7 +215,9 @@ def test_a_regression_with_outliers_trains_robustly_on_dask(tmp_path) -> None:
     mae = {}
     for loss in ("squarederror", "pseudohubererror", "absoluteerror"):
         params = PARAMS.train.model_copy(update={"regression_objective": loss})
-        booster, spec = train_dask.train(tmp_path / "fit.parquet", "churned", params, task="regression")
+        booster, spec = train_dask.train(
+            tmp_path / "fit.parquet", "churned", params, task="regression", examples=EXAMPLES
+        )
         assert (spec.task, spec.threshold, spec.classes) == ("regression", None, [])
         assert json.loads(booster.save_config())["learner"]["objective"]["name"] == f"reg:{loss}"
         predicted = model_io.Model(booster, spec, "").scores(clean)

@@ -64,13 +64,13 @@ def _true_labels(labels: pd.Series, spec: ModelSpec, batch: Batch, limit: int) -
     """The batch's labels as the model's classes, or ``InvalidBatch`` naming the rows (0-based)
     whose label it does not know, as validate names a value outside data.classes."""
     if spec.task == "regression":
-        return spec.encode(labels)
+        return spec.encode(labels, examples=limit)
     labels = as_classes(labels, spec.classes)
     unknown = labels[spec.unknown(labels)]
     if len(unknown):
         rule = f"one of the model's classes {spec.classes}" + placeholder_hint(unknown, fix=BATCH_LABEL_FIX)
         raise InvalidBatch(batch.source, [problem(unknown, rule, limit)], len(batch.frame))
-    return spec.encode(labels)
+    return spec.encode(labels, examples=limit)
 
 
 def _decay(batch: Batch, reference: Reference, params: Params) -> dict[str, Any]:

@@ -128,7 +128,7 @@ def build(
     task, classes = challenger.task, challenger.spec.classes
     kept = kept_bound(champion.params_text, params)  # named even where nothing is compared (a task switch)
     try:
-        y = challenger.spec.encode(pr_test[label])
+        y = challenger.spec.encode(pr_test[label], examples=params.validate_.max_failure_examples)
         base_proba = compare.same_task(
             champion.model, challenger, lambda: _score(champion.model, pr_test, "base")
         )

@@ -54,21 +54,22 @@ def task_plots(model: Model, y: np.ndarray, scores: np.ndarray, params: Evaluate
 
 
 def evaluate(
-    model: Model, test: pd.DataFrame, params: EvaluateParams
+    model: Model, test: pd.DataFrame, params: EvaluateParams, *, examples: int
 ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Metrics and plot data; ``examples``: validate.max_failure_examples, the unknown labels named."""
     spec = model.spec
-    y = spec.encode(test[spec.label])
+    y = spec.encode(test[spec.label], examples=examples)
     scores = model.scores(test)
     metrics = m.task_metrics(spec.task, y, scores, spec.threshold, spec.classes)
     plots = {**task_plots(model, y, scores, params), "importance": feature_importance(model)}
     return metrics, plots
 
 
-def label_note(model: Model, test: pd.DataFrame) -> str:
+def label_note(model: Model, test: pd.DataFrame, *, examples: int) -> str:
     labels = test[model.spec.label]
     if model.task == "regression":
         return f"label mean {labels.mean():.4g}"
-    counts = np.bincount(model.spec.encode(labels), minlength=len(model.spec.classes))
+    counts = np.bincount(model.spec.encode(labels, examples=examples), minlength=len(model.spec.classes))
     return "classes " + ", ".join(f"{c} {n}" for c, n in zip(model.spec.classes, counts, strict=True))
 
 
@@ -98,10 +99,12 @@ def run(
         tracking.connect(params.mlflow)  # fail before the work if the server is unreachable
     model = load(model_dir)
     test = read_frame(test_path, [params.data.label])
-    scores, plots = evaluate(model, test, params.evaluate)
+    examples = params.validate_.max_failure_examples
+    scores, plots = evaluate(model, test, params.evaluate, examples=examples)
     summary = ", ".join(f"{k} {v:.4f}" for k, v in m.flat(scores).items() if not k.startswith("per_class"))
     note = guess_note(scores, params.validate_.report)
-    print(f"evaluated {model.task} on {len(test)} test rows ({label_note(model, test)}): {summary}{note}")
+    labels = label_note(model, test, examples=examples)
+    print(f"evaluated {model.task} on {len(test)} test rows ({labels}): {summary}{note}")
     # Outputs are staged and moved into place only after the run is logged: a tracking
     # server that dies mid-run leaves no metrics without their run (and no half-written files).
     metrics_path.parent.mkdir(parents=True, exist_ok=True)

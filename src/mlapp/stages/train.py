@@ -104,11 +104,14 @@ def holdout(
     params: TrainParams,
     task: Task = "binary",
     classes: list[str] | None = None,
+    *,
+    examples: int,
 ) -> Holdout:
-    """A seeded part of the rows (stratified for classification) held out from the fit."""
+    """A seeded part of the rows (stratified for classification) held out from the fit.
+    ``examples``: validate.max_failure_examples, the labels a failed encoding names."""
     names = None if task == "regression" else class_names(frame[label], classes)
     spec = base_spec(label, task, names)
-    y = pd.Series(spec.encode(frame[label]), index=frame.index)
+    y = pd.Series(spec.encode(frame[label], examples=examples), index=frame.index)
     if task != "regression":
         check_stratifiable(
             y.to_numpy(), spec.classes, params.valid_size, "train.valid_size", ("fit", "validation")
@@ -155,20 +158,21 @@ def train(
     params: TrainParams,
     task: Task = "binary",
     classes: list[str] | None = None,
+    *,
+    examples: int,
 ) -> tuple[xgb.Booster, ModelSpec]:
-    return fit(holdout(frame, label, params, task, classes), params)
+    return fit(holdout(frame, label, params, task, classes, examples=examples), params)
 
 
 def run(params: Params, *, source: Path, model_dir: Path) -> int:
+    label, classes, examples = params.data.label, params.data.classes, params.validate_.max_failure_examples
     if params.train.engine == "dask":  # binary and regression (params say so)
         from mlapp.stages import train_dask
 
-        booster, spec = train_dask.train(
-            source, params.data.label, params.train, params.data.classes, params.task
-        )
+        booster, spec = train_dask.train(source, label, params.train, classes, params.task, examples=examples)
     else:
-        frame = read_frame(source, [params.data.label])
-        booster, spec = train(frame, params.data.label, params.train, params.task, params.data.classes)
+        frame = read_frame(source, [label])
+        booster, spec = train(frame, label, params.train, params.task, classes, examples=examples)
     save(booster, spec, model_dir)
     trees = spec.best_iteration + 1
     decision = {

@@ -187,12 +187,15 @@ def train(
     params: TrainParams,
     classes: list[str] | None = None,
     task: Task = "binary",
+    *,
+    examples: int,
 ) -> tuple[xgb.Booster, ModelSpec]:
     """Fit on the cluster; the booster is cut at the best iteration, as the local engine does.
 
     ``classes``: ``data.classes``; unset, the two labels sorted, as the local engine orders them
     (only the label column is read for that). ``task``: binary or regression (with
-    ``train.regression_objective``, whose pseudo-Huber start is the median of every training label)."""
+    ``train.regression_objective``, whose pseudo-Huber start is the median of every training label).
+    ``examples``: validate.max_failure_examples, the labels a failed encoding names."""
     import dask.dataframe as dd
     from xgboost import dask as dxgb
 
@@ -216,10 +219,10 @@ def train(
             where = [workers[number % len(workers)]]
             for name, rows in (("fit", fit), ("valid", valid)):
                 parts[f"{name}_x"].append(dask.scatter(spec.to_matrix(rows), workers=where))
-                y = pd.Series(spec.encode(rows[label]), index=rows.index, name=label)
+                y = pd.Series(spec.encode(rows[label], examples=examples), index=rows.index, name=label)
                 parts[f"{name}_y"].append(dask.scatter(y, workers=where))
         meta_x = spec.to_matrix(part.iloc[:0])
-        meta_y = pd.Series(spec.encode(part[label].iloc[:0]), name=label)
+        meta_y = pd.Series(spec.encode(part[label].iloc[:0], examples=examples), name=label)
         frames = {
             name: dd.from_delayed(futures, meta=meta_y if name.endswith("_y") else meta_x)
             for name, futures in parts.items()
@@ -231,7 +234,7 @@ def train(
         for matrix in (dfit, dvalid):
             _pin(matrix, workers)
         native = params.xgboost.model_dump(exclude={"n_estimators", "n_jobs"})  # nthread: Dask's
-        regression = spec.encode(labels) if task == "regression" else None
+        regression = spec.encode(labels, examples=examples) if task == "regression" else None
         native |= {**objective(task, params, regression), "seed": params.seed}
         result = dxgb.train(
             dask,
