@@ -12,7 +12,7 @@ from pydantic import Field, field_validator, model_validator
 
 from mlapp.cells import class_text, missing_clash
 from mlapp.params_base import OneColumn, Section
-from mlapp.sources import unnamed_format
+from mlapp.sources import named_separator, unnamed_format
 
 
 class DataParams(Section):
@@ -88,6 +88,11 @@ class DataParams(Section):
         if clash:
             raise ValueError(clash)
         return self
+
+    def separator(self, path: str | Path | None = None) -> str:
+        """The field separator of data.raw, or of ``path`` read in its place (validate's --input, a
+        draft's table, generate's --out): a .tsv's tab whatever csv_separator says."""
+        return named_separator(self.raw if path is None else path, self.csv_separator)
 
 
 class SampleDataParams(Section):

@@ -22,7 +22,7 @@ import pandas as pd
 from mlapp.cells import composed, parse_values
 from mlapp.errors import UserError
 from mlapp.params import DataParams, ValidateParams
-from mlapp.sources import is_parquet, named_separator
+from mlapp.sources import is_parquet
 from mlapp.stages.validate import UNREADABLE, header_problems, name_problem, read_problem
 from mlapp.tables import read_raw
 
@@ -117,7 +117,7 @@ def read(path: Path, data: DataParams, chunk_rows: int) -> tuple[pd.DataFrame, d
     if not path.is_file():
         raise UserError(f"{path}: no such file (data.raw in params.yaml, or pass the table's path)")
     csv = not is_parquet(path)
-    sep = named_separator(path, data.csv_separator)
+    sep = data.separator(path)
     frame = _readable(path, [] if csv else data.missing_values, chunk_rows, sep)
     if frame.empty:
         raise UserError(f"{path} has no data rows: the draft types each column by its values")

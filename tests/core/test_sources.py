@@ -12,8 +12,10 @@ import pytest
 
 from mlapp.errors import UserError
 from mlapp.monitor.batch import source_format
+from mlapp.params import load_params
 from mlapp.serving.score import input_format
 from mlapp.sources import compression, format_suffix, is_parquet, named_separator, opened, unnamed_format
+from tests.conftest import REPO
 
 
 def _told(tell, name: str) -> str | None:
@@ -48,6 +50,16 @@ def test_the_scorer_and_the_monitor_tell_a_file_by_the_same_name(name: str, fmt:
     assert is_parquet(name) == (fmt == "parquet")
     assert (unnamed_format(name) is None) == (fmt is not None)
     assert named_separator(name, ";") == ("\t" if fmt == "tsv" else ";")
+
+
+def test_data_raw_and_a_table_read_in_its_place_each_have_their_separator() -> None:
+    """``DataParams.separator``: data.raw's, said once for every reader of it; a path given in
+    its place (validate's --input, generate's --out) by its own name, with data.csv_separator."""
+    data = load_params(REPO / "params.yaml").data.model_copy(
+        update={"raw": Path("data/raw/export.TSV.gz"), "csv_separator": ";"}
+    )
+    assert data.separator() == "\t"
+    assert data.separator("https://host/batch.csv.xz?v=2") == ";" and data.separator(Path("x.tsv")) == "\t"
 
 
 @pytest.mark.parametrize("pack", [gzip.compress, bz2.compress, lzma.compress, None])

@@ -32,13 +32,13 @@ def generate(
     from mlapp import sample_data
     from mlapp.errors import UserError
     from mlapp.schema import FEATURES
-    from mlapp.sources import named_separator, unnamed_format
+    from mlapp.sources import unnamed_format
 
     params = project.params
     path = pick(out, params.data.raw)
     if problem := unnamed_format(path):
         raise UserError(problem)
-    sep = named_separator(path, params.data.csv_separator)
+    sep = params.data.separator(path)
     frame = sample_data.generate(
         pick(rows, params.sample_data.rows),
         pick(seed, params.sample_data.seed),

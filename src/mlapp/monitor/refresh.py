@@ -22,7 +22,7 @@ from mlapp import proc
 from mlapp.lineage import read_pointer
 from mlapp.monitor.batch import MonitorError, as_classes, read_source
 from mlapp.params import Params
-from mlapp.sources import is_parquet, named_separator
+from mlapp.sources import is_parquet
 from mlapp.stages.validate import ValidationFailed, validate_table
 from mlapp.tables import read_raw
 
@@ -84,7 +84,7 @@ def merged_table(params: Params, new: pd.DataFrame, mode: str) -> pd.DataFrame:
         new = _as_raw_text(new, params)
     if mode == "replace":
         return new
-    sep = named_separator(raw, params.data.csv_separator)
+    sep = params.data.separator()
     old = read_raw(raw, params.data.missing_values, params.validate_.chunk_rows, sep)
     new = new.reindex(columns=old.columns)  # data.ignore_columns: validate left them out, blank here
     label = params.data.label
@@ -126,6 +126,6 @@ def refresh(params: Params, source: str) -> Path:
     new = labeled_rows(source, params)
     if mode == "append" and not raw.is_file():
         dvc("pull", tracking)  # a fresh CI checkout has the pointer, not the data
-    _write(merged_table(params, new, mode), raw, named_separator(raw, params.data.csv_separator))
+    _write(merged_table(params, new, mode), raw, params.data.separator())
     dvc("add", out)
     return tracking

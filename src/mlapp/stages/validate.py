@@ -29,7 +29,7 @@ from mlapp.csv_names import blank, csv_header, repeated
 from mlapp.model import whole_numbers
 from mlapp.params import Params
 from mlapp.problems import Problem
-from mlapp.sources import TABLE_FORMATS, is_parquet, named_separator, table_format, unnamed_format
+from mlapp.sources import TABLE_FORMATS, is_parquet, table_format, unnamed_format
 from mlapp.stages.findings import Findings
 from mlapp.stages.validate_rules import check_table, parse_table
 from mlapp.tables import FrameParts, first_non_utf8_line, line_count, read_raw_chunks, write_json
@@ -114,7 +114,7 @@ def run(params: Params, *, source: Path, output: Path, report: Path) -> int:
     if named := name_problem(source):  # data.raw is checked by params: a path given with --input
         return _fail(report, source, [named], None)
     try:
-        sep = named_separator(source, params.data.csv_separator)
+        sep = params.data.separator(source)
         unreadable = header_problems(source, sep)
         if unreadable:
             return _fail(report, source, unreadable, None)
