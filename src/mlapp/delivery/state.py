@@ -154,6 +154,8 @@ class Branch:
         return f"refs/remotes/{remote}/{name}" if self.sync else f"refs/heads/{name}"
 
     def env(self, name: str) -> str:
+        """``name`` if params lists it: the check of promote's --to and of callers outside the CLI,
+        whose --env callback says it first as a usage error, before a fetch or any other work."""
         if name not in self.delivery.environments:
             raise StateError(f"unknown environment {name!r}: params has {self.delivery.environments}")
         return name
