@@ -14,8 +14,9 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, nullcontext
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -46,20 +47,34 @@ def project_files() -> list[Path]:
 
 
 def sh(
-    *args: str | Path, cwd: Path, check: bool = True, env: dict[str, str] | None = None
+    *args: str | Path,
+    cwd: Path,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+    log: Path | None = None,
+    timeout_s: float = 240,
 ) -> subprocess.CompletedProcess[str]:
     """Run a command the way a user would, with the project's environment on PATH.
 
     Inside a project copy, the copy's own ``src/`` comes first on PYTHONPATH: the shared
     environment has this repository installed in editable mode, and a test that edits the
     copy's code (bring-your-own-data, init) must run the copy's code, not ours.
+    ``log``: the output goes to this file instead of being captured, for a command that leaves
+    children running (captured pipes would stay open, and the call waiting, until they exit).
     """
     full_env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **(env or {})}
     if (Path(cwd) / "src").is_dir() and Path(cwd).resolve() != REPO:
         full_env["PYTHONPATH"] = str(Path(cwd).resolve() / "src")
-    result = subprocess.run(
-        [str(a) for a in args], cwd=cwd, capture_output=True, text=True, env=full_env, check=False
-    )
+    argv = [str(a) for a in args]
+    with log.open("w") if log else nullcontext() as out:
+        pipes: dict[str, Any] = {"stdout": out, "stderr": subprocess.STDOUT}
+        pipes = pipes if out else {"capture_output": True}
+        try:
+            result = subprocess.run(
+                argv, cwd=cwd, env=full_env, text=True, check=False, timeout=timeout_s, **pipes
+            )
+        except subprocess.TimeoutExpired as exc:  # killed: fail with what it printed, never wait on
+            raise AssertionError(f"{args} ran over {timeout_s} s:\n{exc.stdout}\n{exc.stderr}") from None
     if check and result.returncode != 0:
         raise AssertionError(f"{args} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
@@ -85,7 +100,7 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: fl
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
-    os.killpg(proc.pid, signal.SIGTERM)  # bentoml's supervisor and its workers
+    os.killpg(proc.pid, signal.SIGTERM)  # the supervisor: it stops its workers (each in its own session)
     try:
         proc.wait(timeout=20)
     except subprocess.TimeoutExpired:

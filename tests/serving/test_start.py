@@ -32,7 +32,7 @@ def serve(
         out, err = proc.communicate(timeout=DEADLINE_S)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
+        proc.communicate(timeout=10)  # workers (own sessions) could hold the pipes: never wait on
         pytest.fail(f"the server kept running without serving ({DEADLINE_S} s)")
     return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 

@@ -40,6 +40,8 @@ FAST_FAIL = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOU
 def server(monkeypatch: pytest.MonkeyPatch) -> str:
     url = require_env("MLAPP_TEST_MLFLOW_SERVER", "an `mlflow server` on PostgreSQL")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+    for name, value in FAST_FAIL.items():  # this process's own calls (aliases, searches) too
+        monkeypatch.setenv(name, value)
     return url
 
 
@@ -183,7 +185,8 @@ def test_server_going_away_mid_run(trained_project, tmp_path, monkeypatch) -> No
     with own_server(postgres, artifacts, log) as (url, proc):
         root, env = team_project(trained_project, tmp_path / "p", url)
         monkeypatch.chdir(root)
-        monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+        for name, value in env.items():  # the server and FAST_FAIL, for this process's calls too
+            monkeypatch.setenv(name, value)
         params = load_params()
         sh("dvc", "repro", "-f", "-s", "evaluate", cwd=root, env=env)
         sh("mlapp", "pipeline", "register", "--tag", "image.digest=sha256:old", cwd=root, env=env)
@@ -207,7 +210,7 @@ def test_server_going_away_mid_run(trained_project, tmp_path, monkeypatch) -> No
         experiment_id = client.get_experiment_by_name(experiment).experiment_id
         deadline = time.monotonic() + 600
         while not client.search_runs([experiment_id], "attributes.status = 'RUNNING'"):
-            assert repro.poll() is None, repro.communicate()[0]
+            assert repro.poll() is None, repro.communicate(timeout=60)[0]
             assert time.monotonic() < deadline, "no run started"
             time.sleep(0.05)
         os.killpg(proc.pid, signal.SIGKILL)
