@@ -172,7 +172,7 @@ def test_a_feature_whose_type_changed_is_named_not_a_traceback() -> None:
     """schema.py turned a count into levels (support_tickets_90d: 0, 1, 2 -> "none", "few", "many"):
     the base model read it as a number and pandas raised "Unable to parse string 'none'" from the
     report; the other way, numbers matched none of the base's text levels and scored as missing."""
-    from mlapp.report.run import _score
+    from mlapp.report.rows import score as _score
 
     spec = SimpleNamespace(
         features=["tickets", "region", "paperless"], categories={"region": ["north", "south"]}

@@ -26,7 +26,7 @@ from mlapp import metrics as m
 from mlapp.errors import UserError
 from mlapp.model import Model, load
 from mlapp.params import Params, load_params
-from mlapp.report import changes, compare, markdown, plot_data, schema
+from mlapp.report import changes, compare, markdown, plot_data, rows, schema
 from mlapp.report import gate as gate_check
 from mlapp.report.champion import Champion, obtain
 from mlapp.report.policy import gate_policy, kept_bound
@@ -49,13 +49,13 @@ def resolve_base(root: Path, base: str | None, default_base: str) -> tuple[str, 
     raise UserError(f"no {default_base!r} to compare with: pass --base REF (make report BASE=REF)")
 
 
-def latency_ms(models: dict[str, Model], frame: pd.DataFrame, repeats: int) -> dict[str, float]:
-    """Median wall time of one batch prediction over ``frame``; the models take turns."""
-    for model in models.values():
+def latency_ms(models: dict[str, tuple[Model, pd.DataFrame]], repeats: int) -> dict[str, float]:
+    """Median wall time of one batch prediction over each model's rows; the models take turns."""
+    for model, frame in models.values():
         model.scores(frame)  # warm-up: first call pays for allocation
     samples: dict[str, list[float]] = {name: [] for name in models}
     for _ in range(repeats):
-        for name, model in models.items():
+        for name, (model, frame) in models.items():
             started = time.perf_counter()
             model.scores(frame)
             samples[name].append((time.perf_counter() - started) * 1000)
@@ -99,18 +99,6 @@ def model_facts(model: Model) -> dict[str, Any]:
     }
 
 
-def _score(model: Model, test: pd.DataFrame, who: str) -> np.ndarray:
-    missing = [f for f in model.spec.features if f not in test.columns]
-    if missing:
-        raise UserError(f"the {who} model needs features the PR's test set lacks: {missing}")
-    if changed := compare.type_changes(model, test):
-        raise UserError(
-            f"the {who} model cannot score the PR's test set: a feature's type changed "
-            f"(src/mlapp/schema.py): {', '.join(changed)}"
-        )
-    return model.scores(test)
-
-
 def build(
     params: Params,
     params_text: str,
@@ -127,16 +115,13 @@ def build(
 
     task, classes = challenger.task, challenger.spec.classes
     kept = kept_bound(champion.params_text, params)  # named even where nothing is compared (a task switch)
-    try:
-        y = challenger.spec.encode(pr_test[label], examples=params.validate_.max_failure_examples)
-        base_proba = compare.same_task(
-            champion.model, challenger, lambda: _score(champion.model, pr_test, "base")
-        )
-        pr_proba = _score(challenger, pr_test, "PR")
+    try:  # the PR's test rows, or the base's copy of them for a base model that cannot read the PR's
+        scored = rows.scored(champion, challenger, pr_test, params)
     except UserError as exc:
         if not kept:
             raise
         raise UserError("\n".join([str(exc), *(f"note: {note}" for note in kept)])) from exc
+    y, base_proba, pr_proba = scored.y, scored.base, scored.pr
     deltas = compare.compare(
         y,
         (base_proba, champion.model.spec.cutoff),
@@ -151,7 +136,7 @@ def build(
     m.check_task_metric(task, policy.gate.primary_metric, f"gate.primary_metric ({policy.source})")
     primary = next(d for d in deltas if d.name == policy.gate.primary_metric)
     gate = compare.gate(policy.gate, primary, params.report.confidence, policy.source)
-    notes = [*gate.notes, *policy.notes, *kept]
+    notes = [*scored.notes, *gate.notes, *policy.notes, *kept]
     if changes.gate_section(params_text) != policy.gate.model_dump():
         notes.append("This PR changes `gate:` in params.yaml; the base's gate applies until it is merged.")
     gate = dataclasses.replace(gate, notes=notes)
@@ -191,7 +176,7 @@ def build(
             "resamples": params.report.bootstrap_resamples,
             "seed": params.report.bootstrap_seed,
             "confidence": params.report.confidence,
-            "rows": len(pr_test),
+            "rows": len(y),
             "positives": int(y.sum()) if task == "binary" else None,
             "identical_predictions": bool(np.array_equal(base_proba, pr_proba)),
         },
@@ -226,7 +211,8 @@ def build(
         # Measured in this run: varies between runs (kept apart in the Markdown).
         "run": {
             "latency_ms": latency_ms(
-                {"base": champion.model, "pr": challenger}, pr_test, params.report.latency_repeats
+                {"base": (champion.model, scored.rows["base"]), "pr": (challenger, scored.rows["pr"])},
+                params.report.latency_repeats,
             ),
             "latency_repeats": params.report.latency_repeats,
             "champion": {"how": champion.how, "seconds": champion.seconds},

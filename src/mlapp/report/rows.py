@@ -1,0 +1,155 @@
+"""The rows both models are scored on: the PR's test rows, or, for a base model that cannot read
+them (a feature the PR removed or retyped in src/mlapp/schema.py), the base's copy of those rows.
+
+The base's test split holds the same rows with the base's columns. Each PR test row is paired
+with its copy there (``data.id_column``, or the values of the columns both tables share), the
+base model scores the copies and the PR's model the PR's rows; labels are the PR's, so both
+models are judged against one truth, in the PR's row order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from mlapp.errors import UserError
+from mlapp.model import Model
+from mlapp.params import Params
+from mlapp.report import changes, compare
+from mlapp.report.champion import Champion
+
+
+@dataclass(frozen=True)
+class Pairs:
+    pr: np.ndarray  # positions of the PR's test rows that have a copy, in the PR's order
+    base: np.ndarray  # the position of each one's copy in the base's test rows
+    by: str  # how rows were matched, said in the note
+    ambiguous: int  # PR rows matching several different base rows: left out
+
+
+@dataclass(frozen=True)
+class Scored:
+    y: np.ndarray  # the compared rows' labels (the PR's), as the PR's model encodes them
+    base: np.ndarray  # the base model's scores, in the PR's class order
+    pr: np.ndarray
+    rows: dict[str, pd.DataFrame]  # what each model ("base", "pr") scored: latency is timed on it
+    notes: list[str]  # how the rows were chosen, when not simply as the PR's test rows
+
+
+def cannot_score(model: Model, rows: pd.DataFrame) -> str | None:
+    """Why ``model`` cannot score ``rows`` (what follows "the model"); None when it can."""
+    if missing := [f for f in model.spec.features if f not in rows.columns]:
+        return f"needs features the PR's test set lacks: {', '.join(missing)}"
+    if changed := compare.type_changes(model, rows):
+        return "cannot score the PR's test set: a feature's type changed (src/mlapp/schema.py): " + ", ".join(
+            changed
+        )
+    return None
+
+
+def score(model: Model, rows: pd.DataFrame, who: str) -> np.ndarray:
+    if why := cannot_score(model, rows):
+        raise UserError(f"the {who} model {why}")
+    return model.scores(rows)
+
+
+def shared_columns(pr_test: pd.DataFrame, base_test: pd.DataFrame) -> list[str]:
+    """Columns both tables hold as one type: a retyped column holds other values for the same row."""
+    return [c for c in pr_test.columns if c in base_test.columns and pr_test[c].dtype == base_test[c].dtype]
+
+
+def pair(pr_test: pd.DataFrame, base_test: pd.DataFrame, id_column: str | None) -> Pairs:
+    """Each PR test row's copy in the base's test rows: the row with its id, or (no id) the row
+    agreeing with it in every shared column, label included (``changes.row_keys`` either way).
+
+    Duplicates: rows alike in every base column are one row (the base model scores them alike),
+    and any number of alike PR rows pair with it. A PR row matching several *different* base
+    rows (alike but for a removed column, or a repeated id) is left out: which one is its copy
+    cannot be known, and the base model would be scored on a guess.
+    """
+    columns = [] if id_column else shared_columns(pr_test, base_test)
+    by = f"`{id_column}`" if id_column else f"the values of the {len(columns)} columns both test sets hold"
+    if not columns and not (id_column and id_column in pr_test and id_column in base_test):
+        return Pairs(np.array([], dtype=np.int64), np.array([], dtype=np.int64), by, 0)  # nothing to match
+    distinct = np.flatnonzero(~base_test.duplicated().to_numpy())
+    base_keys = changes.row_keys(base_test.iloc[distinct], id_column, columns)
+    pr_keys = changes.row_keys(pr_test, id_column, columns)
+    several = base_keys.duplicated(keep=False)
+    at = base_keys[~several].get_indexer(pr_keys)  # -1: no copy, or several
+    found = at >= 0
+    return Pairs(
+        pr=np.flatnonzero(found),
+        base=distinct[~several][at[found]],
+        by=by,
+        ambiguous=int(pr_keys.isin(base_keys[several]).sum()),
+    )
+
+
+def too_few(y: np.ndarray, paired: np.ndarray, least: int, classes: list[str]) -> str | None:
+    """Why the paired rows cannot be compared on; None when they can.
+
+    Each class of the PR's test rows needs ``least`` paired rows (validate.min_class_rows, the
+    rows the data contract asks of every class), or all of its rows where it has fewer: a class
+    missing from the paired rows leaves its metrics undefined, and a handful leaves an interval
+    too wide to judge by. A regression label counts as one class.
+    """
+    if classes:
+        totals, got = (np.bincount(codes, minlength=len(classes)) for codes in (y, y[paired]))
+        names = [f"of class {name!r}" for name in classes]
+    else:
+        totals, got, names = np.array([len(y)]), np.array([len(paired)]), [""]
+    counts = zip(names, got, totals, strict=True)
+    short = [f"{g:,} of the {t:,} rows {name}".rstrip() for name, g, t in counts if g < min(least, t)]
+    if not short:
+        return None
+    return f"too few to compare (validate.min_class_rows: {least} a class): {'; '.join(short)}"
+
+
+def note(pairs: Pairs, total: int, why: str) -> str:
+    """What the reader is told: which rows, paired how, and why."""
+    which = (
+        f"these {total:,} test rows"
+        if len(pairs.pr) == total
+        else f"{len(pairs.pr):,} of the PR's {total:,} test rows"
+    )
+    said = (
+        f"The base model was scored on the base's copy of {which} (paired by {pairs.by}), because it {why}."
+    )
+    if left := total - len(pairs.pr):
+        several = ""
+        if pairs.ambiguous:
+            several = f" ({pairs.ambiguous:,} of them match several different base rows)"
+        said += (
+            f" Both models are compared on those {len(pairs.pr):,} rows only: {left:,} have no single "
+            f"copy in the base's test set{several}."
+        )
+    return said
+
+
+def scored(champion: Champion, challenger: Model, pr_test: pd.DataFrame, params: Params) -> Scored:
+    """Both models' scores on the compared rows; a UserError when there is no like-for-like
+    comparison (another task, label or classes, or too few rows to pair)."""
+    y = challenger.spec.encode(pr_test[params.data.label], examples=params.validate_.max_failure_examples)
+    kept, base_rows, notes = np.arange(len(pr_test)), pr_test, []
+
+    def base_scores() -> np.ndarray:  # runs once task and classes match: those are the reasons to name
+        nonlocal kept, base_rows
+        if why := cannot_score(champion.model, pr_test):
+            pairs = pair(pr_test, champion.test, params.data.id_column)
+            least = params.validate_.min_class_rows
+            if short := too_few(y, pairs.pr, least, challenger.spec.classes):
+                raise UserError(
+                    f"the base model {why}; scoring it on the base's copy of the PR's test rows instead "
+                    f"needs them paired (by {pairs.by}), but only {len(pairs.pr):,} of "
+                    f"{len(pr_test):,} pair: {short}"
+                )
+            kept, base_rows = pairs.pr, champion.test.iloc[pairs.base]
+            notes.append(note(pairs, len(pr_test), why))
+        return score(champion.model, base_rows, "base")
+
+    base = compare.same_task(champion.model, challenger, base_scores)
+    pr_rows = pr_test.iloc[kept] if notes else pr_test
+    pr = score(challenger, pr_rows, "PR")
+    return Scored(y[kept], base, pr, {"base": base_rows, "pr": pr_rows}, notes)
