@@ -1,0 +1,130 @@
+"""A PR that drops a feature from the data contract still gets a comparison: the base model, which
+needs the column, is scored on the base's copy of the PR's test rows.
+
+In-process on the fast reference project: the PR's model is fitted without the feature, the
+base's (the reference model, which reads it) is injected as the champion with its test split.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from mlapp.errors import UserError
+from mlapp.model import load, save
+from mlapp.params import Params, load_params
+from mlapp.report import markdown, run, schema
+from mlapp.report.champion import Champion
+from mlapp.stages import train
+from mlapp.tables import read_frame, write_frame
+from tests.conftest import sh
+from tests.report.helpers import assert_renders, commit_all
+
+DROPPED = "tenure_months"
+BASE_MODEL, BASE_TEST = "base-model", "base-test.parquet"
+
+
+@pytest.fixture(scope="module")
+def pr_tree(reference_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The reference project as a PR that removed ``DROPPED``: its test split and model lack it;
+    the base's model and test split are kept beside them."""
+    root = tmp_path_factory.mktemp("dropped") / "p"
+    shutil.copytree(reference_project, root)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        params = load_params(Path("params.yaml"))
+        shutil.copytree(params.train.model_dir, BASE_MODEL)
+        shutil.copy(params.split.test, BASE_TEST)
+        write_frame(read_frame(params.split.test).drop(columns=DROPPED), params.split.test)
+        rows = train.holdout(
+            read_frame(params.split.train).drop(columns=DROPPED),
+            params.data.label,
+            params.train,
+            examples=params.validate_.max_failure_examples,
+        )
+        kept = [f for f in rows.spec.features if f != DROPPED]
+        booster, spec = train.fit(
+            rows._replace(spec=dataclasses.replace(rows.spec, features=kept)), params.train
+        )
+        save(booster, spec, params.train.model_dir)
+    sh("git", "init", "-q", cwd=root)
+    commit_all(root, f"a PR that drops {DROPPED}")
+    return root
+
+
+@pytest.fixture
+def pr(pr_tree: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(pr_tree)
+    return pr_tree
+
+
+def build(root: Path, base_test: pd.DataFrame, params: Params | None = None) -> dict[str, Any]:
+    def champion(root: Path, commit: str) -> Champion:
+        train_rows = read_frame(root / "artifacts/split/train.parquet")
+        text = (root / "params.yaml").read_text()
+        return Champion(commit, load(root / BASE_MODEL), train_rows, base_test, text, [], True, 0.1)
+
+    params = params or load_params(Path("params.yaml"))
+    report, _ = run.build(params, Path("params.yaml").read_text(), root, "HEAD", champion)
+    schema.parse(report)
+    return report
+
+
+def test_a_dropped_feature_is_compared_on_the_bases_copy_of_the_rows(pr: Path) -> None:
+    """It was "the base model needs features the PR's test set lacks" and no verdict (exit 2)."""
+    base_test = read_frame(pr / BASE_TEST).sample(frac=1, random_state=0)  # another order: the id pairs
+    rows = len(base_test)
+    report = build(pr, base_test)
+    assert report["verdict"] in ("better", "no significant change", "worse")
+    assert report["bootstrap"]["rows"] == rows
+    note = (
+        f"The base model was scored on the base's copy of these {rows:,} test rows (paired by "
+        f"`customer_id`), because it needs features the PR's test set lacks: {DROPPED}."
+    )
+    assert report["gate"]["notes"][0] == note
+    assert report["models"]["base"]["features"] == report["models"]["pr"]["features"] + 1
+    text = markdown.render(report, 60_000)
+    assert_renders(text)
+    assert f"- note: {note}" in text
+
+
+def test_without_an_id_rows_pair_by_their_shared_values(pr: Path) -> None:
+    params = load_params(Path("params.yaml"))
+    no_id = params.model_copy(update={"data": params.data.model_copy(update={"id_column": None})})
+    report = build(pr, read_frame(pr / BASE_TEST), no_id)
+    note = report["gate"]["notes"][0]
+    assert note.startswith(
+        f"The base model was scored on the base's copy of these {report['bootstrap']['rows']:,}"
+    )
+    assert "(paired by the values of the " in note
+
+
+def test_part_of_the_rows_paired_is_compared_on_and_said(pr: Path) -> None:
+    base_test = read_frame(pr / BASE_TEST)
+    total, half = len(base_test), len(base_test) // 2
+    report = build(pr, base_test.iloc[:half])
+    assert report["bootstrap"]["rows"] == half
+    assert (
+        f"copy of {half:,} of the PR's {total:,} test rows (paired by `customer_id`)"
+        in report["gate"]["notes"][0]
+    )
+    assert (
+        f"compared on those {half:,} rows only: {total - half:,} have no single copy"
+        in report["gate"]["notes"][0]
+    )
+
+
+def test_too_few_paired_rows_is_still_no_comparison_and_says_why(pr: Path) -> None:
+    base_test = read_frame(pr / BASE_TEST)
+    stayers = base_test[base_test["churned"].astype(str) == "0"]  # no row of the positive class
+    with pytest.raises(UserError) as caught:
+        build(pr, stayers)
+    said = str(caught.value)
+    assert said.startswith(f"the base model needs features the PR's test set lacks: {DROPPED}; scoring it on")
+    assert f"only {len(stayers):,} of {len(base_test):,} pair" in said
+    assert "too few to compare (validate.min_class_rows: 10 a class): 0 of the " in said
