@@ -1,7 +1,7 @@
-"""A PR that drops a feature from the data contract still gets a comparison: the base model, which
-needs the column, is scored on the base's copy of the PR's test rows.
+"""A PR that drops (or retypes) a feature of the data contract still gets a comparison: the base
+model, which needs the column as it was, is scored on the base's copy of the PR's test rows.
 
-In-process on the fast reference project: the PR's model is fitted without the feature, the
+In-process on the fast reference project: the PR's model is fitted on the changed rows, the
 base's (the reference model, which reads it) is injected as the champion with its test split.
 """
 
@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from mlapp.errors import UserError
-from mlapp.model import load, save
+from mlapp.model import ModelSpec, load, save
 from mlapp.params import Params, load_params
 from mlapp.report import markdown, run, schema
 from mlapp.report.champion import Champion
@@ -27,34 +29,51 @@ from tests.report.helpers import assert_renders, commit_all
 
 DROPPED = "tenure_months"
 BASE_MODEL, BASE_TEST = "base-model", "base-test.parquet"
+RETYPED, LEVELS = "support_tickets_90d", ["few", "many", "none"]
 
 
-@pytest.fixture(scope="module")
-def pr_tree(reference_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The reference project as a PR that removed ``DROPPED``: its test split and model lack it;
-    the base's model and test split are kept beside them."""
-    root = tmp_path_factory.mktemp("dropped") / "p"
-    shutil.copytree(reference_project, root)
+def pr_project(
+    reference: Path,
+    root: Path,
+    rows: Callable[[pd.DataFrame], pd.DataFrame],
+    spec: Callable[[ModelSpec], ModelSpec],
+) -> Path:
+    """The reference project as a PR that changed the data contract: ``rows`` is the change to its
+    split, ``spec`` to its model's; the base's model and test split are kept beside them."""
+    shutil.copytree(reference, root)
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(root)
         params = load_params(Path("params.yaml"))
         shutil.copytree(params.train.model_dir, BASE_MODEL)
         shutil.copy(params.split.test, BASE_TEST)
-        write_frame(read_frame(params.split.test).drop(columns=DROPPED), params.split.test)
-        rows = train.holdout(
-            read_frame(params.split.train).drop(columns=DROPPED),
+        write_frame(rows(read_frame(params.split.test)), params.split.test)
+        fit_rows = train.holdout(
+            rows(read_frame(params.split.train)),
             params.data.label,
             params.train,
             examples=params.validate_.max_failure_examples,
         )
-        kept = [f for f in rows.spec.features if f != DROPPED]
-        booster, spec = train.fit(
-            rows._replace(spec=dataclasses.replace(rows.spec, features=kept)), params.train
-        )
-        save(booster, spec, params.train.model_dir)
+        booster, fitted = train.fit(fit_rows._replace(spec=spec(fit_rows.spec)), params.train)
+        save(booster, fitted, params.train.model_dir)
     sh("git", "init", "-q", cwd=root)
-    commit_all(root, f"a PR that drops {DROPPED}")
+    commit_all(root, "a PR that changes the data contract")
     return root
+
+
+@pytest.fixture(scope="module")
+def pr_tree(reference_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A PR that removed ``DROPPED``: its test split and model lack it."""
+    return pr_project(
+        reference_project,
+        tmp_path_factory.mktemp("dropped") / "p",
+        lambda frame: frame.drop(columns=DROPPED),
+        lambda spec: dataclasses.replace(spec, features=[f for f in spec.features if f != DROPPED]),
+    )
+
+
+def as_levels(frame: pd.DataFrame) -> pd.DataFrame:
+    tickets = frame[RETYPED]
+    return frame.assign(**{RETYPED: np.select([tickets == 0, tickets <= 2], ["none", "few"], "many")})
 
 
 @pytest.fixture
@@ -128,3 +147,28 @@ def test_too_few_paired_rows_is_still_no_comparison_and_says_why(pr: Path) -> No
     assert said.startswith(f"the base model needs features the PR's test set lacks: {DROPPED}; scoring it on")
     assert f"only {len(stayers):,} of {len(base_test):,} pair" in said
     assert "too few to compare (validate.min_class_rows: 10 a class): 0 of the " in said
+
+
+def test_a_retyped_feature_is_compared_on_the_bases_copy_without_an_id(
+    reference_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """schema.py turned a count into levels: the base model reads numbers, the PR's rows hold text.
+    Without an id the rows pair by the other columns: the retyped one holds other values."""
+    root = pr_project(
+        reference_project,
+        tmp_path / "p",
+        as_levels,
+        lambda spec: dataclasses.replace(spec, categories={**spec.categories, RETYPED: LEVELS}),
+    )
+    monkeypatch.chdir(root)
+    params = load_params(Path("params.yaml"))
+    no_id = params.model_copy(update={"data": params.data.model_copy(update={"id_column": None})})
+    base_test = read_frame(root / BASE_TEST)
+    report = build(root, base_test, no_id)
+    assert report["bootstrap"]["rows"] == len(base_test)
+    assert report["gate"]["notes"][0] == (
+        f"The base model was scored on the base's copy of these {len(base_test):,} test rows (paired by the "
+        f"values of the {len(base_test.columns) - 1} columns both test sets hold), because it cannot score "
+        "the PR's test set: a feature's type changed (src/mlapp/schema.py): "
+        f"'{RETYPED}' (read as a number, the PR's rows hold text)."
+    )

@@ -43,9 +43,8 @@ def cannot_score(model: Model, rows: pd.DataFrame) -> str | None:
     if missing := [f for f in model.spec.features if f not in rows.columns]:
         return f"needs features the PR's test set lacks: {', '.join(missing)}"
     if changed := compare.type_changes(model, rows):
-        return "cannot score the PR's test set: a feature's type changed (src/mlapp/schema.py): " + ", ".join(
-            changed
-        )
+        listed = ", ".join(changed)
+        return f"cannot score the PR's test set: a feature's type changed (src/mlapp/schema.py): {listed}"
     return None
 
 
