@@ -60,3 +60,28 @@ def test_a_folder_named_as_a_stage_table_is_not_read_as_a_dataset(tmp_path: Path
     pd.DataFrame({"churned": [1, 0]}).to_parquet(tmp_path / "part.parquet")
     with pytest.raises(UserError, match=f"^{tmp_path} is not a Parquet file"):
         stage_table(tmp_path, ["churned"])
+
+
+@pytest.mark.parametrize("kind", BAD)
+def test_a_dask_training_input_is_checked_before_a_cluster_starts(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """train.engine dask reads its input itself, in partitions: it skipped the check the local
+    engine's read makes, so a missing, empty or foreign table was a traceback from pyarrow."""
+    import distributed
+
+    def started(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a LocalCluster was started for a table it cannot read")
+
+    monkeypatch.setattr(distributed, "LocalCluster", started)
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    params = (REPO / "params.yaml").read_text().replace("engine: local ", "engine: dask  ", 1)
+    (tmp_path / "params.yaml").write_text(params)
+    monkeypatch.chdir(tmp_path)
+    table = tmp_path / "table.parquet"
+    BAD[kind](table)
+
+    assert run_main(monkeypatch, "pipeline", "train", "--input", str(table)) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {table} ") and SAYS[kind] in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err, err

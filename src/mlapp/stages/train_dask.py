@@ -36,6 +36,7 @@ from sklearn.model_selection import train_test_split
 from mlapp.errors import UserError
 from mlapp.model import ModelSpec
 from mlapp.params import DaskParams, Task, TrainParams
+from mlapp.tables import stage_table
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -201,7 +202,7 @@ def train(
 
     from mlapp.stages.train import base_spec, choose_threshold, class_names, objective
 
-    labels = pq.read_table(source, columns=[label]).column(label).to_pandas()
+    labels = pq.read_table(stage_table(source, [label]), columns=[label]).column(label).to_pandas()
     spec = base_spec(label, task, None if task == "regression" else class_names(labels, classes))
     rows = pq.ParquetFile(source).metadata.num_rows
     if not params.dask.resolved_scheduler():  # a LocalCluster's size is known before it starts it
