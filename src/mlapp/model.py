@@ -80,7 +80,8 @@ class ModelSpec:
                 raise UnknownLabels(labels[bad], "parse as a number (a regression model's label)", examples)
             return values.to_numpy(dtype=np.float64)
         text = label_text(labels)
-        if (unknown := self.unknown(text)).any():  # a missing label is none of the classes either
+        # Already text: ``unknown`` would read the text 1.0 again, as class 1 (not class "1.0").
+        if (unknown := ~text.isin(self.classes)).any():  # a missing label is none of the classes either
             raise UnknownLabels(labels[unknown], f"one of the model's classes {self.classes}", examples)
         return text.map({name: i for i, name in enumerate(self.classes)}).to_numpy(dtype=np.int64)
 

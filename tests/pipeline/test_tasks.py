@@ -97,6 +97,15 @@ def test_labels_the_model_does_not_know_are_named_with_their_rows() -> None:
     )
 
 
+def test_float_labels_that_are_not_all_whole_encode_as_their_classes() -> None:
+    """Labels 1.0/1.5 are classes "1.0"/"1.5"; encode checked its text against the classes after
+    reading it as labels again, where the text 1.0 is class "1": every 1.0 was "unknown"."""
+    labels = pd.Series([1.0, 1.5, 1.0], name="churned")
+    spec = model_io.ModelSpec([], {}, "churned", 0.5, 0, "binary", class_names(labels, None))
+    assert spec.classes == ["1.0", "1.5"]
+    assert spec.encode(labels, examples=EXAMPLES).tolist() == [0, 1, 0]
+
+
 @pytest.mark.parametrize("examples", [EXAMPLES, 2])
 def test_evaluate_on_labels_the_model_does_not_know_is_one_line(
     examples: int,

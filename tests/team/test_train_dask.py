@@ -198,6 +198,23 @@ def test_a_binary_label_written_as_text_trains_on_dask(tables, dask_model, tmp_p
     assert declared.classes == ["yes", "no"]  # data.classes decides, as for the local engine
 
 
+def test_float_labels_name_the_classes_as_the_local_engine_does(tables, tmp_path) -> None:
+    """Labels 1.0/1.5 are classes "1.0"/"1.5" (not every label is whole). Each partition was
+    encoded alone: a partition holding only 1.0 named it "1", and Dask training failed with
+    "column 'churned' failed one of the model's classes ['1.0', '1.5']" on that partition."""
+    label = PARAMS.data.label
+    frame = pd.read_parquet(tables[0]).head(400)
+    frame[label] = frame[label].map({0: 1.0, 1: 1.5})
+    frame = frame.sort_values(label, kind="stable").reset_index(drop=True)  # the first half all 1.0
+    assert frame[label].iloc[:200].eq(1.0).all() and frame[label].nunique() == 2
+    floats = tmp_path / "floats.parquet"
+    write_frame(frame, floats)
+    _, local = train(frame, label, PARAMS.train, examples=EXAMPLES)
+    booster, spec = train_dask.train(floats, label, PARAMS.train, examples=EXAMPLES)
+    assert spec.classes == local.classes == ["1.0", "1.5"]
+    assert booster.num_boosted_rounds() == spec.best_iteration + 1
+
+
 def test_a_regression_with_outliers_trains_robustly_on_dask(tmp_path) -> None:
     """train.regression_objective reaches xgboost.dask: with a tenth of the training labels off by
     +20,000, the Dask pseudo-Huber and absolute-error models stay near the clean test values,

@@ -24,6 +24,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -204,6 +205,9 @@ def train(
 
     labels = pq.read_table(stage_table(source, [label]), columns=[label]).column(label).to_pandas()
     spec = base_spec(label, task, None if task == "regression" else class_names(labels, classes))
+    # Encoded whole, not per partition: float labels are named 1.0/1.5 or 1/2 by whether every
+    # label is whole (label_text), and a partition holding only 1.0 would name it "1", no class.
+    encoded = spec.encode(labels, examples=examples)
     rows = pq.ParquetFile(source).metadata.num_rows
     if not params.dask.resolved_scheduler():  # a LocalCluster's size is known before it starts it
         local = params.dask.workers
@@ -214,16 +218,18 @@ def train(
         parts: dict[str, list[Future[Any]]] = {"fit_x": [], "fit_y": [], "valid_x": [], "valid_y": []}
         sizes = _sizes(rows, len(workers), params.dask.partition_rows)
         _check_partitions(sizes, len(workers), params)  # a remote cluster's size is known only now
+        starts = [0, *accumulate(sizes)]
         for number, part in enumerate(_batches(source, sizes)):
+            part.index += starts[number]  # table positions: the rows' places in ``encoded``
             fit, valid = _split(part, label, params.valid_size, params.seed + number, task != "regression")
             # Start each partition where _pin will train it, so usually nothing moves.
             where = [workers[number % len(workers)]]
             for name, rows in (("fit", fit), ("valid", valid)):
                 parts[f"{name}_x"].append(dask.scatter(spec.to_matrix(rows), workers=where))
-                y = pd.Series(spec.encode(rows[label], examples=examples), index=rows.index, name=label)
+                y = pd.Series(encoded[rows.index], index=rows.index, name=label)
                 parts[f"{name}_y"].append(dask.scatter(y, workers=where))
         meta_x = spec.to_matrix(part.iloc[:0])
-        meta_y = pd.Series(spec.encode(part[label].iloc[:0], examples=examples), name=label)
+        meta_y = pd.Series(encoded[:0], name=label)
         frames = {
             name: dd.from_delayed(futures, meta=meta_y if name.endswith("_y") else meta_x)
             for name, futures in parts.items()
@@ -235,8 +241,7 @@ def train(
         for matrix in (dfit, dvalid):
             _pin(matrix, workers)
         native = params.xgboost.model_dump(exclude={"n_estimators", "n_jobs"})  # nthread: Dask's
-        regression = spec.encode(labels, examples=examples) if task == "regression" else None
-        native |= {**objective(task, params, regression), "seed": params.seed}
+        native |= {**objective(task, params, encoded if task == "regression" else None), "seed": params.seed}
         result = dxgb.train(
             dask,
             native,
