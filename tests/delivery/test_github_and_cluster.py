@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.conftest import REPO, sh
+from tests.conftest import REPO, run_main, sh
 from tests.delivery.conftest import FIRST, LAST, bin_dir, image, path_with
 
+from mlapp.cli import EXIT_ERROR
 from mlapp.delivery import github, kube
 from mlapp.delivery.state import StateError
 from mlapp.model import load
@@ -131,6 +132,21 @@ def test_github_setup_dry_run_prints_every_request(mlapp_in_repo) -> None:
     ):
         assert f"repos/acme/churn/{path}" in out
     assert '"prevent_self_review": true' in out
+
+
+def test_a_repository_is_asked_for_by_the_option_of_the_command(monkeypatch, capsys) -> None:
+    """`github-setup --repo nothing` was asked "which repository?" as if none was given, and
+    image-metadata was told to pass --repo, an option it does not have (its own is --repository)."""
+    monkeypatch.chdir(REPO)
+    monkeypatch.delenv("GITHUB_REPOSITORY", raising=False)
+    for bad in ("nothing", "acme/", "acme/churn/x"):
+        assert run_main(monkeypatch, "delivery", "github-setup", "--repo", bad) == EXIT_ERROR
+        assert capsys.readouterr().err == f"error: --repo {bad!r} is not OWNER/NAME\n"
+    assert run_main(monkeypatch, "delivery", "image-metadata") == EXIT_ERROR
+    said = "error: which repository? pass --repository OWNER/NAME or set GITHUB_REPOSITORY\n"
+    assert capsys.readouterr().err == said
+    with pytest.raises(github.GitHubError, match=r"^which repository\? set GITHUB_REPOSITORY$"):
+        github.repository()  # deploy's attestation check: no option to pass
 
 
 def test_github_setup_refuses_to_apply_without_reviewers(mlapp_in_repo) -> None:

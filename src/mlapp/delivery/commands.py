@@ -118,7 +118,7 @@ def image_metadata(params: Params, repository: str | None) -> None:
     """Image name, tags and OCI + lineage labels as step outputs (GitHub names are lower case)."""
     from mlapp import lineage
 
-    repo, model_dir = github.repository(repository), params.train.model_dir
+    repo, model_dir = github.repository(repository, option="--repository"), params.train.model_dir
     name = f"{params.delivery.registry.rstrip('/')}/{repo.lower()}"
     if (version := ops.model_identity(model_dir)[0]) is None:
         raise StateError(f"no model in {model_dir}: run the pipeline (or pull its outputs)")

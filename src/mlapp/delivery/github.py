@@ -51,12 +51,13 @@ def remote_repo(url: str) -> tuple[str, str] | None:
     return (match[1], match[2]) if match else None
 
 
-def repository(explicit: str | None = None, remote: str | None = None) -> str:
-    """OWNER/NAME: ``explicit``, else ``GITHUB_REPOSITORY``, else the git ``remote``'s URL."""
+def repository(given: str | None = None, remote: str | None = None, option: str = "") -> str:
+    """OWNER/NAME: ``given`` (as ``option``), else ``GITHUB_REPOSITORY``, else the git ``remote``'s URL."""
     url = (git.remote_url(remote) if remote else None) or ""
-    repo = explicit or os.environ.get("GITHUB_REPOSITORY") or (remote_repo(url) or ("", ""))[1]
-    if repo.count("/") != 1:
-        raise GitHubError("which repository? pass --repo OWNER/NAME or set GITHUB_REPOSITORY")
+    repo = given or os.environ.get("GITHUB_REPOSITORY") or (remote_repo(url) or ("", ""))[1]
+    if not re.fullmatch(r"[\w.-]+/[\w.-]+", repo):
+        ask = f"which repository? pass {option} OWNER/NAME or set" if option else "which repository? set"
+        raise GitHubError(f"{option} {given!r} is not OWNER/NAME" if given else f"{ask} GITHUB_REPOSITORY")
     return repo
 
 
@@ -135,7 +136,7 @@ def setup(
     apply: bool,
     allow_actions_prs: bool,
 ) -> None:
-    repo = repository(repo, delivery.remote)
+    repo = repository(repo, delivery.remote, "--repo")
     ci_checks, workflow_envs = workflow_facts()
     others = [e for e in workflow_envs if e not in delivery.environments]
     parsed = [reviewer(r) for r in reviewers]
