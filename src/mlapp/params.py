@@ -86,6 +86,15 @@ class Params(Section):
             )
         if self.train.engine == "dask" and self.task == "multiclass":
             raise ValueError("train.engine dask trains binary and regression models: use engine local")
+        # A class needs a test row and a training row; the local engine's stratified validation
+        # holdout one more (the Dask engine's partitions hold out unstratified when a class is short).
+        least = 3 if self.train.engine == "local" else 2
+        if self.task != "regression" and self.validate_.min_class_rows < least:
+            engine, rows = self.train.engine, self.validate_.min_class_rows
+            raise ValueError(
+                f"validate.min_class_rows {rows} lets through a class that cannot be split and trained "
+                f"on (train.engine {engine}): set it to at least {least}"
+            )
         return self
 
 

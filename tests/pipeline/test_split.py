@@ -3,8 +3,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
-from mlapp.params import DataParams, load_params
+from mlapp.params import DataParams, ParamsError, load_params
 from mlapp.sample_data import generate
 from mlapp.stages.split import SplitError, in_test, row_hashes, run, split
 from tests.conftest import REPO
@@ -166,3 +167,24 @@ def test_a_class_of_one_row_cannot_be_stratified_and_is_named(tmp_path: Path) ->
     params = PARAMS.split.model_copy(update={"method": "stratified"})
     with pytest.raises(SplitError, match=r"class \['rare'\] has 1 row.*validate\.min_class_rows"):
         split(frame, PARAMS.data, params, "multiclass")
+
+
+@pytest.mark.parametrize(("engine", "least"), [("local", 3), ("dask", 2)])
+def test_a_min_class_rows_no_table_can_train_with_is_refused(engine: str, least: int, tmp_path: Path) -> None:
+    """A class needs a row in test and one in train, and the local engine's stratified holdout a
+    second training row: a class of fewer rows passed validate and stopped at split or train."""
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["train"]["engine"] = engine
+    path = tmp_path / "params.yaml"
+    for rows in range(1, least):
+        raw["validate"]["min_class_rows"] = rows
+        path.write_text(yaml.safe_dump(raw))
+        with pytest.raises(ParamsError) as refused:
+            load_params(path)
+        assert str(refused.value).splitlines()[1:] == [
+            f"  - validate.min_class_rows {rows} lets through a class that cannot be split and trained "
+            f"on (train.engine {engine}): set it to at least {least}"
+        ]
+    raw["validate"]["min_class_rows"] = least
+    path.write_text(yaml.safe_dump(raw))
+    assert load_params(path).validate_.min_class_rows == least
