@@ -51,6 +51,19 @@ def test_row_overlap_finds_test_rows_the_champion_trained_on() -> None:
     assert overlap.as_dict() == {"pr_test_rows": 3, "in_base_test": 1, "in_base_train": 1}
 
 
+def test_the_same_rows_are_known_on_the_columns_both_hold_alike() -> None:
+    base = pd.DataFrame({"id": ["a", "b"], "gone": [1, 2], "retyped": [0, 3], "y": [0, 1]})
+    pr = base.drop(columns="gone").assign(retyped=["none", "many"])
+    assert changes.same_rows(base, pr)
+    assert not changes.same_rows(base, pr.iloc[::-1])  # other order
+    assert not changes.same_rows(base, pr.assign(y=[1, 1]))
+    assert changes.row_overlap(base, base, pr, None).as_dict() == {
+        "pr_test_rows": 2,
+        "in_base_test": 2,
+        "in_base_train": 2,
+    }
+
+
 def said(**overrides: Any) -> list[str]:
     facts: dict[str, Any] = {
         "data_md5": ("x.dir", "x.dir"),
@@ -79,6 +92,8 @@ def test_each_fact_that_changes_the_meaning_is_said() -> None:
     split = said(changed_params=["split.seed", "train.seed"], same_training_rows=False)
     assert split[0].startswith("Params that define the rows changed (`split.seed`)")
     assert "training rows differ" in split[1]
+    # data.ignore_columns with an id moves no row: the params table shows it, no warning claims so
+    assert said(changed_params=["data.ignore_columns"]) == []
     moved = said(overlap=changes.RowOverlap(100, 60, 25))
     assert moved[0] == "The test set changed: 40 of the PR's 100 test rows were not in the base's test set."
     assert moved[1].startswith("Leakage in favour of the base: the base model was trained on 25 (25.0%)")

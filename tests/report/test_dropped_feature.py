@@ -28,7 +28,7 @@ from tests.conftest import sh
 from tests.report.helpers import assert_renders, commit_all
 
 DROPPED = "tenure_months"
-BASE_MODEL, BASE_TEST = "base-model", "base-test.parquet"
+BASE_MODEL, BASE_TRAIN, BASE_TEST = "base-model", "base-train.parquet", "base-test.parquet"
 RETYPED, LEVELS = "support_tickets_90d", ["few", "many", "none"]
 
 
@@ -45,10 +45,12 @@ def pr_project(
         patch.chdir(root)
         params = load_params(Path("params.yaml"))
         shutil.copytree(params.train.model_dir, BASE_MODEL)
+        shutil.copy(params.split.train, BASE_TRAIN)
         shutil.copy(params.split.test, BASE_TEST)
-        write_frame(rows(read_frame(params.split.test)), params.split.test)
+        for split in (params.split.train, params.split.test):  # the same rows, as the PR's schema reads them
+            write_frame(rows(read_frame(split)), split)
         fit_rows = train.holdout(
-            rows(read_frame(params.split.train)),
+            read_frame(params.split.train),
             params.data.label,
             params.train,
             examples=params.validate_.max_failure_examples,
@@ -82,9 +84,11 @@ def pr(pr_tree: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return pr_tree
 
 
-def build(root: Path, base_test: pd.DataFrame, params: Params | None = None) -> dict[str, Any]:
+def build(
+    root: Path, base_test: pd.DataFrame, params: Params | None = None, base_train: pd.DataFrame | None = None
+) -> dict[str, Any]:
     def champion(root: Path, commit: str) -> Champion:
-        train_rows = read_frame(root / "artifacts/split/train.parquet")
+        train_rows = read_frame(root / BASE_TRAIN) if base_train is None else base_train
         text = (root / "params.yaml").read_text()
         return Champion(commit, load(root / BASE_MODEL), train_rows, base_test, text, [], True, 0.1)
 
@@ -107,6 +111,9 @@ def test_a_dropped_feature_is_compared_on_the_bases_copy_of_the_rows(pr: Path) -
     )
     assert report["gate"]["notes"][0] == note
     assert report["models"]["base"]["features"] == report["models"]["pr"]["features"] + 1
+    # The same rows, one column fewer: no "training rows differ", no moved test rows.
+    assert report["changes"]["data"]["same_training_rows"]
+    assert not [w for w in report["warnings"] if "rows differ" in w or "test set changed" in w]
     text = markdown.render(report, 60_000)
     assert_renders(text)
     assert f"- note: {note}" in text
@@ -136,6 +143,18 @@ def test_part_of_the_rows_paired_is_compared_on_and_said(pr: Path) -> None:
         f"compared on those {half:,} rows only: {total - half:,} have no single copy"
         in report["gate"]["notes"][0]
     )
+
+
+def test_pr_rows_left_unpaired_are_not_warned_about(pr: Path) -> None:
+    """The compared rows are the paired ones, all base test rows: PR test rows without a copy
+    (here ones the base trained on) are not compared, so they are no leakage (the note counts them)."""
+    base_test = read_frame(pr / BASE_TEST)
+    half = len(base_test) // 2
+    base_train = pd.concat([read_frame(pr / BASE_TRAIN), base_test.iloc[half:]])
+    report = build(pr, base_test.iloc[:half], base_train=base_train)
+    overlap = {"pr_test_rows": half, "in_base_test": half, "in_base_train": 0}
+    assert report["changes"]["data"]["overlap"] == overlap
+    assert not [w for w in report["warnings"] if "Leakage" in w or "test set changed" in w]
 
 
 def test_too_few_paired_rows_is_still_no_comparison_and_says_why(pr: Path) -> None:
@@ -172,3 +191,7 @@ def test_a_retyped_feature_is_compared_on_the_bases_copy_without_an_id(
         "the PR's test set: a feature's type changed (src/mlapp/schema.py): "
         f"'{RETYPED}' (read as a number, the PR's rows hold text)."
     )
+    # Rows are known by the columns both hold as one type, not by the retyped column's new values.
+    assert report["changes"]["data"]["overlap"]["in_base_test"] == len(base_test)
+    assert report["changes"]["data"]["same_training_rows"]
+    assert not [w for w in report["warnings"] if "test set changed" in w or "rows differ" in w]

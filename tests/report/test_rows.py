@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mlapp.report import rows
+from mlapp.report import changes, rows
 
 # The base's test rows: "tenure" is the feature the PR removes.
 BASE = pd.DataFrame(
@@ -46,7 +46,7 @@ def test_a_retyped_column_is_not_matched_on() -> None:
     """schema.py turned "plan" into codes: the same rows hold other values there, so it cannot
     say which rows agree; the other shared columns do."""
     base, pr = BASE.drop(columns="id"), pr_rows([11]).drop(columns="id").assign(plan=[2])
-    assert rows.shared_columns(pr, base) == ["charges", "churned"]
+    assert changes.shared_columns(pr, base) == ["charges", "churned"]
     assert rows.pair(pr, base, None).base.tolist() == [1]
 
 

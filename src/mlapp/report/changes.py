@@ -109,10 +109,26 @@ def row_keys(frame: pd.DataFrame, id_column: str | None, columns: list[str]) -> 
     return pd.Index(pd.util.hash_pandas_object(frame[columns], index=False))
 
 
+def shared_columns(pr: pd.DataFrame, base: pd.DataFrame) -> list[str]:
+    """Columns both tables hold as one type: a retyped column holds other values for the same row."""
+    return [c for c in pr.columns if c in base.columns and pr[c].dtype == base[c].dtype]
+
+
+def same_rows(base: pd.DataFrame, pr: pd.DataFrame) -> bool:
+    """The same rows in the same order, compared on the columns both hold as one type: a PR that
+    only adds, removes or retypes a feature keeps its rows (its training rows did not change)."""
+    columns = shared_columns(pr, base)
+    if len(base) != len(pr) or not columns:
+        return False
+    return base[columns].reset_index(drop=True).equals(pr[columns].reset_index(drop=True))
+
+
 def row_overlap(
     base_train: pd.DataFrame, base_test: pd.DataFrame, pr_test: pd.DataFrame, id_column: str | None
 ) -> RowOverlap:
-    columns = list(pr_test.columns)
+    """Which of ``pr_test``'s rows the base's test and training rows hold: by id, or (no id) by
+    the values of the columns both hold as one type (a retyped column's values differ)."""
+    columns = shared_columns(pr_test, base_test)
     ids = row_keys(pr_test, id_column, columns)
     return RowOverlap(
         pr_test_rows=len(ids),
@@ -159,7 +175,10 @@ def warnings(
             "say which model does better on the new data, not whether the training change helped."
         )
     row_params = [key for key in changed_params if key.startswith(ROW_PARAMS)]
-    if row_params:
+    # A changed row param that left every row in its part (data.ignore_columns with an id) is
+    # shown in the params table, not claimed to have moved rows.
+    rows_moved = not same_training_rows or overlap.in_base_test != overlap.pr_test_rows
+    if row_params and rows_moved:
         said.append(
             f"Params that define the rows changed ({', '.join(f'`{k}`' for k in row_params)}): "
             "training and test rows are not chosen as on the base."

@@ -25,6 +25,7 @@ TITLE = {
 }
 GATE = {True: "✅ passed", False: "❌ FAILED"}
 NEVER = "n/a: never predicted"
+CONTRACT = "src/mlapp/schema.py"  # a PR editing it may add, remove or retype a column
 CHANGE = {"better": "▲ better", "no significant change": "· no significant change", "worse": "▼ worse"}
 
 Section = Callable[[dict[str, Any], bool], list[str]]
@@ -141,8 +142,9 @@ def what_changed(report: dict[str, Any], compact: bool) -> list[str]:
         *_label_rows(report["task"], report["classes"], base, pr),
     ]
     lines += ["**Data**", "", *table(["", "base", "PR"], rows, "lrr")]
-    if data["same_training_rows"]:
-        lines += ["Training rows: identical in base and PR (no drift).", ""]
+    if data["same_training_rows"]:  # compared on the columns both hold as one type
+        alike = "the same rows (in the columns both hold alike)" if CONTRACT in ch["src"] else "identical"
+        lines += [f"Training rows: {alike} in base and PR (no drift).", ""]
     else:
         lines += _drift(report, 3 if compact else None)
     files = ch["src"]

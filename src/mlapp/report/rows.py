@@ -54,11 +54,6 @@ def score(model: Model, rows: pd.DataFrame, who: str) -> np.ndarray:
     return model.scores(rows)
 
 
-def shared_columns(pr_test: pd.DataFrame, base_test: pd.DataFrame) -> list[str]:
-    """Columns both tables hold as one type: a retyped column holds other values for the same row."""
-    return [c for c in pr_test.columns if c in base_test.columns and pr_test[c].dtype == base_test[c].dtype]
-
-
 def pair(pr_test: pd.DataFrame, base_test: pd.DataFrame, id_column: str | None) -> Pairs:
     """Each PR test row's copy in the base's test rows: the row with its id, or (no id) the row
     agreeing with it in every shared column, label included (``changes.row_keys`` either way).
@@ -68,7 +63,7 @@ def pair(pr_test: pd.DataFrame, base_test: pd.DataFrame, id_column: str | None) 
     rows (alike but for a removed column, or a repeated id) is left out: which one is its copy
     cannot be known, and the base model would be scored on a guess.
     """
-    columns = [] if id_column else shared_columns(pr_test, base_test)
+    columns = [] if id_column else changes.shared_columns(pr_test, base_test)
     by = f"`{id_column}`" if id_column else f"the values of the {len(columns)} columns both test sets hold"
     if not columns and not (id_column and id_column in pr_test and id_column in base_test):
         return Pairs(np.array([], dtype=np.int64), np.array([], dtype=np.int64), by, 0)  # nothing to match

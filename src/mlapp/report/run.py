@@ -143,8 +143,10 @@ def build(
 
     changed = git.output("diff", "--name-only", base_commit, "--", cwd=root).split()
     facts = functools.partial(changes.table_facts, label=label, task=task, classes=classes)
-    overlap = changes.row_overlap(champion.train, champion.test, pr_test, id_column)
-    same_rows = champion.train.equals(pr_train)
+    # The rows compared: a base model scored on its copy of the PR's rows is compared on the
+    # paired rows only, all of them base test rows (the PR's others are said in the note).
+    overlap = changes.row_overlap(champion.train, champion.test, scored.rows["pr"], id_column)
+    same_rows = changes.same_rows(champion.train, pr_train)
     data_md5 = (
         changes.dvc_md5(git.show(base_commit, "data.dvc", cwd=root)),
         changes.dvc_md5(_read("data.dvc")),
