@@ -70,6 +70,7 @@ def said(**overrides: Any) -> list[str]:
         "changed_params": ["train.xgboost.max_depth"],
         "same_training_rows": True,
         "overlap": changes.RowOverlap(100, 100, 0),
+        "on_base_copy": False,
         "changed_files": [],
         "champion_matches_lock": True,
         "champion_rebuilt": True,
@@ -88,6 +89,10 @@ def test_each_fact_that_changes_the_meaning_is_said() -> None:
     assert said(data_md5=("aaaaaaaa1.dir", "bbbbbbbb2.dir"))[0].startswith(
         "Data changed (`data.dvc` `aaaaaaaa` -> `bbbbbbbb`)"
     )
+    new_data = ("aaaaaaaa1.dir", "bbbbbbbb2.dir")
+    assert "does better on the new data" in said(data_md5=new_data)[0]
+    # a base model scored on its copy of the rows: the PR's new rows, without a copy, are not compared
+    assert "which model does better on those rows" in said(data_md5=new_data, on_base_copy=True)[0]
     assert "training rows differ" in said(same_training_rows=False)[0]
     split = said(changed_params=["split.seed", "train.seed"], same_training_rows=False)
     assert split[0].startswith("Params that define the rows changed (`split.seed`)")

@@ -160,6 +160,7 @@ def warnings(
     changed_params: list[str],
     same_training_rows: bool,
     overlap: RowOverlap,
+    on_base_copy: bool,
     changed_files: list[str],
     champion_matches_lock: bool,
     champion_rebuilt: bool,
@@ -169,10 +170,18 @@ def warnings(
     """Facts that change what the comparison means, said plainly; empty when it is like for like."""
     said = []
     if data_md5[0] != data_md5[1]:
+        # A base model scored on its copy of the PR's rows is compared on the rows both test sets
+        # hold: the PR's new rows have no copy, so the deltas do not speak of them.
+        scored_on = (
+            "the PR's test rows that the base's test set also holds (the note)"
+            if on_base_copy
+            else "the PR's test set"
+        )
+        which = "those rows" if on_base_copy else "the new data"
         said.append(
             f"Data changed (`data.dvc` {_short(data_md5[0])} -> {_short(data_md5[1])}): the PR's model "
-            "learnt from different rows. Both models are scored on the PR's test set, so the deltas "
-            "say which model does better on the new data, not whether the training change helped."
+            f"learnt from different rows. Both models are scored on {scored_on}, so the deltas "
+            f"say which model does better on {which}, not whether the training change helped."
         )
     row_params = [key for key in changed_params if key.startswith(ROW_PARAMS)]
     # A changed row param that left every row in its part (data.ignore_columns with an id) is
