@@ -37,6 +37,11 @@ class Scored:
     rows: dict[str, pd.DataFrame]  # what each model ("base", "pr") scored: latency is timed on it
     notes: list[str]  # how the rows were chosen, when not simply as the PR's test rows
 
+    @property
+    def on_base_copy(self) -> bool:
+        """The base model scored its copy of the PR's rows (the note says which, and why)."""
+        return bool(self.notes)
+
 
 def cannot_score(model: Model, rows: pd.DataFrame) -> str | None:
     """Why ``model`` cannot score ``rows`` (what follows "the model"); None when it can."""

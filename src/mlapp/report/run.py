@@ -157,7 +157,7 @@ def build(
         changed_params=[p["key"] for p in params_changed],
         same_training_rows=same_rows,
         overlap=overlap,
-        on_base_copy=bool(scored.notes),
+        on_base_copy=scored.on_base_copy,
         changed_files=changed,
         champion_matches_lock=champion.matches_lock,
         champion_rebuilt=bool(champion.stages_run),
