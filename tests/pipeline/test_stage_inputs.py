@@ -26,6 +26,12 @@ SAYS = {
     "another table": "has no column 'churned'",
 }
 
+# Another --input than params.yaml's needs split's and train's outputs named (never written here).
+OUTPUTS = {
+    "split": ["--train", "out/train.parquet", "--test", "out/test.parquet"],
+    "train": ["--model-dir", "out"],
+}
+
 
 @pytest.mark.parametrize("kind", BAD)
 @pytest.mark.parametrize("command", ["split", "train", "tune", "evaluate"])
@@ -42,7 +48,7 @@ def test_a_stage_input_that_is_not_its_table_is_one_error_line(
     table = tmp_path / "table.parquet"
     BAD[kind](table)
     option = "--test" if command == "evaluate" else "--input"
-    argv = ["pipeline", command, option, str(table)]
+    argv = ["pipeline", command, option, str(table), *OUTPUTS.get(command, [])]
     if command == "evaluate":  # the model loads first: a real one, so the table is what fails
         argv += ["--model-dir", str(reference_project / "models"), "--no-mlflow"]
     before = sorted(p.name for p in tmp_path.iterdir())
@@ -81,7 +87,7 @@ def test_a_dask_training_input_is_checked_before_a_cluster_starts(
     table = tmp_path / "table.parquet"
     BAD[kind](table)
 
-    assert run_main(monkeypatch, "pipeline", "train", "--input", str(table)) == EXIT_ERROR
+    assert run_main(monkeypatch, "pipeline", "train", "--input", str(table), *OUTPUTS["train"]) == EXIT_ERROR
     err = capsys.readouterr().err
     assert err.startswith(f"error: {table} ") and SAYS[kind] in err, err
     assert err.count("\n") == 1 and "Traceback" not in err, err

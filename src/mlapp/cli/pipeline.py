@@ -56,36 +56,68 @@ def generate(
     click.echo(f"wrote {len(frame)} rows to {path} (label rate {frame[sample_data.LABEL].mean():.3f})")
 
 
+def _one_off(given: Path | None, pipelines: Path) -> bool:
+    """Whether an input option names another file than the pipeline's (params.yaml's): a one-off
+    run, which must not replace the pipeline's outputs (DVC tracks them: `dvc status` would then
+    call the stage changed, and the next `dvc repro` would build on another table's results)."""
+    return given is not None and given.resolve() != pipelines.resolve()
+
+
+def _outputs_named(given: Path | None, pipelines: Path, key: str, outputs: dict[str, Path | None]) -> None:
+    """A one-off split or train must say where its outputs go: they are its whole result, and the
+    defaults are the pipeline's."""
+    missing = [option for option, path in outputs.items() if path is None]
+    if _one_off(given, pipelines) and missing:
+        raise click.UsageError(
+            f"--input is not {key} ({pipelines}): a one-off run writes only where you say; "
+            f"give {' and '.join(missing)} too"
+        )
+
+
+ONE_OFF = "with another --input than params.yaml's, written only if given"
+NEEDED = "another --input: required"
+EVALUATED = "another --model-dir or --test: written only if given"
+
+
 @group.command()
 @click.option("--input", "source", type=FileOption, help="Raw table [params: data.raw].")
-@click.option("--output", type=FileOption, help="Typed table [params: validate.output].")
-@click.option("--report", type=FileOption, help="Report JSON [params: validate.report].")
+@click.option("--output", type=FileOption, help=f"Typed table [params: validate.output; {ONE_OFF}].")
+@click.option("--report", type=FileOption, help=f"Report JSON [params: validate.report; {ONE_OFF}].")
 @pass_project
 def validate(project: Project, source: Path | None, output: Path | None, report: Path | None) -> None:
-    """Stage 1: validate the raw table against the pandera schema."""
+    """Stage 1: validate the raw table against the pandera schema.
+
+    Another --input than data.raw is a one-off check: its result is printed, and the table and
+    report are written only where --output and --report say (the pipeline's stay as they are).
+    """
     from mlapp.stages import validate as stage
 
     params = project.params
+    one_off = _one_off(source, params.data.raw)
     exit_with(
         stage.run(
             params,
             source=pick(source, params.data.raw),
-            output=pick(output, params.validate_.output),
-            report=pick(report, params.validate_.report),
+            output=output if one_off else pick(output, params.validate_.output),
+            report=report if one_off else pick(report, params.validate_.report),
         )
     )
 
 
 @group.command()
 @click.option("--input", "source", type=FileOption, help="Validated table [params: validate.output].")
-@click.option("--train", type=FileOption, help="Train table [params: split.train].")
-@click.option("--test", type=FileOption, help="Test table [params: split.test].")
+@click.option("--train", type=FileOption, help=f"Train table [params: split.train; {NEEDED}].")
+@click.option("--test", type=FileOption, help=f"Test table [params: split.test; {NEEDED}].")
 @pass_project
 def split(project: Project, source: Path | None, train: Path | None, test: Path | None) -> None:
-    """Stage 2: seeded train/test split (split.method: hash of the id, stratified, or time)."""
+    """Stage 2: seeded train/test split (split.method: hash of the id, stratified, or time).
+
+    Another --input than validate.output needs --train and --test (the pipeline's stay as they are).
+    """
     from mlapp.stages import split as stage
 
     params = project.params
+    _outputs_named(source, params.validate_.output, "validate.output", {"--train": train, "--test": test})
     exit_with(
         stage.run(
             params,
@@ -98,13 +130,17 @@ def split(project: Project, source: Path | None, train: Path | None, test: Path 
 
 @group.command()
 @click.option("--input", "source", type=FileOption, help="Train table [params: split.train].")
-@click.option("--model-dir", type=FolderOption, help="Model folder [params: train.model_dir].")
+@click.option("--model-dir", type=FolderOption, help=f"Model folder [params: train.model_dir; {NEEDED}].")
 @pass_project
 def train(project: Project, source: Path | None, model_dir: Path | None) -> None:
-    """Stage 3: train the XGBoost model (native format, no pickle)."""
+    """Stage 3: train the XGBoost model (native format, no pickle).
+
+    Another --input than split.train needs --model-dir (the pipeline's model stays as it is).
+    """
     from mlapp.stages import train as stage
 
     params = project.params
+    _outputs_named(source, params.split.train, "split.train", {"--model-dir": model_dir})
     exit_with(
         stage.run(
             params,
@@ -117,8 +153,8 @@ def train(project: Project, source: Path | None, model_dir: Path | None) -> None
 @group.command()
 @click.option("--model-dir", type=FolderOption, help="Model folder [params: train.model_dir].")
 @click.option("--test", type=FileOption, help="Test table [params: split.test].")
-@click.option("--metrics", type=FileOption, help="Metrics JSON [params: evaluate.metrics].")
-@click.option("--plots-dir", type=FolderOption, help="Plot data folder [params: evaluate.plots_dir].")
+@click.option("--metrics", type=FileOption, help=f"Metrics JSON [params: evaluate.metrics; {EVALUATED}].")
+@click.option("--plots-dir", type=FolderOption, help=f"Plot data [params: evaluate.plots_dir; {EVALUATED}].")
 @click.option("--no-mlflow", is_flag=True, help="Skip logging the MLflow run.")
 @pass_project
 def evaluate(
@@ -129,20 +165,28 @@ def evaluate(
     plots_dir: Path | None,
     no_mlflow: bool,
 ) -> None:
-    """Stage 4: metrics + plot data on the test set; log the MLflow run."""
+    """Stage 4: metrics + plot data on the test set; log the MLflow run.
+
+    Another --model-dir or --test than params.yaml's is a one-off check: its metrics are printed,
+    written only where --metrics and --plots-dir say, and no MLflow run is logged (the registry
+    would take it for the model's run).
+    """
     from mlapp.stages import evaluate as stage
 
     params = project.params
+    one_off = _one_off(model_dir, params.train.model_dir) or _one_off(test, params.split.test)
     exit_with(
         stage.run(
             params,
             model_dir=pick(model_dir, params.train.model_dir),
             test_path=pick(test, params.split.test),
-            metrics_path=pick(metrics, params.evaluate.metrics),
-            plots_dir=pick(plots_dir, params.evaluate.plots_dir),
-            log_to_mlflow=not no_mlflow,
+            metrics_path=metrics if one_off else pick(metrics, params.evaluate.metrics),
+            plots_dir=plots_dir if one_off else pick(plots_dir, params.evaluate.plots_dir),
+            log_to_mlflow=not (no_mlflow or one_off),
         )
     )
+    if one_off and not no_mlflow:
+        click.echo("no MLflow run: another --model-dir or --test than params.yaml's is a one-off check")
 
 
 @group.command()

@@ -91,10 +91,12 @@ def run(
     *,
     model_dir: Path,
     test_path: Path,
-    metrics_path: Path,
-    plots_dir: Path,
+    metrics_path: Path | None,
+    plots_dir: Path | None,
     log_to_mlflow: bool = True,
 ) -> int:
+    """``metrics_path``, ``plots_dir`` None: not written (a one-off check of another model or test
+    table, which must not replace the pipeline's), the metrics printed only."""
     if log_to_mlflow:
         tracking.connect(params.mlflow)  # fail before the work if the server is unreachable
     model = load(model_dir)
@@ -107,9 +109,12 @@ def run(
     print(f"evaluated {model.task} on {len(test)} test rows ({labels}): {summary}{note}")
     # Outputs are staged and moved into place only after the run is logged: a tracking
     # server that dies mid-run leaves no metrics without their run (and no half-written files).
-    metrics_path.parent.mkdir(parents=True, exist_ok=True)
+    # Staged next to an output (a rename, not a copy); with none (a one-off check), anywhere.
+    target = metrics_path or plots_dir
+    if target:
+        target.parent.mkdir(parents=True, exist_ok=True)
     names = PLOT_FILES[model.task]
-    with tempfile.TemporaryDirectory(prefix=".evaluate-", dir=metrics_path.parent) as tmp:
+    with tempfile.TemporaryDirectory(prefix=".evaluate-", dir=target.parent if target else None) as tmp:
         staged_metrics, staged_plots = Path(tmp) / "metrics.json", Path(tmp) / "plots"
         write_json(scores, staged_metrics)
         for name in names:
@@ -117,11 +122,13 @@ def run(
         if log_to_mlflow:
             run_id = tracking.log_run(params, model_dir, scores, plots, staged_plots)
             print(f"MLflow run {run_id} at {params.mlflow.resolved_tracking_uri()}")
-        plots_dir.mkdir(parents=True, exist_ok=True)
-        for stale in plots_dir.glob("*.json"):  # another task's plots would describe another model
-            if stale.stem not in names:
-                stale.unlink()
-        for name in names:
-            shutil.move(staged_plots / f"{name}.json", plots_dir / f"{name}.json")
-        shutil.move(staged_metrics, metrics_path)
+        if plots_dir:
+            plots_dir.mkdir(parents=True, exist_ok=True)
+            for stale in plots_dir.glob("*.json"):  # another task's plots would describe another model
+                if stale.stem not in names:
+                    stale.unlink()
+            for name in names:
+                shutil.move(staged_plots / f"{name}.json", plots_dir / f"{name}.json")
+        if metrics_path:
+            shutil.move(staged_metrics, metrics_path)
     return 0

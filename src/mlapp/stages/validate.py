@@ -17,6 +17,7 @@ checks into the whole table's). The output replaces the previous one only when a
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -110,7 +111,9 @@ def read_problem(exc: Exception, source: Path) -> Problem:
     return Problem("<file>", f"UTF-8 text ({where}: save the file as UTF-8)", 1)
 
 
-def run(params: Params, *, source: Path, output: Path, report: Path) -> int:
+def run(params: Params, *, source: Path, output: Path | None, report: Path | None) -> int:
+    """Validate ``source``; ``output``, ``report`` None: not written (a one-off check of another
+    table than data.raw, which must not replace the pipeline's), its result printed only."""
     if named := name_problem(source):  # data.raw is checked by params: a path given with --input
         return _fail(report, source, [named], None)
     try:
@@ -119,16 +122,17 @@ def run(params: Params, *, source: Path, output: Path, report: Path) -> int:
         if unreadable:
             return _fail(report, source, unreadable, None)
         findings = Findings(params, integral_labels(source, params))
-        with FrameParts(output) as parts:
+        with FrameParts(output) if output else contextlib.nullcontext() as parts:
             chunks = read_raw_chunks(source, params.validate_.chunk_rows, params.data.missing_values, sep)
             for chunk in chunks:
                 typed = findings.add(chunk)
-                if not findings.failing():  # a failed table is not written: no need to keep going
+                if parts and not findings.failing():  # a failed table is not written: no need to keep going
                     parts.write(typed)
             problems = findings.problems()
             if problems:
                 raise ValidationFailed(problems, findings.rows)
-            parts.commit()
+            if parts:
+                parts.commit()
     except FileNotFoundError:
         return _fail(report, source, [Problem("<file>", "exists", 1)], None)
     except UNREADABLE as exc:
@@ -136,7 +140,8 @@ def run(params: Params, *, source: Path, output: Path, report: Path) -> int:
     except ValidationFailed as exc:
         return _fail(report, source, exc.problems, exc.rows)
     result = findings.summary()
-    write_json(result, report)
+    if report:
+        write_json(result, report)
     dropped, repeated, constant = findings.dropped, result["duplicate_rows"], result["constant_features"]
     # Without an id or time, copies are identical rows: the hash split keys a row by its content.
     data = params.data
@@ -146,24 +151,25 @@ def run(params: Params, *, source: Path, output: Path, report: Path) -> int:
         f"{dropped} row(s) without a label dropped (data.missing_label)": dropped,
         f"{repeated} row(s) repeat another's features and label ({where})": repeated,
         f"constant features, nothing to learn: {constant}": constant,
+        "nothing written (a one-off check: --output, --report name where)": not (output or report),
     }
     note = "".join(f"; {text}" for text, shown in notes.items() if shown)
     print(f"validation passed: {result['rows']} rows, {result['columns']} columns ({source}){note}")
     return 0
 
 
-def _fail(report: Path, source: Path, problems: list[Problem], rows: int | None) -> int:
+def _fail(report: Path | None, source: Path, problems: list[Problem], rows: int | None) -> int:
     """Report and print ``problems``; ``rows`` is None when the file stopped before its rows
     were read (its header, its encoding): no count rather than a wrong "0 rows"."""
-    write_json(
-        {"status": "failed", "source": str(source), "rows": rows, "problems": [p.__dict__ for p in problems]},
-        report,
-    )
+    if report:
+        listed = [p.__dict__ for p in problems]
+        write_json({"status": "failed", "source": str(source), "rows": rows, "problems": listed}, report)
     counted = "" if rows is None else f" ({rows} rows)"
     print(f"validation FAILED for {source}{counted}: {len(problems)} problem(s)", file=sys.stderr)
     for problem in problems:
         print(f"  - {problem.line()}", file=sys.stderr)
-    print(f"full report: {report}; rows are 0-based data rows{_lines(source, rows)}", file=sys.stderr)
+    where = f"full report: {report}; " if report else ""
+    print(f"{where}rows are 0-based data rows{_lines(source, rows)}", file=sys.stderr)
     return 1
 
 
