@@ -117,6 +117,11 @@ def test_a_dropped_feature_is_compared_on_the_bases_copy_of_the_rows(pr: Path) -
     text = markdown.render(report, 60_000)
     assert_renders(text)
     assert f"- note: {note}" in text
+    assert (
+        f"\n#### Metrics (the PR's {rows:,} test rows, paired with the base's copies by `customer_id`)\n"
+        in text
+    )
+    assert report["bootstrap"]["paired_by"] == "`customer_id`"
 
 
 def test_without_an_id_rows_pair_by_their_shared_values(pr: Path) -> None:
@@ -128,6 +133,10 @@ def test_without_an_id_rows_pair_by_their_shared_values(pr: Path) -> None:
         f"The base model was scored on the base's copy of these {report['bootstrap']['rows']:,}"
     )
     assert "(paired by the values of the " in note
+    heading = "paired with the base's copies by the values of the "
+    assert heading in next(
+        x for x in markdown.render(report, 60_000).splitlines() if x.startswith("#### Metrics (")
+    )
 
 
 def test_part_of_the_rows_paired_is_compared_on_and_said(pr: Path) -> None:
@@ -143,6 +152,9 @@ def test_part_of_the_rows_paired_is_compared_on_and_said(pr: Path) -> None:
         f"compared on those {half:,} rows only: {total - half:,} have no single copy"
         in report["gate"]["notes"][0]
     )
+    copies = "paired with the base's copies by `customer_id`"
+    heading = f"#### Metrics ({half:,} of the PR's {total:,} test rows, {copies})"
+    assert heading in markdown.render(report, 60_000).splitlines()
 
 
 def test_pr_rows_left_unpaired_are_not_warned_about(pr: Path) -> None:

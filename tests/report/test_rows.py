@@ -98,3 +98,21 @@ def test_the_note_says_which_rows_how_and_why() -> None:
         "are compared on those 900 rows only: 300 have no single copy in the base's test set (5 of them "
         "match several different base rows)."
     )
+
+
+def test_the_metrics_heading_names_the_rows_compared() -> None:
+    """Scored on the base's copies, the metrics are not the PR's test set's: the heading says so."""
+
+    def heading(rows_compared: int, paired_by: str | None) -> str:
+        bootstrap = {"rows": rows_compared, "paired_by": paired_by, "confidence": 0.95}
+        return rows.compared({"bootstrap": bootstrap, "changes": {"data": {"pr": {"rows_test": 1200}}}})
+
+    assert heading(1200, None) == "PR's test set"
+    assert (
+        heading(1200, "`customer_id`")
+        == "the PR's 1,200 test rows, paired with the base's copies by `customer_id`"
+    )
+    assert heading(900, "the values of the 3 columns both test sets hold") == (
+        "900 of the PR's 1,200 test rows, paired with the base's copies by the values of the 3 columns "
+        "both test sets hold"
+    )

@@ -33,6 +33,7 @@ def _report(passed: bool) -> dict[str, Any]:
             "seed": 1,
             "confidence": 0.95,
             "rows": 100,
+            "paired_by": None,
             "positives": 20,
             "identical_predictions": False,
         },
@@ -78,6 +79,7 @@ def test_gate_reads_the_typed_report(
         (lambda r: r.update(schema=r.pop("schema_version")), "schema_version"),  # a version-1 file
         (lambda r: r.update(primary_metric="f1"), "primary metric 'f1' has no row"),
         (lambda r: r["bootstrap"].pop("rows"), "bootstrap.rows"),
+        (lambda r: r["bootstrap"].pop("paired_by"), "bootstrap.paired_by"),
     ],
 )
 def test_a_renamed_or_missing_key_fails_loudly(change: Any, field: str, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mlapp.report.curves import curves
+from mlapp.report.rows import compared
 from mlapp.report.task_markdown import table, undefined_precision
 from mlapp.tables import code_cell
 from mlapp.tolerances import tolerance_text
@@ -111,7 +112,7 @@ def metrics(report: dict[str, Any], compact: bool) -> list[str]:
             f"{_num(models['base']['threshold'])}, PR {_num(models['pr']['threshold'])}). "
         )
     return [
-        "#### Metrics (PR's test set)",
+        f"#### Metrics ({compared(report)})",
         "",
         *table(["metric", "base", "PR", "Δ (PR - base)", f"{conf} CI of Δ", "change"], rows, "lrrrcl"),
         f"<sub>★ primary metric (`gate.primary_metric`). {note}A change is significant when its CI "

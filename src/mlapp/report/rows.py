@@ -10,6 +10,7 @@ models are judged against one truth, in the PR's row order.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,11 +37,12 @@ class Scored:
     pr: np.ndarray
     rows: dict[str, pd.DataFrame]  # what each model ("base", "pr") scored: latency is timed on it
     notes: list[str]  # how the rows were chosen, when not simply as the PR's test rows
+    paired_by: str | None  # how the base's copies were paired (``Pairs.by``); None: no copies
 
     @property
     def on_base_copy(self) -> bool:
         """The base model scored its copy of the PR's rows (the note says which, and why)."""
-        return bool(self.notes)
+        return self.paired_by is not None
 
 
 def cannot_score(model: Model, rows: pd.DataFrame) -> str | None:
@@ -127,14 +129,26 @@ def note(pairs: Pairs, total: int, why: str) -> str:
     return said
 
 
+def compared(report: dict[str, Any]) -> str:
+    """The rows both models were scored on, as report.json says them (the metrics' heading): the
+    PR's test set, or those of its rows whose base's copy the base model scored, paired by what."""
+    boot = report["bootstrap"]
+    if not (by := boot.get("paired_by")):
+        return "PR's test set"
+    total = report["changes"]["data"]["pr"]["rows_test"]
+    which = "the" if boot["rows"] == total else f"{boot['rows']:,} of the"
+    return f"{which} PR's {total:,} test rows, paired with the base's copies by {by}"
+
+
 def scored(champion: Champion, challenger: Model, pr_test: pd.DataFrame, params: Params) -> Scored:
     """Both models' scores on the compared rows; a UserError when there is no like-for-like
     comparison (another task, label or classes, or too few rows to pair)."""
     y = challenger.spec.encode(pr_test[params.data.label], examples=params.validate_.max_failure_examples)
     kept, base_rows, notes = np.arange(len(pr_test)), pr_test, []
+    paired_by: str | None = None
 
     def base_scores() -> np.ndarray:  # runs once task and classes match: those are the reasons to name
-        nonlocal kept, base_rows
+        nonlocal kept, base_rows, paired_by
         if why := cannot_score(champion.model, pr_test):
             pairs = pair(pr_test, champion.test, params.data.id_column)
             least = params.validate_.min_class_rows
@@ -144,11 +158,11 @@ def scored(champion: Champion, challenger: Model, pr_test: pd.DataFrame, params:
                     f"needs them paired (by {pairs.by}), but only {len(pairs.pr):,} of "
                     f"{len(pr_test):,} pair: {short}"
                 )
-            kept, base_rows = pairs.pr, champion.test.iloc[pairs.base]
+            kept, base_rows, paired_by = pairs.pr, champion.test.iloc[pairs.base], pairs.by
             notes.append(note(pairs, len(pr_test), why))
         return score(champion.model, base_rows, "base")
 
     base = compare.same_task(champion.model, challenger, base_scores)
-    pr_rows = pr_test.iloc[kept] if notes else pr_test
+    pr_rows = pr_test.iloc[kept] if paired_by else pr_test
     pr = score(challenger, pr_rows, "PR")
-    return Scored(y[kept], base, pr, {"base": base_rows, "pr": pr_rows}, notes)
+    return Scored(y[kept], base, pr, {"base": base_rows, "pr": pr_rows}, notes, paired_by)

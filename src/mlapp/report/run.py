@@ -180,6 +180,7 @@ def build(
             "seed": params.report.bootstrap_seed,
             "confidence": params.report.confidence,
             "rows": len(y),
+            "paired_by": scored.paired_by,
             "positives": int(y.sum()) if task == "binary" else None,
             "identical_predictions": bool(np.array_equal(base_proba, pr_proba)),
         },

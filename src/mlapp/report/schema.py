@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from mlapp.errors import UserError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: bootstrap.paired_by
 BETTER: Final = "better"
 SAME: Final = "no significant change"
 WORSE: Final = "worse"
@@ -67,12 +67,15 @@ class Bootstrap(_Doc):
     seed: int
     confidence: float
     rows: int
+    # The base model scored the base's copy of each of those rows, paired by this (a PR that
+    # removed or retyped a feature: mlapp.report.rows); None: the PR's test rows as they are.
+    paired_by: str | None
     positives: int | None  # binary only
     identical_predictions: bool
 
 
 class Report(_Doc):
-    schema_version: Literal[2]
+    schema_version: Literal[3]
     task: Literal["binary", "multiclass", "regression"] = "binary"
     classes: list[str] = []  # class names in the models' order (empty for regression)
     verdict: Change
