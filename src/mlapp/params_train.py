@@ -33,6 +33,9 @@ class DaskParams(Section):
     workers: int = Field(ge=1)
     threads_per_worker: int = Field(ge=1)
     partition_rows: int = Field(ge=1)
+    # XGBoost's collective timeout and its tracker's, in whole seconds (xgboost.collective.Config
+    # takes ints); 0 would be the tracker's "wait for ever", the hang this bound is for
+    timeout_s: int = Field(ge=1)
 
     def resolved_scheduler(self) -> str | None:
         """Dask's own variable wins, so CI targets a cluster without editing params.yaml."""

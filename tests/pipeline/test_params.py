@@ -40,6 +40,14 @@ def test_out_of_range_is_rejected(tmp_path: Path) -> None:
         load_params(path)
 
 
+@pytest.mark.parametrize("value", [0, 2.5])
+def test_a_dask_timeout_is_whole_seconds_never_zero(tmp_path: Path, value: float) -> None:
+    """0 is XGBoost's tracker's "wait for ever", the hang train.dask.timeout_s bounds."""
+    path = _write(tmp_path, lambda p: p["train"]["dask"].update(timeout_s=value))
+    with pytest.raises(ParamsError, match="timeout_s"):
+        load_params(path)
+
+
 def test_missing_file_says_where(tmp_path: Path) -> None:
     with pytest.raises(ParamsError, match="not found"):
         load_params(tmp_path / "nope.yaml")

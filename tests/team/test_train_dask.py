@@ -126,6 +126,29 @@ def test_where_dask_left_the_partitions_changes_nothing(tables, dask_model, tmp_
     assert raced_model.sha256 == dask_model.sha256
 
 
+def test_xgboost_gets_train_dask_timeout_s_for_its_collective_and_tracker(tables, monkeypatch) -> None:
+    """Without a tracker timeout XGBoost waits for ever for a worker that never joins: the value
+    given to xgboost.dask.train is checked, not a hang (training stops right there)."""
+    import xgboost.collective
+    from xgboost import dask as dxgb
+
+    class Given(Exception):
+        pass
+
+    def captured(*args: object, **kwargs: object) -> None:
+        raise Given(kwargs.get("coll_cfg"))
+
+    monkeypatch.setattr(dxgb, "train", captured)
+    train_params = PARAMS.train.model_copy(
+        update={"dask": PARAMS.train.dask.model_copy(update={"timeout_s": 123})}
+    )
+    with pytest.raises(Given) as given:
+        train_dask.train(tables[0], PARAMS.data.label, train_params, examples=EXAMPLES)
+    (config,) = given.value.args
+    assert isinstance(config, xgboost.collective.Config)
+    assert (config.timeout, config.tracker_timeout) == (123, 123)
+
+
 def test_scheduler_address_from_the_environment_wins(monkeypatch) -> None:
     monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", "tcp://127.0.0.1:1")
     assert PARAMS.train.dask.resolved_scheduler() == "tcp://127.0.0.1:1"

@@ -242,6 +242,7 @@ def train(
             _pin(matrix, workers)
         native = params.xgboost.model_dump(exclude={"n_estimators", "n_jobs"})  # nthread: Dask's
         native |= {**objective(task, params, encoded if task == "regression" else None), "seed": params.seed}
+        wait = params.dask.timeout_s
         result = dxgb.train(
             dask,
             native,
@@ -250,6 +251,9 @@ def train(
             evals=[(dvalid, "valid")],
             early_stopping_rounds=params.early_stopping_rounds,
             verbose_eval=False,
+            # Without it XGBoost's tracker waits for ever for a worker that never joins (one lost
+            # before training started): a stage that hangs instead of failing.
+            coll_cfg=xgb.collective.Config(timeout=wait, tracker_timeout=wait),
         )
         best = int(result["booster"].best_iteration)
         booster = result["booster"][: best + 1]
