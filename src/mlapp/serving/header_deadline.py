@@ -26,7 +26,13 @@ It also serves the worker's ASGI app wrapped in ``paths.KnownPaths`` (a 404 for 
 the service's), the only place outside BentoML's own request metrics, and serves an
 ``Upgrade: websocket`` request as plain HTTP through it (the service has no WebSocket route;
 uvicorn's WebSocket protocol would have served the bare app, and any other ``Upgrade`` was a
-WARNING line per request).
+WARNING line per request). httptools reads no body after an ``Upgrade`` head (the bytes after
+it belong to the new protocol) and hands back the rest of that read unparsed: a ``POST
+/predict`` with ``Upgrade: h2c`` (``curl --http2`` on http://) reached the endpoint with an
+empty body ("Invalid JSON") and its body was dropped, and a request pipelined behind a
+bodiless ``Upgrade`` request in the same read was never answered. Such a request with a body
+is a 400 saying to send it without ``Upgrade`` (``rule="upgrade_with_body"``); the rest of the
+read after a bodiless one is parsed as the requests it holds.
 
 A connection closed while its client may still be sending its request is closed gracefully
 (``linger.py``): the answer, end of output, then what the client still sends is dropped.
@@ -89,6 +95,7 @@ class HeaderDeadline(HttpToolsProtocol):
         # the body's bytes off again.
         self.in_head, self.overhead = True, 0
         self.client_done = False  # the client half-closed: it sends nothing more
+        self.upgrade_refused = False  # an Upgrade request with a body: answered 400, closing
         self.arm()
 
     def eof_received(self) -> bool:  # type: ignore[override]  # asyncio.Protocol: bool | None
@@ -143,8 +150,10 @@ class HeaderDeadline(HttpToolsProtocol):
         self._unset_keepalive_if_required()
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:  # served as plain HTTP: nothing to log per request
-            pass
+        except httptools.HttpParserUpgrade as upgrade:  # served as plain HTTP: nothing to log per request
+            rest = data[upgrade.args[0] :]  # httptools resumed parsing: the requests pipelined behind it
+            if rest and not self.transport.is_closing():
+                self.parse(rest)
         except httptools.HttpParserCallbackError:  # raised in uvicorn's callbacks: say no more
             self.refuse(
                 HTTPStatus.BAD_REQUEST,
@@ -168,8 +177,24 @@ class HeaderDeadline(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self.disarm()
+        if self.parser.should_upgrade() and self.declares_body():
+            # httptools would end this request here, its body unread: the app would see none.
+            message = (
+                "a request with a body and an Upgrade header is not served: this port speaks plain "
+                "HTTP/1.1; send it without Upgrade (curl: --http1.1 instead of --http2)"
+            )
+            self.upgrade_refused = True
+            self.refuse(HTTPStatus.BAD_REQUEST, message, "request", "upgrade_with_body")  # lingers: in_head
+            return
         self.in_head = False
         super().on_headers_complete()
+
+    def declares_body(self) -> bool:
+        """Whether the request's head announces a body (the parser has checked its framing)."""
+        return any(
+            name == b"transfer-encoding" or (name == b"content-length" and int(value) > 0)
+            for name, value in self.headers
+        )
 
     def on_body(self, body: bytes) -> None:
         # At 0 at least: the end of one read can start the next request, not counted above.
@@ -178,7 +203,8 @@ class HeaderDeadline(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         self.in_head, self.overhead = True, 0
-        super().on_message_complete()
+        if not self.upgrade_refused:  # refused in its head (``on_headers_complete``): no request to end
+            super().on_message_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.disarm()

@@ -1,0 +1,110 @@
+"""Requests carrying ``Upgrade`` against the workers' HTTP protocol (``header_deadline.HeaderDeadline``),
+served by uvicorn in a thread with an app that echoes the body's length: no model needed.
+
+httptools reads no body after an ``Upgrade`` head and hands back the rest of the read unparsed:
+a ``POST /predict`` with ``Upgrade: h2c`` (``curl --http2`` on http://) reached the app with an
+empty body, and a request pipelined behind a bodiless ``Upgrade`` request was never answered.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import uvicorn
+
+from mlapp.serving.header_deadline import Deadline, HeaderDeadline
+from mlapp.serving.local import free_port
+
+H2C = "Upgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n"
+WEBSOCKET = "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+
+
+async def echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """``{"path": ..., "body": <bytes received>}`` for every HTTP request."""
+    if scope["type"] != "http":
+        return
+    size, more = 0, True
+    while more:
+        message = await receive()
+        size += len(message.get("body", b""))
+        more = message.get("more_body", False) and message["type"] == "http.request"
+    body = json.dumps({"path": scope["path"], "body": size}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+@pytest.fixture(scope="module")
+def refusals() -> list[tuple[int, set[tuple[str, str]]]]:
+    return []
+
+
+@pytest.fixture(scope="module")
+def port(refusals: list[tuple[int, set[tuple[str, str]]]]) -> Iterator[int]:
+    with pytest.MonkeyPatch.context() as patch:
+        count = lambda status, labels: refusals.append((status, labels))  # noqa: E731
+        settings = Deadline(10, 65536, count, lambda app, _count: app, 10, 1 << 20)
+        patch.setattr(HeaderDeadline, "settings", settings, raising=False)
+        port = free_port()
+        config = uvicorn.Config(echo, host="127.0.0.1", port=port, http=HeaderDeadline, log_level="warning")
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
+            time.sleep(0.05)
+        yield port
+        server.should_exit = True
+        thread.join(30)
+
+
+def exchange(port: int, data: bytes) -> list[bytes]:
+    """Send ``data`` in one write, half-close, and split what comes back into answers."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    return [b"HTTP/1.1 " + answer for answer in received.split(b"HTTP/1.1 ")[1:]]
+
+
+def request(method: str, path: str, extra: str = "", body: bytes = b"") -> bytes:
+    length = f"Content-Length: {len(body)}\r\n" if body else ""
+    return f"{method} {path} HTTP/1.1\r\nHost: x\r\n{extra}{length}\r\n".encode() + body
+
+
+def payload(answer: bytes) -> dict[str, Any]:
+    return json.loads(answer.split(b"\r\n\r\n", 1)[1])
+
+
+@pytest.mark.parametrize("upgrade", [H2C, WEBSOCKET], ids=["h2c", "websocket"])
+def test_a_request_pipelined_behind_a_bodiless_upgrade_is_answered(port, upgrade) -> None:
+    answers = exchange(port, request("GET", "/livez", upgrade) + request("GET", "/readyz"))
+    assert [answer[:12] for answer in answers] == [b"HTTP/1.1 200"] * 2, answers
+    assert [payload(answer)["path"] for answer in answers] == ["/livez", "/readyz"]
+
+
+@pytest.mark.parametrize("upgrade", [H2C, WEBSOCKET], ids=["h2c", "websocket"])
+def test_an_upgrade_request_with_a_body_is_400_not_served_without_it(port, refusals, upgrade) -> None:
+    body = b'{"records": []}'
+    refused = len(refusals)
+    answers = exchange(port, request("POST", "/predict", upgrade, body))
+    [answer] = answers  # no answer to the body's bytes read as a request, nor an empty body served
+    assert answer.startswith(b"HTTP/1.1 400 "), answer
+    assert "send it without Upgrade" in payload(answer)["error"]
+    assert refusals[refused:] == [(400, {("request", "upgrade_with_body")})]
+    chunked = request("POST", "/predict", upgrade + "Transfer-Encoding: chunked\r\n")
+    assert exchange(port, chunked + b"2\r\n{}\r\n0\r\n\r\n")[0].startswith(b"HTTP/1.1 400 ")
+
+
+def test_an_upgrade_request_with_an_empty_body_is_served(port) -> None:
+    [answer] = exchange(port, request("POST", "/predict", H2C + "Content-Length: 0\r\n"))
+    assert payload(answer) == {"path": "/predict", "body": 0}
