@@ -14,6 +14,12 @@ page at ``/`` pass; any other path is a 404 counted as
 A known path asked with another method (``POST /metrics``, ``POST /docs.json``) is Starlette's
 405 in plain text ("Method Not Allowed"), while every other error is JSON with a message: the
 answer is rewritten here, for every route at once, into that shape, its ``Allow`` header kept.
+
+BentoML's own 429 (more requests in flight than the worker's share of ``serving.max_concurrency``)
+is given ``Retry-After`` and a message naming the setting, as the 429 of the body budget has
+(``admission.py``), and counted as ``mlapp_rejections_total{field="request",rule="max_concurrency"}``:
+it said only "Too many requests", no client was told when to retry, and nothing counted it but
+BentoML's request metrics. Its middleware sits outside every middleware a service adds, so here.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from mlapp.serving import responses
+from mlapp.serving.admission import RETRY_AFTER_S
 
 ROUTES = frozenset(
     {"/", "/predict", "/metadata", "/docs.json", "/schema.json", "/metrics", "/livez", "/healthz", "/readyz"}
@@ -31,6 +38,11 @@ ROUTES = frozenset(
 STATIC = "/static_content/"  # BentoML's page (``/``) loads its scripts and styles from here
 NOT_FOUND = responses.error("no such path: predictions are POST /predict; /docs.json describes the API")
 HEADERS = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(NOT_FOUND))]
+BUSY = responses.error(
+    "Too many requests: this worker's share of serving.max_concurrency is in flight; "
+    f"retry after {RETRY_AFTER_S} s"
+)
+RETRY_AFTER = (b"retry-after", b"%d" % RETRY_AFTER_S)
 
 
 @functools.cache
@@ -74,6 +86,30 @@ def json_405(scope: Any, send: Any) -> Any:
     return sending
 
 
+def retry_later(send: Any, count: Callable[[int, set[tuple[str, str]]], None]) -> Any:
+    """``send``, with a 429 that says no ``Retry-After`` (BentoML's ``max_concurrency``) answered
+    ``BUSY`` with ``Retry-After`` and counted; the budget's 429 (it has one) passes as it is."""
+    replaced: list[bytes] = []  # ``BUSY`` once the 429's head was rewritten, then b"" once sent
+
+    async def sending(message: Any) -> None:
+        if message["type"] == "http.response.start" and message["status"] == 429:
+            headers = [(k.lower(), v) for k, v in message.get("headers", [])]
+            if all(k != b"retry-after" for k, _ in headers):
+                replaced.append(BUSY)
+                count(429, {("request", "max_concurrency")})
+                kept = [(k, v) for k, v in headers if k not in (b"content-type", b"content-length")]
+                length = (b"content-length", b"%d" % len(BUSY))
+                message = {**message, "headers": [*kept, HEADERS[0], length, RETRY_AFTER]}
+        elif message["type"] == "http.response.body" and replaced:
+            if not replaced[0]:
+                return  # BentoML's text in further parts: ``BUSY`` was the whole body
+            message = {**message, "body": replaced[0], "more_body": False}
+            replaced[0] = b""
+        await send(message)
+
+    return sending
+
+
 class KnownPaths:
     """ASGI middleware: 404 for any path but the service's; a 405 in JSON (``json_405``)."""
 
@@ -88,7 +124,9 @@ class KnownPaths:
             await send({"type": "http.response.start", "status": 404, "headers": HEADERS})
             await send({"type": "http.response.body", "body": NOT_FOUND})
             return
-        # POST /predict answers its own 405s: its hot path gets no wrapper.
+        if scope["type"] == "http":
+            send = retry_later(send, self.count)
+        # POST /predict answers its own 405s: no second wrapper on its hot path.
         if scope["type"] == "http" and (scope["method"], scope["path"]) != ("POST", "/predict"):
             send = json_405(scope, send)
         await self.app(scope, receive, send)
