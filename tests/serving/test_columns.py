@@ -7,6 +7,7 @@ every column, on random records, and on whole bodies (extra/duplicate keys, shap
 
 from __future__ import annotations
 
+import codecs
 import json
 from typing import Any, Literal
 
@@ -215,7 +216,7 @@ def test_a_category_coded_as_a_number_sent_as_a_number_is_told_to_send_text() ->
     assert matrix.tolist() == [[1.0]]
 
 
-def test_a_utf8_byte_order_mark_is_read_past_and_utf16_is_named(parser, model) -> None:
+def test_a_utf8_byte_order_mark_is_read_past_and_utf16_and_utf32_are_named(parser, model) -> None:
     """Editors and .NET clients write a BOM before the JSON (RFC 8259 lets a parser ignore it):
     the records are predicted as without it (a CSV's BOM is read past too). A UTF-16 body was
     "expected value at line 1 column 1": the 400 now says to send UTF-8."""
@@ -227,3 +228,36 @@ def test_a_utf8_byte_order_mark_is_read_past_and_utf16_is_named(parser, model) -
         parser.parse(body.encode("utf-16"))
     detail = refused.value.detail
     assert detail is not None and detail[0]["msg"].endswith("the body is UTF-16: send it as UTF-8")
+    # UTF-32's little-endian mark begins with UTF-16's: it was told "UTF-16", big-endian nothing.
+    for wide in (
+        codecs.BOM_UTF32_LE + body.encode("utf-32-le"),
+        codecs.BOM_UTF32_BE + body.encode("utf-32-be"),
+    ):
+        with pytest.raises(Refused) as refused:
+            parser.parse(wide)
+        detail = refused.value.detail
+        assert detail is not None and detail[0]["msg"].endswith("the body is UTF-32: send it as UTF-8"), wide[
+            :4
+        ]
+
+
+def test_a_made_up_key_is_named_in_a_few_characters_not_echoed_whole(parser) -> None:
+    """A 1 MB unknown key made a 1 MB 400: pydantic's ``loc`` names the key, and 20 such keys (the
+    issues a 400 lists) were as much as the body cap. Keys are named up to KEY_CHARS."""
+    from mlapp.serving.request import KEY_CHARS
+
+    long_keys = {f"{i}" + "k" * 100_000: 0 for i in range(25)}
+    for body in (
+        json.dumps({"records": [{**BASE, **long_keys}]}),
+        json.dumps({"records": [BASE], **long_keys}),  # at the top level too
+    ):
+        with pytest.raises(Refused) as refused:
+            parser.parse(body.encode())
+        detail = refused.value.detail
+        assert detail is not None and {d["type"] for d in detail} == {"extra_forbidden"}
+        assert all(len(part) <= KEY_CHARS + 1 for d in detail for part in d["loc"] if isinstance(part, str))
+        assert len(json.dumps(detail)) < 10_000
+    duplicate = json.dumps({"records": [BASE]})[:-1] + ', "%s": 1, "%s": 2}' % (("d" * 100_000,) * 2)
+    with pytest.raises(Refused) as refused:
+        parser.parse(duplicate.encode())
+    assert refused.value.detail is not None and len(refused.value.detail[0]["msg"]) < 200

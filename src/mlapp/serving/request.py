@@ -41,6 +41,12 @@ from mlapp.serving.records import Encoder, Rule, field_rule, record_type
 OTHER = "<other>"  # label for a field name the client made up: clients must not create series
 # pydantic names every allowed value of a category in its message: past this, cut (/metadata has them)
 MSG_CHARS = 200
+# A key the client made up is named in ``loc`` (and a duplicate key's message) up to this: a 1 MB
+# unknown key made a 1 MB 400, 20 of them (the issues listed) as much as the body cap.
+KEY_CHARS = 64
+# UTF-32's first (its little-endian mark begins with UTF-16's): a body in either is told to send UTF-8.
+WIDE_BOMS = [(codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32")]
+WIDE_BOMS += [(codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16")]
 # JSON punctuation counted in the raw body, each opening or separating one kind of value.
 PUNCTUATION = ((b"[", "arrays"), (b"{", "objects"), (b":", "keys"), (b",", "commas"))
 CONTAINERS, SEPARATORS = b"[{", b":,"
@@ -122,6 +128,10 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return data
 
 
+def _cut_key(key: str) -> str:
+    return key if len(key) <= KEY_CHARS else key[:KEY_CHARS] + "…"
+
+
 def _cut(msg: str) -> str:
     return msg if len(msg) <= MSG_CHARS else msg[:MSG_CHARS] + "… (the allowed values: /metadata)"
 
@@ -199,8 +209,9 @@ class RequestParser:
             if body.count(b'"records"') > 1:
                 self._no_duplicate_keys(body)
             refused = self.refusal(exc, body)
-            if refused.detail and body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-                refused.detail[0]["msg"] += ": the body is UTF-16: send it as UTF-8"
+            wide = next((name for bom, name in WIDE_BOMS if body.startswith(bom)), None)
+            if refused.detail and wide:
+                refused.detail[0]["msg"] += f": the body is {wide}: send it as UTF-8"
             raise refused from None
         self._no_duplicate_keys(body)
         return records, self.encoder.matrix(records)
@@ -210,7 +221,7 @@ class RequestParser:
         try:
             json.loads(body.decode("utf-8"), object_pairs_hook=_no_duplicates)
         except DuplicateKey as exc:
-            key = str(exc)[:64]
+            key = _cut_key(str(exc))
             field = key if key in self.known_fields else OTHER
             issue = {"type": "duplicate_key", "loc": ["body"], "msg": f"key {key!r} appears more than once"}
             raise Refused(
@@ -229,7 +240,7 @@ class RequestParser:
                 (field if field in self.known_fields or field == "body" else OTHER, error["type"][:64])
             )
         # The first invalid record's issues (validation stops there), a few listed: small answers.
-        count, shown = len(detail), [{**e, "msg": self._msg(e)} for e in detail[: self.max_details]]
+        count, shown = len(detail), [self._shown(e) for e in detail[: self.max_details]]
         if body is not None and self.coded:
             self._coded_hints(shown, body)
         message = f"{count} validation error{'s' if count != 1 else ''} for Input"
@@ -239,6 +250,10 @@ class RequestParser:
         if count > len(shown):
             message += f" (the first {len(shown)} listed)"
         return Refused(400, "invalid_body", message, shown, labels)
+
+    def _shown(self, error: Mapping[str, Any]) -> dict[str, Any]:
+        loc = tuple(_cut_key(part) if isinstance(part, str) else part for part in error["loc"])
+        return {**error, "loc": loc, "msg": self._msg(error)}
 
     def _msg(self, error: Mapping[str, Any]) -> str:
         field = error["loc"][-1] if error["loc"] else None
