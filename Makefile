@@ -44,9 +44,14 @@ help: ## list the targets, grouped
 		$(MAKEFILE_LIST) \
 		| sed '1s/^/\nmore:\n/'
 
+# pip --user (Debian's pip refuses the system site) puts the `uv` command in the user base's bin/,
+# which a shell started before that folder existed does not have on PATH: make still finds uv
+# (`python3 -m uv`), but README's `uv run ...` would be "command not found", so say how.
 install-uv:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv \
 		|| python3 -m pip install --quiet --user --break-system-packages uv
+	@command -v uv >/dev/null || echo "note: uv is installed but not on PATH (make runs it as" \
+		"\`python3 -m uv\`); for the \`uv run ...\` commands: export PATH=\"$$(python3 -m site --user-base)/bin:\$$PATH\""
 
 setup: install-uv ## install uv if missing and the whole locked environment (dev tools included)
 	@echo "== the locked environment with the dev tools (uv sync; \`make sync\` lists the packages)"

@@ -68,3 +68,32 @@ def test_make_run_says_why_the_data_cannot_be_pulled(tmp_path: Path) -> None:
     out = sh("make", "--no-print-directory", "run", "RUN=", cwd=tmp_path, check=False)
     assert out.returncode != 0
     assert "data.dvc" in out.stderr and "uv run dvc push" in out.stderr, out.stderr
+
+
+def _install_uv(tmp_path: Path, *, uv_on_path: bool) -> str:
+    """`make install-uv` where uv is importable (`python3 -m uv`, as pip --user leaves it) and,
+    unless uv_on_path, its command is not on PATH (a shell started before ~/.local/bin existed)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    python3 = '"-m uv") ;;\n"-m site") echo /home/newcomer/.local ;;\n*) exit 1 ;;'
+    scripts = {"python3": f'case "$1 $2" in\n{python3}\nesac'}
+    if uv_on_path:
+        scripts["uv"] = "exit 0"
+    for name, body in scripts.items():
+        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    make = shutil.which("make")
+    assert make
+    out = subprocess.run([make, "--no-print-directory", "-f", str(REPO / "Makefile"), "install-uv"],
+                         cwd=tmp_path, env={"PATH": str(bin_dir), "HOME": str(tmp_path)},
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    return out.stdout + out.stderr
+
+
+def test_install_uv_says_how_to_put_uv_on_path(tmp_path: Path) -> None:
+    """Debian's pip installs uv with --user: `make run` worked through `python3 -m uv`, and then
+    every `uv run ...` of README's first 10 minutes was "uv: command not found"."""
+    note = _install_uv(tmp_path, uv_on_path=False)
+    assert 'export PATH="/home/newcomer/.local/bin:$PATH"' in note, note
+    (tmp_path / "on-path").mkdir()
+    assert _install_uv(tmp_path / "on-path", uv_on_path=True) == ""
