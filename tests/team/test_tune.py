@@ -26,6 +26,7 @@ def test_make_tune_tracks_every_trial_and_proposes_a_params_diff(
     # RUN= and UV=true: this environment's mlapp on PATH, no second `uv sync` in the copy.
     out = sh("make", "--no-print-directory", "tune", "TRIALS=3", "RUN=", "UV=true", cwd=root).stdout
     assert "3 trials" in out
+    assert "then `uv run dvc repro` and open a pull request" in out, out  # README's command, not bare dvc
 
     client = MlflowClient(store)
     experiment = client.get_experiment_by_name("mlapp")
@@ -59,5 +60,6 @@ def test_a_search_that_finds_nothing_better_proposes_no_change(
     out = sh("make", "--no-print-directory", "tune", "TRIALS=1", "RUN=", "UV=true", cwd=root).stdout
     assert (root / "params.yaml").read_text() == before, out
     assert "no change: the current values are the best found" in out
+    assert "open a pull request" not in out, out  # nothing to review
     best, current = re.search(r"best validation roc_auc (\S+) \(the current values: (\S+)\)", out).groups()
     assert best == current, out

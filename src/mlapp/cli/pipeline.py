@@ -266,4 +266,7 @@ def tune(project: Project, source: Path | None, trials: int | None, timeout: flo
     changed = search.write_best(project.params_path, result.best_params)
     for line in changed or ["no change: the current values are the best found"]:
         click.echo(f"  {line}")
-    click.echo(f"review with `git diff {project.params_path}`, then `dvc repro` and open a pull request")
+    if changed:  # `uv run`: README's form; a shell without the venv activated has no `dvc`
+        click.echo(
+            f"review with `git diff {project.params_path}`, then `uv run dvc repro` and open a pull request"
+        )
