@@ -54,7 +54,7 @@ install-uv:
 		"\`python3 -m uv\`); for the \`uv run ...\` commands: export PATH=\"$$(python3 -m site --user-base)/bin:\$$PATH\""
 
 setup: install-uv ## install uv if missing and the whole locked environment (dev tools included)
-	@echo "== the locked environment with the dev tools (uv sync; \`make sync\` lists the packages)"
+	@echo "== the locked environment with the dev tools (uv sync, quiet; \`make sync\` prints what it installs, \`uv pip list\` what is installed)"
 	@$(SYNC) --quiet
 
 run: install-uv ## install what it needs, pull the sample data, run the pipeline, serve the model locally and smoke-test it
