@@ -39,3 +39,12 @@ def test_no_comparison_writes_why_and_the_prs_own_metrics(tmp_path: Path, monkey
     # The folder's committed .gitignore stays: deleted, `git add -A` committed the report.
     assert sorted(p.name for p in out.iterdir()) == [".gitignore", "report.md"]
     assert summary.read_text() == text
+
+
+def test_a_base_only_on_the_remote_is_named(tmp_path: Path) -> None:
+    """A clone of a feature branch has ``origin/main`` but no ``main``: the error names the one to pass."""
+    sh("git", "init", "-q", "-b", "feature", cwd=tmp_path)
+    sh("git", "commit", "-q", "--allow-empty", "-m", "one", cwd=tmp_path)
+    sh("git", "update-ref", "refs/remotes/origin/main", "HEAD", cwd=tmp_path)
+    with pytest.raises(UserError, match=r"^base ref 'main' not found \(BASE=origin/main\?\)$"):
+        run.resolve_base(tmp_path, "main", "origin/main")

@@ -40,7 +40,14 @@ def resolve_base(root: Path, base: str | None, default_base: str) -> tuple[str, 
     if base:
         commit = git.rev(base, cwd=root)
         if commit is None:
-            raise UserError(f"base ref {base!r} not found (in CI, check out full history: fetch-depth: 0)")
+            # A clone of a branch has the others as remote-tracking refs only: name the one that exists.
+            remote = f"origin/{base}"
+            hint = (
+                f"BASE={remote}?"
+                if git.rev(remote, cwd=root)
+                else "in CI, check out full history: fetch-depth: 0"
+            )
+            raise UserError(f"base ref {base!r} not found ({hint})")
         return commit, base
     for ref in (default_base, default_base.split("/", 1)[-1]):
         if git.rev(ref, cwd=root):
