@@ -7,10 +7,13 @@ project: params.yaml, models/, metrics/metrics.json. No git there: lineage says 
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import shutil
 import socket
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -18,12 +21,15 @@ from typing import Any
 
 import pandas as pd
 import pytest
+import uvicorn
 
 from mlapp import model as model_io
 from mlapp.params import load_params
 from mlapp.sample_data import generate
 from mlapp.schema import FEATURES
 from mlapp.serving import MODEL_DIR_ENV, PARAMS_ENV, PREDICTION_LOG_ENV
+from mlapp.serving.header_deadline import Deadline, HeaderDeadline
+from mlapp.serving.local import free_port
 from mlapp.stages.train import train
 from tests.conftest import REPO, built_once, read_only
 
@@ -102,3 +108,25 @@ def traffic() -> Iterator[socket.socket]:
         sock.bind(("127.0.0.1", 0))
         sock.listen(64)
         yield sock
+
+
+@contextlib.contextmanager
+def protocol_server(app: Any, settings: Deadline) -> Iterator[int]:
+    """The workers' HTTP protocol (``HeaderDeadline``) with ``settings``, serving ``app`` from uvicorn
+    in a thread: its port. No model, no BentoML."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(HeaderDeadline, "settings", settings, raising=False)
+        port = free_port()
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, http=HeaderDeadline, log_level="warning")
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
+            time.sleep(0.05)
+        try:
+            yield port
+        finally:
+            server.should_exit = True
+            thread.join(30)

@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 
-from mlapp.serving.header_deadline import Deadline, HeaderDeadline
-from mlapp.serving.local import free_port
+from mlapp.serving.header_deadline import Deadline
+from tests.serving.conftest import protocol_server
 
 H2C = "Upgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n"
 WEBSOCKET = "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
@@ -47,22 +44,9 @@ def refusals() -> list[tuple[int, set[tuple[str, str]]]]:
 
 @pytest.fixture(scope="module")
 def port(refusals: list[tuple[int, set[tuple[str, str]]]]) -> Iterator[int]:
-    with pytest.MonkeyPatch.context() as patch:
-        count = lambda status, labels: refusals.append((status, labels))  # noqa: E731
-        settings = Deadline(10, 65536, count, lambda app, _count: app, 10, 1 << 20)
-        patch.setattr(HeaderDeadline, "settings", settings, raising=False)
-        port = free_port()
-        config = uvicorn.Config(echo, host="127.0.0.1", port=port, http=HeaderDeadline, log_level="warning")
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
-            time.sleep(0.05)
+    count = lambda status, labels: refusals.append((status, labels))  # noqa: E731
+    with protocol_server(echo, Deadline(10, 65536, count, lambda app, _count: app, 10, 1 << 20)) as port:
         yield port
-        server.should_exit = True
-        thread.join(30)
 
 
 def exchange(port: int, data: bytes) -> list[bytes]:

@@ -53,12 +53,12 @@ from typing import Any, ClassVar, cast
 
 import httptools
 import uvicorn.config
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from mlapp.params import ServingParams
 from mlapp.serving import responses
 from mlapp.serving.admission import SERVER_REFUSED
 from mlapp.serving.linger import Lingering
+from mlapp.serving.unread import UnreadDeadline
 
 Count = Callable[[int, set[tuple[str, str]]], None]
 
@@ -69,15 +69,21 @@ class Deadline:
     max_bytes: int  # ``serving.max_header_bytes``: request line + headers of one request
     count: Count  # the refusal counter (``telemetry.count_refusal``)
     outer: Callable[[Any, Count], Any]  # wraps the worker's whole ASGI app (``paths.KnownPaths``)
-    linger_s: float  # ``serving.body_timeout_s``: how long a closing connection's input is read and dropped
+    # ``serving.body_timeout_s``: how long a closing connection's input is read and dropped, and
+    # how long answers may wait for a client that reads nothing (``unread.py``)
+    linger_s: float
     linger_bytes: int  # ``serving.max_body_bytes_in_flight``: the most of it read and dropped
 
 
-class HeaderDeadline(HttpToolsProtocol):
+class HeaderDeadline(UnreadDeadline):
     settings: ClassVar[Deadline]  # set by ``install``, before uvicorn can pick this class
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.unread_timeout_s = self.settings.linger_s  # answers unread: unread.py
+        self.count_unread = lambda: self.settings.count(
+            HTTPStatus.REQUEST_TIMEOUT, {("response", "not_read")}
+        )
         # Outside every middleware BentoML adds (its request metrics among them), per connection.
         self.app = self.settings.outer(self.app, self.settings.count)
         # No WebSocket route: an Upgrade request is served as plain HTTP, through ``self.app``
