@@ -14,12 +14,12 @@ import json
 import math
 import re
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
 
-from mlapp.cells import composed, parse_values
+from mlapp.cells import PLACEHOLDER, composed, parse_values
 from mlapp.errors import UserError
 from mlapp.params import DataParams, ValidateParams
 from mlapp.sources import is_parquet
@@ -46,6 +46,7 @@ class Feature:
     levels: tuple[str, ...] = ()  # a category's values, kept apart to wrap a long list
     nullable: bool = False
     skip: str = ""  # why the column is no feature, and what to do
+    placeholders: tuple[str, ...] = ()  # cells without a letter or digit ("?"), drafted as missing
 
 
 def _bound(value: float, kind: str, up: bool) -> str:
@@ -68,6 +69,13 @@ def feature(name: str, values: pd.Series, decimal: str) -> Feature:
     if present.empty:
         return Feature(name, "", skip=f"every value is missing; {IGNORE}")
     text = present.astype(str).str.strip()
+    marks = text.str.fullmatch(PLACEHOLDER)
+    if marks.any() and not marks.all():
+        # "?" among numbers or levels marks a missing value (UCI's tables): as a level it would hide
+        # the column's type ("score" free text, "count" a category) and pass validate as a value.
+        # Drafted as validate reads the column once data.missing_values lists it; the CLI says so.
+        drafted = feature(name, values.mask(marks.reindex(values.index, fill_value=False)), decimal)
+        return replace(drafted, placeholders=tuple(sorted(set(text[marks]))))
     if set(text.str.lower()) <= YES_NO:  # before numbers: a Parquet boolean would pass as 0/1
         return Feature(name, 'pa.Column("boolean"' if nullable else "pa.Column(bool", nullable=nullable)
     if ID_NAME.search(name) and present.nunique() == len(present) > 1:

@@ -186,3 +186,18 @@ def test_mostly_empty_columns_and_values_spelt_like_missing_are_named(tmp_path: 
     assert "98% missing, over validate.max_null_share" in features["rare"].skip
     assert features["region"].levels == ("EU",) and features["region"].nullable
     assert spelt == {"region": {"NA": 50}}
+
+
+def test_a_placeholder_among_values_is_drafted_as_missing_and_named() -> None:
+    """UCI-style "?" for a missing value made a number column free text (left out) and a count a
+    category with the level "?", which validate then accepted as a value: drafted without it, nullable,
+    and named so the user adds it to data.missing_values. Levels that are all such marks stay levels."""
+    numbers = schema_draft.feature("score", column(*[f"{i / 7:.3f}" for i in range(200)], "?", " ?"), ".")
+    assert (numbers.call, numbers.nullable) == ("_number(float, 0.0, 29.0", True)
+    assert numbers.placeholders == ("?",)
+    count = schema_draft.feature("count", column("1", "?", "3", "-"), ".")
+    assert (count.call, count.placeholders) == ("_number(int, 1, 3", ("-", "?"))
+    colour = schema_draft.feature("colour", column("red", "?", "blue"), ".")
+    assert (colour.levels, colour.nullable, colour.placeholders) == (("blue", "red"), True, ("?",))
+    signs = schema_draft.feature("rhesus", column("+", "-", "+"), ".")
+    assert (signs.levels, signs.placeholders) == (("+", "-"), ())

@@ -63,6 +63,13 @@ def draft_schema(project: Project, table: Path | None, write: bool) -> None:
             "(NA: North America), remove it from that list and draft again",
             err=True,
         )
+    for f in (f for f in features if f.placeholders):
+        marks = ", ".join(repr(mark) for mark in f.placeholders)
+        click.echo(
+            f"warning: {f.name!r}: {marks} names no value, drafted as missing: add it to "
+            "data.missing_values (params.yaml), or validate refuses it",
+            err=True,
+        )
     click.echo(
         "next: review the ranges (the values seen) and categories, then "
         "`uv run dvc add data && uv run dvc repro`",
