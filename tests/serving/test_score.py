@@ -322,3 +322,14 @@ def test_an_id_column_named_like_an_output_column_is_refused(serving_root, tmp_p
     with pytest.raises(UserError, match=rf"data\.id_column {id_column!r} is also a column the scorer writes"):
         score_in_process(str(tmp_path / "batch.csv"), serving_root / "models", tmp_path, id_column=id_column)
     assert not (tmp_path / "out.parquet").exists()
+
+
+@pytest.mark.parametrize("name", ["predictions.csv", "predictions.tsv.gz", "predictions"])
+def test_an_output_not_named_as_parquet_is_refused(serving_root, tmp_path, name) -> None:
+    """The output is Parquet whatever its name: a predictions.csv held Parquet bytes, garbage in a
+    spreadsheet. Refused before anything is read or written."""
+    generate(50, 5).to_csv(tmp_path / "batch.csv", index=False)
+    with pytest.raises(UserError, match=rf"--output .*{name}: the predictions are written as Parquet"):
+        scorer.score(str(tmp_path / "batch.csv"), tmp_path / name, serving_root / "models", 100,
+                     tmp_path / "none.json", [], ",", ".")  # fmt: skip
+    assert not (tmp_path / name).exists()

@@ -43,7 +43,7 @@ from mlapp.errors import UserError, storage_errors
 from mlapp.model import load
 from mlapp.schema import FEATURES, feature_schema
 from mlapp.serving import lineage, settings
-from mlapp.sources import TABLE_FORMATS, opened, separator, table_format
+from mlapp.sources import TABLE_FORMATS, is_parquet, opened, separator, table_format
 from mlapp.tables import not_utf8, parquet_batches, read_csv
 
 FORMATS = sorted(set(TABLE_FORMATS.values()))  # --format's choices: csv, parquet, tsv
@@ -148,6 +148,10 @@ def score(
     id_column: str | None = None,
     fmt: str | None = None,
 ) -> Summary:
+    if not is_parquet(output):  # a predictions.csv holding Parquet bytes reads as garbage in a spreadsheet
+        raise UserError(
+            f"--output {output}: the predictions are written as Parquet: name the file .parquet (or .pq)"
+        )
     model = load(model_dir)
     for feature, levels in model.spec.categories.items():  # read as missing, a level never scores
         spelt_missing = missing_clash(f"the model's categories.{feature}", levels, missing)
