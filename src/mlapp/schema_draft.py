@@ -36,6 +36,7 @@ IGNORE = "list it in data.ignore_columns (params.yaml)"
 LEADING_ZERO = re.compile(r"[+-]?0\d")  # "02134": a code (a zip code), not the number 2134
 # "id", "customer_id", "user id", "CustomerID"; not "paid" nor "valid"
 ID_NAME = re.compile(r"(?:^|[\W_])(?:id|Id|ID)$|[a-z](?:Id|ID)$")
+MARKER_WORDS, MARKER_SHARE = 3, 0.1  # words among numbers drafted as missing: spellings, share of rows
 ID_HINT = "if it identifies the row, set data.id_column (params.yaml) to it instead"
 
 
@@ -60,6 +61,21 @@ def _free_text(levels: int, present: int) -> bool:
     return levels > 50 and levels > present / 2
 
 
+def _markers(text: pd.Series, decimal: str) -> pd.Series:
+    """The cells of a column (its present values, stripped) that mark a missing value instead of
+    holding one: a placeholder without a letter or digit among other values ("?": UCI's tables),
+    or a few words among numbers ("unknown" in 2% of rows). As values they hid the column's type:
+    a number drafted as free text (left out) or a count as a category whose level "?" validate
+    then accepted."""
+    marks = text.str.fullmatch(PLACEHOLDER)
+    if marks.any():
+        return marks & (not marks.all())  # "+" and "-" alone are a category's levels
+    words = parse_values(text, "float", decimal)[1]
+    few = text[words].nunique() <= MARKER_WORDS and words.mean() <= MARKER_SHARE
+    code = bool(text.str.match(LEADING_ZERO).any())  # a code column's words are its levels
+    return words & (few and not code)
+
+
 def feature(name: str, values: pd.Series, decimal: str) -> Feature:
     """How one column becomes a model input, or why it cannot."""
     present = values.dropna()
@@ -69,11 +85,9 @@ def feature(name: str, values: pd.Series, decimal: str) -> Feature:
     if present.empty:
         return Feature(name, "", skip=f"every value is missing; {IGNORE}")
     text = present.astype(str).str.strip()
-    marks = text.str.fullmatch(PLACEHOLDER)
-    if marks.any() and not marks.all():
-        # "?" among numbers or levels marks a missing value (UCI's tables): as a level it would hide
-        # the column's type ("score" free text, "count" a category) and pass validate as a value.
-        # Drafted as validate reads the column once data.missing_values lists it; the CLI says so.
+    marks = _markers(text, decimal)
+    if marks.any():
+        # Drafted as validate reads the column once data.missing_values lists the marks; the CLI says so.
         drafted = feature(name, values.mask(marks.reindex(values.index, fill_value=False)), decimal)
         return replace(drafted, placeholders=tuple(sorted(set(text[marks]))))
     if set(text.str.lower()) <= YES_NO:  # before numbers: a Parquet boolean would pass as 0/1

@@ -10,8 +10,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
 from mlapp import schema_draft
+from mlapp.cli import cli
 from mlapp.errors import UserError
 from mlapp.params import load_params
 from tests.adoption.test_own_data import loans
@@ -201,3 +203,34 @@ def test_a_placeholder_among_values_is_drafted_as_missing_and_named() -> None:
     assert (colour.levels, colour.nullable, colour.placeholders) == (("blue", "red"), True, ("?",))
     signs = schema_draft.feature("rhesus", column("+", "-", "+"), ".")
     assert (signs.levels, signs.placeholders) == (("+", "-"), ())
+
+
+def test_a_few_words_among_numbers_are_drafted_as_missing_and_named() -> None:
+    """A number column with "unknown" in 2% of its rows was drafted as free text and left out;
+    more words, or a larger share, are a category; a code column's words are its levels."""
+    amounts = [f"{i * 1.5:.1f}" for i in range(98)]
+    drafted = schema_draft.feature("amount", column(*amounts, "unknown", " n.a. "), ".")
+    assert (drafted.call, drafted.nullable, drafted.placeholders) == ("_number(float, 0.0, 146.0", True,
+                                                                      ("n.a.", "unknown"))  # fmt: skip
+    assert schema_draft.feature("size", column("1", "2", "few", "many"), ".").call == "_category("
+    words = [f"w{i}" for i in range(4)]
+    assert schema_draft.feature("n", column(*amounts, *words), ".").skip.startswith("free text")
+    zips = schema_draft.feature("zip", column(*[f"{i:05d}" for i in range(40)], "unknown"), ".")
+    assert (zips.call, zips.placeholders) == ("_category(", ())
+
+
+def test_the_draft_command_names_each_mark_with_its_columns(tmp_path: Path) -> None:
+    """What the draft read as missing without data.missing_values listing it is said on one line
+    per mark, with the setting to change; the printed draft has the number, not free text."""
+    counts = ["?" if i % 9 == 0 else str(i % 5) for i in range(200)]
+    amounts = ["unknown" if i % 50 == 0 else str(i) for i in range(200)]
+    rows = [f"{i / 7:.3f},{counts[i]},{amounts[i]},{i % 2}" for i in range(200)]
+    (source := tmp_path / "t.csv").write_text("score,count,amount,churned\n" + "\n".join(rows) + "\n")
+    draft = ["--params", str(REPO / "params.yaml"), "template", "schema", str(source)]
+    result = CliRunner().invoke(cli, draft)
+    assert result.exit_code == 0, result.output
+    assert '"count": _number(int, 0, 4, nullable=True),' in result.stdout
+    assert '"amount": _number(int, 1, 199, nullable=True),' in result.stdout
+    assert "warning: '?' in 'count' drafted as missing" in result.stderr
+    assert "warning: 'unknown' in 'amount' drafted as missing" in result.stderr
+    assert "add it to data.missing_values (params.yaml)" in result.stderr

@@ -63,11 +63,15 @@ def draft_schema(project: Project, table: Path | None, write: bool) -> None:
             "(NA: North America), remove it from that list and draft again",
             err=True,
         )
-    for f in (f for f in features if f.placeholders):
-        marks = ", ".join(repr(mark) for mark in f.placeholders)
+    marked: dict[str, list[str]] = {}  # one line per mark, naming its columns
+    for f in features:
+        for mark in f.placeholders:
+            marked.setdefault(mark, []).append(repr(f.name))
+    for mark, names in marked.items():
         click.echo(
-            f"warning: {f.name!r}: {marks} names no value, drafted as missing: add it to "
-            "data.missing_values (params.yaml), or validate refuses it",
+            f"warning: {mark!r} in {', '.join(names)} drafted as missing (a placeholder, or a word among "
+            "numbers): if it marks a missing value, add it to data.missing_values (params.yaml); validate "
+            "refuses it until then",
             err=True,
         )
     click.echo(
