@@ -66,6 +66,16 @@ def test_each_task_predicts_its_own_shape_and_learns(tmp_path: Path) -> None:
             assert scores.shape == (600,) and set(np.unique(model.predict(holdout[task]))) <= {0, 1}
 
 
+def test_two_classes_under_task_multiclass_train_and_score_both(tmp_path: Path) -> None:
+    """Validate accepts two classes for task multiclass; train stopped with XGBoost's traceback
+    "num_class should be greater equal to 1" (its classifier sets num_class only for three or more)."""
+    frame = table("binary").assign(churned=lambda f: np.where(f["churned"] == 1, "up", "down"))
+    booster, spec = train(frame, "churned", FAST, "multiclass", examples=EXAMPLES)
+    scores = model_io.Model(booster, spec, "").scores(frame)
+    assert spec.classes == ["down", "up"] and scores.shape == (len(frame), 2)
+    assert np.allclose(scores.sum(axis=1), 1)
+
+
 def test_declared_class_order_is_kept_and_numbers_sort_by_value() -> None:
     frame = table("multiclass")
     _, spec = train(frame, "churned", FAST, "multiclass", ["silver", "gold", "bronze"], examples=EXAMPLES)

@@ -264,3 +264,21 @@ def test_a_regression_with_outliers_trains_robustly_on_dask(tmp_path) -> None:
         mae[loss] = float(np.mean(np.abs(predicted - clean["churned"].to_numpy())))
     assert mae["pseudohubererror"] < mae["squarederror"] / 3, mae
     assert mae["absoluteerror"] < mae["squarederror"] / 3, mae
+
+
+@pytest.mark.parametrize("classes", [3, 2])
+def test_a_multiclass_label_trains_on_dask(tmp_path, classes) -> None:
+    """The native train xgboost.dask runs needs num_class for multi:softprob, which XGBoost's local
+    classifier sets itself (for three classes or more): Dask multiclass stopped with "value 0 for
+    Parameter num_class should be greater equal to 1"."""
+    from tests.pipeline.task_tables import table
+
+    frame = table("multiclass", 1_200, seed=5)
+    if classes == 2:
+        frame["churned"] = frame["churned"].replace({"silver": "gold"})
+    write_frame(frame, tmp_path / "fit.parquet")
+    booster, spec = train_dask.train(
+        tmp_path / "fit.parquet", "churned", PARAMS.train, task="multiclass", examples=EXAMPLES
+    )
+    assert len(spec.classes) == classes
+    assert model_io.Model(booster, spec, "").scores(frame).shape == (len(frame), classes)

@@ -40,16 +40,20 @@ REGRESSION_METRICS: dict[str, str] = {
 }
 
 
-def objective(task: str, params: TrainParams, labels: Any = None) -> dict[str, Any]:
+def objective(task: str, params: TrainParams, labels: Any = None, classes: int = 0) -> dict[str, Any]:
     """XGBoost's objective, early-stopping metric and the objective's own parameters for the task.
 
+    ``classes``: how many the model scores (multiclass: XGBoost's num_class). XGBoost's classifier
+    sets it itself only for more than two, its native train (Dask) never: two classes of task
+    multiclass stopped train with XGBoost's "num_class should be greater equal to 1".
     ``labels``: the fit rows' regression labels. XGBoost's own starting value for pseudo-Huber is
     one Newton step from 0, far off for a label far from 0 in huber_slope's units (42,576 for
     labels around 200 with slope 1), and early stopping then kept no tree: it starts from their
     median instead, robust like the loss."""
     if task != "regression":
         name, metric = OBJECTIVES[task]
-        return {"objective": name, "eval_metric": metric}
+        scored = {"num_class": classes} if task == "multiclass" else {}
+        return {"objective": name, "eval_metric": metric, **scored}
     loss = params.regression_objective
     chosen: dict[str, Any] = {"objective": f"reg:{loss}", "eval_metric": REGRESSION_METRICS[loss]}
     if loss == "pseudohubererror":
@@ -132,7 +136,7 @@ def fit(rows: Holdout, params: TrainParams) -> tuple[xgb.Booster, ModelSpec]:
     estimator = xgb.XGBRegressor if task == "regression" else xgb.XGBClassifier
     model = estimator(
         **params.xgboost.model_dump(),
-        **objective(task, params, rows.y[rows.fit.index]),
+        **objective(task, params, rows.y[rows.fit.index], len(spec.classes)),
         enable_categorical=True,
         early_stopping_rounds=params.early_stopping_rounds,
         random_state=params.seed,

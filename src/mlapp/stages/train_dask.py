@@ -241,7 +241,8 @@ def train(
         for matrix in (dfit, dvalid):
             _pin(matrix, workers)
         native = params.xgboost.model_dump(exclude={"n_estimators", "n_jobs"})  # nthread: Dask's
-        native |= {**objective(task, params, encoded if task == "regression" else None), "seed": params.seed}
+        chosen = objective(task, params, encoded if task == "regression" else None, len(spec.classes))
+        native |= {**chosen, "seed": params.seed}
         wait = params.dask.timeout_s
         result = dxgb.train(
             dask,
