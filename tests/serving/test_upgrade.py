@@ -1,5 +1,6 @@
-"""Requests carrying ``Upgrade`` against the workers' HTTP protocol (``header_deadline.HeaderDeadline``),
-served by uvicorn in a thread with an app that echoes the body's length: no model needed.
+"""Requests carrying ``Upgrade``, and refusals pipelined behind other requests, against the workers'
+HTTP protocol (``header_deadline.HeaderDeadline``), served by uvicorn in a thread with an app that
+echoes the body's length: no model needed.
 
 httptools reads no body after an ``Upgrade`` head and hands back the rest of the read unparsed:
 a ``POST /predict`` with ``Upgrade: h2c`` (``curl --http2`` on http://) reached the app with an
@@ -92,3 +93,20 @@ def test_an_upgrade_request_with_a_body_is_400_not_served_without_it(port, refus
 def test_an_upgrade_request_with_an_empty_body_is_served(port) -> None:
     [answer] = exchange(port, request("POST", "/predict", H2C + "Content-Length: 0\r\n"))
     assert payload(answer) == {"path": "/predict", "body": 0}
+
+
+@pytest.mark.parametrize(
+    ("refused", "status"),
+    [
+        (b"GARBAGE / HTTP/1.1\r\n\r\n", 400),  # the parser's refusal
+        (request("GET", "/livez", "X-Pad: " + "a" * 70_000 + "\r\n"), 431),  # over max_header_bytes
+        (request("POST", "/predict", H2C, b"{}"), 400),  # upgrade_with_body
+    ],
+    ids=["malformed", "too-large", "upgrade-with-body"],
+)
+def test_a_refusal_pipelined_behind_requests_comes_after_their_answers(port, refused, status) -> None:
+    """Its refusal was written at once: the client read it as the first request's answer, and the
+    requests before it were never answered (the connection closed)."""
+    answers = exchange(port, request("GET", "/first") + request("GET", "/second") + refused)
+    assert [answer[9:12] for answer in answers] == [b"200", b"200", b"%d" % status], answers
+    assert [payload(answer)["path"] for answer in answers[:2]] == ["/first", "/second"]

@@ -26,13 +26,10 @@ It also serves the worker's ASGI app wrapped in ``paths.KnownPaths`` (a 404 for 
 the service's), the only place outside BentoML's own request metrics, and serves an
 ``Upgrade: websocket`` request as plain HTTP through it (the service has no WebSocket route;
 uvicorn's WebSocket protocol would have served the bare app, and any other ``Upgrade`` was a
-WARNING line per request). httptools reads no body after an ``Upgrade`` head (the bytes after
-it belong to the new protocol) and hands back the rest of that read unparsed: a ``POST
-/predict`` with ``Upgrade: h2c`` (``curl --http2`` on http://) reached the endpoint with an
-empty body ("Invalid JSON") and its body was dropped, and a request pipelined behind a
-bodiless ``Upgrade`` request in the same read was never answered. Such a request with a body
-is a 400 saying to send it without ``Upgrade`` (``rule="upgrade_with_body"``); the rest of the
-read after a bodiless one is parsed as the requests it holds.
+WARNING line per request). httptools reads no body after an ``Upgrade`` head: ``POST /predict``
+with ``Upgrade: h2c`` (``curl --http2``) reached the endpoint empty, and a request pipelined
+behind a bodiless one was dropped. Now the first is a 400 (``rule="upgrade_with_body"``), and
+the rest of the read after the second is parsed.
 
 A connection closed while its client may still be sending its request is closed gracefully
 (``linger.py``): the answer, end of output, then what the client still sends is dropped.
@@ -69,9 +66,7 @@ class Deadline:
     max_bytes: int  # ``serving.max_header_bytes``: request line + headers of one request
     count: Count  # the refusal counter (``telemetry.count_refusal``)
     outer: Callable[[Any, Count], Any]  # wraps the worker's whole ASGI app (``paths.KnownPaths``)
-    # ``serving.body_timeout_s``: how long a closing connection's input is read and dropped, and
-    # how long answers may wait for a client that reads nothing (``unread.py``)
-    linger_s: float
+    linger_s: float  # serving.body_timeout_s: a closing connection's input dropped; answers left unread
     linger_bytes: int  # ``serving.max_body_bytes_in_flight``: the most of it read and dropped
 
 
@@ -81,9 +76,7 @@ class HeaderDeadline(UnreadDeadline):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.unread_timeout_s = self.settings.linger_s  # answers unread: unread.py
-        self.count_unread = lambda: self.settings.count(
-            HTTPStatus.REQUEST_TIMEOUT, {("response", "not_read")}
-        )
+        self.count_unread = lambda: self.settings.count(408, {("response", "not_read")})
         # Outside every middleware BentoML adds (its request metrics among them), per connection.
         self.app = self.settings.outer(self.app, self.settings.count)
         # No WebSocket route: an Upgrade request is served as plain HTTP, through ``self.app``
@@ -96,12 +89,12 @@ class HeaderDeadline(UnreadDeadline):
         super().connection_made(self.wire)  # type: ignore[arg-type]
         self.started = False
         self.deadline: asyncio.TimerHandle | None = None
-        # The next bytes are a request's head; ``overhead`` counts the bytes of the request that
-        # are not its body (request line, headers, chunk framing, trailers): ``on_body`` takes
-        # the body's bytes off again.
+        # The next bytes are a request's head; ``overhead`` counts its bytes that are not body (request
+        # line, headers, chunk framing, trailers): ``on_body`` takes the body's bytes off again.
         self.in_head, self.overhead = True, 0
         self.client_done = False  # the client half-closed: it sends nothing more
         self.upgrade_refused = False  # an Upgrade request with a body: answered 400, closing
+        self.deferred: tuple[HTTPStatus, str, str, str, bool] | None = None  # ``refuse``'s, for later
         self.arm()
 
     def eof_received(self) -> bool:  # type: ignore[override]  # asyncio.Protocol: bool | None
@@ -120,11 +113,16 @@ class HeaderDeadline(UnreadDeadline):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
+        if self.deferred is not None and self.cycle.response_complete:  # the requests before it answered
+            refusal, self.deferred = self.deferred, None
+            self.refuse(*refusal)
         # The last request it sent is answered (none is left in uvicorn's pipeline): close.
         if self.client_done and self.cycle.response_complete and not self.transport.is_closing():
             self.transport.close()
 
     def data_received(self, data: bytes) -> None:
+        if self.deferred is not None:  # refused: the requests before it are being answered
+            return
         if self.wire.lingering:  # answered and closing: what the client still sends is dropped
             self.dropped += len(data)
             if self.dropped > self.settings.linger_bytes:
@@ -195,8 +193,7 @@ class HeaderDeadline(UnreadDeadline):
         self.in_head = False
         super().on_headers_complete()
 
-    def declares_body(self) -> bool:
-        """Whether the request's head announces a body (the parser has checked its framing)."""
+    def declares_body(self) -> bool:  # the parser has checked the framing
         return any(
             name == b"transfer-encoding" or (name == b"content-length" and int(value) > 0)
             for name, value in self.headers
@@ -262,8 +259,13 @@ class HeaderDeadline(UnreadDeadline):
 
     def refuse(self, status: HTTPStatus, message: str, field: str, rule: str, linger: bool = True) -> None:
         """Answer ``status`` with a JSON message, close the connection (lingering, unless told not
-        to), count the refusal. A request already answered (a 401 goes out before its body is
-        read) gets no second answer."""
+        to), count the refusal. A request already answered (a 401 goes out before its body is read)
+        gets no second answer; one pipelined behind others waits for their answers (it was the
+        first answer read, theirs never sent)."""
+        if self.in_head and self.cycle is not None and not self.cycle.response_complete:
+            self.deferred = (status, message, field, rule, linger)
+            self.disarm()
+            return
         if self.in_head or self.cycle is None or not self.cycle.response_started:
             body = responses.error(message)
             head = (
