@@ -96,17 +96,22 @@ def test_an_upgrade_request_with_an_empty_body_is_served(port) -> None:
 
 
 @pytest.mark.parametrize(
-    ("refused", "status"),
+    ("refused", "status", "error"),
     [
-        (b"GARBAGE / HTTP/1.1\r\n\r\n", 400),  # the parser's refusal
-        (request("GET", "/livez", "X-Pad: " + "a" * 70_000 + "\r\n"), 431),  # over max_header_bytes
-        (request("POST", "/predict", H2C, b"{}"), 400),  # upgrade_with_body
+        (b"GARBAGE / HTTP/1.1\r\n\r\n", 400, "malformed HTTP request"),
+        (request("GET", "/livez", "X-Pad: " + "a" * 70_000 + "\r\n"), 431, "serving.max_header_bytes"),
+        (
+            request("POST", "/predict", H2C, b"{}"),
+            400,
+            "send it without Upgrade",
+        ),  # not its body as a request
     ],
     ids=["malformed", "too-large", "upgrade-with-body"],
 )
-def test_a_refusal_pipelined_behind_requests_comes_after_their_answers(port, refused, status) -> None:
+def test_a_refusal_pipelined_behind_requests_comes_after_their_answers(port, refused, status, error) -> None:
     """Its refusal was written at once: the client read it as the first request's answer, and the
     requests before it were never answered (the connection closed)."""
     answers = exchange(port, request("GET", "/first") + request("GET", "/second") + refused)
     assert [answer[9:12] for answer in answers] == [b"200", b"200", b"%d" % status], answers
     assert [payload(answer)["path"] for answer in answers[:2]] == ["/first", "/second"]
+    assert error in payload(answers[2])["error"]

@@ -156,7 +156,7 @@ class HeaderDeadline(UnreadDeadline):
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:  # served as plain HTTP: nothing to log per request
             rest = data[upgrade.args[0] :]  # httptools resumed parsing: the requests pipelined behind it
-            if rest and not self.transport.is_closing():
+            if rest and not self.upgrade_refused and not self.transport.is_closing():
                 self.parse(rest)
         except httptools.HttpParserCallbackError:  # raised in uvicorn's callbacks: say no more
             self.refuse(
@@ -263,7 +263,7 @@ class HeaderDeadline(UnreadDeadline):
         gets no second answer; one pipelined behind others waits for their answers (it was the
         first answer read, theirs never sent)."""
         if self.in_head and self.cycle is not None and not self.cycle.response_complete:
-            self.deferred = (status, message, field, rule, linger)
+            self.deferred = self.deferred or (status, message, field, rule, linger)  # the first one
             self.disarm()
             return
         if self.in_head or self.cycle is None or not self.cycle.response_started:
