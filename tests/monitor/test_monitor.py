@@ -236,6 +236,17 @@ def test_a_placeholder_label_in_a_batch_says_what_a_missing_label_means_there(ta
     )
 
 
+def test_a_batch_column_spelt_another_way_is_named_beside_the_missing_one() -> None:
+    """A batch whose header writes a feature in another case (or Unicode form: 'größe' as NFD looks
+    the same) was told the column is missing and the file's one unexpected, two names alike on
+    screen; validate names the pair, so does the monitor."""
+    params = load_params(REPO / "params.yaml")
+    frame = table("binary", 200).astype(str).rename(columns={"tenure_months": "Tenure_Months"})
+    with pytest.raises(InvalidBatch) as caught:
+        batch.validate_batch(frame, params, "q.csv")
+    assert "the file has 'Tenure_Months' for 'tenure_months' (case differs)" in str(caught.value)
+
+
 def test_log_rows_without_ground_truth_are_unlabeled(in_project: Path, tmp_path: Path) -> None:
     log = write_log(fresh(104), tmp_path / "unlabeled.jsonl", model_version="other")
     code, report = _monitor(in_project, log, tmp_path)

@@ -333,3 +333,12 @@ def test_an_output_not_named_as_parquet_is_refused(serving_root, tmp_path, name)
         scorer.score(str(tmp_path / "batch.csv"), tmp_path / name, serving_root / "models", 100,
                      tmp_path / "none.json", [], ",", ".")  # fmt: skip
     assert not (tmp_path / name).exists()
+
+
+def test_a_feature_spelt_another_way_is_named_beside_the_missing_one() -> None:
+    """'größe' written as NFD (a macOS export) looks exactly like the feature the scorer said the
+    file lacks; it names the file's look-alike column and why, as validate does."""
+    frame = generate(20, 5).rename(columns={"tenure_months": "tenure_months "})
+    said = r"lacks feature columns .'tenure_months'. .the file has 'tenure_months ' for 'tenure_months' .sp"
+    with pytest.raises(UserError, match=said):
+        scorer.split_valid(frame, ".")

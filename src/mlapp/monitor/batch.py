@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,9 @@ from mlapp.params import Params
 from mlapp.problems import Problem
 from mlapp.schema import FEATURES, raw_schema
 from mlapp.sources import TABLE_FORMATS, opened, separator, table_format
+from mlapp.stages.table_checks import look_alikes
 from mlapp.stages.validate import check_table
+from mlapp.stages.validate_rules import CHECK_WORDS
 from mlapp.tables import not_utf8, parquet_file, read_csv
 
 # The tables data.raw and the scorer read (mlapp.sources), and prediction logs.
@@ -123,8 +125,17 @@ def validate_batch(frame: pd.DataFrame, params: Params, source: str) -> pd.DataF
         frame, schema, limit, params.monitor.min_rows, "monitor.min_rows", decimal, fixes
     )
     if problems:
-        raise InvalidBatch(source, problems, len(frame))
+        others = [name for name in frame.columns if name not in schema.columns]
+        raise InvalidBatch(source, [_look_alike(p, others) for p in problems], len(frame))
     return validated
+
+
+def _look_alike(found: Problem, others: list[Any]) -> Problem:
+    """A missing column's problem naming the batch's column that differs from it only in case,
+    spaces or Unicode form (NFD 'größe' for 'größe' looks the same on screen), as validate does."""
+    if found.check != CHECK_WORDS["column_in_dataframe"]:
+        return found
+    return replace(found, check=found.check + look_alikes(found.values, others))
 
 
 def as_classes(labels: pd.Series, classes: list[str]) -> pd.Series:

@@ -44,6 +44,7 @@ from mlapp.model import load
 from mlapp.schema import FEATURES, feature_schema
 from mlapp.serving import lineage, settings
 from mlapp.sources import TABLE_FORMATS, is_parquet, opened, separator, table_format
+from mlapp.stages.table_checks import look_alikes
 from mlapp.tables import not_utf8, parquet_batches, read_csv
 
 FORMATS = sorted(set(TABLE_FORMATS.values()))  # --format's choices: csv, parquet, tsv
@@ -114,8 +115,9 @@ def typed(frame: pd.DataFrame, decimal: str) -> tuple[pd.DataFrame, list[pd.Data
 def split_valid(frame: pd.DataFrame, decimal: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(validated feature rows, one row per failure: index, column, check, value)."""
     missing = [name for name in FEATURES if name not in frame.columns]
-    if missing:
-        raise UserError(f"input lacks feature columns {missing}: nothing scored")
+    if missing:  # 'größe' written 'gro' + accent (NFD) looks like the name it lacks: said, as validate does
+        alike = look_alikes(missing, [name for name in frame.columns if name not in FEATURES])
+        raise UserError(f"input lacks feature columns {missing}{alike}: nothing scored")
     features, failures = typed(frame, decimal)
     bad = set().union(*(set(f["index"]) for f in failures))
     try:
