@@ -39,6 +39,16 @@ ISO_RULE = "ISO 8601, with a UTC offset on every value or none"  # how parse_val
 # a missing one (UCI's adult table writes "?").
 PLACEHOLDER = r"[^\w\s]+"
 EXCEL_ERROR = r"#(?:DIV/0!|VALUE!|REF!|NAME\?|NUM!|NULL!|N/A|SPILL!|CALC!)"  # a formula that failed
+# XGBoost reads every number as float32: a larger magnitude is inf to it (train stopped with its
+# traceback), and pandas wrapped a whole number past int64 to -2**63 without a word. Neither parses.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+INT64_LIMIT = 2.0**63
+TOO_LARGE = {
+    "float": f" (beyond {FLOAT32_MAX:.1e}, the largest number the model takes (XGBoost's float32): a "
+    "placeholder such as 1e308? export it as empty)",
+    "int": " (past int64, 9.2e18: a code or an identifier, not a quantity: declare it _category([...]) "
+    "or list it in data.ignore_columns (params.yaml))",
+}
 
 
 def nfc(text: str) -> str:
@@ -112,7 +122,11 @@ def _hints(name: str, values: pd.Series, dtype: str, decimal: str, fix: str) -> 
         return [(pd.Series(True, index=values.index), f" ({ISO_RULE})")]
     text = values.astype("string").str.strip()
     placeholder = text.str.fullmatch(PLACEHOLDER)
+    size = pd.to_numeric(decimal_points(text, decimal), errors="coerce").astype("float64").abs()
+    whole = dtype.lower().startswith("int")
+    large = size.ge(INT64_LIMIT) if whole else size.gt(FLOAT32_MAX) & np.isfinite(size)
     return [
+        (large, TOO_LARGE["int" if whole else "float"]),
         (text.eq(name), f" (a row repeats the header {name!r}: files joined with their headers?)"),
         *((text.str.fullmatch(habit), hint) for habit, hint in NUMBER_HABITS[decimal]),
         (
@@ -163,10 +177,10 @@ def parse_values(series: pd.Series, dtype: str, decimal: str) -> tuple[pd.Series
     present = series.notna()
     dtype = dtype.lower()  # pandas' nullable Int64 parses as int64 does
     if dtype.startswith("int") or dtype.startswith("float"):
-        numbers = pd.to_numeric(decimal_points(series, decimal), errors="coerce")
-        bad = present & (numbers.isna() | ~np.isfinite(numbers.fillna(0)))
+        numbers = pd.to_numeric(decimal_points(series, decimal), errors="coerce").astype("float64")
+        bad = present & (numbers.isna() | ~np.isfinite(numbers.fillna(0)) | numbers.abs().gt(FLOAT32_MAX))
         if dtype.startswith("int"):
-            bad |= present & numbers.notna() & (numbers % 1 != 0)
+            bad |= present & numbers.notna() & ((numbers % 1 != 0) | numbers.abs().ge(INT64_LIMIT))
         return numbers.astype("float64").where(~bad), bad
     if dtype in ("bool", "boolean"):  # boolean: pandas' nullable one
         if series.dtype == bool:

@@ -33,7 +33,9 @@ BLOCK = re.compile(
 )
 YES_NO = {"true", "false", "yes", "no"}  # "0"/"1" stay numbers; "y"/"n" stay a category
 IGNORE = "list it in data.ignore_columns (params.yaml)"
-LEADING_ZERO = re.compile(r"[+-]?0\d")  # "02134": a code (a zip code), not the number 2134
+# "02134": a code (a zip code), not the number 2134; 16 digits or more: a card or account number
+# (float64 holds whole numbers exactly to 2**53, 16 digits; past int64 validate refuses it as a number).
+CODE = re.compile(r"[+-]?0\d|[+-]?\d{16,}$")
 # "id", "customer_id", "user id", "CustomerID"; not "paid" nor "valid"
 ID_NAME = re.compile(r"(?:^|[\W_])(?:id|Id|ID)$|[a-z](?:Id|ID)$")
 MARKER_WORDS, MARKER_SHARE = 3, 0.1  # words among numbers drafted as missing: spellings, share of rows
@@ -72,7 +74,7 @@ def _markers(text: pd.Series, decimal: str) -> pd.Series:
         return marks & (not marks.all())  # "+" and "-" alone are a category's levels
     words = parse_values(text, "float", decimal)[1]
     few = text[words].nunique() <= MARKER_WORDS and words.mean() <= MARKER_SHARE
-    code = bool(text.str.match(LEADING_ZERO).any())  # a code column's words are its levels
+    code = bool(text.str.match(CODE).any())  # a code column's words are its levels
     return words & (few and not code)
 
 
@@ -96,7 +98,7 @@ def feature(name: str, values: pd.Series, decimal: str) -> Feature:
         # As a feature, a row's number teaches nothing, and the service refuses every later id
         # beyond the range seen.
         return Feature(name, "", skip=f"named like an id, every value distinct; {ID_HINT}, or {IGNORE}")
-    code = text.str.match(LEADING_ZERO).any()
+    code = text.str.match(CODE).any()
     for kind in ("int", "float"):
         numbers, bad = parse_values(present, kind, decimal)  # data.decimal: "3,5" is a number
         if not code and not bad.any():

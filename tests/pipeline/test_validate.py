@@ -462,6 +462,21 @@ def test_an_unparsable_number_says_which_export_habit_explains_it(values: list[s
 
 
 @pytest.mark.parametrize(
+    ("kind", "value", "said"),
+    [
+        (float, "1e300", "parse as float64 (beyond 3.4e+38, the largest number the model takes"),
+        (int, "10000000000000000000", "parse as Int64 (past int64, 9.2e18: a code or an identifier"),
+    ],
+)
+def test_a_number_too_large_for_the_model_is_named(kind: type, value: str, said: str) -> None:
+    """1e300 passed validate and stopped train with XGBoost's "Input data contains `inf`" (it reads
+    float32); a 20-digit account number was wrapped to -9223372036854775808 and shown so."""
+    table = pa.DataFrameSchema({"x": schema._number(kind, -1e301, 1e301, nullable=True)}, coerce=True)
+    _, problems = check_table(pd.DataFrame({"x": ["3", value]}), table, 5, 1, "validate.min_rows", ".")
+    assert [(p.check.startswith(said), p.values, p.rows) for p in problems] == [(True, [value], [1])]
+
+
+@pytest.mark.parametrize(
     ("value", "hint"),
     [
         ("gold", " (a text label is a class)"),  # nothing in the export explains it: the column's own hint
