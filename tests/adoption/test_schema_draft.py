@@ -236,3 +236,13 @@ def test_the_draft_command_names_each_mark_with_its_columns(tmp_path: Path) -> N
     assert "warning: '?' in 'count' drafted as missing" in result.stderr
     assert "warning: 'unknown' in 'amount' drafted as missing" in result.stderr
     assert "add it to data.missing_values (params.yaml)" in result.stderr
+
+
+def test_a_mark_in_a_parquet_file_is_told_to_be_written_as_null(tmp_path: Path) -> None:
+    """data.missing_values reads a CSV's cells only: a Parquet file's "?" is fixed in the file."""
+    frame = pd.DataFrame({"count": ["?" if i % 9 == 0 else str(i % 5) for i in range(200)], "churned": "1"})
+    frame.to_parquet(source := tmp_path / "t.parquet")
+    draft = ["--params", str(REPO / "params.yaml"), "template", "schema", str(source)]
+    result = CliRunner().invoke(cli, draft)
+    assert "warning: '?' in 'count' drafted as missing" in result.stderr
+    assert "write it as null in the file" in result.stderr and "data.missing_values" not in result.stderr

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from mlapp.cli.common import FileOption, Project, pass_project
+from mlapp.sources import is_parquet
 
 
 @click.group("template")
@@ -43,7 +44,8 @@ def draft_schema(project: Project, table: Path | None, write: bool) -> None:
     from mlapp import schema, schema_draft
 
     params = project.params
-    frame, spelt = schema_draft.read(table or params.data.raw, params.data, params.validate_.chunk_rows)
+    source = table or params.data.raw
+    frame, spelt = schema_draft.read(source, params.data, params.validate_.chunk_rows)
     features = schema_draft.draft(frame, params.data, params.validate_)
     block = schema_draft.render(features)
     if not write:
@@ -63,6 +65,10 @@ def draft_schema(project: Project, table: Path | None, write: bool) -> None:
             "(NA: North America), remove it from that list and draft again",
             err=True,
         )
+    # data.missing_values reads a CSV's cells only: in Parquet a missing value is a null.
+    fix = "add it to data.missing_values (params.yaml)"
+    if is_parquet(source):
+        fix = "write it as null in the file"
     marked: dict[str, list[str]] = {}  # one line per mark, naming its columns
     for f in features:
         for mark in f.placeholders:
@@ -70,8 +76,7 @@ def draft_schema(project: Project, table: Path | None, write: bool) -> None:
     for mark, names in marked.items():
         click.echo(
             f"warning: {mark!r} in {', '.join(names)} drafted as missing (a placeholder, or a word among "
-            "numbers): if it marks a missing value, add it to data.missing_values (params.yaml); validate "
-            "refuses it until then",
+            f"numbers): if it marks a missing value, {fix}; validate refuses it until then",
             err=True,
         )
     click.echo(
