@@ -342,3 +342,13 @@ def test_a_feature_spelt_another_way_is_named_beside_the_missing_one() -> None:
     said = r"lacks feature columns .'tenure_months'. .the file has 'tenure_months ' for 'tenure_months' .sp"
     with pytest.raises(UserError, match=said):
         scorer.split_valid(frame, ".")
+
+
+def test_a_pq_output_has_its_rejects_beside_it_by_its_stem(serving_root, tmp_path) -> None:
+    """The rejects are <output stem>.rejects.parquet for a .pq output too (was p.pq.rejects.parquet)."""
+    frame = generate(50, 5).astype({"age": object})
+    frame.loc[3, "age"] = "old"
+    frame.to_csv(tmp_path / "batch.csv", index=False)
+    summary = scorer.score(str(tmp_path / "batch.csv"), tmp_path / "p.pq", serving_root / "models", 100,
+                           tmp_path / "none.json", [], ",", ".")  # fmt: skip
+    assert summary.rejects == tmp_path / "p.rejects.parquet" and summary.rejects.exists()

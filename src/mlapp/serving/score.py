@@ -172,7 +172,7 @@ def score(
         "mlapp.scored_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     output.parent.mkdir(parents=True, exist_ok=True)
-    rejects_path = output.with_name(f"{output.name.removesuffix('.parquet')}.rejects.parquet")
+    rejects_path = output.with_name(f"{output.stem}.rejects.parquet")  # p.pq too: p.rejects.parquet
     rejects_path.unlink(missing_ok=True)
     writer: pq.ParquetWriter | None = None
     rejects: pq.ParquetWriter | None = None
