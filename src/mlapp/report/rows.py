@@ -5,6 +5,10 @@ The base's test split holds the same rows with the base's columns. Each PR test 
 with its copy there (``data.id_column``, or the values of the columns both tables share), the
 base model scores the copies and the PR's model the PR's rows; labels are the PR's, so both
 models are judged against one truth, in the PR's row order.
+
+Rows the base model was trained on (a changed split or data moved them into the PR's test set)
+are left out: scored on its own training rows, the base would look better than it is, and a PR
+that only reshuffles the split would be called worse.
 """
 
 from __future__ import annotations
@@ -133,16 +137,18 @@ def compared(report: dict[str, Any]) -> str:
     """The rows both models were scored on, as report.json says them (the metrics' heading): the
     PR's test set, or those of its rows whose base's copy the base model scored, paired by what."""
     boot = report["bootstrap"]
-    if not (by := boot.get("paired_by")):
-        return "PR's test set"
     total = report["changes"]["data"]["pr"]["rows_test"]
+    if not (by := boot.get("paired_by")):
+        if boot["rows"] == total:
+            return "PR's test set"
+        return f"{boot['rows']:,} of the PR's {total:,} test rows: those the base model was not trained on"
     which = "the" if boot["rows"] == total else f"{boot['rows']:,} of the"
     return f"{which} PR's {total:,} test rows, paired with the base's copies by {by}"
 
 
 def scored(champion: Champion, challenger: Model, pr_test: pd.DataFrame, params: Params) -> Scored:
     """Both models' scores on the compared rows; a UserError when there is no like-for-like
-    comparison (another task, label or classes, or too few rows to pair)."""
+    comparison (another task, label or classes, or too few rows to pair or left unseen by the base)."""
     y = challenger.spec.encode(pr_test[params.data.label], examples=params.validate_.max_failure_examples)
     kept, base_rows, notes = np.arange(len(pr_test)), pr_test, []
     paired_by: str | None = None
@@ -164,5 +170,35 @@ def scored(champion: Champion, challenger: Model, pr_test: pd.DataFrame, params:
 
     base = compare.same_task(champion.model, challenger, base_scores)
     pr_rows = pr_test.iloc[kept] if paired_by else pr_test
+    seen = trained_on(champion.train, pr_rows, params.data.id_column)
+    if seen.any():  # scored on its own training rows, the base would look better than it is
+        unseen = np.flatnonzero(~seen)
+        least = params.validate_.min_class_rows
+        if short := too_few(y[kept], unseen, least, challenger.spec.classes):
+            raise UserError(
+                f"the base model was trained on {seen.sum():,} of the {len(pr_rows):,} test rows, "
+                f"and the {len(unseen):,} others are {short}"
+            )
+        notes.append(
+            f"The base model was trained on {seen.sum():,} of these {len(pr_rows):,} test rows (the "
+            f"split or the data changed): both models are compared on the other {len(unseen):,} only, "
+            "as scores on its own training rows would flatter the base."
+        )
+        kept, base, pr_rows, base_rows = (
+            kept[unseen],
+            base[unseen],
+            pr_rows.iloc[unseen],
+            base_rows.iloc[unseen],
+        )
     pr = score(challenger, pr_rows, "PR")
     return Scored(y[kept], base, pr, {"base": base_rows, "pr": pr_rows}, notes, paired_by)
+
+
+def trained_on(base_train: pd.DataFrame, rows: pd.DataFrame, id_column: str | None) -> np.ndarray:
+    """Which of ``rows`` the base model was trained on: known by id, or (no id) by the values of
+    the columns both hold as one type, as ``changes.row_overlap`` counts them."""
+    columns = changes.shared_columns(rows, base_train)
+    keys = changes.row_keys(rows, id_column, columns)
+    if len(keys) != len(rows) or not (id_column or columns):  # nothing to know the rows by
+        return np.zeros(len(rows), dtype=bool)
+    return np.asarray(keys.isin(changes.row_keys(base_train, id_column, columns)))
