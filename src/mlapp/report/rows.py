@@ -149,7 +149,17 @@ def compared(report: dict[str, Any]) -> str:
 def scored(champion: Champion, challenger: Model, pr_test: pd.DataFrame, params: Params) -> Scored:
     """Both models' scores on the compared rows; a UserError when there is no like-for-like
     comparison (another task, label or classes, or too few rows to pair or left unseen by the base)."""
-    y = challenger.spec.encode(pr_test[params.data.label], examples=params.validate_.max_failure_examples)
+    label, stale = params.data.label, "the PR's pipeline outputs are stale: run `dvc repro` and commit"
+    if challenger.spec.label != label:  # params.yaml changed since `dvc repro`: no traceback, say so
+        raise UserError(
+            f"the PR's model predicts {challenger.spec.label!r}, "
+            f"params.yaml's data.label is {label!r}: {stale}"
+        )
+    if label not in pr_test:
+        raise UserError(
+            f"the PR's test split ({params.split.test}) has no {label!r} column (data.label): {stale}"
+        )
+    y = challenger.spec.encode(pr_test[label], examples=params.validate_.max_failure_examples)
     kept, base_rows, notes = np.arange(len(pr_test)), pr_test, []
     paired_by: str | None = None
 

@@ -268,12 +268,12 @@ def main(
     params_text = params_path.read_text()  # the PR's params go into the report verbatim
     root = Path(git.output("rev-parse", "--show-toplevel"))
     started = time.perf_counter()
+    clear(out_dir)  # whatever stops the report, an earlier run's report.md is never taken for this one's
     try:
         report, champion = build(params, params_text, root, base)
     except UserError as exc:  # still a report (and PR comment) saying why, without a stale report.json
         metrics_file = params.evaluate.metrics
         own = m.flat(read_json(metrics_file)) if metrics_file.is_file() else {}
-        clear(out_dir)
         (out_dir / REPORT_MD).write_text(text := markdown.not_compared(str(exc), own, str(metrics_file)))
         gha.append_summary(text, summary)
         raise

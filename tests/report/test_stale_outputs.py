@@ -1,0 +1,64 @@
+"""A PR whose pipeline outputs no longer match its params.yaml (no `dvc repro` after the edit), and a
+report stopped by anything: the reviewer gets a reason or nothing, never a traceback or an old report.
+
+In-process on the fast reference project, the champion injected.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mlapp.errors import UserError
+from mlapp.model import load
+from mlapp.params import load_params
+from mlapp.report import run
+from mlapp.report.champion import Champion
+from mlapp.tables import read_frame
+from tests.conftest import sh
+from tests.report.helpers import commit_all
+
+
+@pytest.fixture
+def tree(reference_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "p"
+    shutil.copytree(reference_project, root)
+    sh("git", "init", "-q", cwd=root)
+    commit_all(root, "a PR")
+    monkeypatch.chdir(root)
+    return root
+
+
+def champion(root: Path, commit: str) -> Champion:
+    train, test = (read_frame(root / "artifacts/split" / f"{p}.parquet") for p in ("train", "test"))
+    return Champion(commit, load(root / "models"), train, test, "", [], True, 0.1)
+
+
+def test_a_label_renamed_without_repro_is_a_reason_not_a_traceback(tree: Path) -> None:
+    """Was: KeyError 'churn' from pandas (and the earlier run's report.md left as this PR's)."""
+    params = load_params(Path("params.yaml"))
+    renamed = params.model_copy(update={"data": params.data.model_copy(update={"label": "churn"})})
+    with pytest.raises(UserError) as caught:
+        run.build(renamed, "", tree, "HEAD", champion)
+    assert str(caught.value) == (
+        "the PR's model predicts 'churned', params.yaml's data.label is 'churn': "
+        "the PR's pipeline outputs are stale: run `dvc repro` and commit"
+    )
+
+
+def test_a_report_stopped_by_a_bug_leaves_no_earlier_report(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tree / "reports" / "pr"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.md").write_text("### Model report: ⚪ no significant change · gate ✅ passed\n")
+
+    def broken(*args: object) -> None:
+        raise KeyError("churned")
+
+    monkeypatch.setattr(run, "build", broken)
+    with pytest.raises(KeyError):
+        run.main(Path("params.yaml"), base="HEAD", out_dir=out, enforce_gate=True, summary=None)
+    assert not (out / "report.md").exists()
