@@ -6,7 +6,9 @@ In-process on the fast reference project, the champion injected.
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,10 +16,11 @@ import pytest
 from mlapp.errors import UserError
 from mlapp.model import load
 from mlapp.params import load_params
+from mlapp.report import champion as champion_module
 from mlapp.report import run
 from mlapp.report.champion import Champion
 from mlapp.tables import read_frame
-from tests.conftest import sh
+from tests.conftest import REPO, sh
 from tests.report.helpers import commit_all
 
 
@@ -62,3 +65,28 @@ def test_a_report_stopped_by_a_bug_leaves_no_earlier_report(
     with pytest.raises(KeyError):
         run.main(Path("params.yaml"), base="HEAD", out_dir=out, enforce_gate=True, summary=None)
     assert not (out / "report.md").exists()
+
+
+def status(monkeypatch: pytest.MonkeyPatch, stages: dict[str, object]) -> None:
+    done = subprocess.CompletedProcess(["dvc", "status", "--json"], 0, json.dumps(stages), "")
+    monkeypatch.setattr(champion_module, "_dvc", lambda cwd, *args, **kw: done)
+
+
+def test_a_stale_model_is_no_verdict_stale_metrics_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Was: params changed without `dvc repro`, the report judged the base's model against itself
+    ("no significant change", gate passed) with only a warning that the outputs were stale."""
+    shutil.copy(REPO / "dvc.lock", tmp_path / "dvc.lock")
+    assert champion_module.model_upstream((REPO / "dvc.lock").read_text(), "models") == {
+        "validate",
+        "split",
+        "train",
+    }
+    status(monkeypatch, {"train": [{"changed deps": {"params.yaml": {"train": "modified"}}}]})
+    with pytest.raises(
+        UserError, match=r"^the PR's pipeline outputs are stale \(`dvc status`: train\): the model"
+    ):
+        champion_module.pr_stale_stages(tmp_path, "models")
+    status(monkeypatch, {"evaluate": []})  # only the metrics: the model and its rows are the PR's
+    assert champion_module.pr_stale_stages(tmp_path, "models") == ["evaluate"]

@@ -13,6 +13,7 @@ DVC runs inside the worktree, never in this repository, so its repo lock is not 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -84,6 +85,38 @@ def model_stage(lock_text: str, model_dir: str) -> str:
         ):
             return str(name)
     raise ChampionError(f"no stage in the base's dvc.lock produces {model_dir}")
+
+
+def model_upstream(lock_text: str, model_dir: str) -> set[str]:
+    """The stage that makes the model folder and every stage whose outputs it depends on."""
+    stages: dict[str, Any] = (yaml.safe_load(lock_text) or {}).get("stages", {})
+    made_by = {str(out.get("path")): name for name, entry in stages.items() for out in entry.get("outs", [])}
+    found: set[str] = set()
+    todo = [model_stage(lock_text, model_dir)]
+    while todo:
+        if (name := todo.pop()) not in found:
+            found.add(name)
+            deps = (str(dep.get("path")) for dep in stages[name].get("deps", []))
+            todo += [made_by[path] for path in deps if path in made_by]
+    return found
+
+
+def pr_stale_stages(root: Path, model_dir: str) -> list[str]:
+    """The PR's stages whose outputs do not match their inputs (``dvc status``); a ChampionError when
+    the model or an input of it is among them: a verdict on the model on disk would judge a model
+    the PR does not make (stale metrics alone are a warning)."""
+    done = _dvc(root, "status", "--json")
+    try:
+        stale = sorted(json.loads(done.stdout or "{}"))
+    except json.JSONDecodeError:
+        return []
+    lock = root / "dvc.lock"
+    if lock.is_file() and (making := sorted(set(stale) & model_upstream(lock.read_text(), model_dir))):
+        raise ChampionError(
+            f"the PR's pipeline outputs are stale (`dvc status`: {', '.join(making)}): the model on "
+            "disk is not the one this PR makes, so no verdict is given on it; run `dvc repro` and commit"
+        )
+    return stale
 
 
 def cache_dir(root: Path) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import statistics
 import sys
 import time
@@ -21,14 +20,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlapp import gha, git, plots, proc
+from mlapp import gha, git, plots
 from mlapp import metrics as m
 from mlapp.errors import UserError
 from mlapp.model import Model, load
 from mlapp.params import Params, load_params
 from mlapp.report import changes, compare, markdown, plot_data, rows, schema
 from mlapp.report import gate as gate_check
-from mlapp.report.champion import Champion, obtain
+from mlapp.report.champion import Champion, obtain, pr_stale_stages
 from mlapp.report.policy import gate_policy, kept_bound
 from mlapp.tables import read_frame, read_json, write_json
 
@@ -69,15 +68,6 @@ def latency_ms(models: dict[str, tuple[Model, pd.DataFrame]], repeats: int) -> d
     return {name: round(statistics.median(values), 2) for name, values in samples.items()}
 
 
-def stale_stages(root: Path) -> list[str]:
-    """Stages whose outputs do not match their inputs (``dvc status``); empty when up to date."""
-    done = proc.run([*proc.tool("dvc"), "status", "--json"], cwd=root, check=False)
-    try:
-        return sorted(json.loads(done.stdout or "{}"))
-    except json.JSONDecodeError:
-        return []
-
-
 def mlflow_runs(params: Params, shas: dict[str, str]) -> dict[str, str | None]:
     """The MLflow run that logged each model, if the store has one: the latest with its digest
     (the model.sha256 tag: booster and spec), a link for the reader."""
@@ -116,6 +106,7 @@ def build(
     """The report as data (report.json); ``get_champion`` is replaceable for tests."""
     base_commit, base_how = resolve_base(root, base, params.report.default_base)
     label, id_column = params.data.label, params.data.id_column
+    stale = pr_stale_stages(root, str(params.train.model_dir))  # a reason when the model is stale
     challenger = load(params.train.model_dir)
     pr_train, pr_test = read_frame(params.split.train), read_frame(params.split.test)
     champion = get_champion(root, base_commit)
@@ -168,7 +159,7 @@ def build(
         changed_files=changed,
         champion_matches_lock=champion.matches_lock,
         champion_rebuilt=bool(champion.stages_run),
-        pr_pipeline_stale=stale_stages(root),
+        pr_pipeline_stale=stale,
         lock_uncommitted=not git.ok("diff", "--quiet", "HEAD", "--", "dvc.lock", cwd=root),
     )
     head = git.rev("HEAD", cwd=root) or "unknown"
