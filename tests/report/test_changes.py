@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from mlapp.report import changes, markdown
@@ -209,3 +210,17 @@ def test_an_undefined_precision_reads_as_undefined_not_as_zero() -> None:
     text = _metric_rows("binary", ["0", "1"], {"base": {"0": 3, "1": 1}, "pr": {"0": 3, "1": 1}}, rows)
     assert "| precision | 0.5000 | 0.0000 | -0.5000 |" in text
     assert "never predicted" not in text
+
+
+def test_few_test_rows_of_a_class_are_warned_about() -> None:
+    """A PR that cut the data to 60 rows had 13 test rows, one positive: "no significant change",
+    gate passed, and nothing said that the interval [-0.36, +0.18] could not tell."""
+    y = np.array([0] * 12 + [1])
+    assert changes.few_test_rows(y, ["0", "1"], 10) == (
+        "Few test rows: 13 compared, 1 of class `1` (validate.min_class_rows: 10): "
+        "the intervals are wide, so the verdict says little either way."
+    )
+    assert changes.few_test_rows(np.array([0] * 10 + [1] * 10), ["0", "1"], 10) is None
+    said = changes.few_test_rows(np.array([0] * 10 + [1] * 10), ["0", "1", "2"], 10)
+    assert said and said.startswith("Few test rows: 20 compared, 0 of class `2` (")
+    assert changes.few_test_rows(np.array([1.5, 2.5]), [], 10) is None  # regression: no classes

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -231,6 +232,19 @@ def warnings(
             "pipeline state. Run `dvc repro` and commit `dvc.lock` (and metrics) before merging."
         )
     return said
+
+
+def few_test_rows(y: np.ndarray, classes: list[str], least: int) -> str | None:
+    """A warning when a class has fewer compared rows than validate.min_class_rows: the intervals
+    are then too wide for "no significant change" to mean the PR changed nothing (a PR that cut the
+    data to 60 rows left one positive test row and passed the gate). None otherwise, or regression."""
+    counts = np.bincount(y.astype(np.int64), minlength=len(classes)) if classes else np.array([])
+    if not (short := [f"{n:,} of class `{c}`" for c, n in zip(classes, counts, strict=True) if n < least]):
+        return None
+    return (
+        f"Few test rows: {len(y):,} compared, {', '.join(short)} (validate.min_class_rows: {least}): "
+        "the intervals are wide, so the verdict says little either way."
+    )
 
 
 def _short(md5: str | None) -> str:

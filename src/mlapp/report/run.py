@@ -162,6 +162,7 @@ def build(
         pr_pipeline_stale=stale,
         lock_uncommitted=not git.ok("diff", "--quiet", "HEAD", "--", "dvc.lock", cwd=root),
     )
+    warnings += filter(None, [changes.few_test_rows(y, classes, params.validate_.min_class_rows)])
     head = git.rev("HEAD", cwd=root) or "unknown"
     dirty = not git.ok("diff", "--quiet", "HEAD", "--", cwd=root)
     runs = mlflow_runs(params, {"base": champion.model.sha256, "pr": challenger.sha256})
