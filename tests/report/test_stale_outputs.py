@@ -90,3 +90,22 @@ def test_a_stale_model_is_no_verdict_stale_metrics_a_warning(
         champion_module.pr_stale_stages(tmp_path, "models")
     status(monkeypatch, {"evaluate": []})  # only the metrics: the model and its rows are the PR's
     assert champion_module.pr_stale_stages(tmp_path, "models") == ["evaluate"]
+
+
+def test_a_stale_prs_comment_shows_no_metrics_of_an_earlier_model(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its metrics.json is as stale as its model: listed as "the PR's model" they were the base's."""
+    out = tree / "reports" / "pr"
+    assert (tree / "metrics" / "metrics.json").is_file()
+
+    def stale(*args: object) -> None:
+        raise champion_module.StaleOutputs("the PR's pipeline outputs are stale (`dvc status`: train)")
+
+    monkeypatch.setattr(run, "build", stale)
+    with pytest.raises(UserError):
+        run.main(Path("params.yaml"), base="HEAD", out_dir=out, enforce_gate=True, summary=None)
+    text = (out / "report.md").read_text()
+    assert "\n    the PR's pipeline outputs are stale (`dvc status`: train)\n" in text
+    assert "(`metrics/metrics.json`: stale like the model, not shown)" in text and "| `roc_auc` |" not in text
+    assert "Run `dvc repro` and commit: the report then compares." in text

@@ -40,6 +40,10 @@ class ChampionError(UserError, RuntimeError):
     pass
 
 
+class StaleOutputs(ChampionError):
+    """The PR's model is not what its params, code and data make: its metrics.json is not either."""
+
+
 @dataclass(frozen=True)
 class Champion:
     commit: str
@@ -112,7 +116,7 @@ def pr_stale_stages(root: Path, model_dir: str) -> list[str]:
         return []
     lock = root / "dvc.lock"
     if lock.is_file() and (making := sorted(set(stale) & model_upstream(lock.read_text(), model_dir))):
-        raise ChampionError(
+        raise StaleOutputs(
             f"the PR's pipeline outputs are stale (`dvc status`: {', '.join(making)}): the model on "
             "disk is not the one this PR makes, so no verdict is given on it; run `dvc repro` and commit"
         )

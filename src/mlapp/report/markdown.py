@@ -271,29 +271,3 @@ def render(report: dict[str, Any], max_chars: int) -> str:
             return text
     note = "\n\n… (truncated to fit a GitHub comment; the full report is report.json in the artifact)\n"
     return text[: max_chars - len(note)] + note
-
-
-def not_compared(reason: str, metrics: dict[str, float], metrics_file: str) -> str:
-    """The report when the base has nothing like-for-like (no model yet, another task, other
-    classes or features): why, then the PR's model by its own test metrics, no gate."""
-    rows = [[code_cell(name), f"{value:.4g}"] for name, value in metrics.items()]
-    evidence = table(["metric", "PR"], rows, "lr") if rows else [f"(no `{metrics_file}` in this tree)", ""]
-    return (
-        "\n".join(
-            [
-                "## ⚪ No comparison with the base",
-                "",
-                "This PR's model cannot be compared with the base's:",
-                "",
-                *(f"    {line}" for line in reason.splitlines()),  # an indented block: shown as written
-                "",
-                f"The PR's model on its own test rows (`{metrics_file}`); the quality gate is not applied:",
-                "",
-                *evidence,
-                "Review this PR by these numbers; the PRs after it compare again.",
-                "",
-                FOOTER,
-            ]
-        )
-        + "\n"
-    )

@@ -25,9 +25,9 @@ from mlapp import metrics as m
 from mlapp.errors import UserError
 from mlapp.model import Model, load
 from mlapp.params import Params, load_params
-from mlapp.report import changes, compare, markdown, plot_data, rows, schema
+from mlapp.report import changes, compare, markdown, no_comparison, plot_data, rows, schema
 from mlapp.report import gate as gate_check
-from mlapp.report.champion import Champion, obtain, pr_stale_stages
+from mlapp.report.champion import Champion, StaleOutputs, obtain, pr_stale_stages
 from mlapp.report.policy import gate_policy, kept_bound
 from mlapp.tables import read_frame, read_json, write_json
 
@@ -266,7 +266,10 @@ def main(
     except UserError as exc:  # still a report (and PR comment) saying why, without a stale report.json
         metrics_file = params.evaluate.metrics
         own = m.flat(read_json(metrics_file)) if metrics_file.is_file() else {}
-        (out_dir / REPORT_MD).write_text(text := markdown.not_compared(str(exc), own, str(metrics_file)))
+        stale = isinstance(exc, StaleOutputs)  # metrics.json is the earlier model's too: not shown
+        (out_dir / REPORT_MD).write_text(
+            text := no_comparison.render(str(exc), own, str(metrics_file), stale)
+        )
         gha.append_summary(text, summary)
         raise
     report["run"]["seconds"] = round(time.perf_counter() - started, 1)
