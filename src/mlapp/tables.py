@@ -137,11 +137,13 @@ def read_raw_chunks(path: Path, rows: int, missing: Sequence[str], sep: str) -> 
 
 class FrameParts:
     """Writes a table piece by piece into a temporary file next to ``path``, renamed into place
-    by ``commit``: leaving the block without committing (a failure) leaves ``path`` as it was.
-    A table written in one piece gets the bytes ``write_frame`` writes."""
+    by ``commit``: leaving the block without committing (a failure, Ctrl-C) leaves ``path`` as it
+    was. A table written in one piece gets the bytes ``write_frame`` writes; ``metadata`` replaces
+    the schema's key-value metadata (pandas' own included)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, metadata: dict[str, str] | None = None) -> None:
         self.path = path
+        self.metadata = metadata
         self.tmp: Path | None = None
         self.writer: pq.ParquetWriter | None = None
 
@@ -156,7 +158,8 @@ class FrameParts:
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
             os.close(fd)
             self.tmp = Path(tmp)
-            self.writer = pq.ParquetWriter(self.tmp, table.schema, compression="snappy")
+            first = table.schema if self.metadata is None else table.schema.with_metadata(self.metadata)
+            self.writer = pq.ParquetWriter(self.tmp, first, compression="snappy")
         self.writer.write_table(table)
 
     def commit(self) -> None:

@@ -24,6 +24,7 @@ The same model and the same rules as the service, for a file instead of a reques
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -45,7 +46,7 @@ from mlapp.schema import FEATURES, feature_schema
 from mlapp.serving import lineage, settings
 from mlapp.sources import TABLE_FORMATS, is_parquet, opened, separator, table_format
 from mlapp.stages.table_checks import look_alikes
-from mlapp.tables import not_utf8, parquet_batches, read_csv
+from mlapp.tables import FrameParts, not_utf8, parquet_batches, read_csv
 
 FORMATS = sorted(set(TABLE_FORMATS.values()))  # --format's choices: csv, parquet, tsv
 
@@ -62,6 +63,25 @@ class Summary:
     @property
     def rows_per_s(self) -> float:
         return self.rows / self.seconds if self.seconds else 0.0
+
+
+def refuse_overwriting(source: str, *outputs: Path) -> None:
+    """An output named like the input would replace the file being read: refused before any work."""
+    if "://" in source and not source.startswith("file://"):
+        return
+    given = Path(source.removeprefix("file://"))
+    for path in outputs:
+        if path.resolve() == given.resolve() or (path.exists() and given.exists() and path.samefile(given)):
+            raise UserError(f"{path} is the input {source}: write the predictions to another file")
+
+
+@contextlib.contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """A write that fails (a read-only or full disk, no permission) said in one line naming the file."""
+    try:
+        yield
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 def input_format(source: str, given: str | None) -> str:
@@ -171,45 +191,42 @@ def score(
         "mlapp.input": source,
         "mlapp.scored_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    output.parent.mkdir(parents=True, exist_ok=True)
     rejects_path = output.with_name(f"{output.stem}.rejects.parquet")  # p.pq too: p.rejects.parquet
-    rejects_path.unlink(missing_ok=True)
-    writer: pq.ParquetWriter | None = None
-    rejects: pq.ParquetWriter | None = None
+    refuse_overwriting(source, output, rejects_path)
     rows = scored = rejected = 0
     start = time.perf_counter()
-    try:
+    # Both files are written next to their names and renamed into place once every row is
+    # scored: a run that fails or is interrupted leaves the previous output and rejects as they were.
+    with FrameParts(output, meta) as predictions, FrameParts(rejects_path, meta) as refused:
         for frame in batches(source, input_format(source, fmt), chunk_rows, missing, sep):
             frame.index = pd.RangeIndex(rows, rows + len(frame))
             valid, failures = split_valid(frame, decimal)
             out = pd.DataFrame({"row": valid.index.to_numpy(dtype=np.int64)})
-            if id_column and id_column in frame.columns:
-                out[id_column] = frame.loc[valid.index, id_column].to_numpy()
+            if id_column and id_column in frame.columns:  # its dtype kept: a chunk of rejects only
+                out[id_column] = frame.loc[valid.index, id_column].reset_index(drop=True)  # is no null type
             scores = model.scores(valid) if len(valid) else np.empty(empty)
             # The task's fields: probability, label | label, probability_<class>... | prediction.
             for name, column in model.outputs(scores).items():
                 out[name] = column.to_numpy()
             out["model_version"] = model.version
-            table = pa.Table.from_pandas(out, preserve_index=False)
-            if writer is None:
-                writer = pq.ParquetWriter(output, table.schema.with_metadata(meta))
-            writer.write_table(table.cast(writer.schema))
+            with writing(output):
+                predictions.write(out)
             if len(failures):
-                failures = failures.rename(columns={"index": "row", "failure_case": "value"})
-                failed = pa.Table.from_pandas(failures, preserve_index=False)
-                rejects = rejects or pq.ParquetWriter(rejects_path, failed.schema.with_metadata(meta))
-                rejects.write_table(failed.cast(rejects.schema))
+                with writing(rejects_path):
+                    refused.write(failures.rename(columns={"index": "row", "failure_case": "value"}))
             rows += len(frame)
             scored += len(valid)
             rejected += len(frame) - len(valid)
-    finally:
-        for open_writer in (writer, rejects):
-            if open_writer is not None:
-                open_writer.close()
-    if writer is None:
-        raise UserError(f"{source} has no rows")
+        if predictions.writer is None:
+            raise UserError(f"{source} has no rows")
+        with writing(output):
+            predictions.commit()
+            if refused.writer is None:
+                rejects_path.unlink(missing_ok=True)  # an earlier run's rejects are not this run's
+            else:
+                refused.commit()
     return Summary(
-        rows, scored, rejected, time.perf_counter() - start, output, rejects_path if rejects else None
+        rows, scored, rejected, time.perf_counter() - start, output, rejects_path if rejected else None
     )
 
 
