@@ -1,5 +1,9 @@
 """Errors that mean "the user must fix something": the CLI prints them without a traceback."""
 
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
 
 class UserError(Exception):
     pass
@@ -22,3 +26,13 @@ def storage_errors() -> tuple[type[Exception], ...]:
     except ImportError:  # no S3 support installed
         return (OSError,)
     return (OSError, BotoCoreError)
+
+
+@contextlib.contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """A write that fails (a read-only or full disk, no permission, a file where a folder goes)
+    said in one line naming the file, not a traceback."""
+    try:
+        yield
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from exc

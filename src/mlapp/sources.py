@@ -23,6 +23,8 @@ from typing import IO, Any
 
 from pandas.errors import ParserError
 
+from mlapp.errors import UserError
+
 DECOMPRESSED: dict[str, Callable[..., Any]] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 # Compressions pandas would infer from a name, not read here: refused by name, not read as text.
 NOT_READ = (".zip", ".zst", ".tar", ".tgz")
@@ -30,6 +32,9 @@ NOT_READ = (".zip", ".zst", ".tar", ".tgz")
 # a ".tsv" is a CSV whose fields are separated by tabs, whatever data.csv_separator says.
 TABLE_FORMATS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}
 NAMED = ".csv or .tsv (either may be compressed: .gz, .bz2, .xz), .parquet or .pq"
+# An http(s) source that sends nothing for this long fails the read (TimeoutError, an OSError the
+# readers report in one line) instead of hanging a scheduled job: urllib waits forever by default.
+URL_TIMEOUT_S = 60.0
 # What a decompressor raises for data not compressed as the name says, or cut short.
 CORRUPT: tuple[type[Exception], ...] = (OSError, EOFError, lzma.LZMAError)
 
@@ -93,6 +98,18 @@ def not_read(source: str | Path) -> str | None:
     return None
 
 
+def refuse_overwriting(source: str | Path, *outputs: Path) -> None:
+    """``UserError`` when an output names the file ``source`` reads: writing it would replace
+    (or delete, append to) the input before or while it is read. A URL is no local file."""
+    text = str(source)
+    if "://" in text and not text.startswith("file://"):
+        return
+    given = Path(text.removeprefix("file://"))
+    for path in outputs:
+        if path.resolve() == given.resolve() or (path.exists() and given.exists() and path.samefile(given)):
+            raise UserError(f"{path} is the input {source}: write it to another file")
+
+
 @contextlib.contextmanager
 def opened(source: str | Path, *, seekable: bool = False) -> Iterator[IO[bytes]]:
     """The bytes of a path or URL (``http(s)://`` streamed; ``s3://``, ``gs://``... through
@@ -121,7 +138,7 @@ def opened(source: str | Path, *, seekable: bool = False) -> Iterator[IO[bytes]]
 
 def _remote(source: str) -> IO[bytes]:
     if source.startswith(("http://", "https://")):
-        return urllib.request.urlopen(source)  # noqa: S310 - the scheme is checked
+        return urllib.request.urlopen(source, timeout=URL_TIMEOUT_S)  # noqa: S310 - the scheme is checked
     import fsspec  # s3://, gs://, az://: the protocol's fsspec package must be installed
 
     return fsspec.open(source, "rb").open()

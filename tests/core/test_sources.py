@@ -6,10 +6,12 @@ from __future__ import annotations
 import bz2
 import gzip
 import lzma
+import socket
 from pathlib import Path
 
 import pytest
 
+from mlapp import sources
 from mlapp.errors import UserError
 from mlapp.monitor.batch import source_format
 from mlapp.params import load_params
@@ -71,3 +73,15 @@ def test_opened_reads_a_file_decompressed_as_named(tmp_path: Path, pack) -> None
     assert compression(source) == (suffix or None) and format_suffix(source) == ".csv"
     with opened(source) as stream:
         assert stream.read() == text
+
+
+def test_a_url_that_never_answers_fails_the_read_instead_of_hanging(monkeypatch) -> None:
+    """A server that accepts the connection and then sends nothing (a stuck export endpoint):
+    urllib waits for ever without a timeout, and a scheduled monitor or scoring job with it."""
+    monkeypatch.setattr(sources, "URL_TIMEOUT_S", 0.2)
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        url = f"http://127.0.0.1:{server.getsockname()[1]}/batch.csv"
+        with pytest.raises(TimeoutError), opened(url) as stream:  # an OSError: readers say it in one line
+            stream.read()

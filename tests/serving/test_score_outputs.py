@@ -86,9 +86,7 @@ def test_a_clean_run_removes_an_earlier_runs_rejects(
 
 
 @pytest.mark.parametrize("output", ["batch.csv", "batch.rejects.parquet"])
-def test_an_output_named_like_the_input_is_refused(
-    tmp_path: Path, serving_root: Path, output: str
-) -> None:
+def test_an_output_named_like_the_input_is_refused(tmp_path: Path, serving_root: Path, output: str) -> None:
     source = tmp_path / output
     generate(50, 7).to_csv(source, index=False)
     before = source.read_bytes()
@@ -107,9 +105,7 @@ def test_an_output_folder_that_cannot_be_made_is_one_error_line(
         run_score(batch, tmp_path / "taken" / "predictions.parquet", serving_root / "models")
 
 
-def test_a_first_chunk_of_rejects_only_keeps_the_id_column_typed(
-    tmp_path: Path, serving_root: Path
-) -> None:
+def test_a_first_chunk_of_rejects_only_keeps_the_id_column_typed(tmp_path: Path, serving_root: Path) -> None:
     frame = generate(250, 8)
     frame.loc[:99, "region"] = "mars"  # the whole first chunk is rejected: no id value to type it by
     source = tmp_path / "batch.csv"

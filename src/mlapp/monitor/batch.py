@@ -203,6 +203,8 @@ def _naive_utc(stamp: Any) -> Any:
 def read_source(source: str, params: Params) -> tuple[str, pd.DataFrame, Served | None]:
     """The batch as read (untyped for CSV), its format, and the served scores of a log."""
     fmt = source_format(source)
+    if not is_url(source) and Path(source).is_dir():
+        raise MonitorError(f"source {source} is a folder: pass one file (--source or monitor.source)")
     if not is_url(source) and not Path(source).is_file():
         raise MonitorError(f"source {source} not found (pass --source or set monitor.source)")
     # pandas/pyarrow parse errors are ValueErrors; s3:// adds botocore's own

@@ -21,6 +21,7 @@ import pandas as pd
 
 from mlapp import gha
 from mlapp.cells import BATCH_LABEL_FIX, placeholder_hint
+from mlapp.errors import writing
 from mlapp.metrics import round6
 from mlapp.model import Model, ModelSpec, load
 from mlapp.monitor import decision, drift, schema
@@ -29,7 +30,8 @@ from mlapp.monitor.render import markdown
 from mlapp.params import Params
 from mlapp.problems import problem
 from mlapp.schema import FEATURES, feature_schema
-from mlapp.tables import read_frame, read_json, write_json
+from mlapp.sources import refuse_overwriting
+from mlapp.tables import read_frame, read_json, write_json, write_text
 
 NO_ACTION, RETRAIN, ERROR = 0, 1, 2
 
@@ -170,10 +172,11 @@ def compare(batch: Batch, reference: Reference, params: Params) -> dict[str, Any
 
 def _write(report: dict[str, Any], json_path: Path, markdown_path: Path, summary: Path | None) -> None:
     data = schema.dump(schema.parse(report, "the report being written"))  # a renamed key fails here
-    write_json(data, json_path)
-    markdown_path.parent.mkdir(parents=True, exist_ok=True)
+    with writing(json_path):
+        write_json(data, json_path)
     text = markdown(data)
-    markdown_path.write_text(text)
+    with writing(markdown_path):
+        write_text(text, markdown_path)
     gha.append_summary(text, summary)  # the workflow run's summary page
 
 
@@ -193,10 +196,14 @@ def main(
     summary: Path | None = None,
 ) -> int:
     """Check ``source``; exit code 0 no action, 1 retrain (0 with ``exit_zero``)."""
-    for stale in (json_path, markdown_path):  # a run that fails must not leave a report read as its own
-        stale.unlink(missing_ok=True)
     if not source:
         raise MonitorError("no batch to check: pass --source PATH or set monitor.source in params.yaml")
+    # Every file this run writes or appends to, checked before the first is removed: one naming
+    # the batch would delete (or append to) the data being checked.
+    refuse_overwriting(source, json_path, markdown_path, *(p for p in (summary, github_output) if p))
+    for stale in (json_path, markdown_path):  # a run that fails must not leave a report read as its own
+        with writing(stale):
+            stale.unlink(missing_ok=True)
     try:  # a batch's labels are checked against the model's classes in compare
         batch = read_batch(source, params)
         report = compare(batch, load_reference(params, model_dir), params)

@@ -24,7 +24,6 @@ The same model and the same rules as the service, for a file instead of a reques
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 import time
@@ -36,15 +35,14 @@ import numpy as np
 import pandas as pd
 import pandera.errors as pa_errors
 import pyarrow as pa
-import pyarrow.parquet as pq
 from pandas.errors import EmptyDataError, ParserError
 
 from mlapp.cells import missing_clash, parse_values, value_hints
-from mlapp.errors import UserError, storage_errors
+from mlapp.errors import UserError, storage_errors, writing
 from mlapp.model import load
 from mlapp.schema import FEATURES, feature_schema
 from mlapp.serving import lineage, settings
-from mlapp.sources import TABLE_FORMATS, is_parquet, opened, separator, table_format
+from mlapp.sources import TABLE_FORMATS, is_parquet, opened, refuse_overwriting, separator, table_format
 from mlapp.stages.table_checks import look_alikes
 from mlapp.tables import FrameParts, not_utf8, parquet_batches, read_csv
 
@@ -63,25 +61,6 @@ class Summary:
     @property
     def rows_per_s(self) -> float:
         return self.rows / self.seconds if self.seconds else 0.0
-
-
-def refuse_overwriting(source: str, *outputs: Path) -> None:
-    """An output named like the input would replace the file being read: refused before any work."""
-    if "://" in source and not source.startswith("file://"):
-        return
-    given = Path(source.removeprefix("file://"))
-    for path in outputs:
-        if path.resolve() == given.resolve() or (path.exists() and given.exists() and path.samefile(given)):
-            raise UserError(f"{path} is the input {source}: write the predictions to another file")
-
-
-@contextlib.contextmanager
-def writing(path: Path) -> Iterator[None]:
-    """A write that fails (a read-only or full disk, no permission) said in one line naming the file."""
-    try:
-        yield
-    except OSError as exc:
-        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 def input_format(source: str, given: str | None) -> str:

@@ -1,0 +1,51 @@
+"""`mlapp monitor run`'s own files: never the batch it reads, and a failed write is one error line."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from mlapp.errors import UserError
+from mlapp.monitor import run
+from mlapp.monitor.batch import MonitorError
+from mlapp.params import load_params
+from tests.monitor.helpers import fresh, write_csv
+
+
+@pytest.fixture
+def in_project(reference_project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(reference_project)  # params paths are relative to the repository root
+    return reference_project
+
+
+def _main(project: Path, source: Path, **paths: Path) -> int:
+    params = load_params(project / "params.yaml")
+    outputs = {"json_path": source.with_name("m.json"), "markdown_path": source.with_name("m.md")} | paths
+    return run.main(params, source=str(source), model_dir=params.train.model_dir, **outputs)
+
+
+@pytest.mark.parametrize("option", ["json_path", "markdown_path", "summary", "github_output"])
+def test_a_report_named_like_the_batch_is_refused_and_the_batch_kept(
+    in_project: Path, tmp_path: Path, option: str
+) -> None:
+    """The run removes its earlier reports first (and appends to the summary): the batch went."""
+    source = write_csv(fresh(111), tmp_path / "recent.csv")
+    before = source.read_bytes()
+    with pytest.raises(UserError, match=f"{re.escape(str(source))} is the input"):
+        _main(in_project, source, **{option: tmp_path / "." / "recent.csv"})
+    assert source.read_bytes() == before
+
+
+def test_a_report_folder_that_cannot_be_written_is_one_error_line(in_project: Path, tmp_path: Path) -> None:
+    source = write_csv(fresh(112), tmp_path / "recent.csv")
+    (tmp_path / "taken").write_text("a file where the report's folder would go")
+    with pytest.raises(UserError, match=r"cannot write .*taken/m\.json"):
+        _main(in_project, source, json_path=tmp_path / "taken" / "m.json")
+
+
+def test_a_folder_as_the_batch_is_said_to_be_one(in_project: Path, tmp_path: Path) -> None:
+    (tmp_path / "recent.csv").mkdir()  # e.g. a Spark export's folder of part files
+    with pytest.raises(MonitorError, match=r"recent\.csv is a folder: pass one file"):
+        _main(in_project, tmp_path / "recent.csv")
