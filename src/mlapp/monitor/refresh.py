@@ -108,8 +108,9 @@ def _write(table: pd.DataFrame, raw: Path, sep: str) -> None:
         table.to_csv(raw, index=False, sep=sep)
 
 
-def refresh(params: Params, source: str) -> Path:
-    """Bring ``data.raw`` up to date from ``source``; returns the .dvc file that changed."""
+def refresh(params: Params, source: str, new: pd.DataFrame | None = None) -> Path:
+    """Bring ``data.raw`` up to date from ``source`` (its ``labeled_rows``, unless already read:
+    ``new``); returns the .dvc file that changed."""
     mode = params.monitor.retrain.refresh
     raw = params.data.raw
     tracking = tracking_file(raw)
@@ -123,7 +124,7 @@ def refresh(params: Params, source: str) -> Path:
         return tracking
     if is_import:
         raise MonitorError(f"{tracking} is a DVC import: set monitor.retrain.refresh to 'import'")
-    new = labeled_rows(source, params)
+    new = labeled_rows(source, params) if new is None else new
     if mode == "append" and not raw.is_file():
         dvc("pull", tracking)  # a fresh CI checkout has the pointer, not the data
     _write(merged_table(params, new, mode), raw, params.data.separator())

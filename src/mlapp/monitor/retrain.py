@@ -15,7 +15,7 @@ import mlapp.git
 from mlapp import gha, proc
 from mlapp.monitor import schema
 from mlapp.monitor.batch import MonitorError
-from mlapp.monitor.refresh import dvc, refresh
+from mlapp.monitor.refresh import dvc, labeled_rows, refresh
 from mlapp.params import Params
 
 REMOTE = "origin"
@@ -79,8 +79,11 @@ def prepare(
     branch, base = _guard(params)
     if git("status", "--porcelain", "--untracked-files=no"):
         raise MonitorError("the working tree has uncommitted changes: commit or stash them first")
+    # Read and checked before the switch: a batch that cannot be training data leaves the
+    # checkout on its own branch, not on a re-created retraining branch.
+    rows = None if params.monitor.retrain.refresh == "import" else labeled_rows(source, params)
     git("switch", "--quiet", "-C", branch, base)
-    tracking = refresh(params, source)
+    tracking = refresh(params, source, rows)
     if not git("status", "--porcelain", "--", tracking):
         print(f"{tracking} unchanged: the data already holds this batch; nothing to retrain on")
         gha.set_output("changed", False, github_output)
