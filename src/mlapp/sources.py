@@ -32,6 +32,9 @@ NOT_READ = (".zip", ".zst", ".tar", ".tgz")
 # a ".tsv" is a CSV whose fields are separated by tabs, whatever data.csv_separator says.
 TABLE_FORMATS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}
 NAMED = ".csv or .tsv (either may be compressed: .gz, .bz2, .xz), .parquet or .pq"
+# The first bytes of the compressions read: such data under a name without its suffix
+# (batch.csv holding gzip) is said to be compressed, not text that is not UTF-8.
+MAGIC = {b"\x1f\x8b": ".gz", b"BZh": ".bz2", b"\xfd7zXZ\x00": ".xz"}
 # An http(s) source that sends nothing for this long fails the read (TimeoutError, an OSError the
 # readers report in one line) instead of hanging a scheduled job: urllib waits forever by default.
 URL_TIMEOUT_S = 60.0
@@ -96,6 +99,15 @@ def not_read(source: str | Path) -> str | None:
     if refused := next((s for s in NOT_READ if _name(source).endswith(s)), None):
         return f"{refused} compression is not read: compress with gzip, bzip2 or xz (.gz, .bz2, .xz)"
     return None
+
+
+def unnamed_compression(source: str | Path) -> str | None:
+    """The suffix of the compression ``source``'s first bytes show when its name shows none."""
+    if compression(source):
+        return None
+    with opened(source) as stream:
+        head = stream.read(6)
+    return next((suffix for magic, suffix in MAGIC.items() if head.startswith(magic)), None)
 
 
 def refuse_overwriting(source: str | Path, *outputs: Path) -> None:

@@ -17,6 +17,8 @@ from mlapp.monitor.batch import source_format
 from mlapp.params import load_params
 from mlapp.serving.score import input_format
 from mlapp.sources import compression, format_suffix, is_parquet, named_separator, opened, unnamed_format
+from mlapp.stages.validate import read_problem
+from mlapp.tables import not_utf8
 from tests.conftest import REPO
 
 
@@ -85,3 +87,18 @@ def test_a_url_that_never_answers_fails_the_read_instead_of_hanging(monkeypatch)
         url = f"http://127.0.0.1:{server.getsockname()[1]}/batch.csv"
         with pytest.raises(TimeoutError), opened(url) as stream:  # an OSError: readers say it in one line
             stream.read()
+
+
+PACKED = [(gzip.compress, ".gz"), (bz2.compress, ".bz2"), (lzma.compress, ".xz")]
+
+
+@pytest.mark.parametrize(("pack", "suffix"), PACKED)
+def test_compressed_data_named_as_plain_text_is_said_to_be_compressed(tmp_path: Path, pack, suffix) -> None:
+    """The scorer, the monitor and validate said "line 1 is not UTF-8 text" of a gzip file named
+    .csv: true, but the fix is its name, not its encoding."""
+    source = tmp_path / "batch.csv"
+    source.write_bytes(pack(b"age,region\n40,north\n"))
+    said = f"it is {suffix}-compressed: name it so (batch.csv{suffix})"
+    assert not_utf8(source) == said
+    undecoded = UnicodeDecodeError("utf-8", b"\x8b", 0, 1, "invalid start byte")
+    assert read_problem(undecoded, source).check == f"readable table ({said})"

@@ -30,10 +30,17 @@ from mlapp.csv_names import blank, csv_header, repeated
 from mlapp.model import whole_numbers
 from mlapp.params import Params
 from mlapp.problems import Problem
-from mlapp.sources import TABLE_FORMATS, is_parquet, table_format, unnamed_format
+from mlapp.sources import TABLE_FORMATS, is_parquet, table_format, unnamed_compression, unnamed_format
 from mlapp.stages.findings import Findings
 from mlapp.stages.validate_rules import check_table, parse_table
-from mlapp.tables import FrameParts, first_non_utf8_line, line_count, read_raw_chunks, write_json
+from mlapp.tables import (
+    FrameParts,
+    compressed_unnamed,
+    first_non_utf8_line,
+    line_count,
+    read_raw_chunks,
+    write_json,
+)
 
 __all__ = ["Problem", "ValidationFailed", "check_table", "parse_table", "run", "validate_table"]
 
@@ -106,6 +113,8 @@ def read_problem(exc: Exception, source: Path) -> Problem:
     """The file-level problem behind an ``UNREADABLE`` error reading ``source``."""
     if not isinstance(exc, UnicodeDecodeError):
         return Problem("<file>", f"readable table ({exc})", 1)
+    if packed := unnamed_compression(source):
+        return Problem("<file>", f"readable table ({compressed_unnamed(source, packed)})", 1)
     line = first_non_utf8_line(source)
     where = f"line {line} is not" if line else "it is not"
     return Problem("<file>", f"UTF-8 text ({where}: save the file as UTF-8)", 1)
