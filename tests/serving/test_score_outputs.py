@@ -85,15 +85,15 @@ def test_a_clean_run_removes_an_earlier_runs_rejects(
     assert sorted(output.parent.iterdir()) == [output]
 
 
-@pytest.mark.parametrize("output", ["batch.csv", "batch.rejects.parquet"])
+@pytest.mark.parametrize("output", ["batch.parquet", "batch.rejects.parquet"])
 def test_an_output_named_like_the_input_is_refused(tmp_path: Path, serving_root: Path, output: str) -> None:
     source = tmp_path / output
-    generate(50, 7).to_csv(source, index=False)
+    generate(50, 7).to_parquet(source, index=False)
     before = source.read_bytes()
-    written = tmp_path / ("batch.parquet" if "rejects" in output else output)  # its rejects: the input
+    written = tmp_path / "batch.parquet"  # the input itself, or the input is its rejects file
     with pytest.raises(UserError, match="is the input"):
         scorer.score(str(source), written, serving_root / "models", 100, tmp_path / "none.json",
-                     [""], ",", ".", fmt="csv")  # fmt: skip
+                     [""], ",", ".", fmt="parquet")  # fmt: skip
     assert source.read_bytes() == before
 
 
