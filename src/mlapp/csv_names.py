@@ -104,3 +104,18 @@ def refuse_repeated(columns: pd.Index, head: CsvSource, sep: str) -> None:
         return
     if twice := repeated(csv_header(head, sep)):
         raise ParserError(f"the header names {twice} more than once: give each column its own name")
+
+
+def separator_fix(header: Sequence[str], sep: str, tsv: bool) -> str | None:
+    """What a header read with ``sep`` as one column holding another separator says (``a;b;c``
+    read with ','): the rule and the fix, None for another header. ``tsv``: the file was read as a
+    ``.tsv`` (tabs whatever data.csv_separator says), so the fix is its name."""
+    other = next((s for s in ",;\t|" if s != sep and len(header) == 1 and s in str(header[0])), None)
+    if not other:
+        return None
+    fix = (
+        f"name the file .csv, with data.csv_separator: {other!r}"
+        if tsv
+        else f"set data.csv_separator: {other!r} in params.yaml"
+    )
+    return f"values separated by {sep!r} (the header is one column holding {other!r}: {fix})"

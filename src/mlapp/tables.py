@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pandas.errors import ParserError, ParserWarning
 
-from mlapp.csv_names import CsvSource, refuse_repeated, repeated, with_head
+from mlapp.csv_names import CsvSource, refuse_repeated, repeated, separator_fix, with_head
 from mlapp.errors import UserError
 from mlapp.sources import is_parquet, opened, unnamed_compression
 
@@ -58,6 +58,8 @@ def read_csv(source: CsvSource, missing: Sequence[str], rows: int, sep: str) -> 
                     raise ParserError(f"a row has more fields than the header names ({exc})") from None
             if unchecked:
                 refuse_repeated(chunk.columns, head, sep)
+                if wrong := separator_fix(chunk.columns, sep, tsv=sep == "\t"):  # the scorer, the monitor
+                    raise ParserError(wrong)
                 unchecked = False
             yield chunk
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 import bz2
 import gzip
 import lzma
+import re
 import socket
 from pathlib import Path
 
 import pytest
+from pandas.errors import ParserError
 
 from mlapp import sources
 from mlapp.errors import UserError
@@ -18,7 +20,7 @@ from mlapp.params import load_params
 from mlapp.serving.score import input_format
 from mlapp.sources import compression, format_suffix, is_parquet, named_separator, opened, unnamed_format
 from mlapp.stages.validate import read_problem
-from mlapp.tables import not_utf8
+from mlapp.tables import not_utf8, read_csv
 from tests.conftest import REPO
 
 
@@ -102,3 +104,21 @@ def test_compressed_data_named_as_plain_text_is_said_to_be_compressed(tmp_path: 
     assert not_utf8(source) == said
     undecoded = UnicodeDecodeError("utf-8", b"\x8b", 0, 1, "invalid start byte")
     assert read_problem(undecoded, source).check == f"readable table ({said})"
+
+
+@pytest.mark.parametrize(
+    ("name", "sep", "fix"),
+    [
+        ("batch.csv", ",", "set data.csv_separator: ';' in params.yaml"),
+        ("batch.tsv", "\t", "name the file .csv, with data.csv_separator: ';'"),
+    ],
+)
+def test_a_batch_with_another_separator_is_said_so_by_every_reader(
+    tmp_path: Path, name: str, sep: str, fix: str
+) -> None:
+    """The scorer and the monitor said "lacks feature columns [every one]" of a ';' export, where
+    validate named the separator: they read it as validate does now."""
+    source = tmp_path / name
+    source.write_text("age;region\n40;north\n")
+    with pytest.raises(ParserError, match=re.escape(f"the header is one column holding ';': {fix}")):
+        next(read_csv(source, [""], 100, sep))

@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pandas.errors import EmptyDataError, ParserError
 
-from mlapp.csv_names import blank, csv_header, repeated
+from mlapp.csv_names import blank, csv_header, repeated, separator_fix
 from mlapp.model import whole_numbers
 from mlapp.params import Params
 from mlapp.problems import Problem
@@ -86,16 +86,10 @@ def header_problems(source: Path, sep: str) -> list[Problem]:
         return [Problem("<table>", f"unique column names ({where} repeats them)", len(twice), twice)]
     if unnamed := blank(header):
         return [Problem("<table>", f"a name for every column ({unnamed})", 1)]
-    separator = next((s for s in ",;\t|" if s != sep and len(header) == 1 and s in header[0]), None)
-    if not separator:
-        return []
     # A .tsv is read with tabs whatever data.csv_separator says: the fix is its name.
-    fix = (
-        f"name the file .csv, with data.csv_separator: {separator!r}"
-        if table_format(source, TABLE_FORMATS) == "tsv"
-        else f"set data.csv_separator: {separator!r} in params.yaml"
-    )
-    check = f"values separated by {sep!r} (the header is one column holding {separator!r}: {fix})"
+    check = separator_fix(header, sep, tsv=table_format(source, TABLE_FORMATS) == "tsv")
+    if not check:
+        return []
     return [Problem("<file>", check, 1, header)]
 
 
