@@ -3,13 +3,16 @@
 pandas reads a second ``age`` as ``age.1`` and a blank name as ``Unnamed: 3``: columns the
 file does not have, which the schema draft would make features and the batch scorer would
 look for in vain. ``read_csv`` (``mlapp.tables``) checks the header as written when a name
-looks repeated; validate checks it first (``header_problems``), blank names too.
+looks repeated; validate checks it first (``header_problems``), blank names too. A required
+name the file spells another way (``look_alikes``) is named beside the error by validate, the
+batch scorer and the monitor alike (the service imports this module: no stage code there).
 """
 
 from __future__ import annotations
 
 import io
 import re
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any, cast
@@ -119,3 +122,28 @@ def separator_fix(header: Sequence[str], sep: str, tsv: bool) -> str | None:
         else f"set data.csv_separator: {other!r} in params.yaml"
     )
     return f"values separated by {sep!r} (the header is one column holding {other!r}: {fix})"
+
+
+def _loose(name: str) -> str:
+    return unicodedata.normalize("NFKC", name).strip().casefold()
+
+
+def look_alikes(missing: list[Any], unexpected: list[Any]) -> str:
+    """The file's columns that differ from a required name only in case, surrounding spaces or
+    Unicode form (a macOS export writes 'é' as 'e' + accent): both lists look alike on screen."""
+    spelt = {_loose(str(name)): str(name) for name in unexpected}
+    pairs = [(str(name), spelt[_loose(str(name))]) for name in missing if _loose(str(name)) in spelt]
+    if not pairs:
+        return ""
+
+    def why(want: str, have: str) -> str:
+        if want.strip() != want or have.strip() != have:
+            return "spaces around it"
+        return (
+            "case differs"
+            if want.casefold() == have.casefold()
+            else "another Unicode form: save the header as NFC"
+        )
+
+    found = "; ".join(f"the file has {have!r} for {want!r} ({why(want, have)})" for want, have in pairs)
+    return f" ({found}: rename the file's column, or the name in FEATURES / params.yaml)"

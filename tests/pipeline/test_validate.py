@@ -549,7 +549,7 @@ def test_a_header_in_another_unicode_form_is_named() -> None:
     """A macOS export writes 'é' as 'e' and a combining accent (NFD): the same on screen."""
     from unicodedata import normalize
 
-    from mlapp.stages.table_checks import look_alikes
+    from mlapp.csv_names import look_alikes
 
     said = look_alikes([normalize("NFC", "café_visits"), "age"], [normalize("NFD", "café_visits"), "extra"])
     assert "(another Unicode form: save the header as NFC)" in said, said

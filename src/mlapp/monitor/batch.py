@@ -26,13 +26,13 @@ import pandas as pd
 import pandera.pandas as pa
 
 from mlapp.cells import BATCH_LABEL_FIX
+from mlapp.csv_names import look_alikes
 from mlapp.errors import UserError, storage_errors
 from mlapp.model import label_text
 from mlapp.params import Params
 from mlapp.problems import Problem
 from mlapp.schema import FEATURES, raw_schema
 from mlapp.sources import TABLE_FORMATS, opened, separator, table_format
-from mlapp.stages.table_checks import look_alikes
 from mlapp.stages.validate import check_table
 from mlapp.stages.validate_rules import CHECK_WORDS
 from mlapp.tables import not_utf8, parquet_file, read_csv

@@ -38,12 +38,12 @@ import pyarrow as pa
 from pandas.errors import EmptyDataError, ParserError
 
 from mlapp.cells import missing_clash, parse_values, value_hints
+from mlapp.csv_names import look_alikes
 from mlapp.errors import UserError, storage_errors, writing
 from mlapp.model import load
 from mlapp.schema import FEATURES, feature_schema
 from mlapp.serving import lineage, settings
 from mlapp.sources import TABLE_FORMATS, is_parquet, opened, refuse_overwriting, separator, table_format
-from mlapp.stages.table_checks import look_alikes
 from mlapp.tables import FrameParts, not_utf8, parquet_batches, read_csv
 
 FORMATS = sorted(set(TABLE_FORMATS.values()))  # --format's choices: csv, parquet, tsv

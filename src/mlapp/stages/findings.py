@@ -20,6 +20,7 @@ import pyarrow as pa_arrow
 import pyarrow.compute as pc
 
 from mlapp.cells import LABEL_FIX
+from mlapp.csv_names import look_alikes
 from mlapp.params import Params
 from mlapp.schema import FEATURES, raw_schema
 from mlapp.stages.table_checks import (
@@ -27,7 +28,6 @@ from mlapp.stages.table_checks import (
     column_roles,
     label_problems,
     label_summary,
-    look_alikes,
     null_problems,
     prepare_label,
 )

@@ -6,7 +6,6 @@ row-by-row rule cannot: an entirely empty feature, a label with a single class.
 
 from __future__ import annotations
 
-import unicodedata
 from typing import Any
 
 import pandas as pd
@@ -36,31 +35,6 @@ def column_roles(names: list[Any], data: DataParams) -> str:
         else ""
     )
     return f" ({'; '.join(roles)}{schema})"
-
-
-def _loose(name: str) -> str:
-    return unicodedata.normalize("NFKC", name).strip().casefold()
-
-
-def look_alikes(missing: list[Any], unexpected: list[Any]) -> str:
-    """The file's columns that differ from a required name only in case, surrounding spaces or
-    Unicode form (a macOS export writes 'é' as 'e' + accent): both lists look alike on screen."""
-    spelt = {_loose(str(name)): str(name) for name in unexpected}
-    pairs = [(str(name), spelt[_loose(str(name))]) for name in missing if _loose(str(name)) in spelt]
-    if not pairs:
-        return ""
-
-    def why(want: str, have: str) -> str:
-        if want.strip() != want or have.strip() != have:
-            return "spaces around it"
-        return (
-            "case differs"
-            if want.casefold() == have.casefold()
-            else "another Unicode form: save the header as NFC"
-        )
-
-    found = "; ".join(f"the file has {have!r} for {want!r} ({why(want, have)})" for want, have in pairs)
-    return f" ({found}: rename the file's column, or the name in FEATURES / params.yaml)"
 
 
 def null_problems(missing: dict[str, int], rows: int, params: Params) -> list[Problem]:
