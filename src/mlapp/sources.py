@@ -110,13 +110,17 @@ def unnamed_compression(source: str | Path) -> str | None:
     return next((suffix for magic, suffix in MAGIC.items() if head.startswith(magic)), None)
 
 
+def local_file(source: str | Path) -> Path | None:
+    """The file a path or ``file://`` URL names; None for any other URL."""
+    text = str(source)
+    return Path(text.removeprefix("file://")) if "://" not in text or text.startswith("file://") else None
+
+
 def refuse_overwriting(source: str | Path, *outputs: Path) -> None:
     """``UserError`` when an output names the file ``source`` reads: writing it would replace
     (or delete, append to) the input before or while it is read. A URL is no local file."""
-    text = str(source)
-    if "://" in text and not text.startswith("file://"):
+    if (given := local_file(source)) is None:
         return
-    given = Path(text.removeprefix("file://"))
     for path in outputs:
         if path.resolve() == given.resolve() or (path.exists() and given.exists() and path.samefile(given)):
             raise UserError(f"{path} is the input {source}: write it to another file")
@@ -132,15 +136,15 @@ def opened(source: str | Path, *, seekable: bool = False) -> Iterator[IO[bytes]]
     if refused := not_read(text):
         raise ParserError(refused)
     with contextlib.ExitStack() as stack:
-        local = "://" not in text or text.startswith("file://")
-        if local:
-            stream: IO[bytes] = stack.enter_context(Path(text.removeprefix("file://")).open("rb"))
+        local = local_file(text)
+        if local is not None:
+            stream: IO[bytes] = stack.enter_context(local.open("rb"))
         else:
             stream = stack.enter_context(_remote(text))
         if suffix := compression(text):
             inner = stack.enter_context(DECOMPRESSED[suffix](stream, "rb"))
             stream = io.BufferedReader(_Decompressed(inner, suffix))
-        if seekable and (suffix or not local):
+        if seekable and (suffix or local is None):
             copy = stack.enter_context(tempfile.TemporaryFile())
             shutil.copyfileobj(stream, copy, 1 << 20)
             copy.seek(0)
