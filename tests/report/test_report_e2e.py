@@ -101,7 +101,7 @@ def test_comment_only_change_is_neutral_passes_and_is_deterministic(
     assert first["changes"]["src"] == ["src/mlapp/stages/train.py"]
     assert first["changes"]["params"] == []
     assert first["warnings"] == []
-    assert first_md.startswith("### Model report: ⚪ no significant change · gate ✅ passed")
+    assert first_md.startswith("### Model report: ⚪ same predictions as base · gate ✅ passed")
     assert_renders(first_md)
     assert sh(*GATE, cwd=clone, env=env).returncode == 0
     # The PR's `dvc repro` built the very same model bytes, so DVC restores the champion.

@@ -24,6 +24,9 @@ TITLE = {
     "no significant change": "⚪ no significant change",
     "worse": "🔴 worse than base",
 }
+# Not a verdict of its own (the gate reads "no significant change"): a PR that changed no prediction
+# (a comment, a refactor, the same model bytes rebuilt) is told so in its title, not "no significant change".
+SAME_PREDICTIONS = "⚪ same predictions as base"
 GATE = {True: "✅ passed", False: "❌ FAILED"}
 NEVER = "n/a: never predicted"
 CONTRACT = "src/mlapp/schema.py"  # a PR editing it may add, remove or retype a column
@@ -56,8 +59,9 @@ def headline(report: dict[str, Any]) -> list[str]:
     primary = _primary(report)
     boot = report["bootstrap"]
     conf = f"{boot['confidence']:.0%}"
+    title = SAME_PREDICTIONS if boot["identical_predictions"] else TITLE[report["verdict"]]
     lines = [
-        f"### Model report: {TITLE[report['verdict']]} · gate {GATE[gate['passed']]}",
+        f"### Model report: {title} · gate {GATE[gate['passed']]}",
         "",
         f"**Verdict: {report['verdict']}** on {primary['name']}: {_num(primary['base'])} → "
         f"{_num(primary['pr'])} ({_signed(primary['delta'])}, {conf} CI {_signed(primary['ci_low'])} to "
