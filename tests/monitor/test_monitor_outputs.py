@@ -45,7 +45,20 @@ def test_a_report_folder_that_cannot_be_written_is_one_error_line(in_project: Pa
         _main(in_project, source, json_path=tmp_path / "taken" / "m.json")
 
 
-def test_a_folder_as_the_batch_is_said_to_be_one(in_project: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("as_url", [False, True], ids=["a path", "a file:// URL"])
+def test_a_folder_as_the_batch_is_said_to_be_one(in_project: Path, tmp_path: Path, as_url: bool) -> None:
+    """A file:// URL is the same local file (mlapp.sources.local_file): its folder was "cannot read
+    ... as csv: [Errno 21] Is a directory", a missing one "not found ([Errno 2] ...)"."""
     (tmp_path / "recent.csv").mkdir()  # e.g. a Spark export's folder of part files
-    with pytest.raises(MonitorError, match=r"recent\.csv is a folder: pass one file"):
-        _main(in_project, tmp_path / "recent.csv")
+    named = {
+        name: (tmp_path / name).as_uri() if as_url else str(tmp_path / name)
+        for name in ("recent.csv", "gone.csv")
+    }
+    params = load_params(in_project / "params.yaml")
+    outputs = {"json_path": tmp_path / "m.json", "markdown_path": tmp_path / "m.md"}
+    for name, said in (
+        ("recent.csv", "is a folder: pass one file"),
+        ("gone.csv", "not found (pass --source"),
+    ):
+        with pytest.raises(MonitorError, match=f"^source {re.escape(named[name])} {re.escape(said)}"):
+            run.main(params, source=named[name], model_dir=params.train.model_dir, **outputs)

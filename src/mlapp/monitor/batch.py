@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -32,7 +31,7 @@ from mlapp.model import label_text
 from mlapp.params import Params
 from mlapp.problems import Problem
 from mlapp.schema import FEATURES, raw_schema
-from mlapp.sources import TABLE_FORMATS, opened, separator, table_format
+from mlapp.sources import TABLE_FORMATS, local_file, opened, separator, table_format
 from mlapp.stages.validate import check_table
 from mlapp.stages.validate_rules import CHECK_WORDS
 from mlapp.tables import not_utf8, parquet_file, read_csv
@@ -73,10 +72,6 @@ class Batch:
         if label not in self.frame.columns:
             return self.frame.iloc[0:0]
         return self.frame[self.frame[label].notna()]
-
-
-def is_url(source: str) -> bool:
-    return "://" in source
 
 
 def source_format(source: str) -> str:
@@ -203,9 +198,10 @@ def _naive_utc(stamp: Any) -> Any:
 def read_source(source: str, params: Params) -> tuple[str, pd.DataFrame, Served | None]:
     """The batch as read (untyped for CSV), its format, and the served scores of a log."""
     fmt = source_format(source)
-    if not is_url(source) and Path(source).is_dir():
+    local = local_file(source)  # a path or file:// URL: checked here; other URLs when read
+    if local is not None and local.is_dir():
         raise MonitorError(f"source {source} is a folder: pass one file (--source or monitor.source)")
-    if not is_url(source) and not Path(source).is_file():
+    if local is not None and not local.is_file():
         raise MonitorError(f"source {source} not found (pass --source or set monitor.source)")
     # pandas/pyarrow parse errors are ValueErrors; s3:// adds botocore's own
     unreadable: tuple[type[Exception], ...] = (ValueError, *storage_errors())
@@ -221,7 +217,7 @@ def read_source(source: str, params: Params) -> tuple[str, pd.DataFrame, Served 
         data, rows = params.data, params.validate_.chunk_rows
         sep = separator(fmt, data.csv_separator)  # a .tsv's tab
         return fmt, pd.concat(read_csv(source, data.missing_values, rows, sep)), None
-    except FileNotFoundError as exc:  # a URL: local paths were checked above
+    except FileNotFoundError as exc:  # a remote URL: local files were checked above
         raise MonitorError(f"source {source} not found ({exc})") from exc
     except UnicodeDecodeError as exc:  # a CSV or a log
         raise MonitorError(f"cannot read {source} as {fmt}: {not_utf8(source)}") from exc
