@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import codecs
 import json
+import math
 from typing import Any, Literal
 
 import numpy as np
 import orjson
+import pandera.pandas as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from pydantic import TypeAdapter, ValidationError
 
+from mlapp.cells import FLOAT32_MAX
+from mlapp.model import ModelSpec
 from mlapp.schema import FEATURES
 from mlapp.serving.admission import Refused
-from mlapp.serving.records import Encoder
+from mlapp.serving.records import Encoder, field_rule
 from mlapp.serving.request import RequestParser
 from tests.serving.test_records import BASE, CASES
 from tests.serving.test_records import records as random_records
@@ -261,3 +265,54 @@ def test_a_made_up_key_is_named_in_a_few_characters_not_echoed_whole(parser) -> 
     with pytest.raises(Refused) as refused:
         parser.parse(duplicate.encode())
     assert refused.value.detail is not None and len(refused.value.detail[0]["msg"]) < 200
+
+
+LARGEST = "Input is beyond 3.4e+38, the largest number the model takes (XGBoost's float32)"
+PAST_INT64 = "Input is past int64, 9.2e18: a code or an identifier, not a quantity"
+
+
+@pytest.mark.parametrize(
+    ("kind", "sent", "rule", "said"),
+    [
+        (float, "1e300", "less_than_equal", LARGEST),
+        (float, "-1e300", "greater_than_equal", LARGEST),
+        (int, "100000000000000000000", "less_than", PAST_INT64),
+        (int, "1e300", "less_than", PAST_INT64),  # a whole number written as a float
+    ],
+)
+def test_a_number_past_what_the_model_takes_is_refused_where_the_range_is_open(
+    kind: type, sent: str, rule: str, said: str
+) -> None:
+    """validate and the batch scorer refuse 1e300 (inf in XGBoost's float32) and a whole number past
+    int64; the service took them where the schema's range is open, and predicted on inf."""
+    spec = ModelSpec(["x"], {}, "y", 0.5, 0)
+    # An open range: inf, or no check at all (an integer column could not be served with inf bounds).
+    checks = [pa.Check.in_range(-math.inf, math.inf)] if kind is float else []
+    column = pa.Column(kind, checks, nullable=True)
+    parser = RequestParser({"x": column}, spec, MAX_ROWS, MAX_DETAILS, id_column=None, time_column=None)
+    with pytest.raises(Refused) as refused:
+        parser.parse(b'{"records": [{"x": %s}]}' % sent.encode())
+    assert (refused.value.status, refused.value.detail) == (
+        400,
+        [{"type": rule, "loc": ("records", 0, "x"), "msg": said}],
+    )
+    assert refused.value.labels == {("x", rule)}
+    largest = b"3.4028234663852886e+38" if kind is float else b"9223372036854775807"
+    for body in (b'{"records": [{"x": %s}]}' % largest, b'{"records": [{"x": -%s}]}' % largest):
+        assert fast(parser, body) is not None  # the largest the model takes, on the fast path too
+        assert np.isfinite(parser.parse(body)[1]).all()
+
+
+def test_the_model_s_limits_narrow_only_what_the_schema_leaves_wider() -> None:
+    def bounds(column: pa.Column) -> dict[str, Any]:
+        return field_rule("x", column).bounds
+
+    assert bounds(FEATURES["age"]) == {"ge": 18, "le": 110}  # the reference schema's ranges as they are
+    assert bounds(pa.Column(float, pa.Check.in_range(0, math.inf))) == {"ge": 0, "le": FLOAT32_MAX}
+    assert bounds(pa.Column(float, pa.Check.less_than(FLOAT32_MAX))) == {
+        "lt": FLOAT32_MAX,
+        "ge": -FLOAT32_MAX,
+    }
+    assert bounds(pa.Column(int)) == {"gt": -(2**63), "lt": 2**63}
+    assert bounds(pa.Column(int, pa.Check.in_range(-math.inf, math.inf))) == {"gt": -(2**63), "lt": 2**63}
+    assert bounds(pa.Column(int, pa.Check.in_range(-(2**70), 2**63))) == {"gt": -(2**63), "lt": 2**63}

@@ -12,7 +12,9 @@ Where JSON and pandera differ the request is stricter, never looser:
   whole number written ``5.0`` is the integer 5, as JSON Schema's ``integer`` reads it: pandas
   writes an integer column with blanks that way, and validate read ``5.0`` in the table so;
 - NaN/Infinity are rejected (``finite_number``); a missing value must be an explicit
-  ``null``, and only in a nullable column.
+  ``null``, and only in a nullable column;
+- a number past what the model takes (``MODEL_LIMITS``: float32's 3.4e38; int64 in an integer
+  column) is refused whatever the column's range says, as validate and the batch scorer refuse it.
 A category's text is read in Unicode NFC first, as the tables' is (``mlapp.schema.composed_text``):
 "e" + a combining accent is the level "é".
 tests/serving/test_records.py proves accept/reject equivalence with ``feature_schema()``.
@@ -37,11 +39,26 @@ import pandera.pandas as pa
 from pydantic import BeforeValidator, ConfigDict, Field, Strict
 from typing_extensions import TypedDict
 
-from mlapp.cells import nfc
+from mlapp.cells import FLOAT32_MAX, INT64_LIMIT, nfc
 from mlapp.model import ModelSpec
 
 # Strict JSON types; NaN/inf are never a valid feature value (null is the missing value).
 RECORD_CONFIG = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+# What a number column takes whatever its range says, as validate and the batch scorer read a
+# table (mlapp.cells.parse_values): (lower, upper) rule and bound, and why, said in a 400. 1e300
+# in a column without an upper bound was float32 inf to the booster.
+MODEL_LIMITS: dict[type, tuple[tuple[str, Any], tuple[str, Any], str]] = {
+    float: (
+        ("ge", -FLOAT32_MAX),
+        ("le", FLOAT32_MAX),
+        f"beyond {FLOAT32_MAX:.1e}, the largest number the model takes (XGBoost's float32)",
+    ),
+    int: (
+        ("gt", -int(INT64_LIMIT)),
+        ("lt", int(INT64_LIMIT)),
+        "past int64, 9.2e18: a code or an identifier, not a quantity",
+    ),
+}
 
 
 class SchemaNotServable(TypeError):
@@ -134,7 +151,25 @@ def field_rule(name: str, column: pa.Column) -> Rule:
         bounds = {}
     elif base is str and bounds:
         raise SchemaNotServable(f"column {name!r}: range checks on strings are not served")
+    elif base in MODEL_LIMITS:
+        bounds = _model_range(bounds, MODEL_LIMITS[base][:2])
     return Rule(base, bounds, values, bool(column.nullable))
+
+
+def _model_range(bounds: Mapping[str, Any], limits: Sequence[tuple[str, Any]]) -> dict[str, Any]:
+    """``bounds`` with each side the schema leaves wider than the model's limit (or open) at that limit."""
+    out = dict(bounds)
+    for (rule, limit), side in zip(limits, (("ge", "gt"), ("le", "lt")), strict=True):
+        if not any(_tighter(k, v, limit) for k, v in out.items() if k in side):
+            out = {k: v for k, v in out.items() if k not in side} | {rule: limit}
+    return out
+
+
+def _tighter(rule: str, bound: Any, limit: Any) -> bool:
+    """A schema bound inside the model's ``limit`` on its side, or at it and excluding it (gt, lt)."""
+    if bound == limit:
+        return rule in ("gt", "lt")
+    return bool(bound > limit) if rule in ("ge", "gt") else bool(bound < limit)
 
 
 def _composed(value: Any) -> Any:

@@ -36,6 +36,7 @@ from typing_extensions import TypedDict
 from mlapp.model import ModelSpec
 from mlapp.serving.admission import Refused
 from mlapp.serving.columns import FastPath
+from mlapp.serving.issues import coded_hints, past_model
 from mlapp.serving.records import Encoder, Rule, field_rule, record_type
 
 OTHER = "<other>"  # label for a field name the client made up: clients must not create series
@@ -231,7 +232,7 @@ class RequestParser:
             return
 
     def refusal(self, exc: ValidationError, body: bytes | None = None) -> Refused:
-        detail = exc.errors(include_url=False, include_context=False, include_input=False)
+        detail = exc.errors(include_url=False, include_input=False)  # ctx: read by _msg, not shown
         labels = set()
         for error in detail:
             names = [part for part in error["loc"] if isinstance(part, str)]
@@ -242,7 +243,7 @@ class RequestParser:
         # The first invalid record's issues (validation stops there), a few listed: small answers.
         count, shown = len(detail), [self._shown(e) for e in detail[: self.max_details]]
         if body is not None and self.coded:
-            self._coded_hints(shown, body)
+            coded_hints(shown, body, self.coded)
         message = f"{count} validation error{'s' if count != 1 else ''} for Input"
         record = next((e["loc"][1] for e in detail if len(e["loc"]) > 1 and e["loc"][0] == "records"), None)
         if record is not None:
@@ -253,7 +254,8 @@ class RequestParser:
 
     def _shown(self, error: Mapping[str, Any]) -> dict[str, Any]:
         loc = tuple(_cut_key(part) if isinstance(part, str) else part for part in error["loc"])
-        return {**error, "loc": loc, "msg": self._msg(error)}
+        shown = {key: value for key, value in error.items() if key != "ctx"}
+        return {**shown, "loc": loc, "msg": self._msg(error)}
 
     def _msg(self, error: Mapping[str, Any]) -> str:
         field = error["loc"][-1] if error["loc"] else None
@@ -265,32 +267,4 @@ class RequestParser:
         if error["type"] == "extra_forbidden" and field in self.not_features:
             what = self.not_features[field]
             return f"{error['msg']}: {field!r} is {what}: send the features only (/metadata lists them)"
-        return _cut(error["msg"])
-
-    def _coded_hints(self, shown: list[dict[str, Any]], body: bytes) -> None:
-        """A client sending 2 for a category coded 1, 2, 3 in the file is told to send "2" (JSON
-        types are strict). The sent value is looked up in the body for the listed issues only:
-        asking pydantic for every issue's input cost about a quarter more per 1,000-row refusal."""
-        wanted = [
-            e for e in shown if e["type"] == "literal_error" and e["loc"] and e["loc"][-1] in self.coded
-        ]
-        if not wanted:
-            return
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError:  # pydantic's parser took it (NaN tokens): no hint, no harm
-            return
-        for error in wanted:
-            sent = _at(data, error["loc"])
-            if type(sent) is int and str(sent) in self.coded[error["loc"][-1]]:
-                error["msg"] += f": category levels are text, send {str(sent)!r}"
-
-
-def _at(data: Any, loc: Sequence[str | int]) -> Any:
-    """The value at a pydantic error's ``loc`` in the parsed body (None if the path is not there)."""
-    for part in loc:
-        try:
-            data = data[part]
-        except (KeyError, IndexError, TypeError):
-            return None
-    return data
+        return past_model(error) or _cut(error["msg"])

@@ -1,0 +1,57 @@
+"""What a 400's issues say beyond pydantic's words, from the schema and the body sent.
+
+``request.RequestParser.refusal`` lists pydantic's errors of the first invalid record; pydantic
+knows the rule that failed, not why the schema has it or what the client meant to send.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+
+from mlapp.serving.records import MODEL_LIMITS
+
+# A range error at the model's own limit (records.MODEL_LIMITS, wider than the schema's range or
+# in place of an open one), by the limit's size: said as validate says such a value in a table.
+PAST_MODEL = {abs(upper[1]): why for _, upper, why in MODEL_LIMITS.values()}
+RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
+
+
+def past_model(error: Mapping[str, Any]) -> str | None:
+    """The message of a range error at the model's limit (its ``ctx`` names the bound); None for
+    any other error. pydantic wrote the float32 limit as 340282346638528860000000000000000000000."""
+    bound = next(iter((error.get("ctx") or {}).values()), None)
+    if error["type"] not in RANGE_ERRORS or not isinstance(bound, int | float):
+        return None
+    why = PAST_MODEL.get(abs(bound))
+    return f"Input is {why}" if why else None
+
+
+def coded_hints(shown: list[dict[str, Any]], body: bytes, coded: Mapping[str, frozenset[str]]) -> None:
+    """A client sending 2 for a category coded 1, 2, 3 in the file (``coded``: such a category's
+    levels) is told to send "2" (JSON types are strict). The sent value is looked up in the body for
+    the listed issues only: asking pydantic for every issue's input cost about a quarter more per
+    1,000-row refusal."""
+    wanted = [e for e in shown if e["type"] == "literal_error" and e["loc"] and e["loc"][-1] in coded]
+    if not wanted:
+        return
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:  # pydantic's parser took it (NaN tokens): no hint, no harm
+        return
+    for error in wanted:
+        sent = _at(data, error["loc"])
+        if type(sent) is int and str(sent) in coded[error["loc"][-1]]:
+            error["msg"] += f": category levels are text, send {str(sent)!r}"
+
+
+def _at(data: Any, loc: Sequence[str | int]) -> Any:
+    """The value at a pydantic error's ``loc`` in the parsed body (None if the path is not there)."""
+    for part in loc:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
