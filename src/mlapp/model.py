@@ -182,7 +182,7 @@ class UnknownLabels(UserError, ValueError):
 
     def __init__(self, failing: pd.Series, rule: str, examples: int) -> None:
         line = problem(failing, rule, examples).line()
-        super().__init__(f"{line} (the model was trained on other labels: retrain it, `dvc repro`)")
+        super().__init__(f"{line} (the model was trained on other labels: retrain it, `uv run dvc repro`)")
 
 
 class ModelMissing(UserError, FileNotFoundError):
@@ -199,7 +199,7 @@ def _unreadable(path: Path, reason: str) -> ModelUnreadable:
     reason = re.sub(r"^\[[\d:]+\] \S+: ", "", reason.strip().splitlines()[0] if reason.strip() else "")
     return ModelUnreadable(
         f"cannot read {path} ({reason[:160]}): the file is truncated or corrupt; restore it "
-        "(`dvc checkout`, `dvc pull`) or retrain (`make run`)"
+        "(`uv run dvc checkout`, `uv run dvc pull`) or retrain (`make run`)"
     )
 
 

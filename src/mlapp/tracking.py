@@ -114,7 +114,7 @@ def log_run(
         raise TrackingUnavailable(
             f"MLflow tracking server {uri} failed while logging run {run.info.run_id} "
             f"({exc.__class__.__name__}); this stage wrote no outputs. Re-run it when the server "
-            "answers again (`dvc repro`)."
+            "answers again (`uv run dvc repro`)."
         ) from exc
     mlflow.end_run()
     return str(run.info.run_id)

@@ -96,14 +96,15 @@ def test_labels_the_model_does_not_know_are_named_with_their_rows() -> None:
         spec.encode(labels, examples=EXAMPLES)
     assert str(raised.value) == (
         "column 'churned' failed one of the model's classes ['0', '1']: 7 value(s), e.g. ['no', 'yes', "
-        "None] at rows [1, 3, 4, 5, 6] (the model was trained on other labels: retrain it, `dvc repro`)"
+        "None] at rows [1, 3, 4, 5, 6] (the model was trained on other labels: retrain it, "
+        "`uv run dvc repro`)"
     )
     regression = model_io.ModelSpec([], {}, "price", None, 0, "regression", [])
     with pytest.raises(UserError) as raised:
         regression.encode(pd.Series([3.5, "cheap", 2], name="price"), examples=EXAMPLES)
     assert str(raised.value) == (
         "column 'price' failed parse as a number (a regression model's label): 1 value(s), e.g. "
-        "['cheap'] at rows [1] (the model was trained on other labels: retrain it, `dvc repro`)"
+        "['cheap'] at rows [1] (the model was trained on other labels: retrain it, `uv run dvc repro`)"
     )
 
 
@@ -147,7 +148,7 @@ def test_evaluate_on_labels_the_model_does_not_know_is_one_line(
     assert capsys.readouterr().err == (
         f"error: column 'churned' failed one of the model's classes ['0', '1']: {len(test)} value(s), "
         f"e.g. {shown} at rows {list(range(examples))} (the model was trained on other labels: retrain it, "
-        "`dvc repro`)\n"
+        "`uv run dvc repro`)\n"
     )
     assert PARAMS.evaluate.metrics.read_bytes() == metrics
 

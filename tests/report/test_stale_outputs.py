@@ -47,7 +47,7 @@ def test_a_label_renamed_without_repro_is_a_reason_not_a_traceback(tree: Path) -
         run.build(renamed, "", tree, "HEAD", champion)
     assert str(caught.value) == (
         "the PR's model predicts 'churned', params.yaml's data.label is 'churn': "
-        "the PR's pipeline outputs are stale: run `dvc repro` and commit"
+        "the PR's pipeline outputs are stale: run `uv run dvc repro` and commit"
     )
 
 
@@ -108,4 +108,4 @@ def test_a_stale_prs_comment_shows_no_metrics_of_an_earlier_model(
     text = (out / "report.md").read_text()
     assert "\n    the PR's pipeline outputs are stale (`dvc status`: train)\n" in text
     assert "(`metrics/metrics.json`: stale like the model, not shown)" in text and "| `roc_auc` |" not in text
-    assert "Run `dvc repro` and commit: the report then compares." in text
+    assert "Run `uv run dvc repro` and commit: the report then compares." in text

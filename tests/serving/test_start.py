@@ -71,7 +71,8 @@ def test_a_corrupt_model_file_is_one_error_line_naming_it(
     done = serve(serving_root, models)
     assert done.returncode == 2, done.stderr[-2000:]
     assert f"error: cannot read {broken} (" in done.stderr
-    assert "truncated or corrupt; restore it (`dvc checkout`, `dvc pull`) or retrain" in done.stderr
+    restore = "truncated or corrupt; restore it (`uv run dvc checkout`, `uv run dvc pull`) or retrain"
+    assert restore in done.stderr
     assert "Traceback" not in done.stderr and "[bt]" not in done.stderr
 
 

@@ -40,7 +40,7 @@ def tracking_file(raw: Path) -> Path:
         candidate = Path(f"{path}.dvc")
         if path != Path() and candidate.is_file():
             return candidate
-    raise MonitorError(f"no .dvc file tracks {raw} (expected e.g. data.dvc from `dvc add data`)")
+    raise MonitorError(f"no .dvc file tracks {raw} (expected e.g. data.dvc from `uv run dvc add data`)")
 
 
 def _tracked_out(tracking: Path) -> tuple[Path, bool]:

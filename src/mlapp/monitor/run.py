@@ -46,7 +46,9 @@ class Reference:
 
 def _need(path: Path, what: str) -> Path:
     if not path.is_file():
-        raise MonitorError(f"{what} {path} is missing: run the pipeline first (`make run` or `dvc repro`)")
+        raise MonitorError(
+            f"{what} {path} is missing: run the pipeline first (`make run` or `uv run dvc repro`)"
+        )
     return path
 
 

@@ -118,7 +118,8 @@ def pr_stale_stages(root: Path, model_dir: str) -> list[str]:
     if lock.is_file() and (making := sorted(set(stale) & model_upstream(lock.read_text(), model_dir))):
         raise StaleOutputs(
             f"the PR's pipeline outputs are stale (`dvc status`: {', '.join(making)}): the model on "
-            "disk is not the one this PR makes, so no verdict is given on it; run `dvc repro` and commit"
+            "disk is not the one this PR makes, so no verdict is given on it; run `uv run dvc repro` "
+            "and commit"
         )
     return stale
 

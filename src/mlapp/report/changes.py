@@ -224,12 +224,12 @@ def warnings(
     if pr_pipeline_stale:
         said.append(
             f"The PR's pipeline outputs are stale (`dvc status`: {', '.join(pr_pipeline_stale)}): "
-            "run `dvc repro`; this report scored the model on disk."
+            "run `uv run dvc repro`; this report scored the model on disk."
         )
     if lock_uncommitted:
         said.append(
             "`dvc.lock` differs from the committed one: the PR did not commit its reproduced "
-            "pipeline state. Run `dvc repro` and commit `dvc.lock` (and metrics) before merging."
+            "pipeline state. Run `uv run dvc repro` and commit `dvc.lock` (and metrics) before merging."
         )
     return said
 

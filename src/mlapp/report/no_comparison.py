@@ -17,7 +17,7 @@ def render(reason: str, metrics: dict[str, float], metrics_file: str, stale: boo
     its params, code or data, so its metrics.json is not its model's either: not shown."""
     rows = [] if stale else [[code_cell(name), f"{value:.4g}"] for name, value in metrics.items()]
     missing = "stale like the model, not shown" if stale else "not in this tree"
-    then = "Run `dvc repro` and commit: the report then compares." if stale else THEN
+    then = "Run `uv run dvc repro` and commit: the report then compares." if stale else THEN
     evidence = table(["metric", "PR"], rows, "lr") if rows else [f"(`{metrics_file}`: {missing})", ""]
     return (
         "\n".join(

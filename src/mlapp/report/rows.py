@@ -149,7 +149,7 @@ def compared(report: dict[str, Any]) -> str:
 def scored(champion: Champion, challenger: Model, pr_test: pd.DataFrame, params: Params) -> Scored:
     """Both models' scores on the compared rows; a UserError when there is no like-for-like
     comparison (another task, label or classes, or too few rows to pair or left unseen by the base)."""
-    label, stale = params.data.label, "the PR's pipeline outputs are stale: run `dvc repro` and commit"
+    label, stale = params.data.label, "the PR's pipeline outputs are stale: run `uv run dvc repro` and commit"
     if challenger.spec.label != label:  # params.yaml changed since `dvc repro`: no traceback, say so
         raise UserError(
             f"the PR's model predicts {challenger.spec.label!r}, "
