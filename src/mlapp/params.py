@@ -111,7 +111,9 @@ def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:
     except ValidationError as exc:
         task = raw.get("task") if isinstance(raw, dict) else None
         mistakes = [_mistake(error, task) for error in exc.errors()]
-        raise ParamsError(f"{path} is invalid:\n" + "\n".join(mistakes)) from exc
+        if len(mistakes) == 1 and "\n" not in mistakes[0]:  # one mistake: one line, no list of one
+            raise ParamsError(f"{path} is invalid: {mistakes[0]}") from exc
+        raise ParamsError(f"{path} is invalid:\n" + "\n".join(f"  - {m}" for m in mistakes)) from exc
 
 
 def _metric_setting(loc: tuple[Any, ...]) -> str | None:
@@ -132,12 +134,12 @@ def _mistake(error: Mapping[str, Any], task: object) -> str:
         from mlapp.metrics import TASK_METRICS, task_metric_problems  # numpy/sklearn: only when needed
 
         if task in TASK_METRICS:
-            return "  - " + task_metric_problems(task, [(setting, str(error["input"]))])[0]
+            return task_metric_problems(task, [(setting, str(error["input"]))])[0]
     where = ".".join(str(part) for part in error["loc"])
     message = error_message(error)
     value = error.get("input")
     got = "" if isinstance(value, dict | list) or error["type"] == "value_error" else f" (got {value!r})"
-    return f"  - {where}: {message}{got}" if where else f"  - {message}{got}"
+    return f"{where}: {message}{got}" if where else f"{message}{got}"
 
 
 def error_message(error: Mapping[str, Any]) -> str:

@@ -130,7 +130,7 @@ def test_a_bad_gate_metric_of_the_prs_own_params_is_one_short_line(
     monkeypatch.chdir(tmp_path)
     assert run_main(monkeypatch, *command) == EXIT_ERROR
     assert capsys.readouterr().err == (
-        "error: params.yaml is invalid:\n"
-        f"  - gate.primary_metric: {metric!r} is not a metric of task binary; choose one of ['roc_auc', "
+        "error: params.yaml is invalid: "
+        f"gate.primary_metric: {metric!r} is not a metric of task binary; choose one of ['roc_auc', "
         "'pr_auc', 'f1', 'precision', 'recall', 'accuracy', 'log_loss', 'brier']\n"
     )

@@ -181,10 +181,10 @@ def test_a_min_class_rows_no_table_can_train_with_is_refused(engine: str, least:
         path.write_text(yaml.safe_dump(raw))
         with pytest.raises(ParamsError) as refused:
             load_params(path)
-        assert str(refused.value).splitlines()[1:] == [
-            f"  - validate.min_class_rows {rows} lets through a class that cannot be split and trained "
-            f"on (train.engine {engine}): set it to at least {least}"
-        ]
+        assert str(refused.value) == (
+            f"{path} is invalid: validate.min_class_rows {rows} lets through a class that cannot be split "
+            f"and trained on (train.engine {engine}): set it to at least {least}"
+        )
     raw["validate"]["min_class_rows"] = least
     path.write_text(yaml.safe_dump(raw))
     assert load_params(path).validate_.min_class_rows == least
