@@ -27,6 +27,7 @@ HEAD_BYTES = 1 << 16  # a stream's bytes kept to read its header again (a line o
 REPEATED = re.compile(r"(.+)\.\d+")  # pandas' name for the second of a repeated name
 UNNAMED = re.compile(r"Unnamed: \d+")  # pandas' name for a blank one
 INDEX = "pandas' to_csv writes the row index so unless index=False"
+UNICODE_FORM = "another Unicode form"  # how a look-alike name differs (alike): 'e' + accent for 'é'
 
 
 def csv_header(source: CsvSource, sep: str) -> list[str]:
@@ -128,22 +129,28 @@ def _loose(name: str) -> str:
     return unicodedata.normalize("NFKC", name).strip().casefold()
 
 
-def look_alikes(missing: list[Any], unexpected: list[Any]) -> str:
-    """The file's columns that differ from a required name only in case, surrounding spaces or
-    Unicode form (a macOS export writes 'é' as 'e' + accent): both lists look alike on screen."""
+def alike(missing: list[Any], unexpected: list[Any]) -> list[tuple[str, str, str]]:
+    """(required name, the name given for it, how they differ) for each required name that one of
+    ``unexpected`` differs from only in case, surrounding spaces or Unicode form (a macOS export
+    writes 'é' as 'e' + accent): on screen, both look alike."""
     spelt = {_loose(str(name)): str(name) for name in unexpected}
     pairs = [(str(name), spelt[_loose(str(name))]) for name in missing if _loose(str(name)) in spelt]
-    if not pairs:
-        return ""
 
-    def why(want: str, have: str) -> str:
+    def how(want: str, have: str) -> str:
         if want.strip() != want or have.strip() != have:
             return "spaces around it"
-        return (
-            "case differs"
-            if want.casefold() == have.casefold()
-            else "another Unicode form: save the header as NFC"
-        )
+        return "case differs" if want.casefold() == have.casefold() else UNICODE_FORM
 
-    found = "; ".join(f"the file has {have!r} for {want!r} ({why(want, have)})" for want, have in pairs)
+    return [(want, have, how(want, have)) for want, have in pairs]
+
+
+def look_alikes(missing: list[Any], unexpected: list[Any]) -> str:
+    """The file's columns that look like a required name (``alike``), said beside the error."""
+    pairs = alike(missing, unexpected)
+    if not pairs:
+        return ""
+    fix = {UNICODE_FORM: f"{UNICODE_FORM}: save the header as NFC"}
+    found = "; ".join(
+        f"the file has {have!r} for {want!r} ({fix.get(how, how)})" for want, have, how in pairs
+    )
     return f" ({found}: rename the file's column, or the name in FEATURES / params.yaml)"

@@ -316,3 +316,36 @@ def test_the_model_s_limits_narrow_only_what_the_schema_leaves_wider() -> None:
     assert bounds(pa.Column(int)) == {"gt": -(2**63), "lt": 2**63}
     assert bounds(pa.Column(int, pa.Check.in_range(-math.inf, math.inf))) == {"gt": -(2**63), "lt": 2**63}
     assert bounds(pa.Column(int, pa.Check.in_range(-(2**70), 2**63))) == {"gt": -(2**63), "lt": 2**63}
+
+
+@pytest.mark.parametrize(
+    ("sent", "said"),
+    [
+        (
+            "gro\u0308\u00dfe",
+            '"gro\\u0308\\u00dfe" was sent for it (another Unicode form)',
+        ),  # NFD, as macOS types it
+        ("Größe", '"Gr\\u00f6\\u00dfe" was sent for it (case differs)'),
+    ],
+)
+def test_a_key_that_looks_like_a_feature_is_one_error_naming_it(sent: str, said: str) -> None:
+    """A key in another Unicode form got two errors, "Field required" for the feature and "Extra
+    inputs are not permitted" for a key that looks the same; validate and the scorer name such a
+    column as a look-alike (mlapp.csv_names.alike)."""
+    name = "größe"  # NFC, as FEATURES writes it
+    spec = ModelSpec([name, "age"], {}, "y", 0.5, 0)
+    features = {name: pa.Column(float), "age": pa.Column(int)}
+    parser = RequestParser(features, spec, MAX_ROWS, MAX_DETAILS, id_column=None, time_column=None)
+    body = json.dumps({"records": [{"age": 40, sent: 1.5, "note": "x"}]})
+    with pytest.raises(Refused) as refused:
+        parser.parse(body.encode())
+    assert refused.value.message.startswith("2 validation errors for Input in records[0]")
+    assert refused.value.detail == [
+        {
+            "type": "missing",
+            "loc": ("records", 0, name),
+            "msg": f"Field required: {said}: send the key spelt as in loc",
+        },
+        {"type": "extra_forbidden", "loc": ("records", 0, "note"), "msg": "Extra inputs are not permitted"},
+    ]
+    assert refused.value.labels == {(name, "missing"), ("<other>", "extra_forbidden")}

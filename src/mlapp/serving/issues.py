@@ -6,11 +6,13 @@ knows the rule that failed, not why the schema has it or what the client meant t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
 
+from mlapp.csv_names import alike
 from mlapp.serving.records import MODEL_LIMITS
 
 # A range error at the model's own limit (records.MODEL_LIMITS, wider than the schema's range or
@@ -27,6 +29,37 @@ def past_model(error: Mapping[str, Any]) -> str | None:
         return None
     why = PAST_MODEL.get(abs(bound))
     return f"Input is {why}" if why else None
+
+
+def merge_look_alikes(detail: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """pydantic's errors, with a required key and the unknown one that spells it another way (case,
+    spaces around it, Unicode form: ``mlapp.csv_names.alike``, as validate and the scorer name a
+    column) as one error on the required key. A key typed "o" + a combining diaeresis got "Field
+    required" and "Extra inputs are not permitted" for two keys that look the same."""
+    if not any(error["type"] == "missing" for error in detail):  # the usual refusal: nothing to pair
+        return list(detail)
+    keys: dict[tuple[Any, ...], tuple[list[str], list[str]]] = {}  # per object: missing, unknown
+    for error in detail:
+        if error["type"] in ("missing", "extra_forbidden") and error["loc"]:
+            *parent, key = error["loc"]
+            keys.setdefault(tuple(parent), ([], []))[error["type"] == "extra_forbidden"].append(key)
+    pairs = {
+        (*parent, want): (have, how)
+        for parent, (missing, unknown) in keys.items()
+        for want, have, how in alike(missing, unknown)
+    }
+    given = {(*loc[:-1], have) for loc, (have, _) in pairs.items()}
+    merged: list[Mapping[str, Any]] = []
+    for error in detail:
+        loc = tuple(error["loc"])
+        if error["type"] == "extra_forbidden" and loc in given:
+            continue
+        if error["type"] == "missing" and loc in pairs:
+            have, how = pairs[loc]
+            said = f"{json.dumps(have)} was sent for it ({how}): send the key spelt as in loc"
+            error = {**error, "msg": f"{error['msg']}: {said}"}
+        merged.append(error)
+    return merged
 
 
 def coded_hints(shown: list[dict[str, Any]], body: bytes, coded: Mapping[str, frozenset[str]]) -> None:

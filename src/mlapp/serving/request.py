@@ -36,7 +36,7 @@ from typing_extensions import TypedDict
 from mlapp.model import ModelSpec
 from mlapp.serving.admission import Refused
 from mlapp.serving.columns import FastPath
-from mlapp.serving.issues import coded_hints, past_model
+from mlapp.serving.issues import coded_hints, merge_look_alikes, past_model
 from mlapp.serving.records import Encoder, Rule, field_rule, record_type
 
 OTHER = "<other>"  # label for a field name the client made up: clients must not create series
@@ -232,7 +232,8 @@ class RequestParser:
             return
 
     def refusal(self, exc: ValidationError, body: bytes | None = None) -> Refused:
-        detail = exc.errors(include_url=False, include_input=False)  # ctx: read by _msg, not shown
+        # ctx: read by _msg, not shown
+        detail = merge_look_alikes(exc.errors(include_url=False, include_input=False))
         labels = set()
         for error in detail:
             names = [part for part in error["loc"] if isinstance(part, str)]
