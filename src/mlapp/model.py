@@ -24,8 +24,9 @@ import pandas as pd
 import xgboost as xgb
 
 from mlapp.cells import class_text
-from mlapp.errors import UserError
+from mlapp.errors import UserError, writing
 from mlapp.problems import problem
+from mlapp.swap import swap_in
 from mlapp.tables import write_json
 
 MODEL_FILE = "model.ubj"
@@ -163,17 +164,20 @@ class Model:
 
 
 def save(booster: xgb.Booster, spec: ModelSpec, model_dir: Path) -> None:
-    """Both files written beside ``model_dir``, then swapped in whole: train's output is
-    persistent (DVC does not delete it first), so a run that fails keeps the previous model."""
-    model_dir.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=model_dir.parent, prefix=f".{model_dir.name}-") as tmp:
-        new, old = Path(tmp) / "new", Path(tmp) / "old"
-        new.mkdir()
-        booster.save_model(str(new / MODEL_FILE))
-        write_json(asdict(spec), new / SPEC_FILE)
-        if model_dir.exists():
-            model_dir.rename(old)  # removed with the temporary folder
-        new.rename(model_dir)
+    """Both files written beside ``model_dir``, then swapped in whole (``swap_in``): train's
+    output is persistent (DVC does not delete it first), so a run that fails or is interrupted
+    keeps the previous model. A write that fails (a full or read-only disk, a folder that is a
+    mount point) is one line naming the folder."""
+    with writing(model_dir):
+        model_dir.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=model_dir.parent, prefix=f".{model_dir.name}-") as tmp:
+            new = Path(tmp) / "new"
+            new.mkdir()
+            # Written by Python, not XGBoost's save_model (the same bytes): a full disk is then an
+            # OSError, not a C++ backtrace.
+            (new / MODEL_FILE).write_bytes(booster.save_raw("ubj"))
+            write_json(asdict(spec), new / SPEC_FILE)
+            swap_in(new, model_dir, Path(tmp) / "old")  # the old one is removed with tmp
 
 
 class UnknownLabels(UserError, ValueError):
@@ -187,6 +191,10 @@ class UnknownLabels(UserError, ValueError):
 
 class ModelMissing(UserError, FileNotFoundError):
     """No trained model where one is needed: the user runs the pipeline (one line, no traceback)."""
+
+
+def missing(model_dir: Path) -> ModelMissing:
+    return ModelMissing(f"no model at {model_dir / MODEL_FILE}: run the pipeline first (`make run`)")
 
 
 class ModelUnreadable(UserError, ValueError):
@@ -229,6 +237,8 @@ def model_sha256(model_dir: Path) -> str:
     ``cd models && sha256sum model.ubj model_spec.json | sha256sum``. Training writes both with
     stable bytes: the same data and params give the same version.
     """
+    if not (model_dir / MODEL_FILE).is_file():  # no model yet, not a broken one
+        raise missing(model_dir)
     contents = {}
     for name in MODEL_FILES:
         try:
@@ -242,7 +252,7 @@ def load(model_dir: Path) -> Model:
     """The model, its digest taken from the bytes it loaded (not from a second read of the files)."""
     model_path = model_dir / MODEL_FILE
     if not model_path.is_file():
-        raise ModelMissing(f"no model at {model_path}: run the pipeline first (`make run`)")
+        raise missing(model_dir)
     booster = xgb.Booster()
     try:
         raw = model_path.read_bytes()

@@ -1,0 +1,99 @@
+"""A stage that fails or is interrupted while writing keeps the previous outputs whole.
+
+Interruptions are injected at a chosen point (a patched rename or write), never timed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xgboost as xgb
+
+from mlapp import model as model_io
+from mlapp.errors import UserError
+from mlapp.stages.train import base_spec
+
+
+def tiny_booster(seed: int) -> xgb.Booster:
+    """A two-tree booster over the schema's features (values need not mean anything)."""
+    spec = base_spec("churned")
+    rng = np.random.default_rng(seed)
+    matrix = xgb.DMatrix(rng.random((40, len(spec.features))), label=rng.integers(0, 2, 40))
+    return xgb.train({"objective": "binary:logistic", "nthread": 1}, matrix, num_boost_round=2)
+
+
+def saved(booster: xgb.Booster, model_dir: Path) -> bytes:
+    model_io.save(booster, base_spec("churned"), model_dir)
+    return (model_dir / model_io.MODEL_FILE).read_bytes()
+
+
+def test_ctrl_c_between_the_folder_swaps_keeps_a_whole_model(tmp_path, monkeypatch) -> None:
+    """Ctrl-C after the old model moved aside and before the new one moved in left no model:
+    the interrupt now lands once the new model is in place."""
+    model_dir = tmp_path / "models"
+    saved(tiny_booster(1), model_dir)
+    rename = Path.rename
+
+    def interrupted(self: Path, target: Path) -> Path:
+        if Path(target) == model_dir:  # the second rename: the old model has just moved aside
+            os.kill(os.getpid(), signal.SIGINT)
+        return rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", interrupted)
+    new = tiny_booster(2)
+    with pytest.raises(KeyboardInterrupt):
+        model_io.save(new, base_spec("churned"), model_dir)
+    assert (model_dir / model_io.MODEL_FILE).read_bytes() == bytes(new.save_raw("ubj"))
+    assert model_io.load(model_dir).spec == base_spec("churned")
+    assert [p.name for p in tmp_path.iterdir()] == ["models"]  # the old one and the staging are gone
+
+
+def test_a_failed_swap_puts_the_previous_model_back(tmp_path, monkeypatch) -> None:
+    model_dir = tmp_path / "models"
+    before = saved(tiny_booster(1), model_dir)
+    rename = Path.rename
+
+    def refused(self: Path, target: Path) -> Path:
+        if Path(target) == model_dir and self.name == "new":
+            raise OSError(16, "Device or resource busy")
+        return rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", refused)
+    with pytest.raises(UserError, match=re.escape(f"cannot write {model_dir}: Device or resource busy")):
+        model_io.save(tiny_booster(2), base_spec("churned"), model_dir)
+    assert (model_dir / model_io.MODEL_FILE).read_bytes() == before
+
+
+def test_a_full_disk_while_saving_is_one_line_and_keeps_the_model(tmp_path, monkeypatch) -> None:
+    """XGBoost's own save_model failed with a C++ backtrace ('FileStream.Write incomplete')."""
+    model_dir = tmp_path / "models"
+    before = saved(tiny_booster(1), model_dir)
+    write_bytes = Path.write_bytes
+
+    def full(self: Path, data: bytes) -> int:
+        if self.name == model_io.MODEL_FILE:
+            raise OSError(28, "No space left on device")
+        return write_bytes(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    with pytest.raises(UserError, match=re.escape(f"cannot write {model_dir}: No space left on device")):
+        model_io.save(tiny_booster(2), base_spec("churned"), model_dir)
+    assert (model_dir / model_io.MODEL_FILE).read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["models"]
+
+
+def test_saved_bytes_are_xgboosts_own(tmp_path) -> None:
+    booster = tiny_booster(3)
+    booster.save_model(str(tmp_path / "own.ubj"))
+    assert saved(booster, tmp_path / "models") == (tmp_path / "own.ubj").read_bytes()
+
+
+def test_a_missing_model_is_named_missing_not_corrupt(tmp_path) -> None:
+    """`mlapp pipeline track` before any training said the model was 'truncated or corrupt'."""
+    with pytest.raises(model_io.ModelMissing, match=r"no model at .*: run the pipeline first"):
+        model_io.model_sha256(tmp_path / "models")
