@@ -14,6 +14,7 @@ import os
 import re
 import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,23 @@ def connect(params: MlflowParams) -> str:
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return uri
+
+
+@contextlib.contextmanager
+def store_free(uri: str) -> Iterator[None]:
+    """MLflow calls on a local sqlite store that another process holds locked (a second
+    `make run`, an `mlflow` command or notebook writing to it) fail in one line saying so, not
+    with SQLAlchemy's traceback once sqlite stops waiting."""
+    try:
+        yield
+    except Exception as exc:
+        chain = [exc, exc.__cause__, exc.__context__]
+        if uri.startswith("sqlite:") and any("database is locked" in str(e) for e in chain if e):
+            raise TrackingUnavailable(
+                f"the MLflow store {uri} is locked by another process writing to it (a second "
+                "`make run`, an `mlflow` command or a notebook): run this again once it is done"
+            ) from exc
+        raise
 
 
 def require_server(uri: str, what: str, error: type[UserError] = TrackingUnavailable) -> None:

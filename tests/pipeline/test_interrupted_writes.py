@@ -8,15 +8,24 @@ from __future__ import annotations
 import os
 import re
 import signal
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
 import pytest
+import sqlalchemy
 import xgboost as xgb
 
 from mlapp import model as model_io
+from mlapp import tracking
+from mlapp.cli import EXIT_ERROR
 from mlapp.errors import UserError
+from mlapp.params import load_params
+from mlapp.stages import evaluate
 from mlapp.stages.train import base_spec
+from tests.conftest import REPO, run_main
 
 
 def tiny_booster(seed: int) -> xgb.Booster:
@@ -97,3 +106,47 @@ def test_a_missing_model_is_named_missing_not_corrupt(tmp_path) -> None:
     """`mlapp pipeline track` before any training said the model was 'truncated or corrupt'."""
     with pytest.raises(model_io.ModelMissing, match=r"no model at .*: run the pipeline first"):
         model_io.model_sha256(tmp_path / "models")
+
+
+@pytest.fixture
+def locked_error(tmp_path) -> Iterator[Exception]:
+    """SQLAlchemy's error for a sqlite file another connection holds locked (no waiting)."""
+    db = tmp_path / "locked.db"
+    with closing(sqlite3.connect(db, isolation_level=None)) as holder:
+        holder.execute("BEGIN EXCLUSIVE")
+        engine = sqlalchemy.create_engine(f"sqlite:///{db}", connect_args={"timeout": 0})
+        with pytest.raises(sqlalchemy.exc.OperationalError) as raised, engine.connect() as connection:
+            connection.exec_driver_sql("SELECT name FROM sqlite_master")
+        engine.dispose()
+        yield raised.value
+
+
+def test_a_locked_mlflow_store_is_one_line_in_track(locked_error, monkeypatch, capsys) -> None:
+    """A second `make run` writing to mlflow.db meanwhile ended track with SQLAlchemy's traceback."""
+    monkeypatch.chdir(REPO)  # its params.yaml; the store is the test's own (conftest)
+
+    def locked(*_args: object) -> str:
+        raise locked_error
+
+    monkeypatch.setattr(tracking, "ensure_run", locked)
+    assert run_main(monkeypatch, "pipeline", "track") == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "is locked by another process writing to it" in err
+    assert "Traceback" not in err
+
+
+def test_a_locked_mlflow_store_stops_evaluate_before_its_outputs(
+    locked_error, reference_project, tmp_path, monkeypatch
+) -> None:
+    def locked(*_args: object) -> str:
+        raise locked_error
+
+    monkeypatch.setattr(tracking, "log_run", locked)
+    params = load_params(reference_project / "params.yaml")
+    monkeypatch.chdir(reference_project)
+    metrics, plots = tmp_path / "out" / "metrics.json", tmp_path / "out" / "plots"
+    with pytest.raises(UserError, match="is locked by another process"):
+        evaluate.run(params, model_dir=params.train.model_dir, test_path=params.split.test,
+                     metrics_path=metrics, plots_dir=plots)  # fmt: skip
+    assert not metrics.exists()
+    assert not plots.exists()

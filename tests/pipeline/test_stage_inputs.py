@@ -91,3 +91,22 @@ def test_a_dask_training_input_is_checked_before_a_cluster_starts(
     err = capsys.readouterr().err
     assert err.startswith(f"error: {table} ") and SAYS[kind] in err, err
     assert err.count("\n") == 1 and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("given", [[], ["--input", "other.csv"]])
+def test_validate_without_its_data_says_to_pull_it_and_keeps_the_report(
+    given: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A clone that never pulled data.dvc: validate said "the file failed exists" and replaced
+    the committed report with a failed one."""
+    (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    monkeypatch.chdir(tmp_path)
+    report = tmp_path / "reports" / "validation.json"
+    report.parent.mkdir()
+    report.write_text('{"status": "passed"}\n')
+
+    assert run_main(monkeypatch, "pipeline", "validate", *given, "--report", str(report)) == EXIT_ERROR
+    err = capsys.readouterr().err
+    fix = ": pull the data first (`uv run dvc pull data.dvc`; `make run` does)"
+    assert err == ("error: other.csv not found\n" if given else f"error: data/churn.csv not found{fix}\n")
+    assert report.read_text() == '{"status": "passed"}\n'

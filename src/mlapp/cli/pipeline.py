@@ -199,12 +199,13 @@ def track(project: Project, model_dir: Path | None, alias: str | None) -> None:
 
     params = project.params
     folder = pick(model_dir, params.train.model_dir)
-    tracking.connect(params.mlflow)
-    run_id = tracking.ensure_run(params, folder)
-    click.echo(f"MLflow run {run_id} at {params.mlflow.resolved_tracking_uri()}")
-    if alias:
-        version = tracking.ensure_alias(params, folder, alias)
-        click.echo(f"registry: {params.mlflow.model_name} version {version} is @{alias}")
+    uri = tracking.connect(params.mlflow)
+    with tracking.store_free(uri):
+        run_id = tracking.ensure_run(params, folder)
+        click.echo(f"MLflow run {run_id} at {uri}")
+        if alias:
+            version = tracking.ensure_alias(params, folder, alias)
+            click.echo(f"registry: {params.mlflow.model_name} version {version} is @{alias}")
 
 
 def _key_values(tags: tuple[str, ...]) -> dict[str, str]:
@@ -227,9 +228,10 @@ def register(
 
     extra = _key_values(tags)
     params = project.params
-    version = tracking.register(
-        params, pick(model_dir, params.train.model_dir), aliases=list(aliases), extra_tags=extra
-    )
+    with tracking.store_free(params.mlflow.resolved_tracking_uri()):
+        version = tracking.register(
+            params, pick(model_dir, params.train.model_dir), aliases=list(aliases), extra_tags=extra
+        )
     click.echo(
         f"registered {params.mlflow.model_name} version {version}"
         + (f" with aliases {', '.join(aliases)}" if aliases else "")

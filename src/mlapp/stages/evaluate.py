@@ -120,8 +120,10 @@ def run(
         for name in names:
             write_json(plots[name], staged_plots / f"{name}.json")
         if log_to_mlflow:
-            run_id = tracking.log_run(params, model_dir, scores, plots, staged_plots)
-            print(f"MLflow run {run_id} at {params.mlflow.resolved_tracking_uri()}")
+            uri = params.mlflow.resolved_tracking_uri()
+            with tracking.store_free(uri):
+                run_id = tracking.log_run(params, model_dir, scores, plots, staged_plots)
+            print(f"MLflow run {run_id} at {uri}")
         if plots_dir:
             plots_dir.mkdir(parents=True, exist_ok=True)
             for stale in plots_dir.glob("*.json"):  # another task's plots would describe another model

@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 from pandas.errors import EmptyDataError, ParserError
 
 from mlapp.csv_names import blank, csv_header, repeated, separator_fix
+from mlapp.errors import UserError
 from mlapp.model import whole_numbers
 from mlapp.params import Params
 from mlapp.problems import Problem
@@ -136,8 +137,9 @@ def run(params: Params, *, source: Path, output: Path | None, report: Path | Non
                 raise ValidationFailed(problems, findings.rows)
             if parts:
                 parts.commit()
-    except FileNotFoundError:
-        return _fail(report, source, [Problem("<file>", "exists", 1)], None)
+    except FileNotFoundError:  # no data yet, not a verdict on it: the previous report stays
+        fetch = ": pull the data first (`uv run dvc pull data.dvc`; `make run` does)"
+        raise UserError(f"{source} not found{fetch if source == params.data.raw else ''}") from None
     except UNREADABLE as exc:
         return _fail(report, source, [read_problem(exc, source)], None)
     except ValidationFailed as exc:
