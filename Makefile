@@ -59,7 +59,9 @@ setup: install-uv ## install uv if missing and the whole locked environment (dev
 
 run: install-uv ## install what it needs, pull the sample data, run the pipeline, serve the model locally and smoke-test it
 	@echo "== 1/4 pull the sample data (the first run installs the pipeline's packages first)"
-	@$(RUN) dvc pull --quiet data.dvc || { echo 'error: `dvc pull data.dvc` failed: its data is in neither the DVC cache nor the remote (where `dvc add data` ran: `uv run dvc push`, and commit .dvc/sample-remote if that bundled remote is the one), or the remote cannot be read (a bucket: credentials). `uv run dvc pull data.dvc` prints the reason of DVC.' >&2; exit 1; }
+	@$(RUN) dvc pull --quiet data.dvc || { if $(RUN) dvc status data.dvc 2>/dev/null | grep -q 'modified:'; then \
+		echo 'error: data/ has changes that data.dvc does not record (an edited or added file), and `dvc pull` does not overwrite them: to use them, `uv run dvc add data` first (then `uv run dvc push`, and commit data.dvc); to drop them, `uv run dvc checkout --force data.dvc`.' >&2; \
+		else echo 'error: `dvc pull data.dvc` failed: its data is in neither the DVC cache nor the remote (where `dvc add data` ran: `uv run dvc push`, and commit .dvc/sample-remote if that bundled remote is the one), or the remote cannot be read (a bucket: credentials). `uv run dvc pull data.dvc` prints the reason of DVC.' >&2; fi; exit 1; }
 	@echo "== 2/4 run the pipeline (dvc repro: the stages whose inputs changed)"
 	@$(RUN) dvc repro --quiet
 	@echo "== 3/4 log the run and register the model in MLflow (alias: candidate)"

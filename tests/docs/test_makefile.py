@@ -70,6 +70,28 @@ def test_make_run_says_why_the_data_cannot_be_pulled(tmp_path: Path) -> None:
     assert "data.dvc" in out.stderr and "uv run dvc push" in out.stderr, out.stderr
 
 
+def test_make_run_says_to_add_or_drop_data_edited_by_hand(tmp_path: Path) -> None:
+    """Rows added to the data file without `dvc add data`: DVC's pull refuses to overwrite them,
+    and `make run` said the data was in neither the cache nor the remote."""
+    shutil.copy(REPO / "Makefile", tmp_path / "Makefile")
+    sh("git", "init", "-q", cwd=tmp_path)
+    sh("dvc", "init", "-q", cwd=tmp_path)
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    sh("dvc", "remote", "add", "-d", "sample", str(remote), cwd=tmp_path)
+    table = tmp_path / "data" / "table.csv"
+    table.parent.mkdir()
+    table.write_text("a,b\n1,2\n")
+    sh("dvc", "add", "-q", "data", cwd=tmp_path)
+    sh("dvc", "push", "-q", cwd=tmp_path)
+    table.write_text("a,b\n1,2\n3,x\n")  # a row added by hand
+    out = sh("make", "--no-print-directory", "run", "RUN=", cwd=tmp_path, check=False)
+    assert out.returncode != 0
+    assert "uv run dvc add data" in out.stderr and "uv run dvc checkout --force data.dvc" in out.stderr
+    assert "neither the DVC cache nor the remote" not in out.stderr, out.stderr
+    assert table.read_text() == "a,b\n1,2\n3,x\n"
+
+
 def _install_uv(tmp_path: Path, *, uv_on_path: bool) -> str:
     """`make install-uv` where uv is importable (`python3 -m uv`, as pip --user leaves it) and,
     unless uv_on_path, its command is not on PATH (a shell started before ~/.local/bin existed)."""

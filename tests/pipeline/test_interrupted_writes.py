@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import sqlite3
+import subprocess
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -150,3 +151,19 @@ def test_a_locked_mlflow_store_stops_evaluate_before_its_outputs(
                      metrics_path=metrics, plots_dir=plots)  # fmt: skip
     assert not metrics.exists()
     assert not plots.exists()
+
+
+def test_what_a_killed_stage_leaves_behind_is_never_offered_to_git() -> None:
+    """SIGKILL (no cleanup runs) mid-write leaves each writer's temporary copy; `git status`
+    listed them as untracked (`git add -A` committed the whole validated table)."""
+    params = load_params(REPO / "params.yaml")
+    model_dir = params.train.model_dir
+    left = [
+        *(path.parent / f".{path.name}.k3j_x9a2" for path in (  # mkstemp's prefix in tables.py
+            params.validate_.output, params.validate_.report, params.evaluate.metrics, Path("params.yaml"),
+        )),
+        model_dir.parent / f".{model_dir.name}-k3j_x9a2" / "new" / model_io.MODEL_FILE,
+    ]  # fmt: skip
+    out = subprocess.run(["git", "check-ignore", "--no-index", *map(str, left)], cwd=REPO,
+                         capture_output=True, text=True, check=False)  # fmt: skip
+    assert sorted(out.stdout.split()) == sorted(map(str, left))
