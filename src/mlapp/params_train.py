@@ -5,9 +5,10 @@ Import them from ``mlapp.params`` like every other section (it re-exports them).
 
 from __future__ import annotations
 
+import operator
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -69,6 +70,41 @@ TunableXGBoost = Literal[
 ]
 
 
+# Searched on a log scale (mlapp.tune): their effect is multiplicative. A log scale has no 0.
+LOG_SCALE = frozenset({"learning_rate", "reg_lambda", "min_child_weight"})
+_LIMITS = (("gt", operator.gt, "above"), ("ge", operator.ge, "at least"), ("lt", operator.lt, "below"),
+           ("le", operator.le, "at most"))  # fmt: skip
+
+
+def _limit_broken(value: float, limits: list[Any]) -> str | None:
+    """The first of a field's limits (pydantic's Gt/Ge/Lt/Le metadata) that ``value`` breaks, in words."""
+    for limit in limits:
+        for attr, holds, words in _LIMITS:
+            bound = getattr(limit, attr, None)
+            if bound is not None and not holds(value, bound):
+                return f"{words} {bound}"
+    return None
+
+
+def _space_problem(name: TunableXGBoost, low: float, high: float) -> str | None:
+    """Why a trial could draw a value ``train.xgboost.<name>`` refuses: the search would stop
+    mid-way with XGBoost's error, or write into params.yaml a value that file then refuses."""
+    field = XGBoostParams.model_fields[name]
+    whole = field.annotation is int  # mlapp.tune draws whole numbers from int(low) to int(high)
+    for bound in (low, high):
+        if broken := _limit_broken(int(bound) if whole else bound, field.metadata):
+            return (
+                f"tune.space.{name}: [{low:g}, {high:g}] reaches {bound:g}, but train.xgboost.{name} must be "
+                f"{broken}: keep the range inside what train.xgboost.{name} accepts"
+            )
+    if name in LOG_SCALE and low <= 0:
+        return (
+            f"tune.space.{name}: [{low:g}, {high:g}] starts at {low:g}, but {name} is searched on a log "
+            "scale, which starts above 0: set the low end to a small positive number (e.g. 0.001)"
+        )
+    return None
+
+
 class TuneParams(Section):
     trials: int = Field(ge=1)
     timeout_s: float = Field(gt=0)  # no new trial starts after this
@@ -81,6 +117,9 @@ class TuneParams(Section):
         empty = [name for name, (low, high) in self.space.items() if not low < high]
         if empty or not self.space:
             raise ValueError(f"tune.space needs at least one [low, high] range with low < high: {empty}")
+        problems = [_space_problem(name, low, high) for name, (low, high) in self.space.items()]
+        if found := [problem for problem in problems if problem]:
+            raise ValueError("\n  - ".join(found))
         return self
 
 

@@ -25,12 +25,9 @@ from typing import Any
 
 from mlapp import metrics
 from mlapp.model import Model
-from mlapp.params import Params, TunableXGBoost, TuneParams
+from mlapp.params import LOG_SCALE, Params, TunableXGBoost, TuneParams
 from mlapp.stages.train import Holdout, fit, holdout
 from mlapp.tables import read_frame, write_text
-
-# Searched on a log scale: their effect is multiplicative.
-LOG_SCALE = {"learning_rate", "reg_lambda", "min_child_weight"}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,57 @@
+"""params.yaml edits that used to load and then fail mid-run (a traceback after validate, split or
+some tuning trials): each is now one params error naming the setting, before any work is done."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlapp.errors import ParamsError
+from mlapp.params import load_params
+from tests.conftest import REPO
+
+
+def _write(tmp_path: Path, mutate) -> Path:
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    mutate(raw)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "bounds", "says"),
+    [
+        # a trial drawing these stopped the search with XGBoost's error, after the trials before it
+        ("subsample", [0.5, 1.5], "must be at most 1"),
+        ("colsample_bytree", [0, 1], "must be above 0"),
+        ("reg_lambda", [-1, 10], "must be at least 0"),
+        # Optuna cannot put 0 on a log scale: the search stopped with a traceback
+        ("learning_rate", [0, 0.3], "must be above 0"),
+        ("min_child_weight", [0, 10], "log scale"),
+        ("reg_lambda", [0, 10], "log scale"),
+        # a best trial of 0 was written into params.yaml, which then refused it
+        ("max_depth", [0, 8], "must be at least 1"),
+        ("max_depth", [0.5, 8], "must be at least 1"),  # drawn as whole numbers from int(0.5) = 0
+        ("n_estimators", [0, 100], "must be above 0"),
+    ],
+)
+def test_a_tune_range_train_would_refuse_is_a_params_error(
+    tmp_path: Path, name: str, bounds: list[float], says: str
+) -> None:
+    path = _write(tmp_path, lambda p: p["tune"].update(space={name: bounds}))
+    with pytest.raises(ParamsError, match=rf"tune\.space\.{name}: \[.*\] .*{says}"):
+        load_params(path)
+
+
+def test_every_bad_tune_range_is_named_at_once(tmp_path: Path) -> None:
+    path = _write(tmp_path, lambda p: p["tune"].update(space={"subsample": [0.5, 1.5], "reg_lambda": [0, 1]}))
+    with pytest.raises(ParamsError) as raised:
+        load_params(path)
+    assert "tune.space.subsample" in str(raised.value)
+    assert "tune.space.reg_lambda" in str(raised.value)
+
+
+def test_tune_ranges_at_the_edges_of_what_train_accepts_load(tmp_path: Path) -> None:
+    space = {"subsample": [0.5, 1.0], "reg_lambda": [0.001, 10], "max_depth": [1, 8], "n_estimators": [1, 50]}
+    assert load_params(_write(tmp_path, lambda p: p["tune"].update(space=space))).tune.space
