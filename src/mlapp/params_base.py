@@ -9,11 +9,20 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, field_validator
 
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _not_empty(cls, value: object) -> object:
+        # `key: ""` or `key:` with quotes left: a path '' is the repository root (DVC stopped with
+        # "unexpected error"), an MLflow experiment '' failed at evaluate, after train had run.
+        if value == "":
+            raise ValueError("empty (''): give it a value, or null where the setting may be left out")
+        return value
 
 
 Task = Literal["binary", "multiclass", "regression"]

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from mlapp.params_base import MetricName, Section
 
@@ -24,9 +24,21 @@ class XGBoostParams(Section):
     min_child_weight: float = Field(ge=0)
     reg_lambda: float = Field(ge=0)
     max_cat_to_onehot: int = Field(ge=1)
-    tree_method: Literal["hist", "approx", "exact"]
+    tree_method: Literal["hist", "approx"]
     device: str
     n_jobs: int = Field(ge=1)
+
+    @field_validator("tree_method", mode="before")
+    @classmethod
+    def _not_exact(cls, value: object) -> object:
+        # XGBoost's exact method trains no categorical feature, on no Dask cluster and no GPU: it
+        # failed at the train stage with XGBoost's traceback, after validate and split had run.
+        if value == "exact":
+            raise ValueError(
+                "exact trains no categorical feature (FEATURES' categories), on no Dask cluster and no "
+                "GPU: use hist (XGBoost's default) or approx"
+            )
+        return value
 
 
 class DaskParams(Section):

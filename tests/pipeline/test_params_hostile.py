@@ -55,3 +55,36 @@ def test_every_bad_tune_range_is_named_at_once(tmp_path: Path) -> None:
 def test_tune_ranges_at_the_edges_of_what_train_accepts_load(tmp_path: Path) -> None:
     space = {"subsample": [0.5, 1.0], "reg_lambda": [0.001, 10], "max_depth": [1, 8], "n_estimators": [1, 50]}
     assert load_params(_write(tmp_path, lambda p: p["tune"].update(space=space))).tune.space
+
+
+def test_the_exact_tree_method_is_refused_with_what_it_cannot_train(tmp_path: Path) -> None:
+    """XGBoost's exact method trains no categorical feature: the shipped schema has several, and the
+    train stage stopped with XGBoost's traceback after validate and split had run."""
+    path = _write(tmp_path, lambda p: p["train"]["xgboost"].update(tree_method="exact"))
+    with pytest.raises(
+        ParamsError, match=r"train\.xgboost\.tree_method: exact trains no categorical feature"
+    ):
+        load_params(path)
+    assert load_params(_write(tmp_path, lambda p: p["train"]["xgboost"].update(tree_method="approx")))
+
+
+@pytest.mark.parametrize(
+    ("section", "key"),
+    [
+        ("train", "model_dir"),  # '' is the repository root: DVC stopped with "unexpected error"
+        ("mlflow", "experiment"),  # MLflow refused it at evaluate, after train had run
+        ("data", "raw"),
+        ("data", "id_column"),  # may be null, not ''
+    ],
+)
+def test_an_empty_value_is_a_params_error_naming_the_setting(tmp_path: Path, section: str, key: str) -> None:
+    path = _write(tmp_path, lambda p: p[section].update({key: ""}))
+    with pytest.raises(ParamsError, match=rf"  - {section}\.{key}: empty \(''\): give it a value"):
+        load_params(path)
+
+
+def test_a_tab_separator_is_not_empty(tmp_path: Path) -> None:
+    assert (
+        load_params(_write(tmp_path, lambda p: p["data"].update(csv_separator="\t"))).data.csv_separator
+        == "\t"
+    )
