@@ -8,7 +8,11 @@ import yaml
 
 from mlapp.errors import ParamsError
 from mlapp.params import load_params
+from mlapp.stages import validate
 from tests.conftest import REPO
+from tests.pipeline.task_tables import table
+
+PARAMS = load_params(REPO / "params.yaml")
 
 
 def _write(tmp_path: Path, mutate) -> Path:
@@ -87,4 +91,24 @@ def test_a_tab_separator_is_not_empty(tmp_path: Path) -> None:
     assert (
         load_params(_write(tmp_path, lambda p: p["data"].update(csv_separator="\t"))).data.csv_separator
         == "\t"
+    )
+
+
+@pytest.mark.parametrize("name", ["satisfaction_scor", "churned"])  # a typo; the label (data.missing_label)
+def test_a_null_share_override_of_no_checked_column_stops_validate_before_it_reads(
+    tmp_path: Path, name: str
+) -> None:
+    """It was silently unused: the column it meant stayed under validate.max_null_share."""
+    source = tmp_path / "table.csv"
+    table("binary", 200).to_csv(source, index=False)
+    settings = PARAMS.validate_.model_copy(update={"max_null_share_by_column": {name: 0.8}})
+    params = PARAMS.model_copy(update={"validate_": settings})
+    output, report = tmp_path / "validated.parquet", tmp_path / "validation.json"
+    with pytest.raises(ParamsError, match=rf"validate\.max_null_share_by_column names \['{name}'\]"):
+        validate.run(params, source=source, output=output, report=report)
+    assert not output.exists() and not report.exists()
+    right = PARAMS.validate_.model_copy(update={"max_null_share_by_column": {"satisfaction_score": 0.8}})
+    assert (
+        validate.run(PARAMS.model_copy(update={"validate_": right}), source=source, output=None, report=None)
+        == 0
     )

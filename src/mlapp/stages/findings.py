@@ -25,6 +25,7 @@ from mlapp.params import Params
 from mlapp.schema import FEATURES, raw_schema
 from mlapp.stages.table_checks import (
     Problem,
+    check_null_overrides,
     column_roles,
     label_problems,
     label_summary,
@@ -67,6 +68,7 @@ class Findings:
     def __init__(self, params: Params, integral_labels: bool | None = None) -> None:
         self.params = params
         self.schema = raw_schema(params.data, params.task)
+        check_null_overrides(params)
         self.id_column = params.data.id_column
         # Duplicate ids can sit in different chunks: checked once over all of them (problems()).
         self.chunk_schema = (

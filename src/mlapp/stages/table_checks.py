@@ -10,9 +10,11 @@ from typing import Any
 
 import pandas as pd
 
+from mlapp.errors import ParamsError
 from mlapp.model import label_text
 from mlapp.params import DataParams, Params
 from mlapp.problems import Problem
+from mlapp.schema import FEATURES
 
 
 def column_roles(names: list[Any], data: DataParams) -> str:
@@ -35,6 +37,20 @@ def column_roles(names: list[Any], data: DataParams) -> str:
         else ""
     )
     return f" ({'; '.join(roles)}{schema})"
+
+
+def check_null_overrides(params: Params) -> None:
+    """A ``validate.max_null_share_by_column`` name that is no column checked for missing values:
+    a typo would leave the column it meant under ``max_null_share``, unannounced (the monitor
+    refuses an unknown ``monitor.psi_by_feature`` name so)."""
+    data = params.data
+    checked = {*FEATURES, data.id_column, data.time_column}
+    if unknown := sorted(set(params.validate_.max_null_share_by_column) - checked):
+        raise ParamsError(
+            f"validate.max_null_share_by_column names {unknown}: not a feature in FEATURES "
+            "(src/mlapp/schema.py), data.id_column or time_column, so it would override nothing (the "
+            "label's missing values follow data.missing_label; ignored columns are not checked)"
+        )
 
 
 def null_problems(missing: dict[str, int], rows: int, params: Params) -> list[Problem]:
