@@ -92,6 +92,22 @@ def test_make_run_says_to_add_or_drop_data_edited_by_hand(tmp_path: Path) -> Non
     assert table.read_text() == "a,b\n1,2\n3,x\n"
 
 
+def test_make_run_says_something_when_dvc_repro_stops_silently(tmp_path: Path) -> None:
+    """`dvc repro --quiet` prints nothing when DVC itself stops (another `make run` in the same
+    checkout holds DVC's lock): `make run` ended with a bare `make: *** [...] Error 255`."""
+    shutil.copy(REPO / "Makefile", tmp_path / "Makefile")
+    fake = tmp_path / "bin" / "dvc"  # pull succeeds, repro stops without a word, as DVC's --quiet does
+    fake.parent.mkdir()
+    fake.write_text('#!/bin/sh\n[ "$1" = repro ] && exit 255\nexit 0\n')
+    fake.chmod(0o755)
+    env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}"}
+    out = subprocess.run(["make", "--no-print-directory", "run", "RUN="], cwd=tmp_path, capture_output=True,
+                         text=True, env=env)  # fmt: skip
+    assert out.returncode != 0
+    assert "`dvc repro` stopped" in out.stderr and "holds its lock" in out.stderr, out.stderr
+    assert "== 3/4" not in out.stdout
+
+
 def _install_uv(tmp_path: Path, *, uv_on_path: bool) -> str:
     """`make install-uv` where uv is importable (`python3 -m uv`, as pip --user leaves it) and,
     unless uv_on_path, its command is not on PATH (a shell started before ~/.local/bin existed)."""
