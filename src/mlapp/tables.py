@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from pandas.errors import ParserError, ParserWarning
 
 from mlapp.csv_names import CsvSource, refuse_repeated, repeated, separator_fix, with_head
-from mlapp.errors import UserError
+from mlapp.errors import UserError, writing
 from mlapp.sources import is_parquet, opened, unnamed_compression
 
 
@@ -162,21 +162,23 @@ class FrameParts:
     def write(self, frame: pd.DataFrame) -> None:
         schema = self.writer.schema if self.writer else None  # every piece as typed as the first
         table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
-        if self.writer is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
-            os.close(fd)
-            self.tmp = Path(tmp)
-            first = table.schema if self.metadata is None else table.schema.with_metadata(self.metadata)
-            self.writer = pq.ParquetWriter(self.tmp, first, compression="snappy")
-        self.writer.write_table(table)
+        with writing(self.path):  # a read-only or full disk: one line naming the file
+            if self.writer is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
+                os.close(fd)
+                self.tmp = Path(tmp)
+                first = table.schema if self.metadata is None else table.schema.with_metadata(self.metadata)
+                self.writer = pq.ParquetWriter(self.tmp, first, compression="snappy")
+            self.writer.write_table(table)
 
     def commit(self) -> None:
         if self.writer is None or self.tmp is None:
             raise ValueError(f"nothing was written for {self.path}")
-        self.writer.close()
-        self.tmp.chmod(0o644)  # mkstemp creates 0600
-        self.tmp.replace(self.path)
+        with writing(self.path):
+            self.writer.close()
+            self.tmp.chmod(0o644)  # mkstemp creates 0600
+            self.tmp.replace(self.path)
         self.writer = self.tmp = None
 
     def __exit__(
@@ -239,16 +241,18 @@ def write_json(data: Any, path: Path) -> None:
 
 
 def write_text(text: str, path: Path) -> None:
-    """Written to a temporary file first and renamed, so a crash or Ctrl-C never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        Path(tmp).chmod(0o644)  # mkstemp creates 0600; these files are committed and shared
-        Path(tmp).replace(path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)  # gone already when the rename happened
+    """Written to a temporary file first and renamed, so a crash or Ctrl-C never leaves half a file;
+    a write that fails (a read-only or full disk) is one line naming ``path``."""
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(text)
+            Path(tmp).chmod(0o644)  # mkstemp creates 0600; these files are committed and shared
+            Path(tmp).replace(path)
+        finally:
+            Path(tmp).unlink(missing_ok=True)  # gone already when the rename happened
 
 
 def read_json(path: Path) -> Any:

@@ -10,9 +10,11 @@ import re
 import signal
 import sqlite3
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -24,8 +26,9 @@ from mlapp import tracking
 from mlapp.cli import EXIT_ERROR
 from mlapp.errors import UserError
 from mlapp.params import load_params
-from mlapp.stages import evaluate
+from mlapp.stages import evaluate, validate
 from mlapp.stages.train import base_spec
+from mlapp.tables import write_json
 from tests.conftest import REPO, run_main
 
 
@@ -168,3 +171,36 @@ def test_what_a_killed_stage_leaves_behind_is_never_offered_to_git() -> None:
     out = subprocess.run(["git", "check-ignore", "--no-index", *map(str, left)], cwd=REPO,
                          capture_output=True, text=True, check=False)  # fmt: skip
     assert sorted(out.stdout.split()) == sorted(map(str, left))
+
+
+def read_only_folder(*_args: object, **_kwargs: object) -> Any:
+    raise OSError(30, "Read-only file system")
+
+
+def test_a_read_only_folder_for_validates_outputs_is_one_line(
+    reference_project, tmp_path, monkeypatch
+) -> None:
+    """A read-only artifacts/ or reports/ (a mount) stopped validate with a traceback."""
+    params = load_params(reference_project / "params.yaml")
+    monkeypatch.setattr(tempfile, "mkstemp", read_only_folder)
+    output, report = tmp_path / "out" / "validated.parquet", tmp_path / "out" / "validation.json"
+    with pytest.raises(UserError, match=re.escape(f"cannot write {output}: Read-only file system")):
+        validate.run(params, source=reference_project / params.data.raw, output=output, report=report)
+    with pytest.raises(UserError, match=re.escape(f"cannot write {report}: Read-only file system")):
+        write_json({"status": "passed"}, report)
+
+
+def test_a_read_only_metrics_folder_is_one_line_before_the_run_is_logged(
+    reference_project, tmp_path, monkeypatch
+) -> None:
+    def logged(*_args: object) -> str:
+        raise AssertionError("an MLflow run was logged for metrics that cannot be written")
+
+    monkeypatch.setattr(tracking, "log_run", logged)
+    monkeypatch.setattr(tempfile, "mkdtemp", read_only_folder)
+    params = load_params(reference_project / "params.yaml")
+    monkeypatch.chdir(reference_project)
+    metrics = tmp_path / "out" / "metrics.json"
+    with pytest.raises(UserError, match=re.escape(f"cannot write {metrics.parent}: Read-only file system")):
+        evaluate.run(params, model_dir=params.train.model_dir, test_path=params.split.test,
+                     metrics_path=metrics, plots_dir=tmp_path / "out" / "plots")  # fmt: skip

@@ -18,6 +18,7 @@ import pandas as pd
 
 from mlapp import metrics as m
 from mlapp import tracking
+from mlapp.errors import writing
 from mlapp.model import Model, load, total_gain
 from mlapp.params import EvaluateParams, Params
 from mlapp.tables import read_frame, write_json
@@ -111,11 +112,13 @@ def run(
     # server that dies mid-run leaves no metrics without their run (and no half-written files).
     # Staged next to an output (a rename, not a copy); with none (a one-off check), anywhere.
     target = metrics_path or plots_dir
-    if target:
-        target.parent.mkdir(parents=True, exist_ok=True)
+    with writing(target.parent if target else Path(tempfile.gettempdir())):  # read-only: one line
+        if target:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".evaluate-", dir=target.parent if target else None))
     names = PLOT_FILES[model.task]
-    with tempfile.TemporaryDirectory(prefix=".evaluate-", dir=target.parent if target else None) as tmp:
-        staged_metrics, staged_plots = Path(tmp) / "metrics.json", Path(tmp) / "plots"
+    try:
+        staged_metrics, staged_plots = tmp / "metrics.json", tmp / "plots"
         write_json(scores, staged_metrics)
         for name in names:
             write_json(plots[name], staged_plots / f"{name}.json")
@@ -125,12 +128,16 @@ def run(
                 run_id = tracking.log_run(params, model_dir, scores, plots, staged_plots)
             print(f"MLflow run {run_id} at {uri}")
         if plots_dir:
-            plots_dir.mkdir(parents=True, exist_ok=True)
-            for stale in plots_dir.glob("*.json"):  # another task's plots would describe another model
-                if stale.stem not in names:
-                    stale.unlink()
-            for name in names:
-                shutil.move(staged_plots / f"{name}.json", plots_dir / f"{name}.json")
+            with writing(plots_dir):
+                plots_dir.mkdir(parents=True, exist_ok=True)
+                for stale in plots_dir.glob("*.json"):  # another task's plots would describe another model
+                    if stale.stem not in names:
+                        stale.unlink()
+                for name in names:
+                    shutil.move(staged_plots / f"{name}.json", plots_dir / f"{name}.json")
         if metrics_path:
-            shutil.move(staged_metrics, metrics_path)
+            with writing(metrics_path):
+                shutil.move(staged_metrics, metrics_path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return 0
