@@ -9,11 +9,12 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # No .inf or .nan in any number: a learning_rate of .inf trained one tree and exited 0.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     @field_validator("*", mode="before")
     @classmethod
@@ -56,4 +57,5 @@ def _number_or_share(value: float | str) -> float | str:
 # How far a metric may worsen (gate.max_regression, monitor.decay_tolerance): a number in the
 # metric's units, or a share of the value it is compared with, written "2%" (rmse in the tens).
 # Kept as written: the report and monitor.json show the setting as the user wrote it.
-Tolerance = Annotated[float | str, AfterValidator(_number_or_share)]
+# Its own check names an infinite or .nan tolerance with the rule it would turn off (mlapp.tolerances).
+Tolerance = Annotated[Annotated[float, Field(allow_inf_nan=True)] | str, AfterValidator(_number_or_share)]

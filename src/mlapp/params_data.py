@@ -6,7 +6,7 @@ Import them from ``mlapp.params`` like every other section (it re-exports them).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -106,7 +106,7 @@ class ValidateParams(Section):
     min_rows: int = Field(ge=1)
     max_failure_examples: int = Field(ge=1)
     max_null_share: float = Field(ge=0, le=1)  # per column; an entirely empty column always fails
-    max_null_share_by_column: dict[str, float]  # overrides of max_null_share
+    max_null_share_by_column: dict[str, Annotated[float, Field(ge=0, le=1)]]  # overrides of max_null_share
     min_class_rows: int = Field(ge=1)  # binary and multiclass: rows every class needs
     chunk_rows: int = Field(ge=1)  # rows read (and held as text) at a time
 

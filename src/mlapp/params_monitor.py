@@ -6,7 +6,7 @@ Import it from ``mlapp.params`` like every other section (it re-exports it).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -24,7 +24,7 @@ class MonitorParams(Section):
     min_rows: int = Field(ge=1)
     bins: int = Field(ge=2)
     psi: float = Field(gt=0)
-    psi_by_feature: dict[str, float]
+    psi_by_feature: dict[str, Annotated[float, Field(gt=0)]]  # overrides of psi
     ks_pvalue: float = Field(gt=0, lt=1)
     ks_statistic: float = Field(ge=0, le=1)
     severe_psi: float | None = Field(gt=0)  # one feature this far out retrains alone; null: off

@@ -83,7 +83,7 @@ def test_the_exact_tree_method_is_refused_with_what_it_cannot_train(tmp_path: Pa
 )
 def test_an_empty_value_is_a_params_error_naming_the_setting(tmp_path: Path, section: str, key: str) -> None:
     path = _write(tmp_path, lambda p: p[section].update({key: ""}))
-    with pytest.raises(ParamsError, match=rf"  - {section}\.{key}: empty \(''\): give it a value"):
+    with pytest.raises(ParamsError, match=rf"{section}\.{key}: empty \(''\): give it a value"):
         load_params(path)
 
 
@@ -112,3 +112,40 @@ def test_a_null_share_override_of_no_checked_column_stops_validate_before_it_rea
         validate.run(PARAMS.model_copy(update={"validate_": right}), source=source, output=None, report=None)
         == 0
     )
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value"),
+    [
+        ("train.xgboost", "learning_rate", float("inf")),  # trained one tree, threshold 1.0, exited 0
+        ("monitor", "psi", float("inf")),  # was said as "severe_psi 0.5 is below psi inf"
+        ("tune", "timeout_s", float("inf")),
+        ("tune", "space", {"learning_rate": [0.01, float("inf")]}),
+    ],
+)
+def test_an_infinite_number_is_a_params_error(tmp_path: Path, section: str, key: str, value: object) -> None:
+    def mutate(raw: dict) -> None:
+        part = raw
+        for name in section.split("."):
+            part = part[name]
+        part[key] = value
+
+    with pytest.raises(ParamsError, match=rf"{section}\.{key}(\.\w+\.1)?: Input should be a finite number"):
+        load_params(_write(tmp_path, mutate))
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "says"),
+    [
+        ("validate", "max_null_share_by_column", {"satisfaction_score": 1.5}, "less than or equal to 1"),
+        ("validate", "max_null_share_by_column", {"satisfaction_score": -0.5}, "greater than or equal to 0"),
+        ("monitor", "psi_by_feature", {"discount_pct": 0}, "greater than 0"),
+    ],
+)
+def test_a_per_column_override_is_held_to_the_setting_it_overrides(
+    tmp_path: Path, section: str, key: str, value: dict, says: str
+) -> None:
+    """max_null_share is a share from 0 to 1 and psi above 0: so are their per-column overrides."""
+    path = _write(tmp_path, lambda p: p[section].update({key: value}))
+    with pytest.raises(ParamsError, match=rf"{section}\.{key}\.\w+: Input should be {says}"):
+        load_params(path)
