@@ -36,18 +36,27 @@ from mlapp.tables import read_frame, read_json
 PYFUNC_FILE = Path(__file__).with_name("mlflow_pyfunc.py")
 PACKAGE_DIR = Path(__file__).parent
 SERVING_REQUIREMENTS = ("xgboost-cpu", "pandas", "numpy", "pyarrow", "mlflow")
+PROBE = "/api/2.0/mlflow/experiments/search"  # the cheapest call every MLflow server answers
+DATABRICKS = ("databricks", "databricks-uc", "uc")  # MLflow's scheme-less URIs that are not folders
 
 
 def connect(params: MlflowParams) -> str:
     uri = params.resolved_tracking_uri()
+    if ("://" not in uri or uri.startswith("file:")) and uri not in DATABRICKS:  # e.g. HOST:PORT
+        raise TrackingUnavailable(
+            f"MLflow tracking URI {uri!r} names no server (MLflow reads it as a folder, its file store, "
+            "which MLflow 3 refuses): "
+            "a server is http(s)://HOST[:PORT]; the local default is sqlite:///mlflow.db"
+        )
     if uri.startswith(("http://", "https://")):
-        try:
-            requests.get(f"{uri.rstrip('/')}/health", timeout=10).raise_for_status()
+        try:  # any answer will do: something listens there
+            requests.get(f"{uri.rstrip('/')}/health", timeout=10)
         except requests.RequestException as exc:
             raise TrackingUnavailable(
                 f"MLflow tracking server {uri} is not reachable ({exc.__class__.__name__}). "
                 "Start it, fix MLFLOW_TRACKING_URI, or unset it to use the local sqlite default."
             ) from exc
+        _authorized(uri)
     # Models are loaded from our own files; never let MLflow fall back to unpickling.
     os.environ.setdefault("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # clean CI logs
@@ -76,6 +85,28 @@ def store_free(uri: str) -> Iterator[None]:
                 "`make run`, an `mlflow` command or a notebook): run this again once it is done"
             ) from exc
         raise
+
+
+def _authorized(uri: str) -> None:
+    """One API call with MLflow's own credentials (token, user/password, TLS settings), not
+    retried: /health answers without them, so a proxy's or the basic-auth app's refusal, or
+    ``--allowed-hosts`` (403), would otherwise first show as a traceback mid-run."""
+    from mlflow.tracking._tracking_service.utils import get_default_host_creds
+    from mlflow.utils.rest_utils import http_request
+
+    try:
+        answer = http_request(get_default_host_creds(uri), PROBE, "GET", max_retries=0, timeout=10,
+                              raise_on_status=False, params={"max_results": 1})  # fmt: skip
+    except (MlflowException, requests.RequestException) as exc:
+        raise TrackingUnavailable(f"MLflow tracking server {uri} is not reachable ({exc})") from exc
+    said = f"{answer.status_code}: {' '.join(answer.text.split())[:120]}"
+    if answer.status_code in (401, 403):
+        raise TrackingUnavailable(
+            f"MLflow tracking server {uri} refused this client ({said}): check MLFLOW_TRACKING_TOKEN "
+            "(or MLFLOW_TRACKING_USERNAME/PASSWORD), and that the server's --allowed-hosts names this host"
+        )
+    if not answer.ok:
+        raise TrackingUnavailable(f"{uri} answered {PROBE} with {said}: is it an MLflow server's URL?")
 
 
 def require_server(uri: str, what: str, error: type[UserError] = TrackingUnavailable) -> None:
@@ -115,27 +146,49 @@ def log_run(
     """Log params, metrics, plots, the model (as code + native files) and lineage tags.
 
     A server that fails mid-run (it answered `connect`) is a ``TrackingUnavailable`` naming
-    the run; the run stays unfinished in the store and ``find_run`` never picks it.
+    the run (or saying it failed before the run started); the run stays unfinished in the store
+    and ``find_run`` never picks it.
     """
-    mlflow.set_experiment(params.mlflow.experiment)
     tags = {**lineage_tags(model_dir), **experiment_tags()}
-    run = mlflow.start_run(run_name=tags.get("dvc.exp_name"), tags=tags)
+    try:
+        use_experiment(params.mlflow.experiment)
+        run = mlflow.start_run(run_name=tags.get("dvc.exp_name"), tags=tags)
+    except Exception as exc:
+        _raise_if_server_failed(exc, "starting a run")
+        raise
     try:
         _log_into_run(params, model_dir, scores, plots, plots_dir)
     except Exception as exc:
         with contextlib.suppress(Exception):  # a server that is gone cannot mark it either
             mlflow.end_run(status="FAILED")
-        uri = mlflow.get_tracking_uri()
-        server_failed = isinstance(exc, MlflowException | requests.RequestException | OSError)
-        if not (server_failed and uri.startswith(("http://", "https://"))):
-            raise
-        raise TrackingUnavailable(
-            f"MLflow tracking server {uri} failed while logging run {run.info.run_id} "
-            f"({exc.__class__.__name__}); this stage wrote no outputs. Re-run it when the server "
-            "answers again (`uv run dvc repro`)."
-        ) from exc
+        _raise_if_server_failed(exc, f"logging run {run.info.run_id}")
+        raise
     mlflow.end_run()
     return str(run.info.run_id)
+
+
+def _raise_if_server_failed(exc: Exception, what: str) -> None:
+    """A tracking server that answered `connect` and fails now, in one line naming ``what``."""
+    uri = mlflow.get_tracking_uri()
+    if isinstance(exc, MlflowException | requests.RequestException | OSError) and uri.startswith(
+        ("http://", "https://")
+    ):
+        raise TrackingUnavailable(
+            f"MLflow tracking server {uri} failed while {what} ({exc.__class__.__name__}); this stage "
+            "wrote no outputs. Re-run it when the server answers again (`uv run dvc repro`)."
+        ) from exc
+
+
+def use_experiment(name: str) -> None:
+    """``mlflow.set_experiment``; a deleted experiment, whose name MLflow will not reuse, in one line."""
+    found = mlflow.get_experiment_by_name(name)
+    if found is not None and found.lifecycle_stage == "deleted":
+        restore = f"uv run mlflow experiments restore --experiment-id {found.experiment_id}"
+        raise UserError(
+            f"MLflow experiment {name!r} was deleted in {mlflow.get_tracking_uri()}: restore it "
+            f"(`{restore}`) or name another in params.yaml (mlflow.experiment)"
+        )
+    mlflow.set_experiment(name)
 
 
 def _log_into_run(

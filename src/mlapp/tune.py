@@ -83,7 +83,7 @@ def search(params: Params, source: Path) -> Result:
     higher = metrics.higher_is_better(tune.metric)
 
     tracking.connect(params.mlflow)
-    mlflow.set_experiment(params.mlflow.experiment)
+    tracking.use_experiment(params.mlflow.experiment)
     # ERROR: a failed trial's exception stops the search and the CLI shows it; Optuna's warning
     # would repeat it as a traceback, for Ctrl-C too.
     optuna.logging.set_verbosity(optuna.logging.ERROR)

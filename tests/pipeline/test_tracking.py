@@ -1,14 +1,19 @@
 import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from mlapp import tracking
-from mlapp.errors import TrackingUnavailable
+from mlapp.errors import TrackingUnavailable, UserError
 from mlapp.model import load
 from mlapp.params import load_params
 from mlapp.serving.local import free_port
@@ -28,6 +33,90 @@ def test_unreachable_server_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) ->
     params = load_params(Path(__file__).parents[2] / "params.yaml")
     with pytest.raises(TrackingUnavailable, match=f"127.0.0.1:{port}.*not reachable"):
         tracking.connect(params.mlflow)
+
+
+@contextmanager
+def gatekeeper(token: str, health_open: bool) -> Iterator[str]:
+    """A proxy in front of MLflow as docs/team-mode.md advises: a bearer token on every path
+    (``health_open``: not on /health, as MLflow's own --allowed-hosts and basic-auth app do)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            allowed = self.headers.get("Authorization") == f"Bearer {token}"
+            status, body = (
+                (200, b'{"experiments": []}')
+                if allowed or (health_open and self.path == "/health")
+                else (403, b"Invalid Host header")
+            )
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    with ThreadingHTTPServer(("127.0.0.1", 0), Handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            yield f"http://127.0.0.1:{server.server_address[1]}"
+        finally:
+            server.shutdown()
+
+
+@pytest.mark.parametrize("health_open", [False, True])
+def test_a_server_behind_a_token_takes_mlflows_token(
+    health_open: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    params = load_params(Path(__file__).parents[2] / "params.yaml")
+    with gatekeeper("s3cret", health_open) as url:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+        monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "s3cret")
+        assert tracking.connect(params.mlflow) == url  # /health is asked with the token too
+        monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "wrong")
+        with pytest.raises(
+            TrackingUnavailable, match=r"refused this client \(403: Invalid Host header\).*TOKEN"
+        ):
+            tracking.connect(params.mlflow)
+
+
+@pytest.mark.parametrize("uri", ["127.0.0.1:5000", "mlflow.example.com:5000", "file:///tmp/mlruns"])
+def test_a_tracking_uri_without_a_server_scheme_is_one_line(
+    uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    params = load_params(Path(__file__).parents[2] / "params.yaml")
+    with pytest.raises(TrackingUnavailable, match=r"names no server.*http\(s\)://HOST"):
+        tracking.connect(params.mlflow)
+
+
+def test_a_deleted_experiment_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    params = load_params(Path(__file__).parents[2] / "params.yaml")
+    tracking.connect(params.mlflow)
+    MlflowClient().delete_experiment(mlflow.create_experiment(params.mlflow.experiment))
+    with pytest.raises(
+        UserError, match=r"was deleted.*`uv run mlflow experiments restore --experiment-id \d+`"
+    ):
+        tracking.use_experiment(params.mlflow.experiment)
+
+
+def test_a_server_failing_before_the_run_starts_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed between `connect` and the run's creation: MLflow's retries end in its exception."""
+
+    def gone(*_args: object, **_kwargs: object) -> None:
+        raise MlflowException(
+            "API request to http://127.0.0.1:1/api/2.0/mlflow/experiments/get-by-name failed"
+        )
+
+    params = load_params(Path(__file__).parents[2] / "params.yaml")
+    monkeypatch.setattr(tracking, "lineage_tags", lambda _model_dir: {})
+    monkeypatch.setattr(mlflow, "get_experiment_by_name", gone)
+    monkeypatch.setattr(mlflow, "set_experiment", gone)
+    mlflow.set_tracking_uri("http://127.0.0.1:1")
+    with pytest.raises(TrackingUnavailable, match=r"127\.0\.0\.1:1 failed while starting a run"):
+        tracking.log_run(params, tmp_path, {}, {}, tmp_path)
 
 
 @pytest.mark.slow
