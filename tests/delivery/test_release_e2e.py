@@ -154,7 +154,7 @@ exec sleep 300
     code, out = mlapp("delivery", "wait", "--env", FIRST, "--url", server, "--timeout", "0", "--fetch")
     assert code != 0 and "still serves model" in out and "not model" in out, out
     code, out = mlapp("delivery", "smoke", "--env", FIRST, "--url", server, "--fetch")
-    assert code != 0, out
+    assert code == 1 and f"FAIL smoke test against {FIRST}: " in out, out  # a "no", as README says
     code, out = mlapp("delivery", "promote", "--to", LAST, "--digest", digest("c"), "--push")
     assert code != 0 and f"never passed {FIRST}" in out
     print(f"release cycle: {time.perf_counter() - start:.1f}s")

@@ -290,6 +290,33 @@ def test_deploy_records_the_model_version(gitops: Path, mlapp, reference_project
     )
 
 
+def test_a_model_dir_without_a_model_is_refused_before_anything_is_recorded(
+    gitops: Path, mlapp, tmp_path: Path
+) -> None:
+    # Recorded without a model, the release would have nothing for `wait` or `smoke` to check,
+    # and both would then say "deploy it with --model-dir" to someone who did.
+    code, out = mlapp(
+        "delivery", "deploy", "--env", FIRST, "--image", image("a"), "--model-dir", str(tmp_path)
+    )
+    assert code == 2 and f"{tmp_path} holds no model.ubj" in out, out
+    assert mlapp("delivery", "status")[1].startswith(f"{FIRST:<12} {FIRST} has never been deployed")
+
+
+def test_a_failed_smoke_test_is_a_no_as_the_serving_smoke_says_it(
+    gitops: Path, mlapp, reference_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlapp.serving import smoke
+
+    def failed(*_args: object, **_kwargs: object) -> None:
+        raise smoke.SmokeFailure("record 1: label 0 != expected 1")
+
+    shutil.copytree(reference_project / "models", gitops / "models")
+    assert mlapp("delivery", "deploy", "--env", FIRST, "--image", image("a"))[0] == 0
+    monkeypatch.setattr(smoke, "check", failed)
+    code, out = mlapp("delivery", "smoke", "--env", FIRST, "--url", "http://127.0.0.1:9")
+    assert code == 1 and f"FAIL smoke test against {FIRST}: record 1: label 0 != expected 1" in out, out
+
+
 def test_uncommitted_infra_is_named_before_anything_it_would_break(gitops: Path, mlapp) -> None:
     # `make init NAME=acme` with only params.yaml committed: the committed infra/ still has the
     # placeholder image `mlapp`, which the deploy (delivery.app acme) would find unpinned.

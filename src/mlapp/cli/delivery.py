@@ -22,6 +22,15 @@ def _known_env(ctx: click.Context, _: click.Parameter, name: str) -> str:
     return name
 
 
+def _model_folder(_ctx: click.Context, _: click.Parameter, path: Path | None) -> Path | None:
+    """A named folder without a model would record a release with none: nothing to wait for or smoke."""
+    from mlapp.model import MODEL_FILE  # lazy: xgboost; deploy loads the model anyway
+
+    if path is not None and not (path / MODEL_FILE).is_file():
+        raise click.BadParameter(f"{path} holds no {MODEL_FILE}: name the folder the model was trained into")
+    return path
+
+
 env_option = click.option(
     "--env", "env", required=True, callback=_known_env, help="Environment [params: delivery.environments]."
 )
@@ -50,7 +59,12 @@ def group() -> None:
 @group.command()
 @env_option
 @click.option("--image", required=True, envvar="IMAGE_REF", help="name@sha256:... to run [env: IMAGE_REF].")
-@click.option("--model-dir", type=FolderOption, help="The image's model [params: train.model_dir].")
+@click.option(
+    "--model-dir",
+    type=FolderOption,
+    callback=_model_folder,
+    help="The image's model [params: train.model_dir].",
+)
 @push_option
 @verify_option
 @pass_project
@@ -125,8 +139,13 @@ def wait(project: Project, env: str, url: str | None, fetch: bool, timeout: floa
 def smoke(project: Project, env: str, url: str | None, fetch: bool) -> None:
     """`mlapp serving smoke` against ENV, expecting the model version its release records."""
     from mlapp.delivery import cluster
+    from mlapp.serving.smoke import SmokeFailure
 
-    cluster.smoke(project.params, env=env, url=url or None, fetch=fetch)
+    try:
+        cluster.smoke(project.params, env=env, url=url or None, fetch=fetch)
+    except SmokeFailure as exc:  # a failed test is a "no" (exit 1), as `mlapp serving smoke` says it
+        click.echo(f"FAIL smoke test against {env}: {exc}", err=True)
+        sys.exit(1)
 
 
 @group.command()
