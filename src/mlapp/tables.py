@@ -205,7 +205,8 @@ def stage_table(path: Path, needs: Iterable[str] = ()) -> Path:
     if lacking := [name for name in needs if name not in names]:
         raise UserError(
             f"{path} has no column {', '.join(map(repr, lacking))}: not a table of this pipeline "
-            "(the columns params.yaml's data: names); pass one a pipeline stage wrote"
+            "(the columns params.yaml's data: names); pass one a pipeline stage wrote, or, written "
+            "before data: changed, run the stages again (`uv run dvc repro`)"
         )
     return path
 

@@ -110,3 +110,12 @@ def test_validate_without_its_data_says_to_pull_it_and_keeps_the_report(
     fix = ": pull the data first (`uv run dvc pull data.dvc`; `make run` does)"
     assert err == ("error: other.csv not found\n" if given else f"error: data/churn.csv not found{fix}\n")
     assert report.read_text() == '{"status": "passed"}\n'
+
+
+def test_a_stage_table_written_before_data_changed_says_to_run_the_stages_again(tmp_path: Path) -> None:
+    """data.label renamed in params.yaml, then `mlapp pipeline split` run alone on the validated
+    table of the old label: "not a table of this pipeline" did not say what to run first."""
+    table = tmp_path / "validated.parquet"
+    pd.DataFrame({"churned": [1, 0]}).to_parquet(table)
+    with pytest.raises(UserError, match=r"has no column 'left'.*run the stages again \(`uv run dvc repro`\)"):
+        stage_table(table, ["left"])
