@@ -7,9 +7,17 @@ Kept apart so the section modules (``mlapp.params_data``, ``params_train``, ``pa
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 
 
 class Section(BaseModel):
@@ -18,11 +26,18 @@ class Section(BaseModel):
 
     @field_validator("*", mode="before")
     @classmethod
-    def _not_empty(cls, value: object) -> object:
+    def _written_as_meant(cls, value: object, info: ValidationInfo) -> object:
         # `key: ""` or `key:` with quotes left: a path '' is the repository root (DVC stopped with
         # "unexpected error"), an MLflow experiment '' failed at evaluate, after train had run.
         if value == "":
             raise ValueError("empty (''): give it a value, or null where the setting may be left out")
+        # pydantic reads true as 1: `subsample: true` trained on every row, `n_estimators: yes` one tree.
+        annotation = cls.model_fields[str(info.field_name)].annotation
+        if isinstance(value, bool) and annotation is not bool and bool not in get_args(annotation):
+            raise ValueError(
+                f"{str(value).lower()} is a yes/no, not the number or text this setting takes (YAML reads "
+                "true, yes, on as one: quote a name spelt so)"
+            )
         return value
 
 

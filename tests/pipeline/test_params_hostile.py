@@ -149,3 +149,32 @@ def test_a_per_column_override_is_held_to_the_setting_it_overrides(
     path = _write(tmp_path, lambda p: p[section].update({key: value}))
     with pytest.raises(ParamsError, match=rf"{section}\.{key}\.\w+: Input should be {says}"):
         load_params(path)
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value"),
+    [
+        ("train.xgboost", "subsample", True),  # read as 1.0: trained on every row, said nowhere
+        ("train.xgboost", "n_estimators", True),  # read as 1: one tree
+        ("split", "test_size", False),  # was "Input should be greater than 0 (got False)"
+        ("serving", "workers", True),
+    ],
+)
+def test_a_yes_no_where_a_number_goes_is_a_params_error(
+    tmp_path: Path, section: str, key: str, value: bool
+) -> None:
+    def mutate(raw: dict) -> None:
+        part = raw
+        for name in section.split("."):
+            part = part[name]
+        part[key] = value
+
+    with pytest.raises(
+        ParamsError, match=rf"{section}\.{key}: {str(value).lower()} is a yes/no, not the number"
+    ):
+        load_params(_write(tmp_path, mutate))
+
+
+def test_a_yes_no_setting_still_takes_one(tmp_path: Path) -> None:
+    params = load_params(_write(tmp_path, lambda p: p["gate"].update(require_significant=False)))
+    assert params.gate.require_significant is False
