@@ -8,7 +8,7 @@ from mlapp.monitor import drift
 SPEC = ModelSpec(["x"], {}, "y", 0.5, 10)
 REFERENCE = {"roc_auc": 0.80, "pr_auc": 0.30}
 TOLERANCE = {"roc_auc": 0.05}
-BOOTSTRAP = {"resamples": 1000, "seed": 7, "confidence": 0.95}
+BOOTSTRAP = {"resamples": 1000, "seed": 7, "confidence": 0.95, "max_rows": 200_000}
 
 
 def _decay(y: np.ndarray, scores: np.ndarray) -> drift.MetricDecay:

@@ -89,7 +89,7 @@ def test_decay_by_a_share_of_metrics_json() -> None:
     y = rng.normal(0, 50, 4000)
     predicted = y + rng.normal(0, 21.5, y.size)
     rmse = float(np.sqrt(np.mean((predicted - y) ** 2)))
-    boot = {"resamples": 300, "seed": 7, "confidence": 0.95}
+    boot = {"resamples": 300, "seed": 7, "confidence": 0.95, "max_rows": 200_000}
     reference = {"rmse": 20.0}
     (tight,) = drift.metric_decay(y, predicted, spec, reference, {"rmse": "5%"}, **boot)
     (loose,) = drift.metric_decay(y, predicted, spec, reference, {"rmse": "10%"}, **boot)

@@ -18,8 +18,9 @@ import pandera.pandas as pa
 from mlapp.metrics import LOWER_IS_BETTER, flat, round6, task_metrics
 from mlapp.model import ModelSpec
 from mlapp.monitor import stats
+from mlapp.monitor.resampling import decay_resampled
 from mlapp.params import MetricName, MonitorParams
-from mlapp.report.bootstrap import percentile_interval, resampled
+from mlapp.report.bootstrap import percentile_interval
 from mlapp.schema import categories
 from mlapp.tolerances import tolerance_amount
 
@@ -183,12 +184,23 @@ def metric_decay(
     resamples: int,
     seed: int,
     confidence: float,
+    max_rows: int,
 ) -> list[MetricDecay]:
     """Each watched metric on the labeled rows against the same metric in metrics.json. A metric
     decayed when it fell by more than its tolerance and the batch's bootstrap interval excludes
-    the reference: a few labeled positives (a rare class) move a metric by chance, far."""
+    the reference: a few labeled positives (a rare class) move a metric by chance, far. The
+    interval is the watched metrics' bootstrap over at most ``max_rows`` rows (``resampling``)."""
     now = flat(task_metrics(spec.task, y_true, scores, spec.threshold, spec.classes))
-    values = resampled(y_true, (scores, spec.cutoff), resamples, seed, spec.task, spec.classes)
+    values = decay_resampled(
+        y_true,
+        (scores, spec.cutoff),
+        resamples=resamples,
+        seed=seed,
+        task=spec.task,
+        classes=spec.classes,
+        names=sorted(tolerances),
+        max_rows=max_rows,
+    )
     rows = []
     for metric, tolerance in sorted(tolerances.items()):
         before, after = float(reference_metrics[metric]), round6(now[metric])

@@ -98,6 +98,7 @@ def _decay(batch: Batch, reference: Reference, params: Params) -> dict[str, Any]
         resamples=params.report.bootstrap_resamples,
         seed=params.report.bootstrap_seed,
         confidence=params.report.confidence,
+        max_rows=params.monitor.decay_bootstrap_rows,
     )
     return {"status": "checked", "why": "", "metrics": [asdict(r) for r in rows]}
 

@@ -26,11 +26,20 @@ CHUNK_CELLS = 1_000_000
 EPS = 1e-15  # the clip mlapp.metrics applies before log loss
 
 
+def resample_rows(rng: np.random.Generator, rows: int, resamples: int) -> np.ndarray:
+    """The rows each resample draws (with replacement): shape (resamples, rows)."""
+    return rng.integers(0, rows, size=(resamples, rows))
+
+
+def tally(drawn: np.ndarray, bins: int) -> np.ndarray:
+    """How often each of ``bins`` values occurs in each row of ``drawn``: (len(drawn), bins)."""
+    flat = drawn + bins * np.arange(len(drawn))[:, None]
+    return np.bincount(flat.ravel(), minlength=len(drawn) * bins).reshape(len(drawn), bins).astype(np.float64)
+
+
 def resample_counts(rng: np.random.Generator, rows: int, resamples: int) -> np.ndarray:
     """How often each row is drawn in each resample: shape (resamples, rows)."""
-    drawn = rng.integers(0, rows, size=(resamples, rows))
-    flat = drawn + rows * np.arange(resamples)[:, None]
-    return np.bincount(flat.ravel(), minlength=resamples * rows).reshape(resamples, rows).astype(np.float64)
+    return tally(resample_rows(rng, rows, resamples), rows)
 
 
 def _grouped(
@@ -54,19 +63,27 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 
 
-def roc_auc(weights: np.ndarray, y: np.ndarray, proba: np.ndarray) -> np.ndarray:
-    """Mann-Whitney form: P(score of a positive > score of a negative), ties count half."""
-    pos, neg = _grouped(weights, y, proba, descending=False)
+def grouped_roc_auc(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
+    """ROC AUC from positive and negative weight per distinct score, scores ascending."""
     below = np.cumsum(neg, axis=1) - neg
     return _ratio((pos * (below + 0.5 * neg)).sum(axis=1), pos.sum(axis=1) * neg.sum(axis=1))
 
 
-def average_precision(weights: np.ndarray, y: np.ndarray, proba: np.ndarray) -> np.ndarray:
-    """scikit-learn's definition: sum over thresholds of recall increase x precision there."""
-    pos, neg = _grouped(weights, y, proba, descending=True)
+def grouped_average_precision(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
+    """Average precision from positive and negative weight per distinct score, scores descending."""
     tp, fp = np.cumsum(pos, axis=1), np.cumsum(neg, axis=1)
     precision = np.nan_to_num(_ratio(tp, tp + fp))
     return _ratio((pos * precision).sum(axis=1), pos.sum(axis=1))
+
+
+def roc_auc(weights: np.ndarray, y: np.ndarray, proba: np.ndarray) -> np.ndarray:
+    """Mann-Whitney form: P(score of a positive > score of a negative), ties count half."""
+    return grouped_roc_auc(*_grouped(weights, y, proba, descending=False))
+
+
+def average_precision(weights: np.ndarray, y: np.ndarray, proba: np.ndarray) -> np.ndarray:
+    """scikit-learn's definition: sum over thresholds of recall increase x precision there."""
+    return grouped_average_precision(*_grouped(weights, y, proba, descending=True))
 
 
 def weighted_metrics(
@@ -147,12 +164,18 @@ def task_metrics(
     return weighted_metrics(weights, y, scores, threshold)
 
 
-def _weight_chunks(rows: int, resamples: int, seed: int) -> Iterator[np.ndarray]:
-    """The resamples' row counts, a bounded number of resamples at a time (``CHUNK_CELLS``)."""
+def drawn_chunks(rows: int, resamples: int, seed: int) -> Iterator[np.ndarray]:
+    """The resamples' drawn rows, a bounded number of resamples at a time (``CHUNK_CELLS``)."""
     rng = np.random.default_rng(seed)
     chunk = max(1, CHUNK_CELLS // max(rows, 1))
     for done in range(0, resamples, chunk):
-        yield resample_counts(rng, rows, min(chunk, resamples - done))
+        yield resample_rows(rng, rows, min(chunk, resamples - done))
+
+
+def _weight_chunks(rows: int, resamples: int, seed: int) -> Iterator[np.ndarray]:
+    """The resamples' row counts, chunk by chunk (``drawn_chunks``)."""
+    for drawn in drawn_chunks(rows, resamples, seed):
+        yield tally(drawn, rows)
 
 
 def paired_deltas(
