@@ -21,6 +21,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
@@ -68,10 +69,14 @@ class Batch:
     frame: pd.DataFrame  # typed features, plus id / event time / label (float, NaN = unknown)
     served: Served | None
 
-    def labeled(self, label: str) -> pd.DataFrame:
+    def is_labeled(self, label: str) -> np.ndarray:
+        """Which rows carry a label, by position."""
         if label not in self.frame.columns:
-            return self.frame.iloc[0:0]
-        return self.frame[self.frame[label].notna()]
+            return np.zeros(len(self.frame), dtype=bool)
+        return self.frame[label].notna().to_numpy()
+
+    def labeled(self, label: str) -> pd.DataFrame:
+        return self.frame[self.is_labeled(label)]
 
 
 def source_format(source: str) -> str:

@@ -77,7 +77,8 @@ def _true_labels(labels: pd.Series, spec: ModelSpec, batch: Batch, limit: int) -
     return spec.encode(labels, examples=limit)
 
 
-def _decay(batch: Batch, reference: Reference, params: Params) -> dict[str, Any]:
+def _decay(batch: Batch, scores: np.ndarray, reference: Reference, params: Params) -> dict[str, Any]:
+    """Metric decay on the batch's labeled rows; ``scores``: the model's, of every row."""
     labeled = batch.labeled(params.data.label)
     spec = reference.model.spec
     limit = params.validate_.max_failure_examples
@@ -91,7 +92,7 @@ def _decay(batch: Batch, reference: Reference, params: Params) -> dict[str, Any]
         raise MonitorError(f"{params.evaluate.metrics} is missing: run the pipeline first (`make run`)")
     rows = drift.metric_decay(
         y_true,
-        reference.model.scores(labeled),
+        scores[batch.is_labeled(params.data.label)],  # rows are scored one by one: no second pass
         reference.model.spec,
         reference.metrics,
         params.monitor.decay_tolerance,
@@ -134,7 +135,7 @@ def compare(batch: Batch, reference: Reference, params: Params) -> dict[str, Any
     features = drift.feature_drift(reference.features, batch.frame, feature_schema(), monitor)
     scores = reference.model.scores(batch.frame)
     prediction = drift.prediction_shift(reference.scores, scores, reference.model.spec, monitor)
-    decay = _decay(batch, reference, params)
+    decay = _decay(batch, scores, reference, params)
     weights = decision.importance(reference.model.booster, [f.feature for f in features])
     decided = decision.decide(
         features, weights, prediction, [drift.MetricDecay(**row) for row in decay["metrics"]], monitor
