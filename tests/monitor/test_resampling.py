@@ -35,7 +35,9 @@ def _task(task: str, rows: int, seed: int) -> tuple[np.ndarray, tuple[np.ndarray
     [
         ("binary", ["roc_auc", "pr_auc"]),  # the ranking path: cumulative sums over distinct scores
         ("binary", list(bootstrap.METRICS)),  # every metric: cells as weighted rows
+        ("binary", ["f1", "accuracy"]),  # confusion counts only: (label, predicted) cells
         ("multiclass", bootstrap.metric_names("multiclass", CLASSES)),
+        ("multiclass", ["f1_macro", "accuracy", "per_class.b.recall"]),
         ("regression", bootstrap.metric_names("regression", [])),
     ],
 )
@@ -134,3 +136,23 @@ def test_up_to_max_rows_every_row_is_resampled() -> None:
     np.testing.assert_array_equal(
         kept["mae"], resampling.resampled(y, scored, 50, 1, "regression", [], ["mae"])["mae"]
     )
+
+
+@pytest.mark.parametrize(
+    ("task", "names", "most"), [("binary", ["recall"], 4), ("multiclass", ["f1_weighted"], 9)]
+)
+def test_confusion_metrics_tally_classes_squared_cells(
+    monkeypatch: pytest.MonkeyPatch, task: str, names: list[str], most: int
+) -> None:
+    """Accuracy, F1, precision, recall: a cell per (label, predicted class), whatever the rows."""
+    sizes: list[int] = []
+    tally = bootstrap.tally
+
+    def spied(drawn: np.ndarray, bins: int) -> np.ndarray:
+        sizes.append(bins)
+        return tally(drawn, bins)
+
+    monkeypatch.setattr(bootstrap, "tally", spied)
+    y, scored, classes = _task(task, 5000, seed=4)
+    resampling.resampled(y, scored, 20, 1, task, classes, names)
+    assert sizes and max(sizes) <= most

@@ -5,11 +5,13 @@ resample and computes every metric of the task. A monitored batch can be a day o
 at 200,000 labeled rows the decay bootstrap took 28 s, at 2 million it was stopped after 40
 minutes. Here, with the same statistics:
 
-- Rows of the same scores and label are one cell, counted. The rows are drawn as the report
+- Rows that the watched metrics cannot tell apart are one cell, counted: for confusion-matrix
+  metrics alone (accuracy, F1, precision, recall) the same label and predicted class (at most
+  classes² cells), else for binary the same label and score. The rows are drawn as the report
   draws them (same generator, same chunks) and tallied per cell, so the values are the
-  report's ``resampled`` (to floating-point rounding). Cells are found once, not sorted again
-  in every chunk; binary cells are (distinct score, label), from which the ranking metrics
-  follow without a sort. Only the watched metrics are computed.
+  report's ``resampled`` (to floating-point rounding). Binary cells are sorted by score once,
+  not in every chunk, and the ranking metrics are cumulative sums over them. Only the watched
+  metrics are computed.
 - Above ``monitor.decay_bootstrap_rows`` labeled rows the bootstrap runs on a random subset
   of that many rows, and each resample's deviation from the subset's metric is scaled by
   sqrt(subset / rows) around the metric of all rows. Every metric here is an average or a
@@ -28,20 +30,22 @@ import numpy as np
 from mlapp.report import bootstrap
 
 RANKING = {"roc_auc", "pr_auc"}
+# Functions of the confusion matrix alone (per-class ones end in precision or recall).
+CONFUSION = {"accuracy", "f1", "precision", "recall", "f1_macro", "f1_weighted"}
 
 
 @dataclass(frozen=True)
 class Cells:
-    """Each row's cell, how many cells there are, and the metrics as functions of the cells'
-    counts (shape (resamples, cells)): every metric of a row depends on its cell alone."""
+    """Each row's cell (None: each row is its own), how many cells there are, and the metrics
+    as functions of the cells' counts (shape (resamples, cells))."""
 
-    of_row: np.ndarray
+    of_row: np.ndarray | None
     size: int
     measure: Callable[[np.ndarray], dict[str, np.ndarray]]
 
     def counts(self, drawn: np.ndarray) -> np.ndarray:
         """How often each resample (a row of ``drawn``: row indices) drew each cell."""
-        return bootstrap.tally(self.of_row[drawn], self.size)
+        return bootstrap.tally(drawn if self.of_row is None else self.of_row[drawn], self.size)
 
 
 def binary_cells(y: np.ndarray, scored: tuple[np.ndarray, float], names: list[str]) -> Cells:
@@ -64,29 +68,39 @@ def binary_cells(y: np.ndarray, scored: tuple[np.ndarray, float], names: list[st
     return Cells(2 * group + y, 2 * len(distinct), measure)
 
 
-def task_cells(
+def _measure(
     y: np.ndarray, scored: tuple[np.ndarray, float], task: str, classes: list[str], names: list[str]
-) -> Cells:
-    """Distinct (scores, label) rows: any task, as ``bootstrap.task_metrics`` weights rows."""
-    columns = scored[0].reshape(len(y), -1)
-    order = np.lexsort([y, *columns.T[::-1]])
-    keyed = np.column_stack([columns, y])[order]
-    starts = np.r_[True, (keyed[1:] != keyed[:-1]).any(axis=1)]
-    of_row = np.empty(len(y), dtype=np.int64)
-    of_row[order] = np.cumsum(starts) - 1
-    first = order[starts]
+) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
+    """Metrics ``names`` of rows ``y``/``scored`` weighted by counts, as ``bootstrap.task_metrics``."""
 
     def measure(counts: np.ndarray) -> dict[str, np.ndarray]:
-        values = bootstrap.task_metrics(task, counts, y[first], scored[0][first], scored[1], classes)
+        values = bootstrap.task_metrics(task, counts, y, scored[0], scored[1], classes)
         return {m: values[m] for m in names}
 
-    return Cells(of_row, len(first), measure)
+    return measure
 
 
-def task_cells_for(
+def confusion_cells(
     y: np.ndarray, scored: tuple[np.ndarray, float], task: str, classes: list[str], names: list[str]
 ) -> Cells:
-    return binary_cells(y, scored, names) if task == "binary" else task_cells(y, scored, task, classes, names)
+    """A cell per (predicted class, label), one of its rows standing for it: every confusion
+    count is right (the metrics of scores computed alongside are not, and not returned)."""
+    scores, threshold = scored
+    predicted = np.argmax(scores, axis=1) if task == "multiclass" else (scores >= threshold).astype(np.int64)
+    key = predicted * (int(y.max()) + 1) + y
+    distinct, first, of_row = np.unique(key, return_index=True, return_inverse=True)
+    return Cells(of_row, len(distinct), _measure(y[first], (scores[first], threshold), task, classes, names))
+
+
+def cells_for(
+    y: np.ndarray, scored: tuple[np.ndarray, float], task: str, classes: list[str], names: list[str]
+) -> Cells:
+    if task != "regression" and all(m.rsplit(".", 1)[-1] in CONFUSION for m in names):
+        return confusion_cells(y, scored, task, classes, names)
+    if task == "binary":
+        return binary_cells(y, scored, names)
+    # Continuous scores (a probability vector, a regression's prediction): hardly two rows alike.
+    return Cells(None, len(y), _measure(y, scored, task, classes, names))
 
 
 def resampled(
@@ -99,7 +113,7 @@ def resampled(
     names: list[str],
 ) -> dict[str, np.ndarray]:
     """Metrics ``names`` per resample of all rows: the report's ``bootstrap.resampled``, by cell."""
-    cells = task_cells_for(y, scored, task, classes, names)
+    cells = cells_for(y, scored, task, classes, names)
     parts: dict[str, list[np.ndarray]] = {m: [] for m in names}
     for drawn in bootstrap.drawn_chunks(len(y), resamples, seed):
         for m, values in cells.measure(cells.counts(drawn)).items():
@@ -111,7 +125,7 @@ def point(
     y: np.ndarray, scored: tuple[np.ndarray, float], task: str, classes: list[str], names: list[str]
 ) -> dict[str, float]:
     """Metrics ``names`` on all rows, computed as a resample's are (each row drawn once)."""
-    cells = task_cells_for(y, scored, task, classes, names)
+    cells = cells_for(y, scored, task, classes, names)
     return {m: float(v[0]) for m, v in cells.measure(cells.counts(np.arange(len(y))[None, :])).items()}
 
 
