@@ -15,7 +15,11 @@ includes start-up and imports; peak RSS is the process's own ``ru_maxrss``):
 - ``decay``: metric decay's bootstrap alone on ``--large-rows`` synthetic rows per task
   (continuous scores: no two rows alike, the worst case for cells), the current code, and
   the previous computation (``bootstrap.resampled``: every metric of the task over every row)
-  against the current one on ``--compare-rows`` rows, alternating.
+  against the current one on ``--compare-rows`` rows, alternating;
+- ``subset`` (not by default: ten minutes and more): on ``--large-rows`` synthetic rows, binary
+  and regression, the interval above ``monitor.decay_bootstrap_rows`` (a subset, its spread
+  scaled) against the full bootstrap of every row, by how much of the full interval's width
+  each end moved.
 
 Writes ``monitor_scale.json`` (default benchmarks/results).
 """
@@ -61,8 +65,8 @@ def synthetic(task: str, rows: int) -> tuple[np.ndarray, np.ndarray]:
         y = rng.integers(0, len(CLASSES), rows)
         logits = 1.5 * np.eye(len(CLASSES))[y] + rng.normal(0, 1, (rows, len(CLASSES)))
         return y, np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    y = rng.normal(50, 10, rows)
-    return y, y + rng.normal(0, 5, rows)
+    values = rng.normal(50, 10, rows)
+    return values, values + rng.normal(0, 5, rows)
 
 
 def decay_worker(task: str, rows: int, way: str) -> dict[str, Any]:
@@ -205,6 +209,38 @@ def decay_tasks(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     return out
 
 
+def subset_vs_full(rows: int) -> dict[str, Any]:
+    from mlapp.monitor.resampling import decay_resampled, resampled
+    from mlapp.report.bootstrap import percentile_interval
+
+    out: dict[str, Any] = {"rows": rows}
+    for task in ("binary", "regression"):
+        y, scores = synthetic(task, rows)
+        start = time.perf_counter()
+        full = resampled(y, (scores, 0.5), RESAMPLES, SEED, task, [], WATCHED[task])
+        full_s, start = time.perf_counter() - start, time.perf_counter()
+        part = decay_resampled(
+            y, (scores, 0.5), resamples=RESAMPLES, seed=SEED, task=task, classes=[],
+            names=WATCHED[task], max_rows=MAX_ROWS,
+        )  # fmt: skip
+        part_s = time.perf_counter() - start
+        for m in WATCHED[task]:
+            (low, high), (sub_low, sub_high) = (
+                percentile_interval(full[m], 0.95),
+                percentile_interval(part[m], 0.95),
+            )
+            out[f"{task}.{m}"] = {
+                "full": [low, high],
+                "subset": [sub_low, sub_high],
+                "ends_moved_share_of_width": [
+                    round((e - f) / (high - low), 3) for e, f in ((sub_low, low), (sub_high, high))
+                ],
+                "full_s": round(full_s, 1),
+                "subset_s": round(part_s, 1),
+            }
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -237,9 +273,13 @@ def main() -> None:
             result["monitor_large"] = {"rows": args.large_rows, **large, "decay": decay}
         if "decay" in args.parts:
             result["decay"] = decay_tasks(args, tmp)
+        if "subset" in args.parts:
+            result["subset"] = subset_vs_full(args.large_rows)
     result["machine"]["load_after"] = os.getloadavg()
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "monitor_scale.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.out / f"monitor_scale{'-subset' if args.parts == ['subset'] else ''}.json").write_text(
+        json.dumps(result, indent=2) + "\n"
+    )
     print(json.dumps({k: v for k, v in result.items() if k != "decay"}, indent=2, default=str)[:3000])
 
 
