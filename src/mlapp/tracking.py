@@ -73,16 +73,24 @@ def connect(params: MlflowParams) -> str:
 @contextlib.contextmanager
 def store_free(uri: str) -> Iterator[None]:
     """MLflow calls on a local sqlite store that another process holds locked (a second
-    `make run`, an `mlflow` command or notebook writing to it) fail in one line saying so, not
-    with SQLAlchemy's traceback once sqlite stops waiting."""
+    `make run`, an `mlflow` command or notebook writing to it), or that cannot be created or
+    written (a folder that cannot be made, a read-only disk), fail in one line saying so, not
+    with SQLAlchemy's or MLflow's traceback."""
     try:
         yield
     except Exception as exc:
+        if not uri.startswith("sqlite:"):
+            raise
         chain = [exc, exc.__cause__, exc.__context__]
-        if uri.startswith("sqlite:") and any("database is locked" in str(e) for e in chain if e):
+        if any("database is locked" in str(e) for e in chain if e):
             raise TrackingUnavailable(
                 f"the MLflow store {uri} is locked by another process writing to it (a second "
                 "`make run`, an `mlflow` command or a notebook): run this again once it is done"
+            ) from exc
+        if isinstance(exc, OSError) and not isinstance(exc, UserError):  # ModelMissing is one too
+            raise TrackingUnavailable(
+                f"cannot write the MLflow store {uri} or its artifacts ({exc}): point "
+                "MLFLOW_TRACKING_URI (or params.yaml's mlflow.tracking_uri) at a writable place"
             ) from exc
         raise
 

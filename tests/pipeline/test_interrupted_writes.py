@@ -204,3 +204,23 @@ def test_a_read_only_metrics_folder_is_one_line_before_the_run_is_logged(
     with pytest.raises(UserError, match=re.escape(f"cannot write {metrics.parent}: Read-only file system")):
         evaluate.run(params, model_dir=params.train.model_dir, test_path=params.split.test,
                      metrics_path=metrics, plots_dir=tmp_path / "out" / "plots")  # fmt: skip
+
+
+def test_an_mlflow_store_that_cannot_be_created_is_one_line(tmp_path, monkeypatch, capsys) -> None:
+    """A sqlite store under a folder that cannot be made (a file where the folder goes): MLflow's
+    FileNotFoundError traceback. A missing folder that can be made is made."""
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'file' / 'mlflow.db'}")
+    monkeypatch.chdir(REPO)
+    monkeypatch.setattr(tracking, "model_identity", lambda _folder: {"model.sha256": "0" * 64})  # no model
+    assert run_main(monkeypatch, "pipeline", "track") == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot write the MLflow store sqlite:///") and "Traceback" not in err, err
+
+
+def test_a_missing_model_in_track_is_still_named_missing(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    assert run_main(monkeypatch, "pipeline", "track") == EXIT_ERROR
+    said = "error: no model at models/model.ubj: run the pipeline first (`make run`)\n"
+    assert capsys.readouterr().err == said  # a FileNotFoundError too, not the store's
