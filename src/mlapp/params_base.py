@@ -43,6 +43,10 @@ class Section(BaseModel):
 
 Task = Literal["binary", "multiclass", "regression"]
 
+# numpy's, scikit-learn's and Optuna's seeds are 0 to 2**32 - 1: train.seed -1 stopped train with
+# numpy's traceback, tune.seed -1 the search.
+Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
+
 
 def _one_column(value: object) -> object:
     if isinstance(value, list):  # a multi-output table's targets: the model predicts one

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from mlapp.cells import class_text, missing_clash
-from mlapp.params_base import OneColumn, Section
+from mlapp.params_base import OneColumn, Section, Seed
 from mlapp.sources import named_separator, unnamed_format
 
 
@@ -97,7 +97,7 @@ class DataParams(Section):
 
 class SampleDataParams(Section):
     rows: int = Field(gt=0)
-    seed: int
+    seed: Seed
 
 
 class ValidateParams(Section):
@@ -114,6 +114,6 @@ class ValidateParams(Section):
 class SplitParams(Section):
     method: Literal["hash", "stratified", "time"]
     test_size: float = Field(gt=0, lt=1)
-    seed: int
+    seed: Seed
     train: Path
     test: Path

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from mlapp.params_base import MetricName, Section, Tolerance
+from mlapp.params_base import MetricName, Section, Seed, Tolerance
 
 # A folder of the deploy branch, a GitHub environment, part of Kubernetes names.
 EnvName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
@@ -65,7 +65,7 @@ class ReportParams(Section):
     out_dir: Path  # report.md, report.json and the PNG plots
     default_base: str  # without --base: the merge base of HEAD and this ref
     bootstrap_resamples: int = Field(ge=100)
-    bootstrap_seed: int
+    bootstrap_seed: Seed
     confidence: float = Field(gt=0.5, lt=1)
     chart_points: int = Field(ge=3, le=101)  # points per curve in the Mermaid charts
     drift_top: int = Field(ge=1)  # features listed in the drift table

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from mlapp.params_base import MetricName, Section
+from mlapp.params_base import MetricName, Section, Seed
 
 
 class XGBoostParams(Section):
@@ -59,7 +59,7 @@ class TrainParams(Section):
     model_dir: Path
     engine: Literal["local", "dask"]
     dask: DaskParams
-    seed: int
+    seed: Seed
     valid_size: float = Field(gt=0, lt=1)
     early_stopping_rounds: int = Field(ge=1)
     threshold_metric: Literal["f1", "fixed"]
@@ -120,7 +120,7 @@ def _space_problem(name: TunableXGBoost, low: float, high: float) -> str | None:
 class TuneParams(Section):
     trials: int = Field(ge=1)
     timeout_s: float = Field(gt=0)  # no new trial starts after this
-    seed: int
+    seed: Seed
     metric: MetricName  # of the task; scored on the validation rows of the training part, never on test
     space: dict[TunableXGBoost, tuple[float, float]]  # train.xgboost.<name>: [low, high]
 

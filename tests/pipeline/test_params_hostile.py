@@ -178,3 +178,20 @@ def test_a_yes_no_where_a_number_goes_is_a_params_error(
 def test_a_yes_no_setting_still_takes_one(tmp_path: Path) -> None:
     params = load_params(_write(tmp_path, lambda p: p["gate"].update(require_significant=False)))
     assert params.gate.require_significant is False
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value"),
+    [
+        ("train", "seed", -1),  # train stopped with numpy's traceback, after validate and split
+        ("tune", "seed", -1),  # the search stopped with Optuna's
+        ("report", "bootstrap_seed", -5),
+        ("sample_data", "seed", 2**32),
+    ],
+)
+def test_a_seed_numpy_refuses_is_a_params_error(tmp_path: Path, section: str, key: str, value: int) -> None:
+    path = _write(tmp_path, lambda p: p[section].update({key: value}))
+    with pytest.raises(
+        ParamsError, match=rf"{section}\.{key}: Input should be (greater|less) than or equal to"
+    ):
+        load_params(path)
