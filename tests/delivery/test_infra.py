@@ -239,6 +239,9 @@ def test_bootstrap_grants_the_deployer_exactly_what_the_overlays_need() -> None:
     for overlay in OVERLAYS:
         rendered = kube.render(overlay)
         namespace = rendered[0]["metadata"]["namespace"]
+        assert namespace in roles, (
+            f"infra/bootstrap: no mlapp-deployer Role in {namespace} (a deployer-<env>.yaml)"
+        )
         rules = roles[namespace]
         for obj in rendered:
             group = obj["apiVersion"].rpartition("/")[0]
@@ -297,7 +300,7 @@ def test_argocd_objects_that_disagree_with_params_fail_the_check(tmp_path: Path)
     _edit(overlay / "kustomization.yaml", f"mlapp-{FIRST}", "mlapp-canary")
     three = PARAMS.delivery.model_copy(update={"environments": order})
     errors = argocd.check(three, tmp_path)
-    assert f"Applications for {envs}, not {order}" in errors[0]
+    assert f"Applications for {envs}, not {order} (params order)" in errors[0]
     assert f"must allow exactly {sorted(f'mlapp-{e}' for e in order)}" in errors[1]
     path = tmp_path / "infra" / argocd.FILE
     objects = [o for o in yaml.safe_load_all(path.read_text()) if o]

@@ -148,8 +148,12 @@ def test_service_monitor_scrapes_the_service_of_every_overlay() -> None:
     assert endpoint["honorLabels"] is True  # BentoML's own `endpoint` label must survive
     overlays = [REPO / PARAMS.delivery.infra_dir / "overlays" / env for env in PARAMS.delivery.environments]
     services = [o for overlay in overlays for o in kube.render(overlay) if o["kind"] == "Service"]
-    assert sorted(spec["namespaceSelector"]["matchNames"]) == sorted(
-        s["metadata"]["namespace"] for s in services
+    scraped, served = (
+        sorted(spec["namespaceSelector"]["matchNames"]),
+        sorted(s["metadata"]["namespace"] for s in services),
+    )
+    assert scraped == served, (
+        f"infra/monitoring/servicemonitor.yaml: namespaceSelector.matchNames must be {served}"
     )
     for service in services:
         labels = service["metadata"]["labels"]

@@ -66,7 +66,7 @@ def check(delivery: DeliveryParams, root: Path = Path()) -> list[str]:
     boot = kube.render(root / delivery.infra_dir / "bootstrap")
     made = {o["metadata"]["name"] for o in kube.of_kind(boot, "Namespace")}
     problems = {
-        f"Applications for {envs}, not {delivery.environments}": envs != delivery.environments,
+        f"Applications for {envs}, not {delivery.environments} (params order)": envs != delivery.environments,
         f"the AppProject must allow exactly {sorted(need)}": allowed != need,
         "the AppProject must allow nothing cluster-scoped": "clusterResourceWhitelist" in project,
         f"{delivery.infra_dir}/bootstrap must create the namespaces {sorted(need - made)}": not need <= made,
