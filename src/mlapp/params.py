@@ -135,7 +135,10 @@ def _mistake(error: Mapping[str, Any], task: object) -> str:
         from mlapp.metrics import TASK_METRICS, task_metric_problems  # numpy/sklearn: only when needed
 
         if task in TASK_METRICS:
-            return task_metric_problems(task, [(setting, str(error["input"]))])[0]
+            name = str(error["input"])
+            # In TASK_METRICS but refused: a metric added to mlapp.metrics and not to MetricName.
+            missing = f"{setting}: {name!r} is a metric of mlapp.metrics, not yet of params_base.MetricName"
+            return next(iter(task_metric_problems(task, [(setting, name)])), missing)
     where = ".".join(str(part) for part in error["loc"])
     message = error_message(error)
     value = error.get("input")

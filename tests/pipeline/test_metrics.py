@@ -78,3 +78,39 @@ def test_every_task_metric_has_a_direction() -> None:
 def test_a_metric_of_another_task_is_a_params_error(task: str, metric: str) -> None:
     with pytest.raises(ValueError, match=f"not a metric of task {task}"):
         m.check_task_metric(task, metric, "gate.primary_metric")
+
+
+def test_every_place_a_metric_is_named_agrees_with_the_registry() -> None:
+    """Adding a metric (metrics.py's docstring lists the places): each place missed is named."""
+    from typing import get_args
+
+    from mlapp.params_base import MetricName
+    from mlapp.report import bootstrap
+
+    assert set(get_args(MetricName)) == set(m.REGISTRY), (
+        "params_base.MetricName must list mlapp.metrics.REGISTRY"
+    )
+    y, weights = np.array([0, 1, 1, 0]), np.ones((2, 4))
+    scores = {"binary": P[:4], "multiclass": np.full((4, 2), 0.5), "regression": P[:4]}
+    for task, names in m.TASK_METRICS.items():
+        evaluated = m.task_metrics(task, y, scores[task], 0.5, ["a", "b"])
+        assert set(names) <= set(evaluated), f"mlapp.metrics.task_metrics({task!r}) must compute {names}"
+        weighted = bootstrap.task_metrics(task, weights, y, scores[task], 0.5, ["a", "b"])
+        assert set(names) <= set(weighted), f"report/bootstrap.py's {task} form must compute {names}"
+
+
+def test_a_metric_missing_from_metric_name_is_a_params_error_naming_it(tmp_path, monkeypatch) -> None:
+    import yaml
+
+    from mlapp.errors import ParamsError
+    from mlapp.params import load_params
+    from tests.conftest import REPO
+
+    monkeypatch.setitem(m.TASK_METRICS, "binary", (*m.TASK_METRICS["binary"], "a_new_metric"))
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["task"], raw["gate"]["primary_metric"] = "binary", "a_new_metric"
+    (path := tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(
+        ParamsError, match=r"'a_new_metric' is a metric of mlapp.metrics, not yet of params_base"
+    ):
+        load_params(path)
