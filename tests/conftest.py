@@ -262,6 +262,13 @@ def reference_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
     yield from read_only(built_once(tmp_path_factory, "reference", _make_reference))
 
 
+# The tests run on the churn sample; a feature added to or dropped from FEATURES goes there too.
+SAMPLE_REFUSED = (
+    "validate refuses the churn sample the tests run on (its problems are printed above): "
+    "src/mlapp/sample_data.py must write a column per feature of src/mlapp/schema.py FEATURES"
+)
+
+
 def _make_reference(root: Path) -> None:
     from mlapp.params import load_params
     from mlapp.stages import evaluate, split, train, validate
@@ -274,7 +281,8 @@ def _make_reference(root: Path) -> None:
         frame = sample_data.generate(SMALL_ROWS, params.sample_data.seed)
         sample_data.write(frame, params.data.raw, params.data.csv_separator, params.data.decimal)
         v = params.validate_
-        validate.run(params, source=params.data.raw, output=v.output, report=v.report)
+        if validate.run(params, source=params.data.raw, output=v.output, report=v.report):  # 1: refused
+            raise AssertionError(SAMPLE_REFUSED)
         split.run(params, source=v.output, train_path=params.split.train, test_path=params.split.test)
         train.run(params, source=params.split.train, model_dir=params.train.model_dir)
         evaluate.run(
