@@ -451,3 +451,14 @@ def test_a_log_of_whole_numbers_sent_as_floats_reads_as_the_table(in_project: Pa
     _, from_log = _monitor(in_project, log, tmp_path)
     _, from_table = _monitor(in_project, write_csv(batch, tmp_path / "table.csv"), tmp_path)
     assert from_log["features"] == from_table["features"]
+
+
+def test_a_watched_metric_metrics_json_lacks_is_named(in_project: Path, tmp_path: Path) -> None:
+    """A metric added to monitor.decay_tolerance after the model was evaluated: one line saying
+    which and how to get it, not a KeyError."""
+    params = load_params(in_project / "params.yaml")
+    source = write_csv(fresh(103), tmp_path / "labeled.csv", labels=True)
+    reference = run.load_reference(params, params.train.model_dir)
+    lacking = run.Reference(reference.features, reference.scores, {"roc_auc": 0.8}, reference.model)
+    with pytest.raises(MonitorError, match=r"has no pr_auc, which monitor.decay_tolerance watches"):
+        run.compare(batch.read_batch(str(source), params), lacking, params)

@@ -90,6 +90,12 @@ def _decay(batch: Batch, scores: np.ndarray, reference: Reference, params: Param
         return {"status": "skipped", "why": f"labeled rows hold only {one}", "metrics": []}
     if reference.metrics is None:
         raise MonitorError(f"{params.evaluate.metrics} is missing: run the pipeline first (`make run`)")
+    # A metric watched since the model was evaluated: named, not a KeyError.
+    if lacking := sorted(set(params.monitor.decay_tolerance) - set(reference.metrics)):
+        raise MonitorError(
+            f"{params.evaluate.metrics} has no {', '.join(lacking)}, which monitor.decay_tolerance watches: "
+            "run the pipeline (`uv run dvc repro`), whose evaluate writes it"
+        )
     rows = drift.metric_decay(
         y_true,
         scores[batch.is_labeled(params.data.label)],  # rows are scored one by one: no second pass
