@@ -49,14 +49,7 @@ def connect(params: MlflowParams) -> str:
             "a server is http(s)://HOST[:PORT]; the local default is sqlite:///mlflow.db"
         )
     if uri.startswith(("http://", "https://")):
-        try:  # any answer will do: something listens there
-            requests.get(f"{uri.rstrip('/')}/health", timeout=10)
-        except requests.RequestException as exc:
-            raise TrackingUnavailable(
-                f"MLflow tracking server {uri} is not reachable ({exc.__class__.__name__}). "
-                "Start it, fix MLFLOW_TRACKING_URI, or unset it to use the local sqlite default."
-            ) from exc
-        _authorized(uri)
+        _answering(uri)
     # Models are loaded from our own files; never let MLflow fall back to unpickling.
     os.environ.setdefault("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # clean CI logs
@@ -95,10 +88,11 @@ def store_free(uri: str) -> Iterator[None]:
         raise
 
 
-def _authorized(uri: str) -> None:
-    """One API call with MLflow's own credentials (token, user/password, TLS settings), not
-    retried: /health answers without them, so a proxy's or the basic-auth app's refusal, or
-    ``--allowed-hosts`` (403), would otherwise first show as a traceback mid-run."""
+def _answering(uri: str) -> None:
+    """One API call as MLflow makes them (token, user/password, MLFLOW_TRACKING_INSECURE_TLS and
+    the other TLS settings), not retried: a bare /health answers without credentials, so a
+    proxy's or the basic-auth app's refusal, or ``--allowed-hosts`` (403), would first show as a
+    traceback mid-run, and a server MLflow reaches with its TLS settings was called unreachable."""
     from mlflow.tracking._tracking_service.utils import get_default_host_creds
     from mlflow.utils.rest_utils import http_request
 
@@ -106,7 +100,12 @@ def _authorized(uri: str) -> None:
         answer = http_request(get_default_host_creds(uri), PROBE, "GET", max_retries=0, timeout=10,
                               raise_on_status=False, params={"max_results": 1})  # fmt: skip
     except (MlflowException, requests.RequestException) as exc:
-        raise TrackingUnavailable(f"MLflow tracking server {uri} is not reachable ({exc})") from exc
+        wrapped = exc.__context__  # MLflow raises its own exception inside the handler of requests'
+        cause = wrapped if isinstance(wrapped, requests.RequestException) else exc
+        raise TrackingUnavailable(
+            f"MLflow tracking server {uri} is not reachable ({cause.__class__.__name__}). "
+            "Start it, fix MLFLOW_TRACKING_URI, or unset it to use the local sqlite default."
+        ) from exc
     said = f"{answer.status_code}: {' '.join(answer.text.split())[:120]}"
     if answer.status_code in (401, 403):
         raise TrackingUnavailable(

@@ -1,4 +1,5 @@
 import json
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +18,7 @@ from mlapp.errors import TrackingUnavailable, UserError
 from mlapp.model import load
 from mlapp.params import load_params
 from mlapp.serving.local import free_port
-from tests.conftest import copy_project
+from tests.conftest import copy_project, sh
 
 
 @pytest.fixture
@@ -36,9 +37,10 @@ def test_unreachable_server_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) ->
 
 
 @contextmanager
-def gatekeeper(token: str, health_open: bool) -> Iterator[str]:
+def gatekeeper(token: str, health_open: bool, cert_dir: Path | None = None) -> Iterator[str]:
     """A proxy in front of MLflow as docs/team-mode.md advises: a bearer token on every path
-    (``health_open``: not on /health, as MLflow's own --allowed-hosts and basic-auth app do)."""
+    (``health_open``: not on /health, as MLflow's own --allowed-hosts and basic-auth app do);
+    with ``cert_dir``, on https with a self-signed certificate made there."""
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: object) -> None:
@@ -57,9 +59,17 @@ def gatekeeper(token: str, health_open: bool) -> Iterator[str]:
             self.wfile.write(body)
 
     with ThreadingHTTPServer(("127.0.0.1", 0), Handler) as server:
+        scheme = "http"
+        if cert_dir is not None:
+            key, cert = cert_dir / "key.pem", cert_dir / "cert.pem"
+            sh("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+               "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert), cwd=cert_dir)  # fmt: skip
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(cert, key)
+            server.socket, scheme = context.wrap_socket(server.socket, server_side=True), "https"
         threading.Thread(target=server.serve_forever, daemon=True).start()
         try:
-            yield f"http://127.0.0.1:{server.server_address[1]}"
+            yield f"{scheme}://127.0.0.1:{server.server_address[1]}"
         finally:
             server.shutdown()
 
@@ -78,6 +88,20 @@ def test_a_server_behind_a_token_takes_mlflows_token(
             TrackingUnavailable, match=r"refused this client \(403: Invalid Host header\).*TOKEN"
         ):
             tracking.connect(params.mlflow)
+
+
+@pytest.mark.filterwarnings("ignore:Unverified HTTPS request")  # what the setting asks for
+def test_a_self_signed_server_is_reached_as_mlflow_reaches_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    params = load_params(Path(__file__).parents[2] / "params.yaml")
+    with gatekeeper("s3cret", health_open=True, cert_dir=tmp_path) as url:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+        monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "s3cret")
+        with pytest.raises(TrackingUnavailable, match=r"not reachable \(SSLError\)"):
+            tracking.connect(params.mlflow)
+        monkeypatch.setenv("MLFLOW_TRACKING_INSECURE_TLS", "true")  # MLflow's setting for it
+        assert tracking.connect(params.mlflow) == url
 
 
 @pytest.mark.parametrize("uri", ["127.0.0.1:5000", "mlflow.example.com:5000", "file:///tmp/mlruns"])
