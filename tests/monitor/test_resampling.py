@@ -103,23 +103,24 @@ def test_a_large_batch_resamples_a_bounded_subset(monkeypatch: pytest.MonkeyPatc
         task="multiclass",
         classes=CLASSES,
         names=["accuracy"],
-        max_rows=3000,
+        max_rows=4000,
     )
     assert values["accuracy"].shape == (120,)
     assert sum(shape[0] for shape in draws) == 120
-    assert all(shape[1] == 3000 and shape[0] * shape[1] <= bootstrap.CHUNK_CELLS for shape in draws)
+    assert all(shape[1] == 4000 and shape[0] * shape[1] <= bootstrap.CHUNK_CELLS for shape in draws)
 
 
 @pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
 def test_the_subset_interval_is_the_full_one(task: str) -> None:
-    """A tenth of the rows, its spread scaled by sqrt(1/10): the full bootstrap's interval to
+    """A fifth of the rows, its spread scaled by sqrt(1/5): the full bootstrap's interval to
     within a small share of its width, centred on the metric of all rows."""
     y, scored, classes = _task(task, 40_000, seed=8)
     names = [bootstrap.metric_names(task, classes)[0]]
     full = resampling.resampled(y, scored, 400, 6, task, classes, names)[names[0]]
     part = resampling.decay_resampled(
-        y, scored, resamples=400, seed=6, task=task, classes=classes, names=names, max_rows=4000
+        y, scored, resamples=400, seed=6, task=task, classes=classes, names=names, max_rows=8000
     )[names[0]]
+    assert not np.array_equal(part, full)  # the subset's, not every row's
     full_low, full_high = bootstrap.percentile_interval(full, 0.95)
     low, high = bootstrap.percentile_interval(part, 0.95)
     width = full_high - full_low
@@ -156,3 +157,17 @@ def test_confusion_metrics_tally_classes_squared_cells(
     y, scored, classes = _task(task, 5000, seed=4)
     resampling.resampled(y, scored, 20, 1, task, classes, names)
     assert sizes and max(sizes) <= most
+
+
+def test_a_rare_class_keeps_every_row() -> None:
+    """40 positives in 40,000 rows: a subset of a tenth would hold about 4, whose chance would
+    set the interval; every row is resampled instead."""
+    y, (scores, threshold), _ = _task("binary", 40_000, seed=3)
+    y = np.zeros_like(y)
+    y[::1000] = 1
+    scored = (scores, threshold)
+    kept = resampling.decay_resampled(
+        y, scored, resamples=100, seed=1, task="binary", classes=[], names=["roc_auc"], max_rows=4000
+    )
+    full = resampling.resampled(y, scored, 100, 1, "binary", [], ["roc_auc"])
+    np.testing.assert_array_equal(kept["roc_auc"], full["roc_auc"])

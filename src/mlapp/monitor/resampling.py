@@ -17,7 +17,8 @@ minutes. Here, with the same statistics:
   sqrt(subset / rows) around the metric of all rows. Every metric here is an average or a
   smooth function of averages, whose spread shrinks as 1/sqrt(rows): this is the full
   bootstrap's interval up to the subset's own sampling error (exact as the subset grows),
-  and time and memory stop growing with the batch.
+  and time and memory stop growing with the batch. Unless a class would have fewer than
+  ``MIN_SUBSET_CLASS_ROWS`` rows in the subset: every row is then resampled, slower.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ import numpy as np
 from mlapp.report import bootstrap
 
 RANKING = {"roc_auc", "pr_auc"}
+# A metric's spread is read from the subset: a rare class needs enough rows there (1,000 rows
+# read a spread to about 3%); with fewer, the subset's own chance would decide the interval.
+MIN_SUBSET_CLASS_ROWS = 1000
 # Functions of the confusion matrix alone (per-class ones end in precision or recall).
 CONFUSION = {"accuracy", "f1", "precision", "recall", "f1_macro", "f1_weighted"}
 
@@ -142,7 +146,8 @@ def decay_resampled(
 ) -> dict[str, np.ndarray]:
     """Metrics ``names`` per resample: of all rows up to ``max_rows`` rows, else of a subset
     of ``max_rows`` rows with each deviation scaled to all rows (see the module docstring)."""
-    if len(y) <= max_rows:
+    rarest = len(y) if task == "regression" else int(np.unique(y, return_counts=True)[1].min())
+    if len(y) <= max_rows or rarest * max_rows / len(y) < MIN_SUBSET_CLASS_ROWS:
         return resampled(y, scored, resamples, seed, task, classes, names)
     # A stream of its own: the resamples' generator starts from ``seed`` itself.
     subset = np.sort(np.random.default_rng([seed, len(y)]).choice(len(y), size=max_rows, replace=False))
