@@ -51,15 +51,19 @@ def test_make_run_points_at_the_tracking_store_it_used() -> None:
     assert "https://mlflow.example.com" in served and "sqlite" not in served
 
 
+def _dvc_project(root: Path) -> None:
+    """The Makefile in a git + DVC project whose default remote is an empty local folder."""
+    shutil.copy(REPO / "Makefile", root / "Makefile")
+    sh("git", "init", "-q", cwd=root)
+    sh("dvc", "init", "-q", cwd=root)
+    (root / "remote").mkdir()
+    sh("dvc", "remote", "add", "-d", "sample", str(root / "remote"), cwd=root)
+
+
 def test_make_run_says_why_the_data_cannot_be_pulled(tmp_path: Path) -> None:
     """A teammate's clone of a branch whose `dvc add data` was never pushed: `dvc pull --quiet`
     failed without a word and `make run` ended with `make: *** [Makefile:56: run] Error 1`."""
-    shutil.copy(REPO / "Makefile", tmp_path / "Makefile")
-    sh("git", "init", "-q", cwd=tmp_path)
-    sh("dvc", "init", "-q", cwd=tmp_path)
-    remote = tmp_path / "remote"
-    remote.mkdir()
-    sh("dvc", "remote", "add", "-d", "sample", str(remote), cwd=tmp_path)
+    _dvc_project(tmp_path)
     missing = "0123456789abcdef0123456789abcdef.dir"  # in neither the cache nor the remote
     (tmp_path / "data.dvc").write_text(
         f"outs:\n- md5: {missing}\n  size: 1\n  nfiles: 1\n  hash: md5\n  path: data\n"
@@ -73,12 +77,7 @@ def test_make_run_says_why_the_data_cannot_be_pulled(tmp_path: Path) -> None:
 def test_make_run_says_to_add_or_drop_data_edited_by_hand(tmp_path: Path) -> None:
     """Rows added to the data file without `dvc add data`: DVC's pull refuses to overwrite them,
     and `make run` said the data was in neither the cache nor the remote."""
-    shutil.copy(REPO / "Makefile", tmp_path / "Makefile")
-    sh("git", "init", "-q", cwd=tmp_path)
-    sh("dvc", "init", "-q", cwd=tmp_path)
-    remote = tmp_path / "remote"
-    remote.mkdir()
-    sh("dvc", "remote", "add", "-d", "sample", str(remote), cwd=tmp_path)
+    _dvc_project(tmp_path)
     table = tmp_path / "data" / "table.csv"
     table.parent.mkdir()
     table.write_text("a,b\n1,2\n")

@@ -4,23 +4,15 @@ some tuning trials): each is now one params error naming the setting, before any
 from pathlib import Path
 
 import pytest
-import yaml
 
 from mlapp.errors import ParamsError
 from mlapp.params import load_params
 from mlapp.stages import validate
 from tests.conftest import REPO
 from tests.pipeline.task_tables import table
+from tests.pipeline.test_params import _write
 
 PARAMS = load_params(REPO / "params.yaml")
-
-
-def _write(tmp_path: Path, mutate) -> Path:
-    raw = yaml.safe_load((REPO / "params.yaml").read_text())
-    mutate(raw)
-    path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    return path
 
 
 @pytest.mark.parametrize(
