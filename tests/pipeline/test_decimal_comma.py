@@ -81,7 +81,7 @@ def test_numbers_written_with_the_other_decimal_mark_name_data_decimal(
     [
         (",", ",", "data.decimal ',' is also data.csv_separator"),
         (";", ";", "data.decimal: Input should be '.' or ','"),
-        (",", "", "data.decimal: Input should be '.' or ','"),
+        (",", "", "data.decimal: empty ('')"),
     ],
 )
 def test_a_decimal_mark_that_cannot_be_read_is_a_params_error(

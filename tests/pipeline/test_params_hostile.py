@@ -71,6 +71,8 @@ def test_the_exact_tree_method_is_refused_with_what_it_cannot_train(tmp_path: Pa
         ("mlflow", "experiment"),  # MLflow refused it at evaluate, after train had run
         ("data", "raw"),
         ("data", "id_column"),  # may be null, not ''
+        ("data", "csv_separator"),
+        ("data", "decimal"),
     ],
 )
 def test_an_empty_value_is_a_params_error_naming_the_setting(tmp_path: Path, section: str, key: str) -> None:
