@@ -45,7 +45,7 @@ def saved(booster: xgb.Booster, model_dir: Path) -> bytes:
     return (model_dir / model_io.MODEL_FILE).read_bytes()
 
 
-def test_ctrl_c_between_the_folder_swaps_keeps_a_whole_model(tmp_path, monkeypatch) -> None:
+def test_ctrl_c_between_the_folder_swaps_keeps_a_whole_model(tmp_path, monkeypatch, request) -> None:
     """Ctrl-C after the old model moved aside and before the new one moved in left no model:
     the interrupt now lands once the new model is in place."""
     model_dir = tmp_path / "models"
@@ -58,6 +58,9 @@ def test_ctrl_c_between_the_folder_swaps_keeps_a_whole_model(tmp_path, monkeypat
         return rename(self, target)
 
     monkeypatch.setattr(Path, "rename", interrupted)
+    # Python's own Ctrl-C handler, as a shell gives it: a pytest-xdist worker ignores SIGINT.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
     new = tiny_booster(2)
     with pytest.raises(KeyboardInterrupt):
         model_io.save(new, base_spec("churned"), model_dir)
