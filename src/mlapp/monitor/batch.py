@@ -75,9 +75,6 @@ class Batch:
             return np.zeros(len(self.frame), dtype=bool)
         return self.frame[label].notna().to_numpy()
 
-    def labeled(self, label: str) -> pd.DataFrame:
-        return self.frame[self.is_labeled(label)]
-
 
 def source_format(source: str) -> str:
     # CSV and logs may be compressed (logrotate leaves .gz); Parquet compresses inside the file.

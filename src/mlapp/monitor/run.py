@@ -79,12 +79,13 @@ def _true_labels(labels: pd.Series, spec: ModelSpec, batch: Batch, limit: int) -
 
 def _decay(batch: Batch, scores: np.ndarray, reference: Reference, params: Params) -> dict[str, Any]:
     """Metric decay on the batch's labeled rows; ``scores``: the model's, of every row."""
-    labeled = batch.labeled(params.data.label)
+    is_labeled = batch.is_labeled(params.data.label)
+    labels = batch.frame.loc[is_labeled, params.data.label] if is_labeled.any() else None  # not a frame copy
     spec = reference.model.spec
     limit = params.validate_.max_failure_examples
-    y_true = _true_labels(labeled[params.data.label], spec, batch, limit) if len(labeled) else np.array([])
-    if len(labeled) < params.monitor.min_rows:
-        return {"status": "skipped", "why": f"{len(labeled)} labeled rows < monitor.min_rows", "metrics": []}
+    y_true = np.array([]) if labels is None else _true_labels(labels, spec, batch, limit)
+    if (count := int(is_labeled.sum())) < params.monitor.min_rows:
+        return {"status": "skipped", "why": f"{count} labeled rows < monitor.min_rows", "metrics": []}
     if len(np.unique(y_true)) < 2:
         one = "one value" if reference.model.task == "regression" else "one class"
         return {"status": "skipped", "why": f"labeled rows hold only {one}", "metrics": []}
@@ -98,7 +99,7 @@ def _decay(batch: Batch, scores: np.ndarray, reference: Reference, params: Param
         )
     rows = drift.metric_decay(
         y_true,
-        scores[batch.is_labeled(params.data.label)],  # rows are scored one by one: no second pass
+        scores[is_labeled],  # rows are scored one by one: no second pass
         reference.model.spec,
         reference.metrics,
         params.monitor.decay_tolerance,
@@ -157,7 +158,7 @@ def compare(batch: Batch, reference: Reference, params: Params) -> dict[str, Any
         "source": batch.source,
         "format": batch.format,
         "rows": len(batch.frame),
-        "labeled_rows": len(batch.labeled(params.data.label)),
+        "labeled_rows": int(batch.is_labeled(params.data.label).sum()),
         "reference": {
             "features": str(params.split.train),
             "feature_rows": len(reference.features),
