@@ -3,7 +3,7 @@
 One registry (``REGISTRY``) says which metrics a task has and whether a larger value is better;
 everything that compares two values (report deltas, the gate, decay) asks it.
 
-Adding a metric: ``REGISTRY`` (direction, range) and ``TASK_METRICS`` here, its value in the
+Adding a metric: ``REGISTRY`` (direction, range, whether binary computes it at the threshold) and ``TASK_METRICS`` here, its value in the
 task's function below (evaluate and the monitor), its weighted form in ``mlapp.report.bootstrap``
 (the PR report's paired intervals and the gate), its name in ``params_base.MetricName`` (so
 ``gate.primary_metric``, ``monitor.decay_tolerance`` and ``tune.metric`` accept it) and, to see it
@@ -43,6 +43,8 @@ class Metric:
     tasks: tuple[str, ...]
     low: float = 0.0  # the values the metric can take: a gate bound outside them is a units mistake
     high: float = 1.0
+    # Binary: computed from the labels predicted at the model's own threshold (the report says so).
+    at_threshold: bool = False
 
 
 REGISTRY: dict[str, Metric] = {
@@ -50,10 +52,10 @@ REGISTRY: dict[str, Metric] = {
     for m in (
         Metric("roc_auc", True, ("binary",)),
         Metric("pr_auc", True, ("binary",)),
-        Metric("f1", True, ("binary",)),
-        Metric("precision", True, ("binary", "multiclass")),  # multiclass: per class
-        Metric("recall", True, ("binary", "multiclass")),  # multiclass: per class
-        Metric("accuracy", True, ("binary", "multiclass")),
+        Metric("f1", True, ("binary",), at_threshold=True),
+        Metric("precision", True, ("binary", "multiclass"), at_threshold=True),  # multiclass: per class
+        Metric("recall", True, ("binary", "multiclass"), at_threshold=True),  # multiclass: per class
+        Metric("accuracy", True, ("binary", "multiclass"), at_threshold=True),
         Metric("log_loss", False, ("binary", "multiclass"), high=math.inf),
         Metric("brier", False, ("binary",)),
         Metric("f1_macro", True, ("multiclass",)),
@@ -65,6 +67,7 @@ REGISTRY: dict[str, Metric] = {
 }
 # Losses and errors: a smaller value is a better model.
 LOWER_IS_BETTER = frozenset(name for name, m in REGISTRY.items() if not m.higher_is_better)
+AT_THRESHOLD = frozenset(name for name, m in REGISTRY.items() if m.at_threshold)
 # The headline metrics of each task, in the order reports list them (per-class ones come after).
 TASK_METRICS: dict[str, tuple[str, ...]] = {
     "binary": ("roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "log_loss", "brier"),

@@ -114,3 +114,10 @@ def test_a_metric_missing_from_metric_name_is_a_params_error_naming_it(tmp_path,
         ParamsError, match=r"'a_new_metric' is a metric of mlapp.metrics, not yet of params_base"
     ):
         load_params(path)
+
+
+def test_the_threshold_flag_marks_exactly_the_binary_metrics_a_threshold_moves() -> None:
+    """``Metric.at_threshold`` (the PR report's note) agrees with what evaluate computes."""
+    low, high = m.classification_metrics(Y, P, 0.3), m.classification_metrics(Y, P, 0.7)
+    moved = {name for name in m.TASK_METRICS["binary"] if low[name] != high[name]}
+    assert moved == m.AT_THRESHOLD

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from mlapp.metrics import AT_THRESHOLD
 from mlapp.report.curves import curves
 from mlapp.report.rows import compared
 from mlapp.report.task_markdown import table, undefined_precision
@@ -110,11 +111,13 @@ def metrics(report: dict[str, Any], compact: bool) -> list[str]:
     note = f"{', '.join(lower)}: lower is better. " if lower else ""
     if any(undefined.values()):
         note += f"{NEVER}: no test row is predicted as the class, so its precision is undefined. "
-    if report.get("task", "binary") == "binary":
-        note += (
-            f"f1, precision, recall and accuracy use each model's own threshold (base "
-            f"{_num(models['base']['threshold'])}, PR {_num(models['pr']['threshold'])}). "
-        )
+    # Binary only: multiclass predicts the most likely class, with no threshold.
+    thresholded = [r["name"] for r in report["metrics"] if r["name"] in AT_THRESHOLD]
+    if report.get("task", "binary") == "binary" and thresholded:
+        *first, last = thresholded
+        named = f"{', '.join(first)} and {last} use" if first else f"{last} uses"
+        base, pr = _num(models["base"]["threshold"]), _num(models["pr"]["threshold"])
+        note += f"{named} each model's own threshold (base {base}, PR {pr}). "
     return [
         f"#### Metrics ({compared(report)})",
         "",
