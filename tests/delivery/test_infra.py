@@ -363,6 +363,15 @@ exec sleep 300
         assert mark.exists(), "kubectl blocked on a full pipe"
 
 
+@pytest.mark.parametrize("overlay", OVERLAYS, ids=lambda p: p.name)
+def test_an_overlays_comments_stay_true_in_a_copy(overlay: Path) -> None:
+    """infra/README.md adds an environment by copying an overlay and changing its namespace, labels
+    and sizes, not its comments: they name no environment, so a copy says nothing false of its own."""
+    lines = (overlay / "kustomization.yaml").read_text().splitlines()
+    comments = " ".join(line.split("#", 1)[1] for line in lines if "#" in line).lower()
+    assert [env for env in PARAMS.delivery.environments if env in comments] == []
+
+
 def test_a_new_environment_in_params_gets_the_files_it_needs_named(gitops: Path, mlapp) -> None:
     """infra/README.md, "Adding an environment", step by step: check-manifests names each missing
     file (never kubectl's error), and passes once the steps are done."""
