@@ -302,6 +302,18 @@ def test_a_model_dir_without_a_model_is_refused_before_anything_is_recorded(
     assert mlapp("delivery", "status")[1].startswith(f"{FIRST:<12} {FIRST} has never been deployed")
 
 
+def test_status_says_which_branch_it_read(gitops: Path, mlapp) -> None:
+    """A pushed deploy moves origin's branch, not the local one that `status` reads without
+    --fetch: its last line says which it read, or the two answers would contradict each other."""
+    assert mlapp("delivery", "deploy", "--env", FIRST, "--image", image("a"), "--push")[0] == 0
+    code, out = mlapp("delivery", "status")
+    assert code == 0 and f"{FIRST:<12} {FIRST} has never been deployed" in out, out
+    assert out.splitlines()[-1] == "read from the local branch deploy (not fetched)"
+    code, out = mlapp("delivery", "status", "--fetch")
+    assert code == 0 and f"{FIRST:<12} deployed" in out, out
+    assert out.splitlines()[-1] == "read from origin/deploy, fetched"
+
+
 def test_a_failed_smoke_test_is_a_no_as_the_serving_smoke_says_it(
     gitops: Path, mlapp, reference_project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

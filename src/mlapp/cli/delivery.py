@@ -170,7 +170,7 @@ def accept(project: Project, env: str, digest: str | None, push: bool, no_regist
 @fetch_option
 @pass_project
 def status(project: Project, fetch: bool) -> None:
-    """What each environment runs: digest, model, source commit, who deployed it.
+    """What each environment runs: digest, model, source commit, who deployed it; then the branch read.
 
     Exit 1 when an environment was edited by hand (never deployed is no failure)."""
     from mlapp.delivery import commands

@@ -78,8 +78,8 @@ def accept(params: Params, env: str, digest: str | None, push: bool, registry: b
 
 def status(params: Params, fetch: bool) -> None:
     """One line per environment; exit 1 (a "no") when one was edited by hand, whatever else runs."""
-    branch, edited = Branch(params.delivery, sync=fetch), False
-    for env in params.delivery.environments:
+    branch, edited = Branch(d := params.delivery, sync=fetch), False
+    for env in d.environments:
         try:
             commit, r = branch.current(env)
         except StateError as exc:  # never deployed (fine), or edited by hand (not)
@@ -90,6 +90,8 @@ def status(params: Params, fetch: bool) -> None:
             f"{env:<12} {r.status:<9} {r.digest[:19]}  model {r.model_version or '?':<12} "
             f"source {r.source_commit[:12]}  {r.action} by {r.deployed_by}  state {commit[:12]}"
         )
+    fetched = f"{d.remote}/{d.state_branch}, fetched"  # without --fetch, the local branch may lag behind
+    click.echo(f"read from {fetched if fetch else f'the local branch {d.state_branch} (not fetched)'}")
     if edited:
         sys.exit(1)
 

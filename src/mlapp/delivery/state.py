@@ -227,10 +227,8 @@ class Branch:
             if not self.sync:  # compare-and-swap: fails if the branch moved meanwhile
                 self.git("update-ref", self.ref, commit, base or "0" * 40)
                 return commit
-            target = f"{commit}:refs/heads/{name}"
-            pushed = git.run(
-                "push", "--no-verify", remote, target, cwd=self.root, env=self.auth(), check=False
-            )
+            push = ["push", "--no-verify", remote, f"{commit}:refs/heads/{name}"]
+            pushed = git.run(*push, cwd=self.root, env=self.auth(), check=False)
             if pushed.returncode == 0:
                 self.git("update-ref", self.ref, commit)
                 return commit
