@@ -3,11 +3,12 @@
 One registry (``REGISTRY``) says which metrics a task has and whether a larger value is better;
 everything that compares two values (report deltas, the gate, decay) asks it.
 
-Adding a metric: ``REGISTRY`` (direction, range, whether binary computes it at the threshold) and ``TASK_METRICS`` here, its value in the
-task's function below (evaluate and the monitor), its weighted form in ``mlapp.report.bootstrap``
-(the PR report's paired intervals and the gate), its name in ``params_base.MetricName`` (so
-``gate.primary_metric``, ``monitor.decay_tolerance`` and ``tune.metric`` accept it) and, to see it
-in ``make exps``, the Makefile's ``EXPS_KEEP``. tests/pipeline/test_metrics.py names a place missed.
+Adding a metric: ``REGISTRY`` (direction, range, whether binary computes it at the threshold) and
+``TASK_METRICS`` here, its value in the task's function below (evaluate and the monitor), its
+weighted form in ``mlapp.report.bootstrap`` (the PR report's paired intervals and the gate), its
+name in ``params_base.MetricName`` (so ``gate.primary_metric``, ``monitor.decay_tolerance`` and
+``tune.metric`` accept it) and, to see it in ``make exps``, the Makefile's ``EXPS_KEEP``.
+tests/pipeline/test_metrics.py names a place missed.
 """
 
 from __future__ import annotations
