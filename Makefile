@@ -16,6 +16,8 @@ bento-context deploy-status image image-context bootstrap-gitops install-argocd 
 SYNC := $(UV) sync --locked --inexact
 PORT ?= 3000
 export UV_PYTHON ?= 3.11
+# For every recipe, `mlflow` and `dvc` ones too (mlapp's own commands set it as well); yours wins.
+export MLFLOW_DISABLE_TELEMETRY ?= true
 
 .PHONY: help setup run repro exps test test-fast lint fmt bench tune init clean
 

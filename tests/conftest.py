@@ -40,6 +40,9 @@ ARTIFACT_COLUMNS = (
 # serve every later process, the copies' own environments included.
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 sys.dont_write_bytecode = False
+# MLflow 3 skips its usage data under pytest only when PYTEST_CURRENT_TEST is set as it is imported,
+# and test modules import it while being collected, before any test sets it (as `mlapp` and `make`).
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 
 def project_files() -> list[Path]:

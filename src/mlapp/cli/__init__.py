@@ -17,6 +17,7 @@ external command (one line with its stderr), or an unexpected exception (with it
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -60,6 +61,9 @@ def command_tree(root: click.Group = cli) -> dict[str, set[str] | None]:
 
 
 def main() -> None:
+    # MLflow 3 sends usage data unless told not to (it decides when imported, so before any command
+    # imports it; DVC's analytics and BentoML's are off too). A user's own setting wins.
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     try:
         # Not standalone: click's would end a Ctrl-C with "Aborted!" and exit 1, a documented "no".
         code = cli.main(standalone_mode=False)
