@@ -21,6 +21,7 @@ from mlapp import tracking
 from mlapp.errors import writing
 from mlapp.model import Model, load, total_gain
 from mlapp.params import EvaluateParams, Params
+from mlapp.swap import signals_held, swap_in
 from mlapp.tables import read_frame, write_json
 
 PLOT_FILES: dict[str, tuple[str, ...]] = {
@@ -87,6 +88,37 @@ def guess_note(scores: dict[str, Any], validation_report: Path) -> str:
     return ""
 
 
+def staging_folder(output: Path | None) -> Path:
+    """A new temporary folder beside ``output`` (on its filesystem); with none, anywhere."""
+    with writing(output.parent if output else Path(tempfile.gettempdir())):  # read-only: one line
+        if output:
+            output.parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=".evaluate-", dir=output.parent if output else None))
+
+
+def publish(
+    staged_metrics: Path, metrics_path: Path | None, staged_plots: Path, plots_dir: Path | None
+) -> None:
+    """The plot folder swapped in whole (``swap_in``), then the metrics file renamed over the old
+    one, with Ctrl-C and SIGTERM held across both: an interrupt between them left the plots of
+    one model beside the metrics of another. Only a SIGKILL in the microseconds between the two
+    renames can still split them (`dvc status` then names the plots as modified). A metrics file
+    that cannot be replaced puts the previous plots back."""
+    old = staged_plots.with_name("old")  # the previous plots, removed with the staging folder
+    with signals_held():
+        if plots_dir:
+            with writing(plots_dir):
+                swap_in(staged_plots, plots_dir, old)
+        if metrics_path:
+            with writing(metrics_path):
+                try:
+                    staged_metrics.replace(metrics_path)
+                except OSError:
+                    if plots_dir and old.exists():
+                        swap_in(old, plots_dir, staged_plots)
+                    raise
+
+
 def run(
     params: Params,
     *,
@@ -110,34 +142,23 @@ def run(
     print(f"evaluated {model.task} on {len(test)} test rows ({labels}): {summary}{note}")
     # Outputs are staged and moved into place only after the run is logged: a tracking
     # server that dies mid-run leaves no metrics without their run (and no half-written files).
-    # Staged next to an output (a rename, not a copy); with none (a one-off check), anywhere.
-    target = metrics_path or plots_dir
-    with writing(target.parent if target else Path(tempfile.gettempdir())):  # read-only: one line
-        if target:
-            target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".evaluate-", dir=target.parent if target else None))
-    names = PLOT_FILES[model.task]
+    # Staged beside each output (a rename, not a copy); with none (a one-off check), anywhere.
+    tmps = [staging_folder(metrics_path or plots_dir)]
     try:
-        staged_metrics, staged_plots = tmp / "metrics.json", tmp / "plots"
+        if plots_dir and metrics_path and plots_dir.parent != metrics_path.parent:
+            tmps.append(staging_folder(plots_dir))
+        staged_metrics, staged_plots = tmps[0] / "metrics.json", tmps[-1] / "plots"
         write_json(scores, staged_metrics)
-        for name in names:
+        staged_plots.mkdir()
+        for name in PLOT_FILES[model.task]:  # exactly the task's: another task's would describe another model
             write_json(plots[name], staged_plots / f"{name}.json")
         if log_to_mlflow:
             uri = params.mlflow.resolved_tracking_uri()
             with tracking.store_free(uri):
                 run_id = tracking.log_run(params, model_dir, scores, plots, staged_plots)
             print(f"MLflow run {run_id} at {uri}")
-        if plots_dir:
-            with writing(plots_dir):
-                plots_dir.mkdir(parents=True, exist_ok=True)
-                for stale in plots_dir.glob("*.json"):  # another task's plots would describe another model
-                    if stale.stem not in names:
-                        stale.unlink()
-                for name in names:
-                    shutil.move(staged_plots / f"{name}.json", plots_dir / f"{name}.json")
-        if metrics_path:
-            with writing(metrics_path):
-                shutil.move(staged_metrics, metrics_path)
+        publish(staged_metrics, metrics_path, staged_plots, plots_dir)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        for tmp in tmps:
+            shutil.rmtree(tmp, ignore_errors=True)
     return 0
