@@ -1,12 +1,15 @@
 """A one-worker `mlapp serving serve` over HTTP: a killed worker is replaced at once, and
-clients that never finish their headers do not keep the worker from serving others."""
+clients that never finish their headers do not keep the worker from serving others. A killed
+server process takes its workers with it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -18,7 +21,7 @@ import pytest
 import yaml
 
 from mlapp.serving.local import free_port
-from tests.conftest import running_server
+from tests.conftest import running_server, wait_ready
 from tests.serving.test_admission import server_pids
 
 pytestmark = pytest.mark.slow
@@ -30,10 +33,8 @@ REPLACED = "starting its replacement now"
 @pytest.fixture(scope="module")
 def server(serving_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     root = tmp_path_factory.mktemp("resilience")
-    params = yaml.safe_load((serving_root / "params.yaml").read_text())
     # One worker; headers may take their time here (test_admission checks the deadline).
-    params["serving"].update(workers=1, header_timeout_s=600)
-    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    serving_params(serving_root, root, workers=1, header_timeout_s=600)
     port = free_port()
     log = root / "server.log"
     env = {
@@ -45,6 +46,14 @@ def server(serving_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
     argv += ["serving", "serve", "--port", str(port)]
     with running_server(argv, port, serving_root, log, env=env) as url:
         yield {"url": url, "port": port, "log": log}
+
+
+def serving_params(serving_root: Path, root: Path, **serving: Any) -> Path:
+    """serving_root's params.yaml with ``serving`` changed, written in ``root``."""
+    params = yaml.safe_load((serving_root / "params.yaml").read_text())
+    params["serving"].update(serving)
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    return root / "params.yaml"
 
 
 def predict_ok(url: str, records: list[dict[str, Any]]) -> bool:
@@ -121,3 +130,55 @@ def test_clients_stuck_in_their_headers_do_not_block_others(server, records) -> 
     finally:
         for sock in stuck:
             sock.close()
+
+
+def running(pid: int) -> bool:
+    """Not exited: a zombie (exited, its new parent has not reaped it yet) has."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as a new server binds
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def test_a_killed_server_process_takes_its_workers_with_it(serving_root, tmp_path) -> None:
+    """kill -9 of the server process (no stop reaches its workers) left them serving, and holding
+    the port, as orphans; the kernel now sends each SIGTERM when it dies."""
+    params = serving_params(serving_root, tmp_path, workers=2, probe_port=free_port())
+    port, log = free_port(), tmp_path / "server.log"
+    argv = [sys.executable, "-m", "mlapp", "--params", str(params), "serving", "serve", "--port", str(port)]
+    env = {**os.environ, "MLAPP_MODEL_DIR": str(serving_root / "models"), "BENTOML_HOME": str(tmp_path)}
+    env["MLAPP_PREDICTION_LOG"] = str(tmp_path / "predictions.jsonl")
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            argv, cwd=serving_root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    workers: list[int] = []
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", proc, log)
+        leader, *workers = server_pids(port)
+        assert leader == proc.pid and workers
+        proc.kill()
+        proc.wait()
+        deadline = time.monotonic() + DEADLINE_S
+        while (left := [pid for pid in workers if running(pid)]) or not port_free(port):
+            assert time.monotonic() < deadline, (
+                f"workers {left} outlived the server:\n{log.read_text()[-3000:]}"
+            )
+            time.sleep(0.05)
+    finally:  # without the fix: the orphans, by their pids
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

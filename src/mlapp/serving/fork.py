@@ -13,7 +13,9 @@ Fork safety: the fork happens on the arbiter's thread; the child keeps only that
 runs nothing of the parent's but the worker. asyncio and pyzmq check the pid (the parent's
 event loop and ZeroMQ sockets are inert in the child), ``threading`` and ``logging`` reset
 their locks after a fork, the parent's signal handlers are reset, and the child leaves with
-``os._exit`` so none of the parent's exit handlers run. What a new worker would decide after
+``os._exit`` so none of the parent's exit handlers run. On Linux the kernel sends a worker
+SIGTERM when the server process dies (``die_with_parent``): a server killed with SIGKILL left its
+workers serving, and holding the port, as orphans. What a new worker would decide after
 its own set-up is redone for the fork: prometheus_client's choice of multiprocess files
 (``fresh_prometheus_values``) and the service's loggers, which BentoML's worker logging set-up
 would disable (``keep_loggers_enabled``). Any other command (none today) is started the usual way.
@@ -22,6 +24,7 @@ would disable (``keep_loggers_enabled``). Any other command (none today) is star
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import signal
@@ -36,6 +39,7 @@ from circus.watcher import Watcher
 
 WORKER_MODULE = "_bentoml_impl.worker.service"  # what BentoML 1.4's watchers run
 BENTOML_PACKAGES = {"bentoml", "_bentoml_impl", "_bentoml_sdk"}
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class ForkedWorker(psutil.Process):
@@ -68,9 +72,11 @@ class ForkedProcess(Process):
             stream.flush()
         # No signal reaches the child before it has reset this process's handlers.
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+        parent = os.getpid()
         try:
             pid = os.fork()
             if pid == 0:
+                die_with_parent(parent)
                 run_worker(argv[3:], self.env, self.working_dir, self.close_child_stdin, mask)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
@@ -82,6 +88,17 @@ class ForkingWatcher(Watcher):
     @property
     def _process_class(self) -> type[Process]:
         return ForkedProcess
+
+
+def die_with_parent(parent: int) -> None:
+    """In the forked child: SIGTERM when ``parent`` dies (Linux's ``PR_SET_PDEATHSIG``), as circus
+    stops a worker (it finishes what is in flight); at once if it died before the request. Only
+    the forking thread's exit counts: the arbiter's, which outlives its workers. Elsewhere nothing."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0 and os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGTERM)  # pending until run_worker unblocks: it never starts
 
 
 def run_worker(
