@@ -507,3 +507,21 @@ def test_argocd_install_is_pinned_and_checked_by_sha256(
     )
     crds = "crd/applications.argoproj.io crd/appprojects.argoproj.io"
     assert f"wait --for=condition=Established --timeout=120s {crds}" in calls
+
+
+def test_argocd_install_offline_is_one_error_line(gitops: Path, mlapp, tmp_path: Path, monkeypatch) -> None:
+    import httpx
+
+    from mlapp.delivery import cluster as argocd
+
+    def offline(url: str, **_kwargs) -> httpx.Response:
+        raise httpx.ConnectError("[Errno -2] Name or service not known", request=httpx.Request("GET", url))
+
+    monkeypatch.setattr(argocd.httpx, "get", offline)
+    monkeypatch.setenv("KUBE_CONFIG", "apiVersion: v1\nkind: Config\n")
+    monkeypatch.setenv("PATH", path_with(fake_kubectl(tmp_path)))
+    code, out = mlapp("delivery", "install-argocd")
+    assert code != 0, out
+    # a StateError is `mlapp`'s one `error: ...` line (exit 2); the ConnectError was a traceback
+    assert "StateError: Argo CD v" in out and "install.yaml could not be fetched: https://raw." in out
+    assert "Name or service not known" in out

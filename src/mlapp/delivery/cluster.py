@@ -89,8 +89,11 @@ def install(delivery: DeliveryParams, config: Mapping[str, str]) -> None:
     """The pinned Argo CD: install.yaml at its commit, refused unless its sha256 matches params
     (server-side apply: its CRDs exceed the client-side annotation limit)."""
     cfg = delivery.argocd
-    response = httpx.get(INSTALL_URL.format(commit=cfg.commit), timeout=60, follow_redirects=True)
-    text = response.raise_for_status().text
+    url = INSTALL_URL.format(commit=cfg.commit)
+    try:
+        text = httpx.get(url, timeout=60, follow_redirects=True).raise_for_status().text
+    except httpx.HTTPError as exc:  # offline, a proxy, a moved file: one line, not a traceback
+        raise StateError(f"Argo CD {cfg.version} install.yaml could not be fetched: {url}: {exc}") from exc
     if (actual := hashlib.sha256(text.encode()).hexdigest()) != cfg.install_sha256:
         raise StateError(f"Argo CD {cfg.version} install.yaml has sha256 {actual}, not {cfg.install_sha256}")
     proc.run(["kubectl", "create", "namespace", cfg.namespace], env=config, check=False)  # exists: fine
