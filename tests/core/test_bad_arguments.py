@@ -78,3 +78,31 @@ def test_a_monitor_report_that_is_not_json_is_one_error_line(
     assert run_main(monkeypatch, "monitor", "metrics", "--report", "monitor.json", "--out", "-") == EXIT_ERROR
     err = capsys.readouterr().err
     assert err.startswith("error: monitor report monitor.json is not JSON (") and err.count("\n") == 1, err
+
+
+def test_a_missing_required_option_names_its_variable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`make e2e` without LOCAL_IMAGE said only "Missing option '--image'": make passes no option."""
+    monkeypatch.delenv("LOCAL_IMAGE", raising=False)
+    assert run_main(monkeypatch, "delivery", "e2e") == EXIT_ERROR
+    assert "Missing option '--image' (env var: 'LOCAL_IMAGE')" in capsys.readouterr().err
+
+
+def test_every_required_option_read_from_a_variable_names_it() -> None:
+    import click
+
+    from mlapp.cli import cli
+
+    def options(command: click.Command, path: str) -> list[tuple[str, click.Parameter]]:
+        found = [(path, p) for p in command.params]
+        for name, sub in getattr(command, "commands", {}).items():
+            found += options(sub, f"{path} {name}")
+        return found
+
+    silent = [
+        f"{path} {p.opts[0]}"
+        for path, p in options(cli, "mlapp")
+        if isinstance(p, click.Option) and p.required and p.envvar and not p.show_envvar
+    ]
+    assert not silent, f"required, read from a variable the error would not name: {silent}"

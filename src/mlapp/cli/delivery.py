@@ -58,7 +58,7 @@ def group() -> None:
 
 @group.command()
 @env_option
-@click.option("--image", required=True, envvar="IMAGE_REF", help="name@sha256:... to run [env: IMAGE_REF].")
+@click.option("--image", required=True, envvar="IMAGE_REF", show_envvar=True, help="name@sha256:... to run.")
 @click.option(
     "--model-dir",
     type=FolderOption,
@@ -77,7 +77,7 @@ def deploy(project: Project, env: str, image: str, model_dir: Path | None, push:
 
 @group.command()
 @click.option(
-    "--to", "target", required=True, envvar="PROMOTE_TO", help="Target environment [env: PROMOTE_TO]."
+    "--to", "target", required=True, envvar="PROMOTE_TO", show_envvar=True, help="Target environment."
 )
 @click.option(
     "--digest",
@@ -204,7 +204,12 @@ def install_argocd(project: Project) -> None:
 
 @group.command()
 @click.option(
-    "--image", "local_image", required=True, envvar="LOCAL_IMAGE", help="Local image tag [env: LOCAL_IMAGE]."
+    "--image",
+    "local_image",
+    required=True,
+    envvar="LOCAL_IMAGE",
+    show_envvar=True,
+    help="Local image tag (`make image` prints it: image=...).",
 )
 @click.option(
     "--registry", default="kind-registry:5000", show_default=True, help="Registry the cluster pulls from."

@@ -49,7 +49,7 @@ def gate(project: Project, report_json: Path | None) -> None:
 
 
 @group.command()
-@click.option("--repo", envvar="GITHUB_REPOSITORY", required=True, help="OWNER/NAME [env: GITHUB_REPOSITORY]")
+@click.option("--repo", envvar="GITHUB_REPOSITORY", show_envvar=True, required=True, help="OWNER/NAME.")
 @click.option("--run-id", required=True, type=int, help="The pr workflow run that built the report.")
 @click.option(
     "--report", "report_md", type=FileOption, required=True, help="report.md from that run's artifact."

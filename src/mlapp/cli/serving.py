@@ -70,7 +70,7 @@ def bento(project: Project, docker_context: Path | None, print_path: bool) -> No
 
 @group.command()
 @click.option(
-    "--url", required=True, envvar="SMOKE_URL", callback=http_url, help="Service base URL [env: SMOKE_URL]."
+    "--url", required=True, envvar="SMOKE_URL", show_envvar=True, callback=http_url, help="Service base URL."
 )
 @click.option("--expect-version", help="Model version the service must report [default: the local model's].")
 @click.option("--model-dir", type=FolderOption, help="Local model to compare with [params: train.model_dir].")
