@@ -140,6 +140,18 @@ def github_slug(heading: str) -> str:
     return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
 
 
+def anchors(markdown: str) -> set[str]:
+    """The anchors GitHub gives the page's headings: a `# comment` in a code block is none, and
+    a repeated heading's slug gets `-1`, `-2`, ..."""
+    seen: dict[str, int] = {}
+    for heading in re.findall(r"^#{1,6} (.+)$", FENCE.sub("", markdown), re.MULTILINE):
+        slug = github_slug(heading)
+        seen[slug] = seen.get(slug, -1) + 1
+        if seen[slug]:
+            seen[f"{slug}-{seen[slug]}"] = 0
+    return set(seen)
+
+
 def broken_links(page: Path) -> list[str]:
     problems = []
     for target in LINK.findall(page.read_text()):
@@ -149,10 +161,8 @@ def broken_links(page: Path) -> list[str]:
         resolved = (page.parent / path).resolve() if path else page
         if not resolved.exists():
             problems.append(f"{target}: {resolved} does not exist")
-        elif anchor and resolved.is_file():
-            headings = re.findall(r"^#{1,6} (.+)$", resolved.read_text(), re.MULTILINE)
-            if anchor not in {github_slug(h) for h in headings}:
-                problems.append(f"{target}: no heading #{anchor} in {resolved.name}")
+        elif anchor and resolved.is_file() and anchor not in anchors(resolved.read_text()):
+            problems.append(f"{target}: no heading #{anchor} in {resolved.name}")
     return problems
 
 
@@ -290,3 +300,11 @@ def test_broken_links_and_anchors_are_found(tmp_path: Path) -> None:
     problems = broken_links(page)
     assert len(problems) == 2, problems
     assert "missing.md" in problems[0] and "#nope" in problems[1]
+
+
+def test_anchors_are_the_headings_github_renders(tmp_path: Path) -> None:
+    (tmp_path / "other.md").write_text("# Other\n## Steps\n```bash\n# install the tools\n```\n## Steps\n")
+    page = tmp_path / "page.md"
+    page.write_text("[a](other.md#steps) [b](other.md#steps-1) [c](other.md#install-the-tools) [d](#top)")
+    problems = broken_links(page)
+    assert [p.split(":")[0] for p in problems] == ["other.md#install-the-tools", "#top"], problems
