@@ -204,12 +204,7 @@ def install_argocd(project: Project) -> None:
 
 @group.command()
 @click.option(
-    "--image",
-    "local_image",
-    required=True,
-    envvar="LOCAL_IMAGE",
-    show_envvar=True,
-    help="Local image tag (`make image` prints it: image=...).",
+    "--image", "local_image", required=True, envvar="LOCAL_IMAGE", show_envvar=True, help="Local image tag."
 )
 @click.option(
     "--registry", default="kind-registry:5000", show_default=True, help="Registry the cluster pulls from."
