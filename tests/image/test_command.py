@@ -17,6 +17,7 @@ from typing import ClassVar
 import httpx
 import pytest
 
+from mlapp import template
 from mlapp.errors import UserError
 from mlapp.image import base, build
 from mlapp.image.engine import Engine, detect
@@ -99,6 +100,27 @@ def test_base_choice() -> None:
     # otherwise the cached stand-in: no rebuild when its tag exists
     assert build.choose_base(StoreEngine("podman", {standin}), PARAMS, say.append) == (standin, 0.0)
     assert "stand-in" in say[0]
+
+
+def test_a_renamed_project_builds_its_own_standin_and_says_which(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make init NAME=acme` renames the stand-in's tag with the rest, so its first `make image`
+    builds acme's own beside the template's: the message names the tag it builds and reuses, not a
+    "once per machine" that a machine holding the template's stand-in already contradicts."""
+    renamed = tmp_path / "params.yaml"
+    renamed.write_text((REPO / "params.yaml").read_text().replace(template.TEMPLATE_NAME, "acme"))
+    standin = load_params(renamed).image.standin
+    assert standin.tag.startswith("localhost/acme-base:")
+    ran: list[str] = []
+    monkeypatch.setattr(base.proc, "run", lambda argv, **_kw: ran.append(str(argv[0])))
+    monkeypatch.setattr(base.os, "geteuid", lambda: 0)
+    say: list[str] = []
+    engine = StoreEngine("podman", {PARAMS.image.standin.tag})  # the template's, as on this machine
+    base.ensure(engine, standin, say.append)
+    assert ran == ["debootstrap", "tar", "podman"]  # the last: `podman import` of the rootfs
+    assert say == [f"building the stand-in base {standin.tag} (debootstrap bookworm, once for this tag)"]
+    assert base.ensure(StoreEngine("podman", {standin.tag}), standin, say.append) == 0.0
 
 
 def test_standin_recipe_and_trim(tmp_path: Path) -> None:

@@ -3,8 +3,9 @@
 Without a registry (a CI machine with only Debian and PyPI mirrors reachable), podman
 cannot pull ``python:3.11-slim``. The stand-in is the same Debian release with its own
 python3 (3.11 on bookworm), made with ``debootstrap --variant=minbase`` and imported as
-an image: ~130 MB, like the official slim image. It is built once per machine: an existing
-tag is reused. It is never pushed; registry builds use the digest-pinned base.
+an image: ~130 MB, like the official slim image. It is built once per machine and tag: an
+existing tag is reused, and ``make init`` renames the tag with the project, so a renamed project
+builds its own the first time. It is never pushed; registry builds use the digest-pinned base.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def ensure(engine: Engine, standin: StandinBaseParams, echo: Callable[[str], Non
     if os.geteuid() != 0:
         raise UserError(f"building the stand-in base {standin.tag} needs root (debootstrap, chroot)")
     started = time.monotonic()
-    echo(f"building the stand-in base {standin.tag} (debootstrap {standin.suite}, once per machine)")
+    echo(f"building the stand-in base {standin.tag} (debootstrap {standin.suite}, once for this tag)")
     with tempfile.TemporaryDirectory(prefix="mlapp-base-") as tmp:
         rootfs, tarball = Path(tmp) / "rootfs", Path(tmp) / "rootfs.tar"
         proc.run(debootstrap_argv(standin, rootfs))

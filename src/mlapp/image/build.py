@@ -2,7 +2,7 @@
 
 1. ``context.prepare``: bento + Dockerfile (base pinned by digest) + hashed requirements;
 2. the base: the pinned one where the engine can pull it (docker) or already has it, else
-   the local stand-in (``mlapp.image.base``, built once per machine);
+   the local stand-in (``mlapp.image.base``, built once per machine and tag);
 3. build with docker or podman (``mlapp.image.engine``); this machine's CA bundle and
    package index reach the builder stage as build secrets, never as image content;
 4. run it as the cluster does (non-root, read-only root filesystem, tmpfs for state, the
