@@ -1,6 +1,7 @@
-"""A one-worker `mlapp serving serve` over HTTP: a killed worker is replaced at once, and
-clients that never finish their headers do not keep the worker from serving others. A killed
-server process takes its workers with it."""
+"""A one-worker `mlapp serving serve` over HTTP: a killed worker is replaced at once (its
+in-flight gauge and per-pid series gone from /metrics), and clients that never finish their
+headers do not keep the worker from serving others. A killed server process takes its workers
+with it."""
 
 from __future__ import annotations
 
@@ -33,8 +34,8 @@ REPLACED = "starting its replacement now"
 @pytest.fixture(scope="module")
 def server(serving_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     root = tmp_path_factory.mktemp("resilience")
-    # One worker; headers may take their time here (test_admission checks the deadline).
-    serving_params(serving_root, root, workers=1, header_timeout_s=600)
+    # One worker; headers and bodies may take their time here (test_admission checks the deadlines).
+    serving_params(serving_root, root, workers=1, header_timeout_s=600, body_timeout_s=600)
     port = free_port()
     log = root / "server.log"
     env = {
@@ -108,6 +109,41 @@ def test_a_killed_worker_is_replaced_at_once(server, records) -> None:
     assert predict_ok(url, records)
     # The dead worker's count stays, the replacement's is added: nothing lost, nothing twice.
     assert count_rises(url, before) == before + 1
+
+
+def in_flight(url: str) -> tuple[float, set[str]]:
+    """BentoML's /predict requests in progress (all workers' files) and the pids its per-process
+    gauge labels."""
+    metrics = httpx.get(f"{url}/metrics", timeout=10).text
+    pattern = r'(?m)^bentoml_service_request_in_progress\{[^}]*endpoint="/predict"[^}]*\} (\S+)$'
+    return sum(map(float, re.findall(pattern, metrics))), set(re.findall(r'\bpid="(\d+)"', metrics))
+
+
+def test_a_killed_workers_requests_in_flight_leave_the_metrics_with_it(server, records) -> None:
+    """kill -9 of a worker with a request in flight: /metrics counted it in progress for the life of
+    the server, and kept the dead worker's pid series (one more per replacement)."""
+    url, port = server["url"], server["port"]
+    assert predict_ok(url, records)  # a request on the worker: its per-pid series exists
+    (worker,) = server_pids(port)[1:]
+    held = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:  # headers and part of the body: the request is in flight until its body deadline (long here)
+        held.sendall(
+            b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 1000\r\n\r\n" + b'{"records": ['
+        )
+        deadline = time.monotonic() + DEADLINE_S
+        while (state := in_flight(url))[0] != 1:
+            assert time.monotonic() < deadline, f"not in flight: {state}"
+            time.sleep(0.05)
+        assert str(worker) in state[1]
+        kill_a_worker(url, port, server["log"])
+    finally:
+        held.close()
+    # The supervisor dropped the dead worker's gauges when it reaped it, before the replacement started.
+    count, pids = in_flight(url)
+    assert count == 0
+    assert str(worker) not in pids
+    assert predict_ok(url, records)
 
 
 def test_clients_stuck_in_their_headers_do_not_block_others(server, records) -> None:

@@ -98,9 +98,12 @@ def state_problems(workers: int, environ: Mapping[str, str] = os.environ) -> lis
 
 
 def respawn_on_exit(arbiter: Any, metrics: Path, workers: int) -> None:
-    """On SIGCHLD, run the arbiter's ``manage_watchers`` (reap, respawn) on its loop; when the
-    metrics folder is full, say so (that is why every replacement dies)."""
+    """On SIGCHLD, run the arbiter's ``manage_watchers`` (reap, respawn) on its loop, then drop the
+    dead worker's live gauges (``reaped.py``); when the metrics folder is full, say so (that is why
+    every replacement dies)."""
     from circus.exc import ConflictError
+
+    from mlapp.serving.reaped import forget_dead
 
     # Created after bentoml.serve: its logging set-up disables every logger that exists then.
     logger = logging.getLogger("mlapp.serving.supervise")
@@ -123,6 +126,11 @@ def respawn_on_exit(arbiter: Any, metrics: Path, workers: int) -> None:
             arbiter.manage_watchers()
         except ConflictError:  # one command at a time: retry once the current one is done
             arbiter.loop.call_later(RETRY_S, manage)
+            return
+        try:  # reaped now: its in-flight gauge and its per-pid series must leave /metrics (reaped.py)
+            forget_dead(metrics)
+        except OSError as exc:
+            logger.error("could not remove a dead server process's metrics files from %s: %s", metrics, exc)
 
     def on_child_exit(_signum: int, _frame: Any) -> None:
         loop = arbiter.loop
