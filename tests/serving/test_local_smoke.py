@@ -3,11 +3,13 @@ port of 127.0.0.1, the smoke test over HTTP, a clean stop; nothing left running 
 
 from __future__ import annotations
 
+import http.server
 import re
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import httpx
@@ -55,8 +57,29 @@ def test_the_port_given_is_the_port_served(serving_root: Path) -> None:
         port = taken.getsockname()[1]
         done = serve_smoke(serving_root, serving_root / "models", "--port", str(port))
     assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
-    assert "error: the local server exited (2) before it was ready:" in done.stderr
-    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in done.stderr
+    assert f"error: cannot listen on 127.0.0.1:{port}: Address already in use" in done.stderr
+
+
+def test_a_server_already_on_the_port_is_not_smoke_tested_for_ours(serving_root: Path) -> None:
+    """`make serve` on the port: its 200s passed the readiness poll, so the smoke test ran against
+    it while our server was still starting, then failed on a stop it never heard of."""
+
+    class Healthy(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Healthy) as other:
+        threading.Thread(target=other.serve_forever, daemon=True).start()
+        port = other.server_address[1]
+        done = serve_smoke(serving_root, serving_root / "models", "--port", str(port))
+        other.shutdown()
+    assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
+    assert f"error: cannot listen on 127.0.0.1:{port}: Address already in use" in done.stderr
+    assert "ready after" not in done.stdout, done.stdout
 
 
 @pytest.mark.slow

@@ -25,6 +25,7 @@ import httpx
 from mlapp.errors import UserError
 from mlapp.params import Params
 from mlapp.serving import PREDICTION_LOG_ENV, service_command, smoke
+from mlapp.serving.supervise import check_port
 
 # Where the smoke test reaches a server bound to every interface: its loopback address.
 LOOPBACK = {"0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104 - names, not a bind
@@ -91,7 +92,13 @@ def serve_and_smoke(
     host: str,
 ) -> None:
     """Start the service on ``host``:``port``, wait until ready, smoke-test it, stop it."""
-    port = free_port() if port is None else port
+    if port is None:
+        port = free_port()
+    else:  # a server already there (`make serve`) would pass the readiness poll and the smoke test
+        try:
+            check_port(host, port)
+        except OSError as exc:
+            raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     url = local_url(host, port)
     with tempfile.TemporaryDirectory(prefix="mlapp-serve-") as tmp:
         argv, env = service_command(params_path, port=port, host=host, model_dir=model_dir)
