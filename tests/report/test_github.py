@@ -277,3 +277,13 @@ def test_cli_comment_uses_only_the_api_and_leaves_git_config_alone(tmp_path: Pat
         assert "posted on pull request #12" in result.stdout
         assert server.writes == [("POST", f"/repos/{REPO}/issues/12/comments")]
     assert list(home.rglob("*")) == []  # no .gitconfig, no safe.directory entries
+
+
+def test_an_api_that_cannot_be_reached_is_one_error_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Offline, `mlapp report comment` and `github-setup --apply` ended in an httpx traceback."""
+    from mlapp.serving.local import free_port
+
+    monkeypatch.setenv("GH_TOKEN", "a-token")
+    api = github.Api(base_url=f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    with pytest.raises(GitHubError, match=r"^GET repos/o/r: http://127\.0\.0\.1:\d+/ cannot be reached: "):
+        api.get("repos/o/r")

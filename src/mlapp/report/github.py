@@ -60,7 +60,10 @@ class Api:
         )
 
     def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
-        response = self.client.request(method, path, json=body)
+        try:
+            response = self.client.request(method, path, json=body)
+        except httpx.TransportError as exc:  # offline, DNS, TLS, a timeout: one line, not a traceback
+            raise GitHubError(f"{method} {path}: {self.base} cannot be reached: {exc}") from exc
         if response.is_error:
             raise GitHubError(f"{method} {path}: HTTP {response.status_code}: {response.text[:500]}")
         return response
