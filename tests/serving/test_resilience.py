@@ -6,6 +6,7 @@ with it."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -215,6 +216,59 @@ def test_a_killed_server_process_takes_its_workers_with_it(serving_root, tmp_pat
         for pid in workers:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def refused(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except ConnectionRefusedError:
+        return True
+    except TimeoutError:  # queued, never accepted
+        return False
+    return False
+
+
+def test_a_stopping_server_refuses_new_connections_while_its_requests_in_flight_finish(
+    serving_root, tmp_path, records
+) -> None:
+    """SIGTERM with a request in flight: new connections were taken into the listen queue (the
+    server process and the probe listener each still held the socket) until the last worker had
+    drained, and reset then; now they are refused at once, /readyz says 503, the request in
+    flight is answered, and the server exits 0 with the port free (drain.py)."""
+    probe_port = free_port()
+    params = serving_params(serving_root, tmp_path, workers=1, probe_port=probe_port, body_timeout_s=600)
+    port, log = free_port(), tmp_path / "server.log"
+    argv = [sys.executable, "-m", "mlapp", "--params", str(params), "serving", "serve", "--port", str(port)]
+    env = {**os.environ, "MLAPP_MODEL_DIR": str(serving_root / "models"), "BENTOML_HOME": str(tmp_path)}
+    env["MLAPP_PREDICTION_LOG"] = str(tmp_path / "predictions.jsonl")
+    body = json.dumps({"records": records[:1]}).encode()
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            argv, cwd=serving_root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(url, proc, log)
+        with socket.create_connection(("127.0.0.1", port), timeout=60) as held:
+            head = "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            held.sendall(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body[:10])
+            deadline = time.monotonic() + DEADLINE_S
+            while in_flight(url)[0] != 1:
+                assert time.monotonic() < deadline, "the request is not in flight"
+                time.sleep(0.05)
+            proc.send_signal(signal.SIGTERM)
+            while not refused(port):
+                assert time.monotonic() < deadline, f"new connections still taken:\n{log.read_text()[-3000:]}"
+                time.sleep(0.05)
+            assert httpx.get(f"http://127.0.0.1:{probe_port}/readyz", timeout=10).status_code == 503
+            held.sendall(body[10:])
+            assert held.recv(64).startswith(b"HTTP/1.1 200 ")
+        assert proc.wait(timeout=DEADLINE_S) == 0
+        assert port_free(port)
+    finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()

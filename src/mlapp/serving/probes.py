@@ -19,7 +19,7 @@ comes from the worker's event loop, so the answers still tell the truth about it
   takes long, the stamp ages: its age is how long the loop has not run;
 - ``/livez``: 503 once the stamp is older than ``serving.probe_live_s`` (a wedged loop: a
   blocking call, a step that never yields), 200 before;
-- ``/readyz``: 503 before the service instance is started (model loaded) and once it stops;
+- ``/readyz``: 503 before the service instance is started (model loaded) and once told to stop (SIGTERM);
   and, overloaded (the pod sheds, as a probe on the traffic port timing out made it do), while
   the stamp is older than ``serving.probe_ready_s`` or while more than
   ``serving.probe_ready_backlog`` connections wait in the traffic port's listen queue (new
@@ -48,7 +48,7 @@ from dataclasses import dataclass
 import psutil
 
 from mlapp.params import ServingParams
-from mlapp.serving import PROBE_HOST_ENV, TRAFFIC_PORT_ENV
+from mlapp.serving import PROBE_HOST_ENV, TRAFFIC_PORT_ENV, drain
 from mlapp.serving.probe_listener import Limits, Listener
 
 logger = logging.getLogger(__name__)
@@ -99,16 +99,23 @@ class ListenQueue:
             logger.warning("no listening socket on port %d here: /readyz cannot see its listen queue", port)
 
     def waiting(self) -> int | None:
-        """Connections waiting to be accepted; None without the socket or ``TCP_INFO`` (not Linux)."""
-        if self.sock is None or not hasattr(socket, "TCP_INFO"):
+        """Connections waiting to be accepted; None without the socket (closed: the worker is
+        stopping) or ``TCP_INFO`` (not Linux)."""
+        sock = self.sock  # closed by the event loop's thread while the probes' thread asks
+        if sock is None or not hasattr(socket, "TCP_INFO"):
             return None
         layout, offset = TCPI_UNACKED
-        info = self.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, offset + layout.size)
+        try:
+            info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, offset + layout.size)
+        except OSError:
+            return None
         return int(layout.unpack_from(info, offset)[0])
 
     def close(self) -> None:
-        if self.sock is not None:
-            self.sock.close()
+        """Let go of the duplicate: while any process holds one, the port takes new connections."""
+        sock, self.sock = self.sock, None
+        if sock is not None:
+            sock.close()
 
 
 @dataclass(frozen=True)
@@ -166,10 +173,19 @@ class Probes:
         return self.listener.port
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Beat on ``loop`` and answer probes; ready from now on (call once the service is started)."""
+        """Beat on ``loop`` and answer probes; ready from now on (call once the service is started),
+        until the worker is told to stop (``draining``)."""
         self.heartbeat.start(loop)
         self.heartbeat.ready = True
         self.thread.start()
+        if threading.current_thread() is threading.main_thread():  # a worker (not an in-process test)
+            drain.after_stop_signal(self.draining)
+
+    def draining(self) -> None:
+        """The worker's stop has begun (SIGTERM): not ready, and the traffic port no longer held
+        open here while the requests in flight finish (drain.py)."""
+        self.heartbeat.ready = False
+        self.traffic.close()
 
     def stop(self) -> None:
         self.heartbeat.stop()
