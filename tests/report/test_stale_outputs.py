@@ -92,6 +92,21 @@ def test_a_stale_model_is_no_verdict_stale_metrics_a_warning(
     assert champion_module.pr_stale_stages(tmp_path, "models") == ["evaluate"]
 
 
+def test_a_checkout_without_its_data_is_told_to_pull_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh clone's `make report` said to run `dvc repro`, which stops at "missing data 'source'"."""
+    shutil.copy(REPO / "dvc.lock", tmp_path / "dvc.lock")
+    missing = {"data.dvc": [{"changed outs": {"data": "not in cache"}}]}
+    status(monkeypatch, {**missing, "validate": [{"changed deps": {"data/churn.csv": "deleted"}}]})
+    with pytest.raises(UserError, match=r"run `uv run dvc pull` \(data.dvc\), then `uv run dvc repro`"):
+        champion_module.pr_stale_stages(tmp_path, "models")
+    edited = {"data.dvc": [{"changed outs": {"data": "modified"}}]}  # `dvc add` is the fix, not a pull
+    status(monkeypatch, {**edited, "validate": [{"changed deps": {"data/churn.csv": "modified"}}]})
+    with pytest.raises(UserError, match=r"; run `uv run dvc repro` and commit$"):
+        champion_module.pr_stale_stages(tmp_path, "models")
+
+
 def test_a_stale_prs_comment_shows_no_metrics_of_an_earlier_model(
     tree: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

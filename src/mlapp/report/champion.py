@@ -111,17 +111,34 @@ def pr_stale_stages(root: Path, model_dir: str) -> list[str]:
     the PR does not make (stale metrics alone are a warning)."""
     done = _dvc(root, "status", "--json")
     try:
-        stale = sorted(json.loads(done.stdout or "{}"))
+        status: dict[str, Any] = json.loads(done.stdout or "{}")
     except json.JSONDecodeError:
         return []
     lock = root / "dvc.lock"
-    if lock.is_file() and (making := sorted(set(stale) & model_upstream(lock.read_text(), model_dir))):
+    if lock.is_file() and (making := sorted(set(status) & model_upstream(lock.read_text(), model_dir))):
+        # A fresh clone has no data yet: `dvc repro` alone stops at "missing data 'source'".
+        fix = f"`uv run dvc pull` ({', '.join(unpulled)}), then " if (unpulled := not_pulled(status)) else ""
         raise StaleOutputs(
             f"the PR's pipeline outputs are stale (`dvc status`: {', '.join(making)}): the model on "
-            "disk is not the one this PR makes, so no verdict is given on it; run `uv run dvc repro` "
+            f"disk is not the one this PR makes, so no verdict is given on it; run {fix}`uv run dvc repro` "
             "and commit"
         )
-    return stale
+    return sorted(status)
+
+
+def not_pulled(status: dict[str, Any]) -> list[str]:
+    """The ``.dvc`` files of ``dvc status --json`` whose data is not in the checkout (not pulled)."""
+    return sorted(
+        name
+        for name, changes in status.items()
+        if name.endswith(".dvc")
+        and any(
+            state in ("not in cache", "deleted")
+            for change in changes
+            if isinstance(change, dict)
+            for state in (change.get("changed outs") or {}).values()
+        )
+    )
 
 
 def cache_dir(root: Path) -> str:
