@@ -51,6 +51,19 @@ TOO_LARGE = {
 }
 
 
+DATE_HINT = (
+    " (times, typed as such in the file: the model takes numbers; derive them in the file, e.g. an age in "
+    "days, or list the column in data.ignore_columns (params.yaml))"
+)
+
+
+def typed_times(series: pd.Series) -> bool:
+    """Whether a column holds times or durations as typed values (Parquet's timestamps): as a number
+    such a value is a count of the writer's unit (ns, us or ms), so one date read from two files
+    could differ 1000x."""
+    return pd.api.types.is_datetime64_any_dtype(series) or pd.api.types.is_timedelta64_dtype(series)
+
+
 def nfc(text: str) -> str:
     """Text in Unicode's composed form (NFC): "é" typed as "e" + a combining accent (NFD, as
     macOS file names and some exports write it) is the same text as the one character "é", so
@@ -120,6 +133,8 @@ def _hints(name: str, values: pd.Series, dtype: str, decimal: str, fix: str) -> 
     ``fix``: the placeholder hint's second step for this column (``placeholder_hint``)."""
     if dtype.lower().startswith("datetime"):
         return [(pd.Series(True, index=values.index), f" ({ISO_RULE})")]
+    if typed_times(values):
+        return [(pd.Series(True, index=values.index), DATE_HINT)]
     text = values.astype("string").str.strip()
     placeholder = text.str.fullmatch(PLACEHOLDER)
     size = pd.to_numeric(decimal_points(text, decimal), errors="coerce").astype("float64").abs()
@@ -177,6 +192,8 @@ def parse_values(series: pd.Series, dtype: str, decimal: str) -> tuple[pd.Series
     present = series.notna()
     dtype = dtype.lower()  # pandas' nullable Int64 parses as int64 does
     if dtype.startswith("int") or dtype.startswith("float"):
+        if typed_times(series):  # a count of the writer's time unit (ns, us, ms): one date, 1000x apart
+            return pd.Series(np.nan, index=series.index, dtype="float64"), present
         numbers = pd.to_numeric(decimal_points(series, decimal), errors="coerce").astype("float64")
         bad = present & (numbers.isna() | ~np.isfinite(numbers.fillna(0)) | numbers.abs().gt(FLOAT32_MAX))
         if dtype.startswith("int"):

@@ -37,7 +37,15 @@ def examples(values: pd.Series, limit: int) -> list[Any]:
     """JSON-safe sample of distinct failing values (a missing value is shown as null): five rows
     with the same unknown level say less than five levels (the rows are listed on their own)."""
     head = values.drop_duplicates().head(limit)
-    return [None if pd.isna(v) else v.item() if hasattr(v, "item") else v for v in head.tolist()]
+    return [_json(v) for v in head.tolist()]
+
+
+def _json(value: Any) -> Any:
+    if pd.isna(value):
+        return None
+    if isinstance(value, pd.Timestamp | pd.Timedelta):  # a Parquet file's typed time: as its text
+        return str(value)
+    return value.item() if hasattr(value, "item") else value
 
 
 def problem(failing: pd.Series, check: str, limit: int) -> Problem:

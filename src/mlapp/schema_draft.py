@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mlapp.cells import PLACEHOLDER, composed, parse_values
+from mlapp.cells import PLACEHOLDER, composed, parse_values, typed_times
 from mlapp.errors import UserError
 from mlapp.params import DataParams, ValidateParams
 from mlapp.sources import is_parquet
@@ -94,6 +94,9 @@ def feature(name: str, values: pd.Series, decimal: str) -> Feature:
         return replace(drafted, placeholders=tuple(sorted(set(text[marks]))))
     if set(text.str.lower()) <= YES_NO:  # before numbers: a Parquet boolean would pass as 0/1
         return Feature(name, 'pa.Column("boolean"' if nullable else "pa.Column(bool", nullable=nullable)
+    if typed_times(present) and not pd.api.types.is_datetime64_any_dtype(present):  # a Parquet duration
+        skip = f"a duration: derive numbers from it in the file (its hours, days); {IGNORE}"
+        return Feature(name, "", skip=skip)
     if ID_NAME.search(name) and present.nunique() == len(present) > 1:
         # As a feature, a row's number teaches nothing, and the service refuses every later id
         # beyond the range seen.

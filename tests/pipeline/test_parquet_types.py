@@ -1,0 +1,49 @@
+"""A team's own Parquet file, its column types kept: what a typed column means to validate and
+the schema draft when CSV text would have said it differently."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mlapp import schema_draft
+from mlapp.params import load_params
+from mlapp.sample_data import generate
+from mlapp.stages import validate
+from mlapp.tables import read_json
+from tests.conftest import REPO
+
+PARAMS = load_params(REPO / "params.yaml")
+TIMES = {
+    "ns": pd.Series(pd.date_range("2024-03-20", periods=300, freq="h", unit="ns")),
+    "us": pd.Series(pd.date_range("2024-03-20", periods=300, freq="h", unit="us")),
+    "zoned": pd.Series(pd.date_range("2024-03-20", periods=300, freq="h", tz="Europe/Berlin")),
+    "duration": pd.Series(pd.to_timedelta(range(300), unit="D")),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(TIMES))
+def test_a_typed_time_is_drafted_as_a_date_not_a_count_of_its_unit(kind: str) -> None:
+    """A Parquet timestamp was drafted _number(int, 1_710_892_800_000_000, ...): its count of
+    microseconds (nanoseconds from another writer, 1000x more), learnt as a quantity."""
+    drafted = schema_draft.feature("signed_up", TIMES[kind], ".")
+    assert drafted.call == "" and "derive numbers from it" in drafted.skip, drafted
+
+
+@pytest.mark.parametrize("kind", sorted(TIMES))
+def test_a_typed_time_where_the_schema_wants_a_number_is_refused_with_its_values(
+    kind: str, tmp_path: Path
+) -> None:
+    """validate read such a column as its count of the writer's unit (the same day 1000x apart
+    in two files) and, when a rule failed, stopped on a Timestamp its report could not hold."""
+    frame = generate(300, 5).assign(tenure_months=TIMES[kind])
+    frame.to_parquet(source := tmp_path / "raw.parquet", index=False)
+    out, report = tmp_path / "out.parquet", tmp_path / "report.json"
+
+    assert validate.run(PARAMS, source=source, output=out, report=report) == 1
+
+    (problem,) = read_json(report)["problems"]
+    assert problem["column"] == "tenure_months" and problem["rows"] == [0, 1, 2, 3, 4]
+    assert problem["check"].startswith("parse as int64 (times, typed as such in the file"), problem
+    assert problem["values"][0] == str(TIMES[kind][0])
+    assert not out.exists()
