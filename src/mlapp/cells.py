@@ -64,6 +64,21 @@ def typed_times(series: pd.Series) -> bool:
     return pd.api.types.is_datetime64_any_dtype(series) or pd.api.types.is_timedelta64_dtype(series)
 
 
+NESTED_HINT = (
+    " (lists, records or bytes, typed so in the file: no model input; flatten them into columns in the "
+    "file, or list the column in data.ignore_columns (params.yaml))"
+)
+NESTED = (list, tuple, dict, set, np.ndarray, bytes, bytearray)
+
+
+def nested(series: pd.Series) -> pd.Series:
+    """The cells holding a list, a record or bytes (Parquet's nested and binary types; text
+    never does): no value of any column type, and unhashable where rows are compared."""
+    if not pd.api.types.is_object_dtype(series):
+        return pd.Series(False, index=series.index)
+    return series.map(lambda value: isinstance(value, NESTED)).astype(bool)
+
+
 def nfc(text: str) -> str:
     """Text in Unicode's composed form (NFC): "é" typed as "e" + a combining accent (NFD, as
     macOS file names and some exports write it) is the same text as the one character "é", so
@@ -131,6 +146,8 @@ def _hints(name: str, values: pd.Series, dtype: str, decimal: str, fix: str) -> 
     """Each hint a value that did not parse as ``dtype`` may get, with the values it explains,
     the most telling first: what to change is the export (or ``data.decimal``), not the schema.
     ``fix``: the placeholder hint's second step for this column (``placeholder_hint``)."""
+    if nested(values).any():
+        return [(nested(values), NESTED_HINT)]
     if dtype.lower().startswith("datetime"):
         return [(pd.Series(True, index=values.index), f" ({ISO_RULE})")]
     if typed_times(values):
@@ -189,6 +206,10 @@ def parse_values(series: pd.Series, dtype: str, decimal: str) -> tuple[pd.Series
     scoring both do; returns (parsed, mask of values that did not parse). Pandas' and pandera's
     own casts are lossy (3.5 -> 3, "maybe" -> True), so they only see parsed values. Numbers are
     written with ``decimal`` (``data.decimal``) as their decimal mark."""
+    odd = nested(series)
+    if odd.any():
+        parsed, bad = parse_values(series.mask(odd), dtype, decimal)
+        return parsed, bad | odd
     present = series.notna()
     dtype = dtype.lower()  # pandas' nullable Int64 parses as int64 does
     if dtype.startswith("int") or dtype.startswith("float"):

@@ -7,7 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
+
+from mlapp.cells import NESTED, nested
 
 # The report's column for a check of the whole table or file, as a line says it.
 WHOLE = {"<table>": "the table", "<file>": "the file"}
@@ -36,11 +39,15 @@ class Problem:
 def examples(values: pd.Series, limit: int) -> list[Any]:
     """JSON-safe sample of distinct failing values (a missing value is shown as null): five rows
     with the same unknown level say less than five levels (the rows are listed on their own)."""
+    if nested(values).any():  # unhashable as stored: compared as their text
+        values = values.map(_json)
     head = values.drop_duplicates().head(limit)
     return [_json(v) for v in head.tolist()]
 
 
 def _json(value: Any) -> Any:
+    if isinstance(value, NESTED):  # a Parquet file's list, record or bytes: as its text
+        return str(value.tolist() if isinstance(value, np.ndarray) else value)
     if pd.isna(value):
         return None
     if isinstance(value, pd.Timestamp | pd.Timedelta):  # a Parquet file's typed time: as its text

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mlapp.cells import PLACEHOLDER, composed, parse_values, typed_times
+from mlapp.cells import PLACEHOLDER, composed, nested, parse_values, typed_times
 from mlapp.errors import UserError
 from mlapp.params import DataParams, ValidateParams
 from mlapp.sources import is_parquet
@@ -86,6 +86,9 @@ def feature(name: str, values: pd.Series, decimal: str) -> Feature:
         return Feature(name, "", skip="XGBoost refuses '[', ']' and '<' in a name: rename the column")
     if present.empty:
         return Feature(name, "", skip=f"every value is missing; {IGNORE}")
+    if nested(present).any():
+        skip = f"lists, records or bytes: flatten them into columns in the file, or {IGNORE}"
+        return Feature(name, "", skip=skip)
     text = present.astype(str).str.strip()
     marks = _markers(text, decimal)
     if marks.any():

@@ -4,6 +4,8 @@ the schema draft when CSV text would have said it differently."""
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from mlapp import schema_draft
@@ -47,3 +49,34 @@ def test_a_typed_time_where_the_schema_wants_a_number_is_refused_with_its_values
     assert problem["check"].startswith("parse as int64 (times, typed as such in the file"), problem
     assert problem["values"][0] == str(TIMES[kind][0])
     assert not out.exists()
+
+
+NESTED = {
+    "list": pa.array([["a", "b"][: i % 3] for i in range(300)], pa.list_(pa.string())),
+    "record": pa.array(
+        [{"a": i, "b": "x"} for i in range(300)], pa.struct([("a", pa.int64()), ("b", pa.string())])
+    ),
+    "bytes": pa.array([bytes([i % 256]) for i in range(300)], pa.binary()),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(NESTED))
+def test_a_nested_or_binary_column_is_named_not_drafted_or_crashed_on(kind: str, tmp_path: Path) -> None:
+    """A Parquet list was drafted as the category "['a' 'b']" and then stopped validate with
+    "unhashable type: 'numpy.ndarray'"; bytes stopped the draft with a UnicodeDecodeError."""
+    table = pa.Table.from_pandas(generate(300, 5), preserve_index=False)
+    table = table.set_column(table.schema.get_field_index("region"), "region", NESTED[kind])
+    table = table.replace_schema_metadata(None)  # as another writer's: no pandas dtype recorded
+    pq.write_table(table, source := tmp_path / "raw.parquet")
+    frame, _ = schema_draft.read(source, PARAMS.data, 1_000)
+    drafted = schema_draft.feature("region", frame["region"], ".")
+    assert drafted.call == "" and drafted.skip.startswith("lists, records or bytes: flatten them"), drafted
+    out, report = tmp_path / "out.parquet", tmp_path / "report.json"
+
+    assert validate.run(PARAMS, source=source, output=out, report=report) == 1
+
+    (problem,) = read_json(report)["problems"]
+    assert (
+        problem["column"] == "region" and "(lists, records or bytes, typed so in the file" in problem["check"]
+    )
+    assert len(problem["values"]) == min(5, len(set(map(str, NESTED[kind].to_pylist()))))

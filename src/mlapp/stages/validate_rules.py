@@ -71,9 +71,9 @@ def parse_columns(
             hint = parse_hint(name, frame.loc[bad, name], str(column.dtype), decimal, fix)
             hint = hint or unexplained.get(name, "")
             # A feature whose every value is text, not one stray value (a chunk of one row): its type changed.
-            every = bad.sum() == absent.size - absent.sum() and frame.loc[bad, name].nunique() > 1
-            if not hint and every and name in FEATURES:
-                hint = LEVELS_HINT
+            # Asked after the hint: a Parquet list, which has one, cannot be counted (unhashable).
+            if not hint and name in FEATURES and bad.sum() == absent.size - absent.sum():
+                hint = LEVELS_HINT if frame.loc[bad, name].nunique() > 1 else ""
             rule = f"parse as {column.dtype}" + hint
             unparsed[name] = problem(frame.loc[bad, name], rule, limit)
         if absent.any() and not column.nullable:
