@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from mlapp.errors import UserError
 from mlapp.monitor import retrain
+from mlapp.monitor.refresh import refresh
 from mlapp.params import load_params
 from tests.conftest import sh
 from tests.monitor.helpers import fresh
@@ -38,3 +40,24 @@ def test_a_batch_that_cannot_be_training_data_leaves_the_branch_as_it_was(
     assert _git("rev-parse", "HEAD", cwd=project) == head
     assert _git("status", "--porcelain", cwd=project) == ""
     assert (project / "data" / "churn.csv").read_bytes() == data
+
+
+def test_appended_rows_keep_the_tables_utc_offsets_and_fractions(project: Path, tmp_path: Path) -> None:
+    """A table whose event times carry an offset got the new rows' times without one (they are
+    validated into UTC): the retraining PR's validate refused the mix it had just written."""
+    raw = project / "data" / "churn.csv"
+    table = pd.read_csv(raw, dtype=str, keep_default_na=False)
+    table["event_time"] = table["event_time"] + "+02:00"
+    table.to_csv(raw, index=False)
+    batch = fresh(212, rows=300)
+    batch["event_time"] = batch["event_time"].dt.tz_localize("Europe/Berlin") + pd.Timedelta("1.5s")
+    batch.to_csv(source := tmp_path / "batch.csv", index=False)
+
+    refresh(load_params(), str(source))
+
+    times = pd.read_csv(raw, dtype=str)["event_time"]
+    first = batch["event_time"].iloc[0].tz_convert("UTC")
+    assert times.iloc[len(table)] == first.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+    out, report = tmp_path / "v.parquet", tmp_path / "v.json"
+    sh("mlapp", "pipeline", "validate", "--output", out, "--report", report, cwd=project)
+    assert len(pd.read_parquet(out)) == len(table) + 300

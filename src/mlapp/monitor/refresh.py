@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from mlapp import proc
+from mlapp.cells import OFFSET
 from mlapp.lineage import read_pointer
 from mlapp.monitor.batch import MonitorError, as_classes, read_source
 from mlapp.params import Params
@@ -65,11 +66,14 @@ def labeled_rows(source: str, params: Params) -> pd.DataFrame:
         raise MonitorError(f"labeled rows of {source} cannot become training data:\n{lines}") from exc
 
 
-def _as_raw_text(frame: pd.DataFrame, params: Params) -> pd.DataFrame:
-    """Typed rows written the way the raw CSV writes them, so old rows stay byte-identical."""
+def _as_raw_text(frame: pd.DataFrame, params: Params, zoned: bool = False) -> pd.DataFrame:
+    """Typed rows written the way the raw CSV writes them, so old rows stay byte-identical.
+    ``zoned``: the table's event times carry a UTC offset, so the new ones (validated into UTC)
+    get one too: validate refuses a column with an offset on some values only."""
     out = frame.copy()
-    if params.data.time_column:
-        out[params.data.time_column] = out[params.data.time_column].dt.strftime(TIME_FORMAT)
+    if time := params.data.time_column:
+        fraction = ".%f" if (out[time].dt.microsecond != 0).any() else ""  # not cut to the second
+        out[time] = out[time].dt.strftime(TIME_FORMAT + fraction + ("+00:00" if zoned else ""))
     # str(True) == "True", str(84.98) == "84.98": the same text pandas writes for typed columns,
     # "84,98" with data.decimal ',' (pandas' to_csv(decimal=) too).
     point = params.data.decimal
@@ -80,12 +84,14 @@ def _as_raw_text(frame: pd.DataFrame, params: Params) -> pd.DataFrame:
 
 def merged_table(params: Params, new: pd.DataFrame, mode: str) -> pd.DataFrame:
     raw = params.data.raw
-    if not is_parquet(raw):
-        new = _as_raw_text(new, params)
     if mode == "replace":
-        return new
+        return new if is_parquet(raw) else _as_raw_text(new, params)
     sep = params.data.separator()
     old = read_raw(raw, params.data.missing_values, params.validate_.chunk_rows, sep)
+    if not is_parquet(raw):
+        time = params.data.time_column
+        zoned = bool(time and old[time].astype("string").str.strip().str.contains(OFFSET, na=False).any())
+        new = _as_raw_text(new, params, zoned)
     new = new.reindex(columns=old.columns)  # data.ignore_columns: validate left them out, blank here
     label = params.data.label
     if params.task != "regression" and not is_parquet(raw):  # both sides are text here
