@@ -61,3 +61,25 @@ def test_appended_rows_keep_the_tables_utc_offsets_and_fractions(project: Path, 
     out, report = tmp_path / "v.parquet", tmp_path / "v.json"
     sh("mlapp", "pipeline", "validate", "--output", out, "--report", report, cwd=project)
     assert len(pd.read_parquet(out)) == len(table) + 300
+
+
+def test_appended_rows_take_the_types_a_parquet_table_stores(project: Path, tmp_path: Path) -> None:
+    """An int id, a 0/1 int label and zoned event times: the validated new rows (text ids and
+    classes, UTC times) made columns of two types, and pyarrow refused to write the table."""
+    table = pd.read_csv(project / "data" / "churn.csv", parse_dates=["event_time"])
+    table["customer_id"] = table["customer_id"].str[1:].astype("int64")
+    table["event_time"] = table["event_time"].dt.tz_localize("UTC").dt.tz_convert("America/New_York")
+    (project / "data" / "churn.csv").unlink()
+    table.to_parquet(raw := project / "data" / "churn.parquet", index=False)
+    params = project / "params.yaml"
+    params.write_text(params.read_text().replace("raw: data/churn.csv", "raw: data/churn.parquet", 1))
+    batch = fresh(213, rows=300).assign(customer_id=range(10**7, 10**7 + 300))
+    batch.to_parquet(source := tmp_path / "batch.parquet", index=False)
+
+    refresh(load_params(), str(source))
+
+    after = pd.read_parquet(raw)
+    assert after.dtypes.to_dict() == table.dtypes.to_dict() and len(after) == len(table) + 300
+    assert after["event_time"].iloc[-1] == batch["event_time"].iloc[-1].tz_localize("UTC")
+    out, report = tmp_path / "v.parquet", tmp_path / "v.json"
+    sh("mlapp", "pipeline", "validate", "--output", out, "--report", report, cwd=project)

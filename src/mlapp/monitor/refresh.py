@@ -82,13 +82,33 @@ def _as_raw_text(frame: pd.DataFrame, params: Params, zoned: bool = False) -> pd
     )
 
 
+def _as_stored(new: pd.DataFrame, old: pd.DataFrame, params: Params) -> pd.DataFrame:
+    """Validated rows in the types a Parquet table stores: its id and class label as it holds them
+    (an int id, a bool or 0/1 label: validated, they are text) and its event times in its time zone
+    (validated: UTC wall clock). A column of two types is no Parquet column: pyarrow refused it."""
+    out = new.copy()
+    named = [params.data.id_column, *([params.data.label] if params.task != "regression" else [])]
+    for name in [n for n in named if n and n in old.columns]:
+        kind = old[name].dtype
+        if pd.api.types.is_bool_dtype(kind):
+            out[name] = out[name].map({"true": True, "false": False}).astype(kind)
+        elif pd.api.types.is_numeric_dtype(kind):
+            out[name] = pd.to_numeric(out[name]).astype(kind)
+    time = params.data.time_column
+    if time and isinstance(zone := old[time].dtype, pd.DatetimeTZDtype):
+        out[time] = out[time].dt.tz_localize("UTC").dt.tz_convert(zone.tz).astype(zone)  # its unit too
+    return out
+
+
 def merged_table(params: Params, new: pd.DataFrame, mode: str) -> pd.DataFrame:
     raw = params.data.raw
     if mode == "replace":
         return new if is_parquet(raw) else _as_raw_text(new, params)
     sep = params.data.separator()
     old = read_raw(raw, params.data.missing_values, params.validate_.chunk_rows, sep)
-    if not is_parquet(raw):
+    if is_parquet(raw):
+        new = _as_stored(new, old, params)
+    else:
         time = params.data.time_column
         zoned = bool(time and old[time].astype("string").str.strip().str.contains(OFFSET, na=False).any())
         new = _as_raw_text(new, params, zoned)
