@@ -35,6 +35,10 @@ NUMBER_HABITS = {
     ",": ((THOUSANDS_POINT, GROUPED), (DECIMAL_POINT, POINT_HINT)),
 }
 ISO_RULE = "ISO 8601, with a UTC offset on every value or none"  # how parse_values reads a time
+FAR_HINT = (
+    " (before 1678 or after 2261, past what a time stamp holds: a placeholder for no date, such as "
+    "9999-12-31? give the row its time in the export)"
+)
 # "?", "-", ".": a cell without a letter or digit names no value; exports use such a placeholder for
 # a missing one (UCI's adult table writes "?").
 PLACEHOLDER = r"[^\w\s]+"
@@ -149,7 +153,9 @@ def _hints(name: str, values: pd.Series, dtype: str, decimal: str, fix: str) -> 
     if nested(values).any():
         return [(nested(values), NESTED_HINT)]
     if dtype.lower().startswith("datetime"):
-        return [(pd.Series(True, index=values.index), f" ({ISO_RULE})")]
+        year = pd.to_numeric(values.astype("string").str.extract(r"^\s*(\d{4,})-", expand=False))
+        every = pd.Series(True, index=values.index)
+        return [(year.lt(1678) | year.gt(2261), FAR_HINT), (every, f" ({ISO_RULE})")]
     if typed_times(values):
         return [(pd.Series(True, index=values.index), DATE_HINT)]
     text = values.astype("string").str.strip()
@@ -237,5 +243,8 @@ def parse_values(series: pd.Series, dtype: str, decimal: str) -> tuple[pd.Series
         )
         if offset.any():
             stamps = stamps.dt.tz_localize(None)  # UTC wall clock, as pandera stores a "Z" stamp
-        return stamps, present & stamps.isna()
+        # pandas reads 9999-12-31 (a database's "no date"), which datetime64[ns] cannot hold: pandera's
+        # cast then failed naming neither the value nor its row.
+        far = stamps.notna() & ((stamps < pd.Timestamp.min) | (stamps > pd.Timestamp.max))
+        return stamps.where(~far), present & (stamps.isna() | far)
     return series, pd.Series(False, index=series.index)

@@ -85,6 +85,16 @@ CASES: dict[str, tuple[Edit | str, list[str]]] = {
     "bad boolean": (_set("paperless_billing", 0, "maybe"), ["'paperless_billing'", "parse as bool", "maybe"]),
     "bad timestamp": (_set("event_time", 0, "yesterday"), ["'event_time'", "parse as datetime", "yesterday"]),
     "empty file": ("", ["readable table"]),
+    # A database's "no date": pandas reads it, datetime64[ns] cannot hold it (pandera's cast named no row).
+    "no-date placeholder": (
+        _set("event_time", 3, "9999-12-31T00:00:00"),
+        [
+            "'event_time'",
+            "after 2261",
+            "9999-12-31? give the row its time",
+            "['9999-12-31T00:00:00'] at rows [3]",
+        ],
+    ),
     "mixed time zones": (
         _set("event_time", 3, "2024-01-01T05:00:00+02:00"),
         ["'event_time'", "a UTC offset on every value or none", "[3]"],
