@@ -16,27 +16,17 @@ histograms of dead workers stay: their counts are part of the totals, which must
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable
 from pathlib import Path
+
+import psutil
 
 PID_FILE = re.compile(r"_(\d+)\.db$")
 PER_PROCESS = "gauge_all_{pid}.db"  # a series labelled with the pid: stale once that process is gone
 
 
-def alive(pid: int) -> bool:
-    """Whether ``pid`` is a process (a reaped worker is not; one of another user would be)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def forget_dead(folder: Path, is_alive: Callable[[int], bool] = alive) -> list[int]:
+def forget_dead(folder: Path, is_alive: Callable[[int], bool] = psutil.pid_exists) -> list[int]:
     """Remove the live and per-process gauge files of every process of ``folder`` that is gone;
     the pids found gone."""
     from prometheus_client import multiprocess  # the server process has it (BentoML's dependency)
