@@ -13,6 +13,7 @@ import yaml
 from tests.conftest import sh
 from tests.delivery.conftest import FIRST, LAST, digest, image, remote_log
 
+from mlapp import proc
 from mlapp.delivery import kube, ops
 from mlapp.delivery.state import RELEASE_FILE, Branch, StateError, auth_env, check_digest, image_ref, who
 from mlapp.params import load_params
@@ -218,6 +219,38 @@ def test_concurrent_writer_is_rebased_not_overwritten(gitops: Path, tmp_path: Pa
     assert calls["n"] == 2  # changed twice: the first push was rejected
     assert branch.read(LAST).digest == digest("b")
     assert branch.read(FIRST).digest == digest("c")  # the other writer's change survived
+
+
+def test_local_writer_that_lost_the_race_is_redone_on_the_new_tip(gitops: Path) -> None:
+    """Two deploys without --push at once in one clone: the compare-and-swap that finds the branch
+    moved (git's "cannot lock ref", exit 128) is redone on the new tip, as a rejected push is."""
+    params = load_params("params.yaml")
+    branch = Branch(params.delivery)
+    ops.record(branch, ops.deploy(branch, FIRST, image("a"), None))
+    calls = {"n": 0}
+    original = branch.write
+
+    def racing_write(env, change):  # another local deploy moves the branch after our base was read
+        def change_and_race(tree, base):
+            calls["n"] += 1
+            if calls["n"] == 1:
+                elsewhere = Branch(params.delivery)
+                ops.record(elsewhere, ops.deploy(elsewhere, FIRST, image("c"), None))
+            return change(tree, base)
+
+        return original(env, change_and_race)
+
+    branch.write = racing_write  # type: ignore[method-assign]
+    ops.record(branch, ops.deploy(branch, LAST, image("b"), None))
+    assert calls["n"] == 2
+    assert branch.read(LAST).digest == digest("b") and branch.read(FIRST).digest == digest("c")
+    # Any other failure of the swap still stops, with git's own error: here a lock left behind.
+    lock = gitops / ".git" / "refs" / "heads" / "deploy.lock"
+    lock.write_text("")
+    with pytest.raises(proc.CommandError, match=r"git update-ref refs/heads/deploy .*exit 128"):
+        ops.record(branch, ops.deploy(branch, LAST, image("d"), None))
+    lock.unlink()
+    assert branch.read(LAST).digest == digest("b")
 
 
 def test_local_mode_never_touches_the_remote_or_the_checkout(gitops: Path, mlapp) -> None:

@@ -8,8 +8,8 @@ The deploy branch (params ``delivery.state_branch``) holds one folder per enviro
 
 A controller syncs each folder (prune + self-heal); ``git log -- production/`` is the release
 history. The branch is changed with plain git in a temporary worktree (never the user's
-checkout): commit, then push; a push rejected because another job got there first (exit 1)
-is redone on top of the new tip, any other failure stops. Exit codes decide, never messages.
+checkout): commit, then push (or move the local branch); a write another writer beat (push exit 1;
+a local branch no longer at the base) is redone on the new tip, any other failure stops.
 """
 
 from __future__ import annotations
@@ -224,14 +224,15 @@ class Branch:
                 # commit-tree: no hooks, an unchanged tree is still a commit, the first one has no parent
                 snapshot, parent = git.output("write-tree", cwd=tree), ["-p", base] if base else []
                 commit = git.output("commit-tree", snapshot, *parent, "-m", message, cwd=tree, env=self.who)
-            if not self.sync:  # compare-and-swap: fails if the branch moved meanwhile
-                self.git("update-ref", self.ref, commit, base or "0" * 40)
+            if self.sync:
+                push = ["push", "--no-verify", remote, f"{commit}:refs/heads/{name}"]
+                done = git.run(*push, cwd=self.root, env=self.auth(), check=False)
+            else:  # compare-and-swap; exit 128 whatever failed: the tip says whether another writer won
+                done = git.run("update-ref", self.ref, commit, base or "0" * 40, cwd=self.root, check=False)
+            if done.returncode == 0:
+                if self.sync:
+                    self.git("update-ref", self.ref, commit)
                 return commit
-            push = ["push", "--no-verify", remote, f"{commit}:refs/heads/{name}"]
-            pushed = git.run(*push, cwd=self.root, env=self.auth(), check=False)
-            if pushed.returncode == 0:
-                self.git("update-ref", self.ref, commit)
-                return commit
-            if pushed.returncode != PUSH_REJECTED:
-                raise proc.CommandError(["git", "push", remote], pushed.returncode, pushed.stderr)
+            if done.returncode != PUSH_REJECTED if self.sync else self.tip() == base:
+                raise proc.CommandError(done.args[:4], done.returncode, done.stderr)
         raise StateError(f"{remote}/{name} kept moving: gave up after {PUSH_ATTEMPTS} attempts")
