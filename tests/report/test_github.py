@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -100,6 +101,24 @@ def test_inert_keeps_web_links_and_drops_local_files() -> None:
         "[image: roc] ![web](https://example.com/x.png) doc [ok](https://github.com) [top](#metrics)\n"
         "\n[web]: https://example.com\nfile:///etc/passwd <https://cml.dev>\n"
     )
+
+
+def test_the_comment_mentions_references_and_fetches_nothing() -> None:
+    """The PR's code writes the report: through the bot it must not notify people (also those who
+    blocked the PR's author), backlink other issues, or make readers' browsers load an image."""
+    attack = (
+        "cc @octocat @org/security, &#64;eve &commat;bob &#x40;x; fixes #12 and other/repo#3 &#35;4\n"
+        '![pixel](https://evil.example/p.gif) ![ref][r] <img src="https://evil.example/q"> < PICTURE>\n'
+    )
+    body = github.comment_body(attack.encode(), "u", 2000, compared=True)
+    assert not re.search(r"(?<!\w)@\w|#\d|&#|&commat|!\[|<\s*(img|picture)", body, re.IGNORECASE)
+    assert "@\u200boctocat @\u200borg/security" in body and "other/repo#\u200b3" in body
+    assert "[pixel](https://evil.example/p.gif)" in body  # a link to click, not a fetch
+    honest = (
+        "### Model report\n<details><summary>ROC</summary>\n\n| a | b |\n|---|---|\n"
+        "| `mlapp@candidate` | a@b.com |\n</details>\n[top](#metrics) `make report BASE=<ref>` &amp;\n"
+    )
+    assert github.quiet(honest) == honest
 
 
 def test_comment_body_is_bounded_and_ends_with_a_trusted_footer() -> None:

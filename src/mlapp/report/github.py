@@ -37,6 +37,13 @@ API_VERSION = "2022-11-28"
 INLINE = re.compile(r"(!?)\[([^\]\n]*)\]\(\s*<?([^()\s>]*)>?(?:\s+\"[^\"\n]*\")?\s*\)")
 DEFINITION = re.compile(r"^ {0,3}\[[^\]\n]+\]:[ \t]*<?(\S*?)>?(?:[ \t].*)?$", re.MULTILINE)
 AUTOLINK = re.compile(r"<([a-zA-Z][a-zA-Z0-9+.-]*:[^<>\s]*)>")
+# What would make the bot's comment notify or fetch: @user and @org/team mentions, #12 and
+# owner/repo#12 references (a backlink in that issue), images. A zero-width space after the @ or
+# # (invisible, in code too) breaks each mention or reference; an HTML image tag shows as text.
+MENTION = re.compile(r"(?<!\w)@(?=[A-Za-z0-9])")
+REFERENCE = re.compile(r"(?<!&)#(?=[0-9])")  # not an entity such as &#64;
+SIGN_ENTITY = re.compile(r"&(?:(commat)|num|#0*(?:(64)|35)|#x0*(?:(40)|23));", re.IGNORECASE)  # @ or #
+HTML_IMAGE = re.compile(r"<(?=\s*/?\s*(?:img|image|picture|source|video|audio|svg)\b)", re.IGNORECASE)
 TRUNCATED = "\n\n… (truncated: the full report is `report.md` in the artifact)\n"
 
 
@@ -119,6 +126,14 @@ def inert(text: str) -> str:
     return AUTOLINK.sub(lambda m: m.group(0) if _remote(m.group(1)) else m.group(1), text)
 
 
+def quiet(text: str) -> str:
+    """Nothing in ``text`` notifies anyone or loads anything when GitHub shows the bot's comment:
+    the PR's code wrote it, and a mention from the bot reaches people who blocked the PR's author."""
+    text = SIGN_ENTITY.sub(lambda m: "@" if any(m.groups()) else "#", text)  # GitHub reads &#64; as @
+    text = REFERENCE.sub("#\u200b", MENTION.sub("@\u200b", text))
+    return HTML_IMAGE.sub("&lt;", text.replace("![", "["))  # no image: the honest report has none
+
+
 def comment_body(raw: bytes, run_url: str, max_chars: int, *, compared: bool) -> str:
     """``compared``: the artifact holds a comparison (report.json, plots), not only report.md."""
     holds = (
@@ -131,7 +146,7 @@ def comment_body(raw: bytes, run_url: str, max_chars: int, *, compared: bool) ->
         "\n\n---\n<sub>Posted by the PR comment workflow from the report artifact of "
         f"[this workflow run]({run_url}); {holds}</sub>\n"
     )
-    text = inert(raw.decode("utf-8", errors="replace").replace("\0", "")).rstrip() + "\n"
+    text = quiet(inert(raw.decode("utf-8", errors="replace").replace("\0", ""))).rstrip() + "\n"
     room = max_chars - len(footer)
     if len(text) > room:
         text = text[: room - len(TRUNCATED)] + TRUNCATED
