@@ -1,8 +1,13 @@
 """Errors that mean "the user must fix something": the CLI prints them without a traceback."""
 
 import contextlib
+import re
 from collections.abc import Iterator
 from pathlib import Path
+
+# scheme://user:password@host: MLflow, DVC and git take credentials in a URL, and a message that
+# names the URL (a server that does not answer, a failed push) must not print them.
+URL_CREDENTIALS = re.compile(r"(?<![\w+.-])([a-zA-Z][\w+.-]*://)[^/\s@]+@")
 
 
 class UserError(Exception):
@@ -15,6 +20,11 @@ class ParamsError(UserError, ValueError):
 
 class TrackingUnavailable(UserError, RuntimeError):
     """The MLflow tracking server does not answer."""
+
+
+def redact(text: str) -> str:
+    """``text`` with every URL's user and password (``scheme://user:pass@``) shown as ``***``."""
+    return URL_CREDENTIALS.sub(r"\1***@", text)
 
 
 def storage_errors() -> tuple[type[Exception], ...]:

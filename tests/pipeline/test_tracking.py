@@ -14,11 +14,11 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from mlapp import tracking
-from mlapp.errors import TrackingUnavailable, UserError
+from mlapp.errors import TrackingUnavailable, UserError, redact
 from mlapp.model import load
 from mlapp.params import load_params
 from mlapp.serving.local import free_port
-from tests.conftest import copy_project, sh
+from tests.conftest import REPO, copy_project, sh
 
 
 @pytest.fixture
@@ -34,6 +34,26 @@ def test_unreachable_server_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) ->
     params = load_params(Path(__file__).parents[2] / "params.yaml")
     with pytest.raises(TrackingUnavailable, match=f"127.0.0.1:{port}.*not reachable"):
         tracking.connect(params.mlflow)
+
+
+def test_a_password_in_the_tracking_uri_is_never_printed() -> None:
+    """MLflow takes http://user:password@host; the one-line error (a CI log) names the server
+    without them."""
+    uri = f"http://alice:s3cret@127.0.0.1:{free_port()}"  # nobody listens
+    done = sh("mlapp", "pipeline", "register", cwd=REPO, check=False, env={"MLFLOW_TRACKING_URI": uri})
+    assert done.returncode == 2 and "s3cret" not in done.stdout + done.stderr
+    assert done.stderr.startswith("error: MLflow tracking server http://***@127.0.0.1:"), done.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("at https://u:p@h:5000/x and s3://k@bucket/a", "at https://***@h:5000/x and s3://***@bucket/a"),
+        ("git@github.com:o/r.git https://github.com/o/r/a@b mail a@b.io", None),  # no URL credentials
+    ],
+)
+def test_redact_hides_url_credentials_only(text: str, shown: str | None) -> None:
+    assert redact(text) == (shown or text)
 
 
 @contextmanager

@@ -26,7 +26,7 @@ import click
 
 from mlapp.cli import delivery, monitor, pipeline, report, serving, template
 from mlapp.cli.common import FileOption, Project
-from mlapp.errors import UserError
+from mlapp.errors import UserError, redact
 
 EXIT_ERROR = 2  # click's own code for usage errors; every error shares it
 EXIT_INTERRUPTED = 130  # 128 + SIGINT: what a shell reports for a command stopped by Ctrl-C
@@ -74,7 +74,7 @@ def main() -> None:
         click.echo("error: interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
     except UserError as exc:  # the user must fix something: one clear line
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {redact(str(exc))}", err=True)
         sys.exit(EXIT_ERROR)
     except Exception:  # a bug or a broken environment: the traceback is what helps
         traceback.print_exc()

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from mlapp.cli.common import FileOption, FolderOption, Project, exit_with, pass_project, pick
+from mlapp.errors import redact
 
 
 @click.group("pipeline")
@@ -202,7 +203,7 @@ def track(project: Project, model_dir: Path | None, alias: str | None) -> None:
     uri = tracking.connect(params.mlflow)
     with tracking.store_free(uri):
         run_id = tracking.ensure_run(params, folder)
-        click.echo(f"MLflow run {run_id} at {uri}")
+        click.echo(f"MLflow run {run_id} at {redact(uri)}")
         if alias:
             version = tracking.ensure_alias(params, folder, alias)
             click.echo(f"registry: {params.mlflow.model_name} version {version} is @{alias}")

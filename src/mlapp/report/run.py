@@ -22,7 +22,7 @@ import pandas as pd
 
 from mlapp import gha, git, plots
 from mlapp import metrics as m
-from mlapp.errors import UserError
+from mlapp.errors import UserError, redact
 from mlapp.model import Model, load
 from mlapp.params import Params, load_params
 from mlapp.report import changes, compare, markdown, no_comparison, plot_data, rows, schema
@@ -80,7 +80,7 @@ def mlflow_runs(params: Params, shas: dict[str, str]) -> dict[str, str | None]:
         tracking.connect(params.mlflow)
         return {name: tracking.find_run(params, {"model.sha256": sha}) for name, sha in shas.items()}
     except Exception as exc:  # lineage is informative: never fail the report on it
-        print(f"note: MLflow lookup skipped ({exc.__class__.__name__}: {exc})", file=sys.stderr)
+        print(f"note: MLflow lookup skipped ({exc.__class__.__name__}: {redact(str(exc))})", file=sys.stderr)
         return dict.fromkeys(shas)
 
 

@@ -18,7 +18,7 @@ import pandas as pd
 
 from mlapp import metrics as m
 from mlapp import tracking
-from mlapp.errors import writing
+from mlapp.errors import redact, writing
 from mlapp.model import Model, load, total_gain
 from mlapp.params import EvaluateParams, Params
 from mlapp.swap import signals_held, swap_in
@@ -156,7 +156,7 @@ def run(
             uri = params.mlflow.resolved_tracking_uri()
             with tracking.store_free(uri):
                 run_id = tracking.log_run(params, model_dir, scores, plots, staged_plots)
-            print(f"MLflow run {run_id} at {uri}")
+            print(f"MLflow run {run_id} at {redact(uri)}")
         publish(staged_metrics, metrics_path, staged_plots, plots_dir)
     finally:
         for tmp in tmps:
