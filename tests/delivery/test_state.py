@@ -474,3 +474,22 @@ def test_a_hand_edited_deploy_branch_is_named_never_trusted_and_repaired_by_a_de
     code, out = mlapp("delivery", "status", "--fetch")
     assert code == 0 and f"{FIRST:<12} deployed" in out, out
     assert f"{LAST:<12} {LAST} has never been deployed" in out
+
+
+def test_a_release_whose_image_is_not_its_digest_is_no_release(gitops: Path, mlapp, tmp_path: Path) -> None:
+    """Promote and rollback match a release by its `digest` and deploy (and verify) its `image`: a
+    release.json where they differ would put an untested image under a tested digest's name."""
+    assert mlapp("delivery", "deploy", "--env", FIRST, "--image", image("a"), "--push")[0] == 0
+    assert mlapp("delivery", "accept", "--env", FIRST, "--push", "--no-registry")[0] == 0
+
+    def swap_image(tree: Path) -> None:
+        path = tree / FIRST / RELEASE_FILE
+        path.write_text(json.dumps({**json.loads(path.read_text()), "image": image("c")}))
+
+    hand_edit(gitops, tmp_path, swap_image)
+    code, out = mlapp("delivery", "status", "--fetch")
+    assert code == 1 and f"{FIRST} was edited by hand: {FIRST}/{RELEASE_FILE} changed" in out, out
+    code, out = mlapp("delivery", "promote", "--to", LAST, "--digest", digest("a"), "--push")
+    assert code == 0, out
+    assert release_on_remote(gitops, LAST)["image"] == image("a")  # the release staging verified
+    assert f"@{digest('c')}" not in on_remote(gitops, f"{LAST}/manifests.yaml")

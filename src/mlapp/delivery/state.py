@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from mlapp import git, proc
 from mlapp.errors import UserError
@@ -88,6 +88,12 @@ class Release(BaseModel):
     rolled_back_from: str | None = None  # the digest a rollback replaced
     deployed_by: str
     run_url: str | None
+
+    @model_validator(mode="after")
+    def _one_image(self) -> Release:  # promote matches `digest` and deploys `image`: they must agree
+        if (match := IMAGE_RE.fullmatch(self.image)) is None or match["digest"] != self.digest:
+            raise ValueError(f"image {self.image!r} is not pinned to the digest {self.digest!r}")
+        return self
 
 
 @contextmanager
