@@ -142,16 +142,31 @@ class FakeGitHub(ThreadingHTTPServer):
 
     PAGE = 30
 
-    def __init__(self, comments: list[str], pr_state: str = "open") -> None:
+    def __init__(
+        self, comments: list[str | tuple[str, str]], pr_state: str = "open", login: str | None = None
+    ) -> None:
+        """``comments``: a body (the marker's are the bot's, the others a person's) or (body, login);
+        ``login``: a person's token (None: the job's, to which ``/user`` is a 403)."""
         super().__init__(("127.0.0.1", 0), FakeHandler)
-        self.comments = [{"id": 1000 + i, "body": body} for i, body in enumerate(comments)]
+        self.comments = [{"id": 1000 + i, "body": body, "user": author(c)} for i, c in enumerate(comments)
+                         if (body := c if isinstance(c, str) else c[0])]  # fmt: skip
         self.pr_state = pr_state
+        self.login = login
         self.writes: list[tuple[str, str]] = []
         self.tokens: set[str] = set()
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+BOT = {"login": "github-actions[bot]", "type": "Bot"}  # the job's token writes as this bot
+
+
+def author(comment: str | tuple[str, str]) -> dict[str, str]:
+    if isinstance(comment, tuple):
+        return {"login": comment[1], "type": "User"}
+    return BOT if comment.startswith(github.MARKER) else {"login": "reviewer", "type": "User"}
 
 
 class FakeHandler(BaseHTTPRequestHandler):
@@ -183,6 +198,10 @@ class FakeHandler(BaseHTTPRequestHandler):
             more = page * size < len(self.server.comments)
             link = f'<{self.server.url}{url.path}?per_page=100&page={page + 1}>; rel="next"'
             return self._send(items, headers={"Link": link} if more else None)
+        if url.path == "/user":
+            if self.server.login is None:
+                return self._send({"message": "Resource not accessible by integration"}, 403)
+            return self._send({"login": self.server.login, "type": "User"})
         return self._send({"message": "Not Found"}, 404)
 
     def _body(self) -> str:
@@ -196,14 +215,14 @@ class FakeHandler(BaseHTTPRequestHandler):
         self._send(comment)
 
     def do_POST(self) -> None:
-        comment = {"id": 1000 + len(self.server.comments), "body": self._body()}
+        comment = {"id": 1000 + len(self.server.comments), "body": self._body(), "user": BOT}
         self.server.comments.append(comment)
         self.server.writes.append(("POST", self.path))
         self._send(comment, 201)
 
 
 @contextmanager
-def fake_github(comments: list[str], **kwargs: Any) -> Iterator[FakeGitHub]:
+def fake_github(comments: list[str | tuple[str, str]], **kwargs: Any) -> Iterator[FakeGitHub]:
     server = FakeGitHub(comments, **kwargs)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -246,6 +265,30 @@ def test_first_report_is_created_once_then_edited(tmp_path: Path) -> None:
             ("PATCH", f"/repos/{REPO}/issues/comments/1035"),
         ]
         assert [c["body"].startswith(github.MARKER) for c in server.comments].count(True) == 1
+
+
+def test_a_marker_comment_by_anyone_else_is_never_taken_for_the_report(tmp_path: Path) -> None:
+    """Anyone can post the marker on any PR: taken as the report comment (the latest one was), it
+    got the report under its author's name, to edit at will, and the bot's own stopped updating."""
+    report = tmp_path / "report.md"
+    report.write_text("### Model report\nroc_auc 0.80\n")
+    planted = (f"{github.MARKER}\n### Model report\nroc_auc 0.99, merge it", "stranger")
+    with fake_github([f"{github.MARKER}\nroc_auc 0.70\n", planted]) as server:
+        github.post(REPO, 7, report, run_url="u", max_chars=60_000, api=github.Api(server.url, "t"))
+        assert server.writes == [("PATCH", f"/repos/{REPO}/issues/comments/1000")]
+        assert "0.80" in server.comments[0]["body"] and "0.99" in server.comments[1]["body"]
+    with fake_github([planted]) as server:  # no report comment yet: one is created
+        github.post(REPO, 7, report, run_url="u", max_chars=60_000, api=github.Api(server.url, "t"))
+        assert server.writes == [("POST", f"/repos/{REPO}/issues/12/comments")]
+
+
+def test_a_persons_token_edits_that_persons_report_comment(tmp_path: Path) -> None:
+    report = tmp_path / "report.md"
+    report.write_text("### Model report\n")
+    mine = (f"{github.MARKER}\nold", "maintainer")
+    with fake_github([mine, f"{github.MARKER}\nby a bot"], login="maintainer") as server:
+        github.post(REPO, 7, report, run_url="u", max_chars=60_000, api=github.Api(server.url, "t"))
+        assert server.writes == [("PATCH", f"/repos/{REPO}/issues/comments/1000")]
 
 
 @pytest.mark.parametrize("compared", [True, False])

@@ -10,7 +10,8 @@ must still be the run's commit: a run that finishes late never overwrites a newe
 removed (they point at files of the runner, never at anything the comment can show), the size
 is bounded, and the footer is written here, not by the PR. ``upsert_comment`` keeps ONE report
 comment per PR: it reads every page of the PR's comments (GitHub pages at 30 by default) for
-the one that starts with ``MARKER`` and edits it, or creates it. Only the REST API is used: no
+the one that starts with ``MARKER`` and that this token wrote (a bot's, or the person's whose token
+it is: anyone can post the marker), and edits it, or creates it. Only the REST API is used: no
 git, so nothing is written to the user's git configuration.
 """
 
@@ -153,13 +154,27 @@ def comment_body(raw: bytes, run_url: str, max_chars: int, *, compared: bool) ->
     return text + footer
 
 
+def token_login(api: Api) -> str | None:
+    """The login of a person's token; None for an app's (the job's ``github.token``: a bot), to
+    which GitHub does not answer ``/user``."""
+    try:
+        return str(api.get("user")["login"])
+    except GitHubError:
+        return None
+
+
+def is_ours(comment: dict[str, Any], login: str | None) -> bool:
+    """A report comment this token wrote: the MARKER alone is not enough, since anyone can post
+    it on any PR, and the latest such comment would get the report (or stop its updates)."""
+    user = comment.get("user") or {}
+    author = user.get("type") == "Bot" if login is None else user.get("login") == login
+    return author and str(comment.get("body") or "").startswith(MARKER)
+
+
 def upsert_comment(api: Api, repo: str, number: int, body: str) -> tuple[str, int]:
     """Edit the PR's report comment (the one starting with MARKER) or create it: (verb, comment id)."""
-    body = f"{MARKER}\n{body}"
-    ours = [
-        c for c in api.pages(f"repos/{repo}/issues/{number}/comments?per_page=100")
-        if str(c.get("body") or "").startswith(MARKER)
-    ]  # fmt: skip
+    body, login = f"{MARKER}\n{body}", token_login(api)
+    ours = [c for c in api.pages(f"repos/{repo}/issues/{number}/comments?per_page=100") if is_ours(c, login)]
     if ours:
         comment_id = int(ours[-1]["id"])
         api.request("PATCH", f"repos/{repo}/issues/comments/{comment_id}", {"body": body})
