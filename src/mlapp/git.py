@@ -9,6 +9,7 @@ code, never from git's wording.
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
@@ -70,3 +71,11 @@ def remote_url(remote: str, cwd: Path | None = None) -> str | None:
     """The URL of the git remote ``remote``, or None when it is not configured."""
     done = run("remote", "get-url", remote, cwd=cwd, check=False)
     return done.stdout.strip() if done.returncode == 0 else None
+
+
+def remote_repo(url: str) -> tuple[str, str] | None:
+    """(host, OWNER/NAME) of an ssh or https git URL; None for anything else (a local path)."""
+    match = re.fullmatch(
+        r"(?:git@|ssh://git@|https://(?:[^@/]+@)?)([\w.-]+)[:/]([\w.-]+/[\w.-]+?)(?:\.git)?/?", url
+    )
+    return (match[1], match[2]) if match else None

@@ -3,15 +3,18 @@
 MLflow runs and registry versions (``tags``), the image labels and the serving lineage
 (``mlapp.serving.lineage``) all describe a model with these facts, so they are computed here
 once: git commit and dirtiness, the ``data.dvc`` hash, the output hashes of each dvc.lock
-stage, package versions and the model's digest (``mlapp.model.model_sha256``: booster and spec).
+stage, package versions, the model's digest (``mlapp.model.model_sha256``: booster and spec) and
+the repository that built it (``git.repository``: the registry's owner check reads it).
 """
 
 from __future__ import annotations
 
 import importlib.metadata
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -22,6 +25,7 @@ UNKNOWN = "unknown"
 DATA_POINTER = "data.dvc"  # the raw data's pointer at the repository root
 GIT_TIMEOUT_S = 10  # lineage is informative: a hung git must not hold a server start-up
 LOCK_TAG_MAX = 5000  # MLflow's tag value limit
+REPOSITORY_TAG = "git.repository"
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,17 @@ def git_dirty(root: Path = Path()) -> bool:
     return bool(git.answer("status", "--porcelain", "--untracked-files=no", cwd=root, timeout=GIT_TIMEOUT_S))
 
 
+def repository(root: Path = Path()) -> str:
+    """host/owner/name (lower case, as GitHub compares them) of the repository building here:
+    GITHUB_REPOSITORY in Actions, else the URL of the ``origin`` remote (the one a clone has);
+    unknown without either, or for a remote that is a local path (it names no repository)."""
+    if name := os.environ.get("GITHUB_REPOSITORY"):
+        host = urlsplit(os.environ.get("GITHUB_SERVER_URL", "https://github.com")).netloc
+        return f"{host}/{name}".lower()
+    found = git.remote_repo(git.answer("remote", "get-url", "origin", cwd=root, timeout=GIT_TIMEOUT_S) or "")
+    return "/".join(found).lower() if found else UNKNOWN
+
+
 def lock_hashes(root: Path = Path()) -> dict[str, str]:
     """Each dvc.lock stage's output hashes (sorted, comma-joined)."""
     lock = root / "dvc.lock"
@@ -91,6 +106,7 @@ def tags(model_dir: Path, root: Path = Path()) -> dict[str, str]:
     out = {
         "git.commit": git_commit(root) or UNKNOWN,
         "git.dirty": str(git_dirty(root)).lower(),
+        REPOSITORY_TAG: repository(root),
         **identity(model_dir),
         "package.version": version("mlapp"),
         "xgboost.version": version("xgboost-cpu"),

@@ -263,35 +263,3 @@ def ensure_run(params: Params, model_dir: Path) -> str:
         plots = {p.stem: read_json(p) for p in params.evaluate.plots_dir.glob("*.json")}
         run_id = log_run(params, model_dir, scores, plots, params.evaluate.plots_dir)
     return run_id
-
-
-def register(params: Params, model_dir: Path, aliases: list[str], extra_tags: dict[str, str]) -> str:
-    """Create a registry version for the current model; reuse its run if one was logged."""
-    require_server(connect(params.mlflow), "registering")
-    run_id = ensure_run(params, model_dir)
-    client = MlflowClient()
-    outputs = mlflow.get_run(run_id).outputs
-    logged = outputs.model_outputs if outputs else []
-    source = f"models:/{logged[0].model_id}" if logged else f"runs:/{run_id}/model"
-    tags = {**lineage_tags(model_dir), **extra_tags, "run_id": run_id}
-    version = mlflow.register_model(source, params.mlflow.model_name, tags=tags)
-    for alias in aliases:
-        client.set_registered_model_alias(params.mlflow.model_name, alias, version.version)
-    return str(version.version)
-
-
-def ensure_alias(params: Params, model_dir: Path, alias: str) -> str:
-    """Point ``alias`` at the registry version of the current model, registering it if none has it.
-
-    Idempotent, so `make run` can call it every time: the local registry then shows the model
-    (under ``alias``) without a new version per run.
-    """
-    identity = model_identity(model_dir).items()
-    client = MlflowClient()
-    name = params.mlflow.model_name
-    versions = client.search_model_versions(f"name = '{name}'")
-    match = [v.version for v in versions if identity <= v.tags.items()]
-    if not match:
-        return register(params, model_dir, [alias], {})
-    client.set_registered_model_alias(name, alias, match[0])
-    return str(match[0])

@@ -54,3 +54,16 @@ def test_tags_in_a_repository(tmp_path: Path) -> None:
     assert (
         lineage.data_md5(tmp_path) == "0123abcd" and lineage.data_md5(tmp_path / "models") == lineage.UNKNOWN
     )
+
+
+def test_repository_names_the_remote_not_the_clone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GITHUB_REPOSITORY", raising=False)
+    sh("git", "init", "-q", cwd=tmp_path)
+    assert lineage.repository(tmp_path) == lineage.UNKNOWN  # no remote
+    sh("git", "remote", "add", "origin", "/srv/git/churn.git", cwd=tmp_path)
+    assert lineage.repository(tmp_path) == lineage.UNKNOWN  # a local path names no repository
+    sh("git", "remote", "set-url", "origin", "git@github.com:Acme/Churn.git", cwd=tmp_path)
+    assert lineage.repository(tmp_path) == "github.com/acme/churn"
+    monkeypatch.setenv("GITHUB_REPOSITORY", "Acme/Churn")
+    monkeypatch.setenv("GITHUB_SERVER_URL", "https://ghe.example.com")
+    assert lineage.repository(tmp_path) == "ghe.example.com/acme/churn"

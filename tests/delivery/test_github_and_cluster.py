@@ -21,6 +21,7 @@ import yaml
 from tests.conftest import REPO, run_main, sh
 from tests.delivery.conftest import FIRST, LAST, bin_dir, image, path_with
 
+from mlapp import git
 from mlapp.cli import EXIT_ERROR
 from mlapp.delivery import github, kube
 from mlapp.delivery.state import StateError
@@ -107,9 +108,13 @@ def test_required_checks_default_to_the_ci_job_names() -> None:
     checks, environments = github.workflow_facts(REPO / ".github/workflows")
     assert checks == ("lint", "actionlint", "test")
     assert {FIRST, "continuous-training"} <= set(environments)  # promote/rollback name theirs from inputs
-    assert github.remote_repo("git@github.com:acme/churn.git") == ("github.com", "acme/churn")
-    assert github.remote_repo("https://github.com/acme/churn") == ("github.com", "acme/churn")
-    assert github.remote_repo("/tmp/origin.git") is None
+    assert git.remote_repo("git@github.com:acme/churn.git") == ("github.com", "acme/churn")
+    assert git.remote_repo("https://github.com/acme/churn") == ("github.com", "acme/churn")
+    assert git.remote_repo("https://ci:token@gitlab.example.com/ml/churn.git") == (
+        "gitlab.example.com",
+        "ml/churn",
+    )
+    assert git.remote_repo("/tmp/origin.git") is None
 
 
 def test_reviewer_syntax() -> None:

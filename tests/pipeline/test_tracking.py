@@ -13,7 +13,7 @@ import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from mlapp import tracking
+from mlapp import registry, tracking
 from mlapp.errors import TrackingUnavailable, UserError, redact
 from mlapp.model import load
 from mlapp.params import load_params
@@ -166,8 +166,8 @@ def test_a_server_failing_before_the_run_starts_is_one_line(
 @pytest.mark.slow
 def test_register_logs_lineage_and_moves_aliases(project: Path) -> None:
     params = load_params()
-    first = tracking.register(params, Path("models"), ["staging"], {"image.digest": "sha256:abc"})
-    second = tracking.register(params, Path("models"), ["production"], {})
+    first = registry.register(params, Path("models"), ["staging"], {"image.digest": "sha256:abc"})
+    second = registry.register(params, Path("models"), ["production"], {})
     client = MlflowClient()
     version = client.get_model_version_by_alias(params.mlflow.model_name, "staging")
     assert str(version.version) == first
@@ -206,7 +206,7 @@ def test_track_with_an_alias_registers_the_model_once(project: Path) -> None:
 @pytest.mark.slow
 def test_logged_pyfunc_predicts_like_the_model_without_pickle(project: Path) -> None:
     params = load_params()
-    tracking.register(params, Path("models"), ["staging"], {})
+    registry.register(params, Path("models"), ["staging"], {})
     pyfunc = mlflow.pyfunc.load_model(f"models:/{params.mlflow.model_name}@staging")
     test = pd.read_parquet(params.split.test).head(50)
     features = test.drop(columns=["customer_id", "event_time", "churned"])
@@ -220,7 +220,7 @@ def test_register_refuses_a_runner_local_sqlite(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     params = load_params(Path(__file__).parents[2] / "params.yaml")
     with pytest.raises(TrackingUnavailable, match="MLFLOW_TRACKING_URI is not set"):
-        tracking.register(params, Path("models"), [], {})
+        registry.register(params, Path("models"), [], {})
 
 
 @pytest.mark.slow
@@ -251,9 +251,60 @@ def test_a_run_is_reused_only_for_the_same_model_and_spec(project: Path, tmp_pat
     (experiment / "model_spec.json").write_text(json.dumps({**spec, "threshold": 0.5}))
     second = tracking.ensure_run(params, experiment)
     assert second != first and tracking.ensure_run(params, Path("models")) == first
-    tracking.ensure_alias(params, experiment, "candidate")
+    registry.ensure_alias(params, experiment, "candidate")
     pyfunc = mlflow.pyfunc.load_model(f"models:/{params.mlflow.model_name}@candidate")
     assert pyfunc.unwrap_python_model().model.spec.threshold == 0.5
-    tracking.ensure_alias(params, Path("models"), "candidate")
+    registry.ensure_alias(params, Path("models"), "candidate")
     pyfunc = mlflow.pyfunc.load_model(f"models:/{params.mlflow.model_name}@candidate")
     assert pyfunc.unwrap_python_model().model.spec.threshold == spec["threshold"]
+
+
+@pytest.mark.slow
+def test_two_tracks_at_once_agree_on_the_first_version(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two `make run`s at once both find no version of the model and both register one: each
+    points the alias at the first, so the alias and what each says agree."""
+    params = load_params()
+    original = registry.register
+
+    def other_process_first(*args, **kwargs):  # the other `track` registered between our search and ours
+        original(*args, **kwargs)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(registry, "register", other_process_first)
+    assert registry.ensure_alias(params, Path("models"), "candidate") == "1"
+    aliased = MlflowClient().get_model_version_by_alias(params.mlflow.model_name, "candidate")
+    assert str(aliased.version) == "1"
+
+
+@pytest.mark.slow
+def test_only_the_repository_that_owns_a_model_registers_into_it(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The newest version recording a repository names the owner; versions recording none
+    (registered before the tag, or from a clone without a remote) claim nothing."""
+    params = load_params()
+    monkeypatch.delenv("GITHUB_REPOSITORY", raising=False)
+    assert registry.register(params, Path("models"), ["production"], {}) == "1"  # no remote: unknown
+    sh("git", "remote", "add", "origin", "git@github.com:Acme/Churn.git", cwd=project)
+    assert registry.register(params, Path("models"), ["production"], {}) == "2"
+    tags = MlflowClient().get_model_version(params.mlflow.model_name, "2").tags
+    assert tags["git.repository"] == "github.com/acme/churn"
+    monkeypatch.setenv("GITHUB_REPOSITORY", "acme/churn")  # its CI, over https: the same repository
+    assert registry.register(params, Path("models"), [], {}) == "3"
+    monkeypatch.setenv("GITHUB_REPOSITORY", "acme/fraud")
+    owned = (
+        r"'mlapp' in sqlite:.* belongs to github.com/acme/churn \(it built version 3\), "
+        "this is github.com/acme/fraud: .*mlflow.model_name"
+    )
+    with pytest.raises(registry.OwnedElsewhere, match=owned):
+        registry.register(params, Path("models"), ["production"], {})
+    with pytest.raises(registry.OwnedElsewhere, match=owned):
+        registry.ensure_alias(params, Path("models"), "production")
+    monkeypatch.delenv("GITHUB_REPOSITORY")
+    sh("git", "remote", "remove", "origin", cwd=project)
+    with pytest.raises(registry.OwnedElsewhere, match="this clone names none"):
+        registry.register(params, Path("models"), [], {})
+    aliased = MlflowClient().get_model_version_by_alias(params.mlflow.model_name, "production")
+    assert str(aliased.version) == "2"

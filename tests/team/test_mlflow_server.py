@@ -138,6 +138,49 @@ def test_two_pipelines_log_at_once(server, trained_project, tmp_path) -> None:
         assert [r.info.status for r in runs(server, experiment)] == ["FINISHED"]
 
 
+def test_a_repository_cannot_register_into_another_ones_model(server, trained_project, tmp_path) -> None:
+    """Two repositories under one model name (a clone that skipped `make init`): the other may
+    neither add a version nor move an alias of the owner's model; the owner's CI still registers."""
+    owner, env = team_project(trained_project, tmp_path / "owner", server)
+    other = copy_project(owner, tmp_path / "other")  # the same experiment and model name
+    for root, repo in ((owner, "acme/churn"), (other, "acme/fraud")):
+        sh("git", "remote", "add", "origin", f"https://github.com/{repo}.git", cwd=root)
+    sh("mlapp", "pipeline", "register", "--alias", "production", cwd=owner, env=env)
+    params = load_params(owner / "params.yaml").mlflow
+    for command in (["register", "--alias", "production"], ["track", "--alias", "production"]):
+        refused = sh("mlapp", "pipeline", *command, cwd=other, env=env, check=False)
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert f"registered model {params.model_name!r} in {server} belongs to github.com/acme/churn" in (
+            refused.stderr
+        )
+        assert "this is github.com/acme/fraud" in refused.stderr and "mlflow.model_name" in refused.stderr
+    assert alias_version(params, "production") == "1"
+    ci = {**env, "GITHUB_REPOSITORY": "acme/churn"}  # the owner's CI (checked out over https)
+    assert "version 2" in sh("mlapp", "pipeline", "register", cwd=owner, env=ci).stdout
+
+
+def test_two_tracks_at_once_point_the_alias_at_one_version(server, trained_project, tmp_path) -> None:
+    """`make run` twice at once on one server: however they interleave, both name the version
+    the alias points at (one may have registered a spare version of the same model)."""
+    root, env = team_project(trained_project, tmp_path / "p", server)
+    path = f"{BIN}{os.pathsep}{os.environ['PATH']}"
+    procs = [
+        subprocess.Popen(
+            ["mlapp", "pipeline", "track", "--alias", "candidate"],
+            cwd=root,
+            env={**os.environ, **env, "PATH": path, "PYTHONPATH": str(root / "src")},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    version = alias_version(load_params(root / "params.yaml").mlflow, "candidate")
+    assert all(f"version {version} is @candidate" in out for out in outputs), outputs
+
+
 def poll_until(ready: Callable[[], bool], proc: subprocess.Popen, log: Path, what: str) -> None:
     """Wait for a server process to answer (deadline 120 s); fail with its log if it exits."""
     deadline = time.monotonic() + 120

@@ -196,7 +196,7 @@ def evaluate(
 @pass_project
 def track(project: Project, model_dir: Path | None, alias: str | None) -> None:
     """Make sure the tracking store has a run for the current model (logs one if missing)."""
-    from mlapp import tracking
+    from mlapp import registry, tracking
 
     params = project.params
     folder = pick(model_dir, params.train.model_dir)
@@ -205,7 +205,7 @@ def track(project: Project, model_dir: Path | None, alias: str | None) -> None:
         run_id = tracking.ensure_run(params, folder)
         click.echo(f"MLflow run {run_id} at {redact(uri)}")
         if alias:
-            version = tracking.ensure_alias(params, folder, alias)
+            version = registry.ensure_alias(params, folder, alias)
             click.echo(f"registry: {params.mlflow.model_name} version {version} is @{alias}")
 
 
@@ -225,12 +225,12 @@ def register(
     project: Project, model_dir: Path | None, aliases: tuple[str, ...], tags: tuple[str, ...]
 ) -> None:
     """Create an MLflow registry version from the current model, optionally set aliases."""
-    from mlapp import tracking
+    from mlapp import registry, tracking
 
     extra = _key_values(tags)
     params = project.params
     with tracking.store_free(params.mlflow.resolved_tracking_uri()):
-        version = tracking.register(
+        version = registry.register(
             params, pick(model_dir, params.train.model_dir), aliases=list(aliases), extra_tags=extra
         )
     click.echo(

@@ -20,7 +20,6 @@ import yaml
 
 from mlapp import gha, git, proc
 from mlapp.delivery import kube, ops
-from mlapp.delivery.github import remote_repo
 from mlapp.delivery.state import Branch, Release, StateError, image_ref
 from mlapp.image.engine import detect
 from mlapp.params import DeliveryParams, Params
@@ -36,7 +35,7 @@ def repo_url(delivery: DeliveryParams, explicit: str | None = None) -> str:
     if url := explicit or delivery.argocd.repo_url:
         return url
     remote = git.remote_url(delivery.remote)
-    if not (found := remote_repo(remote) if remote else None):  # None: no remote, or a local path
+    if not (found := git.remote_repo(remote) if remote else None):  # None: no remote, or a local path
         where = remote or f"no git remote {delivery.remote!r}"
         fix = "pass --repo-url or set delivery.argocd.repo_url"
         raise StateError(f"{where}: no https URL for Argo CD; {fix}")

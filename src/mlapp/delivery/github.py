@@ -45,16 +45,10 @@ class GitHubError(UserError, RuntimeError):
     pass
 
 
-def remote_repo(url: str) -> tuple[str, str] | None:
-    """(host, OWNER/NAME) of an ssh or https git URL; None for anything else (a local path)."""
-    match = re.fullmatch(r"(?:git@|ssh://git@|https://)([\w.-]+)[:/]([\w.-]+/[\w.-]+?)(?:\.git)?/?", url)
-    return (match[1], match[2]) if match else None
-
-
 def repository(given: str | None = None, remote: str | None = None, option: str = "") -> str:
     """OWNER/NAME: ``given`` (as ``option``), else ``GITHUB_REPOSITORY``, else the git ``remote``'s URL."""
     url = (git.remote_url(remote) if remote else None) or ""
-    repo = given or os.environ.get("GITHUB_REPOSITORY") or (remote_repo(url) or ("", ""))[1]
+    repo = given or os.environ.get("GITHUB_REPOSITORY") or (git.remote_repo(url) or ("", ""))[1]
     if not re.fullmatch(r"[\w.-]+/[\w.-]+", repo):
         ask = f"which repository? pass {option} OWNER/NAME or set" if option else "which repository? set"
         raise GitHubError(f"{option} {given!r} is not OWNER/NAME" if given else f"{ask} GITHUB_REPOSITORY")

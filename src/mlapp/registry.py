@@ -1,0 +1,83 @@
+"""MLflow registry versions of the current model, and who may add them.
+
+One tracking server serves many repositories. A registered model belongs to the repository
+that built its newest version recording one (lineage tag ``git.repository``: GitHub's
+repository in Actions, the ``origin`` remote's elsewhere): registering from another one (a
+clone that kept the template's ``mlflow.model_name``, a fork) is refused, since its version
+and aliases would be what the owner's consumers load. Versions registered before the tag
+existed, or from a clone without a remote, record ``unknown`` and claim nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.tracking import MlflowClient
+
+from mlapp import lineage
+from mlapp.errors import UserError
+from mlapp.lineage import identity as model_identity
+from mlapp.params import Params
+from mlapp.tracking import connect, ensure_run, require_server
+
+
+class OwnedElsewhere(UserError, RuntimeError):
+    """The registered model belongs to another repository."""
+
+
+def owned_versions(client: MlflowClient, name: str) -> list[ModelVersion]:
+    """Every version of registered model ``name``; refused when another repository owns it."""
+    versions = client.search_model_versions(f"name = '{name}'")
+    ours = lineage.repository()
+    recorded = [v for v in versions if v.tags.get(lineage.REPOSITORY_TAG, lineage.UNKNOWN) != lineage.UNKNOWN]
+    newest = max(recorded, key=lambda v: int(v.version), default=None)
+    if newest is not None and (owner := newest.tags[lineage.REPOSITORY_TAG]) != ours:
+        this = (
+            f"this is {ours}"
+            if ours != lineage.UNKNOWN
+            else "this clone names none (no GITHUB_REPOSITORY, no `origin` remote on a server)"
+        )
+        raise OwnedElsewhere(
+            f"registered model {name!r} in {mlflow.get_registry_uri()} belongs to {owner} (it built "
+            f"version {newest.version}), {this}: name this project's own model and experiment in "
+            "params.yaml (mlflow.model_name, mlflow.experiment; `make init NAME=...` renames both)"
+        )
+    return versions
+
+
+def register(params: Params, model_dir: Path, aliases: list[str], extra_tags: dict[str, str]) -> str:
+    """Create a registry version for the current model; reuse its run if one was logged."""
+    require_server(connect(params.mlflow), "registering")
+    client = MlflowClient()
+    owned_versions(client, params.mlflow.model_name)
+    run_id = ensure_run(params, model_dir)
+    outputs = mlflow.get_run(run_id).outputs
+    logged = outputs.model_outputs if outputs else []
+    source = f"models:/{logged[0].model_id}" if logged else f"runs:/{run_id}/model"
+    tags = {**lineage.tags(model_dir), **extra_tags, "run_id": run_id}
+    version = mlflow.register_model(source, params.mlflow.model_name, tags=tags)
+    for alias in aliases:
+        client.set_registered_model_alias(params.mlflow.model_name, alias, version.version)
+    return str(version.version)
+
+
+def ensure_alias(params: Params, model_dir: Path, alias: str) -> str:
+    """Point ``alias`` at the registry version of the current model, registering it if none has it.
+
+    Idempotent, so `make run` can call it every time: the local registry then shows the model
+    (under ``alias``) without a new version per run. Two at once may both register it: each
+    then points the alias at the first version of the model, so they agree.
+    """
+    identity = model_identity(model_dir).items()
+    client = MlflowClient()
+    name = params.mlflow.model_name
+    if not any(identity <= v.tags.items() for v in owned_versions(client, name)):
+        register(params, model_dir, [], {})
+    first = min(
+        (v for v in client.search_model_versions(f"name = '{name}'") if identity <= v.tags.items()),
+        key=lambda v: int(v.version),
+    )
+    client.set_registered_model_alias(name, alias, first.version)
+    return str(first.version)
