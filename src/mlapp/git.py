@@ -9,6 +9,8 @@ code, never from git's wording.
 
 from __future__ import annotations
 
+import base64
+import os
 import re
 import subprocess
 from collections.abc import Mapping
@@ -79,3 +81,17 @@ def remote_repo(url: str) -> tuple[str, str] | None:
         r"(?:git@|ssh://git@|https://(?:[^@/]+@)?)([\w.-]+)[:/]([\w.-]+/[\w.-]+?)(?:\.git)?/?", url
     )
     return (match[1], match[2]) if match else None
+
+
+def auth_env(url: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``GH_TOKEN`` as git's HTTP header for ``url`` on GitHub, through ``GIT_CONFIG_*``: never
+    in argv or ``.git/config``, so a job's checkout keeps no credentials (``persist-credentials:
+    false``) and only the step that pushes holds the token. ``{}`` for any other remote."""
+    env = os.environ if environ is None else environ
+    token = env.get("GH_TOKEN") or env.get("GITHUB_TOKEN")
+    server = env.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
+    if not token or not url.startswith(f"{server}/"):
+        return {}
+    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+    key, value = f"http.{server}/.extraheader", f"AUTHORIZATION: basic {basic}"
+    return {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": key, "GIT_CONFIG_VALUE_0": value}

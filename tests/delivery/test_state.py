@@ -15,7 +15,8 @@ from tests.delivery.conftest import FIRST, LAST, digest, image, remote_log
 
 from mlapp import proc
 from mlapp.delivery import kube, ops
-from mlapp.delivery.state import RELEASE_FILE, Branch, StateError, auth_env, check_digest, image_ref, who
+from mlapp.delivery.state import RELEASE_FILE, Branch, StateError, check_digest, image_ref, who
+from mlapp.git import auth_env
 from mlapp.params import load_params
 from mlapp.schema import FEATURES
 from mlapp.serving.smoke import case, schema_records

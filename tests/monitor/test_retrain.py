@@ -6,14 +6,18 @@ Everything the workflow does up to the PR-opening command runs here for real (gi
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 import yaml
 
+import mlapp.git
 from mlapp.gha import parse_outputs
 from mlapp.monitor import retrain, run
 from mlapp.monitor.batch import MonitorError
@@ -191,6 +195,34 @@ def test_prepare_publish_open_pr(project: Path, origin: Path, gh: Path, tmp_path
     (tmp_path / "gh-list.json").write_text(json.dumps([{"number": 12, "url": "https://x/pull/12"}]))
     assert retrain.open_pr(params, body) == "12"
     assert gh.read_text().splitlines()[-1].startswith("pr edit 12 --title Retrain on fresh data")
+
+
+def test_publish_hands_the_token_to_git_for_its_calls_only(
+    project: Path, origin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """retrain.yml checks out without credentials (the pipeline runs without a token that could
+    push any branch); the push step's GH_TOKEN goes to git as a header, never into .git/config."""
+    source = write_csv(drifted(205, rows=300), tmp_path / "batch.csv", labels=True)
+    assert retrain.prepare(load_params(), str(source), reproduce=False)
+    monkeypatch.setenv("GITHUB_SERVER_URL", str(origin.parent))  # the bare origin stands in for GitHub
+    monkeypatch.setenv("GH_TOKEN", "s3cret")
+    calls: list[tuple[str, Mapping[str, str]]] = []
+    real = mlapp.git.run
+
+    def recording(*args: str | Path, env: Mapping[str, str] | None = None, **kwargs: Any) -> Any:
+        calls.append((str(args[0]), env or {}))
+        return real(*args, env=env, **kwargs)
+
+    monkeypatch.setattr(mlapp.git, "run", recording)
+    assert retrain.publish(load_params())
+    header = "AUTHORIZATION: basic " + base64.b64encode(b"x-access-token:s3cret").decode()
+    remote = {name: env.get("GIT_CONFIG_VALUE_0") for name, env in calls if name in ("ls-remote", "push")}
+    assert remote == {"ls-remote": header, "push": header}
+    assert all(
+        "GIT_CONFIG_VALUE_0" not in env for name, env in calls if name not in ("ls-remote", "fetch", "push")
+    )
+    assert "s3cret" not in (project / ".git" / "config").read_text()
+    assert _git("rev-parse", "ct/retrain", cwd=origin) == _git("rev-parse", "HEAD", cwd=project)
 
 
 def test_commit_message_gives_the_reasons_of_this_batch_only(

@@ -57,3 +57,13 @@ def test_no_caches_and_no_expressions_in_run_steps() -> None:
             if step.get("uses", "").startswith("astral-sh/setup-uv@"):
                 assert step["with"]["enable-cache"] is False
             assert not step.get("uses", "").startswith("actions/cache@")
+
+
+def test_the_pull_request_job_keeps_no_credentials_only_the_push_and_pr_steps_get_a_token() -> None:
+    """Its token can push any branch (the deploy branch too): not in .git/config while the
+    dependencies install and the pipeline runs on an outside batch."""
+    steps = _workflow()["jobs"]["pull-request"]["steps"]
+    checkout = next(s for s in steps if s.get("uses", "").startswith("actions/checkout@"))
+    assert checkout["with"] == {"persist-credentials": False}
+    holding = [s["run"].split("mlapp ")[-1] for s in steps if "GH_TOKEN" in s.get("env", {})]
+    assert holding == ["monitor retrain-publish", "monitor retrain-pr"]

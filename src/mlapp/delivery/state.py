@@ -14,7 +14,6 @@ a local branch no longer at the base) is redone on the new tip, any other failur
 
 from __future__ import annotations
 
-import base64
 import getpass
 import os
 import re
@@ -126,18 +125,6 @@ def who(environ: Mapping[str, str] | None = None) -> tuple[str, str | None, dict
     return actor, run_url, {**author, "GIT_COMMITTER_NAME": BOT[0], "GIT_COMMITTER_EMAIL": BOT[1]}
 
 
-def auth_env(remote_url: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The job token as an HTTP header, through ``GIT_CONFIG_*`` (never argv or .git/config)."""
-    env = os.environ if environ is None else environ
-    token = env.get("GH_TOKEN") or env.get("GITHUB_TOKEN")
-    server = env.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
-    if not token or not remote_url.startswith(f"{server}/"):
-        return {}
-    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
-    key, value = f"http.{server}/.extraheader", f"AUTHORIZATION: basic {basic}"
-    return {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": key, "GIT_CONFIG_VALUE_0": value}
-
-
 @dataclass
 class Branch:
     """The deploy branch of the repository at ``root``; ``sync``: fetch first, push what it writes."""
@@ -179,7 +166,7 @@ class Branch:
         remote = self.delivery.remote
         if (url := git.remote_url(remote, cwd=self.root)) is None:
             raise StateError(f"git remote {remote!r} is not configured (params delivery.remote)")
-        return auth_env(url)
+        return git.auth_env(url)
 
     def fetch(self) -> str | None:
         """Bring the remote branch, or its absence (``--prune``), into the tracking ref; its tip."""

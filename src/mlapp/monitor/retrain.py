@@ -32,9 +32,9 @@ def run(*args: str | Path) -> str:
     return proc.output(args)
 
 
-def git(*args: str | Path) -> str:
+def git(*args: str | Path, env: dict[str, str] | None = None) -> str:
     """Its stripped stdout; may prompt: a person runs these steps locally against their remote."""
-    return mlapp.git.output(*args, prompt=True)
+    return mlapp.git.output(*args, env=env, prompt=True)
 
 
 def _guard(params: Params) -> tuple[str, str]:
@@ -103,16 +103,19 @@ def prepare(
 
 
 def publish(params: Params) -> bool:
-    """Force-push the branch, unless the remote branch already holds the same tree."""
+    """Force-push the branch, unless the remote branch already holds the same tree. In CI the
+    token comes from ``GH_TOKEN`` for these calls only: the checkout keeps no credentials while
+    the pipeline runs (its token could push any branch, the deploy branch too)."""
     branch, _ = _guard(params)
     if git("branch", "--show-current") != branch:
         raise MonitorError(f"not on {branch}: run `mlapp monitor retrain-prepare` first")
-    if git("ls-remote", "--heads", REMOTE, branch):
-        git("fetch", "--quiet", "--depth=1", REMOTE, f"refs/heads/{branch}")
+    auth = mlapp.git.auth_env(mlapp.git.remote_url(REMOTE) or "")
+    if git("ls-remote", "--heads", REMOTE, branch, env=auth):
+        git("fetch", "--quiet", "--depth=1", REMOTE, f"refs/heads/{branch}", env=auth)
         if git("rev-parse", "FETCH_HEAD^{tree}") == git("rev-parse", "HEAD^{tree}"):
             print(f"{REMOTE}/{branch} already holds these files: not pushed")
             return False
-    git("push", "--quiet", "--force", REMOTE, f"HEAD:refs/heads/{branch}")
+    git("push", "--quiet", "--force", REMOTE, f"HEAD:refs/heads/{branch}", env=auth)
     print(f"pushed {branch} to {REMOTE}")
     return True
 
