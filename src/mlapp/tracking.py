@@ -26,6 +26,7 @@ from mlflow.tracking import MlflowClient
 from mlapp import gha
 from mlapp import plots as plot_png
 from mlapp.errors import TrackingUnavailable, UserError
+from mlapp.lineage import REPOSITORY_TAG, repository
 from mlapp.lineage import identity as model_identity
 from mlapp.lineage import tags as lineage_tags
 from mlapp.metrics import flat
@@ -256,8 +257,10 @@ def ensure_run(params: Params, model_dir: Path) -> str:
 
     A fresh clone's `dvc repro` skips evaluate (its committed outputs are current), and CI may
     restore outputs from a DVC cache: either way no run was logged in *this* tracking store.
+    Only this repository's run is reused: two clones of the template train the same bytes, and
+    a version registered from another team's run loses its model when they delete that run.
     """
-    run_id = find_run(params, model_identity(model_dir))
+    run_id = find_run(params, {**model_identity(model_dir), REPOSITORY_TAG: repository()})
     if run_id is None:
         scores = read_json(params.evaluate.metrics)
         plots = {p.stem: read_json(p) for p in params.evaluate.plots_dir.glob("*.json")}

@@ -308,3 +308,18 @@ def test_only_the_repository_that_owns_a_model_registers_into_it(
         registry.register(params, Path("models"), [], {})
     aliased = MlflowClient().get_model_version_by_alias(params.mlflow.model_name, "production")
     assert str(aliased.version) == "2"
+
+
+@pytest.mark.slow
+def test_a_run_of_the_same_model_from_another_repository_is_not_reused(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two clones of the template on one server train the same model bytes: each registers
+    from its own run, never from the other team's (whose deletion would take the model along)."""
+    params = load_params()
+    monkeypatch.setenv("GITHUB_REPOSITORY", "acme/churn")
+    theirs = tracking.ensure_run(params, Path("models"))
+    monkeypatch.setenv("GITHUB_REPOSITORY", "acme/fraud")
+    ours = tracking.ensure_run(params, Path("models"))
+    assert ours != theirs and tracking.ensure_run(params, Path("models")) == ours
+    assert MlflowClient().get_run(ours).data.tags["git.repository"] == "github.com/acme/fraud"
