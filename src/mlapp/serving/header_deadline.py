@@ -31,8 +31,8 @@ with ``Upgrade: h2c`` (``curl --http2``) reached the endpoint empty, and a reque
 behind a bodiless one was dropped. Now the first is a 400 (``rule="upgrade_with_body"``), and
 the rest of the read after the second is parsed.
 
-A connection closed while its client may still be sending its request is closed gracefully
-(``linger.py``): the answer, end of output, then what the client still sends is dropped.
+How a connection ends (lingering close, half-close, refusals behind pipelined requests) is its
+base class's (``closing.py``).
 
 ``install`` makes it uvicorn's ``auto`` protocol, the one BentoML's workers ask for, so it is
 in place whether the worker is a fork of the server process or a new interpreter importing
@@ -44,35 +44,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, ClassVar, cast
+from typing import Any
 
 import httptools
 import uvicorn.config
 
 from mlapp.params import ServingParams
-from mlapp.serving import responses
-from mlapp.serving.admission import SERVER_REFUSED
-from mlapp.serving.linger import Lingering
-from mlapp.serving.unread import UnreadDeadline
-
-Count = Callable[[int, set[tuple[str, str]]], None]
+from mlapp.serving.closing import Closing, Count, Deadline
 
 
-@dataclass(frozen=True)
-class Deadline:
-    timeout_s: float  # ``serving.header_timeout_s``
-    max_bytes: int  # ``serving.max_header_bytes``: request line + headers of one request
-    count: Count  # the refusal counter (``telemetry.count_refusal``)
-    outer: Callable[[Any, Count], Any]  # wraps the worker's whole ASGI app (``paths.KnownPaths``)
-    linger_s: float  # serving.body_timeout_s: a closing connection's input dropped; answers left unread
-    linger_bytes: int  # ``serving.max_body_bytes_in_flight``: the most of it read and dropped
-
-
-class HeaderDeadline(UnreadDeadline):
-    settings: ClassVar[Deadline]  # set by ``install``, before uvicorn can pick this class
-
+class HeaderDeadline(Closing):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.unread_timeout_s = self.settings.linger_s  # answers unread: unread.py
@@ -84,50 +66,13 @@ class HeaderDeadline(UnreadDeadline):
         self.ws_protocol_class = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        self.wire = Lingering(transport, self.close)
-        self.linger_timer: asyncio.TimerHandle | None = None
-        super().connection_made(self.wire)  # type: ignore[arg-type]
+        super().connection_made(transport)
         self.started = False
         self.deadline: asyncio.TimerHandle | None = None
-        # The next bytes are a request's head; ``overhead`` counts its bytes that are not body (request
-        # line, headers, chunk framing, trailers): ``on_body`` takes the body's bytes off again.
-        self.in_head, self.overhead = True, 0
-        self.client_done = False  # the client half-closed: it sends nothing more
         self.upgrade_refused = False  # an Upgrade request with a body: answered 400, closing
-        self.deferred: tuple[HTTPStatus, str, str, str, bool] | None = None  # ``refuse``'s, for later
         self.arm()
 
-    def eof_received(self) -> bool:  # type: ignore[override]  # asyncio.Protocol: bool | None
-        """A client may half-close once its request is sent (``shutdown(SHUT_WR)``, ``nc -N``):
-        keep the connection open for the answer, closed once it is sent. uvicorn closed it at
-        once, so such a client never got its answer, though its request was served (a 400 was
-        counted and logged). A request still arriving can get no more bytes: closed as before
-        (a body cut short is a 499, ``endpoint.py``)."""
-        self.client_done = True
-        if self.wire.lingering:  # all it sent is read, our answer and end of output sent: done
-            return False
-        cycle = self.cycle
-        return (
-            cycle is not None and not cycle.more_body and (not cycle.response_complete or bool(self.pipeline))
-        )
-
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
-        if self.deferred is not None and self.cycle.response_complete:  # the requests before it answered
-            refusal, self.deferred = self.deferred, None
-            self.refuse(*refusal)
-        # The last request it sent is answered (none is left in uvicorn's pipeline): close.
-        if self.client_done and self.cycle.response_complete and not self.transport.is_closing():
-            self.transport.close()
-
-    def data_received(self, data: bytes) -> None:
-        if self.deferred is not None:  # refused: the requests before it are being answered
-            return
-        if self.wire.lingering:  # answered and closing: what the client still sends is dropped
-            self.dropped += len(data)
-            if self.dropped > self.settings.linger_bytes:
-                self.wire.socket.close()
-            return
+    def read(self, data: bytes) -> None:
         room = self.settings.max_bytes - self.overhead
         self.overhead += len(data)
         if self.in_head and len(data) > room:  # parse what fits: the head may end there, a body follow
@@ -211,32 +156,7 @@ class HeaderDeadline(UnreadDeadline):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.disarm()
-        if self.linger_timer is not None:
-            self.linger_timer.cancel()
         super().connection_lost(exc)
-        # This protocol and its transport's stand-in refer to each other: a reference cycle, freed
-        # only by a rare full garbage collection with the request it holds (a refused flood of
-        # 2 MB bodies grew a worker by ~12 KB a connection). Broken here.
-        self.wire.close = self.wire.socket.close
-
-    def close(self) -> None:
-        """Close the connection; lingering (module docstring) if its client may still be sending:
-        a request's head or body not all read, and no end of input from it yet."""
-        socket = self.wire.socket
-        if self.wire.lingering or socket.is_closing():
-            return
-        sending = (self.cycle is not None and self.cycle.more_body) or (self.in_head and self.overhead > 0)
-        if not sending or self.client_done or not socket.can_write_eof():
-            socket.close()
-            return
-        self.wire.lingering, self.dropped = True, 0
-        self.disarm()
-        if self.cycle is not None and not self.cycle.response_complete:  # as connection_lost would
-            self.cycle.disconnected = True
-            self.cycle.message_event.set()
-        socket.write_eof()  # after the answer already written
-        self.flow.resume_reading()  # uvicorn pauses reading while a body waits for the app
-        self.linger_timer = self.loop.call_later(self.settings.linger_s, socket.close)
 
     def arm(self) -> None:
         self.deadline = self.loop.call_later(self.settings.timeout_s, self.expired)
@@ -256,32 +176,6 @@ class HeaderDeadline(UnreadDeadline):
             return
         self.wire.socket.close()
         self.settings.count(HTTPStatus.REQUEST_TIMEOUT, {("headers", "header_timeout")})
-
-    def refuse(self, status: HTTPStatus, message: str, field: str, rule: str, linger: bool = True) -> None:
-        """Answer ``status`` with a JSON message, close the connection (lingering, unless told not
-        to), count the refusal. A request already answered (a 401 goes out before its body is read)
-        gets no second answer; one pipelined behind others waits for their answers (it was the
-        first answer read, theirs never sent)."""
-        if self.in_head and self.cycle is not None and not self.cycle.response_complete:
-            self.deferred = self.deferred or (status, message, field, rule, linger)  # the first one
-            self.disarm()
-            return
-        if self.in_head or self.cycle is None or not self.cycle.response_started:
-            body = responses.error(message)
-            head = (
-                b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\n"
-                b"connection: close\r\ncontent-length: %d\r\n\r\n"
-                % (status, status.phrase.encode(), len(body))
-            )
-            self.transport.write(head + body)
-        cycle = self.cycle
-        if cycle is not None and not cycle.response_complete:  # the request in flight ends here too
-            cast(dict[str, Any], cycle.scope)[SERVER_REFUSED] = int(status)
-        if linger:
-            self.close()
-        else:
-            self.wire.socket.close()
-        self.settings.count(status, {(field, rule)})
 
 
 def install(serving: ServingParams, count: Count, outer: Callable[[Any, Count], Any]) -> None:

@@ -10,7 +10,7 @@ every time once the body was larger than the sockets' buffers (8 MB and up on lo
 less across a network). Dropping costs the worker 0.2-0.45 ms of CPU per MB (a client
 streaming at full loopback speed: 67-70 MB, then closed, 20-30 ms).
 
-``HeaderDeadline.close`` decides and ``HeaderDeadline.data_received`` drops; ``Lingering`` is
+``closing.Closing.close`` decides and ``Closing.data_received`` drops; ``Lingering`` is
 the transport uvicorn holds, so that its own ``close`` after an answer with
 ``connection: close`` lingers too.
 """
