@@ -114,6 +114,13 @@ def traffic() -> Iterator[socket.socket]:
 def protocol_server(app: Any, settings: Deadline) -> Iterator[int]:
     """The workers' HTTP protocol (``HeaderDeadline``) with ``settings``, serving ``app`` from uvicorn
     in a thread: its port. No model, no BentoML."""
+    with uvicorn_thread(app, settings) as (port, _server, _thread):
+        yield port
+
+
+@contextlib.contextmanager
+def uvicorn_thread(app: Any, settings: Deadline) -> Iterator[tuple[int, uvicorn.Server, threading.Thread]]:
+    """``protocol_server``'s port, uvicorn server (``should_exit`` stops it as a signal would) and thread."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(HeaderDeadline, "settings", settings, raising=False)
         port = free_port()
@@ -126,7 +133,7 @@ def protocol_server(app: Any, settings: Deadline) -> Iterator[int]:
             assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
             time.sleep(0.05)
         try:
-            yield port
+            yield port, server, thread
         finally:
             server.should_exit = True
             thread.join(30)

@@ -10,6 +10,14 @@ connection stays open for the answer and is closed once it is sent (``eof_receiv
 A refusal (``refuse``: a JSON answer, the connection closed, the refusal counted) behind
 pipelined requests waits for their answers: written at once, it was read as the first
 request's answer, and the others were never answered.
+
+When the worker stops (``shutdown``), a kept-alive connection that is idle stays open for
+``STOP_GRACE_S``: a request that comes on it meanwhile is answered, with ``Connection: close``,
+and the connection closed after it; one that stays idle is closed then. uvicorn closed idle
+connections at once, with whatever they had sent unread: a request sent as the stop began (in
+the socket's buffer while the worker's loop was busy) was reset (the kernel resets a connection
+closed with unread input). A request under way when the stop begins is answered with
+``Connection: close``, as uvicorn does.
 """
 
 from __future__ import annotations
@@ -26,6 +34,9 @@ from mlapp.serving.linger import Lingering
 from mlapp.serving.unread import UnreadDeadline
 
 Count = Callable[[int, set[tuple[str, str]]], None]
+# How long an idle connection is kept once its worker stops: longer than a busy worker's loop pass
+# (0.3-0.6 s under a flood, docs/serving.md), short enough not to hold up a stop for long.
+STOP_GRACE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -52,6 +63,8 @@ class Closing(UnreadDeadline):
         self.in_head, self.overhead = True, 0
         self.client_done = False  # the client half-closed: it sends nothing more
         self.deferred: tuple[HTTPStatus, str, str, str, bool] | None = None  # ``refuse``'s, for later
+        self.stopping = False  # the worker stops: the next request is this connection's last
+        self.stop_timer: asyncio.TimerHandle | None = None
 
     def eof_received(self) -> bool:  # type: ignore[override]  # asyncio.Protocol: bool | None
         """A client may half-close once its request is sent (``shutdown(SHUT_WR)``, ``nc -N``):
@@ -90,9 +103,31 @@ class Closing(UnreadDeadline):
         """What the client sent, to parse (``header_deadline.HeaderDeadline``)."""
         raise NotImplementedError
 
+    def shutdown(self) -> None:
+        """The worker stops (uvicorn, for each connection): the request under way, or the next one
+        within ``STOP_GRACE_S`` on an idle connection, is its last (module docstring)."""
+        self.stopping = True
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.cycle.keep_alive = False
+        elif not (self.in_head and self.overhead > 0):  # idle: no request's head arriving either
+            self.stop_timer = self.loop.call_later(STOP_GRACE_S, self.transport.close)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self.stop_timer is not None:  # a request came within the grace: answered, then closed
+            self.stop_timer.cancel()
+            self.stop_timer = None
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        if self.stopping and self.cycle is not None:
+            self.cycle.keep_alive = False  # answered with ``Connection: close``, then closed
+
     def connection_lost(self, exc: Exception | None) -> None:
         if self.linger_timer is not None:
             self.linger_timer.cancel()
+        if self.stop_timer is not None:
+            self.stop_timer.cancel()
         super().connection_lost(exc)
         # This protocol and its transport's stand-in refer to each other: a reference cycle, freed
         # only by a rare full garbage collection with the request it holds (a refused flood of
