@@ -1,0 +1,94 @@
+"""How `mlapp serving serve` stops, over HTTP: new connections are refused from the stop signal on."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from mlapp.serving.local import free_port
+from tests.conftest import wait_ready
+from tests.serving.test_resilience import (
+    DEADLINE_S,
+    in_flight,
+    refused,
+    serving_params,
+)
+
+pytestmark = pytest.mark.slow
+
+
+@contextlib.contextmanager
+def started(serving_root: Path, tmp_path: Path, **serving: Any) -> Iterator[dict[str, Any]]:
+    """A one-worker server with a probe port and a temporary folder (``TMPDIR``) of its own."""
+    probe_port, port = free_port(), free_port()
+    params = serving_params(serving_root, tmp_path, workers=1, probe_port=probe_port, **serving)
+    argv = [sys.executable, "-m", "mlapp", "--params", str(params), "serving", "serve", "--port", str(port)]
+    temp, log = tmp_path / "tmp", tmp_path / "server.log"
+    temp.mkdir()
+    env = {**os.environ, "MLAPP_MODEL_DIR": str(serving_root / "models"), "BENTOML_HOME": str(tmp_path)}
+    env |= {"MLAPP_PREDICTION_LOG": str(tmp_path / "predictions.jsonl"), "TMPDIR": str(temp)}
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            argv, cwd=serving_root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, proc, log)
+        yield {"proc": proc, "url": url, "port": port, "probe_port": probe_port, "log": log, "temp": temp}
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@contextlib.contextmanager
+def request_in_flight(
+    server: dict[str, Any], records: list[dict[str, Any]]
+) -> Iterator[tuple[socket.socket, bytes]]:
+    """A /predict request whose body is not all sent: in flight until the rest (also given) is."""
+    body = json.dumps({"records": records[:1]}).encode()
+    with socket.create_connection(("127.0.0.1", server["port"]), timeout=DEADLINE_S) as held:
+        head = "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        held.sendall(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body[:10])
+        deadline = time.monotonic() + DEADLINE_S
+        while in_flight(server["url"])[0] != 1:
+            assert time.monotonic() < deadline, "the request is not in flight"
+            time.sleep(0.05)
+        yield held, body[10:]
+
+
+def until_stopping(server: dict[str, Any]) -> None:
+    """Until the worker has been told to stop: its /readyz on the probe port says 503."""
+    deadline = time.monotonic() + DEADLINE_S
+    while httpx.get(f"http://127.0.0.1:{server['probe_port']}/readyz", timeout=10).status_code != 503:
+        assert time.monotonic() < deadline, (
+            f"the worker is not stopping:\n{server['log'].read_text()[-3000:]}"
+        )
+        time.sleep(0.02)
+
+
+def test_new_connections_are_refused_from_the_stop_signal_on(serving_root, tmp_path, records) -> None:
+    """The server stops listening in its signal handler, before its workers are told to stop. A
+    stopping worker's listening socket stayed open until its next look at its exit flag (up to
+    0.1 s), another's until that one's: clients it answered ``Connection: close`` reconnected in
+    that time, were taken into the listen queue and reset when the last copy closed."""
+    with started(serving_root, tmp_path, body_timeout_s=600) as server:
+        with request_in_flight(server, records) as (held, rest):
+            server["proc"].send_signal(signal.SIGTERM)
+            until_stopping(server)
+            assert refused(server["port"])  # at once: no waiting for it
+            held.sendall(rest)
+            assert held.recv(64).startswith(b"HTTP/1.1 200 ")
+        assert server["proc"].wait(timeout=DEADLINE_S) == 0
