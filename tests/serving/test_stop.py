@@ -1,4 +1,5 @@
-"""How `mlapp serving serve` stops, over HTTP: new connections are refused from the stop signal on."""
+"""How `mlapp serving serve` stops, over HTTP: SIGHUP (the terminal closed) stops it as SIGTERM
+does, and new connections are refused from the stop signal on."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from tests.conftest import wait_ready
 from tests.serving.test_resilience import (
     DEADLINE_S,
     in_flight,
+    port_free,
     refused,
     serving_params,
 )
@@ -77,6 +79,19 @@ def until_stopping(server: dict[str, Any]) -> None:
             f"the worker is not stopping:\n{server['log'].read_text()[-3000:]}"
         )
         time.sleep(0.02)
+
+
+def test_sighup_stops_the_server_as_sigterm_does(serving_root, tmp_path, records) -> None:
+    """Closing the terminal that runs `make serve` sends SIGHUP: circus took it as "reload" (new
+    workers, the server serving on with no terminal). Now it drains and exits 0."""
+    with started(serving_root, tmp_path, body_timeout_s=600) as server:
+        with request_in_flight(server, records) as (held, rest):
+            server["proc"].send_signal(signal.SIGHUP)
+            until_stopping(server)
+            held.sendall(rest)
+            assert held.recv(64).startswith(b"HTTP/1.1 200 ")
+        assert server["proc"].wait(timeout=DEADLINE_S) == 0, server["log"].read_text()[-3000:]
+        assert port_free(server["port"])
 
 
 def test_new_connections_are_refused_from_the_stop_signal_on(serving_root, tmp_path, records) -> None:

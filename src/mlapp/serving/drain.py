@@ -77,3 +77,16 @@ def stop_listening(sockets: list[socket.socket]) -> None:
         with contextlib.suppress(OSError):  # not a listening socket
             sock.shutdown(socket.SHUT_RD)  # Linux: a listening socket stops listening
 
+
+def stop_on_hangup() -> None:
+    """SIGHUP stops this server as SIGTERM does (its handlers, circus's and ``after_stop_signal``'s).
+    Closing the terminal that runs ``make serve`` sends it; circus took it as "reload": it restarted
+    the workers (forks of this process: the same code, model and settings) and the server went on
+    serving with no terminal, holding the port. Main thread only, after the SIGTERM handlers."""
+
+    def hangup(_signum: int, frame: Any) -> None:
+        handler = signal.getsignal(signal.SIGTERM)
+        if callable(handler):
+            handler(signal.SIGTERM, frame)  # circus reads the signal's number: stop, not reload
+
+    signal.signal(signal.SIGHUP, hangup)

@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     import bentoml
 
-    from mlapp.serving.drain import refuse_new_connections_on_stop
+    from mlapp.serving.drain import refuse_new_connections_on_stop, stop_on_hangup
     from mlapp.serving.fork import fork_workers
 
     fork_workers()
@@ -246,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         server = bentoml.serve(target, host=args.host, port=args.port, working_dir=folder, blocking=False)
         respawn_on_exit(server.arbiter, Path(metrics), workers)
         refuse_new_connections_on_stop(server.arbiter)  # drain.py
+        stop_on_hangup()  # SIGHUP stops the server as SIGTERM does (circus took it as "reload")
         deadline = time.monotonic() + START_TIMEOUT_S
         while not server.running:  # the arbiter's thread starts its loop, then its watchers
             if time.monotonic() > deadline:
