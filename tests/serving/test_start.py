@@ -135,7 +135,7 @@ def test_a_worker_exit_while_stopping_is_no_replacement(
     arbiter = Arbiter(stopping)
     before = signal.getsignal(signal.SIGCHLD)
     try:
-        respawn_on_exit(arbiter, tmp_path, 1)
+        respawn_on_exit(arbiter, tmp_path, 1, tmp_path)  # metrics and workers' temporary folders
         signal.getsignal(signal.SIGCHLD)(signal.SIGCHLD, None)  # type: ignore[operator, misc]
     finally:
         signal.signal(signal.SIGCHLD, before)

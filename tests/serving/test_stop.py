@@ -1,5 +1,6 @@
 """How `mlapp serving serve` stops, over HTTP: SIGHUP (the terminal closed) stops it as SIGTERM
-does, and new connections are refused from the stop signal on."""
+does, new connections are refused from the stop signal on, and a worker's temporary folder goes
+with it, even when it was killed."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from tests.conftest import wait_ready
 from tests.serving.test_resilience import (
     DEADLINE_S,
     in_flight,
+    kill_a_worker,
     port_free,
     refused,
     serving_params,
@@ -107,3 +109,25 @@ def test_new_connections_are_refused_from_the_stop_signal_on(serving_root, tmp_p
             held.sendall(rest)
             assert held.recv(64).startswith(b"HTTP/1.1 200 ")
         assert server["proc"].wait(timeout=DEADLINE_S) == 0
+
+
+def clients(temp: Path) -> list[Path]:
+    """BentoML's ``bentoml-client-*`` folders (one per worker: its client of its own service)."""
+    return sorted(temp.rglob("bentoml-client-*"))
+
+
+def test_a_killed_workers_temporary_folder_goes_with_it(serving_root, tmp_path) -> None:
+    """Each worker lifetime ended by kill -9 (or the OOM killer) left its ``bentoml-client-*``
+    folder in ``TMPDIR`` for good: they piled up over restarts (the image's /tmp is a small
+    memory-backed volume). The server removes a dead worker's folder when it reaps it."""
+    with started(serving_root, tmp_path) as server:
+        temp = server["temp"]
+        assert len(clients(temp)) == 1
+        kill_a_worker(server["url"], server["port"], server["log"])
+        deadline = time.monotonic() + DEADLINE_S
+        while len(found := clients(temp)) != 1:
+            assert time.monotonic() < deadline, f"a dead worker's folder stayed: {found}"
+            time.sleep(0.05)
+        server["proc"].send_signal(signal.SIGTERM)
+        assert server["proc"].wait(timeout=DEADLINE_S) == 0
+        assert sorted(temp.iterdir()) == []  # nothing of the server's left

@@ -19,6 +19,12 @@ workers serving, and holding the port, as orphans. What a new worker would decid
 its own set-up is redone for the fork: prometheus_client's choice of multiprocess files
 (``fresh_prometheus_values``) and the service's loggers, which BentoML's worker logging set-up
 would disable (``keep_loggers_enabled``). Any other command (none today) is started the usual way.
+
+Each worker keeps its temporary files in a folder of its own, named after its pid, in the server
+process's ``temp_root`` (``own_temp_folder``): BentoML's worker makes a ``bentoml-client-*``
+folder (the client of its service to itself, which a stop removes), and a worker that was killed
+(kill -9, the OOM killer) left it behind, one per lifetime. The server process removes a dead
+worker's folder when it reaps it (``reaped.forget_dead_temp``), and the whole root when it stops.
 """
 
 from __future__ import annotations
@@ -29,8 +35,10 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 import time
 import traceback
+from pathlib import Path
 from typing import Any, NoReturn
 
 import psutil
@@ -40,6 +48,7 @@ from circus.watcher import Watcher
 WORKER_MODULE = "_bentoml_impl.worker.service"  # what BentoML 1.4's watchers run
 BENTOML_PACKAGES = {"bentoml", "_bentoml_impl", "_bentoml_sdk"}
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
+temp_root: Path | None = None  # the server process's folder of the workers' temporary folders (fork_workers)
 
 
 class ForkedWorker(psutil.Process):
@@ -119,6 +128,7 @@ def run_worker(
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.environ.clear()
         os.environ.update(env)
+        own_temp_folder()
         os.chdir(working_dir)
         fresh_prometheus_values()
         keep_loggers_enabled()
@@ -135,6 +145,14 @@ def run_worker(
             sys.stdout.flush()
             sys.stderr.flush()
         os._exit(code)
+
+
+def own_temp_folder() -> None:
+    """In the forked child: temporary files in ``temp_root``/<pid> (module docstring)."""
+    if temp_root is not None:
+        folder = temp_root / str(os.getpid())
+        folder.mkdir()
+        os.environ["TMPDIR"] = tempfile.tempdir = str(folder)  # tempfile caches its choice: set both
 
 
 def fresh_prometheus_values() -> None:
@@ -164,10 +182,14 @@ def keep_loggers_enabled() -> None:
     bentoml_log.configure_server_logging = configure_server_logging
 
 
-def fork_workers() -> None:
-    """From now on, BentoML's watchers start their workers as forks of this process, and
-    replace a dead worker even in a container (where BentoML leaves that to the orchestrator)."""
+def fork_workers(temp: Path) -> None:
+    """From now on, BentoML's watchers start their workers as forks of this process, each with its
+    temporary files in a folder of ``temp``, and replace a dead worker even in a container (where
+    BentoML leaves that to the orchestrator)."""
+    global temp_root
     import bentoml.serving
+
+    temp_root = temp
 
     create = bentoml.serving.create_watcher
 

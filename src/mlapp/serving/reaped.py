@@ -12,11 +12,16 @@ pid: each replaced worker left one more, stale, series.
 
 The server process calls ``forget_dead`` after each reap (supervise.py). Counters and
 histograms of dead workers stay: their counts are part of the totals, which must not go down.
+
+And ``forget_dead_temp`` removes a dead worker's temporary folder (``fork.own_temp_folder``): a
+killed worker left its ``bentoml-client-*`` folder in ``TMPDIR``, one per lifetime, for good
+(the image's ``/tmp`` is a small memory-backed volume).
 """
 
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,4 +41,14 @@ def forget_dead(folder: Path, is_alive: Callable[[int], bool] = psutil.pid_exist
     for pid in dead:
         multiprocess.mark_process_dead(pid, str(folder))
         (folder / PER_PROCESS.format(pid=pid)).unlink(missing_ok=True)
+    return dead
+
+
+def forget_dead_temp(root: Path, is_alive: Callable[[int], bool] = psutil.pid_exists) -> list[int]:
+    """Remove the temporary folder (``root``/<pid>) of every worker that is gone; their pids."""
+    dead = sorted(
+        int(path.name) for path in root.iterdir() if path.name.isdigit() and not is_alive(int(path.name))
+    )
+    for pid in dead:
+        shutil.rmtree(root / str(pid), ignore_errors=True)
     return dead

@@ -97,13 +97,13 @@ def state_problems(workers: int, environ: Mapping[str, str] = os.environ) -> lis
     return [problem for folder, need, name in checks if (problem := space_problem(folder, need, name))]
 
 
-def respawn_on_exit(arbiter: Any, metrics: Path, workers: int) -> None:
+def respawn_on_exit(arbiter: Any, metrics: Path, workers: int, temp: Path) -> None:
     """On SIGCHLD, run the arbiter's ``manage_watchers`` (reap, respawn) on its loop, then drop the
-    dead worker's live gauges (``reaped.py``); when the metrics folder is full, say so (that is why
-    every replacement dies)."""
+    dead worker's live gauges and its temporary folder in ``temp`` (``reaped.py``); when the metrics
+    folder is full, say so (that is why every replacement dies)."""
     from circus.exc import ConflictError
 
-    from mlapp.serving.reaped import forget_dead
+    from mlapp.serving.reaped import forget_dead, forget_dead_temp
 
     # Created after bentoml.serve: its logging set-up disables every logger that exists then.
     logger = logging.getLogger("mlapp.serving.supervise")
@@ -129,8 +129,9 @@ def respawn_on_exit(arbiter: Any, metrics: Path, workers: int) -> None:
             return
         try:  # reaped now: its in-flight gauge and its per-pid series must leave /metrics (reaped.py)
             forget_dead(metrics)
+            forget_dead_temp(temp)
         except OSError as exc:
-            logger.error("could not remove a dead server process's metrics files from %s: %s", metrics, exc)
+            logger.error("could not remove a dead server process's files (%s, %s): %s", metrics, temp, exc)
 
     def on_child_exit(_signum: int, _frame: Any) -> None:
         loop = arbiter.loop
@@ -239,12 +240,13 @@ def main(argv: list[str] | None = None) -> int:
     from mlapp.serving.drain import refuse_new_connections_on_stop, stop_on_hangup
     from mlapp.serving.fork import fork_workers
 
-    fork_workers()
+    temp = tempfile.mkdtemp(prefix="mlapp-workers-")  # each worker's temporary folder in it (fork.py)
+    fork_workers(Path(temp))
     metrics = own_metrics_folder()
     target, folder = (args.bento, args.bento) if args.bento else (SERVICE, ".")
     try:
         server = bentoml.serve(target, host=args.host, port=args.port, working_dir=folder, blocking=False)
-        respawn_on_exit(server.arbiter, Path(metrics), workers)
+        respawn_on_exit(server.arbiter, Path(metrics), workers, Path(temp))
         refuse_new_connections_on_stop(server.arbiter)  # drain.py
         stop_on_hangup()  # SIGHUP stops the server as SIGTERM does (circus took it as "reload")
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -258,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(0.2)
     finally:  # workers never get here: they leave through os._exit (fork.py)
         shutil.rmtree(metrics, ignore_errors=True)
+        shutil.rmtree(temp, ignore_errors=True)
     return 0
 
 
