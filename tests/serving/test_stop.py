@@ -118,8 +118,8 @@ def clients(temp: Path) -> list[Path]:
 
 def test_a_killed_workers_temporary_folder_goes_with_it(serving_root, tmp_path) -> None:
     """Each worker lifetime ended by kill -9 (or the OOM killer) left its ``bentoml-client-*``
-    folder in ``TMPDIR`` for good: they piled up over restarts (the image's /tmp is a small
-    memory-backed volume). The server removes a dead worker's folder when it reaps it."""
+    folder in ``TMPDIR`` for good: they piled up over restarts (in a pod, its /tmp volume). The
+    server removes a dead worker's folder when it reaps it."""
     with started(serving_root, tmp_path) as server:
         temp = server["temp"]
         assert len(clients(temp)) == 1

@@ -128,7 +128,7 @@ class ClientGone(Exception):
 
 # The status the HTTP server answered when it refused a request itself while its body was being
 # read (malformed chunked framing, framing past serving.max_header_bytes), in the request's ASGI
-# scope (header_deadline.py): counted there, and the end of that body is no client leaving.
+# scope (closing.py, refuse): counted there, and the end of that body is no client leaving.
 SERVER_REFUSED = "mlapp.server_refused"
 
 

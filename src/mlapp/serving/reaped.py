@@ -15,7 +15,7 @@ histograms of dead workers stay: their counts are part of the totals, which must
 
 And ``forget_dead_temp`` removes a dead worker's temporary folder (``fork.own_temp_folder``): a
 killed worker left its ``bentoml-client-*`` folder in ``TMPDIR``, one per lifetime, for good
-(the image's ``/tmp`` is a small memory-backed volume).
+(in a pod, its ``/tmp`` volume).
 """
 
 from __future__ import annotations
