@@ -138,9 +138,13 @@ def test_two_pipelines_log_at_once(server, trained_project, tmp_path) -> None:
         assert [r.info.status for r in runs(server, experiment)] == ["FINISHED"]
 
 
-def test_a_repository_cannot_register_into_another_ones_model(server, trained_project, tmp_path) -> None:
+def test_a_repository_cannot_register_into_another_ones_model(
+    server, trained_project, tmp_path, monkeypatch
+) -> None:
     """Two repositories under one model name (a clone that skipped `make init`): the other may
     neither add a version nor move an alias of the owner's model; the owner's CI still registers."""
+    # This suite's own CI sets GITHUB_REPOSITORY: here each clone's origin names its repository.
+    monkeypatch.delenv("GITHUB_REPOSITORY", raising=False)
     owner, env = team_project(trained_project, tmp_path / "owner", server)
     other = copy_project(owner, tmp_path / "other")  # the same experiment and model name
     for root, repo in ((owner, "acme/churn"), (other, "acme/fraud")):
