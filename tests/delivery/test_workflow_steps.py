@@ -175,6 +175,8 @@ def test_pipeline_outputs_step_pulls_the_remotes_outputs_and_trains_nothing(
     for output in ("models/model.ubj", "metrics/metrics.json"):
         assert (checkout / output).read_bytes() == (trained / output).read_bytes(), output
     assert sh("dvc", "status", cwd=checkout).stdout.strip() == "Data and pipelines are up to date."
+    argv, _env = command("cd.yml", "build", "make check-clean")  # the next step: nothing to commit
+    assert sh(*argv, cwd=checkout).returncode == 0
 
 
 def test_check_clean_step_fails_on_a_changed_tracked_file(gitops: Path) -> None:

@@ -208,6 +208,15 @@ def test_staging_deploys_the_model_of_the_built_image_never_a_retrain() -> None:
     assert jobs[CD_JOB]["needs"] == ["build", "e2e"]  # the cluster e2e gates the first deploy
 
 
+def test_the_image_is_built_from_the_outputs_dvc_lock_names() -> None:
+    """`dvc repro --pull` also restores from the remote's run-cache, which rewrites dvc.lock when
+    its entry names other outputs: whoever writes the remote could swap the model cd ships. The
+    build stops unless the tree is as committed (the objects themselves: the remote's `verify`)."""
+    runs = [s.get("run") for s in load("cd.yml")["jobs"]["build"]["steps"] if s.get("run")]
+    at = runs.index("make pipeline-outputs")
+    assert runs[at + 1] == "make check-clean" and runs[at + 2] == "make image-context", runs
+
+
 def test_kind_e2e_runs_on_pull_requests_touching_serving_infra_or_delivery() -> None:
     kind = load("kind.yml")
     paths = kind[True]["pull_request"]["paths"]

@@ -40,3 +40,15 @@ def test_committed_pipeline_state_is_up_to_date(tmp_path: Path) -> None:
     status = json.loads(sh("dvc", "status", "--json", cwd=root).stdout or "{}")
     stale = stale_entries(status)
     assert not stale, f"dvc.lock is stale: run `uv run dvc repro` and commit dvc.lock and metrics/: {stale}"
+
+
+def test_every_dvc_remote_verifies_what_it_downloads() -> None:
+    """Without `verify`, an object replaced in the remote is pulled as the one dvc.lock names (the
+    model cd builds into the image, the data): whoever writes the bucket would change the model
+    without a pull request. docs/team-mode.md, "DVC remote on S3"."""
+    listed = sh("dvc", "config", "--project", "--list", cwd=REPO).stdout.split()
+    settings = dict(line.split("=", 1) for line in listed)
+    remotes = {key.split(".")[1] for key in settings if key.startswith("remote.")}
+    assert remotes, settings
+    unverified = sorted(r for r in remotes if settings.get(f"remote.{r}.verify") != "true")
+    assert not unverified, f"set it: `uv run dvc remote modify {unverified[0]} verify true`"

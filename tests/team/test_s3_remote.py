@@ -53,7 +53,8 @@ def _answers(url: str) -> bool:
 
 def readme_switch() -> str:
     """The README's remote switch, verbatim (the test runs what users are told to run)."""
-    found = re.search(r"`(uv run dvc remote add -d -f storage s3://my-bucket/dvc && uv run dvc push)`",
+    found = re.search(r"`(uv run dvc remote add -d -f storage s3://my-bucket/dvc && "
+                      r"uv run dvc remote modify storage verify true && uv run dvc push)`",
                       (REPO / "README.md").read_text())  # fmt: skip
     assert found, "README no longer shows the one-command S3 remote switch"
     return found.group(1)
@@ -65,8 +66,9 @@ def test_push_with_the_readme_switch_and_pull_in_a_fresh_clone(s3, project, tmp_
     bucket = "mlapp-team-test"
     boto3.client("s3", endpoint_url=s3).create_bucket(Bucket=bucket)
     switch = readme_switch().replace("my-bucket", bucket).replace("uv run ", "")
-    add, push = (part.split() for part in switch.split(" && "))
+    add, verify, push = (part.split() for part in switch.split(" && "))
     sh(*add, cwd=project)
+    sh(*verify, cwd=project)
     sh("dvc", "remote", "modify", "--local", "storage", "endpointurl", s3, cwd=project)
     pushed = sh(*push, cwd=project)
     assert "pushed" in pushed.stdout
@@ -88,3 +90,13 @@ def test_push_with_the_readme_switch_and_pull_in_a_fresh_clone(s3, project, tmp_
     sh("dvc", "cache", "dir", "--local", str(tmp_path / "empty-cache"), cwd=clone)
     refused = sh("dvc", "pull", "data.dvc", cwd=clone, check=False, env={"AWS_CONFIG_FILE": "/dev/null"})
     assert refused.returncode != 0
+
+    # Whoever can write the bucket cannot swap what a commit's pointers name (the model cd ships,
+    # the data): `verify` re-hashes every download, so a replaced object is refused, not used.
+    for key, value in CREDENTIALS.items():
+        monkeypatch.setenv(key, value)
+    for key in (k for k in keys if not k.endswith(".dir")):  # the files, not the folder's listing
+        boto3.client("s3", endpoint_url=s3).put_object(Bucket=bucket, Key=key, Body=b"swapped\n")
+    sh("dvc", "cache", "dir", "--local", str(tmp_path / "fresh-cache"), cwd=clone)
+    swapped = sh("dvc", "pull", "data.dvc", cwd=clone, check=False)
+    assert swapped.returncode != 0 and not (clone / "data" / "churn.csv").exists(), swapped.stdout
