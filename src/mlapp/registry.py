@@ -33,7 +33,11 @@ def owned_versions(client: MlflowClient, name: str) -> list[ModelVersion]:
     ours = lineage.repository()
     recorded = [v for v in versions if v.tags.get(lineage.REPOSITORY_TAG, lineage.UNKNOWN) != lineage.UNKNOWN]
     newest = max(recorded, key=lambda v: int(v.version), default=None)
-    if newest is not None and (owner := newest.tags[lineage.REPOSITORY_TAG]) != ours:
+    if newest is None:
+        return versions
+    owner = newest.tags[lineage.REPOSITORY_TAG]
+    # owner/name decide: an ssh host alias (git@github-work:acme/churn) is the same repository
+    if owner.split("/", 1)[-1] != ours.split("/", 1)[-1]:
         this = (
             f"this is {ours}"
             if ours != lineage.UNKNOWN

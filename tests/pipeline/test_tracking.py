@@ -291,11 +291,13 @@ def test_only_the_repository_that_owns_a_model_registers_into_it(
     assert registry.register(params, Path("models"), ["production"], {}) == "2"
     tags = MlflowClient().get_model_version(params.mlflow.model_name, "2").tags
     assert tags["git.repository"] == "github.com/acme/churn"
-    monkeypatch.setenv("GITHUB_REPOSITORY", "acme/churn")  # its CI, over https: the same repository
+    sh("git", "remote", "set-url", "origin", "git@github-work:acme/churn.git", cwd=project)  # an ssh alias
     assert registry.register(params, Path("models"), [], {}) == "3"
+    monkeypatch.setenv("GITHUB_REPOSITORY", "acme/churn")  # its CI, over https: the same repository
+    assert registry.register(params, Path("models"), [], {}) == "4"
     monkeypatch.setenv("GITHUB_REPOSITORY", "acme/fraud")
     owned = (
-        r"'mlapp' in sqlite:.* belongs to github.com/acme/churn \(it built version 3\), "
+        r"'mlapp' in sqlite:.* belongs to github.com/acme/churn \(it built version 4\), "
         "this is github.com/acme/fraud: .*mlflow.model_name"
     )
     with pytest.raises(registry.OwnedElsewhere, match=owned):
