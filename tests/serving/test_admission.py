@@ -767,6 +767,7 @@ def test_tokens_guard_predict_metadata_and_metrics_but_not_probes(server, record
     assert httpx.post(f"{url}/predict", json=body).status_code == 401
     assert httpx.post(f"{url}/predict", json=body, headers=auth("wrong")).status_code == 401
     assert httpx.post(f"{url}/predict", json=body, headers={"authorization": TOKEN}).status_code == 401
+    assert httpx.post(f"{url}/predict", json=body, headers=auth("API")).status_code == 401  # a comment's word
     assert httpx.post(f"{url}/predict", json=body, headers=auth()).status_code == 200
     assert httpx.post(f"{url}/metadata", json={}).status_code == 401
     assert httpx.post(f"{url}/metadata", json={}, headers=auth()).status_code == 200

@@ -10,7 +10,7 @@ import pytest
 
 from mlapp.errors import ParamsError
 from mlapp.params import load_params
-from mlapp.serving import PARAMS_ENV, settings
+from mlapp.serving import PARAMS_ENV, auth, settings
 from tests.conftest import REPO
 
 
@@ -74,3 +74,13 @@ def test_missing_or_invalid_settings_are_one_clear_error(tmp_path: Path) -> None
     (tmp_path / settings.CONFIG_FILE).write_text('{"serving": {}}')
     with pytest.raises(ParamsError, match="rebuild the bento"):
         settings.read_config(environ={}, root=tmp_path)
+
+
+def test_a_comment_in_a_token_file_is_no_token(tmp_path: Path) -> None:
+    """Every word of a `#` comment was a valid bearer token (`# API clients` let `Bearer API` in)."""
+    path = tmp_path / "tokens"
+    path.write_text("# API clients\nabc123  # team A\n  # rotated: old one below\nold456,new789\n")
+    tokens = auth.Tokens(None, str(path))
+    assert tokens.tokens == (b"abc123", b"old456", b"new789")
+    assert not any(tokens.accepts(word) for word in (b"API", b"clients", b"#", b"team", b"A", b"old"))
+    assert auth.parse_tokens("t1, t2 t3") == (b"t1", b"t2", b"t3")  # the variable's form

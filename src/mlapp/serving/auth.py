@@ -1,7 +1,8 @@
 """Optional bearer-token authentication (``Authorization: Bearer <token>``).
 
 Off unless tokens are configured, so ``make serve`` stays open on localhost. Tokens come
-from the environment of the server, one or more each (whitespace- or comma-separated):
+from the environment of the server, one or more each (whitespace- or comma-separated; ``#``
+starting a word comments out the rest of its line):
 
 | variable | protects |
 |---|---|
@@ -36,10 +37,14 @@ METRICS_ENV = "MLAPP_METRICS_TOKENS"
 API_PATHS = ("/predict", "/metadata", "/docs.json", "/schema.json")
 METRICS_PATHS = ("/metrics",)
 RECHECK_S = 1.0
+COMMENT = re.compile(r"(?:^|\s)#")
 
 
 def parse_tokens(text: str) -> tuple[bytes, ...]:
-    return tuple(t.encode() for t in re.split(r"[\s,]+", text) if t and not t.startswith("#"))
+    """Tokens separated by whitespace or commas; a ``#`` that starts a word comments out the rest of
+    its line (each word of a comment was accepted as a token: ``# API clients`` let ``Bearer API`` in)."""
+    kept = (COMMENT.split(line, maxsplit=1)[0] for line in text.splitlines())
+    return tuple(t.encode() for line in kept for t in re.split(r"[\s,]+", line) if t)
 
 
 class Tokens:
