@@ -117,6 +117,8 @@ def test_the_comment_mentions_references_and_fetches_nothing() -> None:
     honest = (
         "### Model report\n<details><summary>ROC</summary>\n\n| a | b |\n|---|---|\n"
         "| `mlapp@candidate` | a@b.com |\n</details>\n[top](#metrics) `make report BASE=<ref>` &amp;\n"
+        '```mermaid\n%%{init: {"themeVariables": {"xyChart": {"plotColorPalette": '
+        '"#1f77b4, #ff7f0e"}}}}%%\n```\n'  # the report's chart colours stay colours
     )
     assert github.quiet(honest) == honest
 

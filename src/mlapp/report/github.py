@@ -42,7 +42,7 @@ AUTOLINK = re.compile(r"<([a-zA-Z][a-zA-Z0-9+.-]*:[^<>\s]*)>")
 # owner/repo#12 references (a backlink in that issue), images. A zero-width space after the @ or
 # # (invisible, in code too) breaks each mention or reference; an HTML image tag shows as text.
 MENTION = re.compile(r"(?<!\w)@(?=[A-Za-z0-9])")
-REFERENCE = re.compile(r"(?<!&)#(?=[0-9])")  # not an entity such as &#64;
+REFERENCE = re.compile(r"(?<!&)#(?=[0-9]+\b)")  # not an entity (&#64;) nor a colour (#1f77b4)
 SIGN_ENTITY = re.compile(r"&(?:(commat)|num|#0*(?:(64)|35)|#x0*(?:(40)|23));", re.IGNORECASE)  # @ or #
 HTML_IMAGE = re.compile(r"<(?=\s*/?\s*(?:img|image|picture|source|video|audio|svg)\b)", re.IGNORECASE)
 TRUNCATED = "\n\n… (truncated: the full report is `report.md` in the artifact)\n"
