@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from mlapp.errors import ParamsError
+from mlapp.errors import ParamsError, UserError
 from mlapp.params import load_params
-from mlapp.serving import PARAMS_ENV, auth, settings
+from mlapp.serving import PARAMS_ENV, auth, settings, smoke
 from tests.conftest import REPO
 
 
@@ -84,3 +84,25 @@ def test_a_comment_in_a_token_file_is_no_token(tmp_path: Path) -> None:
     assert tokens.tokens == (b"abc123", b"old456", b"new789")
     assert not any(tokens.accepts(word) for word in (b"API", b"clients", b"#", b"team", b"A", b"old"))
     assert auth.parse_tokens("t1, t2 t3") == (b"t1", b"t2", b"t3")  # the variable's form
+
+
+@pytest.mark.parametrize(
+    ("url", "refused"),
+    [
+        ("http://churn.example.com", True),
+        ("http://10.0.0.5:3000", True),
+        ("https://churn.example.com", False),
+        ("http://127.0.0.1:3000", False),  # a port-forward, a local server or container
+        ("http://localhost:3000", False),
+        ("http://[::1]:3000", False),
+    ],
+)
+def test_the_smoke_token_never_crosses_a_network_in_clear_text(url: str, refused: bool) -> None:
+    """wait and smoke send $MLAPP_API_TOKEN: to an http:// SERVICE_URL anyone on the path read it."""
+    token = "a-service-token"  # noqa: S105 - a stand-in
+    if refused:
+        with pytest.raises(UserError, match=r"refusing to send \$MLAPP_API_TOKEN unencrypted"):
+            smoke.client(url, 5, token)
+    else:
+        smoke.client(url, 5, token).close()
+    smoke.client(url, 5, "").close()  # no token, nothing to leak

@@ -23,12 +23,14 @@ Any failure raises ``SmokeFailure`` with what was expected and what came back.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
@@ -36,6 +38,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pydantic import TypeAdapter
 
+from mlapp.errors import UserError
 from mlapp.model import load
 from mlapp.schema import FEATURES
 from mlapp.serving import responses
@@ -110,9 +113,24 @@ def connect_retries(timeout_s: float) -> int:
     return sum(1 for i in range(len(BACKOFF_S)) if sum(BACKOFF_S[: i + 1]) <= timeout_s)
 
 
+def cleartext(url: str) -> bool:
+    """Whether a request to ``url`` crosses a network unencrypted: http:// to another host than
+    this one (a port-forward or a local server is 127.0.0.1, localhost or ::1)."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or parts.hostname in (None, "localhost"):
+        return False
+    try:
+        return not ipaddress.ip_address(parts.hostname).is_loopback
+    except ValueError:  # a name
+        return True
+
+
 def client(url: str, timeout_s: float, token: str | None = None) -> httpx.Client:
-    """``token`` (default ``$MLAPP_API_TOKEN``) is sent as ``Authorization: Bearer``."""
+    """``token`` (default ``$MLAPP_API_TOKEN``) is sent as ``Authorization: Bearer``, never in
+    clear text across a network (a UserError: anyone on the path could replay it)."""
     token = token if token is not None else os.environ.get(TOKEN_ENV)
+    if token and cleartext(url):
+        raise UserError(f"refusing to send ${TOKEN_ENV} unencrypted to {url}: use https:// or a port-forward")
     headers = {"authorization": f"Bearer {token}"} if token else {}
     transport = httpx.HTTPTransport(retries=connect_retries(timeout_s))
     return httpx.Client(
