@@ -4,8 +4,9 @@ Each column is read as validate reads it (params ``data:``: separator, missing c
 by the strictest rule every present value passes, checked with the same parser validate uses:
 a whole number, a number, a yes/no, else a category listing the values seen. Ranges are the
 values seen (floats widened to whole numbers): the draft is a start to review, not a contract
-that guesses what future data may hold. Columns the model cannot take (free text, dates,
-always missing, names XGBoost refuses) are comments saying what to do.
+that guesses what future data may hold. Columns the model cannot take (free text, dates in any
+format, always missing, names XGBoost refuses) or should not (an id, a row number) are comments
+saying what to do.
 """
 
 from __future__ import annotations
@@ -40,6 +41,15 @@ CODE = re.compile(r"[+-]?0\d|[+-]?\d{16,}$")
 ID_NAME = re.compile(r"(?:^|[\W_])(?:id|Id|ID)$|[a-z](?:Id|ID)$")
 MARKER_WORDS, MARKER_SHARE = 3, 0.1  # words among numbers drafted as missing: spellings, share of rows
 ID_HINT = "if it identifies the row, set data.id_column (params.yaml) to it instead"
+# Whole numbers, each once, with no gap (1..500 in any order): a row number (pandas' "Unnamed: 0",
+# "row_no", "idx") the model would learn the row order from. Fewer rows can be a real feature by
+# chance (5 people aged 30..34).
+ROW_NUMBER_ROWS = 50
+DATE_FIX = "derive numbers from it in the file (its age in days)"
+# A date not in ISO 8601: a 4-digit year and two more parts, numbers or a month's name
+# ("05/01/2024", "Jan 5 2024", "05-Jan-2024"); pandas' own parser then says whether it is one.
+_PART = r"(?:\d{1,2}|[A-Za-z]{3,9}\.?)(?:st|nd|rd|th)?"
+DATE_LIKE = re.compile(rf"\d{{4}}[-/., ]+{_PART}[-/., ]+{_PART}|{_PART}[-/., ]+{_PART},?[-/., ]+\d{{4}}")
 
 
 @dataclass(frozen=True)
@@ -61,6 +71,44 @@ def _bound(value: float, kind: str, up: bool) -> str:
 def _free_text(levels: int, present: int) -> bool:
     # Mostly distinct values (names, comments, ids) are no category: a new row brings a new one.
     return levels > 50 and levels > present / 2
+
+
+def _row_number(numbers: pd.Series, rows: int) -> bool:
+    """Whether a whole-number column (every row present) is 0..n-1, 1..n or any n consecutive
+    numbers, each once: in file order or shuffled, a row's position and nothing else."""
+    return (
+        len(numbers) == rows >= ROW_NUMBER_ROWS
+        and numbers.nunique() == rows == numbers.max() - numbers.min() + 1
+    )
+
+
+def _date_formats(text: pd.Series) -> list[str]:
+    """One example of each way ``text`` writes its dates ("2024-01-05", "Jan 5 2024") when every
+    value is a date pandas can read some way, else []. Shapes: digits and words replaced."""
+    if not text.str.contains(DATE_LIKE).all():  # before parsing: a free-text column fails here, fast
+        return []
+    distinct = pd.Series(text.unique())
+    if pd.to_datetime(distinct, format="mixed", errors="coerce", utc=True).isna().any():
+        return []
+    shapes = distinct.str.replace(r"[A-Za-z]+", "a", regex=True).str.replace(r"\d+", "9", regex=True)
+    return distinct.groupby(shapes, sort=False).first().tolist()
+
+
+def _row_number_note(low: str, high: str) -> str:
+    seen = f"whole numbers {low} to {high}, each once: a row number (the model would learn the row order)"
+    return f"{seen}; {ID_HINT}, or {IGNORE}; a feature after all: _number(int, {low}, {high}) in FEATURES"
+
+
+def _dates_note(formats: list[str]) -> str:
+    """What to do with dates validate cannot read: it reads ISO 8601 only (data.time_column too), and
+    "05/01/2024" is 5 January or 1 May, which the export knows and a guess does not."""
+    kinds = (
+        f"in mixed formats ({', '.join(formats[:3])})"
+        if len(formats) > 1
+        else f"not in ISO 8601 ({formats[0]})"
+    )
+    iso = "validate reads ISO 8601 (2024-01-05) only, data.time_column too: write the column so in the export"
+    return f"dates {kinds}: {iso}, then {DATE_FIX}; or {IGNORE}"
 
 
 def _markers(text: pd.Series, decimal: str) -> pd.Series:
@@ -109,11 +157,13 @@ def feature(name: str, values: pd.Series, decimal: str) -> Feature:
         numbers, bad = parse_values(present, kind, decimal)  # data.decimal: "3,5" is a number
         if not code and not bad.any():
             low, high = _bound(numbers.min(), kind, False), _bound(numbers.max(), kind, True)
+            if kind == "int" and _row_number(numbers, len(values)):
+                return Feature(name, "", skip=_row_number_note(low, high))
             return Feature(name, f"_number({kind}, {low}, {high}", nullable=nullable)
     if not parse_values(present, "datetime64[ns]", decimal)[1].any():
-        return Feature(
-            name, "", skip=f"a date: derive numbers from it in the file (its age in days); {IGNORE}"
-        )
+        return Feature(name, "", skip=f"a date: {DATE_FIX}; {IGNORE}")
+    if formats := _date_formats(text):
+        return Feature(name, "", skip=_dates_note(formats))
     levels = sorted(set(composed(present.astype(str))))  # in NFC, as validate reads them: one level each
     if _free_text(len(levels), len(present)):
         distinct = f"; {ID_HINT}, or" if len(levels) == len(present) else ";"

@@ -72,10 +72,67 @@ def test_an_undeclared_id_column_is_named_as_one_not_drafted_as_a_feature() -> N
     for name in ("id", "customer_id", "CustomerID", "user id"):
         skip = schema_draft.feature(name, column(*ids), ".").skip
         assert "named like an id, every value distinct; if it identifies the row, set data.id_column" in skip
-    assert schema_draft.feature("paid", column(*ids), ".").call == "_number(int, 1, 200"
+    paid = [str(5 * i) for i in range(1, 201)]  # distinct, not consecutive: no row number either
+    assert schema_draft.feature("paid", column(*paid), ".").call == "_number(int, 5, 1000"
     assert schema_draft.feature("store_id", column(*(["1", "2"] * 100)), ".").call == "_number(int, 1, 2"
     emails = column(*[f"user{i}@example.com" for i in range(200)])
     assert "set data.id_column (params.yaml) to it instead" in schema_draft.feature("email", emails, ".").skip
+
+
+@pytest.mark.parametrize("name", ["row_no", "idx", "n", "Unnamed: 0", "index"])
+@pytest.mark.parametrize("order", ["file", "shuffled"])
+def test_a_row_number_not_named_like_an_id_is_left_out_with_the_way_back(name: str, order: str) -> None:
+    """Consecutive whole numbers, each once, were drafted _number(int, 0, 199): the model learnt
+    the row order. In file order or shuffled (a sorted export's row numbers), they are left out
+    as an id is, with the declaration that keeps them as a feature."""
+    numbers = list(range(200))
+    if order == "shuffled":
+        numbers = list(np.random.default_rng(0).permutation(200))
+    drafted = schema_draft.feature(name, column(*map(str, numbers)), ".")
+    assert drafted.call == "" and drafted.skip.startswith("whole numbers 0 to 199, each once: a row number")
+    assert "set data.id_column (params.yaml) to it instead, or list it in data.ignore_columns" in drafted.skip
+    assert drafted.skip.endswith("a feature after all: _number(int, 0, 199) in FEATURES")
+
+
+@pytest.mark.parametrize(
+    ("values", "call"),
+    [
+        ([str(age) for age in (34, 30, 33, 31, 32)], "_number(int, 30, 34"),  # 5 rows: a feature by chance
+        ([str(i) for i in range(49)], "_number(int, 0, 48"),  # under ROW_NUMBER_ROWS
+        ([str(i) for i in range(200) if i != 57], "_number(int, 0, 199"),  # a gap: rows filtered, or a value
+        ([str(i // 2) for i in range(200)], "_number(int, 0, 99"),  # consecutive, not each once
+        ([*map(str, range(199)), None], "_number(int, 0, 198"),  # a missing value: no row number
+        ([f"{i / 2:.1f}" for i in range(200)], "_number(float, 0.0, 100.0"),
+    ],
+    ids=["five-ages", "few-rows", "gap", "repeats", "missing", "halves"],
+)
+def test_unique_whole_numbers_that_are_no_row_number_stay_a_number(
+    values: list[str | None], call: str
+) -> None:
+    assert schema_draft.feature("x", column(*values), ".").call == call
+
+
+def test_dates_in_mixed_formats_are_named_with_the_fix_not_free_text() -> None:
+    """'2024-01-05', '05/01/2024' and 'Jan 5 2024' in one column were free text (or a category
+    of a few): validate reads ISO 8601 only, so the note says which formats and to write ISO 8601
+    in the export. Text that merely holds numbers and words stays what it was."""
+    days = pd.date_range("2024-01-01", periods=120, freq="D")
+    mixed = [d.strftime(("%Y-%m-%d", "%d/%m/%Y", "%b %d %Y")[i % 3]) for i, d in enumerate(days)]
+    for values in (mixed, mixed[:9]):  # many: was free text; few: was a category
+        skip = schema_draft.feature("signup", column(*values), ".").skip
+        assert skip.startswith(
+            "dates in mixed formats (2024-01-01, 02/01/2024, Jan 03 2024): validate reads ISO"
+        )
+        assert "write the column so in the export, then derive numbers from it in the file" in skip
+    slashes = schema_draft.feature("signup", column(*[d.strftime("%d/%m/%Y") for d in days]), ".").skip
+    assert slashes.startswith("dates not in ISO 8601 (01/01/2024): ")
+    iso = schema_draft.feature("signup", column(*[d.strftime("%Y-%m-%d") for d in days]), ".").skip
+    assert iso.startswith("a date: derive numbers")
+    versions = schema_draft.feature("v", column("1.2.3", "2.0.1", "1.2.3"), ".")
+    assert versions.levels == ("1.2.3", "2.0.1")
+    notes = schema_draft.feature("note", column(*[f"called {i} times in 2024" for i in range(60)]), ".")
+    assert notes.skip.startswith("free text")
+    assert schema_draft.feature("w", column("Monday 5 May 2024", "not a date 2024"), ".").call == "_category("
 
 
 def written_schema(tmp_path: Path, frame: pd.DataFrame) -> Path:
