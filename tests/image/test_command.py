@@ -10,12 +10,13 @@ import http.server
 import os
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import ClassVar
 
 import httpx
 import pytest
+from click.testing import CliRunner
 
 from mlapp import template
 from mlapp.errors import UserError
@@ -51,6 +52,38 @@ def test_docker_when_its_engine_answers_else_podman(
         fake_program(tmp_path, name, code)
     monkeypatch.setenv("PATH", str(tmp_path))
     assert detect().name == expected
+
+
+@pytest.mark.parametrize(
+    ("programs", "expected"), [({"docker": 0, "podman": 0}, "docker"), ({"podman": 0}, "podman")]
+)
+def test_make_e2e_uses_the_engine_make_image_built_with(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, programs: dict[str, int], expected: str
+) -> None:
+    """`make e2e` pushed with docker whatever the machine had: where `make image` built with podman
+    (no docker engine), the push failed for want of docker. Both detect the engine the same way."""
+    from mlapp.cli import cli
+    from mlapp.delivery import cluster
+
+    for name, code in programs.items():
+        fake_program(tmp_path, name, code)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("MLAPP_IMAGE_ENGINE", raising=False)
+    chosen: dict[str, str] = {}
+
+    def record(command: str) -> Callable[..., None]:
+        def stand_in(*args: object, **kwargs: object) -> None:
+            engine = kwargs["engine"] if "engine" in kwargs else args[1]  # e2e's by name, image's second
+            chosen[command] = detect(str(engine)).name
+            raise UserError("stop")  # past the choice: nothing to build or deploy here
+
+        return stand_in
+
+    monkeypatch.setattr(cluster, "e2e", record("e2e"))
+    monkeypatch.setattr(build, "build_and_smoke", record("image"))
+    CliRunner().invoke(cli, ["--params", str(REPO / "params.yaml"), "delivery", "e2e", "--image", "mlapp:1"])
+    CliRunner().invoke(cli, ["--params", str(REPO / "params.yaml"), "serving", "image"])
+    assert chosen == {"e2e": expected, "image": expected}
 
 
 def test_no_engine_at_all_says_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -67,3 +67,14 @@ summary_option = click.option(
     envvar=SUMMARY_ENV,
     help=f"Also append the Markdown to this file [env: {SUMMARY_ENV}].",
 )
+
+# The container engine of every command that drives one (`make image`, `make e2e`): one detection
+# (mlapp.image.engine.detect), so a machine with podman and no docker engine uses podman for both.
+engine_option = click.option(
+    "--engine",
+    type=click.Choice(["auto", "docker", "podman"]),
+    default="auto",
+    show_default=True,
+    envvar="MLAPP_IMAGE_ENGINE",
+    help="auto: docker when `docker info` answers, else podman [env: MLAPP_IMAGE_ENGINE].",
+)

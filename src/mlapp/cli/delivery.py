@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from mlapp.cli.common import FolderOption, Project, http_url, pass_project
+from mlapp.cli.common import FolderOption, Project, engine_option, http_url, pass_project
 
 
 def _known_env(ctx: click.Context, _: click.Parameter, name: str) -> str:
@@ -209,7 +209,7 @@ def install_argocd(project: Project) -> None:
 @click.option(
     "--registry", default="kind-registry:5000", show_default=True, help="Registry the cluster pulls from."
 )
-@click.option("--engine", type=click.Choice(["docker", "podman"]), default="docker", show_default=True)
+@engine_option
 @click.option(
     "--argocd/--no-argocd", "with_argocd", default=True, help="Install Argo CD, validate our Applications."
 )

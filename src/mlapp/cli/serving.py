@@ -12,6 +12,7 @@ from mlapp.cli.common import (
     FileOption,
     FolderOption,
     Project,
+    engine_option,
     github_output_option,
     http_url,
     pass_project,
@@ -132,14 +133,7 @@ def score(
 
 
 @group.command()
-@click.option(
-    "--engine",
-    type=click.Choice(["auto", "docker", "podman"]),
-    default="auto",
-    show_default=True,
-    envvar="MLAPP_IMAGE_ENGINE",
-    help="auto: docker when `docker info` answers, else podman [env: MLAPP_IMAGE_ENGINE].",
-)
+@engine_option
 @click.option("--no-run", is_flag=True, help="Build only: no container, no smoke test.")
 @click.option(
     "--context-only", is_flag=True, help="Only write the build context (params: image.context) and stop."
