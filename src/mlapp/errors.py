@@ -2,8 +2,11 @@
 
 import contextlib
 import re
+import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 # scheme://user:password@host: MLflow, DVC and git take credentials in a URL, and a message that
 # names the URL (a server that does not answer, a failed push) must not print them.
@@ -46,3 +49,35 @@ def writing(path: Path) -> Iterator[None]:
         yield
     except OSError as exc:
         raise UserError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+@contextlib.contextmanager
+def interrupts_kept(*lost_as: type[Exception]) -> Iterator[None]:
+    """Ctrl-C inside the block stays a KeyboardInterrupt: pandas' C parser reads through a Python
+    callback, and a KeyboardInterrupt raised there can come out as its ParserError ("Calling
+    read(nbytes) on source failed"), a table called unreadable (validate's report; exit 2, not
+    130). An error of ``lost_as`` after a Ctrl-C while the block ran is raised as the interrupt.
+    Only where Python's own handler is set (the CLI's main thread): elsewhere SIGINT is not a
+    KeyboardInterrupt here, or no handler can be set."""
+    previous = signal.getsignal(signal.SIGINT)
+    if (
+        previous is not signal.default_int_handler
+        or threading.current_thread() is not threading.main_thread()
+    ):
+        yield
+        return
+    noted: list[int] = []
+
+    def note(signum: int, frame: FrameType | None) -> None:
+        noted.append(signum)
+        signal.default_int_handler(signum, frame)
+
+    signal.signal(signal.SIGINT, note)
+    try:
+        yield
+    except lost_as:
+        if noted:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from pandas.errors import ParserError, ParserWarning
 
 from mlapp.csv_names import CsvSource, refuse_repeated, repeated, separator_fix, with_head
-from mlapp.errors import UserError, writing
+from mlapp.errors import UserError, interrupts_kept, writing
 from mlapp.sources import is_parquet, opened, unnamed_compression
 
 
@@ -46,9 +46,11 @@ def read_csv(source: CsvSource, missing: Sequence[str], rows: int, sep: str) -> 
         "index_col": False,
         "skipinitialspace": True,  # "a, b": the names and values, not " b"
     }
-    with pd.read_csv(replayed, chunksize=rows, **options) as reader:  # type: ignore[call-overload]
+    with interrupts_kept(ParserError):  # its first read: the header
+        reader = pd.read_csv(replayed, chunksize=rows, **options)  # type: ignore[call-overload]
+    with reader:
         while True:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), interrupts_kept(ParserError):
                 warnings.simplefilter("error", ParserWarning)  # index_col=False warns, then drops
                 try:
                     chunk = next(reader)
