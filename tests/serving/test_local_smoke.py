@@ -3,16 +3,21 @@ port of 127.0.0.1, the smoke test over HTTP, a clean stop; nothing left running 
 
 from __future__ import annotations
 
+import contextlib
 import http.server
+import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from mlapp.serving.local import free_port, local_url
@@ -109,3 +114,24 @@ def test_a_host_name_is_one_error_line_not_bentomls_traceback(serving_root: Path
 )
 def test_the_smoke_test_reaches_the_interface_served(host: str, url: str) -> None:
     assert local_url(host, 8080) == url
+
+
+def test_a_hangup_stops_the_server_it_started(serving_root: Path) -> None:
+    """SIGHUP (the terminal that runs `make run` closed) reaches this process, not the server in its
+    own session: it died of it, and the server served on with nobody to stop it."""
+    port = free_port()
+    argv = [sys.executable, "-m", "mlapp", "--params", str(serving_root / "params.yaml"), "serving", "serve"]
+    argv += ["--smoke", "--model-dir", str(serving_root / "models"), "--port", str(port)]
+    parent = subprocess.Popen(argv, cwd=serving_root, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + DEADLINE_S
+    while not (children := psutil.Process(parent.pid).children()):  # the server, starting: not ready yet
+        assert time.monotonic() < deadline and parent.poll() is None, parent.communicate()
+        time.sleep(0.01)
+    (server,) = children
+    parent.send_signal(signal.SIGHUP)
+    assert parent.wait(timeout=DEADLINE_S) == 128 + signal.SIGHUP
+    try:
+        server.wait(timeout=DEADLINE_S)  # stopped by the parent (psutil.TimeoutExpired: still serving)
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # without the fix: the orphan and its workers
+            os.killpg(server.pid, signal.SIGKILL)

@@ -5,6 +5,11 @@ tree), on a free port of 127.0.0.1 unless the caller names a port or interface. 
 log goes to a temporary folder: the smoke test's records are not traffic, and the monitor reads
 that log as recent data.
 
+The server runs in a session of its own, which the terminal's SIGHUP does not reach: this process
+turns a SIGHUP (the terminal that runs ``make run`` closed) into an exit that stops the server
+first (``_hangup``); it died of it, and the server served on, on its free port, with nobody to
+stop it.
+
 ``free_port`` and ``ready_after`` serve every server started here (this one, ``make image``'s
 container, the tests'): readiness is ``smoke.wait_ready``'s, with the server's log on failure.
 """
@@ -19,6 +24,7 @@ import subprocess
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, NoReturn
 
 import httpx
 
@@ -76,6 +82,11 @@ def _stop(server: subprocess.Popen[bytes]) -> int | None:
     return code
 
 
+def _hangup(signum: int, _frame: Any) -> NoReturn:
+    """SIGHUP: leave through the server's stop (``serve_and_smoke``), exit 129 as a shell reports it."""
+    raise SystemExit(128 + signum)
+
+
 def local_url(host: str, port: int) -> str:
     """The URL the smoke test sends to for a server listening on ``host``:``port``."""
     where = LOOPBACK.get(host, host)
@@ -100,6 +111,7 @@ def serve_and_smoke(
         except OSError as exc:
             raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     url = local_url(host, port)
+    signal.signal(signal.SIGHUP, _hangup)
     with tempfile.TemporaryDirectory(prefix="mlapp-serve-") as tmp:
         argv, env = service_command(params_path, port=port, host=host, model_dir=model_dir)
         env[PREDICTION_LOG_ENV] = str(Path(tmp) / "predictions.jsonl")
