@@ -1,0 +1,162 @@
+"""Requests reset when the server stops while keep-alive clients send.
+
+    nice -n 10 python benchmarks/stop_resets.py [--baseline REF ...] [--rounds 5] [--out DIR]
+
+Per run: ``mlapp serving serve`` (``serving.workers`` 2, a free probe port, a ``TMPDIR`` of its
+own), ``--clients`` threads each keeping one connection alive and sending a ``--rows``-row
+``/predict`` after the other; after ``--warm-s`` the server gets SIGTERM. Each request sent after
+that is answered, refused (a new connection refused: the server no longer listens; that client
+stops there) or reset (any other failure: reset, or closed without an answer), the resets told
+apart by whether the request went on a kept-alive connection or a new one. Also per run: the
+server's exit code, seconds from the signal to its exit, what it left in its ``TMPDIR``.
+``--baseline REF`` (repeatable) adds git revision REF's ``src/`` (first on ``PYTHONPATH``),
+the systems alternating from round to round. The model is ``models/`` (``MLAPP_MODEL_DIR`` to
+use another). Writes ``stop_resets.json`` to ``--out`` (``benchmarks/results``, committed:
+docs/serving.md quotes it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench_http import REPO, running
+from mlapp.serving import PREDICTION_LOG_ENV
+from mlapp.serving.local import free_port
+from probes import dirty, extract, revision
+from serving import unseen_rows
+
+
+def clients(
+    port: int, count: int, body: bytes, signalled: list[float]
+) -> tuple[Counter[str], list[threading.Thread]]:
+    """``count`` keep-alive clients sending ``body`` until refused; their outcomes once ``signalled``."""
+    outcomes: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    def client() -> None:
+        conn: http.client.HTTPConnection | None = None
+        while True:
+            new = conn is None
+            if conn is None:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                try:
+                    conn.connect()
+                except ConnectionRefusedError:
+                    with lock:
+                        outcomes["refused"] += 1
+                    return
+            try:
+                conn.request("POST", "/predict", body, {"Content-Type": "application/json"})
+                answer = conn.getresponse()
+                answer.read()
+                outcome = f"answered {answer.status}"
+                if answer.will_close:
+                    conn.close()
+                    conn = None
+            except (OSError, http.client.HTTPException):
+                outcome = "reset on a new connection" if new else "reset on a kept-alive connection"
+                conn.close()
+                conn = None
+            if signalled:
+                with lock:
+                    outcomes[outcome] += 1
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    return outcomes, threads
+
+
+def run(src: Path, params: Path, work: Path, body: bytes, args: argparse.Namespace) -> dict[str, Any]:
+    port, temp = free_port(), Path(tempfile.mkdtemp(prefix="tmp-", dir=work))
+    settings = yaml.safe_load(params.read_text())
+    settings["serving"] |= {"workers": 2, "probe_port": free_port()}
+    (work / f"params-{port}.yaml").write_text(yaml.safe_dump(settings))
+    env = {
+        "PYTHONPATH": str(src),
+        "TMPDIR": str(temp),
+        "BENTOML_HOME": str(work / f"bentoml-{port}"),
+        PREDICTION_LOG_ENV: str(work / "predictions.jsonl"),
+    }
+    serve = [sys.executable, "-m", "mlapp", "--params", str(work / f"params-{port}.yaml"), "serving", "serve"]
+    logs = REPO / ".bench" / "serving-logs"
+    signalled: list[float] = []
+    with running(
+        "stop_resets", [*serve, "--port", str(port)], f"http://127.0.0.1:{port}/readyz", env, logs
+    ) as proc:
+        outcomes, threads = clients(port, args.clients, body, signalled)
+        time.sleep(args.warm_s)
+        signalled.append(time.monotonic())
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=120)
+        stop_s = time.monotonic() - signalled[0]
+        for thread in threads:
+            thread.join(60)
+    return {
+        "after_signal": dict(sorted(outcomes.items())),
+        "resets": sum(n for outcome, n in outcomes.items() if outcome.startswith("reset")),
+        "exit": code,
+        "stop_s": round(stop_s, 2),
+        "left_in_tmpdir": sorted(path.name for path in temp.iterdir()),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--out", type=Path, default=REPO / "benchmarks" / "results", help="[benchmarks/results]"
+    )
+    parser.add_argument("--baseline", action="append", default=[], help="git revision to compare with")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds [5]")
+    parser.add_argument("--clients", type=int, default=16, help="keep-alive clients [16]")
+    parser.add_argument("--rows", type=int, default=200, help="rows per request [200]")
+    parser.add_argument("--warm-s", type=float, default=4.0, help="seconds of traffic before SIGTERM [4]")
+    args = parser.parse_args(argv)
+    records = json.loads(unseen_rows().to_json(orient="records"))
+    body = json.dumps({"records": (records * (args.rows // len(records) + 1))[: args.rows]}).encode()
+    with tempfile.TemporaryDirectory(prefix="bench-stop-") as tmp:
+        work = Path(tmp)
+        systems = {"current": (REPO / "src", REPO / "params.yaml")}
+        for ref in args.baseline:
+            tree = extract(ref, work / ref)
+            systems[ref] = (tree / "src", tree / "params.yaml")
+        rounds: list[dict[str, Any]] = []
+        for i in range(args.rounds):
+            current: dict[str, Any] = {}
+            for name, (src, params) in list(systems.items())[:: 1 if i % 2 == 0 else -1]:
+                current[name] = run(src, params, work, body, args)
+                print(f"round {i + 1}: {name}: {json.dumps(current[name])}", flush=True)
+            rounds.append(current)
+    result = {
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "cpus": os.cpu_count(),
+        "load": os.getloadavg(),
+        "clients": args.clients,
+        "rows": args.rows,
+        "warm_s": args.warm_s,
+        "commit": revision("HEAD") + (" + uncommitted changes" if dirty() else ""),
+        "baselines": {ref: revision(ref) for ref in args.baseline},
+        "rounds": rounds,
+        "resets_per_run": {name: [r[name]["resets"] for r in rounds] for name in systems},
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "stop_resets.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result["resets_per_run"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
