@@ -1,4 +1,5 @@
-"""On SIGTERM (or SIGINT) the traffic port refuses new connections while the workers drain.
+"""On SIGTERM (or SIGINT, or SIGHUP: ``stop_on_hangup``) the traffic port refuses new connections
+while the workers drain.
 
 BentoML's arbiter (circus, on a thread of the server process) holds the traffic port's
 listening socket, and each worker a copy. On SIGTERM each worker stops accepting and finishes
@@ -13,7 +14,8 @@ every worker has closed its copies: uvicorn's as its stop begins, and the duplic
 listener reads the listen queue from (``probes.ListenQueue``), which it held until the worker
 had drained, closed then too (``Probes.draining``, which also makes ``/readyz`` 503 from then
 on). A new connection is refused at once (a client or a load balancer can try another server)
-while the requests in flight finish (tests/serving/test_resilience.py).
+while the requests in flight finish (tests/serving/test_resilience.py): from the signal on, since
+the server process shuts the listening socket down in its signal handler (``stop_listening``).
 """
 
 from __future__ import annotations
