@@ -131,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         systems = {"current": (REPO / "src", REPO / "params.yaml")}
         for ref in args.baseline:
+            (work / ref).mkdir()
             tree = extract(ref, work / ref)
             systems[ref] = (tree / "src", tree / "params.yaml")
         rounds: list[dict[str, Any]] = []
