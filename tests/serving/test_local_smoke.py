@@ -116,6 +116,13 @@ def test_the_smoke_test_reaches_the_interface_served(host: str, url: str) -> Non
     assert local_url(host, 8080) == url
 
 
+def supervise(process: psutil.Process) -> bool:
+    """The server (``mlapp.serving.supervise``), not another child (git, before it starts)."""
+    with contextlib.suppress(psutil.NoSuchProcess):
+        return "mlapp.serving.supervise" in process.cmdline()
+    return False
+
+
 def test_a_hangup_stops_the_server_it_started(serving_root: Path) -> None:
     """SIGHUP (the terminal that runs `make run` closed) reaches this process, not the server in its
     own session: it died of it, and the server served on with nobody to stop it."""
@@ -124,10 +131,10 @@ def test_a_hangup_stops_the_server_it_started(serving_root: Path) -> None:
     argv += ["--smoke", "--model-dir", str(serving_root / "models"), "--port", str(port)]
     parent = subprocess.Popen(argv, cwd=serving_root, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + DEADLINE_S
-    while not (children := psutil.Process(parent.pid).children()):  # the server, starting: not ready yet
+    while not (servers := [child for child in psutil.Process(parent.pid).children() if supervise(child)]):
         assert time.monotonic() < deadline and parent.poll() is None, parent.communicate()
         time.sleep(0.01)
-    (server,) = children
+    (server,) = servers  # starting, not ready yet: the smoke test cannot be over
     parent.send_signal(signal.SIGHUP)
     assert parent.wait(timeout=DEADLINE_S) == 128 + signal.SIGHUP
     try:
