@@ -135,9 +135,9 @@ def test_a_hangup_stops_the_server_it_started(serving_root: Path) -> None:
         assert time.monotonic() < deadline and parent.poll() is None, parent.communicate()
         time.sleep(0.01)
     (server,) = servers  # starting, not ready yet: the smoke test cannot be over
-    parent.send_signal(signal.SIGHUP)
-    assert parent.wait(timeout=DEADLINE_S) == 128 + signal.SIGHUP
     try:
+        parent.send_signal(signal.SIGHUP)
+        assert parent.wait(timeout=DEADLINE_S) == 128 + signal.SIGHUP
         server.wait(timeout=DEADLINE_S)  # stopped by the parent (psutil.TimeoutExpired: still serving)
     finally:
         with contextlib.suppress(ProcessLookupError):  # without the fix: the orphan and its workers
