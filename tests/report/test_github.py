@@ -108,12 +108,14 @@ def test_the_comment_mentions_references_and_fetches_nothing() -> None:
     blocked the PR's author), backlink other issues, or make readers' browsers load an image."""
     attack = (
         "cc @octocat @org/security, &#64;eve &commat;bob &#x40;x; fixes #12 and other/repo#3 &#35;4\n"
+        "see https://github.com/other/repo/issues/5 and [this](https://GitHub.com/other/repo/pull/6)\n"
         '![pixel](https://evil.example/p.gif) ![ref][r] <img src="https://evil.example/q"> < PICTURE>\n'
     )
     body = github.comment_body(attack.encode(), "u", 2000, compared=True)
     assert not re.search(r"(?<!\w)@\w|#\d|&#|&commat|!\[|<\s*(img|picture)", body, re.IGNORECASE)
     assert "@\u200boctocat @\u200borg/security" in body and "other/repo#\u200b3" in body
     assert "[pixel](https://evil.example/p.gif)" in body  # a link to click, not a fetch
+    assert "github.com/" not in body.lower().replace("[this workflow run](u)", "")  # no backlinks
     honest = (
         "### Model report\n<details><summary>ROC</summary>\n\n| a | b |\n|---|---|\n"
         "| `mlapp@candidate` | a@b.com |\n</details>\n[top](#metrics) `make report BASE=<ref>` &amp;\n"
