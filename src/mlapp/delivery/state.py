@@ -226,6 +226,7 @@ class Branch:
                 if self.sync:
                     self.git("update-ref", self.ref, commit)
                 return commit
-            if done.returncode != PUSH_REJECTED if self.sync else self.tip() == base:
+            beaten = done.returncode == PUSH_REJECTED if self.sync else self.tip() != base
+            if not beaten:  # another writer moved the branch: redo on its tip; anything else stops
                 raise proc.CommandError(done.args[:4], done.returncode, done.stderr)
         raise StateError(f"{remote}/{name} kept moving: gave up after {PUSH_ATTEMPTS} attempts")
