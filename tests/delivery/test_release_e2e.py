@@ -130,7 +130,7 @@ exec sleep 300
     # 4. A second image of the same model gets its own registry version; rollback moves the
     #    alias back to the first.
     shutil.move(released.parent / "models-away", released / "models")
-    ok("pipeline", "register", "--tag", f"image.digest={digest('b')}")
+    ok("pipeline", "register", "--tag", f"image.digest={digest('b')}", env=RUNNER)  # cd's, as the first
     for args in (
         ("deploy", "--env", FIRST, "--image", b),
         ("accept", "--env", FIRST),
@@ -230,6 +230,7 @@ if [ "$1" = port-forward ]; then echo "Forwarding from 127.0.0.1:{port} -> 3000"
 """,
     )
     monkeypatch.setenv("PATH", path_with(docker))
+    monkeypatch.delenv("MLAPP_IMAGE_ENGINE", raising=False)  # a runner: auto finds docker's engine
     monkeypatch.setenv("KUBE_CONFIG", "apiVersion: v1\nkind: Config\n")  # kind-action's cluster
     argv, env = command("kind.yml", "e2e", "make e2e", {"steps.image.outputs.image": "mlapp:local"})
     assert env == {"LOCAL_IMAGE": "mlapp:local"}
@@ -239,6 +240,7 @@ if [ "$1" = port-forward ]; then echo "Forwarding from 127.0.0.1:{port} -> 3000"
     assert code == 0, out
     assert "3/6 Argo CD v" in out and f"6/6 {FIRST} on the cluster serves model" in out, out
     assert (tmp_path / "docker.log").read_text().splitlines() == [
+        "info",  # --engine auto: docker, since its engine answers
         "tag mlapp:local kind-registry:5000/mlapp:e2e",
         "push kind-registry:5000/mlapp:e2e",
         "inspect --format {{json .RepoDigests}} kind-registry:5000/mlapp:e2e",
