@@ -77,11 +77,10 @@ def ensure_alias(params: Params, model_dir: Path, alias: str) -> str:
     identity = model_identity(model_dir).items()
     client = MlflowClient()
     name = params.mlflow.model_name
-    if not any(identity <= v.tags.items() for v in owned_versions(client, name)):
+    ours = [v for v in owned_versions(client, name) if identity <= v.tags.items()]
+    if not ours:  # searched again after registering: another process may have registered it too
         register(params, model_dir, [], {})
-    first = min(
-        (v for v in client.search_model_versions(f"name = '{name}'") if identity <= v.tags.items()),
-        key=lambda v: int(v.version),
-    )
+        ours = [v for v in client.search_model_versions(f"name = '{name}'") if identity <= v.tags.items()]
+    first = min(ours, key=lambda v: int(v.version))
     client.set_registered_model_alias(name, alias, first.version)
     return str(first.version)

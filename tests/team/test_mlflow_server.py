@@ -114,15 +114,13 @@ def test_pipeline_registry_aliases_and_load_by_alias(server, trained_project, tm
     assert aliased_model(params.mlflow, "staging") == second.sha256
 
 
-def test_two_pipelines_log_at_once(server, trained_project, tmp_path) -> None:
-    roots = []
-    for name in ("a", "b"):
-        root, env = team_project(trained_project, tmp_path / name, server)
-        roots.append(root)
+def at_once(argv: list[str], roots: list[Path], env: dict[str, str]) -> list[str]:
+    """``argv`` started in each of ``roots`` together (the project's own code first on the paths);
+    their outputs, once every one exited 0."""
     path = f"{BIN}{os.pathsep}{os.environ['PATH']}"
     procs = [
         subprocess.Popen(
-            ["dvc", "repro", "-f", "-s", "evaluate"],
+            argv,
             cwd=root,
             env={**os.environ, **env, "PATH": path, "PYTHONPATH": str(root / "src")},
             stdout=subprocess.PIPE,
@@ -132,7 +130,16 @@ def test_two_pipelines_log_at_once(server, trained_project, tmp_path) -> None:
         for root in roots
     ]
     outputs = [p.communicate(timeout=600)[0] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], outputs
+    assert [p.returncode for p in procs] == [0] * len(procs), outputs
+    return outputs
+
+
+def test_two_pipelines_log_at_once(server, trained_project, tmp_path) -> None:
+    roots = []
+    for name in ("a", "b"):
+        root, env = team_project(trained_project, tmp_path / name, server)
+        roots.append(root)
+    at_once(["dvc", "repro", "-f", "-s", "evaluate"], roots, env)
     for root in roots:
         experiment = load_params(root / "params.yaml").mlflow.experiment
         assert [r.info.status for r in runs(server, experiment)] == ["FINISHED"]
@@ -167,20 +174,7 @@ def test_two_tracks_at_once_point_the_alias_at_one_version(server, trained_proje
     """`make run` twice at once on one server: however they interleave, both name the version
     the alias points at (one may have registered a spare version of the same model)."""
     root, env = team_project(trained_project, tmp_path / "p", server)
-    path = f"{BIN}{os.pathsep}{os.environ['PATH']}"
-    procs = [
-        subprocess.Popen(
-            ["mlapp", "pipeline", "track", "--alias", "candidate"],
-            cwd=root,
-            env={**os.environ, **env, "PATH": path, "PYTHONPATH": str(root / "src")},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    outputs = [p.communicate(timeout=600)[0] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], outputs
+    outputs = at_once(["mlapp", "pipeline", "track", "--alias", "candidate"], [root, root], env)
     version = alias_version(load_params(root / "params.yaml").mlflow, "candidate")
     assert all(f"version {version} is @candidate" in out for out in outputs), outputs
 
