@@ -142,3 +142,36 @@ def test_a_hangup_stops_the_server_it_started(serving_root: Path) -> None:
     finally:
         with contextlib.suppress(ProcessLookupError):  # without the fix: the orphan and its workers
             os.killpg(server.pid, signal.SIGKILL)
+
+
+def test_a_hangup_while_the_server_starts_stops_it_too(
+    serving_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGHUP inside Popen (the child started, Popen not returned yet): the handler ran there and the
+    server was never stopped. The hangup now waits until the server can be stopped."""
+    from mlapp.params import load_params
+    from mlapp.serving import local
+
+    started: list[subprocess.Popen[bytes]] = []
+    real_popen = subprocess.Popen
+
+    def popen_then_hangup(*args: object, **kwargs: object) -> subprocess.Popen[bytes]:
+        started.append(real_popen(*args, **kwargs))  # type: ignore[call-overload]
+        os.kill(os.getpid(), signal.SIGHUP)  # its handler runs here, before Popen returns
+        return started[0]
+
+    monkeypatch.chdir(serving_root)
+    monkeypatch.setattr(local.subprocess, "Popen", popen_then_hangup)
+    before = signal.getsignal(signal.SIGHUP)
+    params_path = serving_root / "params.yaml"
+    try:
+        with pytest.raises(SystemExit) as exited:
+            local.serve_and_smoke(params_path, load_params(params_path), serving_root / "models", print,
+                                  port=None, host="127.0.0.1")  # fmt: skip
+        assert exited.value.code == 128 + signal.SIGHUP
+        assert started[0].poll() is not None  # stopped, not serving on
+    finally:
+        signal.signal(signal.SIGHUP, before)
+        for server in started:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.pid, signal.SIGKILL)

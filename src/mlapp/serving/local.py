@@ -111,7 +111,8 @@ def serve_and_smoke(
         except OSError as exc:
             raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     url = local_url(host, port)
-    signal.signal(signal.SIGHUP, _hangup)
+    hung_up: list[int] = []  # until the server can be stopped: a SIGHUP inside Popen leaked it
+    signal.signal(signal.SIGHUP, lambda number, _frame: hung_up.append(number))
     with tempfile.TemporaryDirectory(prefix="mlapp-serve-") as tmp:
         argv, env = service_command(params_path, port=port, host=host, model_dir=model_dir)
         env[PREDICTION_LOG_ENV] = str(Path(tmp) / "predictions.jsonl")
@@ -122,6 +123,9 @@ def serve_and_smoke(
                 argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
             )
         try:
+            signal.signal(signal.SIGHUP, _hangup)
+            if hung_up:
+                _hangup(hung_up[0], None)
             timeout_s = params.image.ready_timeout_s
             ready_s = ready_after(url, timeout_s, lambda: _ended(server), lambda: _tail(log))
             echo(f"ready after {ready_s:.1f} s: {url} (BentoML, {model_dir}/)")
