@@ -244,7 +244,7 @@ def test_never_ready_fails_at_the_deadline(server: str) -> None:
 def test_one_readiness_wait_for_a_started_server_and_a_deployed_one(server: str) -> None:
     """The image's container, make run's local server and a deployed service wait alike
     (smoke.wait_ready); a server started here that ended fails at once, not at the deadline."""
-    assert build.ready_after is local.ready_after and build.free_port is local.free_port
+    assert build.ready_after is local.ready_after and build.free_ports is local.free_ports
     Readiness.answers = [503]
     with httpx.Client(base_url=server) as http, pytest.raises(smoke.SmokeFailure) as failed:
         smoke.wait_ready(http, timeout_s=30, poll_s=0.01, gone=lambda: "the server exited (1)")

@@ -20,7 +20,7 @@ import httpx
 import psutil
 import pytest
 
-from mlapp.serving.local import free_port, local_url
+from mlapp.serving.local import free_port, free_ports, local_url
 
 DEADLINE_S = 180  # imports, start and stop on a loaded machine
 
@@ -175,3 +175,13 @@ def test_a_hangup_while_the_server_starts_stops_it_too(
         for server in started:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(server.pid, signal.SIGKILL)
+
+
+def test_ports_picked_together_differ_and_are_free() -> None:
+    """A server's traffic and probe ports: two ``free_port()`` calls in a row once returned the
+    same port, and the server refused to start with it as both."""
+    ports = free_ports(64)
+    assert len(set(ports)) == 64
+    for port in ports:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", port))

@@ -22,7 +22,7 @@ import httpx
 import pytest
 import yaml
 
-from mlapp.serving.local import free_port
+from mlapp.serving.local import free_port, free_ports
 from tests.conftest import running_server, wait_ready
 from tests.serving.test_admission import server_pids
 
@@ -190,8 +190,9 @@ def port_free(port: int) -> bool:
 def test_a_killed_server_process_takes_its_workers_with_it(serving_root, tmp_path) -> None:
     """kill -9 of the server process (no stop reaches its workers) left them serving, and holding
     the port, as orphans; the kernel now sends each SIGTERM when it dies."""
-    params = serving_params(serving_root, tmp_path, workers=2, probe_port=free_port())
-    port, log = free_port(), tmp_path / "server.log"
+    port, probe_port = free_ports(2)
+    params = serving_params(serving_root, tmp_path, workers=2, probe_port=probe_port)
+    log = tmp_path / "server.log"
     argv = [sys.executable, "-m", "mlapp", "--params", str(params), "serving", "serve", "--port", str(port)]
     env = {**os.environ, "MLAPP_MODEL_DIR": str(serving_root / "models"), "BENTOML_HOME": str(tmp_path)}
     env["MLAPP_PREDICTION_LOG"] = str(tmp_path / "predictions.jsonl")
@@ -238,9 +239,9 @@ def test_a_stopping_server_refuses_new_connections_while_its_requests_in_flight_
     server process and the probe listener each still held the socket) until the last worker had
     drained, and reset then; now they are refused at once, /readyz says 503, the request in
     flight is answered, and the server exits 0 with the port free (drain.py)."""
-    probe_port = free_port()
+    port, probe_port = free_ports(2)
     params = serving_params(serving_root, tmp_path, workers=1, probe_port=probe_port, body_timeout_s=600)
-    port, log = free_port(), tmp_path / "server.log"
+    log = tmp_path / "server.log"
     argv = [sys.executable, "-m", "mlapp", "--params", str(params), "serving", "serve", "--port", str(port)]
     env = {**os.environ, "MLAPP_MODEL_DIR": str(serving_root / "models"), "BENTOML_HOME": str(tmp_path)}
     env["MLAPP_PREDICTION_LOG"] = str(tmp_path / "predictions.jsonl")

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mlapp.serving.local import free_port
+from mlapp.serving.local import free_ports
 from tests.conftest import wait_ready
 from tests.serving.test_resilience import (
     DEADLINE_S,
@@ -36,7 +36,7 @@ pytestmark = pytest.mark.slow
 @contextlib.contextmanager
 def started(serving_root: Path, tmp_path: Path, **serving: Any) -> Iterator[dict[str, Any]]:
     """A one-worker server with a probe port and a temporary folder (``TMPDIR``) of its own."""
-    probe_port, port = free_port(), free_port()
+    probe_port, port = free_ports(2)
     params = serving_params(serving_root, tmp_path, workers=1, probe_port=probe_port, **serving)
     argv = [sys.executable, "-m", "mlapp", "--params", str(params), "serving", "serve", "--port", str(port)]
     temp, log = tmp_path / "tmp", tmp_path / "server.log"

@@ -34,7 +34,7 @@ from mlapp.image.engine import Engine, detect
 from mlapp.params import Params
 from mlapp.schema import FEATURES
 from mlapp.serving import PREDICTION_LOG_ENV, smoke
-from mlapp.serving.local import free_port, ready_after
+from mlapp.serving.local import free_ports, ready_after
 
 CONTAINER_PORT = 3000  # BentoML's default; the Dockerfile EXPOSEs it, infra/base targets it
 # As infra/base/deployment.yaml: BentoML's state and the prediction log on tmpfs, the bento
@@ -198,7 +198,7 @@ def serve_and_smoke(engine: Engine, ref: str, params: Params, expect_version: st
     always remove the container. Seconds to ready."""
     limits = pod.read_limits(params.delivery.infra_dir / pod.DEPLOYMENT)
     name = f"{params.image.name}-smoke-{secrets.token_hex(4)}"
-    port, probe_port = free_port(), free_port()
+    port, probe_port = free_ports(2)
     url = f"http://127.0.0.1:{port}"
     ports = ((port, CONTAINER_PORT), (probe_port, params.serving.probe_port))
     engine.run_detached(ref, name, ports, CONTAINER_ENV, TMPFS, limits.run_options())

@@ -10,7 +10,7 @@ turns a SIGHUP (the terminal that runs ``make run`` closed) into an exit that st
 first (``_hangup``); it died of it, and the server served on, on its free port, with nobody to
 stop it.
 
-``free_port`` and ``ready_after`` serve every server started here (this one, ``make image``'s
+``free_port(s)`` and ``ready_after`` serve every server started here (this one, ``make image``'s
 container, the tests'): readiness is ``smoke.wait_ready``'s, with the server's log on failure.
 """
 
@@ -41,9 +41,18 @@ LOG_TAIL = 4000  # characters of the server's log shown when it fails
 
 def free_port() -> int:
     """A port of 127.0.0.1 nobody listens on now (the OS's pick)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` different free ports: each is held until all are picked. Two ``free_port()`` calls
+    in a row can get the same port back (the first was released), and a server given it as both
+    its traffic and its probe port refuses to start."""
+    with contextlib.ExitStack() as held:
+        socks = [held.enter_context(socket.socket()) for _ in range(count)]
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
 
 
 def ready_after(
