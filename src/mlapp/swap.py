@@ -56,11 +56,12 @@ def exchange(first: Path, second: Path) -> bool:
 
 
 @contextlib.contextmanager
-def signals_held() -> Iterator[None]:
-    """Ctrl-C and SIGTERM arriving inside the block take effect when it ends. Python handles a
-    signal in the main thread whichever thread the kernel gives it to (XGBoost's OpenMP threads
-    too), so its handlers are swapped, not the thread's signal mask. Elsewhere than the main thread
-    (which cannot set handlers) the block runs as it is."""
+def signals_held(held: tuple[int, ...] = HELD) -> Iterator[None]:
+    """The signals ``held`` (Ctrl-C and SIGTERM) arriving inside the block take effect when it ends,
+    the first one with the handler it had before. Python handles a signal in the main thread
+    whichever thread the kernel gives it to (XGBoost's OpenMP threads too), so its handlers are
+    swapped, not the thread's signal mask. Elsewhere than the main thread (which cannot set
+    handlers) the block runs as it is."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -69,7 +70,7 @@ def signals_held() -> Iterator[None]:
     def defer(number: int, _frame: FrameType | None) -> None:
         caught.append(number)
 
-    before = {number: signal.signal(number, defer) for number in HELD}
+    before = {number: signal.signal(number, defer) for number in held}
     try:
         yield
     finally:

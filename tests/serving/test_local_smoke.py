@@ -123,9 +123,11 @@ def supervise(process: psutil.Process) -> bool:
     return False
 
 
-def test_a_hangup_stops_the_server_it_started(serving_root: Path) -> None:
+@pytest.mark.parametrize("number", [signal.SIGHUP, signal.SIGINT], ids=["hangup", "ctrl-c"])
+def test_a_hangup_or_ctrl_c_stops_the_server_it_started(serving_root: Path, number: int) -> None:
     """SIGHUP (the terminal that runs `make run` closed) reaches this process, not the server in its
-    own session: it died of it, and the server served on with nobody to stop it."""
+    own session: it died of it, and the server served on with nobody to stop it. Ctrl-C too, as
+    exit 130 and one line."""
     port = free_port()
     argv = [sys.executable, "-m", "mlapp", "--params", str(serving_root / "params.yaml"), "serving", "serve"]
     argv += ["--smoke", "--model-dir", str(serving_root / "models"), "--port", str(port)]
@@ -136,42 +138,51 @@ def test_a_hangup_stops_the_server_it_started(serving_root: Path) -> None:
         time.sleep(0.01)
     (server,) = servers  # starting, not ready yet: the smoke test cannot be over
     try:
-        parent.send_signal(signal.SIGHUP)
-        assert parent.wait(timeout=DEADLINE_S) == 128 + signal.SIGHUP
+        parent.send_signal(number)
+        assert parent.wait(timeout=DEADLINE_S) == 128 + number
+        if number == signal.SIGINT:
+            assert parent.communicate()[1].decode().strip() == "error: interrupted"
         server.wait(timeout=DEADLINE_S)  # stopped by the parent (psutil.TimeoutExpired: still serving)
     finally:
         with contextlib.suppress(ProcessLookupError):  # without the fix: the orphan and its workers
             os.killpg(server.pid, signal.SIGKILL)
 
 
-def test_a_hangup_while_the_server_starts_stops_it_too(
-    serving_root: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("number", "raised"),
+    [(signal.SIGHUP, SystemExit), (signal.SIGINT, KeyboardInterrupt)],
+    ids=["hangup", "ctrl-c"],
+)
+def test_a_signal_while_the_server_starts_stops_it_too(
+    serving_root: Path, monkeypatch: pytest.MonkeyPatch, number: int, raised: type[BaseException]
 ) -> None:
-    """SIGHUP inside Popen (the child started, Popen not returned yet): the handler ran there and the
-    server was never stopped. The hangup now waits until the server can be stopped."""
+    """SIGHUP or Ctrl-C inside Popen (the child started, Popen not returned yet): its handler ran
+    there and the server was never stopped, serving on its port. Both now wait until it can be."""
     from mlapp.params import load_params
     from mlapp.serving import local
 
     started: list[subprocess.Popen[bytes]] = []
     real_popen = subprocess.Popen
 
-    def popen_then_hangup(*args: object, **kwargs: object) -> subprocess.Popen[bytes]:
+    def popen_then_signal(*args: object, **kwargs: object) -> subprocess.Popen[bytes]:
         started.append(real_popen(*args, **kwargs))  # type: ignore[call-overload]
-        os.kill(os.getpid(), signal.SIGHUP)  # its handler runs here, before Popen returns
+        os.kill(os.getpid(), number)  # its handler runs here, before Popen returns
         return started[0]
 
     monkeypatch.chdir(serving_root)
-    monkeypatch.setattr(local.subprocess, "Popen", popen_then_hangup)
-    before = signal.getsignal(signal.SIGHUP)
+    monkeypatch.setattr(local.subprocess, "Popen", popen_then_signal)
+    before = {held: signal.getsignal(held) for held in (signal.SIGHUP, signal.SIGINT)}
     params_path = serving_root / "params.yaml"
     try:
-        with pytest.raises(SystemExit) as exited:
+        with pytest.raises(raised) as exited:
             local.serve_and_smoke(params_path, load_params(params_path), serving_root / "models", print,
                                   port=None, host="127.0.0.1")  # fmt: skip
-        assert exited.value.code == 128 + signal.SIGHUP
+        if raised is SystemExit:
+            assert exited.value.code == 128 + signal.SIGHUP  # type: ignore[attr-defined]
         assert started[0].poll() is not None  # stopped, not serving on
     finally:
-        signal.signal(signal.SIGHUP, before)
+        for held, handler in before.items():
+            signal.signal(held, handler)
         for server in started:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(server.pid, signal.SIGKILL)

@@ -8,7 +8,7 @@ that log as recent data.
 The server runs in a session of its own, which the terminal's SIGHUP does not reach: this process
 turns a SIGHUP (the terminal that runs ``make run`` closed) into an exit that stops the server
 first (``_hangup``); it died of it, and the server served on, on its free port, with nobody to
-stop it.
+stop it. A hangup or Ctrl-C while ``Popen`` starts the server waits until it can be stopped.
 
 ``free_port(s)`` and ``ready_after`` serve every server started here (this one, ``make image``'s
 container, the tests'): readiness is ``smoke.wait_ready``'s, with the server's log on failure.
@@ -32,11 +32,13 @@ from mlapp.errors import UserError
 from mlapp.params import Params
 from mlapp.serving import PREDICTION_LOG_ENV, service_command, smoke
 from mlapp.serving.supervise import check_port
+from mlapp.swap import signals_held
 
 # Where the smoke test reaches a server bound to every interface: its loopback address.
 LOOPBACK = {"0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104 - names, not a bind
 STOP_S = 30.0  # SIGTERM to exit: the workers finish what is in flight (none here) and clean up
 LOG_TAIL = 4000  # characters of the server's log shown when it fails
+HELD = (signal.SIGHUP, signal.SIGINT)  # while the server starts: each exits through its stop
 
 
 def free_port() -> int:
@@ -120,21 +122,20 @@ def serve_and_smoke(
         except OSError as exc:
             raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     url = local_url(host, port)
-    hung_up: list[int] = []  # until the server can be stopped: a SIGHUP inside Popen leaked it
-    signal.signal(signal.SIGHUP, lambda number, _frame: hung_up.append(number))
+    signal.signal(signal.SIGHUP, _hangup)
     with tempfile.TemporaryDirectory(prefix="mlapp-serve-") as tmp:
         argv, env = service_command(params_path, port=port, host=host, model_dir=model_dir)
         env[PREDICTION_LOG_ENV] = str(Path(tmp) / "predictions.jsonl")
         log = Path(tmp) / "server.log"
-        with log.open("wb") as out:
-            # A session of its own: the stop can reach the workers BentoML forks, whatever happens.
-            server = subprocess.Popen(
-                argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
+        server: subprocess.Popen[bytes] | None = None
         try:
-            signal.signal(signal.SIGHUP, _hangup)
-            if hung_up:
-                _hangup(hung_up[0], None)
+            # A hangup or Ctrl-C inside Popen (the child started, Popen not returned) left a server
+            # nobody stops: held until it is ``server``, then raised (SystemExit, KeyboardInterrupt).
+            with signals_held(HELD), log.open("wb") as out:
+                # A session of its own: the stop can reach the workers BentoML forks, whatever happens.
+                server = subprocess.Popen(
+                    argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                )
             timeout_s = params.image.ready_timeout_s
             ready_s = ready_after(url, timeout_s, lambda: _ended(server), lambda: _tail(log))
             echo(f"ready after {ready_s:.1f} s: {url} (BentoML, {model_dir}/)")
@@ -143,7 +144,8 @@ def serve_and_smoke(
             except smoke.SmokeFailure as exc:
                 raise UserError(f"smoke test failed against the local server: {exc}\n{_tail(log)}") from exc
         except BaseException:
-            _stop(server)  # the failure above is the one to report
+            if server is not None:
+                _stop(server)  # the failure above is the one to report
             raise
         if (code := _stop(server)) != 0:
             ended_as = f"exit {code}" if code is not None else f"still running after {STOP_S:g} s"
