@@ -3,14 +3,17 @@
 import contextlib
 import re
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
+from typing import NoReturn
 
 # scheme://user:password@host: MLflow, DVC and git take credentials in a URL, and a message that
 # names the URL (a server that does not answer, a failed push) must not print them.
 URL_CREDENTIALS = re.compile(r"(?<![\w+.-])([a-zA-Z][\w+.-]*://)[^/\s@]+@")
+EXIT_INTERRUPTED = 130  # 128 + SIGINT: what a shell reports for a command stopped by Ctrl-C
 
 
 class UserError(Exception):
@@ -23,6 +26,13 @@ class ParamsError(UserError, ValueError):
 
 class TrackingUnavailable(UserError, RuntimeError):
     """The MLflow tracking server does not answer."""
+
+
+def interrupted() -> NoReturn:
+    """How a command stopped by Ctrl-C ends: one line and exit 130, not a traceback, nor click's
+    "Aborted!" and exit 1 (a command's documented "no")."""
+    print("error: interrupted", file=sys.stderr)
+    sys.exit(EXIT_INTERRUPTED)
 
 
 def redact(text: str) -> str:

@@ -25,8 +25,8 @@ from pandas.errors import ParserError
 
 from mlapp import csv_names, swap, tracking
 from mlapp import model as model_io
-from mlapp.cli import EXIT_ERROR, EXIT_INTERRUPTED
-from mlapp.errors import UserError
+from mlapp.cli import EXIT_ERROR
+from mlapp.errors import EXIT_INTERRUPTED, UserError
 from mlapp.params import load_params
 from mlapp.stages import evaluate, validate
 from mlapp.stages.train import base_spec

@@ -157,7 +157,8 @@ def test_ctrl_c_in_a_trial_leaves_params_yaml_and_says_interrupted(
     """Ctrl-C mid-trial (KeyboardInterrupt in the fit): exit 130, one line, no Optuna traceback
     of the failed trial, params.yaml as it was (click's own handling said "Aborted!", exit 1:
     the documented "no")."""
-    from mlapp.cli import EXIT_INTERRUPTED, main
+    from mlapp.cli import main
+    from mlapp.errors import EXIT_INTERRUPTED
 
     shutil.copy(REPO / "params.yaml", path := tmp_path / "params.yaml")
     before = path.read_bytes()

@@ -26,10 +26,9 @@ import click
 
 from mlapp.cli import delivery, monitor, pipeline, report, serving, template
 from mlapp.cli.common import FileOption, Project
-from mlapp.errors import UserError, redact
+from mlapp.errors import UserError, interrupted, redact
 
 EXIT_ERROR = 2  # click's own code for usage errors; every error shares it
-EXIT_INTERRUPTED = 130  # 128 + SIGINT: what a shell reports for a command stopped by Ctrl-C
 GROUPS = (pipeline.group, report.group, serving.group, delivery.group, monitor.group, template.group)
 
 
@@ -71,8 +70,7 @@ def main() -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except click.Abort:  # Ctrl-C (click's word for KeyboardInterrupt)
-        click.echo("error: interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        interrupted()
     except UserError as exc:  # the user must fix something: one clear line
         click.echo(f"error: {redact(str(exc))}", err=True)
         sys.exit(EXIT_ERROR)
