@@ -23,6 +23,7 @@ import pandas as pd
 from mlapp.cells import PLACEHOLDER, composed, nested, parse_values, typed_times
 from mlapp.errors import UserError
 from mlapp.params import DataParams, ValidateParams
+from mlapp.schema_dates import DATE_FIX, date_formats, dates_note
 from mlapp.sources import is_parquet
 from mlapp.stages.validate import UNREADABLE, header_problems, name_problem, read_problem
 from mlapp.tables import read_raw
@@ -45,11 +46,6 @@ ID_HINT = "if it identifies the row, set data.id_column (params.yaml) to it inst
 # "row_no", "idx") the model would learn the row order from. Fewer rows can be a real feature by
 # chance (5 people aged 30..34).
 ROW_NUMBER_ROWS = 50
-DATE_FIX = "derive numbers from it in the file (its age in days)"
-# A date not in ISO 8601: a 4-digit year and two more parts, numbers or a month's name
-# ("05/01/2024", "Jan 5 2024", "05-Jan-2024"); pandas' own parser then says whether it is one.
-_PART = r"(?:\d{1,2}|[A-Za-z]{3,9}\.?)(?:st|nd|rd|th)?"
-DATE_LIKE = re.compile(rf"\d{{4}}[-/., ]+{_PART}[-/., ]+{_PART}|{_PART}[-/., ]+{_PART},?[-/., ]+\d{{4}}")
 
 
 @dataclass(frozen=True)
@@ -82,33 +78,9 @@ def _row_number(numbers: pd.Series, rows: int) -> bool:
     )
 
 
-def _date_formats(text: pd.Series) -> list[str]:
-    """One example of each way ``text`` writes its dates ("2024-01-05", "Jan 5 2024") when every
-    value is a date pandas can read some way, else []. Shapes: digits and words replaced."""
-    if not text.str.contains(DATE_LIKE).all():  # before parsing: a free-text column fails here, fast
-        return []
-    distinct = pd.Series(text.unique())
-    if pd.to_datetime(distinct, format="mixed", errors="coerce", utc=True).isna().any():
-        return []
-    shapes = distinct.str.replace(r"[A-Za-z]+", "a", regex=True).str.replace(r"\d+", "9", regex=True)
-    return distinct.groupby(shapes, sort=False).first().tolist()
-
-
 def _row_number_note(low: str, high: str) -> str:
     seen = f"whole numbers {low} to {high}, each once: a row number (the model would learn the row order)"
     return f"{seen}; {ID_HINT}, or {IGNORE}; a feature after all: _number(int, {low}, {high}) in FEATURES"
-
-
-def _dates_note(formats: list[str]) -> str:
-    """What to do with dates validate cannot read: it reads ISO 8601 only (data.time_column too), and
-    "05/01/2024" is 5 January or 1 May, which the export knows and a guess does not."""
-    kinds = (
-        f"in mixed formats ({', '.join(formats[:3])})"
-        if len(formats) > 1
-        else f"not in ISO 8601 ({formats[0]})"
-    )
-    iso = "validate reads ISO 8601 (2024-01-05) only, data.time_column too: write the column so in the export"
-    return f"dates {kinds}: {iso}, then {DATE_FIX}; or {IGNORE}"
 
 
 def _markers(text: pd.Series, decimal: str) -> pd.Series:
@@ -162,8 +134,8 @@ def feature(name: str, values: pd.Series, decimal: str) -> Feature:
             return Feature(name, f"_number({kind}, {low}, {high}", nullable=nullable)
     if not parse_values(present, "datetime64[ns]", decimal)[1].any():
         return Feature(name, "", skip=f"a date: {DATE_FIX}; {IGNORE}")
-    if formats := _date_formats(text):
-        return Feature(name, "", skip=_dates_note(formats))
+    if formats := date_formats(text):
+        return Feature(name, "", skip=f"{dates_note(formats)}; or {IGNORE}")
     levels = sorted(set(composed(present.astype(str))))  # in NFC, as validate reads them: one level each
     if _free_text(len(levels), len(present)):
         distinct = f"; {ID_HINT}, or" if len(levels) == len(present) else ";"

@@ -124,6 +124,9 @@ def test_dates_in_mixed_formats_are_named_with_the_fix_not_free_text() -> None:
             "dates in mixed formats (2024-01-01, 02/01/2024, Jan 03 2024): validate reads ISO"
         )
         assert "write the column so in the export, then derive numbers from it in the file" in skip
+    dashes = [d.strftime(("%Y-%m-%d", "%d-%m-%Y")[i % 2]) for i, d in enumerate(days)]  # one shape once
+    skip = schema_draft.feature("signup", column(*dashes), ".").skip
+    assert skip.startswith("dates in mixed formats (2024-01-01, 02-01-2024): ")
     slashes = schema_draft.feature("signup", column(*[d.strftime("%d/%m/%Y") for d in days]), ".").skip
     assert slashes.startswith("dates not in ISO 8601 (01/01/2024): ")
     iso = schema_draft.feature("signup", column(*[d.strftime("%Y-%m-%d") for d in days]), ".").skip
@@ -133,6 +136,35 @@ def test_dates_in_mixed_formats_are_named_with_the_fix_not_free_text() -> None:
     notes = schema_draft.feature("note", column(*[f"called {i} times in 2024" for i in range(60)]), ".")
     assert notes.skip.startswith("free text")
     assert schema_draft.feature("w", column("Monday 5 May 2024", "not a date 2024"), ".").call == "_category("
+
+
+@pytest.mark.parametrize("shape", ["%m/%d/%y", "%d.%m.%y", "%y-%m-%d", "%d-%b-%y", "%-m/%-d/%y"])
+def test_dates_with_a_2_digit_year_are_named_with_the_fix_never_given_a_century(shape: str) -> None:
+    """'12/31/99', '31.12.99', '99-12-31' were free text (a category, when few): the note asks the
+    export for ISO 8601 with 4-digit years, and the draft never picks a century for them."""
+    days = [d.strftime(shape) for d in pd.date_range("1999-11-01", periods=120, freq="D")]  # 99 to 00
+    for values in (days, days[:9]):
+        skip = schema_draft.feature("signup", column(*values), ".").skip
+        assert skip.startswith(f"dates with a 2-digit year ({values[0]}): validate reads ISO 8601"), skip
+        assert "each year in 4 digits (its century is the export's to say, not a guess)" in skip
+    mixed = [day if i % 2 else f"2000-01-{i % 28 + 1:02d}" for i, day in enumerate(days)]
+    skip = schema_draft.feature("signup", column(*mixed), ".").skip
+    assert skip.startswith(f"dates in mixed formats (2000-01-01, {days[1]}), some with a 2-digit year: ")
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [f"{i % 12 + 1}/{i % 30 + 1}" for i in range(120)],  # ratios, scores: two parts
+        ["1.2.3", "1.2.10", "2.0.11"],  # versions
+        [f"1.{i % 9}.{i % 20 + 10}" for i in range(120)],  # versions, every patch two digits
+        ["12-34-56", "10-45-99"],  # codes: no month 34 or 45, whichever part is the year
+        [f"Room {i % 9 + 1} {i + 10}" for i in range(60)],  # a word, not a month
+    ],
+    ids=["ratios", "versions", "two-digit-patches", "codes", "words"],
+)
+def test_text_shaped_like_a_2_digit_year_date_is_no_date(values: list[str]) -> None:
+    assert not schema_draft.feature("x", column(*values), ".").skip.startswith("dates")
 
 
 def written_schema(tmp_path: Path, frame: pd.DataFrame) -> Path:
