@@ -123,11 +123,14 @@ def supervise(process: psutil.Process) -> bool:
     return False
 
 
-@pytest.mark.parametrize("number", [signal.SIGHUP, signal.SIGINT], ids=["hangup", "ctrl-c"])
-def test_a_hangup_or_ctrl_c_stops_the_server_it_started(serving_root: Path, number: int) -> None:
-    """SIGHUP (the terminal that runs `make run` closed) reaches this process, not the server in its
-    own session: it died of it, and the server served on with nobody to stop it. Ctrl-C too, as
-    exit 130 and one line."""
+STOPS = {"hangup": signal.SIGHUP, "ctrl-c": signal.SIGINT, "sigterm": signal.SIGTERM}
+
+
+@pytest.mark.parametrize("number", STOPS.values(), ids=STOPS.keys())
+def test_a_hangup_ctrl_c_or_sigterm_stops_the_server_it_started(serving_root: Path, number: int) -> None:
+    """SIGHUP (the terminal that runs `make run` closed) or SIGTERM (`timeout`, `kill`, a CI job
+    cancelled) reaches this process, not the server in its own session: it died of it, and the
+    server served on with nobody to stop it. Ctrl-C too, as exit 130 and one line."""
     port = free_port()
     argv = [sys.executable, "-m", "mlapp", "--params", str(serving_root / "params.yaml"), "serving", "serve"]
     argv += ["--smoke", "--model-dir", str(serving_root / "models"), "--port", str(port)]
@@ -150,14 +153,15 @@ def test_a_hangup_or_ctrl_c_stops_the_server_it_started(serving_root: Path, numb
 
 @pytest.mark.parametrize(
     ("number", "raised"),
-    [(signal.SIGHUP, SystemExit), (signal.SIGINT, KeyboardInterrupt)],
-    ids=["hangup", "ctrl-c"],
+    [(signal.SIGHUP, SystemExit), (signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, SystemExit)],
+    ids=STOPS.keys(),
 )
 def test_a_signal_while_the_server_starts_stops_it_too(
     serving_root: Path, monkeypatch: pytest.MonkeyPatch, number: int, raised: type[BaseException]
 ) -> None:
-    """SIGHUP or Ctrl-C inside Popen (the child started, Popen not returned yet): its handler ran
-    there and the server was never stopped, serving on its port. Both now wait until it can be."""
+    """SIGHUP, Ctrl-C or SIGTERM inside Popen (the child started, Popen not returned yet): its
+    handler ran there and the server was never stopped, serving on its port. Each now waits until
+    it can be."""
     from mlapp.params import load_params
     from mlapp.serving import local
 
@@ -171,14 +175,18 @@ def test_a_signal_while_the_server_starts_stops_it_too(
 
     monkeypatch.chdir(serving_root)
     monkeypatch.setattr(local.subprocess, "Popen", popen_then_signal)
-    before = {held: signal.getsignal(held) for held in (signal.SIGHUP, signal.SIGINT)}
+    before = {held: signal.getsignal(held) for held in STOPS.values()}
     params_path = serving_root / "params.yaml"
     try:
+        # Where no handler of serve_and_smoke's takes a SIGHUP or SIGTERM, its end: as SystemExit
+        # here, where dying of it would end the test run.
+        signal.signal(signal.SIGHUP, lambda signum, _frame: sys.exit(128 + signum))
+        signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
         with pytest.raises(raised) as exited:
             local.serve_and_smoke(params_path, load_params(params_path), serving_root / "models", print,
                                   port=None, host="127.0.0.1")  # fmt: skip
         if raised is SystemExit:
-            assert exited.value.code == 128 + signal.SIGHUP  # type: ignore[attr-defined]
+            assert exited.value.code == 128 + number  # type: ignore[attr-defined]
         assert started[0].poll() is not None  # stopped, not serving on
     finally:
         for held, handler in before.items():

@@ -6,9 +6,10 @@ log goes to a temporary folder: the smoke test's records are not traffic, and th
 that log as recent data.
 
 The server runs in a session of its own, which the terminal's SIGHUP does not reach: this process
-turns a SIGHUP (the terminal that runs ``make run`` closed) into an exit that stops the server
-first (``_hangup``); it died of it, and the server served on, on its free port, with nobody to
-stop it. A hangup or Ctrl-C while ``Popen`` starts the server waits until it can be stopped.
+turns a SIGHUP (the terminal that runs ``make run`` closed) or a SIGTERM (``timeout``, ``kill``, a
+cancelled CI job) into an exit that stops the server first (``_exit_stopping``); it died of
+either, and the server served on, on its free port, with nobody to stop it. Any of them or Ctrl-C
+while ``Popen`` starts the server waits until it can be stopped.
 
 ``free_port(s)`` and ``ready_after`` serve every server started here (this one, ``make image``'s
 container, the tests'): readiness is ``smoke.wait_ready``'s, with the server's log on failure.
@@ -38,7 +39,8 @@ from mlapp.swap import signals_held
 LOOPBACK = {"0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104 - names, not a bind
 STOP_S = 30.0  # SIGTERM to exit: the workers finish what is in flight (none here) and clean up
 LOG_TAIL = 4000  # characters of the server's log shown when it fails
-HELD = (signal.SIGHUP, signal.SIGINT)  # while the server starts: each exits through its stop
+EXITS = (signal.SIGHUP, signal.SIGTERM)  # each an exit through the server's stop (_exit_stopping)
+HELD = (*EXITS, signal.SIGINT)  # while Popen starts the server: each then exits through its stop
 
 
 def free_port() -> int:
@@ -93,8 +95,9 @@ def _stop(server: subprocess.Popen[bytes]) -> int | None:
     return code
 
 
-def _hangup(signum: int, _frame: Any) -> NoReturn:
-    """SIGHUP: leave through the server's stop (``serve_and_smoke``), exit 129 as a shell reports it."""
+def _exit_stopping(signum: int, _frame: Any) -> NoReturn:
+    """SIGHUP, SIGTERM: leave through the server's stop (``serve_and_smoke``), exit 128 + the
+    signal's number, as a shell reports it."""
     raise SystemExit(128 + signum)
 
 
@@ -122,15 +125,16 @@ def serve_and_smoke(
         except OSError as exc:
             raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     url = local_url(host, port)
-    signal.signal(signal.SIGHUP, _hangup)
+    for number in EXITS:
+        signal.signal(number, _exit_stopping)
     with tempfile.TemporaryDirectory(prefix="mlapp-serve-") as tmp:
         argv, env = service_command(params_path, port=port, host=host, model_dir=model_dir)
         env[PREDICTION_LOG_ENV] = str(Path(tmp) / "predictions.jsonl")
         log = Path(tmp) / "server.log"
         server: subprocess.Popen[bytes] | None = None
         try:
-            # A hangup or Ctrl-C inside Popen (the child started, Popen not returned) left a server
-            # nobody stops: held until it is ``server``, then raised (SystemExit, KeyboardInterrupt).
+            # A signal inside Popen (the child started, Popen not returned) left a server nobody
+            # stops: held until it is ``server``, then raised (SystemExit, KeyboardInterrupt).
             with signals_held(HELD), log.open("wb") as out:
                 # A session of its own: the stop can reach the workers BentoML forks, whatever happens.
                 server = subprocess.Popen(
