@@ -173,6 +173,7 @@ lint-infra: ## render every kustomize overlay and validate it offline (Kubernete
 	$(RUN) mlapp delivery check-manifests
 
 actionlint: ## actionlint (+ shellcheck when on PATH); needs Go: `make lint` skips it without one
+	@command -v go >/dev/null || { echo "error: make actionlint needs Go (https://go.dev/dl/) to build $(ACTIONLINT); the ci workflow runs it" >&2; exit 2; }
 	go run $(ACTIONLINT)
 
 check-clean: ## fail when tracked files changed (generated files must be committed)

@@ -134,3 +134,13 @@ def test_install_uv_says_how_to_put_uv_on_path(tmp_path: Path) -> None:
     assert 'export PATH="/home/newcomer/.local/bin:$PATH"' in note, note
     (tmp_path / "on-path").mkdir()
     assert _install_uv(tmp_path / "on-path", uv_on_path=True) == ""
+
+
+def test_make_actionlint_without_go_says_what_it_needs(tmp_path: Path) -> None:
+    """Without Go, `make actionlint` ended with bash's `go: command not found` and Error 127."""
+    make = shutil.which("make")
+    assert make
+    out = subprocess.run([make, "--no-print-directory", "-f", str(REPO / "Makefile"), "actionlint"],
+                         cwd=tmp_path, env={"PATH": str(tmp_path)}, capture_output=True, text=True)  # fmt: skip
+    assert out.returncode != 0
+    assert "needs Go" in out.stderr and "command not found" not in out.stderr, out.stderr
