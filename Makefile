@@ -113,6 +113,8 @@ init: ## make the template yours: `make init NAME=acmechurn` renames everything,
 	@test -n "$(NAME)" || { echo "usage: make init NAME=<lowercase letters/digits>"; exit 2; }
 	$(RUN) mlapp template init $(NAME)
 	$(UV) lock
+	@# --inexact keeps what the lock no longer names: the old name's command, a ModuleNotFoundError
+	$(UV) pip uninstall --quiet --python .venv mlapp
 	$(SYNC)
 	@echo "Renamed to $(NAME). Next: make run && make test, then commit."
 

@@ -144,3 +144,15 @@ def test_make_actionlint_without_go_says_what_it_needs(tmp_path: Path) -> None:
                          cwd=tmp_path, env={"PATH": str(tmp_path)}, capture_output=True, text=True)  # fmt: skip
     assert out.returncode != 0
     assert "needs Go" in out.stderr and "command not found" not in out.stderr, out.stderr
+
+
+def test_make_init_removes_the_old_name_from_the_environment(tmp_path: Path) -> None:
+    """`make init NAME=acme` re-synced with --inexact, which kept the old package: `uv run mlapp`
+    then ended in a ModuleNotFoundError traceback instead of "no such command"."""
+    log = tmp_path / "uv.log"
+    uv = tmp_path / "uv"
+    uv.write_text(f'#!/bin/sh\necho "$*" >> {log}\n')
+    uv.chmod(0o755)
+    sh("make", "--no-print-directory", "-f", str(REPO / "Makefile"), "init", "NAME=acme", f"UV={uv}", cwd=tmp_path)
+    calls = log.read_text().splitlines()
+    assert calls.index("pip uninstall --quiet --python .venv mlapp") > calls.index("lock"), calls
