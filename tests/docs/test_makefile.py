@@ -140,8 +140,8 @@ def test_make_actionlint_without_go_says_what_it_needs(tmp_path: Path) -> None:
     """Without Go, `make actionlint` ended with bash's `go: command not found` and Error 127."""
     make = shutil.which("make")
     assert make
-    out = subprocess.run([make, "--no-print-directory", "-f", str(REPO / "Makefile"), "actionlint"],
-                         cwd=tmp_path, env={"PATH": str(tmp_path)}, capture_output=True, text=True)  # fmt: skip
+    command = [make, "--no-print-directory", "-f", str(REPO / "Makefile"), "actionlint"]
+    out = subprocess.run(command, cwd=tmp_path, env={"PATH": str(tmp_path)}, capture_output=True, text=True)
     assert out.returncode != 0
     assert "needs Go" in out.stderr and "command not found" not in out.stderr, out.stderr
 
@@ -153,6 +153,7 @@ def test_make_init_removes_the_old_name_from_the_environment(tmp_path: Path) -> 
     uv = tmp_path / "uv"
     uv.write_text(f'#!/bin/sh\necho "$*" >> {log}\n')
     uv.chmod(0o755)
-    sh("make", "--no-print-directory", "-f", str(REPO / "Makefile"), "init", "NAME=acme", f"UV={uv}", cwd=tmp_path)
+    makefile = str(REPO / "Makefile")
+    sh("make", "--no-print-directory", "-f", makefile, "init", "NAME=acme", f"UV={uv}", cwd=tmp_path)
     calls = log.read_text().splitlines()
     assert calls.index("pip uninstall --quiet --python .venv mlapp") > calls.index("lock"), calls
