@@ -42,6 +42,7 @@ def test_no_model_is_one_error_line(serving_root: Path, tmp_path: Path) -> None:
     assert done.returncode == 2, done.stderr[-2000:]
     assert f"error: no model at {tmp_path / 'model.ubj'}: run the pipeline first" in done.stderr
     assert "Traceback" not in done.stderr
+    assert not done.stderr.startswith("serving "), done.stderr  # it said so before the error
 
 
 def test_a_model_the_schema_no_longer_matches_is_one_error_line(serving_root: Path, tmp_path: Path) -> None:

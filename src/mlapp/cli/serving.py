@@ -50,7 +50,9 @@ def serve(project: Project, port: int | None, host: str, model_dir: Path | None,
         return
     port = pick(port, params.serving.port)
     argv, env = service_command(project.params_path, port=port, host=host, model_dir=model_dir)
-    click.echo(f"serving {pick(model_dir, params.train.model_dir)}/ on http://{host}:{port}", err=True)
+    # Said before the server's own checks (model, port) run: "starting", not "serving".
+    served = pick(model_dir, params.train.model_dir)
+    click.echo(f"starting the server: {served}/ on http://{host}:{port}", err=True)
     os.execvpe(argv[0], argv, env)  # noqa: S606 - fixed argv: bentoml takes over this process
 
 
