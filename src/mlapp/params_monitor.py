@@ -34,6 +34,7 @@ class MonitorParams(Section):
     min_reference_rows: int = Field(ge=1)  # fewer test rows: training rows' scores join the reference
     decay_tolerance: dict[MetricName, Tolerance]  # a number in the metric's units, or "5%" of metrics.json's
     decay_bootstrap_rows: int = Field(ge=1000)  # more labeled rows: the interval from a subset, scaled
+    chunk_rows: int = Field(ge=1)  # the batch is read, checked and counted this many rows at a time
     report_json: Path
     report_markdown: Path
     retrain: RetrainParams

@@ -16,26 +16,24 @@ under the label column's name from params.yaml (``data.label``, e.g. ``"churned"
 
 from __future__ import annotations
 
+import io
 import json
 from collections import Counter
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
 
-from mlapp.cells import BATCH_LABEL_FIX
-from mlapp.csv_names import look_alikes
 from mlapp.errors import UserError, storage_errors
-from mlapp.model import label_text
+from mlapp.monitor.checks import BatchCheck
 from mlapp.params import Params
 from mlapp.problems import Problem
-from mlapp.schema import FEATURES, raw_schema
+from mlapp.schema import FEATURES
 from mlapp.sources import TABLE_FORMATS, local_file, opened, separator, table_format
-from mlapp.stages.validate import check_table
-from mlapp.stages.validate_rules import CHECK_WORDS
-from mlapp.tables import not_utf8, parquet_file, read_csv
+from mlapp.tables import not_utf8, parquet_batches, parquet_file, read_csv
 
 # The tables data.raw and the scorer read (mlapp.sources), and prediction logs.
 TABLE_SUFFIXES = {**TABLE_FORMATS, ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -92,47 +90,13 @@ def _read_text(source: str) -> str:
         return handle.read().decode("utf-8")
 
 
-def batch_schema(params: Params) -> pa.DataFrameSchema:
-    """The raw table's schema with id, event time and label optional; unknown labels allowed.
-
-    The label is nullable so that rows whose outcome is not known yet can sit next to
-    labeled ones: a prediction log gets its ground truth joined in late. A class label is
-    kept as text (``label_text``), a regression label as float.
-    """
-    data = params.data
-    optional: dict[str, dict[str, Any]] = {}
-    if data.id_column:
-        optional[data.id_column] = {"required": False}
-    if data.time_column:
-        optional[data.time_column] = {"required": False}
-    dtype = "float64" if params.task == "regression" else "object"
-    optional[data.label] = {"required": False, "nullable": True, "dtype": dtype}
-    return raw_schema(data, params.task).update_columns(optional)
-
-
 def validate_batch(frame: pd.DataFrame, params: Params, source: str) -> pd.DataFrame:
     """The typed batch, or ``InvalidBatch`` naming column, rule, values and rows (0-based)."""
-    schema = batch_schema(params)
-    label = params.data.label
-    if params.task != "regression" and label in frame.columns:
-        frame = frame.assign(**{label: label_text(frame[label])})
-    limit, decimal = params.validate_.max_failure_examples, params.data.decimal
-    fixes = {label: BATCH_LABEL_FIX}  # a "?" label: not known yet, not a FEATURES matter
-    validated, problems = check_table(
-        frame, schema, limit, params.monitor.min_rows, "monitor.min_rows", decimal, fixes
-    )
-    if problems:
-        others = [name for name in frame.columns if name not in schema.columns]
-        raise InvalidBatch(source, [_look_alike(p, others) for p in problems], len(frame))
+    check = BatchCheck(params)
+    validated = check.add(frame)
+    if problems := check.problems():
+        raise InvalidBatch(source, problems, check.rows)
     return validated
-
-
-def _look_alike(found: Problem, others: list[Any]) -> Problem:
-    """A missing column's problem naming the batch's column that differs from it only in case,
-    spaces or Unicode form (NFD 'größe' for 'größe' looks the same on screen), as validate does."""
-    if found.check != CHECK_WORDS["column_in_dataframe"]:
-        return found
-    return replace(found, check=found.check + look_alikes(found.values, others))
 
 
 def as_classes(labels: pd.Series, classes: list[str]) -> pd.Series:
@@ -154,22 +118,39 @@ LOG_FIELDS = frozenset(
 )
 
 
-def _log_rows(text: str, params: Params, source: str) -> tuple[pd.DataFrame, Served]:
+@dataclass
+class Log:
+    """What a prediction log says beyond its rows, gathered as its lines are read: the models
+    that served them, and its lines that are not records (at most ``limit``)."""
+
+    limit: int
+    versions: Counter[str] = field(default_factory=Counter)
+    problems: list[Problem] = field(default_factory=list)
+
+    def refuse(self, line: int, rule: str) -> None:
+        if len(self.problems) < self.limit:
+            self.problems.append(Problem(f"<line {line}>", rule, 1))
+
+
+def _log_chunks(
+    lines: Iterable[str], params: Params, rows: int, log: Log
+) -> Iterator[tuple[pd.DataFrame, pd.Series]]:
+    """A log's records ``rows`` at a time as table rows (numbered across chunks), with their logged
+    scores; at least one chunk: an empty log (just rotated) has no rows, not "no feature columns"."""
     data = params.data
-    rows: list[dict[str, Any]] = []
+    records: list[dict[str, Any]] = []
     scores: list[float] = []
-    versions: Counter[str] = Counter()
-    problems: list[Problem] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    offset = 0
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            problems.append(Problem(f"<line {number}>", f"valid JSON ({exc.msg})", 1))
+            log.refuse(number, f"valid JSON ({exc.msg})")
             continue
         if not isinstance(record, dict) or not isinstance(record.get("features"), dict):
-            problems.append(Problem(f"<line {number}>", "an object with a 'features' object", 1))
+            log.refuse(number, "an object with a 'features' object")
             continue
         row = dict(record["features"])
         if "id" in record and data.id_column:
@@ -178,17 +159,31 @@ def _log_rows(text: str, params: Params, source: str) -> tuple[pd.DataFrame, Ser
             row[data.time_column] = _naive_utc(record["ts"])
         if data.label in record and data.label not in LOG_FIELDS:
             row[data.label] = record[data.label]
-        rows.append(row)
+        records.append(row)
         score = record.get("probability")
         scores.append(float(score) if isinstance(score, int | float) else float("nan"))
-        versions[str(record.get("model_version", "unknown"))] += 1
-    if problems:
-        raise InvalidBatch(source, problems[: params.validate_.max_failure_examples], len(rows))
-    # An empty log (just rotated) has no rows, not "no feature columns": say only the former.
-    frame = pd.DataFrame(rows) if rows else pd.DataFrame(columns=list(FEATURES))
-    return frame, Served(
-        pd.Series(scores, index=frame.index, dtype="float64"), dict(sorted(versions.items()))
-    )
+        log.versions[str(record.get("model_version", "unknown"))] += 1
+        if len(records) == rows:
+            yield _log_frame(records, scores, offset)
+            offset, records, scores = offset + rows, [], []
+    if records or not offset:
+        yield _log_frame(records, scores, offset)
+
+
+def _log_frame(
+    records: list[dict[str, Any]], scores: list[float], offset: int
+) -> tuple[pd.DataFrame, pd.Series]:
+    numbers = pd.RangeIndex(offset, offset + len(records))
+    frame = pd.DataFrame(records, index=numbers) if records else pd.DataFrame(columns=list(FEATURES))
+    return frame, pd.Series(scores, index=frame.index, dtype="float64")
+
+
+def _log_rows(text: str, params: Params, source: str) -> tuple[pd.DataFrame, Served]:
+    log = Log(params.validate_.max_failure_examples)
+    ((frame, scores),) = _log_chunks(text.splitlines(), params, len(text) + 1, log)  # one chunk
+    if log.problems:
+        raise InvalidBatch(source, log.problems, len(frame))
+    return frame, Served(scores, dict(sorted(log.versions.items())))
 
 
 def _naive_utc(stamp: Any) -> Any:
@@ -197,17 +192,35 @@ def _naive_utc(stamp: Any) -> Any:
     return stamp if pd.isna(parsed) else parsed.tz_convert(None).strftime("%Y-%m-%dT%H:%M:%S")
 
 
-def read_source(source: str, params: Params) -> tuple[str, pd.DataFrame, Served | None]:
-    """The batch as read (untyped for CSV), its format, and the served scores of a log."""
-    fmt = source_format(source)
-    local = local_file(source)  # a path or file:// URL: checked here; other URLs when read
+def _local(source: str) -> None:
+    """A path or file:// URL: checked here; other URLs when read."""
+    local = local_file(source)
     if local is not None and local.is_dir():
         raise MonitorError(f"source {source} is a folder: pass one file (--source or monitor.source)")
     if local is not None and not local.is_file():
         raise MonitorError(f"source {source} not found (pass --source or set monitor.source)")
+
+
+@contextmanager
+def _reading(source: str, fmt: str) -> Iterator[None]:
+    """A source that cannot be read as its name says: one ``MonitorError`` line."""
     # pandas/pyarrow parse errors are ValueErrors; s3:// adds botocore's own
     unreadable: tuple[type[Exception], ...] = (ValueError, *storage_errors())
     try:
+        yield
+    except FileNotFoundError as exc:  # a remote URL: local files were checked above
+        raise MonitorError(f"source {source} not found ({exc})") from exc
+    except UnicodeDecodeError as exc:  # a CSV or a log
+        raise MonitorError(f"cannot read {source} as {fmt}: {not_utf8(source)}") from exc
+    except unreadable as exc:
+        raise MonitorError(f"cannot read {source} as {fmt}: {exc}") from exc
+
+
+def read_source(source: str, params: Params) -> tuple[str, pd.DataFrame, Served | None]:
+    """The batch as read (untyped for CSV), its format, and the served scores of a log."""
+    fmt = source_format(source)
+    _local(source)
+    with _reading(source, fmt):
         if fmt == "jsonl":
             frame, served = _log_rows(_read_text(source), params, source)
             return fmt, frame, served
@@ -219,12 +232,30 @@ def read_source(source: str, params: Params) -> tuple[str, pd.DataFrame, Served 
         data, rows = params.data, params.validate_.chunk_rows
         sep = separator(fmt, data.csv_separator)  # a .tsv's tab
         return fmt, pd.concat(read_csv(source, data.missing_values, rows, sep)), None
-    except FileNotFoundError as exc:  # a remote URL: local files were checked above
-        raise MonitorError(f"source {source} not found ({exc})") from exc
-    except UnicodeDecodeError as exc:  # a CSV or a log
-        raise MonitorError(f"cannot read {source} as {fmt}: {not_utf8(source)}") from exc
-    except unreadable as exc:
-        raise MonitorError(f"cannot read {source} as {fmt}: {exc}") from exc
+
+
+def read_chunks(source: str, params: Params, log: Log) -> Iterator[tuple[pd.DataFrame, pd.Series | None]]:
+    """The batch as read, ``monitor.chunk_rows`` rows at a time (indexed by their 0-based rows in
+    the file), each with its logged scores (a log; ``log`` gathers the rest of what it says)."""
+    fmt = source_format(source)
+    _local(source)
+    rows = params.monitor.chunk_rows
+    with _reading(source, fmt):
+        if fmt == "jsonl":
+            with opened(source) as handle:
+                yield from _log_chunks(io.TextIOWrapper(handle, encoding="utf-8"), params, rows, log)
+        elif fmt == "parquet":
+            with opened(source, seekable=True) as stream:
+                offset = 0
+                for frame in parquet_batches(stream, rows):
+                    yield frame.set_axis(pd.RangeIndex(offset, offset + len(frame))), None
+                    offset += len(frame)
+                if not offset:  # no rows: its columns are still checked
+                    yield parquet_file(stream).schema_arrow.empty_table().to_pandas(), None
+        else:
+            sep = separator(fmt, params.data.csv_separator)  # a .tsv's tab
+            for frame in read_csv(source, params.data.missing_values, rows, sep):
+                yield frame, None
 
 
 def read_batch(source: str, params: Params) -> Batch:

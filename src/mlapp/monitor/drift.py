@@ -100,16 +100,28 @@ def _numbers(series: pd.Series) -> np.ndarray:
     return series.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def one_feature(
-    name: str, levels: list[object] | None, reference: pd.Series, batch: pd.Series, monitor: MonitorParams
-) -> FeatureDrift:
-    threshold = monitor.psi_by_feature.get(name, monitor.psi)
+FeatureTally = stats.NumericTally | stats.CategoryTally
+
+
+def feature_tally(levels: list[object] | None, reference: pd.Series, bins: int) -> FeatureTally:
+    """A feature's counts of the batch, to be fed chunk by chunk (``count``)."""
     if levels is None:
-        binned = stats.bin_numeric(_numbers(reference), _numbers(batch), monitor.bins)
-        ks = stats.ks(_numbers(reference), _numbers(batch))
+        return stats.NumericTally(_numbers(reference), bins)
+    return stats.CategoryTally(reference, levels, bins)
+
+
+def count(tally: FeatureTally, batch: pd.Series) -> None:
+    if isinstance(tally, stats.NumericTally):
+        tally.add(_numbers(batch))
     else:
-        binned = stats.bin_categorical(reference, batch, levels, monitor.bins)
-        ks = None
+        tally.add(batch)
+
+
+def judged(name: str, tally: FeatureTally, monitor: MonitorParams) -> FeatureDrift:
+    """A feature's drift from its counts of the whole batch."""
+    threshold = monitor.psi_by_feature.get(name, monitor.psi)
+    binned = tally.binned()
+    ks = tally.ks() if isinstance(tally, stats.NumericTally) else None
     psi = round6(stats.psi(binned.reference, binned.batch))
     why = []
     if psi >= threshold:
@@ -118,17 +130,25 @@ def one_feature(
         why.append(f"KS {ks[0]:.3f} (p {ks[1]:.1e})")
     return FeatureDrift(
         feature=name,
-        kind="numeric" if levels is None else "categorical",
+        kind="numeric" if isinstance(tally, stats.NumericTally) else "categorical",
         psi=psi,
         psi_threshold=threshold,
         ks_statistic=round6(ks[0]) if ks else None,
         ks_pvalue=significant(ks[1]) if ks else None,
-        missing_reference=round6(reference.isna().mean()),
-        missing_batch=round6(batch.isna().mean()),
+        missing_reference=round6(tally.reference_missing),
+        missing_batch=round6(tally.missing()),
         largest_change=_largest_change(binned),
         drifted=bool(why),
         why=why,
     )
+
+
+def one_feature(
+    name: str, levels: list[object] | None, reference: pd.Series, batch: pd.Series, monitor: MonitorParams
+) -> FeatureDrift:
+    tally = feature_tally(levels, reference, monitor.bins)
+    count(tally, batch)
+    return judged(name, tally, monitor)
 
 
 def feature_drift(
@@ -140,38 +160,71 @@ def feature_drift(
     ]
 
 
+class PredictionTally:
+    """The batch's predictions counted chunk by chunk against the reference's, by the task's kind
+    of output (``PredictionShift``): the whole batch's numbers, without its scores."""
+
+    def __init__(self, reference: np.ndarray, spec: ModelSpec, bins: int) -> None:
+        self.spec = spec
+        self.reference_rows = len(reference)
+        self.names = np.asarray(spec.classes, dtype=object)
+        self.classes: stats.CategoryTally | None = None
+        self.class_counts = np.zeros(len(spec.classes))
+        if spec.task == "multiclass":
+            predicted = spec.decide(reference)
+            self.classes = stats.CategoryTally(pd.Series(self.names[predicted]), spec.classes, bins)
+            self.reference_class_counts = np.bincount(predicted, minlength=len(spec.classes))
+            reference = reference.max(axis=1)
+        self.scores = stats.NumericTally(reference, bins)
+        self.mean_reference = round6(reference.mean())
+        binary = spec.task == "binary"  # the decision threshold on P(positive)
+        self.positive_reference = round6((reference >= spec.cutoff).mean()) if binary else None
+        self.positive = 0
+
+    def add(self, batch: np.ndarray) -> None:
+        if self.classes is not None:
+            predicted = self.spec.decide(batch)
+            self.classes.add(pd.Series(self.names[predicted]))
+            self.class_counts += np.bincount(predicted, minlength=len(self.spec.classes))
+            batch = batch.max(axis=1)
+        self.scores.add(batch)
+        if self.positive_reference is not None:
+            self.positive += int((batch >= self.spec.cutoff).sum())
+
+    def shift(self, monitor: MonitorParams) -> PredictionShift:
+        binned = (self.classes or self.scores).binned()
+        psi = round6(stats.psi(binned.reference, binned.batch))
+        ks = self.scores.ks() or (0.0, 1.0)
+        binary, rows = self.positive_reference is not None, max(self.scores.rows, 1)
+        shares = None
+        if self.classes is not None:
+            counted = (self.reference_class_counts / self.reference_rows, self.class_counts / rows)
+            shares = [
+                {c: round6(n) for c, n in zip(self.spec.classes, side, strict=True)} for side in counted
+            ]
+        return PredictionShift(
+            psi=psi,
+            threshold=monitor.prediction_psi,
+            ks_statistic=round6(ks[0]),
+            ks_pvalue=significant(ks[1]),
+            mean_reference=self.mean_reference,
+            mean_batch=round6(self.scores.total / rows),
+            positive_rate_reference=self.positive_reference,
+            positive_rate_batch=round6(self.positive / rows) if binary else None,
+            shifted=psi >= monitor.prediction_psi,
+            reference_rows=self.reference_rows,
+            class_shares_reference=shares[0] if shares else None,
+            class_shares_batch=shares[1] if shares else None,
+        )
+
+
 def prediction_shift(
     reference: np.ndarray, batch: np.ndarray, spec: ModelSpec, monitor: MonitorParams
 ) -> PredictionShift:
-    """The batch's predictions against the reference's, by the task's kind of output."""
-    shares: tuple[dict[str, float], dict[str, float]] | None = None
-    if spec.task == "multiclass":
-        names = np.asarray(spec.classes, dtype=object)
-        ref_class, new_class = pd.Series(names[spec.decide(reference)]), pd.Series(names[spec.decide(batch)])
-        binned = stats.bin_categorical(ref_class, new_class, spec.classes, monitor.bins)
-        shares = tuple(  # type: ignore[assignment]
-            {c: round6((values == c).mean()) for c in spec.classes} for values in (ref_class, new_class)
-        )
-        reference, batch = reference.max(axis=1), batch.max(axis=1)
-    else:
-        binned = stats.bin_numeric(reference, batch, monitor.bins)
-    psi = round6(stats.psi(binned.reference, binned.batch))
-    ks = stats.ks(reference, batch) or (0.0, 1.0)
-    binary = spec.task == "binary"
-    return PredictionShift(
-        psi=psi,
-        threshold=monitor.prediction_psi,
-        ks_statistic=round6(ks[0]),
-        ks_pvalue=significant(ks[1]),
-        mean_reference=round6(reference.mean()),
-        mean_batch=round6(batch.mean()),
-        positive_rate_reference=round6((reference >= spec.cutoff).mean()) if binary else None,
-        positive_rate_batch=round6((batch >= spec.cutoff).mean()) if binary else None,
-        shifted=psi >= monitor.prediction_psi,
-        reference_rows=len(reference),
-        class_shares_reference=shares[0] if shares else None,
-        class_shares_batch=shares[1] if shares else None,
-    )
+    """The batch's predictions against the reference's (``PredictionTally``), all at once."""
+    tally = PredictionTally(reference, spec, monitor.bins)
+    tally.add(batch)
+    return tally.shift(monitor)
 
 
 def metric_decay(

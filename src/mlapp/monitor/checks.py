@@ -1,0 +1,129 @@
+"""A batch validated like training data, chunk by chunk, its problems those of the whole batch.
+
+The validate stage's parsing and pandera checks (``mlapp.stages.validate_rules``) run on each
+chunk of the batch; the problems merge as the validate stage's do (``mlapp.stages.findings``:
+counts add up, the first examples and rows are kept, a missing column is said once), so they
+name the same column, rule, count, values and 0-based rows of the file as checking the whole
+batch at once. What needs every row is counted across chunks: the row count
+(``monitor.min_rows``) and duplicate ids (the ids alone are kept, as Arrow text, for that).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+import pyarrow as pa_arrow
+
+from mlapp.cells import BATCH_LABEL_FIX
+from mlapp.csv_names import look_alikes
+from mlapp.model import label_text
+from mlapp.params import Params
+from mlapp.problems import Problem
+from mlapp.schema import raw_schema
+from mlapp.stages.findings import UNIQUE, duplicate_ids, group_order, merge
+from mlapp.stages.validate_rules import (
+    CHECK_WORDS,
+    REPEATS,
+    TABLE_CHECKS,
+    column_problems,
+    parse_columns,
+    rule_groups,
+    too_few_rows,
+    whole_number_columns,
+    worded,
+)
+
+
+def batch_schema(params: Params) -> pa.DataFrameSchema:
+    """The raw table's schema with id, event time and label optional; unknown labels allowed.
+
+    The label is nullable so that rows whose outcome is not known yet can sit next to
+    labeled ones: a prediction log gets its ground truth joined in late. A class label is
+    kept as text (``label_text``), a regression label as float.
+    """
+    data = params.data
+    optional: dict[str, dict[str, Any]] = {}
+    if data.id_column:
+        optional[data.id_column] = {"required": False}
+    if data.time_column:
+        optional[data.time_column] = {"required": False}
+    dtype = "float64" if params.task == "regression" else "object"
+    optional[data.label] = {"required": False, "nullable": True, "dtype": dtype}
+    return raw_schema(data, params.task).update_columns(optional)
+
+
+def _look_alike(found: Problem, others: list[Any]) -> Problem:
+    """A missing column's problem naming the batch's column that differs from it only in case,
+    spaces or Unicode form (NFD 'größe' for 'größe' looks the same on screen), as validate does."""
+    if found.check != CHECK_WORDS["column_in_dataframe"]:
+        return found
+    return replace(found, check=found.check + look_alikes(found.values, others))
+
+
+class BatchCheck:
+    """Feed it the batch chunk by chunk (``add``: each indexed by its 0-based rows in the file),
+    then ask for ``problems``."""
+
+    def __init__(self, params: Params) -> None:
+        self.params = params
+        self.schema = batch_schema(params)
+        self.id_column = params.data.id_column
+        # Duplicate ids can sit in different chunks: checked once over all of them (problems()).
+        self.chunk_schema = self.schema
+        if self.id_column and self.id_column in self.schema.columns:
+            self.chunk_schema = self.schema.update_column(self.id_column, unique=False)
+        self.limit = params.validate_.max_failure_examples
+        self.fixes = {params.data.label: BATCH_LABEL_FIX}  # a "?" label: not known yet, not a FEATURES matter
+        self.whole = whole_number_columns(self.schema)
+        self.rows = 0
+        self.unparsed: dict[str, Problem] = {}
+        self.missing: dict[str, Problem] = {}
+        self.rules: dict[tuple[Any, Any], Problem] = {}
+        self.ids: list[tuple[pa_arrow.Array, np.ndarray]] = []
+        self.others: list[Any] = []  # the batch's columns the schema does not know
+
+    def add(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Check one chunk; its typed rows (as parsed, when it failed)."""
+        params, label = self.params, self.params.data.label
+        if params.task != "regression" and label in frame.columns:
+            frame = frame.assign(**{label: label_text(frame[label])})
+        self.rows += len(frame)
+        self.others = [name for name in frame.columns if name not in self.schema.columns]
+        decimal = params.data.decimal
+        typed, unparsed, missing = parse_columns(frame, self.schema, self.limit, decimal, self.fixes)
+        for name, found in unparsed.items():
+            self.unparsed[name] = merge(self.unparsed.get(name), found, self.limit)
+        for name, found in missing.items():
+            self.missing[name] = merge(self.missing.get(name), found, self.limit)
+        try:
+            typed = self.chunk_schema.validate(typed, lazy=True)
+        except pa.errors.SchemaErrors as exc:
+            for key, found in rule_groups(exc.failure_cases, self.limit, self.whole).items():
+                if (key[1] in TABLE_CHECKS or not found.rows) and key in self.rules:
+                    continue  # a header or whole-column failure repeats in every chunk: once
+                self.rules[key] = merge(self.rules.get(key), found, self.limit)
+        if self.id_column and self.id_column in typed.columns:
+            ids = typed[self.id_column].astype("str")  # as pandera's check sees them
+            self.ids.append((pa_arrow.array(ids, from_pandas=True), ids.index.to_numpy()))
+        return typed
+
+    def failing(self) -> bool:
+        """A problem already found in some chunk (the batch fails whatever the rest holds)."""
+        return bool(self.unparsed or self.missing or self.rules)
+
+    def problems(self) -> list[Problem]:
+        """Every problem of the whole batch, in the order a whole-batch check reports them."""
+        found = column_problems(self.schema, self.unparsed, self.missing, set())
+        # A value that did not parse, or is missing, fails pandera's type and null checks again: said once.
+        reported = {p.column for p in found}
+        rules = dict(self.rules)
+        if self.id_column and (duplicates := duplicate_ids(self.ids, self.id_column, self.limit)):
+            rules[(self.id_column, UNIQUE)] = duplicates
+        for key in sorted(rules, key=group_order):
+            if not (str(key[0]) in reported and str(key[1]).startswith(REPEATS)):
+                found.append(_look_alike(worded(key, rules[key], self.fixes), self.others))
+        return found + too_few_rows(self.rows, self.params.monitor.min_rows, "monitor.min_rows")

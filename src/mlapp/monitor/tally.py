@@ -1,0 +1,162 @@
+"""What the report needs from a batch, gathered chunk by chunk: memory holds one chunk, not the batch.
+
+Feature drift and prediction shift are counts against bins and points fixed by the reference
+(``drift.feature_tally``, ``drift.PredictionTally``): the same numbers as the whole batch at once.
+What needs every row is kept per labeled row only: its label and the model's score (decay's
+metrics rank all of them; its bootstrap resamples at most ``monitor.decay_bootstrap_rows``).
+A log's served scores are compared with the model's as the chunks pass (the largest difference).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlapp.cells import BATCH_LABEL_FIX, placeholder_hint
+from mlapp.metrics import round6
+from mlapp.model import Model, ModelSpec, load
+from mlapp.monitor import drift
+from mlapp.monitor.batch import MonitorError, as_classes
+from mlapp.params import Params
+from mlapp.problems import Problem, problem
+from mlapp.schema import feature_schema
+from mlapp.stages.findings import merge
+from mlapp.tables import read_frame, read_json
+
+
+@dataclass(frozen=True)
+class Reference:
+    features: pd.DataFrame
+    scores: np.ndarray
+    metrics: dict[str, float] | None
+    model: Model
+
+
+def _need(path: Path, what: str) -> Path:
+    if not path.is_file():
+        raise MonitorError(
+            f"{what} {path} is missing: run the pipeline first (`make run` or `uv run dvc repro`)"
+        )
+    return path
+
+
+def load_reference(params: Params, model_dir: Path) -> Reference:
+    train = read_frame(_need(params.split.train, "reference table (split.train)"))
+    test = read_frame(_need(params.split.test, "score reference (split.test)"))
+    model = load(model_dir)
+    metrics_path = params.evaluate.metrics
+    metrics = read_json(metrics_path) if metrics_path.is_file() else None
+    scores = model.scores(test)
+    if len(test) < params.monitor.min_reference_rows:
+        scores = np.concatenate([scores, model.scores(train)])
+    return Reference(train, scores, metrics, model)
+
+
+def true_labels(labels: pd.Series, spec: ModelSpec, limit: int) -> tuple[np.ndarray, Problem | None]:
+    """The batch's labels as the model's classes, or the problem naming the rows (0-based) whose
+    label it does not know, as validate names a value outside data.classes."""
+    if spec.task == "regression":
+        return spec.encode(labels, examples=limit), None
+    labels = as_classes(labels, spec.classes)
+    unknown = labels[spec.unknown(labels)]
+    if len(unknown):
+        rule = f"one of the model's classes {spec.classes}" + placeholder_hint(unknown, fix=BATCH_LABEL_FIX)
+        return np.array([]), problem(unknown, rule, limit)
+    return spec.encode(labels, examples=limit), None
+
+
+class Tallies:
+    """Feed it the typed batch chunk by chunk (``add``), then ask for its parts of the report."""
+
+    def __init__(self, reference: Reference, params: Params) -> None:
+        self.reference, self.params = reference, params
+        bins, spec = params.monitor.bins, reference.model.spec
+        self.features = {
+            name: drift.feature_tally(levels, reference.features[name], bins)
+            for name, levels in drift.feature_levels(feature_schema()).items()
+        }
+        self.prediction = drift.PredictionTally(reference.scores, spec, bins)
+        self.rows = 0
+        self.labels: list[np.ndarray] = []  # of labeled rows, as the model's classes
+        self.labeled_scores: list[np.ndarray] = []
+        self.unknown_label: Problem | None = None  # a label the model has no class for
+        self.logged = False  # a log row carried a served score
+        self.skew = 0.0  # its largest difference from this model's
+
+    def add(self, frame: pd.DataFrame, logged: pd.Series | None) -> None:
+        """One chunk of typed rows; ``logged``: a log's served scores of them."""
+        self.rows += len(frame)
+        for name, tally in self.features.items():
+            drift.count(tally, frame[name])
+        scores = self.reference.model.scores(frame)
+        self.prediction.add(scores)
+        label = self.params.data.label
+        if label in frame.columns and (labeled := frame[label].notna().to_numpy()).any():
+            limit = self.params.validate_.max_failure_examples
+            y, unknown = true_labels(frame.loc[labeled, label], self.reference.model.spec, limit)
+            if unknown:
+                self.unknown_label = merge(self.unknown_label, unknown, limit)
+            self.labels.append(y)
+            self.labeled_scores.append(scores[labeled])
+        if logged is not None and self.reference.model.task == "binary":  # a log's score: P(positive)
+            served = logged.to_numpy(dtype=np.float64)
+            present = ~np.isnan(served)
+            if present.any():
+                self.logged = True
+                self.skew = max(self.skew, float(np.max(np.abs(served[present] - scores[present]))))
+
+    def labeled_rows(self) -> int:
+        return sum(len(y) for y in self.labeled_scores)
+
+    def feature_drift(self) -> list[drift.FeatureDrift]:
+        return [drift.judged(name, tally, self.params.monitor) for name, tally in self.features.items()]
+
+    def decay(self) -> dict[str, Any]:
+        """Metric decay on the batch's labeled rows."""
+        params, reference = self.params, self.reference
+        if (count := self.labeled_rows()) < params.monitor.min_rows:
+            return {"status": "skipped", "why": f"{count} labeled rows < monitor.min_rows", "metrics": []}
+        y_true = np.concatenate(self.labels)
+        if len(np.unique(y_true)) < 2:
+            one = "one value" if reference.model.task == "regression" else "one class"
+            return {"status": "skipped", "why": f"labeled rows hold only {one}", "metrics": []}
+        if reference.metrics is None:
+            raise MonitorError(f"{params.evaluate.metrics} is missing: run the pipeline first (`make run`)")
+        # A metric watched since the model was evaluated: named, not a KeyError.
+        if lacking := sorted(set(params.monitor.decay_tolerance) - set(reference.metrics)):
+            raise MonitorError(
+                f"{params.evaluate.metrics} has no {', '.join(lacking)}, which monitor.decay_tolerance "
+                "watches: run the pipeline (`uv run dvc repro`), whose evaluate writes it"
+            )
+        rows = drift.metric_decay(
+            y_true,
+            np.concatenate(self.labeled_scores),
+            reference.model.spec,
+            reference.metrics,
+            params.monitor.decay_tolerance,
+            resamples=params.report.bootstrap_resamples,
+            seed=params.report.bootstrap_seed,
+            confidence=params.report.confidence,
+            max_rows=params.monitor.decay_bootstrap_rows,
+        )
+        return {"status": "checked", "why": "", "metrics": [asdict(r) for r in rows]}
+
+    def served(self, versions: dict[str, int] | None) -> dict[str, Any] | None:
+        """For a log: which models served, and whether this model reproduces the logged scores.
+
+        Compared only when every row was served by this very model (same content hash):
+        a difference then means training/serving skew, not a model change.
+        """
+        if versions is None:
+            return None
+        model = self.reference.model
+        comparable = list(versions) == [model.version] and self.logged
+        return {
+            "model_versions": versions,
+            "current_model_version": model.version,
+            "max_score_difference": round6(self.skew) if comparable else None,
+        }
