@@ -1,0 +1,185 @@
+"""The monitor's peak memory and wall time by batch size: this checkout against another revision.
+
+    nice -n 10 uv run python benchmarks/monitor_memory.py [--rows 100000 1000000 2000000]
+        [--repeats 3] [--old-ref main] [--out DIR]
+
+Needs the pipeline's outputs in the checkout (``make run``): the model, the split tables and
+metrics.json, the monitor's reference; both revisions compare with the same ones. The old
+revision is checked out in a temporary git worktree and run from its ``src/`` (``PYTHONPATH``),
+with params.yaml less the settings it does not know (``monitor.chunk_rows``). Each batch is a
+labeled draw of the sample process (``mlapp pipeline generate --new-customers``), so drift,
+prediction shift and decay are all computed. For each size, the two revisions run alternately
+``--repeats`` times, each in a fresh process: wall time (start-up and imports included) and
+peak RSS (the process's own ``ru_maxrss``), their spread, and how far apart the two reports'
+numbers are (largest absolute difference per section: 0 when the chunked counts give the whole
+batch's numbers).
+
+Writes ``monitor_memory.json`` (default benchmarks/results).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import runpy
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+NEW_SETTINGS = ("chunk_rows",)  # monitor settings the old revision refuses
+
+
+def worker(out: str, argv: list[str]) -> None:
+    """In the child: one ``mlapp`` run, then its peak RSS as JSON."""
+    result: dict[str, Any] = {}
+    sys.argv = ["mlapp", *argv]
+    try:
+        runpy.run_module("mlapp", run_name="__main__")
+    except SystemExit as exc:
+        result["exit"] = exc.code
+    finally:
+        result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        Path(out).write_text(json.dumps(result))
+
+
+def measured(argv: list[str], tmp: Path, src: Path | None) -> dict[str, Any]:
+    out = tmp / "measured.json"
+    env = {**os.environ, **({"PYTHONPATH": str(src)} if src else {})}
+    start = time.perf_counter()
+    subprocess.run([sys.executable, __file__, "--worker", str(out), *argv], cwd=REPO, env=env, check=True)
+    return {"wall_s": round(time.perf_counter() - start, 2), **json.loads(out.read_text())}
+
+
+def old_worktree(ref: str, tmp: Path) -> tuple[str, Path, Path]:
+    """The old revision in a worktree, and params.yaml without the settings it does not know."""
+    sha = subprocess.run(["git", "rev-parse", ref], cwd=REPO, capture_output=True, text=True, check=True)
+    folder = tmp / "old"
+    subprocess.run(
+        ["git", "worktree", "add", "-q", "--detach", str(folder), sha.stdout.strip()], cwd=REPO, check=True
+    )
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    for name in NEW_SETTINGS:
+        params["monitor"].pop(name, None)
+    (tmp / "old-params.yaml").write_text(yaml.safe_dump(params))
+    return sha.stdout.strip(), folder / "src", tmp / "old-params.yaml"
+
+
+def batch(rows: int, tmp: Path) -> Path:
+    path = tmp / f"batch-{rows}.csv"
+    generate = [
+        "pipeline",
+        "generate",
+        "--rows",
+        str(rows),
+        "--seed",
+        "7",
+        "--new-customers",
+        "--out",
+        str(path),
+    ]
+    subprocess.run([sys.executable, "-m", "mlapp", *generate], cwd=REPO, check=True)
+    return path
+
+
+def monitor(source: Path, report: Path, params: Path | None) -> list[str]:
+    chosen = ["--params", str(params)] if params else []
+    return [*chosen, "monitor", "run", "--exit-zero", "--source", str(source), "--json", str(report),
+            "--markdown", str(report.with_suffix(".md"))]  # fmt: skip
+
+
+def numbers(value: Any, path: str = "") -> dict[str, float]:
+    """Every number of a report, by its path."""
+    if isinstance(value, dict):
+        return {k: v for key, item in value.items() for k, v in numbers(item, f"{path}.{key}").items()}
+    if isinstance(value, list):
+        return {k: v for i, item in enumerate(value) for k, v in numbers(item, f"{path}[{i}]").items()}
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return {path: float(value)}
+    return {}
+
+
+def differences(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Per report section, the largest absolute difference of a number, and whether the decisions agree."""
+    out: dict[str, Any] = {"same_decision": old["retrain"] == new["retrain"]}
+    for section in ("features", "prediction", "decay", "rules"):
+        a, b = numbers(old[section]), numbers(new[section])
+        out[section] = max((abs(a[k] - b[k]) for k in a.keys() & b.keys()), default=0.0)
+        out[section + "_same_fields"] = a.keys() == b.keys()
+    return out
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    return {"median": round(statistics.median(values), 2), "min": min(values), "max": max(values)}
+
+
+def compare(rows: int, repeats: int, old: tuple[Path, Path], tmp: Path) -> dict[str, Any]:
+    source = batch(rows, tmp)
+    runs = []
+    for _ in range(repeats):
+        before = measured(monitor(source, tmp / "old.json", old[1]), tmp, old[0])
+        after = measured(monitor(source, tmp / "new.json", None), tmp, None)
+        reports = [json.loads((tmp / f"{way}.json").read_text()) for way in ("old", "new")]
+        runs.append({"old": before, "new": after, "differences": differences(*reports)})
+    source.unlink()
+    return {
+        "rows": rows,
+        "old_wall_s": spread([r["old"]["wall_s"] for r in runs]),
+        "new_wall_s": spread([r["new"]["wall_s"] for r in runs]),
+        "old_peak_rss_mb": spread([r["old"]["peak_rss_mb"] for r in runs]),
+        "new_peak_rss_mb": spread([r["new"]["peak_rss_mb"] for r in runs]),
+        "decision": reports[1]["status"],
+        "labeled_rows": reports[1]["labeled_rows"],
+        "runs": runs,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000, 2_000_000])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--old-ref", default="main")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    args = parser.parse_args()
+    chunk_rows = yaml.safe_load((REPO / "params.yaml").read_text())["monitor"]["chunk_rows"]
+    result: dict[str, Any] = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_before": os.getloadavg(),
+        },
+        "command": "nice -n 10 uv run python benchmarks/monitor_memory.py " + " ".join(sys.argv[1:]),
+        "chunk_rows": chunk_rows,
+    }
+    result["machine"]["load_before"] = os.getloadavg()
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        sha, old_src, old_params = old_worktree(args.old_ref, tmp)
+        result["old_ref"] = sha
+        try:
+            result["sizes"] = [compare(rows, args.repeats, (old_src, old_params), tmp) for rows in args.rows]
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(tmp / "old")], cwd=REPO, check=True)
+    result["machine"]["load_after"] = os.getloadavg()
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "monitor_memory.json").write_text(json.dumps(result, indent=2) + "\n")
+    summary = [{k: v for k, v in size.items() if k != "runs"} for size in result["sizes"]]
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--worker"]:
+        worker(sys.argv[2], sys.argv[3:])
+    else:
+        main()
