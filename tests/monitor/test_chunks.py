@@ -13,10 +13,13 @@ import pandas as pd
 import pandera.pandas as pa
 import pytest
 
+from mlapp.cells import BATCH_LABEL_FIX
 from mlapp.model import ModelSpec
 from mlapp.monitor import drift, run, stats
 from mlapp.monitor.batch import InvalidBatch
+from mlapp.monitor.checks import BatchCheck, batch_schema
 from mlapp.params import Params, load_params
+from mlapp.stages.validate_rules import check_table
 from tests.monitor.helpers import LABEL, drifted, flipped, fresh, write_csv, write_log
 
 CHUNK = 200  # a 1,500-row batch is 8 chunks
@@ -131,6 +134,22 @@ def test_problems_name_the_files_rows_across_chunks(
     assert chunked.value.rows == 1500
     report = json.loads((tmp_path / f"{source.name}-{CHUNK}.json").read_text())
     assert report["status"] == "invalid" and report["rows"] == 1500
+
+
+def test_repeated_ids_across_chunks_are_reported_as_pandera_reports_them_on_the_whole_batch() -> None:
+    """The ids are kept as hashes, not text: the same count, first ids and first rows."""
+    params = load_params(Path(__file__).parents[2] / "params.yaml")
+    frame = _broken().drop(columns=[LABEL]).astype(str)
+    for copy, of in ((700, 3), (1400, 20), (10, 1300)):
+        frame.loc[copy, "customer_id"] = frame.loc[of, "customer_id"]
+    fixes = {LABEL: BATCH_LABEL_FIX}
+    _, whole = check_table(frame, batch_schema(params), 5, 200, "monitor.min_rows", ".", fixes)
+    check = BatchCheck(params)
+    for start in range(0, len(frame), CHUNK):
+        check.add(frame.iloc[start : start + CHUNK])
+    (expected,) = [p for p in whole if p.column == "customer_id"]
+    assert [p for p in check.problems() if p.column == "customer_id"] == [expected]
+    assert (expected.count, expected.rows) == (7, [3, 10, 20, 700, 999])
 
 
 def test_too_few_rows_is_counted_over_every_chunk(in_project: Path, tmp_path: Path) -> None:

@@ -12,6 +12,10 @@ In a log, ``label`` is the service's decision; the ground truth, once known, is 
 under the label column's name from params.yaml (``data.label``, e.g. ``"churned": 0``).
 ``id`` and ``ts`` fill the id and event-time columns. A path or any URL fsspec can open
 (``s3://...`` with ``dvc[s3]`` installed) works.
+
+``mlapp monitor run`` reads it ``monitor.chunk_rows`` rows at a time (``read_chunks``, each chunk
+indexed by its rows in the file); ``read_batch`` holds it whole (tests, one-off checks) and
+``read_source`` reads it as a table for the retraining data refresh.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """The comparison: per-feature drift, prediction shift and metric decay.
 
 Pure functions of tables, scores and ``MonitorParams``; reading files is ``run``'s job, and
-whether to retrain ``decision``'s.
+whether to retrain ``decision``'s. A batch read in chunks is counted as it passes
+(``feature_tally`` + ``count``, ``PredictionTally``) and judged once whole (``judged``,
+``PredictionTally.shift``); ``one_feature`` and ``prediction_shift`` do both on a batch held whole.
 Every number is rounded (``round6``) so the same inputs give byte-identical reports.
 """
 

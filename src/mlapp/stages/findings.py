@@ -62,24 +62,6 @@ def group_order(key: tuple[Any, Any]) -> tuple[tuple[bool, str], ...]:
     return tuple((bool(pd.isna(part)), str(part)) for part in key)
 
 
-def duplicate_ids(ids: list[tuple[pa_arrow.Array, np.ndarray]], column: str, limit: int) -> Problem | None:
-    """Every row whose id occurs more than once, as pandera's ``unique`` reports them; ``ids``: each
-    chunk's ids (as text) with their 0-based rows."""
-    if not ids:
-        return None
-    values = pa_arrow.chunked_array([chunk for chunk, _ in ids])
-    counts = pc.value_counts(values)
-    repeated = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
-    if not len(repeated):
-        return None
-    where = np.flatnonzero(pc.is_in(values, value_set=repeated).to_numpy(zero_copy_only=False))
-    # Each id with its repeats (ids in order of first appearance): where the copies sit.
-    first_seen = pd.factorize(values.take(where).to_numpy(zero_copy_only=False))[0]
-    shown = where[np.lexsort((where, first_seen))][:limit]
-    rows = np.concatenate([numbers for _, numbers in ids])[shown]
-    return Problem(column, UNIQUE, len(where), values.take(shown).to_pylist(), [int(r) for r in rows])
-
-
 class Findings:
     """Feed it the table chunk by chunk (``add``), then ask for ``problems`` and ``summary``."""
 
@@ -166,6 +148,23 @@ class Findings:
         """A problem already found in some chunk (the table fails whatever the rest holds)."""
         return bool(self.label_missing or self.unparsed or self.missing or self.rules)
 
+    def _duplicates(self) -> Problem | None:
+        """Every row whose id occurs more than once (as pandera's ``unique`` reports them)."""
+        if not self.ids:
+            return None
+        ids = pa_arrow.chunked_array([values for values, _ in self.ids])
+        counts = pc.value_counts(ids)
+        repeated = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
+        if not len(repeated):
+            return None
+        where = np.flatnonzero(pc.is_in(ids, value_set=repeated).to_numpy(zero_copy_only=False))
+        # Each id with its repeats (ids in order of first appearance): where the copies sit.
+        first_seen = pd.factorize(ids.take(where).to_numpy(zero_copy_only=False))[0]
+        shown = where[np.lexsort((where, first_seen))][: self.limit]
+        rows = np.concatenate([numbers for _, numbers in self.ids])[shown]
+        values = ids.take(shown).to_pylist()
+        return Problem(str(self.id_column), UNIQUE, len(where), values, [int(r) for r in rows])
+
     def _labels(self) -> pd.Series:
         """Every kept label, indexed by its 0-based row in the table."""
         labels = pa_arrow.chunked_array(self.labels).to_pandas()
@@ -182,7 +181,7 @@ class Findings:
         # once. The column's other rules (range, levels) still name their own rows.
         repeated = {p.column for p in values}
         rules = dict(self.rules)
-        duplicates = duplicate_ids(self.ids, str(self.id_column), self.limit)
+        duplicates = self._duplicates()
         if duplicates:
             rules[(self.id_column, UNIQUE)] = duplicates
         for key in sorted(rules, key=group_order):
