@@ -18,6 +18,7 @@ from mlapp.model import ModelSpec
 from mlapp.monitor import drift, run, stats
 from mlapp.monitor.batch import InvalidBatch
 from mlapp.monitor.checks import BatchCheck, batch_schema
+from mlapp.monitor.tally import LabeledSample
 from mlapp.params import Params, load_params
 from mlapp.stages.validate_rules import check_table
 from tests.monitor.helpers import LABEL, drifted, flipped, fresh, write_csv, write_log
@@ -159,6 +160,27 @@ def test_too_few_rows_is_counted_over_every_chunk(in_project: Path, tmp_path: Pa
     assert code == run.NO_ACTION and report["rows"] == 250
     with pytest.raises(InvalidBatch, match=r"at least 200 rows \(found 150"):
         _monitor(in_project, write_csv(fresh(106, 150), tmp_path / "few.csv"), tmp_path, 100)
+
+
+def test_labeled_rows_beyond_the_bootstrap_rows_are_a_seeded_sample_whatever_the_chunks() -> None:
+    """Decay keeps at most monitor.decay_bootstrap_rows labeled rows: every one below (in row
+    order), a uniform sample above; the same rows for the same seed, in chunks or at once."""
+    labels, scores = np.arange(10_000) % 2, np.arange(10_000) / 10_000
+    whole = LabeledSample(3000, seed=11)
+    whole.add(labels, scores)
+    chunked = LabeledSample(3000, seed=11)
+    for part in np.array_split(np.arange(10_000), 7):
+        chunked.add(labels[part], scores[part])
+    (y, kept), (y_chunked, kept_chunked) = whole.sample(), chunked.sample()
+    assert kept.tolist() == kept_chunked.tolist() and y.tolist() == y_chunked.tolist()
+    assert len(kept) == 3000 and chunked.rows == 10_000 and np.all(np.diff(kept) > 0)
+    assert 0.4 < kept.mean() < 0.6  # spread over the batch, not its first rows
+    other = LabeledSample(3000, seed=12)
+    other.add(labels, scores)
+    assert other.sample()[1].tolist() != kept.tolist()
+    below = LabeledSample(20_000, seed=11)
+    below.add(labels, scores)
+    assert below.sample()[1].tolist() == scores.tolist()  # every row, in order
 
 
 @pytest.mark.parametrize("rows", [3000, 30_000])  # scipy's exact p-value, and its asymptotic one

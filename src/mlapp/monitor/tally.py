@@ -2,8 +2,9 @@
 
 Feature drift and prediction shift are counts against bins and points fixed by the reference
 (``drift.feature_tally``, ``drift.PredictionTally``): the same numbers as the whole batch at once.
-What needs every row is kept per labeled row only: its label and the model's score (decay's
-metrics rank all of them; its bootstrap resamples at most ``monitor.decay_bootstrap_rows``).
+Decay needs the labeled rows' labels and scores together (its metrics rank them): every one up
+to ``monitor.decay_bootstrap_rows`` labeled rows, beyond that a seeded random sample of that many
+(``LabeledSample``), whose metrics and bootstrap interval the report then gives.
 A log's served scores are compared with the model's as the chunks pass (the largest difference).
 """
 
@@ -69,6 +70,35 @@ def true_labels(labels: pd.Series, spec: ModelSpec, limit: int) -> tuple[np.ndar
     return spec.encode(labels, examples=limit), None
 
 
+class LabeledSample:
+    """Labeled rows' labels and scores, at most ``size`` of them: every one up to ``size`` (in row
+    order, as the batch holds them), beyond that the ``size`` rows of the smallest random keys (a
+    uniform sample without replacement). The keys are drawn row by row from ``seed``, so the same
+    batch gives the same sample whatever its chunks."""
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.size, self.rng, self.rows = size, np.random.default_rng(seed), 0
+        self.keys = np.empty(0)
+        self.labels: list[np.ndarray] = []
+        self.scores: list[np.ndarray] = []
+
+    def add(self, labels: np.ndarray, scores: np.ndarray) -> None:
+        self.rows += len(labels)
+        self.labels.append(labels)
+        self.scores.append(scores)
+        self.keys = np.concatenate([self.keys, self.rng.random(len(labels))])
+        if len(self.keys) > self.size:
+            kept = np.sort(np.argpartition(self.keys, self.size - 1)[: self.size])  # row order
+            self.keys = self.keys[kept]
+            self.labels, self.scores = (
+                [np.concatenate(self.labels)[kept]],
+                [np.concatenate(self.scores)[kept]],
+            )
+
+    def sample(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.concatenate(self.labels), np.concatenate(self.scores)
+
+
 class Tallies:
     """Feed it the typed batch chunk by chunk (``add``), then ask for its parts of the report."""
 
@@ -81,8 +111,7 @@ class Tallies:
         }
         self.prediction = drift.PredictionTally(reference.scores, spec, bins)
         self.rows = 0
-        self.labels: list[np.ndarray] = []  # of labeled rows, as the model's classes
-        self.labeled_scores: list[np.ndarray] = []
+        self.labeled = LabeledSample(params.monitor.decay_bootstrap_rows, params.report.bootstrap_seed)
         self.unknown_label: Problem | None = None  # a label the model has no class for
         self.logged = False  # a log row carried a served score
         self.skew = 0.0  # its largest difference from this model's
@@ -100,8 +129,8 @@ class Tallies:
             y, unknown = true_labels(frame.loc[labeled, label], self.reference.model.spec, limit)
             if unknown:
                 self.unknown_label = merge(self.unknown_label, unknown, limit)
-            self.labels.append(y)
-            self.labeled_scores.append(scores[labeled])
+            if unknown is None:
+                self.labeled.add(y, scores[labeled])
         if logged is not None and self.reference.model.task == "binary":  # a log's score: P(positive)
             served = logged.to_numpy(dtype=np.float64)
             present = ~np.isnan(served)
@@ -110,7 +139,7 @@ class Tallies:
                 self.skew = max(self.skew, float(np.max(np.abs(served[present] - scores[present]))))
 
     def labeled_rows(self) -> int:
-        return sum(len(y) for y in self.labeled_scores)
+        return self.labeled.rows
 
     def feature_drift(self) -> list[drift.FeatureDrift]:
         return [drift.judged(name, tally, self.params.monitor) for name, tally in self.features.items()]
@@ -120,7 +149,7 @@ class Tallies:
         params, reference = self.params, self.reference
         if (count := self.labeled_rows()) < params.monitor.min_rows:
             return {"status": "skipped", "why": f"{count} labeled rows < monitor.min_rows", "metrics": []}
-        y_true = np.concatenate(self.labels)
+        y_true, scores = self.labeled.sample()
         if len(np.unique(y_true)) < 2:
             one = "one value" if reference.model.task == "regression" else "one class"
             return {"status": "skipped", "why": f"labeled rows hold only {one}", "metrics": []}
@@ -134,7 +163,7 @@ class Tallies:
             )
         rows = drift.metric_decay(
             y_true,
-            np.concatenate(self.labeled_scores),
+            scores,
             reference.model.spec,
             reference.metrics,
             params.monitor.decay_tolerance,
