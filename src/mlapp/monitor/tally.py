@@ -77,7 +77,10 @@ class LabeledSample:
     batch gives the same sample whatever its chunks."""
 
     def __init__(self, size: int, seed: int) -> None:
-        self.size, self.rng, self.rows = size, np.random.default_rng(seed), 0
+        # A stream of its own: the bootstrap draws from ``seed`` itself, and the rows it resamples
+        # must not depend on which rows were kept.
+        (stream,) = np.random.SeedSequence(seed).spawn(1)
+        self.size, self.rng, self.rows = size, np.random.default_rng(stream), 0
         self.keys = np.empty(0)
         self.labels: list[np.ndarray] = []
         self.scores: list[np.ndarray] = []
