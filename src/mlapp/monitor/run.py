@@ -42,12 +42,9 @@ NO_ACTION, RETRAIN, ERROR = 0, 1, 2
 def report(
     tallies: Tallies, source: str, fmt: str, versions: dict[str, int] | None, params: Params
 ) -> dict[str, Any]:
-    """The report of a batch read whole (``tallies``), or ``InvalidBatch`` for a label the model
+    """The report of a batch counted whole (``tallies``), or ``InvalidBatch`` for a label the model
     does not know."""
     monitor, reference = params.monitor, tallies.reference
-    unknown = sorted(set(monitor.psi_by_feature) - set(FEATURES))
-    if unknown:
-        raise MonitorError(f"monitor.psi_by_feature names unknown features: {unknown}")
     if tallies.unknown_label:
         raise InvalidBatch(source, [tallies.unknown_label], tallies.rows)
     features = tallies.feature_drift()
@@ -91,8 +88,15 @@ def report(
     }
 
 
+def _known_features(params: Params) -> None:
+    """A misspelt feature in psi_by_feature: said before a large batch is read."""
+    if unknown := sorted(set(params.monitor.psi_by_feature) - set(FEATURES)):
+        raise MonitorError(f"monitor.psi_by_feature names unknown features: {unknown}")
+
+
 def compare(batch: Batch, reference: Reference, params: Params) -> dict[str, Any]:
     """The report of a batch held whole (one chunk)."""
+    _known_features(params)
     tallies = Tallies(reference, params)
     tallies.add(batch.frame, batch.served.probability if batch.served else None)
     versions = batch.served.model_versions if batch.served else None
@@ -105,6 +109,7 @@ def checked(source: str, params: Params, model_dir: Path) -> dict[str, Any]:
     A chunk is counted once the next one has been checked: a batch of one chunk is validated
     whole (its row count too) before the reference is read, as a batch held whole was.
     """
+    _known_features(params)
     check, log = BatchCheck(params), Log(params.validate_.max_failure_examples)
     tallies: Tallies | None = None
     held: tuple[pd.DataFrame, pd.Series | None] | None = None
