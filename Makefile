@@ -114,7 +114,7 @@ init: ## make the template yours: `make init NAME=acmechurn` renames everything,
 	$(RUN) mlapp template init $(NAME)
 	$(UV) lock
 	@# --inexact keeps what the lock no longer names: the old name's command, a ModuleNotFoundError
-	$(UV) pip uninstall --quiet --python .venv mlapp
+	$(UV) pip uninstall --quiet --python "$${UV_PROJECT_ENVIRONMENT:-.venv}" mlapp
 	$(SYNC)
 	@echo "Renamed to $(NAME). Next: make run && make test, then commit."
 
