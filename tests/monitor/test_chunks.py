@@ -15,7 +15,7 @@ import pytest
 
 from mlapp.cells import BATCH_LABEL_FIX
 from mlapp.model import ModelSpec
-from mlapp.monitor import drift, run, stats
+from mlapp.monitor import drift, render, run, stats
 from mlapp.monitor.batch import InvalidBatch
 from mlapp.monitor.checks import BatchCheck, batch_schema
 from mlapp.monitor.tally import LabeledSample
@@ -181,6 +181,16 @@ def test_labeled_rows_beyond_the_bootstrap_rows_are_a_seeded_sample_whatever_the
     below = LabeledSample(20_000, seed=11)
     below.add(labels, scores)
     assert below.sample()[1].tolist() == scores.tolist()  # every row, in order
+
+
+def test_the_report_says_when_decay_was_measured_on_a_sample() -> None:
+    metric = {"metric": "roc_auc", "reference": 0.8, "batch": 0.79, "batch_low": 0.78, "batch_high": 0.8,
+              "change": -0.01, "tolerance": 0.05, "decayed": False}  # fmt: skip
+    decay = {"status": "checked", "why": "", "metrics": [metric]}
+    report = {"labeled_rows": 300_000, "thresholds": {"decay_bootstrap_rows": 200_000}, "decay": decay}
+    sampled = "\n".join(render._decay(report))
+    assert "a seeded random sample of 200000 of the 300000 labeled rows" in sampled
+    assert "sample" not in "\n".join(render._decay(report | {"labeled_rows": 200_000}))
 
 
 @pytest.mark.parametrize("rows", [3000, 30_000])  # scipy's exact p-value, and its asymptotic one

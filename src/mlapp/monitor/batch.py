@@ -28,7 +28,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from mlapp.errors import UserError, storage_errors
@@ -70,12 +69,6 @@ class Batch:
     format: str
     frame: pd.DataFrame  # typed features, plus id / event time / label (float, NaN = unknown)
     served: Served | None
-
-    def is_labeled(self, label: str) -> np.ndarray:
-        """Which rows carry a label, by position."""
-        if label not in self.frame.columns:
-            return np.zeros(len(self.frame), dtype=bool)
-        return self.frame[label].notna().to_numpy()
 
 
 def source_format(source: str) -> str:

@@ -136,6 +136,12 @@ def _decay(report: dict[str, Any]) -> list[str]:
     ]
     header = ["metric", "metrics.json", "batch", "batch's interval", "change", "tolerance", "decayed"]
     note = "Decayed: worse by more than the tolerance, with metrics.json's value outside the interval."
+    kept = report.get("thresholds", {}).get("decay_bootstrap_rows")
+    if kept is not None and report["labeled_rows"] > kept:  # tally.LabeledSample: say so
+        note += (
+            f" The batch's metrics and interval are those of a seeded random sample of {kept} of the "
+            f"{report['labeled_rows']} labeled rows (monitor.decay_bootstrap_rows)."
+        )
     return [title, "", *markdown_table(header, rows, "lrrrrrl"), "", note]
 
 

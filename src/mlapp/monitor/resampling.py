@@ -19,6 +19,9 @@ minutes. Here, with the same statistics:
   bootstrap's interval up to the subset's own sampling error (exact as the subset grows),
   and time and memory stop growing with the batch. Unless a class would have fewer than
   ``MIN_SUBSET_CLASS_ROWS`` rows in the subset: every row is then resampled, slower.
+  ``mlapp monitor run`` reads a batch in chunks and keeps at most that many labeled rows
+  (``tally.LabeledSample``, a seeded sample): it hands this module no more, so the subset and its
+  scaling serve callers of ``drift.metric_decay`` that hold every row.
 """
 
 from __future__ import annotations
