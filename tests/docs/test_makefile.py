@@ -153,7 +153,12 @@ def test_make_init_removes_the_old_name_from_the_environment(tmp_path: Path) -> 
     uv = tmp_path / "uv"
     uv.write_text(f'#!/bin/sh\necho "$*" >> {log}\n')
     uv.chmod(0o755)
-    makefile = str(REPO / "Makefile")
-    sh("make", "--no-print-directory", "-f", makefile, "init", "NAME=acme", f"UV={uv}", cwd=tmp_path)
+    argv = ["make", "--no-print-directory", "-f", str(REPO / "Makefile"), "init", "NAME=acme", f"UV={uv}"]
+    environ = {k: v for k, v in os.environ.items() if k != "UV_PROJECT_ENVIRONMENT"}
+    subprocess.run(argv, cwd=tmp_path, env=environ, check=True, capture_output=True)
     calls = log.read_text().splitlines()
     assert calls.index("pip uninstall --quiet --python .venv mlapp") > calls.index("lock"), calls
+    # The environment uv makes elsewhere when told to (.venv then names none: init failed).
+    log.unlink()
+    subprocess.run(argv, cwd=tmp_path, env={**environ, "UV_PROJECT_ENVIRONMENT": "/opt/env"}, check=True)
+    assert "pip uninstall --quiet --python /opt/env mlapp" in log.read_text().splitlines()
