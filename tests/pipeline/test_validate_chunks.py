@@ -17,6 +17,9 @@ from tests.conftest import REPO
 
 PARAMS = load_params(REPO / "params.yaml")
 ROWS = 300
+# 14 chunks, the last of one row: each pandera pass costs ~30 ms whatever its size, and 43 chunks
+# of 7 rows checked no more than these (problems still spread over chunks, whole chunks unlabeled).
+CHUNK_ROWS = 23
 
 
 def _table() -> pd.DataFrame:
@@ -42,9 +45,9 @@ def _run(frame: pd.DataFrame, params: Params, chunk_rows: int, root: Path) -> tu
 
 
 def _both(frame: pd.DataFrame, tmp_path: Path, params: Params = PARAMS) -> tuple[int, Any]:
-    """The report with one chunk per 7 rows, after checking it equals the whole table's."""
+    """The report with one chunk per CHUNK_ROWS rows, after checking it equals the whole table's."""
     whole, whole_report, whole_out = _run(frame, params, ROWS, tmp_path)
-    code, report, out = _run(frame, params, 7, tmp_path)
+    code, report, out = _run(frame, params, CHUNK_ROWS, tmp_path)
     assert (code, report) == (whole, whole_report)
     if code == 0:
         pd.testing.assert_frame_equal(pd.read_parquet(out), pd.read_parquet(whole_out))
@@ -60,7 +63,7 @@ def _problems(report: Any) -> dict[tuple[str, str], Any]:
 def test_problems_spread_over_chunks_are_merged(tmp_path: Path) -> None:
     frame = _table()
     first_id = frame.loc[7, "customer_id"]
-    frame = _set(frame, "customer_id", [12, 250], first_id)  # duplicates three chunks apart
+    frame = _set(frame, "customer_id", [12, 250], first_id)  # one in the same chunk, one ten chunks on
     frame = _set(frame, "age", [3, 40, 41, 90, 150, 299], "150")  # more failures than examples
     frame = _set(frame, "region", [200], "mars")
     frame = _set(frame, "tenure_months", [5], None)  # missing in one chunk...
@@ -82,7 +85,7 @@ def test_problems_spread_over_chunks_are_merged(tmp_path: Path) -> None:
 
 
 def test_a_missing_column_is_reported_once_not_per_chunk(tmp_path: Path) -> None:
-    frame = _table().drop(columns=["region"])  # every one of the 43 chunks lacks it
+    frame = _table().drop(columns=["region"])  # every one of the 14 chunks lacks it
 
     code, report = _both(frame, tmp_path)
 
@@ -182,7 +185,7 @@ def test_repeated_rows_and_constant_features_are_counted(tmp_path: Path, capsys)
     data = PARAMS.data.model_copy(update={"id_column": None, "time_column": None})
     (tmp_path / "no-id").mkdir()
     params = PARAMS.model_copy(update={"data": data})
-    _run(frame.drop(columns=["customer_id", "event_time"]), params, 7, tmp_path / "no-id")
+    _run(frame.drop(columns=["customer_id", "event_time"]), params, CHUNK_ROWS, tmp_path / "no-id")
     assert "40 row(s) repeat another's features and label (the hash split keeps them in one part)" in (
         capsys.readouterr().out
     )
