@@ -1,4 +1,9 @@
-"""`mlapp serving score`: a real file (CSV, Parquet, over HTTP) through the real command."""
+"""`mlapp serving score`: a real file (CSV, Parquet, over HTTP) through the real command.
+
+One test runs it as a new process (``score``), as a job does; the others call the same command
+in this process (``mlapp_score``: exit code and stderr as the process gives them), without
+importing pandas, pandera and xgboost again for each file.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ import lzma
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -23,7 +28,7 @@ from mlapp import schema
 from mlapp.errors import UserError
 from mlapp.sample_data import generate
 from mlapp.serving import score as scorer
-from tests.conftest import REPO, sh
+from tests.conftest import REPO, run_main, sh
 from tests.serving.conftest import PARAMS
 
 BAD = {5: ("age", 7), 17: ("contract", "lifetime"), 1234: ("monthly_charges", "lots")}
@@ -45,10 +50,32 @@ def score(serving_root: Path, source: str | Path, output: Path, *extra: str):
     )  # fmt: skip
 
 
+class Done(NamedTuple):
+    returncode: int
+    stderr: str
+
+
+@pytest.fixture
+def mlapp_score(serving_root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    """``score``'s command run in this process, from ``serving_root``; ``params`` another params.yaml."""
+
+    def run(source: str | Path, output: Path, *extra: str, params: Path | None = None) -> Done:
+        monkeypatch.chdir(serving_root)
+        capsys.readouterr()  # what came before is not this command's
+        settings, model_dir = params or serving_root / "params.yaml", serving_root / "models"
+        code = run_main(
+            monkeypatch, "--params", str(settings), "serving", "score", "--input", str(source),
+            "--output", str(output), "--model-dir", str(model_dir), *extra,
+        )  # fmt: skip
+        return Done(code, capsys.readouterr().err)
+
+    return run
+
+
 def score_in_process(source: str, model_dir: Path, tmp_path: Path, **options: Any) -> None:
-    """``scorer.score`` with params' data settings, 100-row chunks, into ``tmp_path`` (no lineage)."""
+    """``scorer.score`` with params' data settings, 700-row chunks, into ``tmp_path`` (no lineage)."""
     data = PARAMS.data
-    scorer.score(source, tmp_path / "out.parquet", model_dir, 100, tmp_path / "none.json",
+    scorer.score(source, tmp_path / "out.parquet", model_dir, 700, tmp_path / "none.json",
                  data.missing_values, data.csv_separator, data.decimal, **options)  # fmt: skip
 
 
@@ -77,11 +104,11 @@ def test_csv_in_small_chunks_with_rejects_reported(serving_root, tmp_path, table
     check_output(tmp_path / "out" / "predictions.parquet", table, model)
 
 
-def test_gzipped_csv_locally_and_over_http(serving_root, http_root, table, model) -> None:
+def test_gzipped_csv_locally_and_over_http(mlapp_score, http_root, table, model) -> None:
     url, folder = http_root
     table.to_csv(folder / "batch.csv.gz", index=False)  # pandas compresses by the name
     for source in (folder / "batch.csv.gz", f"{url}/batch.csv.gz"):
-        done = score(serving_root, source, folder / "predictions.parquet")
+        done = mlapp_score(source, folder / "predictions.parquet")
         assert done.returncode == 1, done.stderr  # the BAD rows, found in the decompressed text
         check_output(folder / "predictions.parquet", table, model)
 
@@ -112,26 +139,24 @@ def http_root(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         server.shutdown()
 
 
-def test_parquet_over_http(serving_root, http_root, table, model) -> None:
+def test_parquet_over_http(mlapp_score, http_root, table, model) -> None:
     url, folder = http_root
     table.astype({"monthly_charges": str}).to_parquet(folder / "batch.parquet")
-    done = score(serving_root, f"{url}/batch.parquet", folder / "predictions.parquet")
+    done = mlapp_score(f"{url}/batch.parquet", folder / "predictions.parquet")
     assert done.returncode == 1, done.stderr
     check_output(folder / "predictions.parquet", table, model)
 
 
-def test_a_semicolon_csv_is_scored_with_data_csv_separator(serving_root, tmp_path, table, model) -> None:
+def test_a_semicolon_csv_is_scored_with_data_csv_separator(
+    serving_root, mlapp_score, tmp_path, table, model
+) -> None:
     """A European export: the same rows and rejects as the comma file, by the setting alone."""
     params = tmp_path / "params.yaml"
     text = (serving_root / "params.yaml").read_text()
     params.write_text(text.replace('csv_separator: ","', 'csv_separator: ";"', 1))
     source = tmp_path / "batch.csv"
     table.to_csv(source, sep=";", index=False)
-    done = sh(
-        "mlapp", "--params", params, "serving", "score", "--input", source,
-        "--output", tmp_path / "p.parquet", "--model-dir", serving_root / "models",
-        cwd=serving_root, check=False,
-    )  # fmt: skip
+    done = mlapp_score(source, tmp_path / "p.parquet", params=params)
     assert done.returncode == 1, done.stderr  # the BAD rows, as in the comma file
     assert "3 rows rejected" in done.stderr
     check_output(tmp_path / "p.parquet", table, model)
@@ -139,26 +164,28 @@ def test_a_semicolon_csv_is_scored_with_data_csv_separator(serving_root, tmp_pat
 
 @pytest.mark.parametrize("name", ["batch.tsv", "batch.tsv.gz"])
 def test_a_tsv_is_scored_with_tabs_as_data_raw_would_be_read(
-    serving_root, tmp_path, table, model, name
+    mlapp_score, tmp_path, table, model, name
 ) -> None:
     """data.csv_separator is ','; the name says tab, as it does to validate and the monitor."""
     table.to_csv(tmp_path / name, sep="\t", index=False)  # pandas compresses by the name
-    done = score(serving_root, tmp_path / name, tmp_path / "p.parquet")
+    done = mlapp_score(tmp_path / name, tmp_path / "p.parquet")
     assert done.returncode == 1, done.stderr  # the BAD rows, as in the comma file
     assert "3 rows rejected" in done.stderr
     check_output(tmp_path / "p.parquet", table, model)
 
 
-def test_format_tsv_reads_a_file_named_otherwise_with_tabs(serving_root, tmp_path, table, model) -> None:
+def test_format_tsv_reads_a_file_named_otherwise_with_tabs(mlapp_score, tmp_path, table, model) -> None:
     table.to_csv(tmp_path / "export.txt", sep="\t", index=False)
-    refused = score(serving_root, tmp_path / "export.txt", tmp_path / "p.parquet")
+    refused = mlapp_score(tmp_path / "export.txt", tmp_path / "p.parquet")
     assert refused.returncode == 2 and "pass --format csv|tsv|parquet" in refused.stderr
-    done = score(serving_root, tmp_path / "export.txt", tmp_path / "p.parquet", "--format", "tsv")
+    done = mlapp_score(tmp_path / "export.txt", tmp_path / "p.parquet", "--format", "tsv")
     assert done.returncode == 1, done.stderr
     check_output(tmp_path / "p.parquet", table, model)
 
 
-def test_a_decimal_comma_csv_scores_as_its_decimal_point_copy(serving_root, tmp_path, model) -> None:
+def test_a_decimal_comma_csv_scores_as_its_decimal_point_copy(
+    serving_root, mlapp_score, tmp_path, model
+) -> None:
     """``1;3,5;...``: data.csv_separator ';' and data.decimal ',' give the comma file's scores."""
     params = tmp_path / "params.yaml"
     text = (serving_root / "params.yaml").read_text()
@@ -171,25 +198,21 @@ def test_a_decimal_comma_csv_scores_as_its_decimal_point_copy(serving_root, tmp_
     header, first = (tmp_path / "comma.csv").read_text().splitlines()[:2]
     assert "," in first.split(";")[header.split(";").index("monthly_charges")]  # 90,21: a decimal comma
     for name, settings in (("point", serving_root / "params.yaml"), ("comma", params)):
-        done = sh(
-            "mlapp", "--params", settings, "serving", "score", "--input", tmp_path / f"{name}.csv",
-            "--output", tmp_path / f"{name}.parquet", "--model-dir", serving_root / "models",
-            cwd=serving_root, check=False,
-        )  # fmt: skip
+        done = mlapp_score(tmp_path / f"{name}.csv", tmp_path / f"{name}.parquet", params=settings)
         assert done.returncode == 0, done.stderr
     point, comma = (pq.read_table(tmp_path / f"{n}.parquet").to_pandas() for n in ("point", "comma"))
     pd.testing.assert_frame_equal(comma, point)
     np.testing.assert_allclose(point["probability"], model.predict_proba(clean), atol=1e-6)
 
 
-def test_a_clean_file_exits_0_and_a_missing_column_2(serving_root, tmp_path, model) -> None:
+def test_a_clean_file_exits_0_and_a_missing_column_2(mlapp_score, tmp_path, model) -> None:
     clean = generate(500, 8)
     clean.to_parquet(tmp_path / "clean.parquet")
-    done = score(serving_root, tmp_path / "clean.parquet", tmp_path / "p.parquet")
+    done = mlapp_score(tmp_path / "clean.parquet", tmp_path / "p.parquet")
     assert done.returncode == 0, done.stderr
     assert not (tmp_path / "p.rejects.parquet").exists()
     clean.drop(columns=["age"]).to_parquet(tmp_path / "no-age.parquet")
-    broken = score(serving_root, tmp_path / "no-age.parquet", tmp_path / "q.parquet")
+    broken = mlapp_score(tmp_path / "no-age.parquet", tmp_path / "q.parquet")
     assert broken.returncode == 2 and "lacks feature columns ['age']" in broken.stderr
 
 
