@@ -18,7 +18,7 @@ from mlapp.model import ModelMissing, load
 from mlapp.monitor import batch, run
 from mlapp.monitor.batch import InvalidBatch, MonitorError
 from mlapp.params import load_params
-from tests.conftest import REPO, sh, with_threshold
+from tests.conftest import REPO, run_main, with_threshold
 from tests.monitor.helpers import DRIFTED, drifted, flipped, fresh, write_csv, write_log
 from tests.pipeline.task_tables import params_for, table
 
@@ -360,20 +360,25 @@ def test_a_parquet_batch_naming_a_column_twice_says_which(in_project: Path, tmp_
     )
 
 
-def test_cli_exit_codes_and_github_output(reference_project: Path, tmp_path: Path) -> None:
-    """The documented contract through the CLI: 1 retrain, 2 error; --exit-zero for workflows."""
-    out = ["--json", tmp_path / "r.json", "--markdown", tmp_path / "r.md"]
+def test_cli_exit_codes_and_github_output(
+    in_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The documented contract through the CLI: 1 retrain, 2 error; --exit-zero for workflows.
+    The command runs in this process (test_retrain's slow test runs it as a workflow step does)."""
+    out = ["--json", str(tmp_path / "r.json"), "--markdown", str(tmp_path / "r.md")]
     drifted_csv = write_csv(drifted(102), tmp_path / "drifted.csv")
-    result = sh("mlapp", "monitor", "run", "--source", drifted_csv, *out, cwd=reference_project, check=False)
-    assert result.returncode == 1 and "RETRAIN recommended" in result.stdout
+    assert run_main(monkeypatch, "monitor", "run", "--source", str(drifted_csv), *out) == 1
+    assert "RETRAIN recommended" in capsys.readouterr().out
     outputs, summary = tmp_path / "github_output", tmp_path / "summary.md"
-    env = {"MONITOR_SOURCE": str(drifted_csv)}  # how the workflow passes its input
-    flags = ["--exit-zero", "--github-output", outputs, "--summary", summary]
-    sh("mlapp", "monitor", "run", *flags, *out, cwd=reference_project, env=env)  # check=True: exit 0
+    monkeypatch.setenv("MONITOR_SOURCE", str(drifted_csv))  # how the workflow passes its input
+    flags = ["--exit-zero", "--github-output", str(outputs), "--summary", str(summary)]
+    assert run_main(monkeypatch, "monitor", "run", *flags, *out) == 0
     assert parse_outputs(outputs.read_text()) == {"retrain": "true", "status": "retrain"}
     assert summary.read_text() == (tmp_path / "r.md").read_text()
-    result = sh("mlapp", "monitor", "run", "--exit-zero", *out, cwd=reference_project, check=False)
-    assert result.returncode == 2 and "pass --source PATH or set monitor.source" in result.stderr
+    monkeypatch.delenv("MONITOR_SOURCE")
+    capsys.readouterr()
+    assert run_main(monkeypatch, "monitor", "run", "--exit-zero", *out) == 2
+    assert "pass --source PATH or set monitor.source" in capsys.readouterr().err
 
 
 def test_missing_reference_is_an_error(project: Path, tmp_path: Path) -> None:
