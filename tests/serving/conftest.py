@@ -10,8 +10,12 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
+import os
 import shutil
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -137,3 +141,25 @@ def uvicorn_thread(app: Any, settings: Deadline) -> Iterator[tuple[int, uvicorn.
         finally:
             server.should_exit = True
             thread.join(30)
+
+
+START_DEADLINE_S = 60  # imports on a loaded machine; a crash-looping server never exits at all
+
+
+def serve_until_exit(
+    serving_root: Path, model_dir: Path, port: int | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`mlapp serving serve` from ``serving_root`` that is expected to stop by itself (a start that
+    fails): its exit code and output; a server still running after the deadline fails the test."""
+    argv = [sys.executable, "-m", "mlapp", "--params", str(serving_root / "params.yaml"), "serving", "serve"]
+    argv += ["--port", str(port or free_port()), "--model-dir", str(model_dir)]
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    environ = {**os.environ, **(env or {})}
+    proc = subprocess.Popen(argv, cwd=serving_root, text=True, start_new_session=True, env=environ, **pipes)
+    try:
+        out, err = proc.communicate(timeout=START_DEADLINE_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=10)  # workers (own sessions) could hold the pipes: never wait on
+        pytest.fail(f"the server kept running without serving ({START_DEADLINE_S} s)")
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
