@@ -23,7 +23,7 @@ from mlapp.monitor import retrain, run
 from mlapp.monitor.batch import MonitorError
 from mlapp.monitor.refresh import refresh
 from mlapp.params import load_params
-from tests.conftest import copy_project, sh
+from tests.conftest import copy_project, run_main, sh
 from tests.delivery.steps import make_recipe
 from tests.monitor.helpers import drifted, fresh, write_csv
 
@@ -73,7 +73,9 @@ def gh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return log
 
 
-def test_append_adds_labeled_rows_and_moves_the_pointer(project: Path, tmp_path: Path) -> None:
+def test_append_adds_labeled_rows_and_moves_the_pointer(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     before_text = (project / "data" / "churn.csv").read_text()
     before_pointer = (project / "data.dvc").read_text()
     source = write_csv(fresh(201, rows=300), tmp_path / "batch.csv", labels=True)
@@ -82,16 +84,8 @@ def test_append_adds_labeled_rows_and_moves_the_pointer(project: Path, tmp_path:
     assert after_text.startswith(before_text)  # old rows byte-identical, new rows after them
     assert _rows(project / "data" / "churn.csv") == 3300
     assert (project / "data.dvc").read_text() != before_pointer
-    sh(
-        "mlapp",
-        "pipeline",
-        "validate",
-        "--output",
-        tmp_path / "v.parquet",
-        "--report",
-        tmp_path / "v.json",
-        cwd=project,
-    )
+    outputs = ["--output", str(tmp_path / "v.parquet"), "--report", str(tmp_path / "v.json")]
+    assert run_main(monkeypatch, "pipeline", "validate", *outputs) == 0  # in this process
 
 
 def test_the_make_recent_batch_is_new_customers_and_append_adds_them(project: Path) -> None:

@@ -12,7 +12,7 @@ from mlapp.errors import UserError
 from mlapp.monitor import retrain
 from mlapp.monitor.refresh import refresh
 from mlapp.params import load_params
-from tests.conftest import sh
+from tests.conftest import run_main, sh
 from tests.monitor.helpers import fresh
 
 
@@ -42,7 +42,9 @@ def test_a_batch_that_cannot_be_training_data_leaves_the_branch_as_it_was(
     assert (project / "data" / "churn.csv").read_bytes() == data
 
 
-def test_appended_rows_keep_the_tables_utc_offsets_and_fractions(project: Path, tmp_path: Path) -> None:
+def test_appended_rows_keep_the_tables_utc_offsets_and_fractions(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A table whose event times carry an offset got the new rows' times without one (they are
     validated into UTC): the retraining PR's validate refused the mix it had just written."""
     raw = project / "data" / "churn.csv"
@@ -59,11 +61,13 @@ def test_appended_rows_keep_the_tables_utc_offsets_and_fractions(project: Path, 
     first = batch["event_time"].iloc[0].tz_convert("UTC")
     assert times.iloc[len(table)] == first.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
     out, report = tmp_path / "v.parquet", tmp_path / "v.json"
-    sh("mlapp", "pipeline", "validate", "--output", out, "--report", report, cwd=project)
+    assert run_main(monkeypatch, "pipeline", "validate", "--output", str(out), "--report", str(report)) == 0
     assert len(pd.read_parquet(out)) == len(table) + 300
 
 
-def test_appended_rows_take_the_types_a_parquet_table_stores(project: Path, tmp_path: Path) -> None:
+def test_appended_rows_take_the_types_a_parquet_table_stores(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """An int id, a 0/1 int label and zoned event times: the validated new rows (text ids and
     classes, UTC times) made columns of two types, and pyarrow refused to write the table."""
     table = pd.read_csv(project / "data" / "churn.csv", parse_dates=["event_time"])
@@ -82,4 +86,4 @@ def test_appended_rows_take_the_types_a_parquet_table_stores(project: Path, tmp_
     assert after.dtypes.to_dict() == table.dtypes.to_dict() and len(after) == len(table) + 300
     assert after["event_time"].iloc[-1] == batch["event_time"].iloc[-1].tz_localize("UTC")
     out, report = tmp_path / "v.parquet", tmp_path / "v.json"
-    sh("mlapp", "pipeline", "validate", "--output", out, "--report", report, cwd=project)
+    assert run_main(monkeypatch, "pipeline", "validate", "--output", str(out), "--report", str(report)) == 0

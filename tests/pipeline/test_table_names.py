@@ -17,7 +17,7 @@ from mlapp.params import load_params
 from mlapp.schema_draft import read
 from mlapp.stages import validate
 from mlapp.tables import read_frame, read_json
-from tests.conftest import REPO, sh
+from tests.conftest import REPO, run_main, sh
 from tests.monitor.helpers import fresh
 
 PARAMS = load_params(REPO / "params.yaml")
@@ -120,13 +120,13 @@ def test_a_table_passed_by_path_is_named_alike(tmp_path: Path, name: str) -> Non
 
 
 def test_generate_and_the_retraining_refresh_write_a_tsv_data_raw_with_tabs(
-    project: Path, tmp_path: Path
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """data.raw is written as it is read: a .tsv with tabs, whatever data.csv_separator says."""
     settings = yaml.safe_load((project / "params.yaml").read_text())
     settings["data"]["raw"] = "data/churn.tsv"
     (project / "params.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
-    sh("mlapp", "pipeline", "generate", "--rows", "3000", cwd=project)
+    assert run_main(monkeypatch, "pipeline", "generate", "--rows", "3000") == 0  # in this process
     table = project / "data" / "churn.tsv"
     assert table.read_text().splitlines()[0].split("\t")[:2] == ["customer_id", "event_time"]
     batch = fresh(210, rows=300)
@@ -134,6 +134,6 @@ def test_generate_and_the_retraining_refresh_write_a_tsv_data_raw_with_tabs(
     refresh(load_params(project / "params.yaml"), str(tmp_path / "batch.tsv"))
     lines = table.read_text().splitlines()
     assert len(lines) == 3301 and lines[-1].startswith("N210-000299\t")
-    sh("mlapp", "pipeline", "validate", "--output", tmp_path / "v.parquet", "--report", tmp_path / "v.json",
-       cwd=project)  # fmt: skip
+    outputs = ["--output", str(tmp_path / "v.parquet"), "--report", str(tmp_path / "v.json")]
+    assert run_main(monkeypatch, "pipeline", "validate", *outputs) == 0
     assert read_json(tmp_path / "v.json")["rows"] == 3300
