@@ -17,10 +17,8 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import sqlalchemy
-import xgboost as xgb
 from pandas.errors import ParserError
 
 from mlapp import csv_names, swap, tracking
@@ -32,19 +30,7 @@ from mlapp.stages import evaluate, validate
 from mlapp.stages.train import base_spec
 from mlapp.tables import write_json
 from tests.conftest import REPO, run_main
-
-
-def tiny_booster(seed: int) -> xgb.Booster:
-    """A two-tree booster over the schema's features (values need not mean anything)."""
-    spec = base_spec("churned")
-    rng = np.random.default_rng(seed)
-    matrix = xgb.DMatrix(rng.random((40, len(spec.features))), label=rng.integers(0, 2, 40))
-    return xgb.train({"objective": "binary:logistic", "nthread": 1}, matrix, num_boost_round=2)
-
-
-def saved(booster: xgb.Booster, model_dir: Path) -> bytes:
-    model_io.save(booster, base_spec("churned"), model_dir)
-    return (model_dir / model_io.MODEL_FILE).read_bytes()
+from tests.pipeline.boosters import saved, tiny_booster
 
 
 def test_ctrl_c_between_the_folder_swaps_keeps_a_whole_model(tmp_path, monkeypatch, request) -> None:

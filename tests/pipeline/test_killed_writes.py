@@ -22,7 +22,7 @@ from mlapp.params import load_params
 from mlapp.stages import evaluate
 from mlapp.stages.train import base_spec
 from tests.conftest import REPO
-from tests.pipeline.test_interrupted_writes import saved, tiny_booster
+from tests.pipeline.boosters import saved, tiny_booster
 
 # The child: ``signal`` to itself at the ``nth`` rename (``src`` to ``dst``, absolute) for which
 # ``match`` is true; then it runs ``code``. Python's own Ctrl-C handler, as a shell gives it.
@@ -59,7 +59,7 @@ SAVE = """
 from pathlib import Path
 from mlapp import model, swap
 from mlapp.stages.train import base_spec
-from tests.pipeline.test_interrupted_writes import tiny_booster
+from tests.pipeline.boosters import tiny_booster
 model.save(tiny_booster(2), base_spec("churned"), Path(root) / "models")
 """
 
