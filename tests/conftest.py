@@ -169,7 +169,8 @@ def _outside_github_actions(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(autouse=True)
 def _isolated_mlflow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Every test gets its own sqlite tracking store; never the developer's mlflow.db.
+    """Every test gets its own sqlite tracking store; never the developer's mlflow.db. (A test that
+    writes to MLflow can take tests/pipeline's ``mlflow_store``: the same path, its tables made.)
 
     ``mlflow.set_tracking_uri`` / ``set_registry_uri`` (``tracking.connect`` run in-process)
     outlive a test: a module global that beats MLFLOW_TRACKING_URI, and an exported

@@ -134,6 +134,7 @@ def test_a_tracking_uri_without_a_server_scheme_is_one_line(
         tracking.connect(params.mlflow)
 
 
+@pytest.mark.usefixtures("mlflow_store")
 def test_a_deleted_experiment_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     params = load_params(Path(__file__).parents[2] / "params.yaml")
     tracking.connect(params.mlflow)
@@ -325,3 +326,13 @@ def test_a_run_of_the_same_model_from_another_repository_is_not_reused(
     ours = tracking.ensure_run(params, Path("models"))
     assert ours != theirs and tracking.ensure_run(params, Path("models")) == ours
     assert MlflowClient().get_run(ours).data.tags["git.repository"] == "github.com/acme/fraud"
+
+
+def test_a_ready_made_store_is_the_tests_own(mlflow_store: Path, tmp_path: Path) -> None:
+    """tests/pipeline/conftest.py copies a store made once: the copy is the one MLflow uses, and
+    its Default experiment keeps artifacts in this test's folder, not in the shared original."""
+    client = MlflowClient()
+    assert [e.name for e in client.search_experiments()] == ["Default"]
+    location = client.get_experiment("0").artifact_location
+    assert location.endswith(f"{tmp_path}/mlruns/0"), location
+    assert mlflow.get_tracking_uri() == f"sqlite:///{mlflow_store}"

@@ -22,6 +22,7 @@ from tests.conftest import REPO
 from tests.pipeline.task_tables import params_for, table
 
 PARAMS = load_params(REPO / "params.yaml")
+LOGGED = pytest.mark.usefixtures("mlflow_store")  # a tuning run is logged to MLflow
 EXAMPLES = PARAMS.validate_.max_failure_examples
 
 
@@ -50,6 +51,7 @@ def _stage_score(params: Params, source: Path) -> float:
     return metrics.task_metrics(params.task, y, scores, spec.threshold, spec.classes)[params.tune.metric]
 
 
+@LOGGED
 @pytest.mark.parametrize(
     ("task", "metric"),
     [("multiclass", "log_loss"), ("regression", "r2")],  # one metric to minimize, one to maximize
@@ -87,6 +89,7 @@ def test_tune_improves_on_the_current_values_of_each_task(task: str, metric: str
     assert load_params(written).train.xgboost.learning_rate == result.best_params["learning_rate"]
 
 
+@LOGGED
 def test_trials_that_only_tie_the_current_values_change_nothing(tmp_path: Path) -> None:
     """accuracy on 120 validation rows does not move when reg_lambda moves by under 1%: the
     tying trials are no improvement, so params.yaml's values stay (the file is not rewritten)."""
@@ -104,6 +107,7 @@ def test_trials_that_only_tie_the_current_values_change_nothing(tmp_path: Path) 
     assert written.read_text() == text
 
 
+@LOGGED
 def test_tune_searches_n_estimators_and_says_when_the_cap_stopped_the_best_trial(tmp_path: Path) -> None:
     """learning_rate 0.01 improves with every tree: a cap of 10 or 20 trees stops every trial, so
     the result names the cap; searched, n_estimators stays an integer."""
@@ -116,6 +120,7 @@ def test_tune_searches_n_estimators_and_says_when_the_cap_stopped_the_best_trial
     assert result.capped_at == chosen
 
 
+@LOGGED
 def test_the_cli_tells_when_the_cap_stopped_the_best_trial(tmp_path: Path) -> None:
     """Through `mlapp pipeline tune`: one trial of params.yaml's values, capped at 5 trees."""
     from ruamel.yaml import YAML
@@ -133,6 +138,7 @@ def test_the_cli_tells_when_the_cap_stopped_the_best_trial(tmp_path: Path) -> No
     assert "add `n_estimators: [5, 20]` to tune.space" in result.output
 
 
+@LOGGED
 def test_no_cap_note_when_early_stopping_stopped_the_best_trial(tmp_path: Path) -> None:
     """learning_rate 0.3 on 600 rows: early stopping ends well before 400 trees."""
     params = _params("binary", "roc_auc", 1, {"max_depth": (2.0, 4.0)}, learning_rate=0.3, n_estimators=400)
@@ -151,6 +157,7 @@ def test_params_yaml_is_whole_when_writing_the_best_values_fails(tmp_path: Path)
     assert [p.name for p in tmp_path.iterdir()] == ["params.yaml"]  # no temporary file left
 
 
+@LOGGED
 def test_ctrl_c_in_a_trial_leaves_params_yaml_and_says_interrupted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
