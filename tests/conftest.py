@@ -10,9 +10,11 @@ import fcntl
 import os
 import shutil
 import signal
+import socketserver
 import sqlite3
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager, nullcontext
 from pathlib import Path
@@ -132,6 +134,19 @@ def running_server(
         yield url
     finally:
         stop(proc)
+
+
+@contextmanager
+def answering(server: socketserver.TCPServer) -> Iterator[str]:
+    """``server`` (an ``http.server`` on 127.0.0.1) answering from a thread: its URL; closed on exit.
+    It looks for the stop every 10 ms: serve_forever's default half second was each test's wait."""
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def make_project(dest: Path, rows: int = SMALL_ROWS) -> Path:

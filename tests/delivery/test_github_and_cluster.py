@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.conftest import REPO, run_main, sh
+from tests.conftest import REPO, answering, run_main, sh
 from tests.delivery.conftest import FIRST, LAST, bin_dir, image, path_with
 
 from mlapp import git
@@ -444,11 +444,8 @@ def old_service() -> Iterator[str]:
         def log_message(self, *_args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with answering(ThreadingHTTPServer(("127.0.0.1", 0), Handler)) as url:
+        yield url
 
 
 def test_wait_deadline_says_what_is_served_and_what_argo_cd_reports(

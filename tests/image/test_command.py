@@ -9,7 +9,6 @@ from __future__ import annotations
 import http.server
 import os
 import stat
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -26,7 +25,7 @@ from mlapp.params import load_params
 from mlapp.proc import CommandError
 from mlapp.serving import local, smoke
 from mlapp.serving.local import free_port
-from tests.conftest import REPO
+from tests.conftest import REPO, answering
 
 PARAMS = load_params(REPO / "params.yaml")
 
@@ -204,11 +203,8 @@ class Readiness(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[str]:
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Readiness)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
+    with answering(http.server.ThreadingHTTPServer(("127.0.0.1", 0), Readiness)) as url:
+        yield url
 
 
 class Container(Engine):

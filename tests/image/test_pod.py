@@ -8,7 +8,6 @@ on a server that does not answer it or does not exit.
 from __future__ import annotations
 
 import http.server
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -20,7 +19,7 @@ from mlapp.errors import UserError
 from mlapp.image import pod
 from mlapp.image.engine import Engine
 from mlapp.params import load_params
-from tests.conftest import REPO
+from tests.conftest import REPO, answering
 
 PARAMS = load_params(REPO / "params.yaml")
 DEPLOYMENT = REPO / PARAMS.delivery.infra_dir / pod.DEPLOYMENT
@@ -82,11 +81,8 @@ class Server(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def server() -> Iterator[str]:
     Server.events, Server.status = [], 200
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Server)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
+    with answering(http.server.ThreadingHTTPServer(("127.0.0.1", 0), Server)) as url:
+        yield url
 
 
 class Stopping(Engine):

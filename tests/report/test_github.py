@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,7 +15,7 @@ import pytest
 
 from mlapp.delivery.github import GitHubError
 from mlapp.report import github
-from tests.conftest import sh
+from tests.conftest import answering, sh
 
 SHA = "a" * 40
 REPO = "org/app"
@@ -228,13 +227,8 @@ class FakeHandler(BaseHTTPRequestHandler):
 @contextmanager
 def fake_github(comments: list[str | tuple[str, str]], **kwargs: Any) -> Iterator[FakeGitHub]:
     server = FakeGitHub(comments, **kwargs)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with answering(server):
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def chatter(n: int) -> list[str]:

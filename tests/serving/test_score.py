@@ -12,7 +12,6 @@ import functools
 import gzip
 import http.server
 import lzma
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -28,7 +27,7 @@ from mlapp import schema
 from mlapp.errors import UserError
 from mlapp.sample_data import generate
 from mlapp.serving import score as scorer
-from tests.conftest import REPO, run_main, sh
+from tests.conftest import REPO, answering, run_main, sh
 from tests.serving.conftest import PARAMS
 
 BAD = {5: ("age", 7), 17: ("contract", "lifetime"), 1234: ("monthly_charges", "lots")}
@@ -130,13 +129,8 @@ def test_a_compressed_csv_is_scored_as_data_raw_would_be_read(
 @pytest.fixture
 def http_root(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", tmp_path
-    finally:
-        server.shutdown()
+    with answering(http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)) as url:
+        yield url, tmp_path
 
 
 def test_parquet_over_http(mlapp_score, http_root, table, model) -> None:
