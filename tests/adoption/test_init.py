@@ -58,7 +58,7 @@ def test_init_renames_everything(tmp_path: Path) -> None:
     ]
     assert leftovers == []
     pyproject = (root / "pyproject.toml").read_text()
-    assert f'name = "{NEW}"' in pyproject and f'{NEW} = "{NEW}.cli:main"' in pyproject
+    assert f'name = "{NEW}"' in pyproject and f'{NEW} = "{NEW}.__main__:main"' in pyproject
     assert f"model_name: {NEW}" in (root / "params.yaml").read_text()
 
 
