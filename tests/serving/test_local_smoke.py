@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -126,11 +127,16 @@ def supervise(process: psutil.Process) -> bool:
 STOPS = {"hangup": signal.SIGHUP, "ctrl-c": signal.SIGINT, "sigterm": signal.SIGTERM}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("number", STOPS.values(), ids=STOPS.keys())
 def test_a_hangup_ctrl_c_or_sigterm_stops_the_server_it_started(serving_root: Path, number: int) -> None:
     """SIGHUP (the terminal that runs `make run` closed) or SIGTERM (`timeout`, `kill`, a CI job
     cancelled) reaches this process, not the server in its own session: it died of it, and the
-    server served on with nobody to stop it. Ctrl-C too, as exit 130 and one line."""
+    server served on with nobody to stop it. Ctrl-C too, as exit 130 and one line.
+
+    End to end, through the command; the fast tests of the same handling, in this process:
+    test_a_signal_while_the_server_gets_ready_stops_it and
+    test_a_signal_while_the_server_starts_stops_it_too."""
     port = free_port()
     argv = [sys.executable, "-m", "mlapp", "--params", str(serving_root / "params.yaml"), "serving", "serve"]
     argv += ["--smoke", "--model-dir", str(serving_root / "models"), "--port", str(port)]
@@ -151,30 +157,39 @@ def test_a_hangup_ctrl_c_or_sigterm_stops_the_server_it_started(serving_root: Pa
             os.killpg(server.pid, signal.SIGKILL)
 
 
-@pytest.mark.parametrize(
+SIGNALS = pytest.mark.parametrize(
     ("number", "raised"),
     [(signal.SIGHUP, SystemExit), (signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, SystemExit)],
     ids=STOPS.keys(),
 )
-def test_a_signal_while_the_server_starts_stops_it_too(
-    serving_root: Path, monkeypatch: pytest.MonkeyPatch, number: int, raised: type[BaseException]
+
+
+def signal_in_serve_and_smoke(
+    serving_root: Path, monkeypatch: pytest.MonkeyPatch, number: int, raised: type[BaseException], during: str
 ) -> None:
-    """SIGHUP, Ctrl-C or SIGTERM inside Popen (the child started, Popen not returned yet): its
-    handler ran there and the server was never stopped, serving on its port. Each now waits until
-    it can be."""
+    """``serve_and_smoke`` gets signal ``number`` ``during`` "popen" (the child started, Popen not
+    returned yet) or "ready" (waiting for the server to be ready): it ends with ``raised`` (exit
+    128 + the number), the server it started stopped."""
     from mlapp.params import load_params
     from mlapp.serving import local
 
     started: list[subprocess.Popen[bytes]] = []
-    real_popen = subprocess.Popen
+    real_popen, real_ready = subprocess.Popen, local.ready_after
 
-    def popen_then_signal(*args: object, **kwargs: object) -> subprocess.Popen[bytes]:
+    def popen(*args: object, **kwargs: object) -> subprocess.Popen[bytes]:
         started.append(real_popen(*args, **kwargs))  # type: ignore[call-overload]
-        os.kill(os.getpid(), number)  # its handler runs here, before Popen returns
+        if during == "popen":
+            os.kill(os.getpid(), number)  # its handler runs here, before Popen returns
         return started[0]
 
+    def ready_after(*args: Any, **kwargs: Any) -> float:
+        if during == "ready":
+            os.kill(os.getpid(), number)  # its handler runs here, the server starting
+        return real_ready(*args, **kwargs)
+
     monkeypatch.chdir(serving_root)
-    monkeypatch.setattr(local.subprocess, "Popen", popen_then_signal)
+    monkeypatch.setattr(local.subprocess, "Popen", popen)
+    monkeypatch.setattr(local, "ready_after", ready_after)
     before = {held: signal.getsignal(held) for held in STOPS.values()}
     params_path = serving_root / "params.yaml"
     try:
@@ -187,6 +202,7 @@ def test_a_signal_while_the_server_starts_stops_it_too(
                                   port=None, host="127.0.0.1")  # fmt: skip
         if raised is SystemExit:
             assert exited.value.code == 128 + number  # type: ignore[attr-defined]
+            assert signal.getsignal(number) is local._exit_stopping  # its own, not the fallback above
         assert started[0].poll() is not None  # stopped, not serving on
     finally:
         for held, handler in before.items():
@@ -194,6 +210,26 @@ def test_a_signal_while_the_server_starts_stops_it_too(
         for server in started:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(server.pid, signal.SIGKILL)
+
+
+@SIGNALS
+def test_a_signal_while_the_server_gets_ready_stops_it(
+    serving_root: Path, monkeypatch: pytest.MonkeyPatch, number: int, raised: type[BaseException]
+) -> None:
+    """SIGHUP (the terminal that runs `make run` closed), SIGTERM (`timeout`, `kill`, a CI job
+    cancelled) or Ctrl-C while the server starts in its own session, which none of them reaches:
+    this process died of it, and the server served on with nobody to stop it."""
+    signal_in_serve_and_smoke(serving_root, monkeypatch, number, raised, "ready")
+
+
+@SIGNALS
+def test_a_signal_while_the_server_starts_stops_it_too(
+    serving_root: Path, monkeypatch: pytest.MonkeyPatch, number: int, raised: type[BaseException]
+) -> None:
+    """SIGHUP, Ctrl-C or SIGTERM inside Popen (the child started, Popen not returned yet): its
+    handler ran there and the server was never stopped, serving on its port. Each now waits until
+    it can be."""
+    signal_in_serve_and_smoke(serving_root, monkeypatch, number, raised, "popen")
 
 
 def test_ports_picked_together_differ_and_are_free() -> None:
