@@ -45,6 +45,11 @@ sys.dont_write_bytecode = False
 # MLflow 3 skips its usage data under pytest only when PYTEST_CURRENT_TEST is set as it is imported,
 # and test modules import it while being collected, before any test sets it (as `mlapp` and `make`).
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+# Ctrl-C as a terminal gives it. A suite started in the background (`nohup`, `cmd &` in a script:
+# how CI machines often run it) inherits SIGINT ignored, and so would every process it starts: the
+# interrupt tests would see nothing happen, whatever the code does.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def project_files() -> list[Path]:
