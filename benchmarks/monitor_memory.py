@@ -36,6 +36,8 @@ from typing import Any
 
 import yaml
 
+from monitor_scale import batch  # the same labeled draw of the sample process
+
 REPO = Path(__file__).resolve().parents[1]
 NEW_SETTINGS = ("chunk_rows",)  # monitor settings the old revision refuses
 
@@ -73,23 +75,6 @@ def old_worktree(ref: str, tmp: Path) -> tuple[str, Path, Path]:
         params["monitor"].pop(name, None)
     (tmp / "old-params.yaml").write_text(yaml.safe_dump(params))
     return sha.stdout.strip(), folder / "src", tmp / "old-params.yaml"
-
-
-def batch(rows: int, tmp: Path) -> Path:
-    path = tmp / f"batch-{rows}.csv"
-    generate = [
-        "pipeline",
-        "generate",
-        "--rows",
-        str(rows),
-        "--seed",
-        "7",
-        "--new-customers",
-        "--out",
-        str(path),
-    ]
-    subprocess.run([sys.executable, "-m", "mlapp", *generate], cwd=REPO, check=True)
-    return path
 
 
 def monitor(source: Path, report: Path, params: Path | None) -> list[str]:
