@@ -5,7 +5,8 @@ chunk of the batch; the problems merge as the validate stage's do (``mlapp.stage
 counts add up, the first examples and rows are kept, a missing column is said once), so they
 name the same column, rule, count, values and 0-based rows of the file as checking the whole
 batch at once. What needs every row is counted across chunks: the row count
-(``monitor.min_rows``) and duplicate ids (``Ids``: 24 bytes a row, not the ids' text).
+(``monitor.min_rows``), duplicate ids (``Ids``: 24 bytes a row, not the ids' text) and the hint a
+value that did not parse gets (``witnesses``: a few values a column, not its first failing chunk's).
 """
 
 from __future__ import annotations
@@ -17,15 +18,16 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from mlapp.cells import BATCH_LABEL_FIX
+from mlapp.cells import BATCH_LABEL_FIX, NULLABLE_FIX, parse_hint, value_hints
 from mlapp.csv_names import look_alikes
 from mlapp.model import label_text
 from mlapp.params import Params
 from mlapp.problems import Problem
-from mlapp.schema import raw_schema
+from mlapp.schema import FEATURES, raw_schema
 from mlapp.stages.findings import UNIQUE, group_order, merge
 from mlapp.stages.validate_rules import (
     CHECK_WORDS,
+    LEVELS_HINT,
     REPEATS,
     TABLE_CHECKS,
     column_problems,
@@ -100,6 +102,19 @@ class Ids:
         return Problem(column, UNIQUE, len(where), values, [int(r) for r in rows])
 
 
+def witnesses(values: pd.Series, bad: pd.Series, name: str, dtype: str, decimal: str) -> pd.DataFrame:
+    """Of a column's values, the few (in row order) that decide its parse rule as all of them do:
+    the first that parsed, the first two distinct that did not, and the first that each hint
+    explains (``parse_hint`` gives the most telling hint any value has; ``LEVELS_HINT`` needs every
+    value unparsed and two distinct ones). Marked ``bad`` (did not parse) or not."""
+    failed = values[bad]
+    picks = [*values.index[~bad & values.notna()][:1], *failed.astype(str).drop_duplicates().index[:2]]
+    if len(failed):
+        picks += list(value_hints(name, failed, dtype, decimal).drop_duplicates().index)
+    kept = values.index[values.index.isin(picks)]  # in row order
+    return pd.DataFrame({"value": values.loc[kept], "bad": bad.loc[kept]})
+
+
 class BatchCheck:
     """Feed it the batch chunk by chunk (``add``: each indexed by its 0-based rows in the file),
     then ask for ``problems``."""
@@ -121,6 +136,8 @@ class BatchCheck:
         self.rules: dict[tuple[Any, Any], Problem] = {}
         self.ids = Ids()
         self.others: list[Any] = []  # the batch's columns the schema does not know
+        # A parse rule's hint is the whole column's (chunk 1's "abc", chunk 3's "?": the "?" hint).
+        self.witnesses: dict[str, pd.DataFrame] = {}
 
     def add(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Check one chunk; its typed rows (as parsed, when it failed)."""
@@ -133,6 +150,7 @@ class BatchCheck:
         typed, unparsed, missing = parse_columns(frame, self.schema, self.limit, decimal, self.fixes)
         for name, found in unparsed.items():
             self.unparsed[name] = merge(self.unparsed.get(name), found, self.limit)
+        self._witness(frame, typed)
         for name, found in missing.items():
             self.missing[name] = merge(self.missing.get(name), found, self.limit)
         try:
@@ -146,13 +164,35 @@ class BatchCheck:
             self.ids.add(typed[self.id_column].astype("str"))  # as pandera's check sees them
         return typed
 
+    def _witness(self, frame: pd.DataFrame, typed: pd.DataFrame) -> None:
+        decimal = self.params.data.decimal
+        for name, column in self.schema.columns.items():
+            if name in frame.columns:
+                dtype, values = str(column.dtype), frame[name]
+                kept = witnesses(values, values.notna() & typed[name].isna(), name, dtype, decimal)
+                if name in self.witnesses:
+                    both = pd.concat([self.witnesses[name], kept])
+                    kept = witnesses(both["value"], both["bad"], name, dtype, decimal)
+                self.witnesses[name] = kept
+
+    def _parse_rule(self, name: str, found: Problem) -> Problem:
+        """``found`` (merged from chunks) with the hint the whole column gets, worded as
+        ``parse_columns`` words it."""
+        dtype, kept = str(self.schema.columns[name].dtype), self.witnesses[name]
+        failed = kept.loc[kept["bad"], "value"]
+        hint = parse_hint(name, failed, dtype, self.params.data.decimal, self.fixes.get(name, NULLABLE_FIX))
+        if not hint and name in FEATURES and kept["bad"].all() and failed.nunique() > 1:
+            hint = LEVELS_HINT
+        return replace(found, check=f"parse as {dtype}" + hint)
+
     def failing(self) -> bool:
         """A problem already found in some chunk (the batch fails whatever the rest holds)."""
         return bool(self.unparsed or self.missing or self.rules)
 
     def problems(self) -> list[Problem]:
         """Every problem of the whole batch, in the order a whole-batch check reports them."""
-        found = column_problems(self.schema, self.unparsed, self.missing, set())
+        unparsed = {name: self._parse_rule(name, found) for name, found in self.unparsed.items()}
+        found = column_problems(self.schema, unparsed, self.missing, set())
         # A value that did not parse, or is missing, fails pandera's type and null checks again: said once.
         reported = {p.column for p in found}
         rules = dict(self.rules)
