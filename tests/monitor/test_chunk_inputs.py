@@ -3,6 +3,7 @@ the batch read in one chunk, whatever chunk holds the telling value."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -10,7 +11,7 @@ import pytest
 
 from mlapp.monitor.batch import InvalidBatch
 from mlapp.stages.validate_rules import LEVELS_HINT
-from tests.monitor.helpers import fresh, write_csv
+from tests.monitor.helpers import fresh, write_csv, write_log
 from tests.monitor.test_chunks import WHOLE, _monitor, in_project  # noqa: F401
 
 CHUNK = 50
@@ -49,3 +50,19 @@ def test_a_parse_rules_hint_is_the_whole_columns_not_its_first_failing_chunks(
     whole, chunked = _errors(in_project, source, tmp_path)
     assert chunked == whole
     assert hint in whole if hint else LEVELS_HINT not in whole
+
+
+def test_a_logs_ids_are_as_logged_whatever_the_chunk_7_and_7_0_two_ids_as_in_a_csv(
+    in_project: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """pandas typed a chunk's numeric ids as a whole: 7 with 7.0 (and 8.5) became '7.0' twice, a
+    duplicate in one chunk and not across two; and every id of the batch turned '1000.0'."""
+    source = write_log(fresh(202, 300), tmp_path / "ids.jsonl", model_version="x")
+    records = [json.loads(line) for line in source.read_text().splitlines()]
+    for row, record in enumerate(records):
+        record["id"] = {10: 7, 100: 7.0, 150: 8.5}.get(row, 1000 + row)
+    source.write_text("".join(json.dumps(record) + "\n" for record in records))
+    whole, chunked = (_monitor(in_project, source, tmp_path, rows) for rows in (WHOLE, CHUNK))
+    assert chunked == whole
+    assert whole[1]["status"] != "invalid"

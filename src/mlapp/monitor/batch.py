@@ -171,7 +171,11 @@ def _log_frame(
     records: list[dict[str, Any]], scores: list[float], offset: int
 ) -> tuple[pd.DataFrame, pd.Series]:
     numbers = pd.RangeIndex(offset, offset + len(records))
-    frame = pd.DataFrame(records, index=numbers) if records else pd.DataFrame(columns=list(FEATURES))
+    # Each value as logged, not typed per chunk by pandas: ids 7 and 7.0 are two, as in a CSV, in
+    # any chunk (a chunk of numbers made both '7.0'). The schema's parsing types the features.
+    if not records:
+        return pd.DataFrame(columns=list(FEATURES)), pd.Series(dtype="float64")
+    frame = pd.DataFrame(records, index=numbers, dtype=object)
     return frame, pd.Series(scores, index=frame.index, dtype="float64")
 
 
