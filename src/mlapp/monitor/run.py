@@ -126,8 +126,9 @@ def checked(source: str, params: Params, model_dir: Path) -> dict[str, Any]:
     tallies = tallies or Tallies(load_reference(params, model_dir), params)
     if held is not None:  # the last chunk (every source gives one, an empty one at least)
         tallies.add(*held)
-    versions = dict(sorted(log.versions.items())) if source_format(source) == "jsonl" else None
-    return report(tallies, source, source_format(source), versions, params)
+    fmt = source_format(source)
+    versions = dict(sorted(log.versions.items())) if fmt == "jsonl" else None
+    return report(tallies, source, fmt, versions, params)
 
 
 def _write(report: dict[str, Any], json_path: Path, markdown_path: Path, summary: Path | None) -> None:
