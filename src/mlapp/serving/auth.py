@@ -8,7 +8,13 @@ starting a word comments out the rest of its line):
 |---|---|
 | ``MLAPP_API_TOKENS`` or ``MLAPP_API_TOKENS_FILE`` | ``/predict``, ``/metadata``, ``/docs.json``, |
 | | ``/schema.json`` (BentoML's list of routes) |
-| ``MLAPP_METRICS_TOKENS`` or ``MLAPP_METRICS_TOKENS_FILE`` | ``/metrics`` |
+| ``MLAPP_METRICS_TOKENS`` or ``MLAPP_METRICS_TOKENS_FILE`` | ``/metrics`` (else the API's tokens) |
+
+``/metrics`` is never left open while ``/predict`` is guarded: it tells whoever reaches it the
+model version, threshold, score distribution and error rates. Its own tokens (infra/base: the
+Prometheus scrape's) are least privilege: a metrics reader cannot predict, a client cannot read
+the metrics; without them an API token reads them too. With no token at all (``make serve``)
+everything is open.
 
 A ``*_FILE`` is typically a Kubernetes Secret mounted as a volume (infra/base): it is
 re-read when its modification time or inode changes (checked at most once a second), so
@@ -102,12 +108,12 @@ class BearerAuth:
 
     def __init__(self, app: Any, api: Tokens | None = None, metrics: Tokens | None = None) -> None:
         self.app = app
-        self.rules = [
-            (paths, tokens)
-            for paths, tokens in ((API_PATHS, api or Tokens.from_env(API_ENV)),
-                                  (METRICS_PATHS, metrics or Tokens.from_env(METRICS_ENV)))
-            if tokens.enabled
-        ]  # fmt: skip
+        api = api or Tokens.from_env(API_ENV)
+        metrics = metrics or Tokens.from_env(METRICS_ENV)
+        # Tokens for /predict only left /metrics open to anyone who reached the port.
+        metrics = metrics if metrics.enabled else api
+        self.rules = [(paths, tokens) for paths, tokens in ((API_PATHS, api), (METRICS_PATHS, metrics))
+                      if tokens.enabled]  # fmt: skip
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if self.rules and scope["type"] == "http":
