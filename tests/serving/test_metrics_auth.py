@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from mlapp.delivery import kube
+from mlapp.delivery import cluster, kube
 from mlapp.serving import auth
 from mlapp.serving.local import free_ports
 from tests.conftest import REPO, running_server
@@ -134,6 +134,9 @@ def test_each_overlay_guards_metrics_with_a_secret_of_its_own_that_prometheus_se
     api, metrics = files[f"{auth.API_ENV}_FILE"], files[f"{auth.METRICS_ENV}_FILE"]
     assert api.secret != metrics.secret, "one Secret for both: a Prometheus token could predict"
     assert api.optional and metrics.optional  # a missing Secret is 401s, not a pod that never starts
+    # The kind e2e creates the API's Secret (found by its variable: a projected volume hid it).
+    namespace = deployment["metadata"]["namespace"]
+    assert cluster.api_token_secret(objects, PARAMS.delivery.app) == (namespace, api.secret, api.key)
 
     (monitor,) = kube.of_kind(kube.render(MONITORING), "ServiceMonitor")
     (endpoint,) = monitor["spec"]["endpoints"]

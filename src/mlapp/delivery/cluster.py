@@ -23,6 +23,7 @@ from mlapp.delivery import kube, ops
 from mlapp.delivery.state import Branch, Release, StateError, image_ref
 from mlapp.image.engine import detect
 from mlapp.params import DeliveryParams, Params
+from mlapp.serving.auth import API_ENV
 
 REPO_PLACEHOLDER = "https://github.com/OWNER/REPO.git"  # bootstrap puts the repository's URL there
 FILE = Path("argocd/applications.yaml")  # under delivery.infra_dir
@@ -132,14 +133,12 @@ def served_version(url: str) -> tuple[str | None, str]:
     return version, f"serves model {version}"
 
 
-def api_token_secret(objects: list[kube.Obj], app: str) -> tuple[str, str] | None:
-    """(namespace, name) of the Secret the app's Deployment reads its API tokens from, if any."""
+def api_token_secret(objects: list[kube.Obj], app: str) -> tuple[str, str, str] | None:
+    """(namespace, name, key) of the Secret the app's Deployment reads its API tokens from, if any:
+    the file ``MLAPP_API_TOKENS_FILE`` names (the metrics' Secret is mounted beside it)."""
     deployment = kube.find(objects, "Deployment", app)
-    for volume in deployment["spec"]["template"]["spec"].get("volumes", []):
-        secret = volume.get("secret", {})
-        if any(item.get("key") == "tokens" for item in secret.get("items", [])):
-            return deployment["metadata"].get("namespace", "default"), secret["secretName"]
-    return None
+    found = kube.file_secret(deployment["spec"]["template"]["spec"], f"{API_ENV}_FILE")
+    return None if found is None else (deployment["metadata"].get("namespace", "default"), *found)
 
 
 def argocd_status(delivery: DeliveryParams, env: str, config: Mapping[str, str]) -> str:
@@ -245,10 +244,11 @@ def e2e(params: Params, local_image: str, registry: str, engine: str, with_argoc
         if (where := api_token_secret(ops.objects_at(branch, env, commit), d.app)) is not None:
             # The overlays require a bearer token: a throwaway one, as a team creates theirs.
             token = os.environ.setdefault(TOKEN_ENV, secrets.token_urlsafe(32))
-            meta = {"namespace": where[0], "name": where[1]}
-            secret = {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "stringData": {"tokens": token}}
+            namespace, name, key = where
+            meta = {"namespace": namespace, "name": name}
+            secret = {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "stringData": {key: token}}
             kube.kubectl("apply", "-f", "-", env=config, input=json.dumps(secret))
-            click.echo(f"    API token Secret {'/'.join(where)} created; wait and smoke send ${TOKEN_ENV}")
+            click.echo(f"    API token Secret {namespace}/{name} created; wait and smoke send ${TOKEN_ENV}")
         click.echo(ops.apply(branch, env, commit, config))
         click.echo("5/6 applied with ApplySet pruning; rollout finished")
         wait(params, env, None, fetch=False, timeout_s=None)
