@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -66,3 +67,51 @@ def test_a_logs_ids_are_as_logged_whatever_the_chunk_7_and_7_0_two_ids_as_in_a_c
     whole, chunked = (_monitor(in_project, source, tmp_path, rows) for rows in (WHOLE, CHUNK))
     assert chunked == whole
     assert whole[1]["status"] != "invalid"
+
+
+def _outcome(project: Path, source: Path, out: Path, rows: int) -> tuple[int, Any]:
+    """The exit code and report of a run, or 2 and the error it raised."""
+    try:
+        return _monitor(project, source, out, rows)
+    except InvalidBatch as exc:
+        return 2, str(exc)
+
+
+# Rows of a 300-row log without a key: the first chunk of 50, a middle one, the last, every row.
+WHERE = {"first": range(0, 50), "middle": range(100, 150), "last": range(250, 300), "every": range(300)}
+
+
+@pytest.mark.parametrize("where", list(WHERE))
+@pytest.mark.parametrize(
+    "key", ["satisfaction_score", "tenure_months", "id", "ts", "referrer"]  # nullable, not, id, time, unknown
+)
+def test_a_log_key_absent_from_whole_chunks_reads_as_in_the_whole_log(
+    key: str,
+    where: str,
+    in_project: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """A chunk whose records lack a key had no such column: a feature's was a missing column
+    (exit 2) where the whole log has missing values there (valid for a nullable feature). A key
+    absent from every record is a missing column either way; an unknown key is named whatever
+    chunk holds it."""
+    source = write_log(fresh(203, 300), tmp_path / "keys.jsonl", model_version="x")
+    records = [json.loads(line) for line in source.read_text().splitlines()]
+    for row, record in enumerate(records):
+        inner = record["features"] if key in record["features"] or key == "referrer" else record
+        if key == "referrer":  # present but in those rows, and another unknown key in row 0 only
+            inner.update({key: "ads"} if row not in WHERE[where] else {})
+            inner.update({"channel": "email"} if row == 0 else {})
+        elif row in WHERE[where]:
+            del inner[key]
+    source.write_text("".join(json.dumps(record) + "\n" for record in records))
+    whole = _outcome(in_project, source, tmp_path, WHOLE)
+    assert _outcome(in_project, source, tmp_path, CHUNK) == whole
+    if key == "satisfaction_score" and where != "every":
+        assert whole[0] != 2  # missing values of a nullable feature
+    if key in ("satisfaction_score", "tenure_months") and where == "every":
+        assert f"required column is present: 1 value(s), e.g. ['{key}']" in whole[1]
+    if key == "referrer":
+        named = whole[1].partition("data.ignore_columns (params.yaml): ")[2]
+        assert named.startswith("1 value(s)" if where == "every" else "2 value(s)")
+

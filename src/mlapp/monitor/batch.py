@@ -31,7 +31,7 @@ from typing import Any
 import pandas as pd
 
 from mlapp.errors import UserError, storage_errors
-from mlapp.monitor.checks import BatchCheck
+from mlapp.monitor.checks import BatchCheck, batch_schema
 from mlapp.params import Params
 from mlapp.problems import Problem
 from mlapp.schema import FEATURES
@@ -118,11 +118,13 @@ LOG_FIELDS = frozenset(
 @dataclass
 class Log:
     """What a prediction log says beyond its rows, gathered as its lines are read: the models
-    that served them, and its lines that are not records (at most ``limit``)."""
+    that served them, its lines that are not records (at most ``limit``), and its columns."""
 
     limit: int
     versions: Counter[str] = field(default_factory=Counter)
     problems: list[Problem] = field(default_factory=list)
+    columns: dict[str, None] = field(default_factory=dict)  # every record's keys so far, in order
+    unseen: list[str] = field(default_factory=list)  # the schema's columns no record has had so far
 
     def refuse(self, line: int, rule: str) -> None:
         if len(self.problems) < self.limit:
@@ -130,10 +132,16 @@ class Log:
 
 
 def _log_chunks(
-    lines: Iterable[str], params: Params, rows: int, log: Log
+    lines: Iterable[str], params: Params, rows: int, log: Log, expected: Iterable[str] = ()
 ) -> Iterator[tuple[pd.DataFrame, pd.Series]]:
     """A log's records ``rows`` at a time as table rows (numbered across chunks), with their logged
-    scores; at least one chunk: an empty log (just rotated) has no rows, not "no feature columns"."""
+    scores; at least one chunk: an empty log (just rotated) has no rows, not "no feature columns".
+
+    Every chunk has the columns of the whole log, as one table of all its records would: a key
+    some records lack is missing values there, whatever chunk holds them. A chunk before the last
+    also has the ``expected`` columns no record has had so far (``log.unseen``), as missing values
+    (a later record may have the key); the last has the log's keys alone, so a key no record has
+    is a missing column, as in the whole log."""
     data = params.data
     records: list[dict[str, Any]] = []
     scores: list[float] = []
@@ -156,19 +164,19 @@ def _log_chunks(
             row[data.time_column] = _naive_utc(record["ts"])
         if data.label in record and data.label not in LOG_FIELDS:
             row[data.label] = record[data.label]
+        if len(records) == rows:  # a chunk, and not the last: this record follows it
+            yield _log_frame(records, scores, offset, log, expected)
+            offset, records, scores = offset + rows, [], []
         records.append(row)
         score = record.get("probability")
         scores.append(float(score) if isinstance(score, int | float) else float("nan"))
         log.versions[str(record.get("model_version", "unknown"))] += 1
-        if len(records) == rows:
-            yield _log_frame(records, scores, offset)
-            offset, records, scores = offset + rows, [], []
     if records or not offset:
-        yield _log_frame(records, scores, offset)
+        yield _log_frame(records, scores, offset, log, ())
 
 
 def _log_frame(
-    records: list[dict[str, Any]], scores: list[float], offset: int
+    records: list[dict[str, Any]], scores: list[float], offset: int, log: Log, expected: Iterable[str]
 ) -> tuple[pd.DataFrame, pd.Series]:
     numbers = pd.RangeIndex(offset, offset + len(records))
     # Each value as logged, not typed per chunk by pandas: ids 7 and 7.0 are two, as in a CSV, in
@@ -176,6 +184,11 @@ def _log_frame(
     if not records:
         return pd.DataFrame(columns=list(FEATURES)), pd.Series(dtype="float64")
     frame = pd.DataFrame(records, index=numbers, dtype=object)
+    log.columns.update(dict.fromkeys(frame.columns))
+    log.unseen = [name for name in expected if name not in log.columns]
+    columns = [*log.columns, *log.unseen]
+    if list(frame.columns) != columns:  # missing values as the whole log's (object, not float64)
+        frame = frame.reindex(columns=columns).astype(object)
     return frame, pd.Series(scores, index=frame.index, dtype="float64")
 
 
@@ -244,7 +257,8 @@ def read_chunks(source: str, params: Params, log: Log) -> Iterator[tuple[pd.Data
     with _reading(source, fmt):
         if fmt == "jsonl":
             with opened(source) as handle:
-                yield from _log_chunks(io.TextIOWrapper(handle, encoding="utf-8"), params, rows, log)
+                lines, expected = io.TextIOWrapper(handle, encoding="utf-8"), batch_schema(params).columns
+                yield from _log_chunks(lines, params, rows, log, expected)
         elif fmt == "parquet":
             with opened(source, seekable=True) as stream:
                 offset = 0

@@ -11,6 +11,7 @@ value that did not parse gets (``witnesses``: a few values a column, not its fir
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import replace
 from typing import Any
 
@@ -136,16 +137,20 @@ class BatchCheck:
         self.rules: dict[tuple[Any, Any], Problem] = {}
         self.ids = Ids()
         self.others: list[Any] = []  # the batch's columns the schema does not know
+        self.absent: set[str] = set()  # the schema's columns the batch has none of (so far)
         # A parse rule's hint is the whole column's (chunk 1's "abc", chunk 3's "?": the "?" hint).
         self.witnesses: dict[str, pd.DataFrame] = {}
 
-    def add(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Check one chunk; its typed rows (as parsed, when it failed)."""
+    def add(self, frame: pd.DataFrame, unseen: Collection[str] = ()) -> pd.DataFrame:
+        """Check one chunk; its typed rows (as parsed, when it failed). ``unseen``: its columns of
+        missing values that no row of the batch has had so far (a log's, ``Log.unseen``)."""
         params, label = self.params, self.params.data.label
         if params.task != "regression" and label in frame.columns:
             frame = frame.assign(**{label: label_text(frame[label])})
         self.rows += len(frame)
+        # Each chunk has the columns of the batch so far: the last one's are the batch's.
         self.others = [name for name in frame.columns if name not in self.schema.columns]
+        self.absent = {name for name in self.schema.columns if name not in frame.columns or name in unseen}
         decimal = params.data.decimal
         typed, unparsed, missing = parse_columns(frame, self.schema, self.limit, decimal, self.fixes)
         for name, found in unparsed.items():
@@ -157,9 +162,10 @@ class BatchCheck:
             typed = self.chunk_schema.validate(typed, lazy=True)
         except pa.errors.SchemaErrors as exc:
             for key, found in rule_groups(exc.failure_cases, self.limit, self.whole).items():
-                if (key[1] in TABLE_CHECKS or not found.rows) and key in self.rules:
-                    continue  # a header or whole-column failure repeats in every chunk: once
-                self.rules[key] = merge(self.rules.get(key), found, self.limit)
+                if key[1] in TABLE_CHECKS:  # the columns: the last chunk's are the batch's
+                    self.rules[key] = found
+                elif not (key in self.rules and not found.rows):  # a whole-column failure: once
+                    self.rules[key] = merge(self.rules.get(key), found, self.limit)
         if self.id_column and self.id_column in typed.columns:
             self.ids.add(typed[self.id_column].astype("str"))  # as pandera's check sees them
         return typed
@@ -187,16 +193,23 @@ class BatchCheck:
 
     def failing(self) -> bool:
         """A problem already found in some chunk (the batch fails whatever the rest holds)."""
-        return bool(self.unparsed or self.missing or self.rules)
+        return bool(self.unparsed or any(self._present()))
+
+    def _present(self) -> tuple[dict[str, Problem], dict[tuple[Any, Any], Problem]]:
+        """The missing values and failed rules but a column's the batch has none of (so far): a log's
+        key that no record has is a missing column, not an earlier chunk's missing values."""
+        missing = {name: found for name, found in self.missing.items() if name not in self.absent}
+        return missing, {key: found for key, found in self.rules.items() if key[0] not in self.absent}
 
     def problems(self) -> list[Problem]:
         """Every problem of the whole batch, in the order a whole-batch check reports them."""
         unparsed = {name: self._parse_rule(name, found) for name, found in self.unparsed.items()}
-        found = column_problems(self.schema, unparsed, self.missing, set())
+        missing, rules = self._present()
+        found = column_problems(self.schema, unparsed, missing, set())
         # A value that did not parse, or is missing, fails pandera's type and null checks again: said once.
         reported = {p.column for p in found}
-        rules = dict(self.rules)
-        if self.id_column and (duplicates := self.ids.problem(self.id_column, self.limit)):
+        ids = self.id_column if self.id_column not in self.absent else None
+        if ids and (duplicates := self.ids.problem(ids, self.limit)):
             rules[(self.id_column, UNIQUE)] = duplicates
         for key in sorted(rules, key=group_order):
             if not (str(key[0]) in reported and str(key[1]).startswith(REPEATS)):

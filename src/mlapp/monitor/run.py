@@ -114,7 +114,7 @@ def checked(source: str, params: Params, model_dir: Path) -> dict[str, Any]:
     tallies: Tallies | None = None
     held: tuple[pd.DataFrame, pd.Series | None] | None = None
     for frame, logged in read_chunks(source, params, log):
-        typed = check.add(frame)
+        typed = check.add(frame, log.unseen)
         if held is not None and not (log.problems or check.failing()):
             tallies = tallies or Tallies(load_reference(params, model_dir), params)
             tallies.add(*held)
