@@ -83,7 +83,8 @@ WHERE = {"first": range(0, 50), "middle": range(100, 150), "last": range(250, 30
 
 @pytest.mark.parametrize("where", list(WHERE))
 @pytest.mark.parametrize(
-    "key", ["satisfaction_score", "tenure_months", "id", "ts", "referrer"]  # nullable, not, id, time, unknown
+    "key",
+    ["satisfaction_score", "tenure_months", "id", "ts", "referrer"],  # nullable, not, id, time, unknown
 )
 def test_a_log_key_absent_from_whole_chunks_reads_as_in_the_whole_log(
     key: str,
@@ -115,3 +116,36 @@ def test_a_log_key_absent_from_whole_chunks_reads_as_in_the_whole_log(
         named = whole[1].partition("data.ignore_columns (params.yaml): ")[2]
         assert named.startswith("1 value(s)" if where == "every" else "2 value(s)")
 
+
+def _times(zoned: list[int], stamps: dict[int, str] | None = None) -> pd.DataFrame:
+    frame = fresh(204, 300)
+    text = frame["event_time"].dt.strftime("%Y-%m-%dT%H:%M:%S").astype(object)
+    text[zoned] = text[zoned] + "+02:00"
+    for row, stamp in (stamps or {}).items():
+        text[row] = stamp
+    return frame.assign(event_time=text)
+
+
+@pytest.mark.parametrize(
+    ("zoned", "stamps", "count"),
+    [
+        (list(range(50)), None, 50),  # one whole chunk with offsets, the rest without
+        (list(range(200)), None, 100),  # the offsets are the most: those without fail
+        (list(range(30)), None, 30),  # within a chunk the more, over the batch the fewer
+        (list(range(30)) + list(range(200, 220)), {10: "soon", 240: "9999-12-31T00:00:00"}, 51),
+    ],
+)
+def test_event_times_with_an_offset_on_some_rows_fail_the_same_rows_in_chunks(
+    zoned: list[int],
+    stamps: dict[int, str] | None,
+    count: int,
+    in_project: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Some stamps with a UTC offset and some without: the fewer kind fails, counted over the
+    whole batch, not per chunk (where a chunk of one kind passed, and a chunk's fewer differ)."""
+    source = write_csv(_times(zoned, stamps), tmp_path / "times.csv")
+    whole, chunked = _errors(in_project, source, tmp_path)
+    assert chunked == whole
+    assert "column 'event_time' failed parse as datetime64[ns]" in whole
+    assert f": {count} value(s)" in whole.split("column 'event_time'")[1]

@@ -19,11 +19,11 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from mlapp.cells import BATCH_LABEL_FIX, NULLABLE_FIX, parse_hint, value_hints
+from mlapp.cells import BATCH_LABEL_FIX, NULLABLE_FIX, OFFSET, parse_hint, parse_values, value_hints
 from mlapp.csv_names import look_alikes
 from mlapp.model import label_text
 from mlapp.params import Params
-from mlapp.problems import Problem
+from mlapp.problems import Problem, problem
 from mlapp.schema import FEATURES, raw_schema
 from mlapp.stages.findings import UNIQUE, group_order, merge
 from mlapp.stages.validate_rules import (
@@ -116,6 +116,22 @@ def witnesses(values: pd.Series, bad: pd.Series, name: str, dtype: str, decimal:
     return pd.DataFrame({"value": values.loc[kept], "bad": bad.loc[kept]})
 
 
+def offset_kinds(
+    values: pd.Series, parsed: pd.Series, dtype: str, decimal: str
+) -> tuple[int, dict[bool, pd.Series]]:
+    """A chunk of a time column's values (``parsed``: as ``parse_values`` read the chunk) with a
+    UTC offset (how many), and which fail as in the whole column (``parse_values``: some with an
+    offset and some without, the fewer kind fails, fewer in the batch) when those with an offset
+    are the fewer (True), or those without (False)."""
+    zoned = values.astype("string").str.strip().str.contains(OFFSET, na=False)  # as parse_values tells
+    present = values.notna()
+    bad = present & parsed.isna()  # a chunk of one kind: as read
+    if zoned.any() and not zoned[present].all():  # each kind read on its own
+        bad = parse_values(values.where(zoned), dtype, decimal)[1]
+        bad |= parse_values(values.where(~zoned), dtype, decimal)[1]
+    return int(zoned.sum()), {True: bad | (present & zoned), False: bad | (present & ~zoned)}
+
+
 class BatchCheck:
     """Feed it the batch chunk by chunk (``add``: each indexed by its 0-based rows in the file),
     then ask for ``problems``."""
@@ -140,6 +156,10 @@ class BatchCheck:
         self.absent: set[str] = set()  # the schema's columns the batch has none of (so far)
         # A parse rule's hint is the whole column's (chunk 1's "abc", chunk 3's "?": the "?" hint).
         self.witnesses: dict[str, pd.DataFrame] = {}
+        # Which time stamps fail is the batch's (the fewer kind, offset or none): kept both ways.
+        self.time = params.data.time_column
+        self.zoned = self.stamped = 0
+        self.stamps: dict[bool, tuple[Problem | None, pd.DataFrame]] = {}
 
     def add(self, frame: pd.DataFrame, unseen: Collection[str] = ()) -> pd.DataFrame:
         """Check one chunk; its typed rows (as parsed, when it failed). ``unseen``: its columns of
@@ -154,8 +174,11 @@ class BatchCheck:
         decimal = params.data.decimal
         typed, unparsed, missing = parse_columns(frame, self.schema, self.limit, decimal, self.fixes)
         for name, found in unparsed.items():
-            self.unparsed[name] = merge(self.unparsed.get(name), found, self.limit)
+            if name != self.time:
+                self.unparsed[name] = merge(self.unparsed.get(name), found, self.limit)
         self._witness(frame, typed)
+        if self.time and self.time in frame.columns:
+            self._stamps(frame[self.time], typed[self.time])
         for name, found in missing.items():
             self.missing[name] = merge(self.missing.get(name), found, self.limit)
         try:
@@ -171,20 +194,47 @@ class BatchCheck:
         return typed
 
     def _witness(self, frame: pd.DataFrame, typed: pd.DataFrame) -> None:
-        decimal = self.params.data.decimal
-        for name, column in self.schema.columns.items():
-            if name in frame.columns:
-                dtype, values = str(column.dtype), frame[name]
-                kept = witnesses(values, values.notna() & typed[name].isna(), name, dtype, decimal)
-                if name in self.witnesses:
-                    both = pd.concat([self.witnesses[name], kept])
-                    kept = witnesses(both["value"], both["bad"], name, dtype, decimal)
-                self.witnesses[name] = kept
+        for name in self.schema.columns:
+            if name in frame.columns and name != self.time:
+                values = frame[name]
+                bad = values.notna() & typed[name].isna()
+                self.witnesses[name] = self._witnessed(name, values, bad, self.witnesses.get(name))
 
-    def _parse_rule(self, name: str, found: Problem) -> Problem:
-        """``found`` (merged from chunks) with the hint the whole column gets, worded as
-        ``parse_columns`` words it."""
-        dtype, kept = str(self.schema.columns[name].dtype), self.witnesses[name]
+    def _witnessed(
+        self, name: str, values: pd.Series, bad: pd.Series, kept: pd.DataFrame | None
+    ) -> pd.DataFrame:
+        """The witnesses of a column's values so far (``kept``) and of a chunk's."""
+        dtype, decimal = str(self.schema.columns[name].dtype), self.params.data.decimal
+        found = witnesses(values, bad, name, dtype, decimal)
+        if kept is None:
+            return found
+        both = pd.concat([kept, found])
+        return witnesses(both["value"], both["bad"], name, dtype, decimal)
+
+    def _stamps(self, values: pd.Series, parsed: pd.Series) -> None:
+        """A chunk's time stamps, failed both ways (``offset_kinds``): the batch's counts choose."""
+        dtype = str(self.schema.columns[str(self.time)].dtype)
+        zoned, failing = offset_kinds(values, parsed, dtype, self.params.data.decimal)
+        self.zoned, self.stamped = self.zoned + zoned, self.stamped + int(values.notna().sum())
+        for fewer, bad in failing.items():
+            found, kept = self.stamps.get(fewer, (None, None))
+            if bad.any():
+                found = merge(found, problem(values[bad], f"parse as {dtype}", self.limit), self.limit)
+            self.stamps[fewer] = found, self._witnessed(str(self.time), values, bad, kept)
+
+    def _unparsed(self) -> dict[str, Problem]:
+        """Each column's values that did not parse, with the whole column's hint; the time column's
+        as its whole batch fails them (the fewer kind, offset or none, by the batch's counts)."""
+        found = {name: (p, self.witnesses[name]) for name, p in self.unparsed.items()}
+        stamps, kept = self.stamps.get(self.zoned * 2 < self.stamped, (None, None))
+        if stamps is not None and kept is not None:
+            found[str(self.time)] = stamps, kept
+        return {name: self._parse_rule(name, p, kept) for name, (p, kept) in found.items()}
+
+    def _parse_rule(self, name: str, found: Problem, kept: pd.DataFrame) -> Problem:
+        """``found`` (merged from chunks) with the hint the whole column gets (``kept``: its witnesses),
+        worded as ``parse_columns`` words it."""
+        dtype = str(self.schema.columns[name].dtype)
         failed = kept.loc[kept["bad"], "value"]
         hint = parse_hint(name, failed, dtype, self.params.data.decimal, self.fixes.get(name, NULLABLE_FIX))
         if not hint and name in FEATURES and kept["bad"].all() and failed.nunique() > 1:
@@ -193,7 +243,8 @@ class BatchCheck:
 
     def failing(self) -> bool:
         """A problem already found in some chunk (the batch fails whatever the rest holds)."""
-        return bool(self.unparsed or any(self._present()))
+        stamps = len(self.stamps) == 2 and all(found for found, _ in self.stamps.values())  # fail either way
+        return bool(self.unparsed or stamps or any(self._present()))
 
     def _present(self) -> tuple[dict[str, Problem], dict[tuple[Any, Any], Problem]]:
         """The missing values and failed rules but a column's the batch has none of (so far): a log's
@@ -203,7 +254,7 @@ class BatchCheck:
 
     def problems(self) -> list[Problem]:
         """Every problem of the whole batch, in the order a whole-batch check reports them."""
-        unparsed = {name: self._parse_rule(name, found) for name, found in self.unparsed.items()}
+        unparsed = self._unparsed()
         missing, rules = self._present()
         found = column_problems(self.schema, unparsed, missing, set())
         # A value that did not parse, or is missing, fails pandera's type and null checks again: said once.
