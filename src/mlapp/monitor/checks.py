@@ -5,8 +5,10 @@ chunk of the batch; the problems merge as the validate stage's do (``mlapp.stage
 counts add up, the first examples and rows are kept, a missing column is said once), so they
 name the same column, rule, count, values and 0-based rows of the file as checking the whole
 batch at once. What needs every row is counted across chunks: the row count
-(``monitor.min_rows``), duplicate ids (``Ids``: 24 bytes a row, not the ids' text) and the hint a
-value that did not parse gets (``witnesses``: a few values a column, not its first failing chunk's).
+(``monitor.min_rows``), duplicate ids (``Ids``: 24 bytes a row, not the ids' text), the hint a
+value that did not parse gets (``witnesses``: a few values a column, not its first failing chunk's)
+and which event times fail (``offset_kinds``: the fewer of those with a UTC offset and those
+without, in the batch). The columns are the last chunk's (a log's chunks have its keys so far).
 """
 
 from __future__ import annotations
