@@ -249,8 +249,8 @@ class BatchCheck:
         return bool(self.unparsed or stamps or any(self._present()))
 
     def _present(self) -> tuple[dict[str, Problem], dict[tuple[Any, Any], Problem]]:
-        """The missing values and failed rules but a column's the batch has none of (so far): a log's
-        key that no record has is a missing column, not an earlier chunk's missing values."""
+        """The missing values and failed rules, less those of a column the batch has none of (so far):
+        a log's key that no record has is a missing column, not an earlier chunk's missing values."""
         missing = {name: found for name, found in self.missing.items() if name not in self.absent}
         return missing, {key: found for key, found in self.rules.items() if key[0] not in self.absent}
 
