@@ -6,7 +6,8 @@
 Needs the pipeline's outputs in the checkout (``make run``): the model, the split tables and
 metrics.json, the monitor's reference; both revisions compare with the same ones. The old
 revision is checked out in a temporary git worktree and run from its ``src/`` (``PYTHONPATH``),
-with params.yaml less the settings it does not know (``monitor.chunk_rows``). Each batch is a
+with params.yaml less the settings it does not know (``monitor.chunk_rows`` before the batch was
+read in chunks). Each batch is a
 labeled draw of the sample process (``mlapp pipeline generate --new-customers``), so drift,
 prediction shift and decay are all computed. For each size, the two revisions run alternately
 ``--repeats`` times, each in a fresh process: wall time (start-up and imports included) and
@@ -39,7 +40,7 @@ import yaml
 from monitor_scale import batch  # the same labeled draw of the sample process
 
 REPO = Path(__file__).resolve().parents[1]
-NEW_SETTINGS = ("chunk_rows",)  # monitor settings the old revision refuses
+NEW_SETTINGS = ("chunk_rows",)  # monitor settings a revision before them refuses
 
 
 def worker(out: str, argv: list[str]) -> None:
@@ -71,8 +72,10 @@ def old_worktree(ref: str, tmp: Path) -> tuple[str, Path, Path]:
         ["git", "worktree", "add", "-q", "--detach", str(folder), sha.stdout.strip()], cwd=REPO, check=True
     )
     params = yaml.safe_load((REPO / "params.yaml").read_text())
+    known = "".join(path.read_text() for path in (folder / "src" / "mlapp").glob("params*.py"))
     for name in NEW_SETTINGS:
-        params["monitor"].pop(name, None)
+        if name not in known:  # a revision that reads the batch in chunks requires it
+            params["monitor"].pop(name, None)
     (tmp / "old-params.yaml").write_text(yaml.safe_dump(params))
     return sha.stdout.strip(), folder / "src", tmp / "old-params.yaml"
 
