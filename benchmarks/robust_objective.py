@@ -70,7 +70,8 @@ def noisy(truth: np.ndarray, noise: str, rng: np.random.Generator) -> np.ndarray
     return observed
 
 
-def one_seed(seed: int, rows: int, noise: str, base: TrainParams) -> list[dict[str, Any]]:
+def one_seed(seed: int, rows: int, noise: str, base: TrainParams, examples: int) -> list[dict[str, Any]]:
+    """Every loss fitted on one seed's rows. ``examples``: validate.max_failure_examples, as train's."""
     rng = np.random.default_rng(seed)
     frame = generate(rows, seed)
     truth = signal(frame)
@@ -83,7 +84,7 @@ def one_seed(seed: int, rows: int, noise: str, base: TrainParams) -> list[dict[s
     for name in order:
         params = base.model_copy(update={**LOSSES[name], "seed": seed})
         started = time.perf_counter()
-        booster, spec = train(fit, LABEL, params, "regression")
+        booster, spec = train(fit, LABEL, params, "regression", examples=examples)
         seconds = time.perf_counter() - started
         predicted = Model(booster, spec, "").scores(test)
         results.append(
@@ -135,8 +136,14 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/robust_objective.json")
     args = parser.parse_args()
-    base = load_params(REPO / "params.yaml").train
-    fits = [fit for noise in NOISES for seed in args.seeds for fit in one_seed(seed, args.rows, noise, base)]
+    params = load_params(REPO / "params.yaml")
+    base, examples = params.train, params.validate_.max_failure_examples
+    fits = [
+        fit
+        for noise in NOISES
+        for seed in args.seeds
+        for fit in one_seed(seed, args.rows, noise, base, examples)
+    ]
     result = {
         "rows": args.rows,
         "seeds": args.seeds,

@@ -9,6 +9,7 @@ drag up (the models are byte-deterministic, so these numbers are fixed for the s
 from __future__ import annotations
 
 import json
+import runpy
 from pathlib import Path
 
 import numpy as np
@@ -132,3 +133,12 @@ def test_dask_trains_binary_and_regression_and_refuses_multiclass(tmp_path: Path
         path.read_text().replace("task: multiclass", "task: regression").replace("accuracy", "mae")
     )
     assert load_params(path).train.engine == "dask"
+
+
+def test_the_benchmark_fits_every_loss_with_trains_own_arguments() -> None:
+    # benchmarks/robust_objective.py calls train directly: a changed signature broke it silently.
+    bench = runpy.run_path(str(REPO / "benchmarks" / "robust_objective.py"))
+    examples = PARAMS.validate_.max_failure_examples
+    fits = bench["one_seed"](1, 400, "unit_slip", PARAMS.train, examples)
+    assert sorted(f["loss"] for f in fits) == sorted(bench["LOSSES"])
+    assert all(np.isfinite(f["mae_vs_signal"]) and f["trees"] >= 1 for f in fits)
