@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -22,6 +23,12 @@ from typing import Any
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
+WRK_HELP = "wrk is not on PATH: `sudo apt-get install -y wrk` (Debian/Ubuntu) or `brew install wrk`."
+
+
+def wrk_missing() -> str | None:
+    """The one-line error for a benchmark that needs wrk, before it starts a server; None if found."""
+    return None if shutil.which("wrk") else f"error: {WRK_HELP}"
 
 
 @contextmanager

@@ -53,6 +53,7 @@ from bench_http import (
     raw_request,
     running,
     wrk_background,
+    wrk_missing,
 )
 from mlapp.serving import PREDICTION_LOG_ENV
 from mlapp.serving.local import free_port
@@ -278,6 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=1000, help="rows per flood request [1000]")
     parser.add_argument("--period-s", type=float, default=1.0, help="seconds between probes [1]")
     args = parser.parse_args(argv)
+    if missing := wrk_missing():
+        print(missing, file=sys.stderr)
+        return 2
     timeouts = probe_timeouts()
     with tempfile.TemporaryDirectory(prefix="bench-probes-") as tmp:
         work = Path(tmp)

@@ -37,7 +37,6 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import statistics
 import sys
 import tempfile
@@ -52,7 +51,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from bench_http import REPO, cpu_seconds, group_pids, lua, raw_request, running, wrk
+from bench_http import REPO, cpu_seconds, group_pids, lua, raw_request, running, wrk, wrk_missing
 from mlapp.model import Model, load
 from mlapp.params import load_params
 from mlapp.sample_data import generate
@@ -62,7 +61,6 @@ from mlapp.serving.local import free_port
 from mlapp.serving.records import Encoder
 from serving_checks import isolation, kill_recovery, malformed_mix
 
-WRK_HELP = "wrk is not on PATH: `sudo apt-get install -y wrk` (Debian/Ubuntu) or `brew install wrk`."
 ROWS = (1, 100)
 CONCURRENCY = 32
 TOLERANCE = 1e-6
@@ -441,8 +439,8 @@ def main(argv: list[str] | None = None) -> int:
     if not systems or not set(systems) <= set(SYSTEMS) or "bentoml" not in systems:
         parser.error(f"--systems: bentoml and others of {', '.join(SYSTEMS)}")
     full = set(systems) == set(SYSTEMS)
-    if shutil.which("wrk") is None:
-        print(f"error: {WRK_HELP}", file=sys.stderr)
+    if missing := wrk_missing():
+        print(missing, file=sys.stderr)
         return 2
     if not (
         (args.model_dir or REPO / load_params(REPO / "params.yaml").train.model_dir) / "model.ubj"
