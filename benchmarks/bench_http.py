@@ -1,4 +1,5 @@
-"""HTTP load helpers for benchmarks/serving.py: servers in their own process group, wrk runs.
+"""HTTP load helpers for benchmarks/serving.py: servers in their own process group, wrk runs;
+and the one-line errors the benchmarks give when a prerequisite (wrk, the model) is missing.
 
 wrk is closed-loop: each connection sends its next request when the previous one returns
 (plus an optional per-request ``delay``). Requests are written as raw HTTP in Lua, so a
@@ -22,6 +23,10 @@ from typing import Any
 
 import httpx
 
+from mlapp.model import MODEL_FILE, missing
+from mlapp.params import load_params
+from mlapp.serving import MODEL_DIR_ENV
+
 REPO = Path(__file__).resolve().parents[1]
 WRK_HELP = "wrk is not on PATH: `sudo apt-get install -y wrk` (Debian/Ubuntu) or `brew install wrk`."
 
@@ -29,6 +34,14 @@ WRK_HELP = "wrk is not on PATH: `sudo apt-get install -y wrk` (Debian/Ubuntu) or
 def wrk_missing() -> str | None:
     """The one-line error for a benchmark that needs wrk, before it starts a server; None if found."""
     return None if shutil.which("wrk") else f"error: {WRK_HELP}"
+
+
+def model_missing(model_dir: Path | None = None) -> str | None:
+    """The one-line error for a benchmark of the trained model run before `make run`; None if
+    the model is there. ``model_dir``: default ``MLAPP_MODEL_DIR``, else params.yaml's."""
+    default = REPO / load_params(REPO / "params.yaml").train.model_dir
+    folder = model_dir or Path(os.environ.get(MODEL_DIR_ENV) or default)
+    return None if (folder / MODEL_FILE).is_file() else f"error: {missing(folder)}"
 
 
 @contextmanager

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench_http import model_missing
 from mlapp import proc
 from mlapp.image import build, context
 from mlapp.image.engine import Engine, detect
@@ -119,6 +120,9 @@ def main() -> None:
     parser.add_argument("--compare", action="store_true", help="also BentoML's generated Dockerfile")
     parser.add_argument("--engine", default="auto", choices=["auto", "docker", "podman"])
     args = parser.parse_args()
+    if missing := model_missing():
+        print(missing, file=sys.stderr)
+        sys.exit(2)
 
     params = load_params()
     engine = detect(args.engine)

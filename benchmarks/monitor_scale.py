@@ -252,6 +252,11 @@ def main() -> None:
     parser.add_argument("--parts", nargs="+", default=["monitor", "monitor_large", "decay"])
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     args = parser.parse_args()
+    from bench_http import model_missing  # here, not at the top: the measured workers skip it
+
+    if {"monitor", "monitor_large"} & set(args.parts) and (missing := model_missing()):
+        print(missing, file=sys.stderr)
+        sys.exit(2)
     result: dict[str, Any] = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": {

@@ -30,7 +30,7 @@ from typing import Any
 
 import uvloop
 
-from bench_http import REPO
+from bench_http import REPO, model_missing
 from mlapp.serving import PREDICTION_LOG_ENV
 from mlapp.serving.local import free_port
 from serving import unseen_rows
@@ -97,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--probes-per-s", type=float, default=2)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     args = parser.parse_args(argv)
+    if missing := model_missing():
+        print(missing, file=sys.stderr)
+        return 2
     os.chdir(REPO)
     os.environ[PREDICTION_LOG_ENV] = str(Path(tempfile.mkdtemp()) / "predictions.jsonl")
     from mlapp.serving.service import ModelService

@@ -50,6 +50,7 @@ from bench_http import (
     finish,
     group_pids,
     lua,
+    model_missing,
     raw_request,
     running,
     wrk_background,
@@ -279,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=1000, help="rows per flood request [1000]")
     parser.add_argument("--period-s", type=float, default=1.0, help="seconds between probes [1]")
     args = parser.parse_args(argv)
-    if missing := wrk_missing():
+    if missing := wrk_missing() or model_missing():
         print(missing, file=sys.stderr)
         return 2
     timeouts = probe_timeouts()

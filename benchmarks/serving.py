@@ -51,9 +51,18 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from bench_http import REPO, cpu_seconds, group_pids, lua, raw_request, running, wrk, wrk_missing
+from bench_http import (
+    REPO,
+    cpu_seconds,
+    group_pids,
+    lua,
+    model_missing,
+    raw_request,
+    running,
+    wrk,
+    wrk_missing,
+)
 from mlapp.model import Model, load
-from mlapp.params import load_params
 from mlapp.sample_data import generate
 from mlapp.schema import FEATURES
 from mlapp.serving import MODEL_DIR_ENV, PARAMS_ENV, PREDICTION_LOG_ENV
@@ -442,10 +451,8 @@ def main(argv: list[str] | None = None) -> int:
     if missing := wrk_missing():
         print(missing, file=sys.stderr)
         return 2
-    if not (
-        (args.model_dir or REPO / load_params(REPO / "params.yaml").train.model_dir) / "model.ubj"
-    ).is_file():
-        print("error: no model: run the pipeline first (`make run`)", file=sys.stderr)
+    if missing := model_missing(args.model_dir):
+        print(missing, file=sys.stderr)
         return 2
     # A quick run's numbers are a smoke test: they never replace the committed results.
     out = (args.out or REPO / (".bench" if args.quick else "benchmarks/results")).resolve()

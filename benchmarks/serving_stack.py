@@ -176,7 +176,12 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(work / "metrics")
     os.environ[PREDICTION_LOG_ENV] = str(work / "predictions.jsonl")
     sys.path.insert(0, str(Path(__file__).parent))
+    from bench_http import model_missing
     from serving import ROWS, unseen_rows
+
+    if missing := model_missing():
+        print(missing, file=sys.stderr)
+        return 2
 
     records = json.loads(unseen_rows().to_json(orient="records"))
     bodies = {rows: json.dumps({"records": records[:rows]}).encode() for rows in ROWS}

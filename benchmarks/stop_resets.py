@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from bench_http import REPO, running
+from bench_http import REPO, model_missing, running
 from mlapp.serving import PREDICTION_LOG_ENV
 from mlapp.serving.local import free_port
 from probes import dirty, extract, revision
@@ -125,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=200, help="rows per request [200]")
     parser.add_argument("--warm-s", type=float, default=4.0, help="seconds of traffic before SIGTERM [4]")
     args = parser.parse_args(argv)
+    if missing := model_missing():
+        print(missing, file=sys.stderr)
+        return 2
     records = json.loads(unseen_rows().to_json(orient="records"))
     body = json.dumps({"records": (records * (args.rows // len(records) + 1))[: args.rows]}).encode()
     with tempfile.TemporaryDirectory(prefix="bench-stop-") as tmp:

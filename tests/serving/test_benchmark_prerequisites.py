@@ -1,31 +1,59 @@
-"""The benchmarks that load the service with wrk say so in one line when it is missing, before
-starting any server (a new user's first run: no traceback, nothing left running)."""
+"""A benchmark run before its prerequisites are there says so in one line and exits 2, before
+starting anything (a new user's first run: no traceback, no server left running): wrk for the
+ones that load the service with it, the trained model (`make run`) for the ones that measure it."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from mlapp.serving import MODEL_DIR_ENV
 from tests.conftest import REPO
 
+WRK_ERROR = "error: wrk is not on PATH: `sudo apt-get install -y wrk` (Debian/Ubuntu) or `brew install wrk`."
 
-@pytest.mark.parametrize("script", ["probes.py", "serving.py"])
-def test_a_missing_wrk_is_one_error_line(script: str, tmp_path: Path) -> None:
-    env = {**os.environ, "PATH": str(tmp_path)}  # an empty folder: no wrk on it
-    done = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / script), "--out", str(tmp_path / "out")],
-        cwd=REPO,
+
+def _run(script: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(script)],
+        cwd=script.parents[1],
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == [
-        "error: wrk is not on PATH: `sudo apt-get install -y wrk` (Debian/Ubuntu) or `brew install wrk`."
-    ]
-    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("script", ["probes.py", "serving.py"])
+def test_a_missing_wrk_is_one_error_line(script: str, tmp_path: Path) -> None:
+    done = _run(REPO / "benchmarks" / script, {**os.environ, "PATH": str(tmp_path)})  # no wrk on it
+    assert (done.returncode, done.stderr.strip().splitlines()) == (2, [WRK_ERROR])
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        "score.py",
+        "probe_cost.py",
+        "stop_resets.py",
+        "serving_stack.py",
+        "monitor_memory.py",
+        "monitor_scale.py",
+        "image.py",
+    ],
+)
+def test_a_missing_model_is_one_error_line(script: str, tmp_path: Path) -> None:
+    project = tmp_path / "project"  # a checkout before `make run`: no models/
+    shutil.copytree(REPO / "benchmarks", project / "benchmarks", ignore=shutil.ignore_patterns("results"))
+    shutil.copy(REPO / "params.yaml", project / "params.yaml")
+    env = {k: v for k, v in os.environ.items() if k != MODEL_DIR_ENV}
+    done = _run(project / "benchmarks" / script, env)
+    model = project / "models" / "model.ubj"
+    expected = [f"error: no model at {model}: run the pipeline first (`make run`)"]
+    assert (done.returncode, done.stderr.strip().splitlines()) == (2, expected)
+    assert sorted(p.name for p in project.iterdir()) == ["benchmarks", "params.yaml"]  # nothing written
