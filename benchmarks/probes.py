@@ -254,6 +254,7 @@ def extract(ref: str, dest: Path) -> Path:
         check=True,
     ).stdout
     # tar(1), not tarfile: its "data" filter is missing from Debian's Python 3.11.2.
+    dest.mkdir(parents=True, exist_ok=True)  # tar -C needs it: main passes a folder not made yet
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
     return dest
 

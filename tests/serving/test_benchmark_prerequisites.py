@@ -5,6 +5,7 @@ ones that load the service with it, the trained model (`make run`) for the ones 
 from __future__ import annotations
 
 import os
+import runpy
 import shutil
 import subprocess
 import sys
@@ -57,3 +58,12 @@ def test_a_missing_model_is_one_error_line(script: str, tmp_path: Path) -> None:
     expected = [f"error: no model at {model}: run the pipeline first (`make run`)"]
     assert (done.returncode, done.stderr.strip().splitlines()) == (2, expected)
     assert sorted(p.name for p in project.iterdir()) == ["benchmarks", "params.yaml"]  # nothing written
+
+
+def test_a_baseline_revision_is_extracted_into_a_new_folder(tmp_path: Path, monkeypatch) -> None:
+    # probes.py --baseline REF extracts into a folder of its temporary one that does not exist yet.
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))  # its sibling modules, as when run
+    extract = runpy.run_path(str(REPO / "benchmarks" / "probes.py"))["extract"]
+    tree = extract("HEAD", tmp_path / "baseline")
+    assert (tree / "params.yaml").is_file()
+    assert (tree / "src" / "mlapp" / "serving" / "probes.py").is_file()
