@@ -6,7 +6,7 @@
 Needs the pipeline's outputs in the checkout (``make run``): the model, the split tables and
 metrics.json, the monitor's reference; both revisions compare with the same ones. The old
 revision is checked out in a temporary git worktree and run from its ``src/`` (``PYTHONPATH``),
-with params.yaml less the settings it does not know (``monitor.chunk_rows``). Each batch is a
+with params.yaml less the settings its own lacks (``monitor_scale.params_for_old``). Each batch is a
 labeled draw of the sample process (``mlapp pipeline generate --new-customers``), so drift,
 prediction shift and decay are all computed. For each size, the two revisions run alternately
 ``--repeats`` times, each in a fresh process: wall time (start-up and imports included) and
@@ -36,10 +36,9 @@ from typing import Any
 
 import yaml
 
-from monitor_scale import batch  # the same labeled draw of the sample process
+from monitor_scale import batch, params_for_old  # the same labeled draw of the sample process
 
 REPO = Path(__file__).resolve().parents[1]
-NEW_SETTINGS = ("chunk_rows",)  # monitor settings an older revision refuses
 
 
 def worker(out: str, argv: list[str]) -> None:
@@ -71,16 +70,9 @@ def old_worktree(ref: str, tmp: Path) -> tuple[str, Path, Path]:
         ["git", "worktree", "add", "-q", "--detach", str(folder), sha.stdout.strip()], cwd=REPO, check=True
     )
     current = yaml.safe_load((REPO / "params.yaml").read_text())
-    params = old_params(current, yaml.safe_load((folder / "params.yaml").read_text()))
+    params = params_for_old(current, yaml.safe_load((folder / "params.yaml").read_text()))
     (tmp / "old-params.yaml").write_text(yaml.safe_dump(params))
     return sha.stdout.strip(), folder / "src", tmp / "old-params.yaml"
-
-
-def old_params(current: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
-    """This checkout's params less the monitor settings the old revision's own params.yaml lacks:
-    a revision that has them (the default ``--old-ref main``, once merged) requires them."""
-    monitor = {k: v for k, v in current["monitor"].items() if k not in NEW_SETTINGS or k in old["monitor"]}
-    return {**current, "monitor": monitor}
 
 
 def monitor(source: Path, report: Path, params: Path | None) -> list[str]:

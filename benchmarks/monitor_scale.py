@@ -8,7 +8,8 @@ includes start-up and imports; peak RSS is the process's own ``ru_maxrss``):
 
 - ``monitor``: ``mlapp monitor run`` on a labeled batch of ``--compare-rows`` rows of the
   sample process (``mlapp pipeline generate --new-customers``), the code before the change
-  (``src/`` of ``--old-ref``, with params.yaml less ``monitor.decay_bootstrap_rows``) and the
+  (``src/`` of ``--old-ref``, with params.yaml less the settings its own lacks, such as
+  ``monitor.decay_bootstrap_rows``) and the
   current code alternating, ``--repeats`` times each: wall time, peak RSS, their ratio per
   repeat and its spread, and whether both wrote the same decay rows (the same intervals);
 - ``monitor_large``: the current code on ``--large-rows`` rows;
@@ -116,8 +117,20 @@ def measured(kind: list[str], tmp: Path, pythonpath: Path | None = None) -> dict
     return {"wall_s": round(time.perf_counter() - start, 2), **json.loads(out.read_text())}
 
 
+def params_for_old(current: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+    """This checkout's params as an older revision reads them: per section, a setting its own
+    params.yaml lacks is left out (it refuses settings it does not know), one only it has keeps
+    its value; every other setting is this checkout's, so both revisions run alike."""
+    return {
+        section: {key: current[section].get(key, value) for key, value in settings.items()}
+        if isinstance(settings, dict) and isinstance(current.get(section), dict)
+        else current.get(section, settings)
+        for section, settings in old.items()
+    }
+
+
 def old_code(ref: str | None, tmp: Path) -> tuple[str, Path, Path]:
-    """The src/ tree before the change and params.yaml without the setting it added."""
+    """The src/ tree before the change and params.yaml as it reads them (``params_for_old``)."""
     if ref is None:  # the parent of the commit that added the module
         added = subprocess.run(
             ["git", "log", "--diff-filter=A", "--format=%H", "--", NEW_FILE],
@@ -129,8 +142,9 @@ def old_code(ref: str | None, tmp: Path) -> tuple[str, Path, Path]:
     archive = subprocess.run(["git", "archive", sha, "src"], cwd=REPO, capture_output=True, check=True)
     (tmp / "old").mkdir()
     subprocess.run(["tar", "-x", "-C", str(tmp / "old")], input=archive.stdout, check=True)
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["monitor"].pop("decay_bootstrap_rows", None)
+    show = ["git", "show", f"{sha}:params.yaml"]
+    old = yaml.safe_load(subprocess.run(show, cwd=REPO, capture_output=True, text=True, check=True).stdout)
+    params = params_for_old(yaml.safe_load((REPO / "params.yaml").read_text()), old)
     (tmp / "old" / "params.yaml").write_text(yaml.safe_dump(params))
     return sha, tmp / "old" / "src", tmp / "old" / "params.yaml"
 

@@ -1,0 +1,31 @@
+"""benchmarks/monitor_scale.py and monitor_memory.py run an older revision with this checkout's
+params as that revision reads them: it refuses a setting it does not know (`monitor.chunk_rows`
+stopped monitor_scale's default baseline once added), and main, the default of monitor_memory's
+--old-ref, has and requires the settings a branch's params.yaml has."""
+
+from __future__ import annotations
+
+import runpy
+from typing import Any
+
+import yaml
+
+from tests.conftest import REPO
+
+
+def _params_for_old(monkeypatch) -> Any:
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))  # its sibling modules, as when run
+    return runpy.run_path(str(REPO / "benchmarks" / "monitor_scale.py"))["params_for_old"]
+
+
+def test_a_setting_the_old_revision_lacks_is_left_out_and_one_only_it_has_kept(monkeypatch) -> None:
+    params_for_old = _params_for_old(monkeypatch)
+    current = {"task": "binary", "monitor": {"psi": 0.2, "chunk_rows": 50_000}, "tune": {"trials": 5}}
+    old = {"task": "regression", "monitor": {"psi": 0.1, "retired": 3}}
+    assert params_for_old(current, old) == {"task": "binary", "monitor": {"psi": 0.2, "retired": 3}}
+    assert current["monitor"]["chunk_rows"] == 50_000  # this checkout's params untouched
+
+
+def test_a_revision_with_every_setting_gets_this_checkouts_params_whole(monkeypatch) -> None:
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    assert _params_for_old(monkeypatch)(params, params) == params
