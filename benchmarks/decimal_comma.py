@@ -4,8 +4,9 @@
 
 Writes the sample table twice as the sample writer writes data.raw (``,``/``.`` and the
 European ``;``/``,``), then runs ``validate.run`` on each in turn, alternating, ``--repeats``
-times. Writes ``decimal_comma.json`` to ``--out``: per notation the median, min and max seconds, and
-the ratio of the medians (what decimal commas cost: numbers are parsed with them).
+times (odd repeats the decimal-point copy first). Writes ``decimal_comma.json`` to ``--out``: per
+notation the median, min and max seconds, the ratio of the medians (what decimal commas cost:
+numbers are parsed with them), and the ratio per repeat with its median and range.
 """
 
 from __future__ import annotations
@@ -34,13 +35,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     params = load_params(REPO / "params.yaml")
     seconds: dict[str, list[float]] = {name: [] for name in NOTATIONS}
+    orders: list[list[str]] = []
     loadavg = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-decimal-") as tmp:
         table = generate(args.rows, 7)
         for name, (sep, decimal) in NOTATIONS.items():
             write(table, Path(tmp) / f"{name}.csv", sep, decimal)
-        for _ in range(args.repeats):
-            for name, (sep, decimal) in NOTATIONS.items():  # alternating: drift hits both alike
+        for repeat in range(args.repeats):
+            order = list(NOTATIONS) if repeat % 2 == 0 else list(NOTATIONS)[::-1]
+            orders.append(order)
+            for name in order:  # alternating, the order too: drift and warm caches hit both alike
+                sep, decimal = NOTATIONS[name]
                 data = params.data.model_copy(update={"csv_separator": sep, "decimal": decimal})
                 run_params = params.model_copy(update={"data": data})
                 start = time.perf_counter()
@@ -53,6 +58,15 @@ def main(argv: list[str] | None = None) -> int:
     for name, times in seconds.items():
         result[name] = {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times)}
     result["comma_over_point"] = statistics.median(seconds["comma"]) / statistics.median(seconds["point"])
+    ratios = [comma / point for comma, point in zip(seconds["comma"], seconds["point"], strict=True)]
+    result["comma_over_point_per_repeat"] = {
+        "median": statistics.median(ratios),
+        "min": min(ratios),
+        "max": max(ratios),
+        "ratios": ratios,
+        "orders": orders,
+    }
+    result["loadavg_after"] = os.getloadavg()[0]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "decimal_comma.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
