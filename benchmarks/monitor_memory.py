@@ -6,7 +6,7 @@
 Needs the pipeline's outputs in the checkout (``make run``): the model, the split tables and
 metrics.json, the monitor's reference; both revisions compare with the same ones. The old
 revision is checked out in a temporary git worktree and run from its ``src/`` (``PYTHONPATH``),
-with params.yaml less the settings its own lacks (``monitor_scale.params_for_old``). Each batch is a
+with params.yaml less the settings its own lacks (``revisions.params_for_old``). Each batch is a
 labeled draw of the sample process (``mlapp pipeline generate --new-customers``), so drift,
 prediction shift and decay are all computed. For each size, the two revisions run alternately
 ``--repeats`` times, each in a fresh process: wall time (start-up and imports included) and
@@ -36,7 +36,8 @@ from typing import Any
 
 import yaml
 
-from monitor_scale import batch, params_for_old  # the same labeled draw of the sample process
+from monitor_scale import batch  # the same labeled draw of the sample process
+from revisions import params_for_old
 
 REPO = Path(__file__).resolve().parents[1]
 

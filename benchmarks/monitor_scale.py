@@ -45,6 +45,8 @@ from typing import Any
 import numpy as np
 import yaml
 
+from revisions import params_for_old
+
 REPO = Path(__file__).resolve().parents[1]
 NEW_FILE = "src/mlapp/monitor/resampling.py"
 # What a team watches per task: binary as params.yaml ships; log_loss keeps every multiclass row.
@@ -115,18 +117,6 @@ def measured(kind: list[str], tmp: Path, pythonpath: Path | None = None) -> dict
     start = time.perf_counter()
     subprocess.run([sys.executable, __file__, "--worker", str(out), *kind], cwd=REPO, env=env, check=True)
     return {"wall_s": round(time.perf_counter() - start, 2), **json.loads(out.read_text())}
-
-
-def params_for_old(current: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
-    """This checkout's params as an older revision reads them: per section, a setting its own
-    params.yaml lacks is left out (it refuses settings it does not know), one only it has keeps
-    its value; every other setting is this checkout's, so both revisions run alike."""
-    return {
-        section: {key: current[section].get(key, value) for key, value in settings.items()}
-        if isinstance(settings, dict) and isinstance(current.get(section), dict)
-        else current.get(section, settings)
-        for section, settings in old.items()
-    }
 
 
 def old_code(ref: str | None, tmp: Path) -> tuple[str, Path, Path]:

@@ -15,7 +15,9 @@ from tests.conftest import REPO
 
 def _params_for_old(monkeypatch) -> Any:
     monkeypatch.syspath_prepend(str(REPO / "benchmarks"))  # its sibling modules, as when run
-    return runpy.run_path(str(REPO / "benchmarks" / "monitor_scale.py"))["params_for_old"]
+    for script in ("monitor_scale.py", "monitor_memory.py"):  # both import it
+        assert runpy.run_path(str(REPO / "benchmarks" / script))["params_for_old"]
+    return runpy.run_path(str(REPO / "benchmarks" / "revisions.py"))["params_for_old"]
 
 
 def test_a_setting_the_old_revision_lacks_is_left_out_and_one_only_it_has_kept(monkeypatch) -> None:
