@@ -36,6 +36,7 @@ def test_a_missing_wrk_is_one_error_line(script: str, tmp_path: Path) -> None:
     assert (done.returncode, done.stderr.strip().splitlines()) == (2, [WRK_ERROR])
 
 
+@pytest.mark.slow  # seven scripts each import the package in a process of their own: ~20 s of CPU
 @pytest.mark.parametrize(
     "script",
     [
