@@ -52,12 +52,6 @@ def key(obj: Obj) -> str:
     return f"{obj.get('kind')}/{meta.get('namespace', '-')}/{meta.get('name')}"
 
 
-def changes(before: list[Obj], after: list[Obj]) -> tuple[list[str], list[str]]:
-    """(added, removed) objects between two rendered states: what a prune deletes is ``removed``."""
-    old, new = {key(o) for o in before}, {key(o) for o in after}
-    return sorted(new - old), sorted(old - new)
-
-
 def containers(obj: Obj) -> list[Obj]:
     """Containers of a workload's pod template (a CronJob's one level deeper)."""
     spec = obj.get("spec", {})

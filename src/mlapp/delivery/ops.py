@@ -157,17 +157,14 @@ def objects_at(branch: Branch, env: str, commit: str) -> list[kube.Obj]:
 def apply(branch: Branch, env: str, commit: str, cluster: dict[str, str]) -> str:
     """Push mode: apply the folder at ``commit`` and delete what the app's ApplySet holds but the
     folder no longer renders, as a controller's prune would (ApplySet is alpha in kubectl:
-    KUBECTL_APPLYSET=true); wait for the rollout."""
+    KUBECTL_APPLYSET=true); wait for the rollout. kubectl's output names each object it pruned."""
     objects, d = objects_at(branch, env, commit), branch.delivery
     ns = kube.find(objects, "Deployment", d.app)["metadata"].get("namespace", "default")
     prune = ["--prune", f"--applyset=configmaps/{d.app}-applyset"]
     alpha = {**cluster, "KUBECTL_APPLYSET": "true"}
     applied = kube.kubectl("apply", "-n", ns, "-f", "-", *prune, env=alpha, input=yaml.safe_dump_all(objects))
     status = ["rollout", "status", f"deployment/{d.app}", "-n", ns, f"--timeout={d.rollout_timeout_s}s"]
-    rollout = kube.kubectl(*status, env=cluster, timeout=d.rollout_timeout_s + 30)
-    before = next((objects_at(branch, env, c) for c, _r in branch.history(env) if c != commit), [])
-    pruned = [f"\npruned (no longer in the manifests): {k}" for k in kube.changes(before, objects)[1]]
-    return applied + "\n" + rollout + "".join(pruned)
+    return applied + "\n" + kube.kubectl(*status, env=cluster, timeout=d.rollout_timeout_s + 30)
 
 
 def _registry(params: MlflowParams) -> MlflowClient:
