@@ -111,9 +111,9 @@ exec sleep 300
     assert f"mlapp@{FIRST} -> version 1" in step("cd.yml", CD_JOB, "mlapp delivery accept ", **built)
     assert aliases() == {FIRST: "1"}
     mlflow_params = load_params("params.yaml").mlflow
-    assert ops.version_for_digest(mlflow_params, digest("a"))[1]["image.ref"] == a
+    assert MlflowClient().get_model_version("mlapp", "1").tags["image.ref"] == a
     with pytest.raises(StateError, match="register it with"):
-        ops.version_for_digest(mlflow_params, digest("e"))
+        ops.move_alias(mlflow_params, FIRST, digest("e"))
 
     # 3. A promotion job checks out main, which has no model of that release: the smoke test
     #    sends the records the release recorded, expects the answers recorded with them, and passes.
@@ -166,7 +166,7 @@ def test_registry_refuses_a_runner_local_sqlite(monkeypatch: pytest.MonkeyPatch)
 
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     with pytest.raises(StateError, match="MLFLOW_TRACKING_URI is not set"):
-        ops.version_for_digest(load_params(REPO / "params.yaml").mlflow, digest("a"))
+        ops.move_alias(load_params(REPO / "params.yaml").mlflow, FIRST, digest("a"))
 
 
 @pytest.fixture

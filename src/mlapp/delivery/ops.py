@@ -16,16 +16,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import yaml
 
 from mlapp.delivery import kube
 from mlapp.delivery.state import RELEASE_FILE, Branch, Release, StateError, check_digest
 from mlapp.params import MlflowParams
-
-if TYPE_CHECKING:
-    from mlflow.tracking import MlflowClient
 
 MANIFESTS_FILE, DIGEST_TAG = "manifests.yaml", "image.digest"
 # What Argo CD, Flux and `kubectl -k` read alike (apiVersion and kind: no tool has to guess).
@@ -167,29 +163,21 @@ def apply(branch: Branch, env: str, commit: str, cluster: dict[str, str]) -> str
     return applied + "\n" + kube.kubectl(*status, env=cluster, timeout=d.rollout_timeout_s + 30)
 
 
-def _registry(params: MlflowParams) -> MlflowClient:
+def move_alias(params: MlflowParams, alias: str, digest: str) -> str:
+    """Point ``alias`` at the newest registry version built into image ``digest``; that version."""
     from mlflow.tracking import MlflowClient
 
     from mlapp.tracking import connect, require_server
 
     require_server(connect(params), "the registry", StateError)
-    return MlflowClient()
-
-
-def version_for_digest(params: MlflowParams, digest: str) -> tuple[str, dict[str, str]]:
-    """(version, tags) of the newest registry version built into image ``digest``."""
+    client = MlflowClient()
     query = f"name = '{params.model_name}' and tags.`{DIGEST_TAG}` = '{digest}'"
-    found = _registry(params).search_model_versions(query, order_by=["version_number DESC"], max_results=1)
+    found = client.search_model_versions(query, order_by=["version_number DESC"], max_results=1)
     if not found:
         raise StateError(
             f"no version of registered model {params.model_name!r} is tagged {DIGEST_TAG}={digest}: "
             f"register it with `mlapp pipeline register --tag {DIGEST_TAG}={digest}`"
         )
-    return str(found[0].version), dict(found[0].tags)
-
-
-def move_alias(params: MlflowParams, alias: str, digest: str) -> str:
-    """Point ``alias`` at the version built into ``digest``; returns that version."""
-    version = version_for_digest(params, digest)[0]
-    _registry(params).set_registered_model_alias(params.model_name, alias, version)
+    version = str(found[0].version)
+    client.set_registered_model_alias(params.model_name, alias, version)
     return version
