@@ -13,7 +13,9 @@ import base64
 import os
 import re
 import subprocess
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 from mlapp import proc
@@ -67,6 +69,21 @@ def show(commit: str, path: str, cwd: Path | None = None) -> str | None:
     """A file's text at ``commit``, or None when the commit has no such file."""
     done = run("show", f"{commit}:{path}", cwd=cwd, check=False)
     return done.stdout if done.returncode == 0 else None
+
+
+@contextmanager
+def worktree(root: Path, commit: str | None) -> Iterator[Path]:
+    """A detached checkout of ``commit`` in a temporary folder, removed afterwards (a removal that
+    fails is pruned, never raised over the block's own outcome); for None, nothing is checked out
+    and the index is empty: a first commit starts from nothing."""
+    with tempfile.TemporaryDirectory(prefix="mlapp-worktree-", ignore_cleanup_errors=True) as tmp:
+        path, empty = Path(tmp) / "tree", [] if commit else ["--no-checkout"]
+        run("worktree", "add", "--quiet", "--detach", *empty, path, commit or "HEAD", cwd=root)
+        try:
+            yield path
+        finally:
+            ok("worktree", "remove", "--force", path, cwd=root)
+            ok("worktree", "prune", cwd=root)
 
 
 def remote_url(remote: str, cwd: Path | None = None) -> str | None:

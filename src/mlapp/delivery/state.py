@@ -17,9 +17,8 @@ from __future__ import annotations
 import getpass
 import os
 import re
-import tempfile
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -95,19 +94,6 @@ class Release(BaseModel):
         return self
 
 
-@contextmanager
-def worktree(root: Path, commit: str | None) -> Iterator[Path]:
-    """A temporary checkout of ``commit``, removed afterwards; for None, nothing is checked out and
-    the index is empty: the branch's first commit starts from nothing."""
-    with tempfile.TemporaryDirectory(prefix="mlapp-worktree-") as tmp:
-        path, empty = Path(tmp) / "tree", [] if commit else ["--no-checkout"]
-        git.run("worktree", "add", "--quiet", "--detach", *empty, str(path), commit or "HEAD", cwd=root)
-        try:
-            yield path
-        finally:
-            git.run("worktree", "remove", "--force", str(path), cwd=root)
-
-
 def who(environ: Mapping[str, str] | None = None) -> tuple[str, str | None, dict[str, str]]:
     """(actor, run URL, git identity): in CI the actor authors and the Actions bot commits;
     locally the user's git config does both."""
@@ -160,7 +146,7 @@ class Branch:
         """A temporary checkout of ``commit``, fetched first when this (shallow) clone lacks it."""
         if git.rev(commit, cwd=self.root) is None:
             self.git("fetch", "-q", "--depth=1", self.delivery.remote, commit, env=self.auth())
-        return worktree(self.root, commit)
+        return git.worktree(self.root, commit)
 
     def auth(self) -> dict[str, str]:
         remote = self.delivery.remote
@@ -211,7 +197,7 @@ class Branch:
         remote, name = self.delivery.remote, self.delivery.state_branch
         for _attempt in range(PUSH_ATTEMPTS):
             base = self.fetch() if self.sync else self.tip()
-            with worktree(self.root, base) as tree:
+            with git.worktree(self.root, base) as tree:
                 message = change(tree, base)
                 git.run("add", "-A", "--", env, cwd=tree)
                 # commit-tree: no hooks, an unchanged tree is still a commit, the first one has no parent

@@ -19,10 +19,7 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,20 +61,6 @@ class Champion:
 
 def _dvc(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return proc.run([*proc.tool("dvc"), *args], cwd=cwd, env=env, check=False)
-
-
-@contextmanager
-def worktree(root: Path, commit: str) -> Iterator[Path]:
-    """A detached checkout of ``commit`` in a temporary folder, removed afterwards."""
-    holder = Path(tempfile.mkdtemp(prefix="mlapp-champion-"))
-    path = holder / "base"
-    git.run("worktree", "add", "--detach", "--force", str(path), commit, cwd=root)
-    try:
-        yield path
-    finally:
-        git.ok("worktree", "remove", "--force", str(path), cwd=root)
-        shutil.rmtree(holder, ignore_errors=True)
-        git.ok("worktree", "prune", cwd=root)
 
 
 def model_stage(lock_text: str, model_dir: str) -> str:
@@ -174,7 +157,7 @@ def _stage_env(tree: Path, scratch: Path) -> dict[str, str]:
 
 def obtain(root: Path, commit: str) -> Champion:
     started = time.perf_counter()
-    with worktree(root, commit) as tree:
+    with git.worktree(root, commit) as tree:
         lock = tree / "dvc.lock"
         params_file = tree / "params.yaml"
         if not lock.is_file() or not params_file.is_file():
