@@ -21,13 +21,14 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from mlapp.cells import BATCH_LABEL_FIX, NULLABLE_FIX, OFFSET, parse_hint, parse_values, value_hints
+from mlapp.cells import BATCH_LABEL_FIX, NULLABLE_FIX, parse_hint
 from mlapp.csv_names import look_alikes
 from mlapp.model import label_text
 from mlapp.params import Params
 from mlapp.problems import Problem, problem
 from mlapp.schema import FEATURES, raw_schema
 from mlapp.stages.findings import UNIQUE, group_order, merge
+from mlapp.stages.parse_failures import offset_kinds, witnesses
 from mlapp.stages.validate_rules import (
     CHECK_WORDS,
     LEVELS_HINT,
@@ -103,35 +104,6 @@ class Ids:
         rows = np.concatenate(self.rows)[where[:limit]]
         values = [self.names[key] for key in pd.unique(hashes[where])[:limit].tolist()]
         return Problem(column, UNIQUE, len(where), values, [int(r) for r in rows])
-
-
-def witnesses(values: pd.Series, bad: pd.Series, name: str, dtype: str, decimal: str) -> pd.DataFrame:
-    """Of a column's values, the few (in row order) that decide its parse rule as all of them do:
-    the first that parsed, the first two distinct that did not, and the first that each hint
-    explains (``parse_hint`` gives the most telling hint any value has; ``LEVELS_HINT`` needs every
-    value unparsed and two distinct ones). Marked ``bad`` (did not parse) or not."""
-    failed = values[bad]
-    picks = [*values.index[~bad & values.notna()][:1], *failed.astype(str).drop_duplicates().index[:2]]
-    if len(failed):
-        picks += list(value_hints(name, failed, dtype, decimal).drop_duplicates().index)
-    kept = values.index[values.index.isin(picks)]  # in row order
-    return pd.DataFrame({"value": values.loc[kept], "bad": bad.loc[kept]})
-
-
-def offset_kinds(
-    values: pd.Series, parsed: pd.Series, dtype: str, decimal: str
-) -> tuple[int, dict[bool, pd.Series]]:
-    """A chunk of a time column's values (``parsed``: as ``parse_values`` read the chunk) with a
-    UTC offset (how many), and which fail as in the whole column (``parse_values``: some with an
-    offset and some without, the fewer kind fails, fewer in the batch) when those with an offset
-    are the fewer (True), or those without (False)."""
-    zoned = values.astype("string").str.strip().str.contains(OFFSET, na=False)  # as parse_values tells
-    present = values.notna()
-    bad = present & parsed.isna()  # a chunk of one kind: as read
-    if zoned.any() and not zoned[present].all():  # each kind read on its own
-        bad = parse_values(values.where(zoned), dtype, decimal)[1]
-        bad |= parse_values(values.where(~zoned), dtype, decimal)[1]
-    return int(zoned.sum()), {True: bad | (present & zoned), False: bad | (present & ~zoned)}
 
 
 class BatchCheck:

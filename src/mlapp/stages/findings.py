@@ -23,6 +23,7 @@ from mlapp.cells import LABEL_FIX
 from mlapp.csv_names import look_alikes
 from mlapp.params import Params
 from mlapp.schema import FEATURES, raw_schema
+from mlapp.stages.parse_failures import ParseFailures, merge
 from mlapp.stages.table_checks import (
     Problem,
     check_null_overrides,
@@ -47,14 +48,6 @@ UNIQUE = "field_uniqueness"  # pandera's name for a column's `unique=True`
 
 
 TEXT_LABEL = " (a text label is a class: set task: binary or multiclass)"
-
-
-def merge(old: Problem | None, new: Problem, limit: int) -> Problem:
-    """The same check failing in a later chunk: counts add up, the first distinct examples stay."""
-    if old is None:
-        return new
-    values, rows = list(dict.fromkeys(old.values + new.values))[:limit], (old.rows + new.rows)[:limit]
-    return Problem(old.column, old.check, old.count + new.count, values, rows)
 
 
 def group_order(key: tuple[Any, Any]) -> tuple[tuple[bool, str], ...]:
@@ -86,7 +79,10 @@ class Findings:
         self.dropped = 0
         self.label_missing: Problem | None = None
         self.nulls: dict[str, int] = {}
-        self.unparsed: dict[str, Problem] = {}
+        # Values that did not parse: their hint, and which times fail, are the whole column's.
+        self.unparsed = ParseFailures(
+            self.schema, self.limit, params.data.decimal, self.fixes, self.unexplained
+        )
         self.missing: dict[str, Problem] = {}
         self.rules: dict[tuple[Any, Any], Problem] = {}
         # Arrow arrays (and the ids' row numbers): no Python object per value, no index.
@@ -112,11 +108,10 @@ class Findings:
             if name in labeled.columns:
                 self.nulls[name] = self.nulls.get(name, 0) + int(labeled[name].isna().sum())
         decimal = self.params.data.decimal
-        parsed, unparsed, missing = parse_columns(
+        parsed, _, missing = parse_columns(
             labeled, self.schema, self.limit, decimal, self.fixes, self.unexplained
         )
-        for name, found in unparsed.items():
-            self.unparsed[name] = merge(self.unparsed.get(name), found, self.limit)
+        self.unparsed.add(labeled, parsed)
         for name, found in missing.items():
             self.missing[name] = merge(self.missing.get(name), found, self.limit)
         typed = parsed
@@ -146,7 +141,7 @@ class Findings:
 
     def failing(self) -> bool:
         """A problem already found in some chunk (the table fails whatever the rest holds)."""
-        return bool(self.label_missing or self.unparsed or self.missing or self.rules)
+        return bool(self.label_missing or self.unparsed.failing() or self.missing or self.rules)
 
     def _duplicates(self) -> Problem | None:
         """Every row whose id occurs more than once (as pandera's ``unique`` reports them)."""
@@ -176,7 +171,7 @@ class Findings:
         empty = null_problems(self.nulls, self.labeled, self.params)
         # An empty column would also fail its per-value rules: reported once, as empty.
         gone = {p.column for p in empty}
-        values = column_problems(self.schema, self.unparsed, self.missing, gone)
+        values = column_problems(self.schema, self.unparsed.problems(), self.missing, gone)
         # A value that did not parse, or is missing, fails pandera's type and null checks again: said
         # once. The column's other rules (range, levels) still name their own rows.
         repeated = {p.column for p in values}
