@@ -73,43 +73,6 @@ def _decode(data: str | bytes | None) -> str:
     return data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
 
 
-def _call(
-    cmd: Sequence[str | Path],
-    *,
-    cwd: str | Path | None,
-    env: Env | None,
-    check: bool,
-    input: str | bytes | None,
-    capture: bool,
-    timeout: float | None,
-    text: bool,
-) -> subprocess.CompletedProcess[str] | subprocess.CompletedProcess[bytes]:
-    argv = [str(part) for part in cmd]
-    options = {"encoding": "utf-8", "errors": "replace"} if text else {}
-    try:
-        done = subprocess.run(
-            argv,
-            cwd=cwd,
-            env=environment(env),
-            input=input,
-            capture_output=capture,
-            timeout=timeout,
-            check=False,
-            **options,  # type: ignore[call-overload]
-        )
-    except FileNotFoundError as exc:
-        if cwd is not None and not Path(cwd).is_dir():
-            raise  # a wrong working directory is a bug in the caller, not a missing program
-        raise CommandNotFound(argv, NOT_FOUND) from exc
-    except subprocess.TimeoutExpired as exc:
-        raise CommandTimeout(
-            argv, TIMED_OUT, _decode(exc.stderr) or f"timed out after {timeout:g}s", _decode(exc.output)
-        ) from exc
-    if check and done.returncode != 0:
-        raise CommandError(argv, done.returncode, _decode(done.stderr), _decode(done.stdout))
-    return done
-
-
 def run(
     cmd: Sequence[str | Path],
     *,
@@ -125,22 +88,30 @@ def run(
     With ``capture=False`` the command writes to this process's stdout/stderr (progress the user
     should see) and ``stdout``/``stderr`` of the result are ``None``.
     """
-    done = _call(cmd, cwd=cwd, env=env, check=check, input=input, capture=capture, timeout=timeout, text=True)
-    return done  # type: ignore[return-value]
-
-
-def run_bytes(
-    cmd: Sequence[str | Path],
-    *,
-    cwd: str | Path | None = None,
-    env: Env | None = None,
-    check: bool = True,
-    input: bytes | None = None,
-    timeout: float | None = None,
-) -> subprocess.CompletedProcess[bytes]:
-    """Like ``run`` for binary stdin/stdout (e.g. ``git hash-object --stdin``, ``git cat-file``)."""
-    done = _call(cmd, cwd=cwd, env=env, check=check, input=input, capture=True, timeout=timeout, text=False)
-    return done  # type: ignore[return-value]
+    argv = [str(part) for part in cmd]
+    try:
+        done = subprocess.run(
+            argv,
+            cwd=cwd,
+            env=environment(env),
+            input=input,
+            capture_output=capture,
+            timeout=timeout,
+            check=False,
+            encoding="utf-8",
+            errors="replace",
+        )
+    except FileNotFoundError as exc:
+        if cwd is not None and not Path(cwd).is_dir():
+            raise  # a wrong working directory is a bug in the caller, not a missing program
+        raise CommandNotFound(argv, NOT_FOUND) from exc
+    except subprocess.TimeoutExpired as exc:
+        raise CommandTimeout(
+            argv, TIMED_OUT, _decode(exc.stderr) or f"timed out after {timeout:g}s", _decode(exc.output)
+        ) from exc
+    if check and done.returncode != 0:
+        raise CommandError(argv, done.returncode, _decode(done.stderr), _decode(done.stdout))
+    return done
 
 
 def tool(name: str) -> list[str]:

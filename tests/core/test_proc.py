@@ -35,13 +35,6 @@ def test_run_returns_text_with_c_locale_and_merged_env(
 def test_input_and_output_helper() -> None:
     assert proc.run([PY, "-c", "import sys; print(sys.stdin.read().upper())"], input="abc").stdout == "ABC\n"
     assert proc.output([PY, "-c", "print('  x  ')"]) == "x"
-    assert (
-        proc.run_bytes(
-            [PY, "-c", "import sys; sys.stdout.buffer.write(sys.stdin.buffer.read()[::-1])"],
-            input=b"\x00\xff",
-        ).stdout
-        == b"\xff\x00"
-    )
 
 
 def test_failure_is_typed_and_readable() -> None:

@@ -19,6 +19,12 @@ def scored() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return y, good, weak
 
 
+def counts(rows: int, resamples: int) -> np.ndarray:
+    """How often each row is drawn in each resample, drawn as ``paired_deltas`` draws them."""
+    (drawn,) = bootstrap.drawn_chunks(rows, resamples, seed=1)  # one chunk at these sizes
+    return bootstrap.tally(drawn, rows)
+
+
 def as_dict(scores: dict[str, np.ndarray], row: int = 0) -> dict[str, float]:
     return {name: float(values[row]) for name, values in scores.items()}
 
@@ -35,7 +41,7 @@ def test_each_resample_equals_sklearn_on_the_resampled_rows(
     scored: tuple[np.ndarray, np.ndarray, np.ndarray],
 ) -> None:
     y, good, _ = scored
-    weights = bootstrap.resample_counts(np.random.default_rng(1), y.size, 4)
+    weights = counts(y.size, 4)
     assert (weights.sum(axis=1) == y.size).all()
     scores = bootstrap.weighted_metrics(weights, y, good, 0.3)
     for row in range(4):
@@ -94,7 +100,7 @@ def test_multiclass_and_regression_resamples_equal_sklearn() -> None:
     proba /= proba.sum(axis=1, keepdims=True)
     values = rng.normal(50, 10, 400)
     predicted = values + rng.normal(0, 4, 400)
-    weights = bootstrap.resample_counts(np.random.default_rng(1), 400, 3)
+    weights = counts(400, 3)
     multi = bootstrap.multiclass_metrics(weights, y, proba, classes)
     regr = bootstrap.regression_metrics(weights, values, predicted)
     for row in range(3):

@@ -37,11 +37,6 @@ def tally(drawn: np.ndarray, bins: int) -> np.ndarray:
     return np.bincount(flat.ravel(), minlength=len(drawn) * bins).reshape(len(drawn), bins).astype(np.float64)
 
 
-def resample_counts(rng: np.random.Generator, rows: int, resamples: int) -> np.ndarray:
-    """How often each row is drawn in each resample: shape (resamples, rows)."""
-    return tally(resample_rows(rng, rows, resamples), rows)
-
-
 def _grouped(
     weights: np.ndarray, y: np.ndarray, proba: np.ndarray, descending: bool
 ) -> tuple[np.ndarray, np.ndarray]:
