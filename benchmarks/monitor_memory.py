@@ -23,44 +23,20 @@ import argparse
 import json
 import os
 import platform
-import resource
-import runpy
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from monitor_scale import batch  # the same labeled draw of the sample process
+# The same labeled draw of the sample process, measured by the same fresh-process worker.
+from monitor_scale import batch, measured, monitor_run, spread
 from revisions import params_for_old
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def worker(out: str, argv: list[str]) -> None:
-    """In the child: one ``mlapp`` run, then its peak RSS as JSON."""
-    result: dict[str, Any] = {}
-    sys.argv = ["mlapp", *argv]
-    try:
-        runpy.run_module("mlapp", run_name="__main__")
-    except SystemExit as exc:
-        result["exit"] = exc.code
-    finally:
-        result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-        Path(out).write_text(json.dumps(result))
-
-
-def measured(argv: list[str], tmp: Path, src: Path | None) -> dict[str, Any]:
-    out = tmp / "measured.json"
-    env = {**os.environ, **({"PYTHONPATH": str(src)} if src else {})}
-    start = time.perf_counter()
-    subprocess.run([sys.executable, __file__, "--worker", str(out), *argv], cwd=REPO, env=env, check=True)
-    return {"wall_s": round(time.perf_counter() - start, 2), **json.loads(out.read_text())}
 
 
 def old_worktree(ref: str, tmp: Path) -> tuple[str, Path, Path]:
@@ -74,12 +50,6 @@ def old_worktree(ref: str, tmp: Path) -> tuple[str, Path, Path]:
     params = params_for_old(current, yaml.safe_load((folder / "params.yaml").read_text()))
     (tmp / "old-params.yaml").write_text(yaml.safe_dump(params))
     return sha.stdout.strip(), folder / "src", tmp / "old-params.yaml"
-
-
-def monitor(source: Path, report: Path, params: Path | None) -> list[str]:
-    chosen = ["--params", str(params)] if params else []
-    return [*chosen, "monitor", "run", "--exit-zero", "--source", str(source), "--json", str(report),
-            "--markdown", str(report.with_suffix(".md"))]  # fmt: skip
 
 
 def numbers(value: Any, path: str = "") -> dict[str, float]:
@@ -103,16 +73,12 @@ def differences(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def spread(values: list[float]) -> dict[str, float]:
-    return {"median": round(statistics.median(values), 2), "min": min(values), "max": max(values)}
-
-
 def compare(rows: int, repeats: int, old: tuple[Path, Path], tmp: Path) -> dict[str, Any]:
     source = batch(rows, tmp)
     runs = []
     for _ in range(repeats):
-        before = measured(monitor(source, tmp / "old.json", old[1]), tmp, old[0])
-        after = measured(monitor(source, tmp / "new.json", None), tmp, None)
+        before = measured(["monitor", *monitor_run(source, tmp, "old", old[1])], tmp, old[0])
+        after = measured(["monitor", *monitor_run(source, tmp, "new")], tmp)
         reports = [json.loads((tmp / f"{way}.json").read_text()) for way in ("old", "new")]
         runs.append({"old": before, "new": after, "differences": differences(*reports)})
     source.unlink()
@@ -168,7 +134,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--worker"]:
-        worker(sys.argv[2], sys.argv[3:])
-    else:
-        main()
+    main()
