@@ -38,14 +38,8 @@ def parser(model) -> RequestParser:
 
 def fast(parser: RequestParser, body: bytes) -> np.ndarray | None:
     """The fast path's verdict alone: a matrix, or None (the slow path decides)."""
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    rows = parser.fast.records(data)
-    if rows is None or body.count(b":") != 1 + len(rows) * parser.width:
-        return None
-    return parser.fast.matrix(rows)
+    rows = parser.records(body)
+    return None if rows is None else parser.fast.matrix(rows)
 
 
 def pydantic_accepts(parser: RequestParser, body: bytes) -> bool:
