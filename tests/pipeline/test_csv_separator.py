@@ -34,6 +34,16 @@ def _validate(frame: pd.DataFrame, sep: str, params: Params, root: Path) -> tupl
     return validate.run(params, source=source, output=out, report=root / "report.json"), out
 
 
+def trains_and_scores(params: Params, validated: Path) -> None:
+    """Split and train on the ``validated`` table; the model scores the test rows. The split and
+    model paths of ``params`` are relative: the caller changes into a folder of its own first."""
+    split.run(params, source=validated, train_path=params.split.train, test_path=params.split.test)
+    train.run(params, source=params.split.train, model_dir=params.train.model_dir)
+    test = pd.read_parquet(params.split.test)
+    scores = load(params.train.model_dir).predict_proba(test)
+    assert len(scores) == len(test) > 0 and ((scores >= 0) & (scores <= 1)).all()
+
+
 def test_a_semicolon_table_validates_splits_and_trains_like_its_comma_copy(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -44,12 +54,7 @@ def test_a_semicolon_table_validates_splits_and_trains_like_its_comma_copy(
     assert code == 0
     pd.testing.assert_frame_equal(pd.read_parquet(semicolon), pd.read_parquet(comma))
     monkeypatch.chdir(tmp_path)  # the split and model paths of params.yaml are relative
-    params = _params(";")
-    split.run(params, source=semicolon, train_path=params.split.train, test_path=params.split.test)
-    train.run(params, source=params.split.train, model_dir=params.train.model_dir)
-    test = pd.read_parquet(params.split.test)
-    scores = load(params.train.model_dir).predict_proba(test)
-    assert len(scores) == len(test) > 0 and ((scores >= 0) & (scores <= 1)).all()
+    trains_and_scores(_params(";"), semicolon)
 
 
 def test_a_comma_file_under_a_semicolon_setting_names_the_setting_to_change(tmp_path: Path) -> None:

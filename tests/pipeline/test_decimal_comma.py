@@ -9,15 +9,14 @@ import pytest
 import yaml
 
 from mlapp.errors import ParamsError
-from mlapp.model import load
 from mlapp.monitor.refresh import refresh
 from mlapp.params import load_params
 from mlapp.sample_data import generate, write
-from mlapp.stages import split, train, validate
+from mlapp.stages import validate
 from mlapp.tables import read_json
 from tests.conftest import REPO, sh
 from tests.monitor.helpers import fresh
-from tests.pipeline.test_csv_separator import _params
+from tests.pipeline.test_csv_separator import _params, trains_and_scores
 
 EUROPEAN = (";", ",")  # data.csv_separator, data.decimal
 
@@ -44,12 +43,7 @@ def test_a_decimal_comma_table_validates_splits_and_trains_like_its_decimal_poin
     assert "," in charges and "." not in charges, first  # the file really holds decimal commas
     pd.testing.assert_frame_equal(pd.read_parquet(comma), pd.read_parquet(point))
     monkeypatch.chdir(tmp_path)  # the split and model paths of params.yaml are relative
-    params = _params(*EUROPEAN)
-    split.run(params, source=comma, train_path=params.split.train, test_path=params.split.test)
-    train.run(params, source=params.split.train, model_dir=params.train.model_dir)
-    test = pd.read_parquet(params.split.test)
-    scores = load(params.train.model_dir).predict_proba(test)
-    assert len(scores) == len(test) > 0 and ((scores >= 0) & (scores <= 1)).all()
+    trains_and_scores(_params(*EUROPEAN), comma)
 
 
 @pytest.mark.parametrize(
