@@ -20,9 +20,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
@@ -103,15 +101,14 @@ def registry(report: schema.MonitorReport | schema.InvalidReport, report_mtime: 
     return g.registry
 
 
-def exposition(report: Mapping[str, Any], report_mtime: float) -> str:
+def exposition(report: schema.MonitorReport | schema.InvalidReport, report_mtime: float) -> str:
     """Prometheus text format (version 0.0.4): what Pushgateway and the textfile collector read."""
-    return generate_latest(registry(schema.parse(report), report_mtime)).decode()
+    return generate_latest(registry(report, report_mtime)).decode()
 
 
 def write(report_path: Path, out: str) -> str:
     """Write the metrics of ``report_path`` to ``out`` (``-``: stdout); returns the text."""
-    report = schema.read(report_path)
-    text = generate_latest(registry(report, report_path.stat().st_mtime)).decode()
+    text = exposition(schema.read(report_path), report_path.stat().st_mtime)
     if out == "-":
         sys.stdout.write(text)
         return text

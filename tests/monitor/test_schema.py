@@ -100,7 +100,7 @@ def test_invalid_batch_report_gives_status_gauges_only() -> None:
         "rows": 3,
         "problems": [{"column": "age", "check": "age >= 0", "count": 1, "values": [-1], "rows": [2]}],
     }
-    samples = _samples(drift_metrics.exposition(invalid, 0.0))
+    samples = _samples(drift_metrics.exposition(schema.parse(invalid), 0.0))
     v = ("model_version", "unknown")
     assert samples == {
         ("mlapp_monitor_retrain_recommended", (v,)): 0,

@@ -25,6 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from mlapp import drift_metrics
 from mlapp.delivery import kube
+from mlapp.monitor import schema
 from mlapp.monitor.batch import read_batch
 from mlapp.monitor.run import Reference, compare
 from mlapp.params import load_params
@@ -275,7 +276,7 @@ def test_every_dashboard_query_names_metrics_the_service_and_monitor_emit(
     report = compare(read_batch(str(log_path), params), reference, params)
     assert report["labeled_rows"] == 300 and report["decay"]["status"] == "checked"
     assert report["served"]["max_score_difference"] == pytest.approx(0, abs=1e-6)  # no serving skew
-    drift = exposed(drift_metrics.exposition(report, time.time()))
+    drift = exposed(drift_metrics.exposition(schema.parse(report), time.time()))
 
     emitted = {**service, **drift}
     problems = []
