@@ -106,12 +106,6 @@ class NumericTally:
         return ks_from_counts(self.present, self.points, self.reference_cdf, self.at, self.below)
 
 
-def bin_numeric(reference: np.ndarray, batch: np.ndarray, bins: int) -> Binned:
-    tally = NumericTally(reference, bins)
-    tally.add(batch)
-    return tally.binned()
-
-
 def _category_counts(values: pd.Series, levels: Sequence[object]) -> np.ndarray:
     counts = values.value_counts(dropna=True)
     known = [float(counts.get(level, 0)) for level in levels]
@@ -146,12 +140,6 @@ class CategoryTally:
 
     def missing(self) -> float:
         return float(self.counts[-1]) / max(self.rows, 1)
-
-
-def bin_categorical(reference: pd.Series, batch: pd.Series, levels: Sequence[object], bins: int) -> Binned:
-    tally = CategoryTally(reference, levels, bins)
-    tally.add(batch)
-    return tally.binned()
 
 
 def psi(expected: np.ndarray, actual: np.ndarray) -> float:
