@@ -22,11 +22,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +32,7 @@ import yaml
 
 # The same labeled draw of the sample process, measured by the same fresh-process worker.
 from monitor_scale import batch, measured, monitor_run, spread
-from revisions import params_for_old
+from revisions import params_for_old, result_head
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -107,17 +105,7 @@ def main() -> None:
         print(missing, file=sys.stderr)
         sys.exit(2)
     chunk_rows = yaml.safe_load((REPO / "params.yaml").read_text())["monitor"]["chunk_rows"]
-    result: dict[str, Any] = {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_before": os.getloadavg(),
-        },
-        "command": "nice -n 10 uv run python benchmarks/monitor_memory.py " + " ".join(sys.argv[1:]),
-        "chunk_rows": chunk_rows,
-    }
-    result["machine"]["load_before"] = os.getloadavg()
+    result = {**result_head(Path(__file__).name), "chunk_rows": chunk_rows}
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
         sha, old_src, old_params = old_worktree(args.old_ref, tmp)

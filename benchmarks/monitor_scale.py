@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import runpy
 import statistics
@@ -38,14 +37,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
 
-from revisions import params_for_old
+from revisions import params_for_old, result_head
 
 REPO = Path(__file__).resolve().parents[1]
 NEW_FILE = "src/mlapp/monitor/resampling.py"
@@ -261,16 +259,7 @@ def main() -> None:
     if {"monitor", "monitor_large"} & set(args.parts) and (missing := model_missing()):
         print(missing, file=sys.stderr)
         sys.exit(2)
-    result: dict[str, Any] = {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_before": os.getloadavg(),
-        },
-        "command": "nice -n 10 uv run python benchmarks/monitor_scale.py " + " ".join(sys.argv[1:]),
-        "resamples": RESAMPLES,
-    }
+    result = {**result_head(Path(__file__).name), "resamples": RESAMPLES}
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
         if "monitor" in args.parts:

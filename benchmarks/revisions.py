@@ -1,8 +1,13 @@
-"""An older revision's view of this checkout's settings, for the benchmarks that run the code
-before a change beside the current one (monitor_scale.py, monitor_memory.py)."""
+"""What the benchmarks that run the code before a change beside the current one share
+(monitor_scale.py, monitor_memory.py): an older revision's view of this checkout's settings, and
+the head of a result."""
 
 from __future__ import annotations
 
+import os
+import platform
+import sys
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -15,4 +20,18 @@ def params_for_old(current: dict[str, Any], old: dict[str, Any]) -> dict[str, An
         if isinstance(settings, dict) and isinstance(current.get(section), dict)
         else current.get(section, settings)
         for section, settings in old.items()
+    }
+
+
+def result_head(script: str) -> dict[str, Any]:
+    """When, on what machine (its load before; the caller adds ``load_after``) and by which
+    command a result was measured."""
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_before": os.getloadavg(),
+        },
+        "command": f"nice -n 10 uv run python benchmarks/{script} " + " ".join(sys.argv[1:]),
     }
