@@ -145,10 +145,6 @@ def good(records: list[dict[str, Any]], **change: Any) -> dict[str, Any]:
     return {**records[0], **change}
 
 
-def without(record: dict[str, Any], key: str) -> dict[str, Any]:
-    return {k: v for k, v in record.items() if k != key}
-
-
 BAD_INPUTS = {
     # name: (body builder, field in `loc`, rule in `type`)
     "wrong type": (lambda r: {"records": [good(r, age="30")]}, "age", "int_type"),
