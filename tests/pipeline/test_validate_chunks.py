@@ -224,3 +224,17 @@ def test_a_rare_class_is_shown_with_its_rows_across_chunks(tmp_path: Path) -> No
     check = problem["check"]
     assert "found {'rare': 3}; train, early stopping and test each need rows of every class" in check
     assert "add rows of 'rare', or give its rows another class or remove them" in check
+
+
+def test_missing_ids_are_named_missing_not_repeated(tmp_path: Path) -> None:
+    """Three blank ids are one problem ("no missing values", rows 3, 40, 250), not also three
+    "repeats" of a missing value: a missing id repeats nothing, and a real repeat is still named."""
+    frame = _set(_table(), "customer_id", [3, 40, 250], None)
+    frame = _set(frame, "customer_id", [260], frame.loc[9, "customer_id"])
+
+    code, report = _both(frame, tmp_path)
+
+    assert code == 1
+    problems = _problems(report)
+    assert problems[("customer_id", "no missing values")]["rows"] == [3, 40, 250]
+    assert problems[("customer_id", "values are unique")]["rows"] == [9, 260]

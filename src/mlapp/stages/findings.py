@@ -149,7 +149,9 @@ class Findings:
             return None
         ids = pa_arrow.chunked_array([values for values, _ in self.ids])
         counts = pc.value_counts(ids)
-        repeated = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
+        # A missing id repeats nothing: "no missing values" names those rows.
+        several = pc.and_(pc.greater(counts.field("counts"), 1), pc.is_valid(counts.field("values")))
+        repeated = counts.field("values").filter(several)
         if not len(repeated):
             return None
         where = np.flatnonzero(pc.is_in(ids, value_set=repeated).to_numpy(zero_copy_only=False))
