@@ -6,9 +6,9 @@ counts add up, the first examples and rows are kept, a missing column is said on
 name the same column, rule, count, values and 0-based rows of the file as checking the whole
 batch at once. What needs every row is counted across chunks: the row count
 (``monitor.min_rows``), duplicate ids (``Ids``: 24 bytes a row, not the ids' text), the hint a
-value that did not parse gets (``witnesses``: a few values a column, not its first failing chunk's)
-and which event times fail (``offset_kinds``: the fewer of those with a UTC offset and those
-without, in the batch). The columns are the last chunk's (a log's chunks have its keys so far).
+value that did not parse gets and which event times fail (the fewer of those with a UTC offset
+and those without, in the batch): ``ParseFailures``, the validate stage's. The columns are the
+last chunk's (a log's chunks have its keys so far).
 """
 
 from __future__ import annotations
@@ -21,17 +21,16 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from mlapp.cells import BATCH_LABEL_FIX, NULLABLE_FIX, parse_hint
+from mlapp.cells import BATCH_LABEL_FIX
 from mlapp.csv_names import look_alikes
 from mlapp.model import label_text
 from mlapp.params import Params
-from mlapp.problems import Problem, problem
-from mlapp.schema import FEATURES, raw_schema
+from mlapp.problems import Problem
+from mlapp.schema import raw_schema
 from mlapp.stages.findings import UNIQUE, group_order, merge
-from mlapp.stages.parse_failures import offset_kinds, witnesses
+from mlapp.stages.parse_failures import ParseFailures
 from mlapp.stages.validate_rules import (
     CHECK_WORDS,
-    LEVELS_HINT,
     REPEATS,
     TABLE_CHECKS,
     column_problems,
@@ -122,18 +121,13 @@ class BatchCheck:
         self.fixes = {params.data.label: BATCH_LABEL_FIX}  # a "?" label: not known yet, not a FEATURES matter
         self.whole = whole_number_columns(self.schema)
         self.rows = 0
-        self.unparsed: dict[str, Problem] = {}
+        # Values that did not parse: their hint, and which event times fail, are the whole batch's.
+        self.unparsed = ParseFailures(self.schema, self.limit, params.data.decimal, self.fixes, {})
         self.missing: dict[str, Problem] = {}
         self.rules: dict[tuple[Any, Any], Problem] = {}
         self.ids = Ids()
         self.others: list[Any] = []  # the batch's columns the schema does not know
         self.absent: set[str] = set()  # the schema's columns the batch has none of (so far)
-        # A parse rule's hint is the whole column's (chunk 1's "abc", chunk 3's "?": the "?" hint).
-        self.witnesses: dict[str, pd.DataFrame] = {}
-        # Which time stamps fail is the batch's (the fewer kind, offset or none): kept both ways.
-        self.time = params.data.time_column
-        self.zoned = self.stamped = 0
-        self.stamps: dict[bool, tuple[Problem | None, pd.DataFrame]] = {}
 
     def add(self, frame: pd.DataFrame, unseen: Collection[str] = ()) -> pd.DataFrame:
         """Check one chunk; its typed rows (as parsed, when it failed). ``unseen``: its columns of
@@ -145,14 +139,8 @@ class BatchCheck:
         # Each chunk has the columns of the batch so far: the last one's are the batch's.
         self.others = [name for name in frame.columns if name not in self.schema.columns]
         self.absent = {name for name in self.schema.columns if name not in frame.columns or name in unseen}
-        decimal = params.data.decimal
-        typed, unparsed, missing = parse_columns(frame, self.schema, self.limit, decimal, self.fixes)
-        for name, found in unparsed.items():
-            if name != self.time:
-                self.unparsed[name] = merge(self.unparsed.get(name), found, self.limit)
-        self._witness(frame, typed)
-        if self.time and self.time in frame.columns:
-            self._stamps(frame[self.time], typed[self.time])
+        typed, _, missing = parse_columns(frame, self.schema, self.limit, params.data.decimal, self.fixes)
+        self.unparsed.add(frame, typed)
         for name, found in missing.items():
             self.missing[name] = merge(self.missing.get(name), found, self.limit)
         try:
@@ -167,58 +155,9 @@ class BatchCheck:
             self.ids.add(typed[self.id_column].astype("str"))  # as pandera's check sees them
         return typed
 
-    def _witness(self, frame: pd.DataFrame, typed: pd.DataFrame) -> None:
-        for name in self.schema.columns:
-            if name in frame.columns and name != self.time:
-                values = frame[name]
-                bad = values.notna() & typed[name].isna()
-                self.witnesses[name] = self._witnessed(name, values, bad, self.witnesses.get(name))
-
-    def _witnessed(
-        self, name: str, values: pd.Series, bad: pd.Series, kept: pd.DataFrame | None
-    ) -> pd.DataFrame:
-        """The witnesses of a column's values so far (``kept``) and of a chunk's."""
-        dtype, decimal = str(self.schema.columns[name].dtype), self.params.data.decimal
-        found = witnesses(values, bad, name, dtype, decimal)
-        if kept is None:
-            return found
-        both = pd.concat([kept, found])
-        return witnesses(both["value"], both["bad"], name, dtype, decimal)
-
-    def _stamps(self, values: pd.Series, parsed: pd.Series) -> None:
-        """A chunk's time stamps, failed both ways (``offset_kinds``): the batch's counts choose."""
-        dtype = str(self.schema.columns[str(self.time)].dtype)
-        zoned, failing = offset_kinds(values, parsed, dtype, self.params.data.decimal)
-        self.zoned, self.stamped = self.zoned + zoned, self.stamped + int(values.notna().sum())
-        for fewer, bad in failing.items():
-            found, kept = self.stamps.get(fewer, (None, None))
-            if bad.any():
-                found = merge(found, problem(values[bad], f"parse as {dtype}", self.limit), self.limit)
-            self.stamps[fewer] = found, self._witnessed(str(self.time), values, bad, kept)
-
-    def _unparsed(self) -> dict[str, Problem]:
-        """Each column's values that did not parse, with the whole column's hint; the time column's
-        as its whole batch fails them (the fewer kind, offset or none, by the batch's counts)."""
-        found = {name: (p, self.witnesses[name]) for name, p in self.unparsed.items()}
-        stamps, kept = self.stamps.get(self.zoned * 2 < self.stamped, (None, None))
-        if stamps is not None and kept is not None:
-            found[str(self.time)] = stamps, kept
-        return {name: self._parse_rule(name, p, kept) for name, (p, kept) in found.items()}
-
-    def _parse_rule(self, name: str, found: Problem, kept: pd.DataFrame) -> Problem:
-        """``found`` (merged from chunks) with the hint the whole column gets (``kept``: its witnesses),
-        worded as ``parse_columns`` words it."""
-        dtype = str(self.schema.columns[name].dtype)
-        failed = kept.loc[kept["bad"], "value"]
-        hint = parse_hint(name, failed, dtype, self.params.data.decimal, self.fixes.get(name, NULLABLE_FIX))
-        if not hint and name in FEATURES and kept["bad"].all() and failed.nunique() > 1:
-            hint = LEVELS_HINT
-        return replace(found, check=f"parse as {dtype}" + hint)
-
     def failing(self) -> bool:
         """A problem already found in some chunk (the batch fails whatever the rest holds)."""
-        stamps = len(self.stamps) == 2 and all(found for found, _ in self.stamps.values())  # fail either way
-        return bool(self.unparsed or stamps or any(self._present()))
+        return self.unparsed.failing() or any(self._present())
 
     def _present(self) -> tuple[dict[str, Problem], dict[tuple[Any, Any], Problem]]:
         """The missing values and failed rules, less those of a column the batch has none of (so far):
@@ -228,9 +167,8 @@ class BatchCheck:
 
     def problems(self) -> list[Problem]:
         """Every problem of the whole batch, in the order a whole-batch check reports them."""
-        unparsed = self._unparsed()
         missing, rules = self._present()
-        found = column_problems(self.schema, unparsed, missing, set())
+        found = column_problems(self.schema, self.unparsed.problems(), missing, set())
         # A value that did not parse, or is missing, fails pandera's type and null checks again: said once.
         reported = {p.column for p in found}
         ids = self.id_column if self.id_column not in self.absent else None
