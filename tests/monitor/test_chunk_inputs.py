@@ -149,3 +149,15 @@ def test_event_times_with_an_offset_on_some_rows_fail_the_same_rows_in_chunks(
     assert chunked == whole
     assert "column 'event_time' failed parse as datetime64[ns]" in whole
     assert f": {count} value(s)" in whole.split("column 'event_time'")[1]
+
+
+def test_missing_ids_are_named_missing_not_repeated(in_project: Path, tmp_path: Path) -> None:  # noqa: F811
+    """Blank ids in different chunks are one problem, "no missing values": a missing id repeats
+    nothing (it read as the id 'nan', three times). A real repeat across chunks is still named."""
+    frame = fresh(203, 300).astype({"customer_id": object})
+    frame.loc[[3, 120, 250], "customer_id"] = None
+    frame.loc[260, "customer_id"] = frame.loc[9, "customer_id"]
+    whole, chunked = _errors(in_project, write_csv(frame, tmp_path / "ids.csv"), tmp_path)
+    assert chunked == whole
+    assert "no missing values: 3 value(s), e.g. [None] at rows [3, 120, 250]" in whole
+    assert "values are unique: 2 value(s)" in whole and "rows [9, 260]" in whole

@@ -152,7 +152,8 @@ class BatchCheck:
                 elif not (key in self.rules and not found.rows):  # a whole-column failure: once
                     self.rules[key] = merge(self.rules.get(key), found, self.limit)
         if self.id_column and self.id_column in typed.columns:
-            self.ids.add(typed[self.id_column].astype("str"))  # as pandera's check sees them
+            ids = typed[self.id_column]  # a missing id repeats nothing: "no missing values" names it
+            self.ids.add(ids[ids.notna()].astype("str"))  # as pandera's check sees them
         return typed
 
     def failing(self) -> bool:
