@@ -58,12 +58,14 @@ class HeaderDeadline(Closing):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.unread_timeout_s = self.settings.linger_s  # answers unread: unread.py
-        self.count_unread = lambda: self.settings.count(408, {("response", "not_read")})
         # Outside every middleware BentoML adds (its request metrics among them), per connection.
         self.app = self.settings.outer(self.app, self.settings.count)
         # No WebSocket route: an Upgrade request is served as plain HTTP, through ``self.app``
         # (uvicorn's WebSocket protocol would serve the bare app, unknown paths included).
         self.ws_protocol_class = None
+
+    def count_unread(self) -> None:  # a method: a lambda on self was a reference cycle (unread.py)
+        self.settings.count(408, {("response", "not_read")})
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
