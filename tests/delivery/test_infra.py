@@ -106,7 +106,9 @@ def test_the_prediction_log_volume_holds_the_log_and_its_rotated_copy() -> None:
 # features) plus ~1.4x its bytes. Bytes are bounded per worker by serving.max_body_bytes_in_flight,
 # rows only by BentoML's slots (ceil(max_concurrency / workers)). 600 clients at once peaked at
 # 770-807 MiB of 1 GiB with bodies at the cap before the budget, 480-539 MiB with it; compact
-# bodies (the slots bound them, not the budget) 614-651 MiB either way.
+# bodies (the slots bound them, not the budget) 614-651 MiB either way. Re-measured 2026-12-04
+# (docs/serving.md): ~1.9x on an image whose closed connections were a reference cycle, 1.40-1.56x
+# once they were not (benchmarks/results/body_burst-*-cycle-fix-*.json).
 IDLE_BYTES = 200 * 2**20
 VALUE_BYTES = 80  # per value of a request's rows (max_rows x features), parsed
 BODY_COPIES = 1.5  # per byte of a body held
