@@ -4,7 +4,8 @@ through a connection's protocol or request left it, and its body, to a rare full
 
 The service's app behind the workers' HTTP protocol (``HeaderDeadline``), served by uvicorn in a
 thread, with the collector off: a prediction, a 400, a 413, a 401, a 429 (the worker's body budget
-full), a client gone mid-body, and a head that never completes (408).
+full), a client gone mid-body, one gone with requests pipelined behind the one being answered, and
+a head that never completes (408).
 """
 
 from __future__ import annotations
@@ -118,6 +119,12 @@ def test_a_full_body_budget(service_module, service_app, records, collector_off,
 def test_a_client_gone_mid_body(service_app, records, collector_off) -> None:
     whole = body(records)
     assert served(service_app, post(whole[: len(whole) // 2], len(whole)), b"") == (0, 0)
+
+
+def test_a_client_gone_with_requests_pipelined(service_app, records, collector_off) -> None:
+    # uvicorn never runs the queued requests of a connection lost: each one's ``on_response`` stayed
+    # the protocol's method, the protocol's pipeline held them (4 protocols, 8 requests were left)
+    assert served(service_app, post(body(records), connection=b"keep-alive") * 4, b"") == (0, 0)
 
 
 def test_a_head_never_completed(service_app, collector_off) -> None:

@@ -13,7 +13,8 @@ buffer to drain), counted as ``mlapp_rejections_total{field="response",rule="not
 And when such a client leaves, uvicorn marks only the last request it parsed as gone, not the
 one being answered ahead of the pipelined ones: that one wrote to the closed connection and
 was an ERROR with its traceback ("Exception in ASGI application", ~100 lines) per connection,
-for any client to repeat at will. Every request of the connection is marked gone here.
+for any client to repeat at will. Every request of the connection is marked gone here, and the
+ones never started are dropped: kept, they left the connection to a rare full garbage collection.
 """
 
 from __future__ import annotations
@@ -70,3 +71,13 @@ class UnreadDeadline(HttpToolsProtocol):
                 cycle.disconnected = True
                 cycle.message_event.set()
         super().connection_lost(exc)
+        # uvicorn never runs the requests still queued now. Each one's ``on_response`` stayed this
+        # protocol's method (uvicorn resets it once a request has run): the protocol, those requests
+        # and their bodies were a reference cycle, through the pipeline and ``self.cycle``.
+        for cycle in (self.cycle, *(queued for queued, _ in self.pipeline)):
+            if cycle is not None and cycle is not self.answering:
+                cycle.on_response = never_run
+
+
+def never_run() -> None:
+    """A queued request's ``on_response`` once its connection is lost (``connection_lost``)."""
