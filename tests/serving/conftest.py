@@ -8,6 +8,7 @@ project: params.yaml, models/, metrics/metrics.json. No git there: lineage says 
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import json
 import os
@@ -102,6 +103,17 @@ def frame() -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return feature_records(frame)
+
+
+@pytest.fixture
+def collector_off() -> Iterator[None]:
+    """The cyclic garbage collector off for the test: what a reference cycle keeps stays."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 @pytest.fixture

@@ -13,10 +13,7 @@ from __future__ import annotations
 import gc
 import socket
 import time
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from mlapp.serving.header_deadline import Deadline, HeaderDeadline
 from tests.serving.conftest import uvicorn_thread
@@ -54,16 +51,6 @@ def post(port: int) -> bytes:
 
 def live_protocols() -> int:
     return sum(isinstance(o, HeaderDeadline) for o in gc.get_objects())
-
-
-@pytest.fixture
-def collector_off() -> Iterator[None]:
-    gc.collect()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def test_closed_connections_are_freed_without_the_cyclic_collector(collector_off) -> None:

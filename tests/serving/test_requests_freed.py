@@ -15,10 +15,8 @@ import gc
 import json
 import socket
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
 from mlapp.serving import auth
@@ -62,16 +60,6 @@ def post(body: bytes, length: int | None = None, connection: bytes = b"close") -
         b"POST /predict HTTP/1.1\r\nHost: x\r\nConnection: %s\r\nContent-Type: application/json\r\n"
         b"Content-Length: %d\r\n\r\n%s" % (connection, size, body)
     )
-
-
-@pytest.fixture
-def collector_off() -> Iterator[None]:
-    gc.collect()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def served(app: Any, data: bytes, status: bytes, timeout_s: float | None = None) -> tuple[int, int]:
