@@ -66,17 +66,18 @@ class UnreadDeadline(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.stop_unread_timer()
-        for cycle in (self.answering, *(queued for queued, _ in self.pipeline)):
-            if cycle is not None and not cycle.response_complete:
+        for cycle in (self.answering, self.cycle, *(queued for queued, _ in self.pipeline)):
+            if cycle is None:
+                continue
+            if not cycle.response_complete:
                 cycle.disconnected = True
                 cycle.message_event.set()
-        super().connection_lost(exc)
-        # uvicorn never runs the requests still queued now. Each one's ``on_response`` stayed this
-        # protocol's method (uvicorn resets it once a request has run): the protocol, those requests
-        # and their bodies were a reference cycle, through the pipeline and ``self.cycle``.
-        for cycle in (self.cycle, *(queued for queued, _ in self.pipeline)):
-            if cycle is not None and cycle is not self.answering:
+            # uvicorn never runs the requests still queued now. Each one's ``on_response`` stayed
+            # this protocol's method (uvicorn resets it once a request has run): the protocol, those
+            # requests and their bodies were a reference cycle, through the pipeline and ``self.cycle``.
+            if cycle is not self.answering:
                 cycle.on_response = never_run
+        super().connection_lost(exc)
 
 
 def never_run() -> None:
