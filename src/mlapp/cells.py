@@ -7,6 +7,7 @@ batch and the service's answers all spell a class with ``class_text``, so a labe
 
 from __future__ import annotations
 
+import datetime
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -26,6 +27,7 @@ THOUSANDS = r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?"  # 1,234 or 12,345.6
 DECIMAL_COMMA = r"[+-]?\d+,\d+"  # 3,5: a European spreadsheet's export
 THOUSANDS_POINT = r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d+)?"  # 1.234 or 12.345,6: data.decimal ',' exports
 DECIMAL_POINT = r"[+-]?\d*\.\d+(?:[eE][+-]?\d+)?"  # 3.5 in a table written with decimal commas
+SPACED = r"[+-]?\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?:[.,]\d+)?"  # 1 234,5: a French export's thousands
 GROUPED = " (thousands separators: export numbers without them)"
 COMMA_HINT = " (decimal commas: set data.decimal: ',' in params.yaml, or export numbers with a decimal point)"
 POINT_HINT = " (a decimal point, but data.decimal is ',': export decimal commas, or set data.decimal: '.')"
@@ -34,6 +36,25 @@ NUMBER_HABITS = {
     ".": ((THOUSANDS, GROUPED), (DECIMAL_COMMA, COMMA_HINT)),
     ",": ((THOUSANDS_POINT, GROUPED), (DECIMAL_POINT, POINT_HINT)),
 }
+# Other ways an export writes a number that no parser should guess at (12% is 12 or 0.12; "1.200,50 EUR"
+# is 1200.5 in one currency of several): named with the change to make in the export, whatever
+# data.decimal says. Without them a column of such values was told to become a category.
+AMOUNT = r"\d[\d.,\s]*"
+MONEY = r"(?:[$€£¥₹]|USD|EUR|GBP|JPY|CHF|CAD|AUD|CNY|INR|SEK|NOK|DKK|PLN|CZK|BRL|MXN)"  # not "ABC123"
+EXPORT_HABITS = (
+    (SPACED, GROUPED),
+    (r"[+-]?\d[\d.,]*\s*%", " (a percent sign: export the number alone, 12% as 12 or as 0.12)"),
+    (r"\([^()]*\d[^()]*\)", " (an accountant's negative, (12) for -12: export negatives with a minus sign)"),
+    (
+        rf"[+-]?{MONEY}\s*[+-]?{AMOUNT}|[+-]?{AMOUNT}\s*{MONEY}",
+        " (a currency sign or code: export amounts as plain numbers, one currency per column)",
+    ),
+    (r"[+-]?0[xX][0-9a-fA-F]+", " (hexadecimal: export decimal numbers, or declare a code _category([...]))"),
+)
+# "inf", "-Infinity", a float's infinity in Parquet (a division by zero upstream): a number to pandas,
+# none to the model (XGBoost stops on it).
+INFINITY = r"[+-]?inf(?:inity)?"
+INFINITE = " (infinite: the model takes finite numbers; export the value, or leave it empty (missing))"
 ISO_RULE = "ISO 8601, with a UTC offset on every value or none"  # how parse_values reads a time
 FAR_HINT = (
     " (before 1678 or after 2261, past what a time stamp holds: a placeholder for no date, such as "
@@ -64,13 +85,18 @@ DATE_HINT = (
 def typed_times(series: pd.Series) -> bool:
     """Whether a column holds times or durations as typed values (Parquet's timestamps): as a number
     such a value is a count of the writer's unit (ns, us or ms), so one date read from two files
-    could differ 1000x."""
-    return pd.api.types.is_datetime64_any_dtype(series) or pd.api.types.is_timedelta64_dtype(series)
+    could differ 1000x. Parquet's date32 and time64 arrive as Python dates and times of day."""
+    if pd.api.types.is_datetime64_any_dtype(series) or pd.api.types.is_timedelta64_dtype(series):
+        return True
+    if not pd.api.types.is_object_dtype(series):
+        return False
+    first = next(iter(series.dropna()), None)  # a Parquet column holds one type; a CSV's is text
+    return isinstance(first, datetime.date | datetime.time)
 
 
 NESTED_HINT = (
-    " (lists, records or bytes, typed so in the file: no model input; flatten them into columns in the "
-    "file, or list the column in data.ignore_columns (params.yaml))"
+    " (lists, records or bytes, typed so in the file: no model input nor class; write text or numbers "
+    "(bytes decoded, lists flattened into columns), or list a feature in data.ignore_columns (params.yaml))"
 )
 NESTED = (list, tuple, dict, set, np.ndarray, bytes, bytearray)
 
@@ -94,7 +120,10 @@ def composed(values: pd.Series) -> pd.Series:
     """``nfc`` of every text value; other values (a Parquet column's numbers, missing) as they are."""
     if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
         return values
-    text = values.str.normalize("NFC")  # NaN for a value that is not text
+    try:
+        text = values.str.normalize("NFC")  # NaN for a value that is not text
+    except AttributeError:  # no text at all (Parquet's times of day, typed so): nothing to compose
+        return values
     return text.where(text.notna(), values)
 
 
@@ -162,11 +191,13 @@ def _hints(name: str, values: pd.Series, dtype: str, decimal: str, fix: str) -> 
     placeholder = text.str.fullmatch(PLACEHOLDER)
     size = pd.to_numeric(decimal_points(text, decimal), errors="coerce").astype("float64").abs()
     whole = dtype.lower().startswith("int")
-    large = size.ge(INT64_LIMIT) if whole else size.gt(FLOAT32_MAX) & np.isfinite(size)
+    large = size.ge(INT64_LIMIT) if whole else size.gt(FLOAT32_MAX)  # 1e309: inf to pandas, no "inf"
     return [
+        (text.str.fullmatch(INFINITY, case=False), INFINITE),
         (large, TOO_LARGE["int" if whole else "float"]),
         (text.eq(name), f" (a row repeats the header {name!r}: files joined with their headers?)"),
         *((text.str.fullmatch(habit), hint) for habit, hint in NUMBER_HABITS[decimal]),
+        *((text.str.fullmatch(habit), hint) for habit, hint in EXPORT_HABITS),
         (
             text.str.fullmatch(EXCEL_ERROR),
             " (a spreadsheet's error value: fix the formula, or export it as empty)",

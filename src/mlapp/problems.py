@@ -4,6 +4,9 @@ all say it so; kept apart from the stages because the model (and so the service)
 
 from __future__ import annotations
 
+import datetime
+import decimal
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,9 +53,12 @@ def _json(value: Any) -> Any:
         return str(value.tolist() if isinstance(value, np.ndarray) else value)
     if pd.isna(value):
         return None
-    if isinstance(value, pd.Timestamp | pd.Timedelta):  # a Parquet file's typed time: as its text
+    # A Parquet file's typed time (timestamp, date32, time64, duration) or decimal: as its text.
+    if isinstance(value, datetime.date | datetime.time | datetime.timedelta | decimal.Decimal):
         return str(value)
-    return value.item() if hasattr(value, "item") else value
+    value = value.item() if hasattr(value, "item") else value
+    # JSON has no infinity (the report would not be written): "inf", as a CSV spells it.
+    return str(value) if isinstance(value, float) and math.isinf(value) else value
 
 
 def problem(failing: pd.Series, check: str, limit: int) -> Problem:

@@ -11,6 +11,7 @@ saying what to do.
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import re
@@ -20,7 +21,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from mlapp.cells import PLACEHOLDER, composed, nested, parse_values, typed_times
+from mlapp.cells import (
+    EXPORT_HABITS,
+    NUMBER_HABITS,
+    PLACEHOLDER,
+    composed,
+    nested,
+    parse_values,
+    typed_times,
+)
 from mlapp.errors import UserError
 from mlapp.params import DataParams, ValidateParams
 from mlapp.schema_dates import DATE_FIX, date_formats, dates_note
@@ -98,6 +107,20 @@ def _markers(text: pd.Series, decimal: str) -> pd.Series:
     return words & (few and not code)
 
 
+def _written_numbers(text: pd.Series, decimal: str) -> str:
+    """What to change in the export ("" if nothing) when every value is a number and some are written
+    by an export habit (12%, $1,200.50, (12), 1,234): drafted as a category or free text, such a column
+    was a number lost."""
+    failing = text[parse_values(text, "float", decimal)[1]]
+    habits = [
+        (failing.str.fullmatch(habit), hint) for habit, hint in (*NUMBER_HABITS[decimal], *EXPORT_HABITS)
+    ]
+    if failing.empty or not pd.concat([found for found, _ in habits], axis=1).any(axis=1).all():
+        return ""
+    found, hint = next((found, hint) for found, hint in habits if found.any())
+    return f"numbers written as {failing[found].iloc[0]!r}{hint}"
+
+
 def feature(name: str, values: pd.Series, decimal: str) -> Feature:
     """How one column becomes a model input, or why it cannot."""
     present = values.dropna()
@@ -117,8 +140,13 @@ def feature(name: str, values: pd.Series, decimal: str) -> Feature:
         return replace(drafted, placeholders=tuple(sorted(set(text[marks]))))
     if set(text.str.lower()) <= YES_NO:  # before numbers: a Parquet boolean would pass as 0/1
         return Feature(name, 'pa.Column("boolean"' if nullable else "pa.Column(bool", nullable=nullable)
-    if typed_times(present) and not pd.api.types.is_datetime64_any_dtype(present):  # a Parquet duration
+    if pd.api.types.is_timedelta64_dtype(present):  # a Parquet duration
         skip = f"a duration: derive numbers from it in the file (its hours, days); {IGNORE}"
+        return Feature(name, "", skip=skip)
+    if typed_times(present) and isinstance(present.iloc[0], datetime.time):  # Parquet's time64
+        skip = (
+            f"a time of day: derive numbers from it in the file (its hour, minutes since midnight); {IGNORE}"
+        )
         return Feature(name, "", skip=skip)
     if ID_NAME.search(name) and present.nunique() == len(present) > 1:
         # As a feature, a row's number teaches nothing, and the service refuses every later id
@@ -132,6 +160,8 @@ def feature(name: str, values: pd.Series, decimal: str) -> Feature:
             if kind == "int" and _row_number(numbers, len(values)):
                 return Feature(name, "", skip=_row_number_note(low, high))
             return Feature(name, f"_number({kind}, {low}, {high}", nullable=nullable)
+    if habit := _written_numbers(text, decimal):
+        return Feature(name, "", skip=f"{habit}; or {IGNORE}")
     if not parse_values(present, "datetime64[ns]", decimal)[1].any():
         return Feature(name, "", skip=f"a date: {DATE_FIX}; {IGNORE}")
     if formats := date_formats(text):

@@ -49,12 +49,12 @@ def test_each_kind_of_column(values: tuple[str | None, ...], line: str) -> None:
 
 def test_decimal_commas_draft_a_number_under_data_decimal() -> None:
     """A ';'-separated export's "3,5" is a float with data.decimal ',' (as validate reads it),
-    a category without."""
+    without, numbers written with decimal commas (once drafted as the category "3,5", "-1,25", "17")."""
     values = column("3,5", "-1,25", "17")
     comma = schema_draft.render([schema_draft.feature("x", values, ",")]).splitlines()[1].strip()
     assert comma.startswith('"x": _number(float, -2.0, 17.0),'), comma
     point = schema_draft.render([schema_draft.feature("x", values, ".")]).splitlines()[1].strip()
-    assert point.startswith('"x": _category('), point
+    assert point.startswith("# \"x\": numbers written as '3,5' (decimal commas: set data.decimal"), point
 
 
 def test_free_text_and_refused_names_are_comments_not_features() -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from mlapp.cells import nested
 from mlapp.errors import ParamsError
 from mlapp.model import label_text
 from mlapp.params import DataParams, Params
@@ -187,7 +188,11 @@ def prepare_label(
     if name not in frame.columns:
         return frame, 0, []  # the schema reports the missing column
     if params.task != "regression":
-        frame = frame.assign(**{name: label_text(frame[name], integral)})
+        # A list or bytes (Parquet) is no class: kept as it is, for the label's parse to name it,
+        # not read as the class "b'1'".
+        odd = nested(frame[name])
+        texts = label_text(frame[name].mask(odd), integral)
+        frame = frame.assign(**{name: texts.where(~odd, frame[name]) if odd.any() else texts})
     missing = frame[name].isna()
     if not missing.any():
         return frame, 0, []

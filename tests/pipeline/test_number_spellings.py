@@ -1,0 +1,96 @@
+"""Numbers as a real export spells them: read when the spelling is a number's (1e-3, +5, ' 12 '),
+named with the change to make in the export when it is a habit no parser should guess at (12%,
+$1,200.50, (12), 0x1F, inf): by validate, the batch scorer's hints and the schema draft alike."""
+
+from pathlib import Path
+
+import pandas as pd
+import pandera.pandas as pa
+import pytest
+
+from mlapp import schema, schema_draft
+from mlapp.cells import value_hints
+from mlapp.params import load_params
+from mlapp.sample_data import generate
+from mlapp.stages import validate
+from mlapp.stages.validate_rules import check_table
+from mlapp.tables import read_json
+from tests.conftest import REPO
+
+PARAMS = load_params(REPO / "params.yaml")
+PERCENT = "(a percent sign: export the number alone, 12% as 12 or as 0.12)"
+MONEY = "(a currency sign or code: export amounts as plain numbers, one currency per column)"
+INFINITE = "(infinite: the model takes finite numbers; export the value, or leave it empty (missing))"
+SPELT = [
+    ("12%", PERCENT),
+    ("$1,200.50", MONEY),
+    ("1.200,50 EUR", MONEY),
+    ("(12)", "(an accountant's negative, (12) for -12: export negatives with a minus sign)"),
+    ("0x1F", "(hexadecimal: export decimal numbers, or declare a code _category([...]))"),
+    ("1 234", "(thousands separators: export numbers without them)"),
+    ("inf", INFINITE),
+    ("-Infinity", INFINITE),
+    ("1e309", "(beyond 3.4e+38, the largest number the model takes"),
+    ("9" * 400, "(beyond 3.4e+38, the largest number the model takes"),
+]
+
+
+@pytest.mark.parametrize("kind", [float, int])
+@pytest.mark.parametrize(("value", "hint"), SPELT)
+def test_a_number_spelt_by_an_export_habit_is_named_with_the_fix(kind: type, value: str, hint: str) -> None:
+    """Each failed as a bare `parse as float64`; "inf" in a whole-number column was called "past
+    int64, a code or an identifier", and 1e309 got no word at all."""
+    if kind is int and hint.startswith("(beyond"):
+        hint = "(past int64, 9.2e18: a code or an identifier"
+    table = pa.DataFrameSchema({"x": schema._number(kind, -1e6, 1e6)}, coerce=True)
+    _, problems = check_table(pd.DataFrame({"x": ["3", value]}), table, 5, 1, "validate.min_rows", ".")
+    assert [(p.check.split(" ", 3)[3].startswith(hint), p.values, p.rows) for p in problems] == [
+        (True, [value], [1])
+    ], problems
+    assert value_hints("x", pd.Series(["3", value]), str(table.columns["x"].dtype), ".")[1].startswith(
+        f" {hint}"
+    )
+
+
+@pytest.mark.parametrize("value", ["1e-3", "1E5", "+5", " 12 ", "-0", ".5", "0012", "12e-0"])
+def test_a_number_s_own_spellings_are_read_as_it(value: str) -> None:
+    table = pa.DataFrameSchema({"x": schema._number(float, -1e6, 1e6)}, coerce=True)
+    typed, problems = check_table(pd.DataFrame({"x": [value]}), table, 5, 1, "validate.min_rows", ".")
+    assert problems == [] and typed["x"].tolist() == [float(value)]
+
+
+def test_a_column_of_percentages_is_told_to_drop_the_sign_not_to_become_a_category(tmp_path: Path) -> None:
+    """Every value failing with none explained, validate told the user to declare discount_pct a
+    category (_category([...])): the numbers 12% and 30% as two unrelated levels."""
+    frame = generate(300, 5)
+    frame["discount_pct"] = [f"{v:g}%" for v in frame["discount_pct"]]
+    frame.to_csv(source := tmp_path / "raw.csv", index=False)
+    report = tmp_path / "report.json"
+
+    assert validate.run(PARAMS, source=source, output=tmp_path / "out.parquet", report=report) == 1
+
+    (problem,) = read_json(report)["problems"]
+    assert problem["column"] == "discount_pct" and problem["check"] == f"parse as float64 {PERCENT}", problem
+    assert problem["rows"] == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(
+    ("written", "said"),
+    [
+        (lambda v: f"{v:.0f}%", "numbers written as '6%' " + PERCENT),
+        (lambda v: f"${v:,.2f}", "numbers written as '$6.00' " + MONEY),
+        (lambda v: f"{v:,.0f}", "numbers written as '1,006' (thousands separators"),
+        (lambda v: f"({v:.0f})" if v > 900 else f"{v:.0f}", "numbers written as '(906)' (an accountant's"),
+    ],
+)
+def test_the_draft_names_numbers_written_by_an_export_habit(written, said: str) -> None:
+    """Such a column was drafted as a category of its values (12% and 30% two unrelated levels),
+    or left out as free text: a number the model lost either way."""
+    values = pd.Series([written(float(v)) for v in range(6, 3006, 100)] * 10, dtype=object)
+    drafted = schema_draft.feature("amount", values, ".")
+    assert drafted.call == "" and drafted.skip.startswith(said), drafted
+
+
+def test_the_draft_keeps_codes_that_only_look_like_an_amount() -> None:
+    drafted = schema_draft.feature("sku", pd.Series(["ABC123", "ABC456", "XYZ789"] * 20), ".")
+    assert drafted.call == "_category(" and drafted.levels == ("ABC123", "ABC456", "XYZ789"), drafted

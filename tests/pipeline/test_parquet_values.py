@@ -1,0 +1,97 @@
+"""A team's own Parquet file holding values CSV text never does: dates and times of day as Python
+objects (date32, time64), infinities, bytes or lists in the label. validate names them in its
+report, never stops on writing it, and a class is never the text of a bytes value."""
+
+import datetime
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from mlapp import schema_draft
+from mlapp.params import load_params
+from mlapp.sample_data import generate
+from mlapp.stages import validate
+from mlapp.tables import read_json
+from tests.conftest import REPO
+
+PARAMS = load_params(REPO / "params.yaml")
+ROWS = 300
+START = datetime.datetime(2024, 3, 20, 10, 30)
+TYPED = {
+    "date32": pa.array([(START + datetime.timedelta(days=i)).date() for i in range(ROWS)], pa.date32()),
+    "time64": pa.array(
+        [(START + datetime.timedelta(minutes=i)).time() for i in range(ROWS)], pa.time64("us")
+    ),
+    "inf": pa.array(
+        [np.inf if i == 3 else -np.inf if i == 4 else float(i) for i in range(ROWS)], pa.float64()
+    ),
+}
+
+
+def written(tmp_path: Path, column: str, values: pa.Array) -> Path:
+    """The sample table with ``column`` holding ``values``, as another writer's Parquet file."""
+    table = pa.Table.from_pandas(generate(ROWS, 5), preserve_index=False).replace_schema_metadata(None)
+    table = table.set_column(table.schema.get_field_index(column), column, values)
+    pq.write_table(table, source := tmp_path / "raw.parquet")
+    return source
+
+
+def failed(tmp_path: Path, source: Path) -> list[dict]:
+    out, report = tmp_path / "out.parquet", tmp_path / "report.json"
+    assert validate.run(PARAMS, source=source, output=out, report=report) == 1
+    assert not out.exists()
+    return read_json(report)["problems"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "column", "check", "values", "rows"),
+    [
+        ("date32", "tenure_months", "parse as int64 (times, typed as such", "2024-03-20", [0, 1, 2, 3, 4]),
+        ("time64", "monthly_charges", "parse as float64 (times, typed as such", "10:30:00", [0, 1, 2, 3, 4]),
+        ("time64", "region", "isin(['north', 'south', 'east', 'west'])", "10:30:00", [0, 1, 2, 3, 4]),
+        ("time64", "event_time", "parse as datetime64[ns] (ISO 8601", "10:30:00", [0, 1, 2, 3, 4]),
+        ("inf", "total_charges", "parse as float64 (infinite: the model takes finite numbers", "inf", [3, 4]),
+        ("inf", "logins_30d", "parse as int64 (infinite: the model takes finite numbers", "inf", [3, 4]),
+    ],
+)
+def test_a_typed_value_that_is_no_input_is_named_in_the_report(
+    kind: str, column: str, check: str, values: str, rows: list[int], tmp_path: Path
+) -> None:
+    """Each stopped validate with a traceback: "Object of type date (time) is not JSON
+    serializable", "Out of range float values are not JSON compliant: inf" (writing the report),
+    "Can only use .str accessor with string values, not time" (a category's NFC step); "inf" in
+    a whole-number column was called a value past int64."""
+    (problem,) = failed(tmp_path, written(tmp_path, column, TYPED[kind]))
+    assert problem["column"] == column and problem["check"].startswith(check), problem
+    assert problem["values"][0] == values and problem["rows"] == rows, problem
+
+
+@pytest.mark.parametrize(
+    ("values", "shown"),
+    [
+        (pa.array([str(i % 2).encode() for i in range(ROWS)], pa.binary()), "b'0'"),
+        (pa.array([[i % 2] for i in range(ROWS)], pa.list_(pa.int64())), "[0]"),
+    ],
+)
+def test_a_label_of_bytes_or_lists_is_refused_not_read_as_their_text(
+    values: pa.Array, shown: str, tmp_path: Path
+) -> None:
+    """A binary label passed validate as the classes "b'0'" and "b'1'" (a list one as "[0]"), and
+    the service then answered with those."""
+    (problem,) = failed(tmp_path, written(tmp_path, "churned", values))
+    assert (
+        problem["column"] == "churned"
+        and "(lists, records or bytes, typed so in the file" in problem["check"]
+    )
+    assert problem["values"][0] == shown and problem["rows"] == [0, 1, 2, 3, 4], problem
+
+
+@pytest.mark.parametrize(("kind", "said"), [("date32", "a date: "), ("time64", "a time of day: ")])
+def test_the_draft_says_a_typed_date_or_time_of_day_is_one(kind: str, said: str, tmp_path: Path) -> None:
+    """Both were drafted "a duration: derive numbers from it (its hours, days)"."""
+    frame, _ = schema_draft.read(written(tmp_path, "region", TYPED[kind]), PARAMS.data, 1_000)
+    drafted = schema_draft.feature("region", frame["region"], ".")
+    assert drafted.call == "" and drafted.skip.startswith(said), drafted
