@@ -13,6 +13,7 @@ import pytest
 from mlapp import schema_draft
 from mlapp.params import load_params
 from mlapp.sample_data import generate
+from mlapp.serving import score as scorer
 from mlapp.stages import validate
 from mlapp.tables import read_json
 from tests.conftest import REPO
@@ -95,3 +96,18 @@ def test_the_draft_says_a_typed_date_or_time_of_day_is_one(kind: str, said: str,
     frame, _ = schema_draft.read(written(tmp_path, "region", TYPED[kind]), PARAMS.data, 1_000)
     drafted = schema_draft.feature("region", frame["region"], ".")
     assert drafted.call == "" and drafted.skip.startswith(said), drafted
+
+
+def test_the_batch_scorer_rejects_such_values_row_by_row_with_their_hint() -> None:
+    """A batch whose category held times of day stopped `mlapp serving score` with "Can only use
+    .str accessor with string values, not time"; an infinity was a bare `type float64`."""
+    frame = generate(4, 5)
+    frame["region"] = [datetime.time(10, 30)] * 4
+    frame["monthly_charges"] = [1.5, np.inf, -np.inf, 2.5]
+    valid, rejects = scorer.split_valid(frame, ".")
+    assert valid.empty
+    assert rejects.drop_duplicates(["column", "check"])[["column", "check"]].values.tolist() == [
+        ["monthly_charges", "type float64 (infinite: the model takes finite numbers; export the value, or leave "
+         "it empty (missing))"],
+        ["region", "isin(['north', 'south', 'east', 'west'])"],
+    ]  # fmt: skip
