@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mlapp import schema_draft
+from mlapp.monitor.batch import validate_batch
 from mlapp.params import load_params
 from mlapp.sample_data import generate
 from mlapp.serving import score as scorer
@@ -111,3 +112,16 @@ def test_the_batch_scorer_rejects_such_values_row_by_row_with_their_hint() -> No
          "it empty (missing))"],
         ["region", "isin(['north', 'south', 'east', 'west'])"],
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["bytes", "list"])
+def test_a_monitored_batch_reads_past_its_ignored_columns_as_validate_does(kind: str) -> None:
+    """A batch of the very table that trained (its bytes or list column in data.ignore_columns)
+    stopped `make monitor` with "column 'note' failed parse as None (lists, records or bytes ...,
+    or list the column in data.ignore_columns)": the monitor checked the columns validate reads past."""
+    data = PARAMS.data.model_copy(update={"ignore_columns": ["note"]})
+    params = PARAMS.model_copy(update={"data": data})
+    frame = generate(ROWS, 5)
+    frame["note"] = [b"x" if kind == "bytes" else np.array([1, 2])] * ROWS
+    validated = validate_batch(frame, params, "batch.parquet")
+    assert len(validated) == ROWS and validated["note"].iloc[0] is frame["note"].iloc[0]

@@ -64,6 +64,8 @@ def parse_columns(
     for name, column in schema.columns.items():
         if name not in frame.columns:
             continue  # reported by the schema as a missing column
+        if column.dtype is None:  # data.ignore_columns: read past, never checked (a batch keeps them)
+            continue
         parsed[name], bad = parse_values(frame[name], str(column.dtype), decimal)
         absent = frame[name].isna()
         if bad.any():
