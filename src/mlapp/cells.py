@@ -191,9 +191,10 @@ def _hints(name: str, values: pd.Series, dtype: str, decimal: str, fix: str) -> 
     placeholder = text.str.fullmatch(PLACEHOLDER)
     size = pd.to_numeric(decimal_points(text, decimal), errors="coerce").astype("float64").abs()
     whole = dtype.lower().startswith("int")
-    large = size.ge(INT64_LIMIT) if whole else size.gt(FLOAT32_MAX)  # 1e309: inf to pandas, no "inf"
+    infinite = text.str.fullmatch(INFINITY, case=False)
+    large = (size.ge(INT64_LIMIT) if whole else size.gt(FLOAT32_MAX)) & ~infinite  # 1e309: inf to pandas
     return [
-        (text.str.fullmatch(INFINITY, case=False), INFINITE),
+        (infinite, INFINITE),
         (large, TOO_LARGE["int" if whole else "float"]),
         (text.eq(name), f" (a row repeats the header {name!r}: files joined with their headers?)"),
         *((text.str.fullmatch(habit), hint) for habit, hint in NUMBER_HABITS[decimal]),
@@ -209,9 +210,16 @@ def _hints(name: str, values: pd.Series, dtype: str, decimal: str, fix: str) -> 
 
 def parse_hint(name: str, values: pd.Series, dtype: str, decimal: str, fix: str = NULLABLE_FIX) -> str:
     """Why a column's values did not parse as ``dtype``, when a common export habit explains
-    one of them ("" otherwise): one hint for the column, as validate reports it."""
-    found = _hints(name, values, dtype, decimal, fix)
-    return next((hint for matched, hint in found if matched.fillna(False).any()), "")
+    one of them ("" otherwise), as validate reports it: each habit the column's values show, the
+    most telling first ("$1,200" and "12%" in one column: both to change in the export, not one
+    per run), a value explained by its most telling one only (1,250: thousands, not a decimal comma);
+    a time's one hint (its rule holds for every value)."""
+    hints, claimed = [], pd.Series(False, index=values.index)
+    for matched, hint in _hints(name, values, dtype, decimal, fix):
+        if hint and (matched.fillna(False) & ~claimed).any():
+            hints.append(hint)
+        claimed |= matched.fillna(False)
+    return hints[0] if hints and dtype.lower().startswith("datetime") else "".join(dict.fromkeys(hints))
 
 
 def value_hints(name: str, values: pd.Series, dtype: str, decimal: str) -> pd.Series:

@@ -94,3 +94,13 @@ def test_the_draft_names_numbers_written_by_an_export_habit(written, said: str) 
 def test_the_draft_keeps_codes_that_only_look_like_an_amount() -> None:
     drafted = schema_draft.feature("sku", pd.Series(["ABC123", "ABC456", "XYZ789"] * 20), ".")
     assert drafted.call == "_category(" and drafted.levels == ("ABC123", "ABC456", "XYZ789"), drafted
+
+
+def test_a_column_written_by_several_habits_names_each_of_them() -> None:
+    """Only the first habit (in a fixed order) was named: "1 234.5" said thousands separators
+    while most of the column was "$675.58", to be found one run later."""
+    table = pa.DataFrameSchema({"x": schema._number(float, -1e6, 1e6)}, coerce=True)
+    frame = pd.DataFrame({"x": ["3", "$675.58", "12%", "1 234.5", "$1.50", "inf"]})
+    _, problems = check_table(frame, table, 5, 1, "validate.min_rows", ".")
+    hints = f"{INFINITE} (thousands separators: export numbers without them) {PERCENT} {MONEY}"
+    assert [(p.check, p.rows) for p in problems] == [(f"parse as float64 {hints}", [1, 2, 3, 4, 5])]
