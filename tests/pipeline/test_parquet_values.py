@@ -108,8 +108,8 @@ def test_the_batch_scorer_rejects_such_values_row_by_row_with_their_hint() -> No
     valid, rejects = scorer.split_valid(frame, ".")
     assert valid.empty
     assert rejects.drop_duplicates(["column", "check"])[["column", "check"]].values.tolist() == [
-        ["monthly_charges", "type float64 (infinite: the model takes finite numbers; export the value, or leave "
-         "it empty (missing))"],
+        ["monthly_charges", "type float64 (infinite: the model takes finite numbers; export the value, or "
+         "leave it empty (missing))"],
         ["region", "isin(['north', 'south', 'east', 'west'])"],
     ]  # fmt: skip
 
