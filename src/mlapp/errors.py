@@ -32,6 +32,12 @@ def interrupted() -> NoReturn:
     """How a command stopped by Ctrl-C ends: one line and exit 130, not a traceback, nor click's
     "Aborted!" and exit 1 (a command's documented "no")."""
     print("error: interrupted", file=sys.stderr)
+    # CPython notes a KeyboardInterrupt that left code run by an exec() or eval() of a string
+    # (dataclasses and namedtuple write their methods so: an import as the Ctrl-C came) as
+    # unhandled, though it is handled here, and `python -m` ends such a process by killing it
+    # with SIGINT after this exit (-2 to its caller, not 130). Each exec() of a string clears
+    # that note first: this empty one says it was handled.
+    exec("")  # noqa: S102 - no code: only the interpreter's note is cleared
     sys.exit(EXIT_INTERRUPTED)
 
 
