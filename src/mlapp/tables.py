@@ -77,9 +77,12 @@ def parquet_file(source: str | Path | IO[bytes]) -> pq.ParquetFile:
 
 
 def parquet_batches(source: str | Path | IO[bytes], rows: int) -> Iterator[pd.DataFrame]:
-    """A Parquet file (``parquet_file``) ``rows`` rows at a time."""
+    """The one way a Parquet file (``parquet_file``) is read in chunks (validate, batch scoring,
+    monitoring), ``rows`` rows at a time. Whole numbers with a gap stay whole (object: ints and
+    None), in every chunk: pandas' float64 for a chunk holding a null only made id 7 '7.0' there
+    and '7' in the others, and typed the scorer's id column by the first chunk."""
     for batch in parquet_file(source).iter_batches(batch_size=rows):
-        yield batch.to_pandas()
+        yield batch.to_pandas(integer_object_nulls=True)
 
 
 def read_raw(path: Path, missing: Sequence[str], rows: int, sep: str) -> pd.DataFrame:
@@ -134,17 +137,14 @@ def read_raw_chunks(path: Path, rows: int, missing: Sequence[str], sep: str) -> 
     if not is_parquet(path):
         yield from read_csv(path, missing, rows, sep)
         return
-    source = pq.ParquetFile(path)
     start = 0
-    for batch in source.iter_batches(batch_size=rows):
-        # Whole numbers with a gap stay whole (object): not float64 (id 7 as '7.0') in its chunks only.
-        frame = pa.Table.from_batches([batch]).to_pandas(integer_object_nulls=True)
+    for frame in parquet_batches(path, rows):
         if isinstance(frame.index, pd.RangeIndex):  # no stored index: number the rows in the file
             frame.index = pd.RangeIndex(start, start + len(frame))
         start += len(frame)
         yield frame
     if not start:
-        yield source.schema_arrow.empty_table().to_pandas()
+        yield parquet_file(path).schema_arrow.empty_table().to_pandas()
 
 
 class FrameParts:

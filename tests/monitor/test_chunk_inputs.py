@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as arrow
+import pyarrow.parquet as pq
 import pytest
 
 from mlapp.monitor.batch import InvalidBatch
@@ -67,6 +69,22 @@ def test_a_logs_ids_are_as_logged_whatever_the_chunk_7_and_7_0_two_ids_as_in_a_c
     whole, chunked = (_monitor(in_project, source, tmp_path, rows) for rows in (WHOLE, CHUNK))
     assert chunked == whole
     assert whole[1]["status"] != "invalid"
+
+
+def test_whole_number_ids_with_a_gap_in_parquet_are_one_id_in_every_chunk(
+    in_project: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Another writer's int64 ids with a null: pandas read the chunk holding the null as float64,
+    so id 7 was '7.0' there and '7' in a chunk without one (the whole batch: '7.0' twice)."""
+    frame = fresh(205, 300).assign(customer_id=pd.array(range(1000, 1300), dtype="Int64"))
+    frame.loc[[10, 210], "customer_id"] = 7
+    frame.loc[220, "customer_id"] = pd.NA
+    table = arrow.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
+    pq.write_table(table, source := tmp_path / "ids.parquet")
+    whole, chunked = _errors(in_project, source, tmp_path)
+    assert chunked == whole
+    assert "values are unique: 2 value(s), e.g. ['7'] at rows [10, 210]" in whole
 
 
 def _outcome(project: Path, source: Path, out: Path, rows: int) -> tuple[int, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as arrow
 import pyarrow.parquet as pq
 import pytest
 
@@ -114,3 +115,26 @@ def test_a_first_chunk_of_rejects_only_keeps_the_id_column_typed(tmp_path: Path,
     assert (summary.scored, summary.rejected) == (150, 100)
     ids = pq.read_table(tmp_path / "out.parquet").column(PARAMS.data.id_column).to_pylist()
     assert ids == frame[PARAMS.data.id_column].iloc[100:].tolist()
+
+
+def test_a_parquet_with_gaps_in_some_chunks_scores_as_the_whole_file(
+    tmp_path: Path, serving_root: Path
+) -> None:
+    """Another writer's int64 ids and ages with a null in one chunk each: pandas read that chunk
+    alone as float64, so the output's ids were int64 read in chunks and double (1000.0) whole."""
+    frame = generate(300, 9).astype({"age": "Int64"})
+    frame["customer_id"] = pd.array(range(1000, 1300), dtype="Int64")
+    frame.loc[220, "customer_id"] = frame.loc[150, "age"] = pd.NA  # a missing age is its row's reject
+    table = arrow.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
+    pq.write_table(table, source := tmp_path / "batch.parquet")
+    written = []
+    for rows in (1000, 100):
+        run_score(source, output := tmp_path / f"out-{rows}" / "p.parquet", serving_root / "models", rows)
+        files = (output, output.with_name("p.rejects.parquet"))
+        written.append([pq.read_table(path).replace_schema_metadata(None) for path in files])
+    (predictions, rejects), chunked = written
+    assert [whole.equals(part) for whole, part in zip(written[0], chunked, strict=True)] == [True, True]
+    ids = predictions.select(["row", PARAMS.data.id_column]).to_pandas(integer_object_nulls=True)
+    assert predictions.schema.field(PARAMS.data.id_column).type == arrow.int64()
+    assert ids.set_index("row").loc[[219, 220]].iloc[:, 0].tolist() == [1219, None]
+    assert set(rejects.column("row").to_pylist()) == {150}
