@@ -78,17 +78,21 @@ def parquet_file(source: str | Path | IO[bytes]) -> pq.ParquetFile:
 
 def parquet_batches(source: str | Path | IO[bytes], rows: int) -> Iterator[pd.DataFrame]:
     """The one way a Parquet file (``parquet_file``) is read in chunks (validate, batch scoring,
-    monitoring), ``rows`` rows at a time. Whole numbers with a gap stay whole (object: ints and
-    None), in every chunk: pandas' float64 for a chunk holding a null only made id 7 '7.0' there
-    and '7' in the others, and typed the scorer's id column by the first chunk."""
+    monitoring), ``rows`` rows at a time, each converted as the whole file is (``as_frame``)."""
     for batch in parquet_file(source).iter_batches(batch_size=rows):
-        yield batch.to_pandas(integer_object_nulls=True)
+        yield as_frame(batch)
+
+
+def as_frame(data: pa.Table | pa.RecordBatch) -> pd.DataFrame:
+    """Parquet rows in pandas, whole (``read_raw``) or in chunks (``parquet_batches``): whole numbers
+    with a gap stay ints (object), not float64 in the chunks holding a null only (7 as '7.0')."""
+    return data.to_pandas(integer_object_nulls=True)
 
 
 def read_raw(path: Path, missing: Sequence[str], rows: int, sep: str) -> pd.DataFrame:
-    """Raw input as text (CSV) or as stored (Parquet): typing is the validate stage's job."""
+    """Raw input as text (CSV) or as stored (Parquet), as validate reads it in pieces (typing is its job)."""
     if is_parquet(path):
-        return pd.read_parquet(path)
+        return as_frame(parquet_file(path).read())
     return pd.concat(read_csv(path, missing, rows, sep))
 
 

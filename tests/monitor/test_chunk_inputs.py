@@ -12,10 +12,10 @@ import pyarrow as arrow
 import pyarrow.parquet as pq
 import pytest
 
-from mlapp.monitor.batch import InvalidBatch
+from mlapp.monitor.batch import InvalidBatch, read_batch
 from mlapp.stages.validate_rules import LEVELS_HINT
 from tests.monitor.helpers import fresh, write_csv, write_log
-from tests.monitor.test_chunks import WHOLE, _monitor, in_project  # noqa: F401
+from tests.monitor.test_chunks import WHOLE, _monitor, _params, in_project  # noqa: F401
 
 CHUNK = 50
 
@@ -76,7 +76,8 @@ def test_whole_number_ids_with_a_gap_in_parquet_are_one_id_in_every_chunk(
     tmp_path: Path,
 ) -> None:
     """Another writer's int64 ids with a null: pandas read the chunk holding the null as float64,
-    so id 7 was '7.0' there and '7' in a chunk without one (the whole batch: '7.0' twice)."""
+    so id 7 was '7.0' there and '7' in a chunk without one (the whole batch: '7.0' twice, and
+    read_batch's pandas reader too)."""
     frame = fresh(205, 300).assign(customer_id=pd.array(range(1000, 1300), dtype="Int64"))
     frame.loc[[10, 210], "customer_id"] = 7
     frame.loc[220, "customer_id"] = pd.NA
@@ -85,6 +86,9 @@ def test_whole_number_ids_with_a_gap_in_parquet_are_one_id_in_every_chunk(
     whole, chunked = _errors(in_project, source, tmp_path)
     assert chunked == whole
     assert "values are unique: 2 value(s), e.g. ['7'] at rows [10, 210]" in whole
+    with pytest.raises(InvalidBatch) as held:  # the batch held whole (read_source: retraining's rows)
+        read_batch(str(source), _params(in_project, WHOLE))
+    assert str(held.value) == whole
 
 
 def _outcome(project: Path, source: Path, out: Path, rows: int) -> tuple[int, Any]:

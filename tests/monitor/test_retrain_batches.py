@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as arrow
+import pyarrow.parquet as pq
 import pytest
 
 from mlapp.errors import UserError
@@ -85,5 +87,30 @@ def test_appended_rows_take_the_types_a_parquet_table_stores(
     after = pd.read_parquet(raw)
     assert after.dtypes.to_dict() == table.dtypes.to_dict() and len(after) == len(table) + 300
     assert after["event_time"].iloc[-1] == batch["event_time"].iloc[-1].tz_localize("UTC")
+    out, report = tmp_path / "v.parquet", tmp_path / "v.json"
+    assert run_main(monkeypatch, "pipeline", "validate", "--output", str(out), "--report", str(report)) == 0
+
+
+def test_a_parquet_tables_whole_number_label_with_gaps_stays_whole(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another writer's int64 label with missing values (rows validate drops): read whole, it was
+    float64 (validate, in chunks, reads ints), and the refreshed table stored it as double."""
+    table = pd.read_csv(project / "data" / "churn.csv", parse_dates=["event_time"])
+    table["churned"] = table["churned"].astype(object)
+    table.loc[[5, 2500], "churned"] = None
+    (project / "data" / "churn.csv").unlink()
+    stored = arrow.Table.from_pandas(table.astype({"churned": "Int64"}), preserve_index=False)
+    pq.write_table(stored.replace_schema_metadata(None), raw := project / "data" / "churn.parquet")
+    params = project / "params.yaml"
+    params.write_text(params.read_text().replace("raw: data/churn.csv", "raw: data/churn.parquet", 1))
+    batch = fresh(214, rows=300)
+    batch.to_parquet(source := tmp_path / "batch.parquet", index=False)
+
+    refresh(load_params(), str(source))
+
+    after = pq.read_table(raw)
+    assert after.schema.field("churned").type == arrow.int64() and after.num_rows == len(table) + 300
+    assert after.column("churned").to_pylist() == [*table["churned"], *batch["churned"]]
     out, report = tmp_path / "v.parquet", tmp_path / "v.json"
     assert run_main(monkeypatch, "pipeline", "validate", "--output", str(out), "--report", str(report)) == 0

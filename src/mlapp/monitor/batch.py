@@ -36,7 +36,7 @@ from mlapp.params import Params
 from mlapp.problems import Problem
 from mlapp.schema import FEATURES
 from mlapp.sources import TABLE_FORMATS, local_file, opened, separator, table_format
-from mlapp.tables import not_utf8, parquet_batches, parquet_file, read_csv
+from mlapp.tables import as_frame, not_utf8, parquet_batches, parquet_file, read_csv
 
 # The tables data.raw and the scorer read (mlapp.sources), and prediction logs.
 TABLE_SUFFIXES = {**TABLE_FORMATS, ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -239,10 +239,8 @@ def read_source(source: str, params: Params) -> tuple[str, pd.DataFrame, Served 
             frame, served = _log_rows(_read_text(source), params, source)
             return fmt, frame, served
         if fmt == "parquet":
-            with opened(source, seekable=True) as stream:
-                parquet_file(stream)  # a column named twice, said as for a CSV header
-                stream.seek(0)
-                return fmt, pd.read_parquet(stream), None
+            with opened(source, seekable=True) as stream:  # as read_chunks reads it (as_frame)
+                return fmt, as_frame(parquet_file(stream).read()), None
         data, rows = params.data, params.validate_.chunk_rows
         sep = separator(fmt, data.csv_separator)  # a .tsv's tab
         return fmt, pd.concat(read_csv(source, data.missing_values, rows, sep)), None

@@ -94,6 +94,8 @@ def _as_stored(new: pd.DataFrame, old: pd.DataFrame, params: Params) -> pd.DataF
             out[name] = out[name].map({"true": True, "false": False}).astype(kind)
         elif pd.api.types.is_numeric_dtype(kind):
             out[name] = pd.to_numeric(out[name]).astype(kind)
+        elif pd.api.types.infer_dtype(old[name], skipna=True) == "integer":  # ints with a gap (object)
+            out[name] = pd.to_numeric(out[name]).astype(object)
     time = params.data.time_column
     if time and isinstance(zone := old[time].dtype, pd.DatetimeTZDtype):
         out[time] = out[time].dt.tz_localize("UTC").dt.tz_convert(zone.tz).astype(zone)  # its unit too
