@@ -260,7 +260,12 @@ def parse_values(series: pd.Series, dtype: str, decimal: str) -> tuple[pd.Series
     if dtype.startswith("int") or dtype.startswith("float"):
         if typed_times(series):  # a count of the writer's time unit (ns, us, ms): one date, 1000x apart
             return pd.Series(np.nan, index=series.index, dtype="float64"), present
-        numbers = pd.to_numeric(decimal_points(series, decimal), errors="coerce").astype("float64")
+        if series.dtype == np.float32:  # Parquet's float: 0.3 as the file shows it, not float64's 0.30000001
+            numbers = series.astype(str).astype(
+                "float64"
+            )  # (a bound of 0.3 refused it); the model's float32 is it
+        else:
+            numbers = pd.to_numeric(decimal_points(series, decimal), errors="coerce").astype("float64")
         bad = present & (numbers.isna() | ~np.isfinite(numbers.fillna(0)) | numbers.abs().gt(FLOAT32_MAX))
         if dtype.startswith("int"):
             bad |= present & numbers.notna() & ((numbers % 1 != 0) | numbers.abs().ge(INT64_LIMIT))

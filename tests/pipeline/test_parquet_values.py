@@ -6,16 +6,19 @@ import datetime
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+import pandera.pandas as pandera
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mlapp import schema_draft
+from mlapp import schema, schema_draft
 from mlapp.monitor.batch import validate_batch
 from mlapp.params import load_params
 from mlapp.sample_data import generate
 from mlapp.serving import score as scorer
 from mlapp.stages import validate
+from mlapp.stages.validate_rules import check_table
 from mlapp.tables import read_json
 from tests.conftest import REPO
 
@@ -125,3 +128,14 @@ def test_a_monitored_batch_reads_past_its_ignored_columns_as_validate_does(kind:
     frame["note"] = [b"x" if kind == "bytes" else np.array([1, 2])] * ROWS
     validated = validate_batch(frame, params, "batch.parquet")
     assert len(validated) == ROWS and validated["note"].iloc[0] is frame["note"].iloc[0]
+
+
+def test_a_float32_column_is_read_as_the_numbers_it_shows() -> None:
+    """A float32 column's 0.3 was read as float64's 0.30000001192092896: a range declared up to
+    0.3 refused it (the service took 0.3 in JSON), and reports showed the widened digits. The
+    model's float32 is the file's, bit for bit."""
+    column = pd.Series(np.array([0.3, 0.1, 24.44, np.nan], dtype=np.float32))
+    table = pandera.DataFrameSchema({"x": schema._number(float, 0.0, 24.44, nullable=True)}, coerce=True)
+    typed, problems = check_table(pd.DataFrame({"x": column}), table, 5, 1, "validate.min_rows", ",")
+    assert problems == [] and typed["x"].tolist()[:3] == [0.3, 0.1, 24.44]
+    assert (typed["x"].to_numpy(dtype=np.float32)[:3] == column.to_numpy()[:3]).all()
