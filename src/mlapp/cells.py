@@ -15,6 +15,8 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from mlapp.spellings import EXPORT_HABITS, INFINITE, INFINITY, NUMBER_HABITS
+
 # A whole number written as a float ("1.0", "-2.00"): pandas writes an integer column that has
 # a gap this way, as R and spreadsheets often do.
 WHOLE_FLOAT = re.compile(r"([+-]?\d+)\.0*")
@@ -23,39 +25,11 @@ TRUE_WORDS = {"true", "1", "yes", "y", "t"}
 FALSE_WORDS = {"false", "0", "no", "n", "f"}
 # An ISO 8601 time stamp's UTC offset: after its time ("T10:00", " 10"), so a date's day ("-03") is none.
 OFFSET = r"[Tt ]\d[\d:.,]*(?:Z|[+-]\d\d(?::?\d\d)?)$"
-THOUSANDS = r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?"  # 1,234 or 12,345.6
-DECIMAL_COMMA = r"[+-]?\d+,\d+"  # 3,5: a European spreadsheet's export
-THOUSANDS_POINT = r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d+)?"  # 1.234 or 12.345,6: data.decimal ',' exports
-DECIMAL_POINT = r"[+-]?\d*\.\d+(?:[eE][+-]?\d+)?"  # 3.5 in a table written with decimal commas
-SPACED = r"[+-]?\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?:[.,]\d+)?"  # 1 234,5: a French export's thousands
-GROUPED = " (thousands separators: export numbers without them)"
-COMMA_HINT = " (decimal commas: set data.decimal: ',' in params.yaml, or export numbers with a decimal point)"
-POINT_HINT = " (a decimal point, but data.decimal is ',': export decimal commas, or set data.decimal: '.')"
-# Per data.decimal: a number written by the other habit, and what to change (the export or the setting).
-NUMBER_HABITS = {
-    ".": ((THOUSANDS, GROUPED), (DECIMAL_COMMA, COMMA_HINT)),
-    ",": ((THOUSANDS_POINT, GROUPED), (DECIMAL_POINT, POINT_HINT)),
-}
-# Other ways an export writes a number that no parser should guess at (12% is 12 or 0.12; "1.200,50 EUR"
-# is 1200.5 in one currency of several): named with the change to make in the export, whatever
-# data.decimal says. Without them a column of such values was told to become a category.
-AMOUNT = r"\d[\d.,\s]*"
-MONEY = r"(?:[$€£¥₹]|USD|EUR|GBP|JPY|CHF|CAD|AUD|CNY|INR|SEK|NOK|DKK|PLN|CZK|BRL|MXN)"  # not "ABC123"
-EXPORT_HABITS = (
-    (SPACED, GROUPED),
-    (r"[+-]?\d[\d.,]*\s*%", " (a percent sign: export the number alone, 12% as 12 or as 0.12)"),
-    (r"\([^()]*\d[^()]*\)", " (an accountant's negative, (12) for -12: export negatives with a minus sign)"),
-    (
-        rf"[+-]?{MONEY}\s*[+-]?{AMOUNT}|[+-]?{AMOUNT}\s*{MONEY}",
-        " (a currency sign or code: export amounts as plain numbers, one currency per column)",
-    ),
-    (r"[+-]?0[xX][0-9a-fA-F]+", " (hexadecimal: export decimal numbers, or declare a code _category([...]))"),
-)
-# "inf", "-Infinity", a float's infinity in Parquet (a division by zero upstream): a number to pandas,
-# none to the model (XGBoost stops on it).
-INFINITY = r"[+-]?inf(?:inity)?"
-INFINITE = " (infinite: the model takes finite numbers; export the value, or leave it empty (missing))"
 ISO_RULE = "ISO 8601, with a UTC offset on every value or none"  # how parse_values reads a time
+COUNT_HINT = (
+    " (numbers, such as seconds since 1970, or durations: counts of a unit the file does not name; write "
+    "the time itself, ISO 8601, in the export)"
+)
 FAR_HINT = (
     " (before 1678 or after 2261, past what a time stamp holds: a placeholder for no date, such as "
     "9999-12-31? give the row its time in the export)"
@@ -184,7 +158,10 @@ def _hints(name: str, values: pd.Series, dtype: str, decimal: str, fix: str) -> 
     if dtype.lower().startswith("datetime"):
         year = pd.to_numeric(values.astype("string").str.extract(r"^\s*(\d{4,})-", expand=False))
         every = pd.Series(True, index=values.index)
-        return [(year.lt(1678) | year.gt(2261), FAR_HINT), (every, f" ({ISO_RULE})")]
+        # 1710892800 (seconds since 1970? milliseconds?) or a Parquet duration: a count of some unit.
+        counts = pd.to_numeric(values.astype("string").str.strip(), errors="coerce").notna()
+        counts |= pd.api.types.is_timedelta64_dtype(values)
+        return [(year.lt(1678) | year.gt(2261), FAR_HINT), (counts, COUNT_HINT), (every, f" ({ISO_RULE})")]
     if typed_times(values):
         return [(pd.Series(True, index=values.index), DATE_HINT)]
     text = values.astype("string").str.strip()

@@ -21,19 +21,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from mlapp.cells import (
-    EXPORT_HABITS,
-    NUMBER_HABITS,
-    PLACEHOLDER,
-    composed,
-    nested,
-    parse_values,
-    typed_times,
-)
+from mlapp.cells import PLACEHOLDER, composed, nested, parse_values, typed_times
 from mlapp.errors import UserError
 from mlapp.params import DataParams, ValidateParams
 from mlapp.schema_dates import DATE_FIX, date_formats, dates_note
 from mlapp.sources import is_parquet
+from mlapp.spellings import EXPORT_HABITS, NUMBER_HABITS
 from mlapp.stages.validate import UNREADABLE, header_problems, name_problem, read_problem
 from mlapp.tables import read_raw
 

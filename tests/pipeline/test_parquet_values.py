@@ -139,3 +139,23 @@ def test_a_float32_column_is_read_as_the_numbers_it_shows() -> None:
     typed, problems = check_table(pd.DataFrame({"x": column}), table, 5, 1, "validate.min_rows", ",")
     assert problems == [] and typed["x"].tolist()[:3] == [0.3, 0.1, 24.44]
     assert (typed["x"].to_numpy(dtype=np.float32)[:3] == column.to_numpy()[:3]).all()
+
+
+@pytest.mark.parametrize(
+    ("values", "shown"),
+    [
+        (pa.array([1_710_892_800 + 60 * i for i in range(ROWS)], pa.int64()), 1_710_892_800),
+        (pa.array([1_710_892_800_000 + 60_000 * i for i in range(ROWS)], pa.int64()), 1_710_892_800_000),
+        (pa.array([datetime.timedelta(minutes=i) for i in range(ROWS)], pa.duration("s")), "0 days 00:00:00"),
+    ],
+)
+def test_an_event_time_written_as_a_count_says_to_write_the_time(
+    values: pa.Array, shown, tmp_path: Path
+) -> None:
+    """Seconds (or milliseconds) since 1970 and durations were told only "ISO 8601, with a UTC
+    offset on every value or none", as if the file held text in another date format."""
+    (problem,) = failed(tmp_path, written(tmp_path, "event_time", values))
+    assert problem["column"] == "event_time" and problem["values"][0] == shown, problem
+    assert problem["check"].startswith("parse as datetime64[ns] (numbers, such as seconds since 1970, or "), (
+        problem
+    )
