@@ -237,12 +237,18 @@ def parse_values(series: pd.Series, dtype: str, decimal: str) -> tuple[pd.Series
     if dtype.startswith("int") or dtype.startswith("float"):
         if typed_times(series):  # a count of the writer's time unit (ns, us, ms): one date, 1000x apart
             return pd.Series(np.nan, index=series.index, dtype="float64"), present
-        if series.dtype == np.float32:  # Parquet's float: 0.3 as the file shows it, not float64's 0.30000001
-            numbers = series.astype(str).astype(
-                "float64"
-            )  # (a bound of 0.3 refused it); the model's float32 is it
+        # Parquet's float: 0.3 as the file shows it, not float64's 0.30000001 (a bound of 0.3 refused
+        # it); the model's float32 is the file's, bit for bit.
+        if series.dtype == np.float32:
+            numbers = series.astype(str).astype("float64")
         else:
             numbers = pd.to_numeric(decimal_points(series, decimal), errors="coerce").astype("float64")
+        if (spaced := present & numbers.isna()).any() and not pd.api.types.is_numeric_dtype(series):
+            # "12\xa0": a spreadsheet's non-breaking (or thin) space, which pandas keeps, is no part of it.
+            stripped = series[spaced].astype("string").str.strip()
+            numbers[spaced] = pd.to_numeric(decimal_points(stripped, decimal), errors="coerce").astype(
+                "float64"
+            )
         bad = present & (numbers.isna() | ~np.isfinite(numbers.fillna(0)) | numbers.abs().gt(FLOAT32_MAX))
         if dtype.startswith("int"):
             bad |= present & numbers.notna() & ((numbers % 1 != 0) | numbers.abs().ge(INT64_LIMIT))

@@ -52,11 +52,15 @@ def test_a_number_spelt_by_an_export_habit_is_named_with_the_fix(kind: type, val
     )
 
 
-@pytest.mark.parametrize("value", ["1e-3", "1E5", "+5", " 12 ", "-0", ".5", "0012", "12e-0"])
+@pytest.mark.parametrize(
+    "value", ["1e-3", "1E5", "+5", " 12 ", "-0", ".5", "0012", "12e-0", "12\xa0", "\u202f12"]
+)
 def test_a_number_s_own_spellings_are_read_as_it(value: str) -> None:
+    """Spaces around a number are no part of it, a spreadsheet's non-breaking or narrow one too
+    (pandas read "12\xa0" as no number: refused, shown as "12 ")."""
     table = pa.DataFrameSchema({"x": schema._number(float, -1e6, 1e6)}, coerce=True)
     typed, problems = check_table(pd.DataFrame({"x": [value]}), table, 5, 1, "validate.min_rows", ".")
-    assert problems == [] and typed["x"].tolist() == [float(value)]
+    assert problems == [] and typed["x"].tolist() == [float(value.strip())]
 
 
 def test_a_column_of_percentages_is_told_to_drop_the_sign_not_to_become_a_category(tmp_path: Path) -> None:
