@@ -15,7 +15,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from mlapp.spellings import EXPORT_HABITS, INFINITE, INFINITY, NUMBER_HABITS
+from mlapp.spellings import EXPORT_HABITS, INFINITE, INFINITY, NUMBER_HABITS, float32_shown
 
 # A whole number written as a float ("1.0", "-2.00"): pandas writes an integer column that has
 # a gap this way, as R and spreadsheets often do.
@@ -237,10 +237,8 @@ def parse_values(series: pd.Series, dtype: str, decimal: str) -> tuple[pd.Series
     if dtype.startswith("int") or dtype.startswith("float"):
         if typed_times(series):  # a count of the writer's time unit (ns, us, ms): one date, 1000x apart
             return pd.Series(np.nan, index=series.index, dtype="float64"), present
-        # Parquet's float: 0.3 as the file shows it, not float64's 0.30000001 (a bound of 0.3 refused
-        # it); the model's float32 is the file's, bit for bit.
-        if series.dtype == np.float32:
-            numbers = series.astype(str).astype("float64")
+        if series.dtype == np.float32:  # Parquet's float: 0.3, not 0.30000001 (float32_shown)
+            numbers = pd.Series(float32_shown(series.to_numpy()), index=series.index)
         else:
             numbers = pd.to_numeric(decimal_points(series, decimal), errors="coerce").astype("float64")
         if (spaced := present & numbers.isna()).any() and not pd.api.types.is_numeric_dtype(series):

@@ -1,8 +1,10 @@
 """How an export writes a number other than plainly, and what to change: validate's hints, the batch
 scorer's per row and the schema draft's note (``mlapp.cells``). Each pattern is matched whole, on a
-cell's stripped text."""
+cell's stripped text. And the decimal a Parquet float32 is shown as (``float32_shown``)."""
 
 from __future__ import annotations
+
+import numpy as np
 
 THOUSANDS = r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?"  # 1,234 or 12,345.6
 DECIMAL_COMMA = r"[+-]?\d+,\d+"  # 3,5: a European spreadsheet's export
@@ -36,3 +38,20 @@ EXPORT_HABITS = (
 # none to the model (XGBoost stops on it).
 INFINITY = r"[+-]?inf(?:inity)?"
 INFINITE = " (infinite: the model takes finite numbers; export the value, or leave it empty (missing))"
+
+
+def float32_shown(values: np.ndarray) -> np.ndarray:
+    """float32 numbers as float64 holding the decimal a writer shows for them, 0.3 rather than the
+    widened 0.30000001192092896 (against which a range declared up to 0.3 refused it): the 6- or
+    7-digit decimal that is the same float32 (the model's value, bit for bit), else the widened
+    number (8 or 9 digits: no decimal a person wrote). As ``str`` gives it, about 10x faster."""
+    widened = values.astype(np.float64)
+    shown = widened.copy()
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # 0, inf, NaN: kept as widened
+        exponent = np.floor(np.log10(np.abs(widened)))
+        for digits in (7, 6):  # 6 last: where both are the float32, the shorter
+            power = digits - 1 - exponent
+            scale = 10.0 ** np.abs(power)  # exact up to 1e22: the quotient or product is the decimal's double
+            rounded = np.where(power >= 0, np.rint(widened * scale) / scale, np.rint(widened / scale) * scale)
+            shown = np.where(rounded.astype(np.float32) == values, rounded, shown)
+    return shown

@@ -17,6 +17,7 @@ from mlapp.monitor.batch import validate_batch
 from mlapp.params import load_params
 from mlapp.sample_data import generate
 from mlapp.serving import score as scorer
+from mlapp.spellings import float32_shown
 from mlapp.stages import validate
 from mlapp.stages.validate_rules import check_table
 from mlapp.tables import read_json
@@ -159,3 +160,18 @@ def test_an_event_time_written_as_a_count_says_to_write_the_time(
     assert problem["check"].startswith("parse as datetime64[ns] (numbers, such as seconds since 1970, or "), (
         problem
     )
+
+
+def test_a_float32_is_shown_as_its_decimal_and_stays_the_same_float32() -> None:
+    rng = np.random.default_rng(7)
+    written = np.concatenate(
+        [np.round(rng.uniform(-1e5, 1e5, 100_000), 2), np.round(rng.uniform(0, 1, 10_000), 3)]
+    )
+    values = written.astype(np.float32)
+    assert (float32_shown(values) == written).all()
+    anything = np.concatenate(
+        [rng.standard_normal(100_000) * 10.0 ** rng.integers(-40, 38, 100_000), [0, np.inf]]
+    )
+    anything = np.append(anything.astype(np.float32), np.float32(np.nan))
+    shown = float32_shown(anything)
+    assert (shown.astype(np.float32) == anything)[:-1].all() and np.isnan(shown[-1])
