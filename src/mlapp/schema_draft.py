@@ -94,24 +94,31 @@ def _markers(text: pd.Series, decimal: str) -> pd.Series:
     marks = text.str.fullmatch(PLACEHOLDER)
     if marks.any():
         return marks & (not marks.all())  # "+" and "-" alone are a category's levels
+    # "12%", "$5.00" among numbers are numbers to export plainly (_written_numbers), never missing.
     words = parse_values(text, "float", decimal)[1]
+    words[words] = ~_habits(text[words], decimal)[0]
     few = text[words].nunique() <= MARKER_WORDS and words.mean() <= MARKER_SHARE
     code = bool(text.str.match(CODE).any())  # a code column's words are its levels
     return words & (few and not code)
 
 
+def _habits(text: pd.Series, decimal: str) -> tuple[pd.Series, str]:
+    """Which values are numbers written by an export habit (12%, $1,200.50, (12), 1,234), and what to
+    change for the first habit found ("" if none)."""
+    habits = [(text.str.fullmatch(habit), hint) for habit, hint in (*NUMBER_HABITS[decimal], *EXPORT_HABITS)]
+    spelt = pd.concat([found for found, _ in habits], axis=1).any(axis=1)
+    found, hint = next(((found, hint) for found, hint in habits if found.any()), (spelt, ""))
+    return spelt, f"numbers written as {text[found].iloc[0]!r}{hint}" if hint else ""
+
+
 def _written_numbers(text: pd.Series, decimal: str) -> str:
     """What to change in the export ("" if nothing) when every value is a number and some are written
-    by an export habit (12%, $1,200.50, (12), 1,234): drafted as a category or free text, such a column
-    was a number lost."""
+    by an export habit: drafted as a category or free text, such a column was a number lost."""
     failing = text[parse_values(text, "float", decimal)[1]]
-    habits = [
-        (failing.str.fullmatch(habit), hint) for habit, hint in (*NUMBER_HABITS[decimal], *EXPORT_HABITS)
-    ]
-    if failing.empty or not pd.concat([found for found, _ in habits], axis=1).any(axis=1).all():
+    if failing.empty:
         return ""
-    found, hint = next((found, hint) for found, hint in habits if found.any())
-    return f"numbers written as {failing[found].iloc[0]!r}{hint}"
+    spelt, fix = _habits(failing, decimal)
+    return fix if spelt.all() else ""
 
 
 def feature(name: str, values: pd.Series, decimal: str) -> Feature:
