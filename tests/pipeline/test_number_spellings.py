@@ -116,3 +116,16 @@ def test_a_few_numbers_written_by_a_habit_are_not_drafted_as_missing_values(odd:
     add '12%' to data.missing_values, and validate would then have read them as missing."""
     drafted = schema_draft.feature("amount", pd.Series(["1.5"] * 50 + [odd] * 2), ".")
     assert drafted.placeholders == () and drafted.skip.startswith(f"numbers written as {odd!r}"), drafted
+
+
+@pytest.mark.parametrize("written", [["1", "2.0", None], [3.0, 2.0, None]])
+def test_a_category_code_written_as_a_decimal_is_named_as_its_level(written: list) -> None:
+    """pandas writes a whole-number column with blanks as floats (CSV text "2.0", a Parquet double):
+    the code 2 failed isin(['1', '2', '3']) as '2.0' without a word on why."""
+    table = pa.DataFrameSchema({"x": schema._category(["1", "2", "3"], nullable=True)}, coerce=True)
+    _, problems = check_table(pd.DataFrame({"x": written}), table, 5, 1, "validate.min_rows", ".")
+    (problem,) = problems
+    first = problem.values[0]
+    assert problem.check.startswith(f"isin(['1', '2', '3']) ({first!r} is the level {first[0]!r} written"), (
+        problem
+    )

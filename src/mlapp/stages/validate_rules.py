@@ -7,14 +7,14 @@ False), so every column is parsed explicitly first; pandera then checks the type
 from __future__ import annotations
 
 import ast
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
 import pandas as pd
 import pandera.pandas as pa
 
-from mlapp.cells import NULLABLE_FIX, parse_hint, parse_values, placeholder_hint
+from mlapp.cells import NULLABLE_FIX, WHOLE_FLOAT, class_text, parse_hint, parse_values, placeholder_hint
 from mlapp.csv_names import unnamed_hint
 from mlapp.problems import Problem, examples, problem
 from mlapp.schema import FEATURES
@@ -159,13 +159,28 @@ def brief(check: str) -> str:
     return f"{name}([{shown}, … {len(values) - SHOWN_LISTED} more])"
 
 
+def decimal_code_hint(values: list[Any], levels: Sequence[Any]) -> str:
+    """The hint for a category's code written as a decimal ("1.0" for the level "1": pandas writes a
+    whole-number column with blanks as floats, in a CSV and in Parquet); "" if no value is one."""
+    known = {str(level) for level in levels}
+    wholes = ((v, WHOLE_FLOAT.fullmatch(v.strip())) for v in values if isinstance(v, str))
+    found = next((v for v, whole in wholes if whole and str(int(whole.group(1))) in known), None)
+    if found is None:
+        return ""
+    return (
+        f" ({found!r} is the level {class_text(found)!r} written as a decimal, as pandas writes a "
+        "whole-number column with blanks: export the codes as whole numbers, e.g. astype('Int64') first)"
+    )
+
+
 def worded(key: tuple[Any, Any], found: Problem, fixes: Fixes = NO_HINTS) -> Problem:
     """A pandera failure said the way a data owner would say it."""
     column = "<table>" if key[1] in TABLE_CHECKS else found.column
     check = CHECK_WORDS.get(found.check) or brief(found.check)
     if found.check.startswith("isin("):  # a category's "?" is a missing value more often than not
         fix = fixes.get(found.column, NULLABLE_FIX)
-        check += placeholder_hint(found.values, _listed(found.check) or (), fix)
+        levels = _listed(found.check) or ()
+        check += placeholder_hint(found.values, levels, fix) or decimal_code_hint(found.values, levels)
     if found.check == "column_in_schema":
         check += unnamed_hint(found.values)
     return Problem(column, check, found.count, found.values, found.rows)
