@@ -4,19 +4,36 @@ all say it so; kept apart from the stages because the model (and so the service)
 
 from __future__ import annotations
 
+import ast
 import datetime
 import decimal
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from mlapp.cells import NESTED, nested
+from mlapp.cells import NESTED, NULLABLE_FIX, WHOLE_FLOAT, class_text, nested, placeholder_hint
 
 # The report's column for a check of the whole table or file, as a line says it.
 WHOLE = {"<table>": "the table", "<file>": "the file"}
+# pandera's internal check names, said the way a data owner would say them.
+CHECK_WORDS = {
+    "column_in_dataframe": "required column is present",
+    "column_in_schema": (
+        "every column is a feature (FEATURES, src/mlapp/schema.py; `uv run mlapp template schema` "
+        "drafts a new column's line), data.label, id_column or time_column, or is left out in "
+        "data.ignore_columns (params.yaml)"
+    ),
+    "field_uniqueness": "values are unique",
+    "not_nullable": "no missing values",
+}
+# pandera's checks that a value which did not parse, or is missing, fails again: its column has that
+# problem already. Its other rules (range, levels) still name their own rows.
+REPEATS = ("coerce_dtype", "dtype", "not_nullable")
+MAX_LISTED, SHOWN_LISTED = 10, 5  # a check listing more values than this names the first few
 
 
 @dataclass
@@ -65,3 +82,49 @@ def problem(failing: pd.Series, check: str, limit: int) -> Problem:
     """``failing``: the failing values of one column (named as it), indexed by their rows."""
     rows = [int(i) for i in failing.index[:limit]]
     return Problem(str(failing.name), check, len(failing), examples(failing, limit), rows)
+
+
+def listed(check: str) -> list[Any] | None:
+    """The values of pandera's name of a list check (``isin(['a', 'b'])``), None for another."""
+    try:
+        values = ast.literal_eval(check.partition("(")[2].removesuffix(")"))
+    except (ValueError, SyntaxError):
+        return None
+    return values if isinstance(values, list) else None
+
+
+def brief(check: str) -> str:
+    """pandera's name of a check (``isin(['a', 'b', ...])``) with a long list of values (a category
+    of hundreds of levels) cut to its first few and a count: one readable line per failure."""
+    name = check.partition("(")[0]
+    values = listed(check)
+    if values is None or len(values) <= MAX_LISTED:
+        return check
+    shown = ", ".join(repr(v) for v in values[:SHOWN_LISTED])
+    return f"{name}([{shown}, … {len(values) - SHOWN_LISTED} more])"
+
+
+def rule_words(check: str, values: Iterable[object] = (), fix: str = NULLABLE_FIX) -> str:
+    """pandera's name of a check as validate's report says it (``CHECK_WORDS``, ``brief``), and for
+    a category's levels, the hint one of ``values`` (failing it) calls for: a placeholder "?"
+    (``fix``: what else a missing value of the column needs), else a code written "2.0". The batch
+    scorer's rejects say it so too."""
+    said = CHECK_WORDS.get(check) or brief(check)
+    if check.startswith("isin("):  # a category's "?" is a missing value more often than not
+        levels = listed(check) or []
+        said += placeholder_hint(values, levels, fix) or decimal_code_hint(values, levels)
+    return said
+
+
+def decimal_code_hint(values: Iterable[object], levels: Sequence[Any]) -> str:
+    """The hint for a category's code written as a decimal ("1.0" for the level "1": pandas writes a
+    whole-number column with blanks as floats, in a CSV and in Parquet); "" if no value is one."""
+    known = {str(level) for level in levels}
+    wholes = ((v, WHOLE_FLOAT.fullmatch(v.strip())) for v in values if isinstance(v, str))
+    found = next((v for v, whole in wholes if whole and str(int(whole.group(1))) in known), None)
+    if found is None:
+        return ""
+    return (
+        f" ({found!r} is the level {class_text(found)!r} written as a decimal, as pandas writes a "
+        "whole-number column with blanks: export the codes as whole numbers, e.g. astype('Int64') first)"
+    )

@@ -8,10 +8,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from mlapp.params import Params, load_params
+from mlapp.problems import CHECK_WORDS
 from mlapp.sample_data import generate
 from mlapp.stages import split as split_stage
 from mlapp.stages import validate
-from mlapp.stages.validate_rules import CHECK_WORDS
 from mlapp.tables import read_json
 from tests.conftest import REPO
 

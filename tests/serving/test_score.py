@@ -301,7 +301,7 @@ def test_a_whole_number_feature_with_blanks_and_a_typo_is_read_row_by_row(monkey
     monkeypatch.setattr(scorer, "feature_schema", lambda: pa.DataFrameSchema(scorer.FEATURES, coerce=True))
     valid, rejects = scorer.split_valid(pd.DataFrame({"visits": ["3", None, "three"]}), ".")
     assert valid["visits"].tolist() == [3, pd.NA]
-    assert rejects[["index", "column", "failure_case"]].values.tolist() == [[2, "visits", "three"]]
+    assert rejects[["index", "column", "value"]].values.tolist() == [[2, "visits", "three"]]
 
 
 def test_a_reject_carries_validates_hint_for_the_export_habit_that_explains_it(monkeypatch) -> None:
@@ -318,14 +318,14 @@ def test_a_reject_carries_validates_hint_for_the_export_habit_that_explains_it(m
     )
     valid, rejects = scorer.split_valid(frame, ".")
     assert valid["charges"].tolist() == [2.5]  # good rows as before
-    assert rejects[["index", "column", "check", "failure_case"]].values.tolist() == [
-        [1, "charges", "type float64 (thousands separators: export numbers without them)", "1,250"],
-        [2, "charges", "type float64", "lots"],
-        [3, "charges", "type float64 (decimal commas: set data.decimal: ',' in params.yaml, or export "
+    assert rejects[["index", "column", "check", "value"]].values.tolist() == [
+        [1, "charges", "parse as float64 (thousands separators: export numbers without them)", "1,250"],
+        [2, "charges", "parse as float64", "lots"],
+        [3, "charges", "parse as float64 (decimal commas: set data.decimal: ',' in params.yaml, or export "
          "numbers with a decimal point)", "3,5"],
-        [4, "charges", "type float64 (a row repeats the header 'charges': files joined with their headers?)",
-         "charges"],
-        [5, "signed_up", "type datetime64[ns] (ISO 8601, with a UTC offset on every value or none)",
+        [4, "charges", "parse as float64 (a row repeats the header 'charges': files joined with their "
+         "headers?)", "charges"],
+        [5, "signed_up", "parse as datetime64[ns] (ISO 8601, with a UTC offset on every value or none)",
          "01/03/2024"],
     ]  # fmt: skip
 

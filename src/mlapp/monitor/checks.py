@@ -25,13 +25,11 @@ from mlapp.cells import BATCH_LABEL_FIX
 from mlapp.csv_names import look_alikes
 from mlapp.model import label_text
 from mlapp.params import Params
-from mlapp.problems import Problem
+from mlapp.problems import CHECK_WORDS, REPEATS, Problem
 from mlapp.schema import raw_schema
 from mlapp.stages.findings import UNIQUE, group_order, merge
 from mlapp.stages.parse_failures import ParseFailures
 from mlapp.stages.validate_rules import (
-    CHECK_WORDS,
-    REPEATS,
     TABLE_CHECKS,
     column_problems,
     parse_columns,

@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 from mlapp.cells import LABEL_FIX
 from mlapp.csv_names import look_alikes
 from mlapp.params import Params
+from mlapp.problems import REPEATS
 from mlapp.schema import FEATURES, raw_schema
 from mlapp.stages.parse_failures import ParseFailures, merge
 from mlapp.stages.table_checks import (
@@ -34,7 +35,6 @@ from mlapp.stages.table_checks import (
     prepare_label,
 )
 from mlapp.stages.validate_rules import (
-    REPEATS,
     TABLE_CHECKS,
     column_problems,
     parse_columns,

@@ -6,30 +6,18 @@ False), so every column is parsed explicitly first; pandera then checks the type
 
 from __future__ import annotations
 
-import ast
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
 import pandas as pd
 import pandera.pandas as pa
 
-from mlapp.cells import NULLABLE_FIX, WHOLE_FLOAT, class_text, parse_hint, parse_values, placeholder_hint
+from mlapp.cells import NULLABLE_FIX, parse_hint, parse_values
 from mlapp.csv_names import unnamed_hint
-from mlapp.problems import Problem, examples, problem
+from mlapp.problems import CHECK_WORDS, REPEATS, Problem, examples, problem, rule_words
 from mlapp.schema import FEATURES
 
-# pandera's internal check names, said the way a data owner would say them.
-CHECK_WORDS = {
-    "column_in_dataframe": "required column is present",
-    "column_in_schema": (
-        "every column is a feature (FEATURES, src/mlapp/schema.py; `uv run mlapp template schema` "
-        "drafts a new column's line), data.label, id_column or time_column, or is left out in "
-        "data.ignore_columns (params.yaml)"
-    ),
-    "field_uniqueness": "values are unique",
-    "not_nullable": "no missing values",
-}
 TABLE_CHECKS = {"column_in_dataframe", "column_in_schema"}
 # A number or boolean column none of whose values parse: an export that now writes levels ("few",
 # "many") for a count. What to change is the schema, not the data.
@@ -37,10 +25,6 @@ LEVELS_HINT = (
     " (no value of this column is one: if it now holds categories, declare it _category([...]) in "
     "FEATURES, src/mlapp/schema.py; `uv run mlapp template schema` prints a draft with its levels)"
 )
-# pandera's checks that a value which did not parse, or is missing, fails again: its column has that
-# problem already. Its other rules (range, levels) still name their own rows.
-REPEATS = ("coerce_dtype", "dtype", "not_nullable")
-MAX_LISTED, SHOWN_LISTED = 10, 5  # a check listing more values than this names the first few
 # Per column, the placeholder hint's fix when it is not a feature's (NULLABLE_FIX): the label's;
 # or a column's own hint for values no export habit explains.
 Fixes = Mapping[str, str]
@@ -139,48 +123,10 @@ def rule_groups(
     return groups
 
 
-def _listed(check: str) -> list[Any] | None:
-    """The values of pandera's name of a list check (``isin(['a', 'b'])``), None for another."""
-    try:
-        values = ast.literal_eval(check.partition("(")[2].removesuffix(")"))
-    except (ValueError, SyntaxError):
-        return None
-    return values if isinstance(values, list) else None
-
-
-def brief(check: str) -> str:
-    """pandera's name of a check (``isin(['a', 'b', ...])``) with a long list of values (a category
-    of hundreds of levels) cut to its first few and a count: one readable line per failure."""
-    name = check.partition("(")[0]
-    values = _listed(check)
-    if values is None or len(values) <= MAX_LISTED:
-        return check
-    shown = ", ".join(repr(v) for v in values[:SHOWN_LISTED])
-    return f"{name}([{shown}, … {len(values) - SHOWN_LISTED} more])"
-
-
-def decimal_code_hint(values: list[Any], levels: Sequence[Any]) -> str:
-    """The hint for a category's code written as a decimal ("1.0" for the level "1": pandas writes a
-    whole-number column with blanks as floats, in a CSV and in Parquet); "" if no value is one."""
-    known = {str(level) for level in levels}
-    wholes = ((v, WHOLE_FLOAT.fullmatch(v.strip())) for v in values if isinstance(v, str))
-    found = next((v for v, whole in wholes if whole and str(int(whole.group(1))) in known), None)
-    if found is None:
-        return ""
-    return (
-        f" ({found!r} is the level {class_text(found)!r} written as a decimal, as pandas writes a "
-        "whole-number column with blanks: export the codes as whole numbers, e.g. astype('Int64') first)"
-    )
-
-
 def worded(key: tuple[Any, Any], found: Problem, fixes: Fixes = NO_HINTS) -> Problem:
     """A pandera failure said the way a data owner would say it."""
     column = "<table>" if key[1] in TABLE_CHECKS else found.column
-    check = CHECK_WORDS.get(found.check) or brief(found.check)
-    if found.check.startswith("isin("):  # a category's "?" is a missing value more often than not
-        fix = fixes.get(found.column, NULLABLE_FIX)
-        levels = _listed(found.check) or ()
-        check += placeholder_hint(found.values, levels, fix) or decimal_code_hint(found.values, levels)
+    check = rule_words(found.check, found.values, fixes.get(found.column, NULLABLE_FIX))
     if found.check == "column_in_schema":
         check += unnamed_hint(found.values)
     return Problem(column, check, found.count, found.values, found.rows)
