@@ -60,7 +60,7 @@ def test_one_reject_per_cell_in_validates_words(tmp_path: Path) -> None:
     """Every problem validate reports for a feature names the same rows as the rejects of that
     column and check: one vocabulary, one row per (row, column) problem."""
     frame = as_read(broken(200), tmp_path)
-    frame.loc[8, "tenure_months"] = "abc"  # a value that does not parse
+    frame.loc[8, ["tenure_months", "age"]] = ["abc", "999"]  # a value that does not parse; its row's age
     _, rejects = scorer.split_valid(frame, PARAMS.data.decimal)
     assert rejects.groupby(["index", "column"]).size().max() == 1
     findings = Findings(PARAMS)
@@ -70,6 +70,7 @@ def test_one_reject_per_cell_in_validates_words(tmp_path: Path) -> None:
     assert rejected == said
     assert rejected[("tenure_months", "parse as int64")] == [8]
     assert rejected[("num_products", MISSING)] == [3, 12]
+    assert rejected[("age", "in_range(18, 110)")] == [5, 8, 12]  # row 8's too: it parsed
 
 
 @pytest.mark.parametrize("suffix", ["csv", "parquet"])
