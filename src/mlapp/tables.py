@@ -79,14 +79,23 @@ def parquet_file(source: str | Path | IO[bytes]) -> pq.ParquetFile:
 def parquet_batches(source: str | Path | IO[bytes], rows: int) -> Iterator[pd.DataFrame]:
     """The one way a Parquet file (``parquet_file``) is read in chunks (validate, batch scoring,
     monitoring), ``rows`` rows at a time, each converted as the whole file is (``as_frame``)."""
+    start = 0
     for batch in parquet_file(source).iter_batches(batch_size=rows):
-        yield as_frame(batch)
+        yield as_frame(batch, start)
+        start += batch.num_rows
 
 
-def as_frame(data: pa.Table | pa.RecordBatch) -> pd.DataFrame:
-    """Parquet rows in pandas, whole (``read_raw``) or in chunks (``parquet_batches``): whole numbers
-    with a gap stay ints (object), not float64 in the chunks holding a null only (7 as '7.0')."""
-    return data.to_pandas(integer_object_nulls=True)
+def as_frame(data: pa.Table | pa.RecordBatch, start: int = 0) -> pd.DataFrame:
+    """Parquet rows in pandas, whole (``read_raw``) or in chunks (``parquet_batches``), numbered by
+    their position in the file from ``start``, as a CSV's rows are: a stored pandas index is no row
+    number (a filtered table's 3, 7, 9 are rows 0, 1, 2 to every other reader), and a named one is a
+    column of the file (``set_index('customer_id')``), kept as one. Whole numbers with a gap stay
+    ints (object), not float64 in the chunks holding a null only (7 as '7.0')."""
+    frame = data.to_pandas(integer_object_nulls=True)
+    if named := [name for name in frame.index.names if name is not None]:
+        frame = frame.reset_index(level=named)
+    frame.index = pd.RangeIndex(start, start + len(frame))
+    return frame
 
 
 def read_raw(path: Path, missing: Sequence[str], rows: int, sep: str) -> pd.DataFrame:
@@ -141,14 +150,12 @@ def read_raw_chunks(path: Path, rows: int, missing: Sequence[str], sep: str) -> 
     if not is_parquet(path):
         yield from read_csv(path, missing, rows, sep)
         return
-    start = 0
+    empty = True
     for frame in parquet_batches(path, rows):
-        if isinstance(frame.index, pd.RangeIndex):  # no stored index: number the rows in the file
-            frame.index = pd.RangeIndex(start, start + len(frame))
-        start += len(frame)
+        empty = False
         yield frame
-    if not start:
-        yield parquet_file(path).schema_arrow.empty_table().to_pandas()
+    if empty:
+        yield as_frame(parquet_file(path).schema_arrow.empty_table())
 
 
 class FrameParts:
@@ -274,27 +281,3 @@ def write_text(text: str, path: Path) -> None:
 
 def read_json(path: Path) -> Any:
     return json.loads(path.read_text())
-
-
-ALIGN_MARKS = {"l": ":--", "r": "--:", "c": ":-:"}
-
-
-def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]], align: str = "") -> list[str]:
-    """The lines of a GitHub Markdown table. ``align``: one of l/r/c per column (default: the
-    first column left, the others right, as numbers read best)."""
-    align = align or "l" + "r" * (len(header) - 1)
-    if len(align) != len(header):
-        raise ValueError(f"align {align!r} does not fit {len(header)} columns")
-    return [
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join(ALIGN_MARKS[a] for a in align) + "|",
-        *("| " + " | ".join(row) + " |" for row in rows),
-    ]
-
-
-def code_cell(value: object) -> str:
-    """A value shown as code in a table cell: ``<b>`` stays text, a ``|`` cannot split the row;
-    None is a dash."""
-    if value is None:
-        return "—"
-    return "`" + str(value).replace("`", "'").replace("|", "\\|") + "`"

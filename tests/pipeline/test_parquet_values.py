@@ -16,7 +16,7 @@ from mlapp import schema, schema_draft
 from mlapp.monitor.batch import validate_batch
 from mlapp.params import load_params
 from mlapp.sample_data import generate
-from mlapp.serving import score as scorer
+from mlapp.serving import rejects as checked
 from mlapp.spellings import float32_shown
 from mlapp.stages import validate
 from mlapp.stages.validate_rules import check_table
@@ -109,7 +109,7 @@ def test_the_batch_scorer_rejects_such_values_row_by_row_with_their_hint() -> No
     frame = generate(4, 5)
     frame["region"] = [datetime.time(10, 30)] * 4
     frame["monthly_charges"] = [1.5, np.inf, -np.inf, 2.5]
-    valid, rejects = scorer.split_valid(frame, ".")
+    valid, rejects = checked.split_valid(frame, ".")
     assert valid.empty
     assert rejects.drop_duplicates(["column", "check"])[["column", "check"]].values.tolist() == [
         ["region", "isin(['north', 'south', 'east', 'west'])"],  # row 0's, then row 1's

@@ -26,6 +26,7 @@ import pytest
 from mlapp import schema
 from mlapp.errors import UserError
 from mlapp.sample_data import generate
+from mlapp.serving import rejects as checked
 from mlapp.serving import score as scorer
 from tests.conftest import REPO, answering, run_main, sh
 from tests.serving.conftest import PARAMS
@@ -297,9 +298,9 @@ def test_no_model_is_one_error_line(tmp_path) -> None:
 def test_a_whole_number_feature_with_blanks_and_a_typo_is_read_row_by_row(monkeypatch) -> None:
     """A nullable int feature (pandas Int64) read as text: numbers and blanks pass, a typo is its
     row's failure. Before, "Int64" was not taken for a number and the text went to pandera as is."""
-    monkeypatch.setattr(scorer, "FEATURES", {"visits": schema._number(int, 0, 10, nullable=True)})
-    monkeypatch.setattr(scorer, "feature_schema", lambda: pa.DataFrameSchema(scorer.FEATURES, coerce=True))
-    valid, rejects = scorer.split_valid(pd.DataFrame({"visits": ["3", None, "three"]}), ".")
+    monkeypatch.setattr(checked, "FEATURES", {"visits": schema._number(int, 0, 10, nullable=True)})
+    monkeypatch.setattr(checked, "feature_schema", lambda: pa.DataFrameSchema(checked.FEATURES, coerce=True))
+    valid, rejects = checked.split_valid(pd.DataFrame({"visits": ["3", None, "three"]}), ".")
     assert valid["visits"].tolist() == [3, pd.NA]
     assert rejects[["index", "column", "value"]].values.tolist() == [[2, "visits", "three"]]
 
@@ -308,15 +309,15 @@ def test_a_reject_carries_validates_hint_for_the_export_habit_that_explains_it(m
     """Rejects said a bare `type float64` for 1,250 or 3,5, where validate names the habit to
     change in the export; each row gets its own value's hint, none for a value merely wrong."""
     features = {"charges": schema._number(float, 0, 10_000), "signed_up": pa.Column("datetime64[ns]")}
-    monkeypatch.setattr(scorer, "FEATURES", features)
-    monkeypatch.setattr(scorer, "feature_schema", lambda: pa.DataFrameSchema(features, coerce=True))
+    monkeypatch.setattr(checked, "FEATURES", features)
+    monkeypatch.setattr(checked, "feature_schema", lambda: pa.DataFrameSchema(features, coerce=True))
     frame = pd.DataFrame(
         {
             "charges": ["2.5", "1,250", "lots", "3,5", "charges", "7"],
             "signed_up": ["2024-03-01", "2024-03-01", "2024-03-01", "2024-03-01", "2024-03-01", "01/03/2024"],
         }
     )
-    valid, rejects = scorer.split_valid(frame, ".")
+    valid, rejects = checked.split_valid(frame, ".")
     assert valid["charges"].tolist() == [2.5]  # good rows as before
     assert rejects[["index", "column", "check", "value"]].values.tolist() == [
         [1, "charges", "parse as float64 (thousands separators: export numbers without them)", "1,250"],
@@ -358,7 +359,7 @@ def test_a_feature_spelt_another_way_is_named_beside_the_missing_one() -> None:
     frame = generate(20, 5).rename(columns={"tenure_months": "tenure_months "})
     said = r"lacks feature columns .'tenure_months'. .the file has 'tenure_months ' for 'tenure_months' .sp"
     with pytest.raises(UserError, match=said):
-        scorer.split_valid(frame, ".")
+        checked.split_valid(frame, ".")
 
 
 def test_a_pq_output_has_its_rejects_beside_it_by_its_stem(serving_root, tmp_path) -> None:

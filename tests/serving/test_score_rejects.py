@@ -15,6 +15,7 @@ import pytest
 
 from mlapp.problems import CHECK_WORDS
 from mlapp.sample_data import generate
+from mlapp.serving import rejects as checked
 from mlapp.serving import score as scorer
 from mlapp.stages.findings import Findings
 from mlapp.tables import read_csv
@@ -61,11 +62,11 @@ def test_one_reject_per_cell_in_validates_words(tmp_path: Path) -> None:
     column and check: one vocabulary, one row per (row, column) problem."""
     frame = as_read(broken(200), tmp_path)
     frame.loc[8, ["tenure_months", "age"]] = ["abc", "999"]  # a value that does not parse; its row's age
-    _, rejects = scorer.split_valid(frame, PARAMS.data.decimal)
+    _, rejects = checked.split_valid(frame, PARAMS.data.decimal)
     assert rejects.groupby(["index", "column"]).size().max() == 1
     findings = Findings(PARAMS)
     findings.add(frame)
-    said = {(p.column, p.check): p.rows for p in findings.problems() if p.column in scorer.FEATURES}
+    said = {(p.column, p.check): p.rows for p in findings.problems() if p.column in checked.FEATURES}
     rejected = {key: list(group["index"]) for key, group in rejects.groupby(["column", "check"])}
     assert rejected == said
     assert rejected[("tenure_months", "parse as int64")] == [8]

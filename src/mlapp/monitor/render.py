@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlapp.tables import code_cell, markdown_table
+from mlapp.markdown_table import code_cell, markdown_table
 from mlapp.tolerances import tolerance_text
 
 HEADLINE = {"retrain": "RETRAIN recommended", "ok": "no action", "invalid": "invalid batch"}

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlapp.markdown_table import code_cell
 from mlapp.report import task_markdown
-from mlapp.tables import code_cell
 
 COLORS = "#1f77b4, #ff7f0e"  # matplotlib's first two colours: base blue, PR orange, as in the PNGs
 ROC_AT_FPR = (0.01, 0.05, 0.1, 0.2)

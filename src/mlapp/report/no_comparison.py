@@ -5,9 +5,9 @@ PR comment, so it says why; a stale report.json is never left beside it (``run.c
 
 from __future__ import annotations
 
+from mlapp.markdown_table import code_cell
 from mlapp.report.markdown import FOOTER
 from mlapp.report.task_markdown import table
-from mlapp.tables import code_cell
 
 THEN = "Review this PR by these numbers; the PRs after it compare again."
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlapp.tables import code_cell, markdown_table
+from mlapp.markdown_table import code_cell, markdown_table
 
 
 def table(header: list[str], rows: list[list[str]], align: str = "") -> list[str]:

@@ -34,17 +34,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pandera.errors as pa_errors
 import pyarrow as pa
 from pandas.errors import EmptyDataError, ParserError
 
-from mlapp.cells import missing_clash, parse_values, value_hints
-from mlapp.csv_names import look_alikes
+from mlapp.cells import missing_clash
 from mlapp.errors import UserError, storage_errors, writing
 from mlapp.model import load
-from mlapp.problems import CHECK_WORDS, REPEATS, rule_words
-from mlapp.schema import FEATURES, feature_schema
 from mlapp.serving import lineage, settings
+from mlapp.serving.rejects import split_valid
 from mlapp.sources import TABLE_FORMATS, is_parquet, opened, refuse_overwriting, separator, table_format
 from mlapp.tables import FrameParts, not_utf8, parquet_batches, read_csv
 
@@ -93,82 +90,8 @@ def _batches(source: str, fmt: str, chunk_rows: int, missing: list[str], sep: st
             yield from parquet_batches(f, chunk_rows)
         return
     # Read as training reads it (text, data.missing_values, data.csv_separator, decompressed by
-    # the name); ``typed`` types the features value by value, so one bad value fails its row.
+    # the name); ``rejects.typed`` types the features value by value, so one bad value fails its row.
     yield from read_csv(source, missing, chunk_rows, separator(fmt, sep))  # a TSV's tab
-
-
-def typed(frame: pd.DataFrame, decimal: str) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
-    """Feature columns converted to the schema's types value by value, by training's rules
-    (``parse_values``, ``data.decimal``): a value that does not parse fails its row, not the file;
-    so does a missing one in a column that allows none. Each is one reject, said as validate says
-    it ("parse as int64", "no missing values"): pandera would fail a blank int64 cell three
-    times (its coercion, nullability and type checks)."""
-    out = frame[list(FEATURES)].copy()
-    failures = []
-    for name, column in FEATURES.items():
-        kind = str(column.dtype)
-        out[name], bad = parse_values(out[name], kind, decimal)
-        if bad.any():
-            values = frame.loc[bad, name]
-            failures.append(rejected(values, f"parse as {kind}" + value_hints(name, values, kind, decimal)))
-        absent = frame[name].isna()
-        if absent.any() and not column.nullable:
-            failures.append(rejected(frame.loc[absent, name], CHECK_WORDS["not_nullable"]))
-    return out, failures
-
-
-def rejected(values: pd.Series, check: str | pd.Series) -> pd.DataFrame:
-    """A reject per value of one column (``values``, indexed by row): the value as read, as text
-    (the file's cell; None where it is missing), and the check it fails."""
-    text = values.astype(str).where(values.notna(), None)
-    return pd.DataFrame({"index": values.index, "column": values.name, "check": check, "value": text})
-
-
-def said(check: str, values: pd.Series) -> str | pd.Series:
-    """pandera's check as validate words it (``rule_words``), for each of its failing values: a
-    category's "?" gets the placeholder hint, another level that is merely wrong does not."""
-    if not check.startswith("isin("):
-        return rule_words(check)
-    words = {value: rule_words(check, [value]) for value in values.drop_duplicates()}
-    return values.map(words)
-
-
-def split_valid(frame: pd.DataFrame, decimal: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(validated feature rows, one row per failing cell and rule: index, column, check, value),
-    the failures in row order, then the schema's column order."""
-    missing = [name for name in FEATURES if name not in frame.columns]
-    if missing:  # 'größe' written 'gro' + accent (NFD) looks like the name it lacks: said, as validate does
-        alike = look_alikes(missing, [name for name in frame.columns if name not in FEATURES])
-        raise UserError(f"input lacks feature columns {missing}{alike}: nothing scored")
-    features, failures = typed(frame, decimal)
-    bad = set().union(*(set(f["index"]) for f in failures))
-    try:
-        valid = feature_schema().validate(features, lazy=True)
-    except pa_errors.SchemaErrors as exc:
-        cases = exc.failure_cases
-        # A value that did not parse, or is missing, fails pandera's type and null checks again: it
-        # is one reject already. Its row's other cells, and its column's other rules, still count.
-        failed = {name for f in failures for name in f["column"]}
-        cases = cases[~(cases["column"].isin(failed) & cases["check"].astype(str).str.startswith(REPEATS))]
-        if cases["index"].isna().any():  # a failure of a whole column, not of rows
-            whole = cases[cases["index"].isna()][["column", "check"]].drop_duplicates()
-            raise UserError(f"input fails the schema as a whole:\n{whole.to_string(index=False)}") from None
-        for (name, check), group in cases.groupby(["column", "check"], sort=False):
-            values = frame.loc[group["index"].astype(int), name]
-            failures.append(rejected(values, said(str(check), values)))
-        bad |= set(cases["index"].astype(int))
-    if bad:
-        valid = feature_schema().validate(features.drop(index=list(bad)))
-    if not failures:
-        return valid, pd.DataFrame()
-    order = {name: place for place, name in enumerate(FEATURES)}
-    report = pd.concat(failures, ignore_index=True).astype(
-        {"index": "int64", "check": "str", "value": "string"}  # a chunk of blanks only: text still
-    )
-    # The same rows in the same order at any chunk size: by row, then column.
-    return valid, report.sort_values(
-        ["index", "column"], key=lambda by: by.map(order) if by.name == "column" else by, kind="stable"
-    ).reset_index(drop=True)
 
 
 def score(
@@ -211,8 +134,8 @@ def score(
     # Both files are written next to their names and renamed into place once every row is
     # scored: a run that fails or is interrupted leaves the previous output and rejects as they were.
     with FrameParts(output, meta) as predictions, FrameParts(rejects_path, meta) as refused:
+        # Each chunk indexed by its rows' 0-based positions in the file, as both readers number them.
         for frame in batches(source, input_format(source, fmt), chunk_rows, missing, sep):
-            frame.index = pd.RangeIndex(rows, rows + len(frame))
             valid, failures = split_valid(frame, decimal)
             out = pd.DataFrame({"row": valid.index.to_numpy(dtype=np.int64)})
             if id_column and id_column in frame.columns:  # its dtype kept: a chunk of rejects only

@@ -179,9 +179,12 @@ def _fail(report: Path | None, source: Path, problems: list[Problem], rows: int 
 
 
 def _lines(source: Path, rows: int | None) -> str:
-    """Where a row is in the file, when its line number says so: a header and a line a row."""
-    if rows is None or (lines := line_count(source)) is None:
+    """Where a row is in the file: its line, when a header and a line a row say so; a Parquet
+    file's row by position (``tables.as_frame``), not by a pandas index it stores."""
+    if rows is None:
         return ""
+    if (lines := line_count(source)) is None:
+        return " (positions in the file: pd.read_parquet(path).iloc[row], not a stored index)"
     if lines == rows + 1:
         return " (CSV line = row + 2)"
     return " (not line numbers: this file has blank lines or quoted values spanning lines)"
