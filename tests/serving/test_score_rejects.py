@@ -10,14 +10,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pandera.pandas as pandera
 import pyarrow.parquet as pq
 import pytest
 
+from mlapp import schema
 from mlapp.problems import CHECK_WORDS
 from mlapp.sample_data import generate
 from mlapp.serving import rejects as checked
 from mlapp.serving import score as scorer
 from mlapp.stages.findings import Findings
+from mlapp.stages.validate_rules import check_table
 from mlapp.tables import read_csv
 from tests.serving.conftest import PARAMS
 
@@ -93,3 +96,22 @@ def test_the_rejects_are_the_same_whole_and_row_by_row(
     whole, chunked = written
     assert [list(reject.values()) for reject in whole.to_pylist()] == EXPECTED
     assert chunked.equals(whole)
+
+
+@pytest.mark.parametrize("written", [["2.0", "?", "4", "1"], [2.0, None, 4.0, 1.0]])
+def test_a_category_codes_rejects_carry_validates_hints(
+    written: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A code written "2.0" (CSV text, a Parquet double) and a "?" get validate's hints, row by row;
+    "4", a code the category lacks, none: each reject's check is validate's for its row alone (a
+    Parquet double's 1.0 is no level either, as validate says)."""
+    table = pandera.DataFrameSchema({"plan": schema._category(["1", "2", "3"])}, coerce=True)
+    monkeypatch.setattr(checked, "FEATURES", table.columns)
+    monkeypatch.setattr(checked, "feature_schema", lambda: table)
+    frame = pd.DataFrame({"plan": written})
+    _, rejects = checked.split_valid(frame, ".")
+    alone = {row: check_table(frame.loc[[row]], table, 5, 1, "-", ".")[1] for row in frame.index}
+    said = {row: problem.check for row, problems in alone.items() for problem in problems}
+    assert dict(zip(rejects["index"], rejects["check"], strict=True)) == said
+    assert "'2.0' is the level '2' written as a decimal" in said[0]
+    assert "'?' names no value" in said[1] if written[1] else said[1] == MISSING

@@ -46,8 +46,8 @@ def rejected(values: pd.Series, check: str | pd.Series) -> pd.DataFrame:
 
 
 def said(check: str, values: pd.Series) -> str | pd.Series:
-    """pandera's check as validate words it (``rule_words``), for each of its failing values: a
-    category's "?" gets the placeholder hint, another level that is merely wrong does not."""
+    """pandera's check as validate words it (``rule_words``), for each of its failing values (as
+    pandera gives them): a category's "?" or "2.0" gets its hint, a level merely wrong none."""
     if not check.startswith("isin("):
         return rule_words(check)
     words = {value: rule_words(check, [value]) for value in values.drop_duplicates()}
@@ -75,8 +75,9 @@ def split_valid(frame: pd.DataFrame, decimal: str) -> tuple[pd.DataFrame, pd.Dat
             whole = cases[cases["index"].isna()][["column", "check"]].drop_duplicates()
             raise UserError(f"input fails the schema as a whole:\n{whole.to_string(index=False)}") from None
         for (name, check), group in cases.groupby(["column", "check"], sort=False):
-            values = frame.loc[group["index"].astype(int), name]
-            failures.append(rejected(values, said(str(check), values)))
+            rows = group["index"].astype(int)  # worded by pandera's failing values, as validate words them
+            failing = group["failure_case"].set_axis(rows)
+            failures.append(rejected(frame.loc[rows, name], said(str(check), failing)))
         bad |= set(cases["index"].astype(int))
     if bad:
         valid = feature_schema().validate(features.drop(index=list(bad)))
