@@ -190,6 +190,25 @@ def test_records_sent_without_their_wrapper_are_told_how_to_wrap_them(parser, bo
     ), detail
 
 
+def test_a_null_where_none_is_allowed_is_said_as_validate_says_it(parser: RequestParser) -> None:
+    """A blank whole number was "Input should be a valid integer" in a 400, "no missing values" in
+    validate's report and the batch scorer's rejects: the 400 names that rule too. A wrong value
+    that is not null (a string; a null in a nullable feature is valid) gets no such words."""
+    for name, sent, said in (
+        ("num_products", None, "Input should be a valid integer: no missing values (null was sent: "
+         "this feature is not nullable)"),
+        ("contract", None, "Input should be 'month-to-month', 'one-year' or 'two-year': no missing values "
+         "(null was sent: this feature is not nullable)"),
+        ("num_products", "3", "Input should be a valid integer"),
+        ("total_charges", "3", "Input should be a valid number"),
+    ):  # fmt: skip
+        with pytest.raises(Refused) as refused:
+            parser.parse(orjson.dumps({"records": [{**BASE, name: sent}]}))
+        detail = refused.value.detail
+        assert detail is not None
+        assert [d["msg"] for d in detail if d["loc"][2] == name] == [said], detail
+
+
 def test_a_category_coded_as_a_number_sent_as_a_number_is_told_to_send_text() -> None:
     """Levels are the file's text: pclass 1, 2, 3 in the CSV are "1", "2", "3". A client sending
     2 was answered "Input should be '1', '2' or '3'", naming the very value it had sent."""

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from mlapp.csv_names import alike
+from mlapp.problems import CHECK_WORDS
 from mlapp.serving.records import MODEL_LIMITS
 
 # A range error at the model's own limit (records.MODEL_LIMITS, wider than the schema's range or
@@ -62,12 +63,20 @@ def merge_look_alikes(detail: Sequence[Mapping[str, Any]]) -> list[Mapping[str, 
     return merged
 
 
-def coded_hints(shown: list[dict[str, Any]], body: bytes, coded: Mapping[str, frozenset[str]]) -> None:
-    """A client sending 2 for a category coded 1, 2, 3 in the file (``coded``: such a category's
-    levels) is told to send "2" (JSON types are strict). The sent value is looked up in the body for
-    the listed issues only: asking pydantic for every issue's input cost about a quarter more per
+# pydantic's errors for a value of the wrong type; for null, only a feature that allows no missing
+# values gives one ("Input should be a valid integer"): said as validate and the batch scorer say it.
+TYPE_ERRORS = frozenset({"int_type", "float_type", "bool_type", "string_type", "literal_error"})
+NULL_SENT = f": {CHECK_WORDS['not_nullable']} (null was sent: this feature is not nullable)"
+ABSENT = object()  # no value at an error's loc (a union member's tag, say), unlike a null
+
+
+def sent_hints(shown: list[dict[str, Any]], body: bytes, coded: Mapping[str, frozenset[str]]) -> None:
+    """What the sent values of the listed type errors call for: a null where the feature allows none
+    is validate's "no missing values"; 2 for a category coded 1, 2, 3 in the file (``coded``: such a
+    category's levels), to send "2" (JSON types are strict). The sent value is looked up in the body
+    for the listed issues only: asking pydantic for every issue's input cost about a quarter more per
     1,000-row refusal."""
-    wanted = [e for e in shown if e["type"] == "literal_error" and e["loc"] and e["loc"][-1] in coded]
+    wanted = [e for e in shown if e["type"] in TYPE_ERRORS and e["loc"]]
     if not wanted:
         return
     try:
@@ -75,16 +84,18 @@ def coded_hints(shown: list[dict[str, Any]], body: bytes, coded: Mapping[str, fr
     except orjson.JSONDecodeError:  # pydantic's parser took it (NaN tokens): no hint, no harm
         return
     for error in wanted:
-        sent = _at(data, error["loc"])
-        if type(sent) is int and str(sent) in coded[error["loc"][-1]]:
+        sent, levels = _at(data, error["loc"]), coded.get(str(error["loc"][-1]), frozenset())
+        if sent is None:
+            error["msg"] += NULL_SENT
+        elif error["type"] == "literal_error" and type(sent) is int and str(sent) in levels:
             error["msg"] += f": category levels are text, send {str(sent)!r}"
 
 
 def _at(data: Any, loc: Sequence[str | int]) -> Any:
-    """The value at a pydantic error's ``loc`` in the parsed body (None if the path is not there)."""
+    """The value at a pydantic error's ``loc`` in the parsed body (``ABSENT`` if the path is not there)."""
     for part in loc:
         try:
             data = data[part]
         except (KeyError, IndexError, TypeError):
-            return None
+            return ABSENT
     return data

@@ -36,7 +36,7 @@ from typing_extensions import TypedDict
 from mlapp.model import ModelSpec
 from mlapp.serving.admission import Refused
 from mlapp.serving.columns import FastPath
-from mlapp.serving.issues import coded_hints, merge_look_alikes, past_model
+from mlapp.serving.issues import merge_look_alikes, past_model, sent_hints
 from mlapp.serving.records import Encoder, Rule, field_rule, record_type
 
 OTHER = "<other>"  # label for a field name the client made up: clients must not create series
@@ -243,8 +243,8 @@ class RequestParser:
             )
         # The first invalid record's issues (validation stops there), a few listed: small answers.
         count, shown = len(detail), [self._shown(e) for e in detail[: self.max_details]]
-        if body is not None and self.coded:
-            coded_hints(shown, body, self.coded)
+        if body is not None:
+            sent_hints(shown, body, self.coded)
         message = f"{count} validation error{'s' if count != 1 else ''} for Input"
         record = next((e["loc"][1] for e in detail if len(e["loc"]) > 1 and e["loc"][0] == "records"), None)
         if record is not None:
