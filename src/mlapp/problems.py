@@ -8,7 +8,7 @@ import ast
 import datetime
 import decimal
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,4 +127,18 @@ def decimal_code_hint(values: Iterable[object], levels: Sequence[Any]) -> str:
     return (
         f" ({found!r} is the level {class_text(found)!r} written as a decimal, as pandas writes a "
         "whole-number column with blanks: export the codes as whole numbers, e.g. astype('Int64') first)"
+    )
+
+
+def written_missing(values: Iterable[object], missing: Collection[str]) -> str:
+    """The hint for failing text spelt like one of ``missing`` (data.missing_values); "" if none is.
+    In a CSV it would have been missing, so the file is Parquet, where a missing value is null:
+    ``df.astype(str)`` before ``to_parquet`` writes NaN as the text "nan", and every blank of a
+    number column fails."""
+    spelt = next((v for v in values if isinstance(v, str) and v in missing), None)
+    if spelt is None:
+        return ""
+    return (
+        f" ({spelt!r} is in data.missing_values, which reads CSV cells: in Parquet a missing "
+        "value is null; write nulls, e.g. without astype(str))"
     )

@@ -64,11 +64,11 @@ def test_an_interrupted_run_leaves_the_earlier_output_as_it_was(
     chunks = []
     split_valid = scorer.split_valid
 
-    def interrupted(frame: pd.DataFrame, decimal: str):
+    def interrupted(frame: pd.DataFrame, decimal: str, missing: list[str]):
         chunks.append(len(frame))
         if len(chunks) == 2:  # Ctrl-C after one chunk was written
             raise KeyboardInterrupt
-        return split_valid(frame, decimal)
+        return split_valid(frame, decimal, missing)
 
     monkeypatch.setattr(scorer, "split_valid", interrupted)
     with pytest.raises(KeyboardInterrupt):

@@ -77,6 +77,20 @@ def test_one_reject_per_cell_in_validates_words(tmp_path: Path) -> None:
     assert rejected[("age", "in_range(18, 110)")] == [5, 8, 12]  # row 8's too: it parsed
 
 
+def test_a_blank_written_as_text_is_told_as_validate_tells_it(tmp_path: Path) -> None:
+    """A Parquet file written after ``astype(str)`` holds the text "nan" for a blank: validate names
+    data.missing_values and the fix; the rejects said a bare "parse as int64"."""
+    frame = as_read(broken(200), tmp_path)
+    frame.loc[3, "num_products"] = "nan"
+    _, rejects = checked.split_valid(frame, PARAMS.data.decimal, PARAMS.data.missing_values)
+    findings = Findings(PARAMS)
+    findings.add(frame)
+    (said,) = [p for p in findings.problems() if p.column == "num_products"]  # its parse problem
+    assert said.rows == [3] and "('nan' is in data.missing_values" in said.check
+    rejected = rejects[rejects["column"] == "num_products"]
+    assert rejected[["index", "check"]].values.tolist() == [[3, said.check], [12, MISSING]]
+
+
 @pytest.mark.parametrize("suffix", ["csv", "parquet"])
 def test_the_rejects_are_the_same_whole_and_row_by_row(
     suffix: str, tmp_path: Path, serving_root: Path

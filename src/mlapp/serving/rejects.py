@@ -8,13 +8,15 @@ coercion, nullability and type failures of the same cell.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import pandas as pd
 import pandera.errors as pa_errors
 
 from mlapp.cells import parse_values, value_hints
 from mlapp.csv_names import look_alikes
 from mlapp.errors import UserError
-from mlapp.problems import CHECK_WORDS, REPEATS, rule_words
+from mlapp.problems import CHECK_WORDS, REPEATS, rule_words, written_missing
 from mlapp.schema import FEATURES, feature_schema
 
 
@@ -54,9 +56,12 @@ def said(check: str, values: pd.Series) -> str | pd.Series:
     return values.map(words)
 
 
-def split_valid(frame: pd.DataFrame, decimal: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_valid(
+    frame: pd.DataFrame, decimal: str, missing_values: Collection[str] = ()
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(validated feature rows, one row per failing cell and rule: index, column, check, value),
-    the failures in row order, then the schema's column order."""
+    the failures in row order, then the schema's column order. ``missing_values``: text a CSV
+    reads as missing (data.missing_values), a Parquet file's failing such text is told so."""
     missing = [name for name in FEATURES if name not in frame.columns]
     if missing:  # 'größe' written 'gro' + accent (NFD) looks like the name it lacks: said, as validate does
         alike = look_alikes(missing, [name for name in frame.columns if name not in FEATURES])
@@ -87,6 +92,7 @@ def split_valid(frame: pd.DataFrame, decimal: str) -> tuple[pd.DataFrame, pd.Dat
     report = pd.concat(failures, ignore_index=True).astype(
         {"index": "int64", "check": "str", "value": "string"}  # a chunk of blanks only: text still
     )
+    report["check"] += report["value"].map(lambda value: written_missing([value], missing_values))
     # The same rows in the same order at any chunk size: by row, then column.
     return valid, report.sort_values(
         ["index", "column"], key=lambda by: by.map(order) if by.name == "column" else by, kind="stable"

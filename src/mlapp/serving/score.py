@@ -136,7 +136,7 @@ def score(
     with FrameParts(output, meta) as predictions, FrameParts(rejects_path, meta) as refused:
         # Each chunk indexed by its rows' 0-based positions in the file, as both readers number them.
         for frame in batches(source, input_format(source, fmt), chunk_rows, missing, sep):
-            valid, failures = split_valid(frame, decimal)
+            valid, failures = split_valid(frame, decimal, missing)
             out = pd.DataFrame({"row": valid.index.to_numpy(dtype=np.int64)})
             if id_column and id_column in frame.columns:  # its dtype kept: a chunk of rejects only
                 out[id_column] = frame.loc[valid.index, id_column].reset_index(drop=True)  # is no null type

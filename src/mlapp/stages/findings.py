@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 from mlapp.cells import LABEL_FIX
 from mlapp.csv_names import look_alikes
 from mlapp.params import Params
-from mlapp.problems import REPEATS
+from mlapp.problems import REPEATS, written_missing
 from mlapp.schema import FEATURES, raw_schema
 from mlapp.stages.parse_failures import ParseFailures, merge
 from mlapp.stages.table_checks import (
@@ -199,17 +199,9 @@ class Findings:
         return found
 
     def _written_missing(self, found: Problem) -> Problem:
-        """A text cell spelt like one of data.missing_values failed: in a CSV it would have been
-        missing, so the file is Parquet, where a missing value is null. ``df.astype(str)`` before
-        ``to_parquet`` writes NaN as the text "nan": every blank of a number column failed it."""
-        spelt = next((v for v in found.values if isinstance(v, str) and v in self.missing_text), None)
-        if spelt is None:
-            return found
-        hint = (
-            f" ({spelt!r} is in data.missing_values, which reads CSV cells: in Parquet a missing "
-            "value is null; write nulls, e.g. without astype(str))"
-        )
-        return replace(found, check=found.check + hint)
+        """A failing value spelt like one of data.missing_values: a Parquet file's (``written_missing``)."""
+        hint = written_missing(found.values, self.missing_text)
+        return replace(found, check=found.check + hint) if hint else found
 
     def summary(self) -> dict[str, Any]:
         missing = self.missing_values if self.missing_values is not None else pd.Series(dtype=int)
