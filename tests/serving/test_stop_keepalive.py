@@ -13,6 +13,9 @@ import socket
 import time
 from typing import Any
 
+import pytest
+
+from mlapp.serving import closing
 from mlapp.serving.header_deadline import Deadline
 from tests.serving.conftest import uvicorn_thread
 
@@ -57,7 +60,12 @@ def stop_begun(server: Any, port: int) -> None:
         time.sleep(0.02)
 
 
-def test_a_request_on_an_idle_kept_alive_connection_as_its_worker_stops_is_answered() -> None:
+def test_a_request_on_an_idle_kept_alive_connection_as_its_worker_stops_is_answered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The request must come within the grace: this process descheduled for the grace's second
+    # between the stop and the send, the server closed the connection first.
+    monkeypatch.setattr(closing, "STOP_GRACE_S", WAIT_S)
     with uvicorn_thread(ok, SETTINGS) as (port, server, thread):
         with socket.create_connection(("127.0.0.1", port), timeout=WAIT_S) as idle:
             idle.sendall(REQUEST)
