@@ -15,7 +15,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from mlapp.spellings import EXPORT_HABITS, INFINITE, INFINITY, NUMBER_HABITS, float32_shown
+from mlapp.spellings import INFINITE, INFINITY, float32_shown, habits
 
 # A whole number written as a float ("1.0", "-2.00"): pandas writes an integer column that has
 # a gap this way, as R and spreadsheets often do.
@@ -174,8 +174,7 @@ def _hints(name: str, values: pd.Series, dtype: str, decimal: str, fix: str) -> 
         (infinite, INFINITE),
         (large, TOO_LARGE["int" if whole else "float"]),
         (text.eq(name), f" (a row repeats the header {name!r}: files joined with their headers?)"),
-        *((text.str.fullmatch(habit), hint) for habit, hint in NUMBER_HABITS[decimal]),
-        *((text.str.fullmatch(habit), hint) for habit, hint in EXPORT_HABITS),
+        *((text.str.fullmatch(habit), hint) for habit, hint in habits(decimal)),
         (
             text.str.fullmatch(EXCEL_ERROR),
             " (a spreadsheet's error value: fix the formula, or export it as empty)",
@@ -237,16 +236,17 @@ def parse_values(series: pd.Series, dtype: str, decimal: str) -> tuple[pd.Series
     if dtype.startswith("int") or dtype.startswith("float"):
         if typed_times(series):  # a count of the writer's time unit (ns, us, ms): one date, 1000x apart
             return pd.Series(np.nan, index=series.index, dtype="float64"), present
+
+        def read(values: pd.Series) -> pd.Series:
+            return pd.to_numeric(decimal_points(values, decimal), errors="coerce").astype("float64")
+
         if series.dtype == np.float32:  # Parquet's float: 0.3, not 0.30000001 (float32_shown)
             numbers = pd.Series(float32_shown(series.to_numpy()), index=series.index)
         else:
-            numbers = pd.to_numeric(decimal_points(series, decimal), errors="coerce").astype("float64")
+            numbers = read(series)
         if (spaced := present & numbers.isna()).any() and not pd.api.types.is_numeric_dtype(series):
             # "12\xa0": a spreadsheet's non-breaking (or thin) space, which pandas keeps, is no part of it.
-            stripped = series[spaced].astype("string").str.strip()
-            numbers[spaced] = pd.to_numeric(decimal_points(stripped, decimal), errors="coerce").astype(
-                "float64"
-            )
+            numbers[spaced] = read(series[spaced].astype("string").str.strip())
         bad = present & (numbers.isna() | ~np.isfinite(numbers.fillna(0)) | numbers.abs().gt(FLOAT32_MAX))
         if dtype.startswith("int"):
             bad |= present & numbers.notna() & ((numbers % 1 != 0) | numbers.abs().ge(INT64_LIMIT))

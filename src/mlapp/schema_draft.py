@@ -26,7 +26,7 @@ from mlapp.errors import UserError
 from mlapp.params import DataParams, ValidateParams
 from mlapp.schema_dates import DATE_FIX, date_formats, dates_note
 from mlapp.sources import is_parquet
-from mlapp.spellings import EXPORT_HABITS, NUMBER_HABITS
+from mlapp.spellings import habits
 from mlapp.stages.validate import UNREADABLE, header_problems, name_problem, read_problem
 from mlapp.tables import read_raw
 
@@ -105,9 +105,9 @@ def _markers(text: pd.Series, decimal: str) -> pd.Series:
 def _habits(text: pd.Series, decimal: str) -> tuple[pd.Series, str]:
     """Which values are numbers written by an export habit (12%, $1,200.50, (12), 1,234), and what to
     change for the first habit found ("" if none)."""
-    habits = [(text.str.fullmatch(habit), hint) for habit, hint in (*NUMBER_HABITS[decimal], *EXPORT_HABITS)]
-    spelt = pd.concat([found for found, _ in habits], axis=1).any(axis=1)
-    found, hint = next(((found, hint) for found, hint in habits if found.any()), (spelt, ""))
+    found_by = [(text.str.fullmatch(habit), hint) for habit, hint in habits(decimal)]
+    spelt = pd.concat([found for found, _ in found_by], axis=1).any(axis=1)
+    found, hint = next(((found, hint) for found, hint in found_by if found.any()), (spelt, ""))
     return spelt, f"numbers written as {text[found].iloc[0]!r}{hint}" if hint else ""
 
 

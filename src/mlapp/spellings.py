@@ -34,6 +34,13 @@ EXPORT_HABITS = (
     ),
     (r"[+-]?0[xX][0-9a-fA-F]+", " (hexadecimal: export decimal numbers, or declare a code _category([...]))"),
 )
+
+
+def habits(decimal: str) -> tuple[tuple[str, str], ...]:
+    """Every habit a number column can show under ``data.decimal``, with its hint: the separators first."""
+    return (*NUMBER_HABITS[decimal], *EXPORT_HABITS)
+
+
 # "inf", "-Infinity", a float's infinity in Parquet (a division by zero upstream): a number to pandas,
 # none to the model (XGBoost stops on it).
 INFINITY = r"[+-]?inf(?:inity)?"

@@ -84,8 +84,9 @@ def split_valid(
             failing = group["failure_case"].set_axis(rows)
             failures.append(rejected(frame.loc[rows, name], said(str(check), failing)))
         bad |= set(cases["index"].astype(int))
-    if bad:
-        valid = feature_schema().validate(features.drop(index=list(bad)))
+        valid = feature_schema().validate(features.drop(index=list(bad)))  # the others, typed
+    else:  # only values that did not parse, or are missing, failed: the rest is validated already
+        valid = valid.drop(index=list(bad))
     if not failures:
         return valid, pd.DataFrame()
     order = {name: place for place, name in enumerate(FEATURES)}
