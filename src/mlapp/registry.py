@@ -14,6 +14,7 @@ from pathlib import Path
 
 import mlflow
 from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from mlapp import lineage
@@ -51,6 +52,23 @@ def owned_versions(client: MlflowClient, name: str) -> list[ModelVersion]:
     return versions
 
 
+def set_alias(client: MlflowClient, name: str, alias: str, version: str) -> None:
+    """Point ``alias`` of registered model ``name`` at ``version``, also when another process
+    sets the same new alias at that moment.
+
+    MLflow's SQL store adds a new alias after reading that none exists, so of two first settings
+    at once the later one fails on the table's key (on PostgreSQL a 400 naming UniqueViolation).
+    The alias exists by then, and setting it again updates it. Whether it exists decides, not the
+    error's text; each call sets the version it was given, so the last one wins as ever.
+    """
+    try:
+        client.set_registered_model_alias(name, alias, version)
+    except MlflowException:
+        if alias not in client.get_registered_model(name).aliases:
+            raise
+        client.set_registered_model_alias(name, alias, version)
+
+
 def register(params: Params, model_dir: Path, aliases: list[str], extra_tags: dict[str, str]) -> str:
     """Create a registry version for the current model; reuse its run if one was logged."""
     require_server(connect(params.mlflow), "registering")
@@ -63,7 +81,7 @@ def register(params: Params, model_dir: Path, aliases: list[str], extra_tags: di
     tags = {**lineage.tags(model_dir), **extra_tags, "run_id": run_id}
     version = mlflow.register_model(source, params.mlflow.model_name, tags=tags)
     for alias in aliases:
-        client.set_registered_model_alias(params.mlflow.model_name, alias, version.version)
+        set_alias(client, params.mlflow.model_name, alias, str(version.version))
     return str(version.version)
 
 
@@ -82,5 +100,5 @@ def ensure_alias(params: Params, model_dir: Path, alias: str) -> str:
         register(params, model_dir, [], {})
         ours = [v for v in client.search_model_versions(f"name = '{name}'") if identity <= v.tags.items()]
     first = min(ours, key=lambda v: int(v.version))
-    client.set_registered_model_alias(name, alias, first.version)
+    set_alias(client, name, alias, str(first.version))
     return str(first.version)

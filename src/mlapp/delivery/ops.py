@@ -167,9 +167,9 @@ def move_alias(params: MlflowParams, alias: str, digest: str) -> str:
     """Point ``alias`` at the newest registry version built into image ``digest``; that version."""
     from mlflow.tracking import MlflowClient
 
-    from mlapp.tracking import connect, require_server
+    from mlapp import registry, tracking
 
-    require_server(connect(params), "the registry", StateError)
+    tracking.require_server(tracking.connect(params), "the registry", StateError)
     client = MlflowClient()
     query = f"name = '{params.model_name}' and tags.`{DIGEST_TAG}` = '{digest}'"
     found = client.search_model_versions(query, order_by=["version_number DESC"], max_results=1)
@@ -179,5 +179,5 @@ def move_alias(params: MlflowParams, alias: str, digest: str) -> str:
             f"register it with `mlapp pipeline register --tag {DIGEST_TAG}={digest}`"
         )
     version = str(found[0].version)
-    client.set_registered_model_alias(params.model_name, alias, version)
+    registry.set_alias(client, params.model_name, alias, version)
     return version
