@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -84,6 +85,23 @@ def test_a_comment_in_a_token_file_is_no_token(tmp_path: Path) -> None:
     assert tokens.tokens == (b"abc123", b"old456", b"new789")
     assert not any(tokens.accepts(word) for word in (b"API", b"clients", b"#", b"team", b"A", b"old"))
     assert auth.parse_tokens("t1, t2 t3") == (b"t1", b"t2", b"t3")  # the variable's form
+
+
+def test_a_token_file_read_while_it_was_rewritten_in_place_is_read_again(tmp_path: Path) -> None:
+    """A read between the truncate and the write of an in-place rewrite sees no tokens; the write
+    may land within the same tick of the file system's clock (same mtime), which kept the
+    service refusing every request until the file changed again."""
+    path = tmp_path / "tokens"
+    path.write_text("old-token\n")
+    tokens = auth.Tokens(None, str(path))
+    path.write_text("")  # truncated: the service reads it now
+    tokens.refresh(force=True)
+    assert tokens.tokens == ()
+    tick = path.stat().st_mtime_ns
+    path.write_text("new-token\n")
+    os.utime(path, ns=(tick, tick))  # written within the same tick
+    tokens.refresh(force=True)
+    assert tokens.accepts(b"new-token")
 
 
 @pytest.mark.parametrize(

@@ -59,7 +59,7 @@ class Tokens:
     def __init__(self, value: str | None, file: str | None) -> None:
         self.file = Path(file) if file else None
         self.tokens: tuple[bytes, ...] = parse_tokens(value or "")
-        self._stamp: tuple[int, int] | None = None
+        self._stamp: tuple[int, int, int] | None = None
         self._checked = -RECHECK_S
         if self.file is not None:
             self.refresh(force=True)
@@ -79,7 +79,9 @@ class Tokens:
         self._checked = now
         try:
             info = self.file.stat()  # follows the Secret volume's symlinks to the current data
-            stamp = (info.st_mtime_ns, info.st_ino)
+            # The size too: a file rewritten in place (truncated, then written) within one tick
+            # of the file system's clock keeps its mtime, and a read between the two saw none.
+            stamp = (info.st_mtime_ns, info.st_ino, info.st_size)
             if stamp != self._stamp:
                 self.tokens, self._stamp = parse_tokens(self.file.read_text()), stamp
         except OSError as exc:
