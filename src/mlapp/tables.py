@@ -78,11 +78,15 @@ def parquet_file(source: str | Path | IO[bytes]) -> pq.ParquetFile:
 
 def parquet_batches(source: str | Path | IO[bytes], rows: int) -> Iterator[pd.DataFrame]:
     """The one way a Parquet file (``parquet_file``) is read in chunks (validate, batch scoring,
-    monitoring), ``rows`` rows at a time, each converted as the whole file is (``as_frame``)."""
-    start = 0
-    for batch in parquet_file(source).iter_batches(batch_size=rows):
+    monitoring), ``rows`` rows at a time, each converted as the whole file is (``as_frame``).
+    A file without rows is one empty chunk with its columns, as ``read_csv`` gives a header alone:
+    pyarrow yields no batch for it, and its columns are still checked (named when wrong)."""
+    file, start = parquet_file(source), 0
+    for batch in file.iter_batches(batch_size=rows):
         yield as_frame(batch, start)
         start += batch.num_rows
+    if not start:
+        yield as_frame(file.schema_arrow.empty_table())
 
 
 def as_frame(data: pa.Table | pa.RecordBatch, start: int = 0) -> pd.DataFrame:
@@ -147,15 +151,10 @@ def line_count(path: Path) -> int | None:
 def read_raw_chunks(path: Path, rows: int, missing: Sequence[str], sep: str) -> Iterator[pd.DataFrame]:
     """``read_raw`` in pieces of at most ``rows`` rows, each indexed by its rows' 0-based
     positions in the file; a table without rows is one empty piece (its columns)."""
-    if not is_parquet(path):
+    if is_parquet(path):
+        yield from parquet_batches(path, rows)
+    else:
         yield from read_csv(path, missing, rows, sep)
-        return
-    empty = True
-    for frame in parquet_batches(path, rows):
-        empty = False
-        yield frame
-    if empty:
-        yield as_frame(parquet_file(path).schema_arrow.empty_table())
 
 
 class FrameParts:

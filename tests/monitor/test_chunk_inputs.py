@@ -183,3 +183,21 @@ def test_missing_ids_are_named_missing_not_repeated(in_project: Path, tmp_path: 
     assert chunked == whole
     assert "no missing values: 3 value(s), e.g. [None] at rows [3, 120, 250]" in whole
     assert "values are unique: 2 value(s)" in whole and "rows [9, 260]" in whole
+
+
+WRONG = pd.DataFrame({"foo": [], "bar": []}, dtype=str)
+ZERO_ROWS = {"its columns": fresh(204, 1).head(0), "wrong columns": WRONG}
+
+
+@pytest.mark.parametrize("frame", ZERO_ROWS.values(), ids=ZERO_ROWS.keys())
+def test_a_parquet_batch_without_rows_is_refused_as_the_same_csv(
+    in_project: Path,  # noqa: F811
+    tmp_path: Path,
+    frame: pd.DataFrame,
+) -> None:
+    """No rows: its columns still checked (wrong ones named), in one chunk or many, as a header alone."""
+    frame.to_parquet(source := tmp_path / "none.parquet", index=False)
+    whole, chunked = _errors(in_project, source, tmp_path)
+    from_csv, _ = _errors(in_project, write_csv(frame, tmp_path / "none.csv", labels=True), tmp_path)
+    assert chunked == whole == from_csv.replace("none.csv", "none.parquet")
+    assert "(0 rows)" in whole and ("'foo', 'bar'" in whole) == ("foo" in frame.columns)

@@ -15,7 +15,7 @@ import pytest
 from mlapp.params import Params
 from mlapp.stages import validate
 from mlapp.stages.validate_rules import LEVELS_HINT
-from mlapp.tables import FrameParts, read_json
+from mlapp.tables import FrameParts, parquet_batches, read_json
 from tests.pipeline.test_validate_chunks import CHUNK_ROWS, PARAMS, ROWS, _set, _table
 
 TIME = "event_time"
@@ -126,3 +126,20 @@ def test_frame_parts_row_groups_do_not_depend_on_the_pieces(tmp_path: Path, monk
     assert (tmp_path / "pieces.parquet").read_bytes() == whole
     metadata = pq.read_metadata(tmp_path / "whole.parquet")
     assert [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)] == [100, 100, 100]
+
+
+WRONG = pd.DataFrame({"foo": [], "bar": []}, dtype=str)
+ZERO_ROWS = {"its columns": _table().head(0), "wrong columns": WRONG}
+
+
+@pytest.mark.parametrize("frame", ZERO_ROWS.values(), ids=ZERO_ROWS.keys())
+def test_a_parquet_file_without_rows_is_reported_as_the_same_csv(frame: pd.DataFrame, tmp_path: Path) -> None:
+    """``parquet_batches`` gives a file without rows as one empty chunk with its columns, as
+    ``read_csv`` gives a header alone: its columns are checked (wrong ones named), not nothing read."""
+    frame.to_parquet(parquet := tmp_path / "raw.parquet", index=False)
+    from_parquet = _both(parquet, tmp_path / "parquet")
+    from_csv = _both(_csv(frame, tmp_path), tmp_path / "csv")
+    assert from_parquet[0] == from_csv[0] != 0
+    assert from_parquet[1]["problems"] == from_csv[1]["problems"] != []
+    assert [len(chunk) for chunk in parquet_batches(parquet, CHUNK_ROWS)] == [0]
+    assert list(next(parquet_batches(parquet, CHUNK_ROWS)).columns) == list(frame.columns)

@@ -370,3 +370,24 @@ def test_a_pq_output_has_its_rejects_beside_it_by_its_stem(serving_root, tmp_pat
     summary = scorer.score(str(tmp_path / "batch.csv"), tmp_path / "p.pq", serving_root / "models", 100,
                            tmp_path / "none.json", [], ",", ".")  # fmt: skip
     assert summary.rejects == tmp_path / "p.rejects.parquet" and summary.rejects.exists()
+
+
+WRONG = pd.DataFrame({"foo": [], "bar": []}, dtype=str)
+ZERO_ROWS = {"its columns": generate(1, 3).head(0), "wrong columns": WRONG}
+
+
+@pytest.mark.parametrize("frame", ZERO_ROWS.values(), ids=ZERO_ROWS.keys())
+def test_a_parquet_file_without_rows_is_scored_as_the_same_csv(mlapp_score, tmp_path, frame) -> None:
+    """A header alone scores nothing (exit 0, an empty output) or names the lacking columns
+    (exit 2): so does a Parquet file without rows, which was "has no rows", its columns unchecked."""
+    frame.to_csv(tmp_path / "none.csv", index=False)
+    frame.to_parquet(tmp_path / "none.parquet", index=False)
+    from_csv = mlapp_score(tmp_path / "none.csv", tmp_path / "csv.parquet")
+    from_parquet = mlapp_score(tmp_path / "none.parquet", tmp_path / "parquet.parquet")
+    assert from_parquet == from_csv
+    if "foo" in frame.columns:
+        assert from_csv.returncode == 2 and "input lacks feature columns ['tenure_months'" in from_csv.stderr
+    else:
+        assert from_csv.returncode == 0, from_csv.stderr
+        scored = pq.read_table(tmp_path / "parquet.parquet")
+        assert scored.num_rows == 0 and scored.schema == pq.read_table(tmp_path / "csv.parquet").schema

@@ -153,9 +153,7 @@ def score(
             rows += len(frame)
             scored += len(valid)
             rejected += len(frame) - len(valid)
-        if predictions.writer is None:
-            raise UserError(f"{source} has no rows")
-        with writing(output):
+        with writing(output):  # both readers give a file without rows as one empty chunk: written
             predictions.commit()
             if refused.writer is None:
                 rejects_path.unlink(missing_ok=True)  # an earlier run's rejects are not this run's
