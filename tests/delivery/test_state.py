@@ -218,8 +218,8 @@ def test_concurrent_writer_is_rebased_not_overwritten(gitops: Path, tmp_path: Pa
     branch.write = racing_write  # type: ignore[method-assign]
     ops.record(branch, ops.deploy(branch, LAST, image("b"), None))
     assert calls["n"] == 2  # changed twice: the first push was rejected
-    assert branch.read(LAST).digest == digest("b")
-    assert branch.read(FIRST).digest == digest("c")  # the other writer's change survived
+    assert branch.read(LAST, branch.tip()).digest == digest("b")
+    assert branch.read(FIRST, branch.tip()).digest == digest("c")  # the other writer's change survived
 
 
 def test_local_writer_that_lost_the_race_is_redone_on_the_new_tip(gitops: Path) -> None:
@@ -244,14 +244,16 @@ def test_local_writer_that_lost_the_race_is_redone_on_the_new_tip(gitops: Path) 
     branch.write = racing_write  # type: ignore[method-assign]
     ops.record(branch, ops.deploy(branch, LAST, image("b"), None))
     assert calls["n"] == 2
-    assert branch.read(LAST).digest == digest("b") and branch.read(FIRST).digest == digest("c")
+    assert branch.read(LAST, branch.tip()).digest == digest("b") and branch.read(
+        FIRST, branch.tip()
+    ).digest == digest("c")
     # Any other failure of the swap still stops, with git's own error: here a lock left behind.
     lock = gitops / ".git" / "refs" / "heads" / "deploy.lock"
     lock.write_text("")
     with pytest.raises(proc.CommandError, match=r"git update-ref refs/heads/deploy .*exit 128"):
         ops.record(branch, ops.deploy(branch, LAST, image("d"), None))
     lock.unlink()
-    assert branch.read(LAST).digest == digest("b")
+    assert branch.read(LAST, branch.tip()).digest == digest("b")
 
 
 def test_local_mode_never_touches_the_remote_or_the_checkout(gitops: Path, mlapp) -> None:
@@ -382,8 +384,9 @@ def test_uncommitted_infra_is_named_before_anything_it_would_break(gitops: Path,
 
 
 def test_unknown_environment_and_missing_overlay(gitops: Path, mlapp) -> None:
-    code, out = mlapp("delivery", "deploy", "--env", "canary", "--image", image("a"))
-    assert code != 0 and "unknown environment 'canary'" in out
+    for args in (("deploy", "--env", "canary", "--image", image("a")), ("promote", "--to", "canary")):
+        code, out = mlapp("delivery", *args, "--push")  # a usage error, before the fetch
+        assert code == 2 and "Invalid value for '--" in out and "unknown environment 'canary'" in out, out
     raw = yaml.safe_load((gitops / "params.yaml").read_text())
     raw["delivery"]["environments"] = [FIRST, "canary", LAST]
     (gitops / "params.yaml").write_text(yaml.safe_dump(raw))

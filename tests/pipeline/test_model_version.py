@@ -16,7 +16,6 @@ import pytest
 
 from mlapp import lineage
 from mlapp import model as model_io
-from mlapp.delivery import ops
 from mlapp.params import load_params
 from mlapp.sample_data import generate
 from mlapp.serving import lineage as serving_lineage
@@ -60,7 +59,7 @@ def test_a_threshold_only_change_keeps_the_booster_and_changes_the_version(model
 
 def test_every_place_that_names_a_model_tells_the_two_apart(models) -> None:
     old, new = models["old"], models["new"]
-    assert ops.model_identity(old) != ops.model_identity(new)  # release.json, `delivery wait`
+    assert model_io.model_sha256(old) != model_io.model_sha256(new)  # release.json, `delivery wait`
     assert lineage.identity(old) != lineage.identity(new)  # MLflow runs and registry versions
     assert lineage.tags(old)["model.sha256"] != lineage.tags(new)["model.sha256"]  # image labels
     served_old, served_new = serving_lineage.from_repo(old), serving_lineage.from_repo(new)
@@ -71,7 +70,7 @@ def test_every_place_names_a_model_the_same_way(models) -> None:
     for folder in models.values():
         loaded = model_io.load(folder)
         served = serving_lineage.from_repo(folder)
-        assert ops.model_identity(folder) == (loaded.version, loaded.sha256)
+        assert model_io.model_sha256(folder) == loaded.sha256  # release.json: it, and its first 12 hex
         assert (served.model_version, served.model_sha256) == (loaded.version, loaded.sha256)
         assert lineage.identity(folder) == {"model.sha256": loaded.sha256}
         assert loaded.version == loaded.sha256[:12]
@@ -79,7 +78,7 @@ def test_every_place_names_a_model_the_same_way(models) -> None:
 
 def test_identical_inputs_give_identical_versions(models) -> None:
     assert model_io.load(models["old"]).version == model_io.load(models["same"]).version
-    assert ops.model_identity(models["old"]) == ops.model_identity(models["same"])
+    assert model_io.model_sha256(models["old"]) == model_io.model_sha256(models["same"])
 
 
 def test_the_digest_is_what_the_shell_recipe_gives(models) -> None:

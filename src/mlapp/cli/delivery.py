@@ -16,9 +16,10 @@ from mlapp.cli.common import FolderOption, Project, engine_option, http_url, pas
 
 
 def _known_env(ctx: click.Context, _: click.Parameter, name: str) -> str:
-    """A name params.yaml lists: a typo is said as such, not as "has never been deployed"."""
+    """A name params.yaml lists: a typo is said as such, not as "has never been deployed", and as a
+    usage error before a fetch or any other work (--env of every command, promote's --to)."""
     if name not in (known := ctx.find_object(Project).params.delivery.environments):  # type: ignore[union-attr]
-        raise click.BadParameter(f"unknown environment {name!r}: params has {known}")  # as promote --to says
+        raise click.BadParameter(f"unknown environment {name!r}: params has {known}")
     return name
 
 
@@ -77,7 +78,13 @@ def deploy(project: Project, env: str, image: str, model_dir: Path | None, push:
 
 @group.command()
 @click.option(
-    "--to", "target", required=True, envvar="PROMOTE_TO", show_envvar=True, help="Target environment."
+    "--to",
+    "target",
+    required=True,
+    envvar="PROMOTE_TO",
+    show_envvar=True,
+    callback=_known_env,
+    help="Target environment.",
 )
 @click.option(
     "--digest",
@@ -210,15 +217,12 @@ def install_argocd(project: Project) -> None:
     "--registry", default="kind-registry:5000", show_default=True, help="Registry the cluster pulls from."
 )
 @engine_option
-@click.option(
-    "--argocd/--no-argocd", "with_argocd", default=True, help="Install Argo CD, validate our Applications."
-)
 @pass_project
-def e2e(project: Project, local_image: str, registry: str, engine: str, with_argocd: bool) -> None:
+def e2e(project: Project, local_image: str, registry: str, engine: str) -> None:
     """Deploy the local image by digest to the current (throwaway) cluster, wait, smoke test."""
     from mlapp.delivery import cluster
 
-    cluster.e2e(project.params, local_image, registry=registry, engine=engine, with_argocd=with_argocd)
+    cluster.e2e(project.params, local_image, registry=registry, engine=engine)
 
 
 @group.command("image-metadata")

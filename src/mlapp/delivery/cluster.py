@@ -221,11 +221,11 @@ def smoke(params: Params, env: str, url: str | None, fetch: bool) -> None:
     click.echo(f"smoke test passed: {env} ({base})")
 
 
-def e2e(params: Params, local_image: str, registry: str, engine: str, with_argocd: bool) -> None:
-    """The kind job, through the same code as a real deploy: push the image to a registry the
-    nodes pull from, create the namespaces, optionally install the pinned Argo CD and have the
-    API server validate our Applications, record the release on a LOCAL deploy branch as cd
-    does, apply it in push mode (ApplySet prune), wait for the model, smoke through a port-forward."""
+def e2e(params: Params, local_image: str, registry: str, engine: str) -> None:
+    """The kind job, through the same code as a real deploy: push the image to a registry the nodes
+    pull from, create the namespaces, install the pinned Argo CD and have the API server validate
+    our Applications, record the release on a LOCAL deploy branch as cd does, apply it in push mode
+    (ApplySet prune), wait for the model, smoke through a port-forward."""
     from mlapp.serving.smoke import TOKEN_ENV
 
     d, env = params.delivery, params.delivery.environments[0]
@@ -234,10 +234,9 @@ def e2e(params: Params, local_image: str, registry: str, engine: str, with_argoc
         click.echo(f"1/6 pushed {local_image} as {image}")
         click.echo(kube.kubectl("apply", "-k", str(d.infra_dir / "bootstrap"), env=config))
         click.echo("2/6 namespaces and deployer roles applied (infra/bootstrap)")
-        if with_argocd:
-            install(d, config)
-            bootstrap(d, None, config, dry_run=True)
-            click.echo(f"3/6 Argo CD {d.argocd.version} installed; the API server accepts our Applications")
+        install(d, config)
+        bootstrap(d, None, config, dry_run=True)
+        click.echo(f"3/6 Argo CD {d.argocd.version} installed; the API server accepts our Applications")
         branch = Branch(d)
         commit = ops.record(branch, release := ops.deploy(branch, env, image, params.train.model_dir))
         click.echo(f"4/6 {env} recorded on the local {d.state_branch} branch ({commit[:12]})")

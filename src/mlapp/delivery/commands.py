@@ -122,9 +122,8 @@ def image_metadata(params: Params, repository: str | None) -> None:
 
     repo, model_dir = github.repository(repository, option="--repository"), params.train.model_dir
     name = f"{params.delivery.registry.rstrip('/')}/{repo.lower()}"
-    if (version := ops.model_identity(model_dir)[0]) is None:
-        raise StateError(f"no model in {model_dir}: run the pipeline (or pull its outputs)")
-    tags = lineage.tags(model_dir)
+    tags = lineage.tags(model_dir)  # no model: ModelMissing, a UserError naming the file to make
+    version = tags["model.sha256"][:12]  # the model version, as the service reports it
     commit = os.environ.get("GITHUB_SHA") or tags["git.commit"]
     server = os.environ.get("GITHUB_SERVER_URL", "https://github.com")
     oci = {"source": f"{server}/{repo}", "revision": commit, "version": f"model-{version}",

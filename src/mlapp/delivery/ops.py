@@ -30,16 +30,6 @@ KUSTOMIZATION = (
 )
 
 
-def model_identity(model_dir: Path | None) -> tuple[str | None, str | None]:
-    """(version, sha256) of a local model, as the service reports it; (None, None) if absent."""
-    from mlapp.model import MODEL_FILE, model_sha256  # lazy: xgboost costs ~1.5 s to import
-
-    if model_dir is None or not (model_dir / MODEL_FILE).is_file():
-        return None, None
-    sha = model_sha256(model_dir)
-    return sha[:12], sha
-
-
 def message(release: Release, action: str, extra: str = "") -> str:
     model = f" (model {release.model_version})" if release.model_version else ""
     run = [f"Run: {release.run_url}"] if release.run_url else []
@@ -75,7 +65,8 @@ def record(branch: Branch, release: Release) -> str:
 
 def deploy(branch: Branch, env: str, image: str, model_dir: Path | None) -> Release:
     """What deploying ``image`` to ``env`` records: rendered from the current commit's manifests."""
-    from mlapp.serving import smoke  # lazy: it loads the model (xgboost)
+    from mlapp.model import MODEL_FILE, model_sha256  # lazy: xgboost costs ~1.5 s to import
+    from mlapp.serving import smoke
 
     head, infra = branch.git("rev-parse", "HEAD"), branch.delivery.infra_dir
     # What is rendered is infra/ as committed: a change left in the checkout would silently not
@@ -85,11 +76,11 @@ def deploy(branch: Branch, env: str, image: str, model_dir: Path | None) -> Rele
         more = f" and {len(files) - 3} more" if len(files) > 3 else ""
         listed = f"{', '.join(files[:3])}{more}: `git status {infra}`"
         raise StateError(f"uncommitted changes in {infra}/ are not deployed: commit them ({listed})")
-    version, sha = model_identity(model_dir)
-    return Release(environment=branch.env(env), image=image, digest=image.split("@")[1], action="deploy",
+    sha = model_sha256(model_dir) if model_dir and (model_dir / MODEL_FILE).is_file() else None
+    return Release(environment=env, image=image, digest=image.split("@")[1], action="deploy",
                    status="deployed", source_commit=os.environ.get("GITHUB_SHA") or head,
-                   config_commit=head, model_version=version, model_sha256=sha,
-                   smoke=smoke.case(model_dir)[1] if model_dir and version else None,
+                   config_commit=head, model_version=sha and sha[:12], model_sha256=sha,
+                   smoke=smoke.case(model_dir)[1] if model_dir and sha else None,
                    deployed_by=branch.actor, run_url=branch.run_url)  # fmt: skip
 
 
@@ -104,7 +95,7 @@ def promotion(branch: Branch, target: str, digest: str | None) -> Release:
     before it (or the one with ``digest`` if that was verified there), same image, same manifests
     commit."""
     order = branch.delivery.environments
-    if order.index(branch.env(target)) == 0:
+    if order.index(target) == 0:
         raise StateError(f"{target} is the first environment: deploy to it, nothing promotes into it")
     source = order[order.index(target) - 1]
     passed = [r for _c, r in branch.history(source) if r.status == "verified"]
@@ -134,7 +125,7 @@ def accept(branch: Branch, env: str, tested: str, registry_version: str | None) 
     """Mark ``env``'s release verified; refused unless it runs ``tested`` (a malformed digest never does)."""
 
     def change(tree: Path, base: str | None) -> str:
-        latest = branch.read(branch.env(env), base)
+        latest = branch.read(env, base)
         if latest is None or latest.digest != tested:  # a concurrent deploy: verify that one on its own
             runs = f"runs {latest.digest}" if latest else "has never been deployed"
             raise StateError(f"{env} {runs}, not the tested {tested}; not accepting")

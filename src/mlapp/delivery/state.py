@@ -132,13 +132,6 @@ class Branch:
         name, remote = self.delivery.state_branch, self.delivery.remote
         return f"refs/remotes/{remote}/{name}" if self.sync else f"refs/heads/{name}"
 
-    def env(self, name: str) -> str:
-        """``name`` if params lists it: the check of promote's --to and of callers outside the CLI,
-        whose --env callback says it first as a usage error, before a fetch or any other work."""
-        if name not in self.delivery.environments:
-            raise StateError(f"unknown environment {name!r}: params has {self.delivery.environments}")
-        return name
-
     def git(self, *args: str, env: Mapping[str, str] | None = None) -> str:
         return git.output(*args, cwd=self.root, env=env)
 
@@ -164,9 +157,8 @@ class Branch:
     def tip(self) -> str | None:
         return git.rev(self.ref, cwd=self.root)
 
-    def read(self, env: str, commit: str | None = None) -> Release | None:
-        """``env``'s release at ``commit`` (the tip); None when absent or invalid (a hand edit)."""
-        commit = commit or self.tip()
+    def read(self, env: str, commit: str | None) -> Release | None:
+        """``env``'s release at ``commit``; None when absent or invalid (a hand edit)."""
         text = git.show(commit, f"{env}/{RELEASE_FILE}", cwd=self.root) if commit else None
         try:
             return Release.model_validate_json(text) if text is not None else None
@@ -177,7 +169,7 @@ class Branch:
         """(commit, release) for every change of ``env``, newest first."""
         tip = self.tip()
         commits = self.git("log", "--format=%H", tip, "--", f"{env}/{RELEASE_FILE}") if tip else ""
-        return [(c, r) for c in commits.split() if (r := self.read(self.env(env), c)) is not None]
+        return [(c, r) for c in commits.split() if (r := self.read(env, c)) is not None]
 
     def current(self, env: str, rewriting: bool = False) -> tuple[str, Release]:
         """``env``'s latest release; refused if its folder changed since (by hand) unless ``rewriting``."""
