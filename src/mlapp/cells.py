@@ -54,6 +54,11 @@ DATE_HINT = (
     " (times, typed as such in the file: the model takes numbers; derive them in the file, e.g. an age in "
     "days, or list the column in data.ignore_columns (params.yaml))"
 )
+# The label's: data.ignore_columns leaves out a feature, never the label.
+LABEL_DATE_HINT = (
+    " (times, typed as such in the file: the label is a number; convert it to one in the export, e.g. "
+    "days until the event, or choose another data.label (params.yaml))"
+)
 
 
 def typed_times(series: pd.Series) -> bool:
@@ -162,8 +167,8 @@ def _hints(name: str, values: pd.Series, dtype: str, decimal: str, fix: str) -> 
         counts = pd.to_numeric(values.astype("string").str.strip(), errors="coerce").notna()
         counts |= pd.api.types.is_timedelta64_dtype(values)
         return [(year.lt(1678) | year.gt(2261), FAR_HINT), (counts, COUNT_HINT), (every, f" ({ISO_RULE})")]
-    if typed_times(values):
-        return [(pd.Series(True, index=values.index), DATE_HINT)]
+    if typed_times(values):  # every fix but a feature's (NULLABLE_FIX) is a label's
+        return [(pd.Series(True, index=values.index), DATE_HINT if fix == NULLABLE_FIX else LABEL_DATE_HINT)]
     text = values.astype("string").str.strip()
     placeholder = text.str.fullmatch(PLACEHOLDER)
     size = pd.to_numeric(decimal_points(text, decimal), errors="coerce").astype("float64").abs()

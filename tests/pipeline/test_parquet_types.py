@@ -1,6 +1,7 @@
 """A team's own Parquet file, its column types kept: what a typed column means to validate and
 the schema draft when CSV text would have said it differently."""
 
+import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -9,11 +10,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from mlapp import schema_draft
+from mlapp.monitor import batch
+from mlapp.monitor.batch import InvalidBatch
 from mlapp.params import load_params
 from mlapp.sample_data import generate
 from mlapp.stages import validate
 from mlapp.tables import read_json
 from tests.conftest import REPO
+from tests.pipeline.task_tables import params_for, table
 
 PARAMS = load_params(REPO / "params.yaml")
 TIMES = {
@@ -102,3 +106,24 @@ def test_whole_numbers_with_a_gap_are_drafted_as_their_csv_text_is(tmp_path: Pat
     )
     assert parquet_draft == csv_draft
     assert parquet_draft[0].call == "_number(int, 0, 36" and parquet_draft[1].call == "_category("
+
+
+LABEL_TIMES = {"date": [datetime.date(2024, 3, 20) + datetime.timedelta(days=i) for i in range(300)], **TIMES}
+
+
+@pytest.mark.parametrize("kind", sorted(LABEL_TIMES))
+def test_a_typed_time_as_a_regression_label_is_told_what_a_label_needs(kind: str, tmp_path: Path) -> None:
+    """A label of times was told to go in data.ignore_columns, which leaves out features, never the
+    label: validate and a monitored batch say to make it a number in the export, or choose another."""
+    params = params_for(PARAMS, "regression")
+    frame = table("regression", 300).assign(churned=LABEL_TIMES[kind])
+    frame.to_parquet(source := tmp_path / "raw.parquet", index=False)
+    assert (
+        validate.run(params, source=source, output=tmp_path / "out.parquet", report=tmp_path / "r.json") == 1
+    )
+    (problem,) = read_json(tmp_path / "r.json")["problems"]
+    with pytest.raises(InvalidBatch) as caught:
+        batch.validate_batch(pd.read_parquet(source), params, "batch.parquet")
+    for said in (problem["check"], caught.value.problems[0].check):
+        assert said.startswith("parse as float64 (times, typed as such in the file: the label is a number;")
+        assert "ignore_columns" not in said and "choose another data.label" in said
