@@ -18,8 +18,9 @@ import pytest
 import yaml
 
 from mlapp.errors import ParamsError
-from mlapp.model import Model
+from mlapp.model import Model, load, save
 from mlapp.params import load_params
+from mlapp.stages import train as train_stage
 from mlapp.stages.train import holdout, objective, train
 from mlapp.tune import score
 from tests.conftest import REPO
@@ -142,3 +143,38 @@ def test_the_benchmark_fits_every_loss_with_trains_own_arguments() -> None:
     fits = bench["one_seed"](1, 400, "unit_slip", PARAMS.train, examples)
     assert sorted(f["loss"] for f in fits) == sorted(bench["LOSSES"])
     assert all(np.isfinite(f["mae_vs_signal"]) and f["trees"] >= 1 for f in fits)
+
+
+def _r2(model_dir: Path, frame: pd.DataFrame) -> float:
+    predicted = load(model_dir).scores(frame)
+    actual = frame["churned"].to_numpy()
+    return float(1 - np.sum((predicted - actual) ** 2) / np.sum((actual - actual.mean()) ** 2))
+
+
+def test_a_huber_slope_too_small_for_the_label_is_refused_with_one_that_learns(tmp_path: Path) -> None:
+    """A label in the thousands with errors of hundreds (a rent, a price) and the shipped slope 1:
+    pseudo-Huber's curvature is too small for a tree to split, so the model was the median
+    (R^2 about 0) and train said nothing. Now train refuses before fitting, and the slope it
+    suggests trains a model that learns."""
+    frame = table("regression", 2_000, seed=5)
+    frame["churned"] *= 10
+    source = tmp_path / "train.parquet"
+    frame.to_parquet(source)
+    starved = _with(regression_objective="pseudohubererror", huber_slope=1.0)
+    booster, spec = train(
+        frame, "churned", starved, "regression", examples=PARAMS.validate_.max_failure_examples
+    )
+    save(booster, spec, tmp_path / "starved")
+    assert _r2(tmp_path / "starved", frame) < 0.1  # what the check is for: a model that learned nothing
+    model_dir = tmp_path / "models"
+    with pytest.raises(ParamsError) as refused:
+        train_stage.run(PARAMS.model_copy(update={"train": starved}), source=source, model_dir=model_dir)
+    message = str(refused.value)
+    assert message.startswith("train.huber_slope 1 is too small for this label"), message
+    assert not model_dir.exists()  # refused before anything was fitted or written
+    suggested = float(message.rsplit("e.g. ", 1)[1])
+    fitting = _with(regression_objective="pseudohubererror", huber_slope=suggested)
+    assert (
+        train_stage.run(PARAMS.model_copy(update={"train": fitting}), source=source, model_dir=model_dir) == 0
+    )
+    assert _r2(model_dir, frame) > 0.5, suggested
