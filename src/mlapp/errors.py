@@ -1,6 +1,7 @@
 """Errors that mean "the user must fix something": the CLI prints them without a traceback."""
 
 import contextlib
+import importlib
 import re
 import signal
 import sys
@@ -39,6 +40,18 @@ def interrupted() -> NoReturn:
     # that note first: this empty one says it was handled.
     exec("")  # noqa: S102 - no code: only the interpreter's note is cleared
     sys.exit(EXIT_INTERRUPTED)
+
+
+def run_main(module: str) -> NoReturn:
+    """``python -m <module>`` for a module runnable alone (the serving image's batch scorer, its
+    server): the exit code of its ``main()``, and a Ctrl-C ended as ``interrupted``, while it
+    imports too. The module calls this first thing when run (``__name__ == "__main__"``), before
+    its own imports: it is imported here again by its name, the copy run as ``__main__`` stops."""
+    try:
+        code = importlib.import_module(module).main()
+    except KeyboardInterrupt:
+        interrupted()
+    sys.exit(code)
 
 
 def redact(text: str) -> str:

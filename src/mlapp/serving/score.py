@@ -24,6 +24,11 @@ The same model and the same rules as the service, for a file instead of a reques
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # before the imports (pandas, xgboost): a Ctrl-C in them is one line, exit 130
+    from mlapp.errors import run_main
+
+    run_main("mlapp.serving.score")
+
 import argparse
 import json
 import sys
@@ -222,7 +227,3 @@ def describe(summary: Summary) -> str:
         "rejects": str(summary.rejects) if summary.rejects else None,
     }
     return json.dumps(facts)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

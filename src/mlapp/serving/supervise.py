@@ -23,6 +23,11 @@ service module.
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # before any import: a Ctrl-C while it starts is one line and exit 130
+    from mlapp.errors import run_main
+
+    run_main("mlapp.serving.supervise")
+
 import argparse
 import contextlib
 import ipaddress
@@ -194,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     # metrics client every 12 h: a worker forked after that would inherit a client bound to
     # this pid, which fails in the worker.
     os.environ["BENTOML_DO_NOT_TRACK"] = "true"
-    from mlapp.errors import UserError
+    from mlapp.errors import UserError, interrupted
     from mlapp.serving import PROBE_HOST_ENV, TRAFFIC_PORT_ENV, settings
 
     # A bento's files are under its src/, where BentoML serves it from (build/serving.json is there).
@@ -249,8 +254,10 @@ def main(argv: list[str] | None = None) -> int:
         respawn_on_exit(server.arbiter, Path(metrics), workers, Path(temp))
         refuse_new_connections_on_stop(server.arbiter)  # drain.py
         stop_on_hangup()  # SIGHUP stops the server as SIGTERM does (circus took it as "reload")
+        interrupts = noted(signal.SIGINT)  # circus's handler stops the server; the exit says Ctrl-C
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not server.running:  # the arbiter's thread starts its loop, then its watchers
+        # The arbiter's thread starts its loop, then its watchers (a Ctrl-C meanwhile: stopping).
+        while not server.running and not interrupts:
             if time.monotonic() > deadline:
                 server.stop()
                 raise SystemExit(f"the server did not start within {START_TIMEOUT_S:g} s")
@@ -261,8 +268,20 @@ def main(argv: list[str] | None = None) -> int:
     finally:  # workers never get here: they leave through os._exit (fork.py)
         shutil.rmtree(metrics, ignore_errors=True)
         shutil.rmtree(temp, ignore_errors=True)
+    if interrupts:  # stopped by Ctrl-C, as every command is: one line and exit 130, not a quiet 0
+        interrupted()
     return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+def noted(signum: int) -> list[int]:
+    """Each ``signum`` this process gets from now on, handled first by the handler set before."""
+    seen: list[int] = []
+    previous = signal.getsignal(signum)
+
+    def note(number: int, frame: Any) -> None:
+        seen.append(number)
+        if callable(previous):
+            previous(number, frame)
+
+    signal.signal(signum, note)
+    return seen
