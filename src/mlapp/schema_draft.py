@@ -44,6 +44,9 @@ CODE = re.compile(r"[+-]?0\d|[+-]?\d{16,}$")
 ID_NAME = re.compile(r"(?:^|[\W_])(?:id|Id|ID)$|[a-z](?:Id|ID)$")
 MARKER_WORDS, MARKER_SHARE = 3, 0.1  # words among numbers drafted as missing: spellings, share of rows
 ID_HINT = "if it identifies the row, set data.id_column (params.yaml) to it instead"
+# An ISO date or time is what data.time_column reads: a ticket's opening date is its event time
+# (split.method time, the monitor's batches), never a feature, and needs no derived column.
+TIME_HINT = "if it is when the row's event happened, set data.time_column (params.yaml) to it"
 # Whole numbers, each once, with no gap (1..500 in any order): a row number (pandas' "Unnamed: 0",
 # "row_no", "idx") the model would learn the row order from. Fewer rows can be a real feature by
 # chance (5 people aged 30..34).
@@ -163,7 +166,7 @@ def feature(name: str, values: pd.Series, decimal: str) -> Feature:
     if habit := _written_numbers(text, decimal):
         return Feature(name, "", skip=f"{habit}; or {IGNORE}")
     if not parse_values(present, "datetime64[ns]", decimal)[1].any():
-        return Feature(name, "", skip=f"a date: {DATE_FIX}; {IGNORE}")
+        return Feature(name, "", skip=f"a date: {DATE_FIX}; {TIME_HINT}; or {IGNORE}")
     if formats := date_formats(text):
         return Feature(name, "", skip=f"{dates_note(formats)}; or {IGNORE}")
     levels = sorted(set(composed(present.astype(str))))  # in NFC, as validate reads them: one level each
