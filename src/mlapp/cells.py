@@ -15,7 +15,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from mlapp.spellings import INFINITE, INFINITY, float32_shown, habits
+from mlapp.spellings import INFINITE, INFINITY, TRUE_FALSE, TRUE_FALSE_HINT, float32_shown, habits
 
 # A whole number written as a float ("1.0", "-2.00"): pandas writes an integer column that has
 # a gap this way, as R and spreadsheets often do.
@@ -86,6 +86,15 @@ def nested(series: pd.Series) -> pd.Series:
     if not pd.api.types.is_object_dtype(series):
         return pd.Series(False, index=series.index)
     return series.map(lambda value: isinstance(value, NESTED)).astype(bool)
+
+
+def true_false(series: pd.Series) -> pd.Series:
+    """The cells holding a yes/no typed so (a Parquet boolean, JSON's true): 1 and 0 to pandas."""
+    if pd.api.types.is_bool_dtype(series):
+        return series.notna()
+    if pd.api.types.infer_dtype(series, skipna=True) not in ("boolean", "mixed-integer", "mixed"):
+        return pd.Series(False, index=series.index)  # numbers or text alone: no value scanned again
+    return series.map(lambda value: isinstance(value, bool | np.bool_)).astype(bool)
 
 
 def nfc(text: str) -> str:
@@ -175,7 +184,9 @@ def _hints(name: str, values: pd.Series, dtype: str, decimal: str, fix: str) -> 
     whole = dtype.lower().startswith("int")
     infinite = text.str.fullmatch(INFINITY, case=False)
     large = (size.ge(INT64_LIMIT) if whole else size.gt(FLOAT32_MAX)) & ~infinite  # 1e309: inf to pandas
+    yes_no = text.str.fullmatch(TRUE_FALSE) & (fix == NULLABLE_FIX)  # a label's is a class: validate says so
     return [
+        (yes_no, TRUE_FALSE_HINT),
         (infinite, INFINITE),
         (large, TOO_LARGE["int" if whole else "float"]),
         (text.eq(name), f" (a row repeats the header {name!r}: files joined with their headers?)"),
@@ -241,6 +252,9 @@ def parse_values(series: pd.Series, dtype: str, decimal: str) -> tuple[pd.Series
     if dtype.startswith("int") or dtype.startswith("float"):
         if typed_times(series):  # a count of the writer's time unit (ns, us, ms): one date, 1000x apart
             return pd.Series(np.nan, index=series.index, dtype="float64"), present
+        if (flags := true_false(series)).any():  # a yes/no, as the service refuses it: no 1 or 0
+            parsed, bad = parse_values(series.astype(object).mask(flags), dtype, decimal)
+            return parsed, bad | flags
 
         def read(values: pd.Series) -> pd.Series:
             return pd.to_numeric(decimal_points(values, decimal), errors="coerce").astype("float64")

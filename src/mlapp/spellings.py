@@ -41,6 +41,13 @@ def habits(decimal: str) -> tuple[tuple[str, str], ...]:
     return (*NUMBER_HABITS[decimal], *EXPORT_HABITS)
 
 
+# A yes/no where the schema says number: a Parquet boolean (pandas' 1/0), JSON's true, a CSV's "TRUE".
+# The service refuses it as a number feature's value; so does every table reader (``cells.parse_values``).
+TRUE_FALSE = r"(?i:true|false)"
+TRUE_FALSE_HINT = (
+    " (true/false: a yes/no, not a number; export it as 1 and 0, or declare the column a yes/no, "
+    "pa.Column(bool), in FEATURES)"
+)
 # "inf", "-Infinity", a float's infinity in Parquet (a division by zero upstream): a number to pandas,
 # none to the model (XGBoost stops on it).
 INFINITY = r"[+-]?inf(?:inity)?"

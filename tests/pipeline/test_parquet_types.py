@@ -4,6 +4,7 @@ the schema draft when CSV text would have said it differently."""
 import datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -13,7 +14,9 @@ from mlapp import schema_draft
 from mlapp.monitor import batch
 from mlapp.monitor.batch import InvalidBatch
 from mlapp.params import load_params
+from mlapp.problems import Problem
 from mlapp.sample_data import generate
+from mlapp.spellings import TRUE_FALSE_HINT
 from mlapp.stages import validate
 from mlapp.tables import read_json
 from tests.conftest import REPO
@@ -127,3 +130,69 @@ def test_a_typed_time_as_a_regression_label_is_told_what_a_label_needs(kind: str
     for said in (problem["check"], caught.value.problems[0].check):
         assert said.startswith("parse as float64 (times, typed as such in the file: the label is a number;")
         assert "ignore_columns" not in said and "choose another data.label" in said
+
+
+# A yes/no where FEATURES says number: num_products (int) and discount_pct (float).
+YES_NO = {
+    "bool": lambda: pd.Series([i % 2 == 0 for i in range(300)]),
+    "bool with a gap": lambda: pd.Series([None, *(i % 3 == 0 for i in range(299))], dtype="boolean"),
+}
+
+
+def refused(values: pd.Series, problems: list[Problem]) -> None:
+    """Each yes/no of ``values`` refused in both number columns, with the hint, by row."""
+    flagged = [row for row, value in values.items() if isinstance(value, bool | np.bool_)]
+    for said, name, kind in zip(
+        problems, ("num_products", "discount_pct"), ("int64", "float64"), strict=True
+    ):
+        assert said.column == name and said.rows == flagged[:5] and said.count == len(flagged)
+        assert said.check == f"parse as {kind}{TRUE_FALSE_HINT}"
+
+
+@pytest.mark.parametrize("kind", YES_NO)
+@pytest.mark.parametrize("decimal", [".", ","])
+def test_a_parquet_boolean_where_the_schema_says_number_is_refused_as_the_service_refuses_it(
+    kind: str, decimal: str, tmp_path: Path
+) -> None:
+    """A Parquet boolean in a number column was read as 1 and 0 (validated and scored; a failed
+    range said "e.g. [0]"). The service refuses true for a number: so do validate and the monitor
+    now, whatever data.decimal says."""
+    params = PARAMS.model_copy(update={"data": PARAMS.data.model_copy(update={"decimal": decimal})})
+    values = YES_NO[kind]()
+    generate(300, 5).assign(num_products=values, discount_pct=values).to_parquet(
+        source := tmp_path / "raw.parquet"
+    )
+    assert validate.run(params, source=source, output=tmp_path / "o.parquet", report=tmp_path / "r.json") == 1
+    refused(values, [Problem(**p) for p in read_json(tmp_path / "r.json")["problems"]])
+    with pytest.raises(InvalidBatch) as caught:
+        batch.validate_batch(pd.read_parquet(source), params, "batch.parquet")
+    refused(values, caught.value.problems)
+
+
+def test_a_logs_json_true_for_a_number_is_refused_as_the_service_refuses_it() -> None:
+    """A prediction log's features are as JSON typed them (objects): true among numbers was 1."""
+    values = pd.Series([True if i % 5 == 3 else i % 4 + 1 for i in range(300)], dtype=object)
+    frame = generate(300, 5).astype(object).assign(num_products=values, discount_pct=values)
+    with pytest.raises(InvalidBatch) as caught:
+        batch.validate_batch(frame, PARAMS, "log.jsonl")
+    refused(values, caught.value.problems)
+
+
+def test_a_yes_no_column_is_drafted_as_one_never_as_a_number(tmp_path: Path) -> None:
+    """The draft checks yes/no before numbers: a Parquet boolean (1 and 0 to pandas) is a bool."""
+    frame = pd.DataFrame({name: make() for name, make in YES_NO.items()}).assign(churned=0)
+    frame.to_parquet(source := tmp_path / "raw.parquet", index=False)
+    read, _ = schema_draft.read(source, PARAMS.data, 1_000)
+    drafted = [schema_draft.feature(name, read[name], ".") for name in YES_NO]
+    assert [f.call for f in drafted] == ["pa.Column(bool", 'pa.Column("boolean"']
+
+
+def test_a_yes_no_regression_label_is_told_it_is_a_class_not_to_declare_a_feature(tmp_path: Path) -> None:
+    """Read as 1 and 0, a boolean label was learnt as a regression's numbers; refused, it is told
+    the task's fix (validate's for a text label), not a feature's (FEATURES)."""
+    frame = table("regression", 300).assign(churned=[i % 2 == 0 for i in range(300)])
+    frame.to_parquet(source := tmp_path / "raw.parquet", index=False)
+    params = params_for(PARAMS, "regression")
+    assert validate.run(params, source=source, output=tmp_path / "o.parquet", report=tmp_path / "r.json") == 1
+    (problem,) = read_json(tmp_path / "r.json")["problems"]
+    assert problem["check"] == "parse as float64 (a text label is a class: set task: binary or multiclass)"

@@ -28,6 +28,7 @@ from mlapp.errors import UserError
 from mlapp.sample_data import generate
 from mlapp.serving import rejects as checked
 from mlapp.serving import score as scorer
+from mlapp.spellings import TRUE_FALSE_HINT
 from tests.conftest import REPO, answering, run_main, sh
 from tests.serving.conftest import PARAMS
 
@@ -391,3 +392,25 @@ def test_a_parquet_file_without_rows_is_scored_as_the_same_csv(mlapp_score, tmp_
         assert from_csv.returncode == 0, from_csv.stderr
         scored = pq.read_table(tmp_path / "parquet.parquet")
         assert scored.num_rows == 0 and scored.schema == pq.read_table(tmp_path / "csv.parquet").schema
+
+
+def test_true_false_for_a_number_feature_is_rejected_as_the_service_refuses_it(
+    serving_root, tmp_path
+) -> None:
+    """A Parquet boolean where the model takes a number was scored as 1 and 0; a CSV's "TRUE" was
+    rejected without a word of why. Each row is now a reject with validate's hint, none scored."""
+    frame = generate(40, 5)
+    frame.assign(num_products=frame.index % 2 == 0).to_parquet(tmp_path / "typed.parquet")
+    text = frame.astype({"num_products": object})
+    text.loc[[0, 1], "num_products"] = ["TRUE", "false"]
+    text.to_csv(tmp_path / "text.csv", index=False)
+    check = f"parse as int64{TRUE_FALSE_HINT}"
+    for name, rows in (("typed.parquet", list(range(40))), ("text.csv", [0, 1])):
+        output = tmp_path / f"{name}.out.parquet"
+        data, model_dir = PARAMS.data, serving_root / "models"
+        summary = scorer.score(str(tmp_path / name), output, model_dir, 700, tmp_path / "none.json",
+                               data.missing_values, data.csv_separator, data.decimal)  # fmt: skip
+        rejects = pq.read_table(summary.rejects).to_pandas()
+        assert summary.rejected == len(rows) and summary.scored == 40 - len(rows)
+        assert rejects["row"].tolist() == rows and set(rejects["check"]) == {check}
+        assert set(rejects["column"]) == {"num_products"}
