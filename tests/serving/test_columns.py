@@ -199,14 +199,37 @@ def test_a_null_where_none_is_allowed_is_said_as_validate_says_it(parser: Reques
          "this feature is not nullable)"),
         ("contract", None, "Input should be 'month-to-month', 'one-year' or 'two-year': no missing values "
          "(null was sent: this feature is not nullable)"),
-        ("num_products", "3", "Input should be a valid integer"),
-        ("total_charges", "3", "Input should be a valid number"),
+        ("num_products", "three", "Input should be a valid integer"),
+        ("total_charges", "3,5", "Input should be a valid number"),
     ):  # fmt: skip
         with pytest.raises(Refused) as refused:
             parser.parse(orjson.dumps({"records": [{**BASE, name: sent}]}))
         detail = refused.value.detail
         assert detail is not None
         assert [d["msg"] for d in detail if d["loc"][2] == name] == [said], detail
+
+
+def test_a_tables_yes_no_and_quoted_numbers_are_told_what_json_to_send(parser: RequestParser) -> None:
+    """A client copying a row from the CSV sends "yes" or 1 for a yes/no column and "40" for a
+    number: pydantic said "Input should be a valid boolean" (or integer), not what to send. A
+    string that is no number of the kind, and a category's wrong level, get no such words."""
+    bools = ": send true or false (JSON booleans; the file's yes/no and 1/0 are read as them)"
+    quoted = ": send the number unquoted (JSON types are strict)"
+    for name, sent, said in (
+        ("paperless_billing", "yes", "Input should be a valid boolean" + bools),
+        ("paperless_billing", 1, "Input should be a valid boolean" + bools),
+        ("age", "40", "Input should be a valid integer" + quoted),
+        ("age", " 40 ", "Input should be a valid integer" + quoted),
+        ("age", "40.5", "Input should be a valid integer"),
+        ("monthly_charges", "80.5", "Input should be a valid number" + quoted),
+        ("monthly_charges", "NaN", "Input should be a valid number"),
+        ("contract", "2", "Input should be 'month-to-month', 'one-year' or 'two-year'"),
+    ):  # fmt: skip
+        with pytest.raises(Refused) as refused:
+            parser.parse(orjson.dumps({"records": [{**BASE, name: sent}]}))
+        detail = refused.value.detail
+        assert detail is not None
+        assert [d["msg"] for d in detail if d["loc"][2] == name] == [said], (sent, detail)
 
 
 def test_a_category_coded_as_a_number_sent_as_a_number_is_told_to_send_text() -> None:

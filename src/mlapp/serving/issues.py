@@ -7,6 +7,8 @@ knows the rule that failed, not why the schema has it or what the client meant t
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -68,12 +70,30 @@ def merge_look_alikes(detail: Sequence[Mapping[str, Any]]) -> list[Mapping[str, 
 TYPE_ERRORS = frozenset({"int_type", "float_type", "bool_type", "string_type", "literal_error"})
 NULL_SENT = f": {CHECK_WORDS['not_nullable']} (null was sent: this feature is not nullable)"
 ABSENT = object()  # no value at an error's loc (a union member's tag, say), unlike a null
+# A table's yes/no, 1/0 and quoted numbers are what a client copying from the file sends; JSON types
+# are strict (tests/serving/test_records.py), so the 400 says what to send instead.
+BOOL_SENT = ": send true or false (JSON booleans; the file's yes/no and 1/0 are read as them)"
+NUMBER_SENT = ": send the number unquoted (JSON types are strict)"
+WHOLE = re.compile(r"\s*[+-]?\d+\s*")
+
+
+def _quoted_number(sent: Any, kind: str) -> bool:
+    """``sent`` is a string holding a number of the error's kind (int_type: a whole one)."""
+    if not isinstance(sent, str) or kind not in ("int_type", "float_type"):
+        return False
+    if kind == "int_type":
+        return WHOLE.fullmatch(sent) is not None
+    try:
+        return math.isfinite(float(sent))
+    except ValueError:
+        return False
 
 
 def sent_hints(shown: list[dict[str, Any]], body: bytes, coded: Mapping[str, frozenset[str]]) -> None:
     """What the sent values of the listed type errors call for: a null where the feature allows none
     is validate's "no missing values"; 2 for a category coded 1, 2, 3 in the file (``coded``: such a
-    category's levels), to send "2" (JSON types are strict). The sent value is looked up in the body
+    category's levels), to send "2" (JSON types are strict); "yes" or 1 for a boolean, true or
+    false; "40" for a number, 40. The sent value is looked up in the body
     for the listed issues only: asking pydantic for every issue's input cost about a quarter more per
     1,000-row refusal."""
     wanted = [e for e in shown if e["type"] in TYPE_ERRORS and e["loc"]]
@@ -89,6 +109,10 @@ def sent_hints(shown: list[dict[str, Any]], body: bytes, coded: Mapping[str, fro
             error["msg"] += NULL_SENT
         elif error["type"] == "literal_error" and type(sent) is int and str(sent) in levels:
             error["msg"] += f": category levels are text, send {str(sent)!r}"
+        elif error["type"] == "bool_type" and isinstance(sent, str | int | float):
+            error["msg"] += BOOL_SENT
+        elif _quoted_number(sent, error["type"]):
+            error["msg"] += NUMBER_SENT
 
 
 def _at(data: Any, loc: Sequence[str | int]) -> Any:
