@@ -3,6 +3,7 @@ inside code an ``exec()`` runs."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -19,22 +20,64 @@ def imported(line: str) -> str:
     return line.rsplit("|", 1)[-1].strip()
 
 
-@pytest.mark.parametrize("entry", ENTRIES.values(), ids=ENTRIES.keys())
-def test_ctrl_c_while_the_commands_import_is_one_line_and_exit_130(entry: list[str]) -> None:
-    """A Ctrl-C in the second or more the commands take to import (pandas, MLflow, BentoML) printed
-    Python's traceback. ``-X importtime`` writes a line as each import ends: the interrupt goes
-    once click, mlapp.cli's first import, is in."""
-    argv = [sys.executable, "-X", "importtime", *entry, "--help"]
-    child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+# The child's sitecustomize (first on its PYTHONPATH): once the module HOLD_AFTER names has run, it
+# says so and sleeps until the test's Ctrl-C. The child cannot go past that import while the test
+# is slow to send it (a loaded machine): a read of its import lines alone was a race with the child.
+HOLD = """
+import importlib.abc, os, sys, time
+
+
+class Hold(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name != os.environ["HOLD_AFTER"]:
+            return None
+        sys.meta_path.remove(self)
+        spec = next(s for f in sys.meta_path if (s := f.find_spec(name, path, target)) is not None)
+        run = spec.loader.exec_module
+
+        def exec_module(module):
+            run(module)
+            print("holding", file=sys.stderr, flush=True)
+            time.sleep(float(os.environ["HOLD_S"]))  # the Ctrl-C raises in here
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+sys.meta_path.insert(0, Hold())
+"""
+
+
+def said_after_import(args: list[str], module: str, cwd: Path, tmp_path: Path) -> tuple[int, list[str]]:
+    """The exit code and stderr lines of ``python -X importtime *args``, interrupted as the import
+    of ``module`` ends."""
+    (tmp_path / "sitecustomize.py").write_text(HOLD)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "HOLD_AFTER": module, "HOLD_S": str(DEADLINE_S)}
+    child = subprocess.Popen(
+        [sys.executable, "-X", "importtime", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert child.stderr is not None
     said: list[str] = []
     for line in child.stderr:
-        said.append(line)
-        if imported(line) == "click":
+        if line == "holding\n":
             break
+        said.append(line)
     child.send_signal(signal.SIGINT)
     said += child.stderr.readlines()
-    assert child.wait(timeout=DEADLINE_S) == 130, "".join(said)[-3000:]
+    return child.wait(timeout=DEADLINE_S), said
+
+
+@pytest.mark.parametrize("entry", ENTRIES.values(), ids=ENTRIES.keys())
+def test_ctrl_c_while_the_commands_import_is_one_line_and_exit_130(entry: list[str], tmp_path: Path) -> None:
+    """A Ctrl-C in the second or more the commands take to import (pandas, MLflow, BentoML) printed
+    Python's traceback. The interrupt goes as click, mlapp.cli's first import, is in."""
+    code, said = said_after_import([*entry, "--help"], "click", tmp_path, tmp_path)
+    assert code == 130, "".join(said)[-3000:]
     assert "click" in map(imported, said)
     # The interrupt came while the commands imported: the last of them never was (a line is
     # written for an import the interrupt ended too: mlapp.cli's own is no witness).

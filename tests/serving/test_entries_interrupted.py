@@ -2,8 +2,8 @@
 job; ``python -m mlapp.serving.supervise``, the server): one line and exit 130, as every ``mlapp``
 command ends (tests/pipeline/test_entry.py), not Python's traceback nor a quiet exit 0.
 
-Each interrupt is sent once the process says where it is (an import line of ``-X importtime``, a
-request for its input, the server answering), never after a wait."""
+Each interrupt is sent once the process says where it is (held at the end of an import, a request
+for its input, the server answering), never after a wait."""
 
 from __future__ import annotations
 
@@ -13,14 +13,13 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from mlapp.sample_data import generate
 from mlapp.serving.local import free_ports
 from tests.conftest import answering
-from tests.pipeline.test_entry import DEADLINE_S, imported
+from tests.pipeline.test_entry import DEADLINE_S, imported, said_after_import
 from tests.serving.test_resilience import port_free
 from tests.serving.test_stop import started
 
@@ -30,35 +29,14 @@ MODULES = {
 }
 
 
-def said_after_import(argv: list[str], module: str, cwd: Path) -> tuple[int, list[str]]:
-    """The exit code and stderr lines of ``python -X importtime -m *argv``, interrupted once
-    ``module`` is imported."""
-    child = subprocess.Popen(
-        [sys.executable, "-X", "importtime", "-m", *argv],
-        cwd=cwd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert child.stderr is not None
-    said: list[str] = []
-    for line in child.stderr:
-        said.append(line)
-        if imported(line) == module:
-            break
-    child.send_signal(signal.SIGINT)
-    said += child.stderr.readlines()
-    return child.wait(timeout=DEADLINE_S), said
-
-
 @pytest.mark.parametrize("name", MODULES)
-def test_ctrl_c_while_the_module_imports_is_one_line_and_exit_130(serving_root, name) -> None:
+def test_ctrl_c_while_the_module_imports_is_one_line_and_exit_130(serving_root, tmp_path, name) -> None:
     """A Ctrl-C as pandas loaded (the scorer imports it at the top) or as the server's settings did
     was Python's traceback, and a death by SIGINT (-2), not exit 130."""
     argv = [*MODULES[name], *([str(free_ports(1)[0])] if name == "supervise" else [])]
     # The first import the interrupt follows, and one that comes well after it (never reached).
     first, later = {"score": ("pandas", "xgboost"), "supervise": ("mlapp.serving.settings", "bentoml")}[name]
-    code, said = said_after_import(argv, first, serving_root)
+    code, said = said_after_import(["-m", *argv], first, serving_root, tmp_path)
     assert code == 130, "".join(said)[-3000:]
     assert first in map(imported, said) and later not in map(imported, said)
     assert [line for line in said if not line.startswith("import time:")] == ["error: interrupted\n"]
