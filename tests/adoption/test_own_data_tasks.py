@@ -23,7 +23,7 @@ import pytest
 
 from mlapp.serving.local import free_port
 from tests.adoption.test_own_data import _env, report_on_shallower_trees, smoke_passes
-from tests.conftest import make_project, running_server, sh
+from tests.conftest import copy_project, running_server, sh
 
 pytestmark = pytest.mark.slow
 
@@ -216,9 +216,10 @@ def check_prediction(task: str, answer: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("task", sorted(TABLES))
-def test_own_data_of_another_task(task: str, tmp_path: Path) -> None:
+def test_own_data_of_another_task(task: str, fresh_project: Path, tmp_path: Path) -> None:
     table = TABLES[task]
-    root = make_project(tmp_path / "project", rows=500)
+    # The untrained churn sample, committed, made once per run: adopt() replaces its table.
+    root = copy_project(fresh_project, tmp_path / "project")
     env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
     assert adopt(root, table) == ["params.yaml", "src/mlapp/schema.py"]
     sh("dvc", "add", "-q", "data", cwd=root)
