@@ -10,6 +10,7 @@ batch scorer and the monitor alike (the service imports this module: no stage co
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 import unicodedata
@@ -27,6 +28,7 @@ HEAD_BYTES = 1 << 16  # a stream's bytes kept to read its header again (a line o
 REPEATED = re.compile(r"(.+)\.\d+")  # pandas' name for the second of a repeated name
 UNNAMED = re.compile(r"Unnamed: \d+")  # pandas' name for a blank one
 INDEX = "pandas' to_csv writes the row index so unless index=False"
+TRAILING = "ends with the separator: remove the one ending each line"  # an export's trailing comma
 UNICODE_FORM = "another Unicode form"  # how a look-alike name differs (alike): 'e' + accent for 'é'
 
 
@@ -57,10 +59,32 @@ def blank(names: Sequence[str]) -> str | None:
     if not positions:
         return None
     columns = f"column {positions[0]}" if len(positions) == 1 else f"columns {', '.join(positions)}"
+    # A blank last name is a header ending in the separator, as spreadsheets and some exports end
+    # every line: the row index hint would send the user to a column the file does not have.
+    cause = f"the header {TRAILING}" if positions == [str(len(names))] and len(names) > 1 else INDEX
     return (
         f"the header leaves {columns} blank: name {'it' if len(positions) == 1 else 'them'} in the file "
-        f"or drop it; {INDEX}"
+        f"or drop it; {cause}"
     )
+
+
+def extra_field(head: io.BytesIO, sep: str) -> str:
+    """Where the first row with more fields than the header is among a CSV's first bytes
+    (``head``, read as pandas reads it: quotes, a BOM), and what to do: pandas names neither.
+    Empty when none is found there."""
+    text = io.StringIO(head.getvalue().decode("utf-8-sig", errors="replace"), newline="")
+    reader = csv.reader(text, delimiter=sep)
+    header = next(reader, [])
+    for row in reader:  # the last row may be cut short: fewer fields, never more
+        if len(row) > len(header):
+            trailing = len(row) == len(header) + 1 and not row[-1].strip()
+            fix = (
+                f"the line {TRAILING}"
+                if trailing
+                else f"name the extra column in the header, or quote a value holding {sep!r}"
+            )
+            return f"line {reader.line_num}: {len(row)} fields, the header names {len(header)}; {fix}"
+    return ""
 
 
 def unnamed_hint(names: Sequence[object]) -> str:
@@ -72,7 +96,7 @@ def unnamed_hint(names: Sequence[object]) -> str:
     )
 
 
-def with_head(source: IO[bytes]) -> tuple[IO[bytes], IO[bytes]]:
+def with_head(source: IO[bytes]) -> tuple[IO[bytes], io.BytesIO]:
     """``source`` to read (again from its start), and a copy of its first bytes to read its
     header from again."""
     head = source.read(HEAD_BYTES)

@@ -17,9 +17,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pandas.errors import ParserError, ParserWarning
 
-from mlapp.csv_names import CsvSource, refuse_repeated, repeated, separator_fix, with_head
+from mlapp.csv_names import CsvSource, extra_field, refuse_repeated, repeated, separator_fix, with_head
 from mlapp.errors import UserError, interrupts_kept, writing
 from mlapp.sources import is_parquet, opened, unnamed_compression
+
+MORE_FIELDS = "a row has more fields than the header names"
 
 
 def read_csv(source: CsvSource, missing: Sequence[str], rows: int, sep: str) -> Iterator[pd.DataFrame]:
@@ -57,11 +59,16 @@ def read_csv(source: CsvSource, missing: Sequence[str], rows: int, sep: str) -> 
                 except StopIteration:
                     return
                 except ParserWarning as exc:
-                    raise ParserError(f"a row has more fields than the header names ({exc})") from None
+                    # pandas' warning names no line: the first such row among the first bytes, if there.
+                    raise ParserError(f"{MORE_FIELDS} ({extra_field(head, sep) or exc})") from None
             if unchecked:
                 refuse_repeated(chunk.columns, head, sep)
                 if wrong := separator_fix(chunk.columns, sep, tsv=sep == "\t"):  # the scorer, the monitor
                     raise ParserError(wrong)
+                # With "" a missing cell, pandas drops an empty field past the header's silently (a
+                # trailing comma), else it warns: one file read two ways. After the separator's check.
+                if extra := extra_field(head, sep):
+                    raise ParserError(f"{MORE_FIELDS} ({extra})")
                 unchecked = False
             yield chunk
 

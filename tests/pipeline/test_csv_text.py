@@ -292,3 +292,32 @@ def test_a_column_without_a_name_is_refused_not_learnt_as_unnamed(tmp_path: Path
         "a name for every column (the header leaves column 1 blank: name it in the file or drop it; "
         "pandas' to_csv writes the row index so unless index=False)"
     )
+
+
+def test_rows_ending_in_the_separator_are_named_by_line_with_the_fix(tmp_path: Path) -> None:
+    """An export ending every data row with a comma the header lacks: pandas' warning named no
+    line and said nothing of the trailing comma ("Length of header or names does not match")."""
+    header, *rows = _table({}).to_csv(index=False).splitlines()
+    code, report, _ = _validate("\n".join([header, *(row + "," for row in rows)]) + "\n", PARAMS, tmp_path)
+
+    assert code == 1
+    fields = header.count(",") + 1
+    assert report["problems"][0]["check"] == (
+        f"readable table (a row has more fields than the header names (line 2: {fields + 1} fields, "
+        f"the header names {fields}; the line ends with the separator: remove the one ending each line))"
+    )
+
+
+def test_a_header_ending_in_the_separator_is_named_so_not_as_a_row_index(tmp_path: Path) -> None:
+    """Every line, the header too, ending in a comma: the blank name is the last column, not the
+    row index pandas' to_csv writes first."""
+    text = "".join(f"{line},\n" for line in _table({}).to_csv(index=False).splitlines())
+    code, report, _ = _validate(text, PARAMS, tmp_path)
+
+    assert code == 1
+    (problem,) = report["problems"]
+    last = text.split("\n", 1)[0].count(",") + 1
+    assert problem["check"] == (
+        f"a name for every column (the header leaves column {last} blank: name it in the file or drop it; "
+        "the header ends with the separator: remove the one ending each line)"
+    )
