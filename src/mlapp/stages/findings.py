@@ -212,7 +212,7 @@ class Findings:
             "rows": self.labeled,
             "columns": self.columns,
             "dropped_missing_label": self.dropped,
-            **label_summary(self._labels(), self.params.task),
+            **label_summary(self._labels(), self.params.task, self.limit),
             "missing_values": {c: int(n) for c, n in missing.items() if n},
             # Worth a look, not a failure: copies can sit in train and test; a constant teaches nothing.
             "duplicate_rows": len(hashes) - len(np.unique(hashes)),

@@ -204,12 +204,33 @@ def prepare_label(
     return frame.loc[~missing], int(missing.sum()), []
 
 
-def label_summary(labels: pd.Series, task: str) -> dict[str, Any]:
+FAR_IQRS = 10  # a label this many interquartile ranges past a quartile: a typo x1000, not a long tail
+
+
+def far_labels(labels: pd.Series, examples: int) -> dict[str, Any]:
+    """Regression labels far outside the rest (``FAR_IQRS``): counted, the farthest named by row.
+    Squared error pulls every prediction towards them, and no check of a value's own range sees
+    them (the label has no FEATURES range). None when the quartiles coincide (a mostly-zero label)."""
+    low, high = labels.quantile(0.25), labels.quantile(0.75)
+    spread = high - low
+    outside = (labels < low - FAR_IQRS * spread) | (labels > high + FAR_IQRS * spread)
+    far = labels[outside] if spread else labels[:0]
+    shown = (far - labels.median()).abs().sort_values(ascending=False, kind="stable").index[:examples]
+    return {
+        "count": len(far),
+        "rule": f"beyond {FAR_IQRS} interquartile ranges of the quartiles ({low:g}, {high:g})",
+        "rows": [int(row) for row in shown],
+        "values": [float(far[row]) for row in shown],
+    }
+
+
+def label_summary(labels: pd.Series, task: str, examples: int = 5) -> dict[str, Any]:
     if task == "regression":
         return {
             "label_mean": round(float(labels.mean()), 6),
             "label_std": round(float(labels.std()), 6),
             "label_min": round(float(labels.min()), 6),
             "label_max": round(float(labels.max()), 6),
+            "label_outliers": far_labels(labels, examples),
         }
     return {"label_counts": {str(k): int(v) for k, v in labels.value_counts().sort_index().items()}}

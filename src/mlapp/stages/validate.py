@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -156,11 +157,25 @@ def run(params: Params, *, source: Path, output: Path | None, report: Path | Non
         f"{dropped} row(s) without a label dropped (data.missing_label)": dropped,
         f"{repeated} row(s) repeat another's features and label ({where})": repeated,
         f"constant features, nothing to learn: {constant}": constant,
+        (far := _far_note(result.get("label_outliers"), params.train.regression_objective)): far,
         "nothing written (a one-off check: --output, --report name where)": not (output or report),
     }
     note = "".join(f"; {text}" for text, shown in notes.items() if shown)
     print(f"validation passed: {result['rows']} rows, {result['columns']} columns ({source}){note}")
     return 0
+
+
+def _far_note(far: dict[str, Any] | None, objective: str) -> str:
+    """What validate says of regression labels far outside the rest (``table_checks.far_labels``)."""
+    if not far or not far["count"]:
+        return ""
+    pairs = ", ".join(f"row {row}: {value:g}" for row, value in zip(far["rows"], far["values"], strict=True))
+    fix = "typos? fix them in the file" + (
+        "; if real, train.regression_objective: pseudohubererror (squared error chases them)"
+        if objective == "squarederror"
+        else ""
+    )
+    return f"{far['count']} label value(s) {far['rule']}, e.g. {pairs} ({fix})"
 
 
 def _fail(report: Path | None, source: Path, problems: list[Problem], rows: int | None) -> int:
