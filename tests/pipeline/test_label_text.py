@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlapp import model
+from mlapp import labels
 from mlapp.cells import class_text
 
 COLUMNS = {
@@ -29,7 +29,7 @@ def _row_by_row(values: pd.Series) -> pd.Series:
     if pd.api.types.is_bool_dtype(values):
         return values.map(lambda v: None if pd.isna(v) else str(bool(v)).lower()).astype(object)
     if pd.api.types.is_numeric_dtype(values):
-        integral = model.whole_numbers(values)
+        integral = labels.whole_numbers(values)
         return values.map(
             lambda v: None if pd.isna(v) else str(int(v)) if integral else repr(float(v))
         ).astype(object)
@@ -39,7 +39,7 @@ def _row_by_row(values: pd.Series) -> pd.Series:
 @pytest.mark.parametrize("name", list(COLUMNS))
 def test_the_text_of_every_row(name: str) -> None:
     values = COLUMNS[name]
-    shown = model.label_text(values)
+    shown = labels.label_text(values)
     pd.testing.assert_series_equal(shown, _row_by_row(values))
     assert [type(v) for v in shown] == [type(v) for v in _row_by_row(values)]  # NaN, not None
 
@@ -51,7 +51,7 @@ def test_a_long_column_is_read_once_per_class(monkeypatch: pytest.MonkeyPatch) -
         calls.append(value)
         return class_text(value)
 
-    monkeypatch.setattr(model, "class_text", counted)
-    labels = pd.Series(["0", "1", None, "1"] * 50_000)
-    assert model.label_text(labels).value_counts().to_dict() == {"1": 100_000, "0": 50_000}
+    monkeypatch.setattr(labels, "class_text", counted)
+    column = pd.Series(["0", "1", None, "1"] * 50_000)
+    assert labels.label_text(column).value_counts().to_dict() == {"1": 100_000, "0": 50_000}
     assert sorted(calls) == ["0", "1"]

@@ -66,3 +66,14 @@ def test_a_schema_edit_makes_validate_and_train_stale(trained_project: Path, tmp
     schema.write_text(schema.read_text() + "\n# an edit\n")
     stale = json.loads(sh("dvc", "status", "--json", cwd=root).stdout)
     assert {"validate", "train"} <= set(stale), stale
+
+
+def test_validate_imports_no_model_library() -> None:
+    """validate reads tables only: XGBoost and MLflow would be about half a CPU-second and more
+    of every validate process (every `dvc repro` and each test that runs the stage)."""
+    probe = "import sys, mlapp.cli, mlapp.stages.validate; print({'xgboost', 'mlflow'} & sys.modules.keys())"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO / "src")},
+    )  # fmt: skip
+    assert done.stdout.strip() == "set()", done.stdout

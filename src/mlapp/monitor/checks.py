@@ -23,7 +23,7 @@ import pandera.pandas as pa
 
 from mlapp.cells import BATCH_LABEL_FIX
 from mlapp.csv_names import look_alikes
-from mlapp.model import label_text
+from mlapp.labels import label_text
 from mlapp.params import Params
 from mlapp.problems import CHECK_WORDS, REPEATS, Problem
 from mlapp.schema import raw_schema

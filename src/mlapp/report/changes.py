@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from mlapp.labels import label_text
 from mlapp.lineage import read_pointer
 from mlapp.metrics import round6
-from mlapp.model import label_text
 from mlapp.monitor import drift
 from mlapp.params import MonitorParams
 from mlapp.schema import feature_schema

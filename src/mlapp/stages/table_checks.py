@@ -12,7 +12,7 @@ import pandas as pd
 
 from mlapp.cells import nested
 from mlapp.errors import ParamsError
-from mlapp.model import label_text
+from mlapp.labels import label_text
 from mlapp.params import DataParams, Params
 from mlapp.problems import Problem
 from mlapp.schema import FEATURES

@@ -20,7 +20,8 @@ from sklearn.metrics import precision_recall_curve
 from sklearn.model_selection import train_test_split
 
 from mlapp.errors import ParamsError
-from mlapp.model import ModelSpec, label_text, save
+from mlapp.labels import label_text
+from mlapp.model import ModelSpec, save
 from mlapp.params import Params, Task, TrainParams
 from mlapp.schema import FEATURES, categories, feature_schema
 from mlapp.stages.split import check_stratifiable

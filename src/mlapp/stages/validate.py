@@ -29,7 +29,7 @@ from pandas.errors import EmptyDataError, ParserError
 
 from mlapp.csv_names import blank, csv_header, repeated, separator_fix
 from mlapp.errors import UserError
-from mlapp.model import whole_numbers
+from mlapp.labels import whole_numbers
 from mlapp.params import Params
 from mlapp.problems import Problem
 from mlapp.sources import TABLE_FORMATS, is_parquet, table_format, unnamed_compression, unnamed_format
