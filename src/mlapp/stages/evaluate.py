@@ -81,7 +81,7 @@ def guess_note(scores: dict[str, Any], validation_report: Path) -> str:
     if scores.get("r2", 0) < 0:
         return (
             f"; note: r2 {scores['r2']:.4f} is no better than predicting the test labels' mean (extreme "
-            f"labels? label_min, label_max in {validation_report})"
+            f"labels? label_outliers, label_min, label_max in {validation_report})"
         )
     if scores.get("roc_auc", 1) <= 0.5:
         return f"; note: roc_auc {scores['roc_auc']:.4f} is no better than a coin"
