@@ -360,3 +360,18 @@ def test_a_category_new_rows_keep_adding_levels_to_is_warned_of(tmp_path: Path) 
         "bring one not listed"
     ) in result.stderr
     assert "'plan'" not in result.stderr
+
+
+def test_a_feature_name_with_a_space_around_it_is_warned_of(tmp_path: Path) -> None:
+    """A spreadsheet's header " amount " drafted the feature "amount " without a word: every request
+    and later file must then spell the trailing space."""
+    rows = [f"{i / 7:.3f},{i % 5},{i % 2}" for i in range(200)]
+    (source := tmp_path / "t.csv").write_text("score, amount ,churned\n" + "\n".join(rows) + "\n")
+    result = CliRunner().invoke(
+        cli, ["--params", str(REPO / "params.yaml"), "template", "schema", str(source)]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert '"amount ": _number(int, 0, 4),' in result.stdout
+    assert "warning: 'amount ' has a space around it" in result.stderr
+    assert "rename the column to 'amount'" in result.stderr and "'score'" not in result.stderr

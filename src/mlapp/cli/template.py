@@ -89,6 +89,13 @@ def draft_schema(project: Project, table: Path | None, write: bool) -> None:
             "or data.ignore_columns",
             err=True,
         )
+    for f in (f for f in features if f.name != f.name.strip() and not f.skip):
+        # A CSV's leading space is dropped (after a separator, as read_csv drops it); a trailing one stays.
+        click.echo(
+            f"warning: {f.name!r} has a space around it: requests and every later file must name it so; "
+            f"rename the column to {f.name.strip()!r} in the file and draft again",
+            err=True,
+        )
     click.echo(
         "next: review the ranges (the values seen) and categories, then "
         "`uv run dvc add data && uv run dvc repro`",
