@@ -115,3 +115,20 @@ def test_a_refusal_pipelined_behind_requests_comes_after_their_answers(port, ref
     assert [answer[9:12] for answer in answers] == [b"200", b"200", b"%d" % status], answers
     assert [payload(answer)["path"] for answer in answers[:2]] == ["/first", "/second"]
     assert error in payload(answers[2])["error"]
+
+
+def test_a_head_pipelined_behind_a_request_is_capped_from_its_first_byte(port) -> None:
+    """The bytes of a head that arrived in the read ending the request before it were not counted:
+    a 70,000-byte head behind two requests was served whenever the reads split after its start."""
+    big = request("GET", "/third", "X-Pad: " + "a" * 70_000 + "\r\n")
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(request("GET", "/first") + request("GET", "/second") + big[:60_000])
+        received = b""
+        while received.count(b"HTTP/1.1 200") < 2:  # the 60,000 bytes in the read ending them, or after
+            received += sock.recv(65536)
+        sock.sendall(big[60_000:])
+        sock.shutdown(socket.SHUT_WR)
+        while chunk := sock.recv(65536):
+            received += chunk
+    answers = [b"HTTP/1.1 " + answer for answer in received.split(b"HTTP/1.1 ")[1:]]
+    assert [answer[9:12] for answer in answers] == [b"200", b"200", b"431"], answers

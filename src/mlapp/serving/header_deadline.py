@@ -72,19 +72,25 @@ class HeaderDeadline(Closing):
         self.started = False
         self.deadline: asyncio.TimerHandle | None = None
         self.upgrade_refused = False  # an Upgrade request with a body: answered 400, closing
+        self.body_read, self.ended = 0, False  # of the part ``read`` parses: body bytes, a request ended
         self.arm()
 
     def read(self, data: bytes) -> None:
-        room = self.settings.max_bytes - self.overhead
-        self.overhead += len(data)
-        if self.in_head and len(data) > room:  # parse what fits: the head may end there, a body follow
-            self.parse(data[:room])
-            if self.in_head and not self.transport.is_closing():
-                self.too_large()
-                return
-            data = data[room:]
-        if not self.transport.is_closing():
-            self.parse(data)
+        while data and not self.transport.is_closing():
+            room = self.settings.max_bytes - self.overhead
+            # In a head, parse what fits: the head may end there, a body or the next request follow.
+            part, data = (data[:room], data[room:]) if self.in_head and len(data) > room else (data, b"")
+            self.overhead += len(part)
+            self.body_read, self.ended = 0, False
+            self.parse(part)
+            if self.ended:
+                # A request ended in this part: the next one's bytes in it are at most the part's
+                # after the bodies (the heads that ended in it counted too: a cap reached early for a
+                # client pipelining 64 KiB of heads at once, never late). Counting from 0 let a head
+                # pipelined behind a request pass the cap by what came in the read that ended that.
+                self.overhead = len(part) - self.body_read
+            if data and self.in_head and not self.ended:
+                return self.too_large()  # the head went on past the cap
         if self.overhead > self.settings.max_bytes and not self.transport.is_closing():
             self.too_large()  # trailers or chunk framing: checked after each read, not before
 
@@ -149,10 +155,11 @@ class HeaderDeadline(Closing):
     def on_body(self, body: bytes) -> None:
         # At 0 at least: the end of one read can start the next request, not counted above.
         self.overhead = max(self.overhead - len(body), 0)
+        self.body_read += len(body)
         super().on_body(body)
 
     def on_message_complete(self) -> None:
-        self.in_head, self.overhead = True, 0
+        self.in_head, self.overhead, self.ended = True, 0, True
         if not self.upgrade_refused:  # refused in its head (``on_headers_complete``): no request to end
             super().on_message_complete()
 
