@@ -190,6 +190,14 @@ def test_records_sent_without_their_wrapper_are_told_how_to_wrap_them(parser, bo
     ), detail
 
 
+def refused_for(parser: RequestParser, name: str, sent: object) -> list[str]:
+    """What a 400 says of feature ``name`` when one record sends ``sent`` for it."""
+    with pytest.raises(Refused) as refused:
+        parser.parse(orjson.dumps({"records": [{**BASE, name: sent}]}))
+    assert refused.value.detail is not None
+    return [d["msg"] for d in refused.value.detail if d["loc"][2] == name]
+
+
 def test_a_null_where_none_is_allowed_is_said_as_validate_says_it(parser: RequestParser) -> None:
     """A blank whole number was "Input should be a valid integer" in a 400, "no missing values" in
     validate's report and the batch scorer's rejects: the 400 names that rule too. A wrong value
@@ -202,11 +210,7 @@ def test_a_null_where_none_is_allowed_is_said_as_validate_says_it(parser: Reques
         ("num_products", "three", "Input should be a valid integer"),
         ("total_charges", "3,5", "Input should be a valid number"),
     ):  # fmt: skip
-        with pytest.raises(Refused) as refused:
-            parser.parse(orjson.dumps({"records": [{**BASE, name: sent}]}))
-        detail = refused.value.detail
-        assert detail is not None
-        assert [d["msg"] for d in detail if d["loc"][2] == name] == [said], detail
+        assert refused_for(parser, name, sent) == [said], sent
 
 
 def test_a_tables_yes_no_and_quoted_numbers_are_told_what_json_to_send(parser: RequestParser) -> None:
@@ -225,11 +229,7 @@ def test_a_tables_yes_no_and_quoted_numbers_are_told_what_json_to_send(parser: R
         ("monthly_charges", "NaN", "Input should be a valid number"),
         ("contract", "2", "Input should be 'month-to-month', 'one-year' or 'two-year'"),
     ):  # fmt: skip
-        with pytest.raises(Refused) as refused:
-            parser.parse(orjson.dumps({"records": [{**BASE, name: sent}]}))
-        detail = refused.value.detail
-        assert detail is not None
-        assert [d["msg"] for d in detail if d["loc"][2] == name] == [said], (sent, detail)
+        assert refused_for(parser, name, sent) == [said], sent
 
 
 def test_a_category_coded_as_a_number_sent_as_a_number_is_told_to_send_text() -> None:
