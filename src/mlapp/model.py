@@ -25,6 +25,7 @@ import xgboost as xgb
 
 from mlapp.errors import UserError, writing
 from mlapp.labels import label_text
+from mlapp.outputs import response_fields
 from mlapp.problems import problem
 from mlapp.swap import swap_in
 from mlapp.tables import write_json
@@ -128,13 +129,12 @@ class Model:
         binary: probability, label; multiclass: label, one probability column per class;
         regression: prediction.
         """
+        names = response_fields(self.task, self.spec.classes)  # the batch scorer's columns too
         if self.task == "regression":
-            return pd.DataFrame({"prediction": scores})
+            return pd.DataFrame({names[0]: scores})
         labels = np.asarray(self.spec.class_values())[self.spec.decide(scores)]
-        if self.task == "binary":
-            return pd.DataFrame({"probability": scores, "label": labels})
-        columns = {f"probability_{c}": scores[:, i] for i, c in enumerate(self.spec.classes)}
-        return pd.DataFrame({"label": labels, **columns})
+        values = [scores, labels] if self.task == "binary" else [labels, *scores.T]
+        return pd.DataFrame(dict(zip(names, values, strict=True)))
 
     @cached_property
     def size_bytes(self) -> int:

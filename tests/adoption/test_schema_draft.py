@@ -375,3 +375,18 @@ def test_a_feature_name_with_a_space_around_it_is_warned_of(tmp_path: Path) -> N
     assert '"amount ": _number(int, 0, 4),' in result.stdout
     assert "warning: 'amount ' has a space around it" in result.stderr
     assert "rename the column to 'amount'" in result.stderr and "'score'" not in result.stderr
+
+
+def test_an_id_named_like_a_column_the_scorer_writes_is_warned_of(tmp_path: Path) -> None:
+    """data.id_column 'label', or a row number 'row' the draft suggests as the id: validate refuses
+    them (the batch scorer writes columns so named); the draft says so before the team trains."""
+    params = (REPO / "params.yaml").read_text().replace("id_column: customer_id", "id_column: label")
+    (params_file := tmp_path / "params.yaml").write_text(params)
+    rows = [f"{i},{i % 5},L{i},{i % 2}" for i in range(200)]
+    (source := tmp_path / "t.csv").write_text("row,count,label,churned\n" + "\n".join(rows) + "\n")
+    result = CliRunner().invoke(cli, ["--params", str(params_file), "template", "schema", str(source)])
+
+    assert result.exit_code == 0, result.output
+    assert "warning: data.id_column 'label': the batch scorer writes a column of that name" in result.stderr
+    assert "warning: 'row', if it becomes data.id_column: the batch scorer writes" in result.stderr
+    assert "'count'" not in result.stderr

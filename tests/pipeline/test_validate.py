@@ -584,3 +584,24 @@ def test_classes_declared_in_both_cases_are_distinct_classes() -> None:
     data = params.data.model_copy(update={"classes": ["A", "a", "b"]})
     params = params.model_copy(update={"task": "multiclass", "data": data})
     assert table_checks.label_problems(pd.Series(["A"] * 20 + ["a"] * 20 + ["b"] * 20), params) == []
+
+
+@pytest.mark.parametrize("name", ["row", "probability", "label", "model_version"])
+def test_an_id_named_like_a_column_the_scorer_writes_is_refused(
+    name: str, reference_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Such an id trained a model that `mlapp serving score` then refused for every file: said
+    before training, with the column, the reason and the fix."""
+    params = (reference_project / "params.yaml").read_text()
+    (tmp_path / "params.yaml").write_text(params.replace("id_column: customer_id", f"id_column: {name}"))
+    (tmp_path / "data").mkdir()
+    frame = pd.read_csv(reference_project / "data" / "churn.csv", dtype=str)
+    frame.rename(columns={"customer_id": name}).to_csv(tmp_path / "data" / "churn.csv", index=False)
+    monkeypatch.chdir(tmp_path)
+
+    result = CliRunner().invoke(cli, ["pipeline", "validate"])
+
+    assert result.exit_code == 1, result.output
+    said = f"column '{name}' failed not a name the scorer writes (the batch scorer writes a column"
+    assert said in result.stderr
+    assert "rename the column in the export and data.id_column (params.yaml)" in result.stderr

@@ -338,7 +338,8 @@ def test_an_id_column_named_like_an_output_column_is_refused(serving_root, tmp_p
     one of them was overwritten (or overwrote the row numbers) without a word."""
     frame = generate(50, 5).rename(columns={PARAMS.data.id_column: id_column})
     frame.to_csv(tmp_path / "batch.csv", index=False)
-    with pytest.raises(UserError, match=rf"data\.id_column {id_column!r} is also a column the scorer writes"):
+    said = rf"data\.id_column {id_column!r}: the batch scorer writes a column of that name"
+    with pytest.raises(UserError, match=said):
         score_in_process(str(tmp_path / "batch.csv"), serving_root / "models", tmp_path, id_column=id_column)
     assert not (tmp_path / "out.parquet").exists()
 

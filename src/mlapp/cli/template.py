@@ -8,6 +8,8 @@ from typing import Any
 import click
 
 from mlapp.cli.common import FileOption, Project, pass_project
+from mlapp.outputs import id_clash
+from mlapp.params import Params
 from mlapp.sources import is_parquet
 
 
@@ -96,11 +98,27 @@ def draft_schema(project: Project, table: Path | None, write: bool) -> None:
             f"rename the column to {f.name.strip()!r} in the file and draft again",
             err=True,
         )
+    for line in _scorer_clashes([f.name for f in features if "data.id_column" in f.skip], frame, params):
+        click.echo(f"warning: {line}", err=True)
     click.echo(
         "next: review the ranges (the values seen) and categories, then "
         "`uv run dvc add data && uv run dvc repro`",
         err=True,
     )
+
+
+def _scorer_clashes(candidates: list[str], frame: Any, params: Params) -> list[str]:
+    """data.id_column, and the columns the draft suggests it be, named like a column the batch
+    scorer writes: validate refuses such an id, so it is renamed before the team trains on it."""
+    data = params.data
+    classes = data.classes or sorted(frame[data.label].dropna().astype(str).unique())  # multiclass's
+    lines = []
+    if clash := id_clash(data.id_column, params.task, classes):
+        lines.append(f"data.id_column {data.id_column!r}: {clash}")
+    for name in candidates:
+        if clash := id_clash(name, params.task, classes):
+            lines.append(f"{name!r}, if it becomes data.id_column: {clash}")
+    return lines
 
 
 NEW_LEVELS = 0.01  # a category whose next row brings an unlisted level this often is refused that often

@@ -45,6 +45,7 @@ from pandas.errors import EmptyDataError, ParserError
 from mlapp.cells import missing_clash
 from mlapp.errors import UserError, storage_errors, writing
 from mlapp.model import load
+from mlapp.outputs import id_clash
 from mlapp.serving import lineage, settings
 from mlapp.serving.rejects import split_valid
 from mlapp.sources import TABLE_FORMATS, is_parquet, opened, refuse_overwriting, separator, table_format
@@ -121,12 +122,8 @@ def score(
         if spelt_missing:
             raise UserError(spelt_missing)
     empty = (0, len(model.spec.classes)) if model.task == "multiclass" else 0
-    written = ["row", *model.outputs(np.empty(empty)).columns, "model_version"]
-    if id_column in written:  # its values would be overwritten, or overwrite the row numbers
-        raise UserError(
-            f"data.id_column {id_column!r} is also a column the scorer writes ({', '.join(written)}): "
-            "rename it in the file and in params.yaml"
-        )
+    if clash := id_clash(id_column, model.task, model.spec.classes):  # validate refuses it before training
+        raise UserError(f"data.id_column {id_column!r}: {clash}")
     facts = lineage.resolve(model_dir, lineage_file)  # git in a checkout, the baked file in an image
     meta = {f"mlapp.{k}": str(v) for k, v in facts.model_dump().items()} | {
         "mlapp.input": source,

@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 
 from mlapp.cells import LABEL_FIX
 from mlapp.csv_names import look_alikes
+from mlapp.outputs import id_clash
 from mlapp.params import Params
 from mlapp.problems import REPEATS, written_missing
 from mlapp.schema import FEATURES, raw_schema
@@ -196,7 +197,17 @@ class Findings:
         found += empty + values
         if not found and self.labels:
             found = label_problems(self._labels(), self.params)
-        return found
+        return self._id_clash() + found
+
+    def _id_clash(self) -> list[Problem]:
+        """An id the batch scorer would refuse for every file: said before a model is trained."""
+        task, classes = self.params.task, self.params.data.classes
+        if classes is None and task == "multiclass" and self.labels:  # the model's: the label's values
+            classes = sorted(self._labels().dropna().astype(str).unique())
+        clash = id_clash(self.id_column, task, classes or [])
+        if not clash:
+            return []
+        return [Problem(str(self.id_column), f"not a name the scorer writes ({clash})", self.labeled)]
 
     def _written_missing(self, found: Problem) -> Problem:
         """A failing value spelt like one of data.missing_values: a Parquet file's (``written_missing``)."""
