@@ -80,6 +80,20 @@ def writing(path: Path) -> Iterator[None]:
         raise UserError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
+def signals_noted(signum: int) -> list[int]:
+    """Each ``signum`` this process gets from now on, handled first by the handler set before."""
+    seen: list[int] = []
+    previous = signal.getsignal(signum)
+
+    def note(number: int, frame: FrameType | None) -> None:
+        seen.append(number)
+        if callable(previous):
+            previous(number, frame)
+
+    signal.signal(signum, note)
+    return seen
+
+
 @contextlib.contextmanager
 def interrupts_kept(*lost_as: type[Exception]) -> Iterator[None]:
     """Ctrl-C inside the block stays a KeyboardInterrupt: pandas' C parser reads through a Python
@@ -95,13 +109,7 @@ def interrupts_kept(*lost_as: type[Exception]) -> Iterator[None]:
     ):
         yield
         return
-    noted: list[int] = []
-
-    def note(signum: int, frame: FrameType | None) -> None:
-        noted.append(signum)
-        signal.default_int_handler(signum, frame)
-
-    signal.signal(signal.SIGINT, note)
+    noted = signals_noted(signal.SIGINT)  # then Python's handler: the KeyboardInterrupt
     try:
         yield
     except lost_as:

@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     # metrics client every 12 h: a worker forked after that would inherit a client bound to
     # this pid, which fails in the worker.
     os.environ["BENTOML_DO_NOT_TRACK"] = "true"
-    from mlapp.errors import UserError, interrupted
+    from mlapp.errors import UserError, interrupted, signals_noted
     from mlapp.serving import PROBE_HOST_ENV, TRAFFIC_PORT_ENV, settings
 
     # A bento's files are under its src/, where BentoML serves it from (build/serving.json is there).
@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         respawn_on_exit(server.arbiter, Path(metrics), workers, Path(temp))
         refuse_new_connections_on_stop(server.arbiter)  # drain.py
         stop_on_hangup()  # SIGHUP stops the server as SIGTERM does (circus took it as "reload")
-        interrupts = noted(signal.SIGINT)  # circus's handler stops the server; the exit says Ctrl-C
+        interrupts = signals_noted(signal.SIGINT)  # circus's handler stops the server; the exit says Ctrl-C
         deadline = time.monotonic() + START_TIMEOUT_S
         # The arbiter's thread starts its loop, then its watchers (a Ctrl-C meanwhile: stopping).
         while not server.running and not interrupts:
@@ -271,17 +271,3 @@ def main(argv: list[str] | None = None) -> int:
     if interrupts:  # stopped by Ctrl-C, as every command is: one line and exit 130, not a quiet 0
         interrupted()
     return 0
-
-
-def noted(signum: int) -> list[int]:
-    """Each ``signum`` this process gets from now on, handled first by the handler set before."""
-    seen: list[int] = []
-    previous = signal.getsignal(signum)
-
-    def note(number: int, frame: Any) -> None:
-        seen.append(number)
-        if callable(previous):
-            previous(number, frame)
-
-    signal.signal(signum, note)
-    return seen
