@@ -111,7 +111,9 @@ def _scorer_clashes(candidates: list[str], frame: Any, params: Params) -> list[s
     """data.id_column, and the columns the draft suggests it be, named like a column the batch
     scorer writes: validate refuses such an id, so it is renamed before the team trains on it."""
     data = params.data
-    classes = data.classes or sorted(frame[data.label].dropna().astype(str).unique())  # multiclass's
+    classes = data.classes or []
+    if not classes and params.task == "multiclass":  # the model's: the label's values, as findings does
+        classes = sorted(frame[data.label].dropna().astype(str).unique())
     lines = []
     if clash := id_clash(data.id_column, params.task, classes):
         lines.append(f"data.id_column {data.id_column!r}: {clash}")
