@@ -4,6 +4,7 @@ port of 127.0.0.1, the smoke test over HTTP, a clean stop; nothing left running 
 from __future__ import annotations
 
 import contextlib
+import errno
 import http.server
 import os
 import re
@@ -232,11 +233,16 @@ def test_a_signal_while_the_server_starts_stops_it_too(
     signal_in_serve_and_smoke(serving_root, monkeypatch, number, raised, "popen")
 
 
-def test_ports_picked_together_differ_and_are_free() -> None:
+def test_picked_ports_differ_and_stay_kept_for_the_server() -> None:
     """A server's traffic and probe ports: two ``free_port()`` calls in a row once returned the
-    same port, and the server refused to start with it as both."""
+    same port, and the server refused to start with it as both. A port picked and released was
+    anybody's until the server bound it: each stays bound (another program's plain bind fails, and
+    the kernel's own picks skip it) while a server binds it as servers do (SO_REUSEADDR) and listens."""
     ports = free_ports(64)
     assert len(set(ports)) == 64
     for port in ports:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", port))
+        with socket.socket() as other, pytest.raises(OSError) as taken:
+            other.bind(("127.0.0.1", port))
+        assert taken.value.errno == errno.EADDRINUSE
+        with socket.create_server(("127.0.0.1", port)):  # SO_REUSEADDR, as BentoML's and uvicorn's
+            socket.create_connection(("127.0.0.1", port), timeout=30).close()

@@ -43,20 +43,30 @@ EXITS = (signal.SIGHUP, signal.SIGTERM)  # each an exit through the server's sto
 HELD = (*EXITS, signal.SIGINT)  # while Popen starts the server: each then exits through its stop
 
 
+# Every port ``free_ports`` picked, bound until this process exits (closed then by the OS).
+_HELD: list[socket.socket] = []
+
+
 def free_port() -> int:
-    """A port of 127.0.0.1 nobody listens on now (the OS's pick)."""
+    """A port of 127.0.0.1 nobody listens on, kept for this process's servers (``free_ports``)."""
     return free_ports(1)[0]
 
 
 def free_ports(count: int) -> list[int]:
-    """``count`` different free ports: each is held until all are picked. Two ``free_port()`` calls
-    in a row can get the same port back (the first was released), and a server given it as both
-    its traffic and its probe port refuses to start."""
-    with contextlib.ExitStack() as held:
-        socks = [held.enter_context(socket.socket()) for _ in range(count)]
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [int(sock.getsockname()[1]) for sock in socks]
+    """``count`` different ports of 127.0.0.1 for servers this process starts, each kept bound until
+    the process exits. A port picked and released at once (bind to 0, close) was anybody's until
+    the server bound it, seconds later: another process's pick or an outgoing connection's local
+    port could take it, and the server failed to start. A socket bound with ``SO_REUSEADDR`` that
+    never listens keeps the port out of the kernel's picks (bind to 0, connect) while a server told
+    the port binds it with ``SO_REUSEADDR`` (BentoML's, uvicorn's, ``check_port``, a container
+    engine's forward) and listens; with nothing listening, connections to it are refused. Held
+    together: two ports of one call always differ (a server refuses one as traffic and probe port)."""
+    socks = [socket.socket() for _ in range(count)]
+    _HELD.extend(socks)
+    for sock in socks:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+    return [int(sock.getsockname()[1]) for sock in socks]
 
 
 def ready_after(
