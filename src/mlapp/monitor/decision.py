@@ -17,14 +17,16 @@ metrics) behind it: the report says why it decided, and why not.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-import xgboost as xgb
+from typing import TYPE_CHECKING
 
 from mlapp.metrics import round6
 from mlapp.model import total_gain
 from mlapp.monitor.drift import FeatureDrift, MetricDecay, PredictionShift
 from mlapp.params import MonitorParams
 from mlapp.tolerances import tolerance_text
+
+if TYPE_CHECKING:  # the report's schema (RuleCheck) is read without a model: `mlapp monitor metrics`
+    import xgboost as xgb
 
 RULES = ("severe_feature", "drifted_importance", "drifted_share", "prediction_shift", "metric_decay")
 
