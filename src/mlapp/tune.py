@@ -2,7 +2,9 @@
 
 Only the training part of the split is read, divided into fit and validation rows by the train
 stage's own ``holdout`` and fitted by its own ``fit``: a trial's model is the one ``dvc repro``
-trains with the trial's values (with ``train.engine`` dask, the local engine's). Each trial is
+trains with the trial's values (with ``train.engine`` dask, the local engine's), and values train
+would refuse (``check_huber_slope``) are refused here too: params.yaml's own stop the search, a
+trial's are skipped. Each trial is
 scored on the validation rows with ``tune.metric``, a metric of the task as evaluate computes it
 (``mlapp.metrics``, which also gives its direction): the test set, which the PR report and the
 gate judge, never influences the choice. Each trial is an MLflow child run of one parent run; the
@@ -24,9 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from mlapp import metrics
+from mlapp.errors import ParamsError
 from mlapp.model import Model
-from mlapp.params import LOG_SCALE, Params, TunableXGBoost, TuneParams
-from mlapp.stages.train import Holdout, fit, holdout
+from mlapp.params import LOG_SCALE, Params, TrainParams, TunableXGBoost, TuneParams
+from mlapp.stages.train import Holdout, check_huber_slope, fit, holdout, uses_huber_slope
 from mlapp.tables import read_frame, write_text
 
 
@@ -38,6 +41,7 @@ class Result:
     parent_run_id: str
     current_value: float | None  # trial 0: params.yaml's own values, the score to beat
     capped_at: int | None  # the best trial grew every tree up to this n_estimators: the cap stopped it
+    refused: int  # trials not scored: the train stage would refuse their values (check_huber_slope)
 
 
 def _suggest(
@@ -52,11 +56,15 @@ def _suggest(
     return chosen
 
 
+def _with(params: Params, values: Mapping[str, Any]) -> TrainParams:
+    """``train`` with these ``train.xgboost`` values."""
+    return params.train.model_copy(update={"xgboost": params.train.xgboost.model_copy(update=dict(values))})
+
+
 def score(params: Params, rows: Holdout, values: Mapping[str, Any]) -> tuple[float, int]:
     """``tune.metric`` on the validation rows of the model train fits with these xgboost values,
     and its tree count."""
-    train = params.train.model_copy(update={"xgboost": params.train.xgboost.model_copy(update=dict(values))})
-    booster, spec = fit(rows, train)
+    booster, spec = fit(rows, _with(params, values))
     y = rows.y[rows.valid.index].to_numpy()
     scores = Model(booster, spec, "").scores(rows.valid)
     value = metrics.task_metrics(spec.task, y, scores, spec.threshold, spec.classes)[params.tune.metric]
@@ -79,6 +87,13 @@ def search(params: Params, source: Path) -> Result:
         params.data.classes,
         examples=params.validate_.max_failure_examples,
     )
+    # The train stage's own checks of its params against the labels: params.yaml's values first
+    # (train would refuse them: so does tune), then each trial's (a min_child_weight the slope
+    # cannot reach is skipped, never scored nor written into params.yaml).
+    labels = frame[params.data.label]  # as train reads them: the whole training part
+    huber = uses_huber_slope(params.task, params.train)
+    if huber:
+        check_huber_slope(labels, params.train)
     base = params.train.xgboost.model_dump()
     higher = metrics.higher_is_better(tune.metric)
 
@@ -93,6 +108,11 @@ def search(params: Params, source: Path) -> Result:
 
     def objective(trial: optuna.Trial) -> float:
         chosen = _suggest(trial, tune.space, base)
+        if huber:
+            try:
+                check_huber_slope(labels, _with(params, chosen))
+            except ParamsError as exc:
+                raise optuna.TrialPruned(str(exc)) from exc
         with mlflow.start_run(run_name=f"trial-{trial.number}", nested=True):
             value, trees = score(params, rows, chosen)
             trial.set_user_attr("trees", trees)
@@ -116,7 +136,8 @@ def search(params: Params, source: Path) -> Result:
         mlflow.log_params({f"best.{k}": v for k, v in best.items()})
     cap = {**base, **winner.params}["n_estimators"]
     capped = cap if winner.user_attrs.get("trees") == cap else None
-    return Result(value, best, len(study.trials), parent.info.run_id, study.trials[0].value, capped)
+    refused = sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)
+    return Result(value, best, len(study.trials), parent.info.run_id, study.trials[0].value, capped, refused)
 
 
 def _tidy(value: Any) -> Any:

@@ -14,6 +14,7 @@ from mlflow.tracking import MlflowClient
 
 from mlapp import metrics, tune
 from mlapp.cli import cli
+from mlapp.errors import ParamsError
 from mlapp.model import Model
 from mlapp.params import Params, load_params
 from mlapp.stages.train import holdout, train
@@ -183,3 +184,62 @@ def test_ctrl_c_in_a_trial_leaves_params_yaml_and_says_interrupted(
     err = capsys.readouterr().err
     assert err.strip() == "error: interrupted", err  # on its own line, after the terminal's ^C
     assert path.read_bytes() == before
+
+
+def _huber(slope: float, trials: int, space: dict, min_child_weight: float = 2.0) -> Params:
+    """Regression on pseudo-Huber: this 600-row table's labels lie ~60 from their median, so
+    slope 1 holds a curvature of about 5.5 over the fit rows (train splits from min_child_weight
+    2, needing 4, up to about 2.7) and slope 0.5 about 2.8 (under the 4 min_child_weight 2 needs)."""
+    params = _params("regression", "r2", trials, space, min_child_weight=min_child_weight)
+    train = params.train.model_copy(update={"regression_objective": "pseudohubererror", "huber_slope": slope})
+    return params.model_copy(update={"train": train})
+
+
+@LOGGED
+def test_tune_refuses_the_huber_slope_train_refuses(tmp_path: Path) -> None:
+    """params.yaml's own values that the train stage refuses (a slope too small for the label):
+    tune refused nothing, searched and proposed a diff whose `dvc repro` then failed at train."""
+    params = _huber(0.5, 2, {"learning_rate": (0.01, 0.3)})
+    with pytest.raises(ParamsError, match=r"^train\.huber_slope 0\.5 is too small for this label"):
+        tune.search(params, _source("regression", tmp_path))
+
+
+@LOGGED
+@pytest.mark.filterwarnings("ignore:Fixed parameter min_child_weight")  # trial 0: the current 2.0
+def test_tune_skips_trials_whose_min_child_weight_train_would_refuse(tmp_path: Path) -> None:
+    """Every min_child_weight of [4, 10] needs a curvature of at least 8 at slope 1 (the table has
+    about 5.5): train would refuse each, so tune scores none of them (each was a scored MLflow
+    child run before, and could be written into params.yaml) and keeps the current value."""
+    params = _huber(1.0, 3, {"min_child_weight": (4.0, 10.0)})
+    source = _source("regression", tmp_path)
+    result = tune.search(params, source)
+    client = MlflowClient()
+    runs = client.search_runs([client.get_experiment_by_name(params.mlflow.experiment).experiment_id])
+    scored = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == result.parent_run_id]
+    assert [r.data.params["train.xgboost.min_child_weight"] for r in scored] == ["2.0"]
+    assert result.best_params == {"min_child_weight": 2.0}
+    assert result.trials == 3 and result.refused == 2, result
+
+
+@LOGGED
+@pytest.mark.filterwarnings("ignore:Fixed parameter min_child_weight")
+def test_the_cli_says_how_many_trials_train_would_refuse(tmp_path: Path) -> None:
+    """Through `mlapp pipeline tune` on a regression params.yaml: the skipped trial is named."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML()
+    document = yaml.load((REPO / "params.yaml").read_text())
+    document["task"] = "regression"
+    document["gate"]["primary_metric"] = document["tune"]["metric"] = "rmse"
+    document["monitor"]["decay_tolerance"] = {"rmse": 0.05}
+    document["train"].update(regression_objective="pseudohubererror", huber_slope=1.0)
+    document["train"]["xgboost"].update(n_estimators=40, max_depth=3)
+    document["tune"]["space"] = {"min_child_weight": [4.0, 10.0]}
+    with (path := tmp_path / "params.yaml").open("w") as handle:
+        yaml.dump(document, handle)
+    source = _source("regression", tmp_path)
+    argv = ["--params", str(path), "pipeline", "tune", "--input", str(source), "--trials", "2"]
+    result = CliRunner().invoke(cli, argv, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "note: 1 trial(s) not scored: train would refuse their min_child_weight" in result.output
+    assert "no change: the current values are the best found" in result.output

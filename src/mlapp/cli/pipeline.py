@@ -261,6 +261,12 @@ def tune(project: Project, source: Path | None, trials: int | None, timeout: flo
         f"best validation {params.tune.metric} {result.best_value:.4f}"
         + ("" if result.current_value is None else f" (the current values: {result.current_value:.4f})")
     )
+    if result.refused:  # the train stage would have refused these trials' values
+        click.echo(
+            f"note: {result.refused} trial(s) not scored: train would refuse their min_child_weight at "
+            "train.huber_slope (pseudo-Huber's curvature too small to split); narrow "
+            "tune.space.min_child_weight"
+        )
     if cap := result.capped_at:  # early stopping never stopped the best trial: more trees may help
         click.echo(
             f"note: the best trial grew all {cap} trees (train.xgboost.n_estimators) and still improved; "

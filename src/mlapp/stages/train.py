@@ -170,6 +170,11 @@ def train(
     return fit(holdout(frame, label, params, task, classes, examples=examples), params)
 
 
+def uses_huber_slope(task: Task, params: TrainParams) -> bool:
+    """Whether ``check_huber_slope`` applies: train runs it, and `make tune` for every trial."""
+    return task == "regression" and params.regression_objective == "pseudohubererror"
+
+
 def check_huber_slope(labels: pd.Series, params: TrainParams) -> None:
     """Refuse a huber_slope too small for the label's scale, before anything is fitted.
 
@@ -198,7 +203,7 @@ def check_huber_slope(labels: pd.Series, params: TrainParams) -> None:
 
 def run(params: Params, *, source: Path, model_dir: Path) -> int:
     label, classes, examples = params.data.label, params.data.classes, params.validate_.max_failure_examples
-    if params.task == "regression" and params.train.regression_objective == "pseudohubererror":
+    if uses_huber_slope(params.task, params.train):
         check_huber_slope(pd.read_parquet(stage_table(source, [label]), columns=[label])[label], params.train)
     if params.train.engine == "dask":  # binary and regression (params say so)
         from mlapp.stages import train_dask
