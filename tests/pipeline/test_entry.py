@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.holding import held_pid, hold_env, release
+
 DEADLINE_S = 120
 ENTRIES = {"python -m mlapp": ["-m", "mlapp"], "console script": [str(Path(sys.executable).parent / "mlapp")]}
 
@@ -20,39 +22,11 @@ def imported(line: str) -> str:
     return line.rsplit("|", 1)[-1].strip()
 
 
-# The child's sitecustomize (first on its PYTHONPATH): once the module HOLD_AFTER names has run, it
-# says so and sleeps until the test's Ctrl-C. The child cannot go past that import while the test
-# is slow to send it (a loaded machine): a read of its import lines alone was a race with the child.
-HOLD = """
-import importlib.abc, os, sys, time
-
-
-class Hold(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path, target=None):
-        if name != os.environ["HOLD_AFTER"]:
-            return None
-        sys.meta_path.remove(self)
-        spec = next(s for f in sys.meta_path if (s := f.find_spec(name, path, target)) is not None)
-        run = spec.loader.exec_module
-
-        def exec_module(module):
-            run(module)
-            print("holding", file=sys.stderr, flush=True)
-            time.sleep(float(os.environ["HOLD_S"]))  # the Ctrl-C raises in here
-
-        spec.loader.exec_module = exec_module
-        return spec
-
-
-sys.meta_path.insert(0, Hold())
-"""
-
-
 def said_after_import(args: list[str], module: str, cwd: Path, tmp_path: Path) -> tuple[int, list[str]]:
     """The exit code and stderr lines of ``python -X importtime *args``, interrupted as the import
-    of ``module`` ends."""
-    (tmp_path / "sitecustomize.py").write_text(HOLD)
-    env = {**os.environ, "PYTHONPATH": str(tmp_path), "HOLD_AFTER": module, "HOLD_S": str(DEADLINE_S)}
+    of ``module`` ends: the child is held there (tests/holding.py) until the Ctrl-C has been sent,
+    as a read of its import lines alone was a race with the child on a loaded machine."""
+    env = {**os.environ, **hold_env(tmp_path, module)}
     child = subprocess.Popen(
         [sys.executable, "-X", "importtime", *args],
         cwd=cwd,
@@ -63,13 +37,17 @@ def said_after_import(args: list[str], module: str, cwd: Path, tmp_path: Path) -
     )
     assert child.stderr is not None
     said: list[str] = []
-    for line in child.stderr:
-        if line == "holding\n":
-            break
-        said.append(line)
-    child.send_signal(signal.SIGINT)
-    said += child.stderr.readlines()
-    return child.wait(timeout=DEADLINE_S), said
+    try:
+        held = held_pid(child.stderr, said)
+        assert held == child.pid, "".join(said)[-3000:]
+        child.send_signal(signal.SIGINT)
+        release(held)  # the interrupt raises where the child was held
+        said += child.stderr.readlines()
+        return child.wait(timeout=DEADLINE_S), said
+    finally:
+        if child.poll() is None:  # the test failed above: no child left stopped
+            child.kill()
+            child.wait()
 
 
 @pytest.mark.parametrize("entry", ENTRIES.values(), ids=ENTRIES.keys())

@@ -23,6 +23,7 @@ import psutil
 import pytest
 
 from mlapp.serving.local import free_port, free_ports, local_url
+from tests.holding import hold_env, release
 
 DEADLINE_S = 180  # imports, start and stop on a loaded machine
 
@@ -118,10 +119,11 @@ def test_the_smoke_test_reaches_the_interface_served(host: str, url: str) -> Non
     assert local_url(host, 8080) == url
 
 
-def supervise(process: psutil.Process) -> bool:
-    """The server (``mlapp.serving.supervise``), not another child (git, before it starts)."""
+def held_server(process: psutil.Process) -> bool:
+    """The server (``mlapp.serving.supervise``, not another child: git, before it starts), held as
+    it starts (tests/holding.py)."""
     with contextlib.suppress(psutil.NoSuchProcess):
-        return "mlapp.serving.supervise" in process.cmdline()
+        return "mlapp.serving.supervise" in process.cmdline() and process.status() == psutil.STATUS_STOPPED
     return False
 
 
@@ -130,25 +132,31 @@ STOPS = {"hangup": signal.SIGHUP, "ctrl-c": signal.SIGINT, "sigterm": signal.SIG
 
 @pytest.mark.slow
 @pytest.mark.parametrize("number", STOPS.values(), ids=STOPS.keys())
-def test_a_hangup_ctrl_c_or_sigterm_stops_the_server_it_started(serving_root: Path, number: int) -> None:
+def test_a_hangup_ctrl_c_or_sigterm_stops_the_server_it_started(
+    serving_root: Path, tmp_path: Path, number: int
+) -> None:
     """SIGHUP (the terminal that runs `make run` closed) or SIGTERM (`timeout`, `kill`, a CI job
     cancelled) reaches this process, not the server in its own session: it died of it, and the
     server served on with nobody to stop it. Ctrl-C too, as exit 130 and one line.
 
-    End to end, through the command; the fast tests of the same handling, in this process:
-    test_a_signal_while_the_server_gets_ready_stops_it and
+    The server is held as it imports BentoML until the signal is sent: the parent is then waiting
+    for it to be ready, never done (a test paused past the smoke test saw exit 0; a Ctrl-C as the
+    parent shut down, death by SIGINT). End to end, through the command; the fast tests of the same
+    handling, in this process: test_a_signal_while_the_server_gets_ready_stops_it and
     test_a_signal_while_the_server_starts_stops_it_too."""
     port = free_port()
     argv = [sys.executable, "-m", "mlapp", "--params", str(serving_root / "params.yaml"), "serving", "serve"]
     argv += ["--smoke", "--model-dir", str(serving_root / "models"), "--port", str(port)]
-    parent = subprocess.Popen(argv, cwd=serving_root, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    env = {**os.environ, **hold_env(tmp_path, "bentoml")}  # the server alone imports it
+    parent = subprocess.Popen(argv, cwd=serving_root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + DEADLINE_S
-    while not (servers := [child for child in psutil.Process(parent.pid).children() if supervise(child)]):
+    while not (servers := [child for child in psutil.Process(parent.pid).children() if held_server(child)]):
         assert time.monotonic() < deadline and parent.poll() is None, parent.communicate()
         time.sleep(0.01)
-    (server,) = servers  # starting, not ready yet: the smoke test cannot be over
+    (server,) = servers
     try:
         parent.send_signal(number)
+        release(server.pid)  # the parent's SIGTERM, sent or to come, ends it wherever it goes on
         assert parent.wait(timeout=DEADLINE_S) == 128 + number
         if number == signal.SIGINT:
             assert parent.communicate()[1].decode().strip() == "error: interrupted"

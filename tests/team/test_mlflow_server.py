@@ -32,6 +32,7 @@ from mlapp.registry import set_alias
 from mlapp.serving.local import free_port
 from mlapp.tracking import connect
 from tests.conftest import BIN, copy_project, sh
+from tests.holding import held_pid, hold_env, release
 from tests.team.conftest import require_env
 
 pytestmark = pytest.mark.slow
@@ -263,25 +264,34 @@ def test_server_going_away_mid_run(trained_project, tmp_path, monkeypatch) -> No
 
         text = (root / "params.yaml").read_text().replace("    max_depth: 5\n", "    max_depth: 3\n")
         (root / "params.yaml").write_text(text)
+        # evaluate is held once its run exists, before it logs anything (tests/holding.py): the
+        # server dies in that window. Killing it once the store showed the run was a race with
+        # evaluate's logging, lost when this test was paused a few seconds on a loaded machine.
+        hold = hold_env(tmp_path, "mlapp.tracking:_log_into_run")
         repro = subprocess.Popen(
             ["dvc", "repro"],
             cwd=root,
-            env={**os.environ, **env, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"},
+            env={**os.environ, **env, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **hold},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
         )
-        # Kill the server as soon as the new run exists: evaluate is then mid-way through logging.
-        client, experiment = MlflowClient(url), params.mlflow.experiment
-        experiment_id = client.get_experiment_by_name(experiment).experiment_id
-        deadline = time.monotonic() + 600
-        while not client.search_runs([experiment_id], "attributes.status = 'RUNNING'"):
-            assert repro.poll() is None, repro.communicate(timeout=60)[0]
-            assert time.monotonic() < deadline, "no run started"
-            time.sleep(0.05)
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-        output = repro.communicate(timeout=600)[0]
+        assert repro.stdout is not None
+        said: list[str] = []
+        held = held_pid(repro.stdout, said)
+        try:
+            assert held is not None, f"evaluate never started logging its run:\n{''.join(said)}"
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+            release(held)
+            output = "".join(said) + repro.stdout.read()  # to its end (communicate loses what is buffered)
+            repro.wait(timeout=60)
+        finally:
+            if repro.poll() is None:  # the test failed above: neither evaluate nor dvc outlives it
+                if held is not None:
+                    os.kill(held, signal.SIGKILL)
+                repro.kill()
+                repro.communicate(timeout=60)
 
     assert repro.returncode != 0
     assert f"MLflow tracking server {url} failed while logging run" in output, output
@@ -296,5 +306,5 @@ def test_server_going_away_mid_run(trained_project, tmp_path, monkeypatch) -> No
         monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
         assert alias_version(params.mlflow, "production") == "1"
         assert aliased_model(params.mlflow, "production") == old_model
-        statuses = sorted(r.info.status for r in runs(url, experiment))
+        statuses = sorted(r.info.status for r in runs(url, params.mlflow.experiment))
         assert statuses in (["FINISHED", "RUNNING"], ["FAILED", "FINISHED"])  # never a 2nd FINISHED
