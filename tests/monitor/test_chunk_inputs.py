@@ -201,3 +201,26 @@ def test_a_parquet_batch_without_rows_is_refused_as_the_same_csv(
     from_csv, _ = _errors(in_project, write_csv(frame, tmp_path / "none.csv", labels=True), tmp_path)
     assert chunked == whole == from_csv.replace("none.csv", "none.parquet")
     assert "(0 rows)" in whole and ("'foo', 'bar'" in whole) == ("foo" in frame.columns)
+
+
+def test_a_log_integer_no_float_holds_is_refused_as_too_large_not_a_traceback(
+    in_project: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """JSON integers past float's range (10**400; 5,000 digits, past what Python reads) in a
+    feature and in the logged score: pandas raised OverflowError (a traceback, exit 2 without a
+    word of which column), and the long one was one line naming neither line nor column."""
+    source = write_log(fresh(205, 300), tmp_path / "huge.jsonl", model_version="x")
+    lines = source.read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    for row, digits in ((60, 400), (160, 5000)):
+        records[row]["features"]["tenure_months"] = f"@{digits}"
+    records[200]["probability"] = "@400"
+    text = "".join(json.dumps(record) + "\n" for record in records)
+    for digits in (400, 5000):  # written by hand: json.dumps itself refuses 5,000 digits
+        text = text.replace(f'"@{digits}"', "1" + "0" * digits)
+    source.write_text(text)
+    whole, chunked = _errors(in_project, source, tmp_path)
+    assert chunked == whole
+    assert "column 'tenure_months' failed parse as int64 (past int64" in whole
+    assert "2 value(s)" in whole and "at rows [60, 160]" in whole

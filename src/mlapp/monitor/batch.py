@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -131,6 +132,17 @@ class Log:
             self.problems.append(Problem(f"<line {line}>", rule, 1))
 
 
+# Digits of the largest float (1.8e308): a longer JSON integer is no number pandas can hold.
+FLOAT_DIGITS = len(str(int(sys.float_info.max)))
+
+
+def _json_int(digits: str) -> int | str:
+    """A log's integer as Python reads it, or its digits as text when no float holds it (10**400):
+    pandas then raised OverflowError (a traceback) where the schema refuses the text as too large,
+    as in a CSV, and Python refuses to read more than 4,300 digits at all (no line named)."""
+    return digits if len(digits.lstrip("-")) >= FLOAT_DIGITS else int(digits)
+
+
 def _log_chunks(
     lines: Iterable[str], params: Params, rows: int, log: Log, expected: Iterable[str] = ()
 ) -> Iterator[tuple[pd.DataFrame, pd.Series]]:
@@ -150,7 +162,7 @@ def _log_chunks(
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            record = json.loads(line, parse_int=_json_int)
         except json.JSONDecodeError as exc:
             log.refuse(number, f"valid JSON ({exc.msg})")
             continue
