@@ -1,15 +1,15 @@
 """How a table's text is read: missing cells, class labels and typed values, one rule everywhere.
 
 params.yaml (``data.classes``, ``data.missing_values``), the validated table, a monitored
-batch and the service's answers all spell a class with ``class_text``, so a label written
-``1.0`` by a pandas or R export, ``1`` by hand or ``True`` by a spreadsheet is one class.
+batch and the service's answers all spell a class with ``class_text`` (``mlapp.cell_text``,
+apart: params.yaml's checks need no pandas), so a label written ``1.0`` by a pandas or R export,
+``1`` by hand or ``True`` by a spreadsheet is one class.
 """
 
 from __future__ import annotations
 
 import datetime
 import re
-import unicodedata
 from collections.abc import Iterable
 
 import numpy as np
@@ -17,10 +17,6 @@ import pandas as pd
 
 from mlapp.spellings import INFINITE, INFINITY, TRUE_FALSE, TRUE_FALSE_HINT, float32_shown, habits
 
-# A whole number written as a float ("1.0", "-2.00"): pandas writes an integer column that has
-# a gap this way, as R and spreadsheets often do.
-WHOLE_FLOAT = re.compile(r"([+-]?\d+)\.0*")
-BOOLEANS = {"true", "false"}
 TRUE_WORDS = {"true", "1", "yes", "y", "t"}
 FALSE_WORDS = {"false", "0", "no", "n", "f"}
 # An ISO 8601 time stamp's UTC offset: after its time ("T10:00", " 10"), so a date's day ("-03") is none.
@@ -97,13 +93,6 @@ def true_false(series: pd.Series) -> pd.Series:
     return series.map(lambda value: isinstance(value, bool | np.bool_)).astype(bool)
 
 
-def nfc(text: str) -> str:
-    """Text in Unicode's composed form (NFC): "é" typed as "e" + a combining accent (NFD, as
-    macOS file names and some exports write it) is the same text as the one character "é", so
-    category levels and class labels are compared in this one form everywhere."""
-    return unicodedata.normalize("NFC", text)
-
-
 def composed(values: pd.Series) -> pd.Series:
     """``nfc`` of every text value; other values (a Parquet column's numbers, missing) as they are."""
     if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
@@ -113,31 +102,6 @@ def composed(values: pd.Series) -> pd.Series:
     except AttributeError:  # no text at all (Parquet's times of day, typed so): nothing to compose
         return values
     return text.where(text.notna(), values)
-
-
-def class_text(value: object) -> str:
-    """A class label as text: ``1``, ``1.0``, ``"1.0"`` and ``" 1 "`` are ``"1"``; ``True``,
-    ``"TRUE"`` and ``"True"`` are ``"true"`` (as a boolean column gives); other text is stripped
-    and in NFC (``nfc``)."""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    text = nfc(str(value).strip())
-    whole = WHOLE_FLOAT.fullmatch(text)
-    if whole:
-        return str(int(whole.group(1)))
-    return text.lower() if text.lower() in BOOLEANS else text
-
-
-def missing_clash(setting: str, values: Iterable[str], missing: Iterable[str]) -> str | None:
-    """What is wrong when a class or category is spelt like a missing value (it would be read
-    as missing, never as itself); None when none is."""
-    clash = [value for value in values if value in set(missing)]
-    if not clash:
-        return None
-    reads = "which data.missing_values reads as missing: remove it from one of them"
-    return f"{setting} lists {clash[0]!r}, {reads}"
 
 
 # The placeholder hint's second step, per column: a feature's missing value needs FEATURES to allow

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlapp.cells import class_text
+from mlapp.cell_text import class_text
 
 
 def whole_numbers(numbers: pd.Series) -> bool:

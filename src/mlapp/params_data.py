@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from mlapp.cells import class_text, missing_clash
+from mlapp.cell_text import class_text, missing_clash
 from mlapp.params_base import OneColumn, Section, Seed
 from mlapp.sources import named_separator, unnamed_format
 

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlapp.cells import NESTED, NULLABLE_FIX, WHOLE_FLOAT, class_text, nested, placeholder_hint
+from mlapp.cell_text import WHOLE_FLOAT, class_text
+from mlapp.cells import NESTED, NULLABLE_FIX, nested, placeholder_hint
 
 # The report's column for a check of the whole table or file, as a line says it.
 WHOLE = {"<table>": "the table", "<file>": "the file"}

@@ -16,7 +16,8 @@ from __future__ import annotations
 import pandas as pd
 import pandera.pandas as pa
 
-from mlapp.cells import composed, missing_clash, nfc
+from mlapp.cell_text import missing_clash, nfc
+from mlapp.cells import composed
 from mlapp.errors import UserError
 from mlapp.params import DataParams
 
@@ -108,7 +109,7 @@ COMPOSED = pa.Parser(composed, name="unicode_nfc")
 
 
 def composed_text(schema: pa.DataFrameSchema) -> pa.DataFrameSchema:
-    """``schema`` with every category's values read in NFC (``mlapp.cells.nfc``): a level written
+    """``schema`` with every category's values read in NFC (``mlapp.cell_text.nfc``): a level written
     "e" + a combining accent in one file and as one "é" in another is one level (the service's
     records do the same, ``mlapp.serving.records``)."""
     return schema.update_columns(

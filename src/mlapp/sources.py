@@ -21,8 +21,6 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from pandas.errors import ParserError
-
 from mlapp.errors import UserError
 
 DECOMPRESSED: dict[str, Callable[..., Any]] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
@@ -134,6 +132,9 @@ def opened(source: str | Path, *, seekable: bool = False) -> Iterator[IO[bytes]]
     compression, as every reader reports a file it cannot read."""
     text = str(source)
     if refused := not_read(text):
+        # lazy: params.yaml's checks (every command, --help too) use this module's names, not pandas
+        from pandas.errors import ParserError
+
         raise ParserError(refused)
     with contextlib.ExitStack() as stack:
         local = local_file(text)
@@ -174,6 +175,8 @@ class _Decompressed(io.RawIOBase):
         try:
             data = self._stream.read(len(buffer))
         except CORRUPT as exc:
+            from pandas.errors import ParserError  # lazy: as in ``opened``
+
             raise ParserError(
                 f"not {self._suffix}-compressed as its name says, or cut short ({exc})"
             ) from exc

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from mlapp import labels
-from mlapp.cells import class_text
+from mlapp.cell_text import class_text
 
 COLUMNS = {
     "text": pd.Series([" 1 ", "1.0", "0", None, "TRUE", "yes", "é", "e\u0301"] * 3, index=range(5, 29)),

@@ -39,7 +39,8 @@ import pandera.pandas as pa
 from pydantic import BeforeValidator, ConfigDict, Field, Strict
 from typing_extensions import TypedDict
 
-from mlapp.cells import FLOAT32_MAX, INT64_LIMIT, nfc
+from mlapp.cell_text import nfc
+from mlapp.cells import FLOAT32_MAX, INT64_LIMIT
 from mlapp.model import ModelSpec
 
 # Strict JSON types; NaN/inf are never a valid feature value (null is the missing value).
@@ -173,7 +174,7 @@ def _tighter(rule: str, bound: Any, limit: Any) -> bool:
 
 
 def _composed(value: Any) -> Any:
-    """Text in NFC (``mlapp.cells.nfc``) before the exact ``Literal`` match; anything else as it came."""
+    """Text in NFC (``mlapp.cell_text.nfc``) before the exact ``Literal`` match; anything else as it came."""
     return nfc(value) if type(value) is str else value
 
 

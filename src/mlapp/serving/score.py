@@ -42,7 +42,7 @@ import pandas as pd
 import pyarrow as pa
 from pandas.errors import EmptyDataError, ParserError
 
-from mlapp.cells import missing_clash
+from mlapp.cell_text import missing_clash
 from mlapp.errors import UserError, storage_errors, writing
 from mlapp.model import load
 from mlapp.outputs import id_clash
