@@ -224,3 +224,26 @@ def test_a_log_integer_no_float_holds_is_refused_as_too_large_not_a_traceback(
     assert chunked == whole
     assert "column 'tenure_months' failed parse as int64 (past int64" in whole
     assert "2 value(s)" in whole and "at rows [60, 160]" in whole
+
+
+def test_a_log_with_a_bom_reads_as_the_same_log_without(in_project: Path, tmp_path: Path) -> None:  # noqa: F811
+    """Notepad and PowerShell start UTF-8 with a BOM: a CSV read past it, a log refused line 1."""
+    plain = write_log(fresh(206, 300), tmp_path / "plain.jsonl", model_version="x")
+    marked = tmp_path / "marked.jsonl"
+    marked.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
+    for rows in (WHOLE, CHUNK):
+        (code, said), (plain_code, plain_said) = (
+            _monitor(in_project, s, tmp_path, rows) for s in (marked, plain)
+        )
+        assert said["status"] != "invalid"
+        assert (code, {**said, "source": ""}) == (plain_code, {**plain_said, "source": ""})
+
+
+def test_a_log_of_many_lines_not_records_says_how_many(in_project: Path, tmp_path: Path) -> None:  # noqa: F811
+    """Every line a JSON array: the first lines are named and the rest counted (it said '5 problem(s)')."""
+    source = tmp_path / "arrays.jsonl"
+    source.write_text("[1, 2]\n" * 300)
+    whole, chunked = _errors(in_project, source, tmp_path)
+    assert chunked == whole
+    assert "column '<line 1>' failed an object with a 'features' object" in whole
+    assert "the file failed one record a line: 295 more line(s) are not (the first 5 named above)" in whole

@@ -85,7 +85,7 @@ def source_format(source: str) -> str:
 def _read_text(source: str) -> str:
     """A path or URL (fsspec's protocols with DVC's extras, dvc[s3]...), decompressed by its name."""
     with opened(source) as handle:
-        return handle.read().decode("utf-8")
+        return handle.read().decode("utf-8-sig")  # a BOM, as a CSV may have (Notepad, PowerShell)
 
 
 def validate_batch(frame: pd.DataFrame, params: Params, source: str) -> pd.DataFrame:
@@ -123,13 +123,22 @@ class Log:
 
     limit: int
     versions: Counter[str] = field(default_factory=Counter)
-    problems: list[Problem] = field(default_factory=list)
+    lines: list[Problem] = field(default_factory=list)  # the first ``limit`` lines refused
+    refused: int = 0  # every line refused
     columns: dict[str, None] = field(default_factory=dict)  # every record's keys so far, in order
     unseen: list[str] = field(default_factory=list)  # the schema's columns no record has had so far
 
     def refuse(self, line: int, rule: str) -> None:
-        if len(self.problems) < self.limit:
-            self.problems.append(Problem(f"<line {line}>", rule, 1))
+        self.refused += 1
+        if len(self.lines) < self.limit:
+            self.lines.append(Problem(f"<line {line}>", rule, 1))
+
+    @property
+    def problems(self) -> list[Problem]:
+        """The lines named, and how many more there are: a log of 2,000 such lines read as 5."""
+        more = self.refused - len(self.lines)
+        rule = f"one record a line: {more} more line(s) are not (the first {len(self.lines)} named above)"
+        return [*self.lines, *([Problem("<file>", rule, 1)] if more else [])]
 
 
 # Digits of the largest float (1.8e308): a longer JSON integer is no number pandas can hold.
@@ -267,7 +276,8 @@ def read_chunks(source: str, params: Params, log: Log) -> Iterator[tuple[pd.Data
     with _reading(source, fmt):
         if fmt == "jsonl":
             with opened(source) as handle:
-                lines, expected = io.TextIOWrapper(handle, encoding="utf-8"), batch_schema(params).columns
+                # utf-8-sig: a BOM (Notepad, PowerShell) is read past, as a CSV's is, not "line 1 is no JSON"
+                lines, expected = io.TextIOWrapper(handle, encoding="utf-8-sig"), batch_schema(params).columns
                 yield from _log_chunks(lines, params, rows, log, expected)
         elif fmt == "parquet":
             with opened(source, seekable=True) as stream:
