@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from mlapp.markdown_table import code_cell
+from mlapp.markdown_table import code_cell, text_cell
 from mlapp.metrics import AT_THRESHOLD
 from mlapp.report.curves import curves
 from mlapp.report.rows import compared
@@ -31,6 +31,7 @@ SAME_PREDICTIONS = "⚪ same predictions as base"
 GATE = {True: "✅ passed", False: "❌ FAILED"}
 NEVER = "n/a: never predicted"
 CONTRACT = "src/mlapp/schema.py"  # a PR editing it may add, remove or retype a column
+PER_CLASS = "per_class."  # multiclass metric rows: per_class.<class>.<precision|recall>
 CHANGE = {"better": "▲ better", "no significant change": "· no significant change", "worse": "▼ worse"}
 
 Section = Callable[[dict[str, Any], bool], list[str]]
@@ -101,7 +102,7 @@ def metrics(report: dict[str, Any], compact: bool) -> list[str]:
     rows = []
     undefined = undefined_precision(report)
     for r in report["metrics"]:
-        name = f"**{r['name']}** ★" if r["name"] == report["primary_metric"] else r["name"]
+        name = f"**{r['name']}** ★" if r["name"] == report["primary_metric"] else _metric_name(r["name"])
         sides = [NEVER if r["name"] in undefined[side] else _num(r[side]) for side in ("base", "pr")]
         interval = f"[{_signed(r['ci_low'])}, {_signed(r['ci_high'])}]"
         delta = [_signed(r["delta"]), interval, CHANGE[r["change"]]]
@@ -126,6 +127,14 @@ def metrics(report: dict[str, Any], compact: bool) -> list[str]:
         "excludes 0.</sub>",
         "",
     ]
+
+
+def _metric_name(name: str) -> str:
+    """A per-class metric's class is the data's text (``a | b``, ``<b>``): escaped, never markup."""
+    if not name.startswith(PER_CLASS):
+        return name
+    label, metric = name.removeprefix(PER_CLASS).rsplit(".", 1)
+    return f"{PER_CLASS}{text_cell(label)}.{metric}"
 
 
 def what_changed(report: dict[str, Any], compact: bool) -> list[str]:
@@ -189,7 +198,7 @@ def _drift(report: dict[str, Any], top: int | None) -> list[str]:
     shown = drift[: top or rules["top"]]
     rows = [
         [
-            f"`{d['feature']}`",
+            code_cell(d["feature"]),
             _num(d["psi"], 3),
             _num(d["ks_statistic"], 3) if d["ks_statistic"] is not None else "—",
             d["largest_change"].replace("|", "\\|"),
