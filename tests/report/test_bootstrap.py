@@ -114,6 +114,29 @@ def test_multiclass_and_regression_resamples_equal_sklearn() -> None:
     assert set(names) == set(multi) and names[:4] == ["accuracy", "f1_macro", "f1_weighted", "log_loss"]
 
 
+@pytest.mark.parametrize(
+    "labels",
+    [
+        pytest.param(lambda rng: 1e12 + rng.normal(0, 100, 400), id="labels near 1e12"),
+        pytest.param(lambda rng: np.full(400, 250.0), id="constant labels"),
+    ],
+)
+def test_regression_resamples_equal_sklearn_on_large_and_constant_labels(labels) -> None:
+    """Labels near 1e12 gave r2 0.99998 where scikit-learn says 0.75 (sum(y^2) - n mean^2 cancels);
+    a constant test label gave nan in every resample, and report.json failed on the nan."""
+    from mlapp.metrics import regression_metrics
+
+    rng = np.random.default_rng(5)
+    values = labels(rng)
+    weights = counts(400, 3)
+    for predicted in (values + rng.normal(0, 50, 400), values.copy()):
+        scores = bootstrap.regression_metrics(weights, values, predicted)
+        for row in range(3):
+            rows = np.repeat(np.arange(400), weights[row].astype(int))
+            reference = regression_metrics(values[rows], predicted[rows])
+            assert as_dict(scores, row) == pytest.approx(reference, rel=1e-6, abs=1e-6)
+
+
 def test_gate_direction_follows_the_metric() -> None:
     from mlapp.params import GateParams
     from mlapp.report import compare
