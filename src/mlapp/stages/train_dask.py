@@ -19,11 +19,9 @@ tests state of the local engine's on the same train/test split.
 
 from __future__ import annotations
 
-import logging
 import math
 from collections import defaultdict
 from collections.abc import Iterator
-from contextlib import contextmanager
 from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
@@ -36,51 +34,15 @@ from sklearn.model_selection import train_test_split
 
 from mlapp.errors import UserError
 from mlapp.model import ModelSpec
-from mlapp.params import DaskParams, Task, TrainParams
+from mlapp.params import Task, TrainParams
+from mlapp.stages.dask_cluster import client
 from mlapp.tables import stage_table
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from distributed import Client, Future
+    from distributed import Future
     from xgboost.dask import DaskDMatrix
-
-
-CONNECT_TIMEOUT = "60s"  # a scheduler that has not answered by then is down or unreachable
-
-
-class SchedulerUnavailable(UserError, RuntimeError):
-    """The Dask scheduler named by params or the environment does not answer."""
-
-
-@contextmanager
-def client(params: DaskParams) -> Iterator[Client]:
-    """A client of the cluster at the configured address, or of a LocalCluster here."""
-    from distributed import Client, LocalCluster
-
-    address = params.resolved_scheduler()
-    if address:
-        try:
-            connected = Client(address, timeout=CONNECT_TIMEOUT)
-        except OSError as exc:  # refused, unknown host, or no answer in time
-            raise SchedulerUnavailable(
-                f"Dask scheduler {address} is not reachable ({exc}). Start it, fix "
-                "train.dask.scheduler or DASK_SCHEDULER_ADDRESS, or unset both for a local cluster."
-            ) from exc
-        with connected:
-            yield connected
-        return
-    with (
-        LocalCluster(
-            n_workers=params.workers,
-            threads_per_worker=params.threads_per_worker,
-            processes=True,
-            dashboard_address=None,  # no dashboard; health/metrics routes still listen on 127.0.0.1
-            silence_logs=logging.ERROR,
-        ) as cluster,
-        Client(cluster) as local,
-    ):
-        yield local
 
 
 class TooFewRows(UserError, ValueError):

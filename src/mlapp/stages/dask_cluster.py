@@ -1,0 +1,112 @@
+"""The Dask cluster ``train.engine: dask`` trains on: connected, and failing in one line.
+
+A scheduler at ``train.dask.scheduler`` (``DASK_SCHEDULER_ADDRESS`` wins), or a LocalCluster
+here. A scheduler that does not answer, or a cluster that fails while the stage uses it (its
+scheduler or a worker stopped), is a ``UserError`` naming the address: the model is saved
+only after training returns, so the previous one stays.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from mlapp.errors import UserError
+from mlapp.params import DaskParams
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+
+CONNECT_TIMEOUT = "60s"  # a scheduler that has not answered by then is down or unreachable
+
+
+class SchedulerUnavailable(UserError, RuntimeError):
+    """The Dask scheduler named by params or the environment does not answer."""
+
+
+class ClusterLost(UserError, RuntimeError):
+    """The scheduler or a worker stopped while the stage used the cluster."""
+
+
+@contextmanager
+def client(params: DaskParams) -> Iterator[Client]:
+    """A client of the cluster at the configured address, or of a LocalCluster here."""
+    from dask.utils import parse_timedelta
+    from distributed import Client, LocalCluster
+
+    address = params.resolved_scheduler()
+    if address:
+        try:
+            connected = Client(address, timeout=CONNECT_TIMEOUT)
+        # OSError: refused, unknown host, or no answer in time; ValueError: an address Dask has no
+        # transport for (http://)
+        except (OSError, ValueError) as exc:
+            raise SchedulerUnavailable(
+                f"Dask scheduler {address} is not reachable ({exc}). Start it, fix "
+                "train.dask.scheduler or DASK_SCHEDULER_ADDRESS, or unset both for a local cluster."
+            ) from exc
+        with connected:
+            wait = parse_timedelta(CONNECT_TIMEOUT)
+            try:  # a scheduler alone (workers not started yet, or failed to) trained nothing
+                connected.wait_for_workers(1, timeout=wait)
+            except TimeoutError as exc:
+                raise SchedulerUnavailable(
+                    f"Dask scheduler {address} has no workers (none joined in {wait:g} s): start "
+                    f"some (`dask worker {address}`), or unset train.dask.scheduler and "
+                    "DASK_SCHEDULER_ADDRESS for a local cluster."
+                ) from exc
+            with kept(connected, f"at {address}"):
+                yield connected
+        return
+    with (
+        LocalCluster(
+            n_workers=params.workers,
+            threads_per_worker=params.threads_per_worker,
+            processes=True,
+            dashboard_address=None,  # no dashboard; health/metrics routes still listen on 127.0.0.1
+            silence_logs=logging.ERROR,
+        ) as cluster,
+        Client(cluster) as local,
+        kept(local, "(a LocalCluster on this machine)"),
+    ):
+        yield local
+
+
+@contextmanager
+def kept(dask: Client, where: str) -> Iterator[None]:
+    """``ClusterLost`` instead of the traceback of a cluster that failed under the stage.
+
+    Dask's errors of a lost scheduler (its connection closed: CommClosedError; its reconnect
+    given up: a plain OSError) or worker (FutureCancelledError "lost dependencies", KilledWorker)
+    say so themselves; any other error (XGBoost's "Missing required workers", its collective's)
+    is the cluster's when a worker it started with has left, or the scheduler no longer answers."""
+    from distributed.client import FutureCancelledError
+    from distributed.comm.core import CommClosedError
+    from distributed.scheduler import KilledWorker
+
+    started = set(dask.scheduler_info(n_workers=-1)["workers"])
+    try:
+        yield
+    except UserError:
+        raise
+    except Exception as exc:
+        lost = type(exc) is OSError or isinstance(exc, CommClosedError | FutureCancelledError | KilledWorker)
+        if not lost and not _gone(dask, started):
+            raise  # the cluster is whole: not its failure
+        raise ClusterLost(
+            f"the Dask cluster {where} failed during training ({type(exc).__name__}: {exc}): its "
+            "scheduler or a worker stopped, or the connection to it dropped; the previous model is "
+            "kept. Check the cluster and run again, or set train.engine: local."
+        ) from exc
+
+
+def _gone(dask: Client, started: set[str]) -> bool:
+    """Whether a worker of ``started`` has left the cluster, or its scheduler no longer answers."""
+    try:
+        now = dask.run_on_scheduler(lambda dask_scheduler: set(dask_scheduler.workers))
+    except Exception:  # whatever the reason, the scheduler did not answer
+        return True
+    return bool(started - now)

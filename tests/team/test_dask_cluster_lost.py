@@ -1,0 +1,139 @@
+"""A Dask cluster that fails under the train stage: one error line, the previous model kept.
+
+A real scheduler and two workers (`dask scheduler`, `dask worker`, as docs/team-mode.md runs
+them); the scheduler or one worker is killed, and waited for, just before XGBoost's training
+starts, after the partitions were sent: no timing decides what the stage sees.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import xgboost.dask
+
+from mlapp.errors import UserError
+from mlapp.params import load_params
+from mlapp.sample_data import generate
+from mlapp.serving.local import free_port
+from mlapp.stages import dask_cluster
+from mlapp.stages import train as train_stage
+from mlapp.tables import write_frame
+from tests.conftest import REPO
+
+PARAMS = load_params(REPO / "params.yaml")
+
+
+def _dask(*argv: str) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "dask", *argv, "--host", "127.0.0.1"]
+    return subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+
+
+@pytest.fixture
+def cluster() -> Iterator[dict[str, subprocess.Popen[bytes]]]:
+    """A scheduler and two single-thread workers without nannies (a killed worker stays dead)."""
+    from distributed import Client
+
+    address = f"tcp://127.0.0.1:{free_port()}"
+    procs = {"scheduler": _dask("scheduler", "--port", address.rsplit(":", 1)[1], "--no-dashboard")}
+    try:
+        for name in ("worker", "other worker"):
+            procs[name] = _dask("worker", address, "--no-nanny", "--nthreads", "1", "--no-dashboard")
+        with Client(address, timeout="60s") as client:
+            client.wait_for_workers(2, timeout=120)
+        procs["address"] = address  # type: ignore[assignment]
+        yield procs
+    finally:
+        for proc in procs.values():
+            if isinstance(proc, subprocess.Popen) and proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("killed", ["scheduler", "worker"])
+def test_a_cluster_that_fails_mid_stage_is_one_error_line_and_keeps_the_model(
+    cluster, killed: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before, Dask's traceback: CommClosedError (the scheduler's connection closed) or, after its
+    reconnect gave up, "OSError: Timed out trying to connect"; FutureCancelledError "lost
+    dependencies" (a worker gone with its partitions)."""
+    source = tmp_path / "train.parquet"
+    write_frame(generate(2_000, 7), source)
+    model_dir = tmp_path / "models"
+    model_dir.mkdir()
+    (model_dir / "model.ubj").write_bytes(b"the previous model")
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", cluster["address"])
+    monkeypatch.setattr(dask_cluster, "CONNECT_TIMEOUT", "5s")  # the client's reconnect gives up sooner
+    real_train = xgboost.dask.train
+
+    def killed_first(*args: object, **kwargs: object) -> object:
+        cluster[killed].kill()
+        cluster[killed].wait()
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(xgboost.dask, "train", killed_first)
+    train_params = PARAMS.train.model_copy(
+        update={"engine": "dask", "dask": PARAMS.train.dask.model_copy(update={"timeout_s": 60})}
+    )
+    with pytest.raises(dask_cluster.ClusterLost) as lost:
+        train_stage.run(PARAMS.model_copy(update={"train": train_params}), source=source, model_dir=model_dir)
+    message = str(lost.value)
+    assert message.startswith(f"the Dask cluster at {cluster['address']} failed during training ("), message
+    assert "the previous model is kept" in message
+    assert [p.name for p in model_dir.iterdir()] == ["model.ubj"]
+    assert (model_dir / "model.ubj").read_bytes() == b"the previous model"
+
+
+@pytest.mark.slow
+def test_a_scheduler_without_workers_is_one_error_line_and_keeps_the_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers not started (or failed to: their port taken): the stage cut the table into no
+    worker's partitions and stopped with "ZeroDivisionError: integer modulo by zero"."""
+    address = f"tcp://127.0.0.1:{free_port()}"
+    scheduler = _dask("scheduler", "--port", address.rsplit(":", 1)[1], "--no-dashboard")
+    try:
+        source = tmp_path / "train.parquet"
+        write_frame(generate(500, 7), source)
+        (model_dir := tmp_path / "models").mkdir()
+        (model_dir / "model.ubj").write_bytes(b"the previous model")
+        monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", address)
+        from distributed import Client
+
+        with Client(address, timeout="60s"):  # the scheduler is up: only the workers are missing
+            pass
+        monkeypatch.setattr(dask_cluster, "CONNECT_TIMEOUT", "2s")  # no worker ever starts
+        train_params = PARAMS.train.model_copy(update={"engine": "dask"})
+        with pytest.raises(
+            UserError, match=rf"^Dask scheduler {address} has no workers \(none joined in 2 s\)"
+        ):
+            train_stage.run(
+                PARAMS.model_copy(update={"train": train_params}), source=source, model_dir=model_dir
+            )
+        assert (model_dir / "model.ubj").read_bytes() == b"the previous model"
+    finally:
+        os.killpg(scheduler.pid, signal.SIGKILL)
+        scheduler.wait()
+
+
+@pytest.mark.parametrize("address", ["http://127.0.0.1:8786", "udp://127.0.0.1:8786"])
+def test_an_address_dask_has_no_transport_for_is_one_error_line(
+    address: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before, ValueError "unknown address scheme 'http'" as a traceback."""
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", address)
+    with (
+        pytest.raises(
+            UserError, match=rf"^Dask scheduler {address} is not reachable \(unknown address scheme"
+        ),
+        dask_cluster.client(PARAMS.train.dask),
+    ):
+        pass
