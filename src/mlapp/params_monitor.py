@@ -33,7 +33,7 @@ class MonitorParams(Section):
     prediction_psi: float = Field(gt=0)
     min_reference_rows: int = Field(ge=1)  # fewer test rows: training rows' scores join the reference
     decay_tolerance: dict[MetricName, Tolerance]  # a number in the metric's units, or "5%" of metrics.json's
-    decay_bootstrap_rows: int = Field(ge=1000)  # more labeled rows: the interval from a subset, scaled
+    decay_bootstrap_rows: int = Field(ge=1000)  # more labeled rows: decay on a seeded sample of this many
     chunk_rows: int = Field(ge=1)  # the batch is read, checked and counted this many rows at a time
     report_json: Path
     report_markdown: Path
