@@ -67,6 +67,20 @@ def test_a_report_stopped_by_a_bug_leaves_no_earlier_report(
     assert not (out / "report.md").exists()
 
 
+def test_an_invalid_params_yaml_leaves_no_earlier_report(tree: Path) -> None:
+    """Was: params.yaml was read before the earlier report went, so after `make report` stopped on
+    the PR's invalid params, reports/pr/ still held the earlier run's report and plots."""
+    out = tree / "reports" / "pr"
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("report.md", "report.json", "roc.png"):
+        (out / name).write_text("an earlier run's\n")
+    params = tree / "params.yaml"
+    params.write_text(params.read_text().replace("test_size: 0.2", "test_size: 2.5", 1))
+    with pytest.raises(UserError, match="test_size"):
+        run.main(params, base="HEAD", out_dir=out, enforce_gate=True, summary=None)
+    assert not [name for name in ("report.md", "report.json", "roc.png") if (out / name).exists()]
+
+
 def status(monkeypatch: pytest.MonkeyPatch, stages: dict[str, object]) -> None:
     done = subprocess.CompletedProcess(["dvc", "status", "--json"], 0, json.dumps(stages), "")
     monkeypatch.setattr(champion_module, "_dvc", lambda cwd, *args, **kw: done)

@@ -256,11 +256,13 @@ def main(
     enforce_gate: bool,
     summary: Path | None,
 ) -> int:
+    # First: whatever stops the report (an invalid params.yaml too), an earlier run's report.md is
+    # never taken for this one's, nor its report.json by `mlapp report gate`.
+    clear(out_dir)
     params = load_params(params_path)
     params_text = params_path.read_text()  # the PR's params go into the report verbatim
     root = Path(git.output("rev-parse", "--show-toplevel"))
     started = time.perf_counter()
-    clear(out_dir)  # whatever stops the report, an earlier run's report.md is never taken for this one's
     try:
         report, champion = build(params, params_text, root, base)
     except UserError as exc:  # still a report (and PR comment) saying why, without a stale report.json
