@@ -9,7 +9,6 @@ import datetime
 import decimal
 import math
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -17,9 +16,8 @@ import pandas as pd
 
 from mlapp.cell_text import WHOLE_FLOAT, class_text
 from mlapp.cells import NESTED, NULLABLE_FIX, nested, placeholder_hint
+from mlapp.problem_row import Problem
 
-# The report's column for a check of the whole table or file, as a line says it.
-WHOLE = {"<table>": "the table", "<file>": "the file"}
 # pandera's internal check names, said the way a data owner would say them.
 CHECK_WORDS = {
     "column_in_dataframe": "required column is present",
@@ -35,26 +33,6 @@ CHECK_WORDS = {
 # problem already. Its other rules (range, levels) still name their own rows.
 REPEATS = ("coerce_dtype", "dtype", "not_nullable")
 MAX_LISTED, SHOWN_LISTED = 10, 5  # a check listing more values than this names the first few
-
-
-@dataclass
-class Problem:
-    """One failed check on one column, with a few examples."""
-
-    column: str
-    check: str
-    count: int
-    values: list[Any] = field(default_factory=list)
-    rows: list[int] = field(default_factory=list)
-
-    def line(self) -> str:
-        where = f" at rows {self.rows}" if self.rows else ""
-        values = f", e.g. {self.values}" if self.values else ""
-        # A check of the whole table or file (its row count, its encoding) has no values to count.
-        whole = self.column in WHOLE and not self.values and not self.rows
-        count = "" if whole else f": {self.count} value(s)"
-        subject = WHOLE.get(self.column, f"column '{self.column}'")
-        return f"{subject} failed {self.check}{count}{values}{where}"
 
 
 def examples(values: pd.Series, limit: int) -> list[Any]:

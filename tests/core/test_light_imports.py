@@ -31,6 +31,8 @@ TABLELESS = {
     "serving serve (before bentoml takes over the process)": ("mlapp.serving",),
     "delivery (but smoke)": ("mlapp.delivery.commands", "mlapp.delivery.cluster", "mlapp.delivery.github"),
     "template init": ("mlapp.template",),
+    # they read monitor.json, git and gh; retrain-prepare's data refresh reads tables
+    "monitor metrics, retrain-publish, retrain-pr": ("mlapp.drift_metrics", "mlapp.monitor.retrain"),
 }
 
 

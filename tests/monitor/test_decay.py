@@ -4,6 +4,7 @@ import numpy as np
 
 from mlapp.model import ModelSpec
 from mlapp.monitor import drift
+from mlapp.monitor.rows import MetricDecay
 
 SPEC = ModelSpec(["x"], {}, "y", 0.5, 10)
 REFERENCE = {"roc_auc": 0.80, "pr_auc": 0.30}
@@ -11,7 +12,7 @@ TOLERANCE = {"roc_auc": 0.05}
 BOOTSTRAP = {"resamples": 1000, "seed": 7, "confidence": 0.95, "max_rows": 200_000}
 
 
-def _decay(y: np.ndarray, scores: np.ndarray) -> drift.MetricDecay:
+def _decay(y: np.ndarray, scores: np.ndarray) -> MetricDecay:
     (row,) = drift.metric_decay(y, scores, SPEC, REFERENCE, TOLERANCE, **BOOTSTRAP)
     return row
 

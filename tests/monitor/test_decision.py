@@ -17,7 +17,7 @@ import yaml
 
 from mlapp.errors import ParamsError
 from mlapp.monitor import decision, run
-from mlapp.monitor.drift import FeatureDrift, PredictionShift
+from mlapp.monitor.rows import FeatureDrift, PredictionShift
 from mlapp.params import MonitorParams, load_params
 from tests.conftest import REPO
 from tests.monitor.helpers import fresh, write_csv

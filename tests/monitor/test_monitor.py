@@ -16,7 +16,8 @@ import pytest
 from mlapp.gha import parse_outputs
 from mlapp.model import ModelMissing, load
 from mlapp.monitor import batch, run
-from mlapp.monitor.batch import InvalidBatch, MonitorError
+from mlapp.monitor.batch import InvalidBatch
+from mlapp.monitor.rows import MonitorError
 from mlapp.params import load_params
 from tests.conftest import REPO, run_main, with_threshold
 from tests.monitor.helpers import DRIFTED, drifted, flipped, fresh, write_csv, write_log

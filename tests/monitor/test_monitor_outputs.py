@@ -9,7 +9,7 @@ import pytest
 
 from mlapp.errors import UserError
 from mlapp.monitor import run
-from mlapp.monitor.batch import MonitorError
+from mlapp.monitor.rows import MonitorError
 from mlapp.params import load_params
 from tests.monitor.helpers import fresh, write_csv
 

@@ -20,8 +20,8 @@ import yaml
 import mlapp.git
 from mlapp.gha import parse_outputs
 from mlapp.monitor import retrain, run
-from mlapp.monitor.batch import MonitorError
 from mlapp.monitor.refresh import refresh
+from mlapp.monitor.rows import MonitorError
 from mlapp.params import load_params
 from tests.conftest import copy_project, run_main, sh
 from tests.delivery.steps import make_recipe

@@ -12,9 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from mlapp import drift_metrics
 from mlapp.monitor import schema
-from mlapp.monitor.batch import MonitorError
-from mlapp.monitor.decision import RuleCheck
-from mlapp.monitor.drift import FeatureDrift, MetricDecay, PredictionShift
+from mlapp.monitor.rows import FeatureDrift, MetricDecay, MonitorError, PredictionShift, RuleCheck
 
 
 def _report() -> dict[str, Any]:

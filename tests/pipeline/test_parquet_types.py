@@ -14,7 +14,7 @@ from mlapp import schema_draft
 from mlapp.monitor import batch
 from mlapp.monitor.batch import InvalidBatch
 from mlapp.params import load_params
-from mlapp.problems import Problem
+from mlapp.problem_row import Problem
 from mlapp.sample_data import generate
 from mlapp.spellings import TRUE_FALSE_HINT
 from mlapp.stages import validate

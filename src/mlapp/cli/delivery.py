@@ -25,7 +25,7 @@ def _known_env(ctx: click.Context, _: click.Parameter, name: str) -> str:
 
 def _model_folder(_ctx: click.Context, _: click.Parameter, path: Path | None) -> Path | None:
     """A named folder without a model would record a release with none: nothing to wait for or smoke."""
-    from mlapp.model import MODEL_FILE  # lazy: xgboost; deploy loads the model anyway
+    from mlapp.model import MODEL_FILE  # lazy: pandas; deploy loads the model anyway
 
     if path is not None and not (path / MODEL_FILE).is_file():
         raise click.BadParameter(f"{path} holds no {MODEL_FILE}: name the folder the model was trained into")

@@ -105,7 +105,7 @@ def retrain_prepare(project: Project, source: str | None, no_repro: bool, github
     Step output: changed=true|false.
     """
     from mlapp.monitor import retrain as ct
-    from mlapp.monitor.batch import MonitorError
+    from mlapp.monitor.rows import MonitorError
 
     params = project.params
     fresh = pick(source, params.monitor.source)

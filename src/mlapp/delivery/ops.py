@@ -65,7 +65,7 @@ def record(branch: Branch, release: Release) -> str:
 
 def deploy(branch: Branch, env: str, image: str, model_dir: Path | None) -> Release:
     """What deploying ``image`` to ``env`` records: rendered from the current commit's manifests."""
-    from mlapp.model import MODEL_FILE, model_sha256  # lazy: xgboost costs ~1.5 s to import
+    from mlapp.model import MODEL_FILE, model_sha256  # lazy: pandas, ~0.5 s; only deploy reads a model
     from mlapp.serving import smoke
 
     head, infra = branch.git("rev-parse", "HEAD"), branch.delivery.infra_dir

@@ -31,20 +31,17 @@ from typing import Any
 
 import pandas as pd
 
-from mlapp.errors import UserError, storage_errors
+from mlapp.errors import storage_errors
 from mlapp.monitor.checks import BatchCheck, batch_schema
+from mlapp.monitor.rows import MonitorError
 from mlapp.params import Params
-from mlapp.problems import Problem
+from mlapp.problem_row import Problem
 from mlapp.schema import FEATURES
 from mlapp.sources import TABLE_FORMATS, local_file, opened, separator, table_format
 from mlapp.tables import as_frame, not_utf8, parquet_batches, parquet_file, read_csv
 
 # The tables data.raw and the scorer read (mlapp.sources), and prediction logs.
 TABLE_SUFFIXES = {**TABLE_FORMATS, ".jsonl": "jsonl", ".ndjson": "jsonl"}
-
-
-class MonitorError(UserError):
-    """Bad input to monitoring or retraining: the CLI exits 2 with this message."""
 
 
 class InvalidBatch(MonitorError):

@@ -25,7 +25,8 @@ from mlapp.cells import BATCH_LABEL_FIX
 from mlapp.csv_names import look_alikes
 from mlapp.labels import label_text
 from mlapp.params import Params
-from mlapp.problems import CHECK_WORDS, REPEATS, Problem
+from mlapp.problem_row import Problem
+from mlapp.problems import CHECK_WORDS, REPEATS
 from mlapp.schema import raw_schema
 from mlapp.stages.findings import UNIQUE, group_order, merge
 from mlapp.stages.parse_failures import ParseFailures

@@ -16,29 +16,19 @@ metrics) behind it: the report says why it decided, and why not.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mlapp.metrics import round6
 from mlapp.model import total_gain
-from mlapp.monitor.drift import FeatureDrift, MetricDecay, PredictionShift
+from mlapp.monitor.rows import FeatureDrift, MetricDecay, PredictionShift, RuleCheck
 from mlapp.params import MonitorParams
 from mlapp.tolerances import tolerance_text
 
-if TYPE_CHECKING:  # the report's schema (RuleCheck) is read without a model: `mlapp monitor metrics`
+if TYPE_CHECKING:  # a type only: monitor.run imports XGBoost when it loads the model
     import xgboost as xgb
 
 RULES = ("severe_feature", "drifted_importance", "drifted_share", "prediction_shift", "metric_decay")
-
-
-@dataclass(frozen=True)
-class RuleCheck:
-    rule: str  # one of RULES
-    triggered: bool
-    value: float | None  # the statistic compared; None: not measurable (no importance)
-    threshold: float | None  # None: turned off in params.yaml
-    names: list[str] = field(default_factory=list)  # the features (metrics, for decay) behind it
-    message: str = ""  # the reason, as the report and the retraining commit say it
 
 
 @dataclass(frozen=True)

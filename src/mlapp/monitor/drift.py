@@ -10,7 +10,6 @@ Every number is rounded (``round6``) so the same inputs give byte-identical repo
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -21,6 +20,7 @@ from mlapp.metrics import LOWER_IS_BETTER, flat, round6, task_metrics
 from mlapp.model import ModelSpec
 from mlapp.monitor import stats
 from mlapp.monitor.resampling import decay_resampled
+from mlapp.monitor.rows import FeatureDrift, MetricDecay, PredictionShift
 from mlapp.params import MetricName, MonitorParams
 from mlapp.report.bootstrap import percentile_interval
 from mlapp.schema import categories
@@ -30,53 +30,6 @@ from mlapp.tolerances import tolerance_amount
 def significant(value: float) -> float:
     """p-values span many orders of magnitude: keep 4 significant digits, not 6 decimals."""
     return float(f"{value:.4g}")
-
-
-@dataclass(frozen=True)
-class FeatureDrift:
-    feature: str
-    kind: str  # "numeric" | "categorical"
-    psi: float
-    psi_threshold: float
-    ks_statistic: float | None  # numerics only
-    ks_pvalue: float | None
-    missing_reference: float
-    missing_batch: float
-    largest_change: str  # the bin whose share moved most, for a reader
-    drifted: bool
-    why: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class PredictionShift:
-    """binary: P(positive); regression: the prediction; multiclass: PSI over predicted classes,
-    mean and KS of the predicted class's probability (the model's confidence)."""
-
-    psi: float
-    threshold: float
-    ks_statistic: float
-    ks_pvalue: float
-    mean_reference: float
-    mean_batch: float
-    positive_rate_reference: float | None  # binary: share at or above the decision threshold
-    positive_rate_batch: float | None
-    shifted: bool
-    reference_rows: int = 0  # scores the batch is compared with
-    class_shares_reference: dict[str, float] | None = None  # multiclass: predicted-class shares
-    class_shares_batch: dict[str, float] | None = None
-
-
-@dataclass(frozen=True)
-class MetricDecay:
-    metric: str
-    reference: float
-    batch: float
-    change: float
-    tolerance: float | str  # as monitor.decay_tolerance writes it: a number, or a share ("5%") of reference
-    decayed: bool
-    # The batch metric's bootstrap interval (report.confidence): a drop inside it is noise.
-    batch_low: float | None = None
-    batch_high: float | None = None
 
 
 def feature_levels(schema: pa.DataFrameSchema) -> dict[str, list[object] | None]:

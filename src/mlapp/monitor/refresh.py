@@ -21,7 +21,8 @@ import pandas as pd
 from mlapp import proc
 from mlapp.cells import OFFSET
 from mlapp.lineage import read_pointer
-from mlapp.monitor.batch import MonitorError, as_classes, read_source
+from mlapp.monitor.batch import as_classes, read_source
+from mlapp.monitor.rows import MonitorError
 from mlapp.params import Params
 from mlapp.sources import is_parquet
 from mlapp.stages.validate import ValidationFailed, validate_table

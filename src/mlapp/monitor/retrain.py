@@ -14,8 +14,7 @@ from pathlib import Path
 import mlapp.git
 from mlapp import gha, proc
 from mlapp.monitor import schema
-from mlapp.monitor.batch import MonitorError
-from mlapp.monitor.refresh import dvc, labeled_rows, refresh
+from mlapp.monitor.rows import MonitorError
 from mlapp.params import Params
 
 REMOTE = "origin"
@@ -61,6 +60,8 @@ def _in_repo_remote() -> Path | None:
 
     Such a remote travels with the commit; any other remote receives ``dvc push``.
     """
+    from mlapp.monitor.refresh import dvc  # lazy: as in ``prepare``
+
     name = dvc("config", "core.remote", check=False)
     url = dvc("config", f"remote.{name}.url", check=False) if name else ""
     if not url or "://" in url:
@@ -76,6 +77,9 @@ def prepare(
 
     Returns False (and commits nothing) when the refreshed data equals the base's data.
     """
+    # lazy: the data refresh reads and validates tables (pandas, pandera); publish and the PR do not
+    from mlapp.monitor.refresh import dvc, labeled_rows, refresh
+
     branch, base = _guard(params)
     if git("status", "--porcelain", "--untracked-files=no"):
         raise MonitorError("the working tree has uncommitted changes: commit or stash them first")

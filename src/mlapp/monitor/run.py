@@ -24,10 +24,11 @@ import pandas as pd
 from mlapp import gha
 from mlapp.errors import writing
 from mlapp.metrics import round6
-from mlapp.monitor import decision, drift, schema
-from mlapp.monitor.batch import Batch, InvalidBatch, Log, MonitorError, read_chunks, source_format
+from mlapp.monitor import decision, schema
+from mlapp.monitor.batch import Batch, InvalidBatch, Log, read_chunks, source_format
 from mlapp.monitor.checks import BatchCheck
 from mlapp.monitor.render import markdown
+from mlapp.monitor.rows import MetricDecay, MonitorError
 from mlapp.monitor.tally import Reference, Tallies, load_reference
 from mlapp.params import Params
 from mlapp.schema import FEATURES
@@ -52,7 +53,7 @@ def report(
     decay = tallies.decay()
     weights = decision.importance(reference.model.booster, [f.feature for f in features])
     decided = decision.decide(
-        features, weights, prediction, [drift.MetricDecay(**row) for row in decay["metrics"]], monitor
+        features, weights, prediction, [MetricDecay(**row) for row in decay["metrics"]], monitor
     )
     drifted = [f.feature for f in features if f.drifted]
     by_rule = {rule.rule: rule for rule in decided.rules}

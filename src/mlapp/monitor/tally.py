@@ -21,9 +21,11 @@ from mlapp.cells import BATCH_LABEL_FIX, placeholder_hint
 from mlapp.metrics import round6
 from mlapp.model import Model, ModelSpec, load
 from mlapp.monitor import drift
-from mlapp.monitor.batch import MonitorError, as_classes
+from mlapp.monitor.batch import as_classes
+from mlapp.monitor.rows import FeatureDrift, MonitorError
 from mlapp.params import Params
-from mlapp.problems import Problem, problem
+from mlapp.problem_row import Problem
+from mlapp.problems import problem
 from mlapp.schema import feature_schema
 from mlapp.stages.findings import merge
 from mlapp.tables import read_frame, read_json
@@ -144,7 +146,7 @@ class Tallies:
     def labeled_rows(self) -> int:
         return self.labeled.rows
 
-    def feature_drift(self) -> list[drift.FeatureDrift]:
+    def feature_drift(self) -> list[FeatureDrift]:
         return [drift.judged(name, tally, self.params.monitor) for name, tally in self.features.items()]
 
     def decay(self) -> dict[str, Any]:

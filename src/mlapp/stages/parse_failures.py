@@ -18,7 +18,8 @@ import pandas as pd
 import pandera.pandas as pa
 
 from mlapp.cells import NULLABLE_FIX, OFFSET, parse_hint, parse_values, value_hints
-from mlapp.problems import Problem, problem
+from mlapp.problem_row import Problem
+from mlapp.problems import problem
 from mlapp.schema import FEATURES
 from mlapp.stages.validate_rules import LEVELS_HINT
 

@@ -14,7 +14,7 @@ from mlapp.cells import nested
 from mlapp.errors import ParamsError
 from mlapp.labels import label_text
 from mlapp.params import DataParams, Params
-from mlapp.problems import Problem
+from mlapp.problem_row import Problem
 from mlapp.schema import FEATURES
 
 

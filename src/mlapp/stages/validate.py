@@ -31,7 +31,7 @@ from mlapp.csv_names import blank, csv_header, repeated, separator_fix
 from mlapp.errors import UserError
 from mlapp.labels import whole_numbers
 from mlapp.params import Params
-from mlapp.problems import Problem
+from mlapp.problem_row import Problem
 from mlapp.sources import TABLE_FORMATS, is_parquet, table_format, unnamed_compression, unnamed_format
 from mlapp.stages.findings import Findings
 from mlapp.stages.validate_rules import check_table, parse_table

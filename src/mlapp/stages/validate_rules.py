@@ -15,7 +15,8 @@ import pandera.pandas as pa
 
 from mlapp.cells import NULLABLE_FIX, parse_hint, parse_values
 from mlapp.csv_names import unnamed_hint
-from mlapp.problems import CHECK_WORDS, REPEATS, Problem, examples, problem, rule_words
+from mlapp.problem_row import Problem
+from mlapp.problems import CHECK_WORDS, REPEATS, examples, problem, rule_words
 from mlapp.schema import FEATURES
 
 TABLE_CHECKS = {"column_in_dataframe", "column_in_schema"}
