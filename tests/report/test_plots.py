@@ -30,3 +30,18 @@ def test_confusion_labels_never_overlap(n: int) -> None:
         assert not clashes, clashes[:5]
     finally:
         plt.close(fig)
+
+
+def test_class_names_are_drawn_as_written_not_as_mathtext() -> None:
+    """matplotlib reads text between two '$' as TeX: a class '$\\alpha' crashed the report (and
+    MLflow's plots) on an unknown symbol, and '$5 to $10' was drawn as an italic '5 to '."""
+    classes = ["$\\undefinedcmd$", "$5 to $10", "plain"]
+    fig = plots.confusion_figure({"base": cells(classes, 3), "PR": cells(classes, 4)})
+    try:
+        fig.canvas.draw()  # was: ParseFatalException: Unknown symbol: \undefinedcmd
+        ax = fig.axes[0]
+        labels = [*ax.get_xticklabels(), *ax.get_yticklabels()]
+        assert [t.get_text() for t in labels] == classes * 2
+        assert not any(t.get_parse_math() for t in labels)
+    finally:
+        plt.close(fig)
