@@ -6,10 +6,11 @@ import re
 from collections.abc import Iterable, Sequence
 
 ALIGN_MARKS = {"l": ":--", "r": "--:", "c": ":-:"}
-# CommonMark lets a backslash escape any ASCII punctuation: the character is then text, never
-# markup (``**``, a ``<tag>``, a backtick) nor, in a GitHub table, a ``|`` that splits the row.
-_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_BACKTICKS = re.compile(r"`+")
+# Below this magnitude a metric reads best with 4 decimals (AUC 0.8123); above it, 4 decimals
+# print noise (an RMSE of 2190790982358.2285), so significant digits take over.
+_LARGE = 1e4
 
 
 def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]], align: str = "") -> list[str]:
@@ -25,17 +26,35 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]], align: 
     ]
 
 
+def code_span(value: object) -> str:
+    """A name from the data (class, feature, column, file) as a CommonMark code span, in prose or
+    a list: shown as written, never markup. Inside a code span nothing is parsed (no HTML, ``**``,
+    link, ``@mention``, ``#12`` reference or ``$math$``) and a backslash is shown, so escaping is
+    wrong there; a backtick in the name takes a longer fence instead, as CommonMark specifies."""
+    text = _one_line(str(value))
+    fence = "`" * (max((len(run) for run in _BACKTICKS.findall(text)), default=0) + 1)
+    # The renderer strips one space each side: it keeps a leading or trailing backtick apart
+    # from the fence.
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 def code_cell(value: object) -> str:
-    """A value shown as code in a table cell: ``<b>`` stays text, a ``|`` cannot split the row;
+    """A value shown as code in a table cell: a code span whose ``|`` is escaped, the one escape
+    GitHub reads inside a table's code span (the row is split before the span is parsed);
     None is a dash."""
     if value is None:
         return "—"
-    return "`" + _one_line(str(value)).replace("`", "'").replace("|", "\\|") + "`"
+    return code_span(value).replace("|", "\\|")
 
 
-def text_cell(value: str) -> str:
-    """Text from the data (a class name) shown as written in a table cell: no markup, one row."""
-    return _PUNCTUATION.sub(r"\\\1", _one_line(value))
+def number(value: float | None, signed: bool = False) -> str:
+    """A metric or a change of one, as the reports print it: 4 decimals, or 6 significant digits
+    for a value of 10,000 or more in magnitude; None is a dash."""
+    if value is None:
+        return "—"
+    sign = "+" if signed else ""
+    return f"{value:{sign},.6g}" if abs(value) >= _LARGE else f"{value:{sign}.4f}"
 
 
 def _one_line(text: str) -> str:

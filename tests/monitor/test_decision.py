@@ -65,7 +65,7 @@ def test_three_hard_shifts_in_forty_features_retrain() -> None:
     assert severe.names == ["x03", "x17", "x29"]  # largest PSI first
     assert severe.value == 6.1 and severe.threshold == monitor.severe_psi
     assert made.reasons[0] == (
-        "severe drift in 3 feature(s), PSI >= 0.5: x03 (PSI 6.100), x17 (PSI 1.000), x29 (PSI 0.550)"
+        "severe drift in 3 feature(s), PSI >= 0.5: `x03` (PSI 6.100), `x17` (PSI 1.000), `x29` (PSI 0.550)"
     )
     # the same features under the share-only rule: 3/40 = 7.5% < 10%, nothing said
     assert not decision.decide(features, _even(), CALM, [], _old_rule()).retrain

@@ -77,15 +77,15 @@ def test_drifted_batch_is_flagged_on_exactly_the_moved_features(in_project: Path
     assert by_name["contract"]["psi"] > 0.2 and by_name["contract"]["ks_statistic"] is None
     assert by_name["contract"]["largest_change"].startswith("month-to-month")
     assert report["prediction"]["mean_batch"] > report["prediction"]["mean_reference"]
-    assert any("monthly_charges, contract" in r for r in report["reasons"])
+    assert any("`monthly_charges`, `contract`" in r for r in report["reasons"])
 
 
 def test_markdown_names_the_verdict_and_the_drifted_features(in_project: Path, tmp_path: Path) -> None:
     _monitor(in_project, write_csv(drifted(102), tmp_path / "drifted.csv"), tmp_path)
     text = (tmp_path / "drifted.md").read_text()
     assert text.startswith("## Drift and decay report: RETRAIN recommended")
-    assert "| **monthly_charges** | numeric |" in text and "| **contract** | categorical |" in text
-    assert "| region | categorical |" in text  # undrifted features are listed, not bold
+    assert "| **`monthly_charges`** | numeric |" in text and "| **`contract`** | categorical |" in text
+    assert "| `region` | categorical |" in text  # undrifted features are listed, not bold
 
 
 def test_same_inputs_give_byte_identical_reports(in_project: Path, tmp_path: Path) -> None:

@@ -295,7 +295,7 @@ def test_drifted_batch_opens_the_retraining_pr_path(
     changed = _git("diff", "--name-only", "main", "HEAD", cwd=root).splitlines()
     assert {"data.dvc", "dvc.lock", "metrics/metrics.json", "reports/validation.json"} <= set(changed)
     message = _git("log", "-1", "--format=%B", cwd=root)
-    assert "features drifted" in message and "monthly_charges, contract" in message
+    assert "features drifted" in message and "`monthly_charges`, `contract`" in message
     assert "changed" not in sh("dvc", "status", cwd=root).stdout  # outputs match the new data
     assert json.loads(_git("show", "HEAD:reports/validation.json", cwd=root))["rows"] == 3600
 

@@ -198,9 +198,9 @@ def test_an_undefined_precision_reads_as_undefined_not_as_zero() -> None:
     text = _metric_rows(
         "multiclass", ["a", "b", "c"], {"base": {"a": 3, "b": 0, "c": 1}, "pr": {"a": 4, "b": 1}}, rows
     )
-    assert "| per_class.c.precision | 0.5000 | n/a: never predicted | — | — | — |" in text
-    assert "| per_class.b.precision | n/a: never predicted | 0.2500 | — | — | — |" in text
-    assert "| per_class.c.recall | 0.4000 | 0.0000 | -0.4000 | [-0.1000, +0.1000] |" in text
+    assert "| `per_class.c.precision` | 0.5000 | n/a: never predicted | — | — | — |" in text
+    assert "| `per_class.b.precision` | n/a: never predicted | 0.2500 | — | — | — |" in text
+    assert "| `per_class.c.recall` | 0.4000 | 0.0000 | -0.4000 | [-0.1000, +0.1000] |" in text
     assert "n/a: never predicted: no test row is predicted as the class" in text
     assert [r["pr"] for r in rows[1:]] == [0.0, 0.25, 0.0]  # the numbers themselves are unchanged
     # binary: "precision" is the positive class's; predicted by both, it stays a number

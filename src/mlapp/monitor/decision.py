@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from mlapp.markdown_table import code_span, number
 from mlapp.metrics import round6
 from mlapp.model import total_gain
 from mlapp.monitor.rows import FeatureDrift, MetricDecay, PredictionShift, RuleCheck
@@ -61,7 +62,7 @@ def _severe(features: list[FeatureDrift], monitor: MonitorParams) -> RuleCheck:
     # threshold: value >= threshold exactly when the rule fires, also with overrides.
     worst = max(features, key=lambda f: f.psi / floor[f.feature], default=None)
     value, threshold = (worst.psi, floor[worst.feature]) if worst else (0.0, limit)
-    listed = ", ".join(f"{f.feature} (PSI {f.psi:.3f})" for f in hit)
+    listed = ", ".join(f"{code_span(f.feature)} (PSI {f.psi:.3f})" for f in hit)  # Markdown: the PR body
     message = f"severe drift in {len(hit)} feature(s), PSI >= {limit}: {listed}" if hit else ""
     return RuleCheck("severe_feature", bool(hit), value, threshold, [f.feature for f in hit], message)
 
@@ -75,7 +76,7 @@ def _weighted(drifted: list[str], weights: dict[str, float] | None, monitor: Mon
         off = "off (monitor.drifted_importance: null)"
         return RuleCheck("drifted_importance", False, held, None, message=off)
     ranked = sorted(drifted, key=lambda name: (-weights.get(name, 0.0), name))
-    listed = ", ".join(f"{name} ({weights.get(name, 0.0):.1%})" for name in ranked)
+    listed = ", ".join(f"{code_span(name)} ({weights.get(name, 0.0):.1%})" for name in ranked)
     triggered = bool(drifted) and held >= limit
     message = f"drifted features hold {held:.1%} of the model's gain (>= {limit:.0%}): {listed}"
     return RuleCheck("drifted_importance", triggered, held, limit, ranked, message if triggered else "")
@@ -86,7 +87,7 @@ def _share(drifted: list[str], total: int, monitor: MonitorParams) -> RuleCheck:
     triggered = bool(drifted) and share >= monitor.drifted_share
     message = (
         f"{len(drifted)} of {total} features drifted ({share:.0%} >= {monitor.drifted_share:.0%}): "
-        + ", ".join(drifted)
+        + ", ".join(map(code_span, drifted))
         if triggered
         else ""
     )
@@ -104,7 +105,7 @@ def _decay(decay: list[MetricDecay]) -> RuleCheck:
     rows = [row for row in decay if row.decayed]
     whose = "metrics.json's"
     message = "; ".join(
-        f"{r.metric} decayed {r.reference:.3f} -> {r.batch:.3f} "
+        f"{r.metric} decayed {number(r.reference)} -> {number(r.batch)} "
         f"(tolerance {tolerance_text(r.tolerance, r.reference, whose)})"
         for r in rows
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlapp.markdown_table import code_cell, markdown_table
+from mlapp.markdown_table import code_cell, code_span, markdown_table, number
 from mlapp.tolerances import tolerance_text
 
 HEADLINE = {"retrain": "RETRAIN recommended", "ok": "no action", "invalid": "invalid batch"}
@@ -20,7 +20,7 @@ def _num(value: float | None, spec: str = ".3f") -> str:
 
 def _invalid(report: dict[str, Any]) -> list[str]:
     lines = [
-        f"Batch `{report['source']}` ({report['rows']} rows) does not match the schema; "
+        f"Batch {code_span(report['source'])} ({report['rows']} rows) does not match the schema; "
         "nothing was compared. Fix the source or the schema (`src/mlapp/schema.py`).",
         "",
     ]
@@ -76,7 +76,7 @@ def _features(report: dict[str, Any]) -> list[str]:
     lines = [f"### Features: {len(drifted)} of {len(report['features'])} drifted", ""]
     rows = [
         [
-            f"**{f['feature']}**" if f["drifted"] else f["feature"],
+            f"**{code_cell(f['feature'])}**" if f["drifted"] else code_cell(f["feature"]),
             f["kind"],
             _pct(weights[f["feature"]]) if f["feature"] in weights else "-",
             f"{f['psi']:.3f}",
@@ -125,10 +125,10 @@ def _decay(report: dict[str, Any]) -> list[str]:
     rows = [
         [
             m["metric"],
-            f"{m['reference']:.3f}",
-            f"{m['batch']:.3f}",
-            "—" if m.get("batch_low") is None else f"{m['batch_low']:.3f} to {m['batch_high']:.3f}",
-            f"{m['change']:+.3f}",
+            number(m["reference"]),
+            number(m["batch"]),
+            "—" if m.get("batch_low") is None else f"{number(m['batch_low'])} to {number(m['batch_high'])}",
+            number(m["change"], signed=True),
             tolerance_text(m["tolerance"], m["reference"], "metrics.json's"),
             "**yes**" if m["decayed"] else "no",
         ]
@@ -149,11 +149,11 @@ def _served(report: dict[str, Any]) -> list[str]:
     served = report["served"]
     if not served:
         return []
-    versions = ", ".join(f"`{v}` ({n} rows)" for v, n in served["model_versions"].items())
+    versions = ", ".join(f"{code_span(v)} ({n} rows)" for v, n in served["model_versions"].items())
     lines = [
         "### Served (prediction log)",
         "",
-        f"Models that served: {versions}; current model `{served['current_model_version']}`.",
+        f"Models that served: {versions}; current model {code_span(served['current_model_version'])}.",
     ]
     if served["max_score_difference"] is not None:
         lines.append(
@@ -169,8 +169,9 @@ def markdown(report: dict[str, Any]) -> str:
         return "\n".join([*lines, *_invalid(report)]) + "\n"
     ref = report["reference"]
     lines += [
-        f"Batch `{report['source']}` ({report['rows']} rows, {report['format']}) against the training "
-        f"reference `{ref['features']}` ({ref['feature_rows']} rows) and model `{ref['model_version']}`.",
+        f"Batch {code_span(report['source'])} ({report['rows']} rows, {report['format']}) against the "
+        f"training reference {code_span(ref['features'])} ({ref['feature_rows']} rows) and model "
+        f"{code_span(ref['model_version'])}.",
         "",
     ]
     if report["retrain"]:

@@ -16,6 +16,7 @@ import yaml
 
 from mlapp.labels import label_text
 from mlapp.lineage import read_pointer
+from mlapp.markdown_table import code_span
 from mlapp.metrics import round6
 from mlapp.monitor import drift
 from mlapp.params import MonitorParams
@@ -190,7 +191,7 @@ def warnings(
     rows_moved = not same_training_rows or overlap.in_base_test != overlap.pr_test_rows
     if row_params and rows_moved:
         said.append(
-            f"Params that define the rows changed ({', '.join(f'`{k}`' for k in row_params)}): "
+            f"Params that define the rows changed ({', '.join(map(code_span, row_params))}): "
             "training and test rows are not chosen as on the base."
         )
     if data_md5[0] == data_md5[1] and not same_training_rows:
@@ -239,7 +240,8 @@ def few_test_rows(y: np.ndarray, classes: list[str], least: int) -> str | None:
     are then too wide for "no significant change" to mean the PR changed nothing (a PR that cut the
     data to 60 rows left one positive test row and passed the gate). None otherwise, or regression."""
     counts = np.bincount(y.astype(np.int64), minlength=len(classes)) if classes else np.array([])
-    if not (short := [f"{n:,} of class `{c}`" for c, n in zip(classes, counts, strict=True) if n < least]):
+    pairs = zip(classes, counts, strict=True)
+    if not (short := [f"{n:,} of class {code_span(c)}" for c, n in pairs if n < least]):
         return None
     return (
         f"Few test rows: {len(y):,} compared, {', '.join(short)} (validate.min_class_rows: {least}): "

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from mlapp.errors import UserError
+from mlapp.markdown_table import number
 from mlapp.metrics import flat, higher_is_better, round6, task_metrics
 from mlapp.model import Model
 from mlapp.params import GateParams
@@ -88,12 +89,12 @@ def gate(policy: GateParams, primary: MetricDelta, confidence: float, policy_sou
     if (primary.pr < policy.min_primary) if higher else (primary.pr > policy.min_primary):
         side = "below the minimum" if higher else "above the maximum"
         setting = "gate.min_primary" if higher else f"gate.min_primary, a ceiling for {name}, in its units"
-        reason = f"{name} {primary.pr:.4f} is {side} {policy.min_primary:.4f} ({setting})"
+        reason = f"{name} {number(primary.pr)} is {side} {number(policy.min_primary)} ({setting})"
         # A ceiling the base's model misses too: most likely kept when the metric changed (0.75 of a
         # roc_auc is a valid rmse), which would fail every PR whatever its model.
         if not higher and primary.base > policy.min_primary:
             reason += (
-                f"; the base's model is above it too ({primary.base:.4f}): kept from another metric? "
+                f"; the base's model is above it too ({number(primary.base)}): kept from another metric? "
                 f"set a ceiling in {name}'s units"
             )
         reasons.append(reason)
@@ -102,13 +103,14 @@ def gate(policy: GateParams, primary: MetricDelta, confidence: float, policy_sou
     allowed = tolerance_amount(policy.max_regression, primary.base)
     text = tolerance_text(policy.max_regression, primary.base, "the base's")  # 0.005 of an rmse of 24
     if drop > allowed:
-        interval = f"{confidence:.0%} CI of the change [{primary.ci_low:+.4f}, {primary.ci_high:+.4f}]"
+        low, high = number(primary.ci_low, signed=True), number(primary.ci_high, signed=True)
+        interval = f"{confidence:.0%} CI of the change [{low}, {high}]"
         significant = primary.change == WORSE
         if significant or not policy.require_significant:
-            reasons.append(f"{name} {worse} by {drop:.4f}, more than the allowed {text}; {interval}")
+            reasons.append(f"{name} {worse} by {number(drop)}, more than the allowed {text}; {interval}")
         else:
             notes.append(
-                f"{name} {worse} by {drop:.4f}, more than the allowed {text}, but the "
+                f"{name} {worse} by {number(drop)}, more than the allowed {text}, but the "
                 f"{'drop' if higher else 'rise'} is "
                 f"not significant ({interval}); not blocking because gate.require_significant is true"
             )

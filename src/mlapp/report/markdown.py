@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from mlapp.markdown_table import code_cell, text_cell
+from mlapp.markdown_table import code_cell, code_span, number
 from mlapp.metrics import AT_THRESHOLD
 from mlapp.report.curves import curves
 from mlapp.report.rows import compared
@@ -38,11 +38,11 @@ Section = Callable[[dict[str, Any], bool], list[str]]
 
 
 def _num(value: float | None, digits: int = 4) -> str:
-    return "—" if value is None else f"{value:.{digits}f}"
+    return number(value) if digits == 4 else "—" if value is None else f"{value:.{digits}f}"
 
 
 def _signed(value: float) -> str:
-    return f"{value:+.4f}"
+    return number(value, signed=True)
 
 
 def _pct(value: float | None) -> str:
@@ -130,11 +130,8 @@ def metrics(report: dict[str, Any], compact: bool) -> list[str]:
 
 
 def _metric_name(name: str) -> str:
-    """A per-class metric's class is the data's text (``a | b``, ``<b>``): escaped, never markup."""
-    if not name.startswith(PER_CLASS):
-        return name
-    label, metric = name.removeprefix(PER_CLASS).rsplit(".", 1)
-    return f"{PER_CLASS}{text_cell(label)}.{metric}"
+    """A per-class metric holds the data's class (``a | b``, ``<b>``, ``@team``): code, never markup."""
+    return code_cell(name) if name.startswith(PER_CLASS) else name
 
 
 def what_changed(report: dict[str, Any], compact: bool) -> list[str]:
@@ -201,15 +198,14 @@ def _drift(report: dict[str, Any], top: int | None) -> list[str]:
             code_cell(d["feature"]),
             _num(d["psi"], 3),
             _num(d["ks_statistic"], 3) if d["ks_statistic"] is not None else "—",
-            d["largest_change"].replace("|", "\\|"),
+            code_cell(d["largest_change"]),  # category levels are the data's text
             "**yes**" if d["drifted"] else "no",
         ]
         for d in shown
     ]
     drifted = [d["feature"] for d in drift if d["drifted"]]
-    summary = (
-        f"{len(drifted)} of {len(drift)} features drifted" + (": " if drifted else "") + ", ".join(drifted)
-    )
+    named = ", ".join(map(code_span, drifted))  # feature names are the data's text
+    summary = f"{len(drifted)} of {len(drift)} features drifted" + (f": {named}" if drifted else "")
     return [
         f"**Training-data drift** (PR vs base training rows; PSI on {rules['bins']} base quantile bins, "
         f"drifted at PSI ≥ {rules['psi']} or a significant KS, as in `mlapp monitor run`): {summary}.",

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from mlapp.errors import UserError
+from mlapp.markdown_table import code_span
 from mlapp.model import Model
 from mlapp.params import Params
 from mlapp.report import changes, compare
@@ -75,7 +76,9 @@ def pair(pr_test: pd.DataFrame, base_test: pd.DataFrame, id_column: str | None) 
     cannot be known, and the base model would be scored on a guess.
     """
     columns = [] if id_column else changes.shared_columns(pr_test, base_test)
-    by = f"`{id_column}`" if id_column else f"the values of the {len(columns)} columns both test sets hold"
+    by = (
+        code_span(id_column) if id_column else f"the values of the {len(columns)} columns both test sets hold"
+    )
     if not columns and not (id_column and id_column in pr_test and id_column in base_test):
         return Pairs(np.array([], dtype=np.int64), np.array([], dtype=np.int64), by, 0)  # nothing to match
     distinct = np.flatnonzero(~base_test.duplicated().to_numpy())

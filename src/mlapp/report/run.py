@@ -23,6 +23,7 @@ import pandas as pd
 from mlapp import gha, git, plots
 from mlapp import metrics as m
 from mlapp.errors import UserError, redact
+from mlapp.markdown_table import number
 from mlapp.model import Model, load
 from mlapp.params import Params, load_params
 from mlapp.report import changes, compare, markdown, no_comparison, plot_data, rows, schema
@@ -281,8 +282,8 @@ def main(
     primary = typed.primary()
     print(
         f"report: {out_dir / REPORT_MD} ({len(text):,} chars); verdict: {typed.verdict} "
-        f"({primary.name} {primary.delta:+.4f}, "
-        f"CI [{primary.ci_low:+.4f}, {primary.ci_high:+.4f}]); "
+        f"({primary.name} {number(primary.delta, True)}, "
+        f"CI [{number(primary.ci_low, True)}, {number(primary.ci_high, True)}]); "
         f"champion {champion.how} in {champion.seconds} s"
     )
     print(gate_check.message(typed.gate), file=sys.stdout if typed.gate.passed else sys.stderr)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlapp.markdown_table import code_cell, markdown_table
+from mlapp.markdown_table import code_cell, code_span, markdown_table
 
 
 def table(header: list[str], rows: list[list[str]], align: str = "") -> list[str]:
@@ -52,7 +52,7 @@ def multiclass(report: dict[str, Any], compact: bool) -> list[str]:
     lines += _confusion("PR: confusion matrix (test rows)", pr["confusion"], classes)
     for side, curves in (("base", base), ("PR", pr)):
         if missing := never_predicted(curves["confusion"], classes):
-            names = ", ".join(code_cell(name) for name in missing)
+            names = ", ".join(code_span(name) for name in missing)  # prose: no table escape
             lines += [f"The {side} model predicts no test row as {names}: its precision is undefined "
                       "(n/a in the metrics table).", ""]  # fmt: skip
     lines += [
