@@ -149,6 +149,15 @@ class MlflowParams(Section):
     experiment: str
     model_name: str
 
+    @field_validator("model_name")
+    @classmethod
+    def _registrable(cls, name: str) -> str:
+        # MLflow refuses '/', ':' and a blank name only after a run is logged, and its search
+        # filters have no escapes: a name is quoted with the quote it lacks, so not both
+        if not name.strip() or any(c in name for c in "/:") or {"'", '"'} <= set(name):
+            raise ValueError(f"{name!r}: MLflow needs a name, without '/', ':' or both quotes")
+        return name
+
     def resolved_tracking_uri(self) -> str:
         """The environment wins so CI and teams point at a server without editing the file.
 

@@ -16,6 +16,7 @@ import mlflow
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from mlflow.utils.validation import _validate_model_alias_name, _validate_model_alias_name_reserved
 
 from mlapp import lineage
 from mlapp.errors import UserError
@@ -28,9 +29,18 @@ class OwnedElsewhere(UserError, RuntimeError):
     """The registered model belongs to another repository."""
 
 
+def versions_of(name: str) -> str:
+    """MLflow's search filter for the versions of registered model ``name``.
+
+    Its filter strings have no escapes: a name with ``'`` (params refuse both quotes) is quoted with ``"``.
+    """
+    quote = '"' if "'" in name else "'"
+    return f"name = {quote}{name}{quote}"
+
+
 def owned_versions(client: MlflowClient, name: str) -> list[ModelVersion]:
     """Every version of registered model ``name``; refused when another repository owns it."""
-    versions = client.search_model_versions(f"name = '{name}'")
+    versions = client.search_model_versions(versions_of(name))
     ours = lineage.repository()
     recorded = [v for v in versions if v.tags.get(lineage.REPOSITORY_TAG, lineage.UNKNOWN) != lineage.UNKNOWN]
     newest = max(recorded, key=lambda v: int(v.version), default=None)
@@ -69,8 +79,23 @@ def set_alias(client: MlflowClient, name: str, alias: str, version: str) -> None
         client.set_registered_model_alias(name, alias, version)
 
 
+def check_aliases(aliases: list[str]) -> None:
+    """Refuse an alias MLflow would refuse (``v1``, ``latest``, ``a/b``) before anything is registered.
+
+    MLflow checks an alias only when setting it, after the version exists: a refused one left a
+    new version without its alias and a traceback. These are the registry stores' own checks.
+    """
+    for alias in aliases:
+        try:
+            _validate_model_alias_name(alias)
+            _validate_model_alias_name_reserved(alias)
+        except MlflowException as exc:
+            raise UserError(f"--alias {alias!r}: {exc.message}") from None
+
+
 def register(params: Params, model_dir: Path, aliases: list[str], extra_tags: dict[str, str]) -> str:
     """Create a registry version for the current model; reuse its run if one was logged."""
+    check_aliases(aliases)
     require_server(connect(params.mlflow), "registering")
     client = MlflowClient()
     owned_versions(client, params.mlflow.model_name)
@@ -92,13 +117,14 @@ def ensure_alias(params: Params, model_dir: Path, alias: str) -> str:
     (under ``alias``) without a new version per run. Two at once may both register it: each
     then points the alias at the first version of the model, so they agree.
     """
+    check_aliases([alias])
     identity = model_identity(model_dir).items()
     client = MlflowClient()
     name = params.mlflow.model_name
     ours = [v for v in owned_versions(client, name) if identity <= v.tags.items()]
     if not ours:  # searched again after registering: another process may have registered it too
         register(params, model_dir, [], {})
-        ours = [v for v in client.search_model_versions(f"name = '{name}'") if identity <= v.tags.items()]
+        ours = [v for v in client.search_model_versions(versions_of(name)) if identity <= v.tags.items()]
     first = min(ours, key=lambda v: int(v.version))
     set_alias(client, name, alias, str(first.version))
     return str(first.version)

@@ -189,3 +189,11 @@ def test_a_seed_numpy_refuses_is_a_params_error(tmp_path: Path, section: str, ke
         ParamsError, match=rf"{section}\.{key}: Input should be (greater|less) than or equal to"
     ):
         load_params(path)
+
+
+@pytest.mark.parametrize("name", ["team/churn", "churn:v2", "  ", 'it\'s "x"'])
+def test_a_model_name_mlflow_cannot_register_or_search_is_a_params_error(tmp_path: Path, name: str) -> None:
+    """MLflow refused these after the run was logged, or could not search for them (a traceback)."""
+    path = _write(tmp_path, lambda p: p["mlflow"].update(model_name=name))
+    with pytest.raises(ParamsError, match=r"mlflow\.model_name: .*MLflow needs a name"):
+        load_params(path)

@@ -162,7 +162,7 @@ def move_alias(params: MlflowParams, alias: str, digest: str) -> str:
 
     tracking.require_server(tracking.connect(params), "the registry", StateError)
     client = MlflowClient()
-    query = f"name = '{params.model_name}' and tags.`{DIGEST_TAG}` = '{digest}'"
+    query = f"{registry.versions_of(params.model_name)} and tags.`{DIGEST_TAG}` = '{digest}'"
     found = client.search_model_versions(query, order_by=["version_number DESC"], max_results=1)
     if not found:
         raise StateError(
