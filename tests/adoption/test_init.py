@@ -63,6 +63,9 @@ def test_init_renames_everything(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+# A hang guard, not a claim about speed: a fresh environment, two repros, tests and the report
+# ran past 300 s at load average 12.
+@pytest.mark.timeout(900)
 def test_template_self_test(tmp_path: Path) -> None:
     """What a team gets from "Use this template" + init: a repo whose pipeline, tests and report work."""
     root = instantiate(tmp_path / "acme", NEW)

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
+from markdown_it import MarkdownIt
 
 from mlapp.delivery.github import make_targets
 from tests.conftest import REPO, project_files
@@ -29,7 +30,6 @@ INLINE = re.compile(r"(`+)(.+?)\1", re.DOTALL)
 YAML_NAME = re.compile(r"(?<![\w.-])([\w-]+(?:\.[\w-]+)*\.ya?ml)\b")
 MAKE_CALL = re.compile(r"(?<![\w/.-])make\s+(?:(?:-\S+|\w+=\S*)\s+)*([A-Za-z0-9][\w.-]*)")
 MLAPP_CALL = re.compile(r"(?<![\w/.-])mlapp\s+(?:--params\s+\S+\s+)?([a-z][\w-]*)(?:\s+([a-z][\w-]*))?")
-LINK = re.compile(r"\]\(([^)\s]+)\)")
 Commands = Mapping[str, set[str] | None]  # subcommand -> its own subcommands (groups) or None
 
 
@@ -152,9 +152,16 @@ def anchors(markdown: str) -> set[str]:
     return set(seen)
 
 
+def links(markdown: str) -> list[str]:
+    """Every link and image target, as a Markdown reader finds them (code spans hold none)."""
+    inline = [t for t in MarkdownIt("commonmark").parse(markdown) if t.type == "inline"]
+    found = [c for t in inline for c in t.children or [] if c.type in ("link_open", "image")]
+    return [str(c.attrs.get("href") or c.attrs.get("src")) for c in found]
+
+
 def broken_links(page: Path) -> list[str]:
     problems = []
-    for target in LINK.findall(page.read_text()):
+    for target in links(page.read_text()):
         if re.match(r"^[a-z]+:", target):
             continue  # https:, mailto: ... not checked offline
         path, _, anchor = target.partition("#")
