@@ -6,10 +6,11 @@ The slow end-to-end run (`make tune`, binary, a params.yaml diff) is tests/team/
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from mlflow.tracking import MlflowClient
 
 from mlapp import metrics, tune
@@ -40,6 +41,22 @@ def _source(task: str, tmp_path: Path) -> Path:
     path = tmp_path / f"{task}.parquet"
     write_frame(table(task, 600), path)
     return path
+
+
+def _tune_cli(tmp_path: Path, edit: Callable[[dict], None], task: str, trials: int) -> Result:
+    """`mlapp pipeline tune` on the repository's params.yaml changed by ``edit``; it must exit 0."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML()
+    document = yaml.load((REPO / "params.yaml").read_text())
+    edit(document)
+    with (path := tmp_path / "params.yaml").open("w") as handle:
+        yaml.dump(document, handle)
+    source = _source(task, tmp_path)
+    argv = ["--params", str(path), "pipeline", "tune", "--input", str(source), "--trials", str(trials)]
+    result = CliRunner().invoke(cli, argv, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result
 
 
 def _stage_score(params: Params, source: Path) -> float:
@@ -124,17 +141,11 @@ def test_tune_searches_n_estimators_and_says_when_the_cap_stopped_the_best_trial
 @LOGGED
 def test_the_cli_tells_when_the_cap_stopped_the_best_trial(tmp_path: Path) -> None:
     """Through `mlapp pipeline tune`: one trial of params.yaml's values, capped at 5 trees."""
-    from ruamel.yaml import YAML
 
-    yaml = YAML()
-    document = yaml.load((REPO / "params.yaml").read_text())
-    document["train"]["xgboost"].update(n_estimators=5, learning_rate=0.01)
-    with (path := tmp_path / "params.yaml").open("w") as handle:
-        yaml.dump(document, handle)
-    source = _source("binary", tmp_path)
-    argv = ["--params", str(path), "pipeline", "tune", "--input", str(source), "--trials", "1"]
-    result = CliRunner().invoke(cli, argv, catch_exceptions=False)
-    assert result.exit_code == 0, result.output
+    def capped(document: dict) -> None:
+        document["train"]["xgboost"].update(n_estimators=5, learning_rate=0.01)
+
+    result = _tune_cli(tmp_path, capped, "binary", trials=1)
     assert "the best trial grew all 5 trees (train.xgboost.n_estimators)" in result.output
     assert "add `n_estimators: [5, 20]` to tune.space" in result.output
 
@@ -225,21 +236,15 @@ def test_tune_skips_trials_whose_min_child_weight_train_would_refuse(tmp_path: P
 @pytest.mark.filterwarnings("ignore:Fixed parameter min_child_weight")
 def test_the_cli_says_how_many_trials_train_would_refuse(tmp_path: Path) -> None:
     """Through `mlapp pipeline tune` on a regression params.yaml: the skipped trial is named."""
-    from ruamel.yaml import YAML
 
-    yaml = YAML()
-    document = yaml.load((REPO / "params.yaml").read_text())
-    document["task"] = "regression"
-    document["gate"]["primary_metric"] = document["tune"]["metric"] = "rmse"
-    document["monitor"]["decay_tolerance"] = {"rmse": 0.05}
-    document["train"].update(regression_objective="pseudohubererror", huber_slope=1.0)
-    document["train"]["xgboost"].update(n_estimators=40, max_depth=3)
-    document["tune"]["space"] = {"min_child_weight": [4.0, 10.0]}
-    with (path := tmp_path / "params.yaml").open("w") as handle:
-        yaml.dump(document, handle)
-    source = _source("regression", tmp_path)
-    argv = ["--params", str(path), "pipeline", "tune", "--input", str(source), "--trials", "2"]
-    result = CliRunner().invoke(cli, argv, catch_exceptions=False)
-    assert result.exit_code == 0, result.output
+    def huber(document: dict) -> None:
+        document["task"] = "regression"
+        document["gate"]["primary_metric"] = document["tune"]["metric"] = "rmse"
+        document["monitor"]["decay_tolerance"] = {"rmse": 0.05}
+        document["train"].update(regression_objective="pseudohubererror", huber_slope=1.0)
+        document["train"]["xgboost"].update(n_estimators=40, max_depth=3)
+        document["tune"]["space"] = {"min_child_weight": [4.0, 10.0]}
+
+    result = _tune_cli(tmp_path, huber, "regression", trials=2)
     assert "note: 1 trial(s) not scored: train would refuse their min_child_weight" in result.output
     assert "no change: the current values are the best found" in result.output
