@@ -180,6 +180,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """
     slow_files = {item.path for item in items if item.get_closest_marker("slow")}
     items.sort(key=lambda item: item.path not in slow_files)
+    # pytest-timeout counts fixture setup: the first test on a worker to ask for the trained
+    # project pays for its `dvc repro` (231 s once at load average 14). A hang guard, not a
+    # claim about speed; each command of the build has sh's own limit.
+    for item in items:
+        if "trained_project" in getattr(item, "fixturenames", ()) and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(600))
 
 
 @pytest.fixture(autouse=True)
