@@ -42,6 +42,8 @@ from mlapp.tables import as_frame, not_utf8, parquet_batches, parquet_file, read
 
 # The tables data.raw and the scorer read (mlapp.sources), and prediction logs.
 TABLE_SUFFIXES = {**TABLE_FORMATS, ".jsonl": "jsonl", ".ndjson": "jsonl"}
+# A log's text: a BOM (Notepad, PowerShell) is read past, as a CSV's is, not "line 1 is no JSON".
+LOG_ENCODING = "utf-8-sig"
 
 
 class InvalidBatch(MonitorError):
@@ -82,7 +84,7 @@ def source_format(source: str) -> str:
 def _read_text(source: str) -> str:
     """A path or URL (fsspec's protocols with DVC's extras, dvc[s3]...), decompressed by its name."""
     with opened(source) as handle:
-        return handle.read().decode("utf-8-sig")  # a BOM, as a CSV may have (Notepad, PowerShell)
+        return handle.read().decode(LOG_ENCODING)
 
 
 def validate_batch(frame: pd.DataFrame, params: Params, source: str) -> pd.DataFrame:
@@ -273,9 +275,8 @@ def read_chunks(source: str, params: Params, log: Log) -> Iterator[tuple[pd.Data
     with _reading(source, fmt):
         if fmt == "jsonl":
             with opened(source) as handle:
-                # utf-8-sig: a BOM (Notepad, PowerShell) is read past, as a CSV's is, not "line 1 is no JSON"
-                lines, expected = io.TextIOWrapper(handle, encoding="utf-8-sig"), batch_schema(params).columns
-                yield from _log_chunks(lines, params, rows, log, expected)
+                lines = io.TextIOWrapper(handle, encoding=LOG_ENCODING)
+                yield from _log_chunks(lines, params, rows, log, batch_schema(params).columns)
         elif fmt == "parquet":
             with opened(source, seekable=True) as stream:
                 for frame in parquet_batches(stream, rows):  # no rows: one empty chunk, its columns checked

@@ -37,12 +37,9 @@ CHANGE = {"better": "▲ better", "no significant change": "· no significant ch
 Section = Callable[[dict[str, Any], bool], list[str]]
 
 
-def _num(value: float | None, digits: int = 4) -> str:
-    return number(value) if digits == 4 else "—" if value is None else f"{value:.{digits}f}"
-
-
-def _signed(value: float) -> str:
-    return number(value, signed=True)
+def _stat(value: float | None) -> str:
+    """A drift statistic (PSI, KS): 3 decimals."""
+    return "—" if value is None else f"{value:.3f}"
 
 
 def _pct(value: float | None) -> str:
@@ -62,12 +59,13 @@ def headline(report: dict[str, Any]) -> list[str]:
     boot = report["bootstrap"]
     conf = f"{boot['confidence']:.0%}"
     title = SAME_PREDICTIONS if boot["identical_predictions"] else TITLE[report["verdict"]]
+    delta, low, high = (number(primary[k], signed=True) for k in ("delta", "ci_low", "ci_high"))
     lines = [
         f"### Model report: {title} · gate {GATE[gate['passed']]}",
         "",
-        f"**Verdict: {report['verdict']}** on {primary['name']}: {_num(primary['base'])} → "
-        f"{_num(primary['pr'])} ({_signed(primary['delta'])}, {conf} CI {_signed(primary['ci_low'])} to "
-        f"{_signed(primary['ci_high'])}), {boot['rows']:,} test rows of this PR, paired bootstrap with "
+        f"**Verdict: {report['verdict']}** on {primary['name']}: {number(primary['base'])} → "
+        f"{number(primary['pr'])} ({delta}, {conf} CI {low} to "
+        f"{high}), {boot['rows']:,} test rows of this PR, paired bootstrap with "
         f"{boot['resamples']:,} resamples.",
     ]
     if boot["identical_predictions"]:
@@ -103,9 +101,9 @@ def metrics(report: dict[str, Any], compact: bool) -> list[str]:
     undefined = undefined_precision(report)
     for r in report["metrics"]:
         name = f"**{r['name']}** ★" if r["name"] == report["primary_metric"] else _metric_name(r["name"])
-        sides = [NEVER if r["name"] in undefined[side] else _num(r[side]) for side in ("base", "pr")]
-        interval = f"[{_signed(r['ci_low'])}, {_signed(r['ci_high'])}]"
-        delta = [_signed(r["delta"]), interval, CHANGE[r["change"]]]
+        sides = [NEVER if r["name"] in undefined[side] else number(r[side]) for side in ("base", "pr")]
+        low, high, change = (number(r[k], signed=True) for k in ("ci_low", "ci_high", "delta"))
+        delta = [change, f"[{low}, {high}]", CHANGE[r["change"]]]
         rows.append([name, *sides, *(["—"] * 3 if NEVER in sides else delta)])  # no Δ to an undefined value
     models = report["models"]
     lower = [r["name"] for r in report["metrics"] if not r["higher_is_better"]]
@@ -117,7 +115,7 @@ def metrics(report: dict[str, Any], compact: bool) -> list[str]:
     if report.get("task", "binary") == "binary" and thresholded:
         *first, last = thresholded
         named = f"{', '.join(first)} and {last} use" if first else f"{last} uses"
-        base, pr = _num(models["base"]["threshold"]), _num(models["pr"]["threshold"])
+        base, pr = number(models["base"]["threshold"]), number(models["pr"]["threshold"])
         note += f"{named} each model's own threshold (base {base}, PR {pr}). "
     return [
         f"#### Metrics ({compared(report)})",
@@ -196,8 +194,8 @@ def _drift(report: dict[str, Any], top: int | None) -> list[str]:
     rows = [
         [
             code_cell(d["feature"]),
-            _num(d["psi"], 3),
-            _num(d["ks_statistic"], 3) if d["ks_statistic"] is not None else "—",
+            _stat(d["psi"]),
+            _stat(d["ks_statistic"]),
             code_cell(d["largest_change"]),  # category levels are the data's text
             "**yes**" if d["drifted"] else "no",
         ]
