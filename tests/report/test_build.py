@@ -215,3 +215,19 @@ def test_a_bound_kept_through_a_task_switch_is_named_where_nothing_is_compared(p
         "note: this PR moves gate.primary_metric from rmse to roc_auc but keeps gate.min_primary 0.75: for "
         "roc_auc it is a floor in roc_auc's units, and once merged every PR is held to it",
     ]
+
+
+def test_a_pr_that_lowers_min_class_rows_still_gets_the_few_rows_warning(project: Path) -> None:
+    """The base asks 200 rows a class; the PR lowers it to 10 (its model is the same): the PR's
+    ~120 positive test rows are judged by the base's 200, and the lowering is said."""
+    params = project / "params.yaml"
+    text = params.read_text()
+    params.write_text(text.replace("min_class_rows: 10 ", "min_class_rows: 200 ", 1))
+    commit_all(project, "a base that asks 200 rows a class")
+    params.write_text(text)
+    commit_all(project, "a PR that lowers it")
+    report = build(project, "HEAD~1")
+    (few,) = [w for w in report["warnings"] if w.startswith("Few test rows")]
+    assert "of class `1` (validate.min_class_rows: 200, the base's; this PR lowers it to 10)" in few
+    assert any("lowers validate.min_class_rows from 200 to 10" in n for n in report["gate"]["notes"])
+    assert_renders(markdown.render(report, 60_000))

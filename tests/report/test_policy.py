@@ -3,13 +3,15 @@ code refuses the base's (pure functions of two params texts: fast)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import yaml
 
 from mlapp.errors import UserError
 from mlapp.metrics import TASK_METRICS
-from mlapp.params import GateParams, load_params
-from mlapp.report.policy import gate_policy, kept_bound
+from mlapp.params import GateParams, Params, load_params
+from mlapp.report import changes
+from mlapp.report.policy import class_rows_bound, gate_policy, kept_bound
 from tests.conftest import REPO
 
 PARAMS = load_params(REPO / "params.yaml")
@@ -146,3 +148,38 @@ def test_a_bound_kept_while_the_metric_moves_is_named() -> None:
     assert kept_bound(base, PARAMS) == []  # roc_auc both sides
     assert kept_bound(None, regression) == []
     assert kept_bound(_base(primary_metric="auc", min_primary=0.75), regression) == []  # no metric: policy's
+
+
+def _with_class_rows(least: int) -> Params:
+    return PARAMS.model_copy(
+        update={"validate_": PARAMS.validate_.model_copy(update={"min_class_rows": least})}
+    )
+
+
+def test_a_pr_cannot_silence_the_few_test_rows_warning_by_lowering_min_class_rows() -> None:
+    """The warning was judged by the PR's own validate.min_class_rows: a PR that lowered it to 3
+    passed 5 test rows of a class without a word. The larger of the two bounds applies, as the
+    base's gate does, and the lowering is said in the warning and in a gate note."""
+    base = "validate:\n  min_class_rows: 10\n"
+    y = np.array([0] * 20 + [1] * 5)
+    lowered = class_rows_bound(base, _with_class_rows(3))
+    assert lowered.least == 10
+    assert changes.few_test_rows(y, ["0", "1"], lowered.least, lowered.said) == (
+        "Few test rows: 25 compared, 5 of class `1` (validate.min_class_rows: 10, the base's; this PR "
+        "lowers it to 3): the intervals are wide, so the verdict says little either way."
+    )
+    assert lowered.notes == [
+        "This PR lowers validate.min_class_rows from 10 to 3; the few-test-rows warning keeps the "
+        "base's 10 until it is merged."
+    ]
+    raised = class_rows_bound(base, _with_class_rows(30))  # stricter: the PR's own applies at once
+    assert (raised.least, raised.said, raised.notes) == (30, "validate.min_class_rows: 30", [])
+    for unusable in (
+        None,
+        "validate: {}\n",
+        "validate:\n  min_class_rows: ten\n",
+        "validate:\n  min_class_rows: true\n",
+        "- a list\n",
+    ):
+        kept = class_rows_bound(unusable, _with_class_rows(3))  # no base value to hold the PR to
+        assert (kept.least, kept.notes) == (3, [])

@@ -49,9 +49,16 @@ def params_diff(base_text: str | None, pr_text: str) -> list[dict[str, Any]]:
     ]
 
 
+def params_value(params_text: str | None, *keys: str) -> Any:
+    """The value at ``keys`` in a params.yaml's text (the base's: unchecked); None where absent."""
+    value: Any = yaml.safe_load(params_text or "")
+    for key in keys:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
 def gate_section(params_text: str | None) -> dict[str, Any] | None:
-    raw = yaml.safe_load(params_text or "") or {}
-    section = raw.get("gate") if isinstance(raw, dict) else None
+    section = params_value(params_text, "gate")
     return section if isinstance(section, dict) else None
 
 
@@ -235,16 +242,18 @@ def warnings(
     return said
 
 
-def few_test_rows(y: np.ndarray, classes: list[str], least: int) -> str | None:
-    """A warning when a class has fewer compared rows than validate.min_class_rows: the intervals
-    are then too wide for "no significant change" to mean the PR changed nothing (a PR that cut the
-    data to 60 rows left one positive test row and passed the gate). None otherwise, or regression."""
+def few_test_rows(y: np.ndarray, classes: list[str], least: int, said: str | None = None) -> str | None:
+    """A warning when a class has fewer compared rows than ``least`` (validate.min_class_rows, as
+    ``said``): the intervals are then too wide for "no significant change" to mean the PR changed
+    nothing (a PR that cut the data to 60 rows left one positive test row and passed the gate).
+    None otherwise, or regression."""
     counts = np.bincount(y.astype(np.int64), minlength=len(classes)) if classes else np.array([])
     pairs = zip(classes, counts, strict=True)
     if not (short := [f"{n:,} of class {code_span(c)}" for c, n in pairs if n < least]):
         return None
+    bound = said or f"validate.min_class_rows: {least}"
     return (
-        f"Few test rows: {len(y):,} compared, {', '.join(short)} (validate.min_class_rows: {least}): "
+        f"Few test rows: {len(y):,} compared, {', '.join(short)} ({bound}): "
         "the intervals are wide, so the verdict says little either way."
     )
 

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from mlapp.errors import UserError
 from mlapp.metrics import REGISTRY, TASK_METRICS, higher_is_better
 from mlapp.params import GateParams, Params, error_message
-from mlapp.report.changes import gate_section
+from mlapp.report.changes import gate_section, params_value
 
 
 @dataclass(frozen=True)
@@ -96,3 +96,30 @@ def kept_bound(base_params_text: str | None, params: Params) -> list[str]:
         f"this PR moves gate.primary_metric from {old} to {new} but keeps gate.min_primary {bound:g}: "
         f"for {new} it is {role} in {new}'s units, and once merged every PR is held to it"
     ]
+
+
+@dataclass(frozen=True)
+class ClassRows:
+    """The validate.min_class_rows the few-test-rows warning is judged by, and how it is named."""
+
+    least: int
+    said: str  # e.g. "validate.min_class_rows: 10, the base's; this PR lowers it to 2"
+    notes: list[str] = field(default_factory=list)
+
+
+def class_rows_bound(base_params_text: str | None, params: Params) -> ClassRows:
+    """The larger of the base's and the PR's validate.min_class_rows: like the gate, the warning
+    that a class has too few compared rows is one a PR cannot silence by lowering its own bound
+    (the base's applies until merged; a PR that raises it is held to its own). A base without a
+    valid value (older, or not a count) leaves the PR's."""
+    pr, base = params.validate_.min_class_rows, params_value(base_params_text, "validate", "min_class_rows")
+    if not isinstance(base, int) or isinstance(base, bool) or base <= pr:
+        return ClassRows(pr, f"validate.min_class_rows: {pr}")
+    return ClassRows(
+        base,
+        f"validate.min_class_rows: {base}, the base's; this PR lowers it to {pr}",
+        [
+            f"This PR lowers validate.min_class_rows from {base} to {pr}; the few-test-rows warning "
+            f"keeps the base's {base} until it is merged."
+        ],
+    )

@@ -29,7 +29,7 @@ from mlapp.params import Params, load_params
 from mlapp.report import changes, compare, markdown, no_comparison, plot_data, rows, schema
 from mlapp.report import gate as gate_check
 from mlapp.report.champion import Champion, StaleOutputs, obtain, pr_stale_stages
-from mlapp.report.policy import gate_policy, kept_bound
+from mlapp.report.policy import class_rows_bound, gate_policy, kept_bound
 from mlapp.tables import read_frame, read_json, write_json
 
 REPORT_JSON, REPORT_MD = "report.json", "report.md"
@@ -135,7 +135,8 @@ def build(
     m.check_task_metric(task, policy.gate.primary_metric, f"gate.primary_metric ({policy.source})")
     primary = next(d for d in deltas if d.name == policy.gate.primary_metric)
     gate = compare.gate(policy.gate, primary, params.report.confidence, policy.source)
-    notes = [*scored.notes, *gate.notes, *policy.notes, *kept]
+    class_rows = class_rows_bound(champion.params_text, params)
+    notes = [*scored.notes, *gate.notes, *policy.notes, *kept, *class_rows.notes]
     if changes.gate_section(params_text) != policy.gate.model_dump():
         notes.append("This PR changes `gate:` in params.yaml; the base's gate applies until it is merged.")
     gate = dataclasses.replace(gate, notes=notes)
@@ -163,7 +164,7 @@ def build(
         pr_pipeline_stale=stale,
         lock_uncommitted=not git.ok("diff", "--quiet", "HEAD", "--", "dvc.lock", cwd=root),
     )
-    warnings += filter(None, [changes.few_test_rows(y, classes, params.validate_.min_class_rows)])
+    warnings += filter(None, [changes.few_test_rows(y, classes, class_rows.least, class_rows.said)])
     head = git.rev("HEAD", cwd=root) or "unknown"
     dirty = not git.ok("diff", "--quiet", "HEAD", "--", cwd=root)
     runs = mlflow_runs(params, {"base": champion.model.sha256, "pr": challenger.sha256})
