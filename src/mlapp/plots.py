@@ -45,9 +45,10 @@ def confusion(series: dict[str, Points], path: Path) -> Path:
 def confusion_figure(series: dict[str, Points]) -> Any:
     """One N x N count grid per model; classes in the order the cells name them. The figure
     grows with the classes, the widest count and the longest class name: a fixed size printed
-    12 classes' counts over each other and one grid's labels over the other's counts."""
+    12 classes' counts over each other and one grid's labels over the other's counts. Names are
+    drawn as tick labels (``ticks``): one line each, long ones cut, the x axis' upright."""
     grids = {name: _grid(cells) for name, cells in series.items()}
-    classes = max((names for names, _ in grids.values()), key=len)
+    classes = ticks(max((names for names, _ in grids.values()), key=len))
     digits = max((len(str(count)) for _, grid in grids.values() for row in grid for count in row), default=1)
     cell = max(0.45, 0.1 * digits + 0.2)  # inches: a count at 10 pt is about 0.1 in a digit
     label = 0.1 * max((len(c) for c in classes), default=1) + 0.9  # tick labels and axis label
@@ -64,12 +65,25 @@ def confusion_figure(series: dict[str, Points]) -> Any:
         for a, row in enumerate(grid):
             for p, count in enumerate(row):
                 ax.text(p, a, str(count), ha="center", va="center")
-        ticks = list(range(len(names)))
-        ax.set(xticks=ticks, yticks=ticks, xlabel="predicted", ylabel="actual", title=name)
+        at = list(range(len(names)))
+        ax.set(xticks=at, yticks=at, xlabel="predicted", ylabel="actual", title=name)
         # Class names are the data's text: "$5 to $10" is no TeX (a bad one stops the drawing).
-        ax.set_xticklabels(names, rotation=30 if len(names) > 2 else 0, parse_math=False)
-        ax.set_yticklabels(names, parse_math=False)
+        # Upright, a label is as wide as a line of text: slanted, a long one spans its neighbours'.
+        ax.set_xticklabels(ticks(names), rotation=90 if len(names) > 2 else 0, parse_math=False)
+        ax.set_yticklabels(ticks(names), parse_math=False)
     return fig
+
+
+TICK_CHARS = 24  # a class name's longest tick label, in characters
+
+
+def ticks(names: list[str]) -> list[str]:
+    """Class names as tick labels: one line (a tab has no glyph; a line break stacked the name over
+    its neighbours), at most TICK_CHARS (a 200-character name made the figure 50 inches wide and
+    its grids specks); numbered where cutting leaves two alike. The report's tables name them whole."""
+    shown = [" ".join(name.split()) for name in names]
+    shown = [t if len(t) <= TICK_CHARS else f"{t[: TICK_CHARS - 1]}…" for t in shown]
+    return shown if len(set(shown)) == len(shown) else [f"{i}. {t}" for i, t in enumerate(shown, 1)]
 
 
 def _grid(cells: Points) -> tuple[list[str], list[list[int]]]:

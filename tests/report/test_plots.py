@@ -15,11 +15,32 @@ def cells(classes: list[str], count: int) -> list[dict[str, object]]:
     return [{"actual": a, "predicted": p, "count": count} for a, p in itertools.product(classes, repeat=2)]
 
 
-@pytest.mark.parametrize("n", [2, 3, 12, 20])
-def test_confusion_labels_never_overlap(n: int) -> None:
+HOSTILE = [
+    "a|b",
+    "<script>x</script>",
+    "@org/team",
+    "`tick`",
+    "$\\alpha",
+    "new\nline",
+    "tab\there",
+    "x" * 200,
+]
+
+
+@pytest.mark.parametrize(
+    "classes",
+    [
+        *([f"class {i:02d}" for i in range(n)] for n in (2, 3, 12, 20)),
+        HOSTILE,
+        ["long" * 9 + "a", "long" * 9 + "b", "c"],
+    ],
+    ids=["2", "3", "12", "20", "hostile", "alike-when-cut"],
+)
+def test_confusion_labels_never_overlap(classes: list[str]) -> None:
     """12 classes of 2-digit counts in a fixed 3.2-inch grid printed the counts over each other,
-    and the second grid's "actual" over the first grid's counts: the grid grows with the classes."""
-    classes = [f"class {i:02d}" for i in range(n)]
+    and the second grid's "actual" over the first grid's counts: the grid grows with the classes.
+    A 200-character class name grew it to 50 x 12 inches, its grids specks under names slanted
+    over each other; a line break stacked its label over the next, a tab drew as a box."""
     fig = plots.confusion_figure({"base": cells(classes, 4_704), "PR": cells(classes, 4_711)})
     try:
         fig.canvas.draw()
@@ -28,6 +49,10 @@ def test_confusion_labels_never_overlap(n: int) -> None:
         boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in texts]
         clashes = [(a, b) for (a, x), (b, y) in itertools.combinations(boxes, 2) if x.overlaps(y)]
         assert not clashes, clashes[:5]
+        labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+        assert len(set(labels)) == len(classes)  # still one label a class
+        assert all(len(t) <= 30 and t.isprintable() for t in labels), labels
+        assert fig.get_size_inches()[1] <= 0.6 * len(classes) + 4  # grid and labels, not a name's length
     finally:
         plt.close(fig)
 
