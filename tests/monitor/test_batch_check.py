@@ -8,8 +8,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from mlapp.monitor.batch import Log, read_chunks
+from mlapp.monitor.batch import read_chunks
 from mlapp.monitor.checks import BatchCheck
+from mlapp.monitor.logs import Log
 from mlapp.params import load_params
 from mlapp.stages import parse_failures
 from tests.monitor.helpers import fresh, write_csv

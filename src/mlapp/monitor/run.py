@@ -22,11 +22,13 @@ from typing import Any
 import pandas as pd
 
 from mlapp import gha
-from mlapp.errors import writing
+from mlapp.errors import UserError, writing
 from mlapp.metrics import round6
+from mlapp.model import load
 from mlapp.monitor import decision, schema
-from mlapp.monitor.batch import Batch, InvalidBatch, Log, read_chunks, source_format
+from mlapp.monitor.batch import Batch, InvalidBatch, read_chunks, source_format
 from mlapp.monitor.checks import BatchCheck
+from mlapp.monitor.logs import Log
 from mlapp.monitor.render import markdown
 from mlapp.monitor.rows import MetricDecay, MonitorError
 from mlapp.monitor.tally import Reference, Tallies, load_reference
@@ -104,6 +106,17 @@ def compare(batch: Batch, reference: Reference, params: Params) -> dict[str, Any
     return report(tallies, batch.source, batch.format, versions, params)
 
 
+def _classes(params: Params, model_dir: Path) -> list[str] | None:
+    """A multiclass model's classes, which a log's served ``probabilities`` must be of (None when
+    the model is not there yet: its absence is said once the batch has been checked)."""
+    if params.task != "multiclass":
+        return None
+    try:
+        return load(model_dir).spec.classes  # a few milliseconds: the reference loads it again
+    except UserError:
+        return None
+
+
 def checked(source: str, params: Params, model_dir: Path) -> dict[str, Any]:
     """The report of ``source``, read, validated and counted ``monitor.chunk_rows`` rows at a time.
 
@@ -111,18 +124,21 @@ def checked(source: str, params: Params, model_dir: Path) -> dict[str, Any]:
     whole (its row count too) before the reference is read, as a batch held whole was.
     """
     _known_features(params)
-    check, log = BatchCheck(params), Log(params.validate_.max_failure_examples)
+    check, log = (
+        BatchCheck(params),
+        Log(params.validate_.max_failure_examples, classes=_classes(params, model_dir)),
+    )
     tallies: Tallies | None = None
     held: tuple[pd.DataFrame, pd.Series | None] | None = None
     for frame, logged in read_chunks(source, params, log):
         typed = check.add(frame, log.unseen)
-        if held is not None and not (log.problems or check.failing()):
+        if held is not None and not (log.problems or log.unusable or check.failing()):
             tallies = tallies or Tallies(load_reference(params, model_dir), params)
             tallies.add(*held)
         held = (typed, logged)
     if log.problems:
         raise InvalidBatch(source, log.problems, check.rows)
-    if problems := check.problems():
+    if problems := check.problems() + ([log.unusable] if log.unusable else []):
         raise InvalidBatch(source, problems, check.rows)
     tallies = tallies or Tallies(load_reference(params, model_dir), params)
     if held is not None:  # the last chunk (every source gives one, an empty one at least)

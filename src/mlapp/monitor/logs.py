@@ -1,0 +1,148 @@
+"""A prediction log's records as table rows, chunk by chunk (``log_chunks``), and what the log says
+beyond its rows (``Log``): the models that served them, its lines that are no record, its
+columns, and its served scores that are no probability (``mlapp.monitor.served``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from mlapp.monitor.served import SCORE_FIELDS, served_scores
+from mlapp.params import Params
+from mlapp.problem_row import Problem
+from mlapp.schema import FEATURES
+from mlapp.stages.parse_failures import merge
+
+# What the service writes in a log record. A label column of one of these names cannot be joined
+# in as ground truth (`label` is the service's own decision): such a log's rows are unlabeled.
+LOG_FIELDS = frozenset(
+    {"id", "ts", "features", "probability", "probabilities", "prediction", "label", "model_version"}
+)
+
+
+@dataclass
+class Log:
+    """What a prediction log says beyond its rows, gathered as its lines are read: the models
+    that served them, its lines that are not records (at most ``limit``), its columns, and its
+    scores that are no probability (``classes``: a multiclass model's, to check them against)."""
+
+    limit: int
+    versions: Counter[str] = field(default_factory=Counter)
+    lines: list[Problem] = field(default_factory=list)  # the first ``limit`` lines refused
+    refused: int = 0  # every line refused
+    columns: dict[str, None] = field(default_factory=dict)  # every record's keys so far, in order
+    unseen: list[str] = field(default_factory=list)  # the schema's columns no record has had so far
+    classes: list[str] | None = None
+    unusable: Problem | None = None  # the served scores that are no probability, rows across chunks
+
+    def refuse(self, line: int, rule: str) -> None:
+        self.refused += 1
+        if len(self.lines) < self.limit:
+            self.lines.append(Problem(f"<line {line}>", rule, 1))
+
+    @property
+    def problems(self) -> list[Problem]:
+        """The lines named, and how many more there are: a log of 2,000 such lines read as 5."""
+        more = self.refused - len(self.lines)
+        rule = f"one record a line: {more} more line(s) are not (the first {len(self.lines)} named above)"
+        return [*self.lines, *([Problem("<file>", rule, 1)] if more else [])]
+
+    def scores(self, values: pd.Series, params: Params) -> pd.Series:
+        """A chunk's served scores (P(positive), NaN where none); those that are no probability are
+        noted in ``unusable``, as a column's failed rule is, whatever chunk holds them."""
+        scores, found = served_scores(values, params.task, self.classes, params.data.decimal, self.limit)
+        if found is not None:
+            self.unusable = merge(self.unusable, found, self.limit)
+        return scores
+
+
+# Digits of the largest float (1.8e308): a longer JSON integer is no number pandas can hold.
+FLOAT_DIGITS = len(str(int(sys.float_info.max)))
+
+
+def _json_int(digits: str) -> int | str:
+    """A log's integer as Python reads it, or its digits as text when no float holds it (10**400):
+    pandas then raised OverflowError (a traceback) where the schema refuses the text as too large,
+    as in a CSV, and Python refuses to read more than 4,300 digits at all (no line named)."""
+    return digits if len(digits.lstrip("-")) >= FLOAT_DIGITS else int(digits)
+
+
+def log_chunks(
+    lines: Iterable[str], params: Params, rows: int, log: Log, expected: Iterable[str] = ()
+) -> Iterator[tuple[pd.DataFrame, pd.Series]]:
+    """A log's records ``rows`` at a time as table rows (numbered across chunks), with their logged
+    scores; at least one chunk: an empty log (just rotated) has no rows, not "no feature columns".
+
+    Every chunk has the columns of the whole log, as one table of all its records would: a key
+    some records lack is missing values there, whatever chunk holds them. A chunk before the last
+    also has the ``expected`` columns no record has had so far (``log.unseen``), as missing values
+    (a later record may have the key); the last has the log's keys alone, so a key no record has
+    is a missing column, as in the whole log."""
+    data = params.data
+    served = SCORE_FIELDS.get(params.task, "probability")  # as logged: checked a chunk at a time
+    records: list[dict[str, Any]] = []
+    scores: list[Any] = []
+    offset = 0
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line, parse_int=_json_int)
+        except json.JSONDecodeError as exc:
+            log.refuse(number, f"valid JSON ({exc.msg})")
+            continue
+        if not isinstance(record, dict) or not isinstance(record.get("features"), dict):
+            log.refuse(number, "an object with a 'features' object")
+            continue
+        row = dict(record["features"])
+        if "id" in record and data.id_column:
+            row[data.id_column] = record["id"]
+        if data.time_column and "ts" in record:
+            row[data.time_column] = _naive_utc(record["ts"])
+        if data.label in record and data.label not in LOG_FIELDS:
+            row[data.label] = record[data.label]
+        if len(records) == rows:  # a chunk, and not the last: this record follows it
+            yield _log_frame(records, scores, offset, log, expected, served, params)
+            offset, records, scores = offset + rows, [], []
+        records.append(row)
+        scores.append(record.get(served))
+        log.versions[str(record.get("model_version", "unknown"))] += 1
+    if records or not offset:
+        yield _log_frame(records, scores, offset, log, (), served, params)
+
+
+def _log_frame(
+    records: list[dict[str, Any]],
+    scores: list[Any],
+    offset: int,
+    log: Log,
+    expected: Iterable[str],
+    served: str,
+    params: Params,
+) -> tuple[pd.DataFrame, pd.Series]:
+    numbers = pd.RangeIndex(offset, offset + len(records))
+    # Each value as logged, not typed per chunk by pandas: ids 7 and 7.0 are two, as in a CSV, in
+    # any chunk (a chunk of numbers made both '7.0'). The schema's parsing types the features.
+    if not records:
+        return pd.DataFrame(columns=list(FEATURES)), pd.Series(dtype="float64")
+    logged = log.scores(pd.Series(scores, index=numbers, dtype=object, name=served), params)
+    frame = pd.DataFrame(records, index=numbers, dtype=object)
+    log.columns.update(dict.fromkeys(frame.columns))
+    log.unseen = [name for name in expected if name not in log.columns]
+    columns = [*log.columns, *log.unseen]
+    if list(frame.columns) != columns:  # missing values as the whole log's (object, not float64)
+        frame = frame.reindex(columns=columns).astype(object)
+    return frame, logged
+
+
+def _naive_utc(stamp: Any) -> Any:
+    """Log stamps carry a zone ("...Z"); the raw table's event time is naive UTC."""
+    parsed = pd.to_datetime(stamp, utc=True, errors="coerce", format="ISO8601")
+    return stamp if pd.isna(parsed) else parsed.tz_convert(None).strftime("%Y-%m-%dT%H:%M:%S")
