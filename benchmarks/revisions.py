@@ -1,14 +1,34 @@
 """What the benchmarks that run the code before a change beside the current one share
-(monitor_scale.py, monitor_memory.py): an older revision's view of this checkout's settings, and
-the head of a result."""
+(monitor_scale.py, monitor_memory.py, cli_latency.py): an older revision checked out beside this
+one, its view of this checkout's settings, and the head of a result."""
 
 from __future__ import annotations
 
 import os
 import platform
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@contextmanager
+def worktree(ref: str, folder: Path) -> Iterator[str]:
+    """``ref`` checked out (detached) in a git worktree at ``folder`` while the block runs, then
+    removed; yields its commit."""
+    # Here, not at the top: monitor_scale's measured worker imports this module under an older src/.
+    from mlapp import proc
+
+    sha = proc.output(["git", "rev-parse", "--verify", f"{ref}^{{commit}}"], cwd=REPO)
+    proc.run(["git", "worktree", "add", "-q", "--detach", folder, sha], cwd=REPO)
+    try:
+        yield sha
+    finally:
+        proc.run(["git", "worktree", "remove", "--force", folder], cwd=REPO)
 
 
 def params_for_old(current: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
@@ -31,6 +51,7 @@ def result_head(script: str) -> dict[str, Any]:
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
+            "platform": platform.platform(),
             "load_before": os.getloadavg(),
         },
         "command": f"nice -n 10 uv run python benchmarks/{script} " + " ".join(sys.argv[1:]),
