@@ -12,8 +12,9 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from mlapp.params_base import MetricName, Section, Seed, Tolerance
 
-# A folder of the deploy branch, a GitHub environment, part of Kubernetes names.
-EnvName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
+# A folder of the deploy branch, a GitHub environment, the end of Kubernetes names (``<app>-<env>``
+# namespaces: a DNS-1123 label, so no "-" last).
+EnvName = Annotated[str, Field(pattern=r"^[a-z](?:[a-z0-9-]{0,29}[a-z0-9])?$")]
 
 
 class ArgoCDParams(Section):

@@ -344,7 +344,7 @@ def test_status_says_which_branch_it_read(gitops: Path, mlapp) -> None:
     assert mlapp("delivery", "deploy", "--env", FIRST, "--image", image("a"), "--push")[0] == 0
     code, out = mlapp("delivery", "status")
     assert code == 0 and f"{FIRST:<12} {FIRST} has never been deployed" in out, out
-    assert out.splitlines()[-1] == "read from the local branch deploy (not fetched)"
+    assert out.splitlines()[-1] == "the local branch deploy does not exist (not fetched)"
     code, out = mlapp("delivery", "status", "--fetch")
     assert code == 0 and f"{FIRST:<12} deployed" in out, out
     assert out.splitlines()[-1] == "read from origin/deploy, fetched"

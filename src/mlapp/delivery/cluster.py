@@ -72,12 +72,12 @@ def check(delivery: DeliveryParams, root: Path = Path()) -> list[str]:
         f"{delivery.infra_dir}/bootstrap must create the namespaces {sorted(need - made)}": not need <= made,
     }
     errors = [problem for problem, failed in problems.items() if failed]
-    for env, spec in zip(envs, specs, strict=True):
+    for env, spec in zip(envs, specs, strict=True):  # ns None: not in params (the first problem says so)
         source, ns, automated = spec["source"], spaces.get(env), spec.get("syncPolicy", {}).get("automated")
         checks = {
             f"project {delivery.app}": spec.get("project") == delivery.app,
             f"targetRevision {delivery.state_branch}": source.get("targetRevision") == delivery.state_branch,
-            f"destination namespace {ns}": spec.get("destination", {}).get("namespace") == ns,
+            f"destination namespace {ns}": ns is None or spec.get("destination", {}).get("namespace") == ns,
             "automated sync with prune and selfHeal": automated == {"prune": True, "selfHeal": True},
             "a repoURL the AppProject allows": source.get("repoURL") in project.get("sourceRepos", []),
         }

@@ -90,8 +90,9 @@ def status(params: Params, fetch: bool) -> None:
             f"{env:<12} {r.status:<9} {r.digest[:19]}  model {r.model_version or '?':<12} "
             f"source {r.source_commit[:12]}  {r.action} by {r.deployed_by}  state {commit[:12]}"
         )
-    fetched = f"{d.remote}/{d.state_branch}, fetched"  # without --fetch, the local branch may lag behind
-    click.echo(f"read from {fetched if fetch else f'the local branch {d.state_branch} (not fetched)'}")
+    where = f"{d.remote}/{d.state_branch}" if fetch else f"the local branch {d.state_branch}"
+    how = ", fetched" if fetch else " (not fetched)"  # without --fetch, the local branch may lag behind
+    click.echo(f"read from {where}{how}" if branch.tip() else f"{where} does not exist{how}")
     if edited:
         sys.exit(1)
 

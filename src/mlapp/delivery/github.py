@@ -208,8 +208,7 @@ def deploy_targets(wf: Mapping[Any, Any], job: Mapping[str, Any]) -> tuple[str, 
     """(the concurrency group a deploy job must use, the environments it can deploy to)."""
     env = job["environment"]
     name = str(env.get("name") if isinstance(env, Mapping) else env)
-    match = INPUT_EXPR.match(name)
-    if not match:
+    if not (match := INPUT_EXPR.match(name)):
         return f"deploy-{name}", [name]
     on = wf.get("on", wf.get(True))  # YAML 1.1 reads a bare `on` as True; a list has no inputs
     dispatch = (on.get("workflow_dispatch") if isinstance(on, Mapping) else None) or {}
@@ -233,10 +232,8 @@ def check_all(folder: Path, makefile: Path, commands: Commands, environments: Se
             group, envs = deploy_targets(wf, job)
             conc = job.get("concurrency") or {}
             if not isinstance(conc, Mapping) or conc.get("group") != group or conc.get("cancel-in-progress"):
-                why = "every workflow deploying there queues behind the others"
-                findings.append(
-                    f"{where}: needs concurrency {{group: {group}, cancel-in-progress: false}}: {why}"
-                )
+                need = f"needs concurrency {{group: {group}, cancel-in-progress: false}}"
+                findings.append(f"{where}: {need}: every workflow deploying there queues behind the others")
             if unknown := [e for e in envs if e not in environments] if envs else ["(not a choice input)"]:
                 findings.append(f"{where}: environment(s) {unknown} not in params {[*environments]}")
             for command, offer in (("promote", [*environments[1:]]), ("rollback", [*environments])):

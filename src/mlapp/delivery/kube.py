@@ -144,9 +144,8 @@ def of_kind(objects: list[Obj], kind: str) -> list[Obj]:
 
 
 def find(objects: list[Obj], kind: str, name: str) -> Obj:
-    for obj in of_kind(objects, kind):
-        if obj["metadata"]["name"] == name:
-            return obj
+    if found := [obj for obj in of_kind(objects, kind) if obj["metadata"]["name"] == name]:
+        return found[0]
     raise StateError(f"the manifests render no {kind} named {name!r} (params delivery.app)")
 
 

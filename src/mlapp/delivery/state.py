@@ -8,8 +8,8 @@ The deploy branch (params ``delivery.state_branch``) holds one folder per enviro
 
 A controller syncs each folder (prune + self-heal); ``git log -- production/`` is the release
 history. The branch is changed with plain git in a temporary worktree (never the user's
-checkout): commit, then push (or move the local branch); a write another writer beat (push exit 1;
-a local branch no longer at the base) is redone on the new tip, any other failure stops.
+checkout): commit, then push (or move the local branch); a write another writer beat (the tip
+moved meanwhile) is redone on the new tip, any other failure stops.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from mlapp.params import DeliveryParams
 
 RELEASE_FILE = "release.json"
 PUSH_ATTEMPTS = 5  # deploy jobs of different environments share the branch
-PUSH_REJECTED = 1  # git push: a ref was refused (not a fast-forward); transport/auth errors are 128
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # git's, in every repository (sha1)
 BOT = ("github-actions[bot]", "41898282+github-actions[bot]@users.noreply.github.com")
 DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
 # registry/path[:tag]@sha256:...: environments run images by digest only (a tag can move). The
@@ -173,11 +173,14 @@ class Branch:
 
     def current(self, env: str, rewriting: bool = False) -> tuple[str, Release]:
         """``env``'s latest release; refused if its folder changed since (by hand) unless ``rewriting``."""
-        if not (history := self.history(env)):
+        history, tip = self.history(env), self.tip()
+        since = history[0][0] if history else EMPTY_TREE  # no release: all a controller syncs is by hand
+        if tip and (edited := self.git("diff", "--name-only", since, tip, "--", env)) and not rewriting:
+            when = f"after its release {since[:12]}" if history else "and no deploy recorded a release"
+            raise EditedByHand(f"{env} was edited by hand: {', '.join(edited.split())} changed {when}; "
+                               "a deploy, promote or rollback rewrites it")  # fmt: skip
+        if not history:
             raise StateError(f"{env} has never been deployed")
-        if (edited := self.git("diff", "--name-only", history[0][0], self.ref, "--", env)) and not rewriting:
-            why = f"{', '.join(edited.split())} changed after its release {history[0][0][:12]}"
-            raise EditedByHand(f"{env} was edited by hand: {why}; a deploy, promote or rollback rewrites it")
         return history[0]
 
     def write(self, env: str, change: Callable[[Path, str | None], str]) -> str:
@@ -204,7 +207,7 @@ class Branch:
                 if self.sync:
                     self.git("update-ref", self.ref, commit)
                 return commit
-            beaten = done.returncode == PUSH_REJECTED if self.sync else self.tip() != base
-            if not beaten:  # another writer moved the branch: redo on its tip; anything else stops
+            # A push a hook refuses exits 1 as a lost race does: only a moved tip is a race to redo.
+            if (self.fetch() if self.sync else self.tip()) == base:
                 raise proc.CommandError(done.args[:4], done.returncode, done.stderr)
         raise StateError(f"{remote}/{name} kept moving: gave up after {PUSH_ATTEMPTS} attempts")

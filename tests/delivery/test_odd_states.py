@@ -1,0 +1,95 @@
+"""The deploy branch and params in states no deploy job leaves: each is named, never read as another."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from tests.conftest import REPO, sh
+from tests.delivery.conftest import FIRST, LAST, image, remote_log
+from tests.delivery.test_state import hand_edit
+
+from mlapp.delivery import cluster
+from mlapp.delivery.state import RELEASE_FILE
+from mlapp.errors import UserError
+from mlapp.params import load_params
+
+
+@pytest.mark.parametrize(
+    ("files", "named"),
+    [
+        ({"manifests.yaml": "kind: ConfigMap\n"}, "manifests.yaml"),
+        ({RELEASE_FILE: json.dumps({"version": 2, "image": image("c")})}, RELEASE_FILE),
+    ],
+    ids=["folder-without-release", "release-of-another-schema"],
+)
+def test_a_folder_no_deploy_wrote_is_a_hand_edit_not_never_deployed(
+    gitops: Path, mlapp, tmp_path: Path, files: dict[str, str], named: str
+) -> None:
+    """Argo CD syncs whatever the folder holds: "never been deployed" (exit 0) would hide it."""
+    assert mlapp("delivery", "deploy", "--env", FIRST, "--image", image("a"), "--push")[0] == 0
+
+    def write(tree: Path) -> None:
+        (tree / LAST).mkdir()
+        for name, text in files.items():
+            (tree / LAST / name).write_text(text)
+
+    hand_edit(gitops, tmp_path, write)
+    code, out = mlapp("delivery", "status", "--fetch")
+    assert code == 1 and f"{LAST} was edited by hand: {LAST}/{named} " in out, out
+    assert "never been deployed" not in out and "a deploy, promote or rollback rewrites it" in out
+    code, out = mlapp("delivery", "accept", "--env", LAST, "--push", "--no-registry")
+    assert code != 0 and f"{LAST} was edited by hand" in out, out
+    code, out = mlapp("delivery", "rollback", "--env", LAST, "--push")  # nothing to go back to
+    assert code != 0 and f"{LAST} has never been deployed" in out, out
+
+
+def test_a_push_the_remote_refuses_is_named_not_retried_as_a_race(gitops: Path, mlapp) -> None:
+    """A pre-receive hook (branch protection, a policy) exits 1 as a lost race does: only a moved
+    tip is a race; anything else stops at once with the remote's own words."""
+    assert mlapp("delivery", "deploy", "--env", FIRST, "--image", image("a"), "--push")[0] == 0
+    hook = gitops.parent / "origin.git" / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'deploy is protected' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    code, out = mlapp("delivery", "deploy", "--env", FIRST, "--image", image("b"), "--push")
+    assert code != 0 and "deploy is protected" in out and "kept moving" not in out, out
+    assert "git push --no-verify origin" in out
+    assert len(remote_log(gitops)) == 1  # the first deploy only
+
+
+def test_an_application_for_an_environment_params_dropped_is_named_once(tmp_path: Path) -> None:
+    """Its Application has no namespace to expect: the count line says it, not "namespace None"."""
+    shutil.copytree(REPO / "infra", tmp_path / "infra")
+    delivery = load_params(REPO / "params.yaml").delivery
+    fewer = delivery.model_copy(update={"environments": [FIRST]})
+    errors = cluster.check(fewer, tmp_path)
+    assert any(f"Applications for {delivery.environments}, not [{FIRST!r}]" in e for e in errors), errors
+    assert not [e for e in errors if "None" in e], errors
+
+
+def test_environment_names_are_kubernetes_label_safe(tmp_path: Path) -> None:
+    """The name ends ``<app>-<env>`` namespaces: a DNS-1123 label ends with a letter or digit."""
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+
+    def load(name: str) -> list[str]:
+        raw["delivery"]["environments"] = [FIRST, name]
+        (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+        return load_params(tmp_path / "params.yaml").delivery.environments
+
+    for name in ("staging-eu", "qa", "a", "eu2"):
+        assert load(name) == [FIRST, name]
+    for name in ("Prod", "prod.eu", "staging-", "-prod", "x" * 32, "2prod"):
+        with pytest.raises(UserError, match=r"delivery\.environments\.1: .*" + re.escape(repr(name))):
+            load(name)
+
+
+def test_status_says_when_the_deploy_branch_does_not_exist(gitops: Path, mlapp) -> None:
+    """Deleted on the remote (or never pushed): "read from origin/deploy, fetched" would claim a branch."""
+    assert mlapp("delivery", "deploy", "--env", FIRST, "--image", image("a"), "--push")[0] == 0
+    sh("git", "--git-dir", str(gitops.parent / "origin.git"), "branch", "-D", "deploy", cwd=gitops)
+    code, out = mlapp("delivery", "status", "--fetch")
+    assert code == 0 and "origin/deploy does not exist" in out, out
