@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from mlapp.errors import storage_errors
+from mlapp.labels import label_text
 from mlapp.monitor.checks import BatchCheck, batch_schema
 from mlapp.monitor.logs import Log, log_chunks
 from mlapp.monitor.rows import MonitorError
@@ -92,15 +93,26 @@ def validate_batch(frame: pd.DataFrame, params: Params, source: str) -> pd.DataF
     return validated
 
 
+# A yes/no label of a binary model trained on 0/1 (or the reverse): the same two classes, false
+# the negative and true the positive one, as training names them (train.positive_hint).
+YES_NO: dict[tuple[str, ...], dict[str, str]] = {
+    ("0", "1"): {"false": "0", "true": "1"},
+    ("false", "true"): {"0": "false", "1": "true"},
+}
+
+
 def as_classes(labels: pd.Series, classes: list[str]) -> pd.Series:
     """Class labels as text, with one equal as a number to exactly one of ``classes`` as that class.
 
     A CSV whose label column has blanks (ground truth not known yet) holds 0.0/1.0 when pandas
-    wrote it, where the training table says 0/1: the same classes, as in a Parquet batch.
+    wrote it, where the training table says 0/1: the same classes, as in a Parquet batch. A
+    yes/no (a Parquet or pandas boolean, or text "True" in a CSV) is 1/0 to a 0/1 model (``YES_NO``).
     """
     numbers = pd.to_numeric(pd.Series(classes, index=classes), errors="coerce")
     by_number = {n: name for name, n in numbers.dropna().drop_duplicates(keep=False).items()}
     as_class = pd.to_numeric(labels, errors="coerce").map(by_number)
+    if (yes_no := YES_NO.get(tuple(sorted(classes)))) is not None:
+        as_class = as_class.fillna(label_text(labels).map(yes_no))
     return labels.where(labels.isin(classes) | as_class.isna(), as_class)
 
 
