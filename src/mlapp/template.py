@@ -7,8 +7,11 @@ is therefore one token replaced in every tracked text file and path, then a re-l
 
 from __future__ import annotations
 
+import importlib.util
+import keyword
 import re
 import shutil
+import sys
 from pathlib import Path
 
 from mlapp import git
@@ -38,14 +41,54 @@ def renamable_files(root: Path) -> list[Path]:
     return [p for p in project_files(root) if not str(p).startswith(SKIP_PREFIXES)]
 
 
-def check_name(name: str) -> str:
+def check_name(name: str, root: Path = Path()) -> str:
     if name == TEMPLATE_NAME:  # `make init` run twice with the same name, or the template's own
         raise InitError(f"the project is named {name!r} already: nothing to rename")
-    if not NAME.match(name):
+    if not NAME.fullmatch(name):  # not `match`: its `$` also matches before a final newline
         raise InitError(
             f"invalid project name {name!r}: use 2-31 lowercase letters or digits, starting with a letter"
         )
+    if why := taken(name, root):
+        raise InitError(f"{name!r} is taken: {why}; choose another name")
     return name
+
+
+def taken(name: str, root: Path) -> str | None:
+    """What already answers to ``name``, so that the renamed package or command would not be found
+    (Python imports the standard library and the dependencies before the project's own ``src/``)
+    or would stand in for it (the console script comes first on ``uv run``'s PATH)."""
+    if (root / name).exists():
+        return f"{name} exists in the project: the package's name would mean two things"
+    if name in sys.stdlib_module_names or importlib.util.find_spec(name) is not None:
+        return (
+            f"a Python module named {name!r} exists (standard library or a dependency): it would be imported"
+        )
+    if keyword.iskeyword(name):
+        return "a Python keyword cannot name a package"
+    if command := shutil.which(name):
+        return f"the command {name} exists ({command}): the project's command would stand in for it"
+    return None
+
+
+def check_root(root: Path) -> None:
+    """From a subfolder, ``git ls-files`` lists that folder only: half the project would be renamed."""
+    if (top := git.answer("rev-parse", "--show-toplevel", cwd=root)) is None:
+        raise InitError(f"{root} is not in a git repository: `git init` first (init renames what it tracks)")
+    if Path(top).resolve() != root.resolve():
+        raise InitError(f"run it from the repository's root {top}: from {root} part of it would be renamed")
+
+
+def check_words(texts: dict[Path, str]) -> None:
+    """Every occurrence of the name is replaced: one inside another word (``ml`` in ``html``) would
+    be changed too (``\\n`` before the name is an escape, not a letter)."""
+    name = re.escape(TEMPLATE_NAME)
+    word = re.compile(rf"[a-z0-9]*(?:(?<!\\)[a-z0-9]{name}|{name}[a-z0-9])[a-z0-9]*", re.IGNORECASE)
+    for rel, text in texts.items():
+        if found := word.search(text):
+            raise InitError(
+                f"{TEMPLATE_NAME!r} is also part of other words ({found[0]!r} in {rel}): renaming would "
+                f"change them too; rename by hand (`git grep -i {TEMPLATE_NAME}`)"
+            )
 
 
 def copy_tree(source: Path, dest: Path) -> None:
@@ -59,17 +102,22 @@ def copy_tree(source: Path, dest: Path) -> None:
 
 def rename(root: Path, name: str) -> list[Path]:
     """Replace the template's name in contents and paths; returns the files changed."""
-    check_name(name)
-    changed = []
+    check_root(root)
+    check_name(name, root)
+    texts = {}
     for rel in renamable_files(root):
-        path = root / rel
         try:
-            text = path.read_text()
+            texts[rel] = (root / rel).read_text()
         except UnicodeDecodeError:
             continue
+    if not any(TEMPLATE_NAME in text or TEMPLATE_NAME.upper() in text for text in texts.values()):
+        raise InitError(f"no file names {TEMPLATE_NAME!r}: renamed already? run the project's own command")
+    check_words(texts)  # before any file changes
+    changed = []
+    for rel, text in texts.items():
         new = text.replace(TEMPLATE_NAME, name).replace(TEMPLATE_NAME.upper(), name.upper())
         if new != text:
-            path.write_text(new)
+            (root / rel).write_text(new)
             changed.append(rel)
     for path in sorted(root.rglob(f"*{TEMPLATE_NAME}*"), key=lambda p: len(p.parts), reverse=True):
         if ".git" in path.parts or ".venv" in path.parts:

@@ -39,6 +39,61 @@ def test_rejects_names_that_would_break_somewhere() -> None:
             template.check_name(bad)
 
 
+def test_refuses_a_name_with_a_line_break() -> None:
+    """`$` matches before a final newline: "ab\\n" was written into every file and path."""
+    with pytest.raises(template.InitError, match="invalid project name"):
+        template.check_name("acme\n")
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("xgboost", "a Python module named 'xgboost' exists"),  # a dependency: import finds it first
+        ("test", "a Python module named 'test' exists"),  # the standard library's regression tests
+        ("class", "a Python keyword"),  # `from class.cli import ...` is a syntax error
+        ("make", "the command make exists"),  # the console script would stand in for make in `uv run`
+        ("tests", "tests exists in the project"),  # the test suite's package
+    ],
+)
+def test_refuses_a_name_something_else_already_answers_to(name: str, why: str) -> None:
+    with pytest.raises(template.InitError, match=f"^{name!r} is taken: {re.escape(why)}"):
+        template.check_name(name, REPO)
+
+
+def test_init_runs_at_the_root_of_a_project_it_can_rename(tmp_path: Path) -> None:
+    """From a subfolder, `git ls-files` lists that folder's files: half the project was renamed."""
+    template.copy_tree(REPO, root := tmp_path / "acme")
+    sh("git", "init", "-q", "-b", "main", cwd=root)
+    before = (root / "pyproject.toml").read_text()
+    result = subprocess.run(
+        ["mlapp", "template", "init", NEW], cwd=root / "src", capture_output=True, text=True
+    )
+    assert result.returncode != 0 and "run it from the repository's root" in result.stderr, result.stderr
+    assert (root / "src" / "mlapp").is_dir() and (root / "pyproject.toml").read_text() == before
+    (outside := tmp_path / "plain").mkdir()
+    result = subprocess.run(["mlapp", "template", "init", NEW], cwd=outside, capture_output=True, text=True)
+    assert result.returncode != 0 and "not in a git repository" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    renamed = instantiate(tmp_path / "renamed", NEW)  # this package's init, in a project renamed before
+    with pytest.raises(
+        template.InitError, match=f"no file names '{template.TEMPLATE_NAME}': renamed already"
+    ):
+        template.rename(renamed, "zetaother")
+
+
+def test_a_name_that_is_part_of_other_words_is_not_renamed_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Renaming replaces every occurrence: after `make init NAME=ml`, a second init would have
+    changed html, yaml and mlflow too. Refused up front, naming one such word; nothing changes."""
+    root = instantiate(tmp_path / "acme", "ml")
+    monkeypatch.setattr(template, "TEMPLATE_NAME", "ml")  # what the renamed project's own module says
+    before = (root / "params.yaml").read_text()
+    with pytest.raises(template.InitError, match=r"^'ml' is also part of other words \('\w+' in [^)]+\)"):
+        template.rename(root, NEW)
+    assert (root / "params.yaml").read_text() == before and (root / "src" / "ml").is_dir()
+
+
 def test_init_with_the_current_name_says_so() -> None:
     """`make init NAME=x` run twice (the project is x now): not "invalid project name 'x'"."""
     with pytest.raises(template.InitError, match=f"^the project is named '{template.TEMPLATE_NAME}' already"):
