@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -32,22 +31,15 @@ import yaml
 
 # The same labeled draw of the sample process, measured by the same fresh-process worker.
 from monitor_scale import batch, measured, monitor_run, spread
-from revisions import params_for_old, result_head
-
-REPO = Path(__file__).resolve().parents[1]
+from revisions import REPO, params_for_old, result_head, worktree
 
 
-def old_worktree(ref: str, tmp: Path) -> tuple[str, Path, Path]:
-    """The old revision in a worktree, and params.yaml without the settings it does not know."""
-    sha = subprocess.run(["git", "rev-parse", ref], cwd=REPO, capture_output=True, text=True, check=True)
-    folder = tmp / "old"
-    subprocess.run(
-        ["git", "worktree", "add", "-q", "--detach", str(folder), sha.stdout.strip()], cwd=REPO, check=True
-    )
+def old_params(folder: Path, tmp: Path) -> Path:
+    """params.yaml without the settings the old revision (checked out in ``folder``) does not know."""
     current = yaml.safe_load((REPO / "params.yaml").read_text())
     params = params_for_old(current, yaml.safe_load((folder / "params.yaml").read_text()))
     (tmp / "old-params.yaml").write_text(yaml.safe_dump(params))
-    return sha.stdout.strip(), folder / "src", tmp / "old-params.yaml"
+    return tmp / "old-params.yaml"
 
 
 def numbers(value: Any, path: str = "") -> dict[str, float]:
@@ -108,12 +100,10 @@ def main() -> None:
     result = {**result_head(Path(__file__).name), "chunk_rows": chunk_rows}
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
-        sha, old_src, old_params = old_worktree(args.old_ref, tmp)
-        result["old_ref"] = sha
-        try:
-            result["sizes"] = [compare(rows, args.repeats, (old_src, old_params), tmp) for rows in args.rows]
-        finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(tmp / "old")], cwd=REPO, check=True)
+        with worktree(args.old_ref, tmp / "old") as sha:
+            result["old_ref"] = sha
+            old = (tmp / "old" / "src", old_params(tmp / "old", tmp))
+            result["sizes"] = [compare(rows, args.repeats, old, tmp) for rows in args.rows]
     result["machine"]["load_after"] = os.getloadavg()
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "monitor_memory.json").write_text(json.dumps(result, indent=2) + "\n")
