@@ -62,3 +62,24 @@ def test_a_folder_as_the_batch_is_said_to_be_one(in_project: Path, tmp_path: Pat
     ):
         with pytest.raises(MonitorError, match=f"^source {re.escape(named[name])} {re.escape(said)}"):
             run.main(params, source=named[name], model_dir=params.train.model_dir, **outputs)
+
+
+def test_the_thresholds_list_shows_a_mapping_as_names_and_values_not_pythons_dict(
+    in_project: Path, tmp_path: Path
+) -> None:
+    """``psi_by_feature`` read "{'discount_pct': 0.3}"; a turned-off rule read "None"."""
+    params = load_params(in_project / "params.yaml")
+    monitor = params.monitor.model_copy(update={"psi_by_feature": {"discount_pct": 0.3}, "severe_psi": None})
+    source, md_path = write_csv(fresh(112), tmp_path / "recent.csv"), tmp_path / "m.md"
+    run.main(
+        params.model_copy(update={"monitor": monitor}),
+        source=str(source),
+        json_path=tmp_path / "m.json",
+        markdown_path=md_path,
+        model_dir=params.train.model_dir,
+    )
+    shown = md_path.read_text().partition("<code>monitor:</code>")[2]
+    assert "- `psi_by_feature`: `discount_pct` 0.3\n" in shown
+    assert "- `decay_tolerance`: `roc_auc` 0.05, `pr_auc` 0.05\n" in shown
+    assert "- `severe_psi`: off\n" in shown
+    assert "{" not in shown and "None" not in shown

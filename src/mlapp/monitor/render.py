@@ -163,6 +163,15 @@ def _served(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _setting(value: Any) -> str:
+    """A ``monitor:`` setting as the list shows it: a mapping (``psi_by_feature``,
+    ``decay_tolerance``) as its names in code spans and their values, not Python's dict text
+    ("{'discount_pct': 0.3}"); null is a rule turned off."""
+    if isinstance(value, dict):
+        return ", ".join(f"{code_span(name)} {limit}" for name, limit in value.items()) or "none"
+    return "off" if value is None else str(value)
+
+
 def markdown(report: dict[str, Any]) -> str:
     lines = [f"## Drift and decay report: {HEADLINE[report['status']]}", ""]
     if report["status"] == "invalid":
@@ -185,7 +194,7 @@ def markdown(report: dict[str, Any]) -> str:
     lines += [
         "<details><summary>Thresholds (params.yaml <code>monitor:</code>)</summary>",
         "",
-        *(f"- `{k}`: {v}" for k, v in sorted(report["thresholds"].items())),
+        *(f"- {code_span(k)}: {_setting(v)}" for k, v in sorted(report["thresholds"].items())),
         "",
         "</details>",
     ]
