@@ -5,16 +5,25 @@ Import them from ``mlapp.params`` like every other section (it re-exports them).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from mlapp.params_base import MetricName, Section, Seed, Tolerance
 
-# A folder of the deploy branch, a GitHub environment, the end of Kubernetes names (``<app>-<env>``
-# namespaces: a DNS-1123 label, so no "-" last).
-EnvName = Annotated[str, Field(pattern=r"^[a-z](?:[a-z0-9-]{0,29}[a-z0-9])?$")]
+
+def _env_name(name: str) -> str:
+    """A folder of the deploy branch, a GitHub environment, the end of Kubernetes names (the
+    ``<app>-<env>`` namespace is a DNS-1123 label: no "-" last, 63 characters in all)."""
+    if not re.fullmatch(r"[a-z](?:[a-z0-9-]{0,29}[a-z0-9])?", name):
+        rule = "1-31 lower-case letters, digits and '-', starting with a letter and not ending with '-'"
+        raise ValueError(f"environment name {name!r}: {rule} (it names a Kubernetes namespace)")
+    return name
+
+
+EnvName = Annotated[str, AfterValidator(_env_name)]
 
 
 class ArgoCDParams(Section):
