@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 
 from mlapp.errors import UserError
-from mlapp.report import run
+from mlapp.report import base_ref, run
 from tests.conftest import REPO, sh
+from tests.report.helpers import GIT_ID
 
 
 def test_no_comparison_writes_why_and_the_prs_own_metrics(tmp_path: Path, monkeypatch) -> None:
@@ -34,7 +36,10 @@ def test_no_comparison_writes_why_and_the_prs_own_metrics(tmp_path: Path, monkey
         run.main(Path("params.yaml"), base="nope", out_dir=out, enforce_gate=True, summary=summary)
     text = (out / "report.md").read_text()
     assert text.startswith("## ⚪ No comparison with the base\n")
-    assert "\n    base ref 'nope' not found (in CI, check out full history: fetch-depth: 0)\n" in text
+    assert (
+        "\n    base ref 'nope' not found (no branch, tag or commit of that name here: "
+        "`git branch -a` lists the branches)\n" in text
+    )
     assert "| `roc_auc` | 0.8123 |" in text and "| `per_class.a` | 1 |" in text
     # The folder's committed .gitignore stays: deleted, `git add -A` committed the report.
     assert sorted(p.name for p in out.iterdir()) == [".gitignore", "report.md"]
@@ -47,4 +52,60 @@ def test_a_base_only_on_the_remote_is_named(tmp_path: Path) -> None:
     sh("git", "commit", "-q", "--allow-empty", "-m", "one", cwd=tmp_path)
     sh("git", "update-ref", "refs/remotes/origin/main", "HEAD", cwd=tmp_path)
     with pytest.raises(UserError, match=r"^base ref 'main' not found \(BASE=origin/main\?\)$"):
-        run.resolve_base(tmp_path, "main", "origin/main")
+        base_ref.resolve(tmp_path, "main", "origin/main")
+
+
+def _shallow_clone_of_a_pr(tmp_path: Path, *clone_args: str) -> tuple[Path, str]:
+    """A repository with main two commits deep and a PR branch on it, cloned at depth 1 (CI's
+    default checkout): returns the clone and the base commit it lacks."""
+    origin = tmp_path / "origin"
+    origin.mkdir(parents=True)
+    sh("git", "init", "-q", "-b", "main", cwd=origin)
+    for message in ("one", "two"):
+        sh("git", *GIT_ID, "commit", "-q", "--allow-empty", "-m", message, cwd=origin)
+    old = sh("git", "rev-parse", "HEAD~1", cwd=origin).stdout.strip()
+    sh("git", "checkout", "-q", "-b", "pr", cwd=origin)
+    sh("git", *GIT_ID, "commit", "-q", "--allow-empty", "-m", "pr", cwd=origin)
+    clone = tmp_path / "clone"
+    sh(
+        "git",
+        "clone",
+        "-q",
+        "--depth",
+        "1",
+        *clone_args,
+        "--branch",
+        "pr",
+        f"file://{origin}",
+        clone,
+        cwd=tmp_path,
+    )
+    return clone, old
+
+
+def test_a_shallow_clone_is_told_to_fetch_history_not_to_pass_another_base(tmp_path: Path) -> None:
+    """A depth-1 clone lacks the base commit: "check out full history" was said for any missing
+    ref (a typo too), and a merge base outside the clone's history stopped the report with
+    "`git merge-base HEAD origin/main` failed (exit 1)"."""
+    clone, old = _shallow_clone_of_a_pr(tmp_path, "--no-single-branch")
+    unshallow = re.escape(f"({base_ref.UNSHALLOW})")
+    with pytest.raises(UserError, match=rf"^HEAD and origin/main share no commit here {unshallow}$"):
+        base_ref.resolve(clone, None, "origin/main")
+    with pytest.raises(UserError, match=rf"^base ref '{old}' not found {unshallow}$"):
+        base_ref.resolve(clone, old, "origin/main")
+    only_pr, _ = _shallow_clone_of_a_pr(tmp_path / "single")  # actions/checkout: one ref, depth 1
+    with pytest.raises(
+        UserError, match=rf"^no 'origin/main' to compare with: .*; {re.escape(base_ref.UNSHALLOW)}$"
+    ):
+        base_ref.resolve(only_pr, None, "origin/main")
+
+
+def test_a_base_of_unrelated_history_is_named(tmp_path: Path) -> None:
+    sh("git", "init", "-q", "-b", "main", cwd=tmp_path)
+    sh("git", *GIT_ID, "commit", "-q", "--allow-empty", "-m", "one", cwd=tmp_path)
+    sh("git", "checkout", "-q", "--orphan", "other", cwd=tmp_path)
+    sh("git", *GIT_ID, "commit", "-q", "--allow-empty", "-m", "other", cwd=tmp_path)
+    with pytest.raises(
+        UserError, match=r"^HEAD and main share no commit here \(unrelated histories: pass --base REF\)$"
+    ):
+        base_ref.resolve(tmp_path, None, "origin/main")

@@ -160,9 +160,10 @@ def obtain(root: Path, commit: str) -> Champion:
     with git.worktree(root, commit) as tree:
         lock = tree / "dvc.lock"
         params_file = tree / "params.yaml"
-        if not lock.is_file() or not params_file.is_file():
+        if absent := [file.name for file in (lock, params_file) if not file.is_file()]:
+            # A first PR (the base predates the pipeline or never ran it): named, not guessed at.
             raise ChampionError(
-                f"the base {commit[:12]} has no dvc.lock/params.yaml: nothing to compare with"
+                f"the base {commit[:12]} has no {' and no '.join(absent)}: no model to compare with"
             )
         params_text = params_file.read_text()
         base = yaml.safe_load(params_text)

@@ -26,34 +26,13 @@ from mlapp.errors import UserError, redact
 from mlapp.markdown_table import number
 from mlapp.model import Model, load
 from mlapp.params import Params, load_params
-from mlapp.report import changes, compare, markdown, no_comparison, plot_data, rows, schema
+from mlapp.report import base_ref, changes, compare, markdown, no_comparison, plot_data, rows, schema
 from mlapp.report import gate as gate_check
 from mlapp.report.champion import Champion, StaleOutputs, obtain, pr_stale_stages
 from mlapp.report.policy import class_rows_bound, gate_policy, kept_bound
 from mlapp.tables import read_frame, read_json, write_json
 
 REPORT_JSON, REPORT_MD = "report.json", "report.md"
-
-
-def resolve_base(root: Path, base: str | None, default_base: str) -> tuple[str, str]:
-    """(commit, how it was chosen): exactly ``base`` when given, else the merge base with the default."""
-    if base:
-        commit = git.rev(base, cwd=root)
-        if commit is None:
-            # A clone of a branch has the others as remote-tracking refs only: name the one that exists.
-            remote = f"origin/{base}"
-            hint = (
-                f"BASE={remote}?"
-                if git.rev(remote, cwd=root)
-                else "in CI, check out full history: fetch-depth: 0"
-            )
-            raise UserError(f"base ref {base!r} not found ({hint})")
-        return commit, base
-    for ref in (default_base, default_base.split("/", 1)[-1]):
-        if git.rev(ref, cwd=root):
-            merge_base = git.output("merge-base", "HEAD", ref, cwd=root)
-            return merge_base, f"merge base of HEAD and {ref}"
-    raise UserError(f"no {default_base!r} to compare with: pass --base REF (make report BASE=REF)")
 
 
 def latency_ms(models: dict[str, tuple[Model, pd.DataFrame]], repeats: int) -> dict[str, float]:
@@ -105,7 +84,7 @@ def build(
     get_champion: Callable[[Path, str], Champion] = obtain,
 ) -> tuple[dict[str, Any], Champion]:
     """The report as data (report.json); ``get_champion`` is replaceable for tests."""
-    base_commit, base_how = resolve_base(root, base, params.report.default_base)
+    base_commit, base_how = base_ref.resolve(root, base, params.report.default_base)
     label, id_column = params.data.label, params.data.id_column
     stale = pr_stale_stages(root, str(params.train.model_dir))  # a reason when the model is stale
     challenger = load(params.train.model_dir)
