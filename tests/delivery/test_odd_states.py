@@ -96,3 +96,20 @@ def test_status_says_when_the_deploy_branch_does_not_exist(gitops: Path, mlapp) 
     sh("git", "--git-dir", str(gitops.parent / "origin.git"), "branch", "-D", "deploy", cwd=gitops)
     code, out = mlapp("delivery", "status", "--fetch")
     assert code == 0 and "origin/deploy does not exist" in out, out
+
+
+def test_a_release_rewrites_the_whole_folder(gitops: Path, mlapp, tmp_path: Path) -> None:
+    """ "A deploy, promote or rollback rewrites it": a file added by hand (a second kustomization,
+    which kustomize refuses to choose from) left beside the release would still break the sync."""
+    assert mlapp("delivery", "deploy", "--env", FIRST, "--image", image("a"), "--push")[0] == 0
+    hand_edit(gitops, tmp_path, lambda tree: (tree / FIRST / "Kustomization").write_text("resources: []\n"))
+    assert mlapp("delivery", "deploy", "--env", FIRST, "--image", image("b"), "--push")[0] == 0
+    listed = [
+        "git",
+        "--git-dir",
+        str(gitops.parent / "origin.git"),
+        "ls-tree",
+        "--name-only",
+        "deploy:" + FIRST,
+    ]
+    assert sh(*listed, cwd=gitops).stdout.split() == ["kustomization.yaml", "manifests.yaml", RELEASE_FILE]

@@ -195,9 +195,7 @@ def port_forward(namespace: str, service: str, port: int, env: Mapping[str, str]
                         threading.Thread(target=stream.read, daemon=True).start()
                     yield f"http://127.0.0.1:{match.group(1)}"
                     return
-            err = child.stderr.read() if child.stderr else ""
-            raise StateError(
-                f"kubectl port-forward to svc/{service} in {namespace} did not start: {err.strip()}"
-            )
+            err = (child.stderr.read() if child.stderr else "").strip()
+            raise StateError(f"kubectl port-forward to svc/{service} in {namespace} did not start: {err}")
         finally:
             child.kill()  # nothing to clean up: it only relays connections

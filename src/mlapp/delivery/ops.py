@@ -15,6 +15,7 @@ environment passed its smoke test: ``models:/<name>@production`` is what product
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import yaml
@@ -55,7 +56,8 @@ def record(branch: Branch, release: Release) -> str:
              MANIFESTS_FILE: header + yaml.safe_dump_all(objects, sort_keys=False)}  # fmt: skip
 
     def change(tree: Path, _base: str | None) -> str:
-        (tree / env).mkdir(exist_ok=True)
+        shutil.rmtree(tree / env, ignore_errors=True)  # files added by hand go too: the folder is ours
+        (tree / env).mkdir()
         for name, text in files.items():
             (tree / env / name).write_text(text)
         return message(release, release.action)
