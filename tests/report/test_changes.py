@@ -91,6 +91,11 @@ def test_each_fact_that_changes_the_meaning_is_said() -> None:
         "Data changed (`data.dvc` `aaaaaaaa` -> `bbbbbbbb`)"
     )
     new_data = ("aaaaaaaa1.dir", "bbbbbbbb2.dir")
+    assert "learnt from different rows" in said(data_md5=new_data, same_training_rows=False)[0]
+    # a column removed from the data (same rows, by id): not "different rows"
+    assert (
+        "learnt from the base's training rows, alike in the columns both hold" in said(data_md5=new_data)[0]
+    )
     assert "does better on the new data" in said(data_md5=new_data)[0]
     # a base model scored on its copy of the rows: the PR's new rows, without a copy, are not compared
     assert "which model does better on those rows" in said(data_md5=new_data, on_base_copy=True)[0]

@@ -187,9 +187,15 @@ def warnings(
             else "the PR's test set"
         )
         which = "those rows" if on_base_copy else "the new data"
+        # A column added, removed, retyped or ignored keeps every row: "different rows" is untrue.
+        learnt = (
+            "the base's training rows, alike in the columns both hold (the file differs in others: Data)"
+            if same_training_rows
+            else "different rows"
+        )
         said.append(
             f"Data changed (`data.dvc` {_short(data_md5[0])} -> {_short(data_md5[1])}): the PR's model "
-            f"learnt from different rows. Both models are scored on {scored_on}, so the deltas "
+            f"learnt from {learnt}. Both models are scored on {scored_on}, so the deltas "
             f"say which model does better on {which}, not whether the training change helped."
         )
     row_params = [key for key in changed_params if key.startswith(ROW_PARAMS)]
