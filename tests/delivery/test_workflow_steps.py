@@ -261,6 +261,8 @@ RUN_BY = {
     "mlapp report gate": PR,
     'mlapp report comment --run-id "$RUN_ID" --report "$REPORT"': "tests/report/test_github.py::"
     "test_cli_comment_uses_only_the_api_and_leaves_git_config_alone",
+    'mlapp monitor has-source --github-output "$GITHUB_OUTPUT" --summary "$GITHUB_STEP_SUMMARY"': "tests/"
+    "monitor/test_workflow.py::test_the_gate_step_as_the_workflow_runs_it",
     "mlapp monitor run --exit-zero"
     ' --github-output "$GITHUB_OUTPUT" --summary "$GITHUB_STEP_SUMMARY"': RETRAIN,
     'mlapp monitor retrain-prepare --github-output "$GITHUB_OUTPUT"': RETRAIN,

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
-from tests.conftest import REPO
+from mlapp.gha import parse_outputs
+from tests.conftest import REPO, run_main
+from tests.delivery.steps import command
 
 WORKFLOW = REPO / ".github" / "workflows" / "retrain.yml"
 
@@ -67,3 +71,46 @@ def test_the_pull_request_job_keeps_no_credentials_only_the_push_and_pr_steps_ge
     assert checkout["with"] == {"persist-credentials": False}
     holding = [s["run"].split("mlapp ")[-1] for s in steps if "GH_TOKEN" in s.get("env", {})]
     assert holding == ["monitor retrain-publish", "monitor retrain-pr"]
+
+
+def _gate() -> dict[str, Any]:
+    return next(s for s in _workflow()["jobs"]["monitor"]["steps"] if s.get("id") == "source")
+
+
+def test_a_run_without_a_batch_stops_after_the_install_on_the_gates_output() -> None:
+    """The schedule ran with CT_ENABLED alone and failed (exit 2) until monitor.source was set."""
+    steps = _workflow()["jobs"]["monitor"]["steps"]
+    gate = steps.index(_gate())
+    assert steps[gate - 1]["run"] == "make sync-pipeline"
+    assert _gate()["env"] == {"MONITOR_SOURCE": "${{ inputs.source }}"}  # as the monitor step gets it
+    for step in steps[gate + 1 :]:
+        assert "steps.source.outputs.ready == 'true'" in step["if"], step["name"]
+
+
+@pytest.mark.parametrize(
+    ("given", "configured", "ready"),
+    [("", None, False), ("", "data/recent.csv", True), ("s3://bucket/recent.csv", None, True)],
+)
+def test_the_gate_step_as_the_workflow_runs_it(
+    given: str,
+    configured: str | None,
+    ready: bool,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The step's own words and env (tests.delivery.steps), the runner's files here: a schedule's
+    empty input with and without monitor.source, and a manual run's source."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["monitor"]["source"] = configured
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.chdir(tmp_path)
+    outputs, summary = tmp_path / "github_output", tmp_path / "summary.md"
+    runner = {"GITHUB_OUTPUT": str(outputs), "GITHUB_STEP_SUMMARY": str(summary)}
+    argv, env = command("retrain.yml", "monitor", _gate()["run"], {"inputs.source": given}, runner)
+    assert env["MONITOR_SOURCE"] == given
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert run_main(monkeypatch, *argv[1:]) == 0
+    assert parse_outputs(outputs.read_text()) == {"ready": str(ready).lower()}
+    said = summary.read_text() if summary.exists() else ""
+    assert ("Set `monitor.source` in params.yaml" in said) is not ready

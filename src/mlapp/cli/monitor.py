@@ -72,6 +72,27 @@ def run_monitor(
     )
 
 
+@group.command("has-source")
+@source_option
+@github_output_option
+@summary_option
+@pass_project
+def has_source(
+    project: Project, source: str | None, github_output: Path | None, summary: Path | None
+) -> None:
+    """Whether there is a batch to check; exit 0 either way (the retrain workflow's gate).
+
+    Step output: ready=true|false; false also tells the job summary what to set.
+    """
+    from mlapp.monitor import run
+
+    batch = pick(source, project.params.monitor.source)
+    if run.has_source(batch, github_output=github_output, summary=summary):
+        click.echo(f"monitor: batch to check: {batch}")
+    else:
+        click.echo(f"monitor: {run.NO_SOURCE}: skipped", err=True)
+
+
 @group.command("metrics")
 @click.option("--report", "report_json", type=FileOption, help="Report JSON [params: monitor.report_json].")
 @click.option(

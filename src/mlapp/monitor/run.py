@@ -40,6 +40,23 @@ from mlapp.tables import write_json, write_text
 __all__ = ["Reference", "compare", "load_reference", "main", "report"]
 
 NO_ACTION, RETRAIN, ERROR = 0, 1, 2
+NO_SOURCE = "no batch to check: pass --source PATH or set monitor.source in params.yaml"
+SKIPPED = (
+    "### Monitor skipped: no batch to check\n\n"
+    "Set `monitor.source` in params.yaml to the path or URL of recent data (CSV, Parquet or a JSONL "
+    "prediction log; docs/monitoring.md), or run the workflow by hand with its `source` input. "
+    "To stop the scheduled runs instead: `gh variable set CT_ENABLED --body false`.\n"
+)
+
+
+def has_source(source: str | None, *, github_output: Path | None = None, summary: Path | None = None) -> bool:
+    """Whether there is a batch to check (step output ready=true|false). A scheduled run before
+    ``monitor.source`` is set is skipped, not failed: the run's summary says what to set."""
+    ready = bool(source)
+    gha.set_outputs({"ready": ready}, github_output)
+    if not ready:
+        gha.append_summary(SKIPPED, summary)
+    return ready
 
 
 def report(
@@ -175,7 +192,7 @@ def main(
 ) -> int:
     """Check ``source``; exit code 0 no action, 1 retrain (0 with ``exit_zero``)."""
     if not source:
-        raise MonitorError("no batch to check: pass --source PATH or set monitor.source in params.yaml")
+        raise MonitorError(NO_SOURCE)
     # Every file this run writes or appends to, checked before the first is removed: one naming
     # the batch would delete (or append to) the data being checked.
     refuse_overwriting(source, json_path, markdown_path, *(p for p in (summary, github_output) if p))
