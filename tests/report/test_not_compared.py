@@ -11,8 +11,9 @@ import pytest
 
 from mlapp.errors import UserError
 from mlapp.report import base_ref, run
+from mlapp.report.champion import ChampionError, obtain
 from tests.conftest import REPO, sh
-from tests.report.helpers import GIT_ID
+from tests.report.helpers import GIT_ID, commit_all
 
 
 def test_no_comparison_writes_why_and_the_prs_own_metrics(tmp_path: Path, monkeypatch) -> None:
@@ -109,3 +110,15 @@ def test_a_base_of_unrelated_history_is_named(tmp_path: Path) -> None:
         UserError, match=r"^HEAD and main share no commit here \(unrelated histories: pass --base REF\)$"
     ):
         base_ref.resolve(tmp_path, None, "origin/main")
+
+
+def test_a_base_without_dvc_lock_names_it(tmp_path: Path) -> None:
+    """A first PR: the base has params.yaml but never ran the pipeline. The error named both files
+    ("no dvc.lock/params.yaml"), leaving the reader to find which was missing."""
+    sh("git", "init", "-q", "-b", "main", cwd=tmp_path)
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    base = commit_all(tmp_path, "params only")
+    with pytest.raises(
+        ChampionError, match=rf"^the base {base[:12]} has no dvc.lock: no model to compare with$"
+    ):
+        obtain(tmp_path, base)
