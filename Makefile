@@ -111,7 +111,8 @@ tune: setup ## Optuna search on the training split (TRIALS=n); writes the best t
 
 init: ## make the template yours: `make init NAME=acmechurn` renames everything, re-locks, re-syncs
 	@test -n "$(NAME)" || { echo "usage: make init NAME=<lowercase letters/digits>"; exit 2; }
-	$(RUN) mlapp template init $(NAME)
+	@# Quoted: one word, whatever NAME holds (`x;true` unquoted ran `true` and went on as renamed)
+	$(RUN) mlapp template init '$(NAME)'
 	$(UV) lock
 	@# --inexact keeps what the lock no longer names: the old name's command, a ModuleNotFoundError
 	$(UV) pip uninstall --quiet --python "$${UV_PROJECT_ENVIRONMENT:-.venv}" mlapp

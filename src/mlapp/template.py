@@ -102,8 +102,8 @@ def copy_tree(source: Path, dest: Path) -> None:
 
 def rename(root: Path, name: str) -> list[Path]:
     """Replace the template's name in contents and paths; returns the files changed."""
+    check_name(name, root)  # first: the word just typed
     check_root(root)
-    check_name(name, root)
     texts = {}
     for rel in renamable_files(root):
         try:

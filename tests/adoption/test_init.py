@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -181,3 +182,18 @@ def test_template_self_test(tmp_path: Path) -> None:
     assert report.returncode == (0 if written["gate"]["passed"] else 1), report.stderr[-3000:]
     markdown = (root / "reports" / "pr" / "report.md").read_text()
     assert re.search(r"\|\s*`train\.xgboost\.max_depth`\s*\|\s*`5`\s*\|\s*`3`\s*\|", markdown)
+
+
+def test_make_init_passes_the_name_as_one_word(tmp_path: Path) -> None:
+    """`make init NAME='x;true'`: unquoted, the shell ran `true` after the refused init, the line
+    exited 0 and make went on to re-lock, re-sync and print "Renamed to x;true"."""
+    shutil.copy(REPO / "Makefile", tmp_path / "Makefile")
+    mlapp_bin = str(Path(sys.executable).parent)  # the project's `mlapp`, without `uv run`
+    env = {**os.environ, "PATH": f"{mlapp_bin}{os.pathsep}{os.environ['PATH']}"}
+    # RUN without uv (this very command, from PATH); UV=true: lock, uninstall and sync do nothing.
+    made = subprocess.run(
+        ["make", "--no-print-directory", "init", "NAME=x;true", "RUN=", "UV=true"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert made.returncode != 0 and "Renamed to" not in made.stdout, made.stdout + made.stderr
+    assert "invalid project name 'x;true'" in made.stderr, made.stderr
