@@ -22,10 +22,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
+
+from mlapp.serving.pipelined import Pipelined
 
 
-class UnreadDeadline(HttpToolsProtocol):
+class UnreadDeadline(Pipelined):
     """uvicorn's httptools protocol with a deadline for a client to read its answers."""
 
     unread_timeout_s: float  # set by the subclass (``header_deadline.HeaderDeadline``)
