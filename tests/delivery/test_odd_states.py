@@ -113,3 +113,15 @@ def test_a_release_rewrites_the_whole_folder(gitops: Path, mlapp, tmp_path: Path
         "deploy:" + FIRST,
     ]
     assert sh(*listed, cwd=gitops).stdout.split() == ["kustomization.yaml", "manifests.yaml", RELEASE_FILE]
+
+
+def test_a_deploy_before_the_first_commit_says_what_to_commit(tmp_path: Path, monkeypatch, mlapp) -> None:
+    """`git init` and a copy of the template, nothing committed: not git's "ambiguous argument 'HEAD'"."""
+    work = tmp_path / "work"
+    sh("git", "init", "-q", "-b", "main", work, cwd=tmp_path)
+    shutil.copytree(REPO / "infra", work / "infra")
+    shutil.copy(REPO / "params.yaml", work / "params.yaml")
+    monkeypatch.chdir(work)
+    code, out = mlapp("delivery", "deploy", "--env", FIRST, "--image", image("a"))
+    assert code != 0 and "uncommitted changes in infra/ are not deployed: commit them" in out, out
+    assert "HEAD" not in out

@@ -70,7 +70,7 @@ def deploy(branch: Branch, env: str, image: str, model_dir: Path | None) -> Rele
     from mlapp.model import MODEL_FILE, model_sha256  # lazy: pandas, ~0.5 s; only deploy reads a model
     from mlapp.serving import smoke
 
-    head, infra = branch.git("rev-parse", "HEAD"), branch.delivery.infra_dir
+    infra = branch.delivery.infra_dir
     # What is rendered is infra/ as committed: a change left in the checkout would silently not
     # be deployed (after `make init`, the placeholder image no longer matches delivery.app).
     if changed := branch.git("status", "--porcelain", "--untracked-files=all", "--", str(infra)):
@@ -78,6 +78,7 @@ def deploy(branch: Branch, env: str, image: str, model_dir: Path | None) -> Rele
         more = f" and {len(files) - 3} more" if len(files) > 3 else ""
         listed = f"{', '.join(files[:3])}{more}: `git status {infra}`"
         raise StateError(f"uncommitted changes in {infra}/ are not deployed: commit them ({listed})")
+    head = branch.git("rev-parse", "HEAD")  # after: with no commit yet, infra/ is said uncommitted
     sha = model_sha256(model_dir) if model_dir and (model_dir / MODEL_FILE).is_file() else None
     return Release(environment=env, image=image, digest=image.split("@")[1], action="deploy",
                    status="deployed", source_commit=os.environ.get("GITHUB_SHA") or head,
@@ -100,8 +101,7 @@ def promotion(branch: Branch, target: str, digest: str | None) -> Release:
     if order.index(target) == 0:
         raise StateError(f"{target} is the first environment: deploy to it, nothing promotes into it")
     source = order[order.index(target) - 1]
-    passed = [r for _c, r in branch.history(source) if r.status == "verified"]
-    if not passed:
+    if not (passed := [r for _c, r in branch.history(source) if r.status == "verified"]):
         raise StateError(f"{source} has no verified release yet: nothing passed its smoke test")
     for release in passed:
         if digest is None or release.digest == check_digest(digest):
