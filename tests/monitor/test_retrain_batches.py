@@ -114,3 +114,32 @@ def test_a_parquet_tables_whole_number_label_with_gaps_stays_whole(
     assert after.column("churned").to_pylist() == [*table["churned"], *batch["churned"]]
     out, report = tmp_path / "v.parquet", tmp_path / "v.json"
     assert run_main(monkeypatch, "pipeline", "validate", "--output", str(out), "--report", str(report)) == 0
+
+
+@pytest.mark.parametrize("stored", ["csv", "parquet"])
+def test_a_yes_no_batch_appends_the_tables_own_0_1_classes(
+    stored: str, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The monitor reads a boolean label as a 0/1 model's classes: the refreshed table must hold
+    them as its 1 and 0 (a Parquet table's int64), not true/false beside them (four classes)."""
+    if stored == "parquet":
+        table = pd.read_csv(project / "data" / "churn.csv", parse_dates=["event_time"])
+        (project / "data" / "churn.csv").unlink()
+        table.to_parquet(project / "data" / "churn.parquet", index=False)
+        params = project / "params.yaml"
+        params.write_text(params.read_text().replace("raw: data/churn.csv", "raw: data/churn.parquet", 1))
+    batch = fresh(215, rows=300)
+    batch.assign(churned=batch["churned"].astype(bool)).to_parquet(
+        source := tmp_path / "b.parquet", index=False
+    )
+
+    refresh(load_params(), str(source))
+
+    raw = load_params().data.raw
+    labels = (
+        pd.read_parquet(raw)["churned"] if stored == "parquet" else pd.read_csv(raw, dtype=str)["churned"]
+    )
+    assert sorted(labels.astype(str).unique()) == ["0", "1"]
+    assert labels.astype(str).iloc[-300:].tolist() == batch["churned"].astype(str).tolist()
+    out, report = tmp_path / "v.parquet", tmp_path / "v.json"
+    assert run_main(monkeypatch, "pipeline", "validate", "--output", str(out), "--report", str(report)) == 0

@@ -20,6 +20,7 @@ import pandas as pd
 
 from mlapp import proc
 from mlapp.cells import OFFSET
+from mlapp.labels import label_text
 from mlapp.lineage import read_pointer
 from mlapp.monitor.batch import as_classes, read_source
 from mlapp.monitor.rows import MonitorError
@@ -109,6 +110,10 @@ def merged_table(params: Params, new: pd.DataFrame, mode: str) -> pd.DataFrame:
         return new if is_parquet(raw) else _as_raw_text(new, params)
     sep = params.data.separator()
     old = read_raw(raw, params.data.missing_values, params.validate_.chunk_rows, sep)
+    label = params.data.label
+    if params.task != "regression":  # as the table spells its classes: 1.0 is 1, a yes/no its 1/0
+        classes = sorted(label_text(old[label]).dropna().unique())
+        new = new.assign(**{label: as_classes(new[label], classes)})
     if is_parquet(raw):
         new = _as_stored(new, old, params)
     else:
@@ -116,9 +121,6 @@ def merged_table(params: Params, new: pd.DataFrame, mode: str) -> pd.DataFrame:
         zoned = bool(time and old[time].astype("string").str.strip().str.contains(OFFSET, na=False).any())
         new = _as_raw_text(new, params, zoned)
     new = new.reindex(columns=old.columns)  # data.ignore_columns: validate left them out, blank here
-    label = params.data.label
-    if params.task != "regression" and not is_parquet(raw):  # both sides are text here
-        new = new.assign(**{label: as_classes(new[label], sorted(old[label].dropna().unique()))})
     key = params.data.id_column
     if key is None:  # no id: a row identical to one the table holds is the same record
         return pd.concat([old, new[list(old.columns)]], ignore_index=True).drop_duplicates(ignore_index=True)
