@@ -104,8 +104,8 @@ def log_chunks(
         row = dict(record["features"])
         if "id" in record and data.id_column:
             row[data.id_column] = record["id"]
-        if data.time_column and "ts" in record:
-            row[data.time_column] = _naive_utc(record["ts"])
+        if data.time_column and "ts" in record:  # as written: parsed as a CSV's (one zone rule)
+            row[data.time_column] = record["ts"]
         if data.label in record and data.label not in LOG_FIELDS:
             row[data.label] = record[data.label]
         if len(records) == rows:  # a chunk, and not the last: this record follows it
@@ -140,9 +140,3 @@ def _log_frame(
     if list(frame.columns) != columns:  # missing values as the whole log's (object, not float64)
         frame = frame.reindex(columns=columns).astype(object)
     return frame, logged
-
-
-def _naive_utc(stamp: Any) -> Any:
-    """Log stamps carry a zone ("...Z"); the raw table's event time is naive UTC."""
-    parsed = pd.to_datetime(stamp, utc=True, errors="coerce", format="ISO8601")
-    return stamp if pd.isna(parsed) else parsed.tz_convert(None).strftime("%Y-%m-%dT%H:%M:%S")

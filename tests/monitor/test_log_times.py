@@ -1,0 +1,53 @@
+"""A prediction log's `ts` is read as a CSV's event time is: one zone rule for both."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from tests.monitor.helpers import fresh, write_csv, write_log
+from tests.monitor.test_chunk_inputs import _errors, _outcome
+from tests.monitor.test_chunks import CHUNK, in_project  # noqa: F401
+
+
+def _stamps(frame: pd.DataFrame) -> list[str]:
+    """Every third stamp without its UTC offset, the others in two zones."""
+    text = frame["event_time"].dt.strftime("%Y-%m-%dT%H:%M:%S")
+    return [t + ("Z", "", "+05:30")[i % 3] for i, t in enumerate(text)]
+
+
+def test_a_log_with_and_without_utc_offsets_is_refused_as_a_csv_is(
+    in_project: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """A stamp without an offset was taken as UTC in a log, and the same stamps in a CSV were
+    refused as ambiguous (local time, or UTC?): now both name the fewer kind's rows."""
+    frame = fresh(231, 300)
+    stamps = _stamps(frame)
+    source = write_log(frame, tmp_path / "zones.jsonl", model_version="x")
+    records = [json.loads(line) for line in source.read_text().splitlines()]
+    for record, stamp in zip(records, stamps, strict=True):
+        record["ts"] = stamp
+    source.write_text("".join(json.dumps(record) + "\n" for record in records))
+    whole, chunked = _errors(in_project, source, tmp_path)
+    assert chunked == whole
+    rule = "parse as datetime64[ns] (ISO 8601, with a UTC offset on every value or none)"
+    assert (
+        f"column 'event_time' failed {rule}: 100 value(s)" in whole and "at rows [1, 4, 7, 10, 13]" in whole
+    )
+    as_csv = write_csv(frame.assign(event_time=stamps), tmp_path / "zones.csv")
+    assert whole.partition("\n")[2] == _errors(in_project, as_csv, tmp_path)[0].partition("\n")[2]
+
+
+def test_a_log_whose_every_stamp_has_an_offset_is_read_in_utc(
+    in_project: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    source = write_log(fresh(232, 300), tmp_path / "utc.jsonl", model_version="x")
+    records = [json.loads(line) for line in source.read_text().splitlines()]
+    for record in records[::2]:
+        record["ts"] = record["ts"].replace("Z", "+02:00")
+    source.write_text("".join(json.dumps(record) + "\n" for record in records))
+    assert _outcome(in_project, source, tmp_path, CHUNK)[0] != 2
