@@ -22,7 +22,7 @@ from mlapp import lineage
 from mlapp.errors import UserError
 from mlapp.lineage import identity as model_identity
 from mlapp.params import Params
-from mlapp.tracking import connect, ensure_run, require_server
+from mlapp.tracking import connect, ensure_run, one_try, require_server
 
 
 class OwnedElsewhere(UserError, RuntimeError):
@@ -74,8 +74,9 @@ def set_alias(client: MlflowClient, name: str, alias: str, version: str) -> None
     try:
         client.set_registered_model_alias(name, alias, version)
     except MlflowException:
-        if alias not in client.get_registered_model(name).aliases:
-            raise
+        with one_try():  # a server that failed every retry is not asked as long again
+            if alias not in client.get_registered_model(name).aliases:
+                raise
         client.set_registered_model_alias(name, alias, version)
 
 

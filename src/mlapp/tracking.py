@@ -39,6 +39,12 @@ PACKAGE_DIR = Path(__file__).parent
 SERVING_REQUIREMENTS = ("xgboost-cpu", "pandas", "numpy", "pyarrow", "mlflow")
 PROBE = "/api/2.0/mlflow/experiments/search"  # the cheapest call every MLflow server answers
 DATABRICKS = ("databricks", "databricks-uc", "uc")  # MLflow's scheme-less URIs that are not folders
+RETRIES = "MLFLOW_HTTP_REQUEST_MAX_RETRIES"  # read by MLflow at each request
+STAGE_UNDONE = "this stage wrote no outputs. Re-run it when the server answers again (`uv run dvc repro`)."
+PARTLY_DONE = (
+    "what it did before stays (a new registry version may lack its aliases; an alias moved or did "
+    "not, whole). Run this again when the server answers."
+)
 
 
 def connect(params: MlflowParams) -> str:
@@ -51,6 +57,10 @@ def connect(params: MlflowParams) -> str:
         )
     if uri.startswith(("http://", "https://")):
         _answering(uri)
+    # MLflow retries a failed request 7 times, its backoff doubling up to 120 s: a server killed
+    # mid-run failed evaluate after 494 s (247 s per call, and marking the run failed). 4 retries
+    # still ride out a restart or a proxy's 502s for about 30 s.
+    os.environ.setdefault(RETRIES, "4")
     # Models are loaded from our own files; never let MLflow fall back to unpickling.
     os.environ.setdefault("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # clean CI logs
@@ -65,15 +75,17 @@ def connect(params: MlflowParams) -> str:
 
 
 @contextlib.contextmanager
-def store_free(uri: str) -> Iterator[None]:
+def store_free(uri: str, doing: str = "registering") -> Iterator[None]:
     """MLflow calls on a local sqlite store that another process holds locked (a second
     `make run`, an `mlflow` command or notebook writing to it), or that cannot be created or
-    written (a folder that cannot be made, a read-only disk), fail in one line saying so, not
-    with SQLAlchemy's or MLflow's traceback."""
+    written (a folder that cannot be made, a read-only disk), or on a server that stopped
+    answering after `connect` (while ``doing``), fail in one line saying so, not with
+    SQLAlchemy's or MLflow's traceback."""
     try:
         yield
     except Exception as exc:
         if not uri.startswith("sqlite:"):
+            _raise_if_server_failed(exc, doing, PARTLY_DONE)
             raise
         chain = [exc, exc.__cause__, exc.__context__]
         if any("database is locked" in str(e) for e in chain if e):
@@ -167,23 +179,41 @@ def log_run(
     try:
         _log_into_run(params, model_dir, scores, plots, plots_dir)
     except Exception as exc:
-        with contextlib.suppress(Exception):  # a server that is gone cannot mark it either
-            mlflow.end_run(status="FAILED")
+        end_failed()
         _raise_if_server_failed(exc, f"logging run {run.info.run_id}")
         raise
     mlflow.end_run()
     return str(run.info.run_id)
 
 
-def _raise_if_server_failed(exc: Exception, what: str) -> None:
+@contextlib.contextmanager
+def one_try() -> Iterator[None]:
+    """MLflow's requests in here are not retried: after a call that failed every retry."""
+    before = os.environ.get(RETRIES)
+    os.environ[RETRIES] = "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[RETRIES]
+        else:
+            os.environ[RETRIES] = before
+
+
+def end_failed() -> None:
+    """Mark the active run failed, trying once: a server that just failed every retry is likely
+    gone, and cannot mark it either (a run left RUNNING is never used by ``find_run``)."""
+    with one_try(), contextlib.suppress(Exception):
+        mlflow.end_run(status="FAILED")
+
+
+def _raise_if_server_failed(exc: Exception, what: str, then: str = STAGE_UNDONE) -> None:
     """A tracking server that answered `connect` and fails now, in one line naming ``what``."""
     uri = mlflow.get_tracking_uri()
-    if isinstance(exc, MlflowException | requests.RequestException | OSError) and uri.startswith(
-        ("http://", "https://")
-    ):
+    failed = isinstance(exc, MlflowException | requests.RequestException | OSError)
+    if failed and not isinstance(exc, UserError) and uri.startswith(("http://", "https://")):
         raise TrackingUnavailable(
-            f"MLflow tracking server {uri} failed while {what} ({exc.__class__.__name__}); this stage "
-            "wrote no outputs. Re-run it when the server answers again (`uv run dvc repro`)."
+            f"MLflow tracking server {uri} failed while {what} ({exc.__class__.__name__}); {then}"
         ) from exc
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -24,7 +25,8 @@ from mlapp.serving.local import free_port
 from mlapp.stages import dask_cluster
 from mlapp.stages import train as train_stage
 from mlapp.tables import write_frame
-from tests.conftest import REPO
+from tests.conftest import BIN, REPO
+from tests.holding import held_pid, hold_env, release
 
 PARAMS = load_params(REPO / "params.yaml")
 
@@ -137,3 +139,46 @@ def test_an_address_dask_has_no_transport_for_is_one_error_line(
         dask_cluster.client(PARAMS.train.dask),
     ):
         pass
+
+
+def test_a_refused_scheduler_port_fails_at_once_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before, Dask retried the refused port for its whole connect timeout (60 s), then said only
+    "Timed out trying to connect"."""
+    address = f"tcp://127.0.0.1:{free_port()}"  # nobody listens
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", address)
+    with (
+        pytest.raises(UserError, match=rf"^Dask scheduler {address} is not reachable \(.*Connection refused"),
+        dask_cluster.client(PARAMS.train.dask),
+    ):
+        pass
+
+
+def test_a_scheduler_that_accepts_but_has_not_answered_yet_passes_the_port_check() -> None:
+    """A busy scheduler (here a socket that listens and never answers) is Dask's to wait for."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        dask_cluster._listening(f"tcp://127.0.0.1:{silent.getsockname()[1]}")
+
+
+@pytest.mark.slow
+def test_a_scheduler_lost_mid_stage_prints_one_line_not_dasks_tracebacks(cluster, tmp_path: Path) -> None:
+    """The CLI as a user runs it; before, Dask's logged tracebacks (the client's comm closed, its
+    reconnect given up, its close cancelled: 43 lines) came before the error line."""
+    write_frame(generate(2_000, 7), tmp_path / "train.parquet")
+    params = (REPO / "params.yaml").read_text().replace("  engine: local ", "  engine: dask  ")
+    (tmp_path / "params.yaml").write_text(params)
+    hold = hold_env(tmp_path, "xgboost.dask:train")  # the partitions are on the workers by then
+    env = {**os.environ, **hold, "DASK_SCHEDULER_ADDRESS": cluster["address"]}
+    train = [BIN / "mlapp", "pipeline", "train", "--input", "train.parquet", "--model-dir", "models"]
+    stage = subprocess.Popen(train, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+    assert stage.stderr is not None
+    said: list[str] = []
+    held = held_pid(stage.stderr, said)
+    assert held is not None, "".join(said)
+    cluster["scheduler"].kill()
+    cluster["scheduler"].wait()
+    release(held)
+    lines = stage.stderr.read().splitlines()
+    assert stage.wait(timeout=180) == 2
+    assert len(lines) == 1, "\n".join(lines)
+    assert lines[0].startswith(f"error: the Dask cluster at {cluster['address']} failed during training")
+    assert not (tmp_path / "models").exists()

@@ -201,7 +201,7 @@ def track(project: Project, model_dir: Path | None, alias: str | None) -> None:
     params = project.params
     folder = pick(model_dir, params.train.model_dir)
     uri = tracking.connect(params.mlflow)
-    with tracking.store_free(uri):
+    with tracking.store_free(uri, "tracking the model"):
         run_id = tracking.ensure_run(params, folder)
         click.echo(f"MLflow run {run_id} at {redact(uri)}")
         if alias:

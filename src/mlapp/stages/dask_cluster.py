@@ -9,6 +9,7 @@ only after training returns, so the previous one stays.
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
 
 CONNECT_TIMEOUT = "60s"  # a scheduler that has not answered by then is down or unreachable
+PROBE_TIMEOUT_S = 10.0  # a TCP handshake only: the scheduler's host kernel answers it, however busy
 
 
 class SchedulerUnavailable(UserError, RuntimeError):
@@ -36,10 +38,12 @@ def client(params: DaskParams) -> Iterator[Client]:
     """A client of the cluster at the configured address, or of a LocalCluster here."""
     from dask.utils import parse_timedelta
     from distributed import Client, LocalCluster
+    from distributed.utils import silence_logging_cmgr
 
     address = params.resolved_scheduler()
     if address:
         try:
+            _listening(address)
             connected = Client(address, timeout=CONNECT_TIMEOUT)
         # OSError: refused, unknown host, or no answer in time; ValueError: an address Dask has no
         # transport for (http://)
@@ -48,7 +52,10 @@ def client(params: DaskParams) -> Iterator[Client]:
                 f"Dask scheduler {address} is not reachable ({exc}). Start it, fix "
                 "train.dask.scheduler or DASK_SCHEDULER_ADDRESS, or unset both for a local cluster."
             ) from exc
-        with connected:
+        # Dask logs a lost scheduler's tracebacks (its comm closed, its reconnect given up, from
+        # its own thread until the client is closed) before ours; ClusterLost names the failure
+        # in one line. LocalCluster's silence_logs is the same knob of Dask's.
+        with silence_logging_cmgr(logging.CRITICAL), connected:
             wait = parse_timedelta(CONNECT_TIMEOUT)
             try:  # a scheduler alone (workers not started yet, or failed to) trained nothing
                 connected.wait_for_workers(1, timeout=wait)
@@ -73,6 +80,19 @@ def client(params: DaskParams) -> Iterator[Client]:
         kept(local, "(a LocalCluster on this machine)"),
     ):
         yield local
+
+
+def _listening(address: str) -> None:
+    """Raise ``OSError`` at once for a TCP scheduler address nothing listens on (refused, an unknown
+    host). Dask retries a refused connection until its connect timeout (60 s), which must stay
+    long for a scheduler that is alive but slow to answer Dask's handshake: its kernel has
+    accepted the TCP connection by then, so this check passes it."""
+    from distributed.comm.addressing import get_address_host_port, parse_address
+
+    if parse_address(address)[0] not in ("tcp", "tls"):
+        return  # Dask's other transports (and addresses it has none for) are Client's to judge
+    with socket.create_connection(get_address_host_port(address), timeout=PROBE_TIMEOUT_S):
+        pass
 
 
 @contextmanager
