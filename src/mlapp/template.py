@@ -78,17 +78,12 @@ def check_root(root: Path) -> None:
         raise InitError(f"run it from the repository's root {top}: from {root} part of it would be renamed")
 
 
-def check_words(texts: dict[Path, str]) -> None:
-    """Every occurrence of the name is replaced: one inside another word (``ml`` in ``html``) would
-    be changed too (``\\n`` before the name is an escape, not a letter)."""
-    name = re.escape(TEMPLATE_NAME)
-    word = re.compile(rf"[a-z0-9]*(?:(?<!\\)[a-z0-9]{name}|{name}[a-z0-9])[a-z0-9]*", re.IGNORECASE)
-    for rel, text in texts.items():
-        if found := word.search(text):
-            raise InitError(
-                f"{TEMPLATE_NAME!r} is also part of other words ({found[0]!r} in {rel}): renaming would "
-                f"change them too; rename by hand (`git grep -i {TEMPLATE_NAME}`)"
-            )
+def name_words() -> re.Pattern[str]:
+    """The project's name as a word, in lower or upper case: never inside another (``ml`` in
+    ``html`` or ``ci.yml``, ``x9`` in a hash), which a second rename would otherwise change too.
+    ``\\n`` before it is an escape (a test's string), not a letter."""
+    lower, upper = re.escape(TEMPLATE_NAME), re.escape(TEMPLATE_NAME.upper())
+    return re.compile(rf"(?:(?<![A-Za-z0-9])|(?<=\\n))(?:{lower}|{upper})(?![A-Za-z0-9])")
 
 
 def copy_tree(source: Path, dest: Path) -> None:
@@ -101,7 +96,8 @@ def copy_tree(source: Path, dest: Path) -> None:
 
 
 def rename(root: Path, name: str) -> list[Path]:
-    """Replace the template's name in contents and paths; returns the files changed."""
+    """Replace the template's name (as a word: ``name_words``) in contents and paths; returns the
+    files changed."""
     check_name(name, root)  # first: the word just typed
     check_root(root)
     texts = {}
@@ -110,17 +106,21 @@ def rename(root: Path, name: str) -> list[Path]:
             texts[rel] = (root / rel).read_text()
         except UnicodeDecodeError:
             continue
-    if not any(TEMPLATE_NAME in text or TEMPLATE_NAME.upper() in text for text in texts.values()):
+    words = name_words()
+    if not any(words.search(text) for text in texts.values()):
         raise InitError(f"no file names {TEMPLATE_NAME!r}: renamed already? run the project's own command")
-    check_words(texts)  # before any file changes
+
+    def renamed(text: str) -> str:
+        return words.sub(lambda found: name if found[0] == TEMPLATE_NAME else name.upper(), text)
+
     changed = []
     for rel, text in texts.items():
-        new = text.replace(TEMPLATE_NAME, name).replace(TEMPLATE_NAME.upper(), name.upper())
-        if new != text:
+        if (new := renamed(text)) != text:
             (root / rel).write_text(new)
             changed.append(rel)
-    for path in sorted(root.rglob(f"*{TEMPLATE_NAME}*"), key=lambda p: len(p.parts), reverse=True):
+    paths = [p for p in root.rglob(f"*{TEMPLATE_NAME}*") if words.search(p.name)]
+    for path in sorted(paths, key=lambda p: len(p.parts), reverse=True):
         if ".git" in path.parts or ".venv" in path.parts:
             continue
-        path.rename(path.with_name(path.name.replace(TEMPLATE_NAME, name)))
+        path.rename(path.with_name(renamed(path.name)))
     return changed

@@ -82,17 +82,21 @@ def test_init_runs_at_the_root_of_a_project_it_can_rename(tmp_path: Path) -> Non
         template.rename(renamed, "zetaother")
 
 
-def test_a_name_that_is_part_of_other_words_is_not_renamed_again(
+def test_a_name_that_is_part_of_other_words_is_renamed_as_a_word_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Renaming replaces every occurrence: after `make init NAME=ml`, a second init would have
-    changed html, yaml and mlflow too. Refused up front, naming one such word; nothing changes."""
+    """After `make init NAME=ml`, a second init replaced every "ml": html, yaml, mlflow, and the
+    workflow files' names (ci.yml became ci.yacmechurn). Only the name, as a word, is renamed."""
     root = instantiate(tmp_path / "acme", "ml")
     monkeypatch.setattr(template, "TEMPLATE_NAME", "ml")  # what the renamed project's own module says
-    before = (root / "params.yaml").read_text()
-    with pytest.raises(template.InitError, match=r"^'ml' is also part of other words \('\w+' in [^)]+\)"):
-        template.rename(root, NEW)
-    assert (root / "params.yaml").read_text() == before and (root / "src" / "ml").is_dir()
+    workflows = sorted(p.name for p in (root / ".github" / "workflows").iterdir())
+    template.rename(root, NEW)
+    assert sorted(p.name for p in (root / ".github" / "workflows").iterdir()) == workflows
+    assert (root / "src" / NEW / "cli").is_dir() and not (root / "src" / "ml").exists()
+    params = (root / "params.yaml").read_text()
+    assert f"model_name: {NEW}" in params and "mlflow:" in params and "yaml" not in NEW
+    pyproject = (root / "pyproject.toml").read_text()
+    assert f'{NEW} = "{NEW}.__main__:main"' in pyproject and "mlflow" in pyproject
 
 
 def test_init_with_the_current_name_says_so() -> None:
@@ -110,7 +114,7 @@ def test_init_renames_everything(tmp_path: Path) -> None:
         for rel in template.project_files(root)
         if rel.name != "uv.lock"
         and not str(rel).startswith(".dvc/sample-remote/")
-        and "mlapp" in (root / rel).read_bytes().decode(errors="ignore").lower()
+        and template.name_words().search((root / rel).read_bytes().decode(errors="ignore").lower())
     ]
     assert leftovers == []
     pyproject = (root / "pyproject.toml").read_text()
