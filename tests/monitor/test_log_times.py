@@ -1,4 +1,4 @@
-"""A prediction log's `ts` is read as a CSV's event time is: one zone rule for both."""
+"""A prediction log read as a CSV is: `ts` by the same zone rule, a line no record by its number."""
 
 from __future__ import annotations
 
@@ -51,3 +51,17 @@ def test_a_log_whose_every_stamp_has_an_offset_is_read_in_utc(
         record["ts"] = record["ts"].replace("Z", "+02:00")
     source.write_text("".join(json.dumps(record) + "\n" for record in records))
     assert _outcome(in_project, source, tmp_path, CHUNK)[0] != 2
+
+
+def test_a_log_line_nested_thousands_deep_is_refused_by_its_number(
+    in_project: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Python's JSON reader raised RecursionError on it: a traceback, not the line named."""
+    source = write_log(fresh(233, 300), tmp_path / "deep.jsonl", model_version="x")
+    lines = source.read_text().splitlines()
+    lines[120] = '{"features": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    source.write_text("\n".join(lines) + "\n")
+    whole, chunked = _errors(in_project, source, tmp_path)
+    assert chunked == whole
+    assert "'<line 121>' failed valid JSON of a record's depth" in whole

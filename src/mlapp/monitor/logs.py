@@ -98,6 +98,9 @@ def log_chunks(
         except json.JSONDecodeError as exc:
             log.refuse(number, f"valid JSON ({exc.msg})")
             continue
+        except RecursionError:  # [[[[... thousands deep: Python's reader gives up (a traceback)
+            log.refuse(number, "valid JSON of a record's depth (arrays or objects nested thousands deep)")
+            continue
         if not isinstance(record, dict) or not isinstance(record.get("features"), dict):
             log.refuse(number, "an object with a 'features' object")
             continue
