@@ -21,7 +21,7 @@ from mlapp.report import markdown, run
 from mlapp.report.champion import Champion
 from mlapp.tables import read_frame
 from tests.conftest import copy_project, sh
-from tests.report.helpers import assert_renders, commit_all
+from tests.report.helpers import assert_renders, commit_all, set_param
 
 # Every test here needs the trained project (git history, DVC): end-to-end, so `make test` only.
 pytestmark = pytest.mark.slow
@@ -231,3 +231,14 @@ def test_a_pr_that_lowers_min_class_rows_still_gets_the_few_rows_warning(project
     assert "of class `1` (validate.min_class_rows: 200, the base's; this PR lowers it to 10)" in few
     assert any("lowers validate.min_class_rows from 200 to 10" in n for n in report["gate"]["notes"])
     assert_renders(markdown.render(report, 60_000))
+
+
+def test_a_pr_that_widens_its_intervals_is_judged_by_the_bases(project: Path) -> None:
+    """report.confidence 0.9999 in the PR: a drop the base's 95% interval calls significant became
+    "not significant", and gate.require_significant let it pass. The base's applies."""
+    set_param(project, "confidence: 0.95", "confidence: 0.9999")
+    commit_all(project, "a PR that widens the intervals")
+    report = build(project, "HEAD~1")
+    assert report["bootstrap"]["confidence"] == 0.95
+    assert "This PR changes report.confidence from 0.95 to 0.9999" in " ".join(report["gate"]["notes"])
+    assert "95% CI" in markdown.render(report, 60_000)

@@ -11,7 +11,7 @@ from mlapp.errors import UserError
 from mlapp.metrics import TASK_METRICS
 from mlapp.params import GateParams, Params, load_params
 from mlapp.report import changes
-from mlapp.report.policy import class_rows_bound, gate_policy, kept_bound
+from mlapp.report.policy import class_rows_bound, gate_policy, kept_bound, report_statistics
 from tests.conftest import REPO
 
 PARAMS = load_params(REPO / "params.yaml")
@@ -183,3 +183,31 @@ def test_a_pr_cannot_silence_the_few_test_rows_warning_by_lowering_min_class_row
     ):
         kept = class_rows_bound(unusable, _with_class_rows(3))  # no base value to hold the PR to
         assert (kept.least, kept.notes) == (3, [])
+
+
+def test_a_pr_is_judged_by_the_bases_statistics_not_its_own() -> None:
+    """report.confidence 0.999 widened the PR's own intervals until its drop was "not significant",
+    and gate.require_significant let it pass; a seed tried until the interval touched 0 did too.
+    The base's bootstrap settings apply, as its gate does; the PR's apply once merged."""
+    wider = PARAMS.model_copy(
+        update={"report": PARAMS.report.model_copy(update={"confidence": 0.999, "bootstrap_seed": 7})}
+    )
+    base = yaml.safe_dump({"report": PARAMS.report.model_dump(mode="json")})
+    stats, notes = report_statistics(base, wider)
+    assert (stats.confidence, stats.bootstrap_seed) == (
+        PARAMS.report.confidence,
+        PARAMS.report.bootstrap_seed,
+    )
+    assert stats.bootstrap_resamples == PARAMS.report.bootstrap_resamples
+    assert notes == [
+        f"This PR changes report.bootstrap_seed from {PARAMS.report.bootstrap_seed} to 7; the base's "
+        "applies until it is merged.",
+        "This PR changes report.confidence from 0.95 to 0.999; the base's applies until it is merged.",
+    ]
+    assert report_statistics(base, PARAMS) == (PARAMS.report, [])  # unchanged: nothing to say
+    assert report_statistics(None, wider) == (wider.report, [])  # a base without report: the PR's
+    refused, (note,) = report_statistics("report:\n  confidence: 1.5\n", wider)
+    assert refused.confidence == 0.999
+    assert note.startswith("the base's report.confidence 1.5 is no longer valid (") and note.endswith(
+        "); this PR's applies"
+    )

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from mlapp.errors import UserError
 from mlapp.metrics import REGISTRY, TASK_METRICS, higher_is_better
-from mlapp.params import GateParams, Params, error_message
+from mlapp.params import GateParams, Params, ReportParams, error_message
 from mlapp.report.changes import gate_section, params_value
 
 
@@ -123,3 +123,38 @@ def class_rows_bound(base_params_text: str | None, params: Params) -> ClassRows:
             f"keeps the base's {base} until it is merged."
         ],
     )
+
+
+# The settings that decide whether a change is significant: what the gate's
+# require_significant reads, so a PR is judged by the base's, as by its gate.
+STATISTICS = ("bootstrap_resamples", "bootstrap_seed", "confidence")
+
+
+def report_statistics(base_params_text: str | None, params: Params) -> tuple[ReportParams, list[str]]:
+    """The PR's report: settings with the base's STATISTICS, and a note for each the PR changes.
+
+    A PR that widened its interval (report.confidence 0.999) or tried seeds until a drop was
+    "not significant" passed a gate with require_significant; like the gate's, its own values
+    apply once merged. A setting the base lacks, or holds as a value this code refuses, is the PR's.
+    """
+    pr = params.report
+    section = params_value(base_params_text, "report")
+    base = (
+        {name: section[name] for name in STATISTICS if name in section} if isinstance(section, dict) else {}
+    )
+    kept: dict[str, Any] = {}
+    notes = []
+    for name, value in base.items():
+        try:
+            checked = getattr(ReportParams.model_validate({**pr.model_dump(), name: value}), name)
+        except ValidationError as exc:
+            why = error_message(exc.errors()[0])
+            notes.append(f"the base's report.{name} {value!r} is no longer valid ({why}); this PR's applies")
+            continue
+        if checked != getattr(pr, name):
+            kept[name] = checked
+            notes.append(
+                f"This PR changes report.{name} from {checked!r} to {getattr(pr, name)!r}; the base's "
+                "applies until it is merged."
+            )
+    return pr.model_copy(update=kept), notes

@@ -29,7 +29,7 @@ from mlapp.params import Params, load_params
 from mlapp.report import base_ref, changes, compare, markdown, no_comparison, plot_data, rows, schema
 from mlapp.report import gate as gate_check
 from mlapp.report.champion import Champion, StaleOutputs, obtain, pr_stale_stages
-from mlapp.report.policy import class_rows_bound, gate_policy, kept_bound
+from mlapp.report.policy import class_rows_bound, gate_policy, kept_bound, report_statistics
 from mlapp.tables import read_frame, read_json, write_json
 
 REPORT_JSON, REPORT_MD = "report.json", "report.md"
@@ -100,22 +100,23 @@ def build(
             raise
         raise UserError("\n".join([str(exc), *(f"note: {note}" for note in kept)])) from exc
     y, base_proba, pr_proba = scored.y, scored.base, scored.pr
+    stats, stats_notes = report_statistics(champion.params_text, params)  # the base's, as its gate
     deltas = compare.compare(
         y,
         (base_proba, champion.model.spec.cutoff),
         (pr_proba, challenger.spec.cutoff),
-        params.report.bootstrap_resamples,
-        params.report.bootstrap_seed,
-        params.report.confidence,
+        stats.bootstrap_resamples,
+        stats.bootstrap_seed,
+        stats.confidence,
         task,
         classes,
     )
     policy = gate_policy(champion.params_text, params)
     m.check_task_metric(task, policy.gate.primary_metric, f"gate.primary_metric ({policy.source})")
     primary = next(d for d in deltas if d.name == policy.gate.primary_metric)
-    gate = compare.gate(policy.gate, primary, params.report.confidence, policy.source)
+    gate = compare.gate(policy.gate, primary, stats.confidence, policy.source)
     class_rows = class_rows_bound(champion.params_text, params)
-    notes = [*scored.notes, *gate.notes, *policy.notes, *kept, *class_rows.notes]
+    notes = [*scored.notes, *gate.notes, *policy.notes, *kept, *class_rows.notes, *stats_notes]
     if changes.gate_section(params_text) != policy.gate.model_dump():
         notes.append("This PR changes `gate:` in params.yaml; the base's gate applies until it is merged.")
     gate = dataclasses.replace(gate, notes=notes)
@@ -156,9 +157,9 @@ def build(
         "gate": gate.as_dict(),
         "metrics": [d.as_dict() for d in deltas],
         "bootstrap": {
-            "resamples": params.report.bootstrap_resamples,
-            "seed": params.report.bootstrap_seed,
-            "confidence": params.report.confidence,
+            "resamples": stats.bootstrap_resamples,
+            "seed": stats.bootstrap_seed,
+            "confidence": stats.confidence,
             "rows": len(y),
             "paired_by": scored.paired_by,
             "positives": int(y.sum()) if task == "binary" else None,
