@@ -18,6 +18,9 @@ connections at once, with whatever they had sent unread: a request sent as the s
 the socket's buffer while the worker's loop was busy) was reset (the kernel resets a connection
 closed with unread input). A request under way when the stop begins is answered with
 ``Connection: close``, as uvicorn does.
+
+A request answered before its body has all arrived (``on_response_complete``) ends its connection
+the same graceful way: uvicorn kept it, reading the rest with no deadline.
 """
 
 from __future__ import annotations
@@ -81,7 +84,14 @@ class Closing(UnreadDeadline):
         )
 
     def on_response_complete(self) -> None:
+        # Answered before its body arrived (a 404, 405, 415 or 401, a probe sent with a body): uvicorn
+        # read and dropped the rest with no deadline, so a client sending it a byte a second held the
+        # connection for ever. Closed instead, lingering: the rest dropped within ``linger_s``.
+        unfinished = not self.pipeline and self.cycle is not None and self.cycle.more_body
         super().on_response_complete()
+        if unfinished and not self.transport.is_closing():
+            self.close()
+            return
         if self.deferred is not None and self.cycle.response_complete:  # the requests before it answered
             refusal, self.deferred = self.deferred, None
             self.refuse(*refusal)
