@@ -125,3 +125,20 @@ def test_a_deploy_before_the_first_commit_says_what_to_commit(tmp_path: Path, mo
     code, out = mlapp("delivery", "deploy", "--env", FIRST, "--image", image("a"))
     assert code != 0 and "uncommitted changes in infra/ are not deployed: commit them" in out, out
     assert "HEAD" not in out
+
+
+def test_a_release_copied_from_another_environment_is_no_release_there(
+    gitops: Path, mlapp, tmp_path: Path
+) -> None:
+    """A promotion by hand (staging's folder copied as production's): status said production
+    runs it, "deploy by" someone who never deployed there, and accept would have verified it."""
+    assert mlapp("delivery", "deploy", "--env", FIRST, "--image", image("a"), "--push")[0] == 0
+    assert mlapp("delivery", "accept", "--env", FIRST, "--push", "--no-registry")[0] == 0
+    hand_edit(gitops, tmp_path, lambda tree: shutil.copytree(tree / FIRST, tree / LAST))
+    code, out = mlapp("delivery", "status", "--fetch")
+    assert code == 1 and f"{LAST:<12} {LAST} was edited by hand: " in out, out
+    assert "no deploy recorded a release" in out and "deploy by" not in out.splitlines()[1], out
+    code, out = mlapp("delivery", "accept", "--env", LAST, "--push", "--no-registry")
+    assert code != 0 and f"{LAST} was edited by hand" in out, out
+    assert mlapp("delivery", "promote", "--to", LAST, "--push")[0] == 0  # the real promotion rewrites it
+    assert mlapp("delivery", "status", "--fetch")[0] == 0

@@ -166,10 +166,10 @@ class Branch:
             return None
 
     def history(self, env: str) -> list[tuple[str, Release]]:
-        """(commit, release) for every change of ``env``, newest first."""
+        """(commit, release) for every change of ``env``, newest first (another's copied in is none)."""
         tip = self.tip()
         commits = self.git("log", "--format=%H", tip, "--", f"{env}/{RELEASE_FILE}") if tip else ""
-        return [(c, r) for c in commits.split() if (r := self.read(env, c)) is not None]
+        return [(c, r) for c in commits.split() if (r := self.read(env, c)) and r.environment == env]
 
     def current(self, env: str, rewriting: bool = False) -> tuple[str, Release]:
         """``env``'s latest release; refused if its folder changed since (by hand) unless ``rewriting``."""
