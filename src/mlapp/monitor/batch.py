@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pandas as pd
+from pandas.errors import EmptyDataError
 
 from mlapp.errors import storage_errors
 from mlapp.labels import label_text
@@ -144,8 +145,12 @@ def _reading(source: str, fmt: str) -> Iterator[None]:
         raise MonitorError(f"source {source} not found ({exc})") from exc
     except UnicodeDecodeError as exc:  # a CSV or a log
         raise MonitorError(f"cannot read {source} as {fmt}: {not_utf8(source)}") from exc
-    except unreadable as exc:
-        raise MonitorError(f"cannot read {source} as {fmt}: {exc}") from exc
+    except EmptyDataError as exc:  # pandas says "No columns to parse from file"
+        raise MonitorError(
+            f"cannot read {source} as {fmt}: it is empty (no header line naming its columns)"
+        ) from exc
+    except unreadable as exc:  # pandas' ragged-row error ends in a newline
+        raise MonitorError(f"cannot read {source} as {fmt}: {str(exc).strip()}") from exc
 
 
 def read_source(source: str, params: Params) -> tuple[str, pd.DataFrame, Served | None]:

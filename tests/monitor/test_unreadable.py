@@ -1,0 +1,36 @@
+"""A batch file no table can be read from: one error line saying why, in words."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+
+from mlapp.monitor.rows import MonitorError
+from tests.monitor.test_chunks import CHUNK, _monitor, in_project  # noqa: F401
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [("empty.csv", b""), ("blank.csv", b"\n\n\n"), ("empty.tsv", b""), ("empty.csv.gz", gzip.compress(b""))],
+)
+def test_an_empty_table_says_it_is_empty(
+    name: str,
+    content: bytes,
+    in_project: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """pandas' "No columns to parse from file" was the whole message."""
+    (source := tmp_path / name).write_bytes(content)
+    with pytest.raises(MonitorError) as caught:
+        _monitor(in_project, source, tmp_path, CHUNK)
+    assert str(caught.value).endswith("is empty (no header line naming its columns)")
+
+
+def test_a_ragged_row_is_one_line(in_project: Path, tmp_path: Path) -> None:  # noqa: F811
+    """pandas' message ends in a newline: the error was followed by a blank line."""
+    (source := tmp_path / "ragged.csv").write_text("a,b\n1,2\n3,4,5\n")
+    with pytest.raises(MonitorError) as caught:
+        _monitor(in_project, source, tmp_path, CHUNK)
+    assert str(caught.value).endswith("Expected 2 fields in line 3, saw 3")
