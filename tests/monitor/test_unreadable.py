@@ -13,7 +13,12 @@ from tests.monitor.test_chunks import CHUNK, _monitor, in_project  # noqa: F401
 
 @pytest.mark.parametrize(
     ("name", "content"),
-    [("empty.csv", b""), ("blank.csv", b"\n\n\n"), ("empty.tsv", b""), ("empty.csv.gz", gzip.compress(b""))],
+    [
+        ("empty.csv", b""),
+        ("blank.csv", b"\n\n\n"),
+        ("empty.tsv", b""),
+        ("empty.csv.gz", gzip.compress(b"", mtime=0)),
+    ],
 )
 def test_an_empty_table_says_it_is_empty(
     name: str,
