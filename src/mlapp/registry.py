@@ -22,7 +22,8 @@ from mlapp import lineage
 from mlapp.errors import UserError
 from mlapp.lineage import identity as model_identity
 from mlapp.params import Params
-from mlapp.tracking import connect, ensure_run, one_try, require_server
+from mlapp.tracking import connect, ensure_run, require_server
+from mlapp.tracking_failures import one_try
 
 
 class OwnedElsewhere(UserError, RuntimeError):

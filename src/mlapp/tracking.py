@@ -7,14 +7,12 @@ error before any work is done, never a silently dropped run.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.metadata
 import logging
 import os
 import re
 import tempfile
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,18 +31,13 @@ from mlapp.metrics import flat
 from mlapp.model import load
 from mlapp.params import MlflowParams, Params
 from mlapp.tables import read_frame, read_json
+from mlapp.tracking_failures import RETRIES, end_failed, raise_if_server_failed
 
 PYFUNC_FILE = Path(__file__).with_name("mlflow_pyfunc.py")
 PACKAGE_DIR = Path(__file__).parent
 SERVING_REQUIREMENTS = ("xgboost-cpu", "pandas", "numpy", "pyarrow", "mlflow")
 PROBE = "/api/2.0/mlflow/experiments/search"  # the cheapest call every MLflow server answers
 DATABRICKS = ("databricks", "databricks-uc", "uc")  # MLflow's scheme-less URIs that are not folders
-RETRIES = "MLFLOW_HTTP_REQUEST_MAX_RETRIES"  # read by MLflow at each request
-STAGE_UNDONE = "this stage wrote no outputs. Re-run it when the server answers again (`uv run dvc repro`)."
-PARTLY_DONE = (
-    "what it did before stays (a new registry version may lack its aliases; an alias moved or did "
-    "not, whole). Run this again when the server answers."
-)
 
 
 def connect(params: MlflowParams) -> str:
@@ -72,33 +65,6 @@ def connect(params: MlflowParams) -> str:
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return uri
-
-
-@contextlib.contextmanager
-def store_free(uri: str, doing: str = "registering") -> Iterator[None]:
-    """MLflow calls on a local sqlite store that another process holds locked (a second
-    `make run`, an `mlflow` command or notebook writing to it), or that cannot be created or
-    written (a folder that cannot be made, a read-only disk), or on a server that stopped
-    answering after `connect` (while ``doing``), fail in one line saying so, not with
-    SQLAlchemy's or MLflow's traceback."""
-    try:
-        yield
-    except Exception as exc:
-        if not uri.startswith("sqlite:"):
-            _raise_if_server_failed(exc, doing, PARTLY_DONE)
-            raise
-        chain = [exc, exc.__cause__, exc.__context__]
-        if any("database is locked" in str(e) for e in chain if e):
-            raise TrackingUnavailable(
-                f"the MLflow store {uri} is locked by another process writing to it (a second "
-                "`make run`, an `mlflow` command or a notebook): run this again once it is done"
-            ) from exc
-        if isinstance(exc, OSError) and not isinstance(exc, UserError):  # ModelMissing is one too
-            raise TrackingUnavailable(
-                f"cannot write the MLflow store {uri} or its artifacts ({exc}): point "
-                "MLFLOW_TRACKING_URI (or params.yaml's mlflow.tracking_uri) at a writable place"
-            ) from exc
-        raise
 
 
 def _answering(uri: str) -> None:
@@ -174,47 +140,16 @@ def log_run(
         use_experiment(params.mlflow.experiment)
         run = mlflow.start_run(run_name=tags.get("dvc.exp_name"), tags=tags)
     except Exception as exc:
-        _raise_if_server_failed(exc, "starting a run")
+        raise_if_server_failed(exc, "starting a run")
         raise
     try:
         _log_into_run(params, model_dir, scores, plots, plots_dir)
     except Exception as exc:
         end_failed()
-        _raise_if_server_failed(exc, f"logging run {run.info.run_id}")
+        raise_if_server_failed(exc, f"logging run {run.info.run_id}")
         raise
     mlflow.end_run()
     return str(run.info.run_id)
-
-
-@contextlib.contextmanager
-def one_try() -> Iterator[None]:
-    """MLflow's requests in here are not retried: after a call that failed every retry."""
-    before = os.environ.get(RETRIES)
-    os.environ[RETRIES] = "0"
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ[RETRIES]
-        else:
-            os.environ[RETRIES] = before
-
-
-def end_failed() -> None:
-    """Mark the active run failed, trying once: a server that just failed every retry is likely
-    gone, and cannot mark it either (a run left RUNNING is never used by ``find_run``)."""
-    with one_try(), contextlib.suppress(Exception):
-        mlflow.end_run(status="FAILED")
-
-
-def _raise_if_server_failed(exc: Exception, what: str, then: str = STAGE_UNDONE) -> None:
-    """A tracking server that answered `connect` and fails now, in one line naming ``what``."""
-    uri = mlflow.get_tracking_uri()
-    failed = isinstance(exc, MlflowException | requests.RequestException | OSError)
-    if failed and not isinstance(exc, UserError) and uri.startswith(("http://", "https://")):
-        raise TrackingUnavailable(
-            f"MLflow tracking server {uri} failed while {what} ({exc.__class__.__name__}); {then}"
-        ) from exc
 
 
 def use_experiment(name: str) -> None:

@@ -222,7 +222,10 @@ def _healthy(url: str) -> bool:
 
 
 @contextmanager
-def own_server(postgres_url: str, artifacts: Path, log: Path) -> Iterator[tuple[str, subprocess.Popen]]:
+def own_server(
+    postgres_url: str, artifacts: Path | str, log: Path, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """An `mlflow server` on a free port, killed after; ``env``: the server's own (its bucket's)."""
     port = free_port()
     argv = [
         str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
@@ -231,7 +234,7 @@ def own_server(postgres_url: str, artifacts: Path, log: Path) -> Iterator[tuple[
     with log.open("ab") as out:
         proc = subprocess.Popen(
             argv,
-            env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},  # no GenAI job workers
+            env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **(env or {})},  # no GenAI jobs
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -17,7 +17,7 @@ import pytest
 
 from mlapp.serving.local import free_port
 from tests.conftest import BIN, REPO, sh
-from tests.team.test_mlflow_server import poll_until
+from tests.team.test_mlflow_server import own_server, poll_until, team_project
 
 pytestmark = pytest.mark.slow
 CREDENTIALS = {
@@ -100,3 +100,25 @@ def test_push_with_the_readme_switch_and_pull_in_a_fresh_clone(s3, project, tmp_
     sh("dvc", "cache", "dir", "--local", str(tmp_path / "fresh-cache"), cwd=clone)
     swapped = sh("dvc", "pull", "data.dvc", cwd=clone, check=False)
     assert swapped.returncode != 0 and not (clone / "data" / "churn.csv").exists(), swapped.stdout
+
+
+def test_an_mlflow_artifact_store_without_its_bucket_is_one_line(s3, trained_project, tmp_path) -> None:
+    """docs/team-mode.md's server with `--artifacts-destination s3://...` whose bucket does not
+    exist (a wrong name, or not created yet). Before: "failed while logging run ...
+    (MlflowException) ... when the server answers again", of a server that answers."""
+    bucket_env = {**CREDENTIALS, "MLFLOW_S3_ENDPOINT_URL": s3}  # the server's, never the runner's
+    backend, log = f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "mlflow-server.log"
+    with own_server(backend, "s3://no-such-bucket/mlflow", log, env=bucket_env) as (url, _proc):
+        root, env = team_project(trained_project, tmp_path / "p", url)
+        done = sh("mlapp", "pipeline", "track", cwd=root, env=env, check=False)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    said = done.stderr.splitlines()[-1]
+    # the server answers 500 to a small upload, and may close a larger one's connection first
+    assert re.match(
+        rf"error: MLflow tracking server {url} answers, but storing artifacts failed while logging "
+        r"run \w+ \((too many 500 error responses|ConnectionError)\)",
+        said,
+    ), said
+    assert "its artifact store failed (the server's --artifacts-destination: a missing bucket" in said
+    assert "NoSuchBucket" in log.read_text()  # the reason, in the server's log as the line says

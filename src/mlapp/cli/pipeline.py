@@ -196,12 +196,12 @@ def evaluate(
 @pass_project
 def track(project: Project, model_dir: Path | None, alias: str | None) -> None:
     """Make sure the tracking store has a run for the current model (logs one if missing)."""
-    from mlapp import registry, tracking
+    from mlapp import registry, tracking, tracking_failures
 
     params = project.params
     folder = pick(model_dir, params.train.model_dir)
     uri = tracking.connect(params.mlflow)
-    with tracking.store_free(uri, "tracking the model"):
+    with tracking_failures.store_free(uri, "tracking the model"):
         run_id = tracking.ensure_run(params, folder)
         click.echo(f"MLflow run {run_id} at {redact(uri)}")
         if alias:
@@ -225,11 +225,11 @@ def register(
     project: Project, model_dir: Path | None, aliases: tuple[str, ...], tags: tuple[str, ...]
 ) -> None:
     """Create an MLflow registry version from the current model, optionally set aliases."""
-    from mlapp import registry, tracking
+    from mlapp import registry, tracking_failures
 
     extra = _key_values(tags)
     params = project.params
-    with tracking.store_free(params.mlflow.resolved_tracking_uri()):
+    with tracking_failures.store_free(params.mlflow.resolved_tracking_uri()):
         version = registry.register(
             params, pick(model_dir, params.train.model_dir), aliases=list(aliases), extra_tags=extra
         )

@@ -160,13 +160,13 @@ def move_alias(params: MlflowParams, alias: str, digest: str) -> str:
     """Point ``alias`` at the newest registry version built into image ``digest``; that version."""
     from mlflow.tracking import MlflowClient
 
-    from mlapp import registry, tracking
+    from mlapp import registry, tracking, tracking_failures
 
     uri = tracking.connect(params)
     tracking.require_server(uri, "the registry", StateError)
     client = MlflowClient()
     query = f"{registry.versions_of(params.model_name)} and tags.`{DIGEST_TAG}` = '{digest}'"
-    with tracking.store_free(uri, f"moving alias {alias!r}"):
+    with tracking_failures.store_free(uri, f"moving alias {alias!r}"):
         found = client.search_model_versions(query, order_by=["version_number DESC"], max_results=1)
         if not found:
             raise StateError(

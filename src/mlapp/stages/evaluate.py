@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from mlapp import metrics as m
-from mlapp import tracking
+from mlapp import tracking, tracking_failures
 from mlapp.errors import redact, writing
 from mlapp.model import Model, load, total_gain
 from mlapp.params import EvaluateParams, Params
@@ -154,7 +154,7 @@ def run(
             write_json(plots[name], staged_plots / f"{name}.json")
         if log_to_mlflow:
             uri = params.mlflow.resolved_tracking_uri()
-            with tracking.store_free(uri):
+            with tracking_failures.store_free(uri):
                 run_id = tracking.log_run(params, model_dir, scores, plots, staged_plots)
             print(f"MLflow run {run_id} at {redact(uri)}")
         publish(staged_metrics, metrics_path, staged_plots, plots_dir)
