@@ -81,15 +81,27 @@ def _answering(uri: str) -> None:
     except (MlflowException, requests.RequestException) as exc:
         wrapped = exc.__context__  # MLflow raises its own exception inside the handler of requests'
         cause = wrapped if isinstance(wrapped, requests.RequestException) else exc
+        tls = (
+            ": an https:// URL of a server that speaks http (use http://), or a certificate this "
+            "machine does not trust (MLFLOW_TRACKING_SERVER_CERT_PATH; MLFLOW_TRACKING_INSECURE_TLS)"
+        )
         raise TrackingUnavailable(
-            f"MLflow tracking server {uri} is not reachable ({cause.__class__.__name__}). "
+            f"MLflow tracking server {uri} is not reachable ({cause.__class__.__name__}"
+            f"{tls if isinstance(cause, requests.exceptions.SSLError) else ''}). "
             "Start it, fix MLFLOW_TRACKING_URI, or unset it to use the local sqlite default."
         ) from exc
-    said = f"{answer.status_code}: {' '.join(answer.text.split())[:120]}"
+    html = "html" in answer.headers.get("Content-Type", "")  # a web server's page: its status says it
+    said = f"{answer.status_code}: {answer.reason if html else ' '.join(answer.text.split())[:120]}"
     if answer.status_code in (401, 403):
         raise TrackingUnavailable(
             f"MLflow tracking server {uri} refused this client ({said}): check MLFLOW_TRACKING_TOKEN "
             "(or MLFLOW_TRACKING_USERNAME/PASSWORD), and that the server's --allowed-hosts names this host"
+        )
+    if answer.status_code == 404:  # MLflow's --static-prefix moves its API under that path
+        raise TrackingUnavailable(
+            f"{uri} answered {PROBE} with {said}: no MLflow API at this URL. A path after the host "
+            "must be the server's --static-prefix (or where a proxy serves it); a server without one "
+            "needs none."
         )
     if not answer.ok:
         raise TrackingUnavailable(f"{uri} answered {PROBE} with {said}: is it an MLflow server's URL?")

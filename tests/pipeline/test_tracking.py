@@ -118,10 +118,58 @@ def test_a_self_signed_server_is_reached_as_mlflow_reaches_it(
     with gatekeeper("s3cret", health_open=True, cert_dir=tmp_path) as url:
         monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
         monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "s3cret")
-        with pytest.raises(TrackingUnavailable, match=r"not reachable \(SSLError\)"):
+        with pytest.raises(TrackingUnavailable, match=r"reachable \(SSLError: .*INSECURE_TLS\)"):
             tracking.connect(params.mlflow)
         monkeypatch.setenv("MLFLOW_TRACKING_INSECURE_TLS", "true")  # MLflow's setting for it
         assert tracking.connect(params.mlflow) == url
+
+
+@contextmanager
+def web_server() -> Iterator[str]:
+    """A plain http server that is not MLflow: a 404 page for every path."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            body = b"<!doctype html><html><title>404 Not Found</title><h1>Not Found</h1></html>"
+            self.send_response(404)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    with ThreadingHTTPServer(("127.0.0.1", 0), Handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            yield f"127.0.0.1:{server.server_address[1]}"
+        finally:
+            server.shutdown()
+
+
+def test_https_to_an_http_server_says_to_use_http(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before: "not reachable (SSLError). Start it, ...", of a server that is running."""
+    params = load_params(Path(__file__).parents[2] / "params.yaml")
+    with web_server() as host:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"https://{host}")
+        said = r"not reachable \(SSLError: an https:// URL of a server that speaks http \(use http://\)"
+        with pytest.raises(TrackingUnavailable, match=said):
+            tracking.connect(params.mlflow)
+
+
+def test_a_path_the_server_does_not_serve_names_the_static_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before: the page's HTML (120 characters of it) and "is it an MLflow server's URL?"."""
+    params = load_params(Path(__file__).parents[2] / "params.yaml")
+    with web_server() as host:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://{host}/mlflow")
+        with pytest.raises(TrackingUnavailable) as refused:
+            tracking.connect(params.mlflow)
+    assert str(refused.value) == (
+        f"http://{host}/mlflow answered /api/2.0/mlflow/experiments/search with 404: Not Found: no "
+        "MLflow API at this URL. A path after the host must be the server's --static-prefix (or where a "
+        "proxy serves it); a server without one needs none."
+    )
 
 
 @pytest.mark.parametrize("uri", ["127.0.0.1:5000", "mlflow.example.com:5000", "file:///tmp/mlruns"])
