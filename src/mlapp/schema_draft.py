@@ -27,8 +27,9 @@ from mlapp.params import DataParams, ValidateParams
 from mlapp.schema_dates import DATE_FIX, date_formats, dates_note
 from mlapp.sources import is_parquet
 from mlapp.spellings import habits
-from mlapp.stages.validate import UNREADABLE, header_problems, name_problem, read_problem
+from mlapp.stages.validate import header_problems, name_problem, read_problem
 from mlapp.tables import read_raw
+from mlapp.unreadable import UNREADABLE
 
 EXPLODED = 40  # levels written one per line; more are packed (2,500 zip codes: 2,500 lines)
 LINE = 110  # ruff's line-length in pyproject.toml: a draft that fits needs no reformatting

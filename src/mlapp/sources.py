@@ -177,8 +177,13 @@ class _Decompressed(io.RawIOBase):
         except CORRUPT as exc:
             from pandas.errors import ParserError  # lazy: as in ``opened``
 
-            raise ParserError(
-                f"not {self._suffix}-compressed as its name says, or cut short ({exc})"
-            ) from exc
+            # gzip, bz2 and lzma raise EOFError for data that stops mid-stream, whatever the cut.
+            said = (
+                f"cut short: its {self._suffix} data ends before the compressed stream does (copied or "
+                "downloaded only in part?)"
+                if isinstance(exc, EOFError)
+                else f"not {self._suffix}-compressed as its name says ({exc})"
+            )
+            raise ParserError(said) from exc
         buffer[: len(data)] = data
         return len(data)

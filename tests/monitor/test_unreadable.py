@@ -34,8 +34,12 @@ def test_an_empty_table_says_it_is_empty(
 
 
 def test_a_ragged_row_is_one_line(in_project: Path, tmp_path: Path) -> None:  # noqa: F811
-    """pandas' message ends in a newline: the error was followed by a blank line."""
+    """pandas' message ends in a newline: the error was followed by a blank line; and it was
+    pandas' tokenizer's ("Error tokenizing data. C error: Expected 2 fields..."), said in words."""
     (source := tmp_path / "ragged.csv").write_text("a,b\n1,2\n3,4,5\n")
     with pytest.raises(MonitorError) as caught:
         _monitor(in_project, source, tmp_path, CHUNK)
-    assert str(caught.value).endswith("Expected 2 fields in line 3, saw 3")
+    assert str(caught.value).endswith(
+        "a row has more fields than the header names (line 3: 3 fields, the header names 2; "
+        "name the extra column in the header, or quote a value holding the separator)"
+    )

@@ -259,8 +259,8 @@ def test_a_file_named_parquet_that_is_not_is_one_error_line(tmp_path: Path) -> N
 @pytest.mark.parametrize(
     ("name", "content", "said"),
     [
-        ("raw.csv.gz", b"id,age\n1,40\n", r"not \.gz-compressed as its name says, or cut short \(Not a"),
-        ("raw.csv.xz", lzma.compress(b"id,age\n1,40\n" * 50)[:30], r"not \.xz-compressed .*cut short"),
+        ("raw.csv.gz", b"id,age\n1,40\n", r"not \.gz-compressed as its name says \(Not a"),
+        ("raw.csv.xz", lzma.compress(b"id,age\n1,40\n" * 50)[:30], r"cut short: its \.xz data ends"),
         ("raw.csv.bz2", b"id,age\n1,40\n", r"not \.bz2-compressed as its name says"),
         ("raw.csv.zip", b"PK", r"\.zip compression is not read: compress with gzip, bzip2 or xz"),
     ],

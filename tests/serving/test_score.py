@@ -241,7 +241,7 @@ def test_the_job_manifest_runs_this_entry_point_from_the_serving_image() -> None
 @pytest.mark.parametrize(
     ("name", "content", "said"),
     [
-        ("empty.csv", b"", "No columns to parse from file"),
+        ("empty.csv", b"", r"it is empty \(no header line naming its columns\)"),
         ("ragged.csv", b"age,region\n40,north,extra\n", "a row has more fields than the header names"),
         ("text.parquet", b"not parquet\n", "Parquet magic bytes not found"),
         ("absent.csv", None, "No such file"),
@@ -257,10 +257,10 @@ def test_the_job_manifest_runs_this_entry_point_from_the_serving_image() -> None
             "line 3 is not UTF-8 text: save the file as UTF-8",
         ),
         ("plain.csv.gz", b"age,region\n40,north\n", "Not a gzipped file"),
-        ("cut.csv.gz", gzip.compress(b"age,region\n40,north\n" * 50, mtime=0)[:30], "end-of-stream"),
+        ("cut.csv.gz", gzip.compress(b"age,region\n40,north\n" * 50, mtime=0)[:30], "cut short: its .gz"),
         ("plain.csv.xz", b"age,region\n40,north\n", "Input format not supported"),
-        ("cut.csv.bz2", bz2.compress(b"age,region\n40,north\n" * 50)[:30], "end-of-stream"),
-        ("cut.csv.xz", lzma.compress(b"age,region\n40,north\n" * 50)[:30], "end-of-stream"),
+        ("cut.csv.bz2", bz2.compress(b"age,region\n40,north\n" * 50)[:30], "cut short: its .bz2 data"),
+        ("cut.csv.xz", lzma.compress(b"age,region\n40,north\n" * 50)[:30], "cut short: its .xz data"),
         # Not "lacks feature columns", nor the first "age" scored and the other one ignored.
         ("repeated.csv", b"age,region,age\n40,north,41\n", r"the header names \['age'\] more than once"),
         (

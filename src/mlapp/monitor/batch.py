@@ -26,7 +26,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pandas as pd
-from pandas.errors import EmptyDataError
 
 from mlapp.errors import storage_errors
 from mlapp.labels import label_text
@@ -36,7 +35,8 @@ from mlapp.monitor.rows import MonitorError
 from mlapp.params import Params
 from mlapp.problem_row import Problem
 from mlapp.sources import TABLE_FORMATS, local_file, opened, separator, table_format
-from mlapp.tables import as_frame, not_utf8, parquet_batches, parquet_file, read_csv
+from mlapp.tables import as_frame, parquet_batches, parquet_file, read_csv
+from mlapp.unreadable import why_unreadable
 
 # The tables data.raw and the scorer read (mlapp.sources), and prediction logs.
 TABLE_SUFFIXES = {**TABLE_FORMATS, ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -143,14 +143,8 @@ def _reading(source: str, fmt: str) -> Iterator[None]:
         yield
     except FileNotFoundError as exc:  # a remote URL: local files were checked above
         raise MonitorError(f"source {source} not found ({exc})") from exc
-    except UnicodeDecodeError as exc:  # a CSV or a log
-        raise MonitorError(f"cannot read {source} as {fmt}: {not_utf8(source)}") from exc
-    except EmptyDataError as exc:  # pandas says "No columns to parse from file"
-        raise MonitorError(
-            f"cannot read {source} as {fmt}: it is empty (no header line naming its columns)"
-        ) from exc
-    except unreadable as exc:  # pandas' ragged-row error ends in a newline
-        raise MonitorError(f"cannot read {source} as {fmt}: {str(exc).strip()}") from exc
+    except unreadable as exc:  # empty, ragged, not UTF-8...: said as validate and the scorer say it
+        raise MonitorError(f"cannot read {source} as {fmt}: {why_unreadable(exc, source)}") from exc
 
 
 def read_source(source: str, params: Params) -> tuple[str, pd.DataFrame, Served | None]:

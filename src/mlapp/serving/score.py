@@ -39,8 +39,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-from pandas.errors import EmptyDataError, ParserError
 
 from mlapp.cell_text import missing_clash
 from mlapp.errors import UserError, storage_errors, writing
@@ -49,7 +47,8 @@ from mlapp.outputs import id_clash
 from mlapp.serving import lineage, settings
 from mlapp.serving.rejects import split_valid
 from mlapp.sources import TABLE_FORMATS, is_parquet, opened, refuse_overwriting, separator, table_format
-from mlapp.tables import FrameParts, not_utf8, parquet_batches, read_csv
+from mlapp.tables import FrameParts, parquet_batches, read_csv
+from mlapp.unreadable import UNREADABLE, why_unreadable
 
 FORMATS = sorted(set(TABLE_FORMATS.values()))  # --format's choices: csv, parquet, tsv
 
@@ -81,13 +80,10 @@ def input_format(source: str, given: str | None) -> str:
 
 def batches(source: str, fmt: str, chunk_rows: int, missing: list[str], sep: str) -> Iterator[pd.DataFrame]:
     # Unreadable (missing, empty, ragged, not Parquet, not UTF-8, not compressed as named): the user's to fix.
-    unreadable = (pa.ArrowInvalid, ParserError, EmptyDataError, UnicodeDecodeError)
     try:
         yield from _batches(source, fmt, chunk_rows, missing, sep)
-    except UnicodeDecodeError as exc:
-        raise UserError(f"cannot read {source}: {not_utf8(source)}") from exc
-    except (*unreadable, *storage_errors()) as exc:
-        raise UserError(f"cannot read {source}: {exc}") from exc
+    except (*UNREADABLE, *storage_errors()) as exc:
+        raise UserError(f"cannot read {source}: {why_unreadable(exc, source)}") from exc
 
 
 def _batches(source: str, fmt: str, chunk_rows: int, missing: list[str], sep: str) -> Iterator[pd.DataFrame]:

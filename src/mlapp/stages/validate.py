@@ -23,9 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
-from pandas.errors import EmptyDataError, ParserError
 
 from mlapp.csv_names import blank, csv_header, repeated, separator_fix
 from mlapp.errors import UserError
@@ -35,14 +33,8 @@ from mlapp.problem_row import Problem
 from mlapp.sources import TABLE_FORMATS, is_parquet, table_format, unnamed_compression, unnamed_format
 from mlapp.stages.findings import Findings
 from mlapp.stages.validate_rules import check_table, parse_table
-from mlapp.tables import (
-    FrameParts,
-    compressed_unnamed,
-    first_non_utf8_line,
-    line_count,
-    read_raw_chunks,
-    write_json,
-)
+from mlapp.tables import FrameParts, first_non_utf8_line, line_count, read_raw_chunks, write_json
+from mlapp.unreadable import UNREADABLE, why_unreadable
 
 __all__ = ["Problem", "ValidationFailed", "check_table", "parse_table", "run", "validate_table"]
 
@@ -101,19 +93,15 @@ def name_problem(source: Path) -> Problem | None:
     return Problem("<file>", f"readable table ({unnamed})", 1) if unnamed else None
 
 
-# Errors reading a file that are its content's: empty, ragged, not UTF-8, not Parquet.
-UNREADABLE = (EmptyDataError, ParserError, UnicodeDecodeError, pa.ArrowInvalid)
-
-
 def read_problem(exc: Exception, source: Path) -> Problem:
-    """The file-level problem behind an ``UNREADABLE`` error reading ``source``."""
-    if not isinstance(exc, UnicodeDecodeError):
-        return Problem("<file>", f"readable table ({exc})", 1)
-    if packed := unnamed_compression(source):
-        return Problem("<file>", f"readable table ({compressed_unnamed(source, packed)})", 1)
-    line = first_non_utf8_line(source)
-    where = f"line {line} is not" if line else "it is not"
-    return Problem("<file>", f"UTF-8 text ({where}: save the file as UTF-8)", 1)
+    """The file-level problem behind an ``UNREADABLE`` error reading ``source``, worded as the
+    batch scorer and the monitor word it (``why_unreadable``); a CSV that is not UTF-8 under
+    validate's own rule name, its line and the fix."""
+    if isinstance(exc, UnicodeDecodeError) and not unnamed_compression(source):
+        line = first_non_utf8_line(source)
+        where = f"line {line} is not" if line else "it is not"
+        return Problem("<file>", f"UTF-8 text ({where}: save the file as UTF-8)", 1)
+    return Problem("<file>", f"readable table ({why_unreadable(exc, source)})", 1)
 
 
 def run(params: Params, *, source: Path, output: Path | None, report: Path | None) -> int:

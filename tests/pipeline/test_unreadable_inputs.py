@@ -1,0 +1,123 @@
+"""A file no table can be read from is said alike by validate, the batch scorer and the monitor
+(``mlapp.unreadable``), in words, never pandas' "No columns to parse from file" or its tokenizer's
+"Error tokenizing data. C error: ..." (with a trailing newline); and what each wrote before stays.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from mlapp.errors import UserError
+from mlapp.monitor.rows import MonitorError
+from mlapp.params import Params, load_params
+from mlapp.serving import score as scorer
+from mlapp.stages import validate
+from mlapp.unreadable import EMPTY
+
+CHUNK = 200  # rows a chunk: a late ragged row comes after chunks validate and the scorer wrote
+LATE = 1_400  # a data row past the 64 KiB read_csv checks itself: pandas' tokenizer finds it
+RAGGED = (
+    f"a row has more fields than the header names (line {LATE + 2}: 21 fields, the header names 20; "
+    "name the extra column in the header, or quote a value holding the separator)"
+)
+CUT = "cut short: its .gz data ends before the compressed stream does (copied or downloaded only in part?)"
+PANDAS = ("No columns to parse", "Error tokenizing", "C error", "end-of-stream")
+
+
+def _ragged(raw: bytes) -> bytes:
+    lines = raw.split(b"\n")
+    lines[LATE + 1] += b",extra"  # file line LATE + 2 (1-based, after the header)
+    return b"\n".join(lines)
+
+
+CASES: dict[str, tuple[str, Callable[[bytes], bytes], str]] = {
+    "empty": ("batch.csv", lambda raw: b"", EMPTY),
+    "blank lines only": ("batch.csv", lambda raw: b"\n\n\n", EMPTY),
+    "empty gz": ("batch.csv.gz", lambda raw: gzip.compress(b"", mtime=0), EMPTY),
+    "ragged row": ("batch.csv", _ragged, RAGGED),
+    "cut-off gz": ("batch.csv.gz", lambda raw: gzip.compress(raw, mtime=0)[:20_000], CUT),
+}
+
+
+def _params(project: Path) -> Params:
+    params = load_params(project / "params.yaml")
+    chunks = {"chunk_rows": CHUNK}
+    return params.model_copy(
+        update={
+            "validate_": params.validate_.model_copy(update=chunks),
+            "monitor": params.monitor.model_copy(update=chunks),
+        }
+    )
+
+
+def _score(project: Path, source: Path, output: Path) -> None:
+    """``scorer.score`` with the project's model and data settings, ``CHUNK`` rows a chunk."""
+    data = load_params(project / "params.yaml").data
+    lineage = output.with_name("none.json")  # no such file: no lineage
+    scorer.score(str(source), output, project / "models", CHUNK, lineage, data.missing_values,
+                 data.csv_separator, data.decimal)  # fmt: skip
+
+
+def _source(case: str, project: Path, folder: Path) -> Path:
+    name, content, _said = CASES[case]
+    (source := folder / name).write_bytes(content((project / "data" / "churn.csv").read_bytes()))
+    return source
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_validate_says_why_in_words(
+    case: str, reference_project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = _source(case, reference_project, tmp_path)
+    code = validate.run(_params(reference_project), source=source, output=None, report=None)
+    err = capsys.readouterr().err
+    assert code == 1 and f"the file failed readable table ({CASES[case][2]})\n" in err, err
+    assert not any(words in err for words in PANDAS), err
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_the_scorer_says_it_as_validate_does(case: str, reference_project: Path, tmp_path: Path) -> None:
+    source = _source(case, reference_project, tmp_path)
+    with pytest.raises(UserError) as caught:
+        _score(reference_project, source, tmp_path / "out.parquet")
+    assert str(caught.value) == f"cannot read {source}: {CASES[case][2]}"
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_the_monitor_says_it_as_validate_does(
+    case: str, reference_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlapp.monitor import run
+
+    source = _source(case, reference_project, tmp_path)
+    params = _params(reference_project)
+    monkeypatch.chdir(reference_project)  # params paths are relative to the project root
+    with pytest.raises(MonitorError) as caught:
+        run.main(params, source=str(source), json_path=tmp_path / "m.json", markdown_path=tmp_path / "m.md",
+                 model_dir=params.train.model_dir)  # fmt: skip
+    assert str(caught.value) == f"cannot read {source} as csv: {CASES[case][2]}"
+
+
+def test_a_late_ragged_row_leaves_the_previous_outputs_as_they_were(
+    reference_project: Path, tmp_path: Path
+) -> None:
+    """Chunks before the ragged row passed; neither validate's table nor the scorer's output is
+    replaced by them."""
+    params = _params(reference_project)
+    good = reference_project / "data" / "churn.csv"
+    output, report, scored = tmp_path / "validated.parquet", tmp_path / "report.json", tmp_path / "s.parquet"
+    assert validate.run(params, source=good, output=output, report=report) == 0
+    _score(reference_project, good, scored)
+    before = {path: path.read_bytes() for path in (output, scored)}
+
+    source = _source("ragged row", reference_project, tmp_path)
+    assert validate.run(params, source=source, output=output, report=report) == 1
+    with pytest.raises(UserError, match="a row has more fields"):
+        _score(reference_project, source, scored)
+
+    assert {path: path.read_bytes() for path in before} == before
+    assert '"status": "failed"' in report.read_text()  # the report says why, the table stays
