@@ -13,7 +13,8 @@ import pytest
 
 from mlapp.model import load
 from mlapp.monitor.batch import InvalidBatch, read_batch
-from mlapp.monitor.served import PROBABILITY_RULE, served_scores
+from mlapp.monitor.logs import Log, log_chunks
+from mlapp.monitor.served import PREDICTION_RULE, PROBABILITY_RULE, served_scores
 from tests.monitor.helpers import fresh, write_log
 from tests.monitor.test_chunk_inputs import CHUNK, _errors, _outcome
 from tests.monitor.test_chunks import WHOLE, _params, in_project  # noqa: F401
@@ -108,3 +109,39 @@ def test_multiclass_probabilities_rounded_by_their_writer_are_accepted() -> None
         [{"bronze": 0.333, "gold": 0.333, "silver": 0.333}], dtype=object, name="probabilities"
     )
     assert served_scores(values, "multiclass", CLASSES, ".", 5)[1] is None
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("high", "high"),
+        (True, True),  # not 1
+        ([1.0, 2.0], "[1.0, 2.0]"),
+        (float("inf"), float("inf")),
+        (float("-inf"), float("-inf")),
+        ("inf", "inf"),
+    ],
+)
+def test_a_regression_prediction_that_is_no_number_refuses_the_log(value: Any, shown: Any) -> None:
+    """A regression log's prediction was not checked at all."""
+    logged = [12.5, "3.25", None, float("nan"), value, -7]  # text parses, null and NaN: none logged
+    values = pd.Series(logged, index=pd.RangeIndex(40, 46), dtype=object, name="prediction")
+    _, found = served_scores(values, "regression", None, ".", 5)
+    assert found is not None
+    assert (found.column, found.check, found.count, found.rows) == ("prediction", PREDICTION_RULE, 1, [44])
+    assert len(found.values) == 1 and str(shown) in str(found.values)  # as a report shows it
+
+
+def test_a_regression_log_s_prediction_field_is_the_one_checked(
+    in_project: Path,  # noqa: F811
+) -> None:
+    """The field the service writes for a regression model, read from each record, rows across chunks."""
+    params = _params(in_project, WHOLE)
+    params = params.model_copy(update={"task": "regression"})
+    predictions = [1.5, "x", 2.0, float("inf"), 3.0]
+    lines = [json.dumps({"features": {}, "prediction": p, "probability": "not read"}) for p in predictions]
+    log = Log(5)
+    for _ in log_chunks(lines, params, 2, log):  # three chunks
+        pass
+    assert log.unusable is not None
+    assert (log.unusable.column, log.unusable.rows) == ("prediction", [1, 3])

@@ -2,11 +2,12 @@
 is a problem naming the field, the rule, a few values and the records' 0-based rows.
 
 Binary logs carry ``probability`` (P(positive)), multiclass logs ``probabilities`` (an object of
-each class and its probability, as the service writes it). Either may be absent or null: a log
-written before it was (or by a regression model) has no score, and its rows are not compared.
-Anything else (text that is no number, a yes/no, a list, 1.7, a vector of other classes or one
-not summing to 1) is a corrupt log: the batch is refused, as a feature outside its range is,
-rather than compared with numbers nobody served.
+each class and its probability, as the service writes it), regression logs ``prediction`` (a
+number). Any may be absent or null (JSON's NaN too): a log written before it was has no score,
+and its rows are not compared. Anything else (text that is no number, a yes/no, a list, 1.7 as
+a probability, an infinite prediction, a vector of other classes or one not summing to 1) is a
+corrupt log: the batch is refused, as a feature outside its range is, rather than compared with
+numbers nobody served.
 """
 
 from __future__ import annotations
@@ -20,19 +21,24 @@ from mlapp.cells import parse_values
 from mlapp.problem_row import Problem
 from mlapp.problems import problem
 
-# The field each task's service writes (mlapp.serving.predlog); regression's prediction is any number.
-SCORE_FIELDS = {"binary": "probability", "multiclass": "probabilities"}
+# The field each task's service writes (mlapp.serving.predlog).
+SCORE_FIELDS = {"binary": "probability", "multiclass": "probabilities", "regression": "prediction"}
 # A multiclass row's probabilities sum to 1 up to this: float32 softmax is within 1e-6, and a
 # writer rounding each of ten classes to 3 decimals is within 0.005.
 SUM_TOLERANCE = 0.01
 PROBABILITY_RULE = "a number in [0, 1] (the served P(positive)), or null"
+PREDICTION_RULE = "a finite number (the served prediction), or null"
+
+
+def _numbers(values: pd.Series, decimal: str, low: float, high: float) -> tuple[pd.Series, pd.Series]:
+    """Each value as a number, and which are not one in [low, high] (present: null is none logged)."""
+    numbers, bad = parse_values(values, "float64", decimal)
+    bad = bad | (numbers.notna() & ~(numbers.between(low, high) & np.isfinite(numbers)))
+    return numbers.where(~bad), bad
 
 
 def _probabilities(values: pd.Series, decimal: str) -> tuple[pd.Series, pd.Series]:
-    """Each value as a probability, and which are not one (present, and no number in [0, 1])."""
-    numbers, bad = parse_values(values, "float64", decimal)
-    bad = bad | (numbers.notna() & ~numbers.between(0.0, 1.0))
-    return numbers.where(~bad), bad
+    return _numbers(values, decimal, 0.0, 1.0)
 
 
 def _vector_rule(classes: list[str] | None) -> str:
@@ -66,4 +72,7 @@ def served_scores(
         present = values.notna()  # null, or JSON's NaN: no score logged
         bad = present & ~values.map(lambda value: _vector_ok(value, classes, decimal)).astype(bool)
         return absent, (problem(values[bad], _vector_rule(classes), limit) if bad.any() else None)
-    return absent, None
+    # A regression log's prediction: checked (a writer's text, yes/no, list or inf is refused),
+    # not compared with this model's (skew is the binary score's).
+    bad = _numbers(values, decimal, -np.inf, np.inf)[1]
+    return absent, (problem(values[bad], PREDICTION_RULE, limit) if bad.any() else None)
