@@ -1,6 +1,15 @@
 """A prediction log's records as table rows, chunk by chunk (``log_chunks``), and what the log says
 beyond its rows (``Log``): the models that served them, its lines that are no record, its
-columns, and its served scores that are no probability (``mlapp.monitor.served``).
+columns, its served scores that are no score (``mlapp.monitor.served``), and its records whose
+``features`` hold a column the record's own fields fill (``clash``).
+
+A record's own fields fill the id column (``id``), the event-time column (``ts``) and the
+ground truth (the label column's name, beside ``features``). The service's ``features`` never
+holds these (its request schema refuses them); another writer's may. There, the id or time is
+read when the record has no ``id`` / ``ts`` of its own or the same value; a different one is
+refused, its rows named, rather than one of the two silently kept. The label column inside
+``features`` is always refused: the model's inputs are no ground truth, and read as such they
+would make decay a measure of whatever a writer put there.
 """
 
 from __future__ import annotations
@@ -19,6 +28,10 @@ from mlapp.params import Params
 from mlapp.problem_row import Problem
 from mlapp.schema import FEATURES
 from mlapp.stages.parse_failures import merge
+
+# What a record's own fields are, said in the rule of a clash with ``features``.
+OWN = {"id": "the record's id", "ts": "the record's ts"}
+LABEL_INSIDE = "beside 'features' (the ground truth, joined in), not inside it (the model's inputs)"
 
 # What the service writes in a log record. A label column of one of these names cannot be joined
 # in as ground truth (`label` is the service's own decision): such a log's rows are unlabeled.
@@ -41,6 +54,7 @@ class Log:
     unseen: list[str] = field(default_factory=list)  # the schema's columns no record has had so far
     classes: list[str] | None = None
     unusable: Problem | None = None  # the served scores that are no probability, rows across chunks
+    clashes: dict[str, Problem] = field(default_factory=dict)  # by column, rows across chunks
 
     def refuse(self, line: int, rule: str) -> None:
         self.refused += 1
@@ -52,7 +66,12 @@ class Log:
         """The lines named, and how many more there are: a log of 2,000 such lines read as 5."""
         more = self.refused - len(self.lines)
         rule = f"one record a line: {more} more line(s) are not (the first {len(self.lines)} named above)"
-        return [*self.lines, *([Problem("<file>", rule, 1)] if more else [])]
+        return [*self.lines, *([Problem("<file>", rule, 1)] if more else []), *self.clashes.values()]
+
+    def clash(self, column: str, rule: str, value: Any, row: int) -> None:
+        """Record ``row`` (0-based) as failing ``rule`` on ``column`` (``features`` holds it)."""
+        found = Problem(column, rule, 1, [value], [row])
+        self.clashes[column] = merge(self.clashes.get(column), found, self.limit)
 
     def scores(self, values: pd.Series, params: Params) -> pd.Series:
         """A chunk's served scores (P(positive), NaN where none); those that are no probability are
@@ -85,7 +104,6 @@ def log_chunks(
     also has the ``expected`` columns no record has had so far (``log.unseen``), as missing values
     (a later record may have the key); the last has the log's keys alone, so a key no record has
     is a missing column, as in the whole log."""
-    data = params.data
     served = SCORE_FIELDS.get(params.task, "probability")  # as logged: checked a chunk at a time
     records: list[dict[str, Any]] = []
     scores: list[Any] = []
@@ -104,21 +122,41 @@ def log_chunks(
         if not isinstance(record, dict) or not isinstance(record.get("features"), dict):
             log.refuse(number, "an object with a 'features' object")
             continue
-        row = dict(record["features"])
-        if "id" in record and data.id_column:
-            row[data.id_column] = record["id"]
-        if data.time_column and "ts" in record:  # as written: parsed as a CSV's (one zone rule)
-            row[data.time_column] = record["ts"]
-        if data.label in record and data.label not in LOG_FIELDS:
-            row[data.label] = record[data.label]
         if len(records) == rows:  # a chunk, and not the last: this record follows it
             yield _log_frame(records, scores, offset, log, expected, served, params)
             offset, records, scores = offset + rows, [], []
-        records.append(row)
+        records.append(_row(record, params, log, offset + len(records)))
         scores.append(record.get(served))
         log.versions[str(record.get("model_version", "unknown"))] += 1
     if records or not offset:
         yield _log_frame(records, scores, offset, log, (), served, params)
+
+
+def _row(record: dict[str, Any], params: Params, log: Log, number: int) -> dict[str, Any]:
+    """A record's table row (``number``: its 0-based row): its features, and the id, event time
+    and ground truth its own fields hold; where ``features`` holds one of those too, ``log``
+    notes the clash (the module's docstring says which)."""
+    data, row = params.data, dict(record["features"])
+    if data.label in row:
+        log.clash(data.label, LABEL_INSIDE, row.pop(data.label), number)
+    # The time as written: parsed as a CSV's (one zone rule).
+    for field_name, column in (("id", data.id_column), ("ts", data.time_column)):
+        if not column or field_name not in record:
+            continue
+        own = record[field_name]
+        if column in row and _differs(row[column], own):
+            rule = f"one value a record: 'features' holds {column!r} and {OWN[field_name]} differs"
+            log.clash(column, rule, f"{row[column]!r} in features, {own!r} as {field_name}", number)
+        row[column] = own
+    if data.label in record and data.label not in LOG_FIELDS:
+        row[data.label] = record[data.label]
+    return row
+
+
+def _differs(one: Any, other: Any) -> bool:
+    """Two JSON values that are not the same value written alike: 7 and 7.0 are two ids, as in a
+    CSV, and true is no 1."""
+    return type(one) is not type(other) or one != other
 
 
 def _log_frame(
