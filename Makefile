@@ -110,7 +110,7 @@ tune: setup ## Optuna search on the training split (TRIALS=n); writes the best t
 	$(RUN) mlapp pipeline tune $(if $(TRIALS),--trials $(TRIALS))
 
 init: ## make the template yours: `make init NAME=acmechurn` renames everything, re-locks, re-syncs
-	@test -n "$(NAME)" || { echo "usage: make init NAME=<lowercase letters/digits>"; exit 2; }
+	@test -n "$(NAME)" || { echo "usage: make init NAME=<2-31 lowercase letters or digits, starting with a letter>"; exit 2; }
 	@# Quoted: one word, whatever NAME holds (`x;true` unquoted ran `true` and went on as renamed)
 	$(RUN) mlapp template init '$(NAME)'
 	$(UV) lock

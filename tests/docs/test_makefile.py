@@ -8,6 +8,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from mlapp.delivery.github import make_targets
 from mlapp.metrics import TASK_METRICS
 from tests.conftest import REPO, sh
@@ -162,3 +164,14 @@ def test_make_init_removes_the_old_name_from_the_environment(tmp_path: Path) -> 
     log.unlink()
     subprocess.run(argv, cwd=tmp_path, env={**environ, "UV_PROJECT_ENVIRONMENT": "/opt/env"}, check=True)
     assert "pip uninstall --quiet --python /opt/env mlapp" in log.read_text().splitlines()
+
+
+def test_make_init_without_a_name_states_the_rule_init_applies() -> None:
+    from mlapp.template import InitError, check_name
+
+    out = subprocess.run(["make", "--no-print-directory", "init"], cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 2
+    with pytest.raises(InitError) as refused:
+        check_name("Bad")
+    rule = str(refused.value).split(": use ", 1)[1]
+    assert f"NAME=<{rule}>" in out.stdout, (rule, out.stdout)
