@@ -350,6 +350,20 @@ def test_status_says_which_branch_it_read(gitops: Path, mlapp) -> None:
     assert out.splitlines()[-1] == "read from origin/deploy, fetched"
 
 
+def test_status_fetched_names_a_local_branch_that_differs(gitops: Path, mlapp) -> None:
+    """`make deploy-status` (--fetch) after a local deploy said "never deployed", and only that."""
+    assert mlapp("delivery", "deploy", "--env", FIRST, "--image", image("a"))[0] == 0
+    code, out = mlapp("delivery", "status", "--fetch")
+    assert code == 0 and f"{FIRST:<12} {FIRST} has never been deployed" in out, out
+    last = out.splitlines()[-1]
+    assert last.startswith("the local branch deploy has commits origin/deploy lacks (") and "reads it" in last
+    sh("git", "push", "-q", "origin", "deploy", cwd=gitops)
+    assert mlapp("delivery", "deploy", "--env", FIRST, "--image", image("b"), "--push")[0] == 0
+    code, out = mlapp("delivery", "status", "--fetch")  # the local branch only behind: nothing to add
+    assert code == 0 and f"{FIRST:<12} deployed  sha256:bbbb" in out, out
+    assert out.splitlines()[-1] == "read from origin/deploy, fetched", out
+
+
 def test_a_failed_smoke_test_is_a_no_as_the_serving_smoke_says_it(
     gitops: Path, mlapp, reference_project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
