@@ -229,6 +229,8 @@ def refused(port: int) -> bool:
         return True
     except TimeoutError:  # queued, never accepted
         return False
+    except ConnectionResetError:  # queued as the listener closed (the kernel resets those): ask again
+        return False
     return False
 
 

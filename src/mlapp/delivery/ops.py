@@ -162,17 +162,14 @@ def move_alias(params: MlflowParams, alias: str, digest: str) -> str:
 
     from mlapp import registry, tracking, tracking_failures
 
-    uri = tracking.connect(params)
-    tracking.require_server(uri, "the registry", StateError)
+    tracking.require_server(uri := tracking.connect(params), "the registry", StateError)
     client = MlflowClient()
     query = f"{registry.versions_of(params.model_name)} and tags.`{DIGEST_TAG}` = '{digest}'"
     with tracking_failures.store_free(uri, f"moving alias {alias!r}"):
-        found = client.search_model_versions(query, order_by=["version_number DESC"], max_results=1)
-        if not found:
-            raise StateError(
-                f"no version of registered model {params.model_name!r} is tagged {DIGEST_TAG}={digest}: "
-                f"register it with `mlapp pipeline register --tag {DIGEST_TAG}={digest}`"
-            )
-        version = str(found[0].version)
-        registry.set_alias(client, params.model_name, alias, version)
-    return version
+        if found := client.search_model_versions(query, order_by=["version_number DESC"], max_results=1):
+            registry.set_alias(client, params.model_name, alias, version := str(found[0].version))
+            return version
+    raise StateError(
+        f"no version of registered model {params.model_name!r} is tagged {DIGEST_TAG}={digest}: "
+        f"register it with `mlapp pipeline register --tag {DIGEST_TAG}={digest}`"
+    )
