@@ -13,8 +13,8 @@ table next to it. Not run by tests (minutes to an hour):
 Long runs can be cut into pieces on a kept folder (``--root``, which holds ``rows-<N>/``):
 generate/validate/split once, then train each engine on the same split, e.g.
 
-    scale.py --root /tmp/scale --sizes 10000000 --stages generate validate split
-    scale.py --root /tmp/scale --sizes 10000000 --stages train --engines dask --repeats 1
+    scale.py --root .bench/scale-rows --sizes 10000000 --stages generate validate split
+    scale.py --root .bench/scale-rows --sizes 10000000 --stages train --engines dask --repeats 1
 """
 
 from __future__ import annotations
