@@ -92,28 +92,14 @@ def status(params: Params, fetch: bool) -> None:
         )
     where = f"{d.remote}/{d.state_branch}" if fetch else f"the local branch {d.state_branch}"
     how = ", fetched" if fetch else " (not fetched)"  # without --fetch, the local branch may lag behind
-    click.echo(f"read from {where}{how}" if branch.tip() else f"{where} does not exist{how}")
-    if fetch and (ahead := unpushed(branch)):
-        click.echo(f"the local branch {d.state_branch} has commits {where} lacks ({ahead[:12]}): "
+    click.echo(f"read from {where}{how}" if (tip := branch.tip()) else f"{where} does not exist{how}")
+    # A local deploy (docs/workflows/cd.md) is on the local branch alone; one only behind is no news.
+    local, behind = git.rev(f"refs/heads/{d.state_branch}", cwd=branch.root), ["--not", tip] if tip else []
+    if fetch and local and branch.git("rev-list", "--max-count=1", local, *behind):
+        click.echo(f"the local branch {d.state_branch} has commits {where} lacks ({local[:12]}): "
                    "`mlapp delivery status` reads it")  # fmt: skip
     if edited:
         sys.exit(1)
-
-
-def unpushed(branch: Branch) -> str | None:
-    """The local deploy branch's tip when the fetched one lacks it: a deploy made locally
-    (docs/workflows/cd.md), of which `make deploy-status` would otherwise say "never deployed"."""
-    local = git.rev(f"refs/heads/{branch.delivery.state_branch}", cwd=branch.root)
-    remote = branch.tip()
-    if local is None or local == remote:
-        return None
-    # Only behind is nothing to say: a --push deploy moves the remote's branch alone.
-    ancestor = (
-        git.run("merge-base", "--is-ancestor", local, remote, cwd=branch.root, check=False)
-        if remote
-        else None
-    )
-    return None if ancestor is not None and ancestor.returncode == 0 else local
 
 
 def check_manifests(params: Params) -> None:
