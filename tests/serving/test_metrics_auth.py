@@ -89,6 +89,29 @@ async def test_metrics_tokens_of_their_own_are_least_privilege() -> None:
         assert (await client.get("/metrics")).status_code == 401
 
 
+def twice(first: str, second: str) -> list[tuple[str, str]]:
+    """Two ``Authorization`` headers, in this order (a list: a dict would keep one)."""
+    return [("authorization", f"Bearer {first}"), ("authorization", f"Bearer {second}")]
+
+
+def assert_ambiguous(refused: httpx.Response) -> None:
+    """A 400 in the 401's style: its JSON shape and an RFC 6750 challenge (invalid_request)."""
+    assert refused.status_code == 400, (refused.status_code, refused.text)
+    assert refused.json() == {"error": "send one Authorization header"}
+    assert refused.headers["www-authenticate"] == 'Bearer realm="mlapp", error="invalid_request"'
+
+
+@pytest.mark.anyio
+async def test_two_authorization_headers_are_refused_whichever_comes_first() -> None:
+    """Only the first was read: bad-then-good was a 401, good-then-bad let the bad one in."""
+    async with guarded(api=API, metrics=METRICS) as client:
+        for path, good in (("/predict", API), ("/metrics", METRICS)):
+            for headers in (twice("wrong", good), twice(good, "wrong"), twice(good, good)):
+                assert_ambiguous(await client.request("POST" if path == "/predict" else "GET", path,
+                                                      headers=headers))  # fmt: skip
+        assert (await client.get("/livez", headers=twice("wrong", API))).status_code == 200  # open
+
+
 # --- the manifests -----------------------------------------------------------------------------
 
 
@@ -205,3 +228,14 @@ def test_an_unauthenticated_scrape_is_refused_and_prometheus_gets_in(overlay_ser
         assert scraped.status_code == 200
         assert "mlapp_model_info" in scraped.text and "mlapp_prediction_score_count" in scraped.text
         assert client.get("/livez").status_code == 200 and client.get("/readyz").status_code == 200
+
+
+@pytest.mark.slow
+def test_a_real_server_refuses_two_authorization_headers(overlay_server: str, records) -> None:
+    """Through the server's HTTP parser (uvicorn keeps both headers, in order), on both guards."""
+    with httpx.Client(base_url=overlay_server, timeout=10) as client:
+        for good_first in (False, True):
+            for path, good in (("/predict", API), ("/metrics", METRICS)):
+                headers = twice(good, "wrong") if good_first else twice("wrong", good)
+                json = {"records": records[:1]} if path == "/predict" else None
+                assert_ambiguous(client.request("POST" if json else "GET", path, json=json, headers=headers))

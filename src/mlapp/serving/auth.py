@@ -20,7 +20,8 @@ A ``*_FILE`` is typically a Kubernetes Secret mounted as a volume (infra/base): 
 re-read when its modification time or inode changes (checked at most once a second), so
 a rotated Secret takes effect without a restart; list old and new tokens during a
 rotation. Health probes (``/livez``, ``/readyz``, ``/healthz``) are always open. A missing
-or wrong token is a 401 with ``WWW-Authenticate: Bearer`` (RFC 6750); every configured
+or wrong token is a 401 with ``WWW-Authenticate: Bearer`` (RFC 6750), two ``Authorization``
+headers a 400 (``error="invalid_request"``, RFC 6750 3.1); every configured
 token is compared with ``hmac.compare_digest``, so timing does not reveal a prefix.
 A file that cannot be read keeps the last good tokens (and logs once) instead of opening
 the service or failing requests with a 5xx.
@@ -97,16 +98,14 @@ class Tokens:
         return ok
 
 
-def bearer(headers: list[tuple[bytes, bytes]]) -> bytes | None:
-    for name, value in headers:
-        if name == b"authorization":
-            scheme, _, token = value.partition(b" ")
-            return token.strip() if scheme.lower() == b"bearer" and token.strip() else None
-    return None
+def bearer(value: bytes | None) -> bytes | None:
+    """The token of one ``Authorization`` value, if it is a bearer token."""
+    scheme, _, token = (value or b"").partition(b" ")
+    return token.strip() if scheme.lower() == b"bearer" and token.strip() else None
 
 
 class BearerAuth:
-    """ASGI middleware: 401 for a protected path without a configured token."""
+    """ASGI middleware: 401 for a protected path without a configured token, 400 for two."""
 
     def __init__(self, app: Any, api: Tokens | None = None, metrics: Tokens | None = None) -> None:
         self.app = app
@@ -122,21 +121,27 @@ class BearerAuth:
             path = scope["path"]
             for paths, tokens in self.rules:
                 if path.startswith(paths):
-                    presented = bearer(scope["headers"])
+                    sent = [value for name, value in scope["headers"] if name == b"authorization"]
+                    if len(sent) > 1:  # ambiguous: a proxy in front may judge the other one; pick none
+                        await _deny(send, 400, b"send one Authorization header", b"invalid_request")
+                        return
+                    presented = bearer(sent[0] if sent else None)
                     if presented is None or not tokens.accepts(presented):
-                        await self._deny(send, presented is not None)
+                        wrong = b"invalid_token" if presented is not None else None
+                        await _deny(send, 401, b"missing or invalid bearer token", wrong)
                         return
                     break
         await self.app(scope, receive, send)
 
-    @staticmethod
-    async def _deny(send: Any, wrong: bool) -> None:
-        challenge = b'Bearer realm="mlapp", error="invalid_token"' if wrong else b'Bearer realm="mlapp"'
-        body = b'{"error":"missing or invalid bearer token"}'
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"www-authenticate", challenge),
-        ]
-        await send({"type": "http.response.start", "status": 401, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+
+async def _deny(send: Any, status: int, message: bytes, error: bytes | None) -> None:
+    """A JSON ``{"error": message}`` with the RFC 6750 challenge (``error`` its code, if any)."""
+    challenge = b'Bearer realm="mlapp"' + (b', error="' + error + b'"' if error else b"")
+    body = b'{"error":"' + message + b'"}'
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"www-authenticate", challenge),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
