@@ -93,3 +93,18 @@ def test_a_renamed_or_missing_key_fails_loudly(change: Any, field: str, tmp_path
 def test_missing_report_says_how_to_make_one(tmp_path: Path) -> None:
     with pytest.raises(UserError, match=r"run `make report` \(mlapp report run\) first"):
         gate.check(tmp_path / "report.json")
+
+
+def test_a_report_that_made_no_comparison_is_named_by_the_gate(tmp_path: Path) -> None:
+    """`make report BASE=typo` writes the "No comparison" report.md and no report.json; `make gate`
+    then said to run `make report` first, which had just run."""
+    from mlapp.report import no_comparison
+
+    text = no_comparison.render("base ref 'typo' not found", {"roc_auc": 0.77}, "metrics/metrics.json")
+    (tmp_path / "report.md").write_text(text, encoding="utf-8")
+    with pytest.raises(UserError) as refused:
+        gate.check(tmp_path / "report.json")
+    assert (
+        str(refused.value)
+        == f"no gate decision: the last report made no comparison ({tmp_path / 'report.md'} says why)"
+    )

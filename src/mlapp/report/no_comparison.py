@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from mlapp.markdown_table import code_cell
 from mlapp.report.markdown import FOOTER
+from mlapp.report.schema import NO_COMPARISON
 from mlapp.report.task_markdown import table
 
 THEN = "Review this PR by these numbers; the PRs after it compare again."
@@ -22,7 +23,7 @@ def render(reason: str, metrics: dict[str, float], metrics_file: str, stale: boo
     return (
         "\n".join(
             [
-                "## ⚪ No comparison with the base",
+                NO_COMPARISON,
                 "",
                 "This PR's model cannot be compared with the base's:",
                 "",

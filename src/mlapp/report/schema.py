@@ -96,6 +96,10 @@ class Report(_Doc):
         return next(m for m in self.metrics if m.name == self.primary_metric)
 
 
+# The heading of the report written when there was no comparison (report.no_comparison)
+NO_COMPARISON = "## ⚪ No comparison with the base"
+
+
 def parse(data: Any, where: str = "report") -> Report:
     try:
         report = Report.model_validate(data)
@@ -111,6 +115,10 @@ def parse(data: Any, where: str = "report") -> Report:
 
 def read(path: Path) -> Report:
     if not path.is_file():
+        markdown = path.with_name("report.md")
+        if markdown.is_file() and markdown.read_text(encoding="utf-8").startswith(NO_COMPARISON):
+            # `make report` ran and stopped before comparing: "run it first" would send you round in a circle
+            raise UserError(f"no gate decision: the last report made no comparison ({markdown} says why)")
         raise UserError(f"{path} not found: run `make report` (mlapp report run) first")
     return parse(json.loads(path.read_text()), str(path))
 
