@@ -84,7 +84,7 @@ CASES: dict[str, tuple[Edit | str, list[str]]] = {
     "unknown category": (_set("region", 3, "mars"), ["'region'", "isin", "mars"]),
     "bad boolean": (_set("paperless_billing", 0, "maybe"), ["'paperless_billing'", "parse as bool", "maybe"]),
     "bad timestamp": (_set("event_time", 0, "yesterday"), ["'event_time'", "parse as datetime", "yesterday"]),
-    "empty file": ("", ["readable table"]),
+    "empty file": ("", ["readable table (it is empty (no header line naming its columns))"]),
     # A database's "no date": pandas reads it, datetime64[ns] cannot hold it (pandera's cast named no row).
     "no-date placeholder": (
         _set("event_time", 3, "9999-12-31T00:00:00"),
