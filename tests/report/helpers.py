@@ -12,6 +12,18 @@ from tests.conftest import copy_project, sh
 GITHUB_COMMENT_LIMIT = 65_536
 RUN_BLOCK = re.compile(r"<!-- run-specific:start -->.*?<!-- run-specific:end -->", re.DOTALL)
 GIT_ID = ("-c", "user.email=t@example.com", "-c", "user.name=t")
+# Class names holding each kind of markup a label may hold (the pipeline admits a line break and a
+# tab too): the comment, the tables and the plots must show each as text.
+HOSTILE_NAMES = [
+    "a|b",
+    "<script>x</script>",
+    "@org/team",
+    "`tick`",
+    "$\\alpha",
+    "new\nline",
+    "tab\there",
+    "x" * 200,
+]
 
 
 def commit_all(root: Path, message: str) -> str:

@@ -14,21 +14,11 @@ import pytest
 from markdown_it import MarkdownIt
 
 from tests.conftest import copy_project, sh
+from tests.report.helpers import HOSTILE_NAMES as NAMES
 from tests.report.helpers import assert_renders, commit_all, report_files, set_param
 
 pytestmark = pytest.mark.slow
 
-# One of each kind of markup a label may hold; the pipeline admits a line break and a tab too.
-NAMES = [
-    "a|b",
-    "<script>x</script>",
-    "@org/team",
-    "`tick`",
-    "$\\alpha",
-    "new\nline",
-    "tab\there",
-    "long " + "x" * 195,
-]
 MULTICLASS = [
     ("task: binary", "task: multiclass"),
     ("primary_metric: roc_auc", "primary_metric: f1_macro"),

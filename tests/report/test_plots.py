@@ -9,29 +9,18 @@ import pytest
 from matplotlib.text import Text
 
 from mlapp import plots
+from tests.report.helpers import HOSTILE_NAMES
 
 
 def cells(classes: list[str], count: int) -> list[dict[str, object]]:
     return [{"actual": a, "predicted": p, "count": count} for a, p in itertools.product(classes, repeat=2)]
 
 
-HOSTILE = [
-    "a|b",
-    "<script>x</script>",
-    "@org/team",
-    "`tick`",
-    "$\\alpha",
-    "new\nline",
-    "tab\there",
-    "x" * 200,
-]
-
-
 @pytest.mark.parametrize(
     "classes",
     [
         *([f"class {i:02d}" for i in range(n)] for n in (2, 3, 12, 20)),
-        HOSTILE,
+        HOSTILE_NAMES,
         ["long" * 9 + "a", "long" * 9 + "b", "c"],
     ],
     ids=["2", "3", "12", "20", "hostile", "alike-when-cut"],
