@@ -31,7 +31,7 @@ from mlapp.metrics import flat
 from mlapp.model import load
 from mlapp.params import MlflowParams, Params
 from mlapp.tables import read_frame, read_json
-from mlapp.tracking_failures import RETRIES, end_failed, raise_if_server_failed
+from mlapp.tracking_failures import RETRIES, RunNotLogged, end_failed, raise_if_server_failed
 
 PYFUNC_FILE = Path(__file__).with_name("mlflow_pyfunc.py")
 PACKAGE_DIR = Path(__file__).parent
@@ -143,22 +143,22 @@ def log_run(
 ) -> str:
     """Log params, metrics, plots, the model (as code + native files) and lineage tags.
 
-    A server that fails mid-run (it answered `connect`) is a ``TrackingUnavailable`` naming
-    the run (or saying it failed before the run started); the run stays unfinished in the store
-    and ``find_run`` never picks it.
+    A server that fails mid-run (it answered `connect`) is a ``RunNotLogged`` naming the run (or
+    saying it failed before the run started), completed by the command's ``store_free``; the run
+    stays unfinished in the store and ``find_run`` never picks it.
     """
     tags = {**lineage_tags(model_dir), **experiment_tags()}
     try:
         use_experiment(params.mlflow.experiment)
         run = mlflow.start_run(run_name=tags.get("dvc.exp_name"), tags=tags)
     except Exception as exc:
-        raise_if_server_failed(exc, "starting a run")
+        raise_if_server_failed(exc, "starting a run", error=RunNotLogged)
         raise
     try:
         _log_into_run(params, model_dir, scores, plots, plots_dir)
     except Exception as exc:
         end_failed()
-        raise_if_server_failed(exc, f"logging run {run.info.run_id}")
+        raise_if_server_failed(exc, f"logging run {run.info.run_id}", error=RunNotLogged)
         raise
     mlflow.end_run()
     return str(run.info.run_id)

@@ -19,24 +19,36 @@ from mlapp.errors import TrackingUnavailable, UserError
 
 RETRIES = "MLFLOW_HTTP_REQUEST_MAX_RETRIES"  # read by MLflow at each request
 STAGE_UNDONE = "this stage wrote no outputs. Re-run it when the server answers again (`uv run dvc repro`)."
+NOT_LOGGED = "no run was logged (one cut short is never reused). Run this again when the server answers."
 PARTLY_DONE = (
     "what it did before stays (a new registry version may lack its aliases; an alias moved or did "
     "not, whole). Run this again when the server answers."
 )
 
 
+class RunNotLogged(TrackingUnavailable):
+    """The server failed while a run was logged (``said``): the command says what that leaves."""
+
+    def __init__(self, said: str, then: str = NOT_LOGGED) -> None:
+        super().__init__(f"{said} {then}")
+        self.said = said
+
+
 @contextlib.contextmanager
-def store_free(uri: str, doing: str = "registering") -> Iterator[None]:
+def store_free(uri: str, doing: str = "registering", unlogged: str = NOT_LOGGED) -> Iterator[None]:
     """MLflow calls on a local sqlite store that another process holds locked (a second
     `make run`, an `mlflow` command or notebook writing to it), or that cannot be created or
     written (a folder that cannot be made, a read-only disk), or on a server that stopped
     answering after `connect` (while ``doing``), fail in one line saying so, not with
-    SQLAlchemy's or MLflow's traceback."""
+    SQLAlchemy's or MLflow's traceback. A run that could not be logged ends with ``unlogged``:
+    what that leaves is the command's to say (a stage wrote no outputs, nothing was registered)."""
     try:
         yield
+    except RunNotLogged as exc:
+        raise RunNotLogged(exc.said, unlogged) from exc.__cause__
     except Exception as exc:
         if not uri.startswith("sqlite:"):
-            raise_if_server_failed(exc, doing, PARTLY_DONE)
+            raise_if_server_failed(exc, doing)
             raise
         chain = [exc, exc.__cause__, exc.__context__]
         if any("database is locked" in str(e) for e in chain if e):
@@ -73,22 +85,26 @@ def end_failed() -> None:
         mlflow.end_run(status="FAILED")
 
 
-def raise_if_server_failed(exc: Exception, what: str, then: str = STAGE_UNDONE) -> None:
-    """A tracking server that answered `connect` and fails now, in one line naming ``what``."""
+def raise_if_server_failed(
+    exc: Exception, what: str, then: str = PARTLY_DONE, error: type[RunNotLogged] | None = None
+) -> None:
+    """A tracking server that answered `connect` and fails now, in one line naming ``what``;
+    a ``RunNotLogged`` (``error``) leaves ``then`` to the command's ``store_free``."""
     uri = mlflow.get_tracking_uri()
     failed = isinstance(exc, MlflowException | requests.RequestException | OSError)
     if not failed or isinstance(exc, UserError) or not uri.startswith(("http://", "https://")):
         return
     store = _artifact_store_error(exc)
-    if store:
-        raise TrackingUnavailable(
-            f"MLflow tracking server {uri} answers, but storing artifacts failed while {what} "
-            f"({store}): its artifact store failed (the server's --artifacts-destination: a missing "
-            f"bucket, or credentials the server lacks; the server's log says which). {then}"
-        ) from exc
-    raise TrackingUnavailable(
-        f"MLflow tracking server {uri} failed while {what} ({exc.__class__.__name__}); {then}"
-    ) from exc
+    said = (
+        f"MLflow tracking server {uri} answers, but storing artifacts failed while {what} "
+        f"({store}): its artifact store failed (the server's --artifacts-destination: a missing "
+        f"bucket, or credentials the server lacks; the server's log says which)."
+        if store
+        else f"MLflow tracking server {uri} failed while {what} ({exc.__class__.__name__});"
+    )
+    if error is not None:
+        raise error(said) from exc
+    raise TrackingUnavailable(f"{said} {then}") from exc
 
 
 def _artifact_store_error(exc: BaseException | None) -> str | None:

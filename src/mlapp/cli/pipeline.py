@@ -201,7 +201,11 @@ def track(project: Project, model_dir: Path | None, alias: str | None) -> None:
     params = project.params
     folder = pick(model_dir, params.train.model_dir)
     uri = tracking.connect(params.mlflow)
-    with tracking_failures.store_free(uri, "tracking the model"):
+    unlogged = (  # what a run the server failed to log leaves: evaluate's "no outputs" is no stage's here
+        "no complete run of this model was logged (one cut short is never reused). "
+        "Run `mlapp pipeline track` again when the server answers."
+    )
+    with tracking_failures.store_free(uri, "tracking the model", unlogged):
         run_id = tracking.ensure_run(params, folder)
         click.echo(f"MLflow run {run_id} at {redact(uri)}")
         if alias:
@@ -229,7 +233,11 @@ def register(
 
     extra = _key_values(tags)
     params = project.params
-    with tracking_failures.store_free(params.mlflow.resolved_tracking_uri()):
+    unlogged = (  # the run is logged before any version is made
+        "nothing was registered (a run cut short is never reused). "
+        "Run `mlapp pipeline register` again when the server answers."
+    )
+    with tracking_failures.store_free(params.mlflow.resolved_tracking_uri(), unlogged=unlogged):
         version = registry.register(
             params, pick(model_dir, params.train.model_dir), aliases=list(aliases), extra_tags=extra
         )

@@ -154,7 +154,7 @@ def run(
             write_json(plots[name], staged_plots / f"{name}.json")
         if log_to_mlflow:
             uri = params.mlflow.resolved_tracking_uri()
-            with tracking_failures.store_free(uri):
+            with tracking_failures.store_free(uri, unlogged=tracking_failures.STAGE_UNDONE):
                 run_id = tracking.log_run(params, model_dir, scores, plots, staged_plots)
             print(f"MLflow run {run_id} at {redact(uri)}")
         publish(staged_metrics, metrics_path, staged_plots, plots_dir)

@@ -1,0 +1,85 @@
+"""`mlapp pipeline track` and `register` whose own tracking server is killed while they log the
+model's run: one line that says what is true of that command (they are no DVC stage: evaluate's
+"this stage wrote no outputs ... `dvc repro`" was wrong for them), and a re-run does it.
+
+The command is held (tests/holding.py) once its run exists, before it logs anything; the server
+dies in that window, so what fails, and when, never depends on timing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+from mlflow.entities import RunStatus
+from mlflow.tracking import MlflowClient
+
+from mlapp.params import load_params
+from mlapp.registry import versions_of
+from tests.conftest import BIN, sh
+from tests.holding import held_pid, hold_env, release
+from tests.team.conftest import require_env
+from tests.team.test_mlflow_server import own_server, team_project
+
+pytestmark = pytest.mark.slow
+
+SAID = {
+    "track": "no complete run of this model was logged (one cut short is never reused). "
+    "Run `mlapp pipeline track` again when the server answers.",
+    "register": "nothing was registered (a run cut short is never reused). "
+    "Run `mlapp pipeline register` again when the server answers.",
+}
+
+
+def killed_while_logging(argv: list[str], root: Path, env: dict[str, str], proc: subprocess.Popen,
+                         tmp_path: Path) -> tuple[int, str]:  # fmt: skip
+    """Run ``argv`` held at its run's logging, kill the server ``proc`` there, let it go on:
+    its exit status and output."""
+    hold = hold_env(tmp_path, "mlapp.tracking:_log_into_run")
+    child = subprocess.Popen(argv, cwd=root, env={**os.environ, **env, **hold}, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    assert child.stdout is not None
+    said: list[str] = []
+    held = held_pid(child.stdout, said)
+    try:
+        assert held is not None, f"{argv} never started logging its run:\n{''.join(said)}"
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        release(held)
+        return child.wait(timeout=120), "".join(said) + child.stdout.read()
+    finally:
+        if child.poll() is None:  # failed above: the held command does not outlive the test
+            child.kill()
+            child.communicate(timeout=60)
+
+
+@pytest.mark.parametrize("command", ["track", "register"])
+def test_a_server_killed_while_the_run_is_logged_says_what_this_command_left(
+    command: str, trained_project: Path, tmp_path: Path
+) -> None:
+    postgres = require_env("MLAPP_TEST_POSTGRES_URL", "PostgreSQL for a killable `mlflow server`")
+    shared = require_env("MLAPP_TEST_MLFLOW_SERVER", "an `mlflow server` on the same PostgreSQL")
+    argv = [str(BIN / "mlapp"), "pipeline", command, "--alias", "staging"]
+    with own_server(postgres, tmp_path / "artifacts", tmp_path / "server.log") as (url, proc):
+        root, env = team_project(trained_project, tmp_path / "p", url)
+        status, output = killed_while_logging(argv, root, env, proc, tmp_path)
+    assert status == 2, output
+    assert "Traceback" not in output, output
+    line = output.splitlines()[-1]
+    failed = rf"error: MLflow tracking server {re.escape(url)} failed while logging run \w+ \(\w+\); "
+    assert re.fullmatch(failed + re.escape(SAID[command]), line), line
+    # What it left, read through the shared server on the same database: a run that never finished
+    # (never reused), no registered model, no alias.
+    params = load_params(root / "params.yaml").mlflow
+    client = MlflowClient(shared, shared)
+    experiment = client.get_experiment_by_name(params.experiment)
+    assert experiment is not None
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.status != RunStatus.to_string(RunStatus.FINISHED), run.info
+    assert client.search_model_versions(versions_of(params.model_name)) == []
+    sh(*argv, cwd=root, env={**env, "MLFLOW_TRACKING_URI": shared})  # the server is back: the re-run does it
+    assert client.get_model_version_by_alias(params.model_name, "staging").version == "1"
