@@ -112,7 +112,7 @@ tune: setup ## Optuna search on the training split (TRIALS=n); writes the best t
 init: ## make the template yours: `make init NAME=acmechurn` renames everything, re-locks, re-syncs
 	@test -n "$(NAME)" || { echo "usage: make init NAME=<2-31 lowercase letters or digits, starting with a letter>"; exit 2; }
 	@# Quoted: one word, whatever NAME holds (`x;true` unquoted ran `true` and went on as renamed)
-	$(RUN) mlapp template init '$(NAME)'
+	$(RUN) mlapp template init --no-next '$(NAME)'
 	$(UV) lock
 	@# --inexact keeps what the lock no longer names: the old name's command, a ModuleNotFoundError
 	$(UV) pip uninstall --quiet --python "$${UV_PROJECT_ENVIRONMENT:-.venv}" mlapp

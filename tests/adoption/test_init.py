@@ -30,7 +30,8 @@ def instantiate(dest: Path, name: str) -> Path:
     sh("git", "init", "-q", "-b", "main", cwd=dest)
     sh("git", "config", "user.email", "test@example.com", cwd=dest)
     sh("git", "config", "user.name", "test", cwd=dest)
-    sh("mlapp", "template", "init", name, cwd=dest)
+    said = sh("mlapp", "template", "init", name, cwd=dest).stdout
+    assert said.endswith("; next: `uv lock && uv sync`, then `make test` and commit\n"), said
     return dest
 
 
@@ -201,3 +202,14 @@ def test_make_init_passes_the_name_as_one_word(tmp_path: Path) -> None:
     )  # fmt: skip
     assert made.returncode != 0 and "Renamed to" not in made.stdout, made.stdout + made.stderr
     assert "invalid project name 'x;true'" in made.stderr, made.stderr
+
+
+def test_make_init_says_only_the_steps_it_left(tmp_path: Path) -> None:
+    """`make init` printed init's "next: `uv lock && uv sync`", then ran both and printed its own
+    "Next: make run && make test": a step already done, said as still to do."""
+    template.copy_tree(REPO, root := tmp_path / "acme")
+    sh("git", "init", "-q", "-b", "main", cwd=root)
+    # RUN= : `mlapp` from PATH (sh puts the copy's src first); UV=true: lock and sync do nothing.
+    made = sh("make", "--no-print-directory", "init", f"NAME={NEW}", "RUN=", "UV=true", cwd=root).stdout
+    assert f"renamed the template to {NEW!r} in " in made and "uv lock" not in made, made
+    assert made.endswith(f"Renamed to {NEW}. Next: make run && make test, then commit.\n"), made

@@ -20,7 +20,10 @@ def group() -> None:
 
 @group.command("init")
 @click.argument("name")
-def init_project(name: str) -> None:
+# `make init` re-locks and re-syncs after the rename and then says what is next itself: the
+# steps printed here would be done by the time they are read.
+@click.option("--next/--no-next", "steps", default=True, help="Print the steps left after the rename.")
+def init_project(name: str, steps: bool) -> None:
     """Rename the template (package, CLI, image, MLflow model, k8s app) to NAME, in place.
 
     `make init NAME=...` also re-locks and re-syncs the environment afterwards.
@@ -28,10 +31,8 @@ def init_project(name: str) -> None:
     from mlapp import template
 
     changed = template.rename(Path.cwd(), name)
-    click.echo(
-        f"renamed the template to {name!r} in {len(changed)} files; "
-        "next: `uv lock && uv sync`, then `make test` and commit"
-    )
+    after = "; next: `uv lock && uv sync`, then `make test` and commit" if steps else ""
+    click.echo(f"renamed the template to {name!r} in {len(changed)} files{after}")
 
 
 @group.command("schema")
