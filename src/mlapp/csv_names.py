@@ -21,7 +21,7 @@ from typing import IO, Any, cast
 import pandas as pd
 from pandas.errors import EmptyDataError, ParserError
 
-from mlapp.sources import opened
+from mlapp.sources import Replayed, opened
 
 CsvSource = Path | str | IO[bytes]
 HEAD_BYTES = 1 << 16  # a stream's bytes kept to read its header again (a line of ~3,000 names)
@@ -100,26 +100,7 @@ def with_head(source: IO[bytes]) -> tuple[IO[bytes], io.BytesIO]:
     """``source`` to read (again from its start), and a copy of its first bytes to read its
     header from again."""
     head = source.read(HEAD_BYTES)
-    return cast(IO[bytes], io.BufferedReader(_Replayed(head, source))), io.BytesIO(head)
-
-
-class _Replayed(io.RawIOBase):
-    """``head``, then the rest of ``stream``."""
-
-    def __init__(self, head: bytes, stream: IO[bytes]) -> None:
-        self._head, self._stream = memoryview(head), stream
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        data: bytes | memoryview
-        if not self._head:
-            data = self._stream.read(len(buffer))
-        else:
-            data, self._head = self._head[: len(buffer)], self._head[len(buffer) :]
-        buffer[: len(data)] = data
-        return len(data)
+    return cast(IO[bytes], io.BufferedReader(Replayed(head, source))), io.BytesIO(head)
 
 
 def refuse_repeated(columns: pd.Index, head: CsvSource, sep: str) -> None:

@@ -142,8 +142,11 @@ def opened(source: str | Path, *, seekable: bool = False) -> Iterator[IO[bytes]]
             stream: IO[bytes] = stack.enter_context(local.open("rb"))
         else:
             stream = stack.enter_context(_remote(text))
-        if suffix := compression(text):
-            inner = stack.enter_context(DECOMPRESSED[suffix](stream, "rb"))
+        # No bytes at all is an empty file whatever its compression: gzip reads it so, but bz2 and
+        # lzma raise EOFError ("cut short"), so a file without a first byte is not decompressed.
+        if (suffix := compression(text)) and (head := stream.read(1)):
+            packed = io.BufferedReader(Replayed(head, stream))
+            inner = stack.enter_context(DECOMPRESSED[suffix](packed, "rb"))
             stream = io.BufferedReader(_Decompressed(inner, suffix))
         if seekable and (suffix or local is None):
             copy = stack.enter_context(tempfile.TemporaryFile())
@@ -185,5 +188,24 @@ class _Decompressed(io.RawIOBase):
                 else f"not {self._suffix}-compressed as its name says ({exc})"
             )
             raise ParserError(said) from exc
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class Replayed(io.RawIOBase):
+    """``head`` (bytes already read from ``stream``), then the rest of ``stream``."""
+
+    def __init__(self, head: bytes, stream: IO[bytes]) -> None:
+        self._head, self._stream = memoryview(head), stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data: bytes | memoryview
+        if not self._head:
+            data = self._stream.read(len(buffer))
+        else:
+            data, self._head = self._head[: len(buffer)], self._head[len(buffer) :]
         buffer[: len(data)] = data
         return len(data)

@@ -7,7 +7,7 @@ import os
 import tempfile
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
@@ -19,7 +19,7 @@ from pandas.errors import ParserError, ParserWarning
 
 from mlapp.csv_names import CsvSource, extra_field, refuse_repeated, repeated, separator_fix, with_head
 from mlapp.errors import UserError, interrupts_kept, writing
-from mlapp.sources import is_parquet, opened, unnamed_compression
+from mlapp.sources import is_parquet, opened
 
 MORE_FIELDS = "a row has more fields than the header names"
 
@@ -127,21 +127,6 @@ def first_non_utf8_line(path: str | Path) -> int | None:
             except UnicodeDecodeError:
                 return number
     return None
-
-
-def not_utf8(source: str | Path) -> str:
-    """What the batch scorer and the monitor say of a CSV that does not decode, as validate says
-    it: the first line that is not UTF-8 and the fix, not the decoder's "byte 0xfc in position 1"
-    (a position in the chunk being parsed, not in the file)."""
-    if packed := unnamed_compression(source):
-        return compressed_unnamed(source, packed)
-    line = first_non_utf8_line(source)
-    return f"{f'line {line}' if line else 'it'} is not UTF-8 text: save the file as UTF-8"
-
-
-def compressed_unnamed(source: str | Path, packed: str) -> str:
-    """What is said of a file compressed (``packed``: its suffix) under a name that does not say so."""
-    return f"it is {packed}-compressed: name it so ({PurePosixPath(str(source)).name}{packed})"
 
 
 def line_count(path: Path) -> int | None:

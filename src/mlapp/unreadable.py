@@ -11,12 +11,13 @@ this words the rest the same way.
 from __future__ import annotations
 
 import re
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pyarrow as pa
 from pandas.errors import EmptyDataError, ParserError
 
-from mlapp.tables import MORE_FIELDS, not_utf8
+from mlapp.sources import unnamed_compression
+from mlapp.tables import MORE_FIELDS, first_non_utf8_line
 
 # Errors reading a file that are its content's: empty, ragged, not UTF-8, not Parquet, not
 # compressed as named (``sources.opened`` raises ParserError for those).
@@ -40,3 +41,18 @@ def why_unreadable(exc: Exception, source: str | Path) -> str:
             "name the extra column in the header, or quote a value holding the separator)"
         )
     return text
+
+
+def not_utf8(source: str | Path) -> str:
+    """What is said of a CSV that does not decode: the first line that is not UTF-8 and the
+    fix, not the decoder's "byte 0xfc in position 1" (a position in the chunk being parsed, not
+    in the file)."""
+    if packed := unnamed_compression(source):
+        return compressed_unnamed(source, packed)
+    line = first_non_utf8_line(source)
+    return f"{f'line {line}' if line else 'it'} is not UTF-8 text: save the file as UTF-8"
+
+
+def compressed_unnamed(source: str | Path, packed: str) -> str:
+    """What is said of a file compressed (``packed``: its suffix) under a name that does not say so."""
+    return f"it is {packed}-compressed: name it so ({PurePosixPath(str(source)).name}{packed})"

@@ -218,7 +218,10 @@ def test_a_table_without_the_label_is_refused(tmp_path: Path) -> None:
         (b"", r"readable table \(it is empty \(no header line naming its columns\)\)"),
         (b"id,amount,churned\n", r"no data rows: the draft types each column by its values"),
         (b"id,amount,churned\n1,2.5,0,\n", r"readable table \(a row has more fields than the header"),
-        (b"id,amount,churned\n1,w\xe9b,0\n", r"UTF-8 text \(line 2 is not: save the file as UTF-8\)"),
+        (
+            b"id,amount,churned\n1,w\xe9b,0\n",
+            r"readable table \(line 2 is not UTF-8 text: save the file as UTF-8\)",
+        ),
         (
             b"id,amount,amount,churned\n1,2.5,3,0\n",
             r"unique column names \(the header repeats them\).*'amount'",

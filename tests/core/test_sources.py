@@ -20,7 +20,8 @@ from mlapp.params import load_params
 from mlapp.serving.score import input_format
 from mlapp.sources import compression, format_suffix, is_parquet, named_separator, opened, unnamed_format
 from mlapp.stages.validate import read_problem
-from mlapp.tables import not_utf8, read_csv
+from mlapp.tables import read_csv
+from mlapp.unreadable import not_utf8
 from tests.conftest import REPO
 
 

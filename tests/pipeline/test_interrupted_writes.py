@@ -21,11 +21,12 @@ import pytest
 import sqlalchemy
 from pandas.errors import ParserError
 
-from mlapp import csv_names, swap, tracking
 from mlapp import model as model_io
+from mlapp import swap, tracking
 from mlapp.cli import EXIT_ERROR
 from mlapp.errors import EXIT_INTERRUPTED, UserError
 from mlapp.params import load_params
+from mlapp.sources import Replayed
 from mlapp.stages import evaluate, validate
 from mlapp.stages.train import base_spec
 from mlapp.tables import write_json
@@ -66,7 +67,7 @@ def test_ctrl_c_that_pandas_reports_as_a_failed_read_stays_an_interrupt(
     its ParserError "Calling read(nbytes) on source failed": validate wrote a report calling the
     table unreadable and the schema draft said so, exit 2, where Ctrl-C is exit 130. Injected as
     pandas gives it: the interrupt lands in the read callback, a ParserError comes out."""
-    readinto = csv_names._Replayed.readinto
+    readinto = Replayed.readinto
 
     def lost(self: Any, buffer: Any) -> int:
         if self._head:  # the header's bytes, read before pandas' parser starts
@@ -75,7 +76,7 @@ def test_ctrl_c_that_pandas_reports_as_a_failed_read_stays_an_interrupt(
             os.kill(os.getpid(), signal.SIGINT)
         raise ParserError("Error tokenizing data. C error: Calling read(nbytes) on source failed.")
 
-    monkeypatch.setattr(csv_names._Replayed, "readinto", lost)
+    monkeypatch.setattr(Replayed, "readinto", lost)
     # Python's own Ctrl-C handler, as a shell gives it: a pytest-xdist worker ignores SIGINT.
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))

@@ -73,7 +73,8 @@ def test_a_tsv_lines_are_told_as_a_csv_s_are(
     lines = source.read_text().splitlines(keepends=True)
     source.write_bytes("".join([*lines[:3], "Ö" + lines[3], *lines[4:]]).encode("latin-1"))
     code, _, report = _run(source, tmp_path)
-    assert code == 1 and "UTF-8 text (line 4 is not" in read_json(report)["problems"][0]["check"]
+    check = read_json(report)["problems"][0]["check"]
+    assert code == 1 and check == "readable table (line 4 is not UTF-8 text: save the file as UTF-8)", check
 
 
 SAID = (

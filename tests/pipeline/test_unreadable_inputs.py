@@ -25,6 +25,7 @@ RAGGED = (
     "name the extra column in the header, or quote a value holding the separator)"
 )
 CUT = "cut short: its .gz data ends before the compressed stream does (copied or downloaded only in part?)"
+COMPRESSED = (".gz", ".bz2", ".xz")
 PANDAS = ("No columns to parse", "Error tokenizing", "C error", "end-of-stream")
 
 
@@ -34,10 +35,20 @@ def _ragged(raw: bytes) -> bytes:
     return b"\n".join(lines)
 
 
+def _latin1(raw: bytes) -> bytes:
+    lines = raw.split(b"\n")
+    lines[3] = "\u00d6".encode("latin-1") + lines[3]  # a spreadsheet's export: file line 4
+    return b"\n".join(lines)
+
+
 CASES: dict[str, tuple[str, Callable[[bytes], bytes], str]] = {
     "empty": ("batch.csv", lambda raw: b"", EMPTY),
     "blank lines only": ("batch.csv", lambda raw: b"\n\n\n", EMPTY),
     "empty gz": ("batch.csv.gz", lambda raw: gzip.compress(b"", mtime=0), EMPTY),
+    # No bytes at all: gzip reads none, bz2 and lzma raised EOFError and said "cut short".
+    **{f"0-byte {suffix}": (f"batch.csv{suffix}", lambda raw: b"", EMPTY) for suffix in COMPRESSED},
+    # validate said "UTF-8 text (line 4 is not: ...)", the scorer and the monitor this.
+    "not UTF-8": ("batch.csv", _latin1, "line 4 is not UTF-8 text: save the file as UTF-8"),
     "ragged row": ("batch.csv", _ragged, RAGGED),
     "cut-off gz": ("batch.csv.gz", lambda raw: gzip.compress(raw, mtime=0)[:20_000], CUT),
 }

@@ -108,7 +108,10 @@ CASES: dict[str, tuple[Edit | str, list[str]]] = {
         "SEMICOLON",
         ["the file failed", "holding ';'", "set data.csv_separator: ';' in params.yaml"],
     ),
-    "not UTF-8": ("LATIN1", ["the file failed", "UTF-8 text", "line 4"]),
+    "not UTF-8": (
+        "LATIN1",
+        ["the file failed readable table (line 4 is not UTF-8 text: save the file as UTF-8)"],
+    ),
     "header only": ("HEADER", ["the table failed at least 100 rows (found 0; validate.min_rows: add rows"]),
 }
 

@@ -30,10 +30,10 @@ from mlapp.errors import UserError
 from mlapp.labels import whole_numbers
 from mlapp.params import Params
 from mlapp.problem_row import Problem
-from mlapp.sources import TABLE_FORMATS, is_parquet, table_format, unnamed_compression, unnamed_format
+from mlapp.sources import TABLE_FORMATS, is_parquet, table_format, unnamed_format
 from mlapp.stages.findings import Findings
 from mlapp.stages.validate_rules import check_table, parse_table
-from mlapp.tables import FrameParts, first_non_utf8_line, line_count, read_raw_chunks, write_json
+from mlapp.tables import FrameParts, line_count, read_raw_chunks, write_json
 from mlapp.unreadable import UNREADABLE, why_unreadable
 
 __all__ = ["Problem", "ValidationFailed", "check_table", "parse_table", "run", "validate_table"]
@@ -94,13 +94,8 @@ def name_problem(source: Path) -> Problem | None:
 
 
 def read_problem(exc: Exception, source: Path) -> Problem:
-    """The file-level problem behind an ``UNREADABLE`` error reading ``source``, worded as the
-    batch scorer and the monitor word it (``why_unreadable``); a CSV that is not UTF-8 under
-    validate's own rule name, its line and the fix."""
-    if isinstance(exc, UnicodeDecodeError) and not unnamed_compression(source):
-        line = first_non_utf8_line(source)
-        where = f"line {line} is not" if line else "it is not"
-        return Problem("<file>", f"UTF-8 text ({where}: save the file as UTF-8)", 1)
+    """The file-level problem behind an ``UNREADABLE`` error reading ``source``: the rule
+    every such problem breaks, worded after it as the batch scorer and the monitor word it."""
     return Problem("<file>", f"readable table ({why_unreadable(exc, source)})", 1)
 
 
