@@ -249,6 +249,31 @@ def own_server(
             proc.wait(timeout=30)
 
 
+def killed_while_logging(argv: list[str], root: Path, env: dict[str, str], proc: subprocess.Popen,
+                         tmp_path: Path) -> tuple[int, str]:  # fmt: skip
+    """Run ``argv`` held at its run's logging, kill the server ``proc`` there, let it go on:
+    its exit status and output."""
+    hold = hold_env(tmp_path, "mlapp.tracking:_log_into_run")
+    child = subprocess.Popen(argv, cwd=root, env={**os.environ, **env, **hold}, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    assert child.stdout is not None
+    said: list[str] = []
+    held = held_pid(child.stdout, said)
+    try:
+        assert held is not None, f"{argv} never started logging its run:\n{''.join(said)}"
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        release(held)
+        output = "".join(said) + child.stdout.read()  # to its end: the pipe never fills
+        return child.wait(timeout=120), output
+    finally:
+        if child.poll() is None:  # failed above: neither the command nor what it runs outlives the test
+            if held is not None:
+                os.kill(held, signal.SIGKILL)
+            child.kill()
+            child.communicate(timeout=60)
+
+
 def test_server_going_away_mid_run(trained_project, tmp_path, monkeypatch) -> None:
     postgres = require_env("MLAPP_TEST_POSTGRES_URL", "PostgreSQL for a killable `mlflow server`")
     artifacts, log = tmp_path / "artifacts", tmp_path / "mlflow-server.log"
@@ -270,33 +295,10 @@ def test_server_going_away_mid_run(trained_project, tmp_path, monkeypatch) -> No
         # evaluate is held once its run exists, before it logs anything (tests/holding.py): the
         # server dies in that window. Killing it once the store showed the run was a race with
         # evaluate's logging, lost when this test was paused a few seconds on a loaded machine.
-        hold = hold_env(tmp_path, "mlapp.tracking:_log_into_run")
-        repro = subprocess.Popen(
-            ["dvc", "repro"],
-            cwd=root,
-            env={**os.environ, **env, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **hold},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        assert repro.stdout is not None
-        said: list[str] = []
-        held = held_pid(repro.stdout, said)
-        try:
-            assert held is not None, f"evaluate never started logging its run:\n{''.join(said)}"
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-            release(held)
-            output = "".join(said) + repro.stdout.read()  # to its end (communicate loses what is buffered)
-            repro.wait(timeout=60)
-        finally:
-            if repro.poll() is None:  # the test failed above: neither evaluate nor dvc outlives it
-                if held is not None:
-                    os.kill(held, signal.SIGKILL)
-                repro.kill()
-                repro.communicate(timeout=60)
+        path = {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+        code, output = killed_while_logging(["dvc", "repro"], root, {**env, **path}, proc, tmp_path)
 
-    assert repro.returncode != 0
+    assert code != 0
     assert f"MLflow tracking server {url} failed while logging run" in output, output
     # No half-written outputs: no new metrics, no staging leftovers, evaluate not recorded.
     metrics_file = root / "metrics" / "metrics.json"

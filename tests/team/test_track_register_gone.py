@@ -8,10 +8,7 @@ dies in that window, so what fails, and when, never depends on timing.
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -21,9 +18,8 @@ from mlflow.tracking import MlflowClient
 from mlapp.params import load_params
 from mlapp.registry import versions_of
 from tests.conftest import BIN, sh
-from tests.holding import held_pid, hold_env, release
 from tests.team.conftest import require_env
-from tests.team.test_mlflow_server import own_server, team_project
+from tests.team.test_mlflow_server import killed_while_logging, own_server, team_project
 
 pytestmark = pytest.mark.slow
 
@@ -33,28 +29,6 @@ SAID = {
     "register": "nothing was registered (a run cut short is never reused). "
     "Run `mlapp pipeline register` again when the server answers.",
 }
-
-
-def killed_while_logging(argv: list[str], root: Path, env: dict[str, str], proc: subprocess.Popen,
-                         tmp_path: Path) -> tuple[int, str]:  # fmt: skip
-    """Run ``argv`` held at its run's logging, kill the server ``proc`` there, let it go on:
-    its exit status and output."""
-    hold = hold_env(tmp_path, "mlapp.tracking:_log_into_run")
-    child = subprocess.Popen(argv, cwd=root, env={**os.environ, **env, **hold}, text=True,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
-    assert child.stdout is not None
-    said: list[str] = []
-    held = held_pid(child.stdout, said)
-    try:
-        assert held is not None, f"{argv} never started logging its run:\n{''.join(said)}"
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-        release(held)
-        return child.wait(timeout=120), "".join(said) + child.stdout.read()
-    finally:
-        if child.poll() is None:  # failed above: the held command does not outlive the test
-            child.kill()
-            child.communicate(timeout=60)
 
 
 @pytest.mark.parametrize("command", ["track", "register"])
