@@ -64,10 +64,10 @@ def draw(width: int, rows: int, rng: np.random.Generator) -> tuple[pd.DataFrame,
         else:
             columns[f"x{i:02d}"] = rng.poisson(4, rows).astype(np.float64)
     frame = pd.DataFrame(columns)
-    numeric = [c for i, c in enumerate(frame) if _kind(i) != "category"]
+    numeric = [c for i, c in enumerate(frame.columns) if _kind(i) != "category"]
     signal = zip(SIGNAL_WEIGHTS, numeric[: len(SIGNAL_WEIGHTS)], strict=True)
-    logit = sum(w * (frame[c] - frame[c].mean()) / frame[c].std() for w, c in signal)
-    logit = logit + np.where(frame["x04"] == "d", 1.0, 0.0) - 1.0
+    weighted = sum(w * (frame[c] - frame[c].mean()) / frame[c].std() for w, c in signal)
+    logit = weighted + np.where(frame["x04"] == "d", 1.0, 0.0) - 1.0
     labels = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype(np.int64)
     return frame, labels
 
@@ -75,8 +75,8 @@ def draw(width: int, rows: int, rng: np.random.Generator) -> tuple[pd.DataFrame,
 def train(width: int, rng: np.random.Generator) -> tuple[Model, pd.DataFrame, np.ndarray]:
     """The model, its training reference and its scores on a test draw (the prediction reference)."""
     reference, labels = draw(width, REFERENCE_ROWS, rng)
-    categories = {c: LEVELS for i, c in enumerate(reference) if _kind(i) == "category"}
-    spec = ModelSpec(list(reference), categories, "y", 0.5, 0, "binary", ["0", "1"])
+    categories = {c: LEVELS for i, c in enumerate(reference.columns) if _kind(i) == "category"}
+    spec = ModelSpec(list(reference.columns), categories, "y", 0.5, 0, "binary", ["0", "1"])
     knobs = load_params(REPO / "params.yaml").train.xgboost
     booster = xgb.train(
         {"objective": "binary:logistic", "max_depth": knobs.max_depth, "eta": knobs.learning_rate,
@@ -93,12 +93,15 @@ def judge(model: Model, reference: pd.DataFrame, ref_scores: np.ndarray, batch: 
           weights: dict[str, float] | None, rules: dict[str, MonitorParams]) -> dict[str, Any]:  # fmt: skip
     """Each rule set's triggered rules for one batch (empty: no action), and every feature's PSI."""
     any_rules = next(iter(rules.values()))  # drift statistics do not depend on the decision knobs
-    levels = {name: LEVELS if name in model.spec.categories else None for name in reference}
+    levels: dict[str, list[object] | None] = {
+        name: [*LEVELS] if name in model.spec.categories else None for name in reference.columns
+    }
     features = [
-        drift.one_feature(name, levels[name], reference[name], batch[name], any_rules) for name in reference
+        drift.one_feature(name, levels[name], reference[name], batch[name], any_rules)
+        for name in reference.columns
     ]
     prediction = drift.prediction_shift(ref_scores, model.scores(batch), model.spec, any_rules)
-    fired = {"psi": [f.psi for f in features]}
+    fired: dict[str, list[float] | list[str]] = {"psi": [f.psi for f in features]}
     for label, monitor in rules.items():
         made = decision.decide(features, weights, prediction, [], monitor)
         fired[label] = [rule.rule for rule in made.rules if rule.triggered]
@@ -136,10 +139,11 @@ def _shifted(batch: pd.DataFrame, names: list[str], size: float, sd: pd.Series) 
 def one_width(width: int, args: argparse.Namespace, rules: dict[str, MonitorParams]) -> dict[str, Any]:
     rng = np.random.default_rng(1000 + width)
     model, reference, ref_scores = train(width, rng)
-    weights = decision.importance(model.booster, list(reference))
+    columns = list(reference.columns)
+    weights = decision.importance(model.booster, columns)
     assert weights is not None
-    kinds = {c: _kind(i) for i, c in enumerate(reference)}
-    numeric = [c for c in reference if kinds[c] != "category"]
+    kinds = {c: _kind(i) for i, c in enumerate(columns)}
+    numeric = [c for c in columns if kinds[c] != "category"]
     ranked = sorted(numeric, key=lambda c: -weights[c])
     important = ranked[:3]
     # Like for like: each important feature's twin is the least important feature of its kind,
@@ -163,7 +167,7 @@ def one_width(width: int, args: argparse.Namespace, rules: dict[str, MonitorPara
                 batches = (_shifted(draw(width, 1000, rng)[0], names, size, sd) for _ in trials)
                 outcomes = [judge(model, reference, ref_scores, b, weights, rules) for b in batches]
                 cell = _tally(outcomes, labels)
-                where = [list(reference).index(n) for n in names]
+                where = [columns.index(n) for n in names]
                 psi = [float(np.median([o["psi"][i] for o in outcomes])) for i in where]
                 cell["median_psi"] = [round(v, 3) for v in psi]
                 cell.update(group=group, k=k, shift_sd=size, rows=1000, features=names,
@@ -213,7 +217,7 @@ def main() -> None:
              "prediction_psi", "bins", "min_rows"}  # fmt: skip
     started = time.perf_counter()
     results = [one_width(width, args, rules) for width in args.widths]
-    out = {
+    out: dict[str, Any] = {
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "seconds": round(time.perf_counter() - started, 1),
         "rules": {label: m.model_dump(mode="json", include=knobs) for label, m in rules.items()},

@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import uvloop
 
@@ -104,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ[PREDICTION_LOG_ENV] = str(Path(tempfile.mkdtemp()) / "predictions.jsonl")
     from mlapp.serving.service import ModelService
 
-    service = ModelService.inner()  # the plain class (BentoML wraps it): loads the model
+    # The plain class (BentoML wraps it, which its stubs do not say): loads the model.
+    service: ModelService = cast(Any, ModelService).inner()
     records = json.loads(unseen_rows().to_json(orient="records"))
     body = json.dumps({"records": records[:1000]}).encode()
     rounds = []

@@ -43,6 +43,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -100,10 +101,10 @@ def in_process(
         best = 0.0
         for threads in sorted({1, os.cpu_count() or 1}):
             model.booster.set_param({"nthread": threads})
-            best = max(best, batch * timed(lambda m=matrix: model.booster.inplace_predict(m), seconds))
+            best = max(best, batch * timed(partial(model.booster.inplace_predict, matrix), seconds))
         out[f"booster_{batch}_rows_s"] = best
         rows = frame.iloc[:batch]
-        out[f"predict_proba_{batch}_rows_s"] = batch * timed(lambda r=rows: model.predict_proba(r), seconds)
+        out[f"predict_proba_{batch}_rows_s"] = batch * timed(partial(model.predict_proba, rows), seconds)
     model.booster.set_param({"nthread": 1})
     return out
 

@@ -58,7 +58,7 @@ def predict(request: Records) -> list[dict[str, Any]]:
     except pa_errors.SchemaErrors as exc:
         raise HTTPException(status_code=400, detail=str(exc)[:2000]) from exc
     proba = MODEL.predict_proba(frame)
-    labels = proba >= MODEL.spec.threshold
+    labels = proba >= MODEL.spec.cutoff
     return [{"probability": float(p), "label": int(y)} for p, y in zip(proba, labels, strict=True)]
 
 
@@ -72,6 +72,4 @@ async def predict_same(request: Request) -> Response:
             responses.error(refused.message, refused.detail), refused.status, media_type="application/json"
         )
     proba = MODEL.booster.inplace_predict(matrix).astype(np.float64)
-    return Response(
-        responses.predictions(proba, proba >= MODEL.spec.threshold), media_type="application/json"
-    )
+    return Response(responses.predictions(proba, proba >= MODEL.spec.cutoff), media_type="application/json")

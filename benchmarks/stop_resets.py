@@ -63,11 +63,11 @@ def clients(
                 answer = conn.getresponse()
                 answer.read()
                 outcome = f"answered {answer.status}"
-                if answer.will_close:
-                    conn.close()
-                    conn = None
+                closed = answer.will_close
             except (OSError, http.client.HTTPException):
                 outcome = "reset on a new connection" if new else "reset on a kept-alive connection"
+                closed = True
+            if closed:
                 conn.close()
                 conn = None
             if signalled:
