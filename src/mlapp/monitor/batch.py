@@ -32,6 +32,7 @@ from mlapp.labels import label_text
 from mlapp.monitor.checks import BatchCheck, batch_schema
 from mlapp.monitor.logs import Log, log_chunks
 from mlapp.monitor.rows import MonitorError
+from mlapp.monitor.served import Scores
 from mlapp.params import Params
 from mlapp.problem_row import Problem
 from mlapp.sources import TABLE_FORMATS, local_file, opened, separator, table_format
@@ -57,7 +58,7 @@ class InvalidBatch(MonitorError):
 class Served:
     """What the prediction log says the service did, to compare with the model here."""
 
-    probability: pd.Series  # logged score per row (NaN where absent)
+    probability: Scores  # logged score per row (NaN where absent): the task's (served.Scores)
     model_versions: dict[str, int]
 
 
@@ -163,7 +164,7 @@ def read_source(source: str, params: Params) -> tuple[str, pd.DataFrame, Served 
         return fmt, pd.concat(read_csv(source, data.missing_values, rows, sep)), None
 
 
-def read_chunks(source: str, params: Params, log: Log) -> Iterator[tuple[pd.DataFrame, pd.Series | None]]:
+def read_chunks(source: str, params: Params, log: Log) -> Iterator[tuple[pd.DataFrame, Scores | None]]:
     """The batch as read, ``monitor.chunk_rows`` rows at a time (indexed by their 0-based rows in
     the file), each with its logged scores (a log; ``log`` gathers the rest of what it says)."""
     fmt = source_format(source)

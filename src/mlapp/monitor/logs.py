@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from mlapp.monitor.served import SCORE_FIELDS, served_scores
+from mlapp.monitor.served import SCORE_FIELDS, Scores, served_scores
 from mlapp.params import Params
 from mlapp.problem_row import Problem
 from mlapp.schema import FEATURES
@@ -73,7 +73,7 @@ class Log:
         found = Problem(column, rule, 1, [value], [row])
         self.clashes[column] = merge(self.clashes.get(column), found, self.limit)
 
-    def scores(self, values: pd.Series, params: Params) -> pd.Series:
+    def scores(self, values: pd.Series, params: Params) -> Scores:
         """A chunk's served scores (P(positive), NaN where none); those that are no probability are
         noted in ``unusable``, as a column's failed rule is, whatever chunk holds them."""
         scores, found = served_scores(values, params.task, self.classes, params.data.decimal, self.limit)
@@ -95,7 +95,7 @@ def _json_int(digits: str) -> int | str:
 
 def log_chunks(
     lines: Iterable[str], params: Params, rows: int, log: Log, expected: Iterable[str] = ()
-) -> Iterator[tuple[pd.DataFrame, pd.Series]]:
+) -> Iterator[tuple[pd.DataFrame, Scores]]:
     """A log's records ``rows`` at a time as table rows (numbered across chunks), with their logged
     scores; at least one chunk: an empty log (just rotated) has no rows, not "no feature columns".
 
@@ -167,7 +167,7 @@ def _log_frame(
     expected: Iterable[str],
     served: str,
     params: Params,
-) -> tuple[pd.DataFrame, pd.Series]:
+) -> tuple[pd.DataFrame, Scores]:
     numbers = pd.RangeIndex(offset, offset + len(records))
     # Each value as logged, not typed per chunk by pandas: ids 7 and 7.0 are two, as in a CSV, in
     # any chunk (a chunk of numbers made both '7.0'). The schema's parsing types the features.

@@ -48,6 +48,14 @@ RULE_TEXT = {
 
 
 _SHARES = ("drifted_importance", "drifted_share")
+# What served.max_score_difference measures, by the log field compared, and the scale of the
+# difference that is no float noise: a probability's ~1e-6; a prediction (float32: ~7 significant
+# digits) in the label's own unit, so relative to its size.
+COMPARED = {
+    "probability": ("scores (P(positive))", ""),
+    "probabilities": ("class probabilities (any class)", ""),
+    "prediction": ("predictions (in the label's unit)", " of the predictions' size"),
+}
 
 
 def _rule_number(rule: str, value: float | None, spec: str) -> str:
@@ -156,9 +164,10 @@ def _served(report: dict[str, Any]) -> list[str]:
         f"Models that served: {versions}; current model {code_span(served['current_model_version'])}.",
     ]
     if served["max_score_difference"] is not None:
+        what, scale = COMPARED[served["compared"]]
         lines.append(
-            f"Largest difference between logged and recomputed scores: {served['max_score_difference']:.2e} "
-            "(above ~1e-6 means the service and the pipeline score the same rows differently)."
+            f"Largest difference between logged and recomputed {what}: {served['max_score_difference']:.2e} "
+            f"(above ~1e-6{scale} means the service and the pipeline score the same rows differently)."
         )
     return lines
 

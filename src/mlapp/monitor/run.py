@@ -31,6 +31,7 @@ from mlapp.monitor.checks import BatchCheck
 from mlapp.monitor.logs import Log
 from mlapp.monitor.render import markdown
 from mlapp.monitor.rows import MetricDecay, MonitorError
+from mlapp.monitor.served import Scores
 from mlapp.monitor.tally import Reference, Tallies, load_reference
 from mlapp.params import Params
 from mlapp.schema import FEATURES
@@ -146,7 +147,7 @@ def checked(source: str, params: Params, model_dir: Path) -> dict[str, Any]:
         Log(params.validate_.max_failure_examples, classes=_classes(params, model_dir)),
     )
     tallies: Tallies | None = None
-    held: tuple[pd.DataFrame, pd.Series | None] | None = None
+    held: tuple[pd.DataFrame, Scores | None] | None = None
     for frame, logged in read_chunks(source, params, log):
         typed = check.add(frame, log.unseen)
         if held is not None and not (log.problems or log.unusable or check.failing()):

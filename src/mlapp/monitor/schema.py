@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from mlapp.monitor.rows import FeatureDrift, MetricDecay, MonitorError, PredictionShift, RuleCheck
 from mlapp.problem_row import Problem
 
-SCHEMA_VERSION = 2  # 2: rules, importance, drifted_importance
+SCHEMA_VERSION = 3  # 2: rules, importance, drifted_importance; 3: served.compared
 
 
 class _Doc(BaseModel):
@@ -43,11 +43,15 @@ class Decay(_Doc):
 class Served(_Doc):
     model_versions: dict[str, int]
     current_model_version: str
-    max_score_difference: float | None  # None: another model served some rows
+    # The log field compared with this model's: P(positive) (binary), each class's probability
+    # (multiclass: the largest difference over rows and classes), the prediction (regression: in
+    # the label's unit).
+    compared: Literal["probability", "probabilities", "prediction"]
+    max_score_difference: float | None  # None: another model served some rows, or none logged a score
 
 
 class MonitorReport(_Doc):
-    schema_version: Literal[2]
+    schema_version: Literal[3]
     status: Literal["ok", "retrain"]
     retrain: bool
     reasons: list[str]  # the triggered rules' messages
@@ -71,7 +75,7 @@ class MonitorReport(_Doc):
 class InvalidReport(_Doc):
     """The batch failed validation: nothing was compared."""
 
-    schema_version: Literal[2]
+    schema_version: Literal[3]
     status: Literal["invalid"]
     retrain: Literal[False]
     source: str

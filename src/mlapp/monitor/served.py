@@ -12,7 +12,7 @@ numbers nobody served.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,9 @@ SCORE_FIELDS = {"binary": "probability", "multiclass": "probabilities", "regress
 SUM_TOLERANCE = 0.01
 PROBABILITY_RULE = "a number in [0, 1] (the served P(positive)), or null"
 PREDICTION_RULE = "a finite number (the served prediction), or null"
+# Per row: P(positive) or the prediction (a Series), or each class's probability (a frame whose
+# columns are the model's classes, in its order); NaN where none was logged.
+Scores: TypeAlias = pd.Series | pd.DataFrame
 
 
 def _numbers(values: pd.Series, decimal: str, low: float, high: float) -> tuple[pd.Series, pd.Series]:
@@ -58,21 +61,30 @@ def _vector_ok(value: Any, classes: list[str] | None, decimal: str) -> bool:
     return not bad.any() and not numbers.isna().any() and abs(float(numbers.sum()) - 1.0) <= SUM_TOLERANCE
 
 
+def _matrix(values: pd.Series, good: pd.Series, classes: list[str], decimal: str) -> pd.DataFrame:
+    """The rows' checked probability objects as a (rows x classes) frame in the model's class
+    order (a log may name them in any order), NaN rows where none was logged."""
+    objects = [{str(name): p for name, p in value.items()} for value in values[good]]
+    rows = pd.DataFrame(objects, index=values.index[good], columns=classes, dtype=object)
+    parsed = {name: _probabilities(rows[name], decimal)[0] for name in classes}
+    return pd.DataFrame(parsed, index=rows.index, columns=classes, dtype="float64").reindex(values.index)
+
+
 def served_scores(
     values: pd.Series, task: str, classes: list[str] | None, decimal: str, limit: int
-) -> tuple[pd.Series, Problem | None]:
-    """``values``: one score field of a log's records (named as it, indexed by their rows). Binary:
-    P(positive) per row (NaN where none was logged); the problem naming the rows whose value is no
-    probability, or None. ``classes``: a multiclass model's, when known."""
-    absent = pd.Series(np.nan, index=values.index, dtype="float64")
+) -> tuple[Scores, Problem | None]:
+    """``values``: one score field of a log's records (named as it, indexed by their rows). The
+    scores (``Scores``; NaN where none was logged) and the problem naming the rows whose value is
+    none the task's service writes, or None. ``classes``: a multiclass model's, when known."""
     if task == "binary":
         scores, bad = _probabilities(values, decimal)
         return scores, (problem(values[bad], PROBABILITY_RULE, limit) if bad.any() else None)
     if task == "multiclass":
         present = values.notna()  # null, or JSON's NaN: no score logged
         bad = present & ~values.map(lambda value: _vector_ok(value, classes, decimal)).astype(bool)
-        return absent, (problem(values[bad], _vector_rule(classes), limit) if bad.any() else None)
-    # A regression log's prediction: checked (a writer's text, yes/no, list or inf is refused),
-    # not compared with this model's (skew is the binary score's).
-    bad = _numbers(values, decimal, -np.inf, np.inf)[1]
-    return absent, (problem(values[bad], PREDICTION_RULE, limit) if bad.any() else None)
+        found = problem(values[bad], _vector_rule(classes), limit) if bad.any() else None
+        # Without the model's classes (no model yet: said once the batch is checked) no order is known.
+        return _matrix(values, present & ~bad, classes or [], decimal), found
+    # A regression log's prediction: a writer's text, yes/no, list or inf is refused.
+    predictions, bad = _numbers(values, decimal, -np.inf, np.inf)
+    return predictions, (problem(values[bad], PREDICTION_RULE, limit) if bad.any() else None)

@@ -5,7 +5,8 @@ Feature drift and prediction shift are counts against bins and points fixed by t
 Decay needs the labeled rows' labels and scores together (its metrics rank them): every one up
 to ``monitor.decay_bootstrap_rows`` labeled rows, beyond that a seeded random sample of that many
 (``LabeledSample``), whose metrics and bootstrap interval the report then gives.
-A log's served scores are compared with the model's as the chunks pass (the largest difference).
+A log's served scores are compared with the model's as the chunks pass (the largest difference:
+in probability for binary and multiclass, in the label's unit for regression).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from mlapp.model import Model, ModelSpec, load
 from mlapp.monitor import drift
 from mlapp.monitor.batch import as_classes
 from mlapp.monitor.rows import FeatureDrift, MonitorError
+from mlapp.monitor.served import SCORE_FIELDS, Scores
 from mlapp.params import Params
 from mlapp.problem_row import Problem
 from mlapp.problems import problem
@@ -121,7 +123,7 @@ class Tallies:
         self.logged = False  # a log row carried a served score
         self.skew = 0.0  # its largest difference from this model's
 
-    def add(self, frame: pd.DataFrame, logged: pd.Series | None) -> None:
+    def add(self, frame: pd.DataFrame, logged: Scores | None) -> None:
         """One chunk of typed rows; ``logged``: a log's served scores of them."""
         self.rows += len(frame)
         for name, tally in self.features.items():
@@ -136,12 +138,22 @@ class Tallies:
                 self.unknown_label = merge(self.unknown_label, unknown, limit)
             if unknown is None:
                 self.labeled.add(y, scores[labeled])
-        if logged is not None and self.reference.model.task == "binary":  # a log's score: P(positive)
-            served = logged.to_numpy(dtype=np.float64)
-            present = ~np.isnan(served)
-            if present.any():
-                self.logged = True
-                self.skew = max(self.skew, float(np.max(np.abs(served[present] - scores[present]))))
+        if logged is not None:
+            self._compare(logged, scores)
+
+    def _compare(self, logged: Scores, scores: np.ndarray) -> None:
+        """The largest difference between a log's served scores and this model's, over the rows
+        that logged one: P(positive), each class's probability, or the prediction (label's unit)."""
+        served = logged.to_numpy(dtype=np.float64).reshape(len(logged), -1)  # (rows, 1 or classes)
+        ours = scores.astype(np.float64).reshape(len(scores), -1)
+        # Scores of another task (params.task is not the model's), or a multiclass log read
+        # without the model's classes: nothing comparable.
+        if self.params.task != self.reference.model.task or served.shape != ours.shape:
+            return
+        present = ~np.isnan(served).any(axis=1)
+        if present.any():
+            self.logged = True
+            self.skew = max(self.skew, float(np.max(np.abs(served[present] - ours[present]))))
 
     def labeled_rows(self) -> int:
         return self.labeled.rows
@@ -183,7 +195,8 @@ class Tallies:
         """For a log: which models served, and whether this model reproduces the logged scores.
 
         Compared only when every row was served by this very model (same content hash):
-        a difference then means training/serving skew, not a model change.
+        a difference then means training/serving skew, not a model change. It is a probability's
+        for binary and multiclass models, in the label's unit for regression (``compared``).
         """
         if versions is None:
             return None
@@ -192,5 +205,6 @@ class Tallies:
         return {
             "model_versions": versions,
             "current_model_version": model.version,
+            "compared": SCORE_FIELDS[model.task],
             "max_score_difference": round6(self.skew) if comparable else None,
         }
