@@ -244,10 +244,15 @@ def load(model_dir: Path) -> Model:
         booster.load_model(bytearray(raw))
     except (OSError, xgb.core.XGBoostError) as exc:
         raise _unreadable(model_path, str(exc)) from None
+    spec, spec_raw = read_spec(model_dir)
+    return Model(booster, spec, content_sha256({MODEL_FILE: raw, SPEC_FILE: spec_raw}))
+
+
+def read_spec(model_dir: Path) -> tuple[ModelSpec, bytes]:
+    """The model's spec (task, classes, features) without its booster, and the bytes it was read from."""
     spec_path = model_dir / SPEC_FILE
     try:
         spec_raw = spec_path.read_bytes()
-        spec = ModelSpec(**json.loads(spec_raw))
+        return ModelSpec(**json.loads(spec_raw)), spec_raw
     except (OSError, ValueError, TypeError) as exc:  # missing, not JSON, not a spec's fields
         raise _unreadable(spec_path, str(exc)) from None
-    return Model(booster, spec, content_sha256({MODEL_FILE: raw, SPEC_FILE: spec_raw}))

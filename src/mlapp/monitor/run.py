@@ -24,7 +24,7 @@ import pandas as pd
 from mlapp import gha
 from mlapp.errors import UserError, writing
 from mlapp.metrics import round6
-from mlapp.model import load
+from mlapp.model import read_spec
 from mlapp.monitor import decision, schema
 from mlapp.monitor.batch import Batch, InvalidBatch, read_chunks, source_format
 from mlapp.monitor.checks import BatchCheck
@@ -130,7 +130,7 @@ def _classes(params: Params, model_dir: Path) -> list[str] | None:
     if params.task != "multiclass":
         return None
     try:
-        return load(model_dir).spec.classes  # a few milliseconds: the reference loads it again
+        return read_spec(model_dir)[0].classes  # the spec alone: the reference loads the booster
     except UserError:
         return None
 
