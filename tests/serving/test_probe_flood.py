@@ -144,8 +144,16 @@ def test_a_connection_that_does_not_send_its_request_in_time_is_closed(start_pro
         (b"POST /livez HTTP/1.1\r\nHost: p\r\nContent-Length: 0\r\n\r\n", 405, b"GET"),
         (b"GET /predict HTTP/1.1\r\nHost: p\r\n\r\n", 404, b"/livez and /readyz"),
         (b"GET /readyz?verbose=1 HTTP/1.0\r\n\r\n", 200, b"ready"),
+        # h11 reads any HTTP/<digit>.<digit>: each was answered 200 as if it were 1.1 (versions.py).
+        (b"GET /livez HTTP/2.0\r\nHost: p\r\n\r\n", 505, b"HTTP/2.0 is not supported"),
+        (b"GET /livez HTTP/1.2\r\nHost: p\r\n\r\n", 505, b"HTTP/1.2 is not supported"),
+        (b"GET /livez HTTP/0.9\r\n\r\n", 505, b"HTTP/0.9 is not supported"),
+        (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505, b"HTTP/2.0 is not supported"),
     ],
-    ids=["header-too-large", "header-too-large-unfinished", "malformed", "post", "unknown-path", "http-1.0"],
+    ids=[
+        *("header-too-large", "header-too-large-unfinished", "malformed", "post", "unknown-path", "http-1.0"),
+        *("http-2.0", "http-1.2", "http-0.9", "http-2-preface"),
+    ],
 )
 def test_each_request_gets_one_answer_naming_why_and_the_connection_closes(
     start_probes: Start, request_bytes: bytes, status: int, names: bytes

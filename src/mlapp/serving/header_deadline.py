@@ -51,7 +51,13 @@ import httptools
 import uvicorn.config
 
 from mlapp.params import ServingParams
+from mlapp.serving import versions
 from mlapp.serving.closing import Closing, Count, Deadline
+
+
+class Refused(Exception):
+    """Raised in a parser callback once its request is refused: llhttp parses nothing more (the
+    requests pipelined behind it are never served on a connection that is closing)."""
 
 
 class HeaderDeadline(Closing):
@@ -111,7 +117,9 @@ class HeaderDeadline(Closing):
             rest = data[upgrade.args[0] :]  # httptools resumed parsing: the requests pipelined behind it
             if rest and not self.upgrade_refused and not self.transport.is_closing():
                 self.parse(rest)
-        except httptools.HttpParserCallbackError:  # raised in uvicorn's callbacks: say no more
+        except httptools.HttpParserCallbackError as exc:  # raised in uvicorn's callbacks: say no more
+            if isinstance(exc.__context__, Refused):  # refused in ``on_headers_complete``: answered
+                return
             self.refuse(
                 HTTPStatus.BAD_REQUEST,
                 "malformed HTTP request (unparsable URL or header): this port speaks plain HTTP/1.1",
@@ -119,6 +127,9 @@ class HeaderDeadline(Closing):
                 "malformed_http",
             )
         except httptools.HttpParserError as exc:  # llhttp's reason, e.g. "Duplicate Content-Length"
+            if str(exc) in versions.PARSER_REASONS:
+                self.refuse_version(versions.PARSER_REASONS[str(exc)])
+                return
             self.refuse(
                 HTTPStatus.BAD_REQUEST,
                 f"malformed HTTP request ({exc}): this port speaks plain HTTP/1.1",
@@ -132,8 +143,17 @@ class HeaderDeadline(Closing):
         if self.deadline is None:  # the next request on a kept-alive connection
             self.arm()
 
+    def refuse_version(self, version: str | None) -> None:
+        message = versions.unsupported(version)
+        self.refuse(HTTPStatus.HTTP_VERSION_NOT_SUPPORTED, message, "request", "http_version")
+
     def on_headers_complete(self) -> None:
         self.disarm()
+        if (version := self.parser.get_http_version()) not in versions.SERVED:
+            # Served, it was answered as HTTP/1.1 (``versions.py``). Its body, if any, is dropped
+            # with what follows while the connection closes (lingering: ``in_head`` stays true).
+            self.refuse_version(version)
+            raise Refused(version)
         if self.parser.should_upgrade() and self.declares_body():
             # httptools would end this request here, its body unread: the app would see none.
             message = (

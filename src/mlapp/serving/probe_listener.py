@@ -46,6 +46,8 @@ from http import HTTPStatus
 
 import h11
 
+from mlapp.serving import versions
+
 logger = logging.getLogger(__name__)
 Check = Callable[[], tuple[int, str]]
 Route = Callable[[str], Check | None]  # a path to its check (probes.Checks.route); None: a 404
@@ -189,6 +191,8 @@ class Listener:
             self.finish(conn, *self.too_large())
 
     def respond(self, request: h11.Request) -> tuple[int, str, str]:
+        if (version := request.http_version.decode()) not in versions.SERVED:  # h11 reads any d.d
+            return HTTPStatus.HTTP_VERSION_NOT_SUPPORTED, versions.unsupported(version), ""
         if request.method != b"GET":
             method = request.method.decode()
             return 405, f"method {method} not allowed: this port answers GET", "allow: GET\r\n"
