@@ -7,9 +7,10 @@ Every command runs in a fresh process, offline, nothing trained, from a temporar
 (``delivery status`` reads that one): ``--help``; ``report gate`` on a report.json whose metrics
 and gate come from the report's own comparison and gate code (writing one with ``report run``
 needs two trained models); ``monitor metrics`` on the report ``monitor run`` writes for a batch it
-refuses (the one report it writes without a trained model); ``pipeline generate`` and ``pipeline
-validate`` on 1,000 sample rows; ``delivery status``; and the imports of the heavy modules the
-import trims were about. ``--add`` times another command (``mlapp`` and ``python`` are expanded
+refuses (the one report it writes without a trained model; each system reads the one its own
+``monitor run`` wrote: the report's schema version changes); ``pipeline generate`` and
+``pipeline validate`` on 1,000 sample rows; ``delivery status``; and the imports of the heavy
+modules the import trims were about. ``--add`` times another command (``mlapp`` and ``python`` are expanded
 as below; ``{tmp}`` is the input folder).
 
 ``--baseline REF`` is checked out with ``git worktree add`` (removed after) and run with this
@@ -41,8 +42,6 @@ from typing import Any
 import numpy as np
 
 from mlapp import proc, sample_data
-from mlapp.monitor import run as monitor_run
-from mlapp.monitor.batch import InvalidBatch
 from mlapp.params import Params, load_params
 from mlapp.report import compare, schema
 from mlapp.schema import FEATURES
@@ -56,7 +55,7 @@ STDERR_LINES = 15
 COMMANDS = {
     "help": "mlapp --help",
     "report gate": "mlapp report gate {tmp}/report.json",
-    "monitor metrics": "mlapp monitor metrics --report {tmp}/monitor.json --out -",
+    "monitor metrics": "mlapp monitor metrics --report {tmp}/{system}-monitor.json --out -",
     "delivery status": "mlapp delivery status",
     "pipeline generate": "mlapp pipeline generate --rows 1000 --out {tmp}/{system}-generated.csv",
     "pipeline validate": "mlapp pipeline validate --input {tmp}/batch.csv "
@@ -102,20 +101,29 @@ def report_json(params: Params, path: Path) -> None:
 
 
 def prepare(tmp: Path) -> None:
-    """The inputs, written by this checkout's code: report.json, a sample batch, the monitor's
-    report of a batch lacking a feature column; then ``tmp`` becomes a git repository."""
+    """The inputs, written by this checkout's code: report.json, a sample batch and a copy lacking
+    a feature column (refused.csv, see monitor_reports); then ``tmp`` becomes a git repository."""
     params = load_params(REPO / "params.yaml")
     report_json(params, tmp / "report.json")
     frame, data = sample_data.generate(ROWS, params.sample_data.seed), params.data
     sample_data.write(frame, tmp / "batch.csv", data.csv_separator, data.decimal)
     refused = frame.drop(columns=next(iter(FEATURES)))
     sample_data.write(refused, tmp / "refused.csv", data.csv_separator, data.decimal)
-    with contextlib.suppress(InvalidBatch):  # as expected: the report says so
-        monitor_run.main(params, source=str(tmp / "refused.csv"), json_path=tmp / "monitor.json",
-                         markdown_path=tmp / "monitor.md", model_dir=tmp / "no-model")  # fmt: skip
     proc.run(["git", "init", "-q", "."], cwd=tmp)
     who = ["-c", "user.name=bench", "-c", "user.email=bench@localhost", "-c", "commit.gpgsign=false"]
     proc.run(["git", *who, "commit", "-q", "--allow-empty", "-m", "empty"], cwd=tmp)
+
+
+def monitor_reports(trees: dict[str, Path], tmp: Path) -> None:
+    """``{system}-monitor.json``: each system's ``monitor run`` on refused.csv, by its own code: a
+    baseline's ``monitor metrics`` refuses a report of another schema version."""
+    for system, tree in trees.items():
+        run = "mlapp monitor run --source {tmp}/refused.csv --model-dir {tmp}/no-model"
+        outputs = " --json {tmp}/{system}-monitor.json --markdown {tmp}/{system}-monitor.md"
+        cmd = argv(run + outputs, tree, system, tmp)
+        done = proc.run(cmd, cwd=tmp, env={"PYTHONPATH": str(tree / "src")}, check=False)
+        if not (tmp / f"{system}-monitor.json").is_file():  # exit 2 is expected: the batch is refused
+            raise SystemExit(f"error: {system}'s `monitor run` wrote no report:\n{done.stderr}")
 
 
 def argv(command: str, tree: Path, system: str, tmp: Path) -> list[str]:
@@ -236,6 +244,8 @@ def main(argv_: list[str] | None = None) -> int:
             if sha:
                 result["baseline"] = {"ref": args.baseline, "commit": sha}
                 trees["baseline"] = tmp / "baseline"
+            if "monitor metrics" in commands:
+                monitor_reports(trees, tmp)
             result["orders"], result["commands"] = measure(commands, trees, args, tmp)
     result |= {"repeats": args.repeats, "warmup": args.warmup, "systems": list(trees)}
     result["machine"]["load_after"] = os.getloadavg()

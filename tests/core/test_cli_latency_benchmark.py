@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import REPO
 
 # Fails on purpose, saying which mlapp it imported: the system's own src/ or not.
@@ -75,3 +77,24 @@ def test_the_systems_alternate_and_the_warm_up_is_not_counted(tmp_path: Path) ->
     ratios = sorted(round(b["cpu_s"] / c["cpu_s"], 3) for b, c in pairs)
     spread = row["baseline_over_current_cpu"]["per_repeat"]
     assert (spread["min"], spread["median"], spread["max"]) == tuple(ratios)
+
+
+# README's baseline: its monitor.json is schema version 2, this checkout's a later one.
+README_BASELINE = "a33737e"
+
+
+def test_each_system_reads_the_monitor_report_its_own_code_wrote(tmp_path: Path) -> None:
+    known = subprocess.run(["git", "cat-file", "-e", f"{README_BASELINE}^{{commit}}"], cwd=REPO, check=False)
+    if known.returncode != 0:
+        pytest.skip(f"{README_BASELINE} is not in this clone's history (a shallow clone)")
+    script = REPO / "benchmarks" / "cli_latency.py"
+    out = tmp_path / "cli.json"
+    argv = ["--baseline", README_BASELINE, "--only", "monitor metrics", "--repeats", "1", "--warmup", "0"]
+    done = subprocess.run(
+        [sys.executable, script, *argv, "--out", out],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    row = json.loads(out.read_text())["commands"]["monitor metrics"]
+    assert row["status"] == "ok", json.dumps(row["systems"], indent=1)
+    assert row["baseline_over_current_cpu"]["of_medians"] > 0
