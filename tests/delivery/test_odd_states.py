@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 from tests.conftest import REPO, sh
-from tests.delivery.conftest import FIRST, LAST, image, remote_log
+from tests.delivery.conftest import FIRST, LAST, digest, image, remote_log
 from tests.delivery.test_state import hand_edit
 
 from mlapp.delivery import cluster
@@ -142,3 +142,44 @@ def test_a_release_copied_from_another_environment_is_no_release_there(
     assert code != 0 and f"{LAST} was edited by hand" in out, out
     assert mlapp("delivery", "promote", "--to", LAST, "--push")[0] == 0  # the real promotion rewrites it
     assert mlapp("delivery", "status", "--fetch")[0] == 0
+
+
+@pytest.mark.parametrize("push", [True, False], ids=["push", "local"])
+def test_accepting_a_verified_release_again_changes_nothing(gitops: Path, mlapp, push: bool) -> None:
+    """A re-run job accepts again: a second "verified" commit said twice what was done once (exit 0:
+    the job stays green). A deploy in between is refused as before: the tested digest left."""
+    where = ["--git-dir", str(gitops.parent / "origin.git")] if push else []
+    flag = ["--push"] if push else []
+
+    def subjects() -> list[str]:
+        return sh("git", *where, "log", "--format=%s", "deploy", cwd=gitops).stdout.splitlines()
+
+    assert mlapp("delivery", "deploy", "--env", FIRST, "--image", image("a"), *flag)[0] == 0
+    assert mlapp("delivery", "accept", "--env", FIRST, *flag, "--no-registry")[0] == 0
+    before = subjects()
+    for tested in ([], ["--digest", digest("a")]):
+        code, out = mlapp("delivery", "accept", "--env", FIRST, *tested, *flag, "--no-registry")
+        assert code == 0 and f"{FIRST} already verified: {image('a')} (" in out, out
+        assert "nothing changed" in out and subjects() == before, out
+    assert before[0].startswith(f"verified {FIRST}: ") and len(before) == 2
+    assert mlapp("delivery", "deploy", "--env", FIRST, "--image", image("b"), *flag)[0] == 0
+    code, out = mlapp("delivery", "accept", "--env", FIRST, "--digest", digest("a"), *flag, "--no-registry")
+    assert code != 0 and f"runs {digest('b')}, not the tested {digest('a')}" in out, out
+    assert len(subjects()) == 3
+
+
+def test_a_deleted_deploy_branch_starts_anew_and_says_so(gitops: Path, mlapp) -> None:
+    """Deleted on the remote (the ruleset of github-setup forbids it): the next deploy starts the
+    branch again without its history, which it said nothing about."""
+    code, out = mlapp("delivery", "deploy", "--env", FIRST, "--image", image("a"), "--push")
+    assert code == 0 and "origin/deploy did not exist: started anew here" in out, out  # the first
+    assert mlapp("delivery", "accept", "--env", FIRST, "--push", "--no-registry")[0] == 0
+    assert mlapp("delivery", "promote", "--to", LAST, "--push")[0] == 0
+    code, out = mlapp("delivery", "deploy", "--env", FIRST, "--image", image("b"), "--push")
+    assert code == 0 and "did not exist" not in out, out
+    sh("git", "--git-dir", str(gitops.parent / "origin.git"), "branch", "-D", "deploy", cwd=gitops)
+    code, out = mlapp("delivery", "deploy", "--env", FIRST, "--image", image("c"), "--push")
+    assert code == 0 and "origin/deploy did not exist: started anew here" in out, out
+    assert len(remote_log(gitops)) == 1  # the history is gone with the branch, and LAST's folder
+    code, out = mlapp("delivery", "status", "--fetch")
+    assert f"{LAST:<12} {LAST} has never been deployed" in out, out

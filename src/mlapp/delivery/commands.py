@@ -15,7 +15,6 @@ import click
 
 from mlapp import gha, git
 from mlapp.delivery import cluster, github, kube, ops
-from mlapp.delivery.cluster import note
 from mlapp.delivery.state import Branch, EditedByHand, Release, StateError, image_ref
 from mlapp.params import Params
 
@@ -30,16 +29,16 @@ def recorded(branch: Branch, release: Release, verify: bool) -> None:
     commit = ops.record(branch, release)
     where = f"{d.remote}/{d.state_branch}" if branch.sync else d.state_branch
     click.echo(f"{release.action} {env}: {image} -> {where} {commit[:12]}")
+    if git.rev(f"{commit}^", cwd=branch.root) is None:  # the first release, or the branch was deleted
+        click.echo(f"{where} did not exist: started anew here, without history or other environments")
     if d.mode == "gitops":
-        click.echo(f"{env}: desired state recorded; Argo CD Application {d.app}-{env} syncs it")
-        return
+        return click.echo(f"{env}: desired state recorded; Argo CD Application {d.app}-{env} syncs it")
     with kube.cluster_env() as config:
         if config is None:
-            note(
+            return cluster.note(
                 f"**{env}** (push mode): recorded, not applied. Add the secret `KUBE_CONFIG` to the GitHub "
                 f"environment `{env}` (docs/github-setup.md), or switch `delivery.mode` to `gitops`."
             )
-            return
         click.echo(ops.apply(branch, env, commit, config))
 
 
@@ -61,14 +60,16 @@ def rollback(params: Params, env: str, digest: str | None, push: bool, verify: b
 def accept(params: Params, env: str, digest: str | None, push: bool, registry: bool) -> None:
     """The alias moves first (only for what runs now); then the release is marked verified."""
     branch = Branch(params.delivery, sync=push)
-    current = branch.current(env)[1]
+    state, current = branch.current(env)
     if (tested := digest or current.digest) != current.digest:
         raise StateError(f"{env} runs {current.digest}, not the tested {tested}; not accepting")
+    if current.status == "verified":  # a re-run job: its alias moved and the mark was committed then
+        return click.echo(f"{env} already verified: {current.image} ({state[:12]}); nothing changed")
     version = None
     # A runner's sqlite file dies with the job: on GitHub only a tracking server counts.
     if registry and gha.is_actions() and params.mlflow.resolved_tracking_uri().startswith("sqlite:"):
-        note(f"**{env}**: verified without moving the MLflow alias `{env}`: set the variable "
-             f"`MLFLOW_TRACKING_URI` (and a token secret) in the GitHub environment `{env}`.")  # fmt: skip
+        cluster.note(f"**{env}**: verified without moving the MLflow alias `{env}`: set the variable "
+            f"`MLFLOW_TRACKING_URI` (and a token secret) in the GitHub environment `{env}`.")  # fmt: skip
     elif registry:
         version = ops.move_alias(params.mlflow, env, tested)
         click.echo(f"MLflow alias {params.mlflow.model_name}@{env} -> version {version}")

@@ -109,9 +109,8 @@ def policy_errors(objects: list[Obj], require_digest: bool) -> list[str]:
         for svc in of_kind(objects, "Service"):
             if not svc["spec"].get("selector", {}).items() <= labels.items():
                 errors.append(f"Service/{svc['metadata']['name']}: selector matches no pod")
-    names = {d["metadata"]["name"] for d in deployments}
     for hpa in of_kind(objects, "HorizontalPodAutoscaler"):
-        if hpa["spec"]["scaleTargetRef"]["name"] not in names:
+        if hpa["spec"]["scaleTargetRef"]["name"] not in {d["metadata"]["name"] for d in deployments}:
             errors.append(f"HorizontalPodAutoscaler/{hpa['metadata']['name']}: target is not rendered")
     if deployments and not of_kind(objects, "PodDisruptionBudget"):
         errors.append("no PodDisruptionBudget rendered")
