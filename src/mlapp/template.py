@@ -113,14 +113,29 @@ def rename(root: Path, name: str) -> list[Path]:
     def renamed(text: str) -> str:
         return words.sub(lambda found: name if found[0] == TEMPLATE_NAME else name.upper(), text)
 
-    changed = []
-    for rel, text in texts.items():
-        if (new := renamed(text)) != text:
-            (root / rel).write_text(new)
-            changed.append(rel)
+    new_texts = {rel: new for rel, text in texts.items() if (new := renamed(text)) != text}
+    check_committed(root, [*new_texts, *(p for p in renamable_files(root) if words.search(str(p)))])
+    for rel, new in new_texts.items():
+        (root / rel).write_text(new)
     paths = [p for p in root.rglob(f"*{TEMPLATE_NAME}*") if words.search(p.name)]
     for path in sorted(paths, key=lambda p: len(p.parts), reverse=True):
         if ".git" in path.parts or ".venv" in path.parts:
             continue
         path.rename(path.with_name(renamed(path.name)))
-    return changed
+    return list(new_texts)
+
+
+def check_committed(root: Path, touched: list[Path]) -> None:
+    """Refuse to rewrite or move a file whose edits are not committed: they would be mixed into the
+    rename, which is then no change of its own to review or undo (``git checkout .`` would take
+    them too). Before the first commit there is nothing to keep apart."""
+    if git.rev("HEAD", cwd=root) is None:
+        return
+    edited = git.run("diff", "-z", "--name-only", "HEAD", cwd=root).stdout.split("\0")
+    new = git.run("ls-files", "-z", "--others", "--exclude-standard", cwd=root).stdout.split("\0")
+    if dirty := sorted({str(p) for p in touched} & {*edited, *new}):
+        more = f" and {len(dirty) - 5} more" if len(dirty) > 5 else ""
+        raise InitError(
+            f"uncommitted changes in files the rename rewrites: {', '.join(dirty[:5])}{more} (`git status`); "
+            "commit them (or `git stash` them) first, so that the rename is a change of its own"
+        )

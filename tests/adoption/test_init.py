@@ -213,3 +213,25 @@ def test_make_init_says_only_the_steps_it_left(tmp_path: Path) -> None:
     made = sh("make", "--no-print-directory", "init", f"NAME={NEW}", "RUN=", "UV=true", cwd=root).stdout
     assert f"renamed the template to {NEW!r} in " in made and "uv lock" not in made, made
     assert made.endswith(f"Renamed to {NEW}. Next: make run && make test, then commit.\n"), made
+
+
+def test_init_refuses_to_mix_uncommitted_edits_into_the_rename(tmp_path: Path) -> None:
+    """Edits not committed in a file the rename rewrites or moves became part of the rename: no
+    change of its own to review, and `git checkout .` to undo it took the edits too."""
+    template.copy_tree(REPO, root := tmp_path / "acme")
+    for args in (("init", "-q", "-b", "main"), ("add", "-A"), ("commit", "-qm", "template")):
+        sh("git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args, cwd=root)
+    params, pyproject = root / "params.yaml", (root / "pyproject.toml").read_text()
+    params.write_text(params.read_text() + "# my edit\n")  # names the template: rewritten
+    (root / "src" / template.TEMPLATE_NAME / "mine.py").write_text('"""untracked: moved"""\n')
+    (root / "notes.txt").write_text("untouched by the rename\n")
+    result = subprocess.run(["mlapp", "template", "init", NEW], cwd=root, capture_output=True, text=True)
+    named = f"params.yaml, src/{template.TEMPLATE_NAME}/mine.py (`git status`); commit them"
+    assert result.returncode != 0 and named in result.stderr, result.stderr
+    assert "notes.txt" not in result.stderr and "Traceback" not in result.stderr
+    assert (root / "pyproject.toml").read_text() == pyproject and not (root / "src" / NEW).exists()
+    sh("git", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qam", "mine", cwd=root)
+    (root / "src" / template.TEMPLATE_NAME / "mine.py").unlink()  # untracked, so not committed: gone
+    template.rename(root, NEW)  # notes.txt, untracked but not renamed, does not stop it
+    assert (root / "src" / NEW).is_dir() and "# my edit" in params.read_text()
+    assert (root / "notes.txt").read_text() == "untouched by the rename\n"
