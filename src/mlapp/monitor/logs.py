@@ -7,7 +7,9 @@ A record's own fields fill the id column (``id``), the event-time column (``ts``
 ground truth (the label column's name, beside ``features``). The service's ``features`` never
 holds these (its request schema refuses them); another writer's may. There, the id or time is
 read when the record has no ``id`` / ``ts`` of its own or the same value; a different one is
-refused, its rows named, rather than one of the two silently kept. The label column inside
+refused, its rows named, rather than one of the two silently kept; a time is the same value
+when it is the same instant, however its UTC offset is written (``Z``, ``+00:00``, ``+01:00``
+an hour later on the clock). The label column inside
 ``features`` is always refused: the model's inputs are no ground truth, and read as such they
 would make decay a measure of whatever a writer put there.
 """
@@ -112,9 +114,12 @@ def log_chunks(
         if not line.strip():
             continue
         try:
-            record = json.loads(line, parse_int=_json_int)
+            record = json.loads(line, parse_int=_json_int, object_pairs_hook=_unique_keys)
         except json.JSONDecodeError as exc:
             log.refuse(number, f"valid JSON ({exc.msg})")
+            continue
+        except RepeatedKey as exc:  # a writer's bug: which of the two values is the record's?
+            log.refuse(number, f"an object with each key once ({exc.key!r} is written twice)")
             continue
         except RecursionError:  # [[[[... thousands deep: Python's reader gives up (a traceback)
             log.refuse(number, "valid JSON of a record's depth (arrays or objects nested thousands deep)")
@@ -144,7 +149,7 @@ def _row(record: dict[str, Any], params: Params, log: Log, number: int) -> dict[
         if not column or field_name not in record:
             continue
         own = record[field_name]
-        if column in row and _differs(row[column], own):
+        if column in row and _differs(row[column], own, instants=field_name == "ts"):
             rule = f"one value a record: 'features' holds {column!r} and {OWN[field_name]} differs"
             log.clash(column, rule, f"{row[column]!r} in features, {own!r} as {field_name}", number)
         row[column] = own
@@ -153,10 +158,44 @@ def _row(record: dict[str, Any], params: Params, log: Log, number: int) -> dict[
     return row
 
 
-def _differs(one: Any, other: Any) -> bool:
+def _differs(one: Any, other: Any, *, instants: bool = False) -> bool:
     """Two JSON values that are not the same value written alike: 7 and 7.0 are two ids, as in a
-    CSV, and true is no 1."""
-    return type(one) is not type(other) or one != other
+    CSV, and true is no 1. ``instants``: two texts read as ISO 8601 times (as the schema reads
+    them) are one value when both name the same instant, or the same wall clock without an offset;
+    one with an offset and one without are two (is the other UTC, or local time?)."""
+    if type(one) is not type(other) or not (instants and isinstance(one, str)):
+        return type(one) is not type(other) or one != other
+    if one == other:
+        return False
+    first, second = _instant(one), _instant(other)
+    if first is None or second is None or (first.tzinfo is None) != (second.tzinfo is None):
+        return True
+    return bool(first != second)
+
+
+def _instant(text: str) -> pd.Timestamp | None:
+    """An ISO 8601 time as the schema's parse reads one (``cells.parse_values``), or None."""
+    try:
+        return pd.to_datetime(text.strip(), format="ISO8601")
+    except ValueError:
+        return None
+
+
+class RepeatedKey(ValueError):
+    """A JSON object with a key written twice: Python's reader keeps the last value silently."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's pairs as a dict (``json.loads``' ``object_pairs_hook``): ``RepeatedKey``
+    for a key written twice, in the record or in any object inside it."""
+    read = dict(pairs)
+    if len(read) < len(pairs):
+        raise RepeatedKey(next(key for key, n in Counter(key for key, _ in pairs).items() if n > 1))
+    return read
 
 
 def _log_frame(
