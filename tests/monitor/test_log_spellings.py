@@ -1,15 +1,17 @@
 """A prediction log read by what it says, not how it is spelt: one instant in two UTC offsets is one
-time; a key written twice in a line is refused by its line, never one of its values kept."""
+time; a key written twice in a line is refused by its line, never one of its values kept; a batch's
+many unknown columns are named a few, with their count, on a line a reader can read."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from mlapp.monitor.batch import read_batch
-from tests.monitor.helpers import fresh, write_log
+from tests.monitor.helpers import fresh, write_csv, write_log
 from tests.monitor.test_chunk_inputs import _errors
 from tests.monitor.test_chunks import WHOLE, _params, in_project  # noqa: F401
 from tests.monitor.test_log_own_fields import _log
@@ -99,3 +101,21 @@ def test_an_id_in_features_equal_in_python_but_not_alike_is_still_refused(
     source.write_text("".join(json.dumps(record) + "\n" for record in records))
     whole, _ = _errors(in_project, source, tmp_path)
     assert "column 'customer_id' failed one value a record: 'features' holds 'customer_id'" in whole
+
+
+def test_hundreds_of_unknown_columns_are_named_a_few_with_their_count(
+    in_project: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Every one of 200 extra names was listed, on one line of some 3,000 characters."""
+    frame = fresh(235, 300)
+    extra = {f"extra_{i:03d}": 1 for i in range(200)}
+    source = write_csv(
+        pd.concat([frame, pd.DataFrame(extra, index=frame.index)], axis=1), tmp_path / "wide.csv"
+    )
+    whole, chunked = _errors(in_project, source, tmp_path)
+    assert chunked == whole
+    line = next(line for line in whole.splitlines() if "every column is a feature" in line)
+    assert "200 value(s), e.g. ['extra_000', 'extra_001'," in line
+    assert "'extra_009'" in line and "'extra_010'" not in line
+    assert len(line) < 800

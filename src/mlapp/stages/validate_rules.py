@@ -16,7 +16,7 @@ import pandera.pandas as pa
 from mlapp.cells import NULLABLE_FIX, parse_hint, parse_values
 from mlapp.csv_names import unnamed_hint
 from mlapp.problem_row import Problem
-from mlapp.problems import CHECK_WORDS, REPEATS, examples, problem, rule_words
+from mlapp.problems import CHECK_WORDS, MAX_LISTED, REPEATS, examples, problem, rule_words
 from mlapp.schema import FEATURES
 
 TABLE_CHECKS = {"column_in_dataframe", "column_in_schema"}
@@ -127,10 +127,13 @@ def rule_groups(
 def worded(key: tuple[Any, Any], found: Problem, fixes: Fixes = NO_HINTS) -> Problem:
     """A pandera failure said the way a data owner would say it."""
     column = "<table>" if key[1] in TABLE_CHECKS else found.column
-    check = rule_words(found.check, found.values, fixes.get(found.column, NULLABLE_FIX))
+    check, values = rule_words(found.check, found.values, fixes.get(found.column, NULLABLE_FIX)), found.values
     if found.check == "column_in_schema":
         check += unnamed_hint(found.values)
-    return Problem(column, check, found.count, found.values, found.rows)
+        # An export's 200 extra columns: the first few named, beside their count, as a long list
+        # of levels is (``brief``), not one line of thousands of characters.
+        values = values[:MAX_LISTED]
+    return Problem(column, check, found.count, values, found.rows)
 
 
 def schema_problems(
