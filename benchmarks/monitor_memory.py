@@ -1,7 +1,7 @@
 """The monitor's peak memory and wall time by batch size: this checkout against another revision.
 
     nice -n 10 uv run python benchmarks/monitor_memory.py [--rows 100000 1000000 2000000]
-        [--repeats 3] [--old-ref main] [--out DIR]
+        [--repeats 3] [--old-ref main] [--log] [--out DIR]
 
 Needs the pipeline's outputs in the checkout (``make run``): the model, the split tables and
 metrics.json, the monitor's reference; both revisions compare with the same ones. The old
@@ -12,9 +12,10 @@ prediction shift and decay are all computed. For each size, the two revisions ru
 ``--repeats`` times, each in a fresh process: wall time (start-up and imports included) and
 peak RSS (the process's own ``ru_maxrss``), their spread, and how far apart the two reports'
 numbers are (largest absolute difference per section: 0 when the chunked counts give the whole
-batch's numbers).
+batch's numbers). ``--log``: each batch written as a prediction log instead (the service's JSON
+lines: id, ts, the features nested, the label beside them), which the monitor reads line by line.
 
-Writes ``monitor_memory.json`` (default benchmarks/results).
+Writes ``monitor_memory.json`` (``monitor_memory-log.json`` with ``--log``; default benchmarks/results).
 """
 
 from __future__ import annotations
@@ -63,8 +64,26 @@ def differences(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def compare(rows: int, repeats: int, old: tuple[Path, Path], tmp: Path) -> dict[str, Any]:
-    source = batch(rows, tmp)
+def as_log(source: Path) -> Path:
+    """The batch ``source`` (a CSV) as the prediction log the service writes of its rows, with the
+    label beside the features (ground truth joined in); no scores: none are compared."""
+    import pandas as pd  # here: the measured workers import what the monitor does, no more
+
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())["data"]
+    own = {raw["id_column"]: "id", raw["time_column"]: "ts", raw["label"]: raw["label"]}
+    frame = pd.read_csv(source, dtype={raw["id_column"]: str})
+    rows = json.loads(frame.to_json(orient="records", date_format="iso"))
+    path = source.with_suffix(".jsonl")
+    with path.open("w") as out:
+        for row in rows:
+            record = {name: row.pop(column) for column, name in own.items()}
+            out.write(json.dumps({**record, "features": row, "model_version": "benchmark"}) + "\n")
+    source.unlink()
+    return path
+
+
+def compare(rows: int, repeats: int, old: tuple[Path, Path], tmp: Path, log: bool) -> dict[str, Any]:
+    source = as_log(batch(rows, tmp)) if log else batch(rows, tmp)
     runs = []
     for _ in range(repeats):
         before = measured(["monitor", *monitor_run(source, tmp, "old", old[1])], tmp, old[0])
@@ -89,6 +108,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000, 2_000_000])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--old-ref", default="main")
+    parser.add_argument("--log", action="store_true", help="each batch as a prediction log (JSON lines)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     args = parser.parse_args()
     from bench_http import model_missing  # here, not at the top: the measured workers skip it
@@ -97,16 +117,22 @@ def main() -> None:
         print(missing, file=sys.stderr)
         sys.exit(2)
     chunk_rows = yaml.safe_load((REPO / "params.yaml").read_text())["monitor"]["chunk_rows"]
-    result = {**result_head(Path(__file__).name), "chunk_rows": chunk_rows}
+    result = {
+        **result_head(Path(__file__).name),
+        "chunk_rows": chunk_rows,
+        "format": "jsonl" if args.log else "csv",
+    }
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
         with worktree(args.old_ref, tmp / "old") as sha:
             result["old_ref"] = sha
             old = (tmp / "old" / "src", old_params(tmp / "old", tmp))
-            result["sizes"] = [compare(rows, args.repeats, old, tmp) for rows in args.rows]
+            result["sizes"] = [compare(rows, args.repeats, old, tmp, args.log) for rows in args.rows]
     result["machine"]["load_after"] = os.getloadavg()
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "monitor_memory.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.out / f"monitor_memory{'-log' if args.log else ''}.json").write_text(
+        json.dumps(result, indent=2) + "\n"
+    )
     summary = [{k: v for k, v in size.items() if k != "runs"} for size in result["sizes"]]
     print(json.dumps(summary, indent=2))
 
