@@ -25,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 
+from mlapp.json_keys import DuplicateKey, no_duplicates
 from mlapp.monitor.served import SCORE_FIELDS, Scores, served_scores
 from mlapp.params import Params
 from mlapp.problem_row import Problem
@@ -114,11 +115,11 @@ def log_chunks(
         if not line.strip():
             continue
         try:
-            record = json.loads(line, parse_int=_json_int, object_pairs_hook=_unique_keys)
+            record = json.loads(line, parse_int=_json_int, object_pairs_hook=no_duplicates)
         except json.JSONDecodeError as exc:
             log.refuse(number, f"valid JSON ({exc.msg})")
             continue
-        except RepeatedKey as exc:  # a writer's bug: which of the two values is the record's?
+        except DuplicateKey as exc:  # a writer's bug: which of the two values is the record's?
             log.refuse(number, f"an object with each key once ({exc.key!r} is written twice)")
             continue
         except RecursionError:  # [[[[... thousands deep: Python's reader gives up (a traceback)
@@ -179,23 +180,6 @@ def _instant(text: str) -> pd.Timestamp | None:
         return pd.to_datetime(text.strip(), format="ISO8601")
     except ValueError:
         return None
-
-
-class RepeatedKey(ValueError):
-    """A JSON object with a key written twice: Python's reader keeps the last value silently."""
-
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object's pairs as a dict (``json.loads``' ``object_pairs_hook``): ``RepeatedKey``
-    for a key written twice, in the record or in any object inside it."""
-    read = dict(pairs)
-    if len(read) < len(pairs):
-        raise RepeatedKey(next(key for key, n in Counter(key for key, _ in pairs).items() if n > 1))
-    return read
 
 
 def _log_frame(

@@ -33,6 +33,7 @@ import pandera.pandas as pa
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
+from mlapp.json_keys import DuplicateKey, no_duplicates
 from mlapp.model import ModelSpec
 from mlapp.serving.admission import Refused
 from mlapp.serving.columns import FastPath
@@ -115,18 +116,6 @@ class Structure:
             raise Refused(
                 400, "too_many_values", "more JSON values than any request holds: not parsed", [issue]
             )
-
-
-class DuplicateKey(ValueError):
-    pass
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    data = dict(pairs)
-    if len(data) != len(pairs):
-        seen: set[str] = set()
-        raise DuplicateKey(next(k for k, _ in pairs if k in seen or seen.add(k)))  # type: ignore[func-returns-value]
-    return data
 
 
 def _cut_key(key: str) -> str:
@@ -220,9 +209,9 @@ class RequestParser:
     def _no_duplicate_keys(self, body: bytes) -> None:
         """``Refused`` (400) naming the first key that appears twice in one JSON object."""
         try:
-            json.loads(body.decode("utf-8"), object_pairs_hook=_no_duplicates)
+            json.loads(body.decode("utf-8"), object_pairs_hook=no_duplicates)
         except DuplicateKey as exc:
-            key = _cut_key(str(exc))
+            key = _cut_key(exc.key)
             field = key if key in self.known_fields else OTHER
             issue = {"type": "duplicate_key", "loc": ["body"], "msg": f"key {key!r} appears more than once"}
             raise Refused(
