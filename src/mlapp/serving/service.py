@@ -55,6 +55,7 @@ from mlapp.serving import (
     responses,
     settings,
     telemetry,
+    timeout,
 )
 from mlapp.serving.endpoint import PredictEndpoint
 from mlapp.serving.paths import KnownPaths
@@ -273,6 +274,7 @@ async def metadata(_request: Request) -> Response:
 
 # Before the worker builds its uvicorn server: a deadline and a size cap for headers (header_deadline.py).
 header_deadline.install(SERVING, telemetry.count_refusal, KnownPaths)
+timeout.install()  # BentoML's serving.timeout_s, its timer cancelled once answered (timeout.py)
 PREDICT = PredictEndpoint(
     live_service,
     telemetry.count_refusal,
