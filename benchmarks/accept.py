@@ -1,6 +1,6 @@
 """How many passes of a busy event loop it takes to accept connections queued at once.
 
-    python benchmarks/accept.py [--connections 200] [--work-ms 10] [--out benchmarks/results]
+    uv run python benchmarks/accept.py [--connections 200] [--work-ms 10] [--out benchmarks/results]
 
 A server on each loop (uvloop, which uvicorn picks when it is installed, and asyncio's own)
 while a callback does ``--work-ms`` of work per pass (as predictions do under a flood);

@@ -1,6 +1,6 @@
 """The validate stage on a decimal-point CSV vs its decimal-comma copy (data.decimal ',').
 
-    python benchmarks/decimal_comma.py [--rows 200000] [--repeats 5] [--out .bench]
+    uv run python benchmarks/decimal_comma.py [--rows 200000] [--repeats 5] [--out .bench]
 
 Writes the sample table twice as the sample writer writes data.raw (``,``/``.`` and the
 European ``;``/``,``), then runs ``validate.run`` on each in turn, alternating, ``--repeats``

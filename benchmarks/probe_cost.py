@@ -1,6 +1,6 @@
 """What the probe port costs a worker: predictions on one event loop with and without it.
 
-    nice -n 10 python benchmarks/probe_cost.py [--rounds 4] [--seconds 10] [--out DIR]
+    nice -n 10 uv run python benchmarks/probe_cost.py [--rounds 4] [--seconds 10] [--out DIR]
 
 One process, as a worker: the service class (``ModelService``, the model of ``models/``) scores
 a 1,000-row ``/predict`` body again and again on a uvloop event loop (``score_yielding``, as

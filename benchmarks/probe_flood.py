@@ -1,6 +1,6 @@
 """The probe port flooded with idle connections: the threaded listener before against the selector one.
 
-    nice -n 10 python benchmarks/probe_flood.py [--rounds 3] [--connections 2000] [--out DIR]
+    nice -n 10 uv run python benchmarks/probe_flood.py [--rounds 3] [--connections 2000] [--out DIR]
 
 Each system runs as a worker's listener does (``probes.Probes``: the heartbeat on an asyncio
 loop, the listener on its thread) in a process of its own, with the params.yaml of its code:

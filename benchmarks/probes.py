@@ -1,6 +1,6 @@
 """Health probes while the service is flooded: /livez and /readyz against infra/base's probe timeouts.
 
-    nice -n 10 python benchmarks/probes.py [--baseline REF] [--slices 50,150] [--rounds 2] [--out DIR]
+    nice -n 10 uv run python benchmarks/probes.py [--baseline REF] [--slices 50,150] [--rounds 2] [--out DIR]
 
 One server at a time (``mlapp serving serve``, ``serving.workers`` as params.yaml says: ``auto``
 is the CPUs here, the CPU limit in a pod), flooded by wrk (benchmarks/bench_http.py):

@@ -1,6 +1,6 @@
 """Batch-scoring benchmark: ``mlapp serving score`` on a generated file vs in-process predict.
 
-    python benchmarks/score.py [--rows 1000000] [--repeats 3] [--out .bench]      (make bench-score)
+    uv run python benchmarks/score.py [--rows 1000000] [--repeats 3] [--out .bench]      (make bench-score)
 
 Writes the sample table as Parquet and CSV, scores each with the real command (a child
 process: its peak RSS is that child's own ``ru_maxrss``, started from a small launcher: a child

@@ -1,8 +1,8 @@
 """Serving benchmark: our BentoML service vs the alternatives, same model, one run.
 
-    python benchmarks/serving.py [--out benchmarks/results] [--quick]      (make bench-serve)
-    python benchmarks/serving.py --systems bentoml,fastapi-same --rounds 4 --out .bench/ab
-    python benchmarks/serving.py --kill-only        (only the kill -9 checks, printed, nothing written)
+    uv run python benchmarks/serving.py [--out benchmarks/results] [--quick]      (make bench-serve)
+    uv run python benchmarks/serving.py --systems bentoml,fastapi-same --rounds 4 --out .bench/ab
+    uv run python benchmarks/serving.py --kill-only        (only the kill -9 checks, printed, nothing written)
 
 The second form (a subset of systems) runs only their throughput rounds: no sustained run,
 no robustness checks, only the ratios between the systems that ran: a quick side-by-side

@@ -1,6 +1,6 @@
 """Where our service's extra CPU per request goes: the ASGI stacks side by side, in one process.
 
-    python benchmarks/serving_stack.py [--out .bench] [--rounds 5] [--requests 2000]
+    uv run python benchmarks/serving_stack.py [--out .bench] [--rounds 5] [--requests 2000]
 
 ``make bench-serve`` measures whole servers under wrk; this isolates the frameworks. One
 process (same heap, same libraries, no sockets, no uvicorn) sends the same ``/predict`` body

@@ -1,6 +1,6 @@
 """Requests reset when the server stops while keep-alive clients send.
 
-    nice -n 10 python benchmarks/stop_resets.py [--baseline REF ...] [--rounds 5] [--out DIR]
+    nice -n 10 uv run python benchmarks/stop_resets.py [--baseline REF ...] [--rounds 5] [--out DIR]
 
 Per run: ``mlapp serving serve`` (``serving.workers`` 2, a free probe port, a ``TMPDIR`` of its
 own), ``--clients`` threads each keeping one connection alive and sending a ``--rows``-row

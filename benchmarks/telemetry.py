@@ -1,6 +1,6 @@
 """Does ``telemetry.BulkHistogram`` (prometheus_client private attributes) pay for itself?
 
-    python benchmarks/telemetry.py [--rounds 5] [--out .bench]
+    uv run python benchmarks/telemetry.py [--rounds 5] [--out .bench]
 
 In prometheus_client's multiprocess mode (how BentoML serves /metrics), each ``observe``
 is two locked mmap writes. Per request of 1, 10, 100 and 1000 scores: the public
