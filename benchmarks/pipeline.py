@@ -2,7 +2,8 @@
 
 Each size runs in a fresh `git clone` of this repository (committed HEAD), with the sample
 generator writing N rows, so "cold" means an empty DVC cache and a new MLflow store.
-Writes JSON (default .bench/pipeline.json) and prints a Markdown table. Not run by tests.
+Writes JSON (default .bench/pipeline.json; per size the load average (1, 5, 15 min) before and
+after, and the no-op runs' median and range) and prints a Markdown table. Not run by tests.
 
     uv run python benchmarks/pipeline.py --sizes 20000 100000 1000000
 """
@@ -43,6 +44,7 @@ def measure(rows: int, noop_repeats: int, workdir: Path) -> dict[str, Any]:
         # The clone's own code, not this checkout's editable install.
         "PYTHONPATH": str(root / "src"),
     }
+    load_before = os.getloadavg()  # a shared machine: the load says how far wall times can be read
     sh("git", "clone", "-q", str(REPO), str(root), cwd=workdir, env=env)
     generate = sh("mlapp", "pipeline", "generate", "--rows", str(rows), cwd=root, env=env)
     sh("dvc", "add", "-q", "data", cwd=root, env=env)
@@ -54,8 +56,11 @@ def measure(rows: int, noop_repeats: int, workdir: Path) -> dict[str, Any]:
         "generate_s": round(generate, 2),
         "cold_repro_s": round(cold, 2),
         "noop_repro_median_s": round(statistics.median(noop), 2),
+        "noop_repro_range_s": [round(min(noop), 2), round(max(noop), 2)],
         "validated_rows": stages["rows"],
         "csv_mb": round((root / "data" / "churn.csv").stat().st_size / 2**20, 1),
+        "load_before": load_before,
+        "load_after": os.getloadavg(),
     }
 
 
