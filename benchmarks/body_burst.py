@@ -13,7 +13,9 @@ its peak (the memory cgroup's high-water mark: ``memory.peak``, or ``max_usage_i
 cgroup v1), OOM kills in the cgroup, the burst's answers by status (a 429 told apart by its
 body: BentoML's ``max_concurrency`` or the body budget), and the small requests' share answered
 200 and their latency. The images alternate (odd rounds old first). Writes
-``body_burst-<body>.json``.
+``body_burst-<body>.json`` (``--out`` defaults to ``.bench``; the committed runs are in
+benchmarks/results, their images named in each file). ``make image`` in a checkout of a revision
+builds its image, tagged ``localhost/mlapp:<model version>-<commit>`` (``podman images``).
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ alternating round by round (A B, B A, ...) so drifting machine load hits both al
 
 Per system and round: a cold build (``--no-cache``: every layer, downloads included), a
 warm rebuild (layer cache, nothing changed), the image size, ``--starts`` cold starts
-(container start to ``/readyz`` 200) and one smoke test. Not run by tests.
+(container start to ``/readyz`` 200) and one smoke test; the 1-minute load average before and
+after (``load_1min``: this machine may be shared). Not run by tests.
 
     uv run python benchmarks/image.py --out .bench/image.json --rounds 2 --compare
 """
@@ -143,6 +144,7 @@ def main() -> None:
                 argv = system_argv(name, engine, ctx, tag, base, bench_base, secrets)
                 cold_argv = [*argv[:-1], "--no-cache", argv[-1]]
                 print(f"round {round_ + 1}: {name} cold build", file=sys.stderr)
+                load_before = os.getloadavg()[0]  # shared machine: builds' times follow the load
                 cold = timed_build(cold_argv)
                 warm = timed_build(argv)
                 size = engine.image_size(tag)
@@ -153,6 +155,7 @@ def main() -> None:
                 row.setdefault("size_mb", []).append(round(size / build.MB, 1))
                 row.setdefault("ready_s", []).extend(started["ready_s"])
                 row.setdefault("smoke", []).append(started["smoke"])
+                row.setdefault("load_1min", []).append([load_before, os.getloadavg()[0]])
     report: dict[str, Any] = {
         "engine": engine.name,
         "base": base,
@@ -167,6 +170,7 @@ def main() -> None:
                 "build_warm_s": summary(row["build_warm_s"]),
                 "ready_s": summary(row["ready_s"]),
                 "smoke": row["smoke"],
+                "load_1min": summary([load for pair in row["load_1min"] for load in pair]),
                 "raw": row,
             }
             for name, row in results.items()
