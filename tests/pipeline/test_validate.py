@@ -582,6 +582,24 @@ def test_classes_spelt_in_two_cases_are_named_as_one_class_spelt_twice(task: str
     assert "'Yes' and 'yes' differ only in case" in problem.check
 
 
+def test_labels_of_uci_adult_s_test_part_are_named_as_one_class_spelt_twice() -> None:
+    """UCI's adult table ends its test part's labels with '.' (' >50K.'), its training part not:
+    the two parts appended were 4 classes, and validate's fix was "set task: multiclass"."""
+    params = load_params(REPO / "params.yaml")
+    train, test = ["<=50K"] * 60 + [">50K"] * 30, ["<=50K."] * 20 + [">50K."] * 10
+    labels = pd.Series(train + test + ["Yes."] + ["yes"] * 2)
+
+    (problem,) = table_checks.label_problems(labels, params)
+
+    assert "'<=50K' and '<=50K.' differ only in a trailing '.'" in problem.check, problem.check
+    assert "'>50K' and '>50K.' differ only in a trailing '.'" in problem.check
+    assert "'Yes.' and 'yes' differ only in case and a trailing '.'" in problem.check
+    assert "task: multiclass" not in problem.check
+    # The rows to respell: the less common spelling of each class, by row.
+    assert (problem.count, problem.rows) == (31, [90, 91, 92, 93, 94])
+    assert problem.values == ["<=50K.", ">50K.", "Yes."]
+
+
 def test_classes_declared_in_both_cases_are_distinct_classes() -> None:
     params = load_params(REPO / "params.yaml")
     data = params.data.model_copy(update={"classes": ["A", "a", "b"]})

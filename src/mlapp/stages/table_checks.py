@@ -112,15 +112,18 @@ def label_problems(labels: pd.Series, params: Params) -> list[Problem]:
         and (sum(v < least for v in found.values()) * 2 > len(found))
     )
     regression = f"; {len(found)} classes: if the label is a quantity, set task: regression"
-    variants = _case_variants(found, params.data.classes or [])
+    variants = _spelling_variants(found, params.data.classes or [])
     if variants:
-        pairs = "; ".join(" and ".join(repr(c) for c in group) + " differ only in case" for group in variants)
+        pairs = "; ".join(" and ".join(map(repr, group)) + _how_they_differ(group) for group in variants)
         check = (
             f"one spelling per class ({pairs}: one class spelt two ways? spell it one way in the file, "
             "or list every spelling in data.classes (params.yaml) if they are distinct classes)"
         )
-        spelt = [c for group in variants for c in group]
-        return [Problem(name, check, sum(found[c] for c in spelt), spelt[:5])]
+        # The rows to respell: those of each group's less common spellings.
+        rare = [c for group in variants for c in sorted(group, key=lambda c: -found[c])[1:]]
+        rows = present[present.isin(rare)]
+        shown = [int(r) for r in rows.index[: params.validate_.max_failure_examples]]
+        return [Problem(name, check, len(rows), rare[:5], shown)]
     if task == "binary" and len(counts) != 2:
         hint = (
             regression if quantity else "; with more classes, set task: multiclass" if len(counts) > 2 else ""
@@ -161,13 +164,22 @@ def _rare_rows(name: str, check: str, labels: pd.Series, small: dict[str, int], 
     return Problem(name, check, len(rare), shown.tolist(), [int(r) for r in shown.index])
 
 
-def _case_variants(found: dict[str, int], declared: list[str]) -> list[list[str]]:
-    """Groups of class labels that differ only in case ("Yes", "yes"), unless data.classes
+def _spelling_variants(found: dict[str, int], declared: list[str]) -> list[list[str]]:
+    """Groups of class labels that differ only in case ("Yes", "yes") or a trailing "." (UCI's
+    adult test part writes ">50K." where its training part writes ">50K"), unless data.classes
     declares every one of them: an export's inconsistency, not classes the team means."""
     groups: dict[str, list[str]] = {}
     for label in found:
-        groups.setdefault(label.casefold(), []).append(label)
+        groups.setdefault(label.casefold().rstrip(".") or label, []).append(label)
     return [sorted(g) for g in groups.values() if len(g) > 1 and not set(g) <= set(declared)]
+
+
+def _how_they_differ(group: list[str]) -> str:
+    if len({c.casefold() for c in group}) == 1:
+        return " differ only in case"
+    if len({c.rstrip(".") for c in group}) == 1:
+        return " differ only in a trailing '.'"
+    return " differ only in case and a trailing '.'"
 
 
 def _brief(counts: dict[str, int], shown: int = 5) -> str:
