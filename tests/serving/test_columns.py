@@ -232,6 +232,23 @@ def test_a_tables_yes_no_and_quoted_numbers_are_told_what_json_to_send(parser: R
         assert refused_for(parser, name, sent) == [said], sent
 
 
+def test_a_level_sent_as_a_uci_file_spells_it_is_told_what_to_send(parser: RequestParser) -> None:
+    """UCI's adult table writes ", " between fields and "?" for a missing value: validate reads
+    " Private" as "Private" (and "?" as missing once data.missing_values lists it), but a client
+    sending the file's cells was answered "Input should be ..." with the level it meant among them."""
+    contract = "Input should be 'month-to-month', 'one-year' or 'two-year'"
+    payment = "Input should be 'electronic-check', 'mailed-check', 'bank-transfer' or 'credit-card'"
+    for name, sent, said in (
+        ("contract", " one-year", contract + ": spaces around the level: send 'one-year'"),
+        ("contract", "one-year\t", contract + ": spaces around the level: send 'one-year'"),
+        ("payment_method", "?", payment + ": text without a letter or digit is no level; a missing "
+         "value is null in JSON"),
+        ("contract", "?", contract),  # not nullable: null would be refused too
+        ("contract", " One-year", contract),
+    ):  # fmt: skip
+        assert refused_for(parser, name, sent) == [said], sent
+
+
 def test_a_category_coded_as_a_number_sent_as_a_number_is_told_to_send_text() -> None:
     """Levels are the file's text: pclass 1, 2, 3 in the CSV are "1", "2", "3". A client sending
     2 was answered "Input should be '1', '2' or '3'", naming the very value it had sent."""

@@ -14,6 +14,8 @@ from typing import Any
 
 import orjson
 
+from mlapp.cell_text import nfc
+from mlapp.cells import PLACEHOLDER
 from mlapp.csv_names import alike
 from mlapp.problems import CHECK_WORDS
 from mlapp.serving.records import MODEL_LIMITS
@@ -75,6 +77,9 @@ ABSENT = object()  # no value at an error's loc (a union member's tag, say), unl
 BOOL_SENT = ": send true or false (JSON booleans; the file's yes/no and 1/0 are read as them)"
 NUMBER_SENT = ": send the number unquoted (JSON types are strict)"
 WHOLE = re.compile(r"\s*[+-]?\d+\s*")
+# A file's placeholder for a missing value (UCI's "?"): validate reads it as missing once
+# data.missing_values lists it; JSON's missing value is null.
+PLACEHOLDER_SENT = ": text without a letter or digit is no level; a missing value is null in JSON"
 
 
 def _quoted_number(sent: Any, kind: str) -> bool:
@@ -89,10 +94,14 @@ def _quoted_number(sent: Any, kind: str) -> bool:
         return False
 
 
-def sent_hints(shown: list[dict[str, Any]], body: bytes, coded: Mapping[str, frozenset[str]]) -> None:
+def sent_hints(
+    shown: list[dict[str, Any]], body: bytes, levels: Mapping[str, frozenset[str]], nullable: frozenset[str]
+) -> None:
     """What the sent values of the listed type errors call for: a null where the feature allows none
-    is validate's "no missing values"; 2 for a category coded 1, 2, 3 in the file (``coded``: such a
-    category's levels), to send "2" (JSON types are strict); "yes" or 1 for a boolean, true or
+    is validate's "no missing values"; 2 for a category coded 1, 2, 3 in the file (``levels``: each
+    category's), to send "2" (JSON types are strict); " Private" for the level "Private" (a CSV
+    written with ", " between fields, which validate reads past), "Private"; "?" for a category
+    that may be missing (``nullable``), null; "yes" or 1 for a boolean, true or
     false; "40" for a number, 40. The sent value is looked up in the body
     for the listed issues only: asking pydantic for every issue's input cost about a quarter more per
     1,000-row refusal."""
@@ -104,15 +113,29 @@ def sent_hints(shown: list[dict[str, Any]], body: bytes, coded: Mapping[str, fro
     except orjson.JSONDecodeError:  # pydantic's parser took it (NaN tokens): no hint, no harm
         return
     for error in wanted:
-        sent, levels = _at(data, error["loc"]), coded.get(str(error["loc"][-1]), frozenset())
+        name = str(error["loc"][-1])
+        sent, known = _at(data, error["loc"]), levels.get(name, frozenset())
         if sent is None:
             error["msg"] += NULL_SENT
-        elif error["type"] == "literal_error" and type(sent) is int and str(sent) in levels:
+        elif error["type"] == "literal_error" and type(sent) is int and str(sent) in known:
             error["msg"] += f": category levels are text, send {str(sent)!r}"
+        elif error["type"] == "literal_error" and isinstance(sent, str):
+            error["msg"] += _level_hint(sent, known, name in nullable)
         elif error["type"] == "bool_type" and isinstance(sent, str | int | float):
             error["msg"] += BOOL_SENT
         elif _quoted_number(sent, error["type"]):
             error["msg"] += NUMBER_SENT
+
+
+def _level_hint(sent: str, levels: frozenset[str], nullable: bool) -> str:
+    """Words for text that is no level of its category: one spelt with spaces around it, a
+    placeholder where the feature may be missing; none for another wrong level."""
+    level = nfc(sent.strip())
+    if level in levels:  # validate reads a CSV's spaces past; JSON text is taken as sent
+        return f": spaces around the level: send {level!r}"
+    if nullable and re.fullmatch(PLACEHOLDER, level):
+        return PLACEHOLDER_SENT
+    return ""
 
 
 def _at(data: Any, loc: Sequence[str | int]) -> Any:

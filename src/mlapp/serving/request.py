@@ -147,12 +147,10 @@ class RequestParser:
         self.width = len(features)
         self.known_fields = frozenset(features) | {"records"}
         self.max_details = max_details
-        # Categories coded as whole numbers in the file (1, 2, 3): their levels are the text "1", "2", "3".
-        self.coded = {
-            name: frozenset(levels)
-            for name, levels in spec.categories.items()
-            if any(level.lstrip("-").isdigit() for level in levels)
-        }
+        # Each category's levels, the file's text (a code 1, 2, 3 too: "1", "2", "3"), and the features
+        # that may be missing: what a refused value's hint is worked out from (issues.sent_hints).
+        self.levels = {name: frozenset(levels) for name, levels in spec.categories.items()}
+        self.nullable = frozenset(name for name, column in features.items() if column.nullable)
         # Whole rows of the training table sent as records: say what these columns are.
         self.not_features = {spec.label: "the label, what the model predicts"}
         for name in ignore_columns:  # a column of the file the model never sees (free text, an email)
@@ -233,7 +231,7 @@ class RequestParser:
         # The first invalid record's issues (validation stops there), a few listed: small answers.
         count, shown = len(detail), [self._shown(e) for e in detail[: self.max_details]]
         if body is not None:
-            sent_hints(shown, body, self.coded)
+            sent_hints(shown, body, self.levels, self.nullable)
         message = f"{count} validation error{'s' if count != 1 else ''} for Input"
         record = next((e["loc"][1] for e in detail if len(e["loc"]) > 1 and e["loc"][0] == "records"), None)
         if record is not None:
