@@ -72,7 +72,7 @@ def synthetic(task: str, rows: int) -> tuple[np.ndarray, np.ndarray]:
 
 def decay_worker(task: str, rows: int, way: str) -> dict[str, Any]:
     """One decay bootstrap (timed from here: the data is generated first) and its intervals."""
-    from mlapp.monitor.resampling import decay_resampled
+    from mlapp.monitor import resampling
     from mlapp.report.bootstrap import percentile_interval, resampled
 
     y, scores = synthetic(task, rows)
@@ -81,7 +81,7 @@ def decay_worker(task: str, rows: int, way: str) -> dict[str, Any]:
     if way == "old":
         values = resampled(y, (scores, 0.5), RESAMPLES, SEED, task, classes)
     else:
-        values = decay_resampled(
+        values = resampling.resampled(
             y, (scores, 0.5), resamples=RESAMPLES, seed=SEED, task=task, classes=classes,
             names=WATCHED[task], max_rows=MAX_ROWS,
         )  # fmt: skip
@@ -212,7 +212,7 @@ def decay_tasks(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 
 
 def subset_vs_full(rows: int) -> dict[str, Any]:
-    from mlapp.monitor.resampling import decay_resampled, resampled
+    from mlapp.monitor.resampling import resampled
     from mlapp.report.bootstrap import percentile_interval
 
     out: dict[str, Any] = {"rows": rows}
@@ -221,7 +221,7 @@ def subset_vs_full(rows: int) -> dict[str, Any]:
         start = time.perf_counter()
         full = resampled(y, (scores, 0.5), RESAMPLES, SEED, task, [], WATCHED[task])
         full_s, start = time.perf_counter() - start, time.perf_counter()
-        part = decay_resampled(
+        part = resampled(
             y, (scores, 0.5), resamples=RESAMPLES, seed=SEED, task=task, classes=[],
             names=WATCHED[task], max_rows=MAX_ROWS,
         )  # fmt: skip

@@ -95,7 +95,7 @@ def test_a_large_batch_resamples_a_bounded_subset(monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.setattr(bootstrap, "drawn_chunks", spied)
     y, scored, _ = _task("multiclass", 30_000, seed=2)
-    values = resampling.decay_resampled(
+    values = resampling.resampled(
         y,
         scored,
         resamples=120,
@@ -117,7 +117,7 @@ def test_the_subset_interval_is_the_full_one(task: str) -> None:
     y, scored, classes = _task(task, 40_000, seed=8)
     names = [bootstrap.metric_names(task, classes)[0]]
     full = resampling.resampled(y, scored, 400, 6, task, classes, names)[names[0]]
-    part = resampling.decay_resampled(
+    part = resampling.resampled(
         y, scored, resamples=400, seed=6, task=task, classes=classes, names=names, max_rows=8000
     )[names[0]]
     assert not np.array_equal(part, full)  # the subset's, not every row's
@@ -131,7 +131,7 @@ def test_the_subset_interval_is_the_full_one(task: str) -> None:
 
 def test_up_to_max_rows_every_row_is_resampled() -> None:
     y, scored, _ = _task("regression", 800, seed=9)
-    kept = resampling.decay_resampled(
+    kept = resampling.resampled(
         y, scored, resamples=50, seed=1, task="regression", classes=[], names=["mae"], max_rows=800
     )
     np.testing.assert_array_equal(
@@ -166,7 +166,7 @@ def test_a_rare_class_keeps_every_row() -> None:
     y = np.zeros_like(y)
     y[::1000] = 1
     scored = (scores, threshold)
-    kept = resampling.decay_resampled(
+    kept = resampling.resampled(
         y, scored, resamples=100, seed=1, task="binary", classes=[], names=["roc_auc"], max_rows=4000
     )
     full = resampling.resampled(y, scored, 100, 1, "binary", [], ["roc_auc"])

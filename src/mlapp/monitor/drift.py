@@ -19,7 +19,7 @@ import pandera.pandas as pa
 from mlapp.metrics import LOWER_IS_BETTER, flat, round6, task_metrics
 from mlapp.model import ModelSpec
 from mlapp.monitor import stats
-from mlapp.monitor.resampling import decay_resampled
+from mlapp.monitor.resampling import resampled
 from mlapp.monitor.rows import FeatureDrift, MetricDecay, PredictionShift
 from mlapp.params import MetricName, MonitorParams
 from mlapp.report.bootstrap import percentile_interval
@@ -199,7 +199,7 @@ def metric_decay(
     the reference: a few labeled positives (a rare class) move a metric by chance, far. The
     interval is the watched metrics' bootstrap over at most ``max_rows`` rows (``resampling``)."""
     now = flat(task_metrics(spec.task, y_true, scores, spec.threshold, spec.classes))
-    values = decay_resampled(
+    values = resampled(
         y_true,
         (scores, spec.cutoff),
         resamples=resamples,

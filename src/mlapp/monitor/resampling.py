@@ -118,14 +118,34 @@ def resampled(
     task: str,
     classes: list[str],
     names: list[str],
+    max_rows: int | None = None,
 ) -> dict[str, np.ndarray]:
-    """Metrics ``names`` per resample of all rows: the report's ``bootstrap.resampled``, by cell."""
+    """Metrics ``names`` per resample: the report's ``bootstrap.resampled``, by cell. Of all rows
+    up to ``max_rows`` rows (None: always), else of a subset of ``max_rows`` rows with each
+    deviation scaled to all rows (see the module docstring)."""
+    if max_rows is not None and _subset_serves(y, task, max_rows):
+        # A stream of its own: the resamples' generator starts from ``seed`` itself.
+        subset = np.sort(np.random.default_rng([seed, len(y)]).choice(len(y), size=max_rows, replace=False))
+        part = (y[subset], (scored[0][subset], scored[1]))
+        values = resampled(*part, resamples, seed, task, classes, names)
+        centre, whole = point(*part, task, classes, names), point(y, scored, task, classes, names)
+        scale = np.sqrt(max_rows / len(y))
+        return {m: whole[m] + scale * (values[m] - centre[m]) for m in names}
     cells = cells_for(y, scored, task, classes, names)
     parts: dict[str, list[np.ndarray]] = {m: [] for m in names}
     for drawn in bootstrap.drawn_chunks(len(y), resamples, seed):
-        for m, values in cells.measure(cells.counts(drawn)).items():
-            parts[m].append(values)
+        for m, measured in cells.measure(cells.counts(drawn)).items():
+            parts[m].append(measured)
     return {m: np.concatenate(parts[m]) for m in names}
+
+
+def _subset_serves(y: np.ndarray, task: str, max_rows: int) -> bool:
+    """More than ``max_rows`` rows, and a subset of that many keeps ``MIN_SUBSET_CLASS_ROWS`` of
+    the rarest class (else every row is resampled)."""
+    if len(y) <= max_rows:
+        return False
+    rarest = len(y) if task == "regression" else int(np.unique(y, return_counts=True)[1].min())
+    return rarest * max_rows / len(y) >= MIN_SUBSET_CLASS_ROWS
 
 
 def point(
@@ -134,28 +154,3 @@ def point(
     """Metrics ``names`` on all rows, computed as a resample's are (each row drawn once)."""
     cells = cells_for(y, scored, task, classes, names)
     return {m: float(v[0]) for m, v in cells.measure(cells.counts(np.arange(len(y))[None, :])).items()}
-
-
-def decay_resampled(
-    y: np.ndarray,
-    scored: tuple[np.ndarray, float],
-    *,
-    resamples: int,
-    seed: int,
-    task: str,
-    classes: list[str],
-    names: list[str],
-    max_rows: int,
-) -> dict[str, np.ndarray]:
-    """Metrics ``names`` per resample: of all rows up to ``max_rows`` rows, else of a subset
-    of ``max_rows`` rows with each deviation scaled to all rows (see the module docstring)."""
-    rarest = len(y) if task == "regression" else int(np.unique(y, return_counts=True)[1].min())
-    if len(y) <= max_rows or rarest * max_rows / len(y) < MIN_SUBSET_CLASS_ROWS:
-        return resampled(y, scored, resamples, seed, task, classes, names)
-    # A stream of its own: the resamples' generator starts from ``seed`` itself.
-    subset = np.sort(np.random.default_rng([seed, len(y)]).choice(len(y), size=max_rows, replace=False))
-    part = (y[subset], (scored[0][subset], scored[1]))
-    values = resampled(*part, resamples, seed, task, classes, names)
-    centre, whole = point(*part, task, classes, names), point(y, scored, task, classes, names)
-    scale = np.sqrt(max_rows / len(y))
-    return {m: whole[m] + scale * (values[m] - centre[m]) for m in names}
