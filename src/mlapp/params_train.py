@@ -144,6 +144,9 @@ class EvaluateParams(Section):
     residual_bins: int = Field(ge=2)  # regression: bars of the residual histogram
 
 
+MODEL_NAME_MAX = 256  # MLflow's registered_models.name column
+
+
 class MlflowParams(Section):
     tracking_uri: str
     experiment: str
@@ -152,10 +155,23 @@ class MlflowParams(Section):
     @field_validator("model_name")
     @classmethod
     def _registrable(cls, name: str) -> str:
-        # MLflow refuses '/', ':' and a blank name only after a run is logged, and its search
-        # filters have no escapes: a name is quoted with the quote it lacks, so not both
-        if not name.strip() or any(c in name for c in "/:") or {"'", '"'} <= set(name):
-            raise ValueError(f"{name!r}: MLflow needs a name, without '/', ':' or both quotes")
+        # MLflow refuses '/', ':', a blank name and one a file path would resolve elsewhere ('.',
+        # '..x': its _validate_model_name, not imported here: 2.5 s) only after a run is logged;
+        # a server's database refuses over 256 characters (its column; sqlite does not check). Its
+        # search filters have no escapes: a name is quoted with the quote it lacks, so not both.
+        if (
+            not name.strip()
+            or any(c in name for c in "/:")
+            or {"'", '"'} <= set(name)
+            or name == "."
+            or name.startswith("..")
+            or len(name) > MODEL_NAME_MAX
+        ):
+            raise ValueError(
+                f"{name[:40]!r}{'…' if len(name) > 40 else ''}: MLflow needs a name of at most "
+                f"{MODEL_NAME_MAX} characters, without '/', ':' or both quotes, not '.' nor starting "
+                "with '..'"
+            )
         return name
 
     def resolved_tracking_uri(self) -> str:

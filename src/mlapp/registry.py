@@ -19,7 +19,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.validation import _validate_model_alias_name, _validate_model_alias_name_reserved
 
 from mlapp import lineage
-from mlapp.errors import UserError
+from mlapp.errors import TrackingUnavailable, UserError
 from mlapp.lineage import identity as model_identity
 from mlapp.params import Params
 from mlapp.tracking import connect, ensure_run, require_server
@@ -63,6 +63,43 @@ def owned_versions(client: MlflowClient, name: str) -> list[ModelVersion]:
     return versions
 
 
+def registry_answers(client: MlflowClient, name: str) -> list[ModelVersion]:
+    """``owned_versions``, the first registry call, made before a run is logged: a registry that
+    refuses this client, is missing from the URL or is off on the server is one line saying so and
+    what to fix, not "failed while registering" once a run was logged for nothing."""
+    try:
+        return owned_versions(client, name)
+    except MlflowException as exc:
+        if problem := registry_problem(exc):
+            raise TrackingUnavailable(problem) from exc
+        raise
+
+
+def registry_problem(exc: MlflowException) -> str | None:
+    """What a registry call's answer says is wrong with the setup (``None``: not the setup's fault)."""
+    uri = mlflow.get_registry_uri()
+    said = " ".join(exc.message.split())
+    said = said if len(said) <= 200 else f"{said[:200]}…"
+    if "Model registry functionality is unavailable" in exc.message:  # the server's handlers say so
+        return (
+            f"the model registry of MLflow tracking server {uri} is off ({said}): start the server "
+            "with a database as --registry-store-uri (or --backend-store-uri), e.g. postgresql://…"
+        )
+    status = exc.get_http_status_code()
+    if status in (401, 403):
+        return (
+            f"MLflow tracking server {uri} refused this client's model registry call ({said}): check "
+            "MLFLOW_TRACKING_TOKEN (or MLFLOW_TRACKING_USERNAME/PASSWORD), and that this user may "
+            "read and create registered models (the server's permissions)"
+        )
+    if status == 404:
+        return (
+            f"{uri} answers MLflow's tracking API but not its model registry ({said}): a proxy in "
+            "front of the server must pass /api/2.0/mlflow/registered-models/ and /model-versions/ too"
+        )
+    return None
+
+
 def set_alias(client: MlflowClient, name: str, alias: str, version: str) -> None:
     """Point ``alias`` of registered model ``name`` at ``version``, also when another process
     sets the same new alias at that moment.
@@ -100,7 +137,7 @@ def register(params: Params, model_dir: Path, aliases: list[str], extra_tags: di
     check_aliases(aliases)
     require_server(connect(params.mlflow), "registering")
     client = MlflowClient()
-    owned_versions(client, params.mlflow.model_name)
+    registry_answers(client, params.mlflow.model_name)
     run_id = ensure_run(params, model_dir)
     outputs = mlflow.get_run(run_id).outputs
     logged = outputs.model_outputs if outputs else []
@@ -123,7 +160,7 @@ def ensure_alias(params: Params, model_dir: Path, alias: str) -> str:
     identity = model_identity(model_dir).items()
     client = MlflowClient()
     name = params.mlflow.model_name
-    ours = [v for v in owned_versions(client, name) if identity <= v.tags.items()]
+    ours = [v for v in registry_answers(client, name) if identity <= v.tags.items()]
     if not ours:  # searched again after registering: another process may have registered it too
         register(params, model_dir, [], {})
         ours = [v for v in client.search_model_versions(versions_of(name)) if identity <= v.tags.items()]

@@ -31,12 +31,23 @@ from mlapp.metrics import flat
 from mlapp.model import load
 from mlapp.params import MlflowParams, Params
 from mlapp.tables import read_frame, read_json
-from mlapp.tracking_failures import RETRIES, RunNotLogged, end_failed, raise_if_server_failed
+from mlapp.tracking_failures import (
+    API_TIMEOUT_S,
+    RETRIES,
+    TIMEOUT,
+    RunNotLogged,
+    end_failed,
+    raise_if_server_failed,
+    timed_out,
+    uploading,
+    waited,
+)
 
 PYFUNC_FILE = Path(__file__).with_name("mlflow_pyfunc.py")
 PACKAGE_DIR = Path(__file__).parent
 SERVING_REQUIREMENTS = ("xgboost-cpu", "pandas", "numpy", "pyarrow", "mlflow")
 PROBE = "/api/2.0/mlflow/experiments/search"  # the cheapest call every MLflow server answers
+PROBE_TIMEOUT_S = "10"  # unless MLFLOW_HTTP_REQUEST_TIMEOUT is set: a healthy server answers in ms
 DATABRICKS = ("databricks", "databricks-uc", "uc")  # MLflow's scheme-less URIs that are not folders
 
 
@@ -49,11 +60,12 @@ def connect(params: MlflowParams) -> str:
             "a server is http(s)://HOST[:PORT]; the local default is sqlite:///mlflow.db"
         )
     if uri.startswith(("http://", "https://")):
-        _answering(uri)
+        _answering(uri, os.environ.get(TIMEOUT, PROBE_TIMEOUT_S))
     # MLflow retries a failed request 7 times, its backoff doubling up to 120 s: a server killed
     # mid-run failed evaluate after 494 s (247 s per call, and marking the run failed). 4 retries
     # still ride out a restart or a proxy's 502s for about 30 s.
     os.environ.setdefault(RETRIES, "4")
+    os.environ.setdefault(TIMEOUT, API_TIMEOUT_S)  # not 120 s per try (tracking_failures.TIMEOUT)
     # Models are loaded from our own files; never let MLflow fall back to unpickling.
     os.environ.setdefault("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # clean CI logs
@@ -67,7 +79,7 @@ def connect(params: MlflowParams) -> str:
     return uri
 
 
-def _answering(uri: str) -> None:
+def _answering(uri: str, seconds: str) -> None:
     """One API call as MLflow makes them (token, user/password, MLFLOW_TRACKING_INSECURE_TLS and
     the other TLS settings), not retried: a bare /health answers without credentials, so a
     proxy's or the basic-auth app's refusal, or ``--allowed-hosts`` (403), would first show as a
@@ -76,9 +88,12 @@ def _answering(uri: str) -> None:
     from mlflow.utils.rest_utils import http_request
 
     try:
-        answer = http_request(get_default_host_creds(uri), PROBE, "GET", max_retries=0, timeout=10,
-                              raise_on_status=False, params={"max_results": 1})  # fmt: skip
+        answer = http_request(get_default_host_creds(uri), PROBE, "GET", max_retries=0,
+                              timeout=float(seconds), raise_on_status=False,
+                              params={"max_results": 1})  # fmt: skip
     except (MlflowException, requests.RequestException) as exc:
+        if kind := timed_out(exc):  # running, or a firewall: not "Start it"
+            raise TrackingUnavailable(f"{waited(uri, kind, seconds, f'to {PROBE}')}.") from exc
         wrapped = exc.__context__  # MLflow raises its own exception inside the handler of requests'
         cause = wrapped if isinstance(wrapped, requests.RequestException) else exc
         tls = (
@@ -155,7 +170,8 @@ def log_run(
         raise_if_server_failed(exc, "starting a run", error=RunNotLogged)
         raise
     try:
-        _log_into_run(params, model_dir, scores, plots, plots_dir)
+        with uploading():
+            _log_into_run(params, model_dir, scores, plots, plots_dir)
     except Exception as exc:
         end_failed()
         raise_if_server_failed(exc, f"logging run {run.info.run_id}", error=RunNotLogged)

@@ -9,29 +9,46 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterator
 
 import mlflow
 import requests
 from mlflow.exceptions import MlflowException
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
 
 from mlapp.errors import TrackingUnavailable, UserError
 
 RETRIES = "MLFLOW_HTTP_REQUEST_MAX_RETRIES"  # read by MLflow at each request
-STAGE_UNDONE = "this stage wrote no outputs. Re-run it when the server answers again (`uv run dvc repro`)."
-NOT_LOGGED = "no run was logged (one cut short is never reused). Run this again when the server answers."
+# Also read at each request: how long one read of an answer may wait (requests' read timeout, per
+# socket read, not the whole call; while a body is sent, per send). MLflow's 120 s, retried 4
+# times, held evaluate 10.5 min on a server that accepted connections and never answered; a
+# healthy server answers an API call in well under a second. An artifact upload is the one long
+# silence: a server proxying S3 stores the whole file before it answers, so `uploading` keeps
+# MLflow's 120 s there.
+TIMEOUT = "MLFLOW_HTTP_REQUEST_TIMEOUT"
+API_TIMEOUT_S = "30"
+UPLOAD_TIMEOUT_S = "120"
+# When to run again, in every "what is left" line below (and each command's own): a server whose
+# artifact store failed answers, so `when` replaces it then (``STORE_WORKS``).
+ANSWERS = "when the server answers"
+STORE_WORKS = "once its artifact store works"
+STAGE_UNDONE = f"this stage wrote no outputs. Re-run it {ANSWERS} again (`uv run dvc repro`)."
+NOT_LOGGED = f"no run was logged (one cut short is never reused). Run this again {ANSWERS}."
 PARTLY_DONE = (
     "what it did before stays (a new registry version may lack its aliases; an alias moved or did "
-    "not, whole). Run this again when the server answers."
+    f"not, whole). Run this again {ANSWERS}."
 )
 
 
 class RunNotLogged(TrackingUnavailable):
-    """The server failed while a run was logged (``said``): the command says what that leaves."""
+    """The server failed while a run was logged (``said``): the command says what that leaves,
+    and ``when`` to run it again."""
 
-    def __init__(self, said: str, then: str = NOT_LOGGED) -> None:
-        super().__init__(f"{said} {then}")
+    def __init__(self, said: str, then: str = NOT_LOGGED, when: str = ANSWERS) -> None:
+        super().__init__(f"{said} {then.replace(ANSWERS, when)}")
         self.said = said
+        self.when = when
 
 
 @contextlib.contextmanager
@@ -45,7 +62,7 @@ def store_free(uri: str, doing: str = "registering", unlogged: str = NOT_LOGGED)
     try:
         yield
     except RunNotLogged as exc:
-        raise RunNotLogged(exc.said, unlogged) from exc.__cause__
+        raise RunNotLogged(exc.said, unlogged, exc.when) from exc.__cause__
     except Exception as exc:
         if not uri.startswith("sqlite:"):
             raise_if_server_failed(exc, doing)
@@ -65,17 +82,30 @@ def store_free(uri: str, doing: str = "registering", unlogged: str = NOT_LOGGED)
 
 
 @contextlib.contextmanager
-def one_try() -> Iterator[None]:
-    """MLflow's requests in here are not retried: after a call that failed every retry."""
-    before = os.environ.get(RETRIES)
-    os.environ[RETRIES] = "0"
+def _setting(name: str, value: str) -> Iterator[None]:
+    before = os.environ.get(name)
+    os.environ[name] = value
     try:
         yield
     finally:
         if before is None:
-            del os.environ[RETRIES]
+            del os.environ[name]
         else:
-            os.environ[RETRIES] = before
+            os.environ[name] = before
+
+
+def one_try() -> contextlib.AbstractContextManager[None]:
+    """MLflow's requests in here are not retried: after a call that failed every retry."""
+    return _setting(RETRIES, "0")
+
+
+def uploading() -> contextlib.AbstractContextManager[None]:
+    """MLflow's own 120 s wait for an answer while artifacts are uploaded, unless the user set
+    another (``API_TIMEOUT_S`` is `connect`'s default): a server that stores them in S3 answers
+    once its own upload of the file ended, silent meanwhile, longer the larger the model."""
+    if os.environ.get(TIMEOUT) != API_TIMEOUT_S:
+        return contextlib.nullcontext()
+    return _setting(TIMEOUT, UPLOAD_TIMEOUT_S)
 
 
 def end_failed() -> None:
@@ -95,16 +125,22 @@ def raise_if_server_failed(
     if not failed or isinstance(exc, UserError) or not uri.startswith(("http://", "https://")):
         return
     store = _artifact_store_error(exc)
-    said = (
-        f"MLflow tracking server {uri} answers, but storing artifacts failed while {what} "
-        f"({store}): its artifact store failed (the server's --artifacts-destination: a missing "
-        f"bucket, or credentials the server lacks; the server's log says which)."
-        if store
-        else f"MLflow tracking server {uri} failed while {what} ({exc.__class__.__name__});"
-    )
+    kind = timed_out(exc)
+    tries = int(os.environ.get(RETRIES, "0")) + 1
+    when = STORE_WORKS if store else ANSWERS
+    if store:
+        said = (
+            f"MLflow tracking server {uri} answers, but storing artifacts failed while {what} "
+            f"({store}; {tries} tries): its artifact store failed (the server's --artifacts-destination: "
+            "a missing bucket, or credentials the server lacks; the server's log says which)."
+        )
+    elif kind:
+        said = waited(uri, kind, seconds_waited(exc), f"while {what}, on each of {tries} tries") + ";"
+    else:
+        said = f"MLflow tracking server {uri} failed while {what} ({exc.__class__.__name__});"
     if error is not None:
-        raise error(said) from exc
-    raise TrackingUnavailable(f"{said} {then}") from exc
+        raise error(said, when=when) from exc
+    raise TrackingUnavailable(f"{said} {then.replace(ANSWERS, when)}") from exc
 
 
 def _artifact_store_error(exc: BaseException | None) -> str | None:
@@ -123,3 +159,45 @@ def _artifact_store_error(exc: BaseException | None) -> str | None:
         return None
     said = getattr(exc.args[0], "reason", None) if exc.args else None  # urllib3's "too many 500 …"
     return str(said) if isinstance(exc, requests.exceptions.RetryError) else exc.__class__.__name__
+
+
+def timed_out(exc: BaseException | None) -> str | None:
+    """How a request of ``exc`` timed out (a ``TIMED_OUT`` key), ``None`` if none did."""
+    return _timeout_of(exc)[0]
+
+
+def seconds_waited(exc: BaseException | None) -> str:
+    """The seconds the timed-out request of ``exc`` waited: urllib3 names them ("read timeout=30");
+    the setting may have changed since (``uploading``)."""
+    said = re.search(r"timeout=([\d.]+)", str(_timeout_of(exc)[1]))
+    return said.group(1) if said else os.environ.get(TIMEOUT, UPLOAD_TIMEOUT_S)
+
+
+def _timeout_of(exc: BaseException | None) -> tuple[str | None, BaseException | None]:
+    """The kind and urllib3 error of a timeout in ``exc``'s chain. With retries, urllib3's timeout
+    reaches requests (and MLflow) as a ConnectionError naming it."""
+    while exc is not None and not isinstance(exc, requests.RequestException):
+        exc = exc.__cause__ or exc.__context__
+    if exc is None or not exc.args:
+        return None, None
+    reason = getattr(exc.args[0], "reason", exc.args[0])  # urllib3's MaxRetryError names it
+    if isinstance(reason, ConnectTimeoutError) and not isinstance(reason, NewConnectionError):
+        return "connect", reason  # urllib3's refused connection is a ConnectTimeoutError too
+    if isinstance(reason, ReadTimeoutError):
+        return "read", reason
+    return None, None
+
+
+TIMED_OUT = {  # what the server did, and why it may have
+    "connect": ("took no connection", "a firewall dropping packets, or a host that is down"),
+    "read": ("accepted the connection but did not answer", "is it stuck? its log may say"),
+}
+
+
+def waited(uri: str, kind: str, seconds: str, what: str) -> str:
+    """A timed-out request (``timed_out``'s ``kind``) in one line, with the setting that waits longer."""
+    did, why = TIMED_OUT[kind]
+    return (
+        f"MLflow tracking server {uri} {did} within {seconds} s {what} ({why}); "
+        f"to wait longer, set {TIMEOUT} (seconds) higher"
+    )

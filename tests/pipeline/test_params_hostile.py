@@ -191,9 +191,10 @@ def test_a_seed_numpy_refuses_is_a_params_error(tmp_path: Path, section: str, ke
         load_params(path)
 
 
-@pytest.mark.parametrize("name", ["team/churn", "churn:v2", "  ", 'it\'s "x"'])
+@pytest.mark.parametrize("name", ["team/churn", "churn:v2", "  ", 'it\'s "x"', ".", "..churn", "c" * 257])
 def test_a_model_name_mlflow_cannot_register_or_search_is_a_params_error(tmp_path: Path, name: str) -> None:
-    """MLflow refused these after the run was logged, or could not search for them (a traceback)."""
+    """MLflow refused these after the run was logged, or could not search for them (a traceback);
+    a PostgreSQL-backed server refuses a 257-character name (its column), also after the run."""
     path = _write(tmp_path, lambda p: p["mlflow"].update(model_name=name))
     with pytest.raises(ParamsError, match=r"mlflow\.model_name: .*MLflow needs a name"):
         load_params(path)

@@ -223,13 +223,19 @@ def _healthy(url: str) -> bool:
 
 @contextmanager
 def own_server(
-    postgres_url: str, artifacts: Path | str, log: Path, env: dict[str, str] | None = None
+    postgres_url: str,
+    artifacts: Path | str,
+    log: Path,
+    env: dict[str, str] | None = None,
+    options: tuple[str, ...] = (),
 ) -> Iterator[tuple[str, subprocess.Popen]]:
-    """An `mlflow server` on a free port, killed after; ``env``: the server's own (its bucket's)."""
+    """An `mlflow server` on a free port, killed after; ``env``: the server's own (its bucket's);
+    ``options``: more of its command line."""
     port = free_port()
     argv = [
         str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
         "--backend-store-uri", postgres_url, "--artifacts-destination", str(artifacts), "--serve-artifacts",
+        *options,
     ]  # fmt: skip
     with log.open("ab") as out:
         proc = subprocess.Popen(

@@ -203,7 +203,7 @@ def track(project: Project, model_dir: Path | None, alias: str | None) -> None:
     uri = tracking.connect(params.mlflow)
     unlogged = (  # what a run the server failed to log leaves: evaluate's "no outputs" is no stage's here
         "no complete run of this model was logged (one cut short is never reused). "
-        "Run `mlapp pipeline track` again when the server answers."
+        f"Run `mlapp pipeline track` again {tracking_failures.ANSWERS}."
     )
     with tracking_failures.store_free(uri, "tracking the model", unlogged):
         run_id = tracking.ensure_run(params, folder)
@@ -235,7 +235,7 @@ def register(
     params = project.params
     unlogged = (  # the run is logged before any version is made
         "nothing was registered (a run cut short is never reused). "
-        "Run `mlapp pipeline register` again when the server answers."
+        f"Run `mlapp pipeline register` again {tracking_failures.ANSWERS}."
     )
     with tracking_failures.store_free(params.mlflow.resolved_tracking_uri(), unlogged=unlogged):
         version = registry.register(

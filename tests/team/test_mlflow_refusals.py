@@ -1,0 +1,174 @@
+"""`mlapp pipeline register` and `evaluate` refused, or never answered, before a run is logged:
+one line saying what failed and what to fix, exit 2, and no run logged for nothing.
+
+Each server is real: a closed port, an http server answering 401, the shared `mlflow server`
+(MLAPP_TEST_MLFLOW_SERVER) behind a proxy that answers its registry's paths 401/403/404 or
+stops answering at a given path (a socket that accepts and never replies), and an `mlflow server`
+of our own started with its registry off. Which request fails is decided by its path, never by
+timing; a never-answering server is waited for 1 s (MLFLOW_HTTP_REQUEST_TIMEOUT, set here).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import requests
+
+from mlapp.params import load_params
+from mlapp.serving.local import free_port
+from tests.conftest import sh
+from tests.team.conftest import require_env
+from tests.team.test_mlflow_server import own_server, runs, team_project
+
+pytestmark = pytest.mark.slow
+REGISTRY = ("/api/2.0/mlflow/registered-models/", "/api/2.0/mlflow/model-versions/")
+REFUSED = "refused this client's model registry call"
+NEVER = 0  # a status that means: accept the request and never answer it
+
+
+@contextmanager
+def proxy(upstream: str | None, paths: tuple[str, ...], status: int, body: bytes = b"") -> Iterator[str]:
+    """A proxy to ``upstream`` that answers ``status`` (or, ``NEVER``, nothing) to every request
+    whose path starts with one of ``paths``; with no upstream, to every request."""
+    released = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def _any(self) -> None:
+            data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if upstream is None or self.path.startswith(paths):
+                if status == NEVER:
+                    released.wait()  # until the test ends: the client's timeout decides
+                    return
+                answer, kind = (status, body), "text/plain"
+            else:
+                forwarded = requests.request(
+                    self.command, upstream + self.path, data=data, timeout=60,
+                    headers={"Content-Type": self.headers.get("Content-Type", "application/json")},
+                )  # fmt: skip
+                answer = (forwarded.status_code, forwarded.content)
+                kind = forwarded.headers.get("Content-Type", "application/json")
+            self.send_response(answer[0])
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(answer[1])))
+            self.end_headers()
+            self.wfile.write(answer[1])
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _any
+
+    with ThreadingHTTPServer(("127.0.0.1", 0), Handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            yield f"http://127.0.0.1:{server.server_address[1]}"
+        finally:
+            released.set()
+            server.shutdown()
+
+
+def register(trained_project: Path, tmp_path: Path, url: str, *options: str) -> tuple[Path, str]:
+    """`mlapp pipeline register` of a project copy of its own names at ``url``: its project and
+    its last line; it must fail with exit 2 (a user's error), without a traceback."""
+    root, env = team_project(trained_project, tmp_path / "p", url)
+    done = sh("mlapp", "pipeline", "register", *options, cwd=root, check=False, env=env)
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, output
+    assert "Traceback" not in output, output
+    return root, output.strip().splitlines()[-1]
+
+
+def nothing_logged(root: Path, shared: str) -> None:
+    """Not even the run: the refusal came before it."""
+    assert runs(shared, load_params(root / "params.yaml").mlflow.experiment) == []
+
+
+def test_a_closed_port_says_start_it(trained_project: Path, tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"  # bound by this process, never listening
+    _, line = register(trained_project, tmp_path, url)
+    assert line == (
+        f"error: MLflow tracking server {url} is not reachable (ConnectionError). Start it, fix "
+        "MLFLOW_TRACKING_URI, or unset it to use the local sqlite default."
+    )
+
+
+def test_a_server_refusing_every_call_says_to_check_the_token(trained_project: Path, tmp_path: Path) -> None:
+    with proxy(None, (), 401, b"Unauthorized") as url:
+        _, line = register(trained_project, tmp_path, url)
+    assert line.startswith(f"error: MLflow tracking server {url} refused this client (401: Unauthorized)")
+    assert "MLFLOW_TRACKING_TOKEN" in line
+
+
+def test_a_url_with_no_mlflow_api_names_the_static_prefix(trained_project: Path, tmp_path: Path) -> None:
+    shared = require_env("MLAPP_TEST_MLFLOW_SERVER", "an `mlflow server` on PostgreSQL")
+    _, line = register(trained_project, tmp_path, f"{shared}/mlflow")
+    assert "no MLflow API at this URL. A path after the host must be the server's --static-prefix" in line
+
+
+@pytest.mark.parametrize(
+    ("status", "said"),
+    [
+        (401, rf"{REFUSED} \(.*401.*'Unauthorized'\): check MLFLOW_TRACKING_TOKEN"),
+        (403, rf"{REFUSED} \(.*403.*'Forbidden'\): check MLFLOW_TRACKING_TOKEN"),
+        (404, r"answers MLflow's tracking API but not its model registry \(.*404.*\): a proxy in front"),
+    ],
+)
+def test_a_registry_refused_says_what_to_fix_before_any_run(
+    status: int, said: str, trained_project: Path, tmp_path: Path
+) -> None:
+    """Before: "failed while registering (MlflowException) ... Run this again when the server
+    answers", of a server that answered, and (a name it refused) after logging a run for nothing."""
+    shared = require_env("MLAPP_TEST_MLFLOW_SERVER", "an `mlflow server` on PostgreSQL")
+    with proxy(shared, REGISTRY, status, {401: b"Unauthorized", 403: b"Forbidden"}.get(status, b"")) as url:
+        root, line = register(trained_project, tmp_path, url, "--alias", "staging")
+    assert re.fullmatch(rf"error: (MLflow tracking server )?{re.escape(url)} {said}.*", line), line
+    nothing_logged(root, shared)
+
+
+def test_a_server_with_its_registry_off_says_how_to_start_it(trained_project: Path, tmp_path: Path) -> None:
+    """A `--registry-store-uri` MLflow has no store for: the server starts, its registry calls
+    answer 400 "Model registry functionality is unavailable"."""
+    postgres = require_env("MLAPP_TEST_POSTGRES_URL", "PostgreSQL for an `mlflow server` of our own")
+    shared = require_env("MLAPP_TEST_MLFLOW_SERVER", "an `mlflow server` on the same PostgreSQL")
+    off = ("--registry-store-uri", "none://")
+    with own_server(postgres, tmp_path / "artifacts", tmp_path / "server.log", options=off) as (url, _proc):
+        root, line = register(trained_project, tmp_path, url)
+    assert line.startswith(f"error: the model registry of MLflow tracking server {url} is off ("), line
+    assert "Model registry functionality is unavailable" in line
+    assert line.endswith(
+        "start the server with a database as --registry-store-uri (or --backend-store-uri), e.g. postgresql://…"
+    )
+    nothing_logged(root, shared)
+
+
+@pytest.mark.parametrize(
+    ("command", "at", "what"),
+    [
+        (("pipeline", "register"), REGISTRY, "registering"),
+        (("pipeline", "evaluate"), ("/api/2.0/mlflow/runs/create",), "starting a run"),
+    ],
+)
+def test_a_server_that_stops_answering_names_the_timeout_to_raise(
+    command: tuple[str, ...], at: tuple[str, ...], what: str, trained_project: Path, tmp_path: Path
+) -> None:
+    """It answers `connect`, then accepts and never answers: MLflow's 120 s per try, 5 tries, held
+    evaluate 10.5 min; now 30 s, and the line names the setting (1 s here, set by this test)."""
+    shared = require_env("MLAPP_TEST_MLFLOW_SERVER", "an `mlflow server` on PostgreSQL")
+    with proxy(shared, at, NEVER) as url:
+        root, env = team_project(trained_project, tmp_path / "p", url)
+        env |= {"MLFLOW_HTTP_REQUEST_TIMEOUT": "1"}
+        done = sh("mlapp", *command, cwd=root, check=False, env=env)
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, output
+    assert "Traceback" not in output, output
+    assert (
+        f"error: MLflow tracking server {url} accepted the connection but did not answer within 1 s "
+        f"while {what}, on each of 2 tries (is it stuck? its log may say); to wait longer, set "
+        "MLFLOW_HTTP_REQUEST_TIMEOUT (seconds) higher;"
+    ) in output, output
