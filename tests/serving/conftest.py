@@ -134,6 +134,39 @@ def protocol_server(app: Any, settings: Deadline) -> Iterator[int]:
         yield port
 
 
+async def echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """An app for ``protocol_server``: ``{"path": ..., "body": <bytes received>}`` for every HTTP
+    request, read to its end as the service reads a body."""
+    if scope["type"] != "http":
+        return
+    size, more = 0, True
+    while more:
+        message = await receive()
+        size += len(message.get("body", b""))
+        more = message.get("more_body", False) and message["type"] == "http.request"
+    body = json.dumps({"path": scope["path"], "body": size}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+Refusals = list[tuple[int, set[tuple[str, str]]]]  # (status, labels) of each refusal counted
+
+
+@pytest.fixture(scope="module")
+def refusals() -> Refusals:
+    return []
+
+
+@pytest.fixture(scope="module")
+def echo_port(refusals: Refusals) -> Iterator[int]:
+    """``echo`` behind the workers' HTTP protocol, one server per test module; its refusals are
+    appended to ``refusals``."""
+    count = lambda status, labels: refusals.append((status, labels))  # noqa: E731
+    with protocol_server(echo, Deadline(10, 65536, count, lambda app, _count: app, 10, 1 << 20)) as port:
+        yield port
+
+
 @contextlib.contextmanager
 def uvicorn_thread(app: Any, settings: Deadline) -> Iterator[tuple[int, uvicorn.Server, threading.Thread]]:
     """``protocol_server``'s port, uvicorn server (``should_exit`` stops it as a signal would) and thread."""

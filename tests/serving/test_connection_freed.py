@@ -13,29 +13,13 @@ from __future__ import annotations
 import gc
 import socket
 import time
-from typing import Any
 
 from mlapp.serving.header_deadline import Deadline, HeaderDeadline
-from tests.serving.conftest import uvicorn_thread
+from tests.serving.conftest import echo, uvicorn_thread
 
 WAIT_S = 60  # only a bound on waiting, never a claim about speed
 BODY = b"x" * (1 << 20)
 CONNECTIONS = 8
-
-
-async def echo_length(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """Reads the whole body, as the service does, and answers its length."""
-    if scope["type"] != "http":
-        return
-    size, more = 0, True
-    while more:
-        message = await receive()
-        size += len(message.get("body", b""))
-        more = message.get("more_body", False)
-    answer = b"%d" % size
-    headers = [(b"content-length", b"%d" % len(answer))]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": answer})
 
 
 def post(port: int) -> bytes:
@@ -55,9 +39,9 @@ def live_protocols() -> int:
 
 def test_closed_connections_are_freed_without_the_cyclic_collector(collector_off) -> None:
     settings = Deadline(10, 65536, lambda _status, _labels: None, lambda a, _c: a, 10, 1 << 20)
-    with uvicorn_thread(echo_length, settings) as (port, server, _thread):
+    with uvicorn_thread(echo, settings) as (port, server, _thread):
         for _ in range(CONNECTIONS):
-            assert post(port).endswith(b"\r\n\r\n%d" % len(BODY))
+            assert post(port).endswith(b'"body": %d}' % len(BODY))
         deadline = time.monotonic() + WAIT_S
         while server.server_state.connections or live_protocols():
             if time.monotonic() > deadline:

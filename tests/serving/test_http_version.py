@@ -1,6 +1,6 @@
 """Request lines of an HTTP version the traffic port does not speak, over a raw socket against the
 workers' HTTP protocol (``header_deadline.HeaderDeadline``) served by uvicorn in a thread
-(``test_upgrade.echo`` as the app); the probe port's are in test_probe_flood.py.
+(``conftest.echo`` as the app); the probe port's are in test_probe_flood.py.
 
 httptools (llhttp) parses ``HTTP/2.0`` and ``HTTP/0.9`` request lines, and a bare ``GET /livez``
 as 0.9: each was served, its answer an HTTP/1.1 one. ``HTTP/1.2``, ``HTTP/3.0`` and the HTTP/2
@@ -10,15 +10,11 @@ closed, nothing after it served (``versions.py``)."""
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 
 import pytest
 
-from mlapp.serving.header_deadline import Deadline
-from tests.serving.conftest import protocol_server
-from tests.serving.test_upgrade import echo, payload, request
-
-Refusals = list[tuple[int, set[tuple[str, str]]]]
+from tests.serving.conftest import Refusals
+from tests.serving.test_upgrade import exchange, payload, request
 
 LIVEZ = request("GET", "/livez")
 UNSUPPORTED = [
@@ -31,45 +27,15 @@ UNSUPPORTED = [
 ]
 
 
-@pytest.fixture(scope="module")
-def refusals() -> Refusals:
-    return []
-
-
-@pytest.fixture(scope="module")
-def port(refusals: Refusals) -> Iterator[int]:
-    count = lambda status, labels: refusals.append((status, labels))  # noqa: E731
-    with protocol_server(echo, Deadline(10, 65536, count, lambda app, _count: app, 10, 1 << 20)) as port:
-        yield port
-
-
-def exchange(port: int, data: bytes) -> list[bytes]:
-    """Send ``data`` in one write, half-close, and split what comes back into answers by their
-    ``content-length`` (the 505's message says "HTTP/1.1": ``test_upgrade.exchange`` splits there)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-        sock.sendall(data)
-        sock.shutdown(socket.SHUT_WR)
-        received = b""
-        while chunk := sock.recv(65536):
-            received += chunk
-    answers = []
-    while received:
-        head, _, rest = received.partition(b"\r\n\r\n")
-        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
-        answers.append(head + b"\r\n\r\n" + rest[:length])
-        received = rest[length:]
-    return answers
-
-
 IDS = ["http-2.0", "http-0.9", "bare-0.9", "http-1.2", "http-3.0", "http-2-preface"]
 
 
 @pytest.mark.parametrize(("line", "error"), UNSUPPORTED, ids=IDS)
 def test_an_unsupported_version_is_505_and_closes_serving_nothing_after_it(
-    port: int, refusals: Refusals, line: bytes, error: str
+    echo_port: int, refusals: Refusals, line: bytes, error: str
 ) -> None:
     refused = len(refusals)
-    answers = exchange(port, line + LIVEZ)  # the request behind it is not served: the connection closes
+    answers = exchange(echo_port, line + LIVEZ)  # the request behind it is not served: the connection closes
     assert len(answers) == 1, answers
     assert answers[0].startswith(b"HTTP/1.1 505 HTTP Version Not Supported\r\n"), answers
     assert b"connection: close" in answers[0]
@@ -78,22 +44,22 @@ def test_an_unsupported_version_is_505_and_closes_serving_nothing_after_it(
     assert refusals[refused:] == [(505, {("request", "http_version")})]
 
 
-def test_a_505_pipelined_behind_a_request_comes_after_its_answer(port) -> None:
-    answers = exchange(port, LIVEZ + b"GET /second HTTP/2.0\r\nHost: x\r\n\r\n" + LIVEZ)
+def test_a_505_pipelined_behind_a_request_comes_after_its_answer(echo_port) -> None:
+    answers = exchange(echo_port, LIVEZ + b"GET /second HTTP/2.0\r\nHost: x\r\n\r\n" + LIVEZ)
     assert [answer[9:12] for answer in answers] == [b"200", b"505"], answers
     assert payload(answers[0])["path"] == "/livez"
 
 
-def test_a_body_sent_with_an_unsupported_version_is_not_read_as_a_request(port) -> None:
+def test_a_body_sent_with_an_unsupported_version_is_not_read_as_a_request(echo_port) -> None:
     body = b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
     line = b"POST /predict HTTP/2.0\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body)
-    answers = exchange(port, line + body)
+    answers = exchange(echo_port, line + body)
     assert [answer[9:12] for answer in answers] == [b"505"], answers
 
 
 @pytest.mark.parametrize("version", [b"1.1", b"1.0"])
-def test_http_1_1_and_1_0_are_served(port, version) -> None:
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+def test_http_1_1_and_1_0_are_served(echo_port, version) -> None:
+    with socket.create_connection(("127.0.0.1", echo_port), timeout=30) as sock:
         sock.sendall(b"GET /livez HTTP/%s\r\nHost: x\r\nConnection: close\r\n\r\n" % version)
         received = b""
         while chunk := sock.recv(65536):
