@@ -19,6 +19,7 @@ import pytest
 from mlapp import model as model_io
 from mlapp.errors import UserError
 from mlapp.monitor.batch import validate_batch
+from mlapp.params import Params
 from mlapp.sample_data import generate
 from mlapp.schema import FEATURES, _category, check_features
 from mlapp.serving import score as scorer
@@ -28,6 +29,21 @@ from mlapp.stages.train import train
 from tests.serving.conftest import PARAMS, feature_records
 
 MISSING = ["", "NULL"]  # "NA" left out: it is a region here
+
+
+def _validated_and_trained(
+    params: Params, source: Path, tmp_path: Path
+) -> tuple[pd.DataFrame, model_io.Model]:
+    """``source`` through validate (which must pass), 20 trees trained on its table, saved to
+    tmp_path/models and loaded: the validated table and the model."""
+    code = validate.run(params, source=source, output=tmp_path / "v.parquet", report=tmp_path / "v.json")
+    assert code == 0, (tmp_path / "v.json").read_text()
+    table = pd.read_parquet(tmp_path / "v.parquet")
+    xgb = params.train.xgboost.model_copy(update={"n_estimators": 20})
+    train_params = params.train.model_copy(update={"xgboost": xgb})
+    examples = params.validate_.max_failure_examples
+    model_io.save(*train(table, params.data.label, train_params, examples=examples), tmp_path / "models")
+    return table, model_io.load(tmp_path / "models")
 
 
 def test_a_category_na_scores_alike_in_training_batch_and_service(
@@ -42,21 +58,11 @@ def test_a_category_na_scores_alike_in_training_batch_and_service(
     params = PARAMS.model_copy(update={"data": PARAMS.data.model_copy(update={"missing_values": MISSING})})
 
     # Training: validate reads the CSV, train learns "NA" as a level.
-    code = validate.run(params, source=source, output=tmp_path / "v.parquet", report=tmp_path / "v.json")
-    assert code == 0, (tmp_path / "v.json").read_text()
-    table = pd.read_parquet(tmp_path / "v.parquet")
+    table, model = _validated_and_trained(params, source, tmp_path)
     assert (table["region"] == "NA").sum() == (raw["region"] == "NA").sum() > 100
     assert table["total_charges"].isna().sum() == (raw["total_charges"] == "NULL").sum() > 0
-    xgb = params.train.xgboost.model_copy(update={"n_estimators": 20})
-    booster, spec = train(
-        table,
-        params.data.label,
-        params.train.model_copy(update={"xgboost": xgb}),
-        examples=params.validate_.max_failure_examples,
-    )
+    spec = model.spec
     assert "NA" in spec.categories["region"]
-    model_io.save(booster, spec, tmp_path / "models")
-    model = model_io.load(tmp_path / "models")
     expected = model.predict_proba(table)
 
     # Batch scorer: the same CSV, every row scored (none rejected as a missing region).
@@ -127,19 +133,8 @@ def test_a_level_written_decomposed_is_the_same_level_in_training_batch_monitor_
     source = tmp_path / "raw.csv"
     raw.to_csv(source, index=False)
 
-    code = validate.run(PARAMS, source=source, output=tmp_path / "v.parquet", report=tmp_path / "v.json")
-    assert code == 0, (tmp_path / "v.json").read_text()
-    table = pd.read_parquet(tmp_path / "v.parquet")
+    table, model = _validated_and_trained(PARAMS, source, tmp_path)
     assert set(table["region"]) == {composed, "south", "east", "west"}
-    xgb = PARAMS.train.xgboost.model_copy(update={"n_estimators": 20})
-    booster, spec = train(
-        table,
-        PARAMS.data.label,
-        PARAMS.train.model_copy(update={"xgboost": xgb}),
-        examples=PARAMS.validate_.max_failure_examples,
-    )
-    model_io.save(booster, spec, tmp_path / "models")
-    model = model_io.load(tmp_path / "models")
     expected = model.predict_proba(table)
 
     out = tmp_path / "scored.parquet"
@@ -150,7 +145,7 @@ def test_a_level_written_decomposed_is_the_same_level_in_training_batch_monitor_
     batch = validate_batch(raw.astype(str).replace({"nan": None}), PARAMS, "recent.csv")
     assert set(batch["region"]) == {composed, "south", "east", "west"}
 
-    parser = RequestParser(FEATURES, spec, len(raw), 20, id_column=None, time_column=None)
+    parser = RequestParser(FEATURES, model.spec, len(raw), 20, id_column=None, time_column=None)
     sent = raw[list(FEATURES)].astype(object).where(raw[list(FEATURES)].notna(), None)
     _, matrix = parser.parse(json.dumps({"records": feature_records(sent)}).encode())
     np.testing.assert_allclose(model.booster.inplace_predict(matrix), expected, atol=1e-6)
