@@ -132,6 +132,16 @@ def running_server(
     so servers sharing one (tests in parallel, other checkouts) mix or lose each other's metrics.
     """
     env = {"BENTOML_HOME": str(log.parent / f"bentoml-home-{port}"), **(os.environ if env is None else env)}
+    with server_process(argv, port, cwd, log, env) as (_proc, url):
+        yield url
+
+
+@contextmanager
+def server_process(
+    argv: list[str], port: int, cwd: Path, log: Path, env: dict[str, str]
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """``running_server``'s process, in its own session with its output in ``log``, and URL, for a
+    test that signals it itself; stopped on exit (``stop``) unless it is already gone."""
     with log.open("wb") as out:
         proc = subprocess.Popen(
             argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
@@ -139,7 +149,7 @@ def running_server(
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url, proc, log)
-        yield url
+        yield proc, url
     finally:
         stop(proc)
 

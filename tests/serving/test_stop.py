@@ -9,7 +9,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ import httpx
 import pytest
 
 from mlapp.serving.local import free_ports
-from tests.conftest import wait_ready
+from tests.conftest import server_process
 from tests.serving.test_resilience import (
     DEADLINE_S,
     in_flight,
@@ -43,18 +42,8 @@ def started(serving_root: Path, tmp_path: Path, **serving: Any) -> Iterator[dict
     temp.mkdir()
     env = {**os.environ, "MLAPP_MODEL_DIR": str(serving_root / "models"), "BENTOML_HOME": str(tmp_path)}
     env |= {"MLAPP_PREDICTION_LOG": str(tmp_path / "predictions.jsonl"), "TMPDIR": str(temp)}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            argv, cwd=serving_root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(url, proc, log)
+    with server_process(argv, port, serving_root, log, env) as (proc, url):
         yield {"proc": proc, "url": url, "port": port, "probe_port": probe_port, "log": log, "temp": temp}
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 @contextlib.contextmanager
