@@ -4,8 +4,8 @@ many unknown columns are named a few, with their count, on a line a reader can r
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -14,9 +14,19 @@ from mlapp.monitor.batch import read_batch
 from tests.monitor.helpers import fresh, write_csv, write_log
 from tests.monitor.test_chunk_inputs import _errors
 from tests.monitor.test_chunks import WHOLE, _params, in_project  # noqa: F401
-from tests.monitor.test_log_own_fields import _log
+from tests.monitor.test_log_own_fields import Edit, _log
 
 TS = "2026-01-02T00:30:00Z"
+
+
+def _set(own: dict[str, object], features: dict[str, object]) -> Edit:
+    """An edit for ``_log``: the record's own fields and features set as given."""
+
+    def edit(record: dict[str, Any]) -> None:
+        record.update(own)
+        record["features"].update(features)
+
+    return edit
 
 
 @pytest.mark.parametrize(
@@ -34,10 +44,7 @@ def test_the_same_instant_in_features_spelt_otherwise_than_the_record_s_ts_is_re
     tmp_path: Path,
 ) -> None:
     """'…Z' and '…+00:00' were two values (compared as text): the log refused as a clash."""
-    source = _log(tmp_path, {})
-    records = [json.loads(line) for line in source.read_text().splitlines()]
-    records[3]["ts"], records[3]["features"]["event_time"] = TS, spelt
-    source.write_text("".join(json.dumps(record) + "\n" for record in records))
+    source = _log(tmp_path, {3: _set({"ts": TS}, {"event_time": spelt})})
     batch = read_batch(str(source), _params(in_project, WHOLE))
     assert str(batch.frame["event_time"].iloc[3]) == "2026-01-02 00:30:00"
 
@@ -52,11 +59,7 @@ def test_a_different_instant_in_features_is_still_refused(
     in_project: Path,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    source = _log(tmp_path, {})
-    records = [json.loads(line) for line in source.read_text().splitlines()]
-    records[3]["ts"] = TS
-    records[3]["features"]["event_time"] = other
-    source.write_text("".join(json.dumps(record) + "\n" for record in records))
+    source = _log(tmp_path, {3: _set({"ts": TS}, {"event_time": other})})
     whole, chunked = _errors(in_project, source, tmp_path)
     assert chunked == whole
     assert "column 'event_time' failed one value a record: 'features' holds 'event_time'" in whole
@@ -95,10 +98,7 @@ def test_an_id_in_features_equal_in_python_but_not_alike_is_still_refused(
     tmp_path: Path,
 ) -> None:
     """Two ids in a CSV: comparing instants must not make them one value."""
-    source = _log(tmp_path, {})
-    records = [json.loads(line) for line in source.read_text().splitlines()]
-    records[3]["id"], records[3]["features"]["customer_id"] = own, inside
-    source.write_text("".join(json.dumps(record) + "\n" for record in records))
+    source = _log(tmp_path, {3: _set({"id": own}, {"customer_id": inside})})
     whole, _ = _errors(in_project, source, tmp_path)
     assert "column 'customer_id' failed one value a record: 'features' holds 'customer_id'" in whole
 
