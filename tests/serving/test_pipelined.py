@@ -8,6 +8,7 @@ then ``GET /livez``.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import socket
 import threading
@@ -17,7 +18,8 @@ from typing import Any
 import pytest
 from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
-from mlapp.serving.header_deadline import HeaderDeadline
+from mlapp.serving.header_deadline import Deadline, HeaderDeadline
+from mlapp.serving.pipelined import MAX_QUEUED, SLICE_BYTES
 from tests.serving.conftest import uvicorn_thread
 
 WAIT_S = 60  # only a bound on waiting, never a claim about speed
@@ -76,3 +78,71 @@ def test_requests_keep_nothing_of_the_request_before(service_app: Any) -> None:
         gc.collect()
         cycles = [o for o in gc.get_objects() if isinstance(o, RequestResponseCycle)]
         assert [c for c in cycles if MARKER in c.scope["headers"]] == []
+
+
+class Gated:
+    """An app answering each request with its path, the first one only once ``release`` is called."""
+
+    def __init__(self) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.gate: asyncio.Event | None = None
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        if self.gate is None:
+            self.loop, self.gate = asyncio.get_running_loop(), asyncio.Event()
+            await self.gate.wait()
+        body = scope["path"].encode()
+        headers = [(b"content-length", b"%d" % len(body))]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    def release(self) -> None:
+        assert self.loop is not None and self.gate is not None
+        self.loop.call_soon_threadsafe(self.gate.set)
+
+
+def small_requests(count: int) -> bytes:
+    return b"".join(b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(count))
+
+
+def answered_paths(answers: bytes) -> list[str]:
+    return [answer.split(b"\r\n\r\n", 1)[1].decode() for answer in answers.split(b"HTTP/1.1 ")[1:]]
+
+
+@pytest.mark.parametrize("max_header_bytes", [1 << 20, 65536], ids=["queue", "head-cap"])
+def test_small_requests_wait_as_bytes_once_enough_are_parsed(
+    max_header_bytes: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One read (256 KB) of small requests was parsed at once: 10,000 ``GET /n`` behind one
+    not answered yet queued ~7,700 request objects (~6 MB a connection). And each head of a read
+    counted towards the cap on the next one: 64 KiB of pipelined heads was a 431."""
+    app, count, most = Gated(), 10_000, [0]
+    on_headers_complete = HeaderDeadline.on_headers_complete
+
+    def counting(self: HeaderDeadline) -> None:
+        on_headers_complete(self)
+        most[0] = max(most[0], len(self.pipeline))
+
+    monkeypatch.setattr(HeaderDeadline, "on_headers_complete", counting)
+    settings = Deadline(WAIT_S, max_header_bytes, lambda *_: None, lambda app, _count: app, WAIT_S, 1 << 20)
+    last = b"GET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    with (
+        uvicorn_thread(app, settings) as (port, _server, _thread),
+        socket.create_connection(("127.0.0.1", port), timeout=WAIT_S) as sock,
+    ):
+        writer = threading.Thread(target=sock.sendall, args=(small_requests(count) + last,))
+        writer.start()
+        deadline = time.monotonic() + WAIT_S
+        while most[0] < MAX_QUEUED or app.gate is None:  # the first waits for ``release``, the rest queue
+            assert time.monotonic() < deadline, f"{most[0]} requests queued"
+            time.sleep(0.01)
+        app.release()
+        answers = b""
+        while chunk := sock.recv(1 << 20):
+            answers += chunk
+        writer.join(WAIT_S)
+    smallest = len(b"GET /0 HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert most[0] <= MAX_QUEUED + SLICE_BYTES // smallest
+    assert answered_paths(answers) == [f"/{i}" for i in range(count)] + ["/last"]

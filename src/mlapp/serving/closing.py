@@ -161,6 +161,7 @@ class Closing(UnreadDeadline):
             self.cycle.message_event.set()
         socket.write_eof()  # after the answer already written
         self.pipeline.clear()  # never run on a closing connection; queued, they held reading paused
+        self.backlog.clear()  # nor parsed
         self.flow.resume_reading()  # uvicorn pauses reading while a body waits for the app
         self.linger_timer = self.loop.call_later(self.settings.linger_s, socket.close)
 

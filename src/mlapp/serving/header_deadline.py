@@ -16,7 +16,10 @@ client sending 100 MB of header within the deadline grew the worker by 100 MB, a
 trailers after a chunked body by 67 MB. The bytes of a request that are not its body (request
 line, headers, chunk framing, trailers) over ``serving.max_header_bytes`` are answered 431
 and the connection is closed (``rule="header_too_large"``): a head is cut before more is
-buffered, the rest after the read that passed the cap. And a request the parser
+buffered, the rest after the read that passed the cap. A read is parsed a slice at a time (a
+head's ``pipelined.SLICE_BYTES``, a body to its end), so that parsing stops once
+``pipelined.MAX_QUEUED`` requests wait; the heads that ended in a slice count towards the cap on
+the next one (64 KiB of small pipelined heads in one read was a 431). And a request the parser
 refuses (two Content-Length headers, a negative one, a control character in a header, TLS
 or HTTP/2 sent to this HTTP/1.1 port) is a JSON 400 naming the parser's reason, counted
 (``field="request"``, ``rule="malformed_http"``) instead of uvicorn's "Invalid HTTP request
@@ -53,6 +56,11 @@ import uvicorn.config
 from mlapp.params import ServingParams
 from mlapp.serving import versions
 from mlapp.serving.closing import Closing, Count, Deadline
+from mlapp.serving.pipelined import SLICE_BYTES
+
+# A chunked body's slice: its end is not known ahead. Larger than a head's, as uvicorn appends each
+# slice of a body to what it has (a copy: 256 KB in 4 KiB slices copied 8 MB).
+CHUNKED_SLICE_BYTES = 4 * SLICE_BYTES
 
 
 class Refused(Exception):
@@ -79,23 +87,37 @@ class HeaderDeadline(Closing):
         self.deadline: asyncio.TimerHandle | None = None
         self.upgrade_refused = False  # an Upgrade request with a body: answered 400, closing
         self.body_read, self.ended = 0, False  # of the part ``read`` parses: body bytes, a request ended
+        self.body_left: int | None = 0  # of the request's body, by its Content-Length; None: chunked
         self.arm()
 
     def read(self, data: bytes) -> None:
+        if self.backlog:  # requests wait unparsed before these bytes (reading is held meanwhile)
+            self.backlog += data
+            return
         while data and not self.transport.is_closing():
+            if self.full():  # enough requests wait: the rest is parsed as they start (pipelined.py)
+                self.backlog += data
+                return
             room = self.settings.max_bytes - self.overhead
-            # In a head, parse what fits: the head may end there, a body or the next request follow.
-            part, data = (data[:room], data[room:]) if self.in_head and len(data) > room else (data, b"")
+            # A slice at a time, to stop once enough requests wait: a head at most what fits under the
+            # cap (the head may end there, a body or the next request follow), a body to its end.
+            if self.in_head:
+                size = min(room, SLICE_BYTES)
+            else:
+                size = CHUNKED_SLICE_BYTES if self.body_left is None else max(self.body_left, 1)
+            capped = self.in_head and size == room
+            part, data = data[:size], data[size:]
             self.overhead += len(part)
             self.body_read, self.ended = 0, False
-            self.parse(part)
+            if rest := self.parse(part):  # after an Upgrade request: parsed next, as the part's end
+                part, data = part[: -len(rest)], rest + data
+                self.overhead -= len(rest)
             if self.ended:
                 # A request ended in this part: the next one's bytes in it are at most the part's
-                # after the bodies (the heads that ended in it counted too: a cap reached early for a
-                # client pipelining 64 KiB of heads at once, never late). Counting from 0 let a head
-                # pipelined behind a request pass the cap by what came in the read that ended that.
+                # after the bodies. Counting from 0 let a head pipelined behind a request pass the
+                # cap by what came in the read that ended that.
                 self.overhead = len(part) - self.body_read
-            if data and self.in_head and not self.ended:
+            if capped and data and self.in_head and not self.ended:
                 return self.too_large()  # the head went on past the cap
         if self.overhead > self.settings.max_bytes and not self.transport.is_closing():
             self.too_large()  # trailers or chunk framing: checked after each read, not before
@@ -107,19 +129,20 @@ class HeaderDeadline(Closing):
         )
         self.refuse(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, message, "headers", "header_too_large")
 
-    def parse(self, data: bytes) -> None:
+    def parse(self, data: bytes) -> bytes:
         """uvicorn's ``data_received``, but a request the parser refuses gets a JSON 400 naming
-        the reason and is counted, instead of a plain-text 400 and a WARNING line per request."""
+        the reason and is counted, instead of a plain-text 400 and a WARNING line per request.
+        What it did not parse: the bytes after a bodiless ``Upgrade`` request, for ``read``."""
         self._unset_keepalive_if_required()
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:  # served as plain HTTP: nothing to log per request
             rest = data[upgrade.args[0] :]  # httptools resumed parsing: the requests pipelined behind it
-            if rest and not self.upgrade_refused and not self.transport.is_closing():
-                self.parse(rest)
+            if not self.upgrade_refused and not self.transport.is_closing():
+                return rest
         except httptools.HttpParserCallbackError as exc:  # raised in uvicorn's callbacks: say no more
             if isinstance(exc.__context__, Refused):  # refused in ``on_headers_complete``: answered
-                return
+                return b""
             self.refuse(
                 HTTPStatus.BAD_REQUEST,
                 "malformed HTTP request (unparsable URL or header): this port speaks plain HTTP/1.1",
@@ -129,13 +152,14 @@ class HeaderDeadline(Closing):
         except httptools.HttpParserError as exc:  # llhttp's reason, e.g. "Duplicate Content-Length"
             if str(exc) in versions.PARSER_REASONS:
                 self.refuse_version(versions.PARSER_REASONS[str(exc)])
-                return
+                return b""
             self.refuse(
                 HTTPStatus.BAD_REQUEST,
                 f"malformed HTTP request ({exc}): this port speaks plain HTTP/1.1",
                 "request",
                 "malformed_http",
             )
+        return b""
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -164,18 +188,24 @@ class HeaderDeadline(Closing):
             self.refuse(HTTPStatus.BAD_REQUEST, message, "request", "upgrade_with_body")  # lingers: in_head
             return
         self.in_head = False
+        self.body_left = self.body_length()
         super().on_headers_complete()
 
     def declares_body(self) -> bool:  # the parser has checked the framing
-        return any(
-            name == b"transfer-encoding" or (name == b"content-length" and int(value) > 0)
-            for name, value in self.headers
-        )
+        return self.body_length() != 0
+
+    def body_length(self) -> int | None:
+        """The body's length by its Content-Length (the parser has checked the framing); None: chunked."""
+        if any(name == b"transfer-encoding" for name, _ in self.headers):
+            return None
+        return next((int(value) for name, value in self.headers if name == b"content-length"), 0)
 
     def on_body(self, body: bytes) -> None:
         # At 0 at least: the end of one read can start the next request, not counted above.
         self.overhead = max(self.overhead - len(body), 0)
         self.body_read += len(body)
+        if self.body_left is not None:
+            self.body_left -= len(body)
         super().on_body(body)
 
     def on_message_complete(self) -> None:
