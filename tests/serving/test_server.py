@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -99,6 +100,20 @@ def test_every_route_answers_a_method_it_lacks_in_json_with_the_allowed_ones(ser
                 assert response.json() == {"error": said}
     assert {("POST", "/metrics"), ("POST", "/livez"), ("GET", "/predict"), ("POST", "/docs.json")} <= refused
     assert {path for method, path in refused if method == "PUT"} == ROUTES  # no route takes PUT
+
+
+@pytest.mark.parametrize("version", [b"HTTP/2.0", b"HTTP/0.9", b"HTTP/1.2"])
+def test_a_request_line_of_another_http_version_is_505_not_served_as_1_1(server, version) -> None:
+    """llhttp read HTTP/2.0 and HTTP/0.9 and the service answered them as HTTP/1.1 (versions.py)."""
+    url, _ = server
+    with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=30) as sock:
+        sock.sendall(b"GET /livez %s\r\nHost: x\r\n\r\nGET /livez HTTP/1.1\r\nHost: x\r\n\r\n" % version)
+        received = b""
+        while chunk := sock.recv(65536):  # closed by the server after its one answer
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 505 HTTP Version Not Supported\r\n"), received
+    assert "send the request as HTTP/1.1" in json.loads(body)["error"]
 
 
 def smoke(serving_root: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
