@@ -399,35 +399,24 @@ def test_a_failed_run_leaves_no_earlier_report_behind(in_project: Path, tmp_path
     assert not json_path.exists() and not md_path.exists()
 
 
-def test_unknown_feature_in_psi_overrides_is_an_error(in_project: Path, tmp_path: Path) -> None:
-    params = (
-        (in_project / "params.yaml")
-        .read_text()
-        .replace("psi_by_feature: {}", "psi_by_feature: {monthly_charge: 0.3}")
+def _psi_by_feature(project: Path, tmp_path: Path, overrides: str) -> Path:
+    """The project's params.yaml with ``monitor.psi_by_feature: <overrides>``, written to tmp_path."""
+    params = tmp_path / "params.yaml"
+    params.write_text(
+        (project / "params.yaml").read_text().replace("psi_by_feature: {}", f"psi_by_feature: {overrides}")
     )
-    (tmp_path / "params.yaml").write_text(params)
+    return params
+
+
+def test_unknown_feature_in_psi_overrides_is_an_error(in_project: Path, tmp_path: Path) -> None:
+    params = _psi_by_feature(in_project, tmp_path, "{monthly_charge: 0.3}")
     with pytest.raises(MonitorError, match="monthly_charge"):
-        _main(
-            tmp_path / "params.yaml",
-            write_csv(fresh(101), tmp_path / "f.csv"),
-            tmp_path / "r.json",
-            tmp_path / "r.md",
-        )
+        _main(params, write_csv(fresh(101), tmp_path / "f.csv"), tmp_path / "r.json", tmp_path / "r.md")
 
 
 def test_psi_override_can_silence_a_feature(in_project: Path, tmp_path: Path) -> None:
-    params = (
-        (in_project / "params.yaml")
-        .read_text()
-        .replace("psi_by_feature: {}", "psi_by_feature: {contract: 5.0}")
-    )
-    (tmp_path / "params.yaml").write_text(params)
-    _main(
-        tmp_path / "params.yaml",
-        write_csv(drifted(102), tmp_path / "d.csv"),
-        tmp_path / "r.json",
-        tmp_path / "r.md",
-    )
+    params = _psi_by_feature(in_project, tmp_path, "{contract: 5.0}")
+    _main(params, write_csv(drifted(102), tmp_path / "d.csv"), tmp_path / "r.json", tmp_path / "r.md")
     assert json.loads((tmp_path / "r.json").read_text())["drifted_features"] == ["monthly_charges"]
 
 
