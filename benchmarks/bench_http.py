@@ -8,6 +8,7 @@ script can send what a careless or hostile client sends (two Content-Type header
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 from mlapp.model import MODEL_FILE, missing
 from mlapp.params import load_params
@@ -109,15 +111,11 @@ def group_pids(leader: int) -> list[int]:
 
 
 def rss_bytes(pids: list[int]) -> int:
+    """Resident memory of ``pids`` (/proc's VmRSS, read by psutil); a process gone by then counts 0."""
     total = 0
     for pid in pids:
-        try:
-            line = next(
-                ln for ln in Path(f"/proc/{pid}/status").read_text().splitlines() if ln.startswith("VmRSS:")
-            )
-        except (OSError, StopIteration):
-            continue
-        total += int(line.split()[1]) * 1024
+        with contextlib.suppress(psutil.Error):
+            total += psutil.Process(pid).memory_info().rss
     return total
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
@@ -150,13 +151,8 @@ def worker_rss_bytes(port: int) -> int:
     pids = server_pids(port)
     assert len(pids) >= 2, "no worker process found"
     for pid in pids:
-        try:
-            rss = next(
-                ln for ln in Path(f"/proc/{pid}/status").read_text().splitlines() if ln.startswith("VmRSS:")
-            )
-        except (OSError, StopIteration):
-            continue
-        total += int(rss.split()[1]) * 1024
+        with contextlib.suppress(psutil.Error):  # exited between listing and reading: counts 0
+            total += psutil.Process(pid).memory_info().rss  # /proc's VmRSS
     return total
 
 
