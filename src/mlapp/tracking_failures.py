@@ -124,8 +124,8 @@ def raise_if_server_failed(
     failed = isinstance(exc, MlflowException | requests.RequestException | OSError)
     if not failed or isinstance(exc, UserError) or not uri.startswith(("http://", "https://")):
         return
-    store = _artifact_store_error(exc)
     kind = timed_out(exc)
+    store = None if kind else _artifact_store_error(exc)  # its probe would wait on a stuck server too
     tries = int(os.environ.get(RETRIES, "0")) + 1
     when = STORE_WORKS if store else ANSWERS
     if store:
@@ -135,6 +135,7 @@ def raise_if_server_failed(
             "a missing bucket, or credentials the server lacks; the server's log says which)."
         )
     elif kind:
+        what = f"{what} (storing its artifacts)" if _artifact_request(exc) else what
         said = waited(uri, kind, seconds_waited(exc), f"while {what}, on each of {tries} tries") + ";"
     else:
         said = f"MLflow tracking server {uri} failed while {what} ({exc.__class__.__name__});"
@@ -147,10 +148,8 @@ def _artifact_store_error(exc: BaseException | None) -> str | None:
     """How an artifact upload failed, if that failed ``exc`` and the server still answers. It
     proxies its artifact store (``--serve-artifacts``) and answers 500 when that fails (or closes
     a large upload's connection first); the reason stays in its log."""
-    while exc is not None and not isinstance(exc, requests.RequestException):
-        exc = exc.__cause__ or exc.__context__
-    request = exc.request if exc is not None else None
-    if exc is None or request is None or "/mlflow-artifacts/" not in (request.url or ""):
+    exc = _artifact_request(exc)
+    if exc is None:
         return None
     try:
         with one_try():
@@ -159,6 +158,20 @@ def _artifact_store_error(exc: BaseException | None) -> str | None:
         return None
     said = getattr(exc.args[0], "reason", None) if exc.args else None  # urllib3's "too many 500 …"
     return str(said) if isinstance(exc, requests.exceptions.RetryError) else exc.__class__.__name__
+
+
+def _request_error(exc: BaseException | None) -> requests.RequestException | None:
+    """The requests error in ``exc``'s chain (MLflow raises its own in requests' handler)."""
+    while exc is not None and not isinstance(exc, requests.RequestException):
+        exc = exc.__cause__ or exc.__context__
+    return exc
+
+
+def _artifact_request(exc: BaseException | None) -> requests.RequestException | None:
+    """``exc``'s requests error if it failed an artifact upload or download (``--serve-artifacts``)."""
+    error = _request_error(exc)
+    request = error.request if error is not None else None
+    return error if request is not None and "/mlflow-artifacts/" in (request.url or "") else None
 
 
 def timed_out(exc: BaseException | None) -> str | None:
@@ -176,8 +189,7 @@ def seconds_waited(exc: BaseException | None) -> str:
 def _timeout_of(exc: BaseException | None) -> tuple[str | None, BaseException | None]:
     """The kind and urllib3 error of a timeout in ``exc``'s chain. With retries, urllib3's timeout
     reaches requests (and MLflow) as a ConnectionError naming it."""
-    while exc is not None and not isinstance(exc, requests.RequestException):
-        exc = exc.__cause__ or exc.__context__
+    exc = _request_error(exc)
     if exc is None or not exc.args:
         return None, None
     reason = getattr(exc.args[0], "reason", exc.args[0])  # urllib3's MaxRetryError names it
