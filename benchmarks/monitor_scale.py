@@ -22,7 +22,8 @@ includes start-up and imports; peak RSS is the process's own ``ru_maxrss``):
   scaled) against the full bootstrap of every row, by how much of the full interval's width
   each end moved.
 
-Writes ``monitor_scale.json`` (default benchmarks/results).
+Writes ``monitor_scale.json`` (default benchmarks/results; ``monitor_scale-subset.json`` for
+``--parts subset`` alone).
 """
 
 from __future__ import annotations
