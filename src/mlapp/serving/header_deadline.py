@@ -59,7 +59,7 @@ from mlapp.serving.closing import Closing, Count, Deadline
 from mlapp.serving.pipelined import SLICE_BYTES
 
 # A chunked body's slice: its end is not known ahead. Larger than a head's, as uvicorn appends each
-# slice of a body to what it has (a copy: 256 KB in 4 KiB slices copied 8 MB).
+# slice of a body to what it has, a copy each (256 KB in 4 KiB slices would copy ~8 MB).
 CHUNKED_SLICE_BYTES = 4 * SLICE_BYTES
 
 
@@ -98,7 +98,7 @@ class HeaderDeadline(Closing):
             if self.full():  # enough requests wait: the rest is parsed as they start (pipelined.py)
                 self.backlog += data
                 return
-            room = self.settings.max_bytes - self.overhead
+            room = max(self.settings.max_bytes - self.overhead, 0)  # past it after a chunked body's slice
             # A slice at a time, to stop once enough requests wait: a head at most what fits under the
             # cap (the head may end there, a body or the next request follow), a body to its end.
             if self.in_head:
