@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,8 +20,11 @@ from pathlib import Path
 
 import pytest
 import requests
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
 
 from mlapp.params import load_params
+from mlapp.params_train import MODEL_NAME_MAX
 from mlapp.serving.local import free_port
 from tests.conftest import sh
 from tests.team.conftest import require_env
@@ -180,3 +184,15 @@ def test_a_server_that_stops_answering_names_the_timeout_to_raise(
         r"longer, set MLFLOW_HTTP_REQUEST_TIMEOUT \(seconds\) higher; "
     )
     assert re.search(said, output), output
+
+
+def test_the_longest_model_name_params_allow_is_the_servers_longest() -> None:
+    """params.yaml refuses a name over MODEL_NAME_MAX: the PostgreSQL-backed server refused one
+    only after a run was logged (its column), and registers one of exactly that length."""
+    shared = require_env("MLAPP_TEST_MLFLOW_SERVER", "an `mlflow server` on PostgreSQL")
+    client = MlflowClient(shared, shared)
+    longest = f"long-{uuid.uuid4().hex}".ljust(MODEL_NAME_MAX, "n")
+    client.create_registered_model(longest)
+    client.delete_registered_model(longest)
+    with pytest.raises(MlflowException, match="value too long"):
+        client.create_registered_model(longest + "n")
