@@ -111,8 +111,10 @@ def refuse_repeated(columns: pd.Index, head: CsvSource, sep: str) -> None:
     names = {str(c) for c in columns}
     if not any((m := REPEATED.fullmatch(n)) and m[1] in names for n in names):
         return
-    if twice := repeated(csv_header(head, sep)):
-        raise ParserError(f"the header names {twice} more than once: give each column its own name")
+    header = csv_header(head, sep)
+    if twice := repeated(header):
+        said = f"the header names {twice} more than once: give each column its own name"
+        raise ParserError(said + first_line_data(header))
 
 
 def separator_fix(header: Sequence[str], sep: str, tsv: bool) -> str | None:
@@ -149,11 +151,34 @@ def alike(missing: list[Any], unexpected: list[Any]) -> list[tuple[str, str, str
     return [(want, have, how(want, have)) for want, have in pairs]
 
 
+def first_line_data(names: Sequence[Any]) -> str:
+    """Words for a header that holds numbers where a header names columns: its first line is
+    likely a data row (UCI's ``adult.data``, ``iris.data`` have no header line), "" otherwise. Two
+    numbers at least: one is a column named by a year or a code."""
+    numbers = [str(n) for n in names if _number(str(n))]
+    if len(numbers) < 2:
+        return ""
+    shown = ", ".join(repr(n) for n in numbers[:3])
+    return (
+        f" (the header holds numbers, {shown}: if the file's first line is a data row, as in UCI's "
+        "files, add a header line naming the columns)"
+    )
+
+
+def _number(name: str) -> bool:
+    try:
+        float(name.strip())
+    except ValueError:
+        return False
+    return True
+
+
 def look_alikes(missing: list[Any], unexpected: list[Any]) -> str:
-    """The file's columns that look like a required name (``alike``), said beside the error."""
+    """The file's columns that look like a required name (``alike``), said beside the error; or a
+    header that looks like a data row (``first_line_data``)."""
     pairs = alike(missing, unexpected)
     if not pairs:
-        return ""
+        return first_line_data(unexpected) if missing else ""
     fix = {UNICODE_FORM: f"{UNICODE_FORM}: save the header as NFC"}
     found = "; ".join(
         f"the file has {have!r} for {want!r} ({fix.get(how, how)})" for want, have, how in pairs

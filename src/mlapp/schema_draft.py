@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from mlapp.cells import PLACEHOLDER, composed, nested, parse_values, typed_times
+from mlapp.csv_names import first_line_data
 from mlapp.errors import UserError
 from mlapp.params import DataParams, ValidateParams
 from mlapp.schema_dates import DATE_FIX, date_formats, dates_note
@@ -210,6 +211,7 @@ def read(path: Path, data: DataParams, chunk_rows: int) -> tuple[pd.DataFrame, d
     if data.label not in frame.columns:
         raise UserError(
             f"{path} has no column {data.label!r} (data.label in params.yaml): set the label first"
+            + first_line_data(list(frame.columns))
         )
     if not csv:
         return frame, {}

@@ -212,6 +212,17 @@ def test_a_table_without_the_label_is_refused(tmp_path: Path) -> None:
         schema_draft.read(source, data, 1_000)
 
 
+def test_a_table_without_a_header_line_is_named_so(tmp_path: Path) -> None:
+    """UCI's adult.data has no header line: its first row was read as one, and the draft said
+    only that the label was missing, as if the file named other columns."""
+    (source := tmp_path / "adult.csv").write_text("39, State-gov, 77516, <=50K\n50, Private, 83311, >50K\n")
+    data = load_params(REPO / "params.yaml").data
+    with pytest.raises(UserError) as refused:
+        schema_draft.read(source, data, 1_000)
+    said = "(the header holds numbers, '39', '77516': if the file's first line is a data row"
+    assert said in str(refused.value), refused.value
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [

@@ -558,6 +558,38 @@ def test_a_header_that_only_looks_like_the_schema_s_name_says_how_it_differs(
     assert "the file has 'monthly_charges ' for 'monthly_charges' (spaces around it)" in err, err
 
 
+@pytest.mark.parametrize("repeats", [True, False], ids=["first-row-repeats-a-value", "distinct"])
+def test_a_file_without_a_header_line_is_named_so(
+    repeats: bool, reference_project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """UCI's files (adult.data, iris.data) have no header line. Its first row read as one named a
+    value twice ("the header names ['0'] more than once"), or every column was "missing" and every
+    value an unknown column, an 'NA' among them told it was a Parquet file's: never the cause."""
+    params = load_params(reference_project / "params.yaml")
+    frame = pd.read_csv(reference_project / "data" / "churn.csv", dtype=str, nrows=300)
+    frame.loc[0, "payment_method"] = "NA"  # in data.missing_values
+    if not repeats:  # the columns whose first values differ: pandas renames no name
+        frame = frame.loc[:, ~frame.iloc[0].duplicated()]
+    source = tmp_path / "table.csv"
+    frame.to_csv(source, index=False, header=False)
+    assert validate.run(params, source=source, output=tmp_path / "o.parquet", report=tmp_path / "r.json") == 1
+    err = capsys.readouterr().err
+    numbers = [v for v in frame.iloc[0] if re.fullmatch(r"[\d.]+", v)][:3]
+    shown = ", ".join(map(repr, numbers))
+    said = f"(the header holds numbers, {shown}: if the file's first line is a data row"
+    assert said in err, err
+    assert ("repeats them" in err) is repeats
+    assert "Parquet" not in err
+
+
+def test_one_number_in_a_header_is_a_name_not_a_data_row() -> None:
+    from mlapp.csv_names import look_alikes
+
+    assert look_alikes(["age"], ["2023", "extra"]) == ""
+    assert "the header holds numbers, '1', '2.5'" in look_alikes(["age"], ["1", "x", "2.5"])
+    assert look_alikes([], ["1", "2"]) == ""  # nothing missing: extra columns only
+
+
 def test_a_header_in_another_unicode_form_is_named() -> None:
     """A macOS export writes 'é' as 'e' and a combining accent (NFD): the same on screen."""
     from unicodedata import normalize

@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
-from mlapp.csv_names import blank, csv_header, repeated, separator_fix
+from mlapp.csv_names import blank, csv_header, first_line_data, repeated, separator_fix
 from mlapp.errors import UserError
 from mlapp.labels import whole_numbers
 from mlapp.params import Params
@@ -77,7 +77,9 @@ def header_problems(source: Path, sep: str) -> list[Problem]:
     header = pq.read_schema(source).names if parquet else csv_header(source, sep)
     if twice := repeated(header):
         where = "the file's schema" if parquet else "the header"
-        return [Problem("<table>", f"unique column names ({where} repeats them)", len(twice), twice)]
+        data_row = "" if parquet else first_line_data(header)  # a Parquet file's names are its schema
+        said = f"unique column names ({where} repeats them){data_row}"
+        return [Problem("<table>", said, len(twice), twice)]
     if unnamed := blank(header):
         return [Problem("<table>", f"a name for every column ({unnamed})", 1)]
     # A .tsv is read with tabs whatever data.csv_separator says: the fix is its name.
