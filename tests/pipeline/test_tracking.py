@@ -1,6 +1,5 @@
 import json
 import ssl
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,7 +17,7 @@ from mlapp.errors import TrackingUnavailable, UserError, redact
 from mlapp.model import load
 from mlapp.params import load_params
 from mlapp.serving.local import free_port
-from tests.conftest import REPO, copy_project, sh
+from tests.conftest import REPO, answering, copy_project, sh
 
 
 @pytest.fixture
@@ -78,20 +77,16 @@ def gatekeeper(token: str, health_open: bool, cert_dir: Path | None = None) -> I
             self.end_headers()
             self.wfile.write(body)
 
-    with ThreadingHTTPServer(("127.0.0.1", 0), Handler) as server:
-        scheme = "http"
-        if cert_dir is not None:
-            key, cert = cert_dir / "key.pem", cert_dir / "cert.pem"
-            sh("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
-               "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert), cwd=cert_dir)  # fmt: skip
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(cert, key)
-            server.socket, scheme = context.wrap_socket(server.socket, server_side=True), "https"
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        try:
-            yield f"{scheme}://127.0.0.1:{server.server_address[1]}"
-        finally:
-            server.shutdown()
+    server, scheme = ThreadingHTTPServer(("127.0.0.1", 0), Handler), "http"
+    if cert_dir is not None:
+        key, cert = cert_dir / "key.pem", cert_dir / "cert.pem"
+        sh("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+           "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert), cwd=cert_dir)  # fmt: skip
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        server.socket, scheme = context.wrap_socket(server.socket, server_side=True), "https"
+    with answering(server) as url:
+        yield url.replace("http", scheme, 1)
 
 
 @pytest.mark.parametrize("health_open", [False, True])
@@ -140,12 +135,8 @@ def web_server() -> Iterator[str]:
             self.end_headers()
             self.wfile.write(body)
 
-    with ThreadingHTTPServer(("127.0.0.1", 0), Handler) as server:
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        try:
-            yield f"127.0.0.1:{server.server_address[1]}"
-        finally:
-            server.shutdown()
+    with answering(ThreadingHTTPServer(("127.0.0.1", 0), Handler)) as url:
+        yield url.removeprefix("http://")
 
 
 def test_https_to_an_http_server_says_to_use_http(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -26,7 +26,7 @@ from mlflow.tracking import MlflowClient
 from mlapp.params import load_params
 from mlapp.params_train import MODEL_NAME_MAX
 from mlapp.serving.local import free_port
-from tests.conftest import sh
+from tests.conftest import answering, sh
 from tests.team.conftest import require_env
 from tests.team.test_mlflow_server import own_server, runs, team_project
 
@@ -68,13 +68,11 @@ def proxy(upstream: str | None, paths: tuple[str, ...], status: int, body: bytes
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _any
 
-    with ThreadingHTTPServer(("127.0.0.1", 0), Handler) as server:
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+    with answering(ThreadingHTTPServer(("127.0.0.1", 0), Handler)) as url:
         try:
-            yield f"http://127.0.0.1:{server.server_address[1]}"
+            yield url
         finally:
             released.set()
-            server.shutdown()
 
 
 def register(trained_project: Path, tmp_path: Path, url: str, *options: str) -> tuple[Path, str]:

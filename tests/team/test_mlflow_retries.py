@@ -25,7 +25,7 @@ from mlflow.tracking import MlflowClient
 from mlapp import tracking, tracking_failures
 from mlapp.params import load_params
 from mlapp.registry import versions_of
-from tests.conftest import sh
+from tests.conftest import answering, sh
 from tests.team.conftest import require_env
 from tests.team.test_mlflow_server import team_project
 
@@ -66,12 +66,8 @@ def dies_at(upstream: str, at: str) -> Iterator[tuple[str, Counter[str]]]:
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _any
 
-    with ThreadingHTTPServer(("127.0.0.1", 0), Handler) as server:
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        try:
-            yield f"http://127.0.0.1:{server.server_address[1]}", refused
-        finally:
-            server.shutdown()
+    with answering(ThreadingHTTPServer(("127.0.0.1", 0), Handler)) as url:
+        yield url, refused
 
 
 @pytest.mark.slow
