@@ -176,8 +176,10 @@ def summary(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     return out
 
 
-def cell(stats: dict[str, float] | None) -> str:
-    return "failed" if stats is None else f"{stats['median']:.2f} ({stats['min']:.2f}-{stats['max']:.2f})"
+def cell(stats: dict[str, float] | None, digits: int = 2) -> str:
+    if stats is None:
+        return "failed"
+    return f"{stats['median']:.{digits}f} ({stats['min']:.{digits}f}-{stats['max']:.{digits}f})"
 
 
 def ratio_cell(ratio: dict[str, Any] | None) -> str:
