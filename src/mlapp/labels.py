@@ -7,7 +7,7 @@ not import XGBoost: about half a CPU-second of every validate process.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -56,3 +56,16 @@ def label_text(values: pd.Series, integral: bool | None = None) -> pd.Series:
     if pd.api.types.infer_dtype(values, skipna=True) in ONE_TEXT_PER_VALUE:
         return _each_distinct(values, class_text)
     return _each_row(values, class_text)
+
+
+def spelling_key(label: str) -> str:
+    """What spellings of one class share: case and a trailing "." aside (UCI's adult table writes
+    ">50K." in its test part, ">50K" in its training part). Validate refuses a table holding two
+    such spellings; the monitor names a batch's spelling of a model's class so."""
+    return label.casefold().rstrip(".") or label
+
+
+def spelt_as(values: Iterable[str], classes: Sequence[str]) -> list[tuple[str, str]]:
+    """(value, the class of ``classes`` it spells another way) for each of ``values`` that does."""
+    keys = {spelling_key(c): c for c in classes}
+    return [(v, keys[spelling_key(v)]) for v in values if spelling_key(v) in keys and v not in classes]

@@ -9,6 +9,7 @@ import lzma
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -234,6 +235,22 @@ def test_a_placeholder_label_in_a_batch_says_what_a_missing_label_means_there(ta
     assert problem.check.endswith(
         "('?' names no value: if it marks a missing one, add it to data.missing_values (params.yaml): "
         "a row without a label is one whose outcome is not known yet (left out of metric decay))"
+    )
+
+
+def test_a_batch_label_spelt_like_a_class_in_another_way_is_named_as_that_class() -> None:
+    """UCI's adult test part writes '>50K.' where the model's class is '>50K': the batch was refused
+    as labels none of the classes, the trailing '.' hard to see among them."""
+    from mlapp.model import ModelSpec
+    from mlapp.monitor.tally import true_labels
+
+    spec = ModelSpec(["age"], {}, "income", 0.5, 0, "binary", ["<=50K", ">50K"])
+    labels = pd.Series([">50K", ">50K.", "<=50K.", "<=50k", "maybe"])
+    _, problem = true_labels(labels, spec, 5)
+    assert problem is not None and problem.rows == [1, 2, 3, 4]
+    assert problem.check == (
+        "one of the model's classes ['<=50K', '>50K'] ('>50K.' is '>50K'; '<=50K.' is '<=50K'; '<=50k' "
+        "is '<=50K' spelt another way, in case or a trailing '.': spell it as the model's class)"
     )
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from mlapp.cells import BATCH_LABEL_FIX, placeholder_hint
+from mlapp.labels import spelt_as
 from mlapp.metrics import round6
 from mlapp.model import Model, ModelSpec, load
 from mlapp.monitor import drift
@@ -70,6 +71,9 @@ def true_labels(labels: pd.Series, spec: ModelSpec, limit: int) -> tuple[np.ndar
     unknown = labels[spec.unknown(labels)]
     if len(unknown):
         rule = f"one of the model's classes {spec.classes}" + placeholder_hint(unknown, fix=BATCH_LABEL_FIX)
+        if pairs := spelt_as(unknown.dropna().drop_duplicates().astype(str), spec.classes):
+            said = "; ".join(f"{v!r} is {c!r}" for v, c in pairs[:limit])
+            rule += f" ({said} spelt another way, in case or a trailing '.': spell it as the model's class)"
         return np.array([]), problem(unknown, rule, limit)
     return spec.encode(labels, examples=limit), None
 

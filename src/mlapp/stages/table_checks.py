@@ -12,7 +12,7 @@ import pandas as pd
 
 from mlapp.cells import nested
 from mlapp.errors import ParamsError
-from mlapp.labels import label_text
+from mlapp.labels import label_text, spelling_key
 from mlapp.params import DataParams, Params
 from mlapp.problem_row import Problem
 from mlapp.schema import FEATURES
@@ -170,7 +170,7 @@ def _spelling_variants(found: dict[str, int], declared: list[str]) -> list[list[
     declares every one of them: an export's inconsistency, not classes the team means."""
     groups: dict[str, list[str]] = {}
     for label in found:
-        groups.setdefault(label.casefold().rstrip(".") or label, []).append(label)
+        groups.setdefault(spelling_key(label), []).append(label)
     return [sorted(g) for g in groups.values() if len(g) > 1 and not set(g) <= set(declared)]
 
 
