@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import os
 import resource
 import shlex
 import statistics
@@ -46,7 +44,7 @@ from mlapp.params import Params, load_params
 from mlapp.report import compare, schema
 from mlapp.schema import FEATURES
 from mlapp.tables import write_json
-from revisions import REPO, result_head, worktree
+from revisions import REPO, result_head, worktree, write_result
 
 ROWS = 1_000
 STDERR_LINES = 15
@@ -250,11 +248,7 @@ def main(argv_: list[str] | None = None) -> int:
                 monitor_reports(trees, tmp)
             result["orders"], result["commands"] = measure(commands, trees, args, tmp)
     result |= {"repeats": args.repeats, "warmup": args.warmup, "systems": list(trees)}
-    result["machine"]["load_after"] = os.getloadavg()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    args.out.with_suffix(".md").write_text(markdown(result) + "\n")
-    print(markdown(result))
+    write_result(result, args.out, markdown)
     return 0
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -32,7 +31,7 @@ import yaml
 
 # The same labeled draw of the sample process, measured by the same fresh-process worker.
 from monitor_scale import batch, measured, monitor_run, spread
-from revisions import REPO, params_for_old, result_head, worktree
+from revisions import REPO, params_for_old, result_head, worktree, write_result
 
 
 def old_params(folder: Path, tmp: Path) -> Path:
@@ -128,11 +127,7 @@ def main() -> None:
             result["old_ref"] = sha
             old = (tmp / "old" / "src", old_params(tmp / "old", tmp))
             result["sizes"] = [compare(rows, args.repeats, old, tmp, args.log) for rows in args.rows]
-    result["machine"]["load_after"] = os.getloadavg()
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"monitor_memory{'-log' if args.log else ''}.json").write_text(
-        json.dumps(result, indent=2) + "\n"
-    )
+    write_result(result, args.out / f"monitor_memory{'-log' if args.log else ''}.json")
     summary = [{k: v for k, v in size.items() if k != "runs"} for size in result["sizes"]]
     print(json.dumps(summary, indent=2))
 

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from revisions import params_for_old, result_head
+from revisions import params_for_old, result_head, write_result
 
 REPO = Path(__file__).resolve().parents[1]
 NEW_FILE = "src/mlapp/monitor/resampling.py"
@@ -274,11 +274,7 @@ def main() -> None:
             result["decay"] = decay_tasks(args, tmp)
         if "subset" in args.parts:
             result["subset"] = subset_vs_full(args.large_rows)
-    result["machine"]["load_after"] = os.getloadavg()
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"monitor_scale{'-subset' if args.parts == ['subset'] else ''}.json").write_text(
-        json.dumps(result, indent=2) + "\n"
-    )
+    write_result(result, args.out / f"monitor_scale{'-subset' if args.parts == ['subset'] else ''}.json")
     print(json.dumps({k: v for k, v in result.items() if k != "decay"}, indent=2, default=str)[:3000])
 
 

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import os
 import selectors
 import socket
 import sys
@@ -43,7 +41,7 @@ from cli_latency import cell, ratio_cell, spread
 from mlapp import proc
 from mlapp.serving import MODEL_DIR_ENV, PREDICTION_LOG_ENV
 from mlapp.serving.local import free_ports
-from revisions import REPO, params_for_old, result_head, worktree
+from revisions import REPO, params_for_old, result_head, worktree, write_result
 
 REQUEST = b"GET /livez HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 WRITE = REQUEST * (65536 // len(REQUEST))  # what one send offers: whole requests, ~64 KiB
@@ -273,11 +271,7 @@ def main(argv: list[str] | None = None) -> int:
                               f" -> {run['after_mb']} MB", file=sys.stderr)  # fmt: skip
     result["variants"] = {v: summary(rows) for v, rows in runs.items()}
     result["systems"] = list(trees)
-    result["machine"]["load_after"] = os.getloadavg()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    args.out.with_suffix(".md").write_text(markdown(result) + "\n")
-    print(markdown(result))
+    write_result(result, args.out, markdown)
     return 0
 
 

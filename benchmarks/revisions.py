@@ -1,13 +1,14 @@
 """What the benchmarks that run the code before a change beside the current one share
-(monitor_scale.py, monitor_memory.py, cli_latency.py): an older revision checked out beside this
-one, its view of this checkout's settings, and the head of a result."""
+(monitor_scale.py, monitor_memory.py, cli_latency.py, pipeline_flood.py): an older revision checked
+out beside this one, its view of this checkout's settings, and the head and writing of a result."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,3 +57,16 @@ def result_head(script: str) -> dict[str, Any]:
         },
         "command": f"nice -n 10 uv run python benchmarks/{script} " + " ".join(sys.argv[1:]),
     }
+
+
+def write_result(
+    result: dict[str, Any], out: Path, markdown: Callable[[dict[str, Any]], str] | None = None
+) -> None:
+    """``result``, its load average after added, as JSON at ``out``; with ``markdown``, its table
+    beside it (``.md``) and on stdout."""
+    result["machine"]["load_after"] = os.getloadavg()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    if markdown is not None:
+        out.with_suffix(".md").write_text((table := markdown(result)) + "\n")
+        print(table)
