@@ -325,9 +325,9 @@ def test_a_label_column_the_file_lacks_is_named_as_data_label() -> None:
     frame = _raw(table("binary", 400)).rename(columns={"churned": "Churned"})
     problems = _problems(frame, PARAMS)
     assert problems[0] == (
-        "the table failed required column is present ('churned' is data.label in params.yaml) "
-        "(the file has 'Churned' for 'churned' (case differs): rename the file's column, or the name "
-        "in FEATURES / params.yaml): 1 value(s), e.g. ['churned']"
+        "the table failed required column is present (the file has 'Churned' for 'churned' (case "
+        "differs): rename the file's column, or the name in FEATURES / params.yaml) ('churned' is "
+        "data.label in params.yaml): 1 value(s), e.g. ['churned']"
     )
     assert "'Churned'" in problems[1]  # the file's column, named by the unknown-column check
     missing_feature = _problems(_raw(table("binary", 400)).drop(columns=["age"]), PARAMS)

@@ -556,6 +556,7 @@ def test_a_header_that_only_looks_like_the_schema_s_name_says_how_it_differs(
     err = capsys.readouterr().err
     assert "the file has 'Tenure_Months' for 'tenure_months' (case differs)" in err, err
     assert "the file has 'monthly_charges ' for 'monthly_charges' (spaces around it)" in err, err
+    assert err.index("the file has 'Tenure_Months'") < err.index("is a feature in FEATURES"), err
 
 
 @pytest.mark.parametrize("repeats", [True, False], ids=["first-row-repeats-a-value", "distinct"])
@@ -578,6 +579,8 @@ def test_a_file_without_a_header_line_is_named_so(
     shown = ", ".join(map(repr, numbers))
     said = f"(the header holds numbers, {shown}: if the file's first line is a data row"
     assert said in err, err
+    if not repeats:  # said before each missing column's role, not at the end of a long line
+        assert err.index(said) < err.index("is a feature in FEATURES"), err
     assert ("repeats them" in err) is repeats
     assert "Parquet" not in err
 
