@@ -132,7 +132,7 @@ def raise_if_server_failed(
         said = (
             f"MLflow tracking server {uri} answers, but storing artifacts failed while {what} "
             f"({store}; {tries} tries): its artifact store failed (the server's --artifacts-destination: "
-            "a missing bucket, or credentials the server lacks; the server's log says which)."
+            "a missing bucket, or credentials the server lacks; the server's log says which);"
         )
     elif kind:
         what = f"{what} (storing its artifacts)" if _artifact_request(exc) else what

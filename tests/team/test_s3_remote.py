@@ -121,6 +121,7 @@ def test_an_mlflow_artifact_store_without_its_bucket_is_one_line(s3, trained_pro
         said,
     ), said
     assert "its artifact store failed (the server's --artifacts-destination: a missing bucket" in said
+    assert "the server's log says which); no " in said, said  # one sentence with what is left
     # what to wait for: not "when the server answers", of a server that answered every time
     assert said.endswith("Run `mlapp pipeline track` again once its artifact store works."), said
     assert "NoSuchBucket" in log.read_text()  # the reason, in the server's log as the line says
