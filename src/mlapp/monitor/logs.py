@@ -164,10 +164,10 @@ def _differs(one: Any, other: Any, *, instants: bool = False) -> bool:
     CSV, and true is no 1. ``instants``: two texts read as ISO 8601 times (as the schema reads
     them) are one value when both name the same instant, or the same wall clock without an offset;
     one with an offset and one without are two (is the other UTC, or local time?)."""
-    if type(one) is not type(other) or not (instants and isinstance(one, str)):
-        return type(one) is not type(other) or one != other
-    if one == other:
-        return False
+    if type(one) is not type(other):
+        return True
+    if one == other or not (instants and isinstance(one, str)):
+        return one != other
     first, second = _instant(one), _instant(other)
     if first is None or second is None or (first.tzinfo is None) != (second.tzinfo is None):
         return True
