@@ -11,9 +11,9 @@ import pytest
 import yaml
 from tests.conftest import REPO, sh
 from tests.delivery.conftest import FIRST, LAST, digest, image, remote_log
-from tests.delivery.test_state import hand_edit
+from tests.delivery.test_state import hand_edit, release_on_remote
 
-from mlapp.delivery import cluster
+from mlapp.delivery import cluster, ops
 from mlapp.delivery.state import RELEASE_FILE
 from mlapp.errors import UserError
 from mlapp.params import load_params
@@ -166,6 +166,36 @@ def test_accepting_a_verified_release_again_changes_nothing(gitops: Path, mlapp,
     code, out = mlapp("delivery", "accept", "--env", FIRST, "--digest", digest("a"), *flag, "--no-registry")
     assert code != 0 and f"runs {digest('b')}, not the tested {digest('a')}" in out, out
     assert len(subjects()) == 3
+
+
+def test_accepting_again_moves_the_alias_a_first_accept_without_registry_left(
+    gitops: Path, mlapp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Verified without the registry (sqlite on Actions, or --no-registry) records no version and
+    moves no alias: accept with a registry now moves it and records the version, in one commit.
+    Without one it stays a no-op, as it does once the version is recorded."""
+    from mlflow.tracking import MlflowClient
+
+    name = load_params("params.yaml").mlflow.model_name
+    assert mlapp("delivery", "deploy", "--env", FIRST, "--image", image("a"), "--push")[0] == 0
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")  # the runner's sqlite file: the alias is not moved
+    code, out = mlapp("delivery", "accept", "--env", FIRST, "--push")
+    assert code == 0 and "verified without moving the MLflow alias" in out, out
+    assert mlapp("delivery", "accept", "--env", FIRST, "--push")[1].count("already verified") == 1
+    monkeypatch.delenv("GITHUB_ACTIONS")
+    assert "already verified" in mlapp("delivery", "accept", "--env", FIRST, "--push", "--no-registry")[1]
+    commits = len(remote_log(gitops))
+    client = MlflowClient()
+    client.create_registered_model(name)
+    client.create_model_version(name, str(tmp_path), tags={ops.DIGEST_TAG: digest("a")})
+    code, out = mlapp("delivery", "accept", "--env", FIRST, "--push")
+    assert code == 0 and f"{name}@{FIRST} -> version 1" in out and "already" not in out, out
+    assert client.get_registered_model(name).aliases == {FIRST: 1}
+    assert release_on_remote(gitops, FIRST)["registry_version"] == "1"
+    for args in ([], ["--no-registry"]):
+        code, out = mlapp("delivery", "accept", "--env", FIRST, "--push", *args)
+        assert code == 0 and "already verified" in out and "alias" not in out, out
+    assert len(remote_log(gitops)) == commits + 1
 
 
 def test_a_deleted_deploy_branch_starts_anew_and_says_so(gitops: Path, mlapp) -> None:

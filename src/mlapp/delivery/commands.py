@@ -63,11 +63,13 @@ def accept(params: Params, env: str, digest: str | None, push: bool, registry: b
     state, current = branch.current(env)
     if (tested := digest or current.digest) != current.digest:
         raise StateError(f"{env} runs {current.digest}, not the tested {tested}; not accepting")
-    if current.status == "verified":  # a re-run job: its alias moved and the mark was committed then
+    # A runner's sqlite file dies with the job: on GitHub only a tracking server counts.
+    runner_db = gha.is_actions() and params.mlflow.resolved_tracking_uri().startswith("sqlite:")
+    # Verified: a re-run job (its alias moved then), unless that accept had no registry and this one has.
+    if current.status == "verified" and (current.registry_version or not registry or runner_db):
         return click.echo(f"{env} already verified: {current.image} ({state[:12]}); nothing changed")
     version = None
-    # A runner's sqlite file dies with the job: on GitHub only a tracking server counts.
-    if registry and gha.is_actions() and params.mlflow.resolved_tracking_uri().startswith("sqlite:"):
+    if registry and runner_db:
         cluster.note(f"**{env}**: verified without moving the MLflow alias `{env}`: set the variable "
             f"`MLFLOW_TRACKING_URI` (and a token secret) in the GitHub environment `{env}`.")  # fmt: skip
     elif registry:
