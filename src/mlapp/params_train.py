@@ -159,18 +159,22 @@ class MlflowParams(Section):
         # '..x': its _validate_model_name, not imported here: 2.5 s) only after a run is logged;
         # a server's database refuses over 256 characters (its column; sqlite does not check). Its
         # search filters have no escapes: a name is quoted with the quote it lacks, so not both.
+        shown = f"{name[:40]!r}{'…' if len(name) > 40 else ''}"
+        if len(name) > MODEL_NAME_MAX:  # its length, or one shortens it by guesswork
+            raise ValueError(
+                f"{shown} is {len(name)} characters, the server allows at most {MODEL_NAME_MAX} "
+                "(MLflow's registered-model name column)"
+            )
         if (
             not name.strip()
             or any(c in name for c in "/:")
             or {"'", '"'} <= set(name)
             or name == "."
             or name.startswith("..")
-            or len(name) > MODEL_NAME_MAX
         ):
             raise ValueError(
-                f"{name[:40]!r}{'…' if len(name) > 40 else ''}: MLflow needs a name of at most "
-                f"{MODEL_NAME_MAX} characters, without '/', ':' or both quotes, not '.' nor starting "
-                "with '..'"
+                f"{shown}: MLflow needs a name of at most {MODEL_NAME_MAX} characters, without '/', "
+                "':' or both quotes, not '.' nor starting with '..'"
             )
         return name
 
