@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 from tests.conftest import sh
-from tests.delivery.conftest import FIRST, LAST, digest, image, remote_log
+from tests.delivery.conftest import FIRST, LAST, bin_dir, digest, image, path_with, remote_log
 
 from mlapp import proc
 from mlapp.delivery import kube, ops
@@ -195,13 +195,20 @@ def test_accept_refuses_when_the_environment_changed_meanwhile(gitops: Path, mla
     assert release_on_remote(gitops, FIRST)["digest"] == digest("c")
 
 
-def test_concurrent_writer_is_rebased_not_overwritten(gitops: Path, tmp_path: Path) -> None:
-    """Jobs of different environments share the branch: a rejected push (exit 1) is redone on the new tip."""
+def test_concurrent_writer_is_rebased_not_overwritten(
+    gitops: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Jobs of different environments share the branch: a rejected push (exit 1) is redone on the new
+    tip; the fetch that finds the tip moved is the next attempt's base, not fetched again."""
     params = load_params("params.yaml")
     other = tmp_path / "other"
     sh("git", "clone", "-q", "-b", "main", str(gitops.parent / "origin.git"), str(other), cwd=tmp_path)
+    log = tmp_path / "git.log"  # every git command this clone runs: a fetch is a network round trip
+    wrapper = f'#!/bin/sh\necho "$(pwd -P) $1" >> "{log}"\nexec {shutil.which("git")} "$@"\n'
+    monkeypatch.setenv("PATH", path_with(bin_dir(tmp_path, "git", wrapper)))
     branch = Branch(params.delivery, sync=True)
     ops.record(branch, ops.deploy(branch, FIRST, image("a"), None))
+    log.unlink()
     calls = {"n": 0}
     original = branch.write
 
@@ -218,6 +225,7 @@ def test_concurrent_writer_is_rebased_not_overwritten(gitops: Path, tmp_path: Pa
     branch.write = racing_write  # type: ignore[method-assign]
     ops.record(branch, ops.deploy(branch, LAST, image("b"), None))
     assert calls["n"] == 2  # changed twice: the first push was rejected
+    assert log.read_text().splitlines().count(f"{gitops.resolve()} fetch") == 2  # one per attempt
     assert branch.read(LAST, branch.tip()).digest == digest("b")
     assert branch.read(FIRST, branch.tip()).digest == digest("c")  # the other writer's change survived
 

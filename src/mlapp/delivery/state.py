@@ -190,8 +190,8 @@ class Branch:
         result is always "this change on top of the latest state".
         """
         remote, name = self.delivery.remote, self.delivery.state_branch
+        base = self.fetch() if self.sync else self.tip()
         for _attempt in range(PUSH_ATTEMPTS):
-            base = self.fetch() if self.sync else self.tip()
             with git.worktree(self.root, base) as tree:
                 message = change(tree, base)
                 git.run("add", "-A", "--", env, cwd=tree)
@@ -208,6 +208,7 @@ class Branch:
                     self.git("update-ref", self.ref, commit)
                 return commit
             # A push a hook refuses exits 1 as a lost race does: only a moved tip is a race to redo.
-            if (self.fetch() if self.sync else self.tip()) == base:
+            if (tip := self.fetch() if self.sync else self.tip()) == base:
                 raise proc.CommandError(done.args[:4], done.returncode, done.stderr)
+            base = tip  # the next attempt's, fetched once
         raise StateError(f"{remote}/{name} kept moving: gave up after {PUSH_ATTEMPTS} attempts")
