@@ -23,7 +23,7 @@ from mlapp.errors import TrackingUnavailable, UserError
 from mlapp.lineage import identity as model_identity
 from mlapp.params import Params
 from mlapp.tracking import connect, ensure_run, require_server
-from mlapp.tracking_failures import one_try
+from mlapp.tracking_failures import CREDENTIALS, one_try
 
 
 class OwnedElsewhere(UserError, RuntimeError):
@@ -89,8 +89,8 @@ def registry_problem(exc: MlflowException) -> str | None:
     if status in (401, 403):
         return (
             f"MLflow tracking server {uri} refused this client's model registry call ({said}): check "
-            "MLFLOW_TRACKING_TOKEN (or MLFLOW_TRACKING_USERNAME/PASSWORD), and that this user may "
-            "read and create registered models (the server's permissions)"
+            f"{CREDENTIALS}, and that this user may read and create registered models (the server's "
+            "permissions)"
         )
     if status == 404:
         return (

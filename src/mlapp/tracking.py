@@ -33,6 +33,7 @@ from mlapp.params import MlflowParams, Params
 from mlapp.tables import read_frame, read_json
 from mlapp.tracking_failures import (
     API_TIMEOUT_S,
+    CREDENTIALS,
     RETRIES,
     TIMEOUT,
     RunNotLogged,
@@ -109,8 +110,8 @@ def _answering(uri: str, seconds: str) -> None:
     said = f"{answer.status_code}: {answer.reason if html else ' '.join(answer.text.split())[:120]}"
     if answer.status_code in (401, 403):
         raise TrackingUnavailable(
-            f"MLflow tracking server {uri} refused this client ({said}): check MLFLOW_TRACKING_TOKEN "
-            "(or MLFLOW_TRACKING_USERNAME/PASSWORD), and that the server's --allowed-hosts names this host"
+            f"MLflow tracking server {uri} refused this client ({said}): check {CREDENTIALS}, and "
+            "that the server's --allowed-hosts names this host"
         )
     if answer.status_code == 404:  # MLflow's --static-prefix moves its API under that path
         raise TrackingUnavailable(
@@ -163,18 +164,21 @@ def log_run(
     stays unfinished in the store and ``find_run`` never picks it.
     """
     tags = {**lineage_tags(model_dir), **experiment_tags()}
+    # What MLflow's basic auth wants (a proxy's rules may differ): EDIT to create or log to a run.
+    experiment = params.mlflow.experiment
+    may = f"create and log runs in experiment {experiment!r} (EDIT on it, in MLflow's basic auth)"
     try:
-        use_experiment(params.mlflow.experiment)
+        use_experiment(experiment)
         run = mlflow.start_run(run_name=tags.get("dvc.exp_name"), tags=tags)
     except Exception as exc:
-        raise_if_server_failed(exc, "starting a run", error=RunNotLogged)
+        raise_if_server_failed(exc, "starting a run", error=RunNotLogged, may=may)
         raise
     try:
         with uploading():
             _log_into_run(params, model_dir, scores, plots, plots_dir)
     except Exception as exc:
         end_failed()
-        raise_if_server_failed(exc, f"logging run {run.info.run_id}", error=RunNotLogged)
+        raise_if_server_failed(exc, f"logging run {run.info.run_id}", error=RunNotLogged, may=may)
         raise
     mlflow.end_run()
     return str(run.info.run_id)

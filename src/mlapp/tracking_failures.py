@@ -33,12 +33,17 @@ UPLOAD_TIMEOUT_S = "120"
 # artifact store failed answers, so `when` replaces it then (``STORE_WORKS``).
 ANSWERS = "when the server answers"
 STORE_WORKS = "once its artifact store works"
-STAGE_UNDONE = f"this stage wrote no outputs. Re-run it {ANSWERS} again (`uv run dvc repro`)."
+STAGE_UNDONE = f"this stage wrote no outputs. Re-run it {ANSWERS} (`uv run dvc repro`)."
 NOT_LOGGED = f"no run was logged (one cut short is never reused). Run this again {ANSWERS}."
 PARTLY_DONE = (
     "what it did before stays (a new registry version may lack its aliases; an alias moved or did "
     f"not, whole). Run this again {ANSWERS}."
 )
+# A server (or a proxy in front of it) that answers `connect`'s read and refuses a write: the
+# credentials it is sent, and what this user may do there, are the fix, not waiting for it.
+CREDENTIALS = "MLFLOW_TRACKING_TOKEN (or MLFLOW_TRACKING_USERNAME/PASSWORD)"
+ALLOWED = "once the server allows it"
+MAY_WRITE = "change this experiment and registered model (EDIT on them, in MLflow's basic auth)"
 
 
 class RunNotLogged(TrackingUnavailable):
@@ -116,32 +121,61 @@ def end_failed() -> None:
 
 
 def raise_if_server_failed(
-    exc: Exception, what: str, then: str = PARTLY_DONE, error: type[RunNotLogged] | None = None
+    exc: Exception,
+    what: str,
+    then: str = PARTLY_DONE,
+    error: type[RunNotLogged] | None = None,
+    may: str = MAY_WRITE,
 ) -> None:
-    """A tracking server that answered `connect` and fails now, in one line naming ``what``;
-    a ``RunNotLogged`` (``error``) leaves ``then`` to the command's ``store_free``."""
+    """A tracking server that answered `connect` and fails now, in one line naming ``what`` (a
+    refusal: that this user ``may`` do it); a ``RunNotLogged`` (``error``) leaves ``then`` to the
+    command's ``store_free``."""
     uri = mlflow.get_tracking_uri()
     failed = isinstance(exc, MlflowException | requests.RequestException | OSError)
     if not failed or isinstance(exc, UserError) or not uri.startswith(("http://", "https://")):
         return
-    kind = timed_out(exc)
-    store = None if kind else _artifact_store_error(exc)  # its probe would wait on a stuck server too
-    tries = int(os.environ.get(RETRIES, "0")) + 1
-    when = STORE_WORKS if store else ANSWERS
-    if store:
-        said = (
-            f"MLflow tracking server {uri} answers, but storing artifacts failed while {what} "
-            f"({store}; {tries} tries): its artifact store failed (the server's --artifacts-destination: "
-            "a missing bucket, or credentials the server lacks; the server's log says which);"
-        )
-    elif kind:
-        what = f"{what} (storing its artifacts)" if _artifact_request(exc) else what
-        said = waited(uri, kind, seconds_waited(exc), f"while {what}, on each of {tries} tries") + ";"
-    else:
-        said = f"MLflow tracking server {uri} failed while {what} ({exc.__class__.__name__});"
+    said, when = _what_failed(exc, uri, what, may)
     if error is not None:
         raise error(said, when=when) from exc
     raise TrackingUnavailable(f"{said} {then.replace(ANSWERS, when)}") from exc
+
+
+def _what_failed(exc: Exception, uri: str, what: str, may: str) -> tuple[str, str]:
+    """``raise_if_server_failed``'s line, and when to run again."""
+    if answer := refused(exc):
+        return (
+            f"MLflow tracking server {uri} refused this client while {what} ({answer}): check "
+            f"{CREDENTIALS}, and that this user may {may};",
+            ALLOWED,
+        )
+    kind = timed_out(exc)
+    store = None if kind else _artifact_store_error(exc)  # its probe would wait on a stuck server too
+    tries = int(os.environ.get(RETRIES, "0")) + 1
+    if store:
+        return (
+            f"MLflow tracking server {uri} answers, but storing artifacts failed while {what} "
+            f"({store}; {tries} tries): its artifact store failed (the server's --artifacts-destination: "
+            "a missing bucket, or credentials the server lacks; the server's log says which);",
+            STORE_WORKS,
+        )
+    if kind:
+        what = f"{what} (storing its artifacts)" if _artifact_request(exc) else what
+        said = waited(uri, kind, seconds_waited(exc), f"while {what}, on each of {tries} tries")
+        return f"{said};", ANSWERS
+    return f"MLflow tracking server {uri} failed while {what} ({exc.__class__.__name__});", ANSWERS
+
+
+def refused(exc: BaseException) -> str | None:
+    """What a 401 or 403 answer in ``exc`` said (``None``: none refused it). MLflow raises one for
+    an API call, naming the endpoint and the body; requests' HTTPError for an artifact upload."""
+    if isinstance(exc, MlflowException) and exc.get_http_status_code() in (401, 403):
+        said = " ".join(exc.message.split())
+        return said if len(said) <= 200 else f"{said[:200]}…"
+    error = _request_error(exc)
+    response = error.response if error is not None else None
+    if response is None or response.status_code not in (401, 403):
+        return None
+    return f"{response.status_code}: {' '.join(response.text.split())[:120]}"
 
 
 def _artifact_store_error(exc: BaseException | None) -> str | None:

@@ -133,6 +133,32 @@ def test_a_registry_refused_says_what_to_fix_before_any_run(
     nothing_logged(root, shared)
 
 
+@pytest.mark.parametrize(("status", "body"), [(401, b"Unauthorized"), (403, b"Permission denied")])
+def test_a_server_refusing_only_run_creation_says_whose_permission_to_check(
+    status: int, body: bytes, trained_project: Path, tmp_path: Path
+) -> None:
+    """MLflow's basic auth lets a user with READ on the experiment search it (`connect`'s probe)
+    and answers runs/create 403 (a proxy refusing the POST: 401). Before: "failed while starting
+    a run (MlflowException) ... Re-run it when the server answers", no word of permissions."""
+    shared = require_env("MLAPP_TEST_MLFLOW_SERVER", "an `mlflow server` on PostgreSQL")
+    with proxy(shared, ("/api/2.0/mlflow/runs/create",), status, body) as url:
+        root, env = team_project(trained_project, tmp_path / "p", url)
+        done = sh("mlapp", "pipeline", "evaluate", cwd=root, check=False, env=env)
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, output
+    assert "Traceback" not in output, output
+    experiment = load_params(root / "params.yaml").mlflow.experiment
+    assert output.strip().splitlines()[-1] == (
+        f"error: MLflow tracking server {url} refused this client while starting a run (API request "
+        f"to endpoint /api/2.0/mlflow/runs/create failed with error code {status} != 200. Response "
+        f"body: '{body.decode()}'): check MLFLOW_TRACKING_TOKEN (or MLFLOW_TRACKING_USERNAME/PASSWORD), "
+        f"and that this user may create and log runs in experiment {experiment!r} (EDIT on it, in "
+        "MLflow's basic auth); this stage wrote no outputs. Re-run it once the server allows it "
+        "(`uv run dvc repro`)."
+    )
+    nothing_logged(root, shared)
+
+
 def test_a_server_with_its_registry_off_says_how_to_start_it(trained_project: Path, tmp_path: Path) -> None:
     """A `--registry-store-uri` MLflow has no store for: the server starts, its registry calls
     answer 400 "Model registry functionality is unavailable"."""
