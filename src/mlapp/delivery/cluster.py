@@ -178,9 +178,7 @@ def note(markdown: str) -> None:
 
 
 def wait(params: Params, env: str, url: str | None, fetch: bool, timeout_s: float | None) -> None:
-    """Until ``env`` serves its release's model; at the deadline, say what is served and, with
-    kubectl, Argo CD's view. Step output ``reachable``: false (and a note of what to configure)
-    when nothing can reach the service."""
+    """Until ``env`` serves its release's model; step output ``reachable``: false when nothing can tell."""
     d = params.delivery
     with reach(Branch(d, sync=fetch), env, url) as (release, base, config):
         if (version := release.model_version) is None:
@@ -222,10 +220,7 @@ def smoke(params: Params, env: str, url: str | None, fetch: bool) -> None:
 
 
 def e2e(params: Params, local_image: str, registry: str, engine: str) -> None:
-    """The kind job, through the same code as a real deploy: push the image to a registry the nodes
-    pull from, create the namespaces, install the pinned Argo CD and have the API server validate
-    our Applications, record the release on a LOCAL deploy branch as cd does, apply it in push mode
-    (ApplySet prune), wait for the model, smoke through a port-forward."""
+    """The kind job, through the same code as a real deploy: each of its six steps says what it did."""
     from mlapp.serving.smoke import TOKEN_ENV
 
     d, env = params.delivery, params.delivery.environments[0]

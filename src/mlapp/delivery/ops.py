@@ -1,12 +1,5 @@
 """deploy / promote / rollback / accept: one commit each on the deploy branch; the MLflow aliases.
 
-deploy renders the environment's overlay of the current commit with the image digest and
-records the smoke test's records with the model's answers (a later job has no model of it);
-promote renders the next environment's overlay from the SAME commit the source environment
-was rendered from, with the SAME digest; rollback renders a verified release again from its own
-commit (objects the bad release added are not in it, so the controller, or the ApplySet in
-push mode, prunes them); accept marks the release verified after its smoke test.
-
 The cd workflow registers each image's model in MLflow with the tag ``image.digest``. An
 environment's alias (``staging``, ``production``) moves to that version only once the
 environment passed its smoke test: ``models:/<name>@production`` is what production serves.
