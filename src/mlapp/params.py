@@ -104,9 +104,11 @@ def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:
     if not path.is_file():
         raise ParamsError(f"{path} not found: run from the repository root or pass --params")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = _read_yaml(path.read_text())
     except yaml.YAMLError as exc:  # its text names the line and column
         raise ParamsError(f"{path} is not valid YAML: {exc}") from exc
+    except _KeyTwice as exc:
+        raise ParamsError(f"{path}: {exc}") from exc
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:
@@ -115,6 +117,54 @@ def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:
         if len(mistakes) == 1 and "\n" not in mistakes[0]:  # one mistake: one line, no list of one
             raise ParamsError(f"{path} is invalid: {mistakes[0]}") from exc
         raise ParamsError(f"{path} is invalid:\n" + "\n".join(f"  - {m}" for m in mistakes)) from exc
+
+
+class _KeyTwice(ValueError):
+    """A mapping of the file holds a key twice (its text: which, where, and the fix)."""
+
+
+def _read_yaml(text: str) -> Any:
+    """The document as ``yaml.safe_load`` reads it, a key written twice refused: PyYAML keeps the
+    last value silently (`max_depth: 5`, then further down `max_depth: 3`, trained depth 3 and
+    `mlapp` commands said nothing), which of the two was meant is not the reader's to guess, and
+    DVC's reader (ruamel) refuses the file: `mlapp` and `dvc repro` read it alike."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None and (twice := _key_twice(node, ())):
+            raise _KeyTwice(twice)
+        return loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
+
+
+def _key_twice(node: yaml.Node, path: tuple[str, ...]) -> str | None:
+    """The first key a mapping under ``node`` writes twice, said with its setting and both lines."""
+    if isinstance(node, yaml.SequenceNode):
+        return next((found for item in node.value if (found := _key_twice(item, path))), None)
+    if not isinstance(node, yaml.MappingNode):
+        return None
+    seen: dict[tuple[str, str], tuple[yaml.Node, yaml.Node]] = {}
+    for key, value in node.value:
+        if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+            continue  # a `<<: *anchor` merge overrides by design
+        setting = ".".join((*path, str(key.value)))
+        first, first_value = seen.setdefault((key.tag, key.value), (key, value))
+        if first is not key:
+            return (
+                f"{setting} is written twice, on line {first.start_mark.line + 1} ({_shown(first_value)}) "
+                f"and line {key.start_mark.line + 1} ({_shown(value)}); YAML would keep the last silently: "
+                "delete the one you do not mean"
+            )
+        if found := _key_twice(value, (*path, str(key.value))):
+            return found
+    return None
+
+
+def _shown(node: yaml.Node) -> str:
+    if isinstance(node, yaml.ScalarNode):
+        return str(node.value) or "empty"
+    return "a section" if isinstance(node, yaml.MappingNode) else "a list"
 
 
 def _metric_setting(loc: tuple[Any, ...]) -> str | None:

@@ -1,0 +1,73 @@
+"""params.yaml as a hand edit leaves it: what YAML itself would read past is refused, naming the
+setting, where it is and the fix, before any command does work."""
+
+from pathlib import Path
+
+import pytest
+
+from mlapp.cli import EXIT_ERROR
+from mlapp.errors import ParamsError
+from mlapp.params import load_params
+from tests.conftest import REPO, run_main
+
+SHIPPED = (REPO / "params.yaml").read_text()
+
+
+def _edited(tmp_path: Path, old: str, new: str) -> Path:
+    assert old in SHIPPED, old
+    path = tmp_path / "params.yaml"
+    path.write_text(SHIPPED.replace(old, new, 1))
+    return path
+
+
+def _line(path: Path, text: str, nth: int = 0) -> int:
+    return [n for n, line in enumerate(path.read_text().splitlines(), start=1) if line.startswith(text)][nth]
+
+
+def test_a_key_written_twice_is_refused_with_both_lines(tmp_path: Path) -> None:
+    """PyYAML keeps the last of two: `max_depth: 3` added below `max_depth: 5` trained depth 3,
+    and the `mlapp` commands said nothing (DVC's reader refuses the file, so `dvc repro` did)."""
+    path = _edited(tmp_path, "    max_depth: 5\n", "    max_depth: 5\n    max_depth: 3\n")
+    with pytest.raises(ParamsError) as raised:
+        load_params(path)
+    first, second = _line(path, "    max_depth:"), _line(path, "    max_depth:", 1)
+    assert str(raised.value) == (
+        f"{path}: train.xgboost.max_depth is written twice, on line {first} (5) and line {second} (3); "
+        "YAML would keep the last silently: delete the one you do not mean"
+    )
+
+
+def test_a_section_written_twice_is_refused(tmp_path: Path) -> None:
+    """A second `split:` pasted at the end replaced the whole first one, every setting of it."""
+    path = tmp_path / "params.yaml"
+    path.write_text(SHIPPED + "\nsplit:\n  method: hash\n")
+    with pytest.raises(ParamsError, match=r"split is written twice, on line \d+ \(a section\) and line \d+ "):
+        load_params(path)
+
+
+def test_a_key_twice_in_a_flow_mapping_is_refused(tmp_path: Path) -> None:
+    path = _edited(tmp_path, "psi_by_feature: {}", "psi_by_feature: {tenure_months: 0.3, tenure_months: 0.4}")
+    with pytest.raises(ParamsError, match=r"monitor\.psi_by_feature\.tenure_months is written twice"):
+        load_params(path)
+
+
+def test_a_merge_key_still_overrides(tmp_path: Path) -> None:
+    """`<<: *anchor` then a key of the anchor's is YAML's override by design, not a key twice."""
+    path = _edited(tmp_path, "\n  dask:", "\n  dask: &dask")
+    path.write_text(path.read_text() + "\nx: {<<: *dask, workers: 3}\n")
+    # read (the merge is no key twice), then refused as an unknown setting
+    with pytest.raises(ParamsError, match=r"x: Extra inputs are not permitted"):
+        load_params(path)
+
+
+def test_a_command_stops_on_a_key_twice_before_writing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _edited(tmp_path, "  min_rows: 100 ", "  min_rows: 100\n  min_rows: 1 ")
+    out = tmp_path / "validated.parquet"
+    argv = ["pipeline", "validate", "--output", str(out), "--report", f"{out}.json"]
+    assert run_main(monkeypatch, "--params", str(path), *argv) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "validate.min_rows is written twice" in err
+    assert "Traceback" not in err
+    assert list(tmp_path.iterdir()) == [path]
