@@ -11,6 +11,7 @@ batch scorer and the monitor alike (the service imports this module: no stage co
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import re
 import unicodedata
@@ -29,6 +30,7 @@ REPEATED = re.compile(r"(.+)\.\d+")  # pandas' name for the second of a repeated
 UNNAMED = re.compile(r"Unnamed: \d+")  # pandas' name for a blank one
 INDEX = "pandas' to_csv writes the row index so unless index=False"
 TRAILING = "ends with the separator: remove the one ending each line"  # an export's trailing comma
+CLOSE = 0.8  # difflib's ratio from which a name is a likely misspelling of another: 'agee' for 'age'
 UNICODE_FORM = "another Unicode form"  # how a look-alike name differs (alike): 'e' + accent for 'é'
 
 
@@ -173,10 +175,28 @@ def _number(name: str) -> bool:
     return True
 
 
+def misspelt(missing: list[Any], unexpected: list[Any]) -> list[tuple[str, str, str]]:
+    """(required name, the file's name closest to it, "a likely misspelling") for each required
+    name one of ``unexpected`` is spelt close to (difflib's ratio >= ``CLOSE``), each of the
+    file's names given once: a header's 'agee' beside a missing 'age'. Not ``alike``: the
+    service merges those into one issue, a mere resemblance is the user's to judge."""
+    left, pairs = [str(name) for name in unexpected], []
+    for want in map(str, missing):
+        if close := difflib.get_close_matches(want, left, n=1, cutoff=CLOSE):
+            pairs.append((want, close[0], "a likely misspelling"))
+            left.remove(close[0])
+    return pairs
+
+
 def look_alikes(missing: list[Any], unexpected: list[Any]) -> str:
-    """The file's columns that look like a required name (``alike``), said beside the error; or a
-    header that looks like a data row (``first_line_data``)."""
+    """The file's columns that look like a required name (``alike``), or are spelt close to one
+    (``misspelt``), said beside the error; or a header that looks like a data row (``first_line_data``)."""
     pairs = alike(missing, unexpected)
+    named = {want for want, _, _ in pairs} | {have for _, have, _ in pairs}
+    pairs += misspelt(
+        [name for name in missing if str(name) not in named],
+        [name for name in unexpected if str(name) not in named],
+    )
     if not pairs:
         return first_line_data(unexpected) if missing else ""
     fix = {UNICODE_FORM: f"{UNICODE_FORM}: save the header as NFC"}

@@ -605,6 +605,19 @@ def test_a_header_in_another_unicode_form_is_named() -> None:
     assert look_alikes(["age"], ["extra"]) == ""
 
 
+def test_a_header_spelling_a_feature_close_is_named_as_its_likely_misspelling() -> None:
+    """'agee' beside a missing 'age' was two unrelated lines (a column missing, one unexpected):
+    the pair is named, each of the file's names for one feature only, a distant name for none."""
+    from mlapp.csv_names import look_alikes
+
+    said = look_alikes(["age", "region"], ["agee", "event_time"])
+    assert "the file has 'agee' for 'age' (a likely misspelling)" in said, said
+    assert "region" not in said and "event_time" not in said
+    both = look_alikes(["tenure_months", "age"], ["tenure_months ", "agee"])
+    assert "(spaces around it); the file has 'agee' for 'age' (a likely misspelling)" in both, both
+    assert look_alikes(["age", "aged"], ["agee"]).count("'agee'") == 1
+
+
 @pytest.mark.parametrize("task", ["binary", "multiclass"])
 def test_classes_spelt_in_two_cases_are_named_as_one_class_spelt_twice(task: str) -> None:
     """An export with "Yes" on some rows and "yes" on others has two classes where the team
