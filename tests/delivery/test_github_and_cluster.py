@@ -477,6 +477,24 @@ def test_wait_deadline_says_what_is_served_and_what_argo_cd_reports(
     assert "(ImagePullBackOff)" in out
 
 
+def test_wait_names_the_service_url_without_its_password(
+    gitops: Path, monkeypatch, capsys, old_service: str, reference_project: Path
+) -> None:
+    """SERVICE_URL behind a basic-auth proxy (user:password@host): every line shows it as ***."""
+    shutil.copytree(reference_project / "models", gitops / "models")
+    assert run_main(monkeypatch, "delivery", "deploy", "--env", FIRST, "--image", image("a"), "--push") == 0
+    monkeypatch.delenv("KUBE_CONFIG", raising=False)
+    capsys.readouterr()
+    url = old_service.replace("://", "://alice:s3cret-in-the-url@")
+    assert (
+        run_main(monkeypatch, "delivery", "wait", "--env", FIRST, "--url", url, "--timeout", "0", "--fetch")
+        != 0
+    )
+    out = "".join(capsys.readouterr())
+    assert "wait http://***@127.0.0.1:" in out and "still serves model 0123456789ab" in out, out
+    assert "s3cret" not in out
+
+
 def test_argocd_install_is_pinned_and_checked_by_sha256(
     gitops: Path, mlapp, tmp_path: Path, monkeypatch
 ) -> None:

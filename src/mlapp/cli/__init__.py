@@ -17,6 +17,7 @@ external command (one line with its stderr), or an unexpected exception (with it
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 import traceback
@@ -67,7 +68,9 @@ def main() -> None:
         # Not standalone: click's would end a Ctrl-C with "Aborted!" and exit 1, a documented "no".
         code = cli.main(standalone_mode=False)
     except click.ClickException as exc:  # a usage error: shown as click shows it, exit 2
-        exc.show()
+        shown = io.StringIO()  # it may quote a URL given with its password: shown redacted
+        exc.show(file=shown)
+        click.echo(redact(shown.getvalue()), err=True, nl=False)
         sys.exit(exc.exit_code)
     except click.Abort:  # Ctrl-C (click's word for KeyboardInterrupt)
         interrupted()

@@ -18,6 +18,7 @@ from mlapp.cli.common import (
     pass_project,
     pick,
 )
+from mlapp.errors import redact
 
 
 @click.group("serving")
@@ -102,7 +103,7 @@ def smoke(
     except check.SmokeFailure as exc:
         click.echo(f"FAIL {exc}", err=True)
         sys.exit(1)
-    click.echo(f"smoke test passed: {url}")
+    click.echo(f"smoke test passed: {redact(url)}")
 
 
 @group.command()

@@ -21,6 +21,7 @@ import yaml
 from mlapp import gha, git, proc
 from mlapp.delivery import kube, ops
 from mlapp.delivery.state import Branch, Release, StateError, image_ref
+from mlapp.errors import redact
 from mlapp.image.engine import detect
 from mlapp.params import DeliveryParams, Params
 from mlapp.serving.auth import API_ENV
@@ -194,13 +195,13 @@ def wait(params: Params, env: str, url: str | None, fetch: bool, timeout_s: floa
         deadline, last = time.monotonic() + timeout, ""
         while (seen := served_version(base))[0] != version:
             if seen[1] != last:
-                click.echo(f"wait {base}: {seen[1]}, want model {version}")
+                click.echo(f"wait {redact(base)}: {seen[1]}, want model {version}")
                 last = seen[1]
             if time.monotonic() >= deadline:
                 why = f"after {timeout:g}s {base} still {seen[1]}, not model {version}"
                 raise StateError(why if config is None else f"{why}; {argocd_status(d, env, config)}")
             time.sleep(d.poll_s)
-        click.echo(f"ok   {base} serves model {version}")
+        click.echo(f"ok   {redact(base)} serves model {version}")
 
 
 def smoke(params: Params, env: str, url: str | None, fetch: bool) -> None:
@@ -216,7 +217,7 @@ def smoke(params: Params, env: str, url: str | None, fetch: bool) -> None:
             raise StateError(f"{env}'s release records no smoke test: deploy it with --model-dir")
         source = f"model {version} as recorded in {env}'s release"
         check.check(base, case, version, source, echo=click.echo)  # SmokeFailure: the CLI's exit 1
-    click.echo(f"smoke test passed: {env} ({base})")
+    click.echo(f"smoke test passed: {env} ({redact(base)})")
 
 
 def e2e(params: Params, local_image: str, registry: str, engine: str) -> None:

@@ -38,7 +38,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pydantic import TypeAdapter
 
-from mlapp.errors import UserError
+from mlapp.errors import UserError, redact
 from mlapp.model import load
 from mlapp.schema import FEATURES
 from mlapp.serving import responses
@@ -158,7 +158,9 @@ def wait_ready(
             if gone is not None and (ended := gone()) is not None:
                 raise SmokeFailure(f"{ended} before it was ready")
             if time.monotonic() >= deadline:
-                raise SmokeFailure(f"{http.base_url}{path} not healthy after {timeout_s:g} s ({detail})")
+                raise SmokeFailure(
+                    f"{redact(str(http.base_url))}{path} not healthy after {timeout_s:g} s ({detail})"
+                )
             time.sleep(poll_s)
     return time.monotonic() - started
 
@@ -228,7 +230,7 @@ def check(
     records = expect["records"]
     with client(url, timeout_s) as http:
         wait_ready(http, timeout_s)
-        echo(f"ok   {url}: /livez and /readyz answer 200")
+        echo(f"ok   {redact(url)}: /livez and /readyz answer 200")  # a proxy's password: ***
 
         response = http.post("/predict", json={"records": records})
         if response.status_code != 200:
