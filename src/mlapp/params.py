@@ -109,11 +109,16 @@ def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:
         raise ParamsError(f"{path} is not valid YAML: {exc}") from exc
     except _KeyTwice as exc:
         raise ParamsError(f"{path}: {exc}") from exc
+    if not isinstance(raw, dict):  # pydantic said "Input should be a valid dictionary" (got None)
+        held = "nothing (empty, or only comments)" if raw is None else f"{raw!r:.60} where settings go"
+        raise ParamsError(
+            f"{path} holds {held}, not its settings (`name: value` lines: task, data, train, ...): "
+            f"restore the committed file with `git checkout -- {path}`"
+        )
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:
-        task = raw.get("task") if isinstance(raw, dict) else None
-        mistakes = [_mistake(error, task) for error in exc.errors()]
+        mistakes = [_mistake(error, raw.get("task")) for error in exc.errors()]
         if len(mistakes) == 1 and "\n" not in mistakes[0]:  # one mistake: one line, no list of one
             raise ParamsError(f"{path} is invalid: {mistakes[0]}") from exc
         raise ParamsError(f"{path} is invalid:\n" + "\n".join(f"  - {m}" for m in mistakes)) from exc

@@ -71,3 +71,20 @@ def test_a_command_stops_on_a_key_twice_before_writing(
     assert err.startswith("error: ") and "validate.min_rows is written twice" in err
     assert "Traceback" not in err
     assert list(tmp_path.iterdir()) == [path]
+
+
+@pytest.mark.parametrize(
+    ("text", "held"),
+    [("", "nothing (empty, or only comments)"), ("# to fill in\n", "nothing (empty, or only comments)"),
+     ("- task\n- data\n", "['task', 'data'] where settings go")],
+)  # fmt: skip
+def test_a_file_without_settings_says_so_and_how_to_restore_it(tmp_path: Path, text: str, held: str) -> None:
+    """An emptied file was "Input should be a valid dictionary or instance of Params (got None)"."""
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    with pytest.raises(ParamsError) as raised:
+        load_params(path)
+    assert str(raised.value) == (
+        f"{path} holds {held}, not its settings (`name: value` lines: task, data, train, ...): "
+        f"restore the committed file with `git checkout -- {path}`"
+    )
