@@ -32,11 +32,11 @@ from mlapp.model import load
 from mlapp.params import MlflowParams, Params
 from mlapp.tables import read_frame, read_json
 from mlapp.tracking_failures import (
-    API_TIMEOUT_S,
     CREDENTIALS,
     RETRIES,
     TIMEOUT,
     RunNotLogged,
+    default_timeout,
     end_failed,
     raise_if_server_failed,
     timed_out,
@@ -66,7 +66,7 @@ def connect(params: MlflowParams) -> str:
     # mid-run failed evaluate after 494 s (247 s per call, and marking the run failed). 4 retries
     # still ride out a restart or a proxy's 502s for about 30 s.
     os.environ.setdefault(RETRIES, "4")
-    os.environ.setdefault(TIMEOUT, API_TIMEOUT_S)  # not 120 s per try (tracking_failures.TIMEOUT)
+    default_timeout()  # not 120 s per try (tracking_failures.TIMEOUT)
     # Models are loaded from our own files; never let MLflow fall back to unpickling.
     os.environ.setdefault("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # clean CI logs

@@ -29,6 +29,9 @@ RETRIES = "MLFLOW_HTTP_REQUEST_MAX_RETRIES"  # read by MLflow at each request
 TIMEOUT = "MLFLOW_HTTP_REQUEST_TIMEOUT"
 API_TIMEOUT_S = "30"
 UPLOAD_TIMEOUT_S = "120"
+# Set with TIMEOUT where `connect` defaults it, never else: a user's own 30 is theirs during
+# uploads too. In the environment, as TIMEOUT is: a stage's process inherits both or neither.
+DEFAULTED = "MLAPP_DEFAULTED_MLFLOW_HTTP_REQUEST_TIMEOUT"
 # When to run again, in every "what is left" line below (and each command's own): a server whose
 # artifact store failed answers, so `when` replaces it then (``STORE_WORKS``).
 ANSWERS = "when the server answers"
@@ -104,11 +107,18 @@ def one_try() -> contextlib.AbstractContextManager[None]:
     return _setting(RETRIES, "0")
 
 
+def default_timeout() -> None:
+    """``API_TIMEOUT_S`` for MLflow's API calls unless the user set a wait (``DEFAULTED`` says so)."""
+    if TIMEOUT not in os.environ:
+        os.environ[TIMEOUT] = os.environ[DEFAULTED] = API_TIMEOUT_S
+
+
 def uploading() -> contextlib.AbstractContextManager[None]:
     """MLflow's own 120 s wait for an answer while artifacts are uploaded, unless the user set
-    another (``API_TIMEOUT_S`` is `connect`'s default): a server that stores them in S3 answers
-    once its own upload of the file ended, silent meanwhile, longer the larger the model."""
-    if os.environ.get(TIMEOUT) != API_TIMEOUT_S:
+    a wait (any, 30 too; ``default_timeout``): a server that stores them in S3 answers once its
+    own upload of the file ended, silent meanwhile, longer the larger the model."""
+    ours = os.environ.get(DEFAULTED)
+    if ours is None or os.environ.get(TIMEOUT) != ours:
         return contextlib.nullcontext()
     return _setting(TIMEOUT, UPLOAD_TIMEOUT_S)
 

@@ -15,7 +15,7 @@ import pytest
 from mlapp import tracking
 from mlapp.errors import TrackingUnavailable
 from mlapp.params import load_params
-from mlapp.tracking_failures import TIMEOUT, raise_if_server_failed, uploading
+from mlapp.tracking_failures import DEFAULTED, TIMEOUT, raise_if_server_failed, uploading
 
 PARAMS = Path(__file__).parents[2] / "params.yaml"
 
@@ -67,8 +67,9 @@ def test_connect_bounds_mlflows_wait_unless_it_is_set(
 ) -> None:
     """MLflow's 120 s per try, 5 tries, held evaluate 640 s on a server that stopped answering."""
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    monkeypatch.setenv(TIMEOUT, "unset below")  # restored after the test, as it was
-    monkeypatch.delenv(TIMEOUT)
+    for name in (TIMEOUT, DEFAULTED):  # restored after the test, as they were; unset below
+        monkeypatch.setenv(name, "unset below")
+        monkeypatch.delenv(name)
     tracking.connect(load_params(PARAMS).mlflow)
     assert os.environ[TIMEOUT] == "30"
     monkeypatch.setenv(TIMEOUT, "300")
@@ -76,12 +77,21 @@ def test_connect_bounds_mlflows_wait_unless_it_is_set(
     assert os.environ[TIMEOUT] == "300"
 
 
-@pytest.mark.parametrize(("before", "during"), [("30", "120"), ("300", "300"), ("5", "5")])
+@pytest.mark.parametrize(("users", "during"), [(None, "120"), ("30", "30"), ("300", "300"), ("5", "5")])
 def test_uploads_keep_mlflows_wait_unless_the_user_set_one(
-    before: str, during: str, monkeypatch: pytest.MonkeyPatch
+    users: str | None, during: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A server storing artifacts in S3 answers an upload once it stored the whole file."""
-    monkeypatch.setenv(TIMEOUT, before)
+    """A server storing artifacts in S3 answers an upload once it stored the whole file. Before, a
+    user's own 30 s was taken for `connect`'s default (its value) and uploads waited 120 s."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    for name in (TIMEOUT, DEFAULTED):  # restored after the test, as they were; unset below
+        monkeypatch.setenv(name, "unset below")
+        monkeypatch.delenv(name)
+    if users is not None:
+        monkeypatch.setenv(TIMEOUT, users)
+    tracking.connect(load_params(PARAMS).mlflow)
+    before = os.environ[TIMEOUT]
+    assert before == users or users is None
     with uploading():
         assert os.environ[TIMEOUT] == during
     assert os.environ[TIMEOUT] == before
