@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -93,15 +94,31 @@ def true_false(series: pd.Series) -> pd.Series:
     return series.map(lambda value: isinstance(value, bool | np.bool_)).astype(bool)
 
 
-def composed(values: pd.Series) -> pd.Series:
-    """``nfc`` of every text value; other values (a Parquet column's numbers, missing) as they are."""
-    if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
+def _texts(values: pd.Series, change: Callable[[Any], pd.Series]) -> pd.Series:
+    """``change`` (of a ``.str`` accessor) applied to every text value; other values (a Parquet
+    column's numbers, missing) as they are."""
+    # An empty chunk as it is: changed, pandas' arrow-backed text holds no chunk, which pyarrow then
+    # reads as a ChunkedArray that validate's id check cannot join with the other chunks' arrays.
+    if values.empty or not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
         return values
     try:
-        text = values.str.normalize("NFC")  # NaN for a value that is not text
-    except AttributeError:  # no text at all (Parquet's times of day, typed so): nothing to compose
+        text = change(values.str)  # NaN for a value that is not text
+    except AttributeError:  # no text at all (Parquet's times of day, typed so): nothing to change
         return values
     return text.where(text.notna(), values)
+
+
+def composed(values: pd.Series) -> pd.Series:
+    """``nfc`` of every text value; other values (a Parquet column's numbers, missing) as they are."""
+    return _texts(values, lambda text: text.normalize("NFC"))
+
+
+def stripped(values: pd.Series) -> pd.Series:
+    """Every text value without the spaces around it, as a table's text cell is read (a category's,
+    an id's): a CSV written with ", " between fields holds " Private", and so does a Parquet file
+    pandas wrote from one; a spreadsheet leaves "Private " (numbers, yes/no and labels were read
+    so already). One level, "Private", in every file: the service's JSON is taken as sent."""
+    return _texts(values, lambda text: text.strip())
 
 
 # The placeholder hint's second step, per column: a feature's missing value needs FEATURES to allow
@@ -206,7 +223,7 @@ def parse_values(series: pd.Series, dtype: str, decimal: str) -> tuple[pd.Series
     """Strictly convert one column of text to ``dtype`` (the schema's), as training and batch
     scoring both do; returns (parsed, mask of values that did not parse). Pandas' and pandera's
     own casts are lossy (3.5 -> 3, "maybe" -> True), so they only see parsed values. Numbers are
-    written with ``decimal`` (``data.decimal``) as their decimal mark."""
+    written with ``decimal`` (``data.decimal``) as their decimal mark; text is ``stripped``."""
     odd = nested(series)
     if odd.any():
         parsed, bad = parse_values(series.mask(odd), dtype, decimal)
@@ -255,4 +272,4 @@ def parse_values(series: pd.Series, dtype: str, decimal: str) -> tuple[pd.Series
         # cast then failed naming neither the value nor its row.
         far = stamps.notna() & ((stamps < pd.Timestamp.min) | (stamps > pd.Timestamp.max))
         return stamps.where(~far), present & (stamps.isna() | far)
-    return series, pd.Series(False, index=series.index)
+    return stripped(series), pd.Series(False, index=series.index)

@@ -23,9 +23,9 @@ from mlapp.params import DataParams
 
 
 def _category(values: list[str], *, nullable: bool = False) -> pa.Column:
-    # Levels are text as the file holds them: _category([1, 2, 3]) means "1", "2", "3"; in NFC, as
-    # values are compared (composed_text).
-    return pa.Column(str, pa.Check.isin([nfc(str(v)) for v in values]), nullable=nullable)
+    # Levels are text as the file holds them: _category([1, 2, 3]) means "1", "2", "3"; in NFC and
+    # without spaces around them, as a table's values are read (composed_text, cells.stripped).
+    return pa.Column(str, pa.Check.isin([nfc(str(v).strip()) for v in values]), nullable=nullable)
 
 
 def _number(dtype: type, low: float, high: float, *, nullable: bool = False) -> pa.Column:
@@ -154,6 +154,12 @@ def check_features() -> None:
                 f"feature {name!r} has the level {decomposed!r} not in Unicode NFC (a letter and its "
                 f"accent as two characters, src/mlapp/schema.py): values are read in NFC and would never "
                 f"match it; write it composed, {nfc(decomposed)!r} (_category does)"
+            )
+        if spaced := next((v for v in listed if isinstance(v, str) and v != v.strip()), None):
+            raise UserError(
+                f"feature {name!r} has the level {spaced!r} with spaces around it (src/mlapp/schema.py): "
+                f"a table's values are read without them and would never match it; write {spaced.strip()!r} "
+                "(_category does)"
             )
         kind = str(column.dtype)
         if not text and name in levels:  # the model's levels are text: a number matched none, all missing

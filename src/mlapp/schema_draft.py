@@ -171,7 +171,7 @@ def feature(name: str, values: pd.Series, decimal: str) -> Feature:
         return Feature(name, "", skip=f"a date: {DATE_FIX}; {TIME_HINT}; or {IGNORE}")
     if formats := date_formats(text):
         return Feature(name, "", skip=f"{dates_note(formats)}; or {IGNORE}")
-    levels = sorted(set(composed(present.astype(str))))  # in NFC, as validate reads them: one level each
+    levels = sorted(set(composed(text)))  # stripped and in NFC, as validate reads them: one level each
     if _free_text(len(levels), len(present)):
         distinct = f"; {ID_HINT}, or" if len(levels) == len(present) else ";"
         seen = f"{len(levels):,} values in {len(present):,} rows"

@@ -249,23 +249,6 @@ def test_a_level_sent_as_a_uci_file_spells_it_is_told_what_to_send(parser: Reque
         assert refused_for(parser, name, sent) == [said], sent
 
 
-def test_a_level_drafted_with_a_space_around_it_is_named_to_a_client_sending_it_bare() -> None:
-    """A Parquet export kept UCI's " Male": a client sending "Male" was told "Input should be
-    ' Female' or ' Male'", the space hard to see."""
-    from mlapp.model import ModelSpec
-    from mlapp.schema import _category
-
-    levels = [" Female", " Male"]
-    spec = ModelSpec(["sex"], {"sex": levels}, "income", 0.5, 0)
-    features = {"sex": _category(levels)}
-    parser = RequestParser(features, spec, MAX_ROWS, MAX_DETAILS, id_column=None, time_column=None)
-    with pytest.raises(Refused) as refused:
-        parser.parse(b'{"records": [{"sex": "Male"}]}')
-    assert refused.value.detail is not None
-    said = [d["msg"] for d in refused.value.detail]
-    assert said == ["Input should be ' Female' or ' Male': spaces around the level: send ' Male'"]
-
-
 def test_a_category_coded_as_a_number_sent_as_a_number_is_told_to_send_text() -> None:
     """Levels are the file's text: pclass 1, 2, 3 in the CSV are "1", "2", "3". A client sending
     2 was answered "Input should be '1', '2' or '3'", naming the very value it had sent."""

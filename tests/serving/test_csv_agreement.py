@@ -26,6 +26,7 @@ from mlapp.serving import score as scorer
 from mlapp.serving.request import RequestParser
 from mlapp.stages import validate
 from mlapp.stages.train import train
+from mlapp.tables import read_raw
 from tests.serving.conftest import PARAMS, feature_records
 
 MISSING = ["", "NULL"]  # "NA" left out: it is a region here
@@ -158,3 +159,41 @@ def test_a_schema_level_written_decomposed_is_refused_naming_it(monkeypatch: pyt
     with pytest.raises(UserError, match="level 'no\u0308rth' not in Unicode NFC") as refused:
         check_features()
     assert "write it composed, 'n\u00f6rth'" in str(refused.value)
+
+
+def test_a_level_with_spaces_around_it_is_the_level_in_parquet_and_csv_alike(tmp_path: Path) -> None:
+    """A CSV's " north" (after ", ") was the level "north" while a Parquet file's, written by
+    pandas from such a CSV, failed isin (so did a spreadsheet's trailing "north " in a CSV): one
+    table read two ways. Validate, the batch scorer and the monitor read both as "north"."""
+    raw = generate(1_500, 13)
+    raw.loc[raw.index % 3 == 0, "region"] = " " + raw["region"]
+    raw.loc[raw.index % 3 == 1, "contract"] = raw["contract"] + " \t"
+    raw.to_parquet(parquet := tmp_path / "raw.parquet", index=False)
+    raw.to_csv(csv := tmp_path / "raw.csv", index=False)
+
+    table, model = _validated_and_trained(PARAMS, parquet, tmp_path)
+    assert set(table["region"]) == {"north", "south", "east", "west"}
+    assert set(table["contract"]) == {"month-to-month", "one-year", "two-year"}
+    expected = model.predict_proba(table)
+    (tmp_path / "csv").mkdir()
+    pd.testing.assert_frame_equal(_validated_and_trained(PARAMS, csv, tmp_path / "csv")[0], table)
+
+    for source in (parquet, csv):
+        out = tmp_path / f"scored-{source.suffix[1:]}.parquet"
+        summary = scorer.score(
+            str(source), out, tmp_path / "models", 400, tmp_path / "none.json", [""], ",", "."
+        )
+        assert (summary.rows, summary.rejected) == (len(raw), 0)
+        np.testing.assert_allclose(pq.read_table(out).column("probability").to_numpy(), expected, atol=1e-9)
+        batch = validate_batch(read_raw(source, [""], 10_000, ","), PARAMS, source.name)
+        assert set(batch["region"]) == {"north", "south", "east", "west"}
+
+
+def test_a_schema_level_with_spaces_around_it_is_refused_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Values are read without spaces around them: a level " north" would match none (_category
+    strips its levels; a hand-written isin is refused)."""
+    assert _category([" north", "south "]).checks[0].statistics["allowed_values"] == ["north", "south"]
+    monkeypatch.setitem(FEATURES, "region", pa.Column(str, pa.Check.isin([" north", "south"])))
+    with pytest.raises(UserError, match="level ' north' with spaces around it") as refused:
+        check_features()
+    assert "write 'north'" in str(refused.value)

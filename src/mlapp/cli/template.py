@@ -99,16 +99,6 @@ def draft_schema(project: Project, table: Path | None, write: bool) -> None:
             f"rename the column to {f.name.strip()!r} in the file and draft again",
             err=True,
         )
-    # Parquet keeps the text pandas read: UCI's ", "-separated cells read without skipinitialspace.
-    spaced = [f for f in features if f.call == "_category(" and any(v != v.strip() for v in f.levels)]
-    if spaced:
-        example = next(v for v in spaced[0].levels if v != v.strip())
-        click.echo(
-            f"warning: {', '.join(repr(f.name) for f in spaced)}: levels with a space around them (e.g. "
-            f"{example!r}): requests must send them so; strip them in the export (pandas: "
-            "read_csv(..., skipinitialspace=True)) and draft again",
-            err=True,
-        )
     for line in _scorer_clashes([f.name for f in features if "data.id_column" in f.skip], frame, params):
         click.echo(f"warning: {line}", err=True)
     click.echo(

@@ -131,11 +131,10 @@ def _level_hint(sent: str, levels: frozenset[str], nullable: bool) -> str:
     """Words for text that is no level of its category: one spelt with spaces around it, a
     placeholder where the feature may be missing; none for another wrong level."""
     text = nfc(sent.strip())
-    # Spaces on either side: " Private" for "Private" (a CSV's cells read past them), or "Male" for a
-    # level drafted from Parquet as " Male"; JSON text is taken as sent.
-    level = next((level for level in sorted(levels) if level.strip() == text), None)
-    if level is not None:
-        return f": spaces around the level: send {level!r}"
+    # Spaces on either side: " Private" for "Private" (a table's cells are read without them, the
+    # schema's levels have none); JSON text is taken as sent.
+    if text in levels:
+        return f": spaces around the level: send {text!r}"
     if nullable and re.fullmatch(PLACEHOLDER, text):
         return PLACEHOLDER_SENT
     return ""
