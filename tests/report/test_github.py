@@ -107,12 +107,14 @@ def test_the_comment_mentions_references_and_fetches_nothing() -> None:
     blocked the PR's author), backlink other issues, or make readers' browsers load an image."""
     attack = (
         "cc @octocat @org/security, &#64;eve &commat;bob &#x40;x; fixes #12 and other/repo#3 &#35;4\n"
+        "closes GH-7 and gh-8 (GitHub's other way to write #7)\n"
         "see https://github.com/other/repo/issues/5 and [this](https://GitHub.com/other/repo/pull/6)\n"
         '![pixel](https://evil.example/p.gif) ![ref][r] <img src="https://evil.example/q"> < PICTURE>\n'
     )
     body = github.comment_body(attack.encode(), "u", 2000, compared=True)
     assert not re.search(r"(?<!\w)@\w|#\d|&#|&commat|!\[|<\s*(img|picture)", body, re.IGNORECASE)
     assert "@\u200boctocat @\u200borg/security" in body and "other/repo#\u200b3" in body
+    assert not re.search(r"gh-\d", body, re.IGNORECASE) and "GH\u200b-7 and gh\u200b-8" in body
     assert "[pixel](https://evil.example/p.gif)" in body  # a link to click, not a fetch
     assert "github.com/" not in body.lower().replace("[this workflow run](u)", "")  # no backlinks
     honest = (

@@ -38,12 +38,13 @@ API_VERSION = "2022-11-28"
 INLINE = re.compile(r"(!?)\[([^\]\n]*)\]\(\s*<?([^()\s>]*)>?(?:\s+\"[^\"\n]*\")?\s*\)")
 DEFINITION = re.compile(r"^ {0,3}\[[^\]\n]+\]:[ \t]*<?(\S*?)>?(?:[ \t].*)?$", re.MULTILINE)
 AUTOLINK = re.compile(r"<([a-zA-Z][a-zA-Z0-9+.-]*:[^<>\s]*)>")
-# What would make the bot's comment notify or fetch: @user and @org/team mentions, #12 and
+# What would make the bot's comment notify or fetch: @user and @org/team mentions, #12, GH-12 and
 # owner/repo#12 references and github.com URLs (a backlink in that issue), images. A zero-width
-# space after the @, # or github.com (invisible, in code too) breaks each; an HTML image tag
+# space after the @, #, GH or github.com (invisible, in code too) breaks each; an HTML image tag
 # shows as text.
 MENTION = re.compile(r"(?<!\w)@(?=[A-Za-z0-9])")
 REFERENCE = re.compile(r"(?<!&)#(?=[0-9]+\b)")  # not an entity (&#64;) nor a colour (#1f77b4)
+GH_REFERENCE = re.compile(r"(?<![\w-])(gh)-(?=[0-9]+\b)", re.IGNORECASE)  # GH-12: GitHub's other #12
 SIGN_ENTITY = re.compile(r"&(?:(commat)|num|#0*(?:(64)|35)|#x0*(?:(40)|23));", re.IGNORECASE)  # @ or #
 GITHUB_URL = re.compile(r"(?<=github\.com)/", re.IGNORECASE)  # an issue's URL backlinks it too
 HTML_IMAGE = re.compile(r"<(?=\s*/?\s*(?:img|image|picture|source|video|audio|svg)\b)", re.IGNORECASE)
@@ -133,7 +134,7 @@ def quiet(text: str) -> str:
     """Nothing in ``text`` notifies anyone or loads anything when GitHub shows the bot's comment:
     the PR's code wrote it, and a mention from the bot reaches people who blocked the PR's author."""
     text = SIGN_ENTITY.sub(lambda m: "@" if any(m.groups()) else "#", text)  # GitHub reads &#64; as @
-    text = REFERENCE.sub("#\u200b", MENTION.sub("@\u200b", text))
+    text = REFERENCE.sub("#\u200b", MENTION.sub("@\u200b", GH_REFERENCE.sub("\\1\u200b-", text)))
     text = GITHUB_URL.sub("\u200b/", text)  # no link or backlink into any repository's issues
     return HTML_IMAGE.sub("&lt;", text.replace("![", "["))  # no image: the honest report has none
 
