@@ -116,6 +116,12 @@ def smoke(
 @click.option(
     "--chunk-rows", type=click.IntRange(min=1), help="Rows per chunk [params: serving.score_chunk_rows]."
 )
+@click.option(
+    "--keep",
+    multiple=True,
+    metavar="COLUMN",
+    help="Copy this input column into the output beside the scores (repeatable; data.id_column always is).",
+)
 @pass_project
 def score(
     project: Project,
@@ -124,12 +130,15 @@ def score(
     fmt: str | None,
     model_dir: Path | None,
     chunk_rows: int | None,
+    keep: tuple[str, ...],
 ) -> None:
     """Batch-score a file with the model and schema the service uses; exit 1 if rows were rejected."""
     from mlapp.serving import score as scorer
 
-    summary = scorer.run(project.params_path, source, output, model_dir, chunk_rows, fmt)
+    summary = scorer.run(project.params_path, source, output, model_dir, chunk_rows, fmt, keep)
     click.echo(scorer.describe(summary))
+    for line in scorer.notes(summary):
+        click.echo(line, err=True)
     if summary.rejected:
         click.echo(f"{summary.rejected} rows rejected by the schema: see {summary.rejects}", err=True)
         sys.exit(1)

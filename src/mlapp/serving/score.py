@@ -4,8 +4,9 @@ The same model and the same rules as the service, for a file instead of a reques
 
 - input: CSV, TSV (tab-separated) or Parquet (by suffix, or ``--format``; a CSV or TSV may be
   compressed, ``.gz``, ``.bz2``, ``.xz``, as data.raw may), a local path or a URL (``http(s)://`` streamed; ``s3://``,
-  ``gs://``... through fsspec); extra columns (an id, the label) are allowed, missing feature
-  columns are an error before anything is scored;
+  ``gs://``... through fsspec); missing feature columns are an error before anything is scored
+  (a column spelt close to one named as its likely misspelling); other columns (an id, a time,
+  the label) are read past and named on stderr, or copied beside the scores (``--keep``);
 - read ``serving.score_chunk_rows`` rows at a time (CSV with training's reader and
   ``data.missing_values``, Parquet with pyarrow's) and write each chunk before the next is
   read, so memory is bounded by the chunk, not the file;
@@ -16,8 +17,9 @@ The same model and the same rules as the service, for a file instead of a reques
   and rule, by row and column: row number, column, the check in validate's words, the value as
   read, null when missing) and the command exits 1 after writing both files;
 - the output holds per row: ``row`` (0-based position in the input), the id column if the
-  input has it, the task's fields (binary ``probability``, ``label``; multiclass ``label``,
-  ``probability_<class>``...; regression ``prediction``), ``model_version``; lineage (model
+  input has it, each ``--keep`` column (as the file holds it), the task's fields (binary
+  ``probability``, ``label``; multiclass ``label``, ``probability_<class>``...; regression
+  ``prediction``), ``model_version``; lineage (model
   sha256, git commit, data hash, input, time) is in the Parquet file's key-value metadata
   (``mlapp.*``).
 """
@@ -33,7 +35,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,9 +43,11 @@ import numpy as np
 import pandas as pd
 
 from mlapp.cell_text import missing_clash
+from mlapp.csv_names import misspelt
 from mlapp.errors import UserError, storage_errors, writing
 from mlapp.model import load
-from mlapp.outputs import id_clash
+from mlapp.outputs import id_clash, scored_columns
+from mlapp.schema import FEATURES
 from mlapp.serving import lineage, settings
 from mlapp.serving.rejects import split_valid
 from mlapp.sources import TABLE_FORMATS, is_parquet, opened, refuse_overwriting, separator, table_format
@@ -51,6 +55,7 @@ from mlapp.tables import FrameParts, parquet_batches, read_csv
 from mlapp.unreadable import UNREADABLE, why_unreadable
 
 FORMATS = sorted(set(TABLE_FORMATS.values()))  # --format's choices: csv, parquet, tsv
+KEEP_HELP = "copy this input column into the output beside the scores (repeatable; data.id_column always is)"
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,7 @@ class Summary:
     seconds: float
     output: Path
     rejects: Path | None
+    unused: tuple[str, ...] = ()  # the input's columns neither scored nor copied into the output
 
     @property
     def rows_per_s(self) -> float:
@@ -76,6 +82,25 @@ def input_format(source: str, given: str | None) -> str:
             "(a CSV or TSV may be compressed: .csv.gz, .tsv.bz2, .csv.xz)"
         )
     return fmt
+
+
+def carried(
+    columns: Sequence[str], keep: Sequence[str], id_column: str | None, written: Sequence[str]
+) -> tuple[list[str], tuple[str, ...]]:
+    """(the input's columns copied beside the scores: the id when the input has it, then each
+    ``keep``; the columns read past: neither a feature nor copied). A ``keep`` the input lacks,
+    or named as a column the scorer writes, is an error before anything is scored."""
+    if lacking := [name for name in keep if name not in columns]:
+        others = [name for name in columns if name not in FEATURES]
+        near = "".join(
+            f" (it has {have!r}, spelt close to {want!r})" for want, have, _ in misspelt(lacking, others)
+        )
+        raise UserError(f"--keep {lacking}: the input has no such column{near}")
+    if clash := [name for name in keep if name in written]:
+        raise UserError(f"--keep {clash}: the scorer writes a column of that name ({', '.join(written)})")
+    ids = [id_column] if id_column and id_column in columns else []
+    copied = list(dict.fromkeys([*ids, *keep]))
+    return copied, tuple(str(name) for name in columns if name not in FEATURES and name not in copied)
 
 
 def batches(source: str, fmt: str, chunk_rows: int, missing: list[str], sep: str) -> Iterator[pd.DataFrame]:
@@ -107,6 +132,7 @@ def score(
     decimal: str,  # data.decimal
     id_column: str | None = None,
     fmt: str | None = None,
+    keep: Sequence[str] = (),
 ) -> Summary:
     if not is_parquet(output):  # a predictions.csv holding Parquet bytes reads as garbage in a spreadsheet
         raise UserError(
@@ -128,16 +154,21 @@ def score(
     rejects_path = output.with_name(f"{output.stem}.rejects.parquet")  # p.pq too: p.rejects.parquet
     refuse_overwriting(source, output, rejects_path)
     rows = scored = rejected = 0
+    copied: list[str] | None = None
+    unused: tuple[str, ...] = ()
     start = time.perf_counter()
     # Both files are written next to their names and renamed into place once every row is
     # scored: a run that fails or is interrupted leaves the previous output and rejects as they were.
     with FrameParts(output, meta) as predictions, FrameParts(rejects_path, meta) as refused:
         # Each chunk indexed by its rows' 0-based positions in the file, as both readers number them.
         for frame in batches(source, input_format(source, fmt), chunk_rows, missing, sep):
-            valid, failures = split_valid(frame, decimal, missing)
+            valid, failures = split_valid(frame, decimal, missing)  # missing features: refused first
+            if copied is None:  # every chunk has the file's columns
+                written = scored_columns(model.task, model.spec.classes)
+                copied, unused = carried(list(frame.columns), keep, id_column, written)
             out = pd.DataFrame({"row": valid.index.to_numpy(dtype=np.int64)})
-            if id_column and id_column in frame.columns:  # its dtype kept: a chunk of rejects only
-                out[id_column] = frame.loc[valid.index, id_column].reset_index(drop=True)  # is no null type
+            for kept in copied:  # its dtype kept: a chunk of rejects only is no null type
+                out[kept] = frame.loc[valid.index, kept].reset_index(drop=True)
             scores = model.scores(valid) if len(valid) else np.empty(empty)
             # The task's fields: probability, label | label, probability_<class>... | prediction.
             for name, column in model.outputs(scores).items():
@@ -157,9 +188,8 @@ def score(
                 rejects_path.unlink(missing_ok=True)  # an earlier run's rejects are not this run's
             else:
                 refused.commit()
-    return Summary(
-        rows, scored, rejected, time.perf_counter() - start, output, rejects_path if rejected else None
-    )
+    seconds = time.perf_counter() - start
+    return Summary(rows, scored, rejected, seconds, output, rejects_path if rejected else None, unused)
 
 
 def run(
@@ -169,6 +199,7 @@ def run(
     model_dir: Path | None = None,
     chunk_rows: int | None = None,
     fmt: str | None = None,
+    keep: Sequence[str] = (),
 ) -> Summary:
     """``score`` with the defaults of params.yaml (``serving.score_chunk_rows``, ``train.model_dir``).
 
@@ -186,6 +217,7 @@ def run(
         config.decimal,
         id_column=config.id_column,
         fmt=fmt,
+        keep=keep,
     )
 
 
@@ -197,16 +229,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--input", required=True, help="CSV, TSV or Parquet: a path or a URL")
     parser.add_argument("--output", required=True, type=Path, help="Parquet file for the predictions")
     parser.add_argument("--format", choices=FORMATS, help="input format [default: from the name]")
+    parser.add_argument("--keep", action="append", default=[], metavar="COLUMN", help=KEEP_HELP)
     parser.add_argument(
         "--params", type=Path, help="params.yaml to read [default: ./params.yaml, else the bento's settings]"
     )
     args = parser.parse_args(argv)
     try:
-        summary = run(args.params, args.input, args.output, fmt=args.format)
+        summary = run(args.params, args.input, args.output, fmt=args.format, keep=args.keep)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(describe(summary))
+    for line in notes(summary):
+        print(line, file=sys.stderr)
     return 1 if summary.rejected else 0
 
 
@@ -218,5 +253,17 @@ def describe(summary: Summary) -> str:
         "rows_per_s": round(summary.rows_per_s),
         "output": str(summary.output),
         "rejects": str(summary.rejects) if summary.rejects else None,
+        "unused": list(summary.unused),
     }
     return json.dumps(facts)
+
+
+def notes(summary: Summary) -> list[str]:
+    """stderr's lines beside the facts: nothing the input holds is left out unsaid."""
+    lines = []
+    if summary.unused:  # an export's time or source column, or a feature misspelt beside its right name
+        named = ", ".join(map(repr, summary.unused))
+        lines.append(
+            f"columns the model does not use, read past: {named} (--keep COLUMN copies one to the output)"
+        )
+    return lines

@@ -1,0 +1,115 @@
+"""`mlapp serving score` and the input's columns beyond the features: never read past unsaid.
+
+An export carries an id, a time, the label beside the features: each is named on stderr (and in
+the summary's ``unused``) unless ``--keep`` copies it into the output beside the scores; a feature
+misspelt is refused naming the file's likely spelling of it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import NamedTuple
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from mlapp.sample_data import generate
+from mlapp.serving import score as scorer
+from tests.conftest import run_main
+from tests.serving.conftest import PARAMS
+
+
+class Done(NamedTuple):
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def score(serving_root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    """The command in this process, from ``serving_root``: exit code, stdout, stderr."""
+
+    def run(source: Path, output: Path, *extra: str) -> Done:
+        monkeypatch.chdir(serving_root)
+        capsys.readouterr()
+        code = run_main(
+            monkeypatch, "--params", str(serving_root / "params.yaml"), "serving", "score",
+            "--input", str(source), "--output", str(output), "--model-dir", str(serving_root / "models"),
+            *extra,
+        )  # fmt: skip
+        return Done(code, *capsys.readouterr())
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    return generate(40, 12)  # customer_id (data.id_column), event_time and churned besides the features
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_columns_the_model_does_not_use_are_named(score, tmp_path, frame, suffix) -> None:
+    source = tmp_path / f"batch.{suffix}"
+    getattr(frame, f"to_{suffix}")(source, index=False)
+    done = score(source, tmp_path / "p.parquet")
+    assert done.code == 0, done.err
+    said = "columns the model does not use, read past: 'event_time', 'churned' (--keep COLUMN copies one"
+    assert said in done.err, done.err
+    assert json.loads(done.out)["unused"] == ["event_time", "churned"]
+    assert PARAMS.data.id_column not in done.err  # copied: not read past
+    assert pq.read_schema(tmp_path / "p.parquet").names == ["row", "customer_id", "probability", "label",
+                                                            "model_version"]  # fmt: skip
+
+
+def test_keep_copies_columns_beside_the_scores_as_the_file_holds_them(score, tmp_path, frame) -> None:
+    frame.to_parquet(tmp_path / "batch.parquet", index=False)
+    done = score(
+        tmp_path / "batch.parquet", tmp_path / "p.parquet", "--keep", "event_time", "--keep", "churned"
+    )
+    assert done.code == 0, done.err
+    assert "read past" not in done.err and json.loads(done.out)["unused"] == []
+    out = pd.read_parquet(tmp_path / "p.parquet")
+    assert list(out.columns[:4]) == ["row", "customer_id", "event_time", "churned"]
+    held = pd.read_parquet(tmp_path / "batch.parquet")["event_time"]
+    pd.testing.assert_series_equal(out["event_time"], held)  # a timestamp still
+    assert out["churned"].tolist() == frame["churned"].tolist()
+
+
+@pytest.mark.parametrize(
+    ("keep", "said"),
+    [
+        (
+            "event_tim",
+            r"--keep \['event_tim'\]: the input has no such column \(it has 'event_time', spelt close",
+        ),
+        ("label", r"--keep \['label'\]: the scorer writes a column of that name \(row, probability, label"),
+    ],
+)
+def test_a_keep_the_input_lacks_or_the_output_writes_is_refused(score, tmp_path, frame, keep, said) -> None:
+    frame.rename(columns={"churned": "label"}).to_csv(tmp_path / "batch.csv", index=False)
+    done = score(tmp_path / "batch.csv", tmp_path / "p.parquet", "--keep", keep)
+    assert done.code == 2
+    assert re.search(said, done.err), done.err
+    assert not (tmp_path / "p.parquet").exists()
+
+
+def test_a_misspelt_feature_is_refused_naming_the_likely_spelling(score, tmp_path, frame) -> None:
+    frame.rename(columns={"age": "agee"}).to_csv(tmp_path / "batch.csv", index=False)
+    done = score(tmp_path / "batch.csv", tmp_path / "p.parquet")
+    assert done.code == 2
+    assert "lacks feature columns ['age'] (the file has 'agee' for 'age' (a likely misspelling)" in done.err
+
+
+def test_the_image_entry_point_keeps_and_names_alike(
+    serving_root, tmp_path, frame, monkeypatch, capsys
+) -> None:
+    """``python -m mlapp.serving.score`` (the CronJob's command) takes --keep and says the same."""
+    frame.to_csv(tmp_path / "batch.csv", index=False)
+    monkeypatch.chdir(serving_root)
+    argv = ["--params", str(serving_root / "params.yaml"), "--input", str(tmp_path / "batch.csv")]
+    assert scorer.main([*argv, "--output", str(tmp_path / "p.parquet"), "--keep", "event_time"]) == 0
+    assert "read past: 'churned'" in capsys.readouterr().err
+    assert "event_time" in pq.read_schema(tmp_path / "p.parquet").names
