@@ -2,7 +2,8 @@
 
 An export carries an id, a time, the label beside the features: each is named on stderr (and in
 the summary's ``unused``) unless ``--keep`` copies it into the output beside the scores; a feature
-misspelt is refused naming the file's likely spelling of it.
+misspelt is refused naming the file's likely spelling of it; a header without rows scores nothing
+and says so, CSV and Parquet alike.
 """
 
 from __future__ import annotations
@@ -101,6 +102,17 @@ def test_a_misspelt_feature_is_refused_naming_the_likely_spelling(score, tmp_pat
     done = score(tmp_path / "batch.csv", tmp_path / "p.parquet")
     assert done.code == 2
     assert "lacks feature columns ['age'] (the file has 'agee' for 'age' (a likely misspelling)" in done.err
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_a_header_without_rows_scores_nothing_and_says_so(score, tmp_path, frame, suffix) -> None:
+    source = tmp_path / f"none.{suffix}"
+    getattr(frame.head(0), f"to_{suffix}")(source, index=False)
+    done = score(source, tmp_path / "p.parquet")
+    assert done.code == 0, done.err
+    assert "0 rows scored: the input has columns and no rows" in done.err, done.err
+    scored = pq.read_table(tmp_path / "p.parquet")
+    assert scored.num_rows == 0 and "probability" in scored.schema.names
 
 
 def test_the_image_entry_point_keeps_and_names_alike(

@@ -266,4 +266,6 @@ def notes(summary: Summary) -> list[str]:
         lines.append(
             f"columns the model does not use, read past: {named} (--keep COLUMN copies one to the output)"
         )
+    if not summary.rows:  # a header alone: the output is a valid file, which a job must not take for data
+        lines.append("0 rows scored: the input has columns and no rows; the output holds the columns only")
     return lines
