@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from mlapp import sample_data, template
-from mlapp.serving.local import ready_after
+from mlapp.serving.local import free_port, ready_after
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -119,6 +119,15 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
+
+
+def own_probe_port() -> list[str]:
+    """``--probe-port`` of a free port, for a test server's command (``mlapp serving serve``, the
+    image's ``mlapp.serving.supervise``), as its traffic port is one (``free_port``). Without it
+    every test server bound serving.probe_port (3001): the same user's servers share it
+    (SO_REUSEPORT: either answers another's probes), and a port held otherwise (another user's
+    server, any program on 3001) stopped every one of them from starting."""
+    return ["--probe-port", str(free_port())]
 
 
 @contextmanager

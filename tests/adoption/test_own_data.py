@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from mlapp.serving.local import free_port
-from tests.conftest import copy_project, running_server, sh
+from tests.conftest import copy_project, own_probe_port, running_server, sh
 
 pytestmark = pytest.mark.slow
 
@@ -117,7 +117,7 @@ def test_own_data_runs_pipeline_service_and_report(trained_project: Path, tmp_pa
 
     # Service: same schema, new fields; a churn field is now an unknown one.
     port = free_port()
-    argv = ["mlapp", "serving", "serve", "--port", str(port)]
+    argv = ["mlapp", "serving", "serve", "--port", str(port), *own_probe_port()]
     with running_server(argv, port, root, tmp_path / "server.log", env=_env(root, env)) as url:
         good = {
             "amount": 12000.0,

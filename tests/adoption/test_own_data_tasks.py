@@ -23,7 +23,7 @@ import pytest
 
 from mlapp.serving.local import free_port
 from tests.adoption.test_own_data import _env, report_on_shallower_trees, smoke_passes
-from tests.conftest import copy_project, running_server, sh
+from tests.conftest import copy_project, own_probe_port, running_server, sh
 
 pytestmark = pytest.mark.slow
 
@@ -248,7 +248,7 @@ def test_own_data_of_another_task(task: str, fresh_project: Path, tmp_path: Path
     sh("git", "commit", "-qm", f"own {task} data", cwd=root)
 
     port = free_port()
-    argv = ["mlapp", "serving", "serve", "--port", str(port)]
+    argv = ["mlapp", "serving", "serve", "--port", str(port), *own_probe_port()]
     with running_server(argv, port, root, tmp_path / "server.log", env=_env(root, env)) as url:
         response = httpx.post(f"{url}/predict", json={"records": [table.good]}, timeout=30)
         assert response.status_code == 200, response.text

@@ -20,7 +20,7 @@ import httpx
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
-from tests.conftest import BIN, copy_project, running_server, sh
+from tests.conftest import BIN, copy_project, own_probe_port, running_server, sh
 from tests.delivery.conftest import ENVIRONMENTS, FIRST, IDENTITY, LAST, bin_dir, digest, image, path_with
 from tests.delivery.steps import CD_JOB, FOUND, RUNNER, UV, command, defaults, gh, make_recipe
 
@@ -52,7 +52,7 @@ def released(trained_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPa
 @pytest.fixture
 def server(released: Path) -> Iterator[str]:
     port = free_port()
-    argv = [str(BIN / "mlapp"), "serving", "serve", "--port", str(port)]
+    argv = [str(BIN / "mlapp"), "serving", "serve", "--port", str(port), *own_probe_port()]
     with running_server(argv, port, released, released.parent / "serve.log") as url:
         yield url
 
@@ -173,7 +173,7 @@ def test_registry_refuses_a_runner_local_sqlite(monkeypatch: pytest.MonkeyPatch)
 def guarded_server(released: Path) -> Iterator[str]:
     """The service with authentication on, as the Kubernetes overlays run it."""
     port = free_port()
-    argv = [str(BIN / "mlapp"), "serving", "serve", "--port", str(port)]
+    argv = [str(BIN / "mlapp"), "serving", "serve", "--port", str(port), *own_probe_port()]
     env = {**os.environ, "MLAPP_API_TOKENS": "old-token e2e-token"}
     with running_server(argv, port, released, released.parent / "serve.log", env=env) as url:
         yield url

@@ -36,7 +36,7 @@ from mlapp.serving import MODEL_DIR_ENV, PARAMS_ENV, PREDICTION_LOG_ENV
 from mlapp.serving.header_deadline import Deadline, HeaderDeadline
 from mlapp.serving.local import free_port
 from mlapp.stages.train import train
-from tests.conftest import REPO, built_once, read_only
+from tests.conftest import REPO, built_once, own_probe_port, read_only
 
 PARAMS = load_params(REPO / "params.yaml")
 METRICS = {"roc_auc": 0.75, "f1": 0.5, "threshold": 0.3}
@@ -192,12 +192,17 @@ START_DEADLINE_S = 60  # imports on a loaded machine; a crash-looping server nev
 
 
 def serve_until_exit(
-    serving_root: Path, model_dir: Path, port: int | None = None, env: dict[str, str] | None = None
+    serving_root: Path,
+    model_dir: Path,
+    port: int | None = None,
+    env: dict[str, str] | None = None,
+    probe_port: int | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """`mlapp serving serve` from ``serving_root`` that is expected to stop by itself (a start that
     fails): its exit code and output; a server still running after the deadline fails the test."""
     argv = [sys.executable, "-m", "mlapp", "--params", str(serving_root / "params.yaml"), "serving", "serve"]
-    argv += ["--port", str(port or free_port()), "--model-dir", str(model_dir)]
+    probes = ["--probe-port", str(probe_port)] if probe_port else own_probe_port()
+    argv += ["--port", str(port or free_port()), *probes, "--model-dir", str(model_dir)]
     pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
     environ = {**os.environ, **(env or {})}
     proc = subprocess.Popen(argv, cwd=serving_root, text=True, start_new_session=True, env=environ, **pipes)

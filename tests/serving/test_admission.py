@@ -27,7 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from mlapp.serving.local import free_port
 from mlapp.serving.settings import body_cap
-from tests.conftest import running_server, sh
+from tests.conftest import own_probe_port, running_server, sh
 from tests.serving.conftest import PARAMS
 
 pytestmark = pytest.mark.slow
@@ -76,6 +76,7 @@ def server(serving_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
         "serve",
         "--port",
         str(port),
+        *own_probe_port(),
     ]
     with running_server(argv, port, serving_root, log, env=env) as url:
         yield {"url": url, "port": port, "log": log, "tokens": tokens}

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from mlapp.serving.local import free_port
-from tests.conftest import copy_project, running_server, sh
+from tests.conftest import copy_project, own_probe_port, running_server, sh
 from tests.image.test_dockerfile import image_command
 from tests.serving.test_resilience import kill_a_worker, predict_ok
 
@@ -96,6 +96,7 @@ def bento_server(built, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
     port = free_port()
     log = tmp_path_factory.mktemp("bento-server") / "server.log"
     argv, image_env = image_command(Path(out["path"]), port)
+    argv += own_probe_port()
     with running_server(argv, port, log.parent, log, env={**os.environ, **env, **image_env}) as url:
         yield {"url": url, "port": port, "log": log}
 

@@ -31,7 +31,7 @@ from mlapp.monitor.run import Reference, compare
 from mlapp.params import load_params
 from mlapp.sample_data import generate
 from mlapp.serving.local import free_port
-from tests.conftest import REPO, running_server
+from tests.conftest import REPO, own_probe_port, running_server
 from tests.serving.conftest import PARAMS
 
 DASHBOARD = REPO / "infra" / "monitoring" / "grafana-dashboard.json"
@@ -178,6 +178,7 @@ def logging_server(
     params.write_text(yaml.safe_dump(raw, sort_keys=False))
     port, log = free_port(), work / "server.log"
     argv = [sys.executable, "-m", "mlapp", "--params", str(params), "serving", "serve", "--port", str(port)]
+    argv += own_probe_port()
     with running_server(argv, port, serving_root, log) as url:
         yield url, params, work / "predictions.jsonl"
 

@@ -91,6 +91,22 @@ def test_a_server_already_on_the_port_is_not_smoke_tested_for_ours(serving_root:
 
 
 @pytest.mark.slow
+def test_make_run_serves_beside_whatever_holds_the_probe_port_of_params(serving_root, tmp_path) -> None:
+    """`make run` beside `make serve` (or another user's server, any program) on serving.probe_port:
+    its server took that port too, so it shared `make serve`'s probes (SO_REUSEPORT) or, the port
+    held otherwise, failed to start. It takes a free probe port, as it takes a free traffic port."""
+    root = shutil.copytree(serving_root, tmp_path / "project")
+    with socket.create_server(("127.0.0.1", 0)) as held:  # no SO_REUSEPORT: nobody can share it
+        taken = held.getsockname()[1]
+        params = root / "params.yaml"
+        params.write_text(re.sub(r"(?m)^  probe_port: \d+", f"  probe_port: {taken}", params.read_text()))
+        assert f"  probe_port: {taken}" in params.read_text()
+        done = serve_smoke(root, root / "models")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "ok   stopped on SIGTERM (exit 0)" in done.stdout
+
+
+@pytest.mark.slow
 def test_the_host_and_port_given_are_served_and_smoke_tested(serving_root: Path) -> None:
     port = free_port()
     done = serve_smoke(serving_root, serving_root / "models", "--host", "127.0.0.2", "--port", str(port))

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from mlapp.serving.local import free_port
-from tests.conftest import running_server
+from tests.conftest import own_probe_port, running_server
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +47,7 @@ def test_two_servers_sharing_a_bentoml_home_keep_their_own_metrics(
     def serve(name: str) -> Any:
         port = free_port()
         argv = [sys.executable, "-m", "mlapp", "--params", str(tmp_path / "params.yaml")]
-        argv += ["serving", "serve", "--port", str(port)]
+        argv += ["serving", "serve", "--port", str(port), *own_probe_port()]
         return running_server(argv, port, serving_root, tmp_path / f"{name}.log", env=env)
 
     def predict(url: str, rows: int) -> None:

@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from mlapp.serving.local import free_port, free_ports
-from tests.conftest import running_server, wait_ready
+from tests.conftest import own_probe_port, running_server, wait_ready
 from tests.serving.test_admission import server_pids
 
 pytestmark = pytest.mark.slow
@@ -45,7 +45,7 @@ def server(serving_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
         "MLAPP_PREDICTION_LOG": str(root / "predictions.jsonl"),
     }
     argv = [sys.executable, "-m", "mlapp", "--params", str(root / "params.yaml")]
-    argv += ["serving", "serve", "--port", str(port)]
+    argv += ["serving", "serve", "--port", str(port), *own_probe_port()]
     with running_server(argv, port, serving_root, log, env=env) as url:
         yield {"url": url, "port": port, "log": log}
 

@@ -22,7 +22,7 @@ from mlapp.serving import PREDICTION_LOG_ENV
 from mlapp.serving.local import free_port
 from mlapp.serving.paths import ROUTES
 from mlapp.stages.train import train
-from tests.conftest import running_server, sh
+from tests.conftest import own_probe_port, running_server, sh
 from tests.serving.conftest import PARAMS
 
 pytestmark = pytest.mark.slow
@@ -33,6 +33,7 @@ def server(serving_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
     port = free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
     argv = [sys.executable, "-m", "mlapp", "--params", "params.yaml", "serving", "serve", "--port", str(port)]
+    argv += own_probe_port()
     env = {**os.environ, PREDICTION_LOG_ENV: str(log.parent / "predictions.jsonl")}  # not in serving_root
     with running_server(argv, port, serving_root, log, env=env) as url:
         yield url, log

@@ -24,6 +24,15 @@ def test_a_port_in_use_is_one_error_line(serving_root: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
+def test_a_probe_port_in_use_is_one_error_line_naming_the_option(serving_root: Path) -> None:
+    """``--probe-port`` (a free one per test server, make run's) is bound before anything starts."""
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        done = serve(serving_root, serving_root / "models", probe_port=port)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert f"error: cannot listen on 127.0.0.1:{port} (--probe-port): Address already in use" in done.stderr
+
+
 def test_a_state_folder_it_cannot_write_is_one_error_line_naming_the_variable(
     serving_root: Path, tmp_path: Path
 ) -> None:

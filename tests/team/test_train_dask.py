@@ -26,7 +26,7 @@ from mlapp.stages import dask_cluster, train_dask
 from mlapp.stages.split import split
 from mlapp.stages.train import train
 from mlapp.tables import write_frame
-from tests.conftest import REPO, copy_project, running_server, sh
+from tests.conftest import REPO, copy_project, own_probe_port, running_server, sh
 
 pytestmark = pytest.mark.slow  # each test starts a Dask LocalCluster (worker processes)
 PARAMS = load_params(REPO / "params.yaml")
@@ -167,7 +167,7 @@ def test_dvc_exp_run_on_dask_serves_and_passes_smoke(trained_project, tmp_path) 
     # 2,400 training rows here: a wider band than the 8,000-row comparison above.
     assert abs(dask["roc_auc"] - local["roc_auc"]) <= 2 * ROC_AUC_TOLERANCE, (dask, local)
     port = free_port()
-    argv = [sys.executable, "-m", "mlapp", "serving", "serve", "--port", str(port)]
+    argv = [sys.executable, "-m", "mlapp", "serving", "serve", "--port", str(port), *own_probe_port()]
     env = {**os.environ, "PYTHONPATH": str(root / "src")}  # the copy's code, as `sh` does
     with running_server(argv, port, root, tmp_path / "serve.log", env=env) as url:
         smoke = sh("mlapp", "serving", "smoke", "--url", url, cwd=root)

@@ -31,6 +31,10 @@ def group() -> None:
     "--port", type=click.IntRange(1, 65535),
     help="Port [params: serving.port, `make serve PORT=...`; --smoke: a free one].",
 )  # fmt: skip
+@click.option(
+    "--probe-port", type=click.IntRange(1, 65535),
+    help="Port of the health probes [params: serving.probe_port; --smoke: a free one].",
+)  # fmt: skip
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface (0.0.0.0 to expose it).")
 @click.option("--model-dir", type=FolderOption, help="Model folder [params: train.model_dir].")
 @click.option(
@@ -38,7 +42,14 @@ def group() -> None:
     help="Start on --host, --port (default: a free one), smoke-test over HTTP, stop (make run's last step).",
 )  # fmt: skip
 @pass_project
-def serve(project: Project, port: int | None, host: str, model_dir: Path | None, smoke_only: bool) -> None:
+def serve(
+    project: Project,
+    port: int | None,
+    probe_port: int | None,
+    host: str,
+    model_dir: Path | None,
+    smoke_only: bool,
+) -> None:
     """Serve the current model with BentoML's server, from the source tree (as the image does)."""
     from mlapp.serving import service_command
 
@@ -47,10 +58,14 @@ def serve(project: Project, port: int | None, host: str, model_dir: Path | None,
         from mlapp.serving.local import serve_and_smoke
 
         model = pick(model_dir, params.train.model_dir)
-        serve_and_smoke(project.params_path, params, model, click.echo, port=port, host=host)
+        serve_and_smoke(
+            project.params_path, params, model, click.echo, port=port, host=host, probe_port=probe_port
+        )
         return
     port = pick(port, params.serving.port)
-    argv, env = service_command(project.params_path, port=port, host=host, model_dir=model_dir)
+    argv, env = service_command(
+        project.params_path, port=port, host=host, model_dir=model_dir, probe_port=probe_port
+    )
     # Said before the server's own checks (model, port) run: "starting", not "serving".
     served = pick(model_dir, params.train.model_dir)
     click.echo(f"starting the server: {served}/ on http://{host}:{port}", err=True)

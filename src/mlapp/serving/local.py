@@ -125,8 +125,11 @@ def serve_and_smoke(
     *,
     port: int | None,  # None: a free port (make run must not collide with a running make serve)
     host: str,
+    probe_port: int | None = None,  # None: a free one, for the same reason (nobody probes this server)
 ) -> None:
     """Start the service on ``host``:``port``, wait until ready, smoke-test it, stop it."""
+    if probe_port is None:  # serving.probe_port is make serve's: shared (SO_REUSEPORT), either would answer
+        probe_port = free_port()
     if port is None:
         port = free_port()
     else:  # a server already there (`make serve`) would pass the readiness poll and the smoke test
@@ -138,7 +141,9 @@ def serve_and_smoke(
     for number in EXITS:
         signal.signal(number, _exit_stopping)
     with tempfile.TemporaryDirectory(prefix="mlapp-serve-") as tmp:
-        argv, env = service_command(params_path, port=port, host=host, model_dir=model_dir)
+        argv, env = service_command(
+            params_path, port=port, host=host, model_dir=model_dir, probe_port=probe_port
+        )
         env[PREDICTION_LOG_ENV] = str(Path(tmp) / "predictions.jsonl")
         log = Path(tmp) / "server.log"
         server: subprocess.Popen[bytes] | None = None

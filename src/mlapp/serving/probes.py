@@ -27,9 +27,10 @@ comes from the worker's event loop, so the answers still tell the truth about it
 
 The traffic port keeps its own ``/livez`` and ``/readyz`` (smoke tests, ``make image``, docs).
 The listener runs only in a server started by ``supervise.py``, which names the host to bind
-in ``PROBE_HOST_ENV`` and the traffic port in ``TRAFFIC_PORT_ENV``. ``SO_REUSEPORT`` lets
-another server of the same user on the same machine bind the same probe port too (then either
-answers): give each its own ``serving.probe_port`` (in a pod, the port is the pod's alone).
+in ``PROBE_HOST_ENV``, the port in ``PROBE_PORT_ENV`` and the traffic port in ``TRAFFIC_PORT_ENV``.
+``SO_REUSEPORT`` lets another server of the same user on the same machine bind the same probe
+port too (then either answers): give each its own (``serving.probe_port``, or ``mlapp serving
+serve --probe-port``; ``make run``'s server takes a free one; in a pod, the port is the pod's alone).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from dataclasses import dataclass
 import psutil
 
 from mlapp.params import ServingParams
-from mlapp.serving import PROBE_HOST_ENV, TRAFFIC_PORT_ENV, drain
+from mlapp.serving import PROBE_HOST_ENV, PROBE_PORT_ENV, TRAFFIC_PORT_ENV, drain
 from mlapp.serving.probe_listener import Limits, Listener
 
 logger = logging.getLogger(__name__)
@@ -197,13 +198,15 @@ class Probes:
 
 
 def open_probes(environ: Mapping[str, str], serving: ServingParams) -> Probes | None:
-    """The listener on ``serving.probe_port``; None without the environment ``supervise.py`` sets
-    or when the port cannot be bound (logged: the traffic port still serves, the probes fail)."""
+    """The listener on ``serving.probe_port`` (or supervise.py's ``--probe-port``); None without
+    the environment ``supervise.py`` sets or when the port cannot be bound (logged: the traffic
+    port still serves, the probes fail)."""
     host, traffic_port = environ.get(PROBE_HOST_ENV), environ.get(TRAFFIC_PORT_ENV)
     if not host or not traffic_port:
         return None
+    port = int(environ.get(PROBE_PORT_ENV, serving.probe_port))
     try:
-        return Probes(host, serving.probe_port, ListenQueue(int(traffic_port)), serving)
+        return Probes(host, port, ListenQueue(int(traffic_port)), serving)
     except OSError as exc:
-        logger.error("no health probes on %s:%d (serving.probe_port): %s", host, serving.probe_port, exc)
+        logger.error("no health probes on %s:%d (serving.probe_port): %s", host, port, exc)
         return None

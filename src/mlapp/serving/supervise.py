@@ -191,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", required=True)
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--probe-port", type=int, help="the probes' port [default: serving.probe_port]")
     parser.add_argument(
         "--bento", help="a built bento's folder (the image's); default: the source tree's service"
     )
@@ -200,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     # this pid, which fails in the worker.
     os.environ["BENTOML_DO_NOT_TRACK"] = "true"
     from mlapp.errors import UserError, interrupted, signals_noted
-    from mlapp.serving import PROBE_HOST_ENV, TRAFFIC_PORT_ENV, settings
+    from mlapp.serving import PROBE_HOST_ENV, PROBE_PORT_ENV, TRAFFIC_PORT_ENV, settings
 
     # A bento's files are under its src/, where BentoML serves it from (build/serving.json is there).
     try:
@@ -208,10 +209,11 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    probe_port, workers = loaded.serving.probe_port, loaded.workers
+    probe_port, workers = args.probe_port or loaded.serving.probe_port, loaded.workers
+    probes_at = "--probe-port" if args.probe_port else "serving.probe_port"
     if probe_port == args.port:
         print(
-            f"error: serving.probe_port is the traffic port ({args.port}): give the probes another",
+            f"error: {probes_at} is the traffic port ({args.port}): give the probes another",
             file=sys.stderr,
         )
         return 2
@@ -220,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:
         print(f"error: --host {args.host!r} is not an IP address (127.0.0.1, 0.0.0.0, ::1)", file=sys.stderr)
         return 2
-    for port, shared, what in ((args.port, False, ""), (probe_port, True, " (serving.probe_port)")):
+    for port, shared, what in ((args.port, False, ""), (probe_port, True, f" ({probes_at})")):
         try:
             check_port(args.host, port, shared)
         except OSError as exc:
@@ -230,7 +232,11 @@ def main(argv: list[str] | None = None) -> int:
         print("error: " + "; ".join(problems), file=sys.stderr)
         return 2
     # The workers (their environment copies this one) bind the probe port, read the traffic port's queue.
-    os.environ |= {PROBE_HOST_ENV: args.host, TRAFFIC_PORT_ENV: str(args.port)}
+    os.environ |= {
+        PROBE_HOST_ENV: args.host,
+        PROBE_PORT_ENV: str(probe_port),
+        TRAFFIC_PORT_ENV: str(args.port),
+    }
     import_xgboost_without_sklearn()
     if not args.bento:  # a bento was built from a model (the image); the source tree may lack one
         from mlapp.serving.records import SchemaNotServable
