@@ -209,3 +209,14 @@ def test_a_model_name_too_long_says_its_length_and_the_limit(tmp_path: Path) -> 
         load_params(too_long)
     longest = _write(tmp_path, lambda p: p["mlflow"].update(model_name="c" * 256))
     assert load_params(longest).mlflow.model_name == "c" * 256
+
+
+@pytest.mark.parametrize("value", [5, 1.5])
+def test_a_learning_rate_above_one_is_a_params_error(tmp_path: Path, value: float) -> None:
+    """XGBoost takes any step size: 5 (meant as 0.05 or 5%) trained one tree and exited 0."""
+    path = _write(tmp_path, lambda p: p["train"]["xgboost"].update(learning_rate=value))
+    with pytest.raises(
+        ParamsError, match=rf"train\.xgboost\.learning_rate: .* less than or equal to 1 \(got {value}\)"
+    ):
+        load_params(path)
+    assert load_params(_write(tmp_path, lambda p: p["train"]["xgboost"].update(learning_rate=1))).task
