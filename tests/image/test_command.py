@@ -109,6 +109,8 @@ def test_container_runs_like_the_cluster_runs_it() -> None:
     assert "--read-only" in argv and "--tmpfs /var/run/x:rw,mode=1777" in text
     assert "--env A=1" in text and argv[-1] == "mlapp:1"
     assert "--user" not in argv  # the image's own non-root USER
+    # infra/base: capabilities drop ALL, allowPrivilegeEscalation false
+    assert "--cap-drop ALL --security-opt no-new-privileges" in text
 
 
 class StoreEngine(Engine):

@@ -80,6 +80,9 @@ class Engine:
         # podman's --read-only also mounts tmpfs on /tmp, /var/tmp and /run, which a cluster does not
         # (docker's does not either): only the volumes below are writable, as in infra/base.
         args += ["--read-only", "--read-only-tmpfs=false"] if self.name == "podman" else ["--read-only"]
+        # No capability and no privilege gain (setuid su, mount in the base), as infra/base's
+        # securityContext: an image that needed either would fail here, not first in the cluster.
+        args += ["--cap-drop", "ALL", "--security-opt", "no-new-privileges"]
         for path in tmpfs:
             args += ["--tmpfs", f"{path}:rw,mode=1777"]
         for key, value in sorted(env.items()):
