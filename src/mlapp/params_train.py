@@ -51,6 +51,10 @@ class DaskParams(Section):
     # XGBoost's collective timeout and its tracker's, in whole seconds (xgboost.collective.Config
     # takes ints); 0 would be the tracker's "wait for ever", the hang this bound is for
     timeout_s: int = Field(ge=1)
+    # Dask's client's wait for the scheduler: to answer its connection (after a TCP check, so a
+    # slow scheduler, not a refused port), for a first worker to join, and, lost mid-stage, to
+    # come back before the stage fails (the training is cancelled by then either way)
+    connect_timeout_s: float = Field(gt=0)
 
     def resolved_scheduler(self) -> str | None:
         """Dask's own variable wins, so CI targets a cluster without editing params.yaml."""

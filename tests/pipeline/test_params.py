@@ -55,6 +55,13 @@ def test_a_dask_timeout_is_whole_seconds_never_zero(tmp_path: Path, value: float
         load_params(path)
 
 
+def test_a_dask_connect_timeout_is_positive(tmp_path: Path) -> None:
+    """0 s would give a scheduler no time to answer the client's first connection."""
+    path = _write(tmp_path, lambda p: p["train"]["dask"].update(connect_timeout_s=0))
+    with pytest.raises(ParamsError, match="connect_timeout_s"):
+        load_params(path)
+
+
 def test_missing_file_says_where(tmp_path: Path) -> None:
     with pytest.raises(ParamsError, match="not found"):
         load_params(tmp_path / "nope.yaml")

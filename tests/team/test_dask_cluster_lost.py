@@ -73,7 +73,6 @@ def test_a_cluster_that_fails_mid_stage_is_one_error_line_and_keeps_the_model(
     model_dir.mkdir()
     (model_dir / "model.ubj").write_bytes(b"the previous model")
     monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", cluster["address"])
-    monkeypatch.setattr(dask_cluster, "CONNECT_TIMEOUT", "5s")  # the client's reconnect gives up sooner
     real_train = xgboost.dask.train
 
     def killed_first(*args: object, **kwargs: object) -> object:
@@ -83,7 +82,11 @@ def test_a_cluster_that_fails_mid_stage_is_one_error_line_and_keeps_the_model(
 
     monkeypatch.setattr(xgboost.dask, "train", killed_first)
     train_params = PARAMS.train.model_copy(
-        update={"engine": "dask", "dask": PARAMS.train.dask.model_copy(update={"timeout_s": 60})}
+        # the client's reconnect to a lost scheduler gives up after 5 s, not 60
+        update={
+            "engine": "dask",
+            "dask": PARAMS.train.dask.model_copy(update={"timeout_s": 60, "connect_timeout_s": 5}),
+        }
     )
     with pytest.raises(dask_cluster.ClusterLost) as lost:
         train_stage.run(PARAMS.model_copy(update={"train": train_params}), source=source, model_dir=model_dir)
@@ -112,8 +115,8 @@ def test_a_scheduler_without_workers_is_one_error_line_and_keeps_the_model(
 
         with Client(address, timeout="60s"):  # the scheduler is up: only the workers are missing
             pass
-        monkeypatch.setattr(dask_cluster, "CONNECT_TIMEOUT", "2s")  # no worker ever starts
-        train_params = PARAMS.train.model_copy(update={"engine": "dask"})
+        no_wait = PARAMS.train.dask.model_copy(update={"connect_timeout_s": 2})  # no worker ever starts
+        train_params = PARAMS.train.model_copy(update={"engine": "dask", "dask": no_wait})
         with pytest.raises(
             UserError, match=rf"^Dask scheduler {address} has no workers \(none joined in 2 s\)"
         ):
@@ -162,9 +165,13 @@ def test_a_scheduler_that_accepts_but_has_not_answered_yet_passes_the_port_check
 @pytest.mark.slow
 def test_a_scheduler_lost_mid_stage_prints_one_line_not_dasks_tracebacks(cluster, tmp_path: Path) -> None:
     """The CLI as a user runs it; before, Dask's logged tracebacks (the client's comm closed, its
-    reconnect given up, its close cancelled: 43 lines) came before the error line."""
+    reconnect given up, its close cancelled: 43 lines) came before the error line. The stage waits
+    train.dask.connect_timeout_s for the scheduler to come back (its connect retries the refused
+    port): 5 s here, not 60."""
     write_frame(generate(2_000, 7), tmp_path / "train.parquet")
     params = (REPO / "params.yaml").read_text().replace("  engine: local ", "  engine: dask  ")
+    params = params.replace("connect_timeout_s: 60 ", "connect_timeout_s: 5  ")
+    assert "connect_timeout_s: 5 " in params
     (tmp_path / "params.yaml").write_text(params)
     hold = hold_env(tmp_path, "xgboost.dask:train")  # the partitions are on the workers by then
     env = {**os.environ, **hold, "DASK_SCHEDULER_ADDRESS": cluster["address"]}

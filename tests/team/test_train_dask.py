@@ -22,7 +22,7 @@ from mlapp.errors import UserError
 from mlapp.params import load_params
 from mlapp.sample_data import generate
 from mlapp.serving.local import free_port
-from mlapp.stages import dask_cluster, train_dask
+from mlapp.stages import train_dask
 from mlapp.stages.split import split
 from mlapp.stages.train import train
 from mlapp.tables import write_frame
@@ -177,12 +177,11 @@ def test_dvc_exp_run_on_dask_serves_and_passes_smoke(trained_project, tmp_path) 
 def test_an_unreachable_scheduler_is_one_error_line(monkeypatch) -> None:
     """Like an unreachable tracking server: the user must start it or fix the address."""
     monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", "tcp://127.0.0.1:9")  # nothing listens on port 9
-    monkeypatch.setattr(dask_cluster, "CONNECT_TIMEOUT", "1s")
     with (
         pytest.raises(
             UserError, match=r"Dask scheduler tcp://127.0.0.1:9 is not reachable .*DASK_SCHEDULER_ADDRESS"
         ),
-        train_dask.client(PARAMS.train.dask),
+        train_dask.client(PARAMS.train.dask.model_copy(update={"connect_timeout_s": 1})),
     ):
         pass
 

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from distributed import Client
 
 
-CONNECT_TIMEOUT = "60s"  # a scheduler that has not answered by then is down or unreachable
 PROBE_TIMEOUT_S = 10.0  # a TCP handshake only: the scheduler's host kernel answers it, however busy
 
 
@@ -36,7 +35,6 @@ class ClusterLost(UserError, RuntimeError):
 @contextmanager
 def client(params: DaskParams) -> Iterator[Client]:
     """A client of the cluster at the configured address, or of a LocalCluster here."""
-    from dask.utils import parse_timedelta
     from distributed import Client, LocalCluster
     from distributed.utils import silence_logging_cmgr
 
@@ -44,7 +42,7 @@ def client(params: DaskParams) -> Iterator[Client]:
     if address:
         try:
             _listening(address)
-            connected = Client(address, timeout=CONNECT_TIMEOUT)
+            connected = Client(address, timeout=params.connect_timeout_s)
         # OSError: refused, unknown host, or no answer in time; ValueError: an address Dask has no
         # transport for (http://)
         except (OSError, ValueError) as exc:
@@ -56,7 +54,7 @@ def client(params: DaskParams) -> Iterator[Client]:
         # its own thread until the client is closed) before ours; ClusterLost names the failure
         # in one line. LocalCluster's silence_logs is the same knob of Dask's.
         with silence_logging_cmgr(logging.CRITICAL), connected:
-            wait = parse_timedelta(CONNECT_TIMEOUT)
+            wait = params.connect_timeout_s
             try:  # a scheduler alone (workers not started yet, or failed to) trained nothing
                 connected.wait_for_workers(1, timeout=wait)
             except TimeoutError as exc:
@@ -84,9 +82,9 @@ def client(params: DaskParams) -> Iterator[Client]:
 
 def _listening(address: str) -> None:
     """Raise ``OSError`` at once for a TCP scheduler address nothing listens on (refused, an unknown
-    host). Dask retries a refused connection until its connect timeout (60 s), which must stay
-    long for a scheduler that is alive but slow to answer Dask's handshake: its kernel has
-    accepted the TCP connection by then, so this check passes it."""
+    host). Dask retries a refused connection until its connect timeout (``connect_timeout_s``),
+    which must stay long for a scheduler that is alive but slow to answer Dask's handshake: its
+    kernel has accepted the TCP connection by then, so this check passes it."""
     from distributed.comm.addressing import get_address_host_port, parse_address
 
     if parse_address(address)[0] not in ("tcp", "tls"):
