@@ -69,6 +69,20 @@ class DataParams(Section):
         return value
 
     @model_validator(mode="after")
+    def _one_part_per_column(self) -> DataParams:
+        """The label is learnt, the id tells rows apart, the time orders them: `id_column: churned`
+        failed validate with "values are unique" on the label's 0s and 1s, a data error it is not."""
+        parts = {"label": self.label, "id_column": self.id_column, "time_column": self.time_column}
+        named: dict[str, str] = {}
+        for setting, column in parts.items():
+            if column is not None and (other := named.setdefault(column, setting)) != setting:
+                raise ValueError(
+                    f"data.{setting} {column!r} is also data.{other}: a column plays one part; name "
+                    f"another column in data.{setting}" + ("" if setting == "label" else ", or null for none")
+                )
+        return self
+
+    @model_validator(mode="after")
     def _decimal_not_separator(self) -> DataParams:
         """Unquoted, "1,3,5" could be 1 and 3.5 or 1.3 and 5: the two marks must differ."""
         if self.decimal == self.csv_separator:

@@ -220,3 +220,19 @@ def test_a_learning_rate_above_one_is_a_params_error(tmp_path: Path, value: floa
     ):
         load_params(path)
     assert load_params(_write(tmp_path, lambda p: p["train"]["xgboost"].update(learning_rate=1))).task
+
+
+@pytest.mark.parametrize(
+    ("setting", "column", "other"),
+    [("id_column", "churned", "label"), ("time_column", "churned", "label"),
+     ("time_column", "customer_id", "id_column")],
+)  # fmt: skip
+def test_a_column_in_two_parts_is_a_params_error(
+    tmp_path: Path, setting: str, column: str, other: str
+) -> None:
+    """`id_column: churned` failed validate with "values are unique" on the label's 0s and 1s."""
+    path = _write(tmp_path, lambda p: p["data"].update({setting: column}))
+    with pytest.raises(
+        ParamsError, match=rf"data\.{setting} '{column}' is also data\.{other}: a column plays one"
+    ):
+        load_params(path)
