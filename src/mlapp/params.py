@@ -196,9 +196,20 @@ def _mistake(error: Mapping[str, Any], task: object) -> str:
             return next(iter(task_metric_problems(task, [(setting, name)])), missing)
     where = ".".join(str(part) for part in error["loc"])
     message = error_message(error)
+    if message.startswith(f"{where}."):  # a section's check names its settings: "data: data.label ..."
+        where = ""
     value = error.get("input")
-    got = "" if isinstance(value, dict | list) or error["type"] == "value_error" else f" (got {value!r})"
+    got = "" if isinstance(value, dict) or error["type"] == "value_error" else f" (got {_as_written(value)})"
     return f"{where}: {message}{got}" if where else f"{message}{got}"
+
+
+def _as_written(value: object) -> str:
+    """A refused value as the file spells it: `max_depth:` and `max_depth: null` were "got None";
+    a list where one value goes ([5, 6]) was left out."""
+    if value is None:
+        return "null, or nothing after the colon"
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:59]}…"
 
 
 def error_message(error: Mapping[str, Any]) -> str:

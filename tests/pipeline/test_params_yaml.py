@@ -88,3 +88,23 @@ def test_a_file_without_settings_says_so_and_how_to_restore_it(tmp_path: Path, t
         f"{path} holds {held}, not its settings (`name: value` lines: task, data, train, ...): "
         f"restore the committed file with `git checkout -- {path}`"
     )
+
+
+DEPTH = "train.xgboost.max_depth"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "said"),
+    [
+        # the list was left out of the message, null was Python's "None"
+        ("max_depth: 5\n", "max_depth: [5, 6]\n", f"{DEPTH}: Input should be a valid integer (got [5, 6])"),
+        ("max_depth: 5\n", "max_depth:\n",
+         f"{DEPTH}: Input should be a valid integer (got null, or nothing after the colon)"),
+        # was "data: data.id_column ...": a section's own check names its settings
+        ("id_column: customer_id", "id_column: churned", "data.id_column 'churned' is also data.label: "),
+    ],
+)  # fmt: skip
+def test_a_refused_value_is_said_as_the_file_spells_it(tmp_path: Path, old: str, new: str, said: str) -> None:
+    with pytest.raises(ParamsError) as raised:
+        load_params(_edited(tmp_path, old, new))
+    assert str(raised.value).startswith(f"{tmp_path / 'params.yaml'} is invalid: {said}")
