@@ -12,6 +12,7 @@ repro exps recent monitor report gate pipeline-outputs retrain-branch: NEEDS := 
 serve bento: NEEDS := --no-dev --extra serving
 run: NEEDS := --no-dev --extra pipeline --extra serving
 bento-context deploy-status image image-context bootstrap-gitops install-argocd e2e: NEEDS := --no-dev --extra delivery
+audit: NEEDS := --only-group audit
 # The same sets for CI jobs, which then call `uv run --frozen --no-sync`.
 SYNC := $(UV) sync --locked --inexact
 PORT ?= 3000
@@ -31,7 +32,7 @@ HELP_pulls_TITLE := pull requests
 HELP_delivery := pipeline-outputs bento bento-context image image-context deploy-status bootstrap-gitops install-argocd e2e \
 	retrain-branch
 HELP_delivery_TITLE := delivery
-HELP_maintenance := setup sync sync-core sync-pipeline sync-serving sync-delivery lint fmt lint-workflows lint-infra actionlint check-clean \
+HELP_maintenance := setup sync sync-core sync-pipeline sync-serving sync-delivery lint fmt lint-workflows lint-infra actionlint audit check-clean \
 	bench bench-serve bench-score init clean help
 HELP_maintenance_TITLE := maintenance
 HELP_AWK := '/^[a-zA-Z0-9_-]+:.*\#\# / {desc[$$1] = $$2} END {\
@@ -134,7 +135,7 @@ gate: ## the quality gate of the last report (reports/pr/report.json) as an exit
 # actionlint has no wheel: CI builds this exact version with `go run`, which verifies the module
 # against the Go checksum database (no third-party action, no unverified download).
 ACTIONLINT := github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
-.PHONY: sync sync-core sync-pipeline sync-serving sync-delivery pipeline-outputs bento-context image image-context lint-workflows lint-infra actionlint check-clean deploy-status \
+.PHONY: sync sync-core sync-pipeline sync-serving sync-delivery pipeline-outputs bento-context image image-context lint-workflows lint-infra actionlint audit check-clean deploy-status \
 	bootstrap-gitops install-argocd e2e
 
 sync: ## install the locked environment; fails if uv.lock is out of date (what CI runs)
@@ -178,6 +179,23 @@ lint-infra: ## render every kustomize overlay and validate it offline (Kubernete
 actionlint: ## actionlint (+ shellcheck when on PATH); needs Go: `make lint` skips it without one
 	@command -v go >/dev/null || { echo "error: make actionlint needs Go (https://go.dev/dl/) to build $(ACTIONLINT); the ci workflow runs it" >&2; exit 2; }
 	go run $(ACTIONLINT)
+
+# Every package uv.lock pins, whichever set installs it (the image's, the pipeline's, the tools), as
+# exact pins with hashes; pip-audit checks each against PyPI's advisories (one request per package).
+# --strict: a package it could not look up fails the audit; without it, pip-audit skips that package
+# and still ends with "No known vulnerabilities found" (and exit 0).
+# AUDIT_IGNORE: advisories with no fixed release, each with the reason it is accepted:
+# - diskcache (through DVC's caches): CVE-2025-69872 (GHSA-w8v5-vhqr-4h9v, PYSEC-2026-2447), pickle
+#   in its cache files; the caches are under the checkout (.dvc/tmp), and whoever can write there can
+#   already change the code that runs. Remove the ids when a fixed diskcache is released.
+AUDIT_IGNORE := GHSA-w8v5-vhqr-4h9v PYSEC-2026-2447
+AUDIT_REQUIREMENTS := build/audit-requirements.txt
+audit: ## known vulnerabilities of every locked package (pip-audit, PyPI's advisories; needs the network)
+	@mkdir -p $(dir $(AUDIT_REQUIREMENTS))
+	$(UV) export --frozen --all-extras --all-groups --no-emit-project --no-header --no-annotate --quiet \
+		--output-file $(AUDIT_REQUIREMENTS)
+	$(RUN) pip-audit --requirement $(AUDIT_REQUIREMENTS) --require-hashes --disable-pip --strict \
+		--progress-spinner off $(foreach id,$(AUDIT_IGNORE),--ignore-vuln $(id))
 
 check-clean: ## fail when tracked files changed (generated files must be committed)
 	git diff --exit-code

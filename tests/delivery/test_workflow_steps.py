@@ -275,6 +275,7 @@ NOT_RUN = {
     "manifest checks also run in test_workflows.py and test_infra.py",
     "make actionlint": "needs a Go toolchain and the Go module proxy",
     "make image": "needs docker or podman: .ci/run runs it after `make test`",
+    "make audit": "needs the network (PyPI's JSON API); its wiring: tests/core/test_audit.py",
 }
 
 
