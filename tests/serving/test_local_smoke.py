@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import http.server
+import json
 import os
 import re
 import shutil
@@ -57,6 +58,30 @@ def test_a_server_that_cannot_start_fails_at_once_with_its_reason(serving_root: 
     assert "error: the local server exited (2) before it was ready:" in done.stderr
     assert f"no model at {tmp_path / 'model.ubj'}: run the pipeline first" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_smoke_test_reads_the_model_without_importing_scikit_learn(serving_root: Path) -> None:
+    """`mlapp serving smoke` reads the model to predict the records it sends: xgboost imported
+    scikit-learn (its estimator classes, unused: 0.4-0.7 s of the run) as it loaded. The command's
+    process, on a URL where nothing listens, after the model is read: xgboost, no scikit-learn."""
+    probe = (
+        "import atexit, json, sys\n"
+        "loaded = lambda: [m for m in ('xgboost', 'sklearn') if sys.modules.get(m)]\n"
+        "atexit.register(lambda: print(json.dumps(loaded())))\n"
+        "from mlapp.cli import main\n"
+        "main()\n"
+    )
+    argv = ["--params", str(serving_root / "params.yaml"), "serving", "smoke", "--timeout", "0"]
+    argv += ["--url", f"http://127.0.0.1:{free_port()}", "--model-dir", str(serving_root / "models")]
+    done = subprocess.run(
+        [sys.executable, "-c", probe, *argv],
+        cwd=serving_root,
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE_S,
+    )
+    assert done.returncode == 1 and "FAIL" in done.stderr, done.stderr[-2000:]  # nothing listens there
+    assert json.loads(done.stdout.splitlines()[-1]) == ["xgboost"], done.stdout
 
 
 def test_the_port_given_is_the_port_served(serving_root: Path) -> None:

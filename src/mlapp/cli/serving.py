@@ -56,6 +56,9 @@ def serve(
     params = project.params
     if smoke_only:
         from mlapp.serving.local import serve_and_smoke
+        from mlapp.serving.supervise import import_xgboost_without_sklearn
+
+        import_xgboost_without_sklearn()  # this process reads the model only to predict the smoke test's
 
         model = pick(model_dir, params.train.model_dir)
         serve_and_smoke(
@@ -106,7 +109,9 @@ def smoke(
 ) -> None:
     """After a deploy: health, predictions equal to the local model's, and the model version."""
     from mlapp.serving import smoke as check
+    from mlapp.serving.supervise import import_xgboost_without_sklearn
 
+    import_xgboost_without_sklearn()  # the model is read only to predict: no estimator classes
     try:
         check.run(
             url,

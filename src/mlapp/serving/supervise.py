@@ -55,12 +55,15 @@ METRICS_BYTES_PER_WORKER = 1 << 20
 
 
 def import_xgboost_without_sklearn() -> None:
-    """Import xgboost with scikit-learn hidden, in this process that only serves.
+    """Import xgboost with scikit-learn hidden, in a process that only predicts: this server,
+    and the smoke test's commands (``mlapp serving smoke``, ``serve --smoke``), which read the model
+    to compare the service's answers with its own.
 
     xgboost imports scikit-learn (and with it scipy.stats) whenever it is installed, for
-    estimator classes the service never uses: about 3 s of CPU, once per server start (the
-    workers are forks: they import nothing). The serving image has no scikit-learn; from the
-    full environment, the server hides it while xgboost loads.
+    estimator classes none of them uses: about 3 s of CPU, once per server start (the
+    workers are forks: they import nothing), 0.4-0.7 s of the smoke test's run. The serving image
+    has no scikit-learn; from the full environment, they hide it while xgboost loads. Never in a
+    process that may train (``XGBClassifier`` needs scikit-learn's base classes).
     """
     if "xgboost" in sys.modules or "sklearn" in sys.modules:
         return
