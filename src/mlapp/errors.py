@@ -14,6 +14,13 @@ from typing import NoReturn
 # scheme://user:password@host: MLflow, DVC and git take credentials in a URL, and a message that
 # names the URL (a server that does not answer, a failed push) must not print them.
 URL_CREDENTIALS = re.compile(r"(?<![\w+.-])([a-zA-Z][\w+.-]*://)[^/\s@]+@")
+# A pre-signed URL (S3, GCS, an Azure SAS) carries its credential in the query: a batch to
+# score or monitor given as one must not print it in "cannot read <url>" either.
+URL_SIGNATURE = re.compile(
+    r"([?&](?:x-amz-(?:signature|credential|security-token)|x-goog-(?:signature|credential)|sig|"
+    r"signature|token|access_token|api_key)=)[^&#\s'\":;,)>]+",  # a value: hex, base64 URL-encoded
+    re.IGNORECASE,
+)
 EXIT_INTERRUPTED = 130  # 128 + SIGINT: what a shell reports for a command stopped by Ctrl-C
 
 
@@ -55,8 +62,9 @@ def run_main(module: str) -> NoReturn:
 
 
 def redact(text: str) -> str:
-    """``text`` with every URL's user and password (``scheme://user:pass@``) shown as ``***``."""
-    return URL_CREDENTIALS.sub(r"\1***@", text)
+    """``text`` with every URL's user and password (``scheme://user:pass@``) and the signature
+    parameters of a pre-signed URL (``?X-Amz-Signature=``, ``&sig=``, ...) shown as ``***``."""
+    return URL_SIGNATURE.sub(r"\1***", URL_CREDENTIALS.sub(r"\1***@", text))
 
 
 def storage_errors() -> tuple[type[Exception], ...]:

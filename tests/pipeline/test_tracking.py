@@ -49,6 +49,13 @@ def test_a_password_in_the_tracking_uri_is_never_printed() -> None:
     [
         ("at https://u:p@h:5000/x and s3://k@bucket/a", "at https://***@h:5000/x and s3://***@bucket/a"),
         ("git@github.com:o/r.git https://github.com/o/r/a@b mail a@b.io", None),  # no URL credentials
+        (  # pre-signed: S3, an Azure SAS, GCS
+            "https://b.s3.amazonaws.com/x.csv?X-Amz-Credential=AKIA%2F1&X-Amz-Signature=f00d: 403, "
+            "https://a.blob.core.windows.net/c/x.csv?sv=2024&sig=Zm9v%3D&se=1 'https://g/x?x-goog-signature=ab'",
+            "https://b.s3.amazonaws.com/x.csv?X-Amz-Credential=***&X-Amz-Signature=***: 403, "
+            "https://a.blob.core.windows.net/c/x.csv?sv=2024&sig=***&se=1 'https://g/x?x-goog-signature=***'",
+        ),
+        ("?page=2&sort=sig #signature=x ?design=1", None),  # no credential parameter
     ],
 )
 def test_redact_hides_url_credentials_only(text: str, shown: str | None) -> None:
