@@ -116,19 +116,6 @@ def read_raw(path: Path, missing: Sequence[str], rows: int, sep: str) -> pd.Data
     return pd.concat(read_csv(path, missing, rows, sep))
 
 
-def first_non_utf8_line(path: str | Path) -> int | None:
-    """The 1-based line number of the first line that is not UTF-8 text; None for Parquet."""
-    if is_parquet(path):  # lines are a CSV's: any table not Parquet is read as one (read_raw)
-        return None
-    with opened(path) as handle:
-        for number, line in enumerate(handle, start=1):
-            try:
-                line.decode("utf-8")
-            except UnicodeDecodeError:
-                return number
-    return None
-
-
 def line_count(path: Path) -> int | None:
     """The lines of a CSV file (a last one without its line break too); None for Parquet."""
     if is_parquet(path):

@@ -231,7 +231,7 @@ def test_a_table_without_a_header_line_is_named_so(tmp_path: Path) -> None:
         (b"id,amount,churned\n1,2.5,0,\n", r"readable table \(a row has more fields than the header"),
         (
             b"id,amount,churned\n1,w\xe9b,0\n",
-            r"readable table \(line 2 is not UTF-8 text: save the file as UTF-8\)",
+            r"readable table \(line 2 is not UTF-8 text \('wéb' read as Windows-1252\): save the file as",
         ),
         (
             b"id,amount,amount,churned\n1,2.5,3,0\n",

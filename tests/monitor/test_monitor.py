@@ -359,7 +359,9 @@ def test_a_batch_not_in_utf8_names_its_line_and_the_fix(in_project: Path, tmp_pa
         write_log(fresh(108), source, model_version="x")
     lines = source.read_bytes().splitlines(keepends=True)
     source.write_bytes(b"".join([*lines[:4], "Genève ".encode("latin-1") + lines[4], *lines[5:]]))
-    with pytest.raises(MonitorError, match="line 5 is not UTF-8 text: save the file as UTF-8"):
+    said = r"line 5 is not UTF-8 text \('Genève .*' read as Windows-1252\): save the file as UTF-8"
+    excel = "" if name.endswith(".jsonl") else r' \(Excel: "CSV UTF-8"'  # a log is no spreadsheet's
+    with pytest.raises(MonitorError, match=said + excel + ("$" if not excel else "")):
         _monitor(in_project, source, tmp_path)
 
 

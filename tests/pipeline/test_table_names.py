@@ -74,7 +74,7 @@ def test_a_tsv_lines_are_told_as_a_csv_s_are(
     source.write_bytes("".join([*lines[:3], "Ö" + lines[3], *lines[4:]]).encode("latin-1"))
     code, _, report = _run(source, tmp_path)
     check = read_json(report)["problems"][0]["check"]
-    assert code == 1 and check == "readable table (line 4 is not UTF-8 text: save the file as UTF-8)", check
+    assert code == 1 and check.startswith("readable table (line 4 is not UTF-8 text ('Ö"), check
 
 
 SAID = (

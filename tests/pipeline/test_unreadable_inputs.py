@@ -35,10 +35,24 @@ def _ragged(raw: bytes) -> bytes:
     return b"\n".join(lines)
 
 
-def _latin1(raw: bytes) -> bytes:
+def _line4(raw: bytes, before: bytes) -> bytes:
     lines = raw.split(b"\n")
-    lines[3] = "\u00d6".encode("latin-1") + lines[3]  # a spreadsheet's export: file line 4
+    lines[3] = before + lines[3]  # file line 4, before its first cell
     return b"\n".join(lines)
+
+
+def _latin1(raw: bytes) -> bytes:
+    return _line4(raw, "\u00d6".encode("latin-1"))  # a spreadsheet's export
+
+
+def _cp1252(raw: bytes) -> bytes:
+    lines = raw.split(b"\n")
+    lines[3] = EXCEL.encode("cp1252") + lines[3][lines[3].index(b",") :]  # line 4's first cell
+    return b"\n".join(lines)
+
+
+UTF8 = 'save the file as UTF-8 (Excel: "CSV UTF-8", not "CSV (Comma delimited)")'
+EXCEL = "Caf\u00e9 \u2013 \u20ac5"  # Café, an en dash, a euro sign: 0x96 and 0x80 in Windows-1252
 
 
 CASES: dict[str, tuple[str, Callable[[bytes], bytes], str]] = {
@@ -48,7 +62,25 @@ CASES: dict[str, tuple[str, Callable[[bytes], bytes], str]] = {
     # No bytes at all: gzip reads none, bz2 and lzma raised EOFError and said "cut short".
     **{f"0-byte {suffix}": (f"batch.csv{suffix}", lambda raw: b"", EMPTY) for suffix in COMPRESSED},
     # validate said "UTF-8 text (line 4 is not: ...)", the scorer and the monitor this.
-    "not UTF-8": ("batch.csv", _latin1, "line 4 is not UTF-8 text: save the file as UTF-8"),
+    "not UTF-8": (
+        "batch.csv",
+        _latin1,
+        f"line 4 is not UTF-8 text ('ÖC0000167' read as Windows-1252): {UTF8}",
+    ),
+    # Excel's "CSV (Comma delimited)": bytes 0x80-0x9f are letters and signs in Windows-1252, not
+    # latin-1's control characters; named so, never read into the data as either.
+    "cp1252": ("batch.csv", _cp1252, f"line 4 is not UTF-8 text ({EXCEL!r} read as Windows-1252): {UTF8}"),
+    # 0x81 is no character in Windows-1252 either: no reading of it is shown.
+    "not cp1252": (
+        "batch.csv",
+        lambda raw: _line4(raw, b"\x81"),
+        "line 4 is not UTF-8 text: save the file as UTF-8",
+    ),
+    "UTF-16": (
+        "batch.csv",
+        lambda raw: raw.decode().encode("utf-16"),
+        'it is UTF-16 text (Excel\'s "Unicode Text"): save the file as UTF-8 (Excel: "CSV UTF-8")',
+    ),
     "ragged row": ("batch.csv", _ragged, RAGGED),
     "cut-off gz": ("batch.csv.gz", lambda raw: gzip.compress(raw, mtime=0)[:20_000], CUT),
 }

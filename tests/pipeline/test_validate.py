@@ -110,7 +110,10 @@ CASES: dict[str, tuple[Edit | str, list[str]]] = {
     ),
     "not UTF-8": (
         "LATIN1",
-        ["the file failed readable table (line 4 is not UTF-8 text: save the file as UTF-8)"],
+        [
+            "the file failed readable table (line 4 is not UTF-8 text (",
+            'read as Windows-1252): save the file as UTF-8 (Excel: "CSV UTF-8", not "CSV (Comma delimited)")',
+        ],
     ),
     "header only": ("HEADER", ["the table failed at least 100 rows (found 0; validate.min_rows: add rows"]),
 }

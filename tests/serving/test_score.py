@@ -248,13 +248,13 @@ def test_the_job_manifest_runs_this_entry_point_from_the_serving_image() -> None
         (
             "latin1.csv",
             "âge,région\n40,north\n".encode("latin-1"),
-            "line 1 is not UTF-8 text: save the file as UTF-8",
+            r"line 1 is not UTF-8 text \('âge' read as Windows-1252\): save the file as UTF-8",
         ),
         # The decoder said "byte 0xfc in position 1": a position in the chunk, not the file.
         (
             "latin1-late.csv",
             b"age,region\n40,north\n41,M\xfcnster\n",
-            "line 3 is not UTF-8 text: save the file as UTF-8",
+            r"line 3 is not UTF-8 text \('Münster' read as Windows-1252\): save the file as UTF-8",
         ),
         ("plain.csv.gz", b"age,region\n40,north\n", "Not a gzipped file"),
         ("cut.csv.gz", gzip.compress(b"age,region\n40,north\n" * 50, mtime=0)[:30], "cut short: its .gz"),
