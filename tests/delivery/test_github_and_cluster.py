@@ -104,6 +104,13 @@ def test_token_defaults_are_read_only() -> None:
     assert body == {"default_workflow_permissions": "read", "can_approve_pull_request_reviews": False}
 
 
+def test_setup_turns_on_dependabot_alerts_then_its_security_updates() -> None:
+    sent = [(method, path, body) for method, path, body in calls() if "repos/acme/churn/" in path]
+    alerts = sent.index(("PUT", "repos/acme/churn/vulnerability-alerts", None))
+    fixes = sent.index(("PUT", "repos/acme/churn/automated-security-fixes", None))
+    assert alerts < fixes  # GitHub refuses security updates while the alerts are off
+
+
 def test_required_checks_default_to_the_ci_job_names() -> None:
     checks, environments = github.workflow_facts(REPO / ".github/workflows")
     assert checks == ("lint", "actionlint", "test")
@@ -206,6 +213,7 @@ def test_github_setup_apply_sends_the_payloads(mlapp_in_repo, github_api) -> Non
     assert {auth for _m, _p, auth, _b in github_api} == {"Bearer admin-token"}
     sent = [(method, path) for method, path, _auth, _body in github_api]
     assert ("PUT", "/repos/acme/churn/rulesets/7") in sent and ("POST", "/repos/acme/churn/rulesets") in sent
+    assert ("PUT", "/repos/acme/churn/automated-security-fixes") in sent
     prod = next(
         b for m, p, _a, b in github_api if (m, p) == ("PUT", f"/repos/acme/churn/environments/{LAST}")
     )

@@ -84,13 +84,19 @@ def plan(
     rulesets: Mapping[str, int],
     other_envs: Sequence[str] = (),
 ) -> list[Call]:
-    """A read-only job token; environments deploy from main only, every one after the first behind
-    a reviewer (no self-review, no admin bypass); a reviewed, green, linear main; a deploy branch
-    only workflows write and nobody rewrites. ``other_envs``: used by other workflows."""
+    """A read-only job token; Dependabot alerts and security updates; environments deploy from main
+    only, every one after the first behind a reviewer (no self-review, no admin bypass); a reviewed,
+    green, linear main; a deploy branch only workflows write and nobody rewrites. ``other_envs``:
+    used by other workflows."""
     base, envs = f"repos/{repo}", [*delivery.environments, *other_envs]
     token = {"default_workflow_permissions": "read", "can_approve_pull_request_reviews": allow_actions_prs}
     why = "Actions: read-only token by default" + ("; may open PRs" if allow_actions_prs else "")
     calls: list[Call] = [("PUT", f"{base}/actions/permissions/workflow", token, why)]
+    # An advisory on a locked package between two `make audit` runs: an alert, and a fix PR from
+    # Dependabot (security updates need the alerts on, hence this order; dependabot.yml's weekly
+    # version updates need neither).
+    calls += [("PUT", f"{base}/vulnerability-alerts", None, "Dependabot alerts"),
+              ("PUT", f"{base}/automated-security-fixes", None, "Dependabot security updates")]  # fmt: skip
     policy = {"deployment_branch_policy": {"protected_branches": False, "custom_branch_policies": True}}
     gate = {"wait_timer": 0, "prevent_self_review": True, "can_admins_bypass": False, "reviewers": reviewers}
     main = {"name": "main", "type": "branch"}
