@@ -23,7 +23,7 @@ from mlflow.tracking import MlflowClient
 
 from mlapp import gha
 from mlapp import plots as plot_png
-from mlapp.errors import TrackingUnavailable, UserError
+from mlapp.errors import TrackingUnavailable, UserError, redact
 from mlapp.lineage import REPOSITORY_TAG, repository
 from mlapp.lineage import identity as model_identity
 from mlapp.lineage import tags as lineage_tags
@@ -70,6 +70,8 @@ def connect(params: MlflowParams) -> str:
     # Models are loaded from our own files; never let MLflow fall back to unpickling.
     os.environ.setdefault("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # clean CI logs
+    if redact(uri) != uri:  # MLflow's "View run ... at: <URI>" lines would print its password
+        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     # MLflow narrates every step at INFO (tables created, uv project found, signature inferred):
     # ours are the progress lines. Its "no pip version" warning is about uv venvs having no pip,
     # harmless since log_run passes the requirements explicitly.
