@@ -2,18 +2,16 @@
 
 Each column is read as validate reads it (params ``data:``: separator, missing cells) and typed
 by the strictest rule every present value passes, checked with the same parser validate uses:
-a whole number, a number, a yes/no, else a category listing the values seen. Ranges are the
-values seen (floats widened to whole numbers): the draft is a start to review, not a contract
-that guesses what future data may hold. Columns the model cannot take (free text, dates in any
-format, always missing, names XGBoost refuses) or should not (an id, a row number) are comments
-saying what to do.
+a whole number, a number, a yes/no, else a category listing the values seen. Ranges are wider
+than the values seen (``mlapp.schema_ranges``: twice the furthest, 0 on a side none reached).
+Columns the model cannot take (free text, dates in any format, always missing, names XGBoost
+refuses) or should not (an id, a row number) are comments saying what to do.
 """
 
 from __future__ import annotations
 
 import datetime
 import json
-import math
 import re
 import textwrap
 from dataclasses import dataclass, replace
@@ -26,6 +24,7 @@ from mlapp.csv_names import first_line_data
 from mlapp.errors import UserError
 from mlapp.params import DataParams, ValidateParams
 from mlapp.schema_dates import DATE_FIX, date_formats, dates_note
+from mlapp.schema_ranges import bound, shown
 from mlapp.sources import is_parquet
 from mlapp.spellings import habits
 from mlapp.stages.validate import header_problems, name_problem, read_problem
@@ -65,12 +64,6 @@ class Feature:
     placeholders: tuple[str, ...] = ()  # cells without a letter or digit ("?"), drafted as missing
 
 
-def _bound(value: float, kind: str, up: bool) -> str:
-    if kind == "float":  # whole numbers: 0.0013 .. 0.998 drafts 0.0 .. 1.0, a range a person would write
-        return format(float(math.ceil(value) if up else math.floor(value)), "_.1f")
-    return format(int(value), "_" if abs(value) >= 10_000 else "")
-
-
 def _free_text(levels: int, present: int) -> bool:
     # Mostly distinct values (names, comments, ids) are no category: a new row brings a new one.
     return levels > 50 and levels > present / 2
@@ -85,9 +78,9 @@ def _row_number(numbers: pd.Series, rows: int) -> bool:
     )
 
 
-def _row_number_note(low: str, high: str) -> str:
+def _row_number_note(low: str, high: str, declared: str) -> str:
     seen = f"whole numbers {low} to {high}, each once: a row number (the model would learn the row order)"
-    return f"{seen}; {ID_HINT}, or {IGNORE}; a feature after all: _number(int, {low}, {high}) in FEATURES"
+    return f"{seen}; {ID_HINT}, or {IGNORE}; a feature after all: {declared} in FEATURES"
 
 
 def _markers(text: pd.Series, decimal: str) -> pd.Series:
@@ -161,9 +154,10 @@ def feature(name: str, values: pd.Series, decimal: str) -> Feature:
     for kind in ("int", "float"):
         numbers, bad = parse_values(present, kind, decimal)  # data.decimal: "3,5" is a number
         if not code and not bad.any():
-            low, high = _bound(numbers.min(), kind, False), _bound(numbers.max(), kind, True)
+            low, high = bound(numbers.min(), kind, False), bound(numbers.max(), kind, True)
             if kind == "int" and _row_number(numbers, len(values)):
-                return Feature(name, "", skip=_row_number_note(low, high))
+                first, last = shown(numbers.min(), kind), shown(numbers.max(), kind)
+                return Feature(name, "", skip=_row_number_note(first, last, f"_number(int, {low}, {high})"))
             return Feature(name, f"_number({kind}, {low}, {high}", nullable=nullable)
     if habit := _written_numbers(text, decimal):
         return Feature(name, "", skip=f"{habit}; or {IGNORE}")

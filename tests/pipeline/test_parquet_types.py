@@ -108,7 +108,7 @@ def test_whole_numbers_with_a_gap_are_drafted_as_their_csv_text_is(tmp_path: Pat
         for path in (parquet, csv)
     )
     assert parquet_draft == csv_draft
-    assert parquet_draft[0].call == "_number(int, 0, 36" and parquet_draft[1].call == "_category("
+    assert parquet_draft[0].call == "_number(int, 0, 80" and parquet_draft[1].call == "_category("
 
 
 LABEL_TIMES = {"date": [datetime.date(2024, 3, 20) + datetime.timedelta(days=i) for i in range(300)], **TIMES}

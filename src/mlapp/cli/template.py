@@ -43,7 +43,7 @@ def draft_schema(project: Project, table: Path | None, write: bool) -> None:
     """Draft schema.py's FEATURES from TABLE (default: data.raw), read as validate reads it.
 
     Set `data:` in params.yaml first (label, id and time columns, separator, missing cells):
-    those columns are left out. Review the draft: ranges are the values seen.
+    those columns are left out. Review the draft: ranges are twice the furthest values seen.
     """
     from mlapp import schema, schema_draft
 
@@ -102,7 +102,7 @@ def draft_schema(project: Project, table: Path | None, write: bool) -> None:
     for line in _scorer_clashes([f.name for f in features if "data.id_column" in f.skip], frame, params):
         click.echo(f"warning: {line}", err=True)
     click.echo(
-        "next: review the ranges (the values seen) and categories, then "
+        "next: review the ranges (twice the furthest values seen) and categories, then "
         "`uv run dvc add data && uv run dvc repro`",
         err=True,
     )
