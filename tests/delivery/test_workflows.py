@@ -309,6 +309,13 @@ BROKEN = [
     ("free-text environment", DEPLOY.replace("type: choice", "type: string"), "not a choice input"),
     ("literal environment", DEPLOY.replace("${{ inputs.to }}", "qa"), "['qa'] not in params"),
     (
+        "secret outside an environment",
+        DEPLOY.replace(
+            "      - run: make lint", "      - run: make lint\n        env: {T: '${{ secrets.CT_TOKEN }}'}"
+        ),
+        "job lint: reads secrets ['CT_TOKEN'] without an environment",
+    ),
+    (
         "rollback leaves one out",
         DEPLOY.replace("delivery promote", "delivery rollback"),
         "its choice input must offer ['staging', 'production'] (params order), not ['production']",

@@ -10,7 +10,8 @@ with the verified list): every ``run:`` is ONE project command that exists (a ma
 ``uv run --frozen --no-sync mlapp <group> <command>``: the job installs its own set with
 ``make sync-*`` first), and deploy jobs (an ``environment:`` and ``mlapp delivery`` steps)
 target environments of params (a literal name, or a ``choice`` input: promote's lists every one
-after the first, rollback's all) in a shared, never-cancelled ``deploy-<env>`` concurrency group.
+after the first, rollback's all) in a shared, never-cancelled ``deploy-<env>`` concurrency
+group; and a job that reads a secret has an ``environment:``.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ MAKE_TARGET = re.compile(r"^([A-Za-z0-9_.-]+)(?:\s+[A-Za-z0-9_.-]+)*\s*:(?!=)")
 INPUT_EXPR = re.compile(r"^\$\{\{\s*inputs\.([\w-]+)\s*\}\}$")
 SHELL_OPERATORS = {"&&", "||", ";", "|", ">", ">>", "<", "&"}
 UV_RUN = ["uv", "run", "--frozen", "--no-sync", "mlapp"]
+SECRET = re.compile(r"\bsecrets\.([A-Za-z_]\w*)")  # GITHUB_TOKEN is the job's own token, not one
 Commands = Mapping[str, set[str] | None]  # mlapp.cli.command_tree(): group -> its subcommands
 
 
@@ -232,6 +234,11 @@ def check_all(folder: Path, makefile: Path, commands: Commands, environments: Se
             for index, step in enumerate(steps):
                 if "run" in step and (problem := check_run(str(step["run"]), targets, commands)):
                     findings.append(f"{where} step {index + 1}: {problem}")
+            # A secret a job reads outside an environment is released to any branch's run
+            # (zizmor 1.32 does not check it): an environment's secrets only after its rules pass.
+            read = sorted(set(SECRET.findall(json.dumps(job))) - {"GITHUB_TOKEN"})
+            if read and not job.get("environment"):
+                findings.append(f"{where}: reads secrets {read} without an environment: give it one")
             runs = " ".join(str(s.get("run")) for s in steps)
             if not job.get("environment") or "mlapp delivery" not in runs:
                 continue  # not a deploy job (other workflows may use environments for their secrets)
