@@ -316,6 +316,14 @@ BROKEN = [
         "job lint: reads secrets ['CT_TOKEN'] without an environment",
     ),
     (
+        "secret in a job's env",
+        DEPLOY.replace(
+            "    steps:\n      - run: uv",
+            "    env: {K: '${{ secrets.KUBE_CONFIG }}'}\n    steps:\n      - run: uv",
+        ),
+        "job production: job-level env: gives secrets ['KUBE_CONFIG'] to every step",
+    ),
+    (
         "rollback leaves one out",
         DEPLOY.replace("delivery promote", "delivery rollback"),
         "its choice input must offer ['staging', 'production'] (params order), not ['production']",

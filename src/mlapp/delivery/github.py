@@ -11,7 +11,8 @@ with the verified list): every ``run:`` is ONE project command that exists (a ma
 ``make sync-*`` first), and deploy jobs (an ``environment:`` and ``mlapp delivery`` steps)
 target environments of params (a literal name, or a ``choice`` input: promote's lists every one
 after the first, rollback's all) in a shared, never-cancelled ``deploy-<env>`` concurrency
-group; and a job that reads a secret has an ``environment:``.
+group; and a job that reads a secret has an ``environment:`` and gives it to the steps that
+read it only (a job's ``env:`` reaches every step: checkout, setup-uv, the install).
 """
 
 from __future__ import annotations
@@ -239,6 +240,9 @@ def check_all(folder: Path, makefile: Path, commands: Commands, environments: Se
             read = sorted(set(SECRET.findall(json.dumps(job))) - {"GITHUB_TOKEN"})
             if read and not job.get("environment"):
                 findings.append(f"{where}: reads secrets {read} without an environment: give it one")
+            if at_job := sorted(set(SECRET.findall(json.dumps(job.get("env") or {}))) - {"GITHUB_TOKEN"}):
+                findings.append(f"{where}: job-level env: gives secrets {at_job} to every step, actions "
+                                "included: set them in the env: of the steps that read them")  # fmt: skip
             runs = " ".join(str(s.get("run")) for s in steps)
             if not job.get("environment") or "mlapp delivery" not in runs:
                 continue  # not a deploy job (other workflows may use environments for their secrets)
