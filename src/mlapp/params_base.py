@@ -33,6 +33,11 @@ class Section(BaseModel):
             raise ValueError("empty (''): give it a value, or null where the setting may be left out")
         # pydantic reads true as 1: `subsample: true` trained on every row, `n_estimators: yes` one tree.
         annotation = cls.model_fields[str(info.field_name)].annotation
+        # Python's spelling of "no value" is text to YAML: `id_column: None` looked for a column
+        # named None, `scheduler: None` dialled a host "None", `repo_url: None` was written into
+        # Argo CD's Applications as the git URL.
+        if isinstance(value, str) and value.strip().lower() == "none" and type(None) in get_args(annotation):
+            raise ValueError(f"{value!r} is text to YAML, not its null (Python spells it None): write null")
         if isinstance(value, bool) and annotation is not bool and bool not in get_args(annotation):
             raise ValueError(
                 f"{str(value).lower()} is a yes/no, not the number or text this setting takes (YAML reads "

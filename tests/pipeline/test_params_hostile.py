@@ -236,3 +236,32 @@ def test_a_column_in_two_parts_is_a_params_error(
         ParamsError, match=rf"data\.{setting} '{column}' is also data\.{other}: a column plays one"
     ):
         load_params(path)
+
+
+@pytest.mark.parametrize(
+    ("section", "key"),
+    [("data", "id_column"), ("data", "time_column"), ("train.dask", "scheduler"), ("monitor", "source"),
+     ("delivery.argocd", "repo_url"), ("monitor", "severe_psi")],
+)  # fmt: skip
+@pytest.mark.parametrize("spelt", ["None", "none"])
+def test_python_s_none_where_null_goes_is_a_params_error(
+    tmp_path: Path, section: str, key: str, spelt: str
+) -> None:
+    """YAML reads None as text: `id_column: None` looked for a column named None, `scheduler: None`
+    dialled a host "None", `repo_url: None` became Argo CD's git URL."""
+
+    def mutate(raw: dict) -> None:
+        part = raw
+        for name in section.split("."):
+            part = part[name]
+        part[key] = spelt
+
+    with pytest.raises(
+        ParamsError, match=rf"{section}\.{key}: '{spelt}' is text to YAML, not its null .*: write null"
+    ):
+        load_params(_write(tmp_path, mutate))
+
+
+def test_a_label_spelt_none_is_still_a_name(tmp_path: Path) -> None:
+    """Only a setting that may be null refuses None: a label must name a column, whatever its name."""
+    assert load_params(_write(tmp_path, lambda p: p["data"].update(label="None"))).data.label == "None"
