@@ -189,3 +189,23 @@ def test_a_scheduler_lost_mid_stage_prints_one_line_not_dasks_tracebacks(cluster
     assert len(lines) == 1, "\n".join(lines)
     assert lines[0].startswith(f"error: the Dask cluster at {cluster['address']} failed during training")
     assert not (tmp_path / "models").exists()
+
+
+class _ClosesBadly:
+    """A client whose close fails as Distributed's can after its scheduler was lost."""
+
+    closes = 0
+
+    def close(self) -> None:
+        self.closes += 1
+        raise RuntimeError("Cannot change state of expiring Timeout")
+
+
+def test_a_client_failing_to_close_after_the_cluster_was_lost_keeps_the_one_line() -> None:
+    """Before, the close's RuntimeError replaced ClusterLost (seen once in a full run, under load)."""
+    client = _ClosesBadly()
+    with pytest.raises(dask_cluster.ClusterLost), dask_cluster.closed(client):  # type: ignore[arg-type]
+        raise dask_cluster.ClusterLost("the Dask cluster at tcp://x failed during training")
+    assert client.closes == 1
+    with pytest.raises(RuntimeError, match="expiring Timeout"), dask_cluster.closed(client):  # type: ignore[arg-type]
+        pass  # a block that succeeded: the close's own error is not hidden

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING
 
 from mlapp.errors import UserError
@@ -53,7 +53,7 @@ def client(params: DaskParams) -> Iterator[Client]:
         # Dask logs a lost scheduler's tracebacks (its comm closed, its reconnect given up, from
         # its own thread until the client is closed) before ours; ClusterLost names the failure
         # in one line. LocalCluster's silence_logs is the same knob of Dask's.
-        with silence_logging_cmgr(logging.CRITICAL), connected:
+        with silence_logging_cmgr(logging.CRITICAL), closed(connected):
             wait = params.connect_timeout_s
             try:  # a scheduler alone (workers not started yet, or failed to) trained nothing
                 connected.wait_for_workers(1, timeout=wait)
@@ -78,6 +78,20 @@ def client(params: DaskParams) -> Iterator[Client]:
         kept(local, "(a LocalCluster on this machine)"),
     ):
         yield local
+
+
+@contextmanager
+def closed(dask: Client) -> Iterator[Client]:
+    """``dask``, closed after the block. When the block failed, its error is the one raised: closing
+    a client whose scheduler is gone can fail too (Distributed's connection pool may cancel a
+    connect timeout that is expiring: "Cannot change state of expiring Timeout")."""
+    try:
+        yield dask
+    except BaseException:
+        with suppress(Exception):
+            dask.close()
+        raise
+    dask.close()
 
 
 def _listening(address: str) -> None:
