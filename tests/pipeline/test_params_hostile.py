@@ -1,6 +1,7 @@
 """params.yaml edits that used to load and then fail mid-run (a traceback after validate, split or
 some tuning trials): each is now one params error naming the setting, before any work is done."""
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,19 @@ from mlapp.stages import validate
 from tests.conftest import REPO
 from tests.pipeline.task_tables import table
 from tests.pipeline.test_params import _write
+
+
+def _setting(section: str, key: str, value: object) -> Callable[[dict], None]:
+    """A change of params.yaml: ``section`` (dotted) ``key`` set to ``value``."""
+
+    def mutate(raw: dict) -> None:
+        part = raw
+        for name in section.split("."):
+            part = part[name]
+        part[key] = value
+
+    return mutate
+
 
 PARAMS = load_params(REPO / "params.yaml")
 
@@ -118,11 +132,7 @@ def test_a_null_share_override_of_no_checked_column_stops_validate_before_it_rea
     ],
 )
 def test_an_infinite_number_is_a_params_error(tmp_path: Path, section: str, key: str, value: object) -> None:
-    def mutate(raw: dict) -> None:
-        part = raw
-        for name in section.split("."):
-            part = part[name]
-        part[key] = value
+    mutate = _setting(section, key, value)
 
     with pytest.raises(ParamsError, match=rf"{section}\.{key}(\.\w+\.1)?: Input should be a finite number"):
         load_params(_write(tmp_path, mutate))
@@ -157,11 +167,7 @@ def test_a_per_column_override_is_held_to_the_setting_it_overrides(
 def test_a_yes_no_where_a_number_goes_is_a_params_error(
     tmp_path: Path, section: str, key: str, value: bool
 ) -> None:
-    def mutate(raw: dict) -> None:
-        part = raw
-        for name in section.split("."):
-            part = part[name]
-        part[key] = value
+    mutate = _setting(section, key, value)
 
     with pytest.raises(
         ParamsError, match=rf"{section}\.{key}: {str(value).lower()} is a yes/no, not the number"
@@ -250,11 +256,7 @@ def test_python_s_none_where_null_goes_is_a_params_error(
     """YAML reads None as text: `id_column: None` looked for a column named None, `scheduler: None`
     dialled a host "None", `repo_url: None` became Argo CD's git URL."""
 
-    def mutate(raw: dict) -> None:
-        part = raw
-        for name in section.split("."):
-            part = part[name]
-        part[key] = spelt
+    mutate = _setting(section, key, spelt)
 
     with pytest.raises(
         ParamsError, match=rf"{section}\.{key}: '{spelt}' is text to YAML, not its null .*: write null"
