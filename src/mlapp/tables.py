@@ -83,12 +83,13 @@ def parquet_file(source: str | Path | IO[bytes]) -> pq.ParquetFile:
     return file
 
 
-def parquet_batches(source: str | Path | IO[bytes], rows: int) -> Iterator[pd.DataFrame]:
+def parquet_batches(source: str | Path | IO[bytes] | pq.ParquetFile, rows: int) -> Iterator[pd.DataFrame]:
     """The one way a Parquet file (``parquet_file``) is read in chunks (validate, batch scoring,
     monitoring), ``rows`` rows at a time, each converted as the whole file is (``as_frame``).
     A file without rows is one empty chunk with its columns, as ``read_csv`` gives a header alone:
     pyarrow yields no batch for it, and its columns are still checked (named when wrong)."""
-    file, start = parquet_file(source), 0
+    file = source if isinstance(source, pq.ParquetFile) else parquet_file(source)  # opened: its schema read
+    start = 0
     for batch in file.iter_batches(batch_size=rows):
         yield as_frame(batch, start)
         start += batch.num_rows
@@ -141,13 +142,16 @@ class FrameParts:
     by ``commit``: leaving the block without committing (a failure, Ctrl-C) leaves ``path`` as it
     was. Rows wait for a whole row group (``GROUP`` rows, held typed): the file's bytes do
     not depend on the pieces' sizes (validate's chunk_rows); ``metadata`` replaces the schema's
-    key-value metadata (pandas' own included)."""
+    key-value metadata (pandas' own included). ``types``: each column's type in the input, for a
+    column null in every row of the first piece: pandas holds it as object, pyarrow reads no type
+    off it (``null``) and no later piece holding values could be written."""
 
     GROUP = 128 * 1024  # pyarrow's (ROW_GROUP, 1M rows) held typed: +290 MB of validate's peak at 1M rows
 
     def __init__(self, path: Path, metadata: dict[str, str] | None = None) -> None:
         self.path = path
         self.metadata = metadata
+        self.types: dict[str, pa.DataType] = {}  # set before the first piece is written
         self.tmp: Path | None = None
         self.writer: pq.ParquetWriter | None = None
         self.pending: pa.Table | None = None  # rows short of a row group
@@ -156,7 +160,8 @@ class FrameParts:
         return self
 
     def write(self, frame: pd.DataFrame) -> None:
-        schema = self.writer.schema if self.writer else None  # every piece as typed as the first
+        schema = self.writer.schema if self.writer else None  # every piece typed as the first
+        schema = self.typed(frame) if schema is None else schema
         table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
         with writing(self.path):  # a read-only or full disk: one line naming the file
             if self.writer is None:
@@ -170,6 +175,17 @@ class FrameParts:
             while self.pending is not None and self.pending.num_rows >= self.GROUP:
                 self.writer.write_table(self.pending.slice(0, self.GROUP).combine_chunks())
                 self.pending = self.pending.slice(self.GROUP) if self.pending.num_rows > self.GROUP else None
+
+    def typed(self, frame: pd.DataFrame) -> pa.Schema | None:
+        """The first piece's schema: pyarrow's, read off its values, ``types`` where it reads none
+        (any other stays pyarrow's: a map column, given its type, does not convert back)."""
+        if not self.types:
+            return None
+        schema = pa.Schema.from_pandas(frame, preserve_index=False)
+        for name, kind in self.types.items():
+            if (at := schema.get_field_index(name)) >= 0 and pa.types.is_null(schema.field(at).type):
+                schema = schema.set(at, pa.field(name, kind))
+        return schema
 
     def commit(self) -> None:
         if self.writer is None or self.tmp is None:

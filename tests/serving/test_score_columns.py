@@ -8,12 +8,15 @@ and says so, CSV and Parquet alike.
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
 import json
 import re
 from pathlib import Path
 from typing import NamedTuple
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -125,3 +128,63 @@ def test_the_image_entry_point_keeps_and_names_alike(
     assert scorer.main([*argv, "--output", str(tmp_path / "p.parquet"), "--keep", "event_time"]) == 0
     assert "read past: 'churned'" in capsys.readouterr().err
     assert "event_time" in pq.read_schema(tmp_path / "p.parquet").names
+
+
+def _arrow(frame: pd.DataFrame, **columns: pa.Array) -> pa.Table:
+    """``frame`` as a writer other than pandas stores it (Spark, DuckDB, pyarrow): no pandas
+    metadata, so a whole-number column with gaps reads as Python ints and None, not Int64."""
+    table = pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
+    for name, values in columns.items():
+        at = table.schema.get_field_index(name)
+        table = table.set_column(at, name, values) if at >= 0 else table.append_column(name, values)
+    return table
+
+
+def test_copied_columns_null_in_the_first_chunk_keep_the_files_types(score, tmp_path, frame) -> None:
+    """The id and ``--keep`` columns null in every row of the first chunk, values after: written
+    with the Parquet file's types (the output's schema is fixed by its first chunk, where
+    pandas holds them as object None: no type), each value as stored (an id past 2**53 exact)."""
+    gaps = [None] * 10
+    table = _arrow(
+        frame,
+        customer_id=pa.array(gaps + [2**60 + i for i in range(30)], pa.int64()),
+        active=pa.array(gaps + [i % 2 == 0 for i in range(30)], pa.bool_()),
+        day=pa.array(gaps + [dt.date(2024, 1, i % 28 + 1) for i in range(30)], pa.date32()),
+        amount=pa.array(gaps + [decimal.Decimal(f"{i}.10") for i in range(30)], pa.decimal128(9, 2)),
+    )
+    pq.write_table(table, source := tmp_path / "batch.parquet")
+    kept = ["active", "day", "amount"]
+    done = score(source, tmp_path / "p.parquet", "--chunk-rows", "10", *[f"--keep={name}" for name in kept])
+    assert done.code == 0, done.err
+    out = pq.read_table(tmp_path / "p.parquet")
+    for name in ["customer_id", *kept]:
+        assert out.schema.field(name).type == table.schema.field(name).type, name
+        assert out.column(name).to_pylist() == table.column(name).to_pylist(), name
+
+
+def test_csv_copied_columns_are_the_text_of_every_chunk(score, tmp_path, frame) -> None:
+    """A CSV's id and ``--keep`` columns are copied as written, whatever the first chunk holds:
+    empty, then ids with leading zeros, then "A17"; whole numbers, then decimals."""
+    batch = frame.assign(
+        customer_id=[""] * 10 + [f"{i:04d}" for i in range(15)] + [f"A{i}" for i in range(15)],
+        batch=[str(i) for i in range(20)] + [f"{i}.5" for i in range(20)],
+    )
+    batch.to_csv(source := tmp_path / "batch.csv", index=False)
+    done = score(source, tmp_path / "p.parquet", "--chunk-rows", "10", "--keep", "batch")
+    assert done.code == 0, done.err
+    out = pq.read_table(tmp_path / "p.parquet").to_pydict()
+    assert out["customer_id"] == [None] * 10 + batch["customer_id"][10:].tolist()  # "" is data.missing_values
+    assert out["batch"] == batch["batch"].tolist()
+
+
+def test_a_numeric_feature_empty_in_the_first_chunk_scores_as_in_one_chunk(score, tmp_path, frame) -> None:
+    """satisfaction_score (float, nullable) empty in all of a CSV's first chunk: read as a
+    number from the second chunk on, the same scores as the file read in one chunk."""
+    frame.assign(satisfaction_score=[None] * 10 + frame["satisfaction_score"][10:].tolist()).to_csv(
+        source := tmp_path / "batch.csv", index=False
+    )
+    for rows in ("10", "40"):
+        done = score(source, tmp_path / f"p{rows}.parquet", "--chunk-rows", rows)
+        assert done.code == 0 and json.loads(done.out)["scored"] == 40, done.err
+    chunked, whole = (pd.read_parquet(tmp_path / f"p{rows}.parquet") for rows in ("10", "40"))
+    pd.testing.assert_frame_equal(chunked, whole)

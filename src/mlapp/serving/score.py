@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from mlapp.cell_text import missing_clash
 from mlapp.csv_names import misspelt
@@ -51,7 +52,7 @@ from mlapp.schema import FEATURES
 from mlapp.serving import lineage, settings
 from mlapp.serving.rejects import split_valid
 from mlapp.sources import TABLE_FORMATS, is_parquet, opened, refuse_overwriting, separator, table_format
-from mlapp.tables import FrameParts, parquet_batches, read_csv
+from mlapp.tables import FrameParts, parquet_batches, parquet_file, read_csv
 from mlapp.unreadable import UNREADABLE, why_unreadable
 
 FORMATS = sorted(set(TABLE_FORMATS.values()))  # --format's choices: csv, parquet, tsv
@@ -103,7 +104,10 @@ def carried(
     return copied, tuple(str(name) for name in columns if name not in FEATURES and name not in copied)
 
 
-def batches(source: str, fmt: str, chunk_rows: int, missing: list[str], sep: str) -> Iterator[pd.DataFrame]:
+Chunk = tuple[pd.DataFrame, pa.Schema | None]  # a chunk, the input's schema (Parquet's; None: a CSV's text)
+
+
+def batches(source: str, fmt: str, chunk_rows: int, missing: list[str], sep: str) -> Iterator[Chunk]:
     # Unreadable (missing, empty, ragged, not Parquet, not UTF-8, not compressed as named): the user's to fix.
     try:
         yield from _batches(source, fmt, chunk_rows, missing, sep)
@@ -111,14 +115,26 @@ def batches(source: str, fmt: str, chunk_rows: int, missing: list[str], sep: str
         raise UserError(f"cannot read {source}: {why_unreadable(exc, source)}") from exc
 
 
-def _batches(source: str, fmt: str, chunk_rows: int, missing: list[str], sep: str) -> Iterator[pd.DataFrame]:
+def _batches(source: str, fmt: str, chunk_rows: int, missing: list[str], sep: str) -> Iterator[Chunk]:
     if fmt == "parquet":
         with opened(source, seekable=True) as f:
-            yield from parquet_batches(f, chunk_rows)
+            file = parquet_file(f)
+            for frame in parquet_batches(file, chunk_rows):
+                yield frame, file.schema_arrow
         return
     # Read as training reads it (text, data.missing_values, data.csv_separator, decompressed by
     # the name); ``rejects.typed`` types the features value by value, so one bad value fails its row.
-    yield from read_csv(source, missing, chunk_rows, separator(fmt, sep))  # a TSV's tab
+    for frame in read_csv(source, missing, chunk_rows, separator(fmt, sep)):  # a TSV's tab
+        yield frame, None
+
+
+def kept_types(copied: Sequence[str], schema: pa.Schema | None) -> dict[str, pa.DataType]:
+    """The output's type of each column copied from the input: the input's, not the first
+    chunk's (a column null in all of it has none): Parquet's schema, a CSV's text (read as
+    written: an id's leading zeros, "A17" after 17, kept)."""
+    if schema is None:
+        return dict.fromkeys(copied, pa.large_string())  # as pandas' str dtype writes
+    return {name: schema.field(name).type for name in copied if name in schema.names}
 
 
 def score(
@@ -161,11 +177,12 @@ def score(
     # scored: a run that fails or is interrupted leaves the previous output and rejects as they were.
     with FrameParts(output, meta) as predictions, FrameParts(rejects_path, meta) as refused:
         # Each chunk indexed by its rows' 0-based positions in the file, as both readers number them.
-        for frame in batches(source, input_format(source, fmt), chunk_rows, missing, sep):
+        for frame, schema in batches(source, input_format(source, fmt), chunk_rows, missing, sep):
             valid, failures = split_valid(frame, decimal, missing)  # missing features: refused first
             if copied is None:  # every chunk has the file's columns
                 written = scored_columns(model.task, model.spec.classes)
                 copied, unused = carried(list(frame.columns), keep, id_column, written)
+                predictions.types = kept_types(copied, schema)
             out = pd.DataFrame({"row": valid.index.to_numpy(dtype=np.int64)})
             for kept in copied:  # its dtype kept: a chunk of rejects only is no null type
                 out[kept] = frame.loc[valid.index, kept].reset_index(drop=True)
