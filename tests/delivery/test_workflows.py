@@ -316,6 +316,21 @@ BROKEN = [
         "job lint: reads secrets ['CT_TOKEN'] without an environment",
     ),
     (
+        "secret read by index",
+        DEPLOY.replace(
+            "      - run: make lint",
+            "      - run: make lint\n        env: {T: \"${{ secrets['CT_TOKEN'] }}\"}",
+        ),
+        "job lint: reads secrets ['CT_TOKEN'] without an environment",
+    ),
+    (
+        "every secret at once",
+        DEPLOY.replace(
+            "      - run: make lint", "      - run: make lint\n        env: {T: '${{ toJSON(secrets) }}'}"
+        ),
+        "job lint: reads secrets ['(every secret)'] without an environment",
+    ),
+    (
         "secret in a job's env",
         DEPLOY.replace(
             "    steps:\n      - run: uv",
@@ -337,6 +352,14 @@ BROKEN = [
 def test_each_rule_catches_its_violation(tmp_path: Path, text: str, expected: str) -> None:
     findings = _check(tmp_path, text)
     assert any(expected in f for f in findings), findings
+
+
+def test_the_jobs_own_token_is_no_secret_in_any_case(tmp_path: Path) -> None:
+    """GitHub's contexts ignore case: secrets.github_token is the job's token, as GITHUB_TOKEN is."""
+    text = DEPLOY.replace(
+        "      - run: make lint", "      - run: make lint\n        env: {T: '${{ secrets.github_token }}'}"
+    )
+    assert not [f for f in _check(tmp_path, text) if "secret" in f]
 
 
 def test_an_environment_added_to_params_must_be_offered_by_promote_and_rollback(tmp_path: Path) -> None:

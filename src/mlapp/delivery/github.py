@@ -40,7 +40,10 @@ MAKE_TARGET = re.compile(r"^([A-Za-z0-9_.-]+)(?:\s+[A-Za-z0-9_.-]+)*\s*:(?!=)")
 INPUT_EXPR = re.compile(r"^\$\{\{\s*inputs\.([\w-]+)\s*\}\}$")
 SHELL_OPERATORS = {"&&", "||", ";", "|", ">", ">>", "<", "&"}
 UV_RUN = ["uv", "run", "--frozen", "--no-sync", "mlapp"]
-SECRET = re.compile(r"\bsecrets\.([A-Za-z_]\w*)")  # GITHUB_TOKEN is the job's own token, not one
+# Inside ${{ }}: secrets.NAME or secrets['NAME'] (one), else the whole context (toJSON(secrets),
+# secrets[inputs.x]: every secret). Contexts ignore case; GITHUB_TOKEN is the job's own token.
+EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}", re.S)
+SECRET = re.compile(r"""\bsecrets\b(?:\s*\.\s*(\w+)|\s*\[\s*\\?['"](\w+)\\?['"]\s*\])?""", re.I)
 Commands = Mapping[str, set[str] | None]  # mlapp.cli.command_tree(): group -> its subcommands
 
 
@@ -225,6 +228,14 @@ def deploy_targets(wf: Mapping[Any, Any], job: Mapping[str, Any]) -> tuple[str, 
     return f"deploy-{name}", [str(o) for o in spec.get("options", [])] if spec.get("type") == "choice" else []
 
 
+def secrets_read(node: object) -> list[str]:
+    """The secrets ``node``'s expressions read, by name (``(every secret)`` for the whole context)."""
+    names = {
+        (m[1] or m[2] or "").upper() for e in EXPRESSION.findall(json.dumps(node)) for m in SECRET.finditer(e)
+    }
+    return sorted({n or "(every secret)" for n in names} - {"GITHUB_TOKEN"})
+
+
 def check_all(folder: Path, makefile: Path, commands: Commands, environments: Sequence[str]) -> list[str]:
     targets, files = make_targets(makefile), sorted(folder.glob("*.y*ml"))
     findings = [] if files else [f"{folder}: no workflows found"]
@@ -237,10 +248,9 @@ def check_all(folder: Path, makefile: Path, commands: Commands, environments: Se
                     findings.append(f"{where} step {index + 1}: {problem}")
             # A secret a job reads outside an environment is released to any branch's run
             # (zizmor 1.32 does not check it): an environment's secrets only after its rules pass.
-            read = sorted(set(SECRET.findall(json.dumps(job))) - {"GITHUB_TOKEN"})
-            if read and not job.get("environment"):
+            if (read := secrets_read(job)) and not job.get("environment"):
                 findings.append(f"{where}: reads secrets {read} without an environment: give it one")
-            if at_job := sorted(set(SECRET.findall(json.dumps(job.get("env") or {}))) - {"GITHUB_TOKEN"}):
+            if at_job := secrets_read(job.get("env") or {}):
                 findings.append(f"{where}: job-level env: gives secrets {at_job} to every step, actions "
                                 "included: set them in the env: of the steps that read them")  # fmt: skip
             runs = " ".join(str(s.get("run")) for s in steps)
