@@ -161,8 +161,11 @@ class FrameParts:
 
     def write(self, frame: pd.DataFrame) -> None:
         schema = self.writer.schema if self.writer else None  # every piece typed as the first
-        schema = self.typed(frame) if schema is None else schema
-        table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+        try:
+            schema = self.typed(frame) if schema is None else schema
+            table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+            raise UserError(f"cannot write {self.path}: {unwritable(frame, schema, exc)}") from None
         with writing(self.path):  # a read-only or full disk: one line naming the file
             if self.writer is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -205,6 +208,20 @@ class FrameParts:
             self.writer.close()
         if self.tmp is not None:
             self.tmp.unlink(missing_ok=True)
+
+
+def unwritable(frame: pd.DataFrame, schema: pa.Schema | None, exc: pa.ArrowException) -> str:
+    """Why a piece (indexed by its rows) is no Parquet: its first column pyarrow cannot convert,
+    to the type the first piece fixed for it, or at all."""
+    for name in frame.columns:
+        kind = schema.field(name).type if schema is not None and name in schema.names else None
+        try:
+            pa.array(frame[name], type=kind, from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as error:
+            rows = f"rows {frame.index[0]}-{frame.index[-1]}" if len(frame) else "no rows"
+            rule = f"one type in every row: {kind}" if kind else "values of one Parquet type"
+            return f"column {name!r} ({rows}) must hold {rule} ({error.args[0]})"
+    return str(exc)
 
 
 def stage_table(path: Path, needs: Iterable[str] = ()) -> Path:

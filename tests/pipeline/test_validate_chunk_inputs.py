@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from mlapp.errors import UserError
 from mlapp.params import Params
 from mlapp.stages import validate
 from mlapp.stages.validate_rules import LEVELS_HINT
@@ -126,6 +127,17 @@ def test_frame_parts_row_groups_do_not_depend_on_the_pieces(tmp_path: Path, monk
     assert (tmp_path / "pieces.parquet").read_bytes() == whole
     metadata = pq.read_metadata(tmp_path / "whole.parquet")
     assert [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)] == [100, 100, 100]
+
+
+def test_frame_parts_a_piece_of_another_type_is_one_line_and_no_file(tmp_path: Path) -> None:
+    """A column typed int64 by the first piece, text in a later one: an error naming the column,
+    the piece's rows and the type, not pyarrow's traceback; nothing at the path, no temporary."""
+    with pytest.raises(UserError) as caught, FrameParts(tmp_path / "out.parquet") as parts:
+        parts.write(pd.DataFrame({"id": [17, 18]}))
+        parts.write(pd.DataFrame({"id": ["19", "A20"]}, index=[2, 3]))
+    said = "column 'id' (rows 2-3) must hold one type in every row: int64 (Failed to parse string: 'A20'"
+    assert said in str(caught.value), caught.value
+    assert list(tmp_path.iterdir()) == []
 
 
 WRONG = pd.DataFrame({"foo": [], "bar": []}, dtype=str)

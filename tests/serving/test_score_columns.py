@@ -188,3 +188,18 @@ def test_a_numeric_feature_empty_in_the_first_chunk_scores_as_in_one_chunk(score
         assert done.code == 0 and json.loads(done.out)["scored"] == 40, done.err
     chunked, whole = (pd.read_parquet(tmp_path / f"p{rows}.parquet") for rows in ("10", "40"))
     pd.testing.assert_frame_equal(chunked, whole)
+
+
+def test_a_column_that_cannot_be_written_is_one_line_and_no_output(score, tmp_path, frame) -> None:
+    """A map column (pandas gives its rows as lists of pairs, which pyarrow cannot convert back):
+    exit 2 naming the column and the rows, no traceback, no output file nor temporary left."""
+    (tmp_path / "p.parquet").write_bytes(b"the previous run's")
+    pairs = pa.array([[("k", i)] for i in range(40)], pa.map_(pa.string(), pa.int64()))
+    pq.write_table(_arrow(frame, attrs=pairs), source := tmp_path / "batch.parquet")
+    done = score(source, tmp_path / "p.parquet", "--chunk-rows", "10", "--keep", "attrs")
+    assert done.code == 2
+    assert re.fullmatch(
+        r"error: cannot write \S+p\.parquet: column 'attrs' \(rows 0-9\) must hold .+\n", done.err
+    )
+    assert (tmp_path / "p.parquet").read_bytes() == b"the previous run's"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["batch.parquet", "p.parquet"]

@@ -192,7 +192,7 @@ def score(
                 out[name] = column.to_numpy()
             out["model_version"] = model.version
             with writing(output):
-                predictions.write(out)
+                predictions.write(out.set_axis(valid.index))  # numbered by input row: an error names them
             if len(failures):
                 with writing(rejects_path):
                     refused.write(failures.rename(columns={"index": "row"}))
