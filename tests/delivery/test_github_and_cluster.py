@@ -144,6 +144,8 @@ def test_github_setup_dry_run_prints_every_request(mlapp_in_repo) -> None:
     ):
         assert f"repos/acme/churn/{path}" in out
     assert '"prevent_self_review": true' in out
+    # A PUT without a body (Dependabot's two) is printed without one, not as a JSON null.
+    assert "PUT repos/acme/churn/vulnerability-alerts\n\n#" in out and "null" not in out, out
 
 
 def test_a_repository_is_asked_for_by_the_option_of_the_command(monkeypatch, capsys) -> None:

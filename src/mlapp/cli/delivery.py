@@ -294,7 +294,7 @@ def github_setup(
     allow_actions_prs: bool,
     do_apply: bool,
 ) -> None:
-    """Environments (from params), rulesets and token defaults of docs/github-setup.md, via the REST API."""
+    """Environments (from params), rulesets, token defaults, Dependabot (docs/github-setup.md): REST API."""
     from mlapp.delivery import github
 
     github.setup(project.params.delivery, repo, reviewers, checks, do_apply, allow_actions_prs)

@@ -162,7 +162,9 @@ def setup(
         click.echo("# dry run: the requests `--apply` sends (reviewer ids resolved then)")
     for method, path, body, why in calls:
         if api is None:
-            click.echo(f"\n# {why}\n{method} {path}\n{json.dumps(body, indent=2)}")
+            click.echo(
+                f"\n# {why}\n{method} {path}" + ("" if body is None else f"\n{json.dumps(body, indent=2)}")
+            )
             continue
         listed = api.get(path)["branch_policies"] if path.endswith("deployment-branch-policies") else []
         if any(p.get("name") == (body or {}).get("name") for p in listed):  # unique per name: keep it
