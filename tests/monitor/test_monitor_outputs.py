@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import re
 from pathlib import Path
 
@@ -9,8 +11,10 @@ import pytest
 
 from mlapp.errors import UserError
 from mlapp.monitor import run
+from mlapp.monitor.batch import InvalidBatch
 from mlapp.monitor.rows import MonitorError
 from mlapp.params import load_params
+from tests.conftest import answering
 from tests.monitor.helpers import fresh, write_csv
 
 
@@ -83,3 +87,25 @@ def test_the_thresholds_list_shows_a_mapping_as_names_and_values_not_pythons_dic
     assert "- `decay_tolerance`: `roc_auc` 0.05, `pr_auc` 0.05\n" in shown
     assert "- `severe_psi`: off\n" in shown
     assert "{" not in shown and "None" not in shown
+
+
+@pytest.mark.parametrize("rows", [1500, 50])  # a batch compared, and one refused (monitor.min_rows)
+def test_a_presigned_urls_signature_is_in_no_report(
+    in_project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], rows: int
+) -> None:
+    """The reports (the Markdown also on the workflow run's page) and the verdict line show the
+    batch's URL: its signature would let anyone reading them read the batch until it expires."""
+    write_csv(fresh(7, rows), tmp_path / "recent.csv")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    outputs = {"json_path": tmp_path / "m.json", "markdown_path": tmp_path / "m.md"}
+    outputs["summary"] = tmp_path / "summary.md"
+    params = load_params(in_project / "params.yaml")
+    source = "recent.csv?sig=SECRET&sv=1"
+    with answering(http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)) as url:
+        try:
+            run.main(params, source=f"{url}/{source}", model_dir=params.train.model_dir, **outputs)
+        except InvalidBatch:
+            assert rows < params.monitor.min_rows
+    for said in (capsys.readouterr().out, *(path.read_text() for path in outputs.values())):
+        assert "SECRET" not in said
+        assert "/recent.csv?sig=***&sv=1" in said or not said

@@ -143,6 +143,17 @@ def test_parquet_over_http(mlapp_score, http_root, table, model) -> None:
     check_output(folder / "predictions.parquet", table, model)
 
 
+def test_a_presigned_urls_signature_is_not_kept_in_the_output(serving_root, http_root, table) -> None:
+    """Whoever reads the predictions reads mlapp.input: a pre-signed URL's signature there would
+    let them read the batch until it expires (the other parameters stay, as the error shows them)."""
+    url, folder = http_root
+    table.astype({"monthly_charges": str}).to_parquet(folder / "batch.parquet")
+    source = f"{url}/batch.parquet?X-Amz-Signature=SECRET&v=1"
+    score_in_process(source, serving_root / "models", folder, id_column=PARAMS.data.id_column)
+    meta = pq.read_schema(folder / "out.parquet").metadata
+    assert meta[b"mlapp.input"].decode() == f"{url}/batch.parquet?X-Amz-Signature=***&v=1"
+
+
 def test_a_semicolon_csv_is_scored_with_data_csv_separator(
     serving_root, mlapp_score, tmp_path, table, model
 ) -> None:

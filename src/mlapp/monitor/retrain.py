@@ -13,6 +13,7 @@ from pathlib import Path
 
 import mlapp.git
 from mlapp import gha, proc
+from mlapp.errors import redact
 from mlapp.monitor import schema
 from mlapp.monitor.rows import MonitorError
 from mlapp.params import Params
@@ -49,8 +50,8 @@ def _reasons(params: Params, source: str) -> list[str]:
     if not path.is_file():
         return []
     report = schema.read(path)
-    if report.source != source:  # e.g. `make monitor SOURCE=a.csv`, then retrain-branch on b.csv
-        print(f"{path} checked {report.source}, not {source}: the commit message gives no reasons")
+    if report.source != redact(source):  # e.g. `make monitor SOURCE=a.csv`, then retrain-branch on b.csv
+        print(f"{path} checked {report.source}, not {redact(source)}: the commit message gives no reasons")
         return []
     return list(report.reasons) if isinstance(report, schema.MonitorReport) else []
 
@@ -99,7 +100,7 @@ def prepare(
     git("add", "--update")  # pointer, dvc.lock, metrics, plots: tracked files this run changed
     git("add", tracking, *([remote] if remote else []))
     reasons = _reasons(params, source)
-    message = f"Retrain on fresh data from {source}\n\n" + "".join(f"- {r}\n" for r in reasons)
+    message = f"Retrain on fresh data from {redact(source)}\n\n" + "".join(f"- {r}\n" for r in reasons)
     git("commit", "--quiet", "-m", message)
     print(f"prepared {branch}: {git('log', '-1', '--format=%h %s')}")
     gha.set_output("changed", True, github_output)

@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from mlapp import gha
-from mlapp.errors import UserError, writing
+from mlapp.errors import UserError, redact, writing
 from mlapp.metrics import round6
 from mlapp.model import read_spec
 from mlapp.monitor import decision, schema
@@ -83,7 +83,7 @@ def report(
         "retrain": decided.retrain,
         "reasons": decided.reasons,
         "rules": [asdict(rule) for rule in decided.rules],
-        "source": source,
+        "source": redact(source),  # the reports are shared (the run page): no signature
         "format": fmt,
         "rows": tallies.rows,
         "labeled_rows": tallies.labeled_rows(),
@@ -207,7 +207,7 @@ def main(
             "schema_version": schema.SCHEMA_VERSION,
             "status": "invalid",
             "retrain": False,
-            "source": source,
+            "source": redact(source),
             "rows": exc.rows,
             "problems": [p.__dict__ for p in exc.problems],
         }
@@ -217,5 +217,5 @@ def main(
     _write(result, json_path, markdown_path, summary)
     _github_output(github_output, result)
     verdict = "RETRAIN recommended: " + "; ".join(result["reasons"]) if result["retrain"] else "no action"
-    print(f"monitor: {result['rows']} rows from {source}: {verdict} (report {markdown_path})")
+    print(f"monitor: {result['rows']} rows from {result['source']}: {verdict} (report {markdown_path})")
     return RETRAIN if result["retrain"] and not exit_zero else NO_ACTION

@@ -45,7 +45,7 @@ import pyarrow as pa
 
 from mlapp.cell_text import missing_clash
 from mlapp.csv_names import misspelt
-from mlapp.errors import UserError, storage_errors, writing
+from mlapp.errors import UserError, redact, storage_errors, writing
 from mlapp.model import load
 from mlapp.outputs import id_clash, scored_columns
 from mlapp.schema import FEATURES
@@ -164,7 +164,7 @@ def score(
         raise UserError(f"data.id_column {id_column!r}: {clash}")
     facts = lineage.resolve(model_dir, lineage_file)  # git in a checkout, the baked file in an image
     meta = {f"mlapp.{k}": str(v) for k, v in facts.model_dump().items()} | {
-        "mlapp.input": source,
+        "mlapp.input": redact(source),  # read by whoever reads the predictions: no signature
         "mlapp.scored_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     rejects_path = output.with_name(f"{output.stem}.rejects.parquet")  # p.pq too: p.rejects.parquet
