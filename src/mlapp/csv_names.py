@@ -182,9 +182,11 @@ def misspelt(missing: list[Any], unexpected: list[Any]) -> list[tuple[str, str, 
     service merges those into one issue, a mere resemblance is the user's to judge."""
     left, pairs = [str(name) for name in unexpected], []
     for want in map(str, missing):
-        if close := difflib.get_close_matches(want, left, n=1, cutoff=CLOSE):
-            pairs.append((want, close[0], "a likely misspelling"))
-            left.remove(close[0])
+        # Compared as alike compares them: 'Agee' is as close to 'age' as 'agee' is.
+        loose = {_loose(name): name for name in reversed(left)}  # the first of two alike wins
+        if close := difflib.get_close_matches(_loose(want), list(loose), n=1, cutoff=CLOSE):
+            pairs.append((want, loose[close[0]], "a likely misspelling"))
+            left.remove(loose[close[0]])
     return pairs
 
 

@@ -621,6 +621,18 @@ def test_a_header_spelling_a_feature_close_is_named_as_its_likely_misspelling() 
     assert look_alikes(["age", "aged"], ["agee"]).count("'agee'") == 1
 
 
+def test_a_misspelling_in_another_case_is_named_too() -> None:
+    """'Agee' (a spreadsheet's capitalised header, one letter doubled) for 'age': difflib's ratio
+    of the names as written is 0.57, as far as 'region' is; compared as alike compares names
+    (case, spaces, Unicode form aside), it is 'agee' for 'age'."""
+    from mlapp.csv_names import look_alikes
+
+    said = look_alikes(["age", "monthly_charges"], ["Agee", "Monthly_Charge"])
+    assert "the file has 'Agee' for 'age' (a likely misspelling)" in said, said
+    assert "the file has 'Monthly_Charge' for 'monthly_charges' (a likely misspelling)" in said, said
+    assert look_alikes(["age"], ["AGE_GROUP"]) == ""
+
+
 @pytest.mark.parametrize("task", ["binary", "multiclass"])
 def test_classes_spelt_in_two_cases_are_named_as_one_class_spelt_twice(task: str) -> None:
     """An export with "Yes" on some rows and "yes" on others has two classes where the team
