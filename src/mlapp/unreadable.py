@@ -11,6 +11,7 @@ this words the rest the same way.
 from __future__ import annotations
 
 import re
+import unicodedata
 from pathlib import Path, PurePosixPath
 
 import pyarrow as pa
@@ -67,10 +68,12 @@ def not_utf8(source: str | Path) -> str:
     said = f"line {number} is not UTF-8 text"
     cell = next(match.group() for match in _CELL.finditer(line) if match.start() <= start < match.end())
     try:
-        shown = cell.decode("cp1252").strip()
+        # Spaces only: str.strip() also took a no-break space (0xa0), often the very byte at fault.
+        shown = cell.decode("cp1252").strip(" ")
     except UnicodeDecodeError:  # 0x81, 0x8d, 0x8f, 0x90, 0x9d: not Windows-1252 either
         shown = ""
-    if not shown or not shown.isprintable():  # control characters: no text in any 8-bit encoding
+    # Control characters are text in no 8-bit encoding; a no-break space is (shown escaped).
+    if not shown or any(unicodedata.category(char) == "Cc" for char in shown):
         return f"{said}: save the file as UTF-8"
     shown = shown if len(shown) <= SHOWN else shown[: SHOWN - 3] + "..."
     excel = "" if format_suffix(source) == ".jsonl" else ' (Excel: "CSV UTF-8", not "CSV (Comma delimited)")'

@@ -76,6 +76,13 @@ CASES: dict[str, tuple[str, Callable[[bytes], bytes], str]] = {
         lambda raw: _line4(raw, b"\x81"),
         "line 4 is not UTF-8 text: save the file as UTF-8",
     ),
+    # A no-break space (0xa0), as a French export writes one in '1 200' or after a word: shown
+    # escaped, not stripped ('C0000167' alone looked like a cell with nothing wrong in it).
+    "cp1252 no-break space": (
+        "batch.csv",
+        lambda raw: _line4(raw, b"\xa0"),
+        f"line 4 is not UTF-8 text ('\\xa0C0000167' read as Windows-1252): {UTF8}",
+    ),
     "UTF-16": (
         "batch.csv",
         lambda raw: raw.decode().encode("utf-16"),
