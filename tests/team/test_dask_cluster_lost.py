@@ -156,10 +156,31 @@ def test_a_refused_scheduler_port_fails_at_once_and_says_so(monkeypatch: pytest.
         pass
 
 
-def test_a_scheduler_that_accepts_but_has_not_answered_yet_passes_the_port_check() -> None:
-    """A busy scheduler (here a socket that listens and never answers) is Dask's to wait for."""
+def test_a_port_that_accepts_and_never_speaks_fails_after_connect_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before, the stage hung for as long as the port stayed open (Dask's handshake read has no
+    timeout: Client(timeout=4) still waited after 200 s): another program on the port, a frozen
+    scheduler. A scheduler speaks first; one that sends nothing in connect_timeout_s is refused."""
     with socket.create_server(("127.0.0.1", 0)) as silent:
-        dask_cluster._listening(f"tcp://127.0.0.1:{silent.getsockname()[1]}")
+        address = f"tcp://127.0.0.1:{silent.getsockname()[1]}"
+        monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", address)
+        params = PARAMS.train.dask.model_copy(update={"connect_timeout_s": 1.0})
+        said = rf"^Dask scheduler {address} is not reachable \(it accepted the connection and sent nothing"
+        said += r" in 1 s \(train.dask.connect_timeout_s\)"
+        with pytest.raises(UserError, match=said), dask_cluster.client(params):
+            pass
+
+
+def test_a_port_that_speaks_first_passes_the_check() -> None:
+    """A scheduler writes its handshake as it accepts: that first byte is all the check waits for."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)) as ours:
+            accepted, _ = server.accept()
+            with accepted:
+                accepted.sendall(b"x")
+                dask_cluster._speaking(ours, 1.0)
 
 
 @pytest.mark.slow

@@ -41,7 +41,7 @@ def client(params: DaskParams) -> Iterator[Client]:
     address = params.resolved_scheduler()
     if address:
         try:
-            _listening(address)
+            _listening(address, params.connect_timeout_s)
             connected = Client(address, timeout=params.connect_timeout_s)
         # OSError: refused, unknown host, or no answer in time; ValueError: an address Dask has no
         # transport for (http://)
@@ -94,17 +94,31 @@ def closed(dask: Client) -> Iterator[Client]:
     dask.close()
 
 
-def _listening(address: str) -> None:
+def _listening(address: str, wait: float) -> None:
     """Raise ``OSError`` at once for a TCP scheduler address nothing listens on (refused, an unknown
-    host). Dask retries a refused connection until its connect timeout (``connect_timeout_s``),
-    which must stay long for a scheduler that is alive but slow to answer Dask's handshake: its
-    kernel has accepted the TCP connection by then, so this check passes it."""
+    host), and after ``wait`` s for one that accepts and says nothing. Dask retries a refused
+    connection until its connect timeout (``connect_timeout_s``), and never times out its read of
+    the scheduler's handshake once connected."""
     from distributed.comm.addressing import get_address_host_port, parse_address
 
-    if parse_address(address)[0] not in ("tcp", "tls"):
+    if (scheme := parse_address(address)[0]) not in ("tcp", "tls"):
         return  # Dask's other transports (and addresses it has none for) are Client's to judge
-    with socket.create_connection(get_address_host_port(address), timeout=PROBE_TIMEOUT_S):
-        pass
+    with socket.create_connection(get_address_host_port(address), timeout=PROBE_TIMEOUT_S) as probe:
+        if scheme == "tcp":  # a TLS server speaks after the client's hello
+            _speaking(probe, wait)
+
+
+def _speaking(probe: socket.socket, wait: float) -> None:
+    """A Dask scheduler writes its handshake as it accepts; nothing in ``wait`` s is another program
+    on the port, or a scheduler that is stuck (it held the stage for as long as the port was open)."""
+    probe.settimeout(wait)
+    try:
+        probe.recv(1)
+    except TimeoutError:
+        raise OSError(
+            f"it accepted the connection and sent nothing in {wait:g} s (train.dask.connect_timeout_s): "
+            "another program on this port, or a scheduler that is stuck"
+        ) from None
 
 
 @contextmanager
