@@ -13,7 +13,9 @@ from typing import NoReturn
 
 # scheme://user:password@host: MLflow, DVC and git take credentials in a URL, and a message that
 # names the URL (a server that does not answer, a failed push) must not print them.
-URL_CREDENTIALS = re.compile(r"(?<![\w+.-])([a-zA-Z][\w+.-]*://)[^/\s@]+@")
+# The userinfo runs to the authority's last '@', as clients read it: a password holding an '@'
+# not written %40 (bob:p@ss@host) is hidden whole, not shown from its '@' on.
+URL_CREDENTIALS = re.compile(r"(?<![\w+.-])([a-zA-Z][\w+.-]*://)[^/\s?#'\"]+@")
 # A pre-signed URL (S3, GCS, an Azure SAS) carries its credential in the query: a batch to
 # score or monitor given as one must not print it in "cannot read <url>" either.
 URL_SIGNATURE = re.compile(

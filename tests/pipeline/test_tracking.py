@@ -56,6 +56,8 @@ def test_a_password_in_the_tracking_uri_is_never_printed() -> None:
             "https://a.blob.core.windows.net/c/x.csv?sv=2024&sig=***&se=1 'https://g/x?x-goog-signature=***'",
         ),
         ("?page=2&sort=sig #signature=x ?design=1", None),  # no credential parameter
+        # A password holding an '@' not written %40: clients read the userinfo up to the last '@'.
+        ("http://bob:p@ss@h:3000/x?a=b@c 'https://u:p@h'", "http://***@h:3000/x?a=b@c 'https://***@h'"),
     ],
 )
 def test_redact_hides_url_credentials_only(text: str, shown: str | None) -> None:
