@@ -203,3 +203,40 @@ def test_a_column_that_cannot_be_written_is_one_line_and_no_output(score, tmp_pa
     )
     assert (tmp_path / "p.parquet").read_bytes() == b"the previous run's"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["batch.parquet", "p.parquet"]
+
+
+@pytest.fixture(scope="module")
+def multiclass_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model of text classes (bronze, gold, silver): its label column is text."""
+    from mlapp import model as model_io
+    from mlapp.stages.train import train
+    from tests.pipeline.task_tables import table
+
+    fast = PARAMS.train.model_copy(
+        update={"xgboost": PARAMS.train.xgboost.model_copy(update={"n_estimators": 10, "max_depth": 2})}
+    )
+    booster, spec = train(table("multiclass", 300), "churned", fast, "multiclass", examples=5)
+    folder = tmp_path_factory.mktemp("multiclass") / "models"
+    model_io.save(booster, spec, folder)
+    return folder
+
+
+@pytest.mark.parametrize("rejected", [0, 5])  # a header only; a first chunk of rejected rows only
+def test_text_labels_are_typed_without_a_scored_row(
+    multiclass_model: Path, tmp_path: Path, rejected: int
+) -> None:
+    """A chunk without a valid row gave pandas an empty object column of labels, which pyarrow
+    typed null: a header-only file's output had a null 'label' (no reader could append it to a
+    day's text labels), and a first chunk of rejected rows stopped the run at the next ("column
+    'label' (rows 5-9) must hold one type in every row: null"), nothing scored."""
+    frame = generate(20 if rejected else 0, 5).drop(columns=["churned"])
+    frame.loc[: rejected - 1, "contract"] = "lifetime"  # not a level: rejected
+    frame.to_csv(tmp_path / "batch.csv", index=False)
+    data = PARAMS.data
+    done = scorer.score(str(tmp_path / "batch.csv"), tmp_path / "out.parquet", multiclass_model, 5,
+                        tmp_path / "none.json", data.missing_values, data.csv_separator, data.decimal,
+                        id_column=data.id_column)  # fmt: skip
+    assert (done.scored, done.rejected) == (len(frame) - rejected, rejected)
+    written = pq.read_table(tmp_path / "out.parquet")
+    assert written.schema.field("label").type == pa.large_string(), written.schema
+    assert written.num_rows == len(frame) - rejected

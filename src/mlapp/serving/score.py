@@ -46,7 +46,7 @@ import pyarrow as pa
 from mlapp.cell_text import missing_clash
 from mlapp.csv_names import misspelt
 from mlapp.errors import UserError, redact, storage_errors, writing
-from mlapp.model import load
+from mlapp.model import Model, load
 from mlapp.outputs import id_clash, scored_columns
 from mlapp.schema import FEATURES
 from mlapp.serving import lineage, settings
@@ -137,6 +137,13 @@ def kept_types(copied: Sequence[str], schema: pa.Schema | None) -> dict[str, pa.
     return {name: schema.field(name).type for name in copied if name in schema.names}
 
 
+def answer_types(model: Model) -> dict[str, pa.DataType]:
+    """The type of each of the task's fields, read off one row's answer: a chunk without a valid
+    row gives pandas an empty object column of text labels, which pyarrow would type null."""
+    one = model.outputs(np.zeros((1, len(model.spec.classes)) if model.task == "multiclass" else 1))
+    return {field.name: field.type for field in pa.Schema.from_pandas(one, preserve_index=False)}
+
+
 def score(
     source: str,
     output: Path,
@@ -182,7 +189,7 @@ def score(
             if copied is None:  # every chunk has the file's columns
                 written = scored_columns(model.task, model.spec.classes)
                 copied, unused = carried(list(frame.columns), keep, id_column, written)
-                predictions.types = kept_types(copied, schema)
+                predictions.types = kept_types(copied, schema) | answer_types(model)
             out = pd.DataFrame({"row": valid.index.to_numpy(dtype=np.int64)})
             for kept in copied:  # its dtype kept: a chunk of rejects only is no null type
                 out[kept] = frame.loc[valid.index, kept].reset_index(drop=True)
