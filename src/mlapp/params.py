@@ -10,6 +10,8 @@ what spans sections, and loads the file. Import everything from here.
 
 from __future__ import annotations
 
+import datetime
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -205,9 +207,13 @@ def _mistake(error: Mapping[str, Any], task: object) -> str:
 
 def _as_written(value: object) -> str:
     """A refused value as the file spells it: `max_depth:` and `max_depth: null` were "got None";
-    a list where one value goes ([5, 6]) was left out."""
+    a list where one value goes ([5, 6]) was left out; a date and .inf were Python's reprs."""
     if value is None:
         return "null, or nothing after the colon"
+    if isinstance(value, datetime.date):  # YAML reads 2024-01-01 (a column's name too) as a date
+        return f"{value.isoformat()}, a date to YAML: quote a name spelt so"
+    if isinstance(value, float) and not math.isfinite(value):
+        return {math.inf: ".inf", -math.inf: "-.inf"}.get(value, ".nan")
     text = repr(value)
     return text if len(text) <= 60 else f"{text[:59]}…"
 

@@ -100,6 +100,11 @@ DEPTH = "train.xgboost.max_depth"
         ("max_depth: 5\n", "max_depth: [5, 6]\n", f"{DEPTH}: Input should be a valid integer (got [5, 6])"),
         ("max_depth: 5\n", "max_depth:\n",
          f"{DEPTH}: Input should be a valid integer (got null, or nothing after the colon)"),
+        # a date-like column name was "got datetime.date(2024, 1, 1)", Python's words and no fix
+        ("ignore_columns: []", "ignore_columns: [2024-01-01]",
+         "data.ignore_columns.0: Input should be a valid string (got 2024-01-01, a date to YAML: quote "
+         "a name spelt so)"),
+        ("max_depth: 5\n", "max_depth: .inf\n", f"{DEPTH}: Input should be a finite number (got .inf)"),
         # was "data: data.id_column ...": a section's own check names its settings
         ("id_column: customer_id", "id_column: churned", "data.id_column 'churned' is also data.label: "),
     ],
