@@ -150,6 +150,10 @@ def feature(name: str, values: pd.Series, decimal: str) -> Feature:
         # As a feature, a row's number teaches nothing, and the service refuses every later id
         # beyond the range seen.
         return Feature(name, "", skip=f"named like an id, every value distinct; {ID_HINT}, or {IGNORE}")
+    if not nullable and len(present) > 1 and text.nunique() == 1:  # a blank is information too
+        # Nothing to learn from, and its drafted range or level would refuse any other value
+        # (an all-zero count drafted 0..0 refused the first 1).
+        return Feature(name, "", skip=f"the same value ({text.iloc[0]!r}) in every row; {IGNORE}")
     code = text.str.match(CODE).any()
     for kind in ("int", "float"):
         numbers, bad = parse_values(present, kind, decimal)  # data.decimal: "3,5" is a number

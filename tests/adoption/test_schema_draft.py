@@ -441,3 +441,19 @@ def test_an_id_named_like_a_column_the_scorer_writes_is_warned_of(tmp_path: Path
     assert "warning: data.id_column 'label': the batch scorer writes a column of that name" in result.stderr
     assert "warning: 'row', if it becomes data.id_column: the batch scorer writes" in result.stderr
     assert "'count'" not in result.stderr
+
+
+def test_a_column_with_one_value_is_left_out_naming_it() -> None:
+    """An all-zero count drafted _number(int, 0, 0): the service refused the first 1, and the model
+    had nothing to learn from it. A category of one level refused every other level alike."""
+    for values, seen in ((["0"] * 50, "'0'"), (["north", " north"] * 20, "'north'")):
+        drafted = schema_draft.feature("x", column(*values), ".")
+        assert drafted.call == "", drafted
+        assert (
+            drafted.skip
+            == f"the same value ({seen}) in every row; list it in data.ignore_columns (params.yaml)"
+        )
+    assert schema_draft.feature("x", column("0", "1"), ".").call == "_number(int, 0, 2"
+    assert schema_draft.feature("x", column("7"), ".").call == "_number(int, 0, 20"  # one row: no evidence
+    # With blanks, whether a value is there can be what the model learns.
+    assert schema_draft.feature("x", column("0", "0", None), ".").call == "_number(int, 0, 0"
