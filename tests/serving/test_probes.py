@@ -19,7 +19,7 @@ import pytest
 import yaml
 from starlette.testclient import TestClient
 
-from mlapp.serving import PARAMS_ENV, PROBE_HOST_ENV, TRAFFIC_PORT_ENV, probes, supervise
+from mlapp.serving import PARAMS_ENV, PROBE_HOST_ENV, PROBE_PORT_ENV, TRAFFIC_PORT_ENV, probes, supervise
 from mlapp.serving.local import free_port
 
 WAIT_S = 60.0  # generous: only a bound on waiting, never a claim about speed
@@ -53,6 +53,7 @@ def probe_url(
     windows = {"probe_port": port, "probe_live_s": 0.5, "probe_ready_s": 0.5, "probe_ready_backlog": 2}
     monkeypatch.setattr(service_module, "SERVING", service_module.SERVING.model_copy(update=windows))
     monkeypatch.setenv(PROBE_HOST_ENV, "127.0.0.1")
+    monkeypatch.setenv(PROBE_PORT_ENV, str(port))  # as supervise.py sets it
     monkeypatch.setenv(TRAFFIC_PORT_ENV, str(traffic.getsockname()[1]))
     with TestClient(service_app) as client:  # lifespan: starts the listener
         yield f"http://127.0.0.1:{port}", client

@@ -198,15 +198,16 @@ class Probes:
 
 
 def open_probes(environ: Mapping[str, str], serving: ServingParams) -> Probes | None:
-    """The listener on ``serving.probe_port`` (or supervise.py's ``--probe-port``); None without
-    the environment ``supervise.py`` sets or when the port cannot be bound (logged: the traffic
-    port still serves, the probes fail)."""
-    host, traffic_port = environ.get(PROBE_HOST_ENV), environ.get(TRAFFIC_PORT_ENV)
-    if not host or not traffic_port:
+    """The listener on the port ``supervise.py`` names (``serving.probe_port`` or its
+    ``--probe-port``); None without the environment it sets or when the port cannot be bound
+    (logged: the traffic port still serves, the probes fail)."""
+    host, port, traffic_port = (
+        environ.get(name) for name in (PROBE_HOST_ENV, PROBE_PORT_ENV, TRAFFIC_PORT_ENV)
+    )
+    if not host or not port or not traffic_port:
         return None
-    port = int(environ.get(PROBE_PORT_ENV, serving.probe_port))
     try:
-        return Probes(host, port, ListenQueue(int(traffic_port)), serving)
+        return Probes(host, int(port), ListenQueue(int(traffic_port)), serving)
     except OSError as exc:
-        logger.error("no health probes on %s:%d (serving.probe_port): %s", host, port, exc)
+        logger.error("no health probes on %s:%s (serving.probe_port): %s", host, port, exc)
         return None
