@@ -110,3 +110,27 @@ def test_a_validate_stopped_by_a_params_error_keeps_the_committed_report(
     assert result.returncode != 0 and "validate.min_rows" in result.stdout + result.stderr
     assert report.read_bytes() == before
     assert sh("git", "status", "--porcelain", cwd=root).stdout.split() == ["M", "params.yaml"]
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "stage"),
+    [("split", "test_size", "0.2x", "split"), ("data", "target", "nosuch", "validate")],
+)
+def test_a_stage_stopped_by_a_params_error_keeps_the_tables_it_wrote_before(
+    trained_project: Path, tmp_path: Path, section: str, key: str, value: str, stage: str
+) -> None:
+    """DVC deleted validate's and split's tables before running them: a params.yaml mistake left
+    none (back only with `dvc checkout`). Now they stay, and fixing the mistake is all it takes."""
+    root = copy_project(trained_project, tmp_path / "p")
+    tables = ["artifacts/validated.parquet", "artifacts/split/train.parquet", "artifacts/split/test.parquet"]
+    before = {rel: (root / rel).read_bytes() for rel in tables}
+    shipped = (root / "params.yaml").read_text()
+    raw = yaml.safe_load(shipped)
+    raw[section][key] = value
+    (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    result = sh("dvc", "repro", cwd=root, check=False)
+    assert result.returncode != 0 and f"failed to reproduce '{stage}'" in result.stderr
+    assert f"{section}.{key}" in result.stdout + result.stderr
+    assert {rel: (root / rel).read_bytes() for rel in tables if (root / rel).exists()} == before
+    (root / "params.yaml").write_text(shipped)
+    assert "Data and pipelines are up to date" in sh("dvc", "status", cwd=root).stdout

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from mlapp.errors import UserError
 from mlapp.params import DataParams, ParamsError, load_params
 from mlapp.sample_data import generate
 from mlapp.stages.split import SplitError, in_test, row_hashes, run, split
@@ -51,6 +52,19 @@ def test_a_part_without_a_class_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(SplitError, match=r"the test part \(60 rows\) has no rows of class \['1'\]"):
         run(params, source=source, train_path=tmp_path / "train.parquet", test_path=tmp_path / "test.parquet")
     assert not (tmp_path / "test.parquet").exists()
+
+
+def test_a_split_that_cannot_write_both_parts_keeps_the_previous_pair(tmp_path: Path) -> None:
+    """DVC keeps the parts of a split that fails (persist): a new train file beside the old test
+    file would be a pair no split wrote, the test rows maybe trained on."""
+    generate(200, 2).to_parquet(tmp_path / "validated.parquet", index=False)
+    train, test = tmp_path / "train.parquet", tmp_path / "parts" / "test.parquet"
+    train.write_bytes(b"the previous train part")
+    (tmp_path / "parts").write_text("a file where the test part's folder goes")
+    with pytest.raises(UserError, match=rf"cannot write {test}"):
+        run(PARAMS, source=tmp_path / "validated.parquet", train_path=train, test_path=test)
+    assert train.read_bytes() == b"the previous train part"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["parts", "train.parquet", "validated.parquet"]
 
 
 def test_a_regression_split_does_not_claim_to_be_stratified(tmp_path: Path, capsys) -> None:

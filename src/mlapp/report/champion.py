@@ -2,9 +2,9 @@
 
 One mechanism covers both cases: check the base commit out in a temporary ``git worktree``
 that shares this repository's DVC cache, and run ``dvc repro --pull <model stage>`` there.
-DVC then restores each output from the cache or the remote when it can, restores from the
-run-cache when the same stage ran before (the PR's own ``dvc repro`` usually just ran the
-unchanged upstream stages), and only runs what is left, with the base's code (``src/`` of
+DVC then restores each output the base's ``dvc.lock`` names from the cache (the PR's own
+``dvc repro`` usually just wrote the unchanged upstream stages' there) or the remote when it can,
+and only runs what is left, with the base's code (``src/`` of
 the worktree comes first on ``PYTHONPATH``). A fork PR without remote credentials therefore
 still gets a champion, and a second report is fast.
 

@@ -21,6 +21,8 @@ whole copy of each part would hold several times that.
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -30,8 +32,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from sklearn.model_selection import train_test_split
 
-from mlapp.errors import UserError
+from mlapp.errors import UserError, writing
 from mlapp.params import DataParams, Params, SplitParams, Task
+from mlapp.swap import signals_held
 from mlapp.tables import stage_table, write_rows
 
 HASH_ROWS = 500_000  # rows hashed at a time on Arrow: bounds the pandas copy
@@ -194,10 +197,31 @@ def run(params: Params, *, source: Path, train_path: Path, test_path: Path) -> i
     if labels is not None:
         check_parts(labels, names, train, test, params.split.method)
     del labels, times, hashes
-    write_rows(table, train, train_path)
-    write_rows(table, test, test_path)
+    write_parts(table, {train_path: train, test_path: test})
     method: str = params.split.method
     if method == "stratified" and params.task == "regression":
         method = "random: a regression label has no classes"
     print(f"split ({method}): {len(train)} train rows, {len(test)} test rows")
     return 0
+
+
+def write_parts(table: pa.Table, parts: dict[Path, np.ndarray]) -> None:
+    """Each part's rows written beside its file, then both renamed over the previous pair: the
+    outputs persist (dvc.yaml), so a split that fails (a full disk, Ctrl-C) leaves the previous
+    train and test files, and never a new one beside an old one."""
+    staged: dict[Path, Path] = {}
+    try:
+        for path, rows in parts.items():
+            with writing(path):  # a read-only or full disk: one line naming the file
+                path.parent.mkdir(parents=True, exist_ok=True)
+                handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+                os.close(handle)
+                staged[path] = Path(name)
+                staged[path].chmod(0o644)  # mkstemp creates 0600; DVC caches the file as it is
+                write_rows(table, rows, staged[path])
+        with signals_held():  # the two renames: one pair or the other, whatever Ctrl-C does
+            for path, written in staged.items():
+                written.replace(path)
+    finally:
+        for written in staged.values():
+            written.unlink(missing_ok=True)  # gone already once renamed
