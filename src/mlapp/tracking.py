@@ -187,7 +187,11 @@ def log_run(
 
 
 def use_experiment(name: str) -> None:
-    """``mlflow.set_experiment``; a deleted experiment, whose name MLflow will not reuse, in one line."""
+    """``mlflow.set_experiment``; a deleted experiment, whose name MLflow will not reuse, in one line.
+
+    Creating a missing one is a right of its own in MLflow's basic auth (USE on the workspace, with
+    workspaces on), which EDIT on an experiment does not give: its refusal (403 to
+    experiments/create) is a ``RunNotLogged`` naming it, not the run's permissions."""
     found = mlflow.get_experiment_by_name(name)
     if found is not None and found.lifecycle_stage == "deleted":
         restore = f"uv run mlflow experiments restore --experiment-id {found.experiment_id}"
@@ -195,7 +199,16 @@ def use_experiment(name: str) -> None:
             f"MLflow experiment {name!r} was deleted in {mlflow.get_tracking_uri()}: restore it "
             f"(`{restore}`) or name another in params.yaml (mlflow.experiment)"
         )
-    mlflow.set_experiment(name)
+    try:
+        mlflow.set_experiment(name)  # creates it if missing
+    except Exception as exc:
+        if found is None:
+            may = (
+                "create experiments (USE on the workspace, in MLflow's basic auth), or that an "
+                f"admin creates experiment {name!r} and gives this user EDIT on it"
+            )
+            raise_if_server_failed(exc, f"creating experiment {name!r}", error=RunNotLogged, may=may)
+        raise
 
 
 def _log_into_run(

@@ -159,6 +159,48 @@ def test_a_server_refusing_only_run_creation_says_whose_permission_to_check(
     nothing_logged(root, shared)
 
 
+CREATE_EXPERIMENT = "/api/2.0/mlflow/experiments/create"
+
+
+@pytest.mark.parametrize(
+    ("command", "then"),
+    [
+        (
+            ("pipeline", "evaluate"),
+            "this stage wrote no outputs. Re-run it once the server allows it (`uv run dvc repro`).",
+        ),
+        (
+            ("pipeline", "tune", "--trials", "1"),
+            "no run was logged (one cut short is never reused). Run this again once the server allows it.",
+        ),
+    ],
+)
+def test_a_server_refusing_to_create_the_experiment_names_that_right(
+    command: tuple[str, ...], then: str, trained_project: Path, tmp_path: Path
+) -> None:
+    """MLflow's basic auth with workspaces on answers experiments/create 403 "Permission denied"
+    to a user without USE on the workspace (seen on `mlflow server --app-name basic-auth
+    --enable-workspaces`; the app needs Flask-WTF, which this project does not install, so a proxy
+    answers as it does). Before: evaluate said "while starting a run ... may create and log runs
+    in experiment (EDIT on it)", a right that does not let one create it; tune, a traceback."""
+    shared = require_env("MLAPP_TEST_MLFLOW_SERVER", "an `mlflow server` on PostgreSQL")
+    with proxy(shared, (CREATE_EXPERIMENT,), 403, b"Permission denied") as url:
+        root, env = team_project(trained_project, tmp_path / "p", url)
+        done = sh("mlapp", *command, cwd=root, check=False, env=env)
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, output
+    assert "Traceback" not in output, output
+    name = load_params(root / "params.yaml").mlflow.experiment
+    assert output.strip().splitlines()[-1] == (
+        f"error: MLflow tracking server {url} refused this client while creating experiment {name!r} "
+        f"(API request to endpoint {CREATE_EXPERIMENT} failed with error code 403 != 200. Response "
+        "body: 'Permission denied'): check MLFLOW_TRACKING_TOKEN (or MLFLOW_TRACKING_USERNAME/PASSWORD), "
+        "and that this user may create experiments (USE on the workspace, in MLflow's basic auth), or "
+        f"that an admin creates experiment {name!r} and gives this user EDIT on it; {then}"
+    )
+    assert MlflowClient(shared).get_experiment_by_name(name) is None
+
+
 def test_a_server_with_its_registry_off_says_how_to_start_it(trained_project: Path, tmp_path: Path) -> None:
     """A `--registry-store-uri` MLflow has no store for: the server starts, its registry calls
     answer 400 "Model registry functionality is unavailable"."""
