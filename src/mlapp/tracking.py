@@ -34,13 +34,13 @@ from mlapp.tables import read_frame, read_json
 from mlapp.tracking_failures import (
     CREDENTIALS,
     RETRIES,
-    TIMEOUT,
     RunNotLogged,
     default_timeout,
     end_failed,
     raise_if_server_failed,
     timed_out,
     uploading,
+    users_timeout,
     waited,
 )
 
@@ -61,7 +61,8 @@ def connect(params: MlflowParams) -> str:
             "a server is http(s)://HOST[:PORT]; the local default is sqlite:///mlflow.db"
         )
     if uri.startswith(("http://", "https://")):
-        _answering(uri, os.environ.get(TIMEOUT, PROBE_TIMEOUT_S))
+        # Not the API calls' bound, which an earlier connect of this process (or its parent) set
+        _answering(uri, users_timeout() or PROBE_TIMEOUT_S)
     # MLflow retries a failed request 7 times, its backoff doubling up to 120 s: a server killed
     # mid-run failed evaluate after 494 s (247 s per call, and marking the run failed). 4 retries
     # still ride out a restart or a proxy's 502s for about 30 s.

@@ -113,6 +113,13 @@ def default_timeout() -> None:
         os.environ[TIMEOUT] = os.environ[DEFAULTED] = API_TIMEOUT_S
 
 
+def users_timeout() -> str | None:
+    """``TIMEOUT`` if the user set it, ``None`` if unset or ``default_timeout``'s (of this process,
+    or of the one that started it: both variables are inherited)."""
+    value = os.environ.get(TIMEOUT)
+    return None if value is not None and value == os.environ.get(DEFAULTED) else value
+
+
 def uploading() -> contextlib.AbstractContextManager[None]:
     """MLflow's own 120 s wait for an answer while artifacts are uploaded, unless the user set
     a wait (any, 30 too; ``default_timeout``): a server that stores them in S3 answers once its

@@ -95,3 +95,21 @@ def test_uploads_keep_mlflows_wait_unless_the_user_set_one(
     with uploading():
         assert os.environ[TIMEOUT] == during
     assert os.environ[TIMEOUT] == before
+
+
+def test_a_second_connect_probes_within_the_first_ones_bound(
+    silent: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first `connect` sets MLFLOW_HTTP_REQUEST_TIMEOUT for MLflow's API calls (30 s), in the
+    environment a stage's process inherits too. Before, a second `connect` (in this process or a
+    child) took that for the user's and probed a silent server for 30 s, not PROBE_TIMEOUT_S."""
+    for name in (TIMEOUT, DEFAULTED):  # restored after the test, as they were; unset below
+        monkeypatch.setenv(name, "unset below")
+        monkeypatch.delenv(name)
+    monkeypatch.setattr(tracking, "PROBE_TIMEOUT_S", "1")  # the bound in effect, short here
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    tracking.connect(load_params(PARAMS).mlflow)
+    assert os.environ[TIMEOUT] == "30"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", silent)
+    with pytest.raises(TrackingUnavailable, match=r"did not answer within 1 s to /api/2\.0/mlflow/"):
+        tracking.connect(load_params(PARAMS).mlflow)
