@@ -57,6 +57,12 @@ FEATURES: dict[str, pa.Column] = {
 }
 
 
+# A column's metadata key for text read exactly as the file writes it: an id is a key that joins
+# rows back to their source (the batch scorer copies it, the monitor's refresh matches it with
+# data.raw's), so "A1 " and "A1" are two ids, not one id stripped (cells.stripped) into a duplicate.
+AS_WRITTEN = "as_written"
+
+
 def raw_schema(data: DataParams, task: str = "binary") -> pa.DataFrameSchema:
     """The whole raw table: optional id and event time, features and the label.
 
@@ -84,7 +90,7 @@ def raw_schema(data: DataParams, task: str = "binary") -> pa.DataFrameSchema:
         )
     columns: dict[str, pa.Column] = {}
     if data.id_column:
-        columns[data.id_column] = pa.Column(str, unique=True)
+        columns[data.id_column] = pa.Column(str, unique=True, metadata={AS_WRITTEN: True})
     if data.time_column:
         columns[data.time_column] = pa.Column("datetime64[ns]")
     columns.update(FEATURES)

@@ -197,3 +197,30 @@ def test_a_schema_level_with_spaces_around_it_is_refused_naming_it(monkeypatch: 
     with pytest.raises(UserError, match="level ' north' with spaces around it") as refused:
         check_features()
     assert "write 'north'" in str(refused.value)
+
+
+def test_an_id_is_read_as_written_by_validate_the_batch_scorer_and_the_monitor(
+    serving_root: Path, tmp_path: Path
+) -> None:
+    """An id is a key joining a row back to its source: "C1 " and "C1" are two ids. Validate and the
+    monitor read ids stripped, as a category's text, and refused the pair as one id repeated (shown
+    as ['C1', 'C1']) while the batch scorer copied them as written."""
+    raw = generate(200, 14)
+    raw.loc[[1, 2, 3], "customer_id"] = ["C1 ", "C1", "\tC1"]
+    raw.to_parquet(parquet := tmp_path / "raw.parquet", index=False)
+    raw.to_csv(csv := tmp_path / "raw.csv", index=False)
+    # The CSV reader skips spaces after a separator (", "-separated exports): a tab is kept.
+    for source in (parquet, csv):
+        out = tmp_path / f"{source.suffix[1:]}.parquet"
+        code = validate.run(PARAMS, source=source, output=out, report=tmp_path / "v.json")
+        assert code == 0, (tmp_path / "v.json").read_text()
+        assert pd.read_parquet(out)["customer_id"][1:4].tolist() == ["C1 ", "C1", "\tC1"]
+        batch = validate_batch(read_raw(source, [""], 50, ","), PARAMS, source.name)
+        assert batch["customer_id"][1:4].tolist() == ["C1 ", "C1", "\tC1"]
+        scored = tmp_path / f"scored-{source.suffix[1:]}.parquet"
+        summary = scorer.score(
+            str(source), scored, serving_root / "models", 50, tmp_path / "none.json", [""], ",", ".",
+            id_column=PARAMS.data.id_column,
+        )  # fmt: skip
+        assert summary.rejected == 0
+        assert pq.read_table(scored).column("customer_id").to_pylist()[1:4] == ["C1 ", "C1", "\tC1"]

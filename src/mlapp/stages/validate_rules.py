@@ -17,7 +17,7 @@ from mlapp.cells import NULLABLE_FIX, parse_hint, parse_values
 from mlapp.csv_names import unnamed_hint
 from mlapp.problem_row import Problem
 from mlapp.problems import CHECK_WORDS, MAX_LISTED, REPEATS, examples, problem, rule_words
-from mlapp.schema import FEATURES
+from mlapp.schema import AS_WRITTEN, FEATURES
 
 TABLE_CHECKS = {"column_in_dataframe", "column_in_schema"}
 # A number or boolean column none of whose values parse: an export that now writes levels ("few",
@@ -51,8 +51,11 @@ def parse_columns(
             continue  # reported by the schema as a missing column
         if column.dtype is None:  # data.ignore_columns: read past, never checked (a batch keeps them)
             continue
-        parsed[name], bad = parse_values(frame[name], str(column.dtype), decimal)
         absent = frame[name].isna()
+        if (column.metadata or {}).get(AS_WRITTEN):  # an id: its text as is (pandera types it)
+            bad = pd.Series(False, index=frame.index)
+        else:
+            parsed[name], bad = parse_values(frame[name], str(column.dtype), decimal)
         if bad.any():
             fix = fixes.get(name, NULLABLE_FIX)
             hint = parse_hint(name, frame.loc[bad, name], str(column.dtype), decimal, fix)
