@@ -33,15 +33,20 @@ def worktree(ref: str, folder: Path) -> Iterator[str]:
 
 
 def params_for_old(current: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
-    """This checkout's params as an older revision reads them: per section, a setting its own
-    params.yaml lacks is left out (it refuses settings it does not know), one only it has keeps
-    its value; every other setting is this checkout's, so both revisions run alike."""
+    """This checkout's params as an older revision reads them: at every depth (``train.dask`` as
+    much as ``train``), a setting its own params.yaml lacks is left out (it refuses settings it
+    does not know), one only it has keeps its value; every other setting is this checkout's, so
+    both revisions run alike. A map its params.yaml leaves empty names no settings (a per-column
+    map such as ``monitor.psi_by_feature``): this checkout's is kept whole."""
     return {
-        section: {key: current[section].get(key, value) for key, value in settings.items()}
-        if isinstance(settings, dict) and isinstance(current.get(section), dict)
-        else current.get(section, settings)
-        for section, settings in old.items()
+        key: _setting_for_old(current[key], value) if key in current else value for key, value in old.items()
     }
+
+
+def _setting_for_old(current: Any, old: Any) -> Any:
+    if isinstance(current, dict) and isinstance(old, dict) and old:
+        return params_for_old(current, old)
+    return current
 
 
 def result_head(script: str) -> dict[str, Any]:

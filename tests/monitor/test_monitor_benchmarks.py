@@ -28,6 +28,15 @@ def test_a_setting_the_old_revision_lacks_is_left_out_and_one_only_it_has_kept(m
     assert current["monitor"]["chunk_rows"] == 50_000  # this checkout's params untouched
 
 
+def test_a_nested_setting_the_old_revision_lacks_is_left_out_too(monkeypatch) -> None:
+    params_for_old = _params_for_old(monkeypatch)
+    current = {"train": {"dask": {"timeout_s": 600, "connect_timeout_s": 60}, "engine": "local"}}
+    current["monitor"] = {"psi_by_feature": {"tenure": 0.3}}  # a per-feature map: any keys
+    old = {"train": {"dask": {"timeout_s": 300}, "engine": "dask"}, "monitor": {"psi_by_feature": {}}}
+    expected = {"train": {"dask": {"timeout_s": 600}, "engine": "local"}, "monitor": current["monitor"]}
+    assert params_for_old(current, old) == expected
+
+
 def test_a_revision_with_every_setting_gets_this_checkouts_params_whole(monkeypatch) -> None:
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     assert _params_for_old(monkeypatch)(params, params) == params
