@@ -33,6 +33,8 @@ def column(*values: str | None) -> pd.Series:
         (("0.25", "1.0", "17.5"), '"x": _number(float, 0.0, 40.0),'),
         (("0.0013", "0.35"), '"x": _number(float, 0.0, 0.7),'),  # a share: not widened to 1.0 whole
         (("-3.2", "-0.5"), '"x": _number(float, -7.0, 0.0),'),
+        # Past 1e16 as Python writes it: not 4_000_000_000_000_000_079_538_499_354_624.0
+        (("2e30", "-1"), '"x": _number(float, -2.0, 4e30),'),
         (("True", "false", "TRUE"), '"x": pa.Column(bool),'),
         (("yes", None, "no"), '"x": pa.Column("boolean", nullable=True),'),
         (("b", "a", None, "b"), '"x": _category(["a", "b"], nullable=True),'),
@@ -67,6 +69,34 @@ def test_a_drafted_range_takes_a_plausible_new_value_and_refuses_a_placeholder()
             pd.DataFrame({"age": [80, 999, -1]}), lazy=True
         )
     assert refused.value.failure_cases["failure_case"].tolist() == [999, -1]
+
+
+@pytest.mark.parametrize(
+    ("values", "call"),
+    [
+        (("3.3e38", "-1.8e38"), "_number(float, -3.4028234663852886e38, 3.4028234663852886e38"),
+        (("5e18", "1"), "_number(int, 0, 9_223_372_036_854_775_807"),
+    ],
+)
+def test_a_range_past_what_the_model_takes_is_drafted_at_its_limit(
+    values: tuple[str, ...], call: str
+) -> None:
+    """Twice 3.3e38 is past float32's largest (3.4e38), which validate and the service refuse past:
+    drafted 7e38 (written 700_000_000_000_000_003_131_134_695_670_819_061_760.0), a range no value
+    could fill. At the limit, every value seen passes and the service's rule is the model's own."""
+    import pandera.pandas as pa
+
+    from mlapp.schema import _number
+    from mlapp.serving.records import MODEL_LIMITS, field_rule
+
+    drafted = schema_draft.feature("x", column(*values), ".")
+    assert drafted.call == call
+    kind = int if "int" in call else float
+    low, high = (kind(bound.replace("_", "")) for bound in call.removesuffix(")").split(", ")[1:])
+    seen = pd.DataFrame({"x": [kind(float(value)) for value in values]})
+    pa.DataFrameSchema({"x": _number(kind, low, high)}).validate(seen)
+    if kind is float:
+        assert field_rule("x", _number(kind, low, high)).bounds == dict(MODEL_LIMITS[float][:2])
 
 
 def test_decimal_commas_draft_a_number_under_data_decimal() -> None:
