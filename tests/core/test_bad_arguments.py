@@ -19,6 +19,7 @@ REFUSED = [
     (["serving", "score", "--input", "x.csv", "--output", "o.parquet", "--chunk-rows", "0"], "--chunk-rows"),
     (["serving", "score", "--input", "x.csv", "--output", "o.parquet", "--chunk-rows", "-1"], "--chunk-rows"),
     (["serving", "smoke", "--url", "http://127.0.0.1:9", "--timeout", "-1"], "--timeout"),
+    (["serving", "smoke", "--url", "http://127.0.0.1:9", "--timeout", "0"], "--timeout"),
     (["delivery", "wait", "--env", "staging", "--timeout", "-1"], "--timeout"),
     (["delivery", "e2e", "--image", "x", "--engine", "dockr"], "--engine"),  # was "no cluster"
     (["serving", "smoke", "--url", "localhost:3000"], "--url"),  # was a failed smoke test, exit 1

@@ -71,7 +71,7 @@ def test_the_smoke_test_reads_the_model_without_importing_scikit_learn(serving_r
         "from mlapp.cli import main\n"
         "main()\n"
     )
-    argv = ["--params", str(serving_root / "params.yaml"), "serving", "smoke", "--timeout", "0"]
+    argv = ["--params", str(serving_root / "params.yaml"), "serving", "smoke", "--timeout", "0.1"]
     argv += ["--url", f"http://127.0.0.1:{free_port()}", "--model-dir", str(serving_root / "models")]
     done = subprocess.run(
         [sys.executable, "-c", probe, *argv],

@@ -30,6 +30,7 @@ REPO_PLACEHOLDER = "https://github.com/OWNER/REPO.git"  # bootstrap puts the rep
 FILE = Path("argocd/applications.yaml")  # under delivery.infra_dir
 Cluster = dict[str, str]  # kubectl's environment for the cluster (KUBECONFIG)
 INSTALL_URL = "https://raw.githubusercontent.com/argoproj/argo-cd/{commit}/manifests/install.yaml"
+ASK_S = 10  # each of `wait`'s looks at the service: it asks again until delivery.sync_timeout_s
 
 
 def repo_url(delivery: DeliveryParams, explicit: str | None = None) -> str:
@@ -116,10 +117,10 @@ def bootstrap(delivery: DeliveryParams, url: str | None, config: Mapping[str, st
 def served_version(url: str) -> tuple[str | None, str]:
     """(model version the service reports, what was seen): version None while not ready. With
     ``$MLAPP_API_TOKEN`` set, /metadata is asked with it (the overlays turn authentication on)."""
-    from mlapp.serving.smoke import TOKEN_ENV, client
+    from mlapp.serving.smoke import TOKEN_ENV, client, no_answer
 
     try:
-        with client(url, timeout_s=10) as http:
+        with client(url, timeout_s=ASK_S) as http:
             if (ready := http.get("/readyz")).status_code != 200:
                 return None, f"/readyz answers {ready.status_code}"
             if (answer := http.post("/metadata", json={})).status_code in (401, 403):
@@ -129,6 +130,8 @@ def served_version(url: str) -> tuple[str | None, str]:
                     "service's API tokens (docs/serving.md)"
                 )
             version = answer.json().get("model_version")
+    except httpx.TimeoutException as exc:
+        return None, no_answer(url, exc, ASK_S)
     except (httpx.HTTPError, ValueError) as exc:
         return None, f"not reachable ({type(exc).__name__}: {exc})"
     return version, f"serves model {version}"

@@ -138,6 +138,24 @@ def client(url: str, timeout_s: float, token: str | None = None) -> httpx.Client
     )
 
 
+def no_answer(url: str, exc: httpx.TimeoutException, seconds: float) -> str:
+    """A request to ``url`` that timed out, in words: httpx says "timed out" (and a connect
+    given 0 s, "Operation now in progress")."""
+    connect = isinstance(exc, httpx.ConnectTimeout)
+    why = "it never took the connection" if connect else "it took the connection and sent nothing back"
+    return f"no answer from {redact(url)} within {seconds:g} s ({why})"
+
+
+def sent(http: httpx.Client, path: str, body: Any) -> httpx.Response:
+    """POST ``body`` to ``path``: a request that failed on the way is a ``SmokeFailure`` naming it."""
+    try:
+        return http.post(path, json=body)
+    except httpx.TimeoutException as exc:
+        raise SmokeFailure(no_answer(f"{http.base_url}{path}", exc, float(http.timeout.read or 0))) from exc
+    except httpx.TransportError as exc:
+        raise SmokeFailure(f"{redact(str(http.base_url))}{path}: {type(exc).__name__}: {exc}") from exc
+
+
 def wait_ready(
     http: httpx.Client, timeout_s: float, poll_s: float = 1.0, gone: Callable[[], str | None] | None = None
 ) -> float:
@@ -146,21 +164,22 @@ def wait_ready(
     started = time.monotonic()
     deadline = started + timeout_s
     for path in ("/livez", "/readyz"):
+        where = redact(f"{http.base_url}{path}")
         while True:
             try:
                 status = http.get(path).status_code
+            except httpx.TimeoutException as exc:  # waited to the deadline, whatever the request's own
+                status, failed = 0, no_answer(where, exc, timeout_s)
             except httpx.TransportError as exc:
-                status, detail = 0, f"{type(exc).__name__}: {exc}"
+                status, failed = 0, f"{where} not healthy after {timeout_s:g} s ({type(exc).__name__}: {exc})"
             else:
-                detail = f"HTTP {status}"
+                failed = f"{where} not healthy after {timeout_s:g} s (HTTP {status})"
             if status == 200:
                 break
             if gone is not None and (ended := gone()) is not None:
                 raise SmokeFailure(f"{ended} before it was ready")
             if time.monotonic() >= deadline:
-                raise SmokeFailure(
-                    f"{redact(str(http.base_url))}{path} not healthy after {timeout_s:g} s ({detail})"
-                )
+                raise SmokeFailure(failed)
             time.sleep(poll_s)
     return time.monotonic() - started
 
@@ -232,7 +251,7 @@ def check(
         wait_ready(http, timeout_s)
         echo(f"ok   {redact(url)}: /livez and /readyz answer 200")  # a proxy's password: ***
 
-        response = http.post("/predict", json={"records": records})
+        response = sent(http, "/predict", {"records": records})
         if response.status_code != 200:
             hint = {
                 400: f" (does the service run the schema of {source}?)",
@@ -246,7 +265,7 @@ def check(
 
         served = {
             "X-Model-Version header": response.headers.get("x-model-version"),
-            "/metadata": http.post("/metadata", json={}).json().get("model_version"),
+            "/metadata": sent(http, "/metadata", {}).json().get("model_version"),
         }
         wrong = {where: got for where, got in served.items() if got != version}
         if wrong:

@@ -1,0 +1,129 @@
+"""`mlapp serving smoke` against a service that does not answer in time: one line saying so, with
+the seconds waited, never an errno's text or a traceback; a timeout of 0 s is a usage error.
+
+Each server is real and never answers by construction, not by timing: a listening socket whose
+accept queue is full (the kernel drops new connections), a listening socket nobody reads from,
+and an HTTP server that answers the probes and holds /predict until the test ends. Run through
+``main()``, as the console script runs; the tests assert what is said, never durations."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from mlapp.delivery import cluster
+from tests.conftest import answering, run_main
+
+
+def smoke(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], root: Path, url: str, timeout: str
+) -> tuple[int, str]:
+    monkeypatch.chdir(root)
+    monkeypatch.delenv("MLAPP_API_TOKEN", raising=False)
+    code = run_main(monkeypatch, "serving", "smoke", "--url", url, "--timeout", timeout)
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+@pytest.fixture
+def full() -> Iterator[str]:
+    """A port whose accept queue is full: Linux drops the SYN of each further connection."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port), timeout=10):  # a backlog of 0 holds one
+            yield f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def silent() -> Iterator[str]:
+    """A port that takes connections (the kernel accepts them) and never answers."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+
+@pytest.fixture
+def stuck() -> Iterator[str]:
+    """Healthy on /livez and /readyz; a POST is held until the test ends."""
+    released = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_POST(self) -> None:
+            released.wait()
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    with answering(ThreadingHTTPServer(("127.0.0.1", 0), Handler)) as url:
+        try:
+            yield url
+        finally:
+            released.set()
+
+
+def test_a_timeout_of_no_time_is_refused_before_any_request(
+    serving_root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before: "/livez not healthy after 0 s (ConnectError: [Errno 115] Operation now in
+    progress)", httpx's connect given no time at all, of a service that may be healthy."""
+    code, out = smoke(monkeypatch, capsys, serving_root, "http://127.0.0.1:9", "0")
+    assert code == 2, out
+    assert "Invalid value for '--timeout'" in out and "x>0" in out, out
+
+
+def test_a_service_that_never_takes_the_connection_is_no_answer_within_the_timeout(
+    full: str, serving_root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before: "not healthy after 0.5 s (ConnectTimeout: timed out)"."""
+    code, out = smoke(monkeypatch, capsys, serving_root, full, "0.5")
+    assert code == 1, out
+    assert out.strip().splitlines()[-1] == (
+        f"FAIL no answer from {full}/livez within 0.5 s (it never took the connection)"
+    )
+
+
+def test_a_service_that_takes_the_connection_and_says_nothing_is_no_answer(
+    silent: str, serving_root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = smoke(monkeypatch, capsys, serving_root, silent, "0.5")
+    assert code == 1, out
+    assert out.strip().splitlines()[-1] == (
+        f"FAIL no answer from {silent}/livez within 0.5 s (it took the connection and sent nothing back)"
+    )
+
+
+def test_a_prediction_that_never_comes_is_a_failed_smoke_test_not_a_traceback(
+    stuck: str, serving_root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before: httpx's ReadTimeout, a traceback and exit 2 (a bug's), of a service that hangs."""
+    code, out = smoke(monkeypatch, capsys, serving_root, stuck, "0.5")
+    assert code == 1, out
+    assert "Traceback" not in out, out
+    assert out.strip().splitlines()[-1] == (
+        f"FAIL no answer from {stuck}/predict within 0.5 s (it took the connection and sent nothing back)"
+    )
+
+
+def test_delivery_wait_says_no_answer_of_a_service_that_never_takes_the_connection(
+    full: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`mlapp delivery wait` asks through the smoke client: before, "not reachable (ConnectTimeout:
+    timed out)" on each of its lines."""
+    monkeypatch.setattr(cluster, "ASK_S", 0.5)  # each look's bound (10 s), short here
+    assert cluster.served_version(full) == (
+        None,
+        f"no answer from {full} within 0.5 s (it never took the connection)",
+    )
