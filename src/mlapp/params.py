@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from mlapp.errors import ParamsError
 from mlapp.params_base import MetricName as MetricName
+from mlapp.params_base import Quoted
 from mlapp.params_base import Section as Section
 from mlapp.params_base import Task as Task
 from mlapp.params_data import DataParams as DataParams
@@ -126,16 +128,29 @@ def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:
         raise ParamsError(f"{path} is invalid:\n" + "\n".join(f"  - {m}" for m in mistakes)) from exc
 
 
+class _Loader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that reads a quoted scalar as ``Quoted``: `id_column: "None"` names a
+    column, `id_column: None` is Python's null (both are the text None to YAML)."""
+
+    def construct_yaml_str(self, node: yaml.Node) -> str:
+        text = str(super().construct_yaml_str(node))
+        return Quoted(text) if isinstance(node, yaml.ScalarNode) and node.style in ("'", '"') else text
+
+
+_Loader.add_constructor("tag:yaml.org,2002:str", _Loader.construct_yaml_str)
+
+
 class _KeyTwice(ValueError):
     """A mapping of the file holds a key twice (its text: which, where, and the fix)."""
 
 
 def _read_yaml(text: str) -> Any:
-    """The document as ``yaml.safe_load`` reads it, a key written twice refused: PyYAML keeps the
-    last value silently (`max_depth: 5`, then further down `max_depth: 3`, trained depth 3 and
-    `mlapp` commands said nothing), which of the two was meant is not the reader's to guess, and
-    DVC's reader (ruamel) refuses the file: `mlapp` and `dvc repro` read it alike."""
-    loader = yaml.SafeLoader(text)
+    """The document as ``yaml.safe_load`` reads it (quoted text as ``Quoted``), a key written twice
+    refused: PyYAML keeps the last value silently (`max_depth: 5`, then further down `max_depth: 3`,
+    trained depth 3 and `mlapp` commands said nothing), which of the two was meant is not the
+    reader's to guess, and DVC's reader (ruamel) refuses the file: `mlapp` and `dvc repro` read it
+    alike."""
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
         if node is not None and (twice := _key_twice(node, ())):
@@ -205,6 +220,9 @@ def _mistake(error: Mapping[str, Any], task: object) -> str:
     return f"{where}: {message}{got}" if where else f"{message}{got}"
 
 
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
 def _as_written(value: object) -> str:
     """A refused value as the file spells it: `max_depth:` and `max_depth: null` were "got None";
     a list where one value goes ([5, 6]) was left out; a date and .inf were Python's reprs."""
@@ -214,6 +232,8 @@ def _as_written(value: object) -> str:
         return f"{value.isoformat()}, a date to YAML: quote a name spelt so"
     if isinstance(value, float) and not math.isfinite(value):
         return {math.inf: ".inf", -math.inf: "-.inf"}.get(value, ".nan")
+    if isinstance(value, str) and not isinstance(value, Quoted) and _NUMBER.fullmatch(value):
+        return value  # 1e9: text to PyYAML (no dot), not written quoted: shown as '1e9' it was
     text = repr(value)
     return text if len(text) <= 60 else f"{text[:59]}…"
 

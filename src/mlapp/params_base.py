@@ -6,8 +6,11 @@ Kept apart so the section modules (``mlapp.params_data``, ``params_train``, ``pa
 
 from __future__ import annotations
 
+import math
 import re
-from typing import Annotated, Literal, get_args
+from pathlib import Path
+from types import UnionType
+from typing import Annotated, Literal, Union, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
@@ -18,6 +21,46 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
+
+
+class Quoted(str):
+    """Text the file writes in quotes (``"60"``, ``'None'``): ``mlapp.params`` reads a quoted scalar
+    as this, so a check can tell it from the same text written plain (``None``), which YAML also
+    reads as text. pydantic turns it into a plain ``str`` once validated."""
+
+
+def _members(annotation: object) -> list[object]:
+    """The types a setting's annotation admits: ``Annotated`` and unions unwrapped."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _members(get_args(annotation)[0])
+    if origin in (Union, UnionType):
+        return [member for arg in get_args(annotation) for member in _members(arg)]
+    return [annotation]
+
+
+def _quoted_number(value: object, annotation: object) -> str | None:
+    """A number written in quotes where the setting (or an entry of its list or mapping) takes a
+    number and no text: YAML reads it as text, pydantic would have read the text as the number."""
+    if isinstance(value, dict | list | tuple):
+        inner = [get_args(m) for m in _members(annotation) if get_origin(m) in (dict, list, tuple)]
+        if not inner:
+            return None
+        item = inner[0][-1] if isinstance(value, dict) else inner[0][0]  # tuple[float, float]: float
+        entries = value.values() if isinstance(value, dict) else value
+        return next((found for entry in entries if (found := _quoted_number(entry, item))), None)
+    if not isinstance(value, Quoted) or _takes_text(annotation):
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    kinds = {get_origin(m) or m for m in _members(annotation)}
+    return value.strip() if math.isfinite(number) and kinds & {int, float} else None
+
+
+def _takes_text(annotation: object) -> bool:
+    return any(member in (str, Path) for member in _members(annotation))
 
 
 class Section(BaseModel):
@@ -36,8 +79,18 @@ class Section(BaseModel):
         # Python's spelling of "no value" is text to YAML: `id_column: None` looked for a column
         # named None, `scheduler: None` dialled a host "None", `repo_url: None` was written into
         # Argo CD's Applications as the git URL.
-        if isinstance(value, str) and value.strip().lower() == "none" and type(None) in get_args(annotation):
+        # Quoted, it is text that may be meant: a column named None (a setting that takes text).
+        if (
+            isinstance(value, str)
+            and value.strip().lower() == "none"
+            and type(None) in get_args(annotation)
+            and not (isinstance(value, Quoted) and _takes_text(annotation))
+        ):
             raise ValueError(f"{value!r} is text to YAML, not its null (Python spells it None): write null")
+        # `timeout_s: "60"` was read as 60 by pydantic: a second spelling of every number, which
+        # `dvc params diff` and `dvc exp show` show as text (and `dvc exp run -S` never writes).
+        if number := _quoted_number(value, annotation):
+            raise ValueError(f"'{number}' is quoted, so text to YAML: write {number} without quotes")
         if isinstance(value, bool) and annotation is not bool and bool not in get_args(annotation):
             raise ValueError(
                 f"{str(value).lower()} is a yes/no, not the number or text this setting takes (YAML reads "
@@ -47,6 +100,13 @@ class Section(BaseModel):
 
 
 Task = Literal["binary", "multiclass", "regression"]
+
+# Upper bounds of the settings in seconds (a timeout, a poll): past its bound a value is a typo,
+# not a wait (1e9 s is 31 years: a lost worker or a stalled rollout would hold its job for good),
+# and a wait longer than what runs it never ends anything (GitHub stops a hosted job at 6 h).
+HOUR = 3_600
+DAY = 24 * HOUR
+CI_JOB = 6 * HOUR
 
 # numpy's, scikit-learn's and Optuna's seeds are 0 to 2**32 - 1: train.seed -1 stopped train with
 # numpy's traceback, tune.seed -1 the search.

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
-from mlapp.params_base import MetricName, Section, Seed, Tolerance
+from mlapp.params_base import CI_JOB, HOUR, MetricName, Section, Seed, Tolerance
 
 
 def _env_name(name: str) -> str:
@@ -42,9 +42,9 @@ class DeliveryParams(Section):
     state_branch: str
     remote: str
     app: str
-    rollout_timeout_s: int = Field(gt=0)
-    sync_timeout_s: int = Field(gt=0)
-    poll_s: float = Field(gt=0)
+    rollout_timeout_s: int = Field(gt=0, le=CI_JOB)  # run by a CI job, as sync is
+    sync_timeout_s: int = Field(gt=0, le=CI_JOB)
+    poll_s: float = Field(gt=0, le=HOUR)
     kubernetes_version: str = Field(pattern=r"^\d+\.\d+$")
     argocd: ArgoCDParams
 
@@ -68,7 +68,7 @@ class ImageParams(Section):
     standin: StandinBaseParams  # used only where `base` is not available locally and cannot be pulled
     context: Path  # the Docker build context: the bento, the Dockerfile, hashed requirements
     max_size_mb: int = Field(gt=0)
-    ready_timeout_s: int = Field(gt=0)
+    ready_timeout_s: int = Field(gt=0, le=HOUR)
 
 
 class ReportParams(Section):
@@ -119,17 +119,17 @@ class ServingParams(Section):
     max_error_details: int = Field(ge=1)  # issues a 400 lists, of the first invalid record (validation stops)
     # body cap = max_rows * max_row_bytes; larger is a 413, unread. auto: the served schema's longest row
     max_row_bytes: int | Literal["auto"]
-    header_timeout_s: float = Field(gt=0)  # each request's headers must arrive within this; 408 otherwise
+    header_timeout_s: float = Field(gt=0, le=HOUR)  # each request's headers must arrive within it; else 408
     max_header_bytes: int = Field(ge=1024)  # request line + headers of one request; more is a 431
-    body_timeout_s: float = Field(gt=0)  # the whole body must arrive within this; 408 otherwise
+    body_timeout_s: float = Field(gt=0, le=HOUR)  # the whole body must arrive within it; else 408
     chunk_rows: int = Field(ge=1)  # a request with more rows is validated + predicted in steps of this
     loop_slice_ms: float = Field(gt=0)  # prediction steps per pass of the event loop, then its sockets
     probe_port: int = Field(ge=1, le=65535)  # kubelet probes: a thread of each worker answers here
-    probe_live_s: float = Field(gt=0)  # probe port /livez: 503 once the event loop has not run this long
-    probe_ready_s: float = Field(gt=0)  # probe port /readyz: 503 once the event loop lags this much
+    probe_live_s: float = Field(gt=0, le=HOUR)  # probe port /livez: 503 once the event loop stood this long
+    probe_ready_s: float = Field(gt=0, le=HOUR)  # probe port /readyz: 503 once the event loop lags this much
     probe_ready_backlog: int = Field(ge=0)  # ...and while more connections wait on the traffic port
     probe_max_connections: int = Field(ge=1)  # probe port: awaiting their request; a new one drops the oldest
-    timeout_s: float = Field(gt=0)  # whole request, BentoML traffic.timeout
+    timeout_s: float = Field(gt=0, le=HOUR)  # whole request, BentoML traffic.timeout
     max_concurrency: int = Field(ge=1)  # requests in flight per pod (BentoML divides it among the workers)
     max_body_bytes_in_flight: int = Field(ge=1)  # per worker, bodies of requests in flight; more: 429
     workers: int | Literal["auto"]  # server processes; auto: the CPU limit (cgroup quota), rounded up

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from mlapp.params_base import MetricName, Section, Seed
+from mlapp.params_base import DAY, HOUR, MetricName, Section, Seed
 
 
 class XGBoostParams(Section):
@@ -50,11 +50,11 @@ class DaskParams(Section):
     partition_rows: int = Field(ge=1)
     # XGBoost's collective timeout and its tracker's, in whole seconds (xgboost.collective.Config
     # takes ints); 0 would be the tracker's "wait for ever", the hang this bound is for
-    timeout_s: int = Field(ge=1)
+    timeout_s: int = Field(ge=1, le=DAY)
     # Dask's client's wait for the scheduler: to answer its connection (after a TCP check, so a
     # slow scheduler, not a refused port), for a first worker to join, and, lost mid-stage, to
     # come back before the stage fails (the training is cancelled by then either way)
-    connect_timeout_s: float = Field(gt=0)
+    connect_timeout_s: float = Field(gt=0, le=HOUR)
 
     def resolved_scheduler(self) -> str | None:
         """Dask's own variable wins, so CI targets a cluster without editing params.yaml."""
@@ -125,7 +125,7 @@ def _space_problem(name: TunableXGBoost, low: float, high: float) -> str | None:
 
 class TuneParams(Section):
     trials: int = Field(ge=1)
-    timeout_s: float = Field(gt=0)  # no new trial starts after this
+    timeout_s: float = Field(gt=0, le=7 * DAY)  # no new trial starts after this
     seed: Seed
     metric: MetricName  # of the task; scored on the validation rows of the training part, never on test
     space: dict[TunableXGBoost, tuple[float, float]]  # train.xgboost.<name>: [low, high]

@@ -113,3 +113,72 @@ def test_a_refused_value_is_said_as_the_file_spells_it(tmp_path: Path, old: str,
     with pytest.raises(ParamsError) as raised:
         load_params(_edited(tmp_path, old, new))
     assert str(raised.value).startswith(f"{tmp_path / 'params.yaml'} is invalid: {said}")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "said"),
+    [
+        ("timeout_s: 600 ", 'timeout_s: "600" ', "train.dask.timeout_s: '600' is quoted"),
+        ("test_size: 0.2", "test_size: '0.2'", "split.test_size: '0.2' is quoted"),
+        ("workers: auto ", 'workers: "2" ', "serving.workers: '2' is quoted"),  # a number, or auto
+        ("max_null_share_by_column: {}", 'max_null_share_by_column: {satisfaction_score: "0.8"}',
+         "validate.max_null_share_by_column: '0.8' is quoted"),
+        ("max_depth: [3, 8]", 'max_depth: ["3", 8]', "tune.space: '3' is quoted"),
+    ],
+)  # fmt: skip
+def test_a_quoted_number_where_a_number_goes_says_to_unquote_it(
+    tmp_path: Path, old: str, new: str, said: str
+) -> None:
+    """pydantic read "600" as 600: a second spelling of each number, text to `dvc params diff`."""
+    with pytest.raises(ParamsError) as raised:
+        load_params(_edited(tmp_path, old, new))
+    number = said.split("'")[1]
+    assert str(raised.value).endswith(f"is invalid: {said}, so text to YAML: write {number} without quotes")
+
+
+def test_quoted_text_that_looks_like_a_number_still_loads(tmp_path: Path) -> None:
+    """A setting that takes text takes it quoted: classes "0" and "1", a tolerance (or "2%")."""
+    path = _edited(tmp_path, "classes: null", 'classes: ["0", "1"]')
+    path.write_text(path.read_text().replace("max_regression: 0.005 ", 'max_regression: "0.005" '))
+    params = load_params(path)
+    assert (params.data.classes, params.gate.max_regression) == (["0", "1"], 0.005)
+    assert params.delivery.kubernetes_version == "1.32"  # shipped quoted: a version, not 1.32
+
+
+@pytest.mark.parametrize("quote", ['"', "'"])
+def test_a_quoted_none_is_a_column_named_none(tmp_path: Path, quote: str) -> None:
+    """YAML reads None and "None" alike (text); only the quotes say a name is meant."""
+    path = _edited(tmp_path, "id_column: customer_id", f"id_column: {quote}None{quote}")
+    assert load_params(path).data.id_column == "None"
+    bare = _edited(tmp_path, "id_column: customer_id", "id_column: None")
+    with pytest.raises(ParamsError, match=r"data\.id_column: 'None' is text to YAML, not its null"):
+        load_params(bare)
+
+
+def test_a_quoted_none_where_no_text_goes_still_says_null(tmp_path: Path) -> None:
+    with pytest.raises(ParamsError, match=r"monitor\.severe_psi: 'None' is text to YAML, not its null"):
+        load_params(_edited(tmp_path, "severe_psi: 0.5 ", 'severe_psi: "None" '))
+
+
+@pytest.mark.parametrize(
+    ("old", "setting", "bound"),
+    [
+        ("timeout_s: 600 ", "train.dask.timeout_s", 86400),
+        ("connect_timeout_s: 60 ", "train.dask.connect_timeout_s", 3600),
+        ("  timeout_s: 900 ", "tune.timeout_s", 604800),
+        ("sync_timeout_s: 900 ", "delivery.sync_timeout_s", 21600),
+        ("ready_timeout_s: 120 ", "image.ready_timeout_s", 3600),
+        ("  timeout_s: 30 ", "serving.timeout_s", 3600),
+        ("body_timeout_s: 10 ", "serving.body_timeout_s", 3600),
+    ],
+)
+def test_a_time_in_seconds_past_its_bound_is_a_params_error(
+    tmp_path: Path, old: str, setting: str, bound: int
+) -> None:
+    """1e9 s (31 years) was taken: a typo, and a wait nothing would ever end."""
+    key = old.split(":")[0]
+    with pytest.raises(ParamsError) as raised:
+        load_params(_edited(tmp_path, old, f"{key}: 1000000000 "))
+    said = f"{setting}: Input should be less than or equal to {bound} (got 1000000000)"
+    assert str(raised.value).endswith(said)
+    assert load_params(_edited(tmp_path, old, f"{key}: {bound} "))
