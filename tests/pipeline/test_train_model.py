@@ -149,3 +149,16 @@ def test_too_few_training_rows_for_the_hold_out_is_a_clear_error(frame) -> None:
         UserError, match=r"train\.valid_size 0\.2 of 4 rows: 1 validation row\(s\) for 2 classes"
     ):
         train(rows, "churned", PARAMS.train, examples=EXAMPLES)
+
+
+def test_a_validation_part_without_a_class_is_a_clear_error(frame) -> None:
+    """A stratified hold-out of a class of 2 rows in 24 can give validation none of them (sklearn
+    rounds 0.4 rows down): early stopping and the threshold were then chosen on negatives alone
+    (1 tree, sklearn's "No positive class found" warning, ROC AUC 0.5 on test)."""
+    rows = frame.head(24).assign(churned=[1, 1] + [0] * 22)
+    with pytest.raises(
+        UserError,
+        match=r"train\.valid_size 0\.2 of 24 rows: the validation part \(5 rows\) has no rows of class "
+        r"\['1'\]; early stopping",
+    ):
+        train(rows, "churned", PARAMS.train, examples=EXAMPLES)

@@ -139,19 +139,21 @@ def _codes(labels: pd.Series) -> tuple[np.ndarray, list[str]]:
 
 
 def check_parts(
-    codes: np.ndarray, names: list[str], train: np.ndarray, test: np.ndarray, method: str
+    codes: np.ndarray, names: list[str], parts: dict[str, np.ndarray], split: str, fix: str
 ) -> None:
-    """Every class in both parts: a class missing from test leaves its metrics undefined (a ROC
-    AUC of one class), one missing from train cannot be learnt. A stratified split of classes
-    with validate.min_class_rows rows has them all; a hash or time split need not (10 rows of
-    a class all land in train with probability 0.8^10 = 11% at test_size 0.2)."""
-    for part, rows in (("train", train), ("test", test)):
+    """Every class in every part (``parts``: name -> row positions; ``split`` names the setting
+    that made them, ``fix`` what to change): a class missing from test leaves its metrics undefined
+    (a ROC AUC of one class), one missing from train cannot be learnt, one missing from train's
+    validation part leaves early stopping and the threshold blind to it. sklearn's stratified
+    split rounds a class's share of a part down to none (2 rows, 20% held out: 0.4 rows); a hash
+    or time split need not hold one either (10 rows of a class all land in train with
+    probability 0.8^10 = 11% at test_size 0.2)."""
+    for part, rows in parts.items():
         absent = np.setdiff1d(np.arange(len(names)), codes[rows])
         if len(absent):
             raise SplitError(
-                f"split.method {method}: the {part} part ({len(rows)} rows) has no rows of class "
-                f"{[names[i] for i in absent]}; {'' if method == 'stratified' else ADVICE}"
-                "change split.test_size, or add rows of that class"
+                f"{split}: the {part} part ({len(rows)} rows) has no rows of class "
+                f"{[names[i] for i in absent]}; {fix}"
             )
 
 
@@ -195,7 +197,9 @@ def run(params: Params, *, source: Path, train_path: Path, test_path: Path) -> i
     hashes = table_hashes(table, data) if params.split.method == "hash" else None
     train, test = positions(table_order(table, data, hashes), labels, names, times, hashes, params.split)
     if labels is not None:
-        check_parts(labels, names, train, test, params.split.method)
+        how = params.split.method
+        fix = f"{'' if how == 'stratified' else ADVICE}change split.test_size, or add rows of that class"
+        check_parts(labels, names, {"train": train, "test": test}, f"split.method {how}", fix)
     del labels, times, hashes
     write_parts(table, {train_path: train, test_path: test})
     method: str = params.split.method

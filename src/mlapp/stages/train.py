@@ -24,7 +24,7 @@ from mlapp.labels import label_text
 from mlapp.model import ModelSpec, save
 from mlapp.params import Params, Task, TrainParams
 from mlapp.schema import FEATURES, categories, feature_schema
-from mlapp.stages.split import check_stratifiable
+from mlapp.stages.split import check_parts, check_stratifiable
 from mlapp.tables import read_frame, stage_table
 
 # XGBoost objective and early-stopping metric per classification task.
@@ -122,12 +122,19 @@ def holdout(
         check_stratifiable(
             y.to_numpy(), spec.classes, params.valid_size, "train.valid_size", ("fit", "validation")
         )
-    fit_rows, valid_rows = train_test_split(
-        frame,
+    # Positions, not rows: the parts are checked for every class by them (same draw as the rows').
+    fit_at, valid_at = train_test_split(
+        np.arange(len(frame)),
         test_size=params.valid_size,
         random_state=params.seed,
         stratify=None if task == "regression" else y,
     )
+    if task != "regression":
+        split = f"train.valid_size {params.valid_size} of {len(frame)} rows"
+        fix = "early stopping (and a binary threshold) is judged on it: add rows of that class, "
+        fix += "or raise train.valid_size"
+        check_parts(y.to_numpy(), spec.classes, {"fit": fit_at, "validation": valid_at}, split, fix)
+    fit_rows, valid_rows = frame.iloc[fit_at], frame.iloc[valid_at]
     return Holdout(spec, y, fit_rows, valid_rows)
 
 
