@@ -218,7 +218,9 @@ def test_table_checks_name_the_column() -> None:
     )
     regression = params_for(PARAMS, "regression")
     assert _problems(_raw(table("regression", 400)).assign(churned="12.5"), regression) == [
-        "column 'churned' failed not constant (every label is 12.5): 400 value(s)"
+        "column 'churned' failed not constant (every label is 12.5); a model learns from rows of more "
+        "than one value: check that data.label (params.yaml) names the column to predict, or add rows "
+        "of another value to the file: 400 value(s)"
     ]
     multiclass = params_for(PARAMS, "multiclass")
     few = _raw(table("multiclass", 400))
@@ -314,9 +316,25 @@ def test_a_few_rows_of_one_class_are_not_taken_for_a_quantity() -> None:
     few = _raw(table("binary", 400)).head(3).assign(churned="1")
     params = PARAMS.model_copy(update={"validate_": PARAMS.validate_.model_copy(update={"min_rows": 1})})
     assert _problems(few, params) == [
-        "column 'churned' failed both classes present for task binary (found 1: {'1': 3}): "
-        "3 value(s), e.g. ['1']"
+        "column 'churned' failed both classes present for task binary (found 1: {'1': 3}); a model "
+        "learns from rows of more than one class: check that data.label (params.yaml) names the column "
+        "to predict, or add rows of another class to the file: 3 value(s), e.g. ['1']"
     ]
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+def test_one_class_after_dropping_blank_labels_says_a_blank_may_be_the_other(task: str) -> None:
+    """An export that writes the positives' label only (1, else blank): the blanks are dropped as
+    unlabelled and one class is left. The refusal names the column, the count and the fix."""
+    frame = _raw(table(task, 400))
+    frame["churned"] = np.where(np.arange(400) % 4 == 0, "1", None)
+    (line,) = _problems(frame, params_for(PARAMS, task))
+    assert line.startswith("column 'churned' failed "), line
+    assert "check that data.label (params.yaml) names the column to predict" in line, line
+    assert (
+        "300 row(s) without a label were left out (data.missing_label): if a blank means another class, "
+        "write it in 'churned'" in line
+    ), line
 
 
 def test_a_label_column_the_file_lacks_is_named_as_data_label() -> None:

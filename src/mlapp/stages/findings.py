@@ -199,7 +199,7 @@ class Findings:
         values += too_few_rows(self.labeled, self.params.validate_.min_rows, "validate.min_rows")
         found += empty + values
         if not found and self.labels:
-            found = label_problems(self._labels(), self.params)
+            found = label_problems(self._labels(), self.params, self.dropped)
         return self._id_clash() + found
 
     def _id_clash(self) -> list[Problem]:

@@ -90,16 +90,17 @@ def _empty(name: str, data: DataParams) -> str:
     )
 
 
-def label_problems(labels: pd.Series, params: Params) -> list[Problem]:
+def label_problems(labels: pd.Series, params: Params, dropped: int = 0) -> list[Problem]:
     """Can these labels train a model of the task? Both classes, enough rows of every class
-    (``validate.min_class_rows``), not constant."""
+    (``validate.min_class_rows``), not constant. ``dropped``: rows without a label, left out."""
     name, task = params.data.label, params.task
     present = labels.dropna()
     if present.empty:
         return [Problem(name, "not entirely empty (no labeled rows)", len(labels))]
     if task == "regression":
         if present.nunique() < 2:
-            return [Problem(name, f"not constant (every label is {present.iloc[0]})", len(present))]
+            check = f"not constant (every label is {present.iloc[0]}){_one_value_fix(name, 'value', dropped)}"
+            return [Problem(name, check, len(present))]
         return []
     counts = present.value_counts().sort_index()
     found = {str(k): int(v) for k, v in counts.items()}
@@ -126,12 +127,18 @@ def label_problems(labels: pd.Series, params: Params) -> list[Problem]:
         return [Problem(name, check, len(rows), rare[:5], shown)]
     if task == "binary" and len(counts) != 2:
         hint = (
-            regression if quantity else "; with more classes, set task: multiclass" if len(counts) > 2 else ""
+            regression
+            if quantity
+            else "; with more classes, set task: multiclass"
+            if len(counts) > 2
+            else _one_value_fix(name, "class", dropped)
         )
         check = f"both classes present for task binary (found {len(counts)}: {_brief(found)}){hint}"
         return [Problem(name, check, len(present), list(found)[:5])]
     if task == "multiclass" and len(counts) < 2:
-        return [Problem(name, f"at least two classes for task multiclass (found {found})", len(present))]
+        fix = _one_value_fix(name, "class", dropped)
+        check = f"at least two classes for task multiclass (found {found}{fix})"
+        return [Problem(name, check, len(present))]
     # A rare class cannot be split into train, early-stopping and test rows; a declared class
     # the table never has could not be learnt (nor scored).
     absent = {c: 0 for c in params.data.classes or [] if c not in found}
@@ -143,6 +150,21 @@ def label_problems(labels: pd.Series, params: Params) -> list[Problem]:
         check = f"at least {least} rows per class (validate.min_class_rows; found {_brief(small)}{hint})"
         return [_rare_rows(name, check, present, small, params.validate_.max_failure_examples)]
     return []
+
+
+def _one_value_fix(name: str, kind: str, dropped: int) -> str:
+    """What to do about a label of one value: nothing to learn apart. Most often the wrong column
+    (data.label) or an export that wrote one class only; blanks read as missing may be the other."""
+    fix = (
+        f"; a model learns from rows of more than one {kind}: check that data.label (params.yaml) "
+        f"names the column to predict, or add rows of another {kind} to the file"
+    )
+    if dropped:
+        fix += (
+            f"; {dropped} row(s) without a label were left out (data.missing_label): if a blank means "
+            f"another {kind}, write it in '{name}'"
+        )
+    return fix
 
 
 def _rare_fix(classes: list[str]) -> str:
