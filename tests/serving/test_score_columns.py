@@ -162,6 +162,25 @@ def test_copied_columns_null_in_the_first_chunk_keep_the_files_types(score, tmp_
         assert out.column(name).to_pylist() == table.column(name).to_pylist(), name
 
 
+def test_whole_number_columns_with_gaps_read_back_exactly_in_pandas(score, tmp_path, frame) -> None:
+    """An id past 2**53 with a gap, copied into the output: exact in the file, but pandas read it
+    as float64 (no pandas metadata), 9007199254740993 as 9007199254740992.0, and a join on it
+    matched the wrong row. The output tells pandas its nullable type: Int64, UInt64."""
+    ids = [None, *(2**53 + 1 + i for i in range(39))]
+    big = [2**64 - 1 - i if i % 5 else None for i in range(40)]
+    pq.write_table(
+        _arrow(frame, customer_id=pa.array(ids, pa.int64()), code=pa.array(big, pa.uint64())),
+        source := tmp_path / "batch.parquet",
+    )
+    done = score(source, tmp_path / "p.parquet", "--chunk-rows", "10", "--keep", "code")
+    assert done.code == 0, done.err
+    out = pd.read_parquet(tmp_path / "p.parquet")
+    assert (out["customer_id"].dtype, out["code"].dtype) == (pd.Int64Dtype(), pd.UInt64Dtype())
+    assert out["customer_id"].astype(object).where(out["customer_id"].notna(), None).tolist() == ids
+    assert out["code"].astype(object).where(out["code"].notna(), None).tolist() == big
+    assert out["row"].dtype == "int64"  # the scorer's own columns as pandas types them
+
+
 def test_csv_copied_columns_are_the_text_of_every_chunk(score, tmp_path, frame) -> None:
     """A CSV's id and ``--keep`` columns are copied as written, whatever the first chunk holds:
     empty, then ids with leading zeros, then "A17"; whole numbers, then decimals."""

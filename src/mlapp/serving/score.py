@@ -46,10 +46,11 @@ import pyarrow as pa
 from mlapp.cell_text import missing_clash
 from mlapp.csv_names import misspelt
 from mlapp.errors import UserError, redact, storage_errors, writing
-from mlapp.model import Model, load
+from mlapp.model import load
 from mlapp.outputs import id_clash, scored_columns
 from mlapp.schema import FEATURES
 from mlapp.serving import lineage, settings
+from mlapp.serving.output_types import answer_types, kept_types, kept_values, whole_numbers_read_exactly
 from mlapp.serving.rejects import split_valid
 from mlapp.sources import TABLE_FORMATS, is_parquet, opened, refuse_overwriting, separator, table_format
 from mlapp.tables import FrameParts, parquet_batches, parquet_file, read_csv
@@ -128,22 +129,6 @@ def _batches(source: str, fmt: str, chunk_rows: int, missing: list[str], sep: st
         yield frame, None
 
 
-def kept_types(copied: Sequence[str], schema: pa.Schema | None) -> dict[str, pa.DataType]:
-    """The output's type of each column copied from the input: the input's, not the first
-    chunk's (a column null in all of it has none): Parquet's schema, a CSV's text (read as
-    written: an id's leading zeros, "A17" after 17, kept)."""
-    if schema is None:
-        return dict.fromkeys(copied, pa.large_string())  # as pandas' str dtype writes
-    return {name: schema.field(name).type for name in copied if name in schema.names}
-
-
-def answer_types(model: Model) -> dict[str, pa.DataType]:
-    """The type of each of the task's fields, read off one row's answer: a chunk without a valid
-    row gives pandas an empty object column of text labels, which pyarrow would type null."""
-    one = model.outputs(np.zeros((1, len(model.spec.classes)) if model.task == "multiclass" else 1))
-    return {field.name: field.type for field in pa.Schema.from_pandas(one, preserve_index=False)}
-
-
 def score(
     source: str,
     output: Path,
@@ -178,6 +163,7 @@ def score(
     refuse_overwriting(source, output, rejects_path)
     rows = scored = rejected = 0
     copied: list[str] | None = None
+    types: dict[str, pa.DataType] = {}  # the copied columns', the input's
     unused: tuple[str, ...] = ()
     start = time.perf_counter()
     # Both files are written next to their names and renamed into place once every row is
@@ -189,10 +175,12 @@ def score(
             if copied is None:  # every chunk has the file's columns
                 written = scored_columns(model.task, model.spec.classes)
                 copied, unused = carried(list(frame.columns), keep, id_column, written)
-                predictions.types = kept_types(copied, schema) | answer_types(model)
+                types = kept_types(copied, schema)
+                predictions.types = types | answer_types(model)
+                predictions.metadata = meta | whole_numbers_read_exactly(types)  # pandas' read of an id
             out = pd.DataFrame({"row": valid.index.to_numpy(dtype=np.int64)})
             for kept in copied:  # its dtype kept: a chunk of rejects only is no null type
-                out[kept] = frame.loc[valid.index, kept].reset_index(drop=True)
+                out[kept] = kept_values(frame.loc[valid.index, kept], types.get(kept)).reset_index(drop=True)
             scores = model.scores(valid) if len(valid) else np.empty(empty)
             # The task's fields: probability, label | label, probability_<class>... | prediction.
             for name, column in model.outputs(scores).items():
