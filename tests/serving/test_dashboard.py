@@ -82,6 +82,24 @@ def test_promql_names_reads_what_the_dashboard_writes() -> None:
     )
 
 
+MATCHER = rf"(\w+)\s*(=~|!~|!=|=)\s*({STRING})"
+
+
+def selects(expr: str, metric: str, labels: dict[str, str]) -> bool:
+    """Whether ``expr``'s selector of ``metric`` matches a series of ``labels``; labels Prometheus
+    adds (``TARGET_LABELS``: the dashboard's ``$namespace``) match any."""
+    found = re.search(rf"\b{metric}\{{([^}}]*)\}}", expr)
+    assert found, f"{metric} has no selector in {expr}"
+    for name, op, quoted in re.findall(MATCHER, found.group(1)):
+        if name in TARGET_LABELS:
+            continue
+        value, have = json.loads(quoted), labels.get(name, "")  # PromQL's "..." as JSON reads it
+        matched = re.fullmatch(value, have) is not None if "~" in op else have == value
+        if matched == op.startswith("!"):
+            return False
+    return True
+
+
 def dashboard_queries(dashboard: dict[str, Any]) -> dict[str, str]:
     """Every PromQL expression of the dashboard: panel targets and query variables."""
     queries = {}
@@ -94,6 +112,15 @@ def dashboard_queries(dashboard: dict[str, Any]) -> dict[str, str]:
             selector, label = re.fullmatch(r"label_values\((.*),\s*(\w+)\)", definition).groups()  # type: ignore[union-attr]
             queries[f"variable {variable['name']}"] = f"count by ({label}) ({selector})"
     return queries
+
+
+def test_selects_matches_labels_as_prometheus_does() -> None:
+    expr = 'rate(m_bucket{namespace=~"$namespace", endpoint="/predict", code=~"2..", rule!~"a|b"}[5m])'
+    assert selects(expr, "m_bucket", {"endpoint": "/predict", "code": "200", "rule": "c"})
+    assert not selects(expr, "m_bucket", {"endpoint": "/predict", "code": "429", "rule": "c"})
+    assert not selects(expr, "m_bucket", {"endpoint": "/predict", "code": "200", "rule": "a"})
+    assert not selects(expr, "m_bucket", {"endpoint": "/metadata", "code": "200"})
+    assert selects('m_bucket{code!="429"}', "m_bucket", {})  # an absent label is the empty value
 
 
 # --- the dashboard's own structure ---------------------------------------------------------------
