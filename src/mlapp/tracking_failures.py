@@ -124,8 +124,7 @@ def uploading() -> contextlib.AbstractContextManager[None]:
     """MLflow's own 120 s wait for an answer while artifacts are uploaded, unless the user set
     a wait (any, 30 too; ``default_timeout``): a server that stores them in S3 answers once its
     own upload of the file ended, silent meanwhile, longer the larger the model."""
-    ours = os.environ.get(DEFAULTED)
-    if ours is None or os.environ.get(TIMEOUT) != ours:
+    if users_timeout() is not None or DEFAULTED not in os.environ:
         return contextlib.nullcontext()
     return _setting(TIMEOUT, UPLOAD_TIMEOUT_S)
 
