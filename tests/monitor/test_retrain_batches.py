@@ -67,6 +67,29 @@ def test_appended_rows_keep_the_tables_utc_offsets_and_fractions(
     assert len(pd.read_parquet(out)) == len(table) + 300
 
 
+def test_a_batch_row_whose_id_has_a_space_replaces_the_tables_row_of_that_id(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An id is a key read as written: the table's "C0000007 " (a spreadsheet's trailing space)
+    and a batch's "C0000007 " are one customer, whose newer row replaces the older. Read stripped,
+    the batch's was "C0000007", appended beside it, and the next validate refused the two."""
+    raw = project / "data" / "churn.csv"
+    table = pd.read_csv(raw, dtype=str, keep_default_na=False)
+    table.loc[7, "customer_id"] += " "
+    table.to_csv(raw, index=False)
+    batch = fresh(215, rows=300)
+    batch.loc[0, "customer_id"] = table.loc[7, "customer_id"]
+    batch.to_csv(source := tmp_path / "batch.csv", index=False)
+
+    refresh(load_params(), str(source))
+
+    after = pd.read_csv(raw, dtype=str, keep_default_na=False)
+    assert len(after) == len(table) + 299
+    assert after.loc[7, "monthly_charges"] == str(batch.loc[0, "monthly_charges"])
+    out, report = tmp_path / "v.parquet", tmp_path / "v.json"
+    assert run_main(monkeypatch, "pipeline", "validate", "--output", str(out), "--report", str(report)) == 0
+
+
 def test_appended_rows_take_the_types_a_parquet_table_stores(
     project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
