@@ -156,7 +156,8 @@ def _hints(name: str, values: pd.Series, dtype: str, decimal: str, fix: str) -> 
         # 1710892800 (seconds since 1970? milliseconds?) or a Parquet duration: a count of some unit.
         counts = pd.to_numeric(values.astype("string").str.strip(), errors="coerce").notna()
         counts |= pd.api.types.is_timedelta64_dtype(values)
-        return [(year.lt(1678) | year.gt(2261), FAR_HINT), (counts, COUNT_HINT), (every, f" ({ISO_RULE})")]
+        far = year.lt(1678) | year.gt(2261)
+        return [(far, FAR_HINT), (counts, COUNT_HINT), *_mixed_offsets(values), (every, f" ({ISO_RULE})")]
     if typed_times(values):  # every fix but a feature's (NULLABLE_FIX) is a label's
         return [(pd.Series(True, index=values.index), DATE_HINT if fix == NULLABLE_FIX else LABEL_DATE_HINT)]
     text = values.astype("string").str.strip()
@@ -178,6 +179,25 @@ def _hints(name: str, values: pd.Series, dtype: str, decimal: str, fix: str) -> 
         ),
         # The first placeholder names the hint: the mask found it, no second scan of every value.
         (placeholder, placeholder_hint(text[placeholder.fillna(False)].head(1), fix=fix)),
+    ]
+
+
+def _mixed_offsets(values: pd.Series) -> list[tuple[pd.Series, str]]:
+    """Times that are ISO 8601 on their own, refused for being the fewer kind of a column that
+    mixes values with a UTC offset and without (``parse_values``): which kind, and the fix."""
+    text = values.astype("string").str.strip()
+    has = text.str.contains(OFFSET, na=False)
+    # Each kind parsed alone (offsets as UTC): a time that reads so failed for the mix only.
+    alone = pd.to_datetime(text.where(has), errors="coerce", format="ISO8601", utc=True).notna()
+    alone |= pd.to_datetime(text.where(~has), errors="coerce", format="ISO8601").notna()
+    kinds = {True: ("a UTC offset", "none"), False: ("no UTC offset", "one")}
+    return [
+        (
+            alone & (has if offset else ~has),
+            f" ({ISO_RULE}: these have {these}, the column's other values {others}; write every value "
+            "with its offset, Z for UTC (2024-01-03T10:00:00Z), or none, in the export)",
+        )
+        for offset, (these, others) in kinds.items()
     ]
 
 

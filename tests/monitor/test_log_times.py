@@ -33,7 +33,11 @@ def test_a_log_with_and_without_utc_offsets_is_refused_as_a_csv_is(
     source.write_text("".join(json.dumps(record) + "\n" for record in records))
     whole, chunked = _errors(in_project, source, tmp_path)
     assert chunked == whole
-    rule = "parse as datetime64[ns] (ISO 8601, with a UTC offset on every value or none)"
+    rule = (
+        "parse as datetime64[ns] (ISO 8601, with a UTC offset on every value or none: these have no UTC "
+        "offset, the column's other values one; write every value with its offset, Z for UTC "
+        "(2024-01-03T10:00:00Z), or none, in the export)"
+    )
     assert (
         f"column 'event_time' failed {rule}: 100 value(s)" in whole and "at rows [1, 4, 7, 10, 13]" in whole
     )

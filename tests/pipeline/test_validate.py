@@ -97,7 +97,12 @@ CASES: dict[str, tuple[Edit | str, list[str]]] = {
     ),
     "mixed time zones": (
         _set("event_time", 3, "2024-01-01T05:00:00+02:00"),
-        ["'event_time'", "a UTC offset on every value or none", "[3]"],
+        [
+            "'event_time'",
+            "a UTC offset on every value or none: these have a UTC offset, the column's other values none; "
+            "write every value with its offset, Z for UTC (2024-01-03T10:00:00Z), or none, in the export",
+            "[3]",
+        ],
     ),
     # pandas would rename the second 'region' to 'region.1', a column the file does not have.
     "duplicate column name": (
