@@ -189,7 +189,7 @@ def test_kind_e2e_command_against_a_fake_cluster_and_a_real_service(
     server = guarded_server
     monkeypatch.delenv("MLAPP_API_TOKEN", raising=False)
     with pytest.raises(StateError, match=r"/metadata answers 401: set \$MLAPP_API_TOKEN"):
-        served_version(server)  # no token: a clear error at once, not a wait until the deadline
+        served_version(server, time.monotonic() + 60)  # no token: a clear error at once, not at the deadline
     monkeypatch.setenv("MLAPP_API_TOKEN", "e2e-token")  # what the Secret below must carry
     install_yaml = "apiVersion: v1\nkind: List\nitems: []\n"  # Argo CD's, at the pinned commit
     fetched: list[str] = []

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
 
 from mlapp.delivery import cluster
+from mlapp.serving import smoke as checks
 from tests.conftest import answering, run_main
 
 
@@ -74,6 +77,39 @@ def stuck() -> Iterator[str]:
             released.set()
 
 
+@pytest.fixture
+def connects(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The timeout of every TCP connect the smoke client attempts (httpcore's trace: its own
+    retries included), in order: attempts and their settings, not durations."""
+    seen: list[float] = []
+    made = checks.client
+
+    def trace(name: str, info: dict[str, object]) -> None:
+        if name == "connection.connect_tcp.started":
+            seen.append(float(info["timeout"]))  # type: ignore[arg-type]
+
+    def traced(request: httpx.Request) -> None:
+        request.extensions["trace"] = trace
+
+    def client(url: str, timeout_s: float, token: str | None = None) -> httpx.Client:
+        http = made(url, timeout_s, token)
+        http.event_hooks["request"].append(traced)
+        return http
+
+    monkeypatch.setattr(checks, "client", client)
+    return seen
+
+
+def test_the_timeout_is_a_deadline_for_all_the_connects_not_one_per_retry(
+    full: str, connects: list[float]
+) -> None:
+    """Before: the transport retried the connect (3 retries for 3 s), each given the whole
+    timeout: 4 connects of 3 s, 13.7 s in all (the CLI took 16.9 s; 120 s, ~225 s)."""
+    with checks.client(full, 3) as http, pytest.raises(checks.SmokeFailure, match="within 3 s"):
+        checks.wait_ready(http, 3)
+    assert len(connects) == 1 and connects[0] <= 3, connects
+
+
 def test_a_timeout_of_no_time_is_refused_before_any_request(
     serving_root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -122,8 +158,16 @@ def test_delivery_wait_says_no_answer_of_a_service_that_never_takes_the_connecti
 ) -> None:
     """`mlapp delivery wait` asks through the smoke client: before, "not reachable (ConnectTimeout:
     timed out)" on each of its lines."""
-    monkeypatch.setattr(cluster, "ASK_S", 0.5)  # each look's bound (10 s), short here
-    assert cluster.served_version(full) == (
+    monkeypatch.setattr(cluster, "ASK_S", 0.5)  # each request's bound (10 s), short here
+    assert cluster.served_version(full, time.monotonic() + 60) == (
         None,
         f"no answer from {full} within 0.5 s (it never took the connection)",
     )
+
+
+def test_delivery_wait_asks_once_within_what_is_left_of_its_deadline(
+    full: str, connects: list[float]
+) -> None:
+    """Before: each look retried the connect 5 times at ASK_S (10 s) each, 67.5 s past a deadline."""
+    assert cluster.served_version(full, time.monotonic() + 0.3)[0] is None
+    assert len(connects) == 1 and connects[0] <= 0.3, connects

@@ -30,7 +30,7 @@ REPO_PLACEHOLDER = "https://github.com/OWNER/REPO.git"  # bootstrap puts the rep
 FILE = Path("argocd/applications.yaml")  # under delivery.infra_dir
 Cluster = dict[str, str]  # kubectl's environment for the cluster (KUBECONFIG)
 INSTALL_URL = "https://raw.githubusercontent.com/argoproj/argo-cd/{commit}/manifests/install.yaml"
-ASK_S = 10  # each of `wait`'s looks at the service: it asks again until delivery.sync_timeout_s
+ASK_S = 10  # each of `wait`'s requests, at most: it asks again until delivery.sync_timeout_s
 
 
 def repo_url(delivery: DeliveryParams, explicit: str | None = None) -> str:
@@ -114,24 +114,23 @@ def bootstrap(delivery: DeliveryParams, url: str | None, config: Mapping[str, st
     click.echo(kube.kubectl("apply", "-f", "-", *extra, env=config, input=apps))
 
 
-def served_version(url: str) -> tuple[str | None, str]:
-    """(model version the service reports, what was seen): version None while not ready. With
-    ``$MLAPP_API_TOKEN`` set, /metadata is asked with it (the overlays turn authentication on)."""
-    from mlapp.serving.smoke import TOKEN_ENV, client, no_answer
+def served_version(url: str, deadline: float) -> tuple[str | None, str]:
+    """(model version the service reports, what was seen): version None while not ready; each request
+    gets what is left of ``deadline``, at most ASK_S. /metadata is asked with ``$MLAPP_API_TOKEN``."""
+    from mlapp.serving.smoke import TOKEN_ENV, client, left, no_answer
 
     try:
         with client(url, timeout_s=ASK_S) as http:
-            if (ready := http.get("/readyz")).status_code != 200:
+            if (ready := http.get("/readyz", timeout=left(deadline, ASK_S))).status_code != 200:
                 return None, f"/readyz answers {ready.status_code}"
-            if (answer := http.post("/metadata", json={})).status_code in (401, 403):
+            answer = http.post("/metadata", json={}, timeout=left(deadline, ASK_S))
+            if answer.status_code in (401, 403):
                 # Waiting cannot fix a missing or wrong token: say which variable, now.
-                raise StateError(
-                    f"{url}/metadata answers {answer.status_code}: set ${TOKEN_ENV} to one of the "
-                    "service's API tokens (docs/serving.md)"
-                )
+                why = f"set ${TOKEN_ENV} to one of the service's API tokens (docs/serving.md)"
+                raise StateError(f"{url}/metadata answers {answer.status_code}: {why}")
             version = answer.json().get("model_version")
     except httpx.TimeoutException as exc:
-        return None, no_answer(url, exc, ASK_S)
+        return None, no_answer(url, exc)
     except (httpx.HTTPError, ValueError) as exc:
         return None, f"not reachable ({type(exc).__name__}: {exc})"
     return version, f"serves model {version}"
@@ -196,14 +195,14 @@ def wait(params: Params, env: str, url: str | None, fetch: bool, timeout_s: floa
             )
         timeout = d.sync_timeout_s if timeout_s is None else timeout_s
         deadline, last = time.monotonic() + timeout, ""
-        while (seen := served_version(base))[0] != version:
+        while (seen := served_version(base, deadline))[0] != version:
             if seen[1] != last:
                 click.echo(f"wait {redact(base)}: {seen[1]}, want model {version}")
                 last = seen[1]
             if time.monotonic() >= deadline:
                 why = f"after {timeout:g}s {base} still {seen[1]}, not model {version}"
                 raise StateError(why if config is None else f"{why}; {argocd_status(d, env, config)}")
-            time.sleep(d.poll_s)
+            time.sleep(min(d.poll_s, max(deadline - time.monotonic(), 0)))
         click.echo(f"ok   {redact(base)} serves model {version}")
 
 

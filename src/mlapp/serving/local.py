@@ -74,7 +74,7 @@ def ready_after(
 ) -> float:
     """Seconds until a server started here is ready (``smoke.wait_ready``). ``gone()`` says how it
     ended (None while it runs): a server that died fails at once, with ``logs()``, not at the deadline.
-    A plain client: the smoke client's connection retries would hide a death for seconds."""
+    A plain client of 2 s requests: gone() is asked between them, so a death is seen within 2 s."""
     with httpx.Client(base_url=url, timeout=2.0) as http:
         try:
             return smoke.wait_ready(http, timeout_s, poll_s, gone)

@@ -1,9 +1,8 @@
 """Post-deploy smoke test (``mlapp serving smoke --url URL``): is the right model up and correct?
 
 Checks, in order, each printed as it passes:
-1. ``/livez`` and ``/readyz`` answer 200 (the service may still be starting: connection
-   errors are retried by httpx's transport with exponential backoff, and ``/readyz`` is
-   polled until ``--timeout``);
+1. ``/livez`` and ``/readyz`` answer 200 (the service may still be starting: both are
+   polled until ``--timeout``, a deadline for all the attempts: each is given what is left);
 2. ``/predict`` on records derived from the schema itself (``schema_records``: every
    column at its minimum, its maximum, its midpoint, and null where nullable; first,
    last and middle category) returns, for each, the answer the local ``models/`` artifact
@@ -46,7 +45,8 @@ from mlapp.serving.records import record_type
 
 TOLERANCE = 1e-6
 TOKEN_ENV = "MLAPP_API_TOKEN"  # noqa: S105 - the variable that holds the bearer token, not a token
-BACKOFF_S = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)  # httpcore's retry delays for connection errors
+ATTEMPT_S = 30.0  # one request's longest wait: a hung attempt is given up for another while time is left
+LAST_S = 0.1  # an attempt at the deadline still gets this: httpx's connect given 0 s fails at once
 
 
 class SmokeFailure(Exception):
@@ -108,9 +108,11 @@ def schema_records(features: Mapping[str, pa.Column]) -> list[dict[str, Any]]:
     return rows
 
 
-def connect_retries(timeout_s: float) -> int:
-    """As many of httpcore's backoff steps as fit in the time we wait (0 s, 0.5 s, 1 s, ... 8 s)."""
-    return sum(1 for i in range(len(BACKOFF_S)) if sum(BACKOFF_S[: i + 1]) <= timeout_s)
+def left(deadline: float, most: float) -> float:
+    """One attempt's timeout: what is left until ``deadline`` (``time.monotonic()``), at most
+    ``most``. Retries are the caller's loop, never the transport's: httpcore's gave each of its
+    connects the whole timeout (``--timeout 3`` waited 13.7 s for a connection never taken)."""
+    return max(min(deadline - time.monotonic(), most), LAST_S)
 
 
 def cleartext(url: str) -> bool:
@@ -132,18 +134,16 @@ def client(url: str, timeout_s: float, token: str | None = None) -> httpx.Client
     if token and cleartext(url):
         raise UserError(f"refusing to send ${TOKEN_ENV} unencrypted to {url}: use https:// or a port-forward")
     headers = {"authorization": f"Bearer {token}"} if token else {}
-    transport = httpx.HTTPTransport(retries=connect_retries(timeout_s))
-    return httpx.Client(
-        base_url=url.rstrip("/"), transport=transport, timeout=min(timeout_s, 30.0), headers=headers
-    )
+    return httpx.Client(base_url=url.rstrip("/"), timeout=min(timeout_s, ATTEMPT_S), headers=headers)
 
 
-def no_answer(url: str, exc: httpx.TimeoutException, seconds: float) -> str:
-    """A request to ``url`` that timed out, in words: httpx says "timed out" (and a connect
-    given 0 s, "Operation now in progress")."""
+def no_answer(url: str, exc: httpx.TimeoutException, seconds: float | None = None) -> str:
+    """A request to ``url`` that timed out, in words (httpx says "timed out"): ``seconds`` waited,
+    else the timeout the request was given."""
+    seconds = exc.request.extensions["timeout"]["read"] if seconds is None else seconds
     connect = isinstance(exc, httpx.ConnectTimeout)
     why = "it never took the connection" if connect else "it took the connection and sent nothing back"
-    return f"no answer from {redact(url)} within {seconds:g} s ({why})"
+    return f"no answer from {redact(url)} within {round(seconds, 2):g} s ({why})"
 
 
 def sent(http: httpx.Client, path: str, body: Any) -> httpx.Response:
@@ -151,7 +151,7 @@ def sent(http: httpx.Client, path: str, body: Any) -> httpx.Response:
     try:
         return http.post(path, json=body)
     except httpx.TimeoutException as exc:
-        raise SmokeFailure(no_answer(f"{http.base_url}{path}", exc, float(http.timeout.read or 0))) from exc
+        raise SmokeFailure(no_answer(f"{http.base_url}{path}", exc)) from exc
     except httpx.TransportError as exc:
         raise SmokeFailure(f"{redact(str(http.base_url))}{path}: {type(exc).__name__}: {exc}") from exc
 
@@ -159,15 +159,16 @@ def sent(http: httpx.Client, path: str, body: Any) -> httpx.Response:
 def wait_ready(
     http: httpx.Client, timeout_s: float, poll_s: float = 1.0, gone: Callable[[], str | None] | None = None
 ) -> float:
-    """/livez then /readyz must answer 200 before the deadline: the seconds it took. ``gone``, for
-    a server started here, says how it ended (None while it runs): one that ended fails at once."""
+    """/livez then /readyz must answer 200 before the deadline: the seconds it took. Each request gets
+    what is left, at most the client's timeout. ``gone``, for a server started here, says how it
+    ended (None while it runs): one that ended fails at once."""
     started = time.monotonic()
     deadline = started + timeout_s
     for path in ("/livez", "/readyz"):
         where = redact(f"{http.base_url}{path}")
         while True:
             try:
-                status = http.get(path).status_code
+                status = http.get(path, timeout=left(deadline, http.timeout.read or ATTEMPT_S)).status_code
             except httpx.TimeoutException as exc:  # waited to the deadline, whatever the request's own
                 status, failed = 0, no_answer(where, exc, timeout_s)
             except httpx.TransportError as exc:
@@ -178,9 +179,9 @@ def wait_ready(
                 break
             if gone is not None and (ended := gone()) is not None:
                 raise SmokeFailure(f"{ended} before it was ready")
-            if time.monotonic() >= deadline:
+            if (remaining := deadline - time.monotonic()) <= 0:
                 raise SmokeFailure(failed)
-            time.sleep(poll_s)
+            time.sleep(min(poll_s, remaining))
     return time.monotonic() - started
 
 
