@@ -17,6 +17,7 @@ import pytest
 from mlapp.params import TrainParams, load_params
 from mlapp.sample_data import generate
 from mlapp.stages import train_dask
+from mlapp.stages.split import SplitError
 from mlapp.stages.train_dask import TooFewRows, _check_partitions, _sizes
 from mlapp.tables import write_frame
 from tests.conftest import REPO
@@ -110,3 +111,29 @@ def test_a_table_too_small_for_a_local_cluster_is_refused_before_it_starts(
         train_dask.train(
             tiny, PARAMS_ALL.data.label, _train(), examples=PARAMS_ALL.validate_.max_failure_examples
         )
+
+
+def test_a_class_no_partition_holds_out_is_refused_before_the_cluster_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """30 rows with 2 positives in each of the 2 partitions of 15: the stratified hold-out of 3
+    rows rounds the positives' share (0.4) down to none in both, and early stopping and the
+    threshold were judged on negatives alone. The local engine refuses that; so does Dask now,
+    from the labels alone, before any worker starts."""
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+
+    def started(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a LocalCluster was started for a table it cannot validate on")
+
+    monkeypatch.setattr(distributed, "LocalCluster", started)
+    label = PARAMS_ALL.data.label
+    frame = generate(30, 3)
+    frame[label] = [1 if row in (0, 7, 15, 22) else 0 for row in range(30)]
+    table = tmp_path / "rare.parquet"
+    write_frame(frame, table)
+    expected = (
+        r"^train.engine dask, train.valid_size 0.2 of 2 partition\(s\): the validation part \(6 rows\) "
+        r"has no rows of class \['1'\]; .*raise train.valid_size"
+    )
+    with pytest.raises(SplitError, match=expected):
+        train_dask.train(table, label, _train(), examples=PARAMS_ALL.validate_.max_failure_examples)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterator
-from itertools import accumulate
+from itertools import accumulate, pairwise
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -36,6 +36,7 @@ from mlapp.errors import UserError
 from mlapp.model import ModelSpec
 from mlapp.params import Task, TrainParams
 from mlapp.stages.dask_cluster import client
+from mlapp.stages.split import check_parts
 from mlapp.tables import stage_table
 
 if TYPE_CHECKING:
@@ -113,16 +114,40 @@ def _batches(source: Path, sizes: list[int]) -> Iterator[pd.DataFrame]:
 
 
 def _split(
-    part: pd.DataFrame, label: str, valid_size: float, seed: int, classes: bool = True
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Fit and validation rows of one partition, stratified by class (``classes``; a regression
-    label is a quantity: repeated values are no classes to balance)."""
-    if not _holds_out(len(part), valid_size):  # too few rows to hold any out: all of them fit
-        return part, part.iloc[:0]
-    counts = part[label].value_counts()
-    stratify = part[label] if classes and len(counts) > 1 and counts.min() >= 2 else None
-    fit, valid = train_test_split(part, test_size=valid_size, random_state=seed, stratify=stratify)
+    labels: pd.Series, valid_size: float, seed: int, classes: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fit and validation positions of one partition, from its labels alone, stratified by class
+    (``classes``; a regression label is a quantity: repeated values are no classes to balance).
+    The draw depends on the row count and labels only: the same as on the partition's rows."""
+    at = np.arange(len(labels))
+    if not _holds_out(len(labels), valid_size):  # too few rows to hold any out: all of them fit
+        return at, at[:0]
+    counts = labels.value_counts()
+    stratify = labels if classes and len(counts) > 1 and counts.min() >= 2 else None
+    fit, valid = train_test_split(at, test_size=valid_size, random_state=seed, stratify=stratify)
     return fit, valid
+
+
+def _holdouts(
+    labels: pd.Series, codes: np.ndarray, names: list[str] | None, sizes: list[int], params: TrainParams
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each partition's (fit, validation) table positions, drawn on the client from the labels
+    (read whole already: no feature leaves the file for it), and for classes (``names``) checked
+    as the local engine's hold-out is: every class in the fit rows and in the validation rows of
+    all partitions together. A class of 2 rows in 15-row partitions rounds down to no validation
+    row in each, and early stopping and the threshold were judged without it."""
+    held = []
+    for number, (start, end) in enumerate(pairwise([0, *accumulate(sizes)])):
+        fit, valid = _split(labels.iloc[start:end], params.valid_size, params.seed + number, bool(names))
+        held.append((start + fit, start + valid))
+    if names and held:  # held: none for a table of no rows
+        split = f"train.engine dask, train.valid_size {params.valid_size} of {len(sizes)} partition(s)"
+        fix = "early stopping (and a binary threshold) is judged on it: add rows of that class, "
+        fix += "raise train.valid_size, or use fewer partitions (train.dask.partition_rows)"
+        fit_at, valid_at = (np.concatenate(side) for side in zip(*held, strict=True))
+        parts = {"fit": fit_at, "validation": valid_at}
+        check_parts(codes, names, parts, split, fix)
+    return held
 
 
 def _pin(matrix: DaskDMatrix, workers: list[str]) -> None:
@@ -170,20 +195,23 @@ def train(
     # Encoded whole, not per partition: float labels are named 1.0/1.5 or 1/2 by whether every
     # label is whole (label_text), and a partition holding only 1.0 would name it "1", no class.
     encoded = spec.encode(labels, examples=examples)
+    names = None if task == "regression" else spec.classes
     rows = pq.ParquetFile(source).metadata.num_rows
     if not params.dask.resolved_scheduler():  # a LocalCluster's size is known before it starts it
         local = params.dask.workers
         _check_partitions(_sizes(rows, local, params.dask.partition_rows), local, params)
+        _holdouts(labels, encoded, names, _sizes(rows, local, params.dask.partition_rows), params)
 
     with client(params.dask) as dask:
         workers = sorted(dask.scheduler_info(n_workers=-1)["workers"])
         parts: dict[str, list[Future[Any]]] = {"fit_x": [], "fit_y": [], "valid_x": [], "valid_y": []}
         sizes = _sizes(rows, len(workers), params.dask.partition_rows)
         _check_partitions(sizes, len(workers), params)  # a remote cluster's size is known only now
+        held = _holdouts(labels, encoded, names, sizes, params)
         starts = [0, *accumulate(sizes)]
         for number, part in enumerate(_batches(source, sizes)):
             part.index += starts[number]  # table positions: the rows' places in ``encoded``
-            fit, valid = _split(part, label, params.valid_size, params.seed + number, task != "regression")
+            fit, valid = (part.loc[at] for at in held[number])
             # Start each partition where _pin will train it, so usually nothing moves.
             where = [workers[number % len(workers)]]
             for name, rows in (("fit", fit), ("valid", valid)):
