@@ -41,6 +41,12 @@ def column(*values: str | None) -> pd.Series:
         (("02134", "10001", "94105"), '"x": _category(["02134", "10001", "94105"]),'),  # zip codes
         # 20-digit account numbers: codes, not numbers past int64 (drafted as a range validate refused)
         (("10000000000000116736", "10000000000099831808"), '"x": _category(["10000000000000116736", '),
+        # 16-digit card numbers, one width: codes; values of many widths up to 9e18: a quantity
+        (("4111111111111111", "5500000000000004"), '"x": _category(["4111111111111111", '),
+        (
+            ("9000000000000000000", "1234567890123456", "42"),
+            '"x": _number(int, 0, 9_223_372_036_854_775_807)',
+        ),
         # NFC and NFD: one level
         (("z\u00fcrich", "zu\u0308rich", "bern"), '"x": _category(["bern", "z\u00fcrich"]),'),
         (("2024-01-01", "2024-03-05"), '# "x": a date'),
@@ -487,3 +493,23 @@ def test_a_column_with_one_value_is_left_out_naming_it() -> None:
     assert schema_draft.feature("x", column("7"), ".").call == "_number(int, 0, 20"  # one row: no evidence
     # With blanks, whether a value is there can be what the model learns.
     assert schema_draft.feature("x", column("0", "0", None), ".").call == "_number(int, 0, 0"
+
+
+def test_an_int64_quantity_of_19_digits_is_drafted_as_a_number(tmp_path: Path) -> None:
+    """Bytes sent, up to 9e18 in an int64 column: 16 digits or more read as a card number, and
+    the draft left the column out as free text (300 values in 300 rows). Values of many widths
+    are a quantity, from Parquet and CSV alike; validate takes the drafted range."""
+    import pandera.pandas as pa
+
+    from mlapp.schema import _number
+
+    sent = np.random.default_rng(1).integers(0, 9 * 10**18, 300, dtype=np.int64)
+    frame = pd.DataFrame({"bytes_sent": sent, "churned": [i % 2 for i in range(300)]})
+    frame.to_parquet(parquet := tmp_path / "raw.parquet", index=False)
+    frame.to_csv(csv := tmp_path / "raw.csv", index=False)
+    params = load_params(REPO / "params.yaml")
+    data = params.data.model_copy(update={"id_column": None, "time_column": None})
+    for path in (parquet, csv):
+        (drafted,) = schema_draft.draft(schema_draft.read(path, data, 1_000)[0], data, params.validate_)
+        assert drafted.call == "_number(int, 0, 9_223_372_036_854_775_807", (path.name, drafted)
+    pa.DataFrameSchema({"bytes_sent": _number(int, 0, 2**63 - 1)}).validate(frame[["bytes_sent"]])
