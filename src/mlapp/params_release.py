@@ -54,6 +54,16 @@ class DeliveryParams(Section):
             raise ValueError(f"delivery.environments repeats a name: {self.environments}")
         return self
 
+    @model_validator(mode="after")
+    def _polls_within_the_wait(self) -> DeliveryParams:
+        # `mlapp delivery wait` asks every poll_s until sync_timeout_s: a longer poll asks once.
+        if (poll := self.poll_s) > (sync := self.sync_timeout_s):
+            raise ValueError(
+                f"delivery.poll_s {poll:g} is more than delivery.sync_timeout_s {sync}: "
+                f"the wait would ask the service once; set poll_s to at most {sync}"
+            )
+        return self
+
 
 class StandinBaseParams(Section):
     tag: str  # the local stand-in's image tag

@@ -182,3 +182,14 @@ def test_a_time_in_seconds_past_its_bound_is_a_params_error(
     said = f"{setting}: Input should be less than or equal to {bound} (got 1000000000)"
     assert str(raised.value).endswith(said)
     assert load_params(_edited(tmp_path, old, f"{key}: {bound} "))
+
+
+def test_a_poll_longer_than_the_wait_is_refused_naming_both(tmp_path: Path) -> None:
+    """poll_s 1000 with sync_timeout_s 900 loaded: `delivery wait` asked once, then gave up."""
+    with pytest.raises(ParamsError) as raised:
+        load_params(_edited(tmp_path, "poll_s: 10 ", "poll_s: 1000 "))
+    assert str(raised.value).endswith(
+        "is invalid: delivery.poll_s 1000 is more than delivery.sync_timeout_s 900: the wait would ask "
+        "the service once; set poll_s to at most 900"
+    )
+    assert load_params(_edited(tmp_path, "poll_s: 10 ", "poll_s: 900 ")).delivery.poll_s == 900
