@@ -138,6 +138,12 @@ class _Loader(yaml.SafeLoader):
 
 
 _Loader.add_constructor("tag:yaml.org,2002:str", _Loader.construct_yaml_str)
+# YAML 1.2's floats that YAML 1.1 (PyYAML) reads as text, wanting a dot and a signed exponent:
+# 1e3, 1.0e3, 1e-3. DVC's reader (ruamel, YAML 1.2) reads them as numbers, so `dvc params diff`
+# showed `n_estimators: 1e3` as 1000.0 while mlapp refused it ("unable to parse string as an
+# integer"). Read alike: a whole number goes where an integer does; 1e-1 there has "a fractional part".
+_FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+.0123456789"))
 
 
 class _KeyTwice(ValueError):
@@ -220,9 +226,6 @@ def _mistake(error: Mapping[str, Any], task: object) -> str:
     return f"{where}: {message}{got}" if where else f"{message}{got}"
 
 
-_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
-
-
 def _as_written(value: object) -> str:
     """A refused value as the file spells it: `max_depth:` and `max_depth: null` were "got None";
     a list where one value goes ([5, 6]) was left out; a date and .inf were Python's reprs."""
@@ -232,8 +235,6 @@ def _as_written(value: object) -> str:
         return f"{value.isoformat()}, a date to YAML: quote a name spelt so"
     if isinstance(value, float) and not math.isfinite(value):
         return {math.inf: ".inf", -math.inf: "-.inf"}.get(value, ".nan")
-    if isinstance(value, str) and not isinstance(value, Quoted) and _NUMBER.fullmatch(value):
-        return value  # 1e9: text to PyYAML (no dot), not written quoted: shown as '1e9' it was
     text = repr(value)
     return text if len(text) <= 60 else f"{text[:59]}…"
 

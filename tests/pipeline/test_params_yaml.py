@@ -193,3 +193,23 @@ def test_a_poll_longer_than_the_wait_is_refused_naming_both(tmp_path: Path) -> N
         "the service once; set poll_s to at most 900"
     )
     assert load_params(_edited(tmp_path, "poll_s: 10 ", "poll_s: 900 ")).delivery.poll_s == 900
+
+
+@pytest.mark.parametrize("spelt", ["1e3", "1E3", "1.0e3", "+1e3", "10e2"])
+def test_a_whole_number_in_exponent_form_is_the_number_dvc_reads(tmp_path: Path, spelt: str) -> None:
+    """PyYAML read 1e3 as text (YAML 1.1 wants a dot and a signed exponent): refused with "unable
+    to parse string as an integer", while DVC's reader (YAML 1.2) gave `dvc params diff` 1000.0."""
+    from dvc.utils.serialize import parse_yaml
+
+    path = _edited(tmp_path, "n_estimators: 400", f"n_estimators: {spelt}")
+    dvc_reads = parse_yaml(path.read_text(), str(path))["train"]["xgboost"]["n_estimators"]
+    assert load_params(path).train.xgboost.n_estimators == dvc_reads == 1000
+
+
+def test_an_exponent_form_with_a_fraction_where_a_whole_number_goes_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ParamsError) as raised:
+        load_params(_edited(tmp_path, "n_estimators: 400", "n_estimators: 1e-1"))
+    assert str(raised.value).endswith(
+        "train.xgboost.n_estimators: Input should be a valid integer, got a number with a fractional part "
+        "(got 0.1)"
+    )
