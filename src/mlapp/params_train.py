@@ -71,9 +71,11 @@ class TrainParams(Section):
     threshold_metric: Literal["f1", "fixed"]
     fixed_threshold: float = Field(gt=0, lt=1)
     # task regression: the loss XGBoost minimises (early stopping watches the matching metric);
-    # the robust ones keep a few huge labels from pulling every prediction towards them
-    regression_objective: Literal["squarederror", "pseudohubererror", "absoluteerror"]
+    # the robust ones keep a few huge labels from pulling every prediction towards them; tweedie
+    # (label >= 0) and gamma (label > 0) fit log(label) for a positive, skewed one (prices, claims)
+    regression_objective: Literal["squarederror", "pseudohubererror", "absoluteerror", "tweedie", "gamma"]
     huber_slope: float = Field(gt=0)  # pseudohubererror: where the loss turns linear, in the label's units
+    tweedie_variance_power: float = Field(gt=1, lt=2)  # tweedie only: XGBoost's range (1 Poisson, 2 gamma)
     xgboost: XGBoostParams
 
 

@@ -43,3 +43,16 @@ def test_a_label_without_far_values_passes_without_a_note(
 
     assert far["count"] == 0 and far["rows"] == []
     assert "label value(s)" not in out
+
+
+def test_a_positive_heavy_tailed_label_is_pointed_to_the_log_link_losses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    frame = table("regression", 400)
+    frame["churned"] = frame["churned"].abs() + 1  # a price: every label above 0
+    frame.loc[[7, 30], "churned"] = [5e7, 9e8]
+    _, out = _validate(frame, tmp_path, capsys)
+    assert "a positive, skewed label (prices, claims): tweedie or gamma" in out
+    frame.loc[40, "churned"] = -3.0  # a refund: neither log-link loss fits it
+    _, out = _validate(frame, tmp_path, capsys)
+    assert "pseudohubererror" in out and "tweedie" not in out

@@ -265,6 +265,29 @@ def test_a_regression_with_outliers_trains_robustly_on_dask(tmp_path) -> None:
     assert mae["absoluteerror"] < mae["squarederror"] / 3, mae
 
 
+def test_a_positive_skewed_label_trains_with_a_log_link_on_dask(tmp_path) -> None:
+    """tweedie and gamma reach xgboost.dask with their own metric (and tweedie its power), and
+    predict on the label's scale: positive, within the labels' range."""
+    import numpy as np
+
+    from tests.pipeline.task_tables import table
+
+    frame = table("regression", 1_200, seed=4)
+    noise = np.random.default_rng(4).normal(0, 0.8, len(frame))
+    frame["churned"] = np.exp(7 + frame["monthly_charges"] * 0.03 + noise)
+    write_frame(frame.reset_index(drop=True), tmp_path / "fit.parquet")
+    for loss, metric in (("tweedie", "tweedie-nloglik@1.5"), ("gamma", "gamma-nloglik")):
+        params = PARAMS.train.model_copy(update={"regression_objective": loss})
+        booster, spec = train_dask.train(
+            tmp_path / "fit.parquet", "churned", params, task="regression", examples=EXAMPLES
+        )
+        learner = json.loads(booster.save_config())["learner"]
+        assert learner["objective"]["name"] == f"reg:{loss}"
+        assert [m["name"] for m in learner["metrics"]] == [metric]
+        predicted = model_io.Model(booster, spec, "").scores(frame)
+        assert predicted.min() > 0 and np.median(predicted) < frame["churned"].max(), loss
+
+
 @pytest.mark.parametrize("classes", [3, 2])
 def test_a_multiclass_label_trains_on_dask(tmp_path, classes) -> None:
     """The native train xgboost.dask runs needs num_class for multi:softprob, which XGBoost's local

@@ -3,7 +3,8 @@
 A seeded part of the training rows (stratified for classification) is held out for early
 stopping and, for binary, for choosing the decision threshold, so the test set stays
 untouched until evaluate. The task picks the objective and the early-stopping metric
-(regression: ``train.regression_objective``, squared, pseudo-Huber or absolute error).
+(regression: ``train.regression_objective``, squared, pseudo-Huber or absolute error, or
+tweedie or gamma, log-link losses whose predictions are on the label's scale).
 The thread count is a parameter: it fixes floating-point summation order, which is
 what makes the model bytes identical from run to run.
 """
@@ -34,11 +35,14 @@ OBJECTIVES: dict[str, tuple[str, str]] = {
 }
 # Regression: train.regression_objective, and the metric early stopping watches for it: the loss
 # being minimised, so the trees stop where it stops improving on the validation rows (rmse there
-# would weigh the outlying labels a robust loss is chosen to discount).
+# would weigh the outlying labels a robust loss is chosen to discount, and on a skewed label a
+# handful of the largest ones decide it). Tweedie's negative log-likelihood names its power.
 REGRESSION_METRICS: dict[str, str] = {
     "squarederror": "rmse",
     "pseudohubererror": "mphe",
     "absoluteerror": "mae",
+    "tweedie": "tweedie-nloglik@{power}",
+    "gamma": "gamma-nloglik",
 }
 
 
@@ -57,7 +61,10 @@ def objective(task: str, params: TrainParams, labels: Any = None, classes: int =
         scored = {"num_class": classes} if task == "multiclass" else {}
         return {"objective": name, "eval_metric": metric, **scored}
     loss = params.regression_objective
-    chosen: dict[str, Any] = {"objective": f"reg:{loss}", "eval_metric": REGRESSION_METRICS[loss]}
+    metric = REGRESSION_METRICS[loss].format(power=f"{params.tweedie_variance_power:g}")
+    chosen: dict[str, Any] = {"objective": f"reg:{loss}", "eval_metric": metric}
+    if loss == "tweedie":
+        chosen["tweedie_variance_power"] = params.tweedie_variance_power
     if loss == "pseudohubererror":
         chosen["huber_slope"] = params.huber_slope
         if labels is not None:

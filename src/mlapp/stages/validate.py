@@ -142,7 +142,7 @@ def run(params: Params, *, source: Path, output: Path | None, report: Path | Non
         f"{dropped} row(s) without a label dropped (data.missing_label)": dropped,
         f"{repeated} row(s) repeat another's features and label ({where})": repeated,
         f"constant features, nothing to learn: {constant}": constant,
-        (far := _far_note(result.get("label_outliers"), params.train.regression_objective)): far,
+        (far := _far_note(result, params.train.regression_objective)): far,
         "nothing written (a one-off check: --output, --report name where)": not (output or report),
     }
     note = "".join(f"; {text}" for text, shown in notes.items() if shown)
@@ -150,13 +150,16 @@ def run(params: Params, *, source: Path, output: Path | None, report: Path | Non
     return 0
 
 
-def _far_note(far: dict[str, Any] | None, objective: str) -> str:
-    """What validate says of regression labels far outside the rest (``table_checks.far_labels``)."""
+def _far_note(result: dict[str, Any], objective: str) -> str:
+    """What validate says of regression labels far outside the rest (``table_checks.far_labels``):
+    with every label above 0 they may be a long right tail (prices), which a log-link loss fits."""
+    far, positive = result.get("label_outliers"), result.get("label_min", 0) > 0
     if not far or not far["count"]:
         return ""
     pairs = ", ".join(f"row {row}: {value:g}" for row, value in zip(far["rows"], far["values"], strict=True))
     fix = "typos? fix them in the file" + (
         "; if real, train.regression_objective: pseudohubererror (squared error chases them)"
+        + ("; a positive, skewed label (prices, claims): tweedie or gamma" if positive else "")
         if objective == "squarederror"
         else ""
     )
