@@ -34,3 +34,13 @@ def id_clash(id_column: str | None, task: str, classes: Sequence[str]) -> str | 
         "score` would refuse every file for the model; rename the column in the export and "
         "data.id_column (params.yaml)"
     )
+
+
+def float_id_rule(id_column: str) -> str:
+    """Why validate, the monitor and the batch scorer refuse an id stored as floating point: pandas
+    writes whole numbers with a gap as float64, so the team's 7 is 7.0 in the file, read as the
+    text "7.0" (an id is read as written) and joining no "7" back to its source."""
+    return (
+        f"an id stored as floating point, 7 written as 7.0: write {id_column} as integers (pandas: "
+        f"frame[{id_column!r}].astype('Int64')) or as text"
+    )

@@ -224,3 +224,29 @@ def test_an_id_is_read_as_written_by_validate_the_batch_scorer_and_the_monitor(
         )  # fmt: skip
         assert summary.rejected == 0
         assert pq.read_table(scored).column("customer_id").to_pylist()[1:4] == ["C1 ", "C1", "\tC1"]
+
+
+def test_an_id_stored_as_floats_is_refused_by_validate_the_batch_scorer_and_the_monitor(
+    serving_root: Path, tmp_path: Path
+) -> None:
+    """pandas writes whole numbers with a gap as float64: the team's ids 7 and none became 7.0 and
+    NaN, and validate took the text "7.0" as the id, joining no "7" back to its source (and past
+    2**53 a float is not the id written). All three readers refuse the column, naming it and the fix."""
+    raw = generate(200, 14)
+    raw["customer_id"] = pd.array(range(200), dtype="Int64")
+    raw.loc[5, "customer_id"] = None
+    raw["customer_id"] = raw["customer_id"].astype("float64")  # as pandas stores an int column with a gap
+    raw.to_parquet(parquet := tmp_path / "raw.parquet", index=False)
+    fix = "(an id stored as floating point, 7 written as 7.0: write customer_id as integers (pandas: "
+    code = validate.run(PARAMS, source=parquet, output=tmp_path / "out.parquet", report=tmp_path / "v.json")
+    (problem,) = json.loads((tmp_path / "v.json").read_text())["problems"]
+    assert code != 0 and problem["column"] == "customer_id" and fix in problem["check"], problem
+    assert problem["count"] == 199 and problem["values"][:2] == [0.0, 1.0]  # the missing id: its own rule
+    with pytest.raises(UserError, match=r"customer_id.*an id stored as floating point"):
+        validate_batch(read_raw(parquet, [""], 50, ","), PARAMS, parquet.name)
+    with pytest.raises(UserError, match=r"column 'customer_id' \(data.id_column\): an id stored as floating"):
+        scorer.score(
+            str(parquet), tmp_path / "scored.parquet", serving_root / "models", 50, tmp_path / "none.json",
+            [""], ",", ".", id_column=PARAMS.data.id_column,
+        )  # fmt: skip
+    assert not (tmp_path / "scored.parquet").exists()

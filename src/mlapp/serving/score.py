@@ -47,7 +47,7 @@ from mlapp.cell_text import missing_clash
 from mlapp.csv_names import misspelt
 from mlapp.errors import UserError, redact, storage_errors, writing
 from mlapp.model import load
-from mlapp.outputs import id_clash, scored_columns
+from mlapp.outputs import float_id_rule, id_clash, scored_columns
 from mlapp.schema import FEATURES
 from mlapp.serving import lineage, settings
 from mlapp.serving.output_types import answer_types, kept_types, kept_values, whole_numbers_read_exactly
@@ -176,6 +176,10 @@ def score(
                 written = scored_columns(model.task, model.spec.classes)
                 copied, unused = carried(list(frame.columns), keep, id_column, written)
                 types = kept_types(copied, schema)
+                if id_column in types and pa.types.is_floating(types[id_column]):  # as validate refuses it
+                    raise UserError(
+                        f"{source}: column {id_column!r} (data.id_column): {float_id_rule(id_column)}"
+                    )
                 predictions.types = types | answer_types(model)
                 predictions.metadata = meta | whole_numbers_read_exactly(types)  # pandas' read of an id
             out = pd.DataFrame({"row": valid.index.to_numpy(dtype=np.int64)})

@@ -21,7 +21,7 @@ from mlapp.cells import NULLABLE_FIX, OFFSET, parse_hint, parse_values, value_hi
 from mlapp.problem_row import Problem
 from mlapp.problems import problem
 from mlapp.schema import FEATURES
-from mlapp.stages.validate_rules import LEVELS_HINT
+from mlapp.stages.validate_rules import LEVELS_HINT, id_hints
 
 
 def merge(old: Problem | None, new: Problem, limit: int) -> Problem:
@@ -84,7 +84,8 @@ class ParseFailures:
         unexplained: Mapping[str, str],
     ) -> None:
         self.dtypes = {name: str(column.dtype) for name, column in schema.columns.items()}
-        self.limit, self.decimal, self.fixes, self.unexplained = limit, decimal, fixes, unexplained
+        self.limit, self.decimal, self.fixes = limit, decimal, fixes
+        self.unexplained = {**id_hints(schema), **unexplained}
         self.times = {name for name, dtype in self.dtypes.items() if dtype.lower().startswith("datetime")}
         # A time: [its values with a UTC offset fail, those without fail]; any other column: one outcome.
         self.outcomes = {

@@ -15,6 +15,7 @@ import pandera.pandas as pa
 
 from mlapp.cells import NULLABLE_FIX, parse_hint, parse_values
 from mlapp.csv_names import unnamed_hint
+from mlapp.outputs import float_id_rule
 from mlapp.problem_row import Problem
 from mlapp.problems import CHECK_WORDS, MAX_LISTED, REPEATS, examples, problem, rule_words
 from mlapp.schema import AS_WRITTEN, FEATURES
@@ -53,13 +54,15 @@ def parse_columns(
             continue
         absent = frame[name].isna()
         if (column.metadata or {}).get(AS_WRITTEN):  # an id: its text as is (pandera types it)
-            bad = pd.Series(False, index=frame.index)
+            # Parquet's float64 (pandas' int column with a gap): 7.0, no id as the team wrote it
+            bad = ~absent if pd.api.types.is_float_dtype(frame[name]) else pd.Series(False, index=frame.index)
+            parsed[name] = frame[name].where(~bad)
         else:
             parsed[name], bad = parse_values(frame[name], str(column.dtype), decimal)
         if bad.any():
             fix = fixes.get(name, NULLABLE_FIX)
             hint = parse_hint(name, frame.loc[bad, name], str(column.dtype), decimal, fix)
-            hint = hint or unexplained.get(name, "")
+            hint = hint or unexplained.get(name, "") or id_hints(schema).get(name, "")
             # A feature whose every value is text, not one stray value (a chunk of one row): its type changed.
             # Asked after the hint: a Parquet list, which has one, cannot be counted (unhashable).
             if not hint and name in FEATURES and bad.sum() == absent.size - absent.sum():
@@ -69,6 +72,12 @@ def parse_columns(
         if absent.any() and not column.nullable:
             missing[name] = problem(frame.loc[absent, name], CHECK_WORDS["not_nullable"], limit)
     return parsed, unparsed, missing
+
+
+def id_hints(schema: pa.DataFrameSchema) -> dict[str, str]:
+    """Each id column's parse hint: read as written, an id fails only when stored as floats."""
+    ids = [name for name, column in schema.columns.items() if (column.metadata or {}).get(AS_WRITTEN)]
+    return {name: f" ({float_id_rule(str(name))})" for name in ids}
 
 
 def column_problems(
