@@ -107,12 +107,7 @@ def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:
     path = Path(path)
     if not path.is_file():
         raise ParamsError(f"{path} not found: run from the repository root or pass --params")
-    try:
-        raw = _read_yaml(path.read_text())
-    except yaml.YAMLError as exc:  # its text names the line and column
-        raise ParamsError(f"{path} is not valid YAML: {exc}") from exc
-    except _KeyTwice as exc:
-        raise ParamsError(f"{path}: {exc}") from exc
+    raw = read_params_text(path.read_text(), path)
     if not isinstance(raw, dict):  # pydantic said "Input should be a valid dictionary" (got None)
         held = "nothing (empty, or only comments)" if raw is None else f"{raw!r:.60} where settings go"
         raise ParamsError(
@@ -128,6 +123,17 @@ def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:
         raise ParamsError(f"{path} is invalid:\n" + "\n".join(f"  - {m}" for m in mistakes)) from exc
 
 
+def read_params_text(text: str, source: Path | str = DEFAULT_PARAMS) -> Any:
+    """A params.yaml's text as mlapp reads it (and DVC, where the two spell a value differently),
+    unchecked: what ``load_params`` validates, and how the report reads a base's (older) file."""
+    try:
+        return _read_yaml(text)
+    except yaml.YAMLError as exc:  # its text names the line and column
+        raise ParamsError(f"{source} is not valid YAML: {exc}") from exc
+    except _KeyTwice as exc:
+        raise ParamsError(f"{source}: {exc}") from exc
+
+
 class _Loader(yaml.SafeLoader):
     """``yaml.SafeLoader`` that reads a quoted scalar as ``Quoted``: `id_column: "None"` names a
     column, `id_column: None` is Python's null (both are the text None to YAML)."""
@@ -136,8 +142,21 @@ class _Loader(yaml.SafeLoader):
         text = str(super().construct_yaml_str(node))
         return Quoted(text) if isinstance(node, yaml.ScalarNode) and node.style in ("'", '"') else text
 
+    def construct_int(self, node: yaml.ScalarNode) -> int | str:
+        # YAML 1.1 (PyYAML) reads a leading zero as octal, 0012 as 10; YAML 1.2 (DVC's ruamel) as
+        # the decimal 12: `n_estimators: 0012` trained 10 trees while `dvc params diff` said 12.
+        # Read as DVC does rather than refused: it is 12 to every reader but YAML 1.1's, and a
+        # base's older file still reads (the report compares it); "0012" quoted stays text.
+        digits = str(node.value).replace("_", "")
+        if re.fullmatch(r"[-+]?0[0-7]+", digits):
+            return int(digits, 10)
+        if ":" in digits:  # YAML 1.1's base 60 (6:40 is 400) is text to YAML 1.2: refused as a number
+            return str(node.value)
+        return int(super().construct_yaml_int(node))
+
 
 _Loader.add_constructor("tag:yaml.org,2002:str", _Loader.construct_yaml_str)
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_int)
 # YAML 1.2's floats that YAML 1.1 (PyYAML) reads as text, wanting a dot and a signed exponent:
 # 1e3, 1.0e3, 1e-3. DVC's reader (ruamel, YAML 1.2) reads them as numbers, so `dvc params diff`
 # showed `n_estimators: 1e3` as 1000.0 while mlapp refused it ("unable to parse string as an
@@ -151,7 +170,7 @@ class _KeyTwice(ValueError):
 
 
 def _read_yaml(text: str) -> Any:
-    """The document as ``yaml.safe_load`` reads it (quoted text as ``Quoted``), a key written twice
+    """The document as ``_Loader`` reads it (quoted text as ``Quoted``, numbers as DVC), a key twice
     refused: PyYAML keeps the last value silently (`max_depth: 5`, then further down `max_depth: 3`,
     trained depth 3 and `mlapp` commands said nothing), which of the two was meant is not the
     reader's to guess, and DVC's reader (ruamel) refuses the file: `mlapp` and `dvc repro` read it

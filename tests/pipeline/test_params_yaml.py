@@ -213,3 +213,26 @@ def test_an_exponent_form_with_a_fraction_where_a_whole_number_goes_is_refused(t
         "train.xgboost.n_estimators: Input should be a valid integer, got a number with a fractional part "
         "(got 0.1)"
     )
+
+
+@pytest.mark.parametrize(("spelt", "number"), [("0012", 12), ("012", 12), ("+0012", 12), ("0_012", 12)])
+def test_a_number_with_leading_zeros_is_the_decimal_dvc_reads(
+    tmp_path: Path, spelt: str, number: int
+) -> None:
+    """PyYAML (YAML 1.1) read 0012 as octal, 10; DVC's reader (YAML 1.2) as 12: mlapp trained 10
+    trees while `dvc params diff` showed 12."""
+    from dvc.utils.serialize import parse_yaml
+
+    path = _edited(tmp_path, "n_estimators: 400", f"n_estimators: {spelt}")
+    dvc_reads = parse_yaml(path.read_text(), str(path))["train"]["xgboost"]["n_estimators"]
+    assert load_params(path).train.xgboost.n_estimators == dvc_reads == number
+
+
+def test_a_number_in_base_60_is_the_text_dvc_reads(tmp_path: Path) -> None:
+    """PyYAML read 6:40 as 400 (YAML 1.1's base 60), DVC's reader as the text 6:40."""
+    with pytest.raises(ParamsError) as raised:
+        load_params(_edited(tmp_path, "n_estimators: 400", "n_estimators: 6:40"))
+    assert str(raised.value).endswith(
+        "train.xgboost.n_estimators: Input should be a valid integer, unable to parse string as an integer "
+        "(got '6:40')"
+    )

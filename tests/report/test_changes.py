@@ -6,7 +6,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 
+from mlapp.errors import ParamsError
 from mlapp.report import changes, markdown
 
 BASE_PARAMS = """
@@ -27,6 +29,27 @@ def test_params_diff_ignores_comments_and_lists_changed_added_removed_keys() -> 
         {"key": "train.xgboost.n_estimators", "base": 400, "pr": None},
     ]
     assert changes.params_diff(None, "a: 1") == [{"key": "a", "base": None, "pr": 1}]
+
+
+def test_params_are_read_as_mlapp_and_dvc_read_them() -> None:
+    """The report read params.yaml with PyYAML's own rules: 400 -> 4e2 was a change in the PR
+    comment while mlapp and DVC read 400 both times; 0012 was 10 (octal) to it, 12 to DVC."""
+    for spelt in ("4e2", "400.0", "0400"):
+        assert (
+            changes.params_diff(
+                BASE_PARAMS, BASE_PARAMS.replace("n_estimators: 400", f"n_estimators: {spelt}")
+            )
+            == []
+        )
+    assert changes.params_value("a: 0012", "a") == 12
+
+
+def test_a_key_written_twice_is_refused_naming_it_not_read_silently() -> None:
+    twice = BASE_PARAMS.replace("  seed: 42", "  seed: 42\n  seed: 7")
+    with pytest.raises(ParamsError, match=r"train\.seed is written twice, on line 3 \(42\) and line 4 \(7\)"):
+        changes.params_diff(BASE_PARAMS, twice)
+    with pytest.raises(ParamsError, match=r"^the base's params.yaml is not valid YAML: "):
+        changes.params_value("a: [", "a")
 
 
 def test_gate_section_and_dvc_md5_read_committed_files() -> None:

@@ -122,3 +122,16 @@ def test_a_base_without_dvc_lock_names_it(tmp_path: Path) -> None:
         ChampionError, match=rf"^the base {base[:12]} has no dvc.lock: no model to compare with$"
     ):
         obtain(tmp_path, base)
+
+
+def test_a_base_whose_params_yaml_writes_a_key_twice_names_it(tmp_path: Path) -> None:
+    """PyYAML kept the last value silently; DVC's reader refuses the file, so no champion rebuilds:
+    said as such, and before any worktree's `dvc repro` is tried on it."""
+    sh("git", "init", "-q", "-b", "main", cwd=tmp_path)
+    shutil.copy(REPO / "dvc.lock", tmp_path / "dvc.lock")
+    text = (REPO / "params.yaml").read_text()
+    (tmp_path / "params.yaml").write_text(text.replace("\ntask: ", "\ntask: regression\ntask: ", 1))
+    base = commit_all(tmp_path, "task twice")
+    twice = f"the base {base[:12]}'s params.yaml: task is written twice, on line 7 "
+    with pytest.raises(ChampionError, match=rf"^no model to compare with: {twice}"):
+        obtain(tmp_path, base)

@@ -28,8 +28,9 @@ import pandas as pd
 import yaml
 
 from mlapp import git, proc
-from mlapp.errors import UserError
+from mlapp.errors import ParamsError, UserError
 from mlapp.model import Model, load
+from mlapp.params import read_params_text
 from mlapp.tables import read_frame
 
 
@@ -166,7 +167,10 @@ def obtain(root: Path, commit: str) -> Champion:
                 f"the base {commit[:12]} has no {' and no '.join(absent)}: no model to compare with"
             )
         params_text = params_file.read_text()
-        base = yaml.safe_load(params_text)
+        try:  # read as mlapp and DVC read it: a key written twice stops `dvc repro` there too
+            base = read_params_text(params_text, f"the base {commit[:12]}'s params.yaml")
+        except ParamsError as exc:
+            raise ChampionError(f"no model to compare with: {exc}") from exc
         try:
             model_dir, train_path, test_path = (
                 base["train"]["model_dir"], base["split"]["train"], base["split"]["test"]

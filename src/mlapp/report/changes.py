@@ -12,20 +12,20 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from mlapp.labels import label_text
 from mlapp.lineage import read_pointer
 from mlapp.markdown_table import code_span
 from mlapp.metrics import round6
 from mlapp.monitor import drift
-from mlapp.params import MonitorParams
+from mlapp.params import MonitorParams, read_params_text
 from mlapp.schema import feature_schema
 
 # Files whose change alters the pipeline or its environment, beyond params and src/.
 PIPELINE_FILES = ("dvc.yaml", "dvc.lock", "data.dvc", "uv.lock", "pyproject.toml", ".dvc/config")
 # Params that define which rows are trained and tested on (rather than how the model learns).
 ROW_PARAMS = ("data.", "validate.", "split.")
+BASE_PARAMS = "the base's params.yaml"  # how a refusal names the base's file
 
 
 def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
@@ -39,9 +39,10 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def params_diff(base_text: str | None, pr_text: str) -> list[dict[str, Any]]:
-    """Changed, added and removed keys of params.yaml (comments and order do not count)."""
-    base = flatten(yaml.safe_load(base_text or "") or {})
-    pr = flatten(yaml.safe_load(pr_text) or {})
+    """Changed, added and removed keys of params.yaml (comments, order and spelling do not count:
+    400 -> 4e2 is no change to mlapp or DVC, so none to the report)."""
+    base = flatten(read_params_text(base_text or "", BASE_PARAMS) or {})
+    pr = flatten(read_params_text(pr_text) or {})
     return [
         {"key": key, "base": base.get(key), "pr": pr.get(key)}
         for key in sorted(base.keys() | pr.keys())
@@ -51,7 +52,7 @@ def params_diff(base_text: str | None, pr_text: str) -> list[dict[str, Any]]:
 
 def params_value(params_text: str | None, *keys: str) -> Any:
     """The value at ``keys`` in a params.yaml's text (the base's: unchecked); None where absent."""
-    value: Any = yaml.safe_load(params_text or "")
+    value: Any = read_params_text(params_text or "", BASE_PARAMS)
     for key in keys:
         value = value.get(key) if isinstance(value, dict) else None
     return value
