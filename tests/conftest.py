@@ -10,6 +10,7 @@ import fcntl
 import os
 import shutil
 import signal
+import socket
 import socketserver
 import sqlite3
 import subprocess
@@ -174,6 +175,16 @@ def answering(server: socketserver.TCPServer) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def silent() -> Iterator[str]:
+    """A server URL whose socket listens (the kernel accepts connections) and never answers: a
+    hung service, by construction rather than by timing."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
 
 
 def make_project(dest: Path, rows: int = SMALL_ROWS) -> Path:

@@ -195,32 +195,17 @@ def test_a_poll_longer_than_the_wait_is_refused_naming_both(tmp_path: Path) -> N
     assert load_params(_edited(tmp_path, "poll_s: 10 ", "poll_s: 900 ")).delivery.poll_s == 900
 
 
-@pytest.mark.parametrize("spelt", ["1e3", "1E3", "1.0e3", "+1e3", "10e2"])
-def test_a_whole_number_in_exponent_form_is_the_number_dvc_reads(tmp_path: Path, spelt: str) -> None:
-    """PyYAML read 1e3 as text (YAML 1.1 wants a dot and a signed exponent): refused with "unable
-    to parse string as an integer", while DVC's reader (YAML 1.2) gave `dvc params diff` 1000.0."""
-    from dvc.utils.serialize import parse_yaml
-
-    path = _edited(tmp_path, "n_estimators: 400", f"n_estimators: {spelt}")
-    dvc_reads = parse_yaml(path.read_text(), str(path))["train"]["xgboost"]["n_estimators"]
-    assert load_params(path).train.xgboost.n_estimators == dvc_reads == 1000
-
-
-def test_an_exponent_form_with_a_fraction_where_a_whole_number_goes_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ParamsError) as raised:
-        load_params(_edited(tmp_path, "n_estimators: 400", "n_estimators: 1e-1"))
-    assert str(raised.value).endswith(
-        "train.xgboost.n_estimators: Input should be a valid integer, got a number with a fractional part "
-        "(got 0.1)"
-    )
-
-
-@pytest.mark.parametrize(("spelt", "number"), [("0012", 12), ("012", 12), ("+0012", 12), ("0_012", 12)])
-def test_a_number_with_leading_zeros_is_the_decimal_dvc_reads(
-    tmp_path: Path, spelt: str, number: int
-) -> None:
-    """PyYAML (YAML 1.1) read 0012 as octal, 10; DVC's reader (YAML 1.2) as 12: mlapp trained 10
-    trees while `dvc params diff` showed 12."""
+@pytest.mark.parametrize(
+    ("spelt", "number"),
+    [
+        *((spelt, 1000) for spelt in ("1e3", "1E3", "1.0e3", "+1e3", "10e2")),
+        *((spelt, 12) for spelt in ("0012", "012", "+0012", "0_012")),
+    ],
+)
+def test_a_number_is_the_number_dvc_reads(tmp_path: Path, spelt: str, number: int) -> None:
+    """YAML 1.1 (PyYAML) and YAML 1.2 (DVC's reader) disagreed: PyYAML read 1e3 as text (it wants a
+    dot and a signed exponent), refused with "unable to parse string as an integer" while `dvc params
+    diff` showed 1000.0; and 0012 as octal, 10: mlapp trained 10 trees while DVC showed 12."""
     from dvc.utils.serialize import parse_yaml
 
     path = _edited(tmp_path, "n_estimators: 400", f"n_estimators: {spelt}")
@@ -228,11 +213,17 @@ def test_a_number_with_leading_zeros_is_the_decimal_dvc_reads(
     assert load_params(path).train.xgboost.n_estimators == dvc_reads == number
 
 
-def test_a_number_in_base_60_is_the_text_dvc_reads(tmp_path: Path) -> None:
-    """PyYAML read 6:40 as 400 (YAML 1.1's base 60), DVC's reader as the text 6:40."""
+@pytest.mark.parametrize(
+    ("spelt", "said"),
+    [
+        ("1e-1", "got a number with a fractional part (got 0.1)"),
+        # PyYAML read 6:40 as 400 (YAML 1.1's base 60), DVC's reader as the text 6:40.
+        ("6:40", "unable to parse string as an integer (got '6:40')"),
+    ],
+)
+def test_a_number_dvc_reads_as_no_whole_number_is_refused_where_one_goes(
+    tmp_path: Path, spelt: str, said: str
+) -> None:
     with pytest.raises(ParamsError) as raised:
-        load_params(_edited(tmp_path, "n_estimators: 400", "n_estimators: 6:40"))
-    assert str(raised.value).endswith(
-        "train.xgboost.n_estimators: Input should be a valid integer, unable to parse string as an integer "
-        "(got '6:40')"
-    )
+        load_params(_edited(tmp_path, "n_estimators: 400", f"n_estimators: {spelt}"))
+    assert str(raised.value).endswith(f"train.xgboost.n_estimators: Input should be a valid integer, {said}")

@@ -5,8 +5,6 @@ sets a 1 s MLFLOW_HTTP_REQUEST_TIMEOUT itself, and asserts on what is said, neve
 from __future__ import annotations
 
 import os
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
@@ -18,15 +16,6 @@ from mlapp.params import load_params
 from mlapp.tracking_failures import DEFAULTED, TIMEOUT, raise_if_server_failed, uploading
 
 PARAMS = Path(__file__).parents[2] / "params.yaml"
-
-
-@pytest.fixture
-def silent() -> Iterator[str]:
-    """A server URL whose socket listens (the kernel accepts connections) and never replies."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(16)
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 def test_a_server_that_never_answers_connect_names_the_setting(

@@ -45,15 +45,6 @@ def full() -> Iterator[str]:
 
 
 @pytest.fixture
-def silent() -> Iterator[str]:
-    """A port that takes connections (the kernel accepts them) and never answers."""
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(16)
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-
-
-@pytest.fixture
 def stuck() -> Iterator[str]:
     """Healthy on /livez and /readyz; a POST is held until the test ends."""
     released = threading.Event()
@@ -120,25 +111,23 @@ def test_a_timeout_of_no_time_is_refused_before_any_request(
     assert "Invalid value for '--timeout'" in out and "x>0" in out, out
 
 
-def test_a_service_that_never_takes_the_connection_is_no_answer_within_the_timeout(
-    full: str, serving_root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("server", "why"),
+    [("full", "it never took the connection"), ("silent", "it took the connection and sent nothing back")],
+)
+def test_a_service_that_does_not_answer_is_no_answer_within_the_timeout(
+    server: str,
+    why: str,
+    serving_root: Path,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """Before: "not healthy after 0.5 s (ConnectTimeout: timed out)"."""
-    code, out = smoke(monkeypatch, capsys, serving_root, full, "0.5")
+    """Before, of the full one: "not healthy after 0.5 s (ConnectTimeout: timed out)"."""
+    url = request.getfixturevalue(server)
+    code, out = smoke(monkeypatch, capsys, serving_root, url, "0.5")
     assert code == 1, out
-    assert out.strip().splitlines()[-1] == (
-        f"FAIL no answer from {full}/livez within 0.5 s (it never took the connection)"
-    )
-
-
-def test_a_service_that_takes_the_connection_and_says_nothing_is_no_answer(
-    silent: str, serving_root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code, out = smoke(monkeypatch, capsys, serving_root, silent, "0.5")
-    assert code == 1, out
-    assert out.strip().splitlines()[-1] == (
-        f"FAIL no answer from {silent}/livez within 0.5 s (it took the connection and sent nothing back)"
-    )
+    assert out.strip().splitlines()[-1] == f"FAIL no answer from {url}/livez within 0.5 s ({why})"
 
 
 def test_a_prediction_that_never_comes_is_a_failed_smoke_test_not_a_traceback(

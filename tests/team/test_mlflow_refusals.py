@@ -75,14 +75,23 @@ def proxy(upstream: str | None, paths: tuple[str, ...], status: int, body: bytes
             released.set()
 
 
-def register(trained_project: Path, tmp_path: Path, url: str, *options: str) -> tuple[Path, str]:
-    """`mlapp pipeline register` of a project copy of its own names at ``url``: its project and
-    its last line; it must fail with exit 2 (a user's error), without a traceback."""
-    root, env = team_project(trained_project, tmp_path / "p", url)
-    done = sh("mlapp", "pipeline", "register", *options, cwd=root, check=False, env=env)
+def refused(
+    trained_project: Path, tmp_path: Path, url: str, *command: str, env: dict[str, str] | None = None
+) -> tuple[Path, str]:
+    """`mlapp <command>` of a project copy of its own names at ``url`` (``env`` added to its
+    environment): its project and its output; it must fail with exit 2 (a user's error), without
+    a traceback."""
+    root, project_env = team_project(trained_project, tmp_path / "p", url)
+    done = sh("mlapp", *command, cwd=root, check=False, env=project_env | (env or {}))
     output = done.stdout + done.stderr
     assert done.returncode == 2, output
     assert "Traceback" not in output, output
+    return root, output
+
+
+def register(trained_project: Path, tmp_path: Path, url: str, *options: str) -> tuple[Path, str]:
+    """`mlapp pipeline register` refused (``refused``): its project and its last line."""
+    root, output = refused(trained_project, tmp_path, url, "pipeline", "register", *options)
     return root, output.strip().splitlines()[-1]
 
 
@@ -142,11 +151,7 @@ def test_a_server_refusing_only_run_creation_says_whose_permission_to_check(
     a run (MlflowException) ... Re-run it when the server answers", no word of permissions."""
     shared = require_env("MLAPP_TEST_MLFLOW_SERVER", "an `mlflow server` on PostgreSQL")
     with proxy(shared, ("/api/2.0/mlflow/runs/create",), status, body) as url:
-        root, env = team_project(trained_project, tmp_path / "p", url)
-        done = sh("mlapp", "pipeline", "evaluate", cwd=root, check=False, env=env)
-    output = done.stdout + done.stderr
-    assert done.returncode == 2, output
-    assert "Traceback" not in output, output
+        root, output = refused(trained_project, tmp_path, url, "pipeline", "evaluate")
     experiment = load_params(root / "params.yaml").mlflow.experiment
     assert output.strip().splitlines()[-1] == (
         f"error: MLflow tracking server {url} refused this client while starting a run (API request "
@@ -185,11 +190,7 @@ def test_a_server_refusing_to_create_the_experiment_names_that_right(
     in experiment (EDIT on it)", a right that does not let one create it; tune, a traceback."""
     shared = require_env("MLAPP_TEST_MLFLOW_SERVER", "an `mlflow server` on PostgreSQL")
     with proxy(shared, (CREATE_EXPERIMENT,), 403, b"Permission denied") as url:
-        root, env = team_project(trained_project, tmp_path / "p", url)
-        done = sh("mlapp", *command, cwd=root, check=False, env=env)
-    output = done.stdout + done.stderr
-    assert done.returncode == 2, output
-    assert "Traceback" not in output, output
+        root, output = refused(trained_project, tmp_path, url, *command)
     name = load_params(root / "params.yaml").mlflow.experiment
     assert output.strip().splitlines()[-1] == (
         f"error: MLflow tracking server {url} refused this client while creating experiment {name!r} "
@@ -238,12 +239,9 @@ def test_a_server_that_stops_answering_names_the_timeout_to_raise(
     this test)."""
     shared = require_env("MLAPP_TEST_MLFLOW_SERVER", "an `mlflow server` on PostgreSQL")
     with proxy(shared, at, NEVER) as url:
-        root, env = team_project(trained_project, tmp_path / "p", url)
-        env |= {"MLFLOW_HTTP_REQUEST_TIMEOUT": "1"}
-        done = sh("mlapp", *command, cwd=root, check=False, env=env)
-    output = done.stdout + done.stderr
-    assert done.returncode == 2, output
-    assert "Traceback" not in output, output
+        _, output = refused(
+            trained_project, tmp_path, url, *command, env={"MLFLOW_HTTP_REQUEST_TIMEOUT": "1"}
+        )
     said = (
         rf"error: MLflow tracking server {re.escape(url)} accepted the connection but did not answer "
         rf"within 1 s while {what}, on each of 2 tries \(is it stuck\? its log may say\); to wait "
