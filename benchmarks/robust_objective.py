@@ -25,20 +25,17 @@ import json
 import os
 import platform
 import statistics
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from mlapp.model import Model
 from mlapp.params import TrainParams, load_params
 from mlapp.sample_data import generate
-from mlapp.stages.train import train
+from objective_fits import LABEL, every_loss
 
 REPO = Path(__file__).resolve().parents[1]
-LABEL = "churned"  # the schema's label column: the features are the sample's own
 LOSSES: dict[str, dict[str, Any]] = {
     "squarederror": {"regression_objective": "squarederror"},
     "pseudohubererror": {"regression_objective": "pseudohubererror"},  # params.yaml's huber_slope
@@ -78,27 +75,17 @@ def one_seed(seed: int, rows: int, noise: str, base: TrainParams, examples: int)
     frame[LABEL] = noisy(truth, noise, rng)
     cut = int(rows * 0.8)
     fit, test, test_truth = frame.iloc[:cut], frame.iloc[cut:], truth[cut:]
-    names = list(LOSSES)
-    order = names[seed % len(names) :] + names[: seed % len(names)]  # alternate which runs first
-    results = []
-    for name in order:
-        params = base.model_copy(update={**LOSSES[name], "seed": seed})
-        started = time.perf_counter()
-        booster, spec = train(fit, LABEL, params, "regression", examples=examples)
-        seconds = time.perf_counter() - started
-        predicted = Model(booster, spec, "").scores(test)
-        results.append(
-            {
-                "noise": noise,
-                "seed": seed,
-                "loss": name,
-                "mae_vs_signal": float(np.mean(np.abs(predicted - test_truth))),
-                "mae_vs_observed": float(np.mean(np.abs(predicted - test[LABEL].to_numpy()))),
-                "trees": spec.best_iteration + 1,
-                "fit_seconds": round(seconds, 3),
-            }
-        )
-    return results
+    return [
+        {
+            "noise": noise,
+            "seed": seed,
+            "loss": name,
+            "mae_vs_signal": float(np.mean(np.abs(predicted - test_truth))),
+            "mae_vs_observed": float(np.mean(np.abs(predicted - test[LABEL].to_numpy()))),
+            **cost,
+        }
+        for name, predicted, cost in every_loss(LOSSES, seed, fit, test, base, examples)
+    ]
 
 
 def summary(fits: list[dict[str, Any]]) -> dict[str, Any]:

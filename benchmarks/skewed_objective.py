@@ -22,20 +22,17 @@ import json
 import os
 import platform
 import statistics
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from mlapp.model import Model
 from mlapp.params import TrainParams, load_params
 from mlapp.sample_data import generate
-from mlapp.stages.train import train
+from objective_fits import LABEL, every_loss
 
 REPO = Path(__file__).resolve().parents[1]
-LABEL = "churned"  # the schema's label column: the features are the sample's own
 LOSSES = ("squarederror", "absoluteerror", "tweedie", "gamma")
 NOISE_SD = 1.2  # of log(label): a few labels 10-40 times the typical one
 MEASURES = ("mae", "r2", "rmsle", "mae_vs_mean")
@@ -74,26 +71,17 @@ def one_seed(seed: int, rows: int, base: TrainParams, examples: int) -> list[dic
     cut = int(rows * 0.8)
     fit, test = frame.iloc[:cut], frame.iloc[cut:]
     mean = np.exp(mu[cut:] + NOISE_SD**2 / 2)
-    order = LOSSES[seed % len(LOSSES) :] + LOSSES[: seed % len(LOSSES)]  # alternate which runs first
-    results = []
-    for loss in order:
-        params = base.model_copy(update={"regression_objective": loss, "seed": seed})
-        started = time.perf_counter()
-        booster, spec = train(fit, LABEL, params, "regression", examples=examples)
-        seconds = time.perf_counter() - started
-        predicted = Model(booster, spec, "").scores(test)
-        scores = judged(predicted, test[LABEL].to_numpy(), mean)
-        results.append(
-            {
-                "seed": seed,
-                "loss": loss,
-                **scores,
-                "min_prediction": float(predicted.min()),
-                "trees": spec.best_iteration + 1,
-                "fit_seconds": round(seconds, 3),
-            }
-        )
-    return results
+    losses = {loss: {"regression_objective": loss} for loss in LOSSES}
+    return [
+        {
+            "seed": seed,
+            "loss": loss,
+            **judged(predicted, test[LABEL].to_numpy(), mean),
+            "min_prediction": float(predicted.min()),
+            **cost,
+        }
+        for loss, predicted, cost in every_loss(losses, seed, fit, test, base, examples)
+    ]
 
 
 def summary(fits: list[dict[str, Any]]) -> dict[str, Any]:

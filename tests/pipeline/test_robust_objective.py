@@ -136,8 +136,9 @@ def test_dask_trains_binary_and_regression_and_refuses_multiclass(tmp_path: Path
     assert load_params(path).train.engine == "dask"
 
 
-def test_the_benchmark_fits_every_loss_with_trains_own_arguments() -> None:
+def test_the_benchmark_fits_every_loss_with_trains_own_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
     # benchmarks/robust_objective.py calls train directly: a changed signature broke it silently.
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))  # its sibling module, as when run
     bench = runpy.run_path(str(REPO / "benchmarks" / "robust_objective.py"))
     examples = PARAMS.validate_.max_failure_examples
     fits = bench["one_seed"](1, 400, "unit_slip", PARAMS.train, examples)

@@ -130,8 +130,9 @@ def test_params_yaml_accepts_the_log_link_losses_and_bounds_tweedies_power(tmp_p
         load_params(path)
 
 
-def test_the_benchmark_fits_every_loss_with_trains_own_arguments() -> None:
+def test_the_benchmark_fits_every_loss_with_trains_own_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
     # benchmarks/skewed_objective.py calls train directly: a changed signature would break it silently.
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))  # its sibling module, as when run
     bench = runpy.run_path(str(REPO / "benchmarks" / "skewed_objective.py"))
     fits = bench["one_seed"](1, 400, PARAMS.train, EXAMPLES)
     assert sorted(f["loss"] for f in fits) == sorted(bench["LOSSES"])
