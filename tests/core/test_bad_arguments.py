@@ -21,6 +21,13 @@ REFUSED = [
     (["serving", "smoke", "--url", "http://127.0.0.1:9", "--timeout", "-1"], "--timeout"),
     (["serving", "smoke", "--url", "http://127.0.0.1:9", "--timeout", "0"], "--timeout"),
     (["delivery", "wait", "--env", "staging", "--timeout", "-1"], "--timeout"),
+    # nan passes every range check (was socket's ValueError traceback); inf waited forever
+    *[
+        (["serving", "smoke", "--url", "http://127.0.0.1:9", "--timeout", t], "--timeout")
+        for t in ("nan", "inf")
+    ],
+    (["delivery", "wait", "--env", "staging", "--timeout", "nan"], "--timeout"),
+    (["pipeline", "tune", "--timeout", "inf"], "--timeout"),
     (["delivery", "e2e", "--image", "x", "--engine", "dockr"], "--engine"),  # was "no cluster"
     (["serving", "smoke", "--url", "localhost:3000"], "--url"),  # was a failed smoke test, exit 1
     (["delivery", "smoke", "--env", "staging", "--url", "localhost:3000"], "--url"),

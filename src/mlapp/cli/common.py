@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import click
 
@@ -19,6 +20,17 @@ from mlapp.params import Params, load_params
 FileOption = click.Path(dir_okay=False, path_type=Path)
 FolderOption = click.Path(file_okay=False, path_type=Path)
 T = TypeVar("T")
+
+
+class Seconds(click.FloatRange):
+    """A time option: FloatRange lets nan (no comparison holds for it) and inf through, and a
+    smoke test given nan was socket's ValueError traceback, given inf a retry that never ends."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        seconds: float = super().convert(value, param, ctx)
+        if not math.isfinite(seconds):
+            self.fail(f"{value} is not a number of seconds", param, ctx)
+        return seconds
 
 
 @dataclass

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from mlapp.cli.common import FolderOption, Project, engine_option, http_url, pass_project
+from mlapp.cli.common import FolderOption, Project, Seconds, engine_option, http_url, pass_project
 
 
 def _known_env(ctx: click.Context, _: click.Parameter, name: str) -> str:
@@ -126,7 +126,7 @@ def rollback(project: Project, env: str, to_digest: str | None, push: bool, veri
 @fetch_option
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0),
+    type=Seconds(min=0),
     default=None,
     help="Seconds [params: delivery.sync_timeout_s].",
 )

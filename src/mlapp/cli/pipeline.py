@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from mlapp.cli.common import FileOption, FolderOption, Project, exit_with, pass_project, pick
+from mlapp.cli.common import FileOption, FolderOption, Project, Seconds, exit_with, pass_project, pick
 from mlapp.errors import redact
 
 
@@ -252,7 +252,7 @@ def register(
 @click.option("--trials", type=click.IntRange(min=1), help="Most trials [params: tune.trials].")
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
+    type=Seconds(min=0, min_open=True),
     help="No new trial after this many seconds [params: tune.timeout_s].",
 )
 @pass_project

@@ -12,6 +12,7 @@ from mlapp.cli.common import (
     FileOption,
     FolderOption,
     Project,
+    Seconds,
     engine_option,
     github_output_option,
     http_url,
@@ -98,7 +99,7 @@ def bento(project: Project, docker_context: Path | None, print_path: bool) -> No
 @click.option("--model-dir", type=FolderOption, help="Local model to compare with [params: train.model_dir].")
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0, min_open=True),  # 0: httpx's connect gave "Operation now in progress"
+    type=Seconds(min=0, min_open=True),  # 0: httpx's connect gave "Operation now in progress"
     default=120.0,
     show_default=True,
     help="Seconds to wait for /readyz, more than 0.",
