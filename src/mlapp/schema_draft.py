@@ -23,6 +23,7 @@ from mlapp.cells import PLACEHOLDER, composed, nested, parse_values, typed_times
 from mlapp.csv_names import first_line_data
 from mlapp.errors import UserError
 from mlapp.params import DataParams, ValidateParams
+from mlapp.schema_codes import is_code
 from mlapp.schema_dates import DATE_FIX, date_formats, dates_note
 from mlapp.schema_ranges import bound, shown
 from mlapp.sources import is_parquet
@@ -38,10 +39,6 @@ BLOCK = re.compile(
 )
 YES_NO = {"true", "false", "yes", "no"}  # "0"/"1" stay numbers; "y"/"n" stay a category
 IGNORE = "list it in data.ignore_columns (params.yaml)"
-# "02134": a code (a zip code), not the number 2134; 20 digits: past int64, which validate refuses
-# as a number. 16 to 19 digits: a card or account number when every value has that one width (_code).
-CODE = re.compile(r"[+-]?0\d|[+-]?\d{20,}$")
-LONG = re.compile(r"[+-]?\d{16,}$")  # past float64's exact whole numbers (2**53, 16 digits)
 # "id", "customer_id", "user id", "CustomerID"; not "paid" nor "valid"
 ID_NAME = re.compile(r"(?:^|[\W_])(?:id|Id|ID)$|[a-z](?:Id|ID)$")
 MARKER_WORDS, MARKER_SHARE = 3, 0.1  # words among numbers drafted as missing: spellings, share of rows
@@ -97,17 +94,8 @@ def _markers(text: pd.Series, decimal: str) -> pd.Series:
     words = parse_values(text, "float", decimal)[1]
     words[words] = ~_habits(text[words], decimal)[0]
     few = text[words].nunique() <= MARKER_WORDS and words.mean() <= MARKER_SHARE
-    code = _code(text)  # a code column's words are its levels
+    code = is_code(text)  # a code column's words are its levels
     return words & (few and not code)
-
-
-def _code(text: pd.Series) -> bool:
-    """Whether a column's values are a code to keep as text: a leading zero, 20 digits, or 16 to 19
-    digits in every value, all of one width (card numbers). A quantity in an int64 column (up to
-    9e18) has values of many widths: the 16-digit rule alone drafted it as free text."""
-    long = text.str.match(LONG)
-    fixed = bool(long.all()) and text.str.len().nunique() == 1
-    return bool(text.str.match(CODE).any()) or fixed
 
 
 def _habits(text: pd.Series, decimal: str) -> tuple[pd.Series, str]:
@@ -164,7 +152,7 @@ def feature(name: str, values: pd.Series, decimal: str) -> Feature:
         # Nothing to learn from, and its drafted range or level would refuse any other value
         # (an all-zero count drafted 0..0 refused the first 1).
         return Feature(name, "", skip=f"the same value ({text.iloc[0]!r}) in every row; {IGNORE}")
-    code = _code(text)
+    code = is_code(text)
     for kind in ("int", "float"):
         numbers, bad = parse_values(present, kind, decimal)  # data.decimal: "3,5" is a number
         if not code and not bad.any():
