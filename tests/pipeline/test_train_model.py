@@ -4,7 +4,7 @@ import pytest
 
 from mlapp import model as model_io
 from mlapp.errors import UserError
-from mlapp.params import load_params
+from mlapp.params import Task, load_params
 from mlapp.sample_data import generate
 from mlapp.stages import train as train_stage
 from mlapp.stages.train import train
@@ -162,3 +162,13 @@ def test_a_validation_part_without_a_class_is_a_clear_error(frame) -> None:
         r"\['1'\]; early stopping",
     ):
         train(rows, "churned", PARAMS.train, examples=EXAMPLES)
+
+
+@pytest.mark.parametrize(("rows", "task"), [(0, "binary"), (1, "regression"), (0, "regression")])
+def test_a_training_part_the_hold_out_leaves_no_row_of_is_a_clear_error(frame, rows: int, task: Task) -> None:
+    """`mlapp pipeline train --input` of an empty (or one-row) table was sklearn's "With
+    n_samples=0 ... the resulting train set will be empty" traceback."""
+    with pytest.raises(
+        UserError, match=rf"train\.valid_size 0\.2 of {rows} rows holds out {rows}, leaving no row"
+    ):
+        train(frame.head(rows), "churned", PARAMS.train, task, examples=EXAMPLES)  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ what makes the model bytes identical from run to run.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -25,7 +26,7 @@ from mlapp.labels import label_text
 from mlapp.model import ModelSpec, save
 from mlapp.params import Params, Task, TrainParams
 from mlapp.schema import FEATURES, categories, feature_schema
-from mlapp.stages.split import check_parts, check_stratifiable
+from mlapp.stages.split import SplitError, check_parts, check_stratifiable
 from mlapp.tables import read_frame, stage_table
 
 # XGBoost objective and early-stopping metric per classification task.
@@ -122,6 +123,11 @@ def holdout(
 ) -> Holdout:
     """A seeded part of the rows (stratified for classification) held out from the fit.
     ``examples``: validate.max_failure_examples, the labels a failed encoding names."""
+    if (held := math.ceil(params.valid_size * len(frame))) >= len(frame):  # sklearn's bare ValueError
+        raise SplitError(
+            f"train.valid_size {params.valid_size} of {len(frame)} rows holds out {held}, leaving no row "
+            "to fit: add rows to the training part, or lower train.valid_size"
+        )
     names = None if task == "regression" else class_names(frame[label], classes)
     spec = base_spec(label, task, names)
     y = pd.Series(spec.encode(frame[label], examples=examples), index=frame.index)
