@@ -168,10 +168,7 @@ class FrameParts:
             raise UserError(f"cannot write {self.path}: {unwritable(frame, schema, exc)}") from None
         with writing(self.path):  # a read-only or full disk: one line naming the file
             if self.writer is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
-                os.close(fd)
-                self.tmp = Path(tmp)
+                self.tmp = staged_beside(self.path)
                 first = table.schema if self.metadata is None else table.schema.with_metadata(self.metadata)
                 self.writer = pq.ParquetWriter(self.tmp, first, compression="snappy")
             self.pending = table if self.pending is None else pa.concat_tables([self.pending, table])
@@ -197,7 +194,6 @@ class FrameParts:
             if self.pending is not None:  # the last rows (a table of none: its empty group)
                 self.writer.write_table(self.pending.combine_chunks())
             self.writer.close()
-            self.tmp.chmod(0o644)  # mkstemp creates 0600
             self.tmp.replace(self.path)
         self.writer = self.tmp = self.pending = None
 
@@ -279,15 +275,23 @@ def write_text(text: str, path: Path) -> None:
     """Written to a temporary file first and renamed, so a crash or Ctrl-C never leaves half a file;
     a write that fails (a read-only or full disk) is one line naming ``path``."""
     with writing(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        tmp = staged_beside(path)
         try:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(text)
-            Path(tmp).chmod(0o644)  # mkstemp creates 0600; these files are committed and shared
-            Path(tmp).replace(path)
+            tmp.write_text(text)
+            tmp.replace(path)
         finally:
-            Path(tmp).unlink(missing_ok=True)  # gone already when the rename happened
+            tmp.unlink(missing_ok=True)  # gone already when the rename happened
+
+
+def staged_beside(path: Path) -> Path:
+    """A new empty file beside ``path``, to write and then rename over it: in its directory, so the
+    rename is atomic; 0644, as committed and shared files are (mkstemp creates 0600, and DVC
+    caches a file as it is)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    Path(name).chmod(0o644)
+    return Path(name)
 
 
 def read_json(path: Path) -> Any:

@@ -21,8 +21,6 @@ whole copy of each part would hold several times that.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +33,7 @@ from sklearn.model_selection import train_test_split
 from mlapp.errors import UserError, writing
 from mlapp.params import DataParams, Params, SplitParams, Task
 from mlapp.swap import signals_held
-from mlapp.tables import stage_table, write_rows
+from mlapp.tables import stage_table, staged_beside, write_rows
 
 HASH_ROWS = 500_000  # rows hashed at a time on Arrow: bounds the pandas copy
 ADVICE = (
@@ -217,11 +215,7 @@ def write_parts(table: pa.Table, parts: dict[Path, np.ndarray]) -> None:
     try:
         for path, rows in parts.items():
             with writing(path):  # a read-only or full disk: one line naming the file
-                path.parent.mkdir(parents=True, exist_ok=True)
-                handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-                os.close(handle)
-                staged[path] = Path(name)
-                staged[path].chmod(0o644)  # mkstemp creates 0600; DVC caches the file as it is
+                staged[path] = staged_beside(path)
                 write_rows(table, rows, staged[path])
         with signals_held():  # the two renames: one pair or the other, whatever Ctrl-C does
             for path, written in staged.items():

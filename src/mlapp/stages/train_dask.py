@@ -142,8 +142,9 @@ def _holdouts(
         held.append((start + fit, start + valid))
     if names and held:  # held: none for a table of no rows
         split = f"train.engine dask, train.valid_size {params.valid_size} of {len(sizes)} partition(s)"
-        fix = "early stopping (and a binary threshold) is judged on it: add rows of that class, "
-        fix += "raise train.valid_size, or use fewer partitions (train.dask.partition_rows)"
+        from mlapp.stages.train import HOLDOUT_FIX
+
+        fix = f"{HOLDOUT_FIX}, raise train.valid_size, or use fewer partitions (train.dask.partition_rows)"
         fit_at, valid_at = (np.concatenate(side) for side in zip(*held, strict=True))
         parts = {"fit": fit_at, "validation": valid_at}
         check_parts(codes, names, parts, split, fix)
@@ -199,8 +200,8 @@ def train(
     rows = pq.ParquetFile(source).metadata.num_rows
     if not params.dask.resolved_scheduler():  # a LocalCluster's size is known before it starts it
         local = params.dask.workers
-        _check_partitions(_sizes(rows, local, params.dask.partition_rows), local, params)
-        _holdouts(labels, encoded, names, _sizes(rows, local, params.dask.partition_rows), params)
+        _check_partitions(local_sizes := _sizes(rows, local, params.dask.partition_rows), local, params)
+        _holdouts(labels, encoded, names, local_sizes, params)
 
     with client(params.dask) as dask:
         workers = sorted(dask.scheduler_info(n_workers=-1)["workers"])

@@ -46,6 +46,7 @@ def parse_columns(
     pandera: its coercion turns a null bool into False). ``fixes``: hints' fixes by column;
     ``unexplained``: a column's hint when no export habit explains its values."""
     parsed = frame.copy()
+    unexplained = {**id_hints(schema), **unexplained}  # an id fails only stored as floats: no habit says why
     unparsed, missing = {}, {}
     for name, column in schema.columns.items():
         if name not in frame.columns:
@@ -62,7 +63,7 @@ def parse_columns(
         if bad.any():
             fix = fixes.get(name, NULLABLE_FIX)
             hint = parse_hint(name, frame.loc[bad, name], str(column.dtype), decimal, fix)
-            hint = hint or unexplained.get(name, "") or id_hints(schema).get(name, "")
+            hint = hint or unexplained.get(name, "")
             # A feature whose every value is text, not one stray value (a chunk of one row): its type changed.
             # Asked after the hint: a Parquet list, which has one, cannot be counted (unhashable).
             if not hint and name in FEATURES and bad.sum() == absent.size - absent.sum():
