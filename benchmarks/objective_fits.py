@@ -4,17 +4,20 @@ rows, in an order that rotates with the seed, timed, and its predictions of the 
 
 from __future__ import annotations
 
+import argparse
 import time
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from mlapp.model import Model
-from mlapp.params import TrainParams
+from mlapp.params import TrainParams, load_params
 from mlapp.stages.train import train
 
+REPO = Path(__file__).resolve().parents[1]
 LABEL = "churned"  # the schema's label column: the features are the sample's own
 
 
@@ -37,3 +40,15 @@ def every_loss(
         seconds = time.perf_counter() - started
         cost = {"trees": spec.best_iteration + 1, "fit_seconds": round(seconds, 3)}
         yield name, Model(booster, spec, "").scores(test), cost
+
+
+def arguments(doc: str | None, name: str) -> tuple[argparse.Namespace, TrainParams, int]:
+    """The command line (--rows, --seeds, --out: benchmarks/results/<name>.json), the shipped
+    ``train:`` settings and validate.max_failure_examples."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=10_000)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
+    parser.add_argument("--out", type=Path, default=REPO / f"benchmarks/results/{name}.json")
+    args = parser.parse_args()
+    params = load_params(REPO / "params.yaml")
+    return args, params.train, params.validate_.max_failure_examples

@@ -20,22 +20,19 @@ and, per noise and loss, the median and range over seeds and the ratio to square
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
 import statistics
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from mlapp.params import TrainParams, load_params
+from mlapp.params import TrainParams
 from mlapp.sample_data import generate
-from objective_fits import LABEL, every_loss
+from objective_fits import LABEL, arguments, every_loss
 
-REPO = Path(__file__).resolve().parents[1]
 LOSSES: dict[str, dict[str, Any]] = {
     "squarederror": {"regression_objective": "squarederror"},
     "pseudohubererror": {"regression_objective": "pseudohubererror"},  # params.yaml's huber_slope
@@ -116,15 +113,7 @@ def _spread(values: list[float]) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--rows", type=int, default=10_000)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/robust_objective.json")
-    args = parser.parse_args()
-    params = load_params(REPO / "params.yaml")
-    base, examples = params.train, params.validate_.max_failure_examples
+    args, base, examples = arguments(__doc__, "robust_objective")
     fits = [
         fit
         for noise in NOISES

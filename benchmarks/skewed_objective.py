@@ -17,22 +17,19 @@ holds every fit and, per loss, the median and range over seeds.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
 import statistics
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from mlapp.params import TrainParams, load_params
+from mlapp.params import TrainParams
 from mlapp.sample_data import generate
-from objective_fits import LABEL, every_loss
+from objective_fits import LABEL, arguments, every_loss
 
-REPO = Path(__file__).resolve().parents[1]
 LOSSES = ("squarederror", "absoluteerror", "tweedie", "gamma")
 NOISE_SD = 1.2  # of log(label): a few labels 10-40 times the typical one
 MEASURES = ("mae", "r2", "rmsle", "mae_vs_mean")
@@ -103,15 +100,7 @@ def _spread(values: list[float]) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--rows", type=int, default=10_000)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/skewed_objective.json")
-    args = parser.parse_args()
-    params = load_params(REPO / "params.yaml")
-    base, examples = params.train, params.validate_.max_failure_examples
+    args, base, examples = arguments(__doc__, "skewed_objective")
     fits = [fit for seed in args.seeds for fit in one_seed(seed, args.rows, base, examples)]
     result = {
         "rows": args.rows,
