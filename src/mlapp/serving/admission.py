@@ -11,7 +11,8 @@ In order, each refusal cheap and a 4xx:
    (``BodyBudget``): a 429 with ``Retry-After``, from ``Content-Length`` before the body is
    read, else as it streams. ``max_concurrency`` bounds requests, not bytes: 256 bodies at the
    cap took the image to 770-807 MiB of its 1 GiB, 480-539 MiB with the budget (docs/serving.md,
-   benchmarks/body_burst.py). A request's bytes are held until answered, released on every path;
+   benchmarks/body_burst.py). A request's bytes are held until answered, released on every path.
+   Refused from its ``Content-Length``, its connection stays (the server drops the body, closing.py);
 4. the body read with the cap enforced while it streams (413 as soon as it is passed, even
    without ``Content-Length``) and a deadline for the whole body (408): a slow client
    cannot hold a request slot for longer than ``serving.body_timeout_s``;
@@ -57,7 +58,8 @@ class Refused(Exception):
         self.detail = detail
         self.labels = set(labels) if labels is not None else {("body", rule)}
         self.retry_after_s = retry_after_s
-        self.close = status in (408, 413, 429)  # the rest of the body is never read: drop the connection
+        # The rest of the body is never read: drop the connection (not for a 429 from Content-Length)
+        self.close = status in (408, 413, 429)
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,13 @@ the socket's buffer while the worker's loop was busy) was reset (the kernel rese
 closed with unread input). A request under way when the stop begins is answered with
 ``Connection: close``, as uvicorn does.
 
-A request answered before its body has all arrived (``on_response_complete``) ends its connection
-the same graceful way: uvicorn kept it, reading the rest with no deadline.
+A request answered before its body has all arrived (``on_response_complete``: a 429 of
+``serving.max_concurrency`` or of the body budget, a 404, 405, 415 or 401) keeps its connection
+while the rest, dropped as it comes, arrives within ``linger_s``; later, or declared longer than
+``linger_bytes``, or chunked, the connection ends the graceful way. uvicorn kept it with no
+deadline (a client sending a byte a second held it for ever); closing it at once made every 429
+of a flood a reconnection through the traffic port's listen queue, which ``/readyz`` reads: the
+probe port said 503 to 20 of 21 probes under a flood (docs/serving.md, "Health probes under overload").
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ class Deadline:
 
 class Closing(UnreadDeadline):
     settings: ClassVar[Deadline]  # set by ``header_deadline.install``, before uvicorn can pick the protocol
+    body_left: int | None  # of the request's body still to come; None: chunked (kept by the subclass)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self.wire = Lingering(transport, self.close)
@@ -68,6 +74,7 @@ class Closing(UnreadDeadline):
         self.deferred: tuple[HTTPStatus, str, str, str, bool] | None = None  # ``refuse``'s, for later
         self.stopping = False  # the worker stops: the next request is this connection's last
         self.stop_timer: asyncio.TimerHandle | None = None
+        self.rest_timer: asyncio.TimerHandle | None = None  # the rest of an answered request's body
 
     def eof_received(self) -> bool:  # type: ignore[override]  # asyncio.Protocol: bool | None
         """A client may half-close once its request is sent (``shutdown(SHUT_WR)``, ``nc -N``):
@@ -84,20 +91,30 @@ class Closing(UnreadDeadline):
         )
 
     def on_response_complete(self) -> None:
-        # Answered before its body arrived (a 404, 405, 415 or 401, a probe sent with a body): uvicorn
-        # read and dropped the rest with no deadline, so a client sending it a byte a second held the
-        # connection for ever. Closed instead, lingering: the rest dropped within ``linger_s``.
+        # Answered before its body arrived: uvicorn drops the rest as it comes (module docstring).
         unfinished = not self.pipeline and self.cycle is not None and self.cycle.more_body
         super().on_response_complete()
         if unfinished and not self.transport.is_closing():
-            self.close()
-            return
+            if self.body_left is None or self.body_left > self.settings.linger_bytes:
+                self.close()
+                return
+            self.rest_timer = self.loop.call_later(self.settings.linger_s, self.close)
         if self.deferred is not None and self.cycle.response_complete:  # the requests before it answered
             refusal, self.deferred = self.deferred, None
             self.refuse(*refusal)
         # The last request it sent is answered (none is left in uvicorn's pipeline): close.
         if self.client_done and self.cycle.response_complete and not self.transport.is_closing():
             self.transport.close()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        if self.rest_timer is not None:  # the rest of an answered body came in time: the connection stays
+            self.rest_timer.cancel()
+            self.rest_timer = None
+            if self.timeout_keep_alive_task is None:  # the body's bytes stopped uvicorn's idle timer
+                self.timeout_keep_alive_task = self.loop.call_later(
+                    self.timeout_keep_alive, self.timeout_keep_alive_handler
+                )
 
     def data_received(self, data: bytes) -> None:
         if self.deferred is not None:  # refused: the requests before it are being answered
@@ -136,8 +153,9 @@ class Closing(UnreadDeadline):
     def connection_lost(self, exc: Exception | None) -> None:
         if self.linger_timer is not None:
             self.linger_timer.cancel()
-        if self.stop_timer is not None:
-            self.stop_timer.cancel()
+        for timer in (self.stop_timer, self.rest_timer):
+            if timer is not None:
+                timer.cancel()
         super().connection_lost(exc)
         # This protocol and its transport's stand-in refer to each other: a reference cycle, freed
         # only by a rare full garbage collection with the request it holds (a refused flood of

@@ -100,7 +100,12 @@ class PredictEndpoint:
 
     async def _predict(self, scope: dict[str, Any], receive: Any, send: Any, held: Held) -> None:
         try:
-            held.grow(check_headers(scope["headers"], self.cap))  # before a byte of the body is read
+            length = check_headers(scope["headers"], self.cap)
+            try:
+                held.grow(length)  # before a byte of the body is read
+            except Refused as refused:  # answered now: the server drops the rest and keeps the
+                refused.close = False  # connection for the retry (closing.py)
+                raise
             body = await read_body(receive, self.cap, self.body_timeout_s, held)
             answer = await self.scorer().score_yielding(body)
         except Refused as refused:
