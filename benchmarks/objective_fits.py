@@ -5,6 +5,9 @@ rows, in an order that rotates with the seed, timed, and its predictions of the 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import platform
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -52,3 +55,20 @@ def arguments(doc: str | None, name: str) -> tuple[argparse.Namespace, TrainPara
     args = parser.parse_args()
     params = load_params(REPO / "params.yaml")
     return args, params.train, params.validate_.max_failure_examples
+
+
+def write(
+    args: argparse.Namespace, settings: Mapping[str, Any], summary: Any, fits: list[Any]
+) -> dict[str, Any]:
+    """The result (the run's ``settings`` beside rows, seeds and the machine), written to ``--out``."""
+    result = {
+        "rows": args.rows,
+        "seeds": args.seeds,
+        **settings,
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+        "summary": summary,
+        "fits": fits,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    return result

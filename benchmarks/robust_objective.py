@@ -20,9 +20,6 @@ and, per noise and loss, the median and range over seeds and the ratio to square
 
 from __future__ import annotations
 
-import json
-import os
-import platform
 import statistics
 from typing import Any
 
@@ -31,7 +28,7 @@ import pandas as pd
 
 from mlapp.params import TrainParams
 from mlapp.sample_data import generate
-from objective_fits import LABEL, arguments, every_loss
+from objective_fits import LABEL, arguments, every_loss, write
 
 LOSSES: dict[str, dict[str, Any]] = {
     "squarederror": {"regression_objective": "squarederror"},
@@ -120,16 +117,7 @@ def main() -> None:
         for seed in args.seeds
         for fit in one_seed(seed, args.rows, noise, base, examples)
     ]
-    result = {
-        "rows": args.rows,
-        "seeds": args.seeds,
-        "huber_slope_params_yaml": base.huber_slope,
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
-        "summary": summary(fits),
-        "fits": fits,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    result = write(args, {"huber_slope_params_yaml": base.huber_slope}, summary(fits), fits)
     for noise, cells in result["summary"].items():
         for loss, cell in cells.items():
             ratio = cell["mae_vs_signal_ratio_to_squarederror"]

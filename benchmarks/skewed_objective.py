@@ -17,9 +17,6 @@ holds every fit and, per loss, the median and range over seeds.
 
 from __future__ import annotations
 
-import json
-import os
-import platform
 import statistics
 from typing import Any
 
@@ -28,7 +25,7 @@ import pandas as pd
 
 from mlapp.params import TrainParams
 from mlapp.sample_data import generate
-from objective_fits import LABEL, arguments, every_loss
+from objective_fits import LABEL, arguments, every_loss, write
 
 LOSSES = ("squarederror", "absoluteerror", "tweedie", "gamma")
 NOISE_SD = 1.2  # of log(label): a few labels 10-40 times the typical one
@@ -102,17 +99,9 @@ def _spread(values: list[float]) -> dict[str, float]:
 def main() -> None:
     args, base, examples = arguments(__doc__, "skewed_objective")
     fits = [fit for seed in args.seeds for fit in one_seed(seed, args.rows, base, examples)]
-    result = {
-        "rows": args.rows,
-        "seeds": args.seeds,
-        "noise_sd_of_log_label": NOISE_SD,
-        "tweedie_variance_power_params_yaml": base.tweedie_variance_power,
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
-        "summary": summary(fits),
-        "fits": fits,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    power = base.tweedie_variance_power
+    settings = {"noise_sd_of_log_label": NOISE_SD, "tweedie_variance_power_params_yaml": power}
+    result = write(args, settings, summary(fits), fits)
     for loss, cell in result["summary"].items():
         print(f"{loss:14}" + "  ".join(
             f"{m} {cell[m]['median']:.4g} [{cell[m]['min']:.4g}, {cell[m]['max']:.4g}]" for m in MEASURES
