@@ -26,6 +26,17 @@ URL_SIGNATURE = re.compile(
 EXIT_INTERRUPTED = 130  # 128 + SIGINT: what a shell reports for a command stopped by Ctrl-C
 
 
+# What a server that let a request time out did, in the one wording every message uses (the smoke
+# test, `delivery wait`, MLflow's client): whether it took the connection tells a host that is down
+# or firewalled from a server that is stuck.
+SILENCES = {"connect": "did not accept the connection", "read": "accepted the connection but did not answer"}
+
+
+def unanswered(server: str, kind: str, seconds: str) -> str:
+    """``server`` (its name and URL) timed out: ``kind`` is a ``SILENCES`` key, ``seconds`` the wait."""
+    return f"{server} {SILENCES[kind]} within {seconds} s"
+
+
 class UserError(Exception):
     pass
 

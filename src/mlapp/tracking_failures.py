@@ -17,7 +17,7 @@ import requests
 from mlflow.exceptions import MlflowException
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
 
-from mlapp.errors import TrackingUnavailable, UserError
+from mlapp.errors import TrackingUnavailable, UserError, unanswered
 
 RETRIES = "MLFLOW_HTTP_REQUEST_MAX_RETRIES"  # read by MLflow at each request
 # Also read at each request: how long one read of an answer may wait (requests' read timeout, per
@@ -250,16 +250,15 @@ def _timeout_of(exc: BaseException | None) -> tuple[str | None, BaseException | 
     return None, None
 
 
-TIMED_OUT = {  # what the server did, and why it may have
-    "connect": ("took no connection", "a firewall dropping packets, or a host that is down"),
-    "read": ("accepted the connection but did not answer", "is it stuck? its log may say"),
+TIMED_OUT = {  # why the server may have timed out so (what it did: ``mlapp.errors.SILENCES``)
+    "connect": "a firewall dropping packets, or a host that is down",
+    "read": "is it stuck? its log may say",
 }
 
 
 def waited(uri: str, kind: str, seconds: str, what: str) -> str:
     """A timed-out request (``timed_out``'s ``kind``) in one line, with the setting that waits longer."""
-    did, why = TIMED_OUT[kind]
     return (
-        f"MLflow tracking server {uri} {did} within {seconds} s {what} ({why}); "
+        f"{unanswered(f'MLflow tracking server {uri}', kind, seconds)} {what} ({TIMED_OUT[kind]}); "
         f"to wait longer, set {TIMEOUT} (seconds) higher"
     )

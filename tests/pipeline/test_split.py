@@ -146,8 +146,8 @@ def test_a_class_the_hash_split_leaves_out_of_test_is_a_clear_error(tmp_path: Pa
     frame.to_parquet(tmp_path / "validated.parquet", index=False)
     with pytest.raises(
         SplitError,
-        match=r"split.method hash: the test part \(\d+ rows\) has no rows of "
-        r"class \['1'\]; use split.method stratified",
+        match=r"split.method hash: the test part \(\d+ rows\) has no rows of class \['1'\]; add rows of "
+        r"that class, use split.method stratified \(.*\), or change split\.test_size$",
     ):
         run(
             PARAMS,

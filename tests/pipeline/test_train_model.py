@@ -159,7 +159,8 @@ def test_a_validation_part_without_a_class_is_a_clear_error(frame) -> None:
     with pytest.raises(
         UserError,
         match=r"train\.valid_size 0\.2 of 24 rows: the validation part \(5 rows\) has no rows of class "
-        r"\['1'\]; early stopping",
+        r"\['1'\]; early stopping \(and a binary threshold\) is judged on it: add rows of that class, or "
+        r"raise train\.valid_size$",
     ):
         train(rows, "churned", PARAMS.train, examples=EXAMPLES)
 

@@ -133,7 +133,8 @@ def test_a_class_no_partition_holds_out_is_refused_before_the_cluster_starts(
     write_frame(frame, table)
     expected = (
         r"^train.engine dask, train.valid_size 0.2 of 2 partition\(s\): the validation part \(6 rows\) "
-        r"has no rows of class \['1'\]; .*raise train.valid_size"
+        r"has no rows of class \['1'\]; early stopping \(and a binary threshold\) is judged on it: add rows "
+        r"of that class, raise train\.valid_size, or use fewer partitions \(train\.dask\.partition_rows\)$"
     )
     with pytest.raises(SplitError, match=expected):
         train_dask.train(table, label, _train(), examples=PARAMS_ALL.validate_.max_failure_examples)

@@ -37,7 +37,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pydantic import TypeAdapter
 
-from mlapp.errors import UserError, redact
+from mlapp.errors import UserError, redact, unanswered
 from mlapp.model import load
 from mlapp.schema import FEATURES
 from mlapp.serving import responses
@@ -141,9 +141,8 @@ def no_answer(url: str, exc: httpx.TimeoutException, seconds: float | None = Non
     """A request to ``url`` that timed out, in words (httpx says "timed out"): ``seconds`` waited,
     else the timeout the request was given."""
     seconds = exc.request.extensions["timeout"]["read"] if seconds is None else seconds
-    connect = isinstance(exc, httpx.ConnectTimeout)
-    why = "it never took the connection" if connect else "it took the connection and sent nothing back"
-    return f"no answer from {redact(url)} within {round(seconds, 2):g} s ({why})"
+    kind = "connect" if isinstance(exc, httpx.ConnectTimeout) else "read"
+    return unanswered(redact(url), kind, f"{round(seconds, 2):g}")
 
 
 def sent(http: httpx.Client, path: str, body: Any) -> httpx.Response:

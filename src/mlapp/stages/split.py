@@ -36,9 +36,7 @@ from mlapp.swap import signals_held
 from mlapp.tables import stage_table, staged_beside, write_rows
 
 HASH_ROWS = 500_000  # rows hashed at a time on Arrow: bounds the pandas copy
-ADVICE = (
-    "use split.method stratified (every class in both parts, but rows change parts as rows are added), or "
-)
+STRATIFY = "use split.method stratified (every class in both parts, but rows change parts as rows are added)"
 
 
 def row_hashes(frame: pd.DataFrame, data: DataParams) -> np.ndarray:
@@ -136,6 +134,13 @@ def _codes(labels: pd.Series) -> tuple[np.ndarray, list[str]]:
     return codes, [str(name) for name in names]
 
 
+def class_fix(*changes: str) -> str:
+    """What to do about a part with no rows of a class, as split and both train engines say it: rows
+    of that class first (every way of splitting then has some to give), then ``changes`` to settings."""
+    *first, last = ["add rows of that class", *changes]
+    return f"{', '.join(first)}, or {last}" if first else last
+
+
 def check_parts(
     codes: np.ndarray, names: list[str], parts: dict[str, np.ndarray], split: str, fix: str
 ) -> None:
@@ -196,7 +201,7 @@ def run(params: Params, *, source: Path, train_path: Path, test_path: Path) -> i
     train, test = positions(table_order(table, data, hashes), labels, names, times, hashes, params.split)
     if labels is not None:
         how = params.split.method
-        fix = f"{'' if how == 'stratified' else ADVICE}change split.test_size, or add rows of that class"
+        fix = class_fix(*([] if how == "stratified" else [STRATIFY]), "change split.test_size")
         check_parts(labels, names, {"train": train, "test": test}, f"split.method {how}", fix)
     del labels, times, hashes
     write_parts(table, {train_path: train, test_path: test})

@@ -26,7 +26,7 @@ from mlapp.labels import label_text
 from mlapp.model import ModelSpec, save
 from mlapp.params import Params, Task, TrainParams
 from mlapp.schema import FEATURES, categories, feature_schema
-from mlapp.stages.split import SplitError, check_parts, check_stratifiable
+from mlapp.stages.split import SplitError, check_parts, check_stratifiable, class_fix
 from mlapp.tables import read_frame, stage_table
 
 # XGBoost objective and early-stopping metric per classification task.
@@ -45,8 +45,8 @@ REGRESSION_METRICS: dict[str, str] = {
     "tweedie": "tweedie-nloglik@{power}",
     "gamma": "gamma-nloglik",
 }
-# A class missing from the hold-out, as both engines say it: what it costs, and the first fix.
-HOLDOUT_FIX = "early stopping (and a binary threshold) is judged on it: add rows of that class"
+# A class missing from the hold-out, as both engines say it: what it costs (the fix: ``class_fix``).
+HOLDOUT_COST = "early stopping (and a binary threshold) is judged on it"
 
 
 def objective(task: str, params: TrainParams, labels: Any = None, classes: int = 0) -> dict[str, Any]:
@@ -146,7 +146,7 @@ def holdout(
     )
     if task != "regression":
         split = f"train.valid_size {params.valid_size} of {len(frame)} rows"
-        fix = f"{HOLDOUT_FIX}, or raise train.valid_size"
+        fix = f"{HOLDOUT_COST}: {class_fix('raise train.valid_size')}"
         check_parts(y.to_numpy(), spec.classes, {"fit": fit_at, "validation": valid_at}, split, fix)
     fit_rows, valid_rows = frame.iloc[fit_at], frame.iloc[valid_at]
     return Holdout(spec, y, fit_rows, valid_rows)

@@ -36,7 +36,7 @@ from mlapp.errors import UserError
 from mlapp.model import ModelSpec
 from mlapp.params import Task, TrainParams
 from mlapp.stages.dask_cluster import client
-from mlapp.stages.split import check_parts
+from mlapp.stages.split import check_parts, class_fix
 from mlapp.tables import stage_table
 
 if TYPE_CHECKING:
@@ -142,9 +142,10 @@ def _holdouts(
         held.append((start + fit, start + valid))
     if names and held:  # held: none for a table of no rows
         split = f"train.engine dask, train.valid_size {params.valid_size} of {len(sizes)} partition(s)"
-        from mlapp.stages.train import HOLDOUT_FIX
+        from mlapp.stages.train import HOLDOUT_COST
 
-        fix = f"{HOLDOUT_FIX}, raise train.valid_size, or use fewer partitions (train.dask.partition_rows)"
+        fewer = "use fewer partitions (train.dask.partition_rows)"
+        fix = f"{HOLDOUT_COST}: {class_fix('raise train.valid_size', fewer)}"
         fit_at, valid_at = (np.concatenate(side) for side in zip(*held, strict=True))
         parts = {"fit": fit_at, "validation": valid_at}
         check_parts(codes, names, parts, split, fix)
