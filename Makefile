@@ -167,8 +167,8 @@ image: ## build the lean serving image (docker or podman), run it on 127.0.0.1, 
 image-context: ## write the image's build context (bento + Dockerfile, base pinned by digest)
 	$(RUN) mlapp serving image --context-only
 
-lint-workflows: ## zizmor (offline), workflow + dependabot JSON schemas, the repository's workflow rules
-	$(RUN) zizmor --offline --no-progress .github
+lint-workflows: ## zizmor (offline, auditor persona), workflow + dependabot JSON schemas, the repository's workflow rules
+	$(RUN) zizmor --offline --no-progress --persona=auditor .github
 	$(RUN) check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(RUN) check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
 	$(RUN) mlapp delivery check-workflows

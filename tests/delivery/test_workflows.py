@@ -7,6 +7,7 @@ broken workflows.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import textwrap
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 from tests.conftest import BIN, REPO
-from tests.delivery.steps import CD_JOB, WORKFLOWS, load
+from tests.delivery.steps import CD_JOB, WORKFLOWS, load, make_recipe
 
 from mlapp.delivery.github import check_all
 from mlapp.params import load_params
@@ -38,37 +39,64 @@ def test_there_are_workflows_to_check() -> None:
     assert {"ci.yml", "cd.yml", "promote.yml", "rollback.yml"} <= names
 
 
-def test_zizmor_offline_reports_nothing() -> None:
+def zizmor(folder: Path) -> subprocess.CompletedProcess[str]:
+    """The zizmor command ``make lint-workflows`` runs (its persona included), on ``folder``."""
+    (argv,) = [a for a in make_recipe("lint-workflows") if a[0] == "zizmor"]
+    run = [BIN / "zizmor", *argv[1:-1], "--format", "json", str(folder)]
+    return subprocess.run(run, capture_output=True, text=True, check=False, env={"PATH": "/usr/bin:/bin"})
+
+
+def test_zizmor_reports_nothing() -> None:
+    """Every workflow and dependabot.yml, for the auditor persona (pedantic findings included)."""
     start = time.perf_counter()
-    done = subprocess.run(
-        [BIN / "zizmor", "--offline", "--no-progress", "--format", "plain", str(REPO / ".github")],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={"PATH": "/usr/bin:/bin"},
-    )
+    done = zizmor(REPO / ".github")
     print(f"zizmor: {time.perf_counter() - start:.2f}s for {len(FILES)} workflows")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "No findings to report" in done.stdout
+    assert json.loads(done.stdout) == []
 
 
-def test_delivery_workflows_are_clean_even_for_pedantic_zizmor() -> None:
-    ours = [str(WORKFLOWS / n) for n in ("ci.yml", "cd.yml", "kind.yml", "promote.yml", "rollback.yml")]
-    done = subprocess.run(
-        [
-            BIN / "zizmor",
-            "--offline",
-            "--no-progress",
-            "--persona",
-            "auditor",
-            *ours,
-            str(REPO / ".github" / "dependabot.yml"),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+SECRETS = """
+name: secrets
+on: push
+permissions: {}
+concurrency: {group: secrets, cancel-in-progress: true}
+jobs:
+""" + "".join(
+    f"""  {job}:
+    name: {job}
+    runs-on: ubuntu-24.04{environment}
+    steps:
+      - run: make lint
+        env: {{T: "${{{{ {expression} }}}}"}}
+"""
+    for job, environment, expression in [
+        ("by-name", "", "secrets.CT_TOKEN"),
+        ("by-index", "", "secrets['CT_TOKEN']"),
+        ("every-secret", "", "toJSON(secrets)"),
+        ("own-token", "", "secrets.github_token"),  # contexts ignore case: the job's token, no secret
+        ("gated", "\n    environment: staging", "secrets.KUBE_CONFIG"),
+    ]
+)
+
+
+def test_zizmor_refuses_a_secret_read_outside_an_environment(tmp_path: Path) -> None:
+    """Released to a run of any branch, where an environment's rules (branches, reviewers) would
+    release it only after they pass: the auditor persona's secrets-outside-env, in lint-workflows."""
+    (tmp_path / ".github" / "workflows").mkdir(parents=True)
+    (tmp_path / ".github" / "workflows" / "secrets.yml").write_text(SECRETS)
+    done = zizmor(tmp_path)
+    assert done.returncode != 0, done.stdout + done.stderr
+    found = json.loads(done.stdout)
+    flagged = {
+        (
+            f["locations"][-1]["symbolic"]["route"]["route"][1]["Key"],
+            f["locations"][-1]["concrete"]["feature"],
+        )
+        for f in found
+        if f["ident"] == "secrets-outside-env"
+    }
+    assert flagged == {("by-name", "secrets.CT_TOKEN"), ("by-index", "secrets['CT_TOKEN']"),
+                       ("every-secret", "secrets")}, found  # fmt: skip
 
 
 def test_workflow_and_dependabot_schemas() -> None:
@@ -309,28 +337,6 @@ BROKEN = [
     ("free-text environment", DEPLOY.replace("type: choice", "type: string"), "not a choice input"),
     ("literal environment", DEPLOY.replace("${{ inputs.to }}", "qa"), "['qa'] not in params"),
     (
-        "secret outside an environment",
-        DEPLOY.replace(
-            "      - run: make lint", "      - run: make lint\n        env: {T: '${{ secrets.CT_TOKEN }}'}"
-        ),
-        "job lint: reads secrets ['CT_TOKEN'] without an environment",
-    ),
-    (
-        "secret read by index",
-        DEPLOY.replace(
-            "      - run: make lint",
-            "      - run: make lint\n        env: {T: \"${{ secrets['CT_TOKEN'] }}\"}",
-        ),
-        "job lint: reads secrets ['CT_TOKEN'] without an environment",
-    ),
-    (
-        "every secret at once",
-        DEPLOY.replace(
-            "      - run: make lint", "      - run: make lint\n        env: {T: '${{ toJSON(secrets) }}'}"
-        ),
-        "job lint: reads secrets ['(every secret)'] without an environment",
-    ),
-    (
         "secret in a job's env",
         DEPLOY.replace(
             "    steps:\n      - run: uv",
@@ -357,7 +363,7 @@ def test_each_rule_catches_its_violation(tmp_path: Path, text: str, expected: st
 def test_the_jobs_own_token_is_no_secret_in_any_case(tmp_path: Path) -> None:
     """GitHub's contexts ignore case: secrets.github_token is the job's token, as GITHUB_TOKEN is."""
     text = DEPLOY.replace(
-        "      - run: make lint", "      - run: make lint\n        env: {T: '${{ secrets.github_token }}'}"
+        "    steps:\n      - uses:", "    env: {T: '${{ secrets.github_token }}'}\n    steps:\n      - uses:"
     )
     assert not [f for f in _check(tmp_path, text) if "secret" in f]
 
