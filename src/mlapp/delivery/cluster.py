@@ -24,13 +24,14 @@ from mlapp.delivery.state import Branch, Release, StateError, image_ref
 from mlapp.errors import redact
 from mlapp.image.engine import detect
 from mlapp.params import DeliveryParams, Params
-from mlapp.serving.auth import API_ENV
 
 REPO_PLACEHOLDER = "https://github.com/OWNER/REPO.git"  # bootstrap puts the repository's URL there
 FILE = Path("argocd/applications.yaml")  # under delivery.infra_dir
 Cluster = dict[str, str]  # kubectl's environment for the cluster (KUBECONFIG)
 INSTALL_URL = "https://raw.githubusercontent.com/argoproj/argo-cd/{commit}/manifests/install.yaml"
 ASK_S = 10  # each of `wait`'s requests, at most: it asks again until delivery.sync_timeout_s
+# Key `tokens`: infra/base mounts it at $MLAPP_API_TOKENS_FILE (docs/serving.md: a team creates it).
+API_TOKENS_SECRET = "{app}-api-tokens"  # noqa: S105 (a name, no secret)
 
 
 def repo_url(delivery: DeliveryParams, explicit: str | None = None) -> str:
@@ -136,14 +137,6 @@ def served_version(url: str, deadline: float) -> tuple[str | None, str]:
     return version, f"serves model {version}"
 
 
-def api_token_secret(objects: list[kube.Obj], app: str) -> tuple[str, str, str] | None:
-    """(namespace, name, key) of the Secret the app's Deployment reads its API tokens from, if any:
-    the file ``MLAPP_API_TOKENS_FILE`` names (the metrics' Secret is mounted beside it)."""
-    deployment = kube.find(objects, "Deployment", app)
-    found = kube.file_secret(deployment["spec"]["template"]["spec"], f"{API_ENV}_FILE")
-    return None if found is None else (deployment["metadata"].get("namespace", "default"), *found)
-
-
 def argocd_status(delivery: DeliveryParams, env: str, config: Mapping[str, str]) -> str:
     """Sync and health of ``env``'s Argo CD Application, or why they are unknown."""
     app, namespace = f"{delivery.app}-{env}", delivery.argocd.namespace
@@ -238,14 +231,13 @@ def e2e(params: Params, local_image: str, registry: str, engine: str) -> None:
         branch = Branch(d)
         commit = ops.record(branch, release := ops.deploy(branch, env, image, params.train.model_dir))
         click.echo(f"4/6 {env} recorded on the local {d.state_branch} branch ({commit[:12]})")
-        if (where := api_token_secret(ops.objects_at(branch, env, commit), d.app)) is not None:
-            # The overlays require a bearer token: a throwaway one, as a team creates theirs.
-            token = os.environ.setdefault(TOKEN_ENV, secrets.token_urlsafe(32))
-            namespace, name, key = where
-            meta = {"namespace": namespace, "name": name}
-            secret = {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "stringData": {key: token}}
-            kube.kubectl("apply", "-f", "-", env=config, input=json.dumps(secret))
-            click.echo(f"    API token Secret {namespace}/{name} created; wait and smoke send ${TOKEN_ENV}")
+        # The overlays require a bearer token: a throwaway one, in the Secret a team creates.
+        token = os.environ.setdefault(TOKEN_ENV, secrets.token_urlsafe(32))
+        ns, name = namespace(d, env), API_TOKENS_SECRET.format(app=d.app)
+        meta = {"namespace": ns, "name": name}
+        secret = {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "stringData": {"tokens": token}}
+        kube.kubectl("apply", "-f", "-", env=config, input=json.dumps(secret))
+        click.echo(f"    API token Secret {ns}/{name} created; wait and smoke send ${TOKEN_ENV}")
         click.echo(ops.apply(branch, env, commit, config))
         click.echo("5/6 applied with ApplySet pruning; rollout finished")
         wait(params, env, None, fetch=False, timeout_s=None)

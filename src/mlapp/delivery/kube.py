@@ -17,7 +17,7 @@ import tempfile
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -115,27 +115,6 @@ def policy_errors(objects: list[Obj], require_digest: bool) -> list[str]:
     if deployments and not of_kind(objects, "PodDisruptionBudget"):
         errors.append("no PodDisruptionBudget rendered")
     return errors
-
-
-def file_secret(pod: Obj, variable: str) -> tuple[str, str] | None:
-    """(Secret, key) mounted at the file a container's ``variable`` names: a volume of the Secret,
-    or one source of a projected volume (infra/base puts the API's and the metrics' tokens in one)."""
-    volumes = {v["name"]: v for v in pod.get("volumes", [])}
-    for container in pod["containers"]:
-        for path in (PurePosixPath(e["value"]) for e in container.get("env", []) if e["name"] == variable):
-            for mount in container.get("volumeMounts", []):
-                if not path.is_relative_to(mount["mountPath"]):
-                    continue
-                volume = volumes.get(mount["name"], {})
-                projected = volume.get("projected", {}).get("sources", [])
-                sources = [s["secret"] for s in projected if "secret" in s]
-                if "secret" in volume:
-                    sources.append({**volume["secret"], "name": volume["secret"]["secretName"]})
-                for source in sources:
-                    for item in source.get("items", []):
-                        if item["path"] == str(path.relative_to(mount["mountPath"])):
-                            return source["name"], item["key"]
-    return None
 
 
 def of_kind(objects: list[Obj], kind: str) -> list[Obj]:
