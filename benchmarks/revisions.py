@@ -4,6 +4,7 @@ out beside this one, its view of this checkout's settings, and the head and writ
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -12,7 +13,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
+
+from pydantic import BaseModel
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -32,21 +36,60 @@ def worktree(ref: str, folder: Path) -> Iterator[str]:
         proc.run(["git", "worktree", "remove", "--force", folder], cwd=REPO)
 
 
-def params_for_old(current: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+def params_for_old(
+    current: dict[str, Any], old: dict[str, Any], path: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """This checkout's params as an older revision reads them: at every depth (``train.dask`` as
     much as ``train``), a setting its own params.yaml lacks is left out (it refuses settings it
     does not know), one only it has keeps its value; every other setting is this checkout's, so
-    both revisions run alike. A map its params.yaml leaves empty names no settings (a per-column
-    map such as ``monitor.psi_by_feature``): this checkout's is kept whole."""
+    both revisions run alike. A map keyed by name (``name_keyed``: per column, feature, metric)
+    holds names, not settings: this checkout's entries, all of them (the old file's keys are only
+    the names it happened to list); an entry both have that is itself a map of settings (a
+    per-environment block) is read as above."""
     return {
-        key: _setting_for_old(current[key], value) if key in current else value for key, value in old.items()
+        key: _setting_for_old(current[key], value, (*path, key)) if key in current else value
+        for key, value in old.items()
     }
 
 
-def _setting_for_old(current: Any, old: Any) -> Any:
-    if isinstance(current, dict) and isinstance(old, dict) and old:
-        return params_for_old(current, old)
-    return current
+def _setting_for_old(current: Any, old: Any, path: tuple[str, ...]) -> Any:
+    if not (isinstance(current, dict) and isinstance(old, dict)):
+        return current
+    if path in name_keyed():
+        return {
+            name: _setting_for_old(value, old[name], ()) if name in old else value
+            for name, value in current.items()
+        }
+    return params_for_old(current, old, path)
+
+
+@functools.cache
+def name_keyed() -> frozenset[tuple[str, ...]]:
+    """Where this checkout's params hold a map keyed by name, as params.yaml spells the path
+    (``("monitor", "psi_by_feature")``): the ``dict`` fields of ``mlapp.params.Params``. Its types,
+    not the values: ``{tenure: 0.2}`` looks the same as a section of one setting."""
+    from mlapp.params import Params  # here: monitor_scale's worker imports this module under an older src/
+
+    return frozenset(_maps(Params, ()))
+
+
+def _maps(model: type[BaseModel], path: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
+    for name, field in model.model_fields.items():
+        where = (*path, field.alias or name)
+        for kind in _kinds(field.annotation):
+            if get_origin(kind) is dict:
+                yield where
+            elif isinstance(kind, type) and issubclass(kind, BaseModel):
+                yield from _maps(kind, where)
+
+
+def _kinds(annotation: Any) -> list[Any]:
+    """The types an annotation allows: ``Annotated`` unwrapped, each member of a union."""
+    while get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    if get_origin(annotation) in (Union, UnionType):
+        return [kind for member in get_args(annotation) for kind in _kinds(member)]
+    return [annotation]
 
 
 def result_head(script: str) -> dict[str, Any]:

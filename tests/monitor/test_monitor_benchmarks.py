@@ -40,3 +40,25 @@ def test_a_nested_setting_the_old_revision_lacks_is_left_out_too(monkeypatch) ->
 def test_a_revision_with_every_setting_gets_this_checkouts_params_whole(monkeypatch) -> None:
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     assert _params_for_old(monkeypatch)(params, params) == params
+
+
+def test_a_map_keyed_by_name_is_this_checkouts_whole_whatever_names_the_old_one_has(monkeypatch) -> None:
+    """A per-column or per-metric map names columns and metrics, not settings: the old revision's
+    keys are what its own params.yaml happened to name, and this checkout's all apply."""
+    params_for_old = _params_for_old(monkeypatch)
+    current = {
+        "monitor": {"psi": 0.2, "psi_by_feature": {"tenure_months": 0.3, "discount_pct": 0.4}},
+        "validate": {"max_null_share_by_column": {"satisfaction_score": 0.8}},
+        "tune": {"space": {"max_depth": [3, 8]}},
+    }
+    current["monitor"]["decay_tolerance"] = {"rmse": "5%"}
+    old = {
+        "monitor": {
+            "psi": 0.1,
+            "psi_by_feature": {"tenure_months": 0.2},
+            "decay_tolerance": {"roc_auc": 0.05},
+        },
+        "validate": {"max_null_share_by_column": {"total_charges": 0.9}},
+        "tune": {"space": {"max_depth": [2, 4], "learning_rate": [0.01, 0.3]}},
+    }
+    assert params_for_old(current, old) == current
