@@ -78,7 +78,7 @@ repro: ## re-run the pipeline stages whose inputs changed
 
 # The columns worth reading side by side (all 100+ do not fit a terminal); EXPS_KEEP=regex to change.
 # Metrics of each task: binary, multiclass (f1_macro, f1_weighted, log_loss), regression (rmse, mae, r2).
-EXPS_KEEP ?= ^(Experiment|Created|roc_auc|pr_auc|log_loss|brier|f1|f1_macro|f1_weighted|rmse|mae|r2|train\.xgboost\.(n_estimators|max_depth|learning_rate))$$
+EXPS_KEEP ?= ^(Experiment|Created|roc_auc|pr_auc|log_loss|brier|f1|f1_macro|f1_weighted|rmse|mae|r2|rmsle|train\.xgboost\.(n_estimators|max_depth|learning_rate))$$
 exps: ## the experiments table (`dvc exp show`) with the main metrics and params only
 	@COLUMNS=$${COLUMNS:-200} $(RUN) dvc exp show --no-pager --drop '.*' --keep '$(EXPS_KEEP)'
 

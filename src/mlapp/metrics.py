@@ -64,6 +64,9 @@ REGISTRY: dict[str, Metric] = {
         Metric("rmse", False, ("regression",), high=math.inf),  # in the label's units
         Metric("mae", False, ("regression",), high=math.inf),
         Metric("r2", True, ("regression",), low=-math.inf),  # below 0: worse than the mean
+        # Of log(1 + value): relative errors, for a skewed positive label (prices, counts). Defined
+        # where every label and prediction is above -1 (``rmsle_undefined``).
+        Metric("rmsle", False, ("regression",), high=math.inf),
     )
 }
 # Losses and errors: a smaller value is a better model.
@@ -73,7 +76,7 @@ AT_THRESHOLD = frozenset(name for name, m in REGISTRY.items() if m.at_threshold)
 TASK_METRICS: dict[str, tuple[str, ...]] = {
     "binary": ("roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "log_loss", "brier"),
     "multiclass": ("accuracy", "f1_macro", "f1_weighted", "log_loss"),
-    "regression": ("rmse", "mae", "r2"),
+    "regression": ("rmse", "mae", "r2", "rmsle"),
 }
 PER_CLASS = ("precision", "recall")  # multiclass: one value per class, named per_class.<class>.<metric>
 
@@ -193,11 +196,32 @@ def multiclass_metrics(y_true: np.ndarray, proba: np.ndarray, classes: list[str]
 
 
 def regression_metrics(y_true: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
-    return {
+    """rmse, mae, r2, and rmsle where it is defined (``rmsle_undefined`` says why not)."""
+    scores = {
         "rmse": round6(np.sqrt(_sklearn().mean_squared_error(y_true, predicted))),
         "mae": round6(_sklearn().mean_absolute_error(y_true, predicted)),
         "r2": round6(_sklearn().r2_score(y_true, predicted)),
     }
+    if rmsle_undefined({"label": y_true, "prediction": predicted}) is None:
+        scores["rmsle"] = round6(_sklearn().root_mean_squared_log_error(y_true, predicted))
+    return scores
+
+
+def rmsle_undefined(named: dict[str, np.ndarray], examples: int = 5) -> str | None:
+    """Why rmsle cannot be computed, naming the rows (0-based positions) of each array of
+    ``named`` ({"label": ..., "prediction": ...}) at -1 or below; None when it can. log(1 + value)
+    needs every value above -1: leaving those rows out would drop the worst errors, and clipping
+    them would report a value no model made."""
+    found = []
+    for what, values in named.items():
+        values = np.asarray(values, dtype=np.float64)
+        rows = np.flatnonzero(~(values > -1))  # nan too: no log of it
+        if len(rows):
+            shown = ", ".join(str(r) for r in rows[:examples]) + (", ..." if len(rows) > examples else "")
+            found.append(f"{len(rows):,} {what}(s) at most -1 at rows {shown} (e.g. {values[rows[0]]:g})")
+    if not found:
+        return None
+    return "rmsle is undefined: log(1 + value) needs every value above -1; " + "; ".join(found)
 
 
 def roc_points(y_true: np.ndarray, proba: np.ndarray, points: int) -> list[dict[str, float]]:

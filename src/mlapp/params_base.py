@@ -126,7 +126,7 @@ OneColumn = Annotated[str, BeforeValidator(_one_column)]  # data.label
 # Every headline metric of every task (mlapp.metrics says which task has which, and directions).
 MetricName = Literal[
     "roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "log_loss", "brier",
-    "f1_macro", "f1_weighted", "rmse", "mae", "r2",
+    "f1_macro", "f1_weighted", "rmse", "mae", "r2", "rmsle",
 ]  # fmt: skip
 
 

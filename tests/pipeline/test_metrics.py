@@ -65,7 +65,7 @@ def test_regression_metrics_and_plots() -> None:
 
 
 def test_every_task_metric_has_a_direction() -> None:
-    assert {"rmse", "mae", "log_loss", "brier"} == m.LOWER_IS_BETTER
+    assert {"rmse", "mae", "rmsle", "log_loss", "brier"} == m.LOWER_IS_BETTER
     for task, names in m.TASK_METRICS.items():
         for name in names:
             assert task in m.REGISTRY[name].tasks

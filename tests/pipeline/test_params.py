@@ -108,7 +108,8 @@ def test_a_tune_metric_of_another_task_is_named(tmp_path: Path) -> None:
     with pytest.raises(ParamsError) as raised:
         load_params(_write(tmp_path, regression))
     assert one_line(raised) == (
-        "tune.metric: 'roc_auc' is not a metric of task regression; choose one of ['rmse', 'mae', 'r2']"
+        "tune.metric: 'roc_auc' is not a metric of task regression; "
+        "choose one of ['rmse', 'mae', 'r2', 'rmsle']"
     )
 
 
@@ -199,7 +200,8 @@ def test_an_invalid_value_is_one_line_naming_the_setting(tmp_path: Path) -> None
     with pytest.raises(ParamsError) as raised:
         load_params(_write(tmp_path, lambda p: p.update(task="regression")))
     assert str(raised.value).splitlines()[1:] == [
-        f"  - {setting}: {metric!r} is not a metric of task regression; choose one of ['rmse', 'mae', 'r2']"
+        f"  - {setting}: {metric!r} is not a metric of task regression; "
+        "choose one of ['rmse', 'mae', 'r2', 'rmsle']"
         for setting, metric in [
             ("gate.primary_metric", "roc_auc"),
             ("monitor.decay_tolerance", "pr_auc"),  # yaml.safe_dump in _write sorts keys

@@ -20,7 +20,7 @@ import pandas as pd
 
 from mlapp.cells import BATCH_LABEL_FIX, placeholder_hint
 from mlapp.labels import spelt_as
-from mlapp.metrics import round6
+from mlapp.metrics import rmsle_undefined, round6
 from mlapp.model import Model, ModelSpec, load
 from mlapp.monitor import drift
 from mlapp.monitor.batch import as_classes
@@ -181,6 +181,11 @@ class Tallies:
             raise MonitorError(
                 f"{params.evaluate.metrics} has no {', '.join(lacking)}, which monitor.decay_tolerance "
                 "watches: run the pipeline (`uv run dvc repro`), whose evaluate writes it"
+            )
+        named = {"label": y_true, "prediction": scores}
+        if "rmsle" in params.monitor.decay_tolerance and (why := rmsle_undefined(named)):
+            raise MonitorError(
+                f"monitor.decay_tolerance watches rmsle, but {why} (0-based, of the labeled rows)"
             )
         rows = drift.metric_decay(
             y_true,

@@ -9,7 +9,7 @@ over rows sorted by score (ties grouped) for the ranking metrics. 1,000 resample
 few thousand rows take well under a second, with no Python loop over resamples.
 
 Every task has its weighted form (``task_metrics``): binary as above; multiclass from
-per-class counts (one-hot products), regression from weighted sums of errors.
+per-class counts (one-hot products), regression from weighted sums of errors (and of log errors).
 """
 
 from __future__ import annotations
@@ -141,10 +141,15 @@ def regression_metrics(weights: np.ndarray, y: np.ndarray, predicted: np.ndarray
     spread = weights @ centred**2 - (weights @ centred) ** 2 / total
     # scikit-learn's r2 where the labels are constant (no spread): 1 for exact predictions, else 0.
     constant = np.where(squared == 0, 1.0, 0.0)
+    # rmsle: nan in every resample when a label or prediction is at most -1 (undefined, as
+    # mlapp.metrics leaves it out of metrics.json), not the value of the rows above -1 only.
+    defined = bool(np.all(y > -1) and np.all(predicted > -1))
+    log_errors = np.log1p(predicted) - np.log1p(y) if defined else np.full(len(y), np.nan)
     return {
         "rmse": np.sqrt(_ratio(squared, total)),
         "mae": _ratio(weights @ np.abs(errors), total),
         "r2": np.where(spread > 0, 1 - _ratio(squared, spread), constant),
+        "rmsle": np.sqrt(_ratio(weights @ log_errors**2, total)),
     }
 
 

@@ -12,7 +12,7 @@ import pandas as pd
 
 from mlapp.errors import UserError
 from mlapp.markdown_table import number
-from mlapp.metrics import flat, higher_is_better, round6, task_metrics
+from mlapp.metrics import flat, higher_is_better, rmsle_undefined, round6, task_metrics
 from mlapp.model import Model
 from mlapp.params import GateParams
 from mlapp.report import bootstrap
@@ -29,6 +29,7 @@ __all__ = [
     "change_of",
     "compare",
     "gate",
+    "rmsle_notes",
     "same_task",
     "type_changes",
 ]
@@ -62,6 +63,8 @@ def compare(
     deltas = bootstrap.paired_deltas(y, base, pr, resamples, seed, task, names)
     rows = []
     for name, values in deltas.items():
+        if name not in base_scores or name not in pr_scores:
+            continue  # undefined for these rows (rmsle of a value at most -1): ``rmsle_notes`` says why
         low, high = bootstrap.percentile_interval(values, confidence)
         higher = higher_is_better(name)
         low, high = round6(low), round6(high)
@@ -78,6 +81,23 @@ def compare(
             )
         )
     return rows
+
+
+def rmsle_notes(task: str, y: np.ndarray, base: np.ndarray, pr: np.ndarray, primary: str) -> list[str]:
+    """Why rmsle is not compared (a label or a model's prediction at most -1), as a report note;
+    [] when it is. A UserError when the gate is on rmsle: it has no value to judge the PR by."""
+    if task != "regression":
+        return []
+    named = {"label": y, "base model's prediction": base, "PR model's prediction": pr}
+    if (why := rmsle_undefined(named)) is None:
+        return []
+    where = f"{why} (0-based rows of the compared test rows)"
+    if primary == "rmsle":
+        raise UserError(
+            f"gate.primary_metric is rmsle, but {where}: gate on rmse or mae; for a label that is "
+            "never negative, train.regression_objective tweedie or gamma predicts above 0"
+        )
+    return [f"rmsle is not compared: {where}."]
 
 
 def gate(policy: GateParams, primary: MetricDelta, confidence: float, policy_source: str) -> GateResult:

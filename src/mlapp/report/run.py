@@ -113,10 +113,11 @@ def build(
     )
     policy = gate_policy(champion.params_text, params)
     m.check_task_metric(task, policy.gate.primary_metric, f"gate.primary_metric ({policy.source})")
+    undefined = compare.rmsle_notes(task, y, base_proba, pr_proba, policy.gate.primary_metric)
     primary = next(d for d in deltas if d.name == policy.gate.primary_metric)
     gate = compare.gate(policy.gate, primary, stats.confidence, policy.source)
     class_rows = class_rows_bound(champion.params_text, params)
-    notes = [*scored.notes, *gate.notes, *policy.notes, *kept, *class_rows.notes, *stats_notes]
+    notes = [*scored.notes, *undefined, *gate.notes, *policy.notes, *kept, *class_rows.notes, *stats_notes]
     if changes.gate_section(params_text) != policy.gate.model_dump():
         notes.append("This PR changes `gate:` in params.yaml; the base's gate applies until it is merged.")
     gate = dataclasses.replace(gate, notes=notes)

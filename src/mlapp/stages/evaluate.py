@@ -88,6 +88,16 @@ def guess_note(scores: dict[str, Any], validation_report: Path) -> str:
     return ""
 
 
+def rmsle_note(model: Model, test: pd.DataFrame, scores: dict[str, Any], *, examples: int) -> str:
+    """Why a regression model's metrics.json has no rmsle (a test label or prediction at most -1);
+    "" when it has one. Scored again only then: a rare case, named rather than silently missing."""
+    if model.task != "regression" or "rmsle" in scores:
+        return ""
+    y = model.spec.encode(test[model.spec.label], examples=examples)
+    why = m.rmsle_undefined({"test label": y, "prediction": model.scores(test)}, examples)
+    return f"; note: {why} (0-based rows of the test split): metrics.json has no rmsle"
+
+
 def staging_folder(output: Path | None) -> Path:
     """A new temporary folder beside ``output`` (on its filesystem); with none, anywhere."""
     with writing(output.parent if output else Path(tempfile.gettempdir())):  # read-only: one line
@@ -137,7 +147,7 @@ def run(
     examples = params.validate_.max_failure_examples
     scores, plots = evaluate(model, test, params.evaluate, examples=examples)
     summary = ", ".join(f"{k} {v:.4f}" for k, v in m.flat(scores).items() if not k.startswith("per_class"))
-    note = guess_note(scores, params.validate_.report)
+    note = guess_note(scores, params.validate_.report) + rmsle_note(model, test, scores, examples=examples)
     labels = label_note(model, test, examples=examples)
     print(f"evaluated {model.task} on {len(test)} test rows ({labels}): {summary}{note}")
     # Outputs are staged and moved into place only after the run is logged: a tracking

@@ -16,6 +16,7 @@ from mlapp.labels import label_text, spelling_key
 from mlapp.params import DataParams, Params
 from mlapp.problem_row import Problem
 from mlapp.schema import FEATURES
+from mlapp.stages import label_domain
 
 
 def column_roles(names: list[Any], data: DataParams) -> str:
@@ -101,7 +102,7 @@ def label_problems(labels: pd.Series, params: Params, dropped: int = 0) -> list[
         if present.nunique() < 2:
             check = f"not constant (every label is {present.iloc[0]}){_one_value_fix(name, 'value', dropped)}"
             return [Problem(name, check, len(present))]
-        return _outside_objective(present, params)
+        return label_domain.problems(present, params)
     counts = present.value_counts().sort_index()
     found = {str(k): int(v) for k, v in counts.items()}
     least = params.validate_.min_class_rows
@@ -150,28 +151,6 @@ def label_problems(labels: pd.Series, params: Params, dropped: int = 0) -> list[
         check = f"at least {least} rows per class (validate.min_class_rows; found {_brief(small)}{hint})"
         return [_rare_rows(name, check, present, small, params.validate_.max_failure_examples)]
     return []
-
-
-# The labels a log-link loss can fit: XGBoost's gamma needs every one above 0, tweedie none below.
-_DOMAINS = {"gamma": ("above 0", lambda v: v <= 0), "tweedie": ("at least 0", lambda v: v < 0)}
-
-
-def _outside_objective(labels: pd.Series, params: Params) -> list[Problem]:
-    """Regression labels the chosen loss cannot fit (XGBoost stops train on the first one)."""
-    loss = params.train.regression_objective
-    if loss not in _DOMAINS:
-        return []
-    rule, breaks = _DOMAINS[loss]
-    values = pd.to_numeric(labels, errors="coerce")
-    bad = values[breaks(values)]
-    if bad.empty:
-        return []
-    other = "tweedie (0 allowed) or " if loss == "gamma" and bad.min() == 0 else ""
-    check = (
-        f"{rule} (train.regression_objective {loss} has a log link: use {other}squarederror/absoluteerror)"
-    )
-    shown = bad.iloc[: params.validate_.max_failure_examples]
-    return [Problem(params.data.label, check, len(bad), shown.tolist(), [int(r) for r in shown.index])]
 
 
 def _one_value_fix(name: str, kind: str, dropped: int) -> str:
