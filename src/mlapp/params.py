@@ -4,25 +4,23 @@ Every section is a frozen pydantic model with ``extra="forbid"`` so a typo in
 params.yaml fails loudly instead of silently falling back to something else.
 The sections live in modules by domain (``params_data``: the table; ``params_train``: fitting,
 tuning, evaluation; ``params_monitor``; ``params_release``: serving, report, gate, image,
-delivery; ``params_base``: the shared base); this module joins them into ``Params``, checks
-what spans sections, and loads the file. Import everything from here.
+delivery; ``params_base``: the shared base; ``params_yaml``: the file's text read as DVC reads
+it); this module joins them into ``Params``, checks what spans sections, and loads the file.
+Import everything from here.
 """
 
 from __future__ import annotations
 
 import datetime
 import math
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from mlapp.errors import ParamsError
 from mlapp.params_base import MetricName as MetricName
-from mlapp.params_base import Quoted
 from mlapp.params_base import Section as Section
 from mlapp.params_base import Task as Task
 from mlapp.params_data import DataParams as DataParams
@@ -47,8 +45,8 @@ from mlapp.params_train import TrainParams as TrainParams
 from mlapp.params_train import TunableXGBoost as TunableXGBoost
 from mlapp.params_train import TuneParams as TuneParams
 from mlapp.params_train import XGBoostParams as XGBoostParams
-
-DEFAULT_PARAMS = Path("params.yaml")
+from mlapp.params_yaml import DEFAULT_PARAMS as DEFAULT_PARAMS
+from mlapp.params_yaml import read_params_text as read_params_text
 
 
 class Params(Section):
@@ -121,97 +119,6 @@ def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:
         if len(mistakes) == 1 and "\n" not in mistakes[0]:  # one mistake: one line, no list of one
             raise ParamsError(f"{path} is invalid: {mistakes[0]}") from exc
         raise ParamsError(f"{path} is invalid:\n" + "\n".join(f"  - {m}" for m in mistakes)) from exc
-
-
-def read_params_text(text: str, source: Path | str = DEFAULT_PARAMS) -> Any:
-    """A params.yaml's text as mlapp reads it (and DVC, where the two spell a value differently),
-    unchecked: what ``load_params`` validates, and how the report reads a base's (older) file."""
-    try:
-        return _read_yaml(text)
-    except yaml.YAMLError as exc:  # its text names the line and column
-        raise ParamsError(f"{source} is not valid YAML: {exc}") from exc
-    except _KeyTwice as exc:
-        raise ParamsError(f"{source}: {exc}") from exc
-
-
-class _Loader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that reads a quoted scalar as ``Quoted``: `id_column: "None"` names a
-    column, `id_column: None` is Python's null (both are the text None to YAML)."""
-
-    def construct_yaml_str(self, node: yaml.Node) -> str:
-        text = str(super().construct_yaml_str(node))
-        return Quoted(text) if isinstance(node, yaml.ScalarNode) and node.style in ("'", '"') else text
-
-    def construct_int(self, node: yaml.ScalarNode) -> int | str:
-        # YAML 1.1 (PyYAML) reads a leading zero as octal, 0012 as 10; YAML 1.2 (DVC's ruamel) as
-        # the decimal 12: `n_estimators: 0012` trained 10 trees while `dvc params diff` said 12.
-        # Read as DVC does rather than refused: it is 12 to every reader but YAML 1.1's, and a
-        # base's older file still reads (the report compares it); "0012" quoted stays text.
-        digits = str(node.value).replace("_", "")
-        if re.fullmatch(r"[-+]?0[0-7]+", digits):
-            return int(digits, 10)
-        if ":" in digits:  # YAML 1.1's base 60 (6:40 is 400) is text to YAML 1.2: refused as a number
-            return str(node.value)
-        return int(super().construct_yaml_int(node))
-
-
-_Loader.add_constructor("tag:yaml.org,2002:str", _Loader.construct_yaml_str)
-_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_int)
-# YAML 1.2's floats that YAML 1.1 (PyYAML) reads as text, wanting a dot and a signed exponent:
-# 1e3, 1.0e3, 1e-3. DVC's reader (ruamel, YAML 1.2) reads them as numbers, so `dvc params diff`
-# showed `n_estimators: 1e3` as 1000.0 while mlapp refused it ("unable to parse string as an
-# integer"). Read alike: a whole number goes where an integer does; 1e-1 there has "a fractional part".
-_FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
-_Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+.0123456789"))
-
-
-class _KeyTwice(ValueError):
-    """A mapping of the file holds a key twice (its text: which, where, and the fix)."""
-
-
-def _read_yaml(text: str) -> Any:
-    """The document as ``_Loader`` reads it (quoted text as ``Quoted``, numbers as DVC), a key twice
-    refused: PyYAML keeps the last value silently (`max_depth: 5`, then further down `max_depth: 3`,
-    trained depth 3 and `mlapp` commands said nothing), which of the two was meant is not the
-    reader's to guess, and DVC's reader (ruamel) refuses the file: `mlapp` and `dvc repro` read it
-    alike."""
-    loader = _Loader(text)
-    try:
-        node = loader.get_single_node()
-        if node is not None and (twice := _key_twice(node, ())):
-            raise _KeyTwice(twice)
-        return loader.construct_document(node) if node is not None else None
-    finally:
-        loader.dispose()
-
-
-def _key_twice(node: yaml.Node, path: tuple[str, ...]) -> str | None:
-    """The first key a mapping under ``node`` writes twice, said with its setting and both lines."""
-    if isinstance(node, yaml.SequenceNode):
-        return next((found for item in node.value if (found := _key_twice(item, path))), None)
-    if not isinstance(node, yaml.MappingNode):
-        return None
-    seen: dict[tuple[str, str], tuple[yaml.Node, yaml.Node]] = {}
-    for key, value in node.value:
-        if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
-            continue  # a `<<: *anchor` merge overrides by design
-        setting = ".".join((*path, str(key.value)))
-        first, first_value = seen.setdefault((key.tag, key.value), (key, value))
-        if first is not key:
-            return (
-                f"{setting} is written twice, on line {first.start_mark.line + 1} ({_shown(first_value)}) "
-                f"and line {key.start_mark.line + 1} ({_shown(value)}); YAML would keep the last silently: "
-                "delete the one you do not mean"
-            )
-        if found := _key_twice(value, (*path, str(key.value))):
-            return found
-    return None
-
-
-def _shown(node: yaml.Node) -> str:
-    if isinstance(node, yaml.ScalarNode):
-        return str(node.value) or "empty"
-    return "a section" if isinstance(node, yaml.MappingNode) else "a list"
 
 
 def _metric_setting(loc: tuple[Any, ...]) -> str | None:

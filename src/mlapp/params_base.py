@@ -39,24 +39,51 @@ def _members(annotation: object) -> list[object]:
     return [annotation]
 
 
-def _quoted_number(value: object, annotation: object) -> str | None:
-    """A number written in quotes where the setting (or an entry of its list or mapping) takes a
-    number and no text: YAML reads it as text, pydantic would have read the text as the number."""
+def _number_as_text(value: object, annotation: object) -> str | None:
+    """Text Python reads as a number where the setting (or an entry of its list or mapping) takes a
+    number and no text: pydantic would read it as the number, YAML and DVC read text. Quoted
+    ("60"), or a spelling YAML 1.2 reads as text (.1e0: a leading dot wants a signed exponent)."""
     if isinstance(value, dict | list | tuple):
         inner = [get_args(m) for m in _members(annotation) if get_origin(m) in (dict, list, tuple)]
         if not inner:
             return None
         item = inner[0][-1] if isinstance(value, dict) else inner[0][0]  # tuple[float, float]: float
         entries = value.values() if isinstance(value, dict) else value
-        return next((found for entry in entries if (found := _quoted_number(entry, item))), None)
-    if not isinstance(value, Quoted) or _takes_text(annotation):
+        return next((found for entry in entries if (found := _number_as_text(entry, item))), None)
+    if not isinstance(value, str) or _takes_text(annotation):
         return None
     try:
         number = float(value)
     except ValueError:
         return None
     kinds = {get_origin(m) or m for m in _members(annotation)}
-    return value.strip() if math.isfinite(number) and kinds & {int, float} else None
+    return value if math.isfinite(number) and kinds & {int, float} else None
+
+
+def _not_a_number(text: str) -> str:
+    """Why a number written as text is refused, and the number to write."""
+    if isinstance(text, Quoted):
+        return f"'{text.strip()}' is quoted, so text to YAML: write {text.strip()} without quotes"
+    number = float(text)
+    return (
+        f"{text} is text to YAML 1.2, as DVC reads it (`dvc params diff` shows it so), not a number: "
+        f"write {int(number) if number.is_integer() else number}"
+    )
+
+
+def _not_a_yes_no(value: object) -> str | None:
+    """Why a value where a yes/no goes is refused: pydantic read yes, on, 1 and "true" as true,
+    YAML 1.2 and DVC read text (or a number), so mlapp and `dvc params diff` said different things."""
+    if isinstance(value, bool) or value is None:
+        return None
+    said = str(value).strip().lower()
+    fix = "true" if said in _TRUE else "false" if said in _FALSE else "true or false"
+    what = "a number" if isinstance(value, int | float) else "text to YAML 1.2, as DVC reads it"
+    return f"{value} is {what}, not a yes/no (only true and false are): write {fix}"
+
+
+_TRUE = {"yes", "y", "on", "true", "t", "1"}
+_FALSE = {"no", "n", "off", "false", "f", "0"}
 
 
 def _takes_text(annotation: object) -> bool:
@@ -87,14 +114,16 @@ class Section(BaseModel):
             and not (isinstance(value, Quoted) and _takes_text(annotation))
         ):
             raise ValueError(f"{value!r} is text to YAML, not its null (Python spells it None): write null")
-        # `timeout_s: "60"` was read as 60 by pydantic: a second spelling of every number, which
-        # `dvc params diff` and `dvc exp show` show as text (and `dvc exp run -S` never writes).
-        if number := _quoted_number(value, annotation):
-            raise ValueError(f"'{number}' is quoted, so text to YAML: write {number} without quotes")
+        # `timeout_s: "60"` (and `.1e0`) was read as a number by pydantic: a second spelling of
+        # every number, which `dvc params diff` and `dvc exp show` show as text.
+        if text := _number_as_text(value, annotation):
+            raise ValueError(_not_a_number(text))
+        if annotation is bool and (problem := _not_a_yes_no(value)):
+            raise ValueError(problem)
         if isinstance(value, bool) and annotation is not bool and bool not in get_args(annotation):
             raise ValueError(
                 f"{str(value).lower()} is a yes/no, not the number or text this setting takes (YAML reads "
-                "true, yes, on as one: quote a name spelt so)"
+                "true and false as one: quote a name spelt so)"
             )
         return value
 

@@ -40,13 +40,14 @@ class DataParams(Section):
     @classmethod
     def _classes_as_text(cls, value: object) -> object:
         """Classes spelt as the labels' text is (``class_text``: 1 and "1.0" are "1"); a boolean
-        is an unquoted yes/no that YAML turned into true/false, which no text label equals."""
+        is an unquoted true or false that YAML read as a yes/no, which no text label equals."""
         if not isinstance(value, list):
             return value
         if any(isinstance(v, bool) for v in value):
+            quoted = [str(v).lower() if isinstance(v, bool) else v for v in value]
             raise ValueError(
-                f"{value}: YAML reads an unquoted yes/no, true/false or on/off as a "
-                "boolean, not as your labels' text: quote them: ['no', 'yes']"
+                f"{value}: YAML reads an unquoted true or false as a yes/no, not as your labels' "
+                f"text: quote them: {quoted}"
             )
         return [class_text(v) for v in value]
 

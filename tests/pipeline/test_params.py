@@ -165,14 +165,18 @@ def test_a_time_split_needs_a_time_column(tmp_path: Path) -> None:
         load_params(_write(tmp_path, no_time))
 
 
-def test_classes_may_be_written_as_numbers_and_yes_no_must_be_quoted(tmp_path: Path) -> None:
+def test_classes_may_be_written_as_numbers_and_true_false_must_be_quoted(tmp_path: Path) -> None:
     """The README's "class labels may be text or numbers" holds for data.classes too: [1, 0] is
-    ["1", "0"]. YAML reads an unquoted yes/no as booleans, which are not the labels' text."""
+    ["1", "0"]. YAML reads an unquoted true/false as yes/no values, which are not the labels' text;
+    yes and no are text to YAML 1.2 (DVC's reader), so labels spelt so need no quotes."""
     numbers = load_params(_write(tmp_path, lambda p: p["data"].update(classes=[1, 0])))
     assert numbers.data.classes == ["1", "0"]
     path = tmp_path / "params.yaml"
-    path.write_text(path.read_text().replace("- 1\n  - 0\n", "- no\n  - yes\n"))
-    with pytest.raises(ParamsError, match=r"quote them: \['no', 'yes'\]"):
+    written = path.read_text()
+    path.write_text(written.replace("- 1\n  - 0\n", "- no\n  - yes\n"))
+    assert load_params(path).data.classes == ["no", "yes"]
+    path.write_text(written.replace("- 1\n  - 0\n", "- False\n  - true\n"))
+    with pytest.raises(ParamsError, match=r"quote them: \['false', 'true'\]"):
         load_params(path)
 
 

@@ -1,13 +1,16 @@
 """params.yaml as a hand edit leaves it: what YAML itself would read past is refused, naming the
 setting, where it is and the fix, before any command does work."""
 
+import itertools
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from mlapp.cli import EXIT_ERROR
 from mlapp.errors import ParamsError
-from mlapp.params import load_params
+from mlapp.params import load_params, read_params_text
 from tests.conftest import REPO, run_main
 
 SHIPPED = (REPO / "params.yaml").read_text()
@@ -199,7 +202,7 @@ def test_a_poll_longer_than_the_wait_is_refused_naming_both(tmp_path: Path) -> N
     ("spelt", "number"),
     [
         *((spelt, 1000) for spelt in ("1e3", "1E3", "1.0e3", "+1e3", "10e2")),
-        *((spelt, 12) for spelt in ("0012", "012", "+0012", "0_012")),
+        *((spelt, 12) for spelt in ("0012", "012", "+0012", "0_012", "0o14", "0xC", "0b1100")),
     ],
 )
 def test_a_number_is_the_number_dvc_reads(tmp_path: Path, spelt: str, number: int) -> None:
@@ -227,3 +230,92 @@ def test_a_number_dvc_reads_as_no_whole_number_is_refused_where_one_goes(
     with pytest.raises(ParamsError) as raised:
         load_params(_edited(tmp_path, "n_estimators: 400", f"n_estimators: {spelt}"))
     assert str(raised.value).endswith(f"train.xgboost.n_estimators: Input should be a valid integer, {said}")
+
+
+# Spellings YAML 1.1 (PyYAML, mlapp's reader until it read as DVC does) and 1.2 (DVC's) read apart,
+# and their neighbours: each must be the same value, of the same type, to mlapp and to DVC.
+SPELLINGS = (
+    ".1e0", ".1e+0", ".5E3", "1.", "-.1e-2", "1e3", "1_000", "1_0.5", "0012", "0o14", "0o8", "0x1F",
+    "0b101", "6:40", "1:20:30", "yes", "No", "ON", "off", "y", "n", "true", "False", "TRUE", "~",
+    "Null", "null", ".inf", "-.Inf", ".NaN", "+12", "0.", "'0012'", '"yes"', "!!str 12", "!!int '7'",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("spelt", SPELLINGS)
+def test_mlapp_reads_each_value_as_dvc_does(spelt: str) -> None:
+    """`.1e0` was 0.1 to mlapp and text to DVC, `0o14` text and 12, `yes` a yes/no and text: mlapp
+    trained on one value while `dvc params diff` and `dvc exp show` showed another."""
+    from dvc.utils.serialize import parse_yaml
+
+    text = f"value: {spelt}\n"
+    mlapp_reads, dvc_reads = read_params_text(text)["value"], parse_yaml(text, "params.yaml")["value"]
+    assert (repr(mlapp_reads), type(mlapp_reads).__name__.replace("Quoted", "str")) == (
+        repr(dvc_reads), type(dvc_reads).__name__,
+    )  # fmt: skip
+
+
+def test_mlapp_reads_every_short_number_spelling_as_dvc_does() -> None:
+    """Every spelling of 1 to 3 characters of digits, signs, dots, exponents, underscores, base
+    prefixes and colons (2,954): 36 were read apart before (+09, ._1, +_0: YAML 1.1's octal and
+    underscores), and the named ones above; a file neither reads is an error to both."""
+    from dvc.utils.serialize import parse_yaml
+
+    def read(parse: Callable[[str], Any], text: str) -> tuple[str, str]:
+        try:
+            value = parse(text)["value"]
+        except Exception:  # each reader's own error: only "neither reads it" compares
+            return "error", ""
+        return repr(value), type(value).__name__.replace("Quoted", "str")
+
+    spellings = ("".join(t) for n in (1, 2, 3) for t in itertools.product("0179_.eE+-xob:", repeat=n))
+    apart = [
+        spelt
+        for spelt in spellings
+        if read(read_params_text, text := f"value: {spelt}\n")
+        != read(lambda t: parse_yaml(t, "params.yaml"), text)
+    ]
+    assert apart == []
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "said"),
+    [
+        # pydantic read the text .1e0 as 0.1; YAML 1.2 reads a leading dot's unsigned exponent as text
+        ("learning_rate: 0.05 ", "learning_rate: .5e-1 ", None),
+        ("learning_rate: 0.05 ", "learning_rate: .1e0 ", "train.xgboost.learning_rate: .1e0 is text to "
+         "YAML 1.2, as DVC reads it (`dvc params diff` shows it so), not a number: write 0.1"),
+        ("n_estimators: 400", "n_estimators: .4E3", "train.xgboost.n_estimators: .4E3 is text to YAML "
+         "1.2, as DVC reads it (`dvc params diff` shows it so), not a number: write 400"),
+        ("learning_rate: [0.01, 0.3]", "learning_rate: [.1e-1, .3e0]", "tune.space: .3e0 is text"),
+        # pydantic read yes, on and 1 as true: DVC reads text and a number
+        ("require_significant: true ", "require_significant: yes ", "gate.require_significant: yes is "
+         "text to YAML 1.2, as DVC reads it, not a yes/no (only true and false are): write true"),
+        ("require_significant: true ", "require_significant: Off ", "gate.require_significant: Off is "
+         "text to YAML 1.2, as DVC reads it, not a yes/no (only true and false are): write false"),
+        ("require_significant: true ", "require_significant: 'true' ", "gate.require_significant: true "
+         "is text to YAML 1.2, as DVC reads it, not a yes/no (only true and false are): write true"),
+        ("require_significant: true ", "require_significant: 1 ", "gate.require_significant: 1 is a "
+         "number, not a yes/no (only true and false are): write true"),
+        ("n_estimators: 400", "n_estimators: on", "train.xgboost.n_estimators: Input should be a valid "
+         "integer, unable to parse string as an integer (got 'on')"),
+    ],
+)  # fmt: skip
+def test_text_dvc_reads_is_never_used_as_a_number_or_yes_no(
+    tmp_path: Path, old: str, new: str, said: str | None
+) -> None:
+    path = _edited(tmp_path, old, new)
+    if said is None:  # a signed exponent: a number to both
+        assert load_params(path).train.xgboost.learning_rate == 0.05
+        return
+    with pytest.raises(ParamsError) as raised:
+        load_params(path)
+    assert f"is invalid: {said}" in str(raised.value)
+
+
+def test_yes_and_on_are_text_where_text_goes(tmp_path: Path) -> None:
+    """mlapp refused `id_column: yes` ("quote a name spelt so") as a yes/no; DVC reads the text yes."""
+    path = _edited(tmp_path, "id_column: customer_id", "id_column: yes")
+    assert load_params(path).data.id_column == "yes"
+    for value in ("true", "False"):
+        with pytest.raises(ParamsError, match=rf"data\.id_column: {value.lower()} is a yes/no, not the"):
+            load_params(_edited(tmp_path, "id_column: customer_id", f"id_column: {value}"))

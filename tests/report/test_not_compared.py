@@ -132,6 +132,7 @@ def test_a_base_whose_params_yaml_writes_a_key_twice_names_it(tmp_path: Path) ->
     text = (REPO / "params.yaml").read_text()
     (tmp_path / "params.yaml").write_text(text.replace("\ntask: ", "\ntask: regression\ntask: ", 1))
     base = commit_all(tmp_path, "task twice")
-    twice = f"the base {base[:12]}'s params.yaml: task is written twice, on line 7 "
+    line = (tmp_path / "params.yaml").read_text().splitlines().index("task: regression") + 1
+    twice = f"the base {base[:12]}'s params.yaml: task is written twice, on line {line} "
     with pytest.raises(ChampionError, match=rf"^no model to compare with: {twice}"):
         obtain(tmp_path, base)
