@@ -40,10 +40,10 @@ from typing import Any
 import numpy as np
 
 from mlapp import proc, sample_data
+from mlapp.files import write_json
 from mlapp.params import Params, load_params
 from mlapp.report import compare, schema
 from mlapp.schema import FEATURES
-from mlapp.tables import write_json
 from revisions import REPO, result_head, worktree, write_result
 
 ROWS = 1_000

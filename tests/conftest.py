@@ -177,6 +177,17 @@ def answering(server: socketserver.TCPServer) -> Iterator[str]:
         server.server_close()
 
 
+@pytest.fixture(params=[0o077, 0o022], ids=["umask077", "umask022"])
+def umask(request: pytest.FixtureRequest) -> Iterator[int]:
+    """This process's umask for the test: a private one and the usual one. A file the test writes
+    takes ``0o666 & ~umask`` where it follows the user's mode."""
+    previous = os.umask(request.param)
+    try:
+        yield request.param
+    finally:
+        os.umask(previous)
+
+
 @pytest.fixture
 def silent() -> Iterator[str]:
     """A server URL whose socket listens (the kernel accepts connections) and never answers: a
@@ -393,7 +404,7 @@ def with_threshold(model_dir: Path, dest: Path, threshold: float) -> Path:
     """A copy of ``model_dir`` whose spec alone changed: what retraining after a threshold-only
     change gives (the booster's bytes do not depend on the threshold)."""
     from mlapp import model as model_io
-    from mlapp.tables import read_json, write_json
+    from mlapp.files import read_json, write_json
 
     shutil.copytree(model_dir, dest)
     write_json({**read_json(dest / model_io.SPEC_FILE), "threshold": threshold}, dest / model_io.SPEC_FILE)

@@ -17,13 +17,12 @@ silently missing series; prometheus_client renders the text.
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
+from mlapp.files import write_text
 from mlapp.monitor import schema
 
 PREFIX = "mlapp"
@@ -112,11 +111,7 @@ def write(report_path: Path, out: str) -> str:
     if out == "-":
         sys.stdout.write(text)
         return text
-    target = Path(out)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # Whole file or nothing: a scraper never reads a half-written file.
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    Path(tmp).replace(target)
+    # Whole file or nothing: a scraper never reads a half-written file. With the user's mode, as
+    # every file mlapp writes: node-exporter runs as its own user and reads it under umask 022.
+    write_text(text, Path(out))
     return text

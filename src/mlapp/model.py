@@ -24,11 +24,11 @@ import numpy as np
 import pandas as pd
 
 from mlapp.errors import UserError, writing
+from mlapp.files import write_json
 from mlapp.labels import label_text
 from mlapp.outputs import response_fields
 from mlapp.problems import problem
 from mlapp.swap import swap_in
-from mlapp.tables import write_json
 
 if TYPE_CHECKING:  # imported where a booster is read or run: ~1.5 s (with scikit-learn) that the
     import xgboost as xgb  # commands needing only the spec or the file names (monitor, lineage) skip

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO
 
 import numpy as np
 import pandas as pd
@@ -19,6 +16,7 @@ from pandas.errors import ParserError, ParserWarning
 
 from mlapp.csv_names import CsvSource, extra_field, refuse_repeated, repeated, separator_fix, with_head
 from mlapp.errors import UserError, interrupts_kept, writing
+from mlapp.files import staged_beside
 from mlapp.sources import is_parquet, opened
 
 MORE_FIELDS = "a row has more fields than the header names"
@@ -264,35 +262,3 @@ def write_rows(table: pa.Table, positions: np.ndarray, path: Path) -> None:
     with pq.ParquetWriter(path, table.schema, compression="snappy") as writer:
         for start in range(0, max(len(positions), 1), ROW_GROUP):
             writer.write_table(table.take(positions[start : start + ROW_GROUP]))
-
-
-def write_json(data: Any, path: Path) -> None:
-    """Stable bytes (sorted keys, fixed indent) so git and `dvc metrics diff` stay quiet."""
-    write_text(json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n", path)
-
-
-def write_text(text: str, path: Path) -> None:
-    """Written to a temporary file first and renamed, so a crash or Ctrl-C never leaves half a file;
-    a write that fails (a read-only or full disk) is one line naming ``path``."""
-    with writing(path):
-        tmp = staged_beside(path)
-        try:
-            tmp.write_text(text)
-            tmp.replace(path)
-        finally:
-            tmp.unlink(missing_ok=True)  # gone already when the rename happened
-
-
-def staged_beside(path: Path) -> Path:
-    """A new empty file beside ``path``, to write and then rename over it: in its directory, so the
-    rename is atomic; 0644, as committed and shared files are (mkstemp creates 0600, and DVC
-    caches a file as it is)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    Path(name).chmod(0o644)
-    return Path(name)
-
-
-def read_json(path: Path) -> Any:
-    return json.loads(path.read_text())

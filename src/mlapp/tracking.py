@@ -24,13 +24,14 @@ from mlflow.tracking import MlflowClient
 from mlapp import gha
 from mlapp import plots as plot_png
 from mlapp.errors import TrackingUnavailable, UserError, redact
+from mlapp.files import read_json
 from mlapp.lineage import REPOSITORY_TAG, repository
 from mlapp.lineage import identity as model_identity
 from mlapp.lineage import tags as lineage_tags
 from mlapp.metrics import flat
 from mlapp.model import load
 from mlapp.params import MlflowParams, Params
-from mlapp.tables import read_frame, read_json
+from mlapp.tables import read_frame
 from mlapp.tracking_failures import (
     CREDENTIALS,
     RETRIES,

@@ -27,10 +27,11 @@ from typing import Any
 
 from mlapp import metrics
 from mlapp.errors import ParamsError
+from mlapp.files import write_text
 from mlapp.model import Model
 from mlapp.params import LOG_SCALE, Params, TrainParams, TunableXGBoost, TuneParams
 from mlapp.stages.train import Holdout, check_huber_slope, fit, holdout, uses_huber_slope
-from mlapp.tables import read_frame, write_text
+from mlapp.tables import read_frame
 
 
 @dataclass(frozen=True)

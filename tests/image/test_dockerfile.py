@@ -157,6 +157,9 @@ def test_context_holds_the_bento_the_dockerfile_and_hashed_serving_requirements(
     trained_project: Path, tmp_path: Path
 ) -> None:
     root = copy_project(trained_project, tmp_path / "project")
+    # As a clone and `dvc repro` under umask 077 leave them: COPY keeps the modes, root's
+    for private in (root / "models" / "model.ubj", root / "src" / "mlapp" / "serving" / "service.py"):
+        private.chmod(0o600)
     outputs = tmp_path / "github-output"
     env = {"BENTOML_HOME": str(tmp_path / "bentoml-home"), "GITHUB_OUTPUT": str(outputs)}
     (recipe,) = make_recipe("image-context")  # cd's `make image-context` step, without the uv launcher
@@ -180,3 +183,6 @@ def test_context_holds_the_bento_the_dockerfile_and_hashed_serving_requirements(
     entries = re.split(r"(?m)^(?=\S)", requirements.strip())
     assert all("--hash=sha256:" in entry for entry in entries if entry.strip())
     assert (ctx / "build-requirements.txt").read_text().startswith("uv==")
+    # the image's server (bentoml, not root) reads every file and enters every folder
+    unreadable = [p for p in ctx.rglob("*") if ~p.stat().st_mode & (0o555 if p.is_dir() else 0o444)]
+    assert not unreadable, unreadable[:5]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import stat
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,16 @@ def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         for family in text_string_to_metric_families(text)
         for s in family.samples
     }
+
+
+def test_the_textfile_takes_the_users_mode(umask: int, tmp_path: Path) -> None:
+    """Before: mkstemp's 0600 whatever the umask, a file node-exporter (its own user) cannot read."""
+    path = tmp_path / "monitor.json"
+    path.write_text(json.dumps(_report()))
+    out = tmp_path / "textfile" / "drift.prom"
+    drift_metrics.write(path, str(out))
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask
+    assert [p.name for p in out.parent.iterdir()] == ["drift.prom"]  # no temporary file left
 
 
 def test_report_round_trips_and_renders_every_series(tmp_path: Path) -> None:

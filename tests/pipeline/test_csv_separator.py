@@ -8,12 +8,12 @@ import pytest
 import yaml
 
 from mlapp.errors import ParamsError
+from mlapp.files import read_json
 from mlapp.model import load
 from mlapp.monitor import run
 from mlapp.params import Params, load_params
 from mlapp.sample_data import generate
 from mlapp.stages import split, train, validate
-from mlapp.tables import read_json
 from tests.conftest import REPO
 from tests.monitor.helpers import drifted
 

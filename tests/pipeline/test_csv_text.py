@@ -17,11 +17,12 @@ from pandas.errors import ParserError
 
 from mlapp import schema_draft
 from mlapp.errors import ParamsError, UserError
+from mlapp.files import read_json
 from mlapp.params import Params, load_params
 from mlapp.sample_data import generate
 from mlapp.schema import FEATURES, _category, raw_schema
 from mlapp.stages import validate
-from mlapp.tables import read_csv, read_json
+from mlapp.tables import read_csv
 from tests.conftest import REPO
 
 PARAMS = load_params(REPO / "params.yaml")

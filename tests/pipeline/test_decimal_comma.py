@@ -9,11 +9,11 @@ import pytest
 import yaml
 
 from mlapp.errors import ParamsError
+from mlapp.files import read_json
 from mlapp.monitor.refresh import refresh
 from mlapp.params import load_params
 from mlapp.sample_data import generate, write
 from mlapp.stages import validate
-from mlapp.tables import read_json
 from tests.conftest import REPO, sh
 from tests.monitor.helpers import fresh
 from tests.pipeline.test_csv_separator import _params, trains_and_scores

@@ -25,11 +25,11 @@ from mlapp import model as model_io
 from mlapp import swap, tracking
 from mlapp.cli import EXIT_ERROR
 from mlapp.errors import EXIT_INTERRUPTED, UserError
+from mlapp.files import write_json
 from mlapp.params import load_params
 from mlapp.sources import Replayed
 from mlapp.stages import evaluate, validate
 from mlapp.stages.train import base_spec
-from mlapp.tables import write_json
 from tests.conftest import REPO, run_main
 from tests.pipeline.boosters import saved, tiny_booster
 
@@ -187,7 +187,7 @@ def test_what_a_killed_stage_leaves_behind_is_never_offered_to_git() -> None:
     params = load_params(REPO / "params.yaml")
     model_dir = params.train.model_dir
     left = [
-        *(path.parent / f".{path.name}.k3j_x9a2" for path in (  # mkstemp's prefix in tables.py
+        *(path.parent / f".{path.name}.k3j_x9a2" for path in (  # staged_beside's names (mlapp.files)
             params.validate_.output, params.validate_.report, params.evaluate.metrics, Path("params.yaml"),
         )),
         model_dir.parent / f".{model_dir.name}-k3j_x9a2" / "new" / model_io.MODEL_FILE,
@@ -207,7 +207,7 @@ def test_a_read_only_folder_for_validates_outputs_is_one_line(
 ) -> None:
     """A read-only artifacts/ or reports/ (a mount) stopped validate with a traceback."""
     params = load_params(reference_project / "params.yaml")
-    monkeypatch.setattr(tempfile, "mkstemp", read_only_folder)
+    monkeypatch.setattr(os, "open", read_only_folder)  # how staged_beside creates the file beside
     output, report = tmp_path / "out" / "validated.parquet", tmp_path / "out" / "validation.json"
     with pytest.raises(UserError, match=re.escape(f"cannot write {output}: Read-only file system")):
         validate.run(params, source=reference_project / params.data.raw, output=output, report=report)

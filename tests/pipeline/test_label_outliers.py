@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from mlapp.files import read_json
 from mlapp.params import load_params
 from mlapp.stages import validate
-from mlapp.tables import read_json
 from tests.conftest import REPO
 from tests.pipeline.task_tables import params_for, table
 

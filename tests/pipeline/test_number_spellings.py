@@ -10,11 +10,11 @@ import pytest
 
 from mlapp import schema, schema_draft
 from mlapp.cells import value_hints
+from mlapp.files import read_json
 from mlapp.params import load_params
 from mlapp.sample_data import generate
 from mlapp.stages import validate
 from mlapp.stages.validate_rules import check_table
-from mlapp.tables import read_json
 from tests.conftest import REPO
 
 PARAMS = load_params(REPO / "params.yaml")

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mlapp import schema_draft
+from mlapp.files import read_json
 from mlapp.monitor import batch
 from mlapp.monitor.batch import InvalidBatch
 from mlapp.params import load_params
@@ -18,7 +19,6 @@ from mlapp.problem_row import Problem
 from mlapp.sample_data import generate
 from mlapp.spellings import TRUE_FALSE_HINT
 from mlapp.stages import validate
-from mlapp.tables import read_json
 from tests.conftest import REPO
 from tests.pipeline.task_tables import params_for, table
 

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mlapp import schema, schema_draft
+from mlapp.files import read_json
 from mlapp.monitor.batch import validate_batch
 from mlapp.params import load_params
 from mlapp.sample_data import generate
@@ -20,7 +21,6 @@ from mlapp.serving import rejects as checked
 from mlapp.spellings import float32_shown
 from mlapp.stages import validate
 from mlapp.stages.validate_rules import check_table
-from mlapp.tables import read_json
 from tests.conftest import REPO
 
 PARAMS = load_params(REPO / "params.yaml")

@@ -12,11 +12,12 @@ import pytest
 import yaml
 
 from mlapp.errors import ParamsError, UserError
+from mlapp.files import read_json
 from mlapp.monitor.refresh import refresh
 from mlapp.params import load_params
 from mlapp.schema_draft import read
 from mlapp.stages import validate
-from mlapp.tables import read_frame, read_json
+from mlapp.tables import read_frame
 from tests.conftest import REPO, run_main, sh
 from tests.monitor.helpers import fresh
 

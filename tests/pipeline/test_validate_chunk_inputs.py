@@ -13,10 +13,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from mlapp.errors import UserError
+from mlapp.files import read_json
 from mlapp.params import Params
 from mlapp.stages import validate
 from mlapp.stages.validate_rules import LEVELS_HINT
-from mlapp.tables import FrameParts, parquet_batches, read_json
+from mlapp.tables import FrameParts, parquet_batches
 from tests.pipeline.test_validate_chunks import CHUNK_ROWS, PARAMS, ROWS, _set, _table
 
 TIME = "event_time"

@@ -7,12 +7,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from mlapp.files import read_json
 from mlapp.params import Params, load_params
 from mlapp.problems import CHECK_WORDS
 from mlapp.sample_data import generate
 from mlapp.stages import split as split_stage
 from mlapp.stages import validate
-from mlapp.tables import read_json
 from tests.conftest import REPO
 
 PARAMS = load_params(REPO / "params.yaml")

@@ -14,6 +14,7 @@ dependency group, include checks) and exports it as a build context, then adds:
 from __future__ import annotations
 
 import re
+import stat
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,11 +65,26 @@ def installer_requirements(lock: Path, package: str = INSTALLER) -> str:
     return f"{package}=={entry['version']}{options}\n"
 
 
+def readable_by_all(root: Path) -> None:
+    """Every file below ``root`` readable by all and every folder open to all (``chmod -R a+rX``).
+    COPY keeps a file's mode and makes it root's, and the image's server runs as another user
+    (bentoml): a checkout, model or bento written under a private umask (077: 0600) was a file
+    the server could not read. Nothing in the context is secret (build secrets are mounted)."""
+    for path in [root, *root.rglob("*")]:  # rglob enters no linked folder: nothing outside changes
+        mode = path.lstat().st_mode
+        if stat.S_ISLNK(mode):
+            continue
+        opened = 0o555 if stat.S_ISDIR(mode) or mode & stat.S_IXUSR else 0o444
+        path.chmod(mode | opened)
+
+
 def prepare(params: Params, lock: Path = Path("uv.lock"), template: Path = TEMPLATE) -> Context:
-    """Build the bento and write the complete build context to params ``image.context``."""
+    """Build the bento and write the complete build context to params ``image.context``, readable
+    by the image's user whatever the umask it was written under."""
     dest = params.image.context
     built = bento.build(params, docker_context=dest)
     (dest / "Dockerfile").write_text(render_dockerfile(template.read_text(), params.image.base))
     bento.export_requirements(dest / "requirements.txt", bento.find_uv(), hashes=True)
     (dest / "build-requirements.txt").write_text(installer_requirements(lock))
+    readable_by_all(dest)
     return Context(dest, params.image.base, built)

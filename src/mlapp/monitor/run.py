@@ -23,6 +23,7 @@ import pandas as pd
 
 from mlapp import gha
 from mlapp.errors import UserError, redact, writing
+from mlapp.files import write_json, write_text
 from mlapp.metrics import round6
 from mlapp.model import read_spec
 from mlapp.monitor import decision, schema
@@ -36,7 +37,6 @@ from mlapp.monitor.tally import Reference, Tallies, load_reference
 from mlapp.params import Params
 from mlapp.schema import FEATURES
 from mlapp.sources import refuse_overwriting
-from mlapp.tables import write_json, write_text
 
 __all__ = ["Reference", "compare", "load_reference", "main", "report"]
 

@@ -8,13 +8,13 @@ message instead of silently turning into a missing metric. ``schema_version`` ch
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from mlapp.files import read_json
 from mlapp.monitor.rows import FeatureDrift, MetricDecay, MonitorError, PredictionShift, RuleCheck
 from mlapp.problem_row import Problem
 
@@ -101,7 +101,7 @@ def read(path: Path) -> MonitorReport | InvalidReport:
     if not path.is_file():
         raise MonitorError(f"monitor report {path} not found: run `mlapp monitor run` first")
     try:
-        data = json.loads(path.read_text())  # not mlapp.tables.read_json: that module imports pandas
+        data = read_json(path)
     except ValueError as exc:  # cut short or not JSON: written by something else, or interrupted
         raise MonitorError(
             f"monitor report {path} is not JSON ({exc}): run `mlapp monitor run` again"

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from mlapp.cells import BATCH_LABEL_FIX, placeholder_hint
+from mlapp.files import read_json
 from mlapp.labels import spelt_as
 from mlapp.metrics import rmsle_undefined, round6
 from mlapp.model import Model, ModelSpec, load
@@ -31,7 +32,7 @@ from mlapp.problem_row import Problem
 from mlapp.problems import problem
 from mlapp.schema import feature_schema
 from mlapp.stages.findings import merge
-from mlapp.tables import read_frame, read_json
+from mlapp.tables import read_frame
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ import pandas as pd
 from mlapp import gha, git, plots
 from mlapp import metrics as m
 from mlapp.errors import UserError, redact
+from mlapp.files import read_json, write_json
 from mlapp.markdown_table import number
 from mlapp.model import Model, load
 from mlapp.params import Params, load_params
@@ -30,7 +31,7 @@ from mlapp.report import base_ref, changes, compare, markdown, no_comparison, pl
 from mlapp.report import gate as gate_check
 from mlapp.report.champion import Champion, StaleOutputs, obtain, pr_stale_stages
 from mlapp.report.policy import class_rows_bound, gate_policy, kept_bound, report_statistics
-from mlapp.tables import read_frame, read_json, write_json
+from mlapp.tables import read_frame
 
 REPORT_JSON, REPORT_MD = "report.json", "report.md"
 

@@ -13,9 +13,9 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from mlapp import lineage as facts
+from mlapp.files import read_json, write_json
 from mlapp.lineage import UNKNOWN
 from mlapp.model import model_sha256
-from mlapp.tables import read_json, write_json
 
 
 class Lineage(BaseModel):

@@ -42,6 +42,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from mlapp.files import read_json
 from mlapp.metrics import flat
 from mlapp.model import Model, load
 from mlapp.schema import FEATURES
@@ -62,7 +63,6 @@ from mlapp.serving.paths import KnownPaths
 from mlapp.serving.records import check_compatible
 from mlapp.serving.request import RequestParser
 from mlapp.serving.turns import Turns
-from mlapp.tables import read_json
 
 HEADER_NAMES = {
     "model_version": "x-model-version",

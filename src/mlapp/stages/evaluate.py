@@ -19,10 +19,11 @@ import pandas as pd
 from mlapp import metrics as m
 from mlapp import tracking, tracking_failures
 from mlapp.errors import redact, writing
+from mlapp.files import write_json
 from mlapp.model import Model, load, total_gain
 from mlapp.params import EvaluateParams, Params
 from mlapp.swap import signals_held, swap_in
-from mlapp.tables import read_frame, write_json
+from mlapp.tables import read_frame
 
 PLOT_FILES: dict[str, tuple[str, ...]] = {
     "binary": ("roc", "pr", "confusion", "calibration", "importance"),

@@ -31,9 +31,10 @@ import pyarrow.parquet as pq
 from sklearn.model_selection import train_test_split
 
 from mlapp.errors import UserError, writing
+from mlapp.files import staged_beside
 from mlapp.params import DataParams, Params, SplitParams, Task
 from mlapp.swap import signals_held
-from mlapp.tables import stage_table, staged_beside, write_rows
+from mlapp.tables import stage_table, write_rows
 
 HASH_ROWS = 500_000  # rows hashed at a time on Arrow: bounds the pandas copy
 STRATIFY = "use split.method stratified (every class in both parts, but rows change parts as rows are added)"

@@ -1,0 +1,55 @@
+"""Files written whole: a temporary file beside the target, renamed over it, so a crash or Ctrl-C never
+leaves half a file. The one way every stage, the monitor and ``mlapp monitor metrics`` write one; light
+(no pandas), as the commands that read no table import it too.
+
+A written file has the user's mode (0666 less the umask), as any file a tool writes: git's checkout,
+DVC's (its cache's ``0o666 & ~umask``), pandas. The model's two files, the metrics and the tables
+then read alike; a private umask (077) keeps them private. What others must read is opened up where
+they read it: the image's build context (``mlapp.image.context``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from mlapp.errors import writing
+
+
+def staged_beside(path: Path) -> Path:
+    """A new empty file beside ``path``, to write and then rename over it: in its directory, so the
+    rename is atomic. Created with mode 0666 and the umask applied by the OS, not mkstemp's 0600
+    (the rename would carry that to ``path``); a name already taken is drawn again, as mkstemp's."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(tempfile.TMP_MAX):
+        staged = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+        try:
+            os.close(os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return staged
+    raise FileExistsError(f"no free temporary name beside {path}")
+
+
+def write_text(text: str, path: Path) -> None:
+    """``text`` written beside ``path`` and renamed over it; a write that fails (a read-only or full
+    disk) is one line naming ``path``."""
+    with writing(path):
+        tmp = staged_beside(path)
+        try:
+            tmp.write_text(text)
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)  # gone already when the rename happened
+
+
+def write_json(data: Any, path: Path) -> None:
+    """Stable bytes (sorted keys, fixed indent) so git and `dvc metrics diff` stay quiet."""
+    write_text(json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n", path)
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text())
