@@ -79,6 +79,9 @@ def connect(params: MlflowParams) -> str:
     # harmless since log_run passes the requirements explicitly.
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)
+    # It logs the whole traceback of each database error it raises again (a full disk: 100 lines
+    # before the command's own one-line error); the error itself still reaches the command.
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return uri

@@ -8,6 +8,7 @@ is locked or cannot be written: each is a ``TrackingUnavailable``, never MLflow'
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 from collections.abc import Iterator
@@ -49,6 +50,12 @@ ALLOWED = "once the server allows it"
 MAY_WRITE = "change this experiment and registered model (EDIT on them, in MLflow's basic auth)"
 
 
+# sqlite's own words for a store on a full disk and for one it may not write (a read-only file,
+# folder or mount).
+SQLITE_FULL = "database or disk is full"
+SQLITE_READONLY = "attempt to write a readonly database"
+
+
 class RunNotLogged(TrackingUnavailable):
     """The server failed while a run was logged (``said``): the command says what that leaves,
     and ``when`` to run it again."""
@@ -81,12 +88,27 @@ def store_free(uri: str, doing: str = "registering", unlogged: str = NOT_LOGGED)
                 f"the MLflow store {uri} is locked by another process writing to it (a second "
                 "`make run`, an `mlflow` command or a notebook): run this again once it is done"
             ) from exc
-        if isinstance(exc, OSError) and not isinstance(exc, UserError):  # ModelMissing is one too
+        if said := _unwritable(exc, chain):
             raise TrackingUnavailable(
-                f"cannot write the MLflow store {uri} or its artifacts ({exc}): point "
+                f"cannot write the MLflow store {uri} or its artifacts ({said}): "
+                f"{'free space on that disk, or ' if _full(exc, chain) else ''}point "
                 "MLFLOW_TRACKING_URI (or params.yaml's mlflow.tracking_uri) at a writable place"
             ) from exc
         raise
+
+
+def _full(exc: Exception, chain: list[BaseException | None]) -> bool:
+    return getattr(exc, "errno", None) == errno.ENOSPC or any(SQLITE_FULL in str(e) for e in chain if e)
+
+
+def _unwritable(exc: Exception, chain: list[BaseException | None]) -> str | None:
+    """Why a local store could not be written (``None``: not that): a file write's OSError (a
+    folder that cannot be made, a full disk for the artifacts), or sqlite's own words for a full
+    disk or a read-only file, which SQLAlchemy raises as an OperationalError (no OSError)."""
+    if isinstance(exc, OSError) and not isinstance(exc, UserError):  # ModelMissing is one too
+        return str(exc)
+    return next((f"sqlite: {words}" for words in (SQLITE_FULL, SQLITE_READONLY)
+                 if any(words in str(e) for e in chain if e)), None)  # fmt: skip
 
 
 @contextlib.contextmanager
