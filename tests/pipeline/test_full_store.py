@@ -10,9 +10,7 @@ real tmpfs.
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
-import subprocess
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -25,6 +23,7 @@ from mlapp import tracking, tracking_failures
 from mlapp.errors import TrackingUnavailable
 from mlapp.params import load_params
 from tests.conftest import REPO
+from tests.full_disk import fill, small_tmpfs
 
 EXPERIMENTS = 200  # far more than the pages a store without free pages has room for
 
@@ -72,40 +71,20 @@ def test_a_store_sqlite_refuses_to_write_is_one_line(mlflow_store, pragma, said,
 
 
 @pytest.fixture
-def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
-    """A 4 MiB tmpfs (root only; skipped where mounting is not allowed)."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
-                          capture_output=True, check=False)  # fmt: skip
-    if done.returncode:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    try:
+def disk(tmp_path: Path) -> Iterator[Path]:
+    with small_tmpfs(tmp_path / "disk") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "--lazy", str(mount)], check=True)
-
-
-def fill(disk: Path) -> Path:
-    """Take every free byte of ``disk``, in a file that frees them when deleted."""
-    filler = disk / "filler"
-    stat = os.statvfs(disk)
-    with filler.open("wb") as out:
-        os.posix_fallocate(out.fileno(), 0, stat.f_bavail * stat.f_frsize)
-    return filler
 
 
 @pytest.mark.slow
 def test_a_store_on_a_really_full_disk_is_one_line_and_works_once_freed(
-    mlflow_store, small_tmpfs, monkeypatch, capsys
+    mlflow_store, disk, monkeypatch, capsys
 ) -> None:
-    store = small_tmpfs / "mlflow.db"
+    store = disk / "mlflow.db"
     store.write_bytes(mlflow_store.read_bytes())
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store}")
     uri = tracking.connect(load_params(REPO / "params.yaml").mlflow)
-    filler = fill(small_tmpfs)
+    filler = fill(disk)
     with pytest.raises(TrackingUnavailable, match=r"\(sqlite: database or disk is full\): free space"):
         write_until_refused(uri)
     assert "Traceback" not in capsys.readouterr().err

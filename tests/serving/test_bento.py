@@ -20,6 +20,7 @@ import yaml
 
 from mlapp.serving.local import free_port
 from tests.conftest import copy_project, own_probe_port, running_server, sh
+from tests.full_disk import fill, small_tmpfs
 from tests.image.test_dockerfile import image_command
 from tests.serving.test_resilience import kill_a_worker, predict_ok
 
@@ -117,3 +118,22 @@ def test_a_killed_worker_is_replaced_at_once_in_the_image(bento_server, records)
     assert predict_ok(url, records)
     kill_a_worker(url, bento_server["port"], bento_server["log"])
     assert predict_ok(url, records)
+
+
+def test_a_full_bento_store_is_one_line_and_leaves_no_partial_copy(trained_project, tmp_path) -> None:
+    """BentoML's build copies the files into $BENTOML_HOME/tmp and left that copy behind, with 52
+    lines of traceback, when the disk filled: each retry took more of the space it lacked."""
+    root = copy_project(trained_project, tmp_path / "project")
+    with small_tmpfs(tmp_path / "home", "16m") as home:
+        env = {"BENTOML_HOME": str(home)}
+        filler = fill(home)
+        done = sh("mlapp", "serving", "bento", cwd=root, env=env, check=False)
+        assert done.returncode != 0
+        assert "Traceback" not in done.stderr
+        said = f"error: cannot build the bento in the BentoML store {home} (No space left on device: "
+        assert said in done.stderr
+        assert "free space there, or set BENTOML_HOME" in done.stderr
+        assert list((home / "tmp").iterdir()) == []  # the partial copy is gone
+        filler.unlink()
+        built = sh("mlapp", "serving", "bento", "--print-path", cwd=root, env=env)
+        assert Path(built.stdout.strip(), "bento.yaml").is_file()  # nothing to clean first

@@ -15,10 +15,12 @@ existing tag replaces it in the local store.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 from pathspec import PathSpec
@@ -28,6 +30,9 @@ from mlapp.errors import UserError
 from mlapp.model import MODEL_FILE, SPEC_FILE
 from mlapp.params import Params
 from mlapp.serving import lineage, settings
+
+if TYPE_CHECKING:
+    import bentoml
 
 BENTOFILE = Path("bentofile.yaml")
 DOCKERFILE = Path("env/docker/Dockerfile")  # inside a bento and inside the exported context
@@ -137,8 +142,29 @@ def build(params: Params, bentofile: Path = BENTOFILE, docker_context: Path | No
     with contextlib.suppress(NotFound):
         bentoml.delete(tag)  # same model + commit: replace, so the tag always means these files
     labels = {key: str(value).lower() for key, value in facts.model_dump().items() if key != "source"}
-    bento = bentoml.bentos.build_bentofile(
-        str(bentofile), name=params.serving.bento_name, version=tag.split(":")[1], labels=labels
-    )
+    bento = _store(bentofile, tag, labels)
     context = export_docker_context(str(bento.tag), docker_context) if docker_context else None
     return BuiltBento(str(bento.tag), Path(bento.path), facts, context)
+
+
+def _store(bentofile: Path, tag: str, labels: dict[str, str]) -> bentoml.Bento:
+    """``bentofile``'s bento, built into the local store as ``tag``. BentoML copies the files into
+    a folder under ``$BENTOML_HOME/tmp`` first and leaves it there when a copy fails (a full disk:
+    another partial copy at each try, 52 lines of traceback): removed, and said in one line."""
+    import bentoml
+    from bentoml._internal.configuration.containers import BentoMLContainer
+
+    name, version = tag.split(":")
+    tmp = Path(BentoMLContainer.tmp_bento_store_dir.get())
+    before = set(tmp.glob(f"bentoml_bento_{name}*"))
+    try:
+        return bentoml.bentos.build_bentofile(str(bentofile), name=name, version=version, labels=labels)
+    except OSError as exc:
+        for left in set(tmp.glob(f"bentoml_bento_{name}*")) - before:
+            shutil.rmtree(left, ignore_errors=True)
+        home = BentoMLContainer.bentoml_home.get()
+        room = "free space there, or " if exc.errno == errno.ENOSPC else ""
+        raise UserError(
+            f"cannot build the bento in the BentoML store {home} ({exc.strerror}: "
+            f"{exc.filename2 or exc.filename}): {room}set BENTOML_HOME to a writable folder with room"
+        ) from exc
