@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -39,3 +42,30 @@ def test_a_file_without_a_newline_is_emptied_and_a_sound_one_kept(tmp_path: Path
     sink.write(LINE)
     sink.close()
     assert path.read_bytes() == LINE + LINE
+
+
+FILLING = """
+import os, resource, signal, sys
+from mlapp.serving import predlog
+
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails (EFBIG) instead of killing
+sink = predlog.JsonlFile(predlog.Path(sys.argv[1]))
+sink.write(sys.argv[2].encode())
+room = os.fstat(sink._fd).st_size + len(sys.argv[2]) // 2
+resource.setrlimit(resource.RLIMIT_FSIZE, (room, resource.RLIM_INFINITY))
+try:
+    sink.write(sys.argv[2].encode() * 3)
+except OSError as exc:
+    print(exc.errno)
+"""
+
+
+def test_a_batch_the_disk_has_no_room_for_leaves_no_part_of_it(tmp_path: Path) -> None:
+    """On a filled tmpfs the kernel wrote part of a batch, then refused (ENOSPC): its whole rows
+    were counted failed and stayed, its torn line was cut at the next write as a killed writer's.
+    A file size limit makes the kernel do the same here (EFBIG), without a full disk."""
+    path = tmp_path / "predictions.jsonl"
+    done = subprocess.run([sys.executable, "-c", FILLING, str(path), LINE.decode()],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    assert done.stdout.split() == [str(errno.EFBIG)]
+    assert path.read_bytes() == LINE

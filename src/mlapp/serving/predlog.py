@@ -91,8 +91,14 @@ class JsonlFile:
         fcntl.flock(fd, fcntl.LOCK_EX)  # one writer at a time: a torn tail is cut before anyone appends
         try:
             cut_torn_line(fd)
-            while view:
-                view = view[os.write(fd, view) :]
+            whole = os.fstat(fd).st_size
+            try:
+                while view:
+                    view = view[os.write(fd, view) :]
+            except OSError:
+                # a batch whole or not at all: a full disk kept part of one (counted failed) and a torn line
+                os.ftruncate(fd, whole)
+                raise
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
         if self.max_bytes is not None and os.fstat(fd).st_size >= self.max_bytes:
