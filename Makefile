@@ -62,11 +62,11 @@ setup: install-uv ## install uv if missing and the whole locked environment (dev
 
 run: install-uv ## install what it needs, pull the sample data, run the pipeline, serve the model locally and smoke-test it
 	@echo "== 1/4 pull the sample data (the first run installs the pipeline's packages first)"
-	@$(RUN) dvc pull --quiet data.dvc || { if $(RUN) dvc status data.dvc 2>/dev/null | grep -q 'modified:'; then \
+	@$(RUN) dvc pull data.dvc >/dev/null || { if $(RUN) dvc status data.dvc 2>/dev/null | grep -q 'modified:'; then \
 		echo 'error: data/ has changes that data.dvc does not record (an edited or added file), and `dvc pull` does not overwrite them: to use them, `uv run dvc add data` first (then `uv run dvc push`, and commit data.dvc); to drop them, `uv run dvc checkout --force data.dvc`.' >&2; \
-		else echo 'error: `dvc pull data.dvc` failed: its data is in neither the DVC cache nor the remote (where `dvc add data` ran: `uv run dvc push`, and commit .dvc/sample-remote if that bundled remote is the one), or the remote cannot be read (a bucket: credentials). `uv run dvc pull data.dvc` prints the reason of DVC.' >&2; fi; exit 1; }
+		else echo 'error: `dvc pull data.dvc` failed (the ERROR lines of DVC above say why): a full disk (No space left on device) needs room for data/ and its copy in .dvc/cache; else its data is in neither the DVC cache nor the remote (where `dvc add data` ran: `uv run dvc push`, and commit .dvc/sample-remote if that bundled remote is the one), or the remote cannot be read (a bucket: credentials).' >&2; fi; exit 1; }
 	@echo "== 2/4 run the pipeline (dvc repro: the stages whose inputs changed)"
-	@$(RUN) dvc repro --quiet || { echo 'error: `dvc repro` stopped: a failing stage says why above; nothing above means DVC itself stopped (--quiet), most often because another dvc command in this checkout holds its lock (a second `make run`: wait for it, then run again). `uv run dvc repro` prints the reason of DVC.' >&2; exit 1; }
+	@$(RUN) dvc repro --quiet || { echo 'error: `dvc repro` stopped: a failing stage says why above; nothing above means DVC itself stopped (--quiet), or a stage was killed: another dvc command in this checkout holds its lock (a second `make run`: wait for it, then run again), or the kernel killed a stage out of memory (`dmesg` says Out of memory: Killed process). `uv run dvc repro` prints the reason of DVC (a killed stage: exited with -9).' >&2; exit 1; }
 	@echo "== 3/4 log the run and register the model in MLflow (alias: candidate)"
 	@$(RUN) mlapp pipeline track --alias candidate
 	@echo "== 4/4 serve the model locally (BentoML on 127.0.0.1), smoke-test it over HTTP, stop it"

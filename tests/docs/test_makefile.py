@@ -13,6 +13,7 @@ import pytest
 from mlapp.delivery.github import make_targets
 from mlapp.metrics import TASK_METRICS
 from tests.conftest import REPO, sh
+from tests.full_disk import fill, small_tmpfs
 
 GROUPS = ["daily work", "pull requests", "delivery", "maintenance"]
 ROW = re.compile(r"^  make (\S+)\s+\S")
@@ -74,6 +75,25 @@ def test_make_run_says_why_the_data_cannot_be_pulled(tmp_path: Path) -> None:
     out = sh("make", "--no-print-directory", "run", "RUN=", cwd=tmp_path, check=False)
     assert out.returncode != 0
     assert "data.dvc" in out.stderr and "uv run dvc push" in out.stderr, out.stderr
+    assert "ERROR: failed to pull data from the cloud" in out.stderr  # DVC's own reason, not hidden
+
+
+@pytest.mark.slow
+def test_make_run_names_the_full_disk_the_data_cannot_be_pulled_to(tmp_path: Path) -> None:
+    """`dvc pull --quiet` on a full disk printed nothing, and `make run` blamed the remote."""
+    with small_tmpfs(tmp_path / "disk") as root:
+        _dvc_project(root)
+        (root / "data").mkdir()
+        (root / "data" / "table.csv").write_bytes(b"a\n" + b"1\n" * 500_000)  # 1 MB
+        sh("dvc", "add", "-q", "data", cwd=root)
+        sh("dvc", "push", "-q", cwd=root)
+        shutil.rmtree(root / "data")
+        shutil.rmtree(root / ".dvc" / "cache")
+        fill(root)
+        out = sh("make", "--no-print-directory", "run", "RUN=", cwd=root, check=False)
+    assert out.returncode != 0
+    assert "No space left on device" in out.stderr and f"{root}/.dvc/cache/" in out.stderr, out.stderr
+    assert "a full disk (No space left on device) needs room for data/" in out.stderr
 
 
 def test_make_run_says_to_add_or_drop_data_edited_by_hand(tmp_path: Path) -> None:
@@ -106,6 +126,7 @@ def test_make_run_says_something_when_dvc_repro_stops_silently(tmp_path: Path) -
                          text=True, env=env)  # fmt: skip
     assert out.returncode != 0
     assert "`dvc repro` stopped" in out.stderr and "holds its lock" in out.stderr, out.stderr
+    assert "killed a stage out of memory" in out.stderr  # SIGKILL: the stage cannot say it either
     assert "== 3/4" not in out.stdout
 
 
