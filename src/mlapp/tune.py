@@ -25,10 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from mlapp import metrics
-from mlapp.errors import ParamsError
+from mlapp.errors import ParamsError, UserError
 from mlapp.files import write_text
-from mlapp.model import Model
+from mlapp.model import Model, ModelSpec
 from mlapp.params import LOG_SCALE, Params, TrainParams, TunableXGBoost, TuneParams
 from mlapp.stages.train import Holdout, check_huber_slope, fit, holdout, uses_huber_slope
 from mlapp.tables import read_frame
@@ -68,8 +70,21 @@ def score(params: Params, rows: Holdout, values: Mapping[str, Any]) -> tuple[flo
     booster, spec = fit(rows, _with(params, values))
     y = rows.y[rows.valid.index].to_numpy()
     scores = Model(booster, spec, "").scores(rows.valid)
-    value = metrics.task_metrics(spec.task, y, scores, spec.threshold, spec.classes)[params.tune.metric]
-    return float(value), spec.best_iteration + 1
+    return metric_value(params.tune.metric, spec, y, scores), spec.best_iteration + 1
+
+
+def metric_value(metric: str, spec: ModelSpec, y: np.ndarray, scores: np.ndarray) -> float:
+    """``metric`` of a trial's model on the validation rows; a UserError naming the rows where it
+    has no value (rmsle of a prediction at most -1: validate refused such labels already), which
+    stops the search as any failed trial does, rather than a KeyError."""
+    values = metrics.task_metrics(spec.task, y, scores, spec.threshold, spec.classes)
+    if metric not in values:
+        why = metrics.rmsle_undefined({"validation label": y, "prediction": scores})
+        raise UserError(
+            f"tune.metric {metric}: {why} (0-based validation rows): tune on rmse or mae; for a label "
+            "that is never negative, train.regression_objective tweedie or gamma predicts above 0"
+        )
+    return float(values[metric])
 
 
 def search(params: Params, source: Path) -> Result:

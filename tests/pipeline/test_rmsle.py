@@ -11,6 +11,7 @@ from sklearn.metrics import root_mean_squared_log_error
 
 from mlapp import metrics as m
 from mlapp import model as model_io
+from mlapp import tune
 from mlapp.errors import UserError
 from mlapp.report import bootstrap, compare
 from mlapp.stages import evaluate
@@ -105,3 +106,14 @@ def test_evaluate_says_why_metrics_json_has_no_rmsle(
     out = capsys.readouterr().out
     assert "2 test label(s) at most -1 at rows 2, 5 (e.g. -7)" in out and "metrics.json has no rmsle" in out
     assert "rmsle" not in (tmp_path / "m.json").read_text()
+
+
+def test_tune_names_the_validation_rows_where_a_trials_rmsle_has_no_value() -> None:
+    """validate refuses labels at most -1 when tune.metric is rmsle; a trial's model can still
+    predict -1 or below: one line naming the rows, not a KeyError mid-search."""
+    spec = model_io.ModelSpec([], {}, "price", None, 0, "regression", [])
+    assert tune.metric_value("rmsle", spec, Y, PREDICTED) == m.regression_metrics(Y, PREDICTED)["rmsle"]
+    predicted = PREDICTED.copy()
+    predicted[6] = -1.5
+    with pytest.raises(UserError, match=r"tune.metric rmsle: .* 1 prediction\(s\) at most -1 at rows 6 "):
+        tune.metric_value("rmsle", spec, Y, predicted)
