@@ -3,21 +3,29 @@ budget from ``Content-Length``) keeps its connection: the server drops the rest 
 the client retries on it (closing.py). Closed, every refused client of a flood came back as a new
 connection through the listen queue, where the traffic port's probes wait and which the probe
 port's ``/readyz`` reads (docs/serving.md, "Health probes under overload"). The workers' HTTP
-protocol served by uvicorn in a thread, over real sockets."""
+protocol served by uvicorn in a thread, over real sockets; for the idle timer, on an asyncio loop
+the test drives, its clock the test's."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 from typing import Any
 
+import pytest
+import uvicorn
+from uvicorn.server import ServerState
+
 from mlapp.serving.admission import BodyBudget, BodyCap
 from mlapp.serving.closing import Deadline
 from mlapp.serving.endpoint import PredictEndpoint
+from mlapp.serving.header_deadline import HeaderDeadline
 from mlapp.serving.paths import KnownPaths
 from tests.serving.conftest import protocol_server
 
 WAIT_S = 30.0  # only a bound on waiting, never a claim about speed
+PASSES = 1000  # passes of an event loop the test drives, at most, for an answer: a bound, not a speed
 CAP = BodyCap(10, 100, "params.yaml")  # 1,000 bytes, and a budget of one body at the cap
 HEAD = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
 
@@ -96,3 +104,61 @@ def test_a_429_before_the_body_keeps_the_connection_once_the_body_is_sent() -> N
             assert status == 429 and headers["retry-after"] == "1" and "connection" not in headers
             assert b"serving.max_concurrency" in answer_body
             sock.sendall(body)  # the rest, dropped: the next request on the connection follows it
+
+
+class Clock:
+    """The event loop's time, as the test sets it: a timer fires when the test says so."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_idle_timer_is_armed_again_once_a_dropped_body_has_arrived(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A 429 before the body, the rest of the body dropped as it came: its bytes stopped uvicorn's
+    keep-alive timer, and the connection, idle again, must close after ``timeout_keep_alive`` as
+    any idle one does (closing.py ``on_message_complete``), not stay open for ever. asyncio's own
+    loop, its ``time`` the test's: each step runs what is ready, the timers when the clock says."""
+    settings = Deadline(10, 65536, lambda status, labels: None, KnownPaths, WAIT_S, 1 << 20)
+    monkeypatch.setattr(HeaderDeadline, "settings", settings, raising=False)
+    config = uvicorn.Config(busy, http=HeaderDeadline, timeout_keep_alive=2, log_level="warning")
+    config.load()
+    loop = asyncio.new_event_loop()
+    clock = Clock(loop.time())
+    monkeypatch.setattr(loop, "time", clock)
+    step = lambda: loop.run_until_complete(asyncio.sleep(0))  # noqa: E731  # one pass, never waits
+    with socket.create_server(("127.0.0.1", 0)) as listening:
+        client = socket.create_connection(listening.getsockname(), timeout=WAIT_S)
+        accepted, _ = listening.accept()
+    make = lambda: HeaderDeadline(config=config, server_state=ServerState(), app_state={})  # noqa: E731
+    transport, protocol = loop.run_until_complete(loop.connect_accepted_socket(make, accepted))
+    try:
+        client.sendall(HEAD)  # the head alone: answered 429 at once
+        for _ in range(PASSES):
+            step()
+            if protocol.cycle is not None and protocol.cycle.response_complete:
+                break
+        assert answer(client)[0] == 429
+        client.sendall(b"a" * 1000)  # the rest of the body, dropped
+        for _ in range(PASSES):
+            step()
+            if protocol.rest_timer is None:  # the whole body came: the connection stays
+                break
+        assert protocol.rest_timer is None and not transport.is_closing()
+        client.setblocking(False)
+        clock.now += 1.9  # idle, under timeout_keep_alive: open
+        step()
+        with pytest.raises(BlockingIOError):
+            client.recv(1)
+        clock.now += 0.2  # idle for longer than timeout_keep_alive: the server ends the connection
+        step()
+        assert client.recv(1) == b"", "the idle connection was kept open: no keep-alive timer"
+    finally:
+        transport.close()
+        client.close()
+        step()
+        loop.close()
