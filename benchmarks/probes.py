@@ -13,7 +13,16 @@ probe listener of each worker, src/mlapp/serving/probes.py) is probed there too,
 time: ``probe port /livez`` and ``probe port /readyz``, a free port per run. After the flood:
 seconds until ``/readyz`` (the probe port's when there is one) answers within its timeout
 again. Timeouts are read from infra/base/deployment.yaml (1 s when a probe sets none, the
-Kubernetes default).
+Kubernetes default). Each probe that is not a 200 is kept with when it was sent (seconds
+since the flood began) and the reason its answer gives (``/readyz`` names the rule that
+failed: a lagging loop, or connections waiting to be accepted); and the traffic port's accept
+queue is sampled every ``--queue-period-s`` (``/proc/net/tcp``: for a listening socket its
+``rx_queue`` is the kernel's ``sk_ack_backlog``, the number ``/readyz`` reads through
+``TCP_INFO``).
+
+``--wave N`` adds a second flood of N connections ``--wave-at-s`` into the first, until its end:
+its connections all arrive while the workers are busy, and queue (a flood's opening burst on an
+idle server is accepted or not depending on how fast wrk connects).
 
 ``--baseline REF`` runs the same flood against the service of git revision REF too (its
 ``src/`` and ``params.yaml`` extracted to a temporary folder, that ``src/`` first on
@@ -21,9 +30,13 @@ Kubernetes default).
 ``--slices`` adds the current code with other ``serving.loop_slice_ms`` values to the same
 alternation.
 Writes ``--name`` (``probes.json``) to ``--out`` (default ``benchmarks/results``, committed:
-docs/serving.md quotes it; ``probes-one-cpu.json`` is the run under ``taskset -c 1``): per round
+docs/serving.md quotes it; ``probes-one-cpu.json`` is the run under ``taskset -c 1``;
+``probes-backlog.json`` (``--wave 100``) and ``probes-backlog-wave600.json`` (``--wave 600``) the
+readiness rule's, against main): per round
 and system, each probe's p50/p95/max, count over its timeout and latencies, the medians of all
-rounds, wrk's numbers, the server's ``/predict`` answers by status and CPU time, the load averages.
+rounds, wrk's numbers, the server's ``/predict`` answers by status and CPU time, the load averages;
+per system, the kubelet's ``/readyz`` not-200s, ``/predict`` 200s and 429s per flood with their
+median and range. ``--ports 3100-3199`` takes the servers' ports from a range (else any free one).
 """
 
 from __future__ import annotations
@@ -31,12 +44,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +79,7 @@ PROBES = ("/livez", "/readyz")
 PROBE_PORT = "probe port "  # the prefix of the probe port's series
 PROBE_WAIT_S = 60.0  # a probe still unanswered after this is recorded as this
 DEFAULT_TIMEOUT_S = 1.0  # Kubernetes' timeoutSeconds when a probe sets none
+HELD: list[socket.socket] = []  # ports picked from --ports, kept bound until the benchmark exits
 
 
 def probe_timeouts(deployment: Path = REPO / "infra" / "base" / "deployment.yaml") -> dict[str, float]:
@@ -74,32 +90,64 @@ def probe_timeouts(deployment: Path = REPO / "infra" / "base" / "deployment.yaml
     }
 
 
-def probe_once(url: str) -> tuple[float, int]:
+def probe_once(url: str) -> tuple[float, int, str]:
+    """Seconds the answer took, its status (0: none) and, when not a 200, its body: the reason."""
     start = time.monotonic()
     try:
-        status = httpx.get(url, timeout=PROBE_WAIT_S, headers={"connection": "close"}).status_code
-    except httpx.TransportError:
-        status = 0
-    return time.monotonic() - start, status
+        answer = httpx.get(url, timeout=PROBE_WAIT_S, headers={"connection": "close"})
+        status, reason = answer.status_code, "" if answer.status_code == 200 else answer.text.strip()
+    except httpx.TransportError as exc:
+        status, reason = 0, f"no answer: {type(exc).__name__}"
+    return time.monotonic() - start, status, reason
+
+
+def accept_queue(port: int) -> int | None:
+    """Connections waiting to be accepted on the listening socket of ``port`` (None: none listens).
+    ``/proc/net/tcp``'s ``rx_queue`` of a listening socket (state 0A) is ``sk_ack_backlog``, what
+    ``TCP_INFO``'s ``tcpi_unacked`` gives ``/readyz`` (src/mlapp/serving/probes.py)."""
+    local = f":{port:04X}"  # the local address's port, in hex
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for row in Path(table).read_text().splitlines()[1:]:
+            fields = row.split()
+            if fields[1].endswith(local) and fields[3] == "0A":
+                return int(fields[4].split(":")[1], 16)
+    return None
 
 
 class Prober:
     """One thread per probe (name: its URL), a probe every ``period_s`` (or right after a slower
-    one), like the kubelet."""
+    one), like the kubelet; and, given the traffic ``port``, one sampling its accept queue every
+    ``queue_s``. Times are seconds since ``__enter__`` (the flood starts right after)."""
 
-    def __init__(self, urls: dict[str, str], period_s: float) -> None:
-        self.urls, self.period_s = urls, period_s
+    def __init__(
+        self, urls: dict[str, str], period_s: float, port: int | None = None, queue_s: float = 0.25
+    ) -> None:
+        self.urls, self.period_s, self.queue_s = urls, period_s, queue_s
         self.seen: dict[str, list[tuple[float, int]]] = {name: [] for name in urls}
+        self.not_ready: dict[str, list[dict[str, Any]]] = {name: [] for name in urls}
+        self.queue: list[tuple[float, int | None]] = []
         self.stop = threading.Event()
         self.threads = [threading.Thread(target=self.loop, args=(name,), daemon=True) for name in urls]
+        if port is not None:
+            self.threads.append(threading.Thread(target=self.sample, args=(port,), daemon=True))
+        self.start = time.monotonic()
 
     def loop(self, name: str) -> None:
         while not self.stop.is_set():
-            took, status = probe_once(self.urls[name])
+            sent = time.monotonic() - self.start
+            took, status, reason = probe_once(self.urls[name])
             self.seen[name].append((took, status))
+            if status != 200:
+                self.not_ready[name].append({"at_s": round(sent, 2), "status": status, "reason": reason})
             self.stop.wait(max(self.period_s - took, 0))
 
+    def sample(self, port: int) -> None:
+        while not self.stop.is_set():
+            self.queue.append((round(time.monotonic() - self.start, 2), accept_queue(port)))
+            self.stop.wait(self.queue_s)
+
     def __enter__(self) -> Prober:
+        self.start = time.monotonic()
         for thread in self.threads:
             thread.start()
         return self
@@ -108,6 +156,16 @@ class Prober:
         self.stop.set()
         for thread in self.threads:
             thread.join()
+
+
+def queue_summary(samples: list[tuple[float, int | None]]) -> dict[str, Any]:
+    """The accept queue during a flood: its median and max, and every sample ([seconds, length])."""
+    lengths = [n for _, n in samples if n is not None]
+    return {
+        "median": statistics.median(lengths) if lengths else None,
+        "max": max(lengths, default=None),
+        "samples": [[t, n] for t, n in samples],
+    }
 
 
 def summary(seen: list[tuple[float, int]], timeout_s: float) -> dict[str, Any]:
@@ -129,7 +187,7 @@ def recovery_s(url: str, timeout_s: float) -> float:
     """Seconds from now until ``/readyz`` answers 200 within ``timeout_s``."""
     start = time.monotonic()
     while time.monotonic() - start < 5 * PROBE_WAIT_S:
-        took, status = probe_once(url + "/readyz")
+        took, status, _ = probe_once(url + "/readyz")
         if status == 200 and took <= timeout_s:
             return time.monotonic() - start
         time.sleep(0.1)
@@ -170,17 +228,29 @@ def flood(
 ) -> dict[str, Any]:
     load_before, pids = os.getloadavg()[0], group_pids(leader)
     cpu = cpu_seconds(pids)
-    with Prober(targets(url, probe_url), args.period_s) as prober:
+    port = int(url.rsplit(":", 1)[1])
+    with Prober(targets(url, probe_url), args.period_s, port, args.queue_period_s) as prober:
         wrk = wrk_background(url + "/predict", script, args.connections, args.flood_s)
+        wave = None
+        if args.wave:  # a second flood that comes while the first keeps the workers busy
+            time.sleep(args.wave_at_s)
+            wave = wrk_background(url + "/predict", script, args.wave, args.flood_s - args.wave_at_s)
         run = finish(wrk)
+        wave_run = finish(wave) if wave else None
     flood_cpu = cpu_seconds(pids) - cpu
     after = recovery_s(probe_url or url, timeouts["/readyz"])  # the port the kubelet asks
+    probes = {
+        p: summary(s, timeout_of(p, timeouts)) | {"not_200_at": prober.not_ready[p]}
+        for p, s in prober.seen.items()
+    }
     return {
         "loadavg_start": load_before,
         "loadavg_end": os.getloadavg()[0],
-        "probes": {p: summary(s, timeout_of(p, timeouts)) for p, s in prober.seen.items()},
+        "probes": probes,
+        "accept_queue": queue_summary(prober.queue),
         "readyz_recovered_s": after,
         "flood": vars(run),
+        "wave": wave_run and vars(wave_run) | {"connections": args.wave, "at_s": args.wave_at_s},
         "server_cpu_s": flood_cpu,  # the server's processes, during the flood
         "predict_answers": answers(url),  # after the flood: requests in flight then finished too
     }
@@ -202,6 +272,15 @@ def overall(runs: list[dict[str, Any]]) -> dict[str, Any]:
         }
     answered = [run["predict_answers"].get("200", 0) for run in runs]
     out["predict_200_per_run"] = answered
+    out["predict_429_per_run"] = [run["predict_answers"].get("429", 0) for run in runs]
+    readyz = PROBE_PORT + "/readyz" if PROBE_PORT + "/readyz" in runs[0]["probes"] else "/readyz"
+    out["readyz_not_200_per_run"] = [run["probes"][readyz]["not_200"] for run in runs]  # the kubelet's port
+    for key in ("predict_200_per_run", "predict_429_per_run", "readyz_not_200_per_run"):
+        values = out[key]
+        out[key.replace("_per_run", "_median_range")] = [statistics.median(values), min(values), max(values)]
+    out["accept_queue_median_max_per_run"] = [
+        [run["accept_queue"]["median"], run["accept_queue"]["max"]] for run in runs
+    ]
     cpu = [run["server_cpu_s"] for run in runs]
     out["server_cpu_ms_per_200"] = [1000 * c / max(n, 1) for c, n in zip(cpu, answered, strict=True)]
     out["readyz_recovered_s"] = [run["readyz_recovered_s"] for run in runs]
@@ -223,24 +302,50 @@ def line(run: dict[str, Any]) -> str:
     shown = [
         f"{path} p50/p95/max {p['p50_s']:.2f}/{p['p95_s']:.2f}/{p['max_s']:.2f} s, "
         f"{p['over_timeout']}/{p['probes']} over {p['timeout_s']:g} s, {p['not_200']} not 200"
+        + (f" (at {', '.join(str(n['at_s']) for n in p['not_200_at'])} s)" if p["not_200_at"] else "")
         for path, p in run["probes"].items()
     ]
-    flood = run["flood"]
+    flood, queue = run["flood"], run["accept_queue"]
     return (
-        f"  {'; '.join(shown)}; /readyz fast again {run['readyz_recovered_s']:.2f} s after; "
+        f"  {'; '.join(shown)}; accept queue median {queue['median']}, max {queue['max']}; "
+        f"/readyz fast again {run['readyz_recovered_s']:.2f} s after; "
         f"flood: {flood['requests'] - flood['non_2xx']} 200s of {flood['requests']} answers in wrk, "
         f"server {run['predict_answers']}, {run['server_cpu_s']:.1f} CPU-s; "
         f"load {run['loadavg_start']:.1f}-{run['loadavg_end']:.1f}"
     )
 
 
-def with_probe_port(params_file: Path, dest: Path) -> tuple[Path, str | None]:
+def port_picker(ports: str | None) -> Callable[[], int]:
+    """``free_port``, or with ``--ports FIRST-LAST`` the next port of that range nobody uses (held
+    bound, as ``free_port`` holds its own, so no other pick takes it)."""
+    if not ports:
+        return free_port
+    first, last = (int(p) for p in ports.split("-"))
+    candidates = iter(range(first, last + 1))
+
+    def pick() -> int:
+        for port in candidates:
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                sock.close()
+                continue
+            HELD.append(sock)
+            return port
+        raise SystemExit(f"error: no free port left in {ports}")
+
+    return pick
+
+
+def with_probe_port(params_file: Path, dest: Path, pick: Callable[[], int]) -> tuple[Path, str | None]:
     """``params_file`` with a free ``serving.probe_port`` in ``dest`` and the probe port's URL, when
     the system has one (the code before the probe port has no such setting: as it is, None)."""
     params = yaml.safe_load(params_file.read_text())
     if "probe_port" not in params["serving"]:
         return params_file, None
-    params["serving"]["probe_port"] = port = free_port()
+    params["serving"]["probe_port"] = port = pick()
     dest.write_text(yaml.safe_dump(params))
     return dest, f"http://127.0.0.1:{port}"
 
@@ -280,7 +385,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=600, help="flood connections [600]")
     parser.add_argument("--rows", type=int, default=1000, help="rows per flood request [1000]")
     parser.add_argument("--period-s", type=float, default=1.0, help="seconds between probes [1]")
+    parser.add_argument(
+        "--queue-period-s", type=float, default=0.25, help="seconds between accept-queue samples [0.25]"
+    )
+    parser.add_argument(
+        "--wave", type=int, default=0, help="connections of a second flood, joining at --wave-at-s [none]"
+    )
+    parser.add_argument("--wave-at-s", type=float, default=4.0, help="seconds into the flood [4]")
+    parser.add_argument("--ports", help="take the servers' ports from this range, e.g. 3100-3199")
     args = parser.parse_args(argv)
+    pick = port_picker(args.ports)
     if missing := wrk_missing() or model_missing():
         print(missing, file=sys.stderr)
         return 2
@@ -303,8 +417,8 @@ def main(argv: list[str] | None = None) -> int:
         for i in range(args.rounds):
             current: dict[str, Any] = {}
             for name, (src, system_params) in list(systems.items())[:: 1 if i % 2 == 0 else -1]:
-                port = free_port()
-                params_file, probe_url = with_probe_port(system_params, work / f"params-{port}.yaml")
+                port = pick()
+                params_file, probe_url = with_probe_port(system_params, work / f"params-{port}.yaml", pick)
                 env = {
                     "PYTHONPATH": str(src),
                     "BENTOML_HOME": str(work / f"bentoml-{port}"),
@@ -324,6 +438,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpus": os.cpu_count(),
         "cpus_usable": len(os.sched_getaffinity(0)),  # `taskset -c 1 ...`: server, wrk and prober on one
         "flood": {"connections": args.connections, "rows": args.rows, "seconds": args.flood_s},
+        "wave": {"connections": args.wave, "at_s": args.wave_at_s} if args.wave else None,
         "probe_period_s": args.period_s,
         "commit": revision("HEAD") + (" + uncommitted changes" if dirty() else ""),
         "baseline": args.baseline and f"{args.baseline} ({revision(args.baseline)})",

@@ -6,6 +6,7 @@ server process's check of the port."""
 from __future__ import annotations
 
 import asyncio
+import math
 import socket
 import threading
 import time
@@ -50,7 +51,13 @@ def probe_url(
     """The real service's ASGI app in-process, its probe listener on a free port, with windows short
     enough that the test does not wait long (0.5 s: far above a pass of an idle loop)."""
     port = free_port()
-    windows = {"probe_port": port, "probe_live_s": 0.5, "probe_ready_s": 0.5, "probe_ready_backlog": 2}
+    windows = {
+        "probe_port": port,
+        "probe_live_s": 0.5,
+        "probe_ready_s": 0.5,
+        "probe_ready_backlog": 2,
+        "probe_ready_backlog_s": 0.5,
+    }
     monkeypatch.setattr(service_module, "SERVING", service_module.SERVING.model_copy(update=windows))
     monkeypatch.setenv(PROBE_HOST_ENV, "127.0.0.1")
     monkeypatch.setenv(PROBE_PORT_ENV, str(port))  # as supervise.py sets it
@@ -92,7 +99,8 @@ def test_the_probe_port_answers_from_the_loop_and_a_wedged_loop_fails_liveness(
 def test_connections_waiting_on_the_traffic_port_make_the_pod_shed(
     probe_url: tuple[str, TestClient], traffic: socket.socket
 ) -> None:
-    """More than ``probe_ready_backlog`` (2 here) connections nobody accepts: not ready, still live."""
+    """More than ``probe_ready_backlog`` (2 here) connections nobody accepts, for longer than
+    ``probe_ready_backlog_s``: not ready, still live."""
     url, _ = probe_url
     clients = [socket.create_connection(traffic.getsockname(), timeout=10) for _ in range(3)]
     try:
@@ -109,7 +117,7 @@ def test_connections_waiting_on_the_traffic_port_make_the_pod_shed(
 
 def test_readiness_waits_for_the_service_and_liveness_for_the_loop() -> None:
     heartbeat = probes.Heartbeat()
-    checks = probes.Checks(heartbeat, live_s=5, ready_s=1, backlog=lambda: None, max_backlog=0)
+    checks = probes.Checks(heartbeat, live_s=5, ready_s=1, backlog=probes.Backlog(lambda: None, 0, 0))
     assert checks.livez()[0] == 503  # no beat yet: the loop never ran the timer
     assert checks.readyz() == (503, "not ready: the service is starting or stopping")
     loop = asyncio.new_event_loop()
@@ -121,6 +129,84 @@ def test_readiness_waits_for_the_service_and_liveness_for_the_loop() -> None:
         assert checks.readyz() == (200, "ready")
         heartbeat.stop()
         assert checks.readyz()[0] == 503
+    finally:
+        loop.close()
+
+
+class Clock:
+    """The time the test says it is: a backlog's duration without waiting for it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def backlog_checks(clock: Clock, queue: list[int]) -> probes.Checks:
+    """Checks whose listen queue holds ``queue[0]`` connections (bound 16, window 10 s) at ``clock``'s
+    time; the loop beating (``ready_s`` infinite: its lag is not under test)."""
+    heartbeat = probes.Heartbeat()
+    heartbeat.last, heartbeat.ready = time.monotonic(), True
+    backlog = probes.Backlog(lambda: queue[0], limit=16, window_s=10, clock=clock)
+    return probes.Checks(heartbeat, live_s=5, ready_s=math.inf, backlog=backlog)
+
+
+def test_readiness_keeps_a_pod_whose_backlog_drains() -> None:
+    """A flood's opening burst, accepted one a pass of each worker's loop: 90 queued at once,
+    13 a second (as measured), back to the bound in 6 s; 400 at 30 a second, over it for 12.8 s.
+    Ready all along."""
+    for burst, rate in ((90, 13), (400, 30)):
+        clock, queue = Clock(), [burst]
+        checks = backlog_checks(clock, queue)
+        for tenth in range(200):
+            clock.now, queue[0] = 1000 + tenth / 10, max(burst - rate * tenth // 10, 0)
+            assert checks.readyz() == (200, "ready"), (burst, tenth, queue[0])
+
+
+def test_readiness_sheds_a_backlog_that_stays_or_drains_slowly() -> None:
+    """Over the bound at every look for 10 s, and at the rate it drained over them, not back to it
+    within 10 s more: a new connection would wait longer than that (the workers accept none, or
+    about as many arrive as they accept). Not ready until it falls to the bound or drains faster."""
+    clock, queue = Clock(), [200]
+    checks = backlog_checks(clock, queue)
+    for second, waiting in ((0, 200), (5, 190), (9.9, 186)):  # over the bound, under 10 s so far
+        clock.now, queue[0] = 1000 + second, waiting
+        assert checks.readyz() == (200, "ready")
+    clock.now, queue[0] = 1010, 185  # 15 fewer than 10 s ago: 169 over the bound
+    status, reason = checks.readyz()
+    assert status == 503, reason
+    assert "185 connections wait" in reason and "for 10.0 s, 15 fewer than 10 s ago" in reason, reason
+    assert "serving.probe_ready_backlog: 16" in reason and "serving.probe_ready_backlog_s: 10" in reason
+    clock.now, queue[0] = 1015, 190  # more than before
+    assert checks.readyz()[0] == 503
+    clock.now, queue[0] = 1025, 100  # 90 fewer than 10 s ago, 84 over the bound: back to it in 10 s
+    assert checks.readyz() == (200, "ready")
+    clock.now, queue[0] = 1026, 16  # at the bound: the count starts again
+    assert checks.readyz() == (200, "ready")
+    clock.now, queue[0] = 1027, 500
+    assert checks.readyz() == (200, "ready")  # over again, for 0 s so far
+    clock.now, queue[0] = 1037, 300  # 200 fewer: 284 over the bound would take 14 s more
+    assert checks.readyz()[0] == 503
+
+
+def test_the_loop_looks_at_the_backlog_with_each_beat() -> None:
+    """A queue that fell to the bound between two probes is seen: the loop looked meanwhile."""
+    clock, queue = Clock(), [40]
+    backlog = probes.Backlog(lambda: queue[0], limit=16, window_s=10, clock=clock)
+    heartbeat = probes.Heartbeat(on_beat=backlog.look)
+    checks = probes.Checks(heartbeat, live_s=5, ready_s=math.inf, backlog=backlog)
+    loop = asyncio.new_event_loop()
+    try:
+        heartbeat.start(loop)
+        heartbeat.ready = True
+        assert checks.readyz() == (200, "ready")  # a probe: 40 waiting, over the bound from now on
+        clock.now, queue[0] = 1005, 3  # drained between probes
+        heartbeat.beat(loop)  # the loop's next beat sees it
+        heartbeat.stop()  # no timer left on the loop
+        heartbeat.ready = True
+        clock.now, queue[0] = 1012, 40  # over again at the next probe: for 0 s, not 12
+        assert checks.readyz() == (200, "ready")
     finally:
         loop.close()
 

@@ -21,9 +21,22 @@ comes from the worker's event loop, so the answers still tell the truth about it
   blocking call, a step that never yields), 200 before;
 - ``/readyz``: 503 before the service instance is started (model loaded) and once told to stop (SIGTERM);
   and, overloaded (the pod sheds, as a probe on the traffic port timing out made it do), while
-  the stamp is older than ``serving.probe_ready_s`` or while more than
-  ``serving.probe_ready_backlog`` connections wait in the traffic port's listen queue (new
-  clients wait there for seconds under a flood: one is accepted per pass); 200 otherwise.
+  the stamp is older than ``serving.probe_ready_s``, or once more than
+  ``serving.probe_ready_backlog`` connections have waited in the traffic port's listen queue at
+  every look for ``serving.probe_ready_backlog_s`` and, draining as it did over that time, the
+  queue would not be back to the bound within as long again (``Backlog``); 200 otherwise.
+
+Why a backlog must last and not be draining before it counts: a worker accepts one connection
+per pass of its loop (libuv, under uvloop, accepts one per readiness event since 1.45, by design;
+asyncio's loop takes the whole queue at once, so the first worker awake would take every
+connection of a flood from the others that share the socket). A flood's opening burst (600
+connections at once) left 60-290 queued, drained at 10-15 a second, and one look said 503 for
+4-5 s of most such floods while the pod kept accepting (benchmarks/probes.py). A pod that
+leaves the Service under a flood hands its share to the others, and when every pod does, nothing
+is served. A queue that stays over the bound, or drains so slowly that a new connection would
+wait longer than ``serving.probe_ready_backlog_s`` to be accepted (accept stopped, or clients
+arriving about as fast as they are accepted), still sheds. A wedged loop is the heartbeat's to
+tell, at once.
 
 The traffic port keeps its own ``/livez`` and ``/readyz`` (smoke tests, ``make image``, docs).
 The listener runs only in a server started by ``supervise.py``, which names the host to bind
@@ -43,6 +56,7 @@ import socket
 import struct
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -61,18 +75,22 @@ TCPI_UNACKED = struct.Struct("=I"), 24
 
 
 class Heartbeat:
-    """The event loop's last sign of life, stamped by a timer on the loop, read from any thread."""
+    """The event loop's last sign of life, stamped by a timer on the loop, read from any thread.
+    ``on_beat`` runs with each beat: the loop's own look at its listen queue (``Backlog.look``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_beat: Callable[[], object] | None = None) -> None:
         self.last: float | None = None  # time.monotonic() of the last beat; None: not started
         self.ready = False  # the service instance is started and not stopping
         self.timer: asyncio.TimerHandle | None = None
+        self.on_beat = on_beat
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self.beat(loop)
 
     def beat(self, loop: asyncio.AbstractEventLoop) -> None:
         self.last = time.monotonic()
+        if self.on_beat is not None:
+            self.on_beat()
         self.timer = loop.call_later(BEAT_S, self.beat, loop)
 
     def stop(self) -> None:
@@ -120,12 +138,62 @@ class ListenQueue:
 
 
 @dataclass(frozen=True)
+class Look:
+    waiting: int | None  # connections waiting to be accepted now; None: unknown
+    over_s: float  # seconds they have been over the bound at every look; 0: not over it now
+    drained: int | None  # how many fewer wait now than ``window_s`` ago; None: not over it that long
+
+
+class Backlog:
+    """The traffic port's listen queue over ``limit``: since when, and how much it drained over the
+    last ``window_s``. The loop looks with each beat (every ``BEAT_S``, or each pass when passes
+    are longer) and each ``/readyz`` looks too, so a queue that fell to the bound between two
+    probes is seen."""
+
+    KEPT = 64  # looks kept over a window at most: one per window_s / KEPT
+
+    def __init__(
+        self,
+        waiting: Callable[[], int | None],  # ListenQueue.waiting
+        limit: int,  # serving.probe_ready_backlog
+        window_s: float,  # serving.probe_ready_backlog_s
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.waiting, self.limit, self.window_s, self.clock = waiting, limit, window_s, clock
+        self.over_since: float | None = None  # clock() of the first look over the bound in a row
+        self.looks: deque[tuple[float, int]] = deque()  # (clock(), waiting) over it; [0]: window_s ago
+        self.lock = threading.Lock()  # the loop's thread and the probes' thread both look
+
+    def look(self) -> Look:
+        with self.lock:
+            waiting, now = self.waiting(), self.clock()
+            if waiting is None or waiting <= self.limit:
+                self.over_since = None
+                self.looks.clear()
+                return Look(waiting, 0.0, None)
+            if self.over_since is None:
+                self.over_since = now
+            if not self.looks or now - self.looks[-1][0] >= self.window_s / self.KEPT:
+                self.looks.append((now, waiting))
+            while len(self.looks) > 1 and self.looks[1][0] <= now - self.window_s:
+                self.looks.popleft()  # [0] stays the last look at least window_s old
+            over_s = now - self.over_since
+            return Look(waiting, over_s, self.looks[0][1] - waiting if over_s >= self.window_s else None)
+
+    def stuck(self, look: Look) -> bool:
+        """Over the bound at every look for ``window_s``, and, draining as it did over that time, not
+        back to the bound within as long again: a new connection would wait longer than that."""
+        return (
+            look.waiting is not None and look.drained is not None and look.drained < look.waiting - self.limit
+        )
+
+
+@dataclass(frozen=True)
 class Checks:
     heartbeat: Heartbeat
     live_s: float  # serving.probe_live_s
     ready_s: float  # serving.probe_ready_s
-    backlog: Callable[[], int | None]  # connections waiting on the traffic port (ListenQueue.waiting)
-    max_backlog: int  # serving.probe_ready_backlog
+    backlog: Backlog  # connections waiting on the traffic port (serving.probe_ready_backlog, _s)
 
     def livez(self) -> tuple[int, str]:
         age = self.heartbeat.age()
@@ -139,11 +207,14 @@ class Checks:
         age = self.heartbeat.age()
         if age > self.ready_s:
             return 503, f"overloaded: event loop lags {age:.1f} s (serving.probe_ready_s: {self.ready_s:g})"
-        waiting = self.backlog()
-        if waiting is not None and waiting > self.max_backlog:
+        look, backlog = self.backlog.look(), self.backlog
+        if backlog.stuck(look):
             return 503, (
-                f"overloaded: {waiting} connections wait to be accepted on the traffic port "
-                f"(serving.probe_ready_backlog: {self.max_backlog})"
+                f"overloaded: {look.waiting} connections wait to be accepted on the traffic port, more than "
+                f"{backlog.limit} for {look.over_s:.1f} s, {look.drained} fewer than {backlog.window_s:g} s "
+                f"ago: not back to {backlog.limit} within {backlog.window_s:g} s more at that rate "
+                f"(serving.probe_ready_backlog: {backlog.limit}, serving.probe_ready_backlog_s: "
+                f"{backlog.window_s:g})"
             )
         return 200, "ready"
 
@@ -155,15 +226,10 @@ class Probes:
     """A worker's probe listener and its loop's heartbeat."""
 
     def __init__(self, host: str, port: int, traffic: ListenQueue, serving: ServingParams) -> None:
-        self.heartbeat = Heartbeat()
+        backlog = Backlog(traffic.waiting, serving.probe_ready_backlog, serving.probe_ready_backlog_s)
+        self.heartbeat = Heartbeat(on_beat=backlog.look)
         self.traffic = traffic
-        checks = Checks(
-            self.heartbeat,
-            serving.probe_live_s,
-            serving.probe_ready_s,
-            traffic.waiting,
-            serving.probe_ready_backlog,
-        )
+        checks = Checks(self.heartbeat, serving.probe_live_s, serving.probe_ready_s, backlog)
         limits = Limits(serving.header_timeout_s, serving.max_header_bytes, serving.probe_max_connections)
         self.listener = Listener((host, port), checks.route, limits)
         # A daemon thread: a stuck probe connection never holds up the worker's exit.
