@@ -42,9 +42,12 @@ from mlapp.params_train import DaskParams as DaskParams
 from mlapp.params_train import EvaluateParams as EvaluateParams
 from mlapp.params_train import MlflowParams as MlflowParams
 from mlapp.params_train import TrainParams as TrainParams
+from mlapp.params_train import Tunable as Tunable
+from mlapp.params_train import TunableTrain as TunableTrain
 from mlapp.params_train import TunableXGBoost as TunableXGBoost
 from mlapp.params_train import TuneParams as TuneParams
 from mlapp.params_train import XGBoostParams as XGBoostParams
+from mlapp.params_train import tuned_setting as tuned_setting
 from mlapp.params_yaml import DEFAULT_PARAMS as DEFAULT_PARAMS
 from mlapp.params_yaml import read_params_text as read_params_text
 
@@ -86,6 +89,13 @@ class Params(Section):
                 f"train.regression_objective {self.train.regression_objective} is a loss for task "
                 f"regression; task {self.task} trains with XGBoost's log loss whatever it says: set it "
                 "to squarederror (or task to regression)"
+            )
+        loss = self.train.regression_objective
+        if "tweedie_variance_power" in self.tune.space and loss != "tweedie":
+            raise ValueError(
+                "tune.space.tweedie_variance_power searches train.tweedie_variance_power, which only "
+                f"train.regression_objective tweedie uses (this file's is {loss}): remove it from "
+                "tune.space, or set regression_objective to tweedie"
             )
         if self.train.engine == "dask" and self.task == "multiclass":
             raise ValueError("train.engine dask trains binary and regression models: use engine local")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import operator
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
 
@@ -88,6 +88,15 @@ TunableXGBoost = Literal[
     "min_child_weight",
     "reg_lambda",
 ]
+# tune.space's other names: a setting of train itself, the loss's own (mlapp.params: searched only
+# when train.regression_objective is tweedie, the one loss it shapes).
+TunableTrain = Literal["tweedie_variance_power"]
+Tunable = TunableXGBoost | TunableTrain
+
+
+def tuned_setting(name: str) -> str:
+    """The setting a tune.space name searches: train.<name> (the loss's), else train.xgboost.<name>."""
+    return f"train.{name}" if name in get_args(TunableTrain) else f"train.xgboost.{name}"
 
 
 # Searched on a log scale (mlapp.tune): their effect is multiplicative. A log scale has no 0.
@@ -106,16 +115,17 @@ def _limit_broken(value: float, limits: list[Any]) -> str | None:
     return None
 
 
-def _space_problem(name: TunableXGBoost, low: float, high: float) -> str | None:
-    """Why a trial could draw a value ``train.xgboost.<name>`` refuses: the search would stop
-    mid-way with XGBoost's error, or write into params.yaml a value that file then refuses."""
-    field = XGBoostParams.model_fields[name]
+def _space_problem(name: Tunable, low: float, high: float) -> str | None:
+    """Why a trial could draw a value its setting (``train.xgboost.<name>``) refuses: the search
+    would stop mid-way with XGBoost's error, or write into params.yaml a value that file then refuses."""
+    setting = tuned_setting(name)
+    field = (TrainParams if setting == f"train.{name}" else XGBoostParams).model_fields[name]
     whole = field.annotation is int  # mlapp.tune draws whole numbers from int(low) to int(high)
     for bound in (low, high):
         if broken := _limit_broken(int(bound) if whole else bound, field.metadata):
             return (
-                f"tune.space.{name}: [{low:g}, {high:g}] reaches {bound:g}, but train.xgboost.{name} must be "
-                f"{broken}: keep the range inside what train.xgboost.{name} accepts"
+                f"tune.space.{name}: [{low:g}, {high:g}] reaches {bound:g}, but {setting} must be "
+                f"{broken}: keep the range inside what {setting} accepts"
             )
     if name in LOG_SCALE and low <= 0:
         return (
@@ -130,7 +140,7 @@ class TuneParams(Section):
     timeout_s: float = Field(gt=0, le=7 * DAY)  # no new trial starts after this
     seed: Seed
     metric: MetricName  # of the task; scored on the validation rows of the training part, never on test
-    space: dict[TunableXGBoost, tuple[float, float]]  # train.xgboost.<name>: [low, high]
+    space: dict[Tunable, tuple[float, float]]  # train.xgboost.<name> (or train.<name>): [low, high]
 
     @model_validator(mode="after")
     def _ranges(self) -> TuneParams:

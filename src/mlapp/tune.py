@@ -1,4 +1,5 @@
-"""``make tune``: a bounded Optuna search over ``train.xgboost``, proposed as a params.yaml diff.
+"""``make tune``: a bounded Optuna search over ``train.xgboost`` (and, for the tweedie loss, its
+``train.tweedie_variance_power``), proposed as a params.yaml diff: ``tune.space`` names each.
 
 Only the training part of the split is read, divided into fit and validation rows by the train
 stage's own ``holdout`` and fitted by its own ``fit``: a trial's model is the one ``dvc repro``
@@ -23,7 +24,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 
@@ -31,7 +32,7 @@ from mlapp import metrics
 from mlapp.errors import ParamsError, UserError
 from mlapp.files import write_text
 from mlapp.model import Model, ModelSpec
-from mlapp.params import LOG_SCALE, Params, TrainParams, TunableXGBoost, TuneParams
+from mlapp.params import LOG_SCALE, Params, TrainParams, Tunable, TunableTrain, TuneParams, tuned_setting
 from mlapp.stages.train import Holdout, check_huber_slope, fit, holdout, uses_huber_slope
 from mlapp.tables import read_frame
 
@@ -48,7 +49,7 @@ class Result:
 
 
 def _suggest(
-    trial: Any, space: Mapping[TunableXGBoost, tuple[float, float]], current: dict[str, Any]
+    trial: Any, space: Mapping[Tunable, tuple[float, float]], current: dict[str, Any]
 ) -> dict[str, Any]:
     chosen: dict[str, Any] = {}
     for name, (low, high) in space.items():
@@ -59,9 +60,19 @@ def _suggest(
     return chosen
 
 
+_OWN = get_args(TunableTrain)  # tune.space names of train's own settings, not train.xgboost's
+
+
+def _current(train: TrainParams) -> dict[str, Any]:
+    """params.yaml's value of every name tune.space may hold."""
+    return {**train.xgboost.model_dump(), **{name: getattr(train, name) for name in _OWN}}
+
+
 def _with(params: Params, values: Mapping[str, Any]) -> TrainParams:
-    """``train`` with these ``train.xgboost`` values."""
-    return params.train.model_copy(update={"xgboost": params.train.xgboost.model_copy(update=dict(values))})
+    """``train`` with these values of tune.space's names (train's own, and train.xgboost's)."""
+    own = {name: value for name, value in values.items() if name in _OWN}
+    xgboost = {name: value for name, value in values.items() if name not in _OWN}
+    return params.train.model_copy(update={**own, "xgboost": params.train.xgboost.model_copy(update=xgboost)})
 
 
 def score(params: Params, rows: Holdout, values: Mapping[str, Any]) -> tuple[float, int]:
@@ -110,7 +121,7 @@ def search(params: Params, source: Path) -> Result:
     huber = uses_huber_slope(params.task, params.train)
     if huber:
         check_huber_slope(labels, params.train)
-    base = params.train.xgboost.model_dump()
+    base = _current(params.train)
     higher = metrics.higher_is_better(tune.metric)
 
     tracking.connect(params.mlflow)
@@ -132,7 +143,7 @@ def search(params: Params, source: Path) -> Result:
         with mlflow.start_run(run_name=f"trial-{trial.number}", nested=True):
             value, trees = score(params, rows, chosen)
             trial.set_user_attr("trees", trees)
-            mlflow.log_params({f"train.xgboost.{k}": v for k, v in chosen.items()})
+            mlflow.log_params({tuned_setting(k): v for k, v in chosen.items()})
             mlflow.log_metrics({f"valid_{tune.metric}": value, "trees": trees})
         return value
 
@@ -164,7 +175,8 @@ def _tidy(value: Any) -> Any:
 
 
 def write_best(params_path: Path, best: dict[str, Any]) -> list[str]:
-    """Set ``train.xgboost.<name>`` in params.yaml, keeping comments; returns what changed."""
+    """Set each searched setting (``train.xgboost.<name>``, ``train.<name>``) in params.yaml,
+    keeping comments; returns what changed."""
     from ruamel.yaml import YAML
 
     yaml = YAML()  # round-trip mode: comments, order and quoting survive
@@ -175,10 +187,10 @@ def write_best(params_path: Path, best: dict[str, Any]) -> list[str]:
         type(None), lambda dumper, _: dumper.represent_scalar("tag:yaml.org,2002:null", "null")
     )
     document = yaml.load(params_path.read_text())
-    section = document["train"]["xgboost"]
-    changed = [f"train.xgboost.{k}: {section[k]} -> {v}" for k, v in best.items() if section[k] != v]
+    sections = {name: document["train"] if name in _OWN else document["train"]["xgboost"] for name in best}
+    changed = [f"{tuned_setting(k)}: {sections[k][k]} -> {v}" for k, v in best.items() if sections[k][k] != v]
     for key, value in best.items():
-        section[key] = value
+        sections[key][key] = value
     text = io.StringIO()  # the whole file first: a failure or Ctrl-C leaves params.yaml as it was
     yaml.dump(document, text)
     write_text(text.getvalue(), params_path)
