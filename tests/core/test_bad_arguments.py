@@ -28,6 +28,10 @@ REFUSED = [
     ],
     (["delivery", "wait", "--env", "staging", "--timeout", "nan"], "--timeout"),
     (["pipeline", "tune", "--timeout", "inf"], "--timeout"),
+    # bounded as the setting they override: delivery.sync_timeout_s (0 asked once, 1e9 was 31
+    # years, a job GitHub stops at 6 h) and tune.timeout_s (7 days)
+    *[(["delivery", "wait", "--env", "staging", "--timeout", t], "--timeout") for t in ("0", "21601", "1e9")],
+    (["pipeline", "tune", "--timeout", "604801"], "--timeout"),
     (["delivery", "e2e", "--image", "x", "--engine", "dockr"], "--engine"),  # was "no cluster"
     (["serving", "smoke", "--url", "localhost:3000"], "--url"),  # was a failed smoke test, exit 1
     (["delivery", "smoke", "--env", "staging", "--url", "localhost:3000"], "--url"),
@@ -114,3 +118,25 @@ def test_every_required_option_read_from_a_variable_names_it() -> None:
         if isinstance(p, click.Option) and p.required and p.envvar and not p.show_envvar
     ]
     assert not silent, f"required, read from a variable the error would not name: {silent}"
+
+
+@pytest.mark.parametrize(
+    ("group", "command", "setting"),
+    [("delivery", "wait", "delivery.sync_timeout_s"), ("pipeline", "tune", "tune.timeout_s")],
+)
+def test_a_time_option_takes_what_its_setting_takes(group: str, command: str, setting: str) -> None:
+    """`delivery wait --timeout` took 0 and 1e9 while its setting refused both (more than 0, at most
+    6 h): each end is where the setting's is, so a value moves between file and option unchanged."""
+    import click
+
+    from mlapp.cli import cli
+    from mlapp.params import Params
+
+    section, key = setting.split(".")
+    field = Params.model_fields[section].annotation.model_fields[key]
+    high = next(limit.le for limit in field.metadata if getattr(limit, "le", None) is not None)
+    option = next(p for p in cli.commands[group].commands[command].params if p.name == "timeout")
+    assert option.type.convert(str(high), option, None) == high
+    for refused in ("0", str(high + 1)):
+        with pytest.raises(click.BadParameter):
+            option.type.convert(refused, option, None)

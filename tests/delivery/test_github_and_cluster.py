@@ -479,10 +479,10 @@ def test_wait_deadline_says_what_is_served_and_what_argo_cd_reports(
     monkeypatch.setenv("FAKE_LOG", str(tmp_path / "kubectl.log"))
     monkeypatch.setenv("KUBE_CONFIG", "apiVersion: v1\nkind: Config\n")
     monkeypatch.setenv("PATH", path_with(fake_kubectl(tmp_path, kubectl)))
-    code, out = mlapp("delivery", "wait", "--env", FIRST, "--url", old_service, "--timeout", "0", "--fetch")
+    code, out = mlapp("delivery", "wait", "--env", FIRST, "--url", old_service, "--timeout", "1", "--fetch")
     version = load(gitops / "models").version  # what the new release's service reports
     assert code != 0
-    assert f"after 0s {old_service} still serves model 0123456789ab, not model {version}" in out, out
+    assert f"after 1s {old_service} still serves model 0123456789ab, not model {version}" in out, out
     assert f"Argo CD Application argocd/mlapp-{FIRST}: sync OutOfSync at ffffffffffff, health Degraded" in out
     assert "(ImagePullBackOff)" in out
 
@@ -497,7 +497,7 @@ def test_wait_names_the_service_url_without_its_password(
     capsys.readouterr()
     url = old_service.replace("://", "://alice:s3cret-in-the-url@")
     assert (
-        run_main(monkeypatch, "delivery", "wait", "--env", FIRST, "--url", url, "--timeout", "0", "--fetch")
+        run_main(monkeypatch, "delivery", "wait", "--env", FIRST, "--url", url, "--timeout", "1", "--fetch")
         != 0
     )
     out = "".join(capsys.readouterr())

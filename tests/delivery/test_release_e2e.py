@@ -151,7 +151,7 @@ exec sleep 300
     shutil.copytree(released / "models", other)
     (other / "model.ubj").write_bytes((other / "model.ubj").read_bytes() + b" ")
     ok("delivery", "deploy", "--env", FIRST, "--image", image("c"), "--model-dir", str(other), "--push")
-    code, out = mlapp("delivery", "wait", "--env", FIRST, "--url", server, "--timeout", "0", "--fetch")
+    code, out = mlapp("delivery", "wait", "--env", FIRST, "--url", server, "--timeout", "1", "--fetch")
     assert code != 0 and "still serves model" in out and "not model" in out, out
     code, out = mlapp("delivery", "smoke", "--env", FIRST, "--url", server, "--fetch")
     assert code == 1 and f"FAIL smoke test against {FIRST}: " in out, out  # a "no", as README says

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from mlapp.gha import OUTPUT_ENV, SUMMARY_ENV
-from mlapp.params import Params, load_params
+from mlapp.params import Params, Section, load_params
 
 # Every path option says whether it names a file or a folder: a folder where a file goes (or a
 # file where a folder goes) is then click's usage error naming the option, before any work,
@@ -31,6 +31,20 @@ class Seconds(click.FloatRange):
         if not math.isfinite(seconds):
             self.fail(f"{value} is not a number of seconds", param, ctx)
         return seconds
+
+
+def seconds_of(section: type[Section], name: str) -> Seconds:
+    """The time option overriding a params setting, bounded as that setting is (its pydantic
+    gt/ge/lt/le): `delivery wait --timeout 0` asked once and 1e9 waited 31 years while
+    delivery.sync_timeout_s refused both."""
+    bounds = {
+        attr: getattr(limit, attr)
+        for limit in section.model_fields[name].metadata
+        for attr in ("gt", "ge", "lt", "le")
+        if getattr(limit, attr, None) is not None
+    }
+    low, high = bounds.get("gt", bounds.get("ge")), bounds.get("lt", bounds.get("le"))
+    return Seconds(min=low, max=high, min_open="gt" in bounds, max_open="lt" in bounds)
 
 
 @dataclass

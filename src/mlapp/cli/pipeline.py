@@ -6,8 +6,9 @@ from pathlib import Path
 
 import click
 
-from mlapp.cli.common import FileOption, FolderOption, Project, Seconds, exit_with, pass_project, pick
+from mlapp.cli.common import FileOption, FolderOption, Project, exit_with, pass_project, pick, seconds_of
 from mlapp.errors import redact
+from mlapp.params import TuneParams
 
 
 @click.group("pipeline")
@@ -252,7 +253,7 @@ def register(
 @click.option("--trials", type=click.IntRange(min=1), help="Most trials [params: tune.trials].")
 @click.option(
     "--timeout",
-    type=Seconds(min=0, min_open=True),
+    type=seconds_of(TuneParams, "timeout_s"),
     help="No new trial after this many seconds [params: tune.timeout_s].",
 )
 @pass_project
