@@ -112,6 +112,20 @@ def test_a_killed_worker_is_replaced_at_once(server, records) -> None:
     assert count_rises(url, before) == before + 1
 
 
+def oom_score_adj(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/oom_score_adj").read_text())
+
+
+def test_out_of_memory_the_kernel_kills_a_worker_not_the_server_process(server) -> None:
+    """The server process has the largest RSS, so the OOM killer chose it: in a container under
+    a memory limit every worker died with it and the container exited (137), where a killed
+    worker is replaced at once (above)."""
+    leader, *workers = server_pids(server["port"])
+    assert workers
+    assert oom_score_adj(leader) < 1000
+    assert [oom_score_adj(worker) for worker in workers] == [1000] * len(workers)
+
+
 def in_flight(url: str) -> tuple[float, set[str]]:
     """BentoML's /predict requests in progress (all workers' files) and the pids its per-process
     gauge labels."""
