@@ -31,6 +31,12 @@ def read_params_text(text: str, source: Path | str = DEFAULT_PARAMS) -> Any:
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
+        if loader.yaml_version not in (None, (1, 2)):  # DVC's reader would switch to that version's rules
+            version = ".".join(map(str, loader.yaml_version))
+            raise ParamsError(
+                f"{source} starts with %YAML {version}: DVC would read it by YAML {version}'s rules (yes as "
+                "true, 0012 as 10) and mlapp by YAML 1.2's: delete the %YAML line"
+            )
         if node is not None and (twice := _key_twice(node, ())):
             raise ParamsError(f"{source}: {twice}")
         return loader.construct_document(node) if node is not None else None

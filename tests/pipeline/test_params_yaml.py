@@ -277,6 +277,22 @@ def test_mlapp_reads_every_short_number_spelling_as_dvc_does() -> None:
     assert apart == []
 
 
+@pytest.mark.parametrize("version", ["1.1", "1.2"])
+def test_a_yaml_version_directive_is_read_as_dvc_reads_it_or_refused(tmp_path: Path, version: str) -> None:
+    """`%YAML 1.1` switched DVC's reader to YAML 1.1 (`n_estimators: 0012` was 10 to DVC, 12 to mlapp)."""
+    path = tmp_path / "params.yaml"
+    path.write_text(f"%YAML {version}\n---\n" + SHIPPED.replace("n_estimators: 400", "n_estimators: 0012"))
+    if version == "1.2":
+        assert load_params(path).train.xgboost.n_estimators == 12
+        return
+    with pytest.raises(ParamsError) as raised:
+        load_params(path)
+    assert str(raised.value) == (
+        f"{path} starts with %YAML 1.1: DVC would read it by YAML 1.1's rules (yes as true, 0012 as 10) "
+        "and mlapp by YAML 1.2's: delete the %YAML line"
+    )
+
+
 @pytest.mark.parametrize(
     ("old", "new", "said"),
     [
