@@ -37,6 +37,15 @@ def unanswered(server: str, kind: str, seconds: str) -> str:
     return f"{server} {SILENCES[kind]} within {seconds} s"
 
 
+# How to make a pipeline output that is not there (a model, a table, metrics), as every reader says it.
+PIPELINE_FIRST = "run the pipeline first (`make run`, or `uv run dvc repro`)"
+
+
+def not_built(what: str) -> str:
+    """``what`` (a pipeline output, named with its path) is not there, and how to make it."""
+    return f"{what} not found: {PIPELINE_FIRST}"
+
+
 class UserError(Exception):
     pass
 

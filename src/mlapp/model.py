@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from mlapp.errors import UserError, writing
+from mlapp.errors import UserError, not_built, writing
 from mlapp.files import write_json
 from mlapp.labels import label_text
 from mlapp.outputs import response_fields
@@ -177,7 +177,7 @@ class ModelMissing(UserError, FileNotFoundError):
 
 
 def missing(model_dir: Path) -> ModelMissing:
-    return ModelMissing(f"no model at {model_dir / MODEL_FILE}: run the pipeline first (`make run`)")
+    return ModelMissing(not_built(f"model {model_dir / MODEL_FILE}"))
 
 
 class ModelUnreadable(UserError, ValueError):

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 from pandas.errors import ParserError, ParserWarning
 
 from mlapp.csv_names import CsvSource, extra_field, refuse_repeated, repeated, separator_fix, with_head
-from mlapp.errors import UserError, interrupts_kept, writing
+from mlapp.errors import UserError, interrupts_kept, not_built, writing
 from mlapp.files import staged_beside
 from mlapp.sources import is_parquet, opened
 
@@ -223,7 +223,7 @@ def stage_table(path: Path, needs: Iterable[str] = ()) -> Path:
     (written by the stage before it, or given as --input) must be. Anything else is said in one
     line naming the file, before any work: pandas reads a folder as a dataset of the files in it."""
     if not path.exists():
-        raise UserError(f"{path} not found: run the pipeline first (`make run`, or `uv run dvc repro`)")
+        raise UserError(not_built(str(path)))
     try:
         names = pq.ParquetFile(path).schema_arrow.names
     except (OSError, pa.ArrowException) as exc:

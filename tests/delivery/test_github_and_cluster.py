@@ -395,7 +395,7 @@ def test_bootstrap_needs_a_cluster(gitops: Path, mlapp, tmp_path: Path, monkeypa
 def test_image_metadata_outputs(gitops: Path, mlapp, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("GITHUB_REPOSITORY", "Acme/Churn")
     code, out = mlapp("delivery", "image-metadata")  # no model yet: the file to make, one line
-    assert code != 0 and "ModelMissing: no model at models/model.ubj: run the pipeline first" in out, out
+    assert code != 0 and "ModelMissing: model models/model.ubj not found: run the pipeline first" in out, out
     (gitops / "models").mkdir()
     (gitops / "models/model.ubj").write_bytes(b"model bytes")
     (gitops / "models/model_spec.json").write_text("{}")  # a model is its booster and its spec

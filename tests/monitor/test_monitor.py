@@ -6,6 +6,7 @@ import bz2
 import gzip
 import json
 import lzma
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from mlapp.errors import PIPELINE_FIRST
 from mlapp.gha import parse_outputs
 from mlapp.model import ModelMissing, load
 from mlapp.monitor import batch, run
@@ -403,7 +405,7 @@ def test_cli_exit_codes_and_github_output(
 
 def test_missing_reference_is_an_error(project: Path, tmp_path: Path) -> None:
     """A project whose pipeline has not run has no reference to compare with."""
-    with pytest.raises(MonitorError, match=r"split\.train.*run the pipeline first"):
+    with pytest.raises(MonitorError, match=r"\(split\.train\) \S+ not found: " + re.escape(PIPELINE_FIRST)):
         _monitor(project, write_csv(fresh(101), tmp_path / "fresh.csv"), tmp_path, model_dir=Path("models"))
 
 
@@ -413,7 +415,9 @@ def test_a_failed_run_leaves_no_earlier_report_behind(in_project: Path, tmp_path
     batch = write_csv(fresh(101), tmp_path / "fresh.csv")
     _main(in_project / "params.yaml", batch, json_path, md_path)
     assert json.loads(json_path.read_text())["status"] == "ok"
-    with pytest.raises(ModelMissing, match="no model at"):  # the batch is fine; the reference is not
+    with pytest.raises(
+        ModelMissing, match=r"model\.ubj not found"
+    ):  # the batch is fine; the reference is not
         _main(in_project / "params.yaml", batch, json_path, md_path, model_dir=tmp_path / "no-model")
     assert not json_path.exists() and not md_path.exists()
 

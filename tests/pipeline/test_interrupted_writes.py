@@ -24,7 +24,7 @@ from pandas.errors import ParserError
 from mlapp import model as model_io
 from mlapp import swap, tracking
 from mlapp.cli import EXIT_ERROR
-from mlapp.errors import EXIT_INTERRUPTED, UserError
+from mlapp.errors import EXIT_INTERRUPTED, PIPELINE_FIRST, UserError
 from mlapp.files import write_json
 from mlapp.params import load_params
 from mlapp.sources import Replayed
@@ -133,7 +133,7 @@ def test_saved_bytes_are_xgboosts_own(tmp_path) -> None:
 
 def test_a_missing_model_is_named_missing_not_corrupt(tmp_path) -> None:
     """`mlapp pipeline track` before any training said the model was 'truncated or corrupt'."""
-    with pytest.raises(model_io.ModelMissing, match=r"no model at .*: run the pipeline first"):
+    with pytest.raises(model_io.ModelMissing, match=r"model .*model\.ubj not found: run the pipeline first"):
         model_io.model_sha256(tmp_path / "models")
 
 
@@ -247,5 +247,5 @@ def test_a_missing_model_in_track_is_still_named_missing(tmp_path, monkeypatch, 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
     assert run_main(monkeypatch, "pipeline", "track") == EXIT_ERROR
-    said = "error: no model at models/model.ubj: run the pipeline first (`make run`)\n"
+    said = f"error: model models/model.ubj not found: {PIPELINE_FIRST}\n"
     assert capsys.readouterr().err == said  # a FileNotFoundError too, not the store's

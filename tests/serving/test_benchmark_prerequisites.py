@@ -57,7 +57,7 @@ def test_a_missing_model_is_one_error_line(script: str, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != MODEL_DIR_ENV}
     done = _run(project / "benchmarks" / script, env)
     model = project / "models" / "model.ubj"
-    expected = [f"error: no model at {model}: run the pipeline first (`make run`)"]
+    expected = [f"error: model {model} not found: run the pipeline first (`make run`, or `uv run dvc repro`)"]
     assert (done.returncode, done.stderr.strip().splitlines()) == (2, expected)
     assert sorted(p.name for p in project.iterdir()) == ["benchmarks", "params.yaml"]  # nothing written
 

@@ -56,7 +56,7 @@ def test_a_server_that_cannot_start_fails_at_once_with_its_reason(serving_root: 
     done = serve_smoke(serving_root, tmp_path)  # no model there
     assert done.returncode == 2, done.stderr[-2000:]
     assert "error: the local server exited (2) before it was ready:" in done.stderr
-    assert f"no model at {tmp_path / 'model.ubj'}: run the pipeline first" in done.stderr
+    assert f"model {tmp_path / 'model.ubj'} not found: run the pipeline first" in done.stderr
     assert "Traceback" not in done.stderr
 
 

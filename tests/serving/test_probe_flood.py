@@ -18,7 +18,7 @@ import httpx
 import psutil
 import pytest
 
-from mlapp.serving import probes
+from mlapp.serving import heads, probes
 from mlapp.serving.local import free_port
 from tests.serving.conftest import PARAMS
 
@@ -132,14 +132,14 @@ def test_a_connection_that_does_not_send_its_request_in_time_is_closed(start_pro
         assert closed_by_server(silent) == b""
         answer = closed_by_server(slow)
     assert answer.startswith(b"HTTP/1.1 408 ")
-    assert b"serving.header_timeout_s" in answer and b"connection: close" in answer.lower()
+    assert heads.too_slow(0.2).encode() in answer and b"connection: close" in answer.lower()
 
 
 @pytest.mark.parametrize(
     ("request_bytes", "status", "names"),
     [
-        (PADDED + b"\r\n\r\n", 431, b"serving.max_header_bytes"),
-        (PADDED, 431, b"serving.max_header_bytes"),
+        (PADDED + b"\r\n\r\n", 431, heads.too_large(1024).encode()),  # the traffic port's words
+        (PADDED, 431, heads.too_large(1024).encode()),
         (b"NOT HTTP AT ALL\r\n\r\n", 400, b"malformed HTTP request"),
         (b"POST /livez HTTP/1.1\r\nHost: p\r\nContent-Length: 0\r\n\r\n", 405, b"GET"),
         (b"GET /predict HTTP/1.1\r\nHost: p\r\n\r\n", 404, b"/livez and /readyz"),

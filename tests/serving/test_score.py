@@ -303,7 +303,7 @@ def test_an_unreachable_bucket_is_one_error_line(serving_root, tmp_path, unreach
 
 
 def test_no_model_is_one_error_line(tmp_path) -> None:
-    with pytest.raises(UserError, match=f"no model at {tmp_path / 'models'}/model.ubj: run the pipeline"):
+    with pytest.raises(UserError, match=f"model {tmp_path / 'models'}/model.ubj not found: run the pipeline"):
         score_in_process("batch.csv", tmp_path / "models", tmp_path)
 
 

@@ -16,7 +16,7 @@ from tests.serving.conftest import serve_until_exit as serve
 def test_no_model_is_one_error_line(serving_root: Path, tmp_path: Path) -> None:
     done = serve(serving_root, tmp_path)
     assert done.returncode == 2, done.stderr[-2000:]
-    assert f"error: no model at {tmp_path / 'model.ubj'}: run the pipeline first" in done.stderr
+    assert f"error: model {tmp_path / 'model.ubj'} not found: run the pipeline first" in done.stderr
     assert "Traceback" not in done.stderr
     assert not done.stderr.startswith("serving "), done.stderr  # it said so before the error
 

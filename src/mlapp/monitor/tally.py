@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from mlapp.cells import BATCH_LABEL_FIX, placeholder_hint
+from mlapp.errors import not_built
 from mlapp.files import read_json
 from mlapp.labels import spelt_as
 from mlapp.metrics import rmsle_undefined, round6
@@ -45,9 +46,7 @@ class Reference:
 
 def _need(path: Path, what: str) -> Path:
     if not path.is_file():
-        raise MonitorError(
-            f"{what} {path} is missing: run the pipeline first (`make run` or `uv run dvc repro`)"
-        )
+        raise MonitorError(not_built(f"{what} {path}"))
     return path
 
 
@@ -176,7 +175,7 @@ class Tallies:
             one = "one value" if reference.model.task == "regression" else "one class"
             return {"status": "skipped", "why": f"labeled rows hold only {one}", "metrics": []}
         if reference.metrics is None:
-            raise MonitorError(f"{params.evaluate.metrics} is missing: run the pipeline first (`make run`)")
+            raise MonitorError(not_built(str(params.evaluate.metrics)))
         # A metric watched since the model was evaluated: named, not a KeyError.
         if lacking := sorted(set(params.monitor.decay_tolerance) - set(reference.metrics)):
             raise MonitorError(

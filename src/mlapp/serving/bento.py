@@ -27,7 +27,7 @@ from pathspec import PathSpec
 
 from mlapp import proc
 from mlapp.errors import UserError
-from mlapp.model import MODEL_FILE, SPEC_FILE
+from mlapp.model import MODEL_FILE, SPEC_FILE, missing
 from mlapp.params import Params
 from mlapp.serving import lineage, settings
 
@@ -125,7 +125,7 @@ def build(params: Params, bentofile: Path = BENTOFILE, docker_context: Path | No
 
     model_dir = params.train.model_dir
     if not (model_dir / MODEL_FILE).is_file():
-        raise UserError(f"no model in {model_dir}/: run the pipeline first (`make run`)")
+        raise missing(model_dir)
     if not bentofile.is_file():
         raise UserError(f"{bentofile} not found: run from the repository root")
     facts = lineage.from_repo(model_dir, source="bento")

@@ -54,7 +54,7 @@ import httptools
 import uvicorn.config
 
 from mlapp.params import ServingParams
-from mlapp.serving import versions
+from mlapp.serving import heads, versions
 from mlapp.serving.closing import Closing, Count, Deadline
 from mlapp.serving.pipelined import SLICE_BYTES
 
@@ -123,10 +123,7 @@ class HeaderDeadline(Closing):
             self.too_large()  # trailers or chunk framing: checked after each read, not before
 
     def too_large(self) -> None:
-        message = (
-            f"request line and headers (and chunked framing and trailers) over {self.settings.max_bytes} "
-            "bytes (serving.max_header_bytes): send less"
-        )
+        message = heads.too_large(self.settings.max_bytes, chunked=True)
         self.refuse(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, message, "headers", "header_too_large")
 
     def parse(self, data: bytes) -> bytes:
@@ -230,7 +227,7 @@ class HeaderDeadline(Closing):
         if self.transport.is_closing():
             return
         if self.started:  # a slow client, not one with much to send: closed at once
-            message = f"headers not received within {self.settings.timeout_s:g} s"
+            message = heads.too_slow(self.settings.timeout_s)
             self.refuse(HTTPStatus.REQUEST_TIMEOUT, message, "headers", "header_timeout", linger=False)
             return
         self.wire.socket.close()

@@ -46,7 +46,7 @@ from http import HTTPStatus
 
 import h11
 
-from mlapp.serving import versions
+from mlapp.serving import heads, versions
 
 logger = logging.getLogger(__name__)
 Check = Callable[[], tuple[int, str]]
@@ -200,8 +200,7 @@ class Listener:
         return (*check(), "") if check else (404, NOT_FOUND, "")
 
     def too_large(self) -> tuple[int, str, str]:
-        cap = self.limits.max_bytes
-        return 431, f"request line and headers over {cap} bytes (serving.max_header_bytes)", ""
+        return 431, heads.too_large(self.limits.max_bytes), ""
 
     def refuse(self, conn: Waiting, exc: h11.RemoteProtocolError) -> None:
         if exc.error_status_hint == HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE:
@@ -216,11 +215,7 @@ class Listener:
             if conn.deadline > now:
                 return
             if conn.received:
-                message = (
-                    f"request line and headers not received within {self.limits.timeout_s:g} s "
-                    "(serving.header_timeout_s)"
-                )
-                self.finish(conn, 408, message, "")
+                self.finish(conn, 408, heads.too_slow(self.limits.timeout_s), "")
             else:
                 self.drop(conn)
 
