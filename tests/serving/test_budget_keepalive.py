@@ -157,6 +157,7 @@ def test_the_idle_timer_is_armed_again_once_a_dropped_body_has_arrived(
         clock.now += 0.2  # idle for longer than timeout_keep_alive: the server ends the connection
         step()
         assert client.recv(1) == b"", "the idle connection was kept open: no keep-alive timer"
+        assert transport.is_closing()  # closed, not lingering: the body is all in, nothing more to drop
     finally:
         transport.close()
         client.close()

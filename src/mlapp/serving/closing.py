@@ -111,6 +111,9 @@ class Closing(UnreadDeadline):
         if self.rest_timer is not None:  # the rest of an answered body came in time: the connection stays
             self.rest_timer.cancel()
             self.rest_timer = None
+            # uvicorn leaves ``more_body`` set on a request answered before its end: the client sends
+            # no more of it, so a later close (the idle timer) is a plain one, not a linger.
+            self.cycle.more_body = False
             if self.timeout_keep_alive_task is None:  # the body's bytes stopped uvicorn's idle timer
                 self.timeout_keep_alive_task = self.loop.call_later(
                     self.timeout_keep_alive, self.timeout_keep_alive_handler
