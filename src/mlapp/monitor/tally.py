@@ -42,6 +42,9 @@ class Reference:
     scores: np.ndarray
     metrics: dict[str, float] | None
     model: Model
+    # Why metrics.json has no rmsle (a test label or the model's prediction at most -1): running
+    # the pipeline again would leave it out again. None when it has one, or for lack of a rerun.
+    rmsle_why: str | None = None
 
 
 def _need(path: Path, what: str) -> Path:
@@ -57,9 +60,13 @@ def load_reference(params: Params, model_dir: Path) -> Reference:
     metrics_path = params.evaluate.metrics
     metrics = read_json(metrics_path) if metrics_path.is_file() else None
     scores = model.scores(test)
+    why = None
+    if model.task == "regression" and metrics is not None and "rmsle" not in metrics:
+        y = model.spec.encode(test[model.spec.label], examples=params.validate_.max_failure_examples)
+        why = rmsle_undefined({"test label": y, "prediction": scores})
     if len(test) < params.monitor.min_reference_rows:
         scores = np.concatenate([scores, model.scores(train)])
-    return Reference(train, scores, metrics, model)
+    return Reference(train, scores, metrics, model, why)
 
 
 def true_labels(labels: pd.Series, spec: ModelSpec, limit: int) -> tuple[np.ndarray, Problem | None]:
@@ -178,6 +185,12 @@ class Tallies:
             raise MonitorError(not_built(str(params.evaluate.metrics)))
         # A metric watched since the model was evaluated: named, not a KeyError.
         if lacking := sorted(set(params.monitor.decay_tolerance) - set(reference.metrics)):
+            if "rmsle" in lacking and reference.rmsle_why:
+                raise MonitorError(
+                    f"{params.evaluate.metrics} has no rmsle, which monitor.decay_tolerance watches: "
+                    f"{reference.rmsle_why} (0-based rows of the test split): watch rmse or mae in "
+                    "monitor.decay_tolerance instead"
+                )
             raise MonitorError(
                 f"{params.evaluate.metrics} has no {', '.join(lacking)}, which monitor.decay_tolerance "
                 "watches: run the pipeline (`uv run dvc repro`), whose evaluate writes it"
