@@ -1,4 +1,5 @@
-"""GitHub Markdown tables, as the PR report and the monitor's report write them."""
+"""GitHub Markdown tables, as the PR report and the monitor's report write them, and a report cut to
+the room of a comment."""
 
 from __future__ import annotations
 
@@ -60,3 +61,12 @@ def number(value: float | None, signed: bool = False) -> str:
 def _one_line(text: str) -> str:
     # A line break inside a cell ends the table row; the rest would spill out as loose text.
     return _LINE_BREAK.sub(" ", text)
+
+
+def cut_to(text: str, max_chars: int, whole: str) -> str:
+    """``text`` within ``max_chars`` (a GitHub comment's room), a note in place of what is cut naming
+    ``whole``, the artifact's file that holds it all: one wording for the report and the comment."""
+    if len(text) <= max_chars:
+        return text
+    note = f"\n\n… (truncated to fit a GitHub comment; the full report is `{whole}` in the artifact)\n"
+    return text[: max_chars - len(note)] + note

@@ -109,7 +109,7 @@ def test_long_reports_shrink_then_truncate_within_the_limit(shifted: dict[str, A
     assert_renders(compact)
     cut = markdown.render(report, 1500)
     assert len(cut) <= 1500 and cut.endswith(
-        "(truncated to fit a GitHub comment; the full report is report.json in the artifact)\n"
+        "(truncated to fit a GitHub comment; the full report is `report.json` in the artifact)\n"
     )
 
 

@@ -130,7 +130,9 @@ def test_comment_body_is_bounded_and_ends_with_a_trusted_footer() -> None:
     url = "https://github.com/org/app/actions/runs/7"
     body = github.comment_body(b"### Report\n" + b"x" * 5000 + b"\0", url, 2000, compared=True)
     assert len(body) <= 2000
-    assert "truncated" in body and body.endswith(
+    note = "\n\n… (truncated to fit a GitHub comment; the full report is `report.md` in the artifact)\n"
+    note += "\n\n---"  # the footer's rule
+    assert note in body and body.endswith(
         "artifact. The merge decision is the `quality gate` step of that run.</sub>\n"
     )
     assert f"[this workflow run]({url})" in body

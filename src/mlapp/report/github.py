@@ -27,6 +27,7 @@ from urllib.parse import urlencode
 import httpx
 
 from mlapp.delivery.github import GitHubError
+from mlapp.markdown_table import cut_to
 
 Get = Callable[[str], Any]
 
@@ -48,7 +49,6 @@ GH_REFERENCE = re.compile(r"(?<![\w-])(gh)-(?=[0-9]+\b)", re.IGNORECASE)  # GH-1
 SIGN_ENTITY = re.compile(r"&(?:(commat)|num|#0*(?:(64)|35)|#x0*(?:(40)|23));", re.IGNORECASE)  # @ or #
 GITHUB_URL = re.compile(r"(?<=github\.com)/", re.IGNORECASE)  # an issue's URL backlinks it too
 HTML_IMAGE = re.compile(r"<(?=\s*/?\s*(?:img|image|picture|source|video|audio|svg)\b)", re.IGNORECASE)
-TRUNCATED = "\n\n… (truncated: the full report is `report.md` in the artifact)\n"
 
 
 class Api:
@@ -152,10 +152,7 @@ def comment_body(raw: bytes, run_url: str, max_chars: int, *, compared: bool) ->
         f"[this workflow run]({run_url}); {holds}</sub>\n"
     )
     text = quiet(inert(raw.decode("utf-8", errors="replace").replace("\0", ""))).rstrip() + "\n"
-    room = max_chars - len(footer)
-    if len(text) > room:
-        text = text[: room - len(TRUNCATED)] + TRUNCATED
-    return text + footer
+    return cut_to(text, max_chars - len(footer), "report.md") + footer
 
 
 def token_login(api: Api) -> str | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from mlapp.markdown_table import code_cell, code_span, number
+from mlapp.markdown_table import code_cell, code_span, cut_to, number
 from mlapp.metrics import AT_THRESHOLD
 from mlapp.report.curves import curves
 from mlapp.report.rows import compared
@@ -279,5 +279,4 @@ def render(report: dict[str, Any], max_chars: int) -> str:
         text = "\n".join(lines) + "\n"
         if len(text) <= max_chars:
             return text
-    note = "\n\n… (truncated to fit a GitHub comment; the full report is report.json in the artifact)\n"
-    return text[: max_chars - len(note)] + note
+    return cut_to(text, max_chars, "report.json")  # report.md is cut too: the JSON holds it all
