@@ -33,10 +33,13 @@ def read_params_text(text: str, source: Path | str = DEFAULT_PARAMS) -> Any:
         node = loader.get_single_node()
         if loader.yaml_version not in (None, (1, 2)):  # DVC's reader would switch to that version's rules
             version = ".".join(map(str, loader.yaml_version))
-            raise ParamsError(
-                f"{source} starts with %YAML {version}: DVC would read it by YAML {version}'s rules (yes as "
-                "true, 0012 as 10) and mlapp by YAML 1.2's: delete the %YAML line"
+            # ruamel.yaml knows 1.1 and 1.2 only: another version stops DVC (an AssertionError).
+            why = (
+                "DVC would read it by YAML 1.1's rules (yes as true, 0012 as 10) and mlapp by YAML 1.2's"
+                if loader.yaml_version == (1, 1)
+                else "DVC cannot read it (its reader knows YAML 1.1 and 1.2 only)"
             )
+            raise ParamsError(f"{source} starts with %YAML {version}: {why}: delete the %YAML line")
         if node is not None and (twice := _key_twice(node, ())):
             raise ParamsError(f"{source}: {twice}")
         return loader.construct_document(node) if node is not None else None

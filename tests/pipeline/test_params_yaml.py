@@ -293,6 +293,20 @@ def test_a_yaml_version_directive_is_read_as_dvc_reads_it_or_refused(tmp_path: P
     )
 
 
+@pytest.mark.parametrize("version", ["1.0", "1.3"])
+def test_a_yaml_version_dvc_cannot_read_is_refused_as_such(tmp_path: Path, version: str) -> None:
+    """ruamel.yaml knows YAML 1.1 and 1.2 only: `%YAML 1.3` stops DVC (an AssertionError), it does
+    not switch it to other rules."""
+    path = tmp_path / "params.yaml"
+    path.write_text(f"%YAML {version}\n---\n" + SHIPPED)
+    with pytest.raises(ParamsError) as raised:
+        load_params(path)
+    assert str(raised.value) == (
+        f"{path} starts with %YAML {version}: DVC cannot read it (its reader knows YAML 1.1 and 1.2 "
+        "only): delete the %YAML line"
+    )
+
+
 @pytest.mark.parametrize(
     ("old", "new", "said"),
     [
