@@ -140,3 +140,17 @@ def test_a_time_option_takes_what_its_setting_takes(group: str, command: str, se
     for refused in ("0", str(high + 1)):
         with pytest.raises(click.BadParameter):
             option.type.convert(refused, option, None)
+
+
+@pytest.mark.parametrize("argv", [["delivery", "wait", "--env", "staging"], ["pipeline", "tune"]])
+def test_a_time_with_a_unit_is_refused_as_not_a_number_of_seconds(
+    argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--timeout 30s` (a unit typed out of habit): click said "is not a valid float range"."""
+    (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    monkeypatch.chdir(tmp_path)
+    assert run_main(monkeypatch, *argv, "--timeout", "30s") == EXIT_ERROR
+    assert (
+        "'--timeout': '30s' is not a number of seconds: write them as a bare number (30, 1.5, 3600)"
+        in capsys.readouterr().err
+    )

@@ -27,6 +27,14 @@ class Seconds(click.FloatRange):
     smoke test given nan was socket's ValueError traceback, given inf a retry that never ends."""
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        try:
+            float(value)
+        except ValueError:  # `30s`, `6h`: click's own words were "is not a valid float range"
+            self.fail(
+                f"{value!r} is not a number of seconds: write them as a bare number (30, 1.5, 3600)",
+                param,
+                ctx,
+            )
         seconds: float = super().convert(value, param, ctx)
         if not math.isfinite(seconds):
             self.fail(f"{value} is not a number of seconds", param, ctx)
