@@ -91,7 +91,8 @@ TunableXGBoost = Literal[
 # tune.space's other names: a setting of train itself, the loss's own (mlapp.params: searched only
 # when train.regression_objective is tweedie, the one loss it shapes).
 TunableTrain = Literal["tweedie_variance_power"]
-Tunable = TunableXGBoost | TunableTrain
+# One Literal, not a union: a misspelt name is then one error listing every name (a union was two).
+Tunable = Literal[TunableXGBoost, TunableTrain]
 
 
 def tuned_setting(name: str) -> str:

@@ -93,3 +93,14 @@ def test_a_power_range_reaching_xgboosts_bounds_is_refused(tmp_path: Path) -> No
         "tune.space.tweedie_variance_power: [1, 1.9] reaches 1, but train.tweedie_variance_power must "
         "be above 1: keep the range inside what train.tweedie_variance_power accepts"
     )
+
+
+def test_a_misspelt_name_is_one_line_listing_every_name_tune_space_takes(tmp_path: Path) -> None:
+    """`tweedie_power` was two lines, one per kind of name (a union's branches), each listing part."""
+    with pytest.raises(ParamsError) as raised:
+        load_params(_params_yaml(tmp_path, {"tweedie_power": [1.1, 1.9]}))
+    assert str(raised.value).endswith(
+        "is invalid: tune.space.tweedie_power.[key]: Input should be 'n_estimators', 'max_depth', "
+        "'learning_rate', 'subsample', 'colsample_bytree', 'min_child_weight', 'reg_lambda' or "
+        "'tweedie_variance_power' (got 'tweedie_power')"
+    )
