@@ -355,6 +355,18 @@ def test_a_label_column_the_file_lacks_is_named_as_data_label() -> None:
     )
 
 
+def test_an_id_or_time_column_the_file_lacks_says_null_means_none() -> None:
+    """`id_column: no` (YAML 1.1's false, meant as "none") is the text 'no' to YAML 1.2, as DVC
+    reads it: a column the file lacks. The line says how to write "none"."""
+    for setting in ("id_column", "time_column"):
+        data = PARAMS.data.model_copy(update={setting: "no"})
+        problems = _problems(_raw(table("binary", 400)), PARAMS.model_copy(update={"data": data}))
+        assert (
+            f"present ('no' is data.{setting} in params.yaml; if the table has none, write null)"
+            in problems[0]
+        ), problems
+
+
 def test_a_table_too_small_is_one_line_without_a_value_count() -> None:
     """A whole-table check has no failing values to count ("1 value(s)" read as one bad cell), is
     said of the table (it read "column '<table>'"), and says what to do."""

@@ -26,8 +26,12 @@ def column_roles(names: list[Any], data: DataParams) -> str:
         data.id_column: "data.id_column",
         data.time_column: "data.time_column",
     }
+    # id and time columns are optional: `id_column: no` is the text 'no' to YAML 1.2 (DVC's
+    # reading), not "none", so the line says how to write none.
+    optional = {data.id_column, data.time_column} - {None, data.label}
     roles = [
         f"{name!r} is {settings[name]} in params.yaml"
+        + ("; if the table has none, write null" if name in optional else "")
         if name in settings
         else f"{name!r} is a feature in FEATURES"
         for name in names
