@@ -36,6 +36,7 @@ from mlapp.tracking_failures import (
     CREDENTIALS,
     RETRIES,
     RunNotLogged,
+    creatable,
     default_timeout,
     end_failed,
     raise_if_server_failed,
@@ -82,6 +83,7 @@ def connect(params: MlflowParams) -> str:
     # It logs the whole traceback of each database error it raises again (a full disk: 100 lines
     # before the command's own one-line error); the error itself still reaches the command.
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
+    creatable(uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return uri

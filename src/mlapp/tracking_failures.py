@@ -12,6 +12,7 @@ import errno
 import os
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import mlflow
 import requests
@@ -89,12 +90,24 @@ def store_free(uri: str, doing: str = "registering", unlogged: str = NOT_LOGGED)
                 "`make run`, an `mlflow` command or a notebook): run this again once it is done"
             ) from exc
         if said := _unwritable(exc, chain):
-            raise TrackingUnavailable(
-                f"cannot write the MLflow store {uri} or its artifacts ({said}): "
-                f"{'free space on that disk, or ' if _full(exc, chain) else ''}point "
-                "MLFLOW_TRACKING_URI (or params.yaml's mlflow.tracking_uri) at a writable place"
-            ) from exc
+            raise _cannot_write(uri, said, full=_full(exc, chain)) from exc
         raise
+
+
+def _cannot_write(uri: str, said: str, full: bool = False) -> TrackingUnavailable:
+    fix = "point MLFLOW_TRACKING_URI (or params.yaml's mlflow.tracking_uri) at a writable place"
+    free = "free space on that disk, or " if full else ""
+    return TrackingUnavailable(f"cannot write the MLflow store {uri} or its artifacts ({said}): {free}{fix}")
+
+
+def creatable(uri: str) -> None:
+    """A local store not made yet where no file can be (a read-only folder or mount) fails at once:
+    MLflow retried opening it for 100 s, silently (its log is off), then raised a traceback."""
+    path = Path(uri.removeprefix("sqlite:///").partition("?")[0]).absolute()
+    if uri.startswith("sqlite:///") and not path.exists():
+        folder = next(p for p in path.parents if p.exists())  # MLflow makes the ones missing
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise _cannot_write(uri, f"no file can be created in {folder}")
 
 
 def _full(exc: Exception, chain: list[BaseException | None]) -> bool:

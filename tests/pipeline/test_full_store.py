@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import subprocess
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -92,3 +93,25 @@ def test_a_store_on_a_really_full_disk_is_one_line_and_works_once_freed(
     assert integrity(store) == "ok"
     write_until_refused(uri)  # nothing to repair
     assert len(mlflow.search_experiments(max_results=1000)) == EXPERIMENTS + 1  # and Default
+
+
+def test_a_new_store_on_a_read_only_disk_is_one_line(disk, monkeypatch) -> None:
+    """sqlite cannot create the file there: MLflow retried opening it for 100 s, silently (its
+    log is off), then raised SQLAlchemy's "unable to open database file" as a traceback."""
+    subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+    uri = f"sqlite:///{disk / 'sub' / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    with pytest.raises(TrackingUnavailable) as raised:
+        tracking.connect(load_params(REPO / "params.yaml").mlflow)
+    assert str(raised.value) == (
+        f"cannot write the MLflow store {uri} or its artifacts (no file can be created in {disk}): "
+        "point MLFLOW_TRACKING_URI (or params.yaml's mlflow.tracking_uri) at a writable place"
+    )
+
+
+def test_a_new_store_in_a_folder_still_to_make_is_made(tmp_path, monkeypatch) -> None:
+    uri = f"sqlite:///{tmp_path / 'a' / 'b' / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    assert tracking.connect(load_params(REPO / "params.yaml").mlflow) == uri
+    write_until_refused(uri)
+    assert (tmp_path / "a" / "b" / "mlflow.db").is_file()
