@@ -148,3 +148,12 @@ def interrupts_kept(*lost_as: type[Exception]) -> Iterator[None]:
         raise
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def out_of_memory(exc: BaseException) -> str | None:
+    """What said memory ran out, if ``exc`` did: Python's MemoryError (numpy's "Unable to allocate
+    7.28 TiB for an array ...") or C++'s std::bad_alloc, which XGBoost raises as an XGBoostError
+    (training under `ulimit -v 800000` ended with its traceback). ``None``: something else."""
+    if isinstance(exc, MemoryError):
+        return str(exc) or "MemoryError"
+    return "std::bad_alloc" if "std::bad_alloc" in str(exc) else None

@@ -7,6 +7,7 @@ from click.testing import CliRunner
 from mlapp import cli as cli_package
 from mlapp import schema
 from mlapp.cli import EXIT_ERROR, cli, command_tree
+from mlapp.errors import out_of_memory
 from tests.conftest import REPO, run_main
 
 STAGES = ["generate", "validate", "split", "train", "evaluate", "track", "register"]
@@ -134,3 +135,24 @@ def test_a_bad_gate_metric_of_the_prs_own_params_is_one_short_line(
         f"gate.primary_metric: {metric!r} is not a metric of task binary; choose one of ['roc_auc', "
         "'pr_auc', 'f1', 'precision', 'recall', 'accuracy', 'log_loss', 'brier']\n"
     )
+
+
+def test_a_command_out_of_memory_says_so_in_one_line(monkeypatch, capsys, tmp_path) -> None:
+    """numpy's MemoryError (an allocation the kernel refuses: 7 PiB is more than any address
+    space) ended `mlapp` with a traceback, as a bug does."""
+    out = tmp_path / "huge.csv"
+    rows = str(10**15)
+    assert run_main(monkeypatch, "pipeline", "generate", "--rows", rows, "--out", str(out)) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert err.startswith("error: out of memory (Unable to allocate 7.11 PiB"), err
+    assert "Traceback" not in err
+    assert not out.exists()
+
+
+def test_xgboosts_bad_alloc_is_out_of_memory_and_its_other_errors_are_not() -> None:
+    """Training under `ulimit -v 800000` ended with XGBoost's traceback, 'XGBoostError: std::bad_alloc'."""
+    import xgboost
+
+    assert out_of_memory(xgboost.core.XGBoostError("std::bad_alloc")) == "std::bad_alloc"
+    assert out_of_memory(xgboost.core.XGBoostError("Check failed: n_features")) is None
+    assert out_of_memory(ValueError("bad")) is None

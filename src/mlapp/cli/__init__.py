@@ -27,7 +27,7 @@ import click
 
 from mlapp.cli import delivery, monitor, pipeline, report, serving, template
 from mlapp.cli.common import FileOption, Project
-from mlapp.errors import UserError, interrupted, redact
+from mlapp.errors import UserError, interrupted, out_of_memory, redact
 
 EXIT_ERROR = 2  # click's own code for usage errors; every error shares it
 GROUPS = (pipeline.group, report.group, serving.group, delivery.group, monitor.group, template.group)
@@ -77,7 +77,11 @@ def main() -> None:
     except UserError as exc:  # the user must fix something: one clear line
         click.echo(f"error: {redact(str(exc))}", err=True)
         sys.exit(EXIT_ERROR)
-    except Exception:  # a bug or a broken environment: the traceback is what helps
-        traceback.print_exc()
+    except Exception as exc:  # a bug or a broken environment: the traceback is what helps
+        if (said := out_of_memory(exc)) is None:
+            traceback.print_exc()
+        else:  # not a bug: the machine, or the limit this process runs under
+            click.echo(f"error: out of memory ({said}): free memory, or raise the limit this command "
+                       "runs under (`ulimit -v`, the container's or CI job's memory)", err=True)  # fmt: skip
         sys.exit(EXIT_ERROR)
     sys.exit(code if isinstance(code, int) else 0)  # --help returns 0 ...; a command returns None
