@@ -137,3 +137,18 @@ def test_a_full_bento_store_is_one_line_and_leaves_no_partial_copy(trained_proje
         filler.unlink()
         built = sh("mlapp", "serving", "bento", "--print-path", cwd=root, env=env)
         assert Path(built.stdout.strip(), "bento.yaml").is_file()  # nothing to clean first
+
+
+def test_a_store_with_room_for_one_copy_names_the_file(built, tmp_path) -> None:
+    """The copy into $BENTOML_HOME/tmp fits and the move into the store (a copytree) does not: its
+    shutil.Error has no errno or filename, and the line said "(None: None)"."""
+    root, _env, outputs = built
+    blocks = int(sh("du", "-s", "--block-size=4096", outputs["path"], cwd=root).stdout.split()[0])
+    with small_tmpfs(tmp_path / "home", f"{blocks * 3 // 2 * 4}k") as home:
+        done = sh("mlapp", "serving", "bento", cwd=root, env={"BENTOML_HOME": str(home)}, check=False)
+        assert done.returncode != 0
+        assert "Traceback" not in done.stderr
+        said = f"error: cannot build the bento in the BentoML store {home} (No space left on device: {home}/"
+        assert said in done.stderr, done.stderr
+        assert "free space there, or set BENTOML_HOME" in done.stderr
+        assert list((home / "tmp").iterdir()) == []

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,8 +164,20 @@ def _store(bentofile: Path, tag: str, labels: dict[str, str]) -> bentoml.Bento:
         for left in set(tmp.glob(f"bentoml_bento_{name}*")) - before:
             shutil.rmtree(left, ignore_errors=True)
         home = BentoMLContainer.bentoml_home.get()
-        room = "free space there, or " if exc.errno == errno.ENOSPC else ""
+        code, file = _failed(exc)
+        room = "free space there, or " if code == errno.ENOSPC else ""
         raise UserError(
-            f"cannot build the bento in the BentoML store {home} ({exc.strerror}: "
-            f"{exc.filename2 or exc.filename}): {room}set BENTOML_HOME to a writable folder with room"
+            f"cannot build the bento in the BentoML store {home} ({os.strerror(code) if code else exc}: "
+            f"{file}): {room}set BENTOML_HOME to a writable folder with room"
         ) from exc
+
+
+def _failed(exc: OSError) -> tuple[int | None, str | None]:
+    """The errno and file of a failed copy. The move from ``tmp`` into the store is a copytree,
+    whose ``shutil.Error`` lists (source, target, why) per file, with no errno or filename: on a
+    disk with room for one copy of the bento, not two, that said "(None: None)"."""
+    if isinstance(exc, shutil.Error) and exc.args and isinstance(exc.args[0], list) and exc.args[0]:
+        _source, target, why = exc.args[0][0]
+        code = re.match(r"\[Errno (\d+)\]", str(why))
+        return (int(code[1]) if code else None), target
+    return exc.errno, exc.filename2 or exc.filename
