@@ -32,6 +32,11 @@ REFUSED = [
     # years, a job GitHub stops at 6 h) and tune.timeout_s (7 days)
     *[(["delivery", "wait", "--env", "staging", "--timeout", t], "--timeout") for t in ("0", "21601", "1e9")],
     (["pipeline", "tune", "--timeout", "604801"], "--timeout"),
+    # image.ready_timeout_s (1 h), the wait for /readyz of `make image` and `serve --smoke`
+    *[
+        (["serving", "smoke", "--url", "http://127.0.0.1:9", "--timeout", t], "--timeout")
+        for t in ("3601", "1e9")
+    ],
     (["delivery", "e2e", "--image", "x", "--engine", "dockr"], "--engine"),  # was "no cluster"
     (["serving", "smoke", "--url", "localhost:3000"], "--url"),  # was a failed smoke test, exit 1
     (["delivery", "smoke", "--env", "staging", "--url", "localhost:3000"], "--url"),
@@ -122,7 +127,11 @@ def test_every_required_option_read_from_a_variable_names_it() -> None:
 
 @pytest.mark.parametrize(
     ("group", "command", "setting"),
-    [("delivery", "wait", "delivery.sync_timeout_s"), ("pipeline", "tune", "tune.timeout_s")],
+    [
+        ("delivery", "wait", "delivery.sync_timeout_s"),
+        ("pipeline", "tune", "tune.timeout_s"),
+        ("serving", "smoke", "image.ready_timeout_s"),
+    ],
 )
 def test_a_time_option_takes_what_its_setting_takes(group: str, command: str, setting: str) -> None:
     """`delivery wait --timeout` took 0 and 1e9 while its setting refused both (more than 0, at most

@@ -12,14 +12,15 @@ from mlapp.cli.common import (
     FileOption,
     FolderOption,
     Project,
-    Seconds,
     engine_option,
     github_output_option,
     http_url,
     pass_project,
     pick,
+    seconds_of,
 )
 from mlapp.errors import redact
+from mlapp.params import ImageParams
 
 
 @click.group("serving")
@@ -99,14 +100,14 @@ def bento(project: Project, docker_context: Path | None, print_path: bool) -> No
 @click.option("--model-dir", type=FolderOption, help="Local model to compare with [params: train.model_dir].")
 @click.option(
     "--timeout",
-    type=Seconds(min=0, min_open=True),  # 0: httpx's connect gave "Operation now in progress"
-    default=120.0,
-    show_default=True,
-    help="Seconds to wait for /readyz, more than 0.",
+    # What `make image` and `serve --smoke` wait for /readyz, bounded as it is: 0 was httpx's
+    # "Operation now in progress", 1e9 a wait of 31 years.
+    type=seconds_of(ImageParams, "ready_timeout_s"),
+    help="Seconds to wait for /readyz [params: image.ready_timeout_s].",
 )
 @pass_project
 def smoke(
-    project: Project, url: str, expect_version: str | None, model_dir: Path | None, timeout: float
+    project: Project, url: str, expect_version: str | None, model_dir: Path | None, timeout: float | None
 ) -> None:
     """After a deploy: health, predictions equal to the local model's, and the model version."""
     from mlapp.serving import smoke as check
@@ -118,7 +119,7 @@ def smoke(
             url,
             pick(model_dir, project.params.train.model_dir),
             expect_version=expect_version,
-            timeout_s=timeout,
+            timeout_s=pick(timeout, project.params.image.ready_timeout_s),
             echo=click.echo,
         )
     except check.SmokeFailure as exc:
