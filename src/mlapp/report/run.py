@@ -23,7 +23,7 @@ import pandas as pd
 from mlapp import gha, git, plots
 from mlapp import metrics as m
 from mlapp.errors import UserError, redact
-from mlapp.files import read_json, write_json
+from mlapp.files import read_json, write_json, write_text
 from mlapp.markdown_table import number
 from mlapp.model import Model, load
 from mlapp.params import Params, load_params
@@ -219,7 +219,7 @@ def write(report: dict[str, Any], out_dir: Path, max_chars: int) -> str:
     clear(out_dir)
     write_json(report, out_dir / REPORT_JSON)
     text = markdown.render(report, max_chars)
-    (out_dir / REPORT_MD).write_text(text)
+    write_text(text, out_dir / REPORT_MD)
     plots.render_all({"base": report["curves"]["base"], "PR": report["curves"]["pr"]}, out_dir)
     return text
 
@@ -253,9 +253,8 @@ def main(
         metrics_file = params.evaluate.metrics
         own = m.flat(read_json(metrics_file)) if metrics_file.is_file() else {}
         stale = isinstance(exc, StaleOutputs)  # metrics.json is the earlier model's too: not shown
-        (out_dir / REPORT_MD).write_text(
-            text := no_comparison.render(str(exc), own, str(metrics_file), stale)
-        )
+        text = no_comparison.render(str(exc), own, str(metrics_file), stale)
+        write_text(text, out_dir / REPORT_MD)
         gha.append_summary(text, summary)
         raise
     report["run"]["seconds"] = round(time.perf_counter() - started, 1)
