@@ -9,10 +9,12 @@ they read it: the image's build context (``mlapp.image.context``)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,16 +36,22 @@ def staged_beside(path: Path) -> Path:
     raise FileExistsError(f"no free temporary name beside {path}")
 
 
-def write_text(text: str, path: Path) -> None:
-    """``text`` written beside ``path`` and renamed over it; a write that fails (a read-only or full
-    disk) is one line naming ``path``."""
+@contextlib.contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """A file beside ``path`` to write, renamed over it once the block ends without an error; a
+    write that fails (a read-only or full disk) is one line naming ``path``."""
     with writing(path):
         tmp = staged_beside(path)
         try:
-            tmp.write_text(text)
+            yield tmp
             tmp.replace(path)
         finally:
             tmp.unlink(missing_ok=True)  # gone already when the rename happened
+
+
+def write_text(text: str, path: Path) -> None:
+    with replacing(path) as tmp:
+        tmp.write_text(text)
 
 
 def write_json(data: Any, path: Path) -> None:

@@ -16,7 +16,7 @@ from pandas.errors import ParserError, ParserWarning
 
 from mlapp.csv_names import CsvSource, extra_field, refuse_repeated, repeated, separator_fix, with_head
 from mlapp.errors import UserError, interrupts_kept, not_built, writing
-from mlapp.files import staged_beside
+from mlapp.files import replacing, staged_beside
 from mlapp.sources import is_parquet, opened
 
 MORE_FIELDS = "a row has more fields than the header names"
@@ -245,8 +245,8 @@ def read_frame(path: Path, needs: Iterable[str] = ()) -> pd.DataFrame:
 
 
 def write_frame(frame: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_parquet(path, index=False)
+    with replacing(path) as tmp:
+        frame.to_parquet(tmp, index=False)
 
 
 # pyarrow's default row group (rows): gathering one group at a time writes the same bytes as

@@ -17,6 +17,8 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 import sqlalchemy
 from pandas.errors import ParserError
@@ -30,7 +32,9 @@ from mlapp.params import load_params
 from mlapp.sources import Replayed
 from mlapp.stages import evaluate, validate
 from mlapp.stages.train import base_spec
+from mlapp.tables import write_frame
 from tests.conftest import REPO, run_main
+from tests.full_disk import fill, small_tmpfs
 from tests.pipeline.boosters import saved, tiny_booster
 
 
@@ -249,3 +253,19 @@ def test_a_missing_model_in_track_is_still_named_missing(tmp_path, monkeypatch, 
     assert run_main(monkeypatch, "pipeline", "track") == EXIT_ERROR
     said = f"error: model models/model.ubj not found: {PIPELINE_FIRST}\n"
     assert capsys.readouterr().err == said  # a FileNotFoundError too, not the store's
+
+
+def test_a_table_written_on_a_full_disk_keeps_the_one_before(tmp_path) -> None:
+    """``write_frame`` (the table writer a new stage is pointed to) wrote into the file itself: a
+    full disk left a truncated table where the previous one was, and OSError's traceback."""
+    frame = pd.DataFrame({"x": np.arange(1000), "y": np.arange(1000) * 0.5})
+    with small_tmpfs(tmp_path / "disk", size="1m") as disk:
+        path = disk / "table.parquet"
+        write_frame(frame.head(10), path)
+        filler = fill(disk)
+        big = pd.DataFrame({"x": np.random.default_rng(0).random(200_000)})  # ~1.6 MB: no room
+        with pytest.raises(UserError, match=re.escape(f"cannot write {path}: ") + ".*No space left"):
+            write_frame(big, path)
+        filler.unlink()
+        pd.testing.assert_frame_equal(pd.read_parquet(path), frame.head(10))
+        assert [p.name for p in disk.iterdir()] == ["table.parquet"]
