@@ -106,8 +106,14 @@ def test_a_cancellation_from_elsewhere_is_not_a_504() -> None:
         sent.append(message)
 
     async def request() -> bool:
-        task = asyncio.create_task(CancelledTimeout(never_answered, timeout=30)({"type": "http"}, None, send))
-        await asyncio.sleep(0.01)
+        entered = asyncio.Event()
+
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            entered.set()
+            await never_answered(scope, receive, send)
+
+        task = asyncio.create_task(CancelledTimeout(app, timeout=30)({"type": "http"}, None, send))
+        await entered.wait()  # cancelled inside the app, under the deadline, not before it starts
         task.cancel()
         try:
             await task
