@@ -38,6 +38,7 @@ from mlapp.params_release import ReportParams as ReportParams
 from mlapp.params_release import ServingParams as ServingParams
 from mlapp.params_release import StandinBaseParams as StandinBaseParams
 from mlapp.params_train import LOG_SCALE as LOG_SCALE
+from mlapp.params_train import TRAIN_OWN as TRAIN_OWN
 from mlapp.params_train import DaskParams as DaskParams
 from mlapp.params_train import EvaluateParams as EvaluateParams
 from mlapp.params_train import MlflowParams as MlflowParams

@@ -91,13 +91,14 @@ TunableXGBoost = Literal[
 # tune.space's other names: a setting of train itself, the loss's own (mlapp.params: searched only
 # when train.regression_objective is tweedie, the one loss it shapes).
 TunableTrain = Literal["tweedie_variance_power"]
+TRAIN_OWN: tuple[str, ...] = get_args(TunableTrain)  # tune.space names set in train, not train.xgboost
 # One Literal, not a union: a misspelt name is then one error listing every name (a union was two).
 Tunable = Literal[TunableXGBoost, TunableTrain]
 
 
 def tuned_setting(name: str) -> str:
     """The setting a tune.space name searches: train.<name> (the loss's), else train.xgboost.<name>."""
-    return f"train.{name}" if name in get_args(TunableTrain) else f"train.xgboost.{name}"
+    return f"train.{name}" if name in TRAIN_OWN else f"train.xgboost.{name}"
 
 
 # Searched on a log scale (mlapp.tune): their effect is multiplicative. A log scale has no 0.
@@ -120,7 +121,7 @@ def _space_problem(name: Tunable, low: float, high: float) -> str | None:
     """Why a trial could draw a value its setting (``train.xgboost.<name>``) refuses: the search
     would stop mid-way with XGBoost's error, or write into params.yaml a value that file then refuses."""
     setting = tuned_setting(name)
-    field = (TrainParams if setting == f"train.{name}" else XGBoostParams).model_fields[name]
+    field = (TrainParams if name in TRAIN_OWN else XGBoostParams).model_fields[name]
     whole = field.annotation is int  # mlapp.tune draws whole numbers from int(low) to int(high)
     for bound in (low, high):
         if broken := _limit_broken(int(bound) if whole else bound, field.metadata):

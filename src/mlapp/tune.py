@@ -24,7 +24,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +32,7 @@ from mlapp import metrics
 from mlapp.errors import ParamsError, UserError
 from mlapp.files import write_text
 from mlapp.model import Model, ModelSpec
-from mlapp.params import LOG_SCALE, Params, TrainParams, Tunable, TunableTrain, TuneParams, tuned_setting
+from mlapp.params import LOG_SCALE, TRAIN_OWN, Params, TrainParams, Tunable, TuneParams, tuned_setting
 from mlapp.stages.train import Holdout, check_huber_slope, fit, holdout, uses_huber_slope
 from mlapp.tables import read_frame
 
@@ -60,18 +60,15 @@ def _suggest(
     return chosen
 
 
-_OWN = get_args(TunableTrain)  # tune.space names of train's own settings, not train.xgboost's
-
-
 def _current(train: TrainParams) -> dict[str, Any]:
     """params.yaml's value of every name tune.space may hold."""
-    return {**train.xgboost.model_dump(), **{name: getattr(train, name) for name in _OWN}}
+    return {**train.xgboost.model_dump(), **{name: getattr(train, name) for name in TRAIN_OWN}}
 
 
 def _with(params: Params, values: Mapping[str, Any]) -> TrainParams:
     """``train`` with these values of tune.space's names (train's own, and train.xgboost's)."""
-    own = {name: value for name, value in values.items() if name in _OWN}
-    xgboost = {name: value for name, value in values.items() if name not in _OWN}
+    own = {name: value for name, value in values.items() if name in TRAIN_OWN}
+    xgboost = {name: value for name, value in values.items() if name not in TRAIN_OWN}
     return params.train.model_copy(update={**own, "xgboost": params.train.xgboost.model_copy(update=xgboost)})
 
 
@@ -187,7 +184,8 @@ def write_best(params_path: Path, best: dict[str, Any]) -> list[str]:
         type(None), lambda dumper, _: dumper.represent_scalar("tag:yaml.org,2002:null", "null")
     )
     document = yaml.load(params_path.read_text())
-    sections = {name: document["train"] if name in _OWN else document["train"]["xgboost"] for name in best}
+    train = document["train"]
+    sections = {name: train if name in TRAIN_OWN else train["xgboost"] for name in best}
     changed = [f"{tuned_setting(k)}: {sections[k][k]} -> {v}" for k, v in best.items() if sections[k][k] != v]
     for key, value in best.items():
         sections[key][key] = value
