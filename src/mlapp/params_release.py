@@ -138,7 +138,7 @@ class ServingParams(Section):
     probe_live_s: float = Field(gt=0, le=HOUR)  # probe port /livez: 503 once the event loop stood this long
     probe_ready_s: float = Field(gt=0, le=HOUR)  # probe port /readyz: 503 once the event loop lags this much
     probe_ready_backlog: int = Field(ge=0)  # ...and once more connections wait on the traffic port
-    probe_ready_backlog_s: float = Field(ge=0, le=HOUR)  # ...for this long, draining by no more (0: one look)
+    probe_ready_backlog_s: float = Field(ge=0, le=HOUR)  # ...for this long, too slow to drain (0: one look)
     probe_max_connections: int = Field(ge=1)  # probe port: awaiting their request; a new one drops the oldest
     timeout_s: float = Field(gt=0, le=HOUR)  # whole request, BentoML traffic.timeout
     max_concurrency: int = Field(ge=1)  # requests in flight per pod (BentoML divides it among the workers)
