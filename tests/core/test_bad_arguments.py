@@ -37,6 +37,10 @@ REFUSED = [
         (["serving", "smoke", "--url", "http://127.0.0.1:9", "--timeout", t], "--timeout")
         for t in ("3601", "1e9")
     ],
+    # sample_data.rows (more than 0) and .seed (0 to 2**32 - 1): numpy's ValueError traceback for
+    # -5 rows or seed -1; 0 rows wrote an empty table ("label rate nan")
+    *[(["pipeline", "generate", "--rows", n], "--rows") for n in ("0", "-5")],
+    *[(["pipeline", "generate", "--seed", n], "--seed") for n in ("-1", str(2**32))],
     (["delivery", "e2e", "--image", "x", "--engine", "dockr"], "--engine"),  # was "no cluster"
     (["serving", "smoke", "--url", "localhost:3000"], "--url"),  # was a failed smoke test, exit 1
     (["delivery", "smoke", "--env", "staging", "--url", "localhost:3000"], "--url"),

@@ -41,10 +41,8 @@ class Seconds(click.FloatRange):
         return seconds
 
 
-def seconds_of(section: type[Section], name: str) -> Seconds:
-    """The time option overriding a params setting, bounded as that setting is (its pydantic
-    gt/ge/lt/le): `delivery wait --timeout 0` asked once and 1e9 waited 31 years while
-    delivery.sync_timeout_s refused both."""
+def _bounds(section: type[Section], name: str) -> dict[str, Any]:
+    """A params setting's bounds (its pydantic gt/ge/lt/le) as click's range types take them."""
     bounds = {
         attr: getattr(limit, attr)
         for limit in section.model_fields[name].metadata
@@ -52,7 +50,19 @@ def seconds_of(section: type[Section], name: str) -> Seconds:
         if getattr(limit, attr, None) is not None
     }
     low, high = bounds.get("gt", bounds.get("ge")), bounds.get("lt", bounds.get("le"))
-    return Seconds(min=low, max=high, min_open="gt" in bounds, max_open="lt" in bounds)
+    return {"min": low, "max": high, "min_open": "gt" in bounds, "max_open": "lt" in bounds}
+
+
+def seconds_of(section: type[Section], name: str) -> Seconds:
+    """The time option overriding a params setting, bounded as that setting is: `delivery wait
+    --timeout 0` asked once and 1e9 waited 31 years while delivery.sync_timeout_s refused both."""
+    return Seconds(**_bounds(section, name))
+
+
+def count_of(section: type[Section], name: str) -> click.IntRange:
+    """The whole-number option overriding a params setting, bounded as that setting is:
+    `pipeline generate --rows -5` was numpy's traceback while sample_data.rows refused it."""
+    return click.IntRange(**_bounds(section, name))
 
 
 @dataclass

@@ -6,9 +6,18 @@ from pathlib import Path
 
 import click
 
-from mlapp.cli.common import FileOption, FolderOption, Project, exit_with, pass_project, pick, seconds_of
+from mlapp.cli.common import (
+    FileOption,
+    FolderOption,
+    Project,
+    count_of,
+    exit_with,
+    pass_project,
+    pick,
+    seconds_of,
+)
 from mlapp.errors import redact
-from mlapp.params import TuneParams
+from mlapp.params import SampleDataParams, TuneParams
 
 
 @click.group("pipeline")
@@ -17,8 +26,8 @@ def group() -> None:
 
 
 @group.command()
-@click.option("--rows", type=int, help="Rows to generate [params: sample_data.rows].")
-@click.option("--seed", type=int, help="Random seed [params: sample_data.seed].")
+@click.option("--rows", type=count_of(SampleDataParams, "rows"), help="Rows [params: sample_data.rows].")
+@click.option("--seed", type=count_of(SampleDataParams, "seed"), help="Seed [params: sample_data.seed].")
 @click.option("--out", type=FileOption, help="CSV to write [params: data.raw].")
 @click.option(
     "--new-customers",
@@ -250,7 +259,7 @@ def register(
 
 @group.command()
 @click.option("--input", "source", type=FileOption, help="Training part of the split [params: split.train].")
-@click.option("--trials", type=click.IntRange(min=1), help="Most trials [params: tune.trials].")
+@click.option("--trials", type=count_of(TuneParams, "trials"), help="Most trials [params: tune.trials].")
 @click.option(
     "--timeout",
     type=seconds_of(TuneParams, "timeout_s"),

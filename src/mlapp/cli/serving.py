@@ -12,6 +12,7 @@ from mlapp.cli.common import (
     FileOption,
     FolderOption,
     Project,
+    count_of,
     engine_option,
     github_output_option,
     http_url,
@@ -20,7 +21,7 @@ from mlapp.cli.common import (
     seconds_of,
 )
 from mlapp.errors import redact
-from mlapp.params import ImageParams
+from mlapp.params import ImageParams, ServingParams
 
 
 @click.group("serving")
@@ -136,7 +137,9 @@ def smoke(
 )
 @click.option("--model-dir", type=FolderOption, help="Model folder [params: train.model_dir].")
 @click.option(
-    "--chunk-rows", type=click.IntRange(min=1), help="Rows per chunk [params: serving.score_chunk_rows]."
+    "--chunk-rows",
+    type=count_of(ServingParams, "score_chunk_rows"),
+    help="Rows per chunk [params: serving.score_chunk_rows].",
 )
 @click.option(
     "--keep",
