@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -75,6 +76,20 @@ def held_pid(lines: Iterable[str], said: list[str]) -> int | None:
     return None
 
 
-def release(pid: int) -> None:
-    """Let the held child go on (SIGCONT): what was sent to it meanwhile reaches it now."""
+def release(pid: int, stopped_within_s: float = 60) -> None:
+    """Let the held child go on (SIGCONT): what was sent to it meanwhile reaches it now.
+
+    Sent once the child has stopped: between its ``holding`` line and its SIGSTOP a loaded machine
+    may let the test act first, and a SIGCONT then would be lost, the child stopped for good."""
+    deadline = time.monotonic() + stopped_within_s
+    while _state(pid) not in ("T", "t", None) and time.monotonic() < deadline:
+        time.sleep(0.005)
     os.kill(pid, signal.SIGCONT)
+
+
+def _state(pid: int) -> str | None:
+    """The process state letter from /proc (T: stopped); None once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return None
