@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 HOLD_AT_ENV = "MLAPP_TEST_HOLD_AT"
+STOPPED_OR_GONE = ("T", "t", "Z", "X", None)  # /proc/<pid>/stat: stopped, traced, zombie, dead
 
 SITECUSTOMIZE = """
 import importlib.abc, os, signal, sys
@@ -79,10 +80,11 @@ def held_pid(lines: Iterable[str], said: list[str]) -> int | None:
 def release(pid: int, stopped_within_s: float = 60) -> None:
     """Let the held child go on (SIGCONT): what was sent to it meanwhile reaches it now.
 
-    Sent once the child has stopped: between its ``holding`` line and its SIGSTOP a loaded machine
-    may let the test act first, and a SIGCONT then would be lost, the child stopped for good."""
+    Sent once the child has stopped or ended: between its ``holding`` line and its SIGSTOP a loaded
+    machine may let the test act first, and a SIGCONT then would be lost, the child stopped for
+    good; a Ctrl-C the test sent in that gap may end it there instead (a zombie until reaped)."""
     deadline = time.monotonic() + stopped_within_s
-    while _state(pid) not in ("T", "t", None) and time.monotonic() < deadline:
+    while _state(pid) not in STOPPED_OR_GONE and time.monotonic() < deadline:
         time.sleep(0.005)
     os.kill(pid, signal.SIGCONT)
 
