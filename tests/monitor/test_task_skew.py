@@ -16,7 +16,7 @@ from mlapp import model as model_io
 from mlapp.monitor import render, run, schema
 from mlapp.monitor.served import SCORE_FIELDS, served_scores
 from mlapp.params import Params, load_params
-from mlapp.serving import predlog
+from mlapp.serving import predlog, predlog_file
 from mlapp.stages.train import train
 from tests.conftest import REPO
 from tests.monitor.helpers import fresh, write_log
@@ -58,7 +58,7 @@ def _log(path: Path, model: model_io.Model, version: str, changed: dict[int, Any
     frame = fresh(311, ROWS)
     features = write_log(frame, path.with_suffix(".features"), model_version=version)
     records = [json.loads(line)["features"] for line in features.read_text().splitlines()]
-    log = predlog.PredictionLog(predlog.JsonlFile(path), 1.0, version, 10_000, spec=model.spec)
+    log = predlog.PredictionLog(predlog_file.JsonlFile(path), 1.0, version, 10_000, spec=model.spec)
     for start in range(0, ROWS, 70):  # the service's batches
         rows = slice(start, start + 70)
         log.offer(records[rows], model.scores(frame.iloc[rows]), np.zeros(len(records[rows]), dtype=np.int64))

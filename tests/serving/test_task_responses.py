@@ -11,7 +11,7 @@ import orjson
 from pydantic import BaseModel
 
 from mlapp.model import ModelSpec
-from mlapp.serving import openapi, predlog, responses, smoke
+from mlapp.serving import openapi, predlog, predlog_file, responses, smoke
 
 
 def spec(task: str, classes: list[str]) -> ModelSpec:
@@ -52,7 +52,7 @@ def test_prediction_log_lines_carry_the_task_fields(tmp_path: Path) -> None:
         (WORDS, np.array([0.2, 0.9]), np.array([0, 1]), {"probability", "label"}),
     ]:
         path = tmp_path / f"{task_spec.task}-{len(task_spec.classes)}.jsonl"
-        log = predlog.PredictionLog(predlog.JsonlFile(path), 1.0, "v", 100, spec=task_spec)
+        log = predlog.PredictionLog(predlog_file.JsonlFile(path), 1.0, "v", 100, spec=task_spec)
         log.offer([{"x": 1}, {"x": 2}], scores, decided)
         log.close()
         lines = [json.loads(line) for line in path.read_text().splitlines()]

@@ -23,7 +23,7 @@ from mlapp.monitor.batch import read_batch
 from mlapp.params import load_params
 from mlapp.sample_data import generate
 from mlapp.schema import FEATURES
-from mlapp.serving import predlog, telemetry
+from mlapp.serving import predlog, predlog_file, telemetry
 from tests.serving.conftest import PARAMS, feature_records
 
 # --- score histogram: one inc per bucket equals one observe per value ---------------------------
@@ -144,7 +144,7 @@ def predictions(rows: int, seed: int) -> tuple[list[dict[str, Any]], np.ndarray,
 def test_log_is_what_the_monitor_reads(tmp_path: Path) -> None:
     """The contract: the monitor's reader (mlapp.monitor.batch) takes the log as written."""
     path, counts = tmp_path / "logs" / "predictions.jsonl", Counts()
-    log = predlog.PredictionLog(predlog.JsonlFile(path), 1.0, "3b81c20c4786", 10_000, counts.children)
+    log = predlog.PredictionLog(predlog_file.JsonlFile(path), 1.0, "3b81c20c4786", 10_000, counts.children)
     records, proba, labels = predictions(300, 1)
     for start in range(0, 300, 70):  # several batches, like the service's merged batches
         log.offer(records[start : start + 70], proba[start : start + 70], labels[start : start + 70])
@@ -170,7 +170,7 @@ def test_log_is_what_the_monitor_reads(tmp_path: Path) -> None:
 
 def test_sampling_keeps_about_the_rate(tmp_path: Path) -> None:
     path = tmp_path / "p.jsonl"
-    log = predlog.PredictionLog(predlog.JsonlFile(path), 0.2, "v", 10_000, seed=3)
+    log = predlog.PredictionLog(predlog_file.JsonlFile(path), 0.2, "v", 10_000, seed=3)
     records, proba, labels = predictions(100, 2)
     for _ in range(40):
         log.offer(records, proba, labels)
@@ -231,7 +231,7 @@ def test_write_errors_are_counted_and_logged_never_raised(caplog: pytest.LogCapt
 
 def test_a_rotated_file_is_replaced_not_written_behind(tmp_path: Path) -> None:
     path = tmp_path / "p.jsonl"
-    sink = predlog.JsonlFile(path)
+    sink = predlog_file.JsonlFile(path)
     sink.write(b"first\n")
     path.rename(tmp_path / "p.jsonl.1")  # logrotate / a shipper moves it away
     sink.write(b"second\n")
@@ -245,7 +245,7 @@ def test_a_full_log_moves_to_dot_1_so_its_disk_use_stays_bounded(tmp_path: Path)
     sizeLimit evicts the pod. Two sinks share the file as a server's workers do: the one that
     finds it full moves it; a second one finding it full too does not move the fresh file over it."""
     path, rotated = tmp_path / "p.jsonl", tmp_path / "p.jsonl.1"
-    a, b = predlog.JsonlFile(path, max_bytes=20), predlog.JsonlFile(path, max_bytes=20)
+    a, b = predlog_file.JsonlFile(path, max_bytes=20), predlog_file.JsonlFile(path, max_bytes=20)
     a.write(b"a1 ........\n")  # 12 bytes
     b.write(b"b1 ........\n")  # 24: b finds it full and moves it
     assert rotated.read_text() == "a1 ........\nb1 ........\n" and not path.exists()
