@@ -12,13 +12,15 @@ import pytest
 
 
 @contextlib.contextmanager
-def small_tmpfs(mount: Path, size: str = "4m") -> Iterator[Path]:
+def small_tmpfs(mount: Path, size: str = "4m", inodes: int | None = None) -> Iterator[Path]:
     """A tmpfs of ``size`` at ``mount`` (made), unmounted after; the test is skipped where it
-    cannot be mounted (not root, a container without CAP_SYS_ADMIN)."""
+    cannot be mounted (not root, a container without CAP_SYS_ADMIN). ``inodes``: how many files
+    and folders it holds, its root folder one of them."""
     mount.mkdir(parents=True, exist_ok=True)
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)],
+    options = f"size={size}" + (f",nr_inodes={inodes}" if inodes else "")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount)],
                           capture_output=True, text=True, check=False)  # fmt: skip
     if done.returncode:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")

@@ -1,6 +1,7 @@
 """Errors that mean "the user must fix something": the CLI prints them without a traceback."""
 
 import contextlib
+import errno
 import importlib
 import re
 import signal
@@ -100,14 +101,20 @@ def storage_errors() -> tuple[type[Exception], ...]:
     return (OSError, BotoCoreError)
 
 
+# What a write refused for want of permission fails with: a read-only mount, a folder not the user's.
+REFUSED = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
 @contextlib.contextmanager
-def writing(path: Path) -> Iterator[None]:
+def writing(path: Path, refused: str = "") -> Iterator[None]:
     """A write that fails (a read-only or full disk, no permission, a file where a folder goes)
-    said in one line naming the file, not a traceback."""
+    said in one line naming the file, not a traceback; ``refused``: what to do about a write
+    refused (``REFUSED``), said after it."""
     try:
         yield
     except OSError as exc:
-        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        fix = f": {refused}" if refused and exc.errno in REFUSED else ""
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}{fix}") from exc
 
 
 def signals_noted(signum: int) -> list[int]:

@@ -54,9 +54,13 @@ def write_text(text: str, path: Path) -> None:
         tmp.write_text(text)
 
 
+def json_text(data: Any) -> str:
+    """Stable text (sorted keys, fixed indent) so git and `dvc metrics diff` stay quiet."""
+    return json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+
 def write_json(data: Any, path: Path) -> None:
-    """Stable bytes (sorted keys, fixed indent) so git and `dvc metrics diff` stay quiet."""
-    write_text(json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n", path)
+    write_text(json_text(data), path)
 
 
 def read_json(path: Path) -> Any:

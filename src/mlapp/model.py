@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from mlapp.errors import UserError, not_built, writing
-from mlapp.files import write_json
+from mlapp.files import json_text
 from mlapp.labels import label_text
 from mlapp.outputs import response_fields
 from mlapp.problems import problem
@@ -150,16 +150,23 @@ def save(booster: xgb.Booster, spec: ModelSpec, model_dir: Path) -> None:
     """Both files written beside ``model_dir``, then swapped in whole (``swap_in``): train's
     output is persistent (DVC does not delete it first), so a run that fails or is interrupted
     keeps the previous model. A write that fails (a full or read-only disk, a folder that is a
-    mount point) is one line naming the folder."""
-    with writing(model_dir):
+    mount point) is one line naming the folder, never the staging folder beside it, and a
+    refused one says what must be writable."""
+    refused = (
+        f"training writes the new model beside {model_dir} (in {model_dir.parent}) and swaps the "
+        "folders, so both must be writable: in a read-only checkout, train in a writable clone, or "
+        "give `mlapp pipeline train` a writable --model-dir"
+    )
+    with writing(model_dir, refused):
         model_dir.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=model_dir.parent, prefix=f".{model_dir.name}-") as tmp:
             new = Path(tmp) / "new"
             new.mkdir()
             # Written by Python, not XGBoost's save_model (the same bytes): a full disk is then an
-            # OSError, not a C++ backtrace.
+            # OSError, not a C++ backtrace. Plain writes, not ``write_json``'s file staged beside
+            # its target: the folder is the staging, and an error names it as ``model_dir``.
             (new / MODEL_FILE).write_bytes(booster.save_raw("ubj"))
-            write_json(asdict(spec), new / SPEC_FILE)
+            (new / SPEC_FILE).write_text(json_text(asdict(spec)))
             swap_in(new, model_dir, Path(tmp) / "old")  # the old one is removed with tmp
 
 
