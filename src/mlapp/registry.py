@@ -23,7 +23,8 @@ from mlapp.errors import TrackingUnavailable, UserError
 from mlapp.lineage import identity as model_identity
 from mlapp.params import Params
 from mlapp.tracking import connect, ensure_run, require_server
-from mlapp.tracking_failures import CREDENTIALS, one_try
+from mlapp.tracking_failures import CREDENTIALS
+from mlapp.tracking_timeouts import one_try
 
 
 class OwnedElsewhere(UserError, RuntimeError):

@@ -32,19 +32,8 @@ from mlapp.metrics import flat
 from mlapp.model import load
 from mlapp.params import MlflowParams, Params
 from mlapp.tables import read_frame
-from mlapp.tracking_failures import (
-    CREDENTIALS,
-    RETRIES,
-    RunNotLogged,
-    creatable,
-    default_timeout,
-    end_failed,
-    raise_if_server_failed,
-    timed_out,
-    uploading,
-    users_timeout,
-    waited,
-)
+from mlapp.tracking_failures import CREDENTIALS, RunNotLogged, creatable, end_failed, raise_if_server_failed
+from mlapp.tracking_timeouts import RETRIES, default_timeout, timed_out, uploading, users_timeout, waited
 
 PYFUNC_FILE = Path(__file__).with_name("mlflow_pyfunc.py")
 PACKAGE_DIR = Path(__file__).parent
@@ -69,7 +58,7 @@ def connect(params: MlflowParams) -> str:
     # mid-run failed evaluate after 494 s (247 s per call, and marking the run failed). 4 retries
     # still ride out a restart or a proxy's 502s for about 30 s.
     os.environ.setdefault(RETRIES, "4")
-    default_timeout()  # not 120 s per try (tracking_failures.TIMEOUT)
+    default_timeout()  # not 120 s per try (tracking_timeouts.TIMEOUT)
     # Models are loaded from our own files; never let MLflow fall back to unpickling.
     os.environ.setdefault("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # clean CI logs

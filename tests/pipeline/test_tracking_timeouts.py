@@ -13,7 +13,8 @@ import pytest
 from mlapp import tracking
 from mlapp.errors import TrackingUnavailable
 from mlapp.params import load_params
-from mlapp.tracking_failures import DEFAULTED, TIMEOUT, raise_if_server_failed, uploading
+from mlapp.tracking_failures import raise_if_server_failed
+from mlapp.tracking_timeouts import DEFAULTED, TIMEOUT, uploading
 
 PARAMS = Path(__file__).parents[2] / "params.yaml"
 

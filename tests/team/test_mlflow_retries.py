@@ -22,7 +22,7 @@ import requests
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from mlapp import tracking, tracking_failures
+from mlapp import tracking, tracking_failures, tracking_timeouts
 from mlapp.params import load_params
 from mlapp.registry import versions_of
 from tests.conftest import answering, sh
@@ -77,8 +77,8 @@ def test_a_server_gone_mid_run_is_asked_five_times_per_call_and_once_to_mark_the
     """Before, MLflow's default 7 retries per call, doubling up to 120 s apart: evaluate failed
     494 s after its server was killed (its logging call, then marking the run failed)."""
     upstream = require_env("MLAPP_TEST_MLFLOW_SERVER", "an `mlflow server` on PostgreSQL")
-    monkeypatch.setenv(tracking_failures.RETRIES, "7")  # recorded: the delete is undone after
-    monkeypatch.delenv(tracking_failures.RETRIES)  # what a user's shell has: MLflow's default
+    monkeypatch.setenv(tracking_timeouts.RETRIES, "7")  # recorded: the delete is undone after
+    monkeypatch.delenv(tracking_timeouts.RETRIES)  # what a user's shell has: MLflow's default
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0")  # the same attempts, without the waits
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER", "0")
     params = load_params(Path(__file__).parents[2] / "params.yaml")
