@@ -99,7 +99,9 @@ _Loader.add_constructor(_INT, _Loader.construct_int)
 def _key_twice(node: yaml.Node, path: tuple[str, ...]) -> str | None:
     """The first key a mapping under ``node`` writes twice, said with its setting and both lines.
     Which of the two was meant is not the reader's to guess (PyYAML kept the last silently:
-    `max_depth: 5`, further down `max_depth: 3`, trained depth 3)."""
+    `max_depth: 5`, further down `max_depth: 3`, trained depth 3). DVC 3's reader (ruamel.yaml)
+    refuses the file: `dvc repro` and `dvc status` stop with "found duplicate key", `dvc params
+    diff` shows every setting of the file as removed."""
     if isinstance(node, yaml.SequenceNode):
         return next((found for item in node.value if (found := _key_twice(item, path))), None)
     if not isinstance(node, yaml.MappingNode):
@@ -113,8 +115,8 @@ def _key_twice(node: yaml.Node, path: tuple[str, ...]) -> str | None:
         if first is not key:
             return (
                 f"{setting} is written twice, on line {first.start_mark.line + 1} ({_shown(first_value)}) "
-                f"and line {key.start_mark.line + 1} ({_shown(value)}); YAML would keep the last silently: "
-                "delete the one you do not mean"
+                f"and line {key.start_mark.line + 1} ({_shown(value)}); DVC refuses such a file (its repro "
+                "and status stop: found duplicate key): delete the one you do not mean"
             )
         if found := _key_twice(value, (*path, str(key.value))):
             return found

@@ -29,15 +29,22 @@ def _line(path: Path, text: str, nth: int = 0) -> int:
 
 def test_a_key_written_twice_is_refused_with_both_lines(tmp_path: Path) -> None:
     """PyYAML keeps the last of two: `max_depth: 3` added below `max_depth: 5` trained depth 3,
-    and the `mlapp` commands said nothing (DVC's reader refuses the file, so `dvc repro` did)."""
+    and the `mlapp` commands said nothing. The message says what DVC does with the file: its
+    reader refuses it (the message once said YAML keeps the last, which DVC's does not)."""
+    from dvc.utils.serialize import YAMLFileCorruptedError, parse_yaml
+
     path = _edited(tmp_path, "    max_depth: 5\n", "    max_depth: 5\n    max_depth: 3\n")
     with pytest.raises(ParamsError) as raised:
         load_params(path)
     first, second = _line(path, "    max_depth:"), _line(path, "    max_depth:", 1)
     assert str(raised.value) == (
         f"{path}: train.xgboost.max_depth is written twice, on line {first} (5) and line {second} (3); "
-        "YAML would keep the last silently: delete the one you do not mean"
+        "DVC refuses such a file (its repro and status stop: found duplicate key): delete the one you do "
+        "not mean"
     )
+    with pytest.raises(YAMLFileCorruptedError) as refused:  # what `dvc repro` and `dvc status` read it with
+        parse_yaml(path.read_text(), str(path))
+    assert "found duplicate key" in str(refused.value.__cause__)
 
 
 def test_a_section_written_twice_is_refused(tmp_path: Path) -> None:
