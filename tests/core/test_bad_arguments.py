@@ -167,3 +167,39 @@ def test_a_time_with_a_unit_is_refused_as_not_a_number_of_seconds(
         "'--timeout': '30s' is not a number of seconds: write them as a bare number (30, 1.5, 3600)"
         in capsys.readouterr().err
     )
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (
+            ["delivery", "wait", "--env", "staging", "--timeout", "0"],
+            "'--timeout': 0: must be more than 0 and at most 21600 (the range of delivery.sync_timeout_s)",
+        ),
+        (
+            ["serving", "smoke", "--url", "http://127.0.0.1:9", "--timeout", "1e9"],
+            "'--timeout': 1e9: must be more than 0 and at most 3600 (the range of image.ready_timeout_s)",
+        ),
+        (
+            ["pipeline", "generate", "--rows", "0"],
+            "'--rows': 0: must be 1 or more (the range of sample_data.rows)",
+        ),
+        (
+            ["pipeline", "generate", "--seed", "-1"],
+            "'--seed': -1: must be 0-4294967295 (the range of sample_data.seed)",
+        ),
+    ],
+)
+def test_an_option_out_of_range_names_the_setting_it_overrides(
+    argv: list[str],
+    said: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """click said "0.0 is not in the range 0<x<=21600.": neither the setting whose range it is
+    nor where to change that range."""
+    (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    monkeypatch.chdir(tmp_path)
+    assert run_main(monkeypatch, *argv) == EXIT_ERROR
+    assert said in capsys.readouterr().err

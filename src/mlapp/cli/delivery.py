@@ -13,7 +13,6 @@ from pathlib import Path
 import click
 
 from mlapp.cli.common import FolderOption, Project, engine_option, http_url, pass_project, seconds_of
-from mlapp.params import DeliveryParams
 
 
 def _known_env(ctx: click.Context, _: click.Parameter, name: str) -> str:
@@ -127,7 +126,7 @@ def rollback(project: Project, env: str, to_digest: str | None, push: bool, veri
 @fetch_option
 @click.option(
     "--timeout",
-    type=seconds_of(DeliveryParams, "sync_timeout_s"),
+    type=seconds_of("delivery.sync_timeout_s"),
     help="Seconds [params: delivery.sync_timeout_s].",
 )
 @pass_project

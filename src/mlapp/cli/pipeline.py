@@ -17,7 +17,6 @@ from mlapp.cli.common import (
     seconds_of,
 )
 from mlapp.errors import redact
-from mlapp.params import SampleDataParams, TuneParams
 
 
 @click.group("pipeline")
@@ -26,8 +25,8 @@ def group() -> None:
 
 
 @group.command()
-@click.option("--rows", type=count_of(SampleDataParams, "rows"), help="Rows [params: sample_data.rows].")
-@click.option("--seed", type=count_of(SampleDataParams, "seed"), help="Seed [params: sample_data.seed].")
+@click.option("--rows", type=count_of("sample_data.rows"), help="Rows [params: sample_data.rows].")
+@click.option("--seed", type=count_of("sample_data.seed"), help="Seed [params: sample_data.seed].")
 @click.option("--out", type=FileOption, help="CSV to write [params: data.raw].")
 @click.option(
     "--new-customers",
@@ -259,10 +258,10 @@ def register(
 
 @group.command()
 @click.option("--input", "source", type=FileOption, help="Training part of the split [params: split.train].")
-@click.option("--trials", type=count_of(TuneParams, "trials"), help="Most trials [params: tune.trials].")
+@click.option("--trials", type=count_of("tune.trials"), help="Most trials [params: tune.trials].")
 @click.option(
     "--timeout",
-    type=seconds_of(TuneParams, "timeout_s"),
+    type=seconds_of("tune.timeout_s"),
     help="No new trial after this many seconds [params: tune.timeout_s].",
 )
 @pass_project

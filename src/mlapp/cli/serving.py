@@ -21,7 +21,6 @@ from mlapp.cli.common import (
     seconds_of,
 )
 from mlapp.errors import redact
-from mlapp.params import ImageParams, ServingParams
 
 
 @click.group("serving")
@@ -103,7 +102,7 @@ def bento(project: Project, docker_context: Path | None, print_path: bool) -> No
     "--timeout",
     # What `make image` and `serve --smoke` wait for /readyz, bounded as it is: 0 was httpx's
     # "Operation now in progress", 1e9 a wait of 31 years.
-    type=seconds_of(ImageParams, "ready_timeout_s"),
+    type=seconds_of("image.ready_timeout_s"),
     help="Seconds to wait for /readyz [params: image.ready_timeout_s].",
 )
 @pass_project
@@ -138,7 +137,7 @@ def smoke(
 @click.option("--model-dir", type=FolderOption, help="Model folder [params: train.model_dir].")
 @click.option(
     "--chunk-rows",
-    type=count_of(ServingParams, "score_chunk_rows"),
+    type=count_of("serving.score_chunk_rows"),
     help="Rows per chunk [params: serving.score_chunk_rows].",
 )
 @click.option(
