@@ -242,3 +242,27 @@ def test_a_pr_that_widens_its_intervals_is_judged_by_the_bases(project: Path) ->
     assert report["bootstrap"]["confidence"] == 0.95
     assert "This PR changes report.confidence from 0.95 to 0.9999" in " ".join(report["gate"]["notes"])
     assert "95% CI" in markdown.render(report, 60_000)
+
+
+def test_an_unstable_primary_metric_is_the_first_note_under_the_verdict(project: Path) -> None:
+    """Gated on f1, the base model at another threshold: the f1 interval of the change is wider than
+    report.wide_ci_share (0.01 here) of the base's f1, said in the gate's first note, the line under
+    the verdict and the gate."""
+    set_param(project, "primary_metric: roc_auc", "primary_metric: f1")
+    set_param(project, "min_primary: 0.75", "min_primary: 0.3")
+    set_param(project, "wide_ci_share: 0.5 ", "wide_ci_share: 0.01 ")
+    commit_all(project, "gate on f1")
+
+    def other_threshold(root: Path, commit: str) -> Champion:
+        champion = shifted_champion(root, commit)
+        spec = dataclasses.replace(champion.model.spec, threshold=0.5)
+        return dataclasses.replace(champion, model=dataclasses.replace(champion.model, spec=spec))
+
+    params = load_params("params.yaml")
+    report, _ = run.build(params, Path("params.yaml").read_text(), project, "HEAD", other_threshold)
+    note = report["gate"]["notes"][0]
+    assert note.startswith("f1 is unstable on these rows: its 95% CI of the change spans "), note
+    assert "(more than report.wide_ci_share 1%)" in note
+    lines = markdown.render(report, 60_000).splitlines()
+    gate_line = next(n for n, line in enumerate(lines) if line.startswith("**Gate: "))
+    assert lines[gate_line - 2].startswith("**Verdict: ") and lines[gate_line + 1] == f"- note: {note}"

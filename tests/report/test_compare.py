@@ -21,6 +21,7 @@ from mlapp.report.compare import (
     gate,
     same_task,
     type_changes,
+    wide_interval,
 )
 
 POLICY = GateParams(primary_metric="roc_auc", min_primary=0.7, max_regression=0.01, require_significant=True)
@@ -209,3 +210,43 @@ def test_a_ceiling_the_base_model_misses_too_asks_whether_it_is_in_the_metrics_u
     assert gate(POLICY.model_copy(update={"min_primary": 0.75}), raised_floor, 0.95, "x").reasons == [
         "roc_auc 0.7200 is below the minimum 0.7500 (gate.min_primary)"
     ]
+
+
+def _scores(y: np.ndarray, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return 1 / (1 + np.exp(-(1.2 * y + rng.normal(size=y.size) - 2.5)))
+
+
+@pytest.mark.parametrize(("positives", "primary", "flagged"), [(0.005, "f1", True), (0.3, "roc_auc", False)])
+def test_a_primary_metric_whose_interval_is_wide_for_its_value_is_flagged(
+    positives: float, primary: str, flagged: bool
+) -> None:
+    """Rare positives: 2,000 rows, a dozen positive. The f1 at each model's threshold swings with a
+    few rows (46% sd between training seeds in benchmarks/rare_positives.py), and the report said
+    nothing of it beside the verdict; a roc_auc on 600 positives is steady."""
+    y = (np.random.default_rng(0).random(2_000) < positives).astype(np.int64)
+    rows = {r.name: r for r in compare(y, (_scores(y, 1), 0.3), (_scores(y, 2), 0.3), 400, 5, 0.95)}
+    note = wide_interval(rows[primary], 0.5, 0.95)
+    assert bool(note) == flagged, (rows[primary], note)
+    if flagged:
+        assert note[0].startswith("f1 is unstable on these rows: its 95% CI of the change spans ")
+        assert note[0].endswith("gate on pr_auc (docs/pr-report.md, Rare positives)")
+
+
+def test_the_wide_interval_note_says_how_wide_against_what() -> None:
+    f1 = MetricDelta("f1", 0.06, 0.07, 0.01, -0.12, 0.14, True, SAME)
+    assert wide_interval(f1, 0.5, 0.9) == [
+        "f1 is unstable on these rows: its 90% CI of the change spans 0.2600, 433% of the base's 0.0600 "
+        "(more than report.wide_ci_share 50%), so the verdict says little either way; f1 is taken at "
+        "each model's threshold, which moves between trainings when positives are few: gate on pr_auc "
+        "(docs/pr-report.md, Rare positives)"
+    ]
+    assert wide_interval(f1, 5, 0.9) == []  # within the share
+    rmse = MetricDelta("rmse", 3.0, 3.5, 0.5, -1.0, 2.0, False, SAME)  # no threshold: no pr_auc hint
+    assert wide_interval(rmse, 0.5, 0.95)[0].endswith(
+        "(more than report.wide_ci_share 50%), so the verdict says little either way"
+    )
+    never = MetricDelta("f1", 0.0, 0.0, 0.0, 0.0, 0.0, True, SAME)  # nothing moved, not even at 0
+    assert wide_interval(never, 0.5, 0.95) == []
+    zero = MetricDelta("f1", 0.0, 0.05, 0.05, 0.0, 0.1, True, SAME)
+    assert "spans 0.1000, beside a base f1 of 0 (more than" in wide_interval(zero, 0.5, 0.95)[0]

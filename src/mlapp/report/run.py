@@ -118,7 +118,10 @@ def build(
     primary = next(d for d in deltas if d.name == policy.gate.primary_metric)
     gate = compare.gate(policy.gate, primary, stats.confidence, policy.source)
     class_rows = class_rows_bound(champion.params_text, params)
-    notes = [*scored.notes, *undefined, *gate.notes, *policy.notes, *kept, *class_rows.notes, *stats_notes]
+    # First, below the verdict it qualifies.
+    wide = compare.wide_interval(primary, params.report.wide_ci_share, stats.confidence)
+    notes = [*wide, *scored.notes, *undefined, *gate.notes, *policy.notes, *kept, *class_rows.notes]
+    notes += stats_notes
     if changes.gate_section(params_text) != policy.gate.model_dump():
         notes.append("This PR changes `gate:` in params.yaml; the base's gate applies until it is merged.")
     gate = dataclasses.replace(gate, notes=notes)
