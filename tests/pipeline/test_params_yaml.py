@@ -210,6 +210,10 @@ def test_a_poll_longer_than_the_wait_is_refused_naming_both(tmp_path: Path) -> N
     [
         *((spelt, 1000) for spelt in ("1e3", "1E3", "1.0e3", "+1e3", "10e2")),
         *((spelt, 12) for spelt in ("0012", "012", "+0012", "0_012", "0o14", "0xC", "0b1100")),
+        # A whole float where a whole number goes is that number: DVC reads 06.0 as 6.0 and takes
+        # 6 -> 06.0 as no change (`dvc params diff` lists nothing, `dvc status` is up to date);
+        # 6.5 is refused ("a fractional part", below).
+        *((spelt, 6) for spelt in ("6.0", "06.0", "6.", "6e0")),
     ],
 )
 def test_a_number_is_the_number_dvc_reads(tmp_path: Path, spelt: str, number: int) -> None:
@@ -227,6 +231,7 @@ def test_a_number_is_the_number_dvc_reads(tmp_path: Path, spelt: str, number: in
     ("spelt", "said"),
     [
         ("1e-1", "got a number with a fractional part (got 0.1)"),
+        ("6.5", "got a number with a fractional part (got 6.5)"),
         # PyYAML read 6:40 as 400 (YAML 1.1's base 60), DVC's reader as the text 6:40.
         ("6:40", "unable to parse string as an integer (got '6:40')"),
     ],
