@@ -128,6 +128,43 @@ def test_the_hash_split_takes_about_test_size_and_each_class_alike() -> None:
     assert len(set(other_seed.customer_id) & set(test.customer_id)) < len(test) / 2
 
 
+def test_rows_with_the_same_inputs_share_a_part_whatever_their_labels(tmp_path: Path) -> None:
+    """A table without an id whose inputs repeat with both labels (a Titanic table: 1,316 rows of
+    12 inputs). Keyed by the label too, an input's survivors went to test and its deaths stayed in
+    train: every test row's label was the opposite of what training saw (ROC AUC 0.0)."""
+    data = PARAMS.data.model_copy(update={"id_column": None})
+    inputs = generate(40, 3).drop(columns=["customer_id"])
+    frame = pd.concat([inputs.assign(churned=label) for label in (0, 0, 1)], ignore_index=True)
+    frame.to_parquet(tmp_path / "validated.parquet", index=False)
+    train_path, test_path = tmp_path / "train.parquet", tmp_path / "test.parquet"
+    run(
+        PARAMS.model_copy(update={"data": data}),
+        source=tmp_path / "validated.parquet",
+        train_path=train_path,
+        test_path=test_path,
+    )
+    features = [c for c in frame.columns if c != "churned"]
+    parts = [pd.read_parquet(path) for path in (train_path, test_path)]
+    in_train, in_test_part = ({tuple(row) for row in part[features].astype(str).to_numpy()} for part in parts)
+    assert in_test_part and in_train.isdisjoint(in_test_part)
+    assert all(len(part) % 3 == 0 and part["churned"].astype(int).sum() * 3 == len(part) for part in parts)
+    in_memory = split(frame, data, PARAMS.split)[1]  # the in-memory split keys rows alike
+    assert len(in_memory) and in_memory["churned"].astype(int).sum() * 3 == len(in_memory)
+
+
+def test_a_part_left_empty_by_repeated_inputs_says_how_few_there_are(tmp_path: Path) -> None:
+    one_input = generate(1, 3).drop(columns=["customer_id"])
+    frame = pd.concat([one_input.assign(churned=label) for label in (0, 1) * 10], ignore_index=True)
+    frame.to_parquet(tmp_path / "validated.parquet", index=False)
+    params = PARAMS.model_copy(update={"data": PARAMS.data.model_copy(update={"id_column": None})})
+    with pytest.raises(
+        SplitError, match=r"these 20 rows hold 1 distinct input\(s\)\): the \w+ part \(0 rows\)"
+    ):
+        run(
+            params, source=tmp_path / "validated.parquet", train_path=tmp_path / "a", test_path=tmp_path / "b"
+        )
+
+
 def test_the_hash_split_is_the_same_bytes_whatever_the_row_order(tmp_path: Path) -> None:
     frame = generate(2_000, 4)
     outputs = []
