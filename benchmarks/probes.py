@@ -1,6 +1,7 @@
 """Health probes while the service is flooded: /livez and /readyz against infra/base's probe timeouts.
 
-    nice -n 10 uv run python benchmarks/probes.py [--baseline REF] [--slices 50,150] [--rounds 2] [--out DIR]
+    nice -n 10 uv run python benchmarks/probes.py [--baseline REF] [--slices 50,150] [--loops asyncio]
+        [--wave N] [--rounds 2] [--out DIR]
 
 One server at a time (``mlapp serving serve``, ``serving.workers`` as params.yaml says: ``auto``
 is the CPUs here, the CPU limit in a pod), flooded by wrk (benchmarks/bench_http.py):
@@ -22,7 +23,21 @@ queue is sampled every ``--queue-period-s`` (``/proc/net/tcp``: for a listening 
 
 ``--wave N`` adds a second flood of N connections ``--wave-at-s`` into the first, until its end:
 its connections all arrive while the workers are busy, and queue (a flood's opening burst on an
-idle server is accepted or not depending on how fast wrk connects).
+idle server is accepted or not depending on how fast wrk connects). The wave is
+benchmarks/joining.py, not wrk (it was wrk for ``probes-backlog*.json``): it sends as wrk does
+and records when each of its connections was first answered and first answered 200 (``wave``:
+all, median and 90th percentile, seconds since the wave began). The kernel's
+``ListenOverflows`` and ``ListenDrops`` counters (all sockets) are read before and after each
+flood: a listen queue at its bound (BentoML's ``api_server.backlog``, 2048, capped by
+``net.core.somaxconn``) drops connections, and only then would a larger backlog matter. The
+traffic port's connections held by each worker are counted every ``WORKER_SAMPLE_S`` (how the
+kernel and the loops spread them).
+
+``--loops asyncio`` adds the current code with uvicorn's ``auto`` loop made asyncio's own
+(a ``sitecustomize`` first on ``PYTHONPATH`` sets ``uvicorn.config.LOOP_FACTORIES``; the
+workers are forks of the server process, so they inherit it) to the alternation: asyncio
+accepts up to ``backlog`` connections per readiness event where uvloop (libuv >= 1.45)
+accepts one.
 
 ``--baseline REF`` runs the same flood against the service of git revision REF too (its
 ``src/`` and ``params.yaml`` extracted to a temporary folder, that ``src/`` first on
@@ -32,7 +47,9 @@ alternation.
 Writes ``--name`` (``probes.json``) to ``--out`` (default ``benchmarks/results``, committed:
 docs/serving.md quotes it; ``probes-one-cpu.json`` is the run under ``taskset -c 1``;
 ``probes-backlog.json`` (``--wave 100``) and ``probes-backlog-wave600.json`` (``--wave 600``) the
-readiness rule's, against main): per round
+readiness rule's, against main; ``probes-loop-wave600.json`` (``--loops asyncio --wave 600
+--connections 300 --flood-s 50 --rounds 4``) and ``probes-loop-steady.json`` (``--loops asyncio
+--connections 300 --flood-s 30 --rounds 4``) the two event loops'): per round
 and system, each probe's p50/p95/max, count over its timeout and latencies, the medians of all
 rounds, wrk's numbers, the server's ``/predict`` answers by status and CPU time, the load averages;
 per system, the kubelet's ``/readyz`` not-200s, ``/predict`` 200s and 429s per flood with their
@@ -78,6 +95,8 @@ from serving import unseen_rows
 PROBES = ("/livez", "/readyz")
 PROBE_PORT = "probe port "  # the prefix of the probe port's series
 PROBE_WAIT_S = 60.0  # a probe still unanswered after this is recorded as this
+WORKER_SAMPLE_S = 2.0  # seconds between counts of each worker's connections
+LOOP_FACTORY = {"asyncio": "uvicorn.loops.asyncio:asyncio_loop_factory"}  # --loops: what "auto" becomes
 DEFAULT_TIMEOUT_S = 1.0  # Kubernetes' timeoutSeconds when a probe sets none
 HELD: list[socket.socket] = []  # ports picked from --ports, kept bound until the benchmark exits
 
@@ -114,22 +133,68 @@ def accept_queue(port: int) -> int | None:
     return None
 
 
+def listen_drops() -> dict[str, int]:
+    """The kernel's ``ListenOverflows`` and ``ListenDrops`` (``/proc/net/netstat``, every socket):
+    connections dropped because a listen queue was full."""
+    rows = [line.split() for line in Path("/proc/net/netstat").read_text().splitlines()]
+    for names, values in zip(rows[::2], rows[1::2], strict=True):
+        if names[0] == "TcpExt:":
+            found = dict(zip(names[1:], values[1:], strict=True))
+            return {key: int(found[key]) for key in ("ListenOverflows", "ListenDrops")}
+    return {}
+
+
+def worker_connections(port: int, pids: list[int]) -> dict[str, int]:
+    """Connections to ``port`` each process holds (its sockets in ``/proc/net/tcp`` that are not
+    listening), by pid; processes holding none are left out."""
+    local = f":{port:04X}"
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for row in Path(table).read_text().splitlines()[1:]:
+            fields = row.split()
+            if fields[1].endswith(local) and fields[3] != "0A":
+                inodes.add(f"socket:[{fields[9]}]")
+    held = {}
+    for pid in pids:
+        try:
+            fds = list(Path(f"/proc/{pid}/fd").iterdir())
+        except OSError:
+            continue
+        count = 0
+        for fd in fds:
+            try:
+                count += str(fd.readlink()) in inodes
+            except OSError:
+                continue
+        if count:
+            held[str(pid)] = count
+    return held
+
+
 class Prober:
     """One thread per probe (name: its URL), a probe every ``period_s`` (or right after a slower
     one), like the kubelet; and, given the traffic ``port``, one sampling its accept queue every
     ``queue_s``. Times are seconds since ``__enter__`` (the flood starts right after)."""
 
     def __init__(
-        self, urls: dict[str, str], period_s: float, port: int | None = None, queue_s: float = 0.25
+        self,
+        urls: dict[str, str],
+        period_s: float,
+        port: int | None = None,
+        queue_s: float = 0.25,
+        pids: list[int] | None = None,
     ) -> None:
         self.urls, self.period_s, self.queue_s = urls, period_s, queue_s
         self.seen: dict[str, list[tuple[float, int]]] = {name: [] for name in urls}
         self.not_ready: dict[str, list[dict[str, Any]]] = {name: [] for name in urls}
         self.queue: list[tuple[float, int | None]] = []
+        self.workers: list[tuple[float, dict[str, int]]] = []  # [seconds, {pid: connections}]
         self.stop = threading.Event()
         self.threads = [threading.Thread(target=self.loop, args=(name,), daemon=True) for name in urls]
         if port is not None:
             self.threads.append(threading.Thread(target=self.sample, args=(port,), daemon=True))
+            if pids:
+                self.threads.append(threading.Thread(target=self.count, args=(port, pids), daemon=True))
         self.start = time.monotonic()
 
     def loop(self, name: str) -> None:
@@ -145,6 +210,10 @@ class Prober:
         while not self.stop.is_set():
             self.queue.append((round(time.monotonic() - self.start, 2), accept_queue(port)))
             self.stop.wait(self.queue_s)
+
+    def count(self, port: int, pids: list[int]) -> None:
+        while not self.stop.wait(WORKER_SAMPLE_S):
+            self.workers.append((round(time.monotonic() - self.start, 2), worker_connections(port, pids)))
 
     def __enter__(self) -> Prober:
         self.start = time.monotonic()
@@ -183,6 +252,21 @@ def summary(seen: list[tuple[float, int]], timeout_s: float) -> dict[str, Any]:
     }
 
 
+def wave_summary(out: str, at_s: float) -> dict[str, Any]:
+    """benchmarks/joining.py's output, with seconds since the wave began until all its
+    connections were answered, the median and the 90th percentile (None: not within the run)."""
+    run = json.loads(out)
+    for key in ("first_answer_s", "first_200_s"):
+        times: list[float | None] = sorted(run[key], key=lambda t: float("inf") if t is None else t)
+        run[key.removesuffix("_s")] = {
+            "all_s": times[-1],
+            "p50_s": times[len(times) // 2],
+            "p90_s": times[int(0.9 * (len(times) - 1))],
+            "never": times.count(None),
+        }
+    return run | {"at_s": at_s}
+
+
 def recovery_s(url: str, timeout_s: float) -> float:
     """Seconds from now until ``/readyz`` answers 200 within ``timeout_s``."""
     start = time.monotonic()
@@ -218,26 +302,35 @@ def timeout_of(name: str, timeouts: dict[str, float]) -> float:
     return timeouts[name.removeprefix(PROBE_PORT)]
 
 
+def joining(url: str, request: Path, connections: int, seconds: float) -> subprocess.Popen[str]:
+    """benchmarks/joining.py against ``url``: ``connections`` at once, for ``seconds``."""
+    argv = [sys.executable, str(REPO / "benchmarks" / "joining.py"), url, str(request)]
+    argv += ["--connections", str(connections), "--seconds", str(seconds)]
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+
+
 def flood(
     url: str,
     probe_url: str | None,
     leader: int,
     script: Path,
+    request: Path,
     args: argparse.Namespace,
     timeouts: dict[str, float],
 ) -> dict[str, Any]:
     load_before, pids = os.getloadavg()[0], group_pids(leader)
-    cpu = cpu_seconds(pids)
+    cpu, drops = cpu_seconds(pids), listen_drops()
     port = int(url.rsplit(":", 1)[1])
-    with Prober(targets(url, probe_url), args.period_s, port, args.queue_period_s) as prober:
+    with Prober(targets(url, probe_url), args.period_s, port, args.queue_period_s, pids) as prober:
         wrk = wrk_background(url + "/predict", script, args.connections, args.flood_s)
         wave = None
         if args.wave:  # a second flood that comes while the first keeps the workers busy
             time.sleep(args.wave_at_s)
-            wave = wrk_background(url + "/predict", script, args.wave, args.flood_s - args.wave_at_s)
+            wave = joining(url + "/predict", request, args.wave, args.flood_s - args.wave_at_s)
         run = finish(wrk)
-        wave_run = finish(wave) if wave else None
+        wave_run = wave_summary(wave.communicate(timeout=120)[0], args.wave_at_s) if wave else None
     flood_cpu = cpu_seconds(pids) - cpu
+    dropped = {key: value - drops.get(key, 0) for key, value in listen_drops().items()}
     after = recovery_s(probe_url or url, timeouts["/readyz"])  # the port the kubelet asks
     probes = {
         p: summary(s, timeout_of(p, timeouts)) | {"not_200_at": prober.not_ready[p]}
@@ -250,7 +343,9 @@ def flood(
         "accept_queue": queue_summary(prober.queue),
         "readyz_recovered_s": after,
         "flood": vars(run),
-        "wave": wave_run and vars(wave_run) | {"connections": args.wave, "at_s": args.wave_at_s},
+        "wave": wave_run,
+        "listen_dropped": dropped,  # the kernel's counters over the flood (every socket on the machine)
+        "worker_connections": prober.workers,
         "server_cpu_s": flood_cpu,  # the server's processes, during the flood
         "predict_answers": answers(url),  # after the flood: requests in flight then finished too
     }
@@ -284,6 +379,13 @@ def overall(runs: list[dict[str, Any]]) -> dict[str, Any]:
     cpu = [run["server_cpu_s"] for run in runs]
     out["server_cpu_ms_per_200"] = [1000 * c / max(n, 1) for c, n in zip(cpu, answered, strict=True)]
     out["readyz_recovered_s"] = [run["readyz_recovered_s"] for run in runs]
+    out["predict_200_per_server_cpu_s"] = [n / max(c, 1e-9) for c, n in zip(cpu, answered, strict=True)]
+    out["listen_dropped_per_run"] = [run["listen_dropped"] for run in runs]
+    if runs[0]["wave"]:
+        for key in ("first_answer", "first_200"):
+            out[f"wave_{key}_all_s_per_run"] = [run["wave"][key]["all_s"] for run in runs]
+            out[f"wave_{key}_p50_s_per_run"] = [run["wave"][key]["p50_s"] for run in runs]
+            out[f"wave_{key}_never_per_run"] = [run["wave"][key]["never"] for run in runs]
     return out
 
 
@@ -311,7 +413,12 @@ def line(run: dict[str, Any]) -> str:
         f"/readyz fast again {run['readyz_recovered_s']:.2f} s after; "
         f"flood: {flood['requests'] - flood['non_2xx']} 200s of {flood['requests']} answers in wrk, "
         f"server {run['predict_answers']}, {run['server_cpu_s']:.1f} CPU-s; "
-        f"load {run['loadavg_start']:.1f}-{run['loadavg_end']:.1f}"
+        f"load {run['loadavg_start']:.1f}-{run['loadavg_end']:.1f}; dropped {run['listen_dropped']}"
+        + (
+            f"; wave all answered {wave['first_answer']} s, all 200 {wave['first_200']} s"
+            if (wave := run["wave"])
+            else ""
+        )
     )
 
 
@@ -380,6 +487,12 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="also run the current code with these serving.loop_slice_ms values, e.g. 50,150",
     )
+    parser.add_argument(
+        "--loops",
+        type=lambda text: text.split(","),
+        default=[],
+        help=f"also run the current code on these event loops ({', '.join(LOOP_FACTORY)}) [none]",
+    )
     parser.add_argument("--rounds", type=int, default=2, help="rounds [2]")
     parser.add_argument("--flood-s", type=float, default=20, help="seconds of flood per run [20]")
     parser.add_argument("--connections", type=int, default=600, help="flood connections [600]")
@@ -403,24 +516,34 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         records = json.loads(unseen_rows().to_json(orient="records"))
         body = json.dumps({"records": (records * (args.rows // len(records) + 1))[: args.rows]})
-        script = lua(work / "flood.lua", [raw_request("/predict", body, ["Content-Type: application/json"])])
-        systems = {"current": (REPO / "src", REPO / "params.yaml")}  # name: its src/ and params.yaml
+        request = raw_request("/predict", body, ["Content-Type: application/json"])
+        script = lua(work / "flood.lua", [request])
+        (request_file := work / "request.http").write_text(request)
+        # name: its PYTHONPATH (its src/ first) and params.yaml
+        src = str(REPO / "src")
+        systems = {"current": (src, REPO / "params.yaml")}
         for value in args.slices:
             params = yaml.safe_load((REPO / "params.yaml").read_text())
             params["serving"]["loop_slice_ms"] = value
             (work / f"params-{value:g}.yaml").write_text(yaml.safe_dump(params))
-            systems[f"current, loop_slice_ms={value:g}"] = (REPO / "src", work / f"params-{value:g}.yaml")
+            systems[f"current, loop_slice_ms={value:g}"] = (src, work / f"params-{value:g}.yaml")
+        for loop in args.loops:
+            (site := work / f"loop-{loop}").mkdir()
+            (site / "sitecustomize.py").write_text(
+                f"import uvicorn.config\nuvicorn.config.LOOP_FACTORIES['auto'] = {LOOP_FACTORY[loop]!r}\n"
+            )
+            systems[f"current, loop={loop}"] = (f"{src}{os.pathsep}{site}", REPO / "params.yaml")
         if args.baseline:
             tree = extract(args.baseline, work / "baseline")
-            systems[args.baseline] = (tree / "src", tree / "params.yaml")
+            systems[args.baseline] = (str(tree / "src"), tree / "params.yaml")
         rounds: list[dict[str, Any]] = []
         for i in range(args.rounds):
             current: dict[str, Any] = {}
-            for name, (src, system_params) in list(systems.items())[:: 1 if i % 2 == 0 else -1]:
+            for name, (pythonpath, system_params) in list(systems.items())[:: 1 if i % 2 == 0 else -1]:
                 port = pick()
                 params_file, probe_url = with_probe_port(system_params, work / f"params-{port}.yaml", pick)
                 env = {
-                    "PYTHONPATH": str(src),
+                    "PYTHONPATH": pythonpath,
                     "BENTOML_HOME": str(work / f"bentoml-{port}"),
                     PREDICTION_LOG_ENV: str(work / "predictions.jsonl"),
                     "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false",
@@ -430,7 +553,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"round {i + 1}: {name} ...", flush=True)
                 logs = REPO / ".bench" / "serving-logs"
                 with running("probes", [*serve, "--port", str(port)], url + "/readyz", env, logs) as proc:
-                    current[name] = flood(url, probe_url, proc.pid, script, args, timeouts)
+                    current[name] = flood(url, probe_url, proc.pid, script, request_file, args, timeouts)
                 print(line(current[name]), flush=True)
             rounds.append(current)
     result = {
