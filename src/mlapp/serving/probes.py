@@ -2,7 +2,7 @@
 
 Why not the traffic port: a probe connects like any client, and under a flood of connections
 it waits in the kernel's listen queue behind them. uvloop (which uvicorn picks) accepts one
-connection per pass of the worker's event loop, and a pass under load lasts 0.3-0.6 s, so a
+connection per pass of the worker's event loop, and a pass under load lasts 0.2-0.6 s, so a
 probe that connected while a flood's connections were arriving waited as long as the flood
 (docs/serving.md, "Health probes under overload"; benchmarks/accept.py, benchmarks/probes.py).
 
@@ -28,10 +28,10 @@ comes from the worker's event loop, so the answers still tell the truth about it
 
 Why a backlog must last and not be draining before it counts: a worker accepts one connection
 per pass of its loop (libuv, under uvloop, accepts one per readiness event since 1.45, by design;
-asyncio's loop takes the whole queue at once, so the first worker awake would take every
-connection of a flood from the others that share the socket). A flood's opening burst (600
-connections at once) left 60-290 queued, drained at 10-15 a second, and one look said 503 for
-4-5 s of most such floods while the pod kept accepting (benchmarks/probes.py). A pod that
+asyncio's loop takes the whole queue at once: joining connections are answered sooner, with
+429s, and fewer requests are served; docs/serving.md, "Accepting connections"). A flood's
+opening burst (600 connections at once) left 60-290 queued, drained at 10-15 a second, and one
+look said 503 for 4-5 s of most such floods while the pod kept accepting (benchmarks/probes.py). A pod that
 leaves the Service under a flood hands its share to the others, and when every pod does, nothing
 is served. A queue that stays over the bound, or drains so slowly that a new connection would
 wait longer than ``serving.probe_ready_backlog_s`` to be accepted (accept stopped, or clients
