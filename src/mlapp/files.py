@@ -1,6 +1,8 @@
-"""Files written whole: a temporary file beside the target, renamed over it, so a crash or Ctrl-C never
-leaves half a file. The one way every stage, the monitor and ``mlapp monitor metrics`` write one; light
-(no pandas), as the commands that read no table import it too.
+"""Files and folders written whole: a temporary file beside the target, renamed over it, so a crash
+or Ctrl-C never leaves half a file; a folder (the model) staged beside its target and swapped in
+(``mlapp.swap``). The one way every stage, the monitor and ``mlapp monitor metrics`` write one;
+light (no pandas), as the commands that read no table import it too. (evaluate stages its plot
+folder and metrics file together and swaps them in at once: ``mlapp.stages.evaluate.publish``.)
 
 A written file has the user's mode (0666 less the umask), as any file a tool writes: git's checkout,
 DVC's (its cache's ``0o666 & ~umask``), pandas. The model's two files, the metrics and the tables
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from mlapp.errors import writing
+from mlapp.swap import swap_in
 
 
 def staged_beside(path: Path) -> Path:
@@ -47,6 +50,22 @@ def replacing(path: Path) -> Iterator[Path]:
             tmp.replace(path)
         finally:
             tmp.unlink(missing_ok=True)  # gone already when the rename happened
+
+
+@contextlib.contextmanager
+def replacing_folder(path: Path, refused: str = "") -> Iterator[Path]:
+    """A new empty folder beside ``path`` to fill, swapped in whole (``swap_in``) once the block
+    ends without an error; the previous folder is removed then, and kept on any error. Fill it with
+    plain writes, not ``replacing`` (the folder is the staging): any write that fails is then one
+    line naming ``path``, never the staging folder; ``refused``: what to do about a write refused
+    (``errors.writing``)."""
+    with writing(path, refused):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}-") as tmp:
+            new = Path(tmp) / "new"
+            new.mkdir()  # the user's mode, as the folder it replaces (mkdtemp's is 0700)
+            yield new
+            swap_in(new, path, Path(tmp) / "old")  # the old one is removed with tmp
 
 
 def write_text(text: str, path: Path) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import tempfile
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -23,12 +22,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from mlapp.errors import UserError, not_built, writing
-from mlapp.files import json_text
+from mlapp.errors import UserError, not_built
+from mlapp.files import json_text, replacing_folder
 from mlapp.labels import label_text
 from mlapp.outputs import response_fields
 from mlapp.problems import problem
-from mlapp.swap import swap_in
 
 if TYPE_CHECKING:  # imported where a booster is read or run: ~1.5 s (with scikit-learn) that the
     import xgboost as xgb  # commands needing only the spec or the file names (monitor, lineage) skip
@@ -147,27 +145,20 @@ class Model:
 
 
 def save(booster: xgb.Booster, spec: ModelSpec, model_dir: Path) -> None:
-    """Both files written beside ``model_dir``, then swapped in whole (``swap_in``): train's
-    output is persistent (DVC does not delete it first), so a run that fails or is interrupted
-    keeps the previous model. A write that fails (a full or read-only disk, a folder that is a
-    mount point) is one line naming the folder, never the staging folder beside it, and a
-    refused one says what must be writable."""
+    """Both files written into a folder beside ``model_dir``, then swapped in whole
+    (``files.replacing_folder``): train's output is persistent (DVC does not delete it first), so
+    a run that fails or is interrupted keeps the previous model. A write that fails (a full or
+    read-only disk) is one line naming the folder, and a refused one says what must be writable."""
     refused = (
         f"training writes the new model beside {model_dir} (in {model_dir.parent}) and swaps the "
         "folders, so both must be writable: in a read-only checkout, train in a writable clone, or "
         "give `mlapp pipeline train` a writable --model-dir"
     )
-    with writing(model_dir, refused):
-        model_dir.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=model_dir.parent, prefix=f".{model_dir.name}-") as tmp:
-            new = Path(tmp) / "new"
-            new.mkdir()
-            # Written by Python, not XGBoost's save_model (the same bytes): a full disk is then an
-            # OSError, not a C++ backtrace. Plain writes, not ``write_json``'s file staged beside
-            # its target: the folder is the staging, and an error names it as ``model_dir``.
-            (new / MODEL_FILE).write_bytes(booster.save_raw("ubj"))
-            (new / SPEC_FILE).write_text(json_text(asdict(spec)))
-            swap_in(new, model_dir, Path(tmp) / "old")  # the old one is removed with tmp
+    with replacing_folder(model_dir, refused) as new:
+        # Written by Python, not XGBoost's save_model (the same bytes): a full disk is then an
+        # OSError, not a C++ backtrace.
+        (new / MODEL_FILE).write_bytes(booster.save_raw("ubj"))
+        (new / SPEC_FILE).write_text(json_text(asdict(spec)))
 
 
 class UnknownLabels(UserError, ValueError):
