@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from mlapp.cli import pipeline_registry
 from mlapp.cli.common import (
     FileOption,
     FolderOption,
@@ -16,12 +17,15 @@ from mlapp.cli.common import (
     pick,
     seconds_of,
 )
-from mlapp.errors import redact
 
 
 @click.group("pipeline")
 def group() -> None:
     """The DVC stages (validate, split, train, evaluate), sample data and MLflow registry."""
+
+
+for _command in pipeline_registry.COMMANDS:  # track, register: pipeline_registry.py
+    group.add_command(_command)
 
 
 @group.command()
@@ -197,63 +201,6 @@ def evaluate(
     )
     if one_off and not no_mlflow:
         click.echo("no MLflow run: another --model-dir or --test than params.yaml's is a one-off check")
-
-
-@group.command()
-@click.option("--model-dir", type=FolderOption, help="Model folder [params: train.model_dir].")
-@click.option("--alias", help="Also point this registry alias at the model's version (registered once).")
-@pass_project
-def track(project: Project, model_dir: Path | None, alias: str | None) -> None:
-    """Make sure the tracking store has a run for the current model (logs one if missing)."""
-    from mlapp import registry, tracking, tracking_failures
-
-    params = project.params
-    folder = pick(model_dir, params.train.model_dir)
-    uri = tracking.connect(params.mlflow)
-    unlogged = (  # what a run the server failed to log leaves: evaluate's "no outputs" is no stage's here
-        "no complete run of this model was logged (one cut short is never reused). "
-        f"Run `mlapp pipeline track` again {tracking_failures.ANSWERS}."
-    )
-    with tracking_failures.store_free(uri, "tracking the model", unlogged):
-        run_id = tracking.ensure_run(params, folder)
-        click.echo(f"MLflow run {run_id} at {redact(uri)}")
-        if alias:
-            version = registry.ensure_alias(params, folder, alias)
-            click.echo(f"registry: {params.mlflow.model_name} version {version} is @{alias}")
-
-
-def _key_values(tags: tuple[str, ...]) -> dict[str, str]:
-    bad = [t for t in tags if "=" not in t]
-    if bad:
-        raise click.BadParameter(f"expected KEY=VALUE, got {bad}", param_hint="--tag")
-    return dict(t.split("=", 1) for t in tags)
-
-
-@group.command()
-@click.option("--model-dir", type=FolderOption, help="Model folder [params: train.model_dir].")
-@click.option("--alias", "aliases", multiple=True, help="Alias to point at the new version (repeatable).")
-@click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Extra version tag (repeatable).")
-@pass_project
-def register(
-    project: Project, model_dir: Path | None, aliases: tuple[str, ...], tags: tuple[str, ...]
-) -> None:
-    """Create an MLflow registry version from the current model, optionally set aliases."""
-    from mlapp import registry, tracking_failures
-
-    extra = _key_values(tags)
-    params = project.params
-    unlogged = (  # the run is logged before any version is made
-        "nothing was registered (a run cut short is never reused). "
-        f"Run `mlapp pipeline register` again {tracking_failures.ANSWERS}."
-    )
-    with tracking_failures.store_free(params.mlflow.resolved_tracking_uri(), unlogged=unlogged):
-        version = registry.register(
-            params, pick(model_dir, params.train.model_dir), aliases=list(aliases), extra_tags=extra
-        )
-    click.echo(
-        f"registered {params.mlflow.model_name} version {version}"
-        + (f" with aliases {', '.join(aliases)}" if aliases else "")
-    )
 
 
 @group.command()
