@@ -13,6 +13,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from mlapp.serving.admission import Refused
+from mlapp.serving.metadata import read_metrics
 from tests.serving.conftest import METRICS
 
 
@@ -108,10 +109,10 @@ def test_max_concurrency_is_per_pod_bentoml_divides_it_among_the_workers(service
     assert per_worker == math.ceil(service_module.SERVING.max_concurrency / workers)
 
 
-def test_metadata_metrics_keep_per_class_values_by_their_flat_names(service_module, tmp_path) -> None:
+def test_metadata_metrics_keep_per_class_values_by_their_flat_names(tmp_path) -> None:
     path = tmp_path / "metrics.json"
     path.write_text('{"f1_macro": 0.9, "per_class": {"a": {"recall": 0.5}}}')
-    assert service_module.read_metrics(path) == {"f1_macro": 0.9, "per_class.a.recall": 0.5}
+    assert read_metrics(path) == {"f1_macro": 0.9, "per_class.a.recall": 0.5}
 
 
 # --- HTTP through the ASGI app --------------------------------------------------------------

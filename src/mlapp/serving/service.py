@@ -19,7 +19,8 @@ traffic limits and the bento/image; the request path is ours:
   other path than the service's is a 404 before BentoML's request metrics (``paths.py``,
   installed with the header deadline).
 - Model version, git commit and data hash travel in response headers on every response
-  (``X-Model-Version``, ``X-Git-Commit``, ``X-Data-Hash``); ``/metadata`` has the rest.
+  (``X-Model-Version``, ``X-Git-Commit``, ``X-Data-Hash``); ``/metadata`` has the rest
+  (``metadata.py``).
 
 Settings are built once, when BentoML loads this module (``settings.py``).
 """
@@ -31,19 +32,15 @@ import functools
 import logging
 import os
 from collections.abc import Generator
-from pathlib import Path
 from typing import Any, cast
 
 import bentoml
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from mlapp.files import read_json
-from mlapp.metrics import flat
 from mlapp.model import Model, load
 from mlapp.schema import FEATURES
 from mlapp.serving import (
@@ -59,16 +56,12 @@ from mlapp.serving import (
     timeout,
 )
 from mlapp.serving.endpoint import PredictEndpoint
+from mlapp.serving.metadata import Metadata, describe, headers
 from mlapp.serving.paths import KnownPaths
 from mlapp.serving.records import check_compatible
 from mlapp.serving.request import RequestParser
 from mlapp.serving.turns import Turns
 
-HEADER_NAMES = {
-    "model_version": "x-model-version",
-    "git_commit": "x-git-commit",
-    "data_hash": "x-data-hash",
-}
 SETTINGS = settings.load()
 SERVING = SETTINGS.serving
 # Tracing costs ~10% CPU per request even when no span is exported: only when configured.
@@ -76,28 +69,6 @@ TRACING = {} if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") else {"excluded_ur
 # Bound once: ``bentoml.<name>`` goes through BentoML's lazy module ``__getattr__`` (two imports)
 # on every access, and the request path asks for the service twice per request.
 current_service = bentoml.get_current_service
-
-
-class Limits(BaseModel):
-    max_rows: int
-    max_body_bytes: int  # a longer body is a 413
-    max_row_bytes: int  # serving.max_row_bytes, auto resolved for the served schema
-    body_cap: str  # the settings that make max_body_bytes, and where max_row_bytes comes from
-    max_body_bytes_in_flight: int  # per worker: a body that would pass it is a 429 (Retry-After)
-
-
-class Metadata(BaseModel):
-    model_config = ConfigDict(protected_namespaces=())
-
-    model_version: str
-    task: str  # binary | multiclass | regression: the shape of /predict's answer
-    classes: list[str | int]  # in the model's order, as /predict shows them (empty for regression)
-    threshold: float | None  # binary only
-    features: list[str]
-    categories: dict[str, list[str]]
-    lineage: lineage.Lineage
-    metrics: dict[str, float]  # metrics/metrics.json of the evaluated model ({} if absent)
-    limits: Limits
 
 
 class ModelHeaders:
@@ -119,11 +90,6 @@ class ModelHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
-
-
-def read_metrics(path: Path) -> dict[str, float]:
-    """metrics.json, nested values by flat name (multiclass ``per_class.<class>.recall``)."""
-    return flat(read_json(path)) if path.is_file() else {}
 
 
 @bentoml.service(
@@ -157,25 +123,8 @@ class ModelService:
         self.probe_listener: probes.Probes | None = None  # started with the service (start_probes)
         self.threshold = self.model.spec.threshold  # binary only; None for the other tasks
         self.lineage = lineage.resolve(folder, SETTINGS.lineage_file, root=SETTINGS.root)
-        self.meta = Metadata(
-            model_version=self.model.version,
-            task=self.model.task,
-            classes=self.model.spec.class_values(),
-            threshold=self.model.spec.threshold,
-            features=self.model.spec.features,
-            categories=self.model.spec.categories,
-            lineage=self.lineage,
-            metrics=read_metrics(SETTINGS.metrics_file),
-            limits=Limits(
-                max_rows=SERVING.max_rows,
-                max_body_bytes=SETTINGS.body_cap.limit,
-                max_row_bytes=SETTINGS.body_cap.row_bytes,
-                body_cap=SETTINGS.body_cap.setting(),
-                max_body_bytes_in_flight=SETTINGS.body_budget.limit,
-            ),
-        )
-        facts = self.lineage.model_dump()
-        self.response_headers = [(h.encode(), str(facts[k]).encode()) for k, h in HEADER_NAMES.items()]
+        self.meta = describe(self.model, self.lineage, SETTINGS)  # /metadata (metadata.py)
+        self.response_headers = headers(self.lineage)
         # Prometheus series of this model and the sampled prediction log (telemetry.py, predlog.py).
         metrics = telemetry.metrics()
         self.model_metrics = telemetry.ModelMetrics(
