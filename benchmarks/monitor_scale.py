@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from revisions import params_for_old, result_head, write_result
+from revisions import params_for_old, require_ref, result_head, write_result
 
 REPO = Path(__file__).resolve().parents[1]
 NEW_FILE = "src/mlapp/monitor/resampling.py"
@@ -126,6 +126,7 @@ def old_code(ref: str | None, tmp: Path) -> tuple[str, Path, Path]:
             cwd=REPO, capture_output=True, text=True, check=True,
         ).stdout.split()  # fmt: skip
         ref = f"{added[-1]}^"
+    require_ref(ref)
     commit = subprocess.run(["git", "rev-parse", ref], cwd=REPO, capture_output=True, text=True, check=True)
     sha = commit.stdout.strip()
     archive = subprocess.run(["git", "archive", sha, "src"], cwd=REPO, capture_output=True, check=True)

@@ -90,6 +90,7 @@ from bench_http import (
 )
 from mlapp.serving import PREDICTION_LOG_ENV
 from mlapp.serving.local import free_port
+from revisions import require_ref
 from serving import unseen_rows
 
 PROBES = ("/livez", "/readyz")
@@ -458,7 +459,9 @@ def with_probe_port(params_file: Path, dest: Path, pick: Callable[[], int]) -> t
 
 
 def extract(ref: str, dest: Path) -> Path:
-    """``src/`` and ``params.yaml`` of git revision ``ref``, extracted to ``dest``."""
+    """``src/`` and ``params.yaml`` of git revision ``ref``, extracted to ``dest``; a ``ref`` this
+    clone lacks stops the benchmark with one line."""
+    require_ref(ref)
     archive = subprocess.run(
         ["git", "archive", "--format=tar", ref, "src", "params.yaml"],
         cwd=REPO,

@@ -24,16 +24,38 @@ REPO = Path(__file__).resolve().parents[1]
 @contextmanager
 def worktree(ref: str, folder: Path) -> Iterator[str]:
     """``ref`` checked out (detached) in a git worktree at ``folder`` while the block runs, then
-    removed; yields its commit."""
+    removed; yields its commit. A ``ref`` this clone lacks stops the benchmark with one line."""
     # Here, not at the top: monitor_scale's measured worker imports this module under an older src/.
     from mlapp import proc
 
+    require_ref(ref)
     sha = proc.output(["git", "rev-parse", "--verify", f"{ref}^{{commit}}"], cwd=REPO)
     proc.run(["git", "worktree", "add", "-q", "--detach", folder, sha], cwd=REPO)
     try:
         yield sha
     finally:
         proc.run(["git", "worktree", "remove", "--force", folder], cwd=REPO)
+
+
+def ref_missing(ref: str) -> str | None:
+    """The one-line error for a baseline ``ref`` this clone does not hold (a short hash from a
+    longer history, a branch only the remote has); None if it resolves."""
+    from mlapp import proc  # here, not at the top: see worktree()
+
+    found = proc.run(["git", "rev-parse", "--verify", "-q", f"{ref}^{{commit}}"], cwd=REPO, check=False)
+    if found.returncode == 0:
+        return None
+    return (
+        f"error: git revision {ref!r} is not in this clone ({REPO}): fetch it "
+        f"(`git fetch origin {ref}`; a branch: `git fetch origin {ref}:{ref}`) or name another one"
+    )
+
+
+def require_ref(ref: str) -> None:
+    """Stop as a missing prerequisite does (bench_http: one line, exit 2) when ``ref`` is missing."""
+    if missing := ref_missing(ref):
+        print(missing, file=sys.stderr)
+        raise SystemExit(2)
 
 
 def params_for_old(
@@ -93,10 +115,14 @@ def _kinds(annotation: Any) -> list[Any]:
 
 
 def result_head(script: str) -> dict[str, Any]:
-    """When, on what machine (its load before; the caller adds ``load_after``) and by which
-    command a result was measured."""
+    """When, at which commit (and whether the checkout had changes), on what machine (its load
+    before; the caller adds ``load_after``) and by which command a result was measured."""
+    from mlapp import proc  # here, not at the top: see worktree()
+
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": proc.output(["git", "rev-parse", "HEAD"], cwd=REPO),
+        "uncommitted_changes": bool(proc.output(["git", "status", "--porcelain"], cwd=REPO)),
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),

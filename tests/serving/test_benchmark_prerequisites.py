@@ -69,3 +69,29 @@ def test_a_baseline_revision_is_extracted_into_a_new_folder(tmp_path: Path, monk
     tree = extract("HEAD", tmp_path / "baseline")
     assert (tree / "params.yaml").is_file()
     assert (tree / "src" / "mlapp" / "serving" / "probes.py").is_file()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["probe_flood.py", "--baseline", "no-such-ref"],
+        ["cli_latency.py", "--baseline", "no-such-ref", "--only", "help", "--repeats", "1"],
+    ],
+)
+def test_a_baseline_revision_the_clone_lacks_is_one_error_line(argv: list[str], tmp_path: Path) -> None:
+    # A reviewer's clone may lack the revision a docstring names (a short hash, a branch only the
+    # remote has): one line naming it and how to fetch it, not git's CalledProcessError.
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / argv[0]), *argv[1:], "--out", str(tmp_path / "out.json")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    expected = (
+        f"error: git revision 'no-such-ref' is not in this clone ({REPO}): fetch it "
+        "(`git fetch origin no-such-ref`; a branch: `git fetch origin no-such-ref:no-such-ref`) "
+        "or name another one"
+    )
+    assert (done.returncode, done.stderr.strip().splitlines()) == (2, [expected])
+    assert not (tmp_path / "out.json").exists()
