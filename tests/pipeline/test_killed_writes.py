@@ -107,8 +107,8 @@ def test_a_filesystem_without_the_exchange_falls_back_to_two_renames(tmp_path, m
 def test_an_exchange_that_fails_is_one_line_and_keeps_the_model(tmp_path, monkeypatch) -> None:
     model_dir = tmp_path / "models"
     before = saved(tiny_booster(1), model_dir)
-    monkeypatch.setattr(swap, "RENAMEAT2", refusing(errno.EBUSY))
-    with pytest.raises(UserError, match=re.escape(f"cannot write {model_dir}: Device or resource busy")):
+    monkeypatch.setattr(swap, "RENAMEAT2", refusing(errno.EIO))  # EBUSY: a mount point, written into
+    with pytest.raises(UserError, match=re.escape(f"cannot write {model_dir}: Input/output error")):
         model_io.save(tiny_booster(2), base_spec("churned"), model_dir)
     assert (model_dir / model_io.MODEL_FILE).read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["models"]
