@@ -81,6 +81,11 @@ def run_main(module: str) -> NoReturn:
         code = importlib.import_module(module).main()
     except KeyboardInterrupt:
         interrupted()
+    except Exception as exc:  # out of memory: one line, as the CLI says it; anything else a bug's traceback
+        if (said := out_of_memory(exc)) is None:
+            raise
+        print(out_of_memory_line(said), file=sys.stderr)
+        code = 2
     sys.exit(code)
 
 
@@ -163,4 +168,16 @@ def out_of_memory(exc: BaseException) -> str | None:
     (training under `ulimit -v 800000` ended with its traceback). ``None``: something else."""
     if isinstance(exc, MemoryError):
         return str(exc) or "MemoryError"
-    return "std::bad_alloc" if "std::bad_alloc" in str(exc) else None
+    # Under `ulimit -v` a library that could not be mapped is an ImportError (xgboost's own wording
+    # of it: 57 lines on OpenMP), a thread whose stack could not be mapped threading's RuntimeError.
+    said = str(exc)
+    known = ("std::bad_alloc", "failed to map segment from shared object", "can't start new thread")
+    return next((text for text in known if text in said), None)
+
+
+def out_of_memory_line(said: str) -> str:
+    """The one line a command out of memory ends with (``said``: ``out_of_memory``'s)."""
+    return (
+        f"error: out of memory ({said}): free memory, or raise the limit this command runs under "
+        "(`ulimit -v`, the container's or CI job's memory)"
+    )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sys
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from mlapp.address_space import XGBOOST_ROOM, ensure_room
 from mlapp.errors import UserError, not_built
 from mlapp.files import json_text, replacing_folder
 from mlapp.labels import label_text
@@ -234,6 +236,8 @@ def load(model_dir: Path) -> Model:
     model_path = model_dir / MODEL_FILE
     if not model_path.is_file():
         raise missing(model_dir)
+    if "xgboost" not in sys.modules:  # what it maps as it loads, it takes for granted
+        ensure_room(XGBOOST_ROOM, "loading the model")
     import xgboost as xgb  # lazy: see the module's imports
 
     booster = xgb.Booster()

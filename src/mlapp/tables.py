@@ -20,6 +20,7 @@ from mlapp.files import replacing, staged_beside
 from mlapp.sources import is_parquet, opened
 
 MORE_FIELDS = "a row has more fields than the header names"
+THREADS = False  # pyarrow's thread pools, to read Parquet (see ``parquet_file``) and convert frames
 
 
 def read_csv(source: CsvSource, missing: Sequence[str], rows: int, sep: str) -> Iterator[pd.DataFrame]:
@@ -74,11 +75,20 @@ def read_csv(source: CsvSource, missing: Sequence[str], rows: int, sep: str) -> 
 def parquet_file(source: str | Path | IO[bytes]) -> pq.ParquetFile:
     """A Parquet file to read; ``ParserError`` for a column named twice (pyarrow writes such
     files; pandas then gives a frame where one name is two columns, pyarrow's reader a schema
-    dump), said as a CSV header naming one twice is."""
-    file = pq.ParquetFile(source)
+    dump), said as a CSV header naming one twice is.
+
+    Read in the calling thread (``THREADS``): pyarrow's thread pools start their threads on first
+    use and abort the process (std::system_error, exit 134) when one cannot start, as under
+    `ulimit -v` where its stack cannot be mapped; one chunk at a time, they bought no speed worth that."""
+    file = pq.ParquetFile(source, pre_buffer=False)  # pre-buffering reads through the I/O pool
     if twice := repeated(file.schema_arrow.names):
         raise ParserError(f"the columns {twice} appear more than once: give each column its own name")
     return file
+
+
+def parquet_table(source: str | Path | IO[bytes], columns: Sequence[str] | None = None) -> pa.Table:
+    """A whole Parquet file (``parquet_file``), or ``columns`` of it, read in the calling thread."""
+    return parquet_file(source).read(columns=columns, use_threads=THREADS)
 
 
 def parquet_batches(source: str | Path | IO[bytes] | pq.ParquetFile, rows: int) -> Iterator[pd.DataFrame]:
@@ -88,7 +98,7 @@ def parquet_batches(source: str | Path | IO[bytes] | pq.ParquetFile, rows: int) 
     pyarrow yields no batch for it, and its columns are still checked (named when wrong)."""
     file = source if isinstance(source, pq.ParquetFile) else parquet_file(source)  # opened: its schema read
     start = 0
-    for batch in file.iter_batches(batch_size=rows):
+    for batch in file.iter_batches(batch_size=rows, use_threads=THREADS):
         yield as_frame(batch, start)
         start += batch.num_rows
     if not start:
@@ -101,7 +111,7 @@ def as_frame(data: pa.Table | pa.RecordBatch, start: int = 0) -> pd.DataFrame:
     number (a filtered table's 3, 7, 9 are rows 0, 1, 2 to every other reader), and a named one is a
     column of the file (``set_index('customer_id')``), kept as one. Whole numbers with a gap stay
     ints (object), not float64 in the chunks holding a null only (7 as '7.0')."""
-    frame = data.to_pandas(integer_object_nulls=True)
+    frame = data.to_pandas(integer_object_nulls=True, use_threads=THREADS)
     if named := [name for name in frame.index.names if name is not None]:
         frame = frame.reset_index(level=named)
     frame.index = pd.RangeIndex(start, start + len(frame))
@@ -111,7 +121,7 @@ def as_frame(data: pa.Table | pa.RecordBatch, start: int = 0) -> pd.DataFrame:
 def read_raw(path: Path, missing: Sequence[str], rows: int, sep: str) -> pd.DataFrame:
     """Raw input as text (CSV) or as stored (Parquet), as validate reads it in pieces (typing is its job)."""
     if is_parquet(path):
-        return as_frame(parquet_file(path).read())
+        return as_frame(parquet_table(path))
     return pd.concat(read_csv(path, missing, rows, sep))
 
 
@@ -161,7 +171,9 @@ class FrameParts:
         schema = self.writer.schema if self.writer else None  # every piece typed as the first
         try:
             schema = self.typed(frame) if schema is None else schema
-            table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+            table = pa.Table.from_pandas(
+                frame, schema=schema, preserve_index=False, nthreads=None if THREADS else 1
+            )
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
             raise UserError(f"cannot write {self.path}: {unwritable(frame, schema, exc)}") from None
         with writing(self.path):  # a read-only or full disk: one line naming the file

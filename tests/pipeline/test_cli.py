@@ -156,3 +156,12 @@ def test_xgboosts_bad_alloc_is_out_of_memory_and_its_other_errors_are_not() -> N
     assert out_of_memory(xgboost.core.XGBoostError("std::bad_alloc")) == "std::bad_alloc"
     assert out_of_memory(xgboost.core.XGBoostError("Check failed: n_features")) is None
     assert out_of_memory(ValueError("bad")) is None
+
+
+def test_a_library_or_thread_that_could_not_be_mapped_is_out_of_memory() -> None:
+    """Under `ulimit -v`, loading xgboost was a 57-line traceback ending in dlopen's wording, and a
+    thread pool's start threading's RuntimeError: both mean the limit, as a MemoryError does."""
+    mapped = "libxgboost.so: failed to map segment from shared object"
+    assert out_of_memory(ImportError(mapped)) == "failed to map segment from shared object"
+    assert out_of_memory(RuntimeError("can't start new thread")) == "can't start new thread"
+    assert out_of_memory(ImportError("No module named 'xgboost'")) is None

@@ -27,7 +27,7 @@ import click
 
 from mlapp.cli import delivery, monitor, pipeline, report, serving, template
 from mlapp.cli.common import FileOption, Project
-from mlapp.errors import UserError, interrupted, out_of_memory, redact
+from mlapp.errors import UserError, interrupted, out_of_memory, out_of_memory_line, redact
 
 EXIT_ERROR = 2  # click's own code for usage errors; every error shares it
 GROUPS = (pipeline.group, report.group, serving.group, delivery.group, monitor.group, template.group)
@@ -81,7 +81,6 @@ def main() -> None:
         if (said := out_of_memory(exc)) is None:
             traceback.print_exc()
         else:  # not a bug: the machine, or the limit this process runs under
-            click.echo(f"error: out of memory ({said}): free memory, or raise the limit this command "
-                       "runs under (`ulimit -v`, the container's or CI job's memory)", err=True)  # fmt: skip
+            click.echo(out_of_memory_line(said), err=True)
         sys.exit(EXIT_ERROR)
     sys.exit(code if isinstance(code, int) else 0)  # --help returns 0 ...; a command returns None

@@ -36,7 +36,7 @@ from mlapp.monitor.served import Scores
 from mlapp.params import Params
 from mlapp.problem_row import Problem
 from mlapp.sources import TABLE_FORMATS, local_file, opened, separator, table_format
-from mlapp.tables import as_frame, parquet_batches, parquet_file, read_csv
+from mlapp.tables import as_frame, parquet_batches, parquet_table, read_csv
 from mlapp.unreadable import why_unreadable
 
 # The tables data.raw and the scorer read (mlapp.sources), and prediction logs.
@@ -158,7 +158,7 @@ def read_source(source: str, params: Params) -> tuple[str, pd.DataFrame, Served 
             return fmt, frame, served
         if fmt == "parquet":
             with opened(source, seekable=True) as stream:  # as read_chunks reads it (as_frame)
-                return fmt, as_frame(parquet_file(stream).read()), None
+                return fmt, as_frame(parquet_table(stream)), None
         data, rows = params.data, params.validate_.chunk_rows
         sep = separator(fmt, data.csv_separator)  # a .tsv's tab
         return fmt, pd.concat(read_csv(source, data.missing_values, rows, sep)), None

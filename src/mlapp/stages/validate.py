@@ -34,7 +34,7 @@ from mlapp.problem_row import Problem
 from mlapp.sources import TABLE_FORMATS, is_parquet, table_format, unnamed_format
 from mlapp.stages.findings import Findings
 from mlapp.stages.validate_rules import check_table, parse_table
-from mlapp.tables import FrameParts, line_count, read_raw_chunks
+from mlapp.tables import FrameParts, line_count, parquet_table, read_raw_chunks
 from mlapp.unreadable import UNREADABLE, why_unreadable
 
 __all__ = ["Problem", "ValidationFailed", "check_table", "parse_table", "run", "validate_table"]
@@ -64,7 +64,7 @@ def integral_labels(source: Path, params: Params) -> bool | None:
         return None
     if params.data.label not in pq.read_schema(source).names:
         return None
-    labels = pq.read_table(source, columns=[params.data.label]).column(0).to_pandas()
+    labels = parquet_table(source, columns=[params.data.label]).column(0).to_pandas()
     if not pd.api.types.is_numeric_dtype(labels) or pd.api.types.is_bool_dtype(labels):
         return None
     return whole_numbers(labels)
