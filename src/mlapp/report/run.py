@@ -8,8 +8,6 @@ the champion was obtained), which the Markdown keeps in one marked block at the 
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import statistics
 import sys
 import time
@@ -27,10 +25,10 @@ from mlapp.files import read_json, write_json, write_text
 from mlapp.markdown_table import number
 from mlapp.model import Model, load
 from mlapp.params import Params, load_params
-from mlapp.report import base_ref, changes, compare, markdown, no_comparison, plot_data, rows, schema
+from mlapp.report import base_ref, markdown, no_comparison, plot_data, pr_diff, schema, verdict
 from mlapp.report import gate as gate_check
 from mlapp.report.champion import Champion, StaleOutputs, obtain, pr_stale_stages
-from mlapp.report.policy import class_rows_bound, gate_policy, kept_bound, report_statistics
+from mlapp.report.policy import kept_bound
 from mlapp.tables import read_frame
 
 REPORT_JSON, REPORT_MD = "report.json", "report.md"
@@ -86,7 +84,6 @@ def build(
 ) -> tuple[dict[str, Any], Champion]:
     """The report as data (report.json); ``get_champion`` is replaceable for tests."""
     base_commit, base_how = base_ref.resolve(root, base, params.report.default_base)
-    label, id_column = params.data.label, params.data.id_column
     stale = pr_stale_stages(root, str(params.train.model_dir))  # a reason when the model is stale
     challenger = load(params.train.model_dir)
     pr_train, pr_test = read_frame(params.split.train), read_frame(params.split.test)
@@ -94,73 +91,23 @@ def build(
 
     task, classes = challenger.task, challenger.spec.classes
     kept = kept_bound(champion.params_text, params)  # named even where nothing is compared (a task switch)
-    try:  # the PR's test rows, or the base's copy of them for a base model that cannot read the PR's
-        scored = rows.scored(champion, challenger, pr_test, params)
-    except UserError as exc:
-        if not kept:
-            raise
-        raise UserError("\n".join([str(exc), *(f"note: {note}" for note in kept)])) from exc
+    scored = verdict.scored(champion, challenger, pr_test, params, kept)
+    judged = verdict.judge(champion, challenger, scored, params, params_text, kept)
+    changed = pr_diff.against(root, base_commit, champion, pr_train, scored, params, params_text)
+    warnings = pr_diff.warnings(root, changed, champion, scored, stale, judged.class_rows, classes)
     y, base_proba, pr_proba = scored.y, scored.base, scored.pr
-    stats, stats_notes = report_statistics(champion.params_text, params)  # the base's, as its gate
-    deltas = compare.compare(
-        y,
-        (base_proba, champion.model.spec.cutoff),
-        (pr_proba, challenger.spec.cutoff),
-        stats.bootstrap_resamples,
-        stats.bootstrap_seed,
-        stats.confidence,
-        task,
-        classes,
-    )
-    policy = gate_policy(champion.params_text, params)
-    m.check_task_metric(task, policy.gate.primary_metric, f"gate.primary_metric ({policy.source})")
-    undefined = compare.rmsle_notes(task, y, base_proba, pr_proba, policy.gate.primary_metric)
-    primary = next(d for d in deltas if d.name == policy.gate.primary_metric)
-    gate = compare.gate(policy.gate, primary, stats.confidence, policy.source)
-    class_rows = class_rows_bound(champion.params_text, params)
-    # First, below the verdict it qualifies.
-    wide = compare.wide_interval(primary, params.report.wide_ci_share, stats.confidence)
-    notes = [*wide, *scored.notes, *undefined, *gate.notes, *policy.notes, *kept, *class_rows.notes]
-    notes += stats_notes
-    if changes.gate_section(params_text) != policy.gate.model_dump():
-        notes.append("This PR changes `gate:` in params.yaml; the base's gate applies until it is merged.")
-    gate = dataclasses.replace(gate, notes=notes)
-
-    changed = git.output("diff", "--name-only", base_commit, "--", cwd=root).split()
-    facts = functools.partial(changes.table_facts, label=label, task=task, classes=classes)
-    # The rows compared: a base model scored on its copy of the PR's rows is compared on the
-    # paired rows only, all of them base test rows (the PR's others are said in the note).
-    overlap = changes.row_overlap(champion.train, champion.test, scored.rows["pr"], id_column)
-    same_rows = changes.same_rows(champion.train, pr_train)
-    data_md5 = (
-        changes.dvc_md5(git.show(base_commit, "data.dvc", cwd=root)),
-        changes.dvc_md5(_read("data.dvc")),
-    )
-    params_changed = changes.params_diff(champion.params_text, params_text)
-    warnings = changes.warnings(
-        data_md5=data_md5,
-        changed_params=[p["key"] for p in params_changed],
-        same_training_rows=same_rows,
-        overlap=overlap,
-        on_base_copy=scored.on_base_copy,
-        changed_files=changed,
-        champion_matches_lock=champion.matches_lock,
-        champion_rebuilt=bool(champion.stages_run),
-        pr_pipeline_stale=stale,
-        lock_uncommitted=not git.ok("diff", "--quiet", "HEAD", "--", "dvc.lock", cwd=root),
-    )
-    warnings += filter(None, [changes.few_test_rows(y, classes, class_rows.least, class_rows.said)])
     head = git.rev("HEAD", cwd=root) or "unknown"
     dirty = not git.ok("diff", "--quiet", "HEAD", "--", cwd=root)
     runs = mlflow_runs(params, {"base": champion.model.sha256, "pr": challenger.sha256})
+    stats = judged.stats
     report = {
         "schema_version": schema.SCHEMA_VERSION,
         "task": task,
         "classes": classes,
-        "verdict": primary.change,
-        "primary_metric": primary.name,
-        "gate": gate.as_dict(),
-        "metrics": [d.as_dict() for d in deltas],
+        "verdict": judged.primary.change,
+        "primary_metric": judged.primary.name,
+        "gate": judged.gate.as_dict(),
+        "metrics": [d.as_dict() for d in judged.deltas],
         "bootstrap": {
             "resamples": stats.bootstrap_resamples,
             "seed": stats.bootstrap_seed,
@@ -171,18 +118,7 @@ def build(
             "identical_predictions": bool(np.array_equal(base_proba, pr_proba)),
         },
         "warnings": warnings,
-        "changes": {
-            "params": params_changed,
-            "src": sorted(f for f in changed if f.startswith("src/")),
-            "pipeline_files": sorted(f for f in changed if f in changes.PIPELINE_FILES),
-            "data": {
-                "base": {"md5": data_md5[0], **facts(champion.train, champion.test)},
-                "pr": {"md5": data_md5[1], **facts(pr_train, pr_test)},
-                "same_training_rows": same_rows,
-                "overlap": overlap.as_dict(),
-            },
-            "drift": [] if same_rows else changes.training_drift(champion.train, pr_train, params.monitor),
-        },
+        "changes": pr_diff.section(changed, champion, pr_train, pr_test, params, task, classes),
         "curves": {
             "base": plot_data.curves(champion.model, y, base_proba, params),
             "pr": plot_data.curves(challenger, y, pr_proba, params),
@@ -209,11 +145,6 @@ def build(
         },
     }
     return report, champion
-
-
-def _read(path: str) -> str | None:
-    file = Path(path)
-    return file.read_text() if file.is_file() else None
 
 
 def write(report: dict[str, Any], out_dir: Path, max_chars: int) -> str:
