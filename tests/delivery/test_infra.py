@@ -18,6 +18,7 @@ from mlapp.delivery import kube
 from mlapp.image.pod import quantity
 from mlapp.params import load_params
 from mlapp.schema import FEATURES
+from mlapp.serving.pod_memory import admitted
 from mlapp.serving.settings import body_budget, body_cap, worker_count
 
 PARAMS = load_params(REPO / "params.yaml")
@@ -99,19 +100,8 @@ def test_the_prediction_log_volume_holds_the_log_and_its_rotated_copy() -> None:
     assert limit >= 2 * PARAMS.serving.log_max_bytes + batch
 
 
-# Measured on the image run as infra/base runs it (`podman run --memory`, 2 workers; benchmarks/
-# body_burst.py, benchmarks/results/body_burst-*.json): idle, the server takes ~195 MiB. An
-# admitted 1,000-row request held ~2.6 MiB with its body padded to the cap (0.98 MiB) and ~1.7 MiB
-# as compact JSON (0.36 MiB): ~1.24 MiB for its rows (records, arrays: ~76 bytes a value of 17
-# features) plus ~1.4x its bytes. Bytes are bounded per worker by serving.max_body_bytes_in_flight,
-# rows only by BentoML's slots (ceil(max_concurrency / workers)). 600 clients at once peaked at
-# 770-807 MiB of 1 GiB with bodies at the cap before the budget, 480-539 MiB with it; compact
-# bodies (the slots bound them, not the budget) 614-651 MiB either way. Re-measured 2026-12-04
-# (docs/serving.md): ~1.9x on an image whose closed connections were a reference cycle, 1.40-1.56x
-# once they were not (benchmarks/results/body_burst-*-cycle-fix-*.json).
-IDLE_BYTES = 200 * 2**20
-VALUE_BYTES = 80  # per value of a request's rows (max_rows x features), parsed
-BODY_COPIES = 1.5  # per byte of a body held
+# The bound (idle, per worker its slots' rows and its bodies) is the server's own start check's
+# (mlapp.serving.pod_memory, which refuses a limit below it); the shipped overlays keep a margin.
 HEADROOM = 0.25  # of the limit left over at the bound: allocator slack, a replaced worker's start
 
 
@@ -130,13 +120,9 @@ def test_the_memory_limit_holds_the_requests_in_flight_with_headroom(overlay: Pa
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     limit = quantity(container["resources"]["limits"]["memory"])
     workers, cap = workers_of(container), body_cap(PARAMS.serving)
-    slots = math.ceil(PARAMS.serving.max_concurrency / workers)
-    rows = slots * cap.max_rows * len(FEATURES) * VALUE_BYTES
-    body_bytes = min(body_budget(PARAMS.serving, cap).limit, slots * cap.limit) * BODY_COPIES
-    bound = IDLE_BYTES + workers * (rows + body_bytes)
-    assert bound <= (1 - HEADROOM) * limit, (
-        f"{overlay.name}: idle + {workers} workers x ({rows / 2**20:.0f} MiB of rows + "
-        f"{body_bytes / 2**20:.0f} MiB of bodies) = {bound / 2**20:.0f} MiB of a {limit / 2**20:.0f} MiB "
+    bound = admitted(PARAMS.serving, workers, cap, len(FEATURES), body_budget(PARAMS.serving, cap).limit)
+    assert bound.total <= (1 - HEADROOM) * limit, (
+        f"{overlay.name}: {bound.said()} of a {limit / 2**20:.0f} MiB "
         "limit: lower serving.max_body_bytes_in_flight or max_concurrency, or raise the limit"
     )
 

@@ -205,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["BENTOML_DO_NOT_TRACK"] = "true"
     from mlapp.errors import UserError, interrupted, signals_noted
     from mlapp.serving import PROBE_HOST_ENV, PROBE_PORT_ENV, TRAFFIC_PORT_ENV, settings
+    from mlapp.serving.pod_memory import memory_problem
 
     # A bento's files are under its src/, where BentoML serves it from (build/serving.json is there).
     try:
@@ -233,6 +234,9 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     if problems := state_problems(workers):
         print("error: " + "; ".join(problems), file=sys.stderr)
+        return 2
+    if problem := memory_problem(loaded):  # the pod's limit below what a flood would make it hold
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     # The workers (their environment copies this one) bind the probe port, read the traffic port's queue.
     os.environ |= {
