@@ -74,7 +74,9 @@ def test_make_run_says_why_the_data_cannot_be_pulled(tmp_path: Path) -> None:
     # RUN= : the tools of this environment (sh puts them on PATH) instead of `uv run` in the copy.
     out = sh("make", "--no-print-directory", "run", "RUN=", cwd=tmp_path, check=False)
     assert out.returncode != 0
-    assert "data.dvc" in out.stderr and "uv run dvc push" in out.stderr, out.stderr
+    # `data.dvc` alone: a bare push also copies the split and the model into the bundled remote,
+    # the folder the message says to commit
+    assert "`uv run dvc push data.dvc`, and commit .dvc/sample-remote" in out.stderr, out.stderr
     assert "ERROR: failed to pull data from the cloud" in out.stderr  # DVC's own reason, not hidden
 
 
@@ -109,6 +111,7 @@ def test_make_run_says_to_add_or_drop_data_edited_by_hand(tmp_path: Path) -> Non
     out = sh("make", "--no-print-directory", "run", "RUN=", cwd=tmp_path, check=False)
     assert out.returncode != 0
     assert "uv run dvc add data" in out.stderr and "uv run dvc checkout --force data.dvc" in out.stderr
+    assert "`uv run dvc push data.dvc`, and commit data.dvc" in out.stderr, out.stderr
     assert "neither the DVC cache nor the remote" not in out.stderr, out.stderr
     assert table.read_text() == "a,b\n1,2\n3,x\n"
 
