@@ -23,6 +23,8 @@ from pathlib import Path
 
 import uvloop
 
+from revisions import result_head, write_result
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -69,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     runners: dict[str, Callable[..., int]] = {"uvloop": uvloop.run, "asyncio": asyncio.run}
     result = {
+        **result_head(Path(__file__).name),
         "connections": args.connections,
         "work_ms_per_pass": args.work_ms,
         "uvloop_version": uvloop.__version__,
@@ -78,8 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             for name, run in runners.items()
         },
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "accept.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_result(result, args.out / "accept.json")
     print(json.dumps(result, indent=2))
     return 0
 
