@@ -22,6 +22,7 @@ from pathlib import Path
 from mlapp.params import load_params
 from mlapp.sample_data import generate, write
 from mlapp.stages import validate
+from revisions import result_head, write_result
 
 REPO = Path(__file__).resolve().parents[1]
 NOTATIONS = {"point": (",", "."), "comma": (";", ",")}  # data.csv_separator, data.decimal
@@ -36,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     params = load_params(REPO / "params.yaml")
     seconds: dict[str, list[float]] = {name: [] for name in NOTATIONS}
     orders: list[list[str]] = []
+    head = result_head(Path(__file__).name)
     loadavg = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-decimal-") as tmp:
         table = generate(args.rows, 7)
@@ -54,7 +56,12 @@ def main(argv: list[str] | None = None) -> int:
                 seconds[name].append(time.perf_counter() - start)
                 if code != 0:
                     raise SystemExit(f"validate failed on the {name} copy: {Path(tmp) / 'v.json'}")
-    result: dict[str, object] = {"rows": args.rows, "repeats": args.repeats, "loadavg_before": loadavg}
+    result: dict[str, object] = {
+        **head,
+        "rows": args.rows,
+        "repeats": args.repeats,
+        "loadavg_before": loadavg,
+    }
     for name, times in seconds.items():
         result[name] = {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times)}
     result["comma_over_point"] = statistics.median(seconds["comma"]) / statistics.median(seconds["point"])
@@ -67,8 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         "orders": orders,
     }
     result["loadavg_after"] = os.getloadavg()[0]
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "decimal_comma.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_result(result, args.out / "decimal_comma.json")
     print(json.dumps(result, indent=2))
     return 0
 

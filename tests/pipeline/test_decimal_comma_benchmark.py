@@ -7,10 +7,15 @@ import json
 import runpy
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO
 
 
-def test_the_copies_alternate_and_the_ratio_has_its_spread(tmp_path: Path) -> None:
+def test_the_copies_alternate_and_the_ratio_has_its_spread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))  # its sibling modules, as when run
     main = runpy.run_path(str(REPO / "benchmarks" / "decimal_comma.py"))["main"]
     assert main(["--rows", "300", "--repeats", "3", "--out", str(tmp_path)]) == 0
     result = json.loads((tmp_path / "decimal_comma.json").read_text())
@@ -18,5 +23,6 @@ def test_the_copies_alternate_and_the_ratio_has_its_spread(tmp_path: Path) -> No
     assert per_repeat["orders"] == [["point", "comma"], ["comma", "point"], ["point", "comma"]]
     ratios = per_repeat["ratios"]
     assert len(ratios) == 3
+    assert len(result["commit"]) == 40 and result["machine"]["load_after"]  # which code, what load
     spread = (per_repeat["median"], per_repeat["min"], per_repeat["max"])
     assert spread == (sorted(ratios)[1], min(ratios), max(ratios))
