@@ -27,7 +27,6 @@ The JSON holds every cell, old and new side by side, each rate with its 95% Wils
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,7 @@ import xgboost as xgb
 from mlapp.model import Model, ModelSpec
 from mlapp.monitor import decision, drift
 from mlapp.params import MonitorParams, load_params
+from revisions import result_head, write_result
 
 REPO = Path(__file__).resolve().parents[1]
 LEVELS = ["a", "b", "c", "d"]
@@ -206,6 +206,7 @@ def main() -> None:
     parser.add_argument("--shift-trials", type=int, default=60)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "drift_rules.json")
     args = parser.parse_args()
+    head = result_head(Path(__file__).name)
     shipped = load_params(REPO / "params.yaml").monitor
     old = shipped.model_copy(update={"severe_psi": None, "drifted_importance": None})
     rules = {"old": old, "new": shipped}
@@ -218,6 +219,7 @@ def main() -> None:
     started = time.perf_counter()
     results = [one_width(width, args, rules) for width in args.widths]
     out: dict[str, Any] = {
+        **head,
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "seconds": round(time.perf_counter() - started, 1),
         "rules": {label: m.model_dump(mode="json", include=knobs) for label, m in rules.items()},
@@ -226,8 +228,7 @@ def main() -> None:
         "summary": _summary(results),
         "widths": results,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(out, indent=2) + "\n")
+    write_result(out, args.out)
     for row in out["summary"]:
         print(f"{row['width']:>4}  {row['case']:<80} old {row['old']:>6.1%}  new {row['new']:>6.1%}")
 
