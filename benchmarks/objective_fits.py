@@ -5,9 +5,6 @@ rows, in an order that rotates with the seed, timed, and its predictions of the 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -19,6 +16,7 @@ import pandas as pd
 from mlapp.model import Model
 from mlapp.params import TrainParams, load_params
 from mlapp.stages.train import train
+from revisions import result_head, write_result
 
 REPO = Path(__file__).resolve().parents[1]
 LABEL = "churned"  # the schema's label column: the features are the sample's own
@@ -53,6 +51,7 @@ def arguments(doc: str | None, name: str) -> tuple[argparse.Namespace, TrainPara
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     parser.add_argument("--out", type=Path, default=REPO / f"benchmarks/results/{name}.json")
     args = parser.parse_args()
+    args.head = result_head(f"{name}.py")  # before the fits: the load they ran under
     params = load_params(REPO / "params.yaml")
     return args, params.train, params.validate_.max_failure_examples
 
@@ -62,13 +61,12 @@ def write(
 ) -> dict[str, Any]:
     """The result (the run's ``settings`` beside rows, seeds and the machine), written to ``--out``."""
     result = {
+        **args.head,
         "rows": args.rows,
         "seeds": args.seeds,
         **settings,
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
         "summary": summary,
         "fits": fits,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(result, args.out)
     return result
