@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -21,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from revisions import result_head, write_result
 
 REPO = Path(__file__).resolve().parents[1]
 TARGETS = {"noop_s": 2.0, "cold_100k_s": 60.0, "growth_1m_over_100k": 12.0}
@@ -100,6 +101,7 @@ def main() -> int:
     parser.add_argument("--noop-repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path(".bench/pipeline.json"))
     args = parser.parse_args()
+    head = result_head(Path(__file__).name)  # the commit each clone checks out
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
         results = []
         for rows in args.sizes:
@@ -107,13 +109,12 @@ def main() -> int:
             print(f"{rows:>9,} rows: {results[-1]}", flush=True)
     summary = summarise(results)
     report = {
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        **head,
         "results": results,
         "summary": summary,
         "targets": TARGETS,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    write_result(report, args.out)
     args.out.with_suffix(".md").write_text(markdown(results, summary) + "\n")
     print(markdown(results, summary))
     return 0
