@@ -33,6 +33,7 @@ import uvloop
 from bench_http import REPO, model_missing
 from mlapp.serving import PREDICTION_LOG_ENV
 from mlapp.serving.local import free_port
+from revisions import result_head, write_result
 from serving import unseen_rows
 
 STARTUP_S = 3.0
@@ -100,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     if missing := model_missing():
         print(missing, file=sys.stderr)
         return 2
+    head = result_head(Path(__file__).name)
     os.chdir(REPO)
     os.environ[PREDICTION_LOG_ENV] = str(Path(tempfile.mkdtemp()) / "predictions.jsonl")
     from mlapp.serving.service import ModelService
@@ -115,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         print(i + 1, rounds[-1], flush=True)
     ratios = {key: [r["probes"][key] / r["none"][key] for r in rounds] for key in ("per_s", "per_cpu_s")}
     result = {
+        **head,
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "cpus_usable": len(os.sched_getaffinity(0)),
         "loadavg": os.getloadavg()[0],
@@ -125,8 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             key: {"median": statistics.median(v), "min": min(v), "max": max(v)} for key, v in ratios.items()
         },
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "probe_cost.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_result(result, args.out / "probe_cost.json")
     print(json.dumps(result["ratio_probes_to_none"], indent=2))
     return 0
 
