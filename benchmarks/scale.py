@@ -23,7 +23,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import resource
 import shutil
 import statistics
@@ -37,6 +36,8 @@ from typing import Any
 
 import psutil
 import yaml
+
+from revisions import result_head, write_result
 
 REPO = Path(__file__).resolve().parents[1]
 MLAPP = str(Path(sys.executable).parent / "mlapp")
@@ -172,6 +173,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     out = args.out.resolve()
+    head = result_head(Path(__file__).name)
     results = []
     with contextlib.ExitStack() as stack:
         work = args.root or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-scale-")))
@@ -181,16 +183,12 @@ def main() -> int:
         for rows in args.sizes:
             results.append(measure(rows, args.engines, args.repeats, work, args.stages))
             report = {
-                "machine": {
-                    "cpus": os.cpu_count(),
-                    "memory_gb": round(psutil.virtual_memory().total / 2**30),
-                    "python": platform.python_version(),
-                },
+                **head,
+                "machine": {**head["machine"], "memory_gb": round(psutil.virtual_memory().total / 2**30)},
                 "results": results,
             }
             # Written after each size: a 10M run that dies still leaves the 1M numbers.
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(json.dumps(report, indent=2) + "\n")
+            write_result(report, out)
             out.with_suffix(".md").write_text(markdown(results) + "\n")
     print(markdown(results))
     return 0
