@@ -29,6 +29,7 @@ from bench_http import model_missing
 from mlapp.model import load
 from mlapp.params import load_params
 from mlapp.sample_data import generate
+from revisions import result_head, write_result
 
 REPO = Path(__file__).resolve().parents[1]
 FORMATS = ("parquet", "csv")
@@ -79,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     model = load(REPO / params.train.model_dir)
     systems = ("in_process", *FORMATS)
     runs: list[dict[str, Any]] = []
+    head = result_head(Path(__file__).name)
     loadavg_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-score-") as tmp:
         table = generate(args.rows, 7)
@@ -109,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             runs.append(run)
             print(json.dumps(run), flush=True)
     result: dict[str, Any] = {
+        **head,
         "rows": args.rows,
         "repeats": args.repeats,
         "chunk_rows": params.serving.score_chunk_rows,
@@ -120,8 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         result[fmt] = {key: spread([r[fmt][key] for r in runs]) for key in ("rows_s", "peak_rss_mb")}
         result[f"{fmt}_vs_in_process"] = spread([r[f"{fmt}_vs_in_process"] for r in runs])
     result["runs"] = runs
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "score.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_result(result, args.out / "score.json")
     print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=2))
     return 0
 
