@@ -184,18 +184,19 @@ def main(argv: list[str] | None = None) -> int:
     os.environ[PREDICTION_LOG_ENV] = str(work / "predictions.jsonl")
     sys.path.insert(0, str(Path(__file__).parent))
     from bench_http import model_missing
+    from revisions import result_head, write_result
     from serving import ROWS, unseen_rows
 
     if missing := model_missing():
         print(missing, file=sys.stderr)
         return 2
 
+    head = result_head(Path(__file__).name)
     records = json.loads(unseen_rows().to_json(orient="records"))
     bodies = {rows: json.dumps({"records": records[:rows]}).encode() for rows in ROWS}
     results = asyncio.run(measure(args.rounds, args.requests, bodies))
-    report = {"rounds": results, "summary": summary(results)}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "serving_stack.json").write_text(json.dumps(report, indent=2) + "\n")
+    report = {**head, "rounds": results, "summary": summary(results)}
+    write_result(report, args.out / "serving_stack.json")
     print(json.dumps(report["summary"], indent=2))
     return 0
 
