@@ -23,6 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from revisions import result_head, write_result
+
 Call = Callable[[], None]
 
 
@@ -53,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--out", type=Path, default=Path(".bench"))
     args = parser.parse_args(argv)
+    head = result_head(Path(__file__).name)
     with tempfile.TemporaryDirectory(prefix="bench-telemetry-") as tmp:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tmp  # before prometheus_client is imported
         import numpy as np
@@ -79,10 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             row = {"rows": rows, **side_by_side(public, bulk_call, calls, args.rounds)}
             results.append(row)
             print(json.dumps({"rows": rows, "speedup": row["speedup"]}))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "telemetry.json").write_text(
-        json.dumps({"loadavg": os.getloadavg()[0], "results": results}, indent=2)
-    )
+    write_result({**head, "loadavg": os.getloadavg()[0], "results": results}, args.out / "telemetry.json")
     return 0
 
 
