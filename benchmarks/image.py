@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -33,6 +32,7 @@ from mlapp.image.engine import Engine, detect
 from mlapp.params import load_params
 from mlapp.serving import smoke
 from mlapp.serving.local import free_port
+from revisions import result_head, write_result
 
 # BentoML's Dockerfile expects `pip` on the base, installs with pip as root into the system
 # (refused by Debian's python without the override) and downloads over HTTPS with the system
@@ -125,6 +125,7 @@ def main() -> None:
         print(missing, file=sys.stderr)
         sys.exit(2)
 
+    head = result_head(Path(__file__).name)
     params = load_params()
     engine = detect(args.engine)
     ctx = context.prepare(params)
@@ -157,12 +158,12 @@ def main() -> None:
                 row.setdefault("smoke", []).append(started["smoke"])
                 row.setdefault("load_1min", []).append([load_before, os.getloadavg()[0]])
     report: dict[str, Any] = {
+        **head,
         "engine": engine.name,
         "base": base,
         "pinned_base": params.image.base,
         "standin_base_build_s": round(base_s, 1),
         "rounds": args.rounds,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "systems": {
             name: {
                 "size_mb": row["size_mb"][-1],
@@ -183,8 +184,7 @@ def main() -> None:
             "build_cold": round(lean["build_cold_s"]["median"] / bento["build_cold_s"]["median"], 3),
             "ready": round(lean["ready_s"]["median"] / bento["ready_s"]["median"], 3),
         }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    write_result(report, args.out)
     shown = {name: {k: v for k, v in s.items() if k != "raw"} for name, s in report["systems"].items()}
     print(json.dumps({k: v for k, v in report.items() if k != "systems"} | shown, indent=2))
 
