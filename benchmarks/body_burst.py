@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import secrets
 import socket
 import statistics
@@ -210,6 +209,9 @@ def main() -> None:
     parser.add_argument("--engine", default="auto", choices=["auto", "docker", "podman"])
     parser.add_argument("--out", type=Path, default=Path(".bench"))
     args = parser.parse_args()
+    from revisions import result_head, write_result  # here: tests load this module by its path alone
+
+    head = result_head(Path(__file__).name)
     engine = detect(args.engine)
     params = load_params(REPO / "params.yaml")
     limits = pod.read_limits(REPO / params.delivery.infra_dir / pod.DEPLOYMENT)
@@ -220,10 +222,10 @@ def main() -> None:
             runs[system].append(one_run(engine, images[system], limits, args) | {"round": round_ + 1})
     peaks = [n["peak_mb"] / o["peak_mb"] for n, o in zip(runs["new"], runs["old"], strict=True)]
     report = {
+        **head,
         "images": images,
         "limits": {"memory_mb": limits.memory_bytes / MiB, "cpus": limits.cpus},
         "settings": {k: v for k, v in vars(args).items() if k not in ("old", "new", "out")},
-        "machine": {"cpus": os.cpu_count(), "loadavg": os.getloadavg()},
         "summary": {name: summary(r) for name, r in runs.items()},
         "peak_ratio_new_over_old": {
             "median": round(statistics.median(peaks), 3),
@@ -232,8 +234,7 @@ def main() -> None:
         },
         "runs": runs,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"body_burst-{args.body}.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_result(report, args.out / f"body_burst-{args.body}.json")
     print(json.dumps({k: report[k] for k in ("summary", "peak_ratio_new_over_old")}, indent=2))
 
 
