@@ -69,6 +69,7 @@ from mlapp.schema import FEATURES
 from mlapp.serving import MODEL_DIR_ENV, PARAMS_ENV, PREDICTION_LOG_ENV
 from mlapp.serving.local import free_port
 from mlapp.serving.records import Encoder
+from revisions import result_head
 from serving_checks import isolation, kill_recovery, malformed_mix
 
 ROWS = (1, 100)
@@ -458,6 +459,7 @@ def main(argv: list[str] | None = None) -> int:
     # A quick run's numbers are a smoke test: they never replace the committed results.
     out = (args.out or REPO / (".bench" if args.quick else "benchmarks/results")).resolve()
     out.mkdir(parents=True, exist_ok=True)
+    head = result_head(Path(__file__).name)
     loadavg_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
         bench = Bench(args, Path(tmp), out)
@@ -466,6 +468,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({**found, "loadavg_after": os.getloadavg()[0]}, indent=2))
             return 0
         result: dict[str, Any] = {
+            **head,
             "quick": args.quick,
             "model_version": bench.model.version,
             "systems": systems,
