@@ -213,6 +213,11 @@ def main() -> None:
 
     head = result_head(Path(__file__).name)
     engine = detect(args.engine)
+    for image in (args.old, args.new):
+        if not engine.image_exists(image):  # else the engine tries to pull it, and fails mid-run
+            hint = "`make image` in a checkout of that revision builds it (as mlapp:<model version>-<commit>)"
+            print(f"error: no image {image} ({engine.name} images): {hint}", file=sys.stderr)
+            sys.exit(2)
     params = load_params(REPO / "params.yaml")
     limits = pod.read_limits(REPO / params.delivery.infra_dir / pod.DEPLOYMENT)
     images = {"old": args.old, "new": args.new}

@@ -95,3 +95,26 @@ def test_a_baseline_revision_the_clone_lacks_is_one_error_line(argv: list[str], 
     )
     assert (done.returncode, done.stderr.strip().splitlines()) == (2, [expected])
     assert not (tmp_path / "out.json").exists()
+
+
+@pytest.mark.skipif(
+    shutil.which("podman") is None, reason="needs podman: the engine asked whether the image exists"
+)
+def test_an_image_that_is_not_there_is_one_error_line(tmp_path: Path) -> None:
+    # body_burst.py --old/--new name images `make image` built; a wrong tag made podman try to pull
+    # it from a registry at localhost and stop the run with a CommandError traceback.
+    image = "localhost/mlapp:no-such-tag"
+    argv = ["--old", image, "--new", image, "--engine", "podman", "--out", str(tmp_path)]
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "body_burst.py"), *argv],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    hint = "`make image` in a checkout of that revision builds it (as mlapp:<model version>-<commit>)"
+    assert (done.returncode, done.stderr.strip().splitlines()) == (
+        2,
+        [f"error: no image {image} (podman images): {hint}"],
+    )
+    assert list(tmp_path.iterdir()) == []
