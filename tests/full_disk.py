@@ -30,10 +30,10 @@ def small_tmpfs(mount: Path, size: str = "4m", inodes: int | None = None) -> Ite
         subprocess.run(["umount", "--lazy", str(mount)], check=True)
 
 
-def fill(disk: Path) -> Path:
-    """Take every free byte of ``disk``, in a file that gives them back when deleted."""
+def fill(disk: Path, leave: int = 0) -> Path:
+    """Take every free byte of ``disk`` but ``leave``, in a file that gives them back when deleted."""
     filler = disk / "filler"
     stat = os.statvfs(disk)
     with filler.open("wb") as out:
-        os.posix_fallocate(out.fileno(), 0, stat.f_bavail * stat.f_frsize)
+        os.posix_fallocate(out.fileno(), 0, stat.f_bavail * stat.f_frsize - leave)
     return filler

@@ -139,20 +139,41 @@ def test_a_full_bento_store_is_one_line_and_leaves_no_partial_copy(trained_proje
         assert Path(built.stdout.strip(), "bento.yaml").is_file()  # nothing to clean first
 
 
+def bento_blocks(root: Path, outputs: dict[str, str]) -> int:
+    """The built bento's size in 4 KiB blocks, without the __pycache__ its server wrote there."""
+    du = sh("du", "-s", "--block-size=4096", "--exclude=__pycache__", outputs["path"], cwd=root)
+    return int(du.stdout.split()[0])
+
+
 def test_a_store_with_room_for_one_copy_names_the_file(built, tmp_path) -> None:
     """The copy into $BENTOML_HOME/tmp fits and the move into the store (a copytree) does not: its
     shutil.Error has no errno or filename, and the line said "(None: None)"."""
     root, _env, outputs = built
-    blocks = int(
-        sh(
-            "du", "-s", "--block-size=4096", "--exclude=__pycache__", outputs["path"], cwd=root
-        ).stdout.split()[0]
-    )
-    with small_tmpfs(tmp_path / "home", f"{blocks * 3 // 2 * 4}k") as home:
+    with small_tmpfs(tmp_path / "home", f"{bento_blocks(root, outputs) * 3 // 2 * 4}k") as home:
         done = sh("mlapp", "serving", "bento", cwd=root, env={"BENTOML_HOME": str(home)}, check=False)
         assert done.returncode != 0
         assert "Traceback" not in done.stderr
         said = f"error: cannot build the bento in the BentoML store {home} (No space left on device: {home}/"
         assert said in done.stderr, done.stderr
         assert "free space there, or set BENTOML_HOME" in done.stderr
+        assert list((home / "tmp").iterdir()) == []
+
+
+@pytest.mark.parametrize("room", [0.5, 1.5])
+def test_a_rebuild_that_fails_keeps_the_bento_it_replaces(built, tmp_path, room) -> None:
+    """A rebuild of the same tag deleted the stored bento first: one that then failed left none.
+    With room for half a bento more, the copy into $BENTOML_HOME/tmp fails; with room for one and
+    a half, the copy into the store does. Either way the stored bento stays as it was (before: the
+    first lost it, the second made room by deleting it)."""
+    root, _env, outputs = built
+    blocks = bento_blocks(root, outputs)
+    with small_tmpfs(tmp_path / "home", f"{blocks * 4 * 4}k") as home:
+        env = {"BENTOML_HOME": str(home)}
+        stored = Path(sh("mlapp", "serving", "bento", "--print-path", cwd=root, env=env).stdout.strip())
+        before = {p: p.read_bytes() for p in stored.rglob("*") if p.is_file()}
+        fill(home, leave=int(blocks * room) * 4096)
+        done = sh("mlapp", "serving", "bento", cwd=root, env=env, check=False)
+        assert done.returncode != 0
+        assert "(No space left on device: " in done.stderr, done.stderr
+        assert {p: p.read_bytes() for p in stored.rglob("*") if p.is_file()} == before
         assert list((home / "tmp").iterdir()) == []

@@ -9,7 +9,7 @@ CI, where ``docker/build-push-action`` turns it into an image.
 
 The bento version is ``<model version>-<git commit[:8]>`` (``-dirty`` when tracked files
 have uncommitted changes), so the same model and code give the same tag; rebuilding an
-existing tag replaces it in the local store.
+existing tag replaces it in the local store, once the new one is complete (``_replacing``).
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ import errno
 import os
 import re
 import shutil
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,6 +36,7 @@ from mlapp.serving import lineage, settings
 
 if TYPE_CHECKING:
     import bentoml
+    from bentoml._internal.bento.bento import BentoStore
 
 BENTOFILE = Path("bentofile.yaml")
 DOCKERFILE = Path("env/docker/Dockerfile")  # inside a bento and inside the exported context
@@ -121,9 +124,6 @@ def export_docker_context(bento_tag: str, dest: Path) -> Path:
 
 
 def build(params: Params, bentofile: Path = BENTOFILE, docker_context: Path | None = None) -> BuiltBento:
-    import bentoml
-    from bentoml.exceptions import NotFound
-
     model_dir = params.train.model_dir
     if not (model_dir / MODEL_FILE).is_file():
         raise missing(model_dir)
@@ -140,8 +140,6 @@ def build(params: Params, bentofile: Path = BENTOFILE, docker_context: Path | No
     os.environ["PATH"] = f"{Path(uv).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
     tag = f"{params.serving.bento_name}:{bento_version(facts)}"
-    with contextlib.suppress(NotFound):
-        bentoml.delete(tag)  # same model + commit: replace, so the tag always means these files
     labels = {key: str(value).lower() for key, value in facts.model_dump().items() if key != "source"}
     bento = _store(bentofile, tag, labels)
     context = export_docker_context(str(bento.tag), docker_context) if docker_context else None
@@ -159,7 +157,9 @@ def _store(bentofile: Path, tag: str, labels: dict[str, str]) -> bentoml.Bento:
     tmp = Path(BentoMLContainer.tmp_bento_store_dir.get())
     before = set(tmp.glob(f"bentoml_bento_{name}*"))
     try:
-        return bentoml.bentos.build_bentofile(str(bentofile), name=name, version=version, labels=labels)
+        return bentoml.bentos.build_bentofile(
+            str(bentofile), name=name, version=version, labels=labels, _bento_store=_replacing()
+        )
     except OSError as exc:
         for left in set(tmp.glob(f"bentoml_bento_{name}*")) - before:
             shutil.rmtree(left, ignore_errors=True)
@@ -181,3 +181,40 @@ def _failed(exc: OSError) -> tuple[int | None, str | None]:
         code = re.match(r"\[Errno (\d+)\]", str(why))
         return (int(code[1]) if code else None), target
     return exc.errno, exc.filename2 or exc.filename
+
+
+def _replacing() -> BentoStore:
+    """BentoML's store, in which a bento saved under a tag it holds (the same model and commit:
+    the tag must always mean the files built last) replaces the stored one only once its own copy
+    is complete. The stored one is moved aside (a rename into ``$BENTOML_HOME/tmp``), put back if
+    the copy fails (a full disk, Ctrl-C) and removed after: a failed build loses nothing. Until
+    then BentoML's build copies the files into its tmp folder, with the stored bento in place.
+    Only a SIGKILL during the copy leaves the stored one aside, in that tmp folder."""
+    from bentoml import Tag
+    from bentoml._internal.bento.bento import BentoStore
+    from bentoml._internal.configuration.containers import BentoMLContainer
+
+    class Replacing(BentoStore):
+        @contextlib.contextmanager
+        def register(self, tag: str | Tag) -> Iterator[str]:
+            stored = self._path / Tag.from_taglike(tag).path()
+            if not stored.exists():
+                with super().register(tag) as path:
+                    yield path
+                return
+            tmp = Path(BentoMLContainer.tmp_bento_store_dir.get())
+            tmp.mkdir(parents=True, exist_ok=True)
+            aside = Path(tempfile.mkdtemp(prefix="mlapp_replaced_", dir=tmp))
+            stored.rename(aside / "bento")
+            try:
+                with super().register(tag) as path:
+                    yield path
+            except BaseException:
+                # A copy stopped by Ctrl-C (BentoML removes one that failed, not one interrupted).
+                shutil.rmtree(stored, ignore_errors=True)
+                (aside / "bento").rename(stored)
+                raise
+            finally:
+                shutil.rmtree(aside, ignore_errors=True)
+
+    return Replacing(BentoMLContainer.bento_store_dir.get())
