@@ -134,8 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         systems = {"current": (REPO / "src", REPO / "params.yaml")}
         for ref in args.baseline:
-            (work / ref).mkdir()
-            tree = extract(ref, work / ref)
+            tree = extract(ref, work / ref)  # it makes the folder: origin/main is two levels
             systems[ref] = (tree / "src", tree / "params.yaml")
         rounds: list[dict[str, Any]] = []
         for i in range(args.rounds):
