@@ -9,8 +9,9 @@ the endpoint does), for ``--seconds``. System ``probes``: the worker's probe lis
 ``/livez`` and ``/readyz`` on a new connection each, ``--probes-per-s`` times a second in all
 (the kubelet: 0.3 a second; the flood benchmark, benchmarks/probes.py: 2). System ``none``:
 no listener (the same prober's connections are refused). Systems alternate within each
-round. Writes ``probe_cost.json``: per round and system, bodies scored per second and per
-CPU-second of the loop's thread, and the ratio ``probes``/``none`` per round with its spread.
+round. Writes ``probe_cost.json`` to ``--out`` (default benchmarks/results, the committed run:
+``--out .bench`` keeps it): per round and system, bodies scored per second and per CPU-second of
+the loop's thread, and the ratio ``probes``/``none`` per round with its spread.
 """
 
 from __future__ import annotations

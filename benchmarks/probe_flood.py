@@ -14,10 +14,11 @@ would be. After ``--settle-s``, for ``--seconds``,
 the prober of benchmarks/probes.py GETs ``/livez`` and ``/readyz`` every ``--period-s``, each
 on a new connection, with infra/base's timeouts (``/livez`` 3 s, ``/readyz`` 1 s), while the
 server's threads (``/proc/<pid>/task``) and RSS are sampled every 0.5 s. Systems alternate
-within each round (odd rounds selector first). Writes ``probe_flood.json``: per round and
-system, threads and RSS before and under the flood, the server's CPU seconds, connections the
-flooder opened, each probe path's p50/p95/max and successes (200 within the timeout); then
-per system the medians of the rounds, and the selector/threaded ratios per round.
+within each round (odd rounds selector first). Writes ``probe_flood.json`` to ``--out`` (default
+benchmarks/results, the committed run: ``--out .bench`` keeps it): per round and system, threads
+and RSS before and under the flood, the server's CPU seconds, connections the flooder opened,
+each probe path's p50/p95/max and successes (200 within the timeout); then per system the
+medians of the rounds, and the selector/threaded ratios per round.
 """
 
 from __future__ import annotations
