@@ -27,6 +27,8 @@ COUNT_HINT = (
     " (numbers, such as seconds since 1970, or durations: counts of a unit the file does not name; write "
     "the time itself, ISO 8601, in the export)"
 )
+# A year column with blanks, as pandas (statsmodels' tables too) writes it: 1935.0.
+YEAR_HINT = " (years written as decimals: write them whole in the export, 1935 for 1935.0: ISO 8601)"
 FAR_HINT = (
     " (before 1678 or after 2261, past what a time stamp holds: a placeholder for no date, such as "
     "9999-12-31? give the row its time in the export)"
@@ -151,13 +153,13 @@ def _hints(name: str, values: pd.Series, dtype: str, decimal: str, fix: str) -> 
     if nested(values).any():
         return [(nested(values), NESTED_HINT)]
     if dtype.lower().startswith("datetime"):
-        year = pd.to_numeric(values.astype("string").str.extract(r"^\s*(\d{4,})-", expand=False))
-        every = pd.Series(True, index=values.index)
+        text = values.astype("string").str.strip()
+        year = pd.to_numeric(text.str.extract(r"^(\d{4,})-", expand=False))
         # 1710892800 (seconds since 1970? milliseconds?) or a Parquet duration: a count of some unit.
-        counts = pd.to_numeric(values.astype("string").str.strip(), errors="coerce").notna()
-        counts |= pd.api.types.is_timedelta64_dtype(values)
-        far = year.lt(1678) | year.gt(2261)
-        return [(far, FAR_HINT), (counts, COUNT_HINT), *_mixed_offsets(values), (every, f" ({ISO_RULE})")]
+        counts = pd.to_numeric(text, errors="coerce").notna() | pd.api.types.is_timedelta64_dtype(values)
+        years = text.str.fullmatch(r"[12]\d{3}\.0+")  # YEAR_HINT's, before they read as counts
+        found = [(year.lt(1678) | year.gt(2261), FAR_HINT), (years, YEAR_HINT), (counts, COUNT_HINT)]
+        return [*found, *_mixed_offsets(values), (pd.Series(True, index=values.index), f" ({ISO_RULE})")]
     if typed_times(values):  # every fix but a feature's (NULLABLE_FIX) is a label's
         return [(pd.Series(True, index=values.index), DATE_HINT if fix == NULLABLE_FIX else LABEL_DATE_HINT)]
     text = values.astype("string").str.strip()

@@ -433,6 +433,16 @@ def test_a_date_without_a_time_counts_as_without_a_utc_offset(times: list[str], 
     assert [row for p in problems for row in p.rows] == failing, problems
 
 
+def test_years_written_as_decimals_are_named_so_not_as_counts_of_seconds() -> None:
+    """statsmodels' Grunfeld table, written by pandas, has its year column as 1935.0: named as
+    seconds since 1970, the fix a user needed (write 1935, which reads as a time) went unsaid."""
+    data = load_params(REPO / "params.yaml").data
+    times = pd.DataFrame({"event_time": ["1935.0", "1936.00", "1937", "1710892800"]})
+    _parsed, problems = parse_table(times, raw_schema(data), limit=5, decimal=".")
+    (problem,) = problems
+    assert problem.rows == [0, 1, 3] and "years written as decimals" in problem.check, problem
+
+
 @pytest.mark.parametrize("suffix", [".gz", ".bz2", ".xz"])
 def test_a_compressed_csv_is_read_by_its_name(reference_project: Path, tmp_path: Path, suffix: str) -> None:
     """data.raw may be compressed (``.gz``, ``.bz2``, ``.xz``, told by the name, as the batch
