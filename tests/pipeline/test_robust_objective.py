@@ -179,3 +179,22 @@ def test_a_huber_slope_too_small_for_the_label_is_refused_with_one_that_learns(t
         train_stage.run(PARAMS.model_copy(update={"train": fitting}), source=source, model_dir=model_dir) == 0
     )
     assert _r2(model_dir, frame) > 0.5, suggested
+
+
+def test_a_model_whose_trees_never_split_is_refused_naming_min_child_weight(tmp_path: Path) -> None:
+    """mtcars' 32 rows (17 fit rows) under min_child_weight 2: no tree split, every row got one
+    probability (ROC AUC 0.5) and train said nothing. Here 30 rows weigh 24 in squared error's
+    hessian, under a weight of 30 on each side: refused before writing; weight 1 learns."""
+    frame = table("regression", 30, seed=5)
+    source = tmp_path / "train.parquet"
+    frame.to_parquet(source)
+    model_dir = tmp_path / "models"
+
+    def weighing(weight: float):
+        xgboost = PARAMS.train.xgboost.model_copy(update={"min_child_weight": weight})
+        return PARAMS.model_copy(update={"train": _with(xgboost=xgboost)})
+
+    with pytest.raises(ParamsError, match=r"none of the model's trees split.*min_child_weight \(30\)"):
+        train_stage.run(weighing(30.0), source=source, model_dir=model_dir)
+    assert not model_dir.exists()
+    assert train_stage.run(weighing(1.0), source=source, model_dir=model_dir) == 0

@@ -222,6 +222,21 @@ def check_huber_slope(labels: pd.Series, params: TrainParams) -> None:
     )
 
 
+def check_learnt(booster: xgb.Booster, params: TrainParams) -> None:
+    """Refuse a model none of whose trees split: it predicts one value for every row. With XGBoost's
+    gamma 0 every split that lowers the loss is taken, so what blocks them all is a side holding less
+    than min_child_weight of hessian (mtcars, 32 rows, 17 fit: weight 2 let no tree split, ROC AUC 0.5;
+    XGBoost's default 1 did, 1.0) or features that never vary."""
+    if booster.get_score(importance_type="weight"):
+        return
+    raise ParamsError(
+        "none of the model's trees split: it would predict one value for every row. Each side of a split "
+        f"needs train.xgboost.min_child_weight ({params.xgboost.min_child_weight:g}) of XGBoost's hessian "
+        "(a row weighs 1 in squared error, p(1 - p) <= 0.25 in a class), more than these rows hold: lower "
+        "it (XGBoost's default is 1), add rows, or check that features vary (validate's constant_features)"
+    )
+
+
 def run(params: Params, *, source: Path, model_dir: Path) -> int:
     label, classes, examples = params.data.label, params.data.classes, params.validate_.max_failure_examples
     if uses_huber_slope(params.task, params.train):
@@ -233,6 +248,7 @@ def run(params: Params, *, source: Path, model_dir: Path) -> int:
     else:
         frame = read_frame(source, [label])
         booster, spec = train(frame, label, params.train, params.task, classes, examples=examples)
+    check_learnt(booster, params.train)
     save(booster, spec, model_dir)
     trees = spec.best_iteration + 1
     decision = {
