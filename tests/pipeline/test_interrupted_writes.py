@@ -269,3 +269,19 @@ def test_a_table_written_on_a_full_disk_keeps_the_one_before(tmp_path) -> None:
         filler.unlink()
         pd.testing.assert_frame_equal(pd.read_parquet(path), frame.head(10))
         assert [p.name for p in disk.iterdir()] == ["table.parquet"]
+
+
+def test_a_disk_full_while_evaluate_stages_names_the_plot_folder(
+    reference_project, tmp_path, monkeypatch
+) -> None:
+    """It named a plot file staged in `.evaluate-*/plots/`, a folder removed by the time it was read."""
+    params = load_params(reference_project / "params.yaml")
+    monkeypatch.chdir(reference_project)
+    # The disk's root, the staging folder, its metrics file, plots/ and two plot files: the third is refused.
+    with small_tmpfs(tmp_path / "disk", inodes=6) as disk:
+        metrics, plots = disk / "metrics.json", disk / "plots"
+        with pytest.raises(UserError) as raised:
+            evaluate.run(params, model_dir=params.train.model_dir, test_path=params.split.test,
+                         metrics_path=metrics, plots_dir=plots, log_to_mlflow=False)  # fmt: skip
+        assert str(raised.value) == f"cannot write {plots}: No space left on device"
+        assert list(disk.iterdir()) == []

@@ -19,7 +19,7 @@ import pandas as pd
 from mlapp import metrics as m
 from mlapp import tracking, tracking_failures
 from mlapp.errors import redact, writing
-from mlapp.files import write_json
+from mlapp.files import json_text
 from mlapp.model import Model, load, total_gain
 from mlapp.params import EvaluateParams, Params
 from mlapp.swap import signals_held, swap_in
@@ -159,10 +159,15 @@ def run(
         if plots_dir and metrics_path and plots_dir.parent != metrics_path.parent:
             tmps.append(staging_folder(plots_dir))
         staged_metrics, staged_plots = tmps[0] / "metrics.json", tmps[-1] / "plots"
-        write_json(scores, staged_metrics)
-        staged_plots.mkdir()
-        for name in PLOT_FILES[model.task]:  # exactly the task's: another task's would describe another model
-            write_json(plots[name], staged_plots / f"{name}.json")
+        # Plain writes (the folders are the staging): one that fails (a full disk) names the
+        # output, not a staged file in a folder removed by the time it is read.
+        with writing(metrics_path or staged_metrics):
+            staged_metrics.write_text(json_text(scores))
+        with writing(plots_dir or staged_plots):
+            staged_plots.mkdir()
+            # Exactly the task's plots: another task's would describe another model.
+            for name in PLOT_FILES[model.task]:
+                (staged_plots / f"{name}.json").write_text(json_text(plots[name]))
         if log_to_mlflow:
             uri = params.mlflow.resolved_tracking_uri()
             with tracking_failures.store_free(uri, unlogged=tracking_failures.STAGE_UNDONE):
