@@ -1,5 +1,6 @@
 """HTTP load helpers for benchmarks/serving.py: servers in their own process group, wrk runs;
-and the one-line errors the benchmarks give when a prerequisite (wrk, the model) is missing.
+and the one-line errors the benchmarks give when a prerequisite (wrk, the model, a container
+engine) is missing.
 
 wrk is closed-loop: each connection sends its next request when the previous one returns
 (plus an optional per-request ``delay``). Requests are written as raw HTTP in Lua, so a
@@ -15,6 +16,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +27,8 @@ from typing import Any
 import httpx
 import psutil
 
+from mlapp.errors import UserError
+from mlapp.image.engine import Engine, detect
 from mlapp.model import MODEL_FILE, missing
 from mlapp.params import load_params
 from mlapp.serving import MODEL_DIR_ENV
@@ -36,6 +40,16 @@ WRK_HELP = "wrk is not on PATH: `sudo apt-get install -y wrk` (Debian/Ubuntu) or
 def wrk_missing() -> str | None:
     """The one-line error for a benchmark that needs wrk, before it starts a server; None if found."""
     return None if shutil.which("wrk") else f"error: {WRK_HELP}"
+
+
+def engine_or_exit(choice: str) -> Engine:
+    """The container engine ``--engine`` names (``auto``: docker, else podman), or its one-line
+    error and exit 2 when there is none, as for the other prerequisites."""
+    try:
+        return detect(choice)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def model_missing(model_dir: Path | None = None) -> str | None:

@@ -34,7 +34,7 @@ from typing import Any
 
 from mlapp import proc
 from mlapp.image import build, pod
-from mlapp.image.engine import Engine, detect
+from mlapp.image.engine import Engine
 from mlapp.params import load_params
 from mlapp.sample_data import generate
 from mlapp.schema import FEATURES
@@ -209,10 +209,12 @@ def main() -> None:
     parser.add_argument("--engine", default="auto", choices=["auto", "docker", "podman"])
     parser.add_argument("--out", type=Path, default=Path(".bench"))
     args = parser.parse_args()
-    from revisions import result_head, write_result  # here: tests load this module by its path alone
+    # Here: tests load this module by its path alone, benchmarks/ not on sys.path.
+    from bench_http import engine_or_exit
+    from revisions import result_head, write_result
 
     head = result_head(Path(__file__).name)
-    engine = detect(args.engine)
+    engine = engine_or_exit(args.engine)
     for image in (args.old, args.new):
         if not engine.image_exists(image):  # else the engine tries to pull it, and fails mid-run
             hint = "`make image` in a checkout of that revision builds it (as mlapp:<model version>-<commit>)"

@@ -25,10 +25,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench_http import model_missing
+from bench_http import engine_or_exit, model_missing
 from mlapp import proc
 from mlapp.image import build, context
-from mlapp.image.engine import Engine, detect
+from mlapp.image.engine import Engine
 from mlapp.params import load_params
 from mlapp.serving import smoke
 from mlapp.serving.local import free_port
@@ -127,7 +127,7 @@ def main() -> None:
 
     head = result_head(Path(__file__).name)
     params = load_params()
-    engine = detect(args.engine)
+    engine = engine_or_exit(args.engine)
     ctx = context.prepare(params)
     base, base_s = build.choose_base(engine, params, print)
     systems = ["lean", "bentoml"] if args.compare else ["lean"]

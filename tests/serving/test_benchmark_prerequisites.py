@@ -118,3 +118,25 @@ def test_an_image_that_is_not_there_is_one_error_line(tmp_path: Path) -> None:
         [f"error: no image {image} (podman images): {hint}"],
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_no_container_engine_is_one_error_line(tmp_path: Path) -> None:
+    # body_burst.py on a machine with neither docker nor podman: detect's UserError was a traceback.
+    bin_dir = tmp_path / "bin"  # git only (the result's head reads the commit): no docker, no podman
+    bin_dir.mkdir()
+    (bin_dir / "git").symlink_to(shutil.which("git") or "/usr/bin/git")
+    argv = ["--old", "a", "--new", "b", "--out", str(tmp_path / "out")]
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "body_burst.py"), *argv],
+        cwd=REPO,
+        env={**os.environ, "PATH": str(bin_dir)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    expected = (
+        "error: no container engine: neither `docker info` answers nor podman is installed "
+        "(Debian: apt-get install podman buildah runc fuse-overlayfs)"
+    )
+    assert (done.returncode, done.stderr.strip().splitlines()) == (2, [expected])
+    assert not (tmp_path / "out").exists()
