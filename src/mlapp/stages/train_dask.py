@@ -42,7 +42,8 @@ from mlapp.tables import stage_table
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from distributed import Future
+    import dask.dataframe as dd
+    from distributed import Client, Future
     from xgboost.dask import DaskDMatrix
 
 
@@ -172,6 +173,79 @@ def _pin(matrix: DaskDMatrix, workers: list[str]) -> None:
     matrix.worker_map = placed
 
 
+def _scatter(
+    dask: Client,
+    source: Path,
+    sizes: list[int],
+    held: list[tuple[np.ndarray, np.ndarray]],
+    workers: list[str],
+    spec: ModelSpec,
+    encoded: np.ndarray,
+) -> dict[str, dd.DataFrame]:
+    """The fit and validation features and labels (``fit_x``, ``fit_y``, ``valid_x``,
+    ``valid_y``) as Dask frames, each partition sent to the worker ``_pin`` will train it on."""
+    import dask.dataframe as dd
+
+    label = spec.label
+    parts: dict[str, list[Future[Any]]] = {"fit_x": [], "fit_y": [], "valid_x": [], "valid_y": []}
+    starts = [0, *accumulate(sizes)]
+    for number, part in enumerate(_batches(source, sizes)):
+        part.index += starts[number]  # table positions: the rows' places in ``encoded``
+        fit, valid = (part.loc[at] for at in held[number])
+        # Start each partition where _pin will train it, so usually nothing moves.
+        where = [workers[number % len(workers)]]
+        for name, side in (("fit", fit), ("valid", valid)):
+            parts[f"{name}_x"].append(dask.scatter(spec.to_matrix(side), workers=where))
+            y = pd.Series(encoded[side.index], index=side.index, name=label)
+            parts[f"{name}_y"].append(dask.scatter(y, workers=where))
+    meta_x = spec.to_matrix(part.iloc[:0])
+    meta_y = pd.Series(encoded[:0], name=label)
+    return {
+        name: dd.from_delayed(futures, meta=meta_y if name.endswith("_y") else meta_x)
+        for name, futures in parts.items()
+    }
+
+
+def _fit(
+    dask: Client,
+    frames: dict[str, dd.DataFrame],
+    workers: list[str],
+    params: TrainParams,
+    task: Task,
+    encoded: np.ndarray,
+    classes: int,
+) -> tuple[xgb.Booster, int]:
+    """The booster trained on the pinned partitions, cut at its best iteration (and that iteration)."""
+    from xgboost import dask as dxgb
+
+    from mlapp.stages.train import objective
+
+    dfit = dxgb.DaskQuantileDMatrix(dask, frames["fit_x"], frames["fit_y"], enable_categorical=True)
+    dvalid = dxgb.DaskQuantileDMatrix(
+        dask, frames["valid_x"], frames["valid_y"], ref=dfit, enable_categorical=True
+    )
+    for matrix in (dfit, dvalid):
+        _pin(matrix, workers)
+    native = params.xgboost.model_dump(exclude={"n_estimators", "n_jobs"})  # nthread: Dask's
+    chosen = objective(task, params, encoded if task == "regression" else None, classes)
+    native |= {**chosen, "seed": params.seed}
+    wait = params.dask.timeout_s
+    result = dxgb.train(
+        dask,
+        native,
+        dfit,
+        num_boost_round=params.xgboost.n_estimators,
+        evals=[(dvalid, "valid")],
+        early_stopping_rounds=params.early_stopping_rounds,
+        verbose_eval=False,
+        # Without it XGBoost's tracker waits for ever for a worker that never joins (one lost
+        # before training started): a stage that hangs instead of failing.
+        coll_cfg=xgb.collective.Config(timeout=wait, tracker_timeout=wait),
+    )
+    best = int(result["booster"].best_iteration)
+    return result["booster"][: best + 1], best
+
+
 def train(
     source: Path,
     label: str,
@@ -187,10 +261,9 @@ def train(
     (only the label column is read for that). ``task``: binary or regression (with
     ``train.regression_objective``, whose pseudo-Huber start is the median of every training label).
     ``examples``: validate.max_failure_examples, the labels a failed encoding names."""
-    import dask.dataframe as dd
     from xgboost import dask as dxgb
 
-    from mlapp.stages.train import base_spec, choose_threshold, class_names, objective
+    from mlapp.stages.train import base_spec, choose_threshold, class_names
 
     labels = pq.read_table(stage_table(source, [label]), columns=[label]).column(label).to_pandas()
     spec = base_spec(label, task, None if task == "regression" else class_names(labels, classes))
@@ -206,50 +279,11 @@ def train(
 
     with client(params.dask) as dask:
         workers = sorted(dask.scheduler_info(n_workers=-1)["workers"])
-        parts: dict[str, list[Future[Any]]] = {"fit_x": [], "fit_y": [], "valid_x": [], "valid_y": []}
         sizes = _sizes(rows, len(workers), params.dask.partition_rows)
         _check_partitions(sizes, len(workers), params)  # a remote cluster's size is known only now
         held = _holdouts(labels, encoded, names, sizes, params)
-        starts = [0, *accumulate(sizes)]
-        for number, part in enumerate(_batches(source, sizes)):
-            part.index += starts[number]  # table positions: the rows' places in ``encoded``
-            fit, valid = (part.loc[at] for at in held[number])
-            # Start each partition where _pin will train it, so usually nothing moves.
-            where = [workers[number % len(workers)]]
-            for name, rows in (("fit", fit), ("valid", valid)):
-                parts[f"{name}_x"].append(dask.scatter(spec.to_matrix(rows), workers=where))
-                y = pd.Series(encoded[rows.index], index=rows.index, name=label)
-                parts[f"{name}_y"].append(dask.scatter(y, workers=where))
-        meta_x = spec.to_matrix(part.iloc[:0])
-        meta_y = pd.Series(encoded[:0], name=label)
-        frames = {
-            name: dd.from_delayed(futures, meta=meta_y if name.endswith("_y") else meta_x)
-            for name, futures in parts.items()
-        }
-        dfit = dxgb.DaskQuantileDMatrix(dask, frames["fit_x"], frames["fit_y"], enable_categorical=True)
-        dvalid = dxgb.DaskQuantileDMatrix(
-            dask, frames["valid_x"], frames["valid_y"], ref=dfit, enable_categorical=True
-        )
-        for matrix in (dfit, dvalid):
-            _pin(matrix, workers)
-        native = params.xgboost.model_dump(exclude={"n_estimators", "n_jobs"})  # nthread: Dask's
-        chosen = objective(task, params, encoded if task == "regression" else None, len(spec.classes))
-        native |= {**chosen, "seed": params.seed}
-        wait = params.dask.timeout_s
-        result = dxgb.train(
-            dask,
-            native,
-            dfit,
-            num_boost_round=params.xgboost.n_estimators,
-            evals=[(dvalid, "valid")],
-            early_stopping_rounds=params.early_stopping_rounds,
-            verbose_eval=False,
-            # Without it XGBoost's tracker waits for ever for a worker that never joins (one lost
-            # before training started): a stage that hangs instead of failing.
-            coll_cfg=xgb.collective.Config(timeout=wait, tracker_timeout=wait),
-        )
-        best = int(result["booster"].best_iteration)
-        booster = result["booster"][: best + 1]
+        frames = _scatter(dask, source, sizes, held, workers, spec, encoded)
+        booster, best = _fit(dask, frames, workers, params, task, encoded, len(spec.classes))
         scores = dxgb.predict(dask, booster, frames["valid_x"]).compute()
         y_valid = frames["valid_y"].compute().to_numpy()
     threshold = choose_threshold(y_valid, np.asarray(scores), params) if task == "binary" else None
