@@ -108,7 +108,7 @@ def test_a_timeout_of_no_time_is_refused_before_any_request(
     progress)", httpx's connect given no time at all, of a service that may be healthy."""
     code, out = smoke(monkeypatch, capsys, serving_root, "http://127.0.0.1:9", "0")
     assert code == 2, out
-    assert "Invalid value for '--timeout'" in out and "0<x<=" in out, out
+    assert "'--timeout': 0: must be more than 0" in out and "image.ready_timeout_s" in out, out
 
 
 @pytest.mark.parametrize(
