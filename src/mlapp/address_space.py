@@ -16,9 +16,11 @@ from mlapp.errors import UserError
 
 STATUS = Path("/proc/self/status")
 MIB = 2**20
-# `import xgboost` (with scipy, one OpenBLAS thread) maps ~180 MiB, reading the sample model's
-# booster ~72 MiB more (VmSize before and after, Python 3.11, xgboost 3.2, scipy 1.17).
-XGBOOST_ROOM = 256 * MIB
+# `import xgboost` (with scipy, one OpenBLAS thread) maps ~180-190 MiB, reading the sample model's
+# booster ~72 MiB more (VmSize before and after, Python 3.11, xgboost 3.2, scipy 1.17). The server
+# imports it alone first (``supervise``): it started under `ulimit -v 550000` with 195 MiB left.
+XGBOOST_IMPORT_ROOM = 192 * MIB
+XGBOOST_ROOM = XGBOOST_IMPORT_ROOM + 64 * MIB  # and the booster read
 
 
 def mapped(status: Path = STATUS) -> int | None:

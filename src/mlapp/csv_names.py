@@ -10,18 +10,20 @@ batch scorer and the monitor alike (the service imports this module: no stage co
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import difflib
 import io
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, cast
 
 import pandas as pd
 from pandas.errors import EmptyDataError, ParserError
 
+from mlapp.errors import address_space_limited
 from mlapp.sources import Replayed, opened
 
 CsvSource = Path | str | IO[bytes]
@@ -32,6 +34,24 @@ INDEX = "pandas' to_csv writes the row index so unless index=False"
 TRAILING = "ends with the separator: remove the one ending each line"  # an export's trailing comma
 CLOSE = 0.8  # difflib's ratio from which a name is a likely misspelling of another: 'agee' for 'age'
 UNICODE_FORM = "another Unicode form"  # how a look-alike name differs (alike): 'e' + accent for 'é'
+LOST_READ = "Calling read(nbytes) on source failed"  # pandas: the read it called raised, what is not said
+
+
+@contextlib.contextmanager
+def tokenizer_memory() -> Iterator[None]:
+    """pandas' C tokenizer says it ran out of memory as a ParserError, which every reader takes for
+    the file's fault: validate reported the sample table unreadable under `ulimit -v 290000` ("C
+    error: out of memory") and 300000 ("Calling read(nbytes) on source failed": it swallows what
+    the read raised, there a MemoryError). Raised as the MemoryError it is; the second only under an
+    address-space limit, where nothing else fails a local read (a Ctrl-C is ``interrupts_kept``'s,
+    inside this)."""
+    try:
+        yield
+    except ParserError as exc:
+        said = str(exc)
+        if "C error: out of memory" in said or (LOST_READ in said and address_space_limited()):
+            raise MemoryError(said.strip()) from exc
+        raise
 
 
 def csv_header(source: CsvSource, sep: str) -> list[str]:
@@ -42,9 +62,10 @@ def csv_header(source: CsvSource, sep: str) -> list[str]:
         with opened(source) as stream:
             return csv_header(stream, sep)
     try:
-        first = pd.read_csv(
-            source, sep=sep, header=None, nrows=1, dtype=str, keep_default_na=False, skipinitialspace=True
-        )
+        with tokenizer_memory():
+            first = pd.read_csv(
+                source, sep=sep, header=None, nrows=1, dtype=str, keep_default_na=False, skipinitialspace=True
+            )
     except EmptyDataError:
         return []
     return [str(name) for name in first.iloc[0]] if len(first) else []

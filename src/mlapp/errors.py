@@ -4,6 +4,7 @@ import contextlib
 import errno
 import importlib
 import re
+import resource
 import signal
 import sys
 import threading
@@ -172,7 +173,17 @@ def out_of_memory(exc: BaseException) -> str | None:
     # of it: 57 lines on OpenMP), a thread whose stack could not be mapped threading's RuntimeError.
     said = str(exc)
     known = ("std::bad_alloc", "failed to map segment from shared object", "can't start new thread")
+    if isinstance(exc, SystemError) and address_space_limited():
+        # "error return without exception set": an extension module that lost its MemoryError, as
+        # pandera's import under `ulimit -v 305000` did (a 30-line traceback); without the limit, a bug.
+        return f"{said}, under an address-space limit"
     return next((text for text in known if text in said), None)
+
+
+def address_space_limited() -> bool:
+    """Whether this process runs under an address-space limit (`ulimit -v`, RLIMIT_AS), where an
+    error that lost its cause is running out of it."""
+    return resource.getrlimit(resource.RLIMIT_AS)[0] != resource.RLIM_INFINITY
 
 
 def out_of_memory_line(said: str) -> str:

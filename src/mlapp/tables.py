@@ -14,7 +14,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pandas.errors import ParserError, ParserWarning
 
-from mlapp.csv_names import CsvSource, extra_field, refuse_repeated, repeated, separator_fix, with_head
+from mlapp.csv_names import (
+    CsvSource,
+    extra_field,
+    refuse_repeated,
+    repeated,
+    separator_fix,
+    tokenizer_memory,
+    with_head,
+)
 from mlapp.errors import UserError, interrupts_kept, not_built, writing
 from mlapp.files import replacing, staged_beside
 from mlapp.sources import is_parquet, opened
@@ -47,11 +55,11 @@ def read_csv(source: CsvSource, missing: Sequence[str], rows: int, sep: str) -> 
         "index_col": False,
         "skipinitialspace": True,  # "a, b": the names and values, not " b"
     }
-    with interrupts_kept(ParserError):  # its first read: the header
+    with tokenizer_memory(), interrupts_kept(ParserError):  # its first read: the header
         reader = pd.read_csv(replayed, chunksize=rows, **options)  # type: ignore[call-overload]
     with reader:
         while True:
-            with warnings.catch_warnings(), interrupts_kept(ParserError):
+            with warnings.catch_warnings(), tokenizer_memory(), interrupts_kept(ParserError):
                 warnings.simplefilter("error", ParserWarning)  # index_col=False warns, then drops
                 try:
                     chunk = next(reader)

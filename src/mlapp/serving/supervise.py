@@ -67,6 +67,9 @@ def import_xgboost_without_sklearn() -> None:
     """
     if "xgboost" in sys.modules or "sklearn" in sys.modules:
         return
+    from mlapp.address_space import XGBOOST_IMPORT_ROOM, ensure_room
+
+    ensure_room(XGBOOST_IMPORT_ROOM, "loading xgboost")  # short of it, scipy's OpenBLAS spins (model.load)
     sys.modules["sklearn"] = None  # type: ignore[assignment]  # import sklearn -> ImportError
     try:
         import xgboost  # noqa: F401
@@ -244,7 +247,11 @@ def main(argv: list[str] | None = None) -> int:
         PROBE_PORT_ENV: str(probe_port),
         TRAFFIC_PORT_ENV: str(args.port),
     }
-    import_xgboost_without_sklearn()
+    try:
+        import_xgboost_without_sklearn()
+    except UserError as exc:  # too little room under `ulimit -v`: it spun at 100% CPU (350000 KiB)
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if not args.bento:  # a bento was built from a model (the image); the source tree may lack one
         from mlapp.serving.records import SchemaNotServable
 
