@@ -31,13 +31,14 @@ import yaml
 
 # The same labeled draw of the sample process, measured by the same fresh-process worker.
 from monitor_scale import batch, measured, monitor_run, spread
+from params_files import as_written, settings
 from revisions import REPO, params_for_old, result_head, worktree, write_result
 
 
 def old_params(folder: Path, tmp: Path) -> Path:
     """params.yaml without the settings the old revision (checked out in ``folder``) does not know."""
-    current = yaml.safe_load((REPO / "params.yaml").read_text())
-    params = params_for_old(current, yaml.safe_load((folder / "params.yaml").read_text()))
+    old = folder / "params.yaml"
+    params = params_for_old(settings(REPO / "params.yaml"), as_written(old.read_text(), str(old)))
     (tmp / "old-params.yaml").write_text(yaml.safe_dump(params))
     return tmp / "old-params.yaml"
 
@@ -68,9 +69,11 @@ def as_log(source: Path) -> Path:
     label beside the features (ground truth joined in); no scores: none are compared."""
     import pandas as pd  # here: the measured workers import what the monitor does, no more
 
-    raw = yaml.safe_load((REPO / "params.yaml").read_text())["data"]
-    own = {raw["id_column"]: "id", raw["time_column"]: "ts", raw["label"]: raw["label"]}
-    frame = pd.read_csv(source, dtype={raw["id_column"]: str})
+    from mlapp.params import load_params
+
+    data = load_params(REPO / "params.yaml").data
+    own = {data.id_column: "id", data.time_column: "ts", data.label: data.label}
+    frame = pd.read_csv(source, dtype={data.id_column: str})
     rows = json.loads(frame.to_json(orient="records", date_format="iso"))
     path = source.with_suffix(".jsonl")
     with path.open("w") as out:
@@ -115,7 +118,9 @@ def main() -> None:
     if missing := model_missing():
         print(missing, file=sys.stderr)
         sys.exit(2)
-    chunk_rows = yaml.safe_load((REPO / "params.yaml").read_text())["monitor"]["chunk_rows"]
+    from mlapp.params import load_params
+
+    chunk_rows = load_params(REPO / "params.yaml").monitor.chunk_rows
     result = {
         **result_head(Path(__file__).name),
         "chunk_rows": chunk_rows,

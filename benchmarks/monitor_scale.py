@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from params_files import as_written, settings
 from revisions import params_for_old, require_ref, result_head, write_result
 
 REPO = Path(__file__).resolve().parents[1]
@@ -133,8 +134,10 @@ def old_code(ref: str | None, tmp: Path) -> tuple[str, Path, Path]:
     (tmp / "old").mkdir()
     subprocess.run(["tar", "-x", "-C", str(tmp / "old")], input=archive.stdout, check=True)
     show = ["git", "show", f"{sha}:params.yaml"]
-    old = yaml.safe_load(subprocess.run(show, cwd=REPO, capture_output=True, text=True, check=True).stdout)
-    params = params_for_old(yaml.safe_load((REPO / "params.yaml").read_text()), old)
+    old = as_written(
+        subprocess.run(show, cwd=REPO, capture_output=True, text=True, check=True).stdout, show[2]
+    )
+    params = params_for_old(settings(REPO / "params.yaml"), old)
     (tmp / "old" / "params.yaml").write_text(yaml.safe_dump(params))
     return sha, tmp / "old" / "src", tmp / "old" / "params.yaml"
 

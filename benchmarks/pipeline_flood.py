@@ -39,8 +39,10 @@ import yaml
 from bench_http import group_pids, model_missing, rss_bytes, running
 from cli_latency import cell, ratio_cell, spread
 from mlapp import proc
+from mlapp.params import load_params
 from mlapp.serving import MODEL_DIR_ENV, PREDICTION_LOG_ENV
 from mlapp.serving.local import free_ports
+from params_files import as_written, settings
 from revisions import REPO, params_for_old, result_head, worktree, write_result
 
 REQUEST = b"GET /livez HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
@@ -82,14 +84,16 @@ def what_ran(args: argparse.Namespace) -> dict[str, Any]:
 
 def model_dir() -> Path:
     """The trained model both systems serve: this checkout's (``make run``)."""
-    return REPO / yaml.safe_load((REPO / "params.yaml").read_text())["train"]["model_dir"]
+    return REPO / load_params(REPO / "params.yaml").train.model_dir
 
 
 def params_file(tree: Path, ports: tuple[int, int], folder: Path) -> Path:
     """This checkout's params.yaml as ``tree``'s code reads it, one worker, the probe port ours."""
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params = settings(REPO / "params.yaml")
     if tree != REPO:
-        params = params_for_old(params, yaml.safe_load((tree / "params.yaml").read_text()))
+        params = params_for_old(
+            params, as_written((tree / "params.yaml").read_text(), str(tree / "params.yaml"))
+        )
     params["serving"] |= {"workers": 1, "probe_port": ports[1]}
     path = folder / f"params-{ports[0]}.yaml"
     path.write_text(yaml.safe_dump(params))

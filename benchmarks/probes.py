@@ -90,6 +90,7 @@ from bench_http import (
 )
 from mlapp.serving import PREDICTION_LOG_ENV
 from mlapp.serving.local import free_port
+from params_files import as_written, settings
 from revisions import require_ref
 from serving import unseen_rows
 
@@ -450,7 +451,7 @@ def port_picker(ports: str | None) -> Callable[[], int]:
 def with_probe_port(params_file: Path, dest: Path, pick: Callable[[], int]) -> tuple[Path, str | None]:
     """``params_file`` with a free ``serving.probe_port`` in ``dest`` and the probe port's URL, when
     the system has one (the code before the probe port has no such setting: as it is, None)."""
-    params = yaml.safe_load(params_file.read_text())
+    params = as_written(params_file.read_text(), str(params_file))  # this checkout's, or a baseline's
     if "probe_port" not in params["serving"]:
         return params_file, None
     params["serving"]["probe_port"] = port = pick()
@@ -526,7 +527,7 @@ def main(argv: list[str] | None = None) -> int:
         src = str(REPO / "src")
         systems = {"current": (src, REPO / "params.yaml")}
         for value in args.slices:
-            params = yaml.safe_load((REPO / "params.yaml").read_text())
+            params = settings(REPO / "params.yaml")
             params["serving"]["loop_slice_ms"] = value
             (work / f"params-{value:g}.yaml").write_text(yaml.safe_dump(params))
             systems[f"current, loop_slice_ms={value:g}"] = (src, work / f"params-{value:g}.yaml")

@@ -37,6 +37,7 @@ from typing import Any
 import psutil
 import yaml
 
+from params_files import settings
 from revisions import result_head, write_result
 
 REPO = Path(__file__).resolve().parents[1]
@@ -86,7 +87,7 @@ def stage(argv: list[str], cwd: Path) -> dict[str, Any]:
 
 def set_engine(root: Path, engine: str) -> None:
     path = root / "params.yaml"
-    params = yaml.safe_load(path.read_text())
+    params = settings(path)
     params["train"]["engine"] = engine
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 

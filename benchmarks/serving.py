@@ -69,6 +69,7 @@ from mlapp.schema import FEATURES
 from mlapp.serving import MODEL_DIR_ENV, PARAMS_ENV, PREDICTION_LOG_ENV
 from mlapp.serving.local import free_port
 from mlapp.serving.records import Encoder
+from params_files import settings
 from revisions import result_head
 from serving_checks import isolation, kill_recovery, malformed_mix
 
@@ -134,7 +135,7 @@ class Bench:
         self.quick = args.quick
         self.load_s, self.warm_s = (3, 1) if args.quick else (10, 2)
         self.work, self.logs = work, REPO / ".bench" / "serving-logs"
-        params = yaml.safe_load((REPO / "params.yaml").read_text())
+        params = settings(REPO / "params.yaml")
         model_dir = (args.model_dir or REPO / params["train"]["model_dir"]).resolve()
         self.model = load(model_dir)
         self.frame = unseen_rows()

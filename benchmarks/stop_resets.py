@@ -35,6 +35,7 @@ import yaml
 from bench_http import REPO, model_missing, running
 from mlapp.serving import PREDICTION_LOG_ENV
 from mlapp.serving.local import free_port
+from params_files import as_written
 from probes import dirty, extract, revision
 from serving import unseen_rows
 
@@ -82,7 +83,7 @@ def clients(
 
 def run(src: Path, params: Path, work: Path, body: bytes, args: argparse.Namespace) -> dict[str, Any]:
     port, temp = free_port(), Path(tempfile.mkdtemp(prefix="tmp-", dir=work))
-    settings = yaml.safe_load(params.read_text())
+    settings = as_written(params.read_text(), str(params))  # the file of the system under test
     settings["serving"] |= {"workers": 2, "probe_port": free_port()}
     (work / f"params-{port}.yaml").write_text(yaml.safe_dump(settings))
     env = {
