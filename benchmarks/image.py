@@ -75,7 +75,7 @@ def system_argv(
     secrets: dict[str, Path],
 ) -> list[str | Path]:
     if name == "lean":
-        return engine.build_argv(ctx.path, tag, {context.BASE_ARG: base}, secrets)
+        return engine.build_argv(ctx.path, tag, ctx.build_args(base), secrets)
     argv = engine.build_argv(ctx.path, tag, {}, {})
     argv[argv.index(ctx.path / "Dockerfile")] = ctx.path / "env/docker/Dockerfile"
     if bench_base:  # podman: replace BentoML's unpullable `FROM python:3.11-slim`

@@ -261,7 +261,13 @@ def test_image_is_built_once_with_sbom_provenance_and_attestation() -> None:
     cd = load("cd.yml")
     build = cd["jobs"]["build"]["steps"]
     push = next(s for s in build if str(s.get("uses", "")).startswith("docker/build-push-action@"))
-    assert push["with"]["push"] is True and push["with"]["sbom"] is True
+    outputs = set(push["with"]["outputs"].split(","))
+    assert {"type=image", "push=true"} <= outputs and push["with"]["sbom"] is True
+    # reproducible: the commit's time (make image-context's output) in the config and every layer
+    assert "rewrite-timestamp=true" in outputs and "push" not in push["with"]  # one way to push
+    assert push["env"]["SOURCE_DATE_EPOCH"] == "${{ steps.context.outputs.source_date_epoch }}"
+    context = next(s for s in build if s.get("run") == "make image-context")
+    assert context["id"] == "context"
     assert push["with"]["provenance"] == "mode=max"
     assert not any(k.startswith("cache") for k in push["with"])
     attest = next(s for s in build if str(s.get("uses", "")).startswith("actions/attest@"))

@@ -152,6 +152,10 @@ def test_installer_missing_from_the_lock_is_an_error(tmp_path: Path) -> None:
         context.installer_requirements(lock)
 
 
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(folder)): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+
+
 @pytest.mark.slow
 def test_context_holds_the_bento_the_dockerfile_and_hashed_serving_requirements(
     trained_project: Path, tmp_path: Path
@@ -165,6 +169,11 @@ def test_context_holds_the_bento_the_dockerfile_and_hashed_serving_requirements(
     (recipe,) = make_recipe("image-context")  # cd's `make image-context` step, without the uv launcher
     done = sh(*recipe, cwd=root, env=env)
     facts = dict(line.split("=", 1) for line in done.stdout.strip().splitlines())
+    first = snapshot(root / facts["context"])
+    sh(*recipe, cwd=root, env=env)  # a rebuild of the same commit: the same bytes, any time
+    assert snapshot(root / facts["context"]) == first
+    epoch = sh("git", "log", "-1", "--format=%ct", cwd=root).stdout.strip()
+    assert facts["source_date_epoch"] == epoch  # the commit's time: the image's timestamps
     params = load_params(root / "params.yaml")
     assert facts["context"] == str(params.image.context) and facts["pinned_base"] == params.image.base
     assert gha.parse_outputs(outputs.read_text()) == facts

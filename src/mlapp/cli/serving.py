@@ -189,6 +189,7 @@ def image(
     if context_only:
         ctx = context.prepare(project.params)
         values = {"context": str(ctx.path), "dockerfile": str(ctx.dockerfile), "pinned_base": ctx.base}
+        values[context.EPOCH_ARG.lower()] = str(ctx.epoch)  # cd.yml: the registry build's SOURCE_DATE_EPOCH
     else:
         report = build.build_and_smoke(project.params, engine, run=not no_run, echo=progress)
         values = report.outputs()

@@ -226,7 +226,7 @@ def build_and_smoke(
     echo(f"building {tag} with {engine.name} from {base_ref}")
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="mlapp-image-") as tmp:
-        engine.build(ctx.path, tag, {context.BASE_ARG: base_ref}, build_secrets(Path(tmp)))
+        engine.build(ctx.path, tag, ctx.build_args(base_ref), build_secrets(Path(tmp)))
     build_s = time.monotonic() - started
     audit(engine, tag)
     model_version = ctx.bento.lineage.model_version

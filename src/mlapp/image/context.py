@@ -9,6 +9,10 @@ dependency group, include checks) and exports it as a build context, then adds:
   argument to forget; a local build may pass another ``BASE_IMAGE``.
 - ``requirements.txt``: core + the `serving` extra, each artifact's sha256 (``--require-hashes``).
 - ``build-requirements.txt``: uv, at its uv.lock version and hashes, for the builder stage.
+
+Reproducible: the same commit gives the same context bytes, hence (with ``epoch`` as
+SOURCE_DATE_EPOCH, the commit's time, not now) the same image ID. BentoML stamps the
+bento's build time into ``bento.yaml``: that becomes the commit's time too.
 """
 
 from __future__ import annotations
@@ -17,9 +21,12 @@ import re
 import stat
 import tomllib
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
+from mlapp import git
 from mlapp.errors import UserError
+from mlapp.image.engine import EPOCH_ARG
 from mlapp.params import Params
 from mlapp.serving import bento
 
@@ -27,6 +34,7 @@ TEMPLATE = Path(__file__).with_name("Dockerfile")
 BASE_ARG = "BASE_IMAGE"
 PINNED = re.compile(r"^[^@\s]+@sha256:[0-9a-f]{64}$")
 INSTALLER = "uv"  # the builder stage's installer (pip only bootstraps it)
+CREATION_TIME = re.compile(r"(?m)^creation_time: .*$")
 
 
 @dataclass(frozen=True)
@@ -34,10 +42,15 @@ class Context:
     path: Path
     base: str  # the Dockerfile's pinned default base
     bento: bento.BuiltBento
+    epoch: int  # the source commit's time: every timestamp in the image
 
     @property
     def dockerfile(self) -> Path:
         return self.path / "Dockerfile"
+
+    def build_args(self, base: str) -> dict[str, str]:
+        """The build's arguments: the base it starts from and the commit's time."""
+        return {BASE_ARG: base, EPOCH_ARG: str(self.epoch)}
 
 
 def render_dockerfile(template: str, base: str) -> str:
@@ -78,13 +91,32 @@ def readable_by_all(root: Path) -> None:
         path.chmod(mode | opened)
 
 
+def source_epoch(root: Path = Path()) -> int:
+    """The commit's time (seconds since 1970): a rebuild of the same commit, any day, gets it."""
+    answer = git.answer("log", "-1", "--format=%ct", cwd=root)
+    if not answer:
+        raise UserError("the image's timestamps are the source commit's time: build it in a git checkout")
+    return int(answer)
+
+
+def stamp_creation_time(bento_yaml: Path, epoch: int) -> None:
+    """``bento.yaml``'s ``creation_time`` (the moment BentoML built it) set to ``epoch``."""
+    moment = datetime.fromtimestamp(epoch, UTC).isoformat()
+    text, count = CREATION_TIME.subn(f"creation_time: '{moment}'", bento_yaml.read_text(), count=1)
+    if count != 1:
+        raise UserError(f"{bento_yaml} has no creation_time line: BentoML changed its format")
+    bento_yaml.write_text(text)
+
+
 def prepare(params: Params, lock: Path = Path("uv.lock"), template: Path = TEMPLATE) -> Context:
     """Build the bento and write the complete build context to params ``image.context``, readable
     by the image's user whatever the umask it was written under."""
     dest = params.image.context
+    epoch = source_epoch()
     built = bento.build(params, docker_context=dest)
+    stamp_creation_time(dest / "bento.yaml", epoch)
     (dest / "Dockerfile").write_text(render_dockerfile(template.read_text(), params.image.base))
     bento.export_requirements(dest / "requirements.txt", bento.find_uv(), hashes=True)
     (dest / "build-requirements.txt").write_text(installer_requirements(lock))
     readable_by_all(dest)
-    return Context(dest, params.image.base, built)
+    return Context(dest, params.image.base, built, epoch)

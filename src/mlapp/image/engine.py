@@ -15,6 +15,7 @@ from pathlib import Path
 from mlapp import proc
 from mlapp.errors import UserError
 
+EPOCH_ARG = "SOURCE_DATE_EPOCH"  # the build argument that makes a build reproducible
 Ports = tuple[tuple[int, int], ...]  # (host port on 127.0.0.1, container port) pairs
 PODMAN_GLOBAL = ("--runtime", "runc")
 # Lowered limits: runc fails to apply the host's (higher) defaults inside a container here.
@@ -55,6 +56,10 @@ class Engine:
             # No registry to pull from: the base must be local. Host network: the build's
             # downloads go through this machine's own resolver and proxy settings.
             args += ["--pull=never", "--network", "host", *self.limits()]
+            # buildah 1.28 reads no SOURCE_DATE_EPOCH: --timestamp sets the image's created time
+            # and every file time in the layers it writes (docker: BuildKit takes the build arg).
+            if epoch := build_args.get(EPOCH_ARG):
+                args += ["--timestamp", epoch]
         return self.argv(*args, context)
 
     def build(self, context: Path, tag: str, build_args: dict[str, str], secrets: dict[str, Path]) -> None:
