@@ -60,7 +60,13 @@ def test_256_mib_and_4_workers_is_refused_naming_the_numbers_and_the_settings(
     # ceil(256 / 4) = 64 slots of 1,000 rows x 17 features x 80 bytes; bodies: the 64 MiB budget,
     # or 64 bodies at the cap (1,000 rows x 1,024 bytes) if less, x 1.5
     assert "~200 MiB idle + 4 workers x (83 MiB of rows + 94 MiB of bodies) = 907 MiB" in problem
-    assert "serving.workers, serving.max_body_bytes_in_flight or serving.max_concurrency" in problem
+    # The pod's own fix needs no new image; the params' fixes do (workers auto: the CPU limit).
+    assert "raise the limit to 907 MiB or more (the pod's resources.limits.memory)" in problem
+    assert "lower serving.workers (auto: the CPU limit rounded up)" in problem
+    assert (
+        "serving.max_body_bytes_in_flight or serving.max_concurrency in params.yaml and build a new image"
+        in problem
+    )
 
 
 def test_infra_bases_limit_holds_its_two_workers(loaded: settings.Settings, tmp_path: Path) -> None:

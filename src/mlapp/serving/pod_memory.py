@@ -93,6 +93,7 @@ def memory_problem(loaded: Settings, cgroup: Path = CGROUP) -> str | None:
     return (
         f"the container's memory limit ({limit / MIB:.0f} MiB, read from {cgroup}) is below what the "
         f"service admits under load: {bound.said()}; a flood of requests would get the workers "
-        "OOM-killed: lower serving.workers, serving.max_body_bytes_in_flight or serving.max_concurrency, "
-        "or raise the limit"
+        f"OOM-killed: raise the limit to {bound.total / MIB:.0f} MiB or more (the pod's "
+        "resources.limits.memory), or lower serving.workers (auto: the CPU limit rounded up), "
+        "serving.max_body_bytes_in_flight or serving.max_concurrency in params.yaml and build a new image"
     )
