@@ -156,6 +156,14 @@ def _stage_env(tree: Path, scratch: Path) -> dict[str, str]:
     return env
 
 
+def base_params_text(root: Path, commit: str) -> str | None:
+    """The base's params.yaml, read without checking the base out, when it has a model to obtain
+    (a dvc.lock too); None otherwise (``obtain`` names what is missing)."""
+    if not git.ok("cat-file", "-e", f"{commit}:dvc.lock", cwd=root):
+        return None
+    return git.show(commit, "params.yaml", cwd=root)
+
+
 def obtain(root: Path, commit: str) -> Champion:
     started = time.perf_counter()
     with git.worktree(root, commit) as tree:

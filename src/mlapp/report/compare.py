@@ -15,7 +15,7 @@ from mlapp.markdown_table import number
 from mlapp.metrics import AT_THRESHOLD, flat, higher_is_better, rmsle_undefined, round6, task_metrics
 from mlapp.model import Model
 from mlapp.params import GateParams
-from mlapp.report import bootstrap
+from mlapp.report import bootstrap, target
 from mlapp.report.schema import BETTER, SAME, WORSE, Change, GateResult, MetricDelta
 from mlapp.tolerances import headroom, tolerance_amount, tolerance_text
 
@@ -168,25 +168,10 @@ def same_task(base: Model, pr: Model, base_scores: Callable[[], np.ndarray]) -> 
     """The base model's scores in the PR's class order; an error when the two cannot be compared.
     ``base_scores`` runs once task and classes match: a base of another task usually needs other
     features too, and the task is the reason to name."""
-    if base.task != pr.task:
-        raise UserError(
-            f"the base model is a {base.task} model and the PR's a {pr.task} model: a report compares "
-            "models of one task (compare the PR with a base of the same task)"
-        )
-    if base.spec.label != pr.spec.label:  # same task and classes, another target: the deltas would be noise
-        raise UserError(
-            f"the label changed (base {base.spec.label!r}, PR {pr.spec.label!r}: data.label): the base "
-            "model predicts another column, so its scores against the PR's labels compare nothing"
-        )
+    if why := target.mismatch(target.of_model(base), target.of_model(pr)):
+        raise UserError(why)
     if base.spec.classes == pr.spec.classes:
         return base_scores()
-    if sorted(base.spec.classes) != sorted(pr.spec.classes):
-        raise UserError(f"the base model's classes {base.spec.classes} are not the PR's {pr.spec.classes}")
-    if base.task == "binary":  # its scores are P(its second class): another class than the PR's
-        raise UserError(
-            f"the positive class changed (base {base.spec.classes[1]!r}, PR {pr.spec.classes[1]!r}: "
-            "data.classes): the two models' scores and thresholds mean different things"
-        )
     return base_scores()[:, [base.spec.classes.index(c) for c in pr.spec.classes]]
 
 

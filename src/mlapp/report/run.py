@@ -27,7 +27,7 @@ from mlapp.model import Model, load
 from mlapp.params import Params, load_params
 from mlapp.report import base_ref, markdown, no_comparison, plot_data, pr_diff, schema, verdict
 from mlapp.report import gate as gate_check
-from mlapp.report.champion import Champion, StaleOutputs, obtain, pr_stale_stages
+from mlapp.report.champion import Champion, StaleOutputs, base_params_text, obtain, pr_stale_stages
 from mlapp.report.policy import kept_bound
 from mlapp.tables import read_frame
 
@@ -86,6 +86,8 @@ def build(
     base_commit, base_how = base_ref.resolve(root, base, params.report.default_base)
     stale = pr_stale_stages(root, str(params.train.model_dir))  # a reason when the model is stale
     challenger = load(params.train.model_dir)
+    # What the base's params.yaml decides is refused first: its model takes minutes to obtain.
+    verdict.refuse_early(base_params_text(root, base_commit), challenger, params)
     pr_train, pr_test = read_frame(params.split.train), read_frame(params.split.test)
     champion = get_champion(root, base_commit)
 

@@ -14,9 +14,9 @@ from mlapp import metrics as m
 from mlapp.errors import UserError
 from mlapp.model import Model
 from mlapp.params import Params, ReportParams
-from mlapp.report import changes, compare, rows
+from mlapp.report import changes, compare, rows, target
 from mlapp.report.champion import Champion
-from mlapp.report.policy import ClassRows, class_rows_bound, gate_policy, report_statistics
+from mlapp.report.policy import ClassRows, class_rows_bound, gate_policy, kept_bound, report_statistics
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,7 +41,22 @@ def scored(
     except UserError as exc:
         if not kept:
             raise
-        raise UserError("\n".join([str(exc), *(f"note: {note}" for note in kept)])) from exc
+        raise noted(str(exc), kept) from exc
+
+
+def noted(reason: str, kept: list[str]) -> UserError:
+    return UserError("\n".join([reason, *(f"note: {note}" for note in kept)]))
+
+
+def refuse_early(base_params_text: str | None, challenger: Model, params: Params) -> None:
+    """The refusals the base's params.yaml decides alone, in the words they have when found on the
+    base's model, but before it is restored or rebuilt (minutes under load): another task, label
+    or classes, then a base gate: section no setting of this PR's can stand in for."""
+    if base_params_text is None or (base := target.of_params(base_params_text)) is None:
+        return  # the base's model says it, once obtained
+    if why := target.mismatch(base, target.of_model(challenger)):
+        raise noted(why, kept_bound(base_params_text, params))
+    gate_policy(base_params_text, params)
 
 
 def judge(
