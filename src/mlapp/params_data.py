@@ -19,6 +19,7 @@ class DataParams(Section):
     raw: Path
     id_column: str | None  # null when the table has no row id
     time_column: str | None  # null when the table has no event time
+    group_column: str | None = None  # the entity a row belongs to (customer, patient): one part per group
     label: OneColumn
     classes: list[str] | None  # class order; null: the label's sorted values (binary: 2nd is positive)
     missing_label: Literal["drop", "fail"]
@@ -73,7 +74,12 @@ class DataParams(Section):
     def _one_part_per_column(self) -> DataParams:
         """The label is learnt, the id tells rows apart, the time orders them: `id_column: churned`
         failed validate with "values are unique" on the label's 0s and 1s, a data error it is not."""
-        parts = {"label": self.label, "id_column": self.id_column, "time_column": self.time_column}
+        parts = {
+            "label": self.label,
+            "id_column": self.id_column,
+            "time_column": self.time_column,
+            "group_column": self.group_column,
+        }
         named: dict[str, str] = {}
         for setting, column in parts.items():
             if column is not None and (other := named.setdefault(column, setting)) != setting:

@@ -75,7 +75,12 @@ def raw_schema(data: DataParams, task: str = "binary") -> pa.DataFrameSchema:
         spelt_missing = missing_clash(f"features.{feature}: isin", levels, data.missing_values)
         if spelt_missing:
             raise UserError(f"{spelt_missing} (src/mlapp/schema.py, params.yaml)")
-    named = {"label": data.label, "id_column": data.id_column, "time_column": data.time_column}
+    named = {
+        "label": data.label,
+        "id_column": data.id_column,
+        "time_column": data.time_column,
+        "group_column": data.group_column,
+    }
     for setting, name in named.items():
         if name in FEATURES:  # a label among the inputs is learnt from itself (perfect, useless metrics)
             raise UserError(
@@ -86,13 +91,16 @@ def raw_schema(data: DataParams, task: str = "binary") -> pa.DataFrameSchema:
     if used:
         raise UserError(
             f"{used} in data.ignore_columns (params.yaml) are used: a feature in FEATURES "
-            "(src/mlapp/schema.py) or data.label, id_column or time_column; ignore only other columns"
+            "(src/mlapp/schema.py) or data.label, id_column, time_column or group_column; ignore only "
+            "other columns"
         )
     columns: dict[str, pa.Column] = {}
     if data.id_column:
         columns[data.id_column] = pa.Column(str, unique=True, metadata={AS_WRITTEN: True})
     if data.time_column:
         columns[data.time_column] = pa.Column("datetime64[ns]")
+    if data.group_column:  # a key like the id (read as written), shared by a group's rows
+        columns[data.group_column] = pa.Column(str, metadata={AS_WRITTEN: True})
     columns.update(FEATURES)
     if task == "regression":
         columns[data.label] = pa.Column(float, nullable=True)

@@ -188,7 +188,7 @@ def too_empty(name: str, values: pd.Series, checks: ValidateParams) -> Feature |
 
 def draft(frame: pd.DataFrame, data: DataParams, checks: ValidateParams) -> list[Feature]:
     """Every column but the label, id, event time and ignored ones, in the file's order."""
-    named = {data.label, data.id_column, data.time_column, *data.ignore_columns}
+    named = {data.label, data.id_column, data.time_column, data.group_column, *data.ignore_columns}
     columns = [(str(name), frame[name]) for name in frame.columns if name not in named]
     return [too_empty(n, v, checks) or feature(n, v, data.decimal) for n, v in columns]
 

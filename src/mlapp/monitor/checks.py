@@ -42,7 +42,7 @@ from mlapp.stages.validate_rules import (
 
 
 def batch_schema(params: Params) -> pa.DataFrameSchema:
-    """The raw table's schema with id, event time and label optional; unknown labels allowed.
+    """The raw table's schema with id, event time, group and label optional; unknown labels allowed.
 
     The label is nullable so that rows whose outcome is not known yet can sit next to
     labeled ones: a prediction log gets its ground truth joined in late. A class label is
@@ -52,8 +52,8 @@ def batch_schema(params: Params) -> pa.DataFrameSchema:
     optional: dict[str, dict[str, Any]] = {}
     if data.id_column:
         optional[data.id_column] = {"required": False}
-    if data.time_column:
-        optional[data.time_column] = {"required": False}
+    for key in filter(None, [data.time_column, data.group_column]):
+        optional[key] = {"required": False}
     dtype = "float64" if params.task == "regression" else "object"
     optional[data.label] = {"required": False, "nullable": True, "dtype": dtype}
     return raw_schema(data, params.task).update_columns(optional)

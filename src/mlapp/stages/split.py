@@ -1,7 +1,8 @@
 """Stage 2: split the validated table into train and test, seeded and reproducible.
 
-``hash`` (the default) puts a row in test when a seeded 64-bit hash of its key (the id, or the
-row's values but its label when the table has no id column) falls below ``split.test_size``: a row's part
+``hash`` (the default) puts a row in test when a seeded 64-bit hash of its key (its group's value
+when ``data.group_column`` is set, else the id, or the row's values but its label when the table has
+no id column) falls below ``split.test_size``: a row's part
 depends on that row and ``split.seed`` alone, so appending or removing rows never moves another
 row between train and test, and a retrained model's test rows were never the base model's
 training rows. The class shares of the parts are equal only in expectation. ``stratified``
@@ -40,13 +41,18 @@ HASH_ROWS = 500_000  # rows hashed at a time on Arrow: bounds the pandas copy
 STRATIFY = "use split.method stratified (every class in both parts, but rows change parts as rows are added)"
 
 
-def row_hashes(frame: pd.DataFrame, data: DataParams) -> np.ndarray:
-    """A 64-bit hash of each row's key: its id, or (a table without one) all of its values but the
-    label. pandas hashes a value by its content, so text ids hash alike in every string dtype.
-    Rows with the same inputs share a part whatever their labels: keyed by the label too, each
-    input's rows of one label went to test together, taking that answer for that input out of
-    training (a Titanic table of 1,316 rows and 12 inputs scored ROC AUC 0.0)."""
-    key = frame[data.id_column] if data.id_column else frame.drop(columns=[data.label])
+def row_hashes(frame: pd.DataFrame, data: DataParams, *, by_group: bool = True) -> np.ndarray:
+    """A 64-bit hash of each row's key: its group (``data.group_column``, unless ``by_group`` is
+    false: the canonical order needs a row's own key), its id, or (a table without one) all of its
+    values but the label. pandas hashes a value by its content, so text ids hash alike in every
+    string dtype. Keyed by its group, every row of a customer or patient goes to one part: keyed by
+    the row, a panel's rows of one entity (4 per person, a firm's years) fell in both, and test
+    scored rows of entities the model had trained on. Rows with the same inputs share a part
+    whatever their labels: keyed by the label too, each input's rows of one label went to test
+    together, taking that answer for that input out of training (a Titanic table of 1,316 rows and
+    12 inputs scored ROC AUC 0.0)."""
+    column = (by_group and data.group_column) or data.id_column
+    key = frame[column] if column else frame.drop(columns=[data.label])
     return pd.util.hash_pandas_object(key, index=False).to_numpy()
 
 
@@ -169,7 +175,7 @@ def split(
     if data.id_column:
         order = np.argsort(frame[data.id_column].to_numpy(), kind="stable")
     else:
-        order = content_order(row_hashes(frame, data), frame[data.label])
+        order = content_order(row_hashes(frame, data, by_group=False), frame[data.label])
     labels, names = (None, []) if task == "regression" else _codes(frame[data.label])
     times = frame[data.time_column].to_numpy() if data.time_column else None
     hashes = row_hashes(frame, data) if params.method == "hash" else None
@@ -177,36 +183,43 @@ def split(
     return frame.take(train).reset_index(drop=True), frame.take(test).reset_index(drop=True)
 
 
-def table_hashes(table: pa.Table, data: DataParams) -> np.ndarray:
+def table_hashes(table: pa.Table, data: DataParams, *, by_group: bool = True) -> np.ndarray:
     """``row_hashes`` on Arrow, HASH_ROWS rows at a time: equal to the in-memory ones (the
     batches convert to pandas as the whole file does)."""
-    keys = table.select([data.id_column]) if data.id_column else table
-    hashes = [row_hashes(batch.to_pandas(), data) for batch in keys.to_batches(max_chunksize=HASH_ROWS)]
+    column = (by_group and data.group_column) or data.id_column
+    keys = table.select([column]) if column else table
+    batches = keys.to_batches(max_chunksize=HASH_ROWS)
+    hashes = [row_hashes(batch.to_pandas(), data, by_group=by_group) for batch in batches]
     return np.concatenate(hashes) if hashes else np.empty(0, dtype=np.uint64)
 
 
-def _grouped(hashes: np.ndarray | None) -> str:
-    """Method hash without an id: how few groups the rows fall in, when they repeat inputs (a
-    table of 1,316 rows and 12 inputs can put every row in one part)."""
-    if hashes is None or (inputs := len(np.unique(hashes))) == len(hashes):
+def _grouped(hashes: np.ndarray | None, group: str | None) -> str:
+    """Method hash: how few groups the rows fall in, when keys repeat (``group``: data.group_column,
+    or rows without an id repeating inputs: 1,316 rows of 12 inputs can put every row in one part)."""
+    if hashes is None or (keys := len(np.unique(hashes))) == len(hashes):
         return ""
+    if group:
+        held = f"{len(hashes)} rows hold {keys} group(s) of data.group_column {group!r}"
+        return f" (a group's rows share a part: these {held})"
     return (
-        f" (rows with the same inputs share a part: these {len(hashes)} rows hold {inputs} distinct input(s))"
+        f" (rows with the same inputs share a part: these {len(hashes)} rows hold {keys} distinct input(s))"
     )
 
 
 def table_order(table: pa.Table, data: DataParams, hashes: np.ndarray | None) -> np.ndarray:
     """The rows sorted by id (Arrow's stable sort orders text by code point as Python does), or
-    without one by ``content_order``. ``hashes``: ``table_hashes``, if already computed."""
+    without one by ``content_order``. ``hashes``: ``table_hashes``, if already computed (keyed by
+    the row, not its group: rows of one group are ordered by their content)."""
     if data.id_column:
         return pc.sort_indices(table.column(data.id_column)).to_numpy()
-    hashes = table_hashes(table, data) if hashes is None else hashes
+    if hashes is None or data.group_column:
+        hashes = table_hashes(table, data, by_group=False)
     return content_order(hashes, table.column(data.label).to_pandas())
 
 
 def run(params: Params, *, source: Path, train_path: Path, test_path: Path) -> int:
     data = params.data
-    needs = [data.label, *filter(None, [data.id_column, data.time_column])]
+    needs = [data.label, *filter(None, [data.id_column, data.time_column, data.group_column])]
     table = pq.read_table(stage_table(source, needs))
     labels: np.ndarray | None = None
     names: list[str] = []
@@ -219,7 +232,11 @@ def run(params: Params, *, source: Path, train_path: Path, test_path: Path) -> i
         how = params.split.method
         fix = class_fix(*([] if how == "stratified" else [STRATIFY]), "change split.test_size")
         check_parts(
-            labels, names, {"train": train, "test": test}, f"split.method {how}{_grouped(hashes)}", fix
+            labels,
+            names,
+            {"train": train, "test": test},
+            f"split.method {how}{_grouped(hashes, data.group_column)}",
+            fix,
         )
     del labels, times, hashes
     write_parts(table, {train_path: train, test_path: test})

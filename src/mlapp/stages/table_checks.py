@@ -25,10 +25,11 @@ def column_roles(names: list[Any], data: DataParams) -> str:
         data.label: "data.label",
         data.id_column: "data.id_column",
         data.time_column: "data.time_column",
+        data.group_column: "data.group_column",
     }
-    # id and time columns are optional: `id_column: no` is the text 'no' to YAML 1.2 (DVC's
+    # id, time and group columns are optional: `id_column: no` is the text 'no' to YAML 1.2 (DVC's
     # reading), not "none", so the line says how to write none.
-    optional = {data.id_column, data.time_column} - {None, data.label}
+    optional = {data.id_column, data.time_column, data.group_column} - {None, data.label}
     roles = [
         f"{name!r} is {settings[name]} in params.yaml"
         + ("; if the table has none, write null" if name in optional else "")
@@ -50,7 +51,7 @@ def check_null_overrides(params: Params) -> None:
     a typo would leave the column it meant under ``max_null_share``, unannounced (the monitor
     refuses an unknown ``monitor.psi_by_feature`` name so)."""
     data = params.data
-    checked = {*FEATURES, data.id_column, data.time_column}
+    checked = {*FEATURES, data.id_column, data.time_column, data.group_column}
     if unknown := sorted(set(params.validate_.max_null_share_by_column) - checked):
         raise ParamsError(
             f"validate.max_null_share_by_column names {unknown}: not a feature in FEATURES "
@@ -86,7 +87,11 @@ def null_problems(missing: dict[str, int], rows: int, params: Params) -> list[Pr
 
 def _empty(name: str, data: DataParams) -> str:
     """What to do with a column holding nothing: leave it out (it cannot teach the model)."""
-    setting = {data.id_column: "data.id_column", data.time_column: "data.time_column"}.get(name)
+    setting = {
+        data.id_column: "data.id_column",
+        data.time_column: "data.time_column",
+        data.group_column: "data.group_column",
+    }.get(name)
     if setting:
         return f"set {setting}: null in params.yaml, or fill the column"
     return (

@@ -137,7 +137,7 @@ def run(params: Params, *, source: Path, output: Path | None, report: Path | Non
     dropped, repeated, constant = findings.dropped, result["duplicate_rows"], result["constant_features"]
     # Without an id or time, copies are identical rows: the hash split keys a row by its content.
     data = params.data
-    together = params.split.method == "hash" and not data.id_column and not data.time_column
+    together = params.split.method == "hash" and not (data.id_column or data.time_column or data.group_column)
     where = "the hash split keeps them in one part" if together else "copies can be in train and test"
     notes = {
         f"{dropped} row(s) without a label dropped (data.missing_label)": dropped,
