@@ -97,7 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--probes-per-s", type=float, default=2)
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=REPO / "benchmarks" / "results",
+        help="folder for probe_cost.json [benchmarks/results: the committed run; --out .bench for a trial]",
+    )
     args = parser.parse_args(argv)
     if missing := model_missing():
         print(missing, file=sys.stderr)

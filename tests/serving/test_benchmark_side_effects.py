@@ -4,8 +4,11 @@ logs/predictions.jsonl would be read by `mlapp monitor run --source logs/predict
 from __future__ import annotations
 
 import shutil
+import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import REPO, sh
 from tests.serving.conftest import PARAMS
@@ -40,3 +43,18 @@ def test_serving_stack_benchmark_logs_predictions_outside_the_project(
     )
     assert (tmp_path / "out" / "serving_stack.json").is_file()
     assert not (project / PARAMS.serving.log_path).exists()
+
+
+@pytest.mark.parametrize("script", ["probe_cost.py", "probe_flood.py"])
+def test_probe_benchmarks_help_says_where_they_write(script: str) -> None:
+    # --out defaults to the committed results docs/serving.md quotes: a trial run that does not
+    # know it overwrites them, so --help says it and how to keep them.
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / script), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    out = " ".join(done.stdout.split())
+    assert "benchmarks/results" in out and "--out .bench" in out, out
