@@ -45,10 +45,14 @@ def ref_missing(ref: str) -> str | None:
     found = proc.run(["git", "rev-parse", "--verify", "-q", f"{ref}^{{commit}}"], cwd=REPO, check=False)
     if found.returncode == 0:
         return None
-    return (
-        f"error: git revision {ref!r} is not in this clone ({REPO}): fetch it "
-        f"(`git fetch origin {ref}`; a branch: `git fetch origin {ref}:{ref}`) or name another one"
+    # origin/x is made by fetching x from origin; `git fetch origin origin/x` finds no such ref.
+    remote_branch = ref.removeprefix("origin/")
+    how = (
+        f"`git fetch origin {remote_branch}`"
+        if remote_branch != ref
+        else f"`git fetch origin {ref}`; a branch: `git fetch origin {ref}:{ref}`"
     )
+    return f"error: git revision {ref!r} is not in this clone ({REPO}): fetch it ({how}) or name another one"
 
 
 def require_ref(ref: str) -> None:

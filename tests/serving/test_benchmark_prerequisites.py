@@ -97,6 +97,17 @@ def test_a_baseline_revision_the_clone_lacks_is_one_error_line(argv: list[str], 
     assert not (tmp_path / "out.json").exists()
 
 
+def test_a_remote_branch_the_clone_lacks_is_fetched_by_its_name_on_the_remote() -> None:
+    # origin/<typo> or a branch the clone has not fetched: `git fetch origin origin/x` fails
+    # ("couldn't find remote ref"); `git fetch origin x` is what makes origin/x.
+    revisions = runpy.run_path(str(REPO / "benchmarks" / "revisions.py"))
+    expected = (
+        f"error: git revision 'origin/no-such-ref' is not in this clone ({REPO}): fetch it "
+        "(`git fetch origin no-such-ref`) or name another one"
+    )
+    assert revisions["ref_missing"]("origin/no-such-ref") == expected
+
+
 @pytest.mark.skipif(
     shutil.which("podman") is None, reason="needs podman: the engine asked whether the image exists"
 )
