@@ -63,10 +63,12 @@ def one_round(targets: list[str], python: str) -> dict[str, dict[str, Any]]:
 def summary(rounds: list[dict[str, dict[str, Any]]], targets: list[str]) -> dict[str, Any]:
     out = {}
     for target in targets:
-        walls = [r[target]["wall_s"] for r in rounds if target in r and r[target]["exit"] == 0]
+        # A round stops at its first failed target: the last round may lack this one, or have failed it.
+        good = [r[target] for r in rounds if target in r and r[target]["exit"] == 0]
+        walls = [run["wall_s"] for run in good]
         if walls:
             out[target] = {"median_s": statistics.median(walls), "min_s": min(walls), "max_s": max(walls),
-                           "ok_rounds": len(walls), "pytest": rounds[-1][target]["pytest"]}  # fmt: skip
+                           "ok_rounds": len(walls), "pytest": good[-1]["pytest"]}  # fmt: skip
     return out
 
 
