@@ -137,9 +137,9 @@ def test_a_long_message_is_cut_and_points_at_metadata(parser) -> None:
 
 
 def test_the_id_time_or_label_column_in_a_record_is_named_as_such(model) -> None:
-    """A client sends whole rows of the training table, id, event time, label and ignored columns
-    included: the 400 says which column they are and that the service takes the features only (the event
-    time got a bare "Extra inputs are not permitted")."""
+    """A client sends whole rows of the training table, id, event time, group, label and ignored
+    columns included: the 400 says which column they are and that the service takes the features only
+    (the event time, and then the group, got a bare "Extra inputs are not permitted")."""
     parser = RequestParser(
         FEATURES,
         model.spec,
@@ -147,6 +147,7 @@ def test_the_id_time_or_label_column_in_a_record_is_named_as_such(model) -> None
         MAX_DETAILS,
         id_column="customer_id",
         time_column="event_time",
+        group_column="household",
         ignore_columns=["email"],
     )
     row = {
@@ -154,6 +155,7 @@ def test_the_id_time_or_label_column_in_a_record_is_named_as_such(model) -> None
         "customer_id": "C1",
         "event_time": "2024-01-01T00:26:53",
         "churned": 1,
+        "household": "H7",
         "email": "a@example.com",
         "note": "x",
     }
@@ -169,6 +171,8 @@ def test_the_id_time_or_label_column_in_a_record_is_named_as_such(model) -> None
         "column (data.time_column): send the features only (/metadata lists them)",
         ("records", 0, "churned"): "Extra inputs are not permitted: 'churned' is the label, what the "
         "model predicts: send the features only (/metadata lists them)",
+        ("records", 0, "household"): "Extra inputs are not permitted: 'household' is the group column "
+        "(data.group_column), not a model input: send the features only (/metadata lists them)",
         ("records", 0, "email"): "Extra inputs are not permitted: 'email' is in data.ignore_columns, "
         "not a model input: send the features only (/metadata lists them)",
         ("records", 0, "note"): "Extra inputs are not permitted",

@@ -36,8 +36,8 @@ def test_the_bento_file_gives_the_settings_params_yaml_gives(bento_like: Path) -
 def test_the_bento_file_holds_only_what_serving_reads(bento_like: Path) -> None:
     written = json.loads((bento_like / settings.CONFIG_FILE).read_text())
     assert set(written) == {
-        "serving", "model_dir", "metrics", "id_column", "time_column", "ignore_columns", "missing_values",
-        "csv_separator", "decimal",
+        "serving", "model_dir", "metrics", "id_column", "time_column", "group_column", "ignore_columns",
+        "missing_values", "csv_separator", "decimal",
     }  # fmt: skip
 
 

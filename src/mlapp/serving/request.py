@@ -136,6 +136,7 @@ class RequestParser:
         *,
         id_column: str | None,
         time_column: str | None,
+        group_column: str | None = None,
         ignore_columns: Sequence[str] = (),
     ) -> None:
         self.record = record_type(features)
@@ -159,6 +160,8 @@ class RequestParser:
             self.not_features[id_column] = "the id column (data.id_column)"
         if time_column:
             self.not_features[time_column] = "the event-time column (data.time_column)"
+        if group_column:
+            self.not_features[group_column] = "the group column (data.group_column), not a model input"
 
     def parse(self, body: bytes) -> tuple[list[dict[str, Any]], np.ndarray]:
         """Records and their matrix, or ``Refused`` (400) naming what is wrong."""

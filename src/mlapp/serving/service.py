@@ -116,6 +116,7 @@ class ModelService:
             SERVING.max_error_details,
             id_column=SETTINGS.id_column,
             time_column=SETTINGS.time_column,
+            group_column=SETTINGS.group_column,
             ignore_columns=SETTINGS.ignore_columns,
         )
         self.chunk_rows = SERVING.chunk_rows

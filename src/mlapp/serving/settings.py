@@ -51,6 +51,7 @@ class ServingConfig(Section):
     metrics: Path  # evaluate.metrics, served by /metadata
     id_column: str | None  # data.id_column, carried into scored rows
     time_column: str | None  # data.time_column: a record carrying it is told it is not a feature
+    group_column: str | None = None  # data.group_column, likewise (a bento built before it has none)
     # data.ignore_columns, likewise; a bento built before this setting was carried has none
     ignore_columns: list[str] = Field(default_factory=list)
     missing_values: list[str]  # data.missing_values: a CSV to score is read as training read its table
@@ -65,6 +66,7 @@ class ServingConfig(Section):
             metrics=params.evaluate.metrics,
             id_column=params.data.id_column,
             time_column=params.data.time_column,
+            group_column=params.data.group_column,
             ignore_columns=params.data.ignore_columns,
             missing_values=params.data.missing_values,
             csv_separator=params.data.csv_separator,
@@ -105,6 +107,7 @@ class Settings:
     workers: int
     id_column: str | None  # data.id_column: a record carrying it is told it is not a feature
     time_column: str | None  # data.time_column, likewise
+    group_column: str | None  # data.group_column, likewise
     ignore_columns: list[str]  # data.ignore_columns, likewise
     body_cap: BodyCap  # serving.max_rows x max_row_bytes, auto resolved for the served schema
     body_budget: BodyBudget  # serving.max_body_bytes_in_flight: this worker's, one per process
@@ -171,6 +174,7 @@ def load(environ: Mapping[str, str] = os.environ, root: Path | None = None) -> S
         workers=worker_count(serving.workers, cpu_limit(), available_cpus()),
         id_column=config.id_column,
         time_column=config.time_column,
+        group_column=config.group_column,
         ignore_columns=config.ignore_columns,
         body_cap=(cap := body_cap(serving)),
         body_budget=body_budget(serving, cap),
