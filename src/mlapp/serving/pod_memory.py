@@ -4,7 +4,7 @@ A worker admits request bodies up to ``serving.max_body_bytes_in_flight`` and th
 its share of ``serving.max_concurrency`` (BentoML's ``ceil(max_concurrency / workers)`` slots,
 each of ``max_rows``). Under a flood it holds all of that: a pod whose limit is below the sum has
 its workers OOM-killed, one after another, however well the admission limits work (256 MiB and
-4 workers: ~920 MiB admitted). The server refuses to start instead, naming the numbers: in a
+4 workers: ~907 MiB admitted). The server refuses to start instead, naming the numbers: in a
 rollout the new pods never become ready and the old ones keep serving, where a pod that started
 would be killed under the first flood. Below the limit, what is left is the operator's margin;
 tests/delivery/test_infra.py asks the shipped overlays for 25% of it.
