@@ -88,7 +88,7 @@ class ReportParams(Section):
     bootstrap_seed: Seed
     confidence: float = Field(gt=0.5, lt=1)
     # A gate note when the primary metric's CI of the change is wider than this share of the base's
-    # value: with rare positives an f1 of 0.06 moved by 0.26 within its interval (mlapp.report.compare).
+    # value: with rare positives an f1 at each model's threshold moves with a few rows (mlapp.report.compare).
     wide_ci_share: float = Field(gt=0)
     chart_points: int = Field(ge=3, le=101)  # points per curve in the Mermaid charts
     drift_top: int = Field(ge=1)  # features listed in the drift table

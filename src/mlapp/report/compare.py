@@ -146,8 +146,8 @@ def gate(policy: GateParams, primary: MetricDelta, confidence: float, policy_sou
 
 def wide_interval(primary: MetricDelta, share: float, confidence: float) -> list[str]:
     """A note when the primary metric's CI of the change is wider than ``share`` of the base's value
-    (report.wide_ci_share): the verdict then says little either way. With 45 positives in 9,672 rows
-    an f1 of 0.058 had a 95% CI of the change 0.26 wide (458%), a roc_auc of 0.82 one of 0.15 (19%)."""
+    (report.wide_ci_share): the verdict then says little either way. With rare positives a metric
+    taken at each model's threshold (f1) moves with a few rows (docs/pr-report.md, Rare positives)."""
     width, base, name = primary.ci_high - primary.ci_low, primary.base, primary.name
     if width <= share * abs(base):  # a base of 0 with a zero-width interval: nothing moved
         return []
