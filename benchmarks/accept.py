@@ -75,7 +75,6 @@ def main(argv: list[str] | None = None) -> int:
         "connections": args.connections,
         "work_ms_per_pass": args.work_ms,
         "uvloop_version": uvloop.__version__,
-        "python": sys.version.split()[0],
         "passes_to_accept_all": {
             name: run(passes_to_accept(args.connections, args.work_ms / 1000))
             for name, run in runners.items()

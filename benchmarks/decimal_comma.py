@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import tempfile
 import time
@@ -38,7 +37,6 @@ def main(argv: list[str] | None = None) -> int:
     seconds: dict[str, list[float]] = {name: [] for name in NOTATIONS}
     orders: list[list[str]] = []
     head = result_head(Path(__file__).name)
-    loadavg = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-decimal-") as tmp:
         table = generate(args.rows, 7)
         for name, (sep, decimal) in NOTATIONS.items():
@@ -60,7 +58,6 @@ def main(argv: list[str] | None = None) -> int:
         **head,
         "rows": args.rows,
         "repeats": args.repeats,
-        "loadavg_before": loadavg,
     }
     for name, times in seconds.items():
         result[name] = {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times)}
@@ -73,7 +70,6 @@ def main(argv: list[str] | None = None) -> int:
         "ratios": ratios,
         "orders": orders,
     }
-    result["loadavg_after"] = os.getloadavg()[0]
     write_result(result, args.out / "decimal_comma.json")
     print(json.dumps(result, indent=2))
     return 0

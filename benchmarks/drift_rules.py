@@ -220,7 +220,6 @@ def main() -> None:
     results = [one_width(width, args, rules) for width in args.widths]
     out: dict[str, Any] = {
         **head,
-        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "seconds": round(time.perf_counter() - started, 1),
         "rules": {label: m.model_dump(mode="json", include=knobs) for label, m in rules.items()},
         "reference_rows": REFERENCE_ROWS,

@@ -124,9 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     ratios = {key: [r["probes"][key] / r["none"][key] for r in rounds] for key in ("per_s", "per_cpu_s")}
     result = {
         **head,
-        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "cpus_usable": len(os.sched_getaffinity(0)),
-        "loadavg": os.getloadavg()[0],
         "seconds": args.seconds,
         "probes_per_s": args.probes_per_s,
         "rounds": rounds,

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -81,7 +80,6 @@ def main(argv: list[str] | None = None) -> int:
     systems = ("in_process", *FORMATS)
     runs: list[dict[str, Any]] = []
     head = result_head(Path(__file__).name)
-    loadavg_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-score-") as tmp:
         table = generate(args.rows, 7)
         table.to_parquet(f"{tmp}/in.parquet")
@@ -115,8 +113,6 @@ def main(argv: list[str] | None = None) -> int:
         "rows": args.rows,
         "repeats": args.repeats,
         "chunk_rows": params.serving.score_chunk_rows,
-        "loadavg_before": loadavg_before,
-        "loadavg_after": os.getloadavg()[0],
         "in_process_rows_s": spread([r["in_process"]["rows_s"] for r in runs]),
     }
     for fmt in FORMATS:

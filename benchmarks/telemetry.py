@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             row = {"rows": rows, **side_by_side(public, bulk_call, calls, args.rounds)}
             results.append(row)
             print(json.dumps({"rows": rows, "speedup": row["speedup"]}))
-    write_result({**head, "loadavg": os.getloadavg()[0], "results": results}, args.out / "telemetry.json")
+    write_result({**head, "results": results}, args.out / "telemetry.json")
     return 0
 
 
