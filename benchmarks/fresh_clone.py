@@ -87,11 +87,10 @@ def main() -> int:
     parser.add_argument("--python", default="/usr/bin/python3.11")
     parser.add_argument("--out", type=Path, default=REPO / ".bench" / "fresh_clone.json")
     args = parser.parse_args()
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                            text=True, check=True).stdout.strip()  # fmt: skip
     python = subprocess.run([args.python, "--version"], capture_output=True, text=True, check=True)
     rounds = [one_round(args.targets, args.python) for _ in range(args.rounds)]
-    result = {**result_head("fresh_clone.py"), "commit": commit, "python": python.stdout.strip(),
+    # The head's commit is the one each round clones; "python" is the clones' (UV_PYTHON), not this one's.
+    result = {**result_head("fresh_clone.py"), "python": python.stdout.strip(),
               "rounds": rounds, "summary": summary(rounds, args.targets)}  # fmt: skip
     write_result(result, args.out, markdown)
     return 0 if all(r[t]["exit"] == 0 for r in rounds for t in r) else 1
