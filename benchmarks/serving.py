@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -70,7 +69,7 @@ from mlapp.serving import MODEL_DIR_ENV, PARAMS_ENV, PREDICTION_LOG_ENV
 from mlapp.serving.local import free_port
 from mlapp.serving.records import Encoder
 from params_files import settings
-from revisions import result_head
+from revisions import result_head, write_result
 from serving_checks import isolation, kill_recovery, malformed_mix
 
 ROWS = (1, 100)
@@ -394,12 +393,13 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def markdown(result: dict[str, Any]) -> str:
-    env = result["environment"]
+    machine = result["machine"]  # revisions.result_head's, with write_result's load_after
     lines = [
         "# Serving benchmark",
         "",
-        f"{env['when']} · {env['cpus']} CPUs · load average {env['loadavg_before']:.1f} before, "
-        f"{env['loadavg_after']:.1f} after · model {result['model_version']} · wrk c{CONCURRENCY}, 1 worker"
+        f"{result['date']} · {machine['cpus']} CPUs · load average "
+        f"{machine['load_before'][0]:.1f} before, {machine['load_after'][0]:.1f} after · "
+        f"model {result['model_version']} · wrk c{CONCURRENCY}, 1 worker"
         + (" · QUICK run" if result["quick"] else ""),
         "",
         "| round | system | rows/request | req/s | rows/s | p50 ms | p99 ms | server CPU ms/request "
@@ -461,11 +461,10 @@ def main(argv: list[str] | None = None) -> int:
     out = (args.out or REPO / (".bench" if args.quick else "benchmarks/results")).resolve()
     out.mkdir(parents=True, exist_ok=True)
     head = result_head(Path(__file__).name)
-    loadavg_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
         bench = Bench(args, Path(tmp), out)
         if args.kill_only:
-            found = {"loadavg_before": loadavg_before, **checks(bench, kill_only=True)}
+            found = {"loadavg_before": head["machine"]["load_before"][0], **checks(bench, kill_only=True)}
             print(json.dumps({**found, "loadavg_after": os.getloadavg()[0]}, indent=2))
             return 0
         result: dict[str, Any] = {
@@ -477,17 +476,8 @@ def main(argv: list[str] | None = None) -> int:
         }
         if full:
             result["checks"] = checks(bench)
-    result["environment"] = {
-        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "loadavg_before": loadavg_before,
-        "loadavg_after": os.getloadavg()[0],
-    }
     result["targets"] = targets(result)
-    (out / "serving.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out / "serving.md").write_text(markdown(result))
-    print(markdown(result))
+    write_result(result, out / "serving.json", markdown)
     return 0
 
 
