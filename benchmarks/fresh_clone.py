@@ -67,7 +67,8 @@ def summary(rounds: list[dict[str, dict[str, Any]]], targets: list[str]) -> dict
         good = [r[target] for r in rounds if target in r and r[target]["exit"] == 0]
         walls = [run["wall_s"] for run in good]
         if walls:
-            out[target] = {"median_s": statistics.median(walls), "min_s": min(walls), "max_s": max(walls),
+            median = round(statistics.median(walls), 1)
+            out[target] = {"median_s": median, "min_s": min(walls), "max_s": max(walls),
                            "ok_rounds": len(walls), "pytest": good[-1]["pytest"]}  # fmt: skip
     return out
 
@@ -88,10 +89,15 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=REPO / ".bench" / "fresh_clone.json")
     args = parser.parse_args()
     python = subprocess.run([args.python, "--version"], capture_output=True, text=True, check=True)
+    head = result_head("fresh_clone.py")  # before the rounds: its date and load are the start's
     rounds = [one_round(args.targets, args.python) for _ in range(args.rounds)]
     # The head's commit is the one each round clones; "python" is the clones' (UV_PYTHON), not this one's.
-    result = {**result_head("fresh_clone.py"), "python": python.stdout.strip(),
-              "rounds": rounds, "summary": summary(rounds, args.targets)}  # fmt: skip
+    result = {
+        **head,
+        "python": python.stdout.strip(),
+        "rounds": rounds,
+        "summary": summary(rounds, args.targets),
+    }
     write_result(result, args.out, markdown)
     return 0 if all(r[t]["exit"] == 0 for r in rounds for t in r) else 1
 
