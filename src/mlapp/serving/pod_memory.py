@@ -26,16 +26,16 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlapp.address_space import MIB
 from mlapp.params import ServingParams
 from mlapp.schema import FEATURES
 from mlapp.serving.admission import BodyCap
 from mlapp.serving.settings import CGROUP, Settings
 
-IDLE_BYTES = 200 * 2**20
+IDLE_BYTES = 200 * MIB
 VALUE_BYTES = 80  # per value of a request's rows (max_rows x features), parsed
 BODY_COPIES = 1.5  # per byte of a body held
 V1_UNLIMITED = 2**62  # cgroup v1 says "no limit" as the largest page-aligned int64 (9223372036854771712)
-MIB = 2**20
 
 
 @dataclass(frozen=True)
