@@ -16,23 +16,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlapp.cell_times import parse_times, time_hints
 from mlapp.spellings import INFINITE, INFINITY, TRUE_FALSE, TRUE_FALSE_HINT, float32_shown, habits
 
 TRUE_WORDS = {"true", "1", "yes", "y", "t"}
 FALSE_WORDS = {"false", "0", "no", "n", "f"}
-# An ISO 8601 time stamp's UTC offset: after its time ("T10:00", " 10"), so a date's day ("-03") is none.
-OFFSET = r"[Tt ]\d[\d:.,]*(?:Z|[+-]\d\d(?::?\d\d)?)$"
-ISO_RULE = "ISO 8601, with a UTC offset on every value or none"  # how parse_values reads a time
-COUNT_HINT = (
-    " (numbers, such as seconds since 1970, or durations: counts of a unit the file does not name; write "
-    "the time itself, ISO 8601, in the export)"
-)
-# A year column with blanks, as pandas (statsmodels' tables too) writes it: 1935.0.
-YEAR_HINT = " (years written as decimals: write them whole in the export, 1935 for 1935.0: ISO 8601)"
-FAR_HINT = (
-    " (before 1678 or after 2261, past what a time stamp holds: a placeholder for no date, such as "
-    "9999-12-31? give the row its time in the export)"
-)
 # "?", "-", ".": a cell without a letter or digit names no value; exports use such a placeholder for
 # a missing one (UCI's adult table writes "?").
 PLACEHOLDER = r"[^\w\s]+"
@@ -153,13 +141,7 @@ def _hints(name: str, values: pd.Series, dtype: str, decimal: str, fix: str) -> 
     if nested(values).any():
         return [(nested(values), NESTED_HINT)]
     if dtype.lower().startswith("datetime"):
-        text = values.astype("string").str.strip()
-        year = pd.to_numeric(text.str.extract(r"^(\d{4,})-", expand=False))
-        # 1710892800 (seconds since 1970? milliseconds?) or a Parquet duration: a count of some unit.
-        counts = pd.to_numeric(text, errors="coerce").notna() | pd.api.types.is_timedelta64_dtype(values)
-        years = text.str.fullmatch(r"[12]\d{3}\.0+")  # YEAR_HINT's, before they read as counts
-        found = [(year.lt(1678) | year.gt(2261), FAR_HINT), (years, YEAR_HINT), (counts, COUNT_HINT)]
-        return [*found, *_mixed_offsets(values), (pd.Series(True, index=values.index), f" ({ISO_RULE})")]
+        return time_hints(values)
     if typed_times(values):  # every fix but a feature's (NULLABLE_FIX) is a label's
         return [(pd.Series(True, index=values.index), DATE_HINT if fix == NULLABLE_FIX else LABEL_DATE_HINT)]
     text = values.astype("string").str.strip()
@@ -181,25 +163,6 @@ def _hints(name: str, values: pd.Series, dtype: str, decimal: str, fix: str) -> 
         ),
         # The first placeholder names the hint: the mask found it, no second scan of every value.
         (placeholder, placeholder_hint(text[placeholder.fillna(False)].head(1), fix=fix)),
-    ]
-
-
-def _mixed_offsets(values: pd.Series) -> list[tuple[pd.Series, str]]:
-    """Times that are ISO 8601 on their own, refused for being the fewer kind of a column that
-    mixes values with a UTC offset and without (``parse_values``): which kind, and the fix."""
-    text = values.astype("string").str.strip()
-    has = text.str.contains(OFFSET, na=False)
-    # Each kind parsed alone (offsets as UTC): a time that reads so failed for the mix only.
-    alone = pd.to_datetime(text.where(has), errors="coerce", format="ISO8601", utc=True).notna()
-    alone |= pd.to_datetime(text.where(~has), errors="coerce", format="ISO8601").notna()
-    kinds = {True: ("a UTC offset", "none"), False: ("no UTC offset", "one")}
-    return [
-        (
-            alone & (has if offset else ~has),
-            f" ({ISO_RULE}: these have {these}, the column's other values {others}; write every value "
-            "with its offset, Z for UTC (2024-01-03T10:00:00Z), or none, in the export)",
-        )
-        for offset, (these, others) in kinds.items()
     ]
 
 
@@ -281,17 +244,5 @@ def parse_values(series: pd.Series, dtype: str, decimal: str) -> tuple[pd.Series
         bad = present & parsed.isna()
         return parsed, bad
     if dtype.startswith("datetime"):
-        # With a UTC offset on every value (local time across a daylight-saving change has two),
-        # each is one instant: kept in UTC. Some with and some without is ambiguous: the fewer fail.
-        offset = series.astype("string").str.strip().str.contains(OFFSET, na=False)
-        fewer = present & (offset if offset.sum() * 2 < present.sum() else ~offset)
-        stamps = pd.to_datetime(
-            series.where(~fewer), errors="coerce", format="ISO8601", utc=bool(offset.any())
-        )
-        if offset.any():
-            stamps = stamps.dt.tz_localize(None)  # UTC wall clock, as pandera stores a "Z" stamp
-        # pandas reads 9999-12-31 (a database's "no date"), which datetime64[ns] cannot hold: pandera's
-        # cast then failed naming neither the value nor its row.
-        far = stamps.notna() & ((stamps < pd.Timestamp.min) | (stamps > pd.Timestamp.max))
-        return stamps.where(~far), present & (stamps.isna() | far)
+        return parse_times(series)
     return stripped(series), pd.Series(False, index=series.index)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from mlapp import proc
-from mlapp.cells import OFFSET
+from mlapp.cell_times import OFFSET
 from mlapp.labels import label_text
 from mlapp.lineage import read_pointer
 from mlapp.monitor.batch import as_classes, read_source

@@ -17,7 +17,8 @@ from dataclasses import dataclass, replace
 import pandas as pd
 import pandera.pandas as pa
 
-from mlapp.cells import NULLABLE_FIX, OFFSET, parse_hint, parse_values, value_hints
+from mlapp.cell_times import OFFSET
+from mlapp.cells import NULLABLE_FIX, parse_hint, parse_values, value_hints
 from mlapp.problem_row import Problem
 from mlapp.problems import problem
 from mlapp.schema import FEATURES
