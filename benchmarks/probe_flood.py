@@ -121,7 +121,8 @@ def threads(pid: int) -> int:
 def flooded(env: dict[str, str], params_file: Path, args: argparse.Namespace) -> dict[str, Any]:
     """One system: its server, the flooder, the prober; what they saw."""
     from bench_http import cpu_seconds, rss_bytes
-    from probes import Prober, probe_timeouts, summary
+    from probe_summary import summary
+    from probe_watch import Prober, probe_timeouts
 
     me = [sys.executable, __file__]
     server = subprocess.Popen(
@@ -225,8 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.flood:
         flood(int(args.flood[0]), int(args.flood[1]), float(args.flood[2]), float(args.flood[3]))
         return 0
-    from probes import dirty, extract, revision
+    from revisions import extract, result_head, revision, write_result
 
+    head = result_head(Path(__file__).name)  # before the rounds: the load they started under
     old = extract(args.baseline, Path(tempfile.mkdtemp(prefix="probe-flood-")))
     systems = {
         "selector": ({**os.environ, "PYTHONPATH": str(REPO / "src")}, REPO / "params.yaml"),
@@ -243,18 +245,14 @@ def main(argv: list[str] | None = None) -> int:
             held += f", CPU {run['server_cpu_s']:.1f} s"
             print(i + 1, name, f"{held}, {shown}", flush=True)
     result = {
-        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "revision": revision("HEAD"),
-        "uncommitted_changes": dirty(),  # in src/ or params.yaml: the revision is not all that ran
+        **head,
         "baseline": revision(args.baseline),
         "cpus_usable": len(os.sched_getaffinity(0)),
-        "loadavg": os.getloadavg()[0],
         "settings": {k: v for k, v in vars(args).items() if k not in ("serve", "flood", "out")},
         "rounds": rounds,
         "overall": overall(rounds),
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "probe_flood.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+    write_result(result, args.out / "probe_flood.json")
     print(json.dumps(result["overall"], indent=2))
     return 0
 

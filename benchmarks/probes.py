@@ -61,20 +61,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import httpx
-import yaml
-from prometheus_client.parser import text_string_to_metric_families
 
 from bench_http import (
     REPO,
@@ -89,219 +81,11 @@ from bench_http import (
     wrk_missing,
 )
 from mlapp.serving import PREDICTION_LOG_ENV
-from mlapp.serving.local import free_port
-from params_files import as_written, settings
-from revisions import require_ref
+from probe_summary import line, overall, queue_summary, summary, targets, timeout_of, wave_summary
+from probe_systems import LOOP_FACTORY, port_picker, systems, with_probe_port
+from probe_watch import Prober, answers, listen_drops, probe_timeouts, recovery_s
+from revisions import result_head, revision, write_result
 from serving import unseen_rows
-
-PROBES = ("/livez", "/readyz")
-PROBE_PORT = "probe port "  # the prefix of the probe port's series
-PROBE_WAIT_S = 60.0  # a probe still unanswered after this is recorded as this
-WORKER_SAMPLE_S = 2.0  # seconds between counts of each worker's connections
-LOOP_FACTORY = {"asyncio": "uvicorn.loops.asyncio:asyncio_loop_factory"}  # --loops: what "auto" becomes
-DEFAULT_TIMEOUT_S = 1.0  # Kubernetes' timeoutSeconds when a probe sets none
-HELD: list[socket.socket] = []  # ports picked from --ports, kept bound until the benchmark exits
-
-
-def probe_timeouts(deployment: Path = REPO / "infra" / "base" / "deployment.yaml") -> dict[str, float]:
-    spec = yaml.safe_load(deployment.read_text())["spec"]["template"]["spec"]["containers"][0]
-    return {
-        probe["httpGet"]["path"]: float(probe.get("timeoutSeconds", DEFAULT_TIMEOUT_S))
-        for probe in (spec["livenessProbe"], spec["readinessProbe"])
-    }
-
-
-def probe_once(url: str) -> tuple[float, int, str]:
-    """Seconds the answer took, its status (0: none) and, when not a 200, its body: the reason."""
-    start = time.monotonic()
-    try:
-        answer = httpx.get(url, timeout=PROBE_WAIT_S, headers={"connection": "close"})
-        status, reason = answer.status_code, "" if answer.status_code == 200 else answer.text.strip()
-    except httpx.TransportError as exc:
-        status, reason = 0, f"no answer: {type(exc).__name__}"
-    return time.monotonic() - start, status, reason
-
-
-def accept_queue(port: int) -> int | None:
-    """Connections waiting to be accepted on the listening socket of ``port`` (None: none listens).
-    ``/proc/net/tcp``'s ``rx_queue`` of a listening socket (state 0A) is ``sk_ack_backlog``, what
-    ``TCP_INFO``'s ``tcpi_unacked`` gives ``/readyz`` (src/mlapp/serving/probes.py)."""
-    local = f":{port:04X}"  # the local address's port, in hex
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for row in Path(table).read_text().splitlines()[1:]:
-            fields = row.split()
-            if fields[1].endswith(local) and fields[3] == "0A":
-                return int(fields[4].split(":")[1], 16)
-    return None
-
-
-def listen_drops() -> dict[str, int]:
-    """The kernel's ``ListenOverflows`` and ``ListenDrops`` (``/proc/net/netstat``, every socket):
-    connections dropped because a listen queue was full."""
-    rows = [line.split() for line in Path("/proc/net/netstat").read_text().splitlines()]
-    for names, values in zip(rows[::2], rows[1::2], strict=True):
-        if names[0] == "TcpExt:":
-            found = dict(zip(names[1:], values[1:], strict=True))
-            return {key: int(found[key]) for key in ("ListenOverflows", "ListenDrops")}
-    return {}
-
-
-def worker_connections(port: int, pids: list[int]) -> dict[str, int]:
-    """Connections to ``port`` each process holds (its sockets in ``/proc/net/tcp`` that are not
-    listening), by pid; processes holding none are left out."""
-    local = f":{port:04X}"
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for row in Path(table).read_text().splitlines()[1:]:
-            fields = row.split()
-            if fields[1].endswith(local) and fields[3] != "0A":
-                inodes.add(f"socket:[{fields[9]}]")
-    held = {}
-    for pid in pids:
-        try:
-            fds = list(Path(f"/proc/{pid}/fd").iterdir())
-        except OSError:
-            continue
-        count = 0
-        for fd in fds:
-            try:
-                count += str(fd.readlink()) in inodes
-            except OSError:
-                continue
-        if count:
-            held[str(pid)] = count
-    return held
-
-
-class Prober:
-    """One thread per probe (name: its URL), a probe every ``period_s`` (or right after a slower
-    one), like the kubelet; and, given the traffic ``port``, one sampling its accept queue every
-    ``queue_s``. Times are seconds since ``__enter__`` (the flood starts right after)."""
-
-    def __init__(
-        self,
-        urls: dict[str, str],
-        period_s: float,
-        port: int | None = None,
-        queue_s: float = 0.25,
-        pids: list[int] | None = None,
-    ) -> None:
-        self.urls, self.period_s, self.queue_s = urls, period_s, queue_s
-        self.seen: dict[str, list[tuple[float, int]]] = {name: [] for name in urls}
-        self.not_ready: dict[str, list[dict[str, Any]]] = {name: [] for name in urls}
-        self.queue: list[tuple[float, int | None]] = []
-        self.workers: list[tuple[float, dict[str, int]]] = []  # [seconds, {pid: connections}]
-        self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self.loop, args=(name,), daemon=True) for name in urls]
-        if port is not None:
-            self.threads.append(threading.Thread(target=self.sample, args=(port,), daemon=True))
-            if pids:
-                self.threads.append(threading.Thread(target=self.count, args=(port, pids), daemon=True))
-        self.start = time.monotonic()
-
-    def loop(self, name: str) -> None:
-        while not self.stop.is_set():
-            sent = time.monotonic() - self.start
-            took, status, reason = probe_once(self.urls[name])
-            self.seen[name].append((took, status))
-            if status != 200:
-                self.not_ready[name].append({"at_s": round(sent, 2), "status": status, "reason": reason})
-            self.stop.wait(max(self.period_s - took, 0))
-
-    def sample(self, port: int) -> None:
-        while not self.stop.is_set():
-            self.queue.append((round(time.monotonic() - self.start, 2), accept_queue(port)))
-            self.stop.wait(self.queue_s)
-
-    def count(self, port: int, pids: list[int]) -> None:
-        while not self.stop.wait(WORKER_SAMPLE_S):
-            self.workers.append((round(time.monotonic() - self.start, 2), worker_connections(port, pids)))
-
-    def __enter__(self) -> Prober:
-        self.start = time.monotonic()
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join()
-
-
-def queue_summary(samples: list[tuple[float, int | None]]) -> dict[str, Any]:
-    """The accept queue during a flood: its median and max, and every sample ([seconds, length])."""
-    lengths = [n for _, n in samples if n is not None]
-    return {
-        "median": statistics.median(lengths) if lengths else None,
-        "max": max(lengths, default=None),
-        "samples": [[t, n] for t, n in samples],
-    }
-
-
-def summary(seen: list[tuple[float, int]], timeout_s: float) -> dict[str, Any]:
-    took = sorted(t for t, _ in seen)
-    pct = lambda q: took[min(len(took) - 1, int(q * len(took)))]  # noqa: E731
-    return {
-        "probes": len(took),
-        "p50_s": pct(0.5),
-        "p95_s": pct(0.95),
-        "max_s": took[-1],
-        "timeout_s": timeout_s,
-        "over_timeout": sum(t > timeout_s for t in took),
-        "not_200": sum(status != 200 for _, status in seen),
-        "took_s": [round(t, 4) for t, _ in seen],  # in order: pooled medians and spread across rounds
-    }
-
-
-def wave_summary(out: str, at_s: float) -> dict[str, Any]:
-    """benchmarks/joining.py's output, with seconds since the wave began until all its
-    connections were answered, the median and the 90th percentile (None: not within the run)."""
-    run = json.loads(out)
-    for key in ("first_answer_s", "first_200_s"):
-        times: list[float | None] = sorted(run[key], key=lambda t: float("inf") if t is None else t)
-        run[key.removesuffix("_s")] = {
-            "all_s": times[-1],
-            "p50_s": times[len(times) // 2],
-            "p90_s": times[int(0.9 * (len(times) - 1))],
-            "never": times.count(None),
-        }
-    return run | {"at_s": at_s}
-
-
-def recovery_s(url: str, timeout_s: float) -> float:
-    """Seconds from now until ``/readyz`` answers 200 within ``timeout_s``."""
-    start = time.monotonic()
-    while time.monotonic() - start < 5 * PROBE_WAIT_S:
-        took, status, _ = probe_once(url + "/readyz")
-        if status == 200 and took <= timeout_s:
-            return time.monotonic() - start
-        time.sleep(0.1)
-    return float("inf")
-
-
-def answers(url: str) -> dict[str, float]:
-    """``/predict`` answers by status code so far, from BentoML's request metrics (all workers)."""
-    text = httpx.get(f"{url}/metrics", timeout=PROBE_WAIT_S).text
-    found: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == "bentoml_service_request_total" and sample.labels["endpoint"] == "/predict":
-                code = sample.labels["http_response_code"]
-                found[code] = found.get(code, 0) + sample.value
-    return found
-
-
-def targets(url: str, probe_url: str | None) -> dict[str, str]:
-    """The probes of a server: its traffic port's, and its probe port's when it has one."""
-    found = {path: url + path for path in PROBES}
-    if probe_url:
-        found |= {PROBE_PORT + path: probe_url + path for path in PROBES}
-    return found
-
-
-def timeout_of(name: str, timeouts: dict[str, float]) -> float:
-    return timeouts[name.removeprefix(PROBE_PORT)]
 
 
 def joining(url: str, request: Path, connections: int, seconds: float) -> subprocess.Popen[str]:
@@ -353,128 +137,6 @@ def flood(
     }
 
 
-def overall(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """One system's rounds together: the median of all its probes and of each round (the spread),
-    the worst probe, the share over the timeout, answers."""
-    out: dict[str, Any] = {}
-    for name in runs[0]["probes"]:
-        probes = [run["probes"][name] for run in runs]
-        out[name] = {
-            "median_s": statistics.median(t for p in probes for t in p["took_s"]),
-            "p50_s_by_round": [p["p50_s"] for p in probes],
-            "p95_s_by_round": [p["p95_s"] for p in probes],
-            "max_s": max(p["max_s"] for p in probes),
-            "over_timeout": f"{sum(p['over_timeout'] for p in probes)}/{sum(p['probes'] for p in probes)}",
-            "not_200": sum(p["not_200"] for p in probes),
-        }
-    answered = [run["predict_answers"].get("200", 0) for run in runs]
-    out["predict_200_per_run"] = answered
-    out["predict_429_per_run"] = [run["predict_answers"].get("429", 0) for run in runs]
-    readyz = PROBE_PORT + "/readyz" if PROBE_PORT + "/readyz" in runs[0]["probes"] else "/readyz"
-    out["readyz_not_200_per_run"] = [run["probes"][readyz]["not_200"] for run in runs]  # the kubelet's port
-    for key in ("predict_200_per_run", "predict_429_per_run", "readyz_not_200_per_run"):
-        values = out[key]
-        out[key.replace("_per_run", "_median_range")] = [statistics.median(values), min(values), max(values)]
-    out["accept_queue_median_max_per_run"] = [
-        [run["accept_queue"]["median"], run["accept_queue"]["max"]] for run in runs
-    ]
-    cpu = [run["server_cpu_s"] for run in runs]
-    out["server_cpu_ms_per_200"] = [1000 * c / max(n, 1) for c, n in zip(cpu, answered, strict=True)]
-    out["readyz_recovered_s"] = [run["readyz_recovered_s"] for run in runs]
-    out["predict_200_per_server_cpu_s"] = [n / max(c, 1e-9) for c, n in zip(cpu, answered, strict=True)]
-    out["listen_dropped_per_run"] = [run["listen_dropped"] for run in runs]
-    if runs[0]["wave"]:
-        for key in ("first_answer", "first_200"):
-            out[f"wave_{key}_all_s_per_run"] = [run["wave"][key]["all_s"] for run in runs]
-            out[f"wave_{key}_p50_s_per_run"] = [run["wave"][key]["p50_s"] for run in runs]
-            out[f"wave_{key}_never_per_run"] = [run["wave"][key]["never"] for run in runs]
-    return out
-
-
-def revision(ref: str) -> str:
-    return subprocess.run(
-        ["git", "rev-parse", "--short", ref], cwd=REPO, capture_output=True, text=True, check=True
-    ).stdout.strip()
-
-
-def dirty() -> bool:
-    status = ["git", "status", "--porcelain", "--", "src", "params.yaml"]
-    return bool(subprocess.run(status, cwd=REPO, capture_output=True, text=True, check=True).stdout.strip())
-
-
-def line(run: dict[str, Any]) -> str:
-    shown = [
-        f"{path} p50/p95/max {p['p50_s']:.2f}/{p['p95_s']:.2f}/{p['max_s']:.2f} s, "
-        f"{p['over_timeout']}/{p['probes']} over {p['timeout_s']:g} s, {p['not_200']} not 200"
-        + (f" (at {', '.join(str(n['at_s']) for n in p['not_200_at'])} s)" if p["not_200_at"] else "")
-        for path, p in run["probes"].items()
-    ]
-    flood, queue = run["flood"], run["accept_queue"]
-    return (
-        f"  {'; '.join(shown)}; accept queue median {queue['median']}, max {queue['max']}; "
-        f"/readyz fast again {run['readyz_recovered_s']:.2f} s after; "
-        f"flood: {flood['requests'] - flood['non_2xx']} 200s of {flood['requests']} answers in wrk, "
-        f"server {run['predict_answers']}, {run['server_cpu_s']:.1f} CPU-s; "
-        f"load {run['loadavg_start']:.1f}-{run['loadavg_end']:.1f}; dropped {run['listen_dropped']}"
-        + (
-            f"; wave all answered {wave['first_answer']} s, all 200 {wave['first_200']} s"
-            if (wave := run["wave"])
-            else ""
-        )
-    )
-
-
-def port_picker(ports: str | None) -> Callable[[], int]:
-    """``free_port``, or with ``--ports FIRST-LAST`` the next port of that range nobody uses (held
-    bound, as ``free_port`` holds its own, so no other pick takes it)."""
-    if not ports:
-        return free_port
-    first, last = (int(p) for p in ports.split("-"))
-    candidates = iter(range(first, last + 1))
-
-    def pick() -> int:
-        for port in candidates:
-            sock = socket.socket()
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                sock.close()
-                continue
-            HELD.append(sock)
-            return port
-        raise SystemExit(f"error: no free port left in {ports}")
-
-    return pick
-
-
-def with_probe_port(params_file: Path, dest: Path, pick: Callable[[], int]) -> tuple[Path, str | None]:
-    """``params_file`` with a free ``serving.probe_port`` in ``dest`` and the probe port's URL, when
-    the system has one (the code before the probe port has no such setting: as it is, None)."""
-    params = as_written(params_file.read_text(), str(params_file))  # this checkout's, or a baseline's
-    if "probe_port" not in params["serving"]:
-        return params_file, None
-    params["serving"]["probe_port"] = port = pick()
-    dest.write_text(yaml.safe_dump(params))
-    return dest, f"http://127.0.0.1:{port}"
-
-
-def extract(ref: str, dest: Path) -> Path:
-    """``src/`` and ``params.yaml`` of git revision ``ref``, extracted to ``dest``; a ``ref`` this
-    clone lacks stops the benchmark with one line."""
-    require_ref(ref)
-    archive = subprocess.run(
-        ["git", "archive", "--format=tar", ref, "src", "params.yaml"],
-        cwd=REPO,
-        capture_output=True,
-        check=True,
-    ).stdout
-    # tar(1), not tarfile: its "data" filter is missing from Debian's Python 3.11.2.
-    dest.mkdir(parents=True, exist_ok=True)  # tar -C needs it: main passes a folder not made yet
-    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
-    return dest
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -516,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         print(missing, file=sys.stderr)
         return 2
     timeouts = probe_timeouts()
+    head = result_head(Path(__file__).name)  # before the rounds: the load they started under
     with tempfile.TemporaryDirectory(prefix="bench-probes-") as tmp:
         work = Path(tmp)
         records = json.loads(unseen_rows().to_json(orient="records"))
@@ -523,27 +186,11 @@ def main(argv: list[str] | None = None) -> int:
         request = raw_request("/predict", body, ["Content-Type: application/json"])
         script = lua(work / "flood.lua", [request])
         (request_file := work / "request.http").write_text(request)
-        # name: its PYTHONPATH (its src/ first) and params.yaml
-        src = str(REPO / "src")
-        systems = {"current": (src, REPO / "params.yaml")}
-        for value in args.slices:
-            params = settings(REPO / "params.yaml")
-            params["serving"]["loop_slice_ms"] = value
-            (work / f"params-{value:g}.yaml").write_text(yaml.safe_dump(params))
-            systems[f"current, loop_slice_ms={value:g}"] = (src, work / f"params-{value:g}.yaml")
-        for loop in args.loops:
-            (site := work / f"loop-{loop}").mkdir()
-            (site / "sitecustomize.py").write_text(
-                f"import uvicorn.config\nuvicorn.config.LOOP_FACTORIES['auto'] = {LOOP_FACTORY[loop]!r}\n"
-            )
-            systems[f"current, loop={loop}"] = (f"{src}{os.pathsep}{site}", REPO / "params.yaml")
-        if args.baseline:
-            tree = extract(args.baseline, work / "baseline")
-            systems[args.baseline] = (str(tree / "src"), tree / "params.yaml")
+        compared = systems(args, work)  # name: its PYTHONPATH (its src/ first) and params.yaml
         rounds: list[dict[str, Any]] = []
         for i in range(args.rounds):
             current: dict[str, Any] = {}
-            for name, (pythonpath, system_params) in list(systems.items())[:: 1 if i % 2 == 0 else -1]:
+            for name, (pythonpath, system_params) in list(compared.items())[:: 1 if i % 2 == 0 else -1]:
                 port = pick()
                 params_file, probe_url = with_probe_port(system_params, work / f"params-{port}.yaml", pick)
                 env = {
@@ -561,19 +208,16 @@ def main(argv: list[str] | None = None) -> int:
                 print(line(current[name]), flush=True)
             rounds.append(current)
     result = {
-        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "cpus": os.cpu_count(),
+        **head,
         "cpus_usable": len(os.sched_getaffinity(0)),  # `taskset -c 1 ...`: server, wrk and prober on one
         "flood": {"connections": args.connections, "rows": args.rows, "seconds": args.flood_s},
         "wave": {"connections": args.wave, "at_s": args.wave_at_s} if args.wave else None,
         "probe_period_s": args.period_s,
-        "commit": revision("HEAD") + (" + uncommitted changes" if dirty() else ""),
         "baseline": args.baseline and f"{args.baseline} ({revision(args.baseline)})",
         "rounds": rounds,
-        "by_system": {name: overall([r[name] for r in rounds]) for name in systems},
+        "by_system": {name: overall([r[name] for r in rounds]) for name in compared},
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / args.name).write_text(json.dumps(result, indent=2) + "\n")
+    write_result(result, args.out / args.name)
     print(json.dumps(result["by_system"], indent=2))
     return 0
 

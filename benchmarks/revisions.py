@@ -1,6 +1,7 @@
 """What the benchmarks that run the code before a change beside the current one share
-(monitor_scale.py, monitor_memory.py, cli_latency.py, pipeline_flood.py): an older revision checked
-out beside this one, its view of this checkout's settings, and the head and writing of a result."""
+(monitor_scale.py, monitor_memory.py, cli_latency.py, pipeline_flood.py, probes.py, probe_flood.py,
+stop_resets.py): an older revision checked out beside this one (or its ``src/`` extracted), its view
+of this checkout's settings, and the head and writing of a result."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import functools
 import json
 import os
 import platform
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -60,6 +62,30 @@ def require_ref(ref: str) -> None:
     if missing := ref_missing(ref):
         print(missing, file=sys.stderr)
         raise SystemExit(2)
+
+
+def revision(ref: str) -> str:
+    """``ref``'s short commit hash."""
+    from mlapp import proc  # here, not at the top: see worktree()
+
+    return proc.output(["git", "rev-parse", "--short", ref], cwd=REPO)
+
+
+def extract(ref: str, dest: Path) -> Path:
+    """``src/`` and ``params.yaml`` of git revision ``ref``, extracted to ``dest``; a ``ref`` this
+    clone lacks stops the benchmark with one line."""
+    require_ref(ref)
+    # subprocess, not mlapp.proc: the archive is bytes, proc's output text.
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", ref, "src", "params.yaml"],
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+    ).stdout
+    # tar(1), not tarfile: its "data" filter is missing from Debian's Python 3.11.2.
+    dest.mkdir(parents=True, exist_ok=True)  # tar -C needs it: main passes a folder not made yet
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest
 
 
 def params_for_old(

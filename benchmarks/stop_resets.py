@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import signal
 import sys
 import tempfile
@@ -36,7 +35,7 @@ from bench_http import REPO, model_missing, running
 from mlapp.serving import PREDICTION_LOG_ENV
 from mlapp.serving.local import free_port
 from params_files import as_written
-from probes import dirty, extract, revision
+from revisions import extract, result_head, revision, write_result
 from serving import unseen_rows
 
 
@@ -131,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     records = json.loads(unseen_rows().to_json(orient="records"))
     body = json.dumps({"records": (records * (args.rows // len(records) + 1))[: args.rows]}).encode()
+    head = result_head(Path(__file__).name)  # before the rounds: the load they started under
     with tempfile.TemporaryDirectory(prefix="bench-stop-") as tmp:
         work = Path(tmp)
         systems = {"current": (REPO / "src", REPO / "params.yaml")}
@@ -145,19 +145,15 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"round {i + 1}: {name}: {json.dumps(current[name])}", flush=True)
             rounds.append(current)
     result = {
-        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "cpus": os.cpu_count(),
-        "load": os.getloadavg(),
+        **head,
         "clients": args.clients,
         "rows": args.rows,
         "warm_s": args.warm_s,
-        "commit": revision("HEAD") + (" + uncommitted changes" if dirty() else ""),
         "baselines": {ref: revision(ref) for ref in args.baseline},
         "rounds": rounds,
         "resets_per_run": {name: [r[name]["resets"] for r in rounds] for name in systems},
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "stop_resets.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_result(result, args.out / "stop_resets.json")
     print(json.dumps(result["resets_per_run"]))
     return 0
 

@@ -63,9 +63,10 @@ def test_a_missing_model_is_one_error_line(script: str, tmp_path: Path) -> None:
 
 
 def test_a_baseline_revision_is_extracted_into_a_new_folder(tmp_path: Path, monkeypatch) -> None:
-    # probes.py --baseline REF extracts into a folder of its temporary one that does not exist yet.
+    # probes.py --baseline REF extracts (revisions.extract) into a folder of its temporary one
+    # that does not exist yet.
     monkeypatch.syspath_prepend(str(REPO / "benchmarks"))  # its sibling modules, as when run
-    extract = runpy.run_path(str(REPO / "benchmarks" / "probes.py"))["extract"]
+    extract = runpy.run_path(str(REPO / "benchmarks" / "revisions.py"))["extract"]
     tree = extract("HEAD", tmp_path / "baseline")
     assert (tree / "params.yaml").is_file()
     assert (tree / "src" / "mlapp" / "serving" / "probes.py").is_file()

@@ -1,5 +1,6 @@
 """benchmarks/joining.py reads each answer whole (else the next one's status is read from a body)
-and benchmarks/probes.py summarises when the wave's connections were first answered."""
+and benchmarks/probe_summary.py (for probes.py) summarises when the wave's connections were first
+answered."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def test_a_cut_answer_is_an_error_not_a_status() -> None:
 
 def test_wave_summary_counts_connections_never_answered(monkeypatch) -> None:
     monkeypatch.syspath_prepend(str(REPO / "benchmarks"))  # its sibling modules, as when run
-    wave_summary = runpy.run_path(str(REPO / "benchmarks" / "probes.py"))["wave_summary"]
+    wave_summary = runpy.run_path(str(REPO / "benchmarks" / "probe_summary.py"))["wave_summary"]
     run: dict[str, Any] = {
         "connections": 4,
         "first_answer_s": [3.0, 1.0, 2.0, 4.0],
