@@ -28,6 +28,7 @@ HALF = 200  # connections that send half a request and then nothing (slowloris)
 MAX_OPEN = 64  # serving.probe_max_connections in these tests
 HALF_REQUEST = b"GET /livez HTTP/1.1\r\nHost: probe\r\nX-Slow: "
 PADDED = b"GET /livez HTTP/1.1\r\nHost: p\r\nX-Pad: " + b"x" * 2_000
+LONG = b"a" * 900  # in a line the parser refuses, under the tests' 1,024-byte cap
 
 Start = Callable[..., tuple[str, int]]
 
@@ -141,6 +142,9 @@ def test_a_connection_that_does_not_send_its_request_in_time_is_closed(start_pro
         (PADDED + b"\r\n\r\n", 431, heads.too_large(1024).encode()),  # the traffic port's words
         (PADDED, 431, heads.too_large(1024).encode()),
         (b"NOT HTTP AT ALL\r\n\r\n", 400, b"malformed HTTP request"),
+        # h11 quotes the line it refuses: that line (up to the cap) came back as Python's repr.
+        (b"GET /livez\xe9" + LONG + b" HTTP/1.1\r\nHost: p\r\n\r\n", 400, b"(illegal request line):"),
+        (b"GET /livez HTTP/1.1\r\nHost: p\r\nX Y" + LONG + b": 1\r\n\r\n", 400, b"(illegal header line):"),
         (b"POST /livez HTTP/1.1\r\nHost: p\r\nContent-Length: 0\r\n\r\n", 405, b"GET"),
         (b"GET /predict HTTP/1.1\r\nHost: p\r\n\r\n", 404, b"/livez and /readyz"),
         (b"GET /readyz?verbose=1 HTTP/1.0\r\n\r\n", 200, b"ready"),
@@ -151,7 +155,8 @@ def test_a_connection_that_does_not_send_its_request_in_time_is_closed(start_pro
         (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505, b"HTTP/2.0 is not supported"),
     ],
     ids=[
-        *("header-too-large", "header-too-large-unfinished", "malformed", "post", "unknown-path", "http-1.0"),
+        *("header-too-large", "header-too-large-unfinished", "malformed", "bad-request-line"),
+        *("bad-header-line", "post", "unknown-path", "http-1.0"),
         *("http-2.0", "http-1.2", "http-0.9", "http-2-preface"),
     ],
 )
@@ -165,3 +170,14 @@ def test_each_request_gets_one_answer_naming_why_and_the_connection_closes(
     assert head.startswith(b"HTTP/1.1 %d " % status), answer
     assert names in body and b"connection: close" in head.lower()
     assert int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0]) == len(body)
+
+
+def test_head_is_answered_as_get_is_without_its_body(start_probes: Start) -> None:
+    """``curl -I`` or a monitor checking with HEAD: the traffic port's /livez answers it, this port
+    said 405."""
+    _, port = start_probes()
+    for path, text in ((b"/livez", b"live\n"), (b"/readyz", b"ready\n")):
+        with connect(port, b"HEAD %s HTTP/1.1\r\nHost: p\r\n\r\n" % path) as sock:
+            head, _, body = closed_by_server(sock).partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 ") and body == b"", head + body
+        assert b"content-length: %d" % len(text) in head.lower() and b"connection: close" in head.lower()

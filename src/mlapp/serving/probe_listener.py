@@ -6,8 +6,10 @@ and capping the threads made probes fail more often (a new probe waited for, or 
 a slot an idle connection held). Here one thread waits on every socket at once
 (``selectors``), and what a connection holds is a socket and a parser:
 
-- h11 parses each request (no hand-written HTTP); GET only, one request per connection, every
-  answer says ``Connection: close``;
+- h11 parses each request (no hand-written HTTP); GET and HEAD (the same answer without its body,
+  as the traffic port's ``/livez`` and ``/readyz`` answer it: a 405 failed a monitor or
+  ``curl -I`` that checks with HEAD), one request per connection, every answer says
+  ``Connection: close``; a malformed one is a 400 naming h11's reason, not the line it quotes;
 - a read deadline: the request line and headers must arrive within ``serving.header_timeout_s``
   of the connection's accept (as on the traffic port, ``header_deadline.py``: a byte at a time
   does not keep a connection open), else a client that started a request gets a 408 and a
@@ -35,6 +37,7 @@ import contextlib
 import errno
 import logging
 import math
+import re
 import selectors
 import socket
 import threading
@@ -54,6 +57,10 @@ Route = Callable[[str], Check | None]  # a path to its check (probes.Checks.rout
 RECV_BYTES = 16384
 OUT_OF_FDS_S = 0.5  # no descriptor left and no connection of ours to close: wait, do not spin
 NOT_FOUND = "no such path: this port serves /livez and /readyz"
+METHODS = (b"GET", b"HEAD")
+# h11 quotes the offending line in some reasons (``illegal request line: bytearray(b'...')``): up to
+# ``serving.max_header_bytes`` sent back, as Python's repr. The 400 gives the reason before it.
+QUOTED = re.compile(r":? (?:bytearray\()?b['\"].*", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -73,13 +80,14 @@ class Waiting:
     received: int = 0
 
 
-def answer(status: int, text: str, extra: str = "") -> bytes:
+def answer(status: int, text: str, extra: str = "", head_only: bool = False) -> bytes:
+    """The whole answer; ``head_only`` (a HEAD request): its head, the body's length in it."""
     body = (text + "\n").encode()
     head = (
         f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\ncontent-type: text/plain; charset=utf-8\r\n"
         f"content-length: {len(body)}\r\nconnection: close\r\n{extra}\r\n"
     )
-    return head.encode() + body
+    return head.encode() + (b"" if head_only else body)
 
 
 class Listener:
@@ -186,16 +194,16 @@ class Listener:
             self.refuse(conn, exc)
             return
         if isinstance(event, h11.Request):
-            self.finish(conn, *self.respond(event))
+            self.finish(conn, *self.respond(event), head_only=event.method == b"HEAD")
         elif conn.received > self.limits.max_bytes:
             self.finish(conn, *self.too_large())
 
     def respond(self, request: h11.Request) -> tuple[int, str, str]:
         if (version := request.http_version.decode()) not in versions.SERVED:  # h11 reads any d.d
             return HTTPStatus.HTTP_VERSION_NOT_SUPPORTED, versions.unsupported(version), ""
-        if request.method != b"GET":
+        if request.method not in METHODS:
             method = request.method.decode()
-            return 405, f"method {method} not allowed: this port answers GET", "allow: GET\r\n"
+            return 405, f"method {method} not allowed: this port answers GET and HEAD", "allow: GET, HEAD\r\n"
         check = self.route(request.target.decode("ascii", "replace"))
         return (*check(), "") if check else (404, NOT_FOUND, "")
 
@@ -206,7 +214,8 @@ class Listener:
         if exc.error_status_hint == HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE:
             self.finish(conn, *self.too_large())
             return
-        message = f"malformed HTTP request ({exc}): this port answers GET /livez and /readyz over HTTP/1.1"
+        reason = QUOTED.sub("", str(exc))
+        message = f"malformed HTTP request ({reason}): this port answers GET /livez and /readyz over HTTP/1.1"
         self.finish(conn, exc.error_status_hint, message, "")
 
     def expire(self, now: float) -> None:
@@ -219,9 +228,9 @@ class Listener:
             else:
                 self.drop(conn)
 
-    def finish(self, conn: Waiting, status: int, text: str, extra: str) -> None:
+    def finish(self, conn: Waiting, status: int, text: str, extra: str, head_only: bool = False) -> None:
         with contextlib.suppress(OSError):  # the client is gone: nobody to answer
-            conn.sock.send(answer(status, text, extra))
+            conn.sock.send(answer(status, text, extra, head_only))
         self.drop(conn)
 
     def drop(self, conn: Waiting) -> None:
