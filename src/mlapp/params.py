@@ -85,11 +85,6 @@ class Params(Section):
             raise ValueError("data.classes is for classification: set it to null for task regression")
         if self.split.method == "time" and not self.data.time_column:
             raise ValueError("split.method time needs data.time_column (the event time to split by)")
-        if self.data.group_column and self.split.method != "hash":
-            raise ValueError(
-                f"split.method {self.split.method} splits rows, not groups: with data.group_column "
-                "use split.method hash (every row of a group in one part)"
-            )
         if self.task != "regression" and self.train.regression_objective != "squarederror":
             raise ValueError(
                 f"train.regression_objective {self.train.regression_objective} is a loss for task "

@@ -152,13 +152,34 @@ def test_rows_with_the_same_inputs_share_a_part_whatever_their_labels(tmp_path: 
     assert len(in_memory) and in_memory["churned"].astype(int).sum() * 3 == len(in_memory)
 
 
-def test_a_part_left_empty_by_repeated_inputs_says_how_few_there_are(tmp_path: Path) -> None:
+def test_rows_of_one_input_are_refused_for_what_they_are_not_for_test_size(tmp_path: Path) -> None:
+    """Every row the same inputs: keyed by them, all rows go to one part whatever test_size (the
+    message said to change it); the cause is the table, a classification or regression one alike."""
     one_input = generate(1, 3).drop(columns=["customer_id"])
     frame = pd.concat([one_input.assign(churned=label) for label in (0, 1) * 10], ignore_index=True)
     frame.to_parquet(tmp_path / "validated.parquet", index=False)
     params = PARAMS.model_copy(update={"data": PARAMS.data.model_copy(update={"id_column": None})})
+    for task in ("binary", "regression"):
+        with pytest.raises(SplitError) as raised:
+            run(
+                params.model_copy(update={"task": task}),
+                source=tmp_path / "validated.parquet",
+                train_path=tmp_path / "a",
+                test_path=tmp_path / "b",
+            )
+        said = str(raised.value)
+        assert said.startswith("all 20 rows have the same inputs (every feature constant: nothing to learn)")
+        assert "whatever split.test_size" in said and "change split.test_size" not in said
+    assert not (tmp_path / "a").exists()
+
+
+def test_a_part_left_empty_by_repeated_inputs_says_how_few_there_are(tmp_path: Path) -> None:
+    inputs = generate(2, 5).drop(columns=["customer_id"])  # both inputs hash into train
+    frame = pd.concat([inputs.assign(churned=label) for label in (0, 1) * 10], ignore_index=True)
+    frame.to_parquet(tmp_path / "validated.parquet", index=False)
+    params = PARAMS.model_copy(update={"data": PARAMS.data.model_copy(update={"id_column": None})})
     with pytest.raises(
-        SplitError, match=r"these 20 rows hold 1 distinct input\(s\)\): the \w+ part \(0 rows\)"
+        SplitError, match=r"these 40 rows hold 2 distinct input\(s\)\): the \w+ part \(0 rows\)"
     ):
         run(
             params, source=tmp_path / "validated.parquet", train_path=tmp_path / "a", test_path=tmp_path / "b"

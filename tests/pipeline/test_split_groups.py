@@ -51,11 +51,31 @@ def test_the_group_split_is_canonical_and_moves_no_old_row(id_column: str | None
     assert set(grown_test.household) - set(old.household)  # new households are split too
 
 
+def test_one_group_is_refused_naming_the_group_column_not_test_size(tmp_path: Path) -> None:
+    """One household holds every row: no split.test_size can split it (the message said to change it)."""
+    frame = _panel(40, 3).assign(household="H0")
+    frame.to_parquet(tmp_path / "validated.parquet", index=False)
+    for method in ("hash", "stratified"):
+        split_params = PARAMS.split.model_copy(update={"method": method})
+        params = PARAMS.model_copy(update={"data": GROUPED, "split": split_params})
+        with pytest.raises(SplitError) as raised:
+            run(
+                params,
+                source=tmp_path / "validated.parquet",
+                train_path=tmp_path / "a",
+                test_path=tmp_path / "b",
+            )
+        assert "all 40 rows are one group of data.group_column 'household'" in str(raised.value)
+        assert "whatever split.test_size" in str(raised.value) and "change split.test_size" not in str(
+            raised.value
+        )
+
+
 def test_a_part_left_without_a_class_by_few_groups_says_how_few(tmp_path: Path) -> None:
-    frame = _panel(40, 3).assign(household="H0")  # one household: every row in one part
+    frame = _panel(40, 3).assign(household=["H0"] * 20 + ["H1"] * 20)  # two households: all in one part
     frame.to_parquet(tmp_path / "validated.parquet", index=False)
     params = PARAMS.model_copy(update={"data": GROUPED})
-    with pytest.raises(SplitError, match=r"these 40 rows hold 1 group\(s\) of data.group_column 'household'"):
+    with pytest.raises(SplitError, match=r"these 40 rows hold 2 group\(s\) of data.group_column 'household'"):
         run(
             params, source=tmp_path / "validated.parquet", train_path=tmp_path / "a", test_path=tmp_path / "b"
         )
@@ -71,11 +91,10 @@ def _params_with(tmp_path: Path, data: dict, split: dict | None = None) -> Path:
 
 
 @pytest.mark.parametrize("method", ["stratified", "time"])
-def test_a_row_split_with_a_group_column_is_refused(method: str, tmp_path: Path) -> None:
-    with pytest.raises(
-        ParamsError, match=f"split.method {method} splits rows, not groups: .* use split.method hash"
-    ):
-        load_params(_params_with(tmp_path, {"group_column": "household"}, {"method": method}))
+def test_a_stratified_or_time_split_with_a_group_column_loads(method: str, tmp_path: Path) -> None:
+    """They were refused ("splits rows, not groups"): they now split by group (test_split_by_group.py)."""
+    params = load_params(_params_with(tmp_path, {"group_column": "household"}, {"method": method}))
+    assert (params.split.method, params.data.group_column) == (method, "household")
 
 
 @pytest.mark.parametrize("column", ["churned", "customer_id"])

@@ -8,7 +8,8 @@ row between train and test, and a retrained model's test rows were never the bas
 training rows. The class shares of the parts are equal only in expectation. ``stratified``
 keeps them exact but splits the whole table anew whenever a row is added; ``time`` puts the
 latest events in test, which is closer to how the model will be used (trained on the past,
-scoring the future) and catches leakage through time.
+scoring the future) and catches leakage through time. With ``data.group_column``, ``stratified``
+and ``time`` keep a group's rows in one part too (``split_groups``).
 
 Rows are put in a canonical order first (by id, or by a hash of each row's content when
 the table has no id column), so the split depends on the data and not on the file's row order.
@@ -21,7 +22,6 @@ whole copy of each part would hold several times that.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -31,9 +31,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from sklearn.model_selection import train_test_split
 
-from mlapp.errors import UserError, writing
+from mlapp.errors import writing
 from mlapp.files import staged_beside
 from mlapp.params import DataParams, Params, SplitParams, Task
+from mlapp.stages import split_groups
+from mlapp.stages.split_checks import SplitError, check_parts, check_stratifiable, class_fix
 from mlapp.swap import signals_held
 from mlapp.tables import stage_table, write_rows
 
@@ -81,7 +83,8 @@ def positions(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Row positions of train and test, each in key order. ``order``: the rows sorted by key
     (stable); ``labels``: class codes to stratify by, ``names`` the classes they code; ``times``:
-    event times (method time); ``hashes``: ``row_hashes`` (method hash)."""
+    event times (method time); ``hashes``: ``row_hashes``, given for method hash and, keyed by
+    group, for the other methods when a group's rows share a part (``data.group_column``)."""
     if params.method == "hash":
         if hashes is None:
             raise ValueError("split.method hash needs the rows' key hashes")
@@ -90,11 +93,15 @@ def positions(
     if params.method == "time":
         if times is None:
             raise ValueError("split.method is 'time' but data.time_column is not set in params.yaml")
+        if hashes is not None:
+            return split_groups.by_last_time(order, times, hashes, params.test_size)
         rank = np.empty(len(order), dtype=np.int64)
         rank[order] = np.arange(len(order))  # ties of time are broken by key, as the order says
         by_time = np.lexsort((rank, times))
         cut = len(by_time) - round(len(by_time) * params.test_size)
         return by_time[:cut], by_time[cut:]
+    if hashes is not None:
+        return split_groups.stratified(order, labels, hashes, params)
     if labels is not None:
         check_stratifiable(labels, names, params.test_size, "split.test_size", ("train", "test"))
     train, test = train_test_split(
@@ -106,66 +113,11 @@ def positions(
     return order[np.sort(train)], order[np.sort(test)]
 
 
-class SplitError(UserError, ValueError):
-    """A part of the split lacks a class: what to change is the split's params or the data."""
-
-
-def check_stratifiable(
-    codes: np.ndarray, names: list[str], share: float, setting: str, parts: tuple[str, str]
-) -> None:
-    """What sklearn's stratified ``train_test_split`` of ``share`` would refuse with a bare
-    ValueError (a traceback), said with the class and the setting: a row of every class goes to
-    each part, so a class needs two rows and each part (``parts``: kept, held out) as many rows
-    as there are classes."""
-    counts = np.bincount(codes, minlength=len(names))
-    single = [names[i] for i in np.flatnonzero(counts == 1)]
-    if single:
-        raise SplitError(
-            f"class {single} has 1 row of {len(codes)}: a stratified split ({setting}) puts a row of every "
-            "class in each part, so a class needs 2; add rows of that class (validate.min_class_rows in "
-            "params.yaml is the least a class may have: raise it to stop such a table at validate)"
-        )
-    held = math.ceil(share * len(codes))  # as sklearn rounds
-    classes = int(np.count_nonzero(counts))
-    for part, rows in zip(parts, (len(codes) - held, held), strict=True):
-        if rows < classes:
-            raise SplitError(
-                f"{setting} {share} of {len(codes)} rows: {rows} {part} row(s) for {classes} classes, "
-                f"and each part needs a row of every class; add rows or change {setting} (params.yaml)"
-            )
-
-
 def _codes(labels: pd.Series) -> tuple[np.ndarray, list[str]]:
     """(class codes, class names) in the classes' sorted order: stratifying by the codes splits
     as by the labels."""
     codes, names = pd.factorize(labels, sort=True)
     return codes, [str(name) for name in names]
-
-
-def class_fix(*changes: str) -> str:
-    """What to do about a part with no rows of a class, as split and both train engines say it: rows
-    of that class first (every way of splitting then has some to give), then ``changes`` to settings."""
-    *first, last = ["add rows of that class", *changes]
-    return f"{', '.join(first)}, or {last}" if first else last
-
-
-def check_parts(
-    codes: np.ndarray, names: list[str], parts: dict[str, np.ndarray], split: str, fix: str
-) -> None:
-    """Every class in every part (``parts``: name -> row positions; ``split`` names the setting
-    that made them, ``fix`` what to change): a class missing from test leaves its metrics undefined
-    (a ROC AUC of one class), one missing from train cannot be learnt, one missing from train's
-    validation part leaves early stopping and the threshold blind to it. sklearn's stratified
-    split rounds a class's share of a part down to none (2 rows, 20% held out: 0.4 rows); a hash
-    or time split need not hold one either (10 rows of a class all land in train with
-    probability 0.8^10 = 11% at test_size 0.2)."""
-    for part, rows in parts.items():
-        absent = np.setdiff1d(np.arange(len(names)), codes[rows])
-        if len(absent):
-            raise SplitError(
-                f"{split}: the {part} part ({len(rows)} rows) has no rows of class "
-                f"{[names[i] for i in absent]}; {fix}"
-            )
 
 
 def split(
@@ -178,7 +130,8 @@ def split(
         order = content_order(row_hashes(frame, data, by_group=False), frame[data.label])
     labels, names = (None, []) if task == "regression" else _codes(frame[data.label])
     times = frame[data.time_column].to_numpy() if data.time_column else None
-    hashes = row_hashes(frame, data) if params.method == "hash" else None
+    hashes = row_hashes(frame, data) if params.method == "hash" or data.group_column else None
+    check_keys(hashes, data.group_column)
     train, test = positions(order, labels, names, times, hashes, params)
     return frame.take(train).reset_index(drop=True), frame.take(test).reset_index(drop=True)
 
@@ -191,6 +144,24 @@ def table_hashes(table: pa.Table, data: DataParams, *, by_group: bool = True) ->
     batches = keys.to_batches(max_chunksize=HASH_ROWS)
     hashes = [row_hashes(batch.to_pandas(), data, by_group=by_group) for batch in batches]
     return np.concatenate(hashes) if hashes else np.empty(0, dtype=np.uint64)
+
+
+def check_keys(hashes: np.ndarray | None, group: str | None) -> None:
+    """Rows that share a part (a group's, or without an id, rows with the same inputs) all of one
+    key: no split.test_size can split them, so say what makes the rows one key and what would."""
+    if hashes is None or len(hashes) < 2 or (hashes != hashes[0]).any():
+        return
+    if group:
+        raise SplitError(
+            f"all {len(hashes)} rows are one group of data.group_column {group!r}, and a group's rows "
+            "share a part whatever split.test_size: name in data.group_column the column of the entity "
+            "whose rows repeat (a customer, a patient), of which the table has several, or set it to null"
+        )
+    raise SplitError(
+        f"all {len(hashes)} rows have the same inputs (every feature constant: nothing to learn), and "
+        "without data.id_column rows with the same inputs share a part whatever split.test_size: the "
+        "table needs rows whose inputs differ (is data.raw the file meant, with its features filled?)"
+    )
 
 
 def _grouped(hashes: np.ndarray | None, group: str | None) -> str:
@@ -226,7 +197,8 @@ def run(params: Params, *, source: Path, train_path: Path, test_path: Path) -> i
     if params.task != "regression":
         labels, names = _codes(table.column(data.label).to_pandas())
     times = table.column(data.time_column).to_numpy() if data.time_column else None
-    hashes = table_hashes(table, data) if params.split.method == "hash" else None
+    hashes = table_hashes(table, data) if params.split.method == "hash" or data.group_column else None
+    check_keys(hashes, data.group_column)
     train, test = positions(table_order(table, data, hashes), labels, names, times, hashes, params.split)
     if labels is not None:
         how = params.split.method
@@ -238,12 +210,18 @@ def run(params: Params, *, source: Path, train_path: Path, test_path: Path) -> i
             f"split.method {how}{_grouped(hashes, data.group_column)}",
             fix,
         )
+    said = f"{len(train)} train rows, {len(test)} test rows"
+    method: str = params.split.method
+    grouped = " by group" if method != "hash" and data.group_column else ""
+    if grouped:  # whole groups: test_size is met only as nearly as they allow
+        said = split_groups.describe(params.split, str(data.group_column), train, test, times)
+    if method == "stratified" and params.task == "regression":
+        method = f"random{grouped}: a regression label has no classes"
+    else:
+        method += grouped
     del labels, times, hashes
     write_parts(table, {train_path: train, test_path: test})
-    method: str = params.split.method
-    if method == "stratified" and params.task == "regression":
-        method = "random: a regression label has no classes"
-    print(f"split ({method}): {len(train)} train rows, {len(test)} test rows")
+    print(f"split ({method}): {said}")
     return 0
 
 

@@ -26,7 +26,7 @@ from mlapp.labels import label_text
 from mlapp.model import ModelSpec, save
 from mlapp.params import Params, Task, TrainParams
 from mlapp.schema import FEATURES, categories, feature_schema
-from mlapp.stages.split import SplitError, check_parts, check_stratifiable, class_fix
+from mlapp.stages.split_checks import SplitError, check_parts, check_stratifiable, class_fix
 from mlapp.tables import read_frame, stage_table
 
 # XGBoost objective and early-stopping metric per classification task.

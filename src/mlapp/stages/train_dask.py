@@ -36,7 +36,7 @@ from mlapp.errors import UserError
 from mlapp.model import ModelSpec
 from mlapp.params import Task, TrainParams
 from mlapp.stages.dask_cluster import client
-from mlapp.stages.split import check_parts, class_fix
+from mlapp.stages.split_checks import check_parts, class_fix
 from mlapp.tables import stage_table
 
 if TYPE_CHECKING:

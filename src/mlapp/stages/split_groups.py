@@ -1,0 +1,86 @@
+"""Methods stratified and time with ``data.group_column``: every row of a group in one part.
+
+A panel (a customer's months, a patient's visits) split by rows puts one entity's rows in both
+parts, and test scores entities the model trained on. ``stratified`` then holds out one fold of
+scikit-learn's ``StratifiedGroupKFold`` (seeded by ``split.seed``), as many folds as bring one
+fold nearest ``split.test_size``, and of those folds the one whose rows come nearest; a regression
+label has no classes, so ``GroupShuffleSplit`` holds out ``test_size`` of the groups. Either way
+the share of rows in test is near ``test_size``, not equal to it: the stage prints it.
+
+``time`` puts a group in the part of its last event: the groups whose last events are latest go to
+test until it holds about ``test_size`` of the rows. No training row is later than any test
+group's last event, and test is the latest groups, but a test group's earlier rows may precede
+training rows (the stage counts them): refusing a group that spans the cut instead would refuse
+nearly every panel, where most entities have rows on both sides of any date.
+
+Groups are known by the hash of their key (``split.row_hashes``) and ordered by it, never by the
+file's row order: the same rows and params give the same parts, row for row.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold
+
+from mlapp.params import SplitParams
+
+
+def fold_count(test_size: float, limit: int) -> int:
+    """How many folds make one fold (1/n of the rows, as near as groups allow) nearest
+    ``test_size``: 5 for 0.2, 3 for 0.3 or 0.4 (a third is nearer than a half). At most ``limit``:
+    sklearn refuses more folds than groups, or than rows of the largest class."""
+    counts = np.arange(2, max(2, min(limit, math.ceil(1 / test_size))) + 1)
+    return int(counts[np.argmin(np.abs(1 / counts - test_size))])  # the fewer folds on a tie
+
+
+def stratified(
+    order: np.ndarray, labels: np.ndarray | None, groups: np.ndarray, params: SplitParams
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions of train and test, each in key order (``order``: the rows sorted by key;
+    ``labels``: class codes, None for a regression label; ``groups``: each row's group hash)."""
+    keys = groups[order]
+    if labels is None:
+        shuffle = GroupShuffleSplit(n_splits=1, test_size=params.test_size, random_state=params.seed)
+        train, test = next(shuffle.split(keys, groups=keys))
+        return order[np.sort(train)], order[np.sort(test)]
+    codes = labels[order]
+    limit = min(len(np.unique(keys)), int(np.bincount(codes).max()))
+    folds = StratifiedGroupKFold(fold_count(params.test_size, limit), shuffle=True, random_state=params.seed)
+    target = params.test_size * len(keys)
+    # min keeps the first nearest fold, and holds two folds at a time (each indexes every row)
+    train, test = min(folds.split(codes, codes, keys), key=lambda fold: abs(len(fold[1]) - target))
+    return order[train], order[test]  # sklearn's indices are ascending: key order
+
+
+def by_last_time(
+    order: np.ndarray, times: np.ndarray, groups: np.ndarray, test_size: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions of train and test, each in key order: the groups of the latest last events in
+    test, as many as bring its rows nearest ``test_size`` (one group at least in each part)."""
+    _, codes = np.unique(groups, return_inverse=True)  # by hash: an order independent of the file's
+    last = pd.Series(times).groupby(codes).max().to_numpy()
+    latest_first = np.lexsort((np.arange(len(last)), last))[::-1]  # ties by key
+    held = np.cumsum(np.bincount(codes)[latest_first])[:-1]  # test rows, holding out 1, 2, ... groups
+    count = int(np.argmin(np.abs(held - test_size * len(codes)))) + 1
+    tested = np.zeros(len(last), dtype=bool)
+    tested[latest_first[:count]] = True
+    rows = tested[codes][order]
+    return order[~rows], order[rows]
+
+
+def describe(
+    params: SplitParams, group: str, train: np.ndarray, test: np.ndarray, times: np.ndarray | None
+) -> str:
+    """What the stage prints of a group split: the share of rows it held out (``test_size`` is
+    met only as nearly as whole groups allow) and, method time, the test rows that precede
+    training rows."""
+    share = len(test) / (len(train) + len(test))
+    said = f"{len(train)} train rows, {len(test)} test rows: test holds {share:.3f} of the rows "
+    said += f"(split.test_size {params.test_size}; whole groups of data.group_column {group!r})"
+    if params.method == "time" and times is not None and len(train):
+        earlier = int(np.count_nonzero(times[test] < times[train].max()))
+        said += f"; {earlier} test row(s) precede the latest training event (earlier rows of test groups)"
+    return said
