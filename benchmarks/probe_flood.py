@@ -10,9 +10,9 @@ standard library's ``ThreadingHTTPServer``, a thread per connection, from git re
 ``PYTHONPATH``). A flooder process opens ``--connections`` connections to the probe port,
 ``--half`` of them sending half a request and then a byte every ``--trickle-s`` (slowloris),
 the others nothing; a connection the server closes is opened again at once, as an attacker's
-would be. After ``--settle-s``, for ``--seconds``,
-the prober of benchmarks/probes.py GETs ``/livez`` and ``/readyz`` every ``--period-s``, each
-on a new connection, with infra/base's timeouts (``/livez`` 3 s, ``/readyz`` 1 s), while the
+would be. After ``--settle-s``, for ``--seconds``, the prober of benchmarks/probes.py
+(``probe_watch.Prober``) GETs ``/livez`` and ``/readyz`` every ``--period-s``, each on a new
+connection, with infra/base's timeouts (``/livez`` 3 s, ``/readyz`` 1 s), while the
 server's threads (``/proc/<pid>/task``) and RSS are sampled every 0.5 s. Systems alternate
 within each round (odd rounds selector first). Writes ``probe_flood.json`` to ``--out`` (default
 benchmarks/results, the committed run: ``--out .bench`` keeps it): per round and system, threads
