@@ -36,7 +36,7 @@ def test_a_missing_wrk_is_one_error_line(script: str, tmp_path: Path) -> None:
     assert (done.returncode, done.stderr.strip().splitlines()) == (2, [WRK_ERROR])
 
 
-@pytest.mark.slow  # eight scripts each import the package in a process of their own: ~20 s of CPU
+@pytest.mark.slow  # nine scripts each import the package in a process of their own: ~20 s of CPU
 @pytest.mark.parametrize(
     "script",
     [
@@ -48,6 +48,7 @@ def test_a_missing_wrk_is_one_error_line(script: str, tmp_path: Path) -> None:
         "monitor_scale.py",
         "image.py",
         "smoke_cost.py",
+        "drift_examples.py",
     ],
 )
 def test_a_missing_model_is_one_error_line(script: str, tmp_path: Path) -> None:
