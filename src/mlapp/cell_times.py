@@ -5,17 +5,28 @@ the retrain refresh read it (``mlapp.cells.parse_values``).
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 # An ISO 8601 time stamp's UTC offset: after its time ("T10:00", " 10"), so a date's day ("-03") is none.
 OFFSET = r"[Tt ]\d[\d:.,]*(?:Z|[+-]\d\d(?::?\d\d)?)$"
 ISO_RULE = "ISO 8601, with a UTC offset on every value or none"  # how parse_times reads a time
+# A spreadsheet's date as a number is its days since 1899-12-30 (45292: 2024-01-01).
 COUNT_HINT = (
-    " (numbers, such as seconds since 1970, or durations: counts of a unit the file does not name; write "
-    "the time itself, ISO 8601, in the export)"
+    " (numbers, such as seconds since 1970, or a spreadsheet's days since 1899 (45292 for 2024-01-01), or "
+    "durations: counts of a unit the file does not name; write the time itself, ISO 8601, in the export)"
 )
 # A year column with blanks, as pandas (statsmodels' tables too) writes it: 1935.0.
 YEAR_HINT = " (years written as decimals: write them whole in the export, 1935 for 1935.0: ISO 8601)"
+# Fractional years, as economics exports write a quarter or a mid-year (2024.25, 2024.5). pandas'
+# ISO 8601 reader took "2024.5" as May 2024 and "2024.12" as December (a year and month) but
+# "2024.25" as no date: refused, all of them (``DECIMAL``); which date is meant, the export knows.
+FRACTION_HINT = (
+    " (decimal years? 2024.5 is mid-2024 as a number, May 2024 as a year and month: write the date "
+    "meant in the export, ISO 8601: 2024-07-02 or 2024-05)"
+)
+# A number written with a decimal point, which no ISO 8601 time is (2024.5, 1935.0, 20240105.0).
+DECIMAL = r"[+-]?\d+\.\d*"
 FAR_HINT = (
     " (before 1678 or after 2261, past what a time stamp holds: a placeholder for no date, such as "
     "9999-12-31? give the row its time in the export)"
@@ -24,10 +35,12 @@ FAR_HINT = (
 
 def parse_times(series: pd.Series) -> tuple[pd.Series, pd.Series]:
     """One column's times (parsed, mask of values that did not parse), by ``ISO_RULE``."""
+    series = as_written(series)
     present = series.notna()
+    text = series.astype("string").str.strip()
     # With a UTC offset on every value (local time across a daylight-saving change has two),
     # each is one instant: kept in UTC. Some with and some without is ambiguous: the fewer fail.
-    offset = series.astype("string").str.strip().str.contains(OFFSET, na=False)
+    offset = text.str.contains(OFFSET, na=False)
     fewer = present & (offset if offset.sum() * 2 < present.sum() else ~offset)
     stamps = pd.to_datetime(series.where(~fewer), errors="coerce", format="ISO8601", utc=bool(offset.any()))
     if offset.any():
@@ -35,7 +48,25 @@ def parse_times(series: pd.Series) -> tuple[pd.Series, pd.Series]:
     # pandas reads 9999-12-31 (a database's "no date"), which datetime64[ns] cannot hold: pandera's
     # cast then failed naming neither the value nor its row.
     far = stamps.notna() & ((stamps < pd.Timestamp.min) | (stamps > pd.Timestamp.max))
-    return stamps.where(~far), present & (stamps.isna() | far)
+    odd = far | text.str.fullmatch(DECIMAL).fillna(False).astype(bool)
+    return stamps.where(~odd), present & (stamps.isna() | odd)
+
+
+def as_written(series: pd.Series) -> pd.Series:
+    """``series`` with its numbers typed so (a Parquet column's, a JSON log's) as the text a CSV
+    holds, read by one rule: 20240105 is a date (ISO 8601's basic form) and 2024 a year, as in a
+    CSV, and 2024.5 no time (``DECIMAL``); pandas read a float as its year's 1 January (2024.25
+    too), and says it will read numbers as counts since 1970."""
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        numbers = series.notna()
+    elif pd.api.types.is_object_dtype(series):  # a JSON log's values, a Parquet column of dates
+        numbers = series.map(lambda v: isinstance(v, int | float | np.number) and not isinstance(v, bool))
+        numbers = numbers.astype(bool) & series.notna()
+    else:  # text (a CSV's), times typed so (Parquet's timestamps): read as they are
+        return series
+    if not numbers.any():
+        return series
+    return series.astype(object).where(~numbers, series[numbers].astype(object).map(str))
 
 
 def time_hints(values: pd.Series) -> list[tuple[pd.Series, str]]:
@@ -46,7 +77,13 @@ def time_hints(values: pd.Series) -> list[tuple[pd.Series, str]]:
     # 1710892800 (seconds since 1970? milliseconds?) or a Parquet duration: a count of some unit.
     counts = pd.to_numeric(text, errors="coerce").notna() | pd.api.types.is_timedelta64_dtype(values)
     years = text.str.fullmatch(r"[12]\d{3}\.0+")  # YEAR_HINT's, before they read as counts
-    found = [(year.lt(1678) | year.gt(2261), FAR_HINT), (years, YEAR_HINT), (counts, COUNT_HINT)]
+    fractions = text.str.fullmatch(r"[12]\d{3}\.\d+") & ~years
+    found = [
+        (year.lt(1678) | year.gt(2261), FAR_HINT),
+        (fractions, FRACTION_HINT),
+        (years, YEAR_HINT),
+        (counts, COUNT_HINT),
+    ]
     return [*found, *_mixed_offsets(values), (pd.Series(True, index=values.index), f" ({ISO_RULE})")]
 
 

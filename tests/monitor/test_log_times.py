@@ -69,3 +69,20 @@ def test_a_log_line_nested_thousands_deep_is_refused_by_its_number(
     whole, chunked = _errors(in_project, source, tmp_path)
     assert chunked == whole
     assert "'<line 121>' failed valid JSON of a record's depth" in whole
+
+
+def test_a_log_stamp_written_as_a_decimal_year_is_refused(
+    in_project: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """A JSON number as `ts` (2024.5, a decimal year) was read as its year's 1 January among
+    stamps without an offset: now named with its rows, as the same value in a CSV is."""
+    source = write_log(fresh(233, 300), tmp_path / "years.jsonl", model_version="x")
+    records = [json.loads(line) for line in source.read_text().splitlines()]
+    for row, record in enumerate(records):
+        record["ts"] = 2024.5 if row in (5, 9) else record["ts"].removesuffix("Z")
+    source.write_text("".join(json.dumps(record) + "\n" for record in records))
+    whole, chunked = _errors(in_project, source, tmp_path)
+    assert chunked == whole
+    assert "column 'event_time' failed parse as datetime64[ns] (decimal years? 2024.5 is mid-2024" in whole
+    assert "2 value(s), e.g. [2024.5] at rows [5, 9]" in whole, whole
