@@ -154,11 +154,14 @@ def _mistake(error: Mapping[str, Any], task: object) -> str:
             # In TASK_METRICS but refused: a metric added to mlapp.metrics and not to MetricName.
             missing = f"{setting}: {name!r} is a metric of mlapp.metrics, not yet of params_base.MetricName"
             return next(iter(task_metric_problems(task, [(setting, name)])), missing)
-    where = ".".join(str(part) for part in error["loc"])
+    from mlapp.params_words import refused, setting_name  # only a refused file needs its words
+
+    where, value = setting_name(error["loc"]), error.get("input")
+    if said := refused(error, Params, _as_written(value)):  # the words of the CLI option's range
+        return f"{where}: {said}" if where else said
     message = error_message(error)
     if message.startswith(f"{where}."):  # a section's check names its settings: "data: data.label ..."
         where = ""
-    value = error.get("input")
     got = "" if isinstance(value, dict) or error["type"] == "value_error" else f" (got {_as_written(value)})"
     return f"{where}: {message}{got}" if where else f"{message}{got}"
 
@@ -167,7 +170,7 @@ def _as_written(value: object) -> str:
     """A refused value as the file spells it: `max_depth:` and `max_depth: null` were "got None";
     a list where one value goes ([5, 6]) was left out; a date and .inf were Python's reprs."""
     if value is None:
-        return "null, or nothing after the colon"
+        return "null (or nothing after the colon)"
     if isinstance(value, datetime.date):  # YAML reads 2024-01-01 (a column's name too) as a date
         return f"{value.isoformat()}, a date to YAML: quote a name spelt so"
     if isinstance(value, float) and not math.isfinite(value):

@@ -182,11 +182,11 @@ def test_a_time_with_a_unit_is_refused_as_not_a_number_of_seconds(
         ),
         (
             ["pipeline", "generate", "--rows", "0"],
-            "'--rows': 0: must be 1 or more (the range of sample_data.rows)",
+            "'--rows': 0: must be more than 0 (the range of sample_data.rows)",
         ),
         (
             ["pipeline", "generate", "--seed", "-1"],
-            "'--seed': -1: must be 0-4294967295 (the range of sample_data.seed)",
+            "'--seed': -1: must be from 0 to 4294967295 (the range of sample_data.seed)",
         ),
     ],
 )

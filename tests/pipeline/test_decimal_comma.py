@@ -74,7 +74,7 @@ def test_numbers_written_with_the_other_decimal_mark_name_data_decimal(
     ("sep", "decimal", "said"),
     [
         (",", ",", "data.decimal ',' is also data.csv_separator"),
-        (";", ";", "data.decimal: Input should be '.' or ','"),
+        (";", ";", "data.decimal: ';': must be one of '.', ','"),
         (",", "", "data.decimal: empty ('')"),
     ],
 )

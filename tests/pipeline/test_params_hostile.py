@@ -134,16 +134,16 @@ def test_a_null_share_override_of_no_checked_column_stops_validate_before_it_rea
 def test_an_infinite_number_is_a_params_error(tmp_path: Path, section: str, key: str, value: object) -> None:
     mutate = _setting(section, key, value)
 
-    with pytest.raises(ParamsError, match=rf"{section}\.{key}(\.\w+\.1)?: Input should be a finite number"):
+    with pytest.raises(ParamsError, match=rf"{section}\.{key}(\.\w+\[1\])?: \.inf: must be "):
         load_params(_write(tmp_path, mutate))
 
 
 @pytest.mark.parametrize(
     ("section", "key", "value", "says"),
     [
-        ("validate", "max_null_share_by_column", {"satisfaction_score": 1.5}, "less than or equal to 1"),
-        ("validate", "max_null_share_by_column", {"satisfaction_score": -0.5}, "greater than or equal to 0"),
-        ("monitor", "psi_by_feature", {"discount_pct": 0}, "greater than 0"),
+        ("validate", "max_null_share_by_column", {"satisfaction_score": 1.5}, "1.5: must be from 0 to 1"),
+        ("validate", "max_null_share_by_column", {"satisfaction_score": -0.5}, "-0.5: must be from 0 to 1"),
+        ("monitor", "psi_by_feature", {"discount_pct": 0}, "0: must be more than 0"),
     ],
 )
 def test_a_per_column_override_is_held_to_the_setting_it_overrides(
@@ -151,7 +151,7 @@ def test_a_per_column_override_is_held_to_the_setting_it_overrides(
 ) -> None:
     """max_null_share is a share from 0 to 1 and psi above 0: so are their per-column overrides."""
     path = _write(tmp_path, lambda p: p[section].update({key: value}))
-    with pytest.raises(ParamsError, match=rf"{section}\.{key}\.\w+: Input should be {says}"):
+    with pytest.raises(ParamsError, match=rf"{section}\.{key}\.\w+: {says}"):
         load_params(path)
 
 
@@ -191,9 +191,7 @@ def test_a_yes_no_setting_still_takes_one(tmp_path: Path) -> None:
 )
 def test_a_seed_numpy_refuses_is_a_params_error(tmp_path: Path, section: str, key: str, value: int) -> None:
     path = _write(tmp_path, lambda p: p[section].update({key: value}))
-    with pytest.raises(
-        ParamsError, match=rf"{section}\.{key}: Input should be (greater|less) than or equal to"
-    ):
+    with pytest.raises(ParamsError, match=rf"{section}\.{key}: {value}: must be from 0 to 4294967295$"):
         load_params(path)
 
 
@@ -222,7 +220,7 @@ def test_a_learning_rate_above_one_is_a_params_error(tmp_path: Path, value: floa
     """XGBoost takes any step size: 5 (meant as 0.05 or 5%) trained one tree and exited 0."""
     path = _write(tmp_path, lambda p: p["train"]["xgboost"].update(learning_rate=value))
     with pytest.raises(
-        ParamsError, match=rf"train\.xgboost\.learning_rate: .* less than or equal to 1 \(got {value}\)"
+        ParamsError, match=rf"train\.xgboost\.learning_rate: {value}: must be more than 0 and at most 1$"
     ):
         load_params(path)
     assert load_params(_write(tmp_path, lambda p: p["train"]["xgboost"].update(learning_rate=1))).task

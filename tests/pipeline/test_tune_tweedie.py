@@ -100,7 +100,7 @@ def test_a_misspelt_name_is_one_line_listing_every_name_tune_space_takes(tmp_pat
     with pytest.raises(ParamsError) as raised:
         load_params(_params_yaml(tmp_path, {"tweedie_power": [1.1, 1.9]}))
     assert str(raised.value).endswith(
-        "is invalid: tune.space.tweedie_power.[key]: Input should be 'n_estimators', 'max_depth', "
-        "'learning_rate', 'subsample', 'colsample_bytree', 'min_child_weight', 'reg_lambda' or "
-        "'tweedie_variance_power' (got 'tweedie_power')"
+        "is invalid: tune.space: 'tweedie_power': must be one of 'n_estimators', 'max_depth', "
+        "'learning_rate', 'subsample', 'colsample_bytree', 'min_child_weight', 'reg_lambda', "
+        "'tweedie_variance_power': did you mean 'tweedie_variance_power'?"
     )

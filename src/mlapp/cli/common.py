@@ -13,6 +13,7 @@ import click
 
 from mlapp.gha import OUTPUT_ENV, SUMMARY_ENV
 from mlapp.params import Params, load_params
+from mlapp.params_words import Allowed, allowed_at, must_be, range_words
 
 # Every path option says whether it names a file or a folder: a folder where a file goes (or a
 # file where a folder goes) is then click's usage error naming the option, before any work,
@@ -22,58 +23,44 @@ FolderOption = click.Path(file_okay=False, path_type=Path)
 T = TypeVar("T")
 
 
-def _field(setting: str) -> Any:
-    """The pydantic field of a params setting named as in params.yaml (``delivery.sync_timeout_s``)."""
-    model: Any = Params
-    *sections, name = setting.split(".")
-    for section in sections:
-        model = model.model_fields[section].annotation
-    return model.model_fields[name]
+def _allowed(setting: str) -> Allowed:
+    """What a params setting named as in params.yaml (``delivery.sync_timeout_s``) takes."""
+    allowed = allowed_at(Params, setting.split("."))
+    if allowed is None:
+        raise ValueError(f"{setting} is not a setting of params.yaml")  # a typo in this package
+    return allowed
 
 
-def _bounds(setting: str) -> dict[str, Any]:
-    """A params setting's bounds (its pydantic gt/ge/lt/le) as click's range types take them."""
-    bounds = {
-        attr: getattr(limit, attr)
-        for limit in _field(setting).metadata
-        for attr in ("gt", "ge", "lt", "le")
-        if getattr(limit, attr, None) is not None
+def _click_bounds(allowed: Allowed) -> dict[str, Any]:
+    """A setting's bounds (its pydantic gt/ge/lt/le) as click's range types take them."""
+    return {
+        "min": allowed.ge if allowed.gt is None else allowed.gt,
+        "max": allowed.le if allowed.lt is None else allowed.lt,
+        "min_open": allowed.gt is not None,
+        "max_open": allowed.lt is not None,
     }
-    low, high = bounds.get("gt", bounds.get("ge")), bounds.get("lt", bounds.get("le"))
-    return {"min": low, "max": high, "min_open": "gt" in bounds, "max_open": "lt" in bounds}
 
 
-def _range_words(bounded: click.IntRange | click.FloatRange) -> str:
-    """A range in words: whole numbers as their ends ("1-21600", "1 or more"), others with their
-    open ends said ("more than 0 and at most 604800")."""
-    low, high = bounded.min, bounded.max
-    if isinstance(bounded, click.IntRange):  # more than 0 is 1 or more
-        low = None if low is None else low + bounded.min_open
-        high = None if high is None else high - bounded.max_open
-        if low is not None and high is not None:
-            return f"{low}-{high}"
-        return f"{low} or more" if high is None else f"at most {high}"
-    ends = [
-        f"{'more than' if bounded.min_open else 'at least'} {low:g}" if low is not None else "",
-        f"{'less than' if bounded.max_open else 'at most'} {high:g}" if high is not None else "",
-    ]
-    return " and ".join(filter(None, ends))
-
-
-def _out_of_range(bounded: click.IntRange | click.FloatRange, value: Any, setting: str) -> str:
+def _refused(setting: str, allowed: Allowed, value: Any, of_kind: bool = False) -> str:
     # click said "0.0 is not in the range 0<x<=21600.": not which setting the option overrides,
-    # where that range comes from (and the one place to look it up).
-    return f"{value}: must be {_range_words(bounded)} (the range of {setting})"
+    # nor where that range is set; now in params.yaml's own words for the setting.
+    return f"{must_be(str(value), allowed, of_kind=of_kind)} (the range of {setting})"
 
 
 class _Seconds(click.FloatRange):
-    """A time option overriding a params setting, bounded as that setting is. FloatRange lets nan
-    (no comparison holds for it) and inf through, and a smoke test given nan was socket's
-    ValueError traceback, given inf a retry that never ends."""
+    """A time option, bounded as its setting is. FloatRange lets nan (no comparison holds for it)
+    and inf through, and a smoke test given nan was socket's ValueError traceback, given inf a
+    retry that never ends. A fraction (0.5) is let through although some of these settings are
+    whole seconds in params.yaml: every wait counts them as a float deadline, so it is a short wait."""
+
+    name = "seconds"  # --help's metavar: SECONDS, not FLOAT RANGE
 
     def __init__(self, setting: str) -> None:
-        super().__init__(**_bounds(setting))
-        self.setting = setting
+        self.setting, self.allowed = setting, _allowed(setting)
+        super().__init__(**_click_bounds(self.allowed))
+
+    def _describe_range(self) -> str:  # --help's [0<x<=21600]: the refusal's words instead
+        return range_words(self.allowed)
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
         try:
@@ -84,27 +71,45 @@ class _Seconds(click.FloatRange):
                 param,
                 ctx,
             )
-        if not math.isfinite(seconds):
-            self.fail(f"{value} is not a number of seconds", param, ctx)
+        if not math.isfinite(seconds):  # inf, nan, and 1e400 (float's inf): outside every range
+            self.fail(_refused(self.setting, self.allowed, value), param, ctx)
         try:
-            return float(super().convert(value, param, ctx))
+            return float(super().convert(seconds, param, ctx))
         except click.BadParameter:
-            self.fail(_out_of_range(self, value, self.setting), param, ctx)
+            self.fail(_refused(self.setting, self.allowed, value), param, ctx)
 
 
 class _Count(click.IntRange):
-    """A whole-number option overriding a params setting, bounded as that setting is."""
+    """A whole-number option, bounded as its setting is. A whole number written as a float (1e3,
+    1000.0) is taken, as params.yaml takes it (YAML reads `1e3` as the float 1000.0, pydantic as 1000)."""
+
+    name = "integer"  # --help's metavar: INTEGER, not INTEGER RANGE
 
     def __init__(self, setting: str) -> None:
-        super().__init__(**_bounds(setting))
-        self.setting = setting
+        self.setting, self.allowed = setting, _allowed(setting)
+        super().__init__(**_click_bounds(self.allowed))
+
+    def _describe_range(self) -> str:  # --help's [0<x<=21600]: the refusal's words instead
+        return range_words(self.allowed)
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         try:
-            return int(super().convert(value, param, ctx))
+            number = int(str(value))  # str: int(1.5) would be 1
+        except ValueError:
+            try:
+                number = _whole(float(value))
+            except ValueError:  # `abc`, 1.5, 1e400 (inf), nan
+                self.fail(_refused(self.setting, self.allowed, value, of_kind=True), param, ctx)
+        try:
+            return int(super().convert(number, param, ctx))
         except click.BadParameter:
-            click.INT.convert(value, param, ctx)  # not a whole number: click's own words say so
-            self.fail(_out_of_range(self, value, self.setting), param, ctx)
+            self.fail(_refused(self.setting, self.allowed, value), param, ctx)
+
+
+def _whole(number: float) -> int:
+    if not number.is_integer():  # 1.5, and inf and nan (int() of them raises other errors)
+        raise ValueError(number)
+    return int(number)
 
 
 def seconds_of(setting: str) -> _Seconds:
