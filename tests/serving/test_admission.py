@@ -197,12 +197,15 @@ def test_exactly_one_json_content_type(server, records, headers, status) -> None
         ('{"records": [RECORD], "extra": 1}', "extra_forbidden"),
         ('{"records": [RECORD], "records": [RECORD]}', "duplicate_key"),
         ('{"records": [DUPLICATE]}', "duplicate_key"),
+        # Past Python's parser, which the duplicate check reads with: a 500 (RecursionError).
+        ('{"records": [], "records": NESTED}', "json_invalid"),
     ],
 )
 def test_extra_and_duplicate_keys_are_400(server, records, text, rule) -> None:
     record = json.dumps(records[0])
     duplicate = record[:-1] + ', "age": 30}'
-    body = text.replace("RECORD", record).replace("DUPLICATE", duplicate)
+    nested = '{"a": ' * 1_500 + "1" + "}" * 1_500
+    body = text.replace("RECORD", record).replace("DUPLICATE", duplicate).replace("NESTED", nested)
     response = httpx.post(
         f"{server['url']}/predict", content=body, headers={**auth(), "content-type": "application/json"}
     )

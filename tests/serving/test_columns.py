@@ -109,6 +109,17 @@ def test_a_second_records_key_is_named_not_the_one_it_hides(parser, second) -> N
     ]
 
 
+def test_a_second_records_key_nested_past_pythons_parser_is_pydantics_400(parser) -> None:
+    """The duplicate check reads the body with Python's parser, which stops at ~1,000 levels
+    (RecursionError): 1,500 nested objects, within the objects a request may hold, were a 500."""
+    nested = b'{"a": ' * 1_500 + b"1" + b"}" * 1_500
+    with pytest.raises(Refused) as refused:
+        parser.parse(b'{"records": [], "records": ' + nested + b"}")
+    assert refused.value.status == 400
+    assert [issue["type"] for issue in refused.value.detail] == ["json_invalid"]
+    assert "recursion limit exceeded" in refused.value.detail[0]["msg"]
+
+
 def test_oversized_request_is_not_fast(parser) -> None:
     body = json.dumps({"records": [BASE] * (MAX_ROWS + 1)}).encode()
     assert fast(parser, body) is None

@@ -218,7 +218,9 @@ class RequestParser:
             raise Refused(
                 400, "duplicate_key", "duplicate key in JSON object", [issue], {(field, "duplicate_key")}
             ) from None
-        except ValueError:  # not JSON, or not UTF-8: pydantic's refusal says so
+        # Not JSON, not UTF-8, or nested past Python's parser (a second "records" over 1,500 nested
+        # objects was a 500): pydantic's refusal says so.
+        except (ValueError, RecursionError):
             return
 
     def refusal(self, exc: ValidationError, body: bytes | None = None) -> Refused:
