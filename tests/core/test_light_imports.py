@@ -29,7 +29,12 @@ TABLELESS = {
     "mlapp --help (and the start of every command)": (),
     "report gate, report comment": ("mlapp.report.gate", "mlapp.report.github"),
     "serving serve (before bentoml takes over the process)": ("mlapp.serving",),
-    "delivery (but smoke)": ("mlapp.delivery.commands", "mlapp.delivery.cluster", "mlapp.delivery.github"),
+    "delivery (but smoke)": (
+        "mlapp.delivery.commands",
+        "mlapp.delivery.cluster",
+        "mlapp.delivery.github",
+        "mlapp.workflows",
+    ),
     "template init": ("mlapp.template",),
     # they read monitor.json, git and gh; retrain-prepare's data refresh reads tables
     "monitor metrics, retrain-publish, retrain-pr": ("mlapp.drift_metrics", "mlapp.monitor.retrain"),

@@ -17,10 +17,10 @@ import yaml
 from tests.conftest import REPO, sh
 from tests.delivery.conftest import FIRST, bin_dir, path_with
 
-from mlapp.delivery import github
+from mlapp import workflows
 
-WORKFLOWS = REPO / github.WORKFLOWS
-UV_RUN = github.UV_RUN[:-1]  # what every `uv run` step starts with (the rules checker holds them to it)
+WORKFLOWS = REPO / workflows.WORKFLOWS
+UV_RUN = workflows.UV_RUN[:-1]  # what every `uv run` step starts with (the rules checker holds them to it)
 UV = " ".join(UV_RUN) + " "
 EXPRESSION = re.compile(r"\$\{\{\s*([\w.-]+)\s*\}\}")
 UNSET_ON_DAY_ONE = ("vars.", "secrets.", "github.")  # a new repository has none of these

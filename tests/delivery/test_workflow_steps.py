@@ -204,7 +204,11 @@ SETS = {
         {"dvc", "mlflow", "bentoml", "kubernetes-validate"},
         {"pytest", "ruff", "mypy", "zizmor"},
     ),
-    "sync": (["mlapp.delivery.github"], {"pytest", "ruff", "mypy", "zizmor", "check-jsonschema"}, set()),
+    "sync": (
+        ["mlapp.delivery.github", "mlapp.workflows"],
+        {"pytest", "ruff", "mypy", "zizmor", "check-jsonschema"},
+        set(),
+    ),
 }
 
 

@@ -1,7 +1,7 @@
 """Every workflow in .github/workflows (not only delivery's) against the rules.
 
 zizmor (offline) and the workflow JSON schema are run for real; the repository's own rules
-(mlapp.delivery.github) are run on the real files and, to show they can fail, on small
+(mlapp.workflows) are run on the real files and, to show they can fail, on small
 broken workflows.
 """
 
@@ -20,8 +20,8 @@ import yaml
 from tests.conftest import BIN, REPO
 from tests.delivery.steps import CD_JOB, WORKFLOWS, load, make_recipe
 
-from mlapp.delivery.github import check_all
 from mlapp.params import load_params
+from mlapp.workflows import check_all
 
 VERIFIED_PINS = Path(__file__).with_name("verified_pins.txt")  # pins checked against each action's repo
 FILES = sorted(WORKFLOWS.glob("*.y*ml"))
@@ -133,7 +133,7 @@ def test_deploy_workflows_target_exactly_the_environments_of_params() -> None:
     }
     assert inputs["promote.yml"]["to"]["options"] == envs[1:]
     assert inputs["rollback.yml"]["env"]["options"] == envs
-    from mlapp.delivery.github import workflow_facts
+    from mlapp.workflows import workflow_facts
 
     assert envs[0] in workflow_facts(WORKFLOWS)[1]
 
@@ -342,6 +342,11 @@ BROKEN = [
     ("unknown environment", DEPLOY.replace("options: [production]", "options: [prod]"), "not in params"),
     ("free-text environment", DEPLOY.replace("type: choice", "type: string"), "not a choice input"),
     ("literal environment", DEPLOY.replace("${{ inputs.to }}", "qa"), "['qa'] not in params"),
+    (
+        "--env left behind by a rename",
+        DEPLOY.replace("${{ inputs.to }}", "production").replace("promote --push", "wait --env staging"),
+        "job production: steps pass --env ['staging'], not its environment ['production']: rename them",
+    ),
     (
         "secret in a job's env",
         DEPLOY.replace(

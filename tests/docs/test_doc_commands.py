@@ -10,7 +10,7 @@ import click
 import pytest
 
 from mlapp.cli import cli
-from mlapp.delivery.github import make_targets
+from mlapp.workflows import make_targets
 from tests.conftest import REPO, project_files
 from tests.docs.test_workflow_docs import broken_links, calls_in, cli_commands, code_of
 

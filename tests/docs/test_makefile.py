@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from mlapp.delivery.github import make_targets
 from mlapp.metrics import TASK_METRICS
+from mlapp.workflows import make_targets
 from tests.conftest import REPO, sh
 from tests.full_disk import fill, small_tmpfs
 

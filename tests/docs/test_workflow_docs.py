@@ -18,7 +18,7 @@ import pytest
 import yaml
 from markdown_it import MarkdownIt
 
-from mlapp.delivery.github import make_targets
+from mlapp.workflows import make_targets
 from tests.conftest import REPO, project_files
 
 DOCS = REPO / "docs" / "workflows"

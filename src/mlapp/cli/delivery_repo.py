@@ -38,7 +38,7 @@ def image_metadata(project: Project, repository: str | None) -> None:
 def check_workflows(project: Project, workflows_dir: Path, makefile: Path) -> None:
     """Workflow rules zizmor cannot know: one existing project command per step, environments of params."""
     from mlapp.cli import command_tree  # the root group imports this module first
-    from mlapp.delivery.github import check_all
+    from mlapp.workflows import check_all
 
     findings = check_all(workflows_dir, makefile, command_tree(), project.params.delivery.environments)
     for finding in findings:
