@@ -224,6 +224,11 @@ def test_bootstrap_grants_the_deployer_exactly_what_the_overlays_need() -> None:
     objects = kube.render(REPO / "infra/bootstrap")
     assert kube.schema_errors(objects, PARAMS.delivery.kubernetes_version) == []
     roles = {o["metadata"]["namespace"]: o["rules"] for o in objects if o["kind"] == "Role"}
+    spaces = [kube.render(overlay)[0]["metadata"]["namespace"] for overlay in OVERLAYS]
+    stale = sorted(set(roles) - set(spaces))  # an environment removed from params: apply -k would fail
+    assert not stale, (
+        f"infra/bootstrap: deployer Roles in {stale}, no environment's: remove their deployer-<env>.yaml"
+    )
     for overlay in OVERLAYS:
         rendered = kube.render(overlay)
         namespace = rendered[0]["metadata"]["namespace"]
@@ -297,7 +302,7 @@ def test_argocd_objects_that_disagree_with_params_fail_the_check(tmp_path: Path)
     path.write_text(yaml.safe_dump_all([*objects[:-1], canary, objects[-1]]))
     # Argo CD does not create namespaces (CreateNamespace=false): bootstrap must.
     assert argocd.check(three, tmp_path) == [
-        f"{path}: infra/bootstrap must create the namespaces ['mlapp-canary']"
+        f"{path}: infra/bootstrap must create exactly the namespaces {sorted(f'mlapp-{e}' for e in order)}"
     ]
     namespaces = tmp_path / "infra/bootstrap/namespaces.yaml"
     namespaces.write_text(
@@ -374,7 +379,7 @@ def test_a_new_environment_in_params_gets_the_files_it_needs_named(gitops: Path,
     assert f"infra/overlays/{new}: {missing}" in out
     assert f"Applications for {envs}, not {order}" in out
     assert f"must allow exactly {sorted(f'{app}-{e}' for e in order)}" in out
-    assert f"infra/bootstrap must create the namespaces ['{app}-{new}']" in out
+    assert f"infra/bootstrap must create exactly the namespaces {sorted(f'{app}-{e}' for e in order)}" in out
     assert "kubectl" not in out and "Traceback" not in out
     overlay = gitops / "infra/overlays" / new
     shutil.copytree(gitops / "infra/overlays" / first, overlay)

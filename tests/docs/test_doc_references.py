@@ -19,8 +19,8 @@ MAKE_VARS = re.compile(r"(?<![\w/.-])make\s+([a-z][\w-]*)((?:\s+[A-Z][A-Z0-9_]*=
 BENCHMARK = re.compile(r"(?<![\w.-])benchmarks/(\w+)\.py([^`\n|;&)]*)")
 TOP = r"(?:src|docs|benchmarks|infra|tests|\.github|\.ci|\.dvc)"
 REPO_PATH = re.compile(rf"(?<![\w./-])({TOP}/[\w./*-]*[\w*])")
-# Paths a page tells you to create (infra/README.md: adding a `qa` environment)
-TO_CREATE = {"infra/overlays/qa/kustomization.yaml"}
+# Paths a page tells you to create or remove (infra/README.md: adding and removing a `qa` environment)
+TO_CREATE = {"infra/overlays/qa/kustomization.yaml", "infra/overlays/qa", "infra/bootstrap/deployer-qa.yaml"}
 PROBE = "doc-probe-value"
 
 

@@ -72,7 +72,8 @@ def check(delivery: DeliveryParams, root: Path = Path()) -> list[str]:
         f"Applications for {envs}, not {delivery.environments} (params order)": envs != delivery.environments,
         f"the AppProject must allow exactly {sorted(need)}": allowed != need,
         "the AppProject must allow nothing cluster-scoped": "clusterResourceWhitelist" in project,
-        f"{delivery.infra_dir}/bootstrap must create the namespaces {sorted(need - made)}": not need <= made,
+        f"environments share a namespace ({spaces}): give each overlay its own": len(need) < len(spaces),
+        f"{delivery.infra_dir}/bootstrap must create exactly the namespaces {sorted(need)}": need != made,
     }
     errors = [problem for problem, failed in problems.items() if failed]
     for env, spec in zip(envs, specs, strict=True):  # ns None: not in params (the first problem says so)

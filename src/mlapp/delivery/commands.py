@@ -106,16 +106,23 @@ def status(params: Params, fetch: bool) -> None:
 
 
 def check_manifests(params: Params) -> None:
-    """Overlays (schemas + policy), bootstrap (schemas), Argo CD objects (agree with params)."""
-    d = params.delivery
+    """Overlays (schemas + policy; labelled with their environment: the ServiceMonitor copies it
+    onto every series), one per environment, bootstrap (schemas), Argo CD objects (agree with params)."""
+    d, overlays = params.delivery, params.delivery.infra_dir / "overlays"
     problems = {"bootstrap": kube.schema_errors(kube.render(d.infra_dir / "bootstrap"), d.kubernetes_version)}
+    for stray in sorted({p.name for p in overlays.iterdir() if p.is_dir()} - {*d.environments}):
+        problems[f"overlays/{stray}"] = [f"not in params {d.environments}: `git mv` it to the environment "
+                                         "it became, or `git rm -r` it"]  # fmt: skip
     for env in d.environments:
-        if not (overlay := d.infra_dir / "overlays" / env).is_dir():
-            copy = f"a copy of overlays/{d.environments[0]} with namespace {cluster.namespace(d, env)}"
+        if not (overlay := overlays / env).is_dir():
+            like = next((e for e in d.environments if (overlays / e).is_dir()), "<another environment>")
+            copy = f"a copy of overlays/{like} with namespace {cluster.namespace(d, env)}"
             problems[f"overlays/{env}"] = [f'missing: {copy} (infra/README.md, "Adding an environment")']
             continue
         objects = kube.render(overlay)
-        errors = kube.schema_errors(objects, d.kubernetes_version)
+        labels = {o["metadata"].get("labels", {}).get("environment") for o in objects} - {env, None}
+        errors = [f"labels: environment: {x}; set it to {env}" for x in sorted(labels)]
+        errors += kube.schema_errors(objects, d.kubernetes_version)
         problems[f"overlays/{env}"] = errors + kube.policy_errors(objects, require_digest=False)
     problems["argocd"] = cluster.check(d)
     for name, errors in problems.items():
