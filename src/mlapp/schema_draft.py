@@ -11,9 +11,7 @@ refuses) or should not (an id, a row number) are comments saying what to do.
 from __future__ import annotations
 
 import datetime
-import json
 import re
-import textwrap
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -32,11 +30,6 @@ from mlapp.stages.validate import header_problems, name_problem, read_problem
 from mlapp.tables import read_raw
 from mlapp.unreadable import UNREADABLE
 
-EXPLODED = 40  # levels written one per line; more are packed (2,500 zip codes: 2,500 lines)
-LINE = 110  # ruff's line-length in pyproject.toml: a draft that fits needs no reformatting
-BLOCK = re.compile(
-    r"(?:# fmt: off\n)?FEATURES: dict\[str, pa\.Column\] = \{\n.*?\n\}\n(?:# fmt: on\n)?", re.S
-)
 YES_NO = {"true", "false", "yes", "no"}  # "0"/"1" stay numbers; "y"/"n" stay a category
 IGNORE = "list it in data.ignore_columns (params.yaml)"
 # "id", "customer_id", "user id", "CustomerID"; not "paid" nor "valid"
@@ -118,15 +111,11 @@ def _written_numbers(text: pd.Series, decimal: str) -> str:
 
 
 def feature(name: str, values: pd.Series, decimal: str) -> Feature:
-    """How one column becomes a model input, or why it cannot."""
+    """How one column becomes a model input, or why it cannot: the first rule that settles it, in
+    order (the order matters: a Parquet boolean would pass as the number 0/1, a code as a number)."""
     present = values.dropna()
     nullable = len(present) < len(values)
-    if any(c in name for c in "[]<"):
-        return Feature(name, "", skip="XGBoost refuses '[', ']' and '<' in a name: rename the column")
-    if present.empty:
-        return Feature(name, "", skip=f"every value is missing; {IGNORE}")
-    if nested(present).any():
-        skip = f"lists, records or bytes: flatten them into columns in the file, or {IGNORE}"
+    if skip := _unusable(name, present):
         return Feature(name, "", skip=skip)
     text = present.astype(str).str.strip()
     marks = _markers(text, decimal)
@@ -136,31 +125,68 @@ def feature(name: str, values: pd.Series, decimal: str) -> Feature:
         return replace(drafted, placeholders=tuple(sorted(set(text[marks]))))
     if set(text.str.lower()) <= YES_NO:  # before numbers: a Parquet boolean would pass as 0/1
         return Feature(name, 'pa.Column("boolean"' if nullable else "pa.Column(bool", nullable=nullable)
-    if pd.api.types.is_timedelta64_dtype(present):  # a Parquet duration
-        skip = f"a duration: derive numbers from it in the file (its hours, days); {IGNORE}"
+    if skip := _time_value(present) or _uninformative(name, present, text, nullable):
         return Feature(name, "", skip=skip)
+    numbered = _number(name, present, text, len(values), nullable, decimal)
+    return numbered or _text(name, present, text, nullable, decimal)
+
+
+def _unusable(name: str, present: pd.Series) -> str:
+    """Why a column can be no feature whatever its values say ("" if it can be one)."""
+    if any(c in name for c in "[]<"):
+        return "XGBoost refuses '[', ']' and '<' in a name: rename the column"
+    if present.empty:
+        return f"every value is missing; {IGNORE}"
+    if nested(present).any():
+        return f"lists, records or bytes: flatten them into columns in the file, or {IGNORE}"
+    return ""
+
+
+def _time_value(present: pd.Series) -> str:
+    """Why a Parquet duration or time of day is no feature as stored ("" for any other column)."""
+    if pd.api.types.is_timedelta64_dtype(present):
+        return f"a duration: derive numbers from it in the file (its hours, days); {IGNORE}"
     if typed_times(present) and isinstance(present.iloc[0], datetime.time):  # Parquet's time64
-        skip = (
+        return (
             f"a time of day: derive numbers from it in the file (its hour, minutes since midnight); {IGNORE}"
         )
-        return Feature(name, "", skip=skip)
+    return ""
+
+
+def _uninformative(name: str, present: pd.Series, text: pd.Series, nullable: bool) -> str:
+    """Why a column whose values would type fine teaches the model nothing ("" if it may)."""
     if ID_NAME.search(name) and present.nunique() == len(present) > 1:
         # As a feature, a row's number teaches nothing, and the service refuses every later id
         # beyond the range seen.
-        return Feature(name, "", skip=f"named like an id, every value distinct; {ID_HINT}, or {IGNORE}")
+        return f"named like an id, every value distinct; {ID_HINT}, or {IGNORE}"
     if not nullable and len(present) > 1 and text.nunique() == 1:  # a blank is information too
         # Nothing to learn from, and its drafted range or level would refuse any other value
         # (an all-zero count drafted 0..0 refused the first 1).
-        return Feature(name, "", skip=f"the same value ({text.iloc[0]!r}) in every row; {IGNORE}")
-    code = is_code(text)
+        return f"the same value ({text.iloc[0]!r}) in every row; {IGNORE}"
+    return ""
+
+
+def _number(
+    name: str, present: pd.Series, text: pd.Series, rows: int, nullable: bool, decimal: str
+) -> Feature | None:
+    """A whole number, else a number, when every value parses as one (a code such as a zip code
+    stays a category); None when some do not."""
+    if is_code(text):
+        return None
     for kind in ("int", "float"):
         numbers, bad = parse_values(present, kind, decimal)  # data.decimal: "3,5" is a number
-        if not code and not bad.any():
+        if not bad.any():
             low, high = bound(numbers.min(), kind, False), bound(numbers.max(), kind, True)
-            if kind == "int" and _row_number(numbers, len(values)):
+            if kind == "int" and _row_number(numbers, rows):
                 first, last = shown(numbers.min(), kind), shown(numbers.max(), kind)
                 return Feature(name, "", skip=_row_number_note(first, last, f"_number(int, {low}, {high})"))
             return Feature(name, f"_number({kind}, {low}, {high}", nullable=nullable)
+    return None
+
+
+def _text(name: str, present: pd.Series, text: pd.Series, nullable: bool, decimal: str) -> Feature:
+    """A column of text: a category of the values seen, unless they are numbers or dates as
+    exported (to fix in the file) or free text."""
     if habit := _written_numbers(text, decimal):
         return Feature(name, "", skip=f"{habit}; or {IGNORE}")
     if not parse_values(present, "datetime64[ns]", decimal)[1].any():
@@ -227,61 +253,3 @@ def _readable(path: Path, missing: list[str], chunk_rows: int, sep: str) -> pd.D
     except UNREADABLE as exc:
         problems = [read_problem(exc, path)]
     raise UserError(f"{path}: {problems[0].line()}")
-
-
-def _quote(text: str) -> str:
-    """A Python literal as the formatter writes it: double quotes, unless the text holds some."""
-    return repr(text) if '"' in text and "'" not in text else json.dumps(text, ensure_ascii=False)
-
-
-def _entry(f: Feature, width: int) -> tuple[list[str], bool]:
-    """The lines of one FEATURES entry as the formatter writes them, and whether a long level
-    list had to be packed several to a line instead."""
-    if f.skip:
-        return textwrap.wrap(f"{_quote(f.name)}: {f.skip}", width, initial_indent="    # ",
-                             subsequent_indent="    #   "), False  # fmt: skip
-    if not f.call.startswith("_category"):
-        return [f"    {_quote(f.name)}: {f.call}{', nullable=True' if f.nullable else ''}),"], False
-    quoted = [_quote(v) for v in f.levels]
-    head, nullable = f"    {_quote(f.name)}: _category(", ", nullable=True" if f.nullable else ""
-    if len(one := f"{head}[{', '.join(quoted)}]{nullable}),") <= width:
-        return [one], False
-    if len(args := f"        [{', '.join(quoted)}]{nullable}") <= width:
-        return [head, args, "    ),"], False
-    if len(quoted) <= EXPLODED:  # how the formatter writes it: a level per line
-        rows = [f"            {q}," for q in quoted]
-        return [
-            head,
-            "        [",
-            *rows,
-            "        ],",
-            *(["        nullable=True,"] * f.nullable),
-            "    ),",
-        ], False
-    rows, row = [], ""
-    for q in quoted:
-        if row and len(row) + len(q) + 2 > width - 12:
-            rows.append(row)
-            row = ""
-        row += f"{q}, "
-    packed = [f"            {r.rstrip()}" for r in [*rows, row]]
-    return [head, "        [", *packed, f"        ]{nullable},", "    ),"], True
-
-
-def render(features: list[Feature]) -> str:
-    """The FEATURES statement; fenced from the formatter when a category list was packed (the
-    formatter would give each of 2,500 zip codes a line of its own)."""
-    entries = [_entry(f, LINE) for f in features]
-    block = (
-        "FEATURES: dict[str, pa.Column] = {\n" + "\n".join(line for e, _ in entries for line in e) + "\n}\n"
-    )
-    packed = any(p for _, p in entries)
-    return f"# fmt: off\n{block}# fmt: on\n" if packed else block
-
-
-def write(schema_file: Path, block: str) -> None:
-    """Replace the FEATURES statement of ``schema_file`` with ``block``."""
-    source = schema_file.read_text()
-    if len(BLOCK.findall(source)) != 1:
-        raise UserError(f"{schema_file}: no single `FEATURES: dict[str, pa.Column] = {{ ... }}` to replace")
-    schema_file.write_text(BLOCK.sub(lambda _m: block, source))

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from mlapp import schema_draft
+from mlapp import schema_draft, schema_render
 from mlapp.cli import cli
 from mlapp.errors import UserError
 from mlapp.params import load_params
@@ -60,7 +60,7 @@ def column(*values: str | None) -> pd.Series:
     ],
 )
 def test_each_kind_of_column(values: tuple[str | None, ...], line: str) -> None:
-    lines = schema_draft.render([schema_draft.feature("x", column(*values), ".")]).splitlines()
+    lines = schema_render.render([schema_draft.feature("x", column(*values), ".")]).splitlines()
     assert lines[1].strip().startswith(line), lines
 
 
@@ -115,9 +115,9 @@ def test_decimal_commas_draft_a_number_under_data_decimal() -> None:
     """A ';'-separated export's "3,5" is a float with data.decimal ',' (as validate reads it),
     without, numbers written with decimal commas (once drafted as the category "3,5", "-1,25", "17")."""
     values = column("3,5", "-1,25", "17")
-    comma = schema_draft.render([schema_draft.feature("x", values, ",")]).splitlines()[1].strip()
+    comma = schema_render.render([schema_draft.feature("x", values, ",")]).splitlines()[1].strip()
     assert comma.startswith('"x": _number(float, -3.0, 40.0),'), comma
-    point = schema_draft.render([schema_draft.feature("x", values, ".")]).splitlines()[1].strip()
+    point = schema_render.render([schema_draft.feature("x", values, ".")]).splitlines()[1].strip()
     assert point.startswith("# \"x\": numbers written as '3,5' (decimal commas: set data.decimal"), point
 
 
@@ -240,8 +240,8 @@ def written_schema(tmp_path: Path, frame: pd.DataFrame) -> Path:
     target.write_text((REPO / "src" / "mlapp" / "schema.py").read_text())
     params = load_params(REPO / "params.yaml")
     data = params.data.model_copy(update={"id_column": None, "time_column": None})
-    schema_draft.write(
-        target, schema_draft.render(schema_draft.draft(frame.astype(str), data, params.validate_))
+    schema_render.write(
+        target, schema_render.render(schema_draft.draft(frame.astype(str), data, params.validate_))
     )
     return target
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mlapp.schema_draft import BLOCK
+from mlapp.schema_render import BLOCK
 
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "mlapp"
 MAX_LINES = 300

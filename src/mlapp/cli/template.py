@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -11,6 +11,9 @@ from mlapp.cli.common import FileOption, Project, pass_project
 from mlapp.outputs import id_clash
 from mlapp.params import Params
 from mlapp.sources import is_parquet
+
+if TYPE_CHECKING:  # the drafting modules load with the command, not with every CLI call
+    from mlapp.schema_draft import Feature
 
 
 @click.group("template")
@@ -45,67 +48,87 @@ def draft_schema(project: Project, table: Path | None, write: bool) -> None:
     Set `data:` in params.yaml first (label, id and time columns, separator, missing cells):
     those columns are left out. Review the draft: ranges are twice the furthest values seen.
     """
-    from mlapp import schema, schema_draft
+    from mlapp import schema, schema_draft, schema_render
 
     params = project.params
     source = table or params.data.raw
     frame, spelt = schema_draft.read(source, params.data, params.validate_.chunk_rows)
     features = schema_draft.draft(frame, params.data, params.validate_)
-    block = schema_draft.render(features)
+    block = schema_render.render(features)
     if not write:
         click.echo(block, nl=False)
     else:
         target = Path(schema.__file__).resolve()
         if not target.is_relative_to(Path.cwd().resolve()):  # an installed copy, not the project's
             raise click.ClickException(f"{target} is not in this project: run from the project's root")
-        schema_draft.write(target, block)
+        schema_render.write(target, block)
         click.echo(f"wrote FEATURES ({sum(not f.skip for f in features)} features) into {target}")
     for f in (f for f in features if f.skip):
         click.echo(f"left out {f.name!r}: {f.skip}", err=True)
-    for f in (f for f in features if f.name in spelt and not f.call.startswith("_number")):
-        cells = ", ".join(f"{word!r} in {n:,} rows" for word, n in spelt[f.name].items())
-        click.echo(
-            f"warning: {f.name!r}: {cells} read as missing (data.missing_values); if it is a value "
-            "(NA: North America), remove it from that list and draft again",
-            err=True,
-        )
-    # data.missing_values reads a CSV's cells only: in Parquet a missing value is a null.
-    fix = "add it to data.missing_values (params.yaml)"
-    if is_parquet(source):
-        fix = "write it as null in the file"
-    marked: dict[str, list[str]] = {}  # one line per mark, naming its columns
-    for f in features:
-        for mark in f.placeholders:
-            marked.setdefault(mark, []).append(repr(f.name))
-    for mark, names in marked.items():
-        click.echo(
-            f"warning: {mark!r} in {', '.join(names)} drafted as missing (a placeholder, or a word among "
-            f"numbers): if it marks a missing value, {fix}; validate refuses it until then",
-            err=True,
-        )
-    for f in (
-        f for f in features if f.call == "_category(" and (share := _new_levels(frame[f.name])) >= NEW_LEVELS
-    ):
-        click.echo(
-            f"warning: {f.name!r}: {len(f.levels):,} levels, about {share:.0%} of new rows would bring "
-            "one not listed, which validate and the service refuse: group rare levels in the export, "
-            "or data.ignore_columns",
-            err=True,
-        )
-    for f in (f for f in features if f.name != f.name.strip() and not f.skip):
-        # A CSV's leading space is dropped (after a separator, as read_csv drops it); a trailing one stays.
-        click.echo(
-            f"warning: {f.name!r} has a space around it: requests and every later file must name it so; "
-            f"rename the column to {f.name.strip()!r} in the file and draft again",
-            err=True,
-        )
-    for line in _scorer_clashes([f.name for f in features if "data.id_column" in f.skip], frame, params):
+    warnings = [
+        *_missing_words(features, spelt),
+        *_placeholders(features, is_parquet(source)),
+        *_open_categories(features, frame),
+        *_spaced_names(features),
+        *_scorer_clashes([f.name for f in features if "data.id_column" in f.skip], frame, params),
+    ]
+    for line in warnings:
         click.echo(f"warning: {line}", err=True)
     click.echo(
         "next: review the ranges (twice the furthest values seen) and categories, then "
         "`uv run dvc add data && uv run dvc repro`",
         err=True,
     )
+
+
+def _missing_words(features: list[Feature], spelt: dict[str, dict[str, int]]) -> list[str]:
+    """Words data.missing_values made missing in a column drafted as other than a number, where
+    they may have been values."""
+    lines = []
+    for f in (f for f in features if f.name in spelt and not f.call.startswith("_number")):
+        cells = ", ".join(f"{word!r} in {n:,} rows" for word, n in spelt[f.name].items())
+        lines.append(
+            f"{f.name!r}: {cells} read as missing (data.missing_values); if it is a value "
+            "(NA: North America), remove it from that list and draft again"
+        )
+    return lines
+
+
+def _placeholders(features: list[Feature], parquet: bool) -> list[str]:
+    """One line per mark drafted as missing, naming its columns: validate refuses the mark until
+    the file or params.yaml says it is missing."""
+    # data.missing_values reads a CSV's cells only: in Parquet a missing value is a null.
+    fix = "write it as null in the file" if parquet else "add it to data.missing_values (params.yaml)"
+    marked: dict[str, list[str]] = {}
+    for f in features:
+        for mark in f.placeholders:
+            marked.setdefault(mark, []).append(repr(f.name))
+    return [
+        f"{mark!r} in {', '.join(names)} drafted as missing (a placeholder, or a word among "
+        f"numbers): if it marks a missing value, {fix}; validate refuses it until then"
+        for mark, names in marked.items()
+    ]
+
+
+def _open_categories(features: list[Feature], frame: Any) -> list[str]:
+    """Categories whose new rows would often bring a level not listed (``_new_levels``)."""
+    return [
+        f"{f.name!r}: {len(f.levels):,} levels, about {share:.0%} of new rows would bring "
+        "one not listed, which validate and the service refuse: group rare levels in the export, "
+        "or data.ignore_columns"
+        for f in features
+        if f.call == "_category(" and (share := _new_levels(frame[f.name])) >= NEW_LEVELS
+    ]
+
+
+def _spaced_names(features: list[Feature]) -> list[str]:
+    # A CSV's leading space is dropped (after a separator, as read_csv drops it); a trailing one stays.
+    return [
+        f"{f.name!r} has a space around it: requests and every later file must name it so; "
+        f"rename the column to {f.name.strip()!r} in the file and draft again"
+        for f in features
+        if f.name != f.name.strip() and not f.skip
+    ]
 
 
 def _scorer_clashes(candidates: list[str], frame: Any, params: Params) -> list[str]:
