@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from mlapp.errors import ParamsError
-from mlapp.report import changes, markdown
+from mlapp.report import caveats, changes, markdown
 
 BASE_PARAMS = """
 train:
@@ -101,7 +101,7 @@ def said(**overrides: Any) -> list[str]:
         "pr_pipeline_stale": [],
         "lock_uncommitted": False,
     }
-    return changes.warnings(**{**facts, **overrides})
+    return caveats.warnings(**{**facts, **overrides})
 
 
 def test_a_like_for_like_comparison_has_no_warnings() -> None:
@@ -244,11 +244,11 @@ def test_few_test_rows_of_a_class_are_warned_about() -> None:
     """A PR that cut the data to 60 rows had 13 test rows, one positive: "no significant change",
     gate passed, and nothing said that the interval [-0.36, +0.18] could not tell."""
     y = np.array([0] * 12 + [1])
-    assert changes.few_test_rows(y, ["0", "1"], 10) == (
+    assert caveats.few_test_rows(y, ["0", "1"], 10) == (
         "Few test rows: 13 compared, 1 of class `1` (validate.min_class_rows: 10): "
         "the intervals are wide, so the verdict says little either way."
     )
-    assert changes.few_test_rows(np.array([0] * 10 + [1] * 10), ["0", "1"], 10) is None
-    said = changes.few_test_rows(np.array([0] * 10 + [1] * 10), ["0", "1", "2"], 10)
+    assert caveats.few_test_rows(np.array([0] * 10 + [1] * 10), ["0", "1"], 10) is None
+    said = caveats.few_test_rows(np.array([0] * 10 + [1] * 10), ["0", "1", "2"], 10)
     assert said and said.startswith("Few test rows: 20 compared, 0 of class `2` (")
-    assert changes.few_test_rows(np.array([1.5, 2.5]), [], 10) is None  # regression: no classes
+    assert caveats.few_test_rows(np.array([1.5, 2.5]), [], 10) is None  # regression: no classes

@@ -20,7 +20,7 @@ from mlapp.markdown_table import code_cell, code_span
 from mlapp.monitor import decision, render
 from mlapp.monitor.rows import FeatureDrift
 from mlapp.params import load_params
-from mlapp.report import changes, markdown, task_markdown
+from mlapp.report import caveats, markdown, task_markdown
 from tests.monitor.test_decision import CALM
 from tests.report.helpers import cells, table_blocks
 from tests.report.test_changes import _metric_rows, _row
@@ -119,7 +119,7 @@ def test_never_predicted_classes_and_few_rows_warning_show_names_as_written() ->
     prose = "\n".join(line for line in text.splitlines() if line.startswith("The PR model predicts no"))
     assert "\\" not in prose.replace("$\\alpha$", "")  # no table escape inside a code span
     _assert_names_literal(prose, NAMES)
-    warning = changes.few_test_rows(np.arange(len(NAMES)), NAMES, 5)
+    warning = caveats.few_test_rows(np.arange(len(NAMES)), NAMES, 5)
     assert warning is not None
     _assert_names_literal(warning, NAMES)
 

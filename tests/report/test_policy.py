@@ -10,7 +10,7 @@ import yaml
 from mlapp.errors import UserError
 from mlapp.metrics import TASK_METRICS
 from mlapp.params import GateParams, Params, load_params
-from mlapp.report import changes
+from mlapp.report import caveats
 from mlapp.report.policy import class_rows_bound, gate_policy, kept_bound, report_statistics
 from tests.conftest import REPO
 
@@ -164,7 +164,7 @@ def test_a_pr_cannot_silence_the_few_test_rows_warning_by_lowering_min_class_row
     y = np.array([0] * 20 + [1] * 5)
     lowered = class_rows_bound(base, _with_class_rows(3))
     assert lowered.least == 10
-    assert changes.few_test_rows(y, ["0", "1"], lowered.least, lowered.said) == (
+    assert caveats.few_test_rows(y, ["0", "1"], lowered.least, lowered.said) == (
         "Few test rows: 25 compared, 5 of class `1` (validate.min_class_rows: 10, the base's; this PR "
         "lowers it to 3): the intervals are wide, so the verdict says little either way."
     )

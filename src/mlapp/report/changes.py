@@ -1,8 +1,6 @@
 """What differs between base and PR: params, data, training-data drift, code, pipeline files.
 
-And, from those facts, the plain-language warnings that change what the comparison means
-(different data, a different test set, rows the champion trained on, a rebuilt champion
-that does not match its recorded hash).
+The plain-language warnings drawn from those facts are ``mlapp.report.caveats``.
 """
 
 from __future__ import annotations
@@ -10,12 +8,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from mlapp.labels import label_text
 from mlapp.lineage import read_pointer
-from mlapp.markdown_table import code_span
 from mlapp.metrics import round6
 from mlapp.monitor import drift
 from mlapp.params import MonitorParams, read_params_text
@@ -23,8 +19,6 @@ from mlapp.schema import feature_schema
 
 # Files whose change alters the pipeline or its environment, beyond params and src/.
 PIPELINE_FILES = ("dvc.yaml", "dvc.lock", "data.dvc", "uv.lock", "pyproject.toml", ".dvc/config")
-# Params that define which rows are trained and tested on (rather than how the model learns).
-ROW_PARAMS = ("data.", "validate.", "split.")
 BASE_PARAMS = "the base's params.yaml"  # how a refusal names the base's file
 
 
@@ -162,108 +156,3 @@ def training_drift(
         result = drift.one_feature(name, levels, base_train[name], pr_train[name], monitor)
         rows.append(asdict(result))
     return sorted(rows, key=lambda r: (-r["psi"], r["feature"]))
-
-
-def warnings(
-    *,
-    data_md5: tuple[str | None, str | None],
-    changed_params: list[str],
-    same_training_rows: bool,
-    overlap: RowOverlap,
-    on_base_copy: bool,
-    changed_files: list[str],
-    champion_matches_lock: bool,
-    champion_rebuilt: bool,
-    pr_pipeline_stale: list[str],
-    lock_uncommitted: bool,
-) -> list[str]:
-    """Facts that change what the comparison means, said plainly; empty when it is like for like."""
-    said = []
-    if data_md5[0] != data_md5[1]:
-        # A base model scored on its copy of the PR's rows is compared on the rows both test sets
-        # hold: the PR's new rows have no copy, so the deltas do not speak of them.
-        scored_on = (
-            "the PR's test rows that the base's test set also holds (the note)"
-            if on_base_copy
-            else "the PR's test set"
-        )
-        which = "those rows" if on_base_copy else "the new data"
-        # A column added, removed, retyped or ignored keeps every row: "different rows" is untrue.
-        learnt = (
-            "the base's training rows, alike in the columns both hold (the file differs in others: Data)"
-            if same_training_rows
-            else "different rows"
-        )
-        said.append(
-            f"Data changed (`data.dvc` {_short(data_md5[0])} -> {_short(data_md5[1])}): the PR's model "
-            f"learnt from {learnt}. Both models are scored on {scored_on}, so the deltas "
-            f"say which model does better on {which}, not whether the training change helped."
-        )
-    row_params = [key for key in changed_params if key.startswith(ROW_PARAMS)]
-    # A changed row param that left every row in its part (data.ignore_columns with an id) is
-    # shown in the params table, not claimed to have moved rows.
-    rows_moved = not same_training_rows or overlap.in_base_test != overlap.pr_test_rows
-    if row_params and rows_moved:
-        said.append(
-            f"Params that define the rows changed ({', '.join(map(code_span, row_params))}): "
-            "training and test rows are not chosen as on the base."
-        )
-    if data_md5[0] == data_md5[1] and not same_training_rows:
-        said.append(
-            "Same data, but the training rows differ (split, validation or schema changed): the "
-            "comparison mixes the effect of the model change with the effect of the new rows."
-        )
-    if overlap.in_base_test != overlap.pr_test_rows:
-        said.append(
-            f"The test set changed: {overlap.pr_test_rows - overlap.in_base_test:,} of the PR's "
-            f"{overlap.pr_test_rows:,} test rows were not in the base's test set."
-        )
-    if overlap.in_base_train:
-        share = overlap.in_base_train / max(overlap.pr_test_rows, 1)
-        said.append(
-            f"Leakage in favour of the base: the base model was trained on {overlap.in_base_train:,} "
-            f"({share:.1%}) of the PR's test rows, so its scores on them are optimistic."
-        )
-    if "src/mlapp/schema.py" in changed_files:
-        said.append("The schema changed (`src/mlapp/schema.py`): features, ranges or categories may differ.")
-    if "uv.lock" in changed_files and champion_rebuilt:
-        said.append(
-            "Dependencies changed (`uv.lock`) and the champion was rebuilt with the PR's packages: "
-            "it may differ from the model the base branch built."
-        )
-    if not champion_matches_lock:
-        said.append(
-            "The rebuilt champion does not match the model recorded in the base's `dvc.lock` "
-            "(different packages or hardware?): the comparison is against the rebuilt model."
-        )
-    if pr_pipeline_stale:
-        said.append(
-            f"The PR's pipeline outputs are stale (`dvc status`: {', '.join(pr_pipeline_stale)}): "
-            "run `uv run dvc repro`; this report scored the model on disk."
-        )
-    if lock_uncommitted:
-        said.append(
-            "`dvc.lock` differs from the committed one: the PR did not commit its reproduced "
-            "pipeline state. Run `uv run dvc repro` and commit `dvc.lock` (and metrics) before merging."
-        )
-    return said
-
-
-def few_test_rows(y: np.ndarray, classes: list[str], least: int, said: str | None = None) -> str | None:
-    """A warning when a class has fewer compared rows than ``least`` (validate.min_class_rows, as
-    ``said``): the intervals are then too wide for "no significant change" to mean the PR changed
-    nothing (a PR that cut the data to 60 rows left one positive test row and passed the gate).
-    None otherwise, or regression."""
-    counts = np.bincount(y.astype(np.int64), minlength=len(classes)) if classes else np.array([])
-    pairs = zip(classes, counts, strict=True)
-    if not (short := [f"{n:,} of class {code_span(c)}" for c, n in pairs if n < least]):
-        return None
-    bound = said or f"validate.min_class_rows: {least}"
-    return (
-        f"Few test rows: {len(y):,} compared, {', '.join(short)} ({bound}): "
-        "the intervals are wide, so the verdict says little either way."
-    )
-
-
-def _short(md5: str | None) -> str:
-    return f"`{md5[:8]}`" if md5 else "none"

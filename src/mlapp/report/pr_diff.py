@@ -13,7 +13,7 @@ import pandas as pd
 
 from mlapp import git
 from mlapp.params import Params
-from mlapp.report import changes, rows
+from mlapp.report import caveats, changes, rows
 from mlapp.report.champion import Champion
 from mlapp.report.policy import ClassRows
 
@@ -63,7 +63,7 @@ def warnings(
     classes: list[str],
 ) -> list[str]:
     """What may make the comparison mean less than it seems: the report's warnings section."""
-    said = changes.warnings(
+    said = caveats.warnings(
         data_md5=changed.data_md5,
         changed_params=[p["key"] for p in changed.params],
         same_training_rows=changed.same_rows,
@@ -75,7 +75,7 @@ def warnings(
         pr_pipeline_stale=stale,
         lock_uncommitted=not git.ok("diff", "--quiet", "HEAD", "--", "dvc.lock", cwd=root),
     )
-    few = changes.few_test_rows(scored.y, classes, class_rows.least, class_rows.said)
+    few = caveats.few_test_rows(scored.y, classes, class_rows.least, class_rows.said)
     return said if few is None else [*said, few]
 
 
