@@ -337,6 +337,32 @@ def test_one_class_after_dropping_blank_labels_says_a_blank_may_be_the_other(tas
     ), line
 
 
+@pytest.mark.parametrize("task", TASKS)
+def test_a_label_column_of_blanks_is_named_not_the_row_count(task: str) -> None:
+    """Every label blank (the wrong column named, an export without it): every row is dropped as
+    unlabelled, and "at least 100 rows (found 0; add rows, or lower validate.min_rows)" would send
+    the user to the wrong fix. The label column is named, with its rows and data.label."""
+    frame = _raw(table(task, 400)).assign(churned=None)
+    assert _problems(frame, params_for(PARAMS, task)) == [
+        "column 'churned' failed not entirely empty (all 400 labels missing; a model learns from "
+        "labeled rows: check that data.label (params.yaml) names the column to predict, or fill it): "
+        "400 value(s), e.g. [None] at rows [0, 1, 2, 3, 4]"
+    ]
+
+
+def test_a_repeated_id_says_data_group_column_is_for_an_entitys_rows() -> None:
+    """Two rows per patient under data.id_column: the refusal names the id's rows and the setting a
+    panel needs (the breast-cancer table with a patient id per two rows said only "values are unique")."""
+    frame = _raw(table("binary", 400))
+    frame["customer_id"] = [f"P{i // 2:04d}" for i in range(400)]
+    (line,) = _problems(frame, PARAMS)
+    start = "column 'customer_id' failed values are unique (data.id_column names one row each: "
+    assert line.startswith(start), line
+    assert "set data.group_column to it and data.id_column to a column unique per row, or null" in line, line
+    rows = "400 value(s), e.g. ['P0000', 'P0000', 'P0001', 'P0001', 'P0002'] at rows [0, 1, 2, 3, 4]"
+    assert line.endswith(rows), line
+
+
 def test_a_label_column_the_file_lacks_is_named_as_data_label() -> None:
     """The label named in params.yaml is not in the file (a typo, another export): the line
     says which setting names it."""

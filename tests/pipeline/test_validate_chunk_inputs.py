@@ -18,7 +18,7 @@ from mlapp.params import Params
 from mlapp.stages import validate
 from mlapp.stages.validate_rules import LEVELS_HINT
 from mlapp.tables import FrameParts, parquet_batches
-from tests.pipeline.test_validate_chunks import CHUNK_ROWS, PARAMS, ROWS, _set, _table
+from tests.pipeline.test_validate_chunks import CHUNK_ROWS, PARAMS, ROWS, UNIQUE_ID, _set, _table
 
 TIME = "event_time"
 
@@ -93,7 +93,7 @@ def test_whole_number_ids_with_a_gap_in_parquet_are_one_id_in_every_chunk(tmp_pa
     table = pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
     pq.write_table(table, source := tmp_path / "raw.parquet", row_group_size=50)
     code, report = _both(source, tmp_path)
-    unique = next(p for p in report["problems"] if p["check"] == "values are unique")
+    unique = next(p for p in report["problems"] if p["check"] == UNIQUE_ID)
     assert (code, unique["values"], unique["rows"]) == (1, ["7", "7"], [10, 210])
 
 

@@ -13,10 +13,12 @@ from mlapp.problems import CHECK_WORDS
 from mlapp.sample_data import generate
 from mlapp.stages import split as split_stage
 from mlapp.stages import validate
+from mlapp.stages.findings import ID_FIX
 from tests.conftest import REPO
 
 PARAMS = load_params(REPO / "params.yaml")
 ROWS = 300
+UNIQUE_ID = f"values are unique{ID_FIX}"  # with the fix for an entity's several rows
 # 14 chunks, the last of one row: each pandera pass costs ~30 ms whatever its size, and 43 chunks
 # of 7 rows checked no more than these (problems still spread over chunks, whole chunks unlabeled).
 CHUNK_ROWS = 23
@@ -74,8 +76,8 @@ def test_problems_spread_over_chunks_are_merged(tmp_path: Path) -> None:
 
     assert code == 1
     problems = _problems(report)
-    assert problems[("customer_id", "values are unique")]["rows"] == [7, 12, 250]
-    assert problems[("customer_id", "values are unique")]["count"] == 3
+    assert problems[("customer_id", UNIQUE_ID)]["rows"] == [7, 12, 250]
+    assert problems[("customer_id", UNIQUE_ID)]["count"] == 3
     age = problems[("age", "in_range(18, 110)")]
     assert (age["count"], age["rows"]) == (6, [3, 40, 41, 90, 150])
     assert problems[("tenure_months", "parse as int64")]["rows"] == [100]
@@ -138,8 +140,8 @@ def test_too_few_rows_after_dropping_unlabeled_ones(tmp_path: Path) -> None:
 
     assert code == 1
     assert report["problems"][-1]["check"] == (
-        "at least 100 rows (found 90; validate.min_rows: add rows, or lower validate.min_rows in "
-        "params.yaml if these are all there are)"
+        "at least 100 rows (found 90, 30 more without a label in 'churned' (data.missing_label); "
+        "validate.min_rows: add rows, or lower validate.min_rows in params.yaml if these are all there are)"
     )
 
 
@@ -203,7 +205,7 @@ def test_duplicate_ids_are_shown_with_their_repeats(tmp_path: Path) -> None:
     first, second = frame.loc[5, "customer_id"], frame.loc[6, "customer_id"]
     frame = _set(_set(frame, "customer_id", [200], first), "customer_id", [250], second)
     code, report = _both(frame, tmp_path)
-    unique = _problems(report)[("customer_id", "values are unique")]
+    unique = _problems(report)[("customer_id", UNIQUE_ID)]
     assert (code, unique["count"]) == (1, 4)
     assert (unique["values"], unique["rows"]) == ([first, first, second, second], [5, 200, 6, 250])
 
@@ -237,4 +239,4 @@ def test_missing_ids_are_named_missing_not_repeated(tmp_path: Path) -> None:
     assert code == 1
     problems = _problems(report)
     assert problems[("customer_id", "no missing values")]["rows"] == [3, 40, 250]
-    assert problems[("customer_id", "values are unique")]["rows"] == [9, 260]
+    assert problems[("customer_id", UNIQUE_ID)]["rows"] == [9, 260]

@@ -25,6 +25,7 @@ from mlapp.outputs import id_clash
 from mlapp.params import Params
 from mlapp.problems import REPEATS, written_missing
 from mlapp.schema import FEATURES, raw_schema
+from mlapp.stages.label_copies import LabelCopies
 from mlapp.stages.parse_failures import ParseFailures, merge
 from mlapp.stages.table_checks import (
     Problem,
@@ -46,6 +47,12 @@ from mlapp.stages.validate_rules import (
 )
 
 UNIQUE = "field_uniqueness"  # pandera's name for a column's `unique=True`
+# A repeated id is most often an entity's several rows (a panel), which data.group_column is for.
+ID_FIX = (
+    " (data.id_column names one row each: for an entity's several rows, such as a customer's months, "
+    "set data.group_column to it and data.id_column to a column unique per row, or null; a row "
+    "exported twice: drop the copy)"
+)
 
 
 TEXT_LABEL = " (a text label is a class: set task: binary or multiclass)"
@@ -94,6 +101,7 @@ class Findings:
         self.missing_values: pd.Series | None = None
         self.row_hashes: list[np.ndarray] = []  # features and label: the model's view of a row
         self.values: dict[str, set[Any]] = {}  # up to two values per feature (constant or not)
+        self.copies = LabelCopies(FEATURES, str(params.data.label), params.task)
 
     def add(self, chunk: pd.DataFrame) -> pd.DataFrame:
         """Check one chunk (indexed by its rows' 0-based numbers in the table); its typed rows."""
@@ -134,6 +142,7 @@ class Findings:
         self.missing_values = counts if self.missing_values is None else self.missing_values + counts
         content = [name for name in typed.columns if name in FEATURES or name == label]
         self.row_hashes.append(pd.util.hash_pandas_object(typed[content], index=False).to_numpy())
+        self.copies.add(typed)
         for name in FEATURES:
             seen = self.values.setdefault(name, set())
             if name in typed.columns and len(seen) < 2:
@@ -185,6 +194,8 @@ class Findings:
         for key in sorted(rules, key=group_order):
             if str(key[0]) not in gone and not (str(key[0]) in repeated and str(key[1]).startswith(REPEATS)):
                 rule = worded(key, rules[key], self.fixes)
+                if key == (self.id_column, UNIQUE):
+                    rule = replace(rule, check=rule.check + ID_FIX)
                 if key[1] == "column_in_dataframe":  # which setting or schema entry needs them
                     roles = column_roles(rule.values, self.params.data)
                     unexpected: list[Any] = next(
@@ -196,11 +207,26 @@ class Findings:
                 values.append(rule)
         # A header's names are no cells: a "?" among them is no Parquet file's text.
         values = [p if p.column == "<table>" else self._written_missing(p) for p in values]
-        values += too_few_rows(self.labeled, self.params.validate_.min_rows, "validate.min_rows")
+        values += self._row_count()
         found += empty + values
         if not found and self.labels:
-            found = label_problems(self._labels(), self.params, self.dropped)
+            labels = label_problems(self._labels(), self.params, self.dropped)
+            found = labels or self.copies.problems(self.labeled)  # a copy of labels that could train
         return self._id_clash() + found
+
+    def _row_count(self) -> list[Problem]:
+        """validate.min_rows over the labeled rows. Every label blank is the label's problem (the
+        wrong column named, or an export without it): "add rows" would not fix it."""
+        label = str(self.params.data.label)
+        if self.dropped and not self.labeled:
+            check = (
+                f"not entirely empty (all {self.dropped} labels missing; a model learns from labeled "
+                "rows: check that data.label (params.yaml) names the column to predict, or fill it)"
+            )
+            return [Problem(label, check, self.dropped, [None], list(range(min(self.dropped, self.limit))))]
+        left_out = f", {self.dropped} more without a label in '{label}' (data.missing_label)"
+        least = self.params.validate_.min_rows
+        return too_few_rows(self.labeled, least, "validate.min_rows", left_out if self.dropped else "")
 
     def _id_clash(self) -> list[Problem]:
         """An id the batch scorer would refuse for every file: said before a model is trained."""

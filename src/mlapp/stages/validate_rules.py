@@ -100,12 +100,13 @@ def parse_table(
     return parsed, column_problems(schema, unparsed, missing, set())
 
 
-def too_few_rows(rows: int, least: int, setting: str) -> list[Problem]:
-    """The table-wide row count check (``setting``: the params key of ``least``)."""
+def too_few_rows(rows: int, least: int, setting: str, left_out: str = "") -> list[Problem]:
+    """The table-wide row count check (``setting``: the params key of ``least``); ``left_out``
+    says which rows were not counted (blank labels), as the fix may be to fill them."""
     if rows >= least:
         return []
     fix = f"add rows, or lower {setting} in params.yaml if these are all there are"
-    return [Problem("<table>", f"at least {least} rows (found {rows}; {setting}: {fix})", 1)]
+    return [Problem("<table>", f"at least {least} rows (found {rows}{left_out}; {setting}: {fix})", 1)]
 
 
 def whole_number_columns(schema: pa.DataFrameSchema) -> frozenset[str]:
