@@ -46,6 +46,11 @@ sys.dont_write_bytecode = False
 # MLflow 3 skips its usage data under pytest only when PYTEST_CURRENT_TEST is set as it is imported,
 # and test modules import it while being collected, before any test sets it (as `mlapp` and `make`).
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+# DVC's own usage data: the template's .dvc/config turns it off, but the folders tests make with
+# `dvc init` or without DVC at all (reference_project, where report runs `dvc status`) have no such
+# setting, and each of their dvc commands started a detached `dvc daemon analytics` (a Python
+# process importing DVC and posting to dvc.org): 22 of them in `make test-fast`.
+os.environ.setdefault("DVC_NO_ANALYTICS", "true")
 # Ctrl-C as a terminal gives it. A suite started in the background (`nohup`, `cmd &` in a script:
 # how CI machines often run it) inherits SIGINT ignored, and so would every process it starts: the
 # interrupt tests would see nothing happen, whatever the code does.
