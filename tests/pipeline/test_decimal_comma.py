@@ -14,7 +14,7 @@ from mlapp.monitor.refresh import refresh
 from mlapp.params import load_params
 from mlapp.sample_data import generate, write
 from mlapp.stages import validate
-from tests.conftest import REPO, sh
+from tests.conftest import REPO, run_main
 from tests.monitor.helpers import fresh
 from tests.pipeline.test_csv_separator import _params, trains_and_scores
 
@@ -91,7 +91,7 @@ def test_a_decimal_mark_that_cannot_be_read_is_a_params_error(
 
 
 def test_a_refresh_appends_a_decimal_comma_batch_in_the_tables_own_notation(
-    project: Path, tmp_path: Path
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The retraining PR's refresh writes data.raw back as validate reads it: old rows
     byte-identical, new rows with decimal commas, and the whole table validates."""
@@ -110,6 +110,6 @@ def test_a_refresh_appends_a_decimal_comma_batch_in_the_tables_own_notation(
     header, last = after.splitlines()[0], after.splitlines()[-1]
     charges = last.split(";")[header.split(";").index("monthly_charges")]
     assert float(charges.replace(",", ".")) == batch["monthly_charges"].iloc[-1] and "." not in charges
-    sh("mlapp", "pipeline", "validate", "--output", tmp_path / "v.parquet", "--report", tmp_path / "v.json",
-       cwd=project)  # fmt: skip
+    outputs = ["--output", str(tmp_path / "v.parquet"), "--report", str(tmp_path / "v.json")]
+    assert run_main(monkeypatch, "pipeline", "validate", *outputs) == 0  # in the project (``project``)
     assert read_json(tmp_path / "v.json")["rows"] == 3300

@@ -18,7 +18,7 @@ from mlapp.params import load_params
 from mlapp.schema_draft import read
 from mlapp.stages import validate
 from mlapp.tables import read_frame
-from tests.conftest import REPO, run_main, sh
+from tests.conftest import REPO, run_main
 from tests.monitor.helpers import fresh
 
 PARAMS = load_params(REPO / "params.yaml")
@@ -96,16 +96,20 @@ def test_data_raw_named_as_no_reader_reads_it_is_a_params_error(tmp_path: Path, 
         load_params(tmp_path / "params.yaml")
 
 
-def test_an_xlsx_data_raw_stops_validate_with_one_line_and_keeps_the_report(tmp_path: Path) -> None:
-    """Through the CLI, as ``dvc repro`` runs it: a params error (exit 2), nothing written."""
+def test_an_xlsx_data_raw_stops_validate_with_one_line_and_keeps_the_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Through the CLI's entry point, as ``dvc repro`` runs it: a params error (exit 2), nothing
+    written. In this process: a traceback would be the exception escaping ``main``."""
     settings = yaml.safe_load((REPO / "params.yaml").read_text())
     settings["data"]["raw"] = "data/churn.xlsx"
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(settings))
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "churn.xlsx").write_bytes(b"PK\x03\x04" + bytes(range(256)) * 4)  # a zip, as xlsx is
-    done = sh("mlapp", "pipeline", "validate", cwd=tmp_path, check=False)
-    assert done.returncode == 2, done.stderr
-    assert SAID.format(".xlsx") in done.stderr and "Traceback" not in done.stderr
+    monkeypatch.chdir(tmp_path)
+    code, stderr = run_main(monkeypatch, "pipeline", "validate"), capsys.readouterr().err
+    assert code == 2, stderr
+    assert SAID.format(".xlsx") in stderr and "Traceback" not in stderr
     assert not (tmp_path / "reports").exists()
 
 
