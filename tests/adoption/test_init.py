@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mlapp import template
+from mlapp import proc, template
 from tests.conftest import REPO, sh
 
 UV = str(Path(sys.executable).parent / "uv")
@@ -121,6 +121,16 @@ def test_init_renames_everything(tmp_path: Path) -> None:
     pyproject = (root / "pyproject.toml").read_text()
     assert f'name = "{NEW}"' in pyproject and f'{NEW} = "{NEW}.__main__:main"' in pyproject
     assert f"model_name: {NEW}" in (root / "params.yaml").read_text()
+
+
+@pytest.mark.parametrize("name", [NEW, "z" * 31], ids=["example", "longest"])
+def test_the_renamed_project_passes_ruff(tmp_path: Path, name: str) -> None:
+    """`make lint` right after `make init`: the longer name reordered imports and pushed 73 lines
+    past the line length (acmechurn)."""
+    root = instantiate(tmp_path / "acme", name)
+    ruff = proc.tool("ruff")
+    assert sh(*ruff, "check", "--quiet", ".", cwd=root).stdout == ""
+    assert sh(*ruff, "format", "--check", "--quiet", ".", cwd=root).stdout == ""
 
 
 @pytest.mark.slow

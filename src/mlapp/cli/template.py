@@ -34,6 +34,8 @@ def init_project(name: str, steps: bool) -> None:
     from mlapp import template
 
     changed = template.rename(Path.cwd(), name)
+    if marked := template.fit_lint(Path.cwd()):
+        click.echo(f"ruff: {marked} string or comment line(s) the new name lengthened marked `# noqa: E501`")
     after = "; next: `uv lock && uv sync`, then `make test` and commit" if steps else ""
     click.echo(f"renamed the template to {name!r} in {len(changed)} files{after}")
 
