@@ -21,13 +21,13 @@ from mlapp.cells import PLACEHOLDER, composed, nested, parse_values, typed_times
 from mlapp.csv_names import first_line_data
 from mlapp.errors import UserError
 from mlapp.params import DataParams, ValidateParams
+from mlapp.raw_table import read_raw
 from mlapp.schema_codes import is_code
 from mlapp.schema_dates import DATE_FIX, date_formats, dates_note
 from mlapp.schema_ranges import bound, shown
 from mlapp.sources import is_parquet
 from mlapp.spellings import habits
 from mlapp.stages.validate import header_problems, name_problem, read_problem
-from mlapp.tables import read_raw
 from mlapp.unreadable import UNREADABLE
 
 YES_NO = {"true", "false", "yes", "no"}  # "0"/"1" stay numbers; "y"/"n" stay a category

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -25,7 +26,7 @@ from mlapp.csv_names import (
 )
 from mlapp.errors import UserError, interrupts_kept, not_built, writing
 from mlapp.files import replacing, staged_beside
-from mlapp.sources import is_parquet, opened
+from mlapp.sources import opened
 
 MORE_FIELDS = "a row has more fields than the header names"
 THREADS = False  # pyarrow's thread pools, to read Parquet (see ``parquet_file``) and convert frames
@@ -69,15 +70,22 @@ def read_csv(source: CsvSource, missing: Sequence[str], rows: int, sep: str) -> 
                     # pandas' warning names no line: the first such row among the first bytes, if there.
                     raise ParserError(f"{MORE_FIELDS} ({extra_field(head, sep) or exc})") from None
             if unchecked:
-                refuse_repeated(chunk.columns, head, sep)
-                if wrong := separator_fix(chunk.columns, sep, tsv=sep == "\t"):  # the scorer, the monitor
-                    raise ParserError(wrong)
-                # With "" a missing cell, pandas drops an empty field past the header's silently (a
-                # trailing comma), else it warns: one file read two ways. After the separator's check.
-                if extra := extra_field(head, sep):
-                    raise ParserError(f"{MORE_FIELDS} ({extra})")
+                _check_header(chunk.columns, head, sep)
                 unchecked = False
             yield chunk
+
+
+def _check_header(columns: pd.Index, head: io.BytesIO, sep: str) -> None:
+    """``ParserError`` for a header pandas read without complaint but wrongly: a name written
+    twice (pandas renames the second), another separator than ``sep`` (one column named "a;b"),
+    or a row with more fields than the header (see ``read_csv``)."""
+    refuse_repeated(columns, head, sep)
+    if wrong := separator_fix(list(columns), sep, tsv=sep == "\t"):  # the scorer, the monitor
+        raise ParserError(wrong)
+    # With "" a missing cell, pandas drops an empty field past the header's silently (a
+    # trailing comma), else it warns: one file read two ways. After the separator's check.
+    if extra := extra_field(head, sep):
+        raise ParserError(f"{MORE_FIELDS} ({extra})")
 
 
 def parquet_file(source: str | Path | IO[bytes]) -> pq.ParquetFile:
@@ -114,43 +122,16 @@ def parquet_batches(source: str | Path | IO[bytes] | pq.ParquetFile, rows: int) 
 
 
 def as_frame(data: pa.Table | pa.RecordBatch, start: int = 0) -> pd.DataFrame:
-    """Parquet rows in pandas, whole (``read_raw``) or in chunks (``parquet_batches``), numbered by
-    their position in the file from ``start``, as a CSV's rows are: a stored pandas index is no row
-    number (a filtered table's 3, 7, 9 are rows 0, 1, 2 to every other reader), and a named one is a
-    column of the file (``set_index('customer_id')``), kept as one. Whole numbers with a gap stay
-    ints (object), not float64 in the chunks holding a null only (7 as '7.0')."""
+    """Parquet rows in pandas, whole (``raw_table.read_raw``) or in chunks (``parquet_batches``),
+    numbered by their position in the file from ``start``, as a CSV's rows are: a stored pandas
+    index is no row number (a filtered table's 3, 7, 9 are rows 0, 1, 2 to every other reader), and
+    a named one is a column of the file (``set_index('customer_id')``), kept as one. Whole numbers
+    with a gap stay ints (object), not float64 in the chunks holding a null only (7 as '7.0')."""
     frame = data.to_pandas(integer_object_nulls=True, use_threads=THREADS)
     if named := [name for name in frame.index.names if name is not None]:
         frame = frame.reset_index(level=named)
     frame.index = pd.RangeIndex(start, start + len(frame))
     return frame
-
-
-def read_raw(path: Path, missing: Sequence[str], rows: int, sep: str) -> pd.DataFrame:
-    """Raw input as text (CSV) or as stored (Parquet), as validate reads it in pieces (typing is its job)."""
-    if is_parquet(path):
-        return as_frame(parquet_table(path))
-    return pd.concat(read_csv(path, missing, rows, sep))
-
-
-def line_count(path: Path) -> int | None:
-    """The lines of a CSV file (a last one without its line break too); None for Parquet."""
-    if is_parquet(path):
-        return None
-    lines, last = 0, b"\n"
-    with opened(path) as handle:
-        while block := handle.read(1 << 20):
-            lines, last = lines + block.count(b"\n"), block[-1:]
-    return lines + (last != b"\n")
-
-
-def read_raw_chunks(path: Path, rows: int, missing: Sequence[str], sep: str) -> Iterator[pd.DataFrame]:
-    """``read_raw`` in pieces of at most ``rows`` rows, each indexed by its rows' 0-based
-    positions in the file; a table without rows is one empty piece (its columns)."""
-    if is_parquet(path):
-        yield from parquet_batches(path, rows)
-    else:
-        yield from read_csv(path, missing, rows, sep)
 
 
 class FrameParts:

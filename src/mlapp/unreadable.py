@@ -88,7 +88,7 @@ def compressed_unnamed(source: str | Path, packed: str) -> str:
 def first_non_utf8_line(path: str | Path) -> tuple[int, bytes, int] | None:
     """The first line that is not UTF-8 text: its 1-based number, its bytes and the position of
     its first byte that is not; None for Parquet."""
-    if is_parquet(path):  # lines are a CSV's: any table not Parquet is read as one (read_raw)
+    if is_parquet(path):  # lines are a CSV's: any table not Parquet is read as one (raw_table.read_raw)
         return None
     with opened(path) as handle:
         for number, line in enumerate(handle, start=1):

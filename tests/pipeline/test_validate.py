@@ -24,11 +24,11 @@ from mlapp import schema
 from mlapp.cli import cli
 from mlapp.errors import UserError
 from mlapp.params import load_params
+from mlapp.raw_table import line_count
 from mlapp.schema import feature_schema, raw_schema
 from mlapp.stages import table_checks, validate
 from mlapp.stages.validate import Problem, check_table, parse_table
 from mlapp.stages.validate_rules import parse_columns
-from mlapp.tables import line_count
 from tests.conftest import REPO, copy_project, sh
 
 Edit = Callable[[pd.DataFrame], pd.DataFrame]

@@ -20,13 +20,13 @@ from mlapp import model as model_io
 from mlapp.errors import UserError
 from mlapp.monitor.batch import validate_batch
 from mlapp.params import Params
+from mlapp.raw_table import read_raw
 from mlapp.sample_data import generate
 from mlapp.schema import FEATURES, _category, check_features
 from mlapp.serving import score as scorer
 from mlapp.serving.request import RequestParser
 from mlapp.stages import validate
 from mlapp.stages.train import train
-from mlapp.tables import read_raw
 from tests.serving.conftest import PARAMS, feature_records
 
 MISSING = ["", "NULL"]  # "NA" left out: it is a region here

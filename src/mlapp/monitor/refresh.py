@@ -25,9 +25,9 @@ from mlapp.lineage import read_pointer
 from mlapp.monitor.batch import as_classes, read_source
 from mlapp.monitor.rows import MonitorError
 from mlapp.params import Params
+from mlapp.raw_table import read_raw
 from mlapp.sources import is_parquet
 from mlapp.stages.validate import ValidationFailed, validate_table
-from mlapp.tables import read_raw
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"  # the raw table's event-time text (see sample_data.write)
 

@@ -31,10 +31,11 @@ from mlapp.files import write_json
 from mlapp.labels import whole_numbers
 from mlapp.params import Params
 from mlapp.problem_row import Problem
+from mlapp.raw_table import line_count, read_raw_chunks
 from mlapp.sources import TABLE_FORMATS, is_parquet, table_format, unnamed_format
 from mlapp.stages.findings import Findings
 from mlapp.stages.validate_rules import check_table, parse_table
-from mlapp.tables import FrameParts, line_count, parquet_table, read_raw_chunks
+from mlapp.tables import FrameParts, parquet_table
 from mlapp.unreadable import UNREADABLE, why_unreadable
 
 __all__ = ["Problem", "ValidationFailed", "check_table", "parse_table", "run", "validate_table"]
