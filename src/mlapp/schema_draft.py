@@ -27,6 +27,7 @@ from mlapp.schema_dates import DATE_FIX, date_formats, dates_note
 from mlapp.schema_ranges import bound, shown
 from mlapp.sources import is_parquet
 from mlapp.spellings import habits
+from mlapp.stages.label_copies import copied_columns
 from mlapp.stages.validate import header_problems, name_problem, read_problem
 from mlapp.unreadable import UNREADABLE
 
@@ -212,11 +213,19 @@ def too_empty(name: str, values: pd.Series, checks: ValidateParams) -> Feature |
     return Feature(name, "", skip=f"{share:.0%} missing, over {setting} ({allowed:g}); {IGNORE} or raise it")
 
 
-def draft(frame: pd.DataFrame, data: DataParams, checks: ValidateParams) -> list[Feature]:
-    """Every column but the label, id, event time and ignored ones, in the file's order."""
+def draft(
+    frame: pd.DataFrame, data: DataParams, checks: ValidateParams, task: str | None = None
+) -> list[Feature]:
+    """Every column but the label, id, event time and ignored ones, in the file's order; with
+    ``task``, a copy of the label is left out as validate would refuse it."""
     named = {data.label, data.id_column, data.time_column, data.group_column, *data.ignore_columns}
     columns = [(str(name), frame[name]) for name in frame.columns if name not in named]
-    return [too_empty(n, v, checks) or feature(n, v, data.decimal) for n, v in columns]
+    copies = copied_columns(frame, [n for n, _ in columns], data.label, task) if task else set()
+    copy = f"a copy of the label {data.label!r} (validate refuses it: a model learns the answer); {IGNORE}"
+    return [
+        Feature(n, "", skip=copy) if n in copies else too_empty(n, v, checks) or feature(n, v, data.decimal)
+        for n, v in columns
+    ]
 
 
 def read(path: Path, data: DataParams, chunk_rows: int) -> tuple[pd.DataFrame, dict[str, dict[str, int]]]:

@@ -519,3 +519,32 @@ def test_an_int64_quantity_of_19_digits_is_drafted_as_a_number(tmp_path: Path) -
         (drafted,) = schema_draft.draft(schema_draft.read(path, data, 1_000)[0], data, params.validate_)
         assert drafted.call == "_number(int, 0, 9_223_372_036_854_775_807", (path.name, drafted)
     pa.DataFrameSchema({"bytes_sent": _number(int, 0, 2**63 - 1)}).validate(frame[["bytes_sent"]])
+
+
+def test_a_copy_of_the_label_is_left_out_as_validate_refuses_it(tmp_path: Path) -> None:
+    """breast_cancer's `target` copied into a column was drafted as a feature: validate refuses
+    it (stages.label_copies), so the draft leaves it out with why; a column one row off stays."""
+    churned = [i % 2 for i in range(200)]
+    near = [1 - c if i == 199 else c for i, c in enumerate(churned)]
+    rows = [f"{i / 7:.3f},{c},{n},{c}" for i, (c, n) in enumerate(zip(churned, near, strict=True))]
+    (source := tmp_path / "t.csv").write_text("score,leak,near,churned\n" + "\n".join(rows) + "\n")
+    result = CliRunner().invoke(
+        cli, ["--params", str(REPO / "params.yaml"), "template", "schema", str(source)]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert (
+        "left out 'leak': a copy of the label 'churned' (validate refuses it: a model learns the answer); "
+        "list it in data.ignore_columns (params.yaml)"
+    ) in result.stderr
+    assert '"near": _number(int, 0, 2),' in result.stdout and "'near'" not in result.stderr
+
+
+def test_a_copy_of_a_regression_label_is_left_out() -> None:
+    """A CSV's text compared as numbers, as validate types it: "151" and "151.0" are one value."""
+    params = load_params(REPO / "params.yaml")
+    labels = [f"{v:.1f}" for v in np.linspace(25, 346, 120)]
+    frame = pd.DataFrame({"copy": [v.removesuffix(".0") for v in labels], "churned": labels})
+    drafted = {f.name: f for f in schema_draft.draft(frame, params.data, params.validate_, "regression")}
+    assert drafted["copy"].skip.startswith("a copy of the label 'churned'"), drafted["copy"]
+    assert not schema_draft.draft(frame, params.data, params.validate_, "binary")[0].skip

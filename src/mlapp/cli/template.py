@@ -55,7 +55,7 @@ def draft_schema(project: Project, table: Path | None, write: bool) -> None:
     params = project.params
     source = table or params.data.raw
     frame, spelt = schema_draft.read(source, params.data, params.validate_.chunk_rows)
-    features = schema_draft.draft(frame, params.data, params.validate_)
+    features = schema_draft.draft(frame, params.data, params.validate_, params.task)
     block = schema_render.render(features)
     if not write:
         click.echo(block, nl=False)

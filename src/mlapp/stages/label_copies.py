@@ -67,3 +67,25 @@ def _same_numbers(values: pd.Series, label: pd.Series) -> bool:
     if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
         return False
     return bool((values.astype("float64") == pd.to_numeric(label, errors="coerce")).all())
+
+
+def copied_columns(frame: pd.DataFrame, columns: list[str], label: str, task: str) -> set[str]:
+    """The columns of ``frame`` (the schema draft's: a CSV's text) that copy the label, on its
+    labeled rows; for a regression label, text compared as numbers, as validate types it."""
+    labeled = frame[frame[label].notna()]
+    if task == "regression":
+        labeled = labeled.apply(_as_numbers)
+    copies = LabelCopies(columns, label, task)
+    copies.add(labeled)
+    return {p.column for p in copies.problems(len(labeled))}
+
+
+def _as_numbers(values: pd.Series) -> pd.Series:
+    """A text column read as numbers if every present value is one; any other column as it is."""
+    if not pd.api.types.is_object_dtype(values) and not pd.api.types.is_string_dtype(values):
+        return values
+    try:
+        numbers = pd.to_numeric(values, errors="coerce")
+    except (TypeError, ValueError):  # a Parquet list or record column
+        return values
+    return numbers if numbers.notna().sum() == values.notna().sum() else values
