@@ -24,8 +24,8 @@ from mlapp.errors import UserError, redact
 from mlapp.files import read_json, write_json, write_text
 from mlapp.markdown_table import number
 from mlapp.model import Model, load
-from mlapp.params import Params, load_params
-from mlapp.report import base_ref, markdown, no_comparison, plot_data, pr_diff, schema, verdict
+from mlapp.params import Params, ReportParams, load_params
+from mlapp.report import base_ref, markdown, no_comparison, plot_data, pr_diff, rows, schema, verdict
 from mlapp.report import gate as gate_check
 from mlapp.report.champion import Champion, StaleOutputs, base_params_text, obtain, pr_stale_stages
 from mlapp.report.policy import kept_bound
@@ -97,11 +97,7 @@ def build(
     judged = verdict.judge(champion, challenger, scored, params, params_text, kept)
     changed = pr_diff.against(root, base_commit, champion, pr_train, scored, params, params_text)
     warnings = pr_diff.warnings(root, changed, champion, scored, stale, judged.class_rows, classes)
-    y, base_proba, pr_proba = scored.y, scored.base, scored.pr
-    head = git.rev("HEAD", cwd=root) or "unknown"
-    dirty = not git.ok("diff", "--quiet", "HEAD", "--", cwd=root)
-    runs = mlflow_runs(params, {"base": champion.model.sha256, "pr": challenger.sha256})
-    stats = judged.stats
+    lineage = _lineage(root, (base_commit, base_how), champion, challenger, params)
     report = {
         "schema_version": schema.SCHEMA_VERSION,
         "task": task,
@@ -110,43 +106,65 @@ def build(
         "primary_metric": judged.primary.name,
         "gate": judged.gate.as_dict(),
         "metrics": [d.as_dict() for d in judged.deltas],
-        "bootstrap": {
-            "resamples": stats.bootstrap_resamples,
-            "seed": stats.bootstrap_seed,
-            "confidence": stats.confidence,
-            "rows": len(y),
-            "paired_by": scored.paired_by,
-            "positives": int(y.sum()) if task == "binary" else None,
-            "identical_predictions": bool(np.array_equal(base_proba, pr_proba)),
-        },
+        "bootstrap": _bootstrap(judged.stats, scored, task),
         "warnings": warnings,
         "changes": pr_diff.section(changed, champion, pr_train, pr_test, params, task, classes),
         "curves": {
-            "base": plot_data.curves(champion.model, y, base_proba, params),
-            "pr": plot_data.curves(challenger, y, pr_proba, params),
+            "base": plot_data.curves(champion.model, scored.y, scored.base, params),
+            "pr": plot_data.curves(challenger, scored.y, scored.pr, params),
         },
         "models": {"base": model_facts(champion.model), "pr": model_facts(challenger)},
-        "lineage": {
-            "base": {"commit": base_commit, "chosen_as": base_how, "mlflow_run": runs["base"]},
-            "pr": {"commit": head, "uncommitted_changes": dirty, "mlflow_run": runs["pr"]},
-        },
+        "lineage": lineage,
         "drift_rules": {
             "psi": params.monitor.psi,
             "bins": params.monitor.bins,
             "top": params.report.drift_top,
         },
         "calibration_bins": params.evaluate.calibration_bins,
-        # Measured in this run: varies between runs (kept apart in the Markdown).
-        "run": {
-            "latency_ms": latency_ms(
-                {"base": (champion.model, scored.rows["base"]), "pr": (challenger, scored.rows["pr"])},
-                params.report.latency_repeats,
-            ),
-            "latency_repeats": params.report.latency_repeats,
-            "champion": {"how": champion.how, "seconds": champion.seconds},
-        },
+        "run": _measured(champion, challenger, scored, params),
     }
     return report, champion
+
+
+def _bootstrap(stats: ReportParams, scored: rows.Scored, task: str) -> dict[str, Any]:
+    """How the intervals were drawn, and on what: the rows, their positives, whether the two
+    models predicted alike (every interval then sits on zero)."""
+    y = scored.y
+    return {
+        "resamples": stats.bootstrap_resamples,
+        "seed": stats.bootstrap_seed,
+        "confidence": stats.confidence,
+        "rows": len(y),
+        "paired_by": scored.paired_by,
+        "positives": int(y.sum()) if task == "binary" else None,
+        "identical_predictions": bool(np.array_equal(scored.base, scored.pr)),
+    }
+
+
+def _lineage(
+    root: Path, base: tuple[str, str], champion: Champion, challenger: Model, params: Params
+) -> dict[str, Any]:
+    """Where each model comes from: its commit (the PR's: HEAD, and whether the tree differs
+    from it) and the MLflow run that logged it, if any."""
+    head = git.rev("HEAD", cwd=root) or "unknown"
+    dirty = not git.ok("diff", "--quiet", "HEAD", "--", cwd=root)
+    runs = mlflow_runs(params, {"base": champion.model.sha256, "pr": challenger.sha256})
+    return {
+        "base": {"commit": base[0], "chosen_as": base[1], "mlflow_run": runs["base"]},
+        "pr": {"commit": head, "uncommitted_changes": dirty, "mlflow_run": runs["pr"]},
+    }
+
+
+def _measured(champion: Champion, challenger: Model, scored: rows.Scored, params: Params) -> dict[str, Any]:
+    """What this run measured: it varies between runs, so the Markdown keeps it apart."""
+    return {
+        "latency_ms": latency_ms(
+            {"base": (champion.model, scored.rows["base"]), "pr": (challenger, scored.rows["pr"])},
+            params.report.latency_repeats,
+        ),
+        "latency_repeats": params.report.latency_repeats,
+        "champion": {"how": champion.how, "seconds": champion.seconds},
+    }
 
 
 def write(report: dict[str, Any], out_dir: Path, max_chars: int) -> str:
