@@ -2,10 +2,10 @@
 ``train.tweedie_variance_power``), proposed as a params.yaml diff: ``tune.space`` names each.
 
 Only the training part of the split is read, divided into fit and validation rows by the train
-stage's own ``holdout`` and fitted by its own ``fit``: a trial's model is the one ``dvc repro``
-trains with the trial's values (with ``train.engine`` dask, the local engine's), and values train
-would refuse (``check_huber_slope``) are refused here too: params.yaml's own stop the search, a
-trial's are skipped. Each trial is
+stage's own ``holdout`` (whole groups of ``data.group_column`` when set) and fitted by its own
+``fit``: a trial's model is the one ``dvc repro`` trains with the trial's values (with
+``train.engine`` dask, the local engine's), and values train would refuse (``check_huber_slope``)
+are refused here too: params.yaml's own stop the search, a trial's are skipped. Each trial is
 scored on the validation rows with ``tune.metric``, a metric of the task as evaluate computes it
 (``mlapp.metrics``, which also gives its direction): the test set, which the PR report and the
 gate judge, never influences the choice. Each trial is an MLflow child run of one parent run; the
@@ -33,7 +33,8 @@ from mlapp.errors import ParamsError, UserError
 from mlapp.files import write_text
 from mlapp.model import Model, ModelSpec
 from mlapp.params import LOG_SCALE, TRAIN_OWN, Params, TrainParams, Tunable, TuneParams, tuned_setting
-from mlapp.stages.train import Holdout, check_huber_slope, fit, holdout, uses_huber_slope
+from mlapp.stages.train import Holdout, fit, holdout
+from mlapp.stages.train_checks import check_huber_slope, uses_huber_slope
 from mlapp.tables import read_frame
 
 
@@ -102,7 +103,8 @@ def search(params: Params, source: Path) -> Result:
     from mlapp import tracking
 
     tune: TuneParams = params.tune
-    frame = read_frame(source, [params.data.label])
+    group = params.data.group_column  # whole groups held out, as train holds them out
+    frame = read_frame(source, [params.data.label, *([group] if group else [])])
     rows = holdout(
         frame,
         params.data.label,
@@ -110,6 +112,7 @@ def search(params: Params, source: Path) -> Result:
         params.task,
         params.data.classes,
         examples=params.validate_.max_failure_examples,
+        group=group,
     )
     # The train stage's own checks of its params against the labels: params.yaml's values first
     # (train would refuse them: so does tune), then each trial's (a min_child_weight the slope

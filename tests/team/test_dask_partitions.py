@@ -17,8 +17,8 @@ import pytest
 from mlapp.params import TrainParams, load_params
 from mlapp.sample_data import generate
 from mlapp.stages import train_dask
+from mlapp.stages.dask_parts import TooFewRows, check_partitions, partition_sizes
 from mlapp.stages.split import SplitError
-from mlapp.stages.train_dask import TooFewRows, _check_partitions, _sizes
 from mlapp.tables import write_frame
 from tests.conftest import REPO
 
@@ -42,13 +42,13 @@ def _train(partition_rows: int = 1_000_000) -> TrainParams:
     ],
 )
 def test_partitions_are_even(rows: int, workers: int, partition_rows: int, sizes: list[int]) -> None:
-    assert _sizes(rows, workers, partition_rows) == sizes
+    assert partition_sizes(rows, workers, partition_rows) == sizes
     assert sum(sizes) == rows
 
 
 def test_a_table_the_cluster_can_share_passes() -> None:
-    _check_partitions(_sizes(121, 8, 1_000_000), 8, _train())
-    _check_partitions(_sizes(20, 2, 1_000_000), 2, _train())
+    check_partitions(partition_sizes(121, 8, 1_000_000), 8, _train())
+    check_partitions(partition_sizes(20, 2, 1_000_000), 2, _train())
 
 
 @pytest.mark.parametrize(
@@ -72,7 +72,7 @@ def test_too_few_rows_per_worker_is_one_line_naming_the_settings(
     rows: int, workers: int, partition_rows: int, message: str
 ) -> None:
     with pytest.raises(TooFewRows, match=message) as raised:
-        _check_partitions(_sizes(rows, workers, partition_rows), workers, _train(partition_rows))
+        check_partitions(partition_sizes(rows, workers, partition_rows), workers, _train(partition_rows))
     assert "\n" not in str(raised.value)
 
 
@@ -82,14 +82,16 @@ def test_the_settings_named_are_enough() -> None:
         for workers in (1, 2, 3, 8, 13):
             for partition_rows in (1, 5, 10, 50, 1_000_000):
                 try:
-                    _check_partitions(_sizes(rows, workers, partition_rows), workers, _train(partition_rows))
+                    check_partitions(
+                        partition_sizes(rows, workers, partition_rows), workers, _train(partition_rows)
+                    )
                     continue
                 except TooFewRows as error:
                     named = dict(re.findall(r"(train\.dask\.\w+) to at \w+ (\d+)", str(error)))
                 fixed_workers = int(named.get("train.dask.workers", workers))
                 fixed_rows = int(named.get("train.dask.partition_rows", partition_rows))
-                sizes = _sizes(rows, fixed_workers, fixed_rows)
-                _check_partitions(sizes, fixed_workers, _train(fixed_rows))
+                sizes = partition_sizes(rows, fixed_workers, fixed_rows)
+                check_partitions(sizes, fixed_workers, _train(fixed_rows))
 
 
 def test_a_table_too_small_for_a_local_cluster_is_refused_before_it_starts(

@@ -304,3 +304,15 @@ def test_a_multiclass_label_trains_on_dask(tmp_path, classes) -> None:
     )
     assert len(spec.classes) == classes
     assert model_io.Model(booster, spec, "").scores(frame).shape == (len(frame), classes)
+
+
+def test_whole_groups_are_held_out_on_dask(tables, tmp_path) -> None:
+    """data.group_column: the validation rows are the local engine's whole groups, spread over the
+    partitions (households of 4 rows apart in the file); the model trains on every worker."""
+    frame = pd.read_parquet(tables[0]).head(2_000)
+    panel = tmp_path / "panel.parquet"
+    write_frame(frame.assign(household=[f"H{n % 500}" for n in range(len(frame))]), panel)
+    booster, spec = train_dask.train(
+        panel, PARAMS.data.label, PARAMS.train, examples=EXAMPLES, group="household"
+    )
+    assert booster.num_boosted_rounds() == spec.best_iteration + 1 and spec.threshold is not None

@@ -101,7 +101,7 @@ def positions(
         cut = len(by_time) - round(len(by_time) * params.test_size)
         return by_time[:cut], by_time[cut:]
     if hashes is not None:
-        return split_groups.stratified(order, labels, hashes, params)
+        return split_groups.stratified(order, labels, hashes, params.test_size, params.seed)
     if labels is not None:
         check_stratifiable(labels, names, params.test_size, "split.test_size", ("train", "test"))
     train, test = train_test_split(

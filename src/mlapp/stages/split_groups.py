@@ -15,6 +15,10 @@ nearly every panel, where most entities have rows on both sides of any date.
 
 Groups are known by the hash of their key (``split.row_hashes``) and ordered by it, never by the
 file's row order: the same rows and params give the same parts, row for row.
+
+Train holds out its validation rows (early stopping, the binary threshold, `make tune`'s scores) as
+``stratified`` holds out test (``holdout``), whole groups of ``train.valid_size``: by rows, a
+group's rows on both sides made the validation rows score entities the fit had seen.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import pandas as pd
 from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold
 
 from mlapp.params import SplitParams
+from mlapp.stages.split_checks import SplitError
 
 
 def fold_count(test_size: float, limit: int) -> int:
@@ -37,22 +42,41 @@ def fold_count(test_size: float, limit: int) -> int:
 
 
 def stratified(
-    order: np.ndarray, labels: np.ndarray | None, groups: np.ndarray, params: SplitParams
+    order: np.ndarray, labels: np.ndarray | None, groups: np.ndarray, test_size: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Row positions of train and test, each in key order (``order``: the rows sorted by key;
-    ``labels``: class codes, None for a regression label; ``groups``: each row's group hash)."""
+    ``labels``: class codes, None for a regression label; ``groups``: each row's group hash), about
+    ``test_size`` of the rows in test, drawn with ``seed``: split.test_size and split.seed for the
+    split stage, train.valid_size and train.seed for train's validation rows (``holdout``)."""
     keys = groups[order]
     if labels is None:
-        shuffle = GroupShuffleSplit(n_splits=1, test_size=params.test_size, random_state=params.seed)
+        shuffle = GroupShuffleSplit(n_splits=1, test_size=test_size, random_state=seed)
         train, test = next(shuffle.split(keys, groups=keys))
         return order[np.sort(train)], order[np.sort(test)]
     codes = labels[order]
     limit = min(len(np.unique(keys)), int(np.bincount(codes).max()))
-    folds = StratifiedGroupKFold(fold_count(params.test_size, limit), shuffle=True, random_state=params.seed)
-    target = params.test_size * len(keys)
+    folds = StratifiedGroupKFold(fold_count(test_size, limit), shuffle=True, random_state=seed)
+    target = test_size * len(keys)
     # min keeps the first nearest fold, and holds two folds at a time (each indexes every row)
     train, test = min(folds.split(codes, codes, keys), key=lambda fold: abs(len(fold[1]) - target))
     return order[train], order[test]  # sklearn's indices are ascending: key order
+
+
+def holdout(
+    keys: pd.Series, labels: np.ndarray | None, valid_size: float, seed: int, column: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Train's fit and validation positions (ascending) with ``data.group_column`` (``column``,
+    whose values ``keys`` are): every row of a group on one side, by ``stratified`` (``labels``:
+    class codes, None for a regression label). Hashed as ``split.row_hashes`` hashes a group."""
+    hashes = pd.util.hash_pandas_object(keys, index=False).to_numpy()
+    if (count := len(np.unique(hashes))) < 2:  # sklearn's bare ValueError for one group
+        raise SplitError(
+            f"data.group_column {column!r}: the {len(keys)} training rows are {count} group(s), and "
+            f"train.valid_size {valid_size} holds out whole groups for validation (early stopping, the "
+            "binary threshold), so it needs 2 at least: add groups to the training part, or set "
+            "data.group_column null to hold out rows"
+        )
+    return stratified(np.arange(len(keys)), labels, hashes, valid_size, seed)
 
 
 def by_last_time(

@@ -1,10 +1,11 @@
 """Stage 3: fit an XGBoost model for the task (scikit-learn API) and save it without pickle.
 
-A seeded part of the training rows (stratified for classification) is held out for early
-stopping and, for binary, for choosing the decision threshold, so the test set stays
-untouched until evaluate. The task picks the objective and the early-stopping metric
-(regression: ``train.regression_objective``, squared, pseudo-Huber or absolute error, or
-tweedie or gamma, log-link losses whose predictions are on the label's scale).
+A seeded part of the training rows (stratified for classification; whole groups of
+``data.group_column`` when set) is held out for early stopping and, for binary, for choosing the
+decision threshold, so the test set stays untouched until evaluate. The task picks the objective
+and the early-stopping metric (regression: ``train.regression_objective``, squared, pseudo-Huber
+or absolute error, or tweedie or gamma, log-link losses whose predictions are on the label's
+scale).
 The thread count is a parameter: it fixes floating-point summation order, which is
 what makes the model bytes identical from run to run.
 """
@@ -21,12 +22,13 @@ import xgboost as xgb
 from sklearn.metrics import precision_recall_curve
 from sklearn.model_selection import train_test_split
 
-from mlapp.errors import ParamsError
 from mlapp.labels import label_text
 from mlapp.model import ModelSpec, save
 from mlapp.params import Params, Task, TrainParams
 from mlapp.schema import FEATURES, categories, feature_schema
 from mlapp.stages.split_checks import SplitError, check_parts, check_stratifiable, class_fix
+from mlapp.stages.split_groups import holdout as group_holdout
+from mlapp.stages.train_checks import check_huber_slope, check_learnt, uses_huber_slope
 from mlapp.tables import read_frame, stage_table
 
 # XGBoost objective and early-stopping metric per classification task.
@@ -122,8 +124,10 @@ def holdout(
     classes: list[str] | None = None,
     *,
     examples: int,
+    group: str | None = None,
 ) -> Holdout:
-    """A seeded part of the rows (stratified for classification) held out from the fit.
+    """A seeded part of the rows (stratified for classification) held out from the fit: whole
+    groups of the column ``group`` (data.group_column) when set, else rows.
     ``examples``: validate.max_failure_examples, the labels a failed encoding names."""
     if (held := math.ceil(params.valid_size * len(frame))) >= len(frame):  # sklearn's bare ValueError
         raise SplitError(
@@ -137,15 +141,16 @@ def holdout(
         check_stratifiable(
             y.to_numpy(), spec.classes, params.valid_size, "train.valid_size", ("fit", "validation")
         )
-    # Positions, not rows: the parts are checked for every class by them (same draw as the rows').
-    fit_at, valid_at = train_test_split(
-        np.arange(len(frame)),
-        test_size=params.valid_size,
-        random_state=params.seed,
-        stratify=None if task == "regression" else y,
-    )
+    codes = None if task == "regression" else y.to_numpy()
+    if group:  # a group on both sides: early stopping and the threshold judged on entities fitted
+        fit_at, valid_at = group_holdout(frame[group], codes, params.valid_size, params.seed, group)
+    else:  # positions, not rows: the parts are checked for every class by them (same draw as the rows')
+        fit_at, valid_at = train_test_split(
+            np.arange(len(frame)), test_size=params.valid_size, random_state=params.seed, stratify=codes
+        )
     if task != "regression":
         split = f"train.valid_size {params.valid_size} of {len(frame)} rows"
+        split += f" (whole groups of data.group_column {group!r})" if group else ""
         fix = f"{HOLDOUT_COST}: {class_fix('raise train.valid_size')}"
         check_parts(y.to_numpy(), spec.classes, {"fit": fit_at, "validation": valid_at}, split, fix)
     fit_rows, valid_rows = frame.iloc[fit_at], frame.iloc[valid_at]
@@ -187,67 +192,27 @@ def train(
     classes: list[str] | None = None,
     *,
     examples: int,
+    group: str | None = None,
 ) -> tuple[xgb.Booster, ModelSpec]:
-    return fit(holdout(frame, label, params, task, classes, examples=examples), params)
-
-
-def uses_huber_slope(task: Task, params: TrainParams) -> bool:
-    """Whether ``check_huber_slope`` applies: train runs it, and `make tune` for every trial."""
-    return task == "regression" and params.regression_objective == "pseudohubererror"
-
-
-def check_huber_slope(labels: pd.Series, params: TrainParams) -> None:
-    """Refuse a huber_slope too small for the label's scale, before anything is fitted.
-
-    Pseudo-Huber's curvature (XGBoost's hessian) at an error r is (1 + (r/slope)^2)^-1.5, and a
-    node splits only when each half holds train.xgboost.min_child_weight of it. Starting from the
-    median, a label whose errors are hundreds of slopes wide holds less than two halves' worth:
-    the trees stay leaves and the model predicts about the median (a rent table, labels ~400 from
-    their median, errors ~150, slope 1: 25 trees, 2 of them split, R^2 0.001; slope 5 to 40: R^2
-    0.88-0.89). The fit rows are all but train.valid_size of these: the sum is scaled, not exact."""
-    values = pd.to_numeric(labels, errors="coerce").dropna().to_numpy(dtype=float)
-    errors = values - np.median(values)
-    held = float(np.sum((1 + (errors / params.huber_slope) ** 2) ** -1.5)) * (1 - params.valid_size)
-    needed = 2 * params.xgboost.min_child_weight
-    if held >= needed:
-        return
-    typical = float(np.median(np.abs(errors)))
-    suggestion = float(f"{typical / 10:.2g}")
-    raise ParamsError(
-        f"train.huber_slope {params.huber_slope:g} is too small for this label (its typical distance "
-        f"from the median is {typical:.4g}): pseudo-Huber's curvature over the fit rows would be "
-        f"{held:.3g}, under the {needed:g} a tree needs to split once (2 x "
-        f"train.xgboost.min_child_weight), so the model would predict about the median. Set "
-        f"train.huber_slope near a typical error in the label's units, e.g. {suggestion:g}"
-    )
-
-
-def check_learnt(booster: xgb.Booster, params: TrainParams) -> None:
-    """Refuse a model none of whose trees split: it predicts one value for every row. With XGBoost's
-    gamma 0 every split that lowers the loss is taken, so what blocks them all is a side holding less
-    than min_child_weight of hessian (mtcars, 32 rows, 17 fit: weight 2 let no tree split, ROC AUC 0.5;
-    XGBoost's default 1 did, 1.0) or features that never vary."""
-    if booster.get_score(importance_type="weight"):
-        return
-    raise ParamsError(
-        "none of the model's trees split: it would predict one value for every row. Each side of a split "
-        f"needs train.xgboost.min_child_weight ({params.xgboost.min_child_weight:g}) of XGBoost's hessian "
-        "(a row weighs 1 in squared error, p(1 - p) <= 0.25 in a class), more than these rows hold: lower "
-        "it (XGBoost's default is 1), add rows, or check that features vary (validate's constant_features)"
-    )
+    return fit(holdout(frame, label, params, task, classes, examples=examples, group=group), params)
 
 
 def run(params: Params, *, source: Path, model_dir: Path) -> int:
     label, classes, examples = params.data.label, params.data.classes, params.validate_.max_failure_examples
+    group = params.data.group_column
     if uses_huber_slope(params.task, params.train):
         check_huber_slope(pd.read_parquet(stage_table(source, [label]), columns=[label])[label], params.train)
     if params.train.engine == "dask":  # binary and regression (params say so)
         from mlapp.stages import train_dask
 
-        booster, spec = train_dask.train(source, label, params.train, classes, params.task, examples=examples)
+        booster, spec = train_dask.train(
+            source, label, params.train, classes, params.task, examples=examples, group=group
+        )
     else:
-        frame = read_frame(source, [label])
-        booster, spec = train(frame, label, params.train, params.task, classes, examples=examples)
+        frame = read_frame(source, [label, *([group] if group else [])])
+        booster, spec = train(
+            frame, label, params.train, params.task, classes, examples=examples, group=group
+        )
     check_learnt(booster, params.train)
     save(booster, spec, model_dir)
     trees = spec.best_iteration + 1

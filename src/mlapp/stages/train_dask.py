@@ -3,8 +3,9 @@
 The client streams the training table to the workers in partitions (Arrow batches of
 ``train.dask.partition_rows`` rows, at least one per worker), so neither the runner nor any
 one worker has to hold what the whole cluster holds, and the workers need no access to the
-runner's files. Each partition is split into fit/validation rows with a seed derived from
-``train.seed`` and the partition number (stratified by the label of a binary task; regression
+runner's files. Each partition is split into fit/validation rows (``dask_parts``: with a seed
+derived from ``train.seed`` and the partition number, stratified by the label of a binary task;
+whole groups with ``data.group_column``; regression
 uses ``train.regression_objective``, as the local engine does), early stopping and the binary
 threshold use the validation rows, and the result is a plain ``xgboost.Booster`` saved as
 the same UBJSON file with the same ``ModelSpec``: serving, report and monitor do not know
@@ -19,10 +20,9 @@ tests state of the local engine's on the same train/test split.
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Iterator
-from itertools import accumulate, pairwise
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,13 +30,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import xgboost as xgb
-from sklearn.model_selection import train_test_split
 
-from mlapp.errors import UserError
 from mlapp.model import ModelSpec
 from mlapp.params import Task, TrainParams
 from mlapp.stages.dask_cluster import client
-from mlapp.stages.split_checks import check_parts, class_fix
+from mlapp.stages.dask_parts import check_partitions, holdouts, partition_sizes
 from mlapp.tables import stage_table
 
 if TYPE_CHECKING:
@@ -45,54 +43,6 @@ if TYPE_CHECKING:
     import dask.dataframe as dd
     from distributed import Client, Future
     from xgboost.dask import DaskDMatrix
-
-
-class TooFewRows(UserError, ValueError):
-    """A worker would get no validation rows: XGBoost fails on the empty matrix."""
-
-
-def _sizes(rows: int, partitions_at_least: int, partition_rows: int) -> list[int]:
-    """Partition lengths: as many as ``partition_rows`` asks (at least one per worker), even.
-
-    Lengths differ by one row at most. Equal slices with a short last one left that tail too
-    few rows to hold validation rows out (121 rows on 8 workers: seven of 16, one of 9), and
-    XGBoost then failed on its worker's empty validation matrix.
-    """
-    count = min(rows, max(partitions_at_least, math.ceil(rows / partition_rows)))
-    return [rows // count + (number < rows % count) for number in range(count)]
-
-
-def _holds_out(rows: int, valid_size: float) -> bool:
-    """Whether a partition of this many rows keeps validation rows (fewer: all of them fit)."""
-    return rows >= 2 / valid_size
-
-
-def _check_partitions(sizes: list[int], workers: int, params: TrainParams) -> None:
-    """Every worker needs validation rows (partition i trains on worker i mod n): else one line."""
-    holds = [any(_holds_out(n, params.valid_size) for n in sizes[w::workers]) for w in range(workers)]
-    if all(holds):
-        return
-    need = math.ceil(2 / params.valid_size)  # the least whole number _holds_out accepts
-    rows = sum(sizes)
-    raise TooFewRows(
-        f"train.engine dask: {rows:,} training rows in {len(sizes)} partition(s) of at most "
-        f"{max(sizes, default=0):,} rows leave {holds.count(False)} of {workers} Dask workers without "
-        f"validation rows (a partition needs at least {need}: 2 / train.valid_size); "
-        f"{_fixes(rows, need, workers, params.dask.partition_rows)}"
-    )
-
-
-def _fixes(rows: int, need: int, workers: int, partition_rows: int) -> str:
-    """Settings that give every partition ``need`` rows: at most rows // need partitions, so
-    that many workers at most and partitions of at least rows / that many rows."""
-    most = rows // need
-    fixes = []
-    if most and workers > most:
-        fixes.append(f"train.dask.workers to at most {most} (or use a smaller cluster)")
-    if most and partition_rows < math.ceil(rows / most):
-        fixes.append(f"train.dask.partition_rows to at least {math.ceil(rows / most)}")
-    alternative = "set " + " and ".join(fixes) + ", or use" if fixes else "use"
-    return f"{alternative} train.engine: local"
 
 
 def _batches(source: Path, sizes: list[int]) -> Iterator[pd.DataFrame]:
@@ -112,45 +62,6 @@ def _batches(source: Path, sizes: list[int]) -> Iterator[pd.DataFrame]:
             yield pending.slice(0, size).to_pandas()
             pending = pending.slice(size)
             size = next(wanted, 0)
-
-
-def _split(
-    labels: pd.Series, valid_size: float, seed: int, classes: bool = True
-) -> tuple[np.ndarray, np.ndarray]:
-    """Fit and validation positions of one partition, from its labels alone, stratified by class
-    (``classes``; a regression label is a quantity: repeated values are no classes to balance).
-    The draw depends on the row count and labels only: the same as on the partition's rows."""
-    at = np.arange(len(labels))
-    if not _holds_out(len(labels), valid_size):  # too few rows to hold any out: all of them fit
-        return at, at[:0]
-    counts = labels.value_counts()
-    stratify = labels if classes and len(counts) > 1 and counts.min() >= 2 else None
-    fit, valid = train_test_split(at, test_size=valid_size, random_state=seed, stratify=stratify)
-    return fit, valid
-
-
-def _holdouts(
-    labels: pd.Series, codes: np.ndarray, names: list[str] | None, sizes: list[int], params: TrainParams
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Each partition's (fit, validation) table positions, drawn on the client from the labels
-    (read whole already: no feature leaves the file for it), and for classes (``names``) checked
-    as the local engine's hold-out is: every class in the fit rows and in the validation rows of
-    all partitions together. A class of 2 rows in 15-row partitions rounds down to no validation
-    row in each, and early stopping and the threshold were judged without it."""
-    held = []
-    for number, (start, end) in enumerate(pairwise([0, *accumulate(sizes)])):
-        fit, valid = _split(labels.iloc[start:end], params.valid_size, params.seed + number, bool(names))
-        held.append((start + fit, start + valid))
-    if names and held:  # held: none for a table of no rows
-        split = f"train.engine dask, train.valid_size {params.valid_size} of {len(sizes)} partition(s)"
-        from mlapp.stages.train import HOLDOUT_COST
-
-        fewer = "use fewer partitions (train.dask.partition_rows)"
-        fix = f"{HOLDOUT_COST}: {class_fix('raise train.valid_size', fewer)}"
-        fit_at, valid_at = (np.concatenate(side) for side in zip(*held, strict=True))
-        parts = {"fit": fit_at, "validation": valid_at}
-        check_parts(codes, names, parts, split, fix)
-    return held
 
 
 def _pin(matrix: DaskDMatrix, workers: list[str]) -> None:
@@ -254,18 +165,23 @@ def train(
     task: Task = "binary",
     *,
     examples: int,
+    group: str | None = None,
 ) -> tuple[xgb.Booster, ModelSpec]:
     """Fit on the cluster; the booster is cut at the best iteration, as the local engine does.
 
     ``classes``: ``data.classes``; unset, the two labels sorted, as the local engine orders them
     (only the label column is read for that). ``task``: binary or regression (with
     ``train.regression_objective``, whose pseudo-Huber start is the median of every training label).
-    ``examples``: validate.max_failure_examples, the labels a failed encoding names."""
+    ``examples``: validate.max_failure_examples, the labels a failed encoding names. ``group``:
+    data.group_column, whose groups the validation rows hold whole (``dask_parts.grouped``)."""
     from xgboost import dask as dxgb
 
     from mlapp.stages.train import base_spec, choose_threshold, class_names
 
-    labels = pq.read_table(stage_table(source, [label]), columns=[label]).column(label).to_pandas()
+    keys = [label, *([group] if group else [])]
+    read = pq.read_table(stage_table(source, keys), columns=keys)
+    labels = read.column(label).to_pandas()
+    groups = read.column(group).to_pandas().rename(group) if group else None
     spec = base_spec(label, task, None if task == "regression" else class_names(labels, classes))
     # Encoded whole, not per partition: float labels are named 1.0/1.5 or 1/2 by whether every
     # label is whole (label_text), and a partition holding only 1.0 would name it "1", no class.
@@ -274,14 +190,16 @@ def train(
     rows = pq.ParquetFile(source).metadata.num_rows
     if not params.dask.resolved_scheduler():  # a LocalCluster's size is known before it starts it
         local = params.dask.workers
-        _check_partitions(local_sizes := _sizes(rows, local, params.dask.partition_rows), local, params)
-        _holdouts(labels, encoded, names, local_sizes, params)
+        check_partitions(
+            local_sizes := partition_sizes(rows, local, params.dask.partition_rows), local, params
+        )
+        holdouts(labels, encoded, names, local_sizes, params, groups, local)
 
     with client(params.dask) as dask:
         workers = sorted(dask.scheduler_info(n_workers=-1)["workers"])
-        sizes = _sizes(rows, len(workers), params.dask.partition_rows)
-        _check_partitions(sizes, len(workers), params)  # a remote cluster's size is known only now
-        held = _holdouts(labels, encoded, names, sizes, params)
+        sizes = partition_sizes(rows, len(workers), params.dask.partition_rows)
+        check_partitions(sizes, len(workers), params)  # a remote cluster's size is known only now
+        held = holdouts(labels, encoded, names, sizes, params, groups, len(workers))
         frames = _scatter(dask, source, sizes, held, workers, spec, encoded)
         booster, best = _fit(dask, frames, workers, params, task, encoded, len(spec.classes))
         scores = dxgb.predict(dask, booster, frames["valid_x"]).compute()
