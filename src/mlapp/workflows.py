@@ -22,6 +22,7 @@ import json
 import re
 import shlex
 from collections.abc import Mapping, Sequence
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,6 @@ import yaml
 WORKFLOWS = Path(".github/workflows")
 MAKE_TARGET = re.compile(r"^([A-Za-z0-9_.-]+)(?:\s+[A-Za-z0-9_.-]+)*\s*:(?!=)")
 INPUT_EXPR = re.compile(r"^\$\{\{\s*inputs\.([\w-]+)\s*\}\}$")
-ENV_ARGUMENT = re.compile(r"--env[= ]([\w-]+)")  # a literal name; "$PROMOTE_TO" is the choice input's
 SHELL_OPERATORS = {"&&", "||", ";", "|", ">", ">>", "<", "&"}
 UV_RUN = ["uv", "run", "--frozen", "--no-sync", "mlapp"]
 # Inside ${{ }}: secrets.NAME or secrets['NAME'] (one), else the whole context (toJSON(secrets),
@@ -102,6 +102,19 @@ def secrets_read(node: object) -> list[str]:
     return sorted({n or "(every secret)" for n in names} - {"GITHUB_TOKEN"})
 
 
+def env_arguments(run: str) -> set[str]:
+    """The environment names a step's ``--env`` arguments pass literally, quoted or not (the
+    workflows quote "$PROMOTE_TO", so a rename may leave "staging" quoted too); a variable, as
+    the choice input's "$PROMOTE_TO", is none."""
+    try:
+        words = shlex.split(run)
+    except ValueError:
+        return set()  # check_run names a run that is no shell command
+    values = [v for flag, v in pairwise(words) if flag == "--env"]
+    values += [w.removeprefix("--env=") for w in words if w.startswith("--env=")]
+    return {v for v in values if "$" not in v}
+
+
 def check_all(folder: Path, makefile: Path, commands: Commands, environments: Sequence[str]) -> list[str]:
     targets, files = make_targets(makefile), sorted(folder.glob("*.y*ml"))
     findings = [] if files else [f"{folder}: no workflows found"]
@@ -125,7 +138,8 @@ def check_all(folder: Path, makefile: Path, commands: Commands, environments: Se
                 findings.append(f"{where}: {need}: every workflow deploying there queues behind the others")
             if unknown := [e for e in envs if e not in environments] if envs else ["(not a choice input)"]:
                 findings.append(f"{where}: environment(s) {unknown} not in params {[*environments]}")
-            if stale := sorted(set(ENV_ARGUMENT.findall(runs)) - set(envs)):
+            passed = {name for s in steps if "run" in s for name in env_arguments(str(s["run"]))}
+            if stale := sorted(passed - set(envs)):
                 findings.append(f"{where}: steps pass --env {stale}, not its environment {envs}: rename them")
             for command, offer in (("promote", [*environments[1:]]), ("rollback", [*environments])):
                 if "${{" in group and f"mlapp delivery {command}" in runs and envs != offer:  # all reachable

@@ -348,6 +348,16 @@ BROKEN = [
         "job production: steps pass --env ['staging'], not its environment ['production']: rename them",
     ),
     (
+        "quoted --env left behind by a rename",
+        DEPLOY.replace("${{ inputs.to }}", "production").replace("promote --push", "wait --env 'staging'"),
+        "job production: steps pass --env ['staging'], not its environment ['production']: rename them",
+    ),
+    (
+        "quoted --env= left behind by a rename",
+        DEPLOY.replace("${{ inputs.to }}", "production").replace("promote --push", 'wait --env="staging"'),
+        "job production: steps pass --env ['staging'], not its environment ['production']: rename them",
+    ),
+    (
         "secret in a job's env",
         DEPLOY.replace(
             "    steps:\n      - run: uv",
