@@ -84,7 +84,7 @@ def test_environment_names_are_kubernetes_label_safe(tmp_path: Path) -> None:
         assert load(name) == [FIRST, name]
     for name in ("Prod", "prod.eu", "staging-", "-prod", "x" * 32, "2prod"):
         rule = (
-            f"delivery.environments.1: environment name {name!r}: 1-31 lower-case letters, digits and '-', "
+            f"delivery.environments[1]: environment name {name!r}: 1-31 lower-case letters, digits and '-', "
         )
         with pytest.raises(UserError, match=re.escape(rule)):
             load(name)
