@@ -45,9 +45,19 @@ class _Gauges:
 
 
 def registry(report: schema.MonitorReport | schema.InvalidReport, report_mtime: float) -> CollectorRegistry:
-    """The report's numbers as gauges (an invalid batch yields only the status gauges)."""
+    """The report's numbers as gauges (an invalid batch yields only the status gauges). Each group
+    declares its gauges even without values: the exposition lists them in this order."""
     full = report if isinstance(report, schema.MonitorReport) else None
     g = _Gauges(full.reference.model_version if full else UNKNOWN)
+    _features(g, full)
+    _rules(g, full)
+    _prediction(g, full)
+    _decay(g, full)
+    _batch(g, report, report_mtime)
+    return g.registry
+
+
+def _features(g: _Gauges, full: schema.MonitorReport | None) -> None:
     psi = g.gauge(
         "drift_psi", "Population stability index of a feature, batch vs training reference", "feature"
     )
@@ -57,36 +67,52 @@ def registry(report: schema.MonitorReport | schema.InvalidReport, report_mtime: 
     share = g.gauge("drift_drifted_share", "Share of features that drifted")
     weight = g.gauge("drift_feature_importance", "A feature's share of the model's total gain", "feature")
     held = g.gauge("drift_drifted_importance", "Share of the model's total gain held by drifted features")
-    rule_hit = g.gauge("monitor_rule_triggered", "1 if this retraining rule fired in the last run", "rule")
-    rule_value = g.gauge("monitor_rule_value", "The statistic a retraining rule compares", "rule")
-    rule_limit = g.gauge("monitor_rule_threshold", "The value at which a retraining rule fires", "rule")
-    score_psi = g.gauge("drift_prediction_psi", "PSI of the model's scores, batch vs the test set")
-    score_limit = g.gauge("drift_prediction_psi_threshold", "Prediction PSI that recommends retraining")
+    if full is None:
+        return
+    for row in full.features:
+        g.set(psi, row.psi, row.feature)
+        g.set(psi_limit, row.psi_threshold, row.feature)
+        g.set(ks, row.ks_statistic, row.feature)
+        g.set(drifted, row.drifted, row.feature)
+    g.set(share, full.drifted_share)
+    for name, value in (full.importance or {}).items():
+        g.set(weight, value, name)
+    g.set(held, full.drifted_importance)
+
+
+def _rules(g: _Gauges, full: schema.MonitorReport | None) -> None:
+    hit = g.gauge("monitor_rule_triggered", "1 if this retraining rule fired in the last run", "rule")
+    value = g.gauge("monitor_rule_value", "The statistic a retraining rule compares", "rule")
+    limit = g.gauge("monitor_rule_threshold", "The value at which a retraining rule fires", "rule")
+    for rule in full.rules if full else []:  # a rule turned off (threshold null) has no threshold sample
+        g.set(hit, rule.triggered, rule.rule)
+        g.set(value, rule.value, rule.rule)
+        g.set(limit, rule.threshold, rule.rule)
+
+
+def _prediction(g: _Gauges, full: schema.MonitorReport | None) -> None:
+    psi = g.gauge("drift_prediction_psi", "PSI of the model's scores, batch vs the test set")
+    limit = g.gauge("drift_prediction_psi_threshold", "Prediction PSI that recommends retraining")
+    if full is not None:
+        g.set(psi, full.prediction.psi)
+        g.set(limit, full.prediction.threshold)
+
+
+def _decay(g: _Gauges, full: schema.MonitorReport | None) -> None:
     decay = g.gauge(
         "monitor_decay_metric",
         "Model metric on the batch's labeled rows and in metrics.json",
         "metric",
         "sample",
     )
-    if full is not None:
-        for row in full.features:
-            g.set(psi, row.psi, row.feature)
-            g.set(psi_limit, row.psi_threshold, row.feature)
-            g.set(ks, row.ks_statistic, row.feature)
-            g.set(drifted, row.drifted, row.feature)
-        g.set(share, full.drifted_share)
-        for name, value in (full.importance or {}).items():
-            g.set(weight, value, name)
-        g.set(held, full.drifted_importance)
-        for rule in full.rules:  # a rule turned off (threshold null) has no threshold sample
-            g.set(rule_hit, rule.triggered, rule.rule)
-            g.set(rule_value, rule.value, rule.rule)
-            g.set(rule_limit, rule.threshold, rule.rule)
-        g.set(score_psi, full.prediction.psi)
-        g.set(score_limit, full.prediction.threshold)
-        for metric in full.decay.metrics:
-            g.set(decay, metric.batch, metric.metric, "batch")
-            g.set(decay, metric.reference, metric.metric, "reference")
+    for metric in full.decay.metrics if full else []:
+        g.set(decay, metric.batch, metric.metric, "batch")
+        g.set(decay, metric.reference, metric.metric, "reference")
+
+
+def _batch(g: _Gauges, report: schema.MonitorReport | schema.InvalidReport, report_mtime: float) -> None:
+    """What every report has, a batch that failed validation too."""
+    full = report if isinstance(report, schema.MonitorReport) else None
     retrain = g.gauge("monitor_retrain_recommended", "1 if the last monitor run recommended retraining")
     g.set(retrain, report.retrain)
     invalid = g.gauge("monitor_batch_invalid", "1 if the last batch failed validation (no drift computed)")
@@ -97,7 +123,6 @@ def registry(report: schema.MonitorReport | schema.InvalidReport, report_mtime: 
     g.set(labeled, full.labeled_rows if full else None)
     stamp = g.gauge("monitor_report_timestamp_seconds", "When the monitor report was written (Unix time)")
     g.set(stamp, report_mtime)
-    return g.registry
 
 
 def exposition(report: schema.MonitorReport | schema.InvalidReport, report_mtime: float) -> str:
