@@ -42,6 +42,10 @@ class LabelCopies:
             else:
                 seen = pd.DataFrame({"v": values.astype(str), "l": label.astype(str)}).drop_duplicates()
                 pairs.update(zip(seen["v"], seen["l"], strict=True))
+                # A value of two classes, or a class of two values: no copy, and the later chunks
+                # (most tables' every feature after the first) cost nothing more.
+                if not len(pairs) == len({v for v, _ in pairs}) == len({c for _, c in pairs}):
+                    self.pairs[name] = None
 
     def problems(self, rows: int) -> list[Problem]:
         found = []
