@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from mlapp import metrics
 from mlapp.errors import ParamsError, UserError
@@ -97,23 +98,16 @@ def metric_value(metric: str, spec: ModelSpec, y: np.ndarray, scores: np.ndarray
 
 
 def search(params: Params, source: Path) -> Result:
+    """Trial 0 (params.yaml's values), then up to tune.trials TPE draws within tune.timeout_s, each
+    an MLflow child run of one "tune" run; the best values (rounded for review) and the search's
+    account of them."""
     import mlflow
     import optuna
 
     from mlapp import tracking
 
     tune: TuneParams = params.tune
-    group = params.data.group_column  # whole groups held out, as train holds them out
-    frame = read_frame(source, [params.data.label, *([group] if group else [])])
-    rows = holdout(
-        frame,
-        params.data.label,
-        params.train,
-        params.task,
-        params.data.classes,
-        examples=params.validate_.max_failure_examples,
-        group=group,
-    )
+    frame, rows = _training_rows(params, source)
     # The train stage's own checks of its params against the labels: params.yaml's values first
     # (train would refuse them: so does tune), then each trial's (a min_child_weight the slope
     # cannot reach is skipped, never scored nor written into params.yaml).
@@ -133,11 +127,56 @@ def search(params: Params, source: Path) -> Result:
         direction="maximize" if higher else "minimize", sampler=optuna.samplers.TPESampler(seed=tune.seed)
     )
 
+    objective = _objective(params, rows, base, labels if huber else None)
+    tags = {"mlapp.kind": "tune", "tune.metric": tune.metric, **tracking.experiment_tags()}
+    with mlflow.start_run(run_name="tune", tags=tags) as parent:
+        mlflow.log_params({"tune.trials": tune.trials, "tune.timeout_s": tune.timeout_s, "rows": len(frame)})
+        # Trial 0 scores params.yaml's values: a search that finds nothing better proposes no
+        # change, rather than the best of a few random draws (worse than the current values).
+        study.enqueue_trial({name: base[name] for name in tune.space})
+        study.optimize(objective, n_trials=tune.trials, timeout=tune.timeout_s)
+        value, winner = _winner(study, higher)
+        mlflow.log_metric(f"best_valid_{tune.metric}", value)
+        best = {k: _tidy(v) for k, v in winner.params.items()}
+        mlflow.log_params({f"best.{k}": v for k, v in best.items()})
+    cap = {**base, **winner.params}["n_estimators"]
+    capped = cap if winner.user_attrs.get("trees") == cap else None
+    refused = sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)
+    return Result(value, best, len(study.trials), parent.info.run_id, study.trials[0].value, capped, refused)
+
+
+def _training_rows(params: Params, source: Path) -> tuple[pd.DataFrame, Holdout]:
+    """The training part of the split, and its fit and validation rows as the train stage divides
+    them (``holdout``)."""
+    group = params.data.group_column  # whole groups held out, as train holds them out
+    frame = read_frame(source, [params.data.label, *([group] if group else [])])
+    rows = holdout(
+        frame,
+        params.data.label,
+        params.train,
+        params.task,
+        params.data.classes,
+        examples=params.validate_.max_failure_examples,
+        group=group,
+    )
+    return frame, rows
+
+
+def _objective(
+    params: Params, rows: Holdout, base: dict[str, Any], huber_labels: pd.Series | None
+) -> Callable[[Any], float]:
+    """A trial's score, logged as a child run; with ``huber_labels`` (train.huber_slope in use),
+    values the train stage would refuse are pruned: never scored nor written into params.yaml."""
+    import mlflow
+    import optuna
+
+    tune = params.tune
+
     def objective(trial: optuna.Trial) -> float:
         chosen = _suggest(trial, tune.space, base)
-        if huber:
+        if huber_labels is not None:
             try:
-                check_huber_slope(labels, _with(params, chosen))
+                check_huber_slope(huber_labels, _with(params, chosen))
             except ParamsError as exc:
                 raise optuna.TrialPruned(str(exc)) from exc
         with mlflow.start_run(run_name=f"trial-{trial.number}", nested=True):
@@ -147,24 +186,14 @@ def search(params: Params, source: Path) -> Result:
             mlflow.log_metrics({f"valid_{tune.metric}": value, "trees": trees})
         return value
 
-    tags = {"mlapp.kind": "tune", "tune.metric": tune.metric, **tracking.experiment_tags()}
-    with mlflow.start_run(run_name="tune", tags=tags) as parent:
-        mlflow.log_params({"tune.trials": tune.trials, "tune.timeout_s": tune.timeout_s, "rows": len(frame)})
-        # Trial 0 scores params.yaml's values: a search that finds nothing better proposes no
-        # change, rather than the best of a few random draws (worse than the current values).
-        study.enqueue_trial({name: base[name] for name in tune.space})
-        study.optimize(objective, n_trials=tune.trials, timeout=tune.timeout_s)
-        # The first of equal scores wins: a trial that only ties trial 0 (accuracy on a few
-        # hundred rows ties often) is no reason to change params.yaml.
-        scored = [(float(t.value), t) for t in study.trials if t.value is not None]
-        value, winner = (max if higher else min)(scored, key=lambda pair: pair[0])
-        mlflow.log_metric(f"best_valid_{tune.metric}", value)
-        best = {k: _tidy(v) for k, v in winner.params.items()}
-        mlflow.log_params({f"best.{k}": v for k, v in best.items()})
-    cap = {**base, **winner.params}["n_estimators"]
-    capped = cap if winner.user_attrs.get("trees") == cap else None
-    refused = sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)
-    return Result(value, best, len(study.trials), parent.info.run_id, study.trials[0].value, capped, refused)
+    return objective
+
+
+def _winner(study: Any, higher: bool) -> tuple[float, Any]:
+    """The best scored trial and its score. The first of equal scores wins: a trial that only ties
+    trial 0 (accuracy on a few hundred rows ties often) is no reason to change params.yaml."""
+    scored = [(float(t.value), t) for t in study.trials if t.value is not None]
+    return (max if higher else min)(scored, key=lambda pair: pair[0])
 
 
 def _tidy(value: Any) -> Any:
