@@ -22,10 +22,27 @@ def _at(points: list[dict[str, float]], x: str, y: str, at: float) -> float:
 
 
 def curves(report: dict[str, Any], compact: bool) -> list[str]:
+    """The binary task's section (the others have their own): operating points and the confusion
+    matrices, then, unless ``compact``, the charts and calibration; a pointer to the PNGs last."""
     if report.get("task", "binary") != "binary":  # multiclass and regression: their own section
         return task_markdown.section(report, compact)
     base, pr = report["curves"]["base"], report["curves"]["pr"]
-    rows = [
+    header = ["operating point", "base", "PR"]
+    lines = ["#### Curves and errors", "", *task_markdown.table(header, _operating_points(base, pr))]
+    lines += _confusion(base["confusion"], pr["confusion"], report["classes"])
+    if not compact:
+        lines += _charts(base, pr, report["calibration_bins"])
+    lines += [
+        "<sub>PNG plots (ROC, precision-recall, calibration, confusion) are in the workflow artifact "
+        "`pr-report`, next to `report.json`.</sub>",
+        "",
+    ]
+    return lines
+
+
+def _operating_points(base: dict[str, Any], pr: dict[str, Any]) -> list[list[str]]:
+    """Each model's TPR at a few false positive rates and precision at a few recalls."""
+    return [
         [
             f"TPR at FPR {f:.0%}",
             f"{_at(base['roc'], 'fpr', 'tpr', f):.3f}",
@@ -40,40 +57,29 @@ def curves(report: dict[str, Any], compact: bool) -> list[str]:
         ]
         for r in PRECISION_AT_RECALL
     ]
-    lines = ["#### Curves and errors", "", *task_markdown.table(["operating point", "base", "PR"], rows)]
-    lines += _confusion(base["confusion"], pr["confusion"], report["classes"])
-    if not compact:
-        lines += [
-            "<details><summary>ROC and precision-recall charts (base blue, PR orange)</summary>",
-            "",
-            *_chart(
-                "ROC",
-                "false positive rate",
-                "true positive rate",
-                "fpr",
-                "tpr",
-                base["roc_chart"],
-                pr["roc_chart"],
-            ),
-            *_chart(
-                "Precision-recall",
-                "recall",
-                "precision",
-                "recall",
-                "precision",
-                base["pr_chart"],
-                pr["pr_chart"],
-            ),
-            "</details>",
-            "",
-            *_calibration(base["calibration"], pr["calibration"], report["calibration_bins"]),
-        ]
-    lines += [
-        "<sub>PNG plots (ROC, precision-recall, calibration, confusion) are in the workflow artifact "
-        "`pr-report`, next to `report.json`.</sub>",
+
+
+def _charts(base: dict[str, Any], pr: dict[str, Any], calibration_bins: int) -> list[str]:
+    """The ROC and precision-recall charts, folded, and the calibration table."""
+    return [
+        "<details><summary>ROC and precision-recall charts (base blue, PR orange)</summary>",
         "",
+        *_chart(
+            "ROC",
+            "false positive rate",
+            "true positive rate",
+            "fpr",
+            "tpr",
+            base["roc_chart"],
+            pr["roc_chart"],
+        ),
+        *_chart(
+            "Precision-recall", "recall", "precision", "recall", "precision", base["pr_chart"], pr["pr_chart"]
+        ),
+        "</details>",
+        "",
+        *_calibration(base["calibration"], pr["calibration"], calibration_bins),
     ]
-    return lines
 
 
 def _chart(
