@@ -1,4 +1,5 @@
-"""Reading and writing tables and small JSON files, the same way in every stage."""
+"""Reading and writing tables the same way in every stage: CSV and Parquet read in chunks, Parquet
+written piece by piece (``FrameParts``), and the tables one stage writes for the next."""
 
 from __future__ import annotations
 
