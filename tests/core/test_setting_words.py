@@ -63,6 +63,7 @@ def test_every_option_overriding_a_setting_is_found() -> None:
     assert {option.type.setting for _, option in OVERRIDING} >= {
         "delivery.sync_timeout_s", "image.ready_timeout_s", "tune.timeout_s", "tune.trials",
         "serving.score_chunk_rows", "sample_data.rows", "sample_data.seed",
+        "serving.port", "serving.probe_port",
     }  # fmt: skip
 
 

@@ -30,11 +30,11 @@ def group() -> None:
 
 @group.command()
 @click.option(
-    "--port", type=click.IntRange(1, 65535),
+    "--port", type=count_of("serving.port"),
     help="Port [params: serving.port, `make serve PORT=...`; --smoke: a free one].",
 )  # fmt: skip
 @click.option(
-    "--probe-port", type=click.IntRange(1, 65535),
+    "--probe-port", type=count_of("serving.probe_port"),
     help="Port of the health probes [params: serving.probe_port; --smoke: a free one].",
 )  # fmt: skip
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface (0.0.0.0 to expose it).")
