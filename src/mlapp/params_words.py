@@ -150,6 +150,8 @@ def refused(error: Mapping[str, Any], model: type[BaseModel], shown: str) -> str
     kind, loc = error["type"], tuple(error["loc"])
     if kind == "extra_forbidden":
         return _unknown(model, loc)
+    if kind == "missing":  # pydantic's "Field required": no default to fall back on, so say what to do
+        return "missing: add it (the template's params.yaml holds every setting, with what it takes)"
     allowed = allowed_at(model, loc) or Allowed(
         **{attr: value for attr, value in (error.get("ctx") or {}).items() if attr in BOUNDS}
     )

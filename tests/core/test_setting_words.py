@@ -140,6 +140,22 @@ def test_a_refused_setting_is_said_with_its_value_and_what_it_takes(
     assert _file_says(tmp_path, setting, value).startswith(said)
 
 
+@pytest.mark.parametrize("setting", ["split.test_size", "train"])
+def test_a_missing_setting_says_to_add_it(tmp_path: Path, setting: str) -> None:
+    """pydantic's words were "split.test_size: Field required": not what to do about it."""
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    *sections, key = setting.split(".")
+    node = raw
+    for section in sections:
+        node = node[section]
+    del node[key]
+    (path := tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(ParamsError) as refused:
+        load_params(path)
+    assert f"{setting}: missing: add it (the template's params.yaml holds every setting" in str(refused.value)
+    assert "Field required" not in str(refused.value)
+
+
 def test_help_says_the_range_as_a_refusal_does(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
