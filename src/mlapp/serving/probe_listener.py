@@ -215,7 +215,8 @@ class Listener:
             self.finish(conn, *self.too_large())
             return
         reason = QUOTED.sub("", str(exc))
-        message = f"malformed HTTP request ({reason}): this port answers GET /livez and /readyz over HTTP/1.1"
+        answers = "this port answers GET and HEAD /livez and /readyz over HTTP/1.1"
+        message = f"malformed HTTP request ({reason}): {answers}"
         self.finish(conn, exc.error_status_hint, message, "")
 
     def expire(self, now: float) -> None:
