@@ -26,7 +26,7 @@ from mlapp.errors import UserError
 from mlapp.params import load_params
 from mlapp.raw_table import line_count
 from mlapp.schema import feature_schema, raw_schema
-from mlapp.stages import table_checks, validate
+from mlapp.stages import label_checks, validate
 from mlapp.stages.validate import Problem, check_table, parse_table
 from mlapp.stages.validate_rules import parse_columns
 from tests.conftest import REPO, copy_project, sh
@@ -655,7 +655,7 @@ def test_classes_spelt_in_two_cases_are_named_as_one_class_spelt_twice(task: str
     failed min_class_rows without a word on why."""
     params = load_params(REPO / "params.yaml").model_copy(update={"task": task})
     labels = pd.Series(["yes"] * 60 + ["Yes"] * 3 + ["no"] * 40 + [" No"] * 30 + ["maybe"] * 30)
-    (problem,) = table_checks.label_problems(labels.str.strip(), params)
+    (problem,) = label_checks.label_problems(labels.str.strip(), params)
     assert "'No' and 'no' differ only in case" in problem.check
     assert "'Yes' and 'yes' differ only in case" in problem.check
 
@@ -667,7 +667,7 @@ def test_labels_of_uci_adult_s_test_part_are_named_as_one_class_spelt_twice() ->
     train, test = ["<=50K"] * 60 + [">50K"] * 30, ["<=50K."] * 20 + [">50K."] * 10
     labels = pd.Series(train + test + ["Yes."] + ["yes"] * 2)
 
-    (problem,) = table_checks.label_problems(labels, params)
+    (problem,) = label_checks.label_problems(labels, params)
 
     assert "'<=50K' and '<=50K.' differ only in a trailing '.'" in problem.check, problem.check
     assert "'>50K' and '>50K.' differ only in a trailing '.'" in problem.check
@@ -682,7 +682,7 @@ def test_classes_declared_in_both_cases_are_distinct_classes() -> None:
     params = load_params(REPO / "params.yaml")
     data = params.data.model_copy(update={"classes": ["A", "a", "b"]})
     params = params.model_copy(update={"task": "multiclass", "data": data})
-    assert table_checks.label_problems(pd.Series(["A"] * 20 + ["a"] * 20 + ["b"] * 20), params) == []
+    assert label_checks.label_problems(pd.Series(["A"] * 20 + ["a"] * 20 + ["b"] * 20), params) == []
 
 
 @pytest.mark.parametrize("name", ["row", "probability", "label", "model_version"])

@@ -25,17 +25,10 @@ from mlapp.outputs import id_clash
 from mlapp.params import Params
 from mlapp.problems import REPEATS, written_missing
 from mlapp.schema import FEATURES, raw_schema
+from mlapp.stages.label_checks import label_problems, label_summary, prepare_label
 from mlapp.stages.label_copies import LabelCopies
 from mlapp.stages.parse_failures import ParseFailures, merge
-from mlapp.stages.table_checks import (
-    Problem,
-    check_null_overrides,
-    column_roles,
-    label_problems,
-    label_summary,
-    null_problems,
-    prepare_label,
-)
+from mlapp.stages.table_checks import Problem, check_null_overrides, column_roles, null_problems
 from mlapp.stages.validate_rules import (
     TABLE_CHECKS,
     column_problems,

@@ -5,8 +5,8 @@ report naming column, check, failing values and rows, prints a summary and exits
 non-zero, so DVC runs nothing downstream and the previous model stays untouched.
 
 Beyond the per-value rules of the schema (``validate_rules``), the table as a whole is
-checked (``table_checks``): the share of missing values per column, and whether the label
-can train a model of the task. Rows without a label are dropped (and counted in the report)
+checked: the share of missing values per column (``table_checks``), and whether the label
+can train a model of the task (``label_checks``). Rows without a label are dropped (and counted in the report)
 or fail, per ``data.missing_label``.
 
 The file is read in chunks of ``validate.chunk_rows`` rows and the typed rows are written as
@@ -153,7 +153,7 @@ def run(params: Params, *, source: Path, output: Path | None, report: Path | Non
 
 
 def _far_note(result: dict[str, Any], objective: str) -> str:
-    """What validate says of regression labels far outside the rest (``table_checks.far_labels``):
+    """What validate says of regression labels far outside the rest (``label_checks.far_labels``):
     with every label above 0 they may be a long right tail (prices), which a log-link loss fits."""
     far, positive = result.get("label_outliers"), result.get("label_min", 0) > 0
     if not far or not far["count"]:
