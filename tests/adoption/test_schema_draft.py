@@ -17,7 +17,7 @@ from mlapp.cli import cli
 from mlapp.errors import UserError
 from mlapp.params import load_params
 from tests.adoption.test_own_data import loans
-from tests.conftest import REPO, sh
+from tests.conftest import REPO, run_main, sh
 
 
 def column(*values: str | None) -> pd.Series:
@@ -548,3 +548,19 @@ def test_a_copy_of_a_regression_label_is_left_out() -> None:
     drafted = {f.name: f for f in schema_draft.draft(frame, params.data, params.validate_, "regression")}
     assert drafted["copy"].skip.startswith("a copy of the label 'churned'"), drafted["copy"]
     assert not schema_draft.draft(frame, params.data, params.validate_, "binary")[0].skip
+
+
+def test_a_table_that_leaves_no_feature_is_refused_not_drafted_empty(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only the id, time and label (and a constant): the draft was an empty FEATURES, --write wrote
+    it and said "next: dvc repro", where train stopped with xgboost's IndexError. Each column's
+    reason is said, then the refusal; nothing is printed as a draft."""
+    rows = "".join(f"C{i},2024-01-01T00:{i // 60:02d}:{i % 60:02d},{i % 2},x\n" for i in range(200))
+    (source := tmp_path / "t.csv").write_text("customer_id,event_time,churned,const\n" + rows)
+    monkeypatch.chdir(REPO)
+    assert run_main(monkeypatch, "template", "schema", str(source)) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "left out 'const': the same value ('x') in every row" in err, err
+    assert "error: no column of" in err and "is left as a feature" in err, err
+    assert "next:" not in err, err

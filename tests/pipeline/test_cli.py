@@ -165,3 +165,21 @@ def test_a_library_or_thread_that_could_not_be_mapped_is_out_of_memory() -> None
     assert out_of_memory(ImportError(mapped)) == "failed to map segment from shared object"
     assert out_of_memory(RuntimeError("can't start new thread")) == "can't start new thread"
     assert out_of_memory(ImportError("No module named 'xgboost'")) is None
+
+
+def test_validate_refuses_an_empty_features_before_train_tracebacks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A table of only the id, time and label drafted an empty FEATURES (`mlapp template schema
+    --write`); validate passed it and train stopped with xgboost's IndexError. Validate names the
+    empty FEATURES and leaves the previous outputs."""
+    monkeypatch.setattr(schema, "FEATURES", {})
+    (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    (tmp_path / "data").mkdir()
+    rows = "".join(f"C{i},2024-01-01T00:{i // 60:02d}:{i % 60:02d},{i % 2}\n" for i in range(200))
+    (tmp_path / "data" / "churn.csv").write_text("customer_id,event_time,churned\n" + rows)
+    monkeypatch.chdir(tmp_path)
+    assert run_main(monkeypatch, "pipeline", "validate") == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "FEATURES (src/mlapp/schema.py) names no column" in err, err
+    assert "Traceback" not in err and not (tmp_path / "reports").exists()

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from mlapp.cli.common import FileOption, Project, pass_project
+from mlapp.errors import UserError
 from mlapp.outputs import id_clash
 from mlapp.params import Params
 from mlapp.sources import is_parquet
@@ -56,6 +57,13 @@ def draft_schema(project: Project, table: Path | None, write: bool) -> None:
     source = table or params.data.raw
     frame, spelt = schema_draft.read(source, params.data, params.validate_.chunk_rows)
     features = schema_draft.draft(frame, params.data, params.validate_, params.task)
+    if all(f.skip for f in features):  # an empty FEATURES validated, then train met no column
+        for f in features:
+            click.echo(f"left out {f.name!r}: {f.skip}", err=True)
+        raise UserError(
+            f"no column of {source} is left as a feature (data.label, id_column, time_column, "
+            "group_column and ignore_columns name none; any other is said above): a model needs one"
+        )
     block = schema_render.render(features)
     if not write:
         click.echo(block, nl=False)

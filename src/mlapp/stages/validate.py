@@ -25,6 +25,7 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
+from mlapp import schema
 from mlapp.csv_names import blank, csv_header, first_line_data, repeated, separator_fix
 from mlapp.errors import UserError
 from mlapp.files import write_json
@@ -106,6 +107,11 @@ def read_problem(exc: Exception, source: Path) -> Problem:
 def run(params: Params, *, source: Path, output: Path | None, report: Path | None) -> int:
     """Validate ``source``; ``output``, ``report`` None: not written (a one-off check of another
     table than data.raw, which must not replace the pipeline's), its result printed only."""
+    if not schema.FEATURES:  # read now: a table of only the label, id and time drafts none
+        raise UserError(
+            "FEATURES (src/mlapp/schema.py) names no column: a model learns from at least one "
+            "(`mlapp template schema` drafts them from your table)"
+        )
     if named := name_problem(source):  # data.raw is checked by params: a path given with --input
         return _fail(report, source, [named], None)
     try:
