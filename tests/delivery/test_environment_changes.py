@@ -71,3 +71,12 @@ def test_a_removed_environment_leaves_no_overlay_or_namespace_behind(project: Pa
     assert any(line.startswith("infra/overlays/qa: not in params") for line in found), found
     want = sorted(f"{APP}-{e}" for e in (FIRST, LAST))
     assert any(f"infra/bootstrap must create exactly the namespaces {want}" in line for line in found), found
+
+
+def test_an_infra_without_overlays_names_each_one_missing(project: Path, mlapp) -> None:
+    """Every overlay removed (`git rm -r` leaves no folder): each environment's is named missing,
+    as one overlay's is, not a traceback about the folder."""
+    shutil.rmtree(project / "infra/overlays")
+    found = problems(mlapp)
+    for env in (FIRST, LAST):
+        assert any(line.startswith(f"infra/overlays/{env}: missing: a copy of") for line in found), found

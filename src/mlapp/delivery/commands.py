@@ -110,7 +110,8 @@ def check_manifests(params: Params) -> None:
     onto every series), one per environment, bootstrap (schemas), Argo CD objects (agree with params)."""
     d, overlays = params.delivery, params.delivery.infra_dir / "overlays"
     problems = {"bootstrap": kube.schema_errors(kube.render(d.infra_dir / "bootstrap"), d.kubernetes_version)}
-    for stray in sorted({p.name for p in overlays.iterdir() if p.is_dir()} - {*d.environments}):
+    present = {p.name for p in overlays.iterdir() if p.is_dir()} if overlays.is_dir() else set()
+    for stray in sorted(present - {*d.environments}):
         problems[f"overlays/{stray}"] = [f"not in params {d.environments}: `git mv` it to the environment "
                                          "it became, or `git rm -r` it"]  # fmt: skip
     for env in d.environments:
