@@ -147,8 +147,10 @@ def fit_lint(root: Path) -> int:
     9-letter name: 73 findings, `make lint` failed). ruff sorts the imports, wraps the code at the
     same line length and marks a string or comment it cannot wrap ``# noqa: E501`` (reviewable in
     the rename's diff, where a raised limit would loosen every later line). Returns how many."""
-    if not Path(ruff := proc.tool("ruff")[0]).exists():  # no dev tools: `make fmt` later does it
-        return 0
+    # No ruff script beside this Python (no dev tools): proc.tool would give ``python -m ruff``.
+    if len(tool := proc.tool("ruff")) > 1:
+        return 0  # `make fmt` does it once they are installed
+    ruff = tool[0]
     proc.run([ruff, "check", "--fix", "--select", "I", "--quiet", "."], cwd=root, check=False)
     proc.run([ruff, "format", "--quiet", "."], cwd=root)
     added = proc.run([ruff, "check", "--select", "E501", "--add-noqa", "."], cwd=root, check=False)

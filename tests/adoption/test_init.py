@@ -133,6 +133,21 @@ def test_the_renamed_project_passes_ruff(tmp_path: Path, name: str) -> None:
     assert sh(*ruff, "format", "--check", "--quiet", ".", cwd=root).stdout == ""
 
 
+def test_the_lint_pass_is_left_to_make_fmt_without_ruff(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An environment without the dev tools, no ruff beside its Python: init renames and leaves the
+    lint pass to `make fmt`, rather than running `python check ...` and failing on it."""
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    (bare / "python").symlink_to(sys.executable)
+    monkeypatch.setattr(sys, "executable", str(bare / "python"))
+    (project := tmp_path / "project").mkdir()
+    (project / "a.py").write_text("import sys\nimport os\n")
+    assert template.fit_lint(project) == 0
+    assert (project / "a.py").read_text() == "import sys\nimport os\n"
+
+
 @pytest.mark.slow
 # A hang guard, not a claim about speed: a fresh environment, two repros, tests and the report
 # ran past 300 s at load average 12.
