@@ -27,6 +27,13 @@ KINDS = {int: "a whole number", float: "a number"}
 RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal", "finite_number"}
 KIND_ERRORS: dict[str, type] = {"int_type": int, "int_parsing": int, "int_from_float": int}
 KIND_ERRORS |= {"float_type": float, "float_parsing": float}
+# A value where a section, a mapping or a list goes: pydantic named the section's class
+# ("a valid dictionary or instance of ServingParams"); said as the file writes each instead.
+SHAPES = {
+    "model_type": "a section: its settings indented under it, one `name: value` line each",
+    "dict_type": "a mapping: `name: value` lines indented under it",
+    "list_type": "a list: [a, b] ([] for none)",
+}
 
 
 @dataclass(frozen=True)
@@ -152,6 +159,8 @@ def refused(error: Mapping[str, Any], model: type[BaseModel], shown: str) -> str
         return _unknown(model, loc)
     if kind == "missing":  # pydantic's "Field required": no default to fall back on, so say what to do
         return "missing: add it (the template's params.yaml holds every setting, with what it takes)"
+    if kind in SHAPES:
+        return f"{shown}: must be {SHAPES[kind]} (the template's params.yaml shows it)"
     allowed = allowed_at(model, loc) or Allowed(
         **{attr: value for attr, value in (error.get("ctx") or {}).items() if attr in BOUNDS}
     )

@@ -156,6 +156,25 @@ def test_a_missing_setting_says_to_add_it(tmp_path: Path, setting: str) -> None:
     assert "Field required" not in str(refused.value)
 
 
+@pytest.mark.parametrize(
+    ("setting", "value", "said"),
+    [
+        # a section's lines commented out leave `serving:`, which YAML reads as null
+        ("serving", None, "serving: null (or nothing after the colon): must be a section: its settings"),
+        ("serving", 3000, "serving: 3000: must be a section: its settings"),
+        ("monitor.decay_tolerance", [0.05], "monitor.decay_tolerance: [0.05]: must be a mapping"),
+        ("data.ignore_columns", "notes", "data.ignore_columns: 'notes': must be a list"),
+    ],
+)
+def test_a_setting_of_the_wrong_shape_says_what_it_takes(
+    tmp_path: Path, setting: str, value: Any, said: str
+) -> None:
+    """pydantic's words were "Input should be a valid dictionary or instance of ServingParams"."""
+    text = _file_says(tmp_path, setting, value)
+    assert text.startswith(said), text
+    assert "Input should be" not in text and "Params" not in text, text
+
+
 def test_help_says_the_range_as_a_refusal_does(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
