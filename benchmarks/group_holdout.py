@@ -109,12 +109,13 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "group_holdout.json")
     args = parser.parse_args()
+    head = result_head("group_holdout.py")  # before the fits: its date and load_before are the start's
     fits = []
     for seed in args.seeds:
         fits.append({"seed": seed, **measured(panel(args.rows, args.effect, seed, args.task), args.task)})
         print(fits[-1], flush=True)
     result = {
-        **result_head("group_holdout.py"),
+        **head,
         "task": args.task,
         "rows": args.rows,
         "rows_per_entity": 4,
