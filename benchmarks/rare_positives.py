@@ -75,11 +75,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(10)))
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "rare_positives.json")
     args = parser.parse_args()
+    head = result_head("rare_positives.py")  # before the fits: its date and load_before are the start's
     frame = rare_table(args.rows, args.share)
     test = frame.iloc[: len(frame) // 5]
     fits = measured(frame, args.seeds)
     result = {
-        **result_head("rare_positives.py"),
+        **head,
         "rows": len(frame),
         "positives": int(frame.churned.sum()),
         "test_rows": len(test),
