@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -11,6 +12,7 @@ from mlapp.params import ParamsError, load_params
 from mlapp.sample_data import generate
 from mlapp.schema import raw_schema
 from mlapp.stages.split import SplitError, run, split
+from mlapp.stages.split_groups import stratified
 from tests.conftest import REPO
 
 PARAMS = load_params(REPO / "params.yaml")
@@ -110,3 +112,19 @@ def test_the_group_column_is_a_key_read_as_written_and_never_a_feature() -> None
     clash = r"'tenure_months' is data\.group_column in params\.yaml and a feature"
     with pytest.raises(UserError, match=clash):
         raw_schema(GROUPED.model_copy(update={"group_column": "tenure_months"}))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_fold_held_out_keeps_every_class_when_one_does(seed: int) -> None:
+    """Positives in 2 of 42 groups: the fold nearest the share held none of them (the split, or
+    train's validation rows, then refused for a missing class) while the folds holding one were
+    there to choose."""
+    rows = 5000
+    labels = (np.random.default_rng(seed).random(rows) < 0.2).astype(int)
+    groups = np.arange(rows, dtype=np.uint64) % 40
+    positives = np.flatnonzero(labels)
+    groups[positives[::2]], groups[positives[1::2]] = 100, 101
+    train, test = stratified(np.arange(rows), labels, groups, 0.2, seed)
+    assert set(labels[train]) == set(labels[test]) == {0, 1}
+    assert set(groups[train]).isdisjoint(groups[test])
+    assert abs(len(test) / rows - 0.2) < 0.1  # whole groups: near the share, not at it

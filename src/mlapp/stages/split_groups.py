@@ -3,8 +3,9 @@
 A panel (a customer's months, a patient's visits) split by rows puts one entity's rows in both
 parts, and test scores entities the model trained on. ``stratified`` then holds out one fold of
 scikit-learn's ``StratifiedGroupKFold`` (seeded by ``split.seed``), as many folds as bring one
-fold nearest ``split.test_size``, and of those folds the one whose rows come nearest; a regression
-label has no classes, so ``GroupShuffleSplit`` holds out ``test_size`` of the groups. Either way
+fold nearest ``split.test_size``, and of those folds the one whose rows come nearest (of the folds
+leaving every class in both parts, when one does); a regression label has no classes, so
+``GroupShuffleSplit`` holds out ``test_size`` of the groups. Either way
 the share of rows in test is near ``test_size``, not equal to it: the stage prints it.
 
 ``time`` puts a group in the part of its last event: the groups whose last events are latest go to
@@ -56,9 +57,16 @@ def stratified(
     codes = labels[order]
     limit = min(len(np.unique(keys)), int(np.bincount(codes).max()))
     folds = StratifiedGroupKFold(fold_count(test_size, limit), shuffle=True, random_state=seed)
-    target = test_size * len(keys)
-    # min keeps the first nearest fold, and holds two folds at a time (each indexes every row)
-    train, test = min(folds.split(codes, codes, keys), key=lambda fold: abs(len(fold[1]) - target))
+    target, classes = test_size * len(keys), len(np.unique(codes))
+
+    def rank(fold: tuple[np.ndarray, np.ndarray]) -> tuple[bool, float]:
+        # A fold with every class on both sides first: with a class in few groups, the fold nearest
+        # in size could hold none of them while another fold holds one.
+        whole = all(len(np.unique(codes[side])) == classes for side in fold)
+        return not whole, abs(len(fold[1]) - target)
+
+    # min keeps the first best fold, and holds two folds at a time (each indexes every row)
+    train, test = min(folds.split(codes, codes, keys), key=rank)
     return order[train], order[test]  # sklearn's indices are ascending: key order
 
 
