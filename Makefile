@@ -15,7 +15,6 @@ bento-context deploy-status image image-context bootstrap-gitops install-argocd 
 audit: NEEDS := --only-group audit
 # The same sets for CI jobs, which then call `uv run --frozen --no-sync`.
 SYNC := $(UV) sync --locked --inexact
-PORT ?= 3000
 export UV_PYTHON ?= 3.11
 # For every recipe, `mlflow` and `dvc` ones too (mlapp's own commands set it as well); yours wins.
 export MLFLOW_DISABLE_TELEMETRY ?= true
@@ -230,8 +229,8 @@ retrain-branch: ## the retrain workflow up to the push: branch ct/retrain, data 
 bento: ## build the bento from models/ with lineage labels; prints tag, path, versions (KEY=VALUE)
 	$(RUN) mlapp serving bento
 
-serve: ## serve models/ with BentoML on 127.0.0.1:PORT (default 3000; `make serve PORT=8080`)
-	$(RUN) mlapp serving serve --port $(PORT)
+serve: ## serve models/ with BentoML on 127.0.0.1:PORT (default: params serving.port; `make serve PORT=8080`)
+	$(RUN) mlapp serving serve $(if $(PORT),--port $(PORT))
 
 bench-serve: ## serving load test vs in-process, FastAPI and `mlflow models serve` (needs wrk) -> benchmarks/results/
 	$(RUN) nice -n 10 python benchmarks/serving.py --out benchmarks/results

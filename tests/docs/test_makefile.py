@@ -199,3 +199,15 @@ def test_make_init_without_a_name_states_the_rule_init_applies() -> None:
         check_name("Bad")
     rule = str(refused.value).split(": use ", 1)[1]
     assert f"NAME=<{rule}>" in out.stdout, (rule, out.stdout)
+
+
+def test_make_serve_takes_its_port_from_params_unless_port_is_given() -> None:
+    """params.yaml is the one source of the port: a second default in the Makefile would win over it."""
+
+    def serve(*extra: str) -> str:
+        argv = ["make", "--no-print-directory", "-n", "serve", *extra]
+        done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=60, check=True)
+        return done.stdout.strip().splitlines()[-1]
+
+    assert serve().endswith("mlapp serving serve"), serve()
+    assert serve("PORT=8080").endswith("mlapp serving serve --port 8080"), serve("PORT=8080")
