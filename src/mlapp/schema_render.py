@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 from mlapp.errors import UserError
+from mlapp.files import write_text
 from mlapp.schema_draft import Feature
 
 EXPLODED = 40  # levels written one per line; more are packed (2,500 zip codes: 2,500 lines)
@@ -69,8 +70,9 @@ def render(features: list[Feature]) -> str:
 
 
 def write(schema_file: Path, block: str) -> None:
-    """Replace the FEATURES statement of ``schema_file`` with ``block``."""
+    """Replace the FEATURES statement of ``schema_file`` with ``block``, written whole (renamed
+    over it): a write cut short leaves the old schema as it was."""
     source = schema_file.read_text()
     if len(BLOCK.findall(source)) != 1:
         raise UserError(f"{schema_file}: no single `FEATURES: dict[str, pa.Column] = {{ ... }}` to replace")
-    schema_file.write_text(BLOCK.sub(lambda _m: block, source))
+    write_text(BLOCK.sub(lambda _m: block, source), schema_file)

@@ -246,6 +246,18 @@ def written_schema(tmp_path: Path, frame: pd.DataFrame) -> Path:
     return target
 
 
+def test_a_write_that_fails_midway_leaves_the_old_schema_whole(tmp_path: Path) -> None:
+    target = tmp_path / "schema.py"
+    old = (REPO / "src" / "mlapp" / "schema.py").read_text()
+    target.write_text(old)
+    # A lone surrogate cannot be encoded: the write fails after the file was opened for it.
+    block = 'FEATURES: dict[str, pa.Column] = {\n    "\ud800": pa.Column(str),\n}\n'
+    with pytest.raises(UnicodeEncodeError):
+        schema_render.write(target, block)
+    assert target.read_text() == old
+    assert [p.name for p in tmp_path.iterdir()] == ["schema.py"]  # no staged file left beside it
+
+
 @pytest.mark.parametrize("levels", [4, 30, 2_500], ids=["short", "exploded", "packed"])
 def test_written_draft_is_valid_clean_and_checked(tmp_path: Path, levels: int) -> None:
     rng = np.random.default_rng(0)
