@@ -88,8 +88,15 @@ def test_a_class_of_one_group_is_refused_naming_the_settings() -> None:
     """A class all of whose rows are one household cannot be on both sides."""
     frame = _panel("binary")
     frame["churned"] = (frame.household == "H7").astype(int)
-    with pytest.raises(SplitError, match=r"whole groups of data.group_column 'household'.* no rows of class"):
+    with pytest.raises(
+        SplitError, match=r"data.group_column 'household': class \['1'\] has rows in 1 group only"
+    ) as refused:
         holdout(frame, "churned", PARAMS.train, "binary", examples=EXAMPLES, group="household")
+    assert "more groups" in str(refused.value)
+    assert "raise train.valid_size" not in str(refused.value)  # no share held out puts it on both sides
+    codes = frame.churned.to_numpy()  # the Dask engine's hold-out: the same groups, the same words
+    with pytest.raises(SplitError, match=r"class \['1'\] has rows in 1 group only"):
+        holdouts(frame.churned, codes, ["0", "1"], [400, 400, 400], PARAMS.train, frame.household, 2)
 
 
 def test_the_train_stage_holds_out_groups(tmp_path: Path) -> None:

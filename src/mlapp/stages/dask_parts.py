@@ -103,7 +103,7 @@ def holdouts(
     ``data.group_column`` values, whose groups are held out whole (``grouped``)."""
     bounds = list(pairwise([0, *accumulate(sizes)]))
     if groups is not None:
-        held = grouped(groups, codes if names else None, bounds, workers, params)
+        held = grouped(groups, codes if names else None, names or [], bounds, workers, params)
     else:
         held = []
         for number, (start, end) in enumerate(bounds):
@@ -127,6 +127,7 @@ def holdouts(
 def grouped(
     groups: pd.Series,
     codes: np.ndarray | None,
+    names: list[str],
     bounds: list[tuple[int, int]],
     workers: int,
     params: TrainParams,
@@ -136,7 +137,7 @@ def grouped(
     worker (partition i trains on worker i mod n) needs rows on both sides: XGBoost fails on an empty
     matrix with a message about neither groups nor rows."""
     column = str(groups.name)
-    _, valid = group_holdout(groups, codes, params.valid_size, params.seed, column)
+    _, valid = group_holdout(groups, codes, names, params.valid_size, params.seed, column)
     held_out = np.zeros(len(groups), dtype=bool)
     held_out[valid] = True
     held = [(np.arange(a, b)[~held_out[a:b]], np.arange(a, b)[held_out[a:b]]) for a, b in bounds]

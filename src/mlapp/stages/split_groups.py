@@ -70,12 +70,27 @@ def stratified(
     return order[train], order[test]  # sklearn's indices are ascending: key order
 
 
+def check_class_groups(labels: np.ndarray, names: list[str], hashes: np.ndarray, column: str) -> None:
+    """A class whose rows are all one group cannot be on both sides of a hold-out of whole groups,
+    whatever share is held out: said so, not as a part lacking it that train.valid_size could fix."""
+    groups = pd.Series(hashes).groupby(labels).nunique()  # a class of no rows is check_parts' to say
+    if single := [names[int(code)] for code in groups.index.to_numpy()[groups.to_numpy() < 2]]:
+        raise SplitError(
+            f"data.group_column {column!r}: class {single} has rows in 1 group only (of the "
+            f"{len(np.unique(hashes))} groups of the {len(labels)} training rows), and train.valid_size "
+            "holds out whole groups, so a class needs rows in 2 groups at least (one on each side of "
+            "fit and validation); add rows of that class in more groups, or set data.group_column null "
+            "to hold out rows"
+        )
+
+
 def holdout(
-    keys: pd.Series, labels: np.ndarray | None, valid_size: float, seed: int, column: str
+    keys: pd.Series, labels: np.ndarray | None, names: list[str], valid_size: float, seed: int, column: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """Train's fit and validation positions (ascending) with ``data.group_column`` (``column``,
     whose values ``keys`` are): every row of a group on one side, by ``stratified`` (``labels``:
-    class codes, None for a regression label). Hashed as ``split.row_hashes`` hashes a group."""
+    class codes, None for a regression label; ``names``: the classes, to name one in too few
+    groups). Hashed as ``split.row_hashes`` hashes a group."""
     hashes = pd.util.hash_pandas_object(keys, index=False).to_numpy()
     if (count := len(np.unique(hashes))) < 2:  # sklearn's bare ValueError for one group
         raise SplitError(
@@ -84,6 +99,8 @@ def holdout(
             "binary threshold), so it needs 2 at least: add groups to the training part, or set "
             "data.group_column null to hold out rows"
         )
+    if labels is not None:
+        check_class_groups(labels, names, hashes, column)
     return stratified(np.arange(len(keys)), labels, hashes, valid_size, seed)
 
 

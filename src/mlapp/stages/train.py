@@ -143,7 +143,9 @@ def holdout(
         )
     codes = None if task == "regression" else y.to_numpy()
     if group:  # a group on both sides: early stopping and the threshold judged on entities fitted
-        fit_at, valid_at = group_holdout(frame[group], codes, params.valid_size, params.seed, group)
+        fit_at, valid_at = group_holdout(
+            frame[group], codes, names or [], params.valid_size, params.seed, group
+        )
     else:  # positions, not rows: the parts are checked for every class by them (same draw as the rows')
         fit_at, valid_at = train_test_split(
             np.arange(len(frame)), test_size=params.valid_size, random_state=params.seed, stratify=codes
