@@ -5,6 +5,8 @@ the retrain refresh read it (``mlapp.cells.parse_values``).
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -69,15 +71,17 @@ def as_written(series: pd.Series) -> pd.Series:
     return series.astype(object).where(~numbers, series[numbers].astype(object).map(str))
 
 
-def time_hints(values: pd.Series) -> list[tuple[pd.Series, str]]:
+def time_hints(values: pd.Series, decimal: str) -> list[tuple[pd.Series, str]]:
     """Each hint a time that did not parse may get, with the values it explains, the most telling
-    first (``mlapp.cells.parse_hint`` says the first that explains one)."""
+    first (``mlapp.cells.parse_hint`` says the first that explains one). ``decimal``
+    (``data.decimal``): a decimal year written with it (2024,5) is the decimal year 2024.5 is."""
     text = values.astype("string").str.strip()
     year = pd.to_numeric(text.str.extract(r"^(\d{4,})-", expand=False))
     # 1710892800 (seconds since 1970? milliseconds?) or a Parquet duration: a count of some unit.
     counts = pd.to_numeric(text, errors="coerce").notna() | pd.api.types.is_timedelta64_dtype(values)
-    years = text.str.fullmatch(r"[12]\d{3}\.0+")  # YEAR_HINT's, before they read as counts
-    fractions = text.str.fullmatch(r"[12]\d{3}\.\d+") & ~years
+    point = f"[.{re.escape(decimal)}]"
+    years = text.str.fullmatch(rf"[12]\d{{3}}{point}0+")  # YEAR_HINT's, before they read as counts
+    fractions = text.str.fullmatch(rf"[12]\d{{3}}{point}\d+") & ~years
     found = [
         (year.lt(1678) | year.gt(2261), FAR_HINT),
         (fractions, FRACTION_HINT),

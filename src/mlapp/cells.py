@@ -141,7 +141,7 @@ def _hints(name: str, values: pd.Series, dtype: str, decimal: str, fix: str) -> 
     if nested(values).any():
         return [(nested(values), NESTED_HINT)]
     if dtype.lower().startswith("datetime"):
-        return time_hints(values)
+        return time_hints(values, decimal)
     if typed_times(values):  # every fix but a feature's (NULLABLE_FIX) is a label's
         return [(pd.Series(True, index=values.index), DATE_HINT if fix == NULLABLE_FIX else LABEL_DATE_HINT)]
     text = values.astype("string").str.strip()

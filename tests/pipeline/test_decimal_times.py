@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mlapp.cells import parse_values
+from mlapp.cells import parse_hint, parse_values
 from mlapp.files import read_json
 from mlapp.params import load_params
 from mlapp.sample_data import generate
@@ -46,6 +46,18 @@ def test_a_number_written_with_a_decimal_point_is_no_time(value: str, read: str 
     parsed, bad = parse_values(pd.Series([value], dtype="str"), "datetime64[ns]", ".")
     assert bad.tolist() == [read is None]
     assert parsed.tolist() == [pd.Timestamp(read) if read else pd.NaT]
+
+
+@pytest.mark.parametrize(
+    ("value", "hint"),
+    [("2024,5", " (decimal years?"), ("2024,12", " (decimal years?"), ("1935,0", " (years written as")],
+)
+def test_a_decimal_year_written_with_the_decimal_comma_gets_the_decimal_year_hint(
+    value: str, hint: str
+) -> None:
+    """With data.decimal ",", 2024,5 is the decimal year 2024.5 is: the same hint, not ISO 8601's."""
+    assert parse_values(pd.Series([value], dtype="str"), "datetime64[ns]", ",")[1].tolist() == [True]
+    assert parse_hint("event_time", pd.Series([value], dtype="str"), "datetime64[ns]", ",").startswith(hint)
 
 
 @pytest.mark.parametrize(
