@@ -35,6 +35,12 @@ FAR_HINT = (
 )
 
 
+def has_offset(values: pd.Series) -> pd.Series:
+    """Which of ``values`` (text, or typed values as their text) are times with a UTC offset
+    (``OFFSET``): how validate, the parse-failure report and the retrain refresh tell the kinds apart."""
+    return values.astype("string").str.strip().str.contains(OFFSET, na=False)
+
+
 def parse_times(series: pd.Series) -> tuple[pd.Series, pd.Series]:
     """One column's times (parsed, mask of values that did not parse), by ``ISO_RULE``."""
     series = as_written(series)
@@ -42,7 +48,7 @@ def parse_times(series: pd.Series) -> tuple[pd.Series, pd.Series]:
     text = series.astype("string").str.strip()
     # With a UTC offset on every value (local time across a daylight-saving change has two),
     # each is one instant: kept in UTC. Some with and some without is ambiguous: the fewer fail.
-    offset = text.str.contains(OFFSET, na=False)
+    offset = has_offset(text)
     fewer = present & (offset if offset.sum() * 2 < present.sum() else ~offset)
     stamps = pd.to_datetime(series.where(~fewer), errors="coerce", format="ISO8601", utc=bool(offset.any()))
     if offset.any():
@@ -95,7 +101,7 @@ def _mixed_offsets(values: pd.Series) -> list[tuple[pd.Series, str]]:
     """Times that are ISO 8601 on their own, refused for being the fewer kind of a column that
     mixes values with a UTC offset and without (``parse_times``): which kind, and the fix."""
     text = values.astype("string").str.strip()
-    has = text.str.contains(OFFSET, na=False)
+    has = has_offset(text)
     # Each kind parsed alone (offsets as UTC): a time that reads so failed for the mix only.
     alone = pd.to_datetime(text.where(has), errors="coerce", format="ISO8601", utc=True).notna()
     alone |= pd.to_datetime(text.where(~has), errors="coerce", format="ISO8601").notna()

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from mlapp import proc
-from mlapp.cell_times import OFFSET
+from mlapp.cell_times import has_offset
 from mlapp.labels import label_text
 from mlapp.lineage import read_pointer
 from mlapp.monitor.batch import as_classes, read_source
@@ -118,7 +118,7 @@ def merged_table(params: Params, new: pd.DataFrame, mode: str) -> pd.DataFrame:
         new = _as_stored(new, old, params)
     else:
         time = params.data.time_column
-        zoned = bool(time and old[time].astype("string").str.strip().str.contains(OFFSET, na=False).any())
+        zoned = bool(time and has_offset(old[time]).any())
         new = _as_raw_text(new, params, zoned)
     new = new.reindex(columns=old.columns)  # data.ignore_columns: validate left them out, blank here
     key = params.data.id_column

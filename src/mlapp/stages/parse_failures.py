@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 import pandas as pd
 import pandera.pandas as pa
 
-from mlapp.cell_times import OFFSET
+from mlapp.cell_times import has_offset
 from mlapp.cells import NULLABLE_FIX, parse_hint, parse_values, value_hints
 from mlapp.problem_row import Problem
 from mlapp.problems import problem
@@ -54,7 +54,7 @@ def offset_kinds(
     UTC offset (how many), and which fail as in the whole column (``parse_values``: some with an
     offset and some without, the fewer kind fails, fewer in the table or batch) when those with an
     offset are the fewer (True), or those without (False)."""
-    zoned = values.astype("string").str.strip().str.contains(OFFSET, na=False)  # as parse_values tells
+    zoned = has_offset(values)  # as parse_values tells
     present = values.notna()
     bad = present & parsed.isna()  # a chunk of one kind: as read
     if zoned.any() and not zoned[present].all():  # each kind read on its own
