@@ -33,7 +33,7 @@ TAIL_LINES = 20
 
 def run_target(clone: Path, target: str, python: str) -> dict[str, Any]:
     """One ``make <target>`` in ``clone``: wall seconds, exit code, pytest's summary if any."""
-    env = {**os.environ, "UV_PYTHON": python, "PORT": os.environ.get("PORT", "3000")}
+    env = {**os.environ, "UV_PYTHON": python}
     env.pop("VIRTUAL_ENV", None)  # the caller's venv is not the clone's
     load = os.getloadavg()
     start = time.perf_counter()

@@ -204,9 +204,11 @@ def test_make_init_without_a_name_states_the_rule_init_applies() -> None:
 def test_make_serve_takes_its_port_from_params_unless_port_is_given() -> None:
     """params.yaml is the one source of the port: a second default in the Makefile would win over it."""
 
+    env = {k: v for k, v in os.environ.items() if k != "PORT"}  # make reads the environment's PORT too
+
     def serve(*extra: str) -> str:
         argv = ["make", "--no-print-directory", "-n", "serve", *extra]
-        done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=60, check=True)
+        done = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=True)
         return done.stdout.strip().splitlines()[-1]
 
     assert serve().endswith("mlapp serving serve"), serve()
