@@ -14,11 +14,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from mlapp.cells import parse_hint, parse_values
-from mlapp.files import read_json
 from mlapp.params import load_params
 from mlapp.sample_data import generate
 from mlapp.stages import validate
 from tests.conftest import REPO
+from tests.pipeline import refused
 
 PARAMS = load_params(REPO / "params.yaml")
 ROWS = 300
@@ -95,10 +95,7 @@ def _sample(tmp_path: Path, times: list[object], suffix: str) -> Path:
 
 
 def _problems(tmp_path: Path, source: Path) -> list[dict]:
-    out, report = tmp_path / "out.parquet", tmp_path / "report.json"
-    assert validate.run(PARAMS, source=source, output=out, report=report) == 1
-    assert not out.exists()
-    return read_json(report)["problems"]
+    return refused.problems(PARAMS, tmp_path, source)
 
 
 def test_decimal_years_in_a_csv_stop_validate_naming_column_rows_and_fix(tmp_path: Path) -> None:

@@ -13,15 +13,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from mlapp import schema, schema_draft
-from mlapp.files import read_json
 from mlapp.monitor.batch import validate_batch
 from mlapp.params import load_params
 from mlapp.sample_data import generate
 from mlapp.serving import rejects as checked
 from mlapp.spellings import float32_shown
-from mlapp.stages import validate
 from mlapp.stages.validate_rules import check_table
 from tests.conftest import REPO
+from tests.pipeline import refused
 
 PARAMS = load_params(REPO / "params.yaml")
 ROWS = 300
@@ -46,10 +45,7 @@ def written(tmp_path: Path, column: str, values: pa.Array) -> Path:
 
 
 def failed(tmp_path: Path, source: Path) -> list[dict]:
-    out, report = tmp_path / "out.parquet", tmp_path / "report.json"
-    assert validate.run(PARAMS, source=source, output=out, report=report) == 1
-    assert not out.exists()
-    return read_json(report)["problems"]
+    return refused.problems(PARAMS, tmp_path, source)
 
 
 @pytest.mark.parametrize(
