@@ -15,17 +15,21 @@ from mlapp.problem_row import Problem
 from mlapp.schema import FEATURES
 
 
-def column_roles(names: list[Any], data: DataParams) -> str:
-    """Where each of ``names`` (columns the file lacks) is required: a setting or the schema."""
-    settings = {
-        data.label: "data.label",
+def optional_columns(data: DataParams) -> dict[str | None, str]:
+    """The optional columns' names (None where unset) and the settings naming them: id, time, group."""
+    return {
         data.id_column: "data.id_column",
         data.time_column: "data.time_column",
         data.group_column: "data.group_column",
     }
+
+
+def column_roles(names: list[Any], data: DataParams) -> str:
+    """Where each of ``names`` (columns the file lacks) is required: a setting or the schema."""
+    settings = {data.label: "data.label", **optional_columns(data)}
     # id, time and group columns are optional: `id_column: no` is the text 'no' to YAML 1.2 (DVC's
     # reading), not "none", so the line says how to write none.
-    optional = {data.id_column, data.time_column, data.group_column} - {None, data.label}
+    optional = set(optional_columns(data)) - {None, data.label}
     roles = [
         f"{name!r} is {settings[name]} in params.yaml"
         + ("; if the table has none, write null" if name in optional else "")
@@ -47,7 +51,7 @@ def check_null_overrides(params: Params) -> None:
     a typo would leave the column it meant under ``max_null_share``, unannounced (the monitor
     refuses an unknown ``monitor.psi_by_feature`` name so)."""
     data = params.data
-    checked = {*FEATURES, data.id_column, data.time_column, data.group_column}
+    checked = {*FEATURES, *optional_columns(data)}
     if unknown := sorted(set(params.validate_.max_null_share_by_column) - checked):
         raise ParamsError(
             f"validate.max_null_share_by_column names {unknown}: not a feature in FEATURES "
@@ -83,12 +87,7 @@ def null_problems(missing: dict[str, int], rows: int, params: Params) -> list[Pr
 
 def _empty(name: str, data: DataParams) -> str:
     """What to do with a column holding nothing: leave it out (it cannot teach the model)."""
-    setting = {
-        data.id_column: "data.id_column",
-        data.time_column: "data.time_column",
-        data.group_column: "data.group_column",
-    }.get(name)
-    if setting:
+    if setting := optional_columns(data).get(name):
         return f"set {setting}: null in params.yaml, or fill the column"
     return (
         "nothing to learn from: remove it from FEATURES (src/mlapp/schema.py) and list it in "
