@@ -41,19 +41,9 @@ def _click_bounds(allowed: Allowed) -> dict[str, Any]:
     }
 
 
-def _refused(setting: str, allowed: Allowed, value: Any, of_kind: bool = False) -> str:
-    # click said "0.0 is not in the range 0<x<=21600.": not which setting the option overrides,
-    # nor where that range is set; now in params.yaml's own words for the setting.
-    return f"{must_be(str(value), allowed, of_kind=of_kind)} (the range of {setting})"
-
-
-class _Seconds(click.FloatRange):
-    """A time option, bounded as its setting is. FloatRange lets nan (no comparison holds for it)
-    and inf through, and a smoke test given nan was socket's ValueError traceback, given inf a
-    retry that never ends. A fraction (0.5) is let through although some of these settings are
-    whole seconds in params.yaml: every wait counts them as a float deadline, so it is a short wait."""
-
-    name = "seconds"  # --help's metavar: SECONDS, not FLOAT RANGE
+class _Bounded:
+    """A number option (a click range type after this in the bases) bounded as the params setting
+    it overrides is, saying so in its words."""
 
     def __init__(self, setting: str) -> None:
         self.setting, self.allowed = setting, _allowed(setting)
@@ -61,6 +51,20 @@ class _Seconds(click.FloatRange):
 
     def _describe_range(self) -> str:  # --help's [0<x<=21600]: the refusal's words instead
         return range_words(self.allowed)
+
+    def _refused(self, value: Any, of_kind: bool = False) -> str:
+        # click said "0.0 is not in the range 0<x<=21600.": not which setting the option overrides,
+        # nor where that range is set; now in params.yaml's own words for the setting.
+        return f"{must_be(str(value), self.allowed, of_kind=of_kind)} (the range of {self.setting})"
+
+
+class _Seconds(_Bounded, click.FloatRange):
+    """A time option, bounded as its setting is. FloatRange lets nan (no comparison holds for it)
+    and inf through, and a smoke test given nan was socket's ValueError traceback, given inf a
+    retry that never ends. A fraction (0.5) is let through although some of these settings are
+    whole seconds in params.yaml: every wait counts them as a float deadline, so it is a short wait."""
+
+    name = "seconds"  # --help's metavar: SECONDS, not FLOAT RANGE
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
         try:
@@ -72,25 +76,18 @@ class _Seconds(click.FloatRange):
                 ctx,
             )
         if not math.isfinite(seconds):  # inf, nan, and 1e400 (float's inf): outside every range
-            self.fail(_refused(self.setting, self.allowed, value), param, ctx)
+            self.fail(self._refused(value), param, ctx)
         try:
             return float(super().convert(seconds, param, ctx))
         except click.BadParameter:
-            self.fail(_refused(self.setting, self.allowed, value), param, ctx)
+            self.fail(self._refused(value), param, ctx)
 
 
-class _Count(click.IntRange):
+class _Count(_Bounded, click.IntRange):
     """A whole-number option, bounded as its setting is. A whole number written as a float (1e3,
     1000.0) is taken, as params.yaml takes it (YAML reads `1e3` as the float 1000.0, pydantic as 1000)."""
 
     name = "integer"  # --help's metavar: INTEGER, not INTEGER RANGE
-
-    def __init__(self, setting: str) -> None:
-        self.setting, self.allowed = setting, _allowed(setting)
-        super().__init__(**_click_bounds(self.allowed))
-
-    def _describe_range(self) -> str:  # --help's [0<x<=21600]: the refusal's words instead
-        return range_words(self.allowed)
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         try:
@@ -99,11 +96,11 @@ class _Count(click.IntRange):
             try:
                 number = _whole(float(value))
             except ValueError:  # `abc`, 1.5, 1e400 (inf), nan
-                self.fail(_refused(self.setting, self.allowed, value, of_kind=True), param, ctx)
+                self.fail(self._refused(value, of_kind=True), param, ctx)
         try:
             return int(super().convert(number, param, ctx))
         except click.BadParameter:
-            self.fail(_refused(self.setting, self.allowed, value), param, ctx)
+            self.fail(self._refused(value), param, ctx)
 
 
 def _whole(number: float) -> int:
