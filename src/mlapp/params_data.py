@@ -70,18 +70,22 @@ class DataParams(Section):
             )
         return value
 
-    @model_validator(mode="after")
-    def _one_part_per_column(self) -> DataParams:
-        """The label is learnt, the id tells rows apart, the time orders them: `id_column: churned`
-        failed validate with "values are unique" on the label's 0s and 1s, a data error it is not."""
-        parts = {
+    @property
+    def parts(self) -> dict[str, str | None]:
+        """The columns with a part other than a feature's, by their setting (None: not set)."""
+        return {
             "label": self.label,
             "id_column": self.id_column,
             "time_column": self.time_column,
             "group_column": self.group_column,
         }
+
+    @model_validator(mode="after")
+    def _one_part_per_column(self) -> DataParams:
+        """The label is learnt, the id tells rows apart, the time orders them: `id_column: churned`
+        failed validate with "values are unique" on the label's 0s and 1s, a data error it is not."""
         named: dict[str, str] = {}
-        for setting, column in parts.items():
+        for setting, column in self.parts.items():
             if column is not None and (other := named.setdefault(column, setting)) != setting:
                 raise ValueError(
                     f"data.{setting} {column!r} is also data.{other}: a column plays one part; name "

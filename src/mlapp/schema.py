@@ -75,12 +75,7 @@ def raw_schema(data: DataParams, task: str = "binary") -> pa.DataFrameSchema:
         spelt_missing = missing_clash(f"features.{feature}: isin", levels, data.missing_values)
         if spelt_missing:
             raise UserError(f"{spelt_missing} (src/mlapp/schema.py, params.yaml)")
-    named = {
-        "label": data.label,
-        "id_column": data.id_column,
-        "time_column": data.time_column,
-        "group_column": data.group_column,
-    }
+    named = data.parts
     for setting, name in named.items():
         if name in FEATURES:  # a label among the inputs is learnt from itself (perfect, useless metrics)
             raise UserError(

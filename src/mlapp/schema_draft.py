@@ -218,7 +218,7 @@ def draft(
 ) -> list[Feature]:
     """Every column but the label, id, event time and ignored ones, in the file's order; with
     ``task``, a copy of the label is left out as validate would refuse it."""
-    named = {data.label, data.id_column, data.time_column, data.group_column, *data.ignore_columns}
+    named = {*data.parts.values(), *data.ignore_columns}
     columns = [(str(name), frame[name]) for name in frame.columns if name not in named]
     copies = copied_columns(frame, [n for n, _ in columns], data.label, task) if task else set()
     copy = f"a copy of the label {data.label!r} (validate refuses it: a model learns the answer); {IGNORE}"
