@@ -188,18 +188,19 @@ def train(
     encoded = spec.encode(labels, examples=examples)
     names = None if task == "regression" else spec.classes
     rows = pq.ParquetFile(source).metadata.num_rows
-    if not params.dask.resolved_scheduler():  # a LocalCluster's size is known before it starts it
-        local = params.dask.workers
-        check_partitions(
-            local_sizes := partition_sizes(rows, local, params.dask.partition_rows), local, params
-        )
-        holdouts(labels, encoded, names, local_sizes, params, groups, local)
 
+    def draw(workers: int) -> tuple[list[int], list[tuple[np.ndarray, np.ndarray]]]:
+        """Partition lengths for this many workers, checked, and each partition's hold-out."""
+        sizes = partition_sizes(rows, workers, params.dask.partition_rows)
+        check_partitions(sizes, workers, params)
+        return sizes, holdouts(labels, encoded, names, sizes, params, groups, workers)
+
+    # A LocalCluster's size is known before it starts it: drawn (and refused) before the start.
+    early = None if params.dask.resolved_scheduler() else draw(params.dask.workers)
     with client(params.dask) as dask:
         workers = sorted(dask.scheduler_info(n_workers=-1)["workers"])
-        sizes = partition_sizes(rows, len(workers), params.dask.partition_rows)
-        check_partitions(sizes, len(workers), params)  # a remote cluster's size is known only now
-        held = holdouts(labels, encoded, names, sizes, params, groups, len(workers))
+        # A remote cluster's size is known only now; a local one drawn above is not drawn again.
+        sizes, held = early if early and len(workers) == params.dask.workers else draw(len(workers))
         frames = _scatter(dask, source, sizes, held, workers, spec, encoded)
         booster, best = _fit(dask, frames, workers, params, task, encoded, len(spec.classes))
         scores = dxgb.predict(dask, booster, frames["valid_x"]).compute()
