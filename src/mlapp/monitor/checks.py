@@ -49,11 +49,8 @@ def batch_schema(params: Params) -> pa.DataFrameSchema:
     kept as text (``label_text``), a regression label as float.
     """
     data = params.data
-    optional: dict[str, dict[str, Any]] = {}
-    if data.id_column:
-        optional[data.id_column] = {"required": False}
-    for key in filter(None, [data.time_column, data.group_column]):
-        optional[key] = {"required": False}
+    keys = filter(None, [data.id_column, data.time_column, data.group_column])
+    optional: dict[str, dict[str, Any]] = {key: {"required": False} for key in keys}
     dtype = "float64" if params.task == "regression" else "object"
     optional[data.label] = {"required": False, "nullable": True, "dtype": dtype}
     return raw_schema(data, params.task).update_columns(optional)
