@@ -58,7 +58,7 @@ class LabelCopies:
                 )
                 continue
             values, classes = {v for v, _ in pairs}, {c for _, c in pairs}
-            if len(classes) >= 2 and len(values) == len(classes) == len(pairs):
+            if len(classes) >= 2:  # one value per class and one class per value: add kept no other
                 shown = ", ".join(f"{v!r} with class {c!r}" for v, c in sorted(pairs)[:5])
                 each = f"one value per class of '{self.label}' in every row: {shown}"
                 found.append(
