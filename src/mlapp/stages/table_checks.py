@@ -16,12 +16,8 @@ from mlapp.schema import FEATURES
 
 
 def optional_columns(data: DataParams) -> dict[str | None, str]:
-    """The optional columns' names (None where unset) and the settings naming them: id, time, group."""
-    return {
-        data.id_column: "data.id_column",
-        data.time_column: "data.time_column",
-        data.group_column: "data.group_column",
-    }
+    """The id, time and group columns (None where unset), each to its setting (``DataParams.parts``)."""
+    return {column: f"data.{setting}" for setting, column in data.parts.items() if setting != "label"}
 
 
 def column_roles(names: list[Any], data: DataParams) -> str:
