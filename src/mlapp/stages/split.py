@@ -190,7 +190,7 @@ def table_order(table: pa.Table, data: DataParams, hashes: np.ndarray | None) ->
 
 def run(params: Params, *, source: Path, train_path: Path, test_path: Path) -> int:
     data = params.data
-    needs = [data.label, *filter(None, [data.id_column, data.time_column, data.group_column])]
+    needs = [column for column in data.parts.values() if column]  # label, id, time, group
     table = pq.read_table(stage_table(source, needs))
     labels: np.ndarray | None = None
     names: list[str] = []
