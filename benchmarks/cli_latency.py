@@ -236,9 +236,6 @@ def main(argv_: list[str] | None = None) -> int:
         tmp = Path(folder)
         prepare(tmp)
         trees = {"current": REPO}
-        changed = bool(proc.output(["git", "status", "--short"], cwd=REPO))
-        head = proc.output(["git", "rev-parse", "HEAD"], cwd=REPO)
-        result["current"] = {"commit": head, "uncommitted_changes": changed}
         baseline = worktree(args.baseline, tmp / "baseline") if args.baseline else contextlib.nullcontext()
         with baseline as sha:
             if sha:

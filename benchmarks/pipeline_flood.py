@@ -38,7 +38,6 @@ import yaml
 
 from bench_http import group_pids, model_missing, rss_bytes, running
 from cli_latency import cell, ratio_cell, spread
-from mlapp import proc
 from mlapp.params import load_params
 from mlapp.serving import MODEL_DIR_ENV, PREDICTION_LOG_ENV
 from mlapp.serving.local import free_ports
@@ -250,11 +249,6 @@ def main(argv: list[str] | None = None) -> int:
         print(missing, file=sys.stderr)
         return 2
     result = result_head(Path(__file__).name) | {"flood": what_ran(args), "repeats": args.repeats}
-    changed = bool(proc.output(["git", "status", "--short"], cwd=REPO))
-    result["current"] = {
-        "commit": proc.output(["git", "rev-parse", "HEAD"], cwd=REPO),
-        "uncommitted_changes": changed,
-    }
     with tempfile.TemporaryDirectory(prefix="bench-flood-") as folder:
         work, trees = Path(folder), {"current": REPO}
         baseline = worktree(args.baseline, work / "baseline") if args.baseline else contextlib.nullcontext()

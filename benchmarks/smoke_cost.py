@@ -24,7 +24,6 @@ from pathlib import Path
 
 from bench_http import model_missing, running
 from cli_latency import markdown, measure
-from mlapp import proc
 from mlapp.params import load_params
 from mlapp.serving import MODEL_DIR_ENV, PREDICTION_LOG_ENV
 from mlapp.serving.local import free_port
@@ -51,11 +50,6 @@ def main(argv_: list[str] | None = None) -> int:
         print(missing, file=sys.stderr)
         return 2
     result = result_head(Path(__file__).name)
-    changed = bool(proc.output(["git", "status", "--short"], cwd=REPO))
-    result["current"] = {
-        "commit": proc.output(["git", "rev-parse", "HEAD"], cwd=REPO),
-        "uncommitted_changes": changed,
-    }
     params = REPO / "params.yaml"
     with tempfile.TemporaryDirectory(prefix="bench-smoke-") as folder:
         tmp = Path(folder)

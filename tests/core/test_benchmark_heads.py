@@ -33,3 +33,11 @@ def test_every_benchmark_that_writes_a_result_writes_its_head_through_revisions(
         p.name: {"result_head", "write_result"} - called(p) for p in writers() if p.name != "revisions.py"
     }
     assert {name: missing for name, missing in own_head.items() if missing} == {}
+
+
+def test_the_checkouts_commit_and_changes_are_read_by_result_head_alone() -> None:
+    # A second record of them beside the head's "commit" (a "current" block) says the same twice,
+    # and a reader could take either.
+    asks = ('"rev-parse", "HEAD"', '"status", "--short"', '"status", "--porcelain"')
+    own = {p.name for p in BENCHMARKS.glob("*.py") if any(ask in p.read_text() for ask in asks)}
+    assert own == {"revisions.py"}
