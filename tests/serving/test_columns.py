@@ -120,6 +120,18 @@ def test_a_second_records_key_nested_past_pythons_parser_is_pydantics_400(parser
     assert "recursion limit exceeded" in refused.value.detail[0]["msg"]
 
 
+def crowded_body(where: str) -> bytes:
+    """A body of one object holding 5,000 keys beside a record's: in a record, at the top level, or
+    one key written 5,000 times."""
+    record, made_up = json.dumps(BASE), ", ".join(f'"{i:x}": 0' for i in range(5_000))
+    twice = ", ".join(['"k": 0'] * 5_000)
+    return {
+        "record": f'{{"records": [{record}, {record[:-1]}, {made_up}}}]}}',
+        "top level": f'{{"records": [{record}], {made_up}}}',
+        "duplicates": f'{{"records": [{record[:-1]}, {twice}}}]}}',
+    }[where].encode()
+
+
 @pytest.mark.parametrize(
     ("where", "loc", "keys"),
     [
@@ -132,20 +144,31 @@ def test_an_object_of_thousands_of_keys_is_named_with_its_count(parser, where, l
     """pydantic builds an error per unknown key (a key written twice: two): 33,000 in one record, a
     293 KB body, cost 120-700 ms of the event loop for a 400 listing 20. Where, and how many keys,
     instead; a few unknown keys are still pydantic's issues (test_a_made_up_key...)."""
-    record, made_up = json.dumps(BASE), ", ".join(f'"{i:x}": 0' for i in range(5_000))
-    twice = ", ".join(['"k": 0'] * 5_000)
-    text = {
-        "record": f'{{"records": [{record}, {record[:-1]}, {made_up}}}]}}',
-        "top level": f'{{"records": [{record}], {made_up}}}',
-        "duplicates": f'{{"records": [{record[:-1]}, {twice}}}]}}',
-    }[where]
     with pytest.raises(Refused) as refused:
-        parser.parse(text.encode())
+        parser.parse(crowded_body(where))
     assert refused.value.labels == {(str(loc[0]), "too_many_keys")}
     assert refused.value.detail is not None and len(refused.value.detail) == 1
     issue = refused.value.detail[0]
     assert (issue["type"], issue["loc"]) == ("too_many_keys", loc)
     assert issue["msg"].startswith(f"{keys:,} keys in ") and "one key per feature (17" in issue["msg"]
+
+
+class NotAsked:
+    """In place of the pydantic model: a refusal that reaches it fails the test."""
+
+    def validate_json(self, body: bytes) -> Any:
+        raise AssertionError(f"pydantic was asked to validate {body[:80]!r}...")
+
+
+@pytest.mark.parametrize("where", ["record", "top level"])
+def test_an_object_of_thousands_of_different_keys_never_reaches_pydantic(parser, monkeypatch, where) -> None:
+    """Found in what orjson parsed for the fast path: pydantic's validation of it (an error built
+    per key, before they are counted) is not run, nor a second parse. A key written many times is
+    one to orjson: that body still goes to pydantic (the test above)."""
+    monkeypatch.setattr(parser, "input", NotAsked())
+    with pytest.raises(Refused) as refused:
+        parser.parse(crowded_body(where))
+    assert refused.value.detail is not None and refused.value.detail[0]["type"] == "too_many_keys"
 
 
 def test_oversized_request_is_not_fast(parser) -> None:

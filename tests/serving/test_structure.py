@@ -1,4 +1,4 @@
-"""``request.Structure``: a body with more JSON values than any request holds is refused before parsing.
+"""``structure.Structure``: a body with more JSON values than any request holds is refused before parsing.
 
 The limits come from the schema: one array, one object per record and the body, a key per
 feature per record, the commas between, plus what feature names and category levels hold
@@ -16,7 +16,8 @@ from mlapp.schema import FEATURES
 from mlapp.serving import request
 from mlapp.serving.admission import Refused
 from mlapp.serving.records import Rule
-from mlapp.serving.request import STRUCTURE_SLACK, RequestParser, Structure
+from mlapp.serving.request import RequestParser
+from mlapp.serving.structure import STRUCTURE_SLACK, Structure
 
 # Punctuation in a feature name and a category level: a valid body holds it inside strings.
 RULES = {

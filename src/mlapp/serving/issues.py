@@ -148,30 +148,3 @@ def _at(data: Any, loc: Sequence[str | int]) -> Any:
         except (KeyError, IndexError, TypeError):
             return ABSENT
     return data
-
-
-def crowded_object(body: bytes, limit: int) -> tuple[list[str | int], int] | None:
-    """Where the top level or the first record holding more than ``limit`` keys is (``loc``: ``["body"]``
-    or ``["records", i]``) and how many it holds, duplicates counted as pydantic counts them; None
-    for none, or for a body Python's parser does not read (pydantic's refusal says why)."""
-    counts: dict[int, int] = {}
-
-    def count(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        read = dict(pairs)
-        counts[id(read)] = len(pairs)  # every object stays alive in ``data``: ids are not reused
-        return read
-
-    try:
-        data = json.loads(body.decode("utf-8"), object_pairs_hook=count)
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(data, dict):
-        return None
-    records = data.get("records")
-    places: list[tuple[list[str | int], Any]] = [(["body"], data)]
-    if isinstance(records, list):
-        places += [(["records", i], record) for i, record in enumerate(records)]
-    for loc, value in places:
-        if isinstance(value, dict) and counts[id(value)] > limit:
-            return loc, counts[id(value)]
-    return None

@@ -11,13 +11,9 @@ the raw bytes and its errors become the 400 (``detail``: ``type``, ``loc``, ``ms
 issue, as documented in ``/docs.json``); an otherwise valid body is then checked for
 duplicate keys. So pydantic stays the authority on what is rejected and why.
 
-Before either parser, ``Structure`` counts the body's JSON punctuation: the body cap bounds
-bytes, not values, and a parser's cost is per value. 1 MB of empty arrays (``[[],[],...]``,
-341,000 lists) cost a worker 0.8-1.1 s of its event loop, most of it garbage collections
-triggered by the lists both parsers built, and 100,000 unknown keys 0.7 s of pydantic
-errors, against ~2 ms for a valid 1,000-row body: 32 clients sending the arrays made other
-requests wait 35 s and time out (504). A body with more arrays, objects, keys or commas than
-``STRUCTURE_SLACK`` times the largest valid request holds is a 400 before anything is parsed.
+Before either parser, ``structure.Structure`` refuses a body holding more JSON values than
+any request does, and an object of more keys than a record's is refused before pydantic builds
+an error per key (``too_many_keys``).
 """
 
 from __future__ import annotations
@@ -37,8 +33,17 @@ from mlapp.json_keys import DuplicateKey, no_duplicates
 from mlapp.model import ModelSpec
 from mlapp.serving.admission import Refused
 from mlapp.serving.columns import FastPath
-from mlapp.serving.issues import crowded_object, merge_look_alikes, past_model, sent_hints
-from mlapp.serving.records import Encoder, Rule, field_rule, record_type
+from mlapp.serving.issues import merge_look_alikes, past_model, sent_hints
+from mlapp.serving.records import Encoder, field_rule, record_type
+from mlapp.serving.structure import (
+    CONTAINERS,
+    SEPARATORS,
+    STRUCTURE_SLACK,
+    Crowded,
+    Structure,
+    crowded,
+    crowded_object,
+)
 
 OTHER = "<other>"  # label for a field name the client made up: clients must not create series
 # pydantic names every allowed value of a category in its message: past this, cut (/metadata has them)
@@ -49,12 +54,6 @@ KEY_CHARS = 64
 # UTF-32's first (its little-endian mark begins with UTF-16's): a body in either is told to send UTF-8.
 WIDE_BOMS = [(codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32")]
 WIDE_BOMS += [(codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16")]
-# JSON punctuation counted in the raw body, each opening or separating one kind of value.
-PUNCTUATION = ((b"[", "arrays"), (b"{", "objects"), (b":", "keys"), (b",", "commas"))
-CONTAINERS, SEPARATORS = b"[{", b":,"
-# Twice the largest valid request: a near miss (1,001 rows) still reaches the parsers, which
-# name the field and rule (``too_long``); the cost of what passes stays that of a valid body.
-STRUCTURE_SLACK = 2
 
 
 def input_type(record: Any, max_rows: int) -> Any:
@@ -67,55 +66,6 @@ def input_type(record: Any, max_rows: int) -> Any:
     Input = TypedDict("Input", {"records": records})  # noqa: UP013 - built at run time
     Input.__pydantic_config__ = ConfigDict(extra="forbid", strict=True)  # type: ignore[attr-defined]
     return Input
-
-
-class Structure:
-    """The most of each JSON punctuation mark a body may hold: ``STRUCTURE_SLACK`` times what a
-    valid request has, ``{"records": [...]}`` with ``max_rows`` records of every feature.
-
-    Outside strings a valid body has one array, one object per record and its own, one key per
-    feature per record and ``records``, and commas between records and between fields. Inside
-    strings, only feature names and category levels, which may hold the same marks: counted
-    from the schema (an escape such as ``\\u005b`` writes none; UTF-8 never writes an ASCII byte
-    for another character).
-    """
-
-    def __init__(self, rules: Mapping[str, Rule], max_rows: int) -> None:
-        self.max_rows = max_rows
-        self.width = width = len(rules)
-        outside = {b"[": 1, b"{": 1 + max_rows, b":": 1 + max_rows * width, b",": max_rows * width - 1}
-        self.limits = {
-            mark: STRUCTURE_SLACK * (count + max_rows * self._in_strings(mark, rules))
-            for mark, count in outside.items()
-        }
-
-    @staticmethod
-    def _in_strings(mark: bytes, rules: Mapping[str, Rule]) -> int:
-        """The most times ``mark`` appears in the strings of one record: its keys and its levels."""
-        names = sum(name.encode().count(mark) for name in rules)
-        levels = sum(
-            max(str(level).encode().count(mark) for level in rule.allowed)
-            for rule in rules.values()
-            if rule.allowed
-        )
-        return names + levels
-
-    def check(self, body: bytes, marks: bytes) -> None:
-        """``Refused`` (400) for a body that holds more values than any request can, counting ``marks``."""
-        over = [
-            f"{count:,} {what} (at most {self.limits[mark]:,})"
-            for mark, what in PUNCTUATION
-            if mark in marks and (count := body.count(mark)) > self.limits[mark]
-        ]
-        if over:
-            message = (
-                f'{", ".join(over)}: a request is {{"records": [...]}} with at most serving.max_rows '
-                f"({self.max_rows}) records of {self.width} features, each a number, text, true/false or null"
-            )
-            issue = {"type": "too_many_values", "loc": ["body"], "msg": message}
-            raise Refused(
-                400, "too_many_values", "more JSON values than any request holds: not parsed", [issue]
-            )
 
 
 def _cut_key(key: str) -> str:
@@ -151,6 +101,9 @@ class RequestParser:
         # to ``max_keys`` keys, one error per key and per feature at most.
         self.max_keys = STRUCTURE_SLACK * self.width
         self.max_errors = 2 * self.max_keys + self.width + 1
+        # An object of more different keys has more unknown ones than that: pydantic would count past
+        # ``max_errors`` on reaching it. Fewer are pydantic's issues, each key named (a wide table's row).
+        self.sure_keys = self.max_errors + self.width
         self.known_fields = frozenset(features) | {"records"}
         self.max_details = max_details
         # Each category's levels, the file's text (a code 1, 2, 3 too: "1", "2", "3"), and the features
@@ -181,7 +134,10 @@ class RequestParser:
         """The fast path's records (well-formed, no duplicate key), or None: ask ``slow``.
         ``self.fast.matrix`` then checks and encodes them, all at once or a slice at a time.
         First, ``Refused`` for more arrays or objects than any request holds (``Structure``): the
-        Python objects that cost (lists and dicts the garbage collector tracks) are not built."""
+        Python objects that cost (lists and dicts the garbage collector tracks) are not built.
+        Not taken, ``Refused`` for an object of more different keys than ``sure_keys``, found in what
+        orjson parsed: pydantic would build an error per key before ``too_many_keys`` counts them
+        (33,000 keys: tens of ms); a look at each object's size costs no second parse."""
         body = body.removeprefix(codecs.BOM_UTF8)  # RFC 8259 lets a parser ignore it; .NET writes one
         self.structure.check(body, CONTAINERS)
         try:
@@ -191,6 +147,9 @@ class RequestParser:
         records = self.fast.records(data)
         if records is not None and body.count(b":") == 1 + len(records) * self.width:
             return records
+        self.structure.check(body, SEPARATORS)  # as ``slow`` would: its refusal first
+        if found := crowded(data, self.sure_keys):
+            self.too_many_keys(found)
         return None
 
     def slow(self, body: bytes) -> tuple[list[dict[str, Any]], np.ndarray]:
@@ -204,8 +163,9 @@ class RequestParser:
             # 1 item". Checked only then: a full parse of every refused body costs a flood.
             if body.count(b'"records"') > 1:
                 self._no_duplicate_keys(body)
-            if exc.error_count() > self.max_errors:  # counted, not built: see ``too_many_keys``
-                self.too_many_keys(body)
+            # Counted, not built: see ``too_many_keys``. Here an object holds a key written many times.
+            if exc.error_count() > self.max_errors and (found := crowded_object(body, self.max_keys)):
+                self.too_many_keys(found)
             refused = self.refusal(exc, body)
             wide = next((name for bom, name in WIDE_BOMS if body.startswith(bom)), None)
             if refused.detail and wide:
@@ -214,14 +174,12 @@ class RequestParser:
         self._no_duplicate_keys(body)
         return records, self.encoder.matrix(records)
 
-    def too_many_keys(self, body: bytes) -> None:
+    def too_many_keys(self, found: Crowded) -> None:
         """``Refused`` (400) for the top level or a record holding more keys than ``STRUCTURE_SLACK``
-        times a record's: pydantic makes an error per unknown key, and building 33,000 (a 293 KB body,
-        one record) for a 400 listing 20 cost 120-700 ms of the event loop, a valid 1,000-row body
-        ~20 ms. Where it is, and how many keys, is read with Python's parser (~10x cheaper)."""
-        if (crowded := crowded_object(body, self.max_keys)) is None:
-            return  # not found: pydantic's errors say it, at their cost
-        loc, keys = crowded
+        times a record's (``found``: where and how many): pydantic makes an error per unknown key, and
+        building 33,000 (a 293 KB body, one record) for a 400 listing 20 cost 120-700 ms of the event
+        loop, a valid 1,000-row body ~20 ms."""
+        loc, keys = found
         where = "the body" if loc == ["body"] else f"records[{loc[1]}]"
         message = f'{keys:,} keys in {where} (at most {self.max_keys:,}): a request is {{"records": [...]}}'
         message += f", each record one key per feature ({self.width}; /metadata lists them)"
