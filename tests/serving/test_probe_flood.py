@@ -186,3 +186,36 @@ def test_head_is_answered_as_get_is_without_its_body(start_probes: Start) -> Non
             head, _, body = closed_by_server(sock).partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 200 ") and body == b"", head + body
         assert b"content-length: %d" % len(text) in head.lower() and b"connection: close" in head.lower()
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        bytes(range(0x21, 0x7F)) * 2,  # printable, no line end: h11 waits for one
+        b"A" * 40,  # longer than any method
+        b"GET /livez HTTP/1.1 trailing",
+        b"G\xc3\xa9T /livez",
+        b"\x89PNG\x0d\x0a"[:4] + b"-random-bytes",
+    ],
+    ids=["printable", "long-method", "after-version", "non-ascii-method", "binary"],
+)
+def test_bytes_that_cannot_begin_a_request_line_are_400_without_waiting_for_its_end(
+    start_probes: Start, garbage: bytes
+) -> None:
+    """h11 judges a request line once it ends (or by its first byte): random bytes without a line
+    end held the connection until header_timeout_s, here an hour, past WAIT_S."""
+    _, port = start_probes(header_timeout_s=3_600)
+    with connect(port, garbage) as sock:
+        answer = closed_by_server(sock)
+    assert answer.startswith(b"HTTP/1.1 400 "), answer
+    assert b"malformed HTTP request (not an HTTP request line): this port answers GET and HEAD" in answer
+
+
+def test_a_request_line_arriving_a_byte_at_a_time_is_served(start_probes: Start) -> None:
+    """Every prefix of a request line is one that may go on: only the line's end decides."""
+    _, port = start_probes(header_timeout_s=3_600)
+    with connect(port) as sock:
+        for byte in b"GET /livez HTTP/1.1\r\nHost: p\r\n\r\n":
+            sock.sendall(bytes([byte]))
+        answer = closed_by_server(sock)
+    assert answer.startswith(b"HTTP/1.1 200 "), answer

@@ -61,6 +61,14 @@ METHODS = (b"GET", b"HEAD")
 # h11 quotes the offending line in some reasons (``illegal request line: bytearray(b'...')``): up to
 # ``serving.max_header_bytes`` sent back, as Python's repr. The 400 gives the reason before it.
 QUOTED = re.compile(r":? (?:bytearray\()?b['\"].*", re.DOTALL)
+# What a request line's first bytes can be, before its end arrives: a method (a token, of at most
+# 32 characters: the longest registered is 17), a space, the target, a space, the version. h11 says a
+# line is illegal only once it ends (or by its first byte alone): random bytes without a line end held
+# a connection until serving.header_timeout_s (10 s). Read from the first LINE_START_BYTES received.
+METHOD, TARGET = rb"[!#$%&'*+.^_`|~0-9A-Za-z]{1,32}", rb"[\x21-\x7e]*"
+VERSION = rb"(?:H(?:T(?:T(?:P(?:/[0-9.]*)?)?)?)?)?"
+LINE_START = re.compile(METHOD + rb"(?: " + TARGET + rb"(?: " + VERSION + rb")?)?\r?")
+LINE_START_BYTES = 64
 
 
 @dataclass(frozen=True)
@@ -78,6 +86,7 @@ class Waiting:
     deadline: float  # time.monotonic() by which its headers must be complete
     parser: h11.Connection
     received: int = 0
+    start: bytes = b""  # the first LINE_START_BYTES received
 
 
 def answer(status: int, text: str, extra: str = "", head_only: bool = False) -> bytes:
@@ -88,6 +97,12 @@ def answer(status: int, text: str, extra: str = "", head_only: bool = False) -> 
         f"content-length: {len(body)}\r\nconnection: close\r\n{extra}\r\n"
     )
     return head.encode() + (b"" if head_only else body)
+
+
+def malformed(reason: str) -> str:
+    return (
+        f"malformed HTTP request ({reason}): this port answers GET and HEAD /livez and /readyz over HTTP/1.1"
+    )
 
 
 class Listener:
@@ -197,6 +212,16 @@ class Listener:
             self.finish(conn, *self.respond(event), head_only=event.method == b"HEAD")
         elif conn.received > self.limits.max_bytes:
             self.finish(conn, *self.too_large())
+        elif not self.may_be_request_line(conn, data):
+            self.finish(conn, 400, malformed("not an HTTP request line"), "")
+
+    @staticmethod
+    def may_be_request_line(conn: Waiting, data: bytes) -> bool:
+        """Whether the first bytes of a request line not ended yet can begin one (``LINE_START``)."""
+        if len(conn.start) >= LINE_START_BYTES:
+            return True  # looked at already: the rest waits for h11 and the deadline
+        conn.start += data[: LINE_START_BYTES - len(conn.start)]
+        return b"\n" in conn.start or LINE_START.fullmatch(conn.start) is not None
 
     def respond(self, request: h11.Request) -> tuple[int, str, str]:
         if (version := request.http_version.decode()) not in versions.SERVED:  # h11 reads any d.d
@@ -214,10 +239,7 @@ class Listener:
         if exc.error_status_hint == HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE:
             self.finish(conn, *self.too_large())
             return
-        reason = QUOTED.sub("", str(exc))
-        answers = "this port answers GET and HEAD /livez and /readyz over HTTP/1.1"
-        message = f"malformed HTTP request ({reason}): {answers}"
-        self.finish(conn, exc.error_status_hint, message, "")
+        self.finish(conn, exc.error_status_hint, malformed(QUOTED.sub("", str(exc))), "")
 
     def expire(self, now: float) -> None:
         while self.waiting:
