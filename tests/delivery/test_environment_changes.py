@@ -39,11 +39,14 @@ def problems(mlapp) -> list[str]:
 
 def test_an_overlay_copied_without_its_namespace_and_label_is_named(project: Path, mlapp) -> None:
     """Two environments in one namespace would overwrite each other's objects; a wrong
-    `environment` label files qa's metrics under staging (the ServiceMonitor's target label)."""
+    `environment` label files qa's metrics under staging (the ServiceMonitor's target label), a
+    wrong `app.kubernetes.io/instance` names staging's instance on qa's objects."""
     environments(project, [FIRST, "qa", LAST])
     shutil.copytree(project / f"infra/overlays/{FIRST}", project / "infra/overlays/qa")
     found = problems(mlapp)
     assert f"infra/overlays/qa: labels: environment: {FIRST}; set it to qa" in found, found
+    instance = f"infra/overlays/qa: labels: app.kubernetes.io/instance: {APP}-{FIRST}; set it to {APP}-qa"
+    assert instance in found, found
     share = [line for line in found if "environments share a namespace" in line]
     assert share and f"'qa': '{APP}-{FIRST}'" in share[0], found
 
@@ -70,7 +73,7 @@ def test_a_removed_environment_leaves_no_overlay_or_namespace_behind(project: Pa
     found = problems(mlapp)
     assert any(line.startswith("infra/overlays/qa: not in params") for line in found), found
     want = sorted(f"{APP}-{e}" for e in (FIRST, LAST))
-    assert any(f"infra/bootstrap must create exactly the namespaces {want}" in line for line in found), found
+    assert f"infra/bootstrap: must create exactly the namespaces {want}" in found, found
 
 
 def test_an_infra_without_overlays_names_each_one_missing(project: Path, mlapp) -> None:

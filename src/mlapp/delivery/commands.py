@@ -107,9 +107,13 @@ def status(params: Params, fetch: bool) -> None:
 
 def check_manifests(params: Params) -> None:
     """Overlays (schemas + policy; labelled with their environment: the ServiceMonitor copies it
-    onto every series), one per environment, bootstrap (schemas), Argo CD objects (agree with params)."""
+    onto every series), one per environment, bootstrap (schemas + namespaces), Argo CD objects."""
     d, overlays = params.delivery, params.delivery.infra_dir / "overlays"
-    problems = {"bootstrap": kube.schema_errors(kube.render(d.infra_dir / "bootstrap"), d.kubernetes_version)}
+    boot = kube.render(d.infra_dir / "bootstrap")
+    need = sorted({cluster.namespace(d, env) for env in d.environments})  # Argo CD does not create them
+    made = sorted(o["metadata"]["name"] for o in kube.of_kind(boot, "Namespace"))
+    wrong = [f"must create exactly the namespaces {need}"] if made != need else []
+    problems = {"bootstrap": kube.schema_errors(boot, d.kubernetes_version) + wrong}
     present = {p.name for p in overlays.iterdir() if p.is_dir()} if overlays.is_dir() else set()
     for stray in sorted(present - {*d.environments}):
         problems[f"overlays/{stray}"] = [f"not in params {d.environments}: `git mv` it to the environment "
@@ -121,8 +125,9 @@ def check_manifests(params: Params) -> None:
             problems[f"overlays/{env}"] = [f'missing: {copy} (infra/README.md, "Adding an environment")']
             continue
         objects = kube.render(overlay)
-        labels = {o["metadata"].get("labels", {}).get("environment") for o in objects} - {env, None}
-        errors = [f"labels: environment: {x}; set it to {env}" for x in sorted(labels)]
+        want = {"environment": env, "app.kubernetes.io/instance": f"{d.app}-{env}"}
+        found = {(k, o["metadata"].get("labels", {}).get(k, v)) for o in objects for k, v in want.items()}
+        errors = [f"labels: {k}: {v}; set it to {want[k]}" for k, v in sorted(found - {*want.items()})]
         errors += kube.schema_errors(objects, d.kubernetes_version)
         problems[f"overlays/{env}"] = errors + kube.policy_errors(objects, require_digest=False)
     problems["argocd"] = cluster.check(d)
