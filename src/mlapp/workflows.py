@@ -3,8 +3,9 @@
 the workflows' environments, the make targets).
 
 Workflow rules zizmor (offline) cannot know, because they are about this repository (zizmor
-audits pinning, injection, credentials, permissions, secrets, caches; a test compares each pin
-with the verified list): every ``run:`` is ONE project command that exists (a make target, or
+audits pinning, credentials, permissions, secrets, caches, and injection: its auditor persona
+refuses any expression in a ``run:``; a test compares each pin with the verified list): every
+``run:`` is ONE project command that exists (a make target, or
 ``uv run --frozen --no-sync mlapp <group> <command>``: the job installs its own set with
 ``make sync-*`` first), and deploy jobs (an ``environment:`` and ``mlapp delivery`` steps)
 target environments of params (a literal name, or a ``choice`` input: promote's lists every one
@@ -33,10 +34,10 @@ MAKE_TARGET = re.compile(r"^([A-Za-z0-9_.-]+)(?:\s+[A-Za-z0-9_.-]+)*\s*:(?!=)")
 INPUT_EXPR = re.compile(r"^\$\{\{\s*inputs\.([\w-]+)\s*\}\}$")
 SHELL_OPERATORS = {"&&", "||", ";", "|", ">", ">>", "<", "&"}
 UV_RUN = ["uv", "run", "--frozen", "--no-sync", "mlapp"]
-# Inside ${{ }}: secrets.NAME or secrets['NAME'] (one), else the whole context (toJSON(secrets),
-# secrets[inputs.x]: every secret). Contexts ignore case; GITHUB_TOKEN is the job's own token.
+# Inside ${{ }}: secrets.NAME or secrets['NAME'] (the whole context, toJSON(secrets) or
+# secrets[inputs.x], is zizmor's overprovisioned-secrets). Contexts ignore case; GITHUB_TOKEN is the job's.
 EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}", re.S)
-SECRET = re.compile(r"""\bsecrets\b(?:\s*\.\s*(\w+)|\s*\[\s*\\?['"](\w+)\\?['"]\s*\])?""", re.I)
+SECRET = re.compile(r"""\bsecrets\s*(?:\.\s*(\w+)|\[\s*\\?['"](\w+)\\?['"]\s*\])""", re.I)
 Commands = Mapping[str, set[str] | None]  # mlapp.cli.command_tree(): group -> its subcommands
 
 
@@ -61,8 +62,8 @@ def make_targets(makefile: Path) -> set[str]:
 
 def check_run(command: str, targets: set[str], commands: Commands) -> str | None:
     """Why a ``run:`` is not one project command, or None when it is."""
-    if command.strip().count("\n") or "${{" in command:
-        return "run: must be one line without expressions: one make target or one mlapp subcommand"
+    if command.strip().count("\n"):
+        return "run: must be one line: one make target or one mlapp subcommand"
     try:
         words = shlex.split(command)
     except ValueError as exc:  # e.g. an unclosed quote: the shell would fail on it too
@@ -95,11 +96,9 @@ def deploy_targets(wf: Mapping[Any, Any], job: Mapping[str, Any]) -> tuple[str, 
 
 
 def secrets_read(node: object) -> list[str]:
-    """The secrets ``node``'s expressions read, by name (``(every secret)`` for the whole context)."""
-    names = {
-        (m[1] or m[2] or "").upper() for e in EXPRESSION.findall(json.dumps(node)) for m in SECRET.finditer(e)
-    }
-    return sorted({n or "(every secret)" for n in names} - {"GITHUB_TOKEN"})
+    """The secrets ``node``'s expressions read, by name."""
+    names = {(m[1] or m[2]).upper() for e in EXPRESSION.findall(json.dumps(node)) for m in SECRET.finditer(e)}
+    return sorted(names - {"GITHUB_TOKEN"})
 
 
 def env_arguments(run: str) -> set[str]:

