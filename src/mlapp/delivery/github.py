@@ -138,12 +138,10 @@ def setup(
     calls = plan(repo, delivery, checks or ci_checks, ids, allow_actions_prs, existing, others)
     if api is None:
         click.echo("# dry run: the requests `--apply` sends (reviewer ids resolved then)")
+        for method, path, body, why in calls:
+            click.echo(f"\n# {why}\n{method} {path}" + (f"\n{json.dumps(body, indent=2)}" if body else ""))
+        return
     for method, path, body, why in calls:
-        if api is None:
-            click.echo(
-                f"\n# {why}\n{method} {path}" + ("" if body is None else f"\n{json.dumps(body, indent=2)}")
-            )
-            continue
         listed = api.get(path)["branch_policies"] if path.endswith("deployment-branch-policies") else []
         if any(p.get("name") == (body or {}).get("name") for p in listed):  # unique per name: keep it
             continue
