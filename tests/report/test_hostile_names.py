@@ -9,10 +9,12 @@ in a code span ended it early.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
@@ -20,7 +22,7 @@ from mlapp.markdown_table import code_cell, code_span
 from mlapp.monitor import decision, render
 from mlapp.monitor.rows import FeatureDrift
 from mlapp.params import load_params
-from mlapp.report import caveats, markdown, task_markdown
+from mlapp.report import caveats, changes, markdown, task_markdown
 from tests.monitor.test_decision import CALM
 from tests.report.helpers import cells, table_blocks
 from tests.report.test_changes import _metric_rows, _row
@@ -143,3 +145,20 @@ def test_code_spans_take_a_longer_fence_for_backticks_and_plain_names_are_unchan
     assert code_span("`x`") == "`` `x` ``" and code_span("a``b") == "```a``b```"
     assert code_cell("a\r\nb\nc") == "`a b c`" and code_cell("a | b") == "`a \\| b`"
     assert code_span("churned") == "`churned`" and code_cell(None) == "—"
+
+
+def test_params_keys_and_values_holding_column_names_keep_the_table_whole() -> None:
+    """A column's name is a key of validate.max_null_share_by_column: the key cell was pasted
+    into a code span as written, so ``|`` split the row and a backtick ended the span."""
+    keyed = ", ".join(f"{json.dumps(name)}: 0.8" for name in NAMES)
+    pr = f"validate:\n  max_null_share_by_column: {{{keyed}}}\n  max_failure_examples: {json.dumps(NAMES)}\n"
+    frame = pd.DataFrame({"y": [0, 1]})
+    facts = {"md5": "a", **changes.table_facts(frame, frame, "y", "binary", ["0", "1"])}
+    data = {"base": facts, "pr": facts, "same_training_rows": True}
+    report = {"task": "binary", "classes": ["0", "1"]}
+    report["changes"] = {"params": changes.params_diff("validate: {max_failure_examples: 5}\n", pr),
+                         "src": [], "pipeline_files": [], "data": data}  # fmt: skip
+    lines = markdown.what_changed(report, compact=False)
+    text = "\n".join(lines[: lines.index("**Data**")])  # the params table alone
+    _assert_one_table_of(text, 3)
+    _assert_names_literal(text, [f"validate.max_null_share_by_column.{name}" for name in NAMES])

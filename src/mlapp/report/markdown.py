@@ -136,7 +136,8 @@ def what_changed(report: dict[str, Any], compact: bool) -> list[str]:
     ch = report["changes"]
     lines = ["#### What changed", ""]
     if ch["params"]:
-        rows = [[f"`{p['key']}`", _cell(p["base"]), _cell(p["pr"])] for p in ch["params"]]
+        # A key may hold a column's name (validate.max_null_share_by_column): code, never markup.
+        rows = [[_cell(p["key"]), _cell(p["base"]), _cell(p["pr"])] for p in ch["params"]]
         lines += ["**Params** (`params.yaml`)", "", *table(["key", "base", "PR"], rows, "lll")]
     else:
         lines += ["**Params**: no change.", ""]
