@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 
 from mlapp.errors import UserError
 from mlapp.params import GateParams
+from mlapp.report.bootstrap import metric_names
 from mlapp.report.compare import (
     BETTER,
     SAME,
@@ -21,6 +23,7 @@ from mlapp.report.compare import (
     gate,
     same_task,
     type_changes,
+    undefined_notes,
     wide_interval,
 )
 
@@ -250,3 +253,24 @@ def test_the_wide_interval_note_says_how_wide_against_what() -> None:
     assert wide_interval(never, 0.5, 0.95) == []
     zero = MetricDelta("f1", 0.0, 0.05, 0.05, 0.0, 0.1, True, SAME)
     assert "spans 0.1000, beside a base f1 of 0 (more than" in wide_interval(zero, 0.5, 0.95)[0]
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning", "ignore::RuntimeWarning")
+def test_a_metric_undefined_on_the_compared_rows_is_left_out_and_said_never_gated_as_nan() -> None:
+    """r2 of one test row, roc_auc of one class: scikit-learn says NaN. The row went into
+    report.json (which refuses NaN: a traceback) and a NaN primary metric failed no floor and no
+    bound, so the gate passed on it."""
+    one = compare(np.array([3.0]), (np.array([1.0]), 0), (np.array([2.0]), 0), 200, 1, 0.95, "regression")
+    assert [r.name for r in one] == ["rmse", "mae", "rmsle"]
+    json.dumps([r.as_dict() for r in one], allow_nan=False)
+    names = metric_names("regression", [])
+    assert undefined_notes(one, names, 1, "rmse") == [
+        "r2 is not compared: undefined on the 1 compared test rows (too few rows, or a class without any)."
+    ]
+    with pytest.raises(UserError, match=r"gate\.primary_metric r2 is undefined on the 1 compared test rows"):
+        undefined_notes(one, names, 1, "r2")
+    y, scores = np.zeros(5, dtype=np.int64), np.linspace(0.1, 0.5, 5)
+    single = compare(y, (scores, 0.5), (scores[::-1], 0.5), 200, 1, 0.95)
+    assert "roc_auc" not in {r.name for r in single}
+    with pytest.raises(UserError, match=r"gate\.primary_metric roc_auc is undefined on the 5 compared"):
+        undefined_notes(single, metric_names("binary", []), 5, "roc_auc")

@@ -217,7 +217,10 @@ def resampled(
 
 
 def percentile_interval(deltas: np.ndarray, confidence: float) -> tuple[float, float]:
-    """Percentile bootstrap interval; resamples without a defined value (nan) are left out."""
+    """Percentile bootstrap interval; resamples without a defined value (nan) are left out, and
+    (nan, nan) when no resample has one."""
+    if np.isnan(deltas).all():
+        return float("nan"), float("nan")
     tail = (1 - confidence) / 2 * 100
     low, high = np.nanpercentile(deltas, [tail, 100 - tail])
     return float(low), float(high)

@@ -32,6 +32,7 @@ __all__ = [
     "rmsle_notes",
     "same_task",
     "type_changes",
+    "undefined_notes",
     "wide_interval",
 ]
 
@@ -64,9 +65,13 @@ def compare(
     deltas = bootstrap.paired_deltas(y, base, pr, resamples, seed, task, names)
     rows = []
     for name, values in deltas.items():
-        if name not in base_scores or name not in pr_scores:
-            continue  # undefined for these rows (rmsle of a value at most -1): ``rmsle_notes`` says why
+        # Undefined for these rows (rmsle of a value at most -1, r2 of one row): no row, as
+        # report.json holds no NaN; ``rmsle_notes`` and ``undefined_notes`` say why.
+        if not np.isfinite([base_scores.get(name, np.nan), pr_scores.get(name, np.nan)]).all():
+            continue
         low, high = bootstrap.percentile_interval(values, confidence)
+        if not np.isfinite([low, high]).all():  # defined on the rows, in no resample of them
+            continue
         higher = higher_is_better(name)
         low, high = round6(low), round6(high)
         rows.append(
@@ -99,6 +104,22 @@ def rmsle_notes(task: str, y: np.ndarray, base: np.ndarray, pr: np.ndarray, prim
             "never negative, train.regression_objective tweedie or gamma predicts above 0"
         )
     return [f"rmsle is not compared: {where}."]
+
+
+def undefined_notes(deltas: list[MetricDelta], names: list[str], rows: int, primary: str) -> list[str]:
+    """The metrics of ``names`` that ``compare`` left out as undefined on the ``rows`` compared
+    (r2 of one row, roc_auc of one class), as a report note; [] when each has its row. A UserError
+    when the gate's metric is one: a NaN failed no floor and no bound, so the gate passed on it."""
+    shown = {d.name for d in deltas}
+    if not (missing := [name for name in names if name not in shown]):
+        return []
+    where = f"undefined on the {rows:,} compared test rows (too few rows, or a class without any)"
+    if primary in missing:
+        raise UserError(
+            f"gate.primary_metric {primary} is {where}: there is no value to judge the PR by; give the "
+            "test set more rows (split.test_size, or more data)"
+        )
+    return [f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not compared: {where}."]
 
 
 def gate(policy: GateParams, primary: MetricDelta, confidence: float, policy_source: str) -> GateResult:

@@ -14,7 +14,7 @@ from mlapp import metrics as m
 from mlapp.errors import UserError
 from mlapp.model import Model
 from mlapp.params import Params, ReportParams
-from mlapp.report import changes, compare, rows, target
+from mlapp.report import bootstrap, changes, compare, rows, target
 from mlapp.report.champion import Champion
 from mlapp.report.policy import ClassRows, class_rows_bound, gate_policy, kept_bound, report_statistics
 
@@ -83,6 +83,8 @@ def judge(
     policy = gate_policy(champion.params_text, params)
     m.check_task_metric(task, policy.gate.primary_metric, f"gate.primary_metric ({policy.source})")
     undefined = compare.rmsle_notes(task, scored.y, scored.base, scored.pr, policy.gate.primary_metric)
+    said = [name for name in bootstrap.metric_names(task, classes) if not (undefined and name == "rmsle")]
+    undefined += compare.undefined_notes(deltas, said, len(scored.y), policy.gate.primary_metric)
     primary = next(d for d in deltas if d.name == policy.gate.primary_metric)
     gate = compare.gate(policy.gate, primary, stats.confidence, policy.source)
     class_rows = class_rows_bound(champion.params_text, params)
