@@ -20,6 +20,7 @@ import mlflow
 import requests
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from mlflow.utils.request_utils import _TRANSIENT_FAILURE_RESPONSE_CODES as TRANSIENT
 
 from mlapp import gha
 from mlapp import plots as plot_png
@@ -51,13 +52,13 @@ def connect(params: MlflowParams) -> str:
             "which MLflow 3 refuses): "
             "a server is http(s)://HOST[:PORT]; the local default is sqlite:///mlflow.db"
         )
-    if uri.startswith(("http://", "https://")):
-        # Not the API calls' bound, which an earlier connect of this process (or its parent) set
-        _answering(uri, users_timeout() or PROBE_TIMEOUT_S)
     # MLflow retries a failed request 7 times, its backoff doubling up to 120 s: a server killed
     # mid-run failed evaluate after 494 s (247 s per call, and marking the run failed). 4 retries
     # still ride out a restart or a proxy's 502s for about 30 s.
     os.environ.setdefault(RETRIES, "4")
+    if uri.startswith(("http://", "https://")):
+        # Not the API calls' bound, which an earlier connect of this process (or its parent) set
+        _answering(uri, users_timeout() or PROBE_TIMEOUT_S)
     default_timeout()  # not 120 s per try (tracking_timeouts.TIMEOUT)
     # Models are loaded from our own files; never let MLflow fall back to unpickling.
     os.environ.setdefault("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
@@ -86,10 +87,16 @@ def _answering(uri: str, seconds: str) -> None:
     from mlflow.tracking._tracking_service.utils import get_default_host_creds
     from mlflow.utils.rest_utils import http_request
 
+    def probe(retries: int) -> requests.Response:
+        return http_request(get_default_host_creds(uri), PROBE, "GET", max_retries=retries,
+                            timeout=float(seconds), raise_on_status=False,
+                            params={"max_results": 1})  # fmt: skip
+
+    tries = int(os.environ[RETRIES]) + 1
     try:
-        answer = http_request(get_default_host_creds(uri), PROBE, "GET", max_retries=0,
-                              timeout=float(seconds), raise_on_status=False,
-                              params={"max_results": 1})  # fmt: skip
+        answer = probe(0)  # a refused port or a silent server fails now, not after the backoffs
+        if answer.status_code in TRANSIENT:  # retried as MLflow's own calls are; a GET is safe to
+            answer = probe(tries - 1)  # repeat, and a server restarting behind a proxy is back
     except (MlflowException, requests.RequestException) as exc:
         if kind := timed_out(exc):  # running, or a firewall: not "Start it"
             raise TrackingUnavailable(f"{waited(uri, kind, seconds, f'to {PROBE}')}.") from exc
@@ -116,6 +123,12 @@ def _answering(uri: str, seconds: str) -> None:
             f"{uri} answered {PROBE} with {said}: no MLflow API at this URL. A path after the host "
             "must be the server's --static-prefix (or where a proxy serves it); a server without one "
             "needs none."
+        )
+    if answer.status_code in TRANSIENT:
+        raise TrackingUnavailable(
+            f"MLflow tracking server {uri} answered {PROBE} with {said} on each of {tries} tries: it, "
+            "or a proxy in front of it, is failing (its log says why). Run this again when it answers; "
+            f"{RETRIES} ({tries - 1} now) sets how often a call is retried."
         )
     if not answer.ok:
         raise TrackingUnavailable(f"{uri} answered {PROBE} with {said}: is it an MLflow server's URL?")

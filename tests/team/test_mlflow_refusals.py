@@ -37,10 +37,15 @@ NEVER = 0  # a status that means: accept the request and never answer it
 
 
 @contextmanager
-def proxy(upstream: str | None, paths: tuple[str, ...], status: int, body: bytes = b"") -> Iterator[str]:
+def proxy(
+    upstream: str | None, paths: tuple[str, ...], status: int, body: bytes = b"", first: int | None = None
+) -> Iterator[str]:
     """A proxy to ``upstream`` that answers ``status`` (or, ``NEVER``, nothing) to every request
-    whose path starts with one of ``paths``; with no upstream, to every request."""
+    whose path starts with one of ``paths`` (with ``first``, to that many of them, then passes them
+    on: a server back after a restart); with no upstream, to every request."""
     released = threading.Event()
+    answered = iter(range(first)) if first is not None else None
+    count = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: object) -> None:
@@ -48,14 +53,18 @@ def proxy(upstream: str | None, paths: tuple[str, ...], status: int, body: bytes
 
         def _any(self) -> None:
             data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            if upstream is None or self.path.startswith(paths):
+            matched = upstream is None or self.path.startswith(paths)
+            if matched and answered is not None:
+                with count:
+                    matched = next(answered, None) is not None
+            if matched:
                 if status == NEVER:
                     released.wait()  # until the test ends: the client's timeout decides
                     return
                 answer, kind = (status, body), "text/plain"
             else:
                 forwarded = requests.request(
-                    self.command, upstream + self.path, data=data, timeout=60,
+                    self.command, f"{upstream}{self.path}", data=data, timeout=60,
                     headers={"Content-Type": self.headers.get("Content-Type", "application/json")},
                 )  # fmt: skip
                 answer = (forwarded.status_code, forwarded.content)

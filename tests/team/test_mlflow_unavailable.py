@@ -1,0 +1,57 @@
+"""A tracking server that answers `connect`'s first call with a 5xx: a proxy whose backend is
+down or restarting (502, 503), a server failing every call (500). MLflow retries those answers
+on every other call; the first call is retried the same way, and one still failing says so in
+one line, never "is it an MLflow server's URL?".
+
+The server is the shared `mlflow server` (MLAPP_TEST_MLFLOW_SERVER) behind a real proxy that
+answers the first requests of a path with the status, then passes them on: which requests fail
+is decided by counting them, never by timing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from mlapp.params import load_params
+from mlapp.tracking import PROBE
+from tests.conftest import sh
+from tests.team.conftest import require_env
+from tests.team.test_mlflow_refusals import nothing_logged, proxy, register
+from tests.team.test_mlflow_server import team_project
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize(
+    ("status", "body"), [(500, b"Internal Server Error"), (503, b"upstream connect error")]
+)
+def test_a_server_failing_the_first_call_on_every_try_says_so_and_what_to_do(
+    status: int, body: bytes, trained_project: Path, tmp_path: Path
+) -> None:
+    """Before: one try, then "answered … with 503: …: is it an MLflow server's URL?", which sent
+    a team checking a URL that was right while their server restarted."""
+    shared = require_env("MLAPP_TEST_MLFLOW_SERVER", "an `mlflow server` on PostgreSQL")
+    with proxy(shared, (PROBE,), status, body) as url:
+        root, line = register(trained_project, tmp_path, url)
+    assert line == (
+        f"error: MLflow tracking server {url} answered {PROBE} with {status}: {body.decode()} on each "
+        "of 2 tries: it, or a proxy in front of it, is failing (its log says why). Run this again "
+        "when it answers; MLFLOW_HTTP_REQUEST_MAX_RETRIES (1 now) sets how often a call is retried."
+    )
+    nothing_logged(root, shared)
+
+
+def test_a_server_back_within_the_retries_registers(trained_project: Path, tmp_path: Path) -> None:
+    """A proxy answering 502 twice (its backend restarting), then the server: registering waits
+    for it as MLflow's own calls do (backoffs 0 and 4 s). Before: the first 502 failed it."""
+    shared = require_env("MLAPP_TEST_MLFLOW_SERVER", "an `mlflow server` on PostgreSQL")
+    with proxy(shared, (PROBE,), 502, b"Bad Gateway", first=2) as url:
+        root, env = team_project(trained_project, tmp_path / "p", url)
+        done = sh("mlapp", "pipeline", "register", "--alias", "staging", cwd=root, check=False,
+                  env={**env, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "4"})  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    name = load_params(root / "params.yaml").mlflow.model_name
+    assert MlflowClient(shared, shared).get_model_version_by_alias(name, "staging").version == "1"
