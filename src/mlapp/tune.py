@@ -34,9 +34,8 @@ from mlapp.errors import ParamsError, UserError
 from mlapp.files import write_text
 from mlapp.model import Model, ModelSpec
 from mlapp.params import LOG_SCALE, TRAIN_OWN, Params, TrainParams, Tunable, TuneParams, tuned_setting
-from mlapp.stages.train import Holdout, fit, holdout
+from mlapp.stages.train import Holdout, fit, training_rows
 from mlapp.stages.train_checks import check_huber_slope, uses_huber_slope
-from mlapp.tables import read_frame
 
 
 @dataclass(frozen=True)
@@ -107,7 +106,7 @@ def search(params: Params, source: Path) -> Result:
     from mlapp import tracking
 
     tune: TuneParams = params.tune
-    frame, rows = _training_rows(params, source)
+    frame, rows = training_rows(params, source)
     # The train stage's own checks of its params against the labels: params.yaml's values first
     # (train would refuse them: so does tune), then each trial's (a min_child_weight the slope
     # cannot reach is skipped, never scored nor written into params.yaml).
@@ -143,23 +142,6 @@ def search(params: Params, source: Path) -> Result:
     capped = cap if winner.user_attrs.get("trees") == cap else None
     refused = sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)
     return Result(value, best, len(study.trials), parent.info.run_id, study.trials[0].value, capped, refused)
-
-
-def _training_rows(params: Params, source: Path) -> tuple[pd.DataFrame, Holdout]:
-    """The training part of the split, and its fit and validation rows as the train stage divides
-    them (``holdout``)."""
-    group = params.data.group_column  # whole groups held out, as train holds them out
-    frame = read_frame(source, [params.data.label, *([group] if group else [])])
-    rows = holdout(
-        frame,
-        params.data.label,
-        params.train,
-        params.task,
-        params.data.classes,
-        examples=params.validate_.max_failure_examples,
-        group=group,
-    )
-    return frame, rows
 
 
 def _objective(

@@ -199,6 +199,24 @@ def train(
     return fit(holdout(frame, label, params, task, classes, examples=examples, group=group), params)
 
 
+def training_rows(params: Params, source: Path) -> tuple[pd.DataFrame, Holdout]:
+    """The training part of the split as the local engine reads it (the label, the group column
+    when set, the features), and its fit and validation rows (``holdout``); ``make tune`` scores
+    its trials on the same rows."""
+    group = params.data.group_column
+    frame = read_frame(source, [params.data.label, *([group] if group else [])])
+    rows = holdout(
+        frame,
+        params.data.label,
+        params.train,
+        params.task,
+        params.data.classes,
+        examples=params.validate_.max_failure_examples,
+        group=group,
+    )
+    return frame, rows
+
+
 def run(params: Params, *, source: Path, model_dir: Path) -> int:
     label, classes, examples = params.data.label, params.data.classes, params.validate_.max_failure_examples
     group = params.data.group_column
@@ -211,10 +229,7 @@ def run(params: Params, *, source: Path, model_dir: Path) -> int:
             source, label, params.train, classes, params.task, examples=examples, group=group
         )
     else:
-        frame = read_frame(source, [label, *([group] if group else [])])
-        booster, spec = train(
-            frame, label, params.train, params.task, classes, examples=examples, group=group
-        )
+        booster, spec = fit(training_rows(params, source)[1], params.train)
     check_learnt(booster, params.train)
     save(booster, spec, model_dir)
     trees = spec.best_iteration + 1
