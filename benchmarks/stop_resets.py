@@ -1,6 +1,7 @@
 """Requests reset when the server stops while keep-alive clients send.
 
     nice -n 10 uv run python benchmarks/stop_resets.py [--baseline REF ...] [--rounds 5] [--out DIR]
+        [--ports 3100-3199]
 
 Per run: ``mlapp serving serve`` (``serving.workers`` 2, a free probe port, a ``TMPDIR`` of its
 own), ``--clients`` threads each keeping one connection alive and sending a ``--rows``-row
@@ -26,6 +27,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +35,8 @@ import yaml
 
 from bench_http import REPO, model_missing, running
 from mlapp.serving import PREDICTION_LOG_ENV
-from mlapp.serving.local import free_port
 from params_files import as_written
+from probe_systems import port_picker
 from revisions import extract, result_head, revision, write_result
 from serving import unseen_rows
 
@@ -80,10 +82,12 @@ def clients(
     return outcomes, threads
 
 
-def run(src: Path, params: Path, work: Path, body: bytes, args: argparse.Namespace) -> dict[str, Any]:
-    port, temp = free_port(), Path(tempfile.mkdtemp(prefix="tmp-", dir=work))
+def run(
+    src: Path, params: Path, work: Path, body: bytes, args: argparse.Namespace, pick: Callable[[], int]
+) -> dict[str, Any]:
+    port, temp = pick(), Path(tempfile.mkdtemp(prefix="tmp-", dir=work))
     settings = as_written(params.read_text(), str(params))  # the file of the system under test
-    settings["serving"] |= {"workers": 2, "probe_port": free_port()}
+    settings["serving"] |= {"workers": 2, "probe_port": pick()}
     (work / f"params-{port}.yaml").write_text(yaml.safe_dump(settings))
     env = {
         "PYTHONPATH": str(src),
@@ -124,7 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=16, help="keep-alive clients [16]")
     parser.add_argument("--rows", type=int, default=200, help="rows per request [200]")
     parser.add_argument("--warm-s", type=float, default=4.0, help="seconds of traffic before SIGTERM [4]")
+    parser.add_argument("--ports", help="take the servers' ports from this range, e.g. 3100-3199")
     args = parser.parse_args(argv)
+    pick = port_picker(args.ports)
     if missing := model_missing():
         print(missing, file=sys.stderr)
         return 2
@@ -141,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         for i in range(args.rounds):
             current: dict[str, Any] = {}
             for name, (src, params) in list(systems.items())[:: 1 if i % 2 == 0 else -1]:
-                current[name] = run(src, params, work, body, args)
+                current[name] = run(src, params, work, body, args, pick)
                 print(f"round {i + 1}: {name}: {json.dumps(current[name])}", flush=True)
             rounds.append(current)
     result = {
