@@ -49,7 +49,7 @@ def test_a_state_folder_it_cannot_write_is_one_error_line_naming_the_variable(
 def test_a_metrics_folder_without_room_for_the_workers_is_named(tmp_path: Path) -> None:
     """A full /tmp: each worker died of SIGBUS writing its metrics files, and each replacement too,
     while the server process kept running (measured on the image: respawns every ~0.4 s)."""
-    from mlapp.serving.supervise import METRICS_BYTES_PER_WORKER, space_problem, state_problems
+    from mlapp.serving.preflight import METRICS_BYTES_PER_WORKER, space_problem, state_problems
 
     free = shutil.disk_usage(tmp_path).free
     problem = space_problem(tmp_path, free + (1 << 40), "TMPDIR")

@@ -32,7 +32,7 @@ import httpx
 from mlapp.errors import UserError
 from mlapp.params import Params
 from mlapp.serving import PREDICTION_LOG_ENV, service_command, smoke
-from mlapp.serving.supervise import check_port
+from mlapp.serving.preflight import check_port
 from mlapp.swap import signals_held
 
 # Where the smoke test reaches a server bound to every interface: its loopback address.
