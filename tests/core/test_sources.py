@@ -17,7 +17,7 @@ from mlapp import sources
 from mlapp.errors import UserError
 from mlapp.monitor.batch import source_format
 from mlapp.params import load_params
-from mlapp.serving.score import input_format
+from mlapp.serving.score_input import input_format
 from mlapp.sources import compression, format_suffix, is_parquet, named_separator, opened, unnamed_format
 from mlapp.stages.validate import read_problem
 from mlapp.tables import read_csv

@@ -35,7 +35,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,19 +44,16 @@ import pandas as pd
 import pyarrow as pa
 
 from mlapp.cell_text import missing_clash
-from mlapp.csv_names import misspelt
-from mlapp.errors import UserError, redact, storage_errors, writing
+from mlapp.errors import UserError, redact, writing
 from mlapp.model import load
 from mlapp.outputs import float_id_rule, id_clash, scored_columns
-from mlapp.schema import FEATURES
 from mlapp.serving import lineage, settings
 from mlapp.serving.output_types import answer_types, kept_types, kept_values, whole_numbers_read_exactly
 from mlapp.serving.rejects import split_valid
-from mlapp.sources import TABLE_FORMATS, is_parquet, opened, refuse_overwriting, separator, table_format
-from mlapp.tables import FrameParts, parquet_batches, parquet_file, read_csv
-from mlapp.unreadable import UNREADABLE, why_unreadable
+from mlapp.serving.score_input import FORMATS, batches, carried, input_format
+from mlapp.sources import is_parquet, refuse_overwriting
+from mlapp.tables import FrameParts
 
-FORMATS = sorted(set(TABLE_FORMATS.values()))  # --format's choices: csv, parquet, tsv
 KEEP_HELP = "copy this input column into the output beside the scores (repeatable; data.id_column always is)"
 
 
@@ -73,60 +70,6 @@ class Summary:
     @property
     def rows_per_s(self) -> float:
         return self.rows / self.seconds if self.seconds else 0.0
-
-
-def input_format(source: str, given: str | None) -> str:
-    if given:
-        return given
-    if (fmt := table_format(source, TABLE_FORMATS)) is None:
-        raise UserError(
-            f"cannot tell the format of {source!r} from its name: pass --format csv|tsv|parquet "
-            "(a CSV or TSV may be compressed: .csv.gz, .tsv.bz2, .csv.xz)"
-        )
-    return fmt
-
-
-def carried(
-    columns: Sequence[str], keep: Sequence[str], id_column: str | None, written: Sequence[str]
-) -> tuple[list[str], tuple[str, ...]]:
-    """(the input's columns copied beside the scores: the id when the input has it, then each
-    ``keep``; the columns read past: neither a feature nor copied). A ``keep`` the input lacks,
-    or named as a column the scorer writes, is an error before anything is scored."""
-    if lacking := [name for name in keep if name not in columns]:
-        others = [name for name in columns if name not in FEATURES]
-        near = "".join(
-            f" (it has {have!r}, spelt close to {want!r})" for want, have, _ in misspelt(lacking, others)
-        )
-        raise UserError(f"--keep {lacking}: the input has no such column{near}")
-    if clash := [name for name in keep if name in written]:
-        raise UserError(f"--keep {clash}: the scorer writes a column of that name ({', '.join(written)})")
-    ids = [id_column] if id_column and id_column in columns else []
-    copied = list(dict.fromkeys([*ids, *keep]))
-    return copied, tuple(str(name) for name in columns if name not in FEATURES and name not in copied)
-
-
-Chunk = tuple[pd.DataFrame, pa.Schema | None]  # a chunk, the input's schema (Parquet's; None: a CSV's text)
-
-
-def batches(source: str, fmt: str, chunk_rows: int, missing: list[str], sep: str) -> Iterator[Chunk]:
-    # Unreadable (missing, empty, ragged, not Parquet, not UTF-8, not compressed as named): the user's to fix.
-    try:
-        yield from _batches(source, fmt, chunk_rows, missing, sep)
-    except (*UNREADABLE, *storage_errors()) as exc:
-        raise UserError(f"cannot read {source}: {why_unreadable(exc, source)}") from exc
-
-
-def _batches(source: str, fmt: str, chunk_rows: int, missing: list[str], sep: str) -> Iterator[Chunk]:
-    if fmt == "parquet":
-        with opened(source, seekable=True) as f:
-            file = parquet_file(f)
-            for frame in parquet_batches(file, chunk_rows):
-                yield frame, file.schema_arrow
-        return
-    # Read as training reads it (text, data.missing_values, data.csv_separator, decompressed by
-    # the name); ``rejects.typed`` types the features value by value, so one bad value fails its row.
-    for frame in read_csv(source, missing, chunk_rows, separator(fmt, sep)):  # a TSV's tab
-        yield frame, None
 
 
 def score(
