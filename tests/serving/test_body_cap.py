@@ -1,7 +1,7 @@
 """The body cap (``serving.max_rows x serving.max_row_bytes``) against the schema it serves.
 
 A fixed 1024 bytes per row refused valid 1,000-row requests of wide tables; ``auto`` is the
-longest row the served schema allows (``records.widest_row``). Requests here go through the
+longest row the served schema allows (``row_width.widest_row``). Requests here go through the
 real admission (``PredictEndpoint``: headers, then the body as it streams).
 """
 
@@ -20,8 +20,9 @@ from mlapp.params import ServingParams
 from mlapp.schema import FEATURES
 from mlapp.serving.admission import BodyBudget, BodyCap
 from mlapp.serving.endpoint import PredictEndpoint
-from mlapp.serving.records import record_type, widest_row
+from mlapp.serving.records import record_type
 from mlapp.serving.request import input_type
+from mlapp.serving.row_width import widest_row
 from mlapp.serving.settings import AUTO_MIN_ROW_BYTES, body_cap
 from tests.serving.conftest import PARAMS
 

@@ -21,7 +21,7 @@ In order, each refusal cheap and a 4xx:
 
 The body cap is ``serving.max_rows * serving.max_row_bytes``: the largest valid request
 with room for pretty-printed JSON. ``max_row_bytes: auto`` is the longest row the served
-schema allows (``records.widest_row``), at least ``settings.AUTO_MIN_ROW_BYTES``.
+schema allows (``row_width.widest_row``), at least ``settings.AUTO_MIN_ROW_BYTES``.
 
 Why 429 and not 503 for the budget: it is the answer the same condition (too much in flight)
 already gets from BentoML's ``max_concurrency``, so one status means "retry later" (with

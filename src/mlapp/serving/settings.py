@@ -15,7 +15,7 @@ from the loaded params (so the image holds no pipeline, tracking or delivery set
 process may run on. In Kubernetes that is ``resources.limits.cpu`` of infra/base.
 
 ``max_row_bytes: auto`` is the longest row the served schema (``mlapp.schema.FEATURES``, the
-one the request parser checks) allows in a reasonably written body (``records.widest_row``):
+one the request parser checks) allows in a reasonably written body (``row_width.widest_row``):
 rows grow with the schema, and a fixed number refused valid requests of wide tables.
 """
 
@@ -35,7 +35,7 @@ from mlapp.params import DEFAULT_PARAMS, Params, Section, ServingParams, load_pa
 from mlapp.schema import FEATURES
 from mlapp.serving import MODEL_DIR_ENV, PARAMS_ENV, PREDICTION_LOG_ENV
 from mlapp.serving.admission import BodyBudget, BodyCap
-from mlapp.serving.records import widest_row
+from mlapp.serving.row_width import widest_row
 
 CGROUP = Path("/sys/fs/cgroup")
 CONFIG_FILE = Path("build/serving.json")  # what a bento carries instead of params.yaml
