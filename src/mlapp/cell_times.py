@@ -29,6 +29,15 @@ FRACTION_HINT = (
 )
 # A number written with a decimal point, which no ISO 8601 time is (2024.5, 1935.0, 20240105.0).
 DECIMAL = r"[+-]?\d+\.\d*"
+# A year and one more number, written otherwise than ISO 8601's year and month (2024-05): "2024 5"
+# and "2024/05" read as May to pandas, but an export writes a quarter (statsmodels' year and quarter
+# columns joined) or a week so as well: which unit the number counts, the export knows.
+YEAR_AND_NUMBER = r"\d{4}(?:[-/ ]\d{1,2})"
+ISO_MONTH = r"\d{4}-\d\d"
+MONTH_HINT = (
+    " (a year and one number: its month, quarter or week? write the month as ISO 8601 does, 2024-05, or "
+    "the date itself, 2024-04-01 for the second quarter, in the export)"
+)
 FAR_HINT = (
     " (before 1678 or after 2261, past what a time stamp holds: a placeholder for no date, such as "
     "9999-12-31? give the row its time in the export)"
@@ -56,8 +65,14 @@ def parse_times(series: pd.Series) -> tuple[pd.Series, pd.Series]:
     # pandas reads 9999-12-31 (a database's "no date"), which datetime64[ns] cannot hold: pandera's
     # cast then failed naming neither the value nor its row.
     far = stamps.notna() & ((stamps < pd.Timestamp.min) | (stamps > pd.Timestamp.max))
-    odd = far | text.str.fullmatch(DECIMAL).fillna(False).astype(bool)
+    odd = far | text.str.fullmatch(DECIMAL).fillna(False).astype(bool) | _year_and_number(text)
     return stamps.where(~odd), present & (stamps.isna() | odd)
+
+
+def _year_and_number(text: pd.Series) -> pd.Series:
+    """Which of ``text`` are a year and one number not in ISO 8601's form (``YEAR_AND_NUMBER``)."""
+    loose = text.str.fullmatch(YEAR_AND_NUMBER) & ~text.str.fullmatch(ISO_MONTH)
+    return loose.fillna(False).astype(bool)
 
 
 def as_written(series: pd.Series) -> pd.Series:
@@ -91,6 +106,7 @@ def time_hints(values: pd.Series, decimal: str) -> list[tuple[pd.Series, str]]:
     found = [
         (year.lt(1678) | year.gt(2261), FAR_HINT),
         (fractions, FRACTION_HINT),
+        (_year_and_number(text), MONTH_HINT),
         (years, YEAR_HINT),
         (counts, COUNT_HINT),
     ]
