@@ -56,3 +56,16 @@ def test_a_positive_heavy_tailed_label_is_pointed_to_the_log_link_losses(
     frame.loc[40, "churned"] = -3.0  # a refund: neither log-link loss fits it
     _, out = _validate(frame, tmp_path, capsys)
     assert "pseudohubererror" in out and "tweedie" not in out
+
+
+def test_a_count_label_with_zeros_is_pointed_to_tweedie_not_gamma(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """DoctorContacts' yearly visits (mostly 0 to 4, a few over 70): no log-link loss was named,
+    though tweedie fits a count with zeros (gamma refuses a 0)."""
+    frame = table("regression", 400)
+    frame["churned"] = (frame["churned"].abs() * 3).round() % 5  # visits: 0 to 4
+    frame.loc[[7, 30, 99], "churned"] = [77.0, 76.0, 0.0]
+    _, out = _validate(frame, tmp_path, capsys)
+    assert "2 label value(s) beyond" in out
+    assert "none below 0 (visits, claims): tweedie (gamma needs every label above 0)" in out

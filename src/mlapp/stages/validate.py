@@ -160,14 +160,20 @@ def run(params: Params, *, source: Path, output: Path | None, report: Path | Non
 
 def _far_note(result: dict[str, Any], objective: str) -> str:
     """What validate says of regression labels far outside the rest (``label_checks.far_labels``):
-    with every label above 0 they may be a long right tail (prices), which a log-link loss fits."""
-    far, positive = result.get("label_outliers"), result.get("label_min", 0) > 0
+    with no label below 0 they may be a long right tail (prices; counts such as visits, mostly 0),
+    which a log-link loss fits: tweedie takes a 0, gamma needs every label above it."""
+    far, low = result.get("label_outliers"), result.get("label_min")
     if not far or not far["count"]:
         return ""
     pairs = ", ".join(f"row {row}: {value:g}" for row, value in zip(far["rows"], far["values"], strict=True))
+    tail = {
+        True: "; a positive, skewed label (prices, claims): tweedie or gamma",
+        False: "; a skewed label of counts or amounts, none below 0 (visits, claims): tweedie (gamma needs "
+        "every label above 0)",
+    }
     fix = "typos? fix them in the file" + (
         "; if real, train.regression_objective: pseudohubererror (squared error chases them)"
-        + ("; a positive, skewed label (prices, claims): tweedie or gamma" if positive else "")
+        + (tail[low > 0] if low is not None and low >= 0 else "")
         if objective == "squarederror"
         else ""
     )
