@@ -51,12 +51,9 @@ def verify_attestation(ref: str, repo: str) -> int:
 
 def reviewer(text: str) -> tuple[str, str]:
     """``user:LOGIN`` / ``team:ORG/SLUG`` -> (reviewer type, the API path that has its id)."""
-    kind, _, name = text.partition(":")
-    if kind == "user" and name and "/" not in name:
-        return "User", f"users/{name}"
-    if kind == "team" and name.count("/") == 1 and all(name.split("/")):
-        return "Team", "orgs/{}/teams/{}".format(*name.split("/"))
-    raise GitHubError(f"reviewer {text!r}: expected user:LOGIN or team:ORG/SLUG")
+    if not (match := re.fullmatch(r"user:([^/]+)|team:([^/]+)/([^/]+)", text)):
+        raise GitHubError(f"reviewer {text!r}: expected user:LOGIN or team:ORG/SLUG")
+    return ("User", f"users/{match[1]}") if match[1] else ("Team", f"orgs/{match[2]}/teams/{match[3]}")
 
 
 def plan(
