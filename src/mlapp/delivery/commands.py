@@ -114,8 +114,7 @@ def check_manifests(params: Params) -> None:
     made = sorted(o["metadata"]["name"] for o in kube.of_kind(boot, "Namespace"))
     wrong = [f"must create exactly the namespaces {need}"] if made != need else []
     problems = {"bootstrap": kube.schema_errors(boot, d.kubernetes_version) + wrong}
-    present = {p.name for p in overlays.iterdir() if p.is_dir()} if overlays.is_dir() else set()
-    for stray in sorted(present - {*d.environments}):
+    for stray in sorted({p.name for p in overlays.glob("*/")} - {*d.environments}):  # none: no overlays/
         problems[f"overlays/{stray}"] = [f"not in params {d.environments}: `git mv` it to the environment "
                                          "it became, or `git rm -r` it"]  # fmt: skip
     for env in d.environments:
