@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from mlapp.errors import ParamsError
-from mlapp.report import caveats, changes, markdown
+from mlapp.report import caveats, changes, compare, markdown
 
 BASE_PARAMS = """
 train:
@@ -245,10 +245,27 @@ def test_few_test_rows_of_a_class_are_warned_about() -> None:
     gate passed, and nothing said that the interval [-0.36, +0.18] could not tell."""
     y = np.array([0] * 12 + [1])
     assert caveats.few_test_rows(y, ["0", "1"], 10) == (
-        "Few test rows: 13 compared, 1 of class `1` (validate.min_class_rows: 10): "
-        "the intervals are wide, so the verdict says little either way."
+        "Few test rows: 13 compared, 1 of class `1` (validate.min_class_rows: 10): the bootstrap cannot "
+        "show how much the metrics vary on so few rows, so the intervals, wide or narrow, and the verdict "
+        "say little either way."
     )
     assert caveats.few_test_rows(np.array([0] * 10 + [1] * 10), ["0", "1"], 10) is None
     said = caveats.few_test_rows(np.array([0] * 10 + [1] * 10), ["0", "1", "2"], 10)
     assert said and said.startswith("Few test rows: 20 compared, 0 of class `2` (")
-    assert caveats.few_test_rows(np.array([1.5, 2.5]), [], 10) is None  # regression: no classes
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_a_regression_on_fewer_rows_than_a_class_needs_is_warned_about_too() -> None:
+    """A test set of one row: every resample is that row, so the interval of any change has zero
+    width and called it significant ("better", [-1, -1]), with no warning (regression has no
+    class to count)."""
+    one = compare.compare(
+        np.array([3.0]), (np.array([1.0]), 0), (np.array([2.0]), 0), 100, 1, 0.95, "regression"
+    )
+    assert one[0].name == "rmse" and one[0].ci_low == one[0].ci_high == -1.0  # what the warning is for
+    assert caveats.few_test_rows(np.array([3.0]), [], 10) == (
+        "Few test rows: 1 compared (validate.min_class_rows: 10): the bootstrap cannot show how much "
+        "the metrics vary on so few rows, so the intervals, wide or narrow, and the verdict say little "
+        "either way."
+    )
+    assert caveats.few_test_rows(np.arange(10.0), [], 10) is None

@@ -166,7 +166,8 @@ def test_a_pr_cannot_silence_the_few_test_rows_warning_by_lowering_min_class_row
     assert lowered.least == 10
     assert caveats.few_test_rows(y, ["0", "1"], lowered.least, lowered.said) == (
         "Few test rows: 25 compared, 5 of class `1` (validate.min_class_rows: 10, the base's; this PR "
-        "lowers it to 3): the intervals are wide, so the verdict says little either way."
+        "lowers it to 3): the bootstrap cannot show how much the metrics vary on so few rows, so the "
+        "intervals, wide or narrow, and the verdict say little either way."
     )
     assert lowered.notes == [
         "This PR lowers validate.min_class_rows from 10 to 3; the few-test-rows warning keeps the "

@@ -132,17 +132,24 @@ def _pr_state(pipeline_stale: list[str], lock_uncommitted: bool) -> list[str]:
 
 def few_test_rows(y: np.ndarray, classes: list[str], least: int, said: str | None = None) -> str | None:
     """A warning when a class has fewer compared rows than ``least`` (validate.min_class_rows, as
-    ``said``): the intervals are then too wide for "no significant change" to mean the PR changed
-    nothing (a PR that cut the data to 60 rows left one positive test row and passed the gate).
-    None otherwise, or regression."""
-    counts = np.bincount(y.astype(np.int64), minlength=len(classes)) if classes else np.array([])
-    pairs = zip(classes, counts, strict=True)
-    if not (short := [f"{n:,} of class {code_span(c)}" for c, n in pairs if n < least]):
+    ``said``; a regression label counts as one class, as where rows are paired): neither "no
+    significant change" nor a significant change means much then (a PR that cut the data to 60
+    rows left one positive test row and passed the gate; a resample of 2 rows gives a zero-width
+    interval, "worse" at [-1, -1]). None otherwise."""
+    if classes:
+        counts = np.bincount(y.astype(np.int64), minlength=len(classes))
+        short = [
+            f", {n:,} of class {code_span(c)}" for c, n in zip(classes, counts, strict=True) if n < least
+        ]
+    else:
+        short = [""] if len(y) < least else []
+    if not short:
         return None
     bound = said or f"validate.min_class_rows: {least}"
     return (
-        f"Few test rows: {len(y):,} compared, {', '.join(short)} ({bound}): "
-        "the intervals are wide, so the verdict says little either way."
+        f"Few test rows: {len(y):,} compared{''.join(short)} ({bound}): the bootstrap cannot show how "
+        "much the metrics vary on so few rows, so the intervals, wide or narrow, and the verdict say "
+        "little either way."
     )
 
 
