@@ -93,6 +93,7 @@ def said(**overrides: Any) -> list[str]:
         "data_md5": ("x.dir", "x.dir"),
         "changed_params": ["train.xgboost.max_depth"],
         "same_training_rows": True,
+        "same_split": False,
         "overlap": changes.RowOverlap(100, 100, 0),
         "on_base_copy": False,
         "changed_files": [],
@@ -107,6 +108,21 @@ def said(**overrides: Any) -> list[str]:
 def test_a_like_for_like_comparison_has_no_warnings() -> None:
     assert said() == []
     assert said(changed_files=["uv.lock"], champion_rebuilt=False) == []  # restored, not rebuilt
+
+
+def test_a_data_file_whose_rows_were_only_reordered_is_not_called_new_data() -> None:
+    """The same table with its rows shuffled: the split sorts them back, so both parts hold the
+    base's rows, yet the warning said the PR's model learnt from "the base's training rows, alike in
+    the columns both hold (the file differs in others)" and was scored on "the new data"."""
+    table = pd.DataFrame({"id": [1, 2, 3], "x": [0.5, 1.5, 2.5], "y": ["a", "b", "a"]})
+    assert changes.same_table(table, table.copy())
+    assert not changes.same_table(table, table[["x", "id", "y"]])  # the same values, columns moved
+    assert not changes.same_table(table, table.astype({"x": str}))  # a retyped column
+    assert not changes.same_table(table, table.iloc[::-1])  # the rows in another order
+    assert said(data_md5=("aaaaaaaa1.dir", "bbbbbbbb2.dir"), same_split=True) == [
+        "The data file changed (`data.dvc` `aaaaaaaa` -> `bbbbbbbb`), but not the rows: the training and "
+        "test rows are the base's, alike in every column (the file's rows reordered, or written out anew)."
+    ]
 
 
 def test_each_fact_that_changes_the_meaning_is_said() -> None:

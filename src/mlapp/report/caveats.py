@@ -18,6 +18,7 @@ def warnings(
     data_md5: tuple[str | None, str | None],
     changed_params: list[str],
     same_training_rows: bool,
+    same_split: bool,
     overlap: RowOverlap,
     on_base_copy: bool,
     changed_files: list[str],
@@ -30,7 +31,7 @@ def warnings(
     In the report's order: what the models learnt from, what they are scored on, what the champion
     is, and whether the PR's pipeline state is committed."""
     return [
-        *_data_changed(data_md5, same_training_rows, on_base_copy),
+        *_data_changed(data_md5, same_training_rows, on_base_copy, same_split),
         *_rows_changed(data_md5, changed_params, same_training_rows, overlap),
         *_champion_differs(changed_files, champion_matches_lock, champion_rebuilt),
         *_pr_state(pr_pipeline_stale, lock_uncommitted),
@@ -38,10 +39,18 @@ def warnings(
 
 
 def _data_changed(
-    data_md5: tuple[str | None, str | None], same_training_rows: bool, on_base_copy: bool
+    data_md5: tuple[str | None, str | None], same_training_rows: bool, on_base_copy: bool, same_split: bool
 ) -> list[str]:
     if data_md5[0] == data_md5[1]:
         return []
+    changed = f"`data.dvc` {_short(data_md5[0])} -> {_short(data_md5[1])}"
+    if (
+        same_split
+    ):  # the rows reordered in the file, or rewritten alike: "learnt from different rows" is untrue
+        return [
+            f"The data file changed ({changed}), but not the rows: the training and test rows are the "
+            "base's, alike in every column (the file's rows reordered, or written out anew)."
+        ]
     # A base model scored on its copy of the PR's rows is compared on the rows both test sets
     # hold: the PR's new rows have no copy, so the deltas do not speak of them.
     scored_on = (
@@ -57,7 +66,7 @@ def _data_changed(
         else "different rows"
     )
     return [
-        f"Data changed (`data.dvc` {_short(data_md5[0])} -> {_short(data_md5[1])}): the PR's model "
+        f"Data changed ({changed}): the PR's model "
         f"learnt from {learnt}. Both models are scored on {scored_on}, so the deltas "
         f"say which model does better on {which}, not whether the training change helped."
     ]

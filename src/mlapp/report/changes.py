@@ -127,6 +127,12 @@ def same_rows(base: pd.DataFrame, pr: pd.DataFrame) -> bool:
     return base[columns].reset_index(drop=True).equals(pr[columns].reset_index(drop=True))
 
 
+def same_table(base: pd.DataFrame, pr: pd.DataFrame) -> bool:
+    """The same columns, each of one type, and the same rows in the same order: the table did not
+    change, whatever the data file's hash says (its rows reordered: the split sorts them back)."""
+    return list(base.dtypes.items()) == list(pr.dtypes.items()) and same_rows(base, pr)
+
+
 def row_overlap(
     base_train: pd.DataFrame, base_test: pd.DataFrame, pr_test: pd.DataFrame, id_column: str | None
 ) -> RowOverlap:

@@ -26,6 +26,7 @@ class Changes:
     params: list[dict[str, Any]]
     data_md5: tuple[str | None, str | None]
     same_rows: bool
+    same_split: bool  # both parts hold the base's rows, alike in every column
     overlap: changes.RowOverlap
 
 
@@ -45,12 +46,15 @@ def against(
     # paired rows only, all of them base test rows (the PR's others are said in the note).
     overlap = changes.row_overlap(champion.train, champion.test, scored.rows["pr"], params.data.id_column)
     same_rows = changes.same_rows(champion.train, pr_train)
+    same_split = changes.same_table(champion.train, pr_train) and changes.same_table(
+        champion.test, scored.rows["pr"]
+    )
     data_md5 = (
         changes.dvc_md5(git.show(base_commit, "data.dvc", cwd=root)),
         changes.dvc_md5(_read("data.dvc")),
     )
     params_changed = changes.params_diff(champion.params_text, params_text)
-    return Changes(files, params_changed, data_md5, same_rows, overlap)
+    return Changes(files, params_changed, data_md5, same_rows, same_split, overlap)
 
 
 def warnings(
@@ -67,6 +71,7 @@ def warnings(
         data_md5=changed.data_md5,
         changed_params=[p["key"] for p in changed.params],
         same_training_rows=changed.same_rows,
+        same_split=changed.same_split,
         overlap=changed.overlap,
         on_base_copy=scored.on_base_copy,
         changed_files=changed.files,
