@@ -160,7 +160,17 @@ def _what_failed(exc: Exception, uri: str, what: str, may: str) -> tuple[str, st
         what = f"{what} (storing its artifacts)" if _artifact_request(exc) else what
         said = waited(uri, kind, seconds_waited(exc), f"while {what}, on each of {tries} tries")
         return f"{said};", ANSWERS
-    return f"MLflow tracking server {uri} failed while {what} ({exc.__class__.__name__});", ANSWERS
+    said = too_many(request_error(exc)) or exc.__class__.__name__
+    return f"MLflow tracking server {uri} failed while {what} ({said});", ANSWERS
+
+
+def too_many(error: requests.RequestException | None) -> str | None:
+    """urllib3's words for a call whose every try was answered with a status MLflow retries
+    ("too many 503 error responses"): the status is what tells a proxy's 502 from a server's 500."""
+    if not isinstance(error, requests.exceptions.RetryError) or not error.args:
+        return None
+    said = getattr(error.args[0], "reason", None)
+    return str(said) if said is not None else None
 
 
 def refused(exc: BaseException) -> str | None:
@@ -188,8 +198,7 @@ def _artifact_store_error(exc: BaseException | None) -> str | None:
             mlflow.search_experiments(max_results=1)  # the server itself answers
     except Exception:
         return None
-    said = getattr(exc.args[0], "reason", None) if exc.args else None  # urllib3's "too many 500 …"
-    return str(said) if isinstance(exc, requests.exceptions.RetryError) else exc.__class__.__name__
+    return too_many(exc) or exc.__class__.__name__
 
 
 def _artifact_request(exc: BaseException | None) -> requests.RequestException | None:

@@ -110,9 +110,9 @@ def test_a_server_gone_while_register_sets_an_alias_is_one_line_and_a_rerun_sets
     assert done.returncode == 2, done.stdout + done.stderr
     assert "Traceback" not in done.stderr, done.stderr  # MLflow's own lines come first: "Created version 1"
     assert done.stderr.splitlines()[-1] == (
-        f"error: MLflow tracking server {url} failed while registering (MlflowException); what it did "
-        "before stays (a new registry version may lack its aliases; an alias moved or did not, whole). "
-        "Run this again when the server answers."
+        f"error: MLflow tracking server {url} failed while registering (too many 502 error responses); "
+        "what it did before stays (a new registry version may lack its aliases; an alias moved or did "
+        "not, whole). Run this again when the server answers."
     )
     assert refused.pop(f"{API}/registered-models/alias") == 5  # the call and 4 retries
     assert refused == {f"{API}/registered-models/get": 1}  # did another process set it? asked once

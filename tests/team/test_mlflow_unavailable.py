@@ -19,7 +19,7 @@ from mlapp.params import load_params
 from mlapp.tracking import PROBE
 from tests.conftest import sh
 from tests.team.conftest import require_env
-from tests.team.test_mlflow_refusals import nothing_logged, proxy, register
+from tests.team.test_mlflow_refusals import nothing_logged, proxy, refused, register
 from tests.team.test_mlflow_server import team_project
 
 pytestmark = pytest.mark.slow
@@ -55,3 +55,20 @@ def test_a_server_back_within_the_retries_registers(trained_project: Path, tmp_p
     assert done.returncode == 0, done.stdout + done.stderr
     name = load_params(root / "params.yaml").mlflow.model_name
     assert MlflowClient(shared, shared).get_model_version_by_alias(name, "staging").version == "1"
+
+
+def test_a_server_failing_every_try_mid_stage_names_the_status_and_keeps_the_metrics(
+    trained_project: Path, tmp_path: Path
+) -> None:
+    """It answers `connect`, then 503 to every try of runs/create (a proxy whose backend went
+    away). Before: "failed while starting a run (MlflowException)", the status left out."""
+    shared = require_env("MLAPP_TEST_MLFLOW_SERVER", "an `mlflow server` on PostgreSQL")
+    with proxy(shared, ("/api/2.0/mlflow/runs/create",), 503, b"Service Unavailable") as url:
+        root, output = refused(trained_project, tmp_path, url, "pipeline", "evaluate")
+    assert output.strip().splitlines()[-1] == (
+        f"error: MLflow tracking server {url} failed while starting a run (too many 503 error "
+        "responses); this stage wrote no outputs. Re-run it when the server answers (`uv run dvc repro`)."
+    )
+    metrics = load_params(root / "params.yaml").evaluate.metrics
+    assert (root / metrics).read_bytes() == (trained_project / metrics).read_bytes()
+    nothing_logged(root, shared)
