@@ -128,3 +128,26 @@ def test_the_fold_held_out_keeps_every_class_when_one_does(seed: int) -> None:
     assert set(labels[train]) == set(labels[test]) == {0, 1}
     assert set(groups[train]).isdisjoint(groups[test])
     assert abs(len(test) / rows - 0.2) < 0.1  # whole groups: near the share, not at it
+
+
+@pytest.mark.parametrize("method", ["stratified", "hash", "time"])
+def test_a_class_of_one_group_is_refused_naming_the_group_column_not_test_size(
+    method: str, tmp_path: Path
+) -> None:
+    """Every churner in one household: no split.test_size puts that class in both parts (the
+    message said to change it), and train's hold-out would refuse it next with train.valid_size."""
+    frame = _panel(400, 3).assign(churned=lambda f: (f.household == "H7").astype(int))
+    frame.to_parquet(tmp_path / "validated.parquet", index=False)
+    split_params = PARAMS.split.model_copy(update={"method": method})
+    params = PARAMS.model_copy(update={"data": GROUPED, "split": split_params})
+    with pytest.raises(SplitError) as raised:
+        run(
+            params, source=tmp_path / "validated.parquet", train_path=tmp_path / "a", test_path=tmp_path / "b"
+        )
+    said = str(raised.value)
+    assert said.startswith("data.group_column 'household': class ['1'] has rows in 1 group only")
+    assert f"(of the 100 groups of the 400 rows), and split.method {method} puts" in said
+    assert "whatever split.test_size" in said and "change split.test_size" not in said
+    assert "add rows of that class in more groups, or set data.group_column null to split rows" in said
+    assert "train.valid_size" not in said and "validation" not in said  # train's words are train's
+    assert not (tmp_path / "a").exists()

@@ -93,6 +93,8 @@ def test_a_class_of_one_group_is_refused_naming_the_settings() -> None:
     ) as refused:
         holdout(frame, "churned", PARAMS.train, "binary", examples=EXAMPLES, group="household")
     assert "more groups" in str(refused.value)
+    assert "in fit or validation" in str(refused.value) and "whatever train.valid_size" in str(refused.value)
+    assert "split.test_size" not in str(refused.value)  # the split stage's words are its own
     assert "raise train.valid_size" not in str(refused.value)  # no share held out puts it on both sides
     codes = frame.churned.to_numpy()  # the Dask engine's hold-out: the same groups, the same words
     with pytest.raises(SplitError, match=r"class \['1'\] has rows in 1 group only"):

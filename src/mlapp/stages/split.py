@@ -80,11 +80,17 @@ def positions(
     times: np.ndarray | None,
     hashes: np.ndarray | None,
     params: SplitParams,
+    group: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Row positions of train and test, each in key order. ``order``: the rows sorted by key
     (stable); ``labels``: class codes to stratify by, ``names`` the classes they code; ``times``:
     event times (method time); ``hashes``: ``row_hashes``, given for method hash and, keyed by
-    group, for the other methods when a group's rows share a part (``data.group_column``)."""
+    ``group`` (data.group_column), for every method when a group's rows share a part."""
+    if group and labels is not None and hashes is not None:  # every method puts a group in one part
+        by = split_groups.WholeGroups(
+            f"split.method {params.method}", "split.test_size", ("train", "test"), "rows", "split rows"
+        )
+        split_groups.check_class_groups(labels, names, hashes, group, by)
     if params.method == "hash":
         if hashes is None:
             raise ValueError("split.method hash needs the rows' key hashes")
@@ -132,7 +138,7 @@ def split(
     times = frame[data.time_column].to_numpy() if data.time_column else None
     hashes = row_hashes(frame, data) if params.method == "hash" or data.group_column else None
     check_keys(hashes, data.group_column)
-    train, test = positions(order, labels, names, times, hashes, params)
+    train, test = positions(order, labels, names, times, hashes, params, data.group_column)
     return frame.take(train).reset_index(drop=True), frame.take(test).reset_index(drop=True)
 
 
@@ -199,7 +205,8 @@ def run(params: Params, *, source: Path, train_path: Path, test_path: Path) -> i
     times = table.column(data.time_column).to_numpy() if data.time_column else None
     hashes = table_hashes(table, data) if params.split.method == "hash" or data.group_column else None
     check_keys(hashes, data.group_column)
-    train, test = positions(table_order(table, data, hashes), labels, names, times, hashes, params.split)
+    order = table_order(table, data, hashes)
+    train, test = positions(order, labels, names, times, hashes, params.split, data.group_column)
     if labels is not None:
         how = params.split.method
         fix = class_fix(*([] if how == "stratified" else [STRATIFY]), "change split.test_size")

@@ -25,6 +25,7 @@ group's rows on both sides made the validation rows score entities the fit had s
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -70,17 +71,36 @@ def stratified(
     return order[train], order[test]  # sklearn's indices are ascending: key order
 
 
-def check_class_groups(labels: np.ndarray, names: list[str], hashes: np.ndarray, column: str) -> None:
-    """A class whose rows are all one group cannot be on both sides of a hold-out of whole groups,
-    whatever share is held out: said so, not as a part lacking it that train.valid_size could fix."""
+class WholeGroups(NamedTuple):
+    """A split of whole groups as its refusals name it: the split stage's test part, or train's
+    validation rows (``TRAIN_HOLDOUT``)."""
+
+    by: str  # what splits: "split.method stratified"
+    share: str  # the setting of the share held out, which cannot help a class of one group
+    parts: tuple[str, str]  # kept, held out
+    rows: str  # the rows split: "rows", "training rows"
+    instead: str  # what data.group_column null does instead: "split rows"
+
+
+TRAIN_HOLDOUT = WholeGroups(
+    "train's validation hold-out", "train.valid_size", ("fit", "validation"), "training rows", "hold out rows"
+)
+
+
+def check_class_groups(
+    labels: np.ndarray, names: list[str], hashes: np.ndarray, column: str, split: WholeGroups
+) -> None:
+    """A class whose rows are all one group cannot be on both sides of a split of whole groups,
+    whatever share is held out: said so, not as a part lacking it that ``split.share`` could fix."""
     groups = pd.Series(hashes).groupby(labels).nunique()  # a class of no rows is check_parts' to say
     if single := [names[int(code)] for code in groups.index.to_numpy()[groups.to_numpy() < 2]]:
+        kept, held = split.parts
         raise SplitError(
             f"data.group_column {column!r}: class {single} has rows in 1 group only (of the "
-            f"{len(np.unique(hashes))} groups of the {len(labels)} training rows), and train.valid_size "
-            "holds out whole groups, so a class needs rows in 2 groups at least (one on each side of "
-            "fit and validation); add rows of that class in more groups, or set data.group_column null "
-            "to hold out rows"
+            f"{len(np.unique(hashes))} groups of the {len(labels)} {split.rows}), and {split.by} puts "
+            f"each group's rows in {kept} or {held}, so a class needs rows in 2 groups at least (one "
+            f"on each side), whatever {split.share}; add rows of that class in more groups, or set "
+            f"data.group_column null to {split.instead}"
         )
 
 
@@ -100,7 +120,7 @@ def holdout(
             "data.group_column null to hold out rows"
         )
     if labels is not None:
-        check_class_groups(labels, names, hashes, column)
+        check_class_groups(labels, names, hashes, column, TRAIN_HOLDOUT)
     return stratified(np.arange(len(keys)), labels, hashes, valid_size, seed)
 
 
