@@ -9,6 +9,7 @@ import pytest
 from mlapp.errors import ParamsError
 from mlapp.params import load_params
 from mlapp.stages import validate
+from mlapp.stages.table_checks import check_null_overrides
 from tests.conftest import REPO
 from tests.pipeline.task_tables import table
 from tests.pipeline.test_params import _write
@@ -120,6 +121,19 @@ def test_a_null_share_override_of_no_checked_column_stops_validate_before_it_rea
         validate.run(PARAMS.model_copy(update={"validate_": right}), source=source, output=None, report=None)
         == 0
     )
+
+
+def test_a_null_share_override_of_an_unset_group_column_names_the_setting() -> None:
+    """A household column, data.group_column left null: the message named the id and time settings
+    only, not the one whose column it is."""
+    settings = PARAMS.validate_.model_copy(update={"max_null_share_by_column": {"household": 0.8}})
+    with pytest.raises(ParamsError) as raised:
+        check_null_overrides(PARAMS.model_copy(update={"validate_": settings}))
+    said = str(raised.value)
+    assert "nor the column of data.id_column ('customer_id'), data.time_column ('event_time') or " in said
+    assert "data.group_column (null)" in said and "set the data setting whose column it is" in said
+    grouped = PARAMS.data.model_copy(update={"group_column": "household"})
+    check_null_overrides(PARAMS.model_copy(update={"validate_": settings, "data": grouped}))  # checked
 
 
 @pytest.mark.parametrize(

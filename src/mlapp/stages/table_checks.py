@@ -49,10 +49,15 @@ def check_null_overrides(params: Params) -> None:
     data = params.data
     checked = {*FEATURES, *optional_columns(data)}
     if unknown := sorted(set(params.validate_.max_null_share_by_column) - checked):
+        # Each setting with its value: a group column left null (or another column named) is the cause.
+        keys = [
+            f"data.{s} ({'null' if c is None else repr(c)})" for s, c in data.parts.items() if s != "label"
+        ]
         raise ParamsError(
             f"validate.max_null_share_by_column names {unknown}: not a feature in FEATURES "
-            "(src/mlapp/schema.py), data.id_column or time_column, so it would override nothing (the "
-            "label's missing values follow data.missing_label; ignored columns are not checked)"
+            f"(src/mlapp/schema.py) nor the column of {', '.join(keys[:-1])} or {keys[-1]}, so it would "
+            "override nothing: name one of those, or set the data setting whose column it is (the label's "
+            "missing values follow data.missing_label; ignored columns are not checked)"
         )
 
 
