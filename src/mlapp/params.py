@@ -116,7 +116,16 @@ def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:
     path = Path(path)
     if not path.is_file():
         raise ParamsError(f"{path} not found: run from the repository root or pass --params")
-    raw = read_params_text(path.read_text(), path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:  # was a traceback
+        line = exc.object[: exc.start].count(b"\n") + 1
+        raise ParamsError(
+            f"{path} is not UTF-8 text (line {line} holds the byte {exc.object[exc.start]:#04x}), as DVC and "
+            "mlapp read it: save it as UTF-8, or restore the committed file with `git checkout -- "
+            f"{path}`"
+        ) from exc
+    raw = read_params_text(text, path)
     if not isinstance(raw, dict):  # pydantic said "Input should be a valid dictionary" (got None)
         held = "nothing (empty, or only comments)" if raw is None else f"{raw!r:.60} where settings go"
         raise ParamsError(
@@ -126,7 +135,9 @@ def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:
-        mistakes = [_mistake(error, raw.get("task")) for error in exc.errors()]
+        from mlapp.params_words import merged  # only a refused file needs its words
+
+        mistakes = [_mistake(error, raw.get("task")) for error in merged(exc.errors(), Params)]
         if len(mistakes) == 1 and "\n" not in mistakes[0]:  # one mistake: one line, no list of one
             raise ParamsError(f"{path} is invalid: {mistakes[0]}") from exc
         raise ParamsError(f"{path} is invalid:\n" + "\n".join(f"  - {m}" for m in mistakes)) from exc
@@ -154,16 +165,26 @@ def _mistake(error: Mapping[str, Any], task: object) -> str:
             # In TASK_METRICS but refused: a metric added to mlapp.metrics and not to MetricName.
             missing = f"{setting}: {name!r} is a metric of mlapp.metrics, not yet of params_base.MetricName"
             return next(iter(task_metric_problems(task, [(setting, name)])), missing)
-    from mlapp.params_words import refused, setting_name  # only a refused file needs its words
+    from mlapp.params_words import setting_name  # only a refused file needs its words
 
-    where, value = setting_name(error["loc"]), error.get("input")
-    if said := refused(error, Params, _as_written(value)):  # the words of the CLI option's range
-        return f"{where}: {said}" if where else said
-    message = error_message(error)
-    if message.startswith(f"{where}."):  # a section's check names its settings: "data: data.label ..."
-        where = ""
+    where, said = setting_name(error["loc"]), setting_problem(error)
+    if not where or said.startswith(f"{where}."):  # a section's check names its settings itself
+        return said
+    return f"{where}: {said}"
+
+
+def setting_problem(error: Mapping[str, Any]) -> str:
+    """What is wrong with the setting of a pydantic error on ``Params`` (its location from the top
+    of the file), in the words of the CLI option's range (``params_words.must_be``), else in a
+    validator's own, with the value as the file writes it. The report's words for a base's gate
+    and report settings too (``mlapp.report.policy``)."""
+    from mlapp.params_words import refused  # only a refused file needs its words
+
+    value = error.get("input")
+    if said := refused(error, Params, _as_written(value)):
+        return said
     got = "" if isinstance(value, dict) or error["type"] == "value_error" else f" (got {_as_written(value)})"
-    return f"{where}: {message}{got}" if where else f"{message}{got}"
+    return f"{error_message(error)}{got}"
 
 
 def _as_written(value: object) -> str:

@@ -171,4 +171,7 @@ def _number_or_share(value: float | str) -> float | str:
 # metric's units, or a share of the value it is compared with, written "2%" (rmse in the tens).
 # Kept as written: the report and monitor.json show the setting as the user wrote it.
 # Its own check names an infinite or .nan tolerance with the rule it would turn off (mlapp.tolerances).
-Tolerance = Annotated[Annotated[float, Field(allow_inf_nan=True)] | str, AfterValidator(_number_or_share)]
+Tolerance = Annotated[
+    Annotated[float, Field(allow_inf_nan=True)] | Annotated[str, Field(description="a share such as '2%'")],
+    AfterValidator(_number_or_share),
+]

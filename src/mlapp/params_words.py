@@ -11,9 +11,11 @@ Imported by ``mlapp.params`` only once a file is refused: a stage that runs neve
 
 from __future__ import annotations
 
+import datetime
 import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
@@ -33,6 +35,18 @@ SHAPES = {
     "model_type": "a section: its settings indented under it, one `name: value` line each",
     "dict_type": "a mapping: `name: value` lines indented under it",
     "list_type": "a list: [a, b] ([] for none)",
+    "tuple_type": "a pair: [low, high]",
+}
+# Text where the file holds a number, a list or a section: pydantic's "Input should be a valid string".
+TEXT_KINDS = {"string_type": "text", "path_type": "a path (text)"}
+# The patterns of params' text settings, said as what to write (tests/core/test_setting_words.py
+# checks that every pattern a setting declares is here).
+PATTERNS = {
+    r"^[0-9a-f]{40}$": "a git commit: its 40 lower-case hex digits (`git rev-parse <tag>` prints them)",
+    r"^[0-9a-f]{64}$": "a sha256: 64 lower-case hex digits (`sha256sum <file>` prints them)",
+    r"^\d+\.\d+$": 'a version major.minor, quoted: "1.32"',
+    r"^[^@\s]+@sha256:[0-9a-f]{64}$": "an image pinned by its digest: <name>@sha256:<64 hex digits>",
+    r"^[a-z0-9][a-z0-9._-]*$": "lower-case letters, digits, '.', '_' and '-', a letter or digit first",
 }
 
 
@@ -168,7 +182,84 @@ def refused(error: Mapping[str, Any], model: type[BaseModel], shown: str) -> str
         return must_be(shown, allowed) if range_words(allowed) else f"{shown}: must be a finite number"
     if kind in KIND_ERRORS:
         return must_be(shown, replace(allowed, kind=KIND_ERRORS[kind], choices=()), of_kind=True)
+    if kind in TEXT_KINDS:
+        value = error.get("input")
+        if isinstance(value, datetime.date):  # shown with the fix to quote it: said once, here
+            quote = f'YAML reads it as a date: quote it, "{value}"'
+            return f"{value.isoformat()}: must be {TEXT_KINDS[kind]}: {quote}"
+        return f"{shown}: must be {TEXT_KINDS[kind]}{_as_text(value)}"
+    if kind == "bool_type":  # null: any other value is refused before, as YAML 1.2 reads it
+        return f"{shown}: must be true or false"
+    if kind == "string_pattern_mismatch":
+        pattern = str((error.get("ctx") or {}).get("pattern"))
+        return f"{shown}: must be {PATTERNS.get(pattern, f'text matching {pattern}')}"
+    if kind == "too_short":
+        least = int((error.get("ctx") or {}).get("min_length", 1))
+        return f"{shown}: must hold at least {least} {'entry' if least == 1 else 'entries'}"
+    if kind == UNION:
+        return f"{shown}: must be {(error.get('ctx') or {}).get('expected')}"
     if kind == "literal_error" and allowed.choices:
         close = difflib.get_close_matches(str(error.get("input")), list(map(str, allowed.choices)), n=1)
         return must_be(shown, allowed) + (f": did you mean {close[0]!r}?" if close else "")
     return None
+
+
+def _as_text(value: object) -> str:
+    """How to write as text what YAML read as something else (a number, a list, a section)."""
+    if isinstance(value, list | tuple):
+        return ", one value: not a list"
+    if isinstance(value, dict):
+        return ", one value on the setting's own line: not settings indented under it"
+    if value is None:
+        return ": write the text meant"
+    return f': quote it, "{value}", if that is the text meant'
+
+
+UNION = "union"  # the type of the one error ``merged`` makes of a union's, one a member
+
+
+def _members(annotation: Any) -> list[Any]:
+    """A real union's members (None aside; ``_at`` has unwrapped it), each Annotated as declared: a
+    member's description is its words."""
+    if get_origin(annotation) not in (Union, UnionType):
+        return []
+    return [m for m in get_args(annotation) if m is not type(None)]
+
+
+def _member_words(member: Any) -> str:
+    described = [m.description for m in get_args(member)[1:] if isinstance(m, FieldInfo) and m.description]
+    if described:
+        return described[0]
+    bare = _unwrapped(member, [])
+    if get_origin(bare) is Literal:
+        return " or ".join(map(repr, get_args(bare)))
+    return KINDS.get(bare) or TEXT_KINDS["path_type" if bare is Path else "string_type"]
+
+
+def _union_at(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[tuple[Any, ...], list[Any]]:
+    """The setting (a prefix of ``loc``) of the union ``loc`` passes through, the part after it
+    naming a member, and the union's members; ((), []) when it passes through none."""
+    for at in range(1, len(loc)):
+        if loc[at] == "[key]":  # a mapping's key refused: (..., key, "[key]"), no member
+            break
+        if (found := _at(model, loc[:at])) and (members := _members(found[0])):
+            return loc[:at], members
+    return (), []
+
+
+def merged(errors: Sequence[Mapping[str, Any]], model: type[BaseModel]) -> list[Mapping[str, Any]]:
+    """``errors`` with a union setting's (pydantic gives one a member, its location naming the
+    member: serving.workers.int, serving.workers.literal['auto']) made one, ``UNION``, whose
+    ``expected`` says every member: "a whole number or 'auto'"."""
+    kept: list[Mapping[str, Any]] = []
+    unions: dict[tuple[Any, ...], Mapping[str, Any]] = {}
+    for error in errors:
+        loc = tuple(error["loc"])
+        setting, members = _union_at(model, loc)
+        if not members:
+            kept.append(error)
+        elif setting not in unions:
+            expected = " or ".join(_member_words(m) for m in members)
+            union = {**error, "type": UNION, "loc": setting, "ctx": {"expected": expected}}
+            kept.append(unions.setdefault(setting, union))
+    return kept

@@ -44,7 +44,9 @@ def read_params_text(text: str, source: Path | str = DEFAULT_PARAMS) -> Any:
             raise ParamsError(f"{source}: {twice}")
         return loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:  # its text names the line and column
-        raise ParamsError(f"{source} is not valid YAML: {exc}") from exc
+        # PyYAML names the tab it refuses, not what to write instead.
+        tab = "\nwrite spaces there, not a tab" if "'\\t'" in str(exc) else ""
+        raise ParamsError(f"{source} is not valid YAML: {exc}{tab}") from exc
     finally:
         loader.dispose()
 

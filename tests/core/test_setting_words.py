@@ -5,16 +5,19 @@ refused while `score_chunk_rows: 1e3` loaded."""
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import click
 import pytest
 import yaml
+from pydantic import BaseModel
 
 from mlapp.cli import EXIT_ERROR, cli
 from mlapp.errors import ParamsError
-from mlapp.params import load_params
+from mlapp.params import Params, load_params
+from mlapp.params_words import PATTERNS
 from tests.conftest import REPO, run_main
 
 
@@ -183,3 +186,53 @@ def test_help_says_the_range_as_a_refusal_does(
     assert run_main(monkeypatch, "delivery", "wait", "--help") == 0
     assert "--timeout SECONDS" in (out := " ".join(capsys.readouterr().out.split()))
     assert "[more than 0 and at most 21600]" in out
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "said"),
+    [
+        ("data.label", 3, 'data.label: 3: must be text: quote it, "3", if that is the text meant'),
+        ("mlflow.model_name", ["a"], "mlflow.model_name: ['a']: must be text, one value: not a list"),
+        ("mlflow.experiment", {"a": 1}, "mlflow.experiment: {'a': 1}: must be text, one value on the "
+         "setting's own line: not settings indented under it"),
+        ("delivery.kubernetes_version", 1.32, 'delivery.kubernetes_version: 1.32: must be text: quote it, '
+         '"1.32"'),
+        ("data.raw", 5, 'data.raw: 5: must be a path (text): quote it, "5"'),
+        ("data.id_column", datetime.date(2024, 1, 1), "data.id_column: 2024-01-01: must be text: YAML "
+         'reads it as a date: quote it, "2024-01-01"'),
+        ("data.ignore_columns", [7], 'data.ignore_columns[0]: 7: must be text: quote it, "7"'),
+        ("image.name", None, "image.name: null (or nothing after the colon): must be text: write the text"),
+        # a union: one error a member was two lines, serving.workers.literal['auto'] in pydantic's words
+        ("serving.workers", "many", "serving.workers: 'many': must be a whole number or 'auto'"),
+        ("gate.max_regression", [1], "gate.max_regression: [1]: must be a number or a share such as '2%'"),
+        ("gate.require_significant", None, "gate.require_significant: null (or nothing after the colon): "
+         "must be true or false"),
+        ("delivery.environments", [], "delivery.environments: []: must hold at least 1 entry"),
+        ("delivery.argocd.install_sha256", "abc", "delivery.argocd.install_sha256: 'abc': must be a "
+         "sha256: 64 lower-case hex digits"),
+        ("serving.bento_name", "Churn", "serving.bento_name: 'Churn': must be lower-case letters"),
+        ("tune.space.max_depth", 3, "tune.space.max_depth: 3: must be a pair: [low, high]"),
+    ],
+)  # fmt: skip
+def test_a_value_of_the_wrong_kind_is_said_with_what_to_write(
+    tmp_path: Path, setting: str, value: Any, said: str
+) -> None:
+    """pydantic's words were "Input should be a valid string", "Input is not a valid path for
+    <class 'pathlib.Path'>", "String should match pattern '^[0-9a-f]{64}$'"."""
+    text = _file_says(tmp_path, setting, value)
+    assert text.startswith(said), text
+    assert "Input " not in text and "should" not in text and "pattern" not in text, text
+
+
+def _patterns(model: type[BaseModel]) -> set[str]:
+    found = set()
+    for field in model.model_fields.values():
+        found |= {m.pattern for m in field.metadata if getattr(m, "pattern", None)}
+        found |= {p for a in (field.annotation, *get_args(field.annotation)) if isinstance(a, type)
+                  and issubclass(a, BaseModel) for p in _patterns(a)}  # fmt: skip
+    return found
+
+
+def test_every_pattern_a_setting_declares_is_said_in_words() -> None:
+    declared = _patterns(Params)
+    assert len(declared) >= 5 and declared <= set(PATTERNS), declared - set(PATTERNS)

@@ -101,6 +101,28 @@ def test_a_file_without_settings_says_so_and_how_to_restore_it(tmp_path: Path, t
     )
 
 
+def test_a_file_that_is_not_utf8_says_which_line_and_how_to_mend_it(tmp_path: Path) -> None:
+    """A Latin-1 label (churn\xe9) stopped every command with Python's UnicodeDecodeError traceback."""
+    path = tmp_path / "params.yaml"
+    path.write_bytes(SHIPPED.replace("label: churned", "label: churn\xe9").encode("latin-1"))
+    with pytest.raises(ParamsError) as raised:
+        load_params(path)
+    line = next(n for n, text in enumerate(SHIPPED.splitlines(), start=1) if text.startswith("  label:"))
+    assert str(raised.value).startswith(f"{path} is not UTF-8 text (line {line} holds the byte 0xe9)")
+    assert "save it as UTF-8" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("old", "new"), [("  label: churned", "\tlabel: churned"), ("label: churned", "label:\tchurned")]
+)
+def test_a_tab_says_to_write_spaces(tmp_path: Path, old: str, new: str) -> None:
+    """PyYAML's words name the tab and its line, not what to write instead."""
+    with pytest.raises(ParamsError) as raised:
+        load_params(_edited(tmp_path, old, new))
+    assert "found character '\\t'" in str(raised.value)
+    assert str(raised.value).endswith("\nwrite spaces there, not a tab")
+
+
 DEPTH = "train.xgboost.max_depth"
 
 
@@ -113,8 +135,7 @@ DEPTH = "train.xgboost.max_depth"
          f"{DEPTH}: null (or nothing after the colon): must be a whole number, at least 1"),
         # a date-like column name was "got datetime.date(2024, 1, 1)", Python's words and no fix
         ("ignore_columns: []", "ignore_columns: [2024-01-01]",
-         "data.ignore_columns[0]: Input should be a valid string (got 2024-01-01, a date to YAML: quote "
-         "a name spelt so)"),
+         'data.ignore_columns[0]: 2024-01-01: must be text: YAML reads it as a date: quote it, "2024-01-01"'),
         ("max_depth: 5\n", "max_depth: .inf\n", f"{DEPTH}: .inf: must be at least 1"),
         # was "data: data.id_column ...": a section's own check names its settings
         ("id_column: customer_id", "id_column: churned", "data.id_column 'churned' is also data.label: "),

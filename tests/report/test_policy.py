@@ -90,8 +90,28 @@ def test_a_base_setting_this_code_no_longer_has_is_ignored_and_named() -> None:
     policy = gate_policy(_base(primary_metric="roc_auc", **kept, min_rows=10), PARAMS)
     assert policy.gate.model_dump() == {**PR, **kept}
     assert policy.notes == [
-        "the base's gate.min_rows 10 is no longer valid (Extra inputs are not permitted); it is ignored"
+        "the base's gate.min_rows 10 is no longer valid (not a setting of gate (its settings: "
+        "primary_metric, min_primary, max_regression, require_significant)); it is ignored"
     ]
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "why"),
+    [
+        ("min_primary", "high", "'high': must be a number"),
+        ("max_regression", [1], "[1]: must be a number or a share such as '2%'"),
+        ("require_significant", None, "null (or nothing after the colon): must be true or false"),
+    ],
+)
+def test_a_base_setting_of_the_wrong_kind_is_said_as_params_yaml_says_it(
+    setting: str, value: object, why: str
+) -> None:
+    """The notes said pydantic's "Input should be a valid number" (and for a list, a union's two
+    errors, the note of the last): params.yaml's own words now, the same as `load_params` says."""
+    gate = {**PR, setting: value}
+    (note,) = gate_policy(_base(**gate), PARAMS).notes
+    applies = f"this PR's {PR[setting]!r} applies"
+    assert note == f"the base's gate.{setting} {value!r} is no longer valid ({why}); {applies}"
 
 
 def test_a_base_gate_the_prs_values_cannot_mend_still_stops() -> None:

@@ -17,7 +17,8 @@ from pydantic import ValidationError
 
 from mlapp.errors import UserError
 from mlapp.metrics import REGISTRY, TASK_METRICS, higher_is_better
-from mlapp.params import GateParams, Params, ReportParams, error_message
+from mlapp.params import GateParams, Params, ReportParams, setting_problem
+from mlapp.params_words import merged
 from mlapp.report.changes import gate_section, params_value
 
 
@@ -36,7 +37,7 @@ def _why(error: Mapping[str, Any], task: str) -> str:
     """Why a base's setting is refused, in words: for a metric name that is none, the task's."""
     if error["loc"] == ("primary_metric",) and error["type"] == "literal_error":  # not pydantic's every name
         return f"not a metric; {_metrics(task)}"
-    return error_message(error)
+    return setting_problem({**error, "loc": ("gate", *error["loc"])})  # as params.yaml's errors say it
 
 
 def gate_policy(base_params_text: str, params: Params) -> Policy:
@@ -52,7 +53,7 @@ def gate_policy(base_params_text: str, params: Params) -> Policy:
         try:
             gate = GateParams.model_validate(values)
         except ValidationError as exc:
-            errors = exc.errors()
+            errors = merged(exc.errors(), GateParams)  # a union's one error a member: one
             refused = {str(e["loc"][0]): _why(e, params.task) for e in errors if e["loc"]}
             # A check of the whole section, or the PR's own value refused beside the base's others.
             if any(not e["loc"] for e in errors) or refused.keys() & replaced.keys():
@@ -148,7 +149,8 @@ def report_statistics(base_params_text: str | None, params: Params) -> tuple[Rep
         try:
             checked = getattr(ReportParams.model_validate({**pr.model_dump(), name: value}), name)
         except ValidationError as exc:
-            why = error_message(exc.errors()[0])
+            error = exc.errors()[0]
+            why = setting_problem({**error, "loc": ("report", *error["loc"])})
             notes.append(f"the base's report.{name} {value!r} is no longer valid ({why}); this PR's applies")
             continue
         if checked != getattr(pr, name):
