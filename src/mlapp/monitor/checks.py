@@ -34,6 +34,7 @@ from mlapp.stages.validate_rules import (
     TABLE_CHECKS,
     column_problems,
     parse_columns,
+    placeholder_fixes,
     rule_groups,
     too_few_rows,
     whole_number_columns,
@@ -114,7 +115,8 @@ class BatchCheck:
         if self.id_column and self.id_column in self.schema.columns:
             self.chunk_schema = self.schema.update_column(self.id_column, unique=False)
         self.limit = params.validate_.max_failure_examples
-        self.fixes = {params.data.label: BATCH_LABEL_FIX}  # a "?" label: not known yet, not a FEATURES matter
+        # A "?" label: not known yet, not a FEATURES matter; a nullable feature: data.missing_values alone.
+        self.fixes = placeholder_fixes(self.schema, params.data.label, BATCH_LABEL_FIX)
         self.whole = whole_number_columns(self.schema)
         self.rows = 0
         # Values that did not parse: their hint, and which event times fail, are the whole batch's.

@@ -33,6 +33,7 @@ from mlapp.stages.validate_rules import (
     TABLE_CHECKS,
     column_problems,
     parse_columns,
+    placeholder_fixes,
     rule_groups,
     too_few_rows,
     whole_number_columns,
@@ -71,7 +72,8 @@ class Findings:
         self.limit = params.validate_.max_failure_examples
         self.whole = whole_number_columns(self.schema)  # their failing values shown as written: 200
         self.missing_text = frozenset(params.data.missing_values)
-        self.fixes = {params.data.label: LABEL_FIX}  # a "?" label: data.missing_label, not FEATURES
+        # A "?" label: data.missing_label, not FEATURES; a nullable feature: data.missing_values alone.
+        self.fixes = placeholder_fixes(self.schema, params.data.label, LABEL_FIX)
         # A regression label no export habit explains ("gold"): the task, not the file, is wrong.
         self.unexplained = {params.data.label: TEXT_LABEL} if params.task == "regression" else {}
         self.integral = integral_labels

@@ -33,6 +33,13 @@ Fixes = Mapping[str, str]
 NO_HINTS: Fixes = MappingProxyType({})
 
 
+def placeholder_fixes(schema: pa.DataFrameSchema, label: str, label_fix: str) -> dict[str, str]:
+    """``Fixes`` for a table: the label's, and none beyond data.missing_values for a column FEATURES
+    already declares nullable (airquality's "." for a missing Solar.R was told to make the
+    nullable column nullable)."""
+    return {**{name: "" for name, column in schema.columns.items() if column.nullable}, label: label_fix}
+
+
 def parse_columns(
     frame: pd.DataFrame,
     schema: pa.DataFrameSchema,
