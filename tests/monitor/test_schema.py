@@ -128,6 +128,7 @@ def test_invalid_batch_report_gives_status_gauges_only() -> None:
         (lambda r: r.pop("schema_version"), "schema_version"),
         (lambda r: r.update(schema_version=1), "schema_version"),  # before rules and importance
         (lambda r: r.update(schema_version=2), "schema_version"),  # before served.compared
+        (lambda r: r.update(schema_version=3), "schema_version"),  # before served.cut_line
         (
             lambda r: r.update(
                 served={"model_versions": {"a": 3}, "current_model_version": "a", "max_score_difference": 0.0}
@@ -142,7 +143,7 @@ def test_a_renamed_or_missing_key_fails_loudly(change: Any, message: str, tmp_pa
     change(data)
     path = tmp_path / "monitor.json"
     path.write_text(json.dumps(data))
-    with pytest.raises(MonitorError, match=r"does not match monitor\.json schema version 3") as info:
+    with pytest.raises(MonitorError, match=r"does not match monitor\.json schema version 4") as info:
         drift_metrics.write(path, "-")
     assert message in str(info.value)
 

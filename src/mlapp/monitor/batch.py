@@ -60,6 +60,7 @@ class Served:
 
     probability: Scores  # logged score per row (NaN where absent): the task's (served.Scores)
     model_versions: dict[str, int]
+    cut_line: int | None = None  # the last line, written in part and left out (logs.Log.cut_line)
 
 
 @dataclass(frozen=True)
@@ -120,10 +121,13 @@ def as_classes(labels: pd.Series, classes: list[str]) -> pd.Series:
 
 def _log_rows(text: str, params: Params, source: str) -> tuple[pd.DataFrame, Served]:
     log = Log(params.validate_.max_failure_examples)
-    ((frame, scores),) = log_chunks(text.splitlines(), params, len(text) + 1, log)  # one chunk
+    # Lines as read_chunks reads them: with their newlines (a last one without is a write cut
+    # short), split at line ends only (str.splitlines also splits at U+2028, valid inside a JSON text).
+    lines = io.StringIO(text, newline=None)
+    ((frame, scores),) = log_chunks(lines, params, len(text) + 1, log)  # one chunk
     if problems := log.problems or ([log.unusable] if log.unusable else []):
         raise InvalidBatch(source, problems, len(frame))
-    return frame, Served(scores, dict(sorted(log.versions.items())))
+    return frame, Served(scores, dict(sorted(log.versions.items())), log.cut_line)
 
 
 def _local(source: str) -> None:

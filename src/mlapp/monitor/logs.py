@@ -34,6 +34,8 @@ from mlapp.stages.parse_failures import merge
 
 # What a record's own fields are, said in the rule of a clash with ``features``.
 OWN = {"id": "the record's id", "ts": "the record's ts"}
+# A log's last line written in part (``Log.cut_line``), as the run's line and report say it.
+CUT_LINE = "line {line}, the last, was cut short mid-write (no newline, not JSON) and is left out"
 LABEL_INSIDE = "beside 'features' (the ground truth, joined in), not inside it (the model's inputs)"
 
 # What the service writes in a log record. A label column of one of these names cannot be joined
@@ -58,6 +60,7 @@ class Log:
     classes: list[str] | None = None
     unusable: Problem | None = None  # the served scores that are no probability, rows across chunks
     clashes: dict[str, Problem] = field(default_factory=dict)  # by column, rows across chunks
+    cut_line: int | None = None  # the last line, written in part: left out (``log_chunks``)
 
     def refuse(self, line: int, rule: str) -> None:
         self.refused += 1
@@ -117,7 +120,14 @@ def log_chunks(
         try:
             record = json.loads(line, parse_int=_json_int, object_pairs_hook=no_duplicates)
         except json.JSONDecodeError as exc:
-            log.refuse(number, f"valid JSON ({exc.msg})")
+            # Only the last line can lack its newline: a record's write cut short (a worker killed
+            # mid-write with no writer after it to cut the rest, a file copied while being
+            # written). The lines before it are whole; refusing them all for it failed such logs.
+            # A log of that line alone is named by it, not read as "0 rows".
+            if number == 1 or line.endswith("\n") or not line.lstrip().startswith("{"):
+                log.refuse(number, f"valid JSON ({exc.msg})")
+            else:
+                log.cut_line = number
             continue
         except DuplicateKey as exc:  # a writer's bug: which of the two values is the record's?
             log.refuse(number, f"an object with each key once ({exc.key!r} is written twice)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlapp.markdown_table import code_cell, code_span, markdown_table, number
+from mlapp.monitor.logs import CUT_LINE
 from mlapp.tolerances import tolerance_text
 
 HEADLINE = {"retrain": "RETRAIN recommended", "ok": "no action", "invalid": "invalid batch"}
@@ -169,6 +170,8 @@ def _served(report: dict[str, Any]) -> list[str]:
             f"Largest difference between logged and recomputed {what}: {served['max_score_difference']:.2e} "
             f"(above ~1e-6{scale} means the service and the pipeline score the same rows differently)."
         )
+    if served["cut_line"] is not None:
+        lines.append(f"The log's {CUT_LINE.format(line=served['cut_line'])}.")
     return lines
 
 

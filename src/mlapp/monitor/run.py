@@ -29,7 +29,7 @@ from mlapp.model import read_spec
 from mlapp.monitor import decision, schema
 from mlapp.monitor.batch import Batch, InvalidBatch, read_chunks, source_format
 from mlapp.monitor.checks import BatchCheck
-from mlapp.monitor.logs import Log
+from mlapp.monitor.logs import CUT_LINE, Log
 from mlapp.monitor.render import markdown
 from mlapp.monitor.rows import MetricDecay, MonitorError
 from mlapp.monitor.served import Scores
@@ -61,10 +61,15 @@ def has_source(source: str | None, *, github_output: Path | None = None, summary
 
 
 def report(
-    tallies: Tallies, source: str, fmt: str, versions: dict[str, int] | None, params: Params
+    tallies: Tallies,
+    source: str,
+    fmt: str,
+    versions: dict[str, int] | None,
+    params: Params,
+    cut_line: int | None = None,
 ) -> dict[str, Any]:
     """The report of a batch counted whole (``tallies``), or ``InvalidBatch`` for a label the model
-    does not know."""
+    does not know. ``versions``, ``cut_line``: a log's (``Log``)."""
     monitor, reference = params.monitor, tallies.reference
     if tallies.unknown_label:
         raise InvalidBatch(source, [tallies.unknown_label], tallies.rows)
@@ -105,7 +110,7 @@ def report(
         "drifted_importance": by_rule["drifted_importance"].value,
         "prediction": asdict(prediction),
         "decay": decay,
-        "served": tallies.served(versions),
+        "served": tallies.served(versions, cut_line),
     }
 
 
@@ -120,8 +125,9 @@ def compare(batch: Batch, reference: Reference, params: Params) -> dict[str, Any
     _known_features(params)
     tallies = Tallies(reference, params)
     tallies.add(batch.frame, batch.served.probability if batch.served else None)
-    versions = batch.served.model_versions if batch.served else None
-    return report(tallies, batch.source, batch.format, versions, params)
+    served = batch.served
+    versions, cut_line = (served.model_versions, served.cut_line) if served else (None, None)
+    return report(tallies, batch.source, batch.format, versions, params, cut_line)
 
 
 def _classes(params: Params, model_dir: Path) -> list[str] | None:
@@ -163,7 +169,7 @@ def checked(source: str, params: Params, model_dir: Path) -> dict[str, Any]:
         tallies.add(*held)
     fmt = source_format(source)
     versions = dict(sorted(log.versions.items())) if fmt == "jsonl" else None
-    return report(tallies, source, fmt, versions, params)
+    return report(tallies, source, fmt, versions, params, log.cut_line)
 
 
 def _write(report: dict[str, Any], json_path: Path, markdown_path: Path, summary: Path | None) -> None:
@@ -217,5 +223,7 @@ def main(
     _write(result, json_path, markdown_path, summary)
     _github_output(github_output, result)
     verdict = "RETRAIN recommended: " + "; ".join(result["reasons"]) if result["retrain"] else "no action"
-    print(f"monitor: {result['rows']} rows from {result['source']}: {verdict} (report {markdown_path})")
+    cut = result["served"] and result["served"]["cut_line"]
+    rows = f"{result['rows']} rows from {result['source']}" + (f"; {CUT_LINE.format(line=cut)}" * bool(cut))
+    print(f"monitor: {rows}: {verdict} (report {markdown_path})")
     return RETRAIN if result["retrain"] and not exit_zero else NO_ACTION

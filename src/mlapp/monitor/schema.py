@@ -18,7 +18,7 @@ from mlapp.files import read_json
 from mlapp.monitor.rows import FeatureDrift, MetricDecay, MonitorError, PredictionShift, RuleCheck
 from mlapp.problem_row import Problem
 
-SCHEMA_VERSION = 3  # 2: rules, importance, drifted_importance; 3: served.compared
+SCHEMA_VERSION = 4  # 2: rules, importance, drifted_importance; 3: served.compared; 4: served.cut_line
 
 
 class _Doc(BaseModel):
@@ -48,10 +48,11 @@ class Served(_Doc):
     # the label's unit).
     compared: Literal["probability", "probabilities", "prediction"]
     max_score_difference: float | None  # None: another model served some rows, or none logged a score
+    cut_line: int | None  # the log's last line, cut short mid-write: left out (None: none was)
 
 
 class MonitorReport(_Doc):
-    schema_version: Literal[3]
+    schema_version: Literal[4]
     status: Literal["ok", "retrain"]
     retrain: bool
     reasons: list[str]  # the triggered rules' messages
@@ -75,7 +76,7 @@ class MonitorReport(_Doc):
 class InvalidReport(_Doc):
     """The batch failed validation: nothing was compared."""
 
-    schema_version: Literal[3]
+    schema_version: Literal[4]
     status: Literal["invalid"]
     retrain: Literal[False]
     source: str

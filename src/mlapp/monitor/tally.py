@@ -213,8 +213,9 @@ class Tallies:
         )
         return {"status": "checked", "why": "", "metrics": [asdict(r) for r in rows]}
 
-    def served(self, versions: dict[str, int] | None) -> dict[str, Any] | None:
-        """For a log: which models served, and whether this model reproduces the logged scores.
+    def served(self, versions: dict[str, int] | None, cut_line: int | None = None) -> dict[str, Any] | None:
+        """For a log: which models served, whether this model reproduces the logged scores, and
+        its last line when that was written in part (``cut_line``, left out).
 
         Compared only when every row was served by this very model (same content hash):
         a difference then means training/serving skew, not a model change. It is a probability's
@@ -229,4 +230,5 @@ class Tallies:
             "current_model_version": model.version,
             "compared": SCORE_FIELDS[model.task],
             "max_score_difference": round6(self.skew) if comparable else None,
+            "cut_line": cut_line,
         }
