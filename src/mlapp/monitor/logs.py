@@ -38,6 +38,16 @@ OWN = {"id": "the record's id", "ts": "the record's ts"}
 CUT_LINE = "line {line}, the last, was cut short mid-write (no newline, not JSON) and is left out"
 LABEL_INSIDE = "beside 'features' (the ground truth, joined in), not inside it (the model's inputs)"
 
+# Keys of ``features`` that name no column, read as columns (the check names them) up to this
+# many: each is a column of every chunk, so a new one in every record (a request id written as a
+# key) made memory grow with rows x keys (1.7 GB at 6,000 records; 50,000 would take ~100 GB).
+EXTRA_KEYS = 100
+EXTRA_RULE = (
+    f"at most {EXTRA_KEYS} keys in 'features' that are no column (the schema's, data.label, "
+    "id_column, time_column, group_column or data.ignore_columns): a new key in record after record "
+    "(an id written as a key?) is no feature; write such values beside 'features', or leave them out"
+)
+
 # What the service writes in a log record. A label column of one of these names cannot be joined
 # in as ground truth (`label` is the service's own decision): such a log's rows are unlabeled.
 LOG_FIELDS = frozenset(
@@ -61,6 +71,7 @@ class Log:
     unusable: Problem | None = None  # the served scores that are no probability, rows across chunks
     clashes: dict[str, Problem] = field(default_factory=dict)  # by column, rows across chunks
     cut_line: int | None = None  # the last line, written in part: left out (``log_chunks``)
+    extra: dict[str, None] = field(default_factory=dict)  # keys that name no column, as read
 
     def refuse(self, line: int, rule: str) -> None:
         self.refused += 1
@@ -111,6 +122,8 @@ def log_chunks(
     (a later record may have the key); the last has the log's keys alone, so a key no record has
     is a missing column, as in the whole log."""
     served = SCORE_FIELDS.get(params.task, "probability")  # as logged: checked a chunk at a time
+    data = params.data
+    known = frozenset([*FEATURES, *filter(None, data.parts.values()), *data.ignore_columns])
     records: list[dict[str, Any]] = []
     scores: list[Any] = []
     offset = 0
@@ -141,18 +154,30 @@ def log_chunks(
         if len(records) == rows:  # a chunk, and not the last: this record follows it
             yield _log_frame(records, scores, offset, log, expected, served, params)
             offset, records, scores = offset + rows, [], []
-        records.append(_row(record, params, log, offset + len(records)))
+        records.append(_row(record, params, log, offset + len(records), known))
         scores.append(record.get(served))
         log.versions[str(record.get("model_version", "unknown"))] += 1
     if records or not offset:
         yield _log_frame(records, scores, offset, log, (), served, params)
 
 
-def _row(record: dict[str, Any], params: Params, log: Log, number: int) -> dict[str, Any]:
+def _row(
+    record: dict[str, Any], params: Params, log: Log, number: int, known: frozenset[str]
+) -> dict[str, Any]:
     """A record's table row (``number``: its 0-based row): its features, and the id, event time
     and ground truth its own fields hold; where ``features`` holds one of those too, ``log``
-    notes the clash (the module's docstring says which)."""
+    notes the clash (the module's docstring says which). Keys naming no column (not ``known``)
+    past the first ``EXTRA_KEYS`` are left out of the row and noted as a clash."""
     data, row = params.data, dict(record["features"])
+    left_out = []
+    for key in [key for key in row if key not in known and key not in log.extra]:
+        if len(log.extra) < EXTRA_KEYS:
+            log.extra[key] = None
+        else:
+            left_out.append(key)
+            del row[key]
+    if left_out:  # once a record: its rows are the records'
+        log.clash("<features>", EXTRA_RULE, left_out[0], number)
     if data.label in row:
         log.clash(data.label, LABEL_INSIDE, row.pop(data.label), number)
     # The time as written: parsed as a CSV's (one zone rule).
