@@ -44,9 +44,8 @@ def _data_changed(
     if data_md5[0] == data_md5[1]:
         return []
     changed = f"`data.dvc` {_short(data_md5[0])} -> {_short(data_md5[1])}"
-    if (
-        same_split
-    ):  # the rows reordered in the file, or rewritten alike: "learnt from different rows" is untrue
+    # The file's rows reordered, or written out alike: "learnt from different rows" is untrue.
+    if same_split:
         return [
             f"The data file changed ({changed}), but not the rows: the training and test rows are the "
             "base's, alike in every column (the file's rows reordered, or written out anew)."
@@ -66,9 +65,9 @@ def _data_changed(
         else "different rows"
     )
     return [
-        f"Data changed ({changed}): the PR's model "
-        f"learnt from {learnt}. Both models are scored on {scored_on}, so the deltas "
-        f"say which model does better on {which}, not whether the training change helped."
+        f"Data changed ({changed}): the PR's model learnt from {learnt}. Both models are scored on "
+        f"{scored_on}, so the deltas say which model does better on {which}, not whether the training "
+        "change helped."
     ]
 
 
