@@ -9,7 +9,9 @@ a slot an idle connection held). Here one thread waits on every socket at once
 - h11 parses each request (no hand-written HTTP); GET and HEAD (the same answer without its body,
   as the traffic port's ``/livez`` and ``/readyz`` answer it: a 405 failed a monitor or
   ``curl -I`` that checks with HEAD), one request per connection, every answer says
-  ``Connection: close``; a malformed one is a 400 naming h11's reason, not the line it quotes;
+  ``Connection: close``; a malformed one is a 400 naming h11's reason, not the line it quotes,
+  and first bytes that cannot begin a request line a 400 as they arrive (``LINE_START``: h11
+  judges a line once it ends, so random bytes without a line end held a place until the deadline);
 - a read deadline: the request line and headers must arrive within ``serving.header_timeout_s``
   of the connection's accept (as on the traffic port, ``header_deadline.py``: a byte at a time
   does not keep a connection open), else a client that started a request gets a 408 and a
