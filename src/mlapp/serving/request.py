@@ -12,8 +12,9 @@ issue, as documented in ``/docs.json``); an otherwise valid body is then checked
 duplicate keys. So pydantic stays the authority on what is rejected and why.
 
 Before either parser, ``structure.Structure`` refuses a body holding more JSON values than
-any request does, and an object of more keys than a record's is refused before pydantic builds
-an error per key (``too_many_keys``).
+any request does. Between them, an object of more different keys than pydantic's errors could
+list (``sure_keys``) is found in orjson's parse and refused before pydantic builds an error per
+key (``too_many_keys``); one holding a key written many times, once pydantic has counted them.
 """
 
 from __future__ import annotations
