@@ -3,17 +3,17 @@
     nice -n 10 uv run python benchmarks/stop_resets.py [--baseline REF ...] [--rounds 5] [--out DIR]
         [--ports 3100-3199]
 
-Per run: ``mlapp serving serve`` (``serving.workers`` 2, a free probe port, a ``TMPDIR`` of its
-own), ``--clients`` threads each keeping one connection alive and sending a ``--rows``-row
-``/predict`` after the other; after ``--warm-s`` the server gets SIGTERM. Each request sent after
-that is answered, refused (a new connection refused: the server no longer listens; that client
-stops there) or reset (any other failure: reset, or closed without an answer), the resets told
-apart by whether the request went on a kept-alive connection or a new one. Also per run: the
-server's exit code, seconds from the signal to its exit, what it left in its ``TMPDIR``.
-``--baseline REF`` (repeatable) adds git revision REF's ``src/`` (first on ``PYTHONPATH``),
-the systems alternating from round to round. The model is ``models/`` (``MLAPP_MODEL_DIR`` to
-use another). Writes ``stop_resets.json`` to ``--out`` (``benchmarks/results``, committed:
-docs/serving.md quotes it).
+Per run: ``mlapp serving serve`` (``serving.workers`` 2, traffic and probe ports free or from
+``--ports``, a ``TMPDIR`` of its own), ``--clients`` threads each keeping one connection alive
+and sending a ``--rows``-row ``/predict`` after the other; after ``--warm-s`` the server gets
+SIGTERM. Each request sent after that is answered, refused (a new connection refused: the server
+no longer listens; that client stops there) or reset (any other failure: reset, or closed
+without an answer), the resets told apart by whether the request went on a kept-alive connection
+or a new one. Also per run: the server's exit code, seconds from the signal to its exit, what it
+left in its ``TMPDIR``. ``--baseline REF`` (repeatable) adds git revision REF's ``src/`` (first
+on ``PYTHONPATH``), the systems alternating from round to round. The model is ``models/``
+(``MLAPP_MODEL_DIR`` to use another). Writes ``stop_resets.json`` to ``--out``
+(``benchmarks/results``, committed: docs/serving.md quotes it).
 """
 
 from __future__ import annotations
