@@ -81,9 +81,10 @@ def connect(params: MlflowParams) -> str:
 
 def _answering(uri: str, seconds: str) -> None:
     """One API call as MLflow makes them (token, user/password, MLFLOW_TRACKING_INSECURE_TLS and
-    the other TLS settings), not retried: a bare /health answers without credentials, so a
-    proxy's or the basic-auth app's refusal, or ``--allowed-hosts`` (403), would first show as a
-    traceback mid-run, and a server MLflow reaches with its TLS settings was called unreachable."""
+    the other TLS settings), made again as MLflow's are only after a status MLflow retries: a bare
+    /health answers without credentials, so a proxy's or the basic-auth app's refusal, or
+    ``--allowed-hosts`` (403), would first show as a traceback mid-run, and a server MLflow
+    reaches with its TLS settings was called unreachable."""
     from mlflow.tracking._tracking_service.utils import get_default_host_creds
     from mlflow.utils.rest_utils import http_request
 
@@ -92,11 +93,11 @@ def _answering(uri: str, seconds: str) -> None:
                             timeout=float(seconds), raise_on_status=False,
                             params={"max_results": 1})  # fmt: skip
 
-    tries = int(os.environ[RETRIES]) + 1
+    retries = int(os.environ[RETRIES])
     try:
         answer = probe(0)  # a refused port or a silent server fails now, not after the backoffs
         if answer.status_code in TRANSIENT:  # retried as MLflow's own calls are; a GET is safe to
-            answer = probe(tries - 1)  # repeat, and a server restarting behind a proxy is back
+            answer = probe(retries)  # repeat, and a server restarting behind a proxy is back
     except (MlflowException, requests.RequestException) as exc:
         if kind := timed_out(exc):  # running, or a firewall: not "Start it"
             raise TrackingUnavailable(f"{waited(uri, kind, seconds, f'to {PROBE}')}.") from exc
@@ -126,9 +127,9 @@ def _answering(uri: str, seconds: str) -> None:
         )
     if answer.status_code in TRANSIENT:
         raise TrackingUnavailable(
-            f"MLflow tracking server {uri} answered {PROBE} with {said} on each of {tries} tries: it, "
-            "or a proxy in front of it, is failing (its log says why). Run this again when it answers; "
-            f"{RETRIES} ({tries - 1} now) sets how often a call is retried."
+            f"MLflow tracking server {uri} answered {PROBE} with {said} on each of {retries + 2} tries: "
+            "it, or a proxy in front of it, is failing (its log says why). Run this again when it "
+            f"answers; {RETRIES} ({retries} now) sets how often a call is retried."
         )
     if not answer.ok:
         raise TrackingUnavailable(f"{uri} answered {PROBE} with {said}: is it an MLflow server's URL?")

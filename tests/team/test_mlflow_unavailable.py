@@ -38,7 +38,7 @@ def test_a_server_failing_the_first_call_on_every_try_says_so_and_what_to_do(
         root, line = register(trained_project, tmp_path, url)
     assert line == (
         f"error: MLflow tracking server {url} answered {PROBE} with {status}: {body.decode()} on each "
-        "of 2 tries: it, or a proxy in front of it, is failing (its log says why). Run this again "
+        "of 3 tries: it, or a proxy in front of it, is failing (its log says why). Run this again "
         "when it answers; MLFLOW_HTTP_REQUEST_MAX_RETRIES (1 now) sets how often a call is retried."
     )
     nothing_logged(root, shared)
