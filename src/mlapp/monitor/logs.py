@@ -133,14 +133,7 @@ def log_chunks(
         try:
             record = json.loads(line, parse_int=_json_int, object_pairs_hook=no_duplicates)
         except json.JSONDecodeError as exc:
-            # Only the last line can lack its newline: a record's write cut short (a worker killed
-            # mid-write with no writer after it to cut the rest, a file copied while being
-            # written). The lines before it are whole; refusing them all for it failed such logs.
-            # A log of that line alone is named by it, not read as "0 rows".
-            if number == 1 or line.endswith("\n") or not line.lstrip().startswith("{"):
-                log.refuse(number, f"valid JSON ({exc.msg})")
-            else:
-                log.cut_line = number
+            _not_json(log, number, line, exc.msg)
             continue
         except DuplicateKey as exc:  # a writer's bug: which of the two values is the record's?
             log.refuse(number, f"an object with each key once ({exc.key!r} is written twice)")
@@ -159,6 +152,18 @@ def log_chunks(
         log.versions[str(record.get("model_version", "unknown"))] += 1
     if records or not offset:
         yield _log_frame(records, scores, offset, log, (), served, params)
+
+
+def _not_json(log: Log, number: int, line: str, why: str) -> None:
+    """Refuse a line that is no JSON, unless it is the last one cut short (``log.cut_line``)."""
+    # Only the last line can lack its newline: a record's write cut short (a worker killed
+    # mid-write with no writer after it to cut the rest, a file copied while being written).
+    # The lines before it are whole; refusing them all for it failed such logs. A log of that
+    # line alone is named by it, not read as "0 rows".
+    if number == 1 or line.endswith("\n") or not line.lstrip().startswith("{"):
+        log.refuse(number, f"valid JSON ({why})")
+    else:
+        log.cut_line = number
 
 
 def _row(
