@@ -112,27 +112,32 @@ def _answering(uri: str, seconds: str) -> None:
             f"{tls if isinstance(cause, requests.exceptions.SSLError) else ''}). "
             "Start it, fix MLFLOW_TRACKING_URI, or unset it to use the local sqlite default."
         ) from exc
+    if not answer.ok:
+        raise TrackingUnavailable(_refusal(uri, answer, retries))
+
+
+def _refusal(uri: str, answer: requests.Response, retries: int) -> str:
+    """What the probe's error status (not ``ok``) says about ``uri``, and what to do."""
     html = "html" in answer.headers.get("Content-Type", "")  # a web server's page: its status says it
     said = f"{answer.status_code}: {answer.reason if html else ' '.join(answer.text.split())[:120]}"
     if answer.status_code in (401, 403):
-        raise TrackingUnavailable(
+        return (
             f"MLflow tracking server {uri} refused this client ({said}): check {CREDENTIALS}, and "
             "that the server's --allowed-hosts names this host"
         )
     if answer.status_code == 404:  # MLflow's --static-prefix moves its API under that path
-        raise TrackingUnavailable(
+        return (
             f"{uri} answered {PROBE} with {said}: no MLflow API at this URL. A path after the host "
             "must be the server's --static-prefix (or where a proxy serves it); a server without one "
             "needs none."
         )
     if answer.status_code in TRANSIENT:
-        raise TrackingUnavailable(
+        return (
             f"MLflow tracking server {uri} answered {PROBE} with {said} on each of {retries + 2} tries: "
             "it, or a proxy in front of it, is failing (its log says why). Run this again when it "
             f"answers; {RETRIES} ({retries} now) sets how often a call is retried."
         )
-    if not answer.ok:
-        raise TrackingUnavailable(f"{uri} answered {PROBE} with {said}: is it an MLflow server's URL?")
+    return f"{uri} answered {PROBE} with {said}: is it an MLflow server's URL?"
 
 
 def require_server(uri: str, what: str, error: type[UserError] = TrackingUnavailable) -> None:
