@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mlapp.metrics import classification_metrics
-from mlapp.report import bootstrap
+from mlapp.report import bootstrap, ranking
 
 
 @pytest.fixture
@@ -152,3 +152,39 @@ def test_gate_direction_follows_the_metric() -> None:
     ]
     fell = compare.MetricDelta("rmse", 9.0, 8.0, -1.0, -1.5, -0.5, False, compare.BETTER)
     assert compare.gate(policy, fell, 0.95, "test").passed
+
+
+@pytest.mark.parametrize("which", ["tied scores", "distinct scores"])
+def test_ranking_metrics_equal_sklearn_per_resample_with_and_without_ties(
+    scored: tuple[np.ndarray, np.ndarray, np.ndarray], which: str
+) -> None:
+    """The ranking module's two paths: scores tied across labels and among positives (the rounded
+    model), and none, where it skips those look-ups."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    y, good, _ = scored
+    spread = np.random.default_rng(11).permutation(np.linspace(0, 0.8, y.size))  # no two alike
+    proba = good if which == "tied scores" else 0.2 * y + spread
+    rows = ranking.ranked(y, proba)
+    assert (rows.negatives_not_above is None) == (which == "distinct scores")
+    weights = counts(y.size, 5)
+    auc, average_precision = ranking.ranking_metrics(rows, weights)
+    for row in range(5):
+        drawn = np.repeat(np.arange(y.size), weights[row].astype(int))
+        assert auc[row] == pytest.approx(roc_auc_score(y[drawn], proba[drawn]), abs=1e-12)
+        assert average_precision[row] == pytest.approx(
+            average_precision_score(y[drawn], proba[drawn]), abs=1e-12
+        )
+
+
+def test_each_model_is_sorted_once_whatever_the_chunks(
+    scored: tuple[np.ndarray, np.ndarray, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sort per chunk of resamples was most of the time at 100,000 rows (10 resamples a chunk)."""
+    y, good, weak = scored
+    sorts = []
+    original = ranking.ranked
+    monkeypatch.setattr(ranking, "ranked", lambda *args: sorts.append(1) or original(*args))
+    monkeypatch.setattr(bootstrap, "CHUNK_CELLS", y.size * 7)  # 8 chunks of 50 resamples
+    bootstrap.paired_deltas(y, (good, 0.3), (weak, 0.3), 50, seed=2)
+    assert len(sorts) == 2
