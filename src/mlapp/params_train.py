@@ -14,10 +14,14 @@ from pydantic import Field, field_validator, model_validator
 
 from mlapp.params_base import DAY, HOUR, MetricName, Section, Seed
 
+# XGBoost's integer parameters are C ints: max_depth 2**31 stopped train with "expect int"; 1e40
+# got pydantic's "exceeded maximum size" without the range, and a tune.space reaching it passed.
+XGBOOST_INT_MAX = 2**31 - 1
+
 
 class XGBoostParams(Section):
-    n_estimators: int = Field(gt=0)
-    max_depth: int = Field(ge=1)
+    n_estimators: int = Field(gt=0, le=XGBOOST_INT_MAX)
+    max_depth: int = Field(ge=1, le=XGBOOST_INT_MAX)
     # XGBoost's documented range is (0, 1], and it enforces none: 5 (for 0.05, or 5%) trained one
     # tree and exited 0 with roc_auc 0.72 instead of 0.77
     learning_rate: float = Field(gt=0, le=1)
@@ -103,18 +107,16 @@ def tuned_setting(name: str) -> str:
 
 # Searched on a log scale (mlapp.tune): their effect is multiplicative. A log scale has no 0.
 LOG_SCALE = frozenset({"learning_rate", "reg_lambda", "min_child_weight"})
-_LIMITS = (("gt", operator.gt, "above"), ("ge", operator.ge, "at least"), ("lt", operator.lt, "below"),
-           ("le", operator.le, "at most"))  # fmt: skip
+_LIMITS = (("gt", operator.gt), ("ge", operator.ge), ("lt", operator.lt), ("le", operator.le))
 
 
-def _limit_broken(value: float, limits: list[Any]) -> str | None:
-    """The first of a field's limits (pydantic's Gt/Ge/Lt/Le metadata) that ``value`` breaks, in words."""
-    for limit in limits:
-        for attr, holds, words in _LIMITS:
-            bound = getattr(limit, attr, None)
-            if bound is not None and not holds(value, bound):
-                return f"{words} {bound}"
-    return None
+def _limit_broken(value: float, limits: list[Any]) -> bool:
+    """Whether ``value`` breaks one of a field's limits (pydantic's Gt/Ge/Lt/Le metadata)."""
+    return any(
+        (bound := getattr(limit, attr, None)) is not None and not holds(value, bound)
+        for limit in limits
+        for attr, holds in _LIMITS
+    )
 
 
 def _space_problem(name: Tunable, low: float, high: float) -> str | None:
@@ -124,10 +126,13 @@ def _space_problem(name: Tunable, low: float, high: float) -> str | None:
     field = (TrainParams if name in TRAIN_OWN else XGBoostParams).model_fields[name]
     whole = field.annotation is int  # mlapp.tune draws whole numbers from int(low) to int(high)
     for bound in (low, high):
-        if broken := _limit_broken(int(bound) if whole else bound, field.metadata):
-            return (
-                f"tune.space.{name}: [{low:g}, {high:g}] reaches {bound:g}, but {setting} must be "
-                f"{broken}: keep the range inside what {setting} accepts"
+        if _limit_broken(int(bound) if whole else bound, field.metadata):
+            from mlapp.params_words import Allowed, allowed_at, must_be  # only a refused file's words
+
+            allowed = allowed_at(TrainParams, setting.split(".")[1:]) or Allowed()
+            return (  # .15g: 2147483648 whole, 1e+40 short
+                f"tune.space.{name}: [{low:.15g}, {high:.15g}] reaches {bound:.15g}, which {setting} "
+                f"refuses ({must_be(f'{bound:.15g}', allowed)}): keep the range inside it"
             )
     if name in LOG_SCALE and low <= 0:
         return (

@@ -27,7 +27,13 @@ KINDS = {int: "a whole number", float: "a number"}
 # pydantic's error types by what they refuse: a value out of range (an infinity or .nan too: no
 # range holds it), a value of the wrong kind, a value not among the choices.
 RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal", "finite_number"}
-KIND_ERRORS: dict[str, type] = {"int_type": int, "int_parsing": int, "int_from_float": int}
+# int_parsing_size: a whole number past what pydantic reads (1e40 where an int goes).
+KIND_ERRORS: dict[str, type] = {
+    "int_type": int,
+    "int_parsing": int,
+    "int_from_float": int,
+    "int_parsing_size": int,
+}
 KIND_ERRORS |= {"float_type": float, "float_parsing": float}
 # A value where a section, a mapping or a list goes: pydantic named the section's class
 # ("a valid dictionary or instance of ServingParams"); said as the file writes each instead.

@@ -40,8 +40,8 @@ def read_params_text(text: str, source: Path | str = DEFAULT_PARAMS) -> Any:
                 else "DVC cannot read it (its reader knows YAML 1.1 and 1.2 only)"
             )
             raise ParamsError(f"{source} starts with %YAML {version}: {why}: delete the %YAML line")
-        if node is not None and (twice := _key_twice(node, ())):
-            raise ParamsError(f"{source}: {twice}")
+        if node is not None and (wrong := _key_problem(node, (), text)):
+            raise ParamsError(f"{source}: {wrong}")
         return loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:  # its text names the line and column
         # PyYAML names the tab it refuses, not what to write instead.
@@ -98,19 +98,22 @@ _Loader.add_constructor("tag:yaml.org,2002:str", _Loader.construct_yaml_str)
 _Loader.add_constructor(_INT, _Loader.construct_int)
 
 
-def _key_twice(node: yaml.Node, path: tuple[str, ...]) -> str | None:
-    """The first key a mapping under ``node`` writes twice, said with its setting and both lines.
-    Which of the two was meant is not the reader's to guess (PyYAML kept the last silently:
-    `max_depth: 5`, further down `max_depth: 3`, trained depth 3). DVC 3's reader (ruamel.yaml)
+def _key_problem(node: yaml.Node, path: tuple[str, ...], text: str) -> str | None:
+    """The first key of a mapping under ``node`` that is a list or a mapping (``_not_a_name``), or
+    that it writes twice, said with its setting and both lines. Which of two was meant is not the
+    reader's to guess (PyYAML kept the last silently: `max_depth: 5`, further down `max_depth: 3`,
+    trained depth 3). DVC 3's reader (ruamel.yaml)
     refuses the file: `dvc repro` and `dvc status` stop with "found duplicate key", `dvc params
     diff` shows every setting of the file as removed."""
     if isinstance(node, yaml.SequenceNode):
-        return next((found for item in node.value if (found := _key_twice(item, path))), None)
+        return next((found for item in node.value if (found := _key_problem(item, path, text))), None)
     if not isinstance(node, yaml.MappingNode):
         return None
     seen: dict[tuple[str, str], tuple[yaml.Node, yaml.Node]] = {}
     for key, value in node.value:
-        if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+        if not isinstance(key, yaml.ScalarNode):
+            return _not_a_name(key, path, text)
+        if key.tag == "tag:yaml.org,2002:merge":
             continue  # a `<<: *anchor` merge overrides by design
         setting = ".".join((*path, str(key.value)))
         first, first_value = seen.setdefault((str(key.tag), key.value), (key, value))
@@ -120,9 +123,22 @@ def _key_twice(node: yaml.Node, path: tuple[str, ...]) -> str | None:
                 f"and line {key.start_mark.line + 1} ({_shown(value)}); DVC refuses such a file (its repro "
                 "and status stop: found duplicate key): delete the one you do not mean"
             )
-        if found := _key_twice(value, (*path, str(key.value))):
+        if found := _key_problem(value, (*path, str(key.value)), text):
             return found
     return None
+
+
+def _not_a_name(key: yaml.Node, path: tuple[str, ...], text: str) -> str:
+    """A key written as a list (`? [a, b]`) or a mapping (`{a: 1}: 2`): PyYAML said "found
+    unhashable key" with its own mark, not what to write; no setting is named so (DVC's reader
+    takes a list key as a pair, and refuses a mapping key)."""
+    written = text[key.start_mark.index : key.end_mark.index].strip()
+    under = f" under {'.'.join(path)}" if path else ""
+    return (
+        f"line {key.start_mark.line + 1}: the key {written}{under} is {_shown(key)}, not a name: "
+        "write `name: value`, with a list or section after the colon (`name: [a, b]`), as the "
+        "template's params.yaml does"
+    )
 
 
 def _shown(node: yaml.Node) -> str:

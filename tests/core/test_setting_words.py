@@ -123,7 +123,7 @@ def test_a_timeout_that_is_no_finite_number_is_said_with_its_range(
     ("setting", "value", "said"),
     [
         ("split.test_size", 1.5, "split.test_size: 1.5: must be more than 0 and less than 1"),
-        ("train.xgboost.max_depth", 0, "train.xgboost.max_depth: 0: must be at least 1"),
+        ("train.xgboost.max_depth", 0, "train.xgboost.max_depth: 0: must be from 1 to 2147483647"),
         ("split.method", "hashh", "split.method: 'hashh': must be one of 'hash', 'stratified', 'time': "
          "did you mean 'hash'?"),
         ("delivery.sync_timeout_s", "abc", "delivery.sync_timeout_s: 'abc': must be a whole number, more "

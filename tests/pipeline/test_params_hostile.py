@@ -34,17 +34,25 @@ PARAMS = load_params(REPO / "params.yaml")
     ("name", "bounds", "says"),
     [
         # a trial drawing these stopped the search with XGBoost's error, after the trials before it
-        ("subsample", [0.5, 1.5], "must be at most 1"),
-        ("colsample_bytree", [0, 1], "must be above 0"),
+        ("subsample", [0.5, 1.5], "must be more than 0 and at most 1"),
+        ("colsample_bytree", [0, 1], "must be more than 0 and at most 1"),
         ("reg_lambda", [-1, 10], "must be at least 0"),
         # Optuna cannot put 0 on a log scale: the search stopped with a traceback
-        ("learning_rate", [0, 0.3], "must be above 0"),
+        ("learning_rate", [0, 0.3], "must be more than 0"),
         ("min_child_weight", [0, 10], "log scale"),
         ("reg_lambda", [0, 10], "log scale"),
         # a best trial of 0 was written into params.yaml, which then refused it
-        ("max_depth", [0, 8], "must be at least 1"),
-        ("max_depth", [0.5, 8], "must be at least 1"),  # drawn as whole numbers from int(0.5) = 0
-        ("n_estimators", [0, 100], "must be above 0"),
+        ("max_depth", [0, 8], "must be from 1 to 2147483647"),
+        ("max_depth", [0.5, 8], "must be from 1 to"),  # drawn as whole numbers from int(0.5) = 0
+        ("n_estimators", [0, 100], "must be more than 0"),
+        # XGBoost's ints are C ints: a range past them loaded, a trial drawing one stopped the search
+        (
+            "n_estimators",
+            [100, 1e40],
+            r"1e\+40, which train\.xgboost\.n_estimators refuses \(1e\+40: must be "
+            r"more than 0 and at most 2147483647\)",
+        ),
+        ("max_depth", [3, 2**31], r"reaches 2147483648, .* from 1 to 2147483647"),
     ],
 )
 def test_a_tune_range_train_would_refuse_is_a_params_error(

@@ -123,20 +123,20 @@ def test_a_tab_says_to_write_spaces(tmp_path: Path, old: str, new: str) -> None:
     assert str(raised.value).endswith("\nwrite spaces there, not a tab")
 
 
-DEPTH = "train.xgboost.max_depth"
+DEPTH, DEPTHS = "train.xgboost.max_depth", "from 1 to 2147483647"
 
 
 @pytest.mark.parametrize(
     ("old", "new", "said"),
     [
         # the list was left out of the message, null was Python's "None"
-        ("max_depth: 5\n", "max_depth: [5, 6]\n", f"{DEPTH}: [5, 6]: must be a whole number, at least 1"),
+        ("max_depth: 5\n", "max_depth: [5, 6]\n", f"{DEPTH}: [5, 6]: must be a whole number, {DEPTHS}"),
         ("max_depth: 5\n", "max_depth:\n",
-         f"{DEPTH}: null (or nothing after the colon): must be a whole number, at least 1"),
+         f"{DEPTH}: null (or nothing after the colon): must be a whole number, {DEPTHS}"),
         # a date-like column name was "got datetime.date(2024, 1, 1)", Python's words and no fix
         ("ignore_columns: []", "ignore_columns: [2024-01-01]",
          'data.ignore_columns[0]: 2024-01-01: must be text: YAML reads it as a date: quote it, "2024-01-01"'),
-        ("max_depth: 5\n", "max_depth: .inf\n", f"{DEPTH}: .inf: must be at least 1"),
+        ("max_depth: 5\n", "max_depth: .inf\n", f"{DEPTH}: .inf: must be {DEPTHS}"),
         # was "data: data.id_column ...": a section's own check names its settings
         ("id_column: customer_id", "id_column: churned", "data.id_column 'churned' is also data.label: "),
     ],
@@ -266,7 +266,48 @@ def test_a_number_dvc_reads_as_no_whole_number_is_refused_where_one_goes(
     with pytest.raises(ParamsError) as raised:
         load_params(_edited(tmp_path, "n_estimators: 400", f"n_estimators: {spelt}"))
     assert str(raised.value).endswith(
-        f"train.xgboost.n_estimators: {said}: must be a whole number, more than 0"
+        f"train.xgboost.n_estimators: {said}: must be a whole number, more than 0 and at most 2147483647"
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "spelt", "said"),
+    [
+        # pydantic said "Unable to parse input string as an integer, exceeded maximum size", no range
+        ("n_estimators: 400", "1e40", "1e+40: must be a whole number, more than 0 and at most 2147483647"),
+        ("max_depth: 5", "1e40", "1e+40: must be a whole number, from 1 to 2147483647"),
+        # XGBoost's ints are C ints: loaded, then train stopped with "expect int"
+        ("max_depth: 5", "2147483648", "2147483648: must be from 1 to 2147483647"),
+    ],
+)
+def test_a_whole_number_past_what_xgboost_takes_is_refused_with_the_range(
+    tmp_path: Path, key: str, spelt: str, said: str
+) -> None:
+    name = key.split(":")[0]
+    with pytest.raises(ParamsError) as raised:
+        load_params(_edited(tmp_path, key, f"{name}: {spelt}"))
+    assert str(raised.value).endswith(f"train.xgboost.{name}: {said}")
+
+
+@pytest.mark.parametrize(
+    ("old", "key", "said"),
+    [
+        ("task: binary", "? [a, b]\n: 1", "the key [a, b] is a list"),
+        ("task: binary", "{a: 1}: 2", "the key {a: 1} is a section"),
+        ("  label: churned", "  [label, id]: x", "the key [label, id] under data is a list"),
+    ],
+)
+def test_a_key_that_is_a_list_or_section_says_its_line_and_what_to_write(
+    tmp_path: Path, old: str, key: str, said: str
+) -> None:
+    """PyYAML said "found unhashable key" at two marks, one of them the file's first line."""
+    path = _edited(tmp_path, old, f"{old}\n{key}")
+    with pytest.raises(ParamsError) as raised:
+        load_params(path)
+    line = _line(path, key.splitlines()[0])
+    assert str(raised.value) == (
+        f"{path}: line {line}: {said}, not a name: write `name: value`, with a list or section after the "
+        "colon (`name: [a, b]`), as the template's params.yaml does"
     )
 
 

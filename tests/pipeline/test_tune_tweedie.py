@@ -90,8 +90,8 @@ def test_a_power_range_reaching_xgboosts_bounds_is_refused(tmp_path: Path) -> No
     with pytest.raises(ParamsError) as raised:
         load_params(_params_yaml(tmp_path, {"tweedie_variance_power": [1.0, 1.9]}))
     assert str(raised.value).endswith(
-        "tune.space.tweedie_variance_power: [1, 1.9] reaches 1, but train.tweedie_variance_power must "
-        "be above 1: keep the range inside what train.tweedie_variance_power accepts"
+        "tune.space.tweedie_variance_power: [1, 1.9] reaches 1, which train.tweedie_variance_power "
+        "refuses (1: must be more than 1 and less than 2): keep the range inside it"
     )
 
 
