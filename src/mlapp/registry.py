@@ -13,8 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import mlflow
+from mlflow.entities import LifecycleStage
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 from mlflow.tracking import MlflowClient
 from mlflow.utils.validation import _validate_model_alias_name, _validate_model_alias_name_reserved
 
@@ -29,6 +31,18 @@ from mlapp.tracking_timeouts import one_try
 
 class OwnedElsewhere(UserError, RuntimeError):
     """The registered model belongs to another repository."""
+
+
+class Unservable(UserError, RuntimeError):
+    """An alias would point at a version whose run was deleted or whose model files are gone."""
+
+
+# What a team does about such a version; an alias never moves there, or consumers of
+# ``models:/<name>@<alias>`` would load a model that is gone or was withdrawn.
+REGISTER_AGAIN = (
+    "register the current model again (`mlapp pipeline register --alias ...`; a release with "
+    "`--tag image.digest=sha256:...`) and point the alias at that version"
+)
 
 
 def versions_of(name: str) -> str:
@@ -101,15 +115,53 @@ def registry_problem(exc: MlflowException) -> str | None:
     return None
 
 
+def withdrawn(client: MlflowClient, version: ModelVersion) -> str | None:
+    """Why ``version`` must not be served (its run deleted, its model files gone); ``None``: it may.
+
+    A deleted run's version still loads until `mlflow gc` (a logged model keeps its own files), but
+    deleting a run withdraws its model; a version whose files are gone fails every load.
+    """
+    if version.run_id and (gone := run_gone(client, version.run_id)):
+        return gone
+    where = client.get_model_version_download_uri(version.name, version.version)
+    return None if has_model(where) else f"its model files (run {version.run_id}) are gone from {where}"
+
+
+def run_gone(client: MlflowClient, run_id: str) -> str | None:
+    """What became of run ``run_id`` if it was deleted; ``None`` if it is there."""
+    try:
+        deleted = client.get_run(run_id).info.lifecycle_stage == LifecycleStage.DELETED
+    except MlflowException as exc:
+        if exc.error_code != ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
+            raise
+        return f"its run {run_id} no longer exists (deleted for good, `mlflow gc`)"
+    restore = f"`mlflow runs restore --run-id {run_id}` brings it back"
+    return f"its run {run_id} is deleted ({restore})" if deleted else None
+
+
+def has_model(uri: str) -> bool:
+    """Whether artifact ``uri`` holds an MLflow model (its ``MLmodel`` file)."""
+    return any(Path(f.path).name == "MLmodel" for f in mlflow.artifacts.list_artifacts(artifact_uri=uri))
+
+
+def refuse_withdrawn(client: MlflowClient, name: str, alias: str, version: str) -> None:
+    if reason := withdrawn(client, client.get_model_version(name, version)):
+        raise Unservable(
+            f"not pointing {alias!r} of registered model {name!r} at version {version}: {reason}; "
+            + REGISTER_AGAIN
+        )
+
+
 def set_alias(client: MlflowClient, name: str, alias: str, version: str) -> None:
     """Point ``alias`` of registered model ``name`` at ``version``, also when another process
-    sets the same new alias at that moment.
+    sets the same new alias at that moment; refused for a version ``withdrawn`` says is gone.
 
     MLflow's SQL store adds a new alias after reading that none exists, so of two first settings
     at once the later one fails on the table's key (on PostgreSQL a 400 naming UniqueViolation).
     The alias exists by then, and setting it again updates it. Whether it exists decides, not the
     error's text; each call sets the version it was given, so the last one wins as ever.
     """
+    refuse_withdrawn(client, name, alias, version)
     try:
         client.set_registered_model_alias(name, alias, version)
     except MlflowException:
@@ -143,6 +195,12 @@ def register(params: Params, model_dir: Path, aliases: list[str], extra_tags: di
     outputs = mlflow.get_run(run_id).outputs
     logged = outputs.model_outputs if outputs else []
     source = f"models:/{logged[0].model_id}" if logged else f"runs:/{run_id}/model"
+    if not has_model(source):  # a version of it would fail every load: none is made
+        raise Unservable(
+            f"nothing registered: the model files of run {run_id} are gone from {source} (its "
+            f"artifact store lost them): delete the run (`mlflow runs delete --run-id {run_id}`), then "
+            "register again: a new run of the current model is logged"
+        )
     tags = {**lineage.tags(model_dir), **extra_tags, "run_id": run_id}
     version = mlflow.register_model(source, params.mlflow.model_name, tags=tags)
     for alias in aliases:
@@ -155,16 +213,20 @@ def ensure_alias(params: Params, model_dir: Path, alias: str) -> str:
 
     Idempotent, so `make run` can call it every time: the local registry then shows the model
     (under ``alias``) without a new version per run. Two at once may both register it: each
-    then points the alias at the first version of the model, so they agree.
+    then points the alias at the first version of the model, so they agree. A version of it
+    whose run was deleted is passed over, as ``find_run`` passes over the run.
     """
     check_aliases([alias])
     identity = model_identity(model_dir).items()
     client = MlflowClient()
     name = params.mlflow.model_name
-    ours = [v for v in registry_answers(client, name) if identity <= v.tags.items()]
-    if not ours:  # searched again after registering: another process may have registered it too
-        register(params, model_dir, [], {})
-        ours = [v for v in client.search_model_versions(versions_of(name)) if identity <= v.tags.items()]
-    first = min(ours, key=lambda v: int(v.version))
+
+    def ours(versions: list[ModelVersion]) -> list[ModelVersion]:
+        return [v for v in versions if identity <= v.tags.items() and withdrawn(client, v) is None]
+
+    if not (found := ours(registry_answers(client, name))):
+        register(params, model_dir, [], {})  # then searched again: another process may have registered it too
+        found = ours(client.search_model_versions(versions_of(name)))
+    first = min(found, key=lambda v: int(v.version))
     set_alias(client, name, alias, str(first.version))
     return str(first.version)
