@@ -212,7 +212,7 @@ def test_a_bound_kept_through_a_task_switch_is_named_where_nothing_is_compared(p
     assert str(caught.value).splitlines() == [
         "the base model is a regression model and the PR's a binary model: a report compares models of one "
         "task (compare the PR with a base of the same task)",
-        "note: this PR moves gate.primary_metric from rmse to roc_auc but keeps gate.min_primary 0.75: for "
+        "note: this PR moves gate.primary_metric from rmse to roc_auc but keeps gate.min_primary 0.7500: for "
         "roc_auc it is a floor in roc_auc's units, and once merged every PR is held to it",
     ]
 
@@ -240,7 +240,7 @@ def test_a_pr_that_widens_its_intervals_is_judged_by_the_bases(project: Path) ->
     commit_all(project, "a PR that widens the intervals")
     report = build(project, "HEAD~1")
     assert report["bootstrap"]["confidence"] == 0.95
-    assert "This PR changes report.confidence from 0.95 to 0.9999" in " ".join(report["gate"]["notes"])
+    assert "This PR changes report.confidence from 95% to 99.99%" in " ".join(report["gate"]["notes"])
     assert "95% CI" in markdown.render(report, 60_000)
 
 

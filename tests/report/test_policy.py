@@ -160,7 +160,7 @@ def test_a_bound_kept_while_the_metric_moves_is_named() -> None:
     )
     base = _base(primary_metric="roc_auc", min_primary=0.75, max_regression=0.005, require_significant=True)
     assert kept_bound(base, regression) == [
-        "this PR moves gate.primary_metric from roc_auc to rmse but keeps gate.min_primary 0.75: "
+        "this PR moves gate.primary_metric from roc_auc to rmse but keeps gate.min_primary 0.7500: "
         "for rmse it is a ceiling (lower is better) in rmse's units, and once merged every PR is held to it"
     ]
     moved = regression.model_copy(update={"gate": regression.gate.model_copy(update={"min_primary": 40.0})})
@@ -223,7 +223,7 @@ def test_a_pr_is_judged_by_the_bases_statistics_not_its_own() -> None:
     assert notes == [
         f"This PR changes report.bootstrap_seed from {PARAMS.report.bootstrap_seed} to 7; the base's "
         "applies until it is merged.",
-        "This PR changes report.confidence from 0.95 to 0.999; the base's applies until it is merged.",
+        "This PR changes report.confidence from 95% to 99.9%; the base's applies until it is merged.",
     ]
     assert report_statistics(base, PARAMS) == (PARAMS.report, [])  # unchanged: nothing to say
     assert report_statistics(None, wider) == (wider.report, [])  # a base without report: the PR's

@@ -76,7 +76,7 @@ def headline(report: dict[str, Any]) -> list[str]:
     bound, worse = ("≥", "drop") if primary["higher_is_better"] else ("≤", "rise")
     tolerance = tolerance_text(policy["max_regression"], primary["base"], "the base's")
     rule = (
-        f"{policy['primary_metric']} {bound} {policy['min_primary']}; a {worse} > {tolerance} "
+        f"{policy['primary_metric']} {bound} {number(policy['min_primary'])}; a {worse} > {tolerance} "
         f"fails{when}; policy from the {gate['policy_source']}"
     )
     if gate["passed"]:

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from mlapp.errors import UserError
+from mlapp.markdown_table import number
 from mlapp.metrics import REGISTRY, TASK_METRICS, higher_is_better
 from mlapp.params import GateParams, Params, ReportParams, setting_problem
 from mlapp.params_words import merged
@@ -94,7 +95,7 @@ def kept_bound(base_params_text: str | None, params: Params) -> list[str]:
         return []  # not a metric at all: gate_policy names that
     role = "a floor" if higher_is_better(new) else "a ceiling (lower is better)"
     return [
-        f"this PR moves gate.primary_metric from {old} to {new} but keeps gate.min_primary {bound:g}: "
+        f"this PR moves gate.primary_metric from {old} to {new} but keeps gate.min_primary {number(bound)}: "
         f"for {new} it is {role} in {new}'s units, and once merged every PR is held to it"
     ]
 
@@ -131,6 +132,12 @@ def class_rows_bound(base_params_text: str | None, params: Params) -> ClassRows:
 STATISTICS = ("bootstrap_resamples", "bootstrap_seed", "confidence")
 
 
+def statistic_text(name: str, value: float) -> str:
+    """A setting of STATISTICS as the report prints it: the confidence as a percentage ("95% CI"),
+    not as params.yaml holds it (a base's 0.8123456789)."""
+    return f"{100 * value:.4g}%" if name == "confidence" else str(value)
+
+
 def report_statistics(base_params_text: str | None, params: Params) -> tuple[ReportParams, list[str]]:
     """The PR's report: settings with the base's STATISTICS, and a note for each the PR changes.
 
@@ -156,7 +163,7 @@ def report_statistics(base_params_text: str | None, params: Params) -> tuple[Rep
         if checked != getattr(pr, name):
             kept[name] = checked
             notes.append(
-                f"This PR changes report.{name} from {checked!r} to {getattr(pr, name)!r}; the base's "
-                "applies until it is merged."
+                f"This PR changes report.{name} from {statistic_text(name, checked)} to "
+                f"{statistic_text(name, getattr(pr, name))}; the base's applies until it is merged."
             )
     return pr.model_copy(update=kept), notes
