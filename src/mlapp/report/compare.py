@@ -5,6 +5,7 @@ Pure functions of labels, probabilities and params; nothing here reads files.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import numpy as np
@@ -185,11 +186,17 @@ def wide_interval(primary: MetricDelta, share: float, confidence: float) -> list
     ]
 
 
-def same_task(base: Model, pr: Model, base_scores: Callable[[], np.ndarray]) -> np.ndarray:
+def same_task(
+    base: Model, pr: Model, base_scores: Callable[[], np.ndarray], label_checked: bool = False
+) -> np.ndarray:
     """The base model's scores in the PR's class order; an error when the two cannot be compared.
     ``base_scores`` runs once task and classes match: a base of another task usually needs other
-    features too, and the task is the reason to name."""
-    if why := target.mismatch(target.of_model(base), target.of_model(pr)):
+    features too, and the task is the reason to name. ``label_checked``: a renamed label column
+    whose values are the base's (``rows.renamed_label``)."""
+    theirs = target.of_model(base)
+    if label_checked:
+        theirs = dataclasses.replace(theirs, label=pr.spec.label)
+    if why := target.mismatch(theirs, target.of_model(pr)):
         raise UserError(why)
     if base.spec.classes == pr.spec.classes:
         return base_scores()

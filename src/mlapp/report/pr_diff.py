@@ -95,14 +95,18 @@ def section(
 ) -> dict[str, Any]:
     """The report's ``changes``: params, source and pipeline files, both sides' data, and the
     training data's drift when the training rows differ."""
-    facts = functools.partial(changes.table_facts, label=params.data.label, task=task, classes=classes)
+    facts = functools.partial(changes.table_facts, task=task, classes=classes)
     return {
         "params": changed.params,
         "src": sorted(f for f in changed.files if f.startswith("src/")),
         "pipeline_files": sorted(f for f in changed.files if f in changes.PIPELINE_FILES),
         "data": {
-            "base": {"md5": changed.data_md5[0], **facts(champion.train, champion.test)},
-            "pr": {"md5": changed.data_md5[1], **facts(pr_train, pr_test)},
+            # Each side's own label column: a PR may rename it (``rows.renamed_label``).
+            "base": {
+                "md5": changed.data_md5[0],
+                **facts(champion.train, champion.test, champion.model.spec.label),
+            },
+            "pr": {"md5": changed.data_md5[1], **facts(pr_train, pr_test, params.data.label)},
             "same_training_rows": changed.same_rows,
             "overlap": changed.overlap.as_dict(),
         },

@@ -13,6 +13,7 @@ that only reshuffles the split would be called worse.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,9 +22,9 @@ import pandas as pd
 
 from mlapp.errors import UserError
 from mlapp.markdown_table import code_span
-from mlapp.model import Model
+from mlapp.model import Model, UnknownLabels
 from mlapp.params import Params
-from mlapp.report import changes, compare
+from mlapp.report import changes, compare, target
 from mlapp.report.champion import Champion
 
 
@@ -163,7 +164,8 @@ def scored(champion: Champion, challenger: Model, pr_test: pd.DataFrame, params:
             f"the PR's test split ({params.split.test}) has no {label!r} column (data.label): {stale}"
         )
     y = challenger.spec.encode(pr_test[label], examples=params.validate_.max_failure_examples)
-    kept, base_rows, notes = np.arange(len(pr_test)), pr_test, []
+    renamed = renamed_label(champion, challenger, pr_test, y, params)
+    kept, base_rows, notes = np.arange(len(pr_test)), pr_test, [*renamed]
     paired_by: str | None = None
 
     def base_scores() -> np.ndarray:  # runs once task and classes match: those are the reasons to name
@@ -181,7 +183,7 @@ def scored(champion: Champion, challenger: Model, pr_test: pd.DataFrame, params:
             notes.append(note(pairs, len(pr_test), why))
         return score(champion.model, base_rows, "base")
 
-    base = compare.same_task(champion.model, challenger, base_scores)
+    base = compare.same_task(champion.model, challenger, base_scores, label_checked=bool(renamed))
     pr_rows = pr_test.iloc[kept] if paired_by else pr_test
     seen = trained_on(champion.train, pr_rows, params.data.id_column)
     if seen.any():  # scored on its own training rows, the base would look better than it is
@@ -205,6 +207,44 @@ def scored(champion: Champion, challenger: Model, pr_test: pd.DataFrame, params:
         )
     pr = score(challenger, pr_rows, "PR")
     return Scored(y[kept], base, pr, {"base": base_rows, "pr": pr_rows}, notes, paired_by)
+
+
+def renamed_label(
+    champion: Champion, challenger: Model, pr_test: pd.DataFrame, y: np.ndarray, params: Params
+) -> list[str]:
+    """A note when the PR renamed the label column (data.label, and the data file's column) and
+    its values are the base's on every test row paired with the base's copy; [] when the label kept
+    its name or the models differ in task or classes (``compare.same_task`` names that). A
+    UserError when the values differ, or no row pairs to tell: then it is another column, and the
+    base model's scores against the PR's labels would compare nothing."""
+    old, new = champion.model.spec.label, challenger.spec.label
+    as_pr = dataclasses.replace(target.of_model(champion.model), label=new)
+    if old == new or target.mismatch(as_pr, target.of_model(challenger)):
+        return []
+    changed = f"the label changed (base {old!r}, PR {new!r}: data.label)"
+    pairs = pair(pr_test, champion.test, params.data.id_column)
+    if old not in champion.test or not len(pairs.pr):
+        raise UserError(
+            f"{changed}, and no PR test row pairs with a base test row holding {old!r} (by {pairs.by}) "
+            "to tell a renamed column from another one: the base model may predict another column, "
+            "and its scores against the PR's labels would compare nothing"
+        )
+    try:
+        theirs = challenger.spec.encode(champion.test[old].iloc[pairs.base], examples=1)
+        differ = int((theirs != y[pairs.pr]).sum())
+    except UnknownLabels:  # a value that is none of the PR's classes
+        differ = len(pairs.pr)
+    if differ:
+        raise UserError(
+            f"{changed}: its values differ from the base's {old!r} on {differ:,} of the "
+            f"{len(pairs.pr):,} test rows paired by {pairs.by}: the base model predicts another "
+            "column, so its scores against the PR's labels compare nothing"
+        )
+    return [
+        f"The label column was renamed from {code_span(old)} to {code_span(new)} (data.label): its "
+        f"values are the base's on all {len(pairs.pr):,} test rows paired by {pairs.by}, so both "
+        "models are compared against one truth."
+    ]
 
 
 def trained_on(base_train: pd.DataFrame, rows: pd.DataFrame, id_column: str | None) -> np.ndarray:

@@ -1,7 +1,8 @@
 """What a model predicts: its task, label column and classes. Models predicting different things
 are not compared (``compare.same_task``), and the base's is written in its params.yaml, so
-``mlapp report run`` refuses such a PR from that file before restoring or rebuilding the base's
-model: 3 min 22 s under load went on it, only to say that the label changed.
+``mlapp report run`` refuses a PR of another task or classes from that file before restoring or
+rebuilding the base's model (3 min 22 s under load). Not one whose label column has another
+name: only the base's test rows tell a renamed column from another one (``rows.renamed_label``).
 """
 
 from __future__ import annotations

@@ -50,11 +50,14 @@ def noted(reason: str, kept: list[str]) -> UserError:
 
 def refuse_early(base_params_text: str | None, challenger: Model, params: Params) -> None:
     """The refusals the base's params.yaml decides alone, in the words they have when found on the
-    base's model, but before it is restored or rebuilt (minutes under load): another task, label
-    or classes, then a base gate: section no setting of this PR's can stand in for."""
+    base's model, but before it is restored or rebuilt (minutes under load): another task or
+    classes, then a base gate: section no setting of this PR's can stand in for."""
     if base_params_text is None or (base := target.of_params(base_params_text)) is None:
         return  # the base's model says it, once obtained
-    if why := target.mismatch(base, target.of_model(challenger)):
+    # Not the label's name: a renamed column is compared, and only the base's rows tell a
+    # rename from another column (``rows.renamed_label``).
+    pr = target.of_model(challenger)
+    if why := target.mismatch(dataclasses.replace(base, label=pr.label), pr):
         raise noted(why, kept_bound(base_params_text, params))
     gate_policy(base_params_text, params)
 
