@@ -334,6 +334,8 @@ def test_kube_config_is_read_whatever_its_first_line_and_base64_wrapped_or_not(
     with kube.cluster_env() as config:
         assert config is not None
         assert yaml.safe_load(Path(config["KUBECONFIG"]).read_text()) == yaml.safe_load(KUBECONFIG)
+        # It holds credentials: its folder lets nobody else in (nor list, nor open the file).
+        assert Path(config["KUBECONFIG"]).parent.stat().st_mode & 0o077 == 0
 
 
 def test_a_kube_config_that_is_broken_yaml_is_named_with_kubectl_reason(monkeypatch) -> None:

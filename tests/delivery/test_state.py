@@ -231,8 +231,8 @@ def test_concurrent_writer_is_rebased_not_overwritten(
 
 
 def test_local_writer_that_lost_the_race_is_redone_on_the_new_tip(gitops: Path) -> None:
-    """Two deploys without --push at once in one clone: the compare-and-swap that finds the branch
-    moved (git's "cannot lock ref", exit 128) is redone on the new tip, as a rejected push is."""
+    """Two deploys without --push at once in one clone: the push into this repository that finds
+    the branch moved (not a fast-forward, exit 1) is redone on the new tip, as a rejected push is."""
     params = load_params("params.yaml")
     branch = Branch(params.delivery)
     ops.record(branch, ops.deploy(branch, FIRST, image("a"), None))
@@ -255,10 +255,11 @@ def test_local_writer_that_lost_the_race_is_redone_on_the_new_tip(gitops: Path) 
     assert branch.read(LAST, branch.tip()).digest == digest("b") and branch.read(
         FIRST, branch.tip()
     ).digest == digest("c")
-    # Any other failure of the swap still stops, with git's own error: here a lock left behind.
+    # Any other failure of the push still stops, with git's own error: here a lock left behind.
     lock = gitops / ".git" / "refs" / "heads" / "deploy.lock"
     lock.write_text("")
-    with pytest.raises(proc.CommandError, match=r"git update-ref refs/heads/deploy .*exit 128"):
+    refused = r"(?s)`git push --no-verify \.` failed \(exit 1\):.*cannot lock ref 'refs/heads/deploy'"
+    with pytest.raises(proc.CommandError, match=refused):
         ops.record(branch, ops.deploy(branch, LAST, image("d"), None))
     lock.unlink()
     assert branch.read(LAST, branch.tip()).digest == digest("b")

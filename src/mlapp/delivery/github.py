@@ -40,13 +40,11 @@ def repository(given: str | None = None, remote: str | None = None, option: str 
 
 
 def verify_attestation(ref: str, repo: str) -> int:
-    """How many provenance attestations of ``ref`` this repo's cd workflow on main signed (> 0)."""
+    """How many provenance attestations of ``ref`` this repo's cd workflow on main signed (none: exit 1)."""
     signer = ["--signer-workflow", f"{repo}/{CD_WORKFLOW}", "--source-ref", "refs/heads/main"]
     checks = ["--predicate-type", "https://slsa.dev/provenance/v1", "--deny-self-hosted-runners"]
     argv = ["gh", "attestation", "verify", f"oci://{ref}", "--repo", repo, *signer, *checks, "--format=json"]
-    if not (results := json.loads(proc.run(argv).stdout or "[]")):
-        raise GitHubError(f"no verified provenance attestation for {ref}")
-    return len(results)
+    return len(json.loads(proc.run(argv).stdout))
 
 
 def reviewer(text: str) -> tuple[str, str]:

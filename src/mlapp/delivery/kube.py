@@ -139,8 +139,7 @@ def cluster_env() -> Iterator[dict[str, str] | None]:
         except (binascii.Error, UnicodeDecodeError) as exc:
             raise StateError("KUBE_CONFIG is neither a kubeconfig nor base64 of one") from exc
     with tempfile.TemporaryDirectory(prefix="mlapp-kube-") as tmp:
-        path = Path(tmp) / "config"
-        path.touch(mode=0o600)
+        path = Path(tmp) / "config"  # private: mkdtemp makes the folder 0700
         path.write_text(content + "\n")
         config = {"KUBECONFIG": str(path)}
         # Loaded by kubectl now (no cluster asked), so that a broken one is named as the variable,

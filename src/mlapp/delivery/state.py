@@ -8,8 +8,8 @@ The deploy branch (params ``delivery.state_branch``) holds one folder per enviro
 
 A controller syncs each folder (prune + self-heal); ``git log -- production/`` is the release
 history. The branch is changed with plain git in a temporary worktree (never the user's
-checkout): commit, then push (or move the local branch); a write another writer beat (the tip
-moved meanwhile) is redone on the new tip, any other failure stops.
+checkout): commit, then push (to the remote, or to this repository in local mode); a write
+another writer beat (the tip moved meanwhile) is redone on the new tip, any other failure stops.
 """
 
 from __future__ import annotations
@@ -167,8 +167,7 @@ class Branch:
 
     def history(self, env: str) -> list[tuple[str, Release]]:
         """(commit, release) for every change of ``env``, newest first (another's copied in is none)."""
-        tip = self.tip()
-        commits = self.git("log", "--format=%H", tip, "--", f"{env}/{RELEASE_FILE}") if tip else ""
+        commits = self.git("log", "--format=%H", "--ignore-missing", self.ref, "--", f"{env}/{RELEASE_FILE}")
         return [(c, r) for c in commits.split() if (r := self.read(env, c)) and r.environment == env]
 
     def current(self, env: str, rewriting: bool = False) -> tuple[str, Release]:
@@ -198,11 +197,9 @@ class Branch:
                 # commit-tree: no hooks, an unchanged tree is still a commit, the first one has no parent
                 snapshot, parent = git.output("write-tree", cwd=tree), ["-p", base] if base else []
                 commit = git.output("commit-tree", snapshot, *parent, "-m", message, cwd=tree, env=self.who)
-            if self.sync:
-                push = ["push", "--no-verify", remote, f"{commit}:refs/heads/{name}"]
-                done = git.run(*push, cwd=self.root, env=self.auth(), check=False)
-            else:  # compare-and-swap; exit 128 whatever failed: the tip says whether another writer won
-                done = git.run("update-ref", self.ref, commit, base or "0" * 40, cwd=self.root, check=False)
+            where = remote if self.sync else "."  # ".": this repository, fast-forward only as a remote is
+            push = ["push", "--no-verify", where, f"{commit}:refs/heads/{name}"]
+            done = git.run(*push, cwd=self.root, env=self.auth() if self.sync else None, check=False)
             if done.returncode == 0:
                 if self.sync:
                     self.git("update-ref", self.ref, commit)
