@@ -15,7 +15,7 @@ Exit codes: 0 no action, 1 retraining recommended, 2 error (bad input or missing
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +31,11 @@ from mlapp.monitor.batch import Batch, InvalidBatch, read_chunks, source_format
 from mlapp.monitor.checks import BatchCheck
 from mlapp.monitor.logs import CUT_LINE, Log
 from mlapp.monitor.render import markdown
-from mlapp.monitor.rows import MetricDecay, MonitorError
+from mlapp.monitor.rows import FeatureDrift, MetricDecay, MonitorError, PredictionShift
 from mlapp.monitor.served import Scores
 from mlapp.monitor.tally import Reference, Tallies, load_reference
 from mlapp.params import Params
+from mlapp.params_monitor import MonitorParams
 from mlapp.schema import FEATURES
 from mlapp.sources import refuse_overwriting
 
@@ -60,6 +61,54 @@ def has_source(source: str | None, *, github_output: Path | None = None, summary
     return ready
 
 
+@dataclass(frozen=True)
+class Judged:
+    """A batch's statistics and the decision taken on them."""
+
+    features: list[FeatureDrift]
+    weights: dict[str, float] | None  # each feature's share of the model's total gain
+    prediction: PredictionShift
+    decay: dict[str, Any]
+    decided: decision.Decision
+
+
+def _judge(tallies: Tallies, monitor: MonitorParams) -> Judged:
+    features = tallies.feature_drift()
+    prediction = tallies.prediction.shift(monitor)
+    decay = tallies.decay()
+    weights = decision.importance(tallies.reference.model.booster, [f.feature for f in features])
+    metrics = [MetricDecay(**row) for row in decay["metrics"]]
+    decided = decision.decide(features, weights, prediction, metrics, monitor)
+    return Judged(features, weights, prediction, decay, decided)
+
+
+def _reference(reference: Reference, params: Params, score_rows: int) -> dict[str, Any]:
+    """What the batch was compared with: the files params.yaml names, and the model."""
+    return {
+        "features": str(params.split.train),
+        "feature_rows": len(reference.features),
+        "scores": str(params.split.test),
+        "score_rows": score_rows,  # test rows, plus training rows when too few
+        "metrics": str(params.evaluate.metrics),
+        "model_version": reference.model.version,
+    }
+
+
+def _drift(found: Judged) -> dict[str, Any]:
+    """The features' and the predictions' statistics, and the decay."""
+    drifted = [f.feature for f in found.features if f.drifted]
+    by_rule = {rule.rule: rule for rule in found.decided.rules}
+    return {
+        "features": [asdict(f) for f in found.features],
+        "drifted_features": drifted,
+        "drifted_share": round6(len(drifted) / len(found.features)),
+        "importance": found.weights,  # None: the model splits on no feature
+        "drifted_importance": by_rule["drifted_importance"].value,
+        "prediction": asdict(found.prediction),
+        "decay": found.decay,
+    }
+
+
 def report(
     tallies: Tallies,
     source: str,
@@ -70,46 +119,24 @@ def report(
 ) -> dict[str, Any]:
     """The report of a batch counted whole (``tallies``), or ``InvalidBatch`` for a label the model
     does not know. ``versions``, ``cut_line``: a log's (``Log``)."""
-    monitor, reference = params.monitor, tallies.reference
     if tallies.unknown_label:
         raise InvalidBatch(source, [tallies.unknown_label], tallies.rows)
-    features = tallies.feature_drift()
-    prediction = tallies.prediction.shift(monitor)
-    decay = tallies.decay()
-    weights = decision.importance(reference.model.booster, [f.feature for f in features])
-    decided = decision.decide(
-        features, weights, prediction, [MetricDecay(**row) for row in decay["metrics"]], monitor
-    )
-    drifted = [f.feature for f in features if f.drifted]
-    by_rule = {rule.rule: rule for rule in decided.rules}
+    found, monitor = _judge(tallies, params.monitor), params.monitor
     return {
         "schema_version": schema.SCHEMA_VERSION,
-        "status": "retrain" if decided.retrain else "ok",
-        "retrain": decided.retrain,
-        "reasons": decided.reasons,
-        "rules": [asdict(rule) for rule in decided.rules],
+        "status": "retrain" if found.decided.retrain else "ok",
+        "retrain": found.decided.retrain,
+        "reasons": found.decided.reasons,
+        "rules": [asdict(rule) for rule in found.decided.rules],
         "source": redact(source),  # the reports are shared (the run page): no signature
         "format": fmt,
         "rows": tallies.rows,
         "labeled_rows": tallies.labeled_rows(),
-        "reference": {
-            "features": str(params.split.train),
-            "feature_rows": len(reference.features),
-            "scores": str(params.split.test),
-            "score_rows": prediction.reference_rows,  # test rows, plus training rows when too few
-            "metrics": str(params.evaluate.metrics),
-            "model_version": reference.model.version,
-        },
+        "reference": _reference(tallies.reference, params, found.prediction.reference_rows),
         "thresholds": monitor.model_dump(
             mode="json", exclude={"source", "report_json", "report_markdown", "retrain", "chunk_rows"}
         ),
-        "features": [asdict(f) for f in features],
-        "drifted_features": drifted,
-        "drifted_share": round6(len(drifted) / len(features)),
-        "importance": weights,  # share of the model's total gain per feature; None: no splits
-        "drifted_importance": by_rule["drifted_importance"].value,
-        "prediction": asdict(prediction),
-        "decay": decay,
+        **_drift(found),
         "served": tallies.served(versions, cut_line),
     }
 
