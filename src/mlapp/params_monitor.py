@@ -31,6 +31,9 @@ class MonitorParams(Section):
     drifted_importance: float | None = Field(gt=0, le=1)  # share of the model's gain; null: off
     drifted_share: float = Field(gt=0, le=1)
     prediction_psi: float = Field(gt=0)
+    # A batch repeating rows this much more often than the reference is refused (monitor.repeats)
+    repeated_share: float = Field(ge=0, le=1)
+    future_slack_s: float = Field(ge=0)  # event times this far ahead of the run's clock are not named
     min_reference_rows: int = Field(ge=1)  # fewer test rows: training rows' scores join the reference
     decay_tolerance: dict[MetricName, Tolerance]  # a number in the metric's units, or "5%" of metrics.json's
     decay_bootstrap_rows: int = Field(ge=1000)  # more labeled rows: decay on a seeded sample of this many

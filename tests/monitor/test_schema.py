@@ -53,6 +53,7 @@ def _report() -> dict[str, Any]:
         "prediction": asdict(prediction),
         "decay": {"status": "checked", "why": "", "metrics": [asdict(d) for d in decay]},
         "served": None,
+        "future": None,
     }
 
 
@@ -129,6 +130,8 @@ def test_invalid_batch_report_gives_status_gauges_only() -> None:
         (lambda r: r.update(schema_version=1), "schema_version"),  # before rules and importance
         (lambda r: r.update(schema_version=2), "schema_version"),  # before served.compared
         (lambda r: r.update(schema_version=3), "schema_version"),  # before served.cut_line
+        (lambda r: r.update(schema_version=4), "schema_version"),  # before future
+        (lambda r: r.pop("future"), "future"),  # a version-4 report's keys
         (
             lambda r: r.update(
                 served={"model_versions": {"a": 3}, "current_model_version": "a", "max_score_difference": 0.0}

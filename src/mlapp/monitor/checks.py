@@ -24,6 +24,7 @@ import pandera.pandas as pa
 from mlapp.cells import BATCH_LABEL_FIX
 from mlapp.csv_names import look_alikes
 from mlapp.labels import label_text
+from mlapp.monitor.repeats import Repeats
 from mlapp.params import Params
 from mlapp.problem_row import Problem
 from mlapp.problems import CHECK_WORDS, REPEATS
@@ -124,6 +125,7 @@ class BatchCheck:
         self.missing: dict[str, Problem] = {}
         self.rules: dict[tuple[Any, Any], Problem] = {}
         self.ids = Ids()
+        self.repeats = Repeats()  # judged against the reference's share (monitor.run)
         self.others: list[Any] = []  # the batch's columns the schema does not know
         self.absent: set[str] = set()  # the schema's columns the batch has none of (so far)
 
@@ -149,6 +151,7 @@ class BatchCheck:
                     self.rules[key] = found
                 elif not (key in self.rules and not found.rows):  # a whole-column failure: once
                     self.rules[key] = merge(self.rules.get(key), found, self.limit)
+        self.repeats.add(typed)
         if self.id_column and self.id_column in typed.columns:
             ids = typed[self.id_column]  # a missing id repeats nothing: "no missing values" names it
             self.ids.add(ids[ids.notna()].astype("str"))  # as pandera's check sees them

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from mlapp.markdown_table import code_cell, code_span, markdown_table, number
@@ -21,8 +22,8 @@ def _num(value: float | None, spec: str = ".3f") -> str:
 
 def _invalid(report: dict[str, Any]) -> list[str]:
     lines = [
-        f"Batch {code_span(report['source'])} ({report['rows']} rows) does not match the schema; "
-        "nothing was compared. Fix the source or the schema (`src/mlapp/schema.py`).",
+        f"Batch {code_span(report['source'])} ({report['rows']} rows) fails the checks below; nothing "
+        "was compared. Fix the source, or the schema (`src/mlapp/schema.py`) for a column's rule.",
         "",
     ]
     rows = [
@@ -175,6 +176,30 @@ def _served(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def future_text(future: dict[str, Any] | None) -> str:
+    """The rows dated after the run (monitor.json's ``future``), as the run's line says them; ""
+    when there are none."""
+    if not future or not future["rows"]:
+        return ""
+    ahead = timedelta(seconds=round(future["most_ahead_s"]))
+    return (
+        f"{future['rows']} row(s) dated after this run by up to {ahead} "
+        f"(latest {future['latest']}, first rows {future['first_rows']})"
+    )
+
+
+def _future(report: dict[str, Any]) -> list[str]:
+    if not (text := future_text(report["future"])):
+        return []
+    return [
+        f"### Event times after this run ({code_span(report['future']['column'])})",
+        "",
+        f"{text[0].upper()}{text[1:]}: a serving node's clock ahead, or a unit error (milliseconds "
+        "written as seconds, local time written as UTC). They are compared as the other rows are: "
+        "their features were served.",
+    ]
+
+
 def _setting(value: Any) -> str:
     """A ``monitor:`` setting as the list shows it: a mapping (``psi_by_feature``,
     ``decay_tolerance``) as its names in code spans and their values, not Python's dict text
@@ -199,7 +224,7 @@ def markdown(report: dict[str, Any]) -> str:
         lines += ["Retraining is recommended because:", *(f"- {r}" for r in report["reasons"]), ""]
     else:
         lines += ["No threshold was crossed.", ""]
-    for section in (_rules, _features, _prediction, _decay, _served):
+    for section in (_rules, _features, _prediction, _decay, _served, _future):
         part = section(report)
         if part:
             lines += [*part, ""]

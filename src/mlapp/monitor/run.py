@@ -30,14 +30,17 @@ from mlapp.monitor import decision, schema
 from mlapp.monitor.batch import Batch, InvalidBatch, read_chunks, source_format
 from mlapp.monitor.checks import BatchCheck
 from mlapp.monitor.logs import CUT_LINE, Log
-from mlapp.monitor.render import markdown
+from mlapp.monitor.render import future_text, markdown
+from mlapp.monitor.repeats import repeated_share_of, row_hashes
 from mlapp.monitor.rows import FeatureDrift, MetricDecay, MonitorError, PredictionShift
 from mlapp.monitor.served import Scores
 from mlapp.monitor.tally import Reference, Tallies, load_reference
 from mlapp.params import Params
 from mlapp.params_monitor import MonitorParams
+from mlapp.problem_row import Problem
 from mlapp.schema import FEATURES
 from mlapp.sources import refuse_overwriting
+from mlapp.tables import read_frame
 
 __all__ = ["Reference", "compare", "load_reference", "main", "report"]
 
@@ -138,6 +141,7 @@ def report(
         ),
         **_drift(found),
         "served": tallies.served(versions, cut_line),
+        "future": tallies.future.found(),
     }
 
 
@@ -168,6 +172,17 @@ def _classes(params: Params, model_dir: Path) -> list[str] | None:
         return None
 
 
+def _repeated(check: BatchCheck, params: Params, tallies: Tallies | None) -> list[Problem]:
+    """The batch's rows repeating earlier ones, when more than the reference's (``repeats``)."""
+    allowed, train = params.monitor.repeated_share, params.split.train
+    if check.repeats.share() <= allowed or (tallies is None and not train.is_file()):
+        return []  # a missing reference is said once the batch has been checked
+    features = tallies.reference.features if tallies else read_frame(train)
+    reference = repeated_share_of(row_hashes(features))
+    found = check.repeats.problem(reference, allowed, params.validate_.max_failure_examples)
+    return [found] if found else []
+
+
 def checked(source: str, params: Params, model_dir: Path) -> dict[str, Any]:
     """The report of ``source``, read, validated and counted ``monitor.chunk_rows`` rows at a time.
 
@@ -189,7 +204,8 @@ def checked(source: str, params: Params, model_dir: Path) -> dict[str, Any]:
         held = (typed, logged)
     if log.problems:
         raise InvalidBatch(source, log.problems, check.rows)
-    if problems := check.problems() + ([log.unusable] if log.unusable else []):
+    unusable = [log.unusable] if log.unusable else []
+    if problems := check.problems() + unusable + _repeated(check, params, tallies):
         raise InvalidBatch(source, problems, check.rows)
     tallies = tallies or Tallies(load_reference(params, model_dir), params)
     if held is not None:  # the last chunk (every source gives one, an empty one at least)
@@ -251,6 +267,7 @@ def main(
     _github_output(github_output, result)
     verdict = "RETRAIN recommended: " + "; ".join(result["reasons"]) if result["retrain"] else "no action"
     cut = result["served"] and result["served"]["cut_line"]
-    rows = f"{result['rows']} rows from {result['source']}" + (f"; {CUT_LINE.format(line=cut)}" * bool(cut))
+    said = [CUT_LINE.format(line=cut) if cut else "", future_text(result["future"])]
+    rows = "; ".join(filter(None, [f"{result['rows']} rows from {result['source']}", *said]))
     print(f"monitor: {rows}: {verdict} (report {markdown_path})")
     return RETRAIN if result["retrain"] and not exit_zero else NO_ACTION

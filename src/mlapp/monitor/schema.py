@@ -18,7 +18,8 @@ from mlapp.files import read_json
 from mlapp.monitor.rows import FeatureDrift, MetricDecay, MonitorError, PredictionShift, RuleCheck
 from mlapp.problem_row import Problem
 
-SCHEMA_VERSION = 4  # 2: rules, importance, drifted_importance; 3: served.compared; 4: served.cut_line
+SCHEMA_VERSION = 5  # 2: rules, importance, drifted_importance; 3: served.compared; 4: served.cut_line;
+# 5: future (rows dated after the run)
 
 
 class _Doc(BaseModel):
@@ -51,8 +52,18 @@ class Served(_Doc):
     cut_line: int | None  # the log's last line, cut short mid-write: left out (None: none was)
 
 
+class Future(_Doc):
+    """The batch's rows dated after the run (``monitor.future``): counted as the others are."""
+
+    column: str  # data.time_column
+    rows: int  # rows more than monitor.future_slack_s after the run's clock
+    first_rows: list[int]  # the first of them, 0-based
+    latest: str | None  # the latest such time (UTC, ISO 8601); None: no row is ahead
+    most_ahead_s: float | None  # how far it is after the run's clock, in seconds
+
+
 class MonitorReport(_Doc):
-    schema_version: Literal[4]
+    schema_version: Literal[5]
     status: Literal["ok", "retrain"]
     retrain: bool
     reasons: list[str]  # the triggered rules' messages
@@ -71,12 +82,13 @@ class MonitorReport(_Doc):
     prediction: PredictionShift
     decay: Decay
     served: Served | None
+    future: Future | None  # None: the batch has no event-time column
 
 
 class InvalidReport(_Doc):
     """The batch failed validation: nothing was compared."""
 
-    schema_version: Literal[4]
+    schema_version: Literal[5]
     status: Literal["invalid"]
     retrain: Literal[False]
     source: str

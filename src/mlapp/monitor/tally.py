@@ -26,6 +26,7 @@ from mlapp.metrics import rmsle_undefined, round6
 from mlapp.model import Model, ModelSpec, load
 from mlapp.monitor import drift
 from mlapp.monitor.batch import as_classes
+from mlapp.monitor.future import FutureTimes
 from mlapp.monitor.rows import FeatureDrift, MonitorError
 from mlapp.monitor.served import SCORE_FIELDS, Scores
 from mlapp.params import Params
@@ -133,10 +134,13 @@ class Tallies:
         self.unknown_label: Problem | None = None  # a label the model has no class for
         self.logged = False  # a log row carried a served score
         self.skew = 0.0  # its largest difference from this model's
+        limit, slack = params.validate_.max_failure_examples, params.monitor.future_slack_s
+        self.future = FutureTimes(params.data.time_column, pd.Timestamp.now(tz="UTC"), slack, limit)
 
     def add(self, frame: pd.DataFrame, logged: Scores | None) -> None:
         """One chunk of typed rows; ``logged``: a log's served scores of them."""
         self.rows += len(frame)
+        self.future.add(frame)
         for name, tally in self.features.items():
             drift.count(tally, frame[name])
         scores = self.reference.model.scores(frame)
