@@ -35,7 +35,7 @@ from bench_http import REPO, model_missing
 from mlapp.serving import PREDICTION_LOG_ENV
 from mlapp.serving.local import free_port
 from revisions import result_head, write_result
-from serving import unseen_rows
+from serving_systems import unseen_rows
 
 STARTUP_S = 3.0
 PROBER = """

@@ -85,7 +85,7 @@ from probe_summary import line, overall, queue_summary, summary, targets, timeou
 from probe_systems import LOOP_FACTORY, port_picker, systems, with_probe_port
 from probe_watch import Prober, answers, listen_drops, probe_timeouts, recovery_s
 from revisions import result_head, revision, write_result
-from serving import unseen_rows
+from serving_systems import unseen_rows
 
 
 def joining(url: str, request: Path, connections: int, seconds: float) -> subprocess.Popen[str]:

@@ -185,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(Path(__file__).parent))
     from bench_http import model_missing
     from revisions import result_head, write_result
-    from serving import ROWS, unseen_rows
+    from serving_load import ROWS
+    from serving_systems import unseen_rows
 
     if missing := model_missing():
         print(missing, file=sys.stderr)

@@ -38,7 +38,7 @@ from mlapp.serving import PREDICTION_LOG_ENV
 from params_files import as_written
 from probe_systems import port_picker
 from revisions import extract, result_head, revision, write_result
-from serving import unseen_rows
+from serving_systems import unseen_rows
 
 
 def clients(
