@@ -138,7 +138,7 @@ def own_metrics_folder() -> str:
     return folder
 
 
-def main(argv: list[str] | None = None) -> int:
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", required=True)
     parser.add_argument("--port", type=int, required=True)
@@ -146,67 +146,66 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--bento", help="a built bento's folder (the image's); default: the source tree's service"
     )
-    args = parser.parse_args(argv)
-    # BentoML's usage tracking would start a thread in this process that reads BentoML's
-    # metrics client every 12 h: a worker forked after that would inherit a client bound to
-    # this pid, which fails in the worker.
-    os.environ["BENTOML_DO_NOT_TRACK"] = "true"
-    from mlapp.errors import UserError, interrupted, signals_noted
+    return parser.parse_args(argv)
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    """Every check that can fail before a worker starts, each a ``UserError`` naming the setting or
+    the fix; then the workers' environment and xgboost imported. The number of workers."""
+    from mlapp.errors import UserError
     from mlapp.serving import PROBE_HOST_ENV, PROBE_PORT_ENV, TRAFFIC_PORT_ENV, settings
     from mlapp.serving.pod_memory import memory_problem
 
     # A bento's files are under its src/, where BentoML serves it from (build/serving.json is there).
-    try:
-        loaded = settings.load(root=Path(args.bento) / "src" if args.bento else None)
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    probe_port, workers = args.probe_port or loaded.serving.probe_port, loaded.workers
-    probes_at = "--probe-port" if args.probe_port else "serving.probe_port"
-    if probe_port == args.port:
-        print(
-            f"error: {probes_at} is the traffic port ({args.port}): give the probes another",
-            file=sys.stderr,
-        )
-        return 2
-    try:  # BentoML takes an address only: a name ("localhost") was its traceback
-        ipaddress.ip_address(args.host)
-    except ValueError:
-        print(f"error: --host {args.host!r} is not an IP address (127.0.0.1, 0.0.0.0, ::1)", file=sys.stderr)
-        return 2
-    for port, shared, what in ((args.port, False, ""), (probe_port, True, f" ({probes_at})")):
-        try:
-            check_port(args.host, port, shared)
-        except OSError as exc:
-            print(f"error: cannot listen on {args.host}:{port}{what}: {exc.strerror or exc}", file=sys.stderr)
-            return 2
-    if problems := state_problems(workers):
-        print("error: " + "; ".join(problems), file=sys.stderr)
-        return 2
+    loaded = settings.load(root=Path(args.bento) / "src" if args.bento else None)
+    probe_port = args.probe_port or loaded.serving.probe_port
+    _check_addresses(
+        args.host, args.port, probe_port, "--probe-port" if args.probe_port else "serving.probe_port"
+    )
+    if problems := state_problems(loaded.workers):
+        raise UserError("; ".join(problems))
     if problem := memory_problem(loaded):  # the pod's limit below what a flood would make it hold
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
+        raise UserError(problem)
     # The workers (their environment copies this one) bind the probe port, read the traffic port's queue.
     os.environ |= {
         PROBE_HOST_ENV: args.host,
         PROBE_PORT_ENV: str(probe_port),
         TRAFFIC_PORT_ENV: str(args.port),
     }
-    try:
-        import_xgboost_without_sklearn()
-    except UserError as exc:  # too little room under `ulimit -v`: it spun at 100% CPU (350000 KiB)
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    # Too little room under `ulimit -v` is a UserError: xgboost's import spun at 100% CPU (350000 KiB).
+    import_xgboost_without_sklearn()
     if not args.bento:  # a bento was built from a model (the image); the source tree may lack one
         from mlapp.serving.records import SchemaNotServable
 
         try:
             check_servable()
-        except (FileNotFoundError, SchemaNotServable, UserError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+        except (FileNotFoundError, SchemaNotServable) as exc:
+            raise UserError(str(exc)) from None
+    return loaded.workers
+
+
+def _check_addresses(host: str, port: int, probe_port: int, probes_at: str) -> None:
+    """``UserError`` for a host that is no IP address, or a port this server cannot listen on."""
+    from mlapp.errors import UserError
+
+    if probe_port == port:
+        raise UserError(f"{probes_at} is the traffic port ({port}): give the probes another")
+    try:  # BentoML takes an address only: a name ("localhost") was its traceback
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise UserError(f"--host {host!r} is not an IP address (127.0.0.1, 0.0.0.0, ::1)") from None
+    for at, shared, what in ((port, False, ""), (probe_port, True, f" ({probes_at})")):
+        try:
+            check_port(host, at, shared)
+        except OSError as exc:
+            raise UserError(f"cannot listen on {host}:{at}{what}: {exc.strerror or exc}") from None
+
+
+def _serve(args: argparse.Namespace, workers: int) -> bool:
+    """Run the server until it stops; whether a Ctrl-C stopped it."""
     import bentoml
 
+    from mlapp.errors import signals_noted
     from mlapp.serving.drain import refuse_new_connections_on_stop, stop_on_hangup
     from mlapp.serving.fork import fork_workers
 
@@ -220,19 +219,39 @@ def main(argv: list[str] | None = None) -> int:
         refuse_new_connections_on_stop(server.arbiter)  # drain.py
         stop_on_hangup()  # SIGHUP stops the server as SIGTERM does (circus took it as "reload")
         interrupts = signals_noted(signal.SIGINT)  # circus's handler stops the server; the exit says Ctrl-C
-        deadline = time.monotonic() + START_TIMEOUT_S
-        # The arbiter's thread starts its loop, then its watchers (a Ctrl-C meanwhile: stopping).
-        while not server.running and not interrupts:
-            if time.monotonic() > deadline:
-                server.stop()
-                raise SystemExit(f"the server did not start within {START_TIMEOUT_S:g} s")
-            time.sleep(0.05)
+        _wait_started(server, interrupts)
         # circus's own SIGTERM/SIGINT handlers (installed on this thread) stop the arbiter.
         while server.running:
             time.sleep(0.2)
     finally:  # workers never get here: they leave through os._exit (fork.py)
         shutil.rmtree(metrics, ignore_errors=True)
         shutil.rmtree(temp, ignore_errors=True)
-    if interrupts:  # stopped by Ctrl-C, as every command is: one line and exit 130, not a quiet 0
+    return bool(interrupts)
+
+
+def _wait_started(server: Any, interrupts: list[int]) -> None:
+    """The arbiter's thread starts its loop, then its watchers (a Ctrl-C meanwhile: stopping)."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not server.running and not interrupts:
+        if time.monotonic() > deadline:
+            server.stop()
+            raise SystemExit(f"the server did not start within {START_TIMEOUT_S:g} s")
+        time.sleep(0.05)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    # BentoML's usage tracking would start a thread in this process that reads BentoML's
+    # metrics client every 12 h: a worker forked after that would inherit a client bound to
+    # this pid, which fails in the worker.
+    os.environ["BENTOML_DO_NOT_TRACK"] = "true"
+    from mlapp.errors import UserError, interrupted
+
+    try:
+        workers = _prepare(args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if _serve(args, workers):  # stopped by Ctrl-C, as every command is: one line and exit 130, not a quiet 0
         interrupted()
     return 0
