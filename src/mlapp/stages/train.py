@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -196,25 +196,44 @@ def train(
     examples: int,
     group: str | None = None,
 ) -> tuple[xgb.Booster, ModelSpec]:
+    """The local engine's model of ``frame``: ``holdout``, then ``fit``."""
     return fit(holdout(frame, label, params, task, classes, examples=examples, group=group), params)
 
 
-def training_rows(params: Params, source: Path) -> tuple[pd.DataFrame, Holdout]:
-    """The training part of the split as the local engine reads it (the label, the group column
-    when set, the features), and its fit and validation rows (``holdout``); ``make tune`` scores
-    its trials on the same rows."""
-    group = params.data.group_column
-    frame = read_frame(source, [params.data.label, *([group] if group else [])])
-    rows = holdout(
-        frame,
-        params.data.label,
-        params.train,
-        params.task,
-        params.data.classes,
+class Split(TypedDict):
+    """``holdout``'s (and ``train``'s) arguments after the frame, as the stage reads them from params."""
+
+    label: str
+    params: TrainParams
+    task: Task
+    classes: list[str] | None
+    examples: int
+    group: str | None
+
+
+def split_of(params: Params) -> Split:
+    return Split(
+        label=params.data.label,
+        params=params.train,
+        task=params.task,
+        classes=params.data.classes,
         examples=params.validate_.max_failure_examples,
-        group=group,
+        group=params.data.group_column,
     )
-    return frame, rows
+
+
+def training_frame(params: Params, source: Path) -> pd.DataFrame:
+    """The training part of the split as the local engine reads it: the label, the group column
+    when set, the features."""
+    group = params.data.group_column
+    return read_frame(source, [params.data.label, *([group] if group else [])])
+
+
+def training_rows(params: Params, source: Path) -> tuple[pd.DataFrame, Holdout]:
+    """``training_frame`` and its fit and validation rows: ``make tune`` scores its trials on the rows
+    the stage (``train``) holds out."""
+    frame = training_frame(params, source)
+    return frame, holdout(frame, **split_of(params))
 
 
 def run(params: Params, *, source: Path, model_dir: Path) -> int:
@@ -229,7 +248,7 @@ def run(params: Params, *, source: Path, model_dir: Path) -> int:
             source, label, params.train, classes, params.task, examples=examples, group=group
         )
     else:
-        booster, spec = fit(training_rows(params, source)[1], params.train)
+        booster, spec = train(training_frame(params, source), **split_of(params))
     check_learnt(booster, params.train)
     save(booster, spec, model_dir)
     trees = spec.best_iteration + 1
