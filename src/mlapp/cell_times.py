@@ -121,12 +121,12 @@ def _mixed_offsets(values: pd.Series) -> list[tuple[pd.Series, str]]:
     # Each kind parsed alone (offsets as UTC): a time that reads so failed for the mix only.
     alone = pd.to_datetime(text.where(has), errors="coerce", format="ISO8601", utc=True).notna()
     alone |= pd.to_datetime(text.where(~has), errors="coerce", format="ISO8601").notna()
-    kinds = {True: ("a UTC offset", "none"), False: ("no UTC offset", "one")}
+    kinds = ((has, "a UTC offset", "none"), (~has, "no UTC offset", "one"))
     return [
         (
-            alone & (has if offset else ~has),
+            alone & kind,
             f" ({ISO_RULE}: these have {these}, the column's other values {others}; write every value "
             "with its offset, Z for UTC (2024-01-03T10:00:00Z), or none, in the export)",
         )
-        for offset, (these, others) in kinds.items()
+        for kind, these, others in kinds
     ]

@@ -166,17 +166,16 @@ def _far_note(result: dict[str, Any], objective: str) -> str:
     if not far or not far["count"]:
         return ""
     pairs = ", ".join(f"row {row}: {value:g}" for row, value in zip(far["rows"], far["values"], strict=True))
-    tail = {
-        True: "; a positive, skewed label (prices, claims): tweedie or gamma",
-        False: "; a skewed label of counts or amounts, none below 0 (visits, claims): tweedie (gamma needs "
-        "every label above 0)",
-    }
-    fix = "typos? fix them in the file" + (
-        "; if real, train.regression_objective: pseudohubererror (squared error chases them)"
-        + (tail[low > 0] if low is not None and low >= 0 else "")
-        if objective == "squarederror"
-        else ""
-    )
+    fix = "typos? fix them in the file"
+    if objective == "squarederror":
+        fix += "; if real, train.regression_objective: pseudohubererror (squared error chases them)"
+        if low is not None and low > 0:
+            fix += "; a positive, skewed label (prices, claims): tweedie or gamma"
+        elif low == 0:
+            fix += (
+                "; a skewed label of counts or amounts, none below 0 (visits, claims): tweedie "
+                "(gamma needs every label above 0)"
+            )
     return f"{far['count']} label value(s) {far['rule']}, e.g. {pairs} ({fix})"
 
 
