@@ -13,7 +13,7 @@ Within those counts one object can still hold tens of thousands of keys (every k
 1,000-record request in one record), and pydantic builds an error per unknown key. ``crowded``
 finds such an object in the body orjson parsed for the fast path, before pydantic sees it;
 ``crowded_object`` finds one holding a key written many times (orjson keeps the last), with
-Python's parser, once pydantic's error count says it is there.
+Python's parser, once the body's colons (``keys_parsed``) or pydantic's error count say it is there.
 """
 
 from __future__ import annotations
@@ -107,14 +107,33 @@ def crowded_object(body: bytes, limit: int) -> Crowded | None:
     return _first_crowded(data, lambda read: counts[id(read)], limit)
 
 
+def keys_parsed(data: Any) -> int:
+    """The keys of the top level and of its records in an already parsed body, a key written twice
+    counted once: far fewer than the body's colons, keys were written again, or strings hold them."""
+    return sum(len(value) for _, value in _objects(data))
+
+
+def colons_parsed(data: Any) -> int:
+    """As ``keys_parsed``, plus the colons inside those keys and their text values: what is left of
+    the body's colons is repeated keys, or objects nested in a record."""
+    inside = sum(_colons(key) + _colons(value) for _, read in _objects(data) for key, value in read.items())
+    return keys_parsed(data) + inside
+
+
+def _colons(value: Any) -> int:
+    return value.count(":") if type(value) is str else 0
+
+
 def _first_crowded(data: Any, keys: Callable[[dict[str, Any]], int], limit: int) -> Crowded | None:
+    return next(((loc, count) for loc, value in _objects(data) if (count := keys(value)) > limit), None)
+
+
+def _objects(data: Any) -> list[tuple[list[str | int], dict[str, Any]]]:
+    """The top level and its records that are JSON objects, each with where it is."""
     if not isinstance(data, dict):
-        return None
+        return []
     records = data.get("records")
     places: list[tuple[list[str | int], Any]] = [(["body"], data)]
     if isinstance(records, list):
         places += [(["records", i], record) for i, record in enumerate(records)]
-    for loc, value in places:
-        if isinstance(value, dict) and (count := keys(value)) > limit:
-            return loc, count
-    return None
+    return [(loc, value) for loc, value in places if isinstance(value, dict)]
