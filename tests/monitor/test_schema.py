@@ -146,7 +146,7 @@ def test_a_renamed_or_missing_key_fails_loudly(change: Any, message: str, tmp_pa
     change(data)
     path = tmp_path / "monitor.json"
     path.write_text(json.dumps(data))
-    with pytest.raises(MonitorError, match=r"does not match monitor\.json schema version 4") as info:
+    with pytest.raises(MonitorError, match=r"does not match monitor\.json schema version 5") as info:
         drift_metrics.write(path, "-")
     assert message in str(info.value)
 
