@@ -171,6 +171,28 @@ def set_alias(client: MlflowClient, name: str, alias: str, version: str) -> None
         client.set_registered_model_alias(name, alias, version)
 
 
+def untagged(client: MlflowClient, name: str, tag: str) -> str:
+    """Why no version of ``name`` carries ``tag`` (``key=value``), and what to do.
+
+    After ``mlflow.model_name`` was renamed, the versions of earlier images (a rollback's) are the
+    old name's: copying one over keeps its tags; registering the current checkout would tag
+    another model with that image's digest.
+    """
+    key, value = tag.split("=", 1)
+    others = [v for v in client.search_model_versions(f"tags.`{key}` = '{value}'") if v.name != name]
+    said = f"no version of registered model {name!r} is tagged {tag}"
+    if others:
+        old = max(others, key=lambda v: int(v.last_updated_timestamp or 0))
+        copy = f"MlflowClient().copy_model_version('models:/{old.name}/{old.version}', '{name}')"
+        return (
+            f"{said}; version {old.version} of registered model {old.name!r} is (was mlflow.model_name "
+            f"renamed?): copy it over, tags included (`uv run python -c "
+            f'"from mlflow import MlflowClient; {copy}"`), and run this again'
+        )
+    where = "from the commit it was built from"
+    return f"{said}: register that image's model, {where}, with `mlapp pipeline register --tag {tag}`"
+
+
 def check_aliases(aliases: list[str]) -> None:
     """Refuse an alias MLflow would refuse (``v1``, ``latest``, ``a/b``) before anything is registered.
 

@@ -112,7 +112,7 @@ exec sleep 300
     assert aliases() == {FIRST: "1"}
     mlflow_params = load_params("params.yaml").mlflow
     assert MlflowClient().get_model_version("mlapp", "1").tags["image.ref"] == a
-    with pytest.raises(StateError, match="register it with"):
+    with pytest.raises(StateError, match="register that image's model, from the commit it was built from"):
         ops.move_alias(mlflow_params, FIRST, digest("e"))
 
     # 3. A promotion job checks out main, which has no model of that release: the smoke test

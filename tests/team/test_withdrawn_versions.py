@@ -7,6 +7,9 @@ One model upload (the project's run, logged once by `track`); the versions are m
 
 from __future__ import annotations
 
+import sys
+import uuid
+
 import mlflow.pyfunc
 import pytest
 from mlflow.exceptions import MlflowException
@@ -14,6 +17,7 @@ from mlflow.store.artifact.artifact_repository_registry import get_artifact_repo
 from mlflow.tracking import MlflowClient
 
 from mlapp.delivery import ops
+from mlapp.delivery.state import StateError
 from mlapp.lineage import identity
 from mlapp.params import load_params
 from mlapp.registry import Unservable, set_alias, versions_of
@@ -75,3 +79,26 @@ def test_no_alias_moves_to_a_withdrawn_version(server, trained_project, tmp_path
         "2",
     ]
     assert client.get_registered_model(params.model_name).aliases == {"staging": "2"}
+
+
+def test_accept_after_a_rename_names_the_old_models_version(server, trained_project, tmp_path) -> None:
+    """A rollback to an image registered before ``mlflow.model_name`` was renamed: its version is
+    the old name's. accept said to register it, which tags the current checkout's model with that
+    image's digest; it names the old version and copies it over instead. No model is uploaded."""
+    client = MlflowClient(server, server)
+    old, new = (f"mlapp-{uuid.uuid4().hex[:10]}" for _ in range(2))
+    experiment = client.create_experiment(old)
+    run_id = client.create_run(experiment).info.run_id
+    digest = f"sha256:{uuid.uuid4().hex}"
+    client.create_registered_model(old)
+    client.create_model_version(old, f"runs:/{run_id}/model", run_id, {"image.digest": digest})
+    params = load_params(trained_project / "params.yaml").mlflow.model_copy(update={"model_name": new})
+
+    with pytest.raises(StateError) as refused:
+        ops.move_alias(params, "production", digest)
+    said = str(refused.value)
+    untagged = f"no version of registered model {new!r} is tagged image.digest={digest}"
+    assert f"{untagged}; version 1 of registered model {old!r} is (was mlflow.model_name renamed?)" in said
+    copy = said.split("`uv run python -c ")[1].split("`")[0]
+    sh(sys.executable, "-c", copy.strip('"'), cwd=tmp_path)  # what the line says to run
+    assert client.get_model_version(new, "1").tags["image.digest"] == digest

@@ -162,7 +162,4 @@ def move_alias(params: MlflowParams, alias: str, digest: str) -> str:
         if found := client.search_model_versions(query, order_by=["version_number DESC"], max_results=1):
             registry.set_alias(client, params.model_name, alias, version := str(found[0].version))
             return version
-    raise StateError(
-        f"no version of registered model {params.model_name!r} is tagged {DIGEST_TAG}={digest}: "
-        f"register it with `mlapp pipeline register --tag {DIGEST_TAG}={digest}`"
-    )
+    raise StateError(registry.untagged(client, params.model_name, f"{DIGEST_TAG}={digest}"))

@@ -24,7 +24,7 @@ from mlapp.errors import UserError, redact
 from mlapp.files import read_json, write_json, write_text
 from mlapp.markdown_table import number
 from mlapp.model import Model, load
-from mlapp.params import Params, ReportParams, load_params
+from mlapp.params import Params, ReportParams, load_params, read_params_text
 from mlapp.report import base_ref, markdown, no_comparison, plot_data, pr_diff, rows, schema, verdict
 from mlapp.report import gate as gate_check
 from mlapp.report.champion import Champion, StaleOutputs, base_params_text, obtain, pr_stale_stages
@@ -47,9 +47,11 @@ def latency_ms(models: dict[str, tuple[Model, pd.DataFrame]], repeats: int) -> d
     return {name: round(statistics.median(values), 2) for name, values in samples.items()}
 
 
-def mlflow_runs(params: Params, shas: dict[str, str]) -> dict[str, str | None]:
-    """The MLflow run that logged each model, if the store has one: the latest with its digest
-    (the model.sha256 tag: booster and spec), a link for the reader."""
+def mlflow_runs(params: Params, shas: dict[str, tuple[str, str]]) -> dict[str, str | None]:
+    """The MLflow run that logged each model (``shas``: its experiment and digest), if the store
+    has one: the latest with its digest (the model.sha256 tag: booster and spec), a link for the
+    reader. The base's experiment is the base's own: a PR renaming ``mlflow.experiment`` leaves
+    the base's run under the old name."""
     uri = params.mlflow.resolved_tracking_uri()
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
         return dict.fromkeys(shas)  # no local store yet (a fresh CI clone): skip importing MLflow
@@ -57,7 +59,15 @@ def mlflow_runs(params: Params, shas: dict[str, str]) -> dict[str, str | None]:
         from mlapp import tracking
 
         tracking.connect(params.mlflow)
-        return {name: tracking.find_run(params, {"model.sha256": sha}) for name, sha in shas.items()}
+        return {
+            name: tracking.find_run(
+                params.model_copy(
+                    update={"mlflow": params.mlflow.model_copy(update={"experiment": experiment})}
+                ),
+                {"model.sha256": sha},
+            )
+            for name, (experiment, sha) in shas.items()
+        }
     except Exception as exc:  # lineage is informative: never fail the report on it
         print(f"note: MLflow lookup skipped ({exc.__class__.__name__}: {redact(str(exc))})", file=sys.stderr)
         return dict.fromkeys(shas)
@@ -148,7 +158,10 @@ def _lineage(
     from it) and the MLflow run that logged it, if any."""
     head = git.rev("HEAD", cwd=root) or "unknown"
     dirty = not git.ok("diff", "--quiet", "HEAD", "--", cwd=root)
-    runs = mlflow_runs(params, {"base": champion.model.sha256, "pr": challenger.sha256})
+    base_params = read_params_text(champion.params_text, "the base's params.yaml")  # obtain() read it
+    based = str(base_params.get("mlflow", {}).get("experiment", params.mlflow.experiment))
+    sides = {"base": (based, champion.model.sha256), "pr": (params.mlflow.experiment, challenger.sha256)}
+    runs = mlflow_runs(params, sides)
     return {
         "base": {"commit": base[0], "chosen_as": base[1], "mlflow_run": runs["base"]},
         "pr": {"commit": head, "uncommitted_changes": dirty, "mlflow_run": runs["pr"]},
