@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from mlapp.cells import PLACEHOLDER, composed, nested, parse_values, typed_times
@@ -61,11 +62,13 @@ def _free_text(levels: int, present: int) -> bool:
     return levels > 50 and levels > present / 2
 
 
-def _row_number(numbers: pd.Series, rows: int) -> bool:
-    """Whether a whole-number column (every row present) is 0..n-1, 1..n or any n consecutive
-    numbers, each once: in file order or shuffled, a row's position and nothing else."""
+def _row_number(numbers: pd.Series, rows: int, nullable: bool) -> bool:
+    """Whether a whole-number column (``numbers``: its distinct values; every row present) is
+    0..n-1, 1..n or any n consecutive numbers, each once: in file order or shuffled, a row's
+    position and nothing else."""
     return (
-        len(numbers) == rows >= ROW_NUMBER_ROWS
+        not nullable
+        and rows >= ROW_NUMBER_ROWS
         and numbers.nunique() == rows == numbers.max() - numbers.min() + 1
     )
 
@@ -75,19 +78,19 @@ def _row_number_note(low: str, high: str, declared: str) -> str:
     return f"{seen}; {ID_HINT}, or {IGNORE}; a feature after all: {declared} in FEATURES"
 
 
-def _markers(text: pd.Series, decimal: str) -> pd.Series:
-    """The cells of a column (its present values, stripped) that mark a missing value instead of
-    holding one: a placeholder without a letter or digit among other values ("?": UCI's tables),
-    or a few words among numbers ("unknown" in 2% of rows). As values they hid the column's type:
-    a number drafted as free text (left out) or a count as a category whose level "?" validate
-    then accepted."""
+def _markers(text: pd.Series, share: pd.Series, decimal: str) -> pd.Series:
+    """Which of a column's values (distinct, stripped; ``share``: each one's share of the rows)
+    mark a missing value instead of holding one: a placeholder without a letter or digit among
+    other values ("?": UCI's tables), or a few words among numbers ("unknown" in 2% of rows). As
+    values they hid the column's type: a number drafted as free text (left out) or a count as a
+    category whose level "?" validate then accepted."""
     marks = text.str.fullmatch(PLACEHOLDER)
     if marks.any():
         return marks & (not marks.all())  # "+" and "-" alone are a category's levels
     # "12%", "$5.00" among numbers are numbers to export plainly (_written_numbers), never missing.
     words = parse_values(text, "float", decimal)[1]
     words[words] = ~_habits(text[words], decimal)[0]
-    few = text[words].nunique() <= MARKER_WORDS and words.mean() <= MARKER_SHARE
+    few = text[words].nunique() <= MARKER_WORDS and share[words].sum() <= MARKER_SHARE
     code = is_code(text)  # a code column's words are its levels
     return words & (few and not code)
 
@@ -118,18 +121,22 @@ def feature(name: str, values: pd.Series, decimal: str) -> Feature:
     nullable = len(present) < len(values)
     if skip := _unusable(name, present):
         return Feature(name, "", skip=skip)
-    text = present.astype(str).str.strip()
-    marks = _markers(text, decimal)
+    # Every rule below holds for each value alike: checked on the distinct values (a category's
+    # thousands, not its million rows), in the order they first appear; counts stay the rows'.
+    codes, found = pd.factorize(present)
+    distinct = pd.Series(found)
+    text = distinct.astype(str).str.strip()
+    marks = _markers(text, pd.Series(np.bincount(codes) / len(present)), decimal)
     if marks.any():
         # Drafted as validate reads the column once data.missing_values lists the marks; the CLI says so.
-        drafted = feature(name, values.mask(marks.reindex(values.index, fill_value=False)), decimal)
+        drafted = feature(name, values.mask(values.isin(distinct[marks])), decimal)
         return replace(drafted, placeholders=tuple(sorted(set(text[marks]))))
     if set(text.str.lower()) <= YES_NO:  # before numbers: a Parquet boolean would pass as 0/1
         return Feature(name, 'pa.Column("boolean"' if nullable else "pa.Column(bool", nullable=nullable)
-    if skip := _time_value(present) or _uninformative(name, present, text, nullable):
+    if skip := _time_value(distinct) or _uninformative(name, len(present), text, nullable):
         return Feature(name, "", skip=skip)
-    numbered = _number(name, present, text, len(values), nullable, decimal)
-    return numbered or _text(name, present, text, nullable, decimal)
+    numbered = _number(name, distinct, text, len(values), nullable, decimal)
+    return numbered or _text(name, distinct, text, len(present), nullable, decimal)
 
 
 def _unusable(name: str, present: pd.Series) -> str:
@@ -154,13 +161,14 @@ def _time_value(present: pd.Series) -> str:
     return ""
 
 
-def _uninformative(name: str, present: pd.Series, text: pd.Series, nullable: bool) -> str:
-    """Why a column whose values would type fine teaches the model nothing ("" if it may)."""
-    if ID_NAME.search(name) and present.nunique() == len(present) > 1:
+def _uninformative(name: str, present: int, text: pd.Series, nullable: bool) -> str:
+    """Why a column whose values would type fine teaches the model nothing ("" if it may);
+    ``text``: its distinct values, stripped, of ``present`` rows with a value."""
+    if ID_NAME.search(name) and len(text) == present > 1:
         # As a feature, a row's number teaches nothing, and the service refuses every later id
         # beyond the range seen.
         return f"named like an id, every value distinct; {ID_HINT}, or {IGNORE}"
-    if not nullable and len(present) > 1 and text.nunique() == 1:  # a blank is information too
+    if not nullable and present > 1 and text.nunique() == 1:  # a blank is information too
         # Nothing to learn from, and its drafted range or level would refuse any other value
         # (an all-zero count drafted 0..0 refused the first 1).
         return f"the same value ({text.iloc[0]!r}) in every row; {IGNORE}"
@@ -168,37 +176,41 @@ def _uninformative(name: str, present: pd.Series, text: pd.Series, nullable: boo
 
 
 def _number(
-    name: str, present: pd.Series, text: pd.Series, rows: int, nullable: bool, decimal: str
+    name: str, distinct: pd.Series, text: pd.Series, rows: int, nullable: bool, decimal: str
 ) -> Feature | None:
-    """A whole number, else a number, when every value parses as one (a code such as a zip code
-    stays a category); None when some do not."""
+    """A whole number, else a number, when every value (``distinct``: each once) parses as one (a
+    code such as a zip code stays a category); None when some do not."""
     if is_code(text):
         return None
     for kind in ("int", "float"):
-        numbers, bad = parse_values(present, kind, decimal)  # data.decimal: "3,5" is a number
+        numbers, bad = parse_values(distinct, kind, decimal)  # data.decimal: "3,5" is a number
         if not bad.any():
             low, high = bound(numbers.min(), kind, False), bound(numbers.max(), kind, True)
-            if kind == "int" and _row_number(numbers, rows):
+            if kind == "int" and _row_number(numbers, rows, nullable):
                 first, last = shown(numbers.min(), kind), shown(numbers.max(), kind)
                 return Feature(name, "", skip=_row_number_note(first, last, f"_number(int, {low}, {high})"))
             return Feature(name, f"_number({kind}, {low}, {high}", nullable=nullable)
     return None
 
 
-def _text(name: str, present: pd.Series, text: pd.Series, nullable: bool, decimal: str) -> Feature:
-    """A column of text: a category of the values seen, unless they are numbers or dates as
-    exported (to fix in the file) or free text."""
+def _text(
+    name: str, distinct: pd.Series, text: pd.Series, present: int, nullable: bool, decimal: str
+) -> Feature:
+    """A column of text (``distinct``: its values, each once, of ``present`` rows with one): a
+    category of the values seen, unless they are numbers or dates as exported (to fix in the
+    file) or free text."""
     if habit := _written_numbers(text, decimal):
         return Feature(name, "", skip=f"{habit}; or {IGNORE}")
-    if not parse_values(present, "datetime64[ns]", decimal)[1].any():
+    # Whether every value parses: a mix of times with and without a UTC offset fails either way.
+    if not parse_values(distinct, "datetime64[ns]", decimal)[1].any():
         return Feature(name, "", skip=f"a date: {DATE_FIX}; {TIME_HINT}; or {IGNORE}")
     if formats := date_formats(text):
         return Feature(name, "", skip=f"{dates_note(formats)}; or {IGNORE}")
     levels = sorted(set(composed(text)))  # stripped and in NFC, as validate reads them: one level each
-    if _free_text(len(levels), len(present)):
-        distinct = f"; {ID_HINT}, or" if len(levels) == len(present) else ";"
-        seen = f"{len(levels):,} values in {len(present):,} rows"
-        return Feature(name, "", skip=f"free text, {seen}{distinct} {IGNORE}")
+    if _free_text(len(levels), present):
+        unique = f"; {ID_HINT}, or" if len(levels) == present else ";"
+        seen = f"{len(levels):,} values in {present:,} rows"
+        return Feature(name, "", skip=f"free text, {seen}{unique} {IGNORE}")
     return Feature(name, "_category(", tuple(levels), nullable)
 
 
