@@ -42,8 +42,8 @@ def test_a_number_is_parsed_once_per_value(parsed: list[int]) -> None:
 
 
 def test_a_marker_counts_its_rows_not_its_one_spelling() -> None:
-    """"unknown" is one distinct value among numbers, but its share is of the rows: in 2% of them a
-    mark of a missing value, in 30% a level of a category."""
+    """A marker such as "unknown" is one distinct value among numbers, but its share is of the
+    rows: in 2% of them a mark of a missing value, in 30% a level of a category."""
     numbers = [str(i % 90) for i in range(980)]
     few = schema_draft.feature("x", pd.Series(numbers + ["unknown"] * 20, dtype=object), ".")
     assert few.placeholders == ("unknown",) and few.call == "_number(int, 0, 200"
