@@ -96,11 +96,10 @@ def promotion(branch: Branch, target: str, digest: str | None) -> Release:
     source = order[order.index(target) - 1]
     if not (passed := [r for _c, r in branch.history(source) if r.status == "verified"]):
         raise StateError(f"{source} has no verified release yet: nothing passed its smoke test")
-    for release in passed:
-        if digest is None or release.digest == check_digest(digest):
-            moved = {"environment": target, "promoted_from": source, "rolled_back_from": None}
-            return redeployed(branch, release, action="promote", **moved)
-    raise StateError(f"{digest} never passed {source}: only digests verified there can be promoted")
+    if not (chosen := [r for r in passed if digest is None or r.digest == check_digest(digest)]):
+        raise StateError(f"{digest} never passed {source}: only digests verified there can be promoted")
+    moved = {"environment": target, "promoted_from": source, "rolled_back_from": None}
+    return redeployed(branch, chosen[0], action="promote", **moved)
 
 
 def rollback(branch: Branch, env: str, digest: str | None) -> Release:
