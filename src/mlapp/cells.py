@@ -117,6 +117,14 @@ def stripped(values: pd.Series) -> pd.Series:
 NULLABLE_FIX = " and make the column nullable in FEATURES"
 LABEL_FIX = ": a row without a label is dropped or stops validate, as data.missing_label says"
 BATCH_LABEL_FIX = ": a row without a label is one whose outcome is not known yet (left out of metric decay)"
+LABEL_FIXES = (LABEL_FIX, BATCH_LABEL_FIX)
+
+
+def feature_fix(nullable: bool) -> str:
+    """A feature's placeholder fix, for validate and the batch scorer alike: a column FEATURES
+    declares nullable needs data.missing_values only (airquality's "." for a missing Solar.R was
+    told to make the nullable column nullable; the scorer told every column so)."""
+    return "" if nullable else NULLABLE_FIX
 
 
 def placeholder_hint(values: Iterable[object], levels: Iterable[object] = (), fix: str = NULLABLE_FIX) -> str:
@@ -143,15 +151,17 @@ def _hints(name: str, values: pd.Series, dtype: str, decimal: str, fix: str) -> 
         return [(nested(values), NESTED_HINT)]
     if dtype.lower().startswith("datetime"):
         return time_hints(values, decimal)
-    if typed_times(values):  # every fix but a feature's (NULLABLE_FIX) is a label's
-        return [(pd.Series(True, index=values.index), DATE_HINT if fix == NULLABLE_FIX else LABEL_DATE_HINT)]
+    if typed_times(values):
+        return [(pd.Series(True, index=values.index), LABEL_DATE_HINT if fix in LABEL_FIXES else DATE_HINT)]
     text = values.astype("string").str.strip()
     placeholder = text.str.fullmatch(PLACEHOLDER)
     size = pd.to_numeric(decimal_points(text, decimal), errors="coerce").astype("float64").abs()
     whole = dtype.lower().startswith("int")
     infinite = text.str.fullmatch(INFINITY, case=False)
     large = (size.ge(INT64_LIMIT) if whole else size.gt(FLOAT32_MAX)) & ~infinite  # 1e309: inf to pandas
-    yes_no = text.str.fullmatch(TRUE_FALSE) & (fix == NULLABLE_FIX)  # a label's is a class: validate says so
+    yes_no = text.str.fullmatch(TRUE_FALSE) & (
+        fix not in LABEL_FIXES
+    )  # a label's is a class: validate says so
     return [
         (yes_no, TRUE_FALSE_HINT),
         (infinite, INFINITE),
@@ -181,11 +191,12 @@ def parse_hint(name: str, values: pd.Series, dtype: str, decimal: str, fix: str 
     return hints[0] if hints and dtype.lower().startswith("datetime") else "".join(dict.fromkeys(hints))
 
 
-def value_hints(name: str, values: pd.Series, dtype: str, decimal: str) -> pd.Series:
+def value_hints(name: str, values: pd.Series, dtype: str, decimal: str, fix: str) -> pd.Series:
     """``parse_hint`` of each value on its own ("" when none explains it): a hint per rejected
-    row, which a value that is merely wrong ("lots") does not get from its neighbours."""
+    row, which a value that is merely wrong ("lots") does not get from its neighbours. ``fix``:
+    the feature's (``feature_fix``): the scorer checks no label."""
     hints = pd.Series("", index=values.index, dtype=object)
-    found = _hints(name, values, dtype, decimal, NULLABLE_FIX)  # a feature's: the scorer checks no label
+    found = _hints(name, values, dtype, decimal, fix)
     for matched, hint in reversed(found):  # the most telling is set last
         hints[matched.fillna(False).to_numpy(dtype=bool)] = hint
     return hints

@@ -13,7 +13,7 @@ from collections.abc import Collection
 import pandas as pd
 import pandera.errors as pa_errors
 
-from mlapp.cells import parse_values, value_hints
+from mlapp.cells import feature_fix, parse_values, value_hints
 from mlapp.csv_names import look_alikes
 from mlapp.errors import UserError
 from mlapp.problems import CHECK_WORDS, REPEATS, rule_words, written_missing
@@ -33,7 +33,8 @@ def typed(frame: pd.DataFrame, decimal: str) -> tuple[pd.DataFrame, list[pd.Data
         out[name], bad = parse_values(out[name], kind, decimal)
         if bad.any():
             values = frame.loc[bad, name]
-            failures.append(rejected(values, f"parse as {kind}" + value_hints(name, values, kind, decimal)))
+            hints = value_hints(name, values, kind, decimal, feature_fix(column.nullable))
+            failures.append(rejected(values, f"parse as {kind}" + hints))
         absent = frame[name].isna()
         if absent.any() and not column.nullable:
             failures.append(rejected(frame.loc[absent, name], CHECK_WORDS["not_nullable"]))
@@ -47,12 +48,13 @@ def rejected(values: pd.Series, check: str | pd.Series) -> pd.DataFrame:
     return pd.DataFrame({"index": values.index, "column": values.name, "check": check, "value": text})
 
 
-def said(check: str, values: pd.Series) -> str | pd.Series:
+def said(check: str, values: pd.Series, fix: str) -> str | pd.Series:
     """pandera's check as validate words it (``rule_words``), for each of its failing values (as
-    pandera gives them): a category's "?" or "2.0" gets its hint, a level merely wrong none."""
+    pandera gives them): a category's "?" or "2.0" gets its hint (``fix``: the feature's,
+    ``feature_fix``), a level merely wrong none."""
     if not check.startswith("isin("):
         return rule_words(check)
-    words = {value: rule_words(check, [value]) for value in values.drop_duplicates()}
+    words = {value: rule_words(check, [value], fix) for value in values.drop_duplicates()}
     return values.map(words)
 
 
@@ -82,7 +84,8 @@ def split_valid(
         for (name, check), group in cases.groupby(["column", "check"], sort=False):
             rows = group["index"].astype(int)  # worded by pandera's failing values, as validate words them
             failing = group["failure_case"].set_axis(rows)
-            failures.append(rejected(frame.loc[rows, name], said(str(check), failing)))
+            fix = feature_fix(FEATURES[name].nullable)
+            failures.append(rejected(frame.loc[rows, name], said(str(check), failing, fix)))
         bad |= set(cases["index"].astype(int))
         valid = feature_schema().validate(features.drop(index=list(bad)))  # the others, typed
     else:  # only values that did not parse, or are missing, failed: the rest is validated already

@@ -42,7 +42,7 @@ def witnesses(values: pd.Series, bad: pd.Series, name: str, dtype: str, decimal:
     # As text to be compared: a list is unhashable; str(), not astype(str): bytes need not be UTF-8.
     picks = [*values.index[~bad & values.notna()][:1], *failed.map(str).drop_duplicates().index[:2]]
     if len(failed):
-        picks += list(value_hints(name, failed, dtype, decimal).drop_duplicates().index)
+        picks += list(value_hints(name, failed, dtype, decimal, NULLABLE_FIX).drop_duplicates().index)
     kept = values.index[values.index.isin(picks)]  # in row order
     return pd.DataFrame({"value": values.loc[kept], "bad": bad.loc[kept]})
 

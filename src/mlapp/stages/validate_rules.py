@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 import pandera.pandas as pa
 
-from mlapp.cells import NULLABLE_FIX, parse_hint, parse_values
+from mlapp.cells import NULLABLE_FIX, feature_fix, parse_hint, parse_values
 from mlapp.csv_names import unnamed_hint
 from mlapp.outputs import float_id_rule
 from mlapp.problem_row import Problem
@@ -37,7 +37,10 @@ def placeholder_fixes(schema: pa.DataFrameSchema, label: str, label_fix: str) ->
     """``Fixes`` for a table: the label's, and none beyond data.missing_values for a column FEATURES
     already declares nullable (airquality's "." for a missing Solar.R was told to make the
     nullable column nullable)."""
-    return {**{name: "" for name, column in schema.columns.items() if column.nullable}, label: label_fix}
+    return {
+        **{name: feature_fix(column.nullable) for name, column in schema.columns.items()},
+        label: label_fix,
+    }
 
 
 def parse_columns(
