@@ -10,6 +10,8 @@ import re
 import numpy as np
 import pandas as pd
 
+from mlapp.schema_dates import YEAR_ALONE, form_hint
+
 # An ISO 8601 time stamp's UTC offset: after its time ("T10:00", " 10"), so a date's day ("-03") is none.
 OFFSET = r"[Tt ]\d[\d:.,]*(?:Z|[+-]\d\d(?::?\d\d)?)$"
 ISO_RULE = "ISO 8601, with a UTC offset on every value or none"  # how parse_times reads a time
@@ -37,6 +39,12 @@ ISO_MONTH = r"\d{4}-\d\d"
 MONTH_HINT = (
     " (a year and one number: its month, quarter or week? write the month as ISO 8601 does, 2024-05, or "
     "the date itself, 2024-04-01 for the second quarter, in the export)"
+)
+# A year alone (``YEAR_ALONE``, read as its 1 January) among full dates would sort before every
+# date of its year whatever its row's day, silently; refused, the years alone (the dates are exact).
+YEARS_HINT = (
+    " (years alone among full dates: a year alone reads as its 1 January, before every date of "
+    "that year: write each row's full date in the export, ISO 8601, or the year alone in every row)"
 )
 FAR_HINT = (
     " (before 1678 or after 2261, past what a time stamp holds: a placeholder for no date, such as "
@@ -66,7 +74,15 @@ def parse_times(series: pd.Series) -> tuple[pd.Series, pd.Series]:
     # cast then failed naming neither the value nor its row.
     far = stamps.notna() & ((stamps < pd.Timestamp.min) | (stamps > pd.Timestamp.max))
     odd = far | text.str.fullmatch(DECIMAL).fillna(False).astype(bool) | _year_and_number(text)
+    odd |= _years_among_dates(text, stamps.notna() & ~odd)
     return stamps.where(~odd), present & (stamps.isna() | odd)
+
+
+def _years_among_dates(text: pd.Series, read: pd.Series) -> pd.Series:
+    """Which of ``text`` are a year alone (``YEAR_ALONE``) in a column whose other times (``read``)
+    say more: every year alone when one such time is there, else none."""
+    alone = text.str.fullmatch(YEAR_ALONE).fillna(False).astype(bool)
+    return alone & bool((read & ~alone).any())
 
 
 def _year_and_number(text: pd.Series) -> pd.Series:
@@ -105,6 +121,12 @@ def time_hints(values: pd.Series, decimal: str) -> list[tuple[pd.Series, str]]:
     fractions = text.str.fullmatch(rf"[12]\d{{3}}{point}\d+") & ~years
     found = [
         (year.lt(1678) | year.gt(2261), FAR_HINT),
+        # A year a time stamp holds fails alone only beside full dates; 4500 is a count (COUNT_HINT).
+        (
+            text.str.fullmatch(YEAR_ALONE) & pd.to_numeric(text, errors="coerce").between(1678, 2261),
+            YEARS_HINT,
+        ),
+        form_hint(text),
         (fractions, FRACTION_HINT),
         (_year_and_number(text), MONTH_HINT),
         (years, YEAR_HINT),

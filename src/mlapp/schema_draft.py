@@ -24,7 +24,7 @@ from mlapp.errors import UserError
 from mlapp.params import DataParams, ValidateParams
 from mlapp.raw_table import read_raw
 from mlapp.schema_codes import is_code
-from mlapp.schema_dates import DATE_FIX, date_formats, dates_note
+from mlapp.schema_dates import DATE_FIX, date_formats, dates_note, years_note
 from mlapp.schema_ranges import bound, shown
 from mlapp.sources import is_parquet
 from mlapp.spellings import habits
@@ -55,6 +55,7 @@ class Feature:
     nullable: bool = False
     skip: str = ""  # why the column is no feature, and what to do
     placeholders: tuple[str, ...] = ()  # cells without a letter or digit ("?"), drafted as missing
+    emptied: bool = False  # skipped for its missing values, which data.missing_values' words may be
 
 
 def _free_text(levels: int, present: int) -> bool:
@@ -90,6 +91,7 @@ def _markers(text: pd.Series, share: pd.Series, decimal: str) -> pd.Series:
     # "12%", "$5.00" among numbers are numbers to export plainly (_written_numbers), never missing.
     words = parse_values(text, "float", decimal)[1]
     words[words] = ~_habits(text[words], decimal)[0]
+    words[words] = parse_values(text[words], "datetime64[ns]", decimal)[1]  # dates among years: values
     few = text[words].nunique() <= MARKER_WORDS and share[words].sum() <= MARKER_SHARE
     code = is_code(text)  # a code column's words are its levels
     return words & (few and not code)
@@ -120,7 +122,7 @@ def feature(name: str, values: pd.Series, decimal: str) -> Feature:
     present = values.dropna()
     nullable = len(present) < len(values)
     if skip := _unusable(name, present):
-        return Feature(name, "", skip=skip)
+        return Feature(name, "", skip=skip, emptied=present.empty)
     # Every rule below holds for each value alike: checked on the distinct values (a category's
     # thousands, not its million rows), in the order they first appear; counts stay the rows'.
     codes, found = pd.factorize(present)
@@ -135,6 +137,8 @@ def feature(name: str, values: pd.Series, decimal: str) -> Feature:
         return Feature(name, 'pa.Column("boolean"' if nullable else "pa.Column(bool", nullable=nullable)
     if skip := _time_value(distinct) or _uninformative(name, len(present), text, nullable):
         return Feature(name, "", skip=skip)
+    if years := years_note(text, present):
+        return Feature(name, "", skip=f"{years}; or {IGNORE}")
     numbered = _number(name, distinct, text, len(values), nullable, decimal)
     return numbered or _text(name, distinct, text, len(present), nullable, decimal)
 
@@ -222,7 +226,8 @@ def too_empty(name: str, values: pd.Series, checks: ValidateParams) -> Feature |
     if share <= allowed or share == 1:  # an empty column has its own note
         return None
     setting = f"validate.max_null_share{'_by_column.' + name if by_column else ''}"
-    return Feature(name, "", skip=f"{share:.0%} missing, over {setting} ({allowed:g}); {IGNORE} or raise it")
+    note = f"{share:.0%} missing, over {setting} ({allowed:g}); {IGNORE} or raise it"
+    return Feature(name, "", skip=note, emptied=True)
 
 
 def draft(

@@ -64,7 +64,9 @@ def test_a_decimal_year_written_with_the_decimal_comma_gets_the_decimal_year_hin
     ("values", "read", "bad"),
     [
         (pd.Series([2024.5, 2024.25, 2024.0]), [None, None, None], [True, True, True]),  # each was 1 January
-        (pd.Series([20240105, 2024]), ["2024-01-05", "2024-01-01"], [False, False]),  # as the CSV's text
+        (pd.Series([20240105, 20240301]), ["2024-01-05", "2024-03-01"], [False, False]),  # as the CSV's text
+        (pd.Series([2024, 2025]), ["2024-01-01", "2025-01-01"], [False, False]),  # a year alone beside
+        (pd.Series([20240105, 2024]), ["2024-01-05", None], [False, True]),  # a full date is refused
         (pd.Series([20240105, None], dtype="Int64"), ["2024-01-05", None], [False, False]),
         (
             pd.Series([2024.5, "2024-05-01", 20240105, None], dtype=object),  # a JSON log's

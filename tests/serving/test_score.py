@@ -338,8 +338,9 @@ def test_a_reject_carries_validates_hint_for_the_export_habit_that_explains_it(m
          "numbers with a decimal point)", "3,5"],
         [4, "charges", "parse as float64 (a row repeats the header 'charges': files joined with their "
          "headers?)", "charges"],
-        [5, "signed_up", "parse as datetime64[ns] (ISO 8601, with a UTC offset on every value or none)",
-         "01/03/2024"],
+        [5, "signed_up", "parse as datetime64[ns] (not ISO 8601, the one form validate reads, and no data.* "
+         "setting reads another: '01/03/2024' in ISO 8601 is 2024-01-03 or 2024-03-01 (month or day first: "
+         "the export knows which); write every value so in the export)", "01/03/2024"],
     ]  # fmt: skip
 
 

@@ -93,9 +93,11 @@ def draft_schema(project: Project, table: Path | None, write: bool) -> None:
 
 def _missing_words(features: list[Feature], spelt: dict[str, dict[str, int]]) -> list[str]:
     """Words data.missing_values made missing in a column drafted as other than a number, where
-    they may have been values."""
+    they may have been values. A column left out for another cause than its missing values (free
+    text, a date) is said once, by that cause: its words change nothing."""
     lines = []
-    for f in (f for f in features if f.name in spelt and not f.call.startswith("_number")):
+    drafted = [f for f in features if f.name in spelt and not f.call.startswith("_number")]
+    for f in (f for f in drafted if f.emptied or not f.skip):
         cells = ", ".join(f"{word!r} in {n:,} rows" for word, n in spelt[f.name].items())
         lines.append(
             f"{f.name!r}: {cells} read as missing (data.missing_values); if it is a value "
