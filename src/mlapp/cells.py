@@ -159,9 +159,8 @@ def _hints(name: str, values: pd.Series, dtype: str, decimal: str, fix: str) -> 
     whole = dtype.lower().startswith("int")
     infinite = text.str.fullmatch(INFINITY, case=False)
     large = (size.ge(INT64_LIMIT) if whole else size.gt(FLOAT32_MAX)) & ~infinite  # 1e309: inf to pandas
-    yes_no = text.str.fullmatch(TRUE_FALSE) & (
-        fix not in LABEL_FIXES
-    )  # a label's is a class: validate says so
+    # A label's yes/no is a class: validate says so.
+    yes_no = text.str.fullmatch(TRUE_FALSE) & (fix not in LABEL_FIXES)
     return [
         (yes_no, TRUE_FALSE_HINT),
         (infinite, INFINITE),
