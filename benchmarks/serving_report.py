@@ -11,12 +11,21 @@ from typing import Any
 
 from serving_load import CONCURRENCY
 
+Of = Callable[[dict[str, Any]], float]  # one round's number
+
 
 def spread(values: list[float]) -> dict[str, Any]:
     return {"value": statistics.mean(values), "min": min(values), "max": max(values), "rounds": values}
 
 
-Of = Callable[[dict[str, Any]], float]  # one round's number
+def ratio(rounds: list[dict[str, Any]], num: Of, den: Of) -> dict[str, Any]:
+    """The ratio over the rounds in which the compared system answered: on a loaded machine one
+    can answer nothing in a short window, and that round then says nothing about the ratio."""
+    answered = [num(r) / den(r) for r in rounds if den(r) > 0]
+    unanswered = len(rounds) - len(answered)
+    if not answered:
+        return {"value": None, "min": None, "max": None, "rounds": [], "unanswered_rounds": unanswered}
+    return {**spread(answered), "unanswered_rounds": unanswered}
 
 
 def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -42,7 +51,7 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
     ]  # fmt: skip
     ran = set(result["systems"])
     found = [
-        (name, spread([num(r) / den(r) for r in rounds]), need, False)
+        (name, ratio(rounds, num, den), need, False)
         for other, name, num, den, need in compared
         if {"bentoml", other} <= ran
     ]
@@ -75,7 +84,7 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
             **v,
             "need": need,
             "at_most": at_most,
-            "met": v["value"] <= need if at_most else v["value"] >= need,
+            "met": v["value"] is not None and (v["value"] <= need if at_most else v["value"] >= need),
         }
         for n, v, need, at_most in found
     ]
@@ -110,8 +119,13 @@ def markdown(result: dict[str, Any]) -> str:
         "|---|---:|---:|---:|:---:|",
     ]
     for t in result["targets"]:
+        measured = (
+            f"{t['value']:.2f} | {t['min']:.2f}-{t['max']:.2f}" if t["value"] is not None
+            else "no round answered | -"
+        )  # fmt: skip
+        skipped = f" ({t['unanswered_rounds']} rounds unanswered)" if t.get("unanswered_rounds") else ""
         lines.append(
-            f"| {t['target']} | {t['value']:.2f} | {t['min']:.2f}-{t['max']:.2f} | "
+            f"| {t['target']}{skipped} | {measured} | "
             f"{'≤' if t['at_most'] else '≥'} {t['need']:g} | {'yes' if t['met'] else '**no**'} |"
         )
     if "checks" in result:
