@@ -187,7 +187,9 @@ def test_accepting_again_moves_the_alias_a_first_accept_without_registry_left(
     commits = len(remote_log(gitops))
     client = MlflowClient()
     client.create_registered_model(name)
-    client.create_model_version(name, str(tmp_path), tags={ops.DIGEST_TAG: digest("a")})
+    (model := tmp_path / "model").mkdir()  # an MLflow model's folder: no alias moves to files gone
+    (model / "MLmodel").write_text("flavors: {}\n")
+    client.create_model_version(name, str(model), tags={ops.DIGEST_TAG: digest("a")})
     code, out = mlapp("delivery", "accept", "--env", FIRST, "--push")
     assert code == 0 and f"{name}@{FIRST} -> version 1" in out and "already" not in out, out
     assert client.get_registered_model(name).aliases == {FIRST: 1}
