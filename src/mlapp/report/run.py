@@ -24,8 +24,8 @@ from mlapp.errors import UserError, redact
 from mlapp.files import read_json, write_json, write_text
 from mlapp.markdown_table import number
 from mlapp.model import Model, load
-from mlapp.params import Params, ReportParams, load_params, read_params_text
-from mlapp.report import base_ref, markdown, no_comparison, plot_data, pr_diff, rows, schema, verdict
+from mlapp.params import Params, ReportParams, load_params
+from mlapp.report import base_ref, changes, markdown, no_comparison, plot_data, pr_diff, rows, schema, verdict
 from mlapp.report import gate as gate_check
 from mlapp.report.champion import Champion, StaleOutputs, base_params_text, obtain, pr_stale_stages
 from mlapp.report.policy import kept_bound
@@ -158,9 +158,8 @@ def _lineage(
     from it) and the MLflow run that logged it, if any."""
     head = git.rev("HEAD", cwd=root) or "unknown"
     dirty = not git.ok("diff", "--quiet", "HEAD", "--", cwd=root)
-    base_params = read_params_text(champion.params_text, "the base's params.yaml")  # obtain() read it
-    based = str(base_params.get("mlflow", {}).get("experiment", params.mlflow.experiment))
-    sides = {"base": (based, champion.model.sha256), "pr": (params.mlflow.experiment, challenger.sha256)}
+    based = changes.params_value(champion.params_text, "mlflow", "experiment") or params.mlflow.experiment
+    sides = {"base": (str(based), champion.model.sha256), "pr": (params.mlflow.experiment, challenger.sha256)}
     runs = mlflow_runs(params, sides)
     return {
         "base": {"commit": base[0], "chosen_as": base[1], "mlflow_run": runs["base"]},
