@@ -37,12 +37,13 @@ class FutureTimes:
         times = frame[self.column]
         if not pd.api.types.is_datetime64_any_dtype(times):
             return  # a column the schema did not type: refused by the check already
-        ahead = _utc(times) > self.after
+        utc = _utc(times)
+        ahead = utc > self.after
         if not ahead.any():
             return
         self.rows += int(ahead.sum())
         self.first += [int(r) for r in frame.index[ahead.to_numpy()][: self.limit - len(self.first)]]
-        latest = _utc(times)[ahead].max()
+        latest = utc[ahead].max()
         self.latest = latest if self.latest is None else max(self.latest, latest)
 
     def found(self) -> dict[str, Any] | None:
