@@ -28,3 +28,12 @@ def test_a_bases_confidence_is_noted_as_a_percentage() -> None:
     assert notes == [
         "This PR changes report.confidence from 81.23% to 95%; the base's applies until it is merged."
     ]
+
+
+def test_a_confidence_just_below_one_is_not_noted_as_100_percent() -> None:
+    """0.99999 is a valid report.confidence (below 1); four digits rounded it to "100%"."""
+    base = yaml.safe_dump({"report": {**PARAMS.report.model_dump(mode="json"), "confidence": 0.99999}})
+    _, notes = report_statistics(base, PARAMS)
+    assert notes == [
+        "This PR changes report.confidence from 99.999% to 95%; the base's applies until it is merged."
+    ]

@@ -134,8 +134,10 @@ STATISTICS = ("bootstrap_resamples", "bootstrap_seed", "confidence")
 
 def statistic_text(name: str, value: float) -> str:
     """A setting of STATISTICS as the report prints it: the confidence as a percentage ("95% CI"),
-    not as params.yaml holds it (a base's 0.8123456789)."""
-    return f"{100 * value:.4g}%" if name == "confidence" else str(value)
+    not as params.yaml holds it (a base's 0.8123456789); never "100%", which no valid one is (0.99999)."""
+    if name != "confidence":
+        return str(value)
+    return next(f"{shown}%" for digits in range(4, 18) if (shown := f"{100 * value:.{digits}g}") != "100")
 
 
 def report_statistics(base_params_text: str | None, params: Params) -> tuple[ReportParams, list[str]]:
