@@ -191,6 +191,7 @@ def test_an_alias_set_twice_at_once_is_set(server) -> None:
     run = client.create_run(client.create_experiment(f"alias-race-{uuid.uuid4().hex[:10]}"))
     name = f"alias-race-{uuid.uuid4().hex[:10]}"
     client.create_registered_model(name)
+    client.log_text(run.info.run_id, "flavors: {}\n", "model/MLmodel")  # no alias on files gone
     client.create_model_version(name, f"{run.info.artifact_uri}/model", run_id=run.info.run_id)
 
     def set_it(both: threading.Barrier, alias: str) -> None:
