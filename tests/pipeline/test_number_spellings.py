@@ -9,7 +9,7 @@ import pandera.pandas as pa
 import pytest
 
 from mlapp import schema, schema_draft
-from mlapp.cells import value_hints
+from mlapp.cells import feature_fix, value_hints
 from mlapp.files import read_json
 from mlapp.params import load_params
 from mlapp.sample_data import generate
@@ -47,9 +47,9 @@ def test_a_number_spelt_by_an_export_habit_is_named_with_the_fix(kind: type, val
     assert [(p.check.split(" ", 3)[3].startswith(hint), p.values, p.rows) for p in problems] == [
         (True, [value], [1])
     ], problems
-    assert value_hints("x", pd.Series(["3", value]), str(table.columns["x"].dtype), ".")[1].startswith(
-        f" {hint}"
-    )
+    assert value_hints("x", pd.Series(["3", value]), str(table.columns["x"].dtype), ".", feature_fix(False))[
+        1
+    ].startswith(f" {hint}")
 
 
 @pytest.mark.parametrize(
