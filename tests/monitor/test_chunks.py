@@ -29,12 +29,6 @@ WHOLE = 10**6  # one chunk
 
 
 @pytest.fixture
-def in_project(reference_project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(reference_project)  # params paths are relative to the repository root
-    return reference_project
-
-
-@pytest.fixture
 def validated(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     """The size of every batch table pandera validates: at most a chunk each, never the batch."""
     sizes: list[int] = []

@@ -16,12 +16,6 @@ from mlapp.params import load_params
 from tests.monitor.helpers import fresh, write_csv, write_log
 
 
-@pytest.fixture
-def in_project(reference_project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(reference_project)  # params paths are relative to the repository root
-    return reference_project
-
-
 def _run(project: Path, source: Path, tmp_path: Path) -> tuple[int, dict[str, object]]:
     params = load_params(project / "params.yaml")
     json_path = tmp_path / "future.json"

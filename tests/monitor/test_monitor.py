@@ -40,12 +40,6 @@ def _monitor(project: Path, source: Path, out: Path, **options: Any) -> tuple[in
     return code, json.loads(json_path.read_text())
 
 
-@pytest.fixture
-def in_project(reference_project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(reference_project)  # params paths are relative to the repository root
-    return reference_project
-
-
 def test_fresh_batch_from_the_same_process_is_not_flagged(in_project: Path, tmp_path: Path) -> None:
     code, report = _monitor(in_project, write_csv(fresh(101), tmp_path / "fresh.csv"), tmp_path)
     assert code == run.NO_ACTION

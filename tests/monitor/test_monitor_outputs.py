@@ -18,12 +18,6 @@ from tests.conftest import answering
 from tests.monitor.helpers import fresh, write_csv
 
 
-@pytest.fixture
-def in_project(reference_project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(reference_project)  # params paths are relative to the repository root
-    return reference_project
-
-
 def _main(project: Path, source: Path, **paths: Path) -> int:
     params = load_params(project / "params.yaml")
     outputs = {"json_path": source.with_name("m.json"), "markdown_path": source.with_name("m.md")} | paths

@@ -19,12 +19,6 @@ from tests.monitor.helpers import LABEL, fresh, write_csv, write_log
 REPORT = "repeats.json"
 
 
-@pytest.fixture
-def in_project(reference_project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(reference_project)  # params paths are relative to the repository root
-    return reference_project
-
-
 def _refused(project: Path, source: Path, tmp_path: Path) -> tuple[str, dict[str, object]]:
     """The error a run stops with, and the problem of the repeated rows in its report."""
     params = load_params(project / "params.yaml")
