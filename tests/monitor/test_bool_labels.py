@@ -13,7 +13,7 @@ import pytest
 from mlapp.monitor.batch import as_classes
 from tests.monitor.helpers import LABEL, fresh, write_csv
 from tests.monitor.test_chunk_inputs import CHUNK
-from tests.monitor.test_chunks import _monitor, in_project  # noqa: F401
+from tests.monitor.test_chunks import _monitor
 
 
 def _decay(report: dict[str, Any]) -> tuple[int, Any]:
@@ -23,7 +23,7 @@ def _decay(report: dict[str, Any]) -> tuple[int, Any]:
 @pytest.mark.parametrize("writer", ["bool", "boolean", "csv text"])
 def test_a_yes_no_label_is_a_0_1_models_classes(
     writer: str,
-    in_project: Path,  # noqa: F811
+    in_project: Path,
     tmp_path: Path,
 ) -> None:
     frame = fresh(221, 400)
@@ -40,7 +40,7 @@ def test_a_yes_no_label_is_a_0_1_models_classes(
 
 
 def test_a_nullable_boolean_labels_gaps_are_unlabeled_rows(
-    in_project: Path,  # noqa: F811
+    in_project: Path,
     tmp_path: Path,
 ) -> None:
     frame = fresh(222, 400)

@@ -15,7 +15,7 @@ import pytest
 from mlapp.monitor.batch import InvalidBatch, read_batch
 from mlapp.stages.validate_rules import LEVELS_HINT
 from tests.monitor.helpers import fresh, write_csv, write_log
-from tests.monitor.test_chunks import WHOLE, _monitor, _params, in_project  # noqa: F401
+from tests.monitor.test_chunks import WHOLE, _monitor, _params
 
 CHUNK = 50
 
@@ -46,7 +46,7 @@ def _tenure(cells: dict[int, str]) -> pd.DataFrame:
 def test_a_parse_rules_hint_is_the_whole_columns_not_its_first_failing_chunks(
     cells: dict[int, str],
     hint: str | None,
-    in_project: Path,  # noqa: F811
+    in_project: Path,
     tmp_path: Path,
 ) -> None:
     source = write_csv(_tenure(cells), tmp_path / "hostile.csv")
@@ -56,7 +56,7 @@ def test_a_parse_rules_hint_is_the_whole_columns_not_its_first_failing_chunks(
 
 
 def test_a_logs_ids_are_as_logged_whatever_the_chunk_7_and_7_0_two_ids_as_in_a_csv(
-    in_project: Path,  # noqa: F811
+    in_project: Path,
     tmp_path: Path,
 ) -> None:
     """pandas typed a chunk's numeric ids as a whole: 7 with 7.0 (and 8.5) became '7.0' twice, a
@@ -72,7 +72,7 @@ def test_a_logs_ids_are_as_logged_whatever_the_chunk_7_and_7_0_two_ids_as_in_a_c
 
 
 def test_whole_number_ids_with_a_gap_in_parquet_are_one_id_in_every_chunk(
-    in_project: Path,  # noqa: F811
+    in_project: Path,
     tmp_path: Path,
 ) -> None:
     """Another writer's int64 ids with a null: pandas read the chunk holding the null as float64,
@@ -111,7 +111,7 @@ WHERE = {"first": range(0, 50), "middle": range(100, 150), "last": range(250, 30
 def test_a_log_key_absent_from_whole_chunks_reads_as_in_the_whole_log(
     key: str,
     where: str,
-    in_project: Path,  # noqa: F811
+    in_project: Path,
     tmp_path: Path,
 ) -> None:
     """A chunk whose records lack a key had no such column: a feature's was a missing column
@@ -161,7 +161,7 @@ def test_event_times_with_an_offset_on_some_rows_fail_the_same_rows_in_chunks(
     zoned: list[int],
     stamps: dict[int, str] | None,
     count: int,
-    in_project: Path,  # noqa: F811
+    in_project: Path,
     tmp_path: Path,
 ) -> None:
     """Some stamps with a UTC offset and some without: the fewer kind fails, counted over the
@@ -173,7 +173,7 @@ def test_event_times_with_an_offset_on_some_rows_fail_the_same_rows_in_chunks(
     assert f": {count} value(s)" in whole.split("column 'event_time'")[1]
 
 
-def test_missing_ids_are_named_missing_not_repeated(in_project: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_missing_ids_are_named_missing_not_repeated(in_project: Path, tmp_path: Path) -> None:
     """Blank ids in different chunks are one problem, "no missing values": a missing id repeats
     nothing (it read as the id 'nan', three times). A real repeat across chunks is still named."""
     frame = fresh(203, 300).astype({"customer_id": object})
@@ -191,7 +191,7 @@ ZERO_ROWS = {"its columns": fresh(204, 1).head(0), "wrong columns": WRONG}
 
 @pytest.mark.parametrize("frame", ZERO_ROWS.values(), ids=ZERO_ROWS.keys())
 def test_a_parquet_batch_without_rows_is_refused_as_the_same_csv(
-    in_project: Path,  # noqa: F811
+    in_project: Path,
     tmp_path: Path,
     frame: pd.DataFrame,
 ) -> None:
@@ -204,7 +204,7 @@ def test_a_parquet_batch_without_rows_is_refused_as_the_same_csv(
 
 
 def test_a_log_integer_no_float_holds_is_refused_as_too_large_not_a_traceback(
-    in_project: Path,  # noqa: F811
+    in_project: Path,
     tmp_path: Path,
 ) -> None:
     """JSON integers past float's range (10**400; 5,000 digits, past what Python reads) in a
@@ -226,7 +226,7 @@ def test_a_log_integer_no_float_holds_is_refused_as_too_large_not_a_traceback(
     assert "2 value(s)" in whole and "at rows [60, 160]" in whole
 
 
-def test_a_log_with_a_bom_reads_as_the_same_log_without(in_project: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_a_log_with_a_bom_reads_as_the_same_log_without(in_project: Path, tmp_path: Path) -> None:
     """Notepad and PowerShell start UTF-8 with a BOM: a CSV read past it, a log refused line 1."""
     plain = write_log(fresh(206, 300), tmp_path / "plain.jsonl", model_version="x")
     marked = tmp_path / "marked.jsonl"
@@ -239,7 +239,7 @@ def test_a_log_with_a_bom_reads_as_the_same_log_without(in_project: Path, tmp_pa
         assert (code, {**said, "source": ""}) == (plain_code, {**plain_said, "source": ""})
 
 
-def test_a_log_of_many_lines_not_records_says_how_many(in_project: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_a_log_of_many_lines_not_records_says_how_many(in_project: Path, tmp_path: Path) -> None:
     """Every line a JSON array: the first lines are named and the rest counted (it said '5 problem(s)')."""
     source = tmp_path / "arrays.jsonl"
     source.write_text("[1, 2]\n" * 300)

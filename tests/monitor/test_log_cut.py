@@ -12,7 +12,7 @@ import pytest
 from mlapp.monitor import run
 from mlapp.monitor.batch import InvalidBatch, read_batch
 from tests.monitor.test_chunk_inputs import _errors
-from tests.monitor.test_chunks import CHUNK, WHOLE, _monitor, _params, in_project  # noqa: F401
+from tests.monitor.test_chunks import CHUNK, WHOLE, _monitor, _params
 from tests.monitor.test_log_own_fields import _log
 
 
@@ -30,7 +30,7 @@ def _half_record(source: Path) -> str:
 
 
 def test_a_last_line_cut_mid_write_is_left_out_and_named(
-    in_project: Path,  # noqa: F811
+    in_project: Path,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -62,7 +62,7 @@ def test_a_last_line_cut_mid_write_is_left_out_and_named(
 def test_a_line_that_is_no_json_otherwise_still_refuses_the_log(
     tail: str,
     line: str,
-    in_project: Path,  # noqa: F811
+    in_project: Path,
     tmp_path: Path,
 ) -> None:
     whole, chunked = _errors(in_project, _cut(tmp_path, tail), tmp_path)
@@ -71,7 +71,7 @@ def test_a_line_that_is_no_json_otherwise_still_refuses_the_log(
 
 
 def test_a_log_held_whole_splits_at_line_ends_only(
-    in_project: Path,  # noqa: F811
+    in_project: Path,
     tmp_path: Path,
 ) -> None:
     """U+2028 may stand unescaped in a JSON text (orjson writes it so); str.splitlines split the
@@ -86,7 +86,7 @@ def test_a_log_held_whole_splits_at_line_ends_only(
 
 
 def test_a_log_of_one_cut_line_is_named_by_it(
-    in_project: Path,  # noqa: F811
+    in_project: Path,
     tmp_path: Path,
 ) -> None:
     """Nothing else to read: "line 1 failed valid JSON" says more than "0 rows"."""

@@ -10,7 +10,7 @@ from typing import Any
 from mlapp.monitor.checks import batch_schema
 from mlapp.monitor.logs import EXTRA_KEYS, EXTRA_RULE, Log, log_chunks
 from tests.monitor.test_chunk_inputs import _errors
-from tests.monitor.test_chunks import _params, in_project  # noqa: F401
+from tests.monitor.test_chunks import _params
 from tests.monitor.test_log_own_fields import _log
 
 
@@ -22,7 +22,7 @@ def _keyed(tmp_path: Path, keys: dict[int, list[str]]) -> Path:
 
 
 def test_a_new_key_in_every_record_is_refused_and_bounded(
-    in_project: Path,  # noqa: F811
+    in_project: Path,
     tmp_path: Path,
 ) -> None:
     """300 records of a key each were 300 columns in every chunk (1.7 GB at 6,000 records)."""
@@ -40,7 +40,7 @@ def test_a_new_key_in_every_record_is_refused_and_bounded(
 
 
 def test_a_few_unknown_keys_are_still_named_as_columns(
-    in_project: Path,  # noqa: F811
+    in_project: Path,
     tmp_path: Path,
 ) -> None:
     source = _keyed(tmp_path, {row: ["extra_a", "extra_b"] for row in range(300)})

@@ -15,7 +15,7 @@ from mlapp.monitor.batch import read_batch
 from mlapp.monitor.logs import LABEL_INSIDE
 from tests.monitor.helpers import fresh, write_log
 from tests.monitor.test_chunk_inputs import _errors
-from tests.monitor.test_chunks import WHOLE, _params, in_project  # noqa: F401
+from tests.monitor.test_chunks import WHOLE, _params
 
 Edit = Callable[[dict[str, Any]], None]
 
@@ -35,7 +35,7 @@ def _features(**values: Any) -> Edit:
 
 
 def test_an_id_in_features_other_than_the_record_s_is_refused_by_its_rows(
-    in_project: Path,  # noqa: F811
+    in_project: Path,
     tmp_path: Path,
 ) -> None:
     """The record's id silently replaced the features' customer_id: which one names the customer?"""
@@ -49,7 +49,7 @@ def test_an_id_in_features_other_than_the_record_s_is_refused_by_its_rows(
 
 
 def test_an_id_in_features_that_is_the_record_s_or_its_only_one_is_read(
-    in_project: Path,  # noqa: F811
+    in_project: Path,
     tmp_path: Path,
 ) -> None:
     def only_in_features(record: dict[str, Any]) -> None:
@@ -63,7 +63,7 @@ def test_an_id_in_features_that_is_the_record_s_or_its_only_one_is_read(
 @pytest.mark.parametrize("beside", [True, False], ids=["label beside too", "label only inside"])
 def test_the_label_inside_features_is_no_ground_truth(
     beside: bool,
-    in_project: Path,  # noqa: F811
+    in_project: Path,
     tmp_path: Path,
 ) -> None:
     """It was read as the ground truth: decay measured on whatever a writer put among the inputs."""

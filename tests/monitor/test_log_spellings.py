@@ -13,7 +13,7 @@ import pytest
 from mlapp.monitor.batch import read_batch
 from tests.monitor.helpers import fresh, write_csv, write_log
 from tests.monitor.test_chunk_inputs import _errors
-from tests.monitor.test_chunks import WHOLE, _params, in_project  # noqa: F401
+from tests.monitor.test_chunks import WHOLE, _params
 from tests.monitor.test_log_own_fields import Edit, _log
 
 TS = "2026-01-02T00:30:00Z"
@@ -40,7 +40,7 @@ def _set(own: dict[str, object], features: dict[str, object]) -> Edit:
 )
 def test_the_same_instant_in_features_spelt_otherwise_than_the_record_s_ts_is_read(
     spelt: str,
-    in_project: Path,  # noqa: F811
+    in_project: Path,
     tmp_path: Path,
 ) -> None:
     """'…Z' and '…+00:00' were two values (compared as text): the log refused as a clash."""
@@ -56,7 +56,7 @@ def test_the_same_instant_in_features_spelt_otherwise_than_the_record_s_ts_is_re
 )
 def test_a_different_instant_in_features_is_still_refused(
     other: str,
-    in_project: Path,  # noqa: F811
+    in_project: Path,
     tmp_path: Path,
 ) -> None:
     source = _log(tmp_path, {3: _set({"ts": TS}, {"event_time": other})})
@@ -77,7 +77,7 @@ def test_a_different_instant_in_features_is_still_refused(
 def test_a_key_written_twice_is_refused_by_its_line_naming_the_key(
     line: str,
     key: str,
-    in_project: Path,  # noqa: F811
+    in_project: Path,
     tmp_path: Path,
 ) -> None:
     """Python's JSON reader kept the last of the two values without a word."""
@@ -94,7 +94,7 @@ def test_a_key_written_twice_is_refused_by_its_line_naming_the_key(
 def test_an_id_in_features_equal_in_python_but_not_alike_is_still_refused(
     inside: object,
     own: object,
-    in_project: Path,  # noqa: F811
+    in_project: Path,
     tmp_path: Path,
 ) -> None:
     """Two ids in a CSV: comparing instants must not make them one value."""
@@ -104,7 +104,7 @@ def test_an_id_in_features_equal_in_python_but_not_alike_is_still_refused(
 
 
 def test_hundreds_of_unknown_columns_are_named_a_few_with_their_count(
-    in_project: Path,  # noqa: F811
+    in_project: Path,
     tmp_path: Path,
 ) -> None:
     """Every one of 200 extra names was listed, on one line of some 3,000 characters."""

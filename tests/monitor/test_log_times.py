@@ -9,7 +9,7 @@ import pandas as pd
 
 from tests.monitor.helpers import fresh, write_csv, write_log
 from tests.monitor.test_chunk_inputs import _errors, _outcome
-from tests.monitor.test_chunks import CHUNK, in_project  # noqa: F401
+from tests.monitor.test_chunks import CHUNK
 
 
 def _stamps(frame: pd.DataFrame) -> list[str]:
@@ -19,7 +19,7 @@ def _stamps(frame: pd.DataFrame) -> list[str]:
 
 
 def test_a_log_with_and_without_utc_offsets_is_refused_as_a_csv_is(
-    in_project: Path,  # noqa: F811
+    in_project: Path,
     tmp_path: Path,
 ) -> None:
     """A stamp without an offset was taken as UTC in a log, and the same stamps in a CSV were
@@ -46,7 +46,7 @@ def test_a_log_with_and_without_utc_offsets_is_refused_as_a_csv_is(
 
 
 def test_a_log_whose_every_stamp_has_an_offset_is_read_in_utc(
-    in_project: Path,  # noqa: F811
+    in_project: Path,
     tmp_path: Path,
 ) -> None:
     source = write_log(fresh(232, 300), tmp_path / "utc.jsonl", model_version="x")
@@ -58,7 +58,7 @@ def test_a_log_whose_every_stamp_has_an_offset_is_read_in_utc(
 
 
 def test_a_log_line_nested_thousands_deep_is_refused_by_its_number(
-    in_project: Path,  # noqa: F811
+    in_project: Path,
     tmp_path: Path,
 ) -> None:
     """Python's JSON reader raised RecursionError on it: a traceback, not the line named."""
@@ -72,7 +72,7 @@ def test_a_log_line_nested_thousands_deep_is_refused_by_its_number(
 
 
 def test_a_log_stamp_written_as_a_decimal_year_is_refused(
-    in_project: Path,  # noqa: F811
+    in_project: Path,
     tmp_path: Path,
 ) -> None:
     """A JSON number as `ts` (2024.5, a decimal year) was read as its year's 1 January among

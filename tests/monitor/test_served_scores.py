@@ -17,7 +17,7 @@ from mlapp.monitor.logs import Log, log_chunks
 from mlapp.monitor.served import PREDICTION_RULE, PROBABILITY_RULE, served_scores
 from tests.monitor.helpers import fresh, write_log
 from tests.monitor.test_chunk_inputs import CHUNK, _errors, _outcome
-from tests.monitor.test_chunks import WHOLE, _params, in_project  # noqa: F401
+from tests.monitor.test_chunks import WHOLE, _params
 
 
 def _log(tmp_path: Path, cells: dict[int, Any], version: str = "x") -> Path:
@@ -45,7 +45,7 @@ def _log(tmp_path: Path, cells: dict[int, Any], version: str = "x") -> Path:
 def test_a_logged_probability_that_is_no_probability_refuses_the_log(
     cells: dict[int, Any],
     said: str,
-    in_project: Path,  # noqa: F811
+    in_project: Path,
     tmp_path: Path,
 ) -> None:
     source = _log(tmp_path, cells)
@@ -59,7 +59,7 @@ def test_a_logged_probability_that_is_no_probability_refuses_the_log(
 
 
 def test_a_probability_written_as_text_null_or_nan_is_read_as_a_features_value_is(
-    in_project: Path,  # noqa: F811
+    in_project: Path,
     tmp_path: Path,
 ) -> None:
     """Text "0.3" parses as a feature's "12" does; null and JSON's NaN are no score logged."""
@@ -133,7 +133,7 @@ def test_a_regression_prediction_that_is_no_number_refuses_the_log(value: Any, s
 
 
 def test_a_regression_log_s_prediction_field_is_the_one_checked(
-    in_project: Path,  # noqa: F811
+    in_project: Path,
 ) -> None:
     """The field the service writes for a regression model, read from each record, rows across chunks."""
     params = _params(in_project, WHOLE)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mlapp.monitor.rows import MonitorError
-from tests.monitor.test_chunks import CHUNK, _monitor, in_project  # noqa: F401
+from tests.monitor.test_chunks import CHUNK, _monitor
 
 
 @pytest.mark.parametrize(
@@ -23,7 +23,7 @@ from tests.monitor.test_chunks import CHUNK, _monitor, in_project  # noqa: F401
 def test_an_empty_table_says_it_is_empty(
     name: str,
     content: bytes,
-    in_project: Path,  # noqa: F811
+    in_project: Path,
     tmp_path: Path,
 ) -> None:
     """pandas' "No columns to parse from file" was the whole message."""
@@ -33,7 +33,7 @@ def test_an_empty_table_says_it_is_empty(
     assert str(caught.value).endswith("is empty (no header line naming its columns)")
 
 
-def test_a_ragged_row_is_one_line(in_project: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_a_ragged_row_is_one_line(in_project: Path, tmp_path: Path) -> None:
     """pandas' message ends in a newline: the error was followed by a blank line; and it was
     pandas' tokenizer's ("Error tokenizing data. C error: Expected 2 fields..."), said in words."""
     (source := tmp_path / "ragged.csv").write_text("a,b\n1,2\n3,4,5\n")
