@@ -54,19 +54,29 @@ def test_make_run_points_at_the_tracking_store_it_used() -> None:
     assert "https://mlflow.example.com" in served and "sqlite" not in served
 
 
-def _dvc_project(root: Path) -> None:
-    """The Makefile in a git + DVC project whose default remote is an empty local folder."""
+@pytest.fixture(scope="module")
+def dvc_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Makefile in a git + DVC project whose default remote is an empty local folder, made
+    once: each test copies it (``_dvc_project``). The remote is named relative to .dvc/config,
+    so a copy's is its own folder."""
+    root = tmp_path_factory.mktemp("dvc-project")
     shutil.copy(REPO / "Makefile", root / "Makefile")
     sh("git", "init", "-q", cwd=root)
     sh("dvc", "init", "-q", cwd=root)
     (root / "remote").mkdir()
-    sh("dvc", "remote", "add", "-d", "sample", str(root / "remote"), cwd=root)
+    sh("dvc", "remote", "add", "-d", "sample", "remote", cwd=root)
+    assert "url = ../remote" in (root / ".dvc" / "config").read_text()
+    return root
 
 
-def test_make_run_says_why_the_data_cannot_be_pulled(tmp_path: Path) -> None:
+def _dvc_project(made: Path, root: Path) -> None:
+    shutil.copytree(made, root, symlinks=True, dirs_exist_ok=True)
+
+
+def test_make_run_says_why_the_data_cannot_be_pulled(dvc_project: Path, tmp_path: Path) -> None:
     """A teammate's clone of a branch whose `dvc add data` was never pushed: `dvc pull --quiet`
     failed without a word and `make run` ended with `make: *** [Makefile:56: run] Error 1`."""
-    _dvc_project(tmp_path)
+    _dvc_project(dvc_project, tmp_path)
     missing = "0123456789abcdef0123456789abcdef.dir"  # in neither the cache nor the remote
     (tmp_path / "data.dvc").write_text(
         f"outs:\n- md5: {missing}\n  size: 1\n  nfiles: 1\n  hash: md5\n  path: data\n"
@@ -81,10 +91,10 @@ def test_make_run_says_why_the_data_cannot_be_pulled(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_make_run_names_the_full_disk_the_data_cannot_be_pulled_to(tmp_path: Path) -> None:
+def test_make_run_names_the_full_disk_the_data_cannot_be_pulled_to(dvc_project: Path, tmp_path: Path) -> None:
     """`dvc pull --quiet` on a full disk printed nothing, and `make run` blamed the remote."""
     with small_tmpfs(tmp_path / "disk") as root:
-        _dvc_project(root)
+        _dvc_project(dvc_project, root)
         (root / "data").mkdir()
         (root / "data" / "table.csv").write_bytes(b"a\n" + b"1\n" * 500_000)  # 1 MB
         sh("dvc", "add", "-q", "data", cwd=root)
@@ -98,10 +108,10 @@ def test_make_run_names_the_full_disk_the_data_cannot_be_pulled_to(tmp_path: Pat
     assert "a full disk (No space left on device) needs room for data/" in out.stderr
 
 
-def test_make_run_says_to_add_or_drop_data_edited_by_hand(tmp_path: Path) -> None:
+def test_make_run_says_to_add_or_drop_data_edited_by_hand(dvc_project: Path, tmp_path: Path) -> None:
     """Rows added to the data file without `dvc add data`: DVC's pull refuses to overwrite them,
     and `make run` said the data was in neither the cache nor the remote."""
-    _dvc_project(tmp_path)
+    _dvc_project(dvc_project, tmp_path)
     table = tmp_path / "data" / "table.csv"
     table.parent.mkdir()
     table.write_text("a,b\n1,2\n")
