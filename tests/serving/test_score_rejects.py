@@ -98,14 +98,14 @@ def test_the_rejects_are_the_same_whole_and_row_by_row(
     """A CSV and a Parquet batch of the same rows give the same rejects, whole and in chunks of one
     row (each reject's value as the file holds it, null where the cell is empty). A chunk whose
     boolean was blank in every row was scored: pandera's coercion made the missing value False."""
-    frame, source = broken(30), tmp_path / f"batch.{suffix}"
+    frame, source = broken(15), tmp_path / f"batch.{suffix}"
     frame.to_csv(source, index=False) if suffix == "csv" else frame.to_parquet(source, index=False)
     data, written = PARAMS.data, []
     for rows in (1_000, 1):
         output = tmp_path / f"out-{rows}" / "p.parquet"
         summary = scorer.score(str(source), output, serving_root / "models", rows, tmp_path / "none.json",
                                data.missing_values, data.csv_separator, data.decimal)  # fmt: skip
-        assert (summary.scored, summary.rejected) == (25, 5)
+        assert (summary.scored, summary.rejected) == (10, 5)
         written.append(pq.read_table(output.with_name("p.rejects.parquet")).replace_schema_metadata(None))
     whole, chunked = written
     assert [list(reject.values()) for reject in whole.to_pylist()] == EXPECTED
