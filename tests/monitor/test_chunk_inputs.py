@@ -99,8 +99,10 @@ def _outcome(project: Path, source: Path, out: Path, rows: int) -> tuple[int, An
         return 2, str(exc)
 
 
-# Rows of a 300-row log without a key: the first chunk of 50, a middle one, the last, every row.
-WHERE = {"first": range(0, 50), "middle": range(100, 150), "last": range(250, 300), "every": range(300)}
+# Rows of a log of monitor.min_rows (200) rows without a key: the first chunk of 50, a middle
+# one, the last, every row. Each case reads the log whole and in 4 chunks.
+KEY_ROWS = 200
+WHERE = {"first": range(0, 50), "middle": range(100, 150), "last": range(150, 200), "every": range(KEY_ROWS)}
 
 
 @pytest.mark.parametrize("where", list(WHERE))
@@ -118,7 +120,7 @@ def test_a_log_key_absent_from_whole_chunks_reads_as_in_the_whole_log(
     (exit 2) where the whole log has missing values there (valid for a nullable feature). A key
     absent from every record is a missing column either way; an unknown key is named whatever
     chunk holds it."""
-    source = write_log(fresh(203, 300), tmp_path / "keys.jsonl", model_version="x")
+    source = write_log(fresh(203, KEY_ROWS), tmp_path / "keys.jsonl", model_version="x")
     records = [json.loads(line) for line in source.read_text().splitlines()]
     for row, record in enumerate(records):
         inner = record["features"] if key in record["features"] or key == "referrer" else record
