@@ -91,12 +91,8 @@ def test_pipeline_registry_aliases_and_load_by_alias(server, trained_project, tm
     root, env = team_project(trained_project, tmp_path / "p", server)
     monkeypatch.chdir(root)
     params = load_params()
-    # The pipeline logs its run to the server (evaluate forced: the copy was evaluated on sqlite).
-    sh("dvc", "repro", "-f", "-s", "evaluate", cwd=root, env=env)
-    logged = runs(server, params.mlflow.experiment)
-    assert [r.info.status for r in logged] == ["FINISHED"]
-    assert logged[0].data.tags["model.sha256"] == load(root / "models").sha256
-
+    # register logs the model's run itself (the copy was evaluated on sqlite): a pipeline logging
+    # to the server is test_two_pipelines_log_at_once's.
     sh("mlapp", "pipeline", "register", "--tag", "image.digest=sha256:one", cwd=root, env=env)
     first = load(root / "models")
     retrain(root, env, depth=3)
@@ -118,9 +114,9 @@ def test_pipeline_registry_aliases_and_load_by_alias(server, trained_project, tm
     assert aliased_model(params.mlflow, "staging") == second.sha256
 
 
-def at_once(argv: list[str], roots: list[Path], env: dict[str, str]) -> list[str]:
-    """``argv`` started in each of ``roots`` together (the project's own code first on the paths);
-    their outputs, once every one exited 0."""
+def at_once(argv: list[str], projects: list[tuple[Path, dict[str, str]]]) -> list[str]:
+    """``argv`` started in each project (root, its environment) together, the project's own code
+    first on the paths; their outputs, once every one exited 0."""
     path = f"{BIN}{os.pathsep}{os.environ['PATH']}"
     procs = [
         subprocess.Popen(
@@ -131,22 +127,34 @@ def at_once(argv: list[str], roots: list[Path], env: dict[str, str]) -> list[str
             stderr=subprocess.STDOUT,
             text=True,
         )
-        for root in roots
+        for root, env in projects
     ]
     outputs = [p.communicate(timeout=600)[0] for p in procs]
     assert [p.returncode for p in procs] == [0] * len(procs), outputs
     return outputs
 
 
+PASSWORD = "s3cret-in-the-uri"  # noqa: S105 - what must never be printed
+
+
 def test_two_pipelines_log_at_once(server, trained_project, tmp_path) -> None:
-    roots = []
-    for name in ("a", "b"):
-        root, env = team_project(trained_project, tmp_path / name, server)
-        roots.append(root)
-    at_once(["dvc", "repro", "-f", "-s", "evaluate"], roots, env)
-    for root in roots:
-        experiment = load_params(root / "params.yaml").mlflow.experiment
-        assert [r.info.status for r in runs(server, experiment)] == ["FINISHED"]
+    """Two pipelines log to the server at once, ``hidden`` through a URL with a password
+    (``http://user:password@host``, which MLflow accepts and a server without auth ignores) that
+    neither its evaluate nor its register may print: MLflow's own "View run ... at: <URI>" lines
+    printed it whole into every `dvc repro` log, beside our redacted line."""
+    root, env = team_project(trained_project, tmp_path / "a", server)
+    hidden, hidden_env = team_project(trained_project, tmp_path / "hidden", server)
+    hidden_env["MLFLOW_TRACKING_URI"] = server.replace("://", f"://alice:{PASSWORD}@", 1)
+    # evaluate forced: the copies were evaluated on sqlite
+    _, hidden_logged = at_once(["dvc", "repro", "-f", "-s", "evaluate"], [(root, env), (hidden, hidden_env)])
+    for project in (root, hidden):
+        found = runs(server, load_params(project / "params.yaml").mlflow.experiment)
+        assert [r.info.status for r in found] == ["FINISHED"], project
+        assert found[0].data.tags["model.sha256"] == load(project / "models").sha256, project
+    registered = sh("mlapp", "pipeline", "register", cwd=hidden, env=hidden_env)
+    said = hidden_logged + registered.stdout + registered.stderr
+    assert "MLflow run " in said and "at http://***@" in said, said
+    assert PASSWORD not in said, said
 
 
 def test_a_repository_cannot_register_into_another_ones_model(
@@ -178,7 +186,7 @@ def test_two_tracks_at_once_point_the_alias_at_one_version(server, trained_proje
     """`make run` twice at once on one server: however they interleave, both name the version
     the alias points at (one may have registered a spare version of the same model)."""
     root, env = team_project(trained_project, tmp_path / "p", server)
-    outputs = at_once(["mlapp", "pipeline", "track", "--alias", "candidate"], [root, root], env)
+    outputs = at_once(["mlapp", "pipeline", "track", "--alias", "candidate"], [(root, env)] * 2)
     version = alias_version(load_params(root / "params.yaml").mlflow, "candidate")
     assert all(f"version {version} is @candidate" in out for out in outputs), outputs
 
@@ -256,29 +264,42 @@ def own_server(
             proc.wait(timeout=30)
 
 
-def killed_while_logging(argv: list[str], root: Path, env: dict[str, str], proc: subprocess.Popen,
-                         tmp_path: Path) -> tuple[int, str]:  # fmt: skip
-    """Run ``argv`` held at its run's logging, kill the server ``proc`` there, let it go on:
-    its exit status and output."""
+def killed_while_logging(
+    commands: list[tuple[list[str], Path, dict[str, str]]], proc: subprocess.Popen, tmp_path: Path
+) -> list[tuple[int, str]]:
+    """Run each command (argv, its project, its environment) held at its run's logging, kill the
+    server ``proc`` once all are held, let them go on: each one's exit status and output."""
     hold = hold_env(tmp_path, "mlapp.tracking:_log_into_run")
-    child = subprocess.Popen(argv, cwd=root, env={**os.environ, **env, **hold}, text=True,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
-    assert child.stdout is not None
-    said: list[str] = []
-    held = held_pid(child.stdout, said)
+    children = [
+        subprocess.Popen(argv, cwd=root, env={**os.environ, **env, **hold}, text=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        for argv, root, env in commands
+    ]  # fmt: skip
+    said: list[list[str]] = [[] for _ in children]
+    held: list[int] = []
     try:
-        assert held is not None, f"{argv} never started logging its run:\n{''.join(said)}"
+        for (argv, _, _), child, lines in zip(commands, children, said, strict=True):
+            assert child.stdout is not None
+            pid = held_pid(child.stdout, lines)
+            assert pid is not None, f"{argv} never started logging its run:\n{''.join(lines)}"
+            held.append(pid)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
-        release(held)
-        output = "".join(said) + child.stdout.read()  # to its end: the pipe never fills
-        return child.wait(timeout=120), output
+        for pid in held:
+            release(pid)
+        ended = []
+        for child, lines in zip(children, said, strict=True):  # each to its end in turn: what the
+            assert child.stdout is not None  # others print meanwhile (a few lines) never fills a pipe
+            output = "".join(lines) + child.stdout.read()
+            ended.append((child.wait(timeout=120), output))
+        return ended
     finally:
-        if child.poll() is None:  # failed above: neither the command nor what it runs outlives the test
-            if held is not None:
-                os.kill(held, signal.SIGKILL)
-            child.kill()
-            child.communicate(timeout=60)
+        for i, child in enumerate(children):
+            if child.poll() is None:  # failed above: neither a command nor what it runs outlives the test
+                if i < len(held):
+                    os.kill(held[i], signal.SIGKILL)
+                child.kill()
+                child.communicate(timeout=60)
 
 
 def test_server_going_away_mid_run(trained_project, tmp_path, monkeypatch) -> None:
@@ -290,7 +311,7 @@ def test_server_going_away_mid_run(trained_project, tmp_path, monkeypatch) -> No
         for name, value in env.items():  # the server and FAST_FAIL, for this process's calls too
             monkeypatch.setenv(name, value)
         params = load_params()
-        sh("dvc", "repro", "-f", "-s", "evaluate", cwd=root, env=env)
+        # register logs the run itself (a copy evaluated on sqlite has none on this server)
         sh("mlapp", "pipeline", "register", "--tag", "image.digest=sha256:old", cwd=root, env=env)
         assert ops.move_alias(params.mlflow, "production", "sha256:old") == "1"
         old_model = load(root / "models").sha256
@@ -303,7 +324,7 @@ def test_server_going_away_mid_run(trained_project, tmp_path, monkeypatch) -> No
         # server dies in that window. Killing it once the store showed the run was a race with
         # evaluate's logging, lost when this test was paused a few seconds on a loaded machine.
         path = {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-        code, output = killed_while_logging(["dvc", "repro"], root, {**env, **path}, proc, tmp_path)
+        ((code, output),) = killed_while_logging([(["dvc", "repro"], root, {**env, **path})], proc, tmp_path)
 
     assert code != 0
     assert f"MLflow tracking server {url} failed while logging run" in output, output

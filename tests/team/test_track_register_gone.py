@@ -2,8 +2,8 @@
 model's run: one line that says what is true of that command (they are no DVC stage: evaluate's
 "this stage wrote no outputs ... `dvc repro`" was wrong for them), and a re-run does it.
 
-The command is held (tests/holding.py) once its run exists, before it logs anything; the server
-dies in that window, so what fails, and when, never depends on timing.
+Both commands are held (tests/holding.py) once their runs exist, before they log anything; the
+server dies in that window, so what fails, and when, never depends on timing.
 """
 
 from __future__ import annotations
@@ -31,29 +31,33 @@ SAID = {
 }
 
 
-@pytest.mark.parametrize("command", ["track", "register"])
 def test_a_server_killed_while_the_run_is_logged_says_what_this_command_left(
-    command: str, trained_project: Path, tmp_path: Path
+    trained_project: Path, tmp_path: Path
 ) -> None:
+    """Both commands, each in a project of its own names, held together on one server killed once."""
     postgres = require_env("MLAPP_TEST_POSTGRES_URL", "PostgreSQL for a killable `mlflow server`")
     shared = require_env("MLAPP_TEST_MLFLOW_SERVER", "an `mlflow server` on the same PostgreSQL")
-    argv = [str(BIN / "mlapp"), "pipeline", command, "--alias", "staging"]
+    argv = {command: [str(BIN / "mlapp"), "pipeline", command, "--alias", "staging"] for command in SAID}
     with own_server(postgres, tmp_path / "artifacts", tmp_path / "server.log") as (url, proc):
-        root, env = team_project(trained_project, tmp_path / "p", url)
-        status, output = killed_while_logging(argv, root, env, proc, tmp_path)
-    assert status == 2, output
-    assert "Traceback" not in output, output
-    line = output.splitlines()[-1]
-    failed = rf"error: MLflow tracking server {re.escape(url)} failed while logging run \w+ \(\w+\); "
-    assert re.fullmatch(failed + re.escape(SAID[command]), line), line
-    # What it left, read through the shared server on the same database: a run that never finished
-    # (never reused), no registered model, no alias.
-    params = load_params(root / "params.yaml").mlflow
+        projects = {command: team_project(trained_project, tmp_path / command, url) for command in SAID}
+        commands = [(argv[command], root, env) for command, (root, env) in projects.items()]
+        ended = dict(zip(SAID, killed_while_logging(commands, proc, tmp_path), strict=True))
     client = MlflowClient(shared, shared)
-    experiment = client.get_experiment_by_name(params.experiment)
-    assert experiment is not None
-    (run,) = client.search_runs([experiment.experiment_id])
-    assert run.info.status != RunStatus.to_string(RunStatus.FINISHED), run.info
-    assert client.search_model_versions(versions_of(params.model_name)) == []
-    sh(*argv, cwd=root, env={**env, "MLFLOW_TRACKING_URI": shared})  # the server is back: the re-run does it
-    assert client.get_model_version_by_alias(params.model_name, "staging").version == "1"
+    for command, (status, output) in ended.items():
+        assert status == 2, f"{command}: {output}"
+        assert "Traceback" not in output, f"{command}: {output}"
+        line = output.splitlines()[-1]
+        failed = rf"error: MLflow tracking server {re.escape(url)} failed while logging run \w+ \(\w+\); "
+        assert re.fullmatch(failed + re.escape(SAID[command]), line), f"{command}: {line}"
+        # What it left, read through the shared server on the same database: a run that never
+        # finished (never reused), no registered model, no alias.
+        root, env = projects[command]
+        params = load_params(root / "params.yaml").mlflow
+        experiment = client.get_experiment_by_name(params.experiment)
+        assert experiment is not None, command
+        (run,) = client.search_runs([experiment.experiment_id])
+        assert run.info.status != RunStatus.to_string(RunStatus.FINISHED), f"{command}: {run.info}"
+        assert client.search_model_versions(versions_of(params.model_name)) == [], command
+        # The server is back: the re-run does it.
+        sh(*argv[command], cwd=root, env={**env, "MLFLOW_TRACKING_URI": shared})
+        assert client.get_model_version_by_alias(params.model_name, "staging").version == "1", command
