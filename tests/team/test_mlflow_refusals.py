@@ -10,14 +10,18 @@ timing; a never-answering server is waited for 1 s (MLFLOW_HTTP_REQUEST_TIMEOUT,
 
 from __future__ import annotations
 
+import io
+import logging
+import os
 import re
 import threading
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import mlflow
 import pytest
 import requests
 from mlflow.exceptions import MlflowException
@@ -26,7 +30,7 @@ from mlflow.tracking import MlflowClient
 from mlapp.params import load_params
 from mlapp.params_train import MODEL_NAME_MAX
 from mlapp.serving.local import free_port
-from tests.conftest import answering, sh
+from tests.conftest import answering, run_main
 from tests.team.conftest import require_env
 from tests.team.test_mlflow_server import own_server, runs, team_project
 
@@ -84,16 +88,40 @@ def proxy(
             released.set()
 
 
+def in_process(root: Path, env: dict[str, str], *command: str) -> tuple[int, str]:
+    """`mlapp <command>` run in this process as its console script runs it, in ``root`` with ``env``
+    added: its exit code and its output. A process of its own imported MLflow, pandas and XGBoost
+    again for each of these one-line refusals; what the command changes of its process (the
+    environment, MLflow's URIs, its loggers' levels) is undone after, as that process's end did."""
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    levels = [(logger, logger.level) for logger in loggers if isinstance(logger, logging.Logger)]
+    said = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, redirect_stdout(said), redirect_stderr(said):
+        patch.chdir(root)
+        for name, value in env.items():
+            patch.setenv(name, value)
+        before = os.environ.copy()
+        try:
+            code = run_main(patch, *command)
+        finally:
+            os.environ.clear()
+            os.environ.update(before)
+            mlflow.set_tracking_uri(None)
+            mlflow.set_registry_uri(None)
+            for logger, level in levels:
+                logger.setLevel(level)
+    return code, said.getvalue()
+
+
 def refused(
     trained_project: Path, tmp_path: Path, url: str, *command: str, env: dict[str, str] | None = None
 ) -> tuple[Path, str]:
-    """`mlapp <command>` of a project copy of its own names at ``url`` (``env`` added to its
-    environment): its project and its output; it must fail with exit 2 (a user's error), without
-    a traceback."""
+    """`mlapp <command>` (``in_process``) of a project copy of its own names at ``url`` (``env``
+    added to its environment): its project and its output; it must fail with exit 2 (a user's
+    error), without a traceback."""
     root, project_env = team_project(trained_project, tmp_path / "p", url)
-    done = sh("mlapp", *command, cwd=root, check=False, env=project_env | (env or {}))
-    output = done.stdout + done.stderr
-    assert done.returncode == 2, output
+    code, output = in_process(root, project_env | (env or {}), *command)
+    assert code == 2, output
     assert "Traceback" not in output, output
     return root, output
 
