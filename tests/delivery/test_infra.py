@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import math
 import shutil
 import time
@@ -23,6 +25,19 @@ from mlapp.serving.settings import body_budget, body_cap, worker_count
 
 PARAMS = load_params(REPO / "params.yaml")
 OVERLAYS = [REPO / PARAMS.delivery.infra_dir / "overlays" / env for env in PARAMS.delivery.environments]
+
+
+@functools.cache
+def _render_once(folder: Path) -> list[kube.Obj]:
+    return kube.render(folder)
+
+
+def render_repo(folder: Path) -> list[kube.Obj]:
+    """``kube.render(folder)`` of a folder of this repository, which no test edits: kubectl runs
+    once per folder in this module (test_overlay_renders_and_validates runs it every time), and
+    each caller gets a copy of its own to change."""
+    assert folder.is_relative_to(REPO), folder
+    return copy.deepcopy(_render_once(folder))
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS, ids=lambda p: p.name)
@@ -49,7 +64,7 @@ def test_overlay_renders_and_validates(overlay: Path) -> None:
 
 def test_environments_differ_only_where_intended() -> None:
     staging, production = (
-        {o["kind"]: o for o in kube.render(overlay)} for overlay in (OVERLAYS[0], OVERLAYS[-1])
+        {o["kind"]: o for o in render_repo(overlay)} for overlay in (OVERLAYS[0], OVERLAYS[-1])
     )
     assert (
         staging["HorizontalPodAutoscaler"]["spec"]["maxReplicas"]
@@ -73,7 +88,7 @@ def test_environments_differ_only_where_intended() -> None:
 
 
 def test_writable_paths_are_emptydirs_and_env_points_there() -> None:
-    deployment = next(o for o in kube.render(OVERLAYS[-1]) if o["kind"] == "Deployment")
+    deployment = next(o for o in render_repo(OVERLAYS[-1]) if o["kind"] == "Deployment")
     pod = deployment["spec"]["template"]["spec"]
     container = pod["containers"][0]
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
@@ -87,7 +102,7 @@ def test_writable_paths_are_emptydirs_and_env_points_there() -> None:
 def test_the_prediction_log_volume_holds_the_log_and_its_rotated_copy() -> None:
     """The log without a volume was turned off at start-up (read-only root); one too small for
     the log and its ``.1`` would get the pod evicted by its own sampling."""
-    deployment = next(o for o in kube.render(OVERLAYS[-1]) if o["kind"] == "Deployment")
+    deployment = next(o for o in render_repo(OVERLAYS[-1]) if o["kind"] == "Deployment")
     pod = deployment["spec"]["template"]["spec"]
     env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
     mount = next(m for m in pod["containers"][0]["volumeMounts"] if m["mountPath"] == "/var/log/mlapp")
@@ -116,7 +131,7 @@ def test_the_memory_limit_holds_the_requests_in_flight_with_headroom(overlay: Pa
     """Per worker, requests in flight hold their rows (at most BentoML's share of max_concurrency,
     ceil(max_concurrency / workers), each of max_rows) and their bodies' bytes (at most
     serving.max_body_bytes_in_flight, and never more than the slots' bodies at the cap)."""
-    deployment = next(o for o in kube.render(overlay) if o["kind"] == "Deployment")
+    deployment = next(o for o in render_repo(overlay) if o["kind"] == "Deployment")
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     limit = quantity(container["resources"]["limits"]["memory"])
     workers, cap = workers_of(container), body_cap(PARAMS.serving)
@@ -136,7 +151,7 @@ def test_the_pre_stop_sleep_outlasts_endpoint_removal_within_the_grace_period(ov
     """After SIGTERM the server accepts no new connection, and endpoint removal lags the pod's
     deletion: the kubelet's sleep keeps it serving meanwhile. The grace period counts the sleep,
     so a request admitted at its end still has serving.timeout_s to be answered."""
-    deployment = next(o for o in kube.render(overlay) if o["kind"] == "Deployment")
+    deployment = next(o for o in render_repo(overlay) if o["kind"] == "Deployment")
     pod = deployment["spec"]["template"]["spec"]
     sleep_s = pre_stop_sleep_s(pod["containers"][0])
     assert 3 <= sleep_s <= 10
@@ -151,7 +166,7 @@ def test_the_sleep_action_is_in_the_kubernetes_version_the_manifests_target() ->
     uses_sleep = any(
         pre_stop_sleep_s(o["spec"]["template"]["spec"]["containers"][0])
         for overlay in OVERLAYS
-        for o in kube.render(overlay)
+        for o in render_repo(overlay)
         if o["kind"] == "Deployment"
     )
     assert uses_sleep and (major, minor) >= (1, 30)
@@ -221,16 +236,16 @@ def test_check_manifests_command(mlapp_in_repo) -> None:
 
 def test_bootstrap_grants_the_deployer_exactly_what_the_overlays_need() -> None:
     """Each rendered kind can be applied, in the namespace it renders into, and nothing else."""
-    objects = kube.render(REPO / "infra/bootstrap")
+    objects = render_repo(REPO / "infra/bootstrap")
     assert kube.schema_errors(objects, PARAMS.delivery.kubernetes_version) == []
     roles = {o["metadata"]["namespace"]: o["rules"] for o in objects if o["kind"] == "Role"}
-    spaces = [kube.render(overlay)[0]["metadata"]["namespace"] for overlay in OVERLAYS]
+    spaces = [render_repo(overlay)[0]["metadata"]["namespace"] for overlay in OVERLAYS]
     stale = sorted(set(roles) - set(spaces))  # an environment removed from params: apply -k would fail
     assert not stale, (
         f"infra/bootstrap: deployer Roles in {stale}, no environment's: remove their deployer-<env>.yaml"
     )
     for overlay in OVERLAYS:
-        rendered = kube.render(overlay)
+        rendered = render_repo(overlay)
         namespace = rendered[0]["metadata"]["namespace"]
         assert namespace in roles, (
             f"infra/bootstrap: no mlapp-deployer Role in {namespace} (a deployer-<env>.yaml)"
@@ -261,7 +276,7 @@ def test_bootstrap_grants_the_deployer_exactly_what_the_overlays_need() -> None:
 
 
 def test_bootstrap_namespaces_are_the_environments_of_params() -> None:
-    objects = kube.render(REPO / "infra/bootstrap")
+    objects = render_repo(REPO / "infra/bootstrap")
     namespaces = {o["metadata"]["name"] for o in objects if o["kind"] == "Namespace"}
     assert namespaces == {
         argocd.namespace(PARAMS.delivery, env, REPO) for env in PARAMS.delivery.environments
@@ -323,7 +338,7 @@ def test_the_digest_reaches_every_container_that_runs_the_image() -> None:
     """Deployments and, should an overlay include it, the batch-scoring CronJob."""
     ref = "ghcr.io/acme/churn@sha256:" + "a" * 64
     for folder in (OVERLAYS[0], REPO / "infra/jobs"):
-        pinned = kube.pin_image(kube.render(folder), PARAMS.delivery.app, ref)
+        pinned = kube.pin_image(render_repo(folder), PARAMS.delivery.app, ref)
         images = [c["image"] for o in pinned for c in kube.containers(o)]
         assert images and set(images) == {ref}, folder
 
