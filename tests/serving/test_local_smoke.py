@@ -37,11 +37,20 @@ def serve_smoke(serving_root: Path, model_dir: Path, *options: str) -> subproces
 
 @pytest.mark.slow
 def test_serves_smoke_tests_and_stops_leaving_nothing_behind(serving_root: Path, tmp_path: Path) -> None:
+    """Also `make run` beside `make serve` (or another user's server, any program) on
+    serving.probe_port: its server took that port too, so it shared `make serve`'s probes
+    (SO_REUSEPORT) or, the port held otherwise, failed to start. It takes a free probe port, as it
+    takes a free traffic port: here params' probe port is held throughout the run."""
     root = shutil.copytree(serving_root, tmp_path / "project")
     params = root / "params.yaml"  # every prediction logged: the smoke test's would be, but elsewhere
     params.write_text(re.sub(r"(?m)^  log_sample_rate: \S+", "  log_sample_rate: 1", params.read_text()))
-    done = serve_smoke(root, root / "models")
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    with socket.create_server(("127.0.0.1", 0)) as held:  # no SO_REUSEPORT: nobody can share it
+        taken = held.getsockname()[1]
+        params.write_text(re.sub(r"(?m)^  probe_port: \d+", f"  probe_port: {taken}", params.read_text()))
+        assert f"  probe_port: {taken}" in params.read_text()
+        done = serve_smoke(root, root / "models")
+    said = done.stdout[-2000:] + done.stderr[-2000:]
+    assert done.returncode == 0, f"params' probe port held by another program: {said}"
     assert re.search(r"ok   /predict: \d+ records match the local model", done.stdout)
     assert "ok   stopped on SIGTERM (exit 0)" in done.stdout
     url = re.search(r"ready after [\d.]+ s: (http://127\.0\.0\.1:\d+) ", done.stdout)
@@ -113,22 +122,6 @@ def test_a_server_already_on_the_port_is_not_smoke_tested_for_ours(serving_root:
     assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
     assert f"error: cannot listen on 127.0.0.1:{port}: Address already in use" in done.stderr
     assert "ready after" not in done.stdout, done.stdout
-
-
-@pytest.mark.slow
-def test_make_run_serves_beside_whatever_holds_the_probe_port_of_params(serving_root, tmp_path) -> None:
-    """`make run` beside `make serve` (or another user's server, any program) on serving.probe_port:
-    its server took that port too, so it shared `make serve`'s probes (SO_REUSEPORT) or, the port
-    held otherwise, failed to start. It takes a free probe port, as it takes a free traffic port."""
-    root = shutil.copytree(serving_root, tmp_path / "project")
-    with socket.create_server(("127.0.0.1", 0)) as held:  # no SO_REUSEPORT: nobody can share it
-        taken = held.getsockname()[1]
-        params = root / "params.yaml"
-        params.write_text(re.sub(r"(?m)^  probe_port: \d+", f"  probe_port: {taken}", params.read_text()))
-        assert f"  probe_port: {taken}" in params.read_text()
-        done = serve_smoke(root, root / "models")
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    assert "ok   stopped on SIGTERM (exit 0)" in done.stdout
 
 
 @pytest.mark.slow
