@@ -95,8 +95,9 @@ def test_a_drifted_labeled_batch_over_several_chunks_gets_the_whole_batch_report
 
 def test_a_fresh_batch_over_several_chunks_is_not_flagged_either(in_project: Path, tmp_path: Path) -> None:
     source = write_csv(fresh(101), tmp_path / "fresh.csv")
-    assert _monitor(in_project, source, tmp_path, CHUNK) == _monitor(in_project, source, tmp_path, WHOLE)
-    assert _monitor(in_project, source, tmp_path, CHUNK)[0] == run.NO_ACTION
+    chunked = _monitor(in_project, source, tmp_path, CHUNK)
+    assert chunked == _monitor(in_project, source, tmp_path, WHOLE)
+    assert chunked[0] == run.NO_ACTION
 
 
 def _broken(rows: int = 1500) -> pd.DataFrame:

@@ -9,7 +9,7 @@ import pandas as pd
 
 from tests.monitor.helpers import fresh, write_csv, write_log
 from tests.monitor.test_chunk_inputs import _errors, _outcome
-from tests.monitor.test_chunks import CHUNK
+from tests.monitor.test_chunks import CHUNK, WHOLE
 
 
 def _stamps(frame: pd.DataFrame) -> list[str]:
@@ -42,7 +42,8 @@ def test_a_log_with_and_without_utc_offsets_is_refused_as_a_csv_is(
         f"column 'event_time' failed {rule}: 100 value(s)" in whole and "at rows [1, 4, 7, 10, 13]" in whole
     )
     as_csv = write_csv(frame.assign(event_time=stamps), tmp_path / "zones.csv")
-    assert whole.partition("\n")[2] == _errors(in_project, as_csv, tmp_path)[0].partition("\n")[2]
+    code, from_csv = _outcome(in_project, as_csv, tmp_path, WHOLE)  # in chunks: test_chunk_inputs
+    assert code == 2 and whole.partition("\n")[2] == str(from_csv).partition("\n")[2]
 
 
 def test_a_log_whose_every_stamp_has_an_offset_is_read_in_utc(
