@@ -5,8 +5,10 @@ from __future__ import annotations
 import itertools
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 from matplotlib.text import Text
+from matplotlib.transforms import Bbox
 
 from mlapp import plots
 from tests.report.helpers import HOSTILE_NAMES
@@ -14,6 +16,22 @@ from tests.report.helpers import HOSTILE_NAMES
 
 def cells(classes: list[str], count: int) -> list[dict[str, object]]:
     return [{"actual": a, "predicted": p, "count": count} for a, p in itertools.product(classes, repeat=2)]
+
+
+def overlapping(boxes: list[tuple[str, Bbox]]) -> list[tuple[str, str]]:
+    """The pairs of texts whose boxes overlap, as ``Bbox.overlaps`` decides (touching edges too),
+    in the order of ``itertools.combinations``: at once, not pair by pair (20 classes draw 886
+    texts, 392,055 pairs: 2.7 CPU-s in Python)."""
+    extents = np.array([box.extents for _, box in boxes]).reshape(-1, 4)
+    x0, x1 = np.sort(extents[:, [0, 2]], axis=1).T
+    y0, y1 = np.sort(extents[:, [1, 3]], axis=1).T
+    meet = (
+        (x0[:, None] <= x1[None, :])
+        & (x0[None, :] <= x1[:, None])
+        & (y0[:, None] <= y1[None, :])
+        & (y0[None, :] <= y1[:, None])
+    )
+    return [(boxes[i][0], boxes[j][0]) for i, j in zip(*np.nonzero(np.triu(meet, k=1)), strict=True)]
 
 
 @pytest.mark.parametrize(
@@ -36,7 +54,7 @@ def test_confusion_labels_never_overlap(classes: list[str]) -> None:
         renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
         texts = [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
         boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in texts]
-        clashes = [(a, b) for (a, x), (b, y) in itertools.combinations(boxes, 2) if x.overlaps(y)]
+        clashes = overlapping(boxes)
         assert not clashes, clashes[:5]
         labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
         assert len(set(labels)) == len(classes)  # still one label a class
