@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -27,8 +29,9 @@ from mlapp.stages.split import split
 from mlapp.stages.train import train
 from mlapp.tables import write_frame
 from tests.conftest import REPO, copy_project, own_probe_port, running_server, sh
+from tests.team.test_dask_cluster_lost import _dask
 
-pytestmark = pytest.mark.slow  # each test starts a Dask LocalCluster (worker processes)
+pytestmark = pytest.mark.slow  # Dask clusters: worker processes
 PARAMS = load_params(REPO / "params.yaml")
 EXAMPLES = PARAMS.validate_.max_failure_examples
 ROC_AUC_TOLERANCE = 0.02
@@ -57,8 +60,41 @@ def _saved(booster_spec: tuple, path: Path) -> model_io.Model:
 
 
 @pytest.fixture(scope="module")
+def shared_cluster() -> Iterator[str]:
+    """A cluster of the params' shape (2 workers x 1 thread), started once for the module: its address.
+
+    Each training without a scheduler starts and stops its own LocalCluster, worker processes
+    that import Dask, pandas and XGBoost anew; the tests below that check what is trained, not
+    how the cluster starts, share this one instead (``on_cluster``). Same shape, so the same bytes
+    as the params' own LocalCluster gives (``dask_model``, which still starts its own). Its
+    scheduler runs in its own process, as a user's does: one in this process shares the client's
+    event loop, and xgboost.dask's matrix construction waits on that loop and never returns.
+    """
+    from distributed import Client
+
+    address = f"tcp://127.0.0.1:{free_port()}"
+    procs = [_dask("scheduler", "--port", address.rsplit(":", 1)[1], "--no-dashboard")]
+    try:
+        procs += [_dask("worker", address, "--nthreads", "1", "--no-dashboard") for _ in range(2)]
+        with Client(address, timeout="60s") as client:
+            client.wait_for_workers(2, timeout=120)
+        yield address
+    finally:
+        for proc in procs:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.fixture
+def on_cluster(shared_cluster: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Training in this test runs on ``shared_cluster``, named as a user names a running one."""
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", shared_cluster)
+    return shared_cluster
+
+
+@pytest.fixture(scope="module")
 def dask_model(tables, tmp_path_factory: pytest.TempPathFactory) -> model_io.Model:
-    """The params' own Dask training, once for the module (a cluster start and a fit)."""
+    """The params' own Dask training, once for the module (its own LocalCluster start and a fit)."""
     train_path, _ = tables
     return _saved(
         train_dask.train(train_path, PARAMS.data.label, PARAMS.train, examples=EXAMPLES),
@@ -66,7 +102,9 @@ def dask_model(tables, tmp_path_factory: pytest.TempPathFactory) -> model_io.Mod
     )
 
 
-def test_dask_matches_local_within_tolerance_and_repeats_exactly(tables, dask_model, tmp_path) -> None:
+def test_dask_matches_local_within_tolerance_and_repeats_exactly(
+    tables, dask_model, on_cluster, tmp_path
+) -> None:
     train_path, test_path = tables
     local = _saved(
         train(pd.read_parquet(train_path), PARAMS.data.label, PARAMS.train, examples=EXAMPLES),
@@ -84,7 +122,7 @@ def test_dask_matches_local_within_tolerance_and_repeats_exactly(tables, dask_mo
     dask_roc, dask_pr = _scores(dask_a, test_path)
     assert abs(dask_roc - local_roc) <= ROC_AUC_TOLERANCE, (dask_roc, local_roc)
     assert abs(dask_pr - local_pr) <= PR_AUC_TOLERANCE, (dask_pr, local_pr)
-    # Same data, params and cluster shape: the same bytes.
+    # Same data, params and cluster shape (another cluster of it, shared_cluster): the same bytes.
     assert dask_a.sha256 == dask_b.sha256
     # ...but not the local engine's bytes: distributed histograms sum in another order.
     assert dask_a.sha256 != local.sha256
@@ -102,7 +140,9 @@ def test_other_partitioning_changes_bytes_not_quality(tables, dask_model, tmp_pa
     assert abs(_scores(other, test_path)[0] - _scores(base, test_path)[0]) <= ROC_AUC_TOLERANCE
 
 
-def test_where_dask_left_the_partitions_changes_nothing(tables, dask_model, tmp_path, monkeypatch) -> None:
+def test_where_dask_left_the_partitions_changes_nothing(
+    tables, dask_model, on_cluster, tmp_path, monkeypatch
+) -> None:
     """Under load the scheduler once left every fit partition on one worker and XGBoost failed.
 
     Replay that placement (every part of each matrix on one worker, the validation rows on
@@ -126,7 +166,9 @@ def test_where_dask_left_the_partitions_changes_nothing(tables, dask_model, tmp_
     assert raced_model.sha256 == dask_model.sha256
 
 
-def test_xgboost_gets_train_dask_timeout_s_for_its_collective_and_tracker(tables, monkeypatch) -> None:
+def test_xgboost_gets_train_dask_timeout_s_for_its_collective_and_tracker(
+    tables, on_cluster, monkeypatch
+) -> None:
     """Without a tracker timeout XGBoost waits for ever for a worker that never joins: the value
     given to xgboost.dask.train is checked, not a hang (training stops right there)."""
     import xgboost.collective
@@ -200,7 +242,7 @@ def test_a_small_table_on_more_workers_trains(tables, tmp_path) -> None:
     assert booster.num_boosted_rounds() == spec.best_iteration + 1
 
 
-def test_a_binary_label_written_as_text_trains_on_dask(tables, dask_model, tmp_path) -> None:
+def test_a_binary_label_written_as_text_trains_on_dask(tables, dask_model, on_cluster, tmp_path) -> None:
     """UCI's adult table labels "<=50K"/">50K": the Dask engine assumed classes "0"/"1" and
     failed with a traceback ("label 'income' has values the model does not know"). It now
     orders the classes as the local engine does; "no"/"yes" encode as 0/1 did, so the same
@@ -220,7 +262,7 @@ def test_a_binary_label_written_as_text_trains_on_dask(tables, dask_model, tmp_p
     assert declared.classes == ["yes", "no"]  # data.classes decides, as for the local engine
 
 
-def test_float_labels_name_the_classes_as_the_local_engine_does(tables, tmp_path) -> None:
+def test_float_labels_name_the_classes_as_the_local_engine_does(tables, on_cluster, tmp_path) -> None:
     """Labels 1.0/1.5 are classes "1.0"/"1.5" (not every label is whole). Each partition was
     encoded alone: a partition holding only 1.0 named it "1", and Dask training failed with
     "column 'churned' failed one of the model's classes ['1.0', '1.5']" on that partition."""
@@ -237,7 +279,7 @@ def test_float_labels_name_the_classes_as_the_local_engine_does(tables, tmp_path
     assert booster.num_boosted_rounds() == spec.best_iteration + 1
 
 
-def test_a_regression_with_outliers_trains_robustly_on_dask(tmp_path) -> None:
+def test_a_regression_with_outliers_trains_robustly_on_dask(on_cluster, tmp_path) -> None:
     """train.regression_objective reaches xgboost.dask: with a tenth of the training labels off by
     +20,000, the Dask pseudo-Huber and absolute-error models stay near the clean test values,
     where the squared-error one is dragged up (deterministic for this cluster shape)."""
@@ -265,7 +307,7 @@ def test_a_regression_with_outliers_trains_robustly_on_dask(tmp_path) -> None:
     assert mae["absoluteerror"] < mae["squarederror"] / 3, mae
 
 
-def test_a_positive_skewed_label_trains_with_a_log_link_on_dask(tmp_path) -> None:
+def test_a_positive_skewed_label_trains_with_a_log_link_on_dask(on_cluster, tmp_path) -> None:
     """tweedie and gamma reach xgboost.dask with their own metric (and tweedie its power), and
     predict on the label's scale: positive, within the labels' range."""
     import numpy as np
@@ -289,7 +331,7 @@ def test_a_positive_skewed_label_trains_with_a_log_link_on_dask(tmp_path) -> Non
 
 
 @pytest.mark.parametrize("classes", [3, 2])
-def test_a_multiclass_label_trains_on_dask(tmp_path, classes) -> None:
+def test_a_multiclass_label_trains_on_dask(on_cluster, tmp_path, classes) -> None:
     """The native train xgboost.dask runs needs num_class for multi:softprob, which XGBoost's local
     classifier sets itself (for three classes or more): Dask multiclass stopped with "value 0 for
     Parameter num_class should be greater equal to 1"."""
@@ -306,7 +348,7 @@ def test_a_multiclass_label_trains_on_dask(tmp_path, classes) -> None:
     assert model_io.Model(booster, spec, "").scores(frame).shape == (len(frame), classes)
 
 
-def test_whole_groups_are_held_out_on_dask(tables, tmp_path) -> None:
+def test_whole_groups_are_held_out_on_dask(tables, on_cluster, tmp_path) -> None:
     """data.group_column: the validation rows are the local engine's whole groups, spread over the
     partitions (households of 4 rows apart in the file); the model trains on every worker."""
     frame = pd.read_parquet(tables[0]).head(2_000)
