@@ -47,11 +47,14 @@ def test_evaluate_logged_one_mlflow_run_with_lineage(trained_project: Path) -> N
     assert {"plots/roc.png", "plots/roc.json", "plots/confusion.png"} <= artifacts
 
 
+# evaluate logs to MLflow: to ``mlflow_store`` (MLFLOW_TRACKING_URI names it), whose tables are
+# made, not to a new store whose tables evaluate would make first (here and in the next test).
+@pytest.mark.usefixtures("mlflow_store")
 def test_forced_repro_gives_identical_model_bytes(trained_project: Path, tmp_path: Path) -> None:
     root = copy_project(trained_project, tmp_path / "p")
     before = {p.name: p.read_bytes() for p in (root / "models").iterdir()}
     metrics_before = (root / "metrics" / "metrics.json").read_bytes()
-    sh("dvc", "repro", "-f", cwd=root, env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'm.db'}"})
+    sh("dvc", "repro", "-f", cwd=root)
     assert {p.name: p.read_bytes() for p in (root / "models").iterdir()} == before
     assert (root / "metrics" / "metrics.json").read_bytes() == metrics_before
     assert sh("git", "status", "--porcelain", cwd=root).stdout == ""
@@ -61,21 +64,21 @@ def test_forced_repro_gives_identical_model_bytes(trained_project: Path, tmp_pat
 # alone at load average 12, over pytest's 300 s beside another worker at 14. Each `dvc repro` may
 # take sh's 240 s; the budget is for a hang, not a claim about speed.
 @pytest.mark.timeout(600)
+@pytest.mark.usefixtures("mlflow_store")
 def test_changing_a_param_retrains_and_reverting_gives_the_same_bytes_again(
     trained_project: Path, tmp_path: Path
 ) -> None:
     # train's output is persistent (a failed train keeps the previous model), so DVC keeps no
     # run-cache entry for it: reverting trains again, to the same bytes.
     root = copy_project(trained_project, tmp_path / "p")
-    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'm.db'}"}
     original = (root / "models" / "model.ubj").read_bytes()
     params = (root / "params.yaml").read_text()
     (root / "params.yaml").write_text(params.replace("max_depth: 5", "max_depth: 2"))
-    out = sh("dvc", "repro", cwd=root, env=env).stdout
+    out = sh("dvc", "repro", cwd=root).stdout
     assert "Running stage 'train'" in out and "Running stage 'split'" not in out
     assert (root / "models" / "model.ubj").read_bytes() != original
     (root / "params.yaml").write_text(params)
-    out = sh("dvc", "repro", cwd=root, env=env).stdout
+    out = sh("dvc", "repro", cwd=root).stdout
     assert "Running stage 'train'" in out
     assert (root / "models" / "model.ubj").read_bytes() == original
 
