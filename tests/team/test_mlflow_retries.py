@@ -25,8 +25,9 @@ from mlflow.tracking import MlflowClient
 from mlapp import tracking, tracking_failures, tracking_timeouts
 from mlapp.params import load_params
 from mlapp.registry import versions_of
-from tests.conftest import answering, sh
+from tests.conftest import answering
 from tests.team.conftest import require_env
+from tests.team.test_mlflow_refusals import in_process
 from tests.team.test_mlflow_server import team_project
 
 API = "/api/2.0/mlflow"
@@ -104,19 +105,20 @@ def test_a_server_gone_while_register_sets_an_alias_is_one_line_and_a_rerun_sets
     root, env = team_project(trained_project, tmp_path / "p", upstream)
     del env["MLFLOW_HTTP_REQUEST_MAX_RETRIES"]  # what a user's shell has: MLflow's default
     env |= {"MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0", "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0"}
-    register = ("mlapp", "pipeline", "register", "--alias", "staging")
+    register = ("pipeline", "register", "--alias", "staging")
     with dies_at(upstream, f"{API}/registered-models/alias") as (url, refused):
-        done = sh(*register, cwd=root, env={**env, "MLFLOW_TRACKING_URI": url}, check=False)
-    assert done.returncode == 2, done.stdout + done.stderr
-    assert "Traceback" not in done.stderr, done.stderr  # MLflow's own lines come first: "Created version 1"
-    assert done.stderr.splitlines()[-1] == (
+        code, said = in_process(root, {**env, "MLFLOW_TRACKING_URI": url}, *register)
+    assert code == 2, said
+    assert "Traceback" not in said, said  # MLflow's own lines come first: "Created version 1"
+    assert said.splitlines()[-1] == (
         f"error: MLflow tracking server {url} failed while registering (too many 502 error responses); "
         "what it did before stays (a new registry version may lack its aliases; an alias moved or did "
         "not, whole). Run this again when the server answers."
     )
     assert refused.pop(f"{API}/registered-models/alias") == 5  # the call and 4 retries
     assert refused == {f"{API}/registered-models/get": 1}  # did another process set it? asked once
-    sh(*register, cwd=root, env=env)  # the server is back
+    code, said = in_process(root, env, *register)  # the server is back
+    assert code == 0, said
     params = load_params(root / "params.yaml").mlflow
     client = MlflowClient(upstream, upstream)
     versions = client.search_model_versions(versions_of(params.model_name))

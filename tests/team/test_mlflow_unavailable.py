@@ -17,9 +17,8 @@ from mlflow.tracking import MlflowClient
 
 from mlapp.params import load_params
 from mlapp.tracking import PROBE
-from tests.conftest import sh
 from tests.team.conftest import require_env
-from tests.team.test_mlflow_refusals import nothing_logged, proxy, refused, register
+from tests.team.test_mlflow_refusals import in_process, nothing_logged, proxy, refused, register
 from tests.team.test_mlflow_server import team_project
 
 pytestmark = pytest.mark.slow
@@ -50,9 +49,9 @@ def test_a_server_back_within_the_retries_registers(trained_project: Path, tmp_p
     shared = require_env("MLAPP_TEST_MLFLOW_SERVER", "an `mlflow server` on PostgreSQL")
     with proxy(shared, (PROBE,), 502, b"Bad Gateway", first=2) as url:
         root, env = team_project(trained_project, tmp_path / "p", url)
-        done = sh("mlapp", "pipeline", "register", "--alias", "staging", cwd=root, check=False,
-                  env={**env, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "4"})  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
+        code, said = in_process(root, {**env, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "4"}, "pipeline", "register",
+                                "--alias", "staging")  # fmt: skip
+    assert code == 0, said
     name = load_params(root / "params.yaml").mlflow.model_name
     assert MlflowClient(shared, shared).get_model_version_by_alias(name, "staging").version == "1"
 

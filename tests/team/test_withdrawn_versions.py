@@ -22,6 +22,7 @@ from mlapp.lineage import identity
 from mlapp.params import load_params
 from mlapp.registry import Unservable, set_alias, versions_of
 from tests.conftest import sh
+from tests.team.test_mlflow_refusals import in_process
 from tests.team.test_mlflow_server import alias_version, server, team_project
 
 pytestmark = pytest.mark.slow
@@ -54,7 +55,8 @@ def test_no_alias_moves_to_a_withdrawn_version(server, trained_project, tmp_path
     assert f"mlflow runs restore --run-id {throwaway}" in said and "mlapp pipeline register" in said, said
     assert client.get_registered_model(params.model_name).aliases == {}
     # track --alias passes it over: a version of the current model from the live run gets the alias.
-    sh("mlapp", "pipeline", "track", "--alias", "staging", cwd=root, env=env)
+    code, said = in_process(root, env, "pipeline", "track", "--alias", "staging")
+    assert code == 0, said
     assert alias_version(params, "staging") == "2"
     assert client.get_model_version(params.model_name, "2").run_id == run.info.run_id
 
@@ -67,9 +69,9 @@ def test_no_alias_moves_to_a_withdrawn_version(server, trained_project, tmp_path
         Unservable, match=rf"at version 2: its model files \(run {run.info.run_id}\) are gone"
     ):
         set_alias(client, params.model_name, "production", "2")
-    done = sh("mlapp", "pipeline", "register", "--alias", "production", cwd=root, env=env, check=False)
-    assert done.returncode != 0, done.stdout
-    line = done.stderr.splitlines()[-1]
+    code, said = in_process(root, env, "pipeline", "register", "--alias", "production")
+    assert code != 0, said
+    line = said.splitlines()[-1]
     assert line.startswith(f"error: nothing registered: the model files of run {run.info.run_id} are gone"), (
         line
     )
