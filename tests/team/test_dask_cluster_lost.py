@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -38,16 +39,17 @@ def _dask(*argv: str) -> subprocess.Popen[bytes]:
     )
 
 
-@pytest.fixture
-def cluster() -> Iterator[dict[str, subprocess.Popen[bytes]]]:
-    """A scheduler and two single-thread workers without nannies (a killed worker stays dead)."""
+@contextmanager
+def started_cluster(*worker_flags: str) -> Iterator[dict[str, subprocess.Popen[bytes]]]:
+    """A scheduler and two single-thread workers (``worker_flags`` added), each a process of its
+    own as a user's are, once both workers joined; ``"address"`` is the scheduler's."""
     from distributed import Client
 
     address = f"tcp://127.0.0.1:{free_port()}"
     procs = {"scheduler": _dask("scheduler", "--port", address.rsplit(":", 1)[1], "--no-dashboard")}
     try:
         for name in ("worker", "other worker"):
-            procs[name] = _dask("worker", address, "--no-nanny", "--nthreads", "1", "--no-dashboard")
+            procs[name] = _dask("worker", address, *worker_flags, "--nthreads", "1", "--no-dashboard")
         with Client(address, timeout="60s") as client:
             client.wait_for_workers(2, timeout=120)
         procs["address"] = address  # type: ignore[assignment]
@@ -57,6 +59,13 @@ def cluster() -> Iterator[dict[str, subprocess.Popen[bytes]]]:
             if isinstance(proc, subprocess.Popen) and proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+
+
+@pytest.fixture
+def cluster() -> Iterator[dict[str, subprocess.Popen[bytes]]]:
+    """A scheduler and two single-thread workers without nannies (a killed worker stays dead)."""
+    with started_cluster("--no-nanny") as procs:
+        yield procs
 
 
 @pytest.mark.slow

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
 from collections import defaultdict
 from collections.abc import Iterator
@@ -29,7 +28,7 @@ from mlapp.stages.split import split
 from mlapp.stages.train import train
 from mlapp.tables import write_frame
 from tests.conftest import REPO, copy_project, own_probe_port, running_server, sh
-from tests.team.test_dask_cluster_lost import _dask
+from tests.team.test_dask_cluster_lost import started_cluster
 
 pytestmark = pytest.mark.slow  # Dask clusters: worker processes
 PARAMS = load_params(REPO / "params.yaml")
@@ -70,19 +69,8 @@ def shared_cluster() -> Iterator[str]:
     scheduler runs in its own process, as a user's does: one in this process shares the client's
     event loop, and xgboost.dask's matrix construction waits on that loop and never returns.
     """
-    from distributed import Client
-
-    address = f"tcp://127.0.0.1:{free_port()}"
-    procs = [_dask("scheduler", "--port", address.rsplit(":", 1)[1], "--no-dashboard")]
-    try:
-        procs += [_dask("worker", address, "--nthreads", "1", "--no-dashboard") for _ in range(2)]
-        with Client(address, timeout="60s") as client:
-            client.wait_for_workers(2, timeout=120)
-        yield address
-    finally:
-        for proc in procs:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    with started_cluster() as procs:
+        yield str(procs["address"])
 
 
 @pytest.fixture
