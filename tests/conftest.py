@@ -7,6 +7,8 @@ repository with DVC, so commands run exactly as a user (or CI) would run them.
 from __future__ import annotations
 
 import fcntl
+import io
+import logging
 import os
 import shutil
 import signal
@@ -17,7 +19,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager, nullcontext
+from contextlib import closing, contextmanager, nullcontext, redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +108,33 @@ def run_main(monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:
     code = exit_info.value.code
     assert isinstance(code, int)
     return code
+
+
+def in_process(root: Path, env: dict[str, str], *command: str) -> tuple[int, str]:
+    """`mlapp <command>` run in this process as its console script runs it, in ``root`` with ``env``
+    added: its exit code and its output. A process of its own imports MLflow, pandas and XGBoost
+    again (about 4 CPU-s a refused command); what the command changes of its process (the
+    environment, MLflow's URIs, its loggers' levels) is undone after, as that process's end did."""
+    import mlflow  # not at import time: most tests never load it
+
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    levels = [(logger, logger.level) for logger in loggers if isinstance(logger, logging.Logger)]
+    said = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, redirect_stdout(said), redirect_stderr(said):
+        patch.chdir(root)
+        for name, value in env.items():
+            patch.setenv(name, value)
+        before = os.environ.copy()
+        try:
+            code = run_main(patch, *command)
+        finally:
+            os.environ.clear()
+            os.environ.update(before)
+            mlflow.set_tracking_uri(None)
+            mlflow.set_registry_uri(None)
+            for logger, level in levels:
+                logger.setLevel(level)
+    return code, said.getvalue()
 
 
 def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 90) -> None:

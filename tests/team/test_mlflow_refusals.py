@@ -10,18 +10,14 @@ timing; a never-answering server is waited for 1 s (MLFLOW_HTTP_REQUEST_TIMEOUT,
 
 from __future__ import annotations
 
-import io
-import logging
-import os
 import re
 import threading
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import mlflow
 import pytest
 import requests
 from mlflow.exceptions import MlflowException
@@ -30,7 +26,7 @@ from mlflow.tracking import MlflowClient
 from mlapp.params import load_params
 from mlapp.params_train import MODEL_NAME_MAX
 from mlapp.serving.local import free_port
-from tests.conftest import answering, run_main
+from tests.conftest import answering, in_process
 from tests.team.conftest import require_env
 from tests.team.test_mlflow_server import own_server, runs, team_project
 
@@ -86,31 +82,6 @@ def proxy(
             yield url
         finally:
             released.set()
-
-
-def in_process(root: Path, env: dict[str, str], *command: str) -> tuple[int, str]:
-    """`mlapp <command>` run in this process as its console script runs it, in ``root`` with ``env``
-    added: its exit code and its output. A process of its own imported MLflow, pandas and XGBoost
-    again for each of these one-line refusals; what the command changes of its process (the
-    environment, MLflow's URIs, its loggers' levels) is undone after, as that process's end did."""
-    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
-    levels = [(logger, logger.level) for logger in loggers if isinstance(logger, logging.Logger)]
-    said = io.StringIO()
-    with pytest.MonkeyPatch.context() as patch, redirect_stdout(said), redirect_stderr(said):
-        patch.chdir(root)
-        for name, value in env.items():
-            patch.setenv(name, value)
-        before = os.environ.copy()
-        try:
-            code = run_main(patch, *command)
-        finally:
-            os.environ.clear()
-            os.environ.update(before)
-            mlflow.set_tracking_uri(None)
-            mlflow.set_registry_uri(None)
-            for logger, level in levels:
-                logger.setLevel(level)
-    return code, said.getvalue()
 
 
 def refused(

@@ -25,9 +25,8 @@ from mlflow.tracking import MlflowClient
 from mlapp import tracking, tracking_failures, tracking_timeouts
 from mlapp.params import load_params
 from mlapp.registry import versions_of
-from tests.conftest import answering
+from tests.conftest import answering, in_process
 from tests.team.conftest import require_env
-from tests.team.test_mlflow_refusals import in_process
 from tests.team.test_mlflow_server import team_project
 
 API = "/api/2.0/mlflow"

@@ -17,8 +17,9 @@ from mlflow.tracking import MlflowClient
 
 from mlapp.params import load_params
 from mlapp.tracking import PROBE
+from tests.conftest import in_process
 from tests.team.conftest import require_env
-from tests.team.test_mlflow_refusals import in_process, nothing_logged, proxy, refused, register
+from tests.team.test_mlflow_refusals import nothing_logged, proxy, refused, register
 from tests.team.test_mlflow_server import team_project
 
 pytestmark = pytest.mark.slow

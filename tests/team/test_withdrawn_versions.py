@@ -21,8 +21,7 @@ from mlapp.delivery.state import StateError
 from mlapp.lineage import identity
 from mlapp.params import load_params
 from mlapp.registry import Unservable, set_alias, versions_of
-from tests.conftest import sh
-from tests.team.test_mlflow_refusals import in_process
+from tests.conftest import in_process, sh
 from tests.team.test_mlflow_server import alias_version, server, team_project
 
 pytestmark = pytest.mark.slow
