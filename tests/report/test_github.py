@@ -13,8 +13,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from mlapp.delivery.github import GitHubError
 from mlapp.report import github
+from mlapp.report.github import GitHubError
 from tests.conftest import answering, sh
 
 SHA = "a" * 40

@@ -16,17 +16,13 @@ from typing import Any
 import click
 
 from mlapp import git, proc
-from mlapp.errors import UserError
 from mlapp.params import DeliveryParams
+from mlapp.report.github import Api, GitHubError
 from mlapp.workflows import workflow_facts
 
 CD_WORKFLOW = ".github/workflows/cd.yml"
 GITHUB_ACTIONS_APP_ID = 15368  # the "GitHub Actions" integration, a bypass actor in rulesets
 Call = tuple[str, str, dict[str, Any] | None, str]  # method, path, body, why
-
-
-class GitHubError(UserError, RuntimeError):
-    pass
 
 
 def repository(given: str | None = None, remote: str | None = None, option: str = "") -> str:
@@ -125,8 +121,6 @@ def setup(
         if apply:
             raise GitHubError(message)
         click.echo(f"# warning: {message}", err=True)
-    from mlapp.report.github import Api  # the one GitHub REST client (it imports GitHubError from here)
-
     api = Api() if apply else None
     ids = [{"type": kind, "id": api.get(path)["id"] if api else 0} for kind, path in parsed]
     existing = {r["name"]: int(r["id"]) for r in api.pages(f"repos/{repo}/rulesets")} if api else {}

@@ -26,7 +26,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from mlapp.delivery.github import GitHubError
+from mlapp.errors import UserError
 from mlapp.markdown_table import cut_to
 
 Get = Callable[[str], Any]
@@ -49,6 +49,10 @@ GH_REFERENCE = re.compile(r"(?<![\w-])(gh)-(?=[0-9]+\b)", re.IGNORECASE)  # GH-1
 SIGN_ENTITY = re.compile(r"&(?:(commat)|num|#0*(?:(64)|35)|#x0*(?:(40)|23));", re.IGNORECASE)  # @ or #
 GITHUB_URL = re.compile(r"(?<=github\.com)/", re.IGNORECASE)  # an issue's URL backlinks it too
 HTML_IMAGE = re.compile(r"<(?=\s*/?\s*(?:img|image|picture|source|video|audio|svg)\b)", re.IGNORECASE)
+
+
+class GitHubError(UserError, RuntimeError):
+    """GitHub refused or could not be reached, or what to ask it is not well formed."""
 
 
 class Api:
