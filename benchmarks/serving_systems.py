@@ -41,18 +41,20 @@ def save_mlflow_model(model_dir: Path, dest: Path, example: pd.DataFrame) -> Pat
     """The pipeline's MLflow model (models-from-code pyfunc + native files), saved locally."""
     import mlflow
 
-    from mlapp.tracking import PACKAGE_DIR, PYFUNC_FILE
+    from mlapp.model_code import code_path
+    from mlapp.tracking import PYFUNC_FILE
 
     os.environ.setdefault("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
     warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
-    mlflow.pyfunc.save_model(
-        path=str(dest),
-        python_model=str(PYFUNC_FILE),
-        artifacts={"model_dir": str(model_dir)},
-        code_paths=[str(PACKAGE_DIR)],
-        pip_requirements=["mlflow", "xgboost-cpu", "pandas"],
-        input_example=example,
-    )
+    with code_path(PYFUNC_FILE) as code:
+        mlflow.pyfunc.save_model(
+            path=str(dest),
+            python_model=str(PYFUNC_FILE),
+            artifacts={"model_dir": str(model_dir)},
+            code_paths=[code],
+            pip_requirements=["mlflow", "xgboost-cpu", "pandas"],
+            input_example=example,
+        )
     return dest
 
 

@@ -31,13 +31,13 @@ from mlapp.lineage import identity as model_identity
 from mlapp.lineage import tags as lineage_tags
 from mlapp.metrics import flat
 from mlapp.model import load
+from mlapp.model_code import code_path
 from mlapp.params import MlflowParams, Params
 from mlapp.tables import read_frame
 from mlapp.tracking_failures import CREDENTIALS, RunNotLogged, creatable, end_failed, raise_if_server_failed
 from mlapp.tracking_timeouts import RETRIES, default_timeout, timed_out, uploading, users_timeout, waited
 
 PYFUNC_FILE = Path(__file__).with_name("mlflow_pyfunc.py")
-PACKAGE_DIR = Path(__file__).parent
 SERVING_REQUIREMENTS = ("xgboost-cpu", "pandas", "numpy", "pyarrow", "mlflow")
 PROBE = "/api/2.0/mlflow/experiments/search"  # the cheapest call every MLflow server answers
 PROBE_TIMEOUT_S = "10"  # unless MLFLOW_HTTP_REQUEST_TIMEOUT is set: a healthy server answers in ms
@@ -245,14 +245,14 @@ def _log_into_run(
     # boolean is an optional boolean (object column: its check passes on <NA>).
     nullable: dict[str, Any] = {"Int64": "float64", "boolean": object}
     sample = sample.astype({n: nullable[str(t)] for n, t in sample.dtypes.items() if str(t) in nullable})
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), code_path(PYFUNC_FILE) as code:
         # MLflow hints that int columns cannot hold NaN; ours are declared non-null.
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
         mlflow.pyfunc.log_model(
             name="model",
             python_model=str(PYFUNC_FILE),
             artifacts={"model_dir": str(model_dir)},
-            code_paths=[str(PACKAGE_DIR)],
+            code_paths=[code],
             pip_requirements=_requirements(),
             input_example=sample,
         )

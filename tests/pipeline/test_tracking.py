@@ -1,5 +1,6 @@
 import json
 import ssl
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -256,17 +257,46 @@ def test_track_with_an_alias_registers_the_model_once(project: Path) -> None:
     assert aliased.tags["model.sha256"] == load(Path("models")).sha256
 
 
+# A consumer of the registry without mlapp installed: every module of ours the model needs must
+# come from the code logged with it. Prints the predictions, and the package's files logged and
+# imported (relative to the logged package).
+CONSUMER = """
+import importlib.util, json, sys
+from pathlib import Path
+sys.dont_write_bytecode = True  # what is in the model's folder after loading is what was logged
+sys.path[:] = [p for p in sys.path if not (Path(p or ".") / "mlapp").is_dir()]
+assert importlib.util.find_spec("mlapp") is None, "mlapp is importable without the model's code"
+import mlflow.pyfunc, pandas as pd
+model = mlflow.pyfunc.load_model(sys.argv[1])
+got = model.predict(pd.read_parquet(sys.argv[2]))["probability"].tolist()
+root = Path(sys.modules["mlapp"].__file__).parent
+files = lambda paths: sorted(str(Path(p).relative_to(root)) for p in paths)
+imported = files(m.__file__ for n, m in list(sys.modules.items()) if n.split(".")[0] == "mlapp")
+print(json.dumps({"probability": got, "imported": imported, "logged": files(root.rglob("*.*"))}))
+"""
+
+
 @pytest.mark.slow
 def test_logged_pyfunc_predicts_like_the_model_without_pickle(project: Path) -> None:
     params = load_params()
     registry.register(params, Path("models"), ["staging"], {})
-    pyfunc = mlflow.pyfunc.load_model(f"models:/{params.mlflow.model_name}@staging")
+    uri = f"models:/{params.mlflow.model_name}@staging"
+    pyfunc = mlflow.pyfunc.load_model(uri)
     test = pd.read_parquet(params.split.test).head(50)
     features = test.drop(columns=["customer_id", "event_time", "churned"])
     got = pyfunc.predict(features)["probability"].to_numpy()
-    np.testing.assert_allclose(got, load(Path("models")).predict_proba(test), rtol=1e-6)
+    expected = load(Path("models")).predict_proba(test)
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
     artifacts = {p.name for p in Path(pyfunc.metadata.artifact_path or ".").glob("**/*")}
     assert not any(name.endswith((".pkl", ".pickle")) for name in artifacts)
+
+    features.to_parquet(rows := project / "rows.parquet")
+    consumer = json.loads(sh(sys.executable, "-c", CONSUMER, uri, rows, cwd=project).stdout)
+    np.testing.assert_allclose(consumer["probability"], expected, rtol=1e-6)
+    # What it logs is what loading and predicting import: no module sent with every run for nothing
+    # (each is an upload), no __pycache__.
+    assert consumer["logged"] == consumer["imported"]
+    assert "model.py" in consumer["logged"]
 
 
 def test_register_refuses_a_runner_local_sqlite(monkeypatch: pytest.MonkeyPatch) -> None:
