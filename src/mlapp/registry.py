@@ -10,6 +10,8 @@ existed, or from a clone without a remote, record ``unknown`` and claim nothing.
 
 from __future__ import annotations
 
+import shlex
+import urllib.parse
 from pathlib import Path
 
 import mlflow
@@ -181,16 +183,28 @@ def untagged(client: MlflowClient, name: str, tag: str) -> str:
     key, value = tag.split("=", 1)
     others = [v for v in client.search_model_versions(f"tags.`{key}` = '{value}'") if v.name != name]
     said = f"no version of registered model {name!r} is tagged {tag}"
-    if others:
-        old = max(others, key=lambda v: int(v.last_updated_timestamp or 0))
-        copy = f"MlflowClient().copy_model_version('models:/{old.name}/{old.version}', '{name}')"
-        return (
-            f"{said}; version {old.version} of registered model {old.name!r} is (was mlflow.model_name "
-            f"renamed?): copy it over, tags included (`uv run python -c "
-            f'"from mlflow import MlflowClient; {copy}"`), and run this again'
-        )
     where = "from the commit it was built from"
-    return f"{said}: register that image's model, {where}, with `mlapp pipeline register --tag {tag}`"
+    register = f"register that image's model, {where}, with `mlapp pipeline register --tag {tag}`"
+    if not others:
+        return f"{said}: {register}"
+    old = max(others, key=lambda v: int(v.last_updated_timestamp or 0))
+    renamed = "(was mlflow.model_name renamed?)"
+    said = f"{said}; version {old.version} of registered model {old.name!r} is {renamed}"
+    if (command := copy_command(old, name)) is None:
+        return f"{said}, but MLflow copies no version of a model so named (its models:/ URI): {register}"
+    return f"{said}: copy it over, tags included (`{command}`), and run this again"
+
+
+def copy_command(old: ModelVersion, name: str) -> str | None:
+    """The shell command copying version ``old`` to registered model ``name``, right for any names
+    (a quote, ``$`` or a backtick in one): Python's repr inside, the shell's quoting around it.
+    ``None`` for a name MLflow's ``models:/NAME/VERSION`` cannot hold (``?`` starts the URI's query;
+    tab and newline are dropped), which its copy reads the source from."""
+    uri = f"models:/{old.name}/{old.version}"
+    if urllib.parse.urlparse(uri, allow_fragments=False).path != f"/{old.name}/{old.version}":
+        return None
+    code = f"from mlflow import MlflowClient; MlflowClient().copy_model_version({uri!r}, {name!r})"
+    return f"uv run python -c {shlex.quote(code)}"
 
 
 def check_aliases(aliases: list[str]) -> None:

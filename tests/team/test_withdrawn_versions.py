@@ -7,7 +7,6 @@ One model upload (the project's run, logged once by `track`); the versions are m
 
 from __future__ import annotations
 
-import sys
 import uuid
 
 import mlflow.pyfunc
@@ -87,7 +86,7 @@ def test_accept_after_a_rename_names_the_old_models_version(server, trained_proj
     the old name's. accept said to register it, which tags the current checkout's model with that
     image's digest; it names the old version and copies it over instead. No model is uploaded."""
     client = MlflowClient(server, server)
-    old, new = (f"mlapp-{uuid.uuid4().hex[:10]}" for _ in range(2))
+    old, new = f"mlapp's-{uuid.uuid4().hex[:10]}", f"mlapp-{uuid.uuid4().hex[:10]}"  # ' broke the hint
     experiment = client.create_experiment(old)
     run_id = client.create_run(experiment).info.run_id
     digest = f"sha256:{uuid.uuid4().hex}"
@@ -100,6 +99,8 @@ def test_accept_after_a_rename_names_the_old_models_version(server, trained_proj
     said = str(refused.value)
     untagged = f"no version of registered model {new!r} is tagged image.digest={digest}"
     assert f"{untagged}; version 1 of registered model {old!r} is (was mlflow.model_name renamed?)" in said
-    copy = said.split("`uv run python -c ")[1].split("`")[0]
-    sh(sys.executable, "-c", copy.strip('"'), cwd=tmp_path)  # what the line says to run
+    command = said.split("(`", 1)[1].rsplit("`), and run this again", 1)[0]
+    assert command.startswith("uv run python -c "), said
+    # what the line says to run, by bash as pasted (`uv run`: this environment's python, first on PATH)
+    sh("bash", "-c", command.removeprefix("uv run "), cwd=tmp_path)
     assert client.get_model_version(new, "1").tags["image.digest"] == digest
