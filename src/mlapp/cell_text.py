@@ -13,6 +13,8 @@ from collections.abc import Iterable
 # A whole number written as a float ("1.0", "-2.00"): pandas writes an integer column that has
 # a gap this way, as R and spreadsheets often do.
 WHOLE_FLOAT = re.compile(r"([+-]?\d+)\.0*")
+# A whole number written with its sign: LIBSVM-style tables label their classes "+1" and "-1".
+SIGNED_WHOLE = re.compile(r"[+-]\d+")
 BOOLEANS = {"true", "false"}
 
 
@@ -24,7 +26,7 @@ def nfc(text: str) -> str:
 
 
 def class_text(value: object) -> str:
-    """A class label as text: ``1``, ``1.0``, ``"1.0"`` and ``" 1 "`` are ``"1"``; ``True``,
+    """A class label as text: ``1``, ``1.0``, ``"1.0"``, ``"+1"`` and ``" 1 "`` are ``"1"``; ``True``,
     ``"TRUE"`` and ``"True"`` are ``"true"`` (as a boolean column gives); other text is stripped
     and in NFC (``nfc``)."""
     if isinstance(value, bool):
@@ -35,6 +37,8 @@ def class_text(value: object) -> str:
     whole = WHOLE_FLOAT.fullmatch(text)
     if whole:
         return str(int(whole.group(1)))
+    if SIGNED_WHOLE.fullmatch(text):  # "+1" is class 1, as "1.0" is; unsigned "007" stays a code
+        return str(int(text))
     return text.lower() if text.lower() in BOOLEANS else text
 
 

@@ -100,6 +100,9 @@ def test_none_is_a_value_unless_listed(tmp_path: Path) -> None:
     [
         ({"0": "0.0", "1": "1.0"}, [0, 1], ["0", "1"]),  # pandas writes an int column with gaps so
         ({"0": "0.0", "1": "1.0"}, None, ["0", "1"]),
+        # LIBSVM-style labels: "+1" is class 1 (classes sort -1, 1: 1 is binary's positive class)
+        ({"0": "-1", "1": "+1"}, None, ["-1", "1"]),
+        ({"0": "-1", "1": "+1"}, [-1, 1], ["-1", "1"]),
         ({"0": "False", "1": "True"}, None, ["false", "true"]),
         ({"0": "FALSE", "1": "TRUE"}, ["False", "True"], ["false", "true"]),
         ({"0": " no", "1": "yes "}, [" no", "yes"], ["no", "yes"]),

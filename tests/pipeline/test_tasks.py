@@ -82,6 +82,7 @@ def test_declared_class_order_is_kept_and_numbers_sort_by_value() -> None:
     assert spec.classes == ["silver", "gold", "bronze"]
     assert class_names(pd.Series([10, 2, 2, 1]), None) == ["1", "2", "10"]
     assert class_names(pd.Series(["1.0", "2", None]), None) == ["1", "2"]  # a CSV's 1.0 is class 1
+    assert class_names(pd.Series(["+1", "-1"]), None) == ["-1", "1"]  # "+1" too: 1 is the positive class
     with pytest.raises(UserError, match=r"column 'churned' failed one of the model's classes"):
         spec.encode(pd.Series(["platinum"], name="churned"), examples=EXAMPLES)
 
