@@ -33,6 +33,10 @@ from mlapp.problems import problem
 if TYPE_CHECKING:  # imported where a booster is read or run: ~1.5 s (with scikit-learn) that the
     import xgboost as xgb  # commands needing only the spec or the file names (monitor, lineage) skip
 
+# A class name answered as a JSON number: an integer as JSON writes it, within int64 (orjson writes no
+# larger). "01" (a code) is not: as 1 it would match no key of the answer's probabilities, /metadata's
+# classes or the file's labels, which keep the name's text.
+INTEGER_NAME = re.compile(r"-?(0|[1-9][0-9]*)")
 MODEL_FILE = "model.ubj"
 SPEC_FILE = "model_spec.json"
 
@@ -74,8 +78,9 @@ class ModelSpec:
         return ~label_text(labels).isin(self.classes)
 
     def class_values(self) -> list[str | int]:
-        """Class names as responses show them: integer names as numbers (0/1 stays 0/1)."""
-        return [int(c) if c.lstrip("-").isdigit() else c for c in self.classes]
+        """Class names as responses show them: integer names as numbers (0/1 stays 0/1), others,
+        a code such as "01" too, as written (``INTEGER_NAME``)."""
+        return [int(c) if INTEGER_NAME.fullmatch(c) and abs(int(c)) < 2**63 else c for c in self.classes]
 
     def decide(self, scores: np.ndarray) -> np.ndarray:
         """Predicted class indices from ``Model.scores`` (classification only)."""

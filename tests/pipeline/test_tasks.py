@@ -14,6 +14,7 @@ from mlapp import model as model_io
 from mlapp.cli import EXIT_ERROR, main
 from mlapp.errors import UserError
 from mlapp.params import load_params
+from mlapp.serving import responses
 from mlapp.stages import evaluate
 from mlapp.stages.split import split
 from mlapp.stages.train import class_names, train
@@ -85,6 +86,18 @@ def test_declared_class_order_is_kept_and_numbers_sort_by_value() -> None:
     assert class_names(pd.Series(["+1", "-1"]), None) == ["-1", "1"]  # "+1" too: 1 is the positive class
     with pytest.raises(UserError, match=r"column 'churned' failed one of the model's classes"):
         spec.encode(pd.Series(["platinum"], name="churned"), examples=EXAMPLES)
+
+
+def test_class_names_that_are_codes_are_answered_as_written() -> None:
+    """Classes "01", "02", "10" (zero-padded codes) were answered as the numbers 1, 2, 10: a label
+    that no key of the answer's probabilities, /metadata's classes or the file's labels spelt so."""
+    spec = model_io.ModelSpec([], {}, "grade", None, 0, "multiclass", ["01", "02", "10"])
+    assert spec.class_values() == ["01", "02", 10]  # 10 is written as the number is: 10, key "10"
+    scores = np.array([[0.2, 0.7, 0.1]])
+    answered = json.loads(responses.answer(spec, scores, spec.decide(scores)))
+    assert answered == [{"label": "02", "probabilities": {"01": 0.2, "02": 0.7, "10": 0.1}}]
+    numbers = model_io.ModelSpec([], {}, "grade", None, 0, "multiclass", ["-1", "0", "10", str(2**63)])
+    assert numbers.class_values() == [-1, 0, 10, str(2**63)]  # orjson writes no integer past int64
 
 
 def test_labels_the_model_does_not_know_are_named_with_their_rows() -> None:
