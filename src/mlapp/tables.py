@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pandas.errors import ParserError, ParserWarning
 
+from mlapp.csv_fields import FEWER_FIELDS, MORE_FIELDS, Counted, Tally, refuse_ragged
 from mlapp.csv_names import (
     CsvSource,
     extra_field,
@@ -29,7 +30,6 @@ from mlapp.errors import UserError, interrupts_kept, not_built, writing
 from mlapp.files import replacing, staged_beside
 from mlapp.sources import opened
 
-MORE_FIELDS = "a row has more fields than the header names"
 THREADS = False  # pyarrow's thread pools, to read Parquet (see ``parquet_file``) and convert frames
 
 
@@ -42,13 +42,19 @@ def read_csv(source: CsvSource, missing: Sequence[str], rows: int, sep: str) -> 
     says), or a binary stream as it is.
 
     A row with more fields than the header is an error (``ParserError``): pandas would shift
-    every column of a file whose rows all end in an extra comma, or drop the extra values."""
+    every column of a file whose rows all end in an extra comma, or drop the extra values. So is
+    one with fewer (``mlapp.csv_fields``), after the last chunk: pandas pads it with missing values."""
     if isinstance(source, (str, Path)):
-        with opened(source) as stream:
-            yield from read_csv(stream, missing, rows, sep)
+        try:
+            with opened(source) as stream:
+                yield from read_csv(stream, missing, rows, sep)
+        except _Ragged:
+            with opened(source) as stream:  # read again, to name the lines
+                refuse_ragged(stream, sep)
         return
     replayed, head = with_head(source)  # the header as written, read again if a name looks repeated
-    unchecked = True
+    counted = Counted(replayed, sep)
+    tally: Tally | None = None  # the header checked, the rows counted
     options = {
         "sep": sep,
         "dtype": str,
@@ -58,7 +64,7 @@ def read_csv(source: CsvSource, missing: Sequence[str], rows: int, sep: str) -> 
         "skipinitialspace": True,  # "a, b": the names and values, not " b"
     }
     with tokenizer_memory(), interrupts_kept(ParserError):  # its first read: the header
-        reader = pd.read_csv(replayed, chunksize=rows, **options)  # type: ignore[call-overload]
+        reader = pd.read_csv(io.BufferedReader(counted), chunksize=rows, **options)  # type: ignore[call-overload]
     with reader:
         while True:
             with warnings.catch_warnings(), tokenizer_memory(), interrupts_kept(ParserError):
@@ -66,14 +72,23 @@ def read_csv(source: CsvSource, missing: Sequence[str], rows: int, sep: str) -> 
                 try:
                     chunk = next(reader)
                 except StopIteration:
+                    if tally is not None and tally.ragged():
+                        raise _Ragged(
+                            f"{FEWER_FIELDS} (the rows' fields do not add up to the header's)"
+                        ) from None
                     return
                 except ParserWarning as exc:
                     # pandas' warning names no line: the first such row among the first bytes, if there.
                     raise ParserError(f"{MORE_FIELDS} ({extra_field(head, sep) or exc})") from None
-            if unchecked:
+            if tally is None:
                 _check_header(chunk.columns, head, sep)
-                unchecked = False
+                tally = Tally(counted, chunk.columns, sep)
+            tally.add(chunk)
             yield chunk
+
+
+class _Ragged(ParserError):
+    """Fields that do not add up (``csv_fields.Tally``): said so of a stream, by line of a file."""
 
 
 def _check_header(columns: pd.Index, head: io.BytesIO, sep: str) -> None:

@@ -1,0 +1,131 @@
+"""Rows with fewer fields than the header, which pandas pads with missing values unsaid: a file
+cut short (a partial upload ends in half a line) lost a label or a feature there, silently.
+
+pandas' C tokenizer pads a short row before anything sees it, so the check counts instead, in
+the pass pandas reads: the separators in the bytes it reads (``Counted``), less those inside
+its values (quoted), are the header's and each row's. Every row read holds at most the
+header's fields (``read_csv`` refuses more), so they add up to (fields - 1) x (rows + 1)
+exactly when no row is short; blank lines hold none (pandas skips them). Only when they do not
+is the file read again (``short_rows``), to name the lines: quotes, blank lines and CRLF as
+pandas reads them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from typing import IO, Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from pandas.errors import ParserError
+
+from mlapp.csv_names import TRAILING
+
+FEWER_FIELDS = "a row has fewer fields than the header names"
+MORE_FIELDS = "a row has more fields than the header names"
+SHOWN = 5  # lines named in the error; the rest are counted
+
+
+class Counted(io.RawIOBase):
+    """``raw`` as pandas reads it, counting the separators in its bytes and whether one is a quote."""
+
+    def __init__(self, raw: IO[bytes], sep: str) -> None:
+        self._raw, self._sep = raw, sep.encode()
+        self.separators, self.quoted = 0, False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        block = self._raw.read(len(buffer))
+        self.separators += block.count(self._sep)
+        self.quoted = self.quoted or b'"' in block
+        buffer[: len(block)] = block
+        return len(block)
+
+
+class Tally:
+    """The separators of the rows pandas gave, against those its bytes held (``Counted``)."""
+
+    def __init__(self, counted: Counted, columns: pd.Index, sep: str) -> None:
+        self._counted, self._sep, self._fields = counted, sep, len(columns)
+        self._rows, self._inside = 0, sum(str(name).count(sep) for name in columns)
+
+    def add(self, chunk: pd.DataFrame) -> None:
+        self._rows += len(chunk)
+        # A separator inside a value was quoted: none to count before the first quote was read.
+        if self._counted.quoted:
+            for column in chunk.columns:
+                values = pa.array(chunk[column], type=pa.string(), from_pandas=True)
+                self._inside += pc.sum(pc.count_substring(values, self._sep)).as_py() or 0
+
+    def ragged(self) -> bool:
+        """Whether the rows' fields do not add up to the header's (a short row, most likely)."""
+        return self._counted.separators - self._inside != (self._fields - 1) * (self._rows + 1)
+
+
+class _Lines:
+    """A text's lines, keeping the last one given (csv.reader does not say what a row's line held)."""
+
+    def __init__(self, text: IO[str]) -> None:
+        self._text, self.last = text, ""
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        self.last = next(self._text)
+        return self.last
+
+
+def short_rows(stream: IO[bytes], sep: str) -> tuple[int, list[tuple[int, int]], list[int], bool]:
+    """The header's fields, the short rows (their first line, their fields), the first lines of
+    the rows with more fields, and whether the last row is short and lacks its line break (cut)."""
+    lines = _Lines(io.TextIOWrapper(stream, encoding="utf-8-sig", newline=""))
+    reader = csv.reader(lines, delimiter=sep, skipinitialspace=True)
+    header = len(next(reader, []))
+    short: list[tuple[int, int]] = []
+    more: list[int] = []
+    start, cut = reader.line_num + 1, False
+    for row in reader:
+        # pandas skips a line of spaces (csv reads [""]); a line holding "" is a row of one field.
+        if row and not (row == [""] and '"' not in lines.last):
+            if len(row) < header:
+                short.append((start, len(row)))
+            elif len(row) > header:
+                more.append(start)
+            cut = len(row) < header and not lines.last.endswith(("\n", "\r"))
+        start = reader.line_num + 1
+    return header, short, more, cut
+
+
+def fewer_fields(header: int, short: list[tuple[int, int]], cut: bool, sep: str) -> str:
+    """``FEWER_FIELDS`` and where, as ``MORE_FIELDS`` is said: the first lines, the count, the fix."""
+    if len(short) == 1:
+        line, fields = short[0]
+        where = f"line {line}: {fields} field{'s' if fields != 1 else ''}, the header names {header}"
+    else:
+        shown = ", ".join(f"{line} ({fields})" for line, fields in short[:SHOWN])
+        more = f" and {len(short) - SHOWN} more" if len(short) > SHOWN else ""
+        where = f"{len(short)} rows, lines (fields) {shown}{more}; the header names {header}"
+    fix = (
+        "the last line is cut short (a partial upload or copy): write the file again in full"
+        if cut and len(short) == 1
+        else f"give each row a field for every column, an empty one ({sep}{sep}) for a missing value"
+    )
+    return f"{FEWER_FIELDS} ({where}; {fix})"
+
+
+def refuse_ragged(stream: IO[bytes], sep: str) -> None:
+    """``ParserError`` naming the short rows of a file whose fields did not add up (``Tally``),
+    or its rows with more fields (pandas drops an empty one past the header's silently, after
+    the first bytes ``read_csv`` checks); nothing when the file, read again, holds neither."""
+    header, short, more, cut = short_rows(stream, sep)
+    if short:
+        raise ParserError(fewer_fields(header, short, cut, sep))
+    if more:
+        rows = f"line {more[0]}" if len(more) == 1 else f"{len(more)} rows, the first line {more[0]}"
+        raise ParserError(f"{MORE_FIELDS} ({rows}: an empty field past the header's; the line {TRAILING})")
