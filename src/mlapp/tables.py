@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pandas.errors import ParserError, ParserWarning
 
-from mlapp.csv_fields import FEWER_FIELDS, MORE_FIELDS, Counted, Tally, refuse_ragged
+from mlapp.csv_fields import FEWER_FIELDS, MORE_FIELDS, Counted, Tally, refuse_short
 from mlapp.csv_names import (
     CsvSource,
     extra_field,
@@ -48,9 +48,9 @@ def read_csv(source: CsvSource, missing: Sequence[str], rows: int, sep: str) -> 
         try:
             with opened(source) as stream:
                 yield from read_csv(stream, missing, rows, sep)
-        except _Ragged:
+        except _Short:
             with opened(source) as stream:  # read again, to name the lines
-                refuse_ragged(stream, sep)
+                refuse_short(stream, sep)
         return
     replayed, head = with_head(source)  # the header as written, read again if a name looks repeated
     counted = Counted(replayed, sep)
@@ -72,8 +72,8 @@ def read_csv(source: CsvSource, missing: Sequence[str], rows: int, sep: str) -> 
                 try:
                     chunk = next(reader)
                 except StopIteration:
-                    if tally is not None and tally.ragged():
-                        raise _Ragged(
+                    if tally is not None and tally.short():
+                        raise _Short(
                             f"{FEWER_FIELDS} (the rows' fields do not add up to the header's)"
                         ) from None
                     return
@@ -82,12 +82,12 @@ def read_csv(source: CsvSource, missing: Sequence[str], rows: int, sep: str) -> 
                     raise ParserError(f"{MORE_FIELDS} ({extra_field(head, sep) or exc})") from None
             if tally is None:
                 _check_header(chunk.columns, head, sep)
-                tally = Tally(counted, chunk.columns, sep)
+                tally = Tally(counted, chunk.columns, sep, missing)
             tally.add(chunk)
             yield chunk
 
 
-class _Ragged(ParserError):
+class _Short(ParserError):
     """Fields that do not add up (``csv_fields.Tally``): said so of a stream, by line of a file."""
 
 

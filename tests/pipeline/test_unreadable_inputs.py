@@ -17,6 +17,7 @@ from mlapp.params import Params, load_params
 from mlapp.serving import score as scorer
 from mlapp.stages import validate
 from mlapp.unreadable import EMPTY
+from tests.conftest import SMALL_ROWS
 
 # Rows a chunk: the late ragged row comes after two chunks validate and the scorer wrote. Each
 # chunk costs validate a fixed part of a CPU-second: 200 made the sample fifteen of them.
@@ -25,6 +26,16 @@ LATE = 1_400  # a data row past the 64 KiB read_csv checks itself: pandas' token
 RAGGED = (
     f"a row has more fields than the header names (line {LATE + 2}: 21 fields, the header names 20; "
     "name the extra column in the header, or quote a value holding the separator)"
+)
+FEWER = "a row has fewer fields than the header names"
+SHORT = (
+    f"{FEWER} (line {LATE + 2}: 18 fields, the header names 20; "
+    "give each row a field for every column, an empty one (,,) for a missing value)"
+)
+# A partial upload: the last line ends mid-row, without its line break.
+CUT_ROW = (
+    f"{FEWER} (line {SMALL_ROWS + 1}: 3 fields, the header names 20; "
+    "the last line is cut short (a partial upload or copy): write the file again in full)"
 )
 CUT = "cut short: its .gz data ends before the compressed stream does (copied or downloaded only in part?)"
 COMPRESSED = (".gz", ".bz2", ".xz")
@@ -35,6 +46,19 @@ def _ragged(raw: bytes) -> bytes:
     lines = raw.split(b"\n")
     lines[LATE + 1] += b",extra"  # file line LATE + 2 (1-based, after the header)
     return b"\n".join(lines)
+
+
+def _short(raw: bytes) -> bytes:
+    """File line LATE + 2 without its last two fields (a label and a nullable feature lost)."""
+    lines = raw.split(b"\n")
+    lines[LATE + 1] = lines[LATE + 1].rsplit(b",", 2)[0]
+    return b"\n".join(lines)
+
+
+def _cut(raw: bytes) -> bytes:
+    """The file up to the third comma of its last line."""
+    rows, last = raw.rstrip(b"\n").rsplit(b"\n", 1)
+    return rows + b"\n" + b",".join(last.split(b",")[:3])
 
 
 def _line4(raw: bytes, before: bytes) -> bytes:
@@ -91,6 +115,9 @@ CASES: dict[str, tuple[str, Callable[[bytes], bytes], str]] = {
         'it is UTF-16 text (Excel\'s "Unicode Text"): save the file as UTF-8 (Excel: "CSV UTF-8")',
     ),
     "ragged row": ("batch.csv", _ragged, RAGGED),
+    # pandas padded these with missing values: the label's row dropped and counted, a feature missing.
+    "short row": ("batch.csv", _short, SHORT),
+    "cut-short last line": ("batch.csv", _cut, CUT_ROW),
     "cut-off gz": ("batch.csv.gz", lambda raw: gzip.compress(raw, mtime=0)[:20_000], CUT),
 }
 
@@ -154,11 +181,12 @@ def test_the_monitor_says_it_as_validate_does(
     assert str(caught.value) == f"cannot read {source} as csv: {CASES[case][2]}"
 
 
+@pytest.mark.parametrize(("case", "said"), [("ragged row", "a row has more fields"), ("short row", FEWER)])
 def test_a_late_ragged_row_leaves_the_previous_outputs_as_they_were(
-    reference_project: Path, tmp_path: Path
+    case: str, said: str, reference_project: Path, tmp_path: Path
 ) -> None:
-    """Chunks before the ragged row passed; neither validate's table nor the scorer's output is
-    replaced by them."""
+    """Chunks before the ragged (or short) row passed; neither validate's table nor the scorer's
+    output is replaced by them."""
     params = _params(reference_project)
     good = reference_project / "data" / "churn.csv"
     output, report, scored = tmp_path / "validated.parquet", tmp_path / "report.json", tmp_path / "s.parquet"
@@ -166,9 +194,9 @@ def test_a_late_ragged_row_leaves_the_previous_outputs_as_they_were(
     _score(reference_project, good, scored)
     before = {path: path.read_bytes() for path in (output, scored)}
 
-    source = _source("ragged row", reference_project, tmp_path)
+    source = _source(case, reference_project, tmp_path)
     assert validate.run(params, source=source, output=output, report=report) == 1
-    with pytest.raises(UserError, match="a row has more fields"):
+    with pytest.raises(UserError, match=said):
         _score(reference_project, source, scored)
 
     assert {path: path.read_bytes() for path in before} == before
