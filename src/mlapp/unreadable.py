@@ -4,8 +4,8 @@ and the monitor say it alike, each after its own prefix.
 pandas words an empty file (no bytes, blank lines only, an empty ``.gz``) "No columns to parse
 from file", which names no file problem a user recognises, and a row with more fields than the
 header "Error tokenizing data. C error: Expected 2 fields in line 3, saw 3" plus a newline
-(a blank line after the error). ``read_csv`` words the rows it can see itself (``MORE_FIELDS``);
-this words the rest the same way.
+(a blank line after the error). ``read_csv`` words the rows it can see itself (``MORE_FIELDS``)
+and the rows pandas pads unsaid (``csv_fields.FEWER_FIELDS``); this words the rest the same way.
 """
 
 from __future__ import annotations
