@@ -25,6 +25,8 @@ from pandas.errors import ParserError
 FEWER_FIELDS = "a row has fewer fields than the header names"
 MORE_FIELDS = "a row has more fields than the header names"
 SHOWN = 5  # lines named in the error; the rest are counted
+# Said where the lines cannot be named: a stream (not read twice), a value csv cannot read.
+UNPLACED = f"{FEWER_FIELDS} (the rows' fields do not add up to the header's: give each row all its fields)"
 
 
 class Counted(io.RawIOBase):
@@ -145,6 +147,9 @@ def refuse_short(stream: IO[bytes], sep: str) -> None:
     """``ParserError`` naming the short rows of a file whose fields did not add up (``Tally``);
     nothing when, read again, it holds none: a separator inside a quoted missing value (read
     as missing, not counted) is one."""
-    header, short, cut = short_rows(stream, sep)
+    try:
+        header, short, cut = short_rows(stream, sep)
+    except csv.Error:  # a value past csv's field_size_limit (128 KiB), which pandas reads
+        raise ParserError(UNPLACED) from None
     if short:
         raise ParserError(fewer_fields(header, short, cut, sep))

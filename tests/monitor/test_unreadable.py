@@ -43,3 +43,14 @@ def test_a_ragged_row_is_one_line(in_project: Path, tmp_path: Path) -> None:
         "a row has more fields than the header names (line 3: 3 fields, the header names 2; "
         "name the extra column in the header, or quote a value holding the separator)"
     )
+
+
+def test_a_short_row_is_one_line(in_project: Path, tmp_path: Path) -> None:
+    """pandas padded it with missing values: a row missing its label was dropped and counted."""
+    (source := tmp_path / "short.csv").write_text("a,b,c\n1,2,3\n4,5\n6,7,8\n")
+    with pytest.raises(MonitorError) as caught:
+        _monitor(in_project, source, tmp_path, CHUNK)
+    assert str(caught.value).endswith(
+        "a row has fewer fields than the header names (line 3: 2 fields, the header names 3; "
+        "give each row a field for every column, an empty one (,,) for a missing value)"
+    )

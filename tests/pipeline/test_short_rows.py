@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from pandas.errors import ParserError
 
+from mlapp.csv_fields import UNPLACED
 from mlapp.tables import read_csv
 
 FEWER = "a row has fewer fields than the header names"
@@ -74,8 +75,9 @@ def test_whole_rows_read_as_before(tmp_path: Path, content: bytes, rows: list[li
 def test_a_stream_is_refused_without_lines(tmp_path: Path) -> None:
     """A stream is not read twice: the refusal says what, not where."""
     (source := tmp_path / "batch.csv").write_bytes(b"a,b\n1,2\n3\n")
-    with source.open("rb") as stream, pytest.raises(ParserError, match=f"^{FEWER} "):
+    with source.open("rb") as stream, pytest.raises(ParserError) as caught:
         list(read_csv(stream, [""], 10, ","))
+    assert str(caught.value) == UNPLACED
 
 
 def test_a_quoted_missing_value_holding_the_separator_reads_as_before(tmp_path: Path) -> None:

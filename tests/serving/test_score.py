@@ -288,6 +288,18 @@ def test_an_unreadable_input_is_one_error_line(serving_root, tmp_path, name, con
         score_in_process(str(tmp_path / name), serving_root / "models", tmp_path)
 
 
+def test_a_batch_cut_short_is_one_error_line(serving_root, tmp_path) -> None:
+    """pandas padded its last row with missing values: scored as if its cells were left blank."""
+    rows, last = generate(20, 3).to_csv(index=False).rstrip("\n").rsplit("\n", 1)
+    (source := tmp_path / "cut.csv").write_text(rows + "\n" + ",".join(last.split(",")[:5]))
+    with pytest.raises(UserError) as caught:
+        score_in_process(str(source), serving_root / "models", tmp_path)
+    assert str(caught.value) == (
+        f"cannot read {source}: a row has fewer fields than the header names (line 21: 5 fields, the header "
+        "names 20; the last line is cut short (a partial upload or copy): write the file again in full)"
+    )
+
+
 def test_a_parquet_file_naming_a_column_twice_is_one_error_line(serving_root, tmp_path) -> None:
     table = arrow.Table.from_pandas(generate(20, 3), preserve_index=False)
     pq.write_table(table.append_column("age", table.column("tenure_months")), tmp_path / "twice.parquet")
