@@ -2,12 +2,13 @@
 
     nice -n 10 uv run python benchmarks/csv_read.py --baseline REF [--rows N] [--repeats 5] [--out .bench]
 
-Writes the sample table as data.raw is written (no quotes) and a copy with every text value
-quoted (``csv.QUOTE_NONNUMERIC``, as some exports write), then reads each whole, validate's
-``chunk_rows`` at a time, in a fresh process per read: this checkout's ``src/`` and the
-baseline's (extracted) alternating, the order flipped every repeat. Writes ``csv_read.json``
-to ``--out``: per file and revision the median, min and max seconds, and the ratio this/baseline
-per repeat with its median and range.
+Writes the sample table as data.raw is written (no quotes), a copy with every text value
+quoted (``csv.QUOTE_NONNUMERIC``, as some exports write) and one whose last line is cut after
+its third field (a partial upload), then reads each whole, validate's ``chunk_rows`` at a
+time, in a fresh process per read: this checkout's ``src/`` and the baseline's (extracted)
+alternating, the order flipped every repeat. Writes ``csv_read.json`` to ``--out``: per file
+and revision the median, min and max seconds (to the refusal, if refused) and the rows read
+(-1: refused), and the ratio this/baseline per repeat with its median and range.
 """
 
 from __future__ import annotations
@@ -30,7 +31,10 @@ READ = """
 import sys, time
 from mlapp.tables import read_csv
 start = time.perf_counter()
-rows = sum(len(chunk) for chunk in read_csv(sys.argv[1], sys.argv[2].split("|"), int(sys.argv[3]), ","))
+try:
+    rows = sum(len(chunk) for chunk in read_csv(sys.argv[1], sys.argv[2].split("|"), int(sys.argv[3]), ","))
+except ValueError:  # refused (pandas' ParserError)
+    rows = -1
 print(rows, time.perf_counter() - start)
 """
 
@@ -42,6 +46,13 @@ def timed(src: Path, path: Path, missing: list[str], rows: int) -> tuple[int, fl
         env=env, capture_output=True, text=True, check=True,
     ).stdout.split()  # fmt: skip
     return int(out[0]), float(out[1])
+
+
+def last_line(path: Path) -> bytes:
+    """The file's last line, its line break included."""
+    with path.open("rb") as handle:
+        handle.seek(-4096, 2)
+        return handle.read().rstrip(b"\n").rsplit(b"\n", 1)[1] + b"\n"
 
 
 def spread(values: list[float]) -> dict[str, float]:
@@ -63,19 +74,24 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-csv-read-") as tmp:
         systems["baseline"] = extract(args.baseline, Path(tmp) / "old") / "src"
         table = generate(args.rows, 7)
-        files = {"plain": Path(tmp) / "plain.csv", "quoted": Path(tmp) / "quoted.csv"}
+        files = {name: Path(tmp) / f"{name}.csv" for name in ("plain", "quoted", "cut")}
         write(table, files["plain"], ",", ".")
         table.to_csv(files["quoted"], index=False, quoting=csv.QUOTE_NONNUMERIC)
         del table
+        with files["plain"].open("rb") as plain, files["cut"].open("wb") as cut:
+            last = last_line(files["plain"])
+            cut.write(plain.read()[: -len(last)] + b",".join(last.split(b",")[:3]))
         seconds = {name: {system: [] for system in systems} for name in files}
+        read: dict[str, dict[str, set[int]]] = {name: {system: set() for system in systems} for name in files}
         for repeat in range(args.repeats):
             order = list(systems) if repeat % 2 == 0 else list(systems)[::-1]
             for name, path in files.items():
                 for system in order:  # alternating: drift and other users of the machine hit both
                     rows, took = timed(systems[system], path, missing, chunk)
-                    if rows != args.rows:
+                    if name != "cut" and rows != args.rows:
                         raise SystemExit(f"{system} read {rows} rows of {name}, not {args.rows}")
                     seconds[name][system].append(took)
+                    read[name][system].add(rows)
     result: dict[str, object] = {
         **head,
         "baseline": revision(args.baseline),
@@ -87,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         ratios = [new / old for new, old in zip(by_system["this"], by_system["baseline"], strict=True)]
         result[name] = {
             "seconds": {system: spread(values) for system, values in by_system.items()},
+            "rows_read": {system: sorted(rows) for system, rows in read[name].items()},
             "ratio_this_to_baseline": {**spread(ratios), "per_repeat": ratios},
         }
     write_result(result, args.out / "csv_read.json")
