@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pandas.errors import ParserError, ParserWarning
 
-from mlapp.csv_fields import FEWER_FIELDS, MORE_FIELDS, Counted, Tally, refuse_short
+from mlapp.csv_fields import MORE_FIELDS, UNPLACED, Counted, Tally, refuse_short
 from mlapp.csv_names import (
     CsvSource,
     extra_field,
@@ -73,9 +73,7 @@ def read_csv(source: CsvSource, missing: Sequence[str], rows: int, sep: str) -> 
                     chunk = next(reader)
                 except StopIteration:
                     if tally is not None and tally.short():
-                        raise _Short(
-                            f"{FEWER_FIELDS} (the rows' fields do not add up to the header's)"
-                        ) from None
+                        raise _Short(UNPLACED) from None
                     return
                 except ParserWarning as exc:
                     # pandas' warning names no line: the first such row among the first bytes, if there.
