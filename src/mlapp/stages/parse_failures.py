@@ -69,6 +69,7 @@ class Outcome:
 
     found: Problem | None = None
     kept: pd.DataFrame | None = None
+    only: int = 0  # a time's values so far failing for their kind alone (``_telling``)
 
 
 class ParseFailures:
@@ -102,7 +103,7 @@ class ParseFailures:
             values = frame[name]
             every = pd.Series(True, index=values.index)
             failing = (
-                self._times(name, values, parsed[name])
+                self._times(name, values, parsed[name], self.outcomes[name])
                 if name in self.times
                 else [(values.notna() & parsed[name].isna(), every)]
             )
@@ -113,19 +114,28 @@ class ParseFailures:
                     )
                 if not bad.any() and outcome.kept is not None and not outcome.kept["bad"].all():
                     continue  # a value parsed already: one more chunk of them decides nothing
+                if outcome.kept is not None and not telling.any():
+                    continue  # no value of this chunk can be a witness: the kept ones stay
                 kept = witnesses(values[telling], bad[telling], name, dtype, self.decimal)
                 if outcome.kept is not None:
                     both = pd.concat([outcome.kept, kept])
                     kept = witnesses(both["value"], both["bad"], name, dtype, self.decimal)
                 outcome.kept = kept
 
-    def _times(self, name: str, values: pd.Series, parsed: pd.Series) -> list[tuple[pd.Series, pd.Series]]:
+    def _times(
+        self, name: str, values: pd.Series, parsed: pd.Series, outcomes: list[Outcome]
+    ) -> list[tuple[pd.Series, pd.Series]]:
         """A chunk's failing times if the table's values with a UTC offset are the fewer, and if
         those without are (``offset_kinds``); each with the values worth a witness (``_telling``)."""
         zoned, failing = offset_kinds(values, parsed, self.dtypes[name], self.decimal)
         self.offsets[name] += zoned
         self.present[name] += int(values.notna().sum())
-        return [(failing[fewer], _telling(failing[fewer] & ~failing[not fewer])) for fewer in (True, False)]
+        found = []
+        for fewer, outcome in zip((True, False), outcomes, strict=True):
+            only = failing[fewer] & ~failing[not fewer]
+            found.append((failing[fewer], _telling(only, outcome.only)))
+            outcome.only += int(only.sum())
+        return found
 
     def _outcome(self, name: str) -> Outcome:
         """The whole column's outcome: a time's values with a UTC offset fail when they are fewer."""
@@ -153,9 +163,10 @@ class ParseFailures:
         return found
 
 
-def _telling(only: pd.Series) -> pd.Series:
+def _telling(only: pd.Series, before: int = 0) -> pd.Series:
     """The values worth a witness when ``only`` fail for their kind alone (valid times with or without
-    an offset): all but the third and later of those, whose hint is the first's (ISO 8601's). On a
-    table of one kind the other outcome fails every time: scanning them all for hints cost a
-    quarter of validate's time."""
-    return ~only | (only.cumsum() <= 2)
+    an offset): all but the third and later of those in the column (``before``: earlier chunks'),
+    whose hint is the first's (ISO 8601's). On a table of one kind the other outcome fails every
+    time: scanning them all for hints cost a quarter of validate's time, and two of every chunk's
+    a quarter of a small chunk's."""
+    return ~only | (only.cumsum() + before <= 2)
