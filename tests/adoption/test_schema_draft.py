@@ -330,6 +330,7 @@ def test_a_table_validate_refuses_is_one_error_line_not_a_draft(
         schema_draft.read(source, data, 1_000)
 
 
+@pytest.mark.slow
 def test_drafted_schema_validates_the_users_table(project: Path) -> None:
     """The README's path: set `data:`, draft FEATURES, leave out what it names, validate."""
     (project / "data" / "churn.csv").unlink()

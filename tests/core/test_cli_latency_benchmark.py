@@ -29,6 +29,7 @@ def benchmark(out: Path, *argv: str) -> dict[str, Any]:
     return result
 
 
+@pytest.mark.slow
 def test_both_systems_run_each_command_and_a_failure_is_recorded(tmp_path: Path) -> None:
     out = tmp_path / "cli.json"
     only = ["--only", "help", "report gate", "--add", "where", WHERE]
@@ -65,6 +66,7 @@ def test_both_systems_run_each_command_and_a_failure_is_recorded(tmp_path: Path)
     assert "| where | failed | failed |" in out.with_suffix(".md").read_text()
 
 
+@pytest.mark.slow
 def test_the_systems_alternate_and_the_warm_up_is_not_counted(tmp_path: Path) -> None:
     only = ["--only", "--add", "import", "python -c 'import mlapp.cli'"]  # no command of the list
     result = benchmark(tmp_path / "cli.json", "--repeats", "3", "--warmup", "1", *only)
@@ -83,6 +85,7 @@ def test_the_systems_alternate_and_the_warm_up_is_not_counted(tmp_path: Path) ->
 README_BASELINE = "a33737e"
 
 
+@pytest.mark.slow
 def test_each_system_reads_the_monitor_report_its_own_code_wrote(tmp_path: Path) -> None:
     known = subprocess.run(["git", "cat-file", "-e", f"{README_BASELINE}^{{commit}}"], cwd=REPO, check=False)
     if known.returncode != 0:

@@ -455,6 +455,7 @@ def hand_edit(work: Path, tmp_path: Path, edit: Callable[[Path], object]) -> str
     ).stdout.strip()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("edit", "changed"),
     [

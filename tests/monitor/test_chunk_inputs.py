@@ -105,6 +105,7 @@ KEY_ROWS = 200
 WHERE = {"first": range(0, 50), "middle": range(100, 150), "last": range(150, 200), "every": range(KEY_ROWS)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where", list(WHERE))
 @pytest.mark.parametrize(
     "key",

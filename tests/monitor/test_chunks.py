@@ -74,6 +74,7 @@ def _log(frame: pd.DataFrame, path: Path, *, labels: bool) -> Path:
 WRITERS: dict[str, Callable[..., Path]] = {"csv": write_csv, "parquet": _parquet, "jsonl": _log}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", list(WRITERS))
 def test_a_drifted_labeled_batch_over_several_chunks_gets_the_whole_batch_report(
     fmt: str, in_project: Path, tmp_path: Path, validated: list[int]
@@ -110,6 +111,7 @@ def _broken(rows: int = 1500) -> pd.DataFrame:
     return frame
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", list(WRITERS))
 def test_problems_name_the_files_rows_across_chunks(
     fmt: str, in_project: Path, tmp_path: Path, validated: list[int]

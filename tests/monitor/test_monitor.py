@@ -152,6 +152,7 @@ def test_rows_served_before_a_threshold_only_change_are_another_models(
     assert served["max_score_difference"] is None
 
 
+@pytest.mark.slow
 def test_a_compressed_log_or_table_reads_like_the_plain_one(in_project: Path, tmp_path: Path) -> None:
     """logrotate compresses rotated logs, and a table may be compressed as data.raw may: read by
     the name (``.bz2`` and ``.xz`` were refused as formats it could not tell). Each plain file is

@@ -73,6 +73,7 @@ def gh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return log
 
 
+@pytest.mark.slow
 def test_append_adds_labeled_rows_and_moves_the_pointer(
     project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -152,6 +153,7 @@ def test_batches_that_cannot_be_training_data_are_refused(project: Path, tmp_pat
     assert _git("status", "--porcelain", cwd=project) == ""  # nothing written
 
 
+@pytest.mark.slow
 def test_prepare_publish_open_pr(project: Path, origin: Path, gh: Path, tmp_path: Path) -> None:
     """The workflow's steps after `monitor`, minus retraining (the slow test below retrains)."""
     params = load_params()
@@ -191,6 +193,7 @@ def test_prepare_publish_open_pr(project: Path, origin: Path, gh: Path, tmp_path
     assert gh.read_text().splitlines()[-1].startswith("pr edit 12 --title Retrain on fresh data")
 
 
+@pytest.mark.slow
 def test_publish_hands_the_token_to_git_for_its_calls_only(
     project: Path, origin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -219,6 +222,7 @@ def test_publish_hands_the_token_to_git_for_its_calls_only(
     assert _git("rev-parse", "ct/retrain", cwd=origin) == _git("rev-parse", "HEAD", cwd=project)
 
 
+@pytest.mark.slow
 def test_commit_message_gives_the_reasons_of_this_batch_only(
     project: Path, reference_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -139,6 +139,7 @@ def test_a_parquet_tables_whole_number_label_with_gaps_stays_whole(
     assert run_main(monkeypatch, "pipeline", "validate", "--output", str(out), "--report", str(report)) == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stored", ["csv", "parquet"])
 def test_a_yes_no_batch_appends_the_tables_own_0_1_classes(
     stored: str, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

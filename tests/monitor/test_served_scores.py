@@ -31,6 +31,7 @@ def _log(tmp_path: Path, cells: dict[int, Any], version: str = "x") -> Path:
     return source
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("cells", "said"),
     [

@@ -54,6 +54,7 @@ def integrity(store: Path) -> str:
         return str(db.execute("PRAGMA integrity_check").fetchone()[0])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("pragma", "said"),
     [
@@ -109,6 +110,7 @@ def test_a_new_store_on_a_read_only_disk_is_one_line(disk, monkeypatch) -> None:
     )
 
 
+@pytest.mark.slow
 def test_a_new_store_in_a_folder_still_to_make_is_made(tmp_path, monkeypatch) -> None:
     uri = f"sqlite:///{tmp_path / 'a' / 'b' / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)

@@ -64,6 +64,7 @@ model.save(tiny_booster(2), base_spec("churned"), Path(root) / "models")
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("nth", [1, 2])
 def test_a_model_swap_killed_at_any_rename_leaves_a_whole_model(tmp_path, nth) -> None:
     """Two renames (the old model aside, the new one in): a SIGKILL between them left no
@@ -140,6 +141,7 @@ def old_outputs(tmp_path: Path) -> tuple[Path, tuple[bytes, dict[str, bytes]]]:
     return out, outputs(out)
 
 
+@pytest.mark.slow
 def test_ctrl_c_between_the_plots_and_the_metrics_keeps_them_together(reference_project, old_outputs) -> None:
     """Ctrl-C after the plots moved in and before the metrics did left the plots of one model
     beside the metrics of another; it now lands once both are in place."""
@@ -151,6 +153,7 @@ def test_ctrl_c_between_the_plots_and_the_metrics_keeps_them_together(reference_
     assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "plots"]
 
 
+@pytest.mark.slow
 def test_a_kill_between_two_plot_files_leaves_one_models_plots(reference_project, old_outputs) -> None:
     """The plots moved in one file at a time: a SIGKILL after the first left one new plot among
     another model's (and that model's stale files). The folder is now swapped in whole."""

@@ -55,6 +55,7 @@ def old_version(client: MlflowClient, name: str, digest: str) -> None:
     client.create_model_version(name, f"runs:/{run}/model", run, {"image.digest": digest})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("new", ["mlapp", f"{HOSTILE} v2"])
 def test_the_rename_hints_copy_command_runs_as_pasted(new: str, mlflow_store: Path, tmp_path: Path) -> None:
     """The command the hint gives, run by bash as the user pastes it, copies the old name's version."""

@@ -153,6 +153,7 @@ def assert_failure_explained(case: str, stderr: str, root: Path) -> None:
     assert '"status": "failed"' in (root / "reports" / "validation.json").read_text()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_bad_data_fails_validate_and_says_why(
     case: str, reference_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

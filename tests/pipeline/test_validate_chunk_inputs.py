@@ -42,6 +42,7 @@ def _csv(frame: pd.DataFrame, tmp_path: Path) -> Path:
     return source
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("cells", "hint"),
     [

@@ -73,6 +73,7 @@ def scorer_rows(source: Path, params: Params, models: Path, rows: int) -> list[i
     return pq.read_table(output.with_name(f"scored-{rows}.rejects.parquet")).column("row").to_pylist()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("written", WRITTEN)
 def test_every_reader_numbers_a_parquet_files_rows_by_position(
     written: str, tmp_path: Path, serving_root: Path, capsys: pytest.CaptureFixture[str]
