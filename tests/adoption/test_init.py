@@ -123,6 +123,7 @@ def test_init_renames_everything(tmp_path: Path) -> None:
     assert f"model_name: {NEW}" in (root / "params.yaml").read_text()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [NEW, "z" * 31], ids=["example", "longest"])
 def test_the_renamed_project_passes_ruff(tmp_path: Path, name: str) -> None:
     """`make lint` right after `make init`: the longer name reordered imports and pushed 73 lines

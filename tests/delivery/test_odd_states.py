@@ -168,6 +168,7 @@ def test_accepting_a_verified_release_again_changes_nothing(gitops: Path, mlapp,
     assert len(subjects()) == 3
 
 
+@pytest.mark.slow
 def test_accepting_again_moves_the_alias_a_first_accept_without_registry_left(
     gitops: Path, mlapp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

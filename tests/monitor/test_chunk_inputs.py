@@ -35,6 +35,7 @@ def _tenure(cells: dict[int, str]) -> pd.DataFrame:
     return frame
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("cells", "hint"),
     [

@@ -50,6 +50,7 @@ def test_a_last_line_cut_mid_write_is_left_out_and_named(
     assert read_batch(str(source), _params(in_project, WHOLE)).served.cut_line == 301  # type: ignore[union-attr]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("tail", "line"),
     [

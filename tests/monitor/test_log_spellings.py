@@ -49,6 +49,7 @@ def test_the_same_instant_in_features_spelt_otherwise_than_the_record_s_ts_is_re
     assert str(batch.frame["event_time"].iloc[3]) == "2026-01-02 00:30:00"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "other",
     ["2026-01-02T00:30:01Z", "2026-01-02T00:30:00+01:00", "2026-01-02T00:30:00", "not a time"],

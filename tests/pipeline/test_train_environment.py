@@ -54,6 +54,7 @@ def _restricted() -> None:
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", ["binary", "multiclass"])
 def test_another_environment_trains_the_same_bytes(task: str, tmp_path: Path) -> None:
     source = tmp_path / "train.parquet"

@@ -98,6 +98,7 @@ def test_whole_number_ids_with_a_gap_in_parquet_are_one_id_in_every_chunk(tmp_pa
     assert (code, unique["values"], unique["rows"]) == (1, ["7", "7"], [10, 210])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["csv", "parquet"])
 def test_a_valid_table_typed_differently_per_chunk_is_written_byte_for_byte(
     kind: str, tmp_path: Path

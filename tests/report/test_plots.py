@@ -34,6 +34,7 @@ def overlapping(boxes: list[tuple[str, Bbox]]) -> list[tuple[str, str]]:
     return [(boxes[i][0], boxes[j][0]) for i, j in zip(*np.nonzero(np.triu(meet, k=1)), strict=True)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "classes",
     [

@@ -73,6 +73,7 @@ def test_a_baseline_revision_is_extracted_into_a_new_folder(tmp_path: Path, monk
     assert (tree / "src" / "mlapp" / "serving" / "probes.py").is_file()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "argv",
     [

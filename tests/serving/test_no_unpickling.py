@@ -62,6 +62,7 @@ def test_the_guard_sees_an_unpickling_in_a_process_it_is_installed_in(guarded) -
     ], seen
 
 
+@pytest.mark.slow
 def test_the_batch_scorer_loads_and_scores_without_unpickling(serving_root: Path, frame, guarded) -> None:
     """The image's other entry point, `mlapp serving score`: the same model files, a file in, Parquet out."""
     env, log = guarded

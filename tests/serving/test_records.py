@@ -110,6 +110,7 @@ def test_smoke_records_are_valid_for_both() -> None:
         assert (values[3] is None) == bool(column.nullable), name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(FEATURES))
 def test_each_rule_of_each_column_decides_like_pandera(name: str) -> None:
     decisions = []

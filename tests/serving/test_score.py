@@ -96,6 +96,7 @@ def check_output(output: Path, table: pd.DataFrame, model) -> None:
     assert set(rejects["column"]) == {column for column, _ in BAD.values()}
 
 
+@pytest.mark.slow
 def test_csv_in_small_chunks_with_rejects_reported(serving_root, tmp_path, table, model) -> None:
     source = tmp_path / "batch.csv"
     table.to_csv(source, index=False)
@@ -114,6 +115,7 @@ def test_gzipped_csv_locally_and_over_http(mlapp_score, http_root, table, model)
         check_output(folder / "predictions.parquet", table, model)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suffix", [".gz", ".bz2", ".xz"])
 def test_a_compressed_csv_is_scored_as_data_raw_would_be_read(
     serving_root, http_root, table, model, suffix
